@@ -1,0 +1,342 @@
+/**
+ * The EmailMessage value object: the one shape every transport receives.
+ *
+ * Validation lives here, so a transport never sees an address it cannot trust or a header that
+ * could split a message. Nothing is silently cleaned: a bad value is a {@link MessageError} that
+ * names the field.
+ */
+import { randomUUID } from 'node:crypto';
+import { domainToASCII } from 'node:url';
+import { MessageError } from './errors.js';
+
+/** A mailbox: an address and an optional display name. */
+export interface Address {
+  /** Display name, e.g. `Acme Support`. */
+  readonly name?: string;
+  /** The address itself, e.g. `support@acme.example`. International domains are normalised to ASCII. */
+  readonly address: string;
+}
+
+/** An address as callers may write it: `jane@example.com`, `Jane Doe <jane@example.com>` or an {@link Address}. */
+export type AddressInput = string | Address;
+
+/** A file carried inside the message. Content only: file paths and URLs are never fetched. */
+export interface Attachment {
+  /** The name the recipient sees. No directory parts. */
+  readonly filename: string;
+  /** The bytes, or text. */
+  readonly content: string | Uint8Array;
+  /** MIME type; guessed from the file name when omitted. */
+  readonly contentType?: string;
+  /** Content-ID, to reference an inline image as `cid:…` from the HTML. */
+  readonly cid?: string;
+}
+
+/** Values allowed in {@link EmailMessage.metadata}. */
+export type MetadataValue = string | number | boolean;
+
+/** What callers pass to `EmailService.send()`; `from` falls back to the service's default sender. */
+export interface EmailMessageInput {
+  from?: AddressInput;
+  to: AddressInput | readonly AddressInput[];
+  cc?: AddressInput | readonly AddressInput[];
+  bcc?: AddressInput | readonly AddressInput[];
+  replyTo?: AddressInput | readonly AddressInput[];
+  subject: string;
+  /** HTML body. At least one of `html` and `text` is required. */
+  html?: string;
+  /** Plain-text body. */
+  text?: string;
+  /** Extra headers (`X-…`, `List-Unsubscribe` …). Addressing and MIME headers have their own fields. */
+  headers?: Readonly<Record<string, string>>;
+  attachments?: readonly Attachment[];
+  /** Labels for analytics and filtering, passed to providers that support them. */
+  tags?: readonly string[];
+  /** Data that travels with the message (provider variables, logs, events) but is not shown to the recipient. */
+  metadata?: Readonly<Record<string, MetadataValue>>;
+  /** The template this message was rendered from, if any. */
+  template?: string;
+  /** `<id@domain>`; generated from the sender's domain when omitted. Every attempt of one email carries the same. */
+  messageId?: string;
+}
+
+/** A validated, immutable email. Every transport receives this. */
+export interface EmailMessage {
+  readonly from: Address;
+  readonly to: readonly Address[];
+  readonly cc: readonly Address[];
+  readonly bcc: readonly Address[];
+  readonly replyTo: readonly Address[];
+  readonly subject: string;
+  readonly html: string | undefined;
+  readonly text: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly attachments: readonly Attachment[];
+  readonly tags: readonly string[];
+  readonly metadata: Readonly<Record<string, MetadataValue>>;
+  readonly template: string | undefined;
+  readonly messageId: string;
+}
+
+const MAX_ADDRESS = 254;
+const MAX_LOCAL = 64;
+const MAX_DOMAIN = 253;
+const MAX_NAME = 256;
+const MAX_SUBJECT = 998;
+const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const NAMED = /^\s*(?:"([^"\\]*)"|([^<>"]*?))\s*<([^<>]*)>\s*$/;
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+const CRLF = /[\r\n]/;
+const HEADER_NAME = /^[!-9;-~]+$/;
+const RESERVED_HEADERS = new Set([
+  'from',
+  'to',
+  'cc',
+  'bcc',
+  'reply-to',
+  'subject',
+  'sender',
+  'date',
+  'return-path',
+  'mime-version',
+  'content-type',
+  'content-transfer-encoding',
+  'content-disposition',
+]);
+const ATTACHMENT_KEYS = new Set(['filename', 'content', 'contentType', 'cid']);
+const CONTENT_TYPE = /^[\w.+-]+\/[\w.+-]+$/;
+const CID = /^[\w.@-]{1,200}$/;
+const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
+const MESSAGE_ID = /^<[!-;=?-~]{1,200}@[A-Za-z0-9.-]{1,253}>$/;
+
+/**
+ * Checks an address against a strict grammar and returns it normalised.
+ * Refused: CR/LF and other control characters, quoted local parts, comments, groups, IP literals,
+ * non-ASCII local parts, over-long parts. International domains become ASCII (punycode).
+ */
+export function parseAddress(input: AddressInput, field: string): Address {
+  let name: string | undefined;
+  let spec: string;
+  if (typeof input === 'string') {
+    if (CRLF.test(input)) throw new MessageError(field, 'line breaks are not allowed in an address');
+    const named = NAMED.exec(input);
+    if (named) {
+      name = (named[1] ?? named[2] ?? '').trim() || undefined;
+      spec = named[3] ?? '';
+    } else {
+      spec = input.trim();
+    }
+  } else if (input && typeof input === 'object' && typeof input.address === 'string') {
+    spec = input.address;
+    if (input.name !== undefined) {
+      if (typeof input.name !== 'string') throw new MessageError(`${field}.name`, 'must be a string');
+      name = input.name.trim() || undefined;
+    }
+  } else {
+    throw new MessageError(field, 'expected an address string or { name, address }');
+  }
+  if (name !== undefined) {
+    if (CONTROL.test(name)) throw new MessageError(`${field}.name`, 'control characters are not allowed');
+    if (name.length > MAX_NAME) throw new MessageError(`${field}.name`, `longer than ${MAX_NAME} characters`);
+  }
+  const address = parseAddrSpec(spec, field);
+  return name === undefined ? { address } : { name, address };
+}
+
+function parseAddrSpec(spec: string, field: string): string {
+  if (spec.length === 0) throw new MessageError(field, 'empty address');
+  if (CONTROL.test(spec) || /\s/.test(spec))
+    throw new MessageError(field, 'whitespace and control characters are not allowed');
+  if (spec.length > MAX_ADDRESS) throw new MessageError(field, `longer than ${MAX_ADDRESS} characters`);
+  const at = spec.lastIndexOf('@');
+  if (at <= 0 || at === spec.length - 1) throw new MessageError(field, `"${spec}" is not an email address`);
+  const local = spec.slice(0, at);
+  const domain = spec.slice(at + 1);
+  if (local.length > MAX_LOCAL)
+    throw new MessageError(field, `local part longer than ${MAX_LOCAL} characters`);
+  if (!LOCAL_PART.test(local)) {
+    throw new MessageError(
+      field,
+      `"${spec}" has a local part that is not a plain dot-atom (quoted, comment or non-ASCII)`,
+    );
+  }
+  if (domain.startsWith('[')) throw new MessageError(field, 'IP-literal domains are not accepted');
+  const ascii = domainToASCII(domain);
+  const labels = ascii.split('.');
+  const valid =
+    ascii.length > 0 &&
+    ascii.length <= MAX_DOMAIN &&
+    labels.length >= 2 &&
+    labels.every((label) => LABEL.test(label)) &&
+    !/^\d+$/.test(labels[labels.length - 1] ?? '');
+  if (!valid) throw new MessageError(field, `"${domain}" is not a valid domain`);
+  if (local.length + 1 + ascii.length > MAX_ADDRESS)
+    throw new MessageError(field, `longer than ${MAX_ADDRESS} characters`);
+  return `${local}@${ascii}`;
+}
+
+function parseAddressList(input: unknown, field: string): Address[] {
+  if (input === undefined) return [];
+  const list = Array.isArray(input) ? input : [input];
+  return list.map((item, i) => parseAddress(item as AddressInput, `${field}[${i}]`));
+}
+
+function checkHeaderText(value: unknown, field: string, max: number): string {
+  if (typeof value !== 'string') throw new MessageError(field, 'must be a string');
+  if (CRLF.test(value)) throw new MessageError(field, 'CR or LF is not allowed in a header value');
+  if (CONTROL.test(value)) throw new MessageError(field, 'control characters are not allowed');
+  if (value.length > max) throw new MessageError(field, `longer than ${max} characters`);
+  return value;
+}
+
+function checkHeaders(input: unknown): Record<string, string> {
+  if (input === undefined) return {};
+  if (typeof input !== 'object' || input === null) throw new MessageError('headers', 'must be an object');
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(input)) {
+    const field = `headers.${key}`;
+    if (!HEADER_NAME.test(key)) throw new MessageError(field, 'not a valid header name');
+    if (RESERVED_HEADERS.has(key.toLowerCase())) {
+      throw new MessageError(field, 'set by mailroom; use the message field of that name instead');
+    }
+    out[key] = checkHeaderText(value, field, MAX_SUBJECT);
+  }
+  return out;
+}
+
+function checkAttachments(input: unknown): Attachment[] {
+  if (input === undefined) return [];
+  if (!Array.isArray(input)) throw new MessageError('attachments', 'must be an array');
+  return input.map((item: unknown, i) => {
+    const field = `attachments[${i}]`;
+    if (typeof item !== 'object' || item === null) throw new MessageError(field, 'must be an object');
+    for (const key of Object.keys(item)) {
+      if (!ATTACHMENT_KEYS.has(key)) {
+        throw new MessageError(
+          `${field}.${key}`,
+          'not accepted: attachments carry content only, never a path or URL',
+        );
+      }
+    }
+    const { filename, content, contentType, cid } = item as Record<string, unknown>;
+    checkHeaderText(filename, `${field}.filename`, 255);
+    if (filename === '' || /[/\\]/.test(filename as string) || filename === '.' || filename === '..') {
+      throw new MessageError(`${field}.filename`, 'must be a plain file name without directories');
+    }
+    if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
+      throw new MessageError(`${field}.content`, 'must be a string or bytes');
+    }
+    if (contentType !== undefined && (typeof contentType !== 'string' || !CONTENT_TYPE.test(contentType))) {
+      throw new MessageError(`${field}.contentType`, 'must be a MIME type such as "application/pdf"');
+    }
+    if (cid !== undefined && (typeof cid !== 'string' || !CID.test(cid))) {
+      throw new MessageError(`${field}.cid`, 'must be letters, digits and . _ @ - only');
+    }
+    return Object.freeze({
+      filename: filename as string,
+      content,
+      ...(contentType === undefined ? {} : { contentType: contentType as string }),
+      ...(cid === undefined ? {} : { cid: cid as string }),
+    });
+  });
+}
+
+function checkTags(input: unknown): string[] {
+  if (input === undefined) return [];
+  if (!Array.isArray(input)) throw new MessageError('tags', 'must be an array of strings');
+  return input.map((tag: unknown, i) => {
+    const value = checkHeaderText(tag, `tags[${i}]`, 128);
+    if (value.trim() === '') throw new MessageError(`tags[${i}]`, 'must not be empty');
+    return value;
+  });
+}
+
+function checkMetadata(input: unknown): Record<string, MetadataValue> {
+  if (input === undefined) return {};
+  if (typeof input !== 'object' || input === null) throw new MessageError('metadata', 'must be an object');
+  const out: Record<string, MetadataValue> = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (!METADATA_KEY.test(key))
+      throw new MessageError(`metadata.${key}`, 'keys are letters, digits and . _ - only');
+    if (!['string', 'number', 'boolean'].includes(typeof value)) {
+      throw new MessageError(`metadata.${key}`, 'must be a string, number or boolean');
+    }
+    out[key] = value as MetadataValue;
+  }
+  return out;
+}
+
+function checkMessageId(input: unknown, sender: string): string {
+  if (input === undefined) return `<${randomUUID()}@${sender.slice(sender.lastIndexOf('@') + 1)}>`;
+  if (typeof input !== 'string' || !MESSAGE_ID.test(input))
+    throw new MessageError('messageId', 'must look like <id@domain>');
+  return input;
+}
+
+function freezeList<T>(list: T[]): readonly T[] {
+  for (const item of list) Object.freeze(item);
+  return Object.freeze(list);
+}
+
+/**
+ * Validates input and returns an immutable {@link EmailMessage}.
+ * Throws a {@link MessageError} naming the field on the first problem found.
+ *
+ * @example
+ * ```ts
+ * const message = createMessage({
+ *   from: 'Acme <no-reply@acme.example>',
+ *   to: 'jane@example.com',
+ *   subject: 'Hello',
+ *   text: 'Hi Jane',
+ * });
+ * ```
+ */
+export function createMessage(input: EmailMessageInput): EmailMessage {
+  if (typeof input !== 'object' || input === null)
+    throw new TypeError('createMessage expects a message object');
+  if (input.from === undefined) throw new MessageError('from', 'a sender is required');
+  const from = parseAddress(input.from, 'from');
+  const to = parseAddressList(input.to, 'to');
+  if (to.length === 0) throw new MessageError('to', 'at least one recipient is required');
+  const subject = checkHeaderText(input.subject, 'subject', MAX_SUBJECT);
+  if (subject.trim() === '') throw new MessageError('subject', 'must not be empty');
+  if (input.html === undefined && input.text === undefined)
+    throw new MessageError('html', 'a message needs html or text');
+  if (input.html !== undefined && typeof input.html !== 'string')
+    throw new MessageError('html', 'must be a string');
+  if (input.text !== undefined && typeof input.text !== 'string')
+    throw new MessageError('text', 'must be a string');
+  if (input.template !== undefined && typeof input.template !== 'string') {
+    throw new MessageError('template', 'must be a string');
+  }
+  return Object.freeze({
+    from: Object.freeze(from),
+    to: freezeList(to),
+    cc: freezeList(parseAddressList(input.cc, 'cc')),
+    bcc: freezeList(parseAddressList(input.bcc, 'bcc')),
+    replyTo: freezeList(parseAddressList(input.replyTo, 'replyTo')),
+    subject,
+    html: input.html,
+    text: input.text,
+    headers: Object.freeze(checkHeaders(input.headers)),
+    attachments: Object.freeze(checkAttachments(input.attachments)),
+    tags: Object.freeze(checkTags(input.tags)),
+    metadata: Object.freeze(checkMetadata(input.metadata)),
+    template: input.template,
+    messageId: checkMessageId(input.messageId, from.address),
+  });
+}
+
+/** Formats an address for display or a header: `Jane Doe <jane@example.com>`. */
+export function formatAddress(address: Address): string {
+  if (!address.name) return address.address;
+  const name = /^[\w .!#$%&'*+/=?^`{|}~-]*$/.test(address.name) ? address.name : JSON.stringify(address.name);
+  return `${name} <${address.address}>`;
+}
+
+/** Every recipient of a message: to, cc and bcc. */
+export function allRecipients(message: EmailMessage): string[] {
+  return [...message.to, ...message.cc, ...message.bcc].map((a) => a.address);
+}

@@ -1,0 +1,64 @@
+/**
+ * The built-in emails and the shared layout, stylesheet and partials they use. Sources live in
+ * the package's `templates/` folder and are read once, on first use — never at render time.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TemplateAssets } from './compile.js';
+import { type DataOf, defineTemplate, type TemplateHandle } from './define.js';
+
+/** The fields of each built-in email. */
+export const BUILTIN_FIELDS = {
+  verification: { username: 'string', verificationUrl: 'url' },
+  'password-reset': { username: 'string', resetUrl: 'url', expiresInMinutes: 'number' },
+  welcome: { username: 'string', actionUrl: 'url?' },
+} as const;
+
+/** The data each built-in email takes, by template name. */
+export type BuiltinTemplates = { [K in keyof typeof BUILTIN_FIELDS]: DataOf<(typeof BUILTIN_FIELDS)[K]> };
+
+let root: string | undefined;
+let handles: TemplateHandle[] | undefined;
+let assets: TemplateAssets | undefined;
+
+/** The package's own `templates/` folder, found from this module's location, never the working directory. */
+export function builtinTemplatesDir(): string {
+  if (root) return root;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'templates', 'layout.eta'))) {
+      root = join(dir, 'templates');
+      return root;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('mailroom: the package is missing its templates folder');
+    dir = parent;
+  }
+}
+
+/** Handles of the built-in emails. */
+export function builtinTemplates(): readonly TemplateHandle[] {
+  handles ??= Object.entries(BUILTIN_FIELDS).map(([name, fields]) =>
+    defineTemplate({ name, fields, dir: join(builtinTemplatesDir(), name) }),
+  ) as TemplateHandle[];
+  return handles;
+}
+
+/** The built-in layout (`default`), stylesheet and partials (`@button`). */
+export function builtinAssets(): TemplateAssets {
+  if (assets) return assets;
+  const dir = builtinTemplatesDir();
+  const partialsDir = join(dir, 'partials');
+  const partials = new Map(
+    readdirSync(partialsDir)
+      .filter((file) => file.endsWith('.eta'))
+      .map((file) => [file.slice(0, -4), readFileSync(join(partialsDir, file), 'utf8')] as const),
+  );
+  assets = {
+    layouts: new Map([['default', readFileSync(join(dir, 'layout.eta'), 'utf8')]]),
+    partials,
+    css: readFileSync(join(dir, 'style.css'), 'utf8'),
+  };
+  return assets;
+}

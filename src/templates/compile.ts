@@ -1,0 +1,198 @@
+/**
+ * Internal: compiles a template once — layout and partials composed, CSS inlined by juice, eta
+ * functions built for subject, HTML and text — so that each message costs only a render.
+ */
+import { Eta } from 'eta';
+import juice from 'juice';
+import { TemplateError } from '../errors.js';
+import type { AppInfo } from './brand.js';
+import type { Fields, TemplateHandle } from './define.js';
+import { deriveTextTemplate, htmlToText, tidyText } from './text.js';
+
+/** A template's output for one message. */
+export interface RenderedEmail {
+  readonly subject: string;
+  readonly html: string;
+  readonly text: string;
+}
+
+/** Shared sources a template is compiled with. */
+export interface TemplateAssets {
+  /** Layouts by name; each contains `<%~ it.body %>` once. */
+  readonly layouts: ReadonlyMap<string, string>;
+  /** Partials by name, used as `<%~ include('@name', data) %>`. */
+  readonly partials: ReadonlyMap<string, string>;
+  /** The shared stylesheet, an eta template rendered once with `it.app`. */
+  readonly css: string;
+}
+
+export interface CompiledTemplate {
+  readonly name: string;
+  /** The inlined HTML source, before eta runs (what the preview shows as source). */
+  readonly htmlSource: string;
+  /** Whether the text part is rendered from a template (true) or converted per message. */
+  readonly textFromTemplate: boolean;
+  render(data: unknown): RenderedEmail;
+}
+
+class UnsafeUrl extends Error {}
+
+/** Every URL placed at the start of an href or src goes through this. */
+function safeUrl(value: unknown, field: string): string {
+  const url = typeof value === 'string' ? value : '';
+  if (!/^https?:\/\/[^\s\u0000-\u001f\u007f]+$/i.test(url) || !URL.canParse(url)) {
+    throw new UnsafeUrl(field);
+  }
+  return url;
+}
+
+class MailroomEta extends Eta {
+  safeUrl = safeUrl;
+}
+
+const etaOptions = { functionHeader: 'const safeUrl = this.safeUrl;', cache: false, useWith: false } as const;
+const htmlEta = new MailroomEta({ ...etaOptions, autoEscape: true });
+const textEta = new MailroomEta({ ...etaOptions, autoEscape: false });
+
+const BODY_SLOT = '<%~ it.body %>';
+const INCLUDE = /<%~\s*include\(\s*(["'])@([\w.-]+)\1\s*(?:,([\s\S]*?))?\)\s*%>/g;
+const URL_ATTR = /(\s(?:href|src)\s*=\s*)(["'])\s*<%[-_]?[=~]\s*([\s\S]*?)\s*[-_]?%>/gi;
+const MAX_PARTIAL_DEPTH = 5;
+
+/** Compiles a defined template. Throws a {@link TemplateError} naming the template on any problem. */
+export function compileTemplate(
+  handle: TemplateHandle,
+  assets: TemplateAssets,
+  app: AppInfo,
+  css: string,
+): CompiledTemplate {
+  const { name, source, fields } = handle;
+  const fail = (problem: string, cause?: unknown): never => {
+    throw new TemplateError(name, `${problem}${source.file ? ` (${source.file})` : ''}`, { cause });
+  };
+  let composed = source.html;
+  if (source.layout !== false) {
+    const layout = assets.layouts.get(source.layout) ?? fail(`unknown layout "${source.layout}"`);
+    composed = layout.replace(BODY_SLOT, () => source.html);
+  }
+  composed = expandPartials(composed, assets.partials, fail);
+
+  let inlined: string;
+  try {
+    inlined = juice(composed, {
+      extraCss: [css, source.css ?? ''].join('\n'),
+      removeStyleTags: true,
+      preserveMediaQueries: true,
+      preserveFontFaces: true,
+      preserveImportant: true,
+      applyWidthAttributes: true,
+      insertPreservedExtraCss: true,
+    });
+  } catch (cause) {
+    return fail('could not inline its CSS', cause);
+  }
+
+  const textSource = source.text ?? deriveTextTemplate(inlined);
+  const htmlSource = inlined.replace(
+    URL_ATTR,
+    (_, attr: string, quote: string, expr: string) =>
+      `${attr}${quote}<%= safeUrl(${expr}, ${JSON.stringify(expr.replace(/^it\./, ''))}) %>`,
+  );
+  const compile = (eta: MailroomEta, src: string, part: string) => {
+    try {
+      return eta.compile(src).bind(eta);
+    } catch (cause) {
+      return fail(`${part}: ${(cause as Error).message}`, cause);
+    }
+  };
+  const subjectFn = compile(textEta, source.subject, 'subject');
+  const htmlFn = compile(htmlEta, htmlSource, 'html');
+  const textFn = textSource === undefined ? undefined : compile(textEta, textSource, 'text');
+
+  return {
+    name,
+    htmlSource,
+    textFromTemplate: textFn !== undefined,
+    render(data) {
+      const it = { ...checkData(name, fields, data), app };
+      try {
+        const html = htmlFn(it);
+        const subject = subjectFn(it).trim();
+        const text = textFn ? tidyText(textFn(it)) : htmlToText(html);
+        return { subject, html, text };
+      } catch (cause) {
+        if (cause instanceof UnsafeUrl) {
+          throw new TemplateError(name, 'must be an http(s) URL', { field: cause.message });
+        }
+        throw new TemplateError(name, `render failed: ${(cause as Error).message}`, { cause });
+      }
+    },
+  };
+}
+
+/** Partials are placed into the source at compile time, so juice styles them with the rest. */
+function expandPartials(
+  source: string,
+  partials: ReadonlyMap<string, string>,
+  fail: (p: string) => never,
+): string {
+  let out = source;
+  for (let depth = 0; INCLUDE.test(out); depth++) {
+    if (depth === MAX_PARTIAL_DEPTH) fail(`partials nest deeper than ${MAX_PARTIAL_DEPTH}`);
+    INCLUDE.lastIndex = 0;
+    out = out.replace(INCLUDE, (_, _q, partial: string, args: string | undefined) => {
+      const body = partials.get(partial) ?? fail(`unknown partial "@${partial}"`);
+      // A partial sees its arguments as `it`, plus the brand as `it.app`.
+      return `<% ((it) => { %>${body}<% })(Object.assign({ app: it.app }, ${args?.trim() || 'it'})) %>`;
+    });
+  }
+  INCLUDE.lastIndex = 0;
+  return out;
+}
+
+/** Checks data against a template's fields; names the template and the field on the first problem. */
+export function checkData(template: string, fields: Fields, data: unknown): Record<string, unknown> {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new TemplateError(template, 'data must be an object');
+  }
+  const record = data as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!Object.hasOwn(fields, key))
+      throw new TemplateError(template, 'is not a field of this template', { field: key });
+  }
+  for (const [field, spec] of Object.entries(fields)) {
+    const value = record[field];
+    const optional = spec.endsWith('?');
+    const kind = optional ? spec.slice(0, -1) : spec;
+    if (value === undefined || value === null) {
+      if (optional) continue;
+      throw new TemplateError(template, 'is required', { field });
+    }
+    const ok =
+      kind === 'number'
+        ? typeof value === 'number' && Number.isFinite(value)
+        : kind === 'boolean'
+          ? typeof value === 'boolean'
+          : typeof value === 'string' && (kind !== 'url' || isHttpUrl(value));
+    if (!ok) {
+      throw new TemplateError(template, kind === 'url' ? 'must be an http(s) URL' : `must be a ${kind}`, {
+        field,
+      });
+    }
+  }
+  return record;
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    safeUrl(value, '');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Renders the shared stylesheet with the brand, once per registry. */
+export function renderStylesheet(css: string, app: AppInfo): string {
+  return textEta.renderString(css, { app });
+}

@@ -1,0 +1,170 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TemplateError } from '../errors.js';
+
+/** The type of one template field: `url` is a string that must be an http(s) URL. */
+export type FieldKind = 'string' | 'url' | 'number' | 'boolean';
+/** A field's type; a trailing `?` makes it optional (`'url?'`). */
+export type FieldSpec = FieldKind | `${FieldKind}?`;
+/** The fields a template's data has, by name. */
+export type Fields = Readonly<Record<string, FieldSpec>>;
+
+type ValueOf<K> = K extends 'number' ? number : K extends 'boolean' ? boolean : string;
+type Required<F extends Fields> = { [K in keyof F as F[K] extends `${string}?` ? never : K]: ValueOf<F[K]> };
+type Optional<F extends Fields> = {
+  [K in keyof F as F[K] extends `${infer B}?`
+    ? B extends FieldKind
+      ? K
+      : never
+    : never]?: F[K] extends `${infer B}?` ? ValueOf<B> : never;
+};
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+/** The data type a set of {@link Fields} describes. */
+export type DataOf<F extends Fields> = Simplify<Required<F> & Optional<F>>;
+
+/** Where a template's source comes from: inline strings, or a folder. */
+export interface TemplateSource {
+  /** eta source of the subject, rendered as plain text (never HTML-escaped). */
+  readonly subject: string;
+  /** eta source of the HTML body (or of the whole document with `layout: false`). */
+  readonly html: string;
+  /** eta source of the plain-text body; derived from the HTML when omitted. */
+  readonly text?: string;
+  /** CSS inlined into this template's HTML (after the shared stylesheet). */
+  readonly css?: string;
+  /** The layout the body is placed in: `'default'` (the built-in one) or `false` for none. */
+  readonly layout: string | false;
+  /** The file the HTML came from, for error messages. */
+  readonly file?: string;
+}
+
+/** Options for {@link defineTemplate}. */
+export interface TemplateDefinition<F extends Fields> {
+  /** The name the template is sent and looked up by: lower-case letters, digits, `-`, `_`, `.`. */
+  name: string;
+  /** The template's data: each field's type; `?` marks optional ones. */
+  fields: F;
+  /** eta source of the subject. Required unless `dir` has a `subject.eta`. */
+  subject?: string;
+  /** eta source of the HTML body. Required unless `dir` has an `html.eta`. */
+  html?: string;
+  /** eta source of the text body; derived from the HTML when omitted. */
+  text?: string;
+  /** CSS for this template, inlined at compile time. */
+  css?: string;
+  /**
+   * A folder with `html.eta`, `subject.eta` and optionally `text.eta` and `style.css`: an absolute
+   * path or a `file:` URL (e.g. `new URL('./emails/invoice', import.meta.url)`), never relative to
+   * the working directory.
+   */
+  dir?: string | URL;
+  /** The layout: `'default'` (the built-in one, branded from config) or `false`. Default `'default'`. */
+  layout?: string | false;
+}
+
+const TEMPLATE = Symbol.for('mailroom.template');
+const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const FIELD_NAME = /^[A-Za-z_$][\w$]*$/;
+const SPEC = /^(string|url|number|boolean)\??$/;
+
+/** A defined template. Its type parameter is the data it takes, so sending with it type-checks. */
+export interface TemplateHandle<Data extends object = Record<string, unknown>> {
+  readonly name: string;
+  readonly fields: Fields;
+  readonly source: TemplateSource;
+  /** Type-only: the template's data. */
+  readonly __data?: Data;
+}
+
+/** Checks a template name: names are looked up, never used as paths. */
+export function checkTemplateName(name: unknown): string {
+  if (typeof name !== 'string' || !NAME.test(name) || name.includes('..')) {
+    throw new TemplateError(
+      String(name).slice(0, 80),
+      'not a valid template name (lower-case letters, digits, . _ -)',
+    );
+  }
+  return name;
+}
+
+/**
+ * Defines a template and returns a typed handle. The data type comes from `fields`, so a wrong or
+ * missing field is a compile error; at run time, the same fields are checked and a
+ * {@link TemplateError} names the template and the field.
+ *
+ * @example
+ * ```ts
+ * const orderShipped = defineTemplate({
+ *   name: 'order-shipped',
+ *   fields: { username: 'string', orderNumber: 'string', trackingUrl: 'url' },
+ *   subject: 'Order <%= it.orderNumber %> is on its way',
+ *   html: '<p>Your order ships today.</p><%~ include("@button", { url: it.trackingUrl, label: "Track it" }) %>',
+ * });
+ * await mail.sendTemplate(orderShipped, { to, data: { username: 'Jane', orderNumber: 'A-1', trackingUrl } });
+ * ```
+ */
+export function defineTemplate<const F extends Fields>(
+  definition: TemplateDefinition<F>,
+): TemplateHandle<DataOf<F>> {
+  if (typeof definition !== 'object' || definition === null)
+    throw new TypeError('defineTemplate expects an object');
+  const name = checkTemplateName(definition.name);
+  const fields = checkFields(name, definition.fields);
+  const dir = definition.dir === undefined ? undefined : resolveDir(name, definition.dir);
+  const read = (file: string) => {
+    if (!dir) return undefined;
+    const path = join(dir, file);
+    return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+  };
+  const subject = definition.subject ?? read('subject.eta');
+  const html = definition.html ?? read('html.eta');
+  if (typeof subject !== 'string')
+    throw new TemplateError(name, 'a subject is required (subject or subject.eta)');
+  if (typeof html !== 'string') throw new TemplateError(name, 'an HTML body is required (html or html.eta)');
+  const text = definition.text ?? read('text.eta');
+  const css = [read('style.css'), definition.css].filter(Boolean).join('\n') || undefined;
+  const layout = definition.layout ?? 'default';
+  if (layout !== false && typeof layout !== 'string')
+    throw new TemplateError(name, 'layout must be a name or false');
+  const source: TemplateSource = Object.freeze({
+    subject,
+    html,
+    layout,
+    ...(text === undefined ? {} : { text }),
+    ...(css === undefined ? {} : { css }),
+    ...(dir === undefined ? {} : { file: join(dir, 'html.eta') }),
+  });
+  return Object.freeze({ name, fields, source, [TEMPLATE]: true }) as TemplateHandle<DataOf<F>>;
+}
+
+/** True for a value returned by {@link defineTemplate}. */
+export function isTemplateHandle(value: unknown): value is TemplateHandle {
+  return typeof value === 'object' && value !== null && TEMPLATE in value;
+}
+
+function checkFields(name: string, fields: unknown): Fields {
+  if (typeof fields !== 'object' || fields === null)
+    throw new TemplateError(name, 'fields must be an object');
+  for (const [field, spec] of Object.entries(fields)) {
+    if (!FIELD_NAME.test(field)) throw new TemplateError(name, 'not a valid field name', { field });
+    if (field === 'app') throw new TemplateError(name, '"app" is reserved for the brand', { field });
+    if (typeof spec !== 'string' || !SPEC.test(spec)) {
+      throw new TemplateError(name, 'type must be string, url, number or boolean, with ? for optional', {
+        field,
+      });
+    }
+  }
+  return Object.freeze({ ...(fields as Fields) });
+}
+
+function resolveDir(name: string, dir: string | URL): string {
+  const path = dir instanceof URL ? fileURLToPath(dir) : dir;
+  if (typeof path !== 'string' || !isAbsolute(path)) {
+    throw new TemplateError(
+      name,
+      'dir must be an absolute path or a file: URL, not relative to the working directory',
+    );
+  }
+  return path;
+}

@@ -1,0 +1,85 @@
+import { TemplateError } from '../errors.js';
+import type { AppInfo } from './brand.js';
+import { builtinAssets, builtinTemplates } from './builtins.js';
+import { type CompiledTemplate, compileTemplate, type RenderedEmail, renderStylesheet } from './compile.js';
+import { checkTemplateName, isTemplateHandle, type TemplateHandle } from './define.js';
+
+/** Options for a {@link TemplateRegistry}. */
+export interface TemplateRegistryOptions {
+  /** The brand every template sees as `it.app`. */
+  app: AppInfo;
+  /** Your templates; one with a built-in's name replaces it. */
+  templates?: readonly TemplateHandle[];
+  /** Extra layouts by name (each with `<%~ it.body %>` once); `default` replaces the built-in layout. */
+  layouts?: Readonly<Record<string, string>>;
+  /** Extra partials by name, used as `<%~ include('@name', { … }) %>`. */
+  partials?: Readonly<Record<string, string>>;
+  /** CSS added after the built-in stylesheet, for every template. */
+  css?: string;
+}
+
+/**
+ * The templates a service can send, compiled once on first use and cached: per message only the
+ * render runs. Names are looked up here, never used as paths.
+ */
+export class TemplateRegistry {
+  readonly #handles = new Map<string, TemplateHandle>();
+  readonly #compiled = new Map<TemplateHandle, CompiledTemplate>();
+  readonly #app: AppInfo;
+  readonly #assets;
+  #css: string | undefined;
+  readonly #extraCss: string;
+
+  constructor(options: TemplateRegistryOptions) {
+    this.#app = options.app;
+    const base = builtinAssets();
+    this.#assets = {
+      layouts: new Map([...base.layouts, ...Object.entries(options.layouts ?? {})]),
+      partials: new Map([...base.partials, ...Object.entries(options.partials ?? {})]),
+      css: base.css,
+    };
+    this.#extraCss = options.css ?? '';
+    for (const handle of [...builtinTemplates(), ...(options.templates ?? [])]) {
+      if (!isTemplateHandle(handle))
+        throw new TypeError('templates: each entry must come from defineTemplate()');
+      this.#handles.set(handle.name, handle);
+    }
+  }
+
+  /** Names of every template, built-in and yours, sorted. */
+  names(): string[] {
+    return [...this.#handles.keys()].sort();
+  }
+
+  /** The handle for a name; a {@link TemplateError} for an unknown or malformed name. */
+  get(template: string | TemplateHandle): TemplateHandle {
+    if (isTemplateHandle(template)) return template;
+    const name = checkTemplateName(template);
+    const handle = this.#handles.get(name);
+    if (!handle)
+      throw new TemplateError(name, `no template of that name (known: ${this.names().join(', ')})`);
+    return handle;
+  }
+
+  /** The compiled template (compiling it on first use). */
+  compiled(template: string | TemplateHandle): CompiledTemplate {
+    const handle = this.get(template);
+    let compiled = this.#compiled.get(handle);
+    if (!compiled) {
+      this.#css ??= [renderStylesheet(this.#assets.css, this.#app), this.#extraCss].join('\n');
+      compiled = compileTemplate(handle, this.#assets, this.#app, this.#css);
+      this.#compiled.set(handle, compiled);
+    }
+    return compiled;
+  }
+
+  /** Renders subject, HTML and text for one message. Checks the data against the template's fields. */
+  render(template: string | TemplateHandle, data: unknown): RenderedEmail {
+    return this.compiled(template).render(data);
+  }
+
+  /** Compiles every template now, so a broken one fails at start-up rather than on first send. */
+  compileAll(): void {
+    for (const name of this.names()) this.compiled(name);
+  }
+}

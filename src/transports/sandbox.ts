@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { EmailError } from '../errors.js';
+import { allRecipients, type EmailMessage, formatAddress } from '../message.js';
+import type { SendResult, Transport } from '../transport.js';
+import { buildMime } from './nodemailer-mapping.js';
+
+/** Options for {@link sandboxTransport}. */
+export interface SandboxTransportOptions {
+  /** Folder the captured mail is written to; created when missing. Default `.mailroom/outbox`. */
+  dir?: string;
+}
+
+/** Where the sandbox wrote one message; found in `SendResult.response`. */
+export interface SandboxFiles {
+  /** The full RFC 5322 message: open it in any mail client. */
+  readonly eml: string;
+  /** The HTML part, when there is one. */
+  readonly html?: string;
+  /** The plain-text part, when there is one. */
+  readonly text?: string;
+  /** A JSON summary: addresses, subject, template, tags, metadata, file names. */
+  readonly json: string;
+}
+
+/** A transport that writes mail to a folder instead of delivering it. */
+export interface SandboxTransport extends Transport {
+  readonly name: 'sandbox';
+  /** The absolute folder messages are written to. */
+  readonly dir: string;
+}
+
+/**
+ * Captures mail for pre-production: each message becomes a `.eml` (a real multipart/alternative
+ * RFC 5322 message), a `.html`, a `.txt` and a `.json` summary in `dir`. Nothing is delivered.
+ * A message is written whole or not at all.
+ *
+ * @example
+ * ```ts
+ * const mail = new EmailService({ transport: sandboxTransport({ dir: '.mailroom/outbox' }), from });
+ * const result = await mail.sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane' });
+ * console.log((result.response as SandboxFiles).eml);
+ * ```
+ */
+export function sandboxTransport(options: SandboxTransportOptions = {}): SandboxTransport {
+  if (options.dir !== undefined && (typeof options.dir !== 'string' || options.dir === '')) {
+    throw new TypeError('sandboxTransport: dir must be a non-empty string');
+  }
+  const dir = resolve(options.dir ?? '.mailroom/outbox');
+
+  return {
+    name: 'sandbox',
+    dir,
+    async send(message, context) {
+      context.signal?.throwIfAborted();
+      const date = new Date();
+      const base = `${date.toISOString().replace(/[:.]/g, '-')}-${slug(message.template ?? 'message')}-${randomBytes(3).toString('hex')}`;
+      const files: SandboxFiles = {
+        eml: join(dir, `${base}.eml`),
+        ...(message.html === undefined ? {} : { html: join(dir, `${base}.html`) }),
+        ...(message.text === undefined ? {} : { text: join(dir, `${base}.txt`) }),
+        json: join(dir, `${base}.json`),
+      };
+      const contents: [string, string | Buffer][] = [[files.eml, await buildMime(message, date)]];
+      if (files.html) contents.push([files.html, message.html ?? '']);
+      if (files.text) contents.push([files.text, message.text ?? '']);
+      contents.push([files.json, JSON.stringify(summary(message, date, files), null, 2)]);
+      await writeAll(contents);
+      return {
+        messageId: message.messageId,
+        accepted: allRecipients(message),
+        rejected: [],
+        transport: 'sandbox',
+        response: files,
+      } satisfies SendResult;
+    },
+    async verify() {
+      try {
+        await mkdir(dir, { recursive: true });
+      } catch (cause) {
+        throw new EmailError(`sandbox folder ${dir} is not writable`, {
+          code: 'io',
+          transport: 'sandbox',
+          cause,
+        });
+      }
+    },
+  };
+
+  // Each file goes to a temporary name first, so a reader never sees half a message.
+  async function writeAll(contents: [string, string | Buffer][]): Promise<void> {
+    const written: string[] = [];
+    try {
+      await mkdir(dir, { recursive: true });
+      for (const [path, body] of contents) {
+        const tmp = `${path}.tmp`;
+        written.push(tmp);
+        await writeFile(tmp, body);
+      }
+      for (const [path] of contents) {
+        await rename(`${path}.tmp`, path);
+        written.push(path);
+      }
+    } catch (cause) {
+      await Promise.all(written.map((path) => rm(path, { force: true })));
+      throw new EmailError(`could not write to the sandbox folder ${dir}`, {
+        code: 'io',
+        transport: 'sandbox',
+        cause,
+      });
+    }
+  }
+}
+
+function slug(value: string): string {
+  return value.replace(/[^a-z0-9-]+/gi, '-').slice(0, 40) || 'message';
+}
+
+function summary(message: EmailMessage, date: Date, files: SandboxFiles) {
+  return {
+    messageId: message.messageId,
+    date: date.toISOString(),
+    template: message.template ?? null,
+    from: formatAddress(message.from),
+    to: message.to.map(formatAddress),
+    cc: message.cc.map(formatAddress),
+    bcc: message.bcc.map(formatAddress),
+    replyTo: message.replyTo.map(formatAddress),
+    subject: message.subject,
+    headers: message.headers,
+    tags: message.tags,
+    metadata: message.metadata,
+    attachments: message.attachments.map((a) => ({
+      filename: a.filename,
+      contentType: a.contentType ?? null,
+    })),
+    files,
+  };
+}
