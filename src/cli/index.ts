@@ -1,0 +1,108 @@
+/**
+ * The `mailroom` command: thin. It parses arguments, calls the public API and prints.
+ * Errors are one line on stderr and a non-zero exit, never a stack trace.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { configFromEnv } from '../config.js';
+import { isMailroomError } from '../errors.js';
+import { EmailService } from '../service.js';
+import type { SandboxFiles } from '../transports/sandbox.js';
+
+const USAGE = `Usage:
+  mailroom render <template> --data '<json>' [--format json|html|text]
+  mailroom send <template> --to <address> --data '<json>'
+  mailroom templates
+  mailroom --help | --version
+
+Configuration comes from the environment (APP_NAME, MAILROOM_TRANSPORT, SMTP_*, MAILGUN_* …);
+with none, mail goes to the sandbox folder (.mailroom/outbox).`;
+
+class UsageError extends Error {}
+
+function parseData(raw: string | undefined): Record<string, unknown> {
+  if (raw === undefined) return {};
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    throw new UsageError('--data is not valid JSON');
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw new UsageError('--data must be a JSON object');
+  return data as Record<string, unknown>;
+}
+
+async function main(argv: string[], out: (line: string) => void): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      data: { type: 'string', short: 'd' },
+      format: { type: 'string', short: 'f', default: 'json' },
+      to: { type: 'string', short: 't' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  const [command, template, ...extra] = positionals;
+  if (values.help || command === 'help') return out(USAGE);
+  if (values.version) {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    return out(pkg.version);
+  }
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+
+  switch (command) {
+    case 'templates': {
+      const service = new EmailService(configFromEnv());
+      return out(service.templates.names().join('\n'));
+    }
+    case 'render': {
+      if (!template) throw new UsageError('render needs a template name');
+      const format = values.format;
+      if (!['json', 'html', 'text'].includes(format))
+        throw new UsageError('--format must be json, html or text');
+      const service = new EmailService(configFromEnv());
+      const rendered = service.render(template, parseData(values.data));
+      return out(
+        format === 'html'
+          ? rendered.html
+          : format === 'text'
+            ? rendered.text
+            : JSON.stringify(rendered, null, 2),
+      );
+    }
+    case 'send': {
+      if (!template) throw new UsageError('send needs a template name');
+      if (!values.to) throw new UsageError('send needs --to <address>');
+      const service = new EmailService(configFromEnv());
+      const result = await service.sendTemplate(template, { to: values.to, data: parseData(values.data) });
+      out(
+        `Sent "${template}" to ${result.accepted.join(', ')} via ${result.transport} (${result.messageId})`,
+      );
+      if (result.rejected.length) out(`Refused: ${result.rejected.join(', ')}`);
+      if (result.transport === 'sandbox') {
+        const files = result.response as SandboxFiles;
+        for (const [kind, path] of Object.entries(files)) out(`  ${kind.padEnd(5)} ${path}`);
+      }
+      await service.close();
+      return;
+    }
+    case undefined:
+      throw new UsageError('no command given');
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2), (line) => process.stdout.write(`${line}\n`)).catch((err: unknown) => {
+  const usage = err instanceof UsageError || (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS');
+  const message =
+    usage || isMailroomError(err)
+      ? (err as Error).message
+      : `unexpected error: ${(err as Error)?.message ?? err}`;
+  process.stderr.write(`mailroom: ${message}${usage ? "\nRun 'mailroom --help' for usage." : ''}\n`);
+  process.exitCode = usage ? 2 : 1;
+});

@@ -1,0 +1,149 @@
+/**
+ * Configuration from the environment, validated once. Every error names the variable.
+ * With nothing configured, mail goes to the sandbox: never dropped, never sent to a real server.
+ */
+import { ConfigError, isMessageError } from './errors.js';
+import { type Address, parseAddress } from './message.js';
+import type { EmailServiceOptions } from './service.js';
+import type { Transport } from './transport.js';
+import { memoryTransport } from './transports/memory.js';
+import { sandboxTransport } from './transports/sandbox.js';
+import { stagingTransport } from './transports/staging.js';
+
+/** The transports `MAILROOM_TRANSPORT` can name. */
+export const TRANSPORT_NAMES = ['sandbox', 'memory', 'smtp', 'mailgun'] as const;
+
+/** The environment variables mailroom reads, with what each is for. */
+export const ENV_VARIABLES = {
+  APP_NAME: 'Your app’s name, shown in every email. Default "Mailroom".',
+  MAILROOM_TRANSPORT: 'sandbox (default), memory, smtp or mailgun.',
+  MAILROOM_SANDBOX_DIR: 'Where the sandbox writes mail. Default .mailroom/outbox.',
+  SMTP_HOST: 'SMTP server host.',
+  SMTP_PORT: 'SMTP server port (1–65535).',
+  SMTP_USER: 'SMTP user name.',
+  SMTP_PASSWORD: 'SMTP password. Never logged.',
+  SMTP_FROM_EMAIL: 'Sender address.',
+  SMTP_FROM_NAME: 'Sender display name. Default APP_NAME.',
+  MAILGUN_API_KEY: 'Mailgun API key. Never logged.',
+  MAILGUN_DOMAIN: 'Mailgun sending domain.',
+  MAILGUN_FROM_ADDRESS: 'Sender address when using Mailgun.',
+  MAILROOM_REPLY_TO: 'Reply-To address for every email.',
+  MAILROOM_LOGO_URL: 'https URL of a logo for the email header.',
+  MAILROOM_APP_URL: 'Your app’s home page.',
+  MAILROOM_PRIMARY_COLOR: 'Button and link colour, #RRGGBB. Default #007BFF.',
+  MAILROOM_STAGING_ALLOW: 'Staging: comma-separated addresses or @domains that may receive mail.',
+  MAILROOM_STAGING_REDIRECT: 'Staging: send all other mail to this address instead.',
+  MAILROOM_STAGING_SUBJECT_PREFIX: 'Staging: subject prefix. Default "[STAGING] ".',
+} as const;
+
+type Env = Readonly<Record<string, string | undefined>>;
+const COLOR = /^#[0-9a-fA-F]{6}$/;
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
+
+/**
+ * Reads mailroom's configuration from environment variables (see {@link ENV_VARIABLES}) and
+ * returns options for `new EmailService()`. Throws a `ConfigError` naming the first variable that
+ * is malformed or missing.
+ *
+ * @example
+ * ```ts
+ * const mail = new EmailService(configFromEnv());
+ * ```
+ */
+export function configFromEnv(env: Env = process.env): EmailServiceOptions {
+  const get = (name: keyof typeof ENV_VARIABLES) => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+  const address = (name: keyof typeof ENV_VARIABLES): Address | undefined => {
+    const value = get(name);
+    if (value === undefined) return undefined;
+    try {
+      return parseAddress(value, name);
+    } catch (err) {
+      throw isMessageError(err) ? new ConfigError(name, err.message.replace(`${name}: `, '')) : err;
+    }
+  };
+  const httpUrl = (name: keyof typeof ENV_VARIABLES) => {
+    const value = get(name);
+    if (value !== undefined && !(/^https?:\/\//i.test(value) && URL.canParse(value))) {
+      throw new ConfigError(name, 'must be an http(s) URL');
+    }
+    return value;
+  };
+
+  const appName = get('APP_NAME') ?? 'Mailroom';
+  const transportName = get('MAILROOM_TRANSPORT') ?? 'sandbox';
+  if (!(TRANSPORT_NAMES as readonly string[]).includes(transportName)) {
+    throw new ConfigError('MAILROOM_TRANSPORT', `must be one of ${TRANSPORT_NAMES.join(', ')}`);
+  }
+  const port = get('SMTP_PORT');
+  if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
+    throw new ConfigError('SMTP_PORT', 'must be a port number from 1 to 65535');
+  }
+  const mailgunDomain = get('MAILGUN_DOMAIN');
+  if (mailgunDomain !== undefined && !DOMAIN.test(mailgunDomain)) {
+    throw new ConfigError('MAILGUN_DOMAIN', 'must be a domain name such as mg.example.com');
+  }
+  const color = get('MAILROOM_PRIMARY_COLOR');
+  if (color !== undefined && !COLOR.test(color))
+    throw new ConfigError('MAILROOM_PRIMARY_COLOR', 'must look like #1A2B3C');
+  const smtpFrom = address('SMTP_FROM_EMAIL');
+  const mailgunFrom = address('MAILGUN_FROM_ADDRESS');
+  const replyTo = address('MAILROOM_REPLY_TO');
+  const fromName = get('SMTP_FROM_NAME');
+  if (fromName !== undefined && /[\u0000-\u001f\u007f]/.test(fromName)) {
+    throw new ConfigError('SMTP_FROM_NAME', 'control characters are not allowed');
+  }
+
+  let transport: Transport;
+  let sender: Address | undefined;
+  switch (transportName) {
+    case 'smtp':
+    case 'mailgun':
+      throw new ConfigError(
+        'MAILROOM_TRANSPORT',
+        `"${transportName}" is not available in this version yet; use sandbox or memory`,
+      );
+    case 'memory':
+      transport = memoryTransport();
+      sender = smtpFrom ?? mailgunFrom;
+      break;
+    default:
+      transport = sandboxTransport({ dir: get('MAILROOM_SANDBOX_DIR') ?? '.mailroom/outbox' });
+      sender = smtpFrom ?? mailgunFrom;
+  }
+
+  const logoUrl = httpUrl('MAILROOM_LOGO_URL');
+  const appUrl = httpUrl('MAILROOM_APP_URL');
+  const prefix = get('MAILROOM_STAGING_SUBJECT_PREFIX');
+  const allow = get('MAILROOM_STAGING_ALLOW');
+  const redirect = address('MAILROOM_STAGING_REDIRECT');
+  if (allow !== undefined || redirect !== undefined) {
+    transport = stagingTransport({
+      transport,
+      ...(allow === undefined
+        ? {}
+        : {
+            allow: allow
+              .split(',')
+              .map((entry) => entry.trim())
+              .filter(Boolean),
+          }),
+      ...(redirect === undefined ? {} : { redirectTo: redirect }),
+      ...(prefix === undefined ? {} : { subjectPrefix: `${prefix} ` }),
+    });
+  }
+
+  return {
+    transport,
+    appName,
+    from: { name: fromName ?? appName, address: sender?.address ?? 'no-reply@example.com' },
+    ...(replyTo === undefined ? {} : { replyTo }),
+    brand: {
+      ...(logoUrl === undefined ? {} : { logoUrl }),
+      ...(appUrl === undefined ? {} : { url: appUrl }),
+      ...(color === undefined ? {} : { colors: { primary: color } }),
+    },
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * mailroom: transactional email for Node.
+ * The public surface, listed one by one: what is not here is internal.
+ */
+export { configFromEnv, ENV_VARIABLES, TRANSPORT_NAMES } from './config.js';
+export {
+  configure,
+  defaultService,
+  sendPasswordResetEmail,
+  sendVerificationEmail,
+  sendWelcomeEmail,
+} from './default.js';
+export {
+  ConfigError,
+  EmailError,
+  type EmailErrorCode,
+  isConfigError,
+  isEmailError,
+  isMailroomError,
+  isMessageError,
+  isRetryable,
+  isTemplateError,
+  MailroomError,
+  type MailroomErrorKind,
+  MessageError,
+  TemplateError,
+} from './errors.js';
+export type { Logger } from './log.js';
+export {
+  type Address,
+  type AddressInput,
+  type Attachment,
+  createMessage,
+  type EmailMessage,
+  type EmailMessageInput,
+  formatAddress,
+  type MetadataValue,
+  parseAddress,
+} from './message.js';
+export {
+  EmailService,
+  type EmailServiceEvents,
+  type EmailServiceOptions,
+  type FailedEvent,
+  type PasswordResetEmailOptions,
+  type SendOptions,
+  type SendTemplateOptions,
+  type SentEvent,
+  type VerificationEmailOptions,
+  type WelcomeEmailOptions,
+} from './service.js';
+export { type AppInfo, type BrandOptions, DEFAULT_PALETTE, type Palette } from './templates/brand.js';
+export type { BuiltinTemplates } from './templates/builtins.js';
+export type { RenderedEmail } from './templates/compile.js';
+export {
+  type DataOf,
+  defineTemplate,
+  type FieldKind,
+  type FieldSpec,
+  type Fields,
+  type TemplateDefinition,
+  type TemplateHandle,
+} from './templates/define.js';
+export { TemplateRegistry, type TemplateRegistryOptions } from './templates/registry.js';
+export type { SendContext, SendResult, Transport } from './transport.js';
+export { type CapturedEmail, type MemoryTransport, memoryTransport } from './transports/memory.js';
+export {
+  type SandboxFiles,
+  type SandboxTransport,
+  type SandboxTransportOptions,
+  sandboxTransport,
+} from './transports/sandbox.js';
+export { type StagingTransportOptions, stagingTransport } from './transports/staging.js';

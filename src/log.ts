@@ -1,0 +1,18 @@
+/**
+ * Internal: logging through the logger the user passes (pino-shaped). Log lines carry ids, counts
+ * and masked recipients: never a body, a URL from template data, a password or a key.
+ */
+
+/** A pino-shaped logger: `logger.info({ …fields }, 'message')`. pino, bunyan-style and console wrappers fit. */
+export interface Logger {
+  debug?(fields: object, message?: string): void;
+  info(fields: object, message?: string): void;
+  warn(fields: object, message?: string): void;
+  error(fields: object, message?: string): void;
+}
+
+/** `jane.doe@example.com` → `j***@example.com`. */
+export function maskAddress(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at <= 0 ? '***' : `${address[0]}***${address.slice(at)}`;
+}

@@ -1,0 +1,335 @@
+/**
+ * EmailService: render -> validate -> send -> events. One service per app, built from a
+ * transport, templates and defaults.
+ */
+import { isMailroomError } from './errors.js';
+import { type Logger, maskAddress } from './log.js';
+import {
+  type AddressInput,
+  type Attachment,
+  allRecipients,
+  createMessage,
+  type EmailMessage,
+  type EmailMessageInput,
+  type MetadataValue,
+  parseAddress,
+} from './message.js';
+import { type AppInfo, type BrandOptions, DEFAULT_PALETTE } from './templates/brand.js';
+import type { BuiltinTemplates } from './templates/builtins.js';
+import type { RenderedEmail } from './templates/compile.js';
+import type { TemplateHandle } from './templates/define.js';
+import { TemplateRegistry } from './templates/registry.js';
+import type { SendResult, Transport } from './transport.js';
+
+/** Options for `new EmailService()`. `configFromEnv()` returns these. */
+export interface EmailServiceOptions {
+  /** Where mail goes: `memoryTransport()`, `sandboxTransport()` … */
+  transport: Transport;
+  /** The default sender, e.g. `Acme <no-reply@acme.example>`. */
+  from: AddressInput;
+  /** Your app's name, shown in the built-in emails. Default: the sender's name, else "Mailroom". */
+  appName?: string;
+  /** Default Reply-To for every email. */
+  replyTo?: AddressInput;
+  /** Logo, home page and colours of the built-in layout. */
+  brand?: BrandOptions;
+  /** Your templates (from `defineTemplate`); one with a built-in's name replaces it. */
+  templates?: readonly TemplateHandle[];
+  /** Extra layouts by name; `default` replaces the built-in layout. */
+  layouts?: Readonly<Record<string, string>>;
+  /** Extra partials by name, used as `<%~ include('@name', { … }) %>`. */
+  partials?: Readonly<Record<string, string>>;
+  /** CSS added after the built-in stylesheet, inlined into every template. */
+  css?: string;
+  /** Where log lines go (pino-shaped). Default: no logging. */
+  logger?: Logger;
+}
+
+/** Options every send accepts besides the recipient. */
+export interface SendOptions {
+  cc?: AddressInput | readonly AddressInput[];
+  bcc?: AddressInput | readonly AddressInput[];
+  /** Overrides the service's default Reply-To. */
+  replyTo?: AddressInput | readonly AddressInput[];
+  /** Overrides the service's default sender. */
+  from?: AddressInput;
+  headers?: Readonly<Record<string, string>>;
+  attachments?: readonly Attachment[];
+  tags?: readonly string[];
+  metadata?: Readonly<Record<string, MetadataValue>>;
+  /** Aborts the send. */
+  signal?: AbortSignal;
+}
+
+/** Options of `sendTemplate()`: recipients, the template's data, and the common send options. */
+export interface SendTemplateOptions<Data extends object> extends SendOptions {
+  to: AddressInput | readonly AddressInput[];
+  data: Data;
+}
+
+/** Options of `sendVerificationEmail()`. */
+export type VerificationEmailOptions = SendOptions & { to: AddressInput } & BuiltinTemplates['verification'];
+/** Options of `sendPasswordResetEmail()`. */
+export type PasswordResetEmailOptions = SendOptions & {
+  to: AddressInput;
+} & BuiltinTemplates['password-reset'];
+/** Options of `sendWelcomeEmail()`. */
+export type WelcomeEmailOptions = SendOptions & { to: AddressInput } & BuiltinTemplates['welcome'];
+
+/** What `on('sent')` listeners receive. */
+export interface SentEvent {
+  readonly message: EmailMessage;
+  readonly result: SendResult;
+  readonly durationMs: number;
+}
+
+/** What `on('failed')` listeners receive. `message` is missing when the failure came before one existed. */
+export interface FailedEvent {
+  readonly message: EmailMessage | undefined;
+  readonly template: string | undefined;
+  readonly error: unknown;
+  readonly durationMs: number;
+}
+
+/** Events an {@link EmailService} emits. */
+export interface EmailServiceEvents {
+  sent: SentEvent;
+  failed: FailedEvent;
+}
+
+type Listener<T> = (event: T) => void;
+
+/**
+ * Renders and sends email through one transport.
+ *
+ * @example
+ * ```ts
+ * import { EmailService, sandboxTransport } from 'mailroom';
+ *
+ * const mail = new EmailService({
+ *   transport: sandboxTransport(),
+ *   from: 'Acme <no-reply@acme.example>',
+ *   brand: { colors: { primary: '#FF5A00' } },
+ * });
+ * await mail.sendVerificationEmail({
+ *   to: 'jane@example.com',
+ *   username: 'Jane',
+ *   verificationUrl: 'https://acme.example/verify?token=…',
+ * });
+ * ```
+ */
+export class EmailService {
+  /** The transport mail goes through. */
+  readonly transport: Transport;
+  /** The templates this service can send. */
+  readonly templates: TemplateRegistry;
+  /** What every template sees as `it.app`. */
+  readonly app: AppInfo;
+  readonly #from: AddressInput;
+  readonly #replyTo: AddressInput | undefined;
+  readonly #logger: Logger | undefined;
+  readonly #listeners: { [K in keyof EmailServiceEvents]: Set<Listener<EmailServiceEvents[K]>> } = {
+    sent: new Set(),
+    failed: new Set(),
+  };
+
+  constructor(options: EmailServiceOptions) {
+    if (typeof options !== 'object' || options === null)
+      throw new TypeError('EmailService: options are required');
+    const { transport } = options;
+    if (!transport || typeof transport.send !== 'function' || typeof transport.name !== 'string') {
+      throw new TypeError('EmailService: transport must be a Transport (e.g. memoryTransport())');
+    }
+    const from = parseAddress(options.from, 'from');
+    this.transport = transport;
+    this.#from = from;
+    this.#replyTo = options.replyTo === undefined ? undefined : parseAddress(options.replyTo, 'replyTo');
+    this.#logger = options.logger;
+    const appName = options.appName ?? from.name ?? 'Mailroom';
+    this.app = Object.freeze({
+      name: appName,
+      logoUrl: options.brand?.logoUrl,
+      url: options.brand?.url,
+      colors: Object.freeze({ ...DEFAULT_PALETTE, ...options.brand?.colors }),
+      senderName: from.name ?? appName,
+      senderAddress: from.address,
+      year: new Date().getFullYear(),
+    });
+    this.templates = new TemplateRegistry({
+      app: this.app,
+      ...(options.templates ? { templates: options.templates } : {}),
+      ...(options.layouts ? { layouts: options.layouts } : {}),
+      ...(options.partials ? { partials: options.partials } : {}),
+      ...(options.css ? { css: options.css } : {}),
+    });
+  }
+
+  /** Subscribes to `sent` or `failed`; returns a function that unsubscribes. */
+  on<E extends keyof EmailServiceEvents>(event: E, listener: Listener<EmailServiceEvents[E]>): () => void {
+    const set = this.#listeners[event] as Set<Listener<EmailServiceEvents[E]>>;
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  /**
+   * Validates and sends a message you composed yourself. Throws a `MessageError` (nothing sent)
+   * for invalid input and an `EmailError` when delivery fails.
+   */
+  async send(input: EmailMessageInput & { signal?: AbortSignal }): Promise<SendResult> {
+    const started = performance.now();
+    let message: EmailMessage | undefined;
+    try {
+      const { signal, ...fields } = input;
+      message = createMessage({
+        ...fields,
+        from: fields.from ?? this.#from,
+        ...(fields.replyTo === undefined && this.#replyTo !== undefined ? { replyTo: this.#replyTo } : {}),
+      });
+      const result = await this.transport.send(message, { attempt: 1, ...(signal ? { signal } : {}) });
+      this.#sent(message, result, performance.now() - started);
+      return result;
+    } catch (error) {
+      this.#failed(message, input.template, error, performance.now() - started);
+      throw error;
+    }
+  }
+
+  /** Renders a template for a recipient and sends it. The data type-checks against the template. */
+  sendTemplate<Name extends keyof BuiltinTemplates>(
+    template: Name,
+    options: SendTemplateOptions<BuiltinTemplates[Name]>,
+  ): Promise<SendResult>;
+  sendTemplate<Data extends object>(
+    template: TemplateHandle<Data>,
+    options: SendTemplateOptions<Data>,
+  ): Promise<SendResult>;
+  sendTemplate(template: string, options: SendTemplateOptions<Record<string, unknown>>): Promise<SendResult>;
+  async sendTemplate(
+    template: string | TemplateHandle,
+    options: SendTemplateOptions<object>,
+  ): Promise<SendResult> {
+    const { data, ...rest } = options;
+    let rendered: RenderedEmail;
+    const name = typeof template === 'string' ? template : template.name;
+    try {
+      rendered = this.templates.render(template, data);
+    } catch (error) {
+      this.#failed(undefined, name, error, 0);
+      throw error;
+    }
+    return this.send({ ...rest, ...rendered, template: this.templates.get(template).name });
+  }
+
+  /** Renders subject, HTML and text without sending. */
+  render<Name extends keyof BuiltinTemplates>(template: Name, data: BuiltinTemplates[Name]): RenderedEmail;
+  render<Data extends object>(template: TemplateHandle<Data>, data: Data): RenderedEmail;
+  render(template: string, data: Record<string, unknown>): RenderedEmail;
+  render(template: string | TemplateHandle, data: object): RenderedEmail {
+    return this.templates.render(template, data);
+  }
+
+  /**
+   * Sends the built-in `verification` email: a button and a plain link to `verificationUrl`.
+   *
+   * @example
+   * ```ts
+   * await mail.sendVerificationEmail({ to: user.email, username: user.name, verificationUrl });
+   * ```
+   */
+  sendVerificationEmail(options: VerificationEmailOptions): Promise<SendResult> {
+    const { username, verificationUrl, ...rest } = options;
+    return this.sendTemplate('verification', { ...rest, data: { username, verificationUrl } });
+  }
+
+  /**
+   * Sends the built-in `password-reset` email: a button and a plain link to `resetUrl`, and when it expires.
+   *
+   * @example
+   * ```ts
+   * await mail.sendPasswordResetEmail({ to: user.email, username: user.name, resetUrl, expiresInMinutes: 30 });
+   * ```
+   */
+  sendPasswordResetEmail(options: PasswordResetEmailOptions): Promise<SendResult> {
+    const { username, resetUrl, expiresInMinutes, ...rest } = options;
+    return this.sendTemplate('password-reset', { ...rest, data: { username, resetUrl, expiresInMinutes } });
+  }
+
+  /**
+   * Sends the built-in `welcome` email, with a "Get started" button when `actionUrl` is given.
+   *
+   * @example
+   * ```ts
+   * await mail.sendWelcomeEmail({ to: user.email, username: user.name, actionUrl: 'https://acme.example/start' });
+   * ```
+   */
+  sendWelcomeEmail(options: WelcomeEmailOptions): Promise<SendResult> {
+    const { username, actionUrl, ...rest } = options;
+    return this.sendTemplate('welcome', {
+      ...rest,
+      data: actionUrl === undefined ? { username } : { username, actionUrl },
+    });
+  }
+
+  /** Checks that the transport can deliver. */
+  async verify(): Promise<void> {
+    await this.transport.verify?.();
+  }
+
+  /** Closes the transport's connections. */
+  async close(): Promise<void> {
+    await this.transport.close?.();
+  }
+
+  #sent(message: EmailMessage, result: SendResult, durationMs: number): void {
+    this.#logger?.info(
+      {
+        event: 'email.sent',
+        template: message.template,
+        messageId: result.messageId,
+        transport: result.transport,
+        to: allRecipients(message).map(maskAddress),
+        rejected: result.rejected.length,
+        durationMs: Math.round(durationMs),
+      },
+      'email sent',
+    );
+    this.#emit('sent', { message, result, durationMs });
+  }
+
+  #failed(
+    message: EmailMessage | undefined,
+    template: string | undefined,
+    error: unknown,
+    durationMs: number,
+  ): void {
+    this.#logger?.error(
+      {
+        event: 'email.failed',
+        template,
+        messageId: message?.messageId,
+        transport: this.transport.name,
+        to: message ? allRecipients(message).map(maskAddress) : undefined,
+        error: isMailroomError(error)
+          ? { name: error.name, message: error.message, retryable: error.retryable }
+          : { name: (error as Error)?.name ?? 'Error' },
+        durationMs: Math.round(durationMs),
+      },
+      'email failed',
+    );
+    this.#emit('failed', { message, template, error, durationMs });
+  }
+
+  #emit<E extends keyof EmailServiceEvents>(event: E, payload: EmailServiceEvents[E]): void {
+    for (const listener of this.#listeners[event] as Set<Listener<EmailServiceEvents[E]>>) {
+      try {
+        listener(payload);
+      } catch (err) {
+        // A broken listener must not turn a delivered email into a failed send.
+        this.#logger?.warn(
+          { event: 'email.listener_failed', error: (err as Error)?.message },
+          'event listener threw',
+        );
+      }
+    }
+  }
+}
