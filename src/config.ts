@@ -23,7 +23,7 @@ export const ENV_VARIABLES = {
   SMTP_USER: 'SMTP user name.',
   SMTP_PASSWORD: 'SMTP password. Never logged.',
   SMTP_FROM_EMAIL: 'Sender address.',
-  SMTP_FROM_NAME: 'Sender display name. Default APP_NAME.',
+  SMTP_FROM_NAME: 'Sender display name. Default: the app’s name.',
   MAILGUN_API_KEY: 'Mailgun API key. Never logged.',
   MAILGUN_DOMAIN: 'Mailgun sending domain.',
   MAILGUN_FROM_ADDRESS: 'Sender address when using Mailgun.',
@@ -72,7 +72,7 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
     return value;
   };
 
-  const appName = get('APP_NAME') ?? 'Mailroom';
+  const appName = get('APP_NAME');
   const transportName = get('MAILROOM_TRANSPORT') ?? 'sandbox';
   if (!(TRANSPORT_NAMES as readonly string[]).includes(transportName)) {
     throw new ConfigError('MAILROOM_TRANSPORT', `must be one of ${TRANSPORT_NAMES.join(', ')}`);
@@ -137,8 +137,12 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
 
   return {
     transport,
-    appName,
-    from: { name: fromName ?? appName, address: sender?.address ?? 'no-reply@example.com' },
+    ...(appName === undefined ? {} : { appName }),
+    // Without SMTP_FROM_NAME the service names the sender after the app.
+    from: {
+      ...(fromName === undefined ? {} : { name: fromName }),
+      address: sender?.address ?? 'no-reply@example.com',
+    },
     ...(replyTo === undefined ? {} : { replyTo }),
     brand: {
       ...(logoUrl === undefined ? {} : { logoUrl }),

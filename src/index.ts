@@ -62,12 +62,13 @@ export {
   type TemplateHandle,
 } from './templates/define.js';
 export { TemplateRegistry, type TemplateRegistryOptions } from './templates/registry.js';
-export type { SendContext, SendResult, Transport } from './transport.js';
+export { type SendContext, type SendResult, type Transport, throwIfAborted } from './transport.js';
 export { type CapturedEmail, type MemoryTransport, memoryTransport } from './transports/memory.js';
 export {
   type SandboxFiles,
   type SandboxTransport,
   type SandboxTransportOptions,
+  sandboxFiles,
   sandboxTransport,
 } from './transports/sandbox.js';
 export { type StagingTransportOptions, stagingTransport } from './transports/staging.js';

@@ -25,7 +25,7 @@ import type { SendResult, Transport } from './transport.js';
 export interface EmailServiceOptions {
   /** Where mail goes: `memoryTransport()`, `sandboxTransport()` … */
   transport: Transport;
-  /** The default sender, e.g. `Acme <no-reply@acme.example>`. */
+  /** The default sender, e.g. `Acme <no-reply@acme.example>`. Without a name, it is named after the app. */
   from: AddressInput;
   /** Your app's name, shown in the built-in emails. Default: the sender's name, else "Mailroom". */
   appName?: string;
@@ -39,7 +39,7 @@ export interface EmailServiceOptions {
   layouts?: Readonly<Record<string, string>>;
   /** Extra partials by name, used as `<%~ include('@name', { … }) %>`. */
   partials?: Readonly<Record<string, string>>;
-  /** CSS added after the built-in stylesheet, inlined into every template. */
+  /** CSS inlined into every template, after the default layout's stylesheet. */
   css?: string;
   /** Where log lines go (pino-shaped). Default: no logging. */
   logger?: Logger;
@@ -98,6 +98,8 @@ export interface EmailServiceEvents {
 }
 
 type Listener<T> = (event: T) => void;
+/** A template name other than a built-in's: built-in names are typed by their own overload. */
+type NotBuiltin<Name extends string> = Name extends keyof BuiltinTemplates ? never : Name;
 
 /**
  * Renders and sends email through one transport.
@@ -140,20 +142,24 @@ export class EmailService {
     if (!transport || typeof transport.send !== 'function' || typeof transport.name !== 'string') {
       throw new TypeError('EmailService: transport must be a Transport (e.g. memoryTransport())');
     }
-    const from = parseAddress(options.from, 'from');
+    const sender = parseAddress(options.from, 'from');
+    const appName = options.appName ?? sender.name ?? 'Mailroom';
+    const from = { name: sender.name ?? appName, address: sender.address };
     this.transport = transport;
     this.#from = from;
     this.#replyTo = options.replyTo === undefined ? undefined : parseAddress(options.replyTo, 'replyTo');
     this.#logger = options.logger;
-    const appName = options.appName ?? from.name ?? 'Mailroom';
     this.app = Object.freeze({
       name: appName,
       logoUrl: options.brand?.logoUrl,
       url: options.brand?.url,
       colors: Object.freeze({ ...DEFAULT_PALETTE, ...options.brand?.colors }),
-      senderName: from.name ?? appName,
+      senderName: from.name,
       senderAddress: from.address,
-      year: new Date().getFullYear(),
+      // Read at render time, so a long-running service rolls over at New Year.
+      get year() {
+        return new Date().getFullYear();
+      },
     });
     this.templates = new TemplateRegistry({
       app: this.app,
@@ -203,7 +209,10 @@ export class EmailService {
     template: TemplateHandle<Data>,
     options: SendTemplateOptions<Data>,
   ): Promise<SendResult>;
-  sendTemplate(template: string, options: SendTemplateOptions<Record<string, unknown>>): Promise<SendResult>;
+  sendTemplate<Name extends string>(
+    template: NotBuiltin<Name>,
+    options: SendTemplateOptions<Record<string, unknown>>,
+  ): Promise<SendResult>;
   async sendTemplate(
     template: string | TemplateHandle,
     options: SendTemplateOptions<object>,
@@ -223,7 +232,7 @@ export class EmailService {
   /** Renders subject, HTML and text without sending. */
   render<Name extends keyof BuiltinTemplates>(template: Name, data: BuiltinTemplates[Name]): RenderedEmail;
   render<Data extends object>(template: TemplateHandle<Data>, data: Data): RenderedEmail;
-  render(template: string, data: Record<string, unknown>): RenderedEmail;
+  render<Name extends string>(template: NotBuiltin<Name>, data: Record<string, unknown>): RenderedEmail;
   render(template: string | TemplateHandle, data: object): RenderedEmail {
     return this.templates.render(template, data);
   }

@@ -2,6 +2,7 @@
  * The one interface every transport implements. A transport is a plain object made by a factory
  * function: `memoryTransport()`, `sandboxTransport()` …
  */
+import { EmailError } from './errors.js';
 import type { EmailMessage } from './message.js';
 
 /** Passed to {@link Transport.send} with every attempt. */
@@ -49,4 +50,15 @@ export interface Transport {
   verify?(): Promise<void>;
   /** Releases connections and handles. */
   close?(): Promise<void>;
+}
+
+/** Rejects with an `EmailError` (`aborted`) when the attempt's signal has fired. For transport authors. */
+export function throwIfAborted(context: SendContext, transport: string): void {
+  if (context.signal?.aborted) {
+    throw new EmailError('the send was aborted', {
+      code: 'aborted',
+      transport,
+      cause: context.signal.reason,
+    });
+  }
 }

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { configFromEnv } from '../config.js';
 import { isMailroomError } from '../errors.js';
 import { EmailService } from '../service.js';
-import type { SandboxFiles } from '../transports/sandbox.js';
+import { sandboxFiles } from '../transports/sandbox.js';
 
 const USAGE = `Usage:
   mailroom render <template> --data '<json>' [--format json|html|text]
@@ -83,10 +83,8 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
         `Sent "${template}" to ${result.accepted.join(', ')} via ${result.transport} (${result.messageId})`,
       );
       if (result.rejected.length) out(`Refused: ${result.rejected.join(', ')}`);
-      if (result.transport === 'sandbox') {
-        const files = result.response as SandboxFiles;
-        for (const [kind, path] of Object.entries(files)) out(`  ${kind.padEnd(5)} ${path}`);
-      }
+      for (const [kind, path] of Object.entries(sandboxFiles(result) ?? {}))
+        out(`  ${kind.padEnd(5)} ${path}`);
       await service.close();
       return;
     }

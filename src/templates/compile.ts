@@ -22,7 +22,7 @@ export interface TemplateAssets {
   readonly layouts: ReadonlyMap<string, string>;
   /** Partials by name, used as `<%~ include('@name', data) %>`. */
   readonly partials: ReadonlyMap<string, string>;
-  /** The shared stylesheet, an eta template rendered once with `it.app`. */
+  /** The default layout's stylesheet, an eta template rendered once with `it.app`. */
   readonly css: string;
 }
 
@@ -36,13 +36,24 @@ export interface CompiledTemplate {
 }
 
 class UnsafeUrl extends Error {}
+class SubjectBreak extends Error {}
+
+/** The data field that put a line break into the subject, for the error (the error path only). */
+function subjectField(it: Record<string, unknown>): string | undefined {
+  return Object.keys(it).find((key) => typeof it[key] === 'string' && /[\r\n]/.test(it[key] as string));
+}
+
+let lastSafeUrl: string | undefined;
 
 /** Every URL placed at the start of an href or src goes through this. */
 function safeUrl(value: unknown, field: string): string {
+  // One email repeats its link (button, Outlook button, plain link): check each value once.
+  if (typeof value === 'string' && value === lastSafeUrl) return value;
   const url = typeof value === 'string' ? value : '';
   if (!/^https?:\/\/[^\s\u0000-\u001f\u007f]+$/i.test(url) || !URL.canParse(url)) {
     throw new UnsafeUrl(field);
   }
+  lastSafeUrl = url;
   return url;
 }
 
@@ -118,9 +129,15 @@ export function compileTemplate(
       try {
         const html = htmlFn(it);
         const subject = subjectFn(it).trim();
+        if (/[\r\n]/.test(subject)) throw new SubjectBreak(subjectField(it));
         const text = textFn ? tidyText(textFn(it)) : htmlToText(html);
         return { subject, html, text };
       } catch (cause) {
+        if (cause instanceof SubjectBreak) {
+          throw new TemplateError(name, 'line breaks are not allowed in the subject', {
+            field: cause.message,
+          });
+        }
         if (cause instanceof UnsafeUrl) {
           throw new TemplateError(name, 'must be an http(s) URL', { field: cause.message });
         }

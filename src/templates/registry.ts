@@ -14,7 +14,7 @@ export interface TemplateRegistryOptions {
   layouts?: Readonly<Record<string, string>>;
   /** Extra partials by name, used as `<%~ include('@name', { … }) %>`. */
   partials?: Readonly<Record<string, string>>;
-  /** CSS added after the built-in stylesheet, for every template. */
+  /** CSS inlined into every template (after the default layout's stylesheet, where that applies). */
   css?: string;
 }
 
@@ -27,7 +27,7 @@ export class TemplateRegistry {
   readonly #compiled = new Map<TemplateHandle, CompiledTemplate>();
   readonly #app: AppInfo;
   readonly #assets;
-  #css: string | undefined;
+  #layoutCss: string | undefined;
   readonly #extraCss: string;
 
   constructor(options: TemplateRegistryOptions) {
@@ -66,8 +66,10 @@ export class TemplateRegistry {
     const handle = this.get(template);
     let compiled = this.#compiled.get(handle);
     if (!compiled) {
-      this.#css ??= [renderStylesheet(this.#assets.css, this.#app), this.#extraCss].join('\n');
-      compiled = compileTemplate(handle, this.#assets, this.#app, this.#css);
+      // The built-in stylesheet belongs to the default layout; `css` from options applies to all.
+      this.#layoutCss ??= renderStylesheet(this.#assets.css, this.#app);
+      const css = [handle.source.layout === 'default' ? this.#layoutCss : '', this.#extraCss].join('\n');
+      compiled = compileTemplate(handle, this.#assets, this.#app, css);
       this.#compiled.set(handle, compiled);
     }
     return compiled;

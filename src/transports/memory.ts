@@ -1,6 +1,6 @@
 import type { EmailMessage } from '../message.js';
 import { allRecipients } from '../message.js';
-import type { SendResult, Transport } from '../transport.js';
+import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
 
 /** One message captured by a {@link MemoryTransport}. */
 export interface CapturedEmail {
@@ -40,7 +40,8 @@ export function memoryTransport(): MemoryTransport {
     clear() {
       outbox.length = 0;
     },
-    async send(message) {
+    async send(message, context) {
+      throwIfAborted(context, 'memory');
       const result: SendResult = {
         messageId: message.messageId,
         accepted: allRecipients(message),

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { EmailError } from '../errors.js';
 import { allRecipients, type EmailMessage, formatAddress } from '../message.js';
-import type { SendResult, Transport } from '../transport.js';
+import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { buildMime } from './nodemailer-mapping.js';
 
 /** Options for {@link sandboxTransport}. */
@@ -22,6 +22,19 @@ export interface SandboxFiles {
   readonly text?: string;
   /** A JSON summary: addresses, subject, template, tags, metadata, file names. */
   readonly json: string;
+}
+
+/**
+ * The files the sandbox wrote for a send, or undefined when another transport delivered it.
+ *
+ * @example
+ * ```ts
+ * const files = sandboxFiles(await mail.sendWelcomeEmail({ to, username }));
+ * if (files) console.log(`open ${files.html}`);
+ * ```
+ */
+export function sandboxFiles(result: SendResult): SandboxFiles | undefined {
+  return result.transport === 'sandbox' ? (result.response as SandboxFiles) : undefined;
 }
 
 /** A transport that writes mail to a folder instead of delivering it. */
@@ -53,7 +66,7 @@ export function sandboxTransport(options: SandboxTransportOptions = {}): Sandbox
     name: 'sandbox',
     dir,
     async send(message, context) {
-      context.signal?.throwIfAborted();
+      throwIfAborted(context, 'sandbox');
       const date = new Date();
       const base = `${date.toISOString().replace(/[:.]/g, '-')}-${slug(message.template ?? 'message')}-${randomBytes(3).toString('hex')}`;
       const files: SandboxFiles = {
@@ -135,6 +148,7 @@ function summary(message: EmailMessage, date: Date, files: SandboxFiles) {
       filename: a.filename,
       contentType: a.contentType ?? null,
     })),
-    files,
+    // Names only, so the folder can be moved or shared.
+    files: Object.fromEntries(Object.entries(files).map(([kind, path]) => [kind, basename(path)])),
   };
 }
