@@ -37,10 +37,13 @@ export type MetadataValue = string | number | boolean;
 
 /** What callers pass to `EmailService.send()`; `from` falls back to the service's default sender. */
 export interface EmailMessageInput {
+  /** The sender; the service's default sender when omitted. */
   from?: AddressInput;
   to: AddressInput | readonly AddressInput[];
   cc?: AddressInput | readonly AddressInput[];
+  /** Recipients hidden from the others; never written into the message's headers. */
   bcc?: AddressInput | readonly AddressInput[];
+  /** Where replies go; the service's default Reply-To when omitted. */
   replyTo?: AddressInput | readonly AddressInput[];
   subject: string;
   /** HTML body. At least one of `html` and `text` is required. */

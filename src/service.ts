@@ -6,12 +6,10 @@ import { isMailroomError } from './errors.js';
 import { type Logger, maskAddress } from './log.js';
 import {
   type AddressInput,
-  type Attachment,
   allRecipients,
   createMessage,
   type EmailMessage,
   type EmailMessageInput,
-  type MetadataValue,
   parseAddress,
 } from './message.js';
 import { type AppInfo, type BrandOptions, DEFAULT_PALETTE } from './templates/brand.js';
@@ -45,18 +43,12 @@ export interface EmailServiceOptions {
   logger?: Logger;
 }
 
-/** Options every send accepts besides the recipient. */
-export interface SendOptions {
-  cc?: AddressInput | readonly AddressInput[];
-  bcc?: AddressInput | readonly AddressInput[];
-  /** Overrides the service's default Reply-To. */
-  replyTo?: AddressInput | readonly AddressInput[];
-  /** Overrides the service's default sender. */
-  from?: AddressInput;
-  headers?: Readonly<Record<string, string>>;
-  attachments?: readonly Attachment[];
-  tags?: readonly string[];
-  metadata?: Readonly<Record<string, MetadataValue>>;
+/** Options every send accepts besides the recipient: `from` and `replyTo` override the service's defaults. */
+export interface SendOptions
+  extends Pick<
+    EmailMessageInput,
+    'from' | 'cc' | 'bcc' | 'replyTo' | 'headers' | 'attachments' | 'tags' | 'metadata'
+  > {
   /** Aborts the send. */
   signal?: AbortSignal;
 }
