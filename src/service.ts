@@ -218,7 +218,7 @@ export class EmailService {
       this.#failed(undefined, name, error, 0);
       throw error;
     }
-    return this.send({ ...rest, ...rendered, template: this.templates.get(template).name });
+    return this.send({ ...rest, ...rendered, template: name });
   }
 
   /** Renders subject, HTML and text without sending. */
