@@ -18,7 +18,7 @@ export interface RenderedEmail {
 
 /** Shared sources a template is compiled with. */
 export interface TemplateAssets {
-  /** Layouts by name; each contains `<%~ it.body %>` once. */
+  /** Layouts by name; each contains `<%~ it.body %>` once, and may place `<%~ it.preheader %>`. */
   readonly layouts: ReadonlyMap<string, string>;
   /** Partials by name, used as `<%~ include('@name', data) %>`. */
   readonly partials: ReadonlyMap<string, string>;
@@ -66,6 +66,7 @@ const htmlEta = new MailroomEta({ ...etaOptions, autoEscape: true });
 const textEta = new MailroomEta({ ...etaOptions, autoEscape: false });
 
 const BODY_SLOT = '<%~ it.body %>';
+const PREHEADER_SLOT = '<%~ it.preheader %>';
 const INCLUDE = /<%~\s*include\(\s*(["'])@([\w.-]+)\1\s*(?:,([\s\S]*?))?\)\s*%>/g;
 const URL_ATTR = /(\s(?:href|src)\s*=\s*)(["'])\s*<%[-_]?[=~]\s*([\s\S]*?)\s*[-_]?%>/gi;
 const MAX_PARTIAL_DEPTH = 5;
@@ -84,7 +85,9 @@ export function compileTemplate(
   let composed = source.html;
   if (source.layout !== false) {
     const layout = assets.layouts.get(source.layout) ?? fail(`unknown layout "${source.layout}"`);
-    composed = layout.replace(BODY_SLOT, () => source.html);
+    composed = layout
+      .replace(BODY_SLOT, () => source.html)
+      .replace(PREHEADER_SLOT, () => source.preheader ?? '');
   }
   composed = expandPartials(composed, assets.partials, fail);
 

@@ -31,6 +31,8 @@ export interface TemplateSource {
   readonly html: string;
   /** eta source of the plain-text body; derived from the HTML when omitted. */
   readonly text?: string;
+  /** eta source of the preheader: the hidden line inboxes show after the subject (layouts only). */
+  readonly preheader?: string;
   /** CSS inlined into this template's HTML (after the shared stylesheet). */
   readonly css?: string;
   /** The layout the body is placed in: `'default'` (the built-in one) or `false` for none. */
@@ -51,10 +53,12 @@ export interface TemplateDefinition<F extends Fields> {
   html?: string;
   /** eta source of the text body; derived from the HTML when omitted. */
   text?: string;
+  /** eta source of the preheader, the line an inbox shows after the subject. From `preheader.eta` in `dir`. */
+  preheader?: string;
   /** CSS for this template, inlined at compile time. */
   css?: string;
   /**
-   * A folder with `html.eta`, `subject.eta` and optionally `text.eta` and `style.css`: an absolute
+   * A folder with `html.eta`, `subject.eta` and optionally `text.eta`, `preheader.eta` and `style.css`: an absolute
    * path or a `file:` URL (e.g. `new URL('./emails/invoice', import.meta.url)`), never relative to
    * the working directory.
    */
@@ -123,6 +127,7 @@ export function defineTemplate<const F extends Fields>(
     throw new TemplateError(name, 'a subject is required (subject or subject.eta)');
   if (typeof html !== 'string') throw new TemplateError(name, 'an HTML body is required (html or html.eta)');
   const text = definition.text ?? read('text.eta');
+  const preheader = (definition.preheader ?? read('preheader.eta'))?.trim();
   const css = [read('style.css'), definition.css].filter(Boolean).join('\n') || undefined;
   const layout = definition.layout ?? 'default';
   if (layout !== false && typeof layout !== 'string')
@@ -132,6 +137,7 @@ export function defineTemplate<const F extends Fields>(
     html,
     layout,
     ...(text === undefined ? {} : { text }),
+    ...(preheader ? { preheader } : {}),
     ...(css === undefined ? {} : { css }),
     ...(dir === undefined ? {} : { file: join(dir, 'html.eta') }),
   });

@@ -86,6 +86,18 @@ describe('built-in emails', () => {
     expect(text.startsWith('Acme & Co\n\nHi Jane,')).toBe(true);
   });
 
+  it('carries a hidden preheader for the inbox preview, kept out of the text part', () => {
+    const { html, text } = service.render('password-reset', {
+      username: 'Jane',
+      resetUrl: 'https://acme.example/r',
+      expiresInMinutes: 15,
+    });
+    expect(html).toMatch(
+      /<div class="preheader" data-text="skip" style="display: none;[^"]*">Use this link within 15 minutes to choose a new password\./,
+    );
+    expect(text).not.toContain('Use this link within');
+  });
+
   it('shows the welcome button only when an action URL is given', () => {
     const without = service.render('welcome', { username: 'Jane' });
     const withUrl = service.render('welcome', { username: 'Jane', actionUrl: 'https://acme.example/start' });
