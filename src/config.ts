@@ -96,8 +96,8 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
     throw new ConfigError('SMTP_FROM_NAME', 'control characters are not allowed');
   }
 
+  const sender = smtpFrom ?? mailgunFrom;
   let transport: Transport;
-  let sender: Address | undefined;
   switch (transportName) {
     case 'smtp':
     case 'mailgun':
@@ -107,11 +107,9 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
       );
     case 'memory':
       transport = memoryTransport();
-      sender = smtpFrom ?? mailgunFrom;
       break;
     default:
       transport = sandboxTransport({ dir: get('MAILROOM_SANDBOX_DIR') ?? '.mailroom/outbox' });
-      sender = smtpFrom ?? mailgunFrom;
   }
 
   const logoUrl = httpUrl('MAILROOM_LOGO_URL');

@@ -5,6 +5,7 @@
 import { isMailroomError } from './errors.js';
 import { type Logger, maskAddress } from './log.js';
 import {
+  type Address,
   type AddressInput,
   allRecipients,
   createMessage,
@@ -119,8 +120,8 @@ export class EmailService {
   readonly templates: TemplateRegistry;
   /** What every template sees as `it.app`. */
   readonly app: AppInfo;
-  readonly #from: AddressInput;
-  readonly #replyTo: AddressInput | undefined;
+  readonly #from: Address;
+  readonly #replyTo: Address | undefined;
   readonly #logger: Logger | undefined;
   readonly #listeners: { [K in keyof EmailServiceEvents]: Set<Listener<EmailServiceEvents[K]>> } = {
     sent: new Set(),
@@ -210,12 +211,13 @@ export class EmailService {
     options: SendTemplateOptions<object>,
   ): Promise<SendResult> {
     const { data, ...rest } = options;
+    const started = performance.now();
     let rendered: RenderedEmail;
     const name = typeof template === 'string' ? template : template.name;
     try {
       rendered = this.templates.render(template, data);
     } catch (error) {
-      this.#failed(undefined, name, error, 0);
+      this.#failed(undefined, name, error, performance.now() - started);
       throw error;
     }
     return this.send({ ...rest, ...rendered, template: name });
