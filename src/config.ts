@@ -6,8 +6,10 @@ import { ConfigError, isMessageError } from './errors.js';
 import { type Address, parseAddress } from './message.js';
 import type { EmailServiceOptions } from './service.js';
 import type { Transport } from './transport.js';
+import { mailgunTransport } from './transports/mailgun.js';
 import { memoryTransport } from './transports/memory.js';
 import { sandboxTransport } from './transports/sandbox.js';
+import { smtpTransport } from './transports/smtp.js';
 import { stagingTransport } from './transports/staging.js';
 
 /** The transports `MAILROOM_TRANSPORT` can name. */
@@ -19,7 +21,9 @@ export const ENV_VARIABLES = {
   MAILROOM_TRANSPORT: 'sandbox (default), memory, smtp or mailgun.',
   MAILROOM_SANDBOX_DIR: 'Where the sandbox writes mail. Default .mailroom/outbox.',
   SMTP_HOST: 'SMTP server host.',
-  SMTP_PORT: 'SMTP server port (1–65535).',
+  SMTP_PORT: 'SMTP server port (1–65535). Default 587, or 465 with SMTP_TLS=implicit.',
+  SMTP_TLS:
+    'starttls (default; required, not optional), implicit (default on port 465) or none (plain text, local relays only).',
   SMTP_USER: 'SMTP user name.',
   SMTP_PASSWORD: 'SMTP password. Never logged.',
   SMTP_FROM_EMAIL: 'Sender address.',
@@ -27,6 +31,8 @@ export const ENV_VARIABLES = {
   MAILGUN_API_KEY: 'Mailgun API key. Never logged.',
   MAILGUN_DOMAIN: 'Mailgun sending domain.',
   MAILGUN_FROM_ADDRESS: 'Sender address when using Mailgun.',
+  MAILGUN_REGION: 'us (default) or eu: where your Mailgun domain lives.',
+  MAILGUN_BASE_URL: 'Another Mailgun API base URL (a proxy); overrides MAILGUN_REGION.',
   MAILROOM_REPLY_TO: 'Reply-To address for every email.',
   MAILROOM_LOGO_URL: 'https URL of a logo for the email header.',
   MAILROOM_APP_URL: 'Your app’s home page.',
@@ -96,15 +102,53 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
     throw new ConfigError('SMTP_FROM_NAME', 'control characters are not allowed');
   }
 
-  const sender = smtpFrom ?? mailgunFrom;
+  const required = (name: keyof typeof ENV_VARIABLES) => {
+    const value = get(name);
+    if (value === undefined)
+      throw new ConfigError(name, `is required with MAILROOM_TRANSPORT=${transportName}`);
+    return value;
+  };
+  let sender = smtpFrom ?? mailgunFrom;
   let transport: Transport;
   switch (transportName) {
-    case 'smtp':
-    case 'mailgun':
-      throw new ConfigError(
-        'MAILROOM_TRANSPORT',
-        `"${transportName}" is not available in this version yet; use sandbox or memory`,
-      );
+    case 'smtp': {
+      if (!smtpFrom) required('SMTP_FROM_EMAIL');
+      const tls = get('SMTP_TLS');
+      if (tls !== undefined && !['starttls', 'implicit', 'none'].includes(tls)) {
+        throw new ConfigError('SMTP_TLS', 'must be starttls, implicit or none');
+      }
+      const user = get('SMTP_USER');
+      const password = get('SMTP_PASSWORD');
+      if ((user === undefined) !== (password === undefined)) {
+        throw new ConfigError(
+          user === undefined ? 'SMTP_USER' : 'SMTP_PASSWORD',
+          'SMTP_USER and SMTP_PASSWORD go together',
+        );
+      }
+      transport = smtpTransport({
+        host: required('SMTP_HOST'),
+        ...(port === undefined ? {} : { port: Number(port) }),
+        ...(tls === undefined ? {} : { tls: tls as 'starttls' | 'implicit' | 'none' }),
+        ...(user === undefined ? {} : { user, password: password as string }),
+      });
+      break;
+    }
+    case 'mailgun': {
+      if (!mailgunFrom) required('MAILGUN_FROM_ADDRESS');
+      sender = mailgunFrom;
+      const region = get('MAILGUN_REGION');
+      if (region !== undefined && region !== 'us' && region !== 'eu') {
+        throw new ConfigError('MAILGUN_REGION', 'must be us or eu');
+      }
+      const baseUrl = httpUrl('MAILGUN_BASE_URL');
+      transport = mailgunTransport({
+        apiKey: required('MAILGUN_API_KEY'),
+        domain: required('MAILGUN_DOMAIN'),
+        ...(region === undefined ? {} : { region }),
+        ...(baseUrl === undefined ? {} : { baseUrl }),
+      });
+      break;
+    }
     case 'memory':
       transport = memoryTransport();
       break;

@@ -24,24 +24,59 @@ export abstract class MailroomError extends Error {
   }
 }
 
-/** Why a delivery failed. */
+/** Why a delivery failed. What to do about it follows from the code: see {@link failureClass}. */
 export type EmailErrorCode =
-  /** The transport refused our credentials. */
+  /** The provider refused our credentials (SMTP 530/535, HTTP 401/403). Systemic. */
   | 'auth'
-  /** The provider asked us to slow down. */
+  /** The provider account cannot send: payment required, sending disabled. Systemic. */
+  | 'account'
+  /** The transport is configured wrongly in a way only the provider could tell: unknown host or domain. Systemic. */
+  | 'config'
+  /** TLS could not be set up: bad certificate, STARTTLS missing where required. Systemic. */
+  | 'tls'
+  /** The provider asked us to slow down (HTTP 429, SMTP rate replies). Transient. */
   | 'rate-limit'
-  /** The connection failed or dropped. */
+  /** The provider asked us to try again later (SMTP 4xx). Transient. */
+  | 'deferred'
+  /** The connection failed or dropped. Transient, or ambiguous once the message was handed over. */
   | 'network'
-  /** The provider did not answer in time. */
+  /** The provider did not answer in time. Transient, or ambiguous once the message was handed over. */
   | 'timeout'
-  /** The provider refused this message or all of its recipients. */
+  /** The provider refused this message or all of its recipients (SMTP 5xx, HTTP 400/413). Permanent. */
   | 'rejected'
-  /** The provider failed in some other way. */
+  /** The provider failed in some other way; transient without a status or with a 5xx one. */
   | 'provider'
-  /** Writing the message to disk failed (sandbox). */
+  /** Writing the message to disk failed (sandbox). Transient. */
   | 'io'
-  /** The caller aborted the send. */
+  /** The caller aborted the send. Never retried. */
   | 'aborted';
+
+/**
+ * What a failure means for the message, decided in one place ({@link failureClass}) and trusted by
+ * every transport, the retry loop, failover and the Kafka worker:
+ * - `transient`: try again later, the message was not delivered;
+ * - `ambiguous`: try again, but it may already have been delivered (the connection dropped after
+ *   the message was handed over), so the retry may be a duplicate;
+ * - `permanent`: this message will never go through as it is; do not retry;
+ * - `systemic`: nothing will go through until someone fixes the setup (credentials, TLS, account);
+ *   stop and alert rather than churn;
+ * - `aborted`: the caller cancelled; not retried.
+ */
+export type FailureClass = 'transient' | 'ambiguous' | 'permanent' | 'systemic' | 'aborted';
+
+/** The fields every {@link EmailError} is built from. */
+export interface EmailErrorOptions {
+  code: EmailErrorCode;
+  /** The transport that failed. */
+  transport: string;
+  /** SMTP reply code or HTTP status. */
+  status?: number;
+  /** The whole message had been handed to the provider before the failure, so it may have been delivered. */
+  handedOver?: boolean;
+  /** How long the provider asked us to wait (HTTP Retry-After), in milliseconds. */
+  retryAfterMs?: number;
+  cause?: unknown;
+}
 
 /**
  * A message could not be delivered.
@@ -51,7 +86,8 @@ export type EmailErrorCode =
  * try {
  *   await mail.sendWelcomeEmail({ to, username });
  * } catch (err) {
- *   if (isEmailError(err) && err.retryable) queueForLater(err);
+ *   if (isEmailError(err) && err.failure === 'systemic') alertOnCall(err);
+ *   else if (isEmailError(err) && err.retryable) queueForLater(err);
  *   else throw err;
  * }
  * ```
@@ -62,20 +98,26 @@ export class EmailError extends MailroomError {
   override readonly retryable: boolean;
   /** Why it failed. */
   readonly code: EmailErrorCode;
-  /** The name of the transport that failed (`smtp`, `sandbox` …). */
+  /** What it means: transient, ambiguous, permanent, systemic or aborted. */
+  readonly failure: FailureClass;
+  /** True when the provider may have delivered the message anyway, so a retry may duplicate it. */
+  readonly possibleDuplicate: boolean;
+  /** The name of the transport that failed (`smtp`, `mailgun`, `sandbox` …). */
   readonly transport: string;
   /** The SMTP reply code or HTTP status, when the provider gave one. */
   readonly status: number | undefined;
+  /** How long the provider asked us to wait before the next attempt, in milliseconds. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(
-    message: string,
-    options: { code: EmailErrorCode; transport: string; status?: number; cause?: unknown },
-  ) {
+  constructor(message: string, options: EmailErrorOptions) {
     super(message, { cause: options.cause });
     this.code = options.code;
     this.transport = options.transport;
     this.status = options.status;
-    this.retryable = isRetryable(options.code, options.status);
+    this.retryAfterMs = options.retryAfterMs;
+    this.failure = failureClass(options.code, options.status, options.handedOver ?? false);
+    this.retryable = this.failure === 'transient' || this.failure === 'ambiguous';
+    this.possibleDuplicate = this.failure === 'ambiguous';
   }
 }
 
@@ -119,19 +161,36 @@ export class ConfigError extends MailroomError {
   }
 }
 
-/** The one place that decides whether a delivery failure is worth another attempt. */
-export function isRetryable(code: EmailErrorCode, status?: number): boolean {
+/**
+ * The one place that decides what a delivery failure means (see {@link FailureClass}).
+ * Transports map their provider's replies to a code (and keep the status); this turns the code into
+ * what to do. `handedOver` says the whole message had reached the provider before the failure.
+ */
+export function failureClass(code: EmailErrorCode, status?: number, handedOver = false): FailureClass {
   switch (code) {
+    case 'auth':
+    case 'account':
+    case 'config':
+    case 'tls':
+      return 'systemic';
+    case 'rejected':
+      return 'permanent';
+    case 'aborted':
+      return 'aborted';
     case 'network':
     case 'timeout':
-    case 'rate-limit':
-    case 'io':
-      return true;
+      return handedOver ? 'ambiguous' : 'transient';
     case 'provider':
-      return status === undefined || status >= 500;
+      return status === undefined || status >= 500 ? 'transient' : 'permanent';
     default:
-      return false;
+      return 'transient';
   }
+}
+
+/** Whether a failure with this code and status is worth another attempt (transient or ambiguous). */
+export function isRetryable(code: EmailErrorCode, status?: number, handedOver = false): boolean {
+  const failure = failureClass(code, status, handedOver);
+  return failure === 'transient' || failure === 'ambiguous';
 }
 
 function hasKind(err: unknown, kind?: MailroomErrorKind): boolean {

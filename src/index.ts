@@ -14,6 +14,9 @@ export {
   ConfigError,
   EmailError,
   type EmailErrorCode,
+  type EmailErrorOptions,
+  type FailureClass,
+  failureClass,
   isConfigError,
   isEmailError,
   isMailroomError,
@@ -37,12 +40,14 @@ export {
   type MetadataValue,
   parseAddress,
 } from './message.js';
+export { DEFAULT_RETRY, parseRetryAfter, type RetryOptions } from './retry.js';
 export {
   EmailService,
   type EmailServiceEvents,
   type EmailServiceOptions,
   type FailedEvent,
   type PasswordResetEmailOptions,
+  type RetryingEvent,
   type SendOptions,
   type SendTemplateOptions,
   type SentEvent,
@@ -63,6 +68,12 @@ export {
 } from './templates/define.js';
 export { TemplateRegistry, type TemplateRegistryOptions } from './templates/registry.js';
 export { type SendContext, type SendResult, type Transport, throwIfAborted } from './transport.js';
+export { type FailoverOptions, type FailoverTransport, failoverTransport } from './transports/failover.js';
+export {
+  type MailgunTransport,
+  type MailgunTransportOptions,
+  mailgunTransport,
+} from './transports/mailgun.js';
 export { type CapturedEmail, type MemoryTransport, memoryTransport } from './transports/memory.js';
 export {
   type SandboxFiles,
@@ -71,4 +82,5 @@ export {
   sandboxFiles,
   sandboxTransport,
 } from './transports/sandbox.js';
+export { type SmtpTransport, type SmtpTransportOptions, smtpTransport } from './transports/smtp.js';
 export { type StagingTransportOptions, stagingTransport } from './transports/staging.js';

@@ -5,7 +5,7 @@
  * could split a message. Nothing is silently cleaned: a bad value is a {@link MessageError} that
  * names the field.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import { MessageError } from './errors.js';
 
@@ -61,6 +61,11 @@ export interface EmailMessageInput {
   template?: string;
   /** `<id@domain>`; generated from the sender's domain when omitted. Every attempt of one email carries the same. */
   messageId?: string;
+  /**
+   * Names this logical email (e.g. `verify:user-42:2026-11-22`). The Message-ID is derived from it,
+   * so every retry and every redelivery of the same email carries the same Message-ID.
+   */
+  idempotencyKey?: string;
 }
 
 /** A validated, immutable email. Every transport receives this. */
@@ -79,6 +84,7 @@ export interface EmailMessage {
   readonly metadata: Readonly<Record<string, MetadataValue>>;
   readonly template: string | undefined;
   readonly messageId: string;
+  readonly idempotencyKey: string | undefined;
 }
 
 const MAX_ADDRESS = 254;
@@ -270,10 +276,26 @@ function checkMetadata(input: unknown): Record<string, MetadataValue> {
   return out;
 }
 
-function checkMessageId(input: unknown, sender: string): string {
-  if (input === undefined) return `<${randomUUID()}@${sender.slice(sender.lastIndexOf('@') + 1)}>`;
-  if (typeof input !== 'string' || !MESSAGE_ID.test(input))
-    throw new MessageError('messageId', 'must look like <id@domain>');
+function checkMessageId(input: unknown, key: string | undefined, sender: string): string {
+  if (input !== undefined) {
+    if (typeof input !== 'string' || !MESSAGE_ID.test(input))
+      throw new MessageError('messageId', 'must look like <id@domain>');
+    return input;
+  }
+  const domain = sender.slice(sender.lastIndexOf('@') + 1);
+  if (key === undefined) return `<${randomUUID()}@${domain}>`;
+  // A hash, so the key itself (which may name a user) never shows in a header.
+  return `<${createHash('sha256').update(key).digest('hex').slice(0, 32)}@${domain}>`;
+}
+
+function checkIdempotencyKey(input: unknown): string | undefined {
+  if (input === undefined) return undefined;
+  if (typeof input !== 'string' || input.length === 0 || input.length > 256 || CONTROL.test(input)) {
+    throw new MessageError(
+      'idempotencyKey',
+      'must be a string of 1 to 256 characters without control characters',
+    );
+  }
   return input;
 }
 
@@ -314,6 +336,7 @@ export function createMessage(input: EmailMessageInput): EmailMessage {
   if (input.template !== undefined && typeof input.template !== 'string') {
     throw new MessageError('template', 'must be a string');
   }
+  const idempotencyKey = checkIdempotencyKey(input.idempotencyKey);
   return Object.freeze({
     from: Object.freeze(from),
     to: freezeList(to),
@@ -328,7 +351,8 @@ export function createMessage(input: EmailMessageInput): EmailMessage {
     tags: Object.freeze(checkTags(input.tags)),
     metadata: Object.freeze(checkMetadata(input.metadata)),
     template: input.template,
-    messageId: checkMessageId(input.messageId, from.address),
+    messageId: checkMessageId(input.messageId, idempotencyKey, from.address),
+    idempotencyKey,
   });
 }
 

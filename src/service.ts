@@ -2,7 +2,7 @@
  * EmailService: render -> validate -> send -> events. One service per app, built from a
  * transport, templates and defaults.
  */
-import { isMailroomError } from './errors.js';
+import { type EmailError, isEmailError, isMailroomError } from './errors.js';
 import { type Logger, maskAddress } from './log.js';
 import {
   type Address,
@@ -13,6 +13,7 @@ import {
   type EmailMessageInput,
   parseAddress,
 } from './message.js';
+import { type RetryOptions, resolveRetry, withRetries } from './retry.js';
 import { type AppInfo, type BrandOptions, DEFAULT_PALETTE } from './templates/brand.js';
 import type { BuiltinTemplates } from './templates/builtins.js';
 import type { RenderedEmail } from './templates/compile.js';
@@ -42,16 +43,23 @@ export interface EmailServiceOptions {
   css?: string;
   /** Where log lines go (pino-shaped). Default: no logging. */
   logger?: Logger;
+  /**
+   * How failed sends are retried: transient and ambiguous failures only, with exponential backoff
+   * and full jitter, honouring Retry-After. `false` sends once. Default: 3 attempts within 60 s.
+   */
+  retry?: RetryOptions | false;
 }
 
 /** Options every send accepts besides the recipient: `from` and `replyTo` override the service's defaults. */
 export interface SendOptions
   extends Pick<
     EmailMessageInput,
-    'from' | 'cc' | 'bcc' | 'replyTo' | 'headers' | 'attachments' | 'tags' | 'metadata'
+    'from' | 'cc' | 'bcc' | 'replyTo' | 'headers' | 'attachments' | 'tags' | 'metadata' | 'idempotencyKey'
   > {
-  /** Aborts the send. */
+  /** Aborts the send, including any wait between retries. */
   signal?: AbortSignal;
+  /** Overrides the service's retry options for this send. */
+  retry?: RetryOptions | false;
 }
 
 /** Options of `sendTemplate()`: recipients, the template's data, and the common send options. */
@@ -73,7 +81,18 @@ export type WelcomeEmailOptions = SendOptions & { to: AddressInput } & BuiltinTe
 export interface SentEvent {
   readonly message: EmailMessage;
   readonly result: SendResult;
+  /** Attempts it took, the first included. */
+  readonly attempts: number;
   readonly durationMs: number;
+}
+
+/** What `on('retrying')` listeners receive: an attempt failed and another follows after `delayMs`. */
+export interface RetryingEvent {
+  readonly message: EmailMessage;
+  readonly error: EmailError;
+  /** The attempt that failed. */
+  readonly attempt: number;
+  readonly delayMs: number;
 }
 
 /** What `on('failed')` listeners receive. `message` is missing when the failure came before one existed. */
@@ -81,12 +100,15 @@ export interface FailedEvent {
   readonly message: EmailMessage | undefined;
   readonly template: string | undefined;
   readonly error: unknown;
+  /** Attempts made, the first included (0 when it failed before sending). */
+  readonly attempts: number;
   readonly durationMs: number;
 }
 
 /** Events an {@link EmailService} emits. */
 export interface EmailServiceEvents {
   sent: SentEvent;
+  retrying: RetryingEvent;
   failed: FailedEvent;
 }
 
@@ -123,8 +145,10 @@ export class EmailService {
   readonly #from: Address;
   readonly #replyTo: Address | undefined;
   readonly #logger: Logger | undefined;
+  readonly #retry: Required<RetryOptions>;
   readonly #listeners: { [K in keyof EmailServiceEvents]: Set<Listener<EmailServiceEvents[K]>> } = {
     sent: new Set(),
+    retrying: new Set(),
     failed: new Set(),
   };
 
@@ -142,6 +166,7 @@ export class EmailService {
     this.#from = from;
     this.#replyTo = options.replyTo === undefined ? undefined : parseAddress(options.replyTo, 'replyTo');
     this.#logger = options.logger;
+    this.#retry = resolveRetry(options.retry);
     this.app = Object.freeze({
       name: appName,
       logoUrl: options.brand?.logoUrl,
@@ -171,24 +196,40 @@ export class EmailService {
   }
 
   /**
-   * Validates and sends a message you composed yourself. Throws a `MessageError` (nothing sent)
-   * for invalid input and an `EmailError` when delivery fails.
+   * Validates and sends a message you composed yourself, retrying transient failures. Throws a
+   * `MessageError` (nothing sent) for invalid input and an `EmailError` when delivery fails.
+   * Every attempt carries the same Message-ID.
    */
-  async send(input: EmailMessageInput & { signal?: AbortSignal }): Promise<SendResult> {
+  async send(
+    input: EmailMessageInput & { signal?: AbortSignal; retry?: RetryOptions | false },
+  ): Promise<SendResult> {
     const started = performance.now();
     let message: EmailMessage | undefined;
+    let attempts = 0;
     try {
-      const { signal, ...fields } = input;
-      message = createMessage({
+      const { signal, retry, ...fields } = input;
+      const sending = createMessage({
         ...fields,
         from: fields.from ?? this.#from,
         ...(fields.replyTo === undefined && this.#replyTo !== undefined ? { replyTo: this.#replyTo } : {}),
       });
-      const result = await this.transport.send(message, { attempt: 1, ...(signal ? { signal } : {}) });
-      this.#sent(message, result, performance.now() - started);
-      return result;
+      message = sending;
+      const result = await withRetries(
+        (attempt) => {
+          attempts = attempt;
+          return this.transport.send(sending, { attempt, ...(signal ? { signal } : {}) });
+        },
+        retry === undefined ? this.#retry : resolveRetry(retry),
+        {
+          transport: this.transport.name,
+          ...(signal ? { signal } : {}),
+          onRetry: (error, attempt, delayMs) => this.#retrying(sending, error, attempt, delayMs),
+        },
+      );
+      this.#sent(sending, result, attempts, performance.now() - started);
+      return { ...result, attempts };
     } catch (error) {
-      this.#failed(message, input.template, error, performance.now() - started);
+      this.#failed(message, input.template, error, attempts, performance.now() - started);
       throw error;
     }
   }
@@ -217,7 +258,7 @@ export class EmailService {
     try {
       rendered = this.templates.render(template, data);
     } catch (error) {
-      this.#failed(undefined, name, error, performance.now() - started);
+      this.#failed(undefined, name, error, 0, performance.now() - started);
       throw error;
     }
     return this.send({ ...rest, ...rendered, template: name });
@@ -283,7 +324,7 @@ export class EmailService {
     await this.transport.close?.();
   }
 
-  #sent(message: EmailMessage, result: SendResult, durationMs: number): void {
+  #sent(message: EmailMessage, result: SendResult, attempts: number, durationMs: number): void {
     this.#logger?.info(
       {
         event: 'email.sent',
@@ -292,17 +333,35 @@ export class EmailService {
         transport: result.transport,
         to: allRecipients(message).map(maskAddress),
         rejected: result.rejected.length,
+        attempts,
         durationMs: Math.round(durationMs),
       },
       'email sent',
     );
-    this.#emit('sent', { message, result, durationMs });
+    this.#emit('sent', { message, result, attempts, durationMs });
+  }
+
+  #retrying(message: EmailMessage, error: EmailError, attempt: number, delayMs: number): void {
+    this.#logger?.warn(
+      {
+        event: 'email.retrying',
+        template: message.template,
+        messageId: message.messageId,
+        transport: error.transport,
+        error: describeError(error),
+        attempt,
+        delayMs,
+      },
+      'email attempt failed, retrying',
+    );
+    this.#emit('retrying', { message, error, attempt, delayMs });
   }
 
   #failed(
     message: EmailMessage | undefined,
     template: string | undefined,
     error: unknown,
+    attempts: number,
     durationMs: number,
   ): void {
     this.#logger?.error(
@@ -312,14 +371,13 @@ export class EmailService {
         messageId: message?.messageId,
         transport: this.transport.name,
         to: message ? allRecipients(message).map(maskAddress) : undefined,
-        error: isMailroomError(error)
-          ? { name: error.name, message: error.message, retryable: error.retryable }
-          : { name: (error as Error)?.name ?? 'Error' },
+        error: describeError(error),
+        attempts,
         durationMs: Math.round(durationMs),
       },
       'email failed',
     );
-    this.#emit('failed', { message, template, error, durationMs });
+    this.#emit('failed', { message, template, error, attempts, durationMs });
   }
 
   #emit<E extends keyof EmailServiceEvents>(event: E, payload: EmailServiceEvents[E]): void {
@@ -335,4 +393,20 @@ export class EmailService {
       }
     }
   }
+}
+
+/** An error as a log field: our errors' own (secret-free) messages and codes, only the name of others. */
+function describeError(error: unknown): Record<string, unknown> {
+  if (isEmailError(error)) {
+    return {
+      name: error.name,
+      message: error.message,
+      code: error.code,
+      failure: error.failure,
+      status: error.status,
+      transport: error.transport,
+    };
+  }
+  if (isMailroomError(error)) return { name: error.name, message: error.message, retryable: error.retryable };
+  return { name: (error as Error)?.name ?? 'Error' };
 }

@@ -25,6 +25,8 @@ export interface SendResult {
   readonly transport: string;
   /** The provider's own response, for logging and debugging. */
   readonly response?: unknown;
+  /** Attempts it took, the first included. Set by `EmailService`, not by transports. */
+  readonly attempts?: number;
 }
 
 /**

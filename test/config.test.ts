@@ -63,14 +63,78 @@ describe('configFromEnv', () => {
     expect(configFromEnv({ MAILROOM_TRANSPORT: 'memory' }).transport.name).toBe('memory');
   });
 
+  it('builds SMTP and Mailgun transports, each with its own sender', async () => {
+    const smtp = configFromEnv({
+      MAILROOM_TRANSPORT: 'smtp',
+      SMTP_HOST: 'smtp.acme.example',
+      SMTP_USER: 'u',
+      SMTP_PASSWORD: 'p',
+      SMTP_FROM_EMAIL: 'no-reply@acme.example',
+      MAILGUN_FROM_ADDRESS: 'no-reply@mg.acme.example',
+    });
+    expect(smtp.transport.name).toBe('smtp');
+    expect(smtp.from).toEqual({ address: 'no-reply@acme.example' });
+    await smtp.transport.close?.();
+    const mailgun = configFromEnv({
+      MAILROOM_TRANSPORT: 'mailgun',
+      MAILGUN_API_KEY: 'key-1',
+      MAILGUN_DOMAIN: 'mg.acme.example',
+      MAILGUN_REGION: 'eu',
+      SMTP_FROM_EMAIL: 'no-reply@acme.example',
+      MAILGUN_FROM_ADDRESS: 'no-reply@mg.acme.example',
+    });
+    expect(mailgun.transport.name).toBe('mailgun');
+    expect(mailgun.from).toEqual({ address: 'no-reply@mg.acme.example' });
+  });
+
   it.each([
     [
       'MAILROOM_TRANSPORT',
       { MAILROOM_TRANSPORT: 'carrier-pigeon' },
       /must be one of sandbox, memory, smtp, mailgun/,
     ],
-    ['MAILROOM_TRANSPORT', { MAILROOM_TRANSPORT: 'smtp' }, /not available in this version/],
-    ['MAILROOM_TRANSPORT', { MAILROOM_TRANSPORT: 'mailgun' }, /not available in this version/],
+    ['SMTP_FROM_EMAIL', { MAILROOM_TRANSPORT: 'smtp' }, /is required with MAILROOM_TRANSPORT=smtp/],
+    ['SMTP_HOST', { MAILROOM_TRANSPORT: 'smtp', SMTP_FROM_EMAIL: 'a@acme.example' }, /is required/],
+    [
+      'SMTP_TLS',
+      { MAILROOM_TRANSPORT: 'smtp', SMTP_FROM_EMAIL: 'a@acme.example', SMTP_TLS: 'yes' },
+      /starttls/,
+    ],
+    [
+      'SMTP_PASSWORD',
+      {
+        MAILROOM_TRANSPORT: 'smtp',
+        SMTP_FROM_EMAIL: 'a@acme.example',
+        SMTP_HOST: 'h.example',
+        SMTP_USER: 'u',
+      },
+      /go together/,
+    ],
+    [
+      'MAILGUN_FROM_ADDRESS',
+      { MAILROOM_TRANSPORT: 'mailgun' },
+      /is required with MAILROOM_TRANSPORT=mailgun/,
+    ],
+    [
+      'MAILGUN_API_KEY',
+      { MAILROOM_TRANSPORT: 'mailgun', MAILGUN_FROM_ADDRESS: 'a@mg.acme.example' },
+      /is required/,
+    ],
+    [
+      'MAILGUN_DOMAIN',
+      { MAILROOM_TRANSPORT: 'mailgun', MAILGUN_FROM_ADDRESS: 'a@mg.acme.example', MAILGUN_API_KEY: 'k' },
+      /is required/,
+    ],
+    [
+      'MAILGUN_REGION',
+      { MAILROOM_TRANSPORT: 'mailgun', MAILGUN_FROM_ADDRESS: 'a@x.example', MAILGUN_REGION: 'asia' },
+      /us or eu/,
+    ],
+    [
+      'MAILGUN_BASE_URL',
+      { MAILROOM_TRANSPORT: 'mailgun', MAILGUN_FROM_ADDRESS: 'a@x.example', MAILGUN_BASE_URL: 'ftp://x' },
+      /http\(s\) URL/,
+    ],
     ['SMTP_PORT', { SMTP_PORT: 'twenty-five' }, /port number/],
     ['SMTP_PORT', { SMTP_PORT: '70000' }, /port number/],
     ['SMTP_FROM_EMAIL', { SMTP_FROM_EMAIL: 'not-an-address' }, /not an email address/],

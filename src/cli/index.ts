@@ -78,14 +78,18 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       if (!template) throw new UsageError('send needs a template name');
       if (!values.to) throw new UsageError('send needs --to <address>');
       const service = new EmailService(configFromEnv());
-      const result = await service.sendTemplate(template, { to: values.to, data: parseData(values.data) });
-      out(
-        `Sent "${template}" to ${result.accepted.join(', ')} via ${result.transport} (${result.messageId})`,
-      );
-      if (result.rejected.length) out(`Refused: ${result.rejected.join(', ')}`);
-      for (const [kind, path] of Object.entries(sandboxFiles(result) ?? {}))
-        out(`  ${kind.padEnd(5)} ${path}`);
-      await service.close();
+      try {
+        const result = await service.sendTemplate(template, { to: values.to, data: parseData(values.data) });
+        out(
+          `Sent "${template}" to ${result.accepted.join(', ')} via ${result.transport} (${result.messageId})`,
+        );
+        if (result.rejected.length) out(`Refused: ${result.rejected.join(', ')}`);
+        for (const [kind, path] of Object.entries(sandboxFiles(result) ?? {}))
+          out(`  ${kind.padEnd(5)} ${path}`);
+      } finally {
+        // An SMTP pool keeps the process alive until it is closed.
+        await service.close();
+      }
       return;
     }
     case undefined:

@@ -1,18 +1,47 @@
 /**
  * The transport contract: every transport runs these cases against its real peer (the memory
- * outbox, the sandbox folder, later an SMTP server and a Mailgun-speaking HTTP server).
- * A peer that cannot support a case names the reason in `skip`.
+ * outbox, the sandbox folder, an SMTP server, a Mailgun-speaking HTTP server). A peer that cannot
+ * support a case names the reason in `skip`.
+ *
+ * The fault cases send through an EmailService, as users do, and count what happened: attempts
+ * made, the final outcome, and what the peer holds, so that nothing is lost or doubled silently.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isEmailError } from '../../src/errors.js';
+import { type EmailError, isEmailError } from '../../src/errors.js';
 import { createMessage, type EmailMessageInput } from '../../src/message.js';
+import type { FailedEvent, RetryingEvent, SentEvent } from '../../src/service.js';
+import { EmailService } from '../../src/service.js';
 import type { Transport } from '../../src/transport.js';
 import type { ReceivedEmail } from '../helpers/received.js';
+
+/** Ways a remote peer can be made to fail, each the way its own protocol would. */
+export type Fault =
+  /** A temporary refusal (SMTP 421, HTTP 500): retry. */
+  | 'transient'
+  /** A refusal of this message (SMTP 550, HTTP 400): never retry. */
+  | 'permanent'
+  /** The connection drops after the whole message was sent, with no answer: retry, flagged as a possible duplicate. */
+  | 'drop'
+  /** The peer stalls longer than the transport waits: a timeout, then retry. */
+  | 'slow';
+
+export interface ContractFaults {
+  /** Makes the next `times` sends fail this way. */
+  inject(fault: Fault, times?: number): void;
+  /** Sends the peer has seen start (SMTP transactions, HTTP requests), failed ones included. */
+  attempts(): number;
+  /** A transport for this peer with wrong credentials. */
+  badCredentials(): Transport;
+  /** A transport for this peer that waits at most `ms` for an answer. */
+  impatient(ms: number): Transport;
+}
 
 export interface ContractPeer {
   transport: Transport;
   /** Everything the peer has received so far, oldest first. */
   received(): Promise<ReceivedEmail[]>;
+  /** Fault injection, for peers across a network. */
+  faults?: ContractFaults;
   close?(): Promise<void>;
 }
 
@@ -24,7 +53,12 @@ export type ContractCase =
   | 'attachments'
   | 'headers'
   | 'unicode'
-  | 'abort';
+  | 'abort'
+  | 'auth'
+  | 'transient'
+  | 'permanent'
+  | 'drop'
+  | 'slow';
 
 export interface ContractOptions {
   /** Cases this peer cannot run, each with the reason. */
@@ -151,5 +185,101 @@ export function transportContract(
       expect(isEmailError(error) ? error.code : (error as Error).name).toMatch(/aborted|AbortError/);
       expect(await peer.received()).toEqual([]);
     });
+
+    /** Sends through a service with quick retries and records every event. */
+    const viaService = async (transport: Transport, input: Partial<EmailMessageInput> = {}) => {
+      const mail = new EmailService({
+        transport,
+        from: base.from!,
+        retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
+      });
+      const events = {
+        sent: [] as SentEvent[],
+        retrying: [] as RetryingEvent[],
+        failed: [] as FailedEvent[],
+      };
+      mail.on('sent', (e) => events.sent.push(e));
+      mail.on('retrying', (e) => events.retrying.push(e));
+      mail.on('failed', (e) => events.failed.push(e));
+      const outcome = await mail.send({ ...base, ...input } as EmailMessageInput).then(
+        (result) => ({ result, error: undefined }),
+        (error: unknown) => ({ result: undefined, error: error as EmailError }),
+      );
+      if (transport !== peer.transport) await transport.close?.();
+      return { ...outcome, events };
+    };
+    const faults = () => {
+      if (!peer.faults) throw new Error('this peer has no fault injection: name a reason in skip');
+      return peer.faults;
+    };
+
+    test('auth', 'wrong credentials fail as systemic, and are not retried', async () => {
+      const { error, events } = await viaService(faults().badCredentials());
+      expect(isEmailError(error)).toBe(true);
+      expect([error?.code, error?.failure, error?.retryable]).toEqual(['auth', 'systemic', false]);
+      expect(events.retrying).toHaveLength(0);
+      expect(events.failed[0]?.attempts).toBe(1);
+      expect(await peer.received()).toEqual([]);
+    });
+
+    test('transient', 'retries temporary refusals, then delivers exactly once', async () => {
+      faults().inject('transient', 2);
+      const before = faults().attempts();
+      const { result, events } = await viaService(peer.transport);
+      expect(result?.attempts).toBe(3);
+      expect(events.retrying.map((e) => [e.attempt, e.error.failure])).toEqual([
+        [1, 'transient'],
+        [2, 'transient'],
+      ]);
+      expect(faults().attempts() - before).toBe(3);
+      const got = await peer.received();
+      expect(got).toHaveLength(1);
+      expect(got[0]?.messageId).toBe(result?.messageId);
+    });
+
+    test('permanent', 'a refused message fails as permanent after one attempt', async () => {
+      faults().inject('permanent');
+      const before = faults().attempts();
+      const { error, events } = await viaService(peer.transport);
+      expect([error?.code, error?.failure, error?.retryable]).toEqual(['rejected', 'permanent', false]);
+      expect(events.failed[0]?.attempts).toBe(1);
+      expect(faults().attempts() - before).toBe(1);
+      expect(await peer.received()).toEqual([]);
+    });
+
+    test(
+      'drop',
+      'a connection dropped after the message went out is retried as a possible duplicate',
+      async () => {
+        faults().inject('drop');
+        const { result, events } = await viaService(peer.transport);
+        expect(result?.attempts).toBe(2);
+        expect(events.retrying).toHaveLength(1);
+        expect(events.retrying[0]?.error.failure).toBe('ambiguous');
+        expect(events.retrying[0]?.error.possibleDuplicate).toBe(true);
+        const got = await peer.received();
+        expect(got).toHaveLength(1);
+        // Both attempts carried one Message-ID, so a receiver can tell a duplicate.
+        expect(got[0]?.messageId).toBe(events.retrying[0]?.message.messageId);
+      },
+    );
+
+    test('slow', 'a peer slower than the timeout is given up on, then retried', async () => {
+      faults().inject('slow');
+      const { result, events } = await viaService(faults().impatient(300));
+      expect(result?.attempts).toBe(2);
+      expect(events.retrying[0]?.error.code).toBe('timeout');
+      expect(events.retrying[0]?.error.retryable).toBe(true);
+      expect(await peer.received()).toHaveLength(1);
+    });
   });
 }
+
+/** The fault cases a transport with no remote peer (memory, sandbox) cannot meet, and why. */
+export const NO_REMOTE_PEER: ContractOptions['skip'] = {
+  auth: 'no credentials: nothing leaves this machine',
+  transient: 'no remote peer to refuse the message',
+  permanent: 'no remote peer to refuse the message',
+  drop: 'no connection to drop',
+  slow: 'no remote peer to stall',
+};

@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { EmailError } from '../src/errors.js';
+import { backoffDelay, DEFAULT_RETRY, parseRetryAfter, resolveRetry, withRetries } from '../src/retry.js';
+
+const fast = resolveRetry({ maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 4 });
+const transient = () => new EmailError('busy', { code: 'deferred', transport: 't', status: 421 });
+
+describe('backoffDelay', () => {
+  it('draws from [0, base·2ⁿ⁻¹], capped at maxDelayMs (full jitter)', () => {
+    const options = resolveRetry({ baseDelayMs: 100, maxDelayMs: 1000 });
+    expect(backoffDelay(1, options, 0, () => 0.999)).toBe(100);
+    expect(backoffDelay(3, options, 0, () => 0.999)).toBe(400);
+    expect(backoffDelay(10, options, 0, () => 0.999)).toBe(999);
+    expect(backoffDelay(3, options, 0, () => 0)).toBe(0);
+    expect(backoffDelay(3, options, 0, () => 0.5)).toBe(200);
+  });
+
+  it('never waits less than Retry-After asked', () => {
+    const options = resolveRetry({ baseDelayMs: 100 });
+    expect(backoffDelay(1, options, 5000, () => 0.5)).toBe(5000);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  const now = Date.parse('2026-11-22T10:00:00Z');
+  it('reads delay-seconds', () => {
+    expect(parseRetryAfter('3', now)).toBe(3000);
+    expect(parseRetryAfter(' 0 ', now)).toBe(0);
+  });
+  it('reads an HTTP-date', () => {
+    expect(parseRetryAfter('Sun, 22 Nov 2026 10:00:05 GMT', now)).toBe(5000);
+    expect(parseRetryAfter('Sun, 22 Nov 2026 09:00:00 GMT', now)).toBe(0);
+  });
+  it('ignores what it cannot read', () => {
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter('-1', now)).toBeUndefined();
+    expect(parseRetryAfter('1.5', now)).toBeUndefined();
+  });
+});
+
+describe('resolveRetry', () => {
+  it('fills defaults, and false means one attempt', () => {
+    expect(resolveRetry(undefined)).toEqual(DEFAULT_RETRY);
+    expect(resolveRetry(false).maxAttempts).toBe(1);
+  });
+  it('names a bad option', () => {
+    expect(() => resolveRetry({ maxAttempts: 0 })).toThrow(/retry.maxAttempts/);
+    expect(() => resolveRetry({ baseDelayMs: -1 })).toThrow(/retry.baseDelayMs/);
+    expect(() => resolveRetry({ maxElapsedMs: Number.NaN })).toThrow(/retry.maxElapsedMs/);
+  });
+});
+
+describe('withRetries', () => {
+  it('retries transient failures until one succeeds, reporting each wait', async () => {
+    const seen: number[] = [];
+    let calls = 0;
+    const value = await withRetries(
+      async (n) => {
+        calls++;
+        if (n < 3) throw transient();
+        return 'ok';
+      },
+      fast,
+      { transport: 't', onRetry: (_error, attempt) => seen.push(attempt) },
+    );
+    expect(value).toBe('ok');
+    expect(calls).toBe(3);
+    expect(seen).toEqual([1, 2]);
+  });
+
+  it('stops at maxAttempts and throws the last error', async () => {
+    let calls = 0;
+    const error = await withRetries(
+      async () => {
+        calls++;
+        throw transient();
+      },
+      fast,
+      { transport: 't' },
+    ).catch((e: unknown) => e);
+    expect(calls).toBe(4);
+    expect((error as EmailError).code).toBe('deferred');
+  });
+
+  it('does not retry permanent, systemic or foreign errors', async () => {
+    for (const thrown of [
+      new EmailError('no', { code: 'rejected', transport: 't', status: 550 }),
+      new EmailError('creds', { code: 'auth', transport: 't', status: 535 }),
+      new TypeError('bug'),
+    ]) {
+      let calls = 0;
+      const error = await withRetries(
+        async () => {
+          calls++;
+          throw thrown;
+        },
+        fast,
+        { transport: 't' },
+      ).catch((e: unknown) => e);
+      expect(error).toBe(thrown);
+      expect(calls).toBe(1);
+    }
+  });
+
+  it('gives up rather than wait past maxElapsedMs', async () => {
+    let calls = 0;
+    const options = resolveRetry({ maxAttempts: 5, maxElapsedMs: 1000 });
+    const error = await withRetries(
+      async () => {
+        calls++;
+        throw new EmailError('later', {
+          code: 'rate-limit',
+          transport: 't',
+          status: 429,
+          retryAfterMs: 5000,
+        });
+      },
+      options,
+      { transport: 't' },
+    ).catch((e: unknown) => e);
+    expect(calls).toBe(1);
+    expect((error as EmailError).code).toBe('rate-limit');
+  });
+
+  it('stops waiting at once when the signal aborts', async () => {
+    const controller = new AbortController();
+    let calls = 0;
+    const pending = withRetries(
+      async () => {
+        calls++;
+        throw transient();
+      },
+      resolveRetry({ maxAttempts: 3, baseDelayMs: 60_000, maxDelayMs: 60_000 }),
+      { transport: 't', signal: controller.signal, onRetry: () => setImmediate(() => controller.abort()) },
+    );
+    const error = (await pending.catch((e: unknown) => e)) as EmailError;
+    expect(error.code).toBe('aborted');
+    expect(error.retryable).toBe(false);
+    expect(calls).toBe(1);
+  });
+});

@@ -1,0 +1,275 @@
+/** mailgunTransport against a local HTTP server that speaks Mailgun's Messages API. */
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type EmailError, isMessageError } from '../../src/errors.js';
+import { parseAddress } from '../../src/message.js';
+import { EmailService } from '../../src/service.js';
+import { type MailgunTransportOptions, mailgunTransport } from '../../src/transports/mailgun.js';
+import { type MailgunPeer, type MailgunReceived, startMailgunPeer } from '../helpers/mailgun-peer.js';
+import type { ReceivedEmail } from '../helpers/received.js';
+import { type Fault, transportContract } from './contract.js';
+
+const KEY = 'key-3ax6xnjp29jd6fds4gc373sgvjxteol0';
+const DOMAIN = 'mg.acme.example';
+
+const clientFor = (peer: MailgunPeer, extra: Partial<MailgunTransportOptions> = {}) =>
+  mailgunTransport({ apiKey: KEY, domain: DOMAIN, baseUrl: peer.url, ...extra });
+
+/** What Mailgun received, in the contract's comparable shape. */
+function received(m: MailgunReceived): ReceivedEmail {
+  const addresses = (field: string) =>
+    (m.fields[field] ?? []).flatMap((v) => v.split(',')).map((v) => parseAddress(v.trim(), field));
+  const from = addresses('from')[0];
+  const headers = Object.fromEntries(
+    Object.entries(m.fields)
+      .filter(([k]) => k.startsWith('h:'))
+      .map(([k, v]) => [k.slice(2).toLowerCase(), v.join(', ')]),
+  );
+  return {
+    from: from?.address ?? '',
+    fromName: from?.name,
+    to: addresses('to').map((a) => a.address),
+    cc: addresses('cc').map((a) => a.address),
+    replyTo: addresses('h:Reply-To').map((a) => a.address),
+    subject: m.fields.subject?.[0] ?? '',
+    text: m.fields.text?.[0],
+    html: m.fields.html?.[0],
+    messageId: m.fields['h:Message-Id']?.[0],
+    headers,
+    attachments: m.files.map((f) => ({
+      filename: f.filename,
+      contentType: f.contentType,
+      content: f.content,
+    })),
+  };
+}
+
+const faults: Record<Fault, Parameters<MailgunPeer['failNext']>[0]> = {
+  transient: { status: 500, body: '{"message":"Internal error"}' },
+  permanent: { status: 400, body: '{"message":"to parameter is not a valid address"}' },
+  drop: { drop: 'after-body' },
+  slow: { delay: 2000 },
+};
+
+transportContract('mailgun', async () => {
+  const peer = await startMailgunPeer({ apiKey: KEY, domains: [DOMAIN] });
+  return {
+    transport: clientFor(peer),
+    received: async () => peer.messages.map(received),
+    faults: {
+      inject: (fault, times) => peer.failNext(faults[fault], times),
+      attempts: () => peer.requests.length,
+      badCredentials: () => clientFor(peer, { apiKey: 'key-wrong' }),
+      impatient: (ms) => clientFor(peer, { timeoutMs: ms }),
+    },
+    close: () => peer.close(),
+  };
+});
+
+describe('mailgunTransport', () => {
+  const peers: MailgunPeer[] = [];
+  const start = async () => {
+    const peer = await startMailgunPeer({ apiKey: KEY, domains: [DOMAIN] });
+    peers.push(peer);
+    return peer;
+  };
+  const service = (transport: ReturnType<typeof mailgunTransport>, logs: unknown[] = []) =>
+    new EmailService({
+      transport,
+      from: 'Acme <no-reply@mg.acme.example>',
+      retry: { maxAttempts: 5, baseDelayMs: 10, maxDelayMs: 50 },
+      logger: {
+        info: (o) => logs.push(o),
+        warn: (o) => logs.push(o),
+        error: (o) => logs.push(o),
+        debug: (o) => logs.push(o),
+      },
+    });
+  const hello = { to: 'jane@example.com', subject: 'Hello', text: 'Hi Jane', html: '<p>Hi Jane</p>' };
+  afterEach(async () => {
+    await Promise.all(peers.splice(0).map((peer) => peer.close()));
+  });
+
+  it('maps tags, metadata, test mode and delivery time to o: and v: fields', async () => {
+    const peer = await start();
+    const when = new Date('2026-12-01T09:30:00Z');
+    await service(clientFor(peer, { testMode: true, deliveryTime: () => when })).send({
+      ...hello,
+      tags: ['signup', 'verify'],
+      metadata: { userId: 42, plan: 'pro' },
+    });
+    const { fields } = peer.messages[0]!;
+    expect(fields['o:tag']).toEqual(['signup', 'verify']);
+    expect(fields['v:userId']).toEqual(['42']);
+    expect(fields['v:plan']).toEqual(['pro']);
+    expect(fields['o:testmode']).toEqual(['yes']);
+    expect(fields['o:deliverytime']).toEqual(['Tue, 01 Dec 2026 09:30:00 GMT']);
+    expect(peer.messages[0]?.encoding).toBe('multipart/form-data');
+  });
+
+  it('refuses a fourth tag before sending anything', async () => {
+    const peer = await start();
+    const error = await service(clientFor(peer))
+      .send({ ...hello, tags: ['a', 'b', 'c', 'd'] })
+      .catch((e: unknown) => e);
+    expect(isMessageError(error) && error.field).toBe('tags');
+    expect(peer.requests).toEqual([]);
+  });
+
+  it('sends an image with a cid as an inline part named after its cid', async () => {
+    const peer = await start();
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2]);
+    await service(clientFor(peer)).send({
+      ...hello,
+      html: '<img src="cid:logo.png">',
+      attachments: [
+        { filename: 'logo.png', content: png, contentType: 'image/png', cid: 'logo.png' },
+        { filename: 'terms.txt', content: 'Be nice.' },
+      ],
+    });
+    const files = peer.messages[0]!.files.map((f) => [f.field, f.filename, f.content.toString('hex')]);
+    expect(files).toEqual([
+      ['inline', 'logo.png', png.toString('hex')],
+      ['attachment', 'terms.txt', Buffer.from('Be nice.').toString('hex')],
+    ]);
+  });
+
+  it('waits at least as long as a 429 Retry-After asks (seconds), then delivers', async () => {
+    const peer = await start();
+    peer.failNext({ status: 429, retryAfter: '1', body: '{"message":"Too many requests"}' });
+    const result = await service(clientFor(peer)).send(hello);
+    expect(result.attempts).toBe(2);
+    expect(peer.requests.map((r) => r.status)).toEqual([429, 200]);
+    expect(peer.requests[1]!.at - peer.requests[0]!.at).toBeGreaterThanOrEqual(1000);
+    expect(peer.messages).toHaveLength(1);
+  });
+
+  it('honours a Retry-After given as an HTTP date', async () => {
+    const peer = await start();
+    // HTTP dates have whole seconds: two seconds ahead is at least one second away.
+    peer.failNext({ status: 503, retryAfter: new Date(Date.now() + 2000).toUTCString() });
+    const mail = service(clientFor(peer));
+    const waits: number[] = [];
+    mail.on('retrying', (e) => waits.push(e.delayMs));
+    await mail.send(hello);
+    expect(waits[0]).toBeGreaterThanOrEqual(1000);
+    expect(peer.requests[1]!.at - peer.requests[0]!.at).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('rides out a burst of 500s, then delivers once', async () => {
+    const peer = await start();
+    peer.failNext({ status: 500 }, 3);
+    const result = await service(clientFor(peer)).send(hello);
+    expect(result.attempts).toBe(4);
+    expect(peer.requests.map((r) => r.status)).toEqual([500, 500, 500, 200]);
+    expect(peer.messages).toHaveLength(1);
+  });
+
+  it.each([
+    [{ status: 402, body: '{"message":"Payment required"}' }, 'account', 'systemic'],
+    [{ status: 403, body: '{"message":"Domain disabled"}' }, 'auth', 'systemic'],
+    [{ status: 413, body: '{"message":"Request too large"}' }, 'rejected', 'permanent'],
+  ] as const)('maps HTTP %o to %s (%s), one attempt', async (fault, code, failure) => {
+    const peer = await start();
+    peer.failNext(fault);
+    const error = (await service(clientFor(peer))
+      .send(hello)
+      .catch((e: unknown) => e)) as EmailError;
+    expect([error.code, error.failure, error.status]).toEqual([code, failure, fault.status]);
+    expect(peer.requests).toHaveLength(1);
+  });
+
+  it('treats an unknown sending domain as systemic', async () => {
+    const peer = await start();
+    const error = (await service(clientFor(peer, { domain: 'mg.other.example' }))
+      .send(hello)
+      .catch((e: unknown) => e)) as EmailError;
+    expect([error.code, error.failure, error.status]).toEqual(['config', 'systemic', 404]);
+    expect(error.message).toContain('Domain not found');
+  });
+
+  it('treats a refused connection as transient, not a possible duplicate', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
+    });
+    const transport = mailgunTransport({
+      apiKey: KEY,
+      domain: DOMAIN,
+      baseUrl: `http://127.0.0.1:${closed}`,
+    });
+    const error = (await service(transport)
+      .send({ ...hello, retry: false })
+      .catch((e: unknown) => e)) as EmailError;
+    expect([error.code, error.failure, error.possibleDuplicate]).toEqual(['network', 'transient', false]);
+  });
+
+  it('reuses keep-alive connections for sequential sends', async () => {
+    const peer = await start();
+    const mail = service(clientFor(peer));
+    for (let i = 0; i < 10; i++) await mail.send(hello);
+    expect(peer.messages).toHaveLength(10);
+    // Node 20's fetch opens a second connection for the second request (the first is not yet
+    // back in its pool), then reuses it: 2, never one per request.
+    expect(peer.connections).toBeLessThanOrEqual(2);
+  });
+
+  it('stops a request in flight when the signal aborts, and does not retry', async () => {
+    const peer = await start();
+    peer.failNext({ delay: 1000 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    const error = (await service(clientFor(peer))
+      .send({ ...hello, signal: controller.signal })
+      .catch((e: unknown) => e)) as EmailError;
+    expect([error.code, error.retryable]).toEqual(['aborted', false]);
+    expect(peer.requests).toHaveLength(1);
+    expect(peer.messages).toEqual([]);
+  });
+
+  it('never puts the API key in an error or a log line', async () => {
+    const peer = await start();
+    const logs: unknown[] = [];
+    const wrong = 'key-0000-very-secret-wrong';
+    const error = (await service(clientFor(peer, { apiKey: wrong }), logs)
+      .send(hello)
+      .catch((e: unknown) => e)) as EmailError;
+    peer.failNext({ status: 500 });
+    await service(clientFor(peer), logs).send(hello);
+    const everything = JSON.stringify({ logs, message: error.message, stack: error.stack, error });
+    expect(everything).not.toContain(wrong);
+    expect(everything).not.toContain(KEY);
+    expect(everything).not.toContain(Buffer.from(`api:${wrong}`).toString('base64'));
+  });
+
+  it('calls the region endpoints through an injected fetch', async () => {
+    const urls: string[] = [];
+    const fetch: typeof globalThis.fetch = async (url) => {
+      urls.push(String(url));
+      return new Response('{"id":"<1@mg.acme.example>","message":"Queued. Thank you."}', { status: 200 });
+    };
+    for (const region of ['us', 'eu'] as const) {
+      const result = await service(mailgunTransport({ apiKey: KEY, domain: DOMAIN, region, fetch })).send(
+        hello,
+      );
+      expect(result.response).toEqual({ id: '<1@mg.acme.example>', message: 'Queued. Thank you.' });
+    }
+    expect(urls).toEqual([
+      'https://api.mailgun.net/v3/mg.acme.example/messages',
+      'https://api.eu.mailgun.net/v3/mg.acme.example/messages',
+    ]);
+  });
+
+  it('names a bad option when it is built', () => {
+    expect(() => mailgunTransport({ apiKey: '', domain: DOMAIN })).toThrow(/^apiKey: /);
+    expect(() => mailgunTransport({ apiKey: KEY, domain: 'nope' })).toThrow(/^domain: /);
+    expect(() => mailgunTransport({ apiKey: KEY, domain: DOMAIN, region: 'asia' as never })).toThrow(
+      /^region: /,
+    );
+    expect(() => mailgunTransport({ apiKey: KEY, domain: DOMAIN, baseUrl: 'file:///etc' })).toThrow(
+      /^baseUrl: /,
+    );
+  });
+});

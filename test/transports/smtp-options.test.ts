@@ -1,0 +1,175 @@
+/**
+ * Unit tests of our mapping to nodemailer, with nodemailer-mock standing in for nodemailer.
+ * Delivery itself is tested against a real SMTP server in smtp.test.ts.
+ */
+import nodemailermock from 'nodemailer-mock';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+vi.mock('nodemailer', async () => {
+  const mock = (await import('nodemailer-mock')).default;
+  return { default: { createTransport: vi.fn(mock.createTransport) } };
+});
+
+const nodemailer = (await import('nodemailer')).default;
+const { isConfigError, isEmailError } = await import('../../src/errors.js');
+const { createMessage } = await import('../../src/message.js');
+const { smtpTransport, toNodemailerOptions } = await import('../../src/transports/smtp.js');
+
+const message = createMessage({
+  from: 'Acme <no-reply@acme.example>',
+  to: 'jane@example.com',
+  subject: 'Hi',
+  text: 'Hello',
+  attachments: [{ filename: 'a.txt', content: 'abc' }],
+});
+
+afterEach(() => {
+  nodemailermock.mock.reset();
+  vi.mocked(nodemailer.createTransport).mockClear();
+});
+
+describe('toNodemailerOptions', () => {
+  it('defaults to a pool, STARTTLS required, certificates checked and timeouts in seconds', () => {
+    const options = toNodemailerOptions({ host: 'smtp.acme.example', user: 'u', password: 'p' }) as Record<
+      string,
+      unknown
+    >;
+    expect(options).toMatchObject({
+      pool: true,
+      host: 'smtp.acme.example',
+      port: 587,
+      secure: false,
+      requireTLS: true,
+      ignoreTLS: false,
+      auth: { user: 'u', pass: 'p' },
+      tls: { rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+      maxConnections: 5,
+      maxMessages: 100,
+      maxRequeues: 0,
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 30_000,
+      disableFileAccess: true,
+      disableUrlAccess: true,
+    });
+  });
+
+  it('uses implicit TLS on port 465 and maps pool, rate limit, CA and timeouts', () => {
+    const options = toNodemailerOptions({
+      host: 'smtp.acme.example',
+      port: 465,
+      ca: 'PEM',
+      pool: { maxConnections: 2, maxMessages: 10, rateLimit: { messages: 5, perMs: 1000 } },
+      connectionTimeoutMs: 1,
+      greetingTimeoutMs: 2,
+      socketTimeoutMs: 3,
+    }) as Record<string, unknown>;
+    expect(options).toMatchObject({
+      secure: true,
+      requireTLS: false,
+      port: 465,
+      tls: { ca: ['PEM'] },
+      maxConnections: 2,
+      maxMessages: 10,
+      rateLimit: 5,
+      rateDelta: 1000,
+      connectionTimeout: 1,
+      greetingTimeout: 2,
+      socketTimeout: 3,
+    });
+    expect(toNodemailerOptions({ host: 'h.example', pool: false }).pool).toBe(false);
+  });
+
+  it('refuses a password in plain text to another machine, but allows a local relay', () => {
+    const error = (() => {
+      try {
+        toNodemailerOptions({ host: 'smtp.acme.example', tls: 'none', user: 'u', password: 'secret' });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isConfigError(error) && error.option).toBe('tls');
+    expect(String(error)).not.toContain('secret');
+    expect(toNodemailerOptions({ host: '127.0.0.1', tls: 'none', user: 'u', password: 'p' }).ignoreTLS).toBe(
+      true,
+    );
+    expect(toNodemailerOptions({ host: 'relay.internal.example', tls: 'none' }).ignoreTLS).toBe(true);
+  });
+
+  it('names the option at fault', () => {
+    const option = (input: Parameters<typeof toNodemailerOptions>[0]) => {
+      try {
+        toNodemailerOptions(input);
+      } catch (e) {
+        return isConfigError(e) ? e.option : e;
+      }
+    };
+    expect(option({ host: '' })).toBe('host');
+    expect(option({ host: 'h.example', port: 70000 })).toBe('port');
+    expect(option({ host: 'h.example', user: 'u' })).toBe('password');
+    expect(option({ host: 'h.example', tls: 'maybe' as never })).toBe('tls');
+  });
+});
+
+describe('smtpTransport with nodemailer-mock', () => {
+  it('hands nodemailer only hardened, content-only mail options with our Message-ID', async () => {
+    const transport = smtpTransport({ host: 'smtp.acme.example', user: 'u', password: 'p' });
+    const result = await transport.send(message, { attempt: 1 });
+    expect(result.messageId).toBe(message.messageId);
+    const [sent] = nodemailermock.mock.getSentMail();
+    expect(sent).toMatchObject({
+      messageId: message.messageId,
+      disableFileAccess: true,
+      disableUrlAccess: true,
+      subject: 'Hi',
+    });
+    expect(sent).not.toHaveProperty('raw');
+    expect(sent).not.toHaveProperty('envelope');
+    expect(sent?.attachments?.[0]).not.toHaveProperty('path');
+    expect(sent?.attachments?.[0]).not.toHaveProperty('href');
+    expect(vi.mocked(nodemailer.createTransport)).toHaveBeenCalledTimes(1);
+    await transport.close?.();
+  });
+
+  it('maps a 535 reply to a systemic auth error without the password in it', async () => {
+    const failure = Object.assign(new Error('Invalid login: 535 5.7.8 Authentication failed'), {
+      code: 'EAUTH',
+      responseCode: 535,
+      response: '535 5.7.8 Authentication failed',
+    });
+    nodemailermock.mock.setShouldFailOnce();
+    nodemailermock.mock.setFailResponse(failure);
+    const transport = smtpTransport({ host: 'smtp.acme.example', user: 'u', password: 'hunter2' });
+    const error = await transport.send(message, { attempt: 1 }).catch((e: unknown) => e);
+    expect(isEmailError(error) && [error.code, error.failure, error.status]).toEqual([
+      'auth',
+      'systemic',
+      535,
+    ]);
+    expect(JSON.stringify({ message: (error as Error).message })).not.toContain('hunter2');
+  });
+
+  it.each([
+    [{ code: 'EENVELOPE', responseCode: 450 }, 'deferred', 'transient'],
+    [
+      { code: 'EENVELOPE', responseCode: 451, response: '451 4.7.1 rate limit exceeded' },
+      'rate-limit',
+      'transient',
+    ],
+    [{ code: 'EMESSAGE', responseCode: 550 }, 'rejected', 'permanent'],
+    [{ code: 'EPROTOCOL', responseCode: 503 }, 'provider', 'transient'],
+    [{ code: 'ETLS' }, 'tls', 'systemic'],
+    [{ code: 'ESOCKET', message: 'self-signed certificate' }, 'tls', 'systemic'],
+    [{ code: 'EDNS', message: 'getaddrinfo ENOTFOUND smtp.nowhere' }, 'config', 'systemic'],
+    [{ code: 'ETIMEDOUT' }, 'timeout', 'transient'],
+    [{ code: 'ECONNECTION' }, 'network', 'transient'],
+  ])('maps nodemailer %o to %s (%s)', async (fields, code, failure) => {
+    const { message: text = 'failed', ...rest } = fields as { message?: string };
+    nodemailermock.mock.setShouldFailOnce();
+    nodemailermock.mock.setFailResponse(Object.assign(new Error(text), rest));
+    const error = await smtpTransport({ host: 'smtp.acme.example' })
+      .send(message, { attempt: 1 })
+      .catch((e: unknown) => e);
+    expect(isEmailError(error) && [error.code, error.failure]).toEqual([code, failure]);
+  });
+});
