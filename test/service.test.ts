@@ -141,19 +141,68 @@ describe('EmailService', () => {
     });
   });
 
-  it('passes delivery errors through with their retryable bit, and reports them', async () => {
+  it('retries a retryable failure, then reports it with the attempts made', async () => {
+    let calls = 0;
     const failing: Transport = {
       name: 'flaky',
       async send() {
+        calls++;
         throw new EmailError('connection reset', { code: 'network', transport: 'flaky' });
       },
     };
+    const { logger, lines } = recordingLogger();
     const failed: FailedEvent[] = [];
-    const flaky = new EmailService({ transport: failing, from });
+    const flaky = new EmailService({
+      transport: failing,
+      from,
+      logger,
+      retry: { maxAttempts: 3, baseDelayMs: 1 },
+    });
     flaky.on('failed', (e) => failed.push(e));
     const error = await flaky.sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane' }).catch((e) => e);
-    expect(isEmailError(error) && error.retryable).toBe(true);
+    expect(isEmailError(error) && [error.retryable, error.failure]).toEqual([true, 'transient']);
+    expect(calls).toBe(3);
     expect(failed[0]?.message?.template).toBe('welcome');
+    expect(failed[0]?.attempts).toBe(3);
+    expect(lines.map((l) => `${l.level} ${l.fields.event} ${l.fields.attempt ?? l.fields.attempts}`)).toEqual(
+      ['warn email.retrying 1', 'warn email.retrying 2', 'error email.failed 3'],
+    );
+    expect(lines[0]?.fields.error).toMatchObject({
+      code: 'network',
+      failure: 'transient',
+      transport: 'flaky',
+    });
+    calls = 0;
+    await flaky.sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane', retry: false }).catch(() => {});
+    expect(calls).toBe(1);
+  });
+
+  it('derives the Message-ID from an idempotency key, the same on every send of that key', async () => {
+    const key = 'welcome:user-42';
+    const one = await service.sendWelcomeEmail({
+      to: 'jane@example.com',
+      username: 'Jane',
+      idempotencyKey: key,
+    });
+    const two = await service.sendWelcomeEmail({
+      to: 'jane@example.com',
+      username: 'Jane',
+      idempotencyKey: key,
+    });
+    const other = await service.sendWelcomeEmail({
+      to: 'jane@example.com',
+      username: 'Jane',
+      idempotencyKey: 'x',
+    });
+    expect(one.messageId).toMatch(/^<[0-9a-f]{32}@acme\.example>$/);
+    expect(two.messageId).toBe(one.messageId);
+    expect(other.messageId).not.toBe(one.messageId);
+    expect(one.messageId).not.toContain('user-42');
+    expect(transport.outbox[0]?.message.idempotencyKey).toBe(key);
+    const bad = await service
+      .sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane', idempotencyKey: 'a\r\nb' })
+      .catch((e) => e);
+    expect(isMessageError(bad) && bad.field).toBe('idempotencyKey');
   });
 
   it('logs without bodies, links or full addresses', async () => {
