@@ -180,9 +180,9 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
   return {
     transport,
     ...(appName === undefined ? {} : { appName }),
-    // Without SMTP_FROM_NAME the service names the sender after the app.
+    // SMTP_FROM_NAME, else the name in the sender variable, else the service names it after the app.
     from: {
-      ...(fromName === undefined ? {} : { name: fromName }),
+      ...((fromName ?? sender?.name) === undefined ? {} : { name: fromName ?? sender?.name }),
       address: sender?.address ?? 'no-reply@example.com',
     },
     ...(replyTo === undefined ? {} : { replyTo }),

@@ -369,7 +369,8 @@ export class EmailService {
         event: 'email.failed',
         template,
         messageId: message?.messageId,
-        transport: this.transport.name,
+        // The transport that failed (behind failover, the last one tried).
+        transport: isEmailError(error) ? error.transport : this.transport.name,
         to: message ? allRecipients(message).map(maskAddress) : undefined,
         error: describeError(error),
         attempts,

@@ -81,10 +81,10 @@ describe('configFromEnv', () => {
       MAILGUN_DOMAIN: 'mg.acme.example',
       MAILGUN_REGION: 'eu',
       SMTP_FROM_EMAIL: 'no-reply@acme.example',
-      MAILGUN_FROM_ADDRESS: 'no-reply@mg.acme.example',
+      MAILGUN_FROM_ADDRESS: 'Acme Accounts <no-reply@mg.acme.example>',
     });
     expect(mailgun.transport.name).toBe('mailgun');
-    expect(mailgun.from).toEqual({ address: 'no-reply@mg.acme.example' });
+    expect(mailgun.from).toEqual({ name: 'Acme Accounts', address: 'no-reply@mg.acme.example' });
   });
 
   it.each([
