@@ -152,28 +152,18 @@ describe('smtpTransport', () => {
     expect(peer.messages).toHaveLength(1);
   });
 
-  it('a stall before the message went out is transient, not a possible duplicate', async () => {
+  it.each([
+    ['mail', 'before the message went out: transient', 'transient', false],
+    ['data', 'after the final dot: ambiguous, a possible duplicate', 'ambiguous', true],
+  ] as const)('a stall at %s is timed out and retried; %s', async (at, _title, failure, duplicate) => {
     const peer = await start();
-    peer.failNext({ delay: 2000, at: 'mail' });
+    peer.failNext({ delay: 2000, at });
     const mail = service(client(peer, { socketTimeoutMs: 300 }));
     const retried: EmailError[] = [];
     mail.on('retrying', (e) => retried.push(e.error));
     await mail.send(hello);
     expect(retried.map((e) => [e.code, e.failure, e.possibleDuplicate])).toEqual([
-      ['timeout', 'transient', false],
-    ]);
-    expect(peer.messages).toHaveLength(1);
-  });
-
-  it('a stall after the final dot is ambiguous: retried, flagged as a possible duplicate', async () => {
-    const peer = await start();
-    peer.failNext({ delay: 2000, at: 'data' });
-    const mail = service(client(peer, { socketTimeoutMs: 300 }));
-    const retried: EmailError[] = [];
-    mail.on('retrying', (e) => retried.push(e.error));
-    await mail.send(hello);
-    expect(retried.map((e) => [e.code, e.failure, e.possibleDuplicate])).toEqual([
-      ['timeout', 'ambiguous', true],
+      ['timeout', failure, duplicate],
     ]);
     expect(peer.messages).toHaveLength(1);
   });
