@@ -1,11 +1,12 @@
 /**
- * Mailgun's HTTP API: `POST /v3/{domain}/messages` as multipart/form-data, Basic auth `api:<key>`.
- * Uses the platform's `fetch` (keep-alive connections) unless one is injected.
+ * Mailgun's HTTP API: `POST /v3/{domain}/messages`, Basic auth `api:<key>`, URL-encoded (multipart
+ * when there are files). Over node:http(s) with keep-alive connections, or an injected `fetch`.
  */
 import { ConfigError, EmailError, type EmailErrorCode, MessageError } from '../errors.js';
 import { allRecipients, type EmailMessage, formatAddress } from '../message.js';
 import { parseRetryAfter } from '../retry.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
+import { fetchPoster, nodePoster, PostError, type PostResponse } from './http-post.js';
 
 /** Options of {@link mailgunTransport}. */
 export interface MailgunTransportOptions {
@@ -17,7 +18,7 @@ export interface MailgunTransportOptions {
   region?: 'us' | 'eu';
   /** Another API base URL (a proxy, a local test server); overrides `region`. */
   baseUrl?: string;
-  /** The HTTP client. Default: the global `fetch`. */
+  /** An HTTP client to use instead of the built-in one (node:http with keep-alive connections). */
   fetch?: typeof globalThis.fetch;
   /** How long one request may take, body and answer included (ms). Default 15 000. */
   timeoutMs?: number;
@@ -30,6 +31,8 @@ export interface MailgunTransportOptions {
 /** A Mailgun transport. */
 export interface MailgunTransport extends Transport {
   readonly name: 'mailgun';
+  /** Releases idle keep-alive connections. */
+  close(): Promise<void>;
 }
 
 const REGIONS = { us: 'https://api.mailgun.net', eu: 'https://api.eu.mailgun.net' } as const;
@@ -49,39 +52,43 @@ const MAX_TAGS = 3;
  */
 export function mailgunTransport(options: MailgunTransportOptions): MailgunTransport {
   const { endpoint, authorization, timeoutMs } = checkOptions(options);
-  const fetch = options.fetch ?? globalThis.fetch;
+  const poster = options.fetch ? fetchPoster(options.fetch) : nodePoster();
 
   return {
     name: 'mailgun',
     async send(message, context) {
       throwIfAborted(context, 'mailgun');
-      const body = toFormData(message, options);
-      const timeout = AbortSignal.timeout(timeoutMs);
-      const signal = context.signal ? AbortSignal.any([context.signal, timeout]) : timeout;
-      let response: Response;
-      let text: string;
+      const { body, contentType } = await toBody(message, options);
+      let response: PostResponse;
       try {
-        response = await fetch(endpoint, { method: 'POST', headers: { authorization }, body, signal });
-        text = await response.text();
+        response = await poster.post(endpoint, {
+          headers: { authorization, 'content-type': contentType },
+          body,
+          timeoutMs,
+          signal: context.signal,
+        });
       } catch (error) {
-        throw requestError(error, context.signal, timeout);
+        throw requestError(error);
       }
-      if (!response.ok) throw statusError(response, text);
+      if (response.status < 200 || response.status > 299) throw statusError(response);
       return {
         messageId: message.messageId,
         accepted: allRecipients(message),
         rejected: [],
         transport: 'mailgun',
-        response: parseJson(text),
+        response: parseJson(response.text),
       } satisfies SendResult;
+    },
+    async close() {
+      poster.close();
     },
   };
 }
 
 /** Maps a Mailgun HTTP answer that is not 2xx to our error (see the taxonomy in the README). */
-function statusError(response: Response, text: string): EmailError {
+function statusError(response: PostResponse): EmailError {
   const status = response.status;
-  const detail = (parseJson(text) as { message?: unknown } | undefined)?.message;
+  const detail = (parseJson(response.text) as { message?: unknown } | undefined)?.message;
   const said = typeof detail === 'string' ? `: ${detail.slice(0, 200)}` : '';
   const code: EmailErrorCode =
     status === 401 || status === 403
@@ -97,7 +104,7 @@ function statusError(response: Response, text: string): EmailError {
               : status === 400 || status === 413
                 ? 'rejected'
                 : 'provider';
-  const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+  const retryAfterMs = parseRetryAfter(response.header('retry-after'));
   return new EmailError(`Mailgun ${status}${said || ` ${response.statusText}`}`, {
     code,
     transport: 'mailgun',
@@ -106,77 +113,65 @@ function statusError(response: Response, text: string): EmailError {
   });
 }
 
-/** Maps a request that got no answer: our abort, our timeout, or a network failure. */
-function requestError(
-  error: unknown,
-  callerSignal: AbortSignal | undefined,
-  timeout: AbortSignal,
-): EmailError {
-  if (callerSignal?.aborted) {
-    return new EmailError('the send was aborted', { code: 'aborted', transport: 'mailgun', cause: error });
+/** Maps a request that got no answer: the caller's abort, our timeout, or a network failure. */
+function requestError(error: unknown): EmailError {
+  const { reason = 'network', sent = true } = error instanceof PostError ? error : {};
+  const options = { transport: 'mailgun', handedOver: sent, cause: error };
+  if (reason === 'aborted') return new EmailError('the send was aborted', { ...options, code: 'aborted' });
+  if (reason === 'timeout')
+    return new EmailError('Mailgun did not answer in time', { ...options, code: 'timeout' });
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(reason)) {
+    return new EmailError('Mailgun: TLS could not be set up', { ...options, code: 'tls' });
   }
-  const cause = (error as { cause?: { code?: string } })?.cause;
-  const netCode = cause?.code ?? (error as { code?: string })?.code;
-  // Refused before a connection existed: the request never left, so a retry cannot duplicate it.
-  const beforeRequest = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT'].includes(
-    netCode ?? '',
-  );
-  if (netCode && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(netCode)) {
-    return new EmailError('Mailgun: TLS could not be set up', {
-      code: 'tls',
-      transport: 'mailgun',
-      cause: error,
-    });
-  }
-  if (timeout.aborted) {
-    // fetch cannot tell how far the request got, so the message may have been accepted.
-    return new EmailError('Mailgun did not answer in time', {
-      code: 'timeout',
-      transport: 'mailgun',
-      handedOver: true,
-      cause: error,
-    });
-  }
-  return new EmailError(`Mailgun could not be reached${netCode ? ` (${netCode})` : ''}`, {
-    code: 'network',
-    transport: 'mailgun',
-    handedOver: !beforeRequest,
-    cause: error,
-  });
+  return new EmailError(`Mailgun could not be reached (${reason})`, { ...options, code: 'network' });
 }
 
-/** The request body: every field of the message as Mailgun names it. */
-function toFormData(message: EmailMessage, options: MailgunTransportOptions): FormData {
+/**
+ * The request body: every field of the message as Mailgun names it. URL-encoded unless there are
+ * files: Mailgun takes both, and URL-encoding is far cheaper to build and send than multipart.
+ */
+async function toBody(
+  message: EmailMessage,
+  options: MailgunTransportOptions,
+): Promise<{ body: string | Buffer; contentType: string }> {
   if (message.tags.length > MAX_TAGS) {
     throw new MessageError('tags', `Mailgun accepts at most ${MAX_TAGS} tags per message`);
   }
-  const form = new FormData();
-  form.append('from', formatAddress(message.from));
-  for (const address of message.to) form.append('to', formatAddress(address));
-  for (const address of message.cc) form.append('cc', formatAddress(address));
-  for (const address of message.bcc) form.append('bcc', formatAddress(address));
-  form.append('subject', message.subject);
-  if (message.text !== undefined) form.append('text', message.text);
-  if (message.html !== undefined) form.append('html', message.html);
+  const body = message.attachments.length ? new FormData() : new URLSearchParams();
+  body.append('from', formatAddress(message.from));
+  for (const address of message.to) body.append('to', formatAddress(address));
+  for (const address of message.cc) body.append('cc', formatAddress(address));
+  for (const address of message.bcc) body.append('bcc', formatAddress(address));
+  body.append('subject', message.subject);
+  if (message.text !== undefined) body.append('text', message.text);
+  if (message.html !== undefined) body.append('html', message.html);
   // Our Message-ID, so every retry of one email carries the same one.
-  form.append('h:Message-Id', message.messageId);
-  if (message.replyTo.length) form.append('h:Reply-To', message.replyTo.map(formatAddress).join(', '));
-  for (const [name, value] of Object.entries(message.headers)) form.append(`h:${name}`, value);
-  for (const tag of message.tags) form.append('o:tag', tag);
-  for (const [key, value] of Object.entries(message.metadata)) form.append(`v:${key}`, String(value));
-  if (options.testMode) form.append('o:testmode', 'yes');
+  body.append('h:Message-Id', message.messageId);
+  if (message.replyTo.length) body.append('h:Reply-To', message.replyTo.map(formatAddress).join(', '));
+  for (const [name, value] of Object.entries(message.headers)) body.append(`h:${name}`, value);
+  for (const tag of message.tags) body.append('o:tag', tag);
+  for (const [key, value] of Object.entries(message.metadata)) body.append(`v:${key}`, String(value));
+  if (options.testMode) body.append('o:testmode', 'yes');
   const when = options.deliveryTime?.(message);
-  if (when !== undefined) form.append('o:deliverytime', when.toUTCString());
-  for (const attachment of message.attachments) {
-    const type = attachment.contentType ?? 'application/octet-stream';
-    const bytes =
-      typeof attachment.content === 'string' ? attachment.content : Buffer.from(attachment.content);
-    const blob = new Blob([bytes], { type });
-    // Mailgun names an inline image's Content-ID after its file name.
-    if (attachment.cid) form.append('inline', blob, attachment.cid);
-    else form.append('attachment', blob, attachment.filename);
+  if (when !== undefined) body.append('o:deliverytime', when.toUTCString());
+  if (body instanceof FormData) {
+    for (const attachment of message.attachments) {
+      const type = attachment.contentType ?? 'application/octet-stream';
+      const bytes =
+        typeof attachment.content === 'string' ? attachment.content : Buffer.from(attachment.content);
+      const blob = new Blob([bytes], { type });
+      // Mailgun names an inline image's Content-ID after its file name.
+      if (attachment.cid) body.append('inline', blob, attachment.cid);
+      else body.append('attachment', blob, attachment.filename);
+    }
+    // The platform's own multipart encoder, through a Response, gives the bytes and the boundary.
+    const encoded = new Response(body);
+    return {
+      body: Buffer.from(await encoded.arrayBuffer()),
+      contentType: encoded.headers.get('content-type') ?? 'multipart/form-data',
+    };
   }
-  return form;
+  return { body: body.toString(), contentType: 'application/x-www-form-urlencoded' };
 }
 
 function checkOptions(options: MailgunTransportOptions) {
@@ -199,7 +194,7 @@ function checkOptions(options: MailgunTransportOptions) {
   }
   const base = (baseUrl ?? REGIONS[region]).replace(/\/+$/, '');
   return {
-    endpoint: `${base}/v3/${encodeURIComponent(domain)}/messages`,
+    endpoint: new URL(`${base}/v3/${encodeURIComponent(domain)}/messages`),
     authorization: `Basic ${Buffer.from(`api:${apiKey}`).toString('base64')}`,
     timeoutMs,
   };
