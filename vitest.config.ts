@@ -8,6 +8,7 @@ export default defineConfig({
     // Examples import 'mailroom' like a user would; in the test run that is the source.
     alias: [
       { find: /^mailroom\/testing$/, replacement: src('testing/index.ts') },
+      { find: /^mailroom\/preview$/, replacement: src('preview/index.ts') },
       { find: /^mailroom$/, replacement: src('index.ts') },
     ],
   },

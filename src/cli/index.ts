@@ -3,9 +3,11 @@
  * Errors are one line on stderr and a non-zero exit, never a stack trace.
  */
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { configFromEnv } from '../config.js';
 import { isMailroomError } from '../errors.js';
+import { createPreviewHandler } from '../preview/handler.js';
 import { EmailService } from '../service.js';
 import { sandboxFiles } from '../transports/sandbox.js';
 
@@ -13,6 +15,7 @@ const USAGE = `Usage:
   mailroom render <template> --data '<json>' [--format json|html|text]
   mailroom send <template> --to <address> --data '<json>'
   mailroom templates
+  mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR]
   mailroom --help | --version
 
 Configuration comes from the environment (APP_NAME, MAILROOM_TRANSPORT, SMTP_*, MAILGUN_* …);
@@ -42,6 +45,10 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       data: { type: 'string', short: 'd' },
       format: { type: 'string', short: 'f', default: 'json' },
       to: { type: 'string', short: 't' },
+      port: { type: 'string', short: 'p', default: '3025' },
+      host: { type: 'string', default: '127.0.0.1' },
+      templates: { type: 'string' },
+      outbox: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -90,6 +97,35 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
         // An SMTP pool keeps the process alive until it is closed.
         await service.close();
       }
+      return;
+    }
+    case 'preview': {
+      if (template) throw new UsageError(`unexpected argument "${template}"`);
+      const port = Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0–65535');
+      const handler = createPreviewHandler({
+        enabled: true,
+        ...(values.templates ? { templatesDir: values.templates } : {}),
+        ...(values.outbox ? { outboxDir: values.outbox } : {}),
+      });
+      const server = createServer(handler);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, values.host, resolve);
+      });
+      const address = server.address() as { port: number };
+      const host = values.host.includes(':') ? `[${values.host}]` : values.host;
+      out(`mailroom preview: http://${host}:${address.port}/`);
+      if (!['127.0.0.1', '::1', 'localhost'].includes(values.host)) {
+        out('Warning: listening beyond this machine; anyone who can reach it can read your emails.');
+      }
+      const stop = () => {
+        handler.close();
+        server.close();
+        server.closeAllConnections();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
       return;
     }
     case undefined:

@@ -37,6 +37,12 @@ export function builtinTemplatesDir(): string {
   }
 }
 
+/** Forgets the sources read so far, so the next use reads them afresh (live reload in the preview). */
+export function clearBuiltinCache(): void {
+  handles = undefined;
+  assets = undefined;
+}
+
 /** Handles of the built-in emails. */
 export function builtinTemplates(): readonly TemplateHandle[] {
   handles ??= Object.entries(BUILTIN_FIELDS).map(([name, fields]) =>

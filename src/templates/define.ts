@@ -65,9 +65,15 @@ export interface TemplateDefinition<F extends Fields> {
   dir?: string | URL;
   /** The layout: `'default'` (the built-in one, branded from config) or `false`. Default `'default'`. */
   layout?: string | false;
+  /**
+   * Named sample data for `mailroom preview` (and tests): e.g. `default`, `long-name`. Sets in
+   * `dir/preview/*.json` are added to these.
+   */
+  preview?: Readonly<Record<string, DataOf<F>>>;
 }
 
 const TEMPLATE = Symbol.for('mailroom.template');
+const DEFINITION = Symbol.for('mailroom.template.definition');
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const FIELD_NAME = /^[A-Za-z_$][\w$]*$/;
 const SPEC = /^(string|url|number|boolean)\??$/;
@@ -77,6 +83,8 @@ export interface TemplateHandle<Data extends object = Record<string, unknown>> {
   readonly name: string;
   readonly fields: Fields;
   readonly source: TemplateSource;
+  /** Named sample data given in code (see {@link TemplateDefinition.preview}). */
+  readonly preview: Readonly<Record<string, Data>>;
   /** Type-only: the template's data. */
   readonly __data?: Data;
 }
@@ -141,7 +149,25 @@ export function defineTemplate<const F extends Fields>(
     ...(css === undefined ? {} : { css }),
     ...(dir === undefined ? {} : { file: join(dir, 'html.eta') }),
   });
-  return Object.freeze({ name, fields, source, [TEMPLATE]: true }) as TemplateHandle<DataOf<F>>;
+  const preview = definition.preview ?? {};
+  if (typeof preview !== 'object' || preview === null)
+    throw new TemplateError(name, 'preview must be an object');
+  return Object.freeze({
+    name,
+    fields,
+    source,
+    preview: Object.freeze({ ...preview }),
+    [TEMPLATE]: true,
+    [DEFINITION]: definition,
+  }) as TemplateHandle<DataOf<F>>;
+}
+
+/** The same template defined again, its files read afresh (for live reload). Internal. */
+export function redefineTemplate(handle: TemplateHandle): TemplateHandle {
+  const definition = (handle as unknown as Record<symbol, TemplateDefinition<Fields> | undefined>)[
+    DEFINITION
+  ];
+  return definition ? (defineTemplate(definition) as unknown as TemplateHandle) : handle;
 }
 
 /** True for a value returned by {@link defineTemplate}. */

@@ -1,0 +1,276 @@
+/**
+ * The preview as a plain node:http request handler: mount it in any Node server (Express, Fastify,
+ * node:http) or run it with `mailroom preview`. Off unless enabled, refused in production unless
+ * forced; every name in a URL is looked up in what was loaded, never used as a path.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { type FSWatcher, watch } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { resolve } from 'node:path';
+import { configFromEnv } from '../config.js';
+import { ConfigError } from '../errors.js';
+import type { EmailServiceOptions } from '../service.js';
+import { describeProblem, type PreviewProblem } from './diagnose.js';
+import { listOutbox, readEml, readOutbox } from './outbox.js';
+import { page } from './page.js';
+import { loadPreviewSources, type PreviewSources, type PreviewTemplate } from './sources.js';
+
+/** Options of {@link createPreviewHandler}. */
+export interface PreviewOptions {
+  /** Must be `true`: the preview is off unless you turn it on. */
+  enabled: boolean;
+  /** Serve even when `NODE_ENV` is `production`. Default false. */
+  force?: boolean;
+  /** The options your `EmailService` is built with (templates, brand, layouts). Default: `configFromEnv()`. */
+  service?: EmailServiceOptions;
+  /** A folder of more templates, one subfolder each (see the README). */
+  templatesDir?: string;
+  /** The sandbox folder whose captured emails to show. Default `MAILROOM_SANDBOX_DIR` or `.mailroom/outbox`. */
+  outboxDir?: string;
+  /** Reload the page when a template, stylesheet, data set or captured email changes. Default true. */
+  watch?: boolean;
+}
+
+/** A node:http request handler; `close()` stops watching files and ends open event streams. */
+export interface PreviewHandler {
+  (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void;
+  close(): void;
+}
+
+/** What the page gets for one template and data set, or one captured email. */
+interface View {
+  subject?: string;
+  html?: string;
+  text?: string;
+  headers?: readonly (readonly [string, string])[];
+  frame?: string;
+  problem?: PreviewProblem;
+}
+
+/**
+ * The preview as a request handler.
+ *
+ * @example
+ * ```ts
+ * import { createPreviewHandler } from 'mailroom/preview';
+ *
+ * if (process.env.NODE_ENV !== 'production') {
+ *   app.use('/_mail', createPreviewHandler({ enabled: true, service: mailOptions }));
+ * }
+ * ```
+ */
+export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
+  if (options?.enabled !== true) throw new ConfigError('enabled', 'the preview is off unless enabled: true');
+  if (process.env.NODE_ENV === 'production' && options.force !== true) {
+    throw new ConfigError(
+      'force',
+      'refusing to serve the preview with NODE_ENV=production (force: true overrides)',
+    );
+  }
+  const serviceOptions = options.service ?? configFromEnv();
+  const outboxDir = resolve(options.outboxDir ?? process.env.MAILROOM_SANDBOX_DIR ?? '.mailroom/outbox');
+  const templatesDir = options.templatesDir === undefined ? undefined : resolve(options.templatesDir);
+  let sources: PreviewSources | undefined;
+  const load = () => {
+    sources ??= loadPreviewSources(serviceOptions, templatesDir);
+    return sources;
+  };
+
+  const streams = new Set<ServerResponse>();
+  const watchers: FSWatcher[] = [];
+  let pending: NodeJS.Timeout | undefined;
+  const changed = () => {
+    // Editors write several times per save: one reload per burst.
+    clearTimeout(pending);
+    pending = setTimeout(() => {
+      sources = undefined;
+      for (const res of streams) res.write('event: change\ndata: {}\n\n');
+    }, 80);
+  };
+  const watched = new Set<string>();
+  const watchAll = () => {
+    if (options.watch === false) return;
+    for (const dir of [...load().watch, outboxDir]) {
+      if (watched.has(dir)) continue;
+      try {
+        watchers.push(watch(dir, { recursive: true }, changed));
+        watched.add(dir);
+      } catch {
+        // A folder that does not exist yet (an empty outbox) is watched once it does.
+      }
+    }
+  };
+
+  const handler = ((req, res, next) => {
+    route(req, res).catch((error: unknown) => {
+      if (next) return next(error);
+      if (!res.headersSent) send(res, 500, 'text/plain', 'The preview failed; see the server log.');
+      console.error(error);
+    });
+  }) as PreviewHandler;
+  handler.close = () => {
+    clearTimeout(pending);
+    for (const w of watchers) w.close();
+    for (const res of streams) res.end();
+  };
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return send(res, 405, 'text/plain', 'Method not allowed');
+    const url = new URL(req.url ?? '/', 'http://preview.invalid');
+    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const [head, a, b] = parts;
+    watchAll();
+    if (parts.length === 0) {
+      // Mounted at /_mail, the page must be at /_mail/ so that its relative links resolve.
+      const original = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+      const path = original.split('?')[0] ?? '/';
+      if (!path.endsWith('/')) return redirect(res, `${path}/`);
+      const nonce = randomBytes(16).toString('base64');
+      return send(res, 200, 'text/html; charset=utf-8', page(nonce), pageHeaders(nonce));
+    }
+    if (head === 'api' && a === 'templates' && parts.length === 2) return json(res, templateList(load()));
+    if (head === 'api' && a === 'templates' && parts.length === 4) {
+      return json(res, templateView(load(), parts[2]!, parts[3]!));
+    }
+    if (head === 'api' && a === 'outbox' && parts.length === 2) return json(res, await listOutbox(outboxDir));
+    if (head === 'api' && a === 'outbox' && parts.length === 3 && b) {
+      const email = await readOutbox(outboxDir, b);
+      if (!email) return notFound(res);
+      return json(res, {
+        subject: email.subject,
+        html: email.html,
+        text: email.text,
+        headers: email.headers,
+        frame: `frame/outbox/${encodeURIComponent(email.id)}`,
+      } satisfies View);
+    }
+    if (head === 'frame' && a === 'template' && parts.length === 4) {
+      const view = templateView(load(), parts[2]!, parts[3]!);
+      return view.html === undefined
+        ? notFound(res)
+        : send(res, 200, 'text/html; charset=utf-8', view.html, FRAME);
+    }
+    if (head === 'frame' && a === 'outbox' && parts.length === 3 && b) {
+      const email = await readOutbox(outboxDir, b);
+      return email?.html === undefined
+        ? notFound(res)
+        : send(res, 200, 'text/html; charset=utf-8', email.html, FRAME);
+    }
+    if (head === 'eml' && parts.length === 2 && a) {
+      const id = a.replace(/\.eml$/, '');
+      const eml = await readEml(outboxDir, id);
+      if (!eml) return notFound(res);
+      return send(res, 200, 'message/rfc822', eml, {
+        'content-disposition': `attachment; filename="${id}.eml"`,
+      });
+    }
+    if (head === 'events' && parts.length === 1) {
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+      });
+      res.write('retry: 1000\n\n');
+      streams.add(res);
+      req.on('close', () => streams.delete(res));
+      return;
+    }
+    return notFound(res);
+  }
+
+  return handler;
+}
+
+function templateList(sources: PreviewSources) {
+  return {
+    templates: sources.templates.map((t) => ({
+      name: t.name,
+      builtin: t.builtin,
+      sets: t.sets.map((s) => s.name),
+    })),
+    problems: sources.problems,
+  };
+}
+
+function templateView(sources: PreviewSources, name: string, setName: string): View {
+  const template: PreviewTemplate | undefined = sources.templates.find((t) => t.name === name);
+  const set = template?.sets.find((s) => s.name === setName);
+  if (!template || !set)
+    return { problem: { message: `no template "${name}" with a data set "${setName}"` } };
+  if (set.problem || set.data === undefined) return { problem: set.problem ?? { message: 'no data' } };
+  try {
+    const rendered = sources.service.render(template.name, set.data);
+    const app = sources.service.app;
+    return {
+      subject: rendered.subject,
+      html: rendered.html,
+      text: rendered.text,
+      headers: [
+        ['Subject', rendered.subject],
+        ['From', `${app.senderName} <${app.senderAddress}>`],
+        ['Template', template.name],
+        ['Data set', set.file ?? `${set.name} (in code)`],
+      ],
+      frame: `frame/template/${encodeURIComponent(template.name)}/${encodeURIComponent(set.name)}`,
+    };
+  } catch (error) {
+    const problem = describeProblem(error, {
+      template: template.name,
+      handle: template.handle,
+      data: set.data,
+    });
+    // A data mistake is in the data set's file, not the template's.
+    return { problem: problem.field && set.file ? { ...problem, file: set.file } : problem };
+  }
+}
+
+/** Email HTML is shown in a sandboxed frame: no script runs, whatever the email contains. */
+const FRAME = {
+  'content-security-policy':
+    "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline' *; font-src *",
+  'x-content-type-options': 'nosniff',
+};
+
+function pageHeaders(nonce: string) {
+  return {
+    'content-security-policy': [
+      "default-src 'none'",
+      `script-src 'nonce-${nonce}'`,
+      `style-src 'nonce-${nonce}'`,
+      "connect-src 'self'",
+      "frame-src 'self'",
+      "img-src 'self' data:",
+      "base-uri 'none'",
+      "form-action 'none'",
+      "frame-ancestors 'self'",
+    ].join('; '),
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+  };
+}
+
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string | Buffer,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...headers });
+  res.end(body);
+}
+
+function json(res: ServerResponse, value: unknown): void {
+  send(res, 200, 'application/json; charset=utf-8', JSON.stringify(value));
+}
+
+function notFound(res: ServerResponse): void {
+  send(res, 404, 'text/plain; charset=utf-8', 'Not found');
+}
+
+function redirect(res: ServerResponse, location: string): void {
+  res.writeHead(302, { location });
+  res.end();
+}

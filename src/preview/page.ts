@@ -1,0 +1,183 @@
+/**
+ * The preview page: one HTML document with its stylesheet and script inline (allowed by a
+ * per-response nonce, nothing else). Every value from a template or an email is put in with
+ * `textContent`; email HTML only ever goes into a sandboxed iframe, loaded from the server.
+ */
+
+const STYLE = `
+:root { --primary:#007BFF; --text:#343A40; --muted:#6C757D; --line:#DEE2E6; --bg:#F8F9FA; --danger:#DC3545; }
+* { box-sizing: border-box; }
+body { margin:0; font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:var(--text); background:var(--bg); display:grid; grid-template-columns:260px 1fr; height:100vh; }
+aside { background:#fff; border-right:1px solid var(--line); overflow:auto; padding:16px 0; }
+aside h1 { font-size:15px; margin:0 16px 12px; }
+aside h2 { font-size:11px; text-transform:uppercase; letter-spacing:.06em; color:var(--muted); margin:18px 16px 6px; }
+aside button { display:block; width:100%; text-align:left; border:0; background:none; padding:7px 16px; font:inherit; color:inherit; cursor:pointer; }
+aside button:hover { background:var(--bg); }
+aside button[aria-current="true"] { background:#E7F1FF; color:var(--primary); font-weight:600; }
+aside .meta { display:block; font-size:12px; color:var(--muted); font-weight:400; overflow:hidden; text-overflow:ellipsis; white-space:nowrap; }
+.badge { font-size:10px; color:var(--muted); border:1px solid var(--line); border-radius:8px; padding:0 6px; margin-left:6px; font-weight:400; }
+.empty { color:var(--muted); padding:4px 16px; margin:0; }
+main { overflow:auto; padding:20px 28px; }
+header { display:flex; flex-wrap:wrap; align-items:center; gap:12px; margin-bottom:14px; }
+header h2 { font-size:18px; margin:0; flex:1 1 100%; }
+.group { display:inline-flex; border:1px solid var(--line); border-radius:6px; overflow:hidden; background:#fff; }
+.group button { border:0; background:none; padding:6px 12px; font:inherit; cursor:pointer; color:inherit; }
+.group button + button { border-left:1px solid var(--line); }
+.group button[aria-pressed="true"] { background:var(--primary); color:#fff; }
+select { font:inherit; padding:5px 8px; border:1px solid var(--line); border-radius:6px; background:#fff; }
+a.download { color:var(--primary); }
+#stage { background:#fff; border:1px solid var(--line); border-radius:8px; padding:16px; }
+#frame { display:block; border:1px solid var(--line); border-radius:4px; background:#fff; width:100%; height:70vh; margin:0 auto; }
+#frame.mobile { width:375px; }
+#frame.desktop { width:100%; min-width:600px; }
+pre { white-space:pre-wrap; word-break:break-word; margin:0; font:13px/1.5 ui-monospace,SFMono-Regular,Menlo,monospace; }
+table { border-collapse:collapse; width:100%; }
+th, td { text-align:left; vertical-align:top; padding:6px 10px; border-bottom:1px solid var(--line); }
+th { width:160px; color:var(--muted); font-weight:600; }
+#problem { border:1px solid var(--danger); background:#FDF0F1; color:#842029; border-radius:8px; padding:12px 16px; margin-bottom:14px; }
+#problem strong { display:block; margin-bottom:4px; }
+#problem code { font:13px ui-monospace,Menlo,monospace; }
+ul { list-style:none; margin:0; padding:0; }
+#subject { color:var(--muted); margin:0 0 10px; }
+[hidden] { display:none !important; }
+`;
+
+const SCRIPT = `
+const $ = (s) => document.querySelector(s);
+const el = (tag, { dataset = {}, ...props } = {}, ...children) => {
+  const e = Object.assign(document.createElement(tag), props);
+  Object.assign(e.dataset, dataset);
+  e.append(...children);
+  return e;
+};
+const state = { kind: 'template', name: null, set: null, width: 'desktop', tab: 'html' };
+let templates = [];
+
+function readHash() {
+  const [kind, name, set] = decodeURIComponent(location.hash.slice(1)).split('/');
+  if (kind === 'template' || kind === 'email') Object.assign(state, { kind, name: name || null, set: set || null });
+}
+function writeHash() {
+  const parts = state.kind === 'template' ? ['template', state.name, state.set] : ['email', state.name];
+  history.replaceState(null, '', '#' + parts.map(encodeURIComponent).join('/'));
+}
+async function getJson(url) { const r = await fetch(url, { cache: 'no-store' }); if (!r.ok) throw new Error(url + ': ' + r.status); return r.json(); }
+
+async function loadLists() {
+  const [list, outbox] = await Promise.all([getJson('api/templates'), getJson('api/outbox')]);
+  templates = list.templates;
+  $('#templates').replaceChildren(...templates.map((t) => el('li', {}, el('button', { type: 'button', dataset: { template: t.name } }, t.name, ...(t.builtin ? [el('span', { className: 'badge', textContent: 'built-in' })] : [])))));
+  $('#load-problems').replaceChildren(...list.problems.map((p) => el('p', { className: 'empty', textContent: (p.template ? p.template + ': ' : '') + p.message })));
+  $('#outbox').replaceChildren(...outbox.map((m) => el('li', {}, el('button', { type: 'button', dataset: { email: m.id } }, m.subject || '(no subject)', el('span', { className: 'meta', textContent: m.to.join(', ') + ' · ' + new Date(m.date).toLocaleString() })))));
+  $('#outbox-empty').hidden = outbox.length > 0;
+  if (!state.name && templates[0]) Object.assign(state, { kind: 'template', name: templates[0].name, set: null });
+}
+
+function showProblem(problem) {
+  const box = $('#problem');
+  box.hidden = !problem;
+  if (!problem) return;
+  const where = [problem.file, problem.line && 'line ' + problem.line].filter(Boolean).join(', ');
+  box.replaceChildren(el('strong', { textContent: (problem.template ? 'Template "' + problem.template + '"' : 'Problem') + (problem.field ? ', field ' + problem.field : '') }), el('div', { textContent: problem.message }), ...(where ? [el('code', { textContent: where })] : []));
+}
+
+async function show(reload = false) {
+  let view;
+  const setPicker = $('#set');
+  if (state.kind === 'template') {
+    const t = templates.find((x) => x.name === state.name);
+    if (!t) { showProblem({ message: 'No such template: ' + state.name }); return; }
+    if (!state.set || !t.sets.includes(state.set)) state.set = t.sets[0];
+    setPicker.replaceChildren(...t.sets.map((s) => el('option', { value: s, textContent: s, selected: s === state.set })));
+    setPicker.hidden = false;
+    $('#download').hidden = true;
+    view = await getJson('api/templates/' + encodeURIComponent(t.name) + '/' + encodeURIComponent(state.set));
+    $('#title').textContent = t.name;
+  } else {
+    setPicker.hidden = true;
+    view = await getJson('api/outbox/' + encodeURIComponent(state.name));
+    $('#title').textContent = view.subject || '(no subject)';
+    const link = $('#download');
+    link.href = 'eml/' + encodeURIComponent(state.name) + '.eml';
+    link.hidden = false;
+  }
+  writeHash();
+  for (const b of document.querySelectorAll('aside button')) b.setAttribute('aria-current', String(b.dataset.template === state.name && state.kind === 'template' || b.dataset.email === state.name && state.kind === 'email'));
+  showProblem(view.problem);
+  $('#subject').textContent = view.subject ? 'Subject: ' + view.subject : '';
+  const frame = $('#frame');
+  if (view.frame && (reload || frame.dataset.src !== view.frame)) { frame.dataset.src = view.frame; frame.src = view.frame + '?t=' + Date.now(); }
+  frame.className = state.width;
+  $('#text').textContent = view.text ?? '(no text part)';
+  $('#source').textContent = view.html ?? '(no HTML part)';
+  $('#headers').replaceChildren(...(view.headers ?? []).map(([k, v]) => el('tr', {}, el('th', { textContent: k }), el('td', { textContent: v }))));
+  $('#stage').hidden = Boolean(view.problem);
+  for (const [name, node] of [['html', frame], ['text', $('#text')], ['source', $('#source')], ['headers', $('#headers')]]) node.hidden = state.tab !== name;
+  for (const b of document.querySelectorAll('[data-tab]')) b.setAttribute('aria-pressed', String(b.dataset.tab === state.tab));
+  for (const b of document.querySelectorAll('[data-width]')) b.setAttribute('aria-pressed', String(b.dataset.width === state.width));
+}
+
+document.addEventListener('click', (event) => {
+  const b = event.target.closest('button');
+  if (!b) return;
+  if (b.dataset.template) Object.assign(state, { kind: 'template', name: b.dataset.template, set: null });
+  else if (b.dataset.email) Object.assign(state, { kind: 'email', name: b.dataset.email });
+  else if (b.dataset.tab) state.tab = b.dataset.tab;
+  else if (b.dataset.width) state.width = b.dataset.width;
+  else return;
+  show();
+});
+$('#set').addEventListener('change', (event) => { state.set = event.target.value; show(); });
+
+readHash();
+loadLists().then(show);
+const events = new EventSource('events');
+events.addEventListener('change', () => loadLists().then(() => show(true)));
+`;
+
+/** The page, with `nonce` on its inline style and script. */
+export function page(nonce: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>mailroom preview</title>
+<link rel="icon" href="data:,">
+<style nonce="${nonce}">${STYLE}</style>
+</head>
+<body>
+<aside>
+  <h1>mailroom preview</h1>
+  <h2>Templates</h2>
+  <ul id="templates" role="list"></ul>
+  <div id="load-problems"></div>
+  <h2>Outbox</h2>
+  <ul id="outbox" role="list"></ul>
+  <p id="outbox-empty" class="empty">Nothing captured yet.</p>
+</aside>
+<main>
+  <header>
+    <h2 id="title">Loading…</h2>
+    <select id="set" aria-label="Data set"></select>
+    <span class="group" role="group" aria-label="Width">
+      <button type="button" data-width="mobile">Mobile 375</button><button type="button" data-width="desktop">Desktop</button>
+    </span>
+    <span class="group" role="group" aria-label="View">
+      <button type="button" data-tab="html">HTML</button><button type="button" data-tab="text">Text</button><button type="button" data-tab="source">Source</button><button type="button" data-tab="headers">Headers</button>
+    </span>
+    <a id="download" class="download" hidden download>Download .eml</a>
+  </header>
+  <div id="problem" role="alert" hidden></div>
+  <p id="subject"></p>
+  <div id="stage">
+    <iframe id="frame" title="Email" sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer"></iframe>
+    <pre id="text" hidden></pre>
+    <pre id="source" hidden></pre>
+    <table id="headers" hidden></table>
+  </div>
+</main>
+<script nonce="${nonce}">${SCRIPT}</script>
+</body>
+</html>`;
+}
