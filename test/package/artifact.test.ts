@@ -235,6 +235,42 @@ check(mailroom, testing, resolved).then((out) => console.log(JSON.stringify(out)
     expectSentVerification(out);
   });
 
+  it('serves mailroom/preview from ESM and CJS, with the built-in data sets', {
+    timeout: CHILD,
+  }, async () => {
+    const body = (load: string) => `${load}
+const handler = createPreviewHandler({ enabled: true, watch: false });
+const server = http.createServer(handler).listen(0, '127.0.0.1', async () => {
+  const base = 'http://127.0.0.1:' + server.address().port;
+  const list = await (await fetch(base + '/api/templates')).json();
+  const view = await (await fetch(base + '/api/templates/verification/long-name')).json();
+  console.log(JSON.stringify({ sets: list.templates.map((t) => t.name + ':' + t.sets.join('|')), subject: view.subject }));
+  handler.close();
+  server.close();
+});
+`;
+    const esm = await runScript(
+      'check-preview.mjs',
+      body("import http from 'node:http';\nimport { createPreviewHandler } from 'mailroom/preview';"),
+    );
+    const cjs = await runScript(
+      'check-preview.cjs',
+      body(
+        "const http = require('node:http');\nconst { createPreviewHandler } = require('mailroom/preview');",
+      ),
+    );
+    for (const out of [esm, cjs]) {
+      expect(out).toEqual({
+        sets: [
+          'password-reset:default|long-name|one-minute',
+          'verification:default|long-name|unicode',
+          'welcome:default|long-name|no-action',
+        ],
+        subject: expect.stringMatching(/^Verify your email address/),
+      });
+    }
+  });
+
   it('recognises errors across the ESM and CJS builds (dual-package hazard)', {
     timeout: CHILD,
   }, async () => {
