@@ -45,12 +45,8 @@ describe('mailroom preview', () => {
     const page = await fetch(url);
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     expect(await page.text()).toContain('mailroom preview');
-    const list = await (await fetch(`${url}api/templates`)).json();
-    expect(list.templates.map((t: { name: string }) => t.name)).toEqual([
-      'password-reset',
-      'verification',
-      'welcome',
-    ]);
+    const list = (await (await fetch(`${url}api/templates`)).json()) as { templates: { name: string }[] };
+    expect(list.templates.map((t) => t.name)).toEqual(['password-reset', 'verification', 'welcome']);
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
     expect(run.output().stderr).toBe('');
