@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EmailService, memoryTransport, sandboxTransport } from '../../src/index.js';
 import { createPreviewHandler, type PreviewHandler } from '../../src/preview/index.js';
@@ -19,7 +19,13 @@ import { createPreviewHandler, type PreviewHandler } from '../../src/preview/ind
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FROM = 'Acme <no-reply@acme.example>';
 const artifacts = fileURLToPath(new URL('../../test-artifacts/preview/', import.meta.url));
-const readmeShot = fileURLToPath(new URL('../../examples/preview/screenshot.png', import.meta.url));
+// The README's picture is rewritten only when asked (UPDATE_SCREENSHOTS=1), so a test run leaves
+// the work tree clean; every run saves the same shot among the artifacts.
+const readmeShot = fileURLToPath(
+  process.env.UPDATE_SCREENSHOTS === '1'
+    ? new URL('../../examples/preview/screenshot.png', import.meta.url)
+    : new URL('../../test-artifacts/preview/readme.png', import.meta.url),
+);
 
 const INVOICE_HTML = `<p>Dear <%= it.customer %>,</p>
 <h1>Invoice <%= it.number %></h1>
@@ -34,11 +40,15 @@ let root: string;
 let templatesDir: string;
 let outboxDir: string;
 let handler: PreviewHandler;
+/** A second preview, mounted at /_mail/ like in an app, with a tidy outbox for the README's screenshot. */
+let showcase: PreviewHandler;
 let server: Server;
 let base: string;
 let browser: Browser;
 /** Every path the server was asked for, in order. */
 const requested: string[] = [];
+/** A moment, so that the next capture has a later date (the outbox lists newest first). */
+const later = () => new Promise((resolve) => setTimeout(resolve, 20));
 const pwned = () => requested.filter((path) => path.startsWith('/pwned'));
 const eventStreams = () => requested.filter((path) => path === '/events').length;
 
@@ -63,48 +73,62 @@ beforeAll(async () => {
     username: 'Jane',
     verificationUrl: 'https://acme.example/verify?token=3f9c2a71e8b04d65',
   });
-  await new Promise((resolve) => setTimeout(resolve, 20)); // a later date, so it is listed first
-  await mail.send({ to: 'jane@example.com', subject: 'Hostile <script>', html: HOSTILE_HTML, text: 'hostile' });
+  await later(); // so that it is listed first
+  await mail.send({
+    to: 'jane@example.com',
+    subject: 'Hostile <script>',
+    html: HOSTILE_HTML,
+    text: 'hostile',
+  });
 
   // A user template with three data sets, one of them with a script in a field.
-  const invoice = join(templatesDir, 'invoice');
-  await mkdir(join(invoice, 'preview'), { recursive: true });
-  await writeFile(join(invoice, 'html.eta'), INVOICE_HTML);
-  await writeFile(join(invoice, 'subject.eta'), 'Invoice <%= it.number %> from <%= it.app.name %>\n');
+  const invoice = await writeInvoice(templatesDir);
   await writeFile(
-    join(invoice, 'template.json'),
-    JSON.stringify({ fields: { customer: 'string', number: 'string', amount: 'string', payUrl: 'url' } }),
+    join(invoice, 'preview', 'script-in-name.json'),
+    JSON.stringify({
+      customer: SCRIPT_IN_DATA,
+      number: 'INV-666',
+      amount: '$0.00',
+      payUrl: 'https://acme.example/pay/INV-666',
+    }),
   );
-  const set = (name: string, data: object) =>
-    writeFile(join(invoice, 'preview', `${name}.json`), JSON.stringify(data, null, 2));
-  await set('default', {
-    customer: 'Jane Doe',
-    number: 'INV-1001',
-    amount: '$120.00',
-    payUrl: 'https://acme.example/pay/INV-1001',
+
+  const tidyTemplates = join(root, 'tidy-templates');
+  await writeInvoice(tidyTemplates);
+  const tidyOutbox = join(root, 'tidy-outbox');
+  const tidy = new EmailService({ transport: sandboxTransport({ dir: tidyOutbox }), from: FROM });
+  const to = 'jane@example.com';
+  await tidy.sendVerificationEmail({
+    to,
+    username: 'Jane',
+    verificationUrl: 'https://acme.example/verify?token=3f9c',
   });
-  await set('huge-order', {
-    customer: 'Globex Corporation International Holdings and Subsidiaries',
-    number: 'INV-2025-000981-B',
-    amount: '$1,284,906,532.50',
-    payUrl: 'https://acme.example/pay/INV-2025-000981-B?utm_source=email&utm_campaign=invoice',
-  });
-  await set('script-in-name', {
-    customer: SCRIPT_IN_DATA,
-    number: 'INV-666',
-    amount: '$0.00',
-    payUrl: 'https://acme.example/pay/INV-666',
+  await later();
+  await tidy.sendWelcomeEmail({ to, username: 'Jane', actionUrl: 'https://acme.example/get-started' });
+  await later();
+  await tidy.sendPasswordResetEmail({
+    to,
+    username: 'Jane',
+    resetUrl: 'https://acme.example/reset?token=9b1d4e7a2c',
+    expiresInMinutes: 30,
   });
 
-  handler = createPreviewHandler({
+  const service = { transport: memoryTransport(), from: FROM, appName: 'Acme' };
+  handler = createPreviewHandler({ enabled: true, service, templatesDir, outboxDir });
+  showcase = createPreviewHandler({
     enabled: true,
-    service: { transport: memoryTransport(), from: FROM, appName: 'Acme' },
-    templatesDir,
-    outboxDir,
+    service,
+    templatesDir: tidyTemplates,
+    outboxDir: tidyOutbox,
+    watch: false,
   });
   server = createServer((req, res) => {
-    requested.push(new URL(req.url ?? '/', 'http://preview.invalid').pathname);
-    handler(req, res);
+    const url = req.url ?? '/';
+    requested.push(new URL(url, 'http://preview.invalid').pathname);
+    if (!url.startsWith('/_mail/')) return handler(req, res);
+    // What Express does for app.use('/_mail', preview).
+    Object.assign(req, { originalUrl: url, url: url.slice('/_mail'.length) });
+    showcase(req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
@@ -127,9 +151,37 @@ beforeAll(async () => {
   }
 });
 
+/** The user template `invoice` in `dir`, with the data sets `default` and `huge-order`; returns its folder. */
+async function writeInvoice(dir: string): Promise<string> {
+  const invoice = join(dir, 'invoice');
+  await mkdir(join(invoice, 'preview'), { recursive: true });
+  await writeFile(join(invoice, 'html.eta'), INVOICE_HTML);
+  await writeFile(join(invoice, 'subject.eta'), 'Invoice <%= it.number %> from <%= it.app.name %>\n');
+  await writeFile(
+    join(invoice, 'template.json'),
+    JSON.stringify({ fields: { customer: 'string', number: 'string', amount: 'string', payUrl: 'url' } }),
+  );
+  const set = (name: string, data: object) =>
+    writeFile(join(invoice, 'preview', `${name}.json`), JSON.stringify(data, null, 2));
+  await set('default', {
+    customer: 'Jane Doe',
+    number: 'INV-1001',
+    amount: '$120.00',
+    payUrl: 'https://acme.example/pay/INV-1001',
+  });
+  await set('huge-order', {
+    customer: 'Globex Corporation International Holdings and Subsidiaries',
+    number: 'INV-2025-000981-B',
+    amount: '$1,284,906,532.50',
+    payUrl: 'https://acme.example/pay/INV-2025-000981-B?utm_source=email&utm_campaign=invoice',
+  });
+  return invoice;
+}
+
 afterAll(async () => {
   await browser?.close();
   handler?.close();
+  showcase?.close();
   if (server) {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
@@ -147,85 +199,98 @@ afterEach(async () => {
   await context?.close();
 });
 
-/** Opens the page and waits until its lists are there. */
-async function open(): Promise<void> {
-  await page.goto(base);
-  await expect.poll(() => page.locator('#templates [data-template]').count()).toBeGreaterThan(0);
-}
+const WAIT = { timeout: 5_000 };
+/** The text `locator` shows, or '' while it is not there (the frame may be loading). */
+// biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; the rendered text is what a person sees
+const shown = (locator: Locator) => locator.innerText({ timeout: 500 }).catch(() => '');
+const visible = (locator: Locator) => locator.isVisible();
+const width = async (locator: Locator) => (await locator.boundingBox())?.width;
 const frame = () => page.frameLocator('#frame');
 const shot = (name: string) => page.screenshot({ path: join(artifacts, `${name}.png`) });
 const pagePwned = () => page.evaluate(() => (globalThis as { __pwned?: unknown }).__pwned);
 
+/** Opens the page and waits until its lists are there and it listens for changes. */
+async function open(): Promise<void> {
+  const streams = eventStreams();
+  await page.goto(base);
+  await expect.poll(() => page.locator('#templates [data-template]').count(), WAIT).toBeGreaterThan(0);
+  await expect.poll(eventStreams, WAIT).toBeGreaterThan(streams);
+}
+
 describe('the preview page in Chromium', () => {
   it('shows a template with its data sets, at mobile width, as text and with headers', async () => {
     await open();
-    const names = page.locator('#templates [data-template]');
     // A built-in's badge is part of its button's text.
-    await expect(names).toHaveText(['invoice', 'password-resetbuilt-in', 'verificationbuilt-in', 'welcomebuilt-in']);
+    await expect
+      .poll(() => page.locator('#templates [data-template]').allTextContents(), WAIT)
+      .toEqual(['invoice', 'password-resetbuilt-in', 'verificationbuilt-in', 'welcomebuilt-in']);
     for (const name of ['password-reset', 'verification', 'welcome']) {
-      await expect(page.locator(`[data-template="${name}"] .badge`)).toHaveText('built-in');
+      expect(await shown(page.locator(`[data-template="${name}"] .badge`))).toBe('built-in');
     }
-    await expect(page.locator('[data-template="invoice"] .badge')).toHaveCount(0);
+    expect(await page.locator('[data-template="invoice"] .badge').count()).toBe(0);
 
     await page.click('[data-template="verification"]');
-    await expect(page.locator('#title')).toHaveText('verification');
-    await expect(page.locator('#subject')).toHaveText('Subject: Verify your email address for Acme');
-    await expect(page.locator('#set option')).toHaveText(['default', 'long-name', 'unicode']);
-    await expect(frame().locator('body')).toContainText('Hi Jane,');
-    await expect(frame().getByText('Verify email address')).toBeVisible();
-    await expect(frame().locator('body')).toContainText('Thanks for signing up for Acme.');
-    const desktop = await page.locator('#frame').boundingBox();
-    expect(desktop?.width).toBeGreaterThan(900);
+    await expect.poll(() => shown(page.locator('#title')), WAIT).toBe('verification');
+    await expect
+      .poll(() => shown(page.locator('#subject')), WAIT)
+      .toBe('Subject: Verify your email address for Acme');
+    expect(await page.locator('#set option').allTextContents()).toEqual(['default', 'long-name', 'unicode']);
+    await expect.poll(() => shown(frame().locator('body')), WAIT).toContain('Hi Jane,');
+    await expect
+      .poll(() => shown(frame().locator('body')), WAIT)
+      .toContain('Thanks for signing up for Acme.');
+    const button = frame().getByRole('link', { name: 'Verify email address' });
+    await expect.poll(() => visible(button), WAIT).toBe(true);
+    expect(await width(page.locator('#frame'))).toBeGreaterThan(900);
     await shot('1-verification-desktop');
-    await page.screenshot({ path: readmeShot });
 
     await page.selectOption('#set', 'long-name');
-    await expect(frame().locator('body')).toContainText(
-      'Hi Maximiliana Theodora von Hohenzollern-Sigmaringen-Wittelsbach,',
-    );
+    await expect
+      .poll(() => shown(frame().locator('body')), WAIT)
+      .toContain('Hi Maximiliana Theodora von Hohenzollern-Sigmaringen-Wittelsbach,');
 
     await page.click('[data-width="mobile"]');
-    await expect(page.locator('[data-width="mobile"]')).toHaveAttribute('aria-pressed', 'true');
-    await expect.poll(async () => (await page.locator('#frame').boundingBox())?.width).toBe(375);
-    await expect(frame().locator('body')).toContainText('Maximiliana');
+    await expect.poll(() => width(page.locator('#frame')), WAIT).toBe(375);
+    expect(await page.locator('[data-width="mobile"]').getAttribute('aria-pressed')).toBe('true');
+    await expect.poll(() => shown(frame().locator('body')), WAIT).toContain('Maximiliana');
     await shot('2-verification-mobile');
 
     await page.click('[data-tab="text"]');
-    await expect(page.locator('#frame')).toBeHidden();
-    await expect(page.locator('#text')).toBeVisible();
-    await expect(page.locator('#text')).toContainText('Hi Maximiliana Theodora');
-    await expect(page.locator('#text')).toContainText(
+    await expect.poll(() => visible(page.locator('#text')), WAIT).toBe(true);
+    expect(await visible(page.locator('#frame'))).toBe(false);
+    const text = await shown(page.locator('#text'));
+    expect(text).toContain('Hi Maximiliana Theodora');
+    expect(text).toContain(
       'https://acme.example/account/email/verify?token=3f9c2a71e8b04d65a0c9d1e2f3a4b5c6d7e8f9a0b1c2d3e4',
     );
     await shot('3-verification-text');
 
     await page.click('[data-tab="headers"]');
-    await expect(page.locator('#headers')).toBeVisible();
-    await expect(page.locator('#headers tr', { hasText: 'Subject' }).locator('td')).toHaveText(
-      'Verify your email address for Acme',
-    );
-    await expect(page.locator('#headers tr', { hasText: 'Data set' }).locator('td')).toContainText(
-      'long-name.json',
-    );
+    await expect.poll(() => visible(page.locator('#headers')), WAIT).toBe(true);
+    expect(await visible(page.locator('#text'))).toBe(false);
+    const row = (name: string) => page.locator('#headers tr', { has: page.locator(`th:text-is("${name}")`) });
+    expect(await shown(row('Subject').locator('td'))).toBe('Verify your email address for Acme');
+    expect(await shown(row('Data set').locator('td'))).toMatch(/long-name\.json$/);
   });
 
   it('opens a captured email from the outbox, newest first, with its .eml to download', async () => {
     await open();
     const emails = page.locator('#outbox [data-email]');
-    await expect(emails).toHaveCount(2);
-    await expect(page.locator('#outbox-empty')).toBeHidden();
-    await expect(emails.nth(0)).toContainText('Hostile <script>');
-    await expect(emails.nth(1)).toContainText('Verify your email address for Acme');
-    await expect(emails.nth(1)).toContainText('jane@example.com');
+    await expect.poll(() => emails.count(), WAIT).toBe(2);
+    expect(await visible(page.locator('#outbox-empty'))).toBe(false);
+    expect(await shown(emails.nth(0))).toContain('Hostile <script>');
+    expect(await shown(emails.nth(1))).toContain('Verify your email address for Acme');
+    expect(await shown(emails.nth(1))).toContain('jane@example.com');
 
     await emails.nth(1).click();
-    await expect(page.locator('#title')).toHaveText('Verify your email address for Acme');
-    await expect(page.locator('#set')).toBeHidden();
-    await expect(frame().locator('body')).toContainText('Hi Jane,');
+    await expect.poll(() => shown(page.locator('#title')), WAIT).toBe('Verify your email address for Acme');
+    expect(await visible(page.locator('#set'))).toBe(false);
+    await expect.poll(() => shown(frame().locator('body')), WAIT).toContain('Hi Jane,');
     const id = await emails.nth(1).getAttribute('data-email');
     const download = page.locator('#download');
-    await expect(download).toBeVisible();
-    await expect(download).toHaveAttribute('href', `eml/${id}.eml`);
+    expect(await visible(download)).toBe(true);
+    expect(await shown(download)).toBe('Download .eml');
+    expect(await download.getAttribute('href')).toBe(`eml/${id}.eml`);
     await shot('4-outbox-email');
 
     const res = await fetch(new URL((await download.getAttribute('href'))!, page.url()));
@@ -233,32 +298,35 @@ describe('the preview page in Chromium', () => {
     expect(res.headers.get('content-type')).toBe('message/rfc822');
     expect(res.headers.get('content-disposition')).toBe(`attachment; filename="${id}.eml"`);
     const eml = await res.text();
-    expect(eml).toContain('Subject: Verify your email address for Acme');
+    expect(eml).toMatch(/^Subject: Verify your email address for Acme\r?$/m);
     expect(eml).toMatch(/^To: jane@example\.com\r?$/m);
 
     await page.click('[data-tab="headers"]');
-    await expect(page.locator('#headers tr', { hasText: 'Subject' }).first().locator('td')).toHaveText(
-      'Verify your email address for Acme',
-    );
+    await expect.poll(() => visible(page.locator('#headers')), WAIT).toBe(true);
+    const subject = page.locator('#headers tr', { has: page.locator('th:text-is("Subject")') });
+    expect(await shown(subject.locator('td'))).toBe('Verify your email address for Acme');
   });
 
   it('runs no script, neither from a captured email nor from template data', async () => {
     await open();
     await page.locator('#outbox [data-email]').first().click();
-    await expect(page.locator('#title')).toHaveText('Hostile <script>');
-    await expect(frame().locator('#x')).toHaveText('hi');
+    await expect.poll(() => shown(page.locator('#title')), WAIT).toBe('Hostile <script>');
+    await expect.poll(() => shown(frame().locator('#x')), WAIT).toBe('hi');
     await page.click('[data-tab="source"]');
-    await expect(page.locator('#source')).toContainText('<script>fetch("/pwned");');
+    await expect.poll(() => shown(page.locator('#source')), WAIT).toContain('<script>fetch("/pwned");');
     await page.click('[data-tab="html"]');
+    await expect.poll(() => visible(page.locator('#frame')), WAIT).toBe(true);
     await shot('5-hostile-email');
 
     await page.click('[data-template="invoice"]');
-    await expect(page.locator('#set option')).toHaveText(['default', 'huge-order', 'script-in-name']);
+    await expect
+      .poll(() => page.locator('#set option').allTextContents(), WAIT)
+      .toEqual(['default', 'huge-order', 'script-in-name']);
     await page.selectOption('#set', 'script-in-name');
-    await expect(frame().locator('body')).toContainText(`Dear ${SCRIPT_IN_DATA},`);
-    await expect(frame().locator('h1')).toHaveText('Invoice INV-666');
+    await expect.poll(() => shown(frame().locator('body')), WAIT).toContain(`Dear ${SCRIPT_IN_DATA},`);
+    await expect.poll(() => shown(frame().locator('h1')), WAIT).toBe('Invoice INV-666');
 
-    // Give anything that might run the time to run, then check it did not.
+    // Give anything that might run the time to run, then check that nothing did.
     await page.waitForTimeout(500);
     expect(await pagePwned()).toBeUndefined();
     expect(pwned()).toEqual([]);
@@ -266,34 +334,29 @@ describe('the preview page in Chromium', () => {
 
   it('reloads a template in place when its file changes', async () => {
     await open();
-    const before = eventStreams();
     await page.click('[data-template="invoice"]');
-    await expect(frame().locator('h1')).toHaveText('Invoice INV-1001');
-    await expect(frame().locator('body')).toContainText('Dear Jane Doe,');
+    await expect.poll(() => shown(frame().locator('h1')), WAIT).toBe('Invoice INV-1001');
+    await expect.poll(() => shown(frame().locator('body')), WAIT).toContain('Dear Jane Doe,');
     await page.selectOption('#set', 'huge-order');
-    await expect(frame().locator('h1')).toHaveText('Invoice INV-2025-000981-B');
+    await expect.poll(() => shown(frame().locator('h1')), WAIT).toBe('Invoice INV-2025-000981-B');
     await page.evaluate(() => {
       (globalThis as { __samePage?: boolean }).__samePage = true;
     });
-    // The page listens for changes before anything is changed.
-    await expect.poll(eventStreams).toBeGreaterThan(before);
 
     const sentence = 'Payment is due within 30 days of the invoice date.';
     await writeFile(join(templatesDir, 'invoice', 'html.eta'), `${INVOICE_HTML}<p>${sentence}</p>\n`);
-    await expect(frame().locator('body')).toContainText(sentence, { timeout: 5_000 });
-    await expect(frame().locator('h1')).toHaveText('Invoice INV-2025-000981-B');
-    await expect(page.locator('#set')).toHaveValue('huge-order');
+    await expect.poll(() => shown(frame().locator('body')), WAIT).toContain(sentence);
+    await expect.poll(() => shown(frame().locator('h1')), WAIT).toBe('Invoice INV-2025-000981-B');
+    expect(await page.locator('#set').inputValue()).toBe('huge-order');
     expect(await page.evaluate(() => (globalThis as { __samePage?: boolean }).__samePage)).toBe(true);
   });
 
   it('names the file and line of a broken template, and keeps serving', async () => {
     await open();
-    const before = eventStreams();
     await page.click('[data-template="invoice"]');
-    await expect(frame().locator('h1')).toHaveText('Invoice INV-1001');
-    await expect.poll(eventStreams).toBeGreaterThan(before);
+    await expect.poll(() => shown(frame().locator('h1')), WAIT).toBe('Invoice INV-1001');
 
-    // Written aside and moved in, so the new folder appears whole.
+    // Written aside and moved in, so that the new folder appears whole.
     const draft = join(root, 'broken');
     await mkdir(draft);
     await writeFile(join(draft, 'subject.eta'), 'Broken\n');
@@ -301,20 +364,21 @@ describe('the preview page in Chromium', () => {
     await rename(draft, join(templatesDir, 'broken'));
 
     const broken = page.locator('[data-template="broken"]');
-    await expect(broken).toBeVisible({ timeout: 5_000 });
+    await expect.poll(() => visible(broken), WAIT).toBe(true);
     await broken.click();
     const problem = page.locator('#problem');
-    await expect(problem).toBeVisible();
-    await expect(problem).toHaveAttribute('role', 'alert');
-    await expect(problem).toContainText('Template "broken"');
-    await expect(problem).toContainText('broken/html.eta');
-    await expect(problem).toContainText('line 3');
-    await expect(page.locator('#stage')).toBeHidden();
+    await expect.poll(() => visible(problem), WAIT).toBe(true);
+    expect(await problem.getAttribute('role')).toBe('alert');
+    const said = await shown(problem);
+    expect(said).toContain('Template "broken"');
+    expect(said).toContain('broken/html.eta');
+    expect(said).toContain('line 3');
+    expect(await visible(page.locator('#stage'))).toBe(false);
     await shot('6-broken-template');
 
     // The server is fine: the list loads again, and the other templates still render.
     await open();
-    await expect(page.locator('#templates [data-template]')).toHaveText([
+    expect(await page.locator('#templates [data-template]').allTextContents()).toEqual([
       'broken',
       'invoice',
       'password-resetbuilt-in',
@@ -322,7 +386,30 @@ describe('the preview page in Chromium', () => {
       'welcomebuilt-in',
     ]);
     await page.click('[data-template="invoice"]');
-    await expect(page.locator('#problem')).toBeHidden();
-    await expect(frame().locator('h1')).toHaveText('Invoice INV-1001');
+    await expect.poll(() => shown(frame().locator('h1')), WAIT).toBe('Invoice INV-1001');
+    expect(await visible(page.locator('#problem'))).toBe(false);
+  });
+
+  it('looks right for the README: the verification email at desktop width', async () => {
+    await page.goto(`${base}_mail/#template/verification/default`);
+    await expect.poll(() => shown(frame().locator('body')), WAIT).toContain('Hi Jane,');
+    expect(await shown(page.locator('#title'))).toBe('verification');
+    expect(await page.locator('[data-width="desktop"]').getAttribute('aria-pressed')).toBe('true');
+    expect(await page.locator('[data-tab="html"]').getAttribute('aria-pressed')).toBe('true');
+    expect(await page.locator('#outbox [data-email]').allTextContents()).toEqual([
+      expect.stringContaining('Reset your Acme password'),
+      expect.stringContaining('Welcome to Acme'),
+      expect.stringContaining('Verify your email address for Acme'),
+    ]);
+    expect(await page.locator('#templates [data-template]').allTextContents()).toEqual([
+      'invoice',
+      'password-resetbuilt-in',
+      'verificationbuilt-in',
+      'welcomebuilt-in',
+    ]);
+    const button = frame().getByRole('link', { name: 'Verify email address' });
+    await expect.poll(() => visible(button), WAIT).toBe(true);
+    expect(page.viewportSize()).toEqual({ width: 1280, height: 800 });
+    await page.screenshot({ path: readmeShot });
   });
 });
