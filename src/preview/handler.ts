@@ -89,8 +89,9 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
     }, 80);
   };
   const watched = new Set<string>();
+  let closed = false;
   const watchAll = () => {
-    if (options.watch === false) return;
+    if (options.watch === false || closed) return;
     for (const dir of [...load().watch, outboxDir]) {
       if (watched.has(dir)) continue;
       try {
@@ -110,6 +111,7 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
     });
   }) as PreviewHandler;
   handler.close = () => {
+    closed = true;
     clearTimeout(pending);
     for (const w of watchers) w.close();
     for (const res of streams) res.end();
@@ -118,15 +120,22 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return send(res, 405, 'text/plain', 'Method not allowed');
-    const url = new URL(req.url ?? '/', 'http://preview.invalid');
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    // Appended, not resolved: `//evil.example` is a path here, never a host.
+    const url = new URL(`http://preview.invalid${req.url ?? '/'}`);
+    let parts: string[];
+    try {
+      parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    } catch {
+      return send(res, 400, 'text/plain; charset=utf-8', 'Bad request');
+    }
     const [head, a, b] = parts;
     watchAll();
     if (parts.length === 0) {
       // Mounted at /_mail, the page must be at /_mail/ so that its relative links resolve.
       const original = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
       const path = original.split('?')[0] ?? '/';
-      if (!path.endsWith('/')) return redirect(res, `${path}/`);
+      // One leading slash only, so the redirect cannot point at another host (`//evil.example`).
+      if (!path.endsWith('/')) return redirect(res, `/${path.replace(/^[/\\]+/, '')}/${url.search}`);
       const nonce = randomBytes(16).toString('base64');
       return send(res, 200, 'text/html; charset=utf-8', page(nonce), pageHeaders(nonce));
     }
@@ -172,6 +181,7 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
         'cache-control': 'no-store',
         connection: 'keep-alive',
       });
+      if (req.method === 'HEAD' || closed) return void res.end();
       res.write('retry: 1000\n\n');
       streams.add(res);
       req.on('close', () => streams.delete(res));

@@ -1,0 +1,38 @@
+/**
+ * An Express 5 app with mailroom's preview mounted at `/_mail`: every template with each of its
+ * preview data sets, and every email the sandbox captured, in the browser at
+ * http://localhost:3000/_mail/, in development only.
+ *
+ * The preview renders the templates with the options the app's `EmailService` is built with
+ * (brand, your templates, layouts), so what it shows is what the app sends.
+ */
+import express from 'express';
+import type { EmailServiceOptions } from 'mailroom';
+import { createPreviewHandler } from 'mailroom/preview';
+
+export interface AppOptions {
+  /** The options the app builds its `EmailService` with: the preview renders with the same ones. */
+  mailOptions: EmailServiceOptions;
+  /** The sandbox folder whose captured emails the preview lists. Default `MAILROOM_SANDBOX_DIR` or `.mailroom/outbox`. */
+  outboxDir?: string;
+  /** Reload the open preview page when a template or the outbox changes. Default true; tests turn it off. */
+  watch?: boolean;
+}
+
+export function createExpressApp({ mailOptions, outboxDir, watch }: AppOptions): express.Express {
+  const app = express();
+
+  app.get('/', (_req, res) => {
+    res.type('text').send('Your app. The mail preview is at /_mail/ outside production.\n');
+  });
+
+  // The preview shows every captured email (addresses, reset links) to whoever can reach it, so it
+  // is for development only. createPreviewHandler itself throws with NODE_ENV=production (unless
+  // `force: true`): without this guard, the app would not even start in production.
+  if (process.env.NODE_ENV !== 'production') {
+    // Mounted at /_mail, it redirects /_mail to /_mail/ so that the page's relative links resolve.
+    app.use('/_mail', createPreviewHandler({ enabled: true, service: mailOptions, outboxDir, watch }));
+  }
+
+  return app;
+}
