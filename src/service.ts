@@ -334,6 +334,15 @@ export class EmailService {
         to: allRecipients(message).map(maskAddress),
         rejected: result.rejected.length,
         attempts,
+        ...(result.failovers?.length
+          ? {
+              failovers: result.failovers.map((e) => ({
+                transport: e.transport,
+                code: e.code,
+                failure: e.failure,
+              })),
+            }
+          : {}),
         durationMs: Math.round(durationMs),
       },
       'email sent',

@@ -27,6 +27,11 @@ export interface SendResult {
   readonly response?: unknown;
   /** Attempts it took, the first included. Set by `EmailService`, not by transports. */
   readonly attempts?: number;
+  /**
+   * Failures of the transports tried before the one that delivered (set by `failoverTransport`):
+   * a delivered email can still mean a provider needs attention (`failure === 'systemic'`).
+   */
+  readonly failovers?: readonly EmailError[];
 }
 
 /**

@@ -57,16 +57,18 @@ export function failoverTransport(
       // When every transport is cooling down, try them all rather than refuse outright.
       const order = usable.length ? usable : transports;
       let last: unknown;
+      const failovers: EmailError[] = [];
       for (const [i, transport] of order.entries()) {
         try {
           const result: SendResult = await transport.send(message, context);
           downUntil.delete(transport);
-          return result;
+          return failovers.length ? { ...result, failovers } : result;
         } catch (error) {
           last = error;
           if (!isEmailError(error) || (error.failure !== 'transient' && error.failure !== 'systemic'))
             throw error;
           if (error.failure === 'systemic') downUntil.set(transport, Date.now() + cooldownMs);
+          failovers.push(error);
           const next = order[i + 1];
           if (next) options.onFailover?.(transport, error, next);
         }
