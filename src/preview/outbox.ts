@@ -4,7 +4,7 @@
  * into a path as given.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** A captured email, as listed. */
@@ -15,6 +15,8 @@ export interface OutboxEntry {
   readonly from: string;
   readonly template: string | null;
   readonly date: string;
+  /** When the sandbox finished writing it (ms, sub-millisecond where the file system has it). */
+  readonly written: number;
 }
 
 /** A captured email's parts. */
@@ -32,9 +34,12 @@ export async function listOutbox(dir: string): Promise<OutboxEntry[]> {
   if (!existsSync(dir)) return [];
   const ids = (await readdir(dir)).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
   const entries = await Promise.all(ids.map((id) => summary(dir, id).catch(() => undefined)));
-  return entries
-    .filter((e): e is OutboxEntry => e !== undefined)
-    .sort((a, b) => b.date.localeCompare(a.date) || b.id.localeCompare(a.id));
+  return (
+    entries
+      .filter((e): e is OutboxEntry => e !== undefined)
+      // The summary is the sandbox's last write: its time orders emails sent in the same millisecond.
+      .sort((a, b) => b.written - a.written || b.id.localeCompare(a.id))
+  );
 }
 
 /** One captured email by id, or undefined when the folder has no such email. */
@@ -62,7 +67,9 @@ async function knownId(dir: string, id: string): Promise<boolean> {
 }
 
 async function summary(dir: string, id: string): Promise<OutboxEntry> {
-  const json = JSON.parse(await readFile(join(dir, `${id}.json`), 'utf8')) as Record<string, unknown>;
+  const path = join(dir, `${id}.json`);
+  const [raw, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+  const json = JSON.parse(raw) as Record<string, unknown>;
   const text = (value: unknown) => (typeof value === 'string' ? value : '');
   return {
     id,
@@ -71,15 +78,43 @@ async function summary(dir: string, id: string): Promise<OutboxEntry> {
     from: text(json.from),
     template: typeof json.template === 'string' ? json.template : null,
     date: text(json.date),
+    written: info.mtimeMs,
   };
 }
 
-/** The header block of a message, unfolded (RFC 5322 2.2.3). Encoded words are left as they are. */
+/** The header block of a message, unfolded (RFC 5322 2.2.3), with encoded words decoded. */
 function parseHeaders(eml: string): [string, string][] {
   const end = eml.search(/\r?\n\r?\n/);
   const block = (end === -1 ? eml : eml.slice(0, end)).replace(/\r?\n[ \t]+/g, ' ');
   return block.split(/\r?\n/).flatMap((line): [string, string][] => {
     const colon = line.indexOf(':');
-    return colon > 0 ? [[line.slice(0, colon), line.slice(colon + 1).trim()]] : [];
+    return colon > 0 ? [[line.slice(0, colon), decodeWords(line.slice(colon + 1).trim())]] : [];
   });
+}
+
+/** RFC 2047 encoded words (`=?UTF-8?B?…?=`, `=?UTF-8?Q?…?=`); whitespace between two of them goes. */
+function decodeWords(value: string): string {
+  return value
+    .replace(/(\?=)\s+(=\?)/g, '$1$2')
+    .replace(
+      /=\?([\w-]+)(?:\*[\w-]+)?\?([BbQq])\?([^?]*)\?=/g,
+      (word, charset: string, encoding: string, text: string) => {
+        try {
+          const bytes =
+            encoding.toUpperCase() === 'B'
+              ? Buffer.from(text, 'base64')
+              : Buffer.from(
+                  text
+                    .replace(/_/g, ' ')
+                    .replace(/=([0-9A-Fa-f]{2})/g, (_, hex: string) =>
+                      String.fromCharCode(Number.parseInt(hex, 16)),
+                    ),
+                  'latin1',
+                );
+          return new TextDecoder(charset).decode(bytes);
+        } catch {
+          return word;
+        }
+      },
+    );
 }

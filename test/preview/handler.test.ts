@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isConfigError } from '../../src/errors.js';
 import { createPreviewHandler, type PreviewHandler } from '../../src/preview/handler.js';
+import { EmailService } from '../../src/service.js';
 import { memoryTransport } from '../../src/transports/memory.js';
+import { sandboxTransport } from '../../src/transports/sandbox.js';
 
 let dir: string;
 let server: Server;
@@ -119,6 +121,23 @@ describe('createPreviewHandler', () => {
       file: join(dir, 'templates', 'receipt', 'preview', 'not-json.json'),
       message: expect.stringMatching(/JSON/),
     });
+  });
+
+  it('lists captured emails newest first, with headers decoded', async () => {
+    const mail = new EmailService({
+      transport: sandboxTransport({ dir: join(dir, 'outbox') }),
+      from: service.from,
+    });
+    await mail.send({ to: 'jane@example.com', subject: 'Grüße · 你好 · مرحبا 🎉', text: 'first' });
+    await mail.send({ to: 'jane@example.com', subject: 'Second', text: 'second' });
+    const list = await api('/api/outbox');
+    expect(list.map((e: { subject: string }) => e.subject)).toEqual(['Second', 'Grüße · 你好 · مرحبا 🎉']);
+    const email = await api(`/api/outbox/${list[1].id}`);
+    expect(email.headers).toContainEqual(['Subject', 'Grüße · 你好 · مرحبا 🎉']);
+    expect(email.text).toBe('first');
+    const eml = await fetch(`${base}/eml/${list[1].id}.eml`);
+    expect(eml.headers.get('content-type')).toBe('message/rfc822');
+    expect(await eml.text()).toMatch(/^Subject: =\?UTF-8\?/m);
   });
 
   it('looks names up and never reads a path it was given', async () => {
