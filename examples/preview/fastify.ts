@@ -2,8 +2,8 @@
  * A Fastify 5 app with mailroom's preview mounted at `/_mail`, with no plugin: the preview is a
  * plain node:http handler, so the routes hand it Node's own request and response.
  *
- * It expects paths relative to where it is mounted (as Express gives them), so the routes strip
- * `/_mail` from the URL first. `await app.close()` stops the preview's file watching too.
+ * Fastify passes full URLs, so the handler is told where it is mounted (`basePath`).
+ * `await app.close()` stops the preview's file watching too.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createPreviewHandler } from 'mailroom/preview';
@@ -21,18 +21,17 @@ export function createFastifyApp({ mailOptions, outboxDir, watch }: AppOptions):
 
   // Development only: see express.ts (createPreviewHandler throws with NODE_ENV=production).
   if (process.env.NODE_ENV !== 'production') {
-    const preview = createPreviewHandler({ enabled: true, service: mailOptions, outboxDir, watch });
+    const preview = createPreviewHandler({
+      enabled: true,
+      service: mailOptions,
+      outboxDir,
+      watch,
+      basePath: MOUNT,
+    });
     const serve = (request: FastifyRequest, reply: FastifyReply) => {
       // From here on the preview writes the response itself, to reply.raw.
       reply.hijack();
-      const raw = request.raw;
-      const url = raw.url ?? MOUNT;
-      // Drop the first path segment (the mount, however the client encoded it) and keep the rest
-      // as it came, still percent-encoded. `originalUrl`, as Express names it, is what the preview
-      // redirects /_mail to /_mail/ by.
-      const rest = url.replace(/^\/[^/?]*/, '');
-      Object.assign(raw, { originalUrl: url, url: rest.startsWith('/') ? rest : `/${rest}` });
-      preview(raw, reply.raw);
+      preview(request.raw, reply.raw);
     };
     app.all(MOUNT, serve);
     app.all(`${MOUNT}/*`, serve);

@@ -30,6 +30,11 @@ export interface PreviewOptions {
   outboxDir?: string;
   /** Reload the page when a template, stylesheet, data set or captured email changes. Default true. */
   watch?: boolean;
+  /**
+   * Where the handler is mounted, for servers that pass it full URLs (Fastify, node:http): this
+   * prefix is taken off each request's path. Not needed with Express's `app.use(path, …)`.
+   */
+  basePath?: string;
 }
 
 /** A node:http request handler; `close()` stops watching files and ends open event streams. */
@@ -71,6 +76,9 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   const serviceOptions = options.service ?? configFromEnv();
   const outboxDir = resolve(options.outboxDir ?? process.env.MAILROOM_SANDBOX_DIR ?? '.mailroom/outbox');
   const templatesDir = options.templatesDir === undefined ? undefined : resolve(options.templatesDir);
+  const basePath = (options.basePath ?? '').replace(/\/+$/, '');
+  if (basePath && !/^\/[\w./~-]*$/.test(basePath))
+    throw new ConfigError('basePath', 'must be a path such as /_mail');
   let sources: PreviewSources | undefined;
   const load = () => {
     sources ??= loadPreviewSources(serviceOptions, templatesDir);
@@ -120,8 +128,14 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return send(res, 405, 'text/plain', 'Method not allowed');
+    let path = req.url ?? '/';
+    if (basePath) {
+      if (path !== basePath && !path.startsWith(`${basePath}/`) && !path.startsWith(`${basePath}?`))
+        return notFound(res);
+      path = path.slice(basePath.length);
+    }
     // Appended, not resolved: `//evil.example` is a path here, never a host.
-    const url = new URL(`http://preview.invalid${req.url ?? '/'}`);
+    const url = new URL(`http://preview.invalid${path.startsWith('/') ? path : `/${path}`}`);
     let parts: string[];
     try {
       parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
@@ -132,10 +146,12 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
     watchAll();
     if (parts.length === 0) {
       // Mounted at /_mail, the page must be at /_mail/ so that its relative links resolve.
-      const original = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-      const path = original.split('?')[0] ?? '/';
+      const original = basePath
+        ? (req.url ?? '/')
+        : ((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/');
+      const pagePath = original.split('?')[0] ?? '/';
       // One leading slash only, so the redirect cannot point at another host (`//evil.example`).
-      if (!path.endsWith('/')) return redirect(res, `/${path.replace(/^[/\\]+/, '')}/${url.search}`);
+      if (!pagePath.endsWith('/')) return redirect(res, `/${pagePath.replace(/^[/\\]+/, '')}/${url.search}`);
       const nonce = randomBytes(16).toString('base64');
       return send(res, 200, 'text/html; charset=utf-8', page(nonce), pageHeaders(nonce));
     }
