@@ -37,6 +37,17 @@ export interface MailgunTransport extends Transport {
 
 const REGIONS = { us: 'https://api.mailgun.net', eu: 'https://api.eu.mailgun.net' } as const;
 const MAX_TAGS = 3;
+/** Mailgun's documented statuses; any other is `provider` (a 5xx is transient, a 4xx permanent). */
+const STATUS_CODES: Readonly<Record<number, EmailErrorCode>> = {
+  400: 'rejected',
+  401: 'auth',
+  402: 'account',
+  403: 'auth',
+  404: 'config',
+  408: 'timeout',
+  413: 'rejected',
+  429: 'rate-limit',
+};
 
 /**
  * Sends through Mailgun's HTTP API.
@@ -90,20 +101,7 @@ function statusError(response: PostResponse): EmailError {
   const status = response.status;
   const detail = (parseJson(response.text) as { message?: unknown } | undefined)?.message;
   const said = typeof detail === 'string' ? `: ${detail.slice(0, 200)}` : '';
-  const code: EmailErrorCode =
-    status === 401 || status === 403
-      ? 'auth'
-      : status === 402
-        ? 'account'
-        : status === 404
-          ? 'config'
-          : status === 408
-            ? 'timeout'
-            : status === 429
-              ? 'rate-limit'
-              : status === 400 || status === 413
-                ? 'rejected'
-                : 'provider';
+  const code = STATUS_CODES[status] ?? 'provider';
   const retryAfterMs = parseRetryAfter(response.header('retry-after'));
   return new EmailError(`Mailgun ${status}${said || ` ${response.statusText}`}`, {
     code,
