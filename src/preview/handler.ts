@@ -98,16 +98,28 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   };
   const watched = new Set<string>();
   let closed = false;
+  let retry: NodeJS.Timeout | undefined;
   const watchAll = () => {
     if (options.watch === false || closed) return;
+    let missing = false;
     for (const dir of [...load().watch, outboxDir]) {
       if (watched.has(dir)) continue;
       try {
         watchers.push(watch(dir, { recursive: true }, changed));
         watched.add(dir);
       } catch {
-        // A folder that does not exist yet (an empty outbox) is watched once it does.
+        missing = true;
       }
+    }
+    // A folder that does not exist yet (the outbox before the first email) is looked for again,
+    // and its arrival reloads the page.
+    if (missing && !retry) {
+      retry = setTimeout(() => {
+        retry = undefined;
+        const before = watched.size;
+        watchAll();
+        if (watched.size > before) changed();
+      }, 1000).unref();
     }
   };
 
@@ -121,6 +133,7 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   handler.close = () => {
     closed = true;
     clearTimeout(pending);
+    clearTimeout(retry);
     for (const w of watchers) w.close();
     for (const res of streams) res.end();
   };

@@ -178,6 +178,29 @@ describe('createPreviewHandler', () => {
     expect((await api('/api/templates/receipt/default')).html).toContain('Thanks, Joe.');
   });
 
+  it('notices an outbox that appears after it started (the first email sent)', async () => {
+    const outboxDir = join(dir, 'later-outbox');
+    const late = createPreviewHandler({ enabled: true, service, outboxDir });
+    const lateServer = createServer(late);
+    await new Promise<void>((resolve) => lateServer.listen(0, '127.0.0.1', resolve));
+    try {
+      const response = await fetch(
+        `http://127.0.0.1:${(lateServer.address() as { port: number }).port}/events`,
+      );
+      const reader = response.body!.getReader();
+      await reader.read(); // the retry line
+      const mail = new EmailService({ transport: sandboxTransport({ dir: outboxDir }), from: service.from });
+      await mail.send({ to: 'jane@example.com', subject: 'First', text: 'first' });
+      const { value } = await reader.read();
+      expect(new TextDecoder().decode(value)).toContain('event: change');
+      await reader.cancel();
+    } finally {
+      late.close();
+      lateServer.closeAllConnections();
+      await new Promise((resolve) => lateServer.close(resolve));
+    }
+  });
+
   it('is off unless enabled, and refuses production unless forced', () => {
     const optionOf = (fn: () => unknown) => {
       try {
