@@ -2,7 +2,7 @@
  * Configuration from the environment, validated once. Every error names the variable.
  * With nothing configured, mail goes to the sandbox: never dropped, never sent to a real server.
  */
-import { ConfigError, isMessageError } from './errors.js';
+import { ConfigError, isConfigError, isMessageError } from './errors.js';
 import { type Address, parseAddress } from './message.js';
 import type { EmailServiceOptions } from './service.js';
 import type { Transport } from './transport.js';
@@ -43,6 +43,32 @@ export const ENV_VARIABLES = {
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
+type Variable = keyof typeof ENV_VARIABLES;
+
+/** The variable behind each transport option, so a transport's own check names the variable. */
+const SMTP_OPTIONS: Record<string, Variable> = {
+  host: 'SMTP_HOST',
+  port: 'SMTP_PORT',
+  tls: 'SMTP_TLS',
+  user: 'SMTP_USER',
+  password: 'SMTP_PASSWORD',
+};
+const MAILGUN_OPTIONS: Record<string, Variable> = {
+  apiKey: 'MAILGUN_API_KEY',
+  domain: 'MAILGUN_DOMAIN',
+  region: 'MAILGUN_REGION',
+  baseUrl: 'MAILGUN_BASE_URL',
+};
+
+/** Builds a transport, renaming a `ConfigError` about one of its options after the variable it came from. */
+function asVariables<T>(names: Record<string, Variable>, build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    if (!isConfigError(err) || !(err.option in names)) throw err;
+    throw new ConfigError(names[err.option]!, err.message.slice(err.option.length + 2));
+  }
+}
 const COLOR = /^#[0-9a-fA-F]{6}$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 
@@ -119,18 +145,16 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
       }
       const user = get('SMTP_USER');
       const password = get('SMTP_PASSWORD');
-      if ((user === undefined) !== (password === undefined)) {
-        throw new ConfigError(
-          user === undefined ? 'SMTP_USER' : 'SMTP_PASSWORD',
-          'SMTP_USER and SMTP_PASSWORD go together',
-        );
-      }
-      transport = smtpTransport({
-        host: required('SMTP_HOST'),
-        ...(port === undefined ? {} : { port: Number(port) }),
-        ...(tls === undefined ? {} : { tls: tls as 'starttls' | 'implicit' | 'none' }),
-        ...(user === undefined ? {} : { user, password: password as string }),
-      });
+      const host = required('SMTP_HOST');
+      transport = asVariables(SMTP_OPTIONS, () =>
+        smtpTransport({
+          host,
+          ...(port === undefined ? {} : { port: Number(port) }),
+          ...(tls === undefined ? {} : { tls: tls as 'starttls' | 'implicit' | 'none' }),
+          ...(user === undefined ? {} : { user }),
+          ...(password === undefined ? {} : { password }),
+        }),
+      );
       break;
     }
     case 'mailgun': {
@@ -141,12 +165,16 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
         throw new ConfigError('MAILGUN_REGION', 'must be us or eu');
       }
       const baseUrl = httpUrl('MAILGUN_BASE_URL');
-      transport = mailgunTransport({
-        apiKey: required('MAILGUN_API_KEY'),
-        domain: required('MAILGUN_DOMAIN'),
-        ...(region === undefined ? {} : { region }),
-        ...(baseUrl === undefined ? {} : { baseUrl }),
-      });
+      const apiKey = required('MAILGUN_API_KEY');
+      const domain = required('MAILGUN_DOMAIN');
+      transport = asVariables(MAILGUN_OPTIONS, () =>
+        mailgunTransport({
+          apiKey,
+          domain,
+          ...(region === undefined ? {} : { region }),
+          ...(baseUrl === undefined ? {} : { baseUrl }),
+        }),
+      );
       break;
     }
     case 'memory':

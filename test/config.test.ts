@@ -111,6 +111,18 @@ describe('configFromEnv', () => {
       /go together/,
     ],
     [
+      'SMTP_TLS',
+      {
+        MAILROOM_TRANSPORT: 'smtp',
+        SMTP_FROM_EMAIL: 'a@acme.example',
+        SMTP_HOST: 'smtp.acme.example',
+        SMTP_TLS: 'none',
+        SMTP_USER: 'u',
+        SMTP_PASSWORD: 'p',
+      },
+      /never sent in plain text/,
+    ],
+    [
       'MAILGUN_FROM_ADDRESS',
       { MAILROOM_TRANSPORT: 'mailgun' },
       /is required with MAILROOM_TRANSPORT=mailgun/,
