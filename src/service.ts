@@ -334,15 +334,7 @@ export class EmailService {
         to: allRecipients(message).map(maskAddress),
         rejected: result.rejected.length,
         attempts,
-        ...(result.failovers?.length
-          ? {
-              failovers: result.failovers.map((e) => ({
-                transport: e.transport,
-                code: e.code,
-                failure: e.failure,
-              })),
-            }
-          : {}),
+        ...(result.failovers?.length ? { failovers: result.failovers.map(describeError) } : {}),
         durationMs: Math.round(durationMs),
       },
       'email sent',
