@@ -108,6 +108,8 @@ export class EmailError extends MailroomError {
   readonly status: number | undefined;
   /** How long the provider asked us to wait before the next attempt, in milliseconds. */
   readonly retryAfterMs: number | undefined;
+  /** Attempts `EmailService` made before it gave up, the first included; set when a send throws. */
+  readonly attempts: number | undefined = undefined;
 
   constructor(message: string, options: EmailErrorOptions) {
     super(message, { cause: options.cause });

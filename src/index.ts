@@ -40,6 +40,7 @@ export {
   type MetadataValue,
   parseAddress,
 } from './message.js';
+export type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 export { DEFAULT_RETRY, parseRetryAfter, type RetryOptions } from './retry.js';
 export {
   EmailService,
@@ -47,6 +48,7 @@ export {
   type EmailServiceOptions,
   type FailedEvent,
   type PasswordResetEmailOptions,
+  type QueuedEvent,
   type RetryingEvent,
   type SendOptions,
   type SendTemplateOptions,

@@ -2,6 +2,7 @@
  * EmailService: render -> validate -> send -> events. One service per app, built from a
  * transport, templates and defaults.
  */
+import { randomUUID } from 'node:crypto';
 import { type EmailError, isEmailError, isMailroomError } from './errors.js';
 import { type Logger, maskAddress } from './log.js';
 import {
@@ -11,12 +12,14 @@ import {
   createMessage,
   type EmailMessage,
   type EmailMessageInput,
+  formatAddress,
   parseAddress,
 } from './message.js';
+import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 import { type RetryOptions, resolveRetry, withRetries } from './retry.js';
 import { type AppInfo, type BrandOptions, DEFAULT_PALETTE } from './templates/brand.js';
 import type { BuiltinTemplates } from './templates/builtins.js';
-import type { RenderedEmail } from './templates/compile.js';
+import { checkData, type RenderedEmail } from './templates/compile.js';
 import type { TemplateHandle } from './templates/define.js';
 import { TemplateRegistry } from './templates/registry.js';
 import type { SendResult, Transport } from './transport.js';
@@ -48,6 +51,12 @@ export interface EmailServiceOptions {
    * and full jitter, honouring Retry-After. `false` sends once. Default: 3 attempts within 60 s.
    */
   retry?: RetryOptions | false;
+  /**
+   * Queued delivery: publish every email to this queue (e.g. `createEmailProducer()` from
+   * `mailroom/kafka`) instead of sending it; a worker renders and sends. Input is validated
+   * here first, so a bad address or template field still throws at the call site.
+   */
+  queue?: EmailQueue;
 }
 
 /** Options every send accepts besides the recipient: `from` and `replyTo` override the service's defaults. */
@@ -105,9 +114,18 @@ export interface FailedEvent {
   readonly durationMs: number;
 }
 
+/** What `on('queued')` listeners receive: the email was handed to the service's queue. */
+export interface QueuedEvent {
+  /** The validated message; without a template's subject and body, which the worker renders. */
+  readonly message: EmailMessage;
+  readonly receipt: QueueReceipt;
+  readonly durationMs: number;
+}
+
 /** Events an {@link EmailService} emits. */
 export interface EmailServiceEvents {
   sent: SentEvent;
+  queued: QueuedEvent;
   retrying: RetryingEvent;
   failed: FailedEvent;
 }
@@ -146,8 +164,10 @@ export class EmailService {
   readonly #replyTo: Address | undefined;
   readonly #logger: Logger | undefined;
   readonly #retry: Required<RetryOptions>;
+  readonly #queue: EmailQueue | undefined;
   readonly #listeners: { [K in keyof EmailServiceEvents]: Set<Listener<EmailServiceEvents[K]>> } = {
     sent: new Set(),
+    queued: new Set(),
     retrying: new Set(),
     failed: new Set(),
   };
@@ -167,6 +187,10 @@ export class EmailService {
     this.#replyTo = options.replyTo === undefined ? undefined : parseAddress(options.replyTo, 'replyTo');
     this.#logger = options.logger;
     this.#retry = resolveRetry(options.retry);
+    if (options.queue !== undefined && typeof options.queue?.enqueue !== 'function') {
+      throw new TypeError('EmailService: queue must be an EmailQueue (e.g. createEmailProducer())');
+    }
+    this.#queue = options.queue;
     this.app = Object.freeze({
       name: appName,
       logoUrl: options.brand?.logoUrl,
@@ -186,6 +210,11 @@ export class EmailService {
       ...(options.partials ? { partials: options.partials } : {}),
       ...(options.css ? { css: options.css } : {}),
     });
+  }
+
+  /** The queue this service publishes to instead of sending, if any. */
+  get queue(): EmailQueue | undefined {
+    return this.#queue;
   }
 
   /** Subscribes to `sent` or `failed`; returns a function that unsubscribes. */
@@ -208,12 +237,11 @@ export class EmailService {
     let attempts = 0;
     try {
       const { signal, retry, ...fields } = input;
-      const sending = createMessage({
-        ...fields,
-        from: fields.from ?? this.#from,
-        ...(fields.replyTo === undefined && this.#replyTo !== undefined ? { replyTo: this.#replyTo } : {}),
-      });
+      const queue = this.#queue;
+      if (queue) fields.idempotencyKey ??= randomUUID();
+      const sending = this.#compose(fields);
       message = sending;
+      if (queue) return await this.#enqueue(queue, sending, toQueued(sending), signal, started);
       const result = await withRetries(
         (attempt) => {
           attempts = attempt;
@@ -229,6 +257,9 @@ export class EmailService {
       this.#sent(sending, result, attempts, performance.now() - started);
       return { ...result, attempts };
     } catch (error) {
+      // A queue worker decides by attempts across redeliveries, so the error says how many were made.
+      if (isEmailError(error) && attempts > 0)
+        (error as { attempts: number | undefined }).attempts = attempts;
       this.#failed(message, input.template, error, attempts, performance.now() - started);
       throw error;
     }
@@ -255,10 +286,24 @@ export class EmailService {
     const started = performance.now();
     let rendered: RenderedEmail;
     const name = typeof template === 'string' ? template : template.name;
+    const queue = this.#queue;
+    let message: EmailMessage | undefined;
     try {
+      if (queue) {
+        const handle = this.templates.get(template);
+        checkData(handle.name, handle.fields, data);
+        const { signal, retry: _retry, ...fields } = rest;
+        const idempotencyKey = fields.idempotencyKey ?? randomUUID();
+        // Checks every address, header and attachment as the worker will; the body comes later.
+        message = this.#compose({ ...fields, idempotencyKey, subject: name, text: '-', template: name });
+        const queued = { ...toQueued(message), template: name, data: data as Record<string, unknown> };
+        delete (queued as { subject?: string }).subject;
+        delete (queued as { text?: string }).text;
+        return await this.#enqueue(queue, message, queued, signal, started);
+      }
       rendered = this.templates.render(template, data);
     } catch (error) {
-      this.#failed(undefined, name, error, 0, performance.now() - started);
+      this.#failed(message, name, error, 0, performance.now() - started);
       throw error;
     }
     return this.send({ ...rest, ...rendered, template: name });
@@ -322,6 +367,48 @@ export class EmailService {
   /** Closes the transport's connections. */
   async close(): Promise<void> {
     await this.transport.close?.();
+  }
+
+  /** Validates a message with the service's default sender and Reply-To filled in. */
+  #compose(fields: EmailMessageInput): EmailMessage {
+    return createMessage({
+      ...fields,
+      from: fields.from ?? this.#from,
+      ...(fields.replyTo === undefined && this.#replyTo !== undefined ? { replyTo: this.#replyTo } : {}),
+    });
+  }
+
+  async #enqueue(
+    queue: EmailQueue,
+    message: EmailMessage,
+    email: QueuedEmail,
+    signal: AbortSignal | undefined,
+    started: number,
+  ): Promise<SendResult> {
+    const receipt = await queue.enqueue(email, signal ? { signal } : {});
+    const durationMs = performance.now() - started;
+    this.#logger?.info(
+      {
+        event: 'email.queued',
+        template: message.template,
+        messageId: message.messageId,
+        queue: queue.name,
+        id: receipt.id,
+        to: allRecipients(message).map(maskAddress),
+        durationMs: Math.round(durationMs),
+      },
+      'email queued',
+    );
+    const result: SendResult = {
+      messageId: message.messageId,
+      accepted: [],
+      rejected: [],
+      transport: queue.name,
+      attempts: 0,
+      queued: receipt,
+    };
+    this.#emit('queued', { message, receipt, durationMs });
+    return result;
   }
 
   #sent(message: EmailMessage, result: SendResult, attempts: number, durationMs: number): void {
@@ -395,6 +482,27 @@ export class EmailService {
       }
     }
   }
+}
+
+/** A validated message as a queue takes it: addresses formatted, attachments as given. */
+function toQueued(message: EmailMessage): QueuedEmail {
+  const list = (addresses: readonly Address[]) => addresses.map(formatAddress);
+  return {
+    subject: message.subject,
+    ...(message.html !== undefined ? { html: message.html } : {}),
+    ...(message.text !== undefined ? { text: message.text } : {}),
+    from: formatAddress(message.from),
+    to: list(message.to),
+    ...(message.cc.length ? { cc: list(message.cc) } : {}),
+    ...(message.bcc.length ? { bcc: list(message.bcc) } : {}),
+    ...(message.replyTo.length ? { replyTo: list(message.replyTo) } : {}),
+    ...(Object.keys(message.headers).length ? { headers: message.headers } : {}),
+    ...(message.attachments.length ? { attachments: message.attachments } : {}),
+    ...(message.tags.length ? { tags: message.tags } : {}),
+    ...(Object.keys(message.metadata).length ? { metadata: message.metadata } : {}),
+    ...(message.template !== undefined ? { template: message.template } : {}),
+    ...(message.idempotencyKey !== undefined ? { idempotencyKey: message.idempotencyKey } : {}),
+  };
 }
 
 /** An error as a log field: our errors' own (secret-free) messages and codes, only the name of others. */

@@ -4,6 +4,7 @@
  */
 import { EmailError } from './errors.js';
 import type { EmailMessage } from './message.js';
+import type { QueueReceipt } from './queue.js';
 
 /** Passed to {@link Transport.send} with every attempt. */
 export interface SendContext {
@@ -32,6 +33,11 @@ export interface SendResult {
    * a delivered email can still mean a provider needs attention (`failure === 'systemic'`).
    */
   readonly failovers?: readonly EmailError[];
+  /**
+   * Set when the service has a `queue`: the email was published, not yet sent (`accepted` is
+   * empty and `transport` names the queue). The worker sends it.
+   */
+  readonly queued?: QueueReceipt;
 }
 
 /**

@@ -1,0 +1,166 @@
+/**
+ * The Kafka client, typed structurally: kafkajs's `Kafka` and the KafkaJS-compatible
+ * `KafkaJS.Kafka` of `@confluentinc/kafka-javascript` both fit, and neither package is imported.
+ * The two differ in where a few settings go; this file is the one place that knows.
+ */
+
+/** Header values as both clients hand them over. */
+export type KafkaHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+
+/** A record to produce. */
+export interface KafkaOutgoingMessage {
+  key?: string | Buffer | null;
+  value: string | Buffer | null;
+  headers?: KafkaHeaders;
+}
+
+/** A consumed record. */
+export interface KafkaIncomingMessage {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: KafkaHeaders;
+  timestamp: string;
+}
+
+/** The part of a producer mailroom uses. */
+export interface KafkaProducerLike {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  send(record: {
+    topic: string;
+    messages: KafkaOutgoingMessage[];
+    acks?: number;
+  }): Promise<Array<{ topicName: string; partition: number; baseOffset?: string; offset?: string }>>;
+}
+
+/** What `eachBatch` receives, in the part mailroom uses. */
+export interface KafkaBatchPayload {
+  batch: { topic: string; partition: number; messages: KafkaIncomingMessage[] };
+  resolveOffset(offset: string): void;
+  heartbeat(): Promise<void>;
+  isRunning(): boolean;
+  isStale(): boolean;
+}
+
+/** The part of a consumer mailroom uses. */
+export interface KafkaConsumerLike {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  subscribe(subscription: { topics: string[]; fromBeginning?: boolean }): Promise<void>;
+  run(config: {
+    eachBatch: (payload: KafkaBatchPayload) => Promise<void>;
+    eachBatchAutoResolve?: boolean;
+    partitionsConsumedConcurrently?: number;
+    autoCommit?: boolean;
+  }): Promise<void>;
+  commitOffsets(offsets: Array<{ topic: string; partition: number; offset: string }>): Promise<void>;
+  pause(topics: Array<{ topic: string; partitions?: number[] }>): void;
+  resume(topics: Array<{ topic: string; partitions?: number[] }>): void;
+}
+
+/**
+ * A Kafka client: `new Kafka({ brokers })` from kafkajs, or
+ * `new KafkaJS.Kafka({ kafkaJS: { brokers } })` from `@confluentinc/kafka-javascript`.
+ */
+export interface KafkaClientLike {
+  producer(config?: object): KafkaProducerLike;
+  consumer(config: object): KafkaConsumerLike;
+}
+
+/** Which client API a {@link KafkaClientLike} is; found from the client unless given. */
+export type KafkaFlavor = 'kafkajs' | 'confluent';
+
+/** kafkajs's client has a `logger()` method; the Confluent client's KafkaJS API does not. */
+export function flavorOf(kafka: KafkaClientLike, given?: KafkaFlavor): KafkaFlavor {
+  if (given) return given;
+  return typeof (kafka as { logger?: unknown }).logger === 'function' ? 'kafkajs' : 'confluent';
+}
+
+/**
+ * A producer that waits for every in-sync replica and keeps one key's records in order. librdkafka's
+ * idempotent producer also rules out duplicates from its own retries; kafkajs calls its one
+ * experimental, so there one request at a time keeps the order, and a record a retry wrote twice
+ * is caught by the worker's idempotency store.
+ */
+export function createProducer(kafka: KafkaClientLike, flavor: KafkaFlavor): KafkaProducerLike {
+  if (flavor === 'confluent') {
+    return kafka.producer({ kafkaJS: { idempotent: true, acks: -1, allowAutoTopicCreation: false } });
+  }
+  return kafka.producer({ maxInFlightRequests: 1, allowAutoTopicCreation: false });
+}
+
+/** Produces with acks from all in-sync replicas (a per-send option in kafkajs, per producer in Confluent's). */
+export function sendRecords(
+  producer: KafkaProducerLike,
+  flavor: KafkaFlavor,
+  topic: string,
+  messages: KafkaOutgoingMessage[],
+) {
+  return producer.send(flavor === 'confluent' ? { topic, messages } : { topic, messages, acks: -1 });
+}
+
+/** Consumer settings a worker exposes. */
+export interface ConsumerSettings {
+  /** Default 30 000 ms. */
+  sessionTimeout?: number;
+  /** Default 3 000 ms. */
+  heartbeatInterval?: number;
+  /** Default 60 000 ms. */
+  rebalanceTimeout?: number;
+  /** How long the broker holds a fetch open when there is nothing new; `close()` waits out one. Default 1 000 ms. */
+  maxWaitTimeInMs?: number;
+}
+
+/** A consumer that commits only what it is told to and starts a new group at the beginning. */
+export function createConsumer(
+  kafka: KafkaClientLike,
+  flavor: KafkaFlavor,
+  groupId: string,
+  settings: ConsumerSettings,
+): KafkaConsumerLike {
+  const base = {
+    groupId,
+    sessionTimeout: settings.sessionTimeout ?? 30_000,
+    heartbeatInterval: settings.heartbeatInterval ?? 3_000,
+    rebalanceTimeout: settings.rebalanceTimeout ?? 60_000,
+    maxWaitTimeInMs: settings.maxWaitTimeInMs ?? 1_000,
+  };
+  if (flavor === 'confluent') {
+    return kafka.consumer({ kafkaJS: { ...base, fromBeginning: true, autoCommit: false } });
+  }
+  return kafka.consumer({ ...base, allowAutoTopicCreation: false });
+}
+
+/** Subscribes and runs with manual commits; the differences between the clients stay here. */
+export async function runConsumer(
+  consumer: KafkaConsumerLike,
+  flavor: KafkaFlavor,
+  topics: string[],
+  concurrency: number,
+  eachBatch: (payload: KafkaBatchPayload) => Promise<void>,
+): Promise<void> {
+  if (flavor === 'confluent') {
+    await consumer.subscribe({ topics });
+    await consumer.run({
+      eachBatch,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: concurrency,
+    });
+    return;
+  }
+  await consumer.subscribe({ topics, fromBeginning: true });
+  await consumer.run({
+    eachBatch,
+    eachBatchAutoResolve: false,
+    autoCommit: false,
+    partitionsConsumedConcurrently: concurrency,
+  });
+}
+
+/** A header's value as text (the clients hand over Buffers, strings or arrays of them). */
+export function headerText(headers: KafkaHeaders | undefined, name: string): string | undefined {
+  const value = headers?.[name];
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined ? undefined : first.toString();
+}

@@ -1,0 +1,108 @@
+/**
+ * Internal: offset bookkeeping for the worker. A record's offset is committed only once it and
+ * every record before it on its partition are finished (sent, parked or dead-lettered), and
+ * commits are coalesced: one request in flight, the newest offsets next.
+ */
+import type { KafkaConsumerLike } from './client.js';
+
+/** Tracks one batch of one partition: finishes arrive in any order, resolves go out in order. */
+export class PartitionProgress {
+  readonly #done: boolean[];
+  #next = 0;
+
+  constructor(
+    readonly offsets: readonly string[],
+    readonly onContiguous: (lastOffset: string) => void,
+  ) {
+    this.#done = offsets.map(() => false);
+  }
+
+  /** Marks record `index` finished; reports the newest offset with nothing unfinished before it. */
+  finish(index: number): void {
+    this.#done[index] = true;
+    let advanced = false;
+    while (this.#next < this.#done.length && this.#done[this.#next]) {
+      this.#next++;
+      advanced = true;
+    }
+    if (advanced) this.onContiguous(this.offsets[this.#next - 1] as string);
+  }
+}
+
+/** Commits offsets as they become final, one request at a time, newest wins. */
+export class Committer {
+  readonly #pending = new Map<string, { topic: string; partition: number; offset: string }>();
+  #running: Promise<void> | undefined;
+  #failure: unknown;
+
+  constructor(readonly consumer: KafkaConsumerLike) {}
+
+  /** `offset` is the last finished record's; Kafka stores the next one to read. */
+  mark(topic: string, partition: number, offset: string): void {
+    this.#pending.set(`${topic}\u0000${partition}`, {
+      topic,
+      partition,
+      offset: String(BigInt(offset) + 1n),
+    });
+    this.#running ??= this.#loop().finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  /** Waits until everything marked so far is committed; throws the last commit failure. */
+  async flush(): Promise<void> {
+    while (this.#running) await this.#running;
+    if (this.#failure !== undefined) {
+      const failure = this.#failure;
+      this.#failure = undefined;
+      throw failure;
+    }
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#pending.size > 0) {
+      const offsets = [...this.#pending.values()];
+      this.#pending.clear();
+      try {
+        await this.consumer.commitOffsets(offsets);
+      } catch (error) {
+        // Keep what is newer; the failed offsets are re-marked unless superseded.
+        for (const o of offsets) {
+          const key = `${o.topic}\u0000${o.partition}`;
+          if (!this.#pending.has(key)) this.#pending.set(key, o);
+        }
+        this.#failure = error;
+        return;
+      }
+    }
+  }
+
+  /** Offsets still waiting (after a failed commit). */
+  get waiting(): number {
+    return this.#pending.size;
+  }
+}
+
+/** A counting semaphore: at most `limit` sends in flight across every partition. */
+export class Slots {
+  #free: number;
+  readonly #waiters: Array<() => void> = [];
+
+  constructor(limit: number) {
+    this.#free = limit;
+  }
+
+  acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.#waiters.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}

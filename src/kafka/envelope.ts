@@ -1,0 +1,316 @@
+/**
+ * Envelope v1: the JSON record on `notifications.email`. Validated when published and again when
+ * consumed; anything unexpected is a {@link MessageError} that names the field, so the worker can
+ * dead-letter it with the reason. Attachments are inline base64 content, size-limited: a queue
+ * message never makes the worker open a file or fetch a URL.
+ */
+import { randomUUID } from 'node:crypto';
+import { MessageError } from '../errors.js';
+import {
+  type AddressInput,
+  type Attachment,
+  createMessage,
+  type EmailMessageInput,
+  formatAddress,
+  type MetadataValue,
+  parseAddress,
+} from '../message.js';
+import type { QueuedEmail } from '../queue.js';
+import { checkTemplateName } from '../templates/define.js';
+
+/** The envelope version this release writes and reads. */
+export const ENVELOPE_VERSION = 1;
+
+/** An attachment inside an envelope: the bytes, base64-encoded. Never a path or a URL. */
+export interface EnvelopeAttachment {
+  readonly filename: string;
+  /** The file's bytes, base64. */
+  readonly content: string;
+  readonly contentType?: string;
+  readonly cid?: string;
+}
+
+/**
+ * Envelope v1, as JSON on the topic. Either `template` + `data` (the worker renders), or
+ * `subject` with `html` and/or `text` already rendered; with a template, `subject` overrides
+ * the template's.
+ *
+ * @example
+ * ```json
+ * {
+ *   "version": 1,
+ *   "id": "5b0e…",
+ *   "idempotencyKey": "verify:user-42",
+ *   "createdAt": "2026-11-22T10:00:00.000Z",
+ *   "template": "verification",
+ *   "data": { "username": "Jane", "verificationUrl": "https://acme.example/verify?t=…" },
+ *   "from": "Acme <no-reply@acme.example>",
+ *   "to": ["jane@example.com"]
+ * }
+ * ```
+ */
+export interface EnvelopeV1 {
+  readonly version: 1;
+  /** This envelope's id (a UUID unless given). */
+  readonly id: string;
+  /** The logical email; the Message-ID derives from it, and the worker skips keys already sent. */
+  readonly idempotencyKey: string;
+  /** When the envelope was made, ISO 8601. */
+  readonly createdAt: string;
+  readonly template?: string;
+  readonly data?: Readonly<Record<string, unknown>>;
+  readonly subject?: string;
+  readonly html?: string;
+  readonly text?: string;
+  /** The sender; the worker's service default when absent. */
+  readonly from?: string;
+  readonly replyTo?: readonly string[];
+  readonly to: readonly string[];
+  readonly cc?: readonly string[];
+  readonly bcc?: readonly string[];
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly tags?: readonly string[];
+  readonly metadata?: Readonly<Record<string, MetadataValue>>;
+  readonly attachments?: readonly EnvelopeAttachment[];
+  /** W3C trace context (`00-<trace>-<span>-<flags>`), also sent as a Kafka header. */
+  readonly traceparent?: string;
+}
+
+/** Size limits of an envelope. */
+export interface EnvelopeLimits {
+  /** The serialised envelope at most (bytes). Default 900 000, under Kafka's default 1 MB record limit. */
+  maxEnvelopeBytes?: number;
+  /** All attachments' decoded bytes together at most. Default 512 KiB. */
+  maxAttachmentBytes?: number;
+}
+
+const DEFAULT_LIMITS: Required<EnvelopeLimits> = {
+  maxEnvelopeBytes: 900_000,
+  maxAttachmentBytes: 512 * 1024,
+};
+const KEYS = new Set([
+  'version',
+  'id',
+  'idempotencyKey',
+  'createdAt',
+  'template',
+  'data',
+  'subject',
+  'html',
+  'text',
+  'from',
+  'replyTo',
+  'to',
+  'cc',
+  'bcc',
+  'headers',
+  'tags',
+  'metadata',
+  'attachments',
+  'traceparent',
+]);
+const ATTACHMENT_KEYS = new Set(['filename', 'content', 'contentType', 'cid']);
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const ID = /^[\w.:@-]{1,200}$/;
+
+/**
+ * Builds and validates an envelope from what a caller hands the producer. Throws a
+ * `MessageError` (nothing published) on the first problem.
+ */
+export function createEnvelope(
+  email: QueuedEmail & { id?: string; createdAt?: Date },
+  limits: EnvelopeLimits = {},
+): EnvelopeV1 {
+  if (typeof email !== 'object' || email === null) throw new TypeError('an email to publish is required');
+  const idempotencyKey = email.idempotencyKey ?? randomUUID();
+  const attachments = email.attachments?.map(encodeAttachment);
+  const envelope: EnvelopeV1 = prune({
+    version: ENVELOPE_VERSION,
+    id: email.id ?? randomUUID(),
+    idempotencyKey,
+    createdAt: (email.createdAt ?? new Date()).toISOString(),
+    template: email.template,
+    data: email.data,
+    subject: email.subject,
+    html: email.html,
+    text: email.text,
+    from: email.from === undefined ? undefined : formatAddress(parseAddress(email.from, 'from')),
+    replyTo: addressList(email.replyTo, 'replyTo'),
+    to: addressList(email.to, 'to') ?? [],
+    cc: addressList(email.cc, 'cc'),
+    bcc: addressList(email.bcc, 'bcc'),
+    headers: email.headers,
+    tags: email.tags,
+    metadata: email.metadata,
+    attachments,
+    traceparent: email.traceparent,
+  });
+  checkEnvelope(envelope, limits);
+  if (
+    Buffer.byteLength(JSON.stringify(envelope)) > (limits.maxEnvelopeBytes ?? DEFAULT_LIMITS.maxEnvelopeBytes)
+  ) {
+    throw new MessageError('envelope', 'is larger than maxEnvelopeBytes');
+  }
+  return envelope;
+}
+
+/**
+ * Reads an envelope off the topic: JSON, version 1, the schema, the limits. Throws a
+ * `MessageError` naming what is wrong; the worker dead-letters such a record.
+ */
+export function parseEnvelope(
+  value: Uint8Array | string | null | undefined,
+  limits: EnvelopeLimits = {},
+): EnvelopeV1 {
+  if (value === null || value === undefined || value.length === 0) {
+    throw new MessageError('envelope', 'is empty');
+  }
+  const max = limits.maxEnvelopeBytes ?? DEFAULT_LIMITS.maxEnvelopeBytes;
+  if ((typeof value === 'string' ? Buffer.byteLength(value) : value.length) > max) {
+    throw new MessageError('envelope', 'is larger than maxEnvelopeBytes');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof value === 'string' ? value : Buffer.from(value).toString('utf8'));
+  } catch {
+    throw new MessageError('envelope', 'is not JSON');
+  }
+  checkEnvelope(parsed, limits);
+  return parsed;
+}
+
+/** The message fields an envelope stands for; a template's subject and bodies come from rendering. */
+export function envelopeFields(
+  envelope: EnvelopeV1,
+): Omit<EmailMessageInput, 'subject'> & { subject?: string } {
+  return prune({
+    from: envelope.from,
+    to: envelope.to,
+    cc: envelope.cc,
+    bcc: envelope.bcc,
+    replyTo: envelope.replyTo,
+    subject: envelope.subject,
+    html: envelope.html,
+    text: envelope.text,
+    headers: envelope.headers,
+    tags: envelope.tags,
+    metadata: envelope.metadata,
+    attachments: envelope.attachments?.map(decodeAttachment),
+    template: envelope.template,
+    idempotencyKey: envelope.idempotencyKey,
+  }) as Omit<EmailMessageInput, 'subject'> & { subject?: string };
+}
+
+function checkEnvelope(input: unknown, limits: EnvelopeLimits): asserts input is EnvelopeV1 {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new MessageError('envelope', 'must be a JSON object');
+  }
+  const e = input as Record<string, unknown>;
+  if (e.version !== ENVELOPE_VERSION) {
+    throw new MessageError(
+      'version',
+      `unsupported envelope version ${JSON.stringify(e.version)} (this release reads 1)`,
+    );
+  }
+  for (const key of Object.keys(e)) {
+    if (!KEYS.has(key)) throw new MessageError(key, 'is not a field of envelope v1');
+  }
+  if (typeof e.id !== 'string' || !ID.test(e.id))
+    throw new MessageError('id', 'must be 1–200 word characters');
+  if (typeof e.createdAt !== 'string' || Number.isNaN(Date.parse(e.createdAt))) {
+    throw new MessageError('createdAt', 'must be an ISO 8601 time');
+  }
+  if (
+    e.traceparent !== undefined &&
+    (typeof e.traceparent !== 'string' || !TRACEPARENT.test(e.traceparent))
+  ) {
+    throw new MessageError('traceparent', 'must be a W3C traceparent');
+  }
+  for (const field of ['to', 'cc', 'bcc', 'replyTo'] as const) {
+    const list = e[field];
+    if (list !== undefined && (!Array.isArray(list) || list.some((a) => typeof a !== 'string'))) {
+      throw new MessageError(field, 'must be an array of addresses');
+    }
+  }
+  if (e.from !== undefined && typeof e.from !== 'string')
+    throw new MessageError('from', 'must be an address');
+  if (e.template === undefined) {
+    if (e.data !== undefined) throw new MessageError('data', 'needs a template');
+    if (typeof e.subject !== 'string') throw new MessageError('subject', 'is required without a template');
+  } else {
+    checkTemplateName(e.template);
+    if (typeof e.data !== 'object' || e.data === null || Array.isArray(e.data)) {
+      throw new MessageError('data', 'must be an object');
+    }
+  }
+  let attachmentBytes = 0;
+  if (e.attachments !== undefined) {
+    if (!Array.isArray(e.attachments)) throw new MessageError('attachments', 'must be an array');
+    e.attachments.forEach((a: unknown, i) => {
+      const field = `attachments[${i}]`;
+      if (typeof a !== 'object' || a === null) throw new MessageError(field, 'must be an object');
+      for (const key of Object.keys(a)) {
+        if (!ATTACHMENT_KEYS.has(key)) {
+          throw new MessageError(
+            `${field}.${key}`,
+            'not accepted: envelope attachments carry base64 content only',
+          );
+        }
+      }
+      const content = (a as { content?: unknown }).content;
+      if (typeof content !== 'string' || content.length % 4 !== 0 || !BASE64.test(content)) {
+        throw new MessageError(`${field}.content`, 'must be base64');
+      }
+      attachmentBytes += (content.length / 4) * 3;
+    });
+  }
+  if (attachmentBytes > (limits.maxAttachmentBytes ?? DEFAULT_LIMITS.maxAttachmentBytes)) {
+    throw new MessageError('attachments', 'are larger than maxAttachmentBytes');
+  }
+  // Everything else is checked exactly as a send would check it; a template's body comes later.
+  const fields = envelopeFields(e as unknown as EnvelopeV1);
+  createMessage({
+    ...fields,
+    from: fields.from ?? 'placeholder@mailroom.invalid',
+    subject: fields.subject ?? '-',
+    ...(fields.html === undefined && fields.text === undefined ? { text: '-' } : {}),
+  } as EmailMessageInput);
+}
+
+function addressList(input: AddressInput | readonly AddressInput[] | undefined, field: string) {
+  if (input === undefined) return undefined;
+  const list = (Array.isArray(input) ? input : [input]) as AddressInput[];
+  return list.map((a, i) => formatAddress(parseAddress(a, `${field}[${i}]`)));
+}
+
+function encodeAttachment(a: Attachment): EnvelopeAttachment {
+  const bytes = typeof a.content === 'string' ? Buffer.from(a.content, 'utf8') : Buffer.from(a.content);
+  return prune({
+    filename: a.filename,
+    content: bytes.toString('base64'),
+    contentType: a.contentType,
+    cid: a.cid,
+  });
+}
+
+function decodeAttachment(a: EnvelopeAttachment): Attachment {
+  return prune({
+    filename: a.filename,
+    content: new Uint8Array(Buffer.from(a.content, 'base64')),
+    contentType: a.contentType,
+    cid: a.cid,
+  });
+}
+
+/** Drops undefined fields, so the JSON carries only what was given. */
+function prune<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
+  return value;
+}
+
+/** The recipient a record is keyed by, so one recipient's mail stays in order on one partition. */
+export function partitionKey(envelope: EnvelopeV1): string {
+  const first = envelope.to[0] ?? '';
+  return parseAddress(first, 'to').address.toLowerCase();
+}

@@ -1,0 +1,45 @@
+/**
+ * mailroom/kafka: decoupled delivery over Apache Kafka. A producer publishes envelope v1 records
+ * to `notifications.email`; a worker consumes, renders, sends, retries and dead-letters.
+ * The Kafka client (kafkajs or Confluent's KafkaJS API) is passed in; neither is imported here.
+ */
+export type {
+  ConsumerSettings,
+  KafkaBatchPayload,
+  KafkaClientLike,
+  KafkaConsumerLike,
+  KafkaFlavor,
+  KafkaHeaders,
+  KafkaIncomingMessage,
+  KafkaOutgoingMessage,
+  KafkaProducerLike,
+} from './client.js';
+export {
+  createEnvelope,
+  ENVELOPE_VERSION,
+  type EnvelopeAttachment,
+  type EnvelopeLimits,
+  type EnvelopeV1,
+  parseEnvelope,
+} from './envelope.js';
+export { type IdempotencyStore, memoryIdempotencyStore } from './idempotency.js';
+export {
+  type BuiltinEmail,
+  createEmailProducer,
+  DEFAULT_TOPIC,
+  type EmailProducer,
+  type EmailProducerOptions,
+  type PublishReceipt,
+  type TemplateEmail,
+} from './producer.js';
+export {
+  createEmailWorker,
+  type DeadLetterReason,
+  type EmailWorker,
+  type EmailWorkerEvents,
+  type EmailWorkerOptions,
+  type EmailWorkerStats,
+  HEADERS,
+  type RecordPosition,
+  type WorkerRetryOptions,
+} from './worker.js';

@@ -1,0 +1,175 @@
+/**
+ * The producer: validates an email into an envelope and publishes it to `notifications.email`,
+ * resolving only once every in-sync replica has it. It is also an `EmailQueue`, so an
+ * `EmailService({ queue: producer })` publishes instead of sending.
+ */
+import type { QueuedEmail, QueueReceipt } from '../queue.js';
+import type { BuiltinTemplates } from '../templates/builtins.js';
+import { checkData } from '../templates/compile.js';
+import type { TemplateHandle } from '../templates/define.js';
+import {
+  createProducer,
+  flavorOf,
+  type KafkaClientLike,
+  type KafkaFlavor,
+  type KafkaProducerLike,
+  sendRecords,
+} from './client.js';
+import { createEnvelope, type EnvelopeLimits, type EnvelopeV1, partitionKey } from './envelope.js';
+
+/** The topic emails are published to unless told otherwise. */
+export const DEFAULT_TOPIC = 'notifications.email';
+
+/** Options of {@link createEmailProducer}. */
+export interface EmailProducerOptions extends EnvelopeLimits {
+  /** `new Kafka({ brokers })` (kafkajs) or `new KafkaJS.Kafka({ kafkaJS: { brokers } })` (Confluent). */
+  kafka: KafkaClientLike;
+  /** Default `notifications.email`. */
+  topic?: string;
+  /** Which client `kafka` is; detected when omitted. */
+  flavor?: KafkaFlavor;
+}
+
+/** Where a published envelope landed. */
+export interface PublishReceipt extends QueueReceipt {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+}
+
+/** An email to publish with a template handle: its data type-checks against the template. */
+export type TemplateEmail<Data extends object> = Omit<QueuedEmail, 'template' | 'data'> & {
+  template: TemplateHandle<Data>;
+  data: Data;
+};
+
+/** An email to publish with a built-in template's name. */
+export type BuiltinEmail = {
+  [Name in keyof BuiltinTemplates]: Omit<QueuedEmail, 'template' | 'data'> & {
+    template: Name;
+    data: BuiltinTemplates[Name];
+  };
+}[keyof BuiltinTemplates];
+
+/** Publishes email envelopes to Kafka. */
+export interface EmailProducer {
+  readonly name: 'kafka';
+  readonly topic: string;
+  /** Connects; `publish` also connects on first use. */
+  connect(): Promise<void>;
+  /**
+   * Validates one email and publishes it. Resolves after the broker acknowledged it from all
+   * in-sync replicas; throws a `MessageError` or `TemplateError` (nothing published) for bad input.
+   */
+  publish<Data extends object>(
+    email: TemplateEmail<Data> | BuiltinEmail | QueuedEmail,
+  ): Promise<PublishReceipt>;
+  /** Publishes many in one request, all validated before any is sent (backfills, benchmarks). */
+  publishMany(
+    emails: ReadonlyArray<QueuedEmail | BuiltinEmail | TemplateEmail<object>>,
+  ): Promise<QueueReceipt[]>;
+  /** The `EmailQueue` side: what `EmailService({ queue })` calls. */
+  enqueue(email: QueuedEmail): Promise<PublishReceipt>;
+  disconnect(): Promise<void>;
+}
+
+/**
+ * Makes a producer for email envelopes.
+ *
+ * @example
+ * ```ts
+ * import { Kafka } from 'kafkajs';
+ * import { EmailService } from 'mailroom';
+ * import { createEmailProducer } from 'mailroom/kafka';
+ *
+ * const producer = createEmailProducer({ kafka: new Kafka({ brokers: ['kafka:9092'] }) });
+ * const mail = new EmailService({ transport: memoryTransport(), from: 'Acme <no-reply@acme.example>', queue: producer });
+ * await mail.sendVerificationEmail({ to, username, verificationUrl }); // published, not sent
+ * ```
+ */
+export function createEmailProducer(options: EmailProducerOptions): EmailProducer {
+  if (typeof options?.kafka?.producer !== 'function') {
+    throw new TypeError('createEmailProducer: kafka must be a Kafka client (kafkajs or Confluent KafkaJS)');
+  }
+  const topic = options.topic ?? DEFAULT_TOPIC;
+  if (typeof topic !== 'string' || topic === '')
+    throw new TypeError('createEmailProducer: topic must be a name');
+  const flavor = flavorOf(options.kafka, options.flavor);
+  const limits: EnvelopeLimits = {
+    ...(options.maxEnvelopeBytes !== undefined ? { maxEnvelopeBytes: options.maxEnvelopeBytes } : {}),
+    ...(options.maxAttachmentBytes !== undefined ? { maxAttachmentBytes: options.maxAttachmentBytes } : {}),
+  };
+  let producer: KafkaProducerLike | undefined;
+  let connecting: Promise<KafkaProducerLike> | undefined;
+
+  const connected = () => {
+    connecting ??= (async () => {
+      const made = createProducer(options.kafka, flavor);
+      await made.connect();
+      producer = made;
+      return made;
+    })().catch((error) => {
+      connecting = undefined;
+      throw error;
+    });
+    return connecting;
+  };
+
+  const toEnvelope = (email: QueuedEmail | BuiltinEmail | TemplateEmail<object>): EnvelopeV1 => {
+    const template = email.template;
+    if (typeof template === 'object' && template !== null) {
+      checkData(template.name, template.fields, email.data);
+      return createEnvelope({ ...email, template: template.name } as QueuedEmail, limits);
+    }
+    return createEnvelope(email as QueuedEmail, limits);
+  };
+
+  /** Publishes envelopes in one request; resolves with the broker's answer. */
+  const send = async (envelopes: EnvelopeV1[]) => {
+    const client = await connected();
+    const records = envelopes.map((envelope) => ({
+      key: partitionKey(envelope),
+      value: JSON.stringify(envelope),
+      headers: {
+        'mailroom-envelope-version': '1',
+        ...(envelope.traceparent ? { traceparent: envelope.traceparent } : {}),
+      },
+    }));
+    return sendRecords(client, flavor, topic, records);
+  };
+
+  const publish = async (
+    email: QueuedEmail | BuiltinEmail | TemplateEmail<object>,
+  ): Promise<PublishReceipt> => {
+    const envelope = toEnvelope(email);
+    const [landed] = await send([envelope]);
+    return {
+      id: envelope.id,
+      idempotencyKey: envelope.idempotencyKey,
+      topic,
+      partition: landed?.partition ?? -1,
+      offset: landed?.baseOffset ?? landed?.offset ?? '-1',
+    };
+  };
+
+  return {
+    name: 'kafka',
+    topic,
+    connect: async () => {
+      await connected();
+    },
+    publish: (email) => publish(email as QueuedEmail),
+    publishMany: async (emails) => {
+      const envelopes = emails.map(toEnvelope);
+      if (envelopes.length > 0) await send(envelopes);
+      return envelopes.map((e) => ({ id: e.id, idempotencyKey: e.idempotencyKey, topic }));
+    },
+    enqueue: publish,
+    disconnect: async () => {
+      const current = producer ?? (connecting ? await connecting.catch(() => undefined) : undefined);
+      producer = undefined;
+      connecting = undefined;
+      await current?.disconnect();
+    },
+  };
+}

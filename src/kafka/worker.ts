@@ -1,0 +1,581 @@
+/**
+ * The worker: consumes envelopes, renders, sends through an EmailService, and decides what each
+ * failure means. Sent, parked on the retry topic, or dead-lettered: only then is the offset
+ * committed. Systemic failures pause consumption instead of dead-lettering the backlog.
+ */
+import {
+  type EmailError,
+  isEmailError,
+  isMailroomError,
+  isMessageError,
+  isTemplateError,
+} from '../errors.js';
+import type { Logger } from '../log.js';
+import { type RetryOptions, resolveRetry } from '../retry.js';
+import type { EmailService } from '../service.js';
+import type { SendResult } from '../transport.js';
+import {
+  type ConsumerSettings,
+  createConsumer,
+  createProducer,
+  flavorOf,
+  headerText,
+  type KafkaBatchPayload,
+  type KafkaClientLike,
+  type KafkaConsumerLike,
+  type KafkaFlavor,
+  type KafkaHeaders,
+  type KafkaIncomingMessage,
+  type KafkaProducerLike,
+  runConsumer,
+  sendRecords,
+} from './client.js';
+import { Committer, PartitionProgress, Slots } from './commit.js';
+import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, parseEnvelope } from './envelope.js';
+import { type IdempotencyStore, memoryIdempotencyStore } from './idempotency.js';
+import { DEFAULT_TOPIC } from './producer.js';
+
+/** Headers the worker writes on retry and dead-letter records. */
+export const HEADERS = {
+  attempts: 'mailroom-attempts',
+  rounds: 'mailroom-rounds',
+  notBefore: 'mailroom-not-before',
+  reason: 'mailroom-dead-letter-reason',
+  errorCode: 'mailroom-error-code',
+  errorMessage: 'mailroom-error-message',
+  originalTopic: 'mailroom-original-topic',
+  originalPartition: 'mailroom-original-partition',
+  originalOffset: 'mailroom-original-offset',
+  firstFailureAt: 'mailroom-first-failure-at',
+  lastFailureAt: 'mailroom-last-failure-at',
+} as const;
+
+/** Why a record was dead-lettered. */
+export type DeadLetterReason =
+  | 'permanent'
+  | 'max-attempts'
+  | 'invalid-envelope'
+  | 'invalid-data'
+  | 'unknown-template';
+
+/** How the worker retries. */
+export interface WorkerRetryOptions {
+  /** Send attempts in all, across redeliveries, before dead-lettering. Default 10. */
+  maxAttempts?: number;
+  /** The short in-process retry before parking on the retry topic. Default 3 attempts within 10 s. */
+  inProcess?: RetryOptions | false;
+  /** The wait before a parked email is tried again, doubling each round (ms). Default 30 000. */
+  baseDelayMs?: number;
+  /** The longest such wait (ms). Default 600 000. */
+  maxDelayMs?: number;
+}
+
+/** Options of {@link createEmailWorker}. */
+export interface EmailWorkerOptions extends EnvelopeLimits {
+  /** `new Kafka({ brokers })` (kafkajs) or `new KafkaJS.Kafka({ kafkaJS: { brokers } })` (Confluent). */
+  kafka: KafkaClientLike;
+  /** Renders and sends; a service without a `queue`. Its templates must include every template published. */
+  service: EmailService;
+  /** Default `mailroom-email-worker`. */
+  groupId?: string;
+  /** Default `notifications.email`. */
+  topic?: string;
+  /** Default `<topic>.retry`. */
+  retryTopic?: string;
+  /** Default `<topic>.dlq`. */
+  deadLetterTopic?: string;
+  /** Sends in flight at once, across partitions. Default 10. */
+  concurrency?: number;
+  retry?: WorkerRetryOptions;
+  /** How long a systemic failure (auth, account, TLS) pauses consumption before it is tried again (ms). Default 60 000. */
+  pauseMs?: number;
+  /** Default: the last 10 000 keys in memory. */
+  idempotencyStore?: IdempotencyStore;
+  /** Session and heartbeat settings of the consumer. */
+  consumer?: ConsumerSettings;
+  /** How long `close()` lets in-flight sends finish before aborting them (ms). Default 30 000. */
+  shutdownDeadlineMs?: number;
+  /** Close gracefully on SIGTERM and SIGINT. Default false (the CLI turns it on). */
+  handleSignals?: boolean;
+  /** Which client `kafka` is; detected when omitted. */
+  flavor?: KafkaFlavor;
+  logger?: Logger;
+}
+
+/** Where a record came from. */
+export interface RecordPosition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+}
+
+/** Events an {@link EmailWorker} emits. */
+export interface EmailWorkerEvents {
+  /** Delivered. `latencyMs` runs from the envelope's `createdAt`. */
+  sent: RecordPosition & { envelope: EnvelopeV1; result: SendResult; attempts: number; latencyMs: number };
+  /** Parked on the retry topic until `notBefore`. */
+  retried: RecordPosition & { envelope: EnvelopeV1; error: unknown; attempts: number; notBefore: Date };
+  /** Sent to the dead-letter topic. `envelope` is missing when the record was not a valid envelope. */
+  'dead-lettered': RecordPosition & {
+    envelope: EnvelopeV1 | undefined;
+    reason: DeadLetterReason;
+    error: unknown;
+    attempts: number;
+  };
+  /** Already sent (its idempotency key was seen): committed without sending again. */
+  duplicate: RecordPosition & { envelope: EnvelopeV1 };
+  /** A systemic failure paused consumption: an alert for whoever runs the worker. */
+  paused: { error: EmailError; resumeAt: Date };
+  resumed: Record<string, never>;
+  /** Something went wrong outside one email (a commit or publish failed); the records are redelivered. */
+  error: { error: unknown };
+}
+
+/** Counts since `start()`. */
+export interface EmailWorkerStats {
+  sent: number;
+  retried: number;
+  deadLettered: number;
+  duplicates: number;
+}
+
+/** A running worker. */
+export interface EmailWorker {
+  /** Connects, subscribes to the topic and the retry topic (a new group starts at the beginning) and runs. */
+  start(): Promise<void>;
+  /** Stops fetching, lets in-flight sends finish (within the deadline), commits and disconnects. */
+  close(options?: { deadlineMs?: number }): Promise<void>;
+  /** Resumes at once after a systemic pause. */
+  resume(): void;
+  on<E extends keyof EmailWorkerEvents>(
+    event: E,
+    listener: (event: EmailWorkerEvents[E]) => void,
+  ): () => void;
+  readonly stats: Readonly<EmailWorkerStats>;
+  readonly paused: boolean;
+}
+
+type Outcome = 'done' | 'hold';
+const DEFAULT_IN_PROCESS: RetryOptions = {
+  maxAttempts: 3,
+  maxElapsedMs: 10_000,
+  baseDelayMs: 250,
+  maxDelayMs: 2_000,
+};
+
+/**
+ * Makes a worker that delivers what producers publish.
+ *
+ * @example
+ * ```ts
+ * import { Kafka } from 'kafkajs';
+ * import { EmailService, configFromEnv } from 'mailroom';
+ * import { createEmailWorker } from 'mailroom/kafka';
+ *
+ * const worker = createEmailWorker({
+ *   kafka: new Kafka({ brokers: ['kafka:9092'] }),
+ *   service: new EmailService(configFromEnv()),
+ *   handleSignals: true,
+ * });
+ * worker.on('paused', ({ error }) => pageOnCall(error));
+ * await worker.start();
+ * ```
+ */
+export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
+  if (typeof options?.kafka?.consumer !== 'function') {
+    throw new TypeError('createEmailWorker: kafka must be a Kafka client (kafkajs or Confluent KafkaJS)');
+  }
+  const { service } = options;
+  if (typeof service?.send !== 'function' || typeof service.render !== 'function') {
+    throw new TypeError('createEmailWorker: service must be an EmailService');
+  }
+  if (service.queue) {
+    throw new TypeError(
+      'createEmailWorker: service must send, not queue: give the worker a service without `queue`',
+    );
+  }
+  const topic = options.topic ?? DEFAULT_TOPIC;
+  const retryTopic = options.retryTopic ?? `${topic}.retry`;
+  const deadLetterTopic = options.deadLetterTopic ?? `${topic}.dlq`;
+  const groupId = options.groupId ?? 'mailroom-email-worker';
+  const concurrency = positive(options.concurrency ?? 10, 'concurrency');
+  const maxAttempts = positive(options.retry?.maxAttempts ?? 10, 'retry.maxAttempts');
+  const inProcess = resolveRetry(
+    options.retry?.inProcess === undefined ? DEFAULT_IN_PROCESS : options.retry.inProcess,
+  );
+  const baseDelayMs = options.retry?.baseDelayMs ?? 30_000;
+  const maxDelayMs = options.retry?.maxDelayMs ?? 600_000;
+  const pauseMs = options.pauseMs ?? 60_000;
+  const deadlineMs = options.shutdownDeadlineMs ?? 30_000;
+  const store = options.idempotencyStore ?? memoryIdempotencyStore();
+  const limits: EnvelopeLimits = {
+    ...(options.maxEnvelopeBytes !== undefined ? { maxEnvelopeBytes: options.maxEnvelopeBytes } : {}),
+    ...(options.maxAttachmentBytes !== undefined ? { maxAttachmentBytes: options.maxAttachmentBytes } : {}),
+  };
+  const flavor = flavorOf(options.kafka, options.flavor);
+  const logger = options.logger;
+  if (new Set([topic, retryTopic, deadLetterTopic]).size !== 3) {
+    throw new TypeError('createEmailWorker: topic, retryTopic and deadLetterTopic must differ');
+  }
+
+  const stats: EmailWorkerStats = { sent: 0, retried: 0, deadLettered: 0, duplicates: 0 };
+  const listeners = new Map<keyof EmailWorkerEvents, Set<(event: never) => void>>();
+  const emit = <E extends keyof EmailWorkerEvents>(event: E, payload: EmailWorkerEvents[E]) => {
+    for (const listener of listeners.get(event) ?? []) {
+      try {
+        (listener as (event: EmailWorkerEvents[E]) => void)(payload);
+      } catch {
+        // A broken listener must not change what happens to an email.
+      }
+    }
+  };
+
+  let consumer: KafkaConsumerLike | undefined;
+  let producer: KafkaProducerLike | undefined;
+  let committer: Committer | undefined;
+  const slots = new Slots(concurrency);
+  const sendAbort = new AbortController();
+  const timers = new Set<NodeJS.Timeout>();
+  let state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
+  let pausedUntil: number | undefined;
+  let resumeTimer: NodeJS.Timeout | undefined;
+  let closing: Promise<void> | undefined;
+
+  const later = (ms: number, fn: () => void) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      fn();
+    }, ms);
+    timers.add(timer);
+  };
+
+  const pauseAll = (error: EmailError) => {
+    if (pausedUntil !== undefined || !consumer) return;
+    pausedUntil = Date.now() + pauseMs;
+    consumer.pause([{ topic }, { topic: retryTopic }]);
+    logger?.error(
+      { event: 'worker.paused', error: describe(error), resumeInMs: pauseMs },
+      'systemic delivery failure: consumption paused',
+    );
+    emit('paused', { error, resumeAt: new Date(pausedUntil) });
+    resumeTimer = setTimeout(resume, pauseMs);
+  };
+
+  function resume(): void {
+    if (pausedUntil === undefined) return;
+    clearTimeout(resumeTimer);
+    pausedUntil = undefined;
+    if (state !== 'running' || !consumer) return;
+    consumer.resume([{ topic }, { topic: retryTopic }]);
+    logger?.info({ event: 'worker.resumed' }, 'consumption resumed');
+    emit('resumed', {});
+  }
+
+  /** Publishes a copy of a record to the retry or dead-letter topic, with the failure in its headers. */
+  const forward = async (target: string, message: KafkaIncomingMessage, headers: KafkaHeaders) => {
+    if (!producer) throw new Error('the worker is not started');
+    await sendRecords(producer, flavor, target, [
+      { key: message.key, value: message.value, headers: { ...message.headers, ...headers } },
+    ]);
+  };
+
+  const failureHeaders = (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    error: unknown,
+    attempts: number,
+  ) => {
+    const now = new Date().toISOString();
+    const original = at.topic === retryTopic ? undefined : at;
+    return {
+      [HEADERS.attempts]: String(attempts),
+      [HEADERS.errorCode]: errorCode(error),
+      [HEADERS.errorMessage]: errorMessage(error),
+      [HEADERS.originalTopic]:
+        headerText(message.headers, HEADERS.originalTopic) ?? original?.topic ?? at.topic,
+      [HEADERS.originalPartition]:
+        headerText(message.headers, HEADERS.originalPartition) ?? String(original?.partition ?? at.partition),
+      [HEADERS.originalOffset]:
+        headerText(message.headers, HEADERS.originalOffset) ?? original?.offset ?? at.offset,
+      [HEADERS.firstFailureAt]: headerText(message.headers, HEADERS.firstFailureAt) ?? now,
+      [HEADERS.lastFailureAt]: now,
+    };
+  };
+
+  const deadLetter = async (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1 | undefined,
+    reason: DeadLetterReason,
+    error: unknown,
+    attempts: number,
+  ): Promise<Outcome> => {
+    await forward(deadLetterTopic, message, {
+      ...failureHeaders(message, at, error, attempts),
+      [HEADERS.reason]: reason,
+    });
+    stats.deadLettered++;
+    logger?.error(
+      { event: 'worker.dead_lettered', id: envelope?.id, ...at, reason, attempts, error: describe(error) },
+      'email dead-lettered',
+    );
+    emit('dead-lettered', { ...at, envelope, reason, error, attempts });
+    return 'done';
+  };
+
+  const park = async (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    error: unknown,
+    attempts: number,
+  ): Promise<Outcome> => {
+    const rounds = Number(headerText(message.headers, HEADERS.rounds) ?? 0) + 1;
+    const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** (rounds - 1));
+    // Half fixed, half random: parked emails from one outage do not all come back at once.
+    const notBefore = new Date(Date.now() + delay / 2 + Math.random() * (delay / 2));
+    await forward(retryTopic, message, {
+      ...failureHeaders(message, at, error, attempts),
+      [HEADERS.rounds]: String(rounds),
+      [HEADERS.notBefore]: String(notBefore.getTime()),
+    });
+    stats.retried++;
+    logger?.warn(
+      { event: 'worker.retried', id: envelope.id, ...at, attempts, notBefore, error: describe(error) },
+      'email parked on the retry topic',
+    );
+    emit('retried', { ...at, envelope, error, attempts, notBefore });
+    return 'done';
+  };
+
+  /** Everything that happens to one record; 'hold' leaves it uncommitted, to be fetched again. */
+  const handle = async (message: KafkaIncomingMessage, at: RecordPosition): Promise<Outcome> => {
+    const prior = Number(headerText(message.headers, HEADERS.attempts) ?? 0) || 0;
+    let envelope: EnvelopeV1;
+    try {
+      envelope = parseEnvelope(message.value, limits);
+    } catch (error) {
+      return deadLetter(message, at, undefined, 'invalid-envelope', error, prior);
+    }
+    if (envelope.template !== undefined) {
+      try {
+        service.templates.get(envelope.template);
+      } catch (error) {
+        return deadLetter(message, at, envelope, 'unknown-template', error, prior);
+      }
+    }
+    if (await store.has(envelope.idempotencyKey)) {
+      stats.duplicates++;
+      logger?.info({ event: 'worker.duplicate', id: envelope.id, ...at }, 'already sent: skipped');
+      emit('duplicate', { ...at, envelope });
+      return 'done';
+    }
+    let attempts = prior;
+    try {
+      const fields = envelopeFields(envelope);
+      const rendered =
+        envelope.template === undefined ? undefined : service.render(envelope.template, envelope.data ?? {});
+      const result = await service.send({
+        ...fields,
+        ...(rendered ?? {}),
+        subject: envelope.subject ?? rendered?.subject ?? '',
+        retry: {
+          ...inProcess,
+          maxAttempts: Math.max(1, Math.min(inProcess.maxAttempts, maxAttempts - prior)),
+        },
+        signal: sendAbort.signal,
+      });
+      attempts = prior + (result.attempts ?? 1);
+      await store.add(envelope.idempotencyKey);
+      stats.sent++;
+      const latencyMs = Date.now() - Date.parse(envelope.createdAt);
+      logger?.info({ event: 'worker.sent', id: envelope.id, ...at, attempts, latencyMs }, 'email sent');
+      emit('sent', { ...at, envelope, result, attempts, latencyMs });
+      return 'done';
+    } catch (error) {
+      attempts = prior + (isEmailError(error) ? (error.attempts ?? 1) : 1);
+      if (isTemplateError(error) || isMessageError(error)) {
+        return deadLetter(message, at, envelope, 'invalid-data', error, attempts);
+      }
+      if (isEmailError(error)) {
+        if (error.failure === 'aborted') return 'hold';
+        if (error.failure === 'systemic') {
+          pauseAll(error);
+          return 'hold';
+        }
+        if (error.failure === 'permanent')
+          return deadLetter(message, at, envelope, 'permanent', error, attempts);
+      }
+      // Transient, ambiguous, or not ours (a bug in a custom transport): later, up to maxAttempts.
+      if (attempts >= maxAttempts) return deadLetter(message, at, envelope, 'max-attempts', error, attempts);
+      return park(message, at, envelope, error, attempts);
+    }
+  };
+
+  const eachBatch = async (payload: KafkaBatchPayload): Promise<void> => {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+    const active = () =>
+      state === 'running' && pausedUntil === undefined && isRunning() && !isStale() && !stop;
+    let stop = false;
+    let failure: unknown;
+    const progress = new PartitionProgress(
+      batch.messages.map((m) => m.offset),
+      (offset) => {
+        resolveOffset(offset);
+        committer?.mark(batch.topic, batch.partition, offset);
+      },
+    );
+    const beat = setInterval(() => {
+      heartbeat().catch(() => {
+        stop = true; // a rebalance: finish what is in flight and hand the partition back
+      });
+    }, 1_000);
+    const inFlight = new Set<Promise<void>>();
+    try {
+      for (const [index, message] of batch.messages.entries()) {
+        if (!active()) break;
+        if (batch.topic === retryTopic) {
+          const due = Number(headerText(message.headers, HEADERS.notBefore) ?? 0) - Date.now();
+          if (due > 0) {
+            // Not yet: this partition waits, the others go on; the record is fetched again on resume.
+            const partition = [{ topic: batch.topic, partitions: [batch.partition] }];
+            consumer?.pause(partition);
+            later(due, () => {
+              if (state === 'running') consumer?.resume(partition);
+            });
+            break;
+          }
+        }
+        await slots.acquire();
+        if (!active()) {
+          slots.release();
+          break;
+        }
+        const at = { topic: batch.topic, partition: batch.partition, offset: message.offset };
+        const task = handle(message, at)
+          .then(
+            (outcome) => {
+              if (outcome === 'done') progress.finish(index);
+              else stop = true;
+            },
+            (error) => {
+              // Publishing to the retry or dead-letter topic failed: not committed, fetched again.
+              stop = true;
+              failure ??= error;
+            },
+          )
+          .finally(() => {
+            slots.release();
+            inFlight.delete(task);
+          });
+        inFlight.add(task);
+      }
+      await Promise.all(inFlight);
+      await committer?.flush();
+    } finally {
+      clearInterval(beat);
+    }
+    if (failure !== undefined) {
+      logger?.error({ event: 'worker.error', error: describe(failure) }, 'could not forward a record');
+      emit('error', { error: failure });
+      throw failure;
+    }
+  };
+
+  const start = async () => {
+    if (state !== 'new') throw new Error('createEmailWorker: start() was already called');
+    state = 'starting';
+    try {
+      producer = createProducer(options.kafka, flavor);
+      await producer.connect();
+      consumer = createConsumer(options.kafka, flavor, groupId, options.consumer ?? {});
+      committer = new Committer(consumer);
+      await consumer.connect();
+      state = 'running';
+      await runConsumer(consumer, flavor, [topic, retryTopic], concurrency, eachBatch);
+    } catch (error) {
+      state = 'running';
+      await close({ deadlineMs: 0 }).catch(() => {});
+      throw error;
+    }
+    if (options.handleSignals) {
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+    }
+    logger?.info(
+      { event: 'worker.started', groupId, topic, retryTopic, deadLetterTopic },
+      'email worker started',
+    );
+  };
+
+  const onSignal = () => {
+    close().catch(() => {});
+  };
+
+  const close = (closeOptions: { deadlineMs?: number } = {}): Promise<void> => {
+    closing ??= (async () => {
+      if (state === 'new') {
+        state = 'closed';
+        return;
+      }
+      state = 'closing';
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      clearTimeout(resumeTimer);
+      for (const timer of timers) clearTimeout(timer);
+      const deadline = setTimeout(
+        () => sendAbort.abort(new Error('worker shutdown deadline')),
+        closeOptions.deadlineMs ?? deadlineMs,
+      );
+      try {
+        // kafkajs waits here for the batch in hand: in-flight sends finish, their offsets commit.
+        await consumer?.disconnect();
+      } finally {
+        clearTimeout(deadline);
+        await producer?.disconnect().catch(() => {});
+        state = 'closed';
+        logger?.info({ event: 'worker.closed', ...stats }, 'email worker closed');
+      }
+    })();
+    return closing;
+  };
+
+  return {
+    start,
+    close,
+    resume,
+    on(event, listener) {
+      const set = listeners.get(event) ?? new Set();
+      listeners.set(event, set);
+      set.add(listener as (event: never) => void);
+      return () => set.delete(listener as (event: never) => void);
+    },
+    stats,
+    get paused() {
+      return pausedUntil !== undefined;
+    },
+  };
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1)
+    throw new TypeError(`createEmailWorker: ${name} must be a positive integer`);
+  return value;
+}
+
+function errorCode(error: unknown): string {
+  if (isEmailError(error)) return error.code;
+  if (isTemplateError(error)) return 'template';
+  if (isMessageError(error)) return 'invalid';
+  return 'internal';
+}
+
+/** Our errors' messages carry no secrets; of anything else only the name goes on the record. */
+function errorMessage(error: unknown): string {
+  const text = isMailroomError(error) ? error.message : ((error as Error)?.name ?? 'Error');
+  return text.replace(/[\r\n]+/g, ' ').slice(0, 500);
+}
+
+function describe(error: unknown): Record<string, unknown> {
+  return { code: errorCode(error), message: errorMessage(error) };
+}

@@ -1,0 +1,197 @@
+/**
+ * Shared parts of the Kafka scenario tests: a mock cluster, fresh topics per test, a transport
+ * whose failures are scripted per recipient, and a ledger that counts sent / duplicated /
+ * dead-lettered / lost.
+ */
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import {
+  EmailError,
+  type EmailErrorCode,
+  type EmailMessage,
+  EmailService,
+  type Transport,
+} from '../../src/index.js';
+import type { EmailWorkerOptions } from '../../src/kafka/index.js';
+import { HEADERS } from '../../src/kafka/index.js';
+import type { KafkaCluster } from '../helpers/kafka-cluster.js';
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
+
+export function kafkaClient(cluster: KafkaCluster, clientId = 'mailroom-test'): Kafka {
+  return new Kafka({
+    brokers: cluster.brokers,
+    clientId,
+    logLevel: logLevel.NOTHING,
+    retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
+  });
+}
+
+/** Fresh topic names for one test (and their creation on the mock). */
+export async function freshTopics(cluster: KafkaCluster, partitions = 3) {
+  const topic = `mail-${randomUUID().slice(0, 8)}`;
+  const names = { topic, retryTopic: `${topic}.retry`, deadLetterTopic: `${topic}.dlq` };
+  for (const name of Object.values(names)) await cluster.createTopic(name, partitions);
+  return { ...names, groupId: `group-${randomUUID().slice(0, 8)}` };
+}
+
+/** Consumer settings that keep rebalances quick on the mock. */
+export const FAST_CONSUMER = {
+  sessionTimeout: 6_000,
+  heartbeatInterval: 500,
+  rebalanceTimeout: 6_000,
+  maxWaitTimeInMs: 200,
+};
+
+/** Worker retry settings that fit in a test: short in-process retries, parked records back within 1 s. */
+export const FAST_RETRY: EmailWorkerOptions['retry'] = {
+  maxAttempts: 4,
+  inProcess: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
+  baseDelayMs: 200,
+  maxDelayMs: 400,
+};
+
+type Rule = { code: EmailErrorCode; status?: number; times: number; handedOver?: boolean };
+
+/**
+ * A transport that delivers into `delivered` unless a rule for the recipient's local part says
+ * to fail: `rules.set('flaky', { code: 'network', times: 2 })` fails the first two attempts.
+ */
+export function scriptedTransport() {
+  const delivered: EmailMessage[] = [];
+  const attempts = new Map<string, number>();
+  const rules = new Map<string, Rule>();
+  let delayMs = 0;
+  const transport: Transport & {
+    delivered: EmailMessage[];
+    rules: Map<string, Rule>;
+    attempts: Map<string, number>;
+    setDelay(ms: number): void;
+  } = {
+    name: 'scripted',
+    delivered,
+    rules,
+    attempts,
+    setDelay(ms) {
+      delayMs = ms;
+    },
+    async send(message, context) {
+      const local = message.to[0]?.address.split('@')[0] ?? '';
+      const key = message.idempotencyKey ?? message.messageId;
+      attempts.set(key, (attempts.get(key) ?? 0) + 1);
+      if (delayMs > 0) {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, delayMs);
+          context.signal?.addEventListener('abort', () => {
+            clearTimeout(timer);
+            reject(new EmailError('aborted', { code: 'aborted', transport: 'scripted' }));
+          });
+        });
+      }
+      for (const [prefix, rule] of rules) {
+        if (local.startsWith(prefix) && rule.times > 0) {
+          rule.times--;
+          throw new EmailError(`scripted ${rule.code}`, {
+            code: rule.code,
+            transport: 'scripted',
+            ...(rule.status !== undefined ? { status: rule.status } : {}),
+            ...(rule.handedOver ? { handedOver: true } : {}),
+          });
+        }
+      }
+      delivered.push(message);
+      return {
+        messageId: message.messageId,
+        accepted: message.to.map((a) => a.address),
+        rejected: [],
+        transport: 'scripted',
+      };
+    },
+  };
+  return transport;
+}
+
+export function serviceFor(transport: Transport): EmailService {
+  return new EmailService({ transport, from: 'Acme <no-reply@acme.example>', retry: false });
+}
+
+/** A record read back from a topic. */
+export interface ReadRecord {
+  key: string | undefined;
+  value: string;
+  headers: Record<string, string>;
+  partition: number;
+  offset: string;
+}
+
+/** Reads every record of a topic from the beginning until `count` arrived (or the timeout). */
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  count: number,
+  timeoutMs = 15_000,
+): Promise<ReadRecord[]> {
+  const records: ReadRecord[] = [];
+  if (count === 0) return records;
+  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, ...FAST_CONSUMER });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(message.headers ?? {})) {
+        if (value !== undefined) headers[name] = String(Array.isArray(value) ? value[0] : value);
+      }
+      records.push({
+        key: message.key?.toString(),
+        value: message.value?.toString() ?? '',
+        headers,
+        partition,
+        offset: message.offset,
+      });
+      if (records.length >= count) done();
+    },
+  });
+  const timer = setTimeout(done, timeoutMs);
+  await finished;
+  clearTimeout(timer);
+  await consumer.disconnect();
+  return records;
+}
+
+/** Waits until `check()` is true, polling; fails with `what` after the timeout. */
+export async function waitFor(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const started = Date.now();
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/**
+ * The ledger of a scenario: what was published against what was delivered and dead-lettered.
+ * `lost` counts published keys neither delivered nor dead-lettered.
+ */
+export function ledger(
+  published: readonly string[],
+  delivered: readonly EmailMessage[],
+  deadLettered: readonly ReadRecord[],
+) {
+  const sentCounts = new Map<string, number>();
+  for (const m of delivered) {
+    const key = m.idempotencyKey ?? m.messageId;
+    sentCounts.set(key, (sentCounts.get(key) ?? 0) + 1);
+  }
+  const dlqKeys = new Set(
+    deadLettered.map((r) => (JSON.parse(r.value) as { idempotencyKey: string }).idempotencyKey),
+  );
+  const duplicated = [...sentCounts.values()].filter((n) => n > 1).reduce((sum, n) => sum + n - 1, 0);
+  const lost = published.filter((key) => !sentCounts.has(key) && !dlqKeys.has(key)).length;
+  return { published: published.length, sent: sentCounts.size, duplicated, deadLettered: dlqKeys.size, lost };
+}
+
+export { HEADERS };

@@ -1,0 +1,276 @@
+/**
+ * The worker against a real Kafka-protocol broker (librdkafka's mock cluster): each scenario
+ * publishes through the producer, runs the worker, and checks the ledger — lost is always 0.
+ */
+import type { Kafka } from 'kafkajs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createEmailProducer, createEmailWorker, type EmailWorker } from '../../src/kafka/index.js';
+import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
+import {
+  FAST_CONSUMER,
+  FAST_RETRY,
+  freshTopics,
+  HEADERS,
+  kafkaClient,
+  ledger,
+  readTopic,
+  scriptedTransport,
+  serviceFor,
+  waitFor,
+} from './harness.js';
+
+let cluster: KafkaCluster;
+let kafka: Kafka;
+const cleanup: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  cluster = await startKafkaCluster();
+  kafka = kafkaClient(cluster);
+});
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+async function setup(options: { concurrency?: number } = {}) {
+  const topics = await freshTopics(cluster);
+  const transport = scriptedTransport();
+  const producer = createEmailProducer({ kafka, topic: topics.topic });
+  cleanup.push(() => producer.disconnect());
+  const worker = createEmailWorker({
+    kafka,
+    service: serviceFor(transport),
+    ...topics,
+    consumer: FAST_CONSUMER,
+    retry: FAST_RETRY,
+    pauseMs: 1_500,
+    ...options,
+  });
+  cleanup.push(() => worker.close());
+  return { topics, transport, producer, worker };
+}
+
+const verification = (i: number, local = 'user') => ({
+  template: 'verification' as const,
+  data: { username: `User ${i}`, verificationUrl: `https://acme.example/verify?t=${i}` },
+  to: `${local}-${i}@example.com`,
+  idempotencyKey: `verify:${local}-${i}`,
+});
+
+function countEvents(worker: EmailWorker) {
+  const seen = { sent: 0, retried: 0, deadLettered: 0, paused: 0, resumed: 0 };
+  worker.on('sent', () => seen.sent++);
+  worker.on('retried', () => seen.retried++);
+  worker.on('dead-lettered', () => seen.deadLettered++);
+  worker.on('paused', () => seen.paused++);
+  worker.on('resumed', () => seen.resumed++);
+  return seen;
+}
+
+describe('mailroom/kafka worker on a real broker', () => {
+  it('delivers what the producer published: rendered, once, and commits', async () => {
+    const { topics, transport, producer, worker } = await setup();
+    const keys: string[] = [];
+    for (let i = 0; i < 20; i++) keys.push((await producer.publish(verification(i))).idempotencyKey);
+    const receipt = await producer.publish({ subject: 'Pre-rendered', text: 'Hello', to: 'pre@example.com' });
+    keys.push(receipt.idempotencyKey);
+    expect(receipt.topic).toBe(topics.topic);
+    expect(Number(receipt.offset)).toBeGreaterThanOrEqual(0);
+    await worker.start();
+    await waitFor(() => transport.delivered.length === 21, '21 deliveries');
+    const first = transport.delivered.find((m) => m.to[0]?.address === 'user-0@example.com');
+    expect(first?.subject).toMatch(/verify/i);
+    expect(first?.html).toContain('https://acme.example/verify?t=0');
+    expect(first?.text).toContain('https://acme.example/verify?t=0');
+    expect(transport.delivered.find((m) => m.subject === 'Pre-rendered')?.text).toBe('Hello');
+    await worker.close();
+    const result = ledger(keys, transport.delivered, []);
+    expect(result).toEqual({ published: 21, sent: 21, duplicated: 0, deadLettered: 0, lost: 0 });
+    // Every offset was committed: a new worker in the same group finds nothing to send.
+    const again = scriptedTransport();
+    const second = createEmailWorker({
+      kafka,
+      service: serviceFor(again),
+      ...topics,
+      consumer: FAST_CONSUMER,
+    });
+    cleanup.push(() => second.close());
+    await second.start();
+    await producer.publish(verification(99));
+    await waitFor(() => again.delivered.length === 1, 'the new email');
+    expect(again.delivered.map((m) => m.to[0]?.address)).toEqual(['user-99@example.com']);
+  });
+
+  it('retries a transient failure in process, then delivers once', async () => {
+    const { transport, producer, worker } = await setup();
+    const events = countEvents(worker);
+    transport.rules.set('flaky', { code: 'network', times: 1 });
+    const keys = [(await producer.publish(verification(1, 'flaky'))).idempotencyKey];
+    await worker.start();
+    await waitFor(() => transport.delivered.length === 1, 'delivery');
+    expect(transport.attempts.get('verify:flaky-1')).toBe(2);
+    expect(events.retried).toBe(0);
+    expect(ledger(keys, transport.delivered, [])).toMatchObject({ sent: 1, duplicated: 0, lost: 0 });
+  });
+
+  it('parks on the retry topic with a not-before time, then delivers', async () => {
+    const { topics, transport, producer, worker } = await setup();
+    const events = countEvents(worker);
+    // Two in-process attempts fail, the retry round succeeds.
+    transport.rules.set('slow', { code: 'rate-limit', status: 429, times: 2 });
+    const keys = [(await producer.publish(verification(1, 'slow'))).idempotencyKey];
+    let parkedAt = 0;
+    let notBefore = 0;
+    worker.on('retried', (e) => {
+      parkedAt = Date.now();
+      notBefore = e.notBefore.getTime();
+    });
+    let sentAt = 0;
+    worker.on('sent', () => {
+      sentAt = Date.now();
+    });
+    await worker.start();
+    await waitFor(() => transport.delivered.length === 1, 'delivery after the retry topic');
+    expect(events.retried).toBe(1);
+    expect(sentAt).toBeGreaterThanOrEqual(notBefore);
+    expect(notBefore).toBeGreaterThan(parkedAt);
+    const parked = await readTopic(kafka, topics.retryTopic, 1);
+    expect(parked[0]?.headers[HEADERS.attempts]).toBe('2');
+    expect(parked[0]?.headers[HEADERS.errorCode]).toBe('rate-limit');
+    expect(parked[0]?.headers[HEADERS.originalTopic]).toBe(topics.topic);
+    expect(ledger(keys, transport.delivered, [])).toMatchObject({ sent: 1, duplicated: 0, lost: 0 });
+  });
+
+  it('dead-letters after the maximum attempts, with the failure in the headers', async () => {
+    const { topics, transport, producer, worker } = await setup();
+    transport.rules.set('down', { code: 'network', times: 100 });
+    const published = await producer.publish(verification(1, 'down'));
+    const ok = await producer.publish(verification(2));
+    await worker.start();
+    await waitFor(() => worker.stats.deadLettered === 1, 'dead-letter');
+    const [record] = await readTopic(kafka, topics.deadLetterTopic, 1);
+    expect(record?.headers).toMatchObject({
+      [HEADERS.reason]: 'max-attempts',
+      [HEADERS.errorCode]: 'network',
+      [HEADERS.attempts]: '4',
+      [HEADERS.originalTopic]: topics.topic,
+      [HEADERS.originalPartition]: String(published.partition),
+      [HEADERS.originalOffset]: published.offset,
+    });
+    expect(record?.headers[HEADERS.errorMessage]).toBe('scripted network');
+    const first = Date.parse(record?.headers[HEADERS.firstFailureAt] ?? '');
+    const last = Date.parse(record?.headers[HEADERS.lastFailureAt] ?? '');
+    expect(last).toBeGreaterThan(first);
+    expect(JSON.parse(record?.value ?? '{}').idempotencyKey).toBe('verify:down-1');
+    expect(transport.attempts.get('verify:down-1')).toBe(4);
+    await waitFor(() => transport.delivered.length === 1, 'the healthy email');
+    const result = ledger([published.idempotencyKey, ok.idempotencyKey], transport.delivered, [record!]);
+    expect(result).toEqual({ published: 2, sent: 1, duplicated: 0, deadLettered: 1, lost: 0 });
+  });
+
+  it('dead-letters a permanent failure at once', async () => {
+    const { topics, transport, producer, worker } = await setup();
+    transport.rules.set('nobody', { code: 'rejected', status: 550, times: 1 });
+    const bad = await producer.publish(verification(1, 'nobody'));
+    await worker.start();
+    await waitFor(() => worker.stats.deadLettered === 1, 'dead-letter');
+    const dlq = await readTopic(kafka, topics.deadLetterTopic, 1);
+    expect(dlq[0]?.headers[HEADERS.reason]).toBe('permanent');
+    expect(dlq[0]?.headers[HEADERS.attempts]).toBe('1');
+    expect(transport.attempts.get('verify:nobody-1')).toBe(1);
+    expect(ledger([bad.idempotencyKey], transport.delivered, dlq)).toMatchObject({
+      deadLettered: 1,
+      lost: 0,
+    });
+  });
+
+  it('dead-letters poison pills with the reason, and the next message still flows', async () => {
+    const { topics, transport, producer, worker } = await setup({ concurrency: 1 });
+    const raw = kafka.producer();
+    await raw.connect();
+    cleanup.push(() => raw.disconnect());
+    const key = 'same-partition';
+    const poison = [
+      'not json {',
+      JSON.stringify({ version: 2, id: 'x' }),
+      JSON.stringify({
+        version: 1,
+        id: 'a',
+        idempotencyKey: 'k1',
+        createdAt: new Date().toISOString(),
+        template: 'no-such-template',
+        data: {},
+        to: ['a@example.com'],
+      }),
+      JSON.stringify({
+        version: 1,
+        id: 'b',
+        idempotencyKey: 'k2',
+        createdAt: new Date().toISOString(),
+        subject: 'x',
+        text: 'x',
+        to: ['a@example.com'],
+        attachments: [{ filename: 'passwd', path: '/etc/passwd' }],
+      }),
+      JSON.stringify({
+        version: 1,
+        id: 'c',
+        idempotencyKey: 'k3',
+        createdAt: new Date().toISOString(),
+        template: 'verification',
+        data: { username: 'Eve', verificationUrl: 'javascript:alert(1)' },
+        to: ['a@example.com'],
+      }),
+    ];
+    await raw.send({ topic: topics.topic, messages: poison.map((value) => ({ key, value })) });
+    await worker.start();
+    const good = await producer.publish({ ...verification(1), to: 'same-partition@example.com' });
+    await waitFor(() => transport.delivered.length === 1, 'the good message after the poison');
+    const dlq = await readTopic(kafka, topics.deadLetterTopic, 5);
+    expect(dlq.map((r) => [r.headers[HEADERS.reason], r.headers[HEADERS.errorMessage]])).toEqual([
+      ['invalid-envelope', 'envelope: is not JSON'],
+      ['invalid-envelope', 'version: unsupported envelope version 2 (this release reads 1)'],
+      ['unknown-template', expect.stringContaining('no template of that name')],
+      ['invalid-envelope', expect.stringContaining('attachments[0].path')],
+      ['invalid-data', expect.stringContaining('verificationUrl')],
+    ]);
+    expect(dlq.map((r) => r.value)).toEqual(poison);
+    expect(worker.stats).toMatchObject({ sent: 1, deadLettered: 5 });
+    expect(ledger([good.idempotencyKey], transport.delivered, [])).toMatchObject({ sent: 1, lost: 0 });
+  });
+
+  it('pauses on a systemic failure, dead-letters nothing, and delivers the backlog once fixed', async () => {
+    const { topics, transport, producer, worker } = await setup();
+    const events = countEvents(worker);
+    transport.rules.set('', { code: 'auth', status: 535, times: 1_000 });
+    const keys: string[] = [];
+    for (let i = 0; i < 10; i++) keys.push((await producer.publish(verification(i))).idempotencyKey);
+    let alert: unknown;
+    worker.on('paused', (e) => {
+      alert = e.error;
+    });
+    await worker.start();
+    await waitFor(() => events.paused === 1, 'the pause alert');
+    expect(alert).toMatchObject({ code: 'auth', failure: 'systemic' });
+    expect(worker.paused).toBe(true);
+    // While paused, nothing is fetched: the attempts stop growing.
+    const attemptsWhilePaused = [...transport.attempts.values()].reduce((a, b) => a + b, 0);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect([...transport.attempts.values()].reduce((a, b) => a + b, 0)).toBe(attemptsWhilePaused);
+    transport.rules.clear(); // someone fixed the credentials
+    await waitFor(() => transport.delivered.length === 10, 'the backlog after resuming');
+    expect(events.resumed).toBeGreaterThanOrEqual(1);
+    expect(worker.stats.deadLettered).toBe(0);
+    expect(worker.stats.retried).toBe(0);
+    const dlq = await readTopic(kafka, topics.deadLetterTopic, 0);
+    expect(ledger(keys, transport.delivered, dlq)).toEqual({
+      published: 10,
+      sent: 10,
+      duplicated: 0,
+      deadLettered: 0,
+      lost: 0,
+    });
+  });
+});
