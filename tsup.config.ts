@@ -6,6 +6,7 @@ export default defineConfig([
       index: 'src/index.ts',
       'testing/index': 'src/testing/index.ts',
       'preview/index': 'src/preview/index.ts',
+      'kafka/index': 'src/kafka/index.ts',
     },
     format: ['esm', 'cjs'],
     dts: true,

@@ -9,6 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^mailroom\/testing$/, replacement: src('testing/index.ts') },
       { find: /^mailroom\/preview$/, replacement: src('preview/index.ts') },
+      { find: /^mailroom\/kafka$/, replacement: src('kafka/index.ts') },
       { find: /^mailroom$/, replacement: src('index.ts') },
     ],
   },

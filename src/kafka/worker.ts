@@ -412,7 +412,16 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
     }
   };
 
-  const eachBatch = async (payload: KafkaBatchPayload): Promise<void> => {
+  const batches = new Set<Promise<void>>();
+  /** Batches in hand are tracked, so close() can drain and commit them before leaving the group. */
+  const eachBatch = (payload: KafkaBatchPayload): Promise<void> => {
+    const running = processBatch(payload);
+    const tracked = running.catch(() => {}).finally(() => batches.delete(tracked));
+    batches.add(tracked);
+    return running;
+  };
+
+  const processBatch = async (payload: KafkaBatchPayload): Promise<void> => {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const active = () =>
       state === 'running' && pausedUntil === undefined && isRunning() && !isStale() && !stop;
@@ -528,7 +537,10 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
         closeOptions.deadlineMs ?? deadlineMs,
       );
       try {
-        // kafkajs waits here for the batch in hand: in-flight sends finish, their offsets commit.
+        // Stop fetching, let the batches in hand finish their in-flight sends, commit, then leave.
+        consumer?.pause([{ topic }, { topic: retryTopic }]);
+        while (batches.size > 0) await Promise.all(batches);
+        await committer?.flush().catch((error) => emit('error', { error }));
         await consumer?.disconnect();
       } finally {
         clearTimeout(deadline);

@@ -3,10 +3,14 @@
  * tarball into a scratch project outside the repo the way a user would, and runs node, tsc, the
  * `mailroom` bin, publint and attw against what was installed. Needs a fresh `dist/` (`npm test`
  * builds first; on its own, run `npm run build`).
+ *
+ * The Kafka clients (kafkajs, @confluentinc/kafka-javascript) are optional peers: the scratch
+ * project does not have them, so `mailroom` and `mailroom/kafka` are shown to load without them.
+ * The check of the clients' real declarations installs them in a project of their own nested in it.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -56,6 +60,29 @@ function run(
 }
 
 const show = (r: Run) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+
+/**
+ * Type-checks files with the repo's tsc as a user on `module: node16` would (strict, every
+ * declaration checked), in `cwd`. Returns the run and the files tsc read (`--listFiles`).
+ */
+async function tsc(files: string[], cwd: string): Promise<Run & { listed: string[] }> {
+  const result = await run(
+    process.execPath,
+    [
+      join(repo, 'node_modules', 'typescript', 'bin', 'tsc'),
+      ...['--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16'],
+      ...['--target', 'es2022', '--lib', 'es2022', '--skipLibCheck', 'false', '--types', 'node'],
+      // @types/node comes from the repo: the scratch project installs nothing but the tarball.
+      ...['--typeRoots', join(repo, 'node_modules', '@types'), '--listFiles'],
+      ...files,
+    ],
+    { cwd },
+  );
+  return { ...result, listed: result.stdout.split('\n').map((line) => line.trim()) };
+}
+
+/** A tsc run for an assertion message: its errors, without the list of files it read. */
+const showTsc = (r: Run) => show({ ...r, stdout: r.stdout.replace(/^\/(?!.*error TS).*\n?/gm, '') });
 
 function parseJson<T>(what: string, result: Run): T {
   try {
@@ -143,6 +170,11 @@ const MAIN_NAMES = [
   'sandboxTransport',
 ];
 const TESTING_NAMES = ['createTestMailer', 'extractLink', 'Outbox'];
+const KAFKA_NAMES = ['createEmailProducer', 'createEmailWorker', 'memoryIdempotencyStore', 'parseEnvelope'];
+/** The optional peers that mailroom/kafka is written against and never imports. */
+const KAFKA_CLIENTS = ['kafkajs', '@confluentinc/kafka-javascript'];
+/** A module path, URL or specifier that belongs to one of the Kafka clients. */
+const CLIENT_PATH = /kafkajs|confluentinc/;
 const VERIFY_URL = 'https://acme.example/verify?token=artifact-7Qx';
 
 /** The body shared by the ESM and the CJS script: `mailroom` and `testing` are the loaded modules. */
@@ -196,6 +228,37 @@ describe('the packed tarball', () => {
     ).toEqual([]);
     const cli = packedFiles.find((file) => file.path === 'dist/cli/index.js');
     expect(cli && (cli.mode & 0o111) !== 0, 'dist/cli/index.js is executable').toBe(true);
+  });
+
+  it('neither bundles nor imports a Kafka client, and npm installs none: they are optional peers', async () => {
+    const installed = join(scratch, 'node_modules', 'mailroom');
+    const pkg = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'));
+    expect(Object.keys(pkg.peerDependencies ?? {}).sort()).toEqual([...KAFKA_CLIENTS].sort());
+    for (const name of KAFKA_CLIENTS) {
+      expect(pkg.peerDependenciesMeta?.[name], name).toEqual({ optional: true });
+      expect(existsSync(join(scratch, 'node_modules', name)), `npm installed ${name}`).toBe(false);
+    }
+    const files = (await readdir(join(installed, 'dist'), { recursive: true })).map(String);
+    const imports: string[] = [];
+    const bundled: string[] = [];
+    for (const file of files.filter((name) => /\.(c?js|map)$/.test(name))) {
+      const text = await readFile(join(installed, 'dist', file), 'utf8');
+      if (/\.c?js$/.test(file)) {
+        // import … from 'kafkajs', import('kafkajs'), require('kafkajs'), and their subpaths.
+        const found = text.match(
+          /(?:\bfrom|\bimport|\brequire)\s*\(?\s*["'](?:kafkajs|@confluentinc\/kafka-javascript)(?:\/[^"']*)?["']/g,
+        );
+        imports.push(...(found ?? []).map((hit) => `${file}: ${hit}`));
+      } else if (file.endsWith('.map')) {
+        // A bundled dependency shows up among the sources; tsup's own shims are the only outsider.
+        const { sources } = JSON.parse(text) as { sources: string[] };
+        const outside = sources.filter((s) => /node_modules\//.test(s) && !/node_modules\/tsup\//.test(s));
+        bundled.push(...outside.map((source) => `${file}: ${source}`));
+      }
+    }
+    expect(files).toContain('kafka/index.js.map');
+    expect(imports).toEqual([]);
+    expect(bundled).toEqual([]);
   });
 
   it('works from ESM: import mailroom and mailroom/testing, send and read a verification email', {
@@ -271,6 +334,124 @@ const server = http.createServer(handler).listen(0, '127.0.0.1', async () => {
     }
   });
 
+  it('loads mailroom and mailroom/kafka from ESM and CJS without a Kafka client, never asking for one', {
+    timeout: CHILD,
+  }, async () => {
+    // Shared by both scripts: the clients are not installed, for the scratch project nor for mailroom.
+    const unresolvable = `
+const unresolvable = {};
+for (const name of ${JSON.stringify(KAFKA_CLIENTS)}) {
+  unresolvable[name] = [${JSON.stringify(join(scratch, 'package.json'))}, ${JSON.stringify(join(scratch, 'node_modules', 'mailroom', 'package.json'))}]
+    .every((from) => { try { createRequire(from).resolve(name); return false; } catch { return true; } });
+}
+`;
+    // A fake client: creating a producer or a worker must not connect anywhere.
+    const fake = `
+const fakeClient = {
+  producer: () => ({ connect: async () => {}, send: async () => [], sendBatch: async () => [], disconnect: async () => {}, on: () => () => {}, events: {} }),
+  consumer: () => ({ connect: async () => {}, subscribe: async () => {}, run: async () => {}, commitOffsets: async () => {}, pause: () => {}, resume: () => {}, stop: async () => {}, disconnect: async () => {}, on: () => () => {}, events: {} }),
+};
+function probe(mailroom, kafka) {
+  const service = new mailroom.EmailService({ transport: mailroom.memoryTransport(), from: 'a@b.example' });
+  const producer = kafka.createEmailProducer({ kafka: fakeClient });
+  const worker = kafka.createEmailWorker({ kafka: fakeClient, service });
+  return {
+    missing: ${JSON.stringify(KAFKA_NAMES)}.filter((name) => typeof kafka[name] !== 'function'),
+    producer: { name: producer.name, publish: typeof producer.publish, publishMany: typeof producer.publishMany },
+    worker: { start: typeof worker.start, close: typeof worker.close, stats: worker.stats },
+  };
+}
+`;
+    // ESM: a resolve hook records every specifier asked for and every URL it resolved to, and
+    // hands the record back as a module ('artifact:asked?…', fresh each time).
+    await writeFile(
+      join(scratch, 'trace-hooks.mjs'),
+      `const asked = [];
+export async function resolve(specifier, context, nextResolve) {
+  if (specifier.startsWith('artifact:asked?')) {
+    return { shortCircuit: true, url: 'data:text/javascript,export default ' + encodeURIComponent(JSON.stringify(asked)) };
+  }
+  asked.push(specifier);
+  const resolved = await nextResolve(specifier, context);
+  asked.push(resolved.url);
+  return resolved;
+}
+`,
+    );
+    const esm = await runScript(
+      'check-kafka.mjs',
+      `import { createRequire, register } from 'node:module';
+${unresolvable}
+${fake}
+register('./trace-hooks.mjs', import.meta.url);
+const mailroom = await import('mailroom');
+const afterMain = (await import('artifact:asked?main')).default;
+const kafka = await import('mailroom/kafka');
+const afterKafka = (await import('artifact:asked?kafka')).default;
+const loaded = Object.keys(createRequire(import.meta.url).cache);
+console.log(JSON.stringify({
+  unresolvable,
+  traced: afterKafka.length > 0 && afterKafka.some((url) => url.endsWith('/dist/kafka/index.js')),
+  mainLoadedKafkaEntry: afterMain.some((url) => url.includes('/dist/kafka/')),
+  askedByMain: afterMain.filter((s) => ${CLIENT_PATH}.test(s)),
+  askedByKafka: afterKafka.filter((s) => ${CLIENT_PATH}.test(s)),
+  loaded: loaded.filter((s) => ${CLIENT_PATH}.test(s)),
+  resolved: import.meta.resolve('mailroom/kafka'),
+  ...probe(mailroom, kafka),
+}));
+`,
+    );
+    // CJS: every require() goes through Module._resolveFilename, so that is where it is recorded.
+    const cjs = await runScript(
+      'check-kafka.cjs',
+      `const Module = require('node:module');
+const { createRequire } = Module;
+${unresolvable}
+${fake}
+const asked = [];
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  asked.push(request);
+  return resolveFilename.call(this, request, ...rest);
+};
+const mailroom = require('mailroom');
+const afterMain = [...asked, ...Object.keys(require.cache)];
+const kafka = require('mailroom/kafka');
+const afterKafka = [...asked, ...Object.keys(require.cache)];
+console.log(JSON.stringify({
+  unresolvable,
+  traced: asked.includes('mailroom/kafka'),
+  mainLoadedKafkaEntry: afterMain.some((file) => file.includes('/dist/kafka/')),
+  askedByMain: afterMain.filter((s) => ${CLIENT_PATH}.test(s)),
+  askedByKafka: afterKafka.filter((s) => ${CLIENT_PATH}.test(s)),
+  loaded: Object.keys(require.cache).filter((s) => ${CLIENT_PATH}.test(s)),
+  resolved: require.resolve('mailroom/kafka'),
+  ...probe(mailroom, kafka),
+}));
+`,
+    );
+    const dist = join(scratch, 'node_modules', 'mailroom', 'dist');
+    expect(esm.resolved).toBe(pathToFileURL(join(dist, 'kafka', 'index.js')).href);
+    expect(cjs.resolved).toBe(join(dist, 'kafka', 'index.cjs'));
+    for (const out of [esm, cjs]) {
+      expect(out).toMatchObject({
+        unresolvable: Object.fromEntries(KAFKA_CLIENTS.map((name) => [name, true])),
+        traced: true,
+        mainLoadedKafkaEntry: false,
+        askedByMain: [],
+        askedByKafka: [],
+        loaded: [],
+        missing: [],
+        producer: { name: 'kafka', publish: 'function', publishMany: 'function' },
+        worker: {
+          start: 'function',
+          close: 'function',
+          stats: { sent: 0, retried: 0, deadLettered: 0, duplicates: 0 },
+        },
+      });
+    }
+  });
+
   it('recognises errors across the ESM and CJS builds (dual-package hazard)', {
     timeout: CHILD,
   }, async () => {
@@ -326,13 +507,14 @@ console.log(JSON.stringify({
     expect(out.lookalike).toBe(false);
   });
 
-  it('has types that resolve and type-check from .mts (ESM) and .cts (CJS) under node16', {
+  it('has types that resolve and type-check from .mts (ESM) and .cts (CJS) under node16, mailroom/kafka included', {
     timeout: SLOW,
   }, async () => {
     const source = (
       start: string,
     ) => `import { defineTemplate, EmailService, isEmailError, memoryTransport, type SendResult } from 'mailroom';
 import { createTestMailer, extractLink, type Outbox } from 'mailroom/testing';
+import { createEmailProducer, createEmailWorker, type KafkaClientLike } from 'mailroom/kafka';
 
 const invoice = defineTemplate({
   name: 'invoice',
@@ -354,30 +536,85 @@ const outbox: Outbox = mailer.outbox;
 ${start} mailer.service.sendVerificationEmail({ to: 'a@example.com', username: 'A', verificationUrl: 'https://example.com/v' });
 const link: string = extractLink(outbox.expectSent({ to: 'a@example.com' }));
 const guard: (err: unknown) => boolean = isEmailError;
-export { guard, link, sent };
+// Any object shaped like a Kafka client will do; the real clients are checked in a test of their own.
+const noop = async () => {};
+const client: KafkaClientLike = {
+  producer: () => ({ connect: noop, disconnect: noop, send: async () => [] }),
+  consumer: () => ({ connect: noop, disconnect: noop, subscribe: noop, run: noop, commitOffsets: noop, pause() {}, resume() {} }),
+};
+const producer = createEmailProducer({ kafka: client, topic: 'notifications.email' });
+const producerName: 'kafka' = producer.name;
+const worker = createEmailWorker({ kafka: client, service, concurrency: 4 });
+// @ts-expect-error: \`kafka\` (the client) is required
+createEmailProducer({ topic: 'notifications.email' });
+// @ts-expect-error: a worker needs the EmailService that sends
+createEmailWorker({ kafka: client });
+export { guard, link, producerName, sent, worker };
 `;
     await writeFile(join(scratch, 'types-esm.mts'), source('await'));
     await writeFile(join(scratch, 'types-cjs.cts'), source('void'));
-    const tsc = await run(
-      process.execPath,
-      [
-        join(repo, 'node_modules', 'typescript', 'bin', 'tsc'),
-        ...['--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16'],
-        ...['--target', 'es2022', '--lib', 'es2022', '--skipLibCheck', 'false', '--types', 'node'],
-        // @types/node comes from the repo: the scratch project installs nothing but the tarball.
-        ...['--typeRoots', join(repo, 'node_modules', '@types'), '--listFiles'],
-        'types-esm.mts',
-        'types-cjs.cts',
-      ],
-      { cwd: scratch },
-    );
-    expect(tsc.code, show(tsc)).toBe(0);
+    const checked = await tsc(['types-esm.mts', 'types-cjs.cts'], scratch);
+    expect(checked.code, showTsc(checked)).toBe(0);
     // Each mode read its own declarations: .d.ts for import, .d.cts for require.
     const dist = join(scratch, 'node_modules', 'mailroom', 'dist');
-    const listed = tsc.stdout.split('\n').map((line) => line.trim());
-    for (const file of ['index.d.ts', 'index.d.cts', 'testing/index.d.ts', 'testing/index.d.cts']) {
-      expect(listed, file).toContain(join(dist, file));
+    for (const entry of ['index', 'testing/index', 'kafka/index']) {
+      for (const file of [`${entry}.d.ts`, `${entry}.d.cts`]) {
+        expect(checked.listed, file).toContain(join(dist, file));
+      }
     }
+    // mailroom/kafka's declarations stand alone: no Kafka client is installed, and none was read.
+    expect(checked.listed.filter((file) => /kafkajs|confluentinc/.test(file))).toEqual([]);
+  });
+
+  it("accepts kafkajs's and @confluentinc/kafka-javascript's real clients, by their own declarations", {
+    timeout: SLOW,
+  }, async () => {
+    // A project of their own inside the scratch one: 'mailroom' resolves from the scratch
+    // node_modules above, the clients from this one, and the other tests never see them.
+    const clients = join(scratch, 'kafka-clients');
+    await mkdir(clients, { recursive: true });
+    await writeFile(
+      join(clients, 'package.json'),
+      JSON.stringify({ name: 'mailroom-kafka-clients', version: '0.0.0', private: true }),
+    );
+    const peers = repoPackage.peerDependencies as Record<string, string>;
+    // --ignore-scripts: @confluentinc/kafka-javascript's install step fetches or builds its native
+    // binding (librdkafka); only its declarations are used here, and they need no binding.
+    const common = [
+      'install',
+      ...KAFKA_CLIENTS.map((name) => `${name}@${peers[name]}`),
+      ...['--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'],
+    ];
+    let install = await run('npm', [...common, '--offline'], { cwd: clients });
+    if (install.code !== 0) install = await run('npm', [...common, '--prefer-offline'], { cwd: clients });
+    expect(install.code, `npm install of the Kafka clients failed:\n${show(install)}`).toBe(0);
+
+    const source = `import { KafkaJS } from '@confluentinc/kafka-javascript';
+import { Kafka } from 'kafkajs';
+import { createEmailProducer, createEmailWorker } from 'mailroom/kafka';
+import { EmailService, memoryTransport } from 'mailroom';
+const service = new EmailService({ transport: memoryTransport(), from: 'a@b.example' });
+createEmailProducer({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } }) });
+createEmailWorker({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } }), service });
+createEmailProducer({ kafka: new Kafka({ brokers: ['x:9092'] }) });
+createEmailWorker({ kafka: new Kafka({ brokers: ['x:9092'] }), service });
+// @ts-expect-error: a producer is not a client (kafka.producer() makes one)
+createEmailProducer({ kafka: new Kafka({ brokers: ['x:9092'] }).producer() });
+// @ts-expect-error: nor is a consumer
+createEmailWorker({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } }).consumer({ kafkaJS: { groupId: 'g' } }), service });
+`;
+    await writeFile(join(clients, 'clients-esm.mts'), source);
+    await writeFile(join(clients, 'clients-cjs.cts'), source);
+    const checked = await tsc(['clients-esm.mts', 'clients-cjs.cts'], clients);
+    expect(checked.code, showTsc(checked)).toBe(0);
+    // tsc read the clients' own declarations (no stub, no any) and both of mailroom/kafka's.
+    const read = (path: string) => checked.listed.some((file) => file.startsWith(path));
+    expect(read(join(clients, 'node_modules', 'kafkajs', 'types')), 'kafkajs types').toBe(true);
+    const confluent = join(clients, 'node_modules', '@confluentinc', 'kafka-javascript', 'types');
+    expect(read(confluent), '@confluentinc/kafka-javascript types').toBe(true);
+    const dist = join(scratch, 'node_modules', 'mailroom', 'dist');
+    expect(checked.listed).toContain(join(dist, 'kafka', 'index.d.ts'));
+    expect(checked.listed).toContain(join(dist, 'kafka', 'index.d.cts'));
   });
 
   it('has a mailroom bin that renders, and fails on a bad template name with one line and no stack', {
@@ -449,12 +686,14 @@ export { guard, link, sent };
       bundler: 'dist/index.d.ts',
     });
     // node10 (TypeScript's `moduleResolution: node`, the default with `module: commonjs`) ignores
-    // "exports"; package.json's "typesVersions" is what points it at the testing declarations.
-    expect(typesFor('./testing')).toEqual({
-      node10: 'dist/testing/index.d.cts',
-      'node16-cjs': 'dist/testing/index.d.cts',
-      'node16-esm': 'dist/testing/index.d.ts',
-      bundler: 'dist/testing/index.d.ts',
-    });
+    // "exports"; package.json's "typesVersions" is what points it at the subpaths' declarations.
+    for (const entry of ['testing', 'preview', 'kafka']) {
+      expect(typesFor(`./${entry}`), entry).toEqual({
+        node10: `dist/${entry}/index.d.cts`,
+        'node16-cjs': `dist/${entry}/index.d.cts`,
+        'node16-esm': `dist/${entry}/index.d.ts`,
+        bundler: `dist/${entry}/index.d.ts`,
+      });
+    }
   });
 });
