@@ -40,6 +40,16 @@ export const ENV_VARIABLES = {
   MAILROOM_STAGING_ALLOW: 'Staging: comma-separated addresses or @domains that may receive mail.',
   MAILROOM_STAGING_REDIRECT: 'Staging: send all other mail to this address instead.',
   MAILROOM_STAGING_SUBJECT_PREFIX: 'Staging: subject prefix. Default "[STAGING] ".',
+  KAFKA_BROKERS: 'Kafka: comma-separated host:port of the brokers (mailroom worker, mailroom/kafka).',
+  KAFKA_CLIENT_ID: 'Kafka: client id shown in broker logs. Default "mailroom".',
+  KAFKA_SSL: 'Kafka: true to connect with TLS. Default false.',
+  KAFKA_SASL_MECHANISM: 'Kafka: plain, scram-sha-256 or scram-sha-512.',
+  KAFKA_SASL_USERNAME: 'Kafka: SASL user name.',
+  KAFKA_SASL_PASSWORD: 'Kafka: SASL password. Never logged.',
+  MAILROOM_KAFKA_TOPIC:
+    'Kafka: the email topic. Default notifications.email (retry and DLQ topics add .retry and .dlq).',
+  MAILROOM_KAFKA_GROUP: "Kafka: the worker's consumer group. Default mailroom-email-worker.",
+  MAILROOM_WORKER_CONCURRENCY: 'Kafka: sends in flight per worker. Default 10.',
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;

@@ -10,16 +10,20 @@ import { isMailroomError } from '../errors.js';
 import { createPreviewHandler } from '../preview/handler.js';
 import { EmailService } from '../service.js';
 import { sandboxFiles } from '../transports/sandbox.js';
+import { runWorker } from './worker.js';
 
 const USAGE = `Usage:
   mailroom render <template> --data '<json>' [--format json|html|text]
   mailroom send <template> --to <address> --data '<json>'
   mailroom templates
   mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR]
+  mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME]
+                  [--dlq-topic NAME] [--concurrency N] [--templates DIR]
   mailroom --help | --version
 
 Configuration comes from the environment (APP_NAME, MAILROOM_TRANSPORT, SMTP_*, MAILGUN_* …);
-with none, mail goes to the sandbox folder (.mailroom/outbox).`;
+with none, mail goes to the sandbox folder (.mailroom/outbox). The worker reads KAFKA_BROKERS,
+KAFKA_SSL, KAFKA_SASL_*, MAILROOM_KAFKA_TOPIC, MAILROOM_KAFKA_GROUP and MAILROOM_WORKER_CONCURRENCY.`;
 
 class UsageError extends Error {}
 
@@ -49,6 +53,12 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       host: { type: 'string', default: '127.0.0.1' },
       templates: { type: 'string' },
       outbox: { type: 'string' },
+      brokers: { type: 'string' },
+      group: { type: 'string' },
+      topic: { type: 'string' },
+      'retry-topic': { type: 'string' },
+      'dlq-topic': { type: 'string' },
+      concurrency: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -127,6 +137,10 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       return;
+    }
+    case 'worker': {
+      if (template) throw new UsageError(`unexpected argument "${template}"`);
+      return runWorker(values, out);
     }
     case undefined:
       throw new UsageError('no command given');

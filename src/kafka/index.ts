@@ -14,6 +14,7 @@ export type {
   KafkaOutgoingMessage,
   KafkaProducerLike,
 } from './client.js';
+export { type KafkaClientConfig, type KafkaEnvConfig, kafkaConfigFromEnv } from './config.js';
 export {
   createEnvelope,
   ENVELOPE_VERSION,

@@ -1,0 +1,103 @@
+/**
+ * `mailroom worker`: a Kafka email worker from flags and environment. Brokers, group and topics
+ * from flags or KAFKA_* / MAILROOM_KAFKA_*; the transport from the usual variables. One JSON log
+ * line per outcome on stdout; SIGTERM or SIGINT closes it gracefully.
+ */
+import { configFromEnv } from '../config.js';
+import { ConfigError } from '../errors.js';
+import { kafkaConfigFromEnv } from '../kafka/config.js';
+import type { KafkaClientLike } from '../kafka/index.js';
+import { createEmailWorker } from '../kafka/worker.js';
+import type { Logger } from '../log.js';
+import type { PreviewProblem } from '../preview/diagnose.js';
+import { loadTemplatesDir } from '../preview/sources.js';
+import { EmailService } from '../service.js';
+
+/** Flags of `mailroom worker`; each overrides its variable. */
+export interface WorkerFlags {
+  brokers?: string;
+  group?: string;
+  topic?: string;
+  'retry-topic'?: string;
+  'dlq-topic'?: string;
+  concurrency?: string;
+  templates?: string;
+}
+
+export async function runWorker(flags: WorkerFlags, out: (line: string) => void): Promise<void> {
+  const env = {
+    ...process.env,
+    ...(flags.brokers !== undefined ? { KAFKA_BROKERS: flags.brokers } : {}),
+    ...(flags.group !== undefined ? { MAILROOM_KAFKA_GROUP: flags.group } : {}),
+    ...(flags.topic !== undefined ? { MAILROOM_KAFKA_TOPIC: flags.topic } : {}),
+    ...(flags.concurrency !== undefined ? { MAILROOM_WORKER_CONCURRENCY: flags.concurrency } : {}),
+  };
+  const kafkaConfig = kafkaConfigFromEnv(env);
+  const options = configFromEnv();
+  const problems: PreviewProblem[] = [];
+  const templates = flags.templates ? loadTemplatesDir(flags.templates, problems) : [];
+  const [problem] = problems;
+  if (problem)
+    throw new ConfigError('--templates', `${problem.file ?? problem.template ?? ''}: ${problem.message}`);
+  const service = new EmailService({ ...options, templates });
+  // Compile every template now: a broken one stops the worker at start, not at its first email.
+  service.templates.compileAll();
+
+  const { Kafka, logLevel } = await loadKafkajs();
+  const kafka = new Kafka({ ...kafkaConfig.client, logLevel: logLevel.WARN }) as KafkaClientLike;
+  const logger: Logger = {
+    info: (fields, msg) =>
+      out(JSON.stringify({ level: 'info', time: new Date().toISOString(), msg, ...fields })),
+    warn: (fields, msg) =>
+      out(JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg, ...fields })),
+    error: (fields, msg) =>
+      out(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg, ...fields })),
+  };
+  const worker = createEmailWorker({
+    kafka,
+    service,
+    groupId: kafkaConfig.groupId,
+    topic: kafkaConfig.topic,
+    ...(flags['retry-topic'] ? { retryTopic: flags['retry-topic'] } : {}),
+    ...(flags['dlq-topic'] ? { deadLetterTopic: flags['dlq-topic'] } : {}),
+    concurrency: kafkaConfig.concurrency,
+    logger,
+  });
+  const stop = () => {
+    worker
+      .close()
+      .then(() => service.close())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  await worker.start();
+  out(
+    `mailroom worker: consuming ${kafkaConfig.topic} as group ${kafkaConfig.groupId} from ${kafkaConfig.client.brokers.join(',')}, sending via ${service.transport.name}`,
+  );
+}
+
+/** kafkajs is an optional peer: loaded only here, with the fix in the message when it is missing. */
+async function loadKafkajs(): Promise<{
+  Kafka: new (config: object) => unknown;
+  logLevel: { WARN: number };
+}> {
+  try {
+    const module = (await import('kafkajs')) as unknown as {
+      default?: { Kafka: new (config: object) => unknown; logLevel: { WARN: number } };
+      Kafka?: new (config: object) => unknown;
+      logLevel?: { WARN: number };
+    };
+    const api = module.Kafka ? module : module.default;
+    if (!api?.Kafka || !api.logLevel) throw new Error('kafkajs has no Kafka export');
+    return { Kafka: api.Kafka, logLevel: api.logLevel };
+  } catch (error) {
+    if ((error as { code?: string })?.code === 'ERR_MODULE_NOT_FOUND') {
+      throw new ConfigError('kafkajs', 'mailroom worker needs the kafkajs package: npm install kafkajs');
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Kafka settings from the environment (KAFKA_BROKERS, KAFKA_SSL, KAFKA_SASL_*, MAILROOM_KAFKA_*),
+ * for `mailroom worker` and apps that want the same variables. Errors name the variable.
+ */
+import { ConfigError } from '../errors.js';
+import { DEFAULT_TOPIC } from './producer.js';
+
+/** Options for kafkajs's `new Kafka()` (Confluent's client takes them as `{ kafkaJS: … }`). */
+export interface KafkaClientConfig {
+  brokers: string[];
+  clientId: string;
+  ssl?: boolean;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+/** What {@link kafkaConfigFromEnv} returns: the client's options and the worker's names. */
+export interface KafkaEnvConfig {
+  client: KafkaClientConfig;
+  topic: string;
+  groupId: string;
+  concurrency: number;
+}
+
+const BROKER = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
+const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+/**
+ * Reads the Kafka variables. Throws a `ConfigError` naming the first one missing or malformed.
+ *
+ * @example
+ * ```ts
+ * const { client } = kafkaConfigFromEnv();
+ * const producer = createEmailProducer({ kafka: new Kafka(client) });
+ * ```
+ */
+export function kafkaConfigFromEnv(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): KafkaEnvConfig {
+  const get = (name: string) => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+  const rawBrokers = get('KAFKA_BROKERS');
+  if (rawBrokers === undefined) throw new ConfigError('KAFKA_BROKERS', 'is required (host:port,host:port)');
+  const brokers = rawBrokers.split(',').map((b) => b.trim());
+  if (brokers.some((b) => !BROKER.test(b))) {
+    throw new ConfigError('KAFKA_BROKERS', 'must be comma-separated host:port pairs');
+  }
+  const ssl = get('KAFKA_SSL');
+  if (ssl !== undefined && ssl !== 'true' && ssl !== 'false')
+    throw new ConfigError('KAFKA_SSL', 'must be true or false');
+  const mechanism = get('KAFKA_SASL_MECHANISM');
+  let sasl: KafkaClientConfig['sasl'];
+  if (mechanism !== undefined) {
+    if (!(MECHANISMS as readonly string[]).includes(mechanism)) {
+      throw new ConfigError('KAFKA_SASL_MECHANISM', `must be one of ${MECHANISMS.join(', ')}`);
+    }
+    const username = get('KAFKA_SASL_USERNAME');
+    const password = get('KAFKA_SASL_PASSWORD');
+    if (username === undefined)
+      throw new ConfigError('KAFKA_SASL_USERNAME', 'is required with KAFKA_SASL_MECHANISM');
+    if (password === undefined)
+      throw new ConfigError('KAFKA_SASL_PASSWORD', 'is required with KAFKA_SASL_MECHANISM');
+    sasl = { mechanism: mechanism as (typeof MECHANISMS)[number], username, password };
+  }
+  const concurrency = get('MAILROOM_WORKER_CONCURRENCY') ?? '10';
+  if (!/^\d{1,4}$/.test(concurrency) || Number(concurrency) < 1) {
+    throw new ConfigError('MAILROOM_WORKER_CONCURRENCY', 'must be a positive whole number');
+  }
+  return {
+    client: {
+      brokers,
+      clientId: get('KAFKA_CLIENT_ID') ?? 'mailroom',
+      ...(ssl === 'true' ? { ssl: true } : {}),
+      ...(sasl ? { sasl } : {}),
+    },
+    topic: get('MAILROOM_KAFKA_TOPIC') ?? DEFAULT_TOPIC,
+    groupId: get('MAILROOM_KAFKA_GROUP') ?? 'mailroom-email-worker',
+    concurrency: Number(concurrency),
+  };
+}
