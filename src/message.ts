@@ -94,7 +94,7 @@ const MAX_NAME = 256;
 const MAX_SUBJECT = 998;
 const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-const NAMED = /^\s*(?:"([^"\\]*)"|([^<>"]*?))\s*<([^<>]*)>\s*$/;
+const NAMED = /^\s*(?:"((?:[^"\\]|\\.)*)"|([^<>"]*?))\s*<([^<>]*)>\s*$/;
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 const CRLF = /[\r\n]/;
 const HEADER_NAME = /^[!-9;-~]+$/;
@@ -131,7 +131,8 @@ export function parseAddress(input: AddressInput, field: string): Address {
     if (CRLF.test(input)) throw new MessageError(field, 'line breaks are not allowed in an address');
     const named = NAMED.exec(input);
     if (named) {
-      name = (named[1] ?? named[2] ?? '').trim() || undefined;
+      // A quoted name may escape `"` and `\` (RFC 5322 quoted-pair), as formatAddress writes them.
+      name = (named[1]?.replace(/\\(.)/g, '$1') ?? named[2] ?? '').trim() || undefined;
       spec = named[3] ?? '';
     } else {
       spec = input.trim();
@@ -359,7 +360,9 @@ export function createMessage(input: EmailMessageInput): EmailMessage {
 /** Formats an address for display or a header: `Jane Doe <jane@example.com>`. */
 export function formatAddress(address: Address): string {
   if (!address.name) return address.address;
-  const name = /^[\w .!#$%&'*+/=?^`{|}~-]*$/.test(address.name) ? address.name : JSON.stringify(address.name);
+  const name = /^[\w .!#$%&'*+/=?^`{|}~-]*$/.test(address.name)
+    ? address.name
+    : `"${address.name.replace(/(["\\])/g, '\\$1')}"`;
   return `${name} <${address.address}>`;
 }
 

@@ -1,7 +1,8 @@
 /**
  * Envelope v1: the JSON record on `notifications.email`. Validated when published and again when
- * consumed; anything unexpected is a {@link MessageError} that names the field, so the worker can
- * dead-letter it with the reason. Attachments are inline base64 content, size-limited: a queue
+ * consumed; anything unexpected is a {@link MessageError} that names the field (a
+ * `TemplateError` for a malformed template name), so the worker can dead-letter it with the
+ * reason. Attachments are inline base64 content, size-limited: a queue
  * message never makes the worker open a file or fetch a URL.
  */
 import { randomUUID } from 'node:crypto';
@@ -124,7 +125,7 @@ export function createEnvelope(
 ): EnvelopeV1 {
   if (typeof email !== 'object' || email === null) throw new TypeError('an email to publish is required');
   const idempotencyKey = email.idempotencyKey ?? randomUUID();
-  const attachments = email.attachments?.map(encodeAttachment);
+  const attachments = checkAttachmentInput(email.attachments)?.map(encodeAttachment);
   const envelope: EnvelopeV1 = prune({
     version: ENVELOPE_VERSION,
     id: email.id ?? randomUUID(),
@@ -157,7 +158,8 @@ export function createEnvelope(
 
 /**
  * Reads an envelope off the topic: JSON, version 1, the schema, the limits. Throws a
- * `MessageError` naming what is wrong; the worker dead-letters such a record.
+ * `MessageError` naming what is wrong (a `TemplateError` for a malformed template name); the
+ * worker dead-letters such a record.
  */
 export function parseEnvelope(
   value: Uint8Array | string | null | undefined,
@@ -218,6 +220,7 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits): asserts input is
   }
   if (typeof e.id !== 'string' || !ID.test(e.id))
     throw new MessageError('id', 'must be 1–200 word characters');
+  if (typeof e.idempotencyKey !== 'string') throw new MessageError('idempotencyKey', 'is required');
   if (typeof e.createdAt !== 'string' || Number.isNaN(Date.parse(e.createdAt))) {
     throw new MessageError('createdAt', 'must be an ISO 8601 time');
   }
@@ -262,7 +265,8 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits): asserts input is
       if (typeof content !== 'string' || content.length % 4 !== 0 || !BASE64.test(content)) {
         throw new MessageError(`${field}.content`, 'must be base64');
       }
-      attachmentBytes += (content.length / 4) * 3;
+      attachmentBytes +=
+        (content.length / 4) * 3 - (content.endsWith('==') ? 2 : content.endsWith('=') ? 1 : 0);
     });
   }
   if (attachmentBytes > (limits.maxAttachmentBytes ?? DEFAULT_LIMITS.maxAttachmentBytes)) {
@@ -274,7 +278,9 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits): asserts input is
     ...fields,
     from: fields.from ?? 'placeholder@mailroom.invalid',
     subject: fields.subject ?? '-',
-    ...(fields.html === undefined && fields.text === undefined ? { text: '-' } : {}),
+    ...(e.template !== undefined && fields.html === undefined && fields.text === undefined
+      ? { text: '-' }
+      : {}),
   } as EmailMessageInput);
 }
 
@@ -282,6 +288,29 @@ function addressList(input: AddressInput | readonly AddressInput[] | undefined, 
   if (input === undefined) return undefined;
   const list = (Array.isArray(input) ? input : [input]) as AddressInput[];
   return list.map((a, i) => formatAddress(parseAddress(a, `${field}[${i}]`)));
+}
+
+/** Attachments as given to the producer: content only, checked before anything is encoded. */
+function checkAttachmentInput(input: unknown): Attachment[] | undefined {
+  if (input === undefined) return undefined;
+  if (!Array.isArray(input)) throw new MessageError('attachments', 'must be an array');
+  return input.map((a: unknown, i) => {
+    const field = `attachments[${i}]`;
+    if (typeof a !== 'object' || a === null) throw new MessageError(field, 'must be an object');
+    for (const key of Object.keys(a)) {
+      if (!ATTACHMENT_KEYS.has(key)) {
+        throw new MessageError(
+          `${field}.${key}`,
+          'not accepted: attachments carry content only, never a path or URL',
+        );
+      }
+    }
+    const { content } = a as { content?: unknown };
+    if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
+      throw new MessageError(`${field}.content`, 'must be a string or bytes');
+    }
+    return a as Attachment;
+  });
 }
 
 function encodeAttachment(a: Attachment): EnvelopeAttachment {

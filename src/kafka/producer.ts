@@ -4,7 +4,7 @@
  * `EmailService({ queue: producer })` publishes instead of sending.
  */
 import type { QueuedEmail, QueueReceipt } from '../queue.js';
-import type { BuiltinTemplates } from '../templates/builtins.js';
+import { BUILTIN_FIELDS, type BuiltinTemplates } from '../templates/builtins.js';
 import { checkData } from '../templates/compile.js';
 import type { TemplateHandle } from '../templates/define.js';
 import {
@@ -51,6 +51,14 @@ export type BuiltinEmail = {
   };
 }[keyof BuiltinTemplates];
 
+/**
+ * An email with your own template's name (checked by the worker's registry), or pre-rendered
+ * (`subject` with `html`/`text`, no template). A built-in's name must use {@link BuiltinEmail}.
+ */
+export type CustomEmail<Name extends string = never> = Omit<QueuedEmail, 'template'> & {
+  template?: Name extends keyof BuiltinTemplates ? never : Name;
+};
+
 /** Publishes email envelopes to Kafka. */
 export interface EmailProducer {
   readonly name: 'kafka';
@@ -61,9 +69,9 @@ export interface EmailProducer {
    * Validates one email and publishes it. Resolves after the broker acknowledged it from all
    * in-sync replicas; throws a `MessageError` or `TemplateError` (nothing published) for bad input.
    */
-  publish<Data extends object>(
-    email: TemplateEmail<Data> | BuiltinEmail | QueuedEmail,
-  ): Promise<PublishReceipt>;
+  publish<Data extends object>(email: TemplateEmail<Data>): Promise<PublishReceipt>;
+  publish(email: BuiltinEmail): Promise<PublishReceipt>;
+  publish<Name extends string = never>(email: CustomEmail<Name>): Promise<PublishReceipt>;
   /** Publishes many in one request, all validated before any is sent (backfills, benchmarks). */
   publishMany(
     emails: ReadonlyArray<QueuedEmail | BuiltinEmail | TemplateEmail<object>>,
@@ -121,6 +129,10 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
       checkData(template.name, template.fields, email.data);
       return createEnvelope({ ...email, template: template.name } as QueuedEmail, limits);
     }
+    // A built-in's fields are known here too; other names are checked by the worker's registry.
+    if (typeof template === 'string' && Object.hasOwn(BUILTIN_FIELDS, template)) {
+      checkData(template, BUILTIN_FIELDS[template as keyof typeof BUILTIN_FIELDS], email.data);
+    }
     return createEnvelope(email as QueuedEmail, limits);
   };
 
@@ -158,7 +170,7 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
     connect: async () => {
       await connected();
     },
-    publish: (email) => publish(email as QueuedEmail),
+    publish: publish as EmailProducer['publish'],
     publishMany: async (emails) => {
       const envelopes = emails.map(toEnvelope);
       if (envelopes.length > 0) await send(envelopes);

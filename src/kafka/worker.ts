@@ -499,6 +499,13 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
       await producer.connect();
       consumer = createConsumer(options.kafka, flavor, groupId, options.consumer ?? {});
       committer = new Committer(consumer);
+      watchCrashes(consumer, (error, restart) => {
+        logger?.error(
+          { event: 'worker.error', error: describe(error), restart },
+          'the Kafka consumer crashed',
+        );
+        emit('error', { error });
+      });
       await consumer.connect();
       state = 'running';
       await runConsumer(consumer, flavor, [topic, retryTopic], concurrency, eachBatch);
@@ -567,6 +574,17 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
       return pausedUntil !== undefined;
     },
   };
+}
+
+/** kafkajs reports a crashed consumer (it restarts it unless the error is fatal) through an event. */
+function watchCrashes(consumer: KafkaConsumerLike, report: (error: unknown, restart: boolean) => void): void {
+  const events = consumer as {
+    events?: { CRASH?: string };
+    on?: (event: string, listener: (e: { payload: { error: unknown; restart?: boolean } }) => void) => void;
+  };
+  if (typeof events.on === 'function' && events.events?.CRASH) {
+    events.on(events.events.CRASH, (e) => report(e.payload.error, e.payload.restart ?? false));
+  }
 }
 
 function positive(value: number, name: string): number {

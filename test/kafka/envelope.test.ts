@@ -1,0 +1,549 @@
+/**
+ * Envelope v1 without a broker: what createEnvelope writes, what parseEnvelope accepts, what both
+ * refuse (naming the field), and the in-memory idempotency store.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  createMessage,
+  isMessageError,
+  isTemplateError,
+  parseAddress,
+  type QueuedEmail,
+} from '../../src/index.js';
+import { envelopeFields } from '../../src/kafka/envelope.js';
+import {
+  createEnvelope,
+  ENVELOPE_VERSION,
+  memoryIdempotencyStore,
+  parseEnvelope,
+} from '../../src/kafka/index.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+const preRendered: QueuedEmail = { subject: 'Hi', text: 'Hello', to: 'jane@example.com' };
+
+/** A valid envelope as JSON-ready data, to be spoiled one field at a time. */
+function validEnvelope(): Record<string, unknown> {
+  return {
+    version: 1,
+    id: 'env-1',
+    idempotencyKey: 'key-1',
+    createdAt: '2026-11-22T10:00:00.000Z',
+    subject: 'Hi',
+    text: 'Hello',
+    to: ['jane@example.com'],
+  };
+}
+
+const parseWith = (changes: Record<string, unknown>) => () =>
+  parseEnvelope(JSON.stringify({ ...validEnvelope(), ...changes }));
+
+/** Runs `fn`, which must throw a MessageError; returns the field it names. */
+function messageField(fn: () => unknown): string {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (error) {
+    thrown = error;
+  }
+  if (thrown === undefined) throw new Error('expected a MessageError, nothing was thrown');
+  if (!isMessageError(thrown)) throw new Error(`expected a MessageError, got ${String(thrown)}`);
+  return thrown.field;
+}
+
+/** Runs `fn`, which must throw a TemplateError; returns it. */
+function templateError(fn: () => unknown) {
+  try {
+    fn();
+  } catch (error) {
+    if (isTemplateError(error)) return error;
+    throw new Error(`expected a TemplateError, got ${String(error)}`);
+  }
+  throw new Error('expected a TemplateError, nothing was thrown');
+}
+
+describe('createEnvelope and parseEnvelope: round trips', () => {
+  it('round-trips a template envelope', () => {
+    const envelope = createEnvelope({
+      template: 'verification',
+      data: { username: 'Jane', verificationUrl: 'https://acme.example/verify?t=1' },
+      to: 'jane@example.com',
+      idempotencyKey: 'verify:user-42',
+    });
+    expect(envelope).toMatchObject({
+      version: 1,
+      idempotencyKey: 'verify:user-42',
+      template: 'verification',
+      data: { username: 'Jane', verificationUrl: 'https://acme.example/verify?t=1' },
+      to: ['jane@example.com'],
+    });
+    expect(envelope).not.toHaveProperty('subject');
+    expect(envelope).not.toHaveProperty('text');
+    const json = JSON.stringify(envelope);
+    expect(parseEnvelope(json)).toEqual(envelope);
+    expect(parseEnvelope(Buffer.from(json))).toEqual(envelope);
+    expect(parseEnvelope(new TextEncoder().encode(json))).toEqual(envelope);
+  });
+
+  it('round-trips a pre-rendered envelope', () => {
+    const envelope = createEnvelope({
+      subject: 'Your invoice',
+      html: '<p>Invoice attached</p>',
+      text: 'Invoice attached',
+      to: ['jane@example.com', 'John <john@example.com>'],
+    });
+    expect(envelope).toMatchObject({
+      version: 1,
+      subject: 'Your invoice',
+      html: '<p>Invoice attached</p>',
+      text: 'Invoice attached',
+      to: ['jane@example.com', 'John <john@example.com>'],
+    });
+    expect(envelope).not.toHaveProperty('template');
+    expect(envelope).not.toHaveProperty('data');
+    expect(parseEnvelope(JSON.stringify(envelope))).toEqual(envelope);
+  });
+
+  it('writes every documented field, and reads each back', () => {
+    const createdAt = new Date('2026-11-22T10:00:00.000Z');
+    const rendered = createEnvelope({
+      id: 'env-42',
+      createdAt,
+      idempotencyKey: 'invoice:42',
+      subject: 'Invoice 42',
+      html: '<p>Invoice</p>',
+      text: 'Invoice',
+      from: { name: 'Acme Billing', address: 'billing@acme.example' },
+      replyTo: 'Support <support@acme.example>',
+      to: 'jane@example.com',
+      cc: ['boss@example.com'],
+      bcc: 'audit@acme.example',
+      headers: { 'X-Invoice': '42' },
+      tags: ['billing', 'invoice'],
+      metadata: { invoice: 42, paid: false, plan: 'pro' },
+      attachments: [
+        { filename: 'invoice.txt', content: 'total: 10', contentType: 'text/plain', cid: 'inv42' },
+      ],
+      traceparent: TRACEPARENT,
+    });
+    expect(rendered).toEqual({
+      version: 1,
+      id: 'env-42',
+      idempotencyKey: 'invoice:42',
+      createdAt: '2026-11-22T10:00:00.000Z',
+      subject: 'Invoice 42',
+      html: '<p>Invoice</p>',
+      text: 'Invoice',
+      from: 'Acme Billing <billing@acme.example>',
+      replyTo: ['Support <support@acme.example>'],
+      to: ['jane@example.com'],
+      cc: ['boss@example.com'],
+      bcc: ['audit@acme.example'],
+      headers: { 'X-Invoice': '42' },
+      tags: ['billing', 'invoice'],
+      metadata: { invoice: 42, paid: false, plan: 'pro' },
+      attachments: [
+        {
+          filename: 'invoice.txt',
+          content: Buffer.from('total: 10').toString('base64'),
+          contentType: 'text/plain',
+          cid: 'inv42',
+        },
+      ],
+      traceparent: TRACEPARENT,
+    });
+    const templated = createEnvelope({
+      template: 'welcome',
+      data: { username: 'Jane' },
+      subject: 'Welcome aboard',
+      to: 'jane@example.com',
+    });
+    expect(templated).toMatchObject({
+      template: 'welcome',
+      data: { username: 'Jane' },
+      subject: 'Welcome aboard',
+    });
+    const written = new Set([...Object.keys(rendered), ...Object.keys(templated)]);
+    expect([...written].sort()).toEqual(
+      [
+        'version',
+        'id',
+        'idempotencyKey',
+        'createdAt',
+        'template',
+        'data',
+        'subject',
+        'html',
+        'text',
+        'from',
+        'replyTo',
+        'to',
+        'cc',
+        'bcc',
+        'headers',
+        'tags',
+        'metadata',
+        'attachments',
+        'traceparent',
+      ].sort(),
+    );
+    expect(parseEnvelope(JSON.stringify(rendered))).toEqual(rendered);
+    expect(parseEnvelope(JSON.stringify(templated))).toEqual(templated);
+    expect(ENVELOPE_VERSION).toBe(1);
+  });
+
+  it('normalises addresses: international domains become ASCII, names are kept', () => {
+    const envelope = createEnvelope({ ...preRendered, to: 'Jürgen <jurgen@bücher.example>' });
+    expect(envelope.to).toEqual(['"Jürgen" <jurgen@xn--bcher-kva.example>']);
+    expect(parseEnvelope(JSON.stringify(envelope)).to).toEqual(envelope.to);
+  });
+
+  it('keeps a display name with a quote or a backslash, as createMessage does', () => {
+    const to = [
+      { name: 'Jane "JJ" Doe', address: 'jane@example.com' },
+      { name: 'Back\\slash', address: 'back@example.com' },
+    ];
+    expect(createMessage({ subject: 'Hi', text: 'Hello', from: 'a@acme.example', to }).to).toEqual(to);
+    const envelope = createEnvelope({ ...preRendered, to });
+    const parsed = parseEnvelope(JSON.stringify(envelope));
+    expect(parsed.to.map((a) => parseAddress(a, 'to'))).toEqual(to);
+  });
+
+  it('carries Uint8Array attachment content byte for byte', () => {
+    const bytes = new Uint8Array(256);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = i;
+    const envelope = createEnvelope({
+      ...preRendered,
+      attachments: [{ filename: 'all-bytes.bin', content: bytes, contentType: 'application/octet-stream' }],
+    });
+    const parsed = parseEnvelope(JSON.stringify(envelope));
+    expect(new Uint8Array(Buffer.from(parsed.attachments?.[0]?.content ?? '', 'base64'))).toEqual(bytes);
+    const decoded = envelopeFields(parsed).attachments?.[0];
+    expect(decoded?.content).toBeInstanceOf(Uint8Array);
+    expect(decoded?.content).toEqual(bytes);
+    expect(decoded?.filename).toBe('all-bytes.bin');
+  });
+
+  it('generates id and idempotencyKey as UUIDs when missing, and keeps them when given', () => {
+    const a = createEnvelope(preRendered);
+    const b = createEnvelope(preRendered);
+    expect(a.id).toMatch(UUID);
+    expect(a.idempotencyKey).toMatch(UUID);
+    expect(a.id).not.toBe(a.idempotencyKey);
+    expect(b.id).not.toBe(a.id);
+    expect(b.idempotencyKey).not.toBe(a.idempotencyKey);
+    expect(Date.parse(a.createdAt)).not.toBeNaN();
+    const given = createEnvelope({ ...preRendered, id: 'my-id', idempotencyKey: 'reset:user-7:2026-11-22' });
+    expect(given.id).toBe('my-id');
+    expect(given.idempotencyKey).toBe('reset:user-7:2026-11-22');
+  });
+});
+
+describe('parseEnvelope: schema and framing', () => {
+  it('accepts the valid base it is spoiled from', () => {
+    expect(parseWith({})()).toEqual(validEnvelope());
+  });
+
+  it('refuses an unknown top-level key, naming it', () => {
+    expect(messageField(parseWith({ priority: 'high' }))).toBe('priority');
+    expect(messageField(parseWith({ messageId: '<x@evil.example>' }))).toBe('messageId');
+  });
+
+  it('refuses version 2, and a missing or string version', () => {
+    expect(messageField(parseWith({ version: 2 }))).toBe('version');
+    expect(messageField(parseWith({ version: '1' }))).toBe('version');
+    const { version: _version, ...unversioned } = validEnvelope();
+    expect(messageField(() => parseEnvelope(JSON.stringify(unversioned)))).toBe('version');
+  });
+
+  it('refuses what is not JSON, or not a JSON object', () => {
+    expect(messageField(() => parseEnvelope('{"version": 1,'))).toBe('envelope');
+    expect(messageField(() => parseEnvelope(Buffer.from([0xff, 0xfe, 0x00])))).toBe('envelope');
+    expect(messageField(() => parseEnvelope('[1]'))).toBe('envelope');
+    expect(messageField(() => parseEnvelope('null'))).toBe('envelope');
+  });
+
+  it('refuses an empty or missing value', () => {
+    expect(messageField(() => parseEnvelope(''))).toBe('envelope');
+    expect(messageField(() => parseEnvelope(new Uint8Array()))).toBe('envelope');
+    expect(messageField(() => parseEnvelope(null))).toBe('envelope');
+    expect(messageField(() => parseEnvelope(undefined))).toBe('envelope');
+  });
+
+  it('refuses a bad id or createdAt', () => {
+    expect(messageField(parseWith({ id: '' }))).toBe('id');
+    expect(messageField(parseWith({ id: 'a b' }))).toBe('id');
+    expect(messageField(parseWith({ createdAt: 'yesterday' }))).toBe('createdAt');
+    expect(messageField(() => createEnvelope({ ...preRendered, id: 'has space' }))).toBe('id');
+  });
+
+  it('refuses an envelope without idempotencyKey (a required field)', () => {
+    const { idempotencyKey: _key, ...keyless } = validEnvelope();
+    expect(messageField(() => parseEnvelope(JSON.stringify(keyless)))).toBe('idempotencyKey');
+  });
+
+  it('refuses a pre-rendered email without a body, as a send would', () => {
+    expect(messageField(parseWith({ text: undefined }))).toBe('html');
+    expect(messageField(() => createEnvelope({ subject: 'Hi', to: 'jane@example.com' }))).toBe('html');
+  });
+
+  it('refuses an envelope over maxEnvelopeBytes, on both sides, and takes one exactly at it', () => {
+    const envelope = createEnvelope({ ...preRendered, text: 'x'.repeat(2_000) });
+    const size = Buffer.byteLength(JSON.stringify(envelope));
+    expect(parseEnvelope(JSON.stringify(envelope), { maxEnvelopeBytes: size })).toEqual(envelope);
+    expect(messageField(() => parseEnvelope(JSON.stringify(envelope), { maxEnvelopeBytes: size - 1 }))).toBe(
+      'envelope',
+    );
+    expect(
+      messageField(() =>
+        createEnvelope({ ...preRendered, text: 'x'.repeat(2_000) }, { maxEnvelopeBytes: 1_000 }),
+      ),
+    ).toBe('envelope');
+    // The default limit (900 000 bytes) applies without options.
+    expect(messageField(() => createEnvelope({ ...preRendered, text: 'x'.repeat(900_001) }))).toBe(
+      'envelope',
+    );
+    expect(
+      messageField(() => parseEnvelope(JSON.stringify({ ...validEnvelope(), text: 'x'.repeat(900_001) }))),
+    ).toBe('envelope');
+  });
+});
+
+describe('hostile input is refused with a MessageError naming the field', () => {
+  it('CR/LF in the subject', () => {
+    expect(
+      messageField(() => createEnvelope({ ...preRendered, subject: 'Hi\r\nBcc: victim@example.com' })),
+    ).toBe('subject');
+    expect(messageField(parseWith({ subject: 'Hi\nBcc: victim@example.com' }))).toBe('subject');
+  });
+
+  it('CR/LF in a header value', () => {
+    const headers = { 'X-Campaign': 'a\r\nBcc: victim@example.com' };
+    expect(messageField(() => createEnvelope({ ...preRendered, headers }))).toBe('headers.X-Campaign');
+    expect(messageField(parseWith({ headers }))).toBe('headers.X-Campaign');
+  });
+
+  it('a reserved or malformed header name', () => {
+    expect(messageField(parseWith({ headers: { Bcc: 'victim@example.com' } }))).toBe('headers.Bcc');
+    expect(messageField(parseWith({ headers: { 'X-A: b': 'c' } }))).toBe('headers.X-A: b');
+  });
+
+  it('CR/LF in an address display name', () => {
+    expect(
+      messageField(() =>
+        createEnvelope({
+          ...preRendered,
+          to: { name: 'Eve\r\nBcc: victim@example.com', address: 'eve@example.com' },
+        }),
+      ),
+    ).toBe('to[0].name');
+    expect(
+      messageField(() =>
+        createEnvelope({ ...preRendered, to: 'Eve\r\nBcc: victim@example.com <eve@example.com>' }),
+      ),
+    ).toBe('to[0]');
+    expect(messageField(parseWith({ cc: ['"Eve\r\nBcc: victim@example.com" <eve@example.com>'] }))).toBe(
+      'cc[0]',
+    );
+    expect(messageField(parseWith({ from: 'Eve\n <eve@example.com>' }))).toBe('from');
+  });
+
+  it.each([
+    ['a@b@c'],
+    ['"quoted"@example.com'],
+    ['"with space"@example.com'],
+    ['user@[127.0.0.1]'],
+    ['user@[IPv6:::1]'],
+    ['user(comment)@example.com'],
+    ['user@localhost'],
+  ])('the odd address %s', (address) => {
+    expect(messageField(() => createEnvelope({ ...preRendered, to: address }))).toBe('to[0]');
+    expect(messageField(parseWith({ to: ['jane@example.com', address] }))).toBe('to[1]');
+    expect(messageField(parseWith({ bcc: [address] }))).toBe('bcc[0]');
+  });
+
+  it('recipient lists that are not arrays of strings', () => {
+    expect(messageField(parseWith({ to: 'jane@example.com' }))).toBe('to');
+    expect(messageField(parseWith({ cc: [{ address: 'jane@example.com' }] }))).toBe('cc');
+    expect(messageField(parseWith({ to: [] }))).toBe('to');
+  });
+
+  it.each(['path', 'href', 'url'])('an attachment with a %s key, on the topic', (key) => {
+    const attachments = [{ filename: 'secret.txt', content: 'eA==', [key]: '/etc/passwd' }];
+    expect(messageField(parseWith({ attachments }))).toBe(`attachments[0].${key}`);
+  });
+
+  it.each(['path', 'href', 'url'])('an attachment with a %s key, when publishing', (key) => {
+    const withContent = [{ filename: 'secret.txt', content: 'x', [key]: '/etc/passwd' }];
+    expect(messageField(() => createEnvelope({ ...preRendered, attachments: withContent as never }))).toBe(
+      `attachments[0].${key}`,
+    );
+    const withoutContent = [{ filename: 'secret.txt', [key]: 'file:///etc/passwd' }];
+    expect(messageField(() => createEnvelope({ ...preRendered, attachments: withoutContent as never }))).toBe(
+      `attachments[0].${key}`,
+    );
+  });
+
+  it.each([['not base64!'], ['eA='], ['e=A='], ['AAAA\n']])(
+    'attachment content that is not base64: %j',
+    (content) => {
+      expect(messageField(parseWith({ attachments: [{ filename: 'a.bin', content }] }))).toBe(
+        'attachments[0].content',
+      );
+    },
+  );
+
+  it('attachments that are not objects, or have a path for a file name', () => {
+    expect(messageField(parseWith({ attachments: 'eA==' }))).toBe('attachments');
+    expect(messageField(parseWith({ attachments: ['eA=='] }))).toBe('attachments[0]');
+    expect(
+      messageField(parseWith({ attachments: [{ filename: '../../etc/passwd', content: 'eA==' }] })),
+    ).toBe('attachments[0].filename');
+  });
+
+  it('attachments over maxAttachmentBytes, counted together', () => {
+    // 1 023 bytes each: a multiple of 3, so the base64 has no padding.
+    const part = new Uint8Array(1023);
+    const two = [
+      { filename: 'a.bin', content: part },
+      { filename: 'b.bin', content: part },
+    ];
+    expect(
+      createEnvelope({ ...preRendered, attachments: two }, { maxAttachmentBytes: 2046 }).attachments,
+    ).toHaveLength(2);
+    expect(
+      messageField(() => createEnvelope({ ...preRendered, attachments: two }, { maxAttachmentBytes: 2045 })),
+    ).toBe('attachments');
+    const onTopic = JSON.stringify({
+      ...validEnvelope(),
+      attachments: two.map((a) => ({
+        filename: a.filename,
+        content: Buffer.from(a.content).toString('base64'),
+      })),
+    });
+    expect(parseEnvelope(onTopic, { maxAttachmentBytes: 2046 }).attachments).toHaveLength(2);
+    expect(messageField(() => parseEnvelope(onTopic, { maxAttachmentBytes: 2045 }))).toBe('attachments');
+    // The default limit is 512 KiB.
+    const big = [{ filename: 'big.bin', content: new Uint8Array(512 * 1024 + 1) }];
+    expect(messageField(() => createEnvelope({ ...preRendered, attachments: big }))).toBe('attachments');
+  });
+
+  it('counts decoded bytes: an attachment of exactly maxAttachmentBytes is accepted', () => {
+    // 10 bytes are 16 base64 characters with "==" padding: still 10 bytes, not 12.
+    const ten = [{ filename: 'ten.bin', content: new Uint8Array(10) }];
+    expect(
+      createEnvelope({ ...preRendered, attachments: ten }, { maxAttachmentBytes: 10 }).attachments,
+    ).toHaveLength(1);
+    const onTopic = JSON.stringify({
+      ...validEnvelope(),
+      attachments: [{ filename: 'ten.bin', content: Buffer.alloc(10).toString('base64') }],
+    });
+    expect(parseEnvelope(onTopic, { maxAttachmentBytes: 10 }).attachments).toHaveLength(1);
+  });
+
+  it.each([
+    ['not-a-traceparent'],
+    ['00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7'],
+    ['00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01'],
+    [`${TRACEPARENT}\r\nX-Injected: 1`],
+  ])('the traceparent %j', (traceparent) => {
+    expect(messageField(() => createEnvelope({ ...preRendered, traceparent }))).toBe('traceparent');
+    expect(messageField(parseWith({ traceparent }))).toBe('traceparent');
+  });
+
+  it('a traceparent that is not a string', () => {
+    expect(messageField(parseWith({ traceparent: 1 }))).toBe('traceparent');
+  });
+
+  it.each([['../x'], ['a/b'], ['..'], ['a..b'], ['/etc/passwd'], ['C:\\x'], ['Verification']])(
+    'the template name %j (a TemplateError naming it)',
+    (template) => {
+      const data = { username: 'Jane' };
+      expect(templateError(() => createEnvelope({ ...preRendered, template, data })).template).toBe(template);
+      expect(templateError(parseWith({ template, data })).template).toBe(template);
+    },
+  );
+
+  it('template data that is not an object', () => {
+    for (const data of [[], 'x', 1, null]) {
+      expect(messageField(parseWith({ template: 'welcome', data }))).toBe('data');
+    }
+    expect(messageField(parseWith({ template: 'welcome' }))).toBe('data');
+    expect(
+      messageField(() => createEnvelope({ ...preRendered, template: 'welcome', data: [] as never })),
+    ).toBe('data');
+  });
+
+  it('data without a template', () => {
+    expect(messageField(parseWith({ data: { username: 'Jane' } }))).toBe('data');
+    expect(messageField(() => createEnvelope({ ...preRendered, data: { username: 'Jane' } }))).toBe('data');
+  });
+
+  it('no subject without a template', () => {
+    expect(messageField(parseWith({ subject: undefined }))).toBe('subject');
+    expect(messageField(parseWith({ subject: 1 }))).toBe('subject');
+  });
+
+  it('metadata and tags that a send would refuse', () => {
+    expect(messageField(parseWith({ metadata: { nested: { a: 1 } } }))).toBe('metadata.nested');
+    expect(messageField(parseWith({ tags: ['ok', 'bad\r\ntag'] }))).toBe('tags[1]');
+  });
+});
+
+describe('memoryIdempotencyStore', () => {
+  it('remembers keys it was given, and only those', async () => {
+    const store = memoryIdempotencyStore();
+    expect(await store.has('a')).toBe(false);
+    await store.add('a');
+    expect(await store.has('a')).toBe(true);
+    expect(await store.has('b')).toBe(false);
+  });
+
+  it('evicts the least recently used key beyond max', async () => {
+    const store = memoryIdempotencyStore({ max: 3 });
+    await store.add('a');
+    await store.add('b');
+    await store.add('c');
+    // Asking about `a` makes it recently used; `b` is now the oldest.
+    expect(await store.has('a')).toBe(true);
+    await store.add('d');
+    expect(await store.has('b')).toBe(false);
+    expect(await store.has('a')).toBe(true);
+    expect(await store.has('c')).toBe(true);
+    expect(await store.has('d')).toBe(true);
+    // The checks above touched a, c and d in that order: `a` is now the oldest.
+    await store.add('e');
+    expect(await store.has('a')).toBe(false);
+    expect(await store.has('c')).toBe(true);
+    expect(await store.has('d')).toBe(true);
+    expect(await store.has('e')).toBe(true);
+  });
+
+  it('re-adding a key does not evict another', async () => {
+    const store = memoryIdempotencyStore({ max: 2 });
+    await store.add('a');
+    await store.add('b');
+    await store.add('a');
+    expect(await store.has('b')).toBe(true);
+    // Re-adding refreshes: after `has('b')`, `a` is the oldest again and goes first.
+    await store.add('c');
+    expect(await store.has('a')).toBe(false);
+    expect(await store.has('b')).toBe(true);
+  });
+
+  it('holds exactly max keys', async () => {
+    const store = memoryIdempotencyStore({ max: 1 });
+    await store.add('a');
+    expect(await store.has('a')).toBe(true);
+    await store.add('b');
+    expect(await store.has('a')).toBe(false);
+    expect(await store.has('b')).toBe(true);
+  });
+
+  it('refuses a max that is not a positive integer', () => {
+    for (const max of [0, -1, 1.5, Number.NaN]) {
+      expect(() => memoryIdempotencyStore({ max })).toThrow(TypeError);
+    }
+  });
+});

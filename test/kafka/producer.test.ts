@@ -1,0 +1,361 @@
+/**
+ * The producer against a real Kafka-protocol broker (librdkafka's mock cluster): what lands on the
+ * topic, that bad input lands nothing, and an EmailService with a `queue` publishing what a worker
+ * later sends under the same Message-ID.
+ */
+import type { Kafka } from 'kafkajs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  defineTemplate,
+  EmailService,
+  isMessageError,
+  isTemplateError,
+  memoryTransport,
+  type QueuedEvent,
+} from '../../src/index.js';
+import { createEmailProducer, createEmailWorker, parseEnvelope } from '../../src/kafka/index.js';
+import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
+import { FAST_CONSUMER, freshTopics, kafkaClient, readTopic, serviceFor, waitFor } from './harness.js';
+
+let cluster: KafkaCluster;
+let kafka: Kafka;
+const cleanup: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  cluster = await startKafkaCluster();
+  kafka = kafkaClient(cluster);
+});
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+const FROM = 'Acme <no-reply@acme.example>';
+
+async function setup() {
+  const topics = await freshTopics(cluster);
+  const producer = createEmailProducer({ kafka, topic: topics.topic });
+  cleanup.push(() => producer.disconnect());
+  return { topics, producer };
+}
+
+/** A worker that sends through a fresh memory transport (its service has no queue). */
+function startWorker(topics: Awaited<ReturnType<typeof freshTopics>>) {
+  const transport = memoryTransport();
+  const worker = createEmailWorker({
+    kafka,
+    service: serviceFor(transport),
+    ...topics,
+    consumer: FAST_CONSUMER,
+  });
+  cleanup.push(() => worker.close());
+  return { transport, worker, started: worker.start() };
+}
+
+/** Records on a topic, from the broker's offsets (high watermark minus low, summed over partitions). */
+async function recordCount(topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Awaits `promise`, which must reject; returns the reason. */
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection, it resolved');
+}
+
+const verification = (i: number, to = `user-${i}@example.com`) => ({
+  template: 'verification' as const,
+  data: { username: `User ${i}`, verificationUrl: `https://acme.example/verify?t=${i}` },
+  to,
+  idempotencyKey: `verify:${i}`,
+});
+
+const invoice = defineTemplate({
+  name: 'invoice',
+  fields: { number: 'string', payUrl: 'url' },
+  subject: 'Invoice <%= it.number %>',
+  html: '<p>Invoice <%= it.number %></p>',
+});
+
+describe('createEmailProducer on a real broker', () => {
+  it('publishes an envelope keyed by the first recipient, with the version and traceparent headers', async () => {
+    const { topics, producer } = await setup();
+    expect(producer.name).toBe('kafka');
+    expect(producer.topic).toBe(topics.topic);
+    const traced = await producer.publish({
+      subject: 'Traced',
+      text: 'Hello',
+      to: ['Jane.Doe@Example.COM', 'other@example.com'],
+      traceparent: TRACEPARENT,
+      idempotencyKey: 'traced-1',
+    });
+    const plain = await producer.publish(verification(1));
+    expect(traced).toMatchObject({ topic: topics.topic, idempotencyKey: 'traced-1' });
+    expect(traced.partition).toBeGreaterThanOrEqual(0);
+    expect(traced.offset).toMatch(/^\d+$/);
+
+    const records = await readTopic(kafka, topics.topic, 2);
+    expect(records).toHaveLength(2);
+    const byId = new Map(records.map((r) => [(JSON.parse(r.value) as { id: string }).id, r]));
+    const tracedRecord = byId.get(traced.id);
+    const plainRecord = byId.get(plain.id);
+
+    expect(tracedRecord?.key).toBe('jane.doe@example.com');
+    expect(tracedRecord?.partition).toBe(traced.partition);
+    expect(tracedRecord?.offset).toBe(traced.offset);
+    expect(tracedRecord?.headers).toEqual({ 'mailroom-envelope-version': '1', traceparent: TRACEPARENT });
+    const envelope = parseEnvelope(tracedRecord?.value);
+    expect(envelope).toMatchObject({
+      version: 1,
+      id: traced.id,
+      idempotencyKey: 'traced-1',
+      subject: 'Traced',
+      text: 'Hello',
+      to: ['Jane.Doe@example.com', 'other@example.com'],
+      traceparent: TRACEPARENT,
+    });
+
+    expect(plainRecord?.key).toBe('user-1@example.com');
+    expect(plainRecord?.headers).toEqual({ 'mailroom-envelope-version': '1' });
+    expect(parseEnvelope(plainRecord?.value)).toMatchObject({
+      version: 1,
+      id: plain.id,
+      idempotencyKey: 'verify:1',
+      template: 'verification',
+      data: { username: 'User 1', verificationUrl: 'https://acme.example/verify?t=1' },
+      to: ['user-1@example.com'],
+    });
+  });
+
+  it("keeps one recipient's emails on one partition, in publish order", async () => {
+    const { topics, producer } = await setup();
+    const mine: string[] = [];
+    const partitions = new Set<number>();
+    const offsets: bigint[] = [];
+    for (let i = 0; i < 10; i++) {
+      // The same recipient, spelled in different case; others interleaved.
+      const receipt = await producer.publish(
+        verification(i, i % 2 ? 'Same@Example.com' : 'same@example.com'),
+      );
+      mine.push(receipt.idempotencyKey);
+      partitions.add(receipt.partition);
+      offsets.push(BigInt(receipt.offset));
+      await producer.publish(verification(100 + i));
+    }
+    expect(partitions.size).toBe(1);
+    expect(offsets).toEqual([...offsets].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    expect(new Set(offsets).size).toBe(10);
+
+    const records = await readTopic(kafka, topics.topic, 20);
+    expect(records).toHaveLength(20);
+    const same = records.filter((r) => r.key === 'same@example.com');
+    expect(same.map((r) => r.partition)).toEqual(Array(10).fill([...partitions][0]));
+    expect(same.map((r) => JSON.parse(r.value).idempotencyKey)).toEqual(mine);
+    // The topic has several partitions and the other recipients spread over them: the key decides.
+    const others = records.filter((r) => r.key !== 'same@example.com');
+    expect(new Set(others.map((r) => r.partition)).size).toBeGreaterThan(1);
+  });
+
+  it('throws for bad input before anything is published', async () => {
+    const { topics, producer } = await setup();
+
+    const missingField = await rejection(
+      // @ts-expect-error payUrl is missing, which the handle's data type catches at compile time
+      producer.publish({ template: invoice, data: { number: 'A-1' }, to: 'jane@example.com' }),
+    );
+    expect(isTemplateError(missingField)).toBe(true);
+    expect(missingField).toMatchObject({ template: 'invoice', field: 'payUrl' });
+
+    const wrongType = await rejection(
+      producer.publish({
+        template: invoice,
+        data: { number: 'A-1', payUrl: 'javascript:alert(1)' },
+        to: 'jane@example.com',
+      }),
+    );
+    expect(wrongType).toMatchObject({ template: 'invoice', field: 'payUrl' });
+
+    const crlf = await rejection(
+      producer.publish({ subject: 'Hi\r\nBcc: victim@example.com', text: 'x', to: 'jane@example.com' }),
+    );
+    expect(isMessageError(crlf)).toBe(true);
+    expect(crlf).toMatchObject({ field: 'subject' });
+
+    const badAddress = await rejection(producer.publish({ ...verification(1), to: 'a@b@c' }));
+    expect(badAddress).toMatchObject({ field: 'to[0]' });
+
+    expect(await recordCount(topics.topic)).toBe(0);
+    // The count does see what is published.
+    await producer.publish(verification(2));
+    expect(await recordCount(topics.topic)).toBe(1);
+    const [only] = await readTopic(kafka, topics.topic, 1);
+    expect(JSON.parse(only?.value ?? '{}').idempotencyKey).toBe('verify:2');
+  });
+
+  it("checks a built-in template's data by its name before publishing", async () => {
+    const { topics, producer } = await setup();
+    const error = await rejection(
+      // @ts-expect-error a built-in's data is typed by its name; the runtime check covers JavaScript callers
+      producer.publish({ template: 'verification', data: { username: 1 }, to: 'jane@example.com' }),
+    );
+    expect(isTemplateError(error)).toBe(true);
+    expect(error).toMatchObject({ template: 'verification', field: 'username' });
+    const badUrl = await rejection(
+      producer.publish({
+        template: 'verification',
+        data: { username: 'Eve', verificationUrl: 'javascript:alert(1)' },
+        to: 'jane@example.com',
+      }),
+    );
+    expect(badUrl).toMatchObject({ template: 'verification', field: 'verificationUrl' });
+    expect(await recordCount(topics.topic)).toBe(0);
+  });
+
+  it('publishMany validates every email before sending any', async () => {
+    const { topics, producer } = await setup();
+    const error = await rejection(
+      producer.publishMany([
+        verification(1),
+        verification(2),
+        { subject: 'Bad\nsubject', text: 'x', to: 'jane@example.com' },
+      ]),
+    );
+    expect(error).toMatchObject({ field: 'subject' });
+    const missing = await rejection(
+      producer.publishMany([
+        verification(3),
+        { template: invoice, data: { number: 'A-1' }, to: 'x@example.com' },
+      ]),
+    );
+    expect(missing).toMatchObject({ template: 'invoice', field: 'payUrl' });
+    expect(await recordCount(topics.topic)).toBe(0);
+
+    const receipts = await producer.publishMany([verification(4), verification(5)]);
+    expect(receipts.map((r) => r.idempotencyKey)).toEqual(['verify:4', 'verify:5']);
+    const records = await readTopic(kafka, topics.topic, 2);
+    expect(records.map((r) => JSON.parse(r.value).id).sort()).toEqual(receipts.map((r) => r.id).sort());
+    expect(await recordCount(topics.topic)).toBe(2);
+  });
+});
+
+describe('EmailService with a queue', () => {
+  it('publishes instead of sending, and the worker sends under the same Message-ID', async () => {
+    const { topics, producer } = await setup();
+    const transport = memoryTransport();
+    const service = new EmailService({ transport, from: FROM, queue: producer });
+    expect(service.queue).toBe(producer);
+    const queued: QueuedEvent[] = [];
+    let sent = 0;
+    service.on('queued', (event) => queued.push(event));
+    service.on('sent', () => sent++);
+
+    const result = await service.sendVerificationEmail({
+      to: 'jane@example.com',
+      username: 'Jane',
+      verificationUrl: 'https://acme.example/verify?t=42',
+    });
+    expect(transport.outbox).toHaveLength(0);
+    expect(sent).toBe(0);
+    expect(result).toMatchObject({ accepted: [], rejected: [], transport: 'kafka', attempts: 0 });
+    expect(result.queued).toMatchObject({ topic: topics.topic });
+    expect(result.queued?.partition).toBeGreaterThanOrEqual(0);
+    expect(result.queued?.offset).toMatch(/^\d+$/);
+    expect(result.messageId).toMatch(/^<[0-9a-f]{32}@acme\.example>$/);
+
+    expect(queued).toHaveLength(1);
+    expect(queued[0]?.receipt).toEqual(result.queued);
+    expect(queued[0]?.message.messageId).toBe(result.messageId);
+    expect(queued[0]?.message.template).toBe('verification');
+    expect(queued[0]?.message.to).toEqual([{ address: 'jane@example.com' }]);
+
+    const [record] = await readTopic(kafka, topics.topic, 1);
+    expect(record?.partition).toBe(result.queued?.partition);
+    expect(record?.offset).toBe(result.queued?.offset);
+    const envelope = parseEnvelope(record?.value);
+    expect(envelope).toMatchObject({
+      id: result.queued?.id,
+      idempotencyKey: result.queued?.idempotencyKey,
+      template: 'verification',
+      data: { username: 'Jane', verificationUrl: 'https://acme.example/verify?t=42' },
+      from: FROM,
+      to: ['jane@example.com'],
+    });
+    expect(envelope).not.toHaveProperty('subject');
+    expect(envelope).not.toHaveProperty('text');
+
+    const worker = startWorker(topics);
+    await worker.started;
+    await waitFor(() => worker.transport.outbox.length === 1, 'the worker to send');
+    const delivered = worker.transport.outbox[0]?.message;
+    expect(delivered?.messageId).toBe(result.messageId);
+    expect(delivered?.idempotencyKey).toBe(result.queued?.idempotencyKey);
+    expect(delivered?.to).toEqual([{ address: 'jane@example.com' }]);
+    expect(delivered?.subject).toMatch(/verify/i);
+    expect(delivered?.html).toContain('https://acme.example/verify?t=42');
+    expect(transport.outbox).toHaveLength(0);
+  });
+
+  it('throws a TemplateError for a template it does not know, and publishes nothing', async () => {
+    const { topics, producer } = await setup();
+    const service = new EmailService({ transport: memoryTransport(), from: FROM, queue: producer });
+    let queued = 0;
+    service.on('queued', () => queued++);
+    const error = await rejection(
+      service.sendTemplate('no-such-template', { to: 'jane@example.com', data: { username: 'Jane' } }),
+    );
+    expect(isTemplateError(error)).toBe(true);
+    expect(error).toMatchObject({ template: 'no-such-template' });
+    const badData = await rejection(
+      service.sendVerificationEmail({
+        to: 'jane@example.com',
+        username: 'Jane',
+        verificationUrl: 'javascript:alert(1)',
+      }),
+    );
+    expect(badData).toMatchObject({ template: 'verification', field: 'verificationUrl' });
+    expect(queued).toBe(0);
+    expect(await recordCount(topics.topic)).toBe(0);
+    await service.sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane' });
+    expect(queued).toBe(1);
+    expect(await recordCount(topics.topic)).toBe(1);
+  });
+
+  it('HTML in template data is published as given and arrives escaped in the email sent', async () => {
+    const { topics, producer } = await setup();
+    const username = '<script>alert("x")</script>';
+    await producer.publish({ ...verification(1), data: { ...verification(1).data, username } });
+    const [record] = await readTopic(kafka, topics.topic, 1);
+    expect(parseEnvelope(record?.value).data?.username).toBe(username);
+
+    const worker = startWorker(topics);
+    await worker.started;
+    await waitFor(() => worker.transport.outbox.length === 1, 'the worker to send');
+    const html = worker.transport.outbox[0]?.message.html ?? '';
+    expect(html).toContain('&lt;script&gt;');
+    expect(html).not.toContain('<script');
+  });
+
+  it('createEmailWorker refuses a service that queues', async () => {
+    const { topics, producer } = await setup();
+    const service = new EmailService({ transport: memoryTransport(), from: FROM, queue: producer });
+    expect(() => createEmailWorker({ kafka, service, ...topics })).toThrow(TypeError);
+    expect(() => createEmailWorker({ kafka, service, ...topics })).toThrow(/queue/);
+    // The same options with a sending service are accepted.
+    const worker = createEmailWorker({ kafka, service: serviceFor(memoryTransport()), ...topics });
+    cleanup.push(() => worker.close());
+  });
+});
