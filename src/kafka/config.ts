@@ -10,8 +10,14 @@ export interface KafkaClientConfig {
   brokers: string[];
   clientId: string;
   ssl?: boolean;
-  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  sasl?: KafkaSasl;
 }
+
+/** SASL credentials, one shape per mechanism (as kafkajs types them). */
+export type KafkaSasl =
+  | { mechanism: 'plain'; username: string; password: string }
+  | { mechanism: 'scram-sha-256'; username: string; password: string }
+  | { mechanism: 'scram-sha-512'; username: string; password: string };
 
 /** What {@link kafkaConfigFromEnv} returns: the client's options and the worker's names. */
 export interface KafkaEnvConfig {
@@ -61,7 +67,7 @@ export function kafkaConfigFromEnv(
       throw new ConfigError('KAFKA_SASL_USERNAME', 'is required with KAFKA_SASL_MECHANISM');
     if (password === undefined)
       throw new ConfigError('KAFKA_SASL_PASSWORD', 'is required with KAFKA_SASL_MECHANISM');
-    sasl = { mechanism: mechanism as (typeof MECHANISMS)[number], username, password };
+    sasl = { mechanism: mechanism as (typeof MECHANISMS)[number], username, password } as KafkaSasl;
   }
   const concurrency = get('MAILROOM_WORKER_CONCURRENCY') ?? '10';
   if (!/^\d{1,4}$/.test(concurrency) || Number(concurrency) < 1) {

@@ -14,7 +14,7 @@ export type {
   KafkaOutgoingMessage,
   KafkaProducerLike,
 } from './client.js';
-export { type KafkaClientConfig, type KafkaEnvConfig, kafkaConfigFromEnv } from './config.js';
+export { type KafkaClientConfig, type KafkaEnvConfig, type KafkaSasl, kafkaConfigFromEnv } from './config.js';
 export {
   createEnvelope,
   ENVELOPE_VERSION,
