@@ -3,13 +3,7 @@
  * failure means. Sent, parked on the retry topic, or dead-lettered: only then is the offset
  * committed. Systemic failures pause consumption instead of dead-lettering the backlog.
  */
-import {
-  type EmailError,
-  isEmailError,
-  isMailroomError,
-  isMessageError,
-  isTemplateError,
-} from '../errors.js';
+import type { EmailError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type RetryOptions, resolveRetry } from '../retry.js';
 import type { EmailService } from '../service.js';
@@ -19,7 +13,6 @@ import {
   createConsumer,
   createProducer,
   flavorOf,
-  headerText,
   type KafkaBatchPayload,
   type KafkaClientLike,
   type KafkaConsumerLike,
@@ -31,32 +24,18 @@ import {
   sendRecords,
 } from './client.js';
 import { Committer, PartitionProgress, Slots } from './commit.js';
-import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, parseEnvelope } from './envelope.js';
+import type { EnvelopeLimits, EnvelopeV1 } from './envelope.js';
 import { type IdempotencyStore, memoryIdempotencyStore } from './idempotency.js';
 import { DEFAULT_TOPIC } from './producer.js';
+import {
+  type DeadLetterReason,
+  describeFailure,
+  notBeforeOf,
+  type RecordPosition,
+  recordHandler,
+} from './records.js';
 
-/** Headers the worker writes on retry and dead-letter records. */
-export const HEADERS = {
-  attempts: 'mailroom-attempts',
-  rounds: 'mailroom-rounds',
-  notBefore: 'mailroom-not-before',
-  reason: 'mailroom-dead-letter-reason',
-  errorCode: 'mailroom-error-code',
-  errorMessage: 'mailroom-error-message',
-  originalTopic: 'mailroom-original-topic',
-  originalPartition: 'mailroom-original-partition',
-  originalOffset: 'mailroom-original-offset',
-  firstFailureAt: 'mailroom-first-failure-at',
-  lastFailureAt: 'mailroom-last-failure-at',
-} as const;
-
-/** Why a record was dead-lettered. */
-export type DeadLetterReason =
-  | 'permanent'
-  | 'max-attempts'
-  | 'invalid-envelope'
-  | 'invalid-data'
-  | 'unknown-template';
+export { type DeadLetterReason, HEADERS, type RecordPosition } from './records.js';
 
 /** How the worker retries. */
 export interface WorkerRetryOptions {
@@ -100,13 +79,6 @@ export interface EmailWorkerOptions extends EnvelopeLimits {
   /** Which client `kafka` is; detected when omitted. */
   flavor?: KafkaFlavor;
   logger?: Logger;
-}
-
-/** Where a record came from. */
-export interface RecordPosition {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: string;
 }
 
 /** Events an {@link EmailWorker} emits. */
@@ -155,7 +127,6 @@ export interface EmailWorker {
   readonly paused: boolean;
 }
 
-type Outcome = 'done' | 'hold';
 const DEFAULT_IN_PROCESS: RetryOptions = {
   maxAttempts: 3,
   maxElapsedMs: 10_000,
@@ -254,7 +225,7 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
     pausedUntil = Date.now() + pauseMs;
     consumer.pause([{ topic }, { topic: retryTopic }]);
     logger?.error(
-      { event: 'worker.paused', error: describe(error), resumeInMs: pauseMs },
+      { event: 'worker.paused', error: describeFailure(error), resumeInMs: pauseMs },
       'systemic delivery failure: consumption paused',
     );
     emit('paused', { error, resumeAt: new Date(pausedUntil) });
@@ -279,138 +250,52 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
     ]);
   };
 
-  const failureHeaders = (
-    message: KafkaIncomingMessage,
-    at: RecordPosition,
-    error: unknown,
-    attempts: number,
-  ) => {
-    const now = new Date().toISOString();
-    const original = at.topic === retryTopic ? undefined : at;
-    return {
-      [HEADERS.attempts]: String(attempts),
-      [HEADERS.errorCode]: errorCode(error),
-      [HEADERS.errorMessage]: errorMessage(error),
-      [HEADERS.originalTopic]:
-        headerText(message.headers, HEADERS.originalTopic) ?? original?.topic ?? at.topic,
-      [HEADERS.originalPartition]:
-        headerText(message.headers, HEADERS.originalPartition) ?? String(original?.partition ?? at.partition),
-      [HEADERS.originalOffset]:
-        headerText(message.headers, HEADERS.originalOffset) ?? original?.offset ?? at.offset,
-      [HEADERS.firstFailureAt]: headerText(message.headers, HEADERS.firstFailureAt) ?? now,
-      [HEADERS.lastFailureAt]: now,
-    };
-  };
-
-  const deadLetter = async (
-    message: KafkaIncomingMessage,
-    at: RecordPosition,
-    envelope: EnvelopeV1 | undefined,
-    reason: DeadLetterReason,
-    error: unknown,
-    attempts: number,
-  ): Promise<Outcome> => {
-    await forward(deadLetterTopic, message, {
-      ...failureHeaders(message, at, error, attempts),
-      [HEADERS.reason]: reason,
-    });
-    stats.deadLettered++;
-    logger?.error(
-      { event: 'worker.dead_lettered', id: envelope?.id, ...at, reason, attempts, error: describe(error) },
-      'email dead-lettered',
-    );
-    emit('dead-lettered', { ...at, envelope, reason, error, attempts });
-    return 'done';
-  };
-
-  const park = async (
-    message: KafkaIncomingMessage,
-    at: RecordPosition,
-    envelope: EnvelopeV1,
-    error: unknown,
-    attempts: number,
-  ): Promise<Outcome> => {
-    const rounds = Number(headerText(message.headers, HEADERS.rounds) ?? 0) + 1;
-    const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** (rounds - 1));
-    // Half fixed, half random: parked emails from one outage do not all come back at once.
-    const notBefore = new Date(Date.now() + delay / 2 + Math.random() * (delay / 2));
-    await forward(retryTopic, message, {
-      ...failureHeaders(message, at, error, attempts),
-      [HEADERS.rounds]: String(rounds),
-      [HEADERS.notBefore]: String(notBefore.getTime()),
-    });
-    stats.retried++;
-    logger?.warn(
-      { event: 'worker.retried', id: envelope.id, ...at, attempts, notBefore, error: describe(error) },
-      'email parked on the retry topic',
-    );
-    emit('retried', { ...at, envelope, error, attempts, notBefore });
-    return 'done';
-  };
-
-  /** Everything that happens to one record; 'hold' leaves it uncommitted, to be fetched again. */
-  const handle = async (message: KafkaIncomingMessage, at: RecordPosition): Promise<Outcome> => {
-    const prior = Number(headerText(message.headers, HEADERS.attempts) ?? 0) || 0;
-    let envelope: EnvelopeV1;
-    try {
-      envelope = parseEnvelope(message.value, limits);
-    } catch (error) {
-      return deadLetter(message, at, undefined, 'invalid-envelope', error, prior);
-    }
-    if (envelope.template !== undefined) {
-      try {
-        service.templates.get(envelope.template);
-      } catch (error) {
-        return deadLetter(message, at, envelope, 'unknown-template', error, prior);
-      }
-    }
-    if (await store.has(envelope.idempotencyKey)) {
-      stats.duplicates++;
-      logger?.info({ event: 'worker.duplicate', id: envelope.id, ...at }, 'already sent: skipped');
-      emit('duplicate', { ...at, envelope });
-      return 'done';
-    }
-    let attempts = prior;
-    try {
-      const fields = envelopeFields(envelope);
-      const rendered =
-        envelope.template === undefined ? undefined : service.render(envelope.template, envelope.data ?? {});
-      const result = await service.send({
-        ...fields,
-        ...(rendered ?? {}),
-        subject: envelope.subject ?? rendered?.subject ?? '',
-        retry: {
-          ...inProcess,
-          maxAttempts: Math.max(1, Math.min(inProcess.maxAttempts, maxAttempts - prior)),
-        },
-        signal: sendAbort.signal,
-      });
-      attempts = prior + (result.attempts ?? 1);
-      await store.add(envelope.idempotencyKey);
-      stats.sent++;
-      const latencyMs = Date.now() - Date.parse(envelope.createdAt);
-      logger?.info({ event: 'worker.sent', id: envelope.id, ...at, attempts, latencyMs }, 'email sent');
-      emit('sent', { ...at, envelope, result, attempts, latencyMs });
-      return 'done';
-    } catch (error) {
-      attempts = prior + (isEmailError(error) ? (error.attempts ?? 1) : 1);
-      if (isTemplateError(error) || isMessageError(error)) {
-        return deadLetter(message, at, envelope, 'invalid-data', error, attempts);
-      }
-      if (isEmailError(error)) {
-        if (error.failure === 'aborted') return 'hold';
-        if (error.failure === 'systemic') {
-          pauseAll(error);
-          return 'hold';
-        }
-        if (error.failure === 'permanent')
-          return deadLetter(message, at, envelope, 'permanent', error, attempts);
-      }
-      // Transient, ambiguous, or not ours (a bug in a custom transport): later, up to maxAttempts.
-      if (attempts >= maxAttempts) return deadLetter(message, at, envelope, 'max-attempts', error, attempts);
-      return park(message, at, envelope, error, attempts);
-    }
-  };
+  const handle = recordHandler({
+    service,
+    store,
+    limits,
+    inProcess,
+    maxAttempts,
+    baseDelayMs,
+    maxDelayMs,
+    retryTopic,
+    deadLetterTopic,
+    signal: sendAbort.signal,
+    forward,
+    report: {
+      sent(event) {
+        stats.sent++;
+        const { envelope, result: _result, ...fields } = event;
+        logger?.info({ event: 'worker.sent', id: envelope.id, ...fields }, 'email sent');
+        emit('sent', event);
+      },
+      retried(event) {
+        stats.retried++;
+        const { envelope, error, ...fields } = event;
+        logger?.warn(
+          { event: 'worker.retried', id: envelope.id, ...fields, error: describeFailure(error) },
+          'email parked on the retry topic',
+        );
+        emit('retried', event);
+      },
+      deadLettered(event) {
+        stats.deadLettered++;
+        const { envelope, error, ...fields } = event;
+        logger?.error(
+          { event: 'worker.dead_lettered', id: envelope?.id, ...fields, error: describeFailure(error) },
+          'email dead-lettered',
+        );
+        emit('dead-lettered', event);
+      },
+      duplicate(event) {
+        stats.duplicates++;
+        const { envelope, ...at } = event;
+        logger?.info({ event: 'worker.duplicate', id: envelope.id, ...at }, 'already sent: skipped');
+        emit('duplicate', event);
+      },
+      systemic: pauseAll,
+    },
+  });
 
   const batches = new Set<Promise<void>>();
   /** Batches in hand are tracked, so close() can drain and commit them before leaving the group. */
@@ -444,7 +329,7 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
       for (const [index, message] of batch.messages.entries()) {
         if (!active()) break;
         if (batch.topic === retryTopic) {
-          const due = Number(headerText(message.headers, HEADERS.notBefore) ?? 0) - Date.now();
+          const due = notBeforeOf(message) - Date.now();
           if (due > 0) {
             // Not yet: this partition waits, the others go on; the record is fetched again on resume.
             const partition = [{ topic: batch.topic, partitions: [batch.partition] }];
@@ -485,7 +370,7 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
       clearInterval(beat);
     }
     if (failure !== undefined) {
-      logger?.error({ event: 'worker.error', error: describe(failure) }, 'could not forward a record');
+      logger?.error({ event: 'worker.error', error: describeFailure(failure) }, 'could not forward a record');
       emit('error', { error: failure });
       throw failure;
     }
@@ -501,7 +386,7 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
       committer = new Committer(consumer);
       watchCrashes(consumer, (error, restart) => {
         logger?.error(
-          { event: 'worker.error', error: describe(error), restart },
+          { event: 'worker.error', error: describeFailure(error), restart },
           'the Kafka consumer crashed',
         );
         emit('error', { error });
@@ -591,21 +476,4 @@ function positive(value: number, name: string): number {
   if (!Number.isInteger(value) || value < 1)
     throw new TypeError(`createEmailWorker: ${name} must be a positive integer`);
   return value;
-}
-
-function errorCode(error: unknown): string {
-  if (isEmailError(error)) return error.code;
-  if (isTemplateError(error)) return 'template';
-  if (isMessageError(error)) return 'invalid';
-  return 'internal';
-}
-
-/** Our errors' messages carry no secrets; of anything else only the name goes on the record. */
-function errorMessage(error: unknown): string {
-  const text = isMailroomError(error) ? error.message : ((error as Error)?.name ?? 'Error');
-  return text.replace(/[\r\n]+/g, ' ').slice(0, 500);
-}
-
-function describe(error: unknown): Record<string, unknown> {
-  return { code: errorCode(error), message: errorMessage(error) };
 }

@@ -1,0 +1,241 @@
+/**
+ * What happens to one consumed record: parse, skip if already sent, render and send, and on
+ * failure decide between the retry topic, the dead-letter topic, a systemic pause, or leaving it
+ * uncommitted. The worker owns the consumer loop; this file owns the decision and the headers.
+ */
+import {
+  type EmailError,
+  isEmailError,
+  isMailroomError,
+  isMessageError,
+  isTemplateError,
+} from '../errors.js';
+import type { RetryOptions } from '../retry.js';
+import type { EmailService } from '../service.js';
+import type { SendResult } from '../transport.js';
+import { headerText, type KafkaHeaders, type KafkaIncomingMessage } from './client.js';
+import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, parseEnvelope } from './envelope.js';
+import type { IdempotencyStore } from './idempotency.js';
+
+/** Headers the worker writes on retry and dead-letter records. */
+export const HEADERS = {
+  attempts: 'mailroom-attempts',
+  rounds: 'mailroom-rounds',
+  notBefore: 'mailroom-not-before',
+  reason: 'mailroom-dead-letter-reason',
+  errorCode: 'mailroom-error-code',
+  errorMessage: 'mailroom-error-message',
+  originalTopic: 'mailroom-original-topic',
+  originalPartition: 'mailroom-original-partition',
+  originalOffset: 'mailroom-original-offset',
+  firstFailureAt: 'mailroom-first-failure-at',
+  lastFailureAt: 'mailroom-last-failure-at',
+} as const;
+
+/** Why a record was dead-lettered. */
+export type DeadLetterReason =
+  | 'permanent'
+  | 'max-attempts'
+  | 'invalid-envelope'
+  | 'invalid-data'
+  | 'unknown-template';
+
+/** Where a record came from. */
+export interface RecordPosition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+}
+
+/** `done`: sent, parked or dead-lettered, so commit. `hold`: leave it uncommitted, to be fetched again. */
+export type Outcome = 'done' | 'hold';
+
+/** What the worker hears about each record (for its stats, log lines and events). */
+export interface RecordReports {
+  sent(
+    event: RecordPosition & { envelope: EnvelopeV1; result: SendResult; attempts: number; latencyMs: number },
+  ): void;
+  retried(
+    event: RecordPosition & { envelope: EnvelopeV1; error: unknown; attempts: number; notBefore: Date },
+  ): void;
+  deadLettered(
+    event: RecordPosition & {
+      envelope: EnvelopeV1 | undefined;
+      reason: DeadLetterReason;
+      error: unknown;
+      attempts: number;
+    },
+  ): void;
+  duplicate(event: RecordPosition & { envelope: EnvelopeV1 }): void;
+  /** A systemic failure: the worker pauses; the record is held. */
+  systemic(error: EmailError): void;
+}
+
+interface RecordHandlerOptions {
+  service: EmailService;
+  store: IdempotencyStore;
+  limits: EnvelopeLimits;
+  inProcess: Required<RetryOptions>;
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  retryTopic: string;
+  deadLetterTopic: string;
+  signal: AbortSignal;
+  /** Publishes a copy of the record, with extra headers, to a topic; rejects if that fails. */
+  forward(topic: string, message: KafkaIncomingMessage, headers: KafkaHeaders): Promise<void>;
+  report: RecordReports;
+}
+
+/** Makes the function that handles one record. It rejects only when forwarding a record failed. */
+export function recordHandler(o: RecordHandlerOptions) {
+  const { service, report } = o;
+
+  const deadLetter = async (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1 | undefined,
+    reason: DeadLetterReason,
+    error: unknown,
+    attempts: number,
+  ): Promise<Outcome> => {
+    await o.forward(o.deadLetterTopic, message, {
+      ...failureHeaders(message, at, error, attempts, o.retryTopic),
+      [HEADERS.reason]: reason,
+    });
+    report.deadLettered({ ...at, envelope, reason, error, attempts });
+    return 'done';
+  };
+
+  const park = async (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    error: unknown,
+    attempts: number,
+  ): Promise<Outcome> => {
+    const rounds = Number(headerText(message.headers, HEADERS.rounds) ?? 0) + 1;
+    const delay = Math.min(o.maxDelayMs, o.baseDelayMs * 2 ** (rounds - 1));
+    // Half fixed, half random: parked emails from one outage do not all come back at once.
+    const notBefore = new Date(Date.now() + delay / 2 + Math.random() * (delay / 2));
+    await o.forward(o.retryTopic, message, {
+      ...failureHeaders(message, at, error, attempts, o.retryTopic),
+      [HEADERS.rounds]: String(rounds),
+      [HEADERS.notBefore]: String(notBefore.getTime()),
+    });
+    report.retried({ ...at, envelope, error, attempts, notBefore });
+    return 'done';
+  };
+
+  return async function handle(message: KafkaIncomingMessage, at: RecordPosition): Promise<Outcome> {
+    const prior = Number(headerText(message.headers, HEADERS.attempts) ?? 0) || 0;
+    let envelope: EnvelopeV1;
+    try {
+      envelope = parseEnvelope(message.value, o.limits);
+    } catch (error) {
+      return deadLetter(message, at, undefined, 'invalid-envelope', error, prior);
+    }
+    if (envelope.template !== undefined) {
+      try {
+        service.templates.get(envelope.template);
+      } catch (error) {
+        return deadLetter(message, at, envelope, 'unknown-template', error, prior);
+      }
+    }
+    if (await o.store.has(envelope.idempotencyKey)) {
+      report.duplicate({ ...at, envelope });
+      return 'done';
+    }
+    let attempts = prior;
+    try {
+      const rendered =
+        envelope.template === undefined ? undefined : service.render(envelope.template, envelope.data ?? {});
+      const result = await service.send({
+        ...envelopeFields(envelope),
+        ...(rendered ?? {}),
+        subject: envelope.subject ?? rendered?.subject ?? '',
+        // The in-process retry never takes the email past its attempts in all.
+        retry: {
+          ...o.inProcess,
+          maxAttempts: Math.max(1, Math.min(o.inProcess.maxAttempts, o.maxAttempts - prior)),
+        },
+        signal: o.signal,
+      });
+      attempts = prior + (result.attempts ?? 1);
+      await o.store.add(envelope.idempotencyKey);
+      report.sent({
+        ...at,
+        envelope,
+        result,
+        attempts,
+        latencyMs: Date.now() - Date.parse(envelope.createdAt),
+      });
+      return 'done';
+    } catch (error) {
+      attempts = prior + (isEmailError(error) ? (error.attempts ?? 1) : 1);
+      if (isTemplateError(error) || isMessageError(error)) {
+        return deadLetter(message, at, envelope, 'invalid-data', error, attempts);
+      }
+      if (isEmailError(error)) {
+        if (error.failure === 'aborted') return 'hold';
+        if (error.failure === 'systemic') {
+          report.systemic(error);
+          return 'hold';
+        }
+        if (error.failure === 'permanent')
+          return deadLetter(message, at, envelope, 'permanent', error, attempts);
+      }
+      // Transient, ambiguous, or not ours (a bug in a custom transport): later, up to maxAttempts.
+      if (attempts >= o.maxAttempts)
+        return deadLetter(message, at, envelope, 'max-attempts', error, attempts);
+      return park(message, at, envelope, error, attempts);
+    }
+  };
+}
+
+/** The failure headers; the original position and first failure time carry over from earlier rounds. */
+function failureHeaders(
+  message: KafkaIncomingMessage,
+  at: RecordPosition,
+  error: unknown,
+  attempts: number,
+  retryTopic: string,
+): KafkaHeaders {
+  const now = new Date().toISOString();
+  const carried = (name: string) => headerText(message.headers, name);
+  const original = at.topic === retryTopic ? undefined : at;
+  return {
+    [HEADERS.attempts]: String(attempts),
+    [HEADERS.errorCode]: errorCode(error),
+    [HEADERS.errorMessage]: errorMessage(error),
+    [HEADERS.originalTopic]: carried(HEADERS.originalTopic) ?? original?.topic ?? at.topic,
+    [HEADERS.originalPartition]:
+      carried(HEADERS.originalPartition) ?? String(original?.partition ?? at.partition),
+    [HEADERS.originalOffset]: carried(HEADERS.originalOffset) ?? original?.offset ?? at.offset,
+    [HEADERS.firstFailureAt]: carried(HEADERS.firstFailureAt) ?? now,
+    [HEADERS.lastFailureAt]: now,
+  };
+}
+
+/** The not-before time of a parked record, in ms since the epoch (0 when it has none). */
+export function notBeforeOf(message: KafkaIncomingMessage): number {
+  return Number(headerText(message.headers, HEADERS.notBefore) ?? 0) || 0;
+}
+
+function errorCode(error: unknown): string {
+  if (isEmailError(error)) return error.code;
+  if (isTemplateError(error)) return 'template';
+  if (isMessageError(error)) return 'invalid';
+  return 'internal';
+}
+
+/** Our errors' messages carry no secrets; of anything else only the name goes on the record. */
+function errorMessage(error: unknown): string {
+  const text = isMailroomError(error) ? error.message : ((error as Error)?.name ?? 'Error');
+  return text.replace(/[\r\n]+/g, ' ').slice(0, 500);
+}
+
+/** An error as a log field. */
+export function describeFailure(error: unknown): Record<string, unknown> {
+  return { code: errorCode(error), message: errorMessage(error) };
+}
