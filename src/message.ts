@@ -5,7 +5,7 @@
  * could split a message. Nothing is silently cleaned: a bad value is a {@link MessageError} that
  * names the field.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import { MessageError } from './errors.js';
 
@@ -93,6 +93,7 @@ const MAX_DOMAIN = 253;
 const MAX_NAME = 256;
 const MAX_SUBJECT = 998;
 const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+const ASCII_DOMAIN = /^[A-Za-z0-9.-]+$/;
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const NAMED = /^\s*(?:"((?:[^"\\]|\\.)*)"|([^<>"]*?))\s*<([^<>]*)>\s*$/;
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
@@ -125,6 +126,8 @@ const MESSAGE_ID = /^<[!-;=?-~]{1,200}@[A-Za-z0-9.-]{1,253}>$/;
  * non-ASCII local parts, over-long parts. International domains become ASCII (punycode).
  */
 export function parseAddress(input: AddressInput, field: string): Address {
+  // Addresses this module validated and froze are returned as they are (a service's own sender).
+  if (typeof input === 'object' && input !== null && VALIDATED.has(input)) return input;
   let name: string | undefined;
   let spec: string;
   if (typeof input === 'string') {
@@ -151,7 +154,7 @@ export function parseAddress(input: AddressInput, field: string): Address {
     if (name.length > MAX_NAME) throw new MessageError(`${field}.name`, `longer than ${MAX_NAME} characters`);
   }
   const address = parseAddrSpec(spec, field);
-  return name === undefined ? { address } : { name, address };
+  return freezeAddress(name === undefined ? { address } : { name, address });
 }
 
 function parseAddrSpec(spec: string, field: string): string {
@@ -172,7 +175,9 @@ function parseAddrSpec(spec: string, field: string): string {
     );
   }
   if (domain.startsWith('[')) throw new MessageError(field, 'IP-literal domains are not accepted');
-  const ascii = domainToASCII(domain);
+  // Plain ASCII domains only need lower-casing; punycode and international ones go through the URL parser.
+  const ascii =
+    ASCII_DOMAIN.test(domain) && !/xn--/i.test(domain) ? domain.toLowerCase() : domainToASCII(domain);
   const labels = ascii.split('.');
   const valid =
     ascii.length > 0 &&
@@ -286,7 +291,7 @@ function checkMessageId(input: unknown, key: string | undefined, sender: string)
   const domain = sender.slice(sender.lastIndexOf('@') + 1);
   if (key === undefined) return `<${randomUUID()}@${domain}>`;
   // A hash, so the key itself (which may name a user) never shows in a header.
-  return `<${createHash('sha256').update(key).digest('hex').slice(0, 32)}@${domain}>`;
+  return `<${hash('sha256', key, 'hex').slice(0, 32)}@${domain}>`;
 }
 
 function checkIdempotencyKey(input: unknown): string | undefined {
@@ -300,8 +305,16 @@ function checkIdempotencyKey(input: unknown): string | undefined {
   return input;
 }
 
-function freezeList<T>(list: T[]): readonly T[] {
-  for (const item of list) Object.freeze(item);
+/** Frozen addresses that passed {@link parseAddress}: immutable, so never checked twice. */
+const VALIDATED = new WeakSet<object>();
+
+function freezeAddress(address: Address): Address {
+  VALIDATED.add(Object.freeze(address));
+  return address;
+}
+
+function freezeList(list: Address[]): readonly Address[] {
+  for (const item of list) freezeAddress(item);
   return Object.freeze(list);
 }
 
@@ -339,7 +352,7 @@ export function createMessage(input: EmailMessageInput): EmailMessage {
   }
   const idempotencyKey = checkIdempotencyKey(input.idempotencyKey);
   return Object.freeze({
-    from: Object.freeze(from),
+    from: freezeAddress(from),
     to: freezeList(to),
     cc: freezeList(parseAddressList(input.cc, 'cc')),
     bcc: freezeList(parseAddressList(input.bcc, 'bcc')),

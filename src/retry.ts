@@ -27,9 +27,14 @@ export const DEFAULT_RETRY: Readonly<Required<RetryOptions>> = Object.freeze({
 /** Called before each wait: the error that failed `attempt`, and how long we wait before the next. */
 export type RetryListener = (error: EmailError, attempt: number, delayMs: number) => void;
 
+/** Frozen options already checked: a queue worker passes the same object with every send. */
+const resolvedFrozen = new WeakMap<RetryOptions, Required<RetryOptions>>();
+
 /** Checks retry options once, naming the option at fault. */
 export function resolveRetry(options: RetryOptions | false | undefined): Required<RetryOptions> {
   if (options === false) return { ...DEFAULT_RETRY, maxAttempts: 1 };
+  const known = options && resolvedFrozen.get(options);
+  if (known) return known;
   const resolved = { ...DEFAULT_RETRY, ...options };
   for (const [key, value] of Object.entries(resolved)) {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
@@ -39,6 +44,7 @@ export function resolveRetry(options: RetryOptions | false | undefined): Require
   if (!Number.isInteger(resolved.maxAttempts) || resolved.maxAttempts < 1) {
     throw new TypeError('retry.maxAttempts must be a whole number of at least 1');
   }
+  if (options && Object.isFrozen(options)) resolvedFrozen.set(options, resolved);
   return resolved;
 }
 

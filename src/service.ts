@@ -181,7 +181,7 @@ export class EmailService {
     }
     const sender = parseAddress(options.from, 'from');
     const appName = options.appName ?? sender.name ?? 'Mailroom';
-    const from = { name: sender.name ?? appName, address: sender.address };
+    const from = parseAddress({ name: sender.name ?? appName, address: sender.address }, 'from');
     this.transport = transport;
     this.#from = from;
     this.#replyTo = options.replyTo === undefined ? undefined : parseAddress(options.replyTo, 'replyTo');
@@ -196,11 +196,11 @@ export class EmailService {
       logoUrl: options.brand?.logoUrl,
       url: options.brand?.url,
       colors: Object.freeze({ ...DEFAULT_PALETTE, ...options.brand?.colors }),
-      senderName: from.name,
+      senderName: from.name ?? appName,
       senderAddress: from.address,
-      // Read at render time, so a long-running service rolls over at New Year.
+      // Read at render time, so a long-running service rolls over at New Year (checked once a minute).
       get year() {
-        return new Date().getFullYear();
+        return currentYear();
       },
     });
     this.templates = new TemplateRegistry({
@@ -241,7 +241,7 @@ export class EmailService {
       if (queue) fields.idempotencyKey ??= randomUUID();
       const sending = this.#compose(fields);
       message = sending;
-      if (queue) return await this.#enqueue(queue, sending, toQueued(sending), signal, started);
+      if (queue) return await this.#enqueue(queue, sending, toQueued(sending, fields), signal, started);
       const result = await withRetries(
         (attempt) => {
           attempts = attempt;
@@ -296,7 +296,11 @@ export class EmailService {
         const idempotencyKey = fields.idempotencyKey ?? randomUUID();
         // Checks every address, header and attachment as the worker will; the body comes later.
         message = this.#compose({ ...fields, idempotencyKey, subject: name, text: '-', template: name });
-        const queued = { ...toQueued(message), template: name, data: data as Record<string, unknown> };
+        const queued = {
+          ...toQueued(message, fields),
+          template: name,
+          data: data as Record<string, unknown>,
+        };
         delete (queued as { subject?: string }).subject;
         delete (queued as { text?: string }).text;
         return await this.#enqueue(queue, message, queued, signal, started);
@@ -484,18 +488,22 @@ export class EmailService {
   }
 }
 
-/** A validated message as a queue takes it: addresses formatted, attachments as given. */
-function toQueued(message: EmailMessage): QueuedEmail {
+/**
+ * A validated message as a queue takes it: addresses formatted, attachments as given. The sender
+ * and Reply-To travel only when the caller chose them; otherwise the worker's service decides, so
+ * the sending side's configuration owns the sender domain.
+ */
+function toQueued(message: EmailMessage, given: Pick<EmailMessageInput, 'from' | 'replyTo'>): QueuedEmail {
   const list = (addresses: readonly Address[]) => addresses.map(formatAddress);
   return {
     subject: message.subject,
     ...(message.html !== undefined ? { html: message.html } : {}),
     ...(message.text !== undefined ? { text: message.text } : {}),
-    from: formatAddress(message.from),
+    ...(given.from !== undefined ? { from: formatAddress(message.from) } : {}),
     to: list(message.to),
     ...(message.cc.length ? { cc: list(message.cc) } : {}),
     ...(message.bcc.length ? { bcc: list(message.bcc) } : {}),
-    ...(message.replyTo.length ? { replyTo: list(message.replyTo) } : {}),
+    ...(given.replyTo !== undefined ? { replyTo: list(message.replyTo) } : {}),
     ...(Object.keys(message.headers).length ? { headers: message.headers } : {}),
     ...(message.attachments.length ? { attachments: message.attachments } : {}),
     ...(message.tags.length ? { tags: message.tags } : {}),
@@ -519,4 +527,12 @@ function describeError(error: unknown): Record<string, unknown> {
   }
   if (isMailroomError(error)) return { name: error.name, message: error.message, retryable: error.retryable };
   return { name: (error as Error)?.name ?? 'Error' };
+}
+
+let year = { value: 0, until: 0 };
+/** The current year, looked up at most once a minute (every render shows it in the footer). */
+function currentYear(): number {
+  const now = Date.now();
+  if (now >= year.until) year = { value: new Date(now).getFullYear(), until: now + 60_000 };
+  return year.value;
 }

@@ -35,7 +35,9 @@ export interface SendResult {
   readonly failovers?: readonly EmailError[];
   /**
    * Set when the service has a `queue`: the email was published, not yet sent (`accepted` is
-   * empty and `transport` names the queue). The worker sends it.
+   * empty and `transport` names the queue). The worker sends it, from its own service's sender
+   * unless `from` was given; `messageId` is what it will carry when both sides share the sender's
+   * domain (it derives from the idempotency key and that domain).
    */
   readonly queued?: QueueReceipt;
 }

@@ -87,7 +87,55 @@ export function createProducer(kafka: KafkaClientLike, flavor: KafkaFlavor): Kaf
   if (flavor === 'confluent') {
     return kafka.producer({ kafkaJS: { idempotent: true, acks: -1, allowAutoTopicCreation: false } });
   }
-  return kafka.producer({ maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  return kafka.producer({
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: () => keyPartitioner,
+  });
+}
+
+/**
+ * The Java client's keyed partitioning (murmur2 of the key, modulo the partition count), given
+ * to kafkajs explicitly: the same as its default, without the warning it prints when none is.
+ */
+function keyPartitioner({
+  partitionMetadata,
+  message,
+}: {
+  partitionMetadata: ReadonlyArray<{ partitionId: number }>;
+  message: { key?: string | Buffer | null };
+}): number {
+  const count = partitionMetadata.length;
+  if (message.key === null || message.key === undefined) return Math.floor(Math.random() * count);
+  const key = typeof message.key === 'string' ? Buffer.from(message.key) : message.key;
+  return (murmur2(key) & 0x7fffffff) % count;
+}
+
+/** Kafka's murmur2 (seed 0x9747b28c), as in the Java client's `Utils.murmur2`. */
+export function murmur2(data: Uint8Array): number {
+  const m = 0x5bd1e995;
+  const length = data.length;
+  let h = 0x9747b28c ^ length;
+  const whole = length & ~3;
+  for (let i = 0; i < whole; i += 4) {
+    let k =
+      (data[i] as number) |
+      ((data[i + 1] as number) << 8) |
+      ((data[i + 2] as number) << 16) |
+      ((data[i + 3] as number) << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  const rest = length & 3;
+  if (rest === 3) h ^= (data[whole + 2] as number) << 16;
+  if (rest >= 2) h ^= (data[whole + 1] as number) << 8;
+  if (rest >= 1) h = Math.imul(h ^ (data[whole] as number), m);
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h;
 }
 
 /** Produces with acks from all in-sync replicas (a per-send option in kafkajs, per producer in Confluent's). */

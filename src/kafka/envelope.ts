@@ -147,7 +147,7 @@ export function createEnvelope(
     attachments,
     traceparent: email.traceparent,
   });
-  checkEnvelope(envelope, limits);
+  checkEnvelope(envelope, limits, true);
   if (
     Buffer.byteLength(JSON.stringify(envelope)) > (limits.maxEnvelopeBytes ?? DEFAULT_LIMITS.maxEnvelopeBytes)
   ) {
@@ -165,6 +165,26 @@ export function parseEnvelope(
   value: Uint8Array | string | null | undefined,
   limits: EnvelopeLimits = {},
 ): EnvelopeV1 {
+  const parsed = readJson(value, limits);
+  checkEnvelope(parsed, limits, true);
+  return parsed;
+}
+
+/**
+ * The worker's read: the schema and limits, but not the message-level checks, because the send
+ * that follows runs exactly those (a failure there is dead-lettered the same way). Saves
+ * validating every address twice per email.
+ */
+export function readEnvelope(
+  value: Uint8Array | string | null | undefined,
+  limits: EnvelopeLimits,
+): EnvelopeV1 {
+  const parsed = readJson(value, limits);
+  checkEnvelope(parsed, limits, false);
+  return parsed;
+}
+
+function readJson(value: Uint8Array | string | null | undefined, limits: EnvelopeLimits): unknown {
   if (value === null || value === undefined || value.length === 0) {
     throw new MessageError('envelope', 'is empty');
   }
@@ -172,39 +192,38 @@ export function parseEnvelope(
   if ((typeof value === 'string' ? Buffer.byteLength(value) : value.length) > max) {
     throw new MessageError('envelope', 'is larger than maxEnvelopeBytes');
   }
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(typeof value === 'string' ? value : Buffer.from(value).toString('utf8'));
+    return JSON.parse(typeof value === 'string' ? value : Buffer.from(value).toString('utf8'));
   } catch {
     throw new MessageError('envelope', 'is not JSON');
   }
-  checkEnvelope(parsed, limits);
-  return parsed;
 }
 
 /** The message fields an envelope stands for; a template's subject and bodies come from rendering. */
 export function envelopeFields(
   envelope: EnvelopeV1,
 ): Omit<EmailMessageInput, 'subject'> & { subject?: string } {
-  return prune({
-    from: envelope.from,
+  // Built field by field (this runs once per email in the worker): only what the envelope has.
+  const fields: Omit<EmailMessageInput, 'subject'> & { subject?: string } = {
     to: envelope.to,
-    cc: envelope.cc,
-    bcc: envelope.bcc,
-    replyTo: envelope.replyTo,
-    subject: envelope.subject,
-    html: envelope.html,
-    text: envelope.text,
-    headers: envelope.headers,
-    tags: envelope.tags,
-    metadata: envelope.metadata,
-    attachments: envelope.attachments?.map(decodeAttachment),
-    template: envelope.template,
     idempotencyKey: envelope.idempotencyKey,
-  }) as Omit<EmailMessageInput, 'subject'> & { subject?: string };
+  };
+  if (envelope.from !== undefined) fields.from = envelope.from;
+  if (envelope.cc !== undefined) fields.cc = envelope.cc;
+  if (envelope.bcc !== undefined) fields.bcc = envelope.bcc;
+  if (envelope.replyTo !== undefined) fields.replyTo = envelope.replyTo;
+  if (envelope.subject !== undefined) fields.subject = envelope.subject;
+  if (envelope.html !== undefined) fields.html = envelope.html;
+  if (envelope.text !== undefined) fields.text = envelope.text;
+  if (envelope.headers !== undefined) fields.headers = envelope.headers;
+  if (envelope.tags !== undefined) fields.tags = envelope.tags;
+  if (envelope.metadata !== undefined) fields.metadata = envelope.metadata;
+  if (envelope.attachments !== undefined) fields.attachments = envelope.attachments.map(decodeAttachment);
+  if (envelope.template !== undefined) fields.template = envelope.template;
+  return fields;
 }
 
-function checkEnvelope(input: unknown, limits: EnvelopeLimits): asserts input is EnvelopeV1 {
+function checkEnvelope(input: unknown, limits: EnvelopeLimits, deep: boolean): asserts input is EnvelopeV1 {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new MessageError('envelope', 'must be a JSON object');
   }
@@ -272,6 +291,7 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits): asserts input is
   if (attachmentBytes > (limits.maxAttachmentBytes ?? DEFAULT_LIMITS.maxAttachmentBytes)) {
     throw new MessageError('attachments', 'are larger than maxAttachmentBytes');
   }
+  if (!deep) return;
   // Everything else is checked exactly as a send would check it; a template's body comes later.
   const fields = envelopeFields(e as unknown as EnvelopeV1);
   createMessage({

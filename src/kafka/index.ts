@@ -26,10 +26,12 @@ export {
 export { type IdempotencyStore, memoryIdempotencyStore } from './idempotency.js';
 export {
   type BuiltinEmail,
+  type CustomEmail,
   createEmailProducer,
   DEFAULT_TOPIC,
   type EmailProducer,
   type EmailProducerOptions,
+  type PublishOptions,
   type PublishReceipt,
   type TemplateEmail,
 } from './producer.js';

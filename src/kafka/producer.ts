@@ -3,6 +3,7 @@
  * resolving only once every in-sync replica has it. It is also an `EmailQueue`, so an
  * `EmailService({ queue: producer })` publishes instead of sending.
  */
+import { EmailError } from '../errors.js';
 import type { QueuedEmail, QueueReceipt } from '../queue.js';
 import { BUILTIN_FIELDS, type BuiltinTemplates } from '../templates/builtins.js';
 import { checkData } from '../templates/compile.js';
@@ -67,18 +68,28 @@ export interface EmailProducer {
   connect(): Promise<void>;
   /**
    * Validates one email and publishes it. Resolves after the broker acknowledged it from all
-   * in-sync replicas; throws a `MessageError` or `TemplateError` (nothing published) for bad input.
+   * in-sync replicas; throws a `MessageError` or `TemplateError` (nothing published) for bad input,
+   * and an `EmailError` (`network`, retryable) when Kafka did not take it. `signal` stops the wait.
    */
-  publish<Data extends object>(email: TemplateEmail<Data>): Promise<PublishReceipt>;
-  publish(email: BuiltinEmail): Promise<PublishReceipt>;
-  publish<Name extends string = never>(email: CustomEmail<Name>): Promise<PublishReceipt>;
+  publish<Data extends object>(email: TemplateEmail<Data>, options?: PublishOptions): Promise<PublishReceipt>;
+  publish(email: BuiltinEmail, options?: PublishOptions): Promise<PublishReceipt>;
+  publish<Name extends string = never>(
+    email: CustomEmail<Name>,
+    options?: PublishOptions,
+  ): Promise<PublishReceipt>;
   /** Publishes many in one request, all validated before any is sent (backfills, benchmarks). */
   publishMany(
     emails: ReadonlyArray<QueuedEmail | BuiltinEmail | TemplateEmail<object>>,
   ): Promise<QueueReceipt[]>;
   /** The `EmailQueue` side: what `EmailService({ queue })` calls. */
-  enqueue(email: QueuedEmail): Promise<PublishReceipt>;
+  enqueue(email: QueuedEmail, options?: PublishOptions): Promise<PublishReceipt>;
   disconnect(): Promise<void>;
+}
+
+/** Per-publish options. */
+export interface PublishOptions {
+  /** Stops waiting for the broker. Before the request it means nothing was published; after, it may have been. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -136,9 +147,12 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
     return createEnvelope(email as QueuedEmail, limits);
   };
 
-  /** Publishes envelopes in one request; resolves with the broker's answer. */
-  const send = async (envelopes: EnvelopeV1[]) => {
-    const client = await connected();
+  /**
+   * Publishes envelopes in one request; resolves with the broker's answer. A Kafka failure becomes
+   * an `EmailError` (`network`, retryable) naming the topic, so callers need not know the client.
+   */
+  const send = async (envelopes: EnvelopeV1[], signal?: AbortSignal) => {
+    if (signal?.aborted) throw aborted(signal, 'before publishing; nothing was published');
     const records = envelopes.map((envelope) => ({
       key: partitionKey(envelope),
       value: JSON.stringify(envelope),
@@ -147,14 +161,30 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
         ...(envelope.traceparent ? { traceparent: envelope.traceparent } : {}),
       },
     }));
-    return sendRecords(client, flavor, topic, records);
+    const sending = connected()
+      .then((client) => sendRecords(client, flavor, topic, records))
+      .catch((error: unknown) => {
+        throw new EmailError(`could not publish to ${topic}: ${(error as Error)?.message ?? error}`, {
+          code: 'network',
+          transport: 'kafka',
+          cause: error,
+        });
+      });
+    if (!signal) return sending;
+    // The client cannot take a request back: an abort stops the wait, not the publish.
+    return new Promise<Awaited<typeof sending>>((resolve, reject) => {
+      const onAbort = () => reject(aborted(signal, 'while publishing; the email may still be published'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      sending.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   };
 
   const publish = async (
     email: QueuedEmail | BuiltinEmail | TemplateEmail<object>,
+    options: { signal?: AbortSignal } = {},
   ): Promise<PublishReceipt> => {
     const envelope = toEnvelope(email);
-    const [landed] = await send([envelope]);
+    const [landed] = await send([envelope], options.signal);
     return {
       id: envelope.id,
       idempotencyKey: envelope.idempotencyKey,
@@ -184,4 +214,12 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
       await current?.disconnect();
     },
   };
+}
+
+function aborted(signal: AbortSignal, when: string): EmailError {
+  return new EmailError(`the publish was aborted ${when}`, {
+    code: 'aborted',
+    transport: 'kafka',
+    cause: signal.reason,
+  });
 }

@@ -14,7 +14,7 @@ import type { RetryOptions } from '../retry.js';
 import type { EmailService } from '../service.js';
 import type { SendResult } from '../transport.js';
 import { headerText, type KafkaHeaders, type KafkaIncomingMessage } from './client.js';
-import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, parseEnvelope } from './envelope.js';
+import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, readEnvelope } from './envelope.js';
 import type { IdempotencyStore } from './idempotency.js';
 
 /** Headers the worker writes on retry and dead-letter records. */
@@ -90,6 +90,9 @@ interface RecordHandlerOptions {
 /** Makes the function that handles one record. It rejects only when forwarding a record failed. */
 export function recordHandler(o: RecordHandlerOptions) {
   const { service, report } = o;
+  const inFlight = new Map<string, Promise<Outcome>>();
+  // Frozen, so the service checks it once rather than per email.
+  const inProcess = Object.freeze({ ...o.inProcess });
 
   const deadLetter = async (
     message: KafkaIncomingMessage,
@@ -127,11 +130,11 @@ export function recordHandler(o: RecordHandlerOptions) {
     return 'done';
   };
 
-  return async function handle(message: KafkaIncomingMessage, at: RecordPosition): Promise<Outcome> {
+  const handle = async (message: KafkaIncomingMessage, at: RecordPosition): Promise<Outcome> => {
     const prior = Number(headerText(message.headers, HEADERS.attempts) ?? 0) || 0;
     let envelope: EnvelopeV1;
     try {
-      envelope = parseEnvelope(message.value, o.limits);
+      envelope = readEnvelope(message.value, o.limits);
     } catch (error) {
       return deadLetter(message, at, undefined, 'invalid-envelope', error, prior);
     }
@@ -142,23 +145,46 @@ export function recordHandler(o: RecordHandlerOptions) {
         return deadLetter(message, at, envelope, 'unknown-template', error, prior);
       }
     }
-    if (await o.store.has(envelope.idempotencyKey)) {
+    // A copy of a record (a producer retry wrote it twice) often sits in the same batch: it waits
+    // for the first copy, then finds the key sent, rather than racing it past the store.
+    const key = envelope.idempotencyKey;
+    while (inFlight.has(key)) await inFlight.get(key);
+    if (await o.store.has(key)) {
       report.duplicate({ ...at, envelope });
       return 'done';
     }
+    const sending = send(message, at, envelope, prior);
+    inFlight.set(key, sending);
+    try {
+      return await sending;
+    } finally {
+      inFlight.delete(key);
+    }
+  };
+
+  const send = async (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    prior: number,
+  ): Promise<Outcome> => {
     let attempts = prior;
     try {
-      const rendered =
-        envelope.template === undefined ? undefined : service.render(envelope.template, envelope.data ?? {});
+      const fields = envelopeFields(envelope);
+      if (envelope.template !== undefined) {
+        const rendered = service.render(envelope.template, envelope.data ?? {});
+        fields.subject ??= rendered.subject;
+        fields.html = rendered.html;
+        fields.text = rendered.text;
+      }
+      // The in-process retry never takes the email past its attempts in all.
+      const left = o.maxAttempts - prior;
+      const retry =
+        left >= o.inProcess.maxAttempts ? inProcess : { ...o.inProcess, maxAttempts: Math.max(1, left) };
       const result = await service.send({
-        ...envelopeFields(envelope),
-        ...(rendered ?? {}),
-        subject: envelope.subject ?? rendered?.subject ?? '',
-        // The in-process retry never takes the email past its attempts in all.
-        retry: {
-          ...o.inProcess,
-          maxAttempts: Math.max(1, Math.min(o.inProcess.maxAttempts, o.maxAttempts - prior)),
-        },
+        ...fields,
+        subject: fields.subject ?? '',
+        retry,
         signal: o.signal,
       });
       attempts = prior + (result.attempts ?? 1);
@@ -173,9 +199,10 @@ export function recordHandler(o: RecordHandlerOptions) {
       return 'done';
     } catch (error) {
       attempts = prior + (isEmailError(error) ? (error.attempts ?? 1) : 1);
-      if (isTemplateError(error) || isMessageError(error)) {
-        return deadLetter(message, at, envelope, 'invalid-data', error, attempts);
-      }
+      // The envelope's fields are checked by this send (see readEnvelope); the data by the render.
+      if (isMessageError(error))
+        return deadLetter(message, at, envelope, 'invalid-envelope', error, attempts);
+      if (isTemplateError(error)) return deadLetter(message, at, envelope, 'invalid-data', error, attempts);
       if (isEmailError(error)) {
         if (error.failure === 'aborted') return 'hold';
         if (error.failure === 'systemic') {
@@ -191,6 +218,8 @@ export function recordHandler(o: RecordHandlerOptions) {
       return park(message, at, envelope, error, attempts);
     }
   };
+
+  return handle;
 }
 
 /** The failure headers; the original position and first failure time carry over from earlier rounds. */

@@ -74,7 +74,7 @@ export interface EmailWorkerOptions extends EnvelopeLimits {
   consumer?: ConsumerSettings;
   /** How long `close()` lets in-flight sends finish before aborting them (ms). Default 30 000. */
   shutdownDeadlineMs?: number;
-  /** Close gracefully on SIGTERM and SIGINT. Default false (the CLI turns it on). */
+  /** On SIGTERM and SIGINT, close gracefully, then close the service's transport. Default false. */
   handleSignals?: boolean;
   /** Which client `kafka` is; detected when omitted. */
   flavor?: KafkaFlavor;
@@ -409,8 +409,11 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
     );
   };
 
+  // The process is going away: after the worker, the service's connections (an SMTP pool) close too.
   const onSignal = () => {
-    close().catch(() => {});
+    close()
+      .then(() => service.close())
+      .catch((error) => emit('error', { error }));
   };
 
   const close = (closeOptions: { deadlineMs?: number } = {}): Promise<void> => {

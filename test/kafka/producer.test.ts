@@ -3,11 +3,12 @@
  * topic, that bad input lands nothing, and an EmailService with a `queue` publishing what a worker
  * later sends under the same Message-ID.
  */
-import type { Kafka } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   defineTemplate,
   EmailService,
+  isEmailError,
   isMessageError,
   isTemplateError,
   memoryTransport,
@@ -250,6 +251,30 @@ describe('createEmailProducer on a real broker', () => {
     expect(records.map((r) => JSON.parse(r.value).id).sort()).toEqual(receipts.map((r) => r.id).sort());
     expect(await recordCount(topics.topic)).toBe(2);
   });
+
+  it('an aborted signal publishes nothing; a broker that cannot be reached is a retryable EmailError', async () => {
+    const { topics, producer } = await setup();
+    const controller = new AbortController();
+    controller.abort();
+    const stopped = await rejection(producer.publish(verification(1), { signal: controller.signal }));
+    expect(stopped).toMatchObject({ name: 'EmailError', code: 'aborted', transport: 'kafka' });
+    expect(await recordCount(topics.topic)).toBe(0);
+
+    const nowhere = createEmailProducer({
+      kafka: new Kafka({
+        brokers: ['127.0.0.1:1'],
+        logLevel: logLevel.NOTHING,
+        retry: { retries: 0 },
+        connectionTimeout: 500,
+      }),
+      topic: topics.topic,
+    });
+    const unreachable = await rejection(nowhere.publish(verification(2)));
+    expect(isEmailError(unreachable)).toBe(true);
+    expect(unreachable).toMatchObject({ code: 'network', transport: 'kafka', retryable: true });
+    expect((unreachable as Error).message).toContain(`could not publish to ${topics.topic}`);
+    await nowhere.disconnect();
+  });
 });
 
 describe('EmailService with a queue', () => {
@@ -291,9 +316,10 @@ describe('EmailService with a queue', () => {
       idempotencyKey: result.queued?.idempotencyKey,
       template: 'verification',
       data: { username: 'Jane', verificationUrl: 'https://acme.example/verify?t=42' },
-      from: FROM,
       to: ['jane@example.com'],
     });
+    // The sender is the worker's to choose unless the caller chose one.
+    expect(envelope).not.toHaveProperty('from');
     expect(envelope).not.toHaveProperty('subject');
     expect(envelope).not.toHaveProperty('text');
 

@@ -186,7 +186,11 @@ describe('mailroom/kafka worker under failure', () => {
       return wrapped(message, context);
     };
     await worker.start();
-    await waitFor(() => transport.delivered.length >= 30, '30 deliveries');
+    // Close at a moment with sends in flight.
+    await waitFor(
+      () => transport.delivered.length >= 30 && started.size > transport.delivered.length,
+      '30 deliveries and more in flight',
+    );
     inFlightAtClose = started.size - transport.delivered.length;
     await worker.close();
     const atClose = transport.delivered.length;

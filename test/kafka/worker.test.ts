@@ -4,7 +4,12 @@
  */
 import type { Kafka } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createEmailProducer, createEmailWorker, type EmailWorker } from '../../src/kafka/index.js';
+import {
+  createEmailProducer,
+  createEmailWorker,
+  createEnvelope,
+  type EmailWorker,
+} from '../../src/kafka/index.js';
 import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
 import {
   FAST_CONSUMER,
@@ -239,6 +244,40 @@ describe('mailroom/kafka worker on a real broker', () => {
     expect(dlq.map((r) => r.value)).toEqual(poison);
     expect(worker.stats).toMatchObject({ sent: 1, deadLettered: 5 });
     expect(ledger([good.idempotencyKey], transport.delivered, [])).toMatchObject({ sent: 1, lost: 0 });
+  });
+
+  it('sends a record written twice once, even when both copies are in flight together', async () => {
+    const { topics, transport, worker } = await setup({ concurrency: 10 });
+    const raw = kafka.producer();
+    await raw.connect();
+    cleanup.push(() => raw.disconnect());
+    const copies = Array.from({ length: 5 }, (_, i) =>
+      JSON.stringify(
+        createEnvelope({
+          subject: `Receipt ${i}`,
+          text: 'Thanks',
+          to: `buyer-${i}@example.com`,
+          idempotencyKey: `receipt:${i}`,
+        }),
+      ),
+    );
+    // What a producer retry leaves behind: each record twice, side by side, in one partition.
+    await raw.send({
+      topic: topics.topic,
+      messages: copies.flatMap((value) => [
+        { key: 'k', value },
+        { key: 'k', value },
+      ]),
+    });
+    await worker.start();
+    await waitFor(() => worker.stats.sent + worker.stats.duplicates === 10, 'all ten records');
+    expect(worker.stats).toMatchObject({ sent: 5, duplicates: 5 });
+    const result = ledger(
+      copies.map((c) => JSON.parse(c).idempotencyKey),
+      transport.delivered,
+      [],
+    );
+    expect(result).toEqual({ published: 5, sent: 5, duplicated: 0, deadLettered: 0, lost: 0 });
   });
 
   it('pauses on a systemic failure, dead-letters nothing, and delivers the backlog once fixed', async () => {

@@ -1,0 +1,74 @@
+/** Unit tests of the client mapping: partitioning and the two clients' settings. */
+import { Partitioners } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { createConsumer, createProducer, flavorOf, murmur2 } from '../../src/kafka/client.js';
+
+describe('keyed partitioning', () => {
+  it("matches kafkajs's default partitioner (the Java client's murmur2) for every key and partition count", () => {
+    const reference = Partitioners.DefaultPartitioner();
+    for (const key of [
+      '',
+      'a',
+      'ab',
+      'abc',
+      'abcd',
+      'abcde',
+      'jane@example.com',
+      'user-42@example.com',
+      'ünï@例え.jp',
+    ]) {
+      for (const count of [1, 3, 6, 7, 12]) {
+        const partitionMetadata = Array.from({ length: count }, (_, i) => ({ partitionId: i, leader: 1 }));
+        const expected = reference({ topic: 't', partitionMetadata, message: { key, value: 'x' } } as never);
+        expect((murmur2(Buffer.from(key)) & 0x7fffffff) % count, `${key} / ${count}`).toBe(expected);
+      }
+    }
+  });
+});
+
+describe('client settings', () => {
+  const recorder = (withLogger: boolean) => {
+    const calls: { producer: unknown[]; consumer: unknown[] } = { producer: [], consumer: [] };
+    const kafka = {
+      producer: (config?: object) => {
+        calls.producer.push(config);
+        return {} as never;
+      },
+      consumer: (config: object) => {
+        calls.consumer.push(config);
+        return {} as never;
+      },
+      ...(withLogger ? { logger: () => ({}) } : {}),
+    };
+    return { kafka, calls };
+  };
+
+  it('tells kafkajs (it has logger()) from the Confluent KafkaJS API', () => {
+    expect(flavorOf(recorder(true).kafka)).toBe('kafkajs');
+    expect(flavorOf(recorder(false).kafka)).toBe('confluent');
+    expect(flavorOf(recorder(true).kafka, 'confluent')).toBe('confluent');
+  });
+
+  it('puts acks, idempotence, fromBeginning and autoCommit where each client reads them', () => {
+    const kafkajs = recorder(true);
+    createProducer(kafkajs.kafka, 'kafkajs');
+    createConsumer(kafkajs.kafka, 'kafkajs', 'g', {});
+    expect(kafkajs.calls.producer[0]).toMatchObject({
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+    expect(kafkajs.calls.consumer[0]).toMatchObject({ groupId: 'g', allowAutoTopicCreation: false });
+
+    const confluent = recorder(false);
+    createProducer(confluent.kafka, 'confluent');
+    createConsumer(confluent.kafka, 'confluent', 'g', { sessionTimeout: 10_000 });
+    expect(confluent.calls.producer[0]).toEqual({
+      kafkaJS: { idempotent: true, acks: -1, allowAutoTopicCreation: false },
+    });
+    expect(confluent.calls.consumer[0]).toMatchObject({
+      kafkaJS: { groupId: 'g', fromBeginning: true, autoCommit: false, sessionTimeout: 10_000 },
+    });
+    // Confluent's client refuses KafkaJS keys outside the kafkaJS block.
+    expect(Object.keys(confluent.calls.consumer[0] as object)).toEqual(['kafkaJS']);
+  });
+});
