@@ -333,10 +333,23 @@ function freezeList(list: Address[]): readonly Address[] {
  * ```
  */
 export function createMessage(input: EmailMessageInput): EmailMessage {
+  return composeMessage(input, undefined, undefined);
+}
+
+/**
+ * Internal: {@link createMessage} with a default sender and Reply-To, so a service fills them in
+ * without copying the caller's input (its other fields are read, never iterated).
+ */
+export function composeMessage(
+  input: EmailMessageInput,
+  defaultFrom: Address | undefined,
+  defaultReplyTo: Address | undefined,
+): EmailMessage {
   if (typeof input !== 'object' || input === null)
     throw new TypeError('createMessage expects a message object');
-  if (input.from === undefined) throw new MessageError('from', 'a sender is required');
-  const from = parseAddress(input.from, 'from');
+  const sender = input.from ?? defaultFrom;
+  if (sender === undefined) throw new MessageError('from', 'a sender is required');
+  const from = parseAddress(sender, 'from');
   const to = parseAddressList(input.to, 'to');
   if (to.length === 0) throw new MessageError('to', 'at least one recipient is required');
   const subject = checkHeaderText(input.subject, 'subject', MAX_SUBJECT);
@@ -356,7 +369,7 @@ export function createMessage(input: EmailMessageInput): EmailMessage {
     to: freezeList(to),
     cc: freezeList(parseAddressList(input.cc, 'cc')),
     bcc: freezeList(parseAddressList(input.bcc, 'bcc')),
-    replyTo: freezeList(parseAddressList(input.replyTo, 'replyTo')),
+    replyTo: freezeList(parseAddressList(input.replyTo ?? defaultReplyTo, 'replyTo')),
     subject,
     html: input.html,
     text: input.text,

@@ -9,7 +9,7 @@ import {
   type Address,
   type AddressInput,
   allRecipients,
-  createMessage,
+  composeMessage,
   type EmailMessage,
   type EmailMessageInput,
   formatAddress,
@@ -236,12 +236,16 @@ export class EmailService {
     let message: EmailMessage | undefined;
     let attempts = 0;
     try {
-      const { signal, retry, ...fields } = input;
+      const { signal, retry } = input;
       const queue = this.#queue;
-      if (queue) fields.idempotencyKey ??= randomUUID();
-      const sending = this.#compose(fields);
+      if (queue) {
+        const fields = { ...input, idempotencyKey: input.idempotencyKey ?? randomUUID() };
+        message = this.#compose(fields);
+        return await this.#enqueue(queue, message, toQueued(message, fields), signal, started);
+      }
+      // The input is read, not copied: this runs once per email, in a queue worker for every record.
+      const sending = this.#compose(input);
       message = sending;
-      if (queue) return await this.#enqueue(queue, sending, toQueued(sending, fields), signal, started);
       const result = await withRetries(
         (attempt) => {
           attempts = attempt;
@@ -375,11 +379,7 @@ export class EmailService {
 
   /** Validates a message with the service's default sender and Reply-To filled in. */
   #compose(fields: EmailMessageInput): EmailMessage {
-    return createMessage({
-      ...fields,
-      from: fields.from ?? this.#from,
-      ...(fields.replyTo === undefined && this.#replyTo !== undefined ? { replyTo: this.#replyTo } : {}),
-    });
+    return composeMessage(fields, this.#from, this.#replyTo);
   }
 
   async #enqueue(

@@ -92,6 +92,13 @@ export class Slots {
     this.#free = limit;
   }
 
+  /** Takes a slot if one is free, without waiting a turn of the event loop. */
+  tryAcquire(): boolean {
+    if (this.#free === 0) return false;
+    this.#free--;
+    return true;
+  }
+
   acquire(): Promise<void> {
     if (this.#free > 0) {
       this.#free--;

@@ -193,7 +193,12 @@ function readJson(value: Uint8Array | string | null | undefined, limits: Envelop
     throw new MessageError('envelope', 'is larger than maxEnvelopeBytes');
   }
   try {
-    return JSON.parse(typeof value === 'string' ? value : Buffer.from(value).toString('utf8'));
+    // Decoded in place: Buffer.from(buffer) would copy every record first.
+    const text =
+      typeof value === 'string'
+        ? value
+        : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
+    return JSON.parse(text);
   } catch {
     throw new MessageError('envelope', 'is not JSON');
   }

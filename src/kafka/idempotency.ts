@@ -10,25 +10,32 @@ export interface IdempotencyStore {
 }
 
 /**
- * The default store: the last `max` keys in memory (least recently used go first). It covers
- * redeliveries after a rebalance or a worker restart within one process; not across processes.
+ * The default store: recent keys in memory, at most `max` of them. Two generations of `max / 2`
+ * keys each: when the newer fills up, the older is dropped (constant time, unlike evicting one by
+ * one from a Map). It covers redeliveries after a rebalance or a restart of the consumer within
+ * one process; not across processes.
  */
 export function memoryIdempotencyStore(options: { max?: number } = {}): IdempotencyStore {
   const max = options.max ?? 10_000;
-  if (!Number.isInteger(max) || max < 1)
-    throw new TypeError('memoryIdempotencyStore: max must be a positive integer');
-  const keys = new Map<string, true>();
+  if (!Number.isInteger(max) || max < 2)
+    throw new TypeError('memoryIdempotencyStore: max must be an integer of at least 2');
+  const half = Math.floor(max / 2);
+  let recent = new Set<string>();
+  let older = new Set<string>();
+  const remember = (key: string) => {
+    recent.add(key);
+    if (recent.size >= half) {
+      older = recent;
+      recent = new Set();
+    }
+  };
   return {
     has(key) {
-      if (!keys.has(key)) return false;
-      keys.delete(key);
-      keys.set(key, true);
+      if (recent.has(key)) return true;
+      if (!older.has(key)) return false;
+      remember(key); // seen again: keep it in the newer generation
       return true;
     },
-    add(key) {
-      keys.delete(key);
-      keys.set(key, true);
-      if (keys.size > max) keys.delete(keys.keys().next().value as string);
-    },
+    add: remember,
   };
 }

@@ -52,9 +52,8 @@ export type Outcome = 'done' | 'hold';
 
 /** What the worker hears about each record (for its stats, log lines and events). */
 export interface RecordReports {
-  sent(
-    event: RecordPosition & { envelope: EnvelopeV1; result: SendResult; attempts: number; latencyMs: number },
-  ): void;
+  /** Arguments, not an event object: the worker builds one only when someone listens. */
+  sent(at: RecordPosition, envelope: EnvelopeV1, result: SendResult, attempts: number): void;
   retried(
     event: RecordPosition & { envelope: EnvelopeV1; error: unknown; attempts: number; notBefore: Date },
   ): void;
@@ -149,7 +148,8 @@ export function recordHandler(o: RecordHandlerOptions) {
     // for the first copy, then finds the key sent, rather than racing it past the store.
     const key = envelope.idempotencyKey;
     while (inFlight.has(key)) await inFlight.get(key);
-    if (await o.store.has(key)) {
+    const seen = o.store.has(key);
+    if (seen === true || (seen !== false && (await seen))) {
       report.duplicate({ ...at, envelope });
       return 'done';
     }
@@ -181,21 +181,15 @@ export function recordHandler(o: RecordHandlerOptions) {
       const left = o.maxAttempts - prior;
       const retry =
         left >= o.inProcess.maxAttempts ? inProcess : { ...o.inProcess, maxAttempts: Math.max(1, left) };
-      const result = await service.send({
-        ...fields,
-        subject: fields.subject ?? '',
-        retry,
-        signal: o.signal,
-      });
+      const input = fields as typeof fields & { subject: string; retry: RetryOptions; signal: AbortSignal };
+      input.subject = fields.subject ?? '';
+      input.retry = retry;
+      input.signal = o.signal;
+      const result = await service.send(input);
       attempts = prior + (result.attempts ?? 1);
-      await o.store.add(envelope.idempotencyKey);
-      report.sent({
-        ...at,
-        envelope,
-        result,
-        attempts,
-        latencyMs: Date.now() - Date.parse(envelope.createdAt),
-      });
+      const added = o.store.add(envelope.idempotencyKey);
+      if (added) await added;
+      report.sent(at, envelope, result, attempts);
       return 'done';
     } catch (error) {
       attempts = prior + (isEmailError(error) ? (error.attempts ?? 1) : 1);
