@@ -126,8 +126,6 @@ const MESSAGE_ID = /^<[!-;=?-~]{1,200}@[A-Za-z0-9.-]{1,253}>$/;
  * non-ASCII local parts, over-long parts. International domains become ASCII (punycode).
  */
 export function parseAddress(input: AddressInput, field: string): Address {
-  // Addresses this module validated and froze are returned as they are (a service's own sender).
-  if (typeof input === 'object' && input !== null && VALIDATED.has(input)) return input;
   let name: string | undefined;
   let spec: string;
   if (typeof input === 'string') {
@@ -154,7 +152,7 @@ export function parseAddress(input: AddressInput, field: string): Address {
     if (name.length > MAX_NAME) throw new MessageError(`${field}.name`, `longer than ${MAX_NAME} characters`);
   }
   const address = parseAddrSpec(spec, field);
-  return freezeAddress(name === undefined ? { address } : { name, address });
+  return name === undefined ? { address } : { name, address };
 }
 
 function parseAddrSpec(spec: string, field: string): string {
@@ -305,16 +303,8 @@ function checkIdempotencyKey(input: unknown): string | undefined {
   return input;
 }
 
-/** Frozen addresses that passed {@link parseAddress}: immutable, so never checked twice. */
-const VALIDATED = new WeakSet<object>();
-
-function freezeAddress(address: Address): Address {
-  VALIDATED.add(Object.freeze(address));
-  return address;
-}
-
 function freezeList(list: Address[]): readonly Address[] {
-  for (const item of list) freezeAddress(item);
+  for (const item of list) Object.freeze(item);
   return Object.freeze(list);
 }
 
@@ -342,14 +332,16 @@ export function createMessage(input: EmailMessageInput): EmailMessage {
  */
 export function composeMessage(
   input: EmailMessageInput,
-  defaultFrom: Address | undefined,
+  defaultFrom: Readonly<Address> | undefined,
   defaultReplyTo: Address | undefined,
 ): EmailMessage {
   if (typeof input !== 'object' || input === null)
     throw new TypeError('createMessage expects a message object');
-  const sender = input.from ?? defaultFrom;
-  if (sender === undefined) throw new MessageError('from', 'a sender is required');
-  const from = parseAddress(sender, 'from');
+  if (input.from === undefined && defaultFrom === undefined) {
+    throw new MessageError('from', 'a sender is required');
+  }
+  // The default sender was checked when the service was made; only a given one is parsed here.
+  const from = input.from === undefined ? (defaultFrom as Address) : parseAddress(input.from, 'from');
   const to = parseAddressList(input.to, 'to');
   if (to.length === 0) throw new MessageError('to', 'at least one recipient is required');
   const subject = checkHeaderText(input.subject, 'subject', MAX_SUBJECT);
@@ -365,7 +357,7 @@ export function composeMessage(
   }
   const idempotencyKey = checkIdempotencyKey(input.idempotencyKey);
   return Object.freeze({
-    from: freezeAddress(from),
+    from: Object.isFrozen(from) ? from : Object.freeze(from),
     to: freezeList(to),
     cc: freezeList(parseAddressList(input.cc, 'cc')),
     bcc: freezeList(parseAddressList(input.bcc, 'bcc')),

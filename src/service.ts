@@ -181,7 +181,7 @@ export class EmailService {
     }
     const sender = parseAddress(options.from, 'from');
     const appName = options.appName ?? sender.name ?? 'Mailroom';
-    const from = parseAddress({ name: sender.name ?? appName, address: sender.address }, 'from');
+    const from = Object.freeze({ name: sender.name ?? appName, address: sender.address });
     this.transport = transport;
     this.#from = from;
     this.#replyTo = options.replyTo === undefined ? undefined : parseAddress(options.replyTo, 'replyTo');
@@ -196,7 +196,7 @@ export class EmailService {
       logoUrl: options.brand?.logoUrl,
       url: options.brand?.url,
       colors: Object.freeze({ ...DEFAULT_PALETTE, ...options.brand?.colors }),
-      senderName: from.name ?? appName,
+      senderName: from.name,
       senderAddress: from.address,
       // Read at render time, so a long-running service rolls over at New Year (checked once a minute).
       get year() {

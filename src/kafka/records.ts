@@ -89,7 +89,8 @@ interface RecordHandlerOptions {
 /** Makes the function that handles one record. It rejects only when forwarding a record failed. */
 export function recordHandler(o: RecordHandlerOptions) {
   const { service, report } = o;
-  const inFlight = new Map<string, Promise<Outcome>>();
+  /** Keys being sent now, each with the copies waiting for it to finish. */
+  const inFlight = new Map<string, Array<() => void>>();
   // Frozen, so the service checks it once rather than per email.
   const inProcess = Object.freeze({ ...o.inProcess });
 
@@ -147,27 +148,17 @@ export function recordHandler(o: RecordHandlerOptions) {
     // A copy of a record (a producer retry wrote it twice) often sits in the same batch: it waits
     // for the first copy, then finds the key sent, rather than racing it past the store.
     const key = envelope.idempotencyKey;
-    while (inFlight.has(key)) await inFlight.get(key);
+    let waiters = inFlight.get(key);
+    while (waiters) {
+      await new Promise<void>((resolve) => waiters?.push(resolve));
+      waiters = inFlight.get(key);
+    }
     const seen = o.store.has(key);
     if (seen === true || (seen !== false && (await seen))) {
       report.duplicate({ ...at, envelope });
       return 'done';
     }
-    const sending = send(message, at, envelope, prior);
-    inFlight.set(key, sending);
-    try {
-      return await sending;
-    } finally {
-      inFlight.delete(key);
-    }
-  };
-
-  const send = async (
-    message: KafkaIncomingMessage,
-    at: RecordPosition,
-    envelope: EnvelopeV1,
-    prior: number,
-  ): Promise<Outcome> => {
+    inFlight.set(key, []);
     let attempts = prior;
     try {
       const fields = envelopeFields(envelope);
@@ -210,6 +201,10 @@ export function recordHandler(o: RecordHandlerOptions) {
       if (attempts >= o.maxAttempts)
         return deadLetter(message, at, envelope, 'max-attempts', error, attempts);
       return park(message, at, envelope, error, attempts);
+    } finally {
+      const waiting = inFlight.get(key);
+      inFlight.delete(key);
+      for (const wake of waiting ?? []) wake();
     }
   };
 

@@ -267,8 +267,12 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
         stats.sent++;
         if (!logger && !listeners.get('sent')?.size) return;
         const latencyMs = Date.now() - Date.parse(envelope.createdAt);
-        logger?.info({ event: 'worker.sent', id: envelope.id, ...at, attempts, latencyMs }, 'email sent');
-        emit('sent', { ...at, envelope, result, attempts, latencyMs });
+        const { topic, partition, offset } = at;
+        logger?.info(
+          { event: 'worker.sent', id: envelope.id, topic, partition, offset, attempts, latencyMs },
+          'email sent',
+        );
+        emit('sent', { topic, partition, offset, envelope, result, attempts, latencyMs });
       },
       retried(event) {
         stats.retried++;
