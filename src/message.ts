@@ -98,6 +98,7 @@ const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const NAMED = /^\s*(?:"((?:[^"\\]|\\.)*)"|([^<>"]*?))\s*<([^<>]*)>\s*$/;
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 const CRLF = /[\r\n]/;
+const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/;
 const HEADER_NAME = /^[!-9;-~]+$/;
 const RESERVED_HEADERS = new Set([
   'from',
@@ -157,7 +158,7 @@ export function parseAddress(input: AddressInput, field: string): Address {
 
 function parseAddrSpec(spec: string, field: string): string {
   if (spec.length === 0) throw new MessageError(field, 'empty address');
-  if (CONTROL.test(spec) || /\s/.test(spec))
+  if (SPACE_OR_CONTROL.test(spec))
     throw new MessageError(field, 'whitespace and control characters are not allowed');
   if (spec.length > MAX_ADDRESS) throw new MessageError(field, `longer than ${MAX_ADDRESS} characters`);
   const at = spec.lastIndexOf('@');
@@ -189,8 +190,12 @@ function parseAddrSpec(spec: string, field: string): string {
   return `${local}@${ascii}`;
 }
 
+/** What absent lists and maps become: one frozen empty value, not a new one per message. */
+const NONE: never[] = Object.freeze([]) as never[];
+const NOTHING: Readonly<Record<string, never>> = Object.freeze({});
+
 function parseAddressList(input: unknown, field: string): Address[] {
-  if (input === undefined) return [];
+  if (input === undefined) return NONE;
   const list = Array.isArray(input) ? input : [input];
   return list.map((item, i) => parseAddress(item as AddressInput, `${field}[${i}]`));
 }
@@ -204,7 +209,7 @@ function checkHeaderText(value: unknown, field: string, max: number): string {
 }
 
 function checkHeaders(input: unknown): Record<string, string> {
-  if (input === undefined) return {};
+  if (input === undefined) return NOTHING;
   if (typeof input !== 'object' || input === null) throw new MessageError('headers', 'must be an object');
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(input)) {
@@ -219,7 +224,7 @@ function checkHeaders(input: unknown): Record<string, string> {
 }
 
 function checkAttachments(input: unknown): Attachment[] {
-  if (input === undefined) return [];
+  if (input === undefined) return NONE;
   if (!Array.isArray(input)) throw new MessageError('attachments', 'must be an array');
   return input.map((item: unknown, i) => {
     const field = `attachments[${i}]`;
@@ -256,7 +261,7 @@ function checkAttachments(input: unknown): Attachment[] {
 }
 
 function checkTags(input: unknown): string[] {
-  if (input === undefined) return [];
+  if (input === undefined) return NONE;
   if (!Array.isArray(input)) throw new MessageError('tags', 'must be an array of strings');
   return input.map((tag: unknown, i) => {
     const value = checkHeaderText(tag, `tags[${i}]`, 128);
@@ -266,7 +271,7 @@ function checkTags(input: unknown): string[] {
 }
 
 function checkMetadata(input: unknown): Record<string, MetadataValue> {
-  if (input === undefined) return {};
+  if (input === undefined) return NOTHING;
   if (typeof input !== 'object' || input === null) throw new MessageError('metadata', 'must be an object');
   const out: Record<string, MetadataValue> = {};
   for (const [key, value] of Object.entries(input)) {
@@ -304,6 +309,7 @@ function checkIdempotencyKey(input: unknown): string | undefined {
 }
 
 function freezeList(list: Address[]): readonly Address[] {
+  if (list.length === 0) return NONE;
   for (const item of list) Object.freeze(item);
   return Object.freeze(list);
 }

@@ -430,7 +430,7 @@ export class EmailService {
       },
       'email sent',
     );
-    this.#emit('sent', { message, result, attempts, durationMs });
+    if (this.#listeners.sent.size > 0) this.#emit('sent', { message, result, attempts, durationMs });
   }
 
   #retrying(message: EmailMessage, error: EmailError, attempt: number, delayMs: number): void {

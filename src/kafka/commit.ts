@@ -31,6 +31,7 @@ export class PartitionProgress {
 
 /** Commits offsets as they become final, one request at a time, newest wins. */
 export class Committer {
+  /** Per partition: the last finished record's offset (the commit names the one after it). */
   readonly #pending = new Map<string, { topic: string; partition: number; offset: string }>();
   #running: Promise<void> | undefined;
   #failure: unknown;
@@ -42,7 +43,7 @@ export class Committer {
     this.#pending.set(`${topic}\u0000${partition}`, {
       topic,
       partition,
-      offset: String(BigInt(offset) + 1n),
+      offset,
     });
     this.#running ??= this.#loop().finally(() => {
       this.#running = undefined;
@@ -64,7 +65,13 @@ export class Committer {
       const offsets = [...this.#pending.values()];
       this.#pending.clear();
       try {
-        await this.consumer.commitOffsets(offsets);
+        await this.consumer.commitOffsets(
+          offsets.map((o) => ({
+            topic: o.topic,
+            partition: o.partition,
+            offset: String(BigInt(o.offset) + 1n),
+          })),
+        );
       } catch (error) {
         // Keep what is newer; the failed offsets are re-marked unless superseded.
         for (const o of offsets) {
