@@ -257,7 +257,8 @@ describe('the packed tarball', () => {
       }
     }
     expect(files).toContain('kafka/index.js.map');
-    expect(imports).toEqual([]);
+    // The one exception: `mailroom worker` loads kafkajs when it runs, with an install hint if absent.
+    expect(imports).toEqual(['cli/index.js: import("kafkajs"']);
     expect(bundled).toEqual([]);
   });
 
@@ -648,6 +649,13 @@ createEmailWorker({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } 
 
     const version = await run(mailroom, ['--version'], { cwd: scratch });
     expect(version.stdout.trim(), show(version)).toBe(repoPackage.version);
+
+    // kafkajs is an optional peer, not installed here: the worker says how to get it.
+    const worker = await run(mailroom, ['worker', '--brokers', '127.0.0.1:9'], { cwd: scratch, env: cliEnv });
+    expect(worker.code, show(worker)).toBe(1);
+    expect(worker.stderr.trim()).toBe(
+      'mailroom: kafkajs: mailroom worker needs the kafkajs package: npm install kafkajs',
+    );
   });
 
   it('passes publint with no errors or warnings', { timeout: CHILD }, async () => {
