@@ -273,19 +273,8 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits, deep: boolean): a
   }
   let attachmentBytes = 0;
   if (e.attachments !== undefined) {
-    if (!Array.isArray(e.attachments)) throw new MessageError('attachments', 'must be an array');
-    e.attachments.forEach((a: unknown, i) => {
-      const field = `attachments[${i}]`;
-      if (typeof a !== 'object' || a === null) throw new MessageError(field, 'must be an object');
-      for (const key of Object.keys(a)) {
-        if (!ATTACHMENT_KEYS.has(key)) {
-          throw new MessageError(
-            `${field}.${key}`,
-            'not accepted: envelope attachments carry base64 content only',
-          );
-        }
-      }
-      const content = (a as { content?: unknown }).content;
+    eachAttachment(e.attachments, (a, field) => {
+      const { content } = a;
       if (typeof content !== 'string' || content.length % 4 !== 0 || !BASE64.test(content)) {
         throw new MessageError(`${field}.content`, 'must be base64');
       }
@@ -318,6 +307,16 @@ function addressList(input: AddressInput | readonly AddressInput[] | undefined, 
 /** Attachments as given to the producer: content only, checked before anything is encoded. */
 function checkAttachmentInput(input: unknown): Attachment[] | undefined {
   if (input === undefined) return undefined;
+  return eachAttachment(input, (a, field) => {
+    if (typeof a.content !== 'string' && !(a.content instanceof Uint8Array)) {
+      throw new MessageError(`${field}.content`, 'must be a string or bytes');
+    }
+    return a as unknown as Attachment;
+  });
+}
+
+/** Checks the shape every attachment list shares (objects with only the known keys), then `each`. */
+function eachAttachment<T>(input: unknown, each: (a: Record<string, unknown>, field: string) => T): T[] {
   if (!Array.isArray(input)) throw new MessageError('attachments', 'must be an array');
   return input.map((a: unknown, i) => {
     const field = `attachments[${i}]`;
@@ -330,11 +329,7 @@ function checkAttachmentInput(input: unknown): Attachment[] | undefined {
         );
       }
     }
-    const { content } = a as { content?: unknown };
-    if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
-      throw new MessageError(`${field}.content`, 'must be a string or bytes');
-    }
-    return a as Attachment;
+    return each(a as Record<string, unknown>, field);
   });
 }
 
