@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import {
   EmailError,
   type EmailErrorCode,
@@ -14,7 +15,7 @@ import {
 } from '../../src/index.js';
 import type { EmailWorkerOptions } from '../../src/kafka/index.js';
 import { HEADERS } from '../../src/kafka/index.js';
-import type { KafkaCluster } from '../helpers/kafka-cluster.js';
+import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 
@@ -25,6 +26,28 @@ export function kafkaClient(cluster: KafkaCluster, clientId = 'mailroom-test'): 
     logLevel: logLevel.NOTHING,
     retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
   });
+}
+
+/**
+ * One mock cluster for a test file: started before its tests, stopped after them. `ready` gets the
+ * cluster and a client; the returned list holds clean-ups, run (newest first) after each test.
+ */
+export function useKafkaCluster(
+  ready: (cluster: KafkaCluster, kafka: Kafka) => void,
+): Array<() => Promise<void> | void> {
+  const cleanup: Array<() => Promise<void> | void> = [];
+  let cluster: KafkaCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startKafkaCluster();
+    ready(cluster, kafkaClient(cluster));
+  });
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return cleanup;
 }
 
 /** Fresh topic names for one test (and their creation on the mock). */

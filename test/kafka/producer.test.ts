@@ -4,7 +4,7 @@
  * later sends under the same Message-ID.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   defineTemplate,
   EmailService,
@@ -15,22 +15,14 @@ import {
   type QueuedEvent,
 } from '../../src/index.js';
 import { createEmailProducer, createEmailWorker, parseEnvelope } from '../../src/kafka/index.js';
-import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
-import { FAST_CONSUMER, freshTopics, kafkaClient, readTopic, serviceFor, waitFor } from './harness.js';
+import type { KafkaCluster } from '../helpers/kafka-cluster.js';
+import { FAST_CONSUMER, freshTopics, readTopic, serviceFor, useKafkaCluster, waitFor } from './harness.js';
 
 let cluster: KafkaCluster;
 let kafka: Kafka;
-const cleanup: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  cluster = await startKafkaCluster();
-  kafka = kafkaClient(cluster);
-});
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-afterAll(async () => {
-  await cluster?.stop();
+const cleanup = useKafkaCluster((started, client) => {
+  cluster = started;
+  kafka = client;
 });
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';

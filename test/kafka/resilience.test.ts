@@ -8,33 +8,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createEmailProducer, createEmailWorker, type EmailProducer } from '../../src/kafka/index.js';
-import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
+import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import {
   FAST_CONSUMER,
   freshTopics,
-  kafkaClient,
   ledger,
   readTopic,
   scriptedTransport,
   serviceFor,
+  useKafkaCluster,
   waitFor,
 } from './harness.js';
 
 let cluster: KafkaCluster;
 let kafka: Kafka;
-const cleanup: Array<() => Promise<void> | void> = [];
-
-beforeAll(async () => {
-  cluster = await startKafkaCluster();
-  kafka = kafkaClient(cluster);
-});
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-afterAll(async () => {
-  await cluster?.stop();
+const cleanup = useKafkaCluster((started, client) => {
+  cluster = started;
+  kafka = client;
 });
 
 const email = (i: number) => ({

@@ -3,40 +3,32 @@
  * publishes through the producer, runs the worker, and checks the ledger — lost is always 0.
  */
 import type { Kafka } from 'kafkajs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createEmailProducer,
   createEmailWorker,
   createEnvelope,
   type EmailWorker,
 } from '../../src/kafka/index.js';
-import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
+import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import {
   FAST_CONSUMER,
   FAST_RETRY,
   freshTopics,
   HEADERS,
-  kafkaClient,
   ledger,
   readTopic,
   scriptedTransport,
   serviceFor,
+  useKafkaCluster,
   waitFor,
 } from './harness.js';
 
 let cluster: KafkaCluster;
 let kafka: Kafka;
-const cleanup: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  cluster = await startKafkaCluster();
-  kafka = kafkaClient(cluster);
-});
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-afterAll(async () => {
-  await cluster?.stop();
+const cleanup = useKafkaCluster((started, client) => {
+  cluster = started;
+  kafka = client;
 });
 
 async function setup(options: { concurrency?: number } = {}) {
