@@ -89,6 +89,14 @@ const DEFAULT_LIMITS: Required<EnvelopeLimits> = {
   maxEnvelopeBytes: 900_000,
   maxAttachmentBytes: 512 * 1024,
 };
+
+/** The limits a producer or worker was given, with the defaults filled in once. */
+export function resolveLimits(options: EnvelopeLimits): Required<EnvelopeLimits> {
+  return {
+    maxEnvelopeBytes: options.maxEnvelopeBytes ?? DEFAULT_LIMITS.maxEnvelopeBytes,
+    maxAttachmentBytes: options.maxAttachmentBytes ?? DEFAULT_LIMITS.maxAttachmentBytes,
+  };
+}
 const KEYS = new Set([
   'version',
   'id',

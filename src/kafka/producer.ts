@@ -16,7 +16,13 @@ import {
   type KafkaProducerLike,
   sendRecords,
 } from './client.js';
-import { createEnvelope, type EnvelopeLimits, type EnvelopeV1, partitionKey } from './envelope.js';
+import {
+  createEnvelope,
+  type EnvelopeLimits,
+  type EnvelopeV1,
+  partitionKey,
+  resolveLimits,
+} from './envelope.js';
 
 /** The topic emails are published to unless told otherwise. */
 export const DEFAULT_TOPIC = 'notifications.email';
@@ -114,10 +120,7 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
   if (typeof topic !== 'string' || topic === '')
     throw new TypeError('createEmailProducer: topic must be a name');
   const flavor = flavorOf(options.kafka, options.flavor);
-  const limits: EnvelopeLimits = {
-    ...(options.maxEnvelopeBytes !== undefined ? { maxEnvelopeBytes: options.maxEnvelopeBytes } : {}),
-    ...(options.maxAttachmentBytes !== undefined ? { maxAttachmentBytes: options.maxAttachmentBytes } : {}),
-  };
+  const limits = resolveLimits(options);
   let producer: KafkaProducerLike | undefined;
   let connecting: Promise<KafkaProducerLike> | undefined;
 

@@ -24,7 +24,7 @@ import {
   sendRecords,
 } from './client.js';
 import { Committer, PartitionProgress, Slots } from './commit.js';
-import type { EnvelopeLimits, EnvelopeV1 } from './envelope.js';
+import { type EnvelopeLimits, type EnvelopeV1, resolveLimits } from './envelope.js';
 import { type IdempotencyStore, memoryIdempotencyStore } from './idempotency.js';
 import { DEFAULT_TOPIC } from './producer.js';
 import {
@@ -179,10 +179,7 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
   const pauseMs = options.pauseMs ?? 60_000;
   const deadlineMs = options.shutdownDeadlineMs ?? 30_000;
   const store = options.idempotencyStore ?? memoryIdempotencyStore();
-  const limits: EnvelopeLimits = {
-    ...(options.maxEnvelopeBytes !== undefined ? { maxEnvelopeBytes: options.maxEnvelopeBytes } : {}),
-    ...(options.maxAttachmentBytes !== undefined ? { maxAttachmentBytes: options.maxAttachmentBytes } : {}),
-  };
+  const limits = resolveLimits(options);
   const flavor = flavorOf(options.kafka, options.flavor);
   const logger = options.logger;
   if (new Set([topic, retryTopic, deadLetterTopic]).size !== 3) {
