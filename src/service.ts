@@ -241,7 +241,7 @@ export class EmailService {
       if (queue) {
         const fields = { ...input, idempotencyKey: input.idempotencyKey ?? randomUUID() };
         message = this.#compose(fields);
-        return await this.#enqueue(queue, message, toQueued(message, fields), signal, started);
+        return await this.#enqueue(queue, message, toQueued(message, fields, true), signal, started);
       }
       // The input is read, not copied: this runs once per email, in a queue worker for every record.
       const sending = this.#compose(input);
@@ -300,13 +300,7 @@ export class EmailService {
         const idempotencyKey = fields.idempotencyKey ?? randomUUID();
         // Checks every address, header and attachment as the worker will; the body comes later.
         message = this.#compose({ ...fields, idempotencyKey, subject: name, text: '-', template: name });
-        const queued = {
-          ...toQueued(message, fields),
-          template: name,
-          data: data as Record<string, unknown>,
-        };
-        delete (queued as { subject?: string }).subject;
-        delete (queued as { text?: string }).text;
+        const queued = { ...toQueued(message, fields, false), data: data as Record<string, unknown> };
         return await this.#enqueue(queue, message, queued, signal, started);
       }
       rendered = this.templates.render(template, data);
@@ -493,12 +487,17 @@ export class EmailService {
  * and Reply-To travel only when the caller chose them; otherwise the worker's service decides, so
  * the sending side's configuration owns the sender domain.
  */
-function toQueued(message: EmailMessage, given: Pick<EmailMessageInput, 'from' | 'replyTo'>): QueuedEmail {
+function toQueued(
+  message: EmailMessage,
+  given: Pick<EmailMessageInput, 'from' | 'replyTo'>,
+  rendered: boolean,
+): QueuedEmail {
   const list = (addresses: readonly Address[]) => addresses.map(formatAddress);
   return {
-    subject: message.subject,
-    ...(message.html !== undefined ? { html: message.html } : {}),
-    ...(message.text !== undefined ? { text: message.text } : {}),
+    // A template's subject and body are the worker's to render.
+    ...(rendered ? { subject: message.subject } : {}),
+    ...(rendered && message.html !== undefined ? { html: message.html } : {}),
+    ...(rendered && message.text !== undefined ? { text: message.text } : {}),
     ...(given.from !== undefined ? { from: formatAddress(message.from) } : {}),
     to: list(message.to),
     ...(message.cc.length ? { cc: list(message.cc) } : {}),
