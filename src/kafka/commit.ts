@@ -83,11 +83,6 @@ export class Committer {
       }
     }
   }
-
-  /** Offsets still waiting (after a failed commit). */
-  get waiting(): number {
-    return this.#pending.size;
-  }
 }
 
 /** A counting semaphore: at most `limit` sends in flight across every partition. */
