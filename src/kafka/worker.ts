@@ -443,7 +443,10 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
       );
       try {
         // Stop fetching, let the batches in hand finish their in-flight sends, commit, then leave.
-        consumer?.pause([{ topic }, { topic: retryTopic }]);
+        // Best effort: kafkajs refuses while it restarts its consumer group, and disconnect stops fetching anyway.
+        try {
+          consumer?.pause([{ topic }, { topic: retryTopic }]);
+        } catch {}
         while (batches.size > 0) await Promise.all(batches);
         await committer?.flush().catch((error) => emit('error', { error }));
         await consumer?.disconnect();
