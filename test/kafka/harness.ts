@@ -187,10 +187,21 @@ export async function readTopic(
 }
 
 /** Waits until `check()` is true, polling; fails with `what` after the timeout. */
-export async function waitFor(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+export async function waitFor(
+  check: () => boolean,
+  what: string,
+  timeoutMs = 20_000,
+  /** Runs between checks (e.g. publishes more), at most every 250 ms. */
+  meanwhile?: () => Promise<void>,
+): Promise<void> {
   const started = Date.now();
+  let last = 0;
   while (!check()) {
     if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    if (meanwhile && Date.now() - last >= 250) {
+      last = Date.now();
+      await meanwhile();
+    }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
