@@ -5,12 +5,12 @@ const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta
 
 export default defineConfig({
   resolve: {
-    // Examples import 'mailroom' like a user would; in the test run that is the source.
+    // Examples import 'mailroom-js' like a user would; in the test run that is the source.
     alias: [
-      { find: /^mailroom\/testing$/, replacement: src('testing/index.ts') },
-      { find: /^mailroom\/preview$/, replacement: src('preview/index.ts') },
-      { find: /^mailroom\/kafka$/, replacement: src('kafka/index.ts') },
-      { find: /^mailroom$/, replacement: src('index.ts') },
+      { find: /^mailroom-js\/testing$/, replacement: src('testing/index.ts') },
+      { find: /^mailroom-js\/preview$/, replacement: src('preview/index.ts') },
+      { find: /^mailroom-js\/kafka$/, replacement: src('kafka/index.ts') },
+      { find: /^mailroom-js$/, replacement: src('index.ts') },
     ],
   },
   test: {

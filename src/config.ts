@@ -40,7 +40,7 @@ export const ENV_VARIABLES = {
   MAILROOM_STAGING_ALLOW: 'Staging: comma-separated addresses or @domains that may receive mail.',
   MAILROOM_STAGING_REDIRECT: 'Staging: send all other mail to this address instead.',
   MAILROOM_STAGING_SUBJECT_PREFIX: 'Staging: subject prefix. Default "[STAGING] ".',
-  KAFKA_BROKERS: 'Kafka: comma-separated host:port of the brokers (mailroom worker, mailroom/kafka).',
+  KAFKA_BROKERS: 'Kafka: comma-separated host:port of the brokers (mailroom worker, mailroom-js/kafka).',
   KAFKA_CLIENT_ID: 'Kafka: client id shown in broker logs. Default "mailroom".',
   KAFKA_SSL: 'Kafka: true to connect with TLS. Default false.',
   KAFKA_SASL_MECHANISM: 'Kafka: plain, scram-sha-256 or scram-sha-512.',

@@ -69,7 +69,13 @@ export {
   type TemplateHandle,
 } from './templates/define.js';
 export { TemplateRegistry, type TemplateRegistryOptions } from './templates/registry.js';
-export { type SendContext, type SendResult, type Transport, throwIfAborted } from './transport.js';
+export {
+  type RecipientRefusal,
+  type SendContext,
+  type SendResult,
+  type Transport,
+  throwIfAborted,
+} from './transport.js';
 export { type FailoverOptions, type FailoverTransport, failoverTransport } from './transports/failover.js';
 export {
   type MailgunTransport,

@@ -1,7 +1,7 @@
 /**
  * Queued delivery: an {@link EmailService} given a `queue` publishes each email instead of sending
  * it, and a worker elsewhere renders and sends. The interface lives in the core so the service
- * never imports a queue client; `mailroom/kafka`'s producer implements it.
+ * never imports a queue client; `mailroom-js/kafka`'s producer implements it.
  */
 import type { AddressInput, Attachment, MetadataValue } from './message.js';
 

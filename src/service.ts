@@ -53,7 +53,7 @@ export interface EmailServiceOptions {
   retry?: RetryOptions | false;
   /**
    * Queued delivery: publish every email to this queue (e.g. `createEmailProducer()` from
-   * `mailroom/kafka`) instead of sending it; a worker renders and sends. Input is validated
+   * `mailroom-js/kafka`) instead of sending it; a worker renders and sends. Input is validated
    * here first, so a bad address or template field still throws at the call site.
    */
   queue?: EmailQueue;
@@ -139,7 +139,7 @@ type NotBuiltin<Name extends string> = Name extends keyof BuiltinTemplates ? nev
  *
  * @example
  * ```ts
- * import { EmailService, sandboxTransport } from 'mailroom';
+ * import { EmailService, sandboxTransport } from 'mailroom-js';
  *
  * const mail = new EmailService({
  *   transport: sandboxTransport(),

@@ -14,14 +14,38 @@ export interface SendContext {
   readonly attempt: number;
 }
 
+/**
+ * One recipient the provider refused while it accepted the message for others (SMTP answers each
+ * `RCPT TO` on its own: RFC 5321 §3.3, §4.2.1). A 4xx reply is `transient` (try that recipient
+ * again later: greylisting, a full mailbox), a 5xx reply `permanent`.
+ */
+export interface RecipientRefusal {
+  /** The refused address, as sent. */
+  readonly address: string;
+  /** `transient` for a 4xx reply, `permanent` for a 5xx one. */
+  readonly failure: 'transient' | 'permanent';
+  /** The SMTP reply code (450, 452, 550 …) or the provider's HTTP status, when known. */
+  readonly status?: number;
+  /** The server's reply, one line, at most 200 characters. Never contains our credentials. */
+  readonly response?: string;
+}
+
 /** What a transport reports after the provider accepted a message. */
 export interface SendResult {
   /** The Message-ID header of the message sent, e.g. `<…@acme.example>`. */
   readonly messageId: string;
   /** Recipients the provider accepted. */
   readonly accepted: readonly string[];
-  /** Recipients the provider refused while accepting the others. */
+  /** Recipients the provider refused permanently (5xx) while accepting the others. */
   readonly rejected: readonly string[];
+  /**
+   * Recipients the provider refused temporarily (4xx) and that were still refused after the last
+   * attempt the retry budget allowed. Absent or empty when every recipient was accepted or refused
+   * for good. A queue worker parks a copy of the email narrowed to these.
+   */
+  readonly deferred?: readonly string[];
+  /** Why each recipient in `rejected` and `deferred` was refused, one entry per address. */
+  readonly refusals?: readonly RecipientRefusal[];
   /** The name of the transport that delivered (`memory`, `sandbox`, `smtp` …). */
   readonly transport: string;
   /** The provider's own response, for logging and debugging. */
@@ -59,6 +83,13 @@ export interface SendResult {
 export interface Transport {
   /** Short name used in results, errors and logs. */
   readonly name: string;
+  /**
+   * True for transports that keep mail instead of delivering it (memory, sandbox): nothing
+   * reaches an inbox. Wrappers (staging, failover) report what they wrap. Production checks use it.
+   */
+  readonly captures?: boolean;
+  /** One line for the start-up log: where mail goes, e.g. `smtp smtp.example.com:587 (starttls)`. No secrets. */
+  describe?(): string;
   /** Delivers one message. Rejects with an `EmailError` on failure. */
   send(message: EmailMessage, context: SendContext): Promise<SendResult>;
   /** Checks that the transport can deliver (credentials, connectivity, a writable folder). */

@@ -2,7 +2,7 @@ import { AssertionError } from 'node:assert';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createTestMailer, extractLink, extractLinks, type TestMailer } from '../src/testing/index.js';
 
-describe('mailroom/testing', () => {
+describe('mailroom-js/testing', () => {
   let mailer: TestMailer;
   beforeEach(async () => {
     mailer = createTestMailer({ appName: 'Acme' });

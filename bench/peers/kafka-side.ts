@@ -99,7 +99,7 @@ type Mailroom = typeof import('../../src/index.js');
 type MailroomKafka = typeof import('../../src/kafka/index.js');
 
 /**
- * mailroom and mailroom/kafka from one place, so that the worker's EmailService is the class the
+ * mailroom and mailroom-js/kafka from one place, so that the worker's EmailService is the class the
  * worker was built against: the built package (as users get it; `npm run bench` builds first) when
  * dist/ has the Kafka entry, else the source through tsx. Specifiers that are not literals keep the
  * typecheck from needing dist/ or src/kafka/.

@@ -6,7 +6,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type EmailError, type EmailService, isConfigError, isEmailError, type Logger } from 'mailroom';
+import { type EmailError, type EmailService, isConfigError, isEmailError, type Logger } from 'mailroom-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type MailgunPeer, startMailgunPeer } from '../../test/helpers/mailgun-peer.js';
 import { fromMime } from '../../test/helpers/received.js';

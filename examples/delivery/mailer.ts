@@ -34,7 +34,7 @@ import {
   mailgunTransport,
   type SendResult,
   smtpTransport,
-} from 'mailroom';
+} from 'mailroom-js';
 
 export interface MailerOptions {
   /**

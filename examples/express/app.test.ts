@@ -3,7 +3,7 @@
  * password reset. The app gets a mail service on a memory transport, so the tests read the mail
  * it sent instead of a mail server.
  */
-import { createTestMailer, extractLink, type TestMailer } from 'mailroom/testing';
+import { createTestMailer, extractLink, type TestMailer } from 'mailroom-js/testing';
 import request from 'supertest';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from './app.js';

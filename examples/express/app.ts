@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import express, { type ErrorRequestHandler } from 'express';
-import { type EmailService, isEmailError, isMessageError, parseAddress } from 'mailroom';
+import { type EmailService, isEmailError, isMessageError, parseAddress } from 'mailroom-js';
 
 interface User {
   email: string;

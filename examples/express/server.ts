@@ -4,7 +4,7 @@
  *
  *   npx tsx examples/express/server.ts
  */
-import { configFromEnv, EmailService } from 'mailroom';
+import { configFromEnv, EmailService } from 'mailroom-js';
 import { createApp } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);

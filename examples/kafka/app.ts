@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import express, { type ErrorRequestHandler } from 'express';
-import { type EmailService, isMailroomError, isMessageError } from 'mailroom';
+import { type EmailService, isMailroomError, isMessageError } from 'mailroom-js';
 
 interface User {
   email: string;

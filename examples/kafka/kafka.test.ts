@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Admin, type Kafka, logLevel } from 'kafkajs';
-import type { EmailError, Logger } from 'mailroom';
+import type { EmailError, Logger } from 'mailroom-js';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type KafkaCluster, startKafkaCluster } from '../../test/helpers/kafka-cluster.js';
@@ -23,7 +23,7 @@ import { FAST_CONSUMER, kafkaClient, readTopic, waitFor } from '../../test/kafka
 import { createApp } from './app.js';
 import { createMailWorker, createQueuedMail, type MailWorkerOptions } from './mail.js';
 
-// The repo root: tsx finds tsconfig.json there, whose `paths` make `mailroom` the source.
+// The repo root: tsx finds tsconfig.json there, whose `paths` make `mailroom-js` the source.
 const root = fileURLToPath(new URL('../..', import.meta.url));
 /** kafkajs quiet, and quick to retry on loopback. */
 const QUIET = { logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, maxRetryTime: 2_000 } };

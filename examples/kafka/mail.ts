@@ -26,7 +26,7 @@
  *   await start();
  */
 import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
-import { configFromEnv, type EmailError, EmailService, type Logger } from 'mailroom';
+import { configFromEnv, type EmailError, EmailService, type Logger } from 'mailroom-js';
 import {
   type ConsumerSettings,
   createEmailProducer,
@@ -34,7 +34,7 @@ import {
   type EmailProducer,
   type EmailWorker,
   kafkaConfigFromEnv,
-} from 'mailroom/kafka';
+} from 'mailroom-js/kafka';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

@@ -9,7 +9,7 @@
  * SIGTERM or SIGINT stops fetching, lets the sends in flight finish, commits, leaves the group and
  * closes the transport; the process then ends on its own, with code 0.
  */
-import { kafkaConfigFromEnv } from 'mailroom/kafka';
+import { kafkaConfigFromEnv } from 'mailroom-js/kafka';
 import { createMailWorker, type MailWorker } from './mail.js';
 
 let mailWorker: MailWorker;

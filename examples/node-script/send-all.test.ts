@@ -9,7 +9,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 
-// The repo root: tsx finds tsconfig.json there, whose `paths` make `mailroom` the source.
+// The repo root: tsx finds tsconfig.json there, whose `paths` make `mailroom-js` the source.
 const root = fileURLToPath(new URL('../..', import.meta.url));
 let dir: string | undefined;
 

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { dirname, extname, relative } from 'node:path';
-import { configFromEnv, EmailService, type SendResult, sandboxFiles } from 'mailroom';
+import { configFromEnv, EmailService, type SendResult, sandboxFiles } from 'mailroom-js';
 
 try {
   await main();

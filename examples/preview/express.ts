@@ -7,8 +7,8 @@
  * (brand, your templates, layouts), so what it shows is what the app sends.
  */
 import express from 'express';
-import type { EmailServiceOptions } from 'mailroom';
-import { createPreviewHandler } from 'mailroom/preview';
+import type { EmailServiceOptions } from 'mailroom-js';
+import { createPreviewHandler } from 'mailroom-js/preview';
 
 export interface AppOptions {
   /** The options the app builds its `EmailService` with: the preview renders with the same ones. */

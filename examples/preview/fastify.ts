@@ -6,7 +6,7 @@
  * `await app.close()` stops the preview's file watching too.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { createPreviewHandler } from 'mailroom/preview';
+import { createPreviewHandler } from 'mailroom-js/preview';
 import type { AppOptions } from './express.js';
 
 const MOUNT = '/_mail';

@@ -21,8 +21,8 @@ import {
   memoryTransport,
   sandboxFiles,
   sandboxTransport,
-} from 'mailroom';
-import { createPreviewHandler } from 'mailroom/preview';
+} from 'mailroom-js';
+import { createPreviewHandler } from 'mailroom-js/preview';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AppOptions, createExpressApp } from './express.js';
@@ -221,12 +221,12 @@ describe.each(frameworks)('the preview mounted in the %s app', (_name, start) =>
     ]) {
       const res = await app.request(path);
       expect(res.status, path).toBe(404);
-      expect(res.body, path).not.toMatch(/"name": "mailroom"|root:/);
+      expect(res.body, path).not.toMatch(/"name": "mailroom-js"|root:/);
     }
 
     // A template view answers 200 with a problem for the page to show, never the file's contents.
     const res = await app.request('/_mail/api/templates/..%2F..%2Fpackage.json/default');
-    expect(res.body).not.toMatch(/"name": "mailroom"/);
+    expect(res.body).not.toMatch(/"name": "mailroom-js"/);
     expect(JSON.parse(res.body)).toEqual({ problem: { message: expect.stringMatching(/^no template/) } });
   });
 

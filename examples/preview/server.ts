@@ -6,7 +6,7 @@
  *   npx tsx examples/preview/server.ts            # Express
  *   npx tsx examples/preview/server.ts fastify
  */
-import { configFromEnv, type EmailServiceOptions } from 'mailroom';
+import { configFromEnv, type EmailServiceOptions } from 'mailroom-js';
 import { createExpressApp } from './express.js';
 import { createFastifyApp } from './fastify.js';
 

@@ -1,5 +1,5 @@
 /**
- * mailroom/kafka: decoupled delivery over Apache Kafka. A producer publishes envelope v1 records
+ * mailroom-js/kafka: decoupled delivery over Apache Kafka. A producer publishes envelope v1 records
  * to `notifications.email`; a worker consumes, renders, sends, retries and dead-letters.
  * The Kafka client (kafkajs or Confluent's KafkaJS API) is passed in; neither is imported here.
  */

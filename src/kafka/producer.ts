@@ -104,8 +104,8 @@ export interface PublishOptions {
  * @example
  * ```ts
  * import { Kafka } from 'kafkajs';
- * import { EmailService } from 'mailroom';
- * import { createEmailProducer } from 'mailroom/kafka';
+ * import { EmailService } from 'mailroom-js';
+ * import { createEmailProducer } from 'mailroom-js/kafka';
  *
  * const producer = createEmailProducer({ kafka: new Kafka({ brokers: ['kafka:9092'] }) });
  * const mail = new EmailService({ transport: memoryTransport(), from: 'Acme <no-reply@acme.example>', queue: producer });

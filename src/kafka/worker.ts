@@ -140,8 +140,8 @@ const DEFAULT_IN_PROCESS: RetryOptions = {
  * @example
  * ```ts
  * import { Kafka } from 'kafkajs';
- * import { EmailService, configFromEnv } from 'mailroom';
- * import { createEmailWorker } from 'mailroom/kafka';
+ * import { EmailService, configFromEnv } from 'mailroom-js';
+ * import { createEmailWorker } from 'mailroom-js/kafka';
  *
  * const worker = createEmailWorker({
  *   kafka: new Kafka({ brokers: ['kafka:9092'] }),

@@ -58,7 +58,7 @@ interface View {
  *
  * @example
  * ```ts
- * import { createPreviewHandler } from 'mailroom/preview';
+ * import { createPreviewHandler } from 'mailroom-js/preview';
  *
  * if (process.env.NODE_ENV !== 'production') {
  *   app.use('/_mail', createPreviewHandler({ enabled: true, service: mailOptions }));

@@ -1,5 +1,5 @@
 /**
- * `mailroom/preview`: see every template with its preview data sets, and every email the sandbox
+ * `mailroom-js/preview`: see every template with its preview data sets, and every email the sandbox
  * captured, in a browser. A node:http handler to mount, or `mailroom preview` from the CLI.
  */
 

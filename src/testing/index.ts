@@ -1,9 +1,9 @@
 /**
- * `mailroom/testing`: what a test suite needs to check the mail an app sends, without a mail server.
+ * `mailroom-js/testing`: what a test suite needs to check the mail an app sends, without a mail server.
  *
  * @example
  * ```ts
- * import { createTestMailer, extractLink } from 'mailroom/testing';
+ * import { createTestMailer, extractLink } from 'mailroom-js/testing';
  *
  * const mailer = createTestMailer();
  * const app = createApp({ mail: mailer.service });

@@ -48,7 +48,7 @@ function producerFor(topic: string) {
   return producer;
 }
 
-describe('mailroom/kafka worker under failure', () => {
+describe('mailroom-js/kafka worker under failure', () => {
   it('loses nothing when a broker goes down mid-run and comes back', async () => {
     const topics = await freshTopics(cluster, 6);
     const transport = scriptedTransport();

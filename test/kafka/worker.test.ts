@@ -66,7 +66,7 @@ function countEvents(worker: EmailWorker) {
   return seen;
 }
 
-describe('mailroom/kafka worker on a real broker', () => {
+describe('mailroom-js/kafka worker on a real broker', () => {
   it('delivers what the producer published: rendered, once, and commits', async () => {
     const { topics, transport, producer, worker } = await setup();
     const keys: string[] = [];

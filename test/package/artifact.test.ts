@@ -5,7 +5,7 @@
  * builds first; on its own, run `npm run build`).
  *
  * The Kafka clients (kafkajs, @confluentinc/kafka-javascript) are optional peers: the scratch
- * project does not have them, so `mailroom` and `mailroom/kafka` are shown to load without them.
+ * project does not have them, so `mailroom-js` and `mailroom-js/kafka` are shown to load without them.
  * The check of the clients' real declarations installs them in a project of their own nested in it.
  */
 import { execFile } from 'node:child_process';
@@ -147,7 +147,7 @@ beforeAll(async () => {
   if (install.code !== 0) install = await run('npm', [...common, '--prefer-offline'], { cwd: scratch });
   if (install.code !== 0) throw new Error(`npm install of ${tarball} failed:\n${show(install)}`);
 
-  const installed = await lstat(join(scratch, 'node_modules', 'mailroom'));
+  const installed = await lstat(join(scratch, 'node_modules', 'mailroom-js'));
   if (!installed.isDirectory() || installed.isSymbolicLink()) {
     throw new Error('node_modules/mailroom is not a real copy of the tarball');
   }
@@ -171,7 +171,7 @@ const MAIN_NAMES = [
 ];
 const TESTING_NAMES = ['createTestMailer', 'extractLink', 'Outbox'];
 const KAFKA_NAMES = ['createEmailProducer', 'createEmailWorker', 'memoryIdempotencyStore', 'parseEnvelope'];
-/** The optional peers that mailroom/kafka is written against and never imports. */
+/** The optional peers that mailroom-js/kafka is written against and never imports. */
 const KAFKA_CLIENTS = ['kafkajs', '@confluentinc/kafka-javascript'];
 /** A module path, URL or specifier that belongs to one of the Kafka clients. */
 const CLIENT_PATH = /kafkajs|confluentinc/;
@@ -231,7 +231,7 @@ describe('the packed tarball', () => {
   });
 
   it('neither bundles nor imports a Kafka client, and npm installs none: they are optional peers', async () => {
-    const installed = join(scratch, 'node_modules', 'mailroom');
+    const installed = join(scratch, 'node_modules', 'mailroom-js');
     const pkg = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'));
     expect(Object.keys(pkg.peerDependencies ?? {}).sort()).toEqual([...KAFKA_CLIENTS].sort());
     for (const name of KAFKA_CLIENTS) {
@@ -262,19 +262,19 @@ describe('the packed tarball', () => {
     expect(bundled).toEqual([]);
   });
 
-  it('works from ESM: import mailroom and mailroom/testing, send and read a verification email', {
+  it('works from ESM: import mailroom and mailroom-js/testing, send and read a verification email', {
     timeout: CHILD,
   }, async () => {
     const out = await runScript(
       'check-esm.mjs',
-      `import * as mailroom from 'mailroom';
-import * as testing from 'mailroom/testing';
+      `import * as mailroom from 'mailroom-js';
+import * as testing from 'mailroom-js/testing';
 ${CHECK}
-const resolved = [import.meta.resolve('mailroom'), import.meta.resolve('mailroom/testing')];
+const resolved = [import.meta.resolve('mailroom-js'), import.meta.resolve('mailroom-js/testing')];
 console.log(JSON.stringify(await check(mailroom, testing, resolved)));
 `,
     );
-    const dist = join(scratch, 'node_modules', 'mailroom', 'dist');
+    const dist = join(scratch, 'node_modules', 'mailroom-js', 'dist');
     expect(out.resolved).toEqual([
       pathToFileURL(join(dist, 'index.js')).href,
       pathToFileURL(join(dist, 'testing', 'index.js')).href,
@@ -282,24 +282,24 @@ console.log(JSON.stringify(await check(mailroom, testing, resolved)));
     expectSentVerification(out);
   });
 
-  it('works from CJS: require mailroom and mailroom/testing, send and read a verification email', {
+  it('works from CJS: require mailroom and mailroom-js/testing, send and read a verification email', {
     timeout: CHILD,
   }, async () => {
     const out = await runScript(
       'check-cjs.cjs',
-      `const mailroom = require('mailroom');
-const testing = require('mailroom/testing');
+      `const mailroom = require('mailroom-js');
+const testing = require('mailroom-js/testing');
 ${CHECK}
-const resolved = [require.resolve('mailroom'), require.resolve('mailroom/testing')];
+const resolved = [require.resolve('mailroom-js'), require.resolve('mailroom-js/testing')];
 check(mailroom, testing, resolved).then((out) => console.log(JSON.stringify(out)));
 `,
     );
-    const dist = join(scratch, 'node_modules', 'mailroom', 'dist');
+    const dist = join(scratch, 'node_modules', 'mailroom-js', 'dist');
     expect(out.resolved).toEqual([join(dist, 'index.cjs'), join(dist, 'testing', 'index.cjs')]);
     expectSentVerification(out);
   });
 
-  it('serves mailroom/preview from ESM and CJS, with the built-in data sets', {
+  it('serves mailroom-js/preview from ESM and CJS, with the built-in data sets', {
     timeout: CHILD,
   }, async () => {
     const body = (load: string) => `${load}
@@ -315,12 +315,12 @@ const server = http.createServer(handler).listen(0, '127.0.0.1', async () => {
 `;
     const esm = await runScript(
       'check-preview.mjs',
-      body("import http from 'node:http';\nimport { createPreviewHandler } from 'mailroom/preview';"),
+      body("import http from 'node:http';\nimport { createPreviewHandler } from 'mailroom-js/preview';"),
     );
     const cjs = await runScript(
       'check-preview.cjs',
       body(
-        "const http = require('node:http');\nconst { createPreviewHandler } = require('mailroom/preview');",
+        "const http = require('node:http');\nconst { createPreviewHandler } = require('mailroom-js/preview');",
       ),
     );
     for (const out of [esm, cjs]) {
@@ -335,14 +335,14 @@ const server = http.createServer(handler).listen(0, '127.0.0.1', async () => {
     }
   });
 
-  it('loads mailroom and mailroom/kafka from ESM and CJS without a Kafka client, never asking for one', {
+  it('loads mailroom and mailroom-js/kafka from ESM and CJS without a Kafka client, never asking for one', {
     timeout: CHILD,
   }, async () => {
     // Shared by both scripts: the clients are not installed, for the scratch project nor for mailroom.
     const unresolvable = `
 const unresolvable = {};
 for (const name of ${JSON.stringify(KAFKA_CLIENTS)}) {
-  unresolvable[name] = [${JSON.stringify(join(scratch, 'package.json'))}, ${JSON.stringify(join(scratch, 'node_modules', 'mailroom', 'package.json'))}]
+  unresolvable[name] = [${JSON.stringify(join(scratch, 'package.json'))}, ${JSON.stringify(join(scratch, 'node_modules', 'mailroom-js', 'package.json'))}]
     .every((from) => { try { createRequire(from).resolve(name); return false; } catch { return true; } });
 }
 `;
@@ -385,9 +385,9 @@ export async function resolve(specifier, context, nextResolve) {
 ${unresolvable}
 ${fake}
 register('./trace-hooks.mjs', import.meta.url);
-const mailroom = await import('mailroom');
+const mailroom = await import('mailroom-js');
 const afterMain = (await import('artifact:asked?main')).default;
-const kafka = await import('mailroom/kafka');
+const kafka = await import('mailroom-js/kafka');
 const afterKafka = (await import('artifact:asked?kafka')).default;
 const loaded = Object.keys(createRequire(import.meta.url).cache);
 console.log(JSON.stringify({
@@ -397,7 +397,7 @@ console.log(JSON.stringify({
   askedByMain: afterMain.filter((s) => ${CLIENT_PATH}.test(s)),
   askedByKafka: afterKafka.filter((s) => ${CLIENT_PATH}.test(s)),
   loaded: loaded.filter((s) => ${CLIENT_PATH}.test(s)),
-  resolved: import.meta.resolve('mailroom/kafka'),
+  resolved: import.meta.resolve('mailroom-js/kafka'),
   ...probe(mailroom, kafka),
 }));
 `,
@@ -415,23 +415,23 @@ Module._resolveFilename = function (request, ...rest) {
   asked.push(request);
   return resolveFilename.call(this, request, ...rest);
 };
-const mailroom = require('mailroom');
+const mailroom = require('mailroom-js');
 const afterMain = [...asked, ...Object.keys(require.cache)];
-const kafka = require('mailroom/kafka');
+const kafka = require('mailroom-js/kafka');
 const afterKafka = [...asked, ...Object.keys(require.cache)];
 console.log(JSON.stringify({
   unresolvable,
-  traced: asked.includes('mailroom/kafka'),
+  traced: asked.includes('mailroom-js/kafka'),
   mainLoadedKafkaEntry: afterMain.some((file) => file.includes('/dist/kafka/')),
   askedByMain: afterMain.filter((s) => ${CLIENT_PATH}.test(s)),
   askedByKafka: afterKafka.filter((s) => ${CLIENT_PATH}.test(s)),
   loaded: Object.keys(require.cache).filter((s) => ${CLIENT_PATH}.test(s)),
-  resolved: require.resolve('mailroom/kafka'),
+  resolved: require.resolve('mailroom-js/kafka'),
   ...probe(mailroom, kafka),
 }));
 `,
     );
-    const dist = join(scratch, 'node_modules', 'mailroom', 'dist');
+    const dist = join(scratch, 'node_modules', 'mailroom-js', 'dist');
     expect(esm.resolved).toBe(pathToFileURL(join(dist, 'kafka', 'index.js')).href);
     expect(cjs.resolved).toBe(join(dist, 'kafka', 'index.cjs'));
     for (const out of [esm, cjs]) {
@@ -459,8 +459,8 @@ console.log(JSON.stringify({
     const out = await runScript(
       'check-dual.mjs',
       `import { createRequire } from 'node:module';
-import * as esm from 'mailroom';
-const cjs = createRequire(import.meta.url)('mailroom');
+import * as esm from 'mailroom-js';
+const cjs = createRequire(import.meta.url)('mailroom-js');
 
 const service = new esm.EmailService({ transport: esm.memoryTransport(), from: 'no-reply@example.com' });
 let templateError;
@@ -508,14 +508,14 @@ console.log(JSON.stringify({
     expect(out.lookalike).toBe(false);
   });
 
-  it('has types that resolve and type-check from .mts (ESM) and .cts (CJS) under node16, mailroom/kafka included', {
+  it('has types that resolve and type-check from .mts (ESM) and .cts (CJS) under node16, mailroom-js/kafka included', {
     timeout: SLOW,
   }, async () => {
     const source = (
       start: string,
-    ) => `import { defineTemplate, EmailService, isEmailError, memoryTransport, type SendResult } from 'mailroom';
-import { createTestMailer, extractLink, type Outbox } from 'mailroom/testing';
-import { createEmailProducer, createEmailWorker, type KafkaClientLike } from 'mailroom/kafka';
+    ) => `import { defineTemplate, EmailService, isEmailError, memoryTransport, type SendResult } from 'mailroom-js';
+import { createTestMailer, extractLink, type Outbox } from 'mailroom-js/testing';
+import { createEmailProducer, createEmailWorker, type KafkaClientLike } from 'mailroom-js/kafka';
 
 const invoice = defineTemplate({
   name: 'invoice',
@@ -557,20 +557,20 @@ export { guard, link, producerName, sent, worker };
     const checked = await tsc(['types-esm.mts', 'types-cjs.cts'], scratch);
     expect(checked.code, showTsc(checked)).toBe(0);
     // Each mode read its own declarations: .d.ts for import, .d.cts for require.
-    const dist = join(scratch, 'node_modules', 'mailroom', 'dist');
+    const dist = join(scratch, 'node_modules', 'mailroom-js', 'dist');
     for (const entry of ['index', 'testing/index', 'kafka/index']) {
       for (const file of [`${entry}.d.ts`, `${entry}.d.cts`]) {
         expect(checked.listed, file).toContain(join(dist, file));
       }
     }
-    // mailroom/kafka's declarations stand alone: no Kafka client is installed, and none was read.
+    // mailroom-js/kafka's declarations stand alone: no Kafka client is installed, and none was read.
     expect(checked.listed.filter((file) => /kafkajs|confluentinc/.test(file))).toEqual([]);
   });
 
   it("accepts kafkajs's and @confluentinc/kafka-javascript's real clients, by their own declarations", {
     timeout: SLOW,
   }, async () => {
-    // A project of their own inside the scratch one: 'mailroom' resolves from the scratch
+    // A project of their own inside the scratch one: 'mailroom-js' resolves from the scratch
     // node_modules above, the clients from this one, and the other tests never see them.
     const clients = join(scratch, 'kafka-clients');
     await mkdir(clients, { recursive: true });
@@ -592,8 +592,8 @@ export { guard, link, producerName, sent, worker };
 
     const source = `import { KafkaJS } from '@confluentinc/kafka-javascript';
 import { Kafka } from 'kafkajs';
-import { createEmailProducer, createEmailWorker } from 'mailroom/kafka';
-import { EmailService, memoryTransport } from 'mailroom';
+import { createEmailProducer, createEmailWorker } from 'mailroom-js/kafka';
+import { EmailService, memoryTransport } from 'mailroom-js';
 const service = new EmailService({ transport: memoryTransport(), from: 'a@b.example' });
 createEmailProducer({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } }) });
 createEmailWorker({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } }), service });
@@ -608,12 +608,12 @@ createEmailWorker({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } 
     await writeFile(join(clients, 'clients-cjs.cts'), source);
     const checked = await tsc(['clients-esm.mts', 'clients-cjs.cts'], clients);
     expect(checked.code, showTsc(checked)).toBe(0);
-    // tsc read the clients' own declarations (no stub, no any) and both of mailroom/kafka's.
+    // tsc read the clients' own declarations (no stub, no any) and both of mailroom-js/kafka's.
     const read = (path: string) => checked.listed.some((file) => file.startsWith(path));
     expect(read(join(clients, 'node_modules', 'kafkajs', 'types')), 'kafkajs types').toBe(true);
     const confluent = join(clients, 'node_modules', '@confluentinc', 'kafka-javascript', 'types');
     expect(read(confluent), '@confluentinc/kafka-javascript types').toBe(true);
-    const dist = join(scratch, 'node_modules', 'mailroom', 'dist');
+    const dist = join(scratch, 'node_modules', 'mailroom-js', 'dist');
     expect(checked.listed).toContain(join(dist, 'kafka', 'index.d.ts'));
     expect(checked.listed).toContain(join(dist, 'kafka', 'index.d.cts'));
   });

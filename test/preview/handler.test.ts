@@ -150,7 +150,7 @@ describe('createPreviewHandler', () => {
       '/nothing',
     ]) {
       const response = await get(path);
-      expect(response.body).not.toMatch(/"name": "mailroom"|root:/);
+      expect(response.body).not.toMatch(/"name": "mailroom-js"|root:/);
       if (path.startsWith('/api/templates'))
         expect(JSON.parse(response.body).problem.message).toMatch(/no template/);
       else expect(response.status).toBe(404);
