@@ -1,7 +1,10 @@
 /**
  * Configuration from the environment, validated once. Every error names the variable.
- * With nothing configured, mail goes to the sandbox: never dropped, never sent to a real server.
+ * The transport is never a surprise: the one asked for by name, else the one provider configured,
+ * else (outside production) the sandbox. A variable that looks like ours but is not is an error.
  */
+import { readFileSync } from 'node:fs';
+import { closest, lookalike } from './env-names.js';
 import { ConfigError, isConfigError, isMessageError } from './errors.js';
 import { type Address, parseAddress } from './message.js';
 import type { EmailServiceOptions } from './service.js';
@@ -17,8 +20,10 @@ export const TRANSPORT_NAMES = ['sandbox', 'memory', 'smtp', 'mailgun'] as const
 
 /** The environment variables mailroom reads, with what each is for. */
 export const ENV_VARIABLES = {
-  APP_NAME: 'Your app’s name, shown in every email. Default "Mailroom".',
-  MAILROOM_TRANSPORT: 'sandbox (default), memory, smtp or mailgun.',
+  APP_NAME:
+    'Your app’s name, shown in every email. Required with smtp or mailgun unless the sender has a display name; "Mailroom" only for the sandbox and memory.',
+  MAILROOM_TRANSPORT:
+    'smtp, mailgun, sandbox or memory. Default: the one provider configured (SMTP_HOST or MAILGUN_API_KEY), else sandbox; under NODE_ENV=production it must be named unless a provider is configured.',
   MAILROOM_SANDBOX_DIR: 'Where the sandbox writes mail. Default .mailroom/outbox.',
   SMTP_HOST: 'SMTP server host.',
   SMTP_PORT: 'SMTP server port (1–65535). Default 587, or 465 with SMTP_TLS=implicit.',
@@ -27,10 +32,14 @@ export const ENV_VARIABLES = {
   SMTP_USER: 'SMTP user name.',
   SMTP_PASSWORD: 'SMTP password. Never logged.',
   SMTP_FROM_EMAIL: 'Sender address.',
-  SMTP_FROM_NAME: 'Sender display name. Default: the app’s name.',
+  SMTP_FROM_NAME: 'Sender display name with SMTP. Default: the app’s name.',
+  SMTP_CA_FILE: 'A PEM file of extra certificates to trust (a private relay’s CA).',
   MAILGUN_API_KEY: 'Mailgun API key. Never logged.',
   MAILGUN_DOMAIN: 'Mailgun sending domain.',
-  MAILGUN_FROM_ADDRESS: 'Sender address when using Mailgun.',
+  MAILGUN_FROM_ADDRESS:
+    'Sender address when using Mailgun (may include a name: Acme <no-reply@mg.acme.example>).',
+  MAILGUN_FROM_NAME:
+    'Sender display name with Mailgun. Default: the name in MAILGUN_FROM_ADDRESS, else the app’s name.',
   MAILGUN_REGION: 'us (default) or eu: where your Mailgun domain lives.',
   MAILGUN_BASE_URL: 'Another Mailgun API base URL (a proxy); overrides MAILGUN_REGION.',
   MAILROOM_REPLY_TO: 'Reply-To address for every email.',
@@ -54,6 +63,18 @@ export const ENV_VARIABLES = {
 
 type Env = Readonly<Record<string, string | undefined>>;
 type Variable = keyof typeof ENV_VARIABLES;
+type TransportName = (typeof TRANSPORT_NAMES)[number];
+/** Values that are safe to repeat in an error (never a secret). */
+const ENUMS = {
+  MAILROOM_TRANSPORT: TRANSPORT_NAMES,
+  SMTP_TLS: ['starttls', 'implicit', 'none'],
+  MAILGUN_REGION: ['us', 'eu'],
+} as const;
+/** The variables whose presence says a provider is meant, in the order they are reported. */
+const PROVIDER_SIGNS: Readonly<Record<'smtp' | 'mailgun', readonly Variable[]>> = {
+  smtp: ['SMTP_HOST', 'SMTP_USER', 'SMTP_PASSWORD', 'SMTP_PORT'],
+  mailgun: ['MAILGUN_API_KEY', 'MAILGUN_DOMAIN'],
+};
 
 /** The variable behind each transport option, so a transport's own check names the variable. */
 const SMTP_OPTIONS: Record<string, Variable> = {
@@ -84,8 +105,15 @@ const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,6
 
 /**
  * Reads mailroom's configuration from environment variables (see {@link ENV_VARIABLES}) and
- * returns options for `new EmailService()`. Throws a `ConfigError` naming the first variable that
- * is malformed or missing.
+ * returns options for `new EmailService()`.
+ *
+ * The transport: `MAILROOM_TRANSPORT` when set; else the one provider whose variables are set
+ * (`SMTP_HOST`, `SMTP_USER`… → smtp; `MAILGUN_API_KEY`, `MAILGUN_DOMAIN` → mailgun; both → an
+ * error asking which); else the sandbox, except under `NODE_ENV=production`, where a transport that
+ * delivers nothing must be asked for by name.
+ *
+ * Throws a `ConfigError` naming the first variable that is malformed, missing, or a look-alike of
+ * one mailroom reads (`MAIL_TRANSPORT`, `SMTP_PASS`: "did you mean …?").
  *
  * @example
  * ```ts
@@ -93,134 +121,65 @@ const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,6
  * ```
  */
 export function configFromEnv(env: Env = process.env): EmailServiceOptions {
-  const get = (name: keyof typeof ENV_VARIABLES) => {
-    const value = env[name]?.trim();
-    return value === '' ? undefined : value;
-  };
-  const address = (name: keyof typeof ENV_VARIABLES): Address | undefined => {
-    const value = get(name);
-    if (value === undefined) return undefined;
-    try {
-      return parseAddress(value, name);
-    } catch (err) {
-      throw isMessageError(err) ? new ConfigError(name, err.message.replace(`${name}: `, '')) : err;
-    }
-  };
-  const httpUrl = (name: keyof typeof ENV_VARIABLES) => {
-    const value = get(name);
-    if (value !== undefined && !(/^https?:\/\//i.test(value) && URL.canParse(value))) {
-      throw new ConfigError(name, 'must be an http(s) URL');
-    }
-    return value;
-  };
+  const read = reader(env);
+  const { get, address } = read;
+  const transportName = chooseTransport(env, read);
+  checkFormats(read);
 
   const appName = get('APP_NAME');
-  const transportName = get('MAILROOM_TRANSPORT') ?? 'sandbox';
-  if (!(TRANSPORT_NAMES as readonly string[]).includes(transportName)) {
-    throw new ConfigError('MAILROOM_TRANSPORT', `must be one of ${TRANSPORT_NAMES.join(', ')}`);
-  }
-  const port = get('SMTP_PORT');
-  if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
-    throw new ConfigError('SMTP_PORT', 'must be a port number from 1 to 65535');
-  }
-  const mailgunDomain = get('MAILGUN_DOMAIN');
-  if (mailgunDomain !== undefined && !DOMAIN.test(mailgunDomain)) {
-    throw new ConfigError('MAILGUN_DOMAIN', 'must be a domain name such as mg.example.com');
-  }
   const color = get('MAILROOM_PRIMARY_COLOR');
-  if (color !== undefined && !COLOR.test(color))
-    throw new ConfigError('MAILROOM_PRIMARY_COLOR', 'must look like #1A2B3C');
   const smtpFrom = address('SMTP_FROM_EMAIL');
   const mailgunFrom = address('MAILGUN_FROM_ADDRESS');
   const replyTo = address('MAILROOM_REPLY_TO');
-  const fromName = get('SMTP_FROM_NAME');
-  if (fromName !== undefined && /[\u0000-\u001f\u007f]/.test(fromName)) {
-    throw new ConfigError('SMTP_FROM_NAME', 'control characters are not allowed');
-  }
+  const smtpName = displayName(read, 'SMTP_FROM_NAME');
+  const mailgunName = displayName(read, 'MAILGUN_FROM_NAME');
 
-  const required = (name: keyof typeof ENV_VARIABLES) => {
-    const value = get(name);
-    if (value === undefined)
-      throw new ConfigError(name, `is required with MAILROOM_TRANSPORT=${transportName}`);
-    return value;
-  };
-  let sender = smtpFrom ?? mailgunFrom;
   let transport: Transport;
+  // Each provider's own sender variables; the capture transports take whichever is set.
+  let sender: Address | undefined;
+  let senderName: string | undefined;
   switch (transportName) {
-    case 'smtp': {
-      if (!smtpFrom) required('SMTP_FROM_EMAIL');
-      const tls = get('SMTP_TLS');
-      if (tls !== undefined && !['starttls', 'implicit', 'none'].includes(tls)) {
-        throw new ConfigError('SMTP_TLS', 'must be starttls, implicit or none');
-      }
-      const user = get('SMTP_USER');
-      const password = get('SMTP_PASSWORD');
-      const host = required('SMTP_HOST');
-      transport = asVariables(SMTP_OPTIONS, () =>
-        smtpTransport({
-          host,
-          ...(port === undefined ? {} : { port: Number(port) }),
-          ...(tls === undefined ? {} : { tls: tls as 'starttls' | 'implicit' | 'none' }),
-          ...(user === undefined ? {} : { user }),
-          ...(password === undefined ? {} : { password }),
-        }),
-      );
+    case 'smtp':
+      if (!smtpFrom) read.required('SMTP_FROM_EMAIL', transportName);
+      transport = smtpFromEnv(read);
+      [sender, senderName] = [smtpFrom, smtpName ?? smtpFrom?.name];
       break;
-    }
-    case 'mailgun': {
-      if (!mailgunFrom) required('MAILGUN_FROM_ADDRESS');
-      sender = mailgunFrom;
-      const region = get('MAILGUN_REGION');
-      if (region !== undefined && region !== 'us' && region !== 'eu') {
-        throw new ConfigError('MAILGUN_REGION', 'must be us or eu');
-      }
-      const baseUrl = httpUrl('MAILGUN_BASE_URL');
-      const apiKey = required('MAILGUN_API_KEY');
-      const domain = required('MAILGUN_DOMAIN');
-      transport = asVariables(MAILGUN_OPTIONS, () =>
-        mailgunTransport({
-          apiKey,
-          domain,
-          ...(region === undefined ? {} : { region }),
-          ...(baseUrl === undefined ? {} : { baseUrl }),
-        }),
-      );
+    case 'mailgun':
+      if (!mailgunFrom) read.required('MAILGUN_FROM_ADDRESS', transportName);
+      transport = mailgunFromEnv(read);
+      [sender, senderName] = [mailgunFrom, mailgunName ?? mailgunFrom?.name];
       break;
-    }
     case 'memory':
       transport = memoryTransport();
+      [sender, senderName] = [
+        smtpFrom ?? mailgunFrom,
+        smtpName ?? mailgunName ?? (smtpFrom ?? mailgunFrom)?.name,
+      ];
       break;
     default:
       transport = sandboxTransport({ dir: get('MAILROOM_SANDBOX_DIR') ?? '.mailroom/outbox' });
+      [sender, senderName] = [
+        smtpFrom ?? mailgunFrom,
+        smtpName ?? mailgunName ?? (smtpFrom ?? mailgunFrom)?.name,
+      ];
+  }
+  if ((transportName === 'smtp' || transportName === 'mailgun') && appName === undefined && !senderName) {
+    throw new ConfigError(
+      'APP_NAME',
+      `is required with MAILROOM_TRANSPORT=${transportName}: it names your app in every email (subject, header, footer); or give the sender a display name (${transportName === 'smtp' ? 'SMTP_FROM_NAME' : 'MAILGUN_FROM_NAME'})`,
+    );
   }
 
-  const logoUrl = httpUrl('MAILROOM_LOGO_URL');
-  const appUrl = httpUrl('MAILROOM_APP_URL');
-  const prefix = get('MAILROOM_STAGING_SUBJECT_PREFIX');
-  const allow = get('MAILROOM_STAGING_ALLOW');
-  const redirect = address('MAILROOM_STAGING_REDIRECT');
-  if (allow !== undefined || redirect !== undefined) {
-    transport = stagingTransport({
-      transport,
-      ...(allow === undefined
-        ? {}
-        : {
-            allow: allow
-              .split(',')
-              .map((entry) => entry.trim())
-              .filter(Boolean),
-          }),
-      ...(redirect === undefined ? {} : { redirectTo: redirect }),
-      ...(prefix === undefined ? {} : { subjectPrefix: `${prefix} ` }),
-    });
-  }
+  const logoUrl = read.httpUrl('MAILROOM_LOGO_URL');
+  const appUrl = read.httpUrl('MAILROOM_APP_URL');
+  transport = withStaging(read, transport);
 
   return {
     transport,
     ...(appName === undefined ? {} : { appName }),
-    // SMTP_FROM_NAME, else the name in the sender variable, else the service names it after the app.
+    // The provider's name variable, else the name in its sender variable, else the service names it after the app.
     from: {
-      ...((fromName ?? sender?.name) === undefined ? {} : { name: fromName ?? sender?.name }),
+      ...(senderName === undefined ? {} : { name: senderName }),
       address: sender?.address ?? 'no-reply@example.com',
     },
     ...(replyTo === undefined ? {} : { replyTo }),
@@ -230,4 +189,181 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
       ...(color === undefined ? {} : { colors: { primary: color } }),
     },
   };
+}
+
+type Reader = ReturnType<typeof reader>;
+
+/** Typed, trimmed access to the variables; every failure a `ConfigError` naming the variable. */
+function reader(env: Env) {
+  const get = (name: Variable): string | undefined => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+  return {
+    get,
+    /** A variable with a fixed set of values; a near miss (`SMTP`, `smpt`) gets a suggestion. */
+    oneOf<V extends keyof typeof ENUMS>(name: V): (typeof ENUMS)[V][number] | undefined {
+      const value = get(name);
+      const allowed: readonly string[] = ENUMS[name];
+      if (value === undefined || allowed.includes(value)) return value as (typeof ENUMS)[V][number];
+      const near = closest(value, allowed);
+      throw new ConfigError(
+        name,
+        `"${value.slice(0, 40)}" is not one of ${allowed.join(', ')}${near ? `; did you mean ${near}?` : ''}`,
+      );
+    },
+    required(name: Variable, transportName: string): string {
+      const value = get(name);
+      if (value === undefined)
+        throw new ConfigError(name, `is required with MAILROOM_TRANSPORT=${transportName}`);
+      return value;
+    },
+    address(name: Variable): Address | undefined {
+      const value = get(name);
+      if (value === undefined) return undefined;
+      try {
+        return parseAddress(value, name);
+      } catch (err) {
+        throw isMessageError(err) ? new ConfigError(name, err.message.replace(`${name}: `, '')) : err;
+      }
+    },
+    httpUrl(name: Variable): string | undefined {
+      const value = get(name);
+      if (value !== undefined && !(/^https?:\/\//i.test(value) && URL.canParse(value))) {
+        throw new ConfigError(name, 'must be an http(s) URL');
+      }
+      return value;
+    },
+  };
+}
+
+/**
+ * Which transport the environment asks for (see {@link configFromEnv}). Look-alike variables are
+ * refused first: `MAIL_TRANSPORT=smtp` must not quietly mean the sandbox.
+ */
+function chooseTransport(env: Env, read: Reader): TransportName {
+  const known = Object.keys(ENV_VARIABLES);
+  for (const name of Object.keys(env).sort()) {
+    if (!env[name]?.trim()) continue;
+    const like = lookalike(name, known);
+    if (like === undefined) continue;
+    // Another component's variable of the same name is left alone when ours is set too.
+    if (like.suggestion !== undefined && read.get(like.suggestion as Variable) !== undefined) continue;
+    throw new ConfigError(
+      name,
+      like.suggestion === undefined
+        ? 'is not a variable mailroom reads (see ENV_VARIABLES)'
+        : `is not a variable mailroom reads; did you mean ${like.suggestion}?`,
+    );
+  }
+  const named = read.oneOf('MAILROOM_TRANSPORT');
+  if (named !== undefined) return named;
+  const configured = (['smtp', 'mailgun'] as const).filter((provider) =>
+    PROVIDER_SIGNS[provider].some((name) => read.get(name) !== undefined),
+  );
+  const sign = (provider: 'smtp' | 'mailgun') =>
+    PROVIDER_SIGNS[provider].find((name) => read.get(name) !== undefined);
+  if (configured.length === 2) {
+    throw new ConfigError(
+      'MAILROOM_TRANSPORT',
+      `is required: both SMTP (${sign('smtp')}) and Mailgun (${sign('mailgun')}) are configured; set MAILROOM_TRANSPORT=smtp or mailgun`,
+    );
+  }
+  if (configured[0]) return configured[0];
+  if (env.NODE_ENV?.trim() === 'production') {
+    throw new ConfigError(
+      'MAILROOM_TRANSPORT',
+      'is required under NODE_ENV=production: no mail provider is configured, and mail would only be captured in the sandbox folder. Configure smtp or mailgun, or set MAILROOM_TRANSPORT=sandbox to capture on purpose',
+    );
+  }
+  return 'sandbox';
+}
+
+/** Malformed values are refused even when the transport that would read them is not the one chosen. */
+function checkFormats(read: Reader): void {
+  const port = read.get('SMTP_PORT');
+  if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
+    throw new ConfigError('SMTP_PORT', 'must be a port number from 1 to 65535');
+  }
+  const domain = read.get('MAILGUN_DOMAIN');
+  if (domain !== undefined && !DOMAIN.test(domain)) {
+    throw new ConfigError('MAILGUN_DOMAIN', 'must be a domain name such as mg.example.com');
+  }
+  const color = read.get('MAILROOM_PRIMARY_COLOR');
+  if (color !== undefined && !COLOR.test(color))
+    throw new ConfigError('MAILROOM_PRIMARY_COLOR', 'must look like #1A2B3C');
+  read.oneOf('SMTP_TLS');
+  read.oneOf('MAILGUN_REGION');
+}
+
+function displayName(read: Reader, name: 'SMTP_FROM_NAME' | 'MAILGUN_FROM_NAME'): string | undefined {
+  const value = read.get(name);
+  if (value !== undefined && /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value)) {
+    throw new ConfigError(name, 'control characters and line separators are not allowed');
+  }
+  return value;
+}
+
+function smtpFromEnv(read: Reader): Transport {
+  const port = read.get('SMTP_PORT');
+  const tls = read.oneOf('SMTP_TLS');
+  const user = read.get('SMTP_USER');
+  const password = read.get('SMTP_PASSWORD');
+  const host = read.required('SMTP_HOST', 'smtp');
+  const caFile = read.get('SMTP_CA_FILE');
+  const ca = caFile === undefined ? undefined : readPem('SMTP_CA_FILE', caFile);
+  return asVariables(SMTP_OPTIONS, () =>
+    smtpTransport({
+      host,
+      ...(port === undefined ? {} : { port: Number(port) }),
+      ...(tls === undefined ? {} : { tls }),
+      ...(user === undefined ? {} : { user }),
+      ...(password === undefined ? {} : { password }),
+      ...(ca === undefined ? {} : { ca }),
+    }),
+  );
+}
+
+function mailgunFromEnv(read: Reader): Transport {
+  const region = read.oneOf('MAILGUN_REGION');
+  const baseUrl = read.httpUrl('MAILGUN_BASE_URL');
+  const apiKey = read.required('MAILGUN_API_KEY', 'mailgun');
+  const domain = read.required('MAILGUN_DOMAIN', 'mailgun');
+  return asVariables(MAILGUN_OPTIONS, () =>
+    mailgunTransport({
+      apiKey,
+      domain,
+      ...(region === undefined ? {} : { region }),
+      ...(baseUrl === undefined ? {} : { baseUrl }),
+    }),
+  );
+}
+
+/** Wraps the transport in the staging interceptor when a staging variable is set. */
+function withStaging(read: Reader, transport: Transport): Transport {
+  const prefix = read.get('MAILROOM_STAGING_SUBJECT_PREFIX');
+  const allow = read.get('MAILROOM_STAGING_ALLOW');
+  const redirect = read.address('MAILROOM_STAGING_REDIRECT');
+  if (allow === undefined && redirect === undefined) return transport;
+  return stagingTransport({
+    transport,
+    ...(allow === undefined
+      ? {}
+      : {
+          allow: allow
+            .split(',')
+            .map((entry) => entry.trim())
+            .filter(Boolean),
+        }),
+    ...(redirect === undefined ? {} : { redirectTo: redirect }),
+    ...(prefix === undefined ? {} : { subjectPrefix: `${prefix} ` }),
+  });
+}
+
+function readPem(name: Variable, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(name, `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
 }

@@ -71,6 +71,7 @@ describe('configFromEnv', () => {
       SMTP_PASSWORD: 'p',
       SMTP_FROM_EMAIL: 'no-reply@acme.example',
       MAILGUN_FROM_ADDRESS: 'no-reply@mg.acme.example',
+      APP_NAME: 'Acme',
     });
     expect(smtp.transport.name).toBe('smtp');
     expect(smtp.from).toEqual({ address: 'no-reply@acme.example' });
@@ -91,7 +92,7 @@ describe('configFromEnv', () => {
     [
       'MAILROOM_TRANSPORT',
       { MAILROOM_TRANSPORT: 'carrier-pigeon' },
-      /must be one of sandbox, memory, smtp, mailgun/,
+      /"carrier-pigeon" is not one of sandbox, memory, smtp, mailgun$/,
     ],
     ['SMTP_FROM_EMAIL', { MAILROOM_TRANSPORT: 'smtp' }, /is required with MAILROOM_TRANSPORT=smtp/],
     ['SMTP_HOST', { MAILROOM_TRANSPORT: 'smtp', SMTP_FROM_EMAIL: 'a@acme.example' }, /is required/],
@@ -140,7 +141,7 @@ describe('configFromEnv', () => {
     [
       'MAILGUN_REGION',
       { MAILROOM_TRANSPORT: 'mailgun', MAILGUN_FROM_ADDRESS: 'a@x.example', MAILGUN_REGION: 'asia' },
-      /us or eu/,
+      /"asia" is not one of us, eu$/,
     ],
     [
       'MAILGUN_BASE_URL',
@@ -229,5 +230,145 @@ describe('README', () => {
     const { ENV_VARIABLES } = await import('../src/config.js');
     const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
     for (const name of Object.keys(ENV_VARIABLES)) expect(readme).toContain(`\`${name}\``);
+  });
+});
+
+describe('which transport the environment chooses', () => {
+  const smtpEnv = {
+    SMTP_HOST: 'smtp.acme.example',
+    SMTP_USER: 'mailer',
+    SMTP_PASSWORD: 'hunter2-secret',
+    SMTP_FROM_EMAIL: 'no-reply@acme.example',
+    APP_NAME: 'Acme',
+  };
+  const mailgunEnv = {
+    MAILGUN_API_KEY: 'key-abc123',
+    MAILGUN_DOMAIN: 'mg.acme.example',
+    MAILGUN_FROM_ADDRESS: 'no-reply@mg.acme.example',
+    APP_NAME: 'Acme',
+  };
+  const built: { transport: { close?: () => Promise<void> } }[] = [];
+  const choose = (env: Record<string, string>) => {
+    const options = configFromEnv(env);
+    built.push(options);
+    return options.transport.name;
+  };
+  afterEach(async () => {
+    await Promise.all(built.splice(0).map((o) => o.transport.close?.()));
+  });
+
+  it('uses SMTP when only SMTP is configured, also under NODE_ENV=production (never the sandbox)', () => {
+    expect(choose({ ...smtpEnv, NODE_ENV: 'production' })).toBe('smtp');
+    expect(choose(smtpEnv)).toBe('smtp');
+  });
+
+  it('uses Mailgun when only Mailgun is configured', () => {
+    expect(choose({ ...mailgunEnv, NODE_ENV: 'production' })).toBe('mailgun');
+  });
+
+  it('asks which when both SMTP and Mailgun are configured, naming a variable of each', () => {
+    const err = configError({ ...smtpEnv, ...mailgunEnv });
+    expect(err.option).toBe('MAILROOM_TRANSPORT');
+    expect(err.message).toMatch(/both SMTP \(SMTP_HOST\) and Mailgun \(MAILGUN_API_KEY\)/);
+    expect(choose({ ...smtpEnv, ...mailgunEnv, MAILROOM_TRANSPORT: 'mailgun' })).toBe('mailgun');
+  });
+
+  it('treats a partly configured provider as meant, and names what is missing', () => {
+    const err = configError({ SMTP_USER: 'mailer', SMTP_PASSWORD: 'p', SMTP_FROM_EMAIL: 'a@acme.example' });
+    expect(err.option).toBe('SMTP_HOST');
+    expect(configError({ MAILGUN_DOMAIN: 'mg.acme.example' }).option).toBe('MAILGUN_FROM_ADDRESS');
+  });
+
+  it('refuses to fall back to the sandbox under NODE_ENV=production', () => {
+    const err = configError({ NODE_ENV: 'production', APP_NAME: 'Acme' });
+    expect(err.option).toBe('MAILROOM_TRANSPORT');
+    expect(err.message).toMatch(/NODE_ENV=production.*MAILROOM_TRANSPORT=sandbox to capture on purpose/);
+  });
+
+  it('captures in production only when the sandbox or memory is asked for by name', () => {
+    expect(choose({ NODE_ENV: 'production', MAILROOM_TRANSPORT: 'sandbox' })).toBe('sandbox');
+    expect(choose({ NODE_ENV: 'production', MAILROOM_TRANSPORT: 'memory' })).toBe('memory');
+    expect(choose({ NODE_ENV: 'development' })).toBe('sandbox');
+  });
+
+  it.each([
+    ['SMTP', 'smtp'],
+    ['smpt', 'smtp'],
+    ['Mailgun', 'mailgun'],
+    ['sandbx', 'sandbox'],
+  ])('repeats MAILROOM_TRANSPORT=%s and suggests %s', (value, suggestion) => {
+    const err = configError({ ...smtpEnv, MAILROOM_TRANSPORT: value });
+    expect(err.option).toBe('MAILROOM_TRANSPORT');
+    expect(err.message).toBe(
+      `MAILROOM_TRANSPORT: "${value}" is not one of sandbox, memory, smtp, mailgun; did you mean ${suggestion}?`,
+    );
+  });
+
+  it('suggests a value for the other variables with fixed values', () => {
+    expect(configError({ ...smtpEnv, SMTP_TLS: 'STARTTLS' }).message).toMatch(/did you mean starttls\?$/);
+    expect(configError({ ...mailgunEnv, MAILGUN_REGION: 'EU' }).message).toMatch(/did you mean eu\?$/);
+  });
+
+  it.each([
+    ['MAIL_TRANSPORT', 'smtp', 'MAILROOM_TRANSPORT'],
+    ['MAILROOM_TRANSPRT', 'smtp', 'MAILROOM_TRANSPORT'],
+    ['EMAIL_HOST', 'smtp.acme.example', 'SMTP_HOST'],
+    ['MAIL_HOST', 'smtp.acme.example', 'SMTP_HOST'],
+    ['SMTP_PASS', 'p', 'SMTP_PASSWORD'],
+    ['SMTP_USERNAME', 'u', 'SMTP_USER'],
+    ['SMTP_HOTS', 'smtp.acme.example', 'SMTP_HOST'],
+    ['MAILGUN_KEY', 'k', 'MAILGUN_API_KEY'],
+    ['MAILGUN_FROM', 'a@mg.acme.example', 'MAILGUN_FROM_ADDRESS'],
+  ])('refuses the look-alike %s instead of falling through to the sandbox', (name, value, suggestion) => {
+    const err = configError({ [name]: value });
+    expect(err.option).toBe(name);
+    expect(err.message).toBe(`${name}: is not a variable mailroom reads; did you mean ${suggestion}?`);
+  });
+
+  it('refuses an unknown MAILROOM_ variable, and leaves other software’s variables alone', () => {
+    expect(configError({ MAILROOM_OUTBOX: '/tmp/x' }).message).toMatch(/is not a variable mailroom reads/);
+    expect(choose({ MAILGUN_WEBHOOK_SIGNING_KEY: 'w', HOST: 'x', PORT: '3000', DATABASE_URL: 'x' })).toBe(
+      'sandbox',
+    );
+    // Another component's MAIL_HOST next to mailroom's own SMTP_HOST is not a typo.
+    expect(choose({ ...smtpEnv, MAIL_HOST: 'other.example' })).toBe('smtp');
+  });
+
+  it('never repeats a secret when refusing a look-alike', () => {
+    const err = configError({ SMTP_PASS: 'hunter2-secret' });
+    expect(err.message).not.toContain('hunter2');
+  });
+});
+
+describe('the brand name with a real transport', () => {
+  it('requires APP_NAME (or a sender name) with smtp and mailgun, never shipping "Mailroom"', async () => {
+    const err = configError({
+      MAILROOM_TRANSPORT: 'smtp',
+      SMTP_HOST: 'smtp.acme.example',
+      SMTP_FROM_EMAIL: 'no-reply@acme.example',
+    });
+    expect(err.option).toBe('APP_NAME');
+    expect(err.message).toMatch(/SMTP_FROM_NAME/);
+    const named = configFromEnv({
+      SMTP_HOST: 'smtp.acme.example',
+      SMTP_FROM_EMAIL: 'Acme <no-reply@acme.example>',
+    });
+    expect(new EmailService(named).app.name).toBe('Acme');
+    await named.transport.close?.();
+  });
+
+  it('takes the Mailgun sender name from MAILGUN_FROM_NAME, not from SMTP_FROM_NAME', () => {
+    const base = {
+      MAILGUN_API_KEY: 'k',
+      MAILGUN_DOMAIN: 'mg.acme.example',
+      MAILGUN_FROM_ADDRESS: 'a@mg.acme.example',
+    };
+    expect(configFromEnv({ ...base, MAILGUN_FROM_NAME: 'Acme Accounts' }).from).toEqual({
+      name: 'Acme Accounts',
+      address: 'a@mg.acme.example',
+    });
+    const err = configError({ ...base, SMTP_FROM_NAME: 'Acme' });
+    expect(err.option).toBe('APP_NAME');
+    expect(err.message).toMatch(/MAILGUN_FROM_NAME/);
   });
 });

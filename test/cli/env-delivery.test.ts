@@ -26,7 +26,7 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 /** Runs the CLI with only these mailroom variables set (none inherited from this process). */
-async function send(env: Record<string, string>) {
+async function send(env: Record<string, string>, cwd?: string) {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(
       ([k]) => !/^(MAILROOM_|SMTP_|MAILGUN_|APP_NAME|NODE_EXTRA_CA_CERTS)/.test(k),
@@ -36,7 +36,7 @@ async function send(env: Record<string, string>) {
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
       [cli, 'send', 'verification', '--to', 'jane@example.com', '--data', data],
-      { env: { ...inherited, APP_NAME: 'Acme', ...env }, encoding: 'utf8' },
+      { env: { ...inherited, APP_NAME: 'Acme', ...env }, encoding: 'utf8', ...(cwd ? { cwd } : {}) },
     );
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -76,6 +76,18 @@ describe('MAILROOM_TRANSPORT=smtp', () => {
     expect(got.fromName).toBe('Acme Accounts');
     expect(got.subject).toBe('Verify your email address for Acme');
     expect(got.text).toContain('https://acme.example/verify?token=abc');
+  });
+
+  it('delivers under NODE_ENV=production with no MAILROOM_TRANSPORT: the one provider configured', async () => {
+    const { MAILROOM_TRANSPORT: _, ...withoutChoice } = env;
+    const before = peer.messages.length;
+    const cwd = await mkdtemp(join(dir, 'prod-'));
+    const { code, stdout, stderr } = await send({ ...withoutChoice, NODE_ENV: 'production' }, cwd);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/via smtp/);
+    expect(peer.messages).toHaveLength(before + 1);
+    expect(existsSync(join(cwd, '.mailroom'))).toBe(false);
   });
 
   it('fails with one clear line and exit 1 on a wrong password, never printing it', async () => {
@@ -121,5 +133,33 @@ describe('MAILROOM_TRANSPORT=mailgun', () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/^mailroom: Mailgun 401/);
     expect(stderr).not.toMatch(/key-wrong-987654|key-live-0123456789/);
+  });
+});
+
+describe('a deployment that configured no transport, or misspelt one', () => {
+  it('refuses to capture silently under NODE_ENV=production: exit 1, nothing written', async () => {
+    const cwd = await mkdtemp(join(dir, 'nothing-'));
+    const { code, stdout, stderr } = await send({ NODE_ENV: 'production' }, cwd);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/^mailroom: MAILROOM_TRANSPORT: is required under NODE_ENV=production/);
+    expect(existsSync(join(cwd, '.mailroom'))).toBe(false);
+  });
+
+  it.each([
+    [
+      { MAIL_TRANSPORT: 'smtp' },
+      /MAIL_TRANSPORT: is not a variable mailroom reads; did you mean MAILROOM_TRANSPORT\?/,
+    ],
+    [
+      { MAILROOM_TRANSPORT: 'smpt' },
+      /"smpt" is not one of sandbox, memory, smtp, mailgun; did you mean smtp\?/,
+    ],
+  ])('names the mistake in %o and sends nothing', async (env, message) => {
+    const cwd = await mkdtemp(join(dir, 'typo-'));
+    const { code, stderr } = await send(env, cwd);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(message);
+    expect(existsSync(join(cwd, '.mailroom'))).toBe(false);
   });
 });

@@ -1,0 +1,107 @@
+/**
+ * Internal: "did you mean" for environment variables and their values. A variable mailroom does
+ * not read but that looks like one it does (`MAIL_TRANSPORT`, `SMTP_PASS`, `MAILROOM_TRANSPRT`) is
+ * a mistake that would otherwise send mail somewhere nobody chose.
+ */
+
+/**
+ * Names other mail libraries use for the same setting (Laravel's `MAIL_*`, Django's `EMAIL_*`,
+ * nodemailer examples' `SMTP_PASS`/`SMTP_SECURE`), mapped to mailroom's.
+ */
+const ALIASES: Readonly<Record<string, string>> = {
+  MAIL_TRANSPORT: 'MAILROOM_TRANSPORT',
+  EMAIL_TRANSPORT: 'MAILROOM_TRANSPORT',
+  MAILER_TRANSPORT: 'MAILROOM_TRANSPORT',
+  MAIL_MAILER: 'MAILROOM_TRANSPORT',
+  MAIL_DRIVER: 'MAILROOM_TRANSPORT',
+  EMAIL_BACKEND: 'MAILROOM_TRANSPORT',
+  MAIL_HOST: 'SMTP_HOST',
+  EMAIL_HOST: 'SMTP_HOST',
+  SMTP_SERVER: 'SMTP_HOST',
+  SMTP_HOSTNAME: 'SMTP_HOST',
+  MAIL_PORT: 'SMTP_PORT',
+  EMAIL_PORT: 'SMTP_PORT',
+  MAIL_USERNAME: 'SMTP_USER',
+  EMAIL_HOST_USER: 'SMTP_USER',
+  SMTP_USERNAME: 'SMTP_USER',
+  SMTP_LOGIN: 'SMTP_USER',
+  MAIL_PASSWORD: 'SMTP_PASSWORD',
+  EMAIL_HOST_PASSWORD: 'SMTP_PASSWORD',
+  SMTP_PASS: 'SMTP_PASSWORD',
+  MAIL_ENCRYPTION: 'SMTP_TLS',
+  EMAIL_USE_TLS: 'SMTP_TLS',
+  EMAIL_USE_SSL: 'SMTP_TLS',
+  SMTP_SECURE: 'SMTP_TLS',
+  SMTP_SSL: 'SMTP_TLS',
+  MAIL_FROM_ADDRESS: 'SMTP_FROM_EMAIL',
+  MAIL_FROM: 'SMTP_FROM_EMAIL',
+  EMAIL_FROM: 'SMTP_FROM_EMAIL',
+  DEFAULT_FROM_EMAIL: 'SMTP_FROM_EMAIL',
+  SMTP_FROM: 'SMTP_FROM_EMAIL',
+  SMTP_FROM_ADDRESS: 'SMTP_FROM_EMAIL',
+  MAIL_FROM_NAME: 'SMTP_FROM_NAME',
+  MAILGUN_KEY: 'MAILGUN_API_KEY',
+  MAILGUN_SECRET: 'MAILGUN_API_KEY',
+  MAILGUN_FROM: 'MAILGUN_FROM_ADDRESS',
+  MAILGUN_FROM_EMAIL: 'MAILGUN_FROM_ADDRESS',
+  MAILGUN_ENDPOINT: 'MAILGUN_BASE_URL',
+  MAILGUN_URL: 'MAILGUN_BASE_URL',
+};
+
+/**
+ * The prefix only mailroom's variables use: an unknown name with it is a typo of ours. (`SMTP_` and
+ * `MAILGUN_` are shared with other software, such as a webhook's `MAILGUN_WEBHOOK_SIGNING_KEY`: only
+ * near misses count there.)
+ */
+const OWN_PREFIX = 'MAILROOM_';
+
+/** Edit distance with adjacent transpositions (optimal string alignment), so `smpt` is 1 from `smtp`. */
+function distance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    const row = rows[i]!;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(rows[i - 1]![j]! + 1, row[j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
+      }
+    }
+  }
+  return rows[a.length]![b.length]!;
+}
+
+/**
+ * The candidate closest to `input` (case-insensitive), if it is close enough to be a slip of the
+ * keyboard: one edit for short words, two for words of eight or more characters.
+ */
+export function closest(input: string, candidates: readonly string[]): string | undefined {
+  const lower = input.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of candidates) {
+    const d = distance(lower, candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  const allowed = Math.max(input.length, best?.length ?? 0) >= 8 ? 2 : 1;
+  return bestDistance <= allowed ? best : undefined;
+}
+
+/**
+ * The variable `name` looks like, when it is not one of `known` itself: another library's name for
+ * the same setting, a near miss of one of ours, or an unknown name with our prefix (then the
+ * suggestion may be undefined).
+ */
+export function lookalike(
+  name: string,
+  known: readonly string[],
+): { suggestion: string | undefined } | undefined {
+  if (known.includes(name)) return undefined;
+  const alias = ALIASES[name];
+  if (alias !== undefined) return { suggestion: alias };
+  const near = closest(name, known);
+  if (near !== undefined) return { suggestion: near };
+  if (name.startsWith(OWN_PREFIX)) return { suggestion: undefined };
+  return undefined;
+}
