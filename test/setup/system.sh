@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `npm test`'s own set-up: the system packages the test run needs besides Node (real peers on
+# loopback: headless Chromium for the preview, librdkafka's mock Kafka cluster built with a C
+# compiler, openssl for test certificates), then the npm packages from the lock file.
+# Installs what is missing with apt-get where it can (as root, or with sudo that needs no
+# password); otherwise stops at once and prints the one command to run. Never skips a suite.
+# `--npm-only` (npm run demo, npm run preview) installs only the npm packages.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+missing=()
+have() { command -v "$1" >/dev/null 2>&1; }
+if [ "${1:-}" != --npm-only ]; then
+have openssl || missing+=(openssl)
+if [ -z "${CHROMIUM_PATH:-}" ] && ! have chromium; then missing+=(chromium); fi
+[ -f /usr/include/librdkafka/rdkafka_mock.h ] || missing+=(librdkafka-dev)
+have cc || missing+=(gcc libc6-dev)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! have apt-get; then
+    echo "npm test needs these (Debian/Ubuntu package names): ${missing[*]}." >&2
+    echo "Install them with your system's package manager, then run npm test again." >&2
+    exit 1
+  fi
+  if [ "$(id -u)" = 0 ]; then
+    as_root=()
+  elif have sudo && sudo -n true 2>/dev/null; then
+    as_root=(sudo -n)
+  else
+    echo "npm test needs system packages that are not installed: ${missing[*]}. Run:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "test set-up: installing ${missing[*]} with apt-get"
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+fi
+
+# npm packages: installed from the lock file when node_modules is missing or older than the lock.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "test set-up: installing npm packages from package-lock.json"
+  npm ci --no-audit --no-fund
+fi
