@@ -17,6 +17,7 @@ const API_KEY = 'key-3ax6xnjp29jd6fds4gc373sgvjxteol0';
 const DOMAIN = 'mg.acme.example';
 const jane = { id: 'u_1001', email: 'jane@example.com', name: 'Jane' };
 const verifyLink = 'https://acme.example/verify?token=Zk3pQ9vT2xLm';
+const link = { url: verifyLink, id: 'vt_1' };
 
 let smtpPeer: SmtpPeer;
 let mailgunPeer: MailgunPeer;
@@ -80,21 +81,27 @@ describe('the production mailer', () => {
     await mail.verify(); // the start-up check: reaches the relay, STARTTLS against the CA file, logs in
     expect(smtpPeer.authAttempts).toBe(1);
 
-    const first = await sendSignupEmail(mail, jane, verifyLink);
+    const first = await sendSignupEmail(mail, jane, link);
     // The same sign-up sent again (a redelivered job, a replayed request): the same Message-ID.
-    const again = await sendSignupEmail(mail, jane, verifyLink);
+    const again = await sendSignupEmail(mail, jane, link);
     const otherUser = await sendSignupEmail(
       mail,
       { id: 'u_1002', email: 'joe@example.com', name: 'Joe' },
-      'https://acme.example/verify?token=Qw8rTy5uIo1p',
+      { url: 'https://acme.example/verify?token=Qw8rTy5uIo1p', id: 'vt_2' },
     );
+    // "Send me the link again": a new link, so a new key and a new Message-ID.
+    const newLink = await sendSignupEmail(mail, jane, {
+      url: 'https://acme.example/verify?token=Hn4cXw7bRt0s',
+      id: 'vt_3',
+    });
 
-    expect([first.transport, again.transport, otherUser.transport]).toEqual([
+    expect([first.transport, again.transport, otherUser.transport, newLink.transport]).toEqual([
+      'mailgun',
       'mailgun',
       'mailgun',
       'mailgun',
     ]);
-    expect(mailgunPeer.messages).toHaveLength(3);
+    expect(mailgunPeer.messages).toHaveLength(4);
     expect(smtpPeer.transactions).toBe(0);
     const [sent, resent, other] = mailgunPeer.messages;
     expect(sent!.fields.from).toEqual(['Acme <no-reply@mg.acme.example>']);
@@ -103,7 +110,7 @@ describe('the production mailer', () => {
     expect(sent!.fields.text![0]).toContain(verifyLink);
     expect(sent!.fields.html![0]).toContain(`href="${verifyLink}"`);
 
-    // A hash of `verify:u_1001` at the sender's domain: stable, and the user id is not shown.
+    // A hash of `verify:u_1001:vt_1` at the sender's domain: stable, and the user id is not shown.
     expect(first.messageId).toMatch(/^<[0-9a-f]{32}@mg\.acme\.example>$/);
     expect(first.messageId).not.toContain('u_1001');
     expect(sent!.fields['h:Message-Id']).toEqual([first.messageId]);
@@ -111,16 +118,17 @@ describe('the production mailer', () => {
     expect(again.messageId).toBe(first.messageId);
     expect(other!.fields['h:Message-Id']).toEqual([otherUser.messageId]);
     expect(otherUser.messageId).not.toBe(first.messageId);
+    expect(newLink.messageId).not.toBe(first.messageId);
 
     expect(alerts).toEqual([]);
-    expect(logged('email.sent')).toHaveLength(3);
+    expect(logged('email.sent')).toHaveLength(4);
   });
 
   it('delivers by SMTP when Mailgun answers 503, without waiting for a retry', async () => {
     mailgunPeer.failNext({ status: 503 }, 2);
     const mail = await startMailer();
 
-    const result = await sendSignupEmail(mail, jane, verifyLink);
+    const result = await sendSignupEmail(mail, jane, link);
 
     expect(result.transport).toBe('smtp');
     expect(result.attempts).toBe(1); // failover happened inside the first attempt
@@ -144,8 +152,8 @@ describe('the production mailer', () => {
 
     // A transient failure does not bench Mailgun: the next email asks it first again.
     const joe = { id: 'u_1002', email: 'joe@example.com', name: 'Joe' };
-    expect((await sendSignupEmail(mail, joe, verifyLink)).transport).toBe('smtp');
-    expect((await sendSignupEmail(mail, joe, verifyLink)).transport).toBe('mailgun');
+    expect((await sendSignupEmail(mail, joe, link)).transport).toBe('smtp');
+    expect((await sendSignupEmail(mail, joe, link)).transport).toBe('mailgun');
     expect(mailgunPeer.requests.map((r) => r.status)).toEqual([503, 503, 200]);
     expect(smtpPeer.messages).toHaveLength(2);
   });
@@ -153,7 +161,7 @@ describe('the production mailer', () => {
   it('alerts once on a wrong Mailgun key, and keeps delivering by SMTP', async () => {
     const mail = await startMailer({ MAILGUN_API_KEY: 'key-revoked-last-tuesday' });
 
-    const first = await sendSignupEmail(mail, jane, verifyLink);
+    const first = await sendSignupEmail(mail, jane, link);
 
     expect(first.transport).toBe('smtp');
     expect(alerts).toHaveLength(1);
@@ -164,7 +172,7 @@ describe('the production mailer', () => {
 
     // Mailgun is skipped while it cools down: no request, no second alert.
     const joe = { id: 'u_1002', email: 'joe@example.com', name: 'Joe' };
-    expect((await sendSignupEmail(mail, joe, verifyLink)).transport).toBe('smtp');
+    expect((await sendSignupEmail(mail, joe, link)).transport).toBe('smtp');
     expect(alerts).toHaveLength(1);
     expect(mailgunPeer.requests).toHaveLength(1);
     expect(smtpPeer.messages.map((m) => m.envelope.rcptTo)).toEqual([
@@ -181,7 +189,7 @@ describe('the production mailer', () => {
   it('alerts for each transport, and rejects, when both are misconfigured', async () => {
     const mail = await startMailer({ MAILGUN_API_KEY: 'key-revoked-last-tuesday', SMTP_PASSWORD: 'wrong' });
 
-    const error = await sendSignupEmail(mail, jane, verifyLink).catch((e: unknown) => e);
+    const error = await sendSignupEmail(mail, jane, link).catch((e: unknown) => e);
 
     expect(isEmailError(error) && error.failure).toBe('systemic');
     expect(alerts.map((a) => [a.transport, a.code])).toEqual([

@@ -151,25 +151,33 @@ export interface SignupUser {
   name: string;
 }
 
+/** A verification link: its URL, and the id of the token in it (never the token itself). */
+export interface VerificationLink {
+  url: string;
+  /** Names this link, e.g. the token's database id: a new link gets a new id. */
+  id: string;
+}
+
 /**
- * Sends the address-verification email after sign-up.
+ * Sends the address-verification email after sign-up, or again with a new link.
  *
- * The idempotency key makes the Message-ID a hash of `verify:<user id>`: if this send is repeated
- * (a retry after a dropped connection, a job redelivered by a queue, a request replayed), every copy
- * carries the same Message-ID and the receiving side can keep one. Use one key per email you mean
- * to send: a "send me the link again" button sends a new email, so give it a new key (say, with
- * the new token's id), or a mail server that dedupes may drop it.
+ * The idempotency key makes the Message-ID a hash of `verify:<user id>:<link id>`: if this send is
+ * repeated (a retry after a dropped connection, a job redelivered by a queue, a request replayed),
+ * every copy carries the same Message-ID and the receiving side can keep one. A "send me the link
+ * again" button makes a new link, so its email gets a new key and a new Message-ID; reusing the
+ * first key would let a mail server that dedupes drop the second email. The key holds the link's
+ * id, not its token: keys travel in queues and logs.
  */
 export function sendSignupEmail(
   mail: EmailService,
   user: SignupUser,
-  verificationUrl: string,
+  link: VerificationLink,
 ): Promise<SendResult> {
   return mail.sendVerificationEmail({
     to: user.email,
     username: user.name,
-    verificationUrl,
-    idempotencyKey: `verify:${user.id}`,
+    verificationUrl: link.url,
+    idempotencyKey: `verify:${user.id}:${link.id}`,
   });
 }
 

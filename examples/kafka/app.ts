@@ -7,7 +7,7 @@
  * is the same as for a service that sends directly; only the answer differs (202, not 201: the
  * email is on its way, not delivered).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler } from 'express';
 import { type EmailService, isMailroomError, isMessageError } from 'mailroom-js';
 
@@ -15,6 +15,8 @@ interface User {
   email: string;
   name: string;
   verificationToken: string;
+  /** Names the link (never the token itself, which must not travel in keys and logs). */
+  verificationId: string;
 }
 
 export interface AppOptions {
@@ -40,7 +42,12 @@ export function createApp({ mail, baseUrl = 'http://localhost:3000' }: AppOption
       res.status(409).json({ error: 'an account with this email already exists', field: 'email' });
       return;
     }
-    const user: User = { email, name, verificationToken: randomBytes(32).toString('base64url') };
+    const user: User = {
+      email,
+      name,
+      verificationToken: randomBytes(32).toString('base64url'),
+      verificationId: randomUUID(),
+    };
     users.set(key, user);
     try {
       // Queued or not, mailroom checks the address, the template's data and the headers here: a
@@ -49,10 +56,10 @@ export function createApp({ mail, baseUrl = 'http://localhost:3000' }: AppOption
         to: email,
         username: name,
         verificationUrl: `${baseUrl}/verify?token=${user.verificationToken}`,
-        // One key per account's verification email: the Message-ID derives from it, and the
-        // worker skips a key it has already sent, so a record Kafka delivers twice is mailed
-        // once. (A "send the link again" button sends a new email: give it a new key.)
-        idempotencyKey: `verify:${key}`,
+        // One key per verification email (account and link): the Message-ID derives from it, and
+        // the worker skips a key it has already sent, so a record Kafka delivers twice is mailed
+        // once. A "send the link again" button makes a new link, so its email gets a new key.
+        idempotencyKey: `verify:${key}:${user.verificationId}`,
       });
       // `queued` says where the email landed: { id, idempotencyKey, topic, partition, offset }.
       res.status(202).json({ queued: result.queued });
