@@ -210,6 +210,7 @@ export class EmailService {
       ...(options.partials ? { partials: options.partials } : {}),
       ...(options.css ? { css: options.css } : {}),
     });
+    this.#announce();
   }
 
   /** The queue this service publishes to instead of sending, if any. */
@@ -369,6 +370,30 @@ export class EmailService {
   /** Closes the transport's connections. */
   async close(): Promise<void> {
     await this.transport.close?.();
+  }
+
+  /** The start-up log line: where this service's mail goes, stated once, so it is never a surprise. */
+  #announce(): void {
+    if (!this.#logger) return;
+    const { transport } = this;
+    const destination = transport.describe?.() ?? transport.name;
+    const captures = transport.captures === true;
+    const queue = this.#queue;
+    this.#logger.info(
+      {
+        event: 'email.transport',
+        transport: transport.name,
+        destination,
+        captures,
+        ...(queue ? { queue: queue.name } : {}),
+        sender: this.#from.address,
+      },
+      queue
+        ? `mailroom: emails are published to ${queue.name}, for a worker to send`
+        : captures
+          ? `mailroom: emails are captured, not delivered: ${destination}`
+          : `mailroom: emails are delivered through ${destination}`,
+    );
   }
 
   /** Validates a message with the service's default sender and Reply-To filled in. */

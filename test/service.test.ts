@@ -165,9 +165,14 @@ describe('EmailService', () => {
     expect(failed[0]?.message?.template).toBe('welcome');
     expect(failed[0]?.attempts).toBe(3);
     expect(lines.map((l) => `${l.level} ${l.fields.event} ${l.fields.attempt ?? l.fields.attempts}`)).toEqual(
-      ['warn email.retrying 1', 'warn email.retrying 2', 'error email.failed 3'],
+      [
+        'info email.transport undefined',
+        'warn email.retrying 1',
+        'warn email.retrying 2',
+        'error email.failed 3',
+      ],
     );
-    expect(lines[0]?.fields.error).toMatchObject({
+    expect(lines[1]?.fields.error).toMatchObject({
       code: 'network',
       failure: 'transient',
       transport: 'flaky',
@@ -222,10 +227,11 @@ describe('EmailService', () => {
       })
       .catch(() => {});
     expect(lines.map((l) => `${l.level} ${l.fields.event}`)).toEqual([
+      'info email.transport',
       'info email.sent',
       'error email.failed',
     ]);
-    expect(lines[0]?.fields).toMatchObject({
+    expect(lines[1]?.fields).toMatchObject({
       template: 'password-reset',
       transport: 'memory',
       to: ['j***@example.com'],
@@ -234,6 +240,45 @@ describe('EmailService', () => {
     expect(all).not.toContain('SECRET-TOKEN-123');
     expect(all).not.toContain('jane.doe@');
     expect(all).not.toContain('Choose a new password');
+  });
+
+  it('states once, at construction, where its mail goes', () => {
+    const { logger, lines } = recordingLogger();
+    new EmailService({ transport: memoryTransport(), from, logger });
+    const custom: Transport = {
+      name: 'relay',
+      describe: () => 'relay smtp.acme.example:587',
+      send: () => Promise.reject(new Error('unused')),
+    };
+    new EmailService({ transport: custom, from, appName: 'Acme', logger });
+    const queue = { name: 'kafka notifications.email', enqueue: () => Promise.reject(new Error('unused')) };
+    new EmailService({ transport: memoryTransport(), from, logger, queue });
+    expect(lines.map((l) => [l.fields, l.message])).toEqual([
+      [
+        {
+          event: 'email.transport',
+          transport: 'memory',
+          destination: 'memory',
+          captures: true,
+          sender: 'no-reply@acme.example',
+        },
+        'mailroom: emails are captured, not delivered: memory',
+      ],
+      [
+        {
+          event: 'email.transport',
+          transport: 'relay',
+          destination: 'relay smtp.acme.example:587',
+          captures: false,
+          sender: 'no-reply@acme.example',
+        },
+        'mailroom: emails are delivered through relay smtp.acme.example:587',
+      ],
+      [
+        expect.objectContaining({ queue: 'kafka notifications.email' }),
+        'mailroom: emails are published to kafka notifications.email, for a worker to send',
+      ],
+    ]);
   });
 
   it('refuses a missing transport or a bad sender at construction', () => {
