@@ -127,7 +127,7 @@ describe('smtpTransport with nodemailer-mock', () => {
       from: 'no-reply@acme.example',
       to: ['jane@example.com', 'audit@acme.example'],
     });
-    const raw = (sent?.raw as Buffer).toString('utf8');
+    const raw = String(sent?.raw);
     expect(raw).toContain(`\r\nMessage-ID: ${withBcc.messageId}\r\n`);
     expect(raw).toMatch(/^Subject: Hi\r$/m);
     expect(raw).not.toMatch(/^Bcc:/im);
