@@ -6,6 +6,7 @@ import { ConfigError, isConfigError, isMessageError } from './errors.js';
 import { type Address, parseAddress } from './message.js';
 import type { EmailServiceOptions } from './service.js';
 import type { Transport } from './transport.js';
+import { DKIM_ENV_VARIABLES, dkimFromEnv } from './transports/dkim.js';
 import { mailgunTransport } from './transports/mailgun.js';
 import { memoryTransport } from './transports/memory.js';
 import { sandboxTransport } from './transports/sandbox.js';
@@ -28,6 +29,7 @@ export const ENV_VARIABLES = {
   SMTP_PASSWORD: 'SMTP password. Never logged.',
   SMTP_FROM_EMAIL: 'Sender address.',
   SMTP_FROM_NAME: 'Sender display name. Default: the app’s name.',
+  ...DKIM_ENV_VARIABLES,
   MAILGUN_API_KEY: 'Mailgun API key. Never logged.',
   MAILGUN_DOMAIN: 'Mailgun sending domain.',
   MAILGUN_FROM_ADDRESS: 'Sender address when using Mailgun.',
@@ -156,6 +158,8 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
       const user = get('SMTP_USER');
       const password = get('SMTP_PASSWORD');
       const host = required('SMTP_HOST');
+      // Checked here (key parsed, variables named) so a partial or broken DKIM setup never starts.
+      const dkim = dkimFromEnv(env);
       transport = asVariables(SMTP_OPTIONS, () =>
         smtpTransport({
           host,
@@ -163,6 +167,7 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
           ...(tls === undefined ? {} : { tls: tls as 'starttls' | 'implicit' | 'none' }),
           ...(user === undefined ? {} : { user }),
           ...(password === undefined ? {} : { password }),
+          ...(dkim === undefined ? {} : { dkim }),
         }),
       );
       break;
