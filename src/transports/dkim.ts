@@ -155,7 +155,7 @@ function parseKey(pem: unknown): KeyObject {
     const code = (err as { code?: string }).code;
     throw new ConfigError(
       option,
-      code === 'ERR_MISSING_PASSPHRASE'
+      code === 'ERR_MISSING_PASSPHRASE' || /BEGIN ENCRYPTED PRIVATE KEY|Proc-Type: 4,ENCRYPTED/.test(pem)
         ? 'is encrypted; give the key without a passphrase'
         : `is not a PEM private key node:crypto can read${code ? ` (${code})` : ''}`,
     );
