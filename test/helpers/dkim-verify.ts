@@ -67,13 +67,14 @@ export const DKIMPY = (() => {
 /** Skip dkimpy's tests only off CI: on CI a missing verifier is a failure, not a skip. */
 export const SKIP_DKIMPY = !DKIMPY.available && process.env.CI !== 'true';
 
-/** dkimpy's verdict on the first signature: `pass`, or `fail: <reason>`. Throws when dkimpy is missing. */
-export function dkimpyVerdict(raw: Buffer, key: TestDkimKey): string {
+/** dkimpy's verdict on each message's first signature: `pass`, or `fail: <reason>`. Throws when dkimpy is missing. */
+export function dkimpyVerdicts(raws: readonly Buffer[], key: TestDkimKey): string[] {
   if (!DKIMPY.available) throw new Error(DKIMPY.reason);
   const run = spawnSync(PYTHON, [SCRIPT, JSON.stringify({ [key.recordName]: key.record })], {
-    input: raw,
+    input: JSON.stringify(raws.map((raw) => raw.toString('base64'))),
     encoding: 'utf8',
   });
-  if (run.status === 2 || run.error) throw new Error(run.stdout || String(run.error));
-  return run.stdout.trim() || run.stderr.trim();
+  if (run.status !== 0 || run.error)
+    throw new Error(`dkimpy failed: ${run.stdout}${run.stderr}${run.error ?? ''}`);
+  return run.stdout.trim().split('\n');
 }

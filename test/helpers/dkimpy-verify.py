@@ -1,6 +1,8 @@
-"""Verifies the first DKIM signature of the message on stdin with dkimpy, an implementation
-independent of nodemailer's signer and of mailauth. argv[1]: JSON {"<selector>._domainkey.<domain>": "<TXT>"}.
-Prints "pass" or "fail: <reason>"; exits 0 on pass, 1 on fail, 2 when dkimpy is missing."""
+"""Verifies the first DKIM signature of each message with dkimpy, an implementation independent of
+nodemailer's signer and of mailauth. stdin: a JSON list of base64 messages; argv[1]: JSON
+{"<selector>._domainkey.<domain>": "<TXT>"}, the only DNS there is. Prints one line per message,
+"pass" or "fail: <reason>"; exits 2 when dkimpy is missing."""
+import base64
 import json
 import sys
 
@@ -19,12 +21,14 @@ def dnsfunc(name, timeout=5):
     return txt.encode() if txt is not None else None
 
 
-message = sys.stdin.buffer.read()
-verifier = dkim.DKIM(message)
-try:
-    ok = verifier.verify(dnsfunc=dnsfunc)
-except dkim.DKIMException as err:
-    print(f"fail: {err}")
-    sys.exit(1)
-print("pass" if ok else "fail: signature or body hash mismatch")
-sys.exit(0 if ok else 1)
+
+def verdict(message):
+    try:
+        ok = dkim.DKIM(message).verify(dnsfunc=dnsfunc)
+    except dkim.DKIMException as err:
+        return f"fail: {err}"
+    return "pass" if ok else "fail: signature or body hash mismatch"
+
+
+for encoded in json.load(sys.stdin):
+    print(verdict(base64.b64decode(encoded)))
