@@ -21,7 +21,6 @@ def dnsfunc(name, timeout=5):
     return txt.encode() if txt is not None else None
 
 
-
 def verdict(message):
     try:
         ok = dkim.DKIM(message).verify(dnsfunc=dnsfunc)
