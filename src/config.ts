@@ -9,6 +9,7 @@ import { ConfigError, isConfigError, isMessageError } from './errors.js';
 import { type Address, parseAddress } from './message.js';
 import type { EmailServiceOptions } from './service.js';
 import type { Transport } from './transport.js';
+import { DKIM_ENV_VARIABLES, dkimFromEnv } from './transports/dkim.js';
 import { mailgunTransport } from './transports/mailgun.js';
 import { memoryTransport } from './transports/memory.js';
 import { sandboxTransport } from './transports/sandbox.js';
@@ -34,6 +35,7 @@ export const ENV_VARIABLES = {
   SMTP_FROM_EMAIL: 'Sender address.',
   SMTP_FROM_NAME: 'Sender display name with SMTP. Default: the app’s name.',
   SMTP_CA_FILE: 'A PEM file of extra certificates to trust (a private relay’s CA).',
+  ...DKIM_ENV_VARIABLES,
   MAILGUN_API_KEY: 'Mailgun API key. Never logged.',
   MAILGUN_DOMAIN: 'Mailgun sending domain.',
   MAILGUN_FROM_ADDRESS:
@@ -141,7 +143,7 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
   switch (transportName) {
     case 'smtp':
       if (!smtpFrom) read.required('SMTP_FROM_EMAIL', transportName);
-      transport = smtpFromEnv(read);
+      transport = smtpFromEnv(read, env);
       [sender, senderName] = [smtpFrom, smtpName ?? smtpFrom?.name];
       break;
     case 'mailgun':
@@ -304,7 +306,7 @@ function displayName(read: Reader, name: 'SMTP_FROM_NAME' | 'MAILGUN_FROM_NAME')
   return value;
 }
 
-function smtpFromEnv(read: Reader): Transport {
+function smtpFromEnv(read: Reader, env: Env): Transport {
   const port = read.get('SMTP_PORT');
   const tls = read.oneOf('SMTP_TLS');
   const user = read.get('SMTP_USER');
@@ -312,6 +314,8 @@ function smtpFromEnv(read: Reader): Transport {
   const host = read.required('SMTP_HOST', 'smtp');
   const caFile = read.get('SMTP_CA_FILE');
   const ca = caFile === undefined ? undefined : readPem('SMTP_CA_FILE', caFile);
+  // Checked here (key parsed, variables named) so a partial or broken DKIM setup never starts.
+  const dkim = dkimFromEnv(env);
   return asVariables(SMTP_OPTIONS, () =>
     smtpTransport({
       host,
@@ -320,6 +324,7 @@ function smtpFromEnv(read: Reader): Transport {
       ...(user === undefined ? {} : { user }),
       ...(password === undefined ? {} : { password }),
       ...(ca === undefined ? {} : { ca }),
+      ...(dkim === undefined ? {} : { dkim }),
     }),
   );
 }

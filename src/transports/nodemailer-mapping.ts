@@ -1,12 +1,14 @@
 /**
- * Internal: maps an EmailMessage to nodemailer's mail options. The only way our messages reach
- * nodemailer, so the hardening lives here: content-only attachments, no raw messages, no custom
- * envelopes, no `prepared` headers, and file and URL access always off.
+ * Internal: maps an EmailMessage to nodemailer's mail options, and builds the one byte sequence
+ * every transport that speaks RFC 5322 uses (the SMTP transport's DATA, the sandbox's `.eml`).
+ * The only way our messages reach nodemailer, so the hardening lives here: content-only
+ * attachments, no caller-supplied raw messages, no custom envelopes, no `prepared` headers, and
+ * file and URL access always off.
  */
 
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import type { Address, EmailMessage } from '../message.js';
+import { type Address, allRecipients, type EmailMessage } from '../message.js';
 
 function toMailAddress(address: Address): Mail.Address {
   return { name: address.name ?? '', address: address.address };
@@ -37,9 +39,31 @@ export function toNodemailerMail(message: EmailMessage, date = new Date()): Mail
   };
 }
 
-/** Builds the RFC 5322 source of a message (multipart/alternative: text first, then HTML). */
+/**
+ * The RFC 5322 source of a message (multipart/alternative: text first, then HTML), with CRLF line
+ * endings throughout. The SMTP transport sends exactly these bytes (DKIM signs them first) and the
+ * sandbox writes them, so what a sandbox shows is what a server receives. MIME boundaries are
+ * random, so two builds of one message differ there and in the Date header only.
+ */
 export async function buildMime(message: EmailMessage, date = new Date()): Promise<Buffer> {
   // Bcc stays in the envelope, never in the headers of the stored source.
   const mail = { ...toNodemailerMail(message, date), bcc: undefined };
-  return new MailComposer(mail).compile().build();
+  return toCrlf(await new MailComposer(mail).compile().build());
+}
+
+/** The SMTP envelope of a message: every recipient, Bcc included. */
+export function envelopeOf(message: EmailMessage): { from: string; to: string[] } {
+  return { from: message.from.address, to: allRecipients(message) };
+}
+
+const LINE_BREAK = /\r\n|\r|\n/g;
+
+/**
+ * Every line break as CRLF. nodemailer passes a bare CR or LF in a text or HTML body through
+ * untouched (even inside quoted-printable); RFC 5322 forbids both, servers rewrite them in DATA,
+ * and a DKIM body hash taken before that rewrite no longer matches what receivers see.
+ */
+export function toCrlf(source: Buffer): Buffer {
+  // latin1 maps bytes to code units one to one, so multi-byte UTF-8 passes through unchanged.
+  return Buffer.from(source.toString('latin1').replace(LINE_BREAK, '\r\n'), 'latin1');
 }

@@ -14,7 +14,10 @@ export interface SandboxTransportOptions {
 
 /** Where the sandbox wrote one message; found in `SendResult.response`. */
 export interface SandboxFiles {
-  /** The full RFC 5322 message: open it in any mail client. */
+  /**
+   * The full RFC 5322 message, CRLF line endings throughout: the bytes the SMTP transport would
+   * send (less its DKIM signature). Open it in any mail client.
+   */
   readonly eml: string;
   /** The HTML part, when there is one. */
   readonly html?: string;
@@ -46,7 +49,8 @@ export interface SandboxTransport extends Transport {
 
 /**
  * Captures mail for pre-production: each message becomes a `.eml` (a real multipart/alternative
- * RFC 5322 message), a `.html`, a `.txt` and a `.json` summary in `dir`. Nothing is delivered.
+ * RFC 5322 message, byte for byte what `smtpTransport` sends), a `.html`, a `.txt` and a `.json`
+ * summary in `dir`. Nothing is delivered.
  * A message is written whole or not at all.
  *
  * @example

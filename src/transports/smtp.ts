@@ -5,12 +5,13 @@
  */
 import { isIP } from 'node:net';
 import nodemailer from 'nodemailer';
-import DKIM from 'nodemailer/lib/dkim/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
-import { ConfigError, EmailError, type EmailErrorCode } from '../errors.js';
+import { ConfigError, EmailError, type EmailErrorCode, isEmailError } from '../errors.js';
+import type { EmailMessage } from '../message.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
-import { toNodemailerMail } from './nodemailer-mapping.js';
+import { type DkimOptions, dkimSigner } from './dkim.js';
+import { buildMime, envelopeOf } from './nodemailer-mapping.js';
 
 /** Options of {@link smtpTransport}. */
 export interface SmtpTransportOptions {
@@ -55,8 +56,12 @@ export interface SmtpTransportOptions {
   greetingTimeoutMs?: number;
   /** Longest silence from the server during a session (ms). Default 30 000. */
   socketTimeoutMs?: number;
-  /** Sign every message with DKIM. */
-  dkim?: { domainName: string; keySelector: string; privateKey: string };
+  /**
+   * Sign every message with DKIM (rsa-sha256, relaxed/relaxed). The key is checked when the
+   * transport is built (a `ConfigError` naming `dkim.privateKey` …); a message that cannot be
+   * signed fails with a systemic `EmailError` and is never sent unsigned.
+   */
+  dkim?: DkimOptions;
 }
 
 /** An SMTP transport; `close()` waits for sends in flight, then closes the pool. */
@@ -87,13 +92,12 @@ interface Tracker {
  * ```
  */
 export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
-  const transporter = nodemailer.createTransport(toNodemailerOptions(options));
-  const dkim = options.dkim ? new DKIM({ ...options.dkim }) : undefined;
+  const nodemailerOptions = toNodemailerOptions(options);
+  const dkim = options.dkim === undefined ? undefined : dkimSigner(options.dkim);
+  const transporter = nodemailer.createTransport(nodemailerOptions);
   transporter.use('stream', (mail, done) => {
     const tracker = (mail.data as Record<string, unknown>)[TRACKER] as Tracker | undefined;
-    // DKIM signs here rather than in nodemailer, so the tracker sees the signed stream's end: the
-    // moment the last byte went to the server and only the final dot remained.
-    if (dkim) mail.message.processFunc((input) => dkim.sign(input));
+    // The stream's end is the moment the last byte went to the server and only the final dot remained.
     if (tracker) {
       mail.message.processFunc((input) => {
         input.once('end', () => {
@@ -104,6 +108,11 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
     }
     done();
   });
+  // The bytes the sandbox would write, signed; nodemailer only carries them (see buildMime).
+  const wire = async (message: EmailMessage) => {
+    const source = await buildMime(message);
+    return dkim ? dkim.sign(source) : source;
+  };
   const inflight = new Set<Promise<unknown>>();
   let closed = false;
 
@@ -114,8 +123,10 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
       if (closed)
         throw new EmailError('the SMTP transport is closed', { code: 'aborted', transport: 'smtp' });
       const tracker: Tracker = { handedOver: false };
-      const mail = { ...toNodemailerMail(message), signal: context.signal, [TRACKER]: tracker };
-      const sending = transporter.sendMail(mail as Mail.Options);
+      const sending = wire(message).then((raw) => {
+        const mail = { raw, envelope: envelopeOf(message), signal: context.signal, [TRACKER]: tracker };
+        return transporter.sendMail(mail as Mail.Options);
+      });
       inflight.add(sending);
       try {
         const info = await sending;
@@ -127,7 +138,8 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
           response: info.response,
         } satisfies SendResult;
       } catch (error) {
-        throw toEmailError(error, tracker.handedOver);
+        // A DKIM failure is already ours (systemic); the rest is nodemailer's to map.
+        throw isEmailError(error) ? error : toEmailError(error, tracker.handedOver);
       } finally {
         inflight.delete(sending);
       }

@@ -112,21 +112,25 @@ describe('toNodemailerOptions', () => {
 });
 
 describe('smtpTransport with nodemailer-mock', () => {
-  it('hands nodemailer only hardened, content-only mail options with our Message-ID', async () => {
+  it('hands nodemailer only the message we built and its envelope, Bcc in the envelope alone', async () => {
     const transport = smtpTransport({ host: 'smtp.acme.example', user: 'u', password: 'p' });
-    const result = await transport.send(message, { attempt: 1 });
-    expect(result.messageId).toBe(message.messageId);
+    const withBcc = createMessage({ ...message, bcc: 'audit@acme.example' });
+    const result = await transport.send(withBcc, { attempt: 1 });
+    expect(result.messageId).toBe(withBcc.messageId);
     const [sent] = nodemailermock.mock.getSentMail();
-    expect(sent).toMatchObject({
-      messageId: message.messageId,
-      disableFileAccess: true,
-      disableUrlAccess: true,
-      subject: 'Hi',
+    // No content for nodemailer to interpret (so no attachment path or URL to fetch), access off.
+    expect(sent).toMatchObject({ disableFileAccess: true, disableUrlAccess: true, headers: {} });
+    for (const key of ['from', 'to', 'bcc', 'subject', 'text', 'html', 'attachments', 'messageId']) {
+      expect(sent).not.toHaveProperty(key);
+    }
+    expect(sent?.envelope).toEqual({
+      from: 'no-reply@acme.example',
+      to: ['jane@example.com', 'audit@acme.example'],
     });
-    expect(sent).not.toHaveProperty('raw');
-    expect(sent).not.toHaveProperty('envelope');
-    expect(sent?.attachments?.[0]).not.toHaveProperty('path');
-    expect(sent?.attachments?.[0]).not.toHaveProperty('href');
+    const raw = String(sent?.raw);
+    expect(raw).toContain(`\r\nMessage-ID: ${withBcc.messageId}\r\n`);
+    expect(raw).toMatch(/^Subject: Hi\r$/m);
+    expect(raw).not.toMatch(/^Bcc:/im);
     expect(vi.mocked(nodemailer.createTransport)).toHaveBeenCalledTimes(1);
     await transport.close?.();
   });

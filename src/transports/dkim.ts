@@ -1,0 +1,223 @@
+/**
+ * DKIM signing for the SMTP transport (RFC 6376, rsa-sha256, relaxed/relaxed), with nodemailer's
+ * signer. Everything that could make mail go out unsigned is caught before a byte is sent: the key
+ * is parsed and tried when the transport is built, and a signature missing at send time fails the
+ * send instead of being skipped (nodemailer's signer leaves the header out when signing throws).
+ */
+import { createPrivateKey, type KeyObject, sign } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { domainToASCII } from 'node:url';
+import DKIM from 'nodemailer/lib/dkim/index.js';
+import { ConfigError, EmailError, isConfigError } from '../errors.js';
+
+/** `SmtpTransportOptions.dkim`: sign every message with this key. */
+export interface DkimOptions {
+  /** The signing domain (`d=`), e.g. `acme.example`; usually your From address's domain. */
+  domainName: string;
+  /** The selector (`s=`): the public key is published as TXT at `<selector>._domainkey.<domain>`. */
+  keySelector: string;
+  /**
+   * The RSA private key in PEM (PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY`),
+   * unencrypted, at least 1024 bits (RFC 8301; 2048 recommended). ed25519 keys (RFC 8463) are
+   * refused: the signer makes rsa-sha256 signatures only.
+   */
+  privateKey: string;
+}
+
+/** Signs built messages. Internal to the SMTP transport. */
+export interface DkimSigner {
+  /** The message with a DKIM-Signature header on top. Rejects with a systemic `EmailError`. */
+  sign(source: Buffer): Promise<Buffer>;
+}
+
+/** The environment variables {@link dkimFromEnv} reads, with what each is for. */
+export const DKIM_ENV_VARIABLES = {
+  SMTP_DKIM_DOMAIN: 'DKIM: the signing domain (d=), e.g. acme.example. Set with the selector and a key.',
+  SMTP_DKIM_SELECTOR:
+    'DKIM: the selector (s=); the public key is the TXT record <selector>._domainkey.<domain>.',
+  SMTP_DKIM_PRIVATE_KEY:
+    'DKIM: the RSA private key (PEM, at least 1024 bits); a literal \\n stands for a line break. Never logged.',
+  SMTP_DKIM_PRIVATE_KEY_FILE: 'DKIM: a file holding the PEM private key, instead of SMTP_DKIM_PRIVATE_KEY.',
+} as const;
+
+const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+const SELECTOR = new RegExp(`^${LABEL}(?:\\.${LABEL})*$`, 'i');
+const DOMAIN = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})+$`, 'i');
+const SIGNATURE_HEADER = Buffer.from('DKIM-Signature:');
+
+/**
+ * Checks DKIM options and returns a signer. Throws a `ConfigError` naming `dkim.domainName`,
+ * `dkim.keySelector` or `dkim.privateKey` for anything it could not sign with.
+ */
+export function dkimSigner(options: DkimOptions): DkimSigner {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('dkim', 'must be { domainName, keySelector, privateKey }');
+  }
+  const domainName = checkDomain(options.domainName);
+  const keySelector = checkSelector(options.keySelector);
+  const privateKey = parseKey(options.privateKey);
+  const signer = new DKIM({ domainName, keySelector, privateKey: privateKey as unknown as string });
+  const signed = `d=${domainName}, s=${keySelector}`;
+
+  return {
+    async sign(source) {
+      let output: Buffer;
+      try {
+        output = await collect(signer.sign(source));
+      } catch (cause) {
+        throw signingFailed(signed, cause);
+      }
+      if (!output.subarray(0, SIGNATURE_HEADER.length).equals(SIGNATURE_HEADER)) {
+        throw signingFailed(signed, undefined);
+      }
+      return output;
+    },
+  };
+}
+
+/**
+ * DKIM options from `SMTP_DKIM_DOMAIN`, `SMTP_DKIM_SELECTOR` and `SMTP_DKIM_PRIVATE_KEY` (or
+ * `SMTP_DKIM_PRIVATE_KEY_FILE`), checked as {@link dkimSigner} checks them; undefined when none
+ * is set. A partial set, or a key it cannot sign with, is a `ConfigError` naming the variable.
+ */
+export function dkimFromEnv(env: Readonly<Record<string, string | undefined>>): DkimOptions | undefined {
+  const get = (name: keyof typeof DKIM_ENV_VARIABLES) => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+  const domain = get('SMTP_DKIM_DOMAIN');
+  const selector = get('SMTP_DKIM_SELECTOR');
+  const inline = get('SMTP_DKIM_PRIVATE_KEY');
+  const file = get('SMTP_DKIM_PRIVATE_KEY_FILE');
+  if (domain === undefined && selector === undefined && inline === undefined && file === undefined) {
+    return undefined;
+  }
+  if (inline !== undefined && file !== undefined) {
+    throw new ConfigError('SMTP_DKIM_PRIVATE_KEY_FILE', 'set SMTP_DKIM_PRIVATE_KEY or this, not both');
+  }
+  const missing = (name: string, what: string) =>
+    new ConfigError(name, `is required with the other SMTP_DKIM_* variables (${what})`);
+  if (domain === undefined) throw missing('SMTP_DKIM_DOMAIN', 'the signing domain');
+  if (selector === undefined) throw missing('SMTP_DKIM_SELECTOR', 'the selector');
+  if (inline === undefined && file === undefined) {
+    throw missing('SMTP_DKIM_PRIVATE_KEY', 'or SMTP_DKIM_PRIVATE_KEY_FILE: the private key');
+  }
+  const keyVariable = file === undefined ? 'SMTP_DKIM_PRIVATE_KEY' : 'SMTP_DKIM_PRIVATE_KEY_FILE';
+  const options: DkimOptions = {
+    domainName: domain,
+    keySelector: selector,
+    privateKey: file === undefined ? unescapeNewlines(inline as string) : readKeyFile(file),
+  };
+  const variables: Record<string, string> = {
+    'dkim.domainName': 'SMTP_DKIM_DOMAIN',
+    'dkim.keySelector': 'SMTP_DKIM_SELECTOR',
+    'dkim.privateKey': keyVariable,
+  };
+  try {
+    dkimSigner(options);
+  } catch (err) {
+    if (isConfigError(err) && err.option in variables) {
+      throw new ConfigError(variables[err.option] as string, err.message.slice(err.option.length + 2));
+    }
+    throw err;
+  }
+  return options;
+}
+
+function checkDomain(value: unknown): string {
+  const ascii = typeof value === 'string' ? domainToASCII(value.trim()) : '';
+  if (!DOMAIN.test(ascii)) {
+    throw new ConfigError('dkim.domainName', 'must be a domain name such as acme.example');
+  }
+  return ascii.toLowerCase();
+}
+
+function checkSelector(value: unknown): string {
+  if (typeof value !== 'string' || !SELECTOR.test(value)) {
+    throw new ConfigError(
+      'dkim.keySelector',
+      'must be a DNS name such as mail or s2026 (letters, digits and inner hyphens; dots between labels)',
+    );
+  }
+  return value;
+}
+
+function parseKey(pem: unknown): KeyObject {
+  const option = 'dkim.privateKey';
+  if (typeof pem !== 'string' || pem.trim() === '') {
+    throw new ConfigError(option, 'is required: an RSA private key in PEM (-----BEGIN PRIVATE KEY-----)');
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+  } catch (err) {
+    // OpenSSL's message names the decoder, never the key; the code is enough to act on.
+    const code = (err as { code?: string }).code;
+    throw new ConfigError(
+      option,
+      code === 'ERR_MISSING_PASSPHRASE' || /BEGIN ENCRYPTED PRIVATE KEY|Proc-Type: 4,ENCRYPTED/.test(pem)
+        ? 'is encrypted; give the key without a passphrase'
+        : `is not a PEM private key node:crypto can read${code ? ` (${code})` : ''}`,
+    );
+  }
+  const type = key.asymmetricKeyType;
+  if (type === 'ed25519') {
+    throw new ConfigError(
+      option,
+      'is an ed25519 key (RFC 8463), which is not supported: the signer makes rsa-sha256 signatures only, and receivers expect an RSA signature anyway; use an RSA key of 2048 bits',
+    );
+  }
+  if (type !== 'rsa') {
+    throw new ConfigError(
+      option,
+      `is a${/^[aeiou]/i.test(type ?? '') ? 'n' : ''} ${type} key; DKIM needs an RSA key`,
+    );
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits < 1024) {
+    throw new ConfigError(
+      option,
+      `is a ${bits}-bit RSA key; DKIM needs at least 1024 bits (RFC 8301), 2048 recommended`,
+    );
+  }
+  try {
+    sign('sha256', SIGNATURE_HEADER, key);
+  } catch {
+    throw new ConfigError(option, 'could not make a test signature with this key');
+  }
+  return key;
+}
+
+function signingFailed(signed: string, cause: unknown): EmailError {
+  // `config` is systemic: every later message would fail the same way, so nothing is retried.
+  return new EmailError(`DKIM signing failed (${signed}); the message was not sent unsigned`, {
+    code: 'config',
+    transport: 'smtp',
+    cause,
+  });
+}
+
+// Env files often hold a PEM on one line with literal \n for the line breaks.
+function unescapeNewlines(value: string): string {
+  return value.includes('\n') ? value : value.replace(/\\n/g, '\n');
+}
+
+function readKeyFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      'SMTP_DKIM_PRIVATE_KEY_FILE',
+      `cannot read ${path} (${(err as { code?: string }).code ?? 'error'})`,
+    );
+  }
+}
+
+function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.once('error', reject);
+    stream.once('end', () => resolve(Buffer.concat(chunks)));
+  });
+}
