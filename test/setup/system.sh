@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`'s own set-up: the system packages the test run needs besides Node (real peers on
 # loopback: headless Chromium for the preview, librdkafka's mock Kafka cluster built with a C
-# compiler, openssl for test certificates), then the npm packages from the lock file.
+# compiler, openssl for test certificates, dkimpy as a second DKIM verifier), then the npm packages
+# from the lock file.
 # Installs what is missing with apt-get where it can (as root, or with sudo that needs no
 # password); otherwise stops at once and prints the one command to run. Never skips a suite.
 # `--npm-only` (npm run demo, npm run preview) installs only the npm packages.
@@ -34,6 +35,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "test set-up: installing ${missing[*]} with apt-get"
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# dkimpy: the second, independent DKIM verifier the signing tests check against (besides mailauth).
+python=${PYTHON:-python3}
+if ! "$python" -c 'import dkim' 2>/dev/null; then
+  if ! have "$python"; then
+    echo "npm test needs Python 3 with dkimpy. Run: sudo apt-get install -y python3-dkim" >&2
+    exit 1
+  fi
+  echo "test set-up: installing dkimpy with pip"
+  "$python" -m pip install --quiet --disable-pip-version-check dkimpy==1.1.8 ||
+    "$python" -m pip install --quiet --disable-pip-version-check --user dkimpy==1.1.8 || {
+    echo "npm test needs dkimpy for $python. Run: $python -m pip install dkimpy==1.1.8" >&2
+    exit 1
+  }
 fi
 fi
 
