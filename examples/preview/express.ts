@@ -17,9 +17,19 @@ export interface AppOptions {
   outboxDir?: string;
   /** Reload the open preview page when a template or the outbox changes. Default true; tests turn it off. */
   watch?: boolean;
+  /**
+   * The names you open the app by, besides localhost (e.g. `['myapp.test']`): the preview refuses
+   * any other `Host`, so that a page on a DNS-rebinding name cannot read the captured emails.
+   */
+  allowedHosts?: string[];
 }
 
-export function createExpressApp({ mailOptions, outboxDir, watch }: AppOptions): express.Express {
+export function createExpressApp({
+  mailOptions,
+  outboxDir,
+  watch,
+  allowedHosts,
+}: AppOptions): express.Express {
   const app = express();
 
   app.get('/', (_req, res) => {
@@ -31,7 +41,10 @@ export function createExpressApp({ mailOptions, outboxDir, watch }: AppOptions):
   // `force: true`): without this guard, the app would not even start in production.
   if (process.env.NODE_ENV !== 'production') {
     // Mounted at /_mail, it redirects /_mail to /_mail/ so that the page's relative links resolve.
-    app.use('/_mail', createPreviewHandler({ enabled: true, service: mailOptions, outboxDir, watch }));
+    app.use(
+      '/_mail',
+      createPreviewHandler({ enabled: true, service: mailOptions, outboxDir, watch, allowedHosts }),
+    );
   }
 
   return app;

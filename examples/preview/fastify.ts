@@ -11,7 +11,12 @@ import type { AppOptions } from './express.js';
 
 const MOUNT = '/_mail';
 
-export function createFastifyApp({ mailOptions, outboxDir, watch }: AppOptions): FastifyInstance {
+export function createFastifyApp({
+  mailOptions,
+  outboxDir,
+  watch,
+  allowedHosts,
+}: AppOptions): FastifyInstance {
   const app = Fastify();
 
   app.get('/', async (_request, reply) => {
@@ -26,6 +31,7 @@ export function createFastifyApp({ mailOptions, outboxDir, watch }: AppOptions):
       service: mailOptions,
       outboxDir,
       watch,
+      allowedHosts,
       basePath: MOUNT,
     });
     const serve = (request: FastifyRequest, reply: FastifyReply) => {

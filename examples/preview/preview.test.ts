@@ -250,6 +250,74 @@ describe.each(frameworks)('the preview mounted in the %s app', (_name, start) =>
   });
 });
 
+/** An example app listening on loopback for real, as `server.ts` runs it. */
+const servers: [string, (options: AppOptions) => Promise<{ port: number; close(): Promise<void> }>][] = [
+  [
+    'Express',
+    async (options) => {
+      const server = createExpressApp(options).listen(0, '127.0.0.1');
+      await new Promise((resolve) => server.once('listening', resolve));
+      return {
+        port: (server.address() as AddressInfo).port,
+        close: async () => {
+          server.closeAllConnections();
+          await new Promise((resolve) => server.close(resolve));
+        },
+      };
+    },
+  ],
+  [
+    'Fastify',
+    async (options) => {
+      const app = createFastifyApp(options);
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
+    },
+  ],
+];
+
+describe.each(servers)('over HTTP, the preview mounted in the %s app', (_name, listen) => {
+  let port: number;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    // The app is opened as http://myapp.test:3000 too, so it names itself.
+    ({ port, close } = await listen({ mailOptions, outboxDir, watch: false, allowedHosts: ['myapp.test'] }));
+  });
+  afterAll(() => close());
+
+  const paths = () => [
+    '/_mail/',
+    '/_mail/api/templates',
+    `/_mail/api/outbox/${encodeURIComponent(captured.id)}`,
+    `/_mail/frame/outbox/${encodeURIComponent(captured.id)}`,
+    `/_mail/eml/${encodeURIComponent(captured.id)}.eml`,
+    '/_mail/events',
+  ];
+
+  it.each(['evil.example', '127.0.0.1.nip.io:3000'])(
+    'refuses Host %s with a 403 on every preview route (DNS rebinding)',
+    async (host) => {
+      for (const path of paths()) {
+        const res = await getAs(port, host, path);
+        expect(res.status, path).toBe(403);
+        expect(res.body, path).toMatch(/allowedHosts/);
+        expect(res.body, path).not.toContain('Jane');
+      }
+      // The app's own routes are the app's business.
+      expect((await getAs(port, host, '/')).status).toBe(200);
+    },
+  );
+
+  it.each(['localhost:3000', '127.0.0.1', 'myapp.test:3000'])(
+    'answers Host %s, the captured email included',
+    async (host) => {
+      for (const path of paths()) expect((await getAs(port, host, path)).status, path).toBe(200);
+      const email = JSON.parse((await getAs(port, host, paths()[2]!)).body);
+      expect(email.subject).toBe('Welcome to Acme, Jane!');
+    },
+  );
+});
+
 describe('in production', () => {
   let nodeEnv: string | undefined;
   beforeEach(() => {
@@ -316,6 +384,28 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no response within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** GET `path` on 127.0.0.1:`port` as a browser whose address bar said `host` (a raw `Host` header). */
+function getAs(port: number, host: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    httpRequest({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+      const status = res.statusCode ?? 0;
+      // An event stream never ends: its status is the answer.
+      if (res.headers['content-type'] === 'text/event-stream') {
+        res.destroy();
+        return resolve({ status, body: '' });
+      }
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
 }
 
 /** GET with the request target exactly as given (an HTTP client would normalise `/\\`), on node:http. */

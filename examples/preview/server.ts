@@ -37,7 +37,9 @@ const listening = (error?: Error) => {
   );
 };
 
-// On this machine only: anyone who can reach the preview can read the captured emails.
+// On this machine only: anyone who can reach the preview can read the captured emails. The
+// preview answers localhost; to open the app by another name, pass it, e.g.
+// createExpressApp({ mailOptions, allowedHosts: ['myapp.test'] }).
 const host = 'localhost';
 if (framework === 'express') {
   createExpressApp({ mailOptions }).listen(port, host, listening);

@@ -4,10 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { configFromEnv } from '../config.js';
 import { isMailroomError } from '../errors.js';
 import { createPreviewHandler } from '../preview/handler.js';
+import { hostCheck, hostName } from '../preview/hosts.js';
 import { EmailService } from '../service.js';
 import { sandboxFiles } from '../transports/sandbox.js';
 import { runWorker } from './worker.js';
@@ -17,6 +19,7 @@ const USAGE = `Usage:
   mailroom send <template> --to <address> --data '<json>'
   mailroom templates
   mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR]
+                   [--allowed-hosts NAME,…]
   mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME]
                   [--dlq-topic NAME] [--concurrency N] [--templates DIR]
   mailroom --help | --version
@@ -53,6 +56,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       host: { type: 'string', default: '127.0.0.1' },
       templates: { type: 'string' },
       outbox: { type: 'string' },
+      'allowed-hosts': { type: 'string', multiple: true },
       brokers: { type: 'string' },
       group: { type: 'string' },
       topic: { type: 'string' },
@@ -113,8 +117,17 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       if (template) throw new UsageError(`unexpected argument "${template}"`);
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0–65535');
+      // The name it is bound to is one it answers; a wildcard address names no host.
+      const allowedHosts = (values['allowed-hosts'] ?? []).flatMap((list) =>
+        list.split(',').map((name) => name.trim()),
+      );
+      hostCheck(allowedHosts, '--allowed-hosts');
+      const wildcard = ['0.0.0.0', '::', '[::]'].includes(values.host);
+      const bound = isIP(values.host) === 6 ? `[${values.host}]` : values.host;
+      if (!wildcard && hostName(bound)) allowedHosts.push(bound);
       const handler = createPreviewHandler({
         enabled: true,
+        allowedHosts,
         ...(values.templates ? { templatesDir: values.templates } : {}),
         ...(values.outbox ? { outboxDir: values.outbox } : {}),
       });
@@ -128,6 +141,11 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       out(`mailroom preview: http://${host}:${address.port}/`);
       if (!['127.0.0.1', '::1', 'localhost'].includes(values.host)) {
         out('Warning: listening beyond this machine; anyone who can reach it can read your emails.');
+      }
+      if (wildcard) {
+        out(
+          'It answers only localhost and --allowed-hosts: add the name or address you open it by (--allowed-hosts mybox.lan).',
+        );
       }
       const stop = () => {
         handler.close();

@@ -12,6 +12,7 @@ import { configFromEnv } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { EmailServiceOptions } from '../service.js';
 import { describeProblem, type PreviewProblem } from './diagnose.js';
+import { hostCheck, hostName } from './hosts.js';
 import { listOutbox, readEml, readOutbox } from './outbox.js';
 import { page } from './page.js';
 import { loadPreviewSources, type PreviewSources, type PreviewTemplate } from './sources.js';
@@ -35,6 +36,17 @@ export interface PreviewOptions {
    * prefix is taken off each request's path. Not needed with Express's `app.use(path, …)`.
    */
   basePath?: string;
+  /**
+   * Host names the preview answers besides loopback (`localhost`, `127.0.0.0/8`, `[::1]`, any
+   * port), matched against each request's `Host` header: your app's own name when it is mounted
+   * in an app you open as `http://myapp.test:3000`, or the name of a machine you open it from.
+   * A leading dot takes the subdomains too (`'.myapp.test'`). Names only: no scheme, no port.
+   * Any other `Host` gets a 403 on every route, so that a page on a DNS-rebinding name cannot
+   * read captured emails. Default none.
+   *
+   * @example ['myapp.test', '.preview.internal']
+   */
+  allowedHosts?: readonly string[];
 }
 
 /** A node:http request handler; `close()` stops watching files and ends open event streams. */
@@ -79,6 +91,7 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   const basePath = (options.basePath ?? '').replace(/\/+$/, '');
   if (basePath && !/^\/[\w./~-]*$/.test(basePath))
     throw new ConfigError('basePath', 'must be a path such as /_mail');
+  const allowedHost = hostCheck(options.allowedHosts);
   let sources: PreviewSources | undefined;
   const load = () => {
     sources ??= loadPreviewSources(serviceOptions, templatesDir);
@@ -139,6 +152,9 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   };
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // First, on every route: a DNS-rebinding page must learn nothing, not even what exists.
+    const host = req.headers.host ?? (req.headers[':authority'] as string | undefined);
+    if (!allowedHost(host)) return forbidden(res, host);
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return send(res, 405, 'text/plain', 'Method not allowed');
     let path = req.url ?? '/';
@@ -307,6 +323,22 @@ function json(res: ServerResponse, value: unknown): void {
 
 function notFound(res: ServerResponse): void {
   send(res, 404, 'text/plain; charset=utf-8', 'Not found');
+}
+
+function forbidden(res: ServerResponse, host: string | undefined): void {
+  // Only a name that parsed is echoed: nothing else of the request reaches the body.
+  const name = hostName(host);
+  const as = name ? `"${name}"` : 'this Host';
+  send(
+    res,
+    403,
+    'text/plain; charset=utf-8',
+    `Forbidden: the mail preview answers only localhost and the names in its allowedHosts option, not ${as}.\n` +
+      (name
+        ? `To open it as ${name}, allow that name: createPreviewHandler({ allowedHosts: ['${name}'] }) or mailroom preview --allowed-hosts ${name}.\n`
+        : ''),
+    { 'x-content-type-options': 'nosniff' },
+  );
 }
 
 function redirect(res: ServerResponse, location: string): void {

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,30 @@ function start(...args: string[]) {
   return { child, url, exited, output: () => ({ stdout, stderr }) };
 }
 
+/** The answer for `url`'s path when the browser's address bar said `host` (a raw `Host` header). */
+function getAs(url: string, host: string): Promise<{ status: number; body: string }> {
+  const { port, pathname } = new URL(url);
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path: pathname, headers: { host } }, (res) => {
+      const status = res.statusCode ?? 0;
+      // An event stream never ends: its status is the answer.
+      if (res.headers['content-type'] === 'text/event-stream') {
+        res.destroy();
+        return resolve({ status, body: '' });
+      }
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+const statusAs = async (url: string, host: string) => (await getAs(url, host)).status;
+
 describe('mailroom preview', () => {
   it('serves the page on 127.0.0.1 and stops on SIGTERM', async () => {
     const run = start('--port', '0', '--outbox', join(dir, 'outbox'));
@@ -50,6 +75,56 @@ describe('mailroom preview', () => {
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
     expect(run.output().stderr).toBe('');
+  });
+
+  it('answers loopback and --allowed-hosts names only: a DNS-rebinding Host gets a 403, event stream included', async () => {
+    const run = start(
+      ...['--port', '0', '--outbox', join(dir, 'outbox')],
+      ...['--allowed-hosts', 'mail.test,.dev.test', '--allowed-hosts', 'box.lan'],
+    );
+    const url = await run.url;
+    const { port } = new URL(url);
+    try {
+      for (const path of ['', 'api/outbox', 'api/templates', 'events']) {
+        for (const host of ['evil.example', '127.0.0.1.nip.io', `evil.example:${port}`]) {
+          expect(await statusAs(`${url}${path}`, host), `${host} /${path}`).toBe(403);
+        }
+        for (const host of [
+          `localhost:${port}`,
+          `127.0.0.1:${port}`,
+          'mail.test',
+          'a.dev.test:80',
+          'box.lan',
+        ]) {
+          expect(await statusAs(`${url}${path}`, host), `${host} /${path}`).toBe(200);
+        }
+      }
+      expect((await getAs(`${url}api/outbox`, 'evil.example')).body).toContain(
+        '--allowed-hosts evil.example',
+      );
+    } finally {
+      run.child.kill('SIGTERM');
+      await run.exited;
+    }
+  });
+
+  it('refuses an --allowed-hosts that is not a host name, with one line naming the flag', async () => {
+    const child = spawn(
+      process.execPath,
+      [cli, 'preview', '--port', '0', '--allowed-hosts', 'http://mail.test'],
+      {
+        cwd: dir,
+        env: { ...process.env, NODE_ENV: 'development' },
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^mailroom: --allowed-hosts: "http:\/\/mail\.test" is not a host name/);
+    expect(stderr.trimEnd().split('\n')).toHaveLength(1);
   });
 
   it('refuses in production, with one line and exit 1', async () => {

@@ -8,81 +8,24 @@
  * project does not have them, so `mailroom-js` and `mailroom-js/kafka` are shown to load without them.
  * The check of the clients' real declarations installs them in a project of their own nested in it.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bin, npmInstall, type Run, repo, run, show, showTsc, tsc } from './run.js';
 
-const repo = fileURLToPath(new URL('../..', import.meta.url));
 // Each test spawns node, tsc or npm; tsc with --skipLibCheck false is the slow one (5-20 s).
 const CHILD = 60_000;
 const SLOW = 120_000;
-const bin = (name: string) => join(repo, 'node_modules', '.bin', name);
 
 let packDir = '';
 let scratch = '';
 let tarball = '';
 let packedFiles: { path: string; mode: number }[] = [];
 let repoPackage: Record<string, unknown> = {};
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-// Children get a clean environment: no mailroom configuration, no colours, no preloaded loaders.
-const env: NodeJS.ProcessEnv = { NO_COLOR: '1' };
-for (const [key, value] of Object.entries(process.env)) {
-  if (/^(APP_NAME|NODE_OPTIONS|NODE_PATH|FORCE_COLOR)$|^(MAILROOM|SMTP|MAILGUN)_/.test(key)) continue;
-  env[key] = value;
-}
-
-function run(
-  command: string,
-  args: string[],
-  options: { cwd: string; env?: NodeJS.ProcessEnv },
-): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      command,
-      args,
-      { cwd: options.cwd, env: { ...env, ...options.env }, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr: error && code === -1 ? `${stderr}\n${error.message}` : stderr });
-      },
-    );
-  });
-}
-
-const show = (r: Run) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-
-/**
- * Type-checks files with the repo's tsc as a user on `module: node16` would (strict, every
- * declaration checked), in `cwd`. Returns the run and the files tsc read (`--listFiles`).
- */
-async function tsc(files: string[], cwd: string): Promise<Run & { listed: string[] }> {
-  const result = await run(
-    process.execPath,
-    [
-      join(repo, 'node_modules', 'typescript', 'bin', 'tsc'),
-      ...['--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16'],
-      ...['--target', 'es2022', '--lib', 'es2022', '--skipLibCheck', 'false', '--types', 'node'],
-      // @types/node comes from the repo: the scratch project installs nothing but the tarball.
-      ...['--typeRoots', join(repo, 'node_modules', '@types'), '--listFiles'],
-      ...files,
-    ],
-    { cwd },
-  );
-  return { ...result, listed: result.stdout.split('\n').map((line) => line.trim()) };
-}
-
-/** A tsc run for an assertion message: its errors, without the list of files it read. */
-const showTsc = (r: Run) => show({ ...r, stdout: r.stdout.replace(/^\/(?!.*error TS).*\n?/gm, '') });
 
 function parseJson<T>(what: string, result: Run): T {
   try {
@@ -125,7 +68,10 @@ beforeAll(async () => {
   packDir = await realpath(await mkdtemp(join(tmpdir(), 'mailroom-pack-')));
   scratch = await realpath(await mkdtemp(join(tmpdir(), 'mailroom-scratch-')));
 
-  const pack = await run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: repo });
+  // --ignore-scripts: `prepare` would rebuild dist/ under the other tests' feet; it is fresh already.
+  const pack = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', packDir], {
+    cwd: repo,
+  });
   if (pack.code !== 0) throw new Error(`npm pack failed:\n${show(pack)}`);
   const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as {
     filename: string;
@@ -140,16 +86,13 @@ beforeAll(async () => {
     join(scratch, 'package.json'),
     JSON.stringify({ name: 'mailroom-artifact-check', version: '0.0.0', private: true }),
   );
-  // A real install of the tarball and its dependencies. --offline takes everything from the npm
-  // cache (warm after `npm ci`); if the cache lacks something, fall back to --prefer-offline.
-  const common = ['install', tarball, '--no-audit', '--no-fund', '--loglevel=error'];
-  let install = await run('npm', [...common, '--offline'], { cwd: scratch });
-  if (install.code !== 0) install = await run('npm', [...common, '--prefer-offline'], { cwd: scratch });
+  // A real install of the tarball and its dependencies, from the npm cache.
+  const install = await npmInstall([tarball], scratch);
   if (install.code !== 0) throw new Error(`npm install of ${tarball} failed:\n${show(install)}`);
 
   const installed = await lstat(join(scratch, 'node_modules', 'mailroom-js'));
   if (!installed.isDirectory() || installed.isSymbolicLink()) {
-    throw new Error('node_modules/mailroom is not a real copy of the tarball');
+    throw new Error('node_modules/mailroom-js is not a real copy of the tarball');
   }
 }, 180_000);
 
@@ -581,13 +524,11 @@ export { guard, link, producerName, sent, worker };
     const peers = repoPackage.peerDependencies as Record<string, string>;
     // --ignore-scripts: @confluentinc/kafka-javascript's install step fetches or builds its native
     // binding (librdkafka); only its declarations are used here, and they need no binding.
-    const common = [
-      'install',
-      ...KAFKA_CLIENTS.map((name) => `${name}@${peers[name]}`),
-      ...['--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'],
-    ];
-    let install = await run('npm', [...common, '--offline'], { cwd: clients });
-    if (install.code !== 0) install = await run('npm', [...common, '--prefer-offline'], { cwd: clients });
+    const install = await npmInstall(
+      KAFKA_CLIENTS.map((name) => `${name}@${peers[name]}`),
+      clients,
+      ['--ignore-scripts'],
+    );
     expect(install.code, `npm install of the Kafka clients failed:\n${show(install)}`).toBe(0);
 
     const source = `import { KafkaJS } from '@confluentinc/kafka-javascript';
@@ -684,7 +625,7 @@ createEmailWorker({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } 
       Object.fromEntries(
         Object.entries(report.analysis.entrypoints[entry]?.resolutions ?? {}).map(([kind, r]) => [
           kind,
-          r.resolution?.fileName.replace('/node_modules/mailroom/', ''),
+          r.resolution?.fileName.replace('/node_modules/mailroom-js/', ''),
         ]),
       );
     expect(typesFor('.')).toEqual({
@@ -702,6 +643,88 @@ createEmailWorker({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } 
         'node16-esm': `dist/${entry}/index.d.ts`,
         bundler: `dist/${entry}/index.d.ts`,
       });
+    }
+  });
+});
+
+/**
+ * The ```ts blocks of README.md's `## Quick start` section, read at test time: the README is the
+ * source, so an edit to it is what gets run.
+ */
+async function quickStartBlocks(): Promise<string[]> {
+  const readme = await readFile(join(repo, 'README.md'), 'utf8');
+  const section = /^## Quick start[ \t]*\n([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(readme)?.[1];
+  if (section === undefined) throw new Error('README.md has no "## Quick start" section');
+  return [...section.matchAll(/^```(?:ts|typescript)[ \t]*\n([\s\S]*?)^```/gm)].map((m) => m[1] ?? '');
+}
+
+/** What a reader fills in for the names the Quick start leaves to them, and nothing else. */
+const READER_FILLS: Record<string, string> = {
+  to: "'jane@example.com'",
+  username: "'Jane'",
+  verificationUrl: "'https://acme.example/verify?token=quick-start-7Qx'",
+  resetUrl: "'https://acme.example/reset?token=quick-start-7Qx'",
+  actionUrl: "'https://acme.example/start'",
+  expiresInMinutes: '30',
+};
+
+describe("the README's Quick start", () => {
+  it('runs verbatim against the installed tarball, with the sandbox, once a reader fills in its names', {
+    timeout: SLOW,
+  }, async () => {
+    const blocks = await quickStartBlocks();
+    expect(blocks.length, 'the Quick start has ```ts blocks').toBeGreaterThan(0);
+    // In the scratch project, so 'mailroom-js' is the installed tarball.
+    const dir = join(scratch, 'quick-start');
+    await mkdir(dir, { recursive: true });
+    const file = (i: number, ext: string) => `block-${i + 1}.${ext}`;
+
+    // 1. What the blocks leave to the reader: the names tsc cannot find.
+    await Promise.all(blocks.map((code, i) => writeFile(join(dir, file(i, 'mts')), code)));
+    const first = await tsc(
+      blocks.map((_, i) => file(i, 'mts')),
+      dir,
+      { skipLibCheck: true },
+    );
+    const missing = blocks.map(() => new Set<string>());
+    const unknownName = /^(block-(\d+)\.mts)\(\d+,\d+\): error TS(?:2304|18004): [^']*'([$\w]+)'/gm;
+    for (const [, , n, name] of first.stdout.matchAll(unknownName)) missing[Number(n) - 1]?.add(name!);
+    const unfillable = missing.flatMap((names) => [...names].filter((name) => !(name in READER_FILLS)));
+    expect(unfillable, `the Quick start uses names a reader cannot fill in:\n${showTsc(first)}`).toEqual([]);
+
+    // 2. Filled in, each block type-checks against the installed declarations...
+    const filled = blocks.map(
+      (code, i) =>
+        `${[...missing[i]!].map((name) => `const ${name} = ${READER_FILLS[name]};\n`).join('')}${code}`,
+    );
+    await Promise.all(filled.map((code, i) => writeFile(join(dir, file(i, 'mts')), code)));
+    const checked = await tsc(
+      filled.map((_, i) => file(i, 'mts')),
+      dir,
+      { skipLibCheck: true },
+    );
+    expect(checked.code, showTsc(checked)).toBe(0);
+
+    // 3. ...and runs, from a folder of its own: with no configuration, mail goes to the sandbox there.
+    for (const [i, code] of filled.entries()) {
+      const js = ts.transpileModule(code, {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      }).outputText;
+      await writeFile(join(dir, file(i, 'mjs')), js);
+      const cwd = join(dir, `run-${i + 1}`);
+      await mkdir(cwd);
+      const ran = await run(process.execPath, [join(dir, file(i, 'mjs'))], { cwd });
+      expect(ran.code, `${file(i, 'mts')}:\n${code}\n${show(ran)}`).toBe(0);
+      const outbox = join(cwd, '.mailroom', 'outbox');
+      const captured = existsSync(outbox) ? (await readdir(outbox)).filter((f) => f.endsWith('.eml')) : [];
+      // Every awaited send in the block was captured.
+      const sends = code.match(/\bawait\s+[\w.]*\bsend\w*\(/g)?.length ?? 0;
+      expect(captured.length, `emails captured by ${file(i, 'mts')}`).toBeGreaterThanOrEqual(
+        Math.max(1, sends),
+      );
+      for (const eml of captured) {
+        expect(await readFile(join(outbox, eml), 'utf8')).toMatch(/^To: jane@example\.com\r?$/m);
+      }
     }
   });
 });

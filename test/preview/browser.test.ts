@@ -114,7 +114,15 @@ beforeAll(async () => {
   });
 
   const service = { transport: memoryTransport(), from: FROM, appName: 'Acme' };
-  handler = createPreviewHandler({ enabled: true, service, templatesDir, outboxDir });
+  // mail.test: the name a developer might open the preview by, allowed; rebind.example: a
+  // DNS-rebinding name that resolves to this machine too, not allowed (see the launch below).
+  handler = createPreviewHandler({
+    enabled: true,
+    service,
+    templatesDir,
+    outboxDir,
+    allowedHosts: ['mail.test'],
+  });
   showcase = createPreviewHandler({
     enabled: true,
     service,
@@ -144,6 +152,8 @@ beforeAll(async () => {
         '--disable-component-update',
         '--disable-sync',
         '--no-first-run',
+        // Both names resolve to this machine, as a rebinding name does once its DNS answer changes.
+        '--host-resolver-rules=MAP mail.test 127.0.0.1, MAP rebind.example 127.0.0.1',
       ],
     });
   } catch (error) {
@@ -209,10 +219,10 @@ const frame = () => page.frameLocator('#frame');
 const shot = (name: string) => page.screenshot({ path: join(artifacts, `${name}.png`) });
 const pagePwned = () => page.evaluate(() => (globalThis as { __pwned?: unknown }).__pwned);
 
-/** Opens the page and waits until its lists are there and it listens for changes. */
-async function open(): Promise<void> {
+/** Opens the page (at `url`) and waits until its lists are there and it listens for changes. */
+async function open(url = base): Promise<void> {
   const streams = eventStreams();
-  await page.goto(base);
+  await page.goto(url);
   await expect.poll(() => page.locator('#templates [data-template]').count(), WAIT).toBeGreaterThan(0);
   await expect.poll(eventStreams, WAIT).toBeGreaterThan(streams);
 }
@@ -388,6 +398,29 @@ describe('the preview page in Chromium', () => {
     await page.click('[data-template="invoice"]');
     await expect.poll(() => shown(frame().locator('h1')), WAIT).toBe('Invoice INV-1001');
     expect(await visible(page.locator('#problem'))).toBe(false);
+  });
+
+  it('refuses a DNS-rebinding name, page, API and event stream alike, and works under an allowed one', async () => {
+    const { port } = new URL(base);
+    const rebound = await page.goto(`http://rebind.example:${port}/`);
+    expect(rebound?.status()).toBe(403);
+    expect(await shown(page.locator('body'))).toContain("allowedHosts: ['rebind.example']");
+    // What the rebinding page's script would try next, from its own origin.
+    const statuses = await page.evaluate(async () =>
+      Promise.all(
+        ['api/outbox', 'api/templates', 'events', 'frame/template/verification/default'].map(
+          async (path) => (await fetch(path)).status,
+        ),
+      ),
+    );
+    expect(statuses).toEqual([403, 403, 403, 403]);
+
+    await open(`http://mail.test:${port}/`);
+    const emails = page.locator('#outbox [data-email]');
+    await expect.poll(() => emails.count(), WAIT).toBe(2);
+    await emails.nth(1).click();
+    await expect.poll(() => shown(frame().locator('body')), WAIT).toContain('Hi Jane,');
+    expect(await page.locator('#download').getAttribute('href')).toMatch(/^eml\/.+\.eml$/);
   });
 
   it('looks right for the README: the verification email at desktop width', async () => {

@@ -1,6 +1,7 @@
 /** createPreviewHandler over HTTP: problems shown with file and line, names looked up, reloads, refusals. */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import { isConfigError } from '../../src/errors.js';
 import { createPreviewHandler, type PreviewHandler } from '../../src/preview/handler.js';
 import { EmailService } from '../../src/service.js';
 import { memoryTransport } from '../../src/transports/memory.js';
-import { sandboxTransport } from '../../src/transports/sandbox.js';
+import { sandboxFiles, sandboxTransport } from '../../src/transports/sandbox.js';
 
 let dir: string;
 let server: Server;
@@ -219,6 +220,185 @@ describe('createPreviewHandler', () => {
       forced.close();
     } finally {
       process.env.NODE_ENV = before;
+    }
+  });
+});
+
+/** What a browser would get for `path` when its address bar said `host` (a raw `Host` header). */
+function getAs(
+  port: number,
+  host: string,
+  path: string,
+  method = 'GET',
+): Promise<{ status: number; type: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method, headers: { host } }, (res) => {
+      const type = res.headers['content-type'];
+      // An event stream never ends: its headers are the answer.
+      if (type === 'text/event-stream') {
+        res.destroy();
+        return resolve({ status: res.statusCode ?? 0, type, body: '' });
+      }
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type, body }));
+    });
+    req.on('error', reject).end();
+  });
+}
+
+/** An HTTP/1.0 request with no Host header at all (node:http's client always sends one). */
+function getWithoutHost(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.end(`GET ${path} HTTP/1.0\r\n\r\n`));
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk) => {
+      answer += chunk;
+    });
+    socket.on('end', () => resolve(answer)).on('error', reject);
+  });
+}
+
+describe('the hosts the preview answers', () => {
+  const TOKEN = 'rebinding-canary-5d1e';
+  let hostsDir: string;
+  let preview: PreviewHandler;
+  let hostsServer: Server;
+  let port: number;
+  let id: string;
+
+  beforeAll(async () => {
+    hostsDir = await mkdtemp(join(tmpdir(), 'mailroom-preview-hosts-'));
+    const outboxDir = join(hostsDir, 'outbox');
+    const mail = new EmailService({ transport: sandboxTransport({ dir: outboxDir }), from: service.from });
+    const files = sandboxFiles(
+      await mail.sendVerificationEmail({
+        to: 'jane@example.com',
+        username: 'Jane',
+        verificationUrl: `https://acme.example/verify?token=${TOKEN}`,
+      }),
+    );
+    id = files!.eml.replace(/^.*\//, '').replace(/\.eml$/, '');
+    preview = createPreviewHandler({
+      enabled: true,
+      service,
+      outboxDir,
+      watch: false,
+      allowedHosts: ['mail.test', '.dev.test'],
+    });
+    hostsServer = createServer(preview);
+    await new Promise<void>((resolve) => hostsServer.listen(0, '127.0.0.1', resolve));
+    port = (hostsServer.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    preview.close();
+    hostsServer.closeAllConnections();
+    await new Promise((resolve) => hostsServer.close(resolve));
+    await rm(hostsDir, { recursive: true, force: true });
+  });
+
+  const routes = () => [
+    '/',
+    '/api/templates',
+    '/api/templates/verification/default',
+    '/api/outbox',
+    `/api/outbox/${id}`,
+    `/frame/outbox/${id}`,
+    '/frame/template/verification/default',
+    `/eml/${id}.eml`,
+    '/events',
+    '/nothing-here',
+  ];
+
+  it.each([
+    'evil.example',
+    '127.0.0.1.nip.io',
+    'evil.example:3025',
+    'localhost.evil.example',
+    'mail.test.evil.example',
+    'evil-mail.test',
+    '[::2]',
+    'localhost@evil.example',
+    'evil.example/localhost',
+  ])('refuses Host %s with a 403 on every route, saying which option to set', async (host) => {
+    for (const path of routes()) {
+      for (const method of ['GET', 'HEAD', 'POST']) {
+        const res = await getAs(port, host, path, method);
+        expect(res.status, `${method} ${path}`).toBe(403);
+        expect(res.type).toBe('text/plain; charset=utf-8');
+        expect(res.body).not.toContain(TOKEN);
+        expect(res.body).not.toContain('jane@example.com');
+        if (method === 'GET') expect(res.body).toMatch(/allowedHosts/);
+      }
+    }
+  });
+
+  it('names the refused host and the option and flag that would allow it', async () => {
+    const res = await getAs(port, '127.0.0.1.nip.io:3025', '/api/outbox');
+    expect(res.body).toContain('not "127.0.0.1.nip.io"');
+    expect(res.body).toContain("allowedHosts: ['127.0.0.1.nip.io']");
+    expect(res.body).toContain('mailroom preview --allowed-hosts 127.0.0.1.nip.io');
+    // Anything that is not a plain host name is not echoed.
+    const odd = await getAs(port, 'evil.example/<b>', '/api/outbox');
+    expect(odd.status).toBe(403);
+    expect(odd.body).not.toContain('<b>');
+    expect(odd.body).toContain('not this Host');
+  });
+
+  it('refuses a request with no Host header', async () => {
+    const answer = await getWithoutHost(port, `/api/outbox/${id}`);
+    expect(answer).toMatch(/^HTTP\/1\.1 403 /);
+    expect(answer).not.toContain(TOKEN);
+  });
+
+  it.each([
+    'localhost',
+    'LocalHost:3025',
+    '127.0.0.1',
+    '127.0.0.1:3025',
+    '127.42.0.7:80',
+    '[::1]',
+    '[::1]:3025',
+    '[::ffff:127.0.0.1]:3025',
+  ])('answers the loopback Host %s', async (host) => {
+    const res = await getAs(port, host, `/api/outbox/${id}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toContain(TOKEN);
+  });
+
+  it.each(['mail.test', 'mail.test:8080', 'dev.test', 'a.dev.test:3000'])(
+    'answers %s, named in allowedHosts, on every route',
+    async (host) => {
+      for (const path of routes().filter((p) => p !== '/nothing-here')) {
+        const res = await getAs(port, host, path);
+        expect(res.status, path).toBe(200);
+      }
+      expect((await getAs(port, host, `/api/outbox/${id}`)).body).toContain(TOKEN);
+    },
+  );
+
+  it('refuses an allowedHosts entry that is not a host name, naming the option', () => {
+    for (const allowedHosts of [
+      ['http://mail.test'],
+      ['mail.test:8080'],
+      ['*'],
+      [''],
+      ['a/b'],
+      [42],
+      'mail.test',
+    ]) {
+      let error: unknown;
+      try {
+        createPreviewHandler({ enabled: true, service, watch: false, allowedHosts: allowedHosts as never });
+      } catch (e) {
+        error = e;
+      }
+      expect(isConfigError(error), JSON.stringify(allowedHosts)).toBe(true);
+      expect((error as { option: string }).option).toBe('allowedHosts');
     }
   });
 });

@@ -1,0 +1,79 @@
+/**
+ * Which `Host` the preview answers. A page on a DNS-rebinding name (evil.example, or
+ * 127.0.0.1.nip.io) that starts resolving to 127.0.0.1 reaches the preview as its own origin: the
+ * browser lets it read every response. The `Host` header it sends is the one thing that tells it
+ * apart, so the preview answers loopback names and the names the user allowed, and nothing else.
+ */
+import { BlockList, isIP } from 'node:net';
+import { ConfigError } from '../errors.js';
+
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
+
+/** A `Host` header: a name, an IPv4 address or a bracketed IPv6 address, and an optional port. */
+const HOST_HEADER = /^(?:\[[0-9a-f:.]+\]|[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)(?::\d{1,5})?$/i;
+/** An `allowedHosts` entry: a name (a leading dot takes its subdomains too) or an address, no port. */
+const ALLOWED_ENTRY = /^\.?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$|^\[[0-9a-f:.]+\]$/i;
+
+/** Decides whether a request's `Host` header names the preview. */
+export type HostCheck = (host: string | undefined) => boolean;
+
+/**
+ * The check for loopback plus `allowed` (the `allowedHosts` option, validated here: a mistake
+ * throws a ConfigError naming `option`).
+ */
+export function hostCheck(allowed: unknown, option = 'allowedHosts'): HostCheck {
+  if (allowed !== undefined && !Array.isArray(allowed))
+    throw new ConfigError(option, 'must be an array of host names, e.g. ["myapp.test"]');
+  const exact = new Set<string>();
+  const suffixes: string[] = [];
+  for (const entry of (allowed ?? []) as unknown[]) {
+    const name = allowedName(entry);
+    if (name === undefined) {
+      throw new ConfigError(
+        option,
+        `${JSON.stringify(entry)} is not a host name: give names such as "myapp.test", or ".myapp.test" ` +
+          'for it and its subdomains (no scheme, no port)',
+      );
+    }
+    if (name.startsWith('.')) {
+      exact.add(name.slice(1));
+      suffixes.push(name);
+    } else exact.add(name);
+  }
+  return (host) => {
+    const name = hostName(host);
+    if (name === undefined) return false;
+    if (isLoopback(name) || exact.has(name)) return true;
+    return suffixes.some((suffix) => name.endsWith(suffix));
+  };
+}
+
+/** The host name in a `Host` header, as a browser writes it (lower case, addresses normalised). */
+export function hostName(header: string | undefined): string | undefined {
+  if (header === undefined || !HOST_HEADER.test(header)) return undefined;
+  try {
+    return new URL(`http://${header}`).hostname.replace(/\.$/, '');
+  } catch {
+    return undefined;
+  }
+}
+
+/** localhost, 127/8, ::1 and ::ffff:127.x.x.x. */
+export function isLoopback(name: string): boolean {
+  if (name === 'localhost') return true;
+  const address = name.startsWith('[') ? name.slice(1, -1) : name;
+  const family = isIP(address);
+  return family !== 0 && loopback.check(address, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+function allowedName(entry: unknown): string | undefined {
+  if (typeof entry !== 'string') return undefined;
+  // A bare IPv6 address is written without brackets in most configs.
+  const value = isIP(entry) === 6 ? `[${entry}]` : entry;
+  if (!ALLOWED_ENTRY.test(value)) return undefined;
+  const dot = value.startsWith('.') ? '.' : '';
+  const name = hostName(value.slice(dot.length));
+  return name === undefined ? undefined : dot + name;
+}
