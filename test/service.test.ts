@@ -86,7 +86,9 @@ describe('EmailService', () => {
       .sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane\r\nBcc: victim@example.com' })
       .catch((e) => e);
     expect(isTemplateError(error) && error.field).toBe('username');
-    expect(error.message).toBe('template "welcome": username: line breaks are not allowed in the subject');
+    expect(error.message).toBe(
+      'template "welcome": username: line breaks and control characters are not allowed in the subject',
+    );
     expect(transport.outbox).toHaveLength(0);
   });
 

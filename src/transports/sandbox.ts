@@ -64,6 +64,7 @@ export function sandboxTransport(options: SandboxTransportOptions = {}): Sandbox
 
   return {
     name: 'sandbox',
+    captures: true,
     dir,
     async send(message, context) {
       throwIfAborted(context, 'sandbox');
@@ -143,6 +144,9 @@ function summary(message: EmailMessage, date: Date, files: SandboxFiles) {
     subject: message.subject,
     headers: message.headers,
     tags: message.tags,
+    ...(message.icalEvent
+      ? { icalEvent: { method: message.icalEvent.method, filename: message.icalEvent.filename } }
+      : {}),
     metadata: message.metadata,
     attachments: message.attachments.map((a) => ({
       filename: a.filename,
