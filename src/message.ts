@@ -230,6 +230,9 @@ export function parseAddress(input: AddressInput, field: string): Address {
     spec = input.address;
     if (input.name !== undefined) {
       if (typeof input.name !== 'string') throw new MessageError(`${field}.name`, 'must be a string');
+      // Checked before trimming: trim() would quietly drop a trailing separator.
+      const unsafe = unsafeText(input.name);
+      if (unsafe) throw new MessageError(`${field}.name`, unsafe);
       name = input.name.trim() || undefined;
     }
   } else {
