@@ -33,11 +33,16 @@ export {
   type Address,
   type AddressInput,
   type Attachment,
+  type CalendarEvent,
   createMessage,
+  DEFAULT_MAX_MESSAGE_BYTES,
   type EmailMessage,
   type EmailMessageInput,
   formatAddress,
+  MAX_TAG_LENGTH,
+  MAX_TAGS,
   type MetadataValue,
+  messageSize,
   parseAddress,
 } from './message.js';
 export type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';

@@ -16,3 +16,10 @@ export function maskAddress(address: string): string {
   const at = address.lastIndexOf('@');
   return at <= 0 ? '***' : `${address[0]}***${address.slice(at)}`;
 }
+
+const ADDRESS_IN_TEXT = /[^\s<>"'(),;:[\]]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+/g;
+
+/** Masks every address inside a text, e.g. an error message quoting one, before it reaches a log line. */
+export function maskAddresses(text: string): string {
+  return text.replace(ADDRESS_IN_TEXT, maskAddress);
+}

@@ -32,6 +32,22 @@ export interface Attachment {
   readonly cid?: string;
 }
 
+/**
+ * A calendar invitation carried as a `text/calendar` alternative of the body (what nodemailer's
+ * `icalEvent` does), so Gmail and Outlook show it with RSVP buttons. Also attached as a file.
+ */
+export interface CalendarEvent {
+  /** The iCalendar text (RFC 5545), `BEGIN:VCALENDAR` … `END:VCALENDAR`. */
+  readonly content: string;
+  /**
+   * The iTIP method (RFC 5546): `REQUEST` (an invitation, the default), `CANCEL`, `PUBLISH`,
+   * `REPLY` … It must match the `METHOD:` line of the content, when that has one.
+   */
+  readonly method?: string;
+  /** The attached file's name. Default `invite.ics`. */
+  readonly filename?: string;
+}
+
 /** Values allowed in {@link EmailMessage.metadata}. */
 export type MetadataValue = string | number | boolean;
 
@@ -50,11 +66,21 @@ export interface EmailMessageInput {
   html?: string;
   /** Plain-text body. */
   text?: string;
-  /** Extra headers (`X-…`, `List-Unsubscribe` …). Addressing and MIME headers have their own fields. */
+  /**
+   * Extra headers (`X-…`, `List-Unsubscribe`, `In-Reply-To`, `References` …). Addressing, MIME,
+   * trace and signature headers (`Message-ID`, `Received`, `DKIM-Signature`, `Return-Path` …) are
+   * refused: they have their own fields or belong to the servers on the way.
+   */
   headers?: Readonly<Record<string, string>>;
   attachments?: readonly Attachment[];
-  /** Labels for analytics and filtering, passed to providers that support them. */
+  /**
+   * Labels for analytics and filtering, passed to providers that support them. At most
+   * {@link MAX_TAGS} per message, each printable ASCII of at most {@link MAX_TAG_LENGTH}
+   * characters (Mailgun's documented `o:tag` limits), checked the same way for every transport.
+   */
   tags?: readonly string[];
+  /** A calendar invitation, sent as a `text/calendar; method=…` alternative part. */
+  icalEvent?: CalendarEvent;
   /** Data that travels with the message (provider variables, logs, events) but is not shown to the recipient. */
   metadata?: Readonly<Record<string, MetadataValue>>;
   /** The template this message was rendered from, if any. */
@@ -81,6 +107,8 @@ export interface EmailMessage {
   readonly headers: Readonly<Record<string, string>>;
   readonly attachments: readonly Attachment[];
   readonly tags: readonly string[];
+  /** The calendar invitation, its method upper-cased and its file name filled in. */
+  readonly icalEvent: Required<CalendarEvent> | undefined;
   readonly metadata: Readonly<Record<string, MetadataValue>>;
   readonly template: string | undefined;
   readonly messageId: string;
@@ -92,14 +120,31 @@ const MAX_LOCAL = 64;
 const MAX_DOMAIN = 253;
 const MAX_NAME = 256;
 const MAX_SUBJECT = 998;
+/**
+ * Tags per message and characters per tag: Mailgun's documented `o:tag` limits ("a single message
+ * may be marked with up to 3 tags … ascii only … maximum length 128", Mailgun user manual,
+ * Tagging). The strictest provider we map to sets the rule, so every transport accepts the same.
+ */
+export const MAX_TAGS = 3;
+export const MAX_TAG_LENGTH = 128;
+/**
+ * The default of `maxMessageBytes`: 25 MB (25 000 000 bytes), what Mailgun and Gmail accept for a
+ * whole message, attachments base64-encoded. See {@link messageSize}.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 25_000_000;
 const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 const ASCII_DOMAIN = /^[A-Za-z0-9.-]+$/;
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const NAMED = /^\s*(?:"((?:[^"\\]|\\.)*)"|([^<>"]*?))\s*<([^<>]*)>\s*$/;
-const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
-const CRLF = /[\r\n]/;
-const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/;
+/**
+ * The one rule for text that reaches a header or a provider's field: C0 controls (tab, CR, LF,
+ * NUL …), DEL, C1 controls (NEL U+0085 …) and the Unicode line and paragraph separators
+ * (U+2028, U+2029). Any of them can end a line somewhere between us and the inbox.
+ */
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f]/;
 const HEADER_NAME = /^[!-9;-~]+$/;
+/** Headers a caller may not set: mailroom writes them, or they belong to the servers on the way. */
 const RESERVED_HEADERS = new Set([
   'from',
   'to',
@@ -109,17 +154,58 @@ const RESERVED_HEADERS = new Set([
   'subject',
   'sender',
   'date',
+  'message-id',
   'return-path',
+  'received',
+  'delivered-to',
+  'dkim-signature',
+  'domainkey-signature',
+  'authentication-results',
+  'received-spf',
+  'arc-seal',
+  'arc-message-signature',
+  'arc-authentication-results',
   'mime-version',
   'content-type',
   'content-transfer-encoding',
   'content-disposition',
+  'content-id',
 ]);
+/** `Resent-From`, `Resent-Date` … (RFC 5322 §3.6.6) belong to a resend, never to a new message. */
+const RESENT = /^resent-/i;
 const ATTACHMENT_KEYS = new Set(['filename', 'content', 'contentType', 'cid']);
-const CONTENT_TYPE = /^[\w.+-]+\/[\w.+-]+$/;
+const CALENDAR_KEYS = new Set(['content', 'method', 'filename']);
+/** iTIP methods (RFC 5546 §1.4). */
+const CALENDAR_METHODS = new Set([
+  'PUBLISH',
+  'REQUEST',
+  'REPLY',
+  'ADD',
+  'CANCEL',
+  'REFRESH',
+  'COUNTER',
+  'DECLINECOUNTER',
+]);
+// RFC 2045 §5.1: type "/" subtype *(";" attribute "=" value), value := token / quoted-string;
+// a token is printable ASCII without spaces and tspecials ( ) < > @ , ; : \ " / [ ] ? =.
+const TOKEN = "[!#$%&'*+\\-.0-9A-Z^_`a-z{|}~]+";
+const QUOTED = '"(?:[ !#-\\[\\]-~]|\\\\[ -~])*"';
+const CONTENT_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(?:[ ]*;[ ]*${TOKEN}=(?:${TOKEN}|${QUOTED}))*$`);
 const CID = /^[\w.@-]{1,200}$/;
 const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 const MESSAGE_ID = /^<[!-;=?-~]{1,200}@[A-Za-z0-9.-]{1,253}>$/;
+
+/**
+ * What is wrong with a string that is about to reach a header or a provider's field, or
+ * `undefined` when nothing is. The one rule every such string passes, whatever its source
+ * (message fields, template data, config): see {@link UNSAFE_TEXT}.
+ */
+export function unsafeText(value: string): string | undefined {
+  const found = UNSAFE_TEXT.exec(value);
+  if (!found) return undefined;
+  const code = found[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+  return `control characters and line breaks are not allowed (found U+${code} at ${found.index})`;
+}
 
 /**
  * Checks an address against a strict grammar and returns it normalised.
@@ -130,7 +216,8 @@ export function parseAddress(input: AddressInput, field: string): Address {
   let name: string | undefined;
   let spec: string;
   if (typeof input === 'string') {
-    if (CRLF.test(input)) throw new MessageError(field, 'line breaks are not allowed in an address');
+    const unsafe = unsafeText(input);
+    if (unsafe) throw new MessageError(field, unsafe);
     const named = NAMED.exec(input);
     if (named) {
       // A quoted name may escape `"` and `\` (RFC 5322 quoted-pair), as formatAddress writes them.
@@ -143,13 +230,17 @@ export function parseAddress(input: AddressInput, field: string): Address {
     spec = input.address;
     if (input.name !== undefined) {
       if (typeof input.name !== 'string') throw new MessageError(`${field}.name`, 'must be a string');
+      // Checked before trimming: trim() would quietly drop a trailing separator.
+      const unsafe = unsafeText(input.name);
+      if (unsafe) throw new MessageError(`${field}.name`, unsafe);
       name = input.name.trim() || undefined;
     }
   } else {
     throw new MessageError(field, 'expected an address string or { name, address }');
   }
   if (name !== undefined) {
-    if (CONTROL.test(name)) throw new MessageError(`${field}.name`, 'control characters are not allowed');
+    const unsafe = unsafeText(name);
+    if (unsafe) throw new MessageError(`${field}.name`, unsafe);
     if (name.length > MAX_NAME) throw new MessageError(`${field}.name`, `longer than ${MAX_NAME} characters`);
   }
   const address = parseAddrSpec(spec, field);
@@ -202,8 +293,8 @@ function parseAddressList(input: unknown, field: string): Address[] {
 
 function checkHeaderText(value: unknown, field: string, max: number): string {
   if (typeof value !== 'string') throw new MessageError(field, 'must be a string');
-  if (CRLF.test(value)) throw new MessageError(field, 'CR or LF is not allowed in a header value');
-  if (CONTROL.test(value)) throw new MessageError(field, 'control characters are not allowed');
+  const unsafe = unsafeText(value);
+  if (unsafe) throw new MessageError(field, unsafe);
   if (value.length > max) throw new MessageError(field, `longer than ${max} characters`);
   return value;
 }
@@ -215,8 +306,18 @@ function checkHeaders(input: unknown): Record<string, string> {
   for (const [key, value] of Object.entries(input)) {
     const field = `headers.${key}`;
     if (!HEADER_NAME.test(key)) throw new MessageError(field, 'not a valid header name');
-    if (RESERVED_HEADERS.has(key.toLowerCase())) {
-      throw new MessageError(field, 'set by mailroom; use the message field of that name instead');
+    const lower = key.toLowerCase();
+    if (lower === 'message-id') {
+      throw new MessageError(
+        field,
+        'set by mailroom; give idempotencyKey (or messageId) so every attempt carries the same Message-ID',
+      );
+    }
+    if (RESERVED_HEADERS.has(lower) || RESENT.test(lower)) {
+      throw new MessageError(
+        field,
+        'set by mailroom or by the servers on the way; use the message field of that name where there is one',
+      );
     }
     out[key] = checkHeaderText(value, field, MAX_SUBJECT);
   }
@@ -238,15 +339,15 @@ function checkAttachments(input: unknown): Attachment[] {
       }
     }
     const { filename, content, contentType, cid } = item as Record<string, unknown>;
-    checkHeaderText(filename, `${field}.filename`, 255);
-    if (filename === '' || /[/\\]/.test(filename as string) || filename === '.' || filename === '..') {
-      throw new MessageError(`${field}.filename`, 'must be a plain file name without directories');
-    }
+    checkFilename(filename, `${field}.filename`);
     if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
       throw new MessageError(`${field}.content`, 'must be a string or bytes');
     }
     if (contentType !== undefined && (typeof contentType !== 'string' || !CONTENT_TYPE.test(contentType))) {
-      throw new MessageError(`${field}.contentType`, 'must be a MIME type such as "application/pdf"');
+      throw new MessageError(
+        `${field}.contentType`,
+        'must be a MIME type such as "application/pdf" or "text/calendar; method=REQUEST" (RFC 2045 §5.1)',
+      );
     }
     if (cid !== undefined && (typeof cid !== 'string' || !CID.test(cid))) {
       throw new MessageError(`${field}.cid`, 'must be letters, digits and . _ @ - only');
@@ -263,11 +364,46 @@ function checkAttachments(input: unknown): Attachment[] {
 function checkTags(input: unknown): string[] {
   if (input === undefined) return NONE;
   if (!Array.isArray(input)) throw new MessageError('tags', 'must be an array of strings');
+  if (input.length > MAX_TAGS) {
+    throw new MessageError('tags', `at most ${MAX_TAGS} tags per message (Mailgun's documented limit)`);
+  }
   return input.map((tag: unknown, i) => {
-    const value = checkHeaderText(tag, `tags[${i}]`, 128);
+    const value = checkHeaderText(tag, `tags[${i}]`, MAX_TAG_LENGTH);
     if (value.trim() === '') throw new MessageError(`tags[${i}]`, 'must not be empty');
+    // Mailgun strips other characters from a tag without a word: refuse them instead.
+    if (!/^[ -~]+$/.test(value)) throw new MessageError(`tags[${i}]`, 'must be printable ASCII');
     return value;
   });
+}
+
+function checkCalendar(input: unknown): Required<CalendarEvent> | undefined {
+  if (input === undefined) return undefined;
+  if (typeof input !== 'object' || input === null)
+    throw new MessageError('icalEvent', 'must be { content, method?, filename? }');
+  for (const key of Object.keys(input)) {
+    if (!CALENDAR_KEYS.has(key)) throw new MessageError(`icalEvent.${key}`, 'not accepted: content only');
+  }
+  const { content, method = 'REQUEST', filename = 'invite.ics' } = input as Record<string, unknown>;
+  if (typeof content !== 'string' || !/^BEGIN:VCALENDAR\r?\n/i.test(content.trimStart())) {
+    throw new MessageError('icalEvent.content', 'must be iCalendar text starting with BEGIN:VCALENDAR');
+  }
+  const upper = checkHeaderText(method, 'icalEvent.method', 32).toUpperCase();
+  if (!CALENDAR_METHODS.has(upper)) {
+    throw new MessageError('icalEvent.method', `must be one of ${[...CALENDAR_METHODS].join(', ')}`);
+  }
+  const stated = /^METHOD:([^\r\n]*)/im.exec(content)?.[1]?.trim().toUpperCase();
+  if (stated !== undefined && stated !== upper) {
+    throw new MessageError('icalEvent.method', `is ${upper} but the content says METHOD:${stated}`);
+  }
+  checkFilename(filename, 'icalEvent.filename');
+  return Object.freeze({ content, method: upper, filename: filename as string });
+}
+
+function checkFilename(filename: unknown, field: string): void {
+  checkHeaderText(filename, field, 255);
+  if (filename === '' || /[/\\]/.test(filename as string) || filename === '.' || filename === '..') {
+    throw new MessageError(field, 'must be a plain file name without directories');
+  }
 }
 
 function checkMetadata(input: unknown): Record<string, MetadataValue> {
@@ -277,7 +413,10 @@ function checkMetadata(input: unknown): Record<string, MetadataValue> {
   for (const [key, value] of Object.entries(input)) {
     if (!METADATA_KEY.test(key))
       throw new MessageError(`metadata.${key}`, 'keys are letters, digits and . _ - only');
-    if (!['string', 'number', 'boolean'].includes(typeof value)) {
+    if (typeof value === 'string') checkHeaderText(value, `metadata.${key}`, MAX_SUBJECT);
+    else if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw new MessageError(`metadata.${key}`, 'must be a finite number');
+    } else if (typeof value !== 'boolean') {
       throw new MessageError(`metadata.${key}`, 'must be a string, number or boolean');
     }
     out[key] = value as MetadataValue;
@@ -299,7 +438,7 @@ function checkMessageId(input: unknown, key: string | undefined, sender: string)
 
 function checkIdempotencyKey(input: unknown): string | undefined {
   if (input === undefined) return undefined;
-  if (typeof input !== 'string' || input.length === 0 || input.length > 256 || CONTROL.test(input)) {
+  if (typeof input !== 'string' || input.length === 0 || input.length > 256 || unsafeText(input)) {
     throw new MessageError(
       'idempotencyKey',
       'must be a string of 1 to 256 characters without control characters',
@@ -334,9 +473,53 @@ export function createMessage(input: EmailMessageInput): EmailMessage {
 
 /**
  * Internal: {@link createMessage} with a default sender and Reply-To, so a service fills them in
- * without copying the caller's input (its other fields are read, never iterated).
+ * without copying the caller's input (its other fields are read, never iterated), and the
+ * service's size limit: the one place every path (direct, queued, worker) checks it.
  */
 export function composeMessage(
+  input: EmailMessageInput,
+  defaultFrom: Readonly<Address> | undefined,
+  defaultReplyTo: Address | undefined,
+  maxBytes = Number.POSITIVE_INFINITY,
+): EmailMessage {
+  const message = buildMessage(input, defaultFrom, defaultReplyTo);
+  if (maxBytes !== Number.POSITIVE_INFINITY) {
+    const size = messageSize(message);
+    if (size > maxBytes) {
+      throw new MessageError(
+        message.attachments.length || message.icalEvent ? 'attachments' : 'html',
+        `the message is about ${size} bytes once encoded, over the limit of ${maxBytes} (maxMessageBytes)`,
+      );
+    }
+  }
+  return message;
+}
+
+/** Base64 with a CRLF every 76 characters, as MIME writes it (RFC 2045 §6.8). */
+function base64Size(bytes: number): number {
+  const encoded = Math.ceil(bytes / 3) * 4;
+  return encoded + Math.ceil(encoded / 76) * 2;
+}
+
+function byteLength(value: string | Uint8Array): number {
+  return typeof value === 'string' ? Buffer.byteLength(value) : value.byteLength;
+}
+
+/**
+ * The size of a message as providers count it, in bytes, estimated without building it: bodies,
+ * header values and the calendar part as UTF-8, attachments base64-encoded (4/3 of their size,
+ * plus line breaks). The MIME structure adds a few hundred bytes more.
+ */
+export function messageSize(message: EmailMessage): number {
+  let size = byteLength(message.subject) + byteLength(message.html ?? '') + byteLength(message.text ?? '');
+  for (const [name, value] of Object.entries(message.headers)) size += name.length + byteLength(value) + 4;
+  for (const attachment of message.attachments) size += base64Size(byteLength(attachment.content));
+  // nodemailer sends the invitation twice: as the calendar alternative and as the .ics file.
+  if (message.icalEvent) size += 2 * base64Size(byteLength(message.icalEvent.content));
+  return size;
+}
+
+function buildMessage(
   input: EmailMessageInput,
   defaultFrom: Readonly<Address> | undefined,
   defaultReplyTo: Address | undefined,
@@ -374,6 +557,7 @@ export function composeMessage(
     headers: Object.freeze(checkHeaders(input.headers)),
     attachments: Object.freeze(checkAttachments(input.attachments)),
     tags: Object.freeze(checkTags(input.tags)),
+    icalEvent: checkCalendar(input.icalEvent),
     metadata: Object.freeze(checkMetadata(input.metadata)),
     template: input.template,
     messageId: checkMessageId(input.messageId, idempotencyKey, from.address),

@@ -3,17 +3,26 @@
  * transport, templates and defaults.
  */
 import { randomUUID } from 'node:crypto';
-import { type EmailError, isEmailError, isMailroomError } from './errors.js';
-import { type Logger, maskAddress } from './log.js';
+import {
+  ConfigError,
+  type EmailError,
+  isEmailError,
+  isMailroomError,
+  isMessageError,
+  MessageError,
+} from './errors.js';
+import { type Logger, maskAddress, maskAddresses } from './log.js';
 import {
   type Address,
   type AddressInput,
   allRecipients,
   composeMessage,
+  DEFAULT_MAX_MESSAGE_BYTES,
   type EmailMessage,
   type EmailMessageInput,
   formatAddress,
   parseAddress,
+  unsafeText,
 } from './message.js';
 import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 import { type RetryOptions, resolveRetry, withRetries } from './retry.js';
@@ -30,10 +39,22 @@ export interface EmailServiceOptions {
   transport: Transport;
   /** The default sender, e.g. `Acme <no-reply@acme.example>`. Without a name, it is named after the app. */
   from: AddressInput;
-  /** Your app's name, shown in the built-in emails. Default: the sender's name, else "Mailroom". */
+  /**
+   * Your app's name, shown in the built-in emails' subject, header and footer and used as the
+   * sender's display name when `from` has none. Default: the sender's name. Required when neither
+   * is set and the transport delivers: only a capturing transport (memory, sandbox) falls back to
+   * "Mailroom". At most 256 characters, no control characters or line breaks.
+   */
   appName?: string;
-  /** Default Reply-To for every email. */
+  /** Default Reply-To for every email. The welcome email says "just reply" only when there is one. */
   replyTo?: AddressInput;
+  /**
+   * The largest message accepted, in bytes, as providers count it (attachments base64-encoded;
+   * see `messageSize`). Checked for every send, direct or queued, before anything goes out.
+   * Default 25 000 000: Mailgun and Gmail accept 25 MB per message. A queue's record limit
+   * (`maxEnvelopeBytes`) applies on top.
+   */
+  maxMessageBytes?: number;
   /** Logo, home page and colours of the built-in layout. */
   brand?: BrandOptions;
   /** Your templates (from `defineTemplate`); one with a built-in's name replaces it. */
@@ -63,7 +84,16 @@ export interface EmailServiceOptions {
 export interface SendOptions
   extends Pick<
     EmailMessageInput,
-    'from' | 'cc' | 'bcc' | 'replyTo' | 'headers' | 'attachments' | 'tags' | 'metadata' | 'idempotencyKey'
+    | 'from'
+    | 'cc'
+    | 'bcc'
+    | 'replyTo'
+    | 'headers'
+    | 'attachments'
+    | 'icalEvent'
+    | 'tags'
+    | 'metadata'
+    | 'idempotencyKey'
   > {
   /** Aborts the send, including any wait between retries. */
   signal?: AbortSignal;
@@ -162,6 +192,7 @@ export class EmailService {
   readonly app: AppInfo;
   readonly #from: Address;
   readonly #replyTo: Address | undefined;
+  readonly #maxMessageBytes: number;
   readonly #logger: Logger | undefined;
   readonly #retry: Required<RetryOptions>;
   readonly #queue: EmailQueue | undefined;
@@ -179,12 +210,13 @@ export class EmailService {
     if (!transport || typeof transport.send !== 'function' || typeof transport.name !== 'string') {
       throw new TypeError('EmailService: transport must be a Transport (e.g. memoryTransport())');
     }
-    const sender = parseAddress(options.from, 'from');
-    const appName = options.appName ?? sender.name ?? 'Mailroom';
+    const sender = configAddress(options.from, 'from');
+    const appName = checkAppName(options.appName) ?? sender.name ?? fallbackName(transport);
     const from = Object.freeze({ name: sender.name ?? appName, address: sender.address });
     this.transport = transport;
     this.#from = from;
-    this.#replyTo = options.replyTo === undefined ? undefined : parseAddress(options.replyTo, 'replyTo');
+    this.#replyTo = options.replyTo === undefined ? undefined : configAddress(options.replyTo, 'replyTo');
+    this.#maxMessageBytes = checkMaxBytes(options.maxMessageBytes);
     this.#logger = options.logger;
     this.#retry = resolveRetry(options.retry);
     if (options.queue !== undefined && typeof options.queue?.enqueue !== 'function') {
@@ -233,6 +265,7 @@ export class EmailService {
   async send(
     input: EmailMessageInput & { signal?: AbortSignal; retry?: RetryOptions | false },
   ): Promise<SendResult> {
+    requireOptions(input, 'send', '{ to, subject, html or text }');
     const started = performance.now();
     let message: EmailMessage | undefined;
     let attempts = 0;
@@ -287,6 +320,7 @@ export class EmailService {
     template: string | TemplateHandle,
     options: SendTemplateOptions<object>,
   ): Promise<SendResult> {
+    requireOptions(options, 'sendTemplate', '{ to, data }');
     const { data, ...rest } = options;
     const started = performance.now();
     let rendered: RenderedEmail;
@@ -304,7 +338,7 @@ export class EmailService {
         const queued = { ...toQueued(message, fields, false), data: data as Record<string, unknown> };
         return await this.#enqueue(queue, message, queued, signal, started);
       }
-      rendered = this.templates.render(template, data);
+      rendered = this.templates.render(template, data, { hasReplyTo: this.#hasReplyTo(rest.replyTo) });
     } catch (error) {
       this.#failed(message, name, error, 0, performance.now() - started);
       throw error;
@@ -317,7 +351,7 @@ export class EmailService {
   render<Data extends object>(template: TemplateHandle<Data>, data: Data): RenderedEmail;
   render<Name extends string>(template: NotBuiltin<Name>, data: Record<string, unknown>): RenderedEmail;
   render(template: string | TemplateHandle, data: object): RenderedEmail {
-    return this.templates.render(template, data);
+    return this.templates.render(template, data, { hasReplyTo: this.#replyTo !== undefined });
   }
 
   /**
@@ -329,6 +363,7 @@ export class EmailService {
    * ```
    */
   sendVerificationEmail(options: VerificationEmailOptions): Promise<SendResult> {
+    requireOptions(options, 'sendVerificationEmail', '{ to, username, verificationUrl }');
     const { username, verificationUrl, ...rest } = options;
     return this.sendTemplate('verification', { ...rest, data: { username, verificationUrl } });
   }
@@ -342,6 +377,7 @@ export class EmailService {
    * ```
    */
   sendPasswordResetEmail(options: PasswordResetEmailOptions): Promise<SendResult> {
+    requireOptions(options, 'sendPasswordResetEmail', '{ to, username, resetUrl, expiresInMinutes }');
     const { username, resetUrl, expiresInMinutes, ...rest } = options;
     return this.sendTemplate('password-reset', { ...rest, data: { username, resetUrl, expiresInMinutes } });
   }
@@ -355,6 +391,7 @@ export class EmailService {
    * ```
    */
   sendWelcomeEmail(options: WelcomeEmailOptions): Promise<SendResult> {
+    requireOptions(options, 'sendWelcomeEmail', '{ to, username }');
     const { username, actionUrl, ...rest } = options;
     return this.sendTemplate('welcome', {
       ...rest,
@@ -398,7 +435,13 @@ export class EmailService {
 
   /** Validates a message with the service's default sender and Reply-To filled in. */
   #compose(fields: EmailMessageInput): EmailMessage {
-    return composeMessage(fields, this.#from, this.#replyTo);
+    return composeMessage(fields, this.#from, this.#replyTo, this.#maxMessageBytes);
+  }
+
+  /** Whether an email with these options has a Reply-To: its own, else the service's. */
+  #hasReplyTo(replyTo: SendOptions['replyTo']): boolean {
+    if (replyTo === undefined) return this.#replyTo !== undefined;
+    return Array.isArray(replyTo) ? replyTo.length > 0 : true;
   }
 
   async #enqueue(
@@ -499,7 +542,7 @@ export class EmailService {
       } catch (err) {
         // A broken listener must not turn a delivered email into a failed send.
         this.#logger?.warn(
-          { event: 'email.listener_failed', error: (err as Error)?.message },
+          { event: 'email.listener_failed', error: maskAddresses(String((err as Error)?.message)) },
           'event listener threw',
         );
       }
@@ -518,6 +561,8 @@ function toQueued(
   rendered: boolean,
 ): QueuedEmail {
   const list = (addresses: readonly Address[]) => addresses.map(formatAddress);
+  // A queue record has no field for it: refused rather than sent without the invitation.
+  if (message.icalEvent) throw new MessageError('icalEvent', 'cannot be sent through a queue yet');
   return {
     // A template's subject and body are the worker's to render.
     ...(rendered ? { subject: message.subject } : {}),
@@ -542,15 +587,73 @@ function describeError(error: unknown): Record<string, unknown> {
   if (isEmailError(error)) {
     return {
       name: error.name,
-      message: error.message,
+      // Our messages may quote a refused address or a provider's reply naming one.
+      message: maskAddresses(error.message),
       code: error.code,
       failure: error.failure,
       status: error.status,
       transport: error.transport,
     };
   }
-  if (isMailroomError(error)) return { name: error.name, message: error.message, retryable: error.retryable };
+  if (isMailroomError(error)) {
+    return {
+      name: error.name,
+      message: maskAddresses(error.message),
+      ...(isMessageError(error) ? { field: error.field } : {}),
+      retryable: error.retryable,
+    };
+  }
   return { name: (error as Error)?.name ?? 'Error' };
+}
+
+/** Throws a TypeError naming the method when its options object is missing. */
+function requireOptions(options: unknown, method: string, shape: string): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`${method}: expected an options object ${shape}`);
+  }
+}
+
+/** The service's sender or Reply-To: a malformed one is a configuration mistake, named as such. */
+function configAddress(input: AddressInput | undefined, option: 'from' | 'replyTo'): Address {
+  if (input === undefined) {
+    throw new ConfigError(option, 'a default sender is required, e.g. "Acme <no-reply@acme.example>"');
+  }
+  try {
+    return parseAddress(input, option);
+  } catch (error) {
+    if (isMessageError(error)) throw new ConfigError(option, error.message.replace(/^[^:]*: /, ''));
+    throw error;
+  }
+}
+
+/** `appName` reaches the subject and the sender's display name: the header rule applies. */
+function checkAppName(appName: unknown): string | undefined {
+  if (appName === undefined) return undefined;
+  if (typeof appName !== 'string' || appName.trim() === '')
+    throw new ConfigError('appName', 'must be a non-empty string');
+  const unsafe = unsafeText(appName);
+  if (unsafe) throw new ConfigError('appName', unsafe);
+  if (appName.length > 256) throw new ConfigError('appName', 'longer than 256 characters');
+  return appName.trim();
+}
+
+/**
+ * "Mailroom" only where nobody reads it: a capturing transport. A real recipient would get
+ * "Welcome to Mailroom" from a sender named Mailroom.
+ */
+function fallbackName(transport: Transport): string {
+  if (transport.captures === true) return 'Mailroom';
+  throw new ConfigError(
+    'appName',
+    `required with the ${transport.name} transport when from has no display name: the built-in emails and the sender are named after it`,
+  );
+}
+
+function checkMaxBytes(value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_MESSAGE_BYTES;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)
+    throw new ConfigError('maxMessageBytes', 'must be a positive whole number of bytes');
+  return value;
 }
 
 let year = { value: 0, until: 0 };

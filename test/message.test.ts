@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { isMessageError, MessageError } from '../src/errors.js';
-import { createMessage, type EmailMessageInput, formatAddress, parseAddress } from '../src/message.js';
+import {
+  createMessage,
+  type EmailMessageInput,
+  formatAddress,
+  MAX_TAG_LENGTH,
+  MAX_TAGS,
+  parseAddress,
+  unsafeText,
+} from '../src/message.js';
 
 const valid: EmailMessageInput = {
   from: 'Acme <no-reply@acme.example>',
@@ -135,5 +143,176 @@ describe('createMessage', () => {
     const err = new MessageError('to[0]', 'bad');
     expect(err.message).toBe('to[0]: bad');
     expect(err.retryable).toBe(false);
+  });
+});
+
+const INVITE = [
+  'BEGIN:VCALENDAR',
+  'VERSION:2.0',
+  'PRODID:-//Acme//Mailroom test//EN',
+  'METHOD:REQUEST',
+  'BEGIN:VEVENT',
+  'UID:kickoff-42@acme.example',
+  'DTSTAMP:20261201T090000Z',
+  'DTSTART:20261210T150000Z',
+  'DTEND:20261210T160000Z',
+  'SUMMARY:Kick-off',
+  'ORGANIZER;CN=Acme:mailto:events@acme.example',
+  'ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:jane@example.com',
+  'END:VEVENT',
+  'END:VCALENDAR',
+  '',
+].join('\r\n');
+
+describe('tags: one limit for every transport', () => {
+  it(`accepts up to ${MAX_TAGS} printable ASCII tags of up to ${MAX_TAG_LENGTH} characters`, () => {
+    const tags = ['signup', 'verify', 'x'.repeat(MAX_TAG_LENGTH)];
+    expect(createMessage({ ...valid, tags }).tags).toEqual(tags);
+  });
+
+  it.each([
+    ['tags', 'five tags', ['a', 'b', 'c', 'd', 'e']],
+    ['tags', 'four tags', ['a', 'b', 'c', 'd']],
+    ['tags[0]', 'a tag over the length limit', ['x'.repeat(MAX_TAG_LENGTH + 1)]],
+    ['tags[1]', 'a non-ASCII tag (Mailgun would strip it)', ['ok', 'café']],
+    ['tags[0]', 'a blank tag', ['  ']],
+  ])('refuses %s: %s', (field, _, tags) => {
+    expect(fieldOf(() => createMessage({ ...valid, tags }))).toBe(field);
+  });
+});
+
+describe('reserved headers', () => {
+  it.each([
+    'Message-ID',
+    'message-id',
+    'Received',
+    'DKIM-Signature',
+    'DomainKey-Signature',
+    'Return-Path',
+    'Delivered-To',
+    'Authentication-Results',
+    'Received-SPF',
+    'ARC-Seal',
+    'ARC-Message-Signature',
+    'ARC-Authentication-Results',
+    'Resent-From',
+    'Resent-Message-ID',
+    'Content-ID',
+    'MIME-Version',
+    'Sender',
+    'Date',
+  ])('refuses %s, naming it', (name) => {
+    expect(fieldOf(() => createMessage({ ...valid, headers: { [name]: 'x' } }))).toBe(`headers.${name}`);
+  });
+
+  it('points a Message-ID header to idempotencyKey', () => {
+    expect(() => createMessage({ ...valid, headers: { 'Message-ID': '<a@b.example>' } })).toThrow(
+      /idempotencyKey/,
+    );
+  });
+
+  it('keeps In-Reply-To, References and List-Unsubscribe', () => {
+    const headers = {
+      'In-Reply-To': '<original@acme.example>',
+      References: '<first@acme.example> <original@acme.example>',
+      'List-Unsubscribe': '<https://acme.example/unsubscribe>',
+    };
+    expect(createMessage({ ...valid, headers }).headers).toEqual(headers);
+  });
+});
+
+describe('content types with parameters (RFC 2045 §5.1)', () => {
+  const withType = (contentType: string) =>
+    createMessage({ ...valid, attachments: [{ filename: 'a.ics', content: 'x', contentType }] });
+
+  it.each([
+    'text/calendar; method=REQUEST; charset=utf-8',
+    'text/calendar;method=REQUEST',
+    'application/pdf',
+    'text/plain; charset="utf-8"',
+    'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+    'text/plain; name="a \\"quoted\\" name.txt"',
+  ])('accepts %j', (contentType) => {
+    expect(withType(contentType).attachments[0]?.contentType).toBe(contentType);
+  });
+
+  it.each([
+    'text/calendar; method=REQUEST\r\nBcc: victim@example.com',
+    'text/calendar; method',
+    'text/calendar; method=a b',
+    'text/calendar; method="unterminated',
+    'text/calendar; ; charset=utf-8',
+    'text',
+    'text/calendar; charset="utf\n-8"',
+    'text/calendar; x="\u2028"',
+  ])('refuses %j', (contentType) => {
+    expect(fieldOf(() => withType(contentType))).toBe('attachments[0].contentType');
+  });
+});
+
+describe('calendar invitations (icalEvent)', () => {
+  it('defaults to REQUEST and invite.ics', () => {
+    const message = createMessage({ ...valid, icalEvent: { content: INVITE } });
+    expect(message.icalEvent).toEqual({ content: INVITE, method: 'REQUEST', filename: 'invite.ics' });
+  });
+
+  it('upper-cases the method', () => {
+    expect(
+      createMessage({ ...valid, icalEvent: { content: INVITE, method: 'request' } }).icalEvent?.method,
+    ).toBe('REQUEST');
+  });
+
+  it.each([
+    ['icalEvent.method', { content: INVITE, method: 'CANCEL' }],
+    ['icalEvent.method', { content: INVITE.replace('METHOD:REQUEST\r\n', ''), method: 'INVITE' }],
+    ['icalEvent.method', { content: INVITE, method: 'REQUEST\r\nX: y' }],
+    ['icalEvent.content', { content: 'not a calendar' }],
+    ['icalEvent.content', { content: 42 }],
+    ['icalEvent.filename', { content: INVITE, filename: '../invite.ics' }],
+    ['icalEvent.filename', { content: INVITE, filename: 'invite\u2028.ics' }],
+    ['icalEvent.path', { content: INVITE, path: '/etc/passwd' }],
+  ])('refuses %s in %j', (field, icalEvent) => {
+    expect(fieldOf(() => createMessage({ ...valid, icalEvent } as EmailMessageInput))).toBe(field);
+  });
+});
+
+describe('one rule for every string that reaches a header or a provider field', () => {
+  const hostile: [string, string][] = [
+    ['CR LF', '1\r\nBcc: evil@x.com'],
+    ['bare CR', '1\rBcc: evil@x.com'],
+    ['bare LF', '1\nBcc: evil@x.com'],
+    ['NUL', '1\u0000'],
+    ['tab', '1\t2'],
+    ['DEL', '1\u007f'],
+    ['NEL U+0085', '1\u0085Bcc: evil@x.com'],
+    ['C1 U+009B', '1\u009b'],
+    ['LINE SEPARATOR U+2028', '1\u2028Bcc: evil@x.com'],
+    ['PARAGRAPH SEPARATOR U+2029', '1\u2029'],
+    ['vertical tab', '1\u000b'],
+    ['form feed', '1\u000c'],
+  ];
+  const sources: [string, (bad: string) => Partial<EmailMessageInput>][] = [
+    ['metadata.ref', (bad) => ({ metadata: { ref: bad } })],
+    ['subject', (bad) => ({ subject: bad })],
+    ['headers.X-Ref', (bad) => ({ headers: { 'X-Ref': bad } })],
+    ['tags[0]', (bad) => ({ tags: [bad] })],
+    ['attachments[0].filename', (bad) => ({ attachments: [{ filename: `a${bad}.txt`, content: 'x' }] })],
+    ['attachments[0].cid', (bad) => ({ attachments: [{ filename: 'a.png', content: 'x', cid: bad }] })],
+    ['from.name', (bad) => ({ from: { name: `Acme ${bad}`, address: 'no-reply@acme.example' } })],
+    ['to[0].name', (bad) => ({ to: { name: `Jane ${bad}`, address: 'jane@example.com' } })],
+    ['to[0]', (bad) => ({ to: `Jane ${bad} <jane@example.com>` })],
+    ['replyTo[0].name', (bad) => ({ replyTo: [{ name: bad, address: 'help@acme.example' }] })],
+    ['idempotencyKey', (bad) => ({ idempotencyKey: `k${bad}` })],
+    ['icalEvent.filename', (bad) => ({ icalEvent: { content: INVITE, filename: `i${bad}.ics` } })],
+  ];
+  for (const [source, patch] of sources) {
+    it.each(hostile)(`refuses %s in ${source}`, (_, bad) => {
+      expect(fieldOf(() => createMessage({ ...valid, ...patch(bad) } as EmailMessageInput))).toBe(source);
+    });
+  }
+
+  it('says which character it found and where', () => {
+    expect(unsafeText('ab\u2028')).toMatch(/U\+2028 at 2/);
+    expect(unsafeText('Zoë 王 أحمد 🎉')).toBeUndefined();
   });
 });

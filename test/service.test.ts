@@ -1,14 +1,20 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import PostalMime from 'postal-mime';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configure, defaultService, sendVerificationEmail, sendWelcomeEmail } from '../src/default.js';
-import { EmailError, isEmailError, isMessageError, isTemplateError } from '../src/errors.js';
+import { EmailError, isConfigError, isEmailError, isMessageError, isTemplateError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
+import { allRecipients, type EmailMessage } from '../src/message.js';
 import { EmailService, type FailedEvent, type SentEvent } from '../src/service.js';
 import type { Transport } from '../src/transport.js';
+import { failoverTransport } from '../src/transports/failover.js';
 import { memoryTransport } from '../src/transports/memory.js';
 import { sandboxTransport } from '../src/transports/sandbox.js';
+import { smtpTransport } from '../src/transports/smtp.js';
+import { stagingTransport } from '../src/transports/staging.js';
+import { type SmtpPeer, startSmtpPeer } from './helpers/smtp-peer.js';
 
 function recordingLogger() {
   const lines: { level: string; fields: Record<string, unknown>; message?: string }[] = [];
@@ -86,7 +92,9 @@ describe('EmailService', () => {
       .sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane\r\nBcc: victim@example.com' })
       .catch((e) => e);
     expect(isTemplateError(error) && error.field).toBe('username');
-    expect(error.message).toBe('template "welcome": username: line breaks are not allowed in the subject');
+    expect(error.message).toBe(
+      'template "welcome": username: line breaks and control characters are not allowed in the subject',
+    );
     expect(transport.outbox).toHaveLength(0);
   });
 
@@ -301,5 +309,470 @@ describe('default service', () => {
     await sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane' });
     expect(transport.outbox.map((e) => e.message.template)).toEqual(['verification', 'welcome']);
     expect(defaultService().transport).toBe(transport);
+  });
+});
+
+/** A transport that delivers (captures is not true) and records what it was given. */
+function deliveringTransport(name = 'smtp') {
+  const sent: EmailMessage[] = [];
+  const transport: Transport = {
+    name,
+    async send(message) {
+      sent.push(message);
+      return {
+        messageId: message.messageId,
+        accepted: allRecipients(message),
+        rejected: [],
+        transport: name,
+      };
+    },
+  };
+  return { transport, sent };
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected the send to fail');
+    },
+    (error: unknown) => error,
+  );
+}
+
+const INVITE = [
+  'BEGIN:VCALENDAR',
+  'VERSION:2.0',
+  'PRODID:-//Acme//Mailroom test//EN',
+  'METHOD:REQUEST',
+  'BEGIN:VEVENT',
+  'UID:kickoff-42@acme.example',
+  'DTSTAMP:20261201T090000Z',
+  'DTSTART:20261210T150000Z',
+  'DTEND:20261210T160000Z',
+  'SUMMARY:Kick-off',
+  'ORGANIZER;CN=Acme:mailto:events@acme.example',
+  'ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:jane@example.com',
+  'END:VEVENT',
+  'END:VCALENDAR',
+  '',
+].join('\r\n');
+
+describe('one rule for every message, whatever the transport', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mailroom-rule-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses five tags on memory and on sandbox alike, before anything is kept', async () => {
+    const memory = memoryTransport();
+    const sandbox = sandboxTransport({ dir });
+    for (const transport of [memory, sandbox]) {
+      const mail = new EmailService({ transport, from });
+      const error = await errorOf(
+        mail.send({ to: 'jane@example.com', subject: 'Hi', text: 'x', tags: ['a', 'b', 'c', 'd', 'e'] }),
+      );
+      expect(isMessageError(error) && error.field).toBe('tags');
+    }
+    expect(memory.outbox).toHaveLength(0);
+    expect(await readdir(dir).catch(() => [])).toEqual([]);
+  });
+
+  it('refuses metadata with CR LF, bare CR, bare LF or NUL on the sandbox and writes nothing', async () => {
+    const mail = new EmailService({ transport: sandboxTransport({ dir }), from });
+    for (const ref of ['1\r\nBcc: evil@x.com', '1\rBcc: evil@x.com', '1\nBcc: evil@x.com', '1\u0000']) {
+      const error = await errorOf(
+        mail.send({ to: 'jane@example.com', subject: 'Hi', text: 'x', metadata: { ref } }),
+      );
+      expect(isMessageError(error) && error.field).toBe('metadata.ref');
+    }
+    expect(await readdir(dir).catch(() => [])).toEqual([]);
+  });
+
+  it('refuses a Message-ID header and points to idempotencyKey; In-Reply-To and References arrive', async () => {
+    const transport = memoryTransport();
+    const mail = new EmailService({ transport, from });
+    const error = await errorOf(
+      mail.send({
+        to: 'jane@example.com',
+        subject: 'Hi',
+        text: 'x',
+        headers: { 'Message-ID': '<a@b.example>' },
+      }),
+    );
+    expect(isMessageError(error) && error.field).toBe('headers.Message-ID');
+    expect((error as Error).message).toMatch(/idempotencyKey/);
+    await mail.send({
+      to: 'jane@example.com',
+      subject: 'Re: Hi',
+      text: 'x',
+      headers: { 'In-Reply-To': '<first@acme.example>', References: '<first@acme.example>' },
+    });
+    expect(transport.outbox[0]?.message.headers).toEqual({
+      'In-Reply-To': '<first@acme.example>',
+      References: '<first@acme.example>',
+    });
+  });
+});
+
+describe('calendar invitations', () => {
+  const USER = 'mailer';
+  const PASSWORD = 'correct horse battery staple';
+  let peer: SmtpPeer | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    await peer?.close();
+    peer = undefined;
+    if (dir) await rm(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it('arrives over SMTP as a text/calendar; method=REQUEST alternative with the .ics attached', async () => {
+    peer = await startSmtpPeer({ users: { [USER]: PASSWORD } });
+    const transport = smtpTransport({
+      host: peer.host,
+      port: peer.port,
+      user: USER,
+      password: PASSWORD,
+      ca: peer.cert,
+    });
+    const mail = new EmailService({ transport, from, retry: false });
+    try {
+      await mail.send({
+        to: 'jane@example.com',
+        subject: 'Invitation: Kick-off',
+        text: 'You are invited.',
+        html: '<p>You are invited.</p>',
+        icalEvent: { content: INVITE },
+        headers: { 'In-Reply-To': '<first@acme.example>', References: '<first@acme.example>' },
+      });
+    } finally {
+      await mail.close();
+    }
+    const raw = peer.messages[0]?.raw.toString('utf8') ?? '';
+    // The calendar is a sibling of the text and HTML inside multipart/alternative.
+    const boundary = /multipart\/alternative;\s*boundary="?([^";\r\n]+)"?/i.exec(raw)?.[1] ?? '';
+    expect(boundary).not.toBe('');
+    const alternative = raw.slice(raw.indexOf(`--${boundary}\r\n`), raw.indexOf(`--${boundary}--`));
+    expect(alternative).toMatch(/Content-Type: text\/calendar;[^\r\n]*method=REQUEST/i);
+    expect(alternative).toMatch(/Content-Type: text\/html/i);
+
+    const email = await PostalMime.parse(raw);
+    const calendar = email.attachments.find((a) => a.mimeType === 'text/calendar');
+    expect(calendar?.method).toBe('REQUEST');
+    expect(email.attachments.some((a) => a.filename === 'invite.ics')).toBe(true);
+    expect(email.text?.trim()).toBe('You are invited.');
+    expect(email.inReplyTo).toBe('<first@acme.example>');
+    expect(email.references).toBe('<first@acme.example>');
+  });
+
+  it('is written into the sandbox .eml and summary', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mailroom-ical-'));
+    const mail = new EmailService({ transport: sandboxTransport({ dir }), from });
+    const result = await mail.send({
+      to: 'jane@example.com',
+      subject: 'Invitation',
+      text: 'You are invited.',
+      icalEvent: { content: INVITE, method: 'request' },
+    });
+    const files = result.response as { eml: string; json: string };
+    const email = await PostalMime.parse(await readFile(files.eml));
+    expect(email.attachments.find((a) => a.mimeType === 'text/calendar')?.method).toBe('REQUEST');
+    const summary = JSON.parse(await readFile(files.json, 'utf8'));
+    expect(summary.icalEvent).toEqual({ method: 'REQUEST', filename: 'invite.ics' });
+  });
+
+  it('is refused on a queued send rather than dropped', async () => {
+    const queued: unknown[] = [];
+    const queue = {
+      name: 'test-queue',
+      async enqueue(email: unknown) {
+        queued.push(email);
+        return { id: '1', idempotencyKey: 'k', topic: 't' } as never;
+      },
+    };
+    const mail = new EmailService({ transport: memoryTransport(), from, queue });
+    const error = await errorOf(
+      mail.send({ to: 'jane@example.com', subject: 'Hi', text: 'x', icalEvent: { content: INVITE } }),
+    );
+    expect(isMessageError(error) && error.field).toBe('icalEvent');
+    expect(queued).toEqual([]);
+  });
+});
+
+describe('built-in data is validated like any template data', () => {
+  let transport: ReturnType<typeof memoryTransport>;
+  let mail: EmailService;
+  beforeEach(() => {
+    transport = memoryTransport();
+    mail = new EmailService({ transport, from, replyTo: 'help@acme.example' });
+  });
+  const reset = (expiresInMinutes: number) =>
+    mail.sendPasswordResetEmail({
+      to: 'jane@example.com',
+      username: 'Jane',
+      resetUrl: 'https://acme.example/reset?t=1',
+      expiresInMinutes,
+    });
+
+  it.each([
+    ['username', () => mail.sendWelcomeEmail({ to: 'jane@example.com', username: '' })],
+    ['username', () => mail.sendWelcomeEmail({ to: 'jane@example.com', username: '   ' })],
+    [
+      'username',
+      () =>
+        mail.sendVerificationEmail({
+          to: 'j@example.com',
+          username: '',
+          verificationUrl: 'https://a.example/',
+        }),
+    ],
+    ['expiresInMinutes', () => reset(-5)],
+    ['expiresInMinutes', () => reset(0)],
+    ['expiresInMinutes', () => reset(1.5)],
+    ['expiresInMinutes', () => reset(Number.NaN)],
+    ['expiresInMinutes', () => reset(7 * 24 * 60 + 1)],
+  ])('refuses a bad %s with a TemplateError naming it, and sends nothing', async (field, send) => {
+    const error = await errorOf(send());
+    expect(isTemplateError(error) && error.field).toBe(field);
+    expect(transport.outbox).toHaveLength(0);
+  });
+
+  it.each([
+    [1, '1 minute'],
+    [5, '5 minutes'],
+    [60, '1 hour'],
+    [90, '1 hour 30 minutes'],
+    [120, '2 hours'],
+    [1440, '1 day'],
+    [7 * 24 * 60, '7 days'],
+  ])('says %i minutes as "%s" in the HTML, the text and the preheader', async (minutes, words) => {
+    await reset(minutes);
+    const { message } = transport.outbox[0]!;
+    expect(message.html).toContain(`expires in ${words}.`);
+    expect(message.html).toContain(`within ${words} to choose`);
+    expect(message.text).toContain(`expires in ${words}.`);
+  });
+
+  it.each([
+    ['sendWelcomeEmail', () => (mail.sendWelcomeEmail as (o?: unknown) => unknown)()],
+    ['sendVerificationEmail', () => (mail.sendVerificationEmail as (o?: unknown) => unknown)()],
+    ['sendPasswordResetEmail', () => (mail.sendPasswordResetEmail as (o?: unknown) => unknown)(null)],
+    ['sendTemplate', () => (mail.sendTemplate as (t: string, o?: unknown) => unknown)('welcome')],
+    ['send', () => (mail.send as (o?: unknown) => unknown)()],
+  ])('%s without options throws a TypeError naming the method', async (method, call) => {
+    const error = await errorOf(Promise.resolve().then(call));
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toMatch(new RegExp(`^${method}: expected an options object`));
+  });
+
+  it('without a sender is a ConfigError naming from', () => {
+    const error = (() => {
+      try {
+        new EmailService({ transport } as never);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isConfigError(error) && error.option).toBe('from');
+  });
+});
+
+describe('brand', () => {
+  const configErrorOf = (make: () => unknown): unknown => {
+    try {
+      make();
+    } catch (error) {
+      return error;
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('refuses a delivering transport without appName and without a sender name', () => {
+    const error = configErrorOf(
+      () => new EmailService({ transport: deliveringTransport().transport, from: 'no-reply@acme.example' }),
+    );
+    expect(isConfigError(error) && error.option).toBe('appName');
+  });
+
+  it('names the app after appName, or the sender, with a delivering transport', async () => {
+    const { transport, sent } = deliveringTransport();
+    await new EmailService({ transport, from: 'no-reply@acme.example', appName: 'Acme' }).sendWelcomeEmail({
+      to: 'jane@example.com',
+      username: 'J',
+    });
+    await new EmailService({ transport, from: 'Zed <no-reply@zed.example>' }).sendWelcomeEmail({
+      to: 'jane@example.com',
+      username: 'J',
+    });
+    expect(sent.map((m) => m.subject)).toEqual(['Welcome to Acme, J!', 'Welcome to Zed, J!']);
+    expect(sent[0]?.from).toEqual({ name: 'Acme', address: 'no-reply@acme.example' });
+    expect(sent.map((m) => m.html).join('')).not.toContain('Mailroom');
+  });
+
+  it('falls back to "Mailroom" only on capturing transports, staging and failover included', async () => {
+    const memory = memoryTransport();
+    expect(memory.captures).toBe(true);
+    expect(sandboxTransport().captures).toBe(true);
+    const staged = stagingTransport({ transport: memory, allow: ['@example.com'] });
+    expect(staged.captures).toBe(true);
+    const mail = new EmailService({ transport: staged, from: 'no-reply@acme.example' });
+    await mail.sendWelcomeEmail({ to: 'jane@example.com', username: 'J' });
+    expect(memory.outbox[0]?.message.subject).toBe('[STAGING] Welcome to Mailroom, J!');
+
+    const real = deliveringTransport().transport;
+    for (const transport of [
+      stagingTransport({ transport: real, allow: ['@example.com'] }),
+      failoverTransport([memoryTransport(), real]),
+    ]) {
+      expect(transport.captures).toBe(false);
+      const error = configErrorOf(() => new EmailService({ transport, from: 'no-reply@acme.example' }));
+      expect(isConfigError(error) && error.option).toBe('appName');
+    }
+    expect(failoverTransport([memoryTransport(), sandboxTransport()]).captures).toBe(true);
+  });
+
+  it.each(['Acme\r\nBcc: evil@x.com', 'Acme\nBcc: evil@x.com', 'Acme\u0000', 'Acme\u2028', 'Acme\u0085', ''])(
+    'refuses appName %j with a ConfigError naming it',
+    (appName) => {
+      const error = configErrorOf(() => new EmailService({ transport: memoryTransport(), from, appName }));
+      expect(isConfigError(error) && error.option).toBe('appName');
+    },
+  );
+
+  it('refuses a sender with a line break in its name as a ConfigError naming from', () => {
+    const error = configErrorOf(
+      () =>
+        new EmailService({
+          transport: memoryTransport(),
+          from: { name: 'A\r\nBcc: e@x.com', address: 'a@b.example' },
+        }),
+    );
+    expect(isConfigError(error) && error.option).toBe('from');
+  });
+});
+
+describe('the welcome email invites replies only when they reach someone', () => {
+  const welcome = async (options: { replyTo?: string; perSend?: string }) => {
+    const transport = memoryTransport();
+    const mail = new EmailService({
+      transport,
+      from: 'Acme <no-reply@acme.example>',
+      ...(options.replyTo ? { replyTo: options.replyTo } : {}),
+    });
+    await mail.sendWelcomeEmail({
+      to: 'jane@example.com',
+      username: 'Jane',
+      ...(options.perSend ? { replyTo: options.perSend } : {}),
+    });
+    const { message } = transport.outbox[0]!;
+    return `${message.html}\n${message.text}`;
+  };
+
+  it('says nothing about replying from no-reply@ without a Reply-To', async () => {
+    const body = await welcome({});
+    expect(body).not.toContain('just reply');
+    expect(body).toContain("We're glad to have you with us.");
+  });
+
+  it('says "just reply" with the service Reply-To or one given for this email', async () => {
+    expect(await welcome({ replyTo: 'help@acme.example' })).toContain('just reply to this email');
+    expect(await welcome({ perSend: 'help@acme.example' })).toContain('just reply to this email');
+  });
+});
+
+describe('one size limit per message', () => {
+  const big = (bytes: number) => [{ filename: 'big.bin', content: new Uint8Array(bytes) }];
+
+  it('refuses a 30 MB attachment on a direct send, and the sandbox writes nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mailroom-size-'));
+    try {
+      const memory = memoryTransport();
+      for (const transport of [memory, sandboxTransport({ dir })]) {
+        const mail = new EmailService({ transport, from });
+        const error = await errorOf(
+          mail.send({ to: 'jane@example.com', subject: 'Hi', text: 'x', attachments: big(30_000_000) }),
+        );
+        expect(isMessageError(error) && error.field).toBe('attachments');
+        expect((error as Error).message).toMatch(/maxMessageBytes/);
+      }
+      expect(memory.outbox).toHaveLength(0);
+      expect(await readdir(dir).catch(() => [])).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('counts attachments base64-encoded: 18 MB passes the 25 MB default, 19 MB does not', async () => {
+    const transport = memoryTransport();
+    const mail = new EmailService({ transport, from });
+    await mail.send({ to: 'jane@example.com', subject: 'Hi', text: 'x', attachments: big(18_000_000) });
+    const error = await errorOf(
+      mail.send({ to: 'jane@example.com', subject: 'Hi', text: 'x', attachments: big(19_000_000) }),
+    );
+    expect(isMessageError(error)).toBe(true);
+    expect(transport.outbox).toHaveLength(1);
+  });
+
+  it('applies maxMessageBytes to direct and queued sends alike', async () => {
+    const queued: unknown[] = [];
+    const queue = {
+      name: 'test-queue',
+      async enqueue(email: unknown) {
+        queued.push(email);
+        return { id: '1', idempotencyKey: 'k', topic: 't' } as never;
+      },
+    };
+    const transport = memoryTransport();
+    const direct = new EmailService({ transport, from, maxMessageBytes: 2_000 });
+    const viaQueue = new EmailService({ transport, from, maxMessageBytes: 2_000, queue });
+    for (const mail of [direct, viaQueue]) {
+      await mail.send({ to: 'jane@example.com', subject: 'Hi', text: 'x', attachments: big(1_000) });
+      const error = await errorOf(
+        mail.send({ to: 'jane@example.com', subject: 'Hi', text: 'x', attachments: big(1_600) }),
+      );
+      expect(isMessageError(error) && error.field).toBe('attachments');
+      const html = await errorOf(
+        mail.send({ to: 'jane@example.com', subject: 'Hi', html: 'x'.repeat(2_001) }),
+      );
+      expect(isMessageError(html) && html.field).toBe('html');
+    }
+    expect(transport.outbox).toHaveLength(1);
+    expect(queued).toHaveLength(1);
+  });
+
+  it.each([0, -1, 1.5, '25MB'])('refuses maxMessageBytes %j with a ConfigError', (maxMessageBytes) => {
+    expect(() => new EmailService({ transport: memoryTransport(), from, maxMessageBytes } as never)).toThrow(
+      /^maxMessageBytes: /,
+    );
+  });
+});
+
+describe('log lines never carry a raw address, even inside an error message', () => {
+  it('masks addresses quoted by a MessageError and by a provider reply', async () => {
+    const { logger, lines } = recordingLogger();
+    const refusing: Transport = {
+      name: 'smtp',
+      async send() {
+        throw new EmailError('550 5.1.1 <jane.doe@example.com>: mailbox unknown', {
+          code: 'rejected',
+          transport: 'smtp',
+          status: 550,
+        });
+      },
+    };
+    const mail = new EmailService({ transport: refusing, from, logger, retry: false });
+    await errorOf(mail.send({ to: 'jürgen.doe@example.com', subject: 'Hi', text: 'x' }));
+    await errorOf(mail.send({ to: 'jane.doe@example.com', subject: 'Hi', text: 'x' }));
+    const failed = lines.filter((line) => line.fields.event === 'email.failed');
+    expect(failed).toHaveLength(2);
+    const all = JSON.stringify(lines);
+    expect(all).not.toContain('jürgen.doe@');
+    expect(all).not.toContain('jane.doe@');
+    expect(failed[0]?.fields.error).toMatchObject({ name: 'MessageError', field: 'to[0]' });
+    expect(JSON.stringify(failed[0]?.fields.error)).toContain('j***@example.com');
+    expect(JSON.stringify(failed[1]?.fields.error)).toContain('j***@example.com');
   });
 });

@@ -181,7 +181,7 @@ function sampleData(fields: Fields): Record<string, unknown> {
   for (const [key, spec] of Object.entries(fields)) {
     const kind = spec.replace('?', '');
     data[key] =
-      kind === 'number'
+      kind === 'number' || kind === 'minutes'
         ? 42
         : kind === 'boolean'
           ? true

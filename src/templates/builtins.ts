@@ -11,7 +11,7 @@ import { type DataOf, defineTemplate, type TemplateHandle } from './define.js';
 /** The fields of each built-in email. */
 export const BUILTIN_FIELDS = {
   verification: { username: 'string', verificationUrl: 'url' },
-  'password-reset': { username: 'string', resetUrl: 'url', expiresInMinutes: 'number' },
+  'password-reset': { username: 'string', resetUrl: 'url', expiresInMinutes: 'minutes' },
   welcome: { username: 'string', actionUrl: 'url?' },
 } as const;
 

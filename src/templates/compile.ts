@@ -5,8 +5,9 @@
 import { Eta } from 'eta';
 import juice from 'juice';
 import { TemplateError } from '../errors.js';
+import { unsafeText } from '../message.js';
 import type { AppInfo } from './brand.js';
-import type { Fields, TemplateHandle } from './define.js';
+import { type Fields, MAX_MINUTES, type TemplateHandle } from './define.js';
 import { deriveTextTemplate, htmlToText, tidyText } from './text.js';
 
 /** A template's output for one message. */
@@ -26,21 +27,38 @@ export interface TemplateAssets {
   readonly css: string;
 }
 
+/** What a template sees besides its data and `it.app`, decided per message by the service. */
+export interface RenderContext {
+  /** Whether the email has a Reply-To, so "just reply to this email" reaches someone. Default false. */
+  readonly hasReplyTo?: boolean;
+}
+
 export interface CompiledTemplate {
   readonly name: string;
   /** The inlined HTML source, before eta runs (what the preview shows as source). */
   readonly htmlSource: string;
   /** Whether the text part is rendered from a template (true) or converted per message. */
   readonly textFromTemplate: boolean;
-  render(data: unknown): RenderedEmail;
+  render(data: unknown, context?: RenderContext): RenderedEmail;
 }
 
 class UnsafeUrl extends Error {}
 class SubjectBreak extends Error {}
 
-/** The data field that put a line break into the subject, for the error (the error path only). */
+/** The data field that put a refused character into the subject, for the error (the error path only). */
 function subjectField(it: Record<string, unknown>): string | undefined {
-  return Object.keys(it).find((key) => typeof it[key] === 'string' && /[\r\n]/.test(it[key] as string));
+  return Object.keys(it).find((key) => typeof it[key] === 'string' && unsafeText(it[key] as string));
+}
+
+/** `90` → `1 hour 30 minutes`, `120` → `2 hours`, `1` → `1 minute`; days past 24 hours. */
+export function formatMinutes(value: unknown): string {
+  const total = Number(value);
+  if (!Number.isInteger(total) || total < 0) return String(value);
+  const days = Math.floor(total / 1440);
+  const hours = Math.floor((total % 1440) / 60);
+  const minutes = total % 60;
+  const part = (n: number, unit: string) => (n === 0 ? [] : [`${n} ${unit}${n === 1 ? '' : 's'}`]);
+  return [...part(days, 'day'), ...part(hours, 'hour'), ...part(minutes, 'minute')].join(' ') || '0 minutes';
 }
 
 let lastSafeUrl: string | undefined;
@@ -59,9 +77,14 @@ function safeUrl(value: unknown, field: string): string {
 
 class MailroomEta extends Eta {
   safeUrl = safeUrl;
+  formatMinutes = formatMinutes;
 }
 
-const etaOptions = { functionHeader: 'const safeUrl = this.safeUrl;', cache: false, useWith: false } as const;
+const etaOptions = {
+  functionHeader: 'const safeUrl = this.safeUrl, formatMinutes = this.formatMinutes;',
+  cache: false,
+  useWith: false,
+} as const;
 const htmlEta = new MailroomEta({ ...etaOptions, autoEscape: true });
 const textEta = new MailroomEta({ ...etaOptions, autoEscape: false });
 
@@ -127,17 +150,17 @@ export function compileTemplate(
     name,
     htmlSource,
     textFromTemplate: textFn !== undefined,
-    render(data) {
-      const it = { ...checkData(name, fields, data), app };
+    render(data, context) {
+      const it = { ...checkData(name, fields, data), app, hasReplyTo: context?.hasReplyTo === true };
       try {
         const html = htmlFn(it);
         const subject = subjectFn(it).trim();
-        if (/[\r\n]/.test(subject)) throw new SubjectBreak(subjectField(it));
+        if (unsafeText(subject)) throw new SubjectBreak(subjectField(it));
         const text = textFn ? tidyText(textFn(it)) : htmlToText(html);
         return { subject, html, text };
       } catch (cause) {
         if (cause instanceof SubjectBreak) {
-          throw new TemplateError(name, 'line breaks are not allowed in the subject', {
+          throw new TemplateError(name, 'line breaks and control characters are not allowed in the subject', {
             field: cause.message,
           });
         }
@@ -188,19 +211,30 @@ export function checkData(template: string, fields: Fields, data: unknown): Reco
       if (optional) continue;
       throw new TemplateError(template, 'is required', { field });
     }
-    const ok =
-      kind === 'number'
-        ? typeof value === 'number' && Number.isFinite(value)
-        : kind === 'boolean'
-          ? typeof value === 'boolean'
-          : typeof value === 'string' && (kind !== 'url' || isHttpUrl(value));
-    if (!ok) {
-      throw new TemplateError(template, kind === 'url' ? 'must be an http(s) URL' : `must be a ${kind}`, {
-        field,
-      });
-    }
+    const problem = checkValue(kind, value);
+    if (problem) throw new TemplateError(template, problem, { field });
   }
   return record;
+}
+
+/** What is wrong with one field's value, or undefined. */
+function checkValue(kind: string, value: unknown): string | undefined {
+  switch (kind) {
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value) ? undefined : 'must be a number';
+    case 'minutes':
+      return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_MINUTES
+        ? undefined
+        : `must be a whole number of minutes from 1 to ${MAX_MINUTES}`;
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : 'must be a boolean';
+    case 'url':
+      return typeof value === 'string' && isHttpUrl(value) ? undefined : 'must be an http(s) URL';
+    default:
+      if (typeof value !== 'string') return 'must be a string';
+      // "Welcome to Acme, !": a blank value is a missing one. Leave an optional field out instead.
+      return value.trim() === '' ? 'must not be empty' : undefined;
+  }
 }
 
 function isHttpUrl(value: string): boolean {

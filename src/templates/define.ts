@@ -3,14 +3,25 @@ import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TemplateError } from '../errors.js';
 
-/** The type of one template field: `url` is a string that must be an http(s) URL. */
-export type FieldKind = 'string' | 'url' | 'number' | 'boolean';
+/**
+ * The type of one template field:
+ * - `string`: a string, not blank (an optional one may be left out, not given empty);
+ * - `url`: a string that is an http(s) URL;
+ * - `number`: a finite number;
+ * - `minutes`: a whole number of minutes from 1 to {@link MAX_MINUTES} (a week), shown in words
+ *   with `<%= formatMinutes(it.field) %>` ("1 hour 30 minutes");
+ * - `boolean`.
+ */
+export type FieldKind = 'string' | 'url' | 'number' | 'minutes' | 'boolean';
+
+/** The largest value of a `minutes` field: one week (10 080). Links that live longer are a risk. */
+export const MAX_MINUTES = 7 * 24 * 60;
 /** A field's type; a trailing `?` makes it optional (`'url?'`). */
 export type FieldSpec = FieldKind | `${FieldKind}?`;
 /** The fields a template's data has, by name. */
 export type Fields = Readonly<Record<string, FieldSpec>>;
 
-type ValueOf<K> = K extends 'number' ? number : K extends 'boolean' ? boolean : string;
+type ValueOf<K> = K extends 'number' | 'minutes' ? number : K extends 'boolean' ? boolean : string;
 type Required<F extends Fields> = { [K in keyof F as F[K] extends `${string}?` ? never : K]: ValueOf<F[K]> };
 type Optional<F extends Fields> = {
   [K in keyof F as F[K] extends `${infer B}?`
@@ -76,7 +87,7 @@ const TEMPLATE = Symbol.for('mailroom.template');
 const DEFINITION = Symbol.for('mailroom.template.definition');
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const FIELD_NAME = /^[A-Za-z_$][\w$]*$/;
-const SPEC = /^(string|url|number|boolean)\??$/;
+const SPEC = /^(string|url|number|minutes|boolean)\??$/;
 
 /** A defined template. Its type parameter is the data it takes, so sending with it type-checks. */
 export interface TemplateHandle<Data extends object = Record<string, unknown>> {
@@ -181,10 +192,18 @@ function checkFields(name: string, fields: unknown): Fields {
   for (const [field, spec] of Object.entries(fields)) {
     if (!FIELD_NAME.test(field)) throw new TemplateError(name, 'not a valid field name', { field });
     if (field === 'app') throw new TemplateError(name, '"app" is reserved for the brand', { field });
-    if (typeof spec !== 'string' || !SPEC.test(spec)) {
-      throw new TemplateError(name, 'type must be string, url, number or boolean, with ? for optional', {
+    if (field === 'hasReplyTo')
+      throw new TemplateError(name, '"hasReplyTo" is set by mailroom (whether replies have an address)', {
         field,
       });
+    if (typeof spec !== 'string' || !SPEC.test(spec)) {
+      throw new TemplateError(
+        name,
+        'type must be string, url, number, minutes or boolean, with ? for optional',
+        {
+          field,
+        },
+      );
     }
   }
   return Object.freeze({ ...(fields as Fields) });

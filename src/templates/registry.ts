@@ -1,7 +1,13 @@
 import { TemplateError } from '../errors.js';
 import type { AppInfo } from './brand.js';
 import { builtinAssets, builtinTemplates } from './builtins.js';
-import { type CompiledTemplate, compileTemplate, type RenderedEmail, renderStylesheet } from './compile.js';
+import {
+  type CompiledTemplate,
+  compileTemplate,
+  type RenderContext,
+  type RenderedEmail,
+  renderStylesheet,
+} from './compile.js';
 import { checkTemplateName, isTemplateHandle, type TemplateHandle } from './define.js';
 
 /** Options for a {@link TemplateRegistry}. */
@@ -75,9 +81,12 @@ export class TemplateRegistry {
     return compiled;
   }
 
-  /** Renders subject, HTML and text for one message. Checks the data against the template's fields. */
-  render(template: string | TemplateHandle, data: unknown): RenderedEmail {
-    return this.compiled(template).render(data);
+  /**
+   * Renders subject, HTML and text for one message. Checks the data against the template's fields.
+   * `context` is what the template sees besides its data (`it.hasReplyTo`).
+   */
+  render(template: string | TemplateHandle, data: unknown, context?: RenderContext): RenderedEmail {
+    return this.compiled(template).render(data, context);
   }
 
   /** Compiles every template now, so a broken one fails at start-up rather than on first send. */

@@ -50,6 +50,8 @@ export function failoverTransport(
 
   return {
     name: 'failover',
+    // Mail may reach an inbox unless every transport behind it keeps mail instead.
+    captures: transports.every((t) => t.captures === true),
     transports: Object.freeze([...transports]),
     async send(message, context) {
       const now = Date.now();

@@ -2,7 +2,7 @@
  * Mailgun's HTTP API: `POST /v3/{domain}/messages`, Basic auth `api:<key>`, URL-encoded (multipart
  * when there are files). Over node:http(s) with keep-alive connections, or an injected `fetch`.
  */
-import { ConfigError, EmailError, type EmailErrorCode, MessageError } from '../errors.js';
+import { ConfigError, EmailError, type EmailErrorCode } from '../errors.js';
 import { allRecipients, type EmailMessage, formatAddress } from '../message.js';
 import { parseRetryAfter } from '../retry.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
@@ -36,7 +36,6 @@ export interface MailgunTransport extends Transport {
 }
 
 const REGIONS = { us: 'https://api.mailgun.net', eu: 'https://api.eu.mailgun.net' } as const;
-const MAX_TAGS = 3;
 /** Mailgun's documented statuses; any other is `provider` (a 5xx is transient, a 4xx permanent). */
 const STATUS_CODES: Readonly<Record<number, EmailErrorCode>> = {
   400: 'rejected',
@@ -132,10 +131,8 @@ async function toBody(
   message: EmailMessage,
   options: MailgunTransportOptions,
 ): Promise<{ body: string | Buffer; contentType: string }> {
-  if (message.tags.length > MAX_TAGS) {
-    throw new MessageError('tags', `Mailgun accepts at most ${MAX_TAGS} tags per message`);
-  }
-  const body = message.attachments.length ? new FormData() : new URLSearchParams();
+  // Tag limits and the characters of every field were checked when the message was made.
+  const body = message.attachments.length || message.icalEvent ? new FormData() : new URLSearchParams();
   body.append('from', formatAddress(message.from));
   for (const address of message.to) body.append('to', formatAddress(address));
   for (const address of message.cc) body.append('cc', formatAddress(address));
@@ -162,14 +159,33 @@ async function toBody(
       if (attachment.cid) body.append('inline', blob, attachment.cid);
       else body.append('attachment', blob, attachment.filename);
     }
+    const invite = message.icalEvent;
+    if (invite) {
+      // Mailgun has no calendar field: an attachment of this type is what it turns into an invitation.
+      const type = `text/calendar; method=${invite.method}; charset=utf-8`;
+      body.append('attachment', new Blob([invite.content], { type }), invite.filename);
+    }
     // The platform's own multipart encoder, through a Response, gives the bytes and the boundary.
     const encoded = new Response(body);
+    const bytes = Buffer.from(await encoded.arrayBuffer());
+    if (invite) restoreMethodCase(bytes, invite.method);
     return {
-      body: Buffer.from(await encoded.arrayBuffer()),
+      body: bytes,
       contentType: encoded.headers.get('content-type') ?? 'multipart/form-data',
     };
   }
   return { body: body.toString(), contentType: 'application/x-www-form-urlencoded' };
+}
+
+/**
+ * A Blob's type is lower-cased by the platform; calendar clients compare the `method` parameter
+ * with the iCalendar `METHOD:` line, so the part header gets the method as written (same length,
+ * rewritten in place; the last such header is ours, appended after every other file).
+ */
+function restoreMethodCase(bytes: Buffer, method: string): void {
+  const header = `Content-Type: text/calendar; method=${method.toLowerCase()}; charset=utf-8\r\n\r\n`;
+  const at = bytes.lastIndexOf(header);
+  if (at >= 0) bytes.write(method, at + 'Content-Type: text/calendar; method='.length, 'latin1');
 }
 
 function checkOptions(options: MailgunTransportOptions) {

@@ -34,6 +34,17 @@ export function toNodemailerMail(message: EmailMessage, date = new Date()): Mail
       contentType: a.contentType,
       cid: a.cid,
     })),
+    // A text/calendar alternative (method=…) plus the same as an .ics file: what Gmail and
+    // Outlook need to show an invitation with RSVP buttons.
+    ...(message.icalEvent
+      ? {
+          icalEvent: {
+            method: message.icalEvent.method,
+            filename: message.icalEvent.filename,
+            content: message.icalEvent.content,
+          },
+        }
+      : {}),
     disableFileAccess: true,
     disableUrlAccess: true,
   };

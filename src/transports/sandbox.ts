@@ -148,6 +148,9 @@ function summary(message: EmailMessage, date: Date, files: SandboxFiles) {
     subject: message.subject,
     headers: message.headers,
     tags: message.tags,
+    ...(message.icalEvent
+      ? { icalEvent: { method: message.icalEvent.method, filename: message.icalEvent.filename } }
+      : {}),
     metadata: message.metadata,
     attachments: message.attachments.map((a) => ({
       filename: a.filename,

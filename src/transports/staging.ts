@@ -57,6 +57,7 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
 
   return {
     name: transport.name,
+    captures: transport.captures === true,
     async send(message, context) {
       const original = [...message.to, ...message.cc, ...message.bcc];
       const refused = original.filter((a) => !allowed(a));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EmailService } from '../../src/service.js';
+import { formatMinutes } from '../../src/templates/compile.js';
 import { memoryTransport } from '../../src/transports/memory.js';
 
 const service = new EmailService({
@@ -128,5 +129,21 @@ describe('built-in emails', () => {
     for (const name of ['verification', 'password-reset', 'welcome']) {
       expect(service.templates.compiled(name).textFromTemplate).toBe(true);
     }
+  });
+});
+
+describe('formatMinutes', () => {
+  it.each([
+    [1, '1 minute'],
+    [59, '59 minutes'],
+    [60, '1 hour'],
+    [61, '1 hour 1 minute'],
+    [90, '1 hour 30 minutes'],
+    [120, '2 hours'],
+    [1440, '1 day'],
+    [1500, '1 day 1 hour'],
+    [10_080, '7 days'],
+  ])('says %i minutes as "%s"', (minutes, words) => {
+    expect(formatMinutes(minutes)).toBe(words);
   });
 });

@@ -276,3 +276,49 @@ describe('your own templates', () => {
     expect(() => service.render('verification', { username: 'x' })).toThrow(/verificationUrl/);
   });
 });
+
+describe('template data: the same checks for built-in and your templates', () => {
+  const trial = 'trial-ending';
+  const service = make([
+    {
+      name: 'trial-ending',
+      fields: { username: 'string', plan: 'string?', minutesLeft: 'minutes' },
+      subject: '<%= it.username %>, your trial ends in <%= formatMinutes(it.minutesLeft) %>',
+      html: '<p>Only <%= formatMinutes(it.minutesLeft) %> left<% if (it.plan) { %> on <%= it.plan %><% } %>.</p>',
+    },
+  ]);
+
+  it('shows minutes in words through formatMinutes', () => {
+    expect(service.render(trial, { username: 'Jane', minutesLeft: 150 }).subject).toBe(
+      'Jane, your trial ends in 2 hours 30 minutes',
+    );
+    expect(service.render(trial, { username: 'Jane', minutesLeft: 1 }).text).toContain('Only 1 minute left.');
+  });
+
+  it.each([
+    ['username', { username: '', minutesLeft: 5 }, /must not be empty/],
+    ['plan', { username: 'Jane', plan: ' ', minutesLeft: 5 }, /must not be empty/],
+    ['minutesLeft', { username: 'Jane', minutesLeft: -5 }, /whole number of minutes from 1 to 10080/],
+    ['minutesLeft', { username: 'Jane', minutesLeft: 2.5 }, /whole number/],
+    ['minutesLeft', { username: 'Jane', minutesLeft: 10_081 }, /whole number/],
+    ['minutesLeft', { username: 'Jane', minutesLeft: '5' }, /whole number/],
+  ])('refuses a bad %s, naming it', (field, data, pattern) => {
+    const err = templateError(() => service.render(trial, data as never));
+    expect(err.field).toBe(field);
+    expect(err.message).toMatch(pattern);
+  });
+
+  it('refuses a line separator, NEL or NUL put into the subject through data, naming the field', () => {
+    for (const username of ['Jane\u2028Bcc: evil@x.com', 'Jane\u0085', 'Jane\u0000']) {
+      const err = templateError(() => service.render(trial, { username, minutesLeft: 5 }));
+      expect(err.field).toBe('username');
+    }
+  });
+
+  it('reserves hasReplyTo, which mailroom sets', () => {
+    const err = templateError(() =>
+      defineTemplate({ name: 'x', fields: { hasReplyTo: 'boolean' }, subject: 's', html: 'h' }),
+    );
+    expect(err.field).toBe('hasReplyTo');
+  });
+});

@@ -117,6 +117,62 @@ describe('mailgunTransport', () => {
     expect(peer.requests).toEqual([]);
   });
 
+  it('sends a calendar invitation as invite.ics with its method parameter, next to other files', async () => {
+    const peer = await start();
+    const invite = [
+      'BEGIN:VCALENDAR',
+      'VERSION:2.0',
+      'METHOD:REQUEST',
+      'BEGIN:VEVENT',
+      'UID:kickoff-42@acme.example',
+      'DTSTART:20261210T150000Z',
+      'SUMMARY:Kick-off',
+      'END:VEVENT',
+      'END:VCALENDAR',
+      '',
+    ].join('\r\n');
+    // The peer reads the form as a platform File, whose type is lower-cased; the wire keeps the case.
+    const bodies: string[] = [];
+    const recording: typeof fetch = (url, init) => {
+      bodies.push(Buffer.from(init?.body as Uint8Array).toString('latin1'));
+      return fetch(url, init);
+    };
+    await service(clientFor(peer, { fetch: recording })).send({
+      ...hello,
+      icalEvent: { content: invite },
+      attachments: [{ filename: 'agenda.txt', content: 'Coffee.' }],
+    });
+    const files = peer.messages[0]!.files;
+    expect(files.map((f) => [f.field, f.filename])).toEqual([
+      ['attachment', 'agenda.txt'],
+      ['attachment', 'invite.ics'],
+    ]);
+    expect(files[1]?.contentType.toLowerCase()).toBe('text/calendar; method=request; charset=utf-8');
+    expect(bodies[0]).toContain(
+      'filename="invite.ics"\r\nContent-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\nBEGIN:VCALENDAR',
+    );
+    expect(files[1]?.content.toString('utf8')).toBe(invite);
+  });
+
+  it.each([
+    ['metadata.ref', { metadata: { ref: '1\r\nBcc: evil@x.com' } }],
+    ['metadata.ref', { metadata: { ref: '1\rx' } }],
+    ['metadata.ref', { metadata: { ref: '1\nx' } }],
+    ['metadata.ref', { metadata: { ref: '1\u0000' } }],
+    ['metadata.ref', { metadata: { ref: '1\u2028x' } }],
+    ['subject', { subject: 'Hello\u0085Bcc: evil@x.com' }],
+    ['subject', { subject: 'Hello\u2028there' }],
+    ['tags[0]', { tags: ['a\u2029b'] }],
+    ['headers.X-Ref', { headers: { 'X-Ref': 'a\u2028b' } }],
+  ])('refuses %s with a control character or line separator before any request', async (field, patch) => {
+    const peer = await start();
+    const error = await service(clientFor(peer))
+      .send({ ...hello, ...patch })
+      .catch((e: unknown) => e);
+    expect(isMessageError(error) && error.field).toBe(field);
+    expect(peer.requests).toEqual([]);
+  });
+
   it('sends an image with a cid as an inline part named after its cid', async () => {
     const peer = await start();
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2]);
