@@ -35,6 +35,7 @@ export function memoryTransport(): MemoryTransport {
   return {
     name: 'memory',
     captures: true,
+    describe: () => 'memory (an in-process outbox)',
     get outbox() {
       return outbox;
     },

@@ -10,6 +10,21 @@ import { buildMime } from './nodemailer-mapping.js';
 export interface SandboxTransportOptions {
   /** Folder the captured mail is written to; created when missing. Default `.mailroom/outbox`. */
   dir?: string;
+  /**
+   * Called once, at the first email written to `dir` in this process, with the absolute folder.
+   * Default: one line on stderr saying that mail is captured, not delivered, and where it went.
+   * `false` says nothing.
+   */
+  onFirstWrite?: ((dir: string) => void) | false;
+}
+
+/** Folders already announced in this process: one line per folder, however many transports. */
+const announced = new Set<string>();
+
+function announce(dir: string): void {
+  process.stderr.write(
+    `mailroom: the sandbox captured an email instead of delivering it; files in ${dir} (open the .html or .eml, or run mailroom preview; add .mailroom/ to .gitignore)\n`,
+  );
 }
 
 /** Where the sandbox wrote one message; found in `SendResult.response`. */
@@ -65,11 +80,13 @@ export function sandboxTransport(options: SandboxTransportOptions = {}): Sandbox
     throw new TypeError('sandboxTransport: dir must be a non-empty string');
   }
   const dir = resolve(options.dir ?? '.mailroom/outbox');
+  const onFirstWrite = options.onFirstWrite === undefined ? announce : options.onFirstWrite;
 
   return {
     name: 'sandbox',
     captures: true,
     dir,
+    describe: () => `sandbox ${dir}`,
     async send(message, context) {
       throwIfAborted(context, 'sandbox');
       const date = new Date();
@@ -85,6 +102,10 @@ export function sandboxTransport(options: SandboxTransportOptions = {}): Sandbox
       if (files.text) contents.push([files.text, message.text ?? '']);
       contents.push([files.json, JSON.stringify(summary(message, date, files), null, 2)]);
       await writeAll(contents);
+      if (!announced.has(dir)) {
+        announced.add(dir);
+        if (onFirstWrite) onFirstWrite(dir);
+      }
       return {
         messageId: message.messageId,
         accepted: allRecipients(message),

@@ -58,6 +58,8 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
   return {
     name: transport.name,
     captures: transport.captures === true,
+    describe: () =>
+      `${transport.describe?.() ?? transport.name}, staged (allowed: ${allow.join(', ') || 'none'}; others ${redirect ? `to ${redirect.address}` : 'refused'})`,
     async send(message, context) {
       const original = [...message.to, ...message.cc, ...message.bcc];
       const refused = original.filter((a) => !allowed(a));

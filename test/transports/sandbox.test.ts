@@ -97,3 +97,43 @@ describe('sandboxTransport', () => {
     expect(() => sandboxTransport({ dir: '' })).toThrow(TypeError);
   });
 });
+
+describe('sandboxTransport tells you where the mail went', () => {
+  const message = createMessage({
+    from: 'Acme <no-reply@acme.example>',
+    to: 'jane@example.com',
+    subject: 'Hi',
+    text: 'Hello',
+  });
+
+  it('once, at the first email written to a folder, naming the folder', async () => {
+    const dir = await tempDir();
+    const told: string[] = [];
+    const transport = sandboxTransport({ dir, onFirstWrite: (where) => told.push(where) });
+    expect(told).toEqual([]); // nothing until something is captured
+    await transport.send(message, { attempt: 1 });
+    await transport.send(message, { attempt: 1 });
+    // A second transport on the same folder in the same process says nothing more.
+    await sandboxTransport({ dir, onFirstWrite: (where) => told.push(where) }).send(message, { attempt: 1 });
+    expect(told).toEqual([dir]);
+    expect(transport.describe?.()).toBe(`sandbox ${dir}`);
+  });
+
+  it('by default on stderr, saying nothing was delivered and what to ignore in git', async () => {
+    const dir = await tempDir();
+    const written: string[] = [];
+    const original = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      await sandboxTransport({ dir }).send(message, { attempt: 1 });
+    } finally {
+      process.stderr.write = original;
+    }
+    expect(written).toEqual([
+      `mailroom: the sandbox captured an email instead of delivering it; files in ${dir} (open the .html or .eml, or run mailroom preview; add .mailroom/ to .gitignore)\n`,
+    ]);
+  });
+});
