@@ -266,11 +266,11 @@ describe('EmailService', () => {
         {
           event: 'email.transport',
           transport: 'memory',
-          destination: 'memory',
+          destination: 'memory (an in-process outbox)',
           captures: true,
           sender: 'no-reply@acme.example',
         },
-        'mailroom: emails are captured, not delivered: memory',
+        'mailroom: emails are captured, not delivered: memory (an in-process outbox)',
       ],
       [
         {

@@ -208,6 +208,7 @@ describe('DKIM-signed mail through a real SMTP server', () => {
     const mail = new EmailService({
       transport,
       from: 'no-reply@acme.example',
+      appName: 'Acme',
       retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
     });
     let attempts = 0;
