@@ -16,7 +16,7 @@ import {
   parseAddress,
 } from './message.js';
 import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
-import { type RetryOptions, resolveRetry, withRetries } from './retry.js';
+import { type RetryOptions, resolveRetry, withRecipientRetries } from './retry.js';
 import { type AppInfo, type BrandOptions, DEFAULT_PALETTE } from './templates/brand.js';
 import type { BuiltinTemplates } from './templates/builtins.js';
 import { checkData, type RenderedEmail } from './templates/compile.js';
@@ -227,7 +227,10 @@ export class EmailService {
   /**
    * Validates and sends a message you composed yourself, retrying transient failures. Throws a
    * `MessageError` (nothing sent) for invalid input and an `EmailError` when delivery fails.
-   * Every attempt carries the same Message-ID.
+   * Every attempt carries the same Message-ID. Recipients the provider deferred (a 4xx reply to
+   * `RCPT TO`) are retried on their own within the retry budget; those still deferred at the end are
+   * in `result.deferred`, and when every recipient was deferred it throws an `EmailError` (`deferred`)
+   * with each recipient's reply in `refusals`.
    */
   async send(
     input: EmailMessageInput & { signal?: AbortSignal; retry?: RetryOptions | false },
@@ -246,10 +249,12 @@ export class EmailService {
       // The input is read, not copied: this runs once per email, in a queue worker for every record.
       const sending = this.#compose(input);
       message = sending;
-      const result = await withRetries(
-        (attempt) => {
+      // A retry may go to fewer recipients (those deferred), never to one who accepted.
+      const result = await withRecipientRetries(
+        sending,
+        (message, attempt) => {
           attempts = attempt;
-          return this.transport.send(sending, { attempt, ...(signal ? { signal } : {}) });
+          return this.transport.send(message, { attempt, ...(signal ? { signal } : {}) });
         },
         retry === undefined ? this.#retry : resolveRetry(retry),
         {
@@ -418,6 +423,7 @@ export class EmailService {
         transport: result.transport,
         to: allRecipients(message).map(maskAddress),
         rejected: result.rejected.length,
+        deferred: result.deferred?.length ?? 0,
         attempts,
         ...(result.failovers?.length ? { failovers: result.failovers.map(describeError) } : {}),
         durationMs: Math.round(durationMs),
@@ -522,6 +528,9 @@ function describeError(error: unknown): Record<string, unknown> {
       failure: error.failure,
       status: error.status,
       transport: error.transport,
+      ...(error.endpoint ? { endpoint: error.endpoint } : {}),
+      ...(error.causeCode ? { causeCode: error.causeCode } : {}),
+      ...(error.refusals?.length ? { refusals: error.refusals.length } : {}),
     };
   }
   if (isMailroomError(error)) return { name: error.name, message: error.message, retryable: error.retryable };
