@@ -401,7 +401,7 @@ export function allRecipients(message: EmailMessage): string[] {
  */
 interface Envelope {
   /** The Date header, fixed the first time a transport asks, so every attempt writes the same bytes. */
-  date?: Date;
+  readonly date?: Date;
   /** The recipients this attempt goes to (`RCPT TO`): a retry of the ones the provider deferred. */
   readonly to?: readonly string[];
 }
@@ -409,10 +409,11 @@ const envelopes = new WeakMap<EmailMessage, Envelope>();
 
 /** Internal: the Date header of a message, the same for every attempt (and every narrowed copy). */
 export function messageDate(message: EmailMessage): Date {
-  let envelope = envelopes.get(message);
-  if (!envelope) envelopes.set(message, (envelope = {}));
-  envelope.date ??= new Date();
-  return envelope.date;
+  const envelope = envelopes.get(message);
+  if (envelope?.date) return envelope.date;
+  const date = new Date();
+  envelopes.set(message, { ...envelope, date });
+  return date;
 }
 
 /** Internal: the recipients this attempt goes to, when it goes to only some of the message's. */
