@@ -274,7 +274,10 @@ const NODEMAILER_CODES = new Set([
 
 function isOpenSslError(error: unknown): boolean {
   for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; depth++) {
-    if ((e as { library?: unknown }).library === 'SSL routines') return true;
+    const { library, message } = e as { library?: unknown; message?: unknown };
+    // node:https reports OpenSSL's failures as EPROTO, its words only in the message.
+    if (library === 'SSL routines' || (typeof message === 'string' && message.includes('SSL routines')))
+      return true;
     e = (e as { cause?: unknown }).cause;
   }
   return false;

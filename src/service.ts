@@ -263,8 +263,9 @@ export class EmailService {
           onRetry: (error, attempt, delayMs) => this.#retrying(sending, error, attempt, delayMs),
         },
       );
-      this.#sent(sending, result, attempts, performance.now() - started);
-      return { ...result, attempts };
+      const final = { ...result, attempts };
+      this.#sent(sending, final, attempts, performance.now() - started);
+      return final;
     } catch (error) {
       // A queue worker decides by attempts across redeliveries, so the error says how many were made.
       if (isEmailError(error) && attempts > 0)

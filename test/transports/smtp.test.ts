@@ -40,6 +40,7 @@ transportContract('smtp', async () => {
       attempts: () => peer.transactions,
       badCredentials: () => clientFor(peer, { password: 'wrong' }),
       impatient: (ms) => clientFor(peer, { socketTimeoutMs: ms }),
+      deferRecipient: (address, times) => peer.rejectRecipient(address, 450, times),
     },
     close: () => peer.close(),
   };
