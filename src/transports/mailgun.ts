@@ -3,7 +3,7 @@
  * when there are files). Over node:http(s) with keep-alive connections, or an injected `fetch`.
  */
 import { ConfigError, connectionFailure, EmailError, type EmailErrorCode, MessageError } from '../errors.js';
-import { allRecipients, type EmailMessage, formatAddress } from '../message.js';
+import { allRecipients, type EmailMessage, envelopeRecipients, formatAddress } from '../message.js';
 import { parseRetryAfter } from '../retry.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { fetchPoster, nodePoster, PostError, type PostResponse } from './http-post.js';
@@ -70,6 +70,15 @@ export function mailgunTransport(options: MailgunTransportOptions): MailgunTrans
     name: 'mailgun',
     async send(message, context) {
       throwIfAborted(context, 'mailgun');
+      // Mailgun's API sends to every recipient in the headers: a retry meant for some of them only
+      // (deferred by another transport, behind failover) would reach the others twice.
+      if (envelopeRecipients(message)) {
+        throw new EmailError('Mailgun cannot send to only some of the recipients of a message', {
+          code: 'provider',
+          transport: 'mailgun',
+          endpoint: server,
+        });
+      }
       const { body, contentType } = await toBody(message, options);
       let response: PostResponse;
       try {
