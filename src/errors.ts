@@ -244,7 +244,7 @@ export function connectionFailure(
  * The system or OpenSSL code of an error or of one of its causes: nodemailer keeps it as
  * `originalCode`, fetch as `cause.code`, node:http as `code`. Our own codes (`ESOCKET` …) are skipped.
  */
-export function systemCode(error: unknown): string | undefined {
+function systemCode(error: unknown): string | undefined {
   for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; depth++) {
     const { originalCode, code, cause } = e as { originalCode?: unknown; code?: unknown; cause?: unknown };
     for (const candidate of [originalCode, code]) {

@@ -197,14 +197,17 @@ function toRefusal(error: unknown): RecipientRefusal {
   };
 }
 
+/** The fields of a nodemailer error this file reads. */
+interface NodemailerError {
+  code?: string;
+  responseCode?: number;
+  response?: unknown;
+  rejectedErrors?: unknown;
+}
+
 /** Maps a nodemailer error to ours: the SMTP reply code first, then nodemailer's error code. */
 function toEmailError(error: unknown, handedOver: boolean, server: Server): EmailError {
-  const err = (error ?? {}) as {
-    code?: string;
-    responseCode?: number;
-    response?: unknown;
-    rejectedErrors?: unknown;
-  };
+  const err = (error ?? {}) as NodemailerError;
   const status = typeof err.responseCode === 'number' ? err.responseCode : undefined;
   const connection = connectionFailure(error);
   const text = `${err.response ?? ''} ${(error as Error)?.message ?? ''}`;
@@ -215,7 +218,7 @@ function toEmailError(error: unknown, handedOver: boolean, server: Server): Emai
   const reply = typeof err.response === 'string' ? `: ${oneLine(err.response)}` : '';
   const message =
     `SMTP ${status ?? err.code ?? 'error'} at ${server.endpoint}: ${describe(code)}` +
-    `${causeCode ? ` (${causeCode})` : ''}${reply}${hint(code, err.code, server)}`;
+    `${causeCode ? ` (${causeCode})` : ''}${reply}${hint(code, err, server, text)}`;
   return new EmailError(message, {
     code,
     transport: 'smtp',
@@ -228,13 +231,15 @@ function toEmailError(error: unknown, handedOver: boolean, server: Server): Emai
   });
 }
 
-/** The setting to look at when TLS cannot be set up: the usual cause is a mode the server does not speak. */
-function hint(code: EmailErrorCode, nodemailerCode: string | undefined, server: Server): string {
+/** The setting to look at when TLS cannot be set up: usually a mode the server does not speak. */
+function hint(code: EmailErrorCode, error: NodemailerError, server: Server, text: string): string {
   if (code !== 'tls') return '';
+  if (isCertificateError(text)) return "; to trust a private server's certificate, pass it as ca";
   if (server.implicitTls) {
     return "; if this server speaks plain text first (STARTTLS, port 587 or 25), set tls: 'starttls' (SMTP_TLS=starttls)";
   }
-  if (nodemailerCode === 'ETLS' || nodemailerCode === 'EREQUIRETLS') {
+  // The server answered STARTTLS with an error: it does not offer it.
+  if ((error.code === 'ETLS' && error.responseCode !== undefined) || error.code === 'EREQUIRETLS') {
     return "; the server offers no STARTTLS: for a relay on this machine that speaks only plain text, set tls: 'none' (SMTP_TLS=none)";
   }
   return '';
