@@ -252,9 +252,9 @@ export class EmailService {
       // A retry may go to fewer recipients (those deferred), never to one who accepted.
       const result = await withRecipientRetries(
         sending,
-        (message, attempt) => {
+        (current, attempt) => {
           attempts = attempt;
-          return this.transport.send(message, { attempt, ...(signal ? { signal } : {}) });
+          return this.transport.send(current, { attempt, ...(signal ? { signal } : {}) });
         },
         retry === undefined ? this.#retry : resolveRetry(retry),
         {
