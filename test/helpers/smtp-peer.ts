@@ -12,6 +12,8 @@ export interface SmtpPeerOptions {
   users?: Record<string, string>;
   /** Max message size advertised (SIZE). */
   size?: number;
+  /** Recipients accepted per transaction; the rest get `452 4.5.3 Too many recipients` (RFC 5321 §4.5.3.1.10). */
+  maxRecipients?: number;
 }
 
 export type SmtpFault =
@@ -143,6 +145,9 @@ export async function startSmtpPeer(options: SmtpPeerOptions = {}): Promise<Smtp
       const fault = faults.get(session);
       if (fault && 'reply' in fault && fault.at === 'rcpt') {
         return callback(smtpError(fault.reply, fault.message ?? 'Recipient refused by test fault'));
+      }
+      if (options.maxRecipients !== undefined && session.envelope.rcptTo.length >= options.maxRecipients) {
+        return callback(smtpError(452, '4.5.3 Too many recipients'));
       }
       const refusal = refused.get(address.address.toLowerCase());
       if (refusal && refusal.times > 0) {

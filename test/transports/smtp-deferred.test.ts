@@ -76,6 +76,33 @@ describe('smtpTransport: recipients deferred at RCPT TO', () => {
     },
   );
 
+  it('400 recipients to a server that takes 100 per transaction: every one gets it, exactly once', async () => {
+    const peer = await startSmtpPeer({ maxRecipients: 100 });
+    peers.push(peer);
+    const to = Array.from({ length: 400 }, (_, i) => `user${i}@example.com`);
+    const { mail } = serviceFor(peer, { maxAttempts: 4 });
+    const result = await mail.send({ ...hello, to });
+
+    expect(result.attempts).toBe(4);
+    expect(result.deferred ?? []).toEqual([]);
+    expect([...result.accepted].sort()).toEqual([...to].sort());
+    const delivered = peer.messages.flatMap((m) => m.envelope.rcptTo);
+    expect(delivered).toHaveLength(400);
+    expect(new Set(delivered).size).toBe(400);
+  });
+
+  it('400 recipients, 100 per transaction, 3 attempts: 300 delivered, the other 100 reported deferred, none lost', async () => {
+    const peer = await startSmtpPeer({ maxRecipients: 100 });
+    peers.push(peer);
+    const to = Array.from({ length: 400 }, (_, i) => `user${i}@example.com`);
+    const result = await serviceFor(peer, { maxAttempts: 3 }).mail.send({ ...hello, to });
+
+    expect([result.accepted.length, result.rejected.length, result.deferred?.length]).toEqual([300, 0, 100]);
+    expect(new Set([...result.accepted, ...(result.deferred ?? [])]).size).toBe(400);
+    expect(result.refusals?.every((r) => r.status === 452 && r.failure === 'transient')).toBe(true);
+    expect(peer.messages.flatMap((m) => m.envelope.rcptTo).sort()).toEqual([...result.accepted].sort());
+  });
+
   it('reports a mix of accepted, refused (550) and still deferred (450) recipients, each with its reply', async () => {
     const peer = await start();
     peer.rejectRecipient('carol@example.org', 450);
