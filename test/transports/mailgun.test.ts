@@ -197,6 +197,9 @@ describe('mailgunTransport', () => {
       .catch((e: unknown) => e)) as EmailError;
     expect([error.code, error.failure, error.status]).toEqual(['config', 'systemic', 404]);
     expect(error.message).toContain('Domain not found');
+    const endpoint = new URL(peer.url).host;
+    expect(error.endpoint).toBe(endpoint);
+    expect(error.message).toContain(`Mailgun 404 from ${endpoint}`);
   });
 
   it('treats a refused connection as transient, not a possible duplicate', async () => {
