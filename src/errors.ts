@@ -7,6 +7,8 @@
  * brand, so the guards work even when the package is loaded twice (once as ESM, once as CJS).
  */
 
+import type { RecipientRefusal } from './transport.js';
+
 const BRAND = Symbol.for('mailroom.error');
 
 /** Which member of the family an error is. */
@@ -75,6 +77,12 @@ export interface EmailErrorOptions {
   handedOver?: boolean;
   /** How long the provider asked us to wait (HTTP Retry-After), in milliseconds. */
   retryAfterMs?: number;
+  /** What the transport talked to, `host:port`. */
+  endpoint?: string;
+  /** The underlying error's own code (`ECONNREFUSED`, `ENOTFOUND`, `ERR_SSL_WRONG_VERSION_NUMBER` …). */
+  causeCode?: string;
+  /** Per-recipient replies, when the provider refused recipients one by one. */
+  refusals?: readonly RecipientRefusal[];
   cause?: unknown;
 }
 
@@ -110,6 +118,18 @@ export class EmailError extends MailroomError {
   readonly retryAfterMs: number | undefined;
   /** Attempts `EmailService` made before it gave up, the first included; set when a send throws. */
   readonly attempts: number | undefined = undefined;
+  /** What the transport talked to, `host:port` (e.g. `smtp.example.com:587`), when it got that far. */
+  readonly endpoint: string | undefined;
+  /**
+   * The underlying error's own code, kept because log lines drop `cause`: a system error
+   * (`ECONNREFUSED`, `ENOTFOUND`, `ECONNRESET` …) or OpenSSL's (`ERR_SSL_WRONG_VERSION_NUMBER` …).
+   */
+  readonly causeCode: string | undefined;
+  /**
+   * Why each recipient was refused, when the provider answered per recipient (SMTP `RCPT TO`):
+   * with code `deferred`, every recipient was refused and at least one only for now (4xx).
+   */
+  readonly refusals: readonly RecipientRefusal[] | undefined;
 
   constructor(message: string, options: EmailErrorOptions) {
     super(message, { cause: options.cause });
@@ -117,6 +137,9 @@ export class EmailError extends MailroomError {
     this.transport = options.transport;
     this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
+    this.endpoint = options.endpoint;
+    this.causeCode = options.causeCode;
+    this.refusals = options.refusals;
     this.failure = failureClass(options.code, options.status, options.handedOver ?? false);
     this.retryable = this.failure === 'transient' || this.failure === 'ambiguous';
     this.possibleDuplicate = this.failure === 'ambiguous';
@@ -187,6 +210,77 @@ export function failureClass(code: EmailErrorCode, status?: number, handedOver =
     default:
       return 'transient';
   }
+}
+
+/** Codes of TLS failures: OpenSSL's own (wrong version number, handshake failure …) and Node's. */
+const TLS_CODE = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|HOSTNAME_MISMATCH|ERR_OSSL_)/;
+
+/**
+ * What a connection-level failure means, from the underlying error's code, for every transport
+ * that opens connections (SMTP, the HTTP APIs): one rule, so an unknown host or a TLS mismatch is
+ * the same failure whoever met it.
+ * - `ENOTFOUND` (the name does not exist): `config`, systemic: no retry will make it resolve.
+ *   `EAI_AGAIN` (the resolver did not answer) stays `network`.
+ * - Any TLS failure (a certificate we do not trust, or TLS spoken to a plain-text server: "wrong
+ *   version number", "packet length too long", "unknown protocol", "handshake failure" …): `tls`.
+ * - A timeout: `timeout`; anything else that broke the connection: `network`.
+ * Returns the verdict with the code it was read from (walking `cause`); `undefined` when there is
+ * nothing connection-level to judge by.
+ */
+export function connectionFailure(
+  error: unknown,
+): { code: EmailErrorCode; causeCode: string | undefined } | undefined {
+  const causeCode = systemCode(error);
+  if (isOpenSslError(error)) return { code: 'tls', causeCode };
+  if (causeCode === undefined) return undefined;
+  if (causeCode === 'ENOTFOUND') return { code: 'config', causeCode };
+  if (TLS_CODE.test(causeCode)) return { code: 'tls', causeCode };
+  if (causeCode === 'ETIMEDOUT' || causeCode === 'UND_ERR_CONNECT_TIMEOUT')
+    return { code: 'timeout', causeCode };
+  return { code: 'network', causeCode };
+}
+
+/**
+ * The system or OpenSSL code of an error or of one of its causes: nodemailer keeps it as
+ * `originalCode`, fetch as `cause.code`, node:http as `code`. Our own codes (`ESOCKET` …) are skipped.
+ */
+function systemCode(error: unknown): string | undefined {
+  for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; depth++) {
+    const { originalCode, code, cause } = e as { originalCode?: unknown; code?: unknown; cause?: unknown };
+    for (const candidate of [originalCode, code]) {
+      if (typeof candidate === 'string' && !NODEMAILER_CODES.has(candidate)) return candidate;
+    }
+    e = cause;
+  }
+  return undefined;
+}
+
+const NODEMAILER_CODES = new Set([
+  'ECONNECTION',
+  'ESOCKET',
+  'EDNS',
+  'ETLS',
+  'EPROTOCOL',
+  'EENVELOPE',
+  'EMESSAGE',
+  'ESTREAM',
+  'EAUTH',
+  'ENOAUTH',
+  'EOAUTH2',
+  'ECONFIG',
+  'EABORT',
+  'EREQUIRETLS',
+]);
+
+function isOpenSslError(error: unknown): boolean {
+  for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; depth++) {
+    const { library, message } = e as { library?: unknown; message?: unknown };
+    // node:https reports OpenSSL's failures as EPROTO, its words only in the message.
+    if (library === 'SSL routines' || (typeof message === 'string' && message.includes('SSL routines')))
+      return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /** Whether a failure with this code and status is worth another attempt (transient or ambiguous). */

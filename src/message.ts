@@ -578,3 +578,52 @@ export function formatAddress(address: Address): string {
 export function allRecipients(message: EmailMessage): string[] {
   return [...message.to, ...message.cc, ...message.bcc].map((a) => a.address);
 }
+
+/**
+ * Internal: what one attempt of a message carries besides the message itself. Kept beside the
+ * frozen message, never in it, so it cannot leak into a queue record, a log line or a summary.
+ */
+interface Envelope {
+  /** The Date header, fixed the first time a transport asks, so every attempt writes the same bytes. */
+  readonly date?: Date;
+  /** The recipients this attempt goes to (`RCPT TO`): a retry of the ones the provider deferred. */
+  readonly to?: readonly string[];
+}
+const envelopes = new WeakMap<EmailMessage, Envelope>();
+
+/** Internal: the Date header of a message, the same for every attempt (and every narrowed copy). */
+export function messageDate(message: EmailMessage): Date {
+  const envelope = envelopes.get(message);
+  if (envelope?.date) return envelope.date;
+  const date = new Date();
+  envelopes.set(message, { ...envelope, date });
+  return date;
+}
+
+/** Internal: the recipients this attempt goes to, when it goes to only some of the message's. */
+export function envelopeRecipients(message: EmailMessage): readonly string[] | undefined {
+  return envelopes.get(message)?.to;
+}
+
+/**
+ * Internal: the message for a retry that goes to `to` only (recipients the provider deferred). The
+ * headers, the Date and the Message-ID stay those of `message`: recipients who already have it
+ * must not get it again, and the ones retried get the very message the others got.
+ */
+export function narrowEnvelope(message: EmailMessage, to: readonly string[]): EmailMessage {
+  const narrowed: EmailMessage = Object.freeze({ ...message });
+  envelopes.set(narrowed, { date: messageDate(message), to: Object.freeze([...to]) });
+  return narrowed;
+}
+
+/**
+ * Internal, for wrappers that rewrite a message (staging): gives `rewritten` the Date of `original`
+ * and its narrowed recipients, those of them `rewritten` still has.
+ */
+export function keepEnvelope(original: EmailMessage, rewritten: EmailMessage): EmailMessage {
+  const to = envelopeRecipients(original);
+  const has = new Set(allRecipients(rewritten).map((a) => a.toLowerCase()));
+  const kept = to?.filter((a) => has.has(a.toLowerCase()));
+  envelopes.set(rewritten, { date: messageDate(original), ...(kept ? { to: Object.freeze(kept) } : {}) });
+  return rewritten;
+}

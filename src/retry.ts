@@ -1,8 +1,11 @@
 /**
  * Retries with exponential backoff and full jitter. What is worth retrying is not decided here:
- * an `EmailError`'s `retryable` bit (from `failureClass`) is trusted as it is.
+ * an `EmailError`'s `retryable` bit (from `failureClass`) is trusted as it is. Recipients the
+ * provider deferred are retried on their own, within the same budget.
  */
 import { EmailError, isEmailError } from './errors.js';
+import { type EmailMessage, narrowEnvelope } from './message.js';
+import type { RecipientRefusal, SendResult } from './transport.js';
 
 /** How `EmailService` retries a failed send. */
 export interface RetryOptions {
@@ -26,6 +29,13 @@ export const DEFAULT_RETRY: Readonly<Required<RetryOptions>> = Object.freeze({
 
 /** Called before each wait: the error that failed `attempt`, and how long we wait before the next. */
 export type RetryListener = (error: EmailError, attempt: number, delayMs: number) => void;
+
+/** What {@link withRetries} needs besides the attempt: the signal that stops the waits, names for errors. */
+export interface RetryContext {
+  signal?: AbortSignal;
+  transport: string;
+  onRetry?: RetryListener;
+}
 
 /** Frozen options already checked: a queue worker passes the same object with every send. */
 const resolvedFrozen = new WeakMap<RetryOptions, Required<RetryOptions>>();
@@ -83,7 +93,7 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
 export async function withRetries<T>(
   attempt: (n: number) => Promise<T>,
   options: Required<RetryOptions>,
-  context: { signal?: AbortSignal; transport: string; onRetry?: RetryListener },
+  context: RetryContext,
 ): Promise<T> {
   const started = Date.now();
   for (let n = 1; ; n++) {
@@ -96,6 +106,147 @@ export async function withRetries<T>(
       context.onRetry?.(error, n, delay);
       await sleep(delay, context.signal, context.transport);
     }
+  }
+}
+
+/**
+ * Sends `message` with {@link withRetries}, and treats recipients the provider deferred (a 4xx reply
+ * to `RCPT TO`: greylisting, a full mailbox, too many recipients) as a transient failure of those
+ * recipients alone: the next attempt goes to them only, the same message with the same Message-ID,
+ * after the same backoff and within the same budget. A recipient who accepted is never sent to again.
+ *
+ * When the budget runs out with some recipients accepted, the result lists the ones still deferred
+ * (`deferred`, with their replies in `refusals`). When nobody accepted, the last error is thrown,
+ * carrying every recipient's refusal seen on the way.
+ */
+export async function withRecipientRetries(
+  message: EmailMessage,
+  send: (message: EmailMessage, attempt: number) => Promise<SendResult>,
+  options: Required<RetryOptions>,
+  context: RetryContext,
+): Promise<SendResult> {
+  const ledger = new RecipientLedger();
+  let pending = message;
+  try {
+    await withRetries(
+      async (n) => {
+        let result: SendResult;
+        try {
+          result = await send(pending, n);
+        } catch (error) {
+          const deferred = isEmailError(error) ? ledger.refused(error.refusals ?? []) : [];
+          if (deferred.length) pending = narrowEnvelope(message, deferred);
+          throw error;
+        }
+        const deferred = ledger.delivered(result);
+        if (deferred.length === 0) return;
+        pending = narrowEnvelope(message, deferred);
+        throw deferral(result, ledger.refusalsOf(deferred));
+      },
+      options,
+      context,
+    );
+  } catch (error) {
+    if (ledger.accepted.length === 0) throw ledger.annotate(error);
+    // Delivered to some: a result, not an error, with the others still deferred (or refused).
+    ledger.stranded(error);
+  }
+  return ledger.result(message);
+}
+
+/** The error that makes {@link withRetries} wait and try the deferred recipients again. */
+function deferral(result: SendResult, refusals: RecipientRefusal[]): EmailError {
+  const first = refusals[0];
+  return new EmailError(
+    `${result.transport}: ${refusals.length} recipient(s) deferred${first?.response ? `: ${first.response}` : ''}`,
+    {
+      code: 'deferred',
+      transport: result.transport,
+      ...(first?.status === undefined ? {} : { status: first.status }),
+      refusals,
+    },
+  );
+}
+
+/** Who accepted, who was refused and why, across every attempt of one message. */
+class RecipientLedger {
+  readonly accepted: string[] = [];
+  /** The latest attempt that went through. */
+  #last: SendResult | undefined;
+  readonly #rejected = new Set<string>();
+  /** The latest refusal of each address not accepted since, by lower-cased address. */
+  readonly #refusals = new Map<string, RecipientRefusal>();
+  #deferred: string[] = [];
+
+  /** Records an attempt that went through; returns the recipients to try again. */
+  delivered(result: SendResult): string[] {
+    this.#last = result;
+    for (const address of result.accepted) {
+      this.accepted.push(address);
+      this.#refusals.delete(address.toLowerCase());
+    }
+    for (const address of result.rejected) this.#rejected.add(address);
+    this.#record(result.refusals ?? []);
+    this.#deferred = [...(result.deferred ?? [])];
+    return this.#deferred;
+  }
+
+  /** Records refusals of an attempt that failed as a whole; returns the recipients to try again. */
+  refused(refusals: readonly RecipientRefusal[]): string[] {
+    this.#record(refusals);
+    for (const r of refusals) if (r.failure === 'permanent') this.#rejected.add(r.address);
+    const deferred = refusals.filter((r) => r.failure === 'transient').map((r) => r.address);
+    if (deferred.length) this.#deferred = deferred;
+    return deferred;
+  }
+
+  /** The budget ran out while the deferred recipients were being retried, the last time with `error`. */
+  stranded(error: unknown): void {
+    if (!isEmailError(error) || error.failure !== 'permanent' || error.refusals?.length) return;
+    // The retry itself was refused for good (e.g. 554 after DATA): those recipients are rejected.
+    for (const address of this.#deferred) {
+      this.#rejected.add(address);
+      this.#refusals.set(address.toLowerCase(), {
+        address,
+        failure: 'permanent',
+        ...(error.status === undefined ? {} : { status: error.status }),
+        response: error.message.slice(0, 200),
+      });
+    }
+    this.#deferred = [];
+  }
+
+  refusalsOf(addresses: readonly string[]): RecipientRefusal[] {
+    return addresses.flatMap((a) => this.#refusals.get(a.toLowerCase()) ?? []);
+  }
+
+  /** Gives a thrown error every refusal seen on the way, not only its own attempt's. */
+  annotate(error: unknown): unknown {
+    if (isEmailError(error) && error.refusals?.length && this.#refusals.size > error.refusals.length) {
+      (error as { refusals: readonly RecipientRefusal[] }).refusals = [...this.#refusals.values()];
+    }
+    return error;
+  }
+
+  /** The one result of every attempt together; only called once some recipient accepted. */
+  result(message: EmailMessage): SendResult {
+    const last = this.#last as SendResult;
+    const deferred = this.#deferred.filter((a) => !this.#rejected.has(a));
+    const rejected = [...this.#rejected];
+    const refusals = this.refusalsOf([...rejected, ...deferred]);
+    const { deferred: _d, refusals: _r, ...rest } = last;
+    return {
+      ...rest,
+      messageId: message.messageId,
+      accepted: this.accepted,
+      rejected,
+      ...(deferred.length ? { deferred } : {}),
+      ...(refusals.length ? { refusals } : {}),
+    };
+  }
+
+  #record(refusals: readonly RecipientRefusal[]): void {
+    for (const r of refusals) this.#refusals.set(r.address.toLowerCase(), r);
   }
 }
 

@@ -25,7 +25,7 @@ import {
   unsafeText,
 } from './message.js';
 import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
-import { type RetryOptions, resolveRetry, withRetries } from './retry.js';
+import { type RetryOptions, resolveRetry, withRecipientRetries } from './retry.js';
 import { type AppInfo, type BrandOptions, DEFAULT_PALETTE } from './templates/brand.js';
 import type { BuiltinTemplates } from './templates/builtins.js';
 import { checkData, type RenderedEmail } from './templates/compile.js';
@@ -260,7 +260,10 @@ export class EmailService {
   /**
    * Validates and sends a message you composed yourself, retrying transient failures. Throws a
    * `MessageError` (nothing sent) for invalid input and an `EmailError` when delivery fails.
-   * Every attempt carries the same Message-ID.
+   * Every attempt carries the same Message-ID. Recipients the provider deferred (a 4xx reply to
+   * `RCPT TO`) are retried on their own within the retry budget; those still deferred at the end are
+   * in `result.deferred`, and when every recipient was deferred it throws an `EmailError` (`deferred`)
+   * with each recipient's reply in `refusals`.
    */
   async send(
     input: EmailMessageInput & { signal?: AbortSignal; retry?: RetryOptions | false },
@@ -280,10 +283,12 @@ export class EmailService {
       // The input is read, not copied: this runs once per email, in a queue worker for every record.
       const sending = this.#compose(input);
       message = sending;
-      const result = await withRetries(
-        (attempt) => {
+      // A retry may go to fewer recipients (those deferred), never to one who accepted.
+      const result = await withRecipientRetries(
+        sending,
+        (current, attempt) => {
           attempts = attempt;
-          return this.transport.send(sending, { attempt, ...(signal ? { signal } : {}) });
+          return this.transport.send(current, { attempt, ...(signal ? { signal } : {}) });
         },
         retry === undefined ? this.#retry : resolveRetry(retry),
         {
@@ -292,8 +297,9 @@ export class EmailService {
           onRetry: (error, attempt, delayMs) => this.#retrying(sending, error, attempt, delayMs),
         },
       );
-      this.#sent(sending, result, attempts, performance.now() - started);
-      return { ...result, attempts };
+      const final = { ...result, attempts };
+      this.#sent(sending, final, attempts, performance.now() - started);
+      return final;
     } catch (error) {
       // A queue worker decides by attempts across redeliveries, so the error says how many were made.
       if (isEmailError(error) && attempts > 0)
@@ -486,6 +492,7 @@ export class EmailService {
         transport: result.transport,
         to: allRecipients(message).map(maskAddress),
         rejected: result.rejected.length,
+        deferred: result.deferred?.length ?? 0,
         attempts,
         ...(result.failovers?.length ? { failovers: result.failovers.map(describeError) } : {}),
         durationMs: Math.round(durationMs),
@@ -593,6 +600,9 @@ function describeError(error: unknown): Record<string, unknown> {
       failure: error.failure,
       status: error.status,
       transport: error.transport,
+      ...(error.endpoint ? { endpoint: error.endpoint } : {}),
+      ...(error.causeCode ? { causeCode: error.causeCode } : {}),
+      ...(error.refusals?.length ? { refusals: error.refusals.length } : {}),
     };
   }
   if (isMailroomError(error)) {

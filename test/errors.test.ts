@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  connectionFailure,
   EmailError,
   type EmailErrorCode,
   type FailureClass,
@@ -50,5 +51,34 @@ describe('failureClass: one taxonomy for every transport', () => {
     });
     expect(error.retryAfterMs).toBe(2000);
     expect(error.cause).toBe(cause);
+  });
+});
+
+describe('connectionFailure: one rule for every transport that connects', () => {
+  const sys = (code: string, extra: object = {}) => Object.assign(new Error(code), { code, ...extra });
+  it.each([
+    ['an unknown host', sys('ENOTFOUND'), 'config'],
+    ['a resolver that did not answer', sys('EAI_AGAIN'), 'network'],
+    ['a refused connection', sys('ECONNREFUSED'), 'network'],
+    ['TLS spoken to plain text', sys('ERR_SSL_WRONG_VERSION_NUMBER'), 'tls'],
+    ['a handshake failure', sys('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE'), 'tls'],
+    ['an untrusted certificate', sys('UNABLE_TO_VERIFY_LEAF_SIGNATURE'), 'tls'],
+    [
+      'node:https EPROTO from OpenSSL',
+      sys('EPROTO', { message: 'write EPROTO …:SSL routines:ssl3_get_record:wrong version number' }),
+      'tls',
+    ],
+    ['a code inside cause (fetch)', new TypeError('fetch failed', { cause: sys('ENOTFOUND') }), 'config'],
+    [
+      'nodemailer originalCode',
+      Object.assign(new Error('x'), { code: 'EDNS', originalCode: 'ENOTFOUND' }),
+      'config',
+    ],
+  ])('%s', (_title, error, code) => {
+    expect(connectionFailure(error)?.code).toBe(code);
+  });
+  it('has nothing to say about an error without a connection-level code', () => {
+    expect(connectionFailure(new Error('x'))).toBeUndefined();
+    expect(connectionFailure(Object.assign(new Error('x'), { code: 'ESOCKET' }))).toBeUndefined();
   });
 });

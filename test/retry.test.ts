@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { EmailError } from '../src/errors.js';
-import { backoffDelay, DEFAULT_RETRY, parseRetryAfter, resolveRetry, withRetries } from '../src/retry.js';
+import { createMessage, type EmailMessage, envelopeRecipients } from '../src/message.js';
+import {
+  backoffDelay,
+  DEFAULT_RETRY,
+  parseRetryAfter,
+  resolveRetry,
+  withRecipientRetries,
+  withRetries,
+} from '../src/retry.js';
+import type { RecipientRefusal, SendResult } from '../src/transport.js';
 
 const fast = resolveRetry({ maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 4 });
 const transient = () => new EmailError('busy', { code: 'deferred', transport: 't', status: 421 });
@@ -138,5 +147,99 @@ describe('withRetries', () => {
     expect(error.code).toBe('aborted');
     expect(error.retryable).toBe(false);
     expect(calls).toBe(1);
+  });
+});
+
+describe('withRecipientRetries', () => {
+  const message = createMessage({
+    from: 'a@acme.example',
+    to: ['alice@example.com', 'bob@example.net', 'carol@example.org'],
+    subject: 'Hello',
+    text: 'x',
+  });
+  const deferred = (address: string, status = 450): RecipientRefusal => ({
+    address,
+    failure: 'transient',
+    status,
+    response: `${status} later`,
+  });
+  /** A transport stand-in: each call answers with the next scripted outcome, for the recipients it was given. */
+  const scripted = (outcomes: ((to: readonly string[]) => SendResult | EmailError)[]) => {
+    const calls: (readonly string[] | undefined)[] = [];
+    const send = async (m: EmailMessage) => {
+      calls.push(envelopeRecipients(m));
+      const outcome = outcomes[calls.length - 1]!(envelopeRecipients(m) ?? []);
+      if (outcome instanceof Error) throw outcome;
+      return outcome;
+    };
+    return { send, calls };
+  };
+  const ok = (accepted: string[], more: Partial<SendResult> = {}): SendResult => ({
+    messageId: message.messageId,
+    accepted,
+    rejected: [],
+    transport: 't',
+    ...more,
+  });
+
+  it('a recipient refused for good on its retry ends up rejected, not deferred', async () => {
+    const { send, calls } = scripted([
+      () =>
+        ok(['alice@example.com', 'carol@example.org'], {
+          deferred: ['bob@example.net'],
+          refusals: [deferred('bob@example.net')],
+        }),
+      () => new EmailError('SMTP 554: refused', { code: 'rejected', transport: 't', status: 554 }),
+    ]);
+    const result = await withRecipientRetries(message, send, fast, { transport: 't' });
+    expect(calls).toEqual([undefined, ['bob@example.net']]);
+    expect(result.accepted).toEqual(['alice@example.com', 'carol@example.org']);
+    expect(result.rejected).toEqual(['bob@example.net']);
+    expect(result.deferred).toBeUndefined();
+    expect(result.refusals?.map((r) => [r.address, r.failure, r.status])).toEqual([
+      ['bob@example.net', 'permanent', 554],
+    ]);
+  });
+
+  it('keeps what was delivered when a retry of the deferred fails otherwise: they stay deferred', async () => {
+    const { send } = scripted([
+      () =>
+        ok(['alice@example.com'], {
+          deferred: ['bob@example.net', 'carol@example.org'],
+          refusals: [deferred('bob@example.net'), deferred('carol@example.org', 452)],
+        }),
+      ...Array.from({ length: 3 }, () => () => new EmailError('down', { code: 'network', transport: 't' })),
+    ]);
+    const result = await withRecipientRetries(message, send, fast, { transport: 't' });
+    expect(result.accepted).toEqual(['alice@example.com']);
+    expect(result.deferred).toEqual(['bob@example.net', 'carol@example.org']);
+    expect(result.refusals?.map((r) => r.status)).toEqual([450, 452]);
+  });
+
+  it('a message refused as a whole with some recipients deferred retries those only, and the error carries every refusal', async () => {
+    const refusals = [
+      { address: 'alice@example.com', failure: 'permanent', status: 550 } as const,
+      deferred('bob@example.net'),
+      deferred('carol@example.org'),
+    ];
+    const { send, calls } = scripted([
+      () => new EmailError('all refused', { code: 'deferred', transport: 't', status: 450, refusals }),
+      () =>
+        new EmailError('all refused', {
+          code: 'deferred',
+          transport: 't',
+          status: 450,
+          refusals: refusals.slice(1),
+        }),
+    ]);
+    const error = (await withRecipientRetries(message, send, resolveRetry({ ...fast, maxAttempts: 2 }), {
+      transport: 't',
+    }).catch((e: unknown) => e)) as EmailError;
+    expect(calls).toEqual([undefined, ['bob@example.net', 'carol@example.org']]);
+    expect(error.refusals?.map((r) => [r.address, r.failure])).toEqual([
+      ['alice@example.com', 'permanent'],
+      ['bob@example.net', 'transient'],
+      ['carol@example.org', 'transient'],
+    ]);
   });
 });

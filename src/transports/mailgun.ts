@@ -2,8 +2,8 @@
  * Mailgun's HTTP API: `POST /v3/{domain}/messages`, Basic auth `api:<key>`, URL-encoded (multipart
  * when there are files). Over node:http(s) with keep-alive connections, or an injected `fetch`.
  */
-import { ConfigError, EmailError, type EmailErrorCode } from '../errors.js';
-import { allRecipients, type EmailMessage, formatAddress } from '../message.js';
+import { ConfigError, connectionFailure, EmailError, type EmailErrorCode } from '../errors.js';
+import { allRecipients, type EmailMessage, envelopeRecipients, formatAddress } from '../message.js';
 import { parseRetryAfter } from '../retry.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { fetchPoster, nodePoster, PostError, type PostResponse } from './http-post.js';
@@ -63,11 +63,21 @@ const STATUS_CODES: Readonly<Record<number, EmailErrorCode>> = {
 export function mailgunTransport(options: MailgunTransportOptions): MailgunTransport {
   const { endpoint, authorization, timeoutMs } = checkOptions(options);
   const poster = options.fetch ? fetchPoster(options.fetch) : nodePoster();
+  const server = hostAndPort(endpoint);
 
   return {
     name: 'mailgun',
     async send(message, context) {
       throwIfAborted(context, 'mailgun');
+      // Mailgun's API sends to every recipient in the headers: a retry meant for some of them only
+      // (deferred by another transport, behind failover) would reach the others twice.
+      if (envelopeRecipients(message)) {
+        throw new EmailError('Mailgun cannot send to only some of the recipients of a message', {
+          code: 'provider',
+          transport: 'mailgun',
+          endpoint: server,
+        });
+      }
       const { body, contentType } = await toBody(message, options);
       let response: PostResponse;
       try {
@@ -78,9 +88,9 @@ export function mailgunTransport(options: MailgunTransportOptions): MailgunTrans
           signal: context.signal,
         });
       } catch (error) {
-        throw requestError(error);
+        throw requestError(error, server);
       }
-      if (response.status < 200 || response.status > 299) throw statusError(response);
+      if (response.status < 200 || response.status > 299) throw statusError(response, server);
       return {
         messageId: message.messageId,
         accepted: allRecipients(message),
@@ -96,31 +106,48 @@ export function mailgunTransport(options: MailgunTransportOptions): MailgunTrans
 }
 
 /** Maps a Mailgun HTTP answer that is not 2xx to our error (see the taxonomy in the README). */
-function statusError(response: PostResponse): EmailError {
+function statusError(response: PostResponse, endpoint: string): EmailError {
   const status = response.status;
   const detail = (parseJson(response.text) as { message?: unknown } | undefined)?.message;
   const said = typeof detail === 'string' ? `: ${detail.slice(0, 200)}` : '';
   const code = STATUS_CODES[status] ?? 'provider';
   const retryAfterMs = parseRetryAfter(response.header('retry-after'));
-  return new EmailError(`Mailgun ${status}${said || ` ${response.statusText}`}`, {
+  return new EmailError(`Mailgun ${status} from ${endpoint}${said || ` ${response.statusText}`}`, {
     code,
     transport: 'mailgun',
     status,
+    endpoint,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
 }
 
-/** Maps a request that got no answer: the caller's abort, our timeout, or a network failure. */
-function requestError(error: unknown): EmailError {
+/**
+ * Maps a request that got no answer: the caller's abort, our timeout, or a failure to connect,
+ * judged by the same rule as SMTP's (`connectionFailure`): an unknown host is `config`, any TLS
+ * failure `tls`, the rest `network`.
+ */
+function requestError(error: unknown, endpoint: string): EmailError {
   const { reason = 'network', sent = true } = error instanceof PostError ? error : {};
-  const options = { transport: 'mailgun', handedOver: sent, cause: error };
+  const options = { transport: 'mailgun', handedOver: sent, endpoint, cause: error };
   if (reason === 'aborted') return new EmailError('the send was aborted', { ...options, code: 'aborted' });
   if (reason === 'timeout')
-    return new EmailError('Mailgun did not answer in time', { ...options, code: 'timeout' });
-  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(reason)) {
-    return new EmailError('Mailgun: TLS could not be set up', { ...options, code: 'tls' });
-  }
-  return new EmailError(`Mailgun could not be reached (${reason})`, { ...options, code: 'network' });
+    return new EmailError(`Mailgun at ${endpoint} did not answer in time`, { ...options, code: 'timeout' });
+  const connection = connectionFailure(error);
+  const code = connection?.code ?? 'network';
+  const causeCode = connection?.causeCode ?? (reason === 'network' ? undefined : reason);
+  const why = causeCode ? ` (${causeCode})` : '';
+  const text =
+    code === 'config'
+      ? `Mailgun: the API host ${endpoint} could not be found${why}; check baseUrl or region`
+      : code === 'tls'
+        ? `Mailgun: TLS could not be set up with ${endpoint}${why}`
+        : `Mailgun could not be reached at ${endpoint}${why}`;
+  return new EmailError(text, { ...options, code, ...(causeCode ? { causeCode } : {}) });
+}
+
+/** `host:port` of a URL, the port spelled out even when it is the scheme's default. */
+function hostAndPort(url: URL): string {
+  return `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { EmailMessage } from '../message.js';
-import { allRecipients } from '../message.js';
+import { allRecipients, envelopeRecipients } from '../message.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
 
 /** One message captured by a {@link MemoryTransport}. */
@@ -46,7 +46,7 @@ export function memoryTransport(): MemoryTransport {
       throwIfAborted(context, 'memory');
       const result: SendResult = {
         messageId: message.messageId,
-        accepted: allRecipients(message),
+        accepted: [...(envelopeRecipients(message) ?? allRecipients(message))],
         rejected: [],
         transport: 'memory',
       };

@@ -54,11 +54,20 @@ export function toNodemailerMail(message: EmailMessage, date = new Date()): Mail
  * The RFC 5322 source of a message (multipart/alternative: text first, then HTML), with CRLF line
  * endings throughout. The SMTP transport sends exactly these bytes (DKIM signs them first) and the
  * sandbox writes them, so what a sandbox shows is what a server receives. MIME boundaries are
- * random, so two builds of one message differ there and in the Date header only.
+ * random unless `baseBoundary` fixes them, so two builds of one message differ there and in the
+ * Date header only.
  */
-export async function buildMime(message: EmailMessage, date = new Date()): Promise<Buffer> {
+export async function buildMime(
+  message: EmailMessage,
+  date = new Date(),
+  baseBoundary?: string,
+): Promise<Buffer> {
   // Bcc stays in the envelope, never in the headers of the stored source.
-  const mail = { ...toNodemailerMail(message, date), bcc: undefined };
+  const mail = {
+    ...toNodemailerMail(message, date),
+    bcc: undefined,
+    ...(baseBoundary === undefined ? {} : { baseBoundary }),
+  };
   return toCrlf(await new MailComposer(mail).compile().build());
 }
 

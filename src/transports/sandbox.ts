@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { EmailError } from '../errors.js';
-import { allRecipients, type EmailMessage, formatAddress } from '../message.js';
+import { allRecipients, type EmailMessage, envelopeRecipients, formatAddress } from '../message.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { buildMime } from './nodemailer-mapping.js';
 
@@ -108,7 +108,7 @@ export function sandboxTransport(options: SandboxTransportOptions = {}): Sandbox
       }
       return {
         messageId: message.messageId,
-        accepted: allRecipients(message),
+        accepted: [...(envelopeRecipients(message) ?? allRecipients(message))],
         rejected: [],
         transport: 'sandbox',
         response: files,

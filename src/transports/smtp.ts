@@ -3,13 +3,14 @@
  * timeouts in seconds, optional DKIM. nodemailer's own hidden retries are off, so the service's
  * retry loop is the only one and every failure is classified once.
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
-import { ConfigError, EmailError, type EmailErrorCode, isEmailError } from '../errors.js';
-import type { EmailMessage } from '../message.js';
-import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
+import { ConfigError, connectionFailure, EmailError, type EmailErrorCode, isEmailError } from '../errors.js';
+import { type EmailMessage, envelopeRecipients, messageDate } from '../message.js';
+import { type RecipientRefusal, type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { type DkimOptions, dkimSigner } from './dkim.js';
 import { buildMime, envelopeOf } from './nodemailer-mapping.js';
 
@@ -95,6 +96,10 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
   const nodemailerOptions = toNodemailerOptions(options);
   const dkim = options.dkim === undefined ? undefined : dkimSigner(options.dkim);
   const transporter = nodemailer.createTransport(nodemailerOptions);
+  const server: Server = {
+    endpoint: `${nodemailerOptions.host}:${nodemailerOptions.port}`,
+    implicitTls: nodemailerOptions.secure === true,
+  };
   transporter.use('stream', (mail, done) => {
     const tracker = (mail.data as Record<string, unknown>)[TRACKER] as Tracker | undefined;
     // The stream's end is the moment the last byte went to the server and only the final dot remained.
@@ -109,8 +114,9 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
     done();
   });
   // The bytes the sandbox would write, signed; nodemailer only carries them (see buildMime).
+  // With the Date and the boundaries fixed per message, every attempt sends the same bytes.
   const wire = async (message: EmailMessage) => {
-    const source = await buildMime(message);
+    const source = await buildMime(message, messageDate(message), boundaryOf(message));
     return dkim ? dkim.sign(source) : source;
   };
   const inflight = new Set<Promise<unknown>>();
@@ -123,23 +129,19 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
       if (closed)
         throw new EmailError('the SMTP transport is closed', { code: 'aborted', transport: 'smtp' });
       const tracker: Tracker = { handedOver: false };
+      // A retry of deferred recipients: RCPT TO names them only; the headers stay as they were.
+      const to = envelopeRecipients(message);
+      const envelope = to ? { from: message.from.address, to: [...to] } : envelopeOf(message);
       const sending = wire(message).then((raw) => {
-        const mail = { raw, envelope: envelopeOf(message), signal: context.signal, [TRACKER]: tracker };
+        const mail = { raw, envelope, signal: context.signal, [TRACKER]: tracker };
         return transporter.sendMail(mail as Mail.Options);
       });
       inflight.add(sending);
       try {
-        const info = await sending;
-        return {
-          messageId: message.messageId,
-          accepted: info.accepted.map(addressOf),
-          rejected: info.rejected.map(addressOf),
-          transport: 'smtp',
-          response: info.response,
-        } satisfies SendResult;
+        return toResult(message, await sending);
       } catch (error) {
         // A DKIM failure is already ours (systemic); the rest is nodemailer's to map.
-        throw isEmailError(error) ? error : toEmailError(error, tracker.handedOver);
+        throw isEmailError(error) ? error : toEmailError(error, tracker.handedOver, server);
       } finally {
         inflight.delete(sending);
       }
@@ -148,7 +150,7 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
       try {
         await transporter.verify();
       } catch (error) {
-        throw toEmailError(error, false);
+        throw toEmailError(error, false, server);
       }
     },
     async close() {
@@ -159,33 +161,108 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
   };
 }
 
+/** What an SMTP transport talks to, for its errors. */
+interface Server {
+  /** `host:port`. */
+  endpoint: string;
+  implicitTls: boolean;
+}
+
+/** nodemailer's answer to one send: who was accepted, who was refused and with which reply. */
+function toResult(message: EmailMessage, info: SMTPPool.SentMessageInfo): SendResult {
+  const rejectedErrors = (info as { rejectedErrors?: unknown }).rejectedErrors;
+  const refusals = Array.isArray(rejectedErrors) ? rejectedErrors.map(toRefusal) : [];
+  const deferred = refusals.filter((r) => r.failure === 'transient').map((r) => r.address);
+  const later = new Set(deferred);
+  return {
+    messageId: message.messageId,
+    accepted: info.accepted.map(addressOf),
+    rejected: info.rejected.map(addressOf).filter((address) => !later.has(address)),
+    ...(deferred.length ? { deferred } : {}),
+    ...(refusals.length ? { refusals } : {}),
+    transport: 'smtp',
+    response: info.response,
+  };
+}
+
+/** One recipient's refusal at RCPT TO, as nodemailer reports it (`recipient`, `responseCode`, `response`). */
+function toRefusal(error: unknown): RecipientRefusal {
+  const { recipient, responseCode, response } = (error ?? {}) as {
+    recipient?: unknown;
+    responseCode?: unknown;
+    response?: unknown;
+  };
+  const status = typeof responseCode === 'number' ? responseCode : undefined;
+  return {
+    address: typeof recipient === 'string' ? recipient : '',
+    // Without a reply code nothing says it may pass later: counted as refused for good.
+    failure: status !== undefined && status < 500 ? 'transient' : 'permanent',
+    ...(status === undefined ? {} : { status }),
+    ...(typeof response === 'string' ? { response: oneLine(response) } : {}),
+  };
+}
+
+/** The fields of a nodemailer error this file reads. */
+interface NodemailerError {
+  code?: string;
+  responseCode?: number;
+  response?: unknown;
+  rejectedErrors?: unknown;
+}
+
 /** Maps a nodemailer error to ours: the SMTP reply code first, then nodemailer's error code. */
-function toEmailError(error: unknown, handedOver: boolean): EmailError {
-  const err = (error ?? {}) as { code?: string; responseCode?: number; response?: unknown };
+function toEmailError(error: unknown, handedOver: boolean, server: Server): EmailError {
+  const err = (error ?? {}) as NodemailerError;
   const status = typeof err.responseCode === 'number' ? err.responseCode : undefined;
-  const code = smtpCode(err.code, status, `${err.response ?? ''} ${(error as Error)?.message ?? ''}`);
+  const connection = connectionFailure(error);
+  const text = `${err.response ?? ''} ${(error as Error)?.message ?? ''}`;
+  const refusals = Array.isArray(err.rejectedErrors) ? err.rejectedErrors.map(toRefusal) : undefined;
+  const code = smtpCode(err.code, status, text, connection?.code, refusals !== undefined);
+  const causeCode = connection?.causeCode;
   // The server's own words help most ("550 5.1.1 no such user"); they never carry our password.
-  const reply =
-    typeof err.response === 'string' ? `: ${err.response.replace(/[\r\n]+/g, ' ').slice(0, 200)}` : '';
-  const message = `SMTP ${status ?? err.code ?? 'error'}: ${describe(code)}${reply}`;
+  const reply = typeof err.response === 'string' ? `: ${oneLine(err.response)}` : '';
+  const message =
+    `SMTP ${status ?? err.code ?? 'error'} at ${server.endpoint}: ${describe(code)}` +
+    `${causeCode ? ` (${causeCode})` : ''}${reply}${hint(code, err, server, text)}`;
   return new EmailError(message, {
     code,
     transport: 'smtp',
     ...(status === undefined ? {} : { status }),
     handedOver,
+    endpoint: server.endpoint,
+    ...(causeCode ? { causeCode } : {}),
+    ...(refusals?.length ? { refusals } : {}),
     cause: error,
   });
+}
+
+/** The setting to look at when TLS cannot be set up: usually a mode the server does not speak. */
+function hint(code: EmailErrorCode, error: NodemailerError, server: Server, text: string): string {
+  if (code !== 'tls') return '';
+  if (isCertificateError(text)) return "; to trust a private server's certificate, pass it as ca";
+  if (server.implicitTls) {
+    return "; if this server speaks plain text first (STARTTLS, port 587 or 25), set tls: 'starttls' (SMTP_TLS=starttls)";
+  }
+  // The server answered STARTTLS with an error: it does not offer it.
+  if ((error.code === 'ETLS' && error.responseCode !== undefined) || error.code === 'EREQUIRETLS') {
+    return "; the server offers no STARTTLS: for a relay on this machine that speaks only plain text, set tls: 'none' (SMTP_TLS=none)";
+  }
+  return '';
 }
 
 function smtpCode(
   nodemailerCode: string | undefined,
   status: number | undefined,
   text: string,
+  connection: EmailErrorCode | undefined,
+  recipients: boolean,
 ): EmailErrorCode {
   if (nodemailerCode === 'EABORT') return 'aborted';
   if (nodemailerCode === 'ETLS' || nodemailerCode === 'EREQUIRETLS') return 'tls';
   if (status === 530 || status === 534 || status === 535 || status === 538) return 'auth';
   if (status !== undefined && status >= 400 && status < 500) {
+    // Refused at RCPT TO ("452 4.5.3 too many recipients" included): those recipients are deferred.
+    if (recipients) return 'deferred';
     return /rate limit|too many|throttl/i.test(text) ? 'rate-limit' : 'deferred';
   }
   switch (nodemailerCode) {
@@ -196,11 +273,13 @@ function smtpCode(
     case 'ETIMEDOUT':
       return 'timeout';
     case 'EDNS':
-      return /ENOTFOUND/.test(text) ? 'config' : 'network';
     case 'ECONNECTION':
     case 'ESOCKET':
     case 'EPROTOCOL':
+      // The socket's own code decides (see connectionFailure): an unknown host is `config`, any
+      // TLS failure `tls`, whatever OpenSSL calls it.
       if (isCertificateError(text)) return 'tls';
+      if (connection && connection !== 'network') return connection;
       break;
     case 'ECONFIG':
       return 'config';
@@ -209,6 +288,7 @@ function smtpCode(
   if (status === 503) return 'provider';
   if (status !== undefined && status >= 500) return 'rejected';
   switch (nodemailerCode) {
+    case 'EDNS':
     case 'ECONNECTION':
     case 'ESOCKET':
     case 'EPROTOCOL':
@@ -249,6 +329,18 @@ function describe(code: EmailErrorCode): string {
     default:
       return 'the server failed';
   }
+}
+
+/** A server reply as one line of at most 200 characters. */
+function oneLine(text: string): string {
+  return text.replace(/[\r\n]+/g, ' ').slice(0, 200);
+}
+
+// Keyed per process, so nobody who knows a Message-ID can predict the boundary and forge a part.
+const BOUNDARY_KEY = randomBytes(32);
+/** The multipart boundary's random part, the same for every attempt of one message. */
+function boundaryOf(message: EmailMessage): string {
+  return createHmac('sha256', BOUNDARY_KEY).update(message.messageId).digest('hex').slice(0, 16);
 }
 
 function addressOf(entry: string | Mail.Address): string {

@@ -4,6 +4,7 @@ import {
   type AddressInput,
   createMessage,
   type EmailMessage,
+  keepEnvelope,
   parseAddress,
 } from '../message.js';
 import type { Transport } from '../transport.js';
@@ -90,7 +91,8 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
             }
           : message.headers,
       });
-      const result = await transport.send(rewritten, context);
+      // A retry of deferred recipients stays one, with the first attempt's Date.
+      const result = await transport.send(keepEnvelope(message, rewritten), context);
       return redirect
         ? result
         : { ...result, rejected: [...result.rejected, ...refused.map((a) => a.address)] };

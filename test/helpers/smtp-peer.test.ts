@@ -152,6 +152,22 @@ describe('SMTP peer', () => {
     expect(peer.messages[0]?.envelope.rcptTo).toEqual(['bob@example.test']);
   });
 
+  it('refuses a recipient only as many times as asked, with the reply given', async () => {
+    const peer = await peerFor();
+    peer.rejectRecipient('carol@example.test', 450, 1, '4.2.0 Greylisted');
+    const first = await send(peer, {}, ['bob@example.test', 'carol@example.test']);
+    expect(first.rejectedErrors?.map((e) => e.response)).toEqual(['450 4.2.0 Greylisted']);
+    const second = await send(peer, {}, ['carol@example.test']);
+    expect(second.accepted).toEqual(['carol@example.test']);
+  });
+
+  it('answers 452 to recipients past maxRecipients in one transaction', async () => {
+    const peer = await peerFor({ maxRecipients: 2 });
+    const info = await send(peer, {}, ['a@example.test', 'b@example.test', 'c@example.test']);
+    expect(info.accepted).toEqual(['a@example.test', 'b@example.test']);
+    expect(info.rejectedErrors?.map((e) => [e.recipient, e.responseCode])).toEqual([['c@example.test', 452]]);
+  });
+
   it('closes promptly with a TLS client still connected', async () => {
     const peer = await startSmtpPeer({ secure: true });
     const socket = connect({ port: peer.port, host: peer.host, ca: peer.cert });

@@ -12,6 +12,8 @@ export interface SmtpPeerOptions {
   users?: Record<string, string>;
   /** Max message size advertised (SIZE). */
   size?: number;
+  /** Recipients accepted per transaction; the rest get `452 4.5.3 Too many recipients` (RFC 5321 §4.5.3.1.10). */
+  maxRecipients?: number;
 }
 
 export type SmtpFault =
@@ -49,8 +51,11 @@ export interface SmtpPeer {
   authAttempts: number;
   /** Queues a fault for the next `times` transactions (default 1), consumed one per MAIL FROM. */
   failNext(fault: SmtpFault, times?: number): void;
-  /** Refuse this recipient at RCPT TO with the given code (default 550) while accepting others. */
-  rejectRecipient(address: string, code?: number): void;
+  /**
+   * Refuse this recipient at RCPT TO with the given code (default 550) while accepting others: the
+   * next `times` times it is named (default: every time), e.g. `450` once for greylisting.
+   */
+  rejectRecipient(address: string, code?: number, times?: number, message?: string): void;
   close(): Promise<void>;
 }
 
@@ -62,7 +67,7 @@ export async function startSmtpPeer(options: SmtpPeerOptions = {}): Promise<Smtp
   const queued: SmtpFault[] = [];
   // The fault of the session's current transaction; smtp-server keeps one session object per connection.
   const faults = new WeakMap<SMTPServerSession, SmtpFault>();
-  const refused = new Map<string, number>();
+  const refused = new Map<string, { code: number; times: number; message: string | undefined }>();
   const sockets = new Set<Socket>();
 
   // smtp-server has no public way to drop a client mid-session. Its `connections` registry and
@@ -86,8 +91,8 @@ export async function startSmtpPeer(options: SmtpPeerOptions = {}): Promise<Smtp
     failNext(fault, times = 1) {
       for (let i = 0; i < times; i++) queued.push(fault);
     },
-    rejectRecipient(address, code = 550) {
-      refused.set(address.toLowerCase(), code);
+    rejectRecipient(address, code = 550, times = Number.POSITIVE_INFINITY, message) {
+      refused.set(address.toLowerCase(), { code, times, message });
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -141,8 +146,14 @@ export async function startSmtpPeer(options: SmtpPeerOptions = {}): Promise<Smtp
       if (fault && 'reply' in fault && fault.at === 'rcpt') {
         return callback(smtpError(fault.reply, fault.message ?? 'Recipient refused by test fault'));
       }
-      const code = refused.get(address.address.toLowerCase());
-      if (code) return callback(smtpError(code, `Recipient ${address.address} refused`));
+      if (options.maxRecipients !== undefined && session.envelope.rcptTo.length >= options.maxRecipients) {
+        return callback(smtpError(452, '4.5.3 Too many recipients'));
+      }
+      const refusal = refused.get(address.address.toLowerCase());
+      if (refusal && refusal.times > 0) {
+        refusal.times--;
+        return callback(smtpError(refusal.code, refusal.message ?? `Recipient ${address.address} refused`));
+      }
       callback();
     },
 

@@ -34,6 +34,8 @@ export interface ContractFaults {
   badCredentials(): Transport;
   /** A transport for this peer that waits at most `ms` for an answer. */
   impatient(ms: number): Transport;
+  /** Makes the peer refuse this recipient for now (SMTP 450 at RCPT TO) the next `times` times. */
+  deferRecipient?(address: string, times: number): void;
 }
 
 export interface ContractPeer {
@@ -58,7 +60,8 @@ export type ContractCase =
   | 'transient'
   | 'permanent'
   | 'drop'
-  | 'slow';
+  | 'slow'
+  | 'deferred';
 
 export interface ContractOptions {
   /** Cases this peer cannot run, each with the reason. */
@@ -264,6 +267,29 @@ export function transportContract(
       },
     );
 
+    test('deferred', 'a recipient deferred once is retried alone; each recipient gets one copy', async () => {
+      const { deferRecipient } = faults();
+      if (!deferRecipient) throw new Error('this peer cannot defer a recipient: name a reason in skip');
+      deferRecipient('bob@example.net', 1);
+      const before = faults().attempts();
+      const { result, events } = await viaService(peer.transport, {
+        to: ['jane@example.com', 'bob@example.net'],
+      });
+      expect(result?.accepted).toEqual(['jane@example.com', 'bob@example.net']);
+      expect(result?.deferred ?? []).toEqual([]);
+      expect(events.retrying.map((e) => [e.error.code, e.error.refusals?.map((r) => r.address)])).toEqual([
+        ['deferred', ['bob@example.net']],
+      ]);
+      expect(faults().attempts() - before).toBe(2);
+      // One copy per delivery: the first for jane, the retry for bob, both the same email.
+      const got = await peer.received();
+      expect(got.map((g) => g.messageId)).toEqual([result?.messageId, result?.messageId]);
+      expect(got.map((g) => g.to)).toEqual([
+        ['jane@example.com', 'bob@example.net'],
+        ['jane@example.com', 'bob@example.net'],
+      ]);
+    });
+
     test('slow', 'a peer slower than the timeout is given up on, then retried', async () => {
       faults().inject('slow');
       const { result, events } = await viaService(faults().impatient(300));
@@ -282,4 +308,5 @@ export const NO_REMOTE_PEER: ContractOptions['skip'] = {
   permanent: 'no remote peer to refuse the message',
   drop: 'no connection to drop',
   slow: 'no remote peer to stall',
+  deferred: 'no remote peer to defer a recipient',
 };

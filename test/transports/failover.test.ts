@@ -50,6 +50,35 @@ describe('failoverTransport', () => {
     expect([smtpPeer.messages.length, mailgunPeer.messages.length]).toEqual([1, 0]);
   });
 
+  it('passes deferred recipients through, and their retry goes to them alone', async () => {
+    smtpPeer.rejectRecipient('bob@example.net', 450, 1);
+    const result = await service(failoverTransport([smtp(), mailgun()])).send({
+      ...hello,
+      to: ['jane@example.com', 'bob@example.net'],
+    });
+    expect(result).toMatchObject({ transport: 'smtp', accepted: ['jane@example.com', 'bob@example.net'] });
+    expect(smtpPeer.messages.map((m) => m.envelope.rcptTo)).toEqual([
+      ['jane@example.com'],
+      ['bob@example.net'],
+    ]);
+    expect(mailgunPeer.messages).toEqual([]);
+  });
+
+  it('never sends a retry meant for deferred recipients through Mailgun, which would reach everyone again', async () => {
+    smtpPeer.rejectRecipient('bob@example.net', 450, 1);
+    const mail = service(failoverTransport([smtp(), mailgun()]));
+    // The retry of bob alone meets a busy SMTP server, so failover reaches for Mailgun.
+    mail.on('retrying', () => smtpPeer.failNext({ reply: 421, at: 'mail' }));
+    const result = await mail.send({ ...hello, to: ['jane@example.com', 'bob@example.net'] });
+    expect(result).toMatchObject({
+      accepted: ['jane@example.com'],
+      deferred: ['bob@example.net'],
+      attempts: 2,
+    });
+    expect(mailgunPeer.requests).toEqual([]);
+    expect(smtpPeer.messages.map((m) => m.envelope.rcptTo)).toEqual([['jane@example.com']]);
+  });
+
   it('moves on after a transient failure and reports who delivered', async () => {
     smtpPeer.failNext({ reply: 421, at: 'mail' });
     const moves: string[] = [];

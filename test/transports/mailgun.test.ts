@@ -51,20 +51,29 @@ const faults: Record<Fault, Parameters<MailgunPeer['failNext']>[0]> = {
   slow: { delay: 2000 },
 };
 
-transportContract('mailgun', async () => {
-  const peer = await startMailgunPeer({ apiKey: KEY, domains: [DOMAIN] });
-  return {
-    transport: clientFor(peer),
-    received: async () => peer.messages.map(received),
-    faults: {
-      inject: (fault, times) => peer.failNext(faults[fault], times),
-      attempts: () => peer.requests.length,
-      badCredentials: () => clientFor(peer, { apiKey: 'key-wrong' }),
-      impatient: (ms) => clientFor(peer, { timeoutMs: ms }),
+transportContract(
+  'mailgun',
+  async () => {
+    const peer = await startMailgunPeer({ apiKey: KEY, domains: [DOMAIN] });
+    return {
+      transport: clientFor(peer),
+      received: async () => peer.messages.map(received),
+      faults: {
+        inject: (fault, times) => peer.failNext(faults[fault], times),
+        attempts: () => peer.requests.length,
+        badCredentials: () => clientFor(peer, { apiKey: 'key-wrong' }),
+        impatient: (ms) => clientFor(peer, { timeoutMs: ms }),
+      },
+      close: () => peer.close(),
+    };
+  },
+  {
+    skip: {
+      deferred:
+        'Mailgun accepts or refuses a message as a whole; it retries recipients it cannot reach yet in its own queue',
     },
-    close: () => peer.close(),
-  };
-});
+  },
+);
 
 describe('mailgunTransport', () => {
   const peers: MailgunPeer[] = [];
@@ -244,6 +253,9 @@ describe('mailgunTransport', () => {
       .catch((e: unknown) => e)) as EmailError;
     expect([error.code, error.failure, error.status]).toEqual(['config', 'systemic', 404]);
     expect(error.message).toContain('Domain not found');
+    const endpoint = new URL(peer.url).host;
+    expect(error.endpoint).toBe(endpoint);
+    expect(error.message).toContain(`Mailgun 404 from ${endpoint}`);
   });
 
   it('treats a refused connection as transient, not a possible duplicate', async () => {
@@ -262,6 +274,51 @@ describe('mailgunTransport', () => {
       .send({ ...hello, retry: false })
       .catch((e: unknown) => e)) as EmailError;
     expect([error.code, error.failure, error.possibleDuplicate]).toEqual(['network', 'transient', false]);
+    expect([error.endpoint, error.causeCode]).toEqual([`127.0.0.1:${closed}`, 'ECONNREFUSED']);
+    expect(error.message).toContain(`127.0.0.1:${closed} (ECONNREFUSED)`);
+  });
+
+  it.each([
+    ['node:http', undefined],
+    ['an injected fetch', globalThis.fetch],
+  ])('an API host that does not resolve is systemic (config) and named, through %s', async (_via, fetch) => {
+    const logs: Record<string, unknown>[] = [];
+    const transport = mailgunTransport({
+      apiKey: KEY,
+      domain: DOMAIN,
+      baseUrl: 'https://api.mailroom-test.invalid',
+      ...(fetch ? { fetch } : {}),
+    });
+    const error = (await service(transport, logs)
+      .send(hello)
+      .catch((e: unknown) => e)) as EmailError;
+    expect([error.code, error.failure, error.attempts]).toEqual(['config', 'systemic', 1]);
+    expect([error.endpoint, error.causeCode]).toEqual(['api.mailroom-test.invalid:443', 'ENOTFOUND']);
+    expect(error.message).toContain('api.mailroom-test.invalid:443');
+    expect(error.message).toContain('ENOTFOUND');
+    const line = logs.find((l) => l.event === 'email.failed')?.error;
+    expect(line).toMatchObject({
+      code: 'config',
+      causeCode: 'ENOTFOUND',
+      endpoint: 'api.mailroom-test.invalid:443',
+    });
+  });
+
+  it('https to a plain-HTTP server is systemic (tls), whatever OpenSSL calls it', async () => {
+    const peer = await start();
+    const port = new URL(peer.url).port;
+    for (const fetch of [undefined, globalThis.fetch]) {
+      const transport = clientFor(peer, {
+        baseUrl: `https://127.0.0.1:${port}`,
+        ...(fetch ? { fetch } : {}),
+      });
+      const error = (await service(transport)
+        .send(hello)
+        .catch((e: unknown) => e)) as EmailError;
+      expect([error.code, error.failure, error.attempts]).toEqual(['tls', 'systemic', 1]);
+      expect(error.message).toContain(`127.0.0.1:${port}`);
+    }
+    expect(peer.messages).toEqual([]);
   });
 
   it('reuses one keep-alive connection for sequential sends', async () => {

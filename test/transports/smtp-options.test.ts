@@ -164,7 +164,17 @@ describe('smtpTransport with nodemailer-mock', () => {
     [{ code: 'EPROTOCOL', responseCode: 503 }, 'provider', 'transient'],
     [{ code: 'ETLS' }, 'tls', 'systemic'],
     [{ code: 'ESOCKET', message: 'self-signed certificate' }, 'tls', 'systemic'],
-    [{ code: 'EDNS', message: 'getaddrinfo ENOTFOUND smtp.nowhere' }, 'config', 'systemic'],
+    // nodemailer keeps the socket's own code as originalCode.
+    [
+      { code: 'EDNS', originalCode: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND smtp.nowhere' },
+      'config',
+      'systemic',
+    ],
+    [{ code: 'EDNS', originalCode: 'EAI_AGAIN', message: 'getaddrinfo EAI_AGAIN' }, 'network', 'transient'],
+    [{ code: 'ESOCKET', originalCode: 'ERR_SSL_WRONG_VERSION_NUMBER' }, 'tls', 'systemic'],
+    [{ code: 'ESOCKET', originalCode: 'ERR_SSL_PACKET_LENGTH_TOO_LONG' }, 'tls', 'systemic'],
+    [{ code: 'ESOCKET', library: 'SSL routines', reason: 'unknown protocol' }, 'tls', 'systemic'],
+    [{ code: 'ESOCKET', originalCode: 'ECONNREFUSED' }, 'network', 'transient'],
     [{ code: 'ETIMEDOUT' }, 'timeout', 'transient'],
     [{ code: 'ECONNECTION' }, 'network', 'transient'],
   ])('maps nodemailer %o to %s (%s)', async (fields, code, failure) => {

@@ -40,6 +40,7 @@ transportContract('smtp', async () => {
       attempts: () => peer.transactions,
       badCredentials: () => clientFor(peer, { password: 'wrong' }),
       impatient: (ms) => clientFor(peer, { socketTimeoutMs: ms }),
+      deferRecipient: (address, times) => peer.rejectRecipient(address, 450, times),
     },
     close: () => peer.close(),
   };
@@ -103,6 +104,9 @@ describe('smtpTransport', () => {
     });
     const error = (await mail.send(hello).catch((e: unknown) => e)) as EmailError;
     expect([error.code, error.failure]).toEqual(['tls', 'systemic']);
+    expect(error.message).toContain(`127.0.0.1:${peer.port}`);
+    expect(error.message).toContain('pass it as ca');
+    expect(error.message).not.toContain('SMTP_TLS=none');
     expect(attempts).toBe(1);
     expect(peer.messages).toEqual([]);
   });

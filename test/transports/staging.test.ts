@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { isEmailError } from '../../src/errors.js';
 import { createMessage } from '../../src/message.js';
+import { EmailService } from '../../src/service.js';
 import { memoryTransport } from '../../src/transports/memory.js';
+import { smtpTransport } from '../../src/transports/smtp.js';
 import { stagingTransport } from '../../src/transports/staging.js';
+import { startSmtpPeer } from '../helpers/smtp-peer.js';
 
 const message = createMessage({
   from: 'a@acme.example',
@@ -62,5 +65,36 @@ describe('stagingTransport', () => {
   it('needs a transport and a rule', () => {
     expect(() => stagingTransport({ transport: memoryTransport() })).toThrow(/allow, redirectTo/);
     expect(() => stagingTransport({ allow: [] } as never)).toThrow(/transport is required/);
+  });
+
+  it('passes a retry of deferred recipients through: only they get it, the very same message', async () => {
+    const peer = await startSmtpPeer();
+    const smtp = smtpTransport({ host: peer.host, port: peer.port, ca: peer.cert });
+    try {
+      peer.rejectRecipient('bob@example.net', 450, 1);
+      const mail = new EmailService({
+        transport: stagingTransport({ transport: smtp, allow: ['@example.com', '@example.net'] }),
+        from: 'Acme <a@acme.example>',
+        retry: { baseDelayMs: 10 },
+      });
+      const result = await mail.send({
+        to: ['alice@example.com', 'bob@example.net', 'customer@example.org'],
+        subject: 'Your order',
+        text: 'x',
+      });
+      expect(result).toMatchObject({
+        accepted: ['alice@example.com', 'bob@example.net'],
+        rejected: ['customer@example.org'],
+        attempts: 2,
+      });
+      expect(peer.messages.map((m) => m.envelope.rcptTo)).toEqual([
+        ['alice@example.com'],
+        ['bob@example.net'],
+      ]);
+      expect(peer.messages[1]?.raw.equals(peer.messages[0]!.raw)).toBe(true);
+    } finally {
+      await smtp.close();
+      await peer.close();
+    }
   });
 });
