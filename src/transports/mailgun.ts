@@ -67,6 +67,7 @@ export function mailgunTransport(options: MailgunTransportOptions): MailgunTrans
 
   return {
     name: 'mailgun',
+    describe: () => `mailgun ${endpoint.origin}${endpoint.pathname.replace(/\/messages$/, '')}`,
     async send(message, context) {
       throwIfAborted(context, 'mailgun');
       // Mailgun's API sends to every recipient in the headers: a retry meant for some of them only

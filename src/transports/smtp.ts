@@ -124,6 +124,8 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
 
   return {
     name: 'smtp',
+    describe: () =>
+      `smtp ${server.endpoint} (${nodemailerOptions.secure ? 'implicit TLS' : nodemailerOptions.ignoreTLS ? 'plain text' : 'STARTTLS required'}${dkim ? ', DKIM-signed' : ''})`,
     async send(message, context) {
       throwIfAborted(context, 'smtp');
       if (closed)
