@@ -25,6 +25,7 @@ import {
 import { createPreviewHandler } from 'mailroom-js/preview';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { getWithHost } from '../../test/helpers/http.js';
 import { type AppOptions, createExpressApp } from './express.js';
 import { createFastifyApp } from './fastify.js';
 
@@ -298,21 +299,21 @@ describe.each(servers)('over HTTP, the preview mounted in the %s app', (_name, l
     'refuses Host %s with a 403 on every preview route (DNS rebinding)',
     async (host) => {
       for (const path of paths()) {
-        const res = await getAs(port, host, path);
+        const res = await getWithHost(port, host, path);
         expect(res.status, path).toBe(403);
         expect(res.body, path).toMatch(/allowedHosts/);
         expect(res.body, path).not.toContain('Jane');
       }
       // The app's own routes are the app's business.
-      expect((await getAs(port, host, '/')).status).toBe(200);
+      expect((await getWithHost(port, host, '/')).status).toBe(200);
     },
   );
 
   it.each(['localhost:3000', '127.0.0.1', 'myapp.test:3000'])(
     'answers Host %s, the captured email included',
     async (host) => {
-      for (const path of paths()) expect((await getAs(port, host, path)).status, path).toBe(200);
-      const email = JSON.parse((await getAs(port, host, paths()[2]!)).body);
+      for (const path of paths()) expect((await getWithHost(port, host, path)).status, path).toBe(200);
+      const email = JSON.parse((await getWithHost(port, host, paths()[2]!)).body);
       expect(email.subject).toBe('Welcome to Acme, Jane!');
     },
   );
@@ -384,28 +385,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no response within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** GET `path` on 127.0.0.1:`port` as a browser whose address bar said `host` (a raw `Host` header). */
-function getAs(port: number, host: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    httpRequest({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
-      const status = res.statusCode ?? 0;
-      // An event stream never ends: its status is the answer.
-      if (res.headers['content-type'] === 'text/event-stream') {
-        res.destroy();
-        return resolve({ status, body: '' });
-      }
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => {
-        body += chunk;
-      });
-      res.on('end', () => resolve({ status, body }));
-    })
-      .on('error', reject)
-      .end();
-  });
 }
 
 /** GET with the request target exactly as given (an HTTP client would normalise `/\\`), on node:http. */

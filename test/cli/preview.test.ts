@@ -2,11 +2,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getWithHost } from '../helpers/http.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
 let dir: string;
@@ -41,25 +41,9 @@ function start(...args: string[]) {
 /** The answer for `url`'s path when the browser's address bar said `host` (a raw `Host` header). */
 function getAs(url: string, host: string): Promise<{ status: number; body: string }> {
   const { port, pathname } = new URL(url);
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path: pathname, headers: { host } }, (res) => {
-      const status = res.statusCode ?? 0;
-      // An event stream never ends: its status is the answer.
-      if (res.headers['content-type'] === 'text/event-stream') {
-        res.destroy();
-        return resolve({ status, body: '' });
-      }
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => {
-        body += chunk;
-      });
-      res.on('end', () => resolve({ status, body }));
-    })
-      .on('error', reject)
-      .end();
-  });
+  return getWithHost(Number(port), host, pathname);
 }
+
 const statusAs = async (url: string, host: string) => (await getAs(url, host)).status;
 
 describe('mailroom preview', () => {
