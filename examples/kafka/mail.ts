@@ -120,7 +120,10 @@ export function createMailWorker(env: Env = process.env, options: MailWorkerOpti
 
   const worker = createEmailWorker({
     kafka: kafkaClient(kafkaConfig.client, options.kafka),
+    brokers: kafkaConfig.client.brokers,
     service,
+    // The sandbox keeps mail in a folder: the worker takes it only when chosen by name, never by default.
+    allowCapturingTransport: env.MAILROOM_TRANSPORT?.trim() === 'sandbox',
     groupId: kafkaConfig.groupId,
     topic: kafkaConfig.topic,
     concurrency: kafkaConfig.concurrency,

@@ -34,6 +34,7 @@ export function memoryTransport(): MemoryTransport {
   const outbox: CapturedEmail[] = [];
   return {
     name: 'memory',
+    captures: true,
     get outbox() {
       return outbox;
     },

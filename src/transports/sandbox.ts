@@ -64,6 +64,7 @@ export function sandboxTransport(options: SandboxTransportOptions = {}): Sandbox
 
   return {
     name: 'sandbox',
+    captures: true,
     dir,
     async send(message, context) {
       throwIfAborted(context, 'sandbox');
