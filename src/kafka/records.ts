@@ -184,8 +184,11 @@ export function recordHandler(o: RecordHandlerOptions) {
       // Refused recipients are forwarded before the key is stored: if forwarding fails, the record
       // comes again and is re-sent (a duplicate for some) rather than losing the refused ones.
       await forwardRefused(message, at, envelope, sent.result, sent.attempts);
-      const added = o.store.add(key);
-      if (added) await added;
+      // Nobody accepted and the copy just parked has these same recipients: its key stays free.
+      if (sent.result.accepted.length > 0 || !sent.result.deferred?.length) {
+        const added = o.store.add(key);
+        if (added) await added;
+      }
       report.sent(at, envelope, sent.result, sent.attempts);
       return 'done';
     } finally {
