@@ -8,6 +8,7 @@
 import type { EmailError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { EmailService } from '../service.js';
+import { Announcer } from './announce.js';
 import {
   type ConsumerSettings,
   createConsumer,
@@ -22,7 +23,7 @@ import {
   runConsumer,
   sendRecords,
 } from './client.js';
-import { Committer, type FinishedOffsets, PartitionProgress, Slots } from './commit.js';
+import { Committer, PartitionProgress, Slots } from './commit.js';
 import {
   isConnectionError,
   isRebalanceError,
@@ -57,17 +58,10 @@ export interface RuntimeSettings {
 type State = 'new' | 'starting' | 'running' | 'restarting' | 'closing' | 'closed';
 
 export class WorkerRuntime {
-  readonly stats: EmailWorkerStats = {
-    sent: 0,
-    retried: 0,
-    deadLettered: 0,
-    duplicates: 0,
-    commitsRefused: 0,
-    restarts: 0,
-  };
   readonly #s: RuntimeSettings;
   readonly #log: Logger | undefined;
-  readonly #listeners = new Map<keyof EmailWorkerEvents, Set<(event: never) => void>>();
+  /** Counts, events and the per-record log lines. */
+  readonly #say: Announcer;
   readonly #slots: Slots;
   readonly #sendAbort = new AbortController();
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -90,17 +84,26 @@ export class WorkerRuntime {
   constructor(settings: RuntimeSettings) {
     this.#s = settings;
     this.#log = settings.logger;
+    this.#say = new Announcer(settings.logger, settings.groupId);
     this.#slots = new Slots(settings.concurrency);
     this.#handle = recordHandler({
       ...settings.records,
       signal: this.#sendAbort.signal,
       forward: (target, message, headers, value) => this.#forward(target, message, headers, value),
-      report: this.#reports(),
+      report: this.#say.recordReports((error) => this.#pauseAll(error)),
     });
     this.#closed = new Promise<void>((resolve, reject) => {
       this.#settleClosed = (error) => (error === undefined ? resolve() : reject(error));
     });
     this.#closed.catch(() => {}); // awaited by untilClosed() callers; never an unhandled rejection
+  }
+
+  get stats(): EmailWorkerStats {
+    return this.#say.stats;
+  }
+
+  on<E extends keyof EmailWorkerEvents>(event: E, listener: (event: EmailWorkerEvents[E]) => void) {
+    return this.#say.on(event, listener);
   }
 
   get paused(): boolean {
@@ -109,29 +112,6 @@ export class WorkerRuntime {
 
   untilClosed(): Promise<void> {
     return this.#closed;
-  }
-
-  on<E extends keyof EmailWorkerEvents>(event: E, listener: (event: EmailWorkerEvents[E]) => void) {
-    const set = this.#listeners.get(event) ?? new Set();
-    this.#listeners.set(event, set);
-    set.add(listener as (event: never) => void);
-    return () => {
-      set.delete(listener as (event: never) => void);
-    };
-  }
-
-  #emit<E extends keyof EmailWorkerEvents>(event: E, payload: EmailWorkerEvents[E]): void {
-    for (const listener of this.#listeners.get(event) ?? []) {
-      try {
-        (listener as (event: EmailWorkerEvents[E]) => void)(payload);
-      } catch {
-        // A broken listener must not change what happens to an email.
-      }
-    }
-  }
-
-  #listening(event: keyof EmailWorkerEvents): boolean {
-    return (this.#listeners.get(event)?.size ?? 0) > 0;
   }
 
   // ---- start -------------------------------------------------------------------------------
@@ -187,7 +167,7 @@ export class WorkerRuntime {
     const { kafka, flavor, groupId, topic, retryTopic } = this.#s;
     const consumer = createConsumer(kafka, flavor, groupId, this.#s.consumer);
     this.#consumer = consumer;
-    this.#committer = new Committer(consumer, (error, offsets) => this.#commitRefused(error, offsets));
+    this.#committer = new Committer(consumer, (error, offsets) => this.#say.commitRefused(error, offsets));
     this.#watch(consumer);
     await this.#connect(() => consumer.connect());
     this.#log?.info(
@@ -224,7 +204,7 @@ export class WorkerRuntime {
     };
     if (typeof emitter.on !== 'function' || !emitter.events) return;
     const { GROUP_JOIN, REBALANCING, CRASH } = emitter.events;
-    if (GROUP_JOIN) emitter.on(GROUP_JOIN, (e) => this.#joined(e.payload));
+    if (GROUP_JOIN) emitter.on(GROUP_JOIN, (e) => this.#say.joined(e.payload));
     if (REBALANCING) {
       emitter.on(REBALANCING, () =>
         this.#log?.info(
@@ -239,25 +219,6 @@ export class WorkerRuntime {
         this.#crashed(e.payload.error, e.payload.restart === true);
       });
     }
-  }
-
-  #joined(payload: Record<string, unknown>): void {
-    const assignment = (payload.memberAssignment ?? {}) as Record<string, number[]>;
-    const parts = Object.entries(assignment)
-      .filter(([, partitions]) => partitions.length > 0)
-      .map(([topic, partitions]) => `${topic}[${[...partitions].sort((a, b) => a - b).join(',')}]`);
-    this.#log?.info(
-      {
-        event: 'worker.joined',
-        groupId: this.#s.groupId,
-        memberId: payload.memberId,
-        isLeader: payload.isLeader,
-        assigned: assignment,
-      },
-      parts.length > 0
-        ? `joined group ${this.#s.groupId}; assigned partitions ${parts.join(' ')}`
-        : `joined group ${this.#s.groupId} with no partitions assigned (more workers than partitions?)`,
-    );
   }
 
   // ---- consume -----------------------------------------------------------------------------
@@ -339,7 +300,7 @@ export class WorkerRuntime {
         { event: 'worker.error', error: describeFailure(failure), kafka: kafkaErrorFields(failure) },
         'could not forward a record to the retry or dead-letter topic: it is fetched again',
       );
-      this.#emit('error', { error: failure });
+      this.#say.emit('error', { error: failure });
       throw failure;
     }
     if (committer && committer.refusals !== refusalsAtStart) rebalance ??= committer.lastRefusal;
@@ -362,66 +323,11 @@ export class WorkerRuntime {
     return true;
   }
 
-  #commitRefused(error: unknown, offsets: FinishedOffsets): void {
-    this.stats.commitsRefused++;
-    this.#log?.warn(
-      {
-        event: 'worker.commit_refused',
-        groupId: this.#s.groupId,
-        kafka: kafkaErrorFields(error),
-        offsets: offsets.map((o) => `${o.topic}[${o.partition}]@${o.offset}`),
-      },
-      'the group is rebalancing: commit refused; those records go to the partition owner again (already-sent ones are counted as duplicates, not re-sent by this worker)',
-    );
-  }
-
   async #forward(target: string, message: KafkaIncomingMessage, headers: KafkaHeaders, value?: string) {
     if (!this.#producer) throw new Error('the worker is not started');
     await sendRecords(this.#producer, this.#s.flavor, target, [
       { key: message.key, value: value ?? message.value, headers: { ...message.headers, ...headers } },
     ]);
-  }
-
-  #reports(): RecordHandlerOptions['report'] {
-    const log = () => this.#log;
-    return {
-      sent: (at, envelope, result, attempts) => {
-        this.stats.sent++;
-        if (!this.#log && !this.#listening('sent')) return;
-        const latencyMs = Date.now() - Date.parse(envelope.createdAt);
-        const { topic, partition, offset } = at;
-        log()?.info(
-          { event: 'worker.sent', id: envelope.id, topic, partition, offset, attempts, latencyMs },
-          'email sent',
-        );
-        this.#emit('sent', { topic, partition, offset, envelope, result, attempts, latencyMs });
-      },
-      retried: (event) => {
-        this.stats.retried++;
-        const { envelope, error, ...fields } = event;
-        log()?.warn(
-          { event: 'worker.retried', id: envelope.id, ...fields, error: describeFailure(error) },
-          'email parked on the retry topic',
-        );
-        this.#emit('retried', event);
-      },
-      deadLettered: (event) => {
-        this.stats.deadLettered++;
-        const { envelope, error, ...fields } = event;
-        log()?.error(
-          { event: 'worker.dead_lettered', id: envelope?.id, ...fields, error: describeFailure(error) },
-          'email dead-lettered',
-        );
-        this.#emit('dead-lettered', event);
-      },
-      duplicate: (event) => {
-        this.stats.duplicates++;
-        const { envelope, ...at } = event;
-        log()?.info({ event: 'worker.duplicate', id: envelope.id, ...at }, 'already sent: skipped');
-        this.#emit('duplicate', event);
-      },
-      systemic: (error) => this.#pauseAll(error),
-    };
   }
 
   // ---- pause -------------------------------------------------------------------------------
@@ -435,7 +341,7 @@ export class WorkerRuntime {
       { event: 'worker.paused', error: describeFailure(error), resumeInMs: pauseMs },
       'systemic delivery failure: consumption paused',
     );
-    this.#emit('paused', { error, resumeAt: new Date(this.#pausedUntil) });
+    this.#say.emit('paused', { error, resumeAt: new Date(this.#pausedUntil) });
     this.#resumeTimer = setTimeout(() => this.resume(), pauseMs);
   }
 
@@ -446,7 +352,7 @@ export class WorkerRuntime {
     if (this.#state !== 'running' || !this.#consumer) return;
     this.#consumer.resume([{ topic: this.#s.topic }, { topic: this.#s.retryTopic }]);
     this.#log?.info({ event: 'worker.resumed' }, 'consumption resumed');
-    this.#emit('resumed', {});
+    this.#say.emit('resumed', {});
   }
 
   #later(ms: number, fn: () => void): void {
@@ -462,9 +368,9 @@ export class WorkerRuntime {
   /** The consumer crashed. kafkajs restarts it itself when the cause is retriable; otherwise we do. */
   #crashed(error: unknown, restart: boolean): void {
     if (this.#state !== 'running') return;
-    this.#emit('error', { error });
+    this.#say.emit('error', { error });
     if (restart) {
-      this.stats.restarts++;
+      this.#say.stats.restarts++;
       this.#log?.warn(
         { event: 'worker.consumer_crashed', restart: true, kafka: kafkaErrorFields(error) },
         'the Kafka consumer crashed; the client restarts it',
@@ -482,7 +388,7 @@ export class WorkerRuntime {
   async #recover(error: unknown): Promise<void> {
     if (this.#restartsInARow >= this.#s.maxRestarts) return this.#fail(error);
     this.#restartsInARow++;
-    this.stats.restarts++;
+    this.#say.stats.restarts++;
     this.#state = 'restarting';
     const old = this.#consumer;
     try {
@@ -513,7 +419,7 @@ export class WorkerRuntime {
       { event: 'worker.fatal', error: describeFailure(error), kafka: kafkaErrorFields(error) },
       `email worker stopped: the Kafka consumer failed ${this.#s.maxRestarts + 1} times in a row; restart the process`,
     );
-    this.#emit('fatal', { error });
+    this.#say.emit('fatal', { error });
     await this.close().catch(() => {});
   }
 
@@ -523,7 +429,7 @@ export class WorkerRuntime {
   readonly #onSignal = () => {
     this.close()
       .then(() => this.#s.service.close())
-      .catch((error) => this.#emit('error', { error }));
+      .catch((error) => this.#say.emit('error', { error }));
   };
 
   close(options: { deadlineMs?: number } = {}): Promise<void> {
@@ -558,13 +464,13 @@ export class WorkerRuntime {
         this.#consumer?.pause([{ topic: this.#s.topic }, { topic: this.#s.retryTopic }]);
       } catch {}
       while (this.#batches.size > 0) await Promise.all(this.#batches);
-      await this.#committer?.flush().catch((error) => this.#emit('error', { error }));
+      await this.#committer?.flush().catch((error) => this.#say.emit('error', { error }));
       await this.#consumer?.disconnect();
     } finally {
       clearTimeout(deadline);
       await this.#producer?.disconnect().catch(() => {});
       this.#state = 'closed';
-      this.#log?.info({ event: 'worker.closed', ...this.stats }, 'email worker closed');
+      this.#log?.info({ event: 'worker.closed', ...this.#say.stats }, 'email worker closed');
     }
   }
 }
