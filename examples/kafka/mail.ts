@@ -34,6 +34,7 @@ import {
   type EmailProducer,
   type EmailWorker,
   kafkaConfigFromEnv,
+  kafkaLogCreator,
 } from 'mailroom-js/kafka';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -119,8 +120,11 @@ export function createMailWorker(env: Env = process.env, options: MailWorkerOpti
   service.templates.compileAll();
 
   const worker = createEmailWorker({
-    kafka: kafkaClient(kafkaConfig.client, options.kafka),
+    kafka: kafkaClient(kafkaConfig.client, { logCreator: kafkaLogCreator(logger), ...options.kafka }),
+    brokers: kafkaConfig.client.brokers,
     service,
+    // The sandbox keeps mail in a folder: the worker takes it only when chosen by name, never by default.
+    allowCapturingTransport: env.MAILROOM_TRANSPORT?.trim() === 'sandbox',
     groupId: kafkaConfig.groupId,
     topic: kafkaConfig.topic,
     concurrency: kafkaConfig.concurrency,

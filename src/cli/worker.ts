@@ -1,12 +1,16 @@
 /**
  * `mailroom worker`: a Kafka email worker from flags and environment. Brokers, group and topics
- * from flags or KAFKA_* / MAILROOM_KAFKA_*; the transport from the usual variables. One JSON log
- * line per outcome on stdout; SIGTERM or SIGINT closes it gracefully.
+ * from flags or KAFKA_* / MAILROOM_KAFKA_*; the transport from the usual variables (the sandbox
+ * only when named, never memory). One JSON log line per outcome on
+ * stdout, kafkajs's own lines in the same shape; SIGTERM or SIGINT closes it gracefully (exit 0);
+ * a worker that cannot go on exits 1, so a supervisor restarts it.
  */
 import { configFromEnv } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { kafkaConfigFromEnv } from '../kafka/config.js';
+import { isKafkaUnavailableError } from '../kafka/failures.js';
 import type { KafkaClientLike } from '../kafka/index.js';
+import { kafkaLogCreator } from '../kafka/log.js';
 import { createEmailWorker } from '../kafka/worker.js';
 import type { Logger } from '../log.js';
 import type { PreviewProblem } from '../preview/diagnose.js';
@@ -34,6 +38,20 @@ export async function runWorker(flags: WorkerFlags, out: (line: string) => void)
   };
   const kafkaConfig = kafkaConfigFromEnv(env);
   const options = configFromEnv();
+  const transportName = process.env.MAILROOM_TRANSPORT?.trim() || undefined;
+  if (transportName === 'memory') {
+    throw new ConfigError(
+      'MAILROOM_TRANSPORT',
+      'memory keeps mail in the worker process, which then commits it: the emails would be gone. Set smtp or mailgun to deliver, or sandbox to write .eml files',
+    );
+  }
+  // The worker commits what it "sends": capturing must be asked for by name, never a default.
+  if (options.transport.captures === true && transportName !== 'sandbox') {
+    throw new ConfigError(
+      'MAILROOM_TRANSPORT',
+      'is required for the worker when no mail provider is configured: it commits what it sends, so the default (the sandbox folder) would drain the topic into files. Configure smtp or mailgun to deliver, or set MAILROOM_TRANSPORT=sandbox to write .eml files on purpose',
+    );
+  }
   const problems: PreviewProblem[] = [];
   const templates = flags.templates ? loadTemplatesDir(flags.templates, problems) : [];
   const [problem] = problems;
@@ -43,8 +61,6 @@ export async function runWorker(flags: WorkerFlags, out: (line: string) => void)
   // Compile every template now: a broken one stops the worker at start, not at its first email.
   service.templates.compileAll();
 
-  const { Kafka, logLevel } = await loadKafkajs();
-  const kafka = new Kafka({ ...kafkaConfig.client, logLevel: logLevel.WARN }) as KafkaClientLike;
   const logger: Logger = {
     info: (fields, msg) =>
       out(JSON.stringify({ level: 'info', time: new Date().toISOString(), msg, ...fields })),
@@ -53,9 +69,18 @@ export async function runWorker(flags: WorkerFlags, out: (line: string) => void)
     error: (fields, msg) =>
       out(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg, ...fields })),
   };
+  const { Kafka, logLevel } = await loadKafkajs();
+  const kafka = new Kafka({
+    ...kafkaConfig.client,
+    logLevel: logLevel.WARN,
+    logCreator: kafkaLogCreator(logger),
+  }) as KafkaClientLike;
   const worker = createEmailWorker({
     kafka,
+    brokers: kafkaConfig.client.brokers,
     service,
+    // Only reached with MAILROOM_TRANSPORT=sandbox named explicitly (memory was refused above).
+    allowCapturingTransport: transportName === 'sandbox',
     groupId: kafkaConfig.groupId,
     topic: kafkaConfig.topic,
     ...(flags['retry-topic'] ? { retryTopic: flags['retry-topic'] } : {}),
@@ -74,9 +99,21 @@ export async function runWorker(flags: WorkerFlags, out: (line: string) => void)
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  await worker.start();
+  try {
+    await worker.start();
+  } catch (error) {
+    await service.close().catch(() => {});
+    // Most often KAFKA_BROKERS names the wrong place: the message names the brokers tried.
+    if (isKafkaUnavailableError(error)) throw new ConfigError('KAFKA_BROKERS', error.message);
+    throw error;
+  }
+  // The worker stopped because it cannot go on (its `fatal` line is logged): exit 1 for the supervisor.
+  worker.untilClosed().catch((error: unknown) => {
+    process.stderr.write(`mailroom: the worker stopped: ${(error as Error)?.message ?? String(error)}\n`);
+    service.close().finally(() => process.exit(1));
+  });
   out(
-    `mailroom worker: consuming ${kafkaConfig.topic} as group ${kafkaConfig.groupId} from ${kafkaConfig.client.brokers.join(',')}, sending via ${service.transport.name}`,
+    `mailroom worker: consuming ${kafkaConfig.topic} as group ${kafkaConfig.groupId} from ${kafkaConfig.client.brokers.join(',')}, sending via ${service.transport.describe?.() ?? service.transport.name}`,
   );
 }
 

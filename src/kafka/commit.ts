@@ -4,6 +4,10 @@
  * commits are coalesced: one request in flight, the newest offsets next.
  */
 import type { KafkaConsumerLike } from './client.js';
+import { isRebalanceError } from './failures.js';
+
+/** Offsets a commit named (the last finished record's, per partition). */
+export type FinishedOffsets = ReadonlyArray<{ topic: string; partition: number; offset: string }>;
 
 /** Tracks one batch of one partition: finishes arrive in any order, resolves go out in order. */
 export class PartitionProgress {
@@ -29,14 +33,33 @@ export class PartitionProgress {
   }
 }
 
-/** Commits offsets as they become final, one request at a time, newest wins. */
+/**
+ * Commits offsets as they become final, one request at a time, newest wins. A commit refused
+ * because the group is rebalancing (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+ * NOT_COORDINATOR …) is not an error: those offsets belong to a generation that is over, so they
+ * are dropped and `onRefused` hears of it; the records are fetched again by the partition's next
+ * owner (this worker's idempotency store skips those it sent itself).
+ */
 export class Committer {
   /** Per partition: the last finished record's offset (the commit names the one after it). */
   readonly #pending = new Map<string, { topic: string; partition: number; offset: string }>();
   #running: Promise<void> | undefined;
   #failure: unknown;
+  /** How many commits a rebalance refused so far: batches compare it to stop early. */
+  refusals = 0;
+  /** The error of the last refused commit. */
+  lastRefusal: unknown;
 
-  constructor(readonly consumer: KafkaConsumerLike) {}
+  constructor(
+    readonly consumer: KafkaConsumerLike,
+    readonly onRefused: (error: unknown, offsets: FinishedOffsets) => void = () => {},
+  ) {}
+
+  /** Forgets offsets not yet committed (the consumer they were for is gone). */
+  drop(): void {
+    this.#pending.clear();
+    this.#failure = undefined;
+  }
 
   /** `offset` is the last finished record's; Kafka stores the next one to read. */
   mark(topic: string, partition: number, offset: string): void {
@@ -73,6 +96,12 @@ export class Committer {
           })),
         );
       } catch (error) {
+        if (isRebalanceError(error)) {
+          this.refusals++;
+          this.lastRefusal = error;
+          this.onRefused(error, offsets);
+          continue;
+        }
         // Keep what is newer; the failed offsets are re-marked unless superseded.
         for (const o of offsets) {
           const key = `${o.topic}\u0000${o.partition}`;

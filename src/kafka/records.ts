@@ -3,19 +3,21 @@
  * failure decide between the retry topic, the dead-letter topic, a systemic pause, or leaving it
  * uncommitted. The worker owns the consumer loop; this file owns the decision and the headers.
  */
-import {
-  type EmailError,
-  isEmailError,
-  isMailroomError,
-  isMessageError,
-  isTemplateError,
-} from '../errors.js';
+import { EmailError, isEmailError, isMailroomError, isMessageError, isTemplateError } from '../errors.js';
 import type { RetryOptions } from '../retry.js';
 import type { EmailService } from '../service.js';
-import type { SendResult } from '../transport.js';
+import type { RecipientRefusal, SendResult } from '../transport.js';
 import { headerText, type KafkaHeaders, type KafkaIncomingMessage } from './client.js';
 import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, readEnvelope } from './envelope.js';
 import type { IdempotencyStore } from './idempotency.js';
+import {
+  NARROWED_HEADER,
+  narrowEnvelope,
+  REFUSALS_HEADER,
+  refusalSummary,
+  refusalsOf,
+  storeKey,
+} from './narrow.js';
 
 /** Headers the worker writes on retry and dead-letter records. */
 export const HEADERS = {
@@ -30,11 +32,17 @@ export const HEADERS = {
   originalOffset: 'mailroom-original-offset',
   firstFailureAt: 'mailroom-first-failure-at',
   lastFailureAt: 'mailroom-last-failure-at',
+  /** On a copy narrowed to some recipients of a sent email: `deferred` (retry topic) or `rejected` (dead-letter topic). */
+  narrowed: NARROWED_HEADER,
+  /** On a dead-lettered copy narrowed to refused recipients: `[{ address, failure, status, response }]` as JSON. */
+  refusals: REFUSALS_HEADER,
 } as const;
 
 /** Why a record was dead-lettered. */
 export type DeadLetterReason =
   | 'permanent'
+  /** Some recipients were refused for good while others received it: a copy narrowed to them. */
+  | 'recipients-rejected'
   | 'max-attempts'
   | 'invalid-envelope'
   | 'invalid-data'
@@ -70,7 +78,8 @@ export interface RecordReports {
   systemic(error: EmailError): void;
 }
 
-interface RecordHandlerOptions {
+/** What {@link recordHandler} needs. */
+export interface RecordHandlerOptions {
   service: EmailService;
   store: IdempotencyStore;
   limits: EnvelopeLimits;
@@ -81,8 +90,8 @@ interface RecordHandlerOptions {
   retryTopic: string;
   deadLetterTopic: string;
   signal: AbortSignal;
-  /** Publishes a copy of the record, with extra headers, to a topic; rejects if that fails. */
-  forward(topic: string, message: KafkaIncomingMessage, headers: KafkaHeaders): Promise<void>;
+  /** Publishes a copy of the record (its value replaced when given), with extra headers, to a topic; rejects if that fails. */
+  forward(topic: string, message: KafkaIncomingMessage, headers: KafkaHeaders, value?: string): Promise<void>;
   report: RecordReports;
 }
 
@@ -101,11 +110,14 @@ export function recordHandler(o: RecordHandlerOptions) {
     reason: DeadLetterReason,
     error: unknown,
     attempts: number,
+    narrowed?: { value: string; headers: KafkaHeaders },
   ): Promise<Outcome> => {
-    await o.forward(o.deadLetterTopic, message, {
+    const headers = {
       ...failureHeaders(message, at, error, attempts, o.retryTopic),
       [HEADERS.reason]: reason,
-    });
+      ...narrowed?.headers,
+    };
+    await o.forward(o.deadLetterTopic, message, headers, narrowed?.value);
     report.deadLettered({ ...at, envelope, reason, error, attempts });
     return 'done';
   };
@@ -116,16 +128,23 @@ export function recordHandler(o: RecordHandlerOptions) {
     envelope: EnvelopeV1,
     error: unknown,
     attempts: number,
+    narrowed?: { value: string; headers: KafkaHeaders },
   ): Promise<Outcome> => {
     const rounds = Number(headerText(message.headers, HEADERS.rounds) ?? 0) + 1;
     const delay = Math.min(o.maxDelayMs, o.baseDelayMs * 2 ** (rounds - 1));
     // Half fixed, half random: parked emails from one outage do not all come back at once.
     const notBefore = new Date(Date.now() + delay / 2 + Math.random() * (delay / 2));
-    await o.forward(o.retryTopic, message, {
-      ...failureHeaders(message, at, error, attempts, o.retryTopic),
-      [HEADERS.rounds]: String(rounds),
-      [HEADERS.notBefore]: String(notBefore.getTime()),
-    });
+    await o.forward(
+      o.retryTopic,
+      message,
+      {
+        ...failureHeaders(message, at, error, attempts, o.retryTopic),
+        [HEADERS.rounds]: String(rounds),
+        [HEADERS.notBefore]: String(notBefore.getTime()),
+        ...narrowed?.headers,
+      },
+      narrowed?.value,
+    );
     report.retried({ ...at, envelope, error, attempts, notBefore });
     return 'done';
   };
@@ -147,7 +166,7 @@ export function recordHandler(o: RecordHandlerOptions) {
     }
     // A copy of a record (a producer retry wrote it twice) often sits in the same batch: it waits
     // for the first copy, then finds the key sent, rather than racing it past the store.
-    const key = envelope.idempotencyKey;
+    const key = storeKey(envelope, message);
     let waiters = inFlight.get(key);
     while (waiters) {
       await new Promise<void>((resolve) => waiters?.push(resolve));
@@ -159,6 +178,33 @@ export function recordHandler(o: RecordHandlerOptions) {
       return 'done';
     }
     inFlight.set(key, []);
+    try {
+      const sent = await send(message, at, envelope, prior);
+      if (!('result' in sent)) return sent.outcome;
+      // Refused recipients are forwarded before the key is stored: if forwarding fails, the record
+      // comes again and is re-sent (a duplicate for some) rather than losing the refused ones.
+      await forwardRefused(message, at, envelope, sent.result, sent.attempts);
+      // Nobody accepted and the copy just parked has these same recipients: its key stays free.
+      if (sent.result.accepted.length > 0 || !sent.result.deferred?.length) {
+        const added = o.store.add(key);
+        if (added) await added;
+      }
+      report.sent(at, envelope, sent.result, sent.attempts);
+      return 'done';
+    } finally {
+      const waiting = inFlight.get(key);
+      inFlight.delete(key);
+      for (const wake of waiting ?? []) wake();
+    }
+  };
+
+  /** Renders and sends; a failure is decided here (dead-letter, park, pause or hold). */
+  const send = async (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    prior: number,
+  ): Promise<{ result: SendResult; attempts: number } | { outcome: Outcome }> => {
     let attempts = prior;
     try {
       const fields = envelopeFields(envelope);
@@ -177,38 +223,87 @@ export function recordHandler(o: RecordHandlerOptions) {
       input.retry = retry;
       input.signal = o.signal;
       const result = await service.send(input);
-      attempts = prior + (result.attempts ?? 1);
-      const added = o.store.add(envelope.idempotencyKey);
-      if (added) await added;
-      report.sent(at, envelope, result, attempts);
-      return 'done';
+      return { result, attempts: prior + (result.attempts ?? 1) };
     } catch (error) {
       attempts = prior + (isEmailError(error) ? (error.attempts ?? 1) : 1);
-      // The envelope's fields are checked by this send (see readEnvelope); the data by the render.
-      if (isMessageError(error))
-        return deadLetter(message, at, envelope, 'invalid-envelope', error, attempts);
-      if (isTemplateError(error)) return deadLetter(message, at, envelope, 'invalid-data', error, attempts);
-      if (isEmailError(error)) {
-        if (error.failure === 'aborted') return 'hold';
-        if (error.failure === 'systemic') {
-          report.systemic(error);
-          return 'hold';
+      const outcome = async (): Promise<Outcome> => {
+        // The envelope's fields are checked by this send (see readEnvelope); the data by the render.
+        if (isMessageError(error))
+          return deadLetter(message, at, envelope, 'invalid-envelope', error, attempts);
+        if (isTemplateError(error)) return deadLetter(message, at, envelope, 'invalid-data', error, attempts);
+        if (isEmailError(error)) {
+          if (error.failure === 'aborted') return 'hold';
+          if (error.failure === 'systemic') {
+            report.systemic(error);
+            return 'hold';
+          }
+          if (error.failure === 'permanent')
+            return deadLetter(message, at, envelope, 'permanent', error, attempts);
         }
-        if (error.failure === 'permanent')
-          return deadLetter(message, at, envelope, 'permanent', error, attempts);
+        // Transient, ambiguous, or not ours (a bug in a custom transport): later, up to maxAttempts.
+        if (attempts >= o.maxAttempts)
+          return deadLetter(message, at, envelope, 'max-attempts', error, attempts);
+        return park(message, at, envelope, error, attempts);
+      };
+      return { outcome: await outcome() };
+    }
+  };
+
+  /**
+   * A send the provider took for some recipients only: a copy narrowed to the deferred ones goes
+   * to the retry topic (or the dead-letter topic once out of attempts), a copy narrowed to the
+   * rejected ones to the dead-letter topic with the server's replies. Same idempotency key, so
+   * the same Message-ID; those who accepted are never sent to again.
+   */
+  const forwardRefused = async (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    result: SendResult,
+    attempts: number,
+  ): Promise<void> => {
+    const deferred = result.deferred ?? [];
+    if (deferred.length > 0) {
+      const refusals = refusalsOf(result, deferred);
+      const error = refusalError('deferred', result, refusals);
+      for (const copy of narrowEnvelope(envelope, deferred)) {
+        const narrowed = { value: JSON.stringify(copy), headers: { [HEADERS.narrowed]: 'deferred' } };
+        if (attempts >= o.maxAttempts)
+          await deadLetter(message, at, copy, 'max-attempts', error, attempts, narrowed);
+        else await park(message, at, copy, error, attempts, narrowed);
       }
-      // Transient, ambiguous, or not ours (a bug in a custom transport): later, up to maxAttempts.
-      if (attempts >= o.maxAttempts)
-        return deadLetter(message, at, envelope, 'max-attempts', error, attempts);
-      return park(message, at, envelope, error, attempts);
-    } finally {
-      const waiting = inFlight.get(key);
-      inFlight.delete(key);
-      for (const wake of waiting ?? []) wake();
+    }
+    if (result.rejected.length > 0) {
+      const refusals = refusalsOf(result, result.rejected);
+      const error = refusalError('rejected', result, refusals);
+      for (const copy of narrowEnvelope(envelope, result.rejected)) {
+        const headers = {
+          [HEADERS.narrowed]: 'rejected',
+          [HEADERS.refusals]: JSON.stringify(refusals).slice(0, 8_000),
+        };
+        await deadLetter(message, at, copy, 'recipients-rejected', error, attempts, {
+          value: JSON.stringify(copy),
+          headers,
+        });
+      }
     }
   };
 
   return handle;
+}
+
+/** The refusal of some recipients as an error, for the headers, the log line and the event. */
+function refusalError(
+  code: 'deferred' | 'rejected',
+  result: SendResult,
+  refusals: readonly RecipientRefusal[],
+): EmailError {
+  const status = refusals.find((r) => r.status !== undefined)?.status;
+  return new EmailError(refusalSummary(refusals), {
+    code,
+    transport: result.transport,
+    ...(status !== undefined ? { status } : {}),
+  });
 }
 
 /** The failure headers; the original position and first failure time carry over from earlier rounds. */

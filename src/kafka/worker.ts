@@ -1,39 +1,22 @@
 /**
  * The worker: consumes envelopes, renders, sends through an EmailService, and decides what each
  * failure means. Sent, parked on the retry topic, or dead-lettered: only then is the offset
- * committed. Systemic failures pause consumption instead of dead-lettering the backlog.
+ * committed. Systemic failures pause consumption instead of dead-lettering the backlog. A commit
+ * a rebalance refuses is expected, a consumer crash is recovered, and a worker that truly cannot
+ * go on says so (`fatal`, `untilClosed()` rejects) instead of idling with its process alive.
+ * This file checks the options and documents the API; runtime.ts runs it.
  */
-import type { EmailError } from '../errors.js';
+import { ConfigError, type EmailError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type RetryOptions, resolveRetry } from '../retry.js';
 import type { EmailService } from '../service.js';
 import type { SendResult } from '../transport.js';
-import {
-  type ConsumerSettings,
-  createConsumer,
-  createProducer,
-  flavorOf,
-  type KafkaBatchPayload,
-  type KafkaClientLike,
-  type KafkaConsumerLike,
-  type KafkaFlavor,
-  type KafkaHeaders,
-  type KafkaIncomingMessage,
-  type KafkaProducerLike,
-  runConsumer,
-  sendRecords,
-} from './client.js';
-import { Committer, PartitionProgress, Slots } from './commit.js';
+import { type ConsumerSettings, flavorOf, type KafkaClientLike, type KafkaFlavor } from './client.js';
 import { type EnvelopeLimits, type EnvelopeV1, resolveLimits } from './envelope.js';
 import { type IdempotencyStore, memoryIdempotencyStore } from './idempotency.js';
 import { DEFAULT_TOPIC } from './producer.js';
-import {
-  type DeadLetterReason,
-  describeFailure,
-  notBeforeOf,
-  type RecordPosition,
-  recordHandler,
-} from './records.js';
+import type { DeadLetterReason, RecordPosition } from './records.js';
+import { WorkerRuntime } from './runtime.js';
 
 export { type DeadLetterReason, HEADERS, type RecordPosition } from './records.js';
 
@@ -53,8 +36,23 @@ export interface WorkerRetryOptions {
 export interface EmailWorkerOptions extends EnvelopeLimits {
   /** `new Kafka({ brokers })` (kafkajs) or `new KafkaJS.Kafka({ kafkaJS: { brokers } })` (Confluent). */
   kafka: KafkaClientLike;
-  /** Renders and sends; a service without a `queue`. Its templates must include every template published. */
+  /**
+   * Renders and sends; a service without a `queue`. Its templates must include every template
+   * published. A transport that captures mail (`memory`, `sandbox`) is refused unless
+   * `allowCapturingTransport` is set: the worker would commit emails nobody receives.
+   */
   service: EmailService;
+  /**
+   * Lets the worker send through a transport that keeps mail instead of delivering it
+   * (`transport.captures`: memory, sandbox). For tests and pre-production only: the records are
+   * committed, so the emails are gone from the topic. Default false.
+   */
+  allowCapturingTransport?: boolean;
+  /**
+   * The brokers `kafka` was made with, e.g. `['kafka-1:9092']`. Only for log lines and errors
+   * (the client is not asked for them): "could not reach the Kafka brokers kafka-1:9092".
+   */
+  brokers?: readonly string[];
   /** Default `mailroom-email-worker`. */
   groupId?: string;
   /** Default `notifications.email`. */
@@ -72,20 +70,30 @@ export interface EmailWorkerOptions extends EnvelopeLimits {
   idempotencyStore?: IdempotencyStore;
   /** Session and heartbeat settings of the consumer. */
   consumer?: ConsumerSettings;
+  /**
+   * How many times in a row the worker replaces a consumer the Kafka client gave up on (a crash
+   * kafkajs does not restart), before it emits `fatal` and closes. Default 5.
+   */
+  maxRestarts?: number;
   /** How long `close()` lets in-flight sends finish before aborting them (ms). Default 30 000. */
   shutdownDeadlineMs?: number;
   /** On SIGTERM and SIGINT, close gracefully, then close the service's transport. Default false. */
   handleSignals?: boolean;
   /** Which client `kafka` is; detected when omitted. */
   flavor?: KafkaFlavor;
+  /** Where the worker's log lines go; see `kafkaLogCreator` to send the Kafka client's there too. */
   logger?: Logger;
 }
 
 /** Events an {@link EmailWorker} emits. */
 export interface EmailWorkerEvents {
-  /** Delivered. `latencyMs` runs from the envelope's `createdAt`. */
+  /**
+   * Delivered (to every recipient, or to some: then `result.deferred` went to the retry topic and
+   * `result.rejected` to the dead-letter topic, each as a copy of the email narrowed to them).
+   * `latencyMs` runs from the envelope's `createdAt`.
+   */
   sent: RecordPosition & { envelope: EnvelopeV1; result: SendResult; attempts: number; latencyMs: number };
-  /** Parked on the retry topic until `notBefore`. */
+  /** Parked on the retry topic until `notBefore` (the whole email, or a copy narrowed to deferred recipients). */
   retried: RecordPosition & { envelope: EnvelopeV1; error: unknown; attempts: number; notBefore: Date };
   /** Sent to the dead-letter topic. `envelope` is missing when the record was not a valid envelope. */
   'dead-lettered': RecordPosition & {
@@ -99,8 +107,13 @@ export interface EmailWorkerEvents {
   /** A systemic failure paused consumption: an alert for whoever runs the worker. */
   paused: { error: EmailError; resumeAt: Date };
   resumed: Record<string, never>;
-  /** Something went wrong outside one email (a commit or publish failed); the records are redelivered. */
+  /** Something went wrong outside one email (a publish failed, the consumer crashed); the records are redelivered. */
   error: { error: unknown };
+  /**
+   * The worker cannot go on (the consumer failed `maxRestarts + 1` times in a row) and closes;
+   * `untilClosed()` rejects with the same error. Exit the process non-zero so a supervisor restarts it.
+   */
+  fatal: { error: unknown };
 }
 
 /** Counts since `start()`. */
@@ -108,15 +121,29 @@ export interface EmailWorkerStats {
   sent: number;
   retried: number;
   deadLettered: number;
+  /** Records skipped because their idempotency key was already sent (redeliveries after a rebalance, producer retries). */
   duplicates: number;
+  /** Commits refused because the group was rebalancing: their records are delivered to the partition's next owner. */
+  commitsRefused: number;
+  /** Consumer restarts after a crash (by the Kafka client or by the worker). */
+  restarts: number;
 }
 
 /** A running worker. */
 export interface EmailWorker {
-  /** Connects, subscribes to the topic and the retry topic (a new group starts at the beginning) and runs. */
+  /**
+   * Connects, subscribes to the topic and the retry topic (a new group starts at the beginning) and
+   * runs. Rejects with a `KafkaUnavailableError` naming the brokers when Kafka cannot be reached.
+   */
   start(): Promise<void>;
   /** Stops fetching, lets in-flight sends finish (within the deadline), commits and disconnects. */
   close(options?: { deadlineMs?: number }): Promise<void>;
+  /**
+   * Resolves once the worker is closed (`close()`, a signal); rejects with the error when it
+   * stopped because it cannot go on (see the `fatal` event). Await it in a worker process and exit
+   * non-zero on a rejection.
+   */
+  untilClosed(): Promise<void>;
   /** Resumes at once after a systemic pause. */
   resume(): void;
   on<E extends keyof EmailWorkerEvents>(
@@ -141,15 +168,19 @@ const DEFAULT_IN_PROCESS: RetryOptions = {
  * ```ts
  * import { Kafka } from 'kafkajs';
  * import { EmailService, configFromEnv } from 'mailroom-js';
- * import { createEmailWorker } from 'mailroom-js/kafka';
+ * import { createEmailWorker, kafkaLogCreator } from 'mailroom-js/kafka';
  *
+ * const brokers = ['kafka:9092'];
  * const worker = createEmailWorker({
- *   kafka: new Kafka({ brokers: ['kafka:9092'] }),
+ *   kafka: new Kafka({ brokers, logCreator: kafkaLogCreator(logger) }),
+ *   brokers,
  *   service: new EmailService(configFromEnv()),
  *   handleSignals: true,
+ *   logger,
  * });
  * worker.on('paused', ({ error }) => pageOnCall(error));
  * await worker.start();
+ * await worker.untilClosed().catch(() => process.exit(1)); // `fatal`: let the supervisor restart us
  * ```
  */
 export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
@@ -165,327 +196,66 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
       'createEmailWorker: service must send, not queue: give the worker a service without `queue`',
     );
   }
+  if (service.transport?.captures === true && options.allowCapturingTransport !== true) {
+    throw new ConfigError(
+      'allowCapturingTransport',
+      `the service's transport (${service.transport.name}) keeps mail instead of delivering it, and the worker commits what it sends: give the service a delivering transport (smtp, mailgun), or set allowCapturingTransport: true for tests and pre-production`,
+    );
+  }
   const topic = options.topic ?? DEFAULT_TOPIC;
   const retryTopic = options.retryTopic ?? `${topic}.retry`;
   const deadLetterTopic = options.deadLetterTopic ?? `${topic}.dlq`;
-  const groupId = options.groupId ?? 'mailroom-email-worker';
-  const concurrency = positive(options.concurrency ?? 10, 'concurrency');
-  const maxAttempts = positive(options.retry?.maxAttempts ?? 10, 'retry.maxAttempts');
-  const inProcess = resolveRetry(
-    options.retry?.inProcess === undefined ? DEFAULT_IN_PROCESS : options.retry.inProcess,
-  );
-  const baseDelayMs = options.retry?.baseDelayMs ?? 30_000;
-  const maxDelayMs = options.retry?.maxDelayMs ?? 600_000;
-  const pauseMs = options.pauseMs ?? 60_000;
-  const deadlineMs = options.shutdownDeadlineMs ?? 30_000;
-  const store = options.idempotencyStore ?? memoryIdempotencyStore();
-  const limits = resolveLimits(options);
-  const flavor = flavorOf(options.kafka, options.flavor);
-  const logger = options.logger;
   if (new Set([topic, retryTopic, deadLetterTopic]).size !== 3) {
     throw new TypeError('createEmailWorker: topic, retryTopic and deadLetterTopic must differ');
   }
+  const maxRestarts = options.maxRestarts ?? 5;
+  if (!Number.isInteger(maxRestarts) || maxRestarts < 0)
+    throw new TypeError('createEmailWorker: maxRestarts must be a whole number');
+  if (options.brokers !== undefined && !Array.isArray(options.brokers))
+    throw new TypeError('createEmailWorker: brokers must be an array of host:port strings');
 
-  const stats: EmailWorkerStats = { sent: 0, retried: 0, deadLettered: 0, duplicates: 0 };
-  const listeners = new Map<keyof EmailWorkerEvents, Set<(event: never) => void>>();
-  const emit = <E extends keyof EmailWorkerEvents>(event: E, payload: EmailWorkerEvents[E]) => {
-    for (const listener of listeners.get(event) ?? []) {
-      try {
-        (listener as (event: EmailWorkerEvents[E]) => void)(payload);
-      } catch {
-        // A broken listener must not change what happens to an email.
-      }
-    }
-  };
-
-  let consumer: KafkaConsumerLike | undefined;
-  let producer: KafkaProducerLike | undefined;
-  let committer: Committer | undefined;
-  const slots = new Slots(concurrency);
-  const sendAbort = new AbortController();
-  const timers = new Set<NodeJS.Timeout>();
-  let state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
-  let pausedUntil: number | undefined;
-  let resumeTimer: NodeJS.Timeout | undefined;
-  let closing: Promise<void> | undefined;
-
-  const later = (ms: number, fn: () => void) => {
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      fn();
-    }, ms);
-    timers.add(timer);
-  };
-
-  const pauseAll = (error: EmailError) => {
-    if (pausedUntil !== undefined || !consumer) return;
-    pausedUntil = Date.now() + pauseMs;
-    consumer.pause([{ topic }, { topic: retryTopic }]);
-    logger?.error(
-      { event: 'worker.paused', error: describeFailure(error), resumeInMs: pauseMs },
-      'systemic delivery failure: consumption paused',
-    );
-    emit('paused', { error, resumeAt: new Date(pausedUntil) });
-    resumeTimer = setTimeout(resume, pauseMs);
-  };
-
-  function resume(): void {
-    if (pausedUntil === undefined) return;
-    clearTimeout(resumeTimer);
-    pausedUntil = undefined;
-    if (state !== 'running' || !consumer) return;
-    consumer.resume([{ topic }, { topic: retryTopic }]);
-    logger?.info({ event: 'worker.resumed' }, 'consumption resumed');
-    emit('resumed', {});
-  }
-
-  /** Publishes a copy of a record to the retry or dead-letter topic, with the failure in its headers. */
-  const forward = async (target: string, message: KafkaIncomingMessage, headers: KafkaHeaders) => {
-    if (!producer) throw new Error('the worker is not started');
-    await sendRecords(producer, flavor, target, [
-      { key: message.key, value: message.value, headers: { ...message.headers, ...headers } },
-    ]);
-  };
-
-  const handle = recordHandler({
+  const runtime = new WorkerRuntime({
+    kafka: options.kafka,
+    flavor: flavorOf(options.kafka, options.flavor),
     service,
-    store,
-    limits,
-    inProcess,
-    maxAttempts,
-    baseDelayMs,
-    maxDelayMs,
+    groupId: options.groupId ?? 'mailroom-email-worker',
+    topic,
     retryTopic,
     deadLetterTopic,
-    signal: sendAbort.signal,
-    forward,
-    report: {
-      sent(at, envelope, result, attempts) {
-        stats.sent++;
-        if (!logger && !listeners.get('sent')?.size) return;
-        const latencyMs = Date.now() - Date.parse(envelope.createdAt);
-        const { topic, partition, offset } = at;
-        logger?.info(
-          { event: 'worker.sent', id: envelope.id, topic, partition, offset, attempts, latencyMs },
-          'email sent',
-        );
-        emit('sent', { topic, partition, offset, envelope, result, attempts, latencyMs });
-      },
-      retried(event) {
-        stats.retried++;
-        const { envelope, error, ...fields } = event;
-        logger?.warn(
-          { event: 'worker.retried', id: envelope.id, ...fields, error: describeFailure(error) },
-          'email parked on the retry topic',
-        );
-        emit('retried', event);
-      },
-      deadLettered(event) {
-        stats.deadLettered++;
-        const { envelope, error, ...fields } = event;
-        logger?.error(
-          { event: 'worker.dead_lettered', id: envelope?.id, ...fields, error: describeFailure(error) },
-          'email dead-lettered',
-        );
-        emit('dead-lettered', event);
-      },
-      duplicate(event) {
-        stats.duplicates++;
-        const { envelope, ...at } = event;
-        logger?.info({ event: 'worker.duplicate', id: envelope.id, ...at }, 'already sent: skipped');
-        emit('duplicate', event);
-      },
-      systemic: pauseAll,
+    concurrency: positive(options.concurrency ?? 10, 'concurrency'),
+    consumer: options.consumer ?? {},
+    pauseMs: options.pauseMs ?? 60_000,
+    deadlineMs: options.shutdownDeadlineMs ?? 30_000,
+    maxRestarts,
+    handleSignals: options.handleSignals ?? false,
+    brokers: options.brokers,
+    logger: options.logger,
+    records: {
+      service,
+      store: options.idempotencyStore ?? memoryIdempotencyStore(),
+      limits: resolveLimits(options),
+      inProcess: resolveRetry(
+        options.retry?.inProcess === undefined ? DEFAULT_IN_PROCESS : options.retry.inProcess,
+      ),
+      maxAttempts: positive(options.retry?.maxAttempts ?? 10, 'retry.maxAttempts'),
+      baseDelayMs: options.retry?.baseDelayMs ?? 30_000,
+      maxDelayMs: options.retry?.maxDelayMs ?? 600_000,
+      retryTopic,
+      deadLetterTopic,
     },
   });
 
-  const batches = new Set<Promise<void>>();
-  /** Batches in hand are tracked, so close() can drain and commit them before leaving the group. */
-  const eachBatch = (payload: KafkaBatchPayload): Promise<void> => {
-    const running = processBatch(payload);
-    const tracked = running.catch(() => {}).finally(() => batches.delete(tracked));
-    batches.add(tracked);
-    return running;
-  };
-
-  const processBatch = async (payload: KafkaBatchPayload): Promise<void> => {
-    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
-    const { topic: batchTopic, partition } = batch;
-    let stop = false;
-    let failure: unknown;
-    let resolved: string | undefined;
-    // The client's own checks cost a little per call: asked every 32 records, ours every record.
-    const active = (index: number) =>
-      state === 'running' &&
-      pausedUntil === undefined &&
-      !stop &&
-      (index % 32 !== 0 || (isRunning() && !isStale()));
-    const progress = new PartitionProgress(
-      batch.messages.map((m) => m.offset),
-      (offset) => {
-        resolved = offset;
-        committer?.mark(batchTopic, partition, offset);
-      },
-    );
-    const beat = setInterval(() => {
-      heartbeat().catch(() => {
-        stop = true; // a rebalance: finish what is in flight and hand the partition back
-      });
-    }, 1_000);
-    const inFlight = new Set<Promise<void>>();
-    const run = async (index: number, message: KafkaIncomingMessage) => {
-      try {
-        const outcome = await handle(message, { topic: batchTopic, partition, offset: message.offset });
-        if (outcome === 'done') progress.finish(index);
-        else stop = true;
-      } catch (error) {
-        // Publishing to the retry or dead-letter topic failed: not committed, fetched again.
-        stop = true;
-        failure ??= error;
-      } finally {
-        slots.release();
-      }
-    };
-    try {
-      for (const [index, message] of batch.messages.entries()) {
-        if (!active(index)) break;
-        if (batchTopic === retryTopic) {
-          const due = notBeforeOf(message) - Date.now();
-          if (due > 0) {
-            // Not yet: this partition waits, the others go on; the record is fetched again on resume.
-            const paused = [{ topic: batchTopic, partitions: [partition] }];
-            consumer?.pause(paused);
-            later(due, () => {
-              if (state === 'running') consumer?.resume(paused);
-            });
-            break;
-          }
-        }
-        if (!slots.tryAcquire()) {
-          await slots.acquire();
-          if (!active(0)) {
-            slots.release();
-            break;
-          }
-        }
-        const task = run(index, message);
-        inFlight.add(task);
-        task.then(() => inFlight.delete(task));
-      }
-      await Promise.all(inFlight);
-      // Where the client fetches this partition from next: after the last finished record.
-      if (resolved !== undefined) resolveOffset(resolved);
-      await committer?.flush();
-    } finally {
-      clearInterval(beat);
-    }
-    if (failure !== undefined) {
-      logger?.error({ event: 'worker.error', error: describeFailure(failure) }, 'could not forward a record');
-      emit('error', { error: failure });
-      throw failure;
-    }
-  };
-
-  const start = async () => {
-    if (state !== 'new') throw new Error('createEmailWorker: start() was already called');
-    state = 'starting';
-    try {
-      producer = createProducer(options.kafka, flavor);
-      await producer.connect();
-      consumer = createConsumer(options.kafka, flavor, groupId, options.consumer ?? {});
-      committer = new Committer(consumer);
-      watchCrashes(consumer, (error, restart) => {
-        logger?.error(
-          { event: 'worker.error', error: describeFailure(error), restart },
-          'the Kafka consumer crashed',
-        );
-        emit('error', { error });
-      });
-      await consumer.connect();
-      state = 'running';
-      await runConsumer(consumer, flavor, [topic, retryTopic], concurrency, eachBatch);
-    } catch (error) {
-      state = 'running';
-      await close({ deadlineMs: 0 }).catch(() => {});
-      throw error;
-    }
-    if (options.handleSignals) {
-      process.once('SIGTERM', onSignal);
-      process.once('SIGINT', onSignal);
-    }
-    logger?.info(
-      { event: 'worker.started', groupId, topic, retryTopic, deadLetterTopic },
-      'email worker started',
-    );
-  };
-
-  // The process is going away: after the worker, the service's connections (an SMTP pool) close too.
-  const onSignal = () => {
-    close()
-      .then(() => service.close())
-      .catch((error) => emit('error', { error }));
-  };
-
-  const close = (closeOptions: { deadlineMs?: number } = {}): Promise<void> => {
-    closing ??= (async () => {
-      if (state === 'new') {
-        state = 'closed';
-        return;
-      }
-      state = 'closing';
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      clearTimeout(resumeTimer);
-      for (const timer of timers) clearTimeout(timer);
-      const deadline = setTimeout(
-        () => sendAbort.abort(new Error('worker shutdown deadline')),
-        closeOptions.deadlineMs ?? deadlineMs,
-      );
-      try {
-        // Stop fetching, let the batches in hand finish their in-flight sends, commit, then leave.
-        // Best effort: kafkajs refuses while it restarts its consumer group, and disconnect stops fetching anyway.
-        try {
-          consumer?.pause([{ topic }, { topic: retryTopic }]);
-        } catch {}
-        while (batches.size > 0) await Promise.all(batches);
-        await committer?.flush().catch((error) => emit('error', { error }));
-        await consumer?.disconnect();
-      } finally {
-        clearTimeout(deadline);
-        await producer?.disconnect().catch(() => {});
-        state = 'closed';
-        logger?.info({ event: 'worker.closed', ...stats }, 'email worker closed');
-      }
-    })();
-    return closing;
-  };
-
   return {
-    start,
-    close,
-    resume,
-    on(event, listener) {
-      const set = listeners.get(event) ?? new Set();
-      listeners.set(event, set);
-      set.add(listener as (event: never) => void);
-      return () => set.delete(listener as (event: never) => void);
-    },
-    stats,
+    start: () => runtime.start(),
+    close: (closeOptions) => runtime.close(closeOptions),
+    untilClosed: () => runtime.untilClosed(),
+    resume: () => runtime.resume(),
+    on: (event, listener) => runtime.on(event, listener),
+    stats: runtime.stats,
     get paused() {
-      return pausedUntil !== undefined;
+      return runtime.paused;
     },
   };
-}
-
-/** kafkajs reports a crashed consumer (it restarts it unless the error is fatal) through an event. */
-function watchCrashes(consumer: KafkaConsumerLike, report: (error: unknown, restart: boolean) => void): void {
-  const events = consumer as {
-    events?: { CRASH?: string };
-    on?: (event: string, listener: (e: { payload: { error: unknown; restart?: boolean } }) => void) => void;
-  };
-  if (typeof events.on === 'function' && events.events?.CRASH) {
-    events.on(events.events.CRASH, (e) => report(e.payload.error, e.payload.restart ?? false));
-  }
 }
 
 function positive(value: number, name: string): number {

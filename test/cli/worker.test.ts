@@ -1,7 +1,8 @@
 /**
  * `mailroom worker` as built, against the mock Kafka cluster: configured from flags and the
- * environment alone, it delivers to the sandbox, logs one JSON line per outcome, and exits 0 on
- * SIGTERM after committing.
+ * environment alone, it delivers to the sandbox when told to, logs one JSON line per outcome
+ * (kafkajs's in the same shape), exits 0 on SIGTERM after committing, and exits 1 when it cannot
+ * go on. It refuses to drain a topic into a transport that only captures mail.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmailProducer } from '../../src/kafka/index.js';
 import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
+import { startSmtpPeer } from '../helpers/smtp-peer.js';
 import { freshTopics, kafkaClient, waitFor } from '../kafka/harness.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
@@ -51,7 +53,13 @@ describe('mailroom worker', () => {
     const worker: ChildProcess = spawn(
       process.execPath,
       [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId, '--concurrency', '2'],
-      { env: cleanEnv({ KAFKA_BROKERS: cluster.brokers.join(','), KAFKA_SASL_PASSWORD: 'not-used-secret' }) },
+      {
+        env: cleanEnv({
+          MAILROOM_TRANSPORT: 'sandbox',
+          KAFKA_BROKERS: cluster.brokers.join(','),
+          KAFKA_SASL_PASSWORD: 'not-used-secret',
+        }),
+      },
     );
     let stdout = '';
     let stderr = '';
@@ -74,10 +82,117 @@ describe('mailroom worker', () => {
     const lines = stdout
       .split('\n')
       .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { event?: string });
+      .map((line) => JSON.parse(line) as { event?: string; level?: string; msg?: string; time?: string });
+    // The first line says where mail goes and what Kafka the worker talks to.
+    expect(lines[0]).toMatchObject({
+      level: 'info',
+      event: 'worker.starting',
+      transport: expect.stringContaining('sandbox'),
+      brokers: cluster.brokers,
+      groupId: topics.groupId,
+      topic: topics.topic,
+      retryTopic: `${topics.topic}.retry`,
+      deadLetterTopic: `${topics.topic}.dlq`,
+    });
+    expect(lines.map((l) => l.event)).toEqual(
+      expect.arrayContaining(['worker.connecting', 'worker.joining', 'worker.joined', 'worker.started']),
+    );
+    // Every JSON line, kafkajs's own included, has our shape.
+    for (const line of lines) {
+      expect(line).toMatchObject({
+        level: expect.any(String),
+        time: expect.any(String),
+        event: expect.any(String),
+      });
+    }
     expect(lines.filter((l) => l.event === 'worker.sent')).toHaveLength(5);
     expect(lines.at(-1)?.event).toBe('worker.closed');
     expect(stdout + stderr).not.toContain('not-used-secret');
+  });
+
+  it('sends through the one provider configured when MAILROOM_TRANSPORT is not set', async () => {
+    const peer = await startSmtpPeer({ starttls: false });
+    const captured = readdirSync(outbox).length;
+    const topics = await freshTopics(cluster);
+    const kafka = kafkaClient(cluster);
+    const producer = createEmailProducer({ kafka, topic: topics.topic });
+    await producer.publish({ template: 'welcome', data: { username: 'Jane' }, to: 'jane@example.com' });
+    await producer.disconnect();
+    const worker = spawn(
+      process.execPath,
+      [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId],
+      {
+        env: cleanEnv({
+          KAFKA_BROKERS: cluster.brokers.join(','),
+          SMTP_HOST: peer.host,
+          SMTP_PORT: String(peer.port),
+          SMTP_TLS: 'none',
+          SMTP_FROM_EMAIL: 'no-reply@acme.example',
+        }),
+      },
+    );
+    let stdout = '';
+    worker.stdout?.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(() => peer.messages.length >= 1, 'the email at the SMTP server');
+      worker.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      worker.kill('SIGKILL');
+      await peer.close();
+    }
+    const first = JSON.parse(stdout.split('\n').find((line) => line.startsWith('{')) ?? '{}');
+    expect(first).toMatchObject({
+      event: 'worker.starting',
+      transport: `smtp ${peer.host}:${peer.port} (plain text)`,
+    });
+    expect(readdirSync(outbox)).toHaveLength(captured); // nothing went to the sandbox
+  });
+
+  it('refuses to start without MAILROOM_TRANSPORT, rather than drain the topic into the sandbox', () => {
+    const r = spawnSync(process.execPath, [cli, 'worker'], {
+      env: cleanEnv({ KAFKA_BROKERS: cluster.brokers.join(',') }),
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('MAILROOM_TRANSPORT: is required for the worker');
+    expect(r.stderr).toContain('sandbox to write .eml files on purpose');
+  });
+
+  it('refuses MAILROOM_TRANSPORT=memory outright', () => {
+    const r = spawnSync(process.execPath, [cli, 'worker'], {
+      env: cleanEnv({ KAFKA_BROKERS: cluster.brokers.join(','), MAILROOM_TRANSPORT: 'memory' }),
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('MAILROOM_TRANSPORT: memory keeps mail in the worker process');
+  });
+
+  it('names the brokers it could not reach, with the cause, and exits 1', () => {
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'worker', '--brokers', '127.0.0.1:1', '--topic', 'mail-nowhere'],
+      {
+        env: cleanEnv({ MAILROOM_TRANSPORT: 'sandbox' }),
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(
+      'KAFKA_BROKERS: could not reach the Kafka brokers 127.0.0.1:1 (topic mail-nowhere)',
+    );
+    expect(r.stderr).toContain('ECONNREFUSED');
+    expect(r.stderr).not.toContain('unexpected error');
+    const failed = r.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { event?: string; kafka?: { code?: string } })
+      .find((l) => l.event === 'worker.start_failed');
+    expect(failed?.kafka?.code).toBe('ECONNREFUSED');
   });
 
   it('names the missing variable and exits 1 without brokers', () => {
@@ -94,4 +209,34 @@ describe('mailroom worker', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('KAFKA_BROKERS: must be comma-separated host:port pairs');
   });
+
+  // Last in the file: it leaves the group coordinator refusing joins until its errors are used up.
+  it('exits 1 when the worker cannot go on, so a supervisor restarts it', async () => {
+    const topics = await freshTopics(cluster);
+    // Every join refused: the first and the five restarts the worker makes before it gives up.
+    await cluster.pushRequestErrors(11, 30, 6);
+    const worker = spawn(
+      process.execPath,
+      [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId],
+      {
+        env: cleanEnv({ MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: cluster.brokers.join(',') }),
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    worker.stdout?.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    worker.stderr?.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    try {
+      const code = await new Promise<number | null>((resolve) => worker.once('exit', (c) => resolve(c)));
+      expect(code).toBe(1);
+    } finally {
+      worker.kill('SIGKILL');
+    }
+    expect(stderr).toContain('mailroom: the worker stopped');
+    expect(stdout).toContain('"event":"worker.fatal"');
+  }, 60_000);
 });

@@ -104,11 +104,15 @@ export function scriptedTransport() {
       attempts.set(key, (attempts.get(key) ?? 0) + 1);
       if (delayMs > 0) {
         await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(resolve, delayMs);
-          context.signal?.addEventListener('abort', () => {
+          const onAbort = () => {
             clearTimeout(timer);
             reject(new EmailError('aborted', { code: 'aborted', transport: 'scripted' }));
-          });
+          };
+          const timer = setTimeout(() => {
+            context.signal?.removeEventListener('abort', onAbort);
+            resolve();
+          }, delayMs);
+          context.signal?.addEventListener('abort', onAbort, { once: true });
         });
       }
       for (const [prefix, rule] of rules) {

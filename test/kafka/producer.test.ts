@@ -41,6 +41,7 @@ function startWorker(topics: Awaited<ReturnType<typeof freshTopics>>) {
   const worker = createEmailWorker({
     kafka,
     service: serviceFor(transport),
+    allowCapturingTransport: true,
     ...topics,
     consumer: FAST_CONSUMER,
   });
@@ -373,7 +374,12 @@ describe('EmailService with a queue', () => {
     expect(() => createEmailWorker({ kafka, service, ...topics })).toThrow(TypeError);
     expect(() => createEmailWorker({ kafka, service, ...topics })).toThrow(/queue/);
     // The same options with a sending service are accepted.
-    const worker = createEmailWorker({ kafka, service: serviceFor(memoryTransport()), ...topics });
+    const worker = createEmailWorker({
+      kafka,
+      service: serviceFor(memoryTransport()),
+      allowCapturingTransport: true,
+      ...topics,
+    });
     cleanup.push(() => worker.close());
   });
 });

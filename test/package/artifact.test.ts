@@ -298,7 +298,7 @@ const fakeClient = {
 function probe(mailroom, kafka) {
   const service = new mailroom.EmailService({ transport: mailroom.memoryTransport(), from: 'a@b.example' });
   const producer = kafka.createEmailProducer({ kafka: fakeClient });
-  const worker = kafka.createEmailWorker({ kafka: fakeClient, service });
+  const worker = kafka.createEmailWorker({ kafka: fakeClient, service, allowCapturingTransport: true });
   return {
     missing: ${JSON.stringify(KAFKA_NAMES)}.filter((name) => typeof kafka[name] !== 'function'),
     producer: { name: producer.name, publish: typeof producer.publish, publishMany: typeof producer.publishMany },

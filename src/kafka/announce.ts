@@ -1,0 +1,122 @@
+/**
+ * Internal: what the worker tells about itself — its counts, its events and its log lines — in
+ * one place, so runtime.ts reads as what the worker does and this file as what it says.
+ */
+import type { EmailError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { FinishedOffsets } from './commit.js';
+import { kafkaErrorFields } from './failures.js';
+import { describeFailure, type RecordReports } from './records.js';
+import type { EmailWorkerEvents, EmailWorkerStats } from './worker.js';
+
+export class Announcer {
+  readonly stats: EmailWorkerStats = {
+    sent: 0,
+    retried: 0,
+    deadLettered: 0,
+    duplicates: 0,
+    commitsRefused: 0,
+    restarts: 0,
+  };
+  readonly #listeners = new Map<keyof EmailWorkerEvents, Set<(event: never) => void>>();
+
+  constructor(
+    readonly log: Logger | undefined,
+    readonly groupId: string,
+  ) {}
+
+  on<E extends keyof EmailWorkerEvents>(event: E, listener: (event: EmailWorkerEvents[E]) => void) {
+    const set = this.#listeners.get(event) ?? new Set();
+    this.#listeners.set(event, set);
+    set.add(listener as (event: never) => void);
+    return () => {
+      set.delete(listener as (event: never) => void);
+    };
+  }
+
+  emit<E extends keyof EmailWorkerEvents>(event: E, payload: EmailWorkerEvents[E]): void {
+    for (const listener of this.#listeners.get(event) ?? []) {
+      try {
+        (listener as (event: EmailWorkerEvents[E]) => void)(payload);
+      } catch {
+        // A broken listener must not change what happens to an email.
+      }
+    }
+  }
+
+  /** What the record handler reports, as counts, log lines and events; `systemic` pauses. */
+  recordReports(systemic: (error: EmailError) => void): RecordReports {
+    const { stats } = this;
+    return {
+      sent: (at, envelope, result, attempts) => {
+        stats.sent++;
+        if (!this.log && !this.#listeners.get('sent')?.size) return;
+        const latencyMs = Date.now() - Date.parse(envelope.createdAt);
+        const { topic, partition, offset } = at;
+        this.log?.info(
+          { event: 'worker.sent', id: envelope.id, topic, partition, offset, attempts, latencyMs },
+          'email sent',
+        );
+        this.emit('sent', { topic, partition, offset, envelope, result, attempts, latencyMs });
+      },
+      retried: (event) => {
+        stats.retried++;
+        const { envelope, error, ...fields } = event;
+        this.log?.warn(
+          { event: 'worker.retried', id: envelope.id, ...fields, error: describeFailure(error) },
+          'email parked on the retry topic',
+        );
+        this.emit('retried', event);
+      },
+      deadLettered: (event) => {
+        stats.deadLettered++;
+        const { envelope, error, ...fields } = event;
+        this.log?.error(
+          { event: 'worker.dead_lettered', id: envelope?.id, ...fields, error: describeFailure(error) },
+          'email dead-lettered',
+        );
+        this.emit('dead-lettered', event);
+      },
+      duplicate: (event) => {
+        stats.duplicates++;
+        const { envelope, ...at } = event;
+        this.log?.info({ event: 'worker.duplicate', id: envelope.id, ...at }, 'already sent: skipped');
+        this.emit('duplicate', event);
+      },
+      systemic,
+    };
+  }
+
+  /** kafkajs's GROUP_JOIN payload: the member and its partitions, as `topic[0,1,2]`. */
+  joined(payload: Record<string, unknown>): void {
+    const assignment = (payload.memberAssignment ?? {}) as Record<string, number[]>;
+    const parts = Object.entries(assignment)
+      .filter(([, partitions]) => partitions.length > 0)
+      .map(([topic, partitions]) => `${topic}[${[...partitions].sort((a, b) => a - b).join(',')}]`);
+    this.log?.info(
+      {
+        event: 'worker.joined',
+        groupId: this.groupId,
+        memberId: payload.memberId,
+        isLeader: payload.isLeader,
+        assigned: assignment,
+      },
+      parts.length > 0
+        ? `joined group ${this.groupId}; assigned partitions ${parts.join(' ')}`
+        : `joined group ${this.groupId} with no partitions assigned (more workers than partitions?)`,
+    );
+  }
+
+  commitRefused(error: unknown, offsets: FinishedOffsets): void {
+    this.stats.commitsRefused++;
+    this.log?.warn(
+      {
+        event: 'worker.commit_refused',
+        groupId: this.groupId,
+        kafka: kafkaErrorFields(error),
+        offsets: offsets.map((o) => `${o.topic}[${o.partition}]@${o.offset}`),
+      },
+      'the group is rebalancing: commit refused; those records go to the partition owner again (already-sent ones are counted as duplicates, not re-sent by this worker)',
+    );
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Internal: what a Kafka client's error means to the worker. kafkajs wraps a broker's error code
+ * in retry errors (`KafkaJSNonRetriableError` with the protocol error as `cause`); Confluent's
+ * client carries librdkafka's code. This file walks the chain once so the rest need not.
+ */
+
+/** Broker error codes (Kafka protocol) that mean "the group moved on": the commit is void, rejoin. */
+const REBALANCE = new Map<string, number>([
+  ['REBALANCE_IN_PROGRESS', 27],
+  ['ILLEGAL_GENERATION', 22],
+  ['UNKNOWN_MEMBER_ID', 25],
+  ['NOT_COORDINATOR', 16],
+  ['NOT_COORDINATOR_FOR_GROUP', 16],
+  ['COORDINATOR_NOT_AVAILABLE', 15],
+  ['COORDINATOR_LOAD_IN_PROGRESS', 14],
+  ['FENCED_INSTANCE_ID', 82],
+]);
+const REBALANCE_CODES = new Set(REBALANCE.values());
+
+interface ClientError {
+  name?: unknown;
+  message?: unknown;
+  type?: unknown;
+  code?: unknown;
+  cause?: unknown;
+  originalError?: unknown;
+}
+
+/** The error and the errors it wraps, outermost first (at most 8 deep). */
+function chain(error: unknown): ClientError[] {
+  const out: ClientError[] = [];
+  let current = error;
+  while (typeof current === 'object' && current !== null && out.length < 8) {
+    out.push(current as ClientError);
+    const next = (current as ClientError).cause ?? (current as ClientError).originalError;
+    if (next === current) break;
+    current = next;
+  }
+  return out;
+}
+
+/**
+ * True when a commit (or heartbeat) failed because the consumer group is rebalancing or this
+ * member's generation is over: the offsets are void, the records go to whoever owns the
+ * partition next.
+ */
+export function isRebalanceError(error: unknown): boolean {
+  return chain(error).some(
+    (e) =>
+      (typeof e.type === 'string' && REBALANCE.has(e.type)) ||
+      (typeof e.code === 'number' && REBALANCE_CODES.has(e.code)),
+  );
+}
+
+/**
+ * The broker's own error inside a rebalance failure (kafkajs wraps it in a retry error): thrown
+ * from `eachBatch`, it makes kafkajs rejoin the group at once instead of fetching on.
+ */
+export function rebalanceCause(error: unknown): unknown {
+  return chain(error).find((e) => typeof e.type === 'string' && REBALANCE.has(e.type)) ?? error;
+}
+
+/**
+ * A client error as log fields: the outermost name and message, and the innermost broker error
+ * type or socket code (`REBALANCE_IN_PROGRESS`, `ECONNREFUSED`). Kafka clients put no credentials
+ * in their messages; the message is cut to one line of 300 characters anyway.
+ */
+export function kafkaErrorFields(error: unknown): Record<string, string> {
+  const links = chain(error);
+  const outer = links[0];
+  if (!outer) return { name: typeof error, message: String(error).slice(0, 300) };
+  const fields: Record<string, string> = {
+    name: typeof outer.name === 'string' ? outer.name : 'Error',
+    message: String(outer.message ?? '')
+      .replace(/[\r\n]+/g, ' ')
+      .slice(0, 300),
+  };
+  for (const e of links) {
+    if (fields.type === undefined && typeof e.type === 'string') fields.type = e.type;
+    if (fields.code === undefined && (typeof e.code === 'string' || typeof e.code === 'number'))
+      fields.code = String(e.code);
+  }
+  return fields;
+}
+
+/** True for a failure to reach any broker (refused, unknown host, timed out connecting). */
+export function isConnectionError(error: unknown): boolean {
+  return chain(error).some(
+    (e) =>
+      e.name === 'KafkaJSConnectionError' ||
+      e.name === 'KafkaJSNoBrokerAvailableError' ||
+      e.name === 'KafkaJSBrokerNotFound' ||
+      (typeof e.code === 'string' &&
+        /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH)$/.test(e.code)) ||
+      (typeof e.message === 'string' && /Connection error|ECONNREFUSED|ENOTFOUND/.test(e.message)),
+  );
+}
+
+const UNAVAILABLE = Symbol.for('mailroom.kafka-unavailable');
+
+/**
+ * The worker could not reach Kafka. The message names the brokers (and the topic), and `code`
+ * keeps the cause's (`ECONNREFUSED`, `ENOTFOUND` …) so a log line says what was tried and why it
+ * failed, not only "Connection error".
+ */
+export class KafkaUnavailableError extends Error {
+  override readonly name = 'KafkaUnavailableError';
+  /** The brokers tried, as given in `brokers` (undefined when the worker was not told). */
+  readonly brokers: readonly string[] | undefined;
+  /** The socket or broker error code of the cause, when it has one. */
+  readonly code: string | undefined;
+
+  constructor(brokers: readonly string[] | undefined, topic: string, cause: unknown) {
+    const fields = kafkaErrorFields(cause);
+    const where = brokers?.length ? `the Kafka brokers ${brokers.join(',')}` : 'the Kafka brokers';
+    super(`could not reach ${where} (topic ${topic}): ${fields.message || fields.name}`, { cause });
+    Object.defineProperty(this, UNAVAILABLE, { value: true });
+    this.brokers = brokers;
+    this.code = fields.code ?? fields.type;
+  }
+}
+
+/** True when `err` is a {@link KafkaUnavailableError} (also across two copies of the package). */
+export function isKafkaUnavailableError(err: unknown): err is KafkaUnavailableError {
+  return typeof err === 'object' && err !== null && UNAVAILABLE in err;
+}

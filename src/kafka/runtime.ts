@@ -1,0 +1,476 @@
+/**
+ * Internal: the running worker, as small named steps over a little explicit state (after
+ * bullmq's `Worker` and kafkajs's `Runner`): `start` and `openConsumer` connect, `processBatch`
+ * hands records to the record handler and marks them finished, the `Committer` commits, `recover`
+ * replaces a consumer that crashed for good, `fail` gives up loudly, `close` drains and leaves.
+ * worker.ts checks the options and documents the API; records.ts decides each record.
+ */
+import type { EmailError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { EmailService } from '../service.js';
+import { Announcer } from './announce.js';
+import {
+  type ConsumerSettings,
+  createConsumer,
+  createProducer,
+  type KafkaBatchPayload,
+  type KafkaClientLike,
+  type KafkaConsumerLike,
+  type KafkaFlavor,
+  type KafkaHeaders,
+  type KafkaIncomingMessage,
+  type KafkaProducerLike,
+  runConsumer,
+  sendRecords,
+} from './client.js';
+import { Committer, PartitionProgress, Slots } from './commit.js';
+import {
+  isConnectionError,
+  isRebalanceError,
+  KafkaUnavailableError,
+  kafkaErrorFields,
+  rebalanceCause,
+} from './failures.js';
+import { describeFailure, notBeforeOf, type RecordHandlerOptions, recordHandler } from './records.js';
+import type { EmailWorkerEvents, EmailWorkerStats } from './worker.js';
+
+/** What the runtime is given, every default resolved by worker.ts. */
+export interface RuntimeSettings {
+  kafka: KafkaClientLike;
+  flavor: KafkaFlavor;
+  service: EmailService;
+  groupId: string;
+  topic: string;
+  retryTopic: string;
+  deadLetterTopic: string;
+  concurrency: number;
+  consumer: ConsumerSettings;
+  pauseMs: number;
+  deadlineMs: number;
+  maxRestarts: number;
+  handleSignals: boolean;
+  brokers: readonly string[] | undefined;
+  logger: Logger | undefined;
+  /** The record handler's options, less what the runtime supplies itself. */
+  records: Omit<RecordHandlerOptions, 'forward' | 'report' | 'signal'>;
+}
+
+type State = 'new' | 'starting' | 'running' | 'restarting' | 'closing' | 'closed';
+
+export class WorkerRuntime {
+  readonly #s: RuntimeSettings;
+  readonly #log: Logger | undefined;
+  /** Counts, events and the per-record log lines. */
+  readonly #say: Announcer;
+  readonly #slots: Slots;
+  readonly #sendAbort = new AbortController();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  /** Batches in hand, so close() and recover() can let them finish first. */
+  readonly #batches = new Set<Promise<void>>();
+  readonly #handle: ReturnType<typeof recordHandler>;
+  #state: State = 'new';
+  #consumer: KafkaConsumerLike | undefined;
+  #producer: KafkaProducerLike | undefined;
+  #committer: Committer | undefined;
+  #pausedUntil: number | undefined;
+  #resumeTimer: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
+  /** Restarts since the last batch that went through: the budget `maxRestarts` bounds. */
+  #restartsInARow = 0;
+  #fatal: unknown;
+  readonly #closed: Promise<void>;
+  #settleClosed!: (error?: unknown) => void;
+
+  constructor(settings: RuntimeSettings) {
+    this.#s = settings;
+    this.#log = settings.logger;
+    this.#say = new Announcer(settings.logger, settings.groupId);
+    this.#slots = new Slots(settings.concurrency);
+    this.#handle = recordHandler({
+      ...settings.records,
+      signal: this.#sendAbort.signal,
+      forward: (target, message, headers, value) => this.#forward(target, message, headers, value),
+      report: this.#say.recordReports((error) => this.#pauseAll(error)),
+    });
+    this.#closed = new Promise<void>((resolve, reject) => {
+      this.#settleClosed = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    this.#closed.catch(() => {}); // awaited by untilClosed() callers; never an unhandled rejection
+  }
+
+  get stats(): EmailWorkerStats {
+    return this.#say.stats;
+  }
+
+  on<E extends keyof EmailWorkerEvents>(event: E, listener: (event: EmailWorkerEvents[E]) => void) {
+    return this.#say.on(event, listener);
+  }
+
+  get paused(): boolean {
+    return this.#pausedUntil !== undefined;
+  }
+
+  untilClosed(): Promise<void> {
+    return this.#closed;
+  }
+
+  // ---- start -------------------------------------------------------------------------------
+
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new Error('createEmailWorker: start() was already called');
+    this.#state = 'starting';
+    const { service, groupId, topic, retryTopic, deadLetterTopic } = this.#s;
+    const transport = service.transport.describe?.() ?? service.transport.name;
+    const brokers = this.#brokersText();
+    this.#log?.info(
+      {
+        event: 'worker.starting',
+        transport,
+        brokers: this.#s.brokers,
+        groupId,
+        topic,
+        retryTopic,
+        deadLetterTopic,
+      },
+      `email worker starting: sending via ${transport}; Kafka ${brokers}, group ${groupId}, topics ${topic}, ${retryTopic}, ${deadLetterTopic}`,
+    );
+    try {
+      this.#log?.info(
+        { event: 'worker.connecting', brokers: this.#s.brokers },
+        `connecting to Kafka ${brokers}`,
+      );
+      this.#producer = createProducer(this.#s.kafka, this.#s.flavor);
+      await this.#connect(() => (this.#producer as KafkaProducerLike).connect());
+      this.#state = 'running';
+      await this.#openConsumer();
+    } catch (error) {
+      this.#state = 'running';
+      await this.close({ deadlineMs: 0 }).catch(() => {});
+      this.#log?.error(
+        { event: 'worker.start_failed', error: describeFailure(error), kafka: kafkaErrorFields(error) },
+        `email worker could not start: ${(error as Error)?.message ?? String(error)}`,
+      );
+      throw error;
+    }
+    if (this.#s.handleSignals) {
+      process.once('SIGTERM', this.#onSignal);
+      process.once('SIGINT', this.#onSignal);
+    }
+    this.#log?.info(
+      { event: 'worker.started', groupId, topic, retryTopic, deadLetterTopic },
+      `email worker started: consuming ${topic} and ${retryTopic} as group ${groupId}`,
+    );
+  }
+
+  /** A consumer, connected, subscribed and running, with its events watched. */
+  async #openConsumer(): Promise<void> {
+    const { kafka, flavor, groupId, topic, retryTopic } = this.#s;
+    const consumer = createConsumer(kafka, flavor, groupId, this.#s.consumer);
+    this.#consumer = consumer;
+    this.#committer = new Committer(consumer, (error, offsets) => this.#say.commitRefused(error, offsets));
+    this.#watch(consumer);
+    await this.#connect(() => consumer.connect());
+    this.#log?.info(
+      { event: 'worker.joining', groupId, topics: [topic, retryTopic] },
+      `connected; joining group ${groupId} (assignment can take up to the rebalance timeout while other members rejoin)`,
+    );
+    await runConsumer(consumer, flavor, [topic, retryTopic], this.#s.concurrency, (payload) =>
+      this.#eachBatch(payload),
+    );
+    if (this.#pausedUntil !== undefined) consumer.pause([{ topic }, { topic: retryTopic }]);
+  }
+
+  /** Runs a connect step; an unreachable cluster becomes an error that names the brokers. */
+  async #connect(step: () => Promise<void>): Promise<void> {
+    try {
+      await step();
+    } catch (error) {
+      if (!isConnectionError(error)) throw error;
+      throw new KafkaUnavailableError(this.#s.brokers, this.#s.topic, error);
+    }
+  }
+
+  #brokersText(): string {
+    return this.#s.brokers?.length
+      ? `brokers ${this.#s.brokers.join(',')}`
+      : 'the brokers the Kafka client was given';
+  }
+
+  /** kafkajs reports joins, rebalances and crashes through events; the Confluent client has none of these. */
+  #watch(consumer: KafkaConsumerLike): void {
+    const emitter = consumer as {
+      events?: { GROUP_JOIN?: string; REBALANCING?: string; CRASH?: string };
+      on?: (event: string, listener: (e: { payload: Record<string, unknown> }) => void) => void;
+    };
+    if (typeof emitter.on !== 'function' || !emitter.events) return;
+    const { GROUP_JOIN, REBALANCING, CRASH } = emitter.events;
+    if (GROUP_JOIN) emitter.on(GROUP_JOIN, (e) => this.#say.joined(e.payload));
+    if (REBALANCING) {
+      emitter.on(REBALANCING, () =>
+        this.#log?.info(
+          { event: 'worker.rebalancing', groupId: this.#s.groupId },
+          `group ${this.#s.groupId} is rebalancing: rejoining`,
+        ),
+      );
+    }
+    if (CRASH) {
+      emitter.on(CRASH, (e) => {
+        if (this.#consumer !== consumer) return; // a consumer already replaced
+        this.#crashed(e.payload.error, e.payload.restart === true);
+      });
+    }
+  }
+
+  // ---- consume -----------------------------------------------------------------------------
+
+  #eachBatch(payload: KafkaBatchPayload): Promise<void> {
+    const running = this.#processBatch(payload);
+    const tracked = running.catch(() => {}).finally(() => this.#batches.delete(tracked));
+    this.#batches.add(tracked);
+    return running;
+  }
+
+  async #processBatch(payload: KafkaBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+    const { topic: batchTopic, partition } = batch;
+    const committer = this.#committer;
+    const refusalsAtStart = committer?.refusals ?? 0;
+    let stop = false;
+    let failure: unknown;
+    let rebalance: unknown;
+    let resolved: string | undefined;
+    // The client's own checks cost a little per call: asked every 32 records, ours every record.
+    const active = (index: number) =>
+      this.#state === 'running' &&
+      this.#pausedUntil === undefined &&
+      !stop &&
+      (committer?.refusals ?? 0) === refusalsAtStart &&
+      (index % 32 !== 0 || (isRunning() && !isStale()));
+    const progress = new PartitionProgress(
+      batch.messages.map((m) => m.offset),
+      (offset) => {
+        resolved = offset;
+        committer?.mark(batchTopic, partition, offset);
+      },
+    );
+    const beat = setInterval(() => {
+      heartbeat().catch((error) => {
+        stop = true; // a rebalance: finish what is in flight and hand the partition back
+        if (isRebalanceError(error)) rebalance ??= error;
+      });
+    }, 1_000);
+    const inFlight = new Set<Promise<void>>();
+    const run = async (index: number, message: KafkaIncomingMessage) => {
+      try {
+        const outcome = await this.#handle(message, { topic: batchTopic, partition, offset: message.offset });
+        if (outcome === 'done') progress.finish(index);
+        else stop = true;
+      } catch (error) {
+        // Publishing to the retry or dead-letter topic failed: not committed, fetched again.
+        stop = true;
+        failure ??= error;
+      } finally {
+        this.#slots.release();
+      }
+    };
+    try {
+      for (const [index, message] of batch.messages.entries()) {
+        if (!active(index)) break;
+        if (batchTopic === this.#s.retryTopic && this.#notYetDue(message, batchTopic, partition)) break;
+        if (!this.#slots.tryAcquire()) {
+          await this.#slots.acquire();
+          if (!active(0)) {
+            this.#slots.release();
+            break;
+          }
+        }
+        const task = run(index, message);
+        inFlight.add(task);
+        task.then(() => inFlight.delete(task));
+      }
+      await Promise.all(inFlight);
+      // Where the client fetches this partition from next: after the last finished record.
+      if (resolved !== undefined) resolveOffset(resolved);
+      await committer?.flush();
+    } finally {
+      clearInterval(beat);
+    }
+    if (failure !== undefined) {
+      this.#log?.error(
+        { event: 'worker.error', error: describeFailure(failure), kafka: kafkaErrorFields(failure) },
+        'could not forward a record to the retry or dead-letter topic: it is fetched again',
+      );
+      this.#say.emit('error', { error: failure });
+      throw failure;
+    }
+    if (committer && committer.refusals !== refusalsAtStart) rebalance ??= committer.lastRefusal;
+    // kafkajs rejoins at once when eachBatch throws the broker's rebalance error, rather than
+    // fetching and processing more records whose commits the group would refuse too.
+    if (rebalance !== undefined && this.#s.flavor === 'kafkajs') throw rebalanceCause(rebalance);
+    this.#restartsInARow = 0;
+  }
+
+  /** A parked record not yet due: its partition waits (the others go on) and is fetched again on resume. */
+  #notYetDue(message: KafkaIncomingMessage, topic: string, partition: number): boolean {
+    const due = notBeforeOf(message) - Date.now();
+    if (due <= 0) return false;
+    const consumer = this.#consumer;
+    const paused = [{ topic, partitions: [partition] }];
+    consumer?.pause(paused);
+    this.#later(due, () => {
+      if (this.#state === 'running' && this.#consumer === consumer) consumer?.resume(paused);
+    });
+    return true;
+  }
+
+  async #forward(target: string, message: KafkaIncomingMessage, headers: KafkaHeaders, value?: string) {
+    if (!this.#producer) throw new Error('the worker is not started');
+    await sendRecords(this.#producer, this.#s.flavor, target, [
+      { key: message.key, value: value ?? message.value, headers: { ...message.headers, ...headers } },
+    ]);
+  }
+
+  // ---- pause -------------------------------------------------------------------------------
+
+  #pauseAll(error: EmailError): void {
+    if (this.#pausedUntil !== undefined || !this.#consumer) return;
+    const { pauseMs, topic, retryTopic } = this.#s;
+    this.#pausedUntil = Date.now() + pauseMs;
+    this.#consumer.pause([{ topic }, { topic: retryTopic }]);
+    this.#log?.error(
+      { event: 'worker.paused', error: describeFailure(error), resumeInMs: pauseMs },
+      'systemic delivery failure: consumption paused',
+    );
+    this.#say.emit('paused', { error, resumeAt: new Date(this.#pausedUntil) });
+    this.#resumeTimer = setTimeout(() => this.resume(), pauseMs);
+  }
+
+  resume(): void {
+    if (this.#pausedUntil === undefined) return;
+    clearTimeout(this.#resumeTimer);
+    this.#pausedUntil = undefined;
+    if (this.#state !== 'running' || !this.#consumer) return;
+    this.#consumer.resume([{ topic: this.#s.topic }, { topic: this.#s.retryTopic }]);
+    this.#log?.info({ event: 'worker.resumed' }, 'consumption resumed');
+    this.#say.emit('resumed', {});
+  }
+
+  #later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      fn();
+    }, ms);
+    this.#timers.add(timer);
+  }
+
+  // ---- crash, recover, fail ----------------------------------------------------------------
+
+  /** The consumer crashed. kafkajs restarts it itself when the cause is retriable; otherwise we do. */
+  #crashed(error: unknown, restart: boolean): void {
+    if (this.#state !== 'running') return;
+    this.#say.emit('error', { error });
+    if (restart) {
+      this.#say.stats.restarts++;
+      this.#log?.warn(
+        { event: 'worker.consumer_crashed', restart: true, kafka: kafkaErrorFields(error) },
+        'the Kafka consumer crashed; the client restarts it',
+      );
+      return;
+    }
+    this.#log?.error(
+      { event: 'worker.consumer_crashed', restart: false, kafka: kafkaErrorFields(error) },
+      'the Kafka consumer crashed and the client will not restart it: the worker replaces it',
+    );
+    void this.#recover(error);
+  }
+
+  /** Replaces a consumer the client gave up on; past `maxRestarts` in a row, the worker fails. */
+  async #recover(error: unknown): Promise<void> {
+    if (this.#restartsInARow >= this.#s.maxRestarts) return this.#fail(error);
+    this.#restartsInARow++;
+    this.#say.stats.restarts++;
+    this.#state = 'restarting';
+    const old = this.#consumer;
+    try {
+      const backoffMs = Math.min(5_000, 250 * 2 ** this.#restartsInARow);
+      await new Promise((resolve) => setTimeout(resolve, backoffMs).unref());
+      while (this.#batches.size > 0) await Promise.all(this.#batches);
+      this.#committer?.drop(); // offsets of a consumer that is gone: its records come again
+      await old?.disconnect().catch(() => {});
+      if ((this.#state as State) !== 'restarting') return; // closed meanwhile
+      this.#state = 'running';
+      await this.#openConsumer();
+      this.#log?.info(
+        { event: 'worker.consumer_restarted', attempt: this.#restartsInARow },
+        'the Kafka consumer was replaced and is rejoining its group',
+      );
+    } catch (next) {
+      const state = this.#state as State; // close() may have run meanwhile
+      if (state === 'closing' || state === 'closed') return;
+      this.#state = 'running';
+      return this.#recover(next);
+    }
+  }
+
+  /** The worker cannot go on: say so, close, and reject `untilClosed()` so a supervisor restarts the process. */
+  async #fail(error: unknown): Promise<void> {
+    this.#fatal = error;
+    this.#log?.error(
+      { event: 'worker.fatal', error: describeFailure(error), kafka: kafkaErrorFields(error) },
+      `email worker stopped: the Kafka consumer failed ${this.#s.maxRestarts + 1} times in a row; restart the process`,
+    );
+    this.#say.emit('fatal', { error });
+    await this.close().catch(() => {});
+  }
+
+  // ---- close -------------------------------------------------------------------------------
+
+  // The process is going away: after the worker, the service's connections (an SMTP pool) close too.
+  readonly #onSignal = () => {
+    this.close()
+      .then(() => this.#s.service.close())
+      .catch((error) => this.#say.emit('error', { error }));
+  };
+
+  close(options: { deadlineMs?: number } = {}): Promise<void> {
+    this.#closing ??= this.#shutDown(options.deadlineMs ?? this.#s.deadlineMs).then(
+      () => this.#settleClosed(this.#fatal),
+      (error) => {
+        this.#settleClosed(this.#fatal ?? error);
+        throw error;
+      },
+    );
+    return this.#closing;
+  }
+
+  async #shutDown(deadlineMs: number): Promise<void> {
+    if (this.#state === 'new') {
+      this.#state = 'closed';
+      return;
+    }
+    this.#state = 'closing';
+    process.off('SIGTERM', this.#onSignal);
+    process.off('SIGINT', this.#onSignal);
+    clearTimeout(this.#resumeTimer);
+    for (const timer of this.#timers) clearTimeout(timer);
+    const deadline = setTimeout(
+      () => this.#sendAbort.abort(new Error('worker shutdown deadline')),
+      deadlineMs,
+    );
+    try {
+      // Stop fetching, let the batches in hand finish their in-flight sends, commit, then leave.
+      // Best effort: kafkajs refuses while it restarts its consumer group, and disconnect stops fetching anyway.
+      try {
+        this.#consumer?.pause([{ topic: this.#s.topic }, { topic: this.#s.retryTopic }]);
+      } catch {}
+      while (this.#batches.size > 0) await Promise.all(this.#batches);
+      await this.#committer?.flush().catch((error) => this.#say.emit('error', { error }));
+      await this.#consumer?.disconnect();
+    } finally {
+      clearTimeout(deadline);
+      await this.#producer?.disconnect().catch(() => {});
+      this.#state = 'closed';
+      this.#log?.info({ event: 'worker.closed', ...this.#say.stats }, 'email worker closed');
+    }
+  }
+}

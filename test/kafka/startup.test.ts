@@ -1,0 +1,206 @@
+/**
+ * What the worker refuses and says as it starts: a transport that captures mail is refused unless
+ * allowed, the log tells what it connects to, joins and is assigned, kafkajs's own lines come out
+ * in our shape, and an unreachable broker is an error naming the brokers.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { isConfigError, type Logger, memoryTransport, sandboxTransport } from '../../src/index.js';
+import {
+  createEmailWorker,
+  isKafkaUnavailableError,
+  type KafkaClientLike,
+  kafkaLogCreator,
+} from '../../src/kafka/index.js';
+import type { KafkaCluster } from '../helpers/kafka-cluster.js';
+import {
+  FAST_CONSUMER,
+  freshTopics,
+  scriptedTransport,
+  serviceFor,
+  useKafkaCluster,
+  waitFor,
+} from './harness.js';
+
+let cluster: KafkaCluster;
+let kafka: Kafka;
+const cleanup = useKafkaCluster((started, client) => {
+  cluster = started;
+  kafka = client;
+});
+
+type Line = { level: string; msg: string | undefined; fields: Record<string, unknown> };
+function recorder() {
+  const lines: Line[] = [];
+  const at =
+    (level: string) =>
+    (fields: object, msg?: string): void => {
+      lines.push({ level, msg, fields: fields as Record<string, unknown> });
+    };
+  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  return { lines, logger };
+}
+
+/** A client that connects nowhere: enough to create a worker. */
+const offline = {
+  producer: () => ({ connect: async () => {}, disconnect: async () => {}, send: async () => [] }),
+  consumer: () => ({
+    connect: async () => {},
+    disconnect: async () => {},
+    subscribe: async () => {},
+    run: async () => {},
+    commitOffsets: async () => {},
+    pause() {},
+    resume() {},
+  }),
+} satisfies KafkaClientLike;
+
+describe('the worker and transports that capture mail', () => {
+  for (const [name, make] of [
+    ['memory', () => memoryTransport()],
+    ['sandbox', () => sandboxTransport({ dir: '.mailroom/never-written' })],
+  ] as const) {
+    it(`refuses the ${name} transport unless allowCapturingTransport is set`, () => {
+      const service = serviceFor(make());
+      let error: unknown;
+      try {
+        createEmailWorker({ kafka: offline, service });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(isConfigError(error)).toBe(true);
+      expect(error).toMatchObject({ option: 'allowCapturingTransport' });
+      expect((error as Error).message).toContain(`(${name}) keeps mail instead of delivering it`);
+      expect(() =>
+        createEmailWorker({ kafka: offline, service, allowCapturingTransport: true }),
+      ).not.toThrow();
+    });
+  }
+
+  it('accepts a transport that delivers without the option', () => {
+    expect(() =>
+      createEmailWorker({ kafka: offline, service: serviceFor(scriptedTransport()) }),
+    ).not.toThrow();
+  });
+});
+
+describe('what the worker says as it starts', { timeout: 60_000 }, () => {
+  it('logs transport, brokers, group and topics first, then connecting, joined and assigned partitions', async () => {
+    const topics = await freshTopics(cluster, 3);
+    const { lines, logger } = recorder();
+    const transport = Object.assign(scriptedTransport(), { describe: () => 'scripted (test)' });
+    const worker = createEmailWorker({
+      kafka,
+      brokers: cluster.brokers,
+      service: serviceFor(transport),
+      ...topics,
+      consumer: FAST_CONSUMER,
+      logger,
+    });
+    cleanup.push(() => worker.close());
+    await worker.start();
+    await waitFor(() => lines.some((l) => l.fields.event === 'worker.joined'), 'the joined line');
+    const [first] = lines;
+    expect(first?.fields).toMatchObject({
+      event: 'worker.starting',
+      transport: 'scripted (test)',
+      brokers: cluster.brokers,
+      groupId: topics.groupId,
+      topic: topics.topic,
+      retryTopic: topics.retryTopic,
+      deadLetterTopic: topics.deadLetterTopic,
+    });
+    expect(first?.msg).toContain('scripted (test)');
+    expect(first?.msg).toContain(cluster.brokers.join(','));
+    const events = lines.map((l) => l.fields.event);
+    expect(events.slice(0, 3)).toEqual(['worker.starting', 'worker.connecting', 'worker.joining']);
+    const joined = lines.find((l) => l.fields.event === 'worker.joined');
+    expect(joined?.msg).toContain(`joined group ${topics.groupId}; assigned partitions`);
+    expect(joined?.msg).toContain(`${topics.topic}[0,1,2]`);
+    expect(joined?.msg).toContain(`${topics.retryTopic}[0,1,2]`);
+  });
+
+  it('rejects start() with an error naming the brokers when none can be reached, keeping the cause code', async () => {
+    const { lines, logger } = recorder();
+    const brokers = ['127.0.0.1:1'];
+    const unreachable = new Kafka({
+      brokers,
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 1, initialRetryTime: 50, maxRetryTime: 100 },
+    });
+    const worker = createEmailWorker({
+      kafka: unreachable,
+      brokers,
+      service: serviceFor(scriptedTransport()),
+      topic: 'mail-unreachable',
+      logger,
+    });
+    const error = await worker.start().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(isKafkaUnavailableError(error)).toBe(true);
+    expect((error as Error).message).toMatch(
+      /^could not reach the Kafka brokers 127\.0\.0\.1:1 \(topic mail-unreachable\): /,
+    );
+    expect(error).toMatchObject({ brokers, code: 'ECONNREFUSED' });
+    const failed = lines.find((l) => l.fields.event === 'worker.start_failed');
+    expect(failed?.level).toBe('error');
+    expect(failed?.msg).toContain('127.0.0.1:1');
+    expect(failed?.fields.kafka).toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});
+
+describe('kafkaLogCreator', () => {
+  it('writes kafkajs log entries through our logger, in our shape, without stack traces', () => {
+    const { lines, logger } = recorder();
+    const log = kafkaLogCreator(logger)(logLevel.INFO);
+    const entry = (level: number, message: string, extra: Record<string, unknown> = {}) =>
+      log({
+        namespace: 'Consumer',
+        level,
+        label: 'X',
+        log: { message, timestamp: 'T', logger: 'kafkajs', ...extra },
+      });
+    entry(logLevel.ERROR, 'Crash: KafkaJSNonRetriableError', { groupId: 'g', stack: 'at x', error: 'boom' });
+    entry(logLevel.WARN, 'The group is rebalancing, re-joining', { groupId: 'g' });
+    entry(logLevel.INFO, 'Consumer has joined the group');
+    entry(logLevel.DEBUG, 'fetching');
+    expect(lines).toEqual([
+      {
+        level: 'error',
+        msg: 'Crash: KafkaJSNonRetriableError',
+        fields: { event: 'kafka.log', namespace: 'Consumer', groupId: 'g', error: 'boom' },
+      },
+      {
+        level: 'warn',
+        msg: 'The group is rebalancing, re-joining',
+        fields: { event: 'kafka.log', namespace: 'Consumer', groupId: 'g' },
+      },
+      {
+        level: 'info',
+        msg: 'Consumer has joined the group',
+        fields: { event: 'kafka.log', namespace: 'Consumer' },
+      },
+      { level: 'debug', msg: 'fetching', fields: { event: 'kafka.log', namespace: 'Consumer' } },
+    ]);
+  });
+
+  it('is what a real kafkajs client logs through', async () => {
+    const { lines, logger } = recorder();
+    const client = new Kafka({
+      brokers: cluster.brokers,
+      logLevel: logLevel.INFO,
+      logCreator: kafkaLogCreator(logger),
+    });
+    const topics = await freshTopics(cluster, 1);
+    const consumer = client.consumer({ groupId: topics.groupId, ...FAST_CONSUMER });
+    cleanup.push(() => consumer.disconnect());
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topics.topic] });
+    await consumer.run({ eachMessage: async () => {} });
+    await waitFor(() => lines.some((l) => l.msg === 'Consumer has joined the group'), 'the join line');
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((l) => l.fields.event === 'kafka.log' && typeof l.msg === 'string')).toBe(true);
+  });
+});
