@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { closest, lookalike } from './env-names.js';
 import { ConfigError, isConfigError, isMessageError } from './errors.js';
-import { type Address, parseAddress } from './message.js';
+import { type Address, parseAddress, unsafeText } from './message.js';
 import type { EmailServiceOptions } from './service.js';
 import type { Transport } from './transport.js';
 import { DKIM_ENV_VARIABLES, dkimFromEnv } from './transports/dkim.js';
@@ -128,13 +128,13 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
   const transportName = chooseTransport(env, read);
   checkFormats(read);
 
-  const appName = get('APP_NAME');
+  const appName = headerText(read, 'APP_NAME');
   const color = get('MAILROOM_PRIMARY_COLOR');
   const smtpFrom = address('SMTP_FROM_EMAIL');
   const mailgunFrom = address('MAILGUN_FROM_ADDRESS');
   const replyTo = address('MAILROOM_REPLY_TO');
-  const smtpName = displayName(read, 'SMTP_FROM_NAME');
-  const mailgunName = displayName(read, 'MAILGUN_FROM_NAME');
+  const smtpName = headerText(read, 'SMTP_FROM_NAME');
+  const mailgunName = headerText(read, 'MAILGUN_FROM_NAME');
 
   let transport: Transport;
   // Each provider's own sender variables; the capture transports take whichever is set.
@@ -298,11 +298,14 @@ function checkFormats(read: Reader): void {
   read.oneOf('MAILGUN_REGION');
 }
 
-function displayName(read: Reader, name: 'SMTP_FROM_NAME' | 'MAILGUN_FROM_NAME'): string | undefined {
+/**
+ * A variable that reaches a header (a display name, the app's name, a subject prefix): the one
+ * rule every header string meets (no control characters or line separators), after trimming.
+ */
+function headerText(read: Reader, name: Variable): string | undefined {
   const value = read.get(name);
-  if (value !== undefined && /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value)) {
-    throw new ConfigError(name, 'control characters and line separators are not allowed');
-  }
+  const problem = value === undefined ? undefined : unsafeText(value);
+  if (problem) throw new ConfigError(name, problem);
   return value;
 }
 
@@ -346,7 +349,7 @@ function mailgunFromEnv(read: Reader): Transport {
 
 /** Wraps the transport in the staging interceptor when a staging variable is set. */
 function withStaging(read: Reader, transport: Transport): Transport {
-  const prefix = read.get('MAILROOM_STAGING_SUBJECT_PREFIX');
+  const prefix = headerText(read, 'MAILROOM_STAGING_SUBJECT_PREFIX');
   const allow = read.get('MAILROOM_STAGING_ALLOW');
   const redirect = read.address('MAILROOM_STAGING_REDIRECT');
   if (allow === undefined && redirect === undefined) return transport;
