@@ -36,6 +36,7 @@ export {
   type CalendarEvent,
   createMessage,
   DEFAULT_MAX_MESSAGE_BYTES,
+  deliveryRecipients,
   type EmailMessage,
   type EmailMessageInput,
   formatAddress,

@@ -600,6 +600,28 @@ export function messageDate(message: EmailMessage): Date {
   return date;
 }
 
+/**
+ * The addresses one attempt delivers to: every recipient (To, Cc, Bcc), or, on a retry of recipients
+ * a server deferred, only those. For transport authors: a transport that sends to exactly these
+ * (the SMTP envelope's `RCPT TO`), and never to the others, sets `narrowsRecipients: true`.
+ *
+ * @example
+ * ```ts
+ * const transport: Transport = {
+ *   name: 'console',
+ *   narrowsRecipients: true,
+ *   async send(message) {
+ *     const to = deliveryRecipients(message);
+ *     console.log(to, message.subject);
+ *     return { messageId: message.messageId, accepted: [...to], rejected: [], transport: 'console' };
+ *   },
+ * };
+ * ```
+ */
+export function deliveryRecipients(message: EmailMessage): readonly string[] {
+  return envelopeRecipients(message) ?? allRecipients(message);
+}
+
 /** Internal: the recipients this attempt goes to, when it goes to only some of the message's. */
 export function envelopeRecipients(message: EmailMessage): readonly string[] | undefined {
   return envelopes.get(message)?.to;

@@ -117,13 +117,16 @@ export async function withRetries<T>(
  *
  * When the budget runs out with some recipients accepted, the result lists the ones still deferred
  * (`deferred`, with their replies in `refusals`). When nobody accepted, the last error is thrown,
- * carrying every recipient's refusal seen on the way.
+ * carrying every recipient's refusal seen on the way. `narrows` says the transport delivers only to
+ * `deliveryRecipients()`; without it a partial delivery is returned at once, the deferred listed
+ * and never retried here (a retry would reach those who accepted again).
  */
 export async function withRecipientRetries(
   message: EmailMessage,
   send: (message: EmailMessage, attempt: number) => Promise<SendResult>,
   options: Required<RetryOptions>,
   context: RetryContext,
+  narrows: boolean,
 ): Promise<SendResult> {
   const ledger = new RecipientLedger();
   let pending = message;
@@ -135,11 +138,12 @@ export async function withRecipientRetries(
           result = await send(pending, n);
         } catch (error) {
           const deferred = isEmailError(error) ? ledger.refused(error.refusals ?? []) : [];
-          if (deferred.length) pending = narrowEnvelope(message, deferred);
+          if (deferred.length && narrows) pending = narrowEnvelope(message, deferred);
           throw error;
         }
         const deferred = ledger.delivered(result);
-        if (deferred.length === 0) return;
+        // A transport that cannot send to the deferred alone would reach everyone again: report them.
+        if (deferred.length === 0 || !narrows) return;
         pending = narrowEnvelope(message, deferred);
         throw deferral(result, ledger.refusalsOf(deferred));
       },

@@ -296,6 +296,7 @@ export class EmailService {
           ...(signal ? { signal } : {}),
           onRetry: (error, attempt, delayMs) => this.#retrying(sending, error, attempt, delayMs),
         },
+        this.transport.narrowsRecipients === true,
       );
       const final = { ...result, attempts };
       this.#sent(sending, final, attempts, performance.now() - started);

@@ -88,6 +88,13 @@ export interface Transport {
    * reaches an inbox. Wrappers (staging, failover) report what they wrap. Production checks use it.
    */
   readonly captures?: boolean;
+  /**
+   * True when `send()` delivers only to `deliveryRecipients(message)`: then the service retries
+   * the recipients a server deferred (4xx) on their own, never re-sending to those who accepted.
+   * Without it, deferred recipients are not retried in-process but reported in `result.deferred`
+   * (a queue worker parks a copy narrowed to them). SMTP, memory and sandbox set it.
+   */
+  readonly narrowsRecipients?: boolean;
   /** One line for the start-up log: where mail goes, e.g. `smtp smtp.example.com:587 (starttls)`. No secrets. */
   describe?(): string;
   /** Delivers one message. Rejects with an `EmailError` on failure. */

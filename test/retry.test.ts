@@ -191,7 +191,7 @@ describe('withRecipientRetries', () => {
         }),
       () => new EmailError('SMTP 554: refused', { code: 'rejected', transport: 't', status: 554 }),
     ]);
-    const result = await withRecipientRetries(message, send, fast, { transport: 't' });
+    const result = await withRecipientRetries(message, send, fast, { transport: 't' }, true);
     expect(calls).toEqual([undefined, ['bob@example.net']]);
     expect(result.accepted).toEqual(['alice@example.com', 'carol@example.org']);
     expect(result.rejected).toEqual(['bob@example.net']);
@@ -210,7 +210,7 @@ describe('withRecipientRetries', () => {
         }),
       ...Array.from({ length: 3 }, () => () => new EmailError('down', { code: 'network', transport: 't' })),
     ]);
-    const result = await withRecipientRetries(message, send, fast, { transport: 't' });
+    const result = await withRecipientRetries(message, send, fast, { transport: 't' }, true);
     expect(result.accepted).toEqual(['alice@example.com']);
     expect(result.deferred).toEqual(['bob@example.net', 'carol@example.org']);
     expect(result.refusals?.map((r) => r.status)).toEqual([450, 452]);
@@ -232,14 +232,33 @@ describe('withRecipientRetries', () => {
           refusals: refusals.slice(1),
         }),
     ]);
-    const error = (await withRecipientRetries(message, send, resolveRetry({ ...fast, maxAttempts: 2 }), {
-      transport: 't',
-    }).catch((e: unknown) => e)) as EmailError;
+    const error = (await withRecipientRetries(
+      message,
+      send,
+      resolveRetry({ ...fast, maxAttempts: 2 }),
+      { transport: 't' },
+      true,
+    ).catch((e: unknown) => e)) as EmailError;
     expect(calls).toEqual([undefined, ['bob@example.net', 'carol@example.org']]);
     expect(error.refusals?.map((r) => [r.address, r.failure])).toEqual([
       ['alice@example.com', 'permanent'],
       ['bob@example.net', 'transient'],
       ['carol@example.org', 'transient'],
     ]);
+  });
+
+  it('never retries the deferred through a transport that cannot send to them alone: it reports them', async () => {
+    const { send, calls } = scripted([
+      () =>
+        ok(['alice@example.com', 'carol@example.org'], {
+          deferred: ['bob@example.net'],
+          refusals: [deferred('bob@example.net')],
+        }),
+    ]);
+    const result = await withRecipientRetries(message, send, fast, { transport: 't' }, false);
+    // One attempt: a second would reach alice and carol again.
+    expect(calls).toEqual([undefined]);
+    expect(result.accepted).toEqual(['alice@example.com', 'carol@example.org']);
+    expect(result.deferred).toEqual(['bob@example.net']);
   });
 });

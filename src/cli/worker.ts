@@ -37,6 +37,8 @@ export async function runWorker(flags: WorkerFlags, out: (line: string) => void)
     ...(flags.concurrency !== undefined ? { MAILROOM_WORKER_CONCURRENCY: flags.concurrency } : {}),
   };
   const kafkaConfig = kafkaConfigFromEnv(env);
+  // Without a Kafka client nothing else matters: say how to install it first.
+  const { Kafka, logLevel } = await loadKafkajs();
   const options = configFromEnv();
   const transportName = process.env.MAILROOM_TRANSPORT?.trim() || undefined;
   if (transportName === 'memory') {
@@ -69,7 +71,6 @@ export async function runWorker(flags: WorkerFlags, out: (line: string) => void)
     error: (fields, msg) =>
       out(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg, ...fields })),
   };
-  const { Kafka, logLevel } = await loadKafkajs();
   const kafka = new Kafka({
     ...kafkaConfig.client,
     logLevel: logLevel.WARN,

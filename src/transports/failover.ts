@@ -52,6 +52,7 @@ export function failoverTransport(
     name: 'failover',
     // Mail may reach an inbox unless every transport behind it keeps mail instead.
     captures: transports.every((t) => t.captures === true),
+    narrowsRecipients: transports.every((t) => t.narrowsRecipients === true),
     describe: () => `failover: ${transports.map((t) => t.describe?.() ?? t.name).join(' -> ')}`,
     transports: Object.freeze([...transports]),
     async send(message, context) {

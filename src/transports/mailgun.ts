@@ -67,6 +67,8 @@ export function mailgunTransport(options: MailgunTransportOptions): MailgunTrans
 
   return {
     name: 'mailgun',
+    // It never sends a retry meant for some recipients only (below): it refuses it instead.
+    narrowsRecipients: true,
     describe: () => `mailgun ${endpoint.origin}${endpoint.pathname.replace(/\/messages$/, '')}`,
     async send(message, context) {
       throwIfAborted(context, 'mailgun');

@@ -1,5 +1,5 @@
 import type { EmailMessage } from '../message.js';
-import { allRecipients, envelopeRecipients } from '../message.js';
+import { deliveryRecipients } from '../message.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
 
 /** One message captured by a {@link MemoryTransport}. */
@@ -35,6 +35,7 @@ export function memoryTransport(): MemoryTransport {
   return {
     name: 'memory',
     captures: true,
+    narrowsRecipients: true,
     describe: () => 'memory (an in-process outbox)',
     get outbox() {
       return outbox;
@@ -46,7 +47,7 @@ export function memoryTransport(): MemoryTransport {
       throwIfAborted(context, 'memory');
       const result: SendResult = {
         messageId: message.messageId,
-        accepted: [...(envelopeRecipients(message) ?? allRecipients(message))],
+        accepted: [...deliveryRecipients(message)],
         rejected: [],
         transport: 'memory',
       };

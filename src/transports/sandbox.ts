@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { EmailError } from '../errors.js';
-import { allRecipients, type EmailMessage, envelopeRecipients, formatAddress } from '../message.js';
+import { deliveryRecipients, type EmailMessage, formatAddress } from '../message.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { buildMime } from './nodemailer-mapping.js';
 
@@ -85,6 +85,7 @@ export function sandboxTransport(options: SandboxTransportOptions = {}): Sandbox
   return {
     name: 'sandbox',
     captures: true,
+    narrowsRecipients: true,
     dir,
     describe: () => `sandbox ${dir}`,
     async send(message, context) {
@@ -108,7 +109,7 @@ export function sandboxTransport(options: SandboxTransportOptions = {}): Sandbox
       }
       return {
         messageId: message.messageId,
-        accepted: [...(envelopeRecipients(message) ?? allRecipients(message))],
+        accepted: [...deliveryRecipients(message)],
         rejected: [],
         transport: 'sandbox',
         response: files,

@@ -124,6 +124,7 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
 
   return {
     name: 'smtp',
+    narrowsRecipients: true,
     describe: () =>
       `smtp ${server.endpoint} (${nodemailerOptions.secure ? 'implicit TLS' : nodemailerOptions.ignoreTLS ? 'plain text' : 'STARTTLS required'}${dkim ? ', DKIM-signed' : ''})`,
     async send(message, context) {

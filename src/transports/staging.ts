@@ -59,6 +59,7 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
   return {
     name: transport.name,
     captures: transport.captures === true,
+    narrowsRecipients: transport.narrowsRecipients === true,
     describe: () =>
       `${transport.describe?.() ?? transport.name}, staged (allowed: ${allow.join(', ') || 'none'}; others ${redirect ? `to ${redirect.address}` : 'refused'})`,
     async send(message, context) {

@@ -94,7 +94,7 @@ describe('MAILROOM_TRANSPORT=smtp', () => {
     const { code, stdout, stderr } = await send({ ...env, SMTP_PASSWORD: 'wrong-pass-123' });
     expect(code).toBe(1);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(/^mailroom: SMTP 535: the server refused our credentials/);
+    expect(stderr).toMatch(/^mailroom: SMTP 535 at 127\.0\.0\.1:\d+: the server refused our credentials/);
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).not.toContain('wrong-pass-123');
   });
