@@ -9,6 +9,7 @@ import {
   parseAddress,
   unsafeText,
 } from '../src/message.js';
+import { INVITE } from './fixtures/invite.js';
 
 const valid: EmailMessageInput = {
   from: 'Acme <no-reply@acme.example>',
@@ -145,24 +146,6 @@ describe('createMessage', () => {
     expect(err.retryable).toBe(false);
   });
 });
-
-const INVITE = [
-  'BEGIN:VCALENDAR',
-  'VERSION:2.0',
-  'PRODID:-//Acme//Mailroom test//EN',
-  'METHOD:REQUEST',
-  'BEGIN:VEVENT',
-  'UID:kickoff-42@acme.example',
-  'DTSTAMP:20261201T090000Z',
-  'DTSTART:20261210T150000Z',
-  'DTEND:20261210T160000Z',
-  'SUMMARY:Kick-off',
-  'ORGANIZER;CN=Acme:mailto:events@acme.example',
-  'ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:jane@example.com',
-  'END:VEVENT',
-  'END:VCALENDAR',
-  '',
-].join('\r\n');
 
 describe('tags: one limit for every transport', () => {
   it(`accepts up to ${MAX_TAGS} printable ASCII tags of up to ${MAX_TAG_LENGTH} characters`, () => {

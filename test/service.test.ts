@@ -14,6 +14,7 @@ import { memoryTransport } from '../src/transports/memory.js';
 import { sandboxTransport } from '../src/transports/sandbox.js';
 import { smtpTransport } from '../src/transports/smtp.js';
 import { stagingTransport } from '../src/transports/staging.js';
+import { INVITE } from './fixtures/invite.js';
 import { type SmtpPeer, startSmtpPeer } from './helpers/smtp-peer.js';
 
 function recordingLogger() {
@@ -338,24 +339,6 @@ async function errorOf(promise: Promise<unknown>): Promise<unknown> {
     (error: unknown) => error,
   );
 }
-
-const INVITE = [
-  'BEGIN:VCALENDAR',
-  'VERSION:2.0',
-  'PRODID:-//Acme//Mailroom test//EN',
-  'METHOD:REQUEST',
-  'BEGIN:VEVENT',
-  'UID:kickoff-42@acme.example',
-  'DTSTAMP:20261201T090000Z',
-  'DTSTART:20261210T150000Z',
-  'DTEND:20261210T160000Z',
-  'SUMMARY:Kick-off',
-  'ORGANIZER;CN=Acme:mailto:events@acme.example',
-  'ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:jane@example.com',
-  'END:VEVENT',
-  'END:VCALENDAR',
-  '',
-].join('\r\n');
 
 describe('one rule for every message, whatever the transport', () => {
   let dir: string;
