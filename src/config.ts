@@ -125,7 +125,8 @@ const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,6
 export function configFromEnv(env: Env = process.env): EmailServiceOptions {
   const read = reader(env);
   const { get, address } = read;
-  const transportName = chooseTransport(env, read);
+  const choice = chooseTransport(env, read);
+  const transportName = choice.name;
   checkFormats(read);
 
   const appName = headerText(read, 'APP_NAME');
@@ -142,13 +143,16 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
   let senderName: string | undefined;
   switch (transportName) {
     case 'smtp':
-      if (!smtpFrom) read.required('SMTP_FROM_EMAIL', transportName);
-      transport = smtpFromEnv(read, env);
+      read.required('SMTP_HOST', choice.why);
+      if (!smtpFrom) read.required('SMTP_FROM_EMAIL', choice.why);
+      transport = smtpFromEnv(read, env, choice.why);
       [sender, senderName] = [smtpFrom, smtpName ?? smtpFrom?.name];
       break;
     case 'mailgun':
-      if (!mailgunFrom) read.required('MAILGUN_FROM_ADDRESS', transportName);
-      transport = mailgunFromEnv(read);
+      read.required('MAILGUN_API_KEY', choice.why);
+      read.required('MAILGUN_DOMAIN', choice.why);
+      if (!mailgunFrom) read.required('MAILGUN_FROM_ADDRESS', choice.why);
+      transport = mailgunFromEnv(read, choice.why);
       [sender, senderName] = [mailgunFrom, mailgunName ?? mailgunFrom?.name];
       break;
     case 'memory':
@@ -168,7 +172,7 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
   if ((transportName === 'smtp' || transportName === 'mailgun') && appName === undefined && !senderName) {
     throw new ConfigError(
       'APP_NAME',
-      `is required with MAILROOM_TRANSPORT=${transportName}: it names your app in every email (subject, header, footer); or give the sender a display name (${transportName === 'smtp' ? 'SMTP_FROM_NAME' : 'MAILGUN_FROM_NAME'})`,
+      `is required when mail is delivered (through ${transportName}): it names your app in every email (subject, header, footer); or give the sender a display name (${transportName === 'smtp' ? 'SMTP_FROM_NAME' : 'MAILGUN_FROM_NAME'})`,
     );
   }
 
@@ -214,10 +218,10 @@ function reader(env: Env) {
         `"${value.slice(0, 40)}" is not one of ${allowed.join(', ')}${near ? `; did you mean ${near}?` : ''}`,
       );
     },
-    required(name: Variable, transportName: string): string {
+    /** `why` says why the variable is needed: `with MAILROOM_TRANSPORT=smtp`, `because SMTP_PORT is set, …`. */
+    required(name: Variable, why: string): string {
       const value = get(name);
-      if (value === undefined)
-        throw new ConfigError(name, `is required with MAILROOM_TRANSPORT=${transportName}`);
+      if (value === undefined) throw new ConfigError(name, `is required ${why}`);
       return value;
     },
     address(name: Variable): Address | undefined {
@@ -243,7 +247,7 @@ function reader(env: Env) {
  * Which transport the environment asks for (see {@link configFromEnv}). Look-alike variables are
  * refused first: `MAIL_TRANSPORT=smtp` must not quietly mean the sandbox.
  */
-function chooseTransport(env: Env, read: Reader): TransportName {
+function chooseTransport(env: Env, read: Reader): Choice {
   const known = Object.keys(ENV_VARIABLES);
   for (const name of Object.keys(env).sort()) {
     if (!env[name]?.trim()) continue;
@@ -253,32 +257,72 @@ function chooseTransport(env: Env, read: Reader): TransportName {
     if (like.suggestion !== undefined && read.get(like.suggestion as Variable) !== undefined) continue;
     throw new ConfigError(
       name,
-      like.suggestion === undefined
-        ? 'is not a variable mailroom reads (see ENV_VARIABLES)'
-        : `is not a variable mailroom reads; did you mean ${like.suggestion}?`,
+      like.hint !== undefined
+        ? `is not a variable mailroom reads; ${like.hint}`
+        : like.suggestion === undefined
+          ? 'is not a variable mailroom reads (see ENV_VARIABLES)'
+          : `is not a variable mailroom reads; did you mean ${like.suggestion}?`,
     );
   }
-  const named = read.oneOf('MAILROOM_TRANSPORT');
-  if (named !== undefined) return named;
   const configured = (['smtp', 'mailgun'] as const).filter((provider) =>
     PROVIDER_SIGNS[provider].some((name) => read.get(name) !== undefined),
   );
   const sign = (provider: 'smtp' | 'mailgun') =>
     PROVIDER_SIGNS[provider].find((name) => read.get(name) !== undefined);
+  const production = isProduction(env.NODE_ENV);
+  const named = read.oneOf('MAILROOM_TRANSPORT');
+  if (named !== undefined) {
+    // Capturing on purpose beside a configured provider, in production, is the .env template
+    // left as it was, not a choice: the provider's mail would never be delivered.
+    const provider = configured[0];
+    if (production && (named === 'sandbox' || named === 'memory') && provider !== undefined) {
+      throw new ConfigError(
+        'MAILROOM_TRANSPORT',
+        `is ${named}, but ${sign(provider)} is set: under NODE_ENV=production its mail would be captured, not delivered. Unset MAILROOM_TRANSPORT to send through ${provider}, or unset the ${provider} variables to capture on purpose`,
+      );
+    }
+    return { name: named, why: `with MAILROOM_TRANSPORT=${named}` };
+  }
   if (configured.length === 2) {
     throw new ConfigError(
       'MAILROOM_TRANSPORT',
       `is required: both SMTP (${sign('smtp')}) and Mailgun (${sign('mailgun')}) are configured; set MAILROOM_TRANSPORT=smtp or mailgun`,
     );
   }
-  if (configured[0]) return configured[0];
-  if (env.NODE_ENV?.trim() === 'production') {
+  const provider = configured[0];
+  if (provider) {
+    return {
+      name: provider,
+      why: `because ${sign(provider)} is set, so mail goes through ${provider} (set MAILROOM_TRANSPORT=sandbox to capture it instead)`,
+    };
+  }
+  if (production) {
     throw new ConfigError(
       'MAILROOM_TRANSPORT',
       'is required under NODE_ENV=production: no mail provider is configured, and mail would only be captured in the sandbox folder. Configure smtp or mailgun, or set MAILROOM_TRANSPORT=sandbox to capture on purpose',
     );
   }
-  return 'sandbox';
+  return { name: 'sandbox', why: 'with the sandbox' };
+}
+
+/** The transport chosen, and why, for the errors that follow from the choice. */
+interface Choice {
+  readonly name: TransportName;
+  /** `with MAILROOM_TRANSPORT=smtp`, or `because SMTP_PORT is set, …`. */
+  readonly why: string;
+}
+
+/**
+ * `NODE_ENV` as deployments write it: `production` in any case, `prod`, or quoted by an env file
+ * that kept its quotes. Anything else (development, test, staging) is not production.
+ */
+function isProduction(value: string | undefined): boolean {
+  const bare = value
+    ?.trim()
+    .replace(/^(['"])(.*)\1$/, '$2')
+    .trim()
+    .toLowerCase();
+  return bare === 'production' || bare === 'prod';
 }
 
 /** Malformed values are refused even when the transport that would read them is not the one chosen. */
@@ -296,6 +340,7 @@ function checkFormats(read: Reader): void {
     throw new ConfigError('MAILROOM_PRIMARY_COLOR', 'must look like #1A2B3C');
   read.oneOf('SMTP_TLS');
   read.oneOf('MAILGUN_REGION');
+  read.httpUrl('MAILGUN_BASE_URL');
 }
 
 /**
@@ -309,12 +354,12 @@ function headerText(read: Reader, name: Variable): string | undefined {
   return value;
 }
 
-function smtpFromEnv(read: Reader, env: Env): Transport {
+function smtpFromEnv(read: Reader, env: Env, why: string): Transport {
   const port = read.get('SMTP_PORT');
   const tls = read.oneOf('SMTP_TLS');
   const user = read.get('SMTP_USER');
   const password = read.get('SMTP_PASSWORD');
-  const host = read.required('SMTP_HOST', 'smtp');
+  const host = read.required('SMTP_HOST', why);
   const caFile = read.get('SMTP_CA_FILE');
   const ca = caFile === undefined ? undefined : readPem('SMTP_CA_FILE', caFile);
   // Checked here (key parsed, variables named) so a partial or broken DKIM setup never starts.
@@ -332,11 +377,11 @@ function smtpFromEnv(read: Reader, env: Env): Transport {
   );
 }
 
-function mailgunFromEnv(read: Reader): Transport {
+function mailgunFromEnv(read: Reader, why: string): Transport {
   const region = read.oneOf('MAILGUN_REGION');
   const baseUrl = read.httpUrl('MAILGUN_BASE_URL');
-  const apiKey = read.required('MAILGUN_API_KEY', 'mailgun');
-  const domain = read.required('MAILGUN_DOMAIN', 'mailgun');
+  const apiKey = read.required('MAILGUN_API_KEY', why);
+  const domain = read.required('MAILGUN_DOMAIN', why);
   return asVariables(MAILGUN_OPTIONS, () =>
     mailgunTransport({
       apiKey,

@@ -46,7 +46,28 @@ const ALIASES: Readonly<Record<string, string>> = {
   MAILGUN_FROM_EMAIL: 'MAILGUN_FROM_ADDRESS',
   MAILGUN_ENDPOINT: 'MAILGUN_BASE_URL',
   MAILGUN_URL: 'MAILGUN_BASE_URL',
+  MAILGUN_API_TOKEN: 'MAILGUN_API_KEY',
+  MAILGUN_TOKEN: 'MAILGUN_API_KEY',
+  MAILGUN_PRIVATE_KEY: 'MAILGUN_API_KEY',
+  MAILGUN_SENDING_KEY: 'MAILGUN_API_KEY',
+  SMTP_PWD: 'SMTP_PASSWORD',
+  DKIM_DOMAIN: 'SMTP_DKIM_DOMAIN',
+  DKIM_DOMAIN_NAME: 'SMTP_DKIM_DOMAIN',
+  DKIM_SELECTOR: 'SMTP_DKIM_SELECTOR',
+  DKIM_KEY_SELECTOR: 'SMTP_DKIM_SELECTOR',
+  DKIM_KEY: 'SMTP_DKIM_PRIVATE_KEY',
+  DKIM_PRIVATE_KEY: 'SMTP_DKIM_PRIVATE_KEY',
+  DKIM_PRIVATE_KEY_FILE: 'SMTP_DKIM_PRIVATE_KEY_FILE',
+  DKIM_KEY_FILE: 'SMTP_DKIM_PRIVATE_KEY_FILE',
+  DKIM_PRIVATE_KEY_PATH: 'SMTP_DKIM_PRIVATE_KEY_FILE',
+  SMTP_DKIM_KEY: 'SMTP_DKIM_PRIVATE_KEY',
+  SMTP_DKIM_KEY_FILE: 'SMTP_DKIM_PRIVATE_KEY_FILE',
 };
+
+/** Connection URLs other tools read: mailroom takes the parts, each in its own variable. */
+const URL_VARIABLES = new Set(['SMTP_URL', 'SMTP_DSN', 'MAIL_URL', 'EMAIL_URL', 'MAILER_DSN', 'MAILER_URL']);
+const URL_HINT =
+  'mailroom reads no connection URL: set SMTP_HOST, SMTP_PORT, SMTP_TLS, SMTP_USER and SMTP_PASSWORD';
 
 /**
  * The prefix only mailroom's variables use: an unknown name with it is a typo of ours. (`SMTP_` and
@@ -91,13 +112,14 @@ export function closest(input: string, candidates: readonly string[]): string | 
 /**
  * The variable `name` looks like, when it is not one of `known` itself: another library's name for
  * the same setting, a near miss of one of ours, or an unknown name with our prefix (then the
- * suggestion may be undefined).
+ * suggestion may be undefined). `hint` replaces "did you mean" where one variable is not the answer.
  */
 export function lookalike(
   name: string,
   known: readonly string[],
-): { suggestion: string | undefined } | undefined {
+): { suggestion: string | undefined; hint?: string } | undefined {
   if (known.includes(name)) return undefined;
+  if (URL_VARIABLES.has(name)) return { suggestion: 'SMTP_HOST', hint: URL_HINT };
   const alias = ALIASES[name];
   if (alias !== undefined) return { suggestion: alias };
   const near = closest(name, known);

@@ -94,8 +94,8 @@ describe('configFromEnv', () => {
       { MAILROOM_TRANSPORT: 'carrier-pigeon' },
       /"carrier-pigeon" is not one of sandbox, memory, smtp, mailgun$/,
     ],
-    ['SMTP_FROM_EMAIL', { MAILROOM_TRANSPORT: 'smtp' }, /is required with MAILROOM_TRANSPORT=smtp/],
-    ['SMTP_HOST', { MAILROOM_TRANSPORT: 'smtp', SMTP_FROM_EMAIL: 'a@acme.example' }, /is required/],
+    ['SMTP_HOST', { MAILROOM_TRANSPORT: 'smtp' }, /is required with MAILROOM_TRANSPORT=smtp$/],
+    ['SMTP_FROM_EMAIL', { MAILROOM_TRANSPORT: 'smtp', SMTP_HOST: 'smtp.acme.example' }, /is required/],
     [
       'SMTP_TLS',
       { MAILROOM_TRANSPORT: 'smtp', SMTP_FROM_EMAIL: 'a@acme.example', SMTP_TLS: 'yes' },
@@ -123,14 +123,10 @@ describe('configFromEnv', () => {
       },
       /never sent in plain text/,
     ],
+    ['MAILGUN_API_KEY', { MAILROOM_TRANSPORT: 'mailgun' }, /is required with MAILROOM_TRANSPORT=mailgun$/],
     [
       'MAILGUN_FROM_ADDRESS',
-      { MAILROOM_TRANSPORT: 'mailgun' },
-      /is required with MAILROOM_TRANSPORT=mailgun/,
-    ],
-    [
-      'MAILGUN_API_KEY',
-      { MAILROOM_TRANSPORT: 'mailgun', MAILGUN_FROM_ADDRESS: 'a@mg.acme.example' },
+      { MAILROOM_TRANSPORT: 'mailgun', MAILGUN_API_KEY: 'k', MAILGUN_DOMAIN: 'mg.acme.example' },
       /is required/,
     ],
     [
@@ -225,6 +221,22 @@ describe('.env.example', () => {
     );
     expect(Object.keys(env).sort()).toEqual(Object.keys(ENV_VARIABLES).sort());
     expect(configFromEnv(env).transport.name).toBe('sandbox');
+    // Copied to production as it is: nothing is quietly captured.
+    expect(configError({ ...env, NODE_ENV: 'production' }).option).toBe('MAILROOM_TRANSPORT');
+    // The SMTP block filled in: that is where mail goes, in production too.
+    const filled = {
+      ...env,
+      NODE_ENV: 'production',
+      SMTP_HOST: 'smtp.acme.example',
+      SMTP_USER: 'mailer',
+      SMTP_PASSWORD: 'p',
+    };
+    const smtp = configFromEnv(filled);
+    expect(smtp.transport.name).toBe('smtp');
+    await smtp.transport.close?.();
+    // Half filled in (the password without the server) names what is missing.
+    const { SMTP_HOST: _, ...noHost } = filled;
+    expect(configError(noHost).option).toBe('SMTP_HOST');
   });
 });
 
@@ -279,14 +291,38 @@ describe('which transport the environment chooses', () => {
 
   it('treats a partly configured provider as meant, and names what is missing', () => {
     const err = configError({ SMTP_USER: 'mailer', SMTP_PASSWORD: 'p', SMTP_FROM_EMAIL: 'a@acme.example' });
-    expect(err.option).toBe('SMTP_HOST');
-    expect(configError({ MAILGUN_DOMAIN: 'mg.acme.example' }).option).toBe('MAILGUN_FROM_ADDRESS');
+    expect(err.message).toBe(
+      'SMTP_HOST: is required because SMTP_USER is set, so mail goes through smtp (set MAILROOM_TRANSPORT=sandbox to capture it instead)',
+    );
+    // The server before the sender: what is missing first is where mail would go.
+    expect(configError({ SMTP_PORT: '587' }).option).toBe('SMTP_HOST');
+    const mailgun = configError({ MAILGUN_DOMAIN: 'mg.acme.example' });
+    expect(mailgun.option).toBe('MAILGUN_API_KEY');
+    expect(mailgun.message).toMatch(/because MAILGUN_DOMAIN is set/);
   });
 
   it('refuses to fall back to the sandbox under NODE_ENV=production', () => {
     const err = configError({ NODE_ENV: 'production', APP_NAME: 'Acme' });
     expect(err.option).toBe('MAILROOM_TRANSPORT');
     expect(err.message).toMatch(/NODE_ENV=production.*MAILROOM_TRANSPORT=sandbox to capture on purpose/);
+  });
+
+  it.each(['Production', 'PRODUCTION', 'prod', '"production"', " 'production' "])(
+    'treats NODE_ENV=%s as production: no silent sandbox',
+    (value) => {
+      expect(configError({ NODE_ENV: value }).option).toBe('MAILROOM_TRANSPORT');
+    },
+  );
+
+  it('refuses a named sandbox beside a configured provider in production (the .env template left as is)', () => {
+    const err = configError({ ...smtpEnv, NODE_ENV: 'production', MAILROOM_TRANSPORT: 'sandbox' });
+    expect(err.option).toBe('MAILROOM_TRANSPORT');
+    expect(err.message).toMatch(/is sandbox, but SMTP_HOST is set: under NODE_ENV=production/);
+    expect(configError({ ...mailgunEnv, NODE_ENV: 'prod', MAILROOM_TRANSPORT: 'memory' }).message).toMatch(
+      /is memory, but MAILGUN_API_KEY is set/,
+    );
+    // Outside production a developer may capture while keeping the provider's settings around.
+    expect(choose({ ...smtpEnv, MAILROOM_TRANSPORT: 'sandbox' })).toBe('sandbox');
   });
 
   it('captures in production only when the sandbox or memory is asked for by name', () => {
@@ -323,11 +359,27 @@ describe('which transport the environment chooses', () => {
     ['SMTP_HOTS', 'smtp.acme.example', 'SMTP_HOST'],
     ['MAILGUN_KEY', 'k', 'MAILGUN_API_KEY'],
     ['MAILGUN_FROM', 'a@mg.acme.example', 'MAILGUN_FROM_ADDRESS'],
+    ['MAILGUN_API_TOKEN', 'k', 'MAILGUN_API_KEY'],
+    ['SMTP_PWD', 'p', 'SMTP_PASSWORD'],
+    ['DKIM_DOMAIN', 'acme.example', 'SMTP_DKIM_DOMAIN'],
+    ['DKIM_SELECTOR', 'mail', 'SMTP_DKIM_SELECTOR'],
+    ['DKIM_PRIVATE_KEY', '-----BEGIN PRIVATE KEY-----', 'SMTP_DKIM_PRIVATE_KEY'],
+    ['DKIM_PRIVATE_KEY_FILE', '/etc/dkim.pem', 'SMTP_DKIM_PRIVATE_KEY_FILE'],
   ])('refuses the look-alike %s instead of falling through to the sandbox', (name, value, suggestion) => {
     const err = configError({ [name]: value });
     expect(err.option).toBe(name);
     expect(err.message).toBe(`${name}: is not a variable mailroom reads; did you mean ${suggestion}?`);
   });
+
+  it.each(['SMTP_URL', 'MAIL_URL', 'EMAIL_URL', 'MAILER_DSN'])(
+    'refuses the connection URL %s, naming the variables to set instead',
+    (name) => {
+      const err = configError({ [name]: 'smtps://mailer:hunter2-secret@smtp.acme.example' });
+      expect(err.message).toBe(
+        `${name}: is not a variable mailroom reads; mailroom reads no connection URL: set SMTP_HOST, SMTP_PORT, SMTP_TLS, SMTP_USER and SMTP_PASSWORD`,
+      );
+    },
+  );
 
   it('refuses an unknown MAILROOM_ variable, and leaves other software’s variables alone', () => {
     expect(configError({ MAILROOM_OUTBOX: '/tmp/x' }).message).toMatch(/is not a variable mailroom reads/);
