@@ -4,7 +4,7 @@
  * else (outside production) the sandbox. A variable that looks like ours but is not is an error.
  */
 import { readFileSync } from 'node:fs';
-import { closest, lookalike } from './env-names.js';
+import { closest, isProduction, lookalike } from './env-names.js';
 import { ConfigError, isConfigError, isMessageError } from './errors.js';
 import { type Address, parseAddress, unsafeText } from './message.js';
 import type { EmailServiceOptions } from './service.js';
@@ -310,19 +310,6 @@ interface Choice {
   readonly name: TransportName;
   /** `with MAILROOM_TRANSPORT=smtp`, or `because SMTP_PORT is set, …`. */
   readonly why: string;
-}
-
-/**
- * `NODE_ENV` as deployments write it: `production` in any case, `prod`, or quoted by an env file
- * that kept its quotes. Anything else (development, test, staging) is not production.
- */
-function isProduction(value: string | undefined): boolean {
-  const bare = value
-    ?.trim()
-    .replace(/^(['"])(.*)\1$/, '$2')
-    .trim()
-    .toLowerCase();
-  return bare === 'production' || bare === 'prod';
 }
 
 /** Malformed values are refused even when the transport that would read them is not the one chosen. */

@@ -1,5 +1,6 @@
 /**
- * Internal: "did you mean" for environment variables and their values. A variable mailroom does
+ * Internal: reading the environment as deployments write it: `NODE_ENV` in its variants, and
+ * "did you mean" for environment variables and their values. A variable mailroom does
  * not read but that looks like one it does (`MAIL_TRANSPORT`, `SMTP_PASS`, `MAILROOM_TRANSPRT`) is
  * a mistake that would otherwise send mail somewhere nobody chose.
  */
@@ -126,4 +127,17 @@ export function lookalike(
   if (near !== undefined) return { suggestion: near };
   if (name.startsWith(OWN_PREFIX)) return { suggestion: undefined };
   return undefined;
+}
+
+/**
+ * `NODE_ENV` as deployments write it: `production` in any case, `prod`, or quoted by an env file
+ * that kept its quotes. Anything else (development, test, staging) is not production.
+ */
+export function isProduction(value: string | undefined): boolean {
+  const bare = value
+    ?.trim()
+    .replace(/^(['"])(.*)\1$/, '$2')
+    .trim()
+    .toLowerCase();
+  return bare === 'production' || bare === 'prod';
 }

@@ -9,6 +9,7 @@ import { type FSWatcher, watch } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { configFromEnv } from '../config.js';
+import { isProduction } from '../env-names.js';
 import { ConfigError } from '../errors.js';
 import type { EmailServiceOptions } from '../service.js';
 import { describeProblem, type PreviewProblem } from './diagnose.js';
@@ -79,7 +80,7 @@ interface View {
  */
 export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   if (options?.enabled !== true) throw new ConfigError('enabled', 'the preview is off unless enabled: true');
-  if (process.env.NODE_ENV === 'production' && options.force !== true) {
+  if (isProduction(process.env.NODE_ENV) && options.force !== true) {
     throw new ConfigError(
       'force',
       'refusing to serve the preview with NODE_ENV=production (force: true overrides)',
