@@ -5,6 +5,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
 import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
@@ -16,7 +17,11 @@ import { buildMime, envelopeOf } from './nodemailer-mapping.js';
 
 /** Options of {@link smtpTransport}. */
 export interface SmtpTransportOptions {
-  /** The server's host name. */
+  /**
+   * The server: a host name (`smtp.example.com`), an IPv4 address or an IPv6 address, bare (`::1`)
+   * or in brackets (`[::1]`). Nothing else: no scheme, port or credentials (those go in `port`,
+   * `user` and `password`); anything else is a `ConfigError` naming `host` that never repeats the value.
+   */
   host: string;
   /** The server's port. Default 465 with `tls: 'implicit'`, else 587. */
   port?: number;
@@ -97,7 +102,7 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
   const dkim = options.dkim === undefined ? undefined : dkimSigner(options.dkim);
   const transporter = nodemailer.createTransport(nodemailerOptions);
   const server: Server = {
-    endpoint: `${nodemailerOptions.host}:${nodemailerOptions.port}`,
+    endpoint: `${isIP(nodemailerOptions.host ?? '') === 6 ? `[${nodemailerOptions.host}]` : nodemailerOptions.host}:${nodemailerOptions.port}`,
     implicitTls: nodemailerOptions.secure === true,
   };
   transporter.use('stream', (mail, done) => {
@@ -354,9 +359,8 @@ function addressOf(entry: string | Mail.Address): string {
 export function toNodemailerOptions(options: SmtpTransportOptions): SMTPPool.Options {
   if (typeof options !== 'object' || options === null)
     throw new TypeError('smtpTransport: options are required');
-  const { host, user, password } = options;
-  if (typeof host !== 'string' || host.trim() === '')
-    throw new ConfigError('host', 'an SMTP host is required');
+  const { user, password } = options;
+  const host = checkHost(options.host);
   const tls = options.tls ?? (options.port === 465 ? 'implicit' : 'starttls');
   if (!['starttls', 'implicit', 'none'].includes(tls)) {
     throw new ConfigError('tls', 'must be starttls, implicit or none');
@@ -405,6 +409,41 @@ export function toNodemailerOptions(options: SmtpTransportOptions): SMTPPool.Opt
     logger: false,
     debug: false,
   } as SMTPPool.Options;
+}
+
+const HOST_LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/i;
+
+/**
+ * The host as nodemailer connects to it: a host name, an IPv4 address, or an IPv6 address without
+ * its brackets. The error never repeats the value: a mistaken `user:password@host` holds a secret.
+ */
+function checkHost(value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ConfigError('host', 'an SMTP host is required');
+  }
+  const bracketed = /^\[(.*)\]$/.exec(value)?.[1];
+  if (bracketed !== undefined && isIP(bracketed) === 6) return bracketed;
+  if (isIP(value) !== 0) return value;
+  // An international name connects by its ASCII form (punycode); '' when it is not a name at all.
+  // (Spaces and controls first: the URL rules would quietly drop a line break from a name.)
+  const ascii = /[\s\p{Cc}]/u.test(value) ? '' : /^[\x21-\x7e]*$/.test(value) ? value : domainToASCII(value);
+  const name = ascii.endsWith('.') ? ascii.slice(0, -1) : ascii;
+  const labels = name.split('.');
+  // A name ending in digits only is a mistyped IPv4 address (`10.0.0.300`), never a host name.
+  const numeric = /^\d+$/.test(labels.at(-1) ?? '');
+  if (name.length <= 253 && labels.every((label) => HOST_LABEL.test(label)) && !numeric) return ascii;
+  throw new ConfigError('host', `must be a host name, an IPv4 or an IPv6 address only${hostProblem(value)}`);
+}
+
+/** What a malformed host holds that belongs elsewhere, said without repeating it. */
+function hostProblem(value: string): string {
+  const where =
+    '; the port, user and password are options of their own (port, user, password; SMTP_PORT, SMTP_USER, SMTP_PASSWORD)';
+  if (/[\s\p{Cc}]/u.test(value)) return `, without spaces, line breaks or control characters${where}`;
+  if (value.includes('://')) return `, not a URL${where}`;
+  if (value.includes('@')) return `, without a user name or password in it${where}`;
+  if (/:\d*$/.test(value)) return `, without a port${where}`;
+  return where;
 }
 
 function isLoopback(host: string): boolean {
