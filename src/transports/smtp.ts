@@ -102,6 +102,7 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
   const dkim = options.dkim === undefined ? undefined : dkimSigner(options.dkim);
   const transporter = nodemailer.createTransport(nodemailerOptions);
   const server: Server = {
+    host: nodemailerOptions.host ?? '',
     endpoint: `${isIP(nodemailerOptions.host ?? '') === 6 ? `[${nodemailerOptions.host}]` : nodemailerOptions.host}:${nodemailerOptions.port}`,
     implicitTls: nodemailerOptions.secure === true,
   };
@@ -171,6 +172,8 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
 
 /** What an SMTP transport talks to, for its errors. */
 interface Server {
+  /** The host name or address connected to. */
+  host: string;
   /** `host:port`. */
   endpoint: string;
   implicitTls: boolean;
@@ -231,7 +234,7 @@ function toEmailError(error: unknown, handedOver: boolean, server: Server): Emai
   const reply = typeof err.response === 'string' ? `: ${oneLine(err.response)}` : '';
   const message =
     `SMTP ${status ?? err.code ?? 'error'} at ${server.endpoint}: ${describe(code)}` +
-    `${causeCode ? ` (${causeCode})` : ''}${reply}${hint(code, err, server, text)}`;
+    `${causeCode ? ` (${causeCode})` : ''}${reply}${hint(code, err, server, text, causeCode)}`;
   return new EmailError(message, {
     code,
     transport: 'smtp',
@@ -245,8 +248,19 @@ function toEmailError(error: unknown, handedOver: boolean, server: Server): Emai
 }
 
 /** The setting to look at when TLS cannot be set up: usually a mode the server does not speak. */
-function hint(code: EmailErrorCode, error: NodemailerError, server: Server, text: string): string {
+function hint(
+  code: EmailErrorCode,
+  error: NodemailerError,
+  server: Server,
+  text: string,
+  causeCode: string | undefined,
+): string {
   if (code !== 'tls') return '';
+  // The certificate is trusted but made out to other names: passing it as ca again would not help.
+  if (causeCode === 'ERR_TLS_CERT_ALTNAME_INVALID' || /does not match certificate's altnames/i.test(text)) {
+    const names = certificateNames(error);
+    return `; the certificate does not name ${server.host}, the host connected to: connect by a name on the certificate${names ? ` (${names})` : ''} as host`;
+  }
   if (isCertificateError(text)) return "; to trust a private server's certificate, pass it as ca";
   if (server.implicitTls) {
     return "; if this server speaks plain text first (STARTTLS, port 587 or 25), set tls: 'starttls' (SMTP_TLS=starttls)";
@@ -308,6 +322,19 @@ function smtpCode(
     default:
       return 'provider';
   }
+}
+
+/**
+ * The names on the server's certificate (`DNS:localhost, IP Address:10.0.0.5`), from the error
+ * node:tls raises when none matches the host (it carries the peer certificate); one line, short.
+ */
+function certificateNames(error: unknown): string | undefined {
+  for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; depth++) {
+    const names = (e as { cert?: { subjectaltname?: unknown } }).cert?.subjectaltname;
+    if (typeof names === 'string' && names !== '') return oneLine(names.replace(/\p{Cc}/gu, ' '));
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 function isCertificateError(text: string): boolean {

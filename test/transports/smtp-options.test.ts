@@ -194,6 +194,25 @@ describe('smtpTransport with nodemailer-mock', () => {
     expect(JSON.stringify({ message: (error as Error).message })).not.toContain('hunter2');
   });
 
+  it('says a certificate made out to other names does not name the host, however node words it', async () => {
+    nodemailermock.mock.setShouldFailOnce();
+    nodemailermock.mock.setFailResponse(
+      Object.assign(
+        new Error(
+          "Hostname/IP does not match certificate's altnames: Host: smtp.acme.example. is not in the cert's altnames: DNS:mail.acme.example",
+        ),
+        { code: 'ESOCKET' },
+      ),
+    );
+    const error = await smtpTransport({ host: 'smtp.acme.example' })
+      .send(message, { attempt: 1 })
+      .catch((e: unknown) => e);
+    expect(isEmailError(error) && [error.code, error.failure]).toEqual(['tls', 'systemic']);
+    expect((error as Error).message).toMatch(
+      /; the certificate does not name smtp\.acme\.example, the host connected to: connect by a name on the certificate as host$/,
+    );
+  });
+
   it.each([
     [{ code: 'EENVELOPE', responseCode: 450 }, 'deferred', 'transient'],
     [
