@@ -5,18 +5,20 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { isIP } from 'node:net';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { configFromEnv } from '../config.js';
-import { isMailroomError } from '../errors.js';
+import { isMailroomError, isMessageError, MessageError } from '../errors.js';
 import { createPreviewHandler } from '../preview/handler.js';
 import { hostCheck, hostName } from '../preview/hosts.js';
 import { EmailService } from '../service.js';
+import type { SendResult, Transport } from '../transport.js';
 import { sandboxFiles } from '../transports/sandbox.js';
 import { runWorker } from './worker.js';
 
 const USAGE = `Usage:
   mailroom render <template> --data '<json>' [--format json|html|text]
-  mailroom send <template> --to <address> --data '<json>'
+  mailroom send <template> --to <address>[,<address>…] [--to …] --data '<json>'
   mailroom templates
   mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR]
                    [--allowed-hosts NAME,…]
@@ -29,6 +31,68 @@ with none, mail goes to the sandbox folder (.mailroom/outbox). The worker reads 
 KAFKA_SSL, KAFKA_SASL_*, MAILROOM_KAFKA_TOPIC, MAILROOM_KAFKA_GROUP and MAILROOM_WORKER_CONCURRENCY.`;
 
 class UsageError extends Error {}
+
+/** Some recipients did not get the email: the command fails, naming each with the server's reply. */
+class NotSentError extends Error {
+  constructor(missed: readonly string[], result: SendResult) {
+    const why = (address: string) => {
+      const refusal = result.refusals?.find((r) => r.address === address);
+      const later = result.deferred?.includes(address) ? 'deferred' : 'refused';
+      return `${address} (${later}${refusal?.response ? `: ${refusal.response}` : ''})`;
+    };
+    super(`not sent to ${missed.map(why).join(', ')}`);
+  }
+}
+
+/**
+ * The addresses of every --to, each of which may be a comma-separated list. A comma inside a
+ * quoted display name ("Doe, Jane" <jane@example.com>) does not split it.
+ */
+function recipients(values: readonly string[]): string[] {
+  if (values.length === 0) throw new UsageError('send needs --to <address>');
+  const list: string[] = [];
+  for (const value of values) {
+    const add = (entry: string) => {
+      if (entry.trim() === '') throw new UsageError(`--to has an empty address in ${JSON.stringify(value)}`);
+      list.push(entry.trim());
+    };
+    let quoted = false;
+    let start = 0;
+    for (let i = 0; i < value.length; i++) {
+      if (value[i] === '\\') i++;
+      else if (value[i] === '"') quoted = !quoted;
+      else if (value[i] === ',' && !quoted) {
+        add(value.slice(start, i));
+        start = i + 1;
+      }
+    }
+    add(value.slice(start));
+  }
+  return list;
+}
+
+/** A message error about `to[2]` names the address as given, since the user never wrote an index. */
+function namingRecipient(err: unknown, to: readonly string[]): unknown {
+  const field = isMessageError(err) ? /^to\[(\d+)\](.*)$/.exec(err.field) : null;
+  const given = field ? to[Number(field[1])] : undefined;
+  if (!isMessageError(err) || !field || given === undefined) return err;
+  const problem = err.message.slice(err.field.length + 2);
+  return new MessageError(`--to ${JSON.stringify(given)}${field[2]}`, problem);
+}
+
+/** What happened, in words that never claim a delivery a capturing transport did not make. */
+function sentLine(template: string, result: SendResult, transport: Transport): string {
+  const to = result.accepted.join(', ');
+  const id = `(${result.messageId})`;
+  if (transport.captures !== true) return `Sent "${template}" to ${to} via ${result.transport} ${id}`;
+  const files = sandboxFiles(result);
+  const where = files
+    ? `in the sandbox folder ${dirname(files.eml)}`
+    : result.transport === 'memory'
+      ? 'in memory, gone when this command exits'
+      : `by ${result.transport}`;
+  return `Captured "${template}" for ${to}, not delivered: kept ${where} ${id}`;
+}
 
 function parseData(raw: string | undefined): Record<string, unknown> {
   if (raw === undefined) return {};
@@ -51,7 +115,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
     options: {
       data: { type: 'string', short: 'd' },
       format: { type: 'string', short: 'f', default: 'json' },
-      to: { type: 'string', short: 't' },
+      to: { type: 'string', short: 't', multiple: true },
       port: { type: 'string', short: 'p', default: '3025' },
       host: { type: 'string', default: '127.0.0.1' },
       templates: { type: 'string' },
@@ -97,16 +161,19 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
     }
     case 'send': {
       if (!template) throw new UsageError('send needs a template name');
-      if (!values.to) throw new UsageError('send needs --to <address>');
+      const to = recipients(values.to ?? []);
       const service = new EmailService(configFromEnv());
       try {
-        const result = await service.sendTemplate(template, { to: values.to, data: parseData(values.data) });
-        out(
-          `Sent "${template}" to ${result.accepted.join(', ')} via ${result.transport} (${result.messageId})`,
-        );
-        if (result.rejected.length) out(`Refused: ${result.rejected.join(', ')}`);
+        const result = await service
+          .sendTemplate(template, { to, data: parseData(values.data) })
+          .catch((err: unknown) => {
+            throw namingRecipient(err, to);
+          });
+        out(sentLine(template, result, service.transport));
         for (const [kind, path] of Object.entries(sandboxFiles(result) ?? {}))
           out(`  ${kind.padEnd(5)} ${path}`);
+        const missed = [...result.rejected, ...(result.deferred ?? [])];
+        if (missed.length) throw new NotSentError(missed, result);
       } finally {
         // An SMTP pool keeps the process alive until it is closed.
         await service.close();
@@ -170,7 +237,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
 main(process.argv.slice(2), (line) => process.stdout.write(`${line}\n`)).catch((err: unknown) => {
   const usage = err instanceof UsageError || (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS');
   const message =
-    usage || isMailroomError(err)
+    usage || isMailroomError(err) || err instanceof NotSentError
       ? (err as Error).message
       : `unexpected error: ${(err as Error)?.message ?? err}`;
   process.stderr.write(`mailroom: ${message}${usage ? "\nRun 'mailroom --help' for usage." : ''}\n`);

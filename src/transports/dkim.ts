@@ -4,7 +4,7 @@
  * is parsed and tried when the transport is built, and a signature missing at send time fails the
  * send instead of being skipped (nodemailer's signer leaves the header out when signing throws).
  */
-import { createPrivateKey, type KeyObject, sign } from 'node:crypto';
+import { createPrivateKey, KeyObject, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { domainToASCII } from 'node:url';
 import DKIM from 'nodemailer/lib/dkim/index.js';
@@ -17,11 +17,18 @@ export interface DkimOptions {
   /** The selector (`s=`): the public key is published as TXT at `<selector>._domainkey.<domain>`. */
   keySelector: string;
   /**
-   * The RSA private key in PEM (PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY`),
-   * unencrypted, at least 1024 bits (RFC 8301; 2048 recommended). ed25519 keys (RFC 8463) are
-   * refused: the signer makes rsa-sha256 signatures only.
+   * The RSA private key, at least 1024 bits (RFC 8301; 2048 recommended), as one of:
+   * - PEM text (PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY`), unencrypted;
+   * - the PEM file's bytes as a `Buffer` (`fs.readFileSync('dkim.pem')`);
+   * - a private `KeyObject` from `node:crypto` (`createPrivateKey(…)`, decrypted already).
+   * ed25519 keys (RFC 8463) are refused: the signer makes rsa-sha256 signatures only.
+   *
+   * @example
+   * ```ts
+   * dkim: { domainName: 'acme.example', keySelector: 's2026', privateKey: readFileSync('dkim.pem') }
+   * ```
    */
-  privateKey: string;
+  privateKey: string | Buffer | KeyObject;
 }
 
 /** Signs built messages. Internal to the SMTP transport. */
@@ -142,24 +149,9 @@ function checkSelector(value: unknown): string {
   return value;
 }
 
-function parseKey(pem: unknown): KeyObject {
+function parseKey(given: unknown): KeyObject {
   const option = 'dkim.privateKey';
-  if (typeof pem !== 'string' || pem.trim() === '') {
-    throw new ConfigError(option, 'is required: an RSA private key in PEM (-----BEGIN PRIVATE KEY-----)');
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: pem, format: 'pem' });
-  } catch (err) {
-    // OpenSSL's message names the decoder, never the key; the code is enough to act on.
-    const code = (err as { code?: string }).code;
-    throw new ConfigError(
-      option,
-      code === 'ERR_MISSING_PASSPHRASE' || /BEGIN ENCRYPTED PRIVATE KEY|Proc-Type: 4,ENCRYPTED/.test(pem)
-        ? 'is encrypted; give the key without a passphrase'
-        : `is not a PEM private key node:crypto can read${code ? ` (${code})` : ''}`,
-    );
-  }
+  const key = given instanceof KeyObject ? privateKeyObject(given) : keyFromPem(pemText(given));
   const type = key.asymmetricKeyType;
   if (type === 'ed25519') {
     throw new ConfigError(
@@ -186,6 +178,58 @@ function parseKey(pem: unknown): KeyObject {
     throw new ConfigError(option, 'could not make a test signature with this key');
   }
   return key;
+}
+
+const EXPECTED = 'an RSA private key as PEM text, a Buffer of PEM bytes or a private KeyObject';
+
+/** PEM text from a string or a Buffer (or other byte array) of the PEM file. */
+function pemText(given: unknown): string {
+  const option = 'dkim.privateKey';
+  if (given === undefined || given === null || given === '') {
+    throw new ConfigError(option, `is required: ${EXPECTED} (-----BEGIN PRIVATE KEY-----)`);
+  }
+  if (given instanceof Uint8Array)
+    return Buffer.from(given.buffer, given.byteOffset, given.byteLength).toString('utf8');
+  if (typeof given === 'string') return given;
+  throw new ConfigError(option, `must be ${EXPECTED}, not ${kindOf(given)}`);
+}
+
+function keyFromPem(pem: string): KeyObject {
+  const option = 'dkim.privateKey';
+  if (pem.trim() === '') throw new ConfigError(option, `is empty: ${EXPECTED}`);
+  if (!pem.includes('-----BEGIN')) {
+    // DER bytes or a bare base64 body: say which form is wanted rather than what OpenSSL thought.
+    throw new ConfigError(option, `is not a PEM private key (no -----BEGIN line); expected ${EXPECTED}`);
+  }
+  try {
+    return createPrivateKey({ key: pem, format: 'pem' });
+  } catch (err) {
+    // OpenSSL's message names the decoder, never the key; the code is enough to act on.
+    const code = (err as { code?: string }).code;
+    throw new ConfigError(
+      option,
+      code === 'ERR_MISSING_PASSPHRASE' || /BEGIN ENCRYPTED PRIVATE KEY|Proc-Type: 4,ENCRYPTED/.test(pem)
+        ? 'is encrypted; give the key without a passphrase, or a KeyObject made with createPrivateKey({ key, passphrase })'
+        : `is not a PEM private key node:crypto can read${code ? ` (${code})` : ''}`,
+    );
+  }
+}
+
+function privateKeyObject(key: KeyObject): KeyObject {
+  if (key.type !== 'private') {
+    throw new ConfigError(
+      'dkim.privateKey',
+      `is a ${key.type} KeyObject; DKIM signs with the private key (createPrivateKey, not ${key.type === 'public' ? 'createPublicKey' : 'createSecretKey'})`,
+    );
+  }
+  return key;
+}
+
+/** What a value is, for an error: its type or class, never its content. */
+function kindOf(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return `a ${typeof value}`;
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== 'Object' ? `a ${name}` : 'a plain object';
 }
 
 function signingFailed(signed: string, cause: unknown): EmailError {

@@ -16,7 +16,11 @@ export interface MailgunTransportOptions {
   domain: string;
   /** `us` (api.mailgun.net, default) or `eu` (api.eu.mailgun.net), where your domain lives. */
   region?: 'us' | 'eu';
-  /** Another API base URL (a proxy, a local test server); overrides `region`. */
+  /**
+   * Another API base URL (a proxy, a local test server), e.g. `https://mailgun-proxy.internal`;
+   * overrides `region`. `https:` unless the host is this machine (`localhost`, 127.0.0.0/8, `::1`),
+   * since the API key travels in every request; no user name, password, query or fragment.
+   */
   baseUrl?: string;
   /** An HTTP client to use instead of the built-in one (node:http with keep-alive connections). */
   fetch?: typeof globalThis.fetch;
@@ -228,9 +232,7 @@ function checkOptions(options: MailgunTransportOptions) {
     throw new ConfigError('domain', 'must be a sending domain such as mg.example.com');
   }
   if (!(region in REGIONS)) throw new ConfigError('region', 'must be us or eu');
-  if (baseUrl !== undefined && !(URL.canParse(baseUrl) && /^https?:$/.test(new URL(baseUrl).protocol))) {
-    throw new ConfigError('baseUrl', 'must be an http(s) URL');
-  }
+  if (baseUrl !== undefined) checkBaseUrl(baseUrl);
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
     throw new ConfigError('timeoutMs', 'must be a positive number');
   if (options.fetch !== undefined && typeof options.fetch !== 'function') {
@@ -242,6 +244,35 @@ function checkOptions(options: MailgunTransportOptions) {
     authorization: `Basic ${Buffer.from(`api:${apiKey}`).toString('base64')}`,
     timeoutMs,
   };
+}
+
+/**
+ * A base URL the API key may be sent to. The errors never repeat the value: a mistaken
+ * `https://api:key@host` holds a secret.
+ */
+function checkBaseUrl(baseUrl: unknown): void {
+  const fail = (problem: string) => new ConfigError('baseUrl', problem);
+  if (typeof baseUrl !== 'string' || /[\s\p{Cc}]/u.test(baseUrl) || !URL.canParse(baseUrl)) {
+    throw fail('must be an http(s) URL such as https://api.mailgun.net, without spaces or line breaks');
+  }
+  const url = new URL(baseUrl);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw fail('must be an http(s) URL');
+  if (url.username !== '' || url.password !== '') {
+    throw fail('must not hold a user name or password: the API key goes in apiKey (MAILGUN_API_KEY)');
+  }
+  if (url.search !== '' || url.hash !== '' || /[?#]/.test(baseUrl)) {
+    throw fail('must not have a query (?…) or a fragment (#…): give the base URL only');
+  }
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    throw fail(
+      'must be https: the API key would cross the network in plain text (http is allowed only to localhost, 127.0.0.0/8 and ::1)',
+    );
+  }
+}
+
+/** `localhost`, 127.0.0.0/8 or ::1, as a URL spells its host name. */
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 function parseJson(text: string): unknown {

@@ -5,6 +5,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
 import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
@@ -16,7 +17,11 @@ import { buildMime, envelopeOf } from './nodemailer-mapping.js';
 
 /** Options of {@link smtpTransport}. */
 export interface SmtpTransportOptions {
-  /** The server's host name. */
+  /**
+   * The server: a host name (`smtp.example.com`), an IPv4 address or an IPv6 address, bare (`::1`)
+   * or in brackets (`[::1]`). Nothing else: no scheme, port or credentials (those go in `port`,
+   * `user` and `password`); anything else is a `ConfigError` naming `host` that never repeats the value.
+   */
   host: string;
   /** The server's port. Default 465 with `tls: 'implicit'`, else 587. */
   port?: number;
@@ -97,7 +102,8 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
   const dkim = options.dkim === undefined ? undefined : dkimSigner(options.dkim);
   const transporter = nodemailer.createTransport(nodemailerOptions);
   const server: Server = {
-    endpoint: `${nodemailerOptions.host}:${nodemailerOptions.port}`,
+    host: nodemailerOptions.host ?? '',
+    endpoint: `${isIP(nodemailerOptions.host ?? '') === 6 ? `[${nodemailerOptions.host}]` : nodemailerOptions.host}:${nodemailerOptions.port}`,
     implicitTls: nodemailerOptions.secure === true,
   };
   transporter.use('stream', (mail, done) => {
@@ -166,6 +172,8 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
 
 /** What an SMTP transport talks to, for its errors. */
 interface Server {
+  /** The host name or address connected to. */
+  host: string;
   /** `host:port`. */
   endpoint: string;
   implicitTls: boolean;
@@ -226,7 +234,7 @@ function toEmailError(error: unknown, handedOver: boolean, server: Server): Emai
   const reply = typeof err.response === 'string' ? `: ${oneLine(err.response)}` : '';
   const message =
     `SMTP ${status ?? err.code ?? 'error'} at ${server.endpoint}: ${describe(code)}` +
-    `${causeCode ? ` (${causeCode})` : ''}${reply}${hint(code, err, server, text)}`;
+    `${causeCode ? ` (${causeCode})` : ''}${reply}${hint(code, err, server, text, causeCode)}`;
   return new EmailError(message, {
     code,
     transport: 'smtp',
@@ -240,8 +248,19 @@ function toEmailError(error: unknown, handedOver: boolean, server: Server): Emai
 }
 
 /** The setting to look at when TLS cannot be set up: usually a mode the server does not speak. */
-function hint(code: EmailErrorCode, error: NodemailerError, server: Server, text: string): string {
+function hint(
+  code: EmailErrorCode,
+  error: NodemailerError,
+  server: Server,
+  text: string,
+  causeCode: string | undefined,
+): string {
   if (code !== 'tls') return '';
+  // The certificate is trusted but made out to other names: passing it as ca again would not help.
+  if (causeCode === 'ERR_TLS_CERT_ALTNAME_INVALID' || /does not match certificate's altnames/i.test(text)) {
+    const names = certificateNames(error);
+    return `; the certificate does not name ${server.host}, the host connected to: connect by a name on the certificate${names ? ` (${names})` : ''} as host`;
+  }
   if (isCertificateError(text)) return "; to trust a private server's certificate, pass it as ca";
   if (server.implicitTls) {
     return "; if this server speaks plain text first (STARTTLS, port 587 or 25), set tls: 'starttls' (SMTP_TLS=starttls)";
@@ -305,6 +324,19 @@ function smtpCode(
   }
 }
 
+/**
+ * The names on the server's certificate (`DNS:localhost, IP Address:10.0.0.5`), from the error
+ * node:tls raises when none matches the host (it carries the peer certificate); one line, short.
+ */
+function certificateNames(error: unknown): string | undefined {
+  for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; depth++) {
+    const names = (e as { cert?: { subjectaltname?: unknown } }).cert?.subjectaltname;
+    if (typeof names === 'string' && names !== '') return oneLine(names.replace(/\p{Cc}/gu, ' '));
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 function isCertificateError(text: string): boolean {
   return /certificate|self[- ]signed|CERT_|altnames|unable to verify/i.test(text);
 }
@@ -354,9 +386,8 @@ function addressOf(entry: string | Mail.Address): string {
 export function toNodemailerOptions(options: SmtpTransportOptions): SMTPPool.Options {
   if (typeof options !== 'object' || options === null)
     throw new TypeError('smtpTransport: options are required');
-  const { host, user, password } = options;
-  if (typeof host !== 'string' || host.trim() === '')
-    throw new ConfigError('host', 'an SMTP host is required');
+  const { user, password } = options;
+  const host = checkHost(options.host);
   const tls = options.tls ?? (options.port === 465 ? 'implicit' : 'starttls');
   if (!['starttls', 'implicit', 'none'].includes(tls)) {
     throw new ConfigError('tls', 'must be starttls, implicit or none');
@@ -405,6 +436,41 @@ export function toNodemailerOptions(options: SmtpTransportOptions): SMTPPool.Opt
     logger: false,
     debug: false,
   } as SMTPPool.Options;
+}
+
+const HOST_LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/i;
+
+/**
+ * The host as nodemailer connects to it: a host name, an IPv4 address, or an IPv6 address without
+ * its brackets. The error never repeats the value: a mistaken `user:password@host` holds a secret.
+ */
+function checkHost(value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ConfigError('host', 'an SMTP host is required');
+  }
+  const bracketed = /^\[(.*)\]$/.exec(value)?.[1];
+  if (bracketed !== undefined && isIP(bracketed) === 6) return bracketed;
+  if (isIP(value) !== 0) return value;
+  // An international name connects by its ASCII form (punycode); '' when it is not a name at all.
+  // (Spaces and controls first: the URL rules would quietly drop a line break from a name.)
+  const ascii = /[\s\p{Cc}]/u.test(value) ? '' : /^[\x21-\x7e]*$/.test(value) ? value : domainToASCII(value);
+  const name = ascii.endsWith('.') ? ascii.slice(0, -1) : ascii;
+  const labels = name.split('.');
+  // A name ending in digits only is a mistyped IPv4 address (`10.0.0.300`), never a host name.
+  const numeric = /^\d+$/.test(labels.at(-1) ?? '');
+  if (name.length <= 253 && labels.every((label) => HOST_LABEL.test(label)) && !numeric) return ascii;
+  throw new ConfigError('host', `must be a host name, an IPv4 or an IPv6 address only${hostProblem(value)}`);
+}
+
+/** What a malformed host holds that belongs elsewhere, said without repeating it. */
+function hostProblem(value: string): string {
+  const where =
+    '; the port, user and password are options of their own (port, user, password; SMTP_PORT, SMTP_USER, SMTP_PASSWORD)';
+  if (/[\s\p{Cc}]/u.test(value)) return `, without spaces, line breaks or control characters${where}`;
+  if (value.includes('://')) return `, not a URL${where}`;
+  if (value.includes('@')) return `, without a user name or password in it${where}`;
+  if (/:\d*$/.test(value)) return `, without a port${where}`;
+  return where;
 }
 
 function isLoopback(host: string): boolean {

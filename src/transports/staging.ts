@@ -1,4 +1,4 @@
-import { EmailError } from '../errors.js';
+import { ConfigError, EmailError, isMessageError } from '../errors.js';
 import {
   type Address,
   type AddressInput,
@@ -6,6 +6,7 @@ import {
   type EmailMessage,
   keepEnvelope,
   parseAddress,
+  unsafeText,
 } from '../message.js';
 import type { Transport } from '../transport.js';
 
@@ -15,12 +16,17 @@ export interface StagingTransportOptions {
   transport: Transport;
   /**
    * Recipients that may receive mail: full addresses (`qa@acme.example`) or whole domains
-   * (`@acme.example`). Others are redirected to `redirectTo` or, without it, refused.
+   * (`@acme.example`, that domain only, not its subdomains). Others are redirected to `redirectTo`
+   * or, without it, refused. Anything else (`acme.example`, `*@acme.example`, an empty entry) is a
+   * `ConfigError` naming `allow` and the entry's index, when the transport is built.
    */
   allow?: readonly string[];
   /** Where mail for everyone else goes. With no `allow`, all mail goes here. */
   redirectTo?: AddressInput;
-  /** Put before every subject. Default `[STAGING] `. */
+  /**
+   * Put before every subject. Default `[STAGING] `. Header text: line breaks and control
+   * characters are a `ConfigError` naming `subjectPrefix`, when the transport is built.
+   */
   subjectPrefix?: string;
 }
 
@@ -47,10 +53,9 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
   if (!options.allow && options.redirectTo === undefined) {
     throw new TypeError('stagingTransport: give allow, redirectTo, or both');
   }
-  const allow = (options.allow ?? []).map((entry) => entry.trim().toLowerCase());
-  const redirect =
-    options.redirectTo === undefined ? undefined : parseAddress(options.redirectTo, 'redirectTo');
-  const prefix = options.subjectPrefix ?? '[STAGING] ';
+  const allow = checkAllow(options.allow, options.redirectTo !== undefined);
+  const redirect = options.redirectTo === undefined ? undefined : checkRedirect(options.redirectTo);
+  const prefix = checkPrefix(options.subjectPrefix ?? '[STAGING] ');
   const allowed = (a: Address) => {
     const address = a.address.toLowerCase();
     return allow.some((entry) => (entry.startsWith('@') ? address.endsWith(entry) : address === entry));
@@ -101,4 +106,60 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
     verify: transport.verify ? () => transport.verify!() : undefined,
     close: transport.close ? () => transport.close!() : undefined,
   };
+}
+
+/** The allowlist as lower-case addresses and `@domain`s, checked entry by entry. */
+function checkAllow(allow: unknown, redirects: boolean): string[] {
+  if (allow === undefined) return [];
+  if (!Array.isArray(allow)) throw new TypeError('stagingTransport: allow must be an array of strings');
+  if (allow.length === 0 && !redirects) {
+    throw new ConfigError('allow', 'is empty and there is no redirectTo: every message would be refused');
+  }
+  return allow.map((entry: unknown, index) => {
+    if (typeof entry !== 'string') throw new TypeError(`stagingTransport: allow[${index}] must be a string`);
+    const bad = new ConfigError(
+      'allow',
+      `entry ${index} ${shown(entry)} must be an address (qa@acme.example) or a whole domain (@acme.example)`,
+    );
+    const value = entry.trim();
+    // Checked first: parseAddress would read `a@b.example;@c.example` as an address at most.
+    if (value === '' || unsafeText(entry) || /[\s,;*]/.test(value)) throw bad;
+    try {
+      // A domain entry is checked, and made ASCII, as the domain of an address: the way messages' are.
+      const domain = value.startsWith('@');
+      const parsed = parseAddress(domain ? `postmaster${value}` : value, 'allow').address.toLowerCase();
+      return domain ? parsed.slice(parsed.indexOf('@')) : parsed;
+    } catch (err) {
+      if (isMessageError(err)) throw bad;
+      throw err;
+    }
+  });
+}
+
+function checkRedirect(input: AddressInput): Address {
+  if (typeof input !== 'string' && (typeof input !== 'object' || input === null)) {
+    throw new TypeError('stagingTransport: redirectTo must be an address string or { name, address }');
+  }
+  try {
+    return parseAddress(input, 'redirectTo');
+  } catch (err) {
+    // The address is the setup's, not a message's: a config mistake, found when it is built.
+    if (isMessageError(err)) {
+      const problem = err.message.slice(err.field.length + 2);
+      throw new ConfigError('redirectTo', err.field === 'redirectTo' ? problem : `${err.field}: ${problem}`);
+    }
+    throw err;
+  }
+}
+
+function checkPrefix(prefix: unknown): string {
+  if (typeof prefix !== 'string') throw new TypeError('stagingTransport: subjectPrefix must be a string');
+  const unsafe = unsafeText(prefix);
+  if (unsafe) throw new ConfigError('subjectPrefix', unsafe);
+  return prefix;
+}
+
+/** An allowlist entry as it may be shown in an error: quoted, escaped, short. */
+function shown(entry: string): string {
+  return JSON.stringify(entry.length > 60 ? `${entry.slice(0, 60)}…` : entry);
 }

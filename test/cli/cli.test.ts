@@ -1,10 +1,12 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSmtpPeer } from '../helpers/smtp-peer.js';
 
 // The CLI is tested as built (`npm test` builds first), the way a user runs it.
 const cli = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
@@ -16,15 +18,33 @@ beforeAll(async () => {
 });
 afterAll(() => rm(outbox, { recursive: true, force: true }));
 
-function run(...args: string[]) {
+/** This process's environment without any mailroom setting, plus the sandbox folder and these. */
+function envWith(extra: Record<string, string> = {}) {
   const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !/^(MAILROOM_|SMTP_|MAILGUN_|APP_NAME)/.test(k)),
+    Object.entries(process.env).filter(
+      ([k]) => !/^(MAILROOM_|SMTP_|MAILGUN_|APP_NAME|NODE_EXTRA_CA_CERTS)/.test(k),
+    ),
   );
-  const r = spawnSync(process.execPath, [cli, ...args], {
-    env: { ...env, MAILROOM_SANDBOX_DIR: outbox, APP_NAME: 'Acme' },
-    encoding: 'utf8',
-  });
+  return { ...env, MAILROOM_SANDBOX_DIR: outbox, APP_NAME: 'Acme', ...extra };
+}
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { env: envWith(), encoding: 'utf8' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs the CLI without blocking this process, so a server in it can answer. */
+async function runAsync(env: Record<string, string>, ...args: string[]) {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], {
+      env: envWith(env),
+      encoding: 'utf8',
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
 }
 
 const data = JSON.stringify({ username: 'Jane', verificationUrl: 'https://acme.example/verify?token=abc' });
@@ -54,20 +74,107 @@ describe('mailroom render', () => {
 });
 
 describe('mailroom send', () => {
-  it('sends through the sandbox by default and prints where the files went', async () => {
+  const welcome = '{"username":"Jane"}';
+  /** The To header of the .eml the sandbox wrote, from the command's output. */
+  const toHeader = async (stdout: string) => {
+    const eml = stdout.match(/eml\s+(\S+\.eml)/)?.[1] ?? '';
+    expect(eml.startsWith(outbox)).toBe(true);
+    return (await readFile(eml, 'utf8')).match(/^To: (.*)\r$/m)?.[1];
+  };
+
+  it('captures through the sandbox by default, says it was not delivered and where the files went', async () => {
+    const { code, stdout } = run('send', 'welcome', '--to', 'jane@example.com', '--data', welcome);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      new RegExp(
+        `^Captured "welcome" for jane@example.com, not delivered: kept in the sandbox folder ${outbox} \\(<.+>\\)\n`,
+      ),
+    );
+    expect(stdout).not.toMatch(/Sent|via/);
+    const eml = stdout.match(/eml\s+(\S+\.eml)/)?.[1] ?? '';
+    expect(eml.startsWith(outbox)).toBe(true);
+    expect(await readFile(eml, 'utf8')).toMatch(/^Subject: Welcome to Acme, Jane!/m);
+  });
+
+  it('says a memory capture is not delivered and gone when the command exits', () => {
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'send', 'welcome', '--to', 'jane@example.com', '--data', welcome],
+      {
+        env: envWith({ MAILROOM_TRANSPORT: 'memory' }),
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(
+      /^Captured "welcome" for jane@example.com, not delivered: kept in memory, gone when this command exits \(<.+>\)\n$/,
+    );
+  });
+
+  it('sends to every --to when it is given twice', async () => {
     const { code, stdout } = run(
       'send',
       'welcome',
       '--to',
-      'jane@example.com',
+      'a@example.com',
+      '--to',
+      'b@example.com',
       '--data',
-      '{"username":"Jane"}',
+      welcome,
     );
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^Sent "welcome" to jane@example.com via sandbox \(<.+>\)/);
-    const eml = stdout.match(/eml\s+(\S+\.eml)/)?.[1] ?? '';
-    expect(eml.startsWith(outbox)).toBe(true);
-    expect(await readFile(eml, 'utf8')).toMatch(/^Subject: Welcome to Acme, Jane!/m);
+    expect(stdout).toMatch(/^Captured "welcome" for a@example.com, b@example.com, not delivered/);
+    expect(await toHeader(stdout)).toBe('a@example.com, b@example.com');
+  });
+
+  it('sends to every address of a comma-separated --to, a comma in a quoted name included', async () => {
+    const { code, stdout } = run(
+      'send',
+      'welcome',
+      '--to',
+      'a@example.com, "Doe, Jane" <jane@example.com>',
+      '--to',
+      'c@example.com',
+      '--data',
+      welcome,
+    );
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /^Captured "welcome" for a@example.com, jane@example.com, c@example.com, not delivered/,
+    );
+    expect(await toHeader(stdout)).toBe('a@example.com, "Doe, Jane" <jane@example.com>, c@example.com');
+  });
+
+  it('delivers to those a server accepts, then fails naming each recipient it refused, with its reply', async () => {
+    const peer = await startSmtpPeer();
+    const ca = join(outbox, 'ca.pem');
+    await writeFile(ca, peer.cert);
+    try {
+      peer.rejectRecipient('b@example.com', 550, Number.POSITIVE_INFINITY, 'No such user');
+      const env = {
+        MAILROOM_TRANSPORT: 'smtp',
+        SMTP_HOST: peer.host,
+        SMTP_PORT: String(peer.port),
+        SMTP_FROM_EMAIL: 'no-reply@acme.example',
+        NODE_EXTRA_CA_CERTS: ca,
+      };
+      const { code, stdout, stderr } = await runAsync(
+        env,
+        'send',
+        'welcome',
+        '--to',
+        'a@example.com,b@example.com',
+        '--data',
+        welcome,
+      );
+      expect(code).toBe(1);
+      expect(stdout).toMatch(/^Sent "welcome" to a@example.com via smtp \(<.+>\)\n$/);
+      expect(stderr).toBe('mailroom: not sent to b@example.com (refused: 550 No such user)\n');
+      expect(peer.messages.map((m) => m.envelope.rcptTo)).toEqual([['a@example.com']]);
+    } finally {
+      await peer.close();
+      await rm(ca);
+    }
   });
 });
 
@@ -84,7 +191,27 @@ describe('bad arguments', () => {
     [['render', 'nope'], 1, /no template of that name/],
     [['render', 'verification', '--data', '{"username":"J"}'], 1, /verificationUrl: is required/],
     [['send', 'verification', '--data', data], 2, /needs --to/],
-    [['send', 'verification', '--to', 'x@y', '--data', data], 1, /to\[0\]: "y" is not a valid domain/],
+    [
+      ['send', 'verification', '--to', 'x@y', '--data', data],
+      1,
+      /^mailroom: --to "x@y": "y" is not a valid domain/,
+    ],
+    [
+      ['send', 'verification', '--to', 'a@example.com', '--to', 'b@@example.com', '--data', data],
+      1,
+      /^mailroom: --to "b@@example.com": /,
+    ],
+    [['send', 'verification', '--to', 'a@example.com,x@y', '--data', data], 1, /^mailroom: --to "x@y": /],
+    [
+      ['send', 'verification', '--to', 'a@example.com,', '--data', data],
+      2,
+      /--to has an empty address in "a@example.com,"/,
+    ],
+    [
+      ['send', 'verification', '--to', 'a@example.com,,b@example.com', '--data', data],
+      2,
+      /--to has an empty address/,
+    ],
     [
       [
         'send',

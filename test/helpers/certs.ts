@@ -7,18 +7,27 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-let cached: Promise<{ key: string; cert: string }> | undefined;
+const cached = new Map<string, Promise<{ key: string; cert: string }>>();
 
-/** Self-signed RSA-2048 certificate for localhost / 127.0.0.1, made once per process. */
-export async function selfSignedCert(): Promise<{ key: string; cert: string }> {
-  cached ??= generate().catch((err) => {
-    cached = undefined;
-    throw err;
-  });
-  return cached;
+/**
+ * Self-signed RSA-2048 certificate, made once per process for each set of names: by default for
+ * localhost and 127.0.0.1 (`subjectAltName`, OpenSSL's syntax: `DNS:localhost,IP:127.0.0.1`).
+ */
+export async function selfSignedCert(
+  altNames = 'DNS:localhost,IP:127.0.0.1',
+): Promise<{ key: string; cert: string }> {
+  let made = cached.get(altNames);
+  if (!made) {
+    made = generate(altNames).catch((err) => {
+      cached.delete(altNames);
+      throw err;
+    });
+    cached.set(altNames, made);
+  }
+  return made;
 }
 
-async function generate(): Promise<{ key: string; cert: string }> {
+async function generate(altNames: string): Promise<{ key: string; cert: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'mailroom-cert-'));
   const keyPath = join(dir, 'key.pem');
   const certPath = join(dir, 'cert.pem');
@@ -39,7 +48,7 @@ async function generate(): Promise<{ key: string; cert: string }> {
       '/CN=localhost',
       // -addext needs OpenSSL 1.1.1+, which every supported platform ships.
       '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      `subjectAltName=${altNames}`,
     ]);
     const [key, cert] = await Promise.all([readFile(keyPath, 'utf8'), readFile(certPath, 'utf8')]);
     return { key, cert };

@@ -12,6 +12,8 @@ export interface SmtpPeerOptions {
   users?: Record<string, string>;
   /** Max message size advertised (SIZE). */
   size?: number;
+  /** The names on its certificate, OpenSSL's syntax. Default `DNS:localhost,IP:127.0.0.1`. */
+  certificateNames?: string;
   /** Recipients accepted per transaction; the rest get `452 4.5.3 Too many recipients` (RFC 5321 §4.5.3.1.10). */
   maxRecipients?: number;
 }
@@ -63,7 +65,7 @@ const smtpError = (responseCode: number, message: string): SMTPServerError =>
   Object.assign(new Error(message), { responseCode });
 
 export async function startSmtpPeer(options: SmtpPeerOptions = {}): Promise<SmtpPeer> {
-  const { key, cert } = await selfSignedCert();
+  const { key, cert } = await selfSignedCert(options.certificateNames);
   const queued: SmtpFault[] = [];
   // The fault of the session's current transaction; smtp-server keeps one session object per connection.
   const faults = new WeakMap<SMTPServerSession, SmtpFault>();

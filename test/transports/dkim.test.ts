@@ -4,6 +4,7 @@
  * and dkimpy) after a real SMTP server (smtp-server on loopback) received it.
  */
 import crypto, { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +71,25 @@ describe('a DKIM key it cannot sign with is refused when the transport is built'
     ['ed25519 (RFC 8463), refused by name', pem('ed25519'), /ed25519 .*not supported.*RSA key/],
     ['an EC key', pem('ec', { namedCurve: 'P-256' }), /ec key; DKIM needs an RSA key/],
     ['a 512-bit RSA key (RFC 8301)', pem('rsa', { modulusLength: 512 }), /512-bit .*at least 1024/],
+    [
+      'a public KeyObject',
+      generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey,
+      /is a public KeyObject; DKIM signs with the private key \(createPrivateKey, not createPublicKey\)/,
+    ],
+    ['a secret KeyObject', crypto.createSecretKey(Buffer.alloc(32)), /is a secret KeyObject/],
+    ['an ed25519 KeyObject', generateKeyPairSync('ed25519').privateKey, /ed25519 .*not supported.*RSA key/],
+    [
+      'DER bytes in a Buffer',
+      generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'der' }),
+      /not a PEM private key \(no -----BEGIN line\); expected an RSA private key as PEM text, a Buffer of PEM bytes or a private KeyObject/,
+    ],
+    ['an empty Buffer', Buffer.alloc(0), /is empty/],
+    [
+      'a number',
+      42,
+      /must be an RSA private key as PEM text, a Buffer of PEM bytes or a private KeyObject, not a number/,
+    ],
+    ['an options object', { key: KEY_2048.privateKey }, /, not a plain object$/],
   ])('%s: ConfigError naming dkim.privateKey', (_title, privateKey, problem) => {
     const error = configError(build(dkim({ privateKey })));
     expect(error.option).toBe('dkim.privateKey');
@@ -182,6 +202,32 @@ describe('DKIM-signed mail through a real SMTP server', () => {
     expect(await mailauthVerdicts(tampered, KEY_2048)).toEqual([['acme.example', 'neutral']]);
     if (!SKIP_DKIMPY)
       expect(dkimpyVerdicts([tampered, raw!], KEY_2048)).toEqual([expect.stringMatching(/^fail/), 'pass']);
+  });
+
+  it('signs with a key read as a Buffer (readFileSync) or given as a KeyObject', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mailroom-dkim-'));
+    try {
+      const file = join(dir, 'dkim.pem');
+      await writeFile(file, KEY_2048.privateKey);
+      const forms = [readFileSync(file), crypto.createPrivateKey(KEY_2048.privateKey)];
+      for (const privateKey of forms) {
+        const transport = smtpTransport({
+          host: peer.host,
+          port: peer.port,
+          tls: 'none',
+          dkim: dkim({ privateKey }),
+        });
+        const mail = new EmailService({ transport, from: 'Acme <no-reply@acme.example>' });
+        await mail.send({ to: 'jane@example.com', subject: 'Key forms', text: 'signed' });
+        await transport.close();
+      }
+      expect(peer.messages).toHaveLength(forms.length);
+      for (const { raw } of peer.messages) {
+        expect(await mailauthVerdicts(raw, KEY_2048)).toEqual([[KEY_2048.domainName, 'pass']]);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a bare CR arrives as a line break the signature covers, in the text part', async () => {

@@ -1,7 +1,7 @@
 /** mailgunTransport against a local HTTP server that speaks Mailgun's Messages API. */
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type EmailError, isMessageError } from '../../src/errors.js';
+import { type EmailError, isConfigError, isMessageError } from '../../src/errors.js';
 import { parseAddress } from '../../src/message.js';
 import { EmailService } from '../../src/service.js';
 import { type MailgunTransportOptions, mailgunTransport } from '../../src/transports/mailgun.js';
@@ -373,6 +373,38 @@ describe('mailgunTransport', () => {
       'https://api.mailgun.net/v3/mg.acme.example/messages',
       'https://api.eu.mailgun.net/v3/mg.acme.example/messages',
     ]);
+  });
+
+  it.each([
+    ['plain http to another machine', 'http://mailgun-proxy.internal.example', 'must be https'],
+    ['plain http to a private address', 'http://10.0.0.7:8080', 'must be https'],
+    ['a user name and password', 'https://api:SECRET@api.mailgun.net', 'user name or password'],
+    ['a query', 'https://api.mailgun.net/?token=SECRET', 'query'],
+    ['an empty query', 'https://api.mailgun.net/?', 'query'],
+    ['a fragment', 'https://api.mailgun.net/#SECRET', 'fragment'],
+    ['a line break', 'https://api.mailgun.net\n/SECRET', 'line breaks'],
+  ])('refuses a baseUrl with %s when built, without repeating it', (_, baseUrl, says) => {
+    const error = (() => {
+      try {
+        mailgunTransport({ apiKey: KEY, domain: DOMAIN, baseUrl });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isConfigError(error) && error.option).toBe('baseUrl');
+    expect((error as Error).message).toContain(says);
+    expect((error as Error).message).not.toContain('SECRET');
+  });
+
+  it.each([
+    ['http://127.0.0.1:8025', 'http://127.0.0.1:8025'],
+    ['http://127.8.9.10', 'http://127.8.9.10'],
+    ['http://localhost:8025/', 'http://localhost:8025'],
+    ['http://[::1]:8025', 'http://[::1]:8025'],
+    ['https://mailgun-proxy.internal.example/mailgun/', 'https://mailgun-proxy.internal.example/mailgun'],
+  ])('accepts %s as baseUrl', (baseUrl, base) => {
+    const transport = mailgunTransport({ apiKey: KEY, domain: DOMAIN, baseUrl });
+    expect(transport.describe?.()).toBe(`mailgun ${base}/v3/${DOMAIN}`);
   });
 
   it('names a bad option when it is built', () => {

@@ -72,6 +72,28 @@ describe('smtpTransport errors', () => {
     expect(error.message).toContain("tls: 'none'");
   });
 
+  it('a certificate that does not name the host connected to says so, and to connect by a name on it', async () => {
+    // The right CA, a certificate issued for localhost only, and a connection to 127.0.0.1.
+    const peer = await startSmtpPeer({ certificateNames: 'DNS:localhost' });
+    peers.push(peer);
+    const { error, attempts } = await fail({ host: '127.0.0.1', port: peer.port, ca: peer.cert });
+    expect([error.code, error.failure, attempts]).toEqual(['tls', 'systemic', 1]);
+    expect(error.causeCode).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+    expect(error.message).toContain('the certificate does not name 127.0.0.1');
+    expect(error.message).toContain('connect by a name on the certificate (DNS:localhost) as host');
+    expect(error.message).not.toContain('pass it as ca');
+    expect(peer.messages).toEqual([]);
+  });
+
+  it('a certificate nobody vouches for says to pass it as ca', async () => {
+    const peer = await startSmtpPeer();
+    peers.push(peer);
+    const { error, attempts } = await fail({ host: peer.host, port: peer.port });
+    expect([error.code, error.failure, attempts]).toEqual(['tls', 'systemic', 1]);
+    expect(error.causeCode).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+    expect(error.message).toContain("to trust a private server's certificate, pass it as ca");
+  });
+
   it('a closed port is transient (network) and names the address and ECONNREFUSED, in the log line too', async () => {
     const port = await closedPort();
     const { error, attempts, line } = await fail({ host: '127.0.0.1', port });

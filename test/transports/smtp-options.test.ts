@@ -111,6 +111,47 @@ describe('toNodemailerOptions', () => {
   });
 });
 
+describe('smtpTransport host', () => {
+  it.each([
+    ['a URL', 'smtp://smtp.acme.example', 'not a URL'],
+    ['a host with its port', 'smtp.acme.example:587', 'without a port'],
+    ['an address with its port', '127.0.0.1:2525', 'without a port'],
+    ['credentials in the host', 'apikey:SECRET@smtp.acme.example', 'without a user name or password'],
+    ['credentials before an address', 'u:SECRET@127.0.0.1', 'without a user name or password'],
+    ['a trailing space', 'smtp.acme.example ', 'without spaces, line breaks'],
+    ['a line break', 'smtp.acme.example\r\nRCPT TO:<x@evil.example>', 'without spaces, line breaks'],
+    ['a mistyped IPv4 address', '10.0.0.300', 'an IPv4 or an IPv6 address'],
+    ['an empty label', 'smtp..acme.example', 'an IPv4 or an IPv6 address'],
+  ])('refuses %s when built, naming host, never repeating the value', (_, host, says) => {
+    const error = (() => {
+      try {
+        smtpTransport({ host, user: 'u', password: 'SECRET' });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isConfigError(error) && error.option).toBe('host');
+    expect((error as Error).message).toContain(says);
+    expect((error as Error).message).toContain('port, user, password');
+    expect((error as Error).message).not.toContain('SECRET');
+    expect((error as Error).message).not.toContain(host.trim());
+    expect(vi.mocked(nodemailer.createTransport)).not.toHaveBeenCalled();
+  });
+
+  it.each([
+    ['smtp.acme.example', 'smtp.acme.example', 'smtp.acme.example:587'],
+    ['localhost', 'localhost', 'localhost:587'],
+    ['mail_relay', 'mail_relay', 'mail_relay:587'],
+    ['192.0.2.10', '192.0.2.10', '192.0.2.10:587'],
+    ['2001:db8::25', '2001:db8::25', '[2001:db8::25]:587'],
+    ['[2001:db8::25]', '2001:db8::25', '[2001:db8::25]:587'],
+    ['smtp.bücher.example', 'smtp.xn--bcher-kva.example', 'smtp.xn--bcher-kva.example:587'],
+  ])('accepts %s, connects to %s and describes it as %s', (host, connects, endpoint) => {
+    expect(toNodemailerOptions({ host }).host).toBe(connects);
+    expect(smtpTransport({ host }).describe?.()).toBe(`smtp ${endpoint} (STARTTLS required)`);
+  });
+});
+
 describe('smtpTransport with nodemailer-mock', () => {
   it('hands nodemailer only the message we built and its envelope, Bcc in the envelope alone', async () => {
     const transport = smtpTransport({ host: 'smtp.acme.example', user: 'u', password: 'p' });
@@ -151,6 +192,25 @@ describe('smtpTransport with nodemailer-mock', () => {
       535,
     ]);
     expect(JSON.stringify({ message: (error as Error).message })).not.toContain('hunter2');
+  });
+
+  it('says a certificate made out to other names does not name the host, however node words it', async () => {
+    nodemailermock.mock.setShouldFailOnce();
+    nodemailermock.mock.setFailResponse(
+      Object.assign(
+        new Error(
+          "Hostname/IP does not match certificate's altnames: Host: smtp.acme.example. is not in the cert's altnames: DNS:mail.acme.example",
+        ),
+        { code: 'ESOCKET' },
+      ),
+    );
+    const error = await smtpTransport({ host: 'smtp.acme.example' })
+      .send(message, { attempt: 1 })
+      .catch((e: unknown) => e);
+    expect(isEmailError(error) && [error.code, error.failure]).toEqual(['tls', 'systemic']);
+    expect((error as Error).message).toMatch(
+      /; the certificate does not name smtp\.acme\.example, the host connected to: connect by a name on the certificate as host$/,
+    );
   });
 
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isEmailError } from '../../src/errors.js';
+import { isConfigError, isEmailError } from '../../src/errors.js';
 import { createMessage } from '../../src/message.js';
 import { EmailService } from '../../src/service.js';
 import { memoryTransport } from '../../src/transports/memory.js';
@@ -65,6 +65,91 @@ describe('stagingTransport', () => {
   it('needs a transport and a rule', () => {
     expect(() => stagingTransport({ transport: memoryTransport() })).toThrow(/allow, redirectTo/);
     expect(() => stagingTransport({ allow: [] } as never)).toThrow(/transport is required/);
+  });
+
+  /** The error stagingTransport throws for these options. */
+  const refusal = (options: Record<string, unknown>) => {
+    try {
+      stagingTransport({ transport: memoryTransport(), ...options });
+    } catch (e) {
+      return e as Error;
+    }
+    throw new Error('stagingTransport accepted the options');
+  };
+
+  it.each([
+    ['a bare domain', ['@acme.example', 'acme.example'], 'entry 1 "acme.example"'],
+    ['a wildcard', ['*@acme.example'], 'entry 0 "*@acme.example"'],
+    ['two entries in one', ['@a.example;@b.example'], 'entry 0'],
+    ['two entries with a comma', ['qa@acme.example,dev@acme.example'], 'entry 0'],
+    ['an empty entry', ['qa@acme.example', ''], 'entry 1 ""'],
+    ['a blank entry', ['  '], 'entry 0'],
+    ['a line break', ['qa@acme.example\nbcc@evil.example'], 'entry 0 "qa@acme.example\\nbcc@evil.example"'],
+    ['an invalid domain', ['@acme'], 'entry 0 "@acme"'],
+    ['a lone @', ['@'], 'entry 0 "@"'],
+  ])('refuses an allowlist with %s when built, naming allow and the entry', (_, allow, says) => {
+    const error = refusal({ allow, redirectTo: 'qa@acme.example' });
+    expect(isConfigError(error) && error.option).toBe('allow');
+    expect(error.message).toContain(says);
+    expect(error.message).toContain('an address (qa@acme.example) or a whole domain (@acme.example)');
+  });
+
+  it('refuses an empty allowlist with nowhere to redirect: every send would fail', () => {
+    const error = refusal({ allow: [] });
+    expect(isConfigError(error) && [error.option, error.message]).toEqual([
+      'allow',
+      'allow: is empty and there is no redirectTo: every message would be refused',
+    ]);
+  });
+
+  it('refuses a subject prefix that is not header text when built, not at every send', () => {
+    for (const subjectPrefix of ['[QA]\r\nBcc: x@evil.example ', '[QA]\n', '[QA]\u0007 ']) {
+      const error = refusal({ allow: ['@acme.example'], subjectPrefix });
+      expect(isConfigError(error) && error.option).toBe('subjectPrefix');
+      expect(error.message).toMatch(/^subjectPrefix: control characters and line breaks are not allowed/);
+    }
+  });
+
+  it('refuses a bad redirectTo when built, naming it', () => {
+    for (const redirectTo of [
+      'qa@',
+      'qa@acme',
+      'qa@acme.example\r\nBcc: x@evil.example',
+      { address: 'nope' },
+    ]) {
+      const error = refusal({ redirectTo });
+      expect(isConfigError(error) && error.option).toBe('redirectTo');
+    }
+  });
+
+  it('keeps TypeError for options of the wrong type', () => {
+    expect(refusal({ allow: '@acme.example' })).toBeInstanceOf(TypeError);
+    expect(refusal({ allow: [42] })).toBeInstanceOf(TypeError);
+    expect(refusal({ redirectTo: 42 })).toBeInstanceOf(TypeError);
+    expect(refusal({ redirectTo: 'qa@acme.example', subjectPrefix: 1 })).toBeInstanceOf(TypeError);
+  });
+
+  it('matches allowlist entries as messages spell addresses: case-insensitive, international domains in ASCII', async () => {
+    const inner = memoryTransport();
+    const staging = stagingTransport({
+      transport: inner,
+      allow: [' @Acme.Example ', '@bücher.example', 'QA@Shop.Example'],
+    });
+    const result = await staging.send(
+      createMessage({
+        from: 'a@acme.example',
+        to: ['dev@acme.example', 'leser@bücher.example', 'qa@shop.example', 'customer@example.org'],
+        subject: 'Your order',
+        text: 'x',
+      }),
+      { attempt: 1 },
+    );
+    expect(inner.outbox[0]!.message.to.map((a) => a.address)).toEqual([
+      'dev@acme.example',
+      'leser@xn--bcher-kva.example',
+      'qa@shop.example',
+    ]);
+    expect(result.rejected).toEqual(['customer@example.org']);
   });
 
   it('passes a retry of deferred recipients through: only they get it, the very same message', async () => {
