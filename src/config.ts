@@ -86,6 +86,11 @@ const SMTP_OPTIONS: Record<string, Variable> = {
   user: 'SMTP_USER',
   password: 'SMTP_PASSWORD',
 };
+const STAGING_OPTIONS: Record<string, Variable> = {
+  allow: 'MAILROOM_STAGING_ALLOW',
+  redirectTo: 'MAILROOM_STAGING_REDIRECT',
+  subjectPrefix: 'MAILROOM_STAGING_SUBJECT_PREFIX',
+};
 const MAILGUN_OPTIONS: Record<string, Variable> = {
   apiKey: 'MAILGUN_API_KEY',
   domain: 'MAILGUN_DOMAIN',
@@ -385,19 +390,21 @@ function withStaging(read: Reader, transport: Transport): Transport {
   const allow = read.get('MAILROOM_STAGING_ALLOW');
   const redirect = read.address('MAILROOM_STAGING_REDIRECT');
   if (allow === undefined && redirect === undefined) return transport;
-  return stagingTransport({
-    transport,
-    ...(allow === undefined
-      ? {}
-      : {
-          allow: allow
-            .split(',')
-            .map((entry) => entry.trim())
-            .filter(Boolean),
-        }),
-    ...(redirect === undefined ? {} : { redirectTo: redirect }),
-    ...(prefix === undefined ? {} : { subjectPrefix: `${prefix} ` }),
-  });
+  return asVariables(STAGING_OPTIONS, () =>
+    stagingTransport({
+      transport,
+      ...(allow === undefined
+        ? {}
+        : {
+            allow: allow
+              .split(',')
+              .map((entry) => entry.trim())
+              .filter(Boolean),
+          }),
+      ...(redirect === undefined ? {} : { redirectTo: redirect }),
+      ...(prefix === undefined ? {} : { subjectPrefix: `${prefix} ` }),
+    }),
+  );
 }
 
 function readPem(name: Variable, path: string): string {

@@ -158,6 +158,12 @@ describe('configFromEnv', () => {
     ['MAILROOM_PRIMARY_COLOR', { MAILROOM_PRIMARY_COLOR: 'red' }, /#1A2B3C/],
     ['MAILROOM_LOGO_URL', { MAILROOM_LOGO_URL: 'javascript:alert(1)' }, /http\(s\) URL/],
     ['MAILROOM_STAGING_REDIRECT', { MAILROOM_STAGING_REDIRECT: 'nobody' }, /not an email address/],
+    [
+      'MAILROOM_STAGING_ALLOW',
+      { MAILROOM_STAGING_ALLOW: '@acme.example, acme.example' },
+      /entry 1 "acme\.example"/,
+    ],
+    ['MAILROOM_STAGING_ALLOW', { MAILROOM_STAGING_ALLOW: ',' }, /.+/],
   ])('names %s when it is malformed', (option, env, pattern) => {
     const err = configError(env as Record<string, string>);
     expect(err.option).toBe(option);
