@@ -56,6 +56,22 @@ function producerFor(topic: string) {
 const keysOf = (messages: ReadonlyArray<{ idempotencyKey?: string | undefined }>) =>
   new Set(messages.map((m) => m.idempotencyKey));
 
+/** A worker on fresh topics, sending through a scripted transport, started; and a producer. */
+async function startedWorker() {
+  const topics = await freshTopics(cluster, 3);
+  const transport = scriptedTransport();
+  const worker = createEmailWorker({
+    kafka,
+    service: serviceFor(transport),
+    ...topics,
+    consumer: FAST_CONSUMER,
+  });
+  cleanup.push(() => worker.close());
+  const producer = producerFor(topics.topic);
+  await worker.start();
+  return { topics, transport, worker, producer };
+}
+
 describe('mailroom-js/kafka worker through rebalances', { timeout: 90_000 }, () => {
   for (const [name, code] of [
     ['REBALANCE_IN_PROGRESS', REBALANCE_IN_PROGRESS],
@@ -63,19 +79,9 @@ describe('mailroom-js/kafka worker through rebalances', { timeout: 90_000 }, () 
     ['UNKNOWN_MEMBER_ID', UNKNOWN_MEMBER_ID],
   ] as const) {
     it(`keeps consuming after a commit refused with ${name}`, async () => {
-      const topics = await freshTopics(cluster, 3);
-      const transport = scriptedTransport();
-      const worker = createEmailWorker({
-        kafka,
-        service: serviceFor(transport),
-        ...topics,
-        consumer: FAST_CONSUMER,
-      });
-      cleanup.push(() => worker.close());
+      const { transport, worker, producer } = await startedWorker();
       const fatal: unknown[] = [];
       worker.on('fatal', ({ error }) => fatal.push(error));
-      const producer = producerFor(topics.topic);
-      await worker.start();
       const first = await publishAll(producer, 0, 10);
       await waitFor(() => keysOf(transport.delivered).size === 10, 'the first ten');
       // The next commit is refused as in a rebalance: the worker rejoins its group and goes on.
@@ -146,19 +152,9 @@ describe('mailroom-js/kafka worker through rebalances', { timeout: 90_000 }, () 
   });
 
   it('replaces a consumer that kafkajs crashed and will not restart, and goes on', async () => {
-    const topics = await freshTopics(cluster, 3);
-    const transport = scriptedTransport();
-    const worker = createEmailWorker({
-      kafka,
-      service: serviceFor(transport),
-      ...topics,
-      consumer: FAST_CONSUMER,
-    });
-    cleanup.push(() => worker.close());
+    const { transport, worker, producer } = await startedWorker();
     const errors: unknown[] = [];
     worker.on('error', ({ error }) => errors.push(error));
-    const producer = producerFor(topics.topic);
-    await worker.start();
     const first = await publishAll(producer, 0, 10);
     await waitFor(() => keysOf(transport.delivered).size === 10, 'the first ten');
     // A commit fails with an error kafkajs does not retry: its consumer crashes for good.
