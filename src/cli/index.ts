@@ -5,30 +5,16 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { isIP } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { configFromEnv } from '../config.js';
 import { isMailroomError, isMessageError, MessageError } from '../errors.js';
 import { createPreviewHandler } from '../preview/handler.js';
 import { hostCheck, hostName } from '../preview/hosts.js';
-import { EmailService } from '../service.js';
 import type { SendResult, Transport } from '../transport.js';
 import { sandboxFiles } from '../transports/sandbox.js';
+import { COMMAND_HELP, USAGE } from './help.js';
+import { serviceFromCli } from './service.js';
 import { runWorker } from './worker.js';
-
-const USAGE = `Usage:
-  mailroom render <template> --data '<json>' [--format json|html|text]
-  mailroom send <template> --to <address>[,<address>…] [--to …] --data '<json>'
-  mailroom templates
-  mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR]
-                   [--allowed-hosts NAME,…]
-  mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME]
-                  [--dlq-topic NAME] [--concurrency N] [--templates DIR]
-  mailroom --help | --version
-
-Configuration comes from the environment (APP_NAME, MAILROOM_TRANSPORT, SMTP_*, MAILGUN_* …);
-with none, mail goes to the sandbox folder (.mailroom/outbox). The worker reads KAFKA_BROKERS,
-KAFKA_SSL, KAFKA_SASL_*, MAILROOM_KAFKA_TOPIC, MAILROOM_KAFKA_GROUP and MAILROOM_WORKER_CONCURRENCY.`;
 
 class UsageError extends Error {}
 
@@ -132,7 +118,8 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
     },
   });
   const [command, template, ...extra] = positionals;
-  if (values.help || command === 'help') return out(USAGE);
+  if (command === 'help') return out((template && COMMAND_HELP[template]) || USAGE);
+  if (values.help) return out((command && COMMAND_HELP[command]) || USAGE);
   if (values.version) {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
     return out(pkg.version);
@@ -141,7 +128,8 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
 
   switch (command) {
     case 'templates': {
-      const service = new EmailService(configFromEnv());
+      if (template) throw new UsageError(`unexpected argument "${template}"`);
+      const service = serviceFromCli(values.templates);
       return out(service.templates.names().join('\n'));
     }
     case 'render': {
@@ -149,7 +137,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       const format = values.format;
       if (!['json', 'html', 'text'].includes(format))
         throw new UsageError('--format must be json, html or text');
-      const service = new EmailService(configFromEnv());
+      const service = serviceFromCli(values.templates);
       const rendered = service.render(template, parseData(values.data));
       return out(
         format === 'html'
@@ -162,7 +150,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
     case 'send': {
       if (!template) throw new UsageError('send needs a template name');
       const to = recipients(values.to ?? []);
-      const service = new EmailService(configFromEnv());
+      const service = serviceFromCli(values.templates);
       try {
         const result = await service
           .sendTemplate(template, { to, data: parseData(values.data) })
@@ -195,13 +183,21 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       const handler = createPreviewHandler({
         enabled: true,
         allowedHosts,
-        ...(values.templates ? { templatesDir: values.templates } : {}),
-        ...(values.outbox ? { outboxDir: values.outbox } : {}),
+        ...(values.templates ? { templatesDir: resolve(values.templates) } : {}),
+        ...(values.outbox ? { outboxDir: resolve(values.outbox) } : {}),
       });
       const server = createServer(handler);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, values.host, resolve);
+      await new Promise<void>((listening, reject) => {
+        server.once('error', (error: NodeJS.ErrnoException) =>
+          reject(
+            error.code === 'EADDRINUSE'
+              ? new UsageError(
+                  `port ${port} on ${values.host} is in use: pass --port (another number, or 0 for a free one)`,
+                )
+              : error,
+          ),
+        );
+        server.listen(port, values.host, listening);
       });
       const address = server.address() as { port: number };
       const host = values.host.includes(':') ? `[${values.host}]` : values.host;
@@ -240,6 +236,8 @@ main(process.argv.slice(2), (line) => process.stdout.write(`${line}\n`)).catch((
     usage || isMailroomError(err) || err instanceof NotSentError
       ? (err as Error).message
       : `unexpected error: ${(err as Error)?.message ?? err}`;
-  process.stderr.write(`mailroom: ${message}${usage ? "\nRun 'mailroom --help' for usage." : ''}\n`);
+  // One line, whatever a library put after the first (eta appends the generated code).
+  const line = String(message).split('\n')[0];
+  process.stderr.write(`mailroom: ${line}${usage ? "\nRun 'mailroom --help' for usage." : ''}\n`);
   process.exitCode = usage ? 2 : 1;
 });

@@ -13,9 +13,8 @@ import type { KafkaClientLike } from '../kafka/index.js';
 import { kafkaLogCreator } from '../kafka/log.js';
 import { createEmailWorker } from '../kafka/worker.js';
 import type { Logger } from '../log.js';
-import type { PreviewProblem } from '../preview/diagnose.js';
-import { loadTemplatesDir } from '../preview/sources.js';
 import { EmailService } from '../service.js';
+import { cliTemplates } from './service.js';
 
 /** Flags of `mailroom worker`; each overrides its variable. */
 export interface WorkerFlags {
@@ -54,12 +53,10 @@ export async function runWorker(flags: WorkerFlags, out: (line: string) => void)
       'is required for the worker when no mail provider is configured: it commits what it sends, so the default (the sandbox folder) would drain the topic into files. Configure smtp or mailgun to deliver, or set MAILROOM_TRANSPORT=sandbox to write .eml files on purpose',
     );
   }
-  const problems: PreviewProblem[] = [];
-  const templates = flags.templates ? loadTemplatesDir(flags.templates, problems) : [];
-  const [problem] = problems;
-  if (problem)
-    throw new ConfigError('--templates', `${problem.file ?? problem.template ?? ''}: ${problem.message}`);
-  const service = new EmailService({ ...options, templates });
+  const service = new EmailService({
+    ...options,
+    templates: cliTemplates(flags.templates),
+  });
   // Compile every template now: a broken one stops the worker at start, not at its first email.
   service.templates.compileAll();
 

@@ -4,7 +4,7 @@
  * set that is not JSON) are collected, never thrown: the page shows them.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { EmailService, type EmailServiceOptions } from '../service.js';
 import { BUILTIN_FIELDS, builtinTemplatesDir, clearBuiltinCache } from '../templates/builtins.js';
 import {
@@ -84,7 +84,9 @@ export function loadPreviewSources(service: EmailServiceOptions, templatesDir?: 
  * `preheader.eta`, `style.css`). Fields come from `template.json` (`{ "fields": { … }, "layout": … }`),
  * or else are read off the `default` data set.
  */
-export function loadTemplatesDir(root: string, problems: PreviewProblem[] = []): TemplateHandle[] {
+export function loadTemplatesDir(folder: string, problems: PreviewProblem[] = []): TemplateHandle[] {
+  // A relative folder is relative to the working directory, as on a command line.
+  const root = resolve(folder);
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     problems.push({ message: `the templates folder ${root} does not exist` });
     return [];
