@@ -74,6 +74,13 @@ export {
   type TemplateDefinition,
   type TemplateHandle,
 } from './templates/define.js';
+export type {
+  DataFor,
+  MailroomTemplates,
+  TemplateData,
+  TemplateName,
+  TemplateRef,
+} from './templates/names.js';
 export { TemplateRegistry, type TemplateRegistryOptions } from './templates/registry.js';
 export {
   type RecipientRefusal,

@@ -30,6 +30,7 @@ import { type AppInfo, type BrandOptions, DEFAULT_PALETTE } from './templates/br
 import type { BuiltinTemplates } from './templates/builtins.js';
 import { checkData, type RenderedEmail } from './templates/compile.js';
 import type { TemplateHandle } from './templates/define.js';
+import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
 import { TemplateRegistry } from './templates/registry.js';
 import type { SendResult, Transport } from './transport.js';
 
@@ -161,8 +162,6 @@ export interface EmailServiceEvents {
 }
 
 type Listener<T> = (event: T) => void;
-/** A template name other than a built-in's: built-in names are typed by their own overload. */
-type NotBuiltin<Name extends string> = Name extends keyof BuiltinTemplates ? never : Name;
 
 /**
  * Renders and sends email through one transport.
@@ -310,18 +309,19 @@ export class EmailService {
     }
   }
 
-  /** Renders a template for a recipient and sends it. The data type-checks against the template. */
-  sendTemplate<Name extends keyof BuiltinTemplates>(
-    template: Name,
-    options: SendTemplateOptions<BuiltinTemplates[Name]>,
-  ): Promise<SendResult>;
-  sendTemplate<Data extends object>(
-    template: TemplateHandle<Data>,
-    options: SendTemplateOptions<Data>,
-  ): Promise<SendResult>;
-  sendTemplate<Name extends string>(
-    template: NotBuiltin<Name>,
-    options: SendTemplateOptions<Record<string, unknown>>,
+  /**
+   * Renders a template for a recipient and sends it. The data type-checks against the template: a
+   * handle's fields, or a name's declared in {@link MailroomTemplates} (the built-ins are there).
+   *
+   * @example
+   * ```ts
+   * await mail.sendTemplate(invoice, { to: 'jane@example.com', data: { number: 'A-1', payUrl } });
+   * await mail.sendTemplate('verification', { to, data: { username, verificationUrl } });
+   * ```
+   */
+  sendTemplate<T extends TemplateRef>(
+    template: T,
+    options: SendTemplateOptions<DataFor<T>>,
   ): Promise<SendResult>;
   async sendTemplate(
     template: string | TemplateHandle,
@@ -353,10 +353,8 @@ export class EmailService {
     return this.send({ ...rest, ...rendered, template: name });
   }
 
-  /** Renders subject, HTML and text without sending. */
-  render<Name extends keyof BuiltinTemplates>(template: Name, data: BuiltinTemplates[Name]): RenderedEmail;
-  render<Data extends object>(template: TemplateHandle<Data>, data: Data): RenderedEmail;
-  render<Name extends string>(template: NotBuiltin<Name>, data: Record<string, unknown>): RenderedEmail;
+  /** Renders subject, HTML and text without sending. The data type-checks as for {@link sendTemplate}. */
+  render<T extends TemplateRef>(template: T, data: DataFor<T>): RenderedEmail;
   render(template: string | TemplateHandle, data: object): RenderedEmail {
     return this.templates.render(template, data, { hasReplyTo: this.#replyTo !== undefined });
   }

@@ -5,9 +5,10 @@
  */
 import { EmailError } from '../errors.js';
 import type { QueuedEmail, QueueReceipt } from '../queue.js';
-import { BUILTIN_FIELDS, type BuiltinTemplates } from '../templates/builtins.js';
+import { BUILTIN_FIELDS } from '../templates/builtins.js';
 import { checkData } from '../templates/compile.js';
 import type { TemplateHandle } from '../templates/define.js';
+import type { MailroomTemplates } from '../templates/names.js';
 import {
   createProducer,
   flavorOf,
@@ -50,20 +51,23 @@ export type TemplateEmail<Data extends object> = Omit<QueuedEmail, 'template' | 
   data: Data;
 };
 
-/** An email to publish with a built-in template's name. */
+/**
+ * An email to publish with a template's name declared in `MailroomTemplates` (the built-in emails,
+ * and yours once declared): its data type-checks against that template.
+ */
 export type BuiltinEmail = {
-  [Name in keyof BuiltinTemplates]: Omit<QueuedEmail, 'template' | 'data'> & {
+  [Name in keyof MailroomTemplates]: Omit<QueuedEmail, 'template' | 'data'> & {
     template: Name;
-    data: BuiltinTemplates[Name];
+    data: MailroomTemplates[Name];
   };
-}[keyof BuiltinTemplates];
+}[keyof MailroomTemplates];
 
 /**
- * An email with your own template's name (checked by the worker's registry), or pre-rendered
- * (`subject` with `html`/`text`, no template). A built-in's name must use {@link BuiltinEmail}.
+ * An email with another template's name (checked by the worker's registry), or pre-rendered
+ * (`subject` with `html`/`text`, no template). A declared name must use {@link BuiltinEmail}.
  */
 export type CustomEmail<Name extends string = never> = Omit<QueuedEmail, 'template'> & {
-  template?: Name extends keyof BuiltinTemplates ? never : Name;
+  template?: Name extends keyof MailroomTemplates ? never : Name;
 };
 
 /** Publishes email envelopes to Kafka. */

@@ -15,14 +15,15 @@
 import { AssertionError } from 'node:assert';
 import type { EmailMessage } from '../message.js';
 import { EmailService, type EmailServiceOptions } from '../service.js';
+import type { TemplateName } from '../templates/names.js';
 import { type MemoryTransport, memoryTransport } from '../transports/memory.js';
 
 /** Which messages to look for; every given field must match. */
 export interface EmailQuery {
   /** A recipient in to, cc or bcc (case-insensitive). */
   to?: string;
-  /** The template the message was rendered from. */
-  template?: string;
+  /** The template the message was rendered from (names declared in `MailroomTemplates` are completed). */
+  template?: TemplateName;
   /** The exact subject, or a pattern. */
   subject?: string | RegExp;
 }

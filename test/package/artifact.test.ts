@@ -456,7 +456,7 @@ console.log(JSON.stringify({
   }, async () => {
     const source = (
       start: string,
-    ) => `import { defineTemplate, EmailService, isEmailError, memoryTransport, type SendResult } from 'mailroom-js';
+    ) => `import { defineTemplate, EmailService, isEmailError, memoryTransport, type SendResult, type TemplateData } from 'mailroom-js';
 import { createTestMailer, extractLink, type Outbox } from 'mailroom-js/testing';
 import { createEmailProducer, createEmailWorker, type KafkaClientLike } from 'mailroom-js/kafka';
 
@@ -475,6 +475,15 @@ const sent: Promise<SendResult> = service.sendTemplate(invoice, {
 service.sendTemplate(invoice, { to: 'jane@example.com', data: { customer: 'Jane', amount: '42', payUrl: 'https://example.com/pay' } });
 // @ts-expect-error: there is no field \`customerName\`
 service.sendTemplate(invoice, { to: 'jane@example.com', data: { customerName: 'Jane', amount: 42, payUrl: 'https://example.com/pay' } });
+// Sending by name is typed once the app declares the template (declaration merging).
+declare module 'mailroom-js' {
+  interface MailroomTemplates {
+    invoice: TemplateData<typeof invoice>;
+  }
+}
+service.render('invoice', { customer: 'Jane', amount: 42, payUrl: 'https://example.com/pay' });
+// @ts-expect-error: a declared name checks its data: \`amount\` is a number
+service.render('invoice', { customer: 'Jane', amount: '42', payUrl: 'https://example.com/pay' });
 const mailer = createTestMailer();
 const outbox: Outbox = mailer.outbox;
 ${start} mailer.service.sendVerificationEmail({ to: 'a@example.com', username: 'A', verificationUrl: 'https://example.com/v' });
