@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { type Browser, chromium, type Locator } from 'playwright-core';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTemplateError, type TemplateError } from '../../src/errors.js';
 import { EmailService } from '../../src/service.js';
 import { defineTemplate, type TemplateDefinition } from '../../src/templates/define.js';
@@ -147,12 +147,9 @@ const computed = (locator: Locator, property: string) =>
 
 describe('kept CSS in a browser', () => {
   const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-  let browser: Browser | undefined;
-  afterAll(async () => {
-    await browser?.close();
-  });
-
-  it('applies the kept rules in headless Chromium', async () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    // No browser is a failure with a way out, never a skipped test.
     if (!existsSync(CHROMIUM)) {
       throw new Error(`Chromium is needed and is not at ${CHROMIUM}: install it or set CHROMIUM_PATH`);
     }
@@ -160,12 +157,32 @@ describe('kept CSS in a browser', () => {
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
     });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('applies the kept rules in headless Chromium', async () => {
     const page = await browser.newPage({ javaScriptEnabled: false });
     const mail = service([ALERT, URGENT]);
     await page.setContent(mail.render('alert', { level: 'error' }).html);
     expect(await computed(page.locator('p.alert'), 'backgroundColor')).toBe('rgb(220, 53, 69)');
     await page.setContent(mail.render('urgent', { urgent: true }).html);
     expect(await computed(page.locator('p.urgent'), 'fontWeight')).toBe('700');
+  });
+
+  it('lets a kept rule marked !important beat the property its base class inlined', async () => {
+    const page = await browser.newPage({ javaScriptEnabled: false });
+    const mail = service([
+      {
+        ...ALERT,
+        css: '.alert { background-color: #eeeeee; } .alert.error { background-color: #dc3545 !important; }',
+      },
+    ]);
+    const { html } = mail.render('alert', { level: 'error' });
+    expect(html).toMatch(/<p class="alert error" style="[^"]*background-color: #eeeeee/);
+    await page.setContent(html);
+    expect(await computed(page.locator('p.alert'), 'backgroundColor')).toBe('rgb(220, 53, 69)');
   });
 });
 
