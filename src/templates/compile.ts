@@ -3,11 +3,12 @@
  * functions built for subject, HTML and text — so that each message costs only a render.
  */
 import { Eta } from 'eta';
-import juice from 'juice';
 import { TemplateError } from '../errors.js';
 import { unsafeText } from '../message.js';
 import type { AppInfo } from './brand.js';
+import { cssProblem, inlineCss } from './css.js';
 import { type Fields, MAX_MINUTES, type TemplateHandle } from './define.js';
+import { composeLayout } from './layout.js';
 import { deriveTextTemplate, htmlToText, tidyText } from './text.js';
 
 /** A template's output for one message. */
@@ -88,8 +89,6 @@ const etaOptions = {
 const htmlEta = new MailroomEta({ ...etaOptions, autoEscape: true });
 const textEta = new MailroomEta({ ...etaOptions, autoEscape: false });
 
-const BODY_SLOT = '<%~ it.body %>';
-const PREHEADER_SLOT = '<%~ it.preheader %>';
 const INCLUDE = /<%~\s*include\(\s*(["'])@([\w.-]+)\1\s*(?:,([\s\S]*?))?\)\s*%>/g;
 const URL_ATTR = /(\s(?:href|src)\s*=\s*)(["'])\s*<%[-_]?[=~]\s*([\s\S]*?)\s*[-_]?%>/gi;
 const MAX_PARTIAL_DEPTH = 5;
@@ -108,23 +107,17 @@ export function compileTemplate(
   let composed = source.html;
   if (source.layout !== false) {
     const layout = assets.layouts.get(source.layout) ?? fail(`unknown layout "${source.layout}"`);
-    composed = layout
-      .replace(BODY_SLOT, () => source.html)
-      .replace(PREHEADER_SLOT, () => source.preheader ?? '');
+    const placed = composeLayout(source.layout, layout, source.html, source.preheader);
+    composed = 'problem' in placed ? fail(placed.problem) : placed.html;
   }
   composed = expandPartials(composed, assets.partials, fail);
 
+  const allCss = [css, source.css ?? ''].join('\n');
+  const badCss = cssProblem(allCss);
+  if (badCss) fail(badCss);
   let inlined: string;
   try {
-    inlined = juice(composed, {
-      extraCss: [css, source.css ?? ''].join('\n'),
-      removeStyleTags: true,
-      preserveMediaQueries: true,
-      preserveFontFaces: true,
-      preserveImportant: true,
-      applyWidthAttributes: true,
-      insertPreservedExtraCss: true,
-    });
+    inlined = inlineCss(composed, allCss);
   } catch (cause) {
     return fail('could not inline its CSS', cause);
   }

@@ -64,9 +64,16 @@ export interface TemplateDefinition<F extends Fields> {
   html?: string;
   /** eta source of the text body; derived from the HTML when omitted. */
   text?: string;
-  /** eta source of the preheader, the line an inbox shows after the subject. From `preheader.eta` in `dir`. */
+  /**
+   * eta source of the preheader, the line an inbox shows after the subject. From `preheader.eta` in
+   * `dir`. Its layout must place `<%~ it.preheader %>` (the default one does), or compiling the
+   * template is a `TemplateError` naming the template and the layout.
+   */
   preheader?: string;
-  /** CSS for this template, inlined at compile time. */
+  /**
+   * CSS for this template, inlined at compile time. Rules that match no element then (classes chosen
+   * by data, `:hover`, `@media`, `@font-face`, `@supports`…) are kept in a `<style>` block in the head.
+   */
   css?: string;
   /**
    * A folder with `html.eta`, `subject.eta` and optionally `text.eta`, `preheader.eta` and `style.css`: an absolute
