@@ -143,11 +143,11 @@ describe('partials', () => {
       'Hello Jane',
     ],
     [
-      'data with a bracket and a tag end inside strings',
-      "<p><%~ include('@tag', { text: ')' + ' %' + '> (' }) %></p>",
+      'data with a bracket, a tag end and && inside a string',
+      "<p><%~ include('@tag', { text: ') %> && <' }) %></p>",
       {},
-      `<p>${tag(') %&gt; (')}</p>`,
-      ') %> (',
+      `<p>${tag(') %&gt; &amp;&amp; &lt;')}</p>`,
+      ') %> && <',
     ],
     [
       'a trim marker on the include',
