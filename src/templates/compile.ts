@@ -8,6 +8,7 @@ import { unsafeText } from '../message.js';
 import type { AppInfo } from './brand.js';
 import { cssProblem, inlineCss } from './css.js';
 import { type Fields, MAX_MINUTES, type TemplateHandle } from './define.js';
+import { etaSource, expandPartials } from './expand.js';
 import { composeLayout } from './layout.js';
 import { deriveTextTemplate, htmlToText, tidyText } from './text.js';
 
@@ -85,13 +86,13 @@ const etaOptions = {
   functionHeader: 'const safeUrl = this.safeUrl, formatMinutes = this.formatMinutes;',
   cache: false,
   useWith: false,
+  // Newlines are kept as written; etaSource() drops the lines that hold only code tags.
+  autoTrim: false,
 } as const;
 const htmlEta = new MailroomEta({ ...etaOptions, autoEscape: true });
 const textEta = new MailroomEta({ ...etaOptions, autoEscape: false });
 
-const INCLUDE = /<%~\s*include\(\s*(["'])@([\w.-]+)\1\s*(?:,([\s\S]*?))?\)\s*%>/g;
 const URL_ATTR = /(\s(?:href|src)\s*=\s*)(["'])\s*<%[-_]?[=~]\s*([\s\S]*?)\s*[-_]?%>/gi;
-const MAX_PARTIAL_DEPTH = 5;
 
 /** Compiles a defined template. Throws a {@link TemplateError} naming the template on any problem. */
 export function compileTemplate(
@@ -130,7 +131,7 @@ export function compileTemplate(
   );
   const compile = (eta: MailroomEta, src: string, part: string) => {
     try {
-      return eta.compile(src).bind(eta);
+      return eta.compile(etaSource(src)).bind(eta);
     } catch (cause) {
       return fail(`${part}: ${(cause as Error).message}`, cause);
     }
@@ -164,26 +165,6 @@ export function compileTemplate(
       }
     },
   };
-}
-
-/** Partials are placed into the source at compile time, so juice styles them with the rest. */
-function expandPartials(
-  source: string,
-  partials: ReadonlyMap<string, string>,
-  fail: (p: string) => never,
-): string {
-  let out = source;
-  for (let depth = 0; INCLUDE.test(out); depth++) {
-    if (depth === MAX_PARTIAL_DEPTH) fail(`partials nest deeper than ${MAX_PARTIAL_DEPTH}`);
-    INCLUDE.lastIndex = 0;
-    out = out.replace(INCLUDE, (_, _q, partial: string, args: string | undefined) => {
-      const body = partials.get(partial) ?? fail(`unknown partial "@${partial}"`);
-      // A partial sees its arguments as `it`, plus the brand as `it.app`.
-      return `<% ((it) => { %>${body}<% })(Object.assign({ app: it.app }, ${args?.trim() || 'it'})) %>`;
-    });
-  }
-  INCLUDE.lastIndex = 0;
-  return out;
 }
 
 /** Checks data against a template's fields; names the template and the field on the first problem. */
@@ -241,5 +222,5 @@ function isHttpUrl(value: string): boolean {
 
 /** Renders the shared stylesheet with the brand, once per registry. */
 export function renderStylesheet(css: string, app: AppInfo): string {
-  return textEta.renderString(css, { app });
+  return textEta.renderString(etaSource(css), { app });
 }

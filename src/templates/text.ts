@@ -8,6 +8,7 @@
  * falls back to converting each rendered HTML with a converter built once.
  */
 import { compile as compileConverter, type FormatCallback, type HtmlToTextOptions } from 'html-to-text';
+import { scanTags } from './expand.js';
 
 // Links read best with the full URL on a line of its own, printed once.
 const anchorOwnLine: FormatCallback = (elem, walk, builder) => {
@@ -62,29 +63,68 @@ export function tidyText(text: string): string {
     .trim();
 }
 
-const TAG = /<%[\s\S]*?%>/g;
-const TOKEN = /MRX(\d+)XRM/g;
-
 /** `=` escaped output, `~` raw output, `` code (eta's optional `-`/`_` trim marker comes first). */
 function tagKind(tag: string): string {
-  return tag.slice(2).replace(/^[-_]/, '').charAt(0);
+  const prefix = tag.slice(2).replace(/^[-_]/, '').trimStart().charAt(0);
+  return prefix === '=' || prefix === '~' ? prefix : '';
 }
 
 /**
  * Turns an eta HTML template into an eta text template, or returns undefined when the HTML uses
  * raw output (`<%~ … %>`, which may be markup) or conversion lost a control-flow tag.
+ *
+ * Only the source's own tags become tags again: text that merely reads like one once entities are
+ * decoded (`&lt;%= it.x %&gt;`) stays text, and so does text that looks like a token.
  */
 export function deriveTextTemplate(htmlSource: string): string | undefined {
-  const tags = [...new Set(htmlSource.match(TAG) ?? [])];
+  const found = scanTags(htmlSource);
+  const tags = [...new Set(found.map((tag) => htmlSource.slice(tag.start, tag.end)))];
   if (tags.some((tag) => tagKind(tag) === '~')) return undefined;
-  // The same tag gets the same token, so a link whose text is its URL is recognised as such.
+  // A token the author's text cannot contain; the same tag gets the same token, so a link whose
+  // text is its URL is recognised as such.
+  let mark = 'MRX';
+  while (htmlSource.includes(mark)) mark += 'X';
   const index = new Map(tags.map((tag, i) => [tag, i]));
-  const text = htmlToText(htmlSource.replace(TAG, (tag) => `MRX${index.get(tag)}XRM`));
+  let tokenised = '';
+  let from = 0;
+  for (const tag of found) {
+    tokenised += `${htmlSource.slice(from, tag.start)}${mark}${index.get(htmlSource.slice(tag.start, tag.end))}XRM`;
+    from = tag.end;
+  }
+  const text = codeFirst(htmlToText(tokenised + htmlSource.slice(from)), mark, tags);
   const seen = new Set<number>();
-  const restored = text.replace(TOKEN, (_, i: string) => {
-    seen.add(Number(i));
-    return tags[Number(i)] ?? '';
-  });
+  const token = new RegExp(`${mark}(\\d+)XRM`, 'g');
+  let restored = '';
+  from = 0;
+  for (const match of text.matchAll(token)) {
+    const i = Number(match[1]);
+    seen.add(i);
+    restored += escapeText(text.slice(from, match.index)) + (tags[i] ?? '');
+    from = match.index + match[0].length;
+  }
+  restored += escapeText(text.slice(from));
   const lostCode = tags.some((tag, i) => !seen.has(i) && tagKind(tag) !== '=');
   return lostCode ? undefined : restored;
+}
+
+/**
+ * Code tags print nothing, so the spaces html-to-text kept between them at the start of a line
+ * (where the HTML would collapse them) go: `<% } %> <% if (a) { %>Next` reads `Next`, not ` Next`.
+ */
+function codeFirst(text: string, mark: string, tags: readonly string[]): string {
+  const lead = new RegExp(`^(?:${mark}\\d+XRM[ \\t]*)+`, 'gm');
+  return text.replace(lead, (run) => {
+    let out = '';
+    let code = true;
+    for (const [token, i] of run.matchAll(new RegExp(`${mark}(\\d+)XRM[ \\t]*`, 'g'))) {
+      code &&= tagKind(tags[Number(i)] ?? '') === '';
+      out += code ? token.trimEnd() : token;
+    }
+    return out;
+  });
+}
+
+/** Static text for an eta template: a `<%` in it is printed, never opened. */
+function escapeText(text: string): string {
+  return text.replaceAll('<%', "<%= '<' %>%");
 }
