@@ -7,7 +7,9 @@ import juice from 'juice';
 import { TemplateError } from '../errors.js';
 import { unsafeText } from '../message.js';
 import type { AppInfo } from './brand.js';
+import { checkReferences, checkUrls, guardUrls } from './check.js';
 import { type Fields, MAX_MINUTES, type TemplateHandle } from './define.js';
+import { checkSyntax, composedSyntaxError } from './diagnose.js';
 import { deriveTextTemplate, htmlToText, tidyText } from './text.js';
 
 /** A template's output for one message. */
@@ -91,7 +93,6 @@ const textEta = new MailroomEta({ ...etaOptions, autoEscape: false });
 const BODY_SLOT = '<%~ it.body %>';
 const PREHEADER_SLOT = '<%~ it.preheader %>';
 const INCLUDE = /<%~\s*include\(\s*(["'])@([\w.-]+)\1\s*(?:,([\s\S]*?))?\)\s*%>/g;
-const URL_ATTR = /(\s(?:href|src)\s*=\s*)(["'])\s*<%[-_]?[=~]\s*([\s\S]*?)\s*[-_]?%>/gi;
 const MAX_PARTIAL_DEPTH = 5;
 
 /** Compiles a defined template. Throws a {@link TemplateError} naming the template on any problem. */
@@ -105,6 +106,9 @@ export function compileTemplate(
   const fail = (problem: string, cause?: unknown): never => {
     throw new TemplateError(name, `${problem}${source.file ? ` (${source.file})` : ''}`, { cause });
   };
+  checkSyntax(handle);
+  checkReferences(handle);
+  checkUrls(handle);
   let composed = source.html;
   if (source.layout !== false) {
     const layout = assets.layouts.get(source.layout) ?? fail(`unknown layout "${source.layout}"`);
@@ -130,16 +134,12 @@ export function compileTemplate(
   }
 
   const textSource = source.text ?? deriveTextTemplate(inlined);
-  const htmlSource = inlined.replace(
-    URL_ATTR,
-    (_, attr: string, quote: string, expr: string) =>
-      `${attr}${quote}<%= safeUrl(${expr}, ${JSON.stringify(expr.replace(/^it\./, ''))}) %>`,
-  );
+  const htmlSource = guardUrls(name, inlined);
   const compile = (eta: MailroomEta, src: string, part: string) => {
     try {
       return eta.compile(src).bind(eta);
     } catch (cause) {
-      return fail(`${part}: ${(cause as Error).message}`, cause);
+      throw composedSyntaxError(handle, part, cause, assets);
     }
   };
   const subjectFn = compile(textEta, source.subject, 'subject');
