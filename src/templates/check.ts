@@ -12,7 +12,8 @@ import { guardUrlSlots, scanUrls } from './urls.js';
 export const CONTEXT_NAMES: readonly string[] = ['app', 'hasReplyTo', 'body', 'preheader'];
 
 /** `it.name`, `it?.name`, `it['name']`, `it?.["name"]` (found on code with its strings blanked). */
-const REFERENCE = /(?<![\w$.])it\s*(?:\?\.\s*)?(?:\.\s*([A-Za-z_$][\w$]*)|\[\s*(["'])([^"'\n]*)\2\s*\])/g;
+const REFERENCE =
+  /(?<![\w$.])it\s*(?:(?:\?\.|\.)\s*([A-Za-z_$][\w$]*)|(?:\?\.\s*)?\[\s*(["'])([^"'\n]*)\2\s*\])/g;
 
 /**
  * Throws a {@link TemplateError} naming the part (or file), the line and the closest declared

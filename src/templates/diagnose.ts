@@ -34,7 +34,10 @@ export function syntaxProblem(source: string): { line?: number; reason: string }
   } catch (error) {
     const message = (error as Error).message;
     const line = /at line (\d+)/.exec(message)?.[1];
-    return { ...lineOf(source, line), reason: shortReason(message) };
+    const reason = unclosedBlock(source)
+      ? 'a `{` opened in a tag is never closed (a missing `<% } %>`?)'
+      : shortReason(message);
+    return { ...lineOf(source, line), reason };
   }
 }
 
@@ -101,6 +104,25 @@ export function shortReason(message: string): string {
   return (first ?? 'unknown syntax error').slice(0, 200);
 }
 
+/** Closings of up to three open blocks: `}` for `if`, `})` for a callback such as `forEach`. */
+const CLOSERS = [1, 2, 3].flatMap((depth) =>
+  Array.from({ length: 2 ** depth }, (_, bits) =>
+    Array.from({ length: depth }, (_, i) => ((bits >> i) & 1 ? '})' : '}')).join(''),
+  ),
+);
+
+/** Whether `source` compiles once its open blocks are closed: it only ends too soon. */
+function unclosedBlock(source: string): boolean {
+  return CLOSERS.some((closer) => {
+    try {
+      eta.compile(`${source}<% ${closer} %>`);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** eta's own line, else the first prefix of lines that fails other than by ending too soon. */
 function lineOf(source: string, said: string | undefined): { line?: number } {
   if (said) return { line: Number(said) };
@@ -108,12 +130,14 @@ function lineOf(source: string, said: string | undefined): { line?: number } {
   // Else the line after the last prefix that compiles: where the unclosed thing was opened.
   let after = 1;
   for (let n = 1; n <= lines.length; n++) {
+    const prefix = lines.slice(0, n).join('\n');
     try {
-      eta.compile(lines.slice(0, n).join('\n'));
+      eta.compile(prefix);
       after = n + 1;
     } catch (error) {
       const text = (error as Error).message;
-      if (!/end of input|unclosed|missing \) after|Unterminated/i.test(text)) return { line: n };
+      const soon = /end of input|unclosed|missing \) after|Unterminated/i.test(text);
+      if (!soon && !unclosedBlock(prefix)) return { line: n };
     }
   }
   return after <= lines.length ? { line: after } : {};
