@@ -54,6 +54,7 @@ describe('names a template reads that it does not have', () => {
     ['the text part', 'text', { text: 'Hello\n\n\nTotal: <%= it.totl %>' }, 4],
     ['the preheader', 'preheader', { preheader: 'Your total is <%= it.totl %>' }, 1],
     ['a code block', 'html', { html: '<% if (it.totl > 10) { %>big<% } %>' }, 1],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: an eta template holding a JavaScript template literal
     ['a template literal', 'html', { html: '<%= `${it.totl} EUR` %>' }, 1],
   ])(
     'in %s: a TemplateError at compile time with the part, line and "did you mean"',
