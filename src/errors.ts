@@ -158,19 +158,44 @@ export class MessageError extends MailroomError {
   }
 }
 
-/** A template could not be found, compiled or rendered: names the template and, where known, the field. */
+/** Where in a template's sources a {@link TemplateError} was found. */
+export interface TemplateLocation {
+  /** The part: `subject`, `html`, `text` or `preheader` (or `layout`, `partial @name`). */
+  readonly part?: string;
+  /** The part's file, for a template defined from a folder (absolute path). */
+  readonly file?: string;
+  /** The line in that file or part, from 1. */
+  readonly line?: number;
+}
+
+/**
+ * A template could not be found, compiled or rendered: names the template and, where known, the
+ * field, and for a mistake in its sources the part or file and the line (`html.eta, line 3`).
+ */
 export class TemplateError extends MailroomError {
   override readonly name = 'TemplateError';
   readonly kind = 'template' as const;
   readonly template: string;
   readonly field: string | undefined;
+  readonly part: string | undefined;
+  readonly file: string | undefined;
+  readonly line: number | undefined;
 
-  constructor(template: string, problem: string, options: { field?: string; cause?: unknown } = {}) {
-    super(`template "${template}": ${options.field ? `${options.field}: ` : ''}${problem}`, {
+  constructor(
+    template: string,
+    problem: string,
+    options: { field?: string; cause?: unknown } & TemplateLocation = {},
+  ) {
+    const place = options.file ?? options.part;
+    const where = place ? `${place}${options.line ? `, line ${options.line}` : ''}: ` : '';
+    super(`template "${template}": ${where}${options.field ? `${options.field}: ` : ''}${problem}`, {
       cause: options.cause,
     });
     this.template = template;
     this.field = options.field;
+    this.part = options.part;
+    this.file = options.file;
+    this.line = options.line;
   }
 }
 

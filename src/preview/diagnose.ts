@@ -1,14 +1,14 @@
 /**
  * Turns an error from defining, compiling or rendering a template into what a person needs on the
- * page: the message, and where possible the file and line. eta reports JavaScript syntax errors
- * without a line and composed sources (layout + body) have other line numbers than the files, so
- * the line is found again on the file's own source.
+ * page: the message, and where possible the file and line. Mistakes found when compiling carry
+ * their own part, file and line (the same diagnosis the API gives, see templates/diagnose.ts);
+ * for an error while rendering, the line is found again by rendering the file's own source.
  */
-import { join } from 'node:path';
 import { Eta } from 'eta';
 import { isTemplateError } from '../errors.js';
 import { builtinAssets } from '../templates/builtins.js';
 import type { TemplateHandle } from '../templates/define.js';
+import { partFile } from '../templates/diagnose.js';
 
 /** A problem as the preview shows it. */
 export interface PreviewProblem {
@@ -18,14 +18,6 @@ export interface PreviewProblem {
   readonly file?: string;
   readonly line?: number;
 }
-
-const PARTS = {
-  subject: 'subject.eta',
-  html: 'html.eta',
-  text: 'text.eta',
-  preheader: 'preheader.eta',
-} as const;
-type Part = keyof typeof PARTS;
 
 /** Describes any error; with the template's handle and data, finds the file and line it came from. */
 export function describeProblem(
@@ -40,19 +32,19 @@ export function describeProblem(
   };
   if (!isTemplateError(error)) return base;
   const withField = { ...base, template: error.template, ...(error.field ? { field: error.field } : {}) };
+  if (error.line !== undefined || error.file !== undefined) {
+    return {
+      ...withField,
+      ...(error.file ? { file: error.file } : {}),
+      ...(error.line ? { line: error.line } : {}),
+    };
+  }
   const handle = where.handle;
   if (!handle || error.field) return withField;
-  const part = (/^template "[^"]+": (subject|html|text|preheader): /.exec(error.message)?.[1] ??
-    'html') as Part;
-  const source = handle.source[part];
-  if (typeof source !== 'string') return withField;
-  const dir = handle.source.file ? join(handle.source.file, '..') : undefined;
+  const source = handle.source.html;
+  const file = partFile(handle, 'html');
   const line = findLine(source, where.data);
-  return {
-    ...withField,
-    ...(dir ? { file: join(dir, PARTS[part]) } : {}),
-    ...(line === undefined ? {} : { line }),
-  };
+  return { ...withField, ...(file ? { file } : {}), ...(line === undefined ? {} : { line }) };
 }
 
 /** The first lines of an error's message, without the compiled function eta appends. */
@@ -67,7 +59,7 @@ function cleanMessage(error: unknown): string {
   );
 }
 
-/** The line of `source` at fault: eta's own "line N", else the first prefix that fails to compile. */
+/** The line of `source` at fault while rendering, as eta's debug mode reports it. */
 function findLine(source: string, data: unknown): number | undefined {
   const eta = new Eta({ useWith: false, debug: true, autoTrim: false });
   for (const [name, partial] of builtinAssets().partials) eta.loadTemplate(`@${name}`, partial);
@@ -77,17 +69,6 @@ function findLine(source: string, data: unknown): number | undefined {
   } catch (error) {
     const said = /line (\d+)/.exec((error as Error).message);
     if (said) return Number(said[1]);
-  }
-  // A JavaScript syntax error inside a tag: the first prefix of lines that fails other than by
-  // ending too soon holds the mistake.
-  const lines = source.split('\n');
-  for (let n = 1; n <= lines.length; n++) {
-    try {
-      eta.compile(lines.slice(0, n).join('\n'));
-    } catch (error) {
-      const text = (error as Error).message;
-      if (!/end of input|unclosed|missing \) after|Unterminated/i.test(text)) return n;
-    }
   }
   return undefined;
 }

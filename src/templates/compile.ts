@@ -6,8 +6,10 @@ import { Eta } from 'eta';
 import { TemplateError } from '../errors.js';
 import { unsafeText } from '../message.js';
 import type { AppInfo } from './brand.js';
+import { checkReferences, checkUrls, guardUrls } from './check.js';
 import { cssProblem, inlineCss } from './css.js';
 import { type Fields, MAX_MINUTES, type TemplateHandle } from './define.js';
+import { checkSyntax, composedSyntaxError } from './diagnose.js';
 import { etaSource, expandPartials } from './expand.js';
 import { composeLayout } from './layout.js';
 import { deriveTextTemplate, htmlToText, tidyText } from './text.js';
@@ -92,8 +94,6 @@ const etaOptions = {
 const htmlEta = new MailroomEta({ ...etaOptions, autoEscape: true });
 const textEta = new MailroomEta({ ...etaOptions, autoEscape: false });
 
-const URL_ATTR = /(\s(?:href|src)\s*=\s*)(["'])\s*<%[-_]?[=~]\s*([\s\S]*?)\s*[-_]?%>/gi;
-
 /** Compiles a defined template. Throws a {@link TemplateError} naming the template on any problem. */
 export function compileTemplate(
   handle: TemplateHandle,
@@ -105,6 +105,9 @@ export function compileTemplate(
   const fail = (problem: string, cause?: unknown): never => {
     throw new TemplateError(name, `${problem}${source.file ? ` (${source.file})` : ''}`, { cause });
   };
+  checkSyntax(handle);
+  checkReferences(handle);
+  checkUrls(handle);
   let composed = source.html;
   if (source.layout !== false) {
     const layout = assets.layouts.get(source.layout) ?? fail(`unknown layout "${source.layout}"`);
@@ -124,16 +127,12 @@ export function compileTemplate(
   }
 
   const textSource = source.text ?? deriveTextTemplate(inlined);
-  const htmlSource = inlined.replace(
-    URL_ATTR,
-    (_, attr: string, quote: string, expr: string) =>
-      `${attr}${quote}<%= safeUrl(${expr}, ${JSON.stringify(expr.replace(/^it\./, ''))}) %>`,
-  );
+  const htmlSource = guardUrls(name, inlined);
   const compile = (eta: MailroomEta, src: string, part: string) => {
     try {
       return eta.compile(etaSource(src)).bind(eta);
     } catch (cause) {
-      return fail(`${part}: ${(cause as Error).message}`, cause);
+      throw composedSyntaxError(handle, part, cause, assets);
     }
   };
   const subjectFn = compile(textEta, source.subject, 'subject');

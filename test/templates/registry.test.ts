@@ -239,7 +239,7 @@ describe('your own templates', () => {
   it.each([
     ['an unknown partial', { html: "<%~ include('@nope') %>" }, /unknown partial "@nope"/],
     ['an unknown layout', { html: '<p>x</p>', layout: 'nope' }, /unknown layout "nope"/],
-    ['broken eta', { html: '<% if ( %>' }, /html: /],
+    ['broken eta', { html: '<% if ( %>' }, /html, line 1: bad template syntax/],
   ])('names the template when it has %s', (_, patch, pattern) => {
     const service = make([{ name: 'broken', fields: {}, subject: 'S', ...patch }]);
     const err = templateError(() => service.render('broken', {}));
