@@ -248,7 +248,7 @@ describe('EmailService', () => {
     const all = JSON.stringify(lines);
     expect(all).not.toContain('SECRET-TOKEN-123');
     expect(all).not.toContain('jane.doe@');
-    expect(all).not.toContain('Choose a new password');
+    expect(all).not.toContain('You can choose a new one here');
   });
 
   it('states once, at construction, where its mail goes', () => {

@@ -29,14 +29,54 @@ const anchorOwnLine: FormatCallback = (elem, walk, builder) => {
   builder.addInline(href, { noWordTransform: true });
 };
 
+interface Node {
+  type?: string;
+  data?: string;
+  attribs?: Record<string, string>;
+  children?: Node[];
+}
+
+/** The first element below `node` that is a link with an address. */
+function firstLink(node: Node): Node | undefined {
+  for (const child of node.children ?? []) {
+    if (child.type === 'tag' && child.attribs?.href) return child;
+    const found = firstLink(child);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function textOf(node: Node): string {
+  return node.type === 'text' ? (node.data ?? '') : (node.children ?? []).map(textOf).join('');
+}
+
+// A button (`data-text="button"`) reads as what it says, then where it goes: "Pay invoice:" and the
+// link on the next line.
+// The text part has no button, so no sentence about one either.
+const buttonLine: FormatCallback = (elem, _walk, builder) => {
+  const link = firstLink(elem as Node);
+  const href = link?.attribs?.href;
+  if (!link || !href) return;
+  const label = textOf(link).replace(/\s+/g, ' ').trim();
+  builder.openBlock({ leadingLineBreaks: 2 });
+  if (label && label !== href) {
+    builder.addInline(`${label}:`);
+    builder.addLineBreak();
+  }
+  // The address on a line of its own: whole, easy to copy, never wrapped with words.
+  builder.addInline(href, { noWordTransform: true });
+  builder.closeBlock({ trailingLineBreaks: 2 });
+};
+
 const OPTIONS: HtmlToTextOptions = {
   wordwrap: 78,
-  formatters: { anchorOwnLine },
+  formatters: { anchorOwnLine, buttonLine },
   selectors: [
     { selector: 'a', format: 'anchorOwnLine' },
     { selector: 'img', format: 'skip' },
     { selector: 'head', format: 'skip' },
     { selector: '[data-text="skip"]', format: 'skip' },
+    { selector: '[data-text="button"]', format: 'buttonLine' },
     { selector: 'h1', options: { uppercase: false } },
     { selector: 'h2', options: { uppercase: false } },
     { selector: 'h3', options: { uppercase: false } },

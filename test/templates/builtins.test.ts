@@ -132,6 +132,30 @@ describe('built-in emails', () => {
   });
 });
 
+describe('the text part of each built-in email', () => {
+  it.each([
+    [
+      'verification',
+      { username: 'Jane', verificationUrl: 'https://acme.example/v/1' },
+      'Verify email address',
+    ],
+    [
+      'password-reset',
+      { username: 'Jane', resetUrl: 'https://acme.example/r/1', expiresInMinutes: 30 },
+      'Reset password',
+    ],
+    ['welcome', { username: 'Jane', actionUrl: 'https://acme.example/start' }, 'Get started'],
+  ] as const)(
+    '%s reads the button as its label and its link, and never mentions a button',
+    (name, data, label) => {
+      const { text } = service.render(name, data as never);
+      const url = Object.values(data).find((v) => typeof v === 'string' && v.startsWith('https:'));
+      expect(text).toContain(`\n${label}:\n${url}\n`);
+      expect(text).not.toMatch(/button|copy this link/i);
+    },
+  );
+});
+
 describe('formatMinutes', () => {
   it.each([
     [1, '1 minute'],
