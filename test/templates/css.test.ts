@@ -9,6 +9,7 @@ import { isTemplateError, type TemplateError } from '../../src/errors.js';
 import { EmailService } from '../../src/service.js';
 import { defineTemplate, type TemplateDefinition } from '../../src/templates/define.js';
 import { memoryTransport } from '../../src/transports/memory.js';
+import { thrown } from '../helpers/thrown.js';
 
 type Definition = TemplateDefinition<Record<string, 'string' | 'boolean' | 'string?'>>;
 const service = (templates: Definition[], layouts?: Record<string, string>) =>
@@ -32,15 +33,7 @@ function inlineStyle(html: string, className: string): string {
 /** CSS without whitespace, so `.a { b: c; }` and `.a{b:c}` compare alike. */
 const squeeze = (css: string) => css.replace(/\s+/g, '').replace(/;}/g, '}');
 
-function templateError(fn: () => unknown): TemplateError {
-  try {
-    fn();
-  } catch (err) {
-    if (isTemplateError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a TemplateError');
-}
+const templateError = (fn: () => unknown): TemplateError => thrown(fn, isTemplateError, 'a TemplateError');
 
 const ALERT: Definition = {
   name: 'alert',

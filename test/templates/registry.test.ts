@@ -6,6 +6,7 @@ import { isTemplateError, type TemplateError } from '../../src/errors.js';
 import { EmailService } from '../../src/service.js';
 import { defineTemplate } from '../../src/templates/define.js';
 import { memoryTransport } from '../../src/transports/memory.js';
+import { thrown } from '../helpers/thrown.js';
 
 const fixtures = new URL('../fixtures/templates/', import.meta.url);
 const make = (templates: Parameters<typeof defineTemplate>[0][] = [], extra = {}) =>
@@ -16,15 +17,7 @@ const make = (templates: Parameters<typeof defineTemplate>[0][] = [], extra = {}
     ...extra,
   });
 
-function templateError(fn: () => unknown): TemplateError {
-  try {
-    fn();
-  } catch (err) {
-    if (isTemplateError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a TemplateError');
-}
+const templateError = (fn: () => unknown): TemplateError => thrown(fn, isTemplateError, 'a TemplateError');
 
 describe('template names', () => {
   const service = make();
