@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { closest, isProduction, lookalike } from './env-names.js';
-import { ConfigError, isConfigError, isMessageError } from './errors.js';
-import { type Address, parseAddress, unsafeText } from './message.js';
+import { ConfigError, isConfigError } from './errors.js';
+import { type Address, configAddress, unsafeText } from './message.js';
 import type { EmailServiceOptions } from './service.js';
 import type { Transport } from './transport.js';
 import { DKIM_ENV_VARIABLES, dkimFromEnv } from './transports/dkim.js';
@@ -148,15 +148,10 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
   let senderName: string | undefined;
   switch (transportName) {
     case 'smtp':
-      read.required('SMTP_HOST', choice.why);
-      if (!smtpFrom) read.required('SMTP_FROM_EMAIL', choice.why);
       transport = smtpFromEnv(read, env, choice.why);
       [sender, senderName] = [smtpFrom, smtpName ?? smtpFrom?.name];
       break;
     case 'mailgun':
-      read.required('MAILGUN_API_KEY', choice.why);
-      read.required('MAILGUN_DOMAIN', choice.why);
-      if (!mailgunFrom) read.required('MAILGUN_FROM_ADDRESS', choice.why);
       transport = mailgunFromEnv(read, choice.why);
       [sender, senderName] = [mailgunFrom, mailgunName ?? mailgunFrom?.name];
       break;
@@ -232,11 +227,7 @@ function reader(env: Env) {
     address(name: Variable): Address | undefined {
       const value = get(name);
       if (value === undefined) return undefined;
-      try {
-        return parseAddress(value, name);
-      } catch (err) {
-        throw isMessageError(err) ? new ConfigError(name, err.message.replace(`${name}: `, '')) : err;
-      }
+      return configAddress(value, name);
     },
     httpUrl(name: Variable): string | undefined {
       const value = get(name);
@@ -352,6 +343,8 @@ function smtpFromEnv(read: Reader, env: Env, why: string): Transport {
   const user = read.get('SMTP_USER');
   const password = read.get('SMTP_PASSWORD');
   const host = read.required('SMTP_HOST', why);
+  // The server before the sender: what is missing first is where mail would go.
+  read.required('SMTP_FROM_EMAIL', why);
   const caFile = read.get('SMTP_CA_FILE');
   const ca = caFile === undefined ? undefined : readPem('SMTP_CA_FILE', caFile);
   // Checked here (key parsed, variables named) so a partial or broken DKIM setup never starts.
@@ -374,6 +367,7 @@ function mailgunFromEnv(read: Reader, why: string): Transport {
   const baseUrl = read.httpUrl('MAILGUN_BASE_URL');
   const apiKey = read.required('MAILGUN_API_KEY', why);
   const domain = read.required('MAILGUN_DOMAIN', why);
+  read.required('MAILGUN_FROM_ADDRESS', why);
   return asVariables(MAILGUN_OPTIONS, () =>
     mailgunTransport({
       apiKey,

@@ -7,7 +7,7 @@
  */
 import { hash, randomUUID } from 'node:crypto';
 import { domainToASCII } from 'node:url';
-import { MessageError } from './errors.js';
+import { ConfigError, isMessageError, MessageError } from './errors.js';
 
 /** A mailbox: an address and an optional display name. */
 export interface Address {
@@ -205,6 +205,20 @@ export function unsafeText(value: string): string | undefined {
   if (!found) return undefined;
   const code = found[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
   return `control characters and line breaks are not allowed (found U+${code} at ${found.index})`;
+}
+
+/**
+ * An address given as configuration (a service's sender, an environment variable): checked as
+ * {@link parseAddress} checks it, but a malformed one is a `ConfigError` naming `option`, since the
+ * mistake is in the setup, not in one message.
+ */
+export function configAddress(input: AddressInput, option: string): Address {
+  try {
+    return parseAddress(input, option);
+  } catch (error) {
+    if (isMessageError(error)) throw new ConfigError(option, error.message.slice(error.field.length + 2));
+    throw error;
+  }
 }
 
 /**

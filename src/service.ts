@@ -17,11 +17,11 @@ import {
   type AddressInput,
   allRecipients,
   composeMessage,
+  configAddress,
   DEFAULT_MAX_MESSAGE_BYTES,
   type EmailMessage,
   type EmailMessageInput,
   formatAddress,
-  parseAddress,
   unsafeText,
 } from './message.js';
 import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
@@ -209,12 +209,12 @@ export class EmailService {
     if (!transport || typeof transport.send !== 'function' || typeof transport.name !== 'string') {
       throw new TypeError('EmailService: transport must be a Transport (e.g. memoryTransport())');
     }
-    const sender = configAddress(options.from, 'from');
+    const sender = serviceAddress(options.from, 'from');
     const appName = checkAppName(options.appName) ?? sender.name ?? fallbackName(transport);
     const from = Object.freeze({ name: sender.name ?? appName, address: sender.address });
     this.transport = transport;
     this.#from = from;
-    this.#replyTo = options.replyTo === undefined ? undefined : configAddress(options.replyTo, 'replyTo');
+    this.#replyTo = options.replyTo === undefined ? undefined : serviceAddress(options.replyTo, 'replyTo');
     this.#maxMessageBytes = checkMaxBytes(options.maxMessageBytes);
     this.#logger = options.logger;
     this.#retry = resolveRetry(options.retry);
@@ -622,17 +622,12 @@ function requireOptions(options: unknown, method: string, shape: string): void {
   }
 }
 
-/** The service's sender or Reply-To: a malformed one is a configuration mistake, named as such. */
-function configAddress(input: AddressInput | undefined, option: 'from' | 'replyTo'): Address {
+/** The service's sender or Reply-To: a missing or malformed one is a configuration mistake. */
+function serviceAddress(input: AddressInput | undefined, option: 'from' | 'replyTo'): Address {
   if (input === undefined) {
     throw new ConfigError(option, 'a default sender is required, e.g. "Acme <no-reply@acme.example>"');
   }
-  try {
-    return parseAddress(input, option);
-  } catch (error) {
-    if (isMessageError(error)) throw new ConfigError(option, error.message.replace(/^[^:]*: /, ''));
-    throw error;
-  }
+  return configAddress(input, option);
 }
 
 /** `appName` reaches the subject and the sender's display name: the header rule applies. */
