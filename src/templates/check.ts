@@ -5,7 +5,7 @@
 import { TemplateError } from '../errors.js';
 import type { TemplateHandle } from './define.js';
 import { PART_FILES, type Part, partFile } from './diagnose.js';
-import { blankLiterals, etaTags, lineAt } from './scan.js';
+import { blankLiterals, lineAt, scanTags } from './scan.js';
 import { guardUrlSlots, scanUrls } from './urls.js';
 
 /** What `it` holds besides a template's fields: the brand, the layout's slots, and what mailroom sets. */
@@ -25,7 +25,7 @@ export function checkReferences(handle: TemplateHandle): void {
   for (const part of Object.keys(PART_FILES) as Part[]) {
     const source = handle.source[part];
     if (typeof source !== 'string') continue;
-    for (const tag of etaTags(source)) {
+    for (const tag of scanTags(source)) {
       const code = blankLiterals(tag.code);
       for (const match of code.matchAll(REFERENCE)) {
         // A quoted name is blanked in `code`: read it from the original.

@@ -8,68 +8,7 @@
  *   only a line that holds nothing but code tags (`<% if (…) { %>`) leaves no line behind.
  */
 
-/** One eta tag in a source: `<%`, optional trim marker, optional `=`/`~`, code, optional marker, `%>`. */
-export interface EtaTag {
-  readonly start: number;
-  /** Index just past `%>`. */
-  readonly end: number;
-  /** `=` escaped output, `~` raw output, `` code. */
-  readonly kind: '' | '=' | '~';
-  readonly trimLeft: string;
-  readonly trimRight: string;
-  /** The code between the markers, without the surrounding whitespace. */
-  readonly code: string;
-}
-
-// The same rules as eta's own parser: a `%>` inside a string or a comment does not close the tag.
-const OPEN = /<%(-|_)?\s*(=|~)?\s*/g;
-const CLOSE = /'|"|`|\/\*|(\s*(-|_)?%>)/g;
-const STRINGS: Record<string, RegExp> = {
-  "'": /'(?:\\[\s\w"'\\`]|[^\n\r'\\])*?'/g,
-  '"': /"(?:\\[\s\w"'\\`]|[^\n\r"\\])*?"/g,
-  '`': /`(?:\\[\s\S]|\${(?:[^{}]|{(?:[^{}]|{[^}]*})*})*}|(?!\${)[^\\`])*`/g,
-};
-
-/** The tags of an eta source, in order. Stops at a malformed tag: eta reports that one itself. */
-export function scanTags(source: string): EtaTag[] {
-  const tags: EtaTag[] = [];
-  OPEN.lastIndex = 0;
-  for (let open = OPEN.exec(source); open; open = OPEN.exec(source)) {
-    const codeStart = open.index + open[0].length;
-    CLOSE.lastIndex = codeStart;
-    let close: RegExpExecArray | null;
-    for (close = CLOSE.exec(source); close && !close[1]; close = CLOSE.exec(source)) {
-      const token = close[0];
-      if (token === '/*') {
-        const endComment = source.indexOf('*/', CLOSE.lastIndex);
-        if (endComment === -1) return tags;
-        CLOSE.lastIndex = endComment + 2;
-        continue;
-      }
-      const string = STRINGS[token] as RegExp;
-      string.lastIndex = close.index;
-      const match = string.exec(source);
-      if (!match || match.index !== close.index) return tags;
-      CLOSE.lastIndex = string.lastIndex;
-    }
-    if (!close) return tags;
-    tags.push({
-      start: open.index,
-      end: CLOSE.lastIndex,
-      kind: (open[2] ?? '') as EtaTag['kind'],
-      trimLeft: open[1] ?? '',
-      trimRight: close[2] ?? '',
-      code: source.slice(codeStart, close.index),
-    });
-    OPEN.lastIndex = CLOSE.lastIndex;
-  }
-  return tags;
-}
-
-/** Code with its string literals blanked, so a word inside a string is not read as code. */
-function withoutStrings(code: string): string {
-  return code.replace(/'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"|`(?:\\.|[^`\\])*`/g, '""');
-}
+import { blankLiterals, type EtaTag, scanTags } from './scan.js';
 
 const MENTIONS_INCLUDE = /\binclude(?:Async)?\s*\(/;
 const INCLUDE_CALL = /^include\(\s*(["'])@([\w.-]+)\1\s*(?:,([\s\S]*))?\)$/;
@@ -79,7 +18,7 @@ const INCLUDE_FORM = "<%~ include('@name', { … }) %>";
 /** Whether brackets in an argument list balance without closing the call early. */
 function balanced(args: string): boolean {
   let depth = 0;
-  for (const char of withoutStrings(args)) {
+  for (const char of blankLiterals(args)) {
     if ('([{'.includes(char)) depth++;
     else if (')]}'.includes(char) && --depth < 0) return false;
   }
@@ -98,7 +37,7 @@ export function expandPartials(
 ): string {
   let out = source;
   for (let depth = 0; ; depth++) {
-    const includes = scanTags(out).filter((tag) => MENTIONS_INCLUDE.test(withoutStrings(tag.code)));
+    const includes = scanTags(out).filter((tag) => MENTIONS_INCLUDE.test(blankLiterals(tag.code)));
     if (includes.length === 0) return out;
     if (depth === MAX_PARTIAL_DEPTH) fail(`partials nest deeper than ${MAX_PARTIAL_DEPTH}`);
     let expanded = '';
@@ -134,7 +73,7 @@ export function expandPartials(
 export function etaSource(source: string): string {
   const tags = scanTags(source);
   for (const tag of tags) {
-    if (MENTIONS_INCLUDE.test(withoutStrings(tag.code))) {
+    if (MENTIONS_INCLUDE.test(blankLiterals(tag.code))) {
       throw new Error(`include() places a partial only in the HTML, as ${INCLUDE_FORM}`);
     }
   }

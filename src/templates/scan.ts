@@ -1,48 +1,62 @@
 /** Internal: finds eta tags in a template source, and the JavaScript inside them, without running eta. */
 
-/** One `<% … %>` tag: offsets in the source, and its JavaScript. */
+/** One eta tag in a source: `<%`, optional trim marker, optional `=`/`~`, code, optional marker, `%>`. */
 export interface EtaTag {
-  /** Offset of `<%`. */
   readonly start: number;
-  /** Offset just past `%>` (the source's length for an unclosed tag). */
+  /** Index just past `%>`. */
   readonly end: number;
-  /** `=` (escaped output), `~` (raw output) or `` (code). */
-  readonly kind: '=' | '~' | '';
-  /** The JavaScript between the prefix and `%>`, trimmed of eta's whitespace controls. */
+  /** `=` escaped output, `~` raw output, `` code. */
+  readonly kind: '' | '=' | '~';
+  readonly trimLeft: string;
+  readonly trimRight: string;
+  /** The code between the markers, without the surrounding whitespace. */
   readonly code: string;
   /** Offset of `code` in the source. */
   readonly codeStart: number;
 }
 
-/** Every eta tag of `source`, in order. A `%>` inside a string in the tag does not close it, as in eta. */
-export function etaTags(source: string): EtaTag[] {
+// The same rules as eta's own parser: a `%>` inside a string or a comment does not close the tag.
+const OPEN = /<%(-|_)?\s*(=|~)?\s*/g;
+const CLOSE = /'|"|`|\/\*|(\s*(-|_)?%>)/g;
+const STRINGS: Record<string, RegExp> = {
+  "'": /'(?:\\[\s\w"'\\`]|[^\n\r'\\])*?'/g,
+  '"': /"(?:\\[\s\w"'\\`]|[^\n\r"\\])*?"/g,
+  '`': /`(?:\\[\s\S]|\${(?:[^{}]|{(?:[^{}]|{[^}]*})*})*}|(?!\${)[^\\`])*`/g,
+};
+
+/** The tags of an eta source, in order. Stops at a malformed tag: eta reports that one itself. */
+export function scanTags(source: string): EtaTag[] {
   const tags: EtaTag[] = [];
-  let at = source.indexOf('<%');
-  while (at !== -1) {
-    let i = at + 2;
-    if (source[i] === '-' || source[i] === '_') i++;
-    const kind = source[i] === '=' || source[i] === '~' ? (source[i] as '=' | '~') : '';
-    if (kind) i++;
-    const codeStart = i;
-    let close = -1;
-    while (i < source.length) {
-      const c = source[i]!;
-      if (c === '"' || c === "'" || c === '`') {
-        i = skipString(source, i);
+  OPEN.lastIndex = 0;
+  for (let open = OPEN.exec(source); open; open = OPEN.exec(source)) {
+    const codeStart = open.index + open[0].length;
+    CLOSE.lastIndex = codeStart;
+    let close: RegExpExecArray | null;
+    for (close = CLOSE.exec(source); close && !close[1]; close = CLOSE.exec(source)) {
+      const token = close[0];
+      if (token === '/*') {
+        const endComment = source.indexOf('*/', CLOSE.lastIndex);
+        if (endComment === -1) return tags;
+        CLOSE.lastIndex = endComment + 2;
         continue;
       }
-      if (c === '%' && source[i + 1] === '>') {
-        close = i;
-        break;
-      }
-      i++;
+      const string = STRINGS[token] as RegExp;
+      string.lastIndex = close.index;
+      const match = string.exec(source);
+      if (!match || match.index !== close.index) return tags;
+      CLOSE.lastIndex = string.lastIndex;
     }
-    const codeEnd = close === -1 ? source.length : close;
-    let code = source.slice(codeStart, codeEnd);
-    if (/[-_]$/.test(code)) code = code.slice(0, -1);
-    tags.push({ start: at, end: close === -1 ? source.length : close + 2, kind, code, codeStart });
-    if (close === -1) break;
-    at = source.indexOf('<%', close + 2);
+    if (!close) return tags;
+    tags.push({
+      start: open.index,
+      end: CLOSE.lastIndex,
+      kind: (open[2] ?? '') as EtaTag['kind'],
+      trimLeft: open[1] ?? '',
+      trimRight: close[2] ?? '',
+      code: source.slice(codeStart, close.index),
+      codeStart,
+    });
+    OPEN.lastIndex = CLOSE.lastIndex;
   }
   return tags;
 }

@@ -8,7 +8,7 @@
  * falls back to converting each rendered HTML with a converter built once.
  */
 import { compile as compileConverter, type FormatCallback, type HtmlToTextOptions } from 'html-to-text';
-import { scanTags } from './expand.js';
+import { scanTags } from './scan.js';
 
 // Links read best with the full URL on a line of its own, printed once.
 const anchorOwnLine: FormatCallback = (elem, walk, builder) => {

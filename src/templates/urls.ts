@@ -4,7 +4,7 @@
  * the start of a URL is checked per message by `safeUrl`; what the template writes itself must
  * not leave the scheme to data, and must not be a script-capable scheme.
  */
-import { etaTags } from './scan.js';
+import { scanTags } from './scan.js';
 
 /** Attributes whose value is a URL (HTML, SVG, VML, legacy email HTML). */
 const URL_ATTRIBUTES = new Set([
@@ -54,7 +54,7 @@ interface Attribute {
 
 /** Finds the URL slots and problems of an HTML source with eta tags. */
 export function scanUrls(html: string): { slots: UrlSlot[]; problems: UrlProblem[] } {
-  const tags = etaTags(html);
+  const tags = scanTags(html);
   const tagAt = new Map(tags.map((tag) => [tag.start, tag]));
   const slots: UrlSlot[] = [];
   const problems: UrlProblem[] = [];
