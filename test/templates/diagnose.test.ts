@@ -234,7 +234,7 @@ describe('every attribute that takes a URL gets the http(s) rule', () => {
     '<a href="<%~ it.link %>">x</a>',
     '<a href="<% = it.link %>">x</a>',
     // A quote inside a comment in an earlier tag must not hide the link from the check.
-    "<% /* don't */ %><a href=\"<%= it.link %>\">x</a><p>we're</p>",
+    '<% /* don\'t */ %><a href="<%= it.link %>">x</a><p>we\'re</p>',
   ])('%s refuses javascript: placed by data, naming the field', (html) => {
     for (const link of ['javascript:alert(1)', ' JavaScript:alert(1)', 'data:text/html,x']) {
       let err: unknown;
