@@ -353,10 +353,22 @@ export class EmailService {
     return this.send({ ...rest, ...rendered, template: name });
   }
 
-  /** Renders subject, HTML and text without sending. The data type-checks as for {@link sendTemplate}. */
-  render<T extends TemplateRef>(template: T, data: DataFor<T>): RenderedEmail;
-  render(template: string | TemplateHandle, data: object): RenderedEmail {
-    return this.templates.render(template, data, { hasReplyTo: this.#replyTo !== undefined });
+  /**
+   * Renders subject, HTML and text without sending. The data type-checks as for {@link sendTemplate}.
+   * `replyTo` is the Reply-To the email will carry when it is not the service's (the welcome email
+   * says "just reply" only when there is one).
+   */
+  render<T extends TemplateRef>(
+    template: T,
+    data: DataFor<T>,
+    options?: Pick<SendOptions, 'replyTo'>,
+  ): RenderedEmail;
+  render(
+    template: string | TemplateHandle,
+    data: object,
+    options?: Pick<SendOptions, 'replyTo'>,
+  ): RenderedEmail {
+    return this.templates.render(template, data, { hasReplyTo: this.#hasReplyTo(options?.replyTo) });
   }
 
   /**

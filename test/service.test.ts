@@ -664,6 +664,15 @@ describe('the welcome email invites replies only when they reach someone', () =>
     expect(await welcome({ replyTo: 'help@acme.example' })).toContain('just reply to this email');
     expect(await welcome({ perSend: 'help@acme.example' })).toContain('just reply to this email');
   });
+
+  it('render() takes the Reply-To the email will carry, as a queue worker renders it', () => {
+    const mail = new EmailService({ transport: memoryTransport(), from });
+    const text = (replyTo?: string | string[]) =>
+      mail.render('welcome', { username: 'Jane' }, replyTo === undefined ? undefined : { replyTo }).text;
+    expect(text()).not.toContain('just reply');
+    expect(text('help@acme.example')).toContain('just reply to this email');
+    expect(text([])).not.toContain('just reply');
+  });
 });
 
 describe('one size limit per message', () => {

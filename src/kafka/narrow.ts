@@ -49,21 +49,41 @@ export function narrowEnvelope(envelope: EnvelopeV1, addresses: readonly string[
 /** The idempotency-store key of a record: the envelope's key, plus its recipients when it is a narrowed copy. */
 export function storeKey(envelope: EnvelopeV1, message: KafkaIncomingMessage): string {
   if (headerText(message.headers, NARROWED_HEADER) === undefined) return envelope.idempotencyKey;
-  const recipients = [...envelope.to, ...(envelope.cc ?? []), ...(envelope.bcc ?? [])].map(addressOf).sort();
+  const recipients = recipientsOf(envelope).sort();
   const digest = createHash('sha256').update(recipients.join('\n')).digest('hex').slice(0, 16);
   return `${envelope.idempotencyKey}#${digest}`;
+}
+
+/** Every recipient of an envelope (To, Cc, Bcc), as bare lower-case addresses. */
+export function recipientsOf(envelope: EnvelopeV1): string[] {
+  return [...envelope.to, ...(envelope.cc ?? []), ...(envelope.bcc ?? [])].map(addressOf);
 }
 
 /** The refusals of `addresses`, from the result (an entry without a reason when the transport gave none). */
 export function refusalsOf(result: SendResult, addresses: readonly string[]): RecipientRefusal[] {
   const byAddress = new Map((result.refusals ?? []).map((r) => [addressOf(r.address), r]));
+  const rejected = new Set(result.rejected.map(addressOf));
   return addresses.map(
     (address) =>
       byAddress.get(addressOf(address)) ?? {
         address,
-        failure: result.rejected.includes(address) ? 'permanent' : 'transient',
+        failure: rejected.has(addressOf(address)) ? 'permanent' : 'transient',
       },
   );
+}
+
+/** At most this much JSON in the refusals header, whole entries only (Kafka headers stay small). */
+const MAX_REFUSALS_HEADER = 8_000;
+
+/** The refusals header: JSON that always parses, with as many whole entries as fit. */
+export function refusalsHeader(refusals: readonly RecipientRefusal[]): string {
+  const kept = [...refusals];
+  let json = JSON.stringify(kept);
+  while (json.length > MAX_REFUSALS_HEADER && kept.length > 1) {
+    kept.pop();
+    json = JSON.stringify(kept);
+  }
+  return json;
 }
 
 /** One line for the error message header: `450 4.2.0 greylisted (1 recipient)`, the first reply shown. */

@@ -4,6 +4,7 @@
  * uncommitted. The worker owns the consumer loop; this file owns the decision and the headers.
  */
 import { EmailError, isEmailError, isMailroomError, isMessageError, isTemplateError } from '../errors.js';
+import { maskAddresses } from '../log.js';
 import type { RetryOptions } from '../retry.js';
 import type { EmailService } from '../service.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
@@ -14,7 +15,9 @@ import {
   NARROWED_HEADER,
   narrowEnvelope,
   REFUSALS_HEADER,
+  recipientsOf,
   refusalSummary,
+  refusalsHeader,
   refusalsOf,
   storeKey,
 } from './narrow.js';
@@ -149,6 +152,19 @@ export function recordHandler(o: RecordHandlerOptions) {
     return 'done';
   };
 
+  /** A failure worth another try: parked on the retry topic, or dead-lettered once out of attempts. */
+  const later = (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    error: unknown,
+    attempts: number,
+    narrowed?: { value: string; headers: KafkaHeaders },
+  ): Promise<Outcome> =>
+    attempts >= o.maxAttempts
+      ? deadLetter(message, at, envelope, 'max-attempts', error, attempts, narrowed)
+      : park(message, at, envelope, error, attempts, narrowed);
+
   const handle = async (message: KafkaIncomingMessage, at: RecordPosition): Promise<Outcome> => {
     const prior = Number(headerText(message.headers, HEADERS.attempts) ?? 0) || 0;
     let envelope: EnvelopeV1;
@@ -209,7 +225,9 @@ export function recordHandler(o: RecordHandlerOptions) {
     try {
       const fields = envelopeFields(envelope);
       if (envelope.template !== undefined) {
-        const rendered = service.render(envelope.template, envelope.data ?? {});
+        const rendered = service.render(envelope.template, envelope.data ?? {}, {
+          ...(envelope.replyTo === undefined ? {} : { replyTo: envelope.replyTo }),
+        });
         fields.subject ??= rendered.subject;
         fields.html = rendered.html;
         fields.text = rendered.text;
@@ -241,9 +259,7 @@ export function recordHandler(o: RecordHandlerOptions) {
             return deadLetter(message, at, envelope, 'permanent', error, attempts);
         }
         // Transient, ambiguous, or not ours (a bug in a custom transport): later, up to maxAttempts.
-        if (attempts >= o.maxAttempts)
-          return deadLetter(message, at, envelope, 'max-attempts', error, attempts);
-        return park(message, at, envelope, error, attempts);
+        return later(message, at, envelope, error, attempts);
       };
       return { outcome: await outcome() };
     }
@@ -263,29 +279,21 @@ export function recordHandler(o: RecordHandlerOptions) {
     attempts: number,
   ): Promise<void> => {
     const deferred = result.deferred ?? [];
-    if (deferred.length > 0) {
-      const refusals = refusalsOf(result, deferred);
-      const error = refusalError('deferred', result, refusals);
-      for (const copy of narrowEnvelope(envelope, deferred)) {
-        const narrowed = { value: JSON.stringify(copy), headers: { [HEADERS.narrowed]: 'deferred' } };
-        if (attempts >= o.maxAttempts)
-          await deadLetter(message, at, copy, 'max-attempts', error, attempts, narrowed);
-        else await park(message, at, copy, error, attempts, narrowed);
-      }
+    // Each copy carries only its own recipients' refusals: a blind-copied address never shows in
+    // another's record.
+    for (const copy of narrowEnvelope(envelope, deferred)) {
+      const error = refusalError('deferred', result, refusalsOf(result, recipientsOf(copy)));
+      const narrowed = { value: JSON.stringify(copy), headers: { [HEADERS.narrowed]: 'deferred' } };
+      await later(message, at, copy, error, attempts, narrowed);
     }
-    if (result.rejected.length > 0) {
-      const refusals = refusalsOf(result, result.rejected);
+    for (const copy of narrowEnvelope(envelope, result.rejected)) {
+      const refusals = refusalsOf(result, recipientsOf(copy));
       const error = refusalError('rejected', result, refusals);
-      for (const copy of narrowEnvelope(envelope, result.rejected)) {
-        const headers = {
-          [HEADERS.narrowed]: 'rejected',
-          [HEADERS.refusals]: JSON.stringify(refusals).slice(0, 8_000),
-        };
-        await deadLetter(message, at, copy, 'recipients-rejected', error, attempts, {
-          value: JSON.stringify(copy),
-          headers,
-        });
-      }
+      const headers = { [HEADERS.narrowed]: 'rejected', [HEADERS.refusals]: refusalsHeader(refusals) };
+      await deadLetter(message, at, copy, 'recipients-rejected', error, attempts, {
+        value: JSON.stringify(copy),
+        headers,
+      });
     }
   };
 
@@ -350,5 +358,6 @@ function errorMessage(error: unknown): string {
 
 /** An error as a log field. */
 export function describeFailure(error: unknown): Record<string, unknown> {
-  return { code: errorCode(error), message: errorMessage(error) };
+  // As the service's log lines: a server's reply may quote a refused address.
+  return { code: errorCode(error), message: maskAddresses(errorMessage(error)) };
 }

@@ -197,4 +197,44 @@ describe('recipients refused while others accepted', { timeout: 60_000 }, () => 
     expect(transport.sends).toHaveLength(3);
     expect(worker.stats).toMatchObject({ retried: 2, duplicates: 0 });
   });
+
+  it('dead-letters each blind-copied refused recipient alone, with only its own refusal, and logs no address', async () => {
+    const { topics, transport, producer } = await setup(0);
+    const lines: string[] = [];
+    const log = (fields: object) => lines.push(JSON.stringify(fields));
+    const worker = createEmailWorker({
+      kafka,
+      service: serviceFor(transport),
+      ...topics,
+      consumer: FAST_CONSUMER,
+      retry: FAST_RETRY,
+      logger: { info: log, warn: log, error: log },
+    });
+    cleanup.push(() => worker.close());
+    await producer.publish({
+      subject: 'Board minutes',
+      text: 'Attached',
+      to: ['jane@example.com'],
+      bcc: ['gone-a@example.com', 'gone-b@example.com'],
+      idempotencyKey: 'minutes:3',
+    });
+    await worker.start();
+    await waitFor(() => worker.stats.deadLettered === 2, 'a dead letter per blind-copied recipient');
+    const dead = await readTopic(kafka, topics.deadLetterTopic, 2);
+    const own = dead.map((record) => {
+      const envelope = JSON.parse(record.value ?? '{}');
+      const refusals = JSON.parse(record.headers[HEADERS.refusals] ?? '[]') as { address: string }[];
+      return [
+        envelope.to,
+        envelope.bcc,
+        refusals.map((r) => r.address),
+        record.headers[HEADERS.errorMessage],
+      ];
+    });
+    expect(own.sort()).toEqual([
+      [['gone-a@example.com'], undefined, ['gone-a@example.com'], expect.not.stringContaining('gone-b')],
+      [['gone-b@example.com'], undefined, ['gone-b@example.com'], expect.not.stringContaining('gone-a')],
+    ]);
+    expect(lines.join('\n')).not.toMatch(/gone-[ab]@example\.com/);
+  });
 });
