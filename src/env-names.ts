@@ -5,6 +5,8 @@
  * a mistake that would otherwise send mail somewhere nobody chose.
  */
 
+import { nearest } from './did-you-mean.js';
+
 /**
  * Names other mail libraries use for the same setting (Laravel's `MAIL_*`, Django's `EMAIL_*`,
  * nodemailer examples' `SMTP_PASS`/`SMTP_SECURE`), mapped to mailroom's.
@@ -77,37 +79,14 @@ const URL_HINT =
  */
 const OWN_PREFIX = 'MAILROOM_';
 
-/** Edit distance with adjacent transpositions (optimal string alignment), so `smpt` is 1 from `smtp`. */
-function distance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    const row = rows[i]!;
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row[j] = Math.min(rows[i - 1]![j]! + 1, row[j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
-      }
-    }
-  }
-  return rows[a.length]![b.length]!;
-}
-
 /**
  * The candidate closest to `input` (case-insensitive), if it is close enough to be a slip of the
  * keyboard: one edit for short words, two for words of eight or more characters.
  */
 export function closest(input: string, candidates: readonly string[]): string | undefined {
-  const lower = input.toLowerCase();
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of candidates) {
-    const d = distance(lower, candidate.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
-  }
-  const allowed = Math.max(input.length, best?.length ?? 0) >= 8 ? 2 : 1;
-  return bestDistance <= allowed ? best : undefined;
+  const { candidate, distance } = nearest(input, candidates);
+  const allowed = Math.max(input.length, candidate?.length ?? 0) >= 8 ? 2 : 1;
+  return distance <= allowed ? candidate : undefined;
 }
 
 /**

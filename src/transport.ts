@@ -92,7 +92,8 @@ export interface Transport {
    * True when `send()` delivers only to `deliveryRecipients(message)`: then the service retries
    * the recipients a server deferred (4xx) on their own, never re-sending to those who accepted.
    * Without it, deferred recipients are not retried in-process but reported in `result.deferred`
-   * (a queue worker parks a copy narrowed to them). SMTP, memory and sandbox set it.
+   * (a queue worker parks a copy narrowed to them). SMTP, memory and sandbox set it; Mailgun sets it
+   * because it refuses such a retry (its API would reach every recipient) rather than send it.
    */
   readonly narrowsRecipients?: boolean;
   /** One line for the start-up log: where mail goes, e.g. `smtp smtp.example.com:587 (starttls)`. No secrets. */

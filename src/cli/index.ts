@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMailroomError, isMessageError, MessageError } from '../errors.js';
+import { isLoopback } from '../loopback.js';
 import { createPreviewHandler } from '../preview/handler.js';
 import { hostCheck, hostName } from '../preview/hosts.js';
 import type { SendResult, Transport } from '../transport.js';
@@ -202,7 +203,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       const address = server.address() as { port: number };
       const host = values.host.includes(':') ? `[${values.host}]` : values.host;
       out(`mailroom preview: http://${host}:${address.port}/`);
-      if (!['127.0.0.1', '::1', 'localhost'].includes(values.host)) {
+      if (!isLoopback(values.host)) {
         out('Warning: listening beyond this machine; anyone who can reach it can read your emails.');
       }
       if (wildcard) {

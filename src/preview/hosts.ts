@@ -4,12 +4,9 @@
  * browser lets it read every response. The `Host` header it sends is the one thing that tells it
  * apart, so the preview answers loopback names and the names the user allowed, and nothing else.
  */
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
-
-const loopback = new BlockList();
-loopback.addSubnet('127.0.0.0', 8, 'ipv4');
-loopback.addAddress('::1', 'ipv6');
+import { isLoopback } from '../loopback.js';
 
 /** A `Host` header: a name, an IPv4 address or a bracketed IPv6 address, and an optional port. */
 const HOST_HEADER = /^(?:\[[0-9a-f:.]+\]|[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)(?::\d{1,5})?$/i;
@@ -58,14 +55,6 @@ export function hostName(header: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** localhost, 127/8, ::1 and ::ffff:127.x.x.x. */
-export function isLoopback(name: string): boolean {
-  if (name === 'localhost') return true;
-  const address = name.startsWith('[') ? name.slice(1, -1) : name;
-  const family = isIP(address);
-  return family !== 0 && loopback.check(address, family === 6 ? 'ipv6' : 'ipv4');
 }
 
 function allowedName(entry: unknown): string | undefined {

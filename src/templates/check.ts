@@ -2,14 +2,18 @@
  * Internal: the compile-time check that a template only reads names it has. `it.totl` for a field
  * `total` would otherwise render "Total: undefined" and send it.
  */
+import { nearest } from '../did-you-mean.js';
 import { TemplateError } from '../errors.js';
 import type { TemplateHandle } from './define.js';
 import { PART_FILES, type Part, partFile } from './diagnose.js';
 import { blankLiterals, lineAt, scanTags } from './scan.js';
 import { guardUrlSlots, scanUrls } from './urls.js';
 
-/** What `it` holds besides a template's fields: the brand, the layout's slots, and what mailroom sets. */
-export const CONTEXT_NAMES: readonly string[] = ['app', 'hasReplyTo', 'body', 'preheader'];
+/**
+ * What a template's `it` holds besides its fields: the brand and what mailroom sets. (`it.body` and
+ * `it.preheader` are the layout's, placed before rendering: in a template they would print "undefined".)
+ */
+export const CONTEXT_NAMES: readonly string[] = ['app', 'hasReplyTo'];
 
 /** `it.name`, `it?.name`, `it['name']`, `it?.["name"]` (found on code with its strings blanked). */
 const REFERENCE =
@@ -50,39 +54,10 @@ export function checkReferences(handle: TemplateHandle): void {
 
 /** The candidate nearest to `name` by edit distance, when near enough to be a typo. */
 export function closest(name: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of candidates) {
-    const distance =
-      candidate.toLowerCase() === name.toLowerCase()
-        ? 0
-        : editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best !== undefined && bestDistance <= Math.max(1, Math.min(3, Math.floor(name.length / 3)))
-    ? best
+  const { candidate, distance } = nearest(name, candidates);
+  return candidate !== undefined && distance <= Math.max(1, Math.min(3, Math.floor(name.length / 3)))
+    ? candidate
     : undefined;
-}
-
-/** Levenshtein distance, counting a swap of two neighbours as one edit. */
-function editDistance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) =>
-    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-  );
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let value = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        value = Math.min(value, rows[i - 2]![j - 2]! + 1);
-      }
-      rows[i]![j] = value;
-    }
-  }
-  return rows[a.length]![b.length]!;
 }
 
 /** Refuses a URL attribute in the template's own HTML or preheader that cannot be checked, with its line. */

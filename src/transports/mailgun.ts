@@ -3,6 +3,7 @@
  * when there are files). Over node:http(s) with keep-alive connections, or an injected `fetch`.
  */
 import { ConfigError, connectionFailure, EmailError, type EmailErrorCode } from '../errors.js';
+import { isLoopback } from '../loopback.js';
 import { allRecipients, type EmailMessage, envelopeRecipients, formatAddress } from '../message.js';
 import { parseRetryAfter } from '../retry.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
@@ -263,7 +264,7 @@ function checkBaseUrl(baseUrl: unknown): void {
   if (url.search !== '' || url.hash !== '' || /[?#]/.test(baseUrl)) {
     throw fail('must not have a query (?…) or a fragment (#…): give the base URL only');
   }
-  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
     throw fail(
       'must be https: the API key would cross the network in plain text (http is allowed only to localhost, 127.0.0.0/8 and ::1)',
     );
@@ -271,9 +272,6 @@ function checkBaseUrl(baseUrl: unknown): void {
 }
 
 /** `localhost`, 127.0.0.0/8 or ::1, as a URL spells its host name. */
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
 
 function parseJson(text: string): unknown {
   try {

@@ -8,7 +8,7 @@
 
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import { type Address, allRecipients, type EmailMessage } from '../message.js';
+import type { Address, EmailMessage } from '../message.js';
 
 function toMailAddress(address: Address): Mail.Address {
   return { name: address.name ?? '', address: address.address };
@@ -69,11 +69,6 @@ export async function buildMime(
     ...(baseBoundary === undefined ? {} : { baseBoundary }),
   };
   return toCrlf(await new MailComposer(mail).compile().build());
-}
-
-/** The SMTP envelope of a message: every recipient, Bcc included. */
-export function envelopeOf(message: EmailMessage): { from: string; to: string[] } {
-  return { from: message.from.address, to: allRecipients(message) };
 }
 
 const LINE_BREAK = /\r\n|\r|\n/g;

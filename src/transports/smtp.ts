@@ -10,10 +10,11 @@ import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { ConfigError, connectionFailure, EmailError, type EmailErrorCode, isEmailError } from '../errors.js';
-import { type EmailMessage, envelopeRecipients, messageDate } from '../message.js';
+import { isLoopback } from '../loopback.js';
+import { deliveryRecipients, type EmailMessage, messageDate } from '../message.js';
 import { type RecipientRefusal, type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { type DkimOptions, dkimSigner } from './dkim.js';
-import { buildMime, envelopeOf } from './nodemailer-mapping.js';
+import { buildMime } from './nodemailer-mapping.js';
 
 /** Options of {@link smtpTransport}. */
 export interface SmtpTransportOptions {
@@ -138,9 +139,8 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
       if (closed)
         throw new EmailError('the SMTP transport is closed', { code: 'aborted', transport: 'smtp' });
       const tracker: Tracker = { handedOver: false };
-      // A retry of deferred recipients: RCPT TO names them only; the headers stay as they were.
-      const to = envelopeRecipients(message);
-      const envelope = to ? { from: message.from.address, to: [...to] } : envelopeOf(message);
+      // RCPT TO: every recipient, or on a retry of deferred ones only those; headers stay as they were.
+      const envelope = { from: message.from.address, to: [...deliveryRecipients(message)] };
       const sending = wire(message).then((raw) => {
         const mail = { raw, envelope, signal: context.signal, [TRACKER]: tracker };
         return transporter.sendMail(mail as Mail.Options);
@@ -471,8 +471,4 @@ function hostProblem(value: string): string {
   if (value.includes('@')) return `, without a user name or password in it${where}`;
   if (/:\d*$/.test(value)) return `, without a port${where}`;
   return where;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }

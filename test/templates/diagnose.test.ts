@@ -80,6 +80,14 @@ describe('names a template reads that it does not have', () => {
     expect(compileError({ html: '<%= it.Customer %>' }).message).toMatch(/did you mean it\.customer\?/);
   });
 
+  it.each(['it.body', 'it.preheader'])(
+    'refuses %s in a template: the layout places those, the template would print "undefined"',
+    (ref) => {
+      const err = compileError({ html: `<p><%= ${ref} %></p>` });
+      expect(err.message).toMatch(new RegExp(`${ref.replace('.', '\\.')} is not a field`));
+    },
+  );
+
   it('reads the brand, the layout slots and what mailroom sets, and names in strings or comments', () => {
     const mail = service({
       subject: '<%= it.app.name %> receipt',
