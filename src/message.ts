@@ -252,11 +252,9 @@ export function parseAddress(input: AddressInput, field: string): Address {
   } else {
     throw new MessageError(field, 'expected an address string or { name, address }');
   }
-  if (name !== undefined) {
-    const unsafe = unsafeText(name);
-    if (unsafe) throw new MessageError(`${field}.name`, unsafe);
-    if (name.length > MAX_NAME) throw new MessageError(`${field}.name`, `longer than ${MAX_NAME} characters`);
-  }
+  // The name's characters were checked above, with the input it came from.
+  if (name !== undefined && name.length > MAX_NAME)
+    throw new MessageError(`${field}.name`, `longer than ${MAX_NAME} characters`);
   const address = parseAddrSpec(spec, field);
   return name === undefined ? { address } : { name, address };
 }

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { isIP } from 'node:net';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMailroomError, isMessageError, MessageError } from '../errors.js';
 import { isLoopback } from '../loopback.js';
@@ -184,8 +184,8 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       const handler = createPreviewHandler({
         enabled: true,
         allowedHosts,
-        ...(values.templates ? { templatesDir: resolve(values.templates) } : {}),
-        ...(values.outbox ? { outboxDir: resolve(values.outbox) } : {}),
+        ...(values.templates ? { templatesDir: values.templates } : {}),
+        ...(values.outbox ? { outboxDir: values.outbox } : {}),
       });
       const server = createServer(handler);
       await new Promise<void>((listening, reject) => {

@@ -1,5 +1,4 @@
 /** The service every command sends or renders with: configured from the environment, with the app's templates. */
-import { resolve } from 'node:path';
 import { configFromEnv } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { PreviewProblem } from '../preview/diagnose.js';
@@ -14,7 +13,7 @@ import type { TemplateHandle } from '../templates/define.js';
 export function cliTemplates(templatesDir: string | undefined): TemplateHandle[] {
   if (templatesDir === undefined) return [];
   const problems: PreviewProblem[] = [];
-  const templates = loadTemplatesDir(resolve(templatesDir), problems);
+  const templates = loadTemplatesDir(templatesDir, problems);
   const [problem] = problems;
   if (problem)
     throw new ConfigError('--templates', `${problem.file ?? problem.template ?? ''}: ${problem.message}`);

@@ -4,9 +4,9 @@
  * their own part, file and line (the same diagnosis the API gives, see templates/diagnose.ts);
  * for an error while rendering, the line is found again by rendering the file's own source.
  */
-import { Eta } from 'eta';
 import { isTemplateError } from '../errors.js';
 import { builtinAssets } from '../templates/builtins.js';
+import { debugEta } from '../templates/compile.js';
 import type { TemplateHandle } from '../templates/define.js';
 import { partFile } from '../templates/diagnose.js';
 
@@ -61,7 +61,7 @@ function cleanMessage(error: unknown): string {
 
 /** The line of `source` at fault while rendering, as eta's debug mode reports it. */
 function findLine(source: string, data: unknown): number | undefined {
-  const eta = new Eta({ useWith: false, debug: true, autoTrim: false });
+  const eta = debugEta();
   for (const [name, partial] of builtinAssets().partials) eta.loadTemplate(`@${name}`, partial);
   try {
     eta.renderString(source, { app: { colors: {} }, ...(data as object) });

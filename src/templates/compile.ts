@@ -92,6 +92,10 @@ const etaOptions = {
   autoTrim: false,
 } as const;
 const htmlEta = new MailroomEta({ ...etaOptions, autoEscape: true });
+/** mailroom's engine in eta's debug mode, whose errors give the line (the preview's diagnosis). */
+export function debugEta(): Eta {
+  return new MailroomEta({ ...etaOptions, autoEscape: true, debug: true });
+}
 const textEta = new MailroomEta({ ...etaOptions, autoEscape: false });
 
 /** Compiles a defined template. Throws a {@link TemplateError} naming the template on any problem. */

@@ -14,13 +14,12 @@ function toMailAddress(address: Address): Mail.Address {
   return { name: address.name ?? '', address: address.address };
 }
 
-/** nodemailer mail options for a validated message. */
-export function toNodemailerMail(message: EmailMessage, date = new Date()): Mail.Options {
+/** nodemailer mail options for a validated message. Bcc stays in the envelope, never in the headers. */
+function toNodemailerMail(message: EmailMessage, date: Date): Mail.Options {
   return {
     from: toMailAddress(message.from),
     to: message.to.map(toMailAddress),
     cc: message.cc.map(toMailAddress),
-    bcc: message.bcc.map(toMailAddress),
     replyTo: message.replyTo.length ? message.replyTo.map(toMailAddress) : undefined,
     subject: message.subject,
     text: message.text,
@@ -57,15 +56,9 @@ export function toNodemailerMail(message: EmailMessage, date = new Date()): Mail
  * random unless `baseBoundary` fixes them, so two builds of one message differ there and in the
  * Date header only.
  */
-export async function buildMime(
-  message: EmailMessage,
-  date = new Date(),
-  baseBoundary?: string,
-): Promise<Buffer> {
-  // Bcc stays in the envelope, never in the headers of the stored source.
+export async function buildMime(message: EmailMessage, date: Date, baseBoundary?: string): Promise<Buffer> {
   const mail = {
     ...toNodemailerMail(message, date),
-    bcc: undefined,
     ...(baseBoundary === undefined ? {} : { baseBoundary }),
   };
   return toCrlf(await new MailComposer(mail).compile().build());

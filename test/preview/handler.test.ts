@@ -50,6 +50,12 @@ beforeAll(async () => {
     'template.json': JSON.stringify({ fields: { order: 'string?' } }),
     'preview/default.json': '{}',
   });
+  await template('runtime-minutes', {
+    'html.eta': '<p>Expires in <%= formatMinutes(it.minutes) %></p>\n<p>one</p>\n<p><%= it.order.id %></p>',
+    'subject.eta': 'Runtime',
+    'template.json': JSON.stringify({ fields: { minutes: 'minutes', order: 'string?' } }),
+    'preview/default.json': JSON.stringify({ minutes: 90 }),
+  });
   await template('bad-fields', {
     'html.eta': '<p>x</p>',
     'subject.eta': 'x',
@@ -105,6 +111,14 @@ describe('createPreviewHandler', () => {
       line: 3,
     });
     expect(view.problem.message).not.toContain('__eta');
+  });
+
+  it('finds the line of a runtime error in a template that uses mailroom’s helpers', async () => {
+    const view = await api('/api/templates/runtime-minutes/default');
+    expect(view.problem).toMatchObject({
+      file: join(dir, 'templates', 'runtime-minutes', 'html.eta'),
+      line: 3,
+    });
   });
 
   it('shows a runtime error with the file and line', async () => {
