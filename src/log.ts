@@ -23,3 +23,8 @@ const ADDRESS_IN_TEXT = /[^\s<>"'(),;:[\]]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+/g;
 export function maskAddresses(text: string): string {
   return text.replace(ADDRESS_IN_TEXT, maskAddress);
 }
+
+/** Text for a log line, a header or an error message: line breaks folded to spaces, at most `max` characters. */
+export function oneLine(text: string, max: number): string {
+  return text.replace(/[\r\n]+/g, ' ').slice(0, max);
+}

@@ -4,6 +4,7 @@
  * provider deferred are retried on their own, within the same budget.
  */
 import { EmailError, isEmailError } from './errors.js';
+import { oneLine } from './log.js';
 import { type EmailMessage, narrowEnvelope } from './message.js';
 import type { RecipientRefusal, SendResult } from './transport.js';
 
@@ -214,7 +215,7 @@ class RecipientLedger {
         address,
         failure: 'permanent',
         ...(error.status === undefined ? {} : { status: error.status }),
-        response: error.message.slice(0, 200),
+        response: oneLine(error.message, 200),
       });
     }
     this.#deferred = [];

@@ -3,6 +3,7 @@
  * in retry errors (`KafkaJSNonRetriableError` with the protocol error as `cause`); Confluent's
  * client carries librdkafka's code. This file walks the chain once so the rest need not.
  */
+import { oneLine } from '../log.js';
 
 /** Broker error codes (Kafka protocol) that mean "the group moved on": the commit is void, rejoin. */
 const REBALANCE = new Map<string, number>([
@@ -71,9 +72,7 @@ export function kafkaErrorFields(error: unknown): Record<string, string> {
   if (!outer) return { name: typeof error, message: String(error).slice(0, 300) };
   const fields: Record<string, string> = {
     name: typeof outer.name === 'string' ? outer.name : 'Error',
-    message: String(outer.message ?? '')
-      .replace(/[\r\n]+/g, ' ')
-      .slice(0, 300),
+    message: oneLine(String(outer.message ?? ''), 300),
   };
   for (const e of links) {
     if (fields.type === undefined && typeof e.type === 'string') fields.type = e.type;

@@ -5,6 +5,7 @@
  * idempotency store tells it apart from the original that was already sent.
  */
 import { createHash } from 'node:crypto';
+import { oneLine } from '../log.js';
 import { parseAddress } from '../message.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
 import { headerText, type KafkaIncomingMessage } from './client.js';
@@ -91,5 +92,5 @@ export function refusalSummary(refusals: readonly RecipientRefusal[]): string {
   const [first] = refusals;
   const reply = first ? [first.status, first.response].filter((p) => p !== undefined).join(' ') : '';
   const count = `${refusals.length} recipient${refusals.length === 1 ? '' : 's'}`;
-  return `refused ${count}${reply ? `: ${reply}` : ''}`.replace(/[\r\n]+/g, ' ').slice(0, 500);
+  return oneLine(`refused ${count}${reply ? `: ${reply}` : ''}`, 500);
 }

@@ -4,7 +4,7 @@
  * uncommitted. The worker owns the consumer loop; this file owns the decision and the headers.
  */
 import { EmailError, isEmailError, isMailroomError, isMessageError, isTemplateError } from '../errors.js';
-import { maskAddresses } from '../log.js';
+import { maskAddresses, oneLine } from '../log.js';
 import type { RetryOptions } from '../retry.js';
 import type { EmailService } from '../service.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
@@ -353,7 +353,7 @@ function errorCode(error: unknown): string {
 /** Our errors' messages carry no secrets; of anything else only the name goes on the record. */
 function errorMessage(error: unknown): string {
   const text = isMailroomError(error) ? error.message : ((error as Error)?.name ?? 'Error');
-  return text.replace(/[\r\n]+/g, ' ').slice(0, 500);
+  return oneLine(text, 500);
 }
 
 /** An error as a log field. */

@@ -3,6 +3,7 @@
  * when there are files). Over node:http(s) with keep-alive connections, or an injected `fetch`.
  */
 import { ConfigError, connectionFailure, EmailError, type EmailErrorCode } from '../errors.js';
+import { oneLine } from '../log.js';
 import { isLoopback } from '../loopback.js';
 import { allRecipients, type EmailMessage, envelopeRecipients, formatAddress } from '../message.js';
 import { parseRetryAfter } from '../retry.js';
@@ -117,7 +118,7 @@ export function mailgunTransport(options: MailgunTransportOptions): MailgunTrans
 function statusError(response: PostResponse, endpoint: string): EmailError {
   const status = response.status;
   const detail = (parseJson(response.text) as { message?: unknown } | undefined)?.message;
-  const said = typeof detail === 'string' ? `: ${detail.slice(0, 200)}` : '';
+  const said = typeof detail === 'string' ? `: ${oneLine(detail, 200)}` : '';
   const code = STATUS_CODES[status] ?? 'provider';
   const retryAfterMs = parseRetryAfter(response.header('retry-after'));
   return new EmailError(`Mailgun ${status} from ${endpoint}${said || ` ${response.statusText}`}`, {

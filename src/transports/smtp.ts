@@ -10,6 +10,7 @@ import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { ConfigError, connectionFailure, EmailError, type EmailErrorCode, isEmailError } from '../errors.js';
+import { oneLine } from '../log.js';
 import { isLoopback } from '../loopback.js';
 import { deliveryRecipients, type EmailMessage, messageDate } from '../message.js';
 import { type RecipientRefusal, type SendResult, type Transport, throwIfAborted } from '../transport.js';
@@ -209,7 +210,7 @@ function toRefusal(error: unknown): RecipientRefusal {
     // Without a reply code nothing says it may pass later: counted as refused for good.
     failure: status !== undefined && status < 500 ? 'transient' : 'permanent',
     ...(status === undefined ? {} : { status }),
-    ...(typeof response === 'string' ? { response: oneLine(response) } : {}),
+    ...(typeof response === 'string' ? { response: oneLine(response, 200) } : {}),
   };
 }
 
@@ -231,7 +232,7 @@ function toEmailError(error: unknown, handedOver: boolean, server: Server): Emai
   const code = smtpCode(err.code, status, text, connection?.code, refusals !== undefined);
   const causeCode = connection?.causeCode;
   // The server's own words help most ("550 5.1.1 no such user"); they never carry our password.
-  const reply = typeof err.response === 'string' ? `: ${oneLine(err.response)}` : '';
+  const reply = typeof err.response === 'string' ? `: ${oneLine(err.response, 200)}` : '';
   const message =
     `SMTP ${status ?? err.code ?? 'error'} at ${server.endpoint}: ${describe(code)}` +
     `${causeCode ? ` (${causeCode})` : ''}${reply}${hint(code, err, server, text, causeCode)}`;
@@ -331,7 +332,7 @@ function smtpCode(
 function certificateNames(error: unknown): string | undefined {
   for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; depth++) {
     const names = (e as { cert?: { subjectaltname?: unknown } }).cert?.subjectaltname;
-    if (typeof names === 'string' && names !== '') return oneLine(names.replace(/\p{Cc}/gu, ' '));
+    if (typeof names === 'string' && names !== '') return oneLine(names.replace(/\p{Cc}/gu, ' '), 200);
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;
@@ -367,9 +368,6 @@ function describe(code: EmailErrorCode): string {
 }
 
 /** A server reply as one line of at most 200 characters. */
-function oneLine(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').slice(0, 200);
-}
 
 // Keyed per process, so nobody who knows a Message-ID can predict the boundary and forge a part.
 const BOUNDARY_KEY = randomBytes(32);
