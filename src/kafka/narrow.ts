@@ -29,7 +29,7 @@ const addressOf = (input: string) => {
  * recipient is left, the Cc ones become To; Bcc recipients left alone get one copy each, so no
  * blind-copied address is shown to anyone else.
  */
-export function narrowEnvelope(envelope: EnvelopeV1, addresses: readonly string[]): EnvelopeV1[] {
+export function narrowedCopies(envelope: EnvelopeV1, addresses: readonly string[]): EnvelopeV1[] {
   const wanted = new Set(addresses.map(addressOf));
   const keep = (list: readonly string[] | undefined) => (list ?? []).filter((a) => wanted.has(addressOf(a)));
   const to = keep(envelope.to);

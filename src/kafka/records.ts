@@ -13,7 +13,7 @@ import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, readEnvelope } fr
 import type { IdempotencyStore } from './idempotency.js';
 import {
   NARROWED_HEADER,
-  narrowEnvelope,
+  narrowedCopies,
   REFUSALS_HEADER,
   recipientsOf,
   refusalSummary,
@@ -281,12 +281,12 @@ export function recordHandler(o: RecordHandlerOptions) {
     const deferred = result.deferred ?? [];
     // Each copy carries only its own recipients' refusals: a blind-copied address never shows in
     // another's record.
-    for (const copy of narrowEnvelope(envelope, deferred)) {
+    for (const copy of narrowedCopies(envelope, deferred)) {
       const error = refusalError('deferred', result, refusalsOf(result, recipientsOf(copy)));
       const narrowed = { value: JSON.stringify(copy), headers: { [HEADERS.narrowed]: 'deferred' } };
       await later(message, at, copy, error, attempts, narrowed);
     }
-    for (const copy of narrowEnvelope(envelope, result.rejected)) {
+    for (const copy of narrowedCopies(envelope, result.rejected)) {
       const refusals = refusalsOf(result, recipientsOf(copy));
       const error = refusalError('rejected', result, refusals);
       const headers = { [HEADERS.narrowed]: 'rejected', [HEADERS.refusals]: refusalsHeader(refusals) };
