@@ -12,6 +12,7 @@ import { type Fields, MAX_MINUTES, type TemplateHandle } from './define.js';
 import { checkSyntax, composedSyntaxError } from './diagnose.js';
 import { etaSource, expandPartials } from './expand.js';
 import { composeLayout } from './layout.js';
+import { type ArgSpec, checkPartialArgs, PartialArgError } from './partial-args.js';
 import { deriveTextTemplate, htmlToText, tidyText } from './text.js';
 
 /** A template's output for one message. */
@@ -79,13 +80,26 @@ function safeUrl(value: unknown, field: string): string {
   return url;
 }
 
+/** A built-in partial's first line: its arguments, checked on every render. */
+function partialArgs(it: Record<string, unknown>, partial: string, spec: ArgSpec): void {
+  checkPartialArgs(it, partial, spec, isHttpUrl);
+}
+
 class MailroomEta extends Eta {
   safeUrl = safeUrl;
   formatMinutes = formatMinutes;
+  partialArgs = partialArgs;
+  /** A label in a column of aligned lines (`@details`): as it is in the HTML, padded in the text part. */
+  textPad = (value: unknown, _width: number): unknown => value;
+}
+
+class TextEta extends MailroomEta {
+  override textPad = (value: unknown, width: number): unknown => String(value).padEnd(width);
 }
 
 const etaOptions = {
-  functionHeader: 'const safeUrl = this.safeUrl, formatMinutes = this.formatMinutes;',
+  functionHeader:
+    'const safeUrl = this.safeUrl, formatMinutes = this.formatMinutes, partialArgs = this.partialArgs, textPad = this.textPad;',
   cache: false,
   useWith: false,
   // Newlines are kept as written; etaSource() drops the lines that hold only code tags.
@@ -96,7 +110,7 @@ const htmlEta = new MailroomEta({ ...etaOptions, autoEscape: true });
 export function debugEta(): Eta {
   return new MailroomEta({ ...etaOptions, autoEscape: true, debug: true });
 }
-const textEta = new MailroomEta({ ...etaOptions, autoEscape: false });
+const textEta = new TextEta({ ...etaOptions, autoEscape: false });
 
 /** Compiles a defined template. Throws a {@link TemplateError} naming the template on any problem. */
 export function compileTemplate(
@@ -106,8 +120,8 @@ export function compileTemplate(
   css: string,
 ): CompiledTemplate {
   const { name, source, fields } = handle;
-  const fail = (problem: string, cause?: unknown): never => {
-    throw new TemplateError(name, `${problem}${source.file ? ` (${source.file})` : ''}`, { cause });
+  const fail = (problem: string, cause?: unknown, field?: string): never => {
+    throw new TemplateError(name, `${problem}${source.file ? ` (${source.file})` : ''}`, { cause, field });
   };
   checkSyntax(handle);
   checkReferences(handle);
@@ -118,7 +132,7 @@ export function compileTemplate(
     const placed = composeLayout(source.layout, layout, source.html, source.preheader);
     composed = 'problem' in placed ? fail(placed.problem) : placed.html;
   }
-  composed = expandPartials(composed, assets.partials, fail);
+  composed = expandPartials(composed, assets.partials, fail, isHttpUrl);
 
   const allCss = [css, source.css ?? ''].join('\n');
   const badCss = cssProblem(allCss);
@@ -160,6 +174,9 @@ export function compileTemplate(
           throw new TemplateError(name, 'line breaks and control characters are not allowed in the subject', {
             field: cause.message,
           });
+        }
+        if (cause instanceof PartialArgError) {
+          throw new TemplateError(name, cause.problem, { field: `@${cause.partial}.${cause.arg}` });
         }
         if (cause instanceof UnsafeUrl) {
           throw new TemplateError(name, 'must be an http(s) URL', { field: cause.message });
@@ -214,7 +231,7 @@ function checkValue(kind: string, value: unknown): string | undefined {
   }
 }
 
-function isHttpUrl(value: string): boolean {
+export function isHttpUrl(value: string): boolean {
   try {
     safeUrl(value, '');
     return true;

@@ -8,6 +8,7 @@
  *   only a line that holds nothing but code tags (`<% if (…) { %>`) leaves no line behind.
  */
 
+import { declaredArgs, includeArgsProblem } from './partial-args.js';
 import { blankLiterals, type EtaTag, scanTags } from './scan.js';
 
 const MENTIONS_INCLUDE = /\binclude(?:Async)?\s*\(/;
@@ -28,12 +29,14 @@ function balanced(args: string): boolean {
 /**
  * Replaces every `<%~ include('@name', data) %>` with the partial's source. The partial sees its
  * data as `it`, plus the brand as `it.app` (the caller's `it` when no data is given). Calls `fail`
- * for an unknown partial, an include written any other way, or nesting past {@link MAX_PARTIAL_DEPTH}.
+ * for an unknown partial, an include written any other way, nesting past {@link MAX_PARTIAL_DEPTH},
+ * or data that does not fit the arguments the partial declares (as far as the source shows them).
  */
 export function expandPartials(
   source: string,
   partials: ReadonlyMap<string, string>,
-  fail: (problem: string) => never,
+  fail: (problem: string, cause?: unknown, field?: string) => never,
+  isUrl: (value: string) => boolean = () => true,
 ): string {
   let out = source;
   for (let depth = 0; ; depth++) {
@@ -50,6 +53,9 @@ export function expandPartials(
       }
       const name = call?.[2] as string;
       const body = partials.get(name) ?? fail(`unknown partial "@${name}"`);
+      const spec = declaredArgs(body);
+      const wrong = spec && includeArgsProblem(name, spec, args, isUrl);
+      if (wrong) fail(wrong.problem, undefined, `@${name}.${wrong.arg}`);
       // A block of its own: no statement before or after can run into it, and `it` is the partial's.
       const data = `__mailroomPartial${depth}`;
       expanded +=

@@ -31,6 +31,7 @@ const anchorOwnLine: FormatCallback = (elem, walk, builder) => {
 
 interface Node {
   type?: string;
+  name?: string;
   data?: string;
   attribs?: Record<string, string>;
   children?: Node[];
@@ -68,15 +69,62 @@ const buttonLine: FormatCallback = (elem, _walk, builder) => {
   builder.closeBlock({ trailingLineBreaks: 2 });
 };
 
+const collapse = (text: string) => text.replace(/\s+/g, ' ').trim();
+
+/** Lines as they are, in a block of their own: never wrapped, never joined. */
+function addLines(builder: Parameters<FormatCallback>[2], lines: readonly string[]): void {
+  if (lines.length === 0) return;
+  builder.openBlock({ leadingLineBreaks: 2, isPre: true });
+  builder.addInline(lines.join('\n'));
+  builder.closeBlock({ trailingLineBreaks: 2 });
+}
+
+// A key-value table (`data-text="details"`) reads as aligned lines, labels padded to the longest:
+//   Amount due   $12,499.00
+//   Due date     12 January 2027
+// Derived once at compile time, the labels are eta tags that pad themselves (`textPad`), and the
+// tags of the partial's loop sit between the rows: each is kept on a line of its own.
+const detailsLines: FormatCallback = (elem, _walk, builder, options) => {
+  const items: (string | [string, string])[] = [];
+  const visit = (node: Node) => {
+    for (const child of node.children ?? []) {
+      if (child.type === 'text') items.push(...(child.data ?? '').split(/\s+/).filter(Boolean));
+      else if (child.type === 'tag' && /^(thead|tbody|tfoot)$/.test(child.name ?? '')) visit(child);
+      else if (child.type === 'tag') {
+        const cells = (child.children ?? []).filter((cell) => cell.type === 'tag');
+        items.push([collapse(textOf(cells[0] ?? {})), collapse(textOf(cells[1] ?? {}))]);
+      }
+    }
+  };
+  visit(elem as Node);
+  const width = options.align
+    ? Math.max(0, ...items.map((item) => (typeof item === 'string' ? 0 : item[0].length)))
+    : 0;
+  addLines(
+    builder,
+    items.map((item) => (typeof item === 'string' ? item : `${item[0].padEnd(width)}   ${item[1]}`)),
+  );
+};
+
+// A one-time code (`data-text="code"`) stands on a line of its own, whole.
+const codeLine: FormatCallback = (elem, _walk, builder) => {
+  addLines(builder, [collapse(textOf(elem as Node))].filter(Boolean));
+};
+
 const OPTIONS: HtmlToTextOptions = {
   wordwrap: 78,
-  formatters: { anchorOwnLine, buttonLine },
+  formatters: { anchorOwnLine, buttonLine, detailsLines, codeLine },
   selectors: [
     { selector: 'a', format: 'anchorOwnLine' },
     { selector: 'img', format: 'skip' },
     { selector: 'head', format: 'skip' },
     { selector: '[data-text="skip"]', format: 'skip' },
     { selector: '[data-text="button"]', format: 'buttonLine' },
+    // Rendered HTML holds the labels as written: align them here.
+    { selector: '[data-text="details"]', format: 'detailsLines', options: { align: true } },
+    { selector: '[data-text="code"]', format: 'codeLine' },
+    // A panel: its title on one line, its text on the next, apart from what surrounds it.
+    { selector: '[data-text="panel"]', format: 'block', options: { leadingLineBreaks: 2, trailingLineBreaks: 2 } },
     { selector: 'h1', options: { uppercase: false } },
     { selector: 'h2', options: { uppercase: false } },
     { selector: 'h3', options: { uppercase: false } },
@@ -87,7 +135,16 @@ const OPTIONS: HtmlToTextOptions = {
   ],
 };
 
+// Deriving a text template, a details table's labels are tags that pad themselves.
+const DERIVE_OPTIONS: HtmlToTextOptions = {
+  ...OPTIONS,
+  selectors: OPTIONS.selectors?.map((selector) =>
+    selector.format === 'detailsLines' ? { ...selector, options: { align: false } } : selector,
+  ),
+};
+
 let converter: ((html: string) => string) | undefined;
+let deriver: ((html: string) => string) | undefined;
 
 /** html-to-text, configured for email and built once per process. */
 export function htmlToText(html: string): string {
@@ -131,7 +188,8 @@ export function deriveTextTemplate(htmlSource: string): string | undefined {
     tokenised += `${htmlSource.slice(from, tag.start)}${mark}${index.get(htmlSource.slice(tag.start, tag.end))}XRM`;
     from = tag.end;
   }
-  const text = codeFirst(htmlToText(tokenised + htmlSource.slice(from)), mark, tags);
+  deriver ??= compileConverter(DERIVE_OPTIONS);
+  const text = codeFirst(tidyText(deriver(tokenised + htmlSource.slice(from))), mark, tags);
   const seen = new Set<number>();
   const token = new RegExp(`${mark}(\\d+)XRM`, 'g');
   let restored = '';
