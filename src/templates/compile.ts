@@ -82,7 +82,7 @@ function safeUrl(value: unknown, field: string): string {
 
 /** A built-in partial's first line: its arguments, checked on every render. */
 function partialArgs(it: Record<string, unknown>, partial: string, spec: ArgSpec): void {
-  checkPartialArgs(it, partial, spec, isHttpUrl);
+  checkPartialArgs(it, partial.replace(/^@/, ''), spec, isHttpUrl);
 }
 
 class MailroomEta extends Eta {

@@ -110,7 +110,7 @@ export function checkPartialArgs(
       if (!Array.isArray(value) || value.length === 0) {
         throw new PartialArgError(partial, arg, `must be a non-empty array of { label, value }`);
       }
-      value.forEach((row, i) => checkRow(partial, `${arg}[${i}]`, row, isUrl));
+      for (const [i, row] of value.entries()) checkRow(partial, `${arg}[${i}]`, row, isUrl);
       continue;
     }
     if (kind === 'row') {
@@ -122,7 +122,11 @@ export function checkPartialArgs(
   }
   for (const arg of Object.keys(it)) {
     if (arg !== 'app' && !Object.hasOwn(spec, arg)) {
-      throw new PartialArgError(partial, arg, `is not an argument of @${partial} (${Object.keys(spec).join(', ')})`);
+      throw new PartialArgError(
+        partial,
+        arg,
+        `is not an argument of @${partial} (${Object.keys(spec).join(', ')})`,
+      );
     }
   }
 }

@@ -124,7 +124,11 @@ const OPTIONS: HtmlToTextOptions = {
     { selector: '[data-text="details"]', format: 'detailsLines', options: { align: true } },
     { selector: '[data-text="code"]', format: 'codeLine' },
     // A panel: its title on one line, its text on the next, apart from what surrounds it.
-    { selector: '[data-text="panel"]', format: 'block', options: { leadingLineBreaks: 2, trailingLineBreaks: 2 } },
+    {
+      selector: '[data-text="panel"]',
+      format: 'block',
+      options: { leadingLineBreaks: 2, trailingLineBreaks: 2 },
+    },
     { selector: 'h1', options: { uppercase: false } },
     { selector: 'h2', options: { uppercase: false } },
     { selector: 'h3', options: { uppercase: false } },

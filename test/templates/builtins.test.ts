@@ -37,13 +37,14 @@ describe('built-in emails', () => {
       username: 'Jane',
       verificationUrl: 'https://acme.example/v/1',
     });
-    const button = html.match(/<a href="https:\/\/acme.example\/v\/1" class="button-link"[^>]*>/)?.[0] ?? '';
+    const button =
+      html.match(/<a href="https:\/\/acme.example\/v\/1" class="mr-button-link"[^>]*>/)?.[0] ?? '';
     expect(button).toMatch(
       /style="[^"]*display: inline-block;[^"]*background|style="[^"]*padding: 13px 28px/,
     );
     expect(button).toContain('color: #FFFFFF');
     expect(html).toMatch(
-      /<td align="center" class="button-cell" bgcolor="#007BFF" style="[^"]*background-color: #007BFF/,
+      /<td align="center" class="mr-button-cell" bgcolor="#007BFF" style="[^"]*background-color: #007BFF/,
     );
     expect(html).toContain('<v:roundrect');
     expect(html).toContain('fillcolor="#007BFF"');
@@ -102,7 +103,7 @@ describe('built-in emails', () => {
   it('shows the welcome button only when an action URL is given', () => {
     const without = service.render('welcome', { username: 'Jane' });
     const withUrl = service.render('welcome', { username: 'Jane', actionUrl: 'https://acme.example/start' });
-    expect(without.html).not.toContain('class="button-link"');
+    expect(without.html).not.toContain('class="mr-button-link"');
     expect(without.text).not.toContain('https://');
     expect(withUrl.html).toContain('href="https://acme.example/start"');
     expect(withUrl.text.split('\n')).toContain('https://acme.example/start');

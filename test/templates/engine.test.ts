@@ -69,8 +69,8 @@ describe('partials', () => {
     );
     expect(html.indexOf('>Accept</a>')).toBeGreaterThan(0);
     expect(html.indexOf('>Decline</a>')).toBeGreaterThan(html.indexOf('>Accept</a>'));
-    expect(html).toContain(`href="${urls.acceptUrl}" class="button-link"`);
-    expect(html).toContain(`href="${urls.declineUrl}" class="button-link"`);
+    expect(html).toContain(`href="${urls.acceptUrl}" class="mr-button-link"`);
+    expect(html).toContain(`href="${urls.declineUrl}" class="mr-button-link"`);
     // The text part has no buttons: each reads as its label and its link.
     expect(text).toContain(`Join the team?\n\nAccept:\n${urls.acceptUrl}\n\nDecline:\n${urls.declineUrl}\n`);
     expect(text).not.toMatch(/button/i);
@@ -173,7 +173,7 @@ describe('partials', () => {
       { acceptUrl: urls.acceptUrl },
     );
     expect(html.startsWith(tag('first'))).toBe(true);
-    expect(html.endsWith(`</p>\n${tag('last')}`)).toBe(true);
+    expect(html.endsWith(`</table>\n${tag('last')}`)).toBe(true);
     expect(html).toContain('>Go</a>');
     expect(text).toBe(`first\n\nGo:\n${urls.acceptUrl}\n\nlast`);
   });

@@ -120,7 +120,7 @@ describe('your own templates', () => {
     });
     expect(out.subject).toBe('Invoice A-17 from Acme');
     expect(out.html).toMatch(/<p class="amount" style="[^"]*font-size: 20px; color: #28A745;/);
-    expect(out.html).toContain('class="button-link"');
+    expect(out.html).toContain('class="mr-button-link"');
     expect(out.text).toContain('Amount due: €42.00');
     expect(out.text.split('\n')).toContain('https://acme.example/pay/17');
   });
