@@ -115,7 +115,7 @@ async function contestants(): Promise<Contestant[]> {
 
 /** Aborts when a contestant's output is not the email, so that broken output is never timed. */
 function check(c: Contestant, { subject, html, text }: Output, { verificationUrl }: Input): void {
-  const button = html?.match(/<a\s[^>]*class="button-link"[^>]*>/)?.[0] ?? '';
+  const button = html?.match(/<a\s[^>]*class="(?:mr-)?button-link"[^>]*>/)?.[0] ?? '';
   const problems = [
     !html?.includes(verificationUrl) && 'the HTML lacks the URL',
     !/\sstyle="[^"]+"/.test(button) && 'the button has no inline style',
