@@ -264,6 +264,40 @@ describe('components composed', () => {
     );
   });
 
+  it('reads the same in a text part converted per message as in one derived at compile time', () => {
+    const components = [
+      "<%~ include('@panel', { tone: 'success', title: 'Paid & done', text: it.note }) %>",
+      "<%~ include('@details', { rows: [{ label: 'A & B', value: it.note }, { label: 'Seats', value: 3 }] }) %>",
+      "<%~ include('@code', { code: it.note }) %>",
+      "<%~ include('@button', { url: 'https://acme.example/x', label: 'Open' }) %>",
+    ];
+    const data = { note: `${script} & more` };
+    const fields = { note: 'string' } as const;
+    const derived = render({ fields, layout: false, html: ['<p>Hi</p>', ...components].join('\n') }, data);
+    const converted = render(
+      { fields, layout: false, html: ['<p><%~ "Hi" %></p>', ...components].join('\n') },
+      data,
+    );
+    expect([derived.derived, converted.derived]).toEqual([true, false]);
+    expect(converted.text).toBe(derived.text);
+    expect(derived.text).toBe(
+      [
+        'Hi',
+        '',
+        'Paid & done',
+        `${script} & more`,
+        '',
+        `A & B   ${script} & more`,
+        'Seats   3',
+        '',
+        `${script} & more`,
+        '',
+        'Open:',
+        'https://acme.example/x',
+      ].join('\n'),
+    );
+  });
+
   it('leaves out a component whose if does not hold, in both parts', () => {
     const { html, text } = render(
       {
