@@ -373,17 +373,21 @@ export class EmailService {
   }
 
   /**
-   * Sends the built-in `verification` email: a button and a plain link to `verificationUrl`.
+   * Sends the built-in `verification` email: a button and a plain link to `verificationUrl`, and,
+   * with `expiresInMinutes` (optional, 1 to 10 080), when the link expires.
    *
    * @example
    * ```ts
-   * await mail.sendVerificationEmail({ to: user.email, username: user.name, verificationUrl });
+   * await mail.sendVerificationEmail({ to: user.email, username: user.name, verificationUrl, expiresInMinutes: 1440 });
    * ```
    */
   sendVerificationEmail(options: VerificationEmailOptions): Promise<SendResult> {
     requireOptions(options, 'sendVerificationEmail', '{ to, username, verificationUrl }');
-    const { username, verificationUrl, ...rest } = options;
-    return this.sendTemplate('verification', { ...rest, data: { username, verificationUrl } });
+    const { username, verificationUrl, expiresInMinutes, ...rest } = options;
+    return this.sendTemplate('verification', {
+      ...rest,
+      data: { username, verificationUrl, ...(expiresInMinutes === undefined ? {} : { expiresInMinutes }) },
+    });
   }
 
   /**

@@ -292,6 +292,18 @@ describe('the verification email', () => {
     expect(open.html).not.toContain('expires');
     expect(open.text).not.toContain('expires');
   });
+
+  it('takes expiresInMinutes in sendVerificationEmail', async () => {
+    const transport = memoryTransport();
+    const mail = new EmailService({ transport, from: 'Acme <no-reply@acme.example>' });
+    await mail.sendVerificationEmail({
+      to: 'jane@example.com',
+      username: 'Jane',
+      verificationUrl: 'https://acme.example/v/1',
+      expiresInMinutes: 90,
+    });
+    expect(transport.outbox[0]?.message.text).toContain('This link expires in 1 hour 30 minutes.');
+  });
 });
 
 describe('dark mode', () => {
