@@ -4,6 +4,7 @@ import { EmailService } from '../../src/service.js';
 import type { BrandOptions } from '../../src/templates/brand.js';
 import { formatMinutes } from '../../src/templates/compile.js';
 import { defineTemplate } from '../../src/templates/define.js';
+import { extractLink } from '../../src/testing/index.js';
 import { memoryTransport } from '../../src/transports/memory.js';
 import { thrown } from '../helpers/thrown.js';
 
@@ -269,6 +270,10 @@ describe('the footer', () => {
       expect(html).not.toContain('no-reply@acme.example');
       expect(text).not.toContain('no-reply@acme.example');
       expect(text).toContain('1 Main Street, Springfield, CA 94000, USA');
+      // The footer's links come after the email's own: the link a test clicks is still the action.
+      expect(extractLink({ html, text })).toBe(
+        Object.values(data).find((v) => String(v).startsWith('https:')),
+      );
     }
   });
 
