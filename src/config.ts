@@ -8,6 +8,7 @@ import { closest, isProduction, lookalike } from './env-names.js';
 import { ConfigError, isConfigError } from './errors.js';
 import { type Address, configAddress, unsafeText } from './message.js';
 import type { EmailServiceOptions } from './service.js';
+import { hexColor } from './templates/brand.js';
 import type { Transport } from './transport.js';
 import { DKIM_ENV_VARIABLES, dkimFromEnv } from './transports/dkim.js';
 import { mailgunTransport } from './transports/mailgun.js';
@@ -47,7 +48,7 @@ export const ENV_VARIABLES = {
   MAILROOM_REPLY_TO: 'Reply-To address for every email.',
   MAILROOM_LOGO_URL: 'https URL of a logo for the email header.',
   MAILROOM_APP_URL: 'Your app’s home page.',
-  MAILROOM_PRIMARY_COLOR: 'Button and link colour, #RRGGBB. Default #007BFF.',
+  MAILROOM_PRIMARY_COLOR: 'Button and link colour, #RRGGBB or #RGB. Default #007BFF.',
   MAILROOM_STAGING_ALLOW: 'Staging: comma-separated addresses or @domains that may receive mail.',
   MAILROOM_STAGING_REDIRECT: 'Staging: send all other mail to this address instead.',
   MAILROOM_STAGING_SUBJECT_PREFIX: 'Staging: subject prefix. Default "[STAGING] ".',
@@ -107,7 +108,6 @@ function asVariables<T>(names: Record<string, Variable>, build: () => T): T {
     throw new ConfigError(names[err.option]!, err.message.slice(err.option.length + 2));
   }
 }
-const COLOR = /^#[0-9a-fA-F]{6}$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 
 /**
@@ -319,8 +319,7 @@ function checkFormats(read: Reader): void {
     throw new ConfigError('MAILGUN_DOMAIN', 'must be a domain name such as mg.example.com');
   }
   const color = read.get('MAILROOM_PRIMARY_COLOR');
-  if (color !== undefined && !COLOR.test(color))
-    throw new ConfigError('MAILROOM_PRIMARY_COLOR', 'must look like #1A2B3C');
+  if (color !== undefined) hexColor(color, 'MAILROOM_PRIMARY_COLOR');
   read.oneOf('SMTP_TLS');
   read.oneOf('MAILGUN_REGION');
   read.httpUrl('MAILGUN_BASE_URL');

@@ -26,7 +26,7 @@ import {
 } from './message.js';
 import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 import { type RetryOptions, resolveRetry, withRecipientRetries } from './retry.js';
-import { type AppInfo, type BrandOptions, DEFAULT_PALETTE } from './templates/brand.js';
+import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
 import type { BuiltinTemplates } from './templates/builtins.js';
 import { checkData, type RenderedEmail } from './templates/compile.js';
 import type { TemplateHandle } from './templates/define.js';
@@ -56,7 +56,10 @@ export interface EmailServiceOptions {
    * (`maxEnvelopeBytes`) applies on top.
    */
   maxMessageBytes?: number;
-  /** Logo, home page and colours of the built-in layout. */
+  /**
+   * Logo, colours (light and dark), company name, postal address and support link of the built-in
+   * layout. Checked here: a bad value is a `ConfigError` naming it (`brand.colors.primary`).
+   */
   brand?: BrandOptions;
   /** Your templates (from `defineTemplate`); one with a built-in's name replaces it. */
   templates?: readonly TemplateHandle[];
@@ -224,9 +227,7 @@ export class EmailService {
     this.#queue = options.queue;
     this.app = Object.freeze({
       name: appName,
-      logoUrl: options.brand?.logoUrl,
-      url: options.brand?.url,
-      colors: Object.freeze({ ...DEFAULT_PALETTE, ...options.brand?.colors }),
+      ...resolveBrand(options.brand, appName),
       senderName: from.name,
       senderAddress: from.address,
       // Read at render time, so a long-running service rolls over at New Year (checked once a minute).
@@ -372,17 +373,21 @@ export class EmailService {
   }
 
   /**
-   * Sends the built-in `verification` email: a button and a plain link to `verificationUrl`.
+   * Sends the built-in `verification` email: a button and a plain link to `verificationUrl`, and,
+   * with `expiresInMinutes` (optional, 1 to 10 080), when the link expires.
    *
    * @example
    * ```ts
-   * await mail.sendVerificationEmail({ to: user.email, username: user.name, verificationUrl });
+   * await mail.sendVerificationEmail({ to: user.email, username: user.name, verificationUrl, expiresInMinutes: 1440 });
    * ```
    */
   sendVerificationEmail(options: VerificationEmailOptions): Promise<SendResult> {
     requireOptions(options, 'sendVerificationEmail', '{ to, username, verificationUrl }');
-    const { username, verificationUrl, ...rest } = options;
-    return this.sendTemplate('verification', { ...rest, data: { username, verificationUrl } });
+    const { username, verificationUrl, expiresInMinutes, ...rest } = options;
+    return this.sendTemplate('verification', {
+      ...rest,
+      data: { username, verificationUrl, ...(expiresInMinutes === undefined ? {} : { expiresInMinutes }) },
+    });
   }
 
   /**

@@ -10,7 +10,7 @@ import { type DataOf, defineTemplate, type TemplateHandle } from './define.js';
 
 /** The fields of each built-in email. */
 export const BUILTIN_FIELDS = {
-  verification: { username: 'string', verificationUrl: 'url' },
+  verification: { username: 'string', verificationUrl: 'url', expiresInMinutes: 'minutes?' },
   'password-reset': { username: 'string', resetUrl: 'url', expiresInMinutes: 'minutes' },
   welcome: { username: 'string', actionUrl: 'url?' },
 } as const;
@@ -51,7 +51,7 @@ export function builtinTemplates(): readonly TemplateHandle[] {
   return handles;
 }
 
-/** The built-in layout (`default`), stylesheet and partials (`@button`). */
+/** The built-in layout (`default`), stylesheet and partials (`@button`, `@greeting`). */
 export function builtinAssets(): TemplateAssets {
   if (assets) return assets;
   const dir = builtinTemplatesDir();

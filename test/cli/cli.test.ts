@@ -61,7 +61,7 @@ describe('mailroom render', () => {
 
   it.each([
     ['html', /^<!DOCTYPE html>/],
-    ['text', /^Acme\n\nHi Jane,/],
+    ['text', /^Acme\n\nConfirm your email address\n\nHi Jane,/],
   ])('prints only the %s with --format', (format, pattern) => {
     const { code, stdout } = run('render', 'verification', '--data', data, '--format', format);
     expect(code).toBe(0);

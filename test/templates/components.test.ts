@@ -111,7 +111,7 @@ const script = '<script>alert(1)</script>';
 
 describe.each(LAYOUTS)('components in %s', (_, layout) => {
   /** The text part without what the default layout adds around the body (brand line, footer). */
-  const body = (text: string) => (layout === 'default' ? text.split('\n\n').slice(1, -2).join('\n\n') : text);
+  const body = (text: string) => (layout === 'default' ? text.split('\n\n').slice(1, -1).join('\n\n') : text);
 
   it('@panel: a tinted callout with a coloured bar, escaped; title line then text', () => {
     const { html, text, derived } = render(
