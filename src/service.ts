@@ -69,6 +69,13 @@ export interface EmailServiceOptions {
   partials?: Readonly<Record<string, string>>;
   /** CSS inlined into every template, after the default layout's stylesheet. */
   css?: string;
+  /**
+   * The clock templates read: `it.app.year`, the footer's year. Default: the system clock (looked
+   * up at most once a minute). Pin it in snapshot tests, so that they do not break on 1 January:
+   * `now: () => new Date('2030-06-01T00:00:00Z')`. A function returning a valid `Date`; anything
+   * else is a {@link ConfigError} naming `now`.
+   */
+  now?: () => Date;
   /** Where log lines go (pino-shaped). Default: no logging. */
   logger?: Logger;
   /**
@@ -219,6 +226,7 @@ export class EmailService {
     this.#from = from;
     this.#replyTo = options.replyTo === undefined ? undefined : serviceAddress(options.replyTo, 'replyTo');
     this.#maxMessageBytes = checkMaxBytes(options.maxMessageBytes);
+    const now = checkClock(options.now);
     this.#logger = options.logger;
     this.#retry = resolveRetry(options.retry);
     if (options.queue !== undefined && typeof options.queue?.enqueue !== 'function') {
@@ -232,7 +240,7 @@ export class EmailService {
       senderAddress: from.address,
       // Read at render time, so a long-running service rolls over at New Year (checked once a minute).
       get year() {
-        return currentYear();
+        return now ? pinnedYear(now) : currentYear();
       },
     });
     this.templates = new TemplateRegistry({
@@ -675,6 +683,21 @@ function checkMaxBytes(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)
     throw new ConfigError('maxMessageBytes', 'must be a positive whole number of bytes');
   return value;
+}
+
+function checkClock(value: unknown): (() => Date) | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw new ConfigError('now', 'must be a function returning a Date');
+  pinnedYear(value as () => Date); // a clock that returns no date fails here, not at the first render
+  return value as () => Date;
+}
+
+/** The year of a clock the app gave (`now`), checked each time: a pinned clock is a test's. */
+function pinnedYear(now: () => Date): number {
+  const date = now();
+  if (!(date instanceof Date) || Number.isNaN(date.getTime()))
+    throw new ConfigError('now', 'must be a function returning a valid Date');
+  return date.getFullYear();
 }
 
 let year = { value: 0, until: 0 };

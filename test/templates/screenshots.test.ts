@@ -1,0 +1,186 @@
+/**
+ * The built-in emails in headless Chromium (playwright-core), at 320 and 600 px, in light and dark:
+ * a screenshot of each among the test artifacts (test-artifacts/screenshots/) for a person to look
+ * at, and the checks a person would make: nothing wider than the screen, a button that fits and can
+ * be tapped, a headline, and text that can be read on its background in both colour schemes.
+ * `UPDATE_SCREENSHOTS=1` also rewrites the README's pictures (examples/screenshots/).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmailService } from '../../src/service.js';
+import { memoryTransport } from '../../src/transports/memory.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const artifacts = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
+const readmeShots = fileURLToPath(new URL('../../examples/screenshots/', import.meta.url));
+const WIDTHS = [320, 600] as const;
+const SCHEMES = ['light', 'dark'] as const;
+
+const service = new EmailService({
+  transport: memoryTransport(),
+  from: 'Acme <no-reply@acme.example>',
+  now: () => new Date('2027-03-01T12:00:00Z'),
+});
+const EMAILS = {
+  verification: service.render('verification', {
+    username: 'Jane',
+    verificationUrl: 'https://acme.example/verify?token=3f9c2a71e8b04d65',
+  }),
+  'password-reset': service.render('password-reset', {
+    username: 'Jane',
+    resetUrl: 'https://acme.example/reset?token=9b1d4e7a2c',
+    expiresInMinutes: 30,
+  }),
+  welcome: service.render('welcome', { username: 'Jane', actionUrl: 'https://acme.example/get-started' }),
+};
+
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium is needed for the screenshots and is not at ${CHROMIUM}: ` +
+        'install it (apt-get install chromium) or set CHROMIUM_PATH to a Chromium binary',
+    );
+  }
+  await mkdir(artifacts, { recursive: true });
+  if (process.env.UPDATE_SCREENSHOTS === '1') await mkdir(readmeShots, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+interface Look {
+  /** The page's full width against the screen's. */
+  scrollWidth: number;
+  headline: { text: string; contrast: number; background: number } | undefined;
+  body: { contrast: number; background: number };
+  button: { left: number; right: number; height: number; contrast: number; label: string } | undefined;
+}
+
+/** What a person checks, measured in the page: sizes in CSS px, contrast as WCAG's ratio, background as relative luminance. */
+function look(page: Page, label: string): Promise<Look> {
+  return page.evaluate((buttonLabel) => {
+    const rgb = (value: string) => (value.match(/[\d.]+/g) ?? []).map(Number);
+    const luminance = ([r = 0, g = 0, b = 0]: number[]) => {
+      const channel = (c: number) => {
+        const s = c / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+    };
+    /** The colour behind an element: the first opaque background of it or an ancestor. */
+    const backdrop = (element: Element | null): number[] => {
+      for (let node = element; node; node = node.parentElement) {
+        const [r, g, b, a = 1] = rgb(getComputedStyle(node).backgroundColor);
+        if (a > 0.5) return [r ?? 0, g ?? 0, b ?? 0];
+        const bgcolor = node.getAttribute('bgcolor');
+        if (bgcolor && /^#[0-9a-f]{6}$/i.test(bgcolor))
+          return [1, 3, 5].map((i) => Number.parseInt(bgcolor.slice(i, i + 2), 16));
+      }
+      return [255, 255, 255];
+    };
+    const contrastOf = (element: Element) => {
+      const fg = luminance(rgb(getComputedStyle(element).color));
+      const bg = luminance(backdrop(element));
+      return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    };
+    const h1 = document.querySelector('h1');
+    const paragraph = [...document.querySelectorAll('p')].find((p) => (p as HTMLElement).offsetHeight > 0);
+    const link = [...document.querySelectorAll('a')].find(
+      (a) => a.textContent?.trim() === buttonLabel && (a as HTMLElement).offsetHeight > 0,
+    );
+    const box = link?.getBoundingClientRect();
+    return {
+      scrollWidth: document.documentElement.scrollWidth,
+      headline: h1
+        ? { text: h1.textContent ?? '', contrast: contrastOf(h1), background: luminance(backdrop(h1)) }
+        : undefined,
+      body: paragraph
+        ? { contrast: contrastOf(paragraph), background: luminance(backdrop(paragraph)) }
+        : { contrast: 0, background: 0 },
+      button:
+        link && box
+          ? {
+              left: box.left,
+              right: box.right,
+              height: box.height,
+              contrast: contrastOf(link),
+              label: buttonLabel,
+            }
+          : undefined,
+    };
+  }, label);
+}
+
+const LABELS: Record<keyof typeof EMAILS, string> = {
+  verification: 'Verify email address',
+  'password-reset': 'Reset password',
+  welcome: 'Get started',
+};
+
+describe('the built-in emails in Chromium', () => {
+  for (const [name, email] of Object.entries(EMAILS) as [keyof typeof EMAILS, (typeof EMAILS)['welcome']][]) {
+    for (const scheme of SCHEMES) {
+      for (const width of WIDTHS) {
+        it(`${name} at ${width} px, ${scheme}: fits, has a headline, a button to tap, readable text`, async () => {
+          const context = await browser.newContext({
+            viewport: { width, height: 400 },
+            colorScheme: scheme,
+            javaScriptEnabled: false,
+          });
+          try {
+            const page = await context.newPage();
+            // Email HTML loads nothing here: the built-ins' only remote part is an optional logo.
+            await page.route('**/*', (route) => route.abort());
+            await page.setContent(email.html, { waitUntil: 'load' });
+            const shot = `${name}-${width}-${scheme}.png`;
+            await page.screenshot({ path: join(artifacts, shot), fullPage: true });
+            if (process.env.UPDATE_SCREENSHOTS === '1')
+              await page.screenshot({ path: join(readmeShots, shot), fullPage: true });
+
+            const measured = await look(page, LABELS[name]);
+            expect(measured.scrollWidth, 'nothing wider than the screen').toBeLessThanOrEqual(width);
+            expect(measured.headline, 'a headline (h1)').toBeDefined();
+            expect(
+              measured.headline?.contrast,
+              'the headline readable on its background',
+            ).toBeGreaterThanOrEqual(4.5);
+            expect(measured.body.contrast, 'body text readable on its background').toBeGreaterThanOrEqual(
+              4.5,
+            );
+            // Light means a light card, dark a dark one: what a reader in dark mode expects.
+            if (scheme === 'dark') expect(measured.body.background).toBeLessThan(0.2);
+            else expect(measured.body.background).toBeGreaterThan(0.7);
+            expect(measured.button, `a visible "${LABELS[name]}" button`).toBeDefined();
+            const button = measured.button as NonNullable<Look['button']>;
+            expect(button.left).toBeGreaterThanOrEqual(0);
+            expect(button.right).toBeLessThanOrEqual(width);
+            expect(button.height, 'tall enough to tap (44 px guideline, 40 allowed)').toBeGreaterThanOrEqual(
+              40,
+            );
+            expect(button.contrast, 'the label readable on the button').toBeGreaterThanOrEqual(3);
+          } finally {
+            await context.close();
+          }
+        });
+      }
+    }
+  }
+});
