@@ -49,6 +49,10 @@ export const ENV_VARIABLES = {
   MAILROOM_LOGO_URL: 'https URL of a logo for the email header.',
   MAILROOM_APP_URL: 'Your app’s home page.',
   MAILROOM_PRIMARY_COLOR: 'Button and link colour, #RRGGBB or #RGB. Default #007BFF.',
+  MAILROOM_COMPANY: 'The company named in the email footer (© 2026 Acme Inc.). Default: the app’s name.',
+  MAILROOM_POSTAL_ADDRESS: 'The company’s postal address, one line in the email footer. Default: none.',
+  MAILROOM_SUPPORT_URL: 'An http(s) help page, linked as "Contact support" in the email footer.',
+  MAILROOM_SUPPORT_EMAIL: 'A support address shown in the email footer when there is no MAILROOM_SUPPORT_URL.',
   MAILROOM_STAGING_ALLOW: 'Staging: comma-separated addresses or @domains that may receive mail.',
   MAILROOM_STAGING_REDIRECT: 'Staging: send all other mail to this address instead.',
   MAILROOM_STAGING_SUBJECT_PREFIX: 'Staging: subject prefix. Default "[STAGING] ".',
@@ -178,6 +182,10 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
 
   const logoUrl = read.httpUrl('MAILROOM_LOGO_URL');
   const appUrl = read.httpUrl('MAILROOM_APP_URL');
+  const company = headerText(read, 'MAILROOM_COMPANY');
+  const postalAddress = headerText(read, 'MAILROOM_POSTAL_ADDRESS');
+  const supportUrl = read.httpUrl('MAILROOM_SUPPORT_URL');
+  const supportEmail = address('MAILROOM_SUPPORT_EMAIL')?.address;
   transport = withStaging(read, transport);
 
   return {
@@ -192,6 +200,10 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
     brand: {
       ...(logoUrl === undefined ? {} : { logoUrl }),
       ...(appUrl === undefined ? {} : { url: appUrl }),
+      ...(company === undefined ? {} : { company }),
+      ...(postalAddress === undefined ? {} : { address: postalAddress }),
+      ...(supportUrl === undefined ? {} : { supportUrl }),
+      ...(supportEmail === undefined ? {} : { supportEmail }),
       ...(color === undefined ? {} : { colors: { primary: color } }),
     },
   };
@@ -326,8 +338,9 @@ function checkFormats(read: Reader): void {
 }
 
 /**
- * A variable that reaches a header (a display name, the app's name, a subject prefix): the one
- * rule every header string meets (no control characters or line separators), after trimming.
+ * A variable that reaches a header (a display name, the app's name, a subject prefix) or one line
+ * of the footer (company, postal address): the one rule every header string meets (no control
+ * characters or line separators), after trimming.
  */
 function headerText(read: Reader, name: Variable): string | undefined {
   const value = read.get(name);

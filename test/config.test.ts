@@ -49,6 +49,27 @@ describe('configFromEnv', () => {
     expect(service.app.name).toBe('Acme');
   });
 
+  it('reads the footer: company, postal address, support page or address', () => {
+    const env = {
+      APP_NAME: 'Acme',
+      MAILROOM_COMPANY: 'Acme Inc.',
+      MAILROOM_POSTAL_ADDRESS: '1 Market Street, San Francisco',
+      MAILROOM_SUPPORT_URL: 'https://acme.example/help',
+      MAILROOM_SUPPORT_EMAIL: 'help@acme.example',
+    };
+    expect(configFromEnv(env).brand).toEqual({
+      company: 'Acme Inc.',
+      address: '1 Market Street, San Francisco',
+      supportUrl: 'https://acme.example/help',
+      supportEmail: 'help@acme.example',
+    });
+    const service = new EmailService(configFromEnv({ ...env, MAILROOM_SUPPORT_URL: '' }));
+    const { html } = service.render('welcome', { username: 'Jane' });
+    expect(html).toContain('Acme Inc.');
+    expect(html).toContain('1 Market Street, San Francisco');
+    expect(html).toContain('mailto:help@acme.example');
+  });
+
   it('names the sender after the app, also when the app name is set in code', () => {
     expect(new EmailService(configFromEnv({ APP_NAME: 'Acme' })).app.senderName).toBe('Acme');
     const service = new EmailService({ ...configFromEnv({}), appName: 'Zed' });
@@ -157,6 +178,10 @@ describe('configFromEnv', () => {
     ['MAILGUN_FROM_ADDRESS', { MAILGUN_FROM_ADDRESS: 'x' }, /not an email address/],
     ['MAILROOM_PRIMARY_COLOR', { MAILROOM_PRIMARY_COLOR: 'red' }, /#1A2B3C/],
     ['MAILROOM_LOGO_URL', { MAILROOM_LOGO_URL: 'javascript:alert(1)' }, /http\(s\) URL/],
+    ['MAILROOM_SUPPORT_URL', { MAILROOM_SUPPORT_URL: 'javascript:alert(1)' }, /http\(s\) URL/],
+    ['MAILROOM_SUPPORT_EMAIL', { MAILROOM_SUPPORT_EMAIL: 'help' }, /not an email address/],
+    ['MAILROOM_COMPANY', { MAILROOM_COMPANY: 'Acme\r\nBcc: x@example.com' }, /U\+000D/],
+    ['MAILROOM_POSTAL_ADDRESS', { MAILROOM_POSTAL_ADDRESS: '1 Main St\n<b>' }, /U\+000A/],
     ['MAILROOM_STAGING_REDIRECT', { MAILROOM_STAGING_REDIRECT: 'nobody' }, /not an email address/],
     [
       'MAILROOM_STAGING_ALLOW',

@@ -76,17 +76,18 @@ interface Look {
 
 /** What a person checks, measured in the page: sizes in CSS px, contrast as WCAG's ratio, background as relative luminance. */
 function look(page: Page, label: string): Promise<Look> {
-  return page.evaluate((buttonLabel) => {
-    const rgb = (value: string) => (value.match(/[\d.]+/g) ?? []).map(Number);
-    const luminance = ([r = 0, g = 0, b = 0]: number[]) => {
-      const channel = (c: number) => {
+  // Runs in the page (plain JavaScript: the test's own types know no DOM).
+  return page.evaluate(String.raw`((buttonLabel) => {
+    const rgb = (value) => (value.match(/[\d.]+/g) ?? []).map(Number);
+    const luminance = ([r = 0, g = 0, b = 0]) => {
+      const channel = (c) => {
         const s = c / 255;
         return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
       };
       return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
     };
     /** The colour behind an element: the first opaque background of it or an ancestor. */
-    const backdrop = (element: Element | null): number[] => {
+    const backdrop = (element) => {
       for (let node = element; node; node = node.parentElement) {
         const [r, g, b, a = 1] = rgb(getComputedStyle(node).backgroundColor);
         if (a > 0.5) return [r ?? 0, g ?? 0, b ?? 0];
@@ -96,15 +97,15 @@ function look(page: Page, label: string): Promise<Look> {
       }
       return [255, 255, 255];
     };
-    const contrastOf = (element: Element) => {
+    const contrastOf = (element) => {
       const fg = luminance(rgb(getComputedStyle(element).color));
       const bg = luminance(backdrop(element));
       return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
     };
     const h1 = document.querySelector('h1');
-    const paragraph = [...document.querySelectorAll('p')].find((p) => (p as HTMLElement).offsetHeight > 0);
+    const paragraph = [...document.querySelectorAll('p')].find((p) => (p).offsetHeight > 0);
     const link = [...document.querySelectorAll('a')].find(
-      (a) => a.textContent?.trim() === buttonLabel && (a as HTMLElement).offsetHeight > 0,
+      (a) => a.textContent?.trim() === buttonLabel && (a).offsetHeight > 0,
     );
     const box = link?.getBoundingClientRect();
     return {
@@ -126,7 +127,7 @@ function look(page: Page, label: string): Promise<Look> {
             }
           : undefined,
     };
-  }, label);
+  })(${JSON.stringify(label)})`);
 }
 
 const LABELS: Record<keyof typeof EMAILS, string> = {
