@@ -7,7 +7,8 @@
  * When that cannot be done faithfully (raw HTML output, a tag html-to-text dropped), the template
  * falls back to converting each rendered HTML with a converter built once.
  */
-import { compile as compileConverter, type FormatCallback, type HtmlToTextOptions } from 'html-to-text';
+import type { FormatCallback, HtmlToTextOptions } from 'html-to-text';
+import { loadHtmlToText } from '../lazy-deps.js';
 import { scanTags } from './scan.js';
 
 // Links read best with the full URL on a line of its own, printed once.
@@ -91,7 +92,7 @@ let converter: ((html: string) => string) | undefined;
 
 /** html-to-text, configured for email and built once per process. */
 export function htmlToText(html: string): string {
-  converter ??= compileConverter(OPTIONS);
+  converter ??= loadHtmlToText().compile(OPTIONS);
   return tidyText(converter(html));
 }
 
