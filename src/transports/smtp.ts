@@ -9,12 +9,12 @@ import { domainToASCII } from 'node:url';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { ConfigError, connectionFailure, EmailError, type EmailErrorCode, isEmailError } from '../errors.js';
+import { loadNodemailer } from '../lazy-deps.js';
 import { oneLine } from '../log.js';
 import { isLoopback } from '../loopback.js';
 import { deliveryRecipients, type EmailMessage, messageDate } from '../message.js';
 import { type RecipientRefusal, type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { type DkimOptions, dkimSigner } from './dkim.js';
-import { loadNodemailer } from '../lazy-deps.js';
 import { buildMime } from './nodemailer-mapping.js';
 
 /** Options of {@link smtpTransport}. */
