@@ -112,6 +112,19 @@ export function debugEta(): Eta {
 }
 const textEta = new TextEta({ ...etaOptions, autoEscape: false });
 
+/**
+ * The eta sources a template compiles to: layout and partials placed, CSS inlined, URLs guarded,
+ * the text part derived. Built-in templates ship these precompiled (see precompiled.ts).
+ */
+export interface TemplateSources {
+  /** eta source of the subject. */
+  readonly subject: string;
+  /** eta source of the inlined HTML. */
+  readonly html: string;
+  /** eta source of the text part, or undefined to convert each rendered HTML instead. */
+  readonly text: string | undefined;
+}
+
 /** Compiles a defined template. Throws a {@link TemplateError} naming the template on any problem. */
 export function compileTemplate(
   handle: TemplateHandle,
@@ -119,7 +132,16 @@ export function compileTemplate(
   app: AppInfo,
   css: string,
 ): CompiledTemplate {
-  const { name, source, fields } = handle;
+  return compileSources(handle, templateSources(handle, assets, css), assets, app);
+}
+
+/** The eta sources of a template: the expensive part of compiling (juice, html-to-text). */
+export function templateSources(
+  handle: TemplateHandle,
+  assets: TemplateAssets,
+  css: string,
+): TemplateSources {
+  const { name, source } = handle;
   const fail = (problem: string, cause?: unknown, field?: string): never => {
     throw new TemplateError(name, `${problem}${source.file ? ` (${source.file})` : ''}`, { cause, field });
   };
@@ -143,9 +165,18 @@ export function compileTemplate(
   } catch (cause) {
     return fail('could not inline its CSS', cause);
   }
+  const text = source.text ?? deriveTextTemplate(inlined);
+  return { subject: source.subject, html: guardUrls(name, inlined), text };
+}
 
-  const textSource = source.text ?? deriveTextTemplate(inlined);
-  const htmlSource = guardUrls(name, inlined);
+/** Builds the eta functions of a template from its sources: cheap, no juice or html-to-text. */
+export function compileSources(
+  handle: TemplateHandle,
+  sources: TemplateSources,
+  assets: TemplateAssets,
+  app: AppInfo,
+): CompiledTemplate {
+  const { name, fields } = handle;
   const compile = (eta: MailroomEta, src: string, part: string) => {
     try {
       return eta.compile(etaSource(src)).bind(eta);
@@ -153,13 +184,13 @@ export function compileTemplate(
       throw composedSyntaxError(handle, part, cause, assets);
     }
   };
-  const subjectFn = compile(textEta, source.subject, 'subject');
-  const htmlFn = compile(htmlEta, htmlSource, 'html');
-  const textFn = textSource === undefined ? undefined : compile(textEta, textSource, 'text');
+  const subjectFn = compile(textEta, sources.subject, 'subject');
+  const htmlFn = compile(htmlEta, sources.html, 'html');
+  const textFn = sources.text === undefined ? undefined : compile(textEta, sources.text, 'text');
 
   return {
     name,
-    htmlSource,
+    htmlSource: sources.html,
     textFromTemplate: textFn !== undefined,
     render(data, context) {
       const it = { ...checkData(name, fields, data), app, hasReplyTo: context?.hasReplyTo === true };

@@ -6,7 +6,7 @@
  * attributes a mail client adds (`[data-ogsc] …`), pseudo-classes (`:hover`), and at-rules
  * (`@media`, `@font-face`, `@supports`, `@keyframes`). Rules that were inlined are not repeated.
  */
-import juice from 'juice';
+import { loadJuice } from '../lazy-deps.js';
 
 const STYLE_END = /<\/style/i;
 const HEAD_END = /<\/head\s*>/i;
@@ -26,7 +26,7 @@ export function cssProblem(css: string): string | undefined {
 }
 
 function inline(html: string): string {
-  return juice(html, {
+  return loadJuice()(html, {
     removeStyleTags: false,
     removeInlinedSelectors: true,
     preserveMediaQueries: true,

@@ -3,12 +3,14 @@ import type { AppInfo } from './brand.js';
 import { builtinAssets, builtinTemplates } from './builtins.js';
 import {
   type CompiledTemplate,
+  compileSources,
   compileTemplate,
   type RenderContext,
   type RenderedEmail,
   renderStylesheet,
 } from './compile.js';
 import { checkTemplateName, isTemplateHandle, type TemplateHandle } from './define.js';
+import { precompiledSources } from './precompiled.js';
 
 /** Options for a {@link TemplateRegistry}. */
 export interface TemplateRegistryOptions {
@@ -72,10 +74,15 @@ export class TemplateRegistry {
     const handle = this.get(template);
     let compiled = this.#compiled.get(handle);
     if (!compiled) {
-      // The built-in stylesheet belongs to the default layout; `css` from options applies to all.
-      this.#layoutCss ??= renderStylesheet(this.#assets.css, this.#app);
-      const css = [handle.source.layout === 'default' ? this.#layoutCss : '', this.#extraCss].join('\n');
-      compiled = compileTemplate(handle, this.#assets, this.#app, css);
+      // A built-in as it shipped is compiled at build time: no juice, no html-to-text here.
+      const precompiled = this.#extraCss ? undefined : precompiledSources(handle, this.#assets, this.#app);
+      if (precompiled) {
+        compiled = compileSources(handle, precompiled, this.#assets, this.#app);
+      } else {
+        this.#layoutCss ??= renderStylesheet(this.#assets.css, this.#app);
+        const css = templateCss(handle, this.#layoutCss, this.#extraCss);
+        compiled = compileTemplate(handle, this.#assets, this.#app, css);
+      }
       this.#compiled.set(handle, compiled);
     }
     return compiled;
@@ -93,4 +100,9 @@ export class TemplateRegistry {
   compileAll(): void {
     for (const name of this.names()) this.compiled(name);
   }
+}
+
+/** The built-in stylesheet belongs to the default layout; `css` from options applies to all. */
+export function templateCss(handle: TemplateHandle, layoutCss: string, extraCss: string): string {
+  return [handle.source.layout === 'default' ? layoutCss : '', extraCss].join('\n');
 }

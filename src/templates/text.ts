@@ -7,7 +7,8 @@
  * When that cannot be done faithfully (raw HTML output, a tag html-to-text dropped), the template
  * falls back to converting each rendered HTML with a converter built once.
  */
-import { compile as compileConverter, type FormatCallback, type HtmlToTextOptions } from 'html-to-text';
+import type { FormatCallback, HtmlToTextOptions } from 'html-to-text';
+import { loadHtmlToText } from '../lazy-deps.js';
 import { scanTags } from './scan.js';
 
 // Links read best with the full URL on a line of its own, printed once.
@@ -152,7 +153,7 @@ let deriver: ((html: string) => string) | undefined;
 
 /** html-to-text, configured for email and built once per process. */
 export function htmlToText(html: string): string {
-  converter ??= compileConverter(OPTIONS);
+  converter ??= loadHtmlToText().compile(OPTIONS);
   return tidyText(converter(html));
 }
 
@@ -192,7 +193,7 @@ export function deriveTextTemplate(htmlSource: string): string | undefined {
     tokenised += `${htmlSource.slice(from, tag.start)}${mark}${index.get(htmlSource.slice(tag.start, tag.end))}XRM`;
     from = tag.end;
   }
-  deriver ??= compileConverter(DERIVE_OPTIONS);
+  deriver ??= loadHtmlToText().compile(DERIVE_OPTIONS);
   const text = codeFirst(tidyText(deriver(tokenised + htmlSource.slice(from))), mark, tags);
   const seen = new Set<number>();
   const token = new RegExp(`${mark}(\\d+)XRM`, 'g');

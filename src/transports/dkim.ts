@@ -7,8 +7,8 @@
 import { createPrivateKey, KeyObject, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { domainToASCII } from 'node:url';
-import DKIM from 'nodemailer/lib/dkim/index.js';
 import { ConfigError, EmailError, isConfigError } from '../errors.js';
+import { loadDkim } from '../lazy-deps.js';
 
 /** `SmtpTransportOptions.dkim`: sign every message with this key. */
 export interface DkimOptions {
@@ -63,7 +63,7 @@ export function dkimSigner(options: DkimOptions): DkimSigner {
   const domainName = checkDomain(options.domainName);
   const keySelector = checkSelector(options.keySelector);
   const privateKey = parseKey(options.privateKey);
-  const signer = new DKIM({ domainName, keySelector, privateKey: privateKey as unknown as string });
+  const signer = new (loadDkim())({ domainName, keySelector, privateKey: privateKey as unknown as string });
   const signed = `d=${domainName}, s=${keySelector}`;
 
   return {

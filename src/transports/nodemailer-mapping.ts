@@ -6,8 +6,8 @@
  * file and URL access always off.
  */
 
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
+import { loadMailComposer } from '../lazy-deps.js';
 import type { Address, EmailMessage } from '../message.js';
 
 function toMailAddress(address: Address): Mail.Address {
@@ -61,7 +61,7 @@ export async function buildMime(message: EmailMessage, date: Date, baseBoundary?
     ...toNodemailerMail(message, date),
     ...(baseBoundary === undefined ? {} : { baseBoundary }),
   };
-  return toCrlf(await new MailComposer(mail).compile().build());
+  return toCrlf(await new (loadMailComposer())(mail).compile().build());
 }
 
 const LINE_BREAK = /\r\n|\r|\n/g;

@@ -6,10 +6,10 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
-import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { ConfigError, connectionFailure, EmailError, type EmailErrorCode, isEmailError } from '../errors.js';
+import { loadNodemailer } from '../lazy-deps.js';
 import { oneLine } from '../log.js';
 import { isLoopback } from '../loopback.js';
 import { deliveryRecipients, type EmailMessage, messageDate } from '../message.js';
@@ -102,7 +102,7 @@ interface Tracker {
 export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
   const nodemailerOptions = toNodemailerOptions(options);
   const dkim = options.dkim === undefined ? undefined : dkimSigner(options.dkim);
-  const transporter = nodemailer.createTransport(nodemailerOptions);
+  const transporter = loadNodemailer().createTransport(nodemailerOptions);
   const server: Server = {
     host: nodemailerOptions.host ?? '',
     endpoint: `${isIP(nodemailerOptions.host ?? '') === 6 ? `[${nodemailerOptions.host}]` : nodemailerOptions.host}:${nodemailerOptions.port}`,

@@ -5,12 +5,14 @@
 import nodemailermock from 'nodemailer-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-vi.mock('nodemailer', async () => {
+// nodemailer is required on first use through lazy-deps, so that is where the mock goes in.
+const nodemailer = vi.hoisted(() => ({ createTransport: undefined as unknown as ReturnType<typeof vi.fn> }));
+vi.mock('../../src/lazy-deps.js', async (importOriginal) => {
   const mock = (await import('nodemailer-mock')).default;
-  return { default: { createTransport: vi.fn(mock.createTransport) } };
+  nodemailer.createTransport = vi.fn(mock.createTransport);
+  return { ...(await importOriginal<object>()), loadNodemailer: () => nodemailer };
 });
 
-const nodemailer = (await import('nodemailer')).default;
 const { isConfigError, isEmailError } = await import('../../src/errors.js');
 const { createMessage } = await import('../../src/message.js');
 const { smtpTransport, toNodemailerOptions } = await import('../../src/transports/smtp.js');
