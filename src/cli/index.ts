@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMailroomError, isMessageError, MessageError } from '../errors.js';
 import { isLoopback } from '../loopback.js';
-import { createPreviewHandler } from '../preview/handler.js';
+import { createPreviewHandler, refuseInProduction } from '../preview/handler.js';
 import { hostCheck, hostName } from '../preview/hosts.js';
 import type { SendResult, Transport } from '../transport.js';
 import { sandboxFiles } from '../transports/sandbox.js';
@@ -187,12 +187,14 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       const wildcard = ['0.0.0.0', '::', '[::]'].includes(values.host);
       const bound = isIP(values.host) === 6 ? `[${values.host}]` : values.host;
       if (!wildcard && hostName(bound)) allowedHosts.push(bound);
-      // Everything is checked once now (a clash of names, a broken template stops it here); the page
-      // then reads the templates afresh on each load. One folder is watched for new templates:
+      // Refused before the environment is read: that is the first thing wrong.
+      refuseInProduction(false);
+      // The options and a clash of names stop it here; a broken template is shown on the page,
+      // which reads the templates afresh on each load. One folder is watched for new templates:
       // --templates, else the config's templatesDir.
       const options = cliServiceOptions(config);
-      const templates = appTemplates(config, values.templates);
-      buildService(options, templates, config);
+      const templates = appTemplates(config, values.templates, false);
+      buildService(options, undefined, config);
       const liveDir = values.templates ?? config?.templatesDir;
       const handler = createPreviewHandler({
         enabled: true,

@@ -14,11 +14,12 @@ import type { LoadedConfig } from './config-file.js';
  * The templates of a folder, one per subfolder. A folder that cannot be read as templates is a
  * `ConfigError` naming `option` (`--templates`, or the config's `templatesDir`) and the file.
  */
-export function folderTemplates(dir: string, option: string): TemplateHandle[] {
+export function folderTemplates(dir: string, option: string, strict = true): TemplateHandle[] {
   const problems: PreviewProblem[] = [];
   const templates = loadTemplatesDir(dir, problems);
   const [problem] = problems;
-  if (problem) throw new ConfigError(option, `${problem.file ?? problem.template ?? ''}: ${problem.message}`);
+  if (problem && strict)
+    throw new ConfigError(option, `${problem.file ?? problem.template ?? ''}: ${problem.message}`);
   return templates;
 }
 
@@ -31,18 +32,20 @@ export interface TemplateSources {
 
 /**
  * The app's templates: the config's `templates`, its `templatesDir` (relative to the file) and
- * `--templates DIR` (relative to the working directory). A name in two of them is an error naming both.
+ * `--templates DIR` (relative to the working directory). A name in two of them is an error naming
+ * both. A folder that cannot be read is an error too, unless not `strict` (the preview shows it).
  */
 export function appTemplates(
   config: LoadedConfig | undefined,
   templatesFlag: string | undefined,
+  strict = true,
 ): TemplateSources {
   const sources = {
     code: config?.config.templates ?? [],
     configDir: config?.templatesDir
-      ? folderTemplates(config.templatesDir, `${config.name}: templatesDir`)
+      ? folderTemplates(config.templatesDir, `${config.name}: templatesDir`, strict)
       : [],
-    flagDir: templatesFlag === undefined ? [] : folderTemplates(templatesFlag, '--templates'),
+    flagDir: templatesFlag === undefined ? [] : folderTemplates(templatesFlag, '--templates', strict),
   };
   const labels = {
     code: `${config?.name}: templates`,
@@ -105,15 +108,15 @@ function pick<T extends object, K extends keyof T>(object: T, keys: readonly K[]
  */
 export function buildService(
   options: EmailServiceOptions,
-  templates: TemplateSources,
+  templates: TemplateSources | undefined,
   config: LoadedConfig | undefined,
 ): EmailService {
   try {
     const service = new EmailService({
       ...options,
-      templates: [...templates.code, ...templates.configDir, ...templates.flagDir],
+      templates: templates ? [...templates.code, ...templates.configDir, ...templates.flagDir] : [],
     });
-    service.templates.compileAll();
+    if (templates) service.templates.compileAll();
     return service;
   } catch (error) {
     if (!config || !isConfigError(error)) throw error;

@@ -174,13 +174,33 @@ describe('mailroom.config.ts in the working directory', () => {
       };
       expect(view.subject).toBe('Invoice A-0');
       expect(view.html).toContain('for EUR 19.99 is ready (100 cents)');
+      // The config's folder is reloaded live: an edit and a new template show without a restart.
+      await writeFile(join(app, 'emails', 'receipt', 'subject.eta'), 'Your receipt <%= it.number %>');
+      await mkdir(join(app, 'emails', 'refund'));
+      await writeFile(join(app, 'emails', 'refund', 'subject.eta'), 'Refund');
+      await writeFile(join(app, 'emails', 'refund', 'html.eta'), '<p>Refunded</p>');
+      let seen: { subject?: string; names: string[] } = { names: [] };
+      await waitFor(
+        () => seen.subject?.startsWith('Your receipt') === true && seen.names.includes('refund'),
+        'the edited and the new template on the page',
+        15_000,
+        async () => {
+          const names = (
+            (await (await fetch(`${url}api/templates`)).json()) as { templates: { name: string }[] }
+          ).templates;
+          const receipt = (await (await fetch(`${url}api/templates/receipt/generated`)).json()) as {
+            subject?: string;
+          };
+          seen = { subject: receipt.subject, names: names.map((t) => t.name) };
+        },
+      );
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     } finally {
       child.kill('SIGKILL');
     }
     expect(stderr).toBe('');
-  });
+  }, 30_000);
 });
 
 describe('--config FILE', () => {
