@@ -308,6 +308,22 @@ export default defineConfig({
     }
   });
 
+  it('is wrapped by the staging variables: a recipient off the allowlist gets nothing', async () => {
+    const peer = await startSmtpPeer({ starttls: false });
+    try {
+      const file = await configFile('smtp.config.ts', smtpConfig(peer.port));
+      const { code, stderr } = await run(
+        ['send', 'invoice', '--config', file, '--to', 'jane@example.com', '--data', invoiceData],
+        { env: { MAILROOM_STAGING_ALLOW: '@acme.example' } },
+      );
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/^mailroom: .*no recipient is on the allowlist/);
+      expect(peer.messages).toHaveLength(0);
+    } finally {
+      await peer.close();
+    }
+  });
+
   it('MAILROOM_TRANSPORT naming another transport is an error, not a silent choice', async () => {
     const file = await configFile('smtp.config.ts', smtpConfig(1));
     const { code, stderr } = await run(
