@@ -52,9 +52,9 @@ Example:
   mailroom render verification --data '{"username":"Jane","verificationUrl":"https://acme.example/v/1"}' --format text`,
   send: `mailroom send <template> --to <address>[,<address>…] [--to …] --data '<json>' [--templates DIR]
 
-Renders a template and sends it through the transport the environment configures (the sandbox
-folder .mailroom/outbox when none is). Every recipient is sent to, or the command exits 1 naming
-each address that was invalid or refused.
+Renders a template and sends it through the transport the config file or the environment
+configures (the sandbox folder .mailroom/outbox when none is). Every recipient is sent to, or the
+command exits 1 naming each address that was invalid or refused.
 
   --to, -t ADDRESS  a recipient; repeat it or give a comma-separated list
   --data, -d JSON   the template's data, a JSON object (default {})
@@ -80,8 +80,8 @@ Example:
   mailroom preview --templates ./emails --port 4000`,
   worker: `mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME] [--dlq-topic NAME] [--concurrency N] [--templates DIR]
 
-Consumes emails from Kafka, renders and sends them through the transport the environment
-configures, retries transient failures and dead-letters the rest. Needs the kafkajs package.
+Consumes emails from Kafka, renders and sends them through the transport the config file or the
+environment configures, retries transient failures and dead-letters the rest. Needs the kafkajs package.
 
   --brokers LIST      Kafka brokers (default KAFKA_BROKERS)
   --group ID          consumer group (default MAILROOM_KAFKA_GROUP or mailroom-email-worker)
@@ -91,6 +91,10 @@ configures, retries transient failures and dead-letters the rest. Needs the kafk
   --concurrency N     sends in flight (default MAILROOM_WORKER_CONCURRENCY or 10)
 ${TEMPLATES_FLAG}
 ${CONFIG_FLAG}
+
+The config file's worker: { brokers, group, topic, retryTopic, deadLetterTopic, concurrency } comes
+between these flags and their variables. A transport in the file that only captures mail still
+needs MAILROOM_TRANSPORT=sandbox.
 
 Example:
   KAFKA_BROKERS=kafka-1:9092 mailroom worker --templates ./emails --concurrency 10`,
