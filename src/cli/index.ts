@@ -129,7 +129,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (command === undefined) throw new UsageError('no command given');
-  if (!(command in COMMAND_HELP)) throw new UsageError(`unknown command "${command}"`);
+  if (!Object.hasOwn(COMMAND_HELP, command)) throw new UsageError(`unknown command "${command}"`);
   // --config FILE, else mailroom.config.ts (…) in the working directory; none: the environment alone.
   const config = await loadConfig(values.config);
 

@@ -121,7 +121,7 @@ export function buildService(
   } catch (error) {
     if (!config || !isConfigError(error)) throw error;
     const field = error.option.split('.')[0] ?? '';
-    if (!(field in config.config)) throw error;
+    if (!Object.hasOwn(config.config, field)) throw error;
     throw new ConfigError(`${config.name}: ${error.option}`, error.message.slice(error.option.length + 2));
   }
 }
