@@ -53,7 +53,12 @@ beforeAll(async () => {
   await writeFile(join(receipt, 'template.json'), JSON.stringify({ fields: { number: 'string' } }));
   await mkdir(join(app, 'nested', 'deeper'), { recursive: true });
 });
-afterAll(() => rm(app, { recursive: true, force: true }));
+/** Servers started by a test, stopped even when it times out. */
+const children = new Set<ChildProcess>();
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await rm(app, { recursive: true, force: true });
+});
 
 /** This process's environment without any mailroom setting, plus these. */
 function envWith(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -146,6 +151,7 @@ describe('mailroom.config.ts in the working directory', () => {
       cwd: app,
       env: envWith({ NODE_ENV: 'development' }),
     });
+    children.add(child);
     let stderr = '';
     child.stderr.on('data', (chunk) => {
       stderr += chunk;
@@ -436,6 +442,7 @@ export default defineConfig({
         }),
       },
     );
+    children.add(worker);
     let stdout = '';
     worker.stdout?.on('data', (chunk) => {
       stdout += chunk;
