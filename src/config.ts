@@ -132,10 +132,44 @@ const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,6
  * ```
  */
 export function configFromEnv(env: Env = process.env): EmailServiceOptions {
+  return envOptions(env, undefined) as EmailServiceOptions;
+}
+
+/** What code (the CLI's config file) gives besides the environment. Internal. */
+export interface CodeOptions {
+  /** Where they come from, for errors: the config file. */
+  readonly source: string;
+  /** A transport built in code: used instead of choosing one from the environment. */
+  readonly transport?: Transport | undefined;
+  /** Code names the sender, so the provider's sender variable is not required. */
+  readonly from: boolean;
+  /** Code names the app, so APP_NAME is not required (the service checks the merged options). */
+  readonly appName: boolean;
+}
+
+/**
+ * `configFromEnv()` for options that code completes: the same checks, except that what code gives
+ * is not required of the environment. `from` is missing when no variable names a sender. Internal.
+ */
+export function configFromEnvWith(
+  code: CodeOptions,
+  env: Env = process.env,
+): Omit<EmailServiceOptions, 'from'> & { from?: EmailServiceOptions['from'] } {
+  return envOptions(env, code);
+}
+
+function envOptions(
+  env: Env,
+  code: CodeOptions | undefined,
+): Omit<EmailServiceOptions, 'from'> & { from?: EmailServiceOptions['from'] } {
   const read = reader(env);
   const { get, address } = read;
-  const choice = chooseTransport(env, read);
+  refuseLookalikes(env, read);
+  const choice = code?.transport
+    ? codeChoice(env, read, code.transport, code.source)
+    : chooseTransport(env, read);
   const transportName = choice.name;
+  const needsSender = code?.from !== true;
   checkFormats(read);
 
   const appName = headerText(read, 'APP_NAME');
@@ -151,12 +185,19 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
   let sender: Address | undefined;
   let senderName: string | undefined;
   switch (transportName) {
+    case 'code':
+      transport = code!.transport!;
+      [sender, senderName] = [
+        smtpFrom ?? mailgunFrom,
+        smtpName ?? mailgunName ?? (smtpFrom ?? mailgunFrom)?.name,
+      ];
+      break;
     case 'smtp':
-      transport = smtpFromEnv(read, env, choice.why);
+      transport = smtpFromEnv(read, env, choice.why, needsSender);
       [sender, senderName] = [smtpFrom, smtpName ?? smtpFrom?.name];
       break;
     case 'mailgun':
-      transport = mailgunFromEnv(read, choice.why);
+      transport = mailgunFromEnv(read, choice.why, needsSender);
       [sender, senderName] = [mailgunFrom, mailgunName ?? mailgunFrom?.name];
       break;
     case 'memory':
@@ -173,7 +214,13 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
         smtpName ?? mailgunName ?? (smtpFrom ?? mailgunFrom)?.name,
       ];
   }
-  if ((transportName === 'smtp' || transportName === 'mailgun') && appName === undefined && !senderName) {
+  if (
+    (transportName === 'smtp' || transportName === 'mailgun') &&
+    appName === undefined &&
+    !senderName &&
+    code?.appName !== true &&
+    code?.from !== true
+  ) {
     throw new ConfigError(
       'APP_NAME',
       `is required when mail is delivered (through ${transportName}): it names your app in every email (subject, header, footer); or give the sender a display name (${transportName === 'smtp' ? 'SMTP_FROM_NAME' : 'MAILGUN_FROM_NAME'})`,
@@ -192,10 +239,14 @@ export function configFromEnv(env: Env = process.env): EmailServiceOptions {
     transport,
     ...(appName === undefined ? {} : { appName }),
     // The provider's name variable, else the name in its sender variable, else the service names it after the app.
-    from: {
-      ...(senderName === undefined ? {} : { name: senderName }),
-      address: sender?.address ?? 'no-reply@example.com',
-    },
+    ...(code !== undefined && sender === undefined
+      ? {}
+      : {
+          from: {
+            ...(senderName === undefined ? {} : { name: senderName }),
+            address: sender?.address ?? 'no-reply@example.com',
+          },
+        }),
     ...(replyTo === undefined ? {} : { replyTo }),
     brand: {
       ...(logoUrl === undefined ? {} : { logoUrl }),
@@ -251,44 +302,15 @@ function reader(env: Env) {
   };
 }
 
-/**
- * Which transport the environment asks for (see {@link configFromEnv}). Look-alike variables are
- * refused first: `MAIL_TRANSPORT=smtp` must not quietly mean the sandbox.
- */
+/** Which transport the environment asks for (see {@link configFromEnv}). */
 function chooseTransport(env: Env, read: Reader): Choice {
-  const known = Object.keys(ENV_VARIABLES);
-  for (const name of Object.keys(env).sort()) {
-    if (!env[name]?.trim()) continue;
-    const like = lookalike(name, known);
-    if (like === undefined) continue;
-    // Another component's variable of the same name is left alone when ours is set too.
-    if (like.suggestion !== undefined && read.get(like.suggestion as Variable) !== undefined) continue;
-    throw new ConfigError(
-      name,
-      like.hint !== undefined
-        ? `is not a variable mailroom reads; ${like.hint}`
-        : like.suggestion === undefined
-          ? 'is not a variable mailroom reads (see ENV_VARIABLES)'
-          : `is not a variable mailroom reads; did you mean ${like.suggestion}?`,
-    );
-  }
-  const configured = (['smtp', 'mailgun'] as const).filter((provider) =>
-    PROVIDER_SIGNS[provider].some((name) => read.get(name) !== undefined),
-  );
-  const sign = (provider: 'smtp' | 'mailgun') =>
-    PROVIDER_SIGNS[provider].find((name) => read.get(name) !== undefined);
+  const { configured, sign } = providers(read);
   const production = isProduction(env.NODE_ENV);
   const named = read.oneOf('MAILROOM_TRANSPORT');
   if (named !== undefined) {
     // Capturing on purpose beside a configured provider, in production, is the .env template
     // left as it was, not a choice: the provider's mail would never be delivered.
-    const provider = configured[0];
-    if (production && (named === 'sandbox' || named === 'memory') && provider !== undefined) {
-      throw new ConfigError(
-        'MAILROOM_TRANSPORT',
-        `is ${named}, but ${sign(provider)} is set: under NODE_ENV=production its mail would be captured, not delivered. Unset MAILROOM_TRANSPORT to send through ${provider}, or unset the ${provider} variables to capture on purpose`,
-      );
-    }
+    if (production && (named === 'sandbox' || named === 'memory')) refuseCaptureBesideProvider(read, named);
     return { name: named, why: `with MAILROOM_TRANSPORT=${named}` };
   }
   if (configured.length === 2) {
@@ -313,9 +335,73 @@ function chooseTransport(env: Env, read: Reader): Choice {
   return { name: 'sandbox', why: 'with the sandbox' };
 }
 
-/** The transport chosen, and why, for the errors that follow from the choice. */
+/**
+ * A transport built in code decides where mail goes, so one place decides: `MAILROOM_TRANSPORT`
+ * may only name the same transport. One that captures is held to the environment's rule: under
+ * production it must be named there too, and not beside a configured provider.
+ */
+function codeChoice(env: Env, read: Reader, transport: Transport, source: string): Choice {
+  const named = read.oneOf('MAILROOM_TRANSPORT');
+  if (named !== undefined && named !== transport.name) {
+    throw new ConfigError(
+      'MAILROOM_TRANSPORT',
+      `is ${named}, but ${source} sets transport (${transport.name}): where mail goes is decided in one place, so unset MAILROOM_TRANSPORT or remove the config's transport`,
+    );
+  }
+  if (transport.captures === true && isProduction(env.NODE_ENV)) {
+    if (named === undefined) {
+      throw new ConfigError(
+        'MAILROOM_TRANSPORT',
+        `is required under NODE_ENV=production: ${source} sets transport ${transport.name}, which only captures mail. Give the config a transport that delivers, or set MAILROOM_TRANSPORT=${transport.name} to capture on purpose`,
+      );
+    }
+    refuseCaptureBesideProvider(read, named);
+  }
+  return { name: 'code', why: `because ${source} sets transport` };
+}
+
+function providers(read: Reader) {
+  const configured = (['smtp', 'mailgun'] as const).filter((provider) =>
+    PROVIDER_SIGNS[provider].some((name) => read.get(name) !== undefined),
+  );
+  const sign = (provider: 'smtp' | 'mailgun') =>
+    PROVIDER_SIGNS[provider].find((name) => read.get(name) !== undefined);
+  return { configured, sign };
+}
+
+function refuseCaptureBesideProvider(read: Reader, named: string): void {
+  const { configured, sign } = providers(read);
+  const provider = configured[0];
+  if (provider === undefined) return;
+  throw new ConfigError(
+    'MAILROOM_TRANSPORT',
+    `is ${named}, but ${sign(provider)} is set: under NODE_ENV=production its mail would be captured, not delivered. Unset MAILROOM_TRANSPORT to send through ${provider}, or unset the ${provider} variables to capture on purpose`,
+  );
+}
+
+/** Look-alike variables are refused first: `MAIL_TRANSPORT=smtp` must not quietly mean the sandbox. */
+function refuseLookalikes(env: Env, read: Reader): void {
+  const known = Object.keys(ENV_VARIABLES);
+  for (const name of Object.keys(env).sort()) {
+    if (!env[name]?.trim()) continue;
+    const like = lookalike(name, known);
+    if (like === undefined) continue;
+    // Another component's variable of the same name is left alone when ours is set too.
+    if (like.suggestion !== undefined && read.get(like.suggestion as Variable) !== undefined) continue;
+    throw new ConfigError(
+      name,
+      like.hint !== undefined
+        ? `is not a variable mailroom reads; ${like.hint}`
+        : like.suggestion === undefined
+          ? 'is not a variable mailroom reads (see ENV_VARIABLES)'
+          : `is not a variable mailroom reads; did you mean ${like.suggestion}?`,
+    );
+  }
+}
+
+/** The transport chosen (`code`: the one code gave), and why, for the errors that follow from the choice. */
 interface Choice {
-  readonly name: TransportName;
+  readonly name: TransportName | 'code';
   /** `with MAILROOM_TRANSPORT=smtp`, or `because SMTP_PORT is set, …`. */
   readonly why: string;
 }
@@ -349,14 +435,14 @@ function headerText(read: Reader, name: Variable): string | undefined {
   return value;
 }
 
-function smtpFromEnv(read: Reader, env: Env, why: string): Transport {
+function smtpFromEnv(read: Reader, env: Env, why: string, needsSender: boolean): Transport {
   const port = read.get('SMTP_PORT');
   const tls = read.oneOf('SMTP_TLS');
   const user = read.get('SMTP_USER');
   const password = read.get('SMTP_PASSWORD');
   const host = read.required('SMTP_HOST', why);
   // The server before the sender: what is missing first is where mail would go.
-  read.required('SMTP_FROM_EMAIL', why);
+  if (needsSender) read.required('SMTP_FROM_EMAIL', why);
   const caFile = read.get('SMTP_CA_FILE');
   const ca = caFile === undefined ? undefined : readPem('SMTP_CA_FILE', caFile);
   // Checked here (key parsed, variables named) so a partial or broken DKIM setup never starts.
@@ -374,12 +460,12 @@ function smtpFromEnv(read: Reader, env: Env, why: string): Transport {
   );
 }
 
-function mailgunFromEnv(read: Reader, why: string): Transport {
+function mailgunFromEnv(read: Reader, why: string, needsSender: boolean): Transport {
   const region = read.oneOf('MAILGUN_REGION');
   const baseUrl = read.httpUrl('MAILGUN_BASE_URL');
   const apiKey = read.required('MAILGUN_API_KEY', why);
   const domain = read.required('MAILGUN_DOMAIN', why);
-  read.required('MAILGUN_FROM_ADDRESS', why);
+  if (needsSender) read.required('MAILGUN_FROM_ADDRESS', why);
   return asVariables(MAILGUN_OPTIONS, () =>
     mailgunTransport({
       apiKey,

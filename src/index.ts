@@ -3,6 +3,7 @@
  * The public surface, listed one by one: what is not here is internal.
  */
 export { configFromEnv, ENV_VARIABLES, TRANSPORT_NAMES } from './config.js';
+export { defineConfig, type MailroomConfig, type MailroomWorkerConfig } from './config-file.js';
 export {
   configure,
   defaultService,

@@ -9,23 +9,33 @@ export const USAGE = `Usage:
   mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME]
                   [--dlq-topic NAME] [--concurrency N] [--templates DIR]
   mailroom <command> --help | --help | --version
+Every command also takes --config FILE.
 
-Configuration comes from the environment (APP_NAME, MAILROOM_TRANSPORT, SMTP_*, MAILGUN_* …);
-with none, mail goes to the sandbox folder (.mailroom/outbox). The worker reads KAFKA_BROKERS,
+Configuration comes from your config file, --config FILE, else the first of mailroom.config.ts,
+.mts, .cts, .js, .mjs, .cjs in the working directory (export default defineConfig({ templates,
+transport, brand, … }) from 'mailroom-js'), and from the environment (APP_NAME,
+MAILROOM_TRANSPORT, SMTP_*, MAILGUN_* …): flags first, then the file, then the environment. With
+neither, mail goes to the sandbox folder (.mailroom/outbox). The worker reads KAFKA_BROKERS,
 KAFKA_SSL, KAFKA_SASL_*, MAILROOM_KAFKA_TOPIC, MAILROOM_KAFKA_GROUP and MAILROOM_WORKER_CONCURRENCY.
 --templates DIR is a folder of your templates, one per subfolder (html.eta, subject.eta, …),
 relative to the working directory.`;
 
 const TEMPLATES_FLAG = `  --templates DIR   your templates, one per subfolder (html.eta, subject.eta, optional text.eta,
-                    preheader.eta, style.css, template.json); relative to the working directory`;
+                    preheader.eta, style.css, template.json); relative to the working directory; adds
+                    to the config file's templates (a name in both is an error)`;
+
+const CONFIG_FLAG = `  --config FILE     your mailroom config (export default defineConfig({ … })), relative to the
+                    working directory; default: the first of mailroom.config.ts, .mts, .cts, .js,
+                    .mjs, .cjs there. Flags override it; it overrides the environment`;
 
 /** One page per command: what it does, its flags with their defaults, an example. */
 export const COMMAND_HELP: Readonly<Record<string, string>> = {
   templates: `mailroom templates [--templates DIR]
 
-Lists the templates the service knows: the built-in ones and yours.
+Lists the templates the service knows: the built-in ones and yours (the config file's and --templates').
 
 ${TEMPLATES_FLAG}
+${CONFIG_FLAG}
 
 Example:
   mailroom templates --templates ./emails`,
@@ -36,37 +46,42 @@ Renders a template with the given data and prints it; sends nothing.
   --data, -d JSON   the template's data, a JSON object (default {})
   --format, -f      json (subject, html, text; default), html or text
 ${TEMPLATES_FLAG}
+${CONFIG_FLAG}
 
 Example:
   mailroom render verification --data '{"username":"Jane","verificationUrl":"https://acme.example/v/1"}' --format text`,
   send: `mailroom send <template> --to <address>[,<address>…] [--to …] --data '<json>' [--templates DIR]
 
-Renders a template and sends it through the transport the environment configures (the sandbox
-folder .mailroom/outbox when none is). Every recipient is sent to, or the command exits 1 naming
-each address that was invalid or refused.
+Renders a template and sends it through the transport the config file or the environment
+configures (the sandbox folder .mailroom/outbox when none is). Every recipient is sent to, or the
+command exits 1 naming each address that was invalid or refused.
 
   --to, -t ADDRESS  a recipient; repeat it or give a comma-separated list
   --data, -d JSON   the template's data, a JSON object (default {})
 ${TEMPLATES_FLAG}
+${CONFIG_FLAG}
 
 Example:
   mailroom send welcome --to jane@example.com --data '{"username":"Jane"}'`,
   preview: `mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR] [--allowed-hosts NAME,…]
 
 Serves a page with every template (with its sample data sets) and every email the sandbox captured.
+Edits to template files show at once; a change to the config file (or a module it imports) needs
+a restart.
 
   --port, -p N          the port (default 3025; 0 picks a free one)
   --host ADDRESS        the address to listen on (default 127.0.0.1: this machine only)
   --outbox DIR          the sandbox folder to show (default MAILROOM_SANDBOX_DIR or .mailroom/outbox)
   --allowed-hosts NAMES names besides localhost the page answers to (a DNS-rebinding guard)
 ${TEMPLATES_FLAG}
+${CONFIG_FLAG}
 
 Example:
   mailroom preview --templates ./emails --port 4000`,
   worker: `mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME] [--dlq-topic NAME] [--concurrency N] [--templates DIR]
 
-Consumes emails from Kafka, renders and sends them through the transport the environment
-configures, retries transient failures and dead-letters the rest. Needs the kafkajs package.
+Consumes emails from Kafka, renders and sends them through the transport the config file or the
+environment configures, retries transient failures and dead-letters the rest. Needs the kafkajs package.
 
   --brokers LIST      Kafka brokers (default KAFKA_BROKERS)
   --group ID          consumer group (default MAILROOM_KAFKA_GROUP or mailroom-email-worker)
@@ -75,6 +90,11 @@ configures, retries transient failures and dead-letters the rest. Needs the kafk
   --dlq-topic NAME    default <topic>.dlq
   --concurrency N     sends in flight (default MAILROOM_WORKER_CONCURRENCY or 10)
 ${TEMPLATES_FLAG}
+${CONFIG_FLAG}
+
+The config file's worker: { brokers, group, topic, retryTopic, deadLetterTopic, concurrency } comes
+between these flags and their variables. A transport in the file that only captures mail still
+needs MAILROOM_TRANSPORT=sandbox.
 
 Example:
   KAFKA_BROKERS=kafka-1:9092 mailroom worker --templates ./emails --concurrency 10`,

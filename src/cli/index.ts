@@ -9,12 +9,13 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMailroomError, isMessageError, MessageError } from '../errors.js';
 import { isLoopback } from '../loopback.js';
-import { createPreviewHandler } from '../preview/handler.js';
+import { createPreviewHandler, refuseInProduction } from '../preview/handler.js';
 import { hostCheck, hostName } from '../preview/hosts.js';
 import type { SendResult, Transport } from '../transport.js';
 import { sandboxFiles } from '../transports/sandbox.js';
+import { loadConfig } from './config-file.js';
 import { COMMAND_HELP, USAGE } from './help.js';
-import { serviceFromCli } from './service.js';
+import { appTemplates, buildService, cliServiceOptions, serviceFromCli } from './service.js';
 import { runWorker } from './worker.js';
 
 class UsageError extends Error {}
@@ -106,6 +107,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       port: { type: 'string', short: 'p', default: '3025' },
       host: { type: 'string', default: '127.0.0.1' },
       templates: { type: 'string' },
+      config: { type: 'string' },
       outbox: { type: 'string' },
       'allowed-hosts': { type: 'string', multiple: true },
       brokers: { type: 'string' },
@@ -126,11 +128,15 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
     return out(pkg.version);
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  if (command === undefined) throw new UsageError('no command given');
+  if (!Object.hasOwn(COMMAND_HELP, command)) throw new UsageError(`unknown command "${command}"`);
+  // --config FILE, else mailroom.config.ts (…) in the working directory; none: the environment alone.
+  const config = await loadConfig(values.config);
 
   switch (command) {
     case 'templates': {
       if (template) throw new UsageError(`unexpected argument "${template}"`);
-      const service = serviceFromCli(values.templates);
+      const service = serviceFromCli(config, values.templates);
       return out(service.templates.names().join('\n'));
     }
     case 'render': {
@@ -138,7 +144,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       const format = values.format;
       if (!['json', 'html', 'text'].includes(format))
         throw new UsageError('--format must be json, html or text');
-      const service = serviceFromCli(values.templates);
+      const service = serviceFromCli(config, values.templates);
       const rendered = service.render(template, parseData(values.data));
       return out(
         format === 'html'
@@ -151,7 +157,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
     case 'send': {
       if (!template) throw new UsageError('send needs a template name');
       const to = recipients(values.to ?? []);
-      const service = serviceFromCli(values.templates);
+      const service = serviceFromCli(config, values.templates);
       try {
         const result = await service
           .sendTemplate(template, { to, data: parseData(values.data) })
@@ -181,10 +187,23 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       const wildcard = ['0.0.0.0', '::', '[::]'].includes(values.host);
       const bound = isIP(values.host) === 6 ? `[${values.host}]` : values.host;
       if (!wildcard && hostName(bound)) allowedHosts.push(bound);
+      // Refused before the environment is read: that is the first thing wrong.
+      refuseInProduction(false);
+      // The options and a clash of names stop it here; a broken template is shown on the page,
+      // which reads the templates afresh on each load. One folder is watched for new templates:
+      // --templates, else the config's templatesDir.
+      const options = cliServiceOptions(config);
+      const templates = appTemplates(config, values.templates, false);
+      buildService(options, undefined, config);
+      const liveDir = values.templates ?? config?.templatesDir;
       const handler = createPreviewHandler({
         enabled: true,
         allowedHosts,
-        ...(values.templates ? { templatesDir: values.templates } : {}),
+        service: {
+          ...options,
+          templates: [...templates.code, ...(values.templates ? templates.configDir : [])],
+        },
+        ...(liveDir ? { templatesDir: liveDir } : {}),
         ...(values.outbox ? { outboxDir: values.outbox } : {}),
       });
       const server = createServer(handler);
@@ -222,10 +241,8 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
     }
     case 'worker': {
       if (template) throw new UsageError(`unexpected argument "${template}"`);
-      return runWorker(values, out);
+      return runWorker(values, out, config);
     }
-    case undefined:
-      throw new UsageError('no command given');
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

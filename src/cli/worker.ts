@@ -1,11 +1,11 @@
 /**
- * `mailroom worker`: a Kafka email worker from flags and environment. Brokers, group and topics
- * from flags or KAFKA_* / MAILROOM_KAFKA_*; the transport from the usual variables (the sandbox
- * only when named, never memory). One JSON log line per outcome on
+ * `mailroom worker`: a Kafka email worker from flags, the config file and the environment, in that
+ * order. Brokers, group and topics from flags, the config's `worker`, or KAFKA_* / MAILROOM_KAFKA_*;
+ * the transport from the config or the usual variables (one that captures only when
+ * MAILROOM_TRANSPORT=sandbox names it, never memory). One JSON log line per outcome on
  * stdout, kafkajs's own lines in the same shape; SIGTERM or SIGINT closes it gracefully (exit 0);
  * a worker that cannot go on exits 1, so a supervisor restarts it.
  */
-import { configFromEnv } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { kafkaConfigFromEnv } from '../kafka/config.js';
 import { isKafkaUnavailableError } from '../kafka/failures.js';
@@ -13,8 +13,8 @@ import type { KafkaClientLike } from '../kafka/index.js';
 import { kafkaLogCreator } from '../kafka/log.js';
 import { createEmailWorker } from '../kafka/worker.js';
 import type { Logger } from '../log.js';
-import { EmailService } from '../service.js';
-import { cliTemplates } from './service.js';
+import type { LoadedConfig } from './config-file.js';
+import { appTemplates, buildService, cliServiceOptions } from './service.js';
 
 /** Flags of `mailroom worker`; each overrides its variable. */
 export interface WorkerFlags {
@@ -27,18 +27,32 @@ export interface WorkerFlags {
   templates?: string;
 }
 
-export async function runWorker(flags: WorkerFlags, out: (line: string) => void): Promise<void> {
+export async function runWorker(
+  flags: WorkerFlags,
+  out: (line: string) => void,
+  config?: LoadedConfig,
+): Promise<void> {
+  const fromFile = config?.config.worker ?? {};
+  const brokers = flags.brokers ?? [fromFile.brokers ?? []].flat().join(',');
+  const group = flags.group ?? fromFile.group;
+  const topic = flags.topic ?? fromFile.topic;
+  const concurrency = flags.concurrency ?? fromFile.concurrency?.toString();
+  const retryTopic = flags['retry-topic'] ?? fromFile.retryTopic;
+  const deadLetterTopic = flags['dlq-topic'] ?? fromFile.deadLetterTopic;
   const env = {
     ...process.env,
-    ...(flags.brokers !== undefined ? { KAFKA_BROKERS: flags.brokers } : {}),
-    ...(flags.group !== undefined ? { MAILROOM_KAFKA_GROUP: flags.group } : {}),
-    ...(flags.topic !== undefined ? { MAILROOM_KAFKA_TOPIC: flags.topic } : {}),
-    ...(flags.concurrency !== undefined ? { MAILROOM_WORKER_CONCURRENCY: flags.concurrency } : {}),
+    ...(brokers ? { KAFKA_BROKERS: brokers } : {}),
+    ...(group !== undefined ? { MAILROOM_KAFKA_GROUP: group } : {}),
+    ...(topic !== undefined ? { MAILROOM_KAFKA_TOPIC: topic } : {}),
+    ...(concurrency !== undefined ? { MAILROOM_WORKER_CONCURRENCY: concurrency } : {}),
   };
   const kafkaConfig = kafkaConfigFromEnv(env);
   // Without a Kafka client nothing else matters: say how to install it first.
   const { Kafka, logLevel } = await loadKafkajs();
-  const options = configFromEnv();
+  const options = cliServiceOptions(config);
+  const where = config?.config.transport
+    ? `${config.name} sets transport ${options.transport.name} and `
+    : '';
   const transportName = process.env.MAILROOM_TRANSPORT?.trim() || undefined;
   if (transportName === 'memory') {
     throw new ConfigError(
@@ -50,15 +64,11 @@ export async function runWorker(flags: WorkerFlags, out: (line: string) => void)
   if (options.transport.captures === true && transportName !== 'sandbox') {
     throw new ConfigError(
       'MAILROOM_TRANSPORT',
-      'is required for the worker when no mail provider is configured: it commits what it sends, so the default (the sandbox folder) would drain the topic into files. Configure smtp or mailgun to deliver, or set MAILROOM_TRANSPORT=sandbox to write .eml files on purpose',
+      `is required for the worker when ${where ? `${where}it only captures mail` : 'no mail provider is configured'}: it commits what it sends, so ${where ? 'it' : 'the default (the sandbox folder)'} would drain the topic into files. Configure smtp or mailgun to deliver, or set MAILROOM_TRANSPORT=sandbox to write .eml files on purpose`,
     );
   }
-  const service = new EmailService({
-    ...options,
-    templates: cliTemplates(flags.templates),
-  });
-  // Compile every template now: a broken one stops the worker at start, not at its first email.
-  service.templates.compileAll();
+  // Every template compiled now: a broken one stops the worker at start, not at its first email.
+  const service = buildService(options, appTemplates(config, flags.templates), config);
 
   const logger: Logger = {
     info: (fields, msg) =>
@@ -81,8 +91,8 @@ export async function runWorker(flags: WorkerFlags, out: (line: string) => void)
     allowCapturingTransport: transportName === 'sandbox',
     groupId: kafkaConfig.groupId,
     topic: kafkaConfig.topic,
-    ...(flags['retry-topic'] ? { retryTopic: flags['retry-topic'] } : {}),
-    ...(flags['dlq-topic'] ? { deadLetterTopic: flags['dlq-topic'] } : {}),
+    ...(retryTopic ? { retryTopic } : {}),
+    ...(deadLetterTopic ? { deadLetterTopic } : {}),
     concurrency: kafkaConfig.concurrency,
     logger,
   });

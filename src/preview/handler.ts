@@ -50,6 +50,16 @@ export interface PreviewOptions {
   allowedHosts?: readonly string[];
 }
 
+/** The preview is for development: under NODE_ENV=production only `force: true` serves it. Internal. */
+export function refuseInProduction(force: boolean | undefined): void {
+  if (isProduction(process.env.NODE_ENV) && force !== true) {
+    throw new ConfigError(
+      'force',
+      'refusing to serve the preview with NODE_ENV=production (force: true overrides)',
+    );
+  }
+}
+
 /** A node:http request handler; `close()` stops watching files and ends open event streams. */
 export interface PreviewHandler {
   (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void;
@@ -80,12 +90,7 @@ interface View {
  */
 export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   if (options?.enabled !== true) throw new ConfigError('enabled', 'the preview is off unless enabled: true');
-  if (isProduction(process.env.NODE_ENV) && options.force !== true) {
-    throw new ConfigError(
-      'force',
-      'refusing to serve the preview with NODE_ENV=production (force: true overrides)',
-    );
-  }
+  refuseInProduction(options.force);
   const serviceOptions = options.service ?? configFromEnv();
   const outboxDir = resolve(options.outboxDir ?? process.env.MAILROOM_SANDBOX_DIR ?? '.mailroom/outbox');
   const templatesDir = options.templatesDir === undefined ? undefined : resolve(options.templatesDir);

@@ -103,6 +103,7 @@ afterAll(async () => {
 const MAIN_NAMES = [
   'EmailService',
   'defineTemplate',
+  'defineConfig',
   'sendVerificationEmail',
   'sendPasswordResetEmail',
   'sendWelcomeEmail',
