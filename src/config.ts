@@ -52,7 +52,8 @@ export const ENV_VARIABLES = {
   MAILROOM_COMPANY: 'The company named in the email footer (© 2026 Acme Inc.). Default: the app’s name.',
   MAILROOM_POSTAL_ADDRESS: 'The company’s postal address, one line in the email footer. Default: none.',
   MAILROOM_SUPPORT_URL: 'An http(s) help page, linked as "Contact support" in the email footer.',
-  MAILROOM_SUPPORT_EMAIL: 'A support address shown in the email footer when there is no MAILROOM_SUPPORT_URL.',
+  MAILROOM_SUPPORT_EMAIL:
+    'A support address shown in the email footer when there is no MAILROOM_SUPPORT_URL.',
   MAILROOM_STAGING_ALLOW: 'Staging: comma-separated addresses or @domains that may receive mail.',
   MAILROOM_STAGING_REDIRECT: 'Staging: send all other mail to this address instead.',
   MAILROOM_STAGING_SUBJECT_PREFIX: 'Staging: subject prefix. Default "[STAGING] ".',

@@ -1,5 +1,5 @@
 /**
- * The built-in emails in headless Chromium (playwright-core), at 320 and 600 px, in light and dark:
+ * The built-in emails (and one built from the components) in headless Chromium (playwright-core), at 320 and 600 px, in light and dark:
  * a screenshot of each among the test artifacts (test-artifacts/screenshots/) for a person to look
  * at, and the checks a person would make: nothing wider than the screen, a button that fits and can
  * be tapped, a headline, and text that can be read on its background in both colour schemes.
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { orderConfirmation } from '../../examples/app-config/emails/order-confirmation.js';
 import { EmailService } from '../../src/service.js';
 import { memoryTransport } from '../../src/transports/memory.js';
 
@@ -24,6 +25,7 @@ const service = new EmailService({
   transport: memoryTransport(),
   from: 'Acme <no-reply@acme.example>',
   now: () => new Date('2027-03-01T12:00:00Z'),
+  templates: [orderConfirmation],
 });
 const EMAILS = {
   verification: service.render('verification', {
@@ -36,6 +38,8 @@ const EMAILS = {
     expiresInMinutes: 30,
   }),
   welcome: service.render('welcome', { username: 'Jane', actionUrl: 'https://acme.example/get-started' }),
+  // An app's own email built from the components (@details, @panel, @button): examples/app-config.
+  'order-confirmation': service.render(orderConfirmation, orderConfirmation.preview.gift as never),
 };
 
 let browser: Browser;
@@ -134,6 +138,7 @@ const LABELS: Record<keyof typeof EMAILS, string> = {
   verification: 'Verify email address',
   'password-reset': 'Reset password',
   welcome: 'Get started',
+  'order-confirmation': 'View your order',
 };
 
 describe('the built-in emails in Chromium', () => {
