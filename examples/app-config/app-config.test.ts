@@ -10,19 +10,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { orderConfirmation } from './emails/order-confirmation.js';
 
 const run = promisify(execFile);
 const cli = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
 const config = fileURLToPath(new URL('./mailroom.config.ts', import.meta.url));
-const DATA = JSON.stringify({
-  username: 'Jane',
-  reference: 'A-1042',
-  item: 'Walnut desk lamp',
-  amount: '$89.00',
-  delivery: 'Thursday, 12 March',
-  orderUrl: 'https://acme.example/orders/A-1042',
-  giftNote: 'Happy birthday, Sam!',
-});
+const DATA = JSON.stringify(orderConfirmation.preview.gift);
 let outbox: string;
 
 beforeAll(async () => {

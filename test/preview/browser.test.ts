@@ -4,19 +4,18 @@
  * template, or break one. Email HTML must never run a script, neither from a captured email nor
  * from a template's data.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EmailService, memoryTransport, sandboxTransport } from '../../src/index.js';
 import { createPreviewHandler, type PreviewHandler } from '../../src/preview/index.js';
+import { launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FROM = 'Acme <no-reply@acme.example>';
 const artifacts = fileURLToPath(new URL('../../test-artifacts/preview/', import.meta.url));
 // The README's picture is rewritten only when asked (UPDATE_SCREENSHOTS=1), so a test run leaves
@@ -53,13 +52,6 @@ const pwned = () => requested.filter((path) => path.startsWith('/pwned'));
 const eventStreams = () => requested.filter((path) => path === '/events').length;
 
 beforeAll(async () => {
-  // No browser is a failure with a way out, never a skipped test.
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium is needed for the preview's browser test and is not at ${CHROMIUM}: ` +
-        'install it (apt-get install chromium) or set CHROMIUM_PATH to a Chromium binary',
-    );
-  }
   root = await mkdtemp(join(tmpdir(), 'mailroom-preview-browser-'));
   templatesDir = join(root, 'templates');
   outboxDir = join(root, 'outbox');
@@ -141,24 +133,10 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 
-  try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        // Both names resolve to this machine, as a rebinding name does once its DNS answer changes.
-        '--host-resolver-rules=MAP mail.test 127.0.0.1, MAP rebind.example 127.0.0.1',
-      ],
-    });
-  } catch (error) {
-    throw new Error(`Chromium at ${CHROMIUM} did not start: ${(error as Error).message}`);
-  }
+  // Both names resolve to this machine, as a rebinding name does once its DNS answer changes.
+  browser = await launchChromium("the preview's browser test", [
+    '--host-resolver-rules=MAP mail.test 127.0.0.1, MAP rebind.example 127.0.0.1',
+  ]);
 });
 
 /** The user template `invoice` in `dir`, with the data sets `default` and `huge-order`; returns its folder. */

@@ -143,22 +143,32 @@ describe('built-in emails', () => {
   });
 });
 
+/** Each built-in: its name, data, headline (as HTML) and button label. */
+const BUILTINS = [
+  [
+    'verification',
+    { username: 'Jane', verificationUrl: 'https://acme.example/v/1' },
+    'Confirm your email address',
+    'Verify email address',
+  ],
+  [
+    'password-reset',
+    { username: 'Jane', resetUrl: 'https://acme.example/r/1', expiresInMinutes: 30 },
+    'Reset your password',
+    'Reset password',
+  ],
+  [
+    'welcome',
+    { username: 'Jane', actionUrl: 'https://acme.example/start' },
+    'Welcome to Acme &amp; Co',
+    'Get started',
+  ],
+] as const;
+
 describe('the text part of each built-in email', () => {
-  it.each([
-    [
-      'verification',
-      { username: 'Jane', verificationUrl: 'https://acme.example/v/1' },
-      'Verify email address',
-    ],
-    [
-      'password-reset',
-      { username: 'Jane', resetUrl: 'https://acme.example/r/1', expiresInMinutes: 30 },
-      'Reset password',
-    ],
-    ['welcome', { username: 'Jane', actionUrl: 'https://acme.example/start' }, 'Get started'],
-  ] as const)(
+  it.each(BUILTINS)(
     '%s reads the button as its label and its link, and never mentions a button',
-    (name, data, label) => {
+    (name, data, _headline, label) => {
       const { text } = service.render(name, data as never);
       const url = Object.values(data).find((v) => typeof v === 'string' && v.startsWith('https:'));
       expect(text).toContain(`\n${label}:\n${url}\n`);
@@ -182,20 +192,6 @@ describe('formatMinutes', () => {
     expect(formatMinutes(minutes)).toBe(words);
   });
 });
-
-const BUILTINS = [
-  [
-    'verification',
-    { username: 'Jane', verificationUrl: 'https://acme.example/v/1' },
-    'Confirm your email address',
-  ],
-  [
-    'password-reset',
-    { username: 'Jane', resetUrl: 'https://acme.example/r/1', expiresInMinutes: 30 },
-    'Reset your password',
-  ],
-  ['welcome', { username: 'Jane', actionUrl: 'https://acme.example/start' }, 'Welcome to Acme &amp; Co'],
-] as const;
 
 const branded = (brand: BrandOptions) =>
   new EmailService({ transport: memoryTransport(), from: 'Acme <no-reply@acme.example>', brand });

@@ -2,13 +2,13 @@
  * CSS a template cannot have inlined at compile time still reaches the email, and a preheader
  * with nowhere to go is an error: what a user writes is what the recipient gets.
  */
-import { existsSync } from 'node:fs';
-import { type Browser, chromium, type Locator } from 'playwright-core';
+import type { Browser, Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTemplateError, type TemplateError } from '../../src/errors.js';
 import { EmailService } from '../../src/service.js';
 import { defineTemplate, type TemplateDefinition } from '../../src/templates/define.js';
 import { memoryTransport } from '../../src/transports/memory.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { thrown } from '../helpers/thrown.js';
 
 type Definition = TemplateDefinition<Record<string, 'string' | 'boolean' | 'string?'>>;
@@ -139,17 +139,9 @@ const computed = (locator: Locator, property: string) =>
   locator.evaluate((el, prop) => (globalThis as unknown as Computed).getComputedStyle(el)[prop], property);
 
 describe('kept CSS in a browser', () => {
-  const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
   let browser: Browser;
   beforeAll(async () => {
-    // No browser is a failure with a way out, never a skipped test.
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is needed and is not at ${CHROMIUM}: install it or set CHROMIUM_PATH`);
-    }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium('the kept-CSS test');
   });
   afterAll(async () => {
     await browser?.close();

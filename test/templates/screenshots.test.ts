@@ -5,17 +5,16 @@
  * be tapped, a headline, and text that can be read on its background in both colour schemes.
  * `UPDATE_SCREENSHOTS=1` also rewrites the README's pictures (examples/screenshots/).
  */
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orderConfirmation } from '../../examples/app-config/emails/order-confirmation.js';
 import { EmailService } from '../../src/service.js';
 import { memoryTransport } from '../../src/transports/memory.js';
+import { launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const artifacts = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
 const readmeShots = fileURLToPath(new URL('../../examples/screenshots/', import.meta.url));
 const WIDTHS = [320, 600] as const;
@@ -45,26 +44,9 @@ const EMAILS = {
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium is needed for the screenshots and is not at ${CHROMIUM}: ` +
-        'install it (apt-get install chromium) or set CHROMIUM_PATH to a Chromium binary',
-    );
-  }
   await mkdir(artifacts, { recursive: true });
   if (process.env.UPDATE_SCREENSHOTS === '1') await mkdir(readmeShots, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium('the screenshots of the built-in emails');
 });
 afterAll(async () => {
   await browser?.close();
