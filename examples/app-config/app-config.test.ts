@@ -42,14 +42,14 @@ describe('examples/app-config', () => {
     const { stdout } = await mailroom('render', 'order-confirmation', '--data', DATA, '--format', 'text');
     expect(stdout).toContain(
       [
-        'Reference    A-1042',
-        'Item         Walnut desk lamp',
-        'Delivery     Thursday, 12 March',
-        'Total paid   $89.00',
+        'Reference    A-1043',
+        'Item         Linen throw',
+        'Delivery     Friday, 13 March',
+        'Total paid   $64.00',
       ].join('\n'),
     );
     expect(stdout).toContain('Gift note\nHappy birthday, Sam!');
-    expect(stdout).toContain('View your order:\nhttps://acme.example/orders/A-1042');
+    expect(stdout).toContain('View your order:\nhttps://acme.example/orders/A-1043');
     expect(stdout).toContain('Acme Inc.');
   });
 
@@ -57,7 +57,7 @@ describe('examples/app-config', () => {
     await mailroom('send', 'order-confirmation', '--to', 'jane@example.com', '--data', DATA);
     const [eml] = (await readdir(outbox)).filter((file) => file.endsWith('.eml'));
     const mime = await readFile(join(outbox, eml as string), 'utf8');
-    expect(mime).toMatch(/^Subject: Order A-1042 is confirmed$/m);
+    expect(mime).toMatch(/^Subject: Order A-1043 is confirmed$/m);
     expect(mime).toContain('#0B6E4F');
   });
 });
