@@ -117,6 +117,8 @@ const TESTING_NAMES = ['createTestMailer', 'extractLink', 'Outbox'];
 const KAFKA_NAMES = ['createEmailProducer', 'createEmailWorker', 'memoryIdempotencyStore', 'parseEnvelope'];
 /** The optional peers that mailroom-js/kafka is written against and never imports. */
 const KAFKA_CLIENTS = ['kafkajs', '@confluentinc/kafka-javascript'];
+/** Every optional peer: the Kafka clients, the Redis client and prom-client (used by the worker when asked). */
+const OPTIONAL_PEERS = [...KAFKA_CLIENTS, 'ioredis', 'prom-client'];
 /** A module path, URL or specifier that belongs to one of the Kafka clients. */
 const CLIENT_PATH = /kafkajs|confluentinc/;
 const VERIFY_URL = 'https://acme.example/verify?token=artifact-7Qx';
@@ -177,8 +179,8 @@ describe('the packed tarball', () => {
   it('neither bundles nor imports a Kafka client, and npm installs none: they are optional peers', async () => {
     const installed = join(scratch, 'node_modules', 'mailroom-js');
     const pkg = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'));
-    expect(Object.keys(pkg.peerDependencies ?? {}).sort()).toEqual([...KAFKA_CLIENTS].sort());
-    for (const name of KAFKA_CLIENTS) {
+    expect(Object.keys(pkg.peerDependencies ?? {}).sort()).toEqual([...OPTIONAL_PEERS].sort());
+    for (const name of OPTIONAL_PEERS) {
       expect(pkg.peerDependenciesMeta?.[name], name).toEqual({ optional: true });
       expect(existsSync(join(scratch, 'node_modules', name)), `npm installed ${name}`).toBe(false);
     }
