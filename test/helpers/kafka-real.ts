@@ -6,7 +6,8 @@
  * only the mock can do. Missing Java or jars is a failure with the fix in the message, never a skip.
  *
  * No JVM outlives the test process: each runs in its own process group, killed on `stop()`, on
- * the process's exit, and by a watchdog shell when the test process dies without running hooks.
+ * the process's exit, and by a watchdog shell (which also deletes the data) when the test process
+ * dies without running its hooks (SIGKILL, a crash).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -39,6 +40,8 @@ export interface RealKafkaCluster extends KafkaCluster {
 
 interface Node {
   id: number;
+  /** The cluster's temp folder (all nodes); `dir` is this node's, inside it. */
+  root: string;
   dir: string;
   brokerPort: number;
   controllerPort: number;
@@ -64,6 +67,7 @@ export async function startRealKafka(options: { nodes?: 1 | 3 } = {}): Promise<R
   const ports = await freePorts(count * 2);
   const nodes: Node[] = Array.from({ length: count }, (_, i) => ({
     id: i + 1,
+    root,
     dir: join(root, `node-${i + 1}`),
     brokerPort: ports[i * 2] as number,
     controllerPort: ports[i * 2 + 1] as number,
@@ -233,7 +237,8 @@ async function startNode(node: Node): Promise<void> {
       'sh',
       [
         '-c',
-        `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 1; done; kill -0 ${child.pid} 2>/dev/null && kill -KILL -${child.pid}`,
+        `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 1; done
+if ! kill -0 ${process.pid} 2>/dev/null; then kill -KILL -${child.pid} 2>/dev/null; rm -rf '${node.root}'; fi`,
       ],
       { detached: true, stdio: 'ignore' },
     );
