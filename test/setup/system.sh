@@ -62,8 +62,10 @@ kafka_pom_hash=$(sha256sum "$kafka_dir/pom.xml" | cut -c1-16)
 if [ "$(cat "$kafka_dir/libs/.pom-hash" 2>/dev/null)" != "$kafka_pom_hash" ]; then
   echo "test set-up: resolving Apache Kafka's broker jars with Maven"
   rm -rf "$kafka_dir/libs"
-  if ! mvn -q -B -Dstyle.color=never -f "$kafka_dir/pom.xml" dependency:copy-dependencies; then
-    rm -rf "$kafka_dir/libs"
+  mvn_log=$(mktemp)
+  if ! mvn -B -Dstyle.color=never -f "$kafka_dir/pom.xml" dependency:copy-dependencies >"$mvn_log" 2>&1; then
+    tail -n 40 "$mvn_log" >&2
+    rm -rf "$kafka_dir/libs" "$mvn_log"
     echo "npm test could not resolve the Kafka broker's jars (needs Maven Central). Run:" >&2
     echo "  mvn -B -f $kafka_dir/pom.xml dependency:copy-dependencies" >&2
     exit 1
@@ -73,6 +75,7 @@ if [ "$(cat "$kafka_dir/libs/.pom-hash" 2>/dev/null)" != "$kafka_pom_hash" ]; th
     echo "test set-up: expected one SLF4J binding in $kafka_dir/libs, found $bindings: check the pom's exclusions" >&2
     exit 1
   fi
+  rm -f "$mvn_log"
   echo "$kafka_pom_hash" >"$kafka_dir/libs/.pom-hash"
 fi
 fi
