@@ -66,6 +66,16 @@ export interface KafkaConsumerLike {
 export interface KafkaClientLike {
   producer(config?: object): KafkaProducerLike;
   consumer(config: object): KafkaConsumerLike;
+  /** kafkajs's admin client; the producer asks it once what the cluster supports (see `createProducer`). */
+  admin?(): KafkaAdminLike;
+}
+
+/** The part of kafkajs's admin client mailroom uses. */
+export interface KafkaAdminLike {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  describeCluster(): Promise<{ brokers: Array<{ nodeId: number }>; controller: number | null }>;
+  listTopics(): Promise<string[]>;
 }
 
 /** Which client API a {@link KafkaClientLike} is; found from the client unless given. */
@@ -78,20 +88,75 @@ export function flavorOf(kafka: KafkaClientLike, given?: KafkaFlavor): KafkaFlav
 }
 
 /**
- * A producer that waits for every in-sync replica and keeps one key's records in order. librdkafka's
- * idempotent producer also rules out duplicates from its own retries; kafkajs calls its one
- * experimental, so there one request at a time keeps the order, and a record a retry wrote twice
- * is caught by the worker's idempotency store.
+ * A producer that waits for every in-sync replica and keeps one key's records in order, and is
+ * idempotent (the broker drops a record its own retry wrote twice) wherever the cluster allows it.
+ * librdkafka's idempotent producer asks any broker for its producer id. kafkajs asks the broker the
+ * cluster names as its controller, and a cluster whose controller is none of its brokers
+ * (librdkafka's mock cluster) leaves it retrying without end; so for kafkajs `connect()` first
+ * looks at the cluster (one metadata request through `kafka.admin()`) and turns idempotence on only
+ * when the controller is one of the brokers, as on a real Kafka (ZooKeeper or KRaft). Without it,
+ * one request at a time keeps the order, and a record a retry wrote twice is caught by the
+ * worker's idempotency store. kafkajs's own retry count (the client's `retry.retries`) is kept, so
+ * a publish that cannot be written fails instead of retrying forever (kafkajs logs a warning that
+ * limiting an idempotent producer's retries may invalidate exactly-once: expected).
  */
 export function createProducer(kafka: KafkaClientLike, flavor: KafkaFlavor): KafkaProducerLike {
   if (flavor === 'confluent') {
     return kafka.producer({ kafkaJS: { idempotent: true, acks: -1, allowAutoTopicCreation: false } });
   }
-  return kafka.producer({
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: () => keyPartitioner,
-  });
+  let producer: KafkaProducerLike | undefined;
+  return {
+    async connect() {
+      const idempotent = await controllerIsBroker(kafka);
+      const made = kafka.producer({ ...KAFKAJS_PRODUCER, ...(idempotent ? { idempotent: true } : {}) });
+      await made.connect();
+      producer = made;
+    },
+    send(record) {
+      if (!producer) return Promise.reject(new Error('the Kafka producer is not connected'));
+      return producer.send(record);
+    },
+    async disconnect() {
+      const current = producer;
+      producer = undefined;
+      await current?.disconnect();
+    },
+  };
+}
+
+const KAFKAJS_PRODUCER = {
+  maxInFlightRequests: 1,
+  allowAutoTopicCreation: false,
+  createPartitioner: () => keyPartitioner,
+};
+
+/** Which of `topics` the cluster lacks; undefined when the client has no admin to ask. */
+export async function missingTopics(
+  kafka: KafkaClientLike,
+  topics: readonly string[],
+): Promise<string[] | undefined> {
+  if (typeof kafka.admin !== 'function') return undefined;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    return topics.filter((topic) => !existing.has(topic));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** True when the cluster's controller is one of its brokers (kafkajs's idempotent producer needs that). */
+async function controllerIsBroker(kafka: KafkaClientLike): Promise<boolean> {
+  if (typeof kafka.admin !== 'function') return false;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { brokers, controller } = await admin.describeCluster();
+    return brokers.some((broker) => broker.nodeId === controller);
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /**

@@ -123,3 +123,38 @@ export class KafkaUnavailableError extends Error {
 export function isKafkaUnavailableError(err: unknown): err is KafkaUnavailableError {
   return typeof err === 'object' && err !== null && UNAVAILABLE in err;
 }
+
+/** True when the broker said a topic does not exist (kafkajs's `UNKNOWN_TOPIC_OR_PARTITION`, code 3). */
+export function isUnknownTopicError(error: unknown): boolean {
+  return chain(error).some((e) => e.type === 'UNKNOWN_TOPIC_OR_PARTITION' || e.code === 3);
+}
+
+const TOPIC_MISSING = Symbol.for('mailroom.kafka-topic-missing');
+
+/**
+ * The worker's topics are not on the cluster, and the cluster does not create topics on demand
+ * (`auto.create.topics.enable=false`, as production clusters are set; mailroom never asks for
+ * auto-creation either). Create them, with their partitions and replication, before starting.
+ */
+export class KafkaTopicMissingError extends Error {
+  override readonly name = 'KafkaTopicMissingError';
+  /** The missing topics, e.g. `['notifications.email', 'notifications.email.retry']`: all the worker subscribes to when the cluster could not be asked which. */
+  readonly topics: readonly string[];
+
+  constructor(topics: readonly string[], known: boolean, cause: unknown) {
+    const names = topics.join(', ');
+    super(
+      known
+        ? `the Kafka topic${topics.length > 1 ? 's' : ''} ${names} ${topics.length > 1 ? 'do' : 'does'} not exist, and the cluster does not create topics on demand: create ${topics.length > 1 ? 'them' : 'it'} before starting the worker`
+        : `a Kafka topic of ${names} does not exist, and the cluster does not create topics on demand: create them before starting the worker`,
+      { cause },
+    );
+    Object.defineProperty(this, TOPIC_MISSING, { value: true });
+    this.topics = topics;
+  }
+}
+
+/** True when `err` is a {@link KafkaTopicMissingError} (also across two copies of the package). */
+export function isKafkaTopicMissingError(err: unknown): err is KafkaTopicMissingError {
+  return typeof err === 'object' && err !== null && TOPIC_MISSING in err;
+}

@@ -23,7 +23,12 @@ export {
   type EnvelopeV1,
   parseEnvelope,
 } from './envelope.js';
-export { isKafkaUnavailableError, KafkaUnavailableError } from './failures.js';
+export {
+  isKafkaTopicMissingError,
+  isKafkaUnavailableError,
+  KafkaTopicMissingError,
+  KafkaUnavailableError,
+} from './failures.js';
 export { type IdempotencyStore, memoryIdempotencyStore } from './idempotency.js';
 export { type KafkaLogEntry, kafkaLogCreator } from './log.js';
 export {

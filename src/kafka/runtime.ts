@@ -20,6 +20,7 @@ import {
   type KafkaHeaders,
   type KafkaIncomingMessage,
   type KafkaProducerLike,
+  missingTopics,
   runConsumer,
   sendRecords,
 } from './client.js';
@@ -27,6 +28,8 @@ import { Committer, PartitionProgress, Slots } from './commit.js';
 import {
   isConnectionError,
   isRebalanceError,
+  isUnknownTopicError,
+  KafkaTopicMissingError,
   KafkaUnavailableError,
   kafkaErrorFields,
   rebalanceCause,
@@ -174,10 +177,24 @@ export class WorkerRuntime {
       { event: 'worker.joining', groupId, topics: [topic, retryTopic] },
       `connected; joining group ${groupId} (assignment can take up to the rebalance timeout while other members rejoin)`,
     );
-    await runConsumer(consumer, flavor, [topic, retryTopic], this.#s.concurrency, (payload) =>
-      this.#eachBatch(payload),
-    );
+    try {
+      await runConsumer(consumer, flavor, [topic, retryTopic], this.#s.concurrency, (payload) =>
+        this.#eachBatch(payload),
+      );
+    } catch (error) {
+      if (!isUnknownTopicError(error)) throw error;
+      throw await this.#topicMissing(error);
+    }
     if (this.#pausedUntil !== undefined) consumer.pause([{ topic }, { topic: retryTopic }]);
+  }
+
+  /** A subscription the broker refused for a missing topic, as an error naming which (asked of the cluster). */
+  async #topicMissing(cause: unknown): Promise<KafkaTopicMissingError> {
+    const { kafka, topic, retryTopic, deadLetterTopic } = this.#s;
+    const missing = await missingTopics(kafka, [topic, retryTopic, deadLetterTopic]).catch(() => undefined);
+    return missing?.length
+      ? new KafkaTopicMissingError(missing, true, cause)
+      : new KafkaTopicMissingError([topic, retryTopic], false, cause);
   }
 
   /** Runs a connect step; an unreachable cluster becomes an error that names the brokers. */

@@ -133,7 +133,9 @@ export interface EmailWorkerStats {
 export interface EmailWorker {
   /**
    * Connects, subscribes to the topic and the retry topic (a new group starts at the beginning) and
-   * runs. Rejects with a `KafkaUnavailableError` naming the brokers when Kafka cannot be reached.
+   * runs. Rejects with a `KafkaUnavailableError` naming the brokers when Kafka cannot be reached,
+   * and with a `KafkaTopicMissingError` naming the topics when they do not exist (mailroom never
+   * has them created on demand: create the topic, retry and dead-letter topics first).
    */
   start(): Promise<void>;
   /** Stops fetching, lets in-flight sends finish (within the deadline), commits and disconnects. */

@@ -27,13 +27,20 @@ describe('keyed partitioning', () => {
 });
 
 describe('client settings', () => {
-  const recorder = (withLogger: boolean) => {
+  /** `controller`: the id the cluster names as its controller (brokers are 1-3; 0 is the mock's). */
+  const recorder = (withLogger: boolean, controller = 1) => {
     const calls: { producer: unknown[]; consumer: unknown[] } = { producer: [], consumer: [] };
     const kafka = {
       producer: (config?: object) => {
         calls.producer.push(config);
-        return {} as never;
+        return { connect: async () => {}, disconnect: async () => {} } as never;
       },
+      admin: () => ({
+        connect: async () => {},
+        disconnect: async () => {},
+        describeCluster: async () => ({ brokers: [1, 2, 3].map((nodeId) => ({ nodeId })), controller }),
+        listTopics: async () => [],
+      }),
       consumer: (config: object) => {
         calls.consumer.push(config);
         return {} as never;
@@ -49,11 +56,12 @@ describe('client settings', () => {
     expect(flavorOf(recorder(true).kafka, 'confluent')).toBe('confluent');
   });
 
-  it('puts acks, idempotence, fromBeginning and autoCommit where each client reads them', () => {
+  it('puts acks, idempotence, fromBeginning and autoCommit where each client reads them', async () => {
     const kafkajs = recorder(true);
-    createProducer(kafkajs.kafka, 'kafkajs');
+    await createProducer(kafkajs.kafka, 'kafkajs').connect();
     createConsumer(kafkajs.kafka, 'kafkajs', 'g', {});
     expect(kafkajs.calls.producer[0]).toMatchObject({
+      idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
     });
@@ -70,5 +78,12 @@ describe('client settings', () => {
     });
     // Confluent's client refuses KafkaJS keys outside the kafkaJS block.
     expect(Object.keys(confluent.calls.consumer[0] as object)).toEqual(['kafkaJS']);
+  });
+
+  it('turns kafkajs idempotence off only where the controller is none of the brokers (the mock)', async () => {
+    const mock = recorder(true, 0);
+    await createProducer(mock.kafka, 'kafkajs').connect();
+    expect(mock.calls.producer[0]).toMatchObject({ maxInFlightRequests: 1 });
+    expect(mock.calls.producer[0]).not.toHaveProperty('idempotent');
   });
 });

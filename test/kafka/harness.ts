@@ -16,6 +16,7 @@ import {
 import type { EmailWorkerOptions } from '../../src/kafka/index.js';
 import { HEADERS } from '../../src/kafka/index.js';
 import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
+import { startRealKafka } from '../helpers/kafka-real.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 
@@ -29,16 +30,18 @@ export function kafkaClient(cluster: KafkaCluster, clientId = 'mailroom-test'): 
 }
 
 /**
- * One mock cluster for a test file: started before its tests, stopped after them. `ready` gets the
+ * One cluster for a test file (or a `describe`): started before its tests, stopped after them.
+ * The mock unless `real` asks for Apache Kafka itself with that many nodes. `ready` gets the
  * cluster and a client; the returned list holds clean-ups, run (newest first) after each test.
  */
 export function useKafkaCluster(
   ready: (cluster: KafkaCluster, kafka: Kafka) => void,
+  options: { real?: { nodes: 1 | 3 } } = {},
 ): Array<() => Promise<void> | void> {
   const cleanup: Array<() => Promise<void> | void> = [];
   let cluster: KafkaCluster | undefined;
   beforeAll(async () => {
-    cluster = await startKafkaCluster();
+    cluster = options.real ? await startRealKafka(options.real) : await startKafkaCluster();
     ready(cluster, kafkaClient(cluster));
   });
   afterEach(async () => {
@@ -50,7 +53,7 @@ export function useKafkaCluster(
   return cleanup;
 }
 
-/** Fresh topic names for one test (and their creation on the mock). */
+/** Fresh topic names for one test (and their creation on the cluster). */
 export async function freshTopics(cluster: KafkaCluster, partitions = 3) {
   const topic = `mail-${randomUUID().slice(0, 8)}`;
   const names = { topic, retryTopic: `${topic}.retry`, deadLetterTopic: `${topic}.dlq` };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`'s own set-up: the system packages the test run needs besides Node (real peers on
 # loopback: headless Chromium for the preview, librdkafka's mock Kafka cluster built with a C
-# compiler, openssl for test certificates, SpamAssassin to score the built-in emails, dkimpy as a second DKIM verifier), then the npm packages
+# compiler, a real Apache Kafka broker (Java 17 and Maven: its jars come from Maven), openssl for test certificates, SpamAssassin to score the built-in emails, dkimpy as a second DKIM verifier), then the npm packages
 # from the lock file.
 # Installs what is missing with apt-get where it can (as root, or with sudo that needs no
 # password); otherwise stops at once and prints the one command to run. Never skips a suite.
@@ -17,6 +17,8 @@ if [ -z "${CHROMIUM_PATH:-}" ] && ! have chromium; then missing+=(chromium); fi
 [ -f /usr/include/librdkafka/rdkafka_mock.h ] || missing+=(librdkafka-dev)
 have cc || missing+=(gcc libc6-dev)
 have spamassassin || missing+=(spamassassin)
+have java || missing+=(default-jre-headless)
+have mvn || missing+=(maven)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if ! have apt-get; then
@@ -51,6 +53,30 @@ if ! "$python" -c 'import dkim' 2>/dev/null; then
     echo "npm test needs dkimpy for $python. Run: $python -m pip install dkimpy==1.1.8" >&2
     exit 1
   }
+fi
+
+# Apache Kafka's broker for the real-broker tests (test/helpers/kafka-real.ts): its runtime jars,
+# copied by Maven into test/setup/kafka/libs (git-ignored), again only when the pom changed.
+kafka_dir=test/setup/kafka
+kafka_pom_hash=$(sha256sum "$kafka_dir/pom.xml" | cut -c1-16)
+if [ "$(cat "$kafka_dir/libs/.pom-hash" 2>/dev/null)" != "$kafka_pom_hash" ]; then
+  echo "test set-up: resolving Apache Kafka's broker jars with Maven"
+  rm -rf "$kafka_dir/libs"
+  mvn_log=$(mktemp)
+  if ! mvn -B -Dstyle.color=never -f "$kafka_dir/pom.xml" dependency:copy-dependencies >"$mvn_log" 2>&1; then
+    tail -n 40 "$mvn_log" >&2
+    rm -rf "$kafka_dir/libs" "$mvn_log"
+    echo "npm test could not resolve the Kafka broker's jars (needs Maven Central). Run:" >&2
+    echo "  mvn -B -f $kafka_dir/pom.xml dependency:copy-dependencies" >&2
+    exit 1
+  fi
+  bindings=$(find "$kafka_dir/libs" -name 'slf4j-reload4j-*.jar' -o -name 'slf4j-log4j12-*.jar' -o -name 'logback-classic-*.jar' | wc -l)
+  if [ "$bindings" != 1 ]; then
+    echo "test set-up: expected one SLF4J binding in $kafka_dir/libs, found $bindings: check the pom's exclusions" >&2
+    exit 1
+  fi
+  rm -f "$mvn_log"
+  echo "$kafka_pom_hash" >"$kafka_dir/libs/.pom-hash"
 fi
 fi
 
