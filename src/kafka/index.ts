@@ -24,7 +24,17 @@ export {
   parseEnvelope,
 } from './envelope.js';
 export { isKafkaUnavailableError, KafkaUnavailableError } from './failures.js';
-export { type IdempotencyStore, memoryIdempotencyStore } from './idempotency.js';
+export {
+  type ClaimOptions,
+  type ClaimResult,
+  fromSentKeyStore,
+  type IdempotencyStore,
+  IdempotencyStoreError,
+  isIdempotencyStoreError,
+  type MarkResult,
+  memoryIdempotencyStore,
+  type SentKeyStore,
+} from './idempotency.js';
 export { type KafkaLogEntry, kafkaLogCreator } from './log.js';
 export {
   type BuiltinEmail,
@@ -37,6 +47,7 @@ export {
   type PublishReceipt,
   type TemplateEmail,
 } from './producer.js';
+export { type RedisClientLike, type RedisIdempotencyStoreOptions, redisIdempotencyStore } from './redis.js';
 export {
   createEmailWorker,
   type DeadLetterReason,
@@ -45,6 +56,7 @@ export {
   type EmailWorkerOptions,
   type EmailWorkerStats,
   HEADERS,
+  type PossibleDuplicate,
   type RecordPosition,
   type WorkerRetryOptions,
 } from './worker.js';

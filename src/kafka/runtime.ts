@@ -31,6 +31,7 @@ import {
   kafkaErrorFields,
   rebalanceCause,
 } from './failures.js';
+import type { IdempotencyStoreError } from './idempotency.js';
 import { describeFailure, notBeforeOf, type RecordHandlerOptions, recordHandler } from './records.js';
 import type { EmailWorkerEvents, EmailWorkerStats } from './worker.js';
 
@@ -332,7 +333,7 @@ export class WorkerRuntime {
 
   // ---- pause -------------------------------------------------------------------------------
 
-  #pauseAll(error: EmailError): void {
+  #pauseAll(error: EmailError | IdempotencyStoreError): void {
     if (this.#pausedUntil !== undefined || !this.#consumer) return;
     const { pauseMs, topic, retryTopic } = this.#s;
     this.#pausedUntil = Date.now() + pauseMs;
