@@ -19,6 +19,7 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** SIGKILLs it, as a crash would; `start()` again brings it back on the same port, empty. */
   kill(): Promise<void>;
+  /** Starts it again after `kill()` (nothing when it is up). */
   start(): Promise<void>;
 }
 
@@ -44,6 +45,7 @@ export async function startRedisServer(): Promise<RedisServer> {
   let child: ChildProcess | undefined;
 
   const start = async () => {
+    if (child && child.exitCode === null && child.signalCode === null) return; // already up
     const proc = spawn(
       process.env.REDIS_SERVER ?? 'redis-server',
       [
