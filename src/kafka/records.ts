@@ -446,9 +446,12 @@ function errorCode(error: unknown): string {
   return 'internal';
 }
 
-/** Our errors' messages carry no secrets; of anything else only the name goes on the record. */
+/** Our errors' messages carry no secrets (a store's names its cause's, e.g. ECONNREFUSED); of anything else only the name. */
 function errorMessage(error: unknown): string {
-  const text = isMailroomError(error) ? error.message : ((error as Error)?.name ?? 'Error');
+  const text =
+    isMailroomError(error) || isIdempotencyStoreError(error)
+      ? error.message
+      : ((error as Error)?.name ?? 'Error');
   return oneLine(text, 500);
 }
 

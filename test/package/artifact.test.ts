@@ -114,11 +114,19 @@ const MAIN_NAMES = [
   'sandboxTransport',
 ];
 const TESTING_NAMES = ['createTestMailer', 'extractLink', 'Outbox'];
-const KAFKA_NAMES = ['createEmailProducer', 'createEmailWorker', 'memoryIdempotencyStore', 'parseEnvelope'];
-/** The optional peers that mailroom-js/kafka is written against and never imports. */
-const KAFKA_CLIENTS = ['kafkajs', '@confluentinc/kafka-javascript'];
-/** A module path, URL or specifier that belongs to one of the Kafka clients. */
-const CLIENT_PATH = /kafkajs|confluentinc/;
+const KAFKA_NAMES = [
+  'createEmailProducer',
+  'createEmailWorker',
+  'memoryIdempotencyStore',
+  'redisIdempotencyStore',
+  'parseEnvelope',
+];
+/** The optional peers that mailroom-js/kafka is written against and never imports (the Kafka clients, ioredis). */
+const KAFKA_CLIENTS = ['kafkajs', '@confluentinc/kafka-javascript', 'ioredis'];
+/** A module path, URL or specifier that belongs to one of those clients. */
+const CLIENT_PATH = /kafkajs|confluentinc|ioredis/;
+/** Every optional peer: those, and prom-client (the worker's metrics). */
+const OPTIONAL_PEERS = [...KAFKA_CLIENTS, 'prom-client'];
 const VERIFY_URL = 'https://acme.example/verify?token=artifact-7Qx';
 
 /** The body shared by the ESM and the CJS script: `mailroom` and `testing` are the loaded modules. */
@@ -177,8 +185,8 @@ describe('the packed tarball', () => {
   it('neither bundles nor imports a Kafka client, and npm installs none: they are optional peers', async () => {
     const installed = join(scratch, 'node_modules', 'mailroom-js');
     const pkg = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'));
-    expect(Object.keys(pkg.peerDependencies ?? {}).sort()).toEqual([...KAFKA_CLIENTS].sort());
-    for (const name of KAFKA_CLIENTS) {
+    expect(Object.keys(pkg.peerDependencies ?? {}).sort()).toEqual([...OPTIONAL_PEERS].sort());
+    for (const name of OPTIONAL_PEERS) {
       expect(pkg.peerDependenciesMeta?.[name], name).toEqual({ optional: true });
       expect(existsSync(join(scratch, 'node_modules', name)), `npm installed ${name}`).toBe(false);
     }
@@ -188,9 +196,9 @@ describe('the packed tarball', () => {
     for (const file of files.filter((name) => /\.(c?js|map)$/.test(name))) {
       const text = await readFile(join(installed, 'dist', file), 'utf8');
       if (/\.c?js$/.test(file)) {
-        // import … from 'kafkajs', import('kafkajs'), require('kafkajs'), and their subpaths.
+        // import … from 'kafkajs', import('kafkajs'), require('kafkajs'), and their subpaths (ioredis too).
         const found = text.match(
-          /(?:\bfrom|\bimport|\brequire)\s*\(?\s*["'](?:kafkajs|@confluentinc\/kafka-javascript)(?:\/[^"']*)?["']/g,
+          /(?:\bfrom|\bimport|\brequire)\s*\(?\s*["'](?:kafkajs|@confluentinc\/kafka-javascript|ioredis)(?:\/[^"']*)?["']/g,
         );
         imports.push(...(found ?? []).map((hit) => `${file}: ${hit}`));
       } else if (file.endsWith('.map')) {
