@@ -8,12 +8,13 @@ import { maskAddresses, oneLine } from '../log.js';
 import type { RetryOptions } from '../retry.js';
 import type { EmailService } from '../service.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
+import { KeyClaims } from './claims.js';
 import { headerText, type KafkaHeaders, type KafkaIncomingMessage } from './client.js';
 import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, readEnvelope } from './envelope.js';
 import {
   type ClaimResult,
   type IdempotencyStore,
-  IdempotencyStoreError,
+  type IdempotencyStoreError,
   isIdempotencyStoreError,
 } from './idempotency.js';
 import {
@@ -123,8 +124,7 @@ export interface RecordHandlerOptions {
 /** Makes the function that handles one record. It rejects only when forwarding a record failed. */
 export function recordHandler(o: RecordHandlerOptions) {
   const { service, report } = o;
-  /** Keys being sent now, each with the copies waiting for it to finish. */
-  const inFlight = new Map<string, Array<() => void>>();
+  const claims = new KeyClaims(o.store, o.owner, report);
   // Frozen, so the service checks it once rather than per email.
   const inProcess = Object.freeze({ ...o.inProcess });
 
@@ -205,21 +205,9 @@ export function recordHandler(o: RecordHandlerOptions) {
     // A copy of a record (a producer retry wrote it twice) often sits in the same batch: it waits
     // for the first copy, then finds the key sent, rather than racing it past the store.
     const key = storeKey(envelope, message);
-    let waiters = inFlight.get(key);
-    while (waiters) {
-      await new Promise<void>((resolve) => waiters?.push(resolve));
-      waiters = inFlight.get(key);
-    }
-    inFlight.set(key, []);
     try {
-      let claim: ClaimResult;
-      try {
-        claim = await o.store.claim(key, { owner: o.owner });
-      } catch (error) {
-        // Without an answer nothing is sent: the record is held and the worker pauses.
-        report.systemic(storeError('claim', o.store, error));
-        return 'hold';
-      }
+      const claim = await claims.claim(key);
+      if (claim === undefined) return 'hold'; // no answer: nothing is sent, the worker pauses
       if (claim.status === 'sent') {
         report.duplicate({ ...at, envelope });
         return 'done';
@@ -234,9 +222,7 @@ export function recordHandler(o: RecordHandlerOptions) {
         });
       return await sendClaimed(message, at, envelope, prior, key);
     } finally {
-      const waiting = inFlight.get(key);
-      inFlight.delete(key);
-      for (const wake of waiting ?? []) wake();
+      claims.done(key);
     }
   };
 
@@ -258,23 +244,13 @@ export function recordHandler(o: RecordHandlerOptions) {
       // Nobody accepted and the copy just parked has these same recipients: its key is released.
       if (sent.result.accepted.length > 0 || !sent.result.deferred?.length) {
         release = false; // sent: never released, even when marking fails (the lease runs out, reported)
-        try {
-          if ((await o.store.markSent(key, o.owner)) === 'lease-lost')
-            report.possibleDuplicate({ ...at, envelope, reason: 'lease-lost' });
-        } catch (error) {
-          report.storeFailed(storeError('markSent', o.store, error));
-        }
+        if ((await claims.markSent(key)) === 'lease-lost')
+          report.possibleDuplicate({ ...at, envelope, reason: 'lease-lost' });
       }
       report.sent(at, envelope, sent.result, sent.attempts);
       return 'done';
     } finally {
-      if (release) {
-        try {
-          await o.store.release(key, o.owner);
-        } catch (error) {
-          report.storeFailed(storeError('release', o.store, error));
-        }
-      }
+      if (release) await claims.release(key);
     }
   };
 
@@ -425,17 +401,6 @@ function failureHeaders(
 /** The not-before time of a parked record, in ms since the epoch (0 when it has none). */
 export function notBeforeOf(message: KafkaIncomingMessage): number {
   return Number(headerText(message.headers, HEADERS.notBefore) ?? 0) || 0;
-}
-
-/** A store's failure as an {@link IdempotencyStoreError} (a custom store may reject with anything). */
-function storeError(
-  operation: IdempotencyStoreError['operation'],
-  store: IdempotencyStore,
-  error: unknown,
-): IdempotencyStoreError {
-  return isIdempotencyStoreError(error)
-    ? error
-    : new IdempotencyStoreError(operation, store.name ?? 'custom', error);
 }
 
 function errorCode(error: unknown): string {
