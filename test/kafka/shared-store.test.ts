@@ -194,6 +194,9 @@ describe('mailroom-js/kafka workers sharing a Redis idempotency store', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mailroom-shared-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const concurrency = 5;
+    // Shorter than the group takes to hand a's partitions to b (a 6 s session, then a rebalance): b
+    // takes a's last claims over at once (a longer lease would park them first: the 'held' case above).
+    const leaseMs = 3_000;
     const producer = createEmailProducer({ kafka, topic: topics.topic });
     cleanup.push(() => producer.disconnect());
     const child = (name: string): ChildProcess => {
@@ -210,7 +213,7 @@ describe('mailroom-js/kafka workers sharing a Redis idempotency store', () => {
           '50',
           String(concurrency),
           redis.url,
-          '3000',
+          String(leaseMs),
         ],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
