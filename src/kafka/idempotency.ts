@@ -53,22 +53,24 @@ export const DEFAULT_LEASE_MS = 120_000;
  * with `expiredLeaseOf`, never silently. See `memoryIdempotencyStore` (one process) and
  * `redisIdempotencyStore` (many processes and machines).
  *
- * @example A store on a SQL table (sketch; one row per key, `state` is 'lease' or 'sent'):
+ * @example The claim of a store on a PostgreSQL table (`pg`; the README has the whole store):
  * ```ts
- * const store: IdempotencyStore = {
- *   async claim(key, { owner, leaseMs }) {
- *     // INSERT … ON CONFLICT (key) DO UPDATE SET owner = $2, state = 'lease', until = now() + $3
- *     //   WHERE t.state = 'lease' AND (t.until < now() OR t.owner = $2)
- *     // RETURNING (xmax = 0) AS fresh, the previous owner and until — in one statement; then
- *     // SELECT state, owner, until when nothing was returned: 'sent' or 'held'.
- *   },
- *   async markSent(key, owner) {
- *     // UPDATE … SET state = 'sent', sent_at = now() WHERE key = $1 RETURNING (owner = $2 AND until >= now())
- *   },
- *   async release(key, owner) {
- *     // DELETE FROM … WHERE key = $1 AND owner = $2 AND state = 'lease'
- *   },
- * };
+ * // CREATE TABLE mail_keys (key text PRIMARY KEY, state text NOT NULL, owner text NOT NULL, until timestamptz NOT NULL);
+ * async claim(key, { owner, leaseMs = 120_000 }) {
+ *   return inTransaction(async (db) => {
+ *     const lease = [key, owner, leaseMs];
+ *     const fresh = await db.query(
+ *       `INSERT INTO mail_keys VALUES ($1, 'lease', $2, now() + $3 * interval '1 ms') ON CONFLICT DO NOTHING`, lease);
+ *     if (fresh.rowCount === 1) return { status: 'claimed' };
+ *     const { rows: [row] } = await db.query(
+ *       `SELECT state, owner, until > now() AS live, extract(epoch FROM until) * 1000 AS until_ms
+ *          FROM mail_keys WHERE key = $1 FOR UPDATE`, [key]); // waits for a racing claim: one wins
+ *     if (row.state === 'sent') return { status: 'sent' };
+ *     if (row.live && row.owner !== owner) return { status: 'held', owner: row.owner, until: Number(row.until_ms) };
+ *     await db.query(`UPDATE mail_keys SET owner = $2, until = now() + $3 * interval '1 ms' WHERE key = $1`, lease);
+ *     return row.owner === owner ? { status: 'claimed' } : { status: 'claimed', expiredLeaseOf: row.owner };
+ *   });
+ * }
  * ```
  */
 export interface IdempotencyStore {
