@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Admin, type Kafka, logLevel } from 'kafkajs';
 import type { EmailError, Logger } from 'mailroom-js';
+import type { IdempotencyStoreError } from 'mailroom-js/kafka';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type KafkaCluster, startKafkaCluster } from '../../test/helpers/kafka-cluster.js';
@@ -32,7 +33,7 @@ let cluster: KafkaCluster;
 let kafka: Kafka;
 let admin: Admin;
 const cleanup: Array<() => Promise<unknown>> = [];
-let alerts: EmailError[];
+let alerts: Array<EmailError | IdempotencyStoreError>;
 let logs: { level: string; msg: string | undefined; fields: Record<string, unknown> }[];
 
 beforeAll(async () => {

@@ -33,6 +33,7 @@ import {
   createEmailWorker,
   type EmailProducer,
   type EmailWorker,
+  type IdempotencyStoreError,
   kafkaConfigFromEnv,
   kafkaLogCreator,
 } from 'mailroom-js/kafka';
@@ -81,7 +82,7 @@ export interface MailWorkerOptions {
    * certificate, a suspended account): the worker pauses both topics, dead-letters nothing, and
    * tries again after a minute. Page someone from here. Default: an error log line.
    */
-  onAlert?: (error: EmailError) => void;
+  onAlert?: (error: EmailError | IdempotencyStoreError) => void;
   /** Where log lines go. Default: one JSON line per event on the console. */
   logger?: Logger;
   /**
@@ -109,9 +110,13 @@ export function createMailWorker(env: Env = process.env, options: MailWorkerOpti
   const logger = options.logger ?? consoleLogger;
   const onAlert =
     options.onAlert ??
-    ((error: EmailError) =>
+    ((error: EmailError | IdempotencyStoreError) =>
       logger.error(
-        { alert: true, transport: error.transport, code: error.code },
+        {
+          alert: true,
+          transport: 'transport' in error ? error.transport : 'idempotency store',
+          code: error.code,
+        },
         `email delivery paused: ${error.message}`,
       ));
   const kafkaConfig = kafkaConfigFromEnv(env);

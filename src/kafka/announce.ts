@@ -6,6 +6,7 @@ import type { EmailError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { FinishedOffsets } from './commit.js';
 import { kafkaErrorFields } from './failures.js';
+import type { IdempotencyStoreError } from './idempotency.js';
 import { describeFailure, type RecordReports } from './records.js';
 import type { EmailWorkerEvents, EmailWorkerStats } from './worker.js';
 
@@ -15,6 +16,8 @@ export class Announcer {
     retried: 0,
     deadLettered: 0,
     duplicates: 0,
+    possibleDuplicates: 0,
+    held: 0,
     commitsRefused: 0,
     restarts: 0,
   };
@@ -45,7 +48,7 @@ export class Announcer {
   }
 
   /** What the record handler reports, as counts, log lines and events; `systemic` pauses. */
-  recordReports(systemic: (error: EmailError) => void): RecordReports {
+  recordReports(systemic: (error: EmailError | IdempotencyStoreError) => void): RecordReports {
     const { stats } = this;
     return {
       sent: (at, envelope, result, attempts) => {
@@ -82,6 +85,40 @@ export class Announcer {
         const { envelope, ...at } = event;
         this.log?.info({ event: 'worker.duplicate', id: envelope.id, ...at }, 'already sent: skipped');
         this.emit('duplicate', event);
+      },
+      held: (event) => {
+        stats.held++;
+        const { envelope, ...fields } = event;
+        this.log?.info(
+          { event: 'worker.held', id: envelope.id, ...fields },
+          'another worker is sending this email: parked until its lease ends',
+        );
+        this.emit('held', event);
+      },
+      possibleDuplicate: (event) => {
+        stats.possibleDuplicates++;
+        const { envelope, ...fields } = event;
+        this.log?.warn(
+          { event: 'worker.possible_duplicate', id: envelope.id, ...fields },
+          fields.reason === 'lease-expired'
+            ? `took over the lease of ${fields.previousOwner}, which ran out before it marked the email sent: it may have sent it, so this send may be a duplicate`
+            : "this worker's lease ran out before the email was marked sent: another worker may have sent it too",
+        );
+        this.emit('possible-duplicate', event);
+      },
+      storeFailed: (error) => {
+        this.log?.error(
+          {
+            event: 'worker.store_failed',
+            operation: error.operation,
+            code: error.code,
+            message: error.message,
+          },
+          error.operation === 'markSent'
+            ? 'the email was sent but the idempotency store could not mark it: its lease runs out, and a redelivery is reported as a possible duplicate'
+            : 'the idempotency store could not release a key: it is free again when its lease runs out',
+        );
+        this.emit('error', { error });
       },
       systemic,
     };

@@ -29,7 +29,17 @@ export {
   KafkaTopicMissingError,
   KafkaUnavailableError,
 } from './failures.js';
-export { type IdempotencyStore, memoryIdempotencyStore } from './idempotency.js';
+export {
+  type ClaimOptions,
+  type ClaimResult,
+  fromSentKeyStore,
+  type IdempotencyStore,
+  IdempotencyStoreError,
+  isIdempotencyStoreError,
+  type MarkResult,
+  memoryIdempotencyStore,
+  type SentKeyStore,
+} from './idempotency.js';
 export { type KafkaLogEntry, kafkaLogCreator } from './log.js';
 export {
   type BuiltinEmail,
@@ -42,6 +52,7 @@ export {
   type PublishReceipt,
   type TemplateEmail,
 } from './producer.js';
+export { type RedisClientLike, type RedisIdempotencyStoreOptions, redisIdempotencyStore } from './redis.js';
 export {
   createEmailWorker,
   type DeadLetterReason,
@@ -50,6 +61,7 @@ export {
   type EmailWorkerOptions,
   type EmailWorkerStats,
   HEADERS,
+  type PossibleDuplicate,
   type RecordPosition,
   type WorkerRetryOptions,
 } from './worker.js';

@@ -8,9 +8,15 @@ import { maskAddresses, oneLine } from '../log.js';
 import type { RetryOptions } from '../retry.js';
 import type { EmailService } from '../service.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
+import { KeyClaims } from './claims.js';
 import { headerText, type KafkaHeaders, type KafkaIncomingMessage } from './client.js';
 import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, readEnvelope } from './envelope.js';
-import type { IdempotencyStore } from './idempotency.js';
+import {
+  type ClaimResult,
+  type IdempotencyStore,
+  type IdempotencyStoreError,
+  isIdempotencyStoreError,
+} from './idempotency.js';
 import {
   NARROWED_HEADER,
   narrowedCopies,
@@ -77,14 +83,31 @@ export interface RecordReports {
     },
   ): void;
   duplicate(event: RecordPosition & { envelope: EnvelopeV1 }): void;
-  /** A systemic failure: the worker pauses; the record is held. */
-  systemic(error: EmailError): void;
+  /** Another owner's lease on the key is live: the record was parked on the retry topic until it ends. */
+  held(event: RecordPosition & { envelope: EnvelopeV1; owner: string; until: Date }): void;
+  /** This send may repeat one by another worker: a lease that ran out was taken over, or ours ran out. */
+  possibleDuplicate(event: RecordPosition & PossibleDuplicate & { envelope: EnvelopeV1 }): void;
+  /** The store failed where the worker can go on (marking sent, releasing): said, not fatal. */
+  storeFailed(error: IdempotencyStoreError): void;
+  /** A systemic failure (or the store cannot answer a claim): the worker pauses; the record is held. */
+  systemic(error: EmailError | IdempotencyStoreError): void;
 }
+
+/**
+ * Why a send may be a duplicate. `lease-expired`: this worker took over a lease another owner let
+ * run out (it died or stalled mid-send), so it may have sent the email already. `lease-lost`: this
+ * worker's own lease ran out before it marked the email sent, so another may have sent it too.
+ */
+export type PossibleDuplicate =
+  | { reason: 'lease-expired'; previousOwner: string }
+  | { reason: 'lease-lost'; previousOwner?: undefined };
 
 /** What {@link recordHandler} needs. */
 export interface RecordHandlerOptions {
   service: EmailService;
   store: IdempotencyStore;
+  /** This worker's name in the store's leases: unique per running worker. */
+  owner: string;
   limits: EnvelopeLimits;
   inProcess: Required<RetryOptions>;
   maxAttempts: number;
@@ -101,8 +124,7 @@ export interface RecordHandlerOptions {
 /** Makes the function that handles one record. It rejects only when forwarding a record failed. */
 export function recordHandler(o: RecordHandlerOptions) {
   const { service, report } = o;
-  /** Keys being sent now, each with the copies waiting for it to finish. */
-  const inFlight = new Map<string, Array<() => void>>();
+  const claims = new KeyClaims(o.store, o.owner, report);
   // Frozen, so the service checks it once rather than per email.
   const inProcess = Object.freeze({ ...o.inProcess });
 
@@ -183,35 +205,73 @@ export function recordHandler(o: RecordHandlerOptions) {
     // A copy of a record (a producer retry wrote it twice) often sits in the same batch: it waits
     // for the first copy, then finds the key sent, rather than racing it past the store.
     const key = storeKey(envelope, message);
-    let waiters = inFlight.get(key);
-    while (waiters) {
-      await new Promise<void>((resolve) => waiters?.push(resolve));
-      waiters = inFlight.get(key);
+    try {
+      const claim = await claims.claim(key);
+      if (claim === undefined) return 'hold'; // no answer: nothing is sent, the worker pauses
+      if (claim.status === 'sent') {
+        report.duplicate({ ...at, envelope });
+        return 'done';
+      }
+      if (claim.status === 'held') return parkHeld(message, at, envelope, prior, claim);
+      if (claim.expiredLeaseOf !== undefined)
+        report.possibleDuplicate({
+          ...at,
+          envelope,
+          reason: 'lease-expired',
+          previousOwner: claim.expiredLeaseOf,
+        });
+      return await sendClaimed(message, at, envelope, prior, key);
+    } finally {
+      claims.done(key);
     }
-    const seen = o.store.has(key);
-    if (seen === true || (seen !== false && (await seen))) {
-      report.duplicate({ ...at, envelope });
-      return 'done';
-    }
-    inFlight.set(key, []);
+  };
+
+  /** Sends a record whose key this worker claimed, then marks the key sent, or releases it when nothing was sent. */
+  const sendClaimed = async (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    prior: number,
+    key: string,
+  ): Promise<Outcome> => {
+    let release = true;
     try {
       const sent = await send(message, at, envelope, prior);
       if (!('result' in sent)) return sent.outcome;
-      // Refused recipients are forwarded before the key is stored: if forwarding fails, the record
+      // Refused recipients are forwarded before the key is marked: if forwarding fails, the record
       // comes again and is re-sent (a duplicate for some) rather than losing the refused ones.
       await forwardRefused(message, at, envelope, sent.result, sent.attempts);
-      // Nobody accepted and the copy just parked has these same recipients: its key stays free.
+      // Nobody accepted and the copy just parked has these same recipients: its key is released.
       if (sent.result.accepted.length > 0 || !sent.result.deferred?.length) {
-        const added = o.store.add(key);
-        if (added) await added;
+        release = false; // sent: never released, even when marking fails (the lease runs out, reported)
+        if ((await claims.markSent(key)) === 'lease-lost')
+          report.possibleDuplicate({ ...at, envelope, reason: 'lease-lost' });
       }
       report.sent(at, envelope, sent.result, sent.attempts);
       return 'done';
     } finally {
-      const waiting = inFlight.get(key);
-      inFlight.delete(key);
-      for (const wake of waiting ?? []) wake();
+      if (release) await claims.release(key);
     }
+  };
+
+  /** Another worker is sending this email now: parked on the retry topic until its lease ends, attempts unchanged. */
+  const parkHeld = async (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    prior: number,
+    claim: Extract<ClaimResult, { status: 'held' }>,
+  ): Promise<Outcome> => {
+    const until = new Date(Math.max(claim.until, Date.now()) + 250);
+    const headers = {
+      ...failureHeaders(message, at, undefined, prior, o.retryTopic),
+      [HEADERS.errorCode]: 'held',
+      [HEADERS.errorMessage]: "another worker holds this email's lease (it is sending it)",
+      [HEADERS.notBefore]: String(until.getTime()),
+    };
+    await o.forward(o.retryTopic, message, headers);
+    report.held({ ...at, envelope, owner: claim.owner, until });
+    return 'done';
   };
 
   /** Renders and sends; a failure is decided here (dead-letter, park, pause or hold). */
@@ -345,14 +405,18 @@ export function notBeforeOf(message: KafkaIncomingMessage): number {
 
 function errorCode(error: unknown): string {
   if (isEmailError(error)) return error.code;
+  if (isIdempotencyStoreError(error)) return 'store';
   if (isTemplateError(error)) return 'template';
   if (isMessageError(error)) return 'invalid';
   return 'internal';
 }
 
-/** Our errors' messages carry no secrets; of anything else only the name goes on the record. */
+/** Our errors' messages carry no secrets (a store's names its cause's, e.g. ECONNREFUSED); of anything else only the name. */
 function errorMessage(error: unknown): string {
-  const text = isMailroomError(error) ? error.message : ((error as Error)?.name ?? 'Error');
+  const text =
+    isMailroomError(error) || isIdempotencyStoreError(error)
+      ? error.message
+      : ((error as Error)?.name ?? 'Error');
   return oneLine(text, 500);
 }
 

@@ -34,6 +34,7 @@ import {
   kafkaErrorFields,
   rebalanceCause,
 } from './failures.js';
+import type { IdempotencyStoreError } from './idempotency.js';
 import { describeFailure, notBeforeOf, type RecordHandlerOptions, recordHandler } from './records.js';
 import type { EmailWorkerEvents, EmailWorkerStats } from './worker.js';
 
@@ -349,7 +350,7 @@ export class WorkerRuntime {
 
   // ---- pause -------------------------------------------------------------------------------
 
-  #pauseAll(error: EmailError): void {
+  #pauseAll(error: EmailError | IdempotencyStoreError): void {
     if (this.#pausedUntil !== undefined || !this.#consumer) return;
     const { pauseMs, topic, retryTopic } = this.#s;
     this.#pausedUntil = Date.now() + pauseMs;

@@ -6,6 +6,8 @@
  * go on says so (`fatal`, `untilClosed()` rejects) instead of idling with its process alive.
  * This file checks the options and documents the API; runtime.ts runs it.
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { ConfigError, type EmailError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type RetryOptions, resolveRetry } from '../retry.js';
@@ -13,12 +15,17 @@ import type { EmailService } from '../service.js';
 import type { SendResult } from '../transport.js';
 import { type ConsumerSettings, flavorOf, type KafkaClientLike, type KafkaFlavor } from './client.js';
 import { type EnvelopeLimits, type EnvelopeV1, resolveLimits } from './envelope.js';
-import { type IdempotencyStore, memoryIdempotencyStore } from './idempotency.js';
+import {
+  type IdempotencyStore,
+  type IdempotencyStoreError,
+  resolveStore,
+  type SentKeyStore,
+} from './idempotency.js';
 import { DEFAULT_TOPIC } from './producer.js';
-import type { DeadLetterReason, RecordPosition } from './records.js';
+import type { DeadLetterReason, PossibleDuplicate, RecordPosition } from './records.js';
 import { WorkerRuntime } from './runtime.js';
 
-export { type DeadLetterReason, HEADERS, type RecordPosition } from './records.js';
+export { type DeadLetterReason, HEADERS, type PossibleDuplicate, type RecordPosition } from './records.js';
 
 /** How the worker retries. */
 export interface WorkerRetryOptions {
@@ -66,8 +73,14 @@ export interface EmailWorkerOptions extends EnvelopeLimits {
   retry?: WorkerRetryOptions;
   /** How long a systemic failure (auth, account, TLS) pauses consumption before it is tried again (ms). Default 60 000. */
   pauseMs?: number;
-  /** Default: the last 10 000 keys in memory. */
-  idempotencyStore?: IdempotencyStore;
+  /**
+   * Where the worker claims each email's key before sending and marks it sent after, so a
+   * redelivered record is not sent again. Share one store (`redisIdempotencyStore`) between
+   * workers on several machines; the default, `memoryIdempotencyStore()`, covers one process (the
+   * last 10 000 keys). A mailroom 0.1 store with only `has`/`add` still works (adapted by
+   * `fromSentKeyStore`: no leases across processes).
+   */
+  idempotencyStore?: IdempotencyStore | SentKeyStore;
   /** Session and heartbeat settings of the consumer. */
   consumer?: ConsumerSettings;
   /**
@@ -104,8 +117,23 @@ export interface EmailWorkerEvents {
   };
   /** Already sent (its idempotency key was seen): committed without sending again. */
   duplicate: RecordPosition & { envelope: EnvelopeV1 };
-  /** A systemic failure paused consumption: an alert for whoever runs the worker. */
-  paused: { error: EmailError; resumeAt: Date };
+  /**
+   * Another worker holds the key's lease (it is sending this email now): the record was parked on
+   * the retry topic until `until`, its attempts unchanged. Then it is skipped if that worker marked
+   * it sent, or sent if it released it or died.
+   */
+  held: RecordPosition & { envelope: EnvelopeV1; owner: string; until: Date };
+  /**
+   * This email may go out twice: the worker took over a lease another worker let run out (it died
+   * mid-send: `lease-expired`, naming it), or its own lease ran out before it marked the email sent
+   * (`lease-lost`). Counted in `stats.possibleDuplicates`; never silent.
+   */
+  'possible-duplicate': RecordPosition & PossibleDuplicate & { envelope: EnvelopeV1 };
+  /**
+   * A systemic failure paused consumption: an alert for whoever runs the worker. An
+   * `IdempotencyStoreError` when the store could not answer a claim (nothing was sent).
+   */
+  paused: { error: EmailError | IdempotencyStoreError; resumeAt: Date };
   resumed: Record<string, never>;
   /** Something went wrong outside one email (a publish failed, the consumer crashed); the records are redelivered. */
   error: { error: unknown };
@@ -123,6 +151,10 @@ export interface EmailWorkerStats {
   deadLettered: number;
   /** Records skipped because their idempotency key was already sent (redeliveries after a rebalance, producer retries). */
   duplicates: number;
+  /** Sends that may repeat another worker's (a lease that ran out): see the `possible-duplicate` event. */
+  possibleDuplicates: number;
+  /** Records parked because another worker held their key's lease. */
+  held: number;
   /** Commits refused because the group was rebalancing: their records are delivered to the partition's next owner. */
   commitsRefused: number;
   /** Consumer restarts after a crash (by the Kafka client or by the worker). */
@@ -234,7 +266,8 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
     logger: options.logger,
     records: {
       service,
-      store: options.idempotencyStore ?? memoryIdempotencyStore(),
+      store: resolveStore(options.idempotencyStore),
+      owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
       limits: resolveLimits(options),
       inProcess: resolveRetry(
         options.retry?.inProcess === undefined ? DEFAULT_IN_PROCESS : options.retry.inProcess,

@@ -1,6 +1,6 @@
 /**
  * Envelope v1 without a broker: what createEnvelope writes, what parseEnvelope accepts, what both
- * refuse (naming the field), and the in-memory idempotency store.
+ * refuse (naming the field). The idempotency stores are in idempotency.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -11,12 +11,7 @@ import {
   type QueuedEmail,
 } from '../../src/index.js';
 import { envelopeFields } from '../../src/kafka/envelope.js';
-import {
-  createEnvelope,
-  ENVELOPE_VERSION,
-  memoryIdempotencyStore,
-  parseEnvelope,
-} from '../../src/kafka/index.js';
+import { createEnvelope, ENVELOPE_VERSION, parseEnvelope } from '../../src/kafka/index.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -488,46 +483,5 @@ describe('hostile input is refused with a MessageError naming the field', () => 
   it('metadata and tags that a send would refuse', () => {
     expect(messageField(parseWith({ metadata: { nested: { a: 1 } } }))).toBe('metadata.nested');
     expect(messageField(parseWith({ tags: ['ok', 'bad\r\ntag'] }))).toBe('tags[1]');
-  });
-});
-
-describe('memoryIdempotencyStore', () => {
-  it('remembers keys it was given, and only those', async () => {
-    const store = memoryIdempotencyStore();
-    expect(await store.has('a')).toBe(false);
-    await store.add('a');
-    expect(await store.has('a')).toBe(true);
-    expect(await store.has('b')).toBe(false);
-  });
-
-  it('always remembers the last max/2 keys, and never more than max', async () => {
-    const store = memoryIdempotencyStore({ max: 100 });
-    for (let i = 0; i < 1_000; i++) await store.add(`k${i}`);
-    for (let i = 950; i < 1_000; i++) expect(await store.has(`k${i}`)).toBe(true);
-    let remembered = 0;
-    for (let i = 0; i < 1_000; i++) if (await store.has(`k${i}`)) remembered++;
-    expect(remembered).toBeLessThanOrEqual(100);
-    expect(await store.has('k0')).toBe(false);
-  });
-
-  it('keeps a key it was asked about again', async () => {
-    const store = memoryIdempotencyStore({ max: 4 });
-    await store.add('a');
-    await store.add('b'); // the newer generation is full: a and b become the older one
-    expect(await store.has('a')).toBe(true); // seen again: back in the newer generation
-    await store.add('c'); // full again: the generation holding b is dropped
-    expect(await store.has('a')).toBe(true);
-    expect(await store.has('b')).toBe(false);
-  });
-
-  it('refuses a max below 2', () => {
-    expect(() => memoryIdempotencyStore({ max: 1 })).toThrow(TypeError);
-    expect(() => memoryIdempotencyStore({ max: 2.5 })).toThrow(TypeError);
-  });
-
-  it('refuses a max that is not a positive integer', () => {
-    for (const max of [0, -1, 1.5, Number.NaN]) {
-      expect(() => memoryIdempotencyStore({ max })).toThrow(TypeError);
-    }
   });
 });

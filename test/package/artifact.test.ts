@@ -114,13 +114,19 @@ const MAIN_NAMES = [
   'sandboxTransport',
 ];
 const TESTING_NAMES = ['createTestMailer', 'extractLink', 'Outbox'];
-const KAFKA_NAMES = ['createEmailProducer', 'createEmailWorker', 'memoryIdempotencyStore', 'parseEnvelope'];
-/** The optional peers that mailroom-js/kafka is written against and never imports. */
-const KAFKA_CLIENTS = ['kafkajs', '@confluentinc/kafka-javascript'];
-/** Every optional peer: the Kafka clients, the Redis client and prom-client (used by the worker when asked). */
-const OPTIONAL_PEERS = [...KAFKA_CLIENTS, 'ioredis', 'prom-client'];
-/** A module path, URL or specifier that belongs to one of the Kafka clients. */
-const CLIENT_PATH = /kafkajs|confluentinc/;
+const KAFKA_NAMES = [
+  'createEmailProducer',
+  'createEmailWorker',
+  'memoryIdempotencyStore',
+  'redisIdempotencyStore',
+  'parseEnvelope',
+];
+/** The optional peers that mailroom-js/kafka is written against and never imports (the Kafka clients, ioredis). */
+const KAFKA_CLIENTS = ['kafkajs', '@confluentinc/kafka-javascript', 'ioredis'];
+/** A module path, URL or specifier that belongs to one of those clients. */
+const CLIENT_PATH = /kafkajs|confluentinc|ioredis/;
+/** Every optional peer: those, and prom-client (the worker's metrics). */
+const OPTIONAL_PEERS = [...KAFKA_CLIENTS, 'prom-client'];
 const VERIFY_URL = 'https://acme.example/verify?token=artifact-7Qx';
 
 /** The body shared by the ESM and the CJS script: `mailroom` and `testing` are the loaded modules. */
@@ -190,9 +196,9 @@ describe('the packed tarball', () => {
     for (const file of files.filter((name) => /\.(c?js|map)$/.test(name))) {
       const text = await readFile(join(installed, 'dist', file), 'utf8');
       if (/\.c?js$/.test(file)) {
-        // import … from 'kafkajs', import('kafkajs'), require('kafkajs'), and their subpaths.
+        // import … from 'kafkajs', import('kafkajs'), require('kafkajs'), and their subpaths (ioredis too).
         const found = text.match(
-          /(?:\bfrom|\bimport|\brequire)\s*\(?\s*["'](?:kafkajs|@confluentinc\/kafka-javascript)(?:\/[^"']*)?["']/g,
+          /(?:\bfrom|\bimport|\brequire)\s*\(?\s*["'](?:kafkajs|@confluentinc\/kafka-javascript|ioredis)(?:\/[^"']*)?["']/g,
         );
         imports.push(...(found ?? []).map((hit) => `${file}: ${hit}`));
       } else if (file.endsWith('.map')) {

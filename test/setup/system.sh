@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `npm test`'s own set-up: the system packages the test run needs besides Node (real peers on
 # loopback: headless Chromium for the preview, librdkafka's mock Kafka cluster built with a C
-# compiler, a real Apache Kafka broker (Java 17 and Maven: its jars come from Maven), openssl for test certificates, SpamAssassin to score the built-in emails, dkimpy as a second DKIM verifier), then the npm packages
-# from the lock file.
+# compiler, a real Apache Kafka broker (Java 17 and Maven: its jars come from Maven), openssl for
+# test certificates, SpamAssassin to score the built-in emails, redis-server for the shared
+# idempotency store, dkimpy as a second DKIM verifier), then the npm packages from the lock file.
 # Installs what is missing with apt-get where it can (as root, or with sudo that needs no
 # password); otherwise stops at once and prints the one command to run. Never skips a suite.
 # `--npm-only` (npm run demo, npm run preview) installs only the npm packages.
@@ -19,6 +20,7 @@ have cc || missing+=(gcc libc6-dev)
 have spamassassin || missing+=(spamassassin)
 have java || missing+=(default-jre-headless)
 have mvn || missing+=(maven)
+have redis-server || missing+=(redis-server)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if ! have apt-get; then
