@@ -24,8 +24,21 @@ export {
   parseEnvelope,
 } from './envelope.js';
 export { isKafkaUnavailableError, KafkaUnavailableError } from './failures.js';
+export {
+  serveWorkerHealth,
+  type WorkerHealth,
+  type WorkerHealthOptions,
+  type WorkerHealthServer,
+  workerHealth,
+} from './health.js';
 export { type IdempotencyStore, memoryIdempotencyStore } from './idempotency.js';
 export { type KafkaLogEntry, kafkaLogCreator } from './log.js';
+export {
+  type PromRegistryLike,
+  type WorkerMetrics,
+  type WorkerMetricsOptions,
+  workerMetrics,
+} from './metrics.js';
 export {
   type BuiltinEmail,
   type CustomEmail,

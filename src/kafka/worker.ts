@@ -16,7 +16,7 @@ import { type EnvelopeLimits, type EnvelopeV1, resolveLimits } from './envelope.
 import { type IdempotencyStore, memoryIdempotencyStore } from './idempotency.js';
 import { DEFAULT_TOPIC } from './producer.js';
 import type { DeadLetterReason, RecordPosition } from './records.js';
-import { WorkerRuntime } from './runtime.js';
+import { RUNTIME, WorkerRuntime } from './runtime.js';
 
 export { type DeadLetterReason, HEADERS, type RecordPosition } from './records.js';
 
@@ -245,7 +245,7 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
     },
   });
 
-  return {
+  const worker: EmailWorker = {
     start: () => runtime.start(),
     close: (closeOptions) => runtime.close(closeOptions),
     untilClosed: () => runtime.untilClosed(),
@@ -256,6 +256,9 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
       return runtime.paused;
     },
   };
+  // Not on the interface: serveWorkerHealth() and workerMetrics() read the worker through it.
+  Object.defineProperty(worker, RUNTIME, { value: runtime });
+  return worker;
 }
 
 function positive(value: number, name: string): number {
