@@ -10,6 +10,7 @@ import { isConfigError } from '../../src/errors.js';
 import {
   createEmailProducer,
   createEmailWorker,
+  type KafkaClientLike,
   serveWorkerHealth,
   type WorkerHealth,
   workerHealth,
@@ -304,5 +305,84 @@ describe('worker health and metrics over HTTP', () => {
     expect(health.metrics).toBeUndefined();
     expect(await get(`${health.url}/metrics`)).toMatchObject({ status: 404 });
     expect((await fetch(`${health.url}/readyz`, { method: 'POST' })).status).toBe(405);
+  });
+});
+
+/** A client whose consumer reports joins and rebalances as kafkajs does, driven by the test. */
+function scriptedClient(assignment?: () => unknown) {
+  const listeners = new Map<string, (e: { payload: Record<string, unknown> }) => void>();
+  const consumer = {
+    events: {
+      GROUP_JOIN: 'consumer.group_join',
+      REBALANCING: 'consumer.rebalancing',
+      CRASH: 'consumer.crash',
+    },
+    on: (event: string, listener: (e: { payload: Record<string, unknown> }) => void) => {
+      listeners.set(event, listener);
+    },
+    ...(assignment ? { assignment } : {}),
+    connect: async () => {},
+    disconnect: async () => {},
+    subscribe: async () => {},
+    run: async () => {},
+    commitOffsets: async () => {},
+    pause() {},
+    resume() {},
+  };
+  const kafka = {
+    producer: () => ({ connect: async () => {}, disconnect: async () => {}, send: async () => [] }),
+    consumer: () => consumer,
+  } satisfies KafkaClientLike;
+  const emit = (event: string, payload: Record<string, unknown> = {}) => listeners.get(event)?.({ payload });
+  return { kafka, emit };
+}
+
+describe('readiness from what the Kafka client reports (a scripted client)', () => {
+  it('is not ready while the group rebalances, nor when it leaves the worker no partition', async () => {
+    const { kafka: client, emit } = scriptedClient();
+    const worker = createEmailWorker({
+      kafka: client,
+      flavor: 'kafkajs',
+      service: serviceFor(scriptedTransport()),
+      topic: 'mail',
+      groupId: 'senders',
+    });
+    await worker.start();
+    cleanup.push(() => worker.close());
+    expect(workerHealth(worker)).toMatchObject({
+      ready: false,
+      reason: 'joining group senders: no partitions assigned yet',
+    });
+    emit('consumer.group_join', { memberAssignment: { mail: [0, 1], 'mail.retry': [0] } });
+    expect(workerHealth(worker)).toMatchObject({
+      ready: true,
+      assignment: { mail: [0, 1], 'mail.retry': [0] },
+    });
+    emit('consumer.rebalancing');
+    expect(workerHealth(worker)).toMatchObject({ ready: false, assignment: null });
+    emit('consumer.group_join', { memberAssignment: {} });
+    expect(workerHealth(worker)).toMatchObject({
+      ready: false,
+      reason: 'holds no partition of mail or mail.retry (more workers in group senders than partitions?)',
+    });
+  });
+
+  it('asks the Confluent client what it holds', async () => {
+    let held: unknown = [];
+    const { kafka: client } = scriptedClient(() => held);
+    const worker = createEmailWorker({
+      kafka: client,
+      flavor: 'confluent',
+      service: serviceFor(scriptedTransport()),
+      topic: 'mail',
+    });
+    await worker.start();
+    cleanup.push(() => worker.close());
+    expect(workerHealth(worker).ready).toBe(false);
+    held = [
+      { topic: 'mail', partition: 2 },
+      { topic: 'mail', partition: 0 },
+    ];
+    expect(workerHealth(worker)).toMatchObject({ ready: true, assignment: { mail: [2, 0] } });
   });
 });
