@@ -116,6 +116,7 @@ export async function runWorker(
     await worker.start();
   } catch (error) {
     await service.close().catch(() => {});
+    await health?.close(); // an open port would keep the process from exiting
     // Most often KAFKA_BROKERS names the wrong place: the message names the brokers tried.
     if (isKafkaUnavailableError(error)) throw new ConfigError('KAFKA_BROKERS', error.message);
     throw error;

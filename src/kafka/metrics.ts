@@ -220,6 +220,7 @@ interface AdminLike {
 /** Reads the lag of the partitions the worker holds, with one admin client kept connected. */
 class LagReader {
   #admin: Promise<AdminLike> | undefined;
+  #reading: Promise<Array<{ topic: string; partition: number; lag: number }>> | undefined;
   #closed = false;
 
   constructor(
@@ -232,12 +233,16 @@ class LagReader {
     const { groupId, topic, retryTopic } = this.runtime.settings;
     const topics = [topic, retryTopic].filter((t) => (assignment?.[t]?.length ?? 0) > 0);
     if (this.#closed || topics.length === 0) return [];
+    // A scrape that timed out leaves its requests running: the next one waits for them, not more.
+    this.#reading ??= this.#read(groupId, topics, assignment ?? {}).finally(() => {
+      this.#reading = undefined;
+    });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('consumer lag: timed out')), this.timeoutMs);
     });
     try {
-      return await Promise.race([this.#read(groupId, topics, assignment ?? {}), timeout]);
+      return await Promise.race([this.#reading, timeout]);
     } finally {
       clearTimeout(timer);
     }

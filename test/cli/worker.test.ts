@@ -285,7 +285,7 @@ describe('mailroom worker', () => {
     });
   });
 
-  it('refuses a --health-port that is taken or not a port, before it touches Kafka', async () => {
+  it('refuses a --health-port that is taken or not a port, and exits rather than hang on an open port', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
     const port = (busy.address() as { port: number }).port;
@@ -300,6 +300,14 @@ describe('mailroom worker', () => {
     } finally {
       await new Promise<void>((resolve) => busy.close(() => resolve()));
     }
+    // Kafka unreachable after the port opened: it closes the port and exits 1 rather than hang.
+    const unreachable = spawnSync(
+      process.execPath,
+      [cli, 'worker', '--brokers', '127.0.0.1:1', '--health-port', '0'],
+      { env: cleanEnv({ MAILROOM_TRANSPORT: 'sandbox' }), encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(unreachable.status).toBe(1);
+    expect(unreachable.stdout).toContain('"event":"worker.health"');
     const r = spawnSync(process.execPath, [cli, 'worker', '--health-port', '80a'], {
       env: cleanEnv({ MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: cluster.brokers.join(',') }),
       encoding: 'utf8',
