@@ -7,7 +7,7 @@ export const USAGE = `Usage:
   mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR]
                    [--allowed-hosts NAME,…]
   mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME]
-                  [--dlq-topic NAME] [--concurrency N] [--templates DIR]
+                  [--dlq-topic NAME] [--concurrency N] [--health-port N] [--templates DIR]
   mailroom <command> --help | --help | --version
 Every command also takes --config FILE.
 
@@ -78,7 +78,7 @@ ${CONFIG_FLAG}
 
 Example:
   mailroom preview --templates ./emails --port 4000`,
-  worker: `mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME] [--dlq-topic NAME] [--concurrency N] [--templates DIR]
+  worker: `mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME] [--dlq-topic NAME] [--concurrency N] [--health-port N] [--templates DIR]
 
 Consumes emails from Kafka, renders and sends them through the transport the config file or the
 environment configures, retries transient failures and dead-letters the rest. Needs the kafkajs package.
@@ -89,6 +89,8 @@ environment configures, retries transient failures and dead-letters the rest. Ne
   --retry-topic NAME  default <topic>.retry
   --dlq-topic NAME    default <topic>.dlq
   --concurrency N     sends in flight (default MAILROOM_WORKER_CONCURRENCY or 10)
+  --health-port N     serve GET /livez, /readyz and /metrics (Prometheus, needs prom-client) on port N
+  --health-host ADDR  address for --health-port (default 127.0.0.1; 0.0.0.0 in a container)
 ${TEMPLATES_FLAG}
 ${CONFIG_FLAG}
 

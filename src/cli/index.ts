@@ -116,6 +116,8 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       'retry-topic': { type: 'string' },
       'dlq-topic': { type: 'string' },
       concurrency: { type: 'string' },
+      'health-port': { type: 'string' },
+      'health-host': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

@@ -6,12 +6,13 @@
  * stdout, kafkajs's own lines in the same shape; SIGTERM or SIGINT closes it gracefully (exit 0);
  * a worker that cannot go on exits 1, so a supervisor restarts it.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError, isConfigError } from '../errors.js';
 import { kafkaConfigFromEnv } from '../kafka/config.js';
 import { isKafkaUnavailableError } from '../kafka/failures.js';
+import { serveWorkerHealth, type WorkerHealthServer } from '../kafka/health.js';
 import type { KafkaClientLike } from '../kafka/index.js';
 import { kafkaLogCreator } from '../kafka/log.js';
-import { createEmailWorker } from '../kafka/worker.js';
+import { createEmailWorker, type EmailWorker } from '../kafka/worker.js';
 import type { Logger } from '../log.js';
 import type { LoadedConfig } from './config-file.js';
 import { appTemplates, buildService, cliServiceOptions } from './service.js';
@@ -25,6 +26,8 @@ export interface WorkerFlags {
   'dlq-topic'?: string;
   concurrency?: string;
   templates?: string;
+  'health-port'?: string;
+  'health-host'?: string;
 }
 
 export async function runWorker(
@@ -96,6 +99,8 @@ export async function runWorker(
     concurrency: kafkaConfig.concurrency,
     logger,
   });
+  // Open before start(): probes see 503 while the worker joins, and a busy port stops it before Kafka.
+  const health = await serveHealth(worker, flags, logger, service);
   const stop = () => {
     worker
       .close()
@@ -111,6 +116,7 @@ export async function runWorker(
     await worker.start();
   } catch (error) {
     await service.close().catch(() => {});
+    await health?.close(); // an open port would keep the process from exiting
     // Most often KAFKA_BROKERS names the wrong place: the message names the brokers tried.
     if (isKafkaUnavailableError(error)) throw new ConfigError('KAFKA_BROKERS', error.message);
     throw error;
@@ -120,9 +126,68 @@ export async function runWorker(
     process.stderr.write(`mailroom: the worker stopped: ${(error as Error)?.message ?? String(error)}\n`);
     service.close().finally(() => process.exit(1));
   });
-  out(
-    `mailroom worker: consuming ${kafkaConfig.topic} as group ${kafkaConfig.groupId} from ${kafkaConfig.client.brokers.join(',')}, sending via ${service.transport.describe?.() ?? service.transport.name}`,
+  const transport = service.transport.describe?.() ?? service.transport.name;
+  logger.info(
+    {
+      event: 'worker.running',
+      brokers: kafkaConfig.client.brokers,
+      groupId: kafkaConfig.groupId,
+      topic: kafkaConfig.topic,
+      transport,
+      ...(health ? { health: health.url } : {}),
+    },
+    `mailroom worker: consuming ${kafkaConfig.topic} as group ${kafkaConfig.groupId} from ${kafkaConfig.client.brokers.join(',')}, sending via ${transport}`,
   );
+}
+
+/**
+ * `--health-port`: /livez, /readyz and, when prom-client is installed, /metrics. Without
+ * prom-client the probes still run, and a warning says how to get the metrics.
+ */
+async function serveHealth(
+  worker: EmailWorker,
+  flags: WorkerFlags,
+  logger: Logger,
+  service: { close(): Promise<void> },
+): Promise<WorkerHealthServer | undefined> {
+  const portText = flags['health-port'];
+  if (portText === undefined) {
+    if (flags['health-host'] !== undefined)
+      throw new ConfigError('--health-host', 'needs --health-port (the port to serve /livez and /readyz on)');
+    return undefined;
+  }
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535)
+    throw new ConfigError(
+      '--health-port',
+      `must be a port number from 0 to 65535, not ${JSON.stringify(portText)}`,
+    );
+  const host = flags['health-host'] ?? '127.0.0.1';
+  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host))
+    throw new ConfigError('--health-host', 'must be an IP address or a host name');
+  const serve = (metrics: boolean) => serveWorkerHealth(worker, { port, host, metrics });
+  let health: WorkerHealthServer;
+  try {
+    health = await serve(true).catch((error: unknown) => {
+      if (!isConfigError(error) || error.option !== 'metrics') throw error;
+      logger.warn(
+        { event: 'worker.metrics_unavailable' },
+        `no /metrics: ${error.message.slice('metrics: '.length)}`,
+      );
+      return serve(false);
+    });
+  } catch (error) {
+    await service.close().catch(() => {});
+    if (isConfigError(error) && error.option === 'port')
+      throw new ConfigError('--health-port', error.message.slice('port: '.length));
+    throw error;
+  }
+  const endpoints = health.metrics ? '/livez, /readyz and /metrics' : '/livez and /readyz';
+  logger.info(
+    { event: 'worker.health', url: health.url, metrics: health.metrics !== undefined },
+    `serving ${endpoints} on ${health.url}`,
+  );
+  return health;
 }
 
 /** kafkajs is an optional peer: loaded only here, with the fix in the message when it is missing. */

@@ -30,6 +30,13 @@ export {
   KafkaUnavailableError,
 } from './failures.js';
 export {
+  serveWorkerHealth,
+  type WorkerHealth,
+  type WorkerHealthOptions,
+  type WorkerHealthServer,
+  workerHealth,
+} from './health.js';
+export {
   type ClaimOptions,
   type ClaimResult,
   fromSentKeyStore,
@@ -41,6 +48,12 @@ export {
   type SentKeyStore,
 } from './idempotency.js';
 export { type KafkaLogEntry, kafkaLogCreator } from './log.js';
+export {
+  type PromRegistryLike,
+  type WorkerMetrics,
+  type WorkerMetricsOptions,
+  workerMetrics,
+} from './metrics.js';
 export {
   type BuiltinEmail,
   type CustomEmail,

@@ -61,6 +61,37 @@ export interface RuntimeSettings {
 
 type State = 'new' | 'starting' | 'running' | 'restarting' | 'closing' | 'closed';
 
+/** Where a running worker stands, for its health endpoints. */
+export interface RuntimeSnapshot {
+  state: State;
+  /** Partitions held per topic; undefined until the group assigned some (or while it rebalances). */
+  assignment: Record<string, number[]> | undefined;
+  paused: { error: EmailError | IdempotencyStoreError | undefined; resumeAt: Date } | undefined;
+}
+
+/** Where a worker keeps its runtime, for health.ts and metrics.ts (`Symbol.for`: the package may load twice). */
+export const RUNTIME = Symbol.for('mailroom.kafka.worker-runtime');
+
+/** The runtime behind a worker made by `createEmailWorker`, or undefined for anything else. */
+export function runtimeOf(worker: unknown): WorkerRuntime | undefined {
+  const runtime = (worker as { [RUNTIME]?: WorkerRuntime } | null)?.[RUNTIME];
+  return typeof runtime?.snapshot === 'function' ? runtime : undefined;
+}
+
+/** The Confluent client's `assignment()`: `[{ topic, partition }]` or `[{ topic, partitions }]`. */
+function assignmentOf(list: unknown): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const entry of Array.isArray(list) ? list : []) {
+    const { topic, partition, partitions } = entry as {
+      topic: string;
+      partition?: number;
+      partitions?: number[];
+    };
+    out[topic] = [...(out[topic] ?? []), ...(partitions ?? (partition === undefined ? [] : [partition]))];
+  }
+  return out;
+}
+
 export class WorkerRuntime {
   readonly #s: RuntimeSettings;
   readonly #log: Logger | undefined;
@@ -82,6 +113,9 @@ export class WorkerRuntime {
   /** Restarts since the last batch that went through: the budget `maxRestarts` bounds. */
   #restartsInARow = 0;
   #fatal: unknown;
+  /** For readiness: kafkajs's last GROUP_JOIN assignment, cleared while the group rebalances. */
+  #assignment: Record<string, number[]> | undefined;
+  #pauseError: EmailError | IdempotencyStoreError | undefined;
   readonly #closed: Promise<void>;
   #settleClosed!: (error?: unknown) => void;
 
@@ -116,6 +150,27 @@ export class WorkerRuntime {
 
   untilClosed(): Promise<void> {
     return this.#closed;
+  }
+
+  /** What health.ts and metrics.ts read: the settings, and where the worker stands now. */
+  get settings(): Readonly<RuntimeSettings> {
+    return this.#s;
+  }
+
+  snapshot(): RuntimeSnapshot {
+    const consumer = this.#consumer as { assignment?: () => unknown } | undefined;
+    // The Confluent client reports no joins, but it can say what it holds.
+    const assignment =
+      this.#s.flavor === 'confluent' &&
+      this.#state === 'running' &&
+      typeof consumer?.assignment === 'function'
+        ? assignmentOf(consumer.assignment())
+        : this.#assignment;
+    const paused =
+      this.#pausedUntil === undefined
+        ? undefined
+        : { error: this.#pauseError, resumeAt: new Date(this.#pausedUntil) };
+    return { state: this.#state, assignment, paused };
   }
 
   // ---- start -------------------------------------------------------------------------------
@@ -222,18 +277,25 @@ export class WorkerRuntime {
     };
     if (typeof emitter.on !== 'function' || !emitter.events) return;
     const { GROUP_JOIN, REBALANCING, CRASH } = emitter.events;
-    if (GROUP_JOIN) emitter.on(GROUP_JOIN, (e) => this.#say.joined(e.payload));
+    if (GROUP_JOIN) {
+      emitter.on(GROUP_JOIN, (e) => {
+        this.#assignment = (e.payload.memberAssignment ?? {}) as Record<string, number[]>;
+        this.#say.joined(e.payload);
+      });
+    }
     if (REBALANCING) {
-      emitter.on(REBALANCING, () =>
+      emitter.on(REBALANCING, () => {
+        this.#assignment = undefined;
         this.#log?.info(
           { event: 'worker.rebalancing', groupId: this.#s.groupId },
           `group ${this.#s.groupId} is rebalancing: rejoining`,
-        ),
-      );
+        );
+      });
     }
     if (CRASH) {
       emitter.on(CRASH, (e) => {
         if (this.#consumer !== consumer) return; // a consumer already replaced
+        this.#assignment = undefined;
         this.#crashed(e.payload.error, e.payload.restart === true);
       });
     }
@@ -354,6 +416,7 @@ export class WorkerRuntime {
     if (this.#pausedUntil !== undefined || !this.#consumer) return;
     const { pauseMs, topic, retryTopic } = this.#s;
     this.#pausedUntil = Date.now() + pauseMs;
+    this.#pauseError = error;
     this.#consumer.pause([{ topic }, { topic: retryTopic }]);
     this.#log?.error(
       { event: 'worker.paused', error: describeFailure(error), resumeInMs: pauseMs },
@@ -367,6 +430,7 @@ export class WorkerRuntime {
     if (this.#pausedUntil === undefined) return;
     clearTimeout(this.#resumeTimer);
     this.#pausedUntil = undefined;
+    this.#pauseError = undefined;
     if (this.#state !== 'running' || !this.#consumer) return;
     this.#consumer.resume([{ topic: this.#s.topic }, { topic: this.#s.retryTopic }]);
     this.#log?.info({ event: 'worker.resumed' }, 'consumption resumed');

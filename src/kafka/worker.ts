@@ -23,7 +23,7 @@ import {
 } from './idempotency.js';
 import { DEFAULT_TOPIC } from './producer.js';
 import type { DeadLetterReason, PossibleDuplicate, RecordPosition } from './records.js';
-import { WorkerRuntime } from './runtime.js';
+import { RUNTIME, WorkerRuntime } from './runtime.js';
 
 export { type DeadLetterReason, HEADERS, type PossibleDuplicate, type RecordPosition } from './records.js';
 
@@ -280,7 +280,7 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
     },
   });
 
-  return {
+  const worker: EmailWorker = {
     start: () => runtime.start(),
     close: (closeOptions) => runtime.close(closeOptions),
     untilClosed: () => runtime.untilClosed(),
@@ -291,6 +291,9 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
       return runtime.paused;
     },
   };
+  // Not on the interface: serveWorkerHealth() and workerMetrics() read the worker through it.
+  Object.defineProperty(worker, RUNTIME, { value: runtime });
+  return worker;
 }
 
 function positive(value: number, name: string): number {

@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -208,6 +209,111 @@ describe('mailroom worker', () => {
     });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('KAFKA_BROKERS: must be comma-separated host:port pairs');
+  });
+
+  it('serves /livez, /readyz and /metrics on --health-port and says where, one JSON line each', async () => {
+    const topics = await freshTopics(cluster);
+    const kafka = kafkaClient(cluster);
+    const producer = createEmailProducer({ kafka, topic: topics.topic });
+    for (let i = 0; i < 3; i++) {
+      await producer.publish({ template: 'welcome', data: { username: `U${i}` }, to: `u-${i}@example.com` });
+    }
+    await producer.disconnect();
+    const captured = readdirSync(outbox).filter((f) => f.endsWith('.eml')).length;
+    const worker = spawn(
+      process.execPath,
+      [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId, '--health-port', '0'],
+      { env: cleanEnv({ MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: cluster.brokers.join(',') }) },
+    );
+    let stdout = '';
+    worker.stdout?.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+    const lines = () =>
+      stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { event?: string; url?: string; [field: string]: unknown });
+    try {
+      await waitFor(() => lines().some((l) => l.event === 'worker.health'), 'the health line');
+      const url = lines().find((l) => l.event === 'worker.health')?.url as string;
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect((await fetch(`${url}/livez`)).status).toBe(200);
+      let ready = 0;
+      await waitFor(
+        () => ready === 200,
+        '/readyz to answer 200',
+        20_000,
+        async () => {
+          ready = (await fetch(`${url}/readyz`)).status;
+        },
+      );
+      const eml = () => readdirSync(outbox).filter((f) => f.endsWith('.eml')).length;
+      await waitFor(() => eml() >= captured + 3, 'three emails in the sandbox');
+      let metrics = '';
+      await waitFor(
+        () => metrics.includes(`mailroom_worker_emails_sent_total{topic="${topics.topic}"} 3`),
+        'three sent in /metrics',
+        20_000,
+        async () => {
+          metrics = await (await fetch(`${url}/metrics`)).text();
+        },
+      );
+      worker.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      worker.kill('SIGKILL');
+    }
+    // What it does while it starts, in order: where its probes are (open before it joins, so they
+    // see 503 meanwhile), where it sends and which Kafka, the partitions it got, then that it runs.
+    const events = lines().map((l) => l.event);
+    const at = (event: string) => events.indexOf(event);
+    expect(at('worker.health')).toBe(0);
+    expect(at('worker.starting')).toBe(1);
+    expect(at('worker.joined')).toBeGreaterThan(at('worker.starting'));
+    expect(at('worker.running')).toBeGreaterThan(at('worker.joined'));
+    expect(lines().find((l) => l.event === 'worker.joined')).toMatchObject({
+      groupId: topics.groupId,
+      assigned: { [topics.topic]: expect.arrayContaining([0, 1, 2]) },
+    });
+    expect(lines().find((l) => l.event === 'worker.running')).toMatchObject({
+      brokers: cluster.brokers,
+      groupId: topics.groupId,
+      topic: topics.topic,
+      health: expect.stringMatching(/^http:\/\/127\.0\.0\.1:/),
+    });
+  });
+
+  it('refuses a --health-port that is taken or not a port, and exits rather than hang on an open port', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const r = spawnSync(process.execPath, [cli, 'worker', '--health-port', String(port)], {
+        env: cleanEnv({ MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: cluster.brokers.join(',') }),
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`mailroom: --health-port: 127.0.0.1:${port} is already in use (EADDRINUSE)`);
+      expect(r.stdout).not.toContain('worker.connecting');
+    } finally {
+      await new Promise<void>((resolve) => busy.close(() => resolve()));
+    }
+    // Kafka unreachable after the port opened: it closes the port and exits 1 rather than hang.
+    const unreachable = spawnSync(
+      process.execPath,
+      [cli, 'worker', '--brokers', '127.0.0.1:1', '--health-port', '0'],
+      { env: cleanEnv({ MAILROOM_TRANSPORT: 'sandbox' }), encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(unreachable.status).toBe(1);
+    expect(unreachable.stdout).toContain('"event":"worker.health"');
+    const r = spawnSync(process.execPath, [cli, 'worker', '--health-port', '80a'], {
+      env: cleanEnv({ MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: cluster.brokers.join(',') }),
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('mailroom: --health-port: must be a port number from 0 to 65535, not "80a"');
   });
 
   // Last in the file: it leaves the group coordinator refusing joins until its errors are used up.
