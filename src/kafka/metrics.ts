@@ -54,6 +54,8 @@ type PromClient = typeof import('prom-client');
  * | `mailroom_worker_emails_parked_total` (put on the retry topic) | counter | `topic`, `code` |
  * | `mailroom_worker_emails_dead_lettered_total` | counter | `topic`, `reason` |
  * | `mailroom_worker_duplicates_skipped_total` | counter | `topic` |
+ * | `mailroom_worker_possible_duplicates_total` (a lease taken over or lost: may have gone out twice) | counter | `topic`, `reason` |
+ * | `mailroom_worker_emails_held_total` (another worker held the lease: parked until it ends) | counter | `topic` |
  * | `mailroom_worker_send_retries_total` (in-process retries) | counter | `code` |
  * | `mailroom_worker_send_duration_seconds` (one send, its in-process retries included) | histogram | `outcome` |
  * | `mailroom_worker_delivery_latency_seconds` (the envelope's `createdAt` to sent) | histogram | — |
@@ -114,6 +116,16 @@ export async function workerMetrics(
   const duplicates = counter(
     'mailroom_worker_duplicates_skipped_total',
     'Records skipped because their idempotency key was already sent.',
+    ['topic'],
+  );
+  const possibleDuplicates = counter(
+    'mailroom_worker_possible_duplicates_total',
+    'Emails that may have gone out twice: a lease taken over from a worker that died (lease-expired) or lost before marking sent (lease-lost).',
+    ['topic', 'reason'],
+  );
+  const held = counter(
+    'mailroom_worker_emails_held_total',
+    'Records parked because another worker held their idempotency lease (it was sending them).',
     ['topic'],
   );
   const retries = counter(
@@ -181,6 +193,8 @@ export async function workerMetrics(
     worker.on('retried', (e) => parked.inc({ topic: e.topic, code: codeOf(e.error) })),
     worker.on('dead-lettered', (e) => deadLettered.inc({ topic: e.topic, reason: e.reason })),
     worker.on('duplicate', (e) => duplicates.inc({ topic: e.topic })),
+    worker.on('possible-duplicate', (e) => possibleDuplicates.inc({ topic: e.topic, reason: e.reason })),
+    worker.on('held', (e) => held.inc({ topic: e.topic })),
     service.on('sent', (e) => sendDuration.observe({ outcome: 'sent' }, e.durationMs / 1000)),
     service.on('failed', (e) => {
       const outcome = isEmailError(e.error) ? e.error.failure : 'error';

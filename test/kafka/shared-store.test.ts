@@ -20,6 +20,7 @@ import {
   type EmailWorkerOptions,
   isIdempotencyStoreError,
   redisIdempotencyStore,
+  workerMetrics,
 } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js';
@@ -139,10 +140,17 @@ describe('mailroom-js/kafka workers sharing a Redis idempotency store', () => {
     const { transport, producer, worker, other, events } = await setup();
     await other.claim('welcome:0', { owner: 'dead-worker', leaseMs: 1_000 }); // and never comes back
     await publishAll(producer, 0, 1);
+    const metrics = await workerMetrics(worker);
     await worker.start();
     await waitFor(() => worker.stats.sent === 1, 'the email, once the dead lease ran out');
     expect(transport.delivered).toHaveLength(1);
     expect(events.possibleDuplicates).toHaveLength(1);
+    // What an operator sees: the scrape counts it, by reason.
+    const scrape = await metrics.registry.metrics();
+    await metrics.close();
+    expect(scrape).toMatch(
+      /^mailroom_worker_possible_duplicates_total\{[^}]*reason="lease-expired"[^}]*\} 1$/m,
+    );
     expect(events.possibleDuplicates[0]).toMatchObject({
       reason: 'lease-expired',
       previousOwner: 'dead-worker',
