@@ -282,7 +282,7 @@ describe('server.ts and worker.ts', () => {
     timeout: 90_000,
   }, async () => {
     const { env, topic, outbox } = await deployment();
-    const worker = run('examples/kafka/worker.ts', env);
+    const worker = run('examples/kafka/worker.ts', { ...env, HEALTH_PORT: '0' });
     const server = run('examples/kafka/server.ts', { ...env, PORT: '0', PUBLIC_URL: 'https://acme.example' });
     const listening = /Listening on (http:\/\/localhost:\d+)/;
     await waitFor(
@@ -298,6 +298,17 @@ describe('server.ts and worker.ts', () => {
       30_000,
     );
     expect(worker.output.stdout, worker.output.stderr).toContain(`worker: consuming ${topic}`);
+    const health = /worker: health on (http:\/\/127\.0\.0\.1:\d+)/.exec(worker.output.stdout)?.[1];
+    expect(health, worker.output.stdout).toBeDefined();
+    let readiness = 0;
+    await waitFor(
+      () => readiness === 200,
+      'the worker to be ready (/readyz)',
+      30_000,
+      async () => {
+        readiness = (await fetch(`${health}/readyz`)).status;
+      },
+    );
 
     const res = await fetch(`${url}/signup`, {
       method: 'POST',
@@ -310,6 +321,9 @@ describe('server.ts and worker.ts', () => {
     expect((await readEmail(outbox, emlFiles(outbox)[0]!)).text).toMatch(
       /https:\/\/acme\.example\/verify\?token=[\w-]{43}/,
     );
+    // What a scraper sees: the one email sent, counted on its topic.
+    const metrics = await (await fetch(`${health}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^mailroom_worker_emails_sent_total\\{topic="${topic}"\\} 1$`, 'm'));
 
     // Nothing may be left open: each process has to end by itself once it has closed.
     worker.child.kill('SIGTERM');
