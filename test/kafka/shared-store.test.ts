@@ -1,21 +1,16 @@
 /**
  * Workers sharing a Redis idempotency store (a real redis-server), on librdkafka's mock cluster:
  * what a worker does with a key another worker sent, is sending, or let run out; a failure that
- * sent nothing frees the key; Redis going away stops sending; and two worker processes, one
- * SIGKILLed mid-batch. Each scenario ends with the ledger: lost = 0.
+ * sent nothing frees the key; Redis going away stops sending; and three worker processes, one
+ * SIGKILLed mid-batch (shared-store-scenario.ts, the same on real Kafka in
+ * real-shared-store.test.ts). Each scenario ends with the ledger: lost = 0.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createEmailProducer,
   createEmailWorker,
-  type EmailProducer,
   type EmailWorkerEvents,
   type EmailWorkerOptions,
   isIdempotencyStoreError,
@@ -35,6 +30,7 @@ import {
   useKafkaCluster,
   waitFor,
 } from './harness.js';
+import { killOneWorkerMidBatch, publishAll } from './shared-store-scenario.js';
 
 let cluster: KafkaCluster;
 let kafka: Kafka;
@@ -56,19 +52,6 @@ function redisClient(): Redis {
   client.on('error', () => {});
   cleanup.push(() => client.disconnect());
   return client;
-}
-
-const email = (i: number) => ({
-  template: 'welcome' as const,
-  data: { username: `User ${i}` },
-  to: `user-${i}@example.com`,
-  idempotencyKey: `welcome:${i}`,
-});
-
-async function publishAll(producer: EmailProducer, from: number, to: number): Promise<string[]> {
-  const keys: string[] = [];
-  for (let i = from; i < to; i++) keys.push((await producer.publish(email(i))).idempotencyKey);
-  return keys;
 }
 
 /** A worker on fresh topics with a Redis store on a fresh prefix; `other` is another worker's view of that store. */
@@ -197,91 +180,17 @@ describe('mailroom-js/kafka workers sharing a Redis idempotency store', () => {
     }
   });
 
-  it('two worker processes, one SIGKILLed mid-batch: duplicates only among its in-flight sends, each reported; lost = 0', async () => {
-    const topics = await freshTopics(cluster, 4);
-    const dir = mkdtempSync(join(tmpdir(), 'mailroom-shared-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const concurrency = 5;
-    // Shorter than the group takes to hand a's partitions to b (a 6 s session, then a rebalance): b
-    // takes a's last claims over at once (a longer lease would park them first: the 'held' case above).
-    const leaseMs = 3_000;
-    const producer = createEmailProducer({ kafka, topic: topics.topic });
-    cleanup.push(() => producer.disconnect());
-    const child = (name: string): ChildProcess => {
-      const proc = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          fileURLToPath(new URL('./worker-child.ts', import.meta.url)),
-          cluster.brokers.join(','),
-          topics.topic,
-          topics.groupId,
-          join(dir, name),
-          '50',
-          String(concurrency),
-          redis.url,
-          String(leaseMs),
-        ],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      cleanup.push(() => {
-        proc.kill('SIGKILL');
-      });
-      return proc;
-    };
-    const lines = (name: string) => {
-      try {
-        return readFileSync(join(dir, name), 'utf8').split('\n').filter(Boolean);
-      } catch {
-        return [];
-      }
-    };
-    const sentBy = { a: () => lines('a'), b: () => lines('b') };
-    const allSent = () => [...sentBy.a(), ...sentBy.b()];
-    const a = child('a');
-    const b = child('b');
-    // Both hold partitions before the load that counts.
-    const keys: string[] = [];
-    await waitFor(
-      () => sentBy.a().length > 0 && sentBy.b().length > 0,
-      'both workers delivering',
-      40_000,
-      async () => {
-        keys.push(...(await publishAll(producer, 1_000 + keys.length, 1_000 + keys.length + 8)));
-      },
-    );
-    const load = Array.from({ length: 600 }, (_, i) => email(i));
-    keys.push(...(await producer.publishMany(load)).map((receipt) => receipt.idempotencyKey));
-    // Mid-batch: a is busy with its share (about 300 at 5 × 50 ms at a time, seconds of work) when it dies.
-    const victimAt = sentBy.a().length;
-    await waitFor(() => sentBy.a().length >= victimAt + 20, 'worker a to deliver 20 more', 40_000);
-    a.kill('SIGKILL');
-    await new Promise((resolve) => a.once('exit', resolve));
-    await waitFor(() => new Set(allSent()).size === keys.length, 'every email, by b after the kill', 90_000);
-
-    const result = ledger(keys, allSent().map((key) => ({ idempotencyKey: key })) as never, []);
-    const events = lines('b.events').map((line) => line.split(' '));
-    const possible = events.filter(([kind]) => kind === 'possible-duplicate');
-    const duplicatedKeys = [...new Set(allSent().filter((key, i, all) => all.indexOf(key) !== i))];
-    const avoided = events.filter(([kind]) => kind === 'duplicate').length;
-    const held = events.filter(([kind]) => kind === 'held').length;
-    process.stdout.write(
-      `shared Redis store, worker a SIGKILLed mid-batch: published ${result.published}, sent ${result.sent}, ` +
-        `duplicated ${result.duplicated}, possible duplicates reported ${possible.length}, ` +
-        `held then parked ${held}, duplicates avoided ${avoided}, lost ${result.lost}\n`,
-    );
-    expect(result.lost).toBe(0);
-    expect(result.sent).toBe(keys.length);
-    // Only what a had claimed and not marked sent was at risk: its in-flight sends, each reported.
-    expect(possible.length).toBeGreaterThanOrEqual(1);
-    expect(possible.length).toBeLessThanOrEqual(concurrency);
-    // Every email that did go out twice was reported, as the takeover of the killed worker's lease.
-    for (const key of duplicatedKeys) {
-      const report = possible.find(([, k]) => k === key);
-      expect(report?.[2]).toContain(`:${a.pid}:`);
-    }
-    expect(result.duplicated).toBeLessThanOrEqual(possible.length);
-    b.kill('SIGTERM');
-  }, 150_000);
+  it('three worker processes, one SIGKILLed mid-batch: duplicates only among its in-flight sends, each reported; lost = 0', async () => {
+    // The same scenario as on the real three-node cluster (real-shared-store.test.ts).
+    const result = await killOneWorkerMidBatch({
+      cluster,
+      kafka,
+      redis,
+      cleanup,
+      workers: 3,
+      partitions: 6,
+      label: 'mock cluster',
+    });
+    expect(result).toMatchObject({ lost: 0, deadLettered: 0 });
+  }, 240_000);
 });
