@@ -59,6 +59,8 @@ export interface KilledWorkerLedger {
   duplicatesAvoided: number;
   deadLettered: number;
   lost: number;
+  /** Emails the killed worker had handed to the provider before it died (in flight ones included). */
+  sentByKilled: number;
   /** From the kill until every email was delivered, in ms. */
   recoveryMs: number;
   /** The whole scenario, from spawning the workers, in ms. */
@@ -170,6 +172,7 @@ export async function killOneWorkerMidBatch(scenario: KilledWorkerScenario): Pro
   const possible = events.filter(([kind]) => kind === 'possible-duplicate');
   const result: KilledWorkerLedger = {
     ...counts,
+    sentByKilled: lines(victimName).length,
     possibleDuplicatesReported: possible.length,
     heldThenParked: events.filter(([kind]) => kind === 'held').length,
     duplicatesAvoided: events.filter(([kind]) => kind === 'duplicate').length,
@@ -178,7 +181,7 @@ export async function killOneWorkerMidBatch(scenario: KilledWorkerScenario): Pro
   };
   process.stdout.write(
     `${scenario.label}: ${workers} workers sharing a Redis store on ${partitions} partitions, ` +
-      `worker ${victimName} SIGKILLed mid-batch (concurrency ${concurrency}): ` +
+      `worker ${victimName} SIGKILLed mid-batch (concurrency ${concurrency}) after ${result.sentByKilled} sends: ` +
       `published ${result.published}, sent ${result.sent}, duplicated ${result.duplicated}, ` +
       `possible duplicates reported ${result.possibleDuplicatesReported}, ` +
       `held then parked ${result.heldThenParked}, duplicates avoided ${result.duplicatesAvoided}, ` +
