@@ -39,7 +39,7 @@ describe('mailroom-js/kafka workers sharing a Redis store on a three-node real K
       redis,
       cleanup,
       workers: 3,
-      // Two per worker: each holds some from the start and the victim's move to the other two.
+      // Two per worker: each holds some from the start; the victim's two move to the other two.
       partitions: 6,
       label: 'real Kafka, 3 nodes',
     });
