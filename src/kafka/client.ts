@@ -70,11 +70,11 @@ export interface KafkaClientLike {
   admin?(): KafkaAdminLike;
 }
 
-/** The part of kafkajs's admin client mailroom uses. */
+/** The part of kafkajs's admin client mailroom uses (the Confluent client's has no `describeCluster`). */
 export interface KafkaAdminLike {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
-  describeCluster(): Promise<{ brokers: Array<{ nodeId: number }>; controller: number | null }>;
+  describeCluster?(): Promise<{ brokers: Array<{ nodeId: number }>; controller: number | null }>;
   listTopics(): Promise<string[]>;
 }
 
@@ -150,6 +150,7 @@ export async function missingTopics(
 async function controllerIsBroker(kafka: KafkaClientLike): Promise<boolean> {
   if (typeof kafka.admin !== 'function') return false;
   const admin = kafka.admin();
+  if (typeof admin.describeCluster !== 'function') return false;
   await admin.connect();
   try {
     const { brokers, controller } = await admin.describeCluster();
