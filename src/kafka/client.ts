@@ -3,6 +3,7 @@
  * `KafkaJS.Kafka` of `@confluentinc/kafka-javascript` both fit, and neither package is imported.
  * The two differ in where a few settings go; this file is the one place that knows.
  */
+import { everyMemberRoundRobin } from './assigner.js';
 
 /** Header values as both clients hand them over. */
 export type KafkaHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
@@ -243,7 +244,12 @@ export function createConsumer(
   if (flavor === 'confluent') {
     return kafka.consumer({ kafkaJS: { ...base, fromBeginning: true, autoCommit: false } });
   }
-  return kafka.consumer({ ...base, allowAutoTopicCreation: false });
+  return kafka.consumer({
+    ...base,
+    allowAutoTopicCreation: false,
+    // An idle member (more workers than partitions) is named in the assignment too: see assigner.ts.
+    partitionAssigners: [everyMemberRoundRobin],
+  });
 }
 
 /** Subscribes and runs with manual commits; the differences between the clients stay here. */

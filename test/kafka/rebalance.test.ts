@@ -1,28 +1,28 @@
 /**
  * The worker through rebalances: commits refused because the group is rebalancing, workers
- * joining and leaving a group under load. Every scenario ends with the ledger (lost = 0) and a
- * check that every worker still open keeps consuming.
+ * joining and leaving a group under load, more workers than partitions. Every scenario ends with
+ * the ledger (lost = 0) and a check that every worker still open keeps consuming. The group
+ * scenarios are shared with the real broker (scenarios.ts, real-scenarios.test.ts).
  */
 import type { Kafka } from 'kafkajs';
-import { describe, expect, it } from 'vitest';
-import { createEmailProducer, createEmailWorker, type EmailProducer } from '../../src/kafka/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createEmailWorker, type EmailProducer } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
+import { FAST_CONSUMER, freshTopics, ledger, scriptedTransport, serviceFor, waitFor } from './harness.js';
 import {
-  FAST_CONSUMER,
-  freshTopics,
-  ledger,
-  readTopic,
-  scriptedTransport,
-  serviceFor,
-  useKafkaCluster,
-  waitFor,
-} from './harness.js';
+  keysOf,
+  moreWorkersThanPartitions,
+  producerFor as scenarioProducer,
+  useScenarioCluster,
+  workersJoinAndLeaveUnderLoad,
+} from './scenarios.js';
 
+const ctx = useScenarioCluster('mock');
 let cluster: KafkaCluster;
 let kafka: Kafka;
-const cleanup = useKafkaCluster((started, client) => {
-  cluster = started;
-  kafka = client;
+const cleanup = ctx.cleanup;
+beforeAll(() => {
+  ({ cluster, kafka } = ctx);
 });
 
 /** Kafka's API key of OffsetCommit and the error codes a rebalance answers it with. */
@@ -47,14 +47,7 @@ async function publishAll(producer: EmailProducer, from: number, to: number): Pr
   return keys;
 }
 
-function producerFor(topic: string) {
-  const producer = createEmailProducer({ kafka, topic });
-  cleanup.push(() => producer.disconnect());
-  return producer;
-}
-
-const keysOf = (messages: ReadonlyArray<{ idempotencyKey?: string | undefined }>) =>
-  new Set(messages.map((m) => m.idempotencyKey));
+const producerFor = (topic: string) => scenarioProducer(ctx, topic);
 
 /** A worker on fresh topics, sending through a scripted transport, started; and a producer. */
 async function startedWorker() {
@@ -104,52 +97,11 @@ describe('mailroom-js/kafka worker through rebalances', { timeout: 90_000 }, () 
     });
   }
 
-  it('loses nothing while workers join and leave a group under load', async () => {
-    const topics = await freshTopics(cluster, 6);
-    const producer = producerFor(topics.topic);
-    const transports = [scriptedTransport(), scriptedTransport(), scriptedTransport()];
-    for (const t of transports) t.setDelay(15);
-    const fatal: unknown[] = [];
-    const workerFor = (i: number) => {
-      const worker = createEmailWorker({
-        kafka,
-        service: serviceFor(transports[i] as ReturnType<typeof scriptedTransport>),
-        ...topics,
-        concurrency: 4,
-        consumer: FAST_CONSUMER,
-      });
-      worker.on('fatal', ({ error }) => fatal.push(error));
-      cleanup.push(() => worker.close());
-      return worker;
-    };
-    const delivered = () => transports.flatMap((t) => t.delivered);
-    const [a, b, c] = [workerFor(0), workerFor(1), workerFor(2)];
-    await Promise.all([a.start(), b.start()]);
-    const keys = await publishAll(producer, 0, 150);
-    await waitFor(() => delivered().length >= 30, 'the first deliveries', 30_000);
-    // A third worker joins mid-run: the group rebalances while the other two commit.
-    await c.start();
-    keys.push(...(await publishAll(producer, 150, 250)));
-    await waitFor(() => transports[2]?.delivered.length !== 0, 'the third worker to deliver', 40_000);
-    // One of the first two leaves mid-run.
-    await a.close();
-    keys.push(...(await publishAll(producer, 250, 300)));
-    await waitFor(() => keysOf(delivered()).size === 300, 'all 300 delivered', 60_000);
-    const dlq = await readTopic(kafka, topics.deadLetterTopic, 0);
-    const result = ledger(keys, delivered(), dlq);
-    expect(result).toMatchObject({ published: 300, sent: 300, deadLettered: 0, lost: 0 });
-    // Duplicates come only from records finished but not committed when a partition moved: a
-    // handful per rebalance (a worker that kept processing after a refused commit made ~90 here).
-    expect(result.duplicated).toBeLessThan(60);
-    expect(fatal).toEqual([]);
-    // Neither remaining worker sits idle: after the churn each still delivers from its partitions.
-    const before = [transports[1]?.delivered.length ?? 0, transports[2]?.delivered.length ?? 0];
-    const more = await publishAll(producer, 300, 360);
-    await waitFor(() => keysOf(delivered()).size === 360, 'the 60 published after the churn', 40_000);
-    expect(transports[1]?.delivered.length).toBeGreaterThan(before[0] ?? 0);
-    expect(transports[2]?.delivered.length).toBeGreaterThan(before[1] ?? 0);
-    expect(ledger([...keys, ...more], delivered(), dlq)).toMatchObject({ sent: 360, lost: 0 });
-  });
+  it('loses nothing while a second and a third worker join and leave under load', () =>
+    workersJoinAndLeaveUnderLoad(ctx));
+
+  it('starts more workers than partitions; an idle one takes over when the others leave', () =>
+    moreWorkersThanPartitions(ctx));
 
   it('replaces a consumer that kafkajs crashed and will not restart, and goes on', async () => {
     const { transport, worker, producer } = await startedWorker();

@@ -1,6 +1,7 @@
 /**
  * The worker when things go wrong around it: a broker goes away, a worker is killed, two workers
  * share a group, a worker is shut down under load. Each scenario ends with the ledger: lost = 0.
+ * The last two are shared with the real broker (scenarios.ts, real-scenarios.test.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -8,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
-import { describe, expect, it } from 'vitest';
-import { createEmailProducer, createEmailWorker, type EmailProducer } from '../../src/kafka/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createEmailWorker } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import {
   FAST_CONSUMER,
@@ -18,35 +19,25 @@ import {
   readTopic,
   scriptedTransport,
   serviceFor,
-  useKafkaCluster,
   waitFor,
 } from './harness.js';
+import {
+  closeUnderLoad,
+  publishAll,
+  producerFor as scenarioProducer,
+  twoWorkersShareTheGroup,
+  useScenarioCluster,
+} from './scenarios.js';
 
+const ctx = useScenarioCluster('mock');
 let cluster: KafkaCluster;
 let kafka: Kafka;
-const cleanup = useKafkaCluster((started, client) => {
-  cluster = started;
-  kafka = client;
+const cleanup = ctx.cleanup;
+beforeAll(() => {
+  ({ cluster, kafka } = ctx);
 });
 
-const email = (i: number) => ({
-  template: 'welcome' as const,
-  data: { username: `User ${i}` },
-  to: `user-${i}@example.com`,
-  idempotencyKey: `welcome:${i}`,
-});
-
-async function publishAll(producer: EmailProducer, from: number, to: number): Promise<string[]> {
-  const keys: string[] = [];
-  for (let i = from; i < to; i++) keys.push((await producer.publish(email(i))).idempotencyKey);
-  return keys;
-}
-
-function producerFor(topic: string) {
-  const producer = createEmailProducer({ kafka, topic });
-  cleanup.push(() => producer.disconnect());
-  return producer;
-}
+const producerFor = (topic: string) => scenarioProducer(ctx, topic);
 
 describe('mailroom-js/kafka worker under failure', () => {
   it('loses nothing when a broker goes down mid-run and comes back', async () => {
@@ -130,93 +121,9 @@ describe('mailroom-js/kafka worker under failure', () => {
     expect(result.duplicated).toBeLessThanOrEqual(2 * concurrency);
   });
 
-  it('shares partitions between two workers in one group, each email sent once', async () => {
-    const topics = await freshTopics(cluster, 6);
-    const a = scriptedTransport();
-    const b = scriptedTransport();
-    const workerA = createEmailWorker({ kafka, service: serviceFor(a), ...topics, consumer: FAST_CONSUMER });
-    const workerB = createEmailWorker({ kafka, service: serviceFor(b), ...topics, consumer: FAST_CONSUMER });
-    cleanup.push(
-      () => workerA.close(),
-      () => workerB.close(),
-    );
-    await Promise.all([workerA.start(), workerB.start()]);
-    const producer = producerFor(topics.topic);
-    // Warm-up: publish until each worker has delivered something, so both hold partitions (a slow
-    // machine may let the first one take them all before the second joins).
-    const warmup: string[] = [];
-    await waitFor(
-      () => a.delivered.length > 0 && b.delivered.length > 0,
-      'both workers assigned',
-      40_000,
-      async () => {
-        warmup.push(...(await publishAll(producer, 1_000 + warmup.length, 1_000 + warmup.length + 12)));
-      },
-    );
-    const keys = await publishAll(producer, 0, 120);
-    const all = [...warmup, ...keys];
-    await waitFor(
-      () => new Set([...a.delivered, ...b.delivered].map((m) => m.idempotencyKey)).size === all.length,
-      'every email between the two',
-      40_000,
-    );
-    expect(ledger(all, [...a.delivered, ...b.delivered], [])).toMatchObject({ sent: all.length, lost: 0 });
-    // In the settled group, each of the 120 went out exactly once.
-    const measured = new Set(keys);
-    const result = ledger(
-      keys,
-      [...a.delivered, ...b.delivered].filter((m) => measured.has(m.idempotencyKey ?? '')),
-      [],
-    );
-    expect(result).toEqual({ published: 120, sent: 120, duplicated: 0, deadLettered: 0, lost: 0 });
-  });
+  it('shares partitions between two workers in one group, each email sent once', () =>
+    twoWorkersShareTheGroup(ctx));
 
-  it('shuts down gracefully under load: in-flight sends finish and commit, the next worker repeats none', async () => {
-    const topics = await freshTopics(cluster, 3);
-    const transport = scriptedTransport();
-    transport.setDelay(30);
-    const worker = createEmailWorker({
-      kafka,
-      service: serviceFor(transport),
-      ...topics,
-      concurrency: 6,
-      consumer: FAST_CONSUMER,
-    });
-    cleanup.push(() => worker.close());
-    const producer = producerFor(topics.topic);
-    const keys = await publishAll(producer, 0, 200);
-    let inFlightAtClose = 0;
-    const started = new Set<string>();
-    const wrapped = transport.send.bind(transport);
-    transport.send = (message, context) => {
-      started.add(message.idempotencyKey ?? '');
-      return wrapped(message, context);
-    };
-    await worker.start();
-    // Close at a moment with sends in flight.
-    await waitFor(
-      () => transport.delivered.length >= 30 && started.size > transport.delivered.length,
-      '30 deliveries and more in flight',
-    );
-    inFlightAtClose = started.size - transport.delivered.length;
-    await worker.close();
-    const atClose = transport.delivered.length;
-    // Everything started before close was finished, not abandoned.
-    expect(atClose).toBe(started.size);
-    expect(inFlightAtClose).toBeGreaterThan(0);
-    expect(atClose).toBeLessThan(200);
-
-    const next = scriptedTransport();
-    const successor = createEmailWorker({
-      kafka,
-      service: serviceFor(next),
-      ...topics,
-      consumer: FAST_CONSUMER,
-    });
-    cleanup.push(() => successor.close());
-    await successor.start();
-    await waitFor(() => transport.delivered.length + next.delivered.length >= 200, 'the rest', 40_000);
-    const result = ledger(keys, [...transport.delivered, ...next.delivered], []);
-    expect(result).toEqual({ published: 200, sent: 200, duplicated: 0, deadLettered: 0, lost: 0 });
-  });
+  it('shuts down gracefully under load: in-flight sends finish and commit, the next worker repeats none', () =>
+    closeUnderLoad(ctx));
 });

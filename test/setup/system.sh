@@ -83,7 +83,11 @@ fi
 fi
 
 # npm packages: installed from the lock file when node_modules is missing or older than the lock.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# A node_modules that is a symlink (a git worktree sharing another checkout's) is that checkout's
+# to install: npm ci would empty the folder it points to.
+if [ -L node_modules ]; then
+  :
+elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "test set-up: installing npm packages from package-lock.json"
   npm ci --no-audit --no-fund
 fi

@@ -1,0 +1,299 @@
+/**
+ * Group scenarios that run unchanged on librdkafka's mock cluster and on Apache Kafka itself:
+ * workers joining and leaving under load, a close under load, two workers sharing partitions, more
+ * workers than partitions. Each ends with the ledger: published, sent, duplicated, dead-lettered,
+ * lost = 0. A test file calls `useScenarioCluster(kind)` once and each scenario with what it returns.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { Kafka } from 'kafkajs';
+import { expect } from 'vitest';
+import {
+  createEmailProducer,
+  createEmailWorker,
+  type EmailProducer,
+  type EmailWorker,
+  workerHealth,
+} from '../../src/kafka/index.js';
+import type { KafkaCluster } from '../helpers/kafka-cluster.js';
+import {
+  FAST_CONSUMER,
+  freshTopics,
+  ledger,
+  readTopic,
+  scriptedTransport,
+  serviceFor,
+  useKafkaCluster,
+  waitFor,
+} from './harness.js';
+
+/** Which cluster a scenario runs on: the mock, or three real Kafka nodes. */
+export type ClusterKind = 'mock' | 'real';
+
+/** What a scenario gets: the cluster, a client, and clean-ups run after the test. */
+export interface ScenarioContext {
+  readonly kind: ClusterKind;
+  cluster: KafkaCluster;
+  kafka: Kafka;
+  readonly cleanup: Array<() => Promise<void> | void>;
+}
+
+/** One cluster of `kind` for the calling file (or `describe`); its fields are set before the first test. */
+export function useScenarioCluster(kind: ClusterKind): ScenarioContext {
+  const ctx = { kind } as ScenarioContext;
+  const cleanup = useKafkaCluster(
+    (cluster, kafka) => {
+      ctx.cluster = cluster;
+      ctx.kafka = kafka;
+      const startupMs = (cluster as { startupMs?: number }).startupMs;
+      if (startupMs !== undefined) console.info(`real Kafka, 3 nodes: started in ${startupMs} ms`);
+    },
+    kind === 'real' ? { real: { nodes: 3 } } : {},
+  );
+  Object.assign(ctx, { cleanup });
+  return ctx;
+}
+
+export const email = (i: number) => ({
+  template: 'welcome' as const,
+  data: { username: `User ${i}` },
+  to: `user-${i}@example.com`,
+  idempotencyKey: `welcome:${i}`,
+});
+
+export async function publishAll(producer: EmailProducer, from: number, to: number): Promise<string[]> {
+  const keys: string[] = [];
+  for (let i = from; i < to; i++) keys.push((await producer.publish(email(i))).idempotencyKey);
+  return keys;
+}
+
+export function producerFor(ctx: ScenarioContext, topic: string): EmailProducer {
+  const producer = createEmailProducer({ kafka: ctx.kafka, topic });
+  ctx.cleanup.push(() => producer.disconnect());
+  return producer;
+}
+
+export const keysOf = (messages: ReadonlyArray<{ idempotencyKey?: string | undefined }>) =>
+  new Set(messages.map((m) => m.idempotencyKey));
+
+type Topics = Awaited<ReturnType<typeof freshTopics>>;
+type Scripted = ReturnType<typeof scriptedTransport>;
+
+/** A worker in the scenario's group, closed after the test; fatal errors are collected. */
+function groupWorker(
+  ctx: ScenarioContext,
+  topics: Topics,
+  transport: Scripted,
+  fatal: unknown[],
+  concurrency?: number,
+): EmailWorker {
+  const worker = createEmailWorker({
+    kafka: ctx.kafka,
+    service: serviceFor(transport),
+    ...topics,
+    ...(concurrency === undefined ? {} : { concurrency }),
+    consumer: FAST_CONSUMER,
+  });
+  worker.on('fatal', ({ error }) => fatal.push(error));
+  ctx.cleanup.push(() => worker.close());
+  return worker;
+}
+
+/** Prints a scenario's ledger with the cluster it ran on, so a run's figures are in its output. */
+function report(ctx: ScenarioContext, name: string, counts: object, startedAt: number): void {
+  console.info(`${ctx.kind} cluster, ${name}: ${JSON.stringify(counts)} in ${Date.now() - startedAt} ms`);
+}
+
+/**
+ * One worker runs; a second and then a third join under load (the group rebalances while the
+ * others commit); both leave again under load, and the first delivers the rest and what comes after.
+ */
+export async function workersJoinAndLeaveUnderLoad(ctx: ScenarioContext): Promise<void> {
+  const startedAt = Date.now();
+  const topics = await freshTopics(ctx.cluster, 6);
+  const producer = producerFor(ctx, topics.topic);
+  const transports = [scriptedTransport(), scriptedTransport(), scriptedTransport()];
+  for (const t of transports) t.setDelay(15);
+  const fatal: unknown[] = [];
+  const [a, b, c] = transports.map((t) => groupWorker(ctx, topics, t, fatal, 4)) as [
+    EmailWorker,
+    EmailWorker,
+    EmailWorker,
+  ];
+  const [ta, tb, tc] = transports as [Scripted, Scripted, Scripted];
+  const delivered = () => transports.flatMap((t) => t.delivered);
+  await a.start();
+  const keys = await publishAll(producer, 0, 150);
+  await waitFor(() => delivered().length >= 20, 'the first deliveries', 30_000);
+  // A second worker joins mid-run, then a third: each rebalance moves partitions with records in flight.
+  await b.start();
+  keys.push(...(await publishAll(producer, 150, 220)));
+  await waitFor(() => tb.delivered.length > 0, 'the second worker to deliver', 40_000);
+  await c.start();
+  keys.push(...(await publishAll(producer, 220, 290)));
+  await waitFor(() => tc.delivered.length > 0, 'the third worker to deliver', 40_000);
+  // Both leave again while records are still coming in.
+  const leaving = Promise.all([b.close(), c.close()]);
+  keys.push(...(await publishAll(producer, 290, 330)));
+  await leaving;
+  const afterLeaving = [tb.delivered.length, tc.delivered.length];
+  await waitFor(() => keysOf(delivered()).size === 330, 'all 330 delivered', 60_000);
+  const dlq = await readTopic(ctx.kafka, topics.deadLetterTopic, 0);
+  const counts = ledger(keys, delivered(), dlq);
+  report(ctx, 'second and third worker join and leave under load', counts, startedAt);
+  expect(counts).toMatchObject({ published: 330, sent: 330, deadLettered: 0, lost: 0 });
+  // Duplicates come only from records finished but not committed when a partition moved: a
+  // handful per rebalance (a worker that kept processing after a refused commit made ~90 here).
+  expect(counts.duplicated).toBeLessThan(60);
+  expect(fatal).toEqual([]);
+  // The workers that left sent nothing after close; the one that stayed still takes all partitions.
+  expect([tb.delivered.length, tc.delivered.length]).toEqual(afterLeaving);
+  const before = ta.delivered.length;
+  const more = await publishAll(producer, 330, 360);
+  await waitFor(() => keysOf(delivered()).size === 360, 'the 30 published after the churn', 40_000);
+  expect(ta.delivered.length - before).toBeGreaterThanOrEqual(30);
+  expect(ledger([...keys, ...more], delivered(), dlq)).toMatchObject({ sent: 360, lost: 0 });
+}
+
+/** Two workers in one group split the partitions; in the settled group each email goes out once. */
+export async function twoWorkersShareTheGroup(ctx: ScenarioContext): Promise<void> {
+  const startedAt = Date.now();
+  const topics = await freshTopics(ctx.cluster, 6);
+  const a = scriptedTransport();
+  const b = scriptedTransport();
+  const fatal: unknown[] = [];
+  const workerA = groupWorker(ctx, topics, a, fatal);
+  const workerB = groupWorker(ctx, topics, b, fatal);
+  await Promise.all([workerA.start(), workerB.start()]);
+  const producer = producerFor(ctx, topics.topic);
+  // Warm-up: publish until each worker has delivered something, so both hold partitions (a slow
+  // machine may let the first one take them all before the second joins).
+  const warmup: string[] = [];
+  await waitFor(
+    () => a.delivered.length > 0 && b.delivered.length > 0,
+    'both workers assigned',
+    40_000,
+    async () => {
+      warmup.push(...(await publishAll(producer, 1_000 + warmup.length, 1_000 + warmup.length + 12)));
+    },
+  );
+  const keys = await publishAll(producer, 0, 120);
+  const all = [...warmup, ...keys];
+  await waitFor(
+    () => keysOf([...a.delivered, ...b.delivered]).size === all.length,
+    'every email between the two',
+    40_000,
+  );
+  expect(ledger(all, [...a.delivered, ...b.delivered], [])).toMatchObject({ sent: all.length, lost: 0 });
+  // In the settled group, each of the 120 went out exactly once.
+  const measured = new Set(keys);
+  const counts = ledger(
+    keys,
+    [...a.delivered, ...b.delivered].filter((m) => measured.has(m.idempotencyKey ?? '')),
+    [],
+  );
+  report(ctx, 'two workers share partitions', counts, startedAt);
+  expect(counts).toEqual({ published: 120, sent: 120, duplicated: 0, deadLettered: 0, lost: 0 });
+  expect(fatal).toEqual([]);
+}
+
+/** close() under load: in-flight sends finish and commit, and the next worker repeats none. */
+export async function closeUnderLoad(ctx: ScenarioContext): Promise<void> {
+  const startedAt = Date.now();
+  const topics = await freshTopics(ctx.cluster, 3);
+  const transport = scriptedTransport();
+  transport.setDelay(30);
+  const fatal: unknown[] = [];
+  const worker = groupWorker(ctx, topics, transport, fatal, 6);
+  const producer = producerFor(ctx, topics.topic);
+  const keys = await publishAll(producer, 0, 200);
+  const started = new Set<string>();
+  const wrapped = transport.send.bind(transport);
+  transport.send = (message, context) => {
+    started.add(message.idempotencyKey ?? '');
+    return wrapped(message, context);
+  };
+  await worker.start();
+  // Close at a moment with sends in flight.
+  await waitFor(
+    () => transport.delivered.length >= 30 && started.size > transport.delivered.length,
+    '30 deliveries and more in flight',
+  );
+  const inFlightAtClose = started.size - transport.delivered.length;
+  await worker.close();
+  const atClose = transport.delivered.length;
+  // Everything started before close was finished, not abandoned.
+  expect(atClose).toBe(started.size);
+  expect(inFlightAtClose).toBeGreaterThan(0);
+  expect(atClose).toBeLessThan(200);
+
+  const next = scriptedTransport();
+  const successor = groupWorker(ctx, topics, next, fatal);
+  await successor.start();
+  await waitFor(() => transport.delivered.length + next.delivered.length >= 200, 'the rest', 40_000);
+  const counts = ledger(keys, [...transport.delivered, ...next.delivered], []);
+  report(ctx, `close under load (${inFlightAtClose} in flight at close)`, counts, startedAt);
+  expect(counts).toEqual({ published: 200, sent: 200, duplicated: 0, deadLettered: 0, lost: 0 });
+  expect(fatal).toEqual([]);
+}
+
+/**
+ * Three workers on two partitions in all (the topic and its retry topic, one each): one after
+ * another and then two at once, every start() returns; the idle worker is live, not ready, and
+ * says why; each email goes out once; when the workers holding partitions leave, the idle one
+ * takes them over.
+ */
+export async function moreWorkersThanPartitions(ctx: ScenarioContext): Promise<void> {
+  const startedAt = Date.now();
+  const topics = await freshTopics(ctx.cluster, 1);
+  const transports = [scriptedTransport(), scriptedTransport(), scriptedTransport()];
+  const fatal: unknown[] = [];
+  const workers = transports.map((t) => groupWorker(ctx, topics, t, fatal));
+  const [first, second, third] = workers as [EmailWorker, EmailWorker, EmailWorker];
+  await first.start();
+  await Promise.all([second.start(), third.start()]);
+  const holding = () => workers.filter((w) => workerHealth(w).ready);
+  // Two partitions for three members: once the group settles, two workers hold one each.
+  await waitFor(
+    () => workers.every((w) => workerHealth(w).assignment !== null) && holding().length === 2,
+    'the group to settle with two workers holding a partition',
+    30_000,
+  );
+  const idle = workers.find((w) => !workerHealth(w).ready) as EmailWorker;
+  expect(workerHealth(idle)).toMatchObject({
+    live: true,
+    ready: false,
+    state: 'running',
+    reason: expect.stringContaining('holds no partition'),
+  });
+  const idleTransport = transports[workers.indexOf(idle)] as Scripted;
+  const delivered = () => transports.flatMap((t) => t.delivered);
+  const producer = producerFor(ctx, topics.topic);
+  const keys = await publishAll(producer, 0, 40);
+  await waitFor(() => keysOf(delivered()).size === 40, 'the first 40 delivered', 30_000);
+  expect(idleTransport.delivered).toEqual([]);
+  expect(ledger(keys, delivered(), [])).toEqual({
+    published: 40,
+    sent: 40,
+    duplicated: 0,
+    deadLettered: 0,
+    lost: 0,
+  });
+  // The workers holding partitions leave: the idle one takes them and sends what comes next.
+  await Promise.all(workers.filter((w) => w !== idle).map((w) => w.close()));
+  // Each leaving worker is its own rebalance: wait for the one after both.
+  const both = { [topics.topic]: [0], [topics.retryTopic]: [0] };
+  await waitFor(
+    () => isDeepStrictEqual(workerHealth(idle).assignment, both),
+    'the idle worker to hold both partitions',
+    30_000,
+  );
+  expect(workerHealth(idle)).toMatchObject({ ready: true, assignment: both });
+  keys.push(...(await publishAll(producer, 40, 80)));
+  await waitFor(() => keysOf(delivered()).size === 80, 'all 80 delivered', 30_000);
+  const dlq = await readTopic(ctx.kafka, topics.deadLetterTopic, 0);
+  const counts = ledger(keys, delivered(), dlq);
+  report(ctx, 'three workers on two partitions', counts, startedAt);
+  expect(counts).toEqual({ published: 80, sent: 80, duplicated: 0, deadLettered: 0, lost: 0 });
+  expect(keysOf(idleTransport.delivered).size).toBe(40);
+  expect(fatal).toEqual([]);
+}
