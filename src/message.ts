@@ -495,7 +495,8 @@ export function composeMessage(
   maxBytes = Number.POSITIVE_INFINITY,
 ): EmailMessage {
   const message = buildMessage(input, defaultFrom, defaultReplyTo);
-  if (maxBytes !== Number.POSITIVE_INFINITY) {
+  // The exact size is counted only when the cheap ceiling (3 UTF-8 bytes per UTF-16 unit) is over the limit.
+  if (maxBytes !== Number.POSITIVE_INFINITY && sizeOf(message, utf8Ceiling) > maxBytes) {
     const size = messageSize(message);
     if (size > maxBytes) {
       throw new MessageError(
@@ -517,12 +518,21 @@ function byteLength(value: string | Uint8Array): number {
   return typeof value === 'string' ? Buffer.byteLength(value) : value.byteLength;
 }
 
+/** At least `byteLength(value)`, without reading the string: a UTF-16 code unit is at most 3 bytes of UTF-8. */
+function utf8Ceiling(value: string | Uint8Array): number {
+  return typeof value === 'string' ? value.length * 3 : value.byteLength;
+}
+
 /**
  * The size of a message as providers count it, in bytes, estimated without building it: bodies,
  * header values and the calendar part as UTF-8, attachments base64-encoded (4/3 of their size,
  * plus line breaks). The MIME structure adds a few hundred bytes more.
  */
 export function messageSize(message: EmailMessage): number {
+  return sizeOf(message, byteLength);
+}
+
+function sizeOf(message: EmailMessage, byteLength: (value: string | Uint8Array) => number): number {
   let size = byteLength(message.subject) + byteLength(message.html ?? '') + byteLength(message.text ?? '');
   for (const [name, value] of Object.entries(message.headers)) size += name.length + byteLength(value) + 4;
   for (const attachment of message.attachments) size += base64Size(byteLength(attachment.content));
