@@ -156,12 +156,22 @@ export function createEnvelope(
     traceparent: email.traceparent,
   });
   checkEnvelope(envelope, limits, true);
-  if (
-    Buffer.byteLength(JSON.stringify(envelope)) > (limits.maxEnvelopeBytes ?? DEFAULT_LIMITS.maxEnvelopeBytes)
-  ) {
+  const json = JSON.stringify(envelope);
+  const max = limits.maxEnvelopeBytes ?? DEFAULT_LIMITS.maxEnvelopeBytes;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: the bytes are counted only near the limit.
+  if (json.length * 3 > max && Buffer.byteLength(json) > max) {
     throw new MessageError('envelope', 'is larger than maxEnvelopeBytes');
   }
+  serialized.set(envelope, json);
   return envelope;
+}
+
+/** The JSON `createEnvelope` made for its size check, kept so the producer does not make it again. */
+const serialized = new WeakMap<EnvelopeV1, string>();
+
+/** An envelope as the JSON published: the one made when it was created, or made now. */
+export function envelopeJson(envelope: EnvelopeV1): string {
+  return serialized.get(envelope) ?? JSON.stringify(envelope);
 }
 
 /**
@@ -298,6 +308,8 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits, deep: boolean): a
   const fields = envelopeFields(e as unknown as EnvelopeV1);
   createMessage({
     ...fields,
+    // Only the check: the Message-ID is derived from the idempotency key when the email is sent.
+    messageId: '<envelope-check@mailroom.invalid>',
     from: fields.from ?? 'placeholder@mailroom.invalid',
     subject: fields.subject ?? '-',
     ...(e.template !== undefined && fields.html === undefined && fields.text === undefined
