@@ -257,7 +257,8 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits, deep: boolean): a
       `unsupported envelope version ${JSON.stringify(e.version)} (this release reads 1)`,
     );
   }
-  for (const key of Object.keys(e)) {
+  // for…in: no array of keys per record (JSON.parse makes plain objects: own keys only).
+  for (const key in e) {
     if (!KEYS.has(key)) throw new MessageError(key, 'is not a field of envelope v1');
   }
   if (typeof e.id !== 'string' || !ID.test(e.id))
@@ -272,11 +273,10 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits, deep: boolean): a
   ) {
     throw new MessageError('traceparent', 'must be a W3C traceparent');
   }
-  for (const field of ['to', 'cc', 'bcc', 'replyTo'] as const) {
+  for (const field of ADDRESS_FIELDS) {
     const list = e[field];
-    if (list !== undefined && (!Array.isArray(list) || list.some((a) => typeof a !== 'string'))) {
+    if (list !== undefined && !isStringArray(list))
       throw new MessageError(field, 'must be an array of addresses');
-    }
   }
   if (e.from !== undefined && typeof e.from !== 'string')
     throw new MessageError('from', 'must be an address');
@@ -316,6 +316,14 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits, deep: boolean): a
       ? { text: '-' }
       : {}),
   } as EmailMessageInput);
+}
+
+const ADDRESS_FIELDS = ['to', 'cc', 'bcc', 'replyTo'] as const;
+
+function isStringArray(list: unknown): boolean {
+  if (!Array.isArray(list)) return false;
+  for (const item of list) if (typeof item !== 'string') return false;
+  return true;
 }
 
 function addressList(input: AddressInput | readonly AddressInput[] | undefined, field: string) {
