@@ -143,6 +143,14 @@ const NAMED = /^\s*(?:"((?:[^"\\]|\\.)*)"|([^<>"]*?))\s*<([^<>]*)>\s*$/;
  */
 const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f]/;
+/**
+ * The common address, `local@domain` in plain ASCII: a dot-atom local part and LDH labels. What
+ * matches (within the lengths, without `xn--` or an all-digit top label) passes every check of
+ * {@link parseAddrSpec} unchanged but the domain's case, so it is read in one test.
+ */
+const PLAIN_ADDRESS =
+  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const PUNYCODE_OR_NUMERIC_TOP = /xn--|\.\d+$/i;
 const HEADER_NAME = /^[!-9;-~]+$/;
 /** Headers a caller may not set: mailroom writes them, or they belong to the servers on the way. */
 const RESERVED_HEADERS = new Set([
@@ -230,6 +238,8 @@ export function parseAddress(input: AddressInput, field: string): Address {
   let name: string | undefined;
   let spec: string;
   if (typeof input === 'string') {
+    const plain = plainAddress(input);
+    if (plain !== undefined) return { address: plain };
     const unsafe = unsafeText(input);
     if (unsafe) throw new MessageError(field, unsafe);
     const named = NAMED.exec(input);
@@ -257,6 +267,16 @@ export function parseAddress(input: AddressInput, field: string): Address {
     throw new MessageError(`${field}.name`, `longer than ${MAX_NAME} characters`);
   const address = parseAddrSpec(spec, field);
   return name === undefined ? { address } : { name, address };
+}
+
+/** A plain address normalised as {@link parseAddrSpec} would, or undefined for anything else (checked the long way). */
+function plainAddress(input: string): string | undefined {
+  if (input.length > MAX_ADDRESS || !PLAIN_ADDRESS.test(input)) return undefined;
+  const at = input.indexOf('@');
+  if (at > MAX_LOCAL) return undefined;
+  const domain = input.slice(at + 1);
+  if (PUNYCODE_OR_NUMERIC_TOP.test(domain)) return undefined;
+  return `${input.slice(0, at)}@${domain.toLowerCase()}`;
 }
 
 function parseAddrSpec(spec: string, field: string): string {
@@ -495,7 +515,8 @@ export function composeMessage(
   maxBytes = Number.POSITIVE_INFINITY,
 ): EmailMessage {
   const message = buildMessage(input, defaultFrom, defaultReplyTo);
-  if (maxBytes !== Number.POSITIVE_INFINITY) {
+  // The exact size is counted only when the cheap ceiling (3 UTF-8 bytes per UTF-16 unit) is over the limit.
+  if (maxBytes !== Number.POSITIVE_INFINITY && sizeOf(message, utf8Ceiling) > maxBytes) {
     const size = messageSize(message);
     if (size > maxBytes) {
       throw new MessageError(
@@ -517,12 +538,21 @@ function byteLength(value: string | Uint8Array): number {
   return typeof value === 'string' ? Buffer.byteLength(value) : value.byteLength;
 }
 
+/** At least `byteLength(value)`, without reading the string: a UTF-16 code unit is at most 3 bytes of UTF-8. */
+function utf8Ceiling(value: string | Uint8Array): number {
+  return typeof value === 'string' ? value.length * 3 : value.byteLength;
+}
+
 /**
  * The size of a message as providers count it, in bytes, estimated without building it: bodies,
  * header values and the calendar part as UTF-8, attachments base64-encoded (4/3 of their size,
  * plus line breaks). The MIME structure adds a few hundred bytes more.
  */
 export function messageSize(message: EmailMessage): number {
+  return sizeOf(message, byteLength);
+}
+
+function sizeOf(message: EmailMessage, byteLength: (value: string | Uint8Array) => number): number {
   let size = byteLength(message.subject) + byteLength(message.html ?? '') + byteLength(message.text ?? '');
   for (const [name, value] of Object.entries(message.headers)) size += name.length + byteLength(value) + 4;
   for (const attachment of message.attachments) size += base64Size(byteLength(attachment.content));

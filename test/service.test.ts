@@ -708,6 +708,17 @@ describe('one size limit per message', () => {
     expect(transport.outbox).toHaveLength(1);
   });
 
+  it('counts a body in UTF-8 bytes: 600 ASCII characters pass a 1 000-byte limit, 600 three-byte ones do not', async () => {
+    const transport = memoryTransport();
+    const mail = new EmailService({ transport, from, maxMessageBytes: 1_000 });
+    await mail.send({ to: 'jane@example.com', subject: 'Hi', text: 'a'.repeat(600) });
+    await mail.send({ to: 'jane@example.com', subject: 'Hi', text: '€'.repeat(330) }); // 990 bytes
+    const error = await errorOf(mail.send({ to: 'jane@example.com', subject: 'Hi', text: '€'.repeat(600) }));
+    expect(isMessageError(error) && error.field).toBe('html');
+    expect((error as Error).message).toMatch(/about 1802 bytes/);
+    expect(transport.outbox).toHaveLength(2);
+  });
+
   it('applies maxMessageBytes to direct and queued sends alike', async () => {
     const queued: unknown[] = [];
     const queue = {

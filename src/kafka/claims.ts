@@ -12,51 +12,94 @@ import {
 } from './idempotency.js';
 import type { RecordReports } from './records.js';
 
+/** A store's answer: the memory store answers at once, a shared one with a promise. */
+type Answer<T> = T | Promise<T>;
+
+/** True for a promise (or any thenable a custom store returns); a plain value is used as it is, without a tick. */
+export function isPending<T>(value: Answer<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
+}
+
+/** An in-flight key nobody waits for yet: no array is made until a copy waits. */
+const NO_WAITERS: Array<() => void> = [];
+
 export class KeyClaims {
   /** Keys being handled now, each with the copies waiting for it to finish. */
   readonly #inFlight = new Map<string, Array<() => void>>();
+  readonly #claimOptions: { readonly owner: string };
 
   constructor(
     readonly store: IdempotencyStore,
     readonly owner: string,
     readonly report: Pick<RecordReports, 'systemic' | 'storeFailed'>,
-  ) {}
+  ) {
+    this.#claimOptions = Object.freeze({ owner });
+  }
 
   /**
    * Waits for a copy of `key` this process is handling, then claims it. `undefined` when the store
    * could not answer (reported as systemic: the worker pauses). Call `done` after, whatever happened.
+   * A store that answers at once (the memory store) is answered at once: no promise, no tick.
    */
-  async claim(key: string): Promise<ClaimResult | undefined> {
+  claim(key: string): Answer<ClaimResult | undefined> {
+    if (this.#inFlight.has(key)) return this.#claimAfterCopies(key);
+    return this.#ask(key);
+  }
+
+  async #claimAfterCopies(key: string): Promise<ClaimResult | undefined> {
     let waiters = this.#inFlight.get(key);
     while (waiters) {
-      await new Promise<void>((resolve) => waiters?.push(resolve));
+      if (waiters === NO_WAITERS) {
+        waiters = [];
+        this.#inFlight.set(key, waiters);
+      }
+      const list = waiters;
+      await new Promise<void>((resolve) => list.push(resolve));
       waiters = this.#inFlight.get(key);
     }
-    this.#inFlight.set(key, []);
+    return this.#ask(key);
+  }
+
+  #ask(key: string): Answer<ClaimResult | undefined> {
+    this.#inFlight.set(key, NO_WAITERS);
+    let answer: Answer<ClaimResult>;
     try {
-      return await this.store.claim(key, { owner: this.owner });
+      answer = this.store.claim(key, this.#claimOptions);
     } catch (error) {
-      this.report.systemic(storeError('claim', this.store, error));
-      return undefined;
+      return this.#claimFailed(error);
     }
+    return isPending(answer) ? answer.then(undefined, (error: unknown) => this.#claimFailed(error)) : answer;
+  }
+
+  #claimFailed(error: unknown): undefined {
+    this.report.systemic(storeError('claim', this.store, error));
+    return undefined;
   }
 
   /** After the transport accepted: `lease-lost` when another worker may have sent it too; `undefined` if the store failed (said). */
-  async markSent(key: string): Promise<'marked' | 'lease-lost' | undefined> {
-    try {
-      return await this.store.markSent(key, this.owner);
-    } catch (error) {
+  markSent(key: string): Answer<'marked' | 'lease-lost' | undefined> {
+    const failed = (error: unknown) => {
       this.report.storeFailed(storeError('markSent', this.store, error));
       return undefined;
+    };
+    try {
+      const answer = this.store.markSent(key, this.owner);
+      return isPending(answer) ? answer.then(undefined, failed) : answer;
+    } catch (error) {
+      return failed(error);
     }
   }
 
   /** After a failure that sent nothing. A failed release is said; the lease runs out on its own. */
-  async release(key: string): Promise<void> {
-    try {
-      await this.store.release(key, this.owner);
-    } catch (error) {
+  release(key: string): Answer<void> {
+    const failed = (error: unknown) => {
       this.report.storeFailed(storeError('release', this.store, error));
+    };
+    try {
+      const answer = this.store.release(key, this.owner);
+      return isPending(answer) ? answer.then(undefined, failed) : undefined;
+    } catch (error) {
+      failed(error);
     }
   }
 
@@ -64,7 +107,8 @@ export class KeyClaims {
   done(key: string): void {
     const waiting = this.#inFlight.get(key);
     this.#inFlight.delete(key);
-    for (const wake of waiting ?? []) wake();
+    if (waiting === undefined) return;
+    for (const wake of waiting) wake();
   }
 }
 

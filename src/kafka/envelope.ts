@@ -156,12 +156,22 @@ export function createEnvelope(
     traceparent: email.traceparent,
   });
   checkEnvelope(envelope, limits, true);
-  if (
-    Buffer.byteLength(JSON.stringify(envelope)) > (limits.maxEnvelopeBytes ?? DEFAULT_LIMITS.maxEnvelopeBytes)
-  ) {
+  const json = JSON.stringify(envelope);
+  const max = limits.maxEnvelopeBytes ?? DEFAULT_LIMITS.maxEnvelopeBytes;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: the bytes are counted only near the limit.
+  if (json.length * 3 > max && Buffer.byteLength(json) > max) {
     throw new MessageError('envelope', 'is larger than maxEnvelopeBytes');
   }
+  serialized.set(envelope, json);
   return envelope;
+}
+
+/** The JSON `createEnvelope` made for its size check, kept so the producer does not make it again. */
+const serialized = new WeakMap<EnvelopeV1, string>();
+
+/** An envelope as the JSON published: the one made when it was created, or made now. */
+export function envelopeJson(envelope: EnvelopeV1): string {
+  return serialized.get(envelope) ?? JSON.stringify(envelope);
 }
 
 /**
@@ -247,7 +257,8 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits, deep: boolean): a
       `unsupported envelope version ${JSON.stringify(e.version)} (this release reads 1)`,
     );
   }
-  for (const key of Object.keys(e)) {
+  // for…in: no array of keys per record (JSON.parse makes plain objects: own keys only).
+  for (const key in e) {
     if (!KEYS.has(key)) throw new MessageError(key, 'is not a field of envelope v1');
   }
   if (typeof e.id !== 'string' || !ID.test(e.id))
@@ -262,11 +273,10 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits, deep: boolean): a
   ) {
     throw new MessageError('traceparent', 'must be a W3C traceparent');
   }
-  for (const field of ['to', 'cc', 'bcc', 'replyTo'] as const) {
+  for (const field of ADDRESS_FIELDS) {
     const list = e[field];
-    if (list !== undefined && (!Array.isArray(list) || list.some((a) => typeof a !== 'string'))) {
+    if (list !== undefined && !isStringArray(list))
       throw new MessageError(field, 'must be an array of addresses');
-    }
   }
   if (e.from !== undefined && typeof e.from !== 'string')
     throw new MessageError('from', 'must be an address');
@@ -298,12 +308,22 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits, deep: boolean): a
   const fields = envelopeFields(e as unknown as EnvelopeV1);
   createMessage({
     ...fields,
+    // Only the check: the Message-ID is derived from the idempotency key when the email is sent.
+    messageId: '<envelope-check@mailroom.invalid>',
     from: fields.from ?? 'placeholder@mailroom.invalid',
     subject: fields.subject ?? '-',
     ...(e.template !== undefined && fields.html === undefined && fields.text === undefined
       ? { text: '-' }
       : {}),
   } as EmailMessageInput);
+}
+
+const ADDRESS_FIELDS = ['to', 'cc', 'bcc', 'replyTo'] as const;
+
+function isStringArray(list: unknown): boolean {
+  if (!Array.isArray(list)) return false;
+  for (const item of list) if (typeof item !== 'string') return false;
+  return true;
 }
 
 function addressList(input: AddressInput | readonly AddressInput[] | undefined, field: string) {
@@ -360,10 +380,14 @@ function decodeAttachment(a: EnvelopeAttachment): Attachment {
   });
 }
 
-/** Drops undefined fields, so the JSON carries only what was given. */
+/**
+ * The fields given, undefined ones left out, so the JSON carries only what was given. Copied into
+ * a new object rather than deleted from this one: `delete` turns an object into a slow dictionary.
+ */
 function prune<T extends object>(value: T): T {
-  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
-  return value;
+  const out: Partial<T> = {};
+  for (const key in value) if (value[key] !== undefined) out[key] = value[key];
+  return out as T;
 }
 
 /** The recipient a record is keyed by, so one recipient's mail stays in order on one partition. */

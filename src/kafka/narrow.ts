@@ -30,6 +30,8 @@ const addressOf = (input: string) => {
  * blind-copied address is shown to anyone else.
  */
 export function narrowedCopies(envelope: EnvelopeV1, addresses: readonly string[]): EnvelopeV1[] {
+  // The common case, once per sent email: nobody refused, so no copy and no address parsed.
+  if (addresses.length === 0) return [];
   const wanted = new Set(addresses.map(addressOf));
   const keep = (list: readonly string[] | undefined) => (list ?? []).filter((a) => wanted.has(addressOf(a)));
   const to = keep(envelope.to);

@@ -21,6 +21,7 @@ import {
   createEnvelope,
   type EnvelopeLimits,
   type EnvelopeV1,
+  envelopeJson,
   partitionKey,
   resolveLimits,
 } from './envelope.js';
@@ -162,7 +163,7 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
     if (signal?.aborted) throw aborted(signal, 'before publishing; nothing was published');
     const records = envelopes.map((envelope) => ({
       key: partitionKey(envelope),
-      value: JSON.stringify(envelope),
+      value: envelopeJson(envelope),
       headers: {
         'mailroom-envelope-version': '1',
         ...(envelope.traceparent ? { traceparent: envelope.traceparent } : {}),

@@ -8,7 +8,7 @@ import { maskAddresses, oneLine } from '../log.js';
 import type { RetryOptions } from '../retry.js';
 import type { EmailService } from '../service.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
-import { KeyClaims } from './claims.js';
+import { isPending, KeyClaims } from './claims.js';
 import { headerText, type KafkaHeaders, type KafkaIncomingMessage } from './client.js';
 import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, readEnvelope } from './envelope.js';
 import {
@@ -206,7 +206,8 @@ export function recordHandler(o: RecordHandlerOptions) {
     // for the first copy, then finds the key sent, rather than racing it past the store.
     const key = storeKey(envelope, message);
     try {
-      const claim = await claims.claim(key);
+      const claiming = claims.claim(key);
+      const claim = isPending(claiming) ? await claiming : claiming;
       if (claim === undefined) return 'hold'; // no answer: nothing is sent, the worker pauses
       if (claim.status === 'sent') {
         report.duplicate({ ...at, envelope });
@@ -244,7 +245,8 @@ export function recordHandler(o: RecordHandlerOptions) {
       // Nobody accepted and the copy just parked has these same recipients: its key is released.
       if (sent.result.accepted.length > 0 || !sent.result.deferred?.length) {
         release = false; // sent: never released, even when marking fails (the lease runs out, reported)
-        if ((await claims.markSent(key)) === 'lease-lost')
+        const marking = claims.markSent(key);
+        if ((isPending(marking) ? await marking : marking) === 'lease-lost')
           report.possibleDuplicate({ ...at, envelope, reason: 'lease-lost' });
       }
       report.sent(at, envelope, sent.result, sent.attempts);
