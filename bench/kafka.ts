@@ -39,6 +39,7 @@ import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { controllerIsBroker } from '../src/kafka/client.js';
 import { type KafkaCluster, startKafkaCluster } from '../test/helpers/kafka-cluster.js';
 import { startRealKafka } from '../test/helpers/kafka-real.js';
 import type { BacklogResult, BareEnvelope, SideConfig, SideEvent } from './peers/kafka-side.js';
@@ -143,26 +144,12 @@ interface Publisher {
   close(): Promise<void>;
 }
 
-/**
- * mailroom's producer settings on this cluster (src/kafka/client.ts): idempotent when the
- * controller is one of the brokers (a real cluster; librdkafka's mock names one it does not have).
- */
-async function idempotentOn(cluster: KafkaCluster): Promise<boolean> {
-  const admin = kafkaClient(cluster, 'bench-admin').admin();
-  await admin.connect();
-  try {
-    const { brokers, controller } = await admin.describeCluster();
-    return brokers.some((broker) => broker.nodeId === controller);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 async function barePublisher(cluster: KafkaCluster, topic: string): Promise<Publisher> {
   // What mailroom's producer is given: acks=all (below), one request in flight, idempotent where it can be.
   const producer = kafkaClient(cluster, 'bench-bare-producer').producer({
     maxInFlightRequests: 1,
-    idempotent: await idempotentOn(cluster),
+    // mailroom's own rule: idempotent where the controller is one of the brokers (not on the mock).
+    idempotent: await controllerIsBroker(kafkaClient(cluster, 'bench-admin')),
     createPartitioner: Partitioners.DefaultPartitioner,
   });
   await producer.connect();
@@ -561,7 +548,7 @@ interface PublishFigures {
 }
 
 async function publishBench(broker: Broker, specifier: string): Promise<PublishFigures> {
-  const idempotent = await idempotentOn(broker);
+  const idempotent = await controllerIsBroker(kafkaClient(broker, 'bench-admin'));
   const open = async (kind: 'bare' | 'mailroom') => {
     const topic = `bench.publish-${kind}.${randomUUID().slice(0, 8)}`;
     // A topic that holds every round (the mock keeps 5 MiB a partition).

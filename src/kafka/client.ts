@@ -148,7 +148,7 @@ export async function missingTopics(
 }
 
 /** True when the cluster's controller is one of its brokers (kafkajs's idempotent producer needs that). */
-async function controllerIsBroker(kafka: KafkaClientLike): Promise<boolean> {
+export async function controllerIsBroker(kafka: KafkaClientLike): Promise<boolean> {
   if (typeof kafka.admin !== 'function') return false;
   const admin = kafka.admin();
   if (typeof admin.describeCluster !== 'function') return false;
