@@ -13,7 +13,7 @@ import {
   EmailService,
   type Transport,
 } from '../../src/index.js';
-import type { EmailWorkerOptions } from '../../src/kafka/index.js';
+import type { BuiltinEmail, EmailProducer, EmailWorkerOptions } from '../../src/kafka/index.js';
 import { HEADERS } from '../../src/kafka/index.js';
 import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
 import { startRealKafka } from '../helpers/kafka-real.js';
@@ -236,3 +236,24 @@ export function ledger(
 }
 
 export { HEADERS };
+
+/** The welcome email to user `i`, with the idempotency key `welcome:<i>` the ledgers count by. */
+export const email = (i: number) => ({
+  template: 'welcome' as const,
+  data: { username: `User ${i}` },
+  to: `user-${i}@example.com`,
+  idempotencyKey: `welcome:${i}`,
+});
+
+/** Publishes `make(from)` … `make(to - 1)` one by one; their idempotency keys, in order. */
+export async function publishAll(
+  producer: EmailProducer,
+  from: number,
+  to: number,
+  make: (i: number) => Parameters<EmailProducer['publishMany']>[0][number] = email,
+): Promise<string[]> {
+  const keys: string[] = [];
+  // Any email publishMany takes; publish's overloads each take one kind of them.
+  for (let i = from; i < to; i++) keys.push((await producer.publish(make(i) as BuiltinEmail)).idempotencyKey);
+  return keys;
+}

@@ -20,29 +20,18 @@ import {
 import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
 import type { RealKafkaCluster } from '../helpers/kafka-real.js';
 import {
+  email,
   FAST_CONSUMER,
   freshTopics,
   kafkaClient,
   ledger,
+  publishAll,
   readTopic,
   scriptedTransport,
   serviceFor,
   useKafkaCluster,
   waitFor,
 } from './harness.js';
-
-const email = (i: number) => ({
-  template: 'welcome' as const,
-  data: { username: `User ${i}` },
-  to: `user-${i}@example.com`,
-  idempotencyKey: `welcome:${i}`,
-});
-
-async function publishAll(producer: EmailProducer, from: number, to: number): Promise<string[]> {
-  const keys: string[] = [];
-  for (let i = from; i < to; i++) keys.push((await producer.publish(email(i))).idempotencyKey);
-  return keys;
-}
 
 /**
  * Publishes like an application that outlives a broker failure: a publish that fails retryably

@@ -6,9 +6,17 @@
  */
 import type { Kafka } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createEmailWorker, type EmailProducer } from '../../src/kafka/index.js';
+import { createEmailWorker } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
-import { FAST_CONSUMER, freshTopics, ledger, scriptedTransport, serviceFor, waitFor } from './harness.js';
+import {
+  FAST_CONSUMER,
+  freshTopics,
+  ledger,
+  publishAll,
+  scriptedTransport,
+  serviceFor,
+  waitFor,
+} from './harness.js';
 import {
   keysOf,
   moreWorkersThanPartitions,
@@ -34,18 +42,12 @@ const UNKNOWN_MEMBER_ID = 25;
 const JOIN_GROUP = 11;
 const GROUP_AUTHORIZATION_FAILED = 30;
 
-const email = (i: number) => ({
+const receipt = (i: number) => ({
   subject: `Receipt ${i}`,
   text: 'Thanks',
   to: `buyer-${i}@example.com`,
   idempotencyKey: `receipt:${i}`,
 });
-
-async function publishAll(producer: EmailProducer, from: number, to: number): Promise<string[]> {
-  const keys: string[] = [];
-  for (let i = from; i < to; i++) keys.push((await producer.publish(email(i))).idempotencyKey);
-  return keys;
-}
 
 const producerFor = (topic: string) => scenarioProducer(ctx, topic);
 
@@ -75,18 +77,18 @@ describe('mailroom-js/kafka worker through rebalances', { timeout: 90_000 }, () 
       const { transport, worker, producer } = await startedWorker();
       const fatal: unknown[] = [];
       worker.on('fatal', ({ error }) => fatal.push(error));
-      const first = await publishAll(producer, 0, 10);
+      const first = await publishAll(producer, 0, 10, receipt);
       await waitFor(() => keysOf(transport.delivered).size === 10, 'the first ten');
       // The next commit is refused as in a rebalance: the worker rejoins its group and goes on.
       await cluster.pushRequestErrors(OFFSET_COMMIT, code, 1);
-      const second = await publishAll(producer, 10, 20);
+      const second = await publishAll(producer, 10, 20, receipt);
       await waitFor(
         () => keysOf(transport.delivered).size === 20,
         'the ten after the refused commit',
         40_000,
       );
       // Still consuming afterwards, not merely alive.
-      const third = await publishAll(producer, 20, 30);
+      const third = await publishAll(producer, 20, 30, receipt);
       await waitFor(() => keysOf(transport.delivered).size === 30, 'ten more after that', 40_000);
       expect(worker.stats.commitsRefused).toBe(1);
       expect(fatal).toEqual([]);
@@ -107,13 +109,13 @@ describe('mailroom-js/kafka worker through rebalances', { timeout: 90_000 }, () 
     const { transport, worker, producer } = await startedWorker();
     const errors: unknown[] = [];
     worker.on('error', ({ error }) => errors.push(error));
-    const first = await publishAll(producer, 0, 10);
+    const first = await publishAll(producer, 0, 10, receipt);
     await waitFor(() => keysOf(transport.delivered).size === 10, 'the first ten');
     // A commit fails with an error kafkajs does not retry: its consumer crashes for good.
     await cluster.pushRequestErrors(OFFSET_COMMIT, GROUP_AUTHORIZATION_FAILED, 1);
-    const second = await publishAll(producer, 10, 20);
+    const second = await publishAll(producer, 10, 20, receipt);
     await waitFor(() => worker.stats.restarts === 1, 'the worker to replace its consumer', 40_000);
-    const third = await publishAll(producer, 20, 30);
+    const third = await publishAll(producer, 20, 30, receipt);
     await waitFor(() => keysOf(transport.delivered).size === 30, 'everything, after the restart', 40_000);
     expect(errors.length).toBeGreaterThanOrEqual(1);
     expect(ledger([...first, ...second, ...third], transport.delivered, [])).toMatchObject({

@@ -16,6 +16,7 @@ import {
   FAST_CONSUMER,
   freshTopics,
   ledger,
+  publishAll,
   readTopic,
   scriptedTransport,
   serviceFor,
@@ -23,7 +24,6 @@ import {
 } from './harness.js';
 import {
   closeUnderLoad,
-  publishAll,
   producerFor as scenarioProducer,
   twoWorkersShareTheGroup,
   useScenarioCluster,

@@ -19,6 +19,7 @@ import {
   FAST_CONSUMER,
   freshTopics,
   ledger,
+  publishAll,
   readTopic,
   scriptedTransport,
   serviceFor,
@@ -51,19 +52,6 @@ export function useScenarioCluster(kind: ClusterKind): ScenarioContext {
   );
   Object.assign(ctx, { cleanup });
   return ctx;
-}
-
-export const email = (i: number) => ({
-  template: 'welcome' as const,
-  data: { username: `User ${i}` },
-  to: `user-${i}@example.com`,
-  idempotencyKey: `welcome:${i}`,
-});
-
-export async function publishAll(producer: EmailProducer, from: number, to: number): Promise<string[]> {
-  const keys: string[] = [];
-  for (let i = from; i < to; i++) keys.push((await producer.publish(email(i))).idempotencyKey);
-  return keys;
 }
 
 export function producerFor(ctx: ScenarioContext, topic: string): EmailProducer {

@@ -13,23 +13,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
 import { expect } from 'vitest';
-import { createEmailProducer, type EmailProducer } from '../../src/kafka/index.js';
+import { createEmailProducer } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import type { RedisServer } from '../helpers/redis-server.js';
-import { freshTopics, ledger, readTopic, waitFor } from './harness.js';
-
-export const email = (i: number) => ({
-  template: 'welcome' as const,
-  data: { username: `User ${i}` },
-  to: `user-${i}@example.com`,
-  idempotencyKey: `welcome:${i}`,
-});
-
-export async function publishAll(producer: EmailProducer, from: number, to: number): Promise<string[]> {
-  const keys: string[] = [];
-  for (let i = from; i < to; i++) keys.push((await producer.publish(email(i))).idempotencyKey);
-  return keys;
-}
+import { email, freshTopics, ledger, publishAll, readTopic, waitFor } from './harness.js';
 
 export interface KilledWorkerScenario {
   cluster: KafkaCluster;

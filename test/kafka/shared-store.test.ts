@@ -24,13 +24,14 @@ import {
   FAST_RETRY,
   freshTopics,
   ledger,
+  publishAll,
   readTopic,
   scriptedTransport,
   serviceFor,
   useKafkaCluster,
   waitFor,
 } from './harness.js';
-import { killOneWorkerMidBatch, publishAll } from './shared-store-scenario.js';
+import { killOneWorkerMidBatch } from './shared-store-scenario.js';
 
 let cluster: KafkaCluster;
 let kafka: Kafka;
