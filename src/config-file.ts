@@ -26,6 +26,11 @@ export interface MailroomWorkerConfig {
   deadLetterTopic?: string;
   /** Sends in flight, 1–9999. Flag `--concurrency`; else `MAILROOM_WORKER_CONCURRENCY`; default 10. */
   concurrency?: number;
+  /**
+   * The Kafka client package: `kafkajs`, or `confluent` for `@confluentinc/kafka-javascript`.
+   * Flag `--kafka-client`; else `MAILROOM_KAFKA_CLIENT`; default kafkajs if installed, else confluent.
+   */
+  client?: 'kafkajs' | 'confluent';
 }
 
 /**

@@ -66,6 +66,8 @@ export const ENV_VARIABLES = {
   MAILROOM_KAFKA_TOPIC:
     'Kafka: the email topic. Default notifications.email (retry and DLQ topics add .retry and .dlq).',
   MAILROOM_KAFKA_GROUP: "Kafka: the worker's consumer group. Default mailroom-email-worker.",
+  MAILROOM_KAFKA_CLIENT:
+    'Kafka: the client package mailroom worker loads, kafkajs or confluent (@confluentinc/kafka-javascript). Default: kafkajs if installed, else confluent.',
   MAILROOM_WORKER_CONCURRENCY: 'Kafka: sends in flight per worker. Default 10.',
 } as const;
 

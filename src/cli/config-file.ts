@@ -48,7 +48,7 @@ const FIELDS: readonly (keyof MailroomConfig)[] = [
   'transport',
   'worker',
 ];
-const WORKER_FIELDS = ['brokers', 'group', 'topic', 'retryTopic', 'deadLetterTopic', 'concurrency'];
+const WORKER_FIELDS = ['brokers', 'group', 'topic', 'retryTopic', 'deadLetterTopic', 'concurrency', 'client'];
 
 /** `--config FILE` (relative to the working directory), else the first of {@link CONFIG_NAMES} there. */
 export function findConfig(flag: string | undefined, cwd: string = process.cwd()): string | undefined {
@@ -177,6 +177,8 @@ function checkWorker(
     !(Number.isInteger(concurrency) && (concurrency as number) >= 1 && (concurrency as number) <= 9999)
   )
     throw fail('concurrency', 'must be a whole number from 1 to 9999');
+  if (worker.client !== undefined && worker.client !== 'kafkajs' && worker.client !== 'confluent')
+    throw fail('client', "must be 'kafkajs' or 'confluent' (for @confluentinc/kafka-javascript)");
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

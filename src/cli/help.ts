@@ -8,6 +8,7 @@ export const USAGE = `Usage:
                    [--allowed-hosts NAME,…]
   mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME]
                   [--dlq-topic NAME] [--concurrency N] [--health-port N] [--templates DIR]
+                  [--kafka-client kafkajs|confluent]
   mailroom <command> --help | --help | --version
 Every command also takes --config FILE.
 
@@ -16,7 +17,8 @@ Configuration comes from your config file, --config FILE, else the first of mail
 transport, brand, … }) from 'mailroom-js'), and from the environment (APP_NAME,
 MAILROOM_TRANSPORT, SMTP_*, MAILGUN_* …): flags first, then the file, then the environment. With
 neither, mail goes to the sandbox folder (.mailroom/outbox). The worker reads KAFKA_BROKERS,
-KAFKA_SSL, KAFKA_SASL_*, MAILROOM_KAFKA_TOPIC, MAILROOM_KAFKA_GROUP and MAILROOM_WORKER_CONCURRENCY.
+KAFKA_SSL, KAFKA_SASL_*, MAILROOM_KAFKA_TOPIC, MAILROOM_KAFKA_GROUP, MAILROOM_WORKER_CONCURRENCY
+and MAILROOM_KAFKA_CLIENT.
 --templates DIR is a folder of your templates, one per subfolder (html.eta, subject.eta, …),
 relative to the working directory.`;
 
@@ -78,10 +80,11 @@ ${CONFIG_FLAG}
 
 Example:
   mailroom preview --templates ./emails --port 4000`,
-  worker: `mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME] [--dlq-topic NAME] [--concurrency N] [--health-port N] [--templates DIR]
+  worker: `mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME] [--dlq-topic NAME] [--concurrency N] [--health-port N] [--templates DIR] [--kafka-client kafkajs|confluent]
 
 Consumes emails from Kafka, renders and sends them through the transport the config file or the
-environment configures, retries transient failures and dead-letters the rest. Needs the kafkajs package.
+environment configures, retries transient failures and dead-letters the rest. Needs a Kafka
+client package: kafkajs or @confluentinc/kafka-javascript.
 
   --brokers LIST      Kafka brokers (default KAFKA_BROKERS)
   --group ID          consumer group (default MAILROOM_KAFKA_GROUP or mailroom-email-worker)
@@ -91,10 +94,12 @@ environment configures, retries transient failures and dead-letters the rest. Ne
   --concurrency N     sends in flight (default MAILROOM_WORKER_CONCURRENCY or 10)
   --health-port N     serve GET /livez, /readyz and /metrics (Prometheus, needs prom-client) on port N
   --health-host ADDR  address for --health-port (default 127.0.0.1; 0.0.0.0 in a container)
+  --kafka-client NAME kafkajs or confluent (@confluentinc/kafka-javascript); default
+                      MAILROOM_KAFKA_CLIENT, else kafkajs if installed, else confluent
 ${TEMPLATES_FLAG}
 ${CONFIG_FLAG}
 
-The config file's worker: { brokers, group, topic, retryTopic, deadLetterTopic, concurrency } comes
+The config file's worker: { brokers, group, topic, retryTopic, deadLetterTopic, concurrency, client } comes
 between these flags and their variables. A transport in the file that only captures mail still
 needs MAILROOM_TRANSPORT=sandbox.
 

@@ -118,6 +118,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       concurrency: { type: 'string' },
       'health-port': { type: 'string' },
       'health-host': { type: 'string' },
+      'kafka-client': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

@@ -7,11 +7,12 @@
  * a worker that cannot go on exits 1, so a supervisor restarts it.
  */
 import { ConfigError, isConfigError } from '../errors.js';
-import { kafkaConfigFromEnv } from '../kafka/config.js';
+import type { KafkaFlavor } from '../kafka/client.js';
+import { type KafkaClientConfig, kafkaConfigFromEnv } from '../kafka/config.js';
 import { isKafkaUnavailableError } from '../kafka/failures.js';
 import { serveWorkerHealth, type WorkerHealthServer } from '../kafka/health.js';
 import type { KafkaClientLike } from '../kafka/index.js';
-import { kafkaLogCreator } from '../kafka/log.js';
+import { confluentLogger, kafkaLogCreator } from '../kafka/log.js';
 import { createEmailWorker, type EmailWorker } from '../kafka/worker.js';
 import type { Logger } from '../log.js';
 import type { LoadedConfig } from './config-file.js';
@@ -28,6 +29,7 @@ export interface WorkerFlags {
   templates?: string;
   'health-port'?: string;
   'health-host'?: string;
+  'kafka-client'?: string;
 }
 
 export async function runWorker(
@@ -42,16 +44,23 @@ export async function runWorker(
   const concurrency = flags.concurrency ?? fromFile.concurrency?.toString();
   const retryTopic = flags['retry-topic'] ?? fromFile.retryTopic;
   const deadLetterTopic = flags['dlq-topic'] ?? fromFile.deadLetterTopic;
+  const clientLibrary = flags['kafka-client'] ?? fromFile.client;
+  if (flags['kafka-client'] !== undefined && !['kafkajs', 'confluent'].includes(flags['kafka-client']))
+    throw new ConfigError(
+      '--kafka-client',
+      'must be kafkajs or confluent (for @confluentinc/kafka-javascript)',
+    );
   const env = {
     ...process.env,
     ...(brokers ? { KAFKA_BROKERS: brokers } : {}),
     ...(group !== undefined ? { MAILROOM_KAFKA_GROUP: group } : {}),
     ...(topic !== undefined ? { MAILROOM_KAFKA_TOPIC: topic } : {}),
     ...(concurrency !== undefined ? { MAILROOM_WORKER_CONCURRENCY: concurrency } : {}),
+    ...(clientLibrary !== undefined ? { MAILROOM_KAFKA_CLIENT: clientLibrary } : {}),
   };
   const kafkaConfig = kafkaConfigFromEnv(env);
   // Without a Kafka client nothing else matters: say how to install it first.
-  const { Kafka, logLevel } = await loadKafkajs();
+  const makeClient = await loadKafkaClient(kafkaConfig.clientLibrary);
   const options = cliServiceOptions(config);
   const where = config?.config.transport
     ? `${config.name} sets transport ${options.transport.name} and `
@@ -81,11 +90,7 @@ export async function runWorker(
     error: (fields, msg) =>
       out(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg, ...fields })),
   };
-  const kafka = new Kafka({
-    ...kafkaConfig.client,
-    logLevel: logLevel.WARN,
-    logCreator: kafkaLogCreator(logger),
-  }) as KafkaClientLike;
+  const kafka = makeClient(kafkaConfig.client, logger);
   const worker = createEmailWorker({
     kafka,
     brokers: kafkaConfig.client.brokers,
@@ -190,24 +195,66 @@ async function serveHealth(
   return health;
 }
 
-/** kafkajs is an optional peer: loaded only here, with the fix in the message when it is missing. */
-async function loadKafkajs(): Promise<{
-  Kafka: new (config: object) => unknown;
-  logLevel: { WARN: number };
-}> {
-  try {
-    const module = (await import('kafkajs')) as unknown as {
-      default?: { Kafka: new (config: object) => unknown; logLevel: { WARN: number } };
-      Kafka?: new (config: object) => unknown;
-      logLevel?: { WARN: number };
-    };
-    const api = module.Kafka ? module : module.default;
-    if (!api?.Kafka || !api.logLevel) throw new Error('kafkajs has no Kafka export');
-    return { Kafka: api.Kafka, logLevel: api.logLevel };
-  } catch (error) {
-    if ((error as { code?: string })?.code === 'ERR_MODULE_NOT_FOUND') {
-      throw new ConfigError('kafkajs', 'mailroom worker needs the kafkajs package: npm install kafkajs');
+/** Makes the Kafka client the worker runs on, its own log lines (warnings and errors) through `logger`. */
+type ClientMaker = (config: KafkaClientConfig, logger: Logger) => KafkaClientLike;
+
+type KafkajsModule = { Kafka: new (config: object) => KafkaClientLike; logLevel: { WARN: number } };
+type ConfluentModule = {
+  KafkaJS: { Kafka: new (config: object) => KafkaClientLike; logLevel: { WARN: number } };
+};
+
+/**
+ * The Kafka clients are optional peers, loaded only here: the one `MAILROOM_KAFKA_CLIENT` (or
+ * `--kafka-client`, or the config's `worker.client`) names, else kafkajs when installed, else
+ * `@confluentinc/kafka-javascript`; the fix in the message when the one needed is missing.
+ */
+async function loadKafkaClient(library: KafkaFlavor | undefined): Promise<ClientMaker> {
+  if (library !== 'confluent') {
+    const kafkajs = await optionalImport<KafkajsModule>('kafkajs', (m) => m.Kafka && m.logLevel);
+    if (kafkajs) {
+      return (config, logger) =>
+        new kafkajs.Kafka({
+          ...config,
+          logLevel: kafkajs.logLevel.WARN,
+          logCreator: kafkaLogCreator(logger),
+        });
     }
+    if (library === 'kafkajs')
+      throw new ConfigError('kafkajs', 'mailroom worker needs the kafkajs package: npm install kafkajs');
+  }
+  const confluent = await optionalImport<ConfluentModule>(
+    '@confluentinc/kafka-javascript',
+    (m) => m.KafkaJS?.Kafka,
+  );
+  if (confluent) {
+    const { KafkaJS } = confluent;
+    return (config, logger) =>
+      new KafkaJS.Kafka({
+        kafkaJS: { ...config, logLevel: KafkaJS.logLevel.WARN, logger: confluentLogger(logger) },
+      });
+  }
+  if (library === 'confluent') {
+    throw new ConfigError(
+      '@confluentinc/kafka-javascript',
+      'MAILROOM_KAFKA_CLIENT=confluent needs the @confluentinc/kafka-javascript package: npm install @confluentinc/kafka-javascript',
+    );
+  }
+  throw new ConfigError(
+    'kafkajs',
+    'mailroom worker needs the kafkajs package: npm install kafkajs (or @confluentinc/kafka-javascript)',
+  );
+}
+
+/** The module, or undefined when it is not installed; `usable` picks the export shape (ESM or CJS default). */
+async function optionalImport<T>(name: string, usable: (module: T) => unknown): Promise<T | undefined> {
+  let module: T & { default?: T };
+  try {
+    module = (await import(name)) as T & { default?: T };
+  } catch (error) {
+    if ((error as { code?: string })?.code === 'ERR_MODULE_NOT_FOUND') return undefined;
     throw error;
   }
+  const api = usable(module) ? module : module.default;
+  if (!api || !usable(api)) throw new Error(`${name} has none of the exports mailroom uses`);
+  return api;
 }

@@ -56,6 +56,11 @@ export interface KafkaConsumerLike {
     autoCommit?: boolean;
   }): Promise<void>;
   commitOffsets(offsets: Array<{ topic: string; partition: number; offset: string }>): Promise<void>;
+  /** The group's stored offsets (the Confluent client's; see {@link confirmCommitted}). */
+  committed?(
+    partitions: Array<{ topic: string; partition: number }>,
+    timeoutMs?: number,
+  ): Promise<Array<{ topic: string; partition: number; offset: string }>>;
   pause(topics: Array<{ topic: string; partitions?: number[] }>): void;
   resume(topics: Array<{ topic: string; partitions?: number[] }>): void;
 }
@@ -227,12 +232,23 @@ export interface ConsumerSettings {
   maxWaitTimeInMs?: number;
 }
 
+/**
+ * This member's partitions changed (the Confluent client's `rebalance_cb`; kafkajs reports the
+ * same through its consumer events, watched in runtime.ts): `assigned` with the whole assignment
+ * (the eager protocol hands all of it at once), `revoked` when they are taken away to rebalance.
+ */
+export type GroupChange = { kind: 'assigned' | 'revoked'; assignment: Record<string, number[]> };
+
+/** librdkafka's codes for a rebalance callback's two cases (rdkafka.h, RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS). */
+const ASSIGN_PARTITIONS = -175;
+
 /** A consumer that commits only what it is told to and starts a new group at the beginning. */
 export function createConsumer(
   kafka: KafkaClientLike,
   flavor: KafkaFlavor,
   groupId: string,
   settings: ConsumerSettings,
+  onGroupChange?: (change: GroupChange) => void,
 ): KafkaConsumerLike {
   const base = {
     groupId,
@@ -242,7 +258,19 @@ export function createConsumer(
     maxWaitTimeInMs: settings.maxWaitTimeInMs ?? 1_000,
   };
   if (flavor === 'confluent') {
-    return kafka.consumer({ kafkaJS: { ...base, fromBeginning: true, autoCommit: false } });
+    return kafka.consumer({
+      kafkaJS: { ...base, fromBeginning: true, autoCommit: false },
+      // Called after the client's own handling; returning nothing keeps its assignment as it is.
+      ...(onGroupChange && {
+        rebalance_cb: (error: { code: number }, partitions: Array<{ topic: string; partition: number }>) => {
+          const assignment: Record<string, number[]> = {};
+          for (const { topic, partition } of partitions) {
+            assignment[topic] = [...(assignment[topic] ?? []), partition];
+          }
+          onGroupChange({ kind: error.code === ASSIGN_PARTITIONS ? 'assigned' : 'revoked', assignment });
+        },
+      }),
+    });
   }
   return kafka.consumer({
     ...base,
@@ -283,4 +311,40 @@ export function headerText(headers: KafkaHeaders | undefined, name: string): str
   const value = headers?.[name];
   const first = Array.isArray(value) ? value[0] : value;
   return first === undefined ? undefined : first.toString();
+}
+
+/** A commit the group did not store: the Confluent client does not say why (most often a rebalance). */
+export class CommitNotStoredError extends Error {
+  override readonly name = 'CommitNotStoredError';
+  constructor(readonly partitions: Array<{ topic: string; partition: number }>) {
+    super(
+      `the group did not store the commit of ${partitions.map((p) => `${p.topic}[${p.partition}]`).join(' ')} (most often: the group is rebalancing)`,
+    );
+  }
+}
+
+/**
+ * Confirms that the group stored `offsets` (the next offset to read, per partition), or throws a
+ * {@link CommitNotStoredError}. Needed for the Confluent client only: its `commitOffsets` resolves
+ * once librdkafka has queued the commit (`commitAsync`), not once the group coordinator stored it,
+ * and it hands the outcome only to its own internal `offset_commit_cb`, so a commit the group
+ * refused looks like one it took. Reading the offsets back (OffsetFetch, sent after the
+ * OffsetCommit to the same coordinator, which answers a connection's requests in order) says which.
+ * An offset already beyond the one asked (another member committed later) counts as stored.
+ */
+export async function confirmCommitted(
+  consumer: KafkaConsumerLike,
+  offsets: Array<{ topic: string; partition: number; offset: string }>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  if (typeof consumer.committed !== 'function') return;
+  const stored = await consumer.committed(
+    offsets.map(({ topic, partition }) => ({ topic, partition })),
+    timeoutMs,
+  );
+  const missing = offsets.filter((asked) => {
+    const found = stored.find((s) => s.topic === asked.topic && s.partition === asked.partition);
+    return found === undefined || BigInt(found.offset) < BigInt(asked.offset);
+  });
+  if (missing.length > 0) throw new CommitNotStoredError(missing);
 }

@@ -3,7 +3,7 @@
  * every record before it on its partition are finished (sent, parked or dead-lettered), and
  * commits are coalesced: one request in flight, the newest offsets next.
  */
-import type { KafkaConsumerLike } from './client.js';
+import { CommitNotStoredError, type KafkaConsumerLike } from './client.js';
 import { isRebalanceError } from './failures.js';
 
 /** Offsets a commit named (the last finished record's, per partition). */
@@ -53,6 +53,10 @@ export class Committer {
   constructor(
     readonly consumer: KafkaConsumerLike,
     readonly onRefused: (error: unknown, offsets: FinishedOffsets) => void = () => {},
+    /** Checks that a resolved commit was stored (the Confluent client: see `confirmCommitted`). */
+    readonly confirm?: (
+      offsets: Array<{ topic: string; partition: number; offset: string }>,
+    ) => Promise<void>,
   ) {}
 
   /** Forgets offsets not yet committed (the consumer they were for is gone). */
@@ -87,16 +91,16 @@ export class Committer {
     while (this.#pending.size > 0) {
       const offsets = [...this.#pending.values()];
       this.#pending.clear();
+      const next = offsets.map((o) => ({
+        topic: o.topic,
+        partition: o.partition,
+        offset: String(BigInt(o.offset) + 1n),
+      }));
       try {
-        await this.consumer.commitOffsets(
-          offsets.map((o) => ({
-            topic: o.topic,
-            partition: o.partition,
-            offset: String(BigInt(o.offset) + 1n),
-          })),
-        );
+        await this.consumer.commitOffsets(next);
+        await this.confirm?.(next);
       } catch (error) {
-        if (isRebalanceError(error)) {
+        if (isRebalanceError(error) || error instanceof CommitNotStoredError) {
           this.refusals++;
           this.lastRefusal = error;
           this.onRefused(error, offsets);

@@ -3,6 +3,7 @@
  * for `mailroom worker` and apps that want the same variables. Errors name the variable.
  */
 import { ConfigError } from '../errors.js';
+import type { KafkaFlavor } from './client.js';
 import { DEFAULT_TOPIC } from './producer.js';
 
 /** Options for kafkajs's `new Kafka()` (Confluent's client takes them as `{ kafkaJS: … }`). */
@@ -22,6 +23,12 @@ export type KafkaSasl =
 /** What {@link kafkaConfigFromEnv} returns: the client's options and the worker's names. */
 export interface KafkaEnvConfig {
   client: KafkaClientConfig;
+  /**
+   * Which Kafka client package to load (`MAILROOM_KAFKA_CLIENT`): `kafkajs`, or `confluent` for
+   * `@confluentinc/kafka-javascript`. Undefined when unset: `mailroom worker` then loads kafkajs
+   * if it is installed, else Confluent's client.
+   */
+  clientLibrary: KafkaFlavor | undefined;
   topic: string;
   groupId: string;
   concurrency: number;
@@ -69,6 +76,13 @@ export function kafkaConfigFromEnv(
       throw new ConfigError('KAFKA_SASL_PASSWORD', 'is required with KAFKA_SASL_MECHANISM');
     sasl = { mechanism: mechanism as (typeof MECHANISMS)[number], username, password } as KafkaSasl;
   }
+  const clientLibrary = get('MAILROOM_KAFKA_CLIENT');
+  if (clientLibrary !== undefined && clientLibrary !== 'kafkajs' && clientLibrary !== 'confluent') {
+    throw new ConfigError(
+      'MAILROOM_KAFKA_CLIENT',
+      'must be kafkajs or confluent (for @confluentinc/kafka-javascript)',
+    );
+  }
   const concurrency = get('MAILROOM_WORKER_CONCURRENCY') ?? '10';
   if (!/^\d{1,4}$/.test(concurrency) || Number(concurrency) < 1) {
     throw new ConfigError('MAILROOM_WORKER_CONCURRENCY', 'must be a positive whole number');
@@ -80,6 +94,7 @@ export function kafkaConfigFromEnv(
       ...(ssl === 'true' ? { ssl: true } : {}),
       ...(sasl ? { sasl } : {}),
     },
+    clientLibrary,
     topic: get('MAILROOM_KAFKA_TOPIC') ?? DEFAULT_TOPIC,
     groupId: get('MAILROOM_KAFKA_GROUP') ?? 'mailroom-email-worker',
     concurrency: Number(concurrency),

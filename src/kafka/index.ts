@@ -47,7 +47,7 @@ export {
   memoryIdempotencyStore,
   type SentKeyStore,
 } from './idempotency.js';
-export { type KafkaLogEntry, kafkaLogCreator } from './log.js';
+export { type ConfluentKafkaLogger, confluentLogger, type KafkaLogEntry, kafkaLogCreator } from './log.js';
 export {
   type PromRegistryLike,
   type WorkerMetrics,

@@ -1,5 +1,6 @@
 /**
- * kafkajs's own log lines through a mailroom {@link Logger}, in the same shape as the worker's:
+ * The Kafka client's own log lines (kafkajs's, or `@confluentinc/kafka-javascript`'s) through a
+ * mailroom {@link Logger}, in the same shape as the worker's:
  * `logger.warn({ event: 'kafka.log', namespace, …fields }, message)`.
  */
 import type { Logger } from '../log.js';
@@ -34,13 +35,7 @@ export interface KafkaLogEntry {
  * ```
  */
 export function kafkaLogCreator(logger: Logger): (level: KafkaLogLevel) => (entry: KafkaLogEntry) => void {
-  if (
-    typeof logger?.info !== 'function' ||
-    typeof logger.warn !== 'function' ||
-    typeof logger.error !== 'function'
-  ) {
-    throw new TypeError('kafkaLogCreator: logger must have info, warn and error methods');
-  }
+  checkLogger(logger, 'kafkaLogCreator');
   return () =>
     ({ namespace, level, log }) => {
       const { message, timestamp: _timestamp, logger: _name, stack: _stack, ...fields } = log;
@@ -50,4 +45,62 @@ export function kafkaLogCreator(logger: Logger): (level: KafkaLogLevel) => (entr
       else if (level <= 4) logger.info(line, message);
       else logger.debug?.(line, message);
     };
+}
+
+function checkLogger(logger: Logger, caller: string): void {
+  if (
+    typeof logger?.info !== 'function' ||
+    typeof logger.warn !== 'function' ||
+    typeof logger.error !== 'function'
+  ) {
+    throw new TypeError(`${caller}: logger must have info, warn and error methods`);
+  }
+}
+
+/** The logger interface of `@confluentinc/kafka-javascript`'s KafkaJS API (`kafkaJS: { logger }`). */
+export interface ConfluentKafkaLogger {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+  debug(message: string, extra?: Record<string, unknown>): void;
+  setLogLevel(level: number): void;
+  namespace(): ConfluentKafkaLogger;
+}
+
+/**
+ * A logger for `@confluentinc/kafka-javascript` that writes to `logger`, as {@link kafkaLogCreator}
+ * does for kafkajs: pass it as `new KafkaJS.Kafka({ kafkaJS: { brokers, logger, logLevel } })`.
+ * Lines are tagged `event: 'kafka.log'`; the client's own fields are kept (`name`, `fac`, …), its
+ * `timestamp` and stack traces are not. The client's `logLevel` decides what is logged (default INFO).
+ *
+ * @example
+ * ```ts
+ * import { KafkaJS } from '@confluentinc/kafka-javascript';
+ * import { confluentLogger } from 'mailroom-js/kafka';
+ *
+ * const kafka = new KafkaJS.Kafka({
+ *   kafkaJS: { brokers, logLevel: KafkaJS.logLevel.WARN, logger: confluentLogger(pino()) },
+ * });
+ * ```
+ */
+export function confluentLogger(logger: Logger): ConfluentKafkaLogger {
+  checkLogger(logger, 'confluentLogger');
+  const line = (extra: Record<string, unknown> | undefined) => {
+    const { timestamp: _timestamp, stack: _stack, ...fields } = extra ?? {};
+    return { event: 'kafka.log', ...fields };
+  };
+  // The client sets the level from its `logLevel` (kafkajs's numbers: ERROR 1, WARN 2, INFO 4,
+  // DEBUG 5) and expects the logger to drop what is above it, as its own default logger does.
+  let level = 4;
+  const adapter: ConfluentKafkaLogger = {
+    error: (message, extra) => level >= 1 && logger.error(line(extra), message),
+    warn: (message, extra) => level >= 2 && logger.warn(line(extra), message),
+    info: (message, extra) => level >= 4 && logger.info(line(extra), message),
+    debug: (message, extra) => level >= 5 && logger.debug?.(line(extra), message),
+    setLogLevel: (next) => {
+      level = next;
+    },
+    namespace: () => adapter,
+  };
+  return adapter;
 }

@@ -11,6 +11,7 @@ import type { EmailService } from '../service.js';
 import { Announcer } from './announce.js';
 import {
   type ConsumerSettings,
+  confirmCommitted,
   createConsumer,
   createProducer,
   type KafkaBatchPayload,
@@ -76,20 +77,6 @@ export const RUNTIME = Symbol.for('mailroom.kafka.worker-runtime');
 export function runtimeOf(worker: unknown): WorkerRuntime | undefined {
   const runtime = (worker as { [RUNTIME]?: WorkerRuntime } | null)?.[RUNTIME];
   return typeof runtime?.snapshot === 'function' ? runtime : undefined;
-}
-
-/** The Confluent client's `assignment()`: `[{ topic, partition }]` or `[{ topic, partitions }]`. */
-function assignmentOf(list: unknown): Record<string, number[]> {
-  const out: Record<string, number[]> = {};
-  for (const entry of Array.isArray(list) ? list : []) {
-    const { topic, partition, partitions } = entry as {
-      topic: string;
-      partition?: number;
-      partitions?: number[];
-    };
-    out[topic] = [...(out[topic] ?? []), ...(partitions ?? (partition === undefined ? [] : [partition]))];
-  }
-  return out;
 }
 
 export class WorkerRuntime {
@@ -158,14 +145,7 @@ export class WorkerRuntime {
   }
 
   snapshot(): RuntimeSnapshot {
-    const consumer = this.#consumer as { assignment?: () => unknown } | undefined;
-    // The Confluent client reports no joins, but it can say what it holds.
-    const assignment =
-      this.#s.flavor === 'confluent' &&
-      this.#state === 'running' &&
-      typeof consumer?.assignment === 'function'
-        ? assignmentOf(consumer.assignment())
-        : this.#assignment;
+    const assignment = this.#assignment;
     const paused =
       this.#pausedUntil === undefined
         ? undefined
@@ -224,15 +204,29 @@ export class WorkerRuntime {
   /** A consumer, connected, subscribed and running, with its events watched. */
   async #openConsumer(): Promise<void> {
     const { kafka, flavor, groupId, topic, retryTopic } = this.#s;
-    const consumer = createConsumer(kafka, flavor, groupId, this.#s.consumer);
+    const consumer = createConsumer(kafka, flavor, groupId, this.#s.consumer, (change) => {
+      if (this.#consumer !== consumer) return; // a consumer already replaced
+      if (change.kind === 'assigned') this.#joined(change.assignment);
+      else this.#rebalancing();
+    });
     this.#consumer = consumer;
-    this.#committer = new Committer(consumer, (error, offsets) => this.#say.commitRefused(error, offsets));
+    this.#committer = new Committer(
+      consumer,
+      (error, offsets) => this.#say.commitRefused(error, offsets),
+      flavor === 'confluent' ? (offsets) => confirmCommitted(consumer, offsets) : undefined,
+    );
     this.#watch(consumer);
     await this.#connect(() => consumer.connect());
     this.#log?.info(
       { event: 'worker.joining', groupId, topics: [topic, retryTopic] },
       `connected; joining group ${groupId} (assignment can take up to the rebalance timeout while other members rejoin)`,
     );
+    if (flavor === 'confluent') {
+      // librdkafka waits for a topic that does not exist (logging UNKNOWN_TOPIC_OR_PART) rather
+      // than refuse the subscription as kafkajs does: ask the cluster first.
+      const missing = await missingTopics(kafka, [topic, retryTopic]);
+      if (missing?.length) throw new KafkaTopicMissingError(missing, true, undefined);
+    }
     try {
       await runConsumer(consumer, flavor, [topic, retryTopic], this.#s.concurrency, (payload) =>
         this.#eachBatch(payload),
@@ -269,8 +263,13 @@ export class WorkerRuntime {
       : 'the brokers the Kafka client was given';
   }
 
-  /** kafkajs reports joins, rebalances and crashes through events; the Confluent client has none of these. */
+  /**
+   * kafkajs reports joins, rebalances and crashes through events. The Confluent client has none
+   * of these (its `events` getter throws "Not implemented"): its joins and rebalances come through
+   * createConsumer's `onGroupChange`.
+   */
   #watch(consumer: KafkaConsumerLike): void {
+    if (this.#s.flavor === 'confluent') return;
     const emitter = consumer as {
       events?: { GROUP_JOIN?: string; REBALANCING?: string; CRASH?: string };
       on?: (event: string, listener: (e: { payload: Record<string, unknown> }) => void) => void;
@@ -278,20 +277,11 @@ export class WorkerRuntime {
     if (typeof emitter.on !== 'function' || !emitter.events) return;
     const { GROUP_JOIN, REBALANCING, CRASH } = emitter.events;
     if (GROUP_JOIN) {
-      emitter.on(GROUP_JOIN, (e) => {
-        this.#assignment = (e.payload.memberAssignment ?? {}) as Record<string, number[]>;
-        this.#say.joined(e.payload);
-      });
+      emitter.on(GROUP_JOIN, (e) =>
+        this.#joined((e.payload.memberAssignment ?? {}) as Record<string, number[]>, e.payload),
+      );
     }
-    if (REBALANCING) {
-      emitter.on(REBALANCING, () => {
-        this.#assignment = undefined;
-        this.#log?.info(
-          { event: 'worker.rebalancing', groupId: this.#s.groupId },
-          `group ${this.#s.groupId} is rebalancing: rejoining`,
-        );
-      });
-    }
+    if (REBALANCING) emitter.on(REBALANCING, () => this.#rebalancing());
     if (CRASH) {
       emitter.on(CRASH, (e) => {
         if (this.#consumer !== consumer) return; // a consumer already replaced
@@ -299,6 +289,20 @@ export class WorkerRuntime {
         this.#crashed(e.payload.error, e.payload.restart === true);
       });
     }
+  }
+
+  /** The group gave this member its partitions (`details`: kafkajs's join payload, member id and leadership). */
+  #joined(assignment: Record<string, number[]>, details: Record<string, unknown> = {}): void {
+    this.#assignment = assignment;
+    this.#say.joined({ ...details, memberAssignment: assignment });
+  }
+
+  #rebalancing(): void {
+    this.#assignment = undefined;
+    this.#log?.info(
+      { event: 'worker.rebalancing', groupId: this.#s.groupId },
+      `group ${this.#s.groupId} is rebalancing: rejoining`,
+    );
   }
 
   // ---- consume -----------------------------------------------------------------------------

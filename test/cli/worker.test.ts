@@ -39,77 +39,88 @@ function cleanEnv(extra: Record<string, string>) {
 }
 
 describe('mailroom worker', () => {
-  it('delivers from Kafka to the sandbox, logs each outcome, and exits 0 on SIGTERM', async () => {
-    const topics = await freshTopics(cluster);
-    const kafka = kafkaClient(cluster);
-    const producer = createEmailProducer({ kafka, topic: topics.topic });
-    for (let i = 0; i < 5; i++) {
-      await producer.publish({
-        template: 'welcome',
-        data: { username: `User ${i}` },
-        to: `user-${i}@example.com`,
+  it.each([
+    ['kafkajs', [], {}],
+    ['@confluentinc/kafka-javascript (MAILROOM_KAFKA_CLIENT)', [], { MAILROOM_KAFKA_CLIENT: 'confluent' }],
+    ['@confluentinc/kafka-javascript (--kafka-client)', ['--kafka-client', 'confluent'], {}],
+  ] as Array<[string, string[], Record<string, string>]>)(
+    'delivers from Kafka to the sandbox on %s, logs each outcome, and exits 0 on SIGTERM',
+    async (_client, flags, env) => {
+      const topics = await freshTopics(cluster);
+      const kafka = kafkaClient(cluster);
+      const producer = createEmailProducer({ kafka, topic: topics.topic });
+      for (let i = 0; i < 5; i++) {
+        await producer.publish({
+          template: 'welcome',
+          data: { username: `User ${i}` },
+          to: `user-${i}@example.com`,
+        });
+      }
+      await producer.disconnect();
+      const worker: ChildProcess = spawn(
+        process.execPath,
+        [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId, '--concurrency', '2', ...flags],
+        {
+          env: cleanEnv({
+            ...env,
+            MAILROOM_TRANSPORT: 'sandbox',
+            KAFKA_BROKERS: cluster.brokers.join(','),
+            KAFKA_SASL_PASSWORD: 'not-used-secret',
+          }),
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      worker.stdout?.on('data', (chunk) => {
+        stdout += chunk;
       });
-    }
-    await producer.disconnect();
-    const worker: ChildProcess = spawn(
-      process.execPath,
-      [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId, '--concurrency', '2'],
-      {
-        env: cleanEnv({
-          MAILROOM_TRANSPORT: 'sandbox',
-          KAFKA_BROKERS: cluster.brokers.join(','),
-          KAFKA_SASL_PASSWORD: 'not-used-secret',
-        }),
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    worker.stdout?.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    worker.stderr?.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
-    try {
-      const eml = () => readdirSync(outbox).filter((f) => f.endsWith('.eml')).length;
-      await waitFor(() => eml() >= 5, 'five emails in the sandbox');
-      expect(stdout).toContain(`consuming ${topics.topic} as group ${topics.groupId}`);
-      worker.kill('SIGTERM');
-      expect(await exited).toBe(0);
-    } finally {
-      worker.kill('SIGKILL');
-    }
-    const lines = stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { event?: string; level?: string; msg?: string; time?: string });
-    // The first line says where mail goes and what Kafka the worker talks to.
-    expect(lines[0]).toMatchObject({
-      level: 'info',
-      event: 'worker.starting',
-      transport: expect.stringContaining('sandbox'),
-      brokers: cluster.brokers,
-      groupId: topics.groupId,
-      topic: topics.topic,
-      retryTopic: `${topics.topic}.retry`,
-      deadLetterTopic: `${topics.topic}.dlq`,
-    });
-    expect(lines.map((l) => l.event)).toEqual(
-      expect.arrayContaining(['worker.connecting', 'worker.joining', 'worker.joined', 'worker.started']),
-    );
-    // Every JSON line, kafkajs's own included, has our shape.
-    for (const line of lines) {
-      expect(line).toMatchObject({
-        level: expect.any(String),
-        time: expect.any(String),
-        event: expect.any(String),
+      worker.stderr?.on('data', (chunk) => {
+        stderr += chunk;
       });
-    }
-    expect(lines.filter((l) => l.event === 'worker.sent')).toHaveLength(5);
-    expect(lines.at(-1)?.event).toBe('worker.closed');
-    expect(stdout + stderr).not.toContain('not-used-secret');
-  });
+      const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+      try {
+        const before = readdirSync(outbox).filter((f) => f.endsWith('.eml')).length;
+        const eml = () => readdirSync(outbox).filter((f) => f.endsWith('.eml')).length - before;
+        await waitFor(() => eml() >= 5, 'five emails in the sandbox');
+        expect(stdout).toContain(`consuming ${topics.topic} as group ${topics.groupId}`);
+        worker.kill('SIGTERM');
+        expect(await exited).toBe(0);
+      } finally {
+        worker.kill('SIGKILL');
+      }
+      const lines = stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { event?: string; level?: string; msg?: string; time?: string });
+      // The first line says where mail goes and what Kafka the worker talks to.
+      expect(lines[0]).toMatchObject({
+        level: 'info',
+        event: 'worker.starting',
+        transport: expect.stringContaining('sandbox'),
+        brokers: cluster.brokers,
+        groupId: topics.groupId,
+        topic: topics.topic,
+        retryTopic: `${topics.topic}.retry`,
+        deadLetterTopic: `${topics.topic}.dlq`,
+      });
+      expect(lines.map((l) => l.event)).toEqual(
+        expect.arrayContaining(['worker.connecting', 'worker.joining', 'worker.joined', 'worker.started']),
+      );
+      const joined = lines.find((l) => l.event === 'worker.joined');
+      expect(joined?.msg).toContain(`${topics.topic}[0,1,2]`);
+      // Every JSON line, kafkajs's own included, has our shape.
+      for (const line of lines) {
+        expect(line).toMatchObject({
+          level: expect.any(String),
+          time: expect.any(String),
+          event: expect.any(String),
+        });
+      }
+      expect(lines.filter((l) => l.event === 'worker.sent')).toHaveLength(5);
+      expect(lines.at(-1)?.event).toBe('worker.closed');
+      expect(stdout + stderr).not.toContain('not-used-secret');
+    },
+  );
 
   it('sends through the one provider configured when MAILROOM_TRANSPORT is not set', async () => {
     const peer = await startSmtpPeer({ starttls: false });
@@ -194,6 +205,21 @@ describe('mailroom worker', () => {
       .map((line) => JSON.parse(line) as { event?: string; kafka?: { code?: string } })
       .find((l) => l.event === 'worker.start_failed');
     expect(failed?.kafka?.code).toBe('ECONNREFUSED');
+  });
+
+  it('refuses a Kafka client it does not know, naming the variable or the flag', () => {
+    const fromEnv = spawnSync(process.execPath, [cli, 'worker'], {
+      env: cleanEnv({ KAFKA_BROKERS: cluster.brokers.join(','), MAILROOM_KAFKA_CLIENT: 'rdkafka' }),
+      encoding: 'utf8',
+    });
+    expect(fromEnv.status).toBe(1);
+    expect(fromEnv.stderr).toContain('MAILROOM_KAFKA_CLIENT: must be kafkajs or confluent');
+    const fromFlag = spawnSync(process.execPath, [cli, 'worker', '--kafka-client', 'node-rdkafka'], {
+      env: cleanEnv({ KAFKA_BROKERS: cluster.brokers.join(',') }),
+      encoding: 'utf8',
+    });
+    expect(fromFlag.status).toBe(1);
+    expect(fromFlag.stderr).toContain('--kafka-client: must be kafkajs or confluent');
   });
 
   it('names the missing variable and exits 1 without brokers', () => {

@@ -1,7 +1,15 @@
 /** Unit tests of the client mapping: partitioning and the two clients' settings. */
 import { Partitioners } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { createConsumer, createProducer, flavorOf, murmur2 } from '../../src/kafka/client.js';
+import {
+  CommitNotStoredError,
+  confirmCommitted,
+  createConsumer,
+  createProducer,
+  flavorOf,
+  murmur2,
+} from '../../src/kafka/client.js';
+import { Committer } from '../../src/kafka/commit.js';
 
 describe('keyed partitioning', () => {
   it("matches kafkajs's default partitioner (the Java client's murmur2) for every key and partition count", () => {
@@ -85,5 +93,55 @@ describe('client settings', () => {
     await createProducer(mock.kafka, 'kafkajs').connect();
     expect(mock.calls.producer[0]).toMatchObject({ maxInFlightRequests: 1 });
     expect(mock.calls.producer[0]).not.toHaveProperty('idempotent');
+  });
+});
+
+describe("the Confluent client's commits, read back", () => {
+  /** A consumer whose group stores only what `stores` lets through (commitAsync: it always resolves). */
+  const consumer = (stores: (partition: number) => boolean) => {
+    const group = new Map<string, string>();
+    return {
+      group,
+      commitOffsets: async (offsets: Array<{ topic: string; partition: number; offset: string }>) => {
+        for (const o of offsets) if (stores(o.partition)) group.set(`${o.topic}/${o.partition}`, o.offset);
+      },
+      committed: async (partitions: Array<{ topic: string; partition: number }>) =>
+        partitions.map((p) => ({ ...p, offset: group.get(`${p.topic}/${p.partition}`) ?? '-1' })),
+    };
+  };
+
+  it('confirms what the group stored, or beyond it, and names the partitions it did not', async () => {
+    const c = consumer((partition) => partition !== 1);
+    const offsets = [
+      { topic: 'mail', partition: 0, offset: '5' },
+      { topic: 'mail', partition: 1, offset: '7' },
+    ];
+    await c.commitOffsets(offsets);
+    const error = await confirmCommitted(c as never, offsets).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommitNotStoredError);
+    expect(error).toMatchObject({ partitions: [{ topic: 'mail', partition: 1, offset: '7' }] });
+    expect((error as Error).message).toContain('mail[1]');
+    c.group.set('mail/1', '9'); // another member committed further since
+    await expect(confirmCommitted(c as never, offsets)).resolves.toBeUndefined();
+  });
+
+  it('makes the committer count a commit the group did not store as refused, and go on', async () => {
+    let storing = false;
+    const c = consumer(() => storing);
+    const refused: unknown[] = [];
+    const committer = new Committer(
+      c as never,
+      (error) => refused.push(error),
+      (offsets) => confirmCommitted(c as never, offsets),
+    );
+    committer.mark('mail', 0, '4');
+    await committer.flush();
+    expect(committer.refusals).toBe(1);
+    expect(refused[0]).toBeInstanceOf(CommitNotStoredError);
+    storing = true;
+    committer.mark('mail', 0, '6');
+    await committer.flush();
+    expect(committer.refusals).toBe(1);
+    expect(c.group.get('mail/0')).toBe('7');
   });
 });

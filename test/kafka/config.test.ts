@@ -25,8 +25,10 @@ describe('kafkaConfigFromEnv', () => {
         MAILROOM_KAFKA_TOPIC: 'shop.email',
         MAILROOM_KAFKA_GROUP: 'shop-mailer',
         MAILROOM_WORKER_CONCURRENCY: '25',
+        MAILROOM_KAFKA_CLIENT: 'confluent',
       }),
     ).toEqual({
+      clientLibrary: 'confluent',
       client: {
         brokers: ['kafka-1:9092', 'kafka-2:9092', '[::1]:9093'],
         clientId: 'shop',
@@ -41,6 +43,7 @@ describe('kafkaConfigFromEnv', () => {
 
   it('defaults everything but the brokers', () => {
     expect(kafkaConfigFromEnv({ KAFKA_BROKERS: 'localhost:9092' })).toEqual({
+      clientLibrary: undefined,
       client: { brokers: ['localhost:9092'], clientId: 'mailroom' },
       topic: 'notifications.email',
       groupId: 'mailroom-email-worker',
@@ -64,6 +67,7 @@ describe('kafkaConfigFromEnv', () => {
     ],
     [{ KAFKA_BROKERS: 'k:1', MAILROOM_WORKER_CONCURRENCY: '0' }, 'MAILROOM_WORKER_CONCURRENCY'],
     [{ KAFKA_BROKERS: 'k:1', MAILROOM_WORKER_CONCURRENCY: 'ten' }, 'MAILROOM_WORKER_CONCURRENCY'],
+    [{ KAFKA_BROKERS: 'k:1', MAILROOM_KAFKA_CLIENT: 'node-rdkafka' }, 'MAILROOM_KAFKA_CLIENT'],
   ])('names the variable at fault: %o → %s', (env, name) => {
     expect(option(() => kafkaConfigFromEnv(env))).toBe(name);
   });

@@ -4,7 +4,7 @@
  * dead-lettered / lost.
  */
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import {
   EmailError,
@@ -13,36 +13,30 @@ import {
   EmailService,
   type Transport,
 } from '../../src/index.js';
+import type { KafkaClientLike } from '../../src/kafka/client.js';
 import type { BuiltinEmail, EmailProducer, EmailWorkerOptions } from '../../src/kafka/index.js';
 import { HEADERS } from '../../src/kafka/index.js';
 import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
 import { startRealKafka } from '../helpers/kafka-real.js';
+import { clientUnderTest, kafkaClient } from './clients.js';
 
-process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
-
-export function kafkaClient(cluster: KafkaCluster, clientId = 'mailroom-test'): Kafka {
-  return new Kafka({
-    brokers: cluster.brokers,
-    clientId,
-    logLevel: logLevel.NOTHING,
-    retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
-  });
-}
+export { clientUnderTest, KAFKA_CLIENT, kafkaClient } from './clients.js';
 
 /**
  * One cluster for a test file (or a `describe`): started before its tests, stopped after them.
  * The mock unless `real` asks for Apache Kafka itself with that many nodes. `ready` gets the
- * cluster and a client; the returned list holds clean-ups, run (newest first) after each test.
+ * cluster, a kafkajs client for the test's own plumbing, and a {@link clientUnderTest} for
+ * mailroom; the returned list holds clean-ups, run (newest first) after each test.
  */
 export function useKafkaCluster(
-  ready: (cluster: KafkaCluster, kafka: Kafka) => void,
+  ready: (cluster: KafkaCluster, kafka: Kafka, client: KafkaClientLike) => void,
   options: { real?: { nodes: 1 | 3 } } = {},
 ): Array<() => Promise<void> | void> {
   const cleanup: Array<() => Promise<void> | void> = [];
   let cluster: KafkaCluster | undefined;
   beforeAll(async () => {
     cluster = options.real ? await startRealKafka(options.real) : await startKafkaCluster();
-    ready(cluster, kafkaClient(cluster));
+    ready(cluster, kafkaClient(cluster), clientUnderTest(cluster.brokers));
   });
   afterEach(async () => {
     for (const fn of cleanup.splice(0).reverse()) await fn();

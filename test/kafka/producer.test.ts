@@ -14,15 +14,18 @@ import {
   memoryTransport,
   type QueuedEvent,
 } from '../../src/index.js';
+import type { KafkaClientLike } from '../../src/kafka/client.js';
 import { createEmailProducer, createEmailWorker, parseEnvelope } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import { FAST_CONSUMER, freshTopics, readTopic, serviceFor, useKafkaCluster, waitFor } from './harness.js';
 
 let cluster: KafkaCluster;
 let kafka: Kafka;
-const cleanup = useKafkaCluster((started, client) => {
+let client: KafkaClientLike;
+const cleanup = useKafkaCluster((started, plumbing, underTest) => {
   cluster = started;
-  kafka = client;
+  kafka = plumbing;
+  client = underTest;
 });
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -30,7 +33,7 @@ const FROM = 'Acme <no-reply@acme.example>';
 
 async function setup() {
   const topics = await freshTopics(cluster);
-  const producer = createEmailProducer({ kafka, topic: topics.topic });
+  const producer = createEmailProducer({ kafka: client, topic: topics.topic });
   cleanup.push(() => producer.disconnect());
   return { topics, producer };
 }
@@ -39,7 +42,7 @@ async function setup() {
 function startWorker(topics: Awaited<ReturnType<typeof freshTopics>>) {
   const transport = memoryTransport();
   const worker = createEmailWorker({
-    kafka,
+    kafka: client,
     service: serviceFor(transport),
     allowCapturingTransport: true,
     ...topics,
@@ -371,11 +374,11 @@ describe('EmailService with a queue', () => {
   it('createEmailWorker refuses a service that queues', async () => {
     const { topics, producer } = await setup();
     const service = new EmailService({ transport: memoryTransport(), from: FROM, queue: producer });
-    expect(() => createEmailWorker({ kafka, service, ...topics })).toThrow(TypeError);
-    expect(() => createEmailWorker({ kafka, service, ...topics })).toThrow(/queue/);
+    expect(() => createEmailWorker({ kafka: client, service, ...topics })).toThrow(TypeError);
+    expect(() => createEmailWorker({ kafka: client, service, ...topics })).toThrow(/queue/);
     // The same options with a sending service are accepted.
     const worker = createEmailWorker({
-      kafka,
+      kafka: client,
       service: serviceFor(memoryTransport()),
       allowCapturingTransport: true,
       ...topics,

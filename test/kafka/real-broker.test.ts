@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Kafka, ProducerConfig } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { isEmailError } from '../../src/index.js';
+import type { KafkaClientLike } from '../../src/kafka/client.js';
 import {
   createEmailProducer,
   createEmailWorker,
@@ -20,9 +21,11 @@ import {
 import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
 import type { RealKafkaCluster } from '../helpers/kafka-real.js';
 import {
+  clientUnderTest,
   email,
   FAST_CONSUMER,
   freshTopics,
+  KAFKA_CLIENT,
   kafkaClient,
   ledger,
   publishAll,
@@ -100,10 +103,12 @@ function recording(kafka: Kafka) {
 describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 }, () => {
   let cluster: KafkaCluster;
   let kafka: Kafka;
+  let client: KafkaClientLike;
   const cleanup = useKafkaCluster(
-    (started, client) => {
+    (started, plumbing, underTest) => {
       cluster = started;
-      kafka = client;
+      kafka = plumbing;
+      client = underTest;
       startedIn(started);
     },
     { real: { nodes: 1 } },
@@ -113,13 +118,13 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
     const topics = await freshTopics(cluster, 3);
     const transport = scriptedTransport();
     const worker = createEmailWorker({
-      kafka,
+      kafka: client,
       service: serviceFor(transport),
       ...topics,
       consumer: FAST_CONSUMER,
     });
     cleanup.push(() => worker.close());
-    const producer = createEmailProducer({ kafka, topic: topics.topic });
+    const producer = createEmailProducer({ kafka: client, topic: topics.topic });
     cleanup.push(() => producer.disconnect());
     const keys = await publishAll(producer, 0, 50);
     await worker.start();
@@ -134,30 +139,63 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
     });
   });
 
-  it('publishes idempotently (acks from all replicas, a producer id) on a real broker, and not on the mock', async () => {
-    const topics = await freshTopics(cluster, 1);
-    const real = recording(kafka);
-    const producer = createEmailProducer({ kafka: real.client, topic: topics.topic });
-    cleanup.push(() => producer.disconnect());
-    await producer.publish(email(1));
-    expect(real.configs).toEqual([expect.objectContaining({ idempotent: true, maxInFlightRequests: 1 })]);
-    expect(real.requests).toContain('InitProducerId');
-    const records = await readTopic(kafka, topics.topic, 1);
-    expect(records).toHaveLength(1);
+  it.runIf(KAFKA_CLIENT === 'kafkajs')(
+    'publishes idempotently (acks from all replicas, a producer id) on a real broker, and not on the mock',
+    async () => {
+      const topics = await freshTopics(cluster, 1);
+      const real = recording(kafka);
+      const producer = createEmailProducer({ kafka: real.client, topic: topics.topic });
+      cleanup.push(() => producer.disconnect());
+      await producer.publish(email(1));
+      expect(real.configs).toEqual([expect.objectContaining({ idempotent: true, maxInFlightRequests: 1 })]);
+      expect(real.requests).toContain('InitProducerId');
+      const records = await readTopic(kafka, topics.topic, 1);
+      expect(records).toHaveLength(1);
 
-    // librdkafka's mock names a controller that is none of its brokers: kafkajs's idempotent
-    // producer would wait for it forever, so there the producer runs without.
-    const mock = await startKafkaCluster({ brokers: 1 });
-    cleanup.push(() => mock.stop());
-    await mock.createTopic(topics.topic, 1, 1);
-    const onMock = recording(kafkaClient(mock));
-    const mockProducer = createEmailProducer({ kafka: onMock.client, topic: topics.topic });
-    cleanup.push(() => mockProducer.disconnect());
-    await mockProducer.publish(email(2));
-    expect(onMock.configs).toHaveLength(1);
-    expect(onMock.configs[0]).not.toHaveProperty('idempotent');
-    expect(onMock.requests).not.toContain('InitProducerId');
-  });
+      // librdkafka's mock names a controller that is none of its brokers: kafkajs's idempotent
+      // producer would wait for it forever, so there the producer runs without.
+      const mock = await startKafkaCluster({ brokers: 1 });
+      cleanup.push(() => mock.stop());
+      await mock.createTopic(topics.topic, 1, 1);
+      const onMock = recording(kafkaClient(mock));
+      const mockProducer = createEmailProducer({ kafka: onMock.client, topic: topics.topic });
+      cleanup.push(() => mockProducer.disconnect());
+      await mockProducer.publish(email(2));
+      expect(onMock.configs).toHaveLength(1);
+      expect(onMock.configs[0]).not.toHaveProperty('idempotent');
+      expect(onMock.requests).not.toContain('InitProducerId');
+    },
+  );
+
+  it.runIf(KAFKA_CLIENT === 'confluent')(
+    'publishes idempotently through the Confluent client on a real broker and on the mock alike (librdkafka asks any broker for its producer id)',
+    async () => {
+      const topics = await freshTopics(cluster, 1);
+      const mock = await startKafkaCluster({ brokers: 1 });
+      cleanup.push(() => mock.stop());
+      await mock.createTopic(topics.topic, 1, 1);
+      for (const [where, on, plumbing] of [
+        ['real', client, kafka],
+        ['mock', clientUnderTest(mock.brokers), kafkaClient(mock)],
+      ] as const) {
+        const configs: object[] = [];
+        const recorded = {
+          producer: (config: object) => {
+            configs.push(config);
+            return on.producer(config);
+          },
+          consumer: (config: object) => on.consumer(config),
+        };
+        const producer = createEmailProducer({ kafka: recorded, topic: topics.topic });
+        cleanup.push(() => producer.disconnect());
+        await producer.publish(email(where === 'real' ? 1 : 2));
+        expect(configs, where).toEqual([
+          { kafkaJS: expect.objectContaining({ idempotent: true, acks: -1 }) },
+        ]);
+        expect(await readTopic(plumbing, topics.topic, 1), where).toHaveLength(1);
+      }
+    },
+  );
 
   it('refuses to start a worker whose topics do not exist (auto-creation off), naming them', async () => {
     const topics = await freshTopics(cluster, 1);
@@ -167,7 +205,7 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
       retryTopic: `${topics.topic}-missing.retry`,
     };
     const worker = createEmailWorker({
-      kafka,
+      kafka: client,
       service: serviceFor(scriptedTransport()),
       ...missing,
       consumer: FAST_CONSUMER,
@@ -190,10 +228,12 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
 describe('mailroom-js/kafka on a three-node real Kafka cluster', { timeout: 90_000 }, () => {
   let cluster: KafkaCluster;
   let kafka: Kafka;
+  let client: KafkaClientLike;
   const cleanup = useKafkaCluster(
-    (started, client) => {
+    (started, plumbing, underTest) => {
       cluster = started;
-      kafka = client;
+      kafka = plumbing;
+      client = underTest;
       startedIn(started);
     },
     { real: { nodes: 3 } },
@@ -203,13 +243,13 @@ describe('mailroom-js/kafka on a three-node real Kafka cluster', { timeout: 90_0
     const topics = await freshTopics(cluster, 6);
     const transport = scriptedTransport();
     const worker = createEmailWorker({
-      kafka,
+      kafka: client,
       service: serviceFor(transport),
       ...topics,
       consumer: FAST_CONSUMER,
     });
     cleanup.push(() => worker.close());
-    const producer = createEmailProducer({ kafka, topic: topics.topic });
+    const producer = createEmailProducer({ kafka: client, topic: topics.topic });
     cleanup.push(() => producer.disconnect());
     await worker.start();
     const keys = await publishAll(producer, 0, 30);
@@ -242,7 +282,7 @@ describe('mailroom-js/kafka on a three-node real Kafka cluster', { timeout: 90_0
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const ledgerPath = join(dir, 'sent.txt');
     const concurrency = 5;
-    const producer = createEmailProducer({ kafka, topic: topics.topic });
+    const producer = createEmailProducer({ kafka: client, topic: topics.topic });
     cleanup.push(() => producer.disconnect());
     const keys = await publishAll(producer, 0, 150);
     const child = (): ChildProcess => {

@@ -7,6 +7,7 @@
  */
 import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KafkaClientLike } from '../../src/kafka/client.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import type { RealKafkaCluster } from '../helpers/kafka-real.js';
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js';
@@ -15,10 +16,12 @@ import { killOneWorkerMidBatch } from './shared-store-scenario.js';
 
 let cluster: KafkaCluster;
 let kafka: Kafka;
+let client: KafkaClientLike;
 const cleanup = useKafkaCluster(
-  (started, client) => {
+  (started, plumbing, underTest) => {
     cluster = started;
-    kafka = client;
+    kafka = plumbing;
+    client = underTest;
     console.info(`real Kafka, 3 nodes: started in ${(started as RealKafkaCluster).startupMs} ms`);
   },
   { real: { nodes: 3 } },
@@ -36,6 +39,7 @@ describe('mailroom-js/kafka workers sharing a Redis store on a three-node real K
     const result = await killOneWorkerMidBatch({
       cluster,
       kafka,
+      client,
       redis,
       cleanup,
       workers: 3,

@@ -4,13 +4,14 @@
  * the ledger (lost = 0) and a check that every worker still open keeps consuming. The group
  * scenarios are shared with the real broker (scenarios.ts, real-scenarios.test.ts).
  */
-import type { Kafka } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { KafkaClientLike } from '../../src/kafka/client.js';
 import { createEmailWorker } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import {
   FAST_CONSUMER,
   freshTopics,
+  KAFKA_CLIENT,
   ledger,
   publishAll,
   scriptedTransport,
@@ -27,10 +28,10 @@ import {
 
 const ctx = useScenarioCluster('mock');
 let cluster: KafkaCluster;
-let kafka: Kafka;
+let client: KafkaClientLike;
 const cleanup = ctx.cleanup;
 beforeAll(() => {
-  ({ cluster, kafka } = ctx);
+  ({ cluster, client } = ctx);
 });
 
 /** Kafka's API key of OffsetCommit and the error codes a rebalance answers it with. */
@@ -56,7 +57,7 @@ async function startedWorker() {
   const topics = await freshTopics(cluster, 3);
   const transport = scriptedTransport();
   const worker = createEmailWorker({
-    kafka,
+    kafka: client,
     service: serviceFor(transport),
     ...topics,
     consumer: FAST_CONSUMER,
@@ -90,7 +91,12 @@ describe('mailroom-js/kafka worker through rebalances', { timeout: 90_000 }, () 
       // Still consuming afterwards, not merely alive.
       const third = await publishAll(producer, 20, 30, receipt);
       await waitFor(() => keysOf(transport.delivered).size === 30, 'ten more after that', 40_000);
-      expect(worker.stats.commitsRefused).toBe(1);
+      if (KAFKA_CLIENT === 'kafkajs') expect(worker.stats.commitsRefused).toBe(1);
+      // librdkafka (the Confluent client) retries a commit refused with REBALANCE_IN_PROGRESS
+      // itself; after ILLEGAL_GENERATION and UNKNOWN_MEMBER_ID it rejoins, and a commit made
+      // while it rejoins is refused too.
+      else if (code === REBALANCE_IN_PROGRESS) expect(worker.stats.commitsRefused).toBeLessThanOrEqual(1);
+      else expect(worker.stats.commitsRefused).toBeGreaterThanOrEqual(1);
       expect(fatal).toEqual([]);
       const result = ledger([...first, ...second, ...third], transport.delivered, []);
       expect(result).toMatchObject({ published: 30, sent: 30, lost: 0 });
@@ -105,47 +111,56 @@ describe('mailroom-js/kafka worker through rebalances', { timeout: 90_000 }, () 
   it('starts more workers than partitions; an idle one takes over when the others leave', () =>
     moreWorkersThanPartitions(ctx));
 
-  it('replaces a consumer that kafkajs crashed and will not restart, and goes on', async () => {
-    const { transport, worker, producer } = await startedWorker();
-    const errors: unknown[] = [];
-    worker.on('error', ({ error }) => errors.push(error));
-    const first = await publishAll(producer, 0, 10, receipt);
-    await waitFor(() => keysOf(transport.delivered).size === 10, 'the first ten');
-    // A commit fails with an error kafkajs does not retry: its consumer crashes for good.
-    await cluster.pushRequestErrors(OFFSET_COMMIT, GROUP_AUTHORIZATION_FAILED, 1);
-    const second = await publishAll(producer, 10, 20, receipt);
-    await waitFor(() => worker.stats.restarts === 1, 'the worker to replace its consumer', 40_000);
-    const third = await publishAll(producer, 20, 30, receipt);
-    await waitFor(() => keysOf(transport.delivered).size === 30, 'everything, after the restart', 40_000);
-    expect(errors.length).toBeGreaterThanOrEqual(1);
-    expect(ledger([...first, ...second, ...third], transport.delivered, [])).toMatchObject({
-      sent: 30,
-      duplicated: 0,
-      lost: 0,
-    });
-  });
+  // kafkajs's consumer crashes on an error it does not retry, and the worker replaces it. The
+  // Confluent client has no crash: librdkafka retries or rejoins by itself (the worker's /readyz
+  // says when it holds no partition).
+  it.runIf(KAFKA_CLIENT === 'kafkajs')(
+    'replaces a consumer that kafkajs crashed and will not restart, and goes on',
+    async () => {
+      const { transport, worker, producer } = await startedWorker();
+      const errors: unknown[] = [];
+      worker.on('error', ({ error }) => errors.push(error));
+      const first = await publishAll(producer, 0, 10, receipt);
+      await waitFor(() => keysOf(transport.delivered).size === 10, 'the first ten');
+      // A commit fails with an error kafkajs does not retry: its consumer crashes for good.
+      await cluster.pushRequestErrors(OFFSET_COMMIT, GROUP_AUTHORIZATION_FAILED, 1);
+      const second = await publishAll(producer, 10, 20, receipt);
+      await waitFor(() => worker.stats.restarts === 1, 'the worker to replace its consumer', 40_000);
+      const third = await publishAll(producer, 20, 30, receipt);
+      await waitFor(() => keysOf(transport.delivered).size === 30, 'everything, after the restart', 40_000);
+      expect(errors.length).toBeGreaterThanOrEqual(1);
+      expect(ledger([...first, ...second, ...third], transport.delivered, [])).toMatchObject({
+        sent: 30,
+        duplicated: 0,
+        lost: 0,
+      });
+    },
+  );
 
-  it('stops with a fatal error, instead of idling, when the consumer keeps failing', async () => {
-    const topics = await freshTopics(cluster, 3);
-    const worker = createEmailWorker({
-      kafka,
-      service: serviceFor(scriptedTransport()),
-      ...topics,
-      consumer: FAST_CONSUMER,
-      maxRestarts: 1,
-    });
-    cleanup.push(() => worker.close());
-    const fatal: unknown[] = [];
-    worker.on('fatal', ({ error }) => fatal.push(error));
-    // Exactly the joins it makes (the first and one restart), so no refusal is left for other tests.
-    await cluster.pushRequestErrors(JOIN_GROUP, GROUP_AUTHORIZATION_FAILED, 2);
-    await worker.start();
-    const outcome = await worker.untilClosed().then(
-      () => 'closed',
-      (error: unknown) => error,
-    );
-    expect(outcome).toMatchObject({ name: expect.stringMatching(/KafkaJS/) });
-    expect(fatal).toEqual([outcome]);
-    expect(worker.stats.restarts).toBe(1);
-  });
+  it.runIf(KAFKA_CLIENT === 'kafkajs')(
+    'stops with a fatal error, instead of idling, when the consumer keeps failing',
+    async () => {
+      const topics = await freshTopics(cluster, 3);
+      const worker = createEmailWorker({
+        kafka: client,
+        service: serviceFor(scriptedTransport()),
+        ...topics,
+        consumer: FAST_CONSUMER,
+        maxRestarts: 1,
+      });
+      cleanup.push(() => worker.close());
+      const fatal: unknown[] = [];
+      worker.on('fatal', ({ error }) => fatal.push(error));
+      // Exactly the joins it makes (the first and one restart), so no refusal is left for other tests.
+      await cluster.pushRequestErrors(JOIN_GROUP, GROUP_AUTHORIZATION_FAILED, 2);
+      await worker.start();
+      const outcome = await worker.untilClosed().then(
+        () => 'closed',
+        (error: unknown) => error,
+      );
+      expect(outcome).toMatchObject({ name: expect.stringMatching(/KafkaJS/) });
+      expect(fatal).toEqual([outcome]);
+      expect(worker.stats.restarts).toBe(1);
+    },
+  );
 });

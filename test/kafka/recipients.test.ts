@@ -7,6 +7,7 @@
 import type { Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import type { EmailMessage, RecipientRefusal, Transport } from '../../src/index.js';
+import type { KafkaClientLike } from '../../src/kafka/client.js';
 import { createEmailProducer, createEmailWorker } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import {
@@ -22,9 +23,11 @@ import {
 
 let cluster: KafkaCluster;
 let kafka: Kafka;
-const cleanup = useKafkaCluster((started, client) => {
+let client: KafkaClientLike;
+const cleanup = useKafkaCluster((started, plumbing, underTest) => {
   cluster = started;
-  kafka = client;
+  kafka = plumbing;
+  client = underTest;
 });
 
 /**
@@ -86,10 +89,10 @@ function perRecipientTransport(greyTimes: number) {
 async function setup(greyTimes: number) {
   const topics = await freshTopics(cluster);
   const transport = perRecipientTransport(greyTimes);
-  const producer = createEmailProducer({ kafka, topic: topics.topic });
+  const producer = createEmailProducer({ kafka: client, topic: topics.topic });
   cleanup.push(() => producer.disconnect());
   const worker = createEmailWorker({
-    kafka,
+    kafka: client,
     service: serviceFor(transport),
     ...topics,
     consumer: FAST_CONSUMER,
@@ -203,7 +206,7 @@ describe('recipients refused while others accepted', { timeout: 60_000 }, () => 
     const lines: string[] = [];
     const log = (fields: object) => lines.push(JSON.stringify(fields));
     const worker = createEmailWorker({
-      kafka,
+      kafka: client,
       service: serviceFor(transport),
       ...topics,
       consumer: FAST_CONSUMER,

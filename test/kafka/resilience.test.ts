@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { KafkaClientLike } from '../../src/kafka/client.js';
 import { createEmailWorker } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import {
@@ -32,9 +33,10 @@ import {
 const ctx = useScenarioCluster('mock');
 let cluster: KafkaCluster;
 let kafka: Kafka;
+let client: KafkaClientLike;
 const cleanup = ctx.cleanup;
 beforeAll(() => {
-  ({ cluster, kafka } = ctx);
+  ({ cluster, kafka, client } = ctx);
 });
 
 const producerFor = (topic: string) => scenarioProducer(ctx, topic);
@@ -44,7 +46,7 @@ describe('mailroom-js/kafka worker under failure', () => {
     const topics = await freshTopics(cluster, 6);
     const transport = scriptedTransport();
     const worker = createEmailWorker({
-      kafka,
+      kafka: client,
       service: serviceFor(transport),
       ...topics,
       consumer: FAST_CONSUMER,

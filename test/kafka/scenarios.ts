@@ -7,6 +7,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Kafka } from 'kafkajs';
 import { expect } from 'vitest';
+import type { KafkaClientLike } from '../../src/kafka/client.js';
 import {
   createEmailProducer,
   createEmailWorker,
@@ -34,7 +35,10 @@ export type ClusterKind = 'mock' | 'real';
 export interface ScenarioContext {
   readonly kind: ClusterKind;
   cluster: KafkaCluster;
+  /** kafkajs, for the test's own reading and writing. */
   kafka: Kafka;
+  /** The client mailroom runs on (harness.ts: KAFKA_CLIENT). */
+  client: KafkaClientLike;
   readonly cleanup: Array<() => Promise<void> | void>;
 }
 
@@ -42,9 +46,10 @@ export interface ScenarioContext {
 export function useScenarioCluster(kind: ClusterKind): ScenarioContext {
   const ctx = { kind } as ScenarioContext;
   const cleanup = useKafkaCluster(
-    (cluster, kafka) => {
+    (cluster, kafka, client) => {
       ctx.cluster = cluster;
       ctx.kafka = kafka;
+      ctx.client = client;
       const startupMs = (cluster as { startupMs?: number }).startupMs;
       if (startupMs !== undefined) console.info(`real Kafka, 3 nodes: started in ${startupMs} ms`);
     },
@@ -55,7 +60,7 @@ export function useScenarioCluster(kind: ClusterKind): ScenarioContext {
 }
 
 export function producerFor(ctx: ScenarioContext, topic: string): EmailProducer {
-  const producer = createEmailProducer({ kafka: ctx.kafka, topic });
+  const producer = createEmailProducer({ kafka: ctx.client, topic });
   ctx.cleanup.push(() => producer.disconnect());
   return producer;
 }
@@ -75,7 +80,7 @@ function groupWorker(
   concurrency?: number,
 ): EmailWorker {
   const worker = createEmailWorker({
-    kafka: ctx.kafka,
+    kafka: ctx.client,
     service: serviceFor(transport),
     ...topics,
     ...(concurrency === undefined ? {} : { concurrency }),

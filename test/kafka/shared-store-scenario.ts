@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
 import { expect } from 'vitest';
+import type { KafkaClientLike } from '../../src/kafka/client.js';
 import { createEmailProducer } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import type { RedisServer } from '../helpers/redis-server.js';
@@ -20,7 +21,10 @@ import { email, freshTopics, ledger, publishAll, readTopic, waitFor } from './ha
 
 export interface KilledWorkerScenario {
   cluster: KafkaCluster;
+  /** kafkajs, for the test's own reading. */
   kafka: Kafka;
+  /** The client mailroom's producer runs on (the workers make their own of the same kind). */
+  client: KafkaClientLike;
   redis: RedisServer;
   /** The test file's clean-ups (run after the test): children, producer, temp folder. */
   cleanup: Array<() => Promise<void> | void>;
@@ -59,6 +63,7 @@ export async function killOneWorkerMidBatch(scenario: KilledWorkerScenario): Pro
   const {
     cluster,
     kafka,
+    client,
     redis,
     cleanup,
     workers = 3,
@@ -75,7 +80,7 @@ export async function killOneWorkerMidBatch(scenario: KilledWorkerScenario): Pro
   // first: the 'held' case in shared-store.test.ts).
   const leaseMs = 3_000;
   const sendDelayMs = 50;
-  const producer = createEmailProducer({ kafka, topic: topics.topic });
+  const producer = createEmailProducer({ kafka: client, topic: topics.topic });
   cleanup.push(() => producer.disconnect());
   const names = Array.from({ length: workers }, (_, i) => String.fromCharCode(97 + i)); // a, b, c…
   const spawnWorker = (name: string): ChildProcess => {

@@ -8,6 +8,7 @@
 import { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KafkaClientLike } from '../../src/kafka/client.js';
 import {
   createEmailProducer,
   createEmailWorker,
@@ -35,9 +36,11 @@ import { killOneWorkerMidBatch } from './shared-store-scenario.js';
 
 let cluster: KafkaCluster;
 let kafka: Kafka;
-const cleanup = useKafkaCluster((started, client) => {
+let client: KafkaClientLike;
+const cleanup = useKafkaCluster((started, plumbing, underTest) => {
   cluster = started;
-  kafka = client;
+  kafka = plumbing;
+  client = underTest;
 });
 let redis: RedisServer;
 beforeAll(async () => {
@@ -62,10 +65,10 @@ async function setup(options: Partial<EmailWorkerOptions> = {}) {
   const store = redisIdempotencyStore({ client: redisClient(), prefix, timeoutMs: 1_000 });
   const other = redisIdempotencyStore({ client: redisClient(), prefix });
   const transport = scriptedTransport();
-  const producer = createEmailProducer({ kafka, topic: topics.topic });
+  const producer = createEmailProducer({ kafka: client, topic: topics.topic });
   cleanup.push(() => producer.disconnect());
   const worker = createEmailWorker({
-    kafka,
+    kafka: client,
     service: serviceFor(transport),
     ...topics,
     consumer: FAST_CONSUMER,
@@ -186,6 +189,7 @@ describe('mailroom-js/kafka workers sharing a Redis idempotency store', () => {
     const result = await killOneWorkerMidBatch({
       cluster,
       kafka,
+      client,
       redis,
       cleanup,
       workers: 3,

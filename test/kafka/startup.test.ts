@@ -7,6 +7,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { isConfigError, type Logger, memoryTransport, sandboxTransport } from '../../src/index.js';
 import {
+  confluentLogger,
   createEmailWorker,
   isKafkaUnavailableError,
   type KafkaClientLike,
@@ -14,8 +15,10 @@ import {
 } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import {
+  clientUnderTest,
   FAST_CONSUMER,
   freshTopics,
+  KAFKA_CLIENT,
   scriptedTransport,
   serviceFor,
   useKafkaCluster,
@@ -23,10 +26,10 @@ import {
 } from './harness.js';
 
 let cluster: KafkaCluster;
-let kafka: Kafka;
-const cleanup = useKafkaCluster((started, client) => {
+let client: KafkaClientLike;
+const cleanup = useKafkaCluster((started, _plumbing, underTest) => {
   cluster = started;
-  kafka = client;
+  client = underTest;
 });
 
 type Line = { level: string; msg: string | undefined; fields: Record<string, unknown> };
@@ -90,7 +93,7 @@ describe('what the worker says as it starts', { timeout: 60_000 }, () => {
     const { lines, logger } = recorder();
     const transport = Object.assign(scriptedTransport(), { describe: () => 'scripted (test)' });
     const worker = createEmailWorker({
-      kafka,
+      kafka: client,
       brokers: cluster.brokers,
       service: serviceFor(transport),
       ...topics,
@@ -186,7 +189,7 @@ describe('kafkaLogCreator', () => {
     ]);
   });
 
-  it('is what a real kafkajs client logs through', async () => {
+  it.runIf(KAFKA_CLIENT === 'kafkajs')('is what a real kafkajs client logs through', async () => {
     const { lines, logger } = recorder();
     const client = new Kafka({
       brokers: cluster.brokers,
@@ -202,5 +205,51 @@ describe('kafkaLogCreator', () => {
     await waitFor(() => lines.some((l) => l.msg === 'Consumer has joined the group'), 'the join line');
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.every((l) => l.fields.event === 'kafka.log' && typeof l.msg === 'string')).toBe(true);
+  });
+});
+
+describe('confluentLogger', () => {
+  it("writes the Confluent client's log lines through our logger, dropping what is above its level", () => {
+    const { lines, logger } = recorder();
+    const log = confluentLogger(logger);
+    expect(log.namespace()).toBe(log);
+    const extra = { fac: 'GETPID', name: 'rdkafka#producer-1', timestamp: 1796454237345, stack: 'at x' };
+    log.error('Broker: Coordinator load in progress', extra);
+    log.info('joined', { name: 'c' });
+    log.debug('fetching');
+    log.setLogLevel(logLevel.WARN);
+    log.warn('Failed to acquire idempotence PID: retrying', { fac: 'GETPID' });
+    log.info('dropped at WARN');
+    expect(lines).toEqual([
+      {
+        level: 'error',
+        msg: 'Broker: Coordinator load in progress',
+        fields: { event: 'kafka.log', fac: 'GETPID', name: 'rdkafka#producer-1' },
+      },
+      { level: 'info', msg: 'joined', fields: { event: 'kafka.log', name: 'c' } },
+      {
+        level: 'warn',
+        msg: 'Failed to acquire idempotence PID: retrying',
+        fields: { event: 'kafka.log', fac: 'GETPID' },
+      },
+    ]);
+    expect(() => confluentLogger({} as Logger)).toThrow(/info, warn and error/);
+  });
+
+  it.runIf(KAFKA_CLIENT === 'confluent')('is what a real Confluent client logs through', async () => {
+    const { lines, logger } = recorder();
+    const client = clientUnderTest(cluster.brokers, 'logs', {
+      logger: confluentLogger(logger),
+      logLevel: logLevel.INFO,
+    });
+    const topics = await freshTopics(cluster, 1);
+    const consumer = client.consumer({ kafkaJS: { groupId: topics.groupId, ...FAST_CONSUMER } });
+    cleanup.push(() => consumer.disconnect());
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topics.topic] });
+    await consumer.run({ eachBatch: async () => {} });
+    await waitFor(() => lines.some((l) => /rebalance/i.test(l.msg ?? '')), 'a rebalance line');
+    expect(lines.every((l) => l.fields.event === 'kafka.log' && typeof l.msg === 'string')).toBe(true);
+    expect(lines.some((l) => 'timestamp' in l.fields)).toBe(false);
   });
 });

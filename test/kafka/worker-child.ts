@@ -7,12 +7,13 @@
  * has each email before it answers (the ledger line comes first, then the delay), so a SIGKILL
  * mid-send leaves emails that went out but were never marked sent.
  * argv: brokers topic groupId ledgerPath sendDelayMs concurrency [redisUrl leaseMs]
+ * The Kafka client is the test run's (clients.ts: MAILROOM_TEST_KAFKA_CLIENT, inherited).
  */
 import { appendFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { Kafka, logLevel } from 'kafkajs';
 import { EmailService, type Transport } from '../../src/index.js';
 import { createEmailWorker, redisIdempotencyStore } from '../../src/kafka/index.js';
+import { clientUnderTest } from './clients.js';
 
 const [
   brokers = '',
@@ -24,8 +25,6 @@ const [
   redisUrl,
   leaseMs = '3000',
 ] = process.argv.slice(2);
-process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
-
 const transport: Transport = {
   name: 'ledger',
   async send(message) {
@@ -41,7 +40,8 @@ const transport: Transport = {
   },
 };
 const worker = createEmailWorker({
-  kafka: new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING, clientId: 'child' }),
+  // kafkajs, or the Confluent client in that run: MAILROOM_TEST_KAFKA_CLIENT reaches this process too.
+  kafka: clientUnderTest(brokers.split(','), 'child'),
   service: new EmailService({ transport, from: 'Acme <no-reply@acme.example>', retry: false }),
   topic,
   groupId,

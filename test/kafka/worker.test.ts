@@ -4,6 +4,7 @@
  */
 import type { Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import type { KafkaClientLike } from '../../src/kafka/client.js';
 import {
   createEmailProducer,
   createEmailWorker,
@@ -26,18 +27,20 @@ import {
 
 let cluster: KafkaCluster;
 let kafka: Kafka;
-const cleanup = useKafkaCluster((started, client) => {
+let client: KafkaClientLike;
+const cleanup = useKafkaCluster((started, plumbing, underTest) => {
   cluster = started;
-  kafka = client;
+  kafka = plumbing;
+  client = underTest;
 });
 
 async function setup(options: { concurrency?: number } = {}) {
   const topics = await freshTopics(cluster);
   const transport = scriptedTransport();
-  const producer = createEmailProducer({ kafka, topic: topics.topic });
+  const producer = createEmailProducer({ kafka: client, topic: topics.topic });
   cleanup.push(() => producer.disconnect());
   const worker = createEmailWorker({
-    kafka,
+    kafka: client,
     service: serviceFor(transport),
     ...topics,
     consumer: FAST_CONSUMER,
@@ -88,7 +91,7 @@ describe('mailroom-js/kafka worker on a real broker', () => {
     // Every offset was committed: a new worker in the same group finds nothing to send.
     const again = scriptedTransport();
     const second = createEmailWorker({
-      kafka,
+      kafka: client,
       service: serviceFor(again),
       ...topics,
       consumer: FAST_CONSUMER,

@@ -609,11 +609,23 @@ createEmailWorker({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } 
     const version = await run(mailroom, ['--version'], { cwd: scratch });
     expect(version.stdout.trim(), show(version)).toBe(repoPackage.version);
 
-    // kafkajs is an optional peer, not installed here: the worker says how to get it.
+    // The Kafka clients are optional peers, neither installed here: the worker says how to get one.
     const worker = await run(mailroom, ['worker', '--brokers', '127.0.0.1:9'], { cwd: scratch, env: cliEnv });
     expect(worker.code, show(worker)).toBe(1);
     expect(worker.stderr.trim()).toBe(
-      'mailroom: kafkajs: mailroom worker needs the kafkajs package: npm install kafkajs',
+      'mailroom: kafkajs: mailroom worker needs the kafkajs package: npm install kafkajs (or @confluentinc/kafka-javascript)',
+    );
+    const confluent = await run(
+      mailroom,
+      ['worker', '--brokers', '127.0.0.1:9', '--kafka-client', 'confluent'],
+      {
+        cwd: scratch,
+        env: cliEnv,
+      },
+    );
+    expect(confluent.code, show(confluent)).toBe(1);
+    expect(confluent.stderr.trim()).toBe(
+      'mailroom: @confluentinc/kafka-javascript: MAILROOM_KAFKA_CLIENT=confluent needs the @confluentinc/kafka-javascript package: npm install @confluentinc/kafka-javascript',
     );
   });
 

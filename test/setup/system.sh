@@ -21,6 +21,17 @@ have spamassassin || missing+=(spamassassin)
 have java || missing+=(default-jre-headless)
 have mvn || missing+=(maven)
 have redis-server || missing+=(redis-server)
+# The libraries @confluentinc/kafka-javascript's bundled librdkafka links against when it is built
+# with CKJS_LINKING=dynamic (below): its default build downloads them instead, which fails offline.
+header() { compgen -G "/usr/include/$1" >/dev/null || compgen -G "/usr/include/*/$1" >/dev/null; }
+header openssl/ssl.h || missing+=(libssl-dev)
+header zlib.h || missing+=(zlib1g-dev)
+header zstd.h || missing+=(libzstd-dev)
+header lz4.h || missing+=(liblz4-dev)
+header sasl/sasl.h || missing+=(libsasl2-dev)
+header curl/curl.h || missing+=(libcurl4-openssl-dev)
+have g++ || missing+=(g++)
+have make || missing+=(make)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if ! have apt-get; then
@@ -90,4 +101,22 @@ if [ -L node_modules ]; then
 elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "test set-up: installing npm packages from package-lock.json"
   npm ci --no-audit --no-fund
+fi
+
+# @confluentinc/kafka-javascript, the second Kafka client every worker and producer scenario runs
+# on: package.json's allowScripts keeps npm from running its install step (which would try to
+# download a prebuilt binary, then librdkafka's own dependencies); it is built here instead,
+# against the system's libraries, once per node_modules.
+ckjs=node_modules/@confluentinc/kafka-javascript
+if [ "${1:-}" != --npm-only ] && [ ! -L node_modules ] && [ ! -f "$ckjs/build/Release/confluent-kafka-javascript.node" ]; then
+  echo "test set-up: building @confluentinc/kafka-javascript against the system's libraries (CKJS_LINKING=dynamic, 1-2 minutes)"
+  ckjs_log=$(mktemp)
+  if ! (cd "$ckjs" && CKJS_LINKING=dynamic npm run install -- --build-from-source) >"$ckjs_log" 2>&1; then
+    tail -n 40 "$ckjs_log" >&2
+    rm -f "$ckjs_log"
+    echo "npm test could not build @confluentinc/kafka-javascript. Run:" >&2
+    echo "  (cd $ckjs && CKJS_LINKING=dynamic npm run install -- --build-from-source)" >&2
+    exit 1
+  fi
+  rm -f "$ckjs_log"
 fi
