@@ -7,11 +7,18 @@ import { createServer } from 'node:http';
 import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { isMailroomError, isMessageError, MessageError } from '../errors.js';
+import { ConfigError, isMailroomError, isMessageError, MessageError } from '../errors.js';
 import { isLoopback } from '../loopback.js';
 import { createPreviewHandler, refuseInProduction } from '../preview/handler.js';
 import { hostCheck, hostName } from '../preview/hosts.js';
 import type { SendResult, Transport } from '../transport.js';
+import {
+  type DiscardResult,
+  type HoldTransport,
+  heldId,
+  isHoldTransport,
+  type ReleaseResult,
+} from '../transports/hold.js';
 import { sandboxFiles } from '../transports/sandbox.js';
 import { loadConfig } from './config-file.js';
 import { COMMAND_HELP, USAGE } from './help.js';
@@ -73,6 +80,10 @@ function sentLine(template: string, result: SendResult, transport: Transport): s
   const to = result.accepted.join(', ');
   const id = `(${result.messageId})`;
   if (transport.captures !== true) return `Sent "${template}" to ${to} via ${result.transport} ${id}`;
+  const held = heldId(result);
+  if (held !== undefined) {
+    return `Held "${template}" for ${to}, not delivered yet: release it with mailroom release ${held} ${id}`;
+  }
   const files = sandboxFiles(result);
   const where = files
     ? `in the sandbox folder ${dirname(files.eml)}`
@@ -81,6 +92,70 @@ function sentLine(template: string, result: SendResult, transport: Transport): s
       : `by ${result.transport}`;
   return `Captured "${template}" for ${to}, not delivered: kept ${where} ${id}`;
 }
+
+/** The hold the configuration builds, or a ConfigError saying how to turn it on. */
+function configuredHold(transport: Transport): HoldTransport {
+  if (isHoldTransport(transport)) return transport;
+  throw new ConfigError(
+    'MAILROOM_HOLD',
+    `is not set, so nothing is held (mail goes to ${transport.name}): set MAILROOM_HOLD=true beside the transport releases go through, or give the config file transport: holdTransport({ … })`,
+  );
+}
+
+/** The ids of a release or discard: the ones named, or --all; never both, never neither. */
+function holdTargets(command: string, ids: readonly string[], all: boolean | undefined): string[] | 'all' {
+  if (all && ids.length) throw new UsageError(`${command}: give ids or --all, not both`);
+  if (!all && !ids.length) throw new UsageError(`${command} needs the ids of held emails, or --all`);
+  return all ? 'all' : [...ids];
+}
+
+/** One line per id; true when every one ended as asked (released, or already released). */
+function printRelease(results: readonly ReleaseResult[], out: (line: string) => void): boolean {
+  let ok = true;
+  for (const r of results) {
+    if (r.outcome === 'released') {
+      const result = r.record.result!;
+      out(`Released ${r.id} to ${result.accepted.join(', ')} via ${result.transport} (${result.messageId})`);
+      const missed = [...result.rejected, ...result.deferred];
+      if (missed.length) {
+        out(`  not sent to ${missed.join(', ')}`);
+        ok = false;
+      }
+      continue;
+    }
+    if (r.outcome === 'already-released') {
+      out(`${r.id}: already released, not sent again`);
+      continue;
+    }
+    ok = false;
+    out(`${r.id}: ${HOLD_WORDS[r.outcome === 'failed' ? 'failed' : r.outcome]}${r.outcome === 'failed' ? `: ${r.error.message}` : ''}`);
+  }
+  if (results.length === 0) out('Nothing is held.');
+  return ok;
+}
+
+function printDiscard(results: readonly DiscardResult[], out: (line: string) => void): boolean {
+  let ok = true;
+  for (const r of results) {
+    if (r.outcome === 'discarded' || r.outcome === 'already-discarded') out(`Discarded ${r.id}`);
+    else {
+      ok = false;
+      out(`${r.id}: ${HOLD_WORDS[r.outcome]}`);
+    }
+  }
+  if (results.length === 0) out('Nothing is held.');
+  return ok;
+}
+
+const HOLD_WORDS = {
+  failed: 'not released, still held',
+  released: 'already released, cannot be discarded',
+  discarded: 'discarded, not sent',
+  busy: 'another release or discard of it is under way; nothing done',
+  interrupted:
+    'an earlier release was interrupted and may have been delivered: check the inbox, then remove its .lock file in the .hold folder',
+  'not-found': 'no such held email (mailroom preview lists them)',
+} as const;
 
 function parseData(raw: string | undefined): Record<string, unknown> {
   if (raw === undefined) return {};
@@ -118,6 +193,8 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       concurrency: { type: 'string' },
       'health-port': { type: 'string' },
       'health-host': { type: 'string' },
+      all: { type: 'boolean' },
+      token: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -129,7 +206,8 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
     return out(pkg.version);
   }
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  if (extra.length > 0 && command !== 'release' && command !== 'discard')
+    throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (command === undefined) throw new UsageError('no command given');
   if (!Object.hasOwn(COMMAND_HELP, command)) throw new UsageError(`unknown command "${command}"`);
   // --config FILE, else mailroom.config.ts (…) in the working directory; none: the environment alone.
@@ -207,6 +285,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
         },
         ...(liveDir ? { templatesDir: liveDir } : {}),
         ...(values.outbox ? { outboxDir: values.outbox } : {}),
+        ...(values.token === undefined ? {} : { token: values.token }),
       });
       const server = createServer(handler);
       await new Promise<void>((listening, reject) => {
@@ -226,6 +305,11 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       out(`mailroom preview: http://${host}:${address.port}/`);
       if (!isLoopback(values.host)) {
         out('Warning: listening beyond this machine; anyone who can reach it can read your emails.');
+        if (values.token === undefined && !process.env.MAILROOM_PREVIEW_TOKEN?.trim()) {
+          out(
+            'Release, discard and send buttons are refused from other machines until you set a token (--token or MAILROOM_PREVIEW_TOKEN).',
+          );
+        }
       }
       if (wildcard) {
         out(
@@ -239,6 +323,29 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      return;
+    }
+    case 'release':
+    case 'discard': {
+      const ids = holdTargets(command, [template, ...extra].filter((x) => x !== undefined), values.all);
+      if (command === 'discard' && values.to) throw new UsageError('discard takes no --to');
+      if ((values.to?.length ?? 0) > 1) throw new UsageError('release takes one --to address');
+      const hold = configuredHold(cliServiceOptions(config).transport);
+      try {
+        const to = values.to?.[0];
+        const ok =
+          command === 'release'
+            ? printRelease(
+                await hold.release(ids, to === undefined ? {} : { to }).catch((err: unknown) => {
+                  throw isMessageError(err) && err.field === 'to' ? new MessageError('--to', err.message.slice(4)) : err;
+                }),
+                out,
+              )
+            : printDiscard(await hold.discard(ids), out);
+        if (!ok) process.exitCode = 1;
+      } finally {
+        await hold.close?.();
+      }
       return;
     }
     case 'worker': {

@@ -211,11 +211,12 @@ describe('holdTransport against a real SMTP server', () => {
     'refuses the hostile id %j before touching a file',
     async (hostile) => {
       const { transport, id } = await held();
-      for (const call of [
+      const calls: (() => Promise<unknown>)[] = [
         () => transport.release([id, hostile]),
         () => transport.discard([hostile]),
         () => transport.get(hostile),
-      ]) {
+      ];
+      for (const call of calls) {
         const error = await Promise.resolve()
           .then(call)
           .catch((e: unknown) => e);
