@@ -30,6 +30,8 @@ export const ENV_VARIABLES = {
   MAILROOM_SANDBOX_DIR: 'Where the sandbox (and the hold) writes mail. Default .mailroom/outbox.',
   MAILROOM_HOLD:
     'true (or 1) to hold every email in MAILROOM_SANDBOX_DIR until a person releases it (mailroom release, mailroom preview) through the transport chosen as usual, smtp or mailgun, staging rules included. Default false.',
+  MAILROOM_PREVIEW_TOKEN:
+    'A secret the preview asks of its release, discard and send buttons; required to use them when the preview is reached by a name that is not loopback (mailroom preview --token). Never logged.',
   SMTP_HOST: 'SMTP server host.',
   SMTP_PORT: 'SMTP server port (1–65535). Default 587, or 465 with SMTP_TLS=implicit.',
   SMTP_TLS:

@@ -128,7 +128,9 @@ function printRelease(results: readonly ReleaseResult[], out: (line: string) => 
       continue;
     }
     ok = false;
-    out(`${r.id}: ${HOLD_WORDS[r.outcome === 'failed' ? 'failed' : r.outcome]}${r.outcome === 'failed' ? `: ${r.error.message}` : ''}`);
+    out(
+      `${r.id}: ${HOLD_WORDS[r.outcome === 'failed' ? 'failed' : r.outcome]}${r.outcome === 'failed' ? `: ${r.error.message}` : ''}`,
+    );
   }
   if (results.length === 0) out('Nothing is held.');
   return ok;
@@ -327,7 +329,11 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
     }
     case 'release':
     case 'discard': {
-      const ids = holdTargets(command, [template, ...extra].filter((x) => x !== undefined), values.all);
+      const ids = holdTargets(
+        command,
+        [template, ...extra].filter((x) => x !== undefined),
+        values.all,
+      );
       if (command === 'discard' && values.to) throw new UsageError('discard takes no --to');
       if ((values.to?.length ?? 0) > 1) throw new UsageError('release takes one --to address');
       const hold = configuredHold(cliServiceOptions(config).transport);
@@ -337,7 +343,9 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
           command === 'release'
             ? printRelease(
                 await hold.release(ids, to === undefined ? {} : { to }).catch((err: unknown) => {
-                  throw isMessageError(err) && err.field === 'to' ? new MessageError('--to', err.message.slice(4)) : err;
+                  throw isMessageError(err) && err.field === 'to'
+                    ? new MessageError('--to', err.message.slice(4))
+                    : err;
                 }),
                 out,
               )

@@ -32,7 +32,11 @@ export interface ActionAnswer {
  * Why a state-changing request is refused (403), or undefined when it may go ahead. `token` is
  * the preview's token, if it has one.
  */
-export function refusal(req: IncomingMessage, host: string | undefined, token: string | undefined): string | undefined {
+export function refusal(
+  req: IncomingMessage,
+  host: string | undefined,
+  token: string | undefined,
+): string | undefined {
   const site = req.headers['sec-fetch-site'];
   const origin = req.headers.origin;
   if (site !== undefined && site !== 'same-origin') return `a ${site} request cannot change anything here`;
@@ -110,13 +114,19 @@ export async function discard(hold: HoldTransport, body: Record<string, unknown>
  * `sendTemplate`, the call `mailroom send` makes, through the service's transport (the hold, when
  * there is one).
  */
-export async function sendTest(sources: PreviewSources, body: Record<string, unknown>): Promise<ActionAnswer> {
+export async function sendTest(
+  sources: PreviewSources,
+  body: Record<string, unknown>,
+): Promise<ActionAnswer> {
   const { template: name, set: setName, to } = body;
   if (typeof to !== 'string' || to.trim() === '') return badRequest('to', 'type an address to send to');
   const template = sources.templates.find((t) => t.name === name);
   const set = template?.sets.find((s) => s.name === setName);
   if (!template || !set || set.data === undefined) {
-    return badRequest('template', `no template ${JSON.stringify(name)} with a usable data set ${JSON.stringify(setName)}`);
+    return badRequest(
+      'template',
+      `no template ${JSON.stringify(name)} with a usable data set ${JSON.stringify(setName)}`,
+    );
   }
   const service = sources.service;
   return answer(async () => {
@@ -138,7 +148,12 @@ export async function sendTest(sources: PreviewSources, body: Record<string, unk
 
 function targets(ids: unknown): string[] | 'all' | undefined {
   if (ids === 'all') return 'all';
-  if (Array.isArray(ids) && ids.length > 0 && ids.length <= 1000 && ids.every((id) => typeof id === 'string')) {
+  if (
+    Array.isArray(ids) &&
+    ids.length > 0 &&
+    ids.length <= 1000 &&
+    ids.every((id) => typeof id === 'string')
+  ) {
     return ids as string[];
   }
   return undefined;

@@ -283,14 +283,24 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
     if (!body) {
       return reply(res, {
         status: 415,
-        body: { error: { name: 'UnsupportedMediaType', message: 'send a JSON object (content-type: application/json)' } },
+        body: {
+          error: {
+            name: 'UnsupportedMediaType',
+            message: 'send a JSON object (content-type: application/json)',
+          },
+        },
       });
     }
     if (route === 'api/send') return reply(res, await sendTest(load(), body));
     if (!hold) {
       return reply(res, {
         status: 409,
-        body: { error: { name: 'ConfigError', message: 'nothing is held: set MAILROOM_HOLD=true (or give the service a holdTransport)' } },
+        body: {
+          error: {
+            name: 'ConfigError',
+            message: 'nothing is held: set MAILROOM_HOLD=true (or give the service a holdTransport)',
+          },
+        },
       });
     }
     return reply(res, route === 'api/hold/release' ? await release(hold, body) : await discard(hold, body));

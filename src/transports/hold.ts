@@ -216,7 +216,11 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
         await store.create(id, message, new Date());
       } catch (cause) {
         await Promise.all(Object.values(files).map((path) => rm(path, { force: true })));
-        throw new EmailError(`could not write to the hold folder ${dir}`, { code: 'io', transport: 'hold', cause });
+        throw new EmailError(`could not write to the hold folder ${dir}`, {
+          code: 'io',
+          transport: 'hold',
+          cause,
+        });
       }
       return {
         messageId: message.messageId,

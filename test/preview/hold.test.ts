@@ -188,18 +188,21 @@ describe('the hold buttons over HTTP', () => {
     }
   });
 
-  it.each(['../x', '../../outbox/secret', '.hold', '..'])('refuses the hostile id %j with 400 naming the field', async (hostile) => {
-    const id = await held();
-    const host = `127.0.0.1:${port}`;
-    const headers = { host, ...json, 'sec-fetch-site': 'same-origin', 'x-mailroom-token': TOKEN };
-    for (const path of ['/api/hold/release', '/api/hold/discard']) {
-      const answer = await post(path, headers, JSON.stringify({ ids: [id, hostile] }));
-      expect(answer.status).toBe(400);
-      expect(JSON.parse(answer.body).error).toMatchObject({ name: 'MessageError', field: 'ids[1]' });
-    }
-    expect((await hold.get(id))?.status).toBe('held');
-    expect(peer.messages).toHaveLength(0);
-  });
+  it.each(['../x', '../../outbox/secret', '.hold', '..'])(
+    'refuses the hostile id %j with 400 naming the field',
+    async (hostile) => {
+      const id = await held();
+      const host = `127.0.0.1:${port}`;
+      const headers = { host, ...json, 'sec-fetch-site': 'same-origin', 'x-mailroom-token': TOKEN };
+      for (const path of ['/api/hold/release', '/api/hold/discard']) {
+        const answer = await post(path, headers, JSON.stringify({ ids: [id, hostile] }));
+        expect(answer.status).toBe(400);
+        expect(JSON.parse(answer.body).error).toMatchObject({ name: 'MessageError', field: 'ids[1]' });
+      }
+      expect((await hold.get(id))?.status).toBe('held');
+      expect(peer.messages).toHaveLength(0);
+    },
+  );
 
   it('refuses a typed address with a line break, naming to', async () => {
     const id = await held();
@@ -244,12 +247,16 @@ describe('the hold buttons in Chromium', () => {
     // A double click: two requests, one send.
     await page.locator('[data-action="release"]').dblclick();
     await page.locator('#hold-status').filter({ hasText: 'Released' }).waitFor(WAIT);
-    await expect.poll(() => status().innerText(), WAIT).toMatch(/Released to jane@example.com via smtp|already released|under way/);
+    await expect
+      .poll(() => status().textContent(), WAIT)
+      .toMatch(/Released to jane@example.com via smtp|already released|under way/);
     await page.screenshot({ path: join(artifacts, 'hold-released.png') });
     expect(peer.messages).toHaveLength(1);
     expect(peer.messages[0]?.envelope.rcptTo).toEqual(['jane@example.com']);
     expect((await fromMime(peer.messages[0]!.raw)).subject).toMatch(/Welcome/);
-    expect(await page.locator('#hold-history li').first().innerText()).toMatch(/released to jane@example.com via smtp/);
+    expect(await page.locator('#hold-history li').first().textContent()).toMatch(
+      /released to jane@example.com via smtp/,
+    );
     expect(await page.locator('[data-action="release"]').isDisabled()).toBe(true);
   });
 
@@ -258,11 +265,11 @@ describe('the hold buttons in Chromium', () => {
     await open(id);
     await page.locator('#release-to').fill('not an address');
     await page.locator('[data-action="release-to"]').click();
-    await expect.poll(() => status().innerText(), WAIT).toMatch(/^to: /);
+    await expect.poll(() => status().textContent(), WAIT).toMatch(/^to: /);
     expect(peer.messages).toHaveLength(0);
     await page.locator('#release-to').fill('proof@acme.example');
     await page.locator('[data-action="release-to"]').click();
-    await expect.poll(() => status().innerText(), WAIT).toBe('Released to proof@acme.example via smtp');
+    await expect.poll(() => status().textContent(), WAIT).toBe('Released to proof@acme.example via smtp');
     expect(peer.messages.map((m) => m.envelope.rcptTo)).toEqual([['proof@acme.example']]);
   });
 
@@ -271,10 +278,10 @@ describe('the hold buttons in Chromium', () => {
     await open(id);
     peer.failNext({ reply: 550, at: 'rcpt', message: 'No such user here' });
     await page.locator('[data-action="release"]').click();
-    await expect.poll(() => status().innerText(), WAIT).toMatch(/Not released, still held: .*550/);
+    await expect.poll(() => status().textContent(), WAIT).toMatch(/Not released, still held: .*550/);
     await page.screenshot({ path: join(artifacts, 'hold-failed.png') });
-    expect(await page.locator('#hold-status').innerText()).toMatch(/Held/);
-    expect(await page.locator('#hold-history li').first().innerText()).toMatch(/failed/);
+    expect(await page.locator('#hold-status').textContent()).toMatch(/Held/);
+    expect(await page.locator('#hold-history li').first().textContent()).toMatch(/failed/);
     expect((await hold.get(id))?.status).toBe('held');
     await page.locator('[data-action="discard"]').click();
     await page.locator('#hold-status').filter({ hasText: 'Discarded' }).waitFor(WAIT);
@@ -286,12 +293,14 @@ describe('the hold buttons in Chromium', () => {
     await page.locator('#test-send').waitFor(WAIT);
     await page.locator('#test-to').fill('dana@example.com');
     await page.locator('[data-action="send-test"]').click();
-    await expect.poll(() => status().innerText(), WAIT).toMatch(/^Held for dana@example.com, not delivered yet/);
+    await expect
+      .poll(() => status().textContent(), WAIT)
+      .toMatch(/^Held for dana@example.com, not delivered yet/);
     const emails = await hold.list();
     const test = emails.find((e) => e.to.includes('dana@example.com'));
     expect(test?.template).toBe('password-reset');
     await page.locator('#release-all').click();
-    await expect.poll(() => status().innerText(), WAIT).toMatch(/Released to dana@example.com via smtp/);
+    await expect.poll(() => status().textContent(), WAIT).toMatch(/Released to dana@example.com via smtp/);
     expect(peer.messages.map((m) => m.envelope.rcptTo)).toContainEqual(['dana@example.com']);
   });
 
@@ -299,11 +308,11 @@ describe('the hold buttons in Chromium', () => {
     const id = await held('erin@example.com', 'Erin');
     await open(id, `http://qa.lan:${port}/`);
     await page.locator('[data-action="release"]').click();
-    await expect.poll(() => status().innerText(), WAIT).toMatch(/token is missing or wrong/);
+    await expect.poll(() => status().textContent(), WAIT).toMatch(/token is missing or wrong/);
     expect(peer.messages).toHaveLength(0);
     await open(id, `http://qa.lan:${port}/?token=${TOKEN}`);
     await page.locator('[data-action="release"]').click();
-    await expect.poll(() => status().innerText(), WAIT).toMatch(/Released to erin@example.com/);
+    await expect.poll(() => status().textContent(), WAIT).toMatch(/Released to erin@example.com/);
     expect(peer.messages).toHaveLength(1);
   });
 

@@ -136,29 +136,32 @@ describe('holdTransport against a real SMTP server', () => {
   it.each([
     [550, 'rejected', 'permanent'],
     [451, 'deferred', 'transient'],
-  ])('a release the server answers %i fails with its typed error and stays held', async (reply, code, failure) => {
-    const { transport, id } = await held();
-    peer.failNext({ reply, at: 'data', message: 'Not today' });
-    const [result] = await transport.release([id]);
-    expect(result?.outcome).toBe('failed');
-    const error = result?.outcome === 'failed' ? result.error : undefined;
-    expect(isEmailError(error)).toBe(true);
-    expect([error?.code, error?.failure, error?.status]).toEqual([code, failure, reply]);
-    const after = await transport.get(id);
-    expect(after?.status).toBe('held');
-    expect(after?.busy).toBe(false);
-    expect(after?.history[0]).toMatchObject({ action: 'release', error: { code, status: reply } });
-    expect(peer.messages).toHaveLength(0);
+  ])(
+    'a release the server answers %i fails with its typed error and stays held',
+    async (reply, code, failure) => {
+      const { transport, id } = await held();
+      peer.failNext({ reply, at: 'data', message: 'Not today' });
+      const [result] = await transport.release([id]);
+      expect(result?.outcome).toBe('failed');
+      const error = result?.outcome === 'failed' ? result.error : undefined;
+      expect(isEmailError(error)).toBe(true);
+      expect([error?.code, error?.failure, error?.status]).toEqual([code, failure, reply]);
+      const after = await transport.get(id);
+      expect(after?.status).toBe('held');
+      expect(after?.busy).toBe(false);
+      expect(after?.history[0]).toMatchObject({ action: 'release', error: { code, status: reply } });
+      expect(peer.messages).toHaveLength(0);
 
-    // Once the server takes it, the same email goes, once.
-    expect((await transport.release([id]))[0]?.outcome).toBe('released');
-    expect(peer.messages).toHaveLength(1);
-    expect((await transport.get(id))?.history.map((r) => (r.error ? 'failed' : 'released'))).toEqual([
-      'failed',
-      'released',
-    ]);
-    await transport.close?.();
-  });
+      // Once the server takes it, the same email goes, once.
+      expect((await transport.release([id]))[0]?.outcome).toBe('released');
+      expect(peer.messages).toHaveLength(1);
+      expect((await transport.get(id))?.history.map((r) => (r.error ? 'failed' : 'released'))).toEqual([
+        'failed',
+        'released',
+      ]);
+      await transport.close?.();
+    },
+  );
 
   it('keeps status and history across a restart', async () => {
     const first = await held();
@@ -246,7 +249,9 @@ describe('holdTransport against a real SMTP server', () => {
       onFirstWrite: false,
     });
     const mail = new EmailService({ transport, from: FROM });
-    const { id } = { id: heldId(await mail.send({ ...welcome, to: ['jane@example.com', 'qa@acme.example'] }))! };
+    const { id } = {
+      id: heldId(await mail.send({ ...welcome, to: ['jane@example.com', 'qa@acme.example'] }))!,
+    };
     const [result] = await transport.release([id]);
     expect(result?.outcome === 'released' && result.record.result).toMatchObject({
       accepted: ['qa@acme.example'],
