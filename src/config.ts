@@ -11,7 +11,7 @@ import type { EmailServiceOptions } from './service.js';
 import { hexColor } from './templates/brand.js';
 import type { Transport } from './transport.js';
 import { DKIM_ENV_VARIABLES, dkimFromEnv } from './transports/dkim.js';
-import { holdTransport } from './transports/hold.js';
+import { holdTransport, isHoldTransport } from './transports/hold.js';
 import { mailgunTransport } from './transports/mailgun.js';
 import { memoryTransport } from './transports/memory.js';
 import { sandboxTransport } from './transports/sandbox.js';
@@ -355,7 +355,8 @@ function codeChoice(env: Env, read: Reader, transport: Transport, source: string
       `is ${named}, but ${source} sets transport (${transport.name}): where mail goes is decided in one place, so unset MAILROOM_TRANSPORT or remove the config's transport`,
     );
   }
-  if (transport.captures === true && isProduction(env.NODE_ENV)) {
+  // The hold captures on purpose and delivers on release: choosing it in code is the choice.
+  if (transport.captures === true && !isHoldTransport(transport) && isProduction(env.NODE_ENV)) {
     if (named === undefined) {
       throw new ConfigError(
         'MAILROOM_TRANSPORT',
@@ -514,7 +515,7 @@ function withStaging(read: Reader, transport: Transport): Transport {
  */
 function withHold(read: Reader, transport: Transport): Transport {
   const on = read.oneOf('MAILROOM_HOLD');
-  if (on !== 'true' && on !== '1') return transport;
+  if ((on !== 'true' && on !== '1') || isHoldTransport(transport)) return transport;
   if (transport.captures === true) {
     throw new ConfigError(
       'MAILROOM_HOLD',

@@ -481,6 +481,16 @@ describe('MAILROOM_HOLD', () => {
     expect(configFromEnv({ ...smtp, MAILROOM_HOLD: 'false' }).transport.name).toBe('smtp');
   });
 
+  it('takes a hold built in code, in production too, and does not wrap it twice', async () => {
+    const { configFromEnvWith } = await import('../src/config.js');
+    const { holdTransport } = await import('../src/transports/hold.js');
+    const { memoryTransport } = await import('../src/transports/memory.js');
+    const hold = holdTransport({ transport: memoryTransport(), dir: '/tmp/held', onFirstWrite: false });
+    const code = { source: 'mailroom.config.ts', transport: hold, from: true, appName: true };
+    expect(configFromEnvWith(code, { NODE_ENV: 'production' }).transport).toBe(hold);
+    expect(configFromEnvWith(code, { MAILROOM_HOLD: 'true' }).transport).toBe(hold);
+  });
+
   it('refuses a hold with nothing that delivers behind it, and a value it does not know', () => {
     const sandbox = configError({ MAILROOM_HOLD: 'true' });
     expect(sandbox.option).toBe('MAILROOM_HOLD');

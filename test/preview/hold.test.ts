@@ -345,3 +345,47 @@ describe('the hold buttons in Chromium', () => {
     expect(peer.messages).toHaveLength(0);
   });
 });
+
+describe('the buttons without a hold', () => {
+  it('lists no hold, refuses release with 409, and sends a test email through the transport', async () => {
+    const { memoryTransport } = await import('../../src/index.js');
+    const memory = memoryTransport();
+    const plain = createPreviewHandler({
+      enabled: true,
+      service: { transport: memory, from: FROM, appName: 'Acme' },
+      outboxDir: join(root, 'none'),
+      watch: false,
+    });
+    const plainServer = createServer(plain);
+    await new Promise<void>((resolve) => plainServer.listen(0, '127.0.0.1', resolve));
+    const at = `http://127.0.0.1:${(plainServer.address() as AddressInfo).port}`;
+    const call = (path: string, body: object) =>
+      fetch(`${at}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: at },
+        body: JSON.stringify(body),
+      });
+    try {
+      expect(await (await fetch(`${at}/api/hold`)).json()).toMatchObject({ enabled: false, emails: [] });
+      expect((await call('/api/hold/release', { ids: 'all' })).status).toBe(409);
+      const sent = await call('/api/send', { template: 'welcome', set: 'default', to: 'gus@example.com' });
+      expect(sent.status).toBe(200);
+      expect(await sent.json()).toMatchObject({
+        result: { transport: 'memory', accepted: ['gus@example.com'], captures: true },
+      });
+      expect(memory.outbox.map((e) => e.message.template)).toEqual(['welcome']);
+      const bad = await call('/api/send', {
+        template: 'welcome',
+        set: 'default',
+        to: 'gus@example.com\nBcc: x@y.z',
+      });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: { field: string } }).error.field).toMatch(/^to/);
+      expect(memory.outbox).toHaveLength(1);
+    } finally {
+      plain.close();
+      plainServer.closeAllConnections();
+      await new Promise((resolve) => plainServer.close(resolve));
+    }
+  });
+});
