@@ -129,7 +129,8 @@ ${CONFIG_FLAG}
 
 The config file's worker: { brokers, group, topic, retryTopic, deadLetterTopic, concurrency } comes
 between these flags and their variables. A transport in the file that only captures mail still
-needs MAILROOM_TRANSPORT=sandbox.
+needs MAILROOM_TRANSPORT=sandbox; the hold (MAILROOM_HOLD=true) takes the topic and keeps each
+email until mailroom release sends it.
 
 Example:
   KAFKA_BROKERS=kafka-1:9092 mailroom worker --templates ./emails --concurrency 10`,
