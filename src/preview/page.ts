@@ -85,7 +85,7 @@ function outcomeText(action, r) {
     const res = r.record.result;
     return 'Released to ' + res.accepted.join(', ') + ' via ' + res.transport + (res.rejected.length ? ' (refused: ' + res.rejected.join(', ') + ')' : '');
   }
-  if (r.outcome === 'failed') return 'Not released, still held: ' + r.error.message;
+  if (r.outcome === 'failed') return 'Not released, still held (' + r.error.code + '): ' + r.error.message;
   return (action === 'discard' ? DISCARD_WORDS : RELEASE_WORDS)[r.outcome] || r.outcome;
 }
 function historyText(h) {

@@ -128,19 +128,26 @@ export function holdStore(dir: string) {
     async unclaim(id: string): Promise<void> {
       await rm(path(id, 'lock'), { force: true });
     },
-    /** The current claim, or undefined. */
+    /**
+     * The current claim, or undefined when there is none. A claim file that cannot be read (its
+     * process died between creating and writing it) still claims: its owner is unknown.
+     */
     claimOf(id: string): Claim | undefined {
+      let raw: string;
       try {
-        return JSON.parse(readFileSync(path(id, 'lock'), 'utf8')) as Claim;
+        raw = readFileSync(path(id, 'lock'), 'utf8');
       } catch {
         return undefined;
+      }
+      try {
+        return JSON.parse(raw) as Claim;
+      } catch {
+        return { pid: -1, host: 'unknown', at: '' };
       }
     },
     lockPath: (id: string) => path(id, 'lock'),
   };
 }
-
-export type HoldStore = ReturnType<typeof holdStore>;
 
 /**
  * Whether a claim was left by a process that is gone (same machine, pid no longer running): its

@@ -17,14 +17,7 @@ import {
   parseAddress,
 } from '../message.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
-import {
-  abandoned,
-  checkId,
-  type HoldStore,
-  holdStore,
-  type StoredRecord,
-  type StoredState,
-} from './hold-store.js';
+import { abandoned, checkId, holdStore, type StoredRecord, type StoredState } from './hold-store.js';
 import { type SandboxFiles, sandboxTransport } from './sandbox.js';
 
 /** Options for {@link holdTransport}. */
@@ -288,69 +281,59 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
     };
   }
 
-  /** Runs `work` holding the email's claim; what to answer when someone else holds it. */
+  /**
+   * Runs `work` holding the email's claim; `busy` answers when someone else holds it. `work` calls
+   * `keep()` when the claim must outlive it: a send that went out but could not be recorded.
+   */
   async function claimed<T>(
     id: string,
-    store: HoldStore,
     busy: (interrupted: boolean) => T,
-    work: (state: StoredState) => Promise<T>,
+    work: (state: StoredState, keep: () => void) => Promise<T>,
     missing: () => T,
   ): Promise<T> {
     if ((await store.state(id)) === undefined) return missing();
     if (!(await store.claim(id))) return busy(abandoned(store.claimOf(id)));
+    let kept = false;
     try {
       // Read again under the claim: a release that finished just before must not be repeated.
       const state = await store.state(id);
-      return state === undefined ? missing() : await work(state);
+      return state === undefined ? missing() : await work(state, () => (kept = true));
     } finally {
-      await store.unclaim(id);
+      if (!kept) await store.unclaim(id);
     }
   }
 
   function releaseOne(id: string, to: Address | undefined): Promise<ReleaseResult> {
     return claimed<ReleaseResult>(
       id,
-      store,
       (interrupted) => ({ id, outcome: interrupted ? 'interrupted' : 'busy' }),
-      async (state) => {
+      async (state, keep) => {
         if (state.status === 'released') return { id, outcome: 'already-released' };
         if (state.status === 'discarded') return { id, outcome: 'discarded' };
         const original = await store.message(id);
         const message = to ? redirected(original, to) : original;
         const recipients = [...deliveryRecipients(message)];
+        let result: SendResult;
         try {
-          const result = await inner.send(message, { attempt: 1 });
-          const record: StoredRecord = {
-            action: 'release',
-            at: new Date().toISOString(),
-            to: recipients,
-            result: {
-              messageId: result.messageId,
-              transport: result.transport,
-              accepted: [...result.accepted],
-              rejected: [...result.rejected],
-              deferred: [...(result.deferred ?? [])],
-            },
-          };
-          await store.writeState(id, { ...state, status: 'released', history: [...state.history, record] });
-          return { id, outcome: 'released', record };
+          result = await inner.send(message, { attempt: 1 });
         } catch (error) {
           if (!isEmailError(error)) throw error;
-          const record: StoredRecord = {
-            action: 'release',
-            at: new Date().toISOString(),
-            to: recipients,
-            error: {
-              name: error.name,
-              code: error.code,
-              failure: error.failure,
-              ...(error.status === undefined ? {} : { status: error.status }),
-              message: error.message,
-            },
-          };
+          const record = failedRecord(recipients, error);
           await store.writeState(id, { ...state, history: [...state.history, record] });
           return { id, outcome: 'failed', error, record };
         }
+        const record = releasedRecord(recipients, result);
+        try {
+          await store.writeState(id, { ...state, status: 'released', history: [...state.history, record] });
+        } catch (cause) {
+          // Sent, but the folder does not say so: keep the claim, so nobody sends it again.
+          keep();
+          throw new EmailError(
+            `${id} was released through ${result.transport} (${result.messageId}) but could not be recorded in ${dir}: its claim ${store.lockPath(id)} is kept so that it is not sent again; remove it once the release is recorded`,
+            { code: 'io', transport: 'hold', cause },
+          );
+        }
+        return { id, outcome: 'released', record };
       },
       () => ({ id, outcome: 'not-found' }),
     );
@@ -359,7 +342,6 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
   function discardOne(id: string): Promise<DiscardResult> {
     return claimed<DiscardResult>(
       id,
-      store,
       (interrupted) => ({ id, outcome: interrupted ? 'interrupted' : 'busy' }),
       async (state) => {
         if (state.status === 'released') return { id, outcome: 'released' };
@@ -371,6 +353,36 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
       () => ({ id, outcome: 'not-found' }),
     );
   }
+}
+
+function releasedRecord(to: string[], result: SendResult): StoredRecord {
+  return {
+    action: 'release',
+    at: new Date().toISOString(),
+    to,
+    result: {
+      messageId: result.messageId,
+      transport: result.transport,
+      accepted: [...result.accepted],
+      rejected: [...result.rejected],
+      deferred: [...(result.deferred ?? [])],
+    },
+  };
+}
+
+function failedRecord(to: string[], error: EmailError): StoredRecord {
+  return {
+    action: 'release',
+    at: new Date().toISOString(),
+    to,
+    error: {
+      name: error.name,
+      code: error.code,
+      failure: error.failure,
+      ...(error.status === undefined ? {} : { status: error.status }),
+      message: error.message,
+    },
+  };
 }
 
 /** True for a transport made by {@link holdTransport} (or one that behaves as one). */

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -287,6 +287,51 @@ describe('holdTransport against a real SMTP server', () => {
     // Someone checked the inbox and removed the claim: it can go now.
     await rm(claim);
     expect((await transport.release([id]))[0]?.outcome).toBe('released');
+    await transport.close?.();
+  });
+
+  it('a release that went out but could not be recorded keeps its claim, so it is not sent again', async () => {
+    const inner = memoryTransport();
+    const state = (id: string) => join(dir, '.hold', `${id}.state.json`);
+    let breakFolder: string | undefined;
+    const transport = holdTransport({
+      dir,
+      onFirstWrite: false,
+      transport: {
+        name: 'flaky-disk',
+        async send(message, context) {
+          // The disk fails between the send and its record: the state file cannot be replaced.
+          if (breakFolder) {
+            await rename(state(breakFolder), `${state(breakFolder)}.bak`);
+            await mkdir(state(breakFolder));
+            await writeFile(join(state(breakFolder), 'x'), 'x');
+          }
+          return inner.send(message, context);
+        },
+      },
+    });
+    const id = heldId(await new EmailService({ transport, from: FROM }).send(welcome))!;
+    breakFolder = id;
+    const error = await transport.release([id]).catch((e: unknown) => e);
+    expect(isEmailError(error) && [error.code, error.transport]).toEqual(['io', 'hold']);
+    expect((error as Error).message).toMatch(/was released through memory .* but could not be recorded/);
+    expect(inner.outbox).toHaveLength(1);
+    // The disk is back: the email still reads as held, but its claim stands.
+    breakFolder = undefined;
+    await rm(state(id), { recursive: true });
+    await rename(`${state(id)}.bak`, state(id));
+    expect(await transport.release([id])).toEqual([{ id, outcome: 'busy' }]);
+    expect(await transport.release('all')).toEqual([{ id, outcome: 'busy' }]);
+    expect((await transport.get(id))?.busy).toBe(true);
+    expect(inner.outbox).toHaveLength(1);
+  });
+
+  it('a claim file left empty (its process died creating it) still claims', async () => {
+    const { transport, id } = await held();
+    await writeFile(join(dir, '.hold', `${id}.lock`), '');
+    expect(await transport.release([id])).toEqual([{ id, outcome: 'busy' }]);
+    expect((await transport.get(id))?.busy).toBe(true);
+    expect(peer.transactions).toBe(0);
     await transport.close?.();
   });
 
