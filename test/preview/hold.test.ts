@@ -278,7 +278,9 @@ describe('the hold buttons in Chromium', () => {
     await open(id);
     peer.failNext({ reply: 550, at: 'rcpt', message: 'No such user here' });
     await page.locator('[data-action="release"]').click();
-    await expect.poll(() => status().textContent(), WAIT).toMatch(/^Not released, still held \(rejected\): SMTP 550 .*No such user here/);
+    await expect
+      .poll(() => status().textContent(), WAIT)
+      .toMatch(/^Not released, still held \(rejected\): SMTP 550 .*No such user here/);
     await page.screenshot({ path: join(artifacts, 'hold-failed.png') });
     expect(await page.locator('#hold-status').textContent()).toMatch(/Held/);
     expect(await page.locator('#hold-history li').first().textContent()).toMatch(/failed/);
