@@ -385,7 +385,16 @@ function failedRecord(to: string[], error: EmailError): StoredRecord {
   };
 }
 
-/** True for a transport made by {@link holdTransport} (or one that behaves as one). */
+/**
+ * True for a transport made by {@link holdTransport} (or one that behaves as one): how the preview
+ * and `mailroom release` find the hold in a service's options.
+ *
+ * @example
+ * ```ts
+ * const { transport } = configFromEnv(); // MAILROOM_HOLD=true
+ * if (isHoldTransport(transport)) console.log(await transport.list());
+ * ```
+ */
 export function isHoldTransport(transport: unknown): transport is HoldTransport {
   const t = transport as Partial<HoldTransport> | undefined;
   return (
@@ -420,7 +429,16 @@ function sandboxFilesOf(dir: string, id: string, message: EmailMessage): Sandbox
   };
 }
 
-/** The id a hold gave an email, from the result of sending it; undefined when no hold kept it. */
+/**
+ * The id a hold gave an email, from the result of sending it; undefined when no hold kept it (the
+ * transport delivered or captured it some other way).
+ *
+ * @example
+ * ```ts
+ * const id = heldId(await mail.sendWelcomeEmail({ to, username }));
+ * if (id) await hold.release([id], { to: 'qa@acme.example' });
+ * ```
+ */
 export function heldId(result: SendResult): string | undefined {
   return result.transport === 'hold' ? (result.response as { id: string }).id : undefined;
 }
