@@ -7,21 +7,16 @@ import { createServer } from 'node:http';
 import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, isMailroomError, isMessageError, MessageError } from '../errors.js';
+import { isMailroomError, isMessageError, MessageError } from '../errors.js';
 import { isLoopback } from '../loopback.js';
 import { createPreviewHandler, refuseInProduction } from '../preview/handler.js';
 import { hostCheck, hostName } from '../preview/hosts.js';
 import type { SendResult, Transport } from '../transport.js';
-import {
-  type DiscardResult,
-  type HoldTransport,
-  heldId,
-  isHoldTransport,
-  type ReleaseResult,
-} from '../transports/hold.js';
+import { heldId } from '../transports/hold.js';
 import { sandboxFiles } from '../transports/sandbox.js';
 import { loadConfig } from './config-file.js';
 import { COMMAND_HELP, USAGE } from './help.js';
+import { runHoldCommand } from './hold.js';
 import { appTemplates, buildService, cliServiceOptions, serviceFromCli } from './service.js';
 import { runWorker } from './worker.js';
 
@@ -93,71 +88,12 @@ function sentLine(template: string, result: SendResult, transport: Transport): s
   return `Captured "${template}" for ${to}, not delivered: kept ${where} ${id}`;
 }
 
-/** The hold the configuration builds, or a ConfigError saying how to turn it on. */
-function configuredHold(transport: Transport): HoldTransport {
-  if (isHoldTransport(transport)) return transport;
-  throw new ConfigError(
-    'MAILROOM_HOLD',
-    `is not set, so nothing is held (mail goes to ${transport.name}): set MAILROOM_HOLD=true beside the transport releases go through, or give the config file transport: holdTransport({ … })`,
-  );
-}
-
 /** The ids of a release or discard: the ones named, or --all; never both, never neither. */
 function holdTargets(command: string, ids: readonly string[], all: boolean | undefined): string[] | 'all' {
   if (all && ids.length) throw new UsageError(`${command}: give ids or --all, not both`);
   if (!all && !ids.length) throw new UsageError(`${command} needs the ids of held emails, or --all`);
   return all ? 'all' : [...ids];
 }
-
-/** One line per id; true when every one ended as asked (released, or already released). */
-function printRelease(results: readonly ReleaseResult[], out: (line: string) => void): boolean {
-  let ok = true;
-  for (const r of results) {
-    if (r.outcome === 'released') {
-      const result = r.record.result!;
-      out(`Released ${r.id} to ${result.accepted.join(', ')} via ${result.transport} (${result.messageId})`);
-      const missed = [...result.rejected, ...result.deferred];
-      if (missed.length) {
-        out(`  not sent to ${missed.join(', ')}`);
-        ok = false;
-      }
-      continue;
-    }
-    if (r.outcome === 'already-released') {
-      out(`${r.id}: already released, not sent again`);
-      continue;
-    }
-    ok = false;
-    out(
-      `${r.id}: ${HOLD_WORDS[r.outcome === 'failed' ? 'failed' : r.outcome]}${r.outcome === 'failed' ? `: ${r.error.message}` : ''}`,
-    );
-  }
-  if (results.length === 0) out('Nothing is held.');
-  return ok;
-}
-
-function printDiscard(results: readonly DiscardResult[], out: (line: string) => void): boolean {
-  let ok = true;
-  for (const r of results) {
-    if (r.outcome === 'discarded' || r.outcome === 'already-discarded') out(`Discarded ${r.id}`);
-    else {
-      ok = false;
-      out(`${r.id}: ${HOLD_WORDS[r.outcome]}`);
-    }
-  }
-  if (results.length === 0) out('Nothing is held.');
-  return ok;
-}
-
-const HOLD_WORDS = {
-  failed: 'not released, still held',
-  released: 'already released, cannot be discarded',
-  discarded: 'discarded, not sent',
-  busy: 'another release or discard of it is under way; nothing done',
-  interrupted:
-    'an earlier release was interrupted and may have been delivered: check the inbox, then remove its .lock file in the .hold folder',
-  'not-found': 'no such held email (mailroom preview lists them)',
-} as const;
 
 function parseData(raw: string | undefined): Record<string, unknown> {
   if (raw === undefined) return {};
@@ -336,24 +272,8 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       );
       if (command === 'discard' && values.to) throw new UsageError('discard takes no --to');
       if ((values.to?.length ?? 0) > 1) throw new UsageError('release takes one --to address');
-      const hold = configuredHold(cliServiceOptions(config).transport);
-      try {
-        const to = values.to?.[0];
-        const ok =
-          command === 'release'
-            ? printRelease(
-                await hold.release(ids, to === undefined ? {} : { to }).catch((err: unknown) => {
-                  throw isMessageError(err) && err.field === 'to'
-                    ? new MessageError('--to', err.message.slice(4))
-                    : err;
-                }),
-                out,
-              )
-            : printDiscard(await hold.discard(ids), out);
-        if (!ok) process.exitCode = 1;
-      } finally {
-        await hold.close?.();
-      }
+      const ok = await runHoldCommand(command, ids, values.to?.[0], config, out);
+      if (!ok) process.exitCode = 1;
       return;
     }
     case 'worker': {
