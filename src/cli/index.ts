@@ -258,6 +258,8 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
         handler.close();
         server.close();
         server.closeAllConnections();
+        // The page can send (release, a test email): an SMTP pool would keep the process alive.
+        void options.transport.close?.();
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

@@ -104,6 +104,11 @@ async function act(action) {
       line.textContent = result.held
         ? 'Held for ' + result.accepted.join(', ') + ', not delivered yet: it is in the outbox as ' + result.held
         : (result.captures ? 'Captured for ' : 'Sent to ') + result.accepted.join(', ') + ' via ' + result.transport;
+      const missed = result.rejected.concat(result.deferred);
+      if (missed.length) {
+        line.textContent += ' (not sent to ' + missed.join(', ') + ')';
+        line.className = 'error';
+      }
     } else {
       const body = { ids: action === 'release-all' ? 'all' : [state.name] };
       if (action === 'release-to') body.to = $('#release-to').value;

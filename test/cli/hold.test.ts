@@ -3,9 +3,10 @@
  * a real SMTP server (configured by the environment alone), once even when two processes release
  * the same email at the same moment; a refused release stays held; `mailroom discard` sets aside.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -173,5 +174,72 @@ describe('mailroom release and discard', () => {
     );
     const help = await mailroom(['release', '--help']);
     expect(help.stdout).toMatch(/^mailroom release <id…> \| --all \[--to <address>\]/);
+  });
+});
+
+describe('mailroom preview with the hold', () => {
+  /** A POST to the preview at `port` as a browser on `host` would send it (same origin, JSON). */
+  const post = (port: number, host: string, path: string, body: object, token?: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const headers: Record<string, string> = {
+        host,
+        origin: `http://${host}`,
+        'content-type': 'application/json',
+        ...(token ? { 'x-mailroom-token': token } : {}),
+      };
+      const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          text += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on('error', reject).end(JSON.stringify(body));
+    });
+
+  it('lists held emails and releases one through SMTP; off loopback only with --token', async () => {
+    const id = await hold('erin@example.com');
+    const inherited = Object.fromEntries(
+      Object.entries(process.env).filter(
+        ([k]) => !/^(MAILROOM_|SMTP_|MAILGUN_|APP_NAME|NODE_EXTRA_CA_CERTS)/.test(k),
+      ),
+    );
+    const child = spawn(
+      process.execPath,
+      [cli, 'preview', '--port', '0', '--allowed-hosts', 'qa.lan', '--token', 'cli-token-1234'],
+      { env: { ...inherited, ...env, NODE_ENV: 'development' } },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      let stdout = '';
+      const port = await new Promise<number>((resolve, reject) => {
+        child.stdout.on('data', (chunk) => {
+          stdout += chunk;
+          const found = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(stdout);
+          if (found) resolve(Number(found[1]));
+        });
+        child.once('exit', (code) => reject(new Error(`preview exited ${code}`)));
+      });
+      const listed = (await (await fetch(`http://127.0.0.1:${port}/api/hold`)).json()) as {
+        enabled: boolean;
+        sendsThrough: string;
+        emails: { id: string; status: string }[];
+      };
+      expect(listed.enabled).toBe(true);
+      expect(listed.sendsThrough).toMatch(/^hold .*released through smtp 127\.0\.0\.1:/);
+      expect(listed.emails.find((e) => e.id === id)?.status).toBe('held');
+
+      const lan = `qa.lan:${port}`;
+      expect((await post(port, lan, '/api/hold/release', { ids: [id] })).status).toBe(403);
+      expect(peer.messages).toHaveLength(0);
+      const released = await post(port, lan, '/api/hold/release', { ids: [id] }, 'cli-token-1234');
+      expect(released.status).toBe(200);
+      expect(JSON.parse(released.body).results[0]).toMatchObject({ id, outcome: 'released' });
+      expect(peer.messages.map((m) => m.envelope.rcptTo)).toEqual([['erin@example.com']]);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 });
