@@ -224,7 +224,8 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
       } satisfies SendResult;
     },
     async list() {
-      const emails = await Promise.all((await store.ids()).map((id) => view(id)));
+      // A file someone broke by hand hides that email, not the whole list; get(id) shows why.
+      const emails = await Promise.all((await store.ids()).map((id) => view(id).catch(() => undefined)));
       return emails
         .filter((e): e is HeldEmail => e !== undefined)
         .sort((a, b) => b.heldAt.localeCompare(a.heldAt) || b.id.localeCompare(a.id));

@@ -233,6 +233,15 @@ describe('holdTransport against a real SMTP server', () => {
     },
   );
 
+  it('lists the other emails when one of them has a broken file', async () => {
+    const first = await held();
+    const second = await held({ ...welcome, subject: 'Second' });
+    await writeFile(join(dir, '.hold', `${first.id}.message.json`), '{ not json');
+    expect((await second.transport.list()).map((e) => e.id)).toEqual([second.id]);
+    await expect(second.transport.get(first.id)).rejects.toThrow(SyntaxError);
+    await Promise.all([first.transport.close?.(), second.transport.close?.()]);
+  });
+
   it('answers not-found for a well-formed id the hold does not have', async () => {
     const transport = hold();
     expect(await transport.release(['2026-01-01T00-00-00-000Z-nope-000000'])).toEqual([
