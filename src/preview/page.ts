@@ -98,6 +98,9 @@ async function act(action) {
   const line = $('#action-result');
   line.className = '';
   line.textContent = 'Working…';
+  // One request at a time from this page; the server sends an email once whatever comes in.
+  const buttons = [...document.querySelectorAll('[data-action]')];
+  for (const b of buttons) b.disabled = true;
   try {
     if (action === 'send-test') {
       const { result } = await post('api/send', { template: state.name, set: state.set, to: $('#test-to').value });
@@ -115,11 +118,13 @@ async function act(action) {
       const { results } = await post(action === 'discard' ? 'api/hold/discard' : 'api/hold/release', body);
       const kind = action === 'discard' ? 'discard' : 'release';
       line.textContent = results.length ? results.map((r) => (results.length > 1 ? r.id + ': ' : '') + outcomeText(kind, r)).join('; ') : 'Nothing is held.';
-      if (results.some((r) => r.outcome !== 'released' && r.outcome !== 'discarded')) line.className = 'error';
+      line.className = results.some((r) => r.outcome !== 'released' && r.outcome !== 'discarded') ? 'error' : '';
     }
   } catch (error) {
     line.textContent = error.message;
     line.className = 'error';
+  } finally {
+    for (const b of buttons) b.disabled = false;
   }
   await loadLists();
   await show(true);
