@@ -118,7 +118,9 @@ async function act(action) {
       const { results } = await post(action === 'discard' ? 'api/hold/discard' : 'api/hold/release', body);
       const kind = action === 'discard' ? 'discard' : 'release';
       line.textContent = results.length ? results.map((r) => (results.length > 1 ? r.id + ': ' : '') + outcomeText(kind, r)).join('; ') : 'Nothing is held.';
-      line.className = results.some((r) => r.outcome !== 'released' && r.outcome !== 'discarded') ? 'error' : '';
+      // Already released (by another click or person) is where the email should be: not an error.
+      const done = kind === 'discard' ? ['discarded', 'already-discarded'] : ['released', 'already-released'];
+      line.className = results.some((r) => !done.includes(r.outcome)) ? 'error' : '';
     }
   } catch (error) {
     line.textContent = error.message;
