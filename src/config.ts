@@ -11,6 +11,7 @@ import type { EmailServiceOptions } from './service.js';
 import { hexColor } from './templates/brand.js';
 import type { Transport } from './transport.js';
 import { DKIM_ENV_VARIABLES, dkimFromEnv } from './transports/dkim.js';
+import { holdTransport, isHoldTransport } from './transports/hold.js';
 import { mailgunTransport } from './transports/mailgun.js';
 import { memoryTransport } from './transports/memory.js';
 import { sandboxTransport } from './transports/sandbox.js';
@@ -26,7 +27,11 @@ export const ENV_VARIABLES = {
     'Your app’s name, shown in every email. Required with smtp or mailgun unless the sender has a display name; "Mailroom" only for the sandbox and memory.',
   MAILROOM_TRANSPORT:
     'smtp, mailgun, sandbox or memory. Default: the one provider configured (SMTP_HOST or MAILGUN_API_KEY), else sandbox; under NODE_ENV=production it must be named unless a provider is configured.',
-  MAILROOM_SANDBOX_DIR: 'Where the sandbox writes mail. Default .mailroom/outbox.',
+  MAILROOM_SANDBOX_DIR: 'Where the sandbox (and the hold) writes mail. Default .mailroom/outbox.',
+  MAILROOM_HOLD:
+    'true (or 1) to hold every email in MAILROOM_SANDBOX_DIR until a person releases it (mailroom release, mailroom preview) through the transport chosen as usual, smtp or mailgun, staging rules included. Default false.',
+  MAILROOM_PREVIEW_TOKEN:
+    'A secret the preview asks of its release, discard and send buttons; required to use them when the preview is reached by a name that is not loopback (mailroom preview --token). Never logged.',
   SMTP_HOST: 'SMTP server host.',
   SMTP_PORT: 'SMTP server port (1–65535). Default 587, or 465 with SMTP_TLS=implicit.',
   SMTP_TLS:
@@ -79,6 +84,7 @@ const ENUMS = {
   MAILROOM_TRANSPORT: TRANSPORT_NAMES,
   SMTP_TLS: ['starttls', 'implicit', 'none'],
   MAILGUN_REGION: ['us', 'eu'],
+  MAILROOM_HOLD: ['true', 'false', '1', '0'],
 } as const;
 /** The variables whose presence says a provider is meant, in the order they are reported. */
 const PROVIDER_SIGNS: Readonly<Record<'smtp' | 'mailgun', readonly Variable[]>> = {
@@ -236,7 +242,7 @@ function envOptions(
   const postalAddress = headerText(read, 'MAILROOM_POSTAL_ADDRESS');
   const supportUrl = read.httpUrl('MAILROOM_SUPPORT_URL');
   const supportEmail = address('MAILROOM_SUPPORT_EMAIL')?.address;
-  transport = withStaging(read, transport);
+  transport = withHold(read, withStaging(read, transport));
 
   return {
     transport,
@@ -351,7 +357,8 @@ function codeChoice(env: Env, read: Reader, transport: Transport, source: string
       `is ${named}, but ${source} sets transport (${transport.name}): where mail goes is decided in one place, so unset MAILROOM_TRANSPORT or remove the config's transport`,
     );
   }
-  if (transport.captures === true && isProduction(env.NODE_ENV)) {
+  // The hold captures on purpose and delivers on release: choosing it in code is the choice.
+  if (transport.captures === true && !isHoldTransport(transport) && isProduction(env.NODE_ENV)) {
     if (named === undefined) {
       throw new ConfigError(
         'MAILROOM_TRANSPORT',
@@ -423,6 +430,7 @@ function checkFormats(read: Reader): void {
   if (color !== undefined) hexColor(color, 'MAILROOM_PRIMARY_COLOR');
   read.oneOf('SMTP_TLS');
   read.oneOf('MAILGUN_REGION');
+  read.oneOf('MAILROOM_HOLD');
   read.httpUrl('MAILGUN_BASE_URL');
 }
 
@@ -500,6 +508,23 @@ function withStaging(read: Reader, transport: Transport): Transport {
       ...(prefix === undefined ? {} : { subjectPrefix: `${prefix} ` }),
     }),
   );
+}
+
+/**
+ * Wraps the transport (staging included, so its allowlist applies on release) in the hold when
+ * `MAILROOM_HOLD` is on. The hold releases through a transport that delivers: behind the sandbox
+ * or the memory outbox a release would go nowhere anyone reads.
+ */
+function withHold(read: Reader, transport: Transport): Transport {
+  const on = read.oneOf('MAILROOM_HOLD');
+  if ((on !== 'true' && on !== '1') || isHoldTransport(transport)) return transport;
+  if (transport.captures === true) {
+    throw new ConfigError(
+      'MAILROOM_HOLD',
+      `holds mail until it is released through a transport that delivers, but mail goes to ${transport.name}: configure smtp or mailgun (SMTP_HOST, MAILGUN_API_KEY …), or unset MAILROOM_HOLD`,
+    );
+  }
+  return holdTransport({ transport, dir: read.get('MAILROOM_SANDBOX_DIR') ?? '.mailroom/outbox' });
 }
 
 function readPem(name: Variable, path: string): string {

@@ -92,6 +92,19 @@ export {
 } from './transport.js';
 export { type FailoverOptions, type FailoverTransport, failoverTransport } from './transports/failover.js';
 export {
+  type DiscardResult,
+  type HeldEmail,
+  type HoldRecord,
+  type HoldStatus,
+  type HoldTransport,
+  type HoldTransportOptions,
+  heldId,
+  holdTransport,
+  isHoldTransport,
+  type ReleaseOptions,
+  type ReleaseResult,
+} from './transports/hold.js';
+export {
   type MailgunTransport,
   type MailgunTransportOptions,
   mailgunTransport,

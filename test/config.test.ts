@@ -459,3 +459,49 @@ describe('the brand name with a real transport', () => {
     expect(err.message).toMatch(/MAILGUN_FROM_NAME/);
   });
 });
+
+describe('MAILROOM_HOLD', () => {
+  const smtp = { SMTP_HOST: 'smtp.acme.example', SMTP_FROM_EMAIL: 'no-reply@acme.example', APP_NAME: 'Acme' };
+
+  it('holds mail in the sandbox folder, releasing through the transport chosen as usual, staging included', () => {
+    const { transport } = configFromEnv({
+      ...smtp,
+      MAILROOM_HOLD: 'true',
+      MAILROOM_SANDBOX_DIR: '/tmp/held',
+      MAILROOM_STAGING_ALLOW: '@acme.example',
+      MAILROOM_PREVIEW_TOKEN: 'a-token-of-some-length',
+    });
+    expect(transport.name).toBe('hold');
+    expect(transport.captures).toBe(true);
+    expect((transport as { dir?: string }).dir).toBe('/tmp/held');
+    expect(transport.describe?.()).toMatch(
+      /^hold \/tmp\/held, released through smtp .*staged \(allowed: @acme\.example/,
+    );
+    expect(configFromEnv({ ...smtp, MAILROOM_HOLD: '1' }).transport.name).toBe('hold');
+    expect(configFromEnv({ ...smtp, MAILROOM_HOLD: 'false' }).transport.name).toBe('smtp');
+  });
+
+  it('takes a hold built in code, in production too, and does not wrap it twice', async () => {
+    const { configFromEnvWith } = await import('../src/config.js');
+    const { holdTransport } = await import('../src/transports/hold.js');
+    const { memoryTransport } = await import('../src/transports/memory.js');
+    const hold = holdTransport({ transport: memoryTransport(), dir: '/tmp/held', onFirstWrite: false });
+    const code = { source: 'mailroom.config.ts', transport: hold, from: true, appName: true };
+    expect(configFromEnvWith(code, { NODE_ENV: 'production' }).transport).toBe(hold);
+    expect(configFromEnvWith(code, { MAILROOM_HOLD: 'true' }).transport).toBe(hold);
+  });
+
+  it('refuses a hold with nothing that delivers behind it, and a value it does not know', () => {
+    const sandbox = configError({ MAILROOM_HOLD: 'true' });
+    expect(sandbox.option).toBe('MAILROOM_HOLD');
+    expect(sandbox.message).toMatch(/mail goes to sandbox: configure smtp or mailgun/);
+    expect(configError({ ...smtp, MAILROOM_HOLD: 'memory', MAILROOM_TRANSPORT: 'memory' }).option).toBe(
+      'MAILROOM_HOLD',
+    );
+    const yes = configError({ ...smtp, MAILROOM_HOLD: 'yes' });
+    expect([yes.option, yes.message]).toEqual([
+      'MAILROOM_HOLD',
+      'MAILROOM_HOLD: "yes" is not one of true, false, 1, 0',
+    ]);
+  });
+});

@@ -5,7 +5,9 @@ export const USAGE = `Usage:
   mailroom send <template> --to <address>[,<address>…] [--to …] --data '<json>' [--templates DIR]
   mailroom templates [--templates DIR]
   mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR]
-                   [--allowed-hosts NAME,…]
+                   [--allowed-hosts NAME,…] [--token TOKEN]
+  mailroom release <id…> | --all [--to <address>]
+  mailroom discard <id…> | --all
   mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME]
                   [--dlq-topic NAME] [--concurrency N] [--health-port N] [--templates DIR]
                   [--kafka-client kafkajs|confluent]
@@ -65,21 +67,52 @@ ${CONFIG_FLAG}
 
 Example:
   mailroom send welcome --to jane@example.com --data '{"username":"Jane"}'`,
-  preview: `mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR] [--allowed-hosts NAME,…]
+  preview: `mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR] [--allowed-hosts NAME,…] [--token TOKEN]
 
 Serves a page with every template (with its sample data sets) and every email the sandbox captured.
 Edits to template files show at once; a change to the config file (or a module it imports) needs
-a restart.
+a restart. With MAILROOM_HOLD=true the page lists held emails with Release, Release to… and Discard
+buttons, and any template can be sent as a test email through the configured transport.
 
   --port, -p N          the port (default 3025; 0 picks a free one)
   --host ADDRESS        the address to listen on (default 127.0.0.1: this machine only)
   --outbox DIR          the sandbox folder to show (default MAILROOM_SANDBOX_DIR or .mailroom/outbox)
   --allowed-hosts NAMES names besides localhost the page answers to (a DNS-rebinding guard)
+  --token TOKEN         required of every button that sends or changes something (release, discard,
+                        send a test) when the page is opened by a name that is not loopback; open
+                        the page as http://NAME:PORT/?token=TOKEN. Default MAILROOM_PREVIEW_TOKEN
 ${TEMPLATES_FLAG}
 ${CONFIG_FLAG}
 
 Example:
-  mailroom preview --templates ./emails --port 4000`,
+  mailroom preview --templates ./emails --port 4000
+  MAILROOM_PREVIEW_TOKEN=$(openssl rand -hex 16) mailroom preview --host 0.0.0.0 --allowed-hosts qa.lan`,
+  release: `mailroom release <id…> | --all [--to <address>]
+
+Sends held emails (MAILROOM_HOLD=true) through the transport configured behind the hold, staging
+rules included: to their original recipients, or with --to to that one address instead. Each email
+is sent once, however many releases of it run at the same time; one that fails stays held, with
+the error recorded. Exits 1 when any id was not released (failed, discarded, unknown, busy).
+
+  --all             every email that is held
+  --to, -t ADDRESS  send to this address instead of the original recipients
+${CONFIG_FLAG}
+
+The ids are the base names of the held files in MAILROOM_SANDBOX_DIR (default .mailroom/outbox), as
+mailroom preview and mailroom send list them.
+
+Example:
+  MAILROOM_HOLD=true mailroom release 2026-12-05T07-00-00-000Z-welcome-3fa2c1 --to qa@acme.example`,
+  discard: `mailroom discard <id…> | --all
+
+Sets held emails (MAILROOM_HOLD=true) aside for good: they can no longer be released. Their files
+stay, for the record. Exits 1 when any id could not be discarded (already released, unknown, busy).
+
+  --all             every email that is held
+${CONFIG_FLAG}
+
+Example:
+  MAILROOM_HOLD=true mailroom discard --all`,
   worker: `mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME] [--dlq-topic NAME] [--concurrency N] [--health-port N] [--templates DIR] [--kafka-client kafkajs|confluent]
 
 Consumes emails from Kafka, renders and sends them through the transport the config file or the
@@ -101,7 +134,8 @@ ${CONFIG_FLAG}
 
 The config file's worker: { brokers, group, topic, retryTopic, deadLetterTopic, concurrency, client } comes
 between these flags and their variables. A transport in the file that only captures mail still
-needs MAILROOM_TRANSPORT=sandbox.
+needs MAILROOM_TRANSPORT=sandbox; the hold (MAILROOM_HOLD=true) takes the topic and keeps each
+email until mailroom release sends it.
 
 Example:
   KAFKA_BROKERS=kafka-1:9092 mailroom worker --templates ./emails --concurrency 10`,

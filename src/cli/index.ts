@@ -12,9 +12,11 @@ import { isLoopback } from '../loopback.js';
 import { createPreviewHandler, refuseInProduction } from '../preview/handler.js';
 import { hostCheck, hostName } from '../preview/hosts.js';
 import type { SendResult, Transport } from '../transport.js';
+import { heldId } from '../transports/hold.js';
 import { sandboxFiles } from '../transports/sandbox.js';
 import { loadConfig } from './config-file.js';
 import { COMMAND_HELP, USAGE } from './help.js';
+import { runHoldCommand } from './hold.js';
 import { appTemplates, buildService, cliServiceOptions, serviceFromCli } from './service.js';
 import { runWorker } from './worker.js';
 
@@ -73,6 +75,10 @@ function sentLine(template: string, result: SendResult, transport: Transport): s
   const to = result.accepted.join(', ');
   const id = `(${result.messageId})`;
   if (transport.captures !== true) return `Sent "${template}" to ${to} via ${result.transport} ${id}`;
+  const held = heldId(result);
+  if (held !== undefined) {
+    return `Held "${template}" for ${to}, not delivered yet: release it with mailroom release ${held} ${id}`;
+  }
   const files = sandboxFiles(result);
   const where = files
     ? `in the sandbox folder ${dirname(files.eml)}`
@@ -80,6 +86,13 @@ function sentLine(template: string, result: SendResult, transport: Transport): s
       ? 'in memory, gone when this command exits'
       : `by ${result.transport}`;
   return `Captured "${template}" for ${to}, not delivered: kept ${where} ${id}`;
+}
+
+/** The ids of a release or discard: the ones named, or --all; never both, never neither. */
+function holdTargets(command: string, ids: readonly string[], all: boolean | undefined): string[] | 'all' {
+  if (all && ids.length) throw new UsageError(`${command}: give ids or --all, not both`);
+  if (!all && !ids.length) throw new UsageError(`${command} needs the ids of held emails, or --all`);
+  return all ? 'all' : [...ids];
 }
 
 function parseData(raw: string | undefined): Record<string, unknown> {
@@ -119,6 +132,8 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       'health-port': { type: 'string' },
       'health-host': { type: 'string' },
       'kafka-client': { type: 'string' },
+      all: { type: 'boolean' },
+      token: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -130,7 +145,8 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
     return out(pkg.version);
   }
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  if (extra.length > 0 && command !== 'release' && command !== 'discard')
+    throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (command === undefined) throw new UsageError('no command given');
   if (!Object.hasOwn(COMMAND_HELP, command)) throw new UsageError(`unknown command "${command}"`);
   // --config FILE, else mailroom.config.ts (…) in the working directory; none: the environment alone.
@@ -208,6 +224,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
         },
         ...(liveDir ? { templatesDir: liveDir } : {}),
         ...(values.outbox ? { outboxDir: values.outbox } : {}),
+        ...(values.token === undefined ? {} : { token: values.token }),
       });
       const server = createServer(handler);
       await new Promise<void>((listening, reject) => {
@@ -227,6 +244,11 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       out(`mailroom preview: http://${host}:${address.port}/`);
       if (!isLoopback(values.host)) {
         out('Warning: listening beyond this machine; anyone who can reach it can read your emails.');
+        if (values.token === undefined && !process.env.MAILROOM_PREVIEW_TOKEN?.trim()) {
+          out(
+            'Release, discard and send buttons are refused from other machines until you set a token (--token or MAILROOM_PREVIEW_TOKEN).',
+          );
+        }
       }
       if (wildcard) {
         out(
@@ -237,9 +259,24 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
         handler.close();
         server.close();
         server.closeAllConnections();
+        // The page can send (release, a test email): an SMTP pool would keep the process alive.
+        void options.transport.close?.();
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      return;
+    }
+    case 'release':
+    case 'discard': {
+      const ids = holdTargets(
+        command,
+        [template, ...extra].filter((x) => x !== undefined),
+        values.all,
+      );
+      if (command === 'discard' && values.to) throw new UsageError('discard takes no --to');
+      if ((values.to?.length ?? 0) > 1) throw new UsageError('release takes one --to address');
+      const ok = await runHoldCommand(command, ids, values.to?.[0], config, out);
+      if (!ok) process.exitCode = 1;
       return;
     }
     case 'worker': {

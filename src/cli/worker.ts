@@ -6,6 +6,7 @@
  * stdout, kafkajs's own lines in the same shape; SIGTERM or SIGINT closes it gracefully (exit 0);
  * a worker that cannot go on exits 1, so a supervisor restarts it.
  */
+
 import { ConfigError, isConfigError } from '../errors.js';
 import type { KafkaFlavor } from '../kafka/client.js';
 import { type KafkaClientConfig, kafkaConfigFromEnv } from '../kafka/config.js';
@@ -15,6 +16,7 @@ import type { KafkaClientLike } from '../kafka/index.js';
 import { confluentLogger, kafkaLogCreator } from '../kafka/log.js';
 import { createEmailWorker, type EmailWorker } from '../kafka/worker.js';
 import type { Logger } from '../log.js';
+import { isHoldTransport } from '../transports/hold.js';
 import type { LoadedConfig } from './config-file.js';
 import { appTemplates, buildService, cliServiceOptions } from './service.js';
 
@@ -72,8 +74,11 @@ export async function runWorker(
       'memory keeps mail in the worker process, which then commits it: the emails would be gone. Set smtp or mailgun to deliver, or sandbox to write .eml files',
     );
   }
-  // The worker commits what it "sends": capturing must be asked for by name, never a default.
-  if (options.transport.captures === true && transportName !== 'sandbox') {
+  // The worker commits what it "sends": capturing must be asked for by name, never a default. The
+  // hold (MAILROOM_HOLD, or holdTransport in the config) is asked for by name and keeps every
+  // email until a person releases it, so it may take the topic.
+  const holds = isHoldTransport(options.transport);
+  if (options.transport.captures === true && transportName !== 'sandbox' && !holds) {
     throw new ConfigError(
       'MAILROOM_TRANSPORT',
       `is required for the worker when ${where ? `${where}it only captures mail` : 'no mail provider is configured'}: it commits what it sends, so ${where ? 'it' : 'the default (the sandbox folder)'} would drain the topic into files. Configure smtp or mailgun to deliver, or set MAILROOM_TRANSPORT=sandbox to write .eml files on purpose`,
@@ -95,8 +100,8 @@ export async function runWorker(
     kafka,
     brokers: kafkaConfig.client.brokers,
     service,
-    // Only reached with MAILROOM_TRANSPORT=sandbox named explicitly (memory was refused above).
-    allowCapturingTransport: transportName === 'sandbox',
+    // Only reached with MAILROOM_TRANSPORT=sandbox named explicitly (memory was refused above), or the hold.
+    allowCapturingTransport: transportName === 'sandbox' || holds,
     groupId: kafkaConfig.groupId,
     topic: kafkaConfig.topic,
     ...(retryTopic ? { retryTopic } : {}),

@@ -12,6 +12,8 @@ import { configFromEnv } from '../config.js';
 import { isProduction } from '../env-names.js';
 import { ConfigError } from '../errors.js';
 import type { EmailServiceOptions } from '../service.js';
+import { isHoldTransport } from '../transports/hold.js';
+import { type ActionAnswer, discard, heldForPage, readJson, refusal, release, sendTest } from './actions.js';
 import { describeProblem, type PreviewProblem } from './diagnose.js';
 import { hostCheck, hostName } from './hosts.js';
 import { listOutbox, readEml, readOutbox } from './outbox.js';
@@ -48,6 +50,14 @@ export interface PreviewOptions {
    * @example ['myapp.test', '.preview.internal']
    */
   allowedHosts?: readonly string[];
+  /**
+   * A secret the page's buttons that change something (release, discard, send a test email) must
+   * present: required when the page is reached by a name that is not loopback (an `allowedHosts`
+   * name), and then whenever it is set. Open the page as `…/?token=TOKEN`; it sends the token in
+   * an `X-Mailroom-Token` header. Default `MAILROOM_PREVIEW_TOKEN`, else none: those buttons work
+   * on loopback only. Viewing is never token-protected: use `allowedHosts` for that.
+   */
+  token?: string;
 }
 
 /** The preview is for development: under NODE_ENV=production only `force: true` serves it. Internal. */
@@ -92,7 +102,16 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   if (options?.enabled !== true) throw new ConfigError('enabled', 'the preview is off unless enabled: true');
   refuseInProduction(options.force);
   const serviceOptions = options.service ?? configFromEnv();
-  const outboxDir = resolve(options.outboxDir ?? process.env.MAILROOM_SANDBOX_DIR ?? '.mailroom/outbox');
+  // The hold of the service's transport, if it has one: its folder is the outbox, its emails get buttons.
+  const hold = isHoldTransport(serviceOptions.transport) ? serviceOptions.transport : undefined;
+  const outboxDir = resolve(
+    options.outboxDir ?? hold?.dir ?? process.env.MAILROOM_SANDBOX_DIR ?? '.mailroom/outbox',
+  );
+  const tokenOption = options.token ?? process.env.MAILROOM_PREVIEW_TOKEN;
+  if (tokenOption !== undefined && (typeof tokenOption !== 'string' || tokenOption.trim().length < 8)) {
+    throw new ConfigError('token', 'must be a string of at least 8 characters (MAILROOM_PREVIEW_TOKEN)');
+  }
+  const token = tokenOption?.trim();
   const templatesDir = options.templatesDir === undefined ? undefined : resolve(options.templatesDir);
   const basePath = (options.basePath ?? '').replace(/\/+$/, '');
   if (basePath && !/^\/[\w./~-]*$/.test(basePath))
@@ -161,7 +180,8 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
     // First, on every route: a DNS-rebinding page must learn nothing, not even what exists.
     const host = req.headers.host ?? (req.headers[':authority'] as string | undefined);
     if (!allowedHost(host)) return forbidden(res, host);
-    if (req.method !== 'GET' && req.method !== 'HEAD')
+    const post = req.method === 'POST';
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !post)
       return send(res, 405, 'text/plain', 'Method not allowed');
     let path = req.url ?? '/';
     if (basePath) {
@@ -178,6 +198,7 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       return send(res, 400, 'text/plain; charset=utf-8', 'Bad request');
     }
     const [head, a, b] = parts;
+    if (post) return action(req, res, host, parts.join('/'));
     watchAll();
     if (parts.length === 0) {
       // Mounted at /_mail, the page must be at /_mail/ so that its relative links resolve.
@@ -195,10 +216,21 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       return json(res, templateView(load(), parts[2]!, parts[3]!));
     }
     if (head === 'api' && a === 'outbox' && parts.length === 2) return json(res, await listOutbox(outboxDir));
+    if (head === 'api' && a === 'hold' && parts.length === 2) {
+      const transport = load().service.transport;
+      return json(res, {
+        enabled: hold !== undefined,
+        sendsThrough: transport.describe?.() ?? transport.name,
+        captures: transport.captures === true,
+        emails: hold ? (await hold.list()).map(heldForPage) : [],
+      });
+    }
     if (head === 'api' && a === 'outbox' && parts.length === 3 && b) {
       const email = await readOutbox(outboxDir, b);
       if (!email) return notFound(res);
+      const held = hold ? await hold.get(email.id).catch(() => undefined) : undefined;
       return json(res, {
+        ...(held ? { hold: heldForPage(held) } : {}),
         subject: email.subject,
         html: email.html,
         text: email.text,
@@ -241,7 +273,44 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
     return notFound(res);
   }
 
+  /** The buttons: `POST api/hold/release`, `api/hold/discard`, `api/send`. */
+  async function action(req: IncomingMessage, res: ServerResponse, host: string | undefined, route: string) {
+    const known = ['api/hold/release', 'api/hold/discard', 'api/send'];
+    if (!known.includes(route)) return send(res, 405, 'text/plain', 'Method not allowed');
+    const refused = refusal(req, host, token);
+    if (refused) return reply(res, { status: 403, body: { error: { name: 'Forbidden', message: refused } } });
+    const body = await readJson(req);
+    if (!body) {
+      return reply(res, {
+        status: 415,
+        body: {
+          error: {
+            name: 'UnsupportedMediaType',
+            message: 'send a JSON object (content-type: application/json)',
+          },
+        },
+      });
+    }
+    if (route === 'api/send') return reply(res, await sendTest(load(), body));
+    if (!hold) {
+      return reply(res, {
+        status: 409,
+        body: {
+          error: {
+            name: 'ConfigError',
+            message: 'nothing is held: set MAILROOM_HOLD=true (or give the service a holdTransport)',
+          },
+        },
+      });
+    }
+    return reply(res, route === 'api/hold/release' ? await release(hold, body) : await discard(hold, body));
+  }
+
   return handler;
+}
+
+function reply(res: ServerResponse, answer: ActionAnswer): void {
+  send(res, answer.status, 'application/json; charset=utf-8', JSON.stringify(answer.body));
 }
 
 function templateList(sources: PreviewSources) {

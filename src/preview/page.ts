@@ -40,6 +40,19 @@ th { width:160px; color:var(--muted); font-weight:600; }
 ul { list-style:none; margin:0; padding:0; }
 #subject { color:var(--muted); margin:0 0 10px; }
 [hidden] { display:none !important; }
+.badge.held { color:#7A5B00; border-color:#E9C46A; background:#FFF8E1; }
+.badge.released { color:#146C43; border-color:#A3CFBB; }
+.badge.discarded { text-decoration:line-through; }
+.panel { background:#fff; border:1px solid var(--line); border-radius:8px; padding:10px 14px; margin-bottom:14px; display:flex; flex-wrap:wrap; gap:8px; align-items:center; }
+.panel button { border:1px solid var(--line); background:#fff; padding:6px 12px; border-radius:6px; font:inherit; cursor:pointer; color:inherit; }
+.panel button.primary { background:var(--primary); border-color:var(--primary); color:#fff; }
+.panel button:disabled { opacity:.5; cursor:default; }
+.panel input { font:inherit; padding:5px 8px; border:1px solid var(--line); border-radius:6px; min-width:220px; }
+.panel .meta { color:var(--muted); font-size:12px; }
+#hold-history { flex:1 1 100%; font-size:12px; color:var(--muted); }
+#action-result { margin:0 0 10px; }
+#action-result.error { color:var(--danger); }
+aside #release-all { color:var(--primary); }
 `;
 
 const SCRIPT = `
@@ -52,6 +65,72 @@ const el = (tag, { dataset = {}, ...props } = {}, ...children) => {
 };
 const state = { kind: 'template', name: null, set: null, width: 'desktop', tab: 'html' };
 let templates = [];
+let hold = { enabled: false, emails: [], sendsThrough: '' };
+// The token comes once in the address (?token=…) and is kept for this tab only.
+const token = (() => {
+  const given = new URLSearchParams(location.search).get('token');
+  if (given) sessionStorage.setItem('mailroom-token', given);
+  return given || sessionStorage.getItem('mailroom-token') || '';
+})();
+async function post(url, body) {
+  const r = await fetch(url, { method: 'POST', cache: 'no-store', headers: { 'content-type': 'application/json', 'x-mailroom-token': token }, body: JSON.stringify(body) });
+  const answer = await r.json().catch(() => ({ error: { message: url + ': ' + r.status } }));
+  if (!r.ok) throw new Error((answer.error && answer.error.message) || url + ': ' + r.status);
+  return answer;
+}
+const RELEASE_WORDS = { 'already-released': 'already released, not sent again', discarded: 'discarded earlier, not sent', busy: 'another release of it is under way', interrupted: 'an earlier release was interrupted and may have been delivered: check before releasing it again', 'not-found': 'no such held email' };
+const DISCARD_WORDS = { discarded: 'discarded', 'already-discarded': 'already discarded', released: 'already released, cannot be discarded', busy: 'another release of it is under way', interrupted: 'an earlier release was interrupted', 'not-found': 'no such held email' };
+function outcomeText(action, r) {
+  if (r.outcome === 'released') {
+    const res = r.record.result;
+    return 'Released to ' + res.accepted.join(', ') + ' via ' + res.transport + (res.rejected.length ? ' (refused: ' + res.rejected.join(', ') + ')' : '');
+  }
+  if (r.outcome === 'failed') return 'Not released, still held (' + r.error.code + '): ' + r.error.message;
+  return (action === 'discard' ? DISCARD_WORDS : RELEASE_WORDS)[r.outcome] || r.outcome;
+}
+function historyText(h) {
+  const when = new Date(h.at).toLocaleString();
+  if (h.action === 'discard') return when + ': discarded';
+  if (h.error) return when + ': release to ' + h.to.join(', ') + ' failed: ' + h.error.message;
+  return when + ': released to ' + h.result.accepted.join(', ') + ' via ' + h.result.transport + ' (' + h.result.messageId + ')';
+}
+async function act(action) {
+  const line = $('#action-result');
+  line.className = '';
+  line.textContent = 'Working…';
+  // One request at a time from this page; the server sends an email once whatever comes in.
+  const buttons = [...document.querySelectorAll('[data-action]')];
+  for (const b of buttons) b.disabled = true;
+  try {
+    if (action === 'send-test') {
+      const { result } = await post('api/send', { template: state.name, set: state.set, to: $('#test-to').value });
+      line.textContent = result.held
+        ? 'Held for ' + result.accepted.join(', ') + ', not delivered yet: it is in the outbox as ' + result.held
+        : (result.captures ? 'Captured for ' : 'Sent to ') + result.accepted.join(', ') + ' via ' + result.transport;
+      const missed = result.rejected.concat(result.deferred);
+      if (missed.length) {
+        line.textContent += ' (not sent to ' + missed.join(', ') + ')';
+        line.className = 'error';
+      }
+    } else {
+      const body = { ids: action === 'release-all' ? 'all' : [state.name] };
+      if (action === 'release-to') body.to = $('#release-to').value;
+      const { results } = await post(action === 'discard' ? 'api/hold/discard' : 'api/hold/release', body);
+      const kind = action === 'discard' ? 'discard' : 'release';
+      line.textContent = results.length ? results.map((r) => (results.length > 1 ? r.id + ': ' : '') + outcomeText(kind, r)).join('; ') : 'Nothing is held.';
+      // Already released (by another click or person) is where the email should be: not an error.
+      const done = kind === 'discard' ? ['discarded', 'already-discarded'] : ['released', 'already-released'];
+      line.className = results.some((r) => !done.includes(r.outcome)) ? 'error' : '';
+    }
+  } catch (error) {
+    line.textContent = error.message;
+    line.className = 'error';
+  } finally {
+    for (const b of buttons) b.disabled = false;
+  }
+  await loadLists();
+  await show(true);
+}
 
 function readHash() {
   const [kind, name, set] = decodeURIComponent(location.hash.slice(1)).split('/');
@@ -64,11 +143,14 @@ function writeHash() {
 async function getJson(url) { const r = await fetch(url, { cache: 'no-store' }); if (!r.ok) throw new Error(url + ': ' + r.status); return r.json(); }
 
 async function loadLists() {
-  const [list, outbox] = await Promise.all([getJson('api/templates'), getJson('api/outbox')]);
+  const [list, outbox, held] = await Promise.all([getJson('api/templates'), getJson('api/outbox'), getJson('api/hold')]);
   templates = list.templates;
+  hold = held;
+  const status = new Map(hold.emails.map((e) => [e.id, e.status]));
+  $('#release-all').hidden = !hold.emails.some((e) => e.status === 'held');
   $('#templates').replaceChildren(...templates.map((t) => el('li', {}, el('button', { type: 'button', dataset: { template: t.name } }, t.name, ...(t.builtin ? [el('span', { className: 'badge', textContent: 'built-in' })] : [])))));
   $('#load-problems').replaceChildren(...list.problems.map((p) => el('p', { className: 'empty', textContent: (p.template ? p.template + ': ' : '') + p.message })));
-  $('#outbox').replaceChildren(...outbox.map((m) => el('li', {}, el('button', { type: 'button', dataset: { email: m.id } }, m.subject || '(no subject)', el('span', { className: 'meta', textContent: m.to.join(', ') + ' · ' + new Date(m.date).toLocaleString() })))));
+  $('#outbox').replaceChildren(...outbox.map((m) => el('li', {}, el('button', { type: 'button', dataset: { email: m.id } }, m.subject || '(no subject)', ...(status.has(m.id) ? [el('span', { className: 'badge ' + status.get(m.id), textContent: status.get(m.id) })] : []), el('span', { className: 'meta', textContent: m.to.join(', ') + ' · ' + new Date(m.date).toLocaleString() })))));
   $('#outbox-empty').hidden = outbox.length > 0;
   if (!state.name && templates[0]) Object.assign(state, { kind: 'template', name: templates[0].name, set: null });
 }
@@ -93,6 +175,9 @@ async function show(reload = false) {
     $('#download').hidden = true;
     view = await getJson('api/templates/' + encodeURIComponent(t.name) + '/' + encodeURIComponent(state.set));
     $('#title').textContent = t.name;
+    $('#hold').hidden = true;
+    $('#test-send').hidden = false;
+    $('#sends-through').textContent = 'through ' + hold.sendsThrough;
   } else {
     setPicker.hidden = true;
     view = await getJson('api/outbox/' + encodeURIComponent(state.name));
@@ -100,6 +185,15 @@ async function show(reload = false) {
     const link = $('#download');
     link.href = 'eml/' + encodeURIComponent(state.name) + '.eml';
     link.hidden = false;
+    $('#test-send').hidden = true;
+    const held = view.hold;
+    $('#hold').hidden = !held;
+    if (held) {
+      $('#hold-status').textContent = held.status === 'held' ? 'Held: not delivered yet' : held.status === 'released' ? 'Released' : 'Discarded';
+      $('#hold-note').textContent = held.interrupted ? 'An earlier release was interrupted and may have been delivered: check before releasing it again.' : held.busy ? 'A release is under way.' : '';
+      for (const b of document.querySelectorAll('#hold button, #release-to')) b.disabled = held.status !== 'held';
+      $('#hold-history').replaceChildren(...held.history.map((h) => el('li', { textContent: historyText(h) })));
+    }
   }
   writeHash();
   for (const b of document.querySelectorAll('aside button')) b.setAttribute('aria-current', String(b.dataset.template === state.name && state.kind === 'template' || b.dataset.email === state.name && state.kind === 'email'));
@@ -120,6 +214,7 @@ async function show(reload = false) {
 document.addEventListener('click', (event) => {
   const b = event.target.closest('button');
   if (!b) return;
+  if (b.dataset.action) return void act(b.dataset.action);
   if (b.dataset.template) Object.assign(state, { kind: 'template', name: b.dataset.template, set: null });
   else if (b.dataset.email) Object.assign(state, { kind: 'email', name: b.dataset.email });
   else if (b.dataset.tab) state.tab = b.dataset.tab;
@@ -155,6 +250,7 @@ export function page(nonce: string): string {
   <h2>Outbox</h2>
   <ul id="outbox" role="list"></ul>
   <p id="outbox-empty" class="empty">Nothing captured yet.</p>
+  <button type="button" id="release-all" data-action="release-all" hidden>Release all held</button>
 </aside>
 <main>
   <header>
@@ -168,6 +264,20 @@ export function page(nonce: string): string {
     </span>
     <a id="download" class="download" hidden download>Download .eml</a>
   </header>
+  <section id="hold" class="panel" aria-label="Hold" hidden>
+    <strong id="hold-status"></strong> <span id="hold-note" class="meta"></span>
+    <button type="button" class="primary" data-action="release">Release</button>
+    <input id="release-to" type="email" placeholder="qa@example.com" aria-label="Release to address">
+    <button type="button" data-action="release-to">Release to…</button>
+    <button type="button" data-action="discard">Discard</button>
+    <ul id="hold-history"></ul>
+  </section>
+  <section id="test-send" class="panel" aria-label="Send a test email" hidden>
+    <input id="test-to" type="email" placeholder="you@example.com" aria-label="Send a test email to">
+    <button type="button" data-action="send-test">Send a test email</button>
+    <span id="sends-through" class="meta"></span>
+  </section>
+  <p id="action-result" role="status"></p>
   <div id="problem" role="alert" hidden></div>
   <p id="subject"></p>
   <div id="stage">
