@@ -513,8 +513,9 @@ export function composeMessage(
   defaultFrom: Readonly<Address> | undefined,
   defaultReplyTo: Address | undefined,
   maxBytes = Number.POSITIVE_INFINITY,
+  parsed?: ParsedAddresses,
 ): EmailMessage {
-  const message = buildMessage(input, defaultFrom, defaultReplyTo);
+  const message = buildMessage(input, defaultFrom, defaultReplyTo, parsed);
   // The exact size is counted only when the cheap ceiling (3 UTF-8 bytes per UTF-16 unit) is over the limit.
   if (maxBytes !== Number.POSITIVE_INFINITY && sizeOf(message, utf8Ceiling) > maxBytes) {
     const size = messageSize(message);
@@ -561,10 +562,24 @@ function sizeOf(message: EmailMessage, byteLength: (value: string | Uint8Array) 
   return size;
 }
 
+/**
+ * Internal: the addresses of `input`, already read by {@link parseAddress} in the same order and with
+ * the same field names (the Kafka producer parses them once to write the envelope). Given, they are
+ * taken as they are rather than parsed again; a list left out means the field is absent.
+ */
+export interface ParsedAddresses {
+  readonly from: Address | undefined;
+  readonly to: Address[];
+  readonly cc: Address[] | undefined;
+  readonly bcc: Address[] | undefined;
+  readonly replyTo: Address[] | undefined;
+}
+
 function buildMessage(
   input: EmailMessageInput,
   defaultFrom: Readonly<Address> | undefined,
   defaultReplyTo: Address | undefined,
+  parsed: ParsedAddresses | undefined,
 ): EmailMessage {
   if (typeof input !== 'object' || input === null)
     throw new TypeError('createMessage expects a message object');
@@ -572,8 +587,9 @@ function buildMessage(
     throw new MessageError('from', 'a sender is required');
   }
   // The default sender was checked when the service was made; only a given one is parsed here.
-  const from = input.from === undefined ? (defaultFrom as Address) : parseAddress(input.from, 'from');
-  const to = parseAddressList(input.to, 'to');
+  const from =
+    input.from === undefined ? (defaultFrom as Address) : (parsed?.from ?? parseAddress(input.from, 'from'));
+  const to = parsed ? parsed.to : parseAddressList(input.to, 'to');
   if (to.length === 0) throw new MessageError('to', 'at least one recipient is required');
   const subject = checkHeaderText(input.subject, 'subject', MAX_SUBJECT);
   if (subject.trim() === '') throw new MessageError('subject', 'must not be empty');
@@ -590,9 +606,9 @@ function buildMessage(
   return Object.freeze({
     from: Object.isFrozen(from) ? from : Object.freeze(from),
     to: freezeList(to),
-    cc: freezeList(parseAddressList(input.cc, 'cc')),
-    bcc: freezeList(parseAddressList(input.bcc, 'bcc')),
-    replyTo: freezeList(parseAddressList(input.replyTo ?? defaultReplyTo, 'replyTo')),
+    cc: freezeList(parsed ? (parsed.cc ?? NONE) : parseAddressList(input.cc, 'cc')),
+    bcc: freezeList(parsed ? (parsed.bcc ?? NONE) : parseAddressList(input.bcc, 'bcc')),
+    replyTo: freezeList(parsed?.replyTo ?? parseAddressList(input.replyTo ?? defaultReplyTo, 'replyTo')),
     subject,
     html: input.html,
     text: input.text,
