@@ -120,7 +120,8 @@ export async function withRetries<T>(
  * (`deferred`, with their replies in `refusals`). When nobody accepted, the last error is thrown,
  * carrying every recipient's refusal seen on the way. `narrows` says the transport delivers only to
  * `deliveryRecipients()`; without it a partial delivery is returned at once, the deferred listed
- * and never retried here (a retry would reach those who accepted again).
+ * and never retried here (a retry would reach those who accepted again). The result carries
+ * `attempts`, the number of attempts made.
  */
 export async function withRecipientRetries(
   message: EmailMessage,
@@ -131,9 +132,11 @@ export async function withRecipientRetries(
 ): Promise<SendResult> {
   const ledger = new RecipientLedger();
   let pending = message;
+  let attempts = 0;
   try {
     await withRetries(
       async (n) => {
+        attempts = n;
         let result: SendResult;
         try {
           result = await send(pending, n);
@@ -156,7 +159,7 @@ export async function withRecipientRetries(
     // Delivered to some: a result, not an error, with the others still deferred (or refused).
     ledger.stranded(error);
   }
-  return ledger.result(message);
+  return ledger.result(message, attempts);
 }
 
 /** The error that makes {@link withRetries} wait and try the deferred recipients again. */
@@ -188,7 +191,7 @@ class RecipientLedger {
     this.#last = result;
     for (const address of result.accepted) {
       this.accepted.push(address);
-      this.#refusals.delete(address.toLowerCase());
+      if (this.#refusals.size > 0) this.#refusals.delete(address.toLowerCase());
     }
     for (const address of result.rejected) this.#rejected.add(address);
     this.#record(result.refusals ?? []);
@@ -233,9 +236,29 @@ class RecipientLedger {
     return error;
   }
 
-  /** The one result of every attempt together; only called once some recipient accepted. */
-  result(message: EmailMessage): SendResult {
+  /**
+   * The one result of every attempt together, with the number of attempts made; only called once
+   * some recipient accepted. Built whole: a property added afterwards would cost a map transition.
+   */
+  result(message: EmailMessage, attempts: number): SendResult {
     const last = this.#last as SendResult;
+    // The common case, one attempt that every recipient accepted: nothing to take out or add.
+    if (
+      this.#rejected.size === 0 &&
+      this.#deferred.length === 0 &&
+      this.#refusals.size === 0 &&
+      !('deferred' in last) &&
+      !('refusals' in last)
+    ) {
+      // Object.assign, not a spread: V8 gives a spread copy a map of its own, so adding `attempts`
+      // to it costs far more than to a plain copy.
+      const out = Object.assign({}, last) as { -readonly [K in keyof SendResult]: SendResult[K] };
+      out.messageId = message.messageId;
+      out.accepted = this.accepted;
+      out.rejected = [];
+      out.attempts = attempts;
+      return out;
+    }
     const deferred = this.#deferred.filter((a) => !this.#rejected.has(a));
     const rejected = [...this.#rejected];
     const refusals = this.refusalsOf([...rejected, ...deferred]);
@@ -247,6 +270,7 @@ class RecipientLedger {
       rejected,
       ...(deferred.length ? { deferred } : {}),
       ...(refusals.length ? { refusals } : {}),
+      attempts,
     };
   }
 
