@@ -187,7 +187,9 @@ export function recordHandler(o: RecordHandlerOptions) {
       ? deadLetter(message, at, envelope, 'max-attempts', error, attempts, narrowed)
       : park(message, at, envelope, error, attempts, narrowed);
 
-  const handle = async (message: KafkaIncomingMessage, at: RecordPosition): Promise<Outcome> => {
+  // Not async: a record is read and its key claimed (the memory store answers at once) without a
+  // frame of its own; sendClaimed is the one that waits.
+  const handle = (message: KafkaIncomingMessage, at: RecordPosition): Outcome | Promise<Outcome> => {
     const prior = Number(headerText(message.headers, HEADERS.attempts) ?? 0) || 0;
     let envelope: EnvelopeV1;
     try {
@@ -205,29 +207,54 @@ export function recordHandler(o: RecordHandlerOptions) {
     // A copy of a record (a producer retry wrote it twice) often sits in the same batch: it waits
     // for the first copy, then finds the key sent, rather than racing it past the store.
     const key = storeKey(envelope, message);
+    const claiming = claims.claim(key);
+    if (isPending(claiming)) {
+      return claiming.then((claim) => claimed(message, at, envelope, prior, key, claim));
+    }
+    return claimed(message, at, envelope, prior, key, claiming);
+  };
+
+  /** What the store answered decides: skip, park, send. `claims.done(key)` once the record is decided. */
+  const claimed = (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    prior: number,
+    key: string,
+    claim: ClaimResult | undefined,
+  ): Outcome | Promise<Outcome> => {
+    if (claim?.status === 'claimed') {
+      if (claim.expiredLeaseOf !== undefined) {
+        try {
+          report.possibleDuplicate({
+            ...at,
+            envelope,
+            reason: 'lease-expired',
+            previousOwner: claim.expiredLeaseOf,
+          });
+        } catch (error) {
+          claims.done(key);
+          throw error;
+        }
+      }
+      return sendClaimed(message, at, envelope, prior, key); // calls claims.done(key) when it is over
+    }
     try {
-      const claiming = claims.claim(key);
-      const claim = isPending(claiming) ? await claiming : claiming;
       if (claim === undefined) return 'hold'; // no answer: nothing is sent, the worker pauses
       if (claim.status === 'sent') {
         report.duplicate({ ...at, envelope });
         return 'done';
       }
-      if (claim.status === 'held') return parkHeld(message, at, envelope, prior, claim);
-      if (claim.expiredLeaseOf !== undefined)
-        report.possibleDuplicate({
-          ...at,
-          envelope,
-          reason: 'lease-expired',
-          previousOwner: claim.expiredLeaseOf,
-        });
-      return await sendClaimed(message, at, envelope, prior, key);
+      return parkHeld(message, at, envelope, prior, claim);
     } finally {
       claims.done(key);
     }
   };
 
-  /** Sends a record whose key this worker claimed, then marks the key sent, or releases it when nothing was sent. */
+  /**
+   * Sends a record whose key this worker claimed, then marks the key sent, or releases it when
+   * nothing was sent; then lets the copies of the key waiting in this process go on.
+   */
   const sendClaimed = async (
     message: KafkaIncomingMessage,
     at: RecordPosition,
@@ -258,7 +285,11 @@ export function recordHandler(o: RecordHandlerOptions) {
       report.sent(at, envelope, result, attempts);
       return 'done';
     } finally {
-      if (release) await claims.release(key);
+      try {
+        if (release) await claims.release(key);
+      } finally {
+        claims.done(key);
+      }
     }
   };
 
