@@ -204,11 +204,13 @@ class RecipientLedger {
   delivered(result: SendResult): readonly string[] {
     this.#last = result;
     const refusals = this.#refusals;
-    for (const address of result.accepted) {
+    const { accepted, rejected } = result;
+    for (let i = 0; i < accepted.length; i++) {
+      const address = accepted[i] as string;
       this.accepted.push(address);
       refusals?.delete(address.toLowerCase());
     }
-    for (const address of result.rejected) this.#reject(address);
+    for (let i = 0; i < rejected.length; i++) this.#reject(rejected[i] as string);
     if (result.refusals) this.#record(result.refusals);
     this.#deferred = result.deferred?.length ? [...result.deferred] : NOBODY;
     return this.#deferred;
