@@ -185,7 +185,7 @@ export function buildEnvelope(
   });
   checkEnvelope(envelope, limits, true, {
     id: email.id === undefined,
-    createdAt: true,
+    createdAt: email.createdAt === undefined,
     addresses: { from, to, cc, bcc, replyTo },
   });
   const json = JSON.stringify(envelope);
@@ -277,7 +277,7 @@ export function envelopeFields(
 interface Made {
   /** The id is a UUID made here. */
   readonly id: boolean;
-  /** createdAt is a Date's toISOString(). */
+  /** createdAt is the toISOString() of a Date made here. */
   readonly createdAt: boolean;
   readonly addresses: ParsedAddresses;
 }

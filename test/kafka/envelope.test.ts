@@ -512,9 +512,12 @@ describe('createEnvelope reads each address once, and refuses what a send refuse
     expect(messageField(() => createEnvelope(email))).toBe(expected);
   });
 
-  it('checks an id the caller gave, not the one it makes', () => {
+  it('checks an id and a createdAt the caller gave, not the ones it makes', () => {
     expect(messageField(() => createEnvelope({ ...preRendered, id: 'bad id!' }))).toBe('id');
     expect(createEnvelope(preRendered).id).toMatch(UUID);
+    const notADate = { toISOString: () => 'yesterday' } as unknown as Date;
+    expect(messageField(() => createEnvelope({ ...preRendered, createdAt: notADate }))).toBe('createdAt');
+    expect(Date.parse(createEnvelope(preRendered).createdAt)).not.toBeNaN();
   });
 
   it('writes each address in the form a send parses back to the same address', () => {
