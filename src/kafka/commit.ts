@@ -42,7 +42,10 @@ export class PartitionProgress {
  */
 export class Committer {
   /** Per partition: the last finished record's offset (the commit names the one after it). */
-  readonly #pending = new Map<string, { topic: string; partition: number; offset: string }>();
+  readonly #pending = new Map<
+    string,
+    { readonly topic: string; readonly partition: number; offset: string }
+  >();
   #running: Promise<void> | undefined;
   #failure: unknown;
   /** How many commits a rebalance refused so far: batches compare it to stop early. */
@@ -65,13 +68,17 @@ export class Committer {
     this.#failure = undefined;
   }
 
-  /** `offset` is the last finished record's; Kafka stores the next one to read. */
-  mark(topic: string, partition: number, offset: string): void {
-    this.#pending.set(`${topic}\u0000${partition}`, {
-      topic,
-      partition,
-      offset,
-    });
+  /** The key {@link mark} files a partition's offsets under: made once per batch, not per record. */
+  keyOf(topic: string, partition: number): string {
+    return `${topic}\u0000${partition}`;
+  }
+
+  /** `offset` is the last finished record's; Kafka stores the next one to read. `key` is {@link keyOf}'s. */
+  mark(key: string, topic: string, partition: number, offset: string): void {
+    const pending = this.#pending.get(key);
+    // Not yet taken by a commit: newer offsets of the same partition replace the one waiting.
+    if (pending) pending.offset = offset;
+    else this.#pending.set(key, { topic, partition, offset });
     this.#running ??= this.#loop().finally(() => {
       this.#running = undefined;
     });
@@ -108,7 +115,7 @@ export class Committer {
         }
         // Keep what is newer; the failed offsets are re-marked unless superseded.
         for (const o of offsets) {
-          const key = `${o.topic}\u0000${o.partition}`;
+          const key = this.keyOf(o.topic, o.partition);
           if (!this.#pending.has(key)) this.#pending.set(key, o);
         }
         this.#failure = error;

@@ -330,11 +330,12 @@ export class WorkerRuntime {
       !stop &&
       (committer?.refusals ?? 0) === refusalsAtStart &&
       (index % 32 !== 0 || (isRunning() && !isStale()));
+    const partitionKey = committer?.keyOf(batchTopic, partition);
     const progress = new PartitionProgress(
       batch.messages.map((m) => m.offset),
       (offset) => {
         resolved = offset;
-        committer?.mark(batchTopic, partition, offset);
+        if (partitionKey !== undefined) committer?.mark(partitionKey, batchTopic, partition, offset);
       },
     );
     const beat = setInterval(() => {
@@ -343,7 +344,10 @@ export class WorkerRuntime {
         if (isRebalanceError(error)) rebalance ??= error;
       });
     }, 1_000);
-    const inFlight = new Set<Promise<void>>();
+    // Sends in flight from this batch: counted, and the batch waits once for the last, rather than
+    // keeping a set of promises (two more per record).
+    let inFlight = 0;
+    let drained: (() => void) | undefined;
     const run = async (index: number, message: KafkaIncomingMessage) => {
       try {
         const outcome = await this.#handle(message, { topic: batchTopic, partition, offset: message.offset });
@@ -355,10 +359,13 @@ export class WorkerRuntime {
         failure ??= error;
       } finally {
         this.#slots.release();
+        if (--inFlight === 0) drained?.();
       }
     };
+    const { messages } = batch;
     try {
-      for (const [index, message] of batch.messages.entries()) {
+      for (let index = 0; index < messages.length; index++) {
+        const message = messages[index] as KafkaIncomingMessage;
         if (!active(index)) break;
         if (batchTopic === this.#s.retryTopic && this.#notYetDue(message, batchTopic, partition)) break;
         if (!this.#slots.tryAcquire()) {
@@ -368,11 +375,14 @@ export class WorkerRuntime {
             break;
           }
         }
-        const task = run(index, message);
-        inFlight.add(task);
-        task.then(() => inFlight.delete(task));
+        inFlight++;
+        void run(index, message); // never rejects: a failure is kept in `failure`
       }
-      await Promise.all(inFlight);
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+        });
+      }
       // Where the client fetches this partition from next: after the last finished record.
       if (resolved !== undefined) resolveOffset(resolved);
       await committer?.flush();
