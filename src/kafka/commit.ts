@@ -33,12 +33,19 @@ export class PartitionProgress {
   }
 }
 
+/** How long a refused commit waits before it is tried again, and how many times in a row (see {@link Committer}). */
+export const RETRY_REFUSED_MS = 250;
+export const RETRY_REFUSED_TIMES = 8;
+
 /**
  * Commits offsets as they become final, one request at a time, newest wins. A commit refused
  * because the group is rebalancing (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
- * NOT_COORDINATOR …) is not an error: those offsets belong to a generation that is over, so they
- * are dropped and `onRefused` hears of it; the records are fetched again by the partition's next
- * owner (this worker's idempotency store skips those it sent itself).
+ * NOT_COORDINATOR …) is not an error, and `onRefused` hears of it. With kafkajs those offsets are
+ * dropped: the worker rejoins and the records are fetched again by the partition's owner (this
+ * worker's idempotency store skips those it sent itself). The Confluent client does not fetch
+ * them again while it keeps the partition, so with `retryRefused` they are committed again
+ * (every {@link RETRY_REFUSED_MS}, up to {@link RETRY_REFUSED_TIMES} times in a row) unless a
+ * newer offset replaces them or {@link Committer.forget} (the partition was revoked) drops them.
  */
 export class Committer {
   /** Per partition: the last finished record's offset (the commit names the one after it). */
@@ -60,7 +67,19 @@ export class Committer {
     readonly confirm?: (
       offsets: Array<{ topic: string; partition: number; offset: string }>,
     ) => Promise<void>,
+    /** Commit refused offsets again, later (the Confluent client). */
+    readonly retryRefused = false,
   ) {}
+
+  /** Refused commits in a row (reset by one that is stored): bounds `retryRefused`. */
+  #refusedInARow = 0;
+
+  /** Forgets offsets not yet committed of these partitions (revoked: no longer this member's to commit). */
+  forget(assignment: Record<string, number[]>): void {
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) this.#pending.delete(this.keyOf(topic, partition));
+    }
+  }
 
   /** Forgets offsets not yet committed (the consumer they were for is gone). */
   drop(): void {
@@ -106,21 +125,30 @@ export class Committer {
       try {
         await this.consumer.commitOffsets(next);
         await this.confirm?.(next);
+        this.#refusedInARow = 0;
       } catch (error) {
         if (isRebalanceError(error) || error instanceof CommitNotStoredError) {
           this.refusals++;
           this.lastRefusal = error;
           this.onRefused(error, offsets);
+          if (this.retryRefused && ++this.#refusedInARow <= RETRY_REFUSED_TIMES) {
+            this.#keep(offsets);
+            await new Promise((resolve) => setTimeout(resolve, RETRY_REFUSED_MS));
+          }
           continue;
         }
-        // Keep what is newer; the failed offsets are re-marked unless superseded.
-        for (const o of offsets) {
-          const key = this.keyOf(o.topic, o.partition);
-          if (!this.#pending.has(key)) this.#pending.set(key, o);
-        }
+        this.#keep(offsets);
         this.#failure = error;
         return;
       }
+    }
+  }
+
+  /** Re-marks offsets that were not committed, unless a newer one of the partition is marked. */
+  #keep(offsets: FinishedOffsets): void {
+    for (const o of offsets) {
+      const key = this.keyOf(o.topic, o.partition);
+      if (!this.#pending.has(key)) this.#pending.set(key, o);
     }
   }
 }

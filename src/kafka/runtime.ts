@@ -207,13 +207,17 @@ export class WorkerRuntime {
     const consumer = createConsumer(kafka, flavor, groupId, this.#s.consumer, (change) => {
       if (this.#consumer !== consumer) return; // a consumer already replaced
       if (change.kind === 'assigned') this.#joined(change.assignment);
-      else this.#rebalancing();
+      else {
+        this.#committer?.forget(change.assignment);
+        this.#rebalancing();
+      }
     });
     this.#consumer = consumer;
     this.#committer = new Committer(
       consumer,
       (error, offsets) => this.#say.commitRefused(error, offsets),
       flavor === 'confluent' ? (offsets) => confirmCommitted(consumer, offsets) : undefined,
+      flavor === 'confluent',
     );
     this.#watch(consumer);
     await this.#connect(() => consumer.connect());
