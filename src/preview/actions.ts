@@ -160,9 +160,15 @@ export async function deleteCaptured(
 ): Promise<ActionAnswer> {
   const ids = targets(body.ids);
   if (!ids || ids === 'all') return badRequest('ids', 'must be a list of ids');
+  const bad = ids.findIndex((id) => !/^[\w-][\w.-]{0,199}$/.test(id));
+  if (bad !== -1) return badRequest(`ids[${bad}]`, "is not a captured email's id");
   const results: { id: string; outcome: 'deleted' | 'held' | 'not-found' }[] = [];
   for (const id of ids) {
-    const held = hold ? await hold.get(id).catch(() => undefined) : undefined;
+    const held = hold
+      ? await Promise.resolve(id)
+          .then((i) => hold.get(i))
+          .catch(() => undefined)
+      : undefined;
     if (held?.status === 'held') results.push({ id, outcome: 'held' });
     else results.push({ id, outcome: (await deleteOutbox(dir, id)) ? 'deleted' : 'not-found' });
   }

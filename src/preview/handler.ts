@@ -120,6 +120,12 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   if (options?.enabled !== true) throw new ConfigError('enabled', 'the preview is off unless enabled: true');
   refuseInProduction(options.force);
   const serviceOptions = options.service ?? configFromEnv();
+  if (
+    options.configFile !== undefined &&
+    (typeof options.configFile !== 'string' || options.configFile === '')
+  ) {
+    throw new ConfigError('configFile', 'must be the name of the config file the service options came from');
+  }
   const origin = { code: options.service !== undefined, configFile: options.configFile };
   // The hold of the service's transport, if it has one: its folder is the outbox, its emails get buttons.
   const hold = isHoldTransport(serviceOptions.transport) ? serviceOptions.transport : undefined;

@@ -387,6 +387,24 @@ describe('the outbox', () => {
     });
     expect(forged).toBe(403);
     expect(await files(ids.discarded)).toHaveLength(4);
+    // Ids are looked up in the folder's listing, never joined into a path as given.
+    const hostile = await fetch(`http://127.0.0.1:${port}/api/outbox/delete`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: `http://127.0.0.1:${port}` },
+      body: JSON.stringify({ ids: ['../ca', `../outbox/${ids.discarded}`, '.hold'] }),
+    });
+    for (const id of [`../outbox/${ids.discarded}`, '.hold', '..']) {
+      const answer = await fetch(`http://127.0.0.1:${port}/api/outbox/delete`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: `http://127.0.0.1:${port}` },
+        body: JSON.stringify({ ids: [ids.discarded, id] }),
+      });
+      expect(await answer.json()).toMatchObject({ error: { field: 'ids[1]' } });
+    }
+    expect(hostile.status).toBe(400);
+    expect(await hostile.json()).toMatchObject({ error: { name: 'MessageError', field: 'ids[0]' } });
+    expect((await readdir(root)).sort()).toEqual(['ca.pem', 'outbox']);
+    expect(await files(ids.discarded)).toHaveLength(4);
 
     await open(DESKTOP, `#email/${ids.reset}`);
     await page.locator('[data-action="delete"]').click();
