@@ -57,7 +57,7 @@ ul { list-style:none; margin:0; padding:0; }
 .panel .meta { color:var(--muted); font-size:12px; }
 #hold-history { flex:1 1 100%; font-size:12px; color:var(--muted); }
 #attachments { flex:1 1 100%; }
-#attachments li { display:flex; flex-wrap:wrap; gap:4px 10px; padding:4px 0; border-top:1px solid var(--line); overflow-wrap:anywhere; }
+#attachments li { display:flex; flex-wrap:wrap; align-items:baseline; gap:4px 10px; padding:4px 0; border-top:1px solid var(--line); overflow-wrap:anywhere; }
 #attachments a { color:var(--primary); font-weight:600; }
 #action-result { margin:0 0 10px; overflow-wrap:anywhere; }
 #action-result.error { color:var(--danger); }
@@ -78,7 +78,10 @@ ul { list-style:none; margin:0; padding:0; }
   td { padding:6px; }
   #settings td.source { width:auto; }
   #settings tr { display:grid; grid-template-columns:96px minmax(0,1fr); }
-  #settings td.source { grid-column:2; border-bottom:1px solid var(--line); padding-top:0; }
-  #settings th, #settings td.value { border-bottom:0; }
+  #settings th { grid-row:1 / span 2; }
+  #settings td.value { grid-column:2; padding-bottom:0; }
+  #settings td.source { grid-column:2; padding-top:0; }
+  #settings tr { border-bottom:1px solid var(--line); }
+  #settings th, #settings td { border-bottom:0; }
 }
 `;
