@@ -88,7 +88,7 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
   const transportSource: Setting =
     named !== undefined && named === innerName
       ? { name: 'Sends through', value: described, source: 'environment', from: 'MAILROOM_TRANSPORT' }
-      : sign !== undefined && innerName === (sign === 'SMTP_HOST' ? 'smtp' : 'mailgun') && !origin.code
+      : sign !== undefined && innerName === (sign === 'SMTP_HOST' ? 'smtp' : 'mailgun')
         ? { name: 'Sends through', value: described, source: 'environment', from: sign }
         : origin.code
           ? { name: 'Sends through', value: described, source: code, ...codeFrom }
