@@ -158,7 +158,8 @@ function filterOutbox() {
 function fitFrame() {
   const frame = $('#frame');
   const doc = frame.contentDocument;
-  if (frame.hidden || !doc || !doc.documentElement) return;
+  // Before the first email arrives the frame holds an empty about:blank: sizing to it would flash a 0 px frame.
+  if (frame.hidden || !doc || !doc.documentElement || doc.URL === 'about:blank') return;
   const borders = frame.offsetHeight - frame.clientHeight;
   // Measured at height 0, so a frame taller than its email shrinks to it (scrollHeight never goes below the frame).
   frame.style.height = '0px';
