@@ -215,7 +215,11 @@ type ConfluentModule = {
  */
 async function loadKafkaClient(library: KafkaFlavor | undefined): Promise<ClientMaker> {
   if (library !== 'confluent') {
-    const kafkajs = await optionalImport<KafkajsModule>('kafkajs', (m) => m.Kafka && m.logLevel);
+    const kafkajs = await optionalImport<KafkajsModule>(
+      'kafkajs',
+      () => import('kafkajs'),
+      (m) => m.Kafka && m.logLevel,
+    );
     if (kafkajs) {
       return (config, logger) =>
         new kafkajs.Kafka({
@@ -229,6 +233,7 @@ async function loadKafkaClient(library: KafkaFlavor | undefined): Promise<Client
   }
   const confluent = await optionalImport<ConfluentModule>(
     '@confluentinc/kafka-javascript',
+    () => import('@confluentinc/kafka-javascript'),
     (m) => m.KafkaJS?.Kafka,
   );
   if (confluent) {
@@ -250,11 +255,18 @@ async function loadKafkaClient(library: KafkaFlavor | undefined): Promise<Client
   );
 }
 
-/** The module, or undefined when it is not installed; `usable` picks the export shape (ESM or CJS default). */
-async function optionalImport<T>(name: string, usable: (module: T) => unknown): Promise<T | undefined> {
+/**
+ * The module `load` imports (a literal `import()`, so bundlers see the name and leave it out), or
+ * undefined when it is not installed; `usable` picks the export shape (ESM, or CJS's default).
+ */
+async function optionalImport<T>(
+  name: string,
+  load: () => Promise<unknown>,
+  usable: (module: T) => unknown,
+): Promise<T | undefined> {
   let module: T & { default?: T };
   try {
-    module = (await import(name)) as T & { default?: T };
+    module = (await load()) as T & { default?: T };
   } catch (error) {
     if ((error as { code?: string })?.code === 'ERR_MODULE_NOT_FOUND') return undefined;
     throw error;

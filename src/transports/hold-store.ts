@@ -22,14 +22,14 @@ export const HOLD_FOLDER = '.hold';
  */
 const ID = /^[A-Za-z0-9][\w.-]{0,199}$/;
 
-/** What happened to a held email, oldest first. */
-export interface StoredRecord {
+/** One thing that happened to a held email: a release (delivered or failed) or a discard. */
+export interface HoldRecord {
   readonly action: 'release' | 'discard';
-  /** ISO 8601, UTC. */
+  /** When, ISO 8601 UTC (`2026-12-05T08:00:00.000Z`). */
   readonly at: string;
-  /** Release: the addresses it went to (after any `to` override). */
+  /** A release: the addresses it went to (the original recipients, or the one typed). */
   readonly to?: readonly string[];
-  /** Release that succeeded: what the transport reported. */
+  /** A release the transport accepted: its Message-ID, transport, and accepted/refused recipients. */
   readonly result?: {
     readonly messageId: string;
     readonly transport: string;
@@ -37,7 +37,7 @@ export interface StoredRecord {
     readonly rejected: readonly string[];
     readonly deferred: readonly string[];
   };
-  /** Release that failed: the delivery error, as the transport raised it. */
+  /** A release that failed: the `EmailError`'s name, code, failure class, status and message. */
   readonly error?: {
     readonly name: string;
     readonly code?: string;
@@ -51,7 +51,7 @@ export interface StoredState {
   readonly version: 1;
   readonly status: 'held' | 'released' | 'discarded';
   readonly heldAt: string;
-  readonly history: readonly StoredRecord[];
+  readonly history: readonly HoldRecord[];
 }
 
 /** Who holds a claim: enough to tell a claim whose process died on this machine. */

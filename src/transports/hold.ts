@@ -17,7 +17,10 @@ import {
   parseAddress,
 } from '../message.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
-import { abandoned, checkId, holdStore, type StoredRecord, type StoredState } from './hold-store.js';
+import { abandoned, checkId, type HoldRecord, holdStore, type StoredState } from './hold-store.js';
+
+export type { HoldRecord } from './hold-store.js';
+
 import { type SandboxFiles, sandboxTransport } from './sandbox.js';
 
 /** Options for {@link holdTransport}. */
@@ -39,31 +42,6 @@ export interface HoldTransportOptions {
 
 /** Where a held email stands: waiting, sent on by a release, or set aside for good. */
 export type HoldStatus = 'held' | 'released' | 'discarded';
-
-/** One thing that happened to a held email: a release (delivered or failed) or a discard. */
-export interface HoldRecord {
-  readonly action: 'release' | 'discard';
-  /** When, ISO 8601 UTC (`2026-12-05T08:00:00.000Z`). */
-  readonly at: string;
-  /** A release: the addresses it went to (the original recipients, or the one typed). */
-  readonly to?: readonly string[];
-  /** A release the transport accepted: its Message-ID, transport, and accepted/refused recipients. */
-  readonly result?: {
-    readonly messageId: string;
-    readonly transport: string;
-    readonly accepted: readonly string[];
-    readonly rejected: readonly string[];
-    readonly deferred: readonly string[];
-  };
-  /** A release that failed: the `EmailError`'s name, code, failure class, status and message. */
-  readonly error?: {
-    readonly name: string;
-    readonly code?: string;
-    readonly failure?: string;
-    readonly status?: number;
-    readonly message: string;
-  };
-}
 
 /** A held email as {@link HoldTransport.list} and {@link HoldTransport.get} show it. */
 export interface HeldEmail {
@@ -347,7 +325,7 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
       async (state) => {
         if (state.status === 'released') return { id, outcome: 'released' };
         if (state.status === 'discarded') return { id, outcome: 'already-discarded' };
-        const record: StoredRecord = { action: 'discard', at: new Date().toISOString() };
+        const record: HoldRecord = { action: 'discard', at: new Date().toISOString() };
         await store.writeState(id, { ...state, status: 'discarded', history: [...state.history, record] });
         return { id, outcome: 'discarded' };
       },
@@ -356,7 +334,7 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
   }
 }
 
-function releasedRecord(to: string[], result: SendResult): StoredRecord {
+function releasedRecord(to: string[], result: SendResult): HoldRecord {
   return {
     action: 'release',
     at: new Date().toISOString(),
@@ -371,7 +349,7 @@ function releasedRecord(to: string[], result: SendResult): StoredRecord {
   };
 }
 
-function failedRecord(to: string[], error: EmailError): StoredRecord {
+function failedRecord(to: string[], error: EmailError): HoldRecord {
   return {
     action: 'release',
     at: new Date().toISOString(),
