@@ -100,12 +100,16 @@ function parseSpamc(output: string): SpamVerdict | string {
   return { score: Number(head[1]), required: Number(head[2]), rules: pointsTable(output), command: 'spamc' };
 }
 
-/** The rows of the report's ` pts rule name  description` table. */
+/** The rows of the report's ` pts rule name  description` table (a wrapped description is skipped). */
 function pointsTable(output: string): { name: string; points: number }[] {
-  const table = /^ pts rule name[^\n]*\n-+[^\n]*\n([\s\S]*?)(?:\n\s*\n|$)/m.exec(output)?.[1] ?? '';
+  const lines = output.split(/\r?\n/);
+  const head = lines.findIndex((line) => /^ pts rule name/.test(line));
   const rules: { name: string; points: number }[] = [];
-  for (const m of table.matchAll(/^\s*(-?[\d.]+)\s+([A-Z0-9_]+)\b/gm)) {
-    rules.push({ name: m[2] as string, points: Number(m[1]) });
+  if (head === -1) return rules;
+  for (const line of lines.slice(head + 2)) {
+    const row = /^\s*(-?[\d.]+)\s+([A-Z0-9_]+)\b/.exec(line);
+    if (row) rules.push({ name: row[2] as string, points: Number(row[1]) });
+    else if (!/^\s+\S/.test(line)) break;
   }
   return rules;
 }
