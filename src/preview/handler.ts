@@ -14,6 +14,8 @@ import { ConfigError } from '../errors.js';
 import type { EmailServiceOptions } from '../service.js';
 import { isHoldTransport } from '../transports/hold.js';
 import { type ActionAnswer, discard, heldForPage, readJson, refusal, release, sendTest } from './actions.js';
+import type { CheckOptions } from './checks.js';
+import { checkRoute } from './checks-api.js';
 import { describeProblem, type PreviewProblem } from './diagnose.js';
 import { hostCheck, hostName } from './hosts.js';
 import { listOutbox, readEml, readOutbox } from './outbox.js';
@@ -58,6 +60,11 @@ export interface PreviewOptions {
    * on loopback only. Viewing is never token-protected: use `allowedHosts` for that.
    */
   token?: string;
+  /**
+   * Options of the checks the page shows (see `checkEmail`): `stagingHosts`, `clients`, `spam`
+   * (false skips SpamAssassin in the checks panel). Default `{}`.
+   */
+  checks?: CheckOptions;
 }
 
 /** The preview is for development: under NODE_ENV=production only `force: true` serves it. Internal. */
@@ -117,6 +124,7 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   if (basePath && !/^\/[\w./~-]*$/.test(basePath))
     throw new ConfigError('basePath', 'must be a path such as /_mail');
   const allowedHost = hostCheck(options.allowedHosts);
+  hostCheck(options.checks?.stagingHosts, 'checks.stagingHosts');
   let sources: PreviewSources | undefined;
   const load = () => {
     sources ??= loadPreviewSources(serviceOptions, templatesDir);
@@ -237,6 +245,10 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
         headers: email.headers,
         frame: `frame/outbox/${encodeURIComponent(email.id)}`,
       } satisfies View);
+    }
+    if (head === 'api' && a === 'checks') {
+      const answer = await checkRoute(parts.slice(2), load, outboxDir, options.checks);
+      return answer === undefined ? notFound(res) : json(res, answer);
     }
     if (head === 'frame' && a === 'template' && parts.length === 4) {
       const view = templateView(load(), parts[2]!, parts[3]!);

@@ -4,6 +4,8 @@
  * `textContent`; email HTML only ever goes into a sandboxed iframe, loaded from the server.
  */
 
+import { CHECKS_PANEL, CHECKS_SCRIPT, CHECKS_STYLE } from './checks-view.js';
+
 const STYLE = `
 :root { --primary:#007BFF; --text:#343A40; --muted:#6C757D; --line:#DEE2E6; --bg:#F8F9FA; --danger:#DC3545; }
 * { box-sizing: border-box; }
@@ -153,6 +155,7 @@ async function loadLists() {
   $('#outbox').replaceChildren(...outbox.map((m) => el('li', {}, el('button', { type: 'button', dataset: { email: m.id } }, m.subject || '(no subject)', ...(status.has(m.id) ? [el('span', { className: 'badge ' + status.get(m.id), textContent: status.get(m.id) })] : []), el('span', { className: 'meta', textContent: m.to.join(', ') + ' · ' + new Date(m.date).toLocaleString() })))));
   $('#outbox-empty').hidden = outbox.length > 0;
   if (!state.name && templates[0]) Object.assign(state, { kind: 'template', name: templates[0].name, set: null });
+  document.dispatchEvent(new CustomEvent('mailroom:lists'));
 }
 
 function showProblem(problem) {
@@ -209,6 +212,7 @@ async function show(reload = false) {
   for (const [name, node] of [['html', frame], ['text', $('#text')], ['source', $('#source')], ['headers', $('#headers')]]) node.hidden = state.tab !== name;
   for (const b of document.querySelectorAll('[data-tab]')) b.setAttribute('aria-pressed', String(b.dataset.tab === state.tab));
   for (const b of document.querySelectorAll('[data-width]')) b.setAttribute('aria-pressed', String(b.dataset.width === state.width));
+  document.dispatchEvent(new CustomEvent('mailroom:show', { detail: { kind: state.kind, name: state.name, set: state.set, problem: Boolean(view.problem) } }));
 }
 
 document.addEventListener('click', (event) => {
@@ -239,7 +243,7 @@ export function page(nonce: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>mailroom preview</title>
 <link rel="icon" href="data:,">
-<style nonce="${nonce}">${STYLE}</style>
+<style nonce="${nonce}">${STYLE}${CHECKS_STYLE}</style>
 </head>
 <body>
 <aside>
@@ -279,6 +283,7 @@ export function page(nonce: string): string {
   </section>
   <p id="action-result" role="status"></p>
   <div id="problem" role="alert" hidden></div>
+  ${CHECKS_PANEL}
   <p id="subject"></p>
   <div id="stage">
     <iframe id="frame" title="Email" sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer"></iframe>
@@ -287,7 +292,7 @@ export function page(nonce: string): string {
     <table id="headers" hidden></table>
   </div>
 </main>
-<script nonce="${nonce}">${SCRIPT}</script>
+<script nonce="${nonce}">${SCRIPT}${CHECKS_SCRIPT}</script>
 </body>
 </html>`;
 }

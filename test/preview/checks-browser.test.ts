@@ -1,0 +1,129 @@
+/**
+ * The checks on the preview page in headless Chromium: a badge on every template and captured
+ * email in the sidebar, "fails" on a template that does not compile (before anyone clicks it),
+ * and the checks panel of the email shown.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmailService, memoryTransport, sandboxTransport } from '../../src/index.js';
+import { createPreviewHandler, type PreviewHandler } from '../../src/preview/index.js';
+import { launchChromium } from '../helpers/chromium.js';
+
+const FROM = 'Acme <no-reply@acme.example>';
+const artifacts = fileURLToPath(new URL('../../test-artifacts/preview/', import.meta.url));
+
+let root: string;
+let handler: PreviewHandler;
+let server: Server;
+let base: string;
+let browser: Browser;
+
+/** A folder template: `html` with `<%= it.name %>`, a subject, a preheader and one data set. */
+async function template(dir: string, name: string, html: string): Promise<void> {
+  const folder = join(dir, name);
+  await mkdir(join(folder, 'preview'), { recursive: true });
+  await writeFile(join(folder, 'html.eta'), html);
+  await writeFile(join(folder, 'subject.eta'), `Your ${name} note`);
+  await writeFile(join(folder, 'preheader.eta'), 'A short note about your account');
+  await writeFile(join(folder, 'preview', 'default.json'), JSON.stringify({ name: 'Jane' }));
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'mailroom-checks-browser-'));
+  const templatesDir = join(root, 'templates');
+  const outboxDir = join(root, 'outbox');
+  await mkdir(artifacts, { recursive: true });
+  await template(templatesDir, 'fine', '<p>Hello <%= it.name %>, all is well.</p>');
+  await template(
+    templatesDir,
+    'plain-http',
+    '<p>Hello <%= it.name %>, see <a href="http://acme.example/account">your account</a>.</p>',
+  );
+  // Compiles only when rendered: the sidebar must say so before anyone clicks it.
+  await template(templatesDir, 'broken', '<p>Hi <%= it.name %></p><% if (it.name { %>x<% } %>');
+
+  const mail = new EmailService({ transport: sandboxTransport({ dir: outboxDir }), from: FROM });
+  await mail.send({
+    to: 'jane@example.com',
+    subject: 'Captured with a link nobody can follow',
+    html: '<p>Open <a href="http://localhost:3000/account">your account</a>.</p>',
+    text: 'Open your account.',
+  });
+
+  handler = createPreviewHandler({
+    enabled: true,
+    service: { transport: memoryTransport(), from: FROM, appName: 'Acme' },
+    templatesDir,
+    outboxDir,
+    watch: false,
+  });
+  server = createServer((req, res) => handler(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  browser = await launchChromium('the preview checks test');
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  handler?.close();
+  await new Promise((resolve) => server?.close(resolve));
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+async function open(hash = ''): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(`${base}${hash}`);
+  return page;
+}
+
+const badge = (page: Page, selector: string) => page.locator(`aside button${selector} .badge.checks`);
+
+describe('checks on the preview page', () => {
+  it('shows a badge on every template and captured email, and marks the template that does not compile', async () => {
+    const page = await open();
+    await expect.poll(() => badge(page, '[data-template="broken"]').textContent()).toBe('fails');
+    expect(await badge(page, '[data-template="broken"]').getAttribute('title')).toMatch(
+      /html\.eta, line 1: bad template syntax/,
+    );
+    expect(await badge(page, '[data-template="fine"]').textContent()).toBe('checks ok');
+    expect(await badge(page, '[data-template="plain-http"]').textContent()).toBe('1 warning');
+    for (const name of ['verification', 'password-reset', 'welcome']) {
+      expect(await badge(page, `[data-template="${name}"]`).textContent()).toBe('checks ok');
+    }
+    // The captured email: its link is not https, not in the text part, and it has no preheader
+    // (that the link goes to this machine is info in development).
+    expect(await page.locator('aside button[data-email] .badge.checks').allTextContents()).toEqual([
+      '3 warnings',
+    ]);
+    await page.screenshot({ path: join(artifacts, 'checks-sidebar.png') });
+    await page.close();
+  });
+
+  it('lists the findings of the template shown, SpamAssassin included', async () => {
+    const page = await open('#template/plain-http/default');
+    const rows = page.locator('#checks-list li');
+    await expect
+      .poll(() => page.locator('#checks-title').textContent(), { timeout: 60_000 })
+      .toBe('Checks: 0 errors, 1 warning');
+    expect(await rows.allTextContents()).toEqual([
+      'warninglinks: "http://acme.example/account" is not https<a href="http://acme.example/account">',
+    ]);
+    expect(await page.locator('#checks-info li[data-check="spam"]').count()).toBe(1);
+    await page.screenshot({ path: join(artifacts, 'checks-panel.png'), fullPage: true });
+    await page.close();
+  }, 90_000);
+
+  it('says the checks did not run when the template does not render', async () => {
+    const page = await open('#template/broken/default');
+    await expect
+      .poll(() => page.locator('#checks-title').textContent())
+      .toBe('Checks: not run, the email does not render');
+    await page.close();
+  });
+});
