@@ -39,11 +39,8 @@ export async function runCheckCommand(
     ok = false;
   }
   const chosen = sources.templates.filter((t) => !command.template || t.name === command.template);
-  if (command.template && chosen.length === 0 && ok) {
-    throw new TypeError(
-      `no template "${command.template}": mailroom templates lists them (${sources.templates.map((t) => t.name).join(', ')})`,
-    );
-  }
+  // An unknown name: the same error (with its "did you mean") as mailroom render gives.
+  if (command.template && chosen.length === 0 && ok) sources.service.templates.get(command.template);
   let totals = { errors: 0, warnings: 0, emails: 0 };
   for (const template of chosen) {
     const sets = command.data
