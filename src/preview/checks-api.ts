@@ -1,13 +1,21 @@
 /**
  * Internal: the preview's check routes. `api/checks` gives a summary for every template (with its
- * first data set) and every captured email, for the sidebar's badges, without the spam score (a
- * second each); `api/checks/template/NAME/SET` and `api/checks/email/ID` give one email's whole
- * report, spam score included, for the checks panel.
+ * first data set) and every captured email, for the sidebar's badges; `api/checks/template/NAME/SET`
+ * and `api/checks/email/ID` give one email's report for the checks panel. None of them runs
+ * SpamAssassin (a second or more of CPU per email, on every click): the panel asks for it with
+ * `…/spam` appended, when a person presses its button.
  */
-import { type CheckOptions, type CheckReport, checkEmail, checkEmailLocally, report } from './checks.js';
+import {
+  type CheckableEmail,
+  type CheckOptions,
+  type CheckReport,
+  checkEmailLocally,
+  report,
+} from './checks.js';
 import { describeProblem, type PreviewProblem } from './diagnose.js';
 import { listOutbox, readEml, readOutbox } from './outbox.js';
 import type { PreviewSources, PreviewTemplate } from './sources.js';
+import { spamCheck } from './spam.js';
 
 /** A sidebar badge: the counts, or why the template could not be rendered. */
 export interface CheckSummary {
@@ -34,24 +42,24 @@ export async function checkRoute(
   options: CheckOptions = {},
 ): Promise<unknown> {
   if (parts.length === 0) return summaries(sources(), outboxDir, options);
-  const [kind, name, set] = parts;
-  if (kind === 'template' && parts.length === 3 && name && set) {
+  const spam = parts.at(-1) === 'spam';
+  const [kind, name, set] = spam ? parts.slice(0, -1) : parts;
+  const length = parts.length - (spam ? 1 : 0);
+  let email: CheckableEmail | { failed: PreviewProblem } | undefined;
+  if (kind === 'template' && length === 3 && name && set) {
     const template = sources().templates.find((t) => t.name === name);
     if (!template?.sets.some((s) => s.name === set)) return undefined;
-    const rendered = renderTemplate(sources(), template, set);
-    if ('failed' in rendered) return { failed: rendered.failed } satisfies CheckAnswer;
-    return (await checkEmail(rendered, options)) satisfies CheckAnswer;
+    email = renderTemplate(sources(), template, set);
+  } else if (kind === 'email' && length === 2 && name) {
+    const captured = await readOutbox(outboxDir, name);
+    if (!captured) return undefined;
+    const raw = spam ? (await readEml(outboxDir, name))?.toString('utf8') : undefined;
+    email = { subject: captured.subject, html: captured.html, text: captured.text, raw };
   }
-  if (kind === 'email' && parts.length === 2 && name) {
-    const email = await readOutbox(outboxDir, name);
-    if (!email) return undefined;
-    const raw = await readEml(outboxDir, name);
-    return (await checkEmail(
-      { subject: email.subject, html: email.html, text: email.text, raw: raw?.toString('utf8') },
-      options,
-    )) satisfies CheckAnswer;
-  }
-  return undefined;
+  if (email === undefined) return undefined;
+  if ('failed' in email) return { failed: email.failed } satisfies CheckAnswer;
+  if (spam) return report(await spamCheck(email, options.from)) satisfies CheckAnswer;
+  return report(checkEmailLocally(email, options)) satisfies CheckAnswer;
 }
 
 async function summaries(sources: PreviewSources, outboxDir: string, options: CheckOptions) {

@@ -2,13 +2,17 @@
  * Internal: the checks on the preview page — a badge on every template and captured email in the
  * sidebar (a template that does not compile or render is marked "fails"), and a panel listing
  * the findings of the email shown. Kept apart from page.ts, which calls it in three places: the
- * style, the panel's element, and the script. The page's script tells this one what happens by
+ * style, the panel's element, and the script. The badges sit beside the sidebar's buttons, not
+ * in them, so that a button's text stays the name it shows. SpamAssassin runs when the panel's
+ * button asks for it: a second or more of CPU per email is too much for every click. The page's script tells this one what happens by
  * two events on `document`: `mailroom:lists` after the sidebar is drawn, `mailroom:show` (detail
  * `{ kind, name, set }`) after an email is shown. Text goes in with `textContent` only.
  */
 
 export const CHECKS_STYLE = `
-.badge.checks { margin-left:6px; white-space:nowrap; }
+aside li:has(> .badge.checks) { position:relative; }
+aside li:has(> .badge.checks) > button { padding-right:88px; }
+aside li > .badge.checks { position:absolute; right:10px; top:8px; white-space:nowrap; margin:0; pointer-events:none; }
 .badge.checks.ok { color:#146C43; border-color:#A3CFBB; }
 .badge.checks.warning { color:#7A5B00; border-color:#E9C46A; background:#FFF8E1; }
 .badge.checks.error, .badge.checks.fails { color:#842029; border-color:#F1AEB5; background:#FDF0F1; }
@@ -21,6 +25,7 @@ export const CHECKS_STYLE = `
 #checks .severity.warning { color:#7A5B00; }
 #checks .severity.info { color:var(--muted, #6C757D); }
 #checks .where { color:var(--muted, #6C757D); font-size:12px; margin-left:4px; word-break:break-all; }
+#checks-spam-run { margin-top:6px; }
 #checks details summary { cursor:pointer; color:var(--muted, #6C757D); font-size:12px; margin-top:4px; }
 `;
 
@@ -28,6 +33,8 @@ export const CHECKS_STYLE = `
 export const CHECKS_PANEL = `<section id="checks" class="panel" aria-label="Checks" hidden>
     <h3 id="checks-title">Checks</h3>
     <ul id="checks-list"></ul>
+    <ul id="checks-spam"></ul>
+    <button type="button" id="checks-spam-run" hidden>Score with SpamAssassin</button>
     <details id="checks-more" hidden><summary></summary><ul id="checks-info"></ul></details>
   </section>`;
 
@@ -53,14 +60,31 @@ export const CHECKS_SCRIPT = `
     const { templates, emails } = await r.json();
     for (const b of document.querySelectorAll('aside button[data-template], aside button[data-email]')) {
       const summary = b.dataset.template ? templates[b.dataset.template] : emails[b.dataset.email];
-      for (const old of b.querySelectorAll('.badge.checks')) old.remove();
-      if (!summary) continue;
-      const meta = b.querySelector('.meta');
-      b.insertBefore(badge(summary), meta);
+      const item = b.closest('li');
+      for (const old of item.querySelectorAll(':scope > .badge.checks')) old.remove();
+      if (summary) item.append(badge(summary));
     }
     // A template that could not even be defined has no button: its problem line says so.
   }
   let shown = 0;
+  let current = null;
+  const rowOf = (f) => make('li', { dataset: { check: f.check, severity: f.severity } }, make('span', { className: 'severity ' + f.severity, textContent: f.severity }), f.check + ': ' + f.message, ...(f.where ? [make('span', { className: 'where', textContent: f.where })] : []));
+  async function getAnswer(url) {
+    try {
+      const r = await fetch(url, { cache: 'no-store' });
+      return r.ok ? await r.json() : { failed: { message: url + ': ' + r.status } };
+    } catch (error) { return { failed: { message: error.message } }; }
+  }
+  async function spam() {
+    const ticket = shown;
+    const button = q('#checks-spam-run');
+    button.disabled = true;
+    q('#checks-spam').replaceChildren(make('li', { textContent: 'SpamAssassin: running…' }));
+    const answer = await getAnswer(current + '/spam');
+    if (ticket !== shown) return;
+    button.disabled = false;
+    q('#checks-spam').replaceChildren(...(answer.failed ? [make('li', { textContent: 'SpamAssassin: ' + answer.failed.message })] : answer.findings.map(rowOf)));
+  }
   async function panel(view) {
     const ticket = ++shown;
     const box = q('#checks');
@@ -68,29 +92,28 @@ export const CHECKS_SCRIPT = `
     box.hidden = false;
     q('#checks-title').textContent = 'Checks: running…';
     q('#checks-list').replaceChildren();
+    q('#checks-spam').replaceChildren();
+    q('#checks-spam-run').hidden = true;
     q('#checks-more').hidden = true;
-    const url = view.kind === 'template'
+    current = view.kind === 'template'
       ? 'api/checks/template/' + encodeURIComponent(view.name) + '/' + encodeURIComponent(view.set)
       : 'api/checks/email/' + encodeURIComponent(view.name);
-    let answer;
-    try {
-      const r = await fetch(url, { cache: 'no-store' });
-      answer = r.ok ? await r.json() : { failed: { message: url + ': ' + r.status } };
-    } catch (error) { answer = { failed: { message: error.message } }; }
+    const answer = await getAnswer(current);
     if (ticket !== shown) return;
     if (answer.failed) {
       q('#checks-title').textContent = 'Checks: not run, the email does not render';
       return;
     }
+    q('#checks-spam-run').hidden = false;
     q('#checks-title').textContent = 'Checks: ' + plural(answer.errors, 'error') + ', ' + plural(answer.warnings, 'warning');
-    const row = (f) => make('li', { dataset: { check: f.check, severity: f.severity } }, make('span', { className: 'severity ' + f.severity, textContent: f.severity }), f.check + ': ' + f.message, ...(f.where ? [make('span', { className: 'where', textContent: f.where })] : []));
-    q('#checks-list').append(...answer.findings.filter((f) => f.severity !== 'info').map(row));
+    q('#checks-list').append(...answer.findings.filter((f) => f.severity !== 'info').map(rowOf));
     if (!answer.errors && !answer.warnings) q('#checks-list').append(make('li', { textContent: 'Nothing to fix.' }));
-    q('#checks-info').replaceChildren(...answer.findings.filter((f) => f.severity === 'info').map(row));
+    q('#checks-info').replaceChildren(...answer.findings.filter((f) => f.severity === 'info').map(rowOf));
     q('#checks-more').hidden = answer.infos === 0;
     q('#checks-more summary').textContent = plural(answer.infos, 'note');
   }
   document.addEventListener('mailroom:lists', () => { badges().catch(() => {}); });
   document.addEventListener('mailroom:show', (event) => { panel(event.detail); });
+  q('#checks-spam-run').addEventListener('click', (event) => { event.stopPropagation(); spam(); });
 })();
 `;

@@ -82,7 +82,9 @@ async function open(hash = ''): Promise<Page> {
   return page;
 }
 
-const badge = (page: Page, selector: string) => page.locator(`aside button${selector} .badge.checks`);
+/** The badge beside a sidebar button (beside, so that the button's text stays the name). */
+const badge = (page: Page, selector: string) =>
+  page.locator(`aside li:has(> button${selector}) > .badge.checks`);
 
 describe('checks on the preview page', () => {
   it('shows a badge on every template and captured email, and marks the template that does not compile', async () => {
@@ -98,14 +100,13 @@ describe('checks on the preview page', () => {
     }
     // The captured email: its link is not https, not in the text part, and it has no preheader
     // (that the link goes to this machine is info in development).
-    expect(await page.locator('aside button[data-email] .badge.checks').allTextContents()).toEqual([
-      '3 warnings',
-    ]);
+    expect(await badge(page, '[data-email]').allTextContents()).toEqual(['3 warnings']);
+    expect(await page.locator('aside button[data-template="fine"]').textContent()).toBe('fine');
     await page.screenshot({ path: join(artifacts, 'checks-sidebar.png') });
     await page.close();
   });
 
-  it('lists the findings of the template shown, SpamAssassin included', async () => {
+  it('lists the findings of the template shown, and its SpamAssassin score on request', async () => {
     const page = await open('#template/plain-http/default');
     const rows = page.locator('#checks-list li');
     await expect
@@ -114,7 +115,11 @@ describe('checks on the preview page', () => {
     expect(await rows.allTextContents()).toEqual([
       'warninglinks: "http://acme.example/account" is not https<a href="http://acme.example/account">',
     ]);
-    expect(await page.locator('#checks-info li[data-check="spam"]').count()).toBe(1);
+    expect(await page.locator('#checks li[data-check="spam"]').count()).toBe(0);
+    await page.click('#checks-spam-run');
+    await expect
+      .poll(() => page.locator('#checks-spam li[data-check="spam"]').textContent(), { timeout: 60_000 })
+      .toMatch(/^infospam: SpamAssassin scores it -?[\d.]+ \(spam from 5(\.0)?\)/);
     await page.screenshot({ path: join(artifacts, 'checks-panel.png'), fullPage: true });
     await page.close();
   }, 90_000);
@@ -124,6 +129,7 @@ describe('checks on the preview page', () => {
     await expect
       .poll(() => page.locator('#checks-title').textContent())
       .toBe('Checks: not run, the email does not render');
+    expect(await page.locator('#checks-spam-run').isVisible()).toBe(false);
     await page.close();
   });
 });
