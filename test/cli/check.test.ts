@@ -37,13 +37,17 @@ beforeAll(async () => {
 afterAll(() => rm(app, { recursive: true, force: true }));
 
 function run(...args: string[]) {
+  return runIn(app, ...args);
+}
+
+function runIn(cwd: string, ...args: string[]) {
   const env = Object.fromEntries(
     Object.entries(process.env).filter(
       ([k]) => !/^(MAILROOM_|SMTP_|MAILGUN_|APP_NAME|KAFKA_|NODE_ENV)/.test(k),
     ),
   );
   const r = spawnSync(process.execPath, [cli, ...args], {
-    cwd: app,
+    cwd,
     env: { ...env, APP_NAME: 'Acme' },
     encoding: 'utf8',
     timeout: 120_000,
@@ -122,6 +126,17 @@ describe('mailroom check', () => {
     const unknown = run('check', 'nope', '--no-spam');
     expect(unknown.stderr).toMatch(/^mailroom: template "nope": no template of that name/);
     expect(unknown.code).toBe(1);
+  });
+
+  it("is quiet on the examples' own template (examples/app-config, its config file and data sets)", () => {
+    const example = fileURLToPath(new URL('../../examples/app-config/', import.meta.url));
+    const { code, stdout, stderr } = runIn(example, 'check', 'order-confirmation', '--no-spam');
+    expect(stderr).toBe('');
+    expect(stdout).toBe(
+      'order-confirmation (default): 0 errors, 0 warnings\norder-confirmation (gift): 0 errors, 0 warnings\n' +
+        '2 emails checked: 0 errors, 0 warnings\n',
+    );
+    expect(code).toBe(0);
   });
 
   it('has its own --help', () => {

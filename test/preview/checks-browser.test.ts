@@ -124,6 +124,28 @@ describe('checks on the preview page', () => {
     await page.close();
   }, 90_000);
 
+  it('answers the page as JSON, and 404 for a name that is not there', async () => {
+    const all = (await (await fetch(`${base}api/checks`)).json()) as {
+      templates: Record<string, { errors: number; warnings: number; failed?: { line?: number } }>;
+      emails: Record<string, unknown>;
+    };
+    expect(all.templates['plain-http']).toEqual({ errors: 0, warnings: 1, infos: expect.any(Number) });
+    expect(all.templates.broken?.failed?.line).toBe(1);
+    expect(Object.keys(all.emails)).toHaveLength(1);
+    const one = await (await fetch(`${base}api/checks/template/plain-http/default`)).json();
+    expect(one).toMatchObject({ errors: 0, warnings: 1 });
+    expect(one.findings.some((f: { check: string }) => f.check === 'spam')).toBe(false);
+    for (const path of [
+      'template/nope/default',
+      'template/plain-http/nope',
+      'email/nope',
+      'email/nope/spam',
+      'x',
+    ]) {
+      expect((await fetch(`${base}api/checks/${path}`)).status, path).toBe(404);
+    }
+  });
+
   it('says the checks did not run when the template does not render', async () => {
     const page = await open('#template/broken/default');
     await expect
