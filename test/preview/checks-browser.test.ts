@@ -132,9 +132,11 @@ describe('checks on the preview page', () => {
     expect(all.templates['plain-http']).toEqual({ errors: 0, warnings: 1, infos: expect.any(Number) });
     expect(all.templates.broken?.failed?.line).toBe(1);
     expect(Object.keys(all.emails)).toHaveLength(1);
-    const one = await (await fetch(`${base}api/checks/template/plain-http/default`)).json();
+    const one = (await (await fetch(`${base}api/checks/template/plain-http/default`)).json()) as {
+      findings: { check: string }[];
+    };
     expect(one).toMatchObject({ errors: 0, warnings: 1 });
-    expect(one.findings.some((f: { check: string }) => f.check === 'spam')).toBe(false);
+    expect(one.findings.some((f) => f.check === 'spam')).toBe(false);
     for (const path of [
       'template/nope/default',
       'template/plain-http/nope',
