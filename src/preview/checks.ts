@@ -92,8 +92,9 @@ export const SUBJECT_MAX_LENGTH = 60;
 /**
  * Runs every check on one rendered email.
  *
- * Never throws for what it finds; a bad option (a malformed `stagingHosts` entry) throws a
- * ConfigError naming it. The spam check runs a local `spamassassin` (or `spamc`) when one is
+ * Never throws for what it finds. A wrong argument (a subject that is not a string, a `clients`
+ * entry that is not `family/platform`) throws a TypeError naming it; a malformed `stagingHosts`
+ * entry a ConfigError naming `stagingHosts`. The spam check runs a local `spamassassin` (or `spamc`) when one is
  * installed and says so (info) when none is.
  *
  * @example
@@ -112,6 +113,7 @@ export async function checkEmail(email: CheckableEmail, options: CheckOptions = 
 
 /** Every check except the spam score, synchronously (the preview's sidebar badges). Internal. */
 export function checkEmailLocally(email: CheckableEmail, options: CheckOptions = {}): CheckFinding[] {
+  validate(email, options);
   const local = localHosts(options);
   const scanned = scanHtml(email.html ?? '');
   return [
@@ -123,6 +125,26 @@ export function checkEmailLocally(email: CheckableEmail, options: CheckOptions =
     ...(email.html === undefined ? [] : textLinkCheck(scanned, email.text)),
     ...(email.html === undefined ? [] : clientSupportCheck(scanned, options.clients)),
   ];
+}
+
+/** A wrong argument is a TypeError naming it, before anything is checked. */
+function validate(email: CheckableEmail, options: CheckOptions): void {
+  if (typeof email !== 'object' || email === null) throw new TypeError('checkEmail: email must be an object');
+  if (typeof email.subject !== 'string') throw new TypeError('checkEmail: email.subject must be a string');
+  for (const part of ['html', 'text', 'preheader', 'raw'] as const) {
+    if (email[part] !== undefined && typeof email[part] !== 'string') {
+      throw new TypeError(`checkEmail: email.${part} must be a string when given`);
+    }
+  }
+  const clients = options.clients;
+  if (
+    clients !== undefined &&
+    (!Array.isArray(clients) || clients.some((c) => !/^[a-z0-9-]+\/[a-z0-9-]+$/.test(c)))
+  ) {
+    throw new TypeError(
+      "checkEmail: options.clients must be caniemail's family/platform keys, e.g. ['outlook/windows']",
+    );
+  }
 }
 
 /** Counts the findings, most severe first. Internal. */

@@ -105,6 +105,15 @@ describe('each check on a fixture built to trip it', () => {
     expect(report.findings.some((f) => f.message.startsWith('app.staging'))).toBe(false);
   });
 
+  it('a wrong argument is a TypeError naming it', async () => {
+    await expect(checkEmail({ subject: 42 } as never)).rejects.toThrow(
+      /^checkEmail: email\.subject must be a string$/,
+    );
+    await expect(checkEmail(await email('clean'), { clients: ['Outlook'] })).rejects.toThrow(
+      /options\.clients/,
+    );
+  });
+
   it('links: a malformed stagingHosts entry is a ConfigError naming it', async () => {
     await expect(
       checkEmail(await email('clean'), { spam: false, stagingHosts: ['https://x.example'] }),
