@@ -43,6 +43,7 @@ export async function checkRoute(
 ): Promise<unknown> {
   if (parts.length === 0) return summaries(sources(), outboxDir, options);
   const spam = parts.at(-1) === 'spam';
+  if (spam && options.spam === false) return undefined;
   const [kind, name, set] = spam ? parts.slice(0, -1) : parts;
   const length = parts.length - (spam ? 1 : 0);
   let email: CheckableEmail | { failed: PreviewProblem } | undefined;
@@ -86,7 +87,8 @@ async function summaries(sources: PreviewSources, outboxDir: string, options: Ch
     const email = await readOutbox(outboxDir, entry.id);
     if (email) emails[entry.id] = counts(report(checkEmailLocally(email, local)));
   }
-  return { templates, emails };
+  // Whether the panel offers SpamAssassin: `checks: { spam: false }` turns it off.
+  return { templates, emails, spam: options.spam !== false };
 }
 
 function counts(r: CheckReport): CheckSummary {

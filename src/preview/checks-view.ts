@@ -57,7 +57,9 @@ export const CHECKS_SCRIPT = `
   async function badges() {
     const r = await fetch('api/checks', { cache: 'no-store' });
     if (!r.ok) return;
-    const { templates, emails } = await r.json();
+    const { templates, emails, spam: spamOn } = await r.json();
+    spamOffered = spamOn;
+    if (!spamOn) q('#checks-spam-run').hidden = true;
     for (const b of document.querySelectorAll('aside button[data-template], aside button[data-email]')) {
       const summary = b.dataset.template ? templates[b.dataset.template] : emails[b.dataset.email];
       const item = b.closest('li');
@@ -68,6 +70,7 @@ export const CHECKS_SCRIPT = `
   }
   let shown = 0;
   let current = null;
+  let spamOffered = true;
   const rowOf = (f) => make('li', { dataset: { check: f.check, severity: f.severity } }, make('span', { className: 'severity ' + f.severity, textContent: f.severity }), f.check + ': ' + f.message, ...(f.where ? [make('span', { className: 'where', textContent: f.where })] : []));
   async function getAnswer(url) {
     try {
@@ -104,7 +107,7 @@ export const CHECKS_SCRIPT = `
       q('#checks-title').textContent = 'Checks: not run, the email does not render';
       return;
     }
-    q('#checks-spam-run').hidden = false;
+    q('#checks-spam-run').hidden = !spamOffered;
     q('#checks-title').textContent = 'Checks: ' + plural(answer.errors, 'error') + ', ' + plural(answer.warnings, 'warning');
     q('#checks-list').append(...answer.findings.filter((f) => f.severity !== 'info').map(rowOf));
     if (!answer.errors && !answer.warnings) q('#checks-list').append(make('li', { textContent: 'Nothing to fix.' }));

@@ -61,8 +61,9 @@ export interface PreviewOptions {
    */
   token?: string;
   /**
-   * Options of the checks the page shows (see `checkEmail`): `stagingHosts`, `clients`, `spam`
-   * (false skips SpamAssassin in the checks panel). Default `{}`.
+   * Options of the checks the page shows (see `checkEmail`): `production`, `stagingHosts`,
+   * `clients`, and `spam: false` to take the checks panel's SpamAssassin button away. SpamAssassin
+   * runs only when that button is pressed. Default `{}`.
    */
   checks?: CheckOptions;
 }

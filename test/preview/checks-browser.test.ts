@@ -148,6 +148,34 @@ describe('checks on the preview page', () => {
     }
   });
 
+  it('offers no SpamAssassin with checks: { spam: false }', async () => {
+    const quiet = createPreviewHandler({
+      enabled: true,
+      service: { transport: memoryTransport(), from: FROM },
+      outboxDir: join(root, 'outbox'),
+      watch: false,
+      checks: { spam: false },
+    });
+    const other = createServer((req, res) => quiet(req, res));
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}/`;
+    try {
+      expect(((await (await fetch(`${url}api/checks`)).json()) as { spam: boolean }).spam).toBe(false);
+      expect((await fetch(`${url}api/checks/template/welcome/default/spam`)).status).toBe(404);
+      expect((await fetch(`${base}api/checks/template/plain-http/default/spam`)).status).toBe(200);
+      const page = await browser.newPage();
+      await page.goto(`${url}#template/welcome/default`);
+      await expect
+        .poll(() => page.locator('#checks-title').textContent())
+        .toBe('Checks: 0 errors, 0 warnings');
+      expect(await page.locator('#checks-spam-run').isVisible()).toBe(false);
+      await page.close();
+    } finally {
+      quiet.close();
+      await new Promise((resolve) => other.close(resolve));
+    }
+  }, 60_000);
+
   it('says the checks did not run when the template does not render', async () => {
     const page = await open('#template/broken/default');
     await expect
