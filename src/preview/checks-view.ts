@@ -97,6 +97,7 @@ export const CHECKS_SCRIPT = `
     q('#checks-list').replaceChildren();
     q('#checks-spam').replaceChildren();
     q('#checks-spam-run').hidden = true;
+    q('#checks-spam-run').disabled = false;
     q('#checks-more').hidden = true;
     current = view.kind === 'template'
       ? 'api/checks/template/' + encodeURIComponent(view.name) + '/' + encodeURIComponent(view.set)

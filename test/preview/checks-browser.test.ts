@@ -72,6 +72,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   handler?.close();
+  server?.closeAllConnections();
   await new Promise((resolve) => server?.close(resolve));
   if (root) await rm(root, { recursive: true, force: true });
 });
@@ -172,6 +173,8 @@ describe('checks on the preview page', () => {
       await page.close();
     } finally {
       quiet.close();
+      // Chromium keeps its connections alive: close them, or close() waits for them.
+      other.closeAllConnections();
       await new Promise((resolve) => other.close(resolve));
     }
   }, 60_000);
