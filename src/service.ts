@@ -292,23 +292,23 @@ export class EmailService {
       const sending = this.#compose(input);
       message = sending;
       // A retry may go to fewer recipients (those deferred), never to one who accepted.
+      // Objects built whole rather than spread: a spread after the first field copies at run time.
+      const onRetry = (error: EmailError, attempt: number, delayMs: number) =>
+        this.#retrying(sending, error, attempt, delayMs);
       const result = await withRecipientRetries(
         sending,
         (current, attempt) => {
           attempts = attempt;
-          return this.transport.send(current, { attempt, ...(signal ? { signal } : {}) });
+          return this.transport.send(current, signal ? { attempt, signal } : { attempt });
         },
         retry === undefined ? this.#retry : resolveRetry(retry),
-        {
-          transport: this.transport.name,
-          ...(signal ? { signal } : {}),
-          onRetry: (error, attempt, delayMs) => this.#retrying(sending, error, attempt, delayMs),
-        },
+        signal
+          ? { transport: this.transport.name, signal, onRetry }
+          : { transport: this.transport.name, onRetry },
         this.transport.narrowsRecipients === true,
       );
-      const final = { ...result, attempts };
-      this.#sent(sending, final, attempts, performance.now() - started);
-      return final;
+      this.#sent(sending, result, attempts, performance.now() - started);
+      return result;
     } catch (error) {
       // A queue worker decides by attempts across redeliveries, so the error says how many were made.
       if (isEmailError(error) && attempts > 0)

@@ -247,6 +247,39 @@ describe('withRecipientRetries', () => {
     ]);
   });
 
+  it("a first attempt every recipient accepted: the transport's own fields, the message's id, attempts 1", async () => {
+    const response = { id: 'provider-1' };
+    const { send } = scripted([
+      () => ({
+        messageId: '<other@x.example>',
+        accepted: ['a@b.example'],
+        rejected: [],
+        transport: 't',
+        response,
+      }),
+    ]);
+    const result = await withRecipientRetries(message, send, fast, { transport: 't' }, true);
+    expect(result).toStrictEqual({
+      messageId: message.messageId,
+      accepted: ['a@b.example'],
+      rejected: [],
+      transport: 't',
+      response,
+      attempts: 1,
+    });
+  });
+
+  it('counts the attempts a delivery took, and leaves out an empty deferred list', async () => {
+    const { send } = scripted([
+      () => transient(),
+      () => ok(['alice@example.com', 'bob@example.net', 'carol@example.org'], { deferred: [] }),
+    ]);
+    const result = await withRecipientRetries(message, send, fast, { transport: 't' }, true);
+    expect(result.attempts).toBe(2);
+    expect('deferred' in result).toBe(false);
+    expect(result.rejected).toEqual([]);
+  });
+
   it('never retries the deferred through a transport that cannot send to them alone: it reports them', async () => {
     const { send, calls } = scripted([
       () =>

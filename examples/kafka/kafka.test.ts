@@ -278,70 +278,83 @@ describe('server.ts and worker.ts', () => {
     return { child, output, exited };
   }
 
-  it('deliver a sign-up from process to process, and end with code 0 on SIGTERM', {
-    timeout: 90_000,
-  }, async () => {
-    const { env, topic, outbox } = await deployment();
-    const worker = run('examples/kafka/worker.ts', { ...env, HEALTH_PORT: '0' });
-    const server = run('examples/kafka/server.ts', { ...env, PORT: '0', PUBLIC_URL: 'https://acme.example' });
-    const listening = /Listening on (http:\/\/localhost:\d+)/;
-    await waitFor(
-      () => listening.test(server.output.stdout) || server.child.exitCode !== null,
-      'server.ts to listen',
-      30_000,
-    );
-    const url = listening.exec(server.output.stdout)?.[1];
-    expect(url, server.output.stderr).toBeDefined();
-    await waitFor(
-      () => worker.output.stdout.includes('worker: consuming') || worker.child.exitCode !== null,
-      'worker.ts to start',
-      30_000,
-    );
-    expect(worker.output.stdout, worker.output.stderr).toContain(`worker: consuming ${topic}`);
-    const health = /worker: health on (http:\/\/127\.0\.0\.1:\d+)/.exec(worker.output.stdout)?.[1];
-    expect(health, worker.output.stdout).toBeDefined();
-    let readiness = 0;
-    await waitFor(
-      () => readiness === 200,
-      'the worker to be ready (/readyz)',
-      30_000,
-      async () => {
-        readiness = (await fetch(`${health}/readyz`)).status;
-      },
-    );
+  it.each([
+    ['kafkajs', {}],
+    ["Confluent's client", { MAILROOM_KAFKA_CLIENT: 'confluent' }],
+  ] as Array<[string, Record<string, string>]>)(
+    'deliver a sign-up from process to process on %s, and end with code 0 on SIGTERM',
+    {
+      timeout: 90_000,
+    },
+    async (_client, clientEnv) => {
+      const deployed = await deployment();
+      const { topic, outbox } = deployed;
+      const env = { ...deployed.env, ...clientEnv };
+      const worker = run('examples/kafka/worker.ts', { ...env, HEALTH_PORT: '0' });
+      const server = run('examples/kafka/server.ts', {
+        ...env,
+        PORT: '0',
+        PUBLIC_URL: 'https://acme.example',
+      });
+      const listening = /Listening on (http:\/\/localhost:\d+)/;
+      await waitFor(
+        () => listening.test(server.output.stdout) || server.child.exitCode !== null,
+        'server.ts to listen',
+        30_000,
+      );
+      const url = listening.exec(server.output.stdout)?.[1];
+      expect(url, server.output.stderr).toBeDefined();
+      await waitFor(
+        () => worker.output.stdout.includes('worker: consuming') || worker.child.exitCode !== null,
+        'worker.ts to start',
+        30_000,
+      );
+      expect(worker.output.stdout, worker.output.stderr).toContain(`worker: consuming ${topic}`);
+      const health = /worker: health on (http:\/\/127\.0\.0\.1:\d+)/.exec(worker.output.stdout)?.[1];
+      expect(health, worker.output.stdout).toBeDefined();
+      let readiness = 0;
+      await waitFor(
+        () => readiness === 200,
+        'the worker to be ready (/readyz)',
+        30_000,
+        async () => {
+          readiness = (await fetch(`${health}/readyz`)).status;
+        },
+      );
 
-    const res = await fetch(`${url}/signup`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'jane@example.com', name: 'Jane' }),
-    });
-    expect(res.status).toBe(202);
-    expect(((await res.json()) as { queued: { topic: string } }).queued.topic).toBe(topic);
-    await waitFor(() => emlFiles(outbox).length === 1, 'the email sent by worker.ts', 30_000);
-    expect((await readEmail(outbox, emlFiles(outbox)[0]!)).text).toMatch(
-      /https:\/\/acme\.example\/verify\?token=[\w-]{43}/,
-    );
-    // What a scraper sees: the one email sent, counted on its topic.
-    const metrics = await (await fetch(`${health}/metrics`)).text();
-    expect(metrics).toMatch(new RegExp(`^mailroom_worker_emails_sent_total\\{topic="${topic}"\\} 1$`, 'm'));
+      const res = await fetch(`${url}/signup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'jane@example.com', name: 'Jane' }),
+      });
+      expect(res.status).toBe(202);
+      expect(((await res.json()) as { queued: { topic: string } }).queued.topic).toBe(topic);
+      await waitFor(() => emlFiles(outbox).length === 1, 'the email sent by worker.ts', 30_000);
+      expect((await readEmail(outbox, emlFiles(outbox)[0]!)).text).toMatch(
+        /https:\/\/acme\.example\/verify\?token=[\w-]{43}/,
+      );
+      // What a scraper sees: the one email sent, counted on its topic.
+      const metrics = await (await fetch(`${health}/metrics`)).text();
+      expect(metrics).toMatch(new RegExp(`^mailroom_worker_emails_sent_total\\{topic="${topic}"\\} 1$`, 'm'));
 
-    // Nothing may be left open: each process has to end by itself once it has closed.
-    worker.child.kill('SIGTERM');
-    server.child.kill('SIGTERM');
-    const ended = await Promise.race([
-      Promise.all([worker.exited, server.exited]),
-      new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000)),
-    ]);
-    expect(ended, `worker: ${worker.output.stderr}\nserver: ${server.output.stderr}`).toEqual([
-      { code: 0, signal: null },
-      { code: 0, signal: null },
-    ]);
-    const closed = worker.output.stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line))
-      .find((line) => line.event === 'worker.closed');
-    expect(closed).toMatchObject({ sent: 1, deadLettered: 0 });
-    expect(server.output.stdout).toContain('server: closed');
-  });
+      // Nothing may be left open: each process has to end by itself once it has closed.
+      worker.child.kill('SIGTERM');
+      server.child.kill('SIGTERM');
+      const ended = await Promise.race([
+        Promise.all([worker.exited, server.exited]),
+        new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000)),
+      ]);
+      expect(ended, `worker: ${worker.output.stderr}\nserver: ${server.output.stderr}`).toEqual([
+        { code: 0, signal: null },
+        { code: 0, signal: null },
+      ]);
+      const closed = worker.output.stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line))
+        .find((line) => line.event === 'worker.closed');
+      expect(closed).toMatchObject({ sent: 1, deadLettered: 0 });
+      expect(server.output.stdout).toContain('server: closed');
+    },
+  );
 });

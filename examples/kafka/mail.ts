@@ -9,6 +9,7 @@
  *   MAILROOM_KAFKA_TOPIC                  default notifications.email (+ .retry and .dlq)
  *   MAILROOM_KAFKA_GROUP                  the worker's consumer group, default mailroom-email-worker
  *   MAILROOM_WORKER_CONCURRENCY           sends in flight per worker, default 10
+ *   MAILROOM_KAFKA_CLIENT                 kafkajs (default here) or confluent (@confluentinc/kafka-javascript)
  *   MAILROOM_TRANSPORT, SMTP_*, MAILGUN_*, APP_NAME, …   the mail settings, as for `configFromEnv()`
  *
  * The worker decides the sender (its SMTP_FROM_EMAIL or MAILGUN_FROM_ADDRESS) unless the app passes
@@ -25,22 +26,26 @@
  *   const { start } = createMailWorker(process.env, { onAlert: (error) => pager.trigger(error.message) });
  *   await start();
  */
+import { createRequire } from 'node:module';
 import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import { configFromEnv, type EmailError, EmailService, type Logger } from 'mailroom-js';
 import {
   type ConsumerSettings,
+  confluentLogger,
   createEmailProducer,
   createEmailWorker,
   type EmailProducer,
   type EmailWorker,
   type IdempotencyStoreError,
+  type KafkaClientLike,
+  type KafkaEnvConfig,
   kafkaConfigFromEnv,
   kafkaLogCreator,
 } from 'mailroom-js/kafka';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** kafkajs options beyond what the environment says: a `logCreator` for your logger, `retry`, … */
+/** kafkajs options beyond what the environment says: a `logCreator` for your logger, `retry`, … (kafkajs only) */
 export type KafkaOptions = Omit<KafkaConfig, 'brokers' | 'clientId' | 'ssl' | 'sasl'>;
 
 export interface QueuedMail {
@@ -58,7 +63,7 @@ export function createQueuedMail(
 ): QueuedMail {
   const kafkaConfig = kafkaConfigFromEnv(env);
   const producer = createEmailProducer({
-    kafka: kafkaClient(kafkaConfig.client, options.kafka),
+    kafka: kafkaClient(kafkaConfig, options.kafka),
     topic: kafkaConfig.topic,
   });
   const mail = new EmailService({
@@ -125,7 +130,7 @@ export function createMailWorker(env: Env = process.env, options: MailWorkerOpti
   service.templates.compileAll();
 
   const worker = createEmailWorker({
-    kafka: kafkaClient(kafkaConfig.client, { logCreator: kafkaLogCreator(logger), ...options.kafka }),
+    kafka: kafkaClient(kafkaConfig, { logCreator: kafkaLogCreator(logger), ...options.kafka }, logger),
     brokers: kafkaConfig.client.brokers,
     service,
     // The sandbox keeps mail in a folder: the worker takes it only when chosen by name, never by default.
@@ -185,9 +190,25 @@ export function createMailWorker(env: Env = process.env, options: MailWorkerOpti
   };
 }
 
-/** kafkajs from the environment's settings; only warnings and errors logged unless told otherwise. */
-function kafkaClient(client: ReturnType<typeof kafkaConfigFromEnv>['client'], options: KafkaOptions = {}) {
-  return new Kafka({ logLevel: logLevel.WARN, ...options, ...client });
+/**
+ * The Kafka client from the environment's settings: kafkajs, or Confluent's maintained client when
+ * MAILROOM_KAFKA_CLIENT=confluent (loaded only then: it is an optional dependency). Only warnings
+ * and errors are logged unless told otherwise.
+ */
+function kafkaClient(config: KafkaEnvConfig, options: KafkaOptions = {}, logger?: Logger): KafkaClientLike {
+  if (config.clientLibrary === 'confluent') {
+    const { KafkaJS } = createRequire(import.meta.url)(
+      '@confluentinc/kafka-javascript',
+    ) as typeof import('@confluentinc/kafka-javascript');
+    return new KafkaJS.Kafka({
+      kafkaJS: {
+        logLevel: KafkaJS.logLevel.WARN,
+        ...config.client,
+        ...(logger ? { logger: confluentLogger(logger) } : {}),
+      },
+    }) as unknown as KafkaClientLike;
+  }
+  return new Kafka({ logLevel: logLevel.WARN, ...options, ...config.client });
 }
 
 /** A pino-shaped logger on the console: one JSON line per call. Use pino itself in a real app. */

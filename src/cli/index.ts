@@ -229,6 +229,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
         ...(liveDir ? { templatesDir: liveDir } : {}),
         ...(values.outbox ? { outboxDir: values.outbox } : {}),
         ...(values.token === undefined ? {} : { token: values.token }),
+        ...(config ? { configFile: config.name } : {}),
       });
       const server = createServer(handler);
       await new Promise<void>((listening, reject) => {

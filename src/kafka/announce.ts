@@ -21,7 +21,8 @@ export class Announcer {
     commitsRefused: 0,
     restarts: 0,
   };
-  readonly #listeners = new Map<keyof EmailWorkerEvents, Set<(event: never) => void>>();
+  /** Copied on subscribe and unsubscribe, so emit (once per email) walks an array: no iterator per call. */
+  readonly #listeners = new Map<keyof EmailWorkerEvents, ReadonlyArray<(event: never) => void>>();
 
   constructor(
     readonly log: Logger | undefined,
@@ -29,18 +30,23 @@ export class Announcer {
   ) {}
 
   on<E extends keyof EmailWorkerEvents>(event: E, listener: (event: EmailWorkerEvents[E]) => void) {
-    const set = this.#listeners.get(event) ?? new Set();
-    this.#listeners.set(event, set);
-    set.add(listener as (event: never) => void);
+    const entry = listener as (event: never) => void;
+    const current = this.#listeners.get(event) ?? [];
+    // As a set: a function subscribed twice is called once.
+    if (!current.includes(entry)) this.#listeners.set(event, [...current, entry]);
     return () => {
-      set.delete(listener as (event: never) => void);
+      const rest = (this.#listeners.get(event) ?? []).filter((l) => l !== entry);
+      if (rest.length > 0) this.#listeners.set(event, rest);
+      else this.#listeners.delete(event);
     };
   }
 
   emit<E extends keyof EmailWorkerEvents>(event: E, payload: EmailWorkerEvents[E]): void {
-    for (const listener of this.#listeners.get(event) ?? []) {
+    const listeners = this.#listeners.get(event);
+    if (listeners === undefined) return;
+    for (let i = 0; i < listeners.length; i++) {
       try {
-        (listener as (event: EmailWorkerEvents[E]) => void)(payload);
+        (listeners[i] as (event: EmailWorkerEvents[E]) => void)(payload);
       } catch {
         // A broken listener must not change what happens to an email.
       }
@@ -53,7 +59,7 @@ export class Announcer {
     return {
       sent: (at, envelope, result, attempts) => {
         stats.sent++;
-        if (!this.log && !this.#listeners.get('sent')?.size) return;
+        if (!this.log && !this.#listeners.has('sent')) return;
         const latencyMs = Date.now() - Date.parse(envelope.createdAt);
         const { topic, partition, offset } = at;
         this.log?.info(

@@ -33,16 +33,26 @@ export class PartitionProgress {
   }
 }
 
+/** How long a refused commit waits before it is tried again, and how many times in a row (see {@link Committer}). */
+export const RETRY_REFUSED_MS = 250;
+export const RETRY_REFUSED_TIMES = 8;
+
 /**
  * Commits offsets as they become final, one request at a time, newest wins. A commit refused
  * because the group is rebalancing (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
- * NOT_COORDINATOR …) is not an error: those offsets belong to a generation that is over, so they
- * are dropped and `onRefused` hears of it; the records are fetched again by the partition's next
- * owner (this worker's idempotency store skips those it sent itself).
+ * NOT_COORDINATOR …) is not an error, and `onRefused` hears of it. With kafkajs those offsets are
+ * dropped: the worker rejoins and the records are fetched again by the partition's owner (this
+ * worker's idempotency store skips those it sent itself). The Confluent client does not fetch
+ * them again while it keeps the partition, so with `retryRefused` they are committed again
+ * (every {@link RETRY_REFUSED_MS}, up to {@link RETRY_REFUSED_TIMES} times in a row) unless a
+ * newer offset replaces them or {@link Committer.forget} (the partition was revoked) drops them.
  */
 export class Committer {
   /** Per partition: the last finished record's offset (the commit names the one after it). */
-  readonly #pending = new Map<string, { topic: string; partition: number; offset: string }>();
+  readonly #pending = new Map<
+    string,
+    { readonly topic: string; readonly partition: number; offset: string }
+  >();
   #running: Promise<void> | undefined;
   #failure: unknown;
   /** How many commits a rebalance refused so far: batches compare it to stop early. */
@@ -57,7 +67,19 @@ export class Committer {
     readonly confirm?: (
       offsets: Array<{ topic: string; partition: number; offset: string }>,
     ) => Promise<void>,
+    /** Commit refused offsets again, later (the Confluent client). */
+    readonly retryRefused = false,
   ) {}
+
+  /** Refused commits in a row (reset by one that is stored): bounds `retryRefused`. */
+  #refusedInARow = 0;
+
+  /** Forgets offsets not yet committed of these partitions (revoked: no longer this member's to commit). */
+  forget(assignment: Record<string, number[]>): void {
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) this.#pending.delete(this.keyOf(topic, partition));
+    }
+  }
 
   /** Forgets offsets not yet committed (the consumer they were for is gone). */
   drop(): void {
@@ -65,13 +87,17 @@ export class Committer {
     this.#failure = undefined;
   }
 
-  /** `offset` is the last finished record's; Kafka stores the next one to read. */
-  mark(topic: string, partition: number, offset: string): void {
-    this.#pending.set(`${topic}\u0000${partition}`, {
-      topic,
-      partition,
-      offset,
-    });
+  /** The key {@link mark} files a partition's offsets under: made once per batch, not per record. */
+  keyOf(topic: string, partition: number): string {
+    return `${topic}\u0000${partition}`;
+  }
+
+  /** `offset` is the last finished record's; Kafka stores the next one to read. `key` is {@link keyOf}'s. */
+  mark(key: string, topic: string, partition: number, offset: string): void {
+    const pending = this.#pending.get(key);
+    // Not yet taken by a commit: newer offsets of the same partition replace the one waiting.
+    if (pending) pending.offset = offset;
+    else this.#pending.set(key, { topic, partition, offset });
     this.#running ??= this.#loop().finally(() => {
       this.#running = undefined;
     });
@@ -99,21 +125,30 @@ export class Committer {
       try {
         await this.consumer.commitOffsets(next);
         await this.confirm?.(next);
+        this.#refusedInARow = 0;
       } catch (error) {
         if (isRebalanceError(error) || error instanceof CommitNotStoredError) {
           this.refusals++;
           this.lastRefusal = error;
           this.onRefused(error, offsets);
+          if (this.retryRefused && ++this.#refusedInARow <= RETRY_REFUSED_TIMES) {
+            this.#keep(offsets);
+            await new Promise((resolve) => setTimeout(resolve, RETRY_REFUSED_MS));
+          }
           continue;
         }
-        // Keep what is newer; the failed offsets are re-marked unless superseded.
-        for (const o of offsets) {
-          const key = `${o.topic}\u0000${o.partition}`;
-          if (!this.#pending.has(key)) this.#pending.set(key, o);
-        }
+        this.#keep(offsets);
         this.#failure = error;
         return;
       }
+    }
+  }
+
+  /** Re-marks offsets that were not committed, unless a newer one of the partition is marked. */
+  #keep(offsets: FinishedOffsets): void {
+    for (const o of offsets) {
+      const key = this.keyOf(o.topic, o.partition);
+      if (!this.#pending.has(key)) this.#pending.set(key, o);
     }
   }
 }

@@ -8,12 +8,14 @@
 import { randomUUID } from 'node:crypto';
 import { MessageError } from '../errors.js';
 import {
+  type Address,
   type AddressInput,
   type Attachment,
-  createMessage,
+  composeMessage,
   type EmailMessageInput,
   formatAddress,
   type MetadataValue,
+  type ParsedAddresses,
   parseAddress,
 } from '../message.js';
 import type { QueuedEmail } from '../queue.js';
@@ -131,9 +133,35 @@ export function createEnvelope(
   email: QueuedEmail & { id?: string; createdAt?: Date },
   limits: EnvelopeLimits = {},
 ): EnvelopeV1 {
+  return buildEnvelope(email, limits).envelope;
+}
+
+/** An envelope the producer publishes: its JSON and its partition key, each made once. */
+export interface BuiltEnvelope {
+  readonly envelope: EnvelopeV1;
+  readonly json: string;
+  /** The first recipient's bare address, lower-case: one recipient's mail stays in order on one partition. */
+  readonly key: string;
+}
+
+/**
+ * Internal: {@link createEnvelope} for the producer. Every address is parsed once (its normal form
+ * goes into the envelope, the parsed one into the message check), and what was made here rather
+ * than given (the id, createdAt) is not checked again.
+ */
+export function buildEnvelope(
+  email: QueuedEmail & { id?: string; createdAt?: Date },
+  limits: EnvelopeLimits,
+): BuiltEnvelope {
   if (typeof email !== 'object' || email === null) throw new TypeError('an email to publish is required');
   const idempotencyKey = email.idempotencyKey ?? randomUUID();
   const attachments = checkAttachmentInput(email.attachments)?.map(encodeAttachment);
+  // In the order the fields were always checked, so the first problem reported stays the same.
+  const from = email.from === undefined ? undefined : parseAddress(email.from, 'from');
+  const replyTo = addressList(email.replyTo, 'replyTo');
+  const to = addressList(email.to, 'to') ?? [];
+  const cc = addressList(email.cc, 'cc');
+  const bcc = addressList(email.bcc, 'bcc');
   const envelope: EnvelopeV1 = prune({
     version: ENVELOPE_VERSION,
     id: email.id ?? randomUUID(),
@@ -144,34 +172,30 @@ export function createEnvelope(
     subject: email.subject,
     html: email.html,
     text: email.text,
-    from: email.from === undefined ? undefined : formatAddress(parseAddress(email.from, 'from')),
-    replyTo: addressList(email.replyTo, 'replyTo'),
-    to: addressList(email.to, 'to') ?? [],
-    cc: addressList(email.cc, 'cc'),
-    bcc: addressList(email.bcc, 'bcc'),
+    from: from === undefined ? undefined : formatAddress(from),
+    replyTo: replyTo?.map(formatAddress),
+    to: to.map(formatAddress),
+    cc: cc?.map(formatAddress),
+    bcc: bcc?.map(formatAddress),
     headers: email.headers,
     tags: email.tags,
     metadata: email.metadata,
     attachments,
     traceparent: email.traceparent,
   });
-  checkEnvelope(envelope, limits, true);
+  checkEnvelope(envelope, limits, true, {
+    id: email.id === undefined,
+    createdAt: email.createdAt === undefined,
+    addresses: { from, to, cc, bcc, replyTo },
+  });
   const json = JSON.stringify(envelope);
   const max = limits.maxEnvelopeBytes ?? DEFAULT_LIMITS.maxEnvelopeBytes;
   // UTF-8 takes at most 3 bytes per UTF-16 unit: the bytes are counted only near the limit.
   if (json.length * 3 > max && Buffer.byteLength(json) > max) {
     throw new MessageError('envelope', 'is larger than maxEnvelopeBytes');
   }
-  serialized.set(envelope, json);
-  return envelope;
-}
-
-/** The JSON `createEnvelope` made for its size check, kept so the producer does not make it again. */
-const serialized = new WeakMap<EnvelopeV1, string>();
-
-/** An envelope as the JSON published: the one made when it was created, or made now. */
-export function envelopeJson(envelope: EnvelopeV1): string {
-  return serialized.get(envelope) ?? JSON.stringify(envelope);
+  // The check above refused an envelope without a recipient.
+  return { envelope, json, key: (to[0] as Address).address.toLowerCase() };
 }
 
 /**
@@ -211,11 +235,14 @@ function readJson(value: Uint8Array | string | null | undefined, limits: Envelop
     throw new MessageError('envelope', 'is larger than maxEnvelopeBytes');
   }
   try {
-    // Decoded in place: Buffer.from(buffer) would copy every record first.
+    // Decoded in place: Buffer.from(buffer) would copy every record first. The clients hand over
+    // Buffers, decoded as they are (toString() without arguments is Buffer's quickest UTF-8 path).
     const text =
       typeof value === 'string'
         ? value
-        : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
+        : Buffer.isBuffer(value)
+          ? value.toString()
+          : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
     return JSON.parse(text);
   } catch {
     throw new MessageError('envelope', 'is not JSON');
@@ -246,7 +273,21 @@ export function envelopeFields(
   return fields;
 }
 
-function checkEnvelope(input: unknown, limits: EnvelopeLimits, deep: boolean): asserts input is EnvelopeV1 {
+/** What {@link buildEnvelope} made itself, so it is not checked again: generated values, parsed addresses. */
+interface Made {
+  /** The id is a UUID made here. */
+  readonly id: boolean;
+  /** createdAt is the toISOString() of a Date made here. */
+  readonly createdAt: boolean;
+  readonly addresses: ParsedAddresses;
+}
+
+function checkEnvelope(
+  input: unknown,
+  limits: EnvelopeLimits,
+  deep: boolean,
+  made?: Made,
+): asserts input is EnvelopeV1 {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new MessageError('envelope', 'must be a JSON object');
   }
@@ -261,10 +302,13 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits, deep: boolean): a
   for (const key in e) {
     if (!KEYS.has(key)) throw new MessageError(key, 'is not a field of envelope v1');
   }
-  if (typeof e.id !== 'string' || !ID.test(e.id))
+  if (made?.id !== true && (typeof e.id !== 'string' || !ID.test(e.id)))
     throw new MessageError('id', 'must be 1–200 word characters');
   if (typeof e.idempotencyKey !== 'string') throw new MessageError('idempotencyKey', 'is required');
-  if (typeof e.createdAt !== 'string' || Number.isNaN(Date.parse(e.createdAt))) {
+  if (
+    made?.createdAt !== true &&
+    (typeof e.createdAt !== 'string' || Number.isNaN(Date.parse(e.createdAt)))
+  ) {
     throw new MessageError('createdAt', 'must be an ISO 8601 time');
   }
   if (
@@ -305,18 +349,18 @@ function checkEnvelope(input: unknown, limits: EnvelopeLimits, deep: boolean): a
   }
   if (!deep) return;
   // Everything else is checked exactly as a send would check it; a template's body comes later.
-  const fields = envelopeFields(e as unknown as EnvelopeV1);
-  createMessage({
-    ...fields,
-    // Only the check: the Message-ID is derived from the idempotency key when the email is sent.
-    messageId: '<envelope-check@mailroom.invalid>',
-    from: fields.from ?? 'placeholder@mailroom.invalid',
-    subject: fields.subject ?? '-',
-    ...(e.template !== undefined && fields.html === undefined && fields.text === undefined
-      ? { text: '-' }
-      : {}),
-  } as EmailMessageInput);
+  // The fields are a new object: filled in place, not spread into another (a copy per email).
+  const fields = envelopeFields(e as unknown as EnvelopeV1) as EmailMessageInput;
+  // Only the check: the Message-ID is derived from the idempotency key when the email is sent.
+  fields.messageId = CHECK_MESSAGE_ID;
+  fields.subject ??= '-';
+  if (e.template !== undefined && fields.html === undefined && fields.text === undefined) fields.text = '-';
+  composeMessage(fields, PLACEHOLDER_SENDER, undefined, Number.POSITIVE_INFINITY, made?.addresses);
 }
+
+const CHECK_MESSAGE_ID = '<envelope-check@mailroom.invalid>';
+/** The sender of an envelope without one, for the check: the worker's service fills in its own. */
+const PLACEHOLDER_SENDER: Address = Object.freeze({ address: 'placeholder@mailroom.invalid' });
 
 const ADDRESS_FIELDS = ['to', 'cc', 'bcc', 'replyTo'] as const;
 
@@ -326,10 +370,14 @@ function isStringArray(list: unknown): boolean {
   return true;
 }
 
-function addressList(input: AddressInput | readonly AddressInput[] | undefined, field: string) {
+/** A list of addresses as given to the producer, parsed (a single one is a list of one). */
+function addressList(
+  input: AddressInput | readonly AddressInput[] | undefined,
+  field: string,
+): Address[] | undefined {
   if (input === undefined) return undefined;
   const list = (Array.isArray(input) ? input : [input]) as AddressInput[];
-  return list.map((a, i) => formatAddress(parseAddress(a, `${field}[${i}]`)));
+  return list.map((a, i) => parseAddress(a, `${field}[${i}]`));
 }
 
 /** Attachments as given to the producer: content only, checked before anything is encoded. */
@@ -388,10 +436,4 @@ function prune<T extends object>(value: T): T {
   const out: Partial<T> = {};
   for (const key in value) if (value[key] !== undefined) out[key] = value[key];
   return out as T;
-}
-
-/** The recipient a record is keyed by, so one recipient's mail stays in order on one partition. */
-export function partitionKey(envelope: EnvelopeV1): string {
-  const first = envelope.to[0] ?? '';
-  return parseAddress(first, 'to').address.toLowerCase();
 }

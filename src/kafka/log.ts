@@ -59,12 +59,13 @@ function checkLogger(logger: Logger, caller: string): void {
 
 /** The logger interface of `@confluentinc/kafka-javascript`'s KafkaJS API (`kafkaJS: { logger }`). */
 export interface ConfluentKafkaLogger {
-  info(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-  error(message: string, extra?: Record<string, unknown>): void;
-  debug(message: string, extra?: Record<string, unknown>): void;
+  info(message: string, extra?: object): void;
+  warn(message: string, extra?: object): void;
+  error(message: string, extra?: object): void;
+  debug(message: string, extra?: object): void;
+  /** kafkajs's level numbers: NOTHING 0, ERROR 1, WARN 2, INFO 4, DEBUG 5. */
   setLogLevel(level: number): void;
-  namespace(): ConfluentKafkaLogger;
+  namespace(namespace?: string, level?: number): ConfluentKafkaLogger;
 }
 
 /**
@@ -85,8 +86,8 @@ export interface ConfluentKafkaLogger {
  */
 export function confluentLogger(logger: Logger): ConfluentKafkaLogger {
   checkLogger(logger, 'confluentLogger');
-  const line = (extra: Record<string, unknown> | undefined) => {
-    const { timestamp: _timestamp, stack: _stack, ...fields } = extra ?? {};
+  const line = (extra: object | undefined) => {
+    const { timestamp: _timestamp, stack: _stack, ...fields } = (extra ?? {}) as Record<string, unknown>;
     return { event: 'kafka.log', ...fields };
   };
   // The client sets the level from its `logLevel` (kafkajs's numbers: ERROR 1, WARN 2, INFO 4,

@@ -17,14 +17,7 @@ import {
   type KafkaProducerLike,
   sendRecords,
 } from './client.js';
-import {
-  createEnvelope,
-  type EnvelopeLimits,
-  type EnvelopeV1,
-  envelopeJson,
-  partitionKey,
-  resolveLimits,
-} from './envelope.js';
+import { type BuiltEnvelope, buildEnvelope, type EnvelopeLimits, resolveLimits } from './envelope.js';
 
 /** The topic emails are published to unless told otherwise. */
 export const DEFAULT_TOPIC = 'notifications.email';
@@ -142,32 +135,31 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
     return connecting;
   };
 
-  const toEnvelope = (email: QueuedEmail | BuiltinEmail | TemplateEmail<object>): EnvelopeV1 => {
+  const toEnvelope = (email: QueuedEmail | BuiltinEmail | TemplateEmail<object>): BuiltEnvelope => {
     const template = email.template;
     if (typeof template === 'object' && template !== null) {
       checkData(template.name, template.fields, email.data);
-      return createEnvelope({ ...email, template: template.name } as QueuedEmail, limits);
+      return buildEnvelope({ ...email, template: template.name } as QueuedEmail, limits);
     }
     // A built-in's fields are known here too; other names are checked by the worker's registry.
     if (typeof template === 'string' && Object.hasOwn(BUILTIN_FIELDS, template)) {
       checkData(template, BUILTIN_FIELDS[template as keyof typeof BUILTIN_FIELDS], email.data);
     }
-    return createEnvelope(email as QueuedEmail, limits);
+    return buildEnvelope(email as QueuedEmail, limits);
   };
 
   /**
    * Publishes envelopes in one request; resolves with the broker's answer. A Kafka failure becomes
    * an `EmailError` (`network`, retryable) naming the topic, so callers need not know the client.
    */
-  const send = async (envelopes: EnvelopeV1[], signal?: AbortSignal) => {
+  const send = async (built: BuiltEnvelope[], signal?: AbortSignal) => {
     if (signal?.aborted) throw aborted(signal, 'before publishing; nothing was published');
-    const records = envelopes.map((envelope) => ({
-      key: partitionKey(envelope),
-      value: envelopeJson(envelope),
-      headers: {
-        'mailroom-envelope-version': '1',
-        ...(envelope.traceparent ? { traceparent: envelope.traceparent } : {}),
-      },
+    const records = built.map(({ envelope, json, key }) => ({
+      key,
+      value: json,
+      headers: envelope.traceparent
+        ? { 'mailroom-envelope-version': '1', traceparent: envelope.traceparent }
+        : { 'mailroom-envelope-version': '1' },
     }));
     const sending = connected()
       .then((client) => sendRecords(client, flavor, topic, records))
@@ -191,8 +183,9 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
     email: QueuedEmail | BuiltinEmail | TemplateEmail<object>,
     options: { signal?: AbortSignal } = {},
   ): Promise<PublishReceipt> => {
-    const envelope = toEnvelope(email);
-    const [landed] = await send([envelope], options.signal);
+    const built = toEnvelope(email);
+    const { envelope } = built;
+    const [landed] = await send([built], options.signal);
     return {
       id: envelope.id,
       idempotencyKey: envelope.idempotencyKey,
@@ -210,9 +203,13 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
     },
     publish: publish as EmailProducer['publish'],
     publishMany: async (emails) => {
-      const envelopes = emails.map(toEnvelope);
-      if (envelopes.length > 0) await send(envelopes);
-      return envelopes.map((e) => ({ id: e.id, idempotencyKey: e.idempotencyKey, topic }));
+      const built = emails.map(toEnvelope);
+      if (built.length > 0) await send(built);
+      return built.map(({ envelope }) => ({
+        id: envelope.id,
+        idempotencyKey: envelope.idempotencyKey,
+        topic,
+      }));
     },
     enqueue: publish,
     disconnect: async () => {

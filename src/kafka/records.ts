@@ -187,7 +187,9 @@ export function recordHandler(o: RecordHandlerOptions) {
       ? deadLetter(message, at, envelope, 'max-attempts', error, attempts, narrowed)
       : park(message, at, envelope, error, attempts, narrowed);
 
-  const handle = async (message: KafkaIncomingMessage, at: RecordPosition): Promise<Outcome> => {
+  // Not async: a record is read and its key claimed (the memory store answers at once) without a
+  // frame of its own; sendClaimed is the one that waits.
+  const handle = (message: KafkaIncomingMessage, at: RecordPosition): Outcome | Promise<Outcome> => {
     const prior = Number(headerText(message.headers, HEADERS.attempts) ?? 0) || 0;
     let envelope: EnvelopeV1;
     try {
@@ -205,29 +207,54 @@ export function recordHandler(o: RecordHandlerOptions) {
     // A copy of a record (a producer retry wrote it twice) often sits in the same batch: it waits
     // for the first copy, then finds the key sent, rather than racing it past the store.
     const key = storeKey(envelope, message);
+    const claiming = claims.claim(key);
+    if (isPending(claiming)) {
+      return claiming.then((claim) => claimed(message, at, envelope, prior, key, claim));
+    }
+    return claimed(message, at, envelope, prior, key, claiming);
+  };
+
+  /** What the store answered decides: skip, park, send. `claims.done(key)` once the record is decided. */
+  const claimed = (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    prior: number,
+    key: string,
+    claim: ClaimResult | undefined,
+  ): Outcome | Promise<Outcome> => {
+    if (claim?.status === 'claimed') {
+      if (claim.expiredLeaseOf !== undefined) {
+        try {
+          report.possibleDuplicate({
+            ...at,
+            envelope,
+            reason: 'lease-expired',
+            previousOwner: claim.expiredLeaseOf,
+          });
+        } catch (error) {
+          claims.done(key);
+          throw error;
+        }
+      }
+      return sendClaimed(message, at, envelope, prior, key); // calls claims.done(key) when it is over
+    }
     try {
-      const claiming = claims.claim(key);
-      const claim = isPending(claiming) ? await claiming : claiming;
       if (claim === undefined) return 'hold'; // no answer: nothing is sent, the worker pauses
       if (claim.status === 'sent') {
         report.duplicate({ ...at, envelope });
         return 'done';
       }
-      if (claim.status === 'held') return parkHeld(message, at, envelope, prior, claim);
-      if (claim.expiredLeaseOf !== undefined)
-        report.possibleDuplicate({
-          ...at,
-          envelope,
-          reason: 'lease-expired',
-          previousOwner: claim.expiredLeaseOf,
-        });
-      return await sendClaimed(message, at, envelope, prior, key);
+      return parkHeld(message, at, envelope, prior, claim);
     } finally {
       claims.done(key);
     }
   };
 
-  /** Sends a record whose key this worker claimed, then marks the key sent, or releases it when nothing was sent. */
+  /**
+   * Sends a record whose key this worker claimed, then marks the key sent, or releases it when
+   * nothing was sent; then lets the copies of the key waiting in this process go on.
+   */
   const sendClaimed = async (
     message: KafkaIncomingMessage,
     at: RecordPosition,
@@ -237,22 +264,32 @@ export function recordHandler(o: RecordHandlerOptions) {
   ): Promise<Outcome> => {
     let release = true;
     try {
-      const sent = await send(message, at, envelope, prior);
-      if (!('result' in sent)) return sent.outcome;
+      let result: SendResult;
+      try {
+        result = await service.send(sendInput(envelope, prior));
+      } catch (error) {
+        return await failed(message, at, envelope, prior, error);
+      }
+      const attempts = prior + (result.attempts ?? 1);
       // Refused recipients are forwarded before the key is marked: if forwarding fails, the record
       // comes again and is re-sent (a duplicate for some) rather than losing the refused ones.
-      await forwardRefused(message, at, envelope, sent.result, sent.attempts);
+      if (result.deferred?.length || result.rejected.length)
+        await forwardRefused(message, at, envelope, result, attempts);
       // Nobody accepted and the copy just parked has these same recipients: its key is released.
-      if (sent.result.accepted.length > 0 || !sent.result.deferred?.length) {
+      if (result.accepted.length > 0 || !result.deferred?.length) {
         release = false; // sent: never released, even when marking fails (the lease runs out, reported)
         const marking = claims.markSent(key);
         if ((isPending(marking) ? await marking : marking) === 'lease-lost')
           report.possibleDuplicate({ ...at, envelope, reason: 'lease-lost' });
       }
-      report.sent(at, envelope, sent.result, sent.attempts);
+      report.sent(at, envelope, result, attempts);
       return 'done';
     } finally {
-      if (release) await claims.release(key);
+      try {
+        if (release) await claims.release(key);
+      } finally {
+        claims.done(key);
+      }
     }
   };
 
@@ -276,55 +313,53 @@ export function recordHandler(o: RecordHandlerOptions) {
     return 'done';
   };
 
-  /** Renders and sends; a failure is decided here (dead-letter, park, pause or hold). */
-  const send = async (
+  /** What the service sends for an envelope: rendered here, checked by the send (see readEnvelope). */
+  const sendInput = (envelope: EnvelopeV1, prior: number) => {
+    const fields = envelopeFields(envelope);
+    if (envelope.template !== undefined) {
+      const rendered = service.render(
+        envelope.template,
+        envelope.data ?? {},
+        envelope.replyTo === undefined ? undefined : { replyTo: envelope.replyTo },
+      );
+      fields.subject ??= rendered.subject;
+      fields.html = rendered.html;
+      fields.text = rendered.text;
+    }
+    // The in-process retry never takes the email past its attempts in all.
+    const left = o.maxAttempts - prior;
+    const retry =
+      left >= o.inProcess.maxAttempts ? inProcess : { ...o.inProcess, maxAttempts: Math.max(1, left) };
+    const input = fields as typeof fields & { subject: string; retry: RetryOptions; signal: AbortSignal };
+    input.subject = fields.subject ?? '';
+    input.retry = retry;
+    input.signal = o.signal;
+    return input;
+  };
+
+  /** A render or send that failed, decided: dead-letter, park, pause or hold. */
+  const failed = (
     message: KafkaIncomingMessage,
     at: RecordPosition,
     envelope: EnvelopeV1,
     prior: number,
-  ): Promise<{ result: SendResult; attempts: number } | { outcome: Outcome }> => {
-    let attempts = prior;
-    try {
-      const fields = envelopeFields(envelope);
-      if (envelope.template !== undefined) {
-        const rendered = service.render(envelope.template, envelope.data ?? {}, {
-          ...(envelope.replyTo === undefined ? {} : { replyTo: envelope.replyTo }),
-        });
-        fields.subject ??= rendered.subject;
-        fields.html = rendered.html;
-        fields.text = rendered.text;
+    error: unknown,
+  ): Outcome | Promise<Outcome> => {
+    const attempts = prior + (isEmailError(error) ? (error.attempts ?? 1) : 1);
+    // The envelope's fields are checked by the send (see readEnvelope); the data by the render.
+    if (isMessageError(error)) return deadLetter(message, at, envelope, 'invalid-envelope', error, attempts);
+    if (isTemplateError(error)) return deadLetter(message, at, envelope, 'invalid-data', error, attempts);
+    if (isEmailError(error)) {
+      if (error.failure === 'aborted') return 'hold';
+      if (error.failure === 'systemic') {
+        report.systemic(error);
+        return 'hold';
       }
-      // The in-process retry never takes the email past its attempts in all.
-      const left = o.maxAttempts - prior;
-      const retry =
-        left >= o.inProcess.maxAttempts ? inProcess : { ...o.inProcess, maxAttempts: Math.max(1, left) };
-      const input = fields as typeof fields & { subject: string; retry: RetryOptions; signal: AbortSignal };
-      input.subject = fields.subject ?? '';
-      input.retry = retry;
-      input.signal = o.signal;
-      const result = await service.send(input);
-      return { result, attempts: prior + (result.attempts ?? 1) };
-    } catch (error) {
-      attempts = prior + (isEmailError(error) ? (error.attempts ?? 1) : 1);
-      const outcome = async (): Promise<Outcome> => {
-        // The envelope's fields are checked by this send (see readEnvelope); the data by the render.
-        if (isMessageError(error))
-          return deadLetter(message, at, envelope, 'invalid-envelope', error, attempts);
-        if (isTemplateError(error)) return deadLetter(message, at, envelope, 'invalid-data', error, attempts);
-        if (isEmailError(error)) {
-          if (error.failure === 'aborted') return 'hold';
-          if (error.failure === 'systemic') {
-            report.systemic(error);
-            return 'hold';
-          }
-          if (error.failure === 'permanent')
-            return deadLetter(message, at, envelope, 'permanent', error, attempts);
-        }
-        // Transient, ambiguous, or not ours (a bug in a custom transport): later, up to maxAttempts.
-        return later(message, at, envelope, error, attempts);
-      };
-      return { outcome: await outcome() };
+      if (error.failure === 'permanent')
+        return deadLetter(message, at, envelope, 'permanent', error, attempts);
     }
+    // Transient, ambiguous, or not ours (a bug in a custom transport): later, up to maxAttempts.
+    return later(message, at, envelope, error, attempts);
   };
 
   /**

@@ -207,13 +207,17 @@ export class WorkerRuntime {
     const consumer = createConsumer(kafka, flavor, groupId, this.#s.consumer, (change) => {
       if (this.#consumer !== consumer) return; // a consumer already replaced
       if (change.kind === 'assigned') this.#joined(change.assignment);
-      else this.#rebalancing();
+      else {
+        this.#committer?.forget(change.assignment);
+        this.#rebalancing();
+      }
     });
     this.#consumer = consumer;
     this.#committer = new Committer(
       consumer,
       (error, offsets) => this.#say.commitRefused(error, offsets),
       flavor === 'confluent' ? (offsets) => confirmCommitted(consumer, offsets) : undefined,
+      flavor === 'confluent',
     );
     this.#watch(consumer);
     await this.#connect(() => consumer.connect());
@@ -330,11 +334,12 @@ export class WorkerRuntime {
       !stop &&
       (committer?.refusals ?? 0) === refusalsAtStart &&
       (index % 32 !== 0 || (isRunning() && !isStale()));
+    const partitionKey = committer?.keyOf(batchTopic, partition);
     const progress = new PartitionProgress(
       batch.messages.map((m) => m.offset),
       (offset) => {
         resolved = offset;
-        committer?.mark(batchTopic, partition, offset);
+        if (partitionKey !== undefined) committer?.mark(partitionKey, batchTopic, partition, offset);
       },
     );
     const beat = setInterval(() => {
@@ -343,7 +348,10 @@ export class WorkerRuntime {
         if (isRebalanceError(error)) rebalance ??= error;
       });
     }, 1_000);
-    const inFlight = new Set<Promise<void>>();
+    // Sends in flight from this batch: counted, and the batch waits once for the last, rather than
+    // keeping a set of promises (two more per record).
+    let inFlight = 0;
+    let drained: (() => void) | undefined;
     const run = async (index: number, message: KafkaIncomingMessage) => {
       try {
         const outcome = await this.#handle(message, { topic: batchTopic, partition, offset: message.offset });
@@ -355,10 +363,13 @@ export class WorkerRuntime {
         failure ??= error;
       } finally {
         this.#slots.release();
+        if (--inFlight === 0) drained?.();
       }
     };
+    const { messages } = batch;
     try {
-      for (const [index, message] of batch.messages.entries()) {
+      for (let index = 0; index < messages.length; index++) {
+        const message = messages[index] as KafkaIncomingMessage;
         if (!active(index)) break;
         if (batchTopic === this.#s.retryTopic && this.#notYetDue(message, batchTopic, partition)) break;
         if (!this.#slots.tryAcquire()) {
@@ -368,11 +379,14 @@ export class WorkerRuntime {
             break;
           }
         }
-        const task = run(index, message);
-        inFlight.add(task);
-        task.then(() => inFlight.delete(task));
+        inFlight++;
+        void run(index, message); // never rejects: a failure is kept in `failure`
       }
-      await Promise.all(inFlight);
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+        });
+      }
       // Where the client fetches this partition from next: after the last finished record.
       if (resolved !== undefined) resolveOffset(resolved);
       await committer?.flush();

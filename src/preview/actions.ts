@@ -1,5 +1,6 @@
 /**
- * The preview's buttons that change something: release, discard, send a test email. Only `POST`,
+ * The preview's buttons that change something: release, discard, send a test email, delete a
+ * captured email, verify the connection. Only `POST`,
  * only from the page itself (`Sec-Fetch-Site: same-origin`, else an `Origin` naming the request's
  * own host: a page elsewhere cannot press them for you), with a JSON body (which a cross-site form
  * cannot send), and with the token when one is set or when the page is reached by a name that is
@@ -17,6 +18,7 @@ import {
   type ReleaseResult,
 } from '../transports/hold.js';
 import { hostName } from './hosts.js';
+import { deleteOutbox } from './outbox.js';
 import type { PreviewSources } from './sources.js';
 
 /** The header the page sends its token in. */
@@ -144,6 +146,33 @@ export async function sendTest(
       },
     };
   });
+}
+
+/**
+ * `POST api/outbox/delete` `{ ids: string[] }`: deletes captured emails' files. An email the hold
+ * still holds is refused (`outcome: 'held'`): release or discard it first, so nothing waiting for a
+ * person disappears unseen.
+ */
+export async function deleteCaptured(
+  dir: string,
+  hold: HoldTransport | undefined,
+  body: Record<string, unknown>,
+): Promise<ActionAnswer> {
+  const ids = targets(body.ids);
+  if (!ids || ids === 'all') return badRequest('ids', 'must be a list of ids');
+  const bad = ids.findIndex((id) => !/^[\w-][\w.-]{0,199}$/.test(id));
+  if (bad !== -1) return badRequest(`ids[${bad}]`, "is not a captured email's id");
+  const results: { id: string; outcome: 'deleted' | 'held' | 'not-found' }[] = [];
+  for (const id of ids) {
+    const held = hold
+      ? await Promise.resolve(id)
+          .then((i) => hold.get(i))
+          .catch(() => undefined)
+      : undefined;
+    if (held?.status === 'held') results.push({ id, outcome: 'held' });
+    else results.push({ id, outcome: (await deleteOutbox(dir, id)) ? 'deleted' : 'not-found' });
+  }
+  return { status: 200, body: { results } };
 }
 
 function targets(ids: unknown): string[] | 'all' | undefined {

@@ -30,7 +30,7 @@ aside li > .badge.checks { position:absolute; right:10px; top:8px; white-space:n
 `;
 
 /** The panel, placed by page.ts above the email. */
-export const CHECKS_PANEL = `<section id="checks" class="panel" aria-label="Checks" hidden>
+export const CHECKS_PANEL = `<section id="checks" class="panel for-email" aria-label="Checks" hidden>
     <h3 id="checks-title">Checks</h3>
     <ul id="checks-list"></ul>
     <ul id="checks-spam"></ul>

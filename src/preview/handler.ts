@@ -13,13 +13,24 @@ import { isProduction } from '../env-names.js';
 import { ConfigError } from '../errors.js';
 import type { EmailServiceOptions } from '../service.js';
 import { isHoldTransport } from '../transports/hold.js';
-import { type ActionAnswer, discard, heldForPage, readJson, refusal, release, sendTest } from './actions.js';
+import {
+  type ActionAnswer,
+  deleteCaptured,
+  discard,
+  heldForPage,
+  readJson,
+  refusal,
+  release,
+  sendTest,
+} from './actions.js';
+import type { OutboxAttachment } from './attachments.js';
 import type { CheckOptions } from './checks.js';
 import { checkRoute } from './checks-api.js';
 import { describeProblem, type PreviewProblem } from './diagnose.js';
 import { hostCheck, hostName } from './hosts.js';
-import { listOutbox, readEml, readOutbox } from './outbox.js';
+import { listOutbox, readAttachment, readEml, readOutbox } from './outbox.js';
 import { page } from './page.js';
+import { settingsView, verifyTransport } from './settings.js';
 import { loadPreviewSources, type PreviewSources, type PreviewTemplate } from './sources.js';
 
 /** Options of {@link createPreviewHandler}. */
@@ -66,6 +77,12 @@ export interface PreviewOptions {
    * runs only when that button is pressed. Default `{}`.
    */
   checks?: CheckOptions;
+  /**
+   * The config file `service` was read from (the CLI passes its `mailroom.config.ts`): the settings
+   * view names it as the source of what it sets. Default none: options given in `service` are
+   * shown as set in code.
+   */
+  configFile?: string;
 }
 
 /** The preview is for development: under NODE_ENV=production only `force: true` serves it. Internal. */
@@ -90,6 +107,7 @@ interface View {
   html?: string;
   text?: string;
   headers?: readonly (readonly [string, string])[];
+  attachments?: readonly (OutboxAttachment & { href: string })[];
   frame?: string;
   problem?: PreviewProblem;
 }
@@ -110,6 +128,13 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   if (options?.enabled !== true) throw new ConfigError('enabled', 'the preview is off unless enabled: true');
   refuseInProduction(options.force);
   const serviceOptions = options.service ?? configFromEnv();
+  if (
+    options.configFile !== undefined &&
+    (typeof options.configFile !== 'string' || options.configFile === '')
+  ) {
+    throw new ConfigError('configFile', 'must be the name of the config file the service options came from');
+  }
+  const origin = { code: options.service !== undefined, configFile: options.configFile };
   // The hold of the service's transport, if it has one: its folder is the outbox, its emails get buttons.
   const hold = isHoldTransport(serviceOptions.transport) ? serviceOptions.transport : undefined;
   const outboxDir = resolve(
@@ -225,6 +250,9 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       return json(res, templateView(load(), parts[2]!, parts[3]!));
     }
     if (head === 'api' && a === 'outbox' && parts.length === 2) return json(res, await listOutbox(outboxDir));
+    if (head === 'api' && a === 'settings' && parts.length === 2) {
+      return json(res, settingsView(load().service, origin));
+    }
     if (head === 'api' && a === 'hold' && parts.length === 2) {
       const transport = load().service.transport;
       return json(res, {
@@ -244,6 +272,10 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
         html: email.html,
         text: email.text,
         headers: email.headers,
+        attachments: email.attachments.map((file) => ({
+          ...file,
+          href: `attachment/${encodeURIComponent(email.id)}/${file.index}`,
+        })),
         frame: `frame/outbox/${encodeURIComponent(email.id)}`,
       } satisfies View);
     }
@@ -255,13 +287,23 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       const view = templateView(load(), parts[2]!, parts[3]!);
       return view.html === undefined
         ? notFound(res)
-        : send(res, 200, 'text/html; charset=utf-8', view.html, FRAME);
+        : send(res, 200, 'text/html; charset=utf-8', colorScheme(view.html, url.searchParams), FRAME);
     }
     if (head === 'frame' && a === 'outbox' && parts.length === 3 && b) {
       const email = await readOutbox(outboxDir, b);
       return email?.html === undefined
         ? notFound(res)
-        : send(res, 200, 'text/html; charset=utf-8', email.html, FRAME);
+        : send(res, 200, 'text/html; charset=utf-8', colorScheme(email.html, url.searchParams), FRAME);
+    }
+    if (head === 'attachment' && parts.length === 3 && a && /^\d{1,4}$/.test(b ?? '')) {
+      const file = await readAttachment(outboxDir, a, Number(b));
+      if (!file) return notFound(res);
+      // Always a download, never rendered on the preview's origin: an HTML attachment is the sender's page.
+      return send(res, 200, 'application/octet-stream', file.content, {
+        'content-disposition': `attachment; filename="${file.filename.replace(/[^\w. -]/g, '_')}"; filename*=UTF-8''${encodeURIComponent(file.filename)}`,
+        'content-security-policy': "sandbox; default-src 'none'",
+        'x-content-type-options': 'nosniff',
+      });
     }
     if (head === 'eml' && parts.length === 2 && a) {
       const id = a.replace(/\.eml$/, '');
@@ -286,9 +328,15 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
     return notFound(res);
   }
 
-  /** The buttons: `POST api/hold/release`, `api/hold/discard`, `api/send`. */
+  /** The buttons: `POST api/hold/release`, `api/hold/discard`, `api/send`, `api/outbox/delete`, `api/settings/verify`. */
   async function action(req: IncomingMessage, res: ServerResponse, host: string | undefined, route: string) {
-    const known = ['api/hold/release', 'api/hold/discard', 'api/send'];
+    const known = [
+      'api/hold/release',
+      'api/hold/discard',
+      'api/send',
+      'api/outbox/delete',
+      'api/settings/verify',
+    ];
     if (!known.includes(route)) return send(res, 405, 'text/plain', 'Method not allowed');
     const refused = refusal(req, host, token);
     if (refused) return reply(res, { status: 403, body: { error: { name: 'Forbidden', message: refused } } });
@@ -305,6 +353,8 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       });
     }
     if (route === 'api/send') return reply(res, await sendTest(load(), body));
+    if (route === 'api/outbox/delete') return reply(res, await deleteCaptured(outboxDir, hold, body));
+    if (route === 'api/settings/verify') return reply(res, await verifyTransport(load().service));
     if (!hold) {
       return reply(res, {
         status: 409,
@@ -369,12 +419,31 @@ function templateView(sources: PreviewSources, name: string, setName: string): V
   }
 }
 
-/** Email HTML is shown in a sandboxed frame: no script runs, whatever the email contains. */
+/**
+ * Email HTML is shown in a sandboxed frame: no script runs, whatever the email contains (no
+ * `allow-scripts`, and no `script-src`). It keeps the preview's origin (`allow-same-origin`) so that
+ * the page's own script can measure the email's height and size the frame to it; without scripts of
+ * its own, the email cannot use that origin for anything.
+ */
 const FRAME = {
   'content-security-policy':
-    "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline' *; font-src *",
+    "sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline' *; font-src *",
   'x-content-type-options': 'nosniff',
 };
+
+/**
+ * The dark-mode toggle: with `?scheme=dark` (or `light`) the email's `prefers-color-scheme` media
+ * features are rewritten, for this response only, into ones that always (or never) match, so the
+ * frame shows the email's own dark (or light) rules whatever the viewer's system is set to. The
+ * frame runs no script, so this is done before it loads rather than in it.
+ */
+export function colorScheme(html: string, params: URLSearchParams): string {
+  const scheme = params.get('scheme');
+  if (scheme !== 'dark' && scheme !== 'light') return html;
+  return html.replace(/\(\s*prefers-color-scheme\s*:\s*(dark|light)\s*\)/gi, (_, wanted: string) =>
+    wanted.toLowerCase() === scheme ? '(min-width: 0px)' : '(max-width: -1px)',
+  );
+}
 
 function pageHeaders(nonce: string) {
   return {

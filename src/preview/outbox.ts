@@ -4,8 +4,9 @@
  * into a path as given.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { attachmentsOf, type OutboxAttachment } from './attachments.js';
 
 /** A captured email, as listed. */
 export interface OutboxEntry {
@@ -25,6 +26,8 @@ export interface OutboxEmail extends OutboxEntry {
   readonly text: string | undefined;
   /** The headers of its `.eml`, in order, unfolded. */
   readonly headers: readonly [string, string][];
+  /** Its attachments (names, types, decoded sizes), read from the `.eml`. */
+  readonly attachments: readonly OutboxAttachment[];
 }
 
 const ID = /^[\w.-]{1,200}$/;
@@ -52,7 +55,28 @@ export async function readOutbox(dir: string, id: string): Promise<OutboxEmail |
     optional(`${id}.txt`),
     optional(`${id}.eml`),
   ]);
-  return { ...entry, html, text, headers: eml ? parseHeaders(eml) : [] };
+  const attachments = eml ? attachmentsOf(eml).map(({ content: _content, ...shown }) => shown) : [];
+  return { ...entry, html, text, headers: eml ? parseHeaders(eml) : [], attachments };
+}
+
+/** One attachment's name, type and bytes, by the email's id and the attachment's index; or undefined. */
+export async function readAttachment(
+  dir: string,
+  id: string,
+  index: number,
+): Promise<(OutboxAttachment & { readonly content: Buffer }) | undefined> {
+  const eml = await readEml(dir, id);
+  return eml ? attachmentsOf(eml.toString('utf8'))[index] : undefined;
+}
+
+/**
+ * Deletes one captured email's files; false when the folder has no such email. The summary goes
+ * first, so the email leaves the list even if a later file cannot be removed.
+ */
+export async function deleteOutbox(dir: string, id: string): Promise<boolean> {
+  if (!(await knownId(dir, id))) return false;
+  for (const ext of ['json', 'eml', 'html', 'txt']) await rm(join(dir, `${id}.${ext}`), { force: true });
+  return true;
 }
 
 /** The `.eml` bytes of one captured email, or undefined. */

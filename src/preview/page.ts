@@ -2,60 +2,10 @@
  * The preview page: one HTML document with its stylesheet and script inline (allowed by a
  * per-response nonce, nothing else). Every value from a template or an email is put in with
  * `textContent`; email HTML only ever goes into a sandboxed iframe, loaded from the server.
+ * Every sidebar entry is made by one function, `sidebarItem`, so a badge or a line is added there.
  */
-
 import { CHECKS_PANEL, CHECKS_SCRIPT, CHECKS_STYLE } from './checks-view.js';
-
-const STYLE = `
-:root { --primary:#007BFF; --text:#343A40; --muted:#6C757D; --line:#DEE2E6; --bg:#F8F9FA; --danger:#DC3545; }
-* { box-sizing: border-box; }
-body { margin:0; font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:var(--text); background:var(--bg); display:grid; grid-template-columns:260px 1fr; height:100vh; }
-aside { background:#fff; border-right:1px solid var(--line); overflow:auto; padding:16px 0; }
-aside h1 { font-size:15px; margin:0 16px 12px; }
-aside h2 { font-size:11px; text-transform:uppercase; letter-spacing:.06em; color:var(--muted); margin:18px 16px 6px; }
-aside button { display:block; width:100%; text-align:left; border:0; background:none; padding:7px 16px; font:inherit; color:inherit; cursor:pointer; }
-aside button:hover { background:var(--bg); }
-aside button[aria-current="true"] { background:#E7F1FF; color:var(--primary); font-weight:600; }
-aside .meta { display:block; font-size:12px; color:var(--muted); font-weight:400; overflow:hidden; text-overflow:ellipsis; white-space:nowrap; }
-.badge { font-size:10px; color:var(--muted); border:1px solid var(--line); border-radius:8px; padding:0 6px; margin-left:6px; font-weight:400; }
-.empty { color:var(--muted); padding:4px 16px; margin:0; }
-main { overflow:auto; padding:20px 28px; }
-header { display:flex; flex-wrap:wrap; align-items:center; gap:12px; margin-bottom:14px; }
-header h2 { font-size:18px; margin:0; flex:1 1 100%; }
-.group { display:inline-flex; border:1px solid var(--line); border-radius:6px; overflow:hidden; background:#fff; }
-.group button { border:0; background:none; padding:6px 12px; font:inherit; cursor:pointer; color:inherit; }
-.group button + button { border-left:1px solid var(--line); }
-.group button[aria-pressed="true"] { background:var(--primary); color:#fff; }
-select { font:inherit; padding:5px 8px; border:1px solid var(--line); border-radius:6px; background:#fff; }
-a.download { color:var(--primary); }
-#stage { background:#fff; border:1px solid var(--line); border-radius:8px; padding:16px; }
-#frame { display:block; border:1px solid var(--line); border-radius:4px; background:#fff; width:100%; height:70vh; margin:0 auto; }
-#frame.mobile { width:375px; }
-#frame.desktop { width:100%; min-width:600px; }
-pre { white-space:pre-wrap; word-break:break-word; margin:0; font:13px/1.5 ui-monospace,SFMono-Regular,Menlo,monospace; }
-table { border-collapse:collapse; width:100%; }
-th, td { text-align:left; vertical-align:top; padding:6px 10px; border-bottom:1px solid var(--line); }
-th { width:160px; color:var(--muted); font-weight:600; }
-#problem { border:1px solid var(--danger); background:#FDF0F1; color:#842029; border-radius:8px; padding:12px 16px; margin-bottom:14px; }
-#problem strong { display:block; margin-bottom:4px; }
-#problem code { font:13px ui-monospace,Menlo,monospace; }
-ul { list-style:none; margin:0; padding:0; }
-#subject { color:var(--muted); margin:0 0 10px; }
-[hidden] { display:none !important; }
-.badge.held { color:#7A5B00; border-color:#E9C46A; background:#FFF8E1; }
-.badge.released { color:#146C43; border-color:#A3CFBB; }
-.badge.discarded { text-decoration:line-through; }
-.panel { background:#fff; border:1px solid var(--line); border-radius:8px; padding:10px 14px; margin-bottom:14px; display:flex; flex-wrap:wrap; gap:8px; align-items:center; }
-.panel button { border:1px solid var(--line); background:#fff; padding:6px 12px; border-radius:6px; font:inherit; cursor:pointer; color:inherit; }
-.panel button.primary { background:var(--primary); border-color:var(--primary); color:#fff; }
-.panel button:disabled { opacity:.5; cursor:default; }
-.panel input { font:inherit; padding:5px 8px; border:1px solid var(--line); border-radius:6px; min-width:220px; }
-.panel .meta { color:var(--muted); font-size:12px; }
-#hold-history { flex:1 1 100%; font-size:12px; color:var(--muted); }
-#action-result { margin:0 0 10px; }
-#action-result.error { color:var(--danger); }
-aside #release-all { color:var(--primary); }
-`;
+import { STYLE } from './page-style.js';
 
 const SCRIPT = `
 const $ = (s) => document.querySelector(s);
@@ -65,7 +15,8 @@ const el = (tag, { dataset = {}, ...props } = {}, ...children) => {
   e.append(...children);
   return e;
 };
-const state = { kind: 'template', name: null, set: null, width: 'desktop', tab: 'html' };
+const narrow = matchMedia('(max-width: 760px)');
+const state = { kind: 'template', name: null, set: null, width: narrow.matches ? 'mobile' : 'desktop', tab: 'html', scheme: 'light', search: '' };
 let templates = [];
 let hold = { enabled: false, emails: [], sendsThrough: '' };
 // The token comes once in the address (?token=…) and is kept for this tab only.
@@ -104,7 +55,24 @@ async function act(action) {
   const buttons = [...document.querySelectorAll('[data-action]')];
   for (const b of buttons) b.disabled = true;
   try {
-    if (action === 'send-test') {
+    if (action === 'verify') {
+      const answer = await fetch('api/settings/verify', { method: 'POST', cache: 'no-store', headers: { 'content-type': 'application/json', 'x-mailroom-token': token }, body: '{}' }).then((r) => r.json());
+      if (answer.ok) line.textContent = (answer.verified ? 'Connection verified: ' : 'Nothing to verify for ') + answer.transport;
+      else {
+        line.textContent = 'Verify failed' + (answer.error.code ? ' (' + answer.error.code + ')' : '') + ': ' + answer.error.message;
+        line.className = 'error';
+      }
+    } else if (action === 'delete') {
+      const { results } = await post('api/outbox/delete', { ids: [state.name] });
+      const r = results[0];
+      if (r.outcome === 'deleted') {
+        line.textContent = 'Deleted.';
+        Object.assign(state, { kind: 'template', name: null, set: null });
+      } else {
+        line.textContent = r.outcome === 'held' ? 'Still held: release or discard it before deleting it.' : 'No such email.';
+        line.className = 'error';
+      }
+    } else if (action === 'send-test') {
       const { result } = await post('api/send', { template: state.name, set: state.set, to: $('#test-to').value });
       line.textContent = result.held
         ? 'Held for ' + result.accepted.join(', ') + ', not delivered yet: it is in the outbox as ' + result.held
@@ -137,9 +105,10 @@ async function act(action) {
 function readHash() {
   const [kind, name, set] = decodeURIComponent(location.hash.slice(1)).split('/');
   if (kind === 'template' || kind === 'email') Object.assign(state, { kind, name: name || null, set: set || null });
+  if (kind === 'settings') state.kind = 'settings';
 }
 function writeHash() {
-  const parts = state.kind === 'template' ? ['template', state.name, state.set] : ['email', state.name];
+  const parts = state.kind === 'template' ? ['template', state.name, state.set] : state.kind === 'settings' ? ['settings'] : ['email', state.name];
   history.replaceState(null, '', '#' + parts.map(encodeURIComponent).join('/'));
 }
 async function getJson(url) { const r = await fetch(url, { cache: 'no-store' }); if (!r.ok) throw new Error(url + ': ' + r.status); return r.json(); }
@@ -150,12 +119,64 @@ async function loadLists() {
   hold = held;
   const status = new Map(hold.emails.map((e) => [e.id, e.status]));
   $('#release-all').hidden = !hold.emails.some((e) => e.status === 'held');
-  $('#templates').replaceChildren(...templates.map((t) => el('li', {}, el('button', { type: 'button', dataset: { template: t.name } }, t.name, ...(t.builtin ? [el('span', { className: 'badge', textContent: 'built-in' })] : [])))));
+  $('#templates').replaceChildren(...templates.map((t) => sidebarItem({ kind: 'template', name: t.name, label: t.name, badges: t.builtin ? [{ text: 'built-in' }] : [] })));
   $('#load-problems').replaceChildren(...list.problems.map((p) => el('p', { className: 'empty', textContent: (p.template ? p.template + ': ' : '') + p.message })));
-  $('#outbox').replaceChildren(...outbox.map((m) => el('li', {}, el('button', { type: 'button', dataset: { email: m.id } }, m.subject || '(no subject)', ...(status.has(m.id) ? [el('span', { className: 'badge ' + status.get(m.id), textContent: status.get(m.id) })] : []), el('span', { className: 'meta', textContent: m.to.join(', ') + ' · ' + new Date(m.date).toLocaleString() })))));
+  $('#outbox').replaceChildren(...outbox.map((m) => sidebarItem({
+    kind: 'email', name: m.id, label: m.subject || '(no subject)',
+    badges: status.has(m.id) ? [{ text: status.get(m.id), className: status.get(m.id) }] : [],
+    meta: m.to.join(', ') + ' · ' + new Date(m.date).toLocaleString(),
+    search: [m.subject, m.to.join(' '), m.template || ''].join(' '),
+  })));
   $('#outbox-empty').hidden = outbox.length > 0;
-  if (!state.name && templates[0]) Object.assign(state, { kind: 'template', name: templates[0].name, set: null });
+  filterOutbox();
+  if (!state.name && state.kind === 'template' && templates[0]) Object.assign(state, { kind: 'template', name: templates[0].name, set: null });
   document.dispatchEvent(new CustomEvent('mailroom:lists'));
+}
+
+/**
+ * One sidebar entry: a template or a captured email. \`badges\` are small labels after its name
+ * ({ text, className?, title? }); \`meta\` a muted second line; \`search\` what the outbox search matches.
+ */
+function sidebarItem({ kind, name, label, badges = [], meta, search }) {
+  const button = el('button', { type: 'button', dataset: kind === 'template' ? { template: name } : { email: name } },
+    el('span', { className: 'label', textContent: label }),
+    ...badges.map((b) => el('span', { className: 'badge' + (b.className ? ' ' + b.className : ''), textContent: b.text, ...(b.title ? { title: b.title } : {}) })),
+    ...(meta ? [el('span', { className: 'meta', textContent: meta })] : []));
+  return el('li', { dataset: search === undefined ? {} : { search: search.toLowerCase() } }, button);
+}
+
+/** The outbox search: every word typed must appear in the subject, a recipient or the template name. */
+function filterOutbox() {
+  const words = state.search.toLowerCase().split(/\\s+/).filter(Boolean);
+  let shown = 0;
+  for (const li of document.querySelectorAll('#outbox li')) {
+    li.hidden = !words.every((w) => li.dataset.search.includes(w));
+    if (!li.hidden) shown++;
+  }
+  $('#outbox-none').hidden = shown > 0 || words.length === 0 || !document.querySelector('#outbox li');
+}
+
+/** Sizes the frame to its document: no scroll bar inside it, the footer always in view. */
+function fitFrame() {
+  const frame = $('#frame');
+  const doc = frame.contentDocument;
+  // Before the first email arrives the frame holds an empty about:blank: sizing to it would flash a 0 px frame.
+  if (frame.hidden || !doc || !doc.documentElement || doc.URL === 'about:blank') return;
+  const borders = frame.offsetHeight - frame.clientHeight;
+  // Measured at height 0, so a frame taller than its email shrinks to it (scrollHeight never goes below the frame).
+  frame.style.height = '0px';
+  frame.style.height = doc.documentElement.scrollHeight + borders + 'px';
+}
+
+async function showSettings() {
+  const view = await getJson('api/settings');
+  $('#settings-groups').replaceChildren(...view.groups.flatMap((g) => [
+    el('h3', { textContent: g.title }),
+    el('table', {}, ...g.settings.map((s) => el('tr', {},
+      el('th', { textContent: s.name }),
+      el('td', { className: 'value' + (s.secret ? ' secret' : ''), textContent: s.value ?? '—' }),
+      el('td', { className: 'source', textContent: s.source + (s.from ? ' (' + s.from + ')' : '') })))),
+  ]));
 }
 
 function showProblem(problem) {
@@ -169,6 +190,18 @@ function showProblem(problem) {
 async function show(reload = false) {
   let view;
   const setPicker = $('#set');
+  const settings = state.kind === 'settings';
+  for (const node of document.querySelectorAll('.for-email')) node.hidden = settings;
+  $('#settings').hidden = !settings;
+  if (settings) {
+    $('#title').textContent = 'Settings';
+    for (const id of ['#hold', '#test-send', '#email-panel', '#problem', '#stage']) $(id).hidden = true;
+    $('#subject').textContent = '';
+    writeHash();
+    markCurrent();
+    await showSettings();
+    return;
+  }
   if (state.kind === 'template') {
     const t = templates.find((x) => x.name === state.name);
     if (!t) { showProblem({ message: 'No such template: ' + state.name }); return; }
@@ -179,6 +212,7 @@ async function show(reload = false) {
     view = await getJson('api/templates/' + encodeURIComponent(t.name) + '/' + encodeURIComponent(state.set));
     $('#title').textContent = t.name;
     $('#hold').hidden = true;
+    $('#email-panel').hidden = true;
     $('#test-send').hidden = false;
     $('#sends-through').textContent = 'through ' + hold.sendsThrough;
   } else {
@@ -189,6 +223,12 @@ async function show(reload = false) {
     link.href = 'eml/' + encodeURIComponent(state.name) + '.eml';
     link.hidden = false;
     $('#test-send').hidden = true;
+    $('#email-panel').hidden = false;
+    $('#attachments').replaceChildren(...(view.attachments ?? []).map((a) => el('li', {},
+      el('a', { href: a.href, download: a.filename, textContent: a.filename }),
+      el('span', { className: 'meta', textContent: a.contentType }),
+      el('span', { className: 'meta', textContent: size(a.size) }))));
+    $('#attachments-title').textContent = view.attachments && view.attachments.length ? 'Attachments (' + view.attachments.length + ')' : 'No attachments';
     const held = view.hold;
     $('#hold').hidden = !held;
     if (held) {
@@ -199,12 +239,13 @@ async function show(reload = false) {
     }
   }
   writeHash();
-  for (const b of document.querySelectorAll('aside button')) b.setAttribute('aria-current', String(b.dataset.template === state.name && state.kind === 'template' || b.dataset.email === state.name && state.kind === 'email'));
+  markCurrent();
   showProblem(view.problem);
   $('#subject').textContent = view.subject ? 'Subject: ' + view.subject : '';
   const frame = $('#frame');
-  if (view.frame && (reload || frame.dataset.src !== view.frame)) { frame.dataset.src = view.frame; frame.src = view.frame + '?t=' + Date.now(); }
-  frame.className = state.width;
+  const src = view.frame && view.frame + '?scheme=' + state.scheme;
+  if (src && (reload || frame.dataset.src !== src)) { frame.dataset.src = src; frame.src = src + '&t=' + Date.now(); }
+  frame.className = state.width + ' ' + state.scheme;
   $('#text').textContent = view.text ?? '(no text part)';
   $('#source').textContent = view.html ?? '(no HTML part)';
   $('#headers').replaceChildren(...(view.headers ?? []).map(([k, v]) => el('tr', {}, el('th', { textContent: k }), el('td', { textContent: v }))));
@@ -212,21 +253,45 @@ async function show(reload = false) {
   for (const [name, node] of [['html', frame], ['text', $('#text')], ['source', $('#source')], ['headers', $('#headers')]]) node.hidden = state.tab !== name;
   for (const b of document.querySelectorAll('[data-tab]')) b.setAttribute('aria-pressed', String(b.dataset.tab === state.tab));
   for (const b of document.querySelectorAll('[data-width]')) b.setAttribute('aria-pressed', String(b.dataset.width === state.width));
+  for (const b of document.querySelectorAll('[data-scheme]')) b.setAttribute('aria-pressed', String(b.dataset.scheme === state.scheme));
+  fitFrame();
   document.dispatchEvent(new CustomEvent('mailroom:show', { detail: { kind: state.kind, name: state.name, set: state.set, problem: Boolean(view.problem) } }));
+}
+
+function markCurrent() {
+  for (const b of document.querySelectorAll('aside li > button')) b.setAttribute('aria-current', String(b.dataset.template === state.name && state.kind === 'template' || b.dataset.email === state.name && state.kind === 'email' || b.dataset.settings !== undefined && state.kind === 'settings'));
+}
+
+function size(bytes) {
+  return bytes < 1024 ? bytes + ' B' : bytes < 1048576 ? (bytes / 1024).toFixed(1) + ' KB' : (bytes / 1048576).toFixed(1) + ' MB';
 }
 
 document.addEventListener('click', (event) => {
   const b = event.target.closest('button');
   if (!b) return;
   if (b.dataset.action) return void act(b.dataset.action);
+  if (b.id === 'menu') return void setMenu(!document.body.classList.contains('menu-open'));
   if (b.dataset.template) Object.assign(state, { kind: 'template', name: b.dataset.template, set: null });
   else if (b.dataset.email) Object.assign(state, { kind: 'email', name: b.dataset.email });
+  else if (b.dataset.settings !== undefined) state.kind = 'settings';
   else if (b.dataset.tab) state.tab = b.dataset.tab;
   else if (b.dataset.width) state.width = b.dataset.width;
+  else if (b.dataset.scheme) state.scheme = b.dataset.scheme;
   else return;
+  // On a phone the lists cover the page: choosing an entry closes them.
+  if (b.closest('aside')) setMenu(false);
   show();
 });
+function setMenu(open) {
+  document.body.classList.toggle('menu-open', open);
+  $('#menu').setAttribute('aria-expanded', String(open));
+}
 $('#set').addEventListener('change', (event) => { state.set = event.target.value; show(); });
+$('#outbox-search').addEventListener('input', (event) => { state.search = event.target.value; filterOutbox(); });
+$('#frame').addEventListener('load', fitFrame);
+// A link or a typed address to #settings, #email/… opens it without reloading the page.
+addEventListener('hashchange', () => { readHash(); show(); });
+addEventListener('resize', fitFrame);
 
 readHash();
 loadLists().then(show);
@@ -247,26 +312,38 @@ export function page(nonce: string): string {
 </head>
 <body>
 <aside>
-  <h1>mailroom preview</h1>
-  <h2>Templates</h2>
-  <ul id="templates" role="list"></ul>
-  <div id="load-problems"></div>
-  <h2>Outbox</h2>
-  <ul id="outbox" role="list"></ul>
-  <p id="outbox-empty" class="empty">Nothing captured yet.</p>
-  <button type="button" id="release-all" data-action="release-all" hidden>Release all held</button>
+  <div class="bar">
+    <h1>mailroom preview</h1>
+    <button type="button" id="menu" aria-expanded="false" aria-controls="lists">Menu</button>
+  </div>
+  <nav id="lists">
+    <h2>Templates</h2>
+    <ul id="templates" role="list"></ul>
+    <div id="load-problems"></div>
+    <h2>Outbox</h2>
+    <input id="outbox-search" type="search" placeholder="Search subject, recipient, template" aria-label="Search the outbox">
+    <ul id="outbox" role="list"></ul>
+    <p id="outbox-empty" class="empty">Nothing captured yet.</p>
+    <p id="outbox-none" class="empty" hidden>No captured email matches.</p>
+    <button type="button" id="release-all" data-action="release-all" hidden>Release all held</button>
+    <h2>Configuration</h2>
+    <ul role="list"><li><button type="button" data-settings="">Settings</button></li></ul>
+  </nav>
 </aside>
 <main>
   <header>
     <h2 id="title">Loading…</h2>
-    <select id="set" aria-label="Data set"></select>
-    <span class="group" role="group" aria-label="Width">
+    <select id="set" class="for-email" aria-label="Data set"></select>
+    <span class="group for-email" role="group" aria-label="Width">
       <button type="button" data-width="mobile">Mobile 375</button><button type="button" data-width="desktop">Desktop</button>
     </span>
-    <span class="group" role="group" aria-label="View">
+    <span class="group for-email" role="group" aria-label="Colour scheme">
+      <button type="button" data-scheme="light">Light</button><button type="button" data-scheme="dark">Dark</button>
+    </span>
+    <span class="group for-email" role="group" aria-label="View">
       <button type="button" data-tab="html">HTML</button><button type="button" data-tab="text">Text</button><button type="button" data-tab="source">Source</button><button type="button" data-tab="headers">Headers</button>
     </span>
-    <a id="download" class="download" hidden download>Download .eml</a>
+    <a id="download" class="download for-email" hidden download>Download .eml</a>
   </header>
   <section id="hold" class="panel" aria-label="Hold" hidden>
     <strong id="hold-status"></strong> <span id="hold-note" class="meta"></span>
@@ -275,6 +352,11 @@ export function page(nonce: string): string {
     <button type="button" data-action="release-to">Release to…</button>
     <button type="button" data-action="discard">Discard</button>
     <ul id="hold-history"></ul>
+  </section>
+  <section id="email-panel" class="panel" aria-label="Captured email" hidden>
+    <strong id="attachments-title"></strong>
+    <button type="button" class="danger" data-action="delete">Delete</button>
+    <ul id="attachments"></ul>
   </section>
   <section id="test-send" class="panel" aria-label="Send a test email" hidden>
     <input id="test-to" type="email" placeholder="you@example.com" aria-label="Send a test email to">
@@ -285,8 +367,13 @@ export function page(nonce: string): string {
   <div id="problem" role="alert" hidden></div>
   ${CHECKS_PANEL}
   <p id="subject"></p>
+  <section id="settings" aria-label="Settings" hidden>
+    <p class="meta">Read-only: configuration lives in code, the config file and the environment. Secrets show as set or unset, never their value.</p>
+    <div class="panel"><button type="button" class="primary" data-action="verify">Verify connection</button><span class="meta">Runs the transport's verify(): connects and logs in, sends nothing.</span></div>
+    <div id="settings-groups"></div>
+  </section>
   <div id="stage">
-    <iframe id="frame" title="Email" sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer"></iframe>
+    <iframe id="frame" title="Email" sandbox="allow-same-origin allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer"></iframe>
     <pre id="text" hidden></pre>
     <pre id="source" hidden></pre>
     <table id="headers" hidden></table>

@@ -1,7 +1,7 @@
 /** `mailroom preview` as built: starts on loopback, prints its URL, serves, and stops cleanly on SIGTERM. */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,9 +17,13 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 function start(...args: string[]) {
+  return startIn(dir, {}, ...args);
+}
+
+function startIn(cwd: string, env: Record<string, string>, ...args: string[]) {
   const child = spawn(process.execPath, [cli, 'preview', ...args], {
-    cwd: dir,
-    env: { ...process.env, NODE_ENV: 'development' },
+    cwd,
+    env: { ...process.env, NODE_ENV: 'development', ...env },
   });
   let stdout = '';
   let stderr = '';
@@ -47,6 +51,42 @@ function getAs(url: string, host: string): Promise<{ status: number; body: strin
 const statusAs = async (url: string, host: string) => (await getAs(url, host)).status;
 
 describe('mailroom preview', () => {
+  it('its settings view names the config file, the variables, and shows a secret only as set', async () => {
+    const project = join(dir, 'with-config');
+    await mkdir(project, { recursive: true });
+    await writeFile(
+      join(project, 'mailroom.config.mjs'),
+      "export default { appName: 'Acme', brand: { company: 'Config Co' } };\n",
+    );
+    const secret = 'kafka-Secret-in-env-77';
+    const run = startIn(
+      project,
+      { MAILROOM_TRANSPORT: 'sandbox', KAFKA_SASL_PASSWORD: secret, MAILROOM_KAFKA_GROUP: 'acme-workers' },
+      '--port',
+      '0',
+    );
+    try {
+      const url = await run.url;
+      const text = await (await fetch(`${url}api/settings`)).text();
+      expect(text).not.toContain(secret);
+      const settings = (JSON.parse(text) as { groups: { settings: { name: string }[] }[] }).groups.flatMap(
+        (g) => g.settings,
+      );
+      const find = (name: string) => settings.find((s) => s.name === name);
+      expect(find('Company')).toMatchObject({
+        value: 'Config Co',
+        source: 'config file',
+        from: 'mailroom.config.mjs',
+      });
+      expect(find('Sends through')).toMatchObject({ source: 'environment', from: 'MAILROOM_TRANSPORT' });
+      expect(find('Consumer group')).toMatchObject({ value: 'acme-workers', source: 'environment' });
+      expect(find('SASL password')).toMatchObject({ value: 'set', from: 'KAFKA_SASL_PASSWORD' });
+    } finally {
+      run.child.kill('SIGTERM');
+      await run.exited;
+    }
+  });
+
   it('serves the page on 127.0.0.1 and stops on SIGTERM', async () => {
     const run = start('--port', '0', '--outbox', join(dir, 'outbox'));
     const url = await run.url;

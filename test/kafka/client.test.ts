@@ -134,14 +134,38 @@ describe("the Confluent client's commits, read back", () => {
       (error) => refused.push(error),
       (offsets) => confirmCommitted(c as never, offsets),
     );
-    committer.mark('mail', 0, '4');
+    const key = committer.keyOf('mail', 0);
+    committer.mark(key, 'mail', 0, '4');
     await committer.flush();
     expect(committer.refusals).toBe(1);
     expect(refused[0]).toBeInstanceOf(CommitNotStoredError);
     storing = true;
-    committer.mark('mail', 0, '6');
+    committer.mark(key, 'mail', 0, '6');
     await committer.flush();
     expect(committer.refusals).toBe(1);
     expect(c.group.get('mail/0')).toBe('7');
+  });
+
+  it('with retryRefused, commits refused offsets again until the group stores them, unless the partition was revoked', async () => {
+    let refusalsLeft = 2;
+    const c = consumer(() => refusalsLeft-- <= 0);
+    const committer = new Committer(
+      c as never,
+      () => {},
+      (offsets) => confirmCommitted(c as never, offsets),
+      true,
+    );
+    committer.mark(committer.keyOf('mail', 0), 'mail', 0, '4');
+    await committer.flush();
+    expect(committer.refusals).toBe(2);
+    expect(c.group.get('mail/0')).toBe('5');
+
+    // Revoked while it waits to try again: nothing more is committed for that partition.
+    refusalsLeft = 1;
+    committer.mark(committer.keyOf('mail', 1), 'mail', 1, '8');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    committer.forget({ mail: [1] });
+    await committer.flush();
+    expect(c.group.has('mail/1')).toBe(false);
   });
 });

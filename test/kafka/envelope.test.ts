@@ -10,7 +10,7 @@ import {
   parseAddress,
   type QueuedEmail,
 } from '../../src/index.js';
-import { envelopeFields } from '../../src/kafka/envelope.js';
+import { buildEnvelope, envelopeFields } from '../../src/kafka/envelope.js';
 import { createEnvelope, ENVELOPE_VERSION, parseEnvelope } from '../../src/kafka/index.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -483,5 +483,67 @@ describe('hostile input is refused with a MessageError naming the field', () => 
   it('metadata and tags that a send would refuse', () => {
     expect(messageField(parseWith({ metadata: { nested: { a: 1 } } }))).toBe('metadata.nested');
     expect(messageField(parseWith({ tags: ['ok', 'bad\r\ntag'] }))).toBe('tags[1]');
+  });
+});
+
+describe('createEnvelope reads each address once, and refuses what a send refuses', () => {
+  const from = 'Acme <no-reply@acme.example>';
+  // Each spoils one field of a valid email; createMessage (what a send runs) is the reference.
+  const spoiled: Array<[string, Partial<QueuedEmail>]> = [
+    ['a malformed To', { to: 'not-an-address' }],
+    ['no recipient', { to: [] }],
+    ['the second To', { to: ['ok@example.com', 'x@'] }],
+    ['a Cc', { cc: 'bad' }],
+    ['a Bcc with a line break in its name', { bcc: ['a@b.example', 'Jane\r\n <j@x.example>'] }],
+    ['a Reply-To', { replyTo: 'nope' }],
+    ['the sender', { from: 'x' }],
+    ["the sender's name", { from: { name: 'a\nb', address: 'a@acme.example' } }],
+    ['an IP-literal domain', { to: 'jane@[127.0.0.1]' }],
+    ['the subject', { subject: 'a\r\nb' }],
+    ['a header', { headers: { 'X-A': 'a\nb' } }],
+    ['a reserved header', { headers: { 'Message-ID': '<a@b>' } }],
+    ['the idempotency key', { idempotencyKey: 'a\u0000b' }],
+    ['too many tags', { tags: ['a', 'b', 'c', 'd'] }],
+    ['metadata', { metadata: { k: {} as never } }],
+  ];
+  it.each(spoiled)('%s: the same MessageError field as createMessage', (_, change) => {
+    const email = { ...preRendered, ...change };
+    const expected = messageField(() => createMessage({ from, ...email } as never));
+    expect(messageField(() => createEnvelope(email))).toBe(expected);
+  });
+
+  it('checks an id and a createdAt the caller gave, not the ones it makes', () => {
+    expect(messageField(() => createEnvelope({ ...preRendered, id: 'bad id!' }))).toBe('id');
+    expect(createEnvelope(preRendered).id).toMatch(UUID);
+    const notADate = { toISOString: () => 'yesterday' } as unknown as Date;
+    expect(messageField(() => createEnvelope({ ...preRendered, createdAt: notADate }))).toBe('createdAt');
+    expect(Date.parse(createEnvelope(preRendered).createdAt)).not.toBeNaN();
+  });
+
+  it('writes each address in the form a send parses back to the same address', () => {
+    const { envelope } = buildEnvelope(
+      {
+        ...preRendered,
+        from: { name: 'Acme "Support"', address: 'help@Acme.example' },
+        to: ['Jane <Jane@Bücher.example>', { address: 'joe@example.com' }],
+        cc: 'Åsa <asa@example.org>',
+      },
+      {},
+    );
+    const message = createMessage({ ...envelopeFields(envelope), subject: 'Hi', text: '-' } as never);
+    expect(message.from).toEqual({ name: 'Acme "Support"', address: 'help@acme.example' });
+    expect(message.to).toEqual([
+      { name: 'Jane', address: 'Jane@xn--bcher-kva.example' },
+      { address: 'joe@example.com' },
+    ]);
+    expect(message.cc).toEqual([{ name: 'Åsa', address: 'asa@example.org' }]);
+  });
+
+  it("gives the producer the envelope's JSON and its first recipient's address as the key", () => {
+    const built = buildEnvelope({ ...preRendered, to: ['Jane <Jane@Example.COM>', 'b@example.net'] }, {});
+    expect(built.json).toBe(JSON.stringify(built.envelope));
+    expect(parseEnvelope(built.json)).toEqual(built.envelope);
+    expect(built.key).toBe(parseAddress(built.envelope.to[0]!, 'to').address.toLowerCase());
+    expect(built.key).toBe('jane@example.com');
   });
 });

@@ -1,0 +1,59 @@
+/**
+ * The worker's events (Announcer): listeners kept as a set, called in order, a broken one ignored.
+ * emit runs once per email, over an array copied on (un)subscribe; these pin what that must keep.
+ */
+import { describe, expect, it } from 'vitest';
+import { Announcer } from '../../src/kafka/announce.js';
+
+const resumed = {} as Record<string, never>;
+
+describe('worker events', () => {
+  it('calls each listener once per event, in the order subscribed; a function subscribed twice once', () => {
+    const say = new Announcer(undefined, 'group');
+    const calls: string[] = [];
+    const first = () => calls.push('first');
+    say.on('resumed', first);
+    say.on('resumed', () => calls.push('second'));
+    say.on('resumed', first);
+    say.emit('resumed', resumed);
+    expect(calls).toEqual(['first', 'second']);
+  });
+
+  it('stops calling a listener once unsubscribed, and leaves the others', () => {
+    const say = new Announcer(undefined, 'group');
+    const calls: string[] = [];
+    const off = say.on('resumed', () => calls.push('a'));
+    const offB = say.on('resumed', () => calls.push('b'));
+    off();
+    off(); // twice is harmless
+    say.emit('resumed', resumed);
+    offB();
+    say.emit('resumed', resumed);
+    expect(calls).toEqual(['b']);
+  });
+
+  it('a listener that throws does not keep the next from hearing it', () => {
+    const say = new Announcer(undefined, 'group');
+    const heard: unknown[] = [];
+    say.on('error', () => {
+      throw new Error('broken listener');
+    });
+    say.on('error', ({ error }) => heard.push(error));
+    say.emit('error', { error: 'boom' });
+    expect(heard).toEqual(['boom']);
+  });
+
+  it('builds a sent event only when someone listens, and counts every send', () => {
+    const say = new Announcer(undefined, 'group');
+    const reports = say.recordReports(() => {});
+    const envelope = { createdAt: new Date(Date.now() - 1000).toISOString(), id: 'e-1' } as never;
+    const result = { messageId: '<m@x>', accepted: ['a@b.example'], rejected: [], transport: 't' };
+    reports.sent({ topic: 't', partition: 0, offset: '1' }, envelope, result, 1);
+    const events: Array<{ latencyMs: number; offset: string }> = [];
+    say.on('sent', (event) => events.push(event));
+    reports.sent({ topic: 't', partition: 0, offset: '2' }, envelope, result, 1);
+    expect(say.stats.sent).toBe(2);
+    expect(events.map((e) => e.offset)).toEqual(['2']);
+    expect(events[0]!.latencyMs).toBeGreaterThanOrEqual(1000);
+  });
+});

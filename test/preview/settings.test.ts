@@ -1,0 +1,66 @@
+/** The settings view's sources: environment, config file, code, default; secrets never shown. */
+import { describe, expect, it } from 'vitest';
+import { configFromEnv, EmailService, memoryTransport } from '../../src/index.js';
+import { settingsView } from '../../src/preview/settings.js';
+
+const find = (view: ReturnType<typeof settingsView>, name: string) =>
+  view.groups.flatMap((g) => g.settings).find((s) => s.name === name);
+
+describe('settingsView', () => {
+  it('names the variable a value came from, and shows a secret as set without its value', () => {
+    const env = {
+      MAILROOM_TRANSPORT: 'memory',
+      APP_NAME: 'Acme',
+      SMTP_FROM_EMAIL: 'no-reply@acme.example',
+      MAILROOM_PRIMARY_COLOR: '#0a0',
+      KAFKA_SASL_PASSWORD: 'kafka-secret-value-9',
+      MAILROOM_STAGING_ALLOW: '@acme.example',
+    };
+    const view = settingsView(
+      new EmailService(configFromEnv(env)),
+      { code: false, configFile: undefined },
+      env,
+    );
+    expect(find(view, 'Primary colour')).toMatchObject({
+      value: '#00AA00',
+      source: 'environment',
+      from: 'MAILROOM_PRIMARY_COLOR',
+    });
+    expect(find(view, 'Sends through')).toMatchObject({ source: 'environment', from: 'MAILROOM_TRANSPORT' });
+    expect(find(view, 'Allowed')).toMatchObject({ value: '@acme.example', source: 'environment' });
+    expect(find(view, 'SASL password')).toEqual({
+      name: 'SASL password',
+      value: 'set',
+      source: 'environment',
+      from: 'KAFKA_SASL_PASSWORD',
+      secret: true,
+    });
+    expect(find(view, 'SMTP password')).toMatchObject({ value: 'unset', source: 'default' });
+    expect(find(view, 'Company')).toMatchObject({ value: 'Acme', source: 'default' });
+    expect(JSON.stringify(view)).not.toContain('kafka-secret-value-9');
+  });
+
+  it('a value given in code is code, or the config file when it came from one', () => {
+    const service = new EmailService({
+      transport: memoryTransport(),
+      from: 'Acme <hello@acme.example>',
+      appName: 'Acme',
+      brand: { company: 'Acme Inc.' },
+    });
+    expect(find(settingsView(service, { code: true, configFile: undefined }, {}), 'Company')).toMatchObject({
+      value: 'Acme Inc.',
+      source: 'code',
+    });
+    const fromFile = settingsView(service, { code: true, configFile: 'mailroom.config.ts' }, {});
+    expect(find(fromFile, 'From address')).toMatchObject({
+      value: 'hello@acme.example',
+      source: 'config file',
+      from: 'mailroom.config.ts',
+    });
+    expect(find(fromFile, 'Sends through')).toMatchObject({
+      value: expect.stringMatching(/^memory/),
+      source: 'config file',
+    });
+    expect(find(fromFile, 'Staging rules')).toMatchObject({ value: 'off', source: 'default' });
+  });
+});
