@@ -6,6 +6,8 @@ export const USAGE = `Usage:
   mailroom templates [--templates DIR]
   mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR]
                    [--allowed-hosts NAME,…] [--token TOKEN]
+  mailroom check [<template>] [--data '<json>'] [--templates DIR] [--staging-hosts NAME,…]
+                 [--production] [--no-spam]
   mailroom release <id…> | --all [--to <address>]
   mailroom discard <id…> | --all
   mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME]
@@ -87,6 +89,26 @@ ${CONFIG_FLAG}
 Example:
   mailroom preview --templates ./emails --port 4000
   MAILROOM_PREVIEW_TOKEN=$(openssl rand -hex 16) mailroom preview --host 0.0.0.0 --allowed-hosts qa.lan`,
+  check: `mailroom check [<template>] [--data '<json>'] [--templates DIR] [--staging-hosts NAME,…] [--production] [--no-spam]
+
+Renders every template (or the one named) with each of its preview data sets (or --data) and runs
+the checks the preview shows: features the major email clients do not support (caniemail's data),
+links and images (malformed, not https, to this machine or a staging host), the size Gmail clips
+(102 KB of HTML), links missing from the text part, subject length, a preheader, and a SpamAssassin
+score when spamassassin or spamc is installed. Prints the errors and warnings; exits 1 when any
+email has an error or does not render.
+
+  --data, -d JSON       check only this data (default: every preview data set of the template)
+  --staging-hosts NAMES your staging host names (a leading dot takes subdomains): links to them are
+                        errors with --production
+  --production          links to this machine or a staging host are errors (default: when
+                        NODE_ENV is production; info otherwise)
+  --no-spam             skip SpamAssassin (about a second per email)
+${TEMPLATES_FLAG}
+${CONFIG_FLAG}
+
+Example:
+  mailroom check --templates ./emails --production --staging-hosts .staging.acme.example`,
   release: `mailroom release <id…> | --all [--to <address>]
 
 Sends held emails (MAILROOM_HOLD=true) through the transport configured behind the hold, staging

@@ -14,6 +14,7 @@ import { hostCheck, hostName } from '../preview/hosts.js';
 import type { SendResult, Transport } from '../transport.js';
 import { heldId } from '../transports/hold.js';
 import { sandboxFiles } from '../transports/sandbox.js';
+import { runCheckCommand } from './check.js';
 import { loadConfig } from './config-file.js';
 import { COMMAND_HELP, USAGE } from './help.js';
 import { runHoldCommand } from './hold.js';
@@ -134,6 +135,9 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       'kafka-client': { type: 'string' },
       all: { type: 'boolean' },
       token: { type: 'string' },
+      'staging-hosts': { type: 'string', multiple: true },
+      production: { type: 'boolean' },
+      'no-spam': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -265,6 +269,28 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      return;
+    }
+    case 'check': {
+      const stagingHosts = (values['staging-hosts'] ?? []).flatMap((list) =>
+        list.split(',').map((name) => name.trim()),
+      );
+      hostCheck(stagingHosts, '--staging-hosts');
+      const ok = await runCheckCommand(
+        {
+          template,
+          data: values.data === undefined ? undefined : parseData(values.data),
+          templatesDir: values.templates,
+          options: {
+            stagingHosts,
+            spam: values['no-spam'] !== true,
+            ...(values.production ? { production: true } : {}),
+          },
+        },
+        config,
+        out,
+      );
+      if (!ok) process.exitCode = 1;
       return;
     }
     case 'release':

@@ -24,6 +24,8 @@ import {
   sendTest,
 } from './actions.js';
 import type { OutboxAttachment } from './attachments.js';
+import type { CheckOptions } from './checks.js';
+import { checkRoute } from './checks-api.js';
 import { describeProblem, type PreviewProblem } from './diagnose.js';
 import { hostCheck, hostName } from './hosts.js';
 import { listOutbox, readAttachment, readEml, readOutbox } from './outbox.js';
@@ -69,6 +71,12 @@ export interface PreviewOptions {
    * on loopback only. Viewing is never token-protected: use `allowedHosts` for that.
    */
   token?: string;
+  /**
+   * Options of the checks the page shows (see `checkEmail`): `production`, `stagingHosts`,
+   * `clients`, and `spam: false` to take the checks panel's SpamAssassin button away. SpamAssassin
+   * runs only when that button is pressed. Default `{}`.
+   */
+  checks?: CheckOptions;
   /**
    * The config file `service` was read from (the CLI passes its `mailroom.config.ts`): the settings
    * view names it as the source of what it sets. Default none: options given in `service` are
@@ -142,6 +150,7 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
   if (basePath && !/^\/[\w./~-]*$/.test(basePath))
     throw new ConfigError('basePath', 'must be a path such as /_mail');
   const allowedHost = hostCheck(options.allowedHosts);
+  hostCheck(options.checks?.stagingHosts, 'checks.stagingHosts');
   let sources: PreviewSources | undefined;
   const load = () => {
     sources ??= loadPreviewSources(serviceOptions, templatesDir);
@@ -269,6 +278,10 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
         })),
         frame: `frame/outbox/${encodeURIComponent(email.id)}`,
       } satisfies View);
+    }
+    if (head === 'api' && a === 'checks') {
+      const answer = await checkRoute(parts.slice(2), load, outboxDir, options.checks);
+      return answer === undefined ? notFound(res) : json(res, answer);
     }
     if (head === 'frame' && a === 'template' && parts.length === 4) {
       const view = templateView(load(), parts[2]!, parts[3]!);

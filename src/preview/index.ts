@@ -3,6 +3,18 @@
  * captured, in a browser. A node:http handler to mount, or `mailroom preview` from the CLI.
  */
 
+export {
+  type CheckableEmail,
+  type CheckFinding,
+  type CheckName,
+  type CheckOptions,
+  type CheckReport,
+  type CheckSeverity,
+  checkEmail,
+  GMAIL_CLIP_BYTES,
+  SUBJECT_MAX_LENGTH,
+} from './checks.js';
+export { MAJOR_CLIENTS } from './client-support.js';
 export type { PreviewProblem } from './diagnose.js';
 export { createPreviewHandler, type PreviewHandler, type PreviewOptions } from './handler.js';
 export {

@@ -4,6 +4,7 @@
  * `textContent`; email HTML only ever goes into a sandboxed iframe, loaded from the server.
  * Every sidebar entry is made by one function, `sidebarItem`, so a badge or a line is added there.
  */
+import { CHECKS_PANEL, CHECKS_SCRIPT, CHECKS_STYLE } from './checks-view.js';
 import { STYLE } from './page-style.js';
 
 const SCRIPT = `
@@ -129,6 +130,7 @@ async function loadLists() {
   $('#outbox-empty').hidden = outbox.length > 0;
   filterOutbox();
   if (!state.name && state.kind === 'template' && templates[0]) Object.assign(state, { kind: 'template', name: templates[0].name, set: null });
+  document.dispatchEvent(new CustomEvent('mailroom:lists'));
 }
 
 /**
@@ -253,6 +255,7 @@ async function show(reload = false) {
   for (const b of document.querySelectorAll('[data-width]')) b.setAttribute('aria-pressed', String(b.dataset.width === state.width));
   for (const b of document.querySelectorAll('[data-scheme]')) b.setAttribute('aria-pressed', String(b.dataset.scheme === state.scheme));
   fitFrame();
+  document.dispatchEvent(new CustomEvent('mailroom:show', { detail: { kind: state.kind, name: state.name, set: state.set, problem: Boolean(view.problem) } }));
 }
 
 function markCurrent() {
@@ -305,7 +308,7 @@ export function page(nonce: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>mailroom preview</title>
 <link rel="icon" href="data:,">
-<style nonce="${nonce}">${STYLE}</style>
+<style nonce="${nonce}">${STYLE}${CHECKS_STYLE}</style>
 </head>
 <body>
 <aside>
@@ -362,6 +365,7 @@ export function page(nonce: string): string {
   </section>
   <p id="action-result" role="status"></p>
   <div id="problem" role="alert" hidden></div>
+  ${CHECKS_PANEL}
   <p id="subject"></p>
   <section id="settings" aria-label="Settings" hidden>
     <p class="meta">Read-only: configuration lives in code, the config file and the environment. Secrets show as set or unset, never their value.</p>
@@ -375,7 +379,7 @@ export function page(nonce: string): string {
     <table id="headers" hidden></table>
   </div>
 </main>
-<script nonce="${nonce}">${SCRIPT}</script>
+<script nonce="${nonce}">${SCRIPT}${CHECKS_SCRIPT}</script>
 </body>
 </html>`;
 }

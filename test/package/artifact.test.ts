@@ -291,6 +291,31 @@ const server = http.createServer(handler).listen(0, '127.0.0.1', async () => {
     }
   });
 
+  it('checks an email with mailroom-js/preview from ESM and CJS, the client-support table included (caniemail is not installed)', {
+    timeout: CHILD,
+  }, async () => {
+    const body = (load: string) => `${load}
+checkEmail(
+  { subject: 'Hello', html: '<div style="display:flex; gap:4px"><video src="https://a.example/v.mp4" width="2" height="2"></video></div>', text: '' },
+  { spam: false },
+).then((report) => console.log(JSON.stringify({
+  clientSupport: report.findings.filter((f) => f.check === 'client-support' && f.severity === 'warning').map((f) => f.message.split(' is not')[0]),
+})));
+`;
+    const esm = await runScript(
+      'check-checks.mjs',
+      body("import { checkEmail } from 'mailroom-js/preview';"),
+    );
+    const cjs = await runScript(
+      'check-checks.cjs',
+      body("const { checkEmail } = require('mailroom-js/preview');"),
+    );
+    for (const out of [esm, cjs]) {
+      expect(out).toEqual({ clientSupport: ['gap, column-gap, row-gap', '<video> element'] });
+    }
+    expect(existsSync(join(scratch, 'node_modules', 'caniemail'))).toBe(false);
+  });
+
   it('loads mailroom and mailroom-js/kafka from ESM and CJS without a Kafka client, never asking for one', {
     timeout: CHILD,
   }, async () => {
