@@ -27,6 +27,15 @@ import type { OutboxAttachment } from './attachments.js';
 import type { CheckOptions } from './checks.js';
 import { checkRoute } from './checks-api.js';
 import { describeProblem, type PreviewProblem } from './diagnose.js';
+import {
+  Drafts,
+  editingRefusal,
+  editorSources,
+  newTemplateRoute,
+  notEditable,
+  renderRoute,
+  saveRoute,
+} from './editor.js';
 import { hostCheck, hostName } from './hosts.js';
 import { listOutbox, readAttachment, readEml, readOutbox } from './outbox.js';
 import { page } from './page.js';
@@ -157,6 +166,7 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
     return sources;
   };
 
+  const drafts = new Drafts();
   const streams = new Set<ServerResponse>();
   const watchers: FSWatcher[] = [];
   let pending: NodeJS.Timeout | undefined;
@@ -245,7 +255,23 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       const nonce = randomBytes(16).toString('base64');
       return send(res, 200, 'text/html; charset=utf-8', page(nonce), pageHeaders(nonce));
     }
-    if (head === 'api' && a === 'templates' && parts.length === 2) return json(res, templateList(load()));
+    if (head === 'api' && a === 'templates' && parts.length === 2) {
+      return json(res, templateList(load(), templatesDir, editingRefusal(req, host)));
+    }
+    if ((head === 'api' && a === 'edit') || (head === 'frame' && a === 'draft')) {
+      const refused = editingRefusal(req, host);
+      if (refused)
+        return reply(res, { status: 403, body: { error: { name: 'Forbidden', message: refused } } });
+      if (parts.length !== 3 || !b) return notFound(res);
+      if (head === 'frame') {
+        const html = drafts.get(b);
+        return html === undefined
+          ? notFound(res)
+          : send(res, 200, 'text/html; charset=utf-8', colorScheme(html, url.searchParams), FRAME);
+      }
+      const view = editorSources(load(), templatesDir, b);
+      return view ? json(res, view) : notFound(res);
+    }
     if (head === 'api' && a === 'templates' && parts.length === 4) {
       return json(res, templateView(load(), parts[2]!, parts[3]!));
     }
@@ -336,11 +362,16 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       'api/send',
       'api/outbox/delete',
       'api/settings/verify',
+      'api/edit/render',
+      'api/edit/save',
+      'api/edit/new',
     ];
     if (!known.includes(route)) return send(res, 405, 'text/plain', 'Method not allowed');
-    const refused = refusal(req, host, token);
+    const editing = route.startsWith('api/edit/');
+    // Editing needs loopback and development first, then the same checks as every other button.
+    const refused = (editing ? editingRefusal(req, host) : undefined) ?? refusal(req, host, token);
     if (refused) return reply(res, { status: 403, body: { error: { name: 'Forbidden', message: refused } } });
-    const body = await readJson(req);
+    const body = await readJson(req, editing ? 2 * 1024 * 1024 : undefined);
     if (!body) {
       return reply(res, {
         status: 415,
@@ -351,6 +382,20 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
           },
         },
       });
+    }
+    if (route === 'api/edit/render')
+      return reply(res, renderRoute(serviceOptions, load(), templatesDir, drafts, body));
+    if (route === 'api/edit/save' || route === 'api/edit/new') {
+      const answer =
+        route === 'api/edit/save'
+          ? saveRoute(serviceOptions, load(), templatesDir, body)
+          : newTemplateRoute(load(), templatesDir, body);
+      // The sidebar, the render and the badges read the new files now, not after the watcher's delay.
+      if (answer.status === 200) {
+        sources = undefined;
+        changed();
+      }
+      return reply(res, answer);
     }
     if (route === 'api/send') return reply(res, await sendTest(load(), body));
     if (route === 'api/outbox/delete') return reply(res, await deleteCaptured(outboxDir, hold, body));
@@ -376,14 +421,28 @@ function reply(res: ServerResponse, answer: ActionAnswer): void {
   send(res, answer.status, 'application/json; charset=utf-8', JSON.stringify(answer.body));
 }
 
-function templateList(sources: PreviewSources) {
+function templateList(
+  sources: PreviewSources,
+  templatesDir: string | undefined,
+  editingRefused: string | undefined,
+) {
   return {
-    templates: sources.templates.map((t) => ({
-      name: t.name,
-      builtin: t.builtin,
-      sets: t.sets.map((s) => s.name),
-    })),
+    templates: sources.templates.map((t) => {
+      const why = editingRefused ?? notEditable(t, templatesDir);
+      return {
+        name: t.name,
+        builtin: t.builtin,
+        sets: t.sets.map((s) => s.name),
+        editable: why === undefined,
+        ...(why === undefined ? {} : { notEditable: why }),
+      };
+    }),
     problems: sources.problems,
+    editing: {
+      allowed: editingRefused === undefined,
+      ...(editingRefused === undefined ? {} : { why: editingRefused }),
+      canCreate: editingRefused === undefined && templatesDir !== undefined,
+    },
   };
 }
 
