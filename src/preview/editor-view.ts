@@ -20,6 +20,7 @@ export const EDITOR_STYLE = `
 #edit-why { flex-basis:100%; }
 #new-template { display:flex; gap:6px; margin:6px 16px; }
 #new-template input { flex:1; min-width:0; font:inherit; padding:5px 8px; border:1px solid var(--line); border-radius:6px; }
+header #edit { border:1px solid var(--line); border-radius:6px; background:#fff; padding:6px 12px; font:inherit; color:inherit; cursor:pointer; }
 #new-template button, #editor button { font:inherit; padding:5px 10px; border:1px solid var(--line); border-radius:6px; background:#fff; cursor:pointer; }
 #editor button.primary { background:var(--primary); border-color:var(--primary); color:#fff; }
 #new-result { margin:0 16px; font-size:12px; }
@@ -33,6 +34,7 @@ body.editing #stage { display:none; }
 .editor-fields textarea { display:block; width:100%; font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace; border:1px solid var(--line); border-radius:4px; padding:6px; resize:vertical; color:var(--text); }
 #editor-problem { border:1px solid #F1AEB5; background:#FDF0F1; color:#842029; border-radius:6px; padding:8px 10px; margin-bottom:8px; }
 #editor-problem code { display:block; margin-top:4px; }
+#editor-frame.stale { opacity:.45; }
 #editor-frame { display:block; width:100%; height:600px; border:1px solid var(--line); border-radius:4px; background:#fff; }
 @media (max-width:760px) { .editor-grid { grid-template-columns:minmax(0,1fr); } }
 `;
@@ -44,7 +46,7 @@ export const EDITOR_BUTTON = `<button type="button" id="edit" hidden>Edit</butto
 export const EDITOR_NEW = `<div id="new-template" hidden><input id="new-name" placeholder="new-template-name" aria-label="New template name" autocomplete="off" spellcheck="false"><button type="button" id="new-create">New template</button></div>
     <p id="new-result" role="status"></p>`;
 
-/** Above the email, which it replaces while open. */
+/** Above the checks and the email, which it replaces while open. */
 export const EDITOR_PANEL = `<section id="editor" class="panel" aria-label="Edit template" hidden>
     <div class="editor-bar"><strong id="editor-title"></strong><button type="button" id="editor-save" class="primary">Save</button><button type="button" id="editor-close">Close</button><span id="editor-status" role="status"></span></div>
     <div id="editor-problem" role="alert" hidden></div>
@@ -70,6 +72,8 @@ document.addEventListener('mailroom:show', ({ detail }) => {
   why.hidden = !(t && !t.editable && editing.allowed);
   why.textContent = why.hidden ? '' : 'Not editable: ' + t.notEditable;
   if (editingName && (detail.kind !== 'template' || detail.name !== editingName)) closeEditor();
+  // Another data set or colour scheme picked while editing: the unsaved render follows it.
+  else if (editingName) void renderDraft();
 });
 function editorProblem(problem) {
   const box = $('#editor-problem');
@@ -120,6 +124,8 @@ async function renderDraft() {
   if (seq !== renderSeq || !editingName) return;
   if (status !== 200) return editorProblem({ message: answer.error ? answer.error.message : 'render failed: ' + status });
   editorProblem(answer.problem);
+  // The last render that worked stays, dimmed, until the sources render again.
+  $('#editor-frame').classList.toggle('stale', Boolean(answer.problem));
   if (answer.problem) return;
   $('#editor-subject').textContent = 'Subject: ' + answer.subject;
   $('#editor-frame').src = answer.frame + '?scheme=' + state.scheme;

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, relative, resolve, sep } from 'node:path';
 import { isProduction } from '../env-names.js';
 import { isMailroomError } from '../errors.js';
@@ -36,6 +37,14 @@ export function editingRefusal(req: IncomingMessage, host: string | undefined): 
   if (!name || !isLoopback(name) || !local || !isLoopback(local.replace(/^::ffff:/, ''))) {
     return 'editing templates works only on a preview opened over loopback (localhost, 127.0.0.1, [::1])';
   }
+  // Listening on every address (0.0.0.0, ::) or a network one, the machine's neighbours reach the
+  // same server: editing stays off even for this loopback request.
+  const listening = (req.socket as { server?: { address?: () => unknown } }).server?.address?.();
+  const address =
+    typeof listening === 'object' && listening !== null ? (listening as AddressInfo).address : undefined;
+  if (address !== undefined && !isLoopback(address.replace(/^::ffff:/, ''))) {
+    return `editing templates is off while the preview listens on ${address}, beyond loopback (listen on 127.0.0.1 to edit)`;
+  }
   return undefined;
 }
 
@@ -44,7 +53,7 @@ export function notEditable(template: PreviewTemplate, templatesDir: string | un
   if (template.builtin)
     return 'a built-in template ships with mailroom: copy its folder into your templates folder to change it';
   if (!template.dir || !templatesDir || !isDirectChild(templatesDir, template.dir))
-    return 'only templates in the templates folder (--templates, or the config file’s templates) can be edited here';
+    return 'only templates in the templates folder (--templates, or the config file’s templatesDir) can be edited here';
   return undefined;
 }
 
@@ -146,6 +155,17 @@ function renderDraft(service: EmailServiceOptions, draft: Draft): DraftResult {
       };
     }
     data.set(name, parsed.value as Record<string, unknown>);
+  }
+  for (const required of ['subject.eta', 'html.eta']) {
+    if (fileText(required).trim() === '') {
+      return {
+        problem: {
+          message: `${required} must not be empty`,
+          template: template.name,
+          file: join(dir, required),
+        },
+      };
+    }
   }
   const manifestText = fileText('template.json');
   let manifest: { fields?: Fields; layout?: string | false } = {};

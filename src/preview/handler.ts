@@ -50,7 +50,11 @@ export interface PreviewOptions {
   force?: boolean;
   /** The options your `EmailService` is built with (templates, brand, layouts). Default: `configFromEnv()`. */
   service?: EmailServiceOptions;
-  /** A folder of more templates, one subfolder each (see the README). */
+  /**
+   * A folder of more templates, one subfolder each (see the README). Its templates are the ones the
+   * page can edit and create, in development and over loopback only (never with
+   * `NODE_ENV=production`, not even with `force`). Default none.
+   */
   templatesDir?: string;
   /** The sandbox folder whose captured emails to show. Default `MAILROOM_SANDBOX_DIR` or `.mailroom/outbox`. */
   outboxDir?: string;
@@ -73,7 +77,8 @@ export interface PreviewOptions {
    */
   allowedHosts?: readonly string[];
   /**
-   * A secret the page's buttons that change something (release, discard, send a test email) must
+   * A secret the page's buttons that change something (release, discard, send a test email, save a
+   * template: that one on loopback only) must
    * present: required when the page is reached by a name that is not loopback (an `allowedHosts`
    * name), and then whenever it is set. Open the page as `…/?token=TOKEN`; it sends the token in
    * an `X-Mailroom-Token` header. Default `MAILROOM_PREVIEW_TOKEN`, else none: those buttons work
@@ -354,7 +359,10 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
     return notFound(res);
   }
 
-  /** The buttons: `POST api/hold/release`, `api/hold/discard`, `api/send`, `api/outbox/delete`, `api/settings/verify`. */
+  /**
+   * The buttons: `POST api/hold/release`, `api/hold/discard`, `api/send`, `api/outbox/delete`,
+   * `api/settings/verify`, and the editor's `api/edit/render`, `api/edit/save`, `api/edit/new`.
+   */
   async function action(req: IncomingMessage, res: ServerResponse, host: string | undefined, route: string) {
     const known = [
       'api/hold/release',

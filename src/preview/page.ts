@@ -372,6 +372,7 @@ export function page(nonce: string): string {
   </section>
   <p id="action-result" role="status"></p>
   <div id="problem" role="alert" hidden></div>
+  ${EDITOR_PANEL}
   ${CHECKS_PANEL}
   <p id="subject"></p>
   <section id="settings" aria-label="Settings" hidden>
@@ -379,7 +380,6 @@ export function page(nonce: string): string {
     <div class="panel"><button type="button" class="primary" data-action="verify">Verify connection</button><span class="meta">Runs the transport's verify(): connects and logs in, sends nothing.</span></div>
     <div id="settings-groups"></div>
   </section>
-  ${EDITOR_PANEL}
   <div id="stage">
     <iframe id="frame" title="Email" sandbox="allow-same-origin allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer"></iframe>
     <pre id="text" hidden></pre>

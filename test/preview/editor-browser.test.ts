@@ -225,7 +225,7 @@ describe('the template editor in Chromium', () => {
     await page.fill('#editor [data-set="default"]', '{\n  "number": "X",\n  oops\n}');
     await expect
       .poll(() => shown(page.locator('#editor-problem')), WAIT)
-      .toContain(join(invoice, 'preview', 'default.json'));
+      .toContain(`${join(invoice, 'preview', 'default.json')}, line 3`);
     await page.click('#editor-save');
     await expect
       .poll(() => shown(page.locator('#editor-status')), WAIT)
@@ -333,6 +333,24 @@ describe('the template editor in Chromium', () => {
     await expect.poll(() => shown(page.locator('#subject')), WAIT).not.toBe('');
     expect(await page.locator('#edit').isVisible()).toBe(false);
     expect(await page.locator('#new-template').isVisible()).toBe(false);
+  });
+
+  it('refuses editing while the server listens beyond loopback, even to a loopback request', async () => {
+    const wide = createServer((req, res) => handler(req, res));
+    await new Promise<void>((resolve) => wide.listen(0, '0.0.0.0', resolve));
+    const to = (wide.address() as AddressInfo).port;
+    try {
+      const list = JSON.parse((await get('/api/templates', `127.0.0.1:${to}`, to)).body);
+      expect(list.editing.allowed).toBe(false);
+      expect(list.editing.why).toMatch(/listens on 0\.0\.0\.0/);
+      const origin = { origin: `http://127.0.0.1:${to}`, 'x-mailroom-token': TOKEN };
+      expect((await post('/api/edit/save', origin, SAVE_BODY, to)).status).toBe(403);
+      // The same handler on the loopback server still edits: the refusal is about the listener.
+      expect(JSON.parse((await get('/api/templates')).body).editing.allowed).toBe(true);
+    } finally {
+      wide.closeAllConnections();
+      await new Promise((resolve) => wide.close(resolve));
+    }
   });
 
   it('refuses editing with NODE_ENV=production, even when the preview is forced on', async () => {
