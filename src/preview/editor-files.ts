@@ -4,7 +4,15 @@
  * folder, then a rename), so a reader or a crash sees the old file or the new one, never half.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { TemplateError } from '../errors.js';
 import { checkTemplateName } from '../templates/define.js';
@@ -101,7 +109,14 @@ export function writeChanged(dir: string, wanted: ReadonlyMap<string, string>): 
       rmSync(path);
     } else {
       if (content === current) continue;
-      writeFileAtomic(path, content, true);
+      mkdirSync(dirname(path), { recursive: true });
+      // A symlinked `preview/` folder would carry the write elsewhere: the real folder must be inside too.
+      const real = realpathSync(dirname(path));
+      const realRoot = realpathSync(dir);
+      if (real !== realRoot && !real.startsWith(realRoot + sep)) {
+        throw new TypeError(`${name} is not inside ${realRoot}`);
+      }
+      writeFileAtomic(path, content);
     }
     changed.push(name);
   }

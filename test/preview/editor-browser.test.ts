@@ -155,7 +155,10 @@ describe('the template editor in Chromium', () => {
     await expect.poll(() => shown(draft().locator('h1')), WAIT).toBe('Invoice INV-2026-0042');
     expect(await page.locator('#editor [data-file="html.eta"]').inputValue()).toContain('<h1>Invoice');
 
+    const badge = page.locator('[data-template="invoice"] + .badge.checks');
+    await expect.poll(() => shown(badge), WAIT).toBe('1 warning'); // no preheader
     await page.fill('#editor [data-file="subject.eta"]', 'Your bill <%= it.number %> is ready');
+    await page.fill('#editor [data-file="preheader.eta"]', 'Pay by card in one click.');
     const html = (await readFile(join(invoice, 'html.eta'), 'utf8')).replace(
       '<h1>Invoice <%= it.number %></h1>',
       '<h1>Bill <%= it.number %></h1>\n<p id="thanks">Thank you for your business.</p>',
@@ -171,7 +174,9 @@ describe('the template editor in Chromium', () => {
     await page.screenshot({ path: join(artifacts, 'editor-unsaved.png') });
 
     await page.click('#editor-save');
-    await expect.poll(() => shown(page.locator('#editor-status')), WAIT).toBe('Saved subject.eta, html.eta');
+    await expect
+      .poll(() => shown(page.locator('#editor-status')), WAIT)
+      .toBe('Saved subject.eta, preheader.eta, html.eta');
     const after = await snapshot(invoice);
     expect(after.get('subject.eta')?.text).toBe('Your bill <%= it.number %> is ready');
     expect(after.get('html.eta')?.text).toBe(html);
@@ -179,9 +184,10 @@ describe('the template editor in Chromium', () => {
       const old = before.get(file);
       return !old || old.text !== after.get(file)?.text || old.mtime !== after.get(file)?.mtime;
     });
-    expect(touched.sort()).toEqual(['html.eta', 'subject.eta']);
+    expect(touched.sort()).toEqual(['html.eta', 'preheader.eta', 'subject.eta']);
+    expect(after.get('preheader.eta')?.text).toBe('Pay by card in one click.');
     // No temp file left beside them.
-    expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+    expect([...after.keys()].sort()).toEqual([...before.keys(), 'preheader.eta'].sort());
 
     // The page's own view reads the new files: close the editor and see them.
     await page.click('#editor-close');
@@ -189,9 +195,8 @@ describe('the template editor in Chromium', () => {
       .poll(() => shown(page.locator('#subject')), WAIT)
       .toBe('Subject: Your bill INV-2026-0042 is ready');
     await expect.poll(() => shown(frame().locator('h1')), WAIT).toBe('Bill INV-2026-0042');
-    await expect
-      .poll(() => shown(page.locator('[data-template="invoice"] + .badge.checks')), WAIT)
-      .not.toBe('');
+    // The sidebar's badge checked the saved files: the preheader warning is gone.
+    await expect.poll(() => shown(badge), WAIT).toBe('checks ok');
 
     await page.reload();
     await expect

@@ -1,5 +1,5 @@
 /** The editor's file rules: atomic writes, only changed files, names that cannot leave the folder. */
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -60,6 +60,17 @@ describe('writeChanged', () => {
     expect(writeChanged(dir, wanted)).toEqual(['html.eta', 'text.eta', 'preview/default.json']);
     expect(await readFile(join(dir, 'html.eta'), 'utf8')).toBe('<p>new</p>');
     expect((await readdir(dir)).sort()).toEqual(['html.eta', 'preview', 'subject.eta']);
+  });
+
+  it('refuses to write through a symlinked folder that leads out', async () => {
+    const outside = await mkdtemp(join(tmpdir(), 'mailroom-editor-outside-'));
+    try {
+      await symlink(outside, join(dir, 'preview'));
+      expect(() => writeChanged(dir, new Map([['preview/default.json', '{}']]))).toThrow(TypeError);
+      expect(await readdir(outside)).toEqual([]);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
   });
 
   it('refuses a name that leaves the folder', () => {
