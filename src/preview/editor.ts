@@ -146,7 +146,9 @@ function renderDraft(service: EmailServiceOptions, draft: Draft): DraftResult {
   const { template, dir } = draft;
   const fileText = (file: string) => draft.files.get(file) ?? readIfExists(join(dir, file)) ?? '';
   const data = new Map<string, Record<string, unknown>>();
-  for (const [name, text] of draft.sets) {
+  // The sets on disk, with the draft's in their place: a request may send only what it changed.
+  const sets = new Map([...Object.entries(readSets(dir)), ...draft.sets]);
+  for (const [name, text] of sets) {
     const parsed = parseJson(text, join(dir, 'preview', `${name}.json`));
     if ('problem' in parsed) return parsed;
     if (typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value)) {

@@ -276,6 +276,21 @@ describe('the template editor in Chromium', () => {
     expect(answer.status).toBe(403);
   });
 
+  it('renders a request that sends only the file it changed, with the data sets on disk', async () => {
+    const answer = await post(
+      '/api/edit/render',
+      { origin: base.slice(0, -1), 'x-mailroom-token': TOKEN },
+      { template: 'invoice', set: 'huge-amount', files: { 'subject.eta': 'Only <%= it.amount %>' } },
+    );
+    expect(answer.status).toBe(200);
+    const body = JSON.parse(answer.body);
+    expect(body.problem).toBeUndefined();
+    expect(body.subject).toBe('Only €1,234,567,890.99');
+    const html = await get(`/${body.frame}`);
+    expect(html.status).toBe(200);
+    expect(html.body).toContain('€1,234,567,890.99');
+  });
+
   it('refuses a forged cross-origin save (403) and writes nothing', async () => {
     const before = await snapshot(invoice);
     const forged = await post(
