@@ -167,6 +167,14 @@ async function createTemplate() {
 }
 $('#edit').addEventListener('click', () => void openEditor());
 $('#editor-close').addEventListener('click', closeEditor);
+// As tall as the email, like the main frame: the editors and the render scroll together.
+$('#editor-frame').addEventListener('load', () => {
+  const frame = $('#editor-frame');
+  const doc = frame.contentDocument;
+  if (!doc || !doc.documentElement || doc.URL === 'about:blank') return;
+  frame.style.height = '0px';
+  frame.style.height = doc.documentElement.scrollHeight + (frame.offsetHeight - frame.clientHeight) + 'px';
+});
 $('#editor-save').addEventListener('click', () => void saveDraft());
 $('#new-create').addEventListener('click', () => void createTemplate());
 $('#editor').addEventListener('input', () => {
