@@ -67,14 +67,17 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
-/** The JSON object of a request body, at most 64 KB; undefined when it is not one. */
-export async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+/** The JSON object of a request body, at most `limit` bytes (default 64 KB); undefined when it is not one. */
+export async function readJson(
+  req: IncomingMessage,
+  limit = 64 * 1024,
+): Promise<Record<string, unknown> | undefined> {
   if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return undefined;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > 64 * 1024) return undefined;
+    if (size > limit) return undefined;
     chunks.push(chunk as Buffer);
   }
   try {

@@ -27,6 +27,15 @@ import type { OutboxAttachment } from './attachments.js';
 import type { CheckOptions } from './checks.js';
 import { checkRoute } from './checks-api.js';
 import { describeProblem, type PreviewProblem } from './diagnose.js';
+import {
+  Drafts,
+  editingRefusal,
+  editorSources,
+  newTemplateRoute,
+  notEditable,
+  renderRoute,
+  saveRoute,
+} from './editor.js';
 import { hostCheck, hostName } from './hosts.js';
 import { listOutbox, readAttachment, readEml, readOutbox } from './outbox.js';
 import { page } from './page.js';
@@ -41,7 +50,11 @@ export interface PreviewOptions {
   force?: boolean;
   /** The options your `EmailService` is built with (templates, brand, layouts). Default: `configFromEnv()`. */
   service?: EmailServiceOptions;
-  /** A folder of more templates, one subfolder each (see the README). */
+  /**
+   * A folder of more templates, one subfolder each (see the README). Its templates are the ones the
+   * page can edit and create, in development and over loopback only (never with
+   * `NODE_ENV=production`, not even with `force`). Default none.
+   */
   templatesDir?: string;
   /** The sandbox folder whose captured emails to show. Default `MAILROOM_SANDBOX_DIR` or `.mailroom/outbox`. */
   outboxDir?: string;
@@ -64,7 +77,8 @@ export interface PreviewOptions {
    */
   allowedHosts?: readonly string[];
   /**
-   * A secret the page's buttons that change something (release, discard, send a test email) must
+   * A secret the page's buttons that change something (release, discard, send a test email, save a
+   * template: that one on loopback only) must
    * present: required when the page is reached by a name that is not loopback (an `allowedHosts`
    * name), and then whenever it is set. Open the page as `…/?token=TOKEN`; it sends the token in
    * an `X-Mailroom-Token` header. Default `MAILROOM_PREVIEW_TOKEN`, else none: those buttons work
@@ -157,6 +171,7 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
     return sources;
   };
 
+  const drafts = new Drafts();
   const streams = new Set<ServerResponse>();
   const watchers: FSWatcher[] = [];
   let pending: NodeJS.Timeout | undefined;
@@ -245,7 +260,23 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       const nonce = randomBytes(16).toString('base64');
       return send(res, 200, 'text/html; charset=utf-8', page(nonce), pageHeaders(nonce));
     }
-    if (head === 'api' && a === 'templates' && parts.length === 2) return json(res, templateList(load()));
+    if (head === 'api' && a === 'templates' && parts.length === 2) {
+      return json(res, templateList(load(), templatesDir, editingRefusal(req, host)));
+    }
+    if ((head === 'api' && a === 'edit') || (head === 'frame' && a === 'draft')) {
+      const refused = editingRefusal(req, host);
+      if (refused)
+        return reply(res, { status: 403, body: { error: { name: 'Forbidden', message: refused } } });
+      if (parts.length !== 3 || !b) return notFound(res);
+      if (head === 'frame') {
+        const html = drafts.get(b);
+        return html === undefined
+          ? notFound(res)
+          : send(res, 200, 'text/html; charset=utf-8', colorScheme(html, url.searchParams), FRAME);
+      }
+      const view = editorSources(load(), templatesDir, b);
+      return view ? json(res, view) : notFound(res);
+    }
     if (head === 'api' && a === 'templates' && parts.length === 4) {
       return json(res, templateView(load(), parts[2]!, parts[3]!));
     }
@@ -328,7 +359,10 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
     return notFound(res);
   }
 
-  /** The buttons: `POST api/hold/release`, `api/hold/discard`, `api/send`, `api/outbox/delete`, `api/settings/verify`. */
+  /**
+   * The buttons: `POST api/hold/release`, `api/hold/discard`, `api/send`, `api/outbox/delete`,
+   * `api/settings/verify`, and the editor's `api/edit/render`, `api/edit/save`, `api/edit/new`.
+   */
   async function action(req: IncomingMessage, res: ServerResponse, host: string | undefined, route: string) {
     const known = [
       'api/hold/release',
@@ -336,11 +370,16 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       'api/send',
       'api/outbox/delete',
       'api/settings/verify',
+      'api/edit/render',
+      'api/edit/save',
+      'api/edit/new',
     ];
     if (!known.includes(route)) return send(res, 405, 'text/plain', 'Method not allowed');
-    const refused = refusal(req, host, token);
+    const editing = route.startsWith('api/edit/');
+    // Editing needs loopback and development first, then the same checks as every other button.
+    const refused = (editing ? editingRefusal(req, host) : undefined) ?? refusal(req, host, token);
     if (refused) return reply(res, { status: 403, body: { error: { name: 'Forbidden', message: refused } } });
-    const body = await readJson(req);
+    const body = await readJson(req, editing ? 2 * 1024 * 1024 : undefined);
     if (!body) {
       return reply(res, {
         status: 415,
@@ -351,6 +390,20 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
           },
         },
       });
+    }
+    if (route === 'api/edit/render')
+      return reply(res, renderRoute(serviceOptions, load(), templatesDir, drafts, body));
+    if (route === 'api/edit/save' || route === 'api/edit/new') {
+      const answer =
+        route === 'api/edit/save'
+          ? saveRoute(serviceOptions, load(), templatesDir, body)
+          : newTemplateRoute(load(), templatesDir, body);
+      // The sidebar, the render and the badges read the new files now, not after the watcher's delay.
+      if (answer.status === 200) {
+        sources = undefined;
+        changed();
+      }
+      return reply(res, answer);
     }
     if (route === 'api/send') return reply(res, await sendTest(load(), body));
     if (route === 'api/outbox/delete') return reply(res, await deleteCaptured(outboxDir, hold, body));
@@ -376,14 +429,28 @@ function reply(res: ServerResponse, answer: ActionAnswer): void {
   send(res, answer.status, 'application/json; charset=utf-8', JSON.stringify(answer.body));
 }
 
-function templateList(sources: PreviewSources) {
+function templateList(
+  sources: PreviewSources,
+  templatesDir: string | undefined,
+  editingRefused: string | undefined,
+) {
   return {
-    templates: sources.templates.map((t) => ({
-      name: t.name,
-      builtin: t.builtin,
-      sets: t.sets.map((s) => s.name),
-    })),
+    templates: sources.templates.map((t) => {
+      const why = editingRefused ?? notEditable(t, templatesDir);
+      return {
+        name: t.name,
+        builtin: t.builtin,
+        sets: t.sets.map((s) => s.name),
+        editable: why === undefined,
+        ...(why === undefined ? {} : { notEditable: why }),
+      };
+    }),
     problems: sources.problems,
+    editing: {
+      allowed: editingRefused === undefined,
+      ...(editingRefused === undefined ? {} : { why: editingRefused }),
+      canCreate: editingRefused === undefined && templatesDir !== undefined,
+    },
   };
 }
 

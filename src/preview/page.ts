@@ -5,6 +5,7 @@
  * Every sidebar entry is made by one function, `sidebarItem`, so a badge or a line is added there.
  */
 import { CHECKS_PANEL, CHECKS_SCRIPT, CHECKS_STYLE } from './checks-view.js';
+import { EDITOR_BUTTON, EDITOR_NEW, EDITOR_PANEL, EDITOR_SCRIPT, EDITOR_STYLE } from './editor-view.js';
 import { STYLE } from './page-style.js';
 
 const SCRIPT = `
@@ -18,6 +19,8 @@ const el = (tag, { dataset = {}, ...props } = {}, ...children) => {
 const narrow = matchMedia('(max-width: 760px)');
 const state = { kind: 'template', name: null, set: null, width: narrow.matches ? 'mobile' : 'desktop', tab: 'html', scheme: 'light', search: '' };
 let templates = [];
+/** Whether this page may edit templates ({ allowed, why?, canCreate }), from the server. */
+let editing = { allowed: false, canCreate: false };
 let hold = { enabled: false, emails: [], sendsThrough: '' };
 // The token comes once in the address (?token=…) and is kept for this tab only.
 const token = (() => {
@@ -116,6 +119,7 @@ async function getJson(url) { const r = await fetch(url, { cache: 'no-store' });
 async function loadLists() {
   const [list, outbox, held] = await Promise.all([getJson('api/templates'), getJson('api/outbox'), getJson('api/hold')]);
   templates = list.templates;
+  editing = list.editing;
   hold = held;
   const status = new Map(hold.emails.map((e) => [e.id, e.status]));
   $('#release-all').hidden = !hold.emails.some((e) => e.status === 'held');
@@ -195,7 +199,8 @@ async function show(reload = false) {
   $('#settings').hidden = !settings;
   if (settings) {
     $('#title').textContent = 'Settings';
-    for (const id of ['#hold', '#test-send', '#email-panel', '#problem', '#stage']) $(id).hidden = true;
+    for (const id of ['#hold', '#test-send', '#email-panel', '#problem', '#stage', '#edit', '#edit-why']) $(id).hidden = true;
+    if (editingName) closeEditor();
     $('#subject').textContent = '';
     writeHash();
     markCurrent();
@@ -308,7 +313,7 @@ export function page(nonce: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>mailroom preview</title>
 <link rel="icon" href="data:,">
-<style nonce="${nonce}">${STYLE}${CHECKS_STYLE}</style>
+<style nonce="${nonce}">${STYLE}${CHECKS_STYLE}${EDITOR_STYLE}</style>
 </head>
 <body>
 <aside>
@@ -320,6 +325,7 @@ export function page(nonce: string): string {
     <h2>Templates</h2>
     <ul id="templates" role="list"></ul>
     <div id="load-problems"></div>
+    ${EDITOR_NEW}
     <h2>Outbox</h2>
     <input id="outbox-search" type="search" placeholder="Search subject, recipient, template" aria-label="Search the outbox">
     <ul id="outbox" role="list"></ul>
@@ -333,6 +339,7 @@ export function page(nonce: string): string {
 <main>
   <header>
     <h2 id="title">Loading…</h2>
+    ${EDITOR_BUTTON}
     <select id="set" class="for-email" aria-label="Data set"></select>
     <span class="group for-email" role="group" aria-label="Width">
       <button type="button" data-width="mobile">Mobile 375</button><button type="button" data-width="desktop">Desktop</button>
@@ -365,6 +372,7 @@ export function page(nonce: string): string {
   </section>
   <p id="action-result" role="status"></p>
   <div id="problem" role="alert" hidden></div>
+  ${EDITOR_PANEL}
   ${CHECKS_PANEL}
   <p id="subject"></p>
   <section id="settings" aria-label="Settings" hidden>
@@ -379,7 +387,7 @@ export function page(nonce: string): string {
     <table id="headers" hidden></table>
   </div>
 </main>
-<script nonce="${nonce}">${SCRIPT}${CHECKS_SCRIPT}</script>
+<script nonce="${nonce}">${SCRIPT}${CHECKS_SCRIPT}${EDITOR_SCRIPT}</script>
 </body>
 </html>`;
 }

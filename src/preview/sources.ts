@@ -161,8 +161,8 @@ function readJson(path: string): unknown {
   }
 }
 
-/** Field types read off sample data: a string that is an http(s) URL is a `url`. */
-function inferFields(data: Readonly<Record<string, unknown>> | undefined): Fields {
+/** Field types read off sample data: a string that is an http(s) URL is a `url`. Internal. */
+export function inferFields(data: Readonly<Record<string, unknown>> | undefined): Fields {
   const fields: Record<string, FieldSpec> = {};
   for (const [key, value] of Object.entries(data ?? {})) {
     fields[key] =

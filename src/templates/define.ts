@@ -188,6 +188,18 @@ export function redefineTemplate(handle: TemplateHandle): TemplateHandle {
   return definition ? (defineTemplate(definition) as unknown as TemplateHandle) : handle;
 }
 
+/**
+ * The same template with its sources said to come from the folder `dir` (the preview's editor
+ * compiles unsaved sources, and its errors must name the files they will be saved to). Internal.
+ */
+export function placeInFolder(handle: TemplateHandle, dir: string): TemplateHandle {
+  return Object.freeze({
+    ...handle,
+    source: Object.freeze({ ...handle.source, file: join(dir, 'html.eta') }),
+    [TEMPLATE]: true,
+  }) as TemplateHandle;
+}
+
 /** True for a value returned by {@link defineTemplate}. */
 export function isTemplateHandle(value: unknown): value is TemplateHandle {
   return typeof value === 'object' && value !== null && TEMPLATE in value;
