@@ -18,6 +18,7 @@ aside li > button:hover { background:var(--bg); }
 aside button[aria-current="true"] { background:#E7F1FF; color:var(--primary); font-weight:600; }
 aside .meta { display:block; font-size:12px; color:var(--muted); font-weight:400; overflow:hidden; text-overflow:ellipsis; white-space:nowrap; }
 aside .label { overflow-wrap:anywhere; }
+aside [data-template] .label { white-space:nowrap; display:inline-block; max-width:100%; overflow:hidden; text-overflow:ellipsis; vertical-align:bottom; }
 #outbox-search { display:block; width:calc(100% - 32px); margin:0 16px 6px; font:inherit; padding:5px 8px; border:1px solid var(--line); border-radius:6px; }
 aside #release-all { border:0; background:none; font:inherit; cursor:pointer; padding:7px 16px; color:var(--primary); }
 .badge { font-size:10px; color:var(--muted); border:1px solid var(--line); border-radius:8px; padding:0 6px; margin-left:6px; font-weight:400; white-space:nowrap; }
