@@ -327,13 +327,16 @@ export class WorkerRuntime {
     let failure: unknown;
     let rebalance: unknown;
     let resolved: string | undefined;
-    // The client's own checks cost a little per call: asked every 32 records, ours every record.
-    const active = (index: number) =>
+    // The client's own checks cost a little per call (kafkajs's isStale() builds a JSON key each
+    // time): asked on the first record and every 32nd check after, ours every record. Counted by
+    // checks, not by index: once every slot is taken, each record is checked again after its wait.
+    let checks = 0;
+    const active = () =>
       this.#state === 'running' &&
       this.#pausedUntil === undefined &&
       !stop &&
       (committer?.refusals ?? 0) === refusalsAtStart &&
-      (index % 32 !== 0 || (isRunning() && !isStale()));
+      (checks++ % 32 !== 0 || (isRunning() && !isStale()));
     const partitionKey = committer?.keyOf(batchTopic, partition);
     const progress = new PartitionProgress(
       batch.messages.map((m) => m.offset),
@@ -370,11 +373,11 @@ export class WorkerRuntime {
     try {
       for (let index = 0; index < messages.length; index++) {
         const message = messages[index] as KafkaIncomingMessage;
-        if (!active(index)) break;
+        if (!active()) break;
         if (batchTopic === this.#s.retryTopic && this.#notYetDue(message, batchTopic, partition)) break;
         if (!this.#slots.tryAcquire()) {
           await this.#slots.acquire();
-          if (!active(0)) {
+          if (!active()) {
             this.#slots.release();
             break;
           }
