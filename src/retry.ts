@@ -155,10 +155,12 @@ export function withRecipientRetries(
   // The common case, one attempt that went through, settles in this callback: no async frame (its
   // registers are copied to the heap at every await), only the retry loop below has one.
   return first.then(
-    (result) =>
-      !narrows || !result.deferred?.length
-        ? (ledger.delivered(result), ledger.result(message, 1))
-        : retryRecipients(message, send, options, context, narrows, ledger, started, { result }),
+    (result) => {
+      if (narrows && result.deferred?.length)
+        return retryRecipients(message, send, options, context, narrows, ledger, started, { result });
+      ledger.delivered(result);
+      return ledger.result(message, 1);
+    },
     (error: unknown) => retryRecipients(message, send, options, context, narrows, ledger, started, { error }),
   );
 }
