@@ -354,7 +354,14 @@ export class WorkerRuntime {
     // Sends in flight from this batch: counted, and the batch waits once for the last, rather than
     // keeping a set of promises (two more per record).
     let inFlight = 0;
-    let drained: (() => void) | undefined;
+    const { messages } = batch;
+    /** The next record to start; `messages.length` once nothing more starts. */
+    let next = 0;
+    let loopError: unknown;
+    let finished!: () => void;
+    const allFinished = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
     const run = async (index: number, message: KafkaIncomingMessage) => {
       try {
         const outcome = await this.#handle(message, { topic: batchTopic, partition, offset: message.offset });
@@ -365,31 +372,47 @@ export class WorkerRuntime {
         stop = true;
         failure ??= error;
       } finally {
-        this.#slots.release();
-        if (--inFlight === 0) drained?.();
+        inFlight--;
+        this.#slots.release(); // may start a waiting batch's next record, or this one's
+        if (inFlight === 0 && next === messages.length) finished();
       }
     };
-    const { messages } = batch;
-    try {
-      for (let index = 0; index < messages.length; index++) {
-        const message = messages[index] as KafkaIncomingMessage;
-        if (!active()) break;
-        if (batchTopic === this.#s.retryTopic && this.#notYetDue(message, batchTopic, partition)) break;
-        if (!this.#slots.tryAcquire()) {
-          await this.#slots.acquire();
-          if (!active()) {
-            this.#slots.release();
-            break;
+    // Starts records while a slot is free. When none is, it leaves a callback with the slots and
+    // returns: the record that frees one calls it back (`holding` a slot) and it goes on. The batch
+    // waits once for its last record, not once per record for a slot.
+    const pump = (holding: boolean): void => {
+      try {
+        for (; next < messages.length; next++) {
+          const message = messages[next] as KafkaIncomingMessage;
+          if (holding) {
+            const go = active();
+            holding = false;
+            if (!go) {
+              this.#slots.release();
+              break;
+            }
+          } else {
+            if (!active()) break;
+            if (batchTopic === this.#s.retryTopic && this.#notYetDue(message, batchTopic, partition)) break;
+            if (!this.#slots.tryAcquire()) {
+              this.#slots.wait(pump);
+              return;
+            }
           }
+          inFlight++;
+          void run(next, message); // never rejects: a failure is kept in `failure`
         }
-        inFlight++;
-        void run(index, message); // never rejects: a failure is kept in `failure`
+      } catch (error) {
+        if (holding) this.#slots.release();
+        loopError ??= error;
       }
-      if (inFlight > 0) {
-        await new Promise<void>((resolve) => {
-          drained = resolve;
-        });
-      }
+      next = messages.length;
+      if (inFlight === 0) finished();
+    };
+    try {
+      pump(false);
+      await allFinished;
+      if (loopError !== undefined) throw loopError;
       // Where the client fetches this partition from next: after the last finished record.
       if (resolved !== undefined) resolveOffset(resolved);
       await committer?.flush();
