@@ -156,7 +156,7 @@ export class Committer {
 /** A counting semaphore: at most `limit` sends in flight across every partition. */
 export class Slots {
   #free: number;
-  readonly #waiters: Array<(holding: true) => void> = [];
+  readonly #waiters: Array<() => void> = [];
 
   constructor(limit: number) {
     this.#free = limit;
@@ -169,15 +169,17 @@ export class Slots {
     return true;
   }
 
-  /** Calls `take(true)` once a slot is this caller's (at once, from `release()`, when one frees). */
-  wait(take: (holding: true) => void): void {
-    this.#waiters.push(take);
+  acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  /** Frees a slot, or hands it straight to the caller waiting longest. */
   release(): void {
     const next = this.#waiters.shift();
-    if (next) next(true);
+    if (next) next();
     else this.#free++;
   }
 }

@@ -327,16 +327,19 @@ export class WorkerRuntime {
     let failure: unknown;
     let rebalance: unknown;
     let resolved: string | undefined;
-    // The client's own checks cost a little per call (kafkajs's isStale() builds a JSON key each
-    // time): asked on the first record and every 32nd check after, ours every record. Counted by
-    // checks, not by index: once every slot is taken, each record is checked again after its wait.
+    // Ours are asked before every record. kafkajs's own cost a little per call (its isStale()
+    // builds a JSON key each time): asked on the first check and every 32nd after (counted by
+    // checks: once every slot is taken, a record is checked again after its wait). The Confluent
+    // client's are two field reads, and its isStale() is how a revoked partition shows (it does
+    // not fetch the records again): asked every time.
+    const clientEvery = this.#s.flavor === 'kafkajs' ? 32 : 1;
     let checks = 0;
     const active = () =>
       this.#state === 'running' &&
       this.#pausedUntil === undefined &&
       !stop &&
       (committer?.refusals ?? 0) === refusalsAtStart &&
-      (checks++ % 32 !== 0 || (isRunning() && !isStale()));
+      (checks++ % clientEvery !== 0 || (isRunning() && !isStale()));
     const partitionKey = committer?.keyOf(batchTopic, partition);
     const progress = new PartitionProgress(
       batch.messages.map((m) => m.offset),
@@ -354,14 +357,7 @@ export class WorkerRuntime {
     // Sends in flight from this batch: counted, and the batch waits once for the last, rather than
     // keeping a set of promises (two more per record).
     let inFlight = 0;
-    const { messages } = batch;
-    /** The next record to start; `messages.length` once nothing more starts. */
-    let next = 0;
-    let loopError: unknown;
-    let finished!: () => void;
-    const allFinished = new Promise<void>((resolve) => {
-      finished = resolve;
-    });
+    let drained: (() => void) | undefined;
     const run = async (index: number, message: KafkaIncomingMessage) => {
       try {
         const outcome = await this.#handle(message, { topic: batchTopic, partition, offset: message.offset });
@@ -372,47 +368,31 @@ export class WorkerRuntime {
         stop = true;
         failure ??= error;
       } finally {
-        inFlight--;
-        this.#slots.release(); // may start a waiting batch's next record, or this one's
-        if (inFlight === 0 && next === messages.length) finished();
+        this.#slots.release();
+        if (--inFlight === 0) drained?.();
       }
     };
-    // Starts records while a slot is free. When none is, it leaves a callback with the slots and
-    // returns: the record that frees one calls it back (`holding` a slot) and it goes on. The batch
-    // waits once for its last record, not once per record for a slot.
-    const pump = (holding: boolean): void => {
-      try {
-        for (; next < messages.length; next++) {
-          const message = messages[next] as KafkaIncomingMessage;
-          if (holding) {
-            const go = active();
-            holding = false;
-            if (!go) {
-              this.#slots.release();
-              break;
-            }
-          } else {
-            if (!active()) break;
-            if (batchTopic === this.#s.retryTopic && this.#notYetDue(message, batchTopic, partition)) break;
-            if (!this.#slots.tryAcquire()) {
-              this.#slots.wait(pump);
-              return;
-            }
-          }
-          inFlight++;
-          void run(next, message); // never rejects: a failure is kept in `failure`
-        }
-      } catch (error) {
-        if (holding) this.#slots.release();
-        loopError ??= error;
-      }
-      next = messages.length;
-      if (inFlight === 0) finished();
-    };
+    const { messages } = batch;
     try {
-      pump(false);
-      await allFinished;
-      if (loopError !== undefined) throw loopError;
+      for (let index = 0; index < messages.length; index++) {
+        const message = messages[index] as KafkaIncomingMessage;
+        if (!active()) break;
+        if (batchTopic === this.#s.retryTopic && this.#notYetDue(message, batchTopic, partition)) break;
+        if (!this.#slots.tryAcquire()) {
+          await this.#slots.acquire();
+          if (!active()) {
+            this.#slots.release();
+            break;
+          }
+        }
+        inFlight++;
+        void run(index, message); // never rejects: a failure is kept in `failure`
+      }
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+        });
+      }
       // Where the client fetches this partition from next: after the last finished record.
       if (resolved !== undefined) resolveOffset(resolved);
       await committer?.flush();
