@@ -137,30 +137,68 @@ async function beforeRetry(
  * and never retried here (a retry would reach those who accepted again). The result carries
  * `attempts`, the number of attempts made.
  */
-export async function withRecipientRetries(
+export function withRecipientRetries(
   message: EmailMessage,
   send: (message: EmailMessage, attempt: number) => Promise<SendResult>,
   options: Required<RetryOptions>,
   context: RetryContext,
   narrows: boolean,
 ): Promise<SendResult> {
+  const started = Date.now();
   const ledger = new RecipientLedger();
+  let first: Promise<SendResult>;
+  try {
+    first = send(message, 1);
+  } catch (error) {
+    first = Promise.reject(error);
+  }
+  // The common case, one attempt that went through, settles in this callback: no async frame (its
+  // registers are copied to the heap at every await), only the retry loop below has one.
+  return first.then(
+    (result) => {
+      if (narrows && result.deferred?.length)
+        return retryRecipients(message, send, options, context, narrows, ledger, started, { result });
+      ledger.delivered(result);
+      return ledger.result(message, 1);
+    },
+    (error: unknown) => retryRecipients(message, send, options, context, narrows, ledger, started, { error }),
+  );
+}
+
+/** withRecipientRetries' loop, from the outcome of attempt 1 on (withRetries' rule is beforeRetry's). */
+async function retryRecipients(
+  message: EmailMessage,
+  send: (message: EmailMessage, attempt: number) => Promise<SendResult>,
+  options: Required<RetryOptions>,
+  context: RetryContext,
+  narrows: boolean,
+  ledger: RecipientLedger,
+  started: number,
+  first: { result: SendResult } | { error: unknown },
+): Promise<SendResult> {
   let pending = message;
   let attempts = 0;
-  // withRetries' loop, written out (its rule is beforeRetry's): two async frames fewer per email.
-  const started = Date.now();
+  let outcome: { result: SendResult } | { error: unknown } | undefined = first;
   try {
     for (let n = 1; ; n++) {
       attempts = n;
-      let result: SendResult;
-      try {
-        result = await send(pending, n);
-      } catch (error) {
+      if (outcome === undefined) {
+        try {
+          outcome = { result: await send(pending, n) };
+        } catch (error) {
+          outcome = { error };
+        }
+      }
+      const current = outcome;
+      outcome = undefined;
+      if (!('result' in current)) {
+        const { error } = current;
         const deferred = isEmailError(error) ? ledger.refused(error.refusals ?? []) : [];
         if (deferred.length && narrows) pending = narrowEnvelope(message, deferred);
         await beforeRetry(error, n, started, options, context);
         continue;
       }
+      const { result } = current;
       const deferred = ledger.delivered(result);
       // A transport that cannot send to the deferred alone would reach everyone again: report them.
       if (deferred.length === 0 || !narrows) break;

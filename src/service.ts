@@ -273,29 +273,43 @@ export class EmailService {
    * in `result.deferred`, and when every recipient was deferred it throws an `EmailError` (`deferred`)
    * with each recipient's reply in `refusals`.
    */
-  async send(
+  send(
     input: EmailMessageInput & { signal?: AbortSignal; retry?: RetryOptions | false },
   ): Promise<SendResult> {
-    requireOptions(input, 'send', '{ to, subject, html or text }');
+    try {
+      requireOptions(input, 'send', '{ to, subject, html or text }');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const started = performance.now();
     let message: EmailMessage | undefined;
     let attempts = 0;
+    // A queue worker decides by attempts across redeliveries, so the error says how many were made.
+    const failed = (error: unknown): never => {
+      if (isEmailError(error) && attempts > 0)
+        (error as { attempts: number | undefined }).attempts = attempts;
+      this.#failed(message, input.template, error, attempts, performance.now() - started);
+      throw error;
+    };
+    // Not an async function: this runs once per email (in a queue worker for every record), and an
+    // async frame's registers are copied to the heap at each await. Every throw still rejects.
     try {
       const { signal, retry } = input;
       const queue = this.#queue;
       if (queue) {
         const fields = { ...input, idempotencyKey: input.idempotencyKey ?? randomUUID() };
-        message = this.#compose(fields);
-        return await this.#enqueue(queue, message, toQueued(message, fields, true), signal, started);
+        const queuing = this.#compose(fields);
+        message = queuing;
+        return this.#enqueue(queue, queuing, toQueued(queuing, fields, true), signal, started).catch(failed);
       }
-      // The input is read, not copied: this runs once per email, in a queue worker for every record.
+      // The input is read, not copied.
       const sending = this.#compose(input);
       message = sending;
       // A retry may go to fewer recipients (those deferred), never to one who accepted.
       // Objects built whole rather than spread: a spread after the first field copies at run time.
       const onRetry = (error: EmailError, attempt: number, delayMs: number) =>
         this.#retrying(sending, error, attempt, delayMs);
-      const result = await withRecipientRetries(
+      return withRecipientRetries(
         sending,
         (current, attempt) => {
           attempts = attempt;
@@ -306,15 +320,19 @@ export class EmailService {
           ? { transport: this.transport.name, signal, onRetry }
           : { transport: this.transport.name, onRetry },
         this.transport.narrowsRecipients === true,
-      );
-      this.#sent(sending, result, attempts, performance.now() - started);
-      return result;
+      ).then((result) => {
+        try {
+          this.#sent(sending, result, attempts, performance.now() - started);
+        } catch (error) {
+          failed(error);
+        }
+        return result;
+      }, failed);
     } catch (error) {
-      // A queue worker decides by attempts across redeliveries, so the error says how many were made.
-      if (isEmailError(error) && attempts > 0)
-        (error as { attempts: number | undefined }).attempts = attempts;
-      this.#failed(message, input.template, error, attempts, performance.now() - started);
-      throw error;
+      try {
+        failed(error); // reports, then throws it again
+      } catch {}
+      return Promise.reject(error);
     }
   }
 

@@ -78,16 +78,18 @@ export class KeyClaims {
 
   /** After the transport accepted: `lease-lost` when another worker may have sent it too; `undefined` if the store failed (said). */
   markSent(key: string): Answer<'marked' | 'lease-lost' | undefined> {
-    const failed = (error: unknown) => {
-      this.report.storeFailed(storeError('markSent', this.store, error));
-      return undefined;
-    };
+    let answer: Answer<'marked' | 'lease-lost'>;
     try {
-      const answer = this.store.markSent(key, this.owner);
-      return isPending(answer) ? answer.then(undefined, failed) : answer;
+      answer = this.store.markSent(key, this.owner);
     } catch (error) {
-      return failed(error);
+      return this.#markFailed(error);
     }
+    return isPending(answer) ? answer.then(undefined, (error: unknown) => this.#markFailed(error)) : answer;
+  }
+
+  #markFailed(error: unknown): undefined {
+    this.report.storeFailed(storeError('markSent', this.store, error));
+    return undefined;
   }
 
   /** After a failure that sent nothing. A failed release is said; the lease runs out on its own. */

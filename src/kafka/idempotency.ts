@@ -158,7 +158,7 @@ export function memoryIdempotencyStore(options: { max?: number; leaseMs?: number
   };
   return {
     name: 'memory',
-    claim: (key, claim) => (wasSent(key) ? { status: 'sent' } : leases.claim(key, claim)),
+    claim: (key, claim) => (wasSent(key) ? SENT : leases.claim(key, claim)),
     markSent(key, owner) {
       const mine = leases.end(key, owner);
       remember(key);
@@ -177,7 +177,7 @@ export function fromSentKeyStore(store: SentKeyStore, options: { leaseMs?: numbe
   const leases = leaseTable(positiveMs(options.leaseMs ?? DEFAULT_LEASE_MS, 'fromSentKeyStore', 'leaseMs'));
   return {
     async claim(key, claim) {
-      return (await store.has(key)) ? { status: 'sent' } : leases.claim(key, claim);
+      return (await store.has(key)) ? SENT : leases.claim(key, claim);
     },
     async markSent(key, owner) {
       await store.add(key);
@@ -186,6 +186,10 @@ export function fromSentKeyStore(store: SentKeyStore, options: { leaseMs?: numbe
     release: (key, owner) => void leases.release(key, owner),
   };
 }
+
+/** The answers every claim shares (frozen: a store answers once per record, and a caller cannot change them). */
+const CLAIMED: ClaimResult = Object.freeze({ status: 'claimed' });
+const SENT: ClaimResult = Object.freeze({ status: 'sent' });
 
 /** Leases in memory; one leaves when it is marked sent or released, so the table holds what is in flight. */
 function leaseTable(defaultLeaseMs: number) {
@@ -197,9 +201,7 @@ function leaseTable(defaultLeaseMs: number) {
       if (lease && lease.owner !== owner && lease.until > now)
         return { status: 'held', owner: lease.owner, until: lease.until };
       leases.set(key, { owner, until: now + leaseMs });
-      return !lease || lease.owner === owner
-        ? { status: 'claimed' }
-        : { status: 'claimed', expiredLeaseOf: lease.owner };
+      return !lease || lease.owner === owner ? CLAIMED : { status: 'claimed', expiredLeaseOf: lease.owner };
     },
     /** Ends the lease on `key` (whoever holds it: the email was sent); true when `owner` held it, live. */
     end(key: string, owner: string): boolean {

@@ -253,28 +253,93 @@ export function recordHandler(o: RecordHandlerOptions) {
 
   /**
    * Sends a record whose key this worker claimed, then marks the key sent, or releases it when
-   * nothing was sent; then lets the copies of the key waiting in this process go on.
+   * nothing was sent; then lets the copies of the key waiting in this process go on
+   * (`claims.done(key)`, whatever happened). Promise callbacks rather than an async function: the
+   * common case (sent to everyone, the memory store) settles in one callback with no async frame,
+   * whose registers are copied to the heap at every await.
    */
-  const sendClaimed = async (
+  const sendClaimed = (
     message: KafkaIncomingMessage,
     at: RecordPosition,
     envelope: EnvelopeV1,
     prior: number,
     key: string,
   ): Promise<Outcome> => {
+    let sending: Promise<SendResult>;
+    try {
+      sending = service.send(sendInput(envelope, prior));
+    } catch (error) {
+      sending = Promise.reject(error); // the render failed: decided as a failed send
+    }
+    return sending.then(
+      (result) => sent(message, at, envelope, prior, key, result),
+      (error: unknown) => sendFailed(message, at, envelope, prior, key, error),
+    );
+  };
+
+  /** The transport took the email: forward whom it refused, mark the key sent, report. */
+  const sent = (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    prior: number,
+    key: string,
+    result: SendResult,
+  ): Outcome | Promise<Outcome> => {
+    const attempts = prior + (result.attempts ?? 1);
+    if (result.deferred?.length || result.rejected.length)
+      return sentToSome(message, at, envelope, key, result, attempts);
+    // Sent: never released, even when marking fails (the lease runs out, reported).
+    let marking: ReturnType<KeyClaims['markSent']>;
+    try {
+      marking = claims.markSent(key);
+    } catch (error) {
+      claims.done(key);
+      throw error;
+    }
+    if (isPending(marking)) return markedLater(at, envelope, key, result, attempts, marking);
+    try {
+      if (marking === 'lease-lost') report.possibleDuplicate({ ...at, envelope, reason: 'lease-lost' });
+      report.sent(at, envelope, result, attempts);
+      return 'done';
+    } finally {
+      claims.done(key);
+    }
+  };
+
+  /** {@link sent} with a store that answers the mark later (a shared store). */
+  const markedLater = async (
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    key: string,
+    result: SendResult,
+    attempts: number,
+    marking: Promise<'marked' | 'lease-lost' | undefined>,
+  ): Promise<Outcome> => {
+    try {
+      if ((await marking) === 'lease-lost')
+        report.possibleDuplicate({ ...at, envelope, reason: 'lease-lost' });
+      report.sent(at, envelope, result, attempts);
+      return 'done';
+    } finally {
+      claims.done(key);
+    }
+  };
+
+  /** {@link sent} when some recipients were refused or deferred. */
+  const sentToSome = async (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    key: string,
+    result: SendResult,
+    attempts: number,
+  ): Promise<Outcome> => {
     let release = true;
     try {
-      let result: SendResult;
-      try {
-        result = await service.send(sendInput(envelope, prior));
-      } catch (error) {
-        return await failed(message, at, envelope, prior, error);
-      }
-      const attempts = prior + (result.attempts ?? 1);
       // Refused recipients are forwarded before the key is marked: if forwarding fails, the record
       // comes again and is re-sent (a duplicate for some) rather than losing the refused ones.
-      if (result.deferred?.length || result.rejected.length)
-        await forwardRefused(message, at, envelope, result, attempts);
+      await forwardRefused(message, at, envelope, result, attempts);
       // Nobody accepted and the copy just parked has these same recipients: its key is released.
       if (result.accepted.length > 0 || !result.deferred?.length) {
         release = false; // sent: never released, even when marking fails (the lease runs out, reported)
@@ -287,6 +352,26 @@ export function recordHandler(o: RecordHandlerOptions) {
     } finally {
       try {
         if (release) await claims.release(key);
+      } finally {
+        claims.done(key);
+      }
+    }
+  };
+
+  /** The render or the send failed, so nothing was sent: decided, then the key is released. */
+  const sendFailed = async (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    prior: number,
+    key: string,
+    error: unknown,
+  ): Promise<Outcome> => {
+    try {
+      return await failed(message, at, envelope, prior, error);
+    } finally {
+      try {
+        await claims.release(key);
       } finally {
         claims.done(key);
       }

@@ -327,13 +327,19 @@ export class WorkerRuntime {
     let failure: unknown;
     let rebalance: unknown;
     let resolved: string | undefined;
-    // The client's own checks cost a little per call: asked every 32 records, ours every record.
-    const active = (index: number) =>
+    // Ours are asked before every record. kafkajs's own cost a little per call (its isStale()
+    // builds a JSON key each time): asked on the first check and every 32nd after (counted by
+    // checks: once every slot is taken, a record is checked again after its wait). The Confluent
+    // client's are two field reads, and its isStale() is how a revoked partition shows (it does
+    // not fetch the records again): asked every time.
+    const clientEvery = this.#s.flavor === 'kafkajs' ? 32 : 1;
+    let checks = 0;
+    const active = () =>
       this.#state === 'running' &&
       this.#pausedUntil === undefined &&
       !stop &&
       (committer?.refusals ?? 0) === refusalsAtStart &&
-      (index % 32 !== 0 || (isRunning() && !isStale()));
+      (checks++ % clientEvery !== 0 || (isRunning() && !isStale()));
     const partitionKey = committer?.keyOf(batchTopic, partition);
     const progress = new PartitionProgress(
       batch.messages.map((m) => m.offset),
@@ -370,11 +376,11 @@ export class WorkerRuntime {
     try {
       for (let index = 0; index < messages.length; index++) {
         const message = messages[index] as KafkaIncomingMessage;
-        if (!active(index)) break;
+        if (!active()) break;
         if (batchTopic === this.#s.retryTopic && this.#notYetDue(message, batchTopic, partition)) break;
         if (!this.#slots.tryAcquire()) {
           await this.#slots.acquire();
-          if (!active(0)) {
+          if (!active()) {
             this.#slots.release();
             break;
           }
