@@ -298,13 +298,7 @@ export function recordHandler(o: RecordHandlerOptions) {
       throw error;
     }
     if (isPending(marking)) return markedLater(at, envelope, key, result, attempts, marking);
-    try {
-      if (marking === 'lease-lost') report.possibleDuplicate({ ...at, envelope, reason: 'lease-lost' });
-      report.sent(at, envelope, result, attempts);
-      return 'done';
-    } finally {
-      claims.done(key);
-    }
+    return reportSent(at, envelope, key, result, attempts, marking);
   };
 
   /** {@link sent} with a store that answers the mark later (a shared store). */
@@ -316,9 +310,27 @@ export function recordHandler(o: RecordHandlerOptions) {
     attempts: number,
     marking: Promise<'marked' | 'lease-lost' | undefined>,
   ): Promise<Outcome> => {
+    let marked: 'marked' | 'lease-lost' | undefined;
     try {
-      if ((await marking) === 'lease-lost')
-        report.possibleDuplicate({ ...at, envelope, reason: 'lease-lost' });
+      marked = await marking;
+    } catch (error) {
+      claims.done(key);
+      throw error;
+    }
+    return reportSent(at, envelope, key, result, attempts, marked);
+  };
+
+  /** The key is marked: a lost lease is reported as a possible duplicate, then the send. */
+  const reportSent = (
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    key: string,
+    result: SendResult,
+    attempts: number,
+    marked: 'marked' | 'lease-lost' | undefined,
+  ): Outcome => {
+    try {
+      if (marked === 'lease-lost') report.possibleDuplicate({ ...at, envelope, reason: 'lease-lost' });
       report.sent(at, envelope, result, attempts);
       return 'done';
     } finally {
