@@ -116,29 +116,31 @@ function decode(body: string, encoding: string | undefined): Buffer {
   return Buffer.from(body.replace(/\r?\n$/, ''), 'utf8');
 }
 
-/** RFC 2047 encoded words in a parameter value that a composer wrote that way. */
-function decodeWords(value: string): string {
-  return value.replace(
-    /=\?([\w-]+)\?([BbQq])\?([^?]*)\?=/g,
-    (word, charset: string, kind: string, text: string) => {
-      try {
-        const bytes =
-          kind.toUpperCase() === 'B'
-            ? Buffer.from(text, 'base64')
-            : Buffer.from(
-                text
-                  .replace(/_/g, ' ')
-                  .replace(/=([0-9a-f]{2})/gi, (_, hex: string) =>
-                    String.fromCharCode(Number.parseInt(hex, 16)),
-                  ),
-                'latin1',
-              );
-        return new TextDecoder(charset).decode(bytes);
-      } catch {
-        return word;
-      }
-    },
-  );
+/** RFC 2047 encoded words (`=?UTF-8?B?…?=`, `=?UTF-8?Q?…?=`); whitespace between two of them goes. */
+export function decodeWords(value: string): string {
+  return value
+    .replace(/(\?=)\s+(=\?)/g, '$1$2')
+    .replace(
+      /=\?([\w-]+)(?:\*[\w-]+)?\?([BbQq])\?([^?]*)\?=/g,
+      (word, charset: string, encoding: string, text: string) => {
+        try {
+          const bytes =
+            encoding.toUpperCase() === 'B'
+              ? Buffer.from(text, 'base64')
+              : Buffer.from(
+                  text
+                    .replace(/_/g, ' ')
+                    .replace(/=([0-9A-Fa-f]{2})/g, (_, hex: string) =>
+                      String.fromCharCode(Number.parseInt(hex, 16)),
+                    ),
+                  'latin1',
+                );
+          return new TextDecoder(charset).decode(bytes);
+        } catch {
+          return word;
+        }
+      },
+    );
 }
 
 function escapeRegExp(text: string): string {

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { attachmentsOf, type OutboxAttachment } from './attachments.js';
+import { attachmentsOf, decodeWords, type OutboxAttachment } from './attachments.js';
 
 /** A captured email, as listed. */
 export interface OutboxEntry {
@@ -114,31 +114,4 @@ function parseHeaders(eml: string): [string, string][] {
     const colon = line.indexOf(':');
     return colon > 0 ? [[line.slice(0, colon), decodeWords(line.slice(colon + 1).trim())]] : [];
   });
-}
-
-/** RFC 2047 encoded words (`=?UTF-8?B?…?=`, `=?UTF-8?Q?…?=`); whitespace between two of them goes. */
-function decodeWords(value: string): string {
-  return value
-    .replace(/(\?=)\s+(=\?)/g, '$1$2')
-    .replace(
-      /=\?([\w-]+)(?:\*[\w-]+)?\?([BbQq])\?([^?]*)\?=/g,
-      (word, charset: string, encoding: string, text: string) => {
-        try {
-          const bytes =
-            encoding.toUpperCase() === 'B'
-              ? Buffer.from(text, 'base64')
-              : Buffer.from(
-                  text
-                    .replace(/_/g, ' ')
-                    .replace(/=([0-9A-Fa-f]{2})/g, (_, hex: string) =>
-                      String.fromCharCode(Number.parseInt(hex, 16)),
-                    ),
-                  'latin1',
-                );
-          return new TextDecoder(charset).decode(bytes);
-        } catch {
-          return word;
-        }
-      },
-    );
 }
