@@ -271,6 +271,11 @@ describe('a broken config file: one line naming the file (and the field), exit 1
       /^mailroom: broken\.config\.ts: templtes: is not a config field; did you mean templates\?$/,
     ],
     ['a bad sender', "export default { from: 'not an address' };", /^mailroom: broken\.config\.ts: from: /],
+    [
+      'a Kafka client it does not know',
+      "export default { worker: { client: 'node-rdkafka' } };",
+      /^mailroom: broken\.config\.ts: worker\.client: must be 'kafkajs' or 'confluent'/,
+    ],
   ])('%s', async (_, source, message) => {
     const file = await configFile('broken.config.ts', source);
     const { code, stdout, stderr } = await run(['render', 'welcome', '--config', file]);
