@@ -8,6 +8,7 @@ import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import type { MailroomConfig } from '../config-file.js';
 import { nearest } from '../did-you-mean.js';
 import { ConfigError, isMailroomError } from '../errors.js';
+import { isKafkaFlavor } from '../kafka/client.js';
 import { oneLine } from '../log.js';
 import { configAddress } from '../message.js';
 import { isTemplateHandle } from '../templates/define.js';
@@ -177,7 +178,7 @@ function checkWorker(
     !(Number.isInteger(concurrency) && (concurrency as number) >= 1 && (concurrency as number) <= 9999)
   )
     throw fail('concurrency', 'must be a whole number from 1 to 9999');
-  if (worker.client !== undefined && worker.client !== 'kafkajs' && worker.client !== 'confluent')
+  if (worker.client !== undefined && !isKafkaFlavor(worker.client))
     throw fail('client', "must be 'kafkajs' or 'confluent' (for @confluentinc/kafka-javascript)");
 }
 

@@ -47,11 +47,6 @@ export async function runWorker(
   const retryTopic = flags['retry-topic'] ?? fromFile.retryTopic;
   const deadLetterTopic = flags['dlq-topic'] ?? fromFile.deadLetterTopic;
   const clientLibrary = flags['kafka-client'] ?? fromFile.client;
-  if (flags['kafka-client'] !== undefined && !['kafkajs', 'confluent'].includes(flags['kafka-client']))
-    throw new ConfigError(
-      '--kafka-client',
-      'must be kafkajs or confluent (for @confluentinc/kafka-javascript)',
-    );
   const env = {
     ...process.env,
     ...(brokers ? { KAFKA_BROKERS: brokers } : {}),
@@ -60,7 +55,7 @@ export async function runWorker(
     ...(concurrency !== undefined ? { MAILROOM_WORKER_CONCURRENCY: concurrency } : {}),
     ...(clientLibrary !== undefined ? { MAILROOM_KAFKA_CLIENT: clientLibrary } : {}),
   };
-  const kafkaConfig = kafkaConfigFromEnv(env);
+  const kafkaConfig = kafkaSettings(env, flags['kafka-client'] !== undefined);
   // Without a Kafka client nothing else matters: say how to install it first.
   const makeClient = await loadKafkaClient(kafkaConfig.clientLibrary);
   const options = cliServiceOptions(config);
@@ -198,6 +193,17 @@ async function serveHealth(
     `serving ${endpoints} on ${health.url}`,
   );
   return health;
+}
+
+/** kafkaConfigFromEnv, with a bad `--kafka-client` named as the flag the user typed, not its variable. */
+function kafkaSettings(env: Record<string, string | undefined>, clientFlag: boolean) {
+  try {
+    return kafkaConfigFromEnv(env);
+  } catch (error) {
+    if (clientFlag && isConfigError(error) && error.option === 'MAILROOM_KAFKA_CLIENT')
+      throw new ConfigError('--kafka-client', error.message.slice(error.option.length + 2));
+    throw error;
+  }
 }
 
 /** Makes the Kafka client the worker runs on, its own log lines (warnings and errors) through `logger`. */

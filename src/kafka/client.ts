@@ -85,7 +85,15 @@ export interface KafkaAdminLike {
 }
 
 /** Which client API a {@link KafkaClientLike} is; found from the client unless given. */
-export type KafkaFlavor = 'kafkajs' | 'confluent';
+export type KafkaFlavor = (typeof KAFKA_FLAVORS)[number];
+
+/** Every {@link KafkaFlavor}: `kafkajs`, and `confluent` for `@confluentinc/kafka-javascript`. */
+export const KAFKA_FLAVORS = ['kafkajs', 'confluent'] as const;
+
+/** True when `value` names a {@link KafkaFlavor} (a variable, a flag or the config file's `worker.client`). */
+export function isKafkaFlavor(value: unknown): value is KafkaFlavor {
+  return (KAFKA_FLAVORS as readonly unknown[]).includes(value);
+}
 
 /** kafkajs's client has a `logger()` method; the Confluent client's KafkaJS API does not. */
 export function flavorOf(kafka: KafkaClientLike, given?: KafkaFlavor): KafkaFlavor {

@@ -3,7 +3,7 @@
  * for `mailroom worker` and apps that want the same variables. Errors name the variable.
  */
 import { ConfigError } from '../errors.js';
-import type { KafkaFlavor } from './client.js';
+import { isKafkaFlavor, type KafkaFlavor } from './client.js';
 import { DEFAULT_TOPIC } from './producer.js';
 
 /** Options for kafkajs's `new Kafka()` (Confluent's client takes them as `{ kafkaJS: … }`). */
@@ -77,7 +77,7 @@ export function kafkaConfigFromEnv(
     sasl = { mechanism: mechanism as (typeof MECHANISMS)[number], username, password } as KafkaSasl;
   }
   const clientLibrary = get('MAILROOM_KAFKA_CLIENT');
-  if (clientLibrary !== undefined && clientLibrary !== 'kafkajs' && clientLibrary !== 'confluent') {
+  if (clientLibrary !== undefined && !isKafkaFlavor(clientLibrary)) {
     throw new ConfigError(
       'MAILROOM_KAFKA_CLIENT',
       'must be kafkajs or confluent (for @confluentinc/kafka-javascript)',
