@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { Kafka, logLevel } from 'kafkajs';
-import type { KafkaClientLike, KafkaFlavor } from '../../src/kafka/client.js';
+import { isKafkaFlavor, type KafkaClientLike, type KafkaFlavor } from '../../src/kafka/client.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
@@ -28,8 +28,8 @@ export function kafkaClient(cluster: Pick<KafkaCluster, 'brokers'>, clientId = '
 export const KAFKA_CLIENT: KafkaFlavor = clientFromEnv(process.env.MAILROOM_TEST_KAFKA_CLIENT);
 
 function clientFromEnv(value: string | undefined): KafkaFlavor {
-  if (value === undefined || value === '' || value === 'kafkajs') return 'kafkajs';
-  if (value === 'confluent') return 'confluent';
+  if (value === undefined || value === '') return 'kafkajs';
+  if (isKafkaFlavor(value)) return value;
   throw new Error(`MAILROOM_TEST_KAFKA_CLIENT must be kafkajs or confluent, not ${JSON.stringify(value)}`);
 }
 
