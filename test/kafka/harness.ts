@@ -187,6 +187,26 @@ export async function readTopic(
   return records;
 }
 
+/** The group's committed offsets of `topic` (the next offset to read), by partition; absent: none committed. */
+export async function committedOffsets(
+  kafka: Kafka,
+  groupId: string,
+  topic: string,
+): Promise<Map<number, bigint>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [answer] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const offsets = new Map<number, bigint>();
+    for (const { partition, offset } of answer?.partitions ?? []) {
+      if (BigInt(offset) >= 0n) offsets.set(partition, BigInt(offset));
+    }
+    return offsets;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** Waits until `check()` is true, polling; fails with `what` after the timeout. */
 export async function waitFor(
   check: () => boolean,
