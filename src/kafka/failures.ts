@@ -132,9 +132,11 @@ export function isUnknownTopicError(error: unknown): boolean {
 const TOPIC_MISSING = Symbol.for('mailroom.kafka-topic-missing');
 
 /**
- * The worker's topics are not on the cluster, and the cluster does not create topics on demand
- * (`auto.create.topics.enable=false`, as production clusters are set; mailroom never asks for
- * auto-creation either). Create them, with their partitions and replication, before starting.
+ * The worker's topics (or the producer's topic) are not on the cluster, and the cluster does not
+ * create topics on demand (`auto.create.topics.enable=false`, as production clusters are set;
+ * mailroom never asks for auto-creation either). Create them, with their partitions and
+ * replication, before starting a worker or publishing. A producer's publish rejects with an
+ * `EmailError` (`code: 'config'`) whose `cause` is this error.
  */
 export class KafkaTopicMissingError extends Error {
   override readonly name = 'KafkaTopicMissingError';
@@ -145,8 +147,8 @@ export class KafkaTopicMissingError extends Error {
     const names = topics.join(', ');
     super(
       known
-        ? `the Kafka topic${topics.length > 1 ? 's' : ''} ${names} ${topics.length > 1 ? 'do' : 'does'} not exist, and the cluster does not create topics on demand: create ${topics.length > 1 ? 'them' : 'it'} before starting the worker`
-        : `a Kafka topic of ${names} does not exist, and the cluster does not create topics on demand: create them before starting the worker`,
+        ? `the Kafka topic${topics.length > 1 ? 's' : ''} ${names} ${topics.length > 1 ? 'do' : 'does'} not exist, and the cluster does not create topics on demand: create ${topics.length > 1 ? 'them' : 'it'} first (with the retry and dead-letter topics)`
+        : `a Kafka topic of ${names} does not exist, and the cluster does not create topics on demand: create them first`,
       { cause },
     );
     Object.defineProperty(this, TOPIC_MISSING, { value: true });

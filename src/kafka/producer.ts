@@ -15,9 +15,11 @@ import {
   type KafkaClientLike,
   type KafkaFlavor,
   type KafkaProducerLike,
+  missingTopics,
   sendRecords,
 } from './client.js';
 import { type BuiltEnvelope, buildEnvelope, type EnvelopeLimits, resolveLimits } from './envelope.js';
+import { isKafkaTopicMissingError, isUnknownTopicError, KafkaTopicMissingError } from './failures.js';
 
 /** The topic emails are published to unless told otherwise. */
 export const DEFAULT_TOPIC = 'notifications.email';
@@ -124,6 +126,10 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
 
   const connected = () => {
     connecting ??= (async () => {
+      // Kafka clients wait out their retries (kafkajs ~9 s, librdkafka's message timeout) before they
+      // say a topic is missing: ask the cluster once, first. A cluster that cannot be asked is sent to.
+      const missing = await missingTopics(options.kafka, [topic]).catch(() => undefined);
+      if (missing?.length) throw new KafkaTopicMissingError(missing, true, undefined);
       const made = createProducer(options.kafka, flavor);
       await made.connect();
       producer = made;
@@ -150,7 +156,7 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
 
   /**
    * Publishes envelopes in one request; resolves with the broker's answer. A Kafka failure becomes
-   * an `EmailError` (`network`, retryable) naming the topic, so callers need not know the client.
+   * an `EmailError` naming the topic (see {@link publishError}), so callers need not know the client.
    */
   const send = async (built: BuiltEnvelope[], signal?: AbortSignal) => {
     if (signal?.aborted) throw aborted(signal, 'before publishing; nothing was published');
@@ -164,11 +170,7 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
     const sending = connected()
       .then((client) => sendRecords(client, flavor, topic, records))
       .catch((error: unknown) => {
-        throw new EmailError(`could not publish to ${topic}: ${(error as Error)?.message ?? error}`, {
-          code: 'network',
-          transport: 'kafka',
-          cause: error,
-        });
+        throw publishError(topic, error);
       });
     if (!signal) return sending;
     // The client cannot take a request back: an abort stops the wait, not the publish.
@@ -219,6 +221,29 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
       await current?.disconnect();
     },
   };
+}
+
+/**
+ * A failed publish as an `EmailError` naming the topic: a topic the cluster lacks is `config`
+ * (systemic: retrying does not create it; `cause` is a `KafkaTopicMissingError`), anything else
+ * `network` (transient).
+ */
+function publishError(topic: string, error: unknown): EmailError {
+  if (isKafkaTopicMissingError(error) || isUnknownTopicError(error)) {
+    const missing = isKafkaTopicMissingError(error)
+      ? error
+      : new KafkaTopicMissingError([topic], true, error);
+    return new EmailError(`could not publish to ${topic}: ${missing.message}`, {
+      code: 'config',
+      transport: 'kafka',
+      cause: missing,
+    });
+  }
+  return new EmailError(`could not publish to ${topic}: ${(error as Error)?.message ?? error}`, {
+    code: 'network',
+    transport: 'kafka',
+    cause: error,
+  });
 }
 
 function aborted(signal: AbortSignal, when: string): EmailError {

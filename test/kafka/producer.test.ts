@@ -15,7 +15,12 @@ import {
   type QueuedEvent,
 } from '../../src/index.js';
 import type { KafkaClientLike } from '../../src/kafka/client.js';
-import { createEmailProducer, createEmailWorker, parseEnvelope } from '../../src/kafka/index.js';
+import {
+  createEmailProducer,
+  createEmailWorker,
+  isKafkaTopicMissingError,
+  parseEnvelope,
+} from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import { FAST_CONSUMER, freshTopics, readTopic, serviceFor, useKafkaCluster, waitFor } from './harness.js';
 
@@ -270,6 +275,46 @@ describe('createEmailProducer on a real broker', () => {
     expect(unreachable).toMatchObject({ code: 'network', transport: 'kafka', retryable: true });
     expect((unreachable as Error).message).toContain(`could not publish to ${topics.topic}`);
     await nowhere.disconnect();
+  });
+
+  it('a topic the cluster lacks is a systemic EmailError naming it, at once, not a retryable network one', async () => {
+    const topic = `mail-missing-${Date.now()}`;
+    const producer = createEmailProducer({ kafka: client, topic });
+    cleanup.push(() => producer.disconnect());
+    const error = await rejection(producer.publish(verification(3)));
+    expect(error).toMatchObject({
+      name: 'EmailError',
+      code: 'config',
+      failure: 'systemic',
+      retryable: false,
+    });
+    expect((error as Error).message).toContain(`the Kafka topic ${topic} does not exist`);
+    expect(isKafkaTopicMissingError((error as Error).cause)).toBe(true);
+  });
+
+  it('maps a client that says the topic is unknown (it could not be asked first) to the same error', async () => {
+    // Mapping only: a client without an admin, whose send fails as kafkajs's does for a missing topic.
+    const unknownTopic = Object.assign(new Error('This server does not host this topic-partition'), {
+      type: 'UNKNOWN_TOPIC_OR_PARTITION',
+      code: 3,
+    });
+    const kafkaLike = {
+      producer: () => ({
+        connect: async () => {},
+        disconnect: async () => {},
+        send: async () => {
+          throw unknownTopic;
+        },
+      }),
+    } as unknown as KafkaClientLike;
+    const producer = createEmailProducer({
+      kafka: kafkaLike,
+      topic: 'notifications.email',
+      flavor: 'kafkajs',
+    });
+    const error = await rejection(producer.publish(verification(4)));
+    expect(error).toMatchObject({ code: 'config', failure: 'systemic' });
+    expect((error as Error).cause).toMatchObject({ topics: ['notifications.email'], cause: unknownTopic });
   });
 });
 

@@ -223,6 +223,29 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
     expect(existing).not.toContain(missing.topic);
     await expect(worker.untilClosed()).resolves.toBeUndefined();
   });
+
+  it('refuses to publish to a topic that does not exist (auto-creation off): a systemic error naming it, nothing created', async () => {
+    const topic = `mail-missing-${Date.now()}`;
+    const producer = createEmailProducer({ kafka: client, topic });
+    cleanup.push(() => producer.disconnect());
+    const error = await rejection(
+      producer.publish({ to: 'jane@example.com', subject: 'Hi', text: 'Hello', idempotencyKey: 'missing:1' }),
+    );
+    expect(isEmailError(error)).toBe(true);
+    expect(error).toMatchObject({
+      code: 'config',
+      failure: 'systemic',
+      retryable: false,
+      transport: 'kafka',
+    });
+    expect((error as Error).message).toContain(`the Kafka topic ${topic} does not exist`);
+    expect(isKafkaTopicMissingError((error as Error).cause)).toBe(true);
+    const admin = kafka.admin();
+    await admin.connect();
+    const existing = await admin.listTopics();
+    await admin.disconnect();
+    expect(existing).not.toContain(topic);
+  });
 });
 
 describe('mailroom-js/kafka on a three-node real Kafka cluster', { timeout: 90_000 }, () => {
