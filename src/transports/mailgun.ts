@@ -102,12 +102,15 @@ export function mailgunTransport(options: MailgunTransportOptions): MailgunTrans
         signal: context.signal,
       });
       if (response.status < 200 || response.status > 299) throw statusError(response, server);
+      const answer = parseJson(response.text);
+      const id = (answer as { id?: unknown } | undefined)?.id;
       return {
         messageId: message.messageId,
         accepted: allRecipients(message),
         rejected: [],
         transport: 'mailgun',
-        response: parseJson(response.text),
+        response: answer,
+        ...(typeof id === 'string' ? { providerMessageId: id } : {}),
       } satisfies SendResult;
     },
     async close() {
