@@ -144,7 +144,7 @@ export function requestError(api: HttpApi, error: unknown, endpoint: string): Em
 /**
  * The error for an answer that is not 2xx: `code` as the provider's documentation reads, the
  * provider's own words (one line, at most 200 characters) when it gave some, and the wait it asked
- * for (`Retry-After`, seconds or an HTTP date).
+ * for (`Retry-After`, seconds or an HTTP date; `fallbackWaitMs` when the provider says it otherwise).
  */
 export function answerError(
   api: HttpApi,
@@ -152,10 +152,11 @@ export function answerError(
   endpoint: string,
   code: EmailErrorCode,
   detail: unknown,
+  fallbackWaitMs?: number,
 ): EmailError {
   const status = response.status;
   const said = typeof detail === 'string' && detail !== '' ? `: ${oneLine(detail, 200)}` : '';
-  const retryAfterMs = parseRetryAfter(response.header('retry-after'));
+  const retryAfterMs = parseRetryAfter(response.header('retry-after')) ?? fallbackWaitMs;
   return new EmailError(`${api.label} ${status} from ${endpoint}${said || ` ${response.statusText}`}`, {
     code,
     transport: api.transport,

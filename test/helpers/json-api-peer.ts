@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /** Ways the next requests fail. */
 export type JsonApiFault =
   /** Answer with this status and body (and Retry-After if given) after reading the body; not recorded. */
-  | { status: number; body: unknown; retryAfter?: string }
+  | { status: number; body: unknown; retryAfter?: string; headers?: Record<string, string> }
   /** Read the whole body, then destroy the socket without answering; not recorded. */
   | { drop: 'after-body' }
   /** Handle the request as usual (record it), then destroy the socket instead of answering. */
@@ -87,7 +87,7 @@ export async function startJsonApiPeer(
       return reply(res, {
         status: fault.status,
         body: fault.body,
-        headers: fault.retryAfter ? { 'retry-after': fault.retryAfter } : {},
+        headers: { ...fault.headers, ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) },
       });
     }
     const raw = await readBody(req);
