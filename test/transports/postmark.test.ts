@@ -197,7 +197,9 @@ describe('postmarkTransport', () => {
     };
     const result = await service(postmarkTransport({ serverToken: TOKEN, fetch })).send(hello);
     expect(calls[0]?.[0]).toBe('https://api.postmarkapp.com/email');
-    expect((calls[0]?.[1]?.headers as Record<string, string> | undefined)?.['x-postmark-server-token']).toBe(TOKEN);
+    expect((calls[0]?.[1]?.headers as Record<string, string> | undefined)?.['x-postmark-server-token']).toBe(
+      TOKEN,
+    );
     expect(result.providerMessageId).toBe('m-1');
   });
 
