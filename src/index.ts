@@ -117,6 +117,11 @@ export {
 } from './transports/postmark.js';
 export { type ResendTransport, type ResendTransportOptions, resendTransport } from './transports/resend.js';
 export {
+  type RoundRobinOptions,
+  type RoundRobinTransport,
+  roundRobinTransport,
+} from './transports/round-robin.js';
+export {
   type SandboxFiles,
   type SandboxTransport,
   type SandboxTransportOptions,

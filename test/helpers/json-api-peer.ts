@@ -48,14 +48,15 @@ const MAX_BODY = 50 * 1024 * 1024;
 
 /**
  * Starts a peer whose `path` answers POSTs through `handle` (given the request headers and the body,
- * parsed as JSON or `undefined` when it is not JSON); other paths get 404 with `notFound`.
+ * parsed as JSON or `undefined` when it is not JSON); other paths get 404 with `notFound`. Give
+ * several peers one `faults` list to have the next request to any of them meet the next fault.
  */
 export async function startJsonApiPeer(
   path: string,
   handle: (headers: IncomingMessage['headers'], body: unknown) => JsonAnswer,
   notFound: unknown,
+  faults: JsonApiFault[] = [],
 ): Promise<JsonApiPeer> {
-  const faults: JsonApiFault[] = [];
   const stopping = new AbortController();
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {

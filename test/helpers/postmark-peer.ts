@@ -5,7 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseAddress } from '../../src/message.js';
-import { type JsonAnswer, type JsonApiPeer, splitAddresses, startJsonApiPeer } from './json-api-peer.js';
+import {
+  type JsonAnswer,
+  type JsonApiFault,
+  type JsonApiPeer,
+  splitAddresses,
+  startJsonApiPeer,
+} from './json-api-peer.js';
 import type { ReceivedEmail } from './received.js';
 
 export interface PostmarkPeerOptions {
@@ -14,6 +20,8 @@ export interface PostmarkPeerOptions {
   streams?: string[];
   /** Addresses marked inactive (hard bounce, spam complaint): sending to any of them is refused (406). */
   inactive?: string[];
+  /** A fault list shared with other peers (see startJsonApiPeer). */
+  faults?: JsonApiFault[];
 }
 
 /** What the peer accepted: the request body as sent, and the id it answered. */
@@ -96,7 +104,12 @@ export async function startPostmarkPeer(options: PostmarkPeerOptions): Promise<P
     };
   };
 
-  const base = await startJsonApiPeer('/email', handle, { ErrorCode: 404, Message: 'Not found' });
+  const base = await startJsonApiPeer(
+    '/email',
+    handle,
+    { ErrorCode: 404, Message: 'Not found' },
+    options.faults,
+  );
   const peer: PostmarkPeer = Object.assign(base, {
     messages: [] as PostmarkReceived[],
     received: () => peer.messages.map(({ body }) => received(body)),
