@@ -61,15 +61,20 @@ export const ENV_VARIABLES = {
     'Sender address when using Postmark, a confirmed sender signature or domain (may include a name).',
   POSTMARK_FROM_NAME:
     'Sender display name with Postmark. Default: the name in POSTMARK_FROM_ADDRESS, else the app’s name.',
+  POSTMARK_BASE_URL: 'Another Postmark API base URL (a proxy). Default https://api.postmarkapp.com.',
   RESEND_API_KEY: 'Resend API key (re_…). Never logged.',
   RESEND_FROM_ADDRESS: 'Sender address when using Resend, on a verified domain (may include a name).',
   RESEND_FROM_NAME:
     'Sender display name with Resend. Default: the name in RESEND_FROM_ADDRESS, else the app’s name.',
+  RESEND_BASE_URL: 'Another Resend API base URL (a proxy). Default https://api.resend.com.',
   SENDGRID_API_KEY: 'SendGrid API key (SG.…) with Mail Send access. Never logged.',
   SENDGRID_FROM_ADDRESS:
     'Sender address when using SendGrid, a verified sender identity (may include a name).',
   SENDGRID_FROM_NAME:
     'Sender display name with SendGrid. Default: the name in SENDGRID_FROM_ADDRESS, else the app’s name.',
+  SENDGRID_SANDBOX_MODE:
+    'true (or 1) to send with SendGrid’s sandbox mode: requests are checked, nothing is delivered. Default false.',
+  SENDGRID_BASE_URL: 'Another SendGrid API base URL (a proxy). Default https://api.sendgrid.com.',
   MAILROOM_REPLY_TO: 'Reply-To address for every email.',
   MAILROOM_LOGO_URL: 'https URL of a logo for the email header.',
   MAILROOM_APP_URL: 'Your app’s home page.',
@@ -105,6 +110,7 @@ const ENUMS = {
   SMTP_TLS: ['starttls', 'implicit', 'none'],
   MAILGUN_REGION: ['us', 'eu'],
   MAILROOM_HOLD: ['true', 'false', '1', '0'],
+  SENDGRID_SANDBOX_MODE: ['true', 'false', '1', '0'],
 } as const;
 
 /** The variable behind each transport option, so a transport's own check names the variable. */
@@ -129,6 +135,13 @@ const MAILGUN_OPTIONS: Record<string, Variable> = {
 const POSTMARK_OPTIONS: Record<string, Variable> = {
   serverToken: 'POSTMARK_SERVER_TOKEN',
   messageStream: 'POSTMARK_MESSAGE_STREAM',
+  baseUrl: 'POSTMARK_BASE_URL',
+};
+const RESEND_OPTIONS: Record<string, Variable> = { apiKey: 'RESEND_API_KEY', baseUrl: 'RESEND_BASE_URL' };
+const SENDGRID_OPTIONS: Record<string, Variable> = {
+  apiKey: 'SENDGRID_API_KEY',
+  baseUrl: 'SENDGRID_BASE_URL',
+  sandboxMode: 'SENDGRID_SANDBOX_MODE',
 };
 
 type ProviderName = (typeof PROVIDER_NAMES)[number];
@@ -463,6 +476,10 @@ function checkFormats(read: Reader): void {
   read.oneOf('MAILGUN_REGION');
   read.oneOf('MAILROOM_HOLD');
   read.httpUrl('MAILGUN_BASE_URL');
+  read.httpUrl('POSTMARK_BASE_URL');
+  read.httpUrl('RESEND_BASE_URL');
+  read.httpUrl('SENDGRID_BASE_URL');
+  read.oneOf('SENDGRID_SANDBOX_MODE');
   const stream = read.get('POSTMARK_MESSAGE_STREAM');
   if (stream !== undefined && !/^[A-Za-z0-9_-]{1,100}$/.test(stream)) {
     throw new ConfigError(
@@ -529,21 +546,37 @@ function postmarkFromEnv(read: Reader, why: string, needsSender: boolean): Trans
   const serverToken = read.required('POSTMARK_SERVER_TOKEN', why);
   if (needsSender) read.required('POSTMARK_FROM_ADDRESS', why);
   const messageStream = read.get('POSTMARK_MESSAGE_STREAM');
+  const baseUrl = read.get('POSTMARK_BASE_URL');
   return asVariables(POSTMARK_OPTIONS, () =>
-    postmarkTransport({ serverToken, ...(messageStream === undefined ? {} : { messageStream }) }),
+    postmarkTransport({
+      serverToken,
+      ...(messageStream === undefined ? {} : { messageStream }),
+      ...(baseUrl === undefined ? {} : { baseUrl }),
+    }),
   );
 }
 
 function resendFromEnv(read: Reader, why: string, needsSender: boolean): Transport {
   const apiKey = read.required('RESEND_API_KEY', why);
   if (needsSender) read.required('RESEND_FROM_ADDRESS', why);
-  return asVariables({ apiKey: 'RESEND_API_KEY' }, () => resendTransport({ apiKey }));
+  const baseUrl = read.get('RESEND_BASE_URL');
+  return asVariables(RESEND_OPTIONS, () =>
+    resendTransport({ apiKey, ...(baseUrl === undefined ? {} : { baseUrl }) }),
+  );
 }
 
 function sendgridFromEnv(read: Reader, why: string, needsSender: boolean): Transport {
   const apiKey = read.required('SENDGRID_API_KEY', why);
   if (needsSender) read.required('SENDGRID_FROM_ADDRESS', why);
-  return asVariables({ apiKey: 'SENDGRID_API_KEY' }, () => sendgridTransport({ apiKey }));
+  const baseUrl = read.get('SENDGRID_BASE_URL');
+  const sandbox = read.oneOf('SENDGRID_SANDBOX_MODE');
+  return asVariables(SENDGRID_OPTIONS, () =>
+    sendgridTransport({
+      apiKey,
+      ...(baseUrl === undefined ? {} : { baseUrl }),
+      ...(sandbox === 'true' || sandbox === '1' ? { sandboxMode: true } : {}),
+    }),
+  );
 }
 
 /** The providers, by the name `MAILROOM_TRANSPORT` gives them. */

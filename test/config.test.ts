@@ -627,6 +627,58 @@ describe('Postmark, Resend and SendGrid from the environment', () => {
     expect(err.message).toBe(`${name}: is not a variable mailroom reads; did you mean ${suggestion}?`);
   });
 
+  it('sends through each provider the environment names, to its documented API (local peers)', async () => {
+    const { startPostmarkPeer } = await import('./helpers/postmark-peer.js');
+    const { startResendPeer } = await import('./helpers/resend-peer.js');
+    const { startSendgridPeer } = await import('./helpers/sendgrid-peer.js');
+    const peers = {
+      postmark: await startPostmarkPeer({ serverToken: postmark.POSTMARK_SERVER_TOKEN }),
+      resend: await startResendPeer({ apiKey: resend.RESEND_API_KEY }),
+      sendgrid: await startSendgridPeer({ apiKey: sendgrid.SENDGRID_API_KEY }),
+    };
+    try {
+      const envs = {
+        postmark: {
+          ...postmark,
+          POSTMARK_BASE_URL: peers.postmark.url,
+          POSTMARK_MESSAGE_STREAM: 'broadcast',
+        },
+        resend: { ...resend, RESEND_BASE_URL: peers.resend.url },
+        sendgrid: { ...sendgrid, SENDGRID_BASE_URL: peers.sendgrid.url },
+      };
+      for (const [name, env] of Object.entries(envs)) {
+        const mail = new EmailService(build({ ...env, NODE_ENV: 'production' }));
+        const result = await mail.sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane' });
+        expect([result.transport, typeof result.providerMessageId]).toEqual([name, 'string']);
+      }
+      expect(peers.postmark.messages[0]?.body.MessageStream).toBe('broadcast');
+      const got = [peers.postmark, peers.resend, peers.sendgrid].map((p) => p.received()[0]);
+      expect(got.map((g) => [g?.from, g?.to, g?.subject !== ''])).toEqual([
+        ['no-reply@acme.example', ['jane@example.com'], true],
+        ['no-reply@acme.example', ['jane@example.com'], true],
+        ['no-reply@acme.example', ['jane@example.com'], true],
+      ]);
+      // Sandbox mode from the environment: SendGrid checks the request and delivers nothing.
+      const sandboxed = new EmailService(build({ ...envs.sendgrid, SENDGRID_SANDBOX_MODE: 'true' }));
+      await sandboxed.sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane' });
+      expect([peers.sendgrid.messages.length, peers.sendgrid.sandboxed.length]).toEqual([1, 1]);
+    } finally {
+      await Promise.all(Object.values(peers).map((p) => p.close()));
+    }
+  });
+
+  it('names a provider’s base URL or sandbox flag when malformed, even when another transport is chosen', () => {
+    expect(configError({ RESEND_BASE_URL: 'ftp://x' }).option).toBe('RESEND_BASE_URL');
+    const http = configError({ ...sendgrid, SENDGRID_BASE_URL: 'http://sendgrid-proxy.example.com' });
+    expect([http.option, http.message]).toEqual([
+      'SENDGRID_BASE_URL',
+      expect.stringMatching(/^SENDGRID_BASE_URL: must be https/),
+    ]);
+    expect(configError({ SENDGRID_SANDBOX_MODE: 'yes' }).message).toBe(
+      'SENDGRID_SANDBOX_MODE: "yes" is not one of true, false, 1, 0',
+    );
+  });
+
   it('never puts a key in an error', () => {
     const err = configError({ ...postmark, ...resend, ...sendgrid });
     expect(err.message).not.toMatch(/pm-secret|re_secret|SG\.secret/);
