@@ -48,6 +48,8 @@ export interface PostmarkTransportOptions {
 /** A Postmark transport. */
 export interface PostmarkTransport extends Transport {
   readonly name: 'postmark';
+  /** Checks the server token (`GET /server`); nothing is sent. */
+  verify(): Promise<void>;
   /** Releases idle keep-alive connections. */
   close(): Promise<void>;
 }
@@ -146,6 +148,20 @@ export function postmarkTransport(options: PostmarkTransportOptions): PostmarkTr
         response: answer,
         ...(typeof answer?.MessageID === 'string' ? { providerMessageId: answer.MessageID } : {}),
       } satisfies SendResult;
+    },
+    /**
+     * Checks the server token with `GET /server` (Postmark's "Get the server"): rejects with the
+     * same errors as a send (`auth` for a bad token). Nothing is sent.
+     */
+    async verify() {
+      const check = new URL(endpoint.href.replace(/\/email$/, '/server'));
+      const response = await post(API, poster, check, server, {
+        headers,
+        body: '',
+        timeoutMs,
+        method: 'GET',
+      });
+      if (response.status < 200 || response.status > 299) throw statusError(response, server);
     },
     async close() {
       poster.close();

@@ -96,6 +96,9 @@ const MAX_KEY = 256;
  * `{ name: key, value }`. Tag names and values allow only ASCII letters, digits, `_` and `-`: other
  * characters are refused with a `MessageError` naming the field (`tags[0]`, `metadata.plan`).
  *
+ * No `verify()`: a sending-only Resend key may call no endpoint but sending (others answer 401
+ * `restricted_api_key`), so a key can only be checked by sending.
+ *
  * Idempotency: every attempt of one email carries the same `Idempotency-Key` header: the message's
  * `idempotencyKey` when it has one, else its Message-ID (hashed if longer than 256 characters).
  * Resend answers a repeat within 24 hours with the first answer and sends nothing again, so a

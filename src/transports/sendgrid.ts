@@ -4,7 +4,7 @@
  * (docs.sendgrid.com/api-reference/mail-send/mail-send). Over node:http(s) with keep-alive
  * connections, or an injected `fetch`.
  */
-import { ConfigError, type EmailError, type EmailErrorCode, MessageError } from '../errors.js';
+import { ConfigError, EmailError, type EmailErrorCode, MessageError } from '../errors.js';
 import { type Address, allRecipients, type EmailMessage } from '../message.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import {
@@ -45,6 +45,8 @@ export interface SendgridTransportOptions {
 /** A SendGrid transport. */
 export interface SendgridTransport extends Transport {
   readonly name: 'sendgrid';
+  /** Checks the key and its `mail.send` scope (`GET /v3/scopes`); nothing is sent. */
+  verify(): Promise<void>;
   /** Releases idle keep-alive connections. */
   close(): Promise<void>;
 }
@@ -127,6 +129,30 @@ export function sendgridTransport(options: SendgridTransportOptions): SendgridTr
         response: { status: response.status, ...(id ? { messageId: id } : {}) },
         ...(id ? { providerMessageId: id } : {}),
       } satisfies SendResult;
+    },
+    /**
+     * Checks the key with `GET /v3/scopes` (SendGrid's "Retrieve a list of scopes for which this
+     * user has access"): rejects with the same errors as a send (`auth` for a bad key), and with
+     * `auth` when the key lacks the `mail.send` scope. Nothing is sent.
+     */
+    async verify() {
+      const check = new URL(endpoint.href.replace(/\/v3\/mail\/send$/, '/v3/scopes'));
+      const response = await post(API, poster, check, server, {
+        headers: { authorization, accept: 'application/json' },
+        body: '',
+        timeoutMs,
+        method: 'GET',
+      });
+      if (response.status < 200 || response.status > 299) throw statusError(response, server);
+      const scopes = (parseJson(response.text) as { scopes?: unknown } | undefined)?.scopes;
+      if (Array.isArray(scopes) && !scopes.includes('mail.send')) {
+        throw new EmailError(`SendGrid: the API key at ${server} lacks the mail.send scope`, {
+          code: 'auth',
+          transport: 'sendgrid',
+          status: response.status,
+          endpoint: server,
+        });
+      }
     },
     async close() {
       poster.close();

@@ -40,6 +40,8 @@ export interface JsonApiPeer {
   requests: JsonRequestLog[];
   /** Distinct TCP connections accepted (keep-alive reuse). */
   connections: number;
+  /** GET requests answered by `gets` (credential checks), not counted in `requests`. */
+  checks: number;
   failNext(fault: JsonApiFault, times?: number): void;
   close(): Promise<void>;
 }
@@ -50,12 +52,14 @@ const MAX_BODY = 50 * 1024 * 1024;
  * Starts a peer whose `path` answers POSTs through `handle` (given the request headers and the body,
  * parsed as JSON or `undefined` when it is not JSON); other paths get 404 with `notFound`. Give
  * several peers one `faults` list to have the next request to any of them meet the next fault.
+ * `gets` answers GET requests by path (a provider's credential check).
  */
 export async function startJsonApiPeer(
   path: string,
   handle: (headers: IncomingMessage['headers'], body: unknown) => JsonAnswer,
   notFound: unknown,
   faults: JsonApiFault[] = [],
+  gets: Record<string, (headers: IncomingMessage['headers']) => JsonAnswer> = {},
 ): Promise<JsonApiPeer> {
   const stopping = new AbortController();
 
@@ -63,6 +67,12 @@ export async function startJsonApiPeer(
     const at = performance.now();
     const record = (status: number | 'dropped') => peer.requests.push({ at, status, headers: req.headers });
     const url = new URL(req.url ?? '/', 'http://peer.invalid');
+    const check = req.method === 'GET' ? gets[url.pathname] : undefined;
+    if (check) {
+      peer.checks++;
+      await readBody(req);
+      return reply(res, check(req.headers));
+    }
     if (req.method !== 'POST' || url.pathname !== path) {
       await readBody(req);
       return reply(res, { status: 404, body: notFound });
@@ -123,6 +133,7 @@ export async function startJsonApiPeer(
     url: `http://127.0.0.1:${port}`,
     requests: [],
     connections: 0,
+    checks: 0,
     failNext(fault, times = 1) {
       for (let i = 0; i < times; i++) faults.push(fault);
     },

@@ -104,11 +104,17 @@ export async function startPostmarkPeer(options: PostmarkPeerOptions): Promise<P
     };
   };
 
+  // GET /server: the server's settings, with the server token ("Get the server").
+  const server = (headers: Record<string, string | string[] | undefined>): JsonAnswer =>
+    headers['x-postmark-server-token'] === options.serverToken
+      ? { status: 200, body: { ID: 1, Name: 'Acme transactional', DeliveryType: 'Live' } }
+      : refuse(10, 'Request does not contain a valid Server token.', 401);
   const base = await startJsonApiPeer(
     '/email',
     handle,
     { ErrorCode: 404, Message: 'Not found' },
     options.faults,
+    { '/server': server },
   );
   const peer: PostmarkPeer = Object.assign(base, {
     messages: [] as PostmarkReceived[],

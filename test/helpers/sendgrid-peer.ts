@@ -10,6 +10,8 @@ import type { ReceivedEmail } from './received.js';
 
 export interface SendgridPeerOptions {
   apiKey: string;
+  /** The key's scopes, as GET /v3/scopes lists them. Default ['mail.send']. */
+  scopes?: string[];
 }
 
 export interface SendgridReceived {
@@ -130,9 +132,18 @@ export async function startSendgridPeer(options: SendgridPeerOptions): Promise<S
     return { status: 202, headers: { 'x-message-id': id } };
   };
 
-  const base = await startJsonApiPeer('/v3/mail/send', handle, {
-    errors: [{ message: 'resource not found', field: null, help: null }],
-  });
+  // GET /v3/scopes: what the key may do ("Retrieve a list of scopes for which this user has access").
+  const scopes = (headers: Record<string, string | string[] | undefined>): JsonAnswer =>
+    headers.authorization === `Bearer ${options.apiKey}`
+      ? { status: 200, body: { scopes: options.scopes ?? ['mail.send'] } }
+      : refuse(401, 'authorization required');
+  const base = await startJsonApiPeer(
+    '/v3/mail/send',
+    handle,
+    { errors: [{ message: 'resource not found', field: null, help: null }] },
+    [],
+    { '/v3/scopes': scopes },
+  );
   const peer: SendgridPeer = Object.assign(base, {
     messages: [] as SendgridReceived[],
     sandboxed: [] as Record<string, unknown>[],

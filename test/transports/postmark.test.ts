@@ -177,6 +177,20 @@ describe('postmarkTransport', () => {
     expect(peer.messages).toHaveLength(1);
   });
 
+  it.each([
+    ['node:http', undefined],
+    ['an injected fetch', globalThis.fetch],
+  ])('verify() checks the token with GET /server, sending nothing, through %s', async (_via, fetch) => {
+    const peer = await start();
+    await clientFor(peer, fetch ? { fetch } : {}).verify();
+    const error = (await clientFor(peer, { serverToken: 'wrong', ...(fetch ? { fetch } : {}) })
+      .verify()
+      .catch((e: unknown) => e)) as EmailError;
+    expect([error.code, error.failure, error.status]).toEqual(['auth', 'systemic', 401]);
+    expect(error.message).toContain('(ErrorCode 10)');
+    expect([peer.checks, peer.requests.length, peer.messages.length]).toEqual([2, 0, 0]);
+  });
+
   it('never puts the token in an error or a log line', async () => {
     const peer = await start();
     const logs: unknown[] = [];

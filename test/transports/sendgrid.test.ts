@@ -206,6 +206,24 @@ describe('sendgridTransport', () => {
     expect(peer.messages).toHaveLength(1);
   });
 
+  it('verify() checks the key and its mail.send scope with GET /v3/scopes, sending nothing', async () => {
+    const peer = await start();
+    await clientFor(peer).verify();
+    await clientFor(peer, { fetch: globalThis.fetch }).verify();
+    const wrong = (await clientFor(peer, { apiKey: 'SG.wrong' })
+      .verify()
+      .catch((e: unknown) => e)) as EmailError;
+    expect([wrong.code, wrong.failure, wrong.status]).toEqual(['auth', 'systemic', 401]);
+    const narrow = await startSendgridPeer({ apiKey: KEY, scopes: ['stats.read'] });
+    peers.push(narrow);
+    const scoped = (await clientFor(narrow)
+      .verify()
+      .catch((e: unknown) => e)) as EmailError;
+    expect([scoped.code, scoped.failure]).toEqual(['auth', 'systemic']);
+    expect(scoped.message).toContain('mail.send');
+    expect([peer.checks, peer.requests.length, narrow.messages.length]).toEqual([3, 0, 0]);
+  });
+
   it('never puts the key in an error or a log line', async () => {
     const peer = await start();
     const logs: unknown[] = [];
