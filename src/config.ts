@@ -146,8 +146,8 @@ const SENDGRID_OPTIONS: Record<string, Variable> = {
 
 type ProviderName = (typeof PROVIDER_NAMES)[number];
 /**
- * Everything the environment knows of one provider: adding a provider is one entry here (and its
- * variables in {@link ENV_VARIABLES}).
+ * Everything the environment knows of one provider: adding a provider is its name in
+ * `PROVIDER_NAMES`, one entry in `PROVIDERS`, and its variables in {@link ENV_VARIABLES}.
  */
 interface Provider {
   /** Its name in messages: `SMTP`, `Mailgun`. */
