@@ -14,22 +14,27 @@ import { DKIM_ENV_VARIABLES, dkimFromEnv } from './transports/dkim.js';
 import { holdTransport, isHoldTransport } from './transports/hold.js';
 import { mailgunTransport } from './transports/mailgun.js';
 import { memoryTransport } from './transports/memory.js';
+import { postmarkTransport } from './transports/postmark.js';
+import { resendTransport } from './transports/resend.js';
 import { sandboxTransport } from './transports/sandbox.js';
+import { sendgridTransport } from './transports/sendgrid.js';
 import { smtpTransport } from './transports/smtp.js';
 import { stagingTransport } from './transports/staging.js';
 
+/** The providers the environment can configure, in the order they are reported. */
+const PROVIDER_NAMES = ['smtp', 'mailgun', 'postmark', 'resend', 'sendgrid'] as const;
 /** The transports `MAILROOM_TRANSPORT` can name. */
-export const TRANSPORT_NAMES = ['sandbox', 'memory', 'smtp', 'mailgun'] as const;
+export const TRANSPORT_NAMES = ['sandbox', 'memory', ...PROVIDER_NAMES] as const;
 
 /** The environment variables mailroom reads, with what each is for. */
 export const ENV_VARIABLES = {
   APP_NAME:
-    'Your app’s name, shown in every email. Required with smtp or mailgun unless the sender has a display name; "Mailroom" only for the sandbox and memory.',
+    'Your app’s name, shown in every email. Required with a provider (smtp, mailgun, postmark, resend, sendgrid) unless the sender has a display name; "Mailroom" only for the sandbox and memory.',
   MAILROOM_TRANSPORT:
-    'smtp, mailgun, sandbox or memory. Default: the one provider configured (SMTP_HOST or MAILGUN_API_KEY), else sandbox; under NODE_ENV=production it must be named unless a provider is configured.',
+    'smtp, mailgun, postmark, resend, sendgrid, sandbox or memory. Default: the one provider configured (SMTP_HOST, MAILGUN_API_KEY, POSTMARK_SERVER_TOKEN, RESEND_API_KEY or SENDGRID_API_KEY), else sandbox; under NODE_ENV=production it must be named unless a provider is configured.',
   MAILROOM_SANDBOX_DIR: 'Where the sandbox (and the hold) writes mail. Default .mailroom/outbox.',
   MAILROOM_HOLD:
-    'true (or 1) to hold every email in MAILROOM_SANDBOX_DIR until a person releases it (mailroom release, mailroom preview) through the transport chosen as usual, smtp or mailgun, staging rules included. Default false.',
+    'true (or 1) to hold every email in MAILROOM_SANDBOX_DIR until a person releases it (mailroom release, mailroom preview) through the transport chosen as usual (a provider), staging rules included. Default false.',
   MAILROOM_PREVIEW_TOKEN:
     'A secret the preview asks of its release, discard and send buttons; required to use them when the preview is reached by a name that is not loopback (mailroom preview --token). Never logged.',
   SMTP_HOST: 'SMTP server host.',
@@ -50,6 +55,26 @@ export const ENV_VARIABLES = {
     'Sender display name with Mailgun. Default: the name in MAILGUN_FROM_ADDRESS, else the app’s name.',
   MAILGUN_REGION: 'us (default) or eu: where your Mailgun domain lives.',
   MAILGUN_BASE_URL: 'Another Mailgun API base URL (a proxy); overrides MAILGUN_REGION.',
+  POSTMARK_SERVER_TOKEN: 'Postmark server API token. Never logged.',
+  POSTMARK_MESSAGE_STREAM: 'Postmark message stream id. Default: outbound (Postmark’s own default).',
+  POSTMARK_FROM_ADDRESS:
+    'Sender address when using Postmark, a confirmed sender signature or domain (may include a name).',
+  POSTMARK_FROM_NAME:
+    'Sender display name with Postmark. Default: the name in POSTMARK_FROM_ADDRESS, else the app’s name.',
+  POSTMARK_BASE_URL: 'Another Postmark API base URL (a proxy). Default https://api.postmarkapp.com.',
+  RESEND_API_KEY: 'Resend API key (re_…). Never logged.',
+  RESEND_FROM_ADDRESS: 'Sender address when using Resend, on a verified domain (may include a name).',
+  RESEND_FROM_NAME:
+    'Sender display name with Resend. Default: the name in RESEND_FROM_ADDRESS, else the app’s name.',
+  RESEND_BASE_URL: 'Another Resend API base URL (a proxy). Default https://api.resend.com.',
+  SENDGRID_API_KEY: 'SendGrid API key (SG.…) with Mail Send access. Never logged.',
+  SENDGRID_FROM_ADDRESS:
+    'Sender address when using SendGrid, a verified sender identity (may include a name).',
+  SENDGRID_FROM_NAME:
+    'Sender display name with SendGrid. Default: the name in SENDGRID_FROM_ADDRESS, else the app’s name.',
+  SENDGRID_SANDBOX_MODE:
+    'true (or 1) to send with SendGrid’s sandbox mode: requests are checked, nothing is delivered. Default false.',
+  SENDGRID_BASE_URL: 'Another SendGrid API base URL (a proxy). Default https://api.sendgrid.com.',
   MAILROOM_REPLY_TO: 'Reply-To address for every email.',
   MAILROOM_LOGO_URL: 'https URL of a logo for the email header.',
   MAILROOM_APP_URL: 'Your app’s home page.',
@@ -85,12 +110,8 @@ const ENUMS = {
   SMTP_TLS: ['starttls', 'implicit', 'none'],
   MAILGUN_REGION: ['us', 'eu'],
   MAILROOM_HOLD: ['true', 'false', '1', '0'],
+  SENDGRID_SANDBOX_MODE: ['true', 'false', '1', '0'],
 } as const;
-/** The variables whose presence says a provider is meant, in the order they are reported. */
-const PROVIDER_SIGNS: Readonly<Record<'smtp' | 'mailgun', readonly Variable[]>> = {
-  smtp: ['SMTP_HOST', 'SMTP_USER', 'SMTP_PASSWORD', 'SMTP_PORT'],
-  mailgun: ['MAILGUN_API_KEY', 'MAILGUN_DOMAIN'],
-};
 
 /** The variable behind each transport option, so a transport's own check names the variable. */
 const SMTP_OPTIONS: Record<string, Variable> = {
@@ -111,6 +132,34 @@ const MAILGUN_OPTIONS: Record<string, Variable> = {
   region: 'MAILGUN_REGION',
   baseUrl: 'MAILGUN_BASE_URL',
 };
+const POSTMARK_OPTIONS: Record<string, Variable> = {
+  serverToken: 'POSTMARK_SERVER_TOKEN',
+  messageStream: 'POSTMARK_MESSAGE_STREAM',
+  baseUrl: 'POSTMARK_BASE_URL',
+};
+const RESEND_OPTIONS: Record<string, Variable> = { apiKey: 'RESEND_API_KEY', baseUrl: 'RESEND_BASE_URL' };
+const SENDGRID_OPTIONS: Record<string, Variable> = {
+  apiKey: 'SENDGRID_API_KEY',
+  baseUrl: 'SENDGRID_BASE_URL',
+  sandboxMode: 'SENDGRID_SANDBOX_MODE',
+};
+
+type ProviderName = (typeof PROVIDER_NAMES)[number];
+/**
+ * Everything the environment knows of one provider: adding a provider is its name in
+ * `PROVIDER_NAMES`, one entry in `PROVIDERS`, and its variables in {@link ENV_VARIABLES}.
+ */
+interface Provider {
+  /** Its name in messages: `SMTP`, `Mailgun`. */
+  readonly label: string;
+  /** The variables whose presence says the provider is meant, in the order they are reported. */
+  readonly signs: readonly Variable[];
+  /** The sender's address, and its display name. */
+  readonly from: Variable;
+  readonly fromName: Variable;
+  /** Builds the transport; `why` says why a missing variable is required. */
+  build(read: Reader, env: Env, why: string, needsSender: boolean): Transport;
+}
 
 /** Builds a transport, renaming a `ConfigError` about one of its options after the variable it came from. */
 function asVariables<T>(names: Record<string, Variable>, build: () => T): T {
@@ -183,56 +232,37 @@ function envOptions(
 
   const appName = headerText(read, 'APP_NAME');
   const color = get('MAILROOM_PRIMARY_COLOR');
-  const smtpFrom = address('SMTP_FROM_EMAIL');
-  const mailgunFrom = address('MAILGUN_FROM_ADDRESS');
+  // Every provider's sender variables are checked, whichever transport is chosen.
+  const senders = PROVIDER_NAMES.map((name) => ({
+    name,
+    from: address(PROVIDERS[name].from),
+    fromName: headerText(read, PROVIDERS[name].fromName),
+  }));
   const replyTo = address('MAILROOM_REPLY_TO');
-  const smtpName = headerText(read, 'SMTP_FROM_NAME');
-  const mailgunName = headerText(read, 'MAILGUN_FROM_NAME');
 
   let transport: Transport;
-  // Each provider's own sender variables; the capture transports take whichever is set.
+  // A provider takes its own sender variables; the others (capture, code) the first one set.
   let sender: Address | undefined;
   let senderName: string | undefined;
-  switch (transportName) {
-    case 'code':
-      transport = code!.transport!;
-      [sender, senderName] = [
-        smtpFrom ?? mailgunFrom,
-        smtpName ?? mailgunName ?? (smtpFrom ?? mailgunFrom)?.name,
-      ];
-      break;
-    case 'smtp':
-      transport = smtpFromEnv(read, env, choice.why, needsSender);
-      [sender, senderName] = [smtpFrom, smtpName ?? smtpFrom?.name];
-      break;
-    case 'mailgun':
-      transport = mailgunFromEnv(read, choice.why, needsSender);
-      [sender, senderName] = [mailgunFrom, mailgunName ?? mailgunFrom?.name];
-      break;
-    case 'memory':
-      transport = memoryTransport();
-      [sender, senderName] = [
-        smtpFrom ?? mailgunFrom,
-        smtpName ?? mailgunName ?? (smtpFrom ?? mailgunFrom)?.name,
-      ];
-      break;
-    default:
-      transport = sandboxTransport({ dir: get('MAILROOM_SANDBOX_DIR') ?? '.mailroom/outbox' });
-      [sender, senderName] = [
-        smtpFrom ?? mailgunFrom,
-        smtpName ?? mailgunName ?? (smtpFrom ?? mailgunFrom)?.name,
-      ];
+  const provider = isProvider(transportName) ? PROVIDERS[transportName] : undefined;
+  if (isProvider(transportName)) {
+    transport = PROVIDERS[transportName].build(read, env, choice.why, needsSender);
+    const own = senders.find((s) => s.name === transportName);
+    [sender, senderName] = [own?.from, own?.fromName ?? own?.from?.name];
+  } else {
+    transport =
+      transportName === 'code'
+        ? code!.transport!
+        : transportName === 'memory'
+          ? memoryTransport()
+          : sandboxTransport({ dir: get('MAILROOM_SANDBOX_DIR') ?? '.mailroom/outbox' });
+    sender = senders.find((s) => s.from !== undefined)?.from;
+    senderName = senders.find((s) => s.fromName !== undefined)?.fromName ?? sender?.name;
   }
-  if (
-    (transportName === 'smtp' || transportName === 'mailgun') &&
-    appName === undefined &&
-    !senderName &&
-    code?.appName !== true &&
-    code?.from !== true
-  ) {
+  if (provider && appName === undefined && !senderName && code?.appName !== true && code?.from !== true) {
     throw new ConfigError(
       'APP_NAME',
-      `is required when mail is delivered (through ${transportName}): it names your app in every email (subject, header, footer); or give the sender a display name (${transportName === 'smtp' ? 'SMTP_FROM_NAME' : 'MAILGUN_FROM_NAME'})`,
+      `is required when mail is delivered (through ${transportName}): it names your app in every email (subject, header, footer); or give the sender a display name (${provider.fromName})`,
     );
   }
 
@@ -322,10 +352,15 @@ function chooseTransport(env: Env, read: Reader): Choice {
     if (production && (named === 'sandbox' || named === 'memory')) refuseCaptureBesideProvider(read, named);
     return { name: named, why: `with MAILROOM_TRANSPORT=${named}` };
   }
-  if (configured.length === 2) {
+  if (configured.length > 1) {
+    const named = configured.map((p) => `${PROVIDERS[p].label} (${sign(p)})`);
+    const which =
+      configured.length === 2
+        ? `both ${named[0]} and ${named[1]} are configured`
+        : `${named.slice(0, -1).join(', ')} and ${named.at(-1)} are all configured`;
     throw new ConfigError(
       'MAILROOM_TRANSPORT',
-      `is required: both SMTP (${sign('smtp')}) and Mailgun (${sign('mailgun')}) are configured; set MAILROOM_TRANSPORT=smtp or mailgun`,
+      `is required: ${which}; set MAILROOM_TRANSPORT=${orList(configured)}`,
     );
   }
   const provider = configured[0];
@@ -338,7 +373,7 @@ function chooseTransport(env: Env, read: Reader): Choice {
   if (production) {
     throw new ConfigError(
       'MAILROOM_TRANSPORT',
-      'is required under NODE_ENV=production: no mail provider is configured, and mail would only be captured in the sandbox folder. Configure smtp or mailgun, or set MAILROOM_TRANSPORT=sandbox to capture on purpose',
+      `is required under NODE_ENV=production: no mail provider is configured, and mail would only be captured in the sandbox folder. Configure ${orList(PROVIDER_NAMES)}, or set MAILROOM_TRANSPORT=sandbox to capture on purpose`,
     );
   }
   return { name: 'sandbox', why: 'with the sandbox' };
@@ -371,12 +406,21 @@ function codeChoice(env: Env, read: Reader, transport: Transport, source: string
 }
 
 function providers(read: Reader) {
-  const configured = (['smtp', 'mailgun'] as const).filter((provider) =>
-    PROVIDER_SIGNS[provider].some((name) => read.get(name) !== undefined),
+  const configured = PROVIDER_NAMES.filter((provider) =>
+    PROVIDERS[provider].signs.some((name) => read.get(name) !== undefined),
   );
-  const sign = (provider: 'smtp' | 'mailgun') =>
-    PROVIDER_SIGNS[provider].find((name) => read.get(name) !== undefined);
+  const sign = (provider: ProviderName) =>
+    PROVIDERS[provider].signs.find((name) => read.get(name) !== undefined);
   return { configured, sign };
+}
+
+function isProvider(name: string): name is ProviderName {
+  return (PROVIDER_NAMES as readonly string[]).includes(name);
+}
+
+/** `a or b or c`: the alternatives a message offers. */
+function orList(names: readonly string[]): string {
+  return names.join(' or ');
 }
 
 function refuseCaptureBesideProvider(read: Reader, named: string): void {
@@ -432,6 +476,17 @@ function checkFormats(read: Reader): void {
   read.oneOf('MAILGUN_REGION');
   read.oneOf('MAILROOM_HOLD');
   read.httpUrl('MAILGUN_BASE_URL');
+  read.httpUrl('POSTMARK_BASE_URL');
+  read.httpUrl('RESEND_BASE_URL');
+  read.httpUrl('SENDGRID_BASE_URL');
+  read.oneOf('SENDGRID_SANDBOX_MODE');
+  const stream = read.get('POSTMARK_MESSAGE_STREAM');
+  if (stream !== undefined && !/^[A-Za-z0-9_-]{1,100}$/.test(stream)) {
+    throw new ConfigError(
+      'POSTMARK_MESSAGE_STREAM',
+      'must be a message stream id such as outbound (letters, digits, - and _)',
+    );
+  }
 }
 
 /**
@@ -487,6 +542,82 @@ function mailgunFromEnv(read: Reader, why: string, needsSender: boolean): Transp
   );
 }
 
+function postmarkFromEnv(read: Reader, why: string, needsSender: boolean): Transport {
+  const serverToken = read.required('POSTMARK_SERVER_TOKEN', why);
+  if (needsSender) read.required('POSTMARK_FROM_ADDRESS', why);
+  const messageStream = read.get('POSTMARK_MESSAGE_STREAM');
+  const baseUrl = read.get('POSTMARK_BASE_URL');
+  return asVariables(POSTMARK_OPTIONS, () =>
+    postmarkTransport({
+      serverToken,
+      ...(messageStream === undefined ? {} : { messageStream }),
+      ...(baseUrl === undefined ? {} : { baseUrl }),
+    }),
+  );
+}
+
+function resendFromEnv(read: Reader, why: string, needsSender: boolean): Transport {
+  const apiKey = read.required('RESEND_API_KEY', why);
+  if (needsSender) read.required('RESEND_FROM_ADDRESS', why);
+  const baseUrl = read.get('RESEND_BASE_URL');
+  return asVariables(RESEND_OPTIONS, () =>
+    resendTransport({ apiKey, ...(baseUrl === undefined ? {} : { baseUrl }) }),
+  );
+}
+
+function sendgridFromEnv(read: Reader, why: string, needsSender: boolean): Transport {
+  const apiKey = read.required('SENDGRID_API_KEY', why);
+  if (needsSender) read.required('SENDGRID_FROM_ADDRESS', why);
+  const baseUrl = read.get('SENDGRID_BASE_URL');
+  const sandbox = read.oneOf('SENDGRID_SANDBOX_MODE');
+  return asVariables(SENDGRID_OPTIONS, () =>
+    sendgridTransport({
+      apiKey,
+      ...(baseUrl === undefined ? {} : { baseUrl }),
+      ...(sandbox === 'true' || sandbox === '1' ? { sandboxMode: true } : {}),
+    }),
+  );
+}
+
+/** The providers, by the name `MAILROOM_TRANSPORT` gives them. */
+const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
+  smtp: {
+    label: 'SMTP',
+    signs: ['SMTP_HOST', 'SMTP_USER', 'SMTP_PASSWORD', 'SMTP_PORT'],
+    from: 'SMTP_FROM_EMAIL',
+    fromName: 'SMTP_FROM_NAME',
+    build: smtpFromEnv,
+  },
+  mailgun: {
+    label: 'Mailgun',
+    signs: ['MAILGUN_API_KEY', 'MAILGUN_DOMAIN'],
+    from: 'MAILGUN_FROM_ADDRESS',
+    fromName: 'MAILGUN_FROM_NAME',
+    build: (read, _env, why, needsSender) => mailgunFromEnv(read, why, needsSender),
+  },
+  postmark: {
+    label: 'Postmark',
+    signs: ['POSTMARK_SERVER_TOKEN', 'POSTMARK_MESSAGE_STREAM'],
+    from: 'POSTMARK_FROM_ADDRESS',
+    fromName: 'POSTMARK_FROM_NAME',
+    build: (read, _env, why, needsSender) => postmarkFromEnv(read, why, needsSender),
+  },
+  resend: {
+    label: 'Resend',
+    signs: ['RESEND_API_KEY'],
+    from: 'RESEND_FROM_ADDRESS',
+    fromName: 'RESEND_FROM_NAME',
+    build: (read, _env, why, needsSender) => resendFromEnv(read, why, needsSender),
+  },
+  sendgrid: {
+    label: 'SendGrid',
+    signs: ['SENDGRID_API_KEY'],
+    from: 'SENDGRID_FROM_ADDRESS',
+    fromName: 'SENDGRID_FROM_NAME',
+    build: (read, _env, why, needsSender) => sendgridFromEnv(read, why, needsSender),
+  },
+};
+
 /** Wraps the transport in the staging interceptor when a staging variable is set. */
 function withStaging(read: Reader, transport: Transport): Transport {
   const prefix = headerText(read, 'MAILROOM_STAGING_SUBJECT_PREFIX');
@@ -521,7 +652,7 @@ function withHold(read: Reader, transport: Transport): Transport {
   if (transport.captures === true) {
     throw new ConfigError(
       'MAILROOM_HOLD',
-      `holds mail until it is released through a transport that delivers, but mail goes to ${transport.name}: configure smtp or mailgun (SMTP_HOST, MAILGUN_API_KEY …), or unset MAILROOM_HOLD`,
+      `holds mail until it is released through a transport that delivers, but mail goes to ${transport.name}: configure ${orList(PROVIDER_NAMES)} (${PROVIDER_NAMES.map((p) => PROVIDERS[p].signs[0]).join(', ')} …), or unset MAILROOM_HOLD`,
     );
   }
   return holdTransport({ transport, dir: read.get('MAILROOM_SANDBOX_DIR') ?? '.mailroom/outbox' });

@@ -111,11 +111,27 @@ export {
 } from './transports/mailgun.js';
 export { type CapturedEmail, type MemoryTransport, memoryTransport } from './transports/memory.js';
 export {
+  type PostmarkTransport,
+  type PostmarkTransportOptions,
+  postmarkTransport,
+} from './transports/postmark.js';
+export { type ResendTransport, type ResendTransportOptions, resendTransport } from './transports/resend.js';
+export {
+  type RoundRobinOptions,
+  type RoundRobinTransport,
+  roundRobinTransport,
+} from './transports/round-robin.js';
+export {
   type SandboxFiles,
   type SandboxTransport,
   type SandboxTransportOptions,
   sandboxFiles,
   sandboxTransport,
 } from './transports/sandbox.js';
+export {
+  type SendgridTransport,
+  type SendgridTransportOptions,
+  sendgridTransport,
+} from './transports/sendgrid.js';
 export { type SmtpTransport, type SmtpTransportOptions, smtpTransport } from './transports/smtp.js';
 export { type StagingTransportOptions, stagingTransport } from './transports/staging.js';

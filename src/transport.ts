@@ -50,6 +50,11 @@ export interface SendResult {
   readonly transport: string;
   /** The provider's own response, for logging and debugging. */
   readonly response?: unknown;
+  /**
+   * The provider's own id of the accepted message, when it gives one (Mailgun's `id`, Postmark's
+   * `MessageID`, Resend's `id`, SendGrid's `X-Message-Id` header): what its delivery events name.
+   */
+  readonly providerMessageId?: string;
   /** Attempts it took, the first included. Set by `EmailService`, not by transports. */
   readonly attempts?: number;
   /**

@@ -113,7 +113,7 @@ describe('configFromEnv', () => {
     [
       'MAILROOM_TRANSPORT',
       { MAILROOM_TRANSPORT: 'carrier-pigeon' },
-      /"carrier-pigeon" is not one of sandbox, memory, smtp, mailgun$/,
+      /"carrier-pigeon" is not one of sandbox, memory, smtp, mailgun, postmark, resend, sendgrid$/,
     ],
     ['SMTP_HOST', { MAILROOM_TRANSPORT: 'smtp' }, /is required with MAILROOM_TRANSPORT=smtp$/],
     ['SMTP_FROM_EMAIL', { MAILROOM_TRANSPORT: 'smtp', SMTP_HOST: 'smtp.acme.example' }, /is required/],
@@ -371,7 +371,7 @@ describe('which transport the environment chooses', () => {
     const err = configError({ ...smtpEnv, MAILROOM_TRANSPORT: value });
     expect(err.option).toBe('MAILROOM_TRANSPORT');
     expect(err.message).toBe(
-      `MAILROOM_TRANSPORT: "${value}" is not one of sandbox, memory, smtp, mailgun; did you mean ${suggestion}?`,
+      `MAILROOM_TRANSPORT: "${value}" is not one of sandbox, memory, smtp, mailgun, postmark, resend, sendgrid; did you mean ${suggestion}?`,
     );
   });
 
@@ -503,5 +503,184 @@ describe('MAILROOM_HOLD', () => {
       'MAILROOM_HOLD',
       'MAILROOM_HOLD: "yes" is not one of true, false, 1, 0',
     ]);
+  });
+});
+
+describe('Postmark, Resend and SendGrid from the environment', () => {
+  const postmark = {
+    POSTMARK_SERVER_TOKEN: 'pm-secret-token',
+    POSTMARK_FROM_ADDRESS: 'Acme <no-reply@acme.example>',
+  };
+  const resend = {
+    RESEND_API_KEY: 're_secret_key',
+    RESEND_FROM_ADDRESS: 'no-reply@acme.example',
+    APP_NAME: 'Acme',
+  };
+  const sendgrid = {
+    SENDGRID_API_KEY: 'SG.secret-key',
+    SENDGRID_FROM_ADDRESS: 'no-reply@acme.example',
+    SENDGRID_FROM_NAME: 'Acme Mail',
+  };
+  const built: { transport: { close?: () => Promise<void> } }[] = [];
+  const build = (env: Record<string, string>) => {
+    const options = configFromEnv(env);
+    built.push(options);
+    return options;
+  };
+  afterEach(async () => {
+    await Promise.all(built.splice(0).map((o) => o.transport.close?.()));
+  });
+
+  it.each([
+    ['postmark', postmark, { name: 'Acme', address: 'no-reply@acme.example' }],
+    ['resend', resend, { address: 'no-reply@acme.example' }],
+    ['sendgrid', sendgrid, { name: 'Acme Mail', address: 'no-reply@acme.example' }],
+  ])('uses %s when only it is configured, in production too, with its own sender', (name, env, from) => {
+    const options = build({ ...env, NODE_ENV: 'production' });
+    expect(options.transport.name).toBe(name);
+    expect(options.from).toEqual(from);
+    expect(build({ ...env, MAILROOM_TRANSPORT: name }).transport.name).toBe(name);
+  });
+
+  it('passes POSTMARK_MESSAGE_STREAM to the transport and refuses a malformed one by name', () => {
+    expect(build({ ...postmark, POSTMARK_MESSAGE_STREAM: 'broadcast' }).transport.describe?.()).toBe(
+      'postmark https://api.postmarkapp.com (stream broadcast)',
+    );
+    const err = configError({ ...postmark, POSTMARK_MESSAGE_STREAM: 'two words' });
+    expect(err.option).toBe('POSTMARK_MESSAGE_STREAM');
+  });
+
+  it.each([
+    [
+      'POSTMARK_SERVER_TOKEN',
+      { MAILROOM_TRANSPORT: 'postmark' },
+      /is required with MAILROOM_TRANSPORT=postmark$/,
+    ],
+    [
+      'POSTMARK_SERVER_TOKEN',
+      { POSTMARK_MESSAGE_STREAM: 'outbound' },
+      /because POSTMARK_MESSAGE_STREAM is set/,
+    ],
+    [
+      'POSTMARK_FROM_ADDRESS',
+      { POSTMARK_SERVER_TOKEN: 't' },
+      /is required because POSTMARK_SERVER_TOKEN is set/,
+    ],
+    ['RESEND_API_KEY', { MAILROOM_TRANSPORT: 'resend' }, /is required with MAILROOM_TRANSPORT=resend$/],
+    ['RESEND_FROM_ADDRESS', { RESEND_API_KEY: 're_x' }, /is required because RESEND_API_KEY is set/],
+    ['SENDGRID_API_KEY', { MAILROOM_TRANSPORT: 'sendgrid' }, /is required with MAILROOM_TRANSPORT=sendgrid$/],
+    ['SENDGRID_FROM_ADDRESS', { SENDGRID_API_KEY: 'SG.x' }, /is required because SENDGRID_API_KEY is set/],
+    ['RESEND_FROM_ADDRESS', { RESEND_FROM_ADDRESS: 'nobody' }, /not an email address/],
+    ['SENDGRID_FROM_NAME', { SENDGRID_FROM_NAME: 'Acme\r\nBcc: x' }, /U\+000D/],
+    [
+      'SENDGRID_API_KEY',
+      { SENDGRID_API_KEY: 'SG.a b', SENDGRID_FROM_ADDRESS: 'a@acme.example', APP_NAME: 'A' },
+      /spaces/,
+    ],
+  ])('names %s when it is missing or malformed', (option, env, pattern) => {
+    const err = configError(env as Record<string, string>);
+    expect([err.option, err.message.startsWith(`${option}: `)]).toEqual([option, true]);
+    expect(err.message).toMatch(pattern);
+  });
+
+  it('asks which when two or more providers are configured, naming a variable of each', () => {
+    const two = configError({ ...postmark, ...resend });
+    expect(two.option).toBe('MAILROOM_TRANSPORT');
+    expect(two.message).toBe(
+      'MAILROOM_TRANSPORT: is required: both Postmark (POSTMARK_SERVER_TOKEN) and Resend (RESEND_API_KEY) are configured; set MAILROOM_TRANSPORT=postmark or resend',
+    );
+    const three = configError({ SMTP_HOST: 'smtp.acme.example', ...resend, ...sendgrid });
+    expect(three.message).toMatch(
+      /SMTP \(SMTP_HOST\), Resend \(RESEND_API_KEY\) and SendGrid \(SENDGRID_API_KEY\) are all configured; set MAILROOM_TRANSPORT=smtp or resend or sendgrid$/,
+    );
+    expect(build({ ...postmark, ...resend, MAILROOM_TRANSPORT: 'resend' }).transport.name).toBe('resend');
+  });
+
+  it('requires APP_NAME or the provider’s own sender name', () => {
+    const err = configError({
+      RESEND_API_KEY: 're_x',
+      RESEND_FROM_ADDRESS: 'a@acme.example',
+      SMTP_FROM_NAME: 'Acme',
+    });
+    expect(err.option).toBe('APP_NAME');
+    expect(err.message).toMatch(/through resend.*\(RESEND_FROM_NAME\)$/);
+  });
+
+  it('refuses a captured sandbox beside one of them in production, and names them all when none is set', () => {
+    expect(
+      configError({ ...sendgrid, NODE_ENV: 'production', MAILROOM_TRANSPORT: 'sandbox' }).message,
+    ).toMatch(/is sandbox, but SENDGRID_API_KEY is set/);
+    expect(configError({ NODE_ENV: 'production' }).message).toMatch(
+      /Configure smtp or mailgun or postmark or resend or sendgrid, or set MAILROOM_TRANSPORT=sandbox/,
+    );
+  });
+
+  it.each([
+    ['POSTMARK_API_TOKEN', 'POSTMARK_SERVER_TOKEN'],
+    ['POSTMARK_TOKEN', 'POSTMARK_SERVER_TOKEN'],
+    ['RESEND_KEY', 'RESEND_API_KEY'],
+    ['SENDGRID_KEY', 'SENDGRID_API_KEY'],
+    ['SENDGRID_FROM_EMAIL', 'SENDGRID_FROM_ADDRESS'],
+    ['RESEND_API_KYE', 'RESEND_API_KEY'],
+  ])('refuses the look-alike %s, suggesting %s, without repeating its value', (name, suggestion) => {
+    const err = configError({ [name]: 'hunter2-secret' });
+    expect(err.message).toBe(`${name}: is not a variable mailroom reads; did you mean ${suggestion}?`);
+  });
+
+  it('sends through each provider the environment names, to its documented API (local peers)', async () => {
+    const { startPostmarkPeer } = await import('./helpers/postmark-peer.js');
+    const { startResendPeer } = await import('./helpers/resend-peer.js');
+    const { startSendgridPeer } = await import('./helpers/sendgrid-peer.js');
+    const peers = {
+      postmark: await startPostmarkPeer({ serverToken: postmark.POSTMARK_SERVER_TOKEN }),
+      resend: await startResendPeer({ apiKey: resend.RESEND_API_KEY }),
+      sendgrid: await startSendgridPeer({ apiKey: sendgrid.SENDGRID_API_KEY }),
+    };
+    try {
+      const envs = {
+        postmark: {
+          ...postmark,
+          POSTMARK_BASE_URL: peers.postmark.url,
+          POSTMARK_MESSAGE_STREAM: 'broadcast',
+        },
+        resend: { ...resend, RESEND_BASE_URL: peers.resend.url },
+        sendgrid: { ...sendgrid, SENDGRID_BASE_URL: peers.sendgrid.url },
+      };
+      for (const [name, env] of Object.entries(envs)) {
+        const mail = new EmailService(build({ ...env, NODE_ENV: 'production' }));
+        const result = await mail.sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane' });
+        expect([result.transport, typeof result.providerMessageId]).toEqual([name, 'string']);
+      }
+      expect(peers.postmark.messages[0]?.body.MessageStream).toBe('broadcast');
+      const got = [peers.postmark, peers.resend, peers.sendgrid].map((p) => p.received()[0]);
+      expect(got.map((g) => [g?.from, g?.to, g?.subject !== ''])).toEqual([
+        ['no-reply@acme.example', ['jane@example.com'], true],
+        ['no-reply@acme.example', ['jane@example.com'], true],
+        ['no-reply@acme.example', ['jane@example.com'], true],
+      ]);
+      // Sandbox mode from the environment: SendGrid checks the request and delivers nothing.
+      const sandboxed = new EmailService(build({ ...envs.sendgrid, SENDGRID_SANDBOX_MODE: 'true' }));
+      await sandboxed.sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane' });
+      expect([peers.sendgrid.messages.length, peers.sendgrid.sandboxed.length]).toEqual([1, 1]);
+    } finally {
+      await Promise.all(Object.values(peers).map((p) => p.close()));
+    }
+  });
+
+  it('names a provider’s base URL or sandbox flag when malformed, even when another transport is chosen', () => {
+    expect(configError({ RESEND_BASE_URL: 'ftp://x' }).option).toBe('RESEND_BASE_URL');
+    const http = configError({ ...sendgrid, SENDGRID_BASE_URL: 'http://sendgrid-proxy.example.com' });
+    expect([http.option, http.message]).toEqual([
+      'SENDGRID_BASE_URL',
+      expect.stringMatching(/^SENDGRID_BASE_URL: must be https/),
+    ]);
+    expect(configError({ SENDGRID_SANDBOX_MODE: 'yes' }).message).toBe(
+      'SENDGRID_SANDBOX_MODE: "yes" is not one of true, false, 1, 0',
+    );
+  });
+
+  it('never puts a key in an error', () => {
+    const err = configError({ ...postmark, ...resend, ...sendgrid });
+    expect(err.message).not.toMatch(/pm-secret|re_secret|SG\.secret/);
   });
 });

@@ -3,8 +3,9 @@
  * systemically (bad credentials, TLS, account) is skipped for a while instead of being asked again
  * for every message.
  */
-import { type EmailError, isEmailError } from '../errors.js';
-import type { SendResult, Transport } from '../transport.js';
+import { ConfigError, type EmailError, isEmailError } from '../errors.js';
+import type { EmailMessage } from '../message.js';
+import type { SendContext, SendResult, Transport } from '../transport.js';
 
 /** Options of {@link failoverTransport}. */
 export interface FailoverOptions {
@@ -38,15 +39,8 @@ export function failoverTransport(
   transports: readonly Transport[],
   options: FailoverOptions = {},
 ): FailoverTransport {
-  if (!Array.isArray(transports) || transports.length === 0) {
-    throw new TypeError('failoverTransport: give at least one transport');
-  }
-  for (const t of transports) {
-    if (!t || typeof t.send !== 'function')
-      throw new TypeError('failoverTransport: every entry must be a Transport');
-  }
-  const cooldownMs = options.cooldownMs ?? 60_000;
-  const downUntil = new Map<Transport, number>();
+  checkTransports(transports, 'failoverTransport');
+  const cooldown = coolingDown(options.cooldownMs);
 
   return {
     name: 'failover',
@@ -55,30 +49,7 @@ export function failoverTransport(
     narrowsRecipients: transports.every((t) => t.narrowsRecipients === true),
     describe: () => `failover: ${transports.map((t) => t.describe?.() ?? t.name).join(' -> ')}`,
     transports: Object.freeze([...transports]),
-    async send(message, context) {
-      const now = Date.now();
-      const usable = transports.filter((t) => (downUntil.get(t) ?? 0) <= now);
-      // When every transport is cooling down, try them all rather than refuse outright.
-      const order = usable.length ? usable : transports;
-      let last: unknown;
-      const failovers: EmailError[] = [];
-      for (const [i, transport] of order.entries()) {
-        try {
-          const result: SendResult = await transport.send(message, context);
-          downUntil.delete(transport);
-          return failovers.length ? { ...result, failovers } : result;
-        } catch (error) {
-          last = error;
-          if (!isEmailError(error) || (error.failure !== 'transient' && error.failure !== 'systemic'))
-            throw error;
-          if (error.failure === 'systemic') downUntil.set(transport, Date.now() + cooldownMs);
-          failovers.push(error);
-          const next = order[i + 1];
-          if (next) options.onFailover?.(transport, error, next);
-        }
-      }
-      throw last;
-    },
+    send: (message, context) => sendInTurn(transports, message, context, cooldown, options.onFailover),
     async verify() {
       await Promise.all(transports.map((t) => t.verify?.()));
     },
@@ -86,4 +57,64 @@ export function failoverTransport(
       await Promise.all(transports.map((t) => t.close?.()));
     },
   };
+}
+
+/** Internal: refuses anything but a non-empty list of transports. */
+export function checkTransports(transports: readonly Transport[], factory: string): void {
+  if (!Array.isArray(transports) || transports.length === 0) {
+    throw new TypeError(`${factory}: give at least one transport`);
+  }
+  for (const t of transports) {
+    if (!t || typeof t.send !== 'function')
+      throw new TypeError(`${factory}: every entry must be a Transport`);
+  }
+}
+
+/** Internal: which transports failed systemically, until when (ms since the epoch). */
+export interface Cooldown {
+  readonly ms: number;
+  readonly downUntil: Map<Transport, number>;
+}
+
+export function coolingDown(ms = 60_000): Cooldown {
+  if (!Number.isFinite(ms) || ms < 0)
+    throw new ConfigError('cooldownMs', 'must be a number of milliseconds, 0 or more');
+  return { ms, downUntil: new Map() };
+}
+
+/**
+ * Internal, the rule of failover and round robin: sends through `order`'s transports in turn,
+ * skipping those cooling down (unless all are), until one delivers. A transient or systemic
+ * failure moves on (a systemic one also cools that transport down); a permanent or ambiguous one is
+ * thrown at once: another provider would refuse it too, or deliver it twice.
+ */
+export async function sendInTurn(
+  order: readonly Transport[],
+  message: EmailMessage,
+  context: SendContext,
+  cooldown: Cooldown,
+  onFailover: FailoverOptions['onFailover'],
+): Promise<SendResult> {
+  const now = Date.now();
+  const usable = order.filter((t) => (cooldown.downUntil.get(t) ?? 0) <= now);
+  // When every transport is cooling down, try them all rather than refuse outright.
+  const turn = usable.length ? usable : order;
+  let last: unknown;
+  const failovers: EmailError[] = [];
+  for (const [i, transport] of turn.entries()) {
+    try {
+      const result: SendResult = await transport.send(message, context);
+      cooldown.downUntil.delete(transport);
+      return failovers.length ? { ...result, failovers } : result;
+    } catch (error) {
+      last = error;
+      if (!isEmailError(error) || (error.failure !== 'transient' && error.failure !== 'systemic'))
+        throw error;
+      if (error.failure === 'systemic') cooldown.downUntil.set(transport, Date.now() + cooldown.ms);
+      failovers.push(error);
+      const next = turn[i + 1];
+      if (next) onFailover?.(transport, error, next);
+    }
+  }
+  throw last;
 }

@@ -32,6 +32,8 @@ export class PostError extends Error {
 export interface PostOptions {
   headers: Record<string, string>;
   body: string | Buffer;
+  /** `GET` for a check without a body (`body` is then ignored). Default `POST`. */
+  method?: 'GET' | 'POST';
   timeoutMs: number;
   signal?: AbortSignal | undefined;
 }
@@ -46,7 +48,8 @@ export interface Poster {
 export function nodePoster(): Poster {
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
   return {
-    post(url, { headers, body, timeoutMs, signal }) {
+    post(url, { headers, body, timeoutMs, signal, method = 'POST' }) {
+      const payload = method === 'GET' ? '' : body;
       return new Promise((resolve, reject) => {
         let sent = false;
         let reason: string | undefined;
@@ -62,9 +65,12 @@ export function nodePoster(): Poster {
         const request = (secure ? https : http).request(
           url,
           {
-            method: 'POST',
+            method,
             agent: secure ? agents.https : agents.http,
-            headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+            headers:
+              method === 'GET'
+                ? headers
+                : { ...headers, 'content-length': String(Buffer.byteLength(payload)) },
           },
           (response) => {
             const chunks: Buffer[] = [];
@@ -101,7 +107,7 @@ export function nodePoster(): Poster {
           sent = true;
         });
         request.on('error', fail);
-        request.end(body);
+        request.end(payload);
       });
     },
     close() {
@@ -117,7 +123,7 @@ const BEFORE_CONNECT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_E
 /** A poster over an injected `fetch`. fetch cannot say how far a request got, so any failure after connecting counts as sent. */
 export function fetchPoster(fetch: typeof globalThis.fetch): Poster {
   return {
-    async post(url, { headers, body, timeoutMs, signal }) {
+    async post(url, { headers, body, timeoutMs, signal, method = 'POST' }) {
       const controller = new AbortController();
       let reason: string | undefined;
       const timer = setTimeout(() => {
@@ -130,7 +136,12 @@ export function fetchPoster(fetch: typeof globalThis.fetch): Poster {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        const response = await fetch(url, { method: 'POST', headers, body, signal: controller.signal });
+        const response = await fetch(url, {
+          method,
+          headers,
+          ...(method === 'GET' ? {} : { body }),
+          signal: controller.signal,
+        });
         const text = await response.text();
         return {
           status: response.status,

@@ -2,13 +2,19 @@
  * Mailgun's HTTP API: `POST /v3/{domain}/messages`, Basic auth `api:<key>`, URL-encoded (multipart
  * when there are files). Over node:http(s) with keep-alive connections, or an injected `fetch`.
  */
-import { ConfigError, connectionFailure, EmailError, type EmailErrorCode } from '../errors.js';
-import { oneLine } from '../log.js';
-import { isLoopback } from '../loopback.js';
-import { allRecipients, type EmailMessage, envelopeRecipients, formatAddress } from '../message.js';
-import { parseRetryAfter } from '../retry.js';
+import { ConfigError, type EmailError, type EmailErrorCode } from '../errors.js';
+import { allRecipients, type EmailMessage, formatAddress } from '../message.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
-import { fetchPoster, nodePoster, PostError, type PostResponse } from './http-post.js';
+import {
+  answerError,
+  checkApiOptions,
+  type HttpApi,
+  hostAndPort,
+  parseJson,
+  post,
+  refuseNarrowed,
+} from './http-api.js';
+import { fetchPoster, nodePoster, type PostResponse } from './http-post.js';
 
 /** Options of {@link mailgunTransport}. */
 export interface MailgunTransportOptions {
@@ -42,6 +48,13 @@ export interface MailgunTransport extends Transport {
 }
 
 const REGIONS = { us: 'https://api.mailgun.net', eu: 'https://api.eu.mailgun.net' } as const;
+const API: HttpApi = {
+  transport: 'mailgun',
+  label: 'Mailgun',
+  defaultBaseUrl: REGIONS.us,
+  keyOption: 'apiKey (MAILGUN_API_KEY)',
+  hostHint: 'check baseUrl or region',
+};
 /** Mailgun's documented statuses; any other is `provider` (a 5xx is transient, a 4xx permanent). */
 const STATUS_CODES: Readonly<Record<number, EmailErrorCode>> = {
   400: 'rejected',
@@ -80,32 +93,24 @@ export function mailgunTransport(options: MailgunTransportOptions): MailgunTrans
       throwIfAborted(context, 'mailgun');
       // Mailgun's API sends to every recipient in the headers: a retry meant for some of them only
       // (deferred by another transport, behind failover) would reach the others twice.
-      if (envelopeRecipients(message)) {
-        throw new EmailError('Mailgun cannot send to only some of the recipients of a message', {
-          code: 'provider',
-          transport: 'mailgun',
-          endpoint: server,
-        });
-      }
+      refuseNarrowed(API, message, server);
       const { body, contentType } = await toBody(message, options);
-      let response: PostResponse;
-      try {
-        response = await poster.post(endpoint, {
-          headers: { authorization, 'content-type': contentType },
-          body,
-          timeoutMs,
-          signal: context.signal,
-        });
-      } catch (error) {
-        throw requestError(error, server);
-      }
+      const response = await post(API, poster, endpoint, server, {
+        headers: { authorization, 'content-type': contentType },
+        body,
+        timeoutMs,
+        signal: context.signal,
+      });
       if (response.status < 200 || response.status > 299) throw statusError(response, server);
+      const answer = parseJson(response.text);
+      const id = (answer as { id?: unknown } | undefined)?.id;
       return {
         messageId: message.messageId,
         accepted: allRecipients(message),
         rejected: [],
         transport: 'mailgun',
-        response: parseJson(response.text),
+        response: answer,
+        ...(typeof id === 'string' ? { providerMessageId: id } : {}),
       } satisfies SendResult;
     },
     async close() {
@@ -116,47 +121,8 @@ export function mailgunTransport(options: MailgunTransportOptions): MailgunTrans
 
 /** Maps a Mailgun HTTP answer that is not 2xx to our error (see the taxonomy in the README). */
 function statusError(response: PostResponse, endpoint: string): EmailError {
-  const status = response.status;
   const detail = (parseJson(response.text) as { message?: unknown } | undefined)?.message;
-  const said = typeof detail === 'string' ? `: ${oneLine(detail, 200)}` : '';
-  const code = STATUS_CODES[status] ?? 'provider';
-  const retryAfterMs = parseRetryAfter(response.header('retry-after'));
-  return new EmailError(`Mailgun ${status} from ${endpoint}${said || ` ${response.statusText}`}`, {
-    code,
-    transport: 'mailgun',
-    status,
-    endpoint,
-    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-  });
-}
-
-/**
- * Maps a request that got no answer: the caller's abort, our timeout, or a failure to connect,
- * judged by the same rule as SMTP's (`connectionFailure`): an unknown host is `config`, any TLS
- * failure `tls`, the rest `network`.
- */
-function requestError(error: unknown, endpoint: string): EmailError {
-  const { reason = 'network', sent = true } = error instanceof PostError ? error : {};
-  const options = { transport: 'mailgun', handedOver: sent, endpoint, cause: error };
-  if (reason === 'aborted') return new EmailError('the send was aborted', { ...options, code: 'aborted' });
-  if (reason === 'timeout')
-    return new EmailError(`Mailgun at ${endpoint} did not answer in time`, { ...options, code: 'timeout' });
-  const connection = connectionFailure(error);
-  const code = connection?.code ?? 'network';
-  const causeCode = connection?.causeCode ?? (reason === 'network' ? undefined : reason);
-  const why = causeCode ? ` (${causeCode})` : '';
-  const text =
-    code === 'config'
-      ? `Mailgun: the API host ${endpoint} could not be found${why}; check baseUrl or region`
-      : code === 'tls'
-        ? `Mailgun: TLS could not be set up with ${endpoint}${why}`
-        : `Mailgun could not be reached at ${endpoint}${why}`;
-  return new EmailError(text, { ...options, code, ...(causeCode ? { causeCode } : {}) });
-}
-
-/** `host:port` of a URL, the port spelled out even when it is the scheme's default. */
-function hostAndPort(url: URL): string {
-  return `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+  return answerError(API, response, endpoint, STATUS_CODES[response.status] ?? 'provider', detail);
 }
 
 /**
@@ -227,57 +193,21 @@ function restoreMethodCase(bytes: Buffer, method: string): void {
 function checkOptions(options: MailgunTransportOptions) {
   if (typeof options !== 'object' || options === null)
     throw new TypeError('mailgunTransport: options are required');
-  const { apiKey, domain, region = 'us', baseUrl, timeoutMs = 15_000 } = options;
+  const { apiKey, domain, region = 'us' } = options;
   if (typeof apiKey !== 'string' || apiKey.trim() === '')
     throw new ConfigError('apiKey', 'a Mailgun API key is required');
   if (typeof domain !== 'string' || !/^[a-z0-9.-]+\.[a-z]{2,}$/i.test(domain)) {
     throw new ConfigError('domain', 'must be a sending domain such as mg.example.com');
   }
   if (!(region in REGIONS)) throw new ConfigError('region', 'must be us or eu');
-  if (baseUrl !== undefined) checkBaseUrl(baseUrl);
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
-    throw new ConfigError('timeoutMs', 'must be a positive number');
-  if (options.fetch !== undefined && typeof options.fetch !== 'function') {
-    throw new ConfigError('fetch', 'must be a fetch function');
-  }
-  const base = (baseUrl ?? REGIONS[region]).replace(/\/+$/, '');
+  // The region's host is the default base, and the example a bad baseUrl is shown.
+  const { base, timeoutMs } = checkApiOptions({ ...API, defaultBaseUrl: REGIONS[region] }, options, {
+    option: 'apiKey',
+    value: apiKey,
+  });
   return {
     endpoint: new URL(`${base}/v3/${encodeURIComponent(domain)}/messages`),
     authorization: `Basic ${Buffer.from(`api:${apiKey}`).toString('base64')}`,
     timeoutMs,
   };
-}
-
-/**
- * A base URL the API key may be sent to. The errors never repeat the value: a mistaken
- * `https://api:key@host` holds a secret.
- */
-function checkBaseUrl(baseUrl: unknown): void {
-  const fail = (problem: string) => new ConfigError('baseUrl', problem);
-  if (typeof baseUrl !== 'string' || /[\s\p{Cc}]/u.test(baseUrl) || !URL.canParse(baseUrl)) {
-    throw fail('must be an http(s) URL such as https://api.mailgun.net, without spaces or line breaks');
-  }
-  const url = new URL(baseUrl);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw fail('must be an http(s) URL');
-  if (url.username !== '' || url.password !== '') {
-    throw fail('must not hold a user name or password: the API key goes in apiKey (MAILGUN_API_KEY)');
-  }
-  if (url.search !== '' || url.hash !== '' || /[?#]/.test(baseUrl)) {
-    throw fail('must not have a query (?…) or a fragment (#…): give the base URL only');
-  }
-  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
-    throw fail(
-      'must be https: the API key would cross the network in plain text (http is allowed only to localhost, 127.0.0.0/8 and ::1)',
-    );
-  }
-}
-
-/** `localhost`, 127.0.0.0/8 or ::1, as a URL spells its host name. */
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text === '' ? undefined : text;
-  }
 }
