@@ -135,9 +135,10 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
 
   return (req, res, next) => {
     handle(req, res).catch((error: unknown) => {
+      // Express answers through its error handlers; a plain server gets a bare 500.
+      if (next) return next(error);
       if (!res.headersSent) reply(res, 500, 'Internal Server Error');
-      if (next) next(error);
-      else onError(error);
+      onError(error);
     });
   };
 }

@@ -5,6 +5,8 @@
  * (documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks): HMAC-SHA256
  * over `timestamp` and `token` concatenated, keyed with the webhook signing key (not the API key),
  * compared as hex. The token (50 random characters) names the request for replay checks.
+ * Mailgun's signature does not cover `event-data`: a captured request's signature block could be
+ * replayed with other event data, which is why a token is accepted once only (see `maxSeen`).
  * Events: `delivered`; `failed` with `severity: permanent` (hard bounce) or `temporary` (deferred);
  * `complained`, `unsubscribed`, `opened`, `clicked` (Mailgun, "Webhook Payloads").
  */
