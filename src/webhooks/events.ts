@@ -4,7 +4,7 @@
  */
 
 /** The providers whose webhooks mailroom verifies and reads. */
-export type WebhookProviderName = 'mailgun' | 'postmark' | 'sendgrid' | 'resend';
+export type WebhookProviderName = 'mailgun' | 'postmark' | 'sendgrid' | 'resend' | 'ses';
 
 /** Fields every {@link DeliveryEvent} has. */
 export interface DeliveryEventBase {
@@ -18,7 +18,8 @@ export interface DeliveryEventBase {
   readonly providerMessageId?: string;
   /**
    * Our Message-ID (`<id@domain>`, as `SendResult.messageId`), when the provider echoes the header we
-   * set: Mailgun (`message.headers.message-id`), SendGrid (`smtp-id`), Resend (`headers`, on some events).
+   * set: Mailgun (`message.headers.message-id`), SendGrid (`smtp-id`), Resend (`headers`, on some
+   * events), SES (`mail.commonHeaders.messageId`).
    */
   readonly messageId?: string;
   /** The metadata sent with the email, when the provider echoes it (Mailgun `user-variables`, Postmark `Metadata`). */

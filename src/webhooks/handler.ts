@@ -11,6 +11,7 @@ import { type MailgunWebhookOptions, mailgunVerifier } from './mailgun.js';
 import { type PostmarkWebhookOptions, postmarkVerifier } from './postmark.js';
 import { type ResendWebhookOptions, resendVerifier } from './resend.js';
 import { type SendGridWebhookOptions, sendgridVerifier } from './sendgrid.js';
+import { type SesWebhookOptions, sesVerifier } from './ses.js';
 import { ReplayGuard, type WebhookVerifier } from './verify.js';
 
 /** Options every provider's webhook takes. */
@@ -50,6 +51,7 @@ export type WebhookHandlerOptions = WebhookCommonOptions &
     | ({ provider: 'postmark' } & PostmarkWebhookOptions)
     | ({ provider: 'sendgrid' } & SendGridWebhookOptions)
     | ({ provider: 'resend' } & ResendWebhookOptions)
+    | ({ provider: 'ses' } & SesWebhookOptions)
   );
 
 /** A node:http request handler that also works as Express middleware (`next` gets mounting mistakes). */
@@ -117,7 +119,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     const body = await rawBody(req, maxBodyBytes);
     if (body === 'too-large') return reply(res, 413, 'Payload Too Large', { connection: 'close' });
     const nowMs = Date.now();
-    const verdict = verifier.verify({ headers: req.headers, body }, nowMs);
+    const verdict = await verifier.verify({ headers: req.headers, body }, nowMs);
     if (!verdict.ok) {
       return verdict.status === 401
         ? reply(res, 401, 'Unauthorized', { 'www-authenticate': 'Basic realm="webhooks"' })
@@ -125,7 +127,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     }
     if (!guard.claim(verdict.replayKey, nowMs)) return reply(res, 403, 'Forbidden');
     try {
-      for (const event of verifier.parse(body, nowMs)) await onEvent(event);
+      for (const event of await verifier.parse(body, nowMs)) await onEvent(event);
     } catch (error) {
       guard.release(verdict.replayKey);
       throw error;
@@ -153,10 +155,12 @@ function verifierFor(options: WebhookHandlerOptions, toleranceMs: number): Webho
       return sendgridVerifier(options, toleranceMs);
     case 'resend':
       return resendVerifier(options, toleranceMs);
+    case 'ses':
+      return sesVerifier(options, toleranceMs);
     default:
       throw new ConfigError(
         'provider',
-        `unknown webhook provider ${JSON.stringify((options as { provider?: unknown }).provider)}: mailgun, postmark, sendgrid or resend`,
+        `unknown webhook provider ${JSON.stringify((options as { provider?: unknown }).provider)}: mailgun, postmark, sendgrid, resend or ses`,
       );
   }
 }

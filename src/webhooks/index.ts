@@ -1,5 +1,5 @@
 /**
- * `mailroom-js/webhooks`: verified delivery events from Mailgun, Postmark, SendGrid and Resend,
+ * `mailroom-js/webhooks`: verified delivery events from Mailgun, Postmark, SendGrid, Resend and SES (through SNS),
  * normalised to one {@link DeliveryEvent} type, as a node:http handler to mount.
  */
 
@@ -26,3 +26,4 @@ export type { MailgunWebhookOptions } from './mailgun.js';
 export type { PostmarkWebhookOptions } from './postmark.js';
 export type { ResendWebhookOptions } from './resend.js';
 export type { SendGridWebhookOptions } from './sendgrid.js';
+export type { SesWebhookOptions } from './ses.js';

@@ -18,8 +18,9 @@ export type Verdict =
 /** One provider's rules: how to tell a genuine request, and how to read its events. */
 export interface WebhookVerifier {
   readonly provider: WebhookProviderName;
-  verify(request: RawWebhookRequest, nowMs: number): Verdict;
-  parse(body: Buffer, nowMs: number): DeliveryEvent[];
+  verify(request: RawWebhookRequest, nowMs: number): Verdict | Promise<Verdict>;
+  /** The events of a verified body; may act on it first (SNS: confirm a subscription). */
+  parse(body: Buffer, nowMs: number): DeliveryEvent[] | Promise<DeliveryEvent[]>;
 }
 
 export const FORGED: Verdict = Object.freeze({ ok: false, status: 403 });

@@ -122,3 +122,48 @@ export async function post(url: string, request: SignedRequest): Promise<{ statu
   const response = await fetch(url, { method: 'POST', headers: request.headers, body: request.body });
   return { status: response.status, text: await response.text() };
 }
+
+export const SES_TOPIC = 'arn:aws:sns:us-east-1:123456789012:ses-events';
+export const SNS_CERT_URL =
+  'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000000000000000000000.pem';
+
+/** An SNS message carrying `message`, signed (SignatureVersion 2) with `key`. */
+export function sns(
+  key: string,
+  message: unknown,
+  options: {
+    type?: 'Notification' | 'SubscriptionConfirmation';
+    topic?: string;
+    ageMs?: number;
+    id?: string;
+    certUrl?: string;
+    version?: '1' | '2';
+  } = {},
+): SignedRequest {
+  const type = options.type ?? 'Notification';
+  const fields: Record<string, string> = {
+    Type: type,
+    MessageId:
+      options.id ?? `${randomBytes(4).toString('hex')}-5c8b-4b1a-9c3d-${randomBytes(6).toString('hex')}`,
+    TopicArn: options.topic ?? SES_TOPIC,
+    Message: typeof message === 'string' ? message : JSON.stringify(message),
+    Timestamp: new Date(Date.now() - (options.ageMs ?? 0)).toISOString(),
+    SignatureVersion: options.version ?? '2',
+    SigningCertURL: options.certUrl ?? SNS_CERT_URL,
+  };
+  if (type === 'SubscriptionConfirmation') {
+    fields.Token = randomBytes(32).toString('hex');
+    fields.SubscribeURL = `https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=${fields.TopicArn}&Token=${fields.Token}`;
+  }
+  const order =
+    type === 'Notification'
+      ? ['Message', 'MessageId', 'Timestamp', 'TopicArn', 'Type']
+      : ['Message', 'MessageId', 'SubscribeURL', 'Timestamp', 'Token', 'TopicArn', 'Type'];
+  const signed = order.map((field) => `${field}\n${fields[field]}\n`).join('');
+  fields.Signature = sign(
+    fields.SignatureVersion === '1' ? 'sha1' : 'sha256',
+    Buffer.from(signed),
+    key,
+  ).toString('base64');
+  return { body: JSON.stringify(fields), headers: { 'content-type': 'text/plain; charset=UTF-8' } };
+}
