@@ -7,6 +7,7 @@
  * compared as hex. The token (50 random characters) names the request for replay checks.
  * Mailgun's signature does not cover `event-data`: a captured request's signature block could be
  * replayed with other event data, which is why a token is accepted once only (see `maxSeen`).
+ * Only the JSON webhooks are read; Mailgun's legacy form-encoded ones are refused (403).
  * Events: `delivered`; `failed` with `severity: permanent` (hard bounce) or `temporary` (deferred);
  * `complained`, `unsubscribed`, `opened`, `clicked` (Mailgun, "Webhook Payloads").
  */

@@ -18,6 +18,8 @@
  * Events (SES, "Contents of notifications" and "Contents of event data"): `Delivery`; `Bounce`
  * (`bounceType` `Permanent` hard, `Transient` and `Undetermined` soft); `Complaint`;
  * `DeliveryDelay` (deferred); `Open`; `Click`; `Subscription` (unsubscribed).
+ * SES does not say which recipient opened or clicked: those events name every recipient of the
+ * email (`mail.destination`), one event each.
  */
 
 import { createPublicKey, type KeyObject, verify as verifySignature } from 'node:crypto';
@@ -103,7 +105,7 @@ export function sesVerifier(options: SesWebhookOptions, toleranceMs: number): We
       let signed = '';
       for (const field of fields) {
         const value = message[field];
-        if (value === undefined && field === 'Subject') continue;
+        if ((value === undefined || value === null) && field === 'Subject') continue;
         if (typeof value !== 'string') return FORGED;
         signed += `${field}\n${value}\n`;
       }
