@@ -19,7 +19,8 @@ export interface WebhookCommonOptions {
   /**
    * Called once per event, in order, after the request was verified. A rejection (or a throw)
    * answers 500 so that the provider delivers the request again, and lets that retry through the
-   * replay check. Required.
+   * replay check. Events of that request handled before the failure come again with the retry,
+   * so make it idempotent (`suppressFromEvents` is). Required.
    */
   onEvent: (event: DeliveryEvent) => void | Promise<void>;
   /**
