@@ -3,7 +3,7 @@
  * blocks), checked by `EmailService` before every non-`security` send.
  */
 
-import { MessageError } from './errors.js';
+import { isMessageError, MessageError } from './errors.js';
 import { parseAddress } from './message.js';
 import type { DeliveryEvent } from './webhooks/events.js';
 
@@ -89,6 +89,8 @@ export function memorySuppressionStore(): SuppressionStore {
  * hard bounces (`hard-bounce`) and spam complaints (`complaint`), with the provider's reason as
  * the detail. Soft bounces, deferrals, unsubscribes and engagement events change nothing:
  * unsubscribes are preferences, not deliverability, and are yours to record where you keep them.
+ * An event whose recipient is not an email address is skipped. A store that fails rejects, so the
+ * webhook answers 500 and the provider sends the event again.
  *
  * @example
  * ```ts
@@ -107,7 +109,14 @@ export function suppressFromEvents(store: SuppressionStore): (event: DeliveryEve
           : undefined;
     if (!reason) return;
     const detail = [event.provider, event.diagnostic, event.reason].filter(Boolean).join(': ').slice(0, 1000);
-    await store.suppress(event.recipient, reason, { detail, since: event.timestamp });
+    try {
+      await store.suppress(event.recipient, reason, { detail, since: event.timestamp });
+    } catch (error) {
+      // An address no one can send to needs no suppressing, and failing would make the provider
+      // send the same request again and again.
+      if (isMessageError(error) && error.field === 'address') return;
+      throw error;
+    }
   };
 }
 

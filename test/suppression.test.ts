@@ -64,7 +64,51 @@ describe('memorySuppressionStore', () => {
   });
 });
 
+describe('suppressFromEvents', () => {
+  const at = new Date('2026-12-01T10:00:00Z');
+  const base = { provider: 'sendgrid' as const, timestamp: at, raw: {} };
+
+  it('suppresses hard bounces and complaints only, skipping a recipient that is no address', async () => {
+    const store = memorySuppressionStore();
+    const onEvent = suppressFromEvents(store);
+    await onEvent({ ...base, type: 'bounced', bounce: 'soft', recipient: 'full@example.com' });
+    await onEvent({ ...base, type: 'unsubscribed', recipient: 'bye@example.com' });
+    await onEvent({ ...base, type: 'deferred', recipient: 'slow@example.com' });
+    await onEvent({ ...base, type: 'bounced', bounce: 'hard', recipient: 'not an address' });
+    await onEvent({
+      ...base,
+      type: 'bounced',
+      bounce: 'hard',
+      recipient: 'gone@example.com',
+      diagnostic: '5.1.1',
+    });
+    await onEvent({ ...base, type: 'complained', recipient: 'angry@example.com' });
+    expect(await store.list()).toEqual([
+      { address: 'gone@example.com', reason: 'hard-bounce', since: at, detail: 'sendgrid: 5.1.1' },
+      { address: 'angry@example.com', reason: 'complaint', since: at, detail: 'sendgrid' },
+    ]);
+  });
+});
+
 describe('EmailService with suppressions', () => {
+  it('logs what it left out, the address masked', async () => {
+    const store = memorySuppressionStore();
+    await store.suppress('jane@example.com', 'complaint');
+    const lines: { fields: Record<string, unknown>; message: string }[] = [];
+    const record = (fields: Record<string, unknown>, message: string) => void lines.push({ fields, message });
+    const logger = { info: record, warn: record, error: record, debug: record };
+    const mail = new EmailService({
+      transport: memoryTransport(),
+      from: 'Acme <no-reply@acme.example>',
+      suppressions: store,
+      logger,
+    });
+    await mail.send({ ...email, to: 'jane@example.com' });
+    const line = lines.find((l) => l.fields.event === 'email.suppressed');
+    expect(line?.fields).toMatchObject({ sent: false, category: 'transactional' });
+    expect(JSON.stringify(line)).not.toContain('jane@example.com');
+  });
+
   it('sends nothing when every recipient is suppressed, and says so in the result and an event', async () => {
     const store = memorySuppressionStore();
     await store.suppress('jane@example.com', 'hard-bounce');
