@@ -111,4 +111,28 @@ describe('in Fastify', () => {
     });
     expect(await echo.json()).toEqual({ a: 1 });
   });
+
+  it("refuses a body Fastify's JSON parser already read, telling how to mount it", async () => {
+    const events: DeliveryEvent[] = [];
+    const errors: unknown[] = [];
+    const handler = createWebhookHandler({
+      provider: 'mailgun',
+      signingKey: MAILGUN_KEY,
+      onEvent: (e) => void events.push(e),
+      onError: (e) => void errors.push(e),
+    });
+    const app = Fastify();
+    app.post('/hooks/mailgun', (request, reply) => {
+      reply.hijack();
+      handler(request.raw, reply.raw);
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    closers.push(() => app.close());
+    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    expect((await post(`${base}/hooks/mailgun`, mailgun(sample('mailgun', 'delivered')))).status).toBe(500);
+    expect(events).toEqual([]);
+    expect(isConfigError(errors[0]) && (errors[0] as Error).message).toMatch(
+      /^body: .*before the body parser/,
+    );
+  });
 });
