@@ -7,6 +7,7 @@ export default defineConfig([
       'testing/index': 'src/testing/index.ts',
       'preview/index': 'src/preview/index.ts',
       'kafka/index': 'src/kafka/index.ts',
+      'webhooks/index': 'src/webhooks/index.ts',
     },
     format: ['esm', 'cjs'],
     dts: true,

@@ -38,6 +38,7 @@ export {
   createMessage,
   DEFAULT_MAX_MESSAGE_BYTES,
   deliveryRecipients,
+  type EmailCategory,
   type EmailMessage,
   type EmailMessageInput,
   formatAddress,
@@ -60,9 +61,18 @@ export {
   type SendOptions,
   type SendTemplateOptions,
   type SentEvent,
+  type SuppressedEvent,
   type VerificationEmailOptions,
   type WelcomeEmailOptions,
 } from './service.js';
+export {
+  memorySuppressionStore,
+  type Suppression,
+  type SuppressionReason,
+  type SuppressionStore,
+  type SuppressOptions,
+  suppressFromEvents,
+} from './suppression.js';
 export { type AppInfo, type BrandOptions, DEFAULT_PALETTE, type Palette } from './templates/brand.js';
 export type { BuiltinTemplates } from './templates/builtins.js';
 export type { RenderedEmail } from './templates/compile.js';
@@ -87,6 +97,7 @@ export {
   type RecipientRefusal,
   type SendContext,
   type SendResult,
+  type SuppressedRecipient,
   type Transport,
   throwIfAborted,
 } from './transport.js';

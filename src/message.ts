@@ -92,7 +92,18 @@ export interface EmailMessageInput {
    * so every retry and every redelivery of the same email carries the same Message-ID.
    */
   idempotencyKey?: string;
+  /**
+   * What kind of email this is, for the suppression list: `security` mail (password resets,
+   * sign-in codes, security alerts) is never suppressed, the others are skipped for a suppressed
+   * recipient. Default `transactional`. Anything else is a `MessageError` naming `category`.
+   */
+  category?: EmailCategory;
 }
+
+/** What kind of email a message is: see {@link EmailMessageInput.category}. */
+export type EmailCategory = 'security' | 'transactional' | 'product' | 'marketing';
+
+const CATEGORIES: readonly EmailCategory[] = ['security', 'transactional', 'product', 'marketing'];
 
 /** A validated, immutable email. Every transport receives this. */
 export interface EmailMessage {
@@ -113,6 +124,8 @@ export interface EmailMessage {
   readonly template: string | undefined;
   readonly messageId: string;
   readonly idempotencyKey: string | undefined;
+  /** `transactional` unless the input said otherwise. */
+  readonly category: EmailCategory;
 }
 
 const MAX_ADDRESS = 254;
@@ -626,7 +639,15 @@ function buildMessage(
     template: input.template,
     messageId: checkMessageId(input.messageId, idempotencyKey, from.address),
     idempotencyKey,
+    category: checkCategory(input.category),
   });
+}
+
+function checkCategory(category: unknown): EmailCategory {
+  if (category === undefined) return 'transactional';
+  if (!CATEGORIES.includes(category as EmailCategory))
+    throw new MessageError('category', `must be one of ${CATEGORIES.join(', ')}`);
+  return category as EmailCategory;
 }
 
 /** Formats an address for display or a header: `Jane Doe <jane@example.com>`. */

@@ -26,13 +26,14 @@ import {
 } from './message.js';
 import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 import { type RetryOptions, resolveRetry, withRecipientRetries } from './retry.js';
+import type { SuppressionStore } from './suppression.js';
 import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
 import type { BuiltinTemplates } from './templates/builtins.js';
 import { checkData, type RenderedEmail } from './templates/compile.js';
 import type { TemplateHandle } from './templates/define.js';
 import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
 import { TemplateRegistry } from './templates/registry.js';
-import type { SendResult, Transport } from './transport.js';
+import type { SendResult, SuppressedRecipient, Transport } from './transport.js';
 
 /** Options for `new EmailService()`. `configFromEnv()` returns these. */
 export interface EmailServiceOptions {
@@ -89,6 +90,15 @@ export interface EmailServiceOptions {
    * here first, so a bad address or template field still throws at the call site.
    */
   queue?: EmailQueue;
+  /**
+   * The suppression list (e.g. `memorySuppressionStore()`, fed by `suppressFromEvents()` from a
+   * webhook): every recipient of every send whose `category` is not `security` is looked up
+   * first, and a suppressed one is not sent to. The result lists them in `suppressed` and a
+   * `suppressed` event fires; when no `to` recipient remains nothing is sent, which is not an
+   * error. A store that fails to answer fails the send. With a `queue`, the worker's service
+   * checks, when it sends. Default: none.
+   */
+  suppressions?: SuppressionStore;
 }
 
 /** Options every send accepts besides the recipient: `from` and `replyTo` override the service's defaults. */
@@ -105,6 +115,7 @@ export interface SendOptions
     | 'tags'
     | 'metadata'
     | 'idempotencyKey'
+    | 'category'
   > {
   /** Aborts the send, including any wait between retries. */
   signal?: AbortSignal;
@@ -163,9 +174,20 @@ export interface QueuedEvent {
   readonly durationMs: number;
 }
 
+/**
+ * What `on('suppressed')` listeners receive: recipients of a send were left out because the
+ * suppression list has them. `sent` says whether the others were sent to.
+ */
+export interface SuppressedEvent {
+  readonly message: EmailMessage;
+  readonly suppressed: readonly SuppressedRecipient[];
+  readonly sent: boolean;
+}
+
 /** Events an {@link EmailService} emits. */
 export interface EmailServiceEvents {
   sent: SentEvent;
+  suppressed: SuppressedEvent;
   queued: QueuedEvent;
   retrying: RetryingEvent;
   failed: FailedEvent;
@@ -205,8 +227,10 @@ export class EmailService {
   readonly #logger: Logger | undefined;
   readonly #retry: Required<RetryOptions>;
   readonly #queue: EmailQueue | undefined;
+  readonly #suppressions: SuppressionStore | undefined;
   readonly #listeners: { [K in keyof EmailServiceEvents]: Set<Listener<EmailServiceEvents[K]>> } = {
     sent: new Set(),
+    suppressed: new Set(),
     queued: new Set(),
     retrying: new Set(),
     failed: new Set(),
@@ -233,6 +257,12 @@ export class EmailService {
       throw new TypeError('EmailService: queue must be an EmailQueue (e.g. createEmailProducer())');
     }
     this.#queue = options.queue;
+    if (options.suppressions !== undefined && typeof options.suppressions?.isSuppressed !== 'function') {
+      throw new TypeError(
+        'EmailService: suppressions must be a SuppressionStore (e.g. memorySuppressionStore())',
+      );
+    }
+    this.#suppressions = options.suppressions;
     this.app = Object.freeze({
       name: appName,
       ...resolveBrand(options.brand, appName),
@@ -303,30 +333,42 @@ export class EmailService {
         return this.#enqueue(queue, queuing, toQueued(queuing, fields, true), signal, started).catch(failed);
       }
       // The input is read, not copied.
-      const sending = this.#compose(input);
-      message = sending;
-      // A retry may go to fewer recipients (those deferred), never to one who accepted.
-      // Objects built whole rather than spread: a spread after the first field copies at run time.
-      const onRetry = (error: EmailError, attempt: number, delayMs: number) =>
-        this.#retrying(sending, error, attempt, delayMs);
-      return withRecipientRetries(
-        sending,
-        (current, attempt) => {
-          attempts = attempt;
-          return this.transport.send(current, signal ? { attempt, signal } : { attempt });
-        },
-        retry === undefined ? this.#retry : resolveRetry(retry),
-        signal
-          ? { transport: this.transport.name, signal, onRetry }
-          : { transport: this.transport.name, onRetry },
-        this.transport.narrowsRecipients === true,
-      ).then((result) => {
-        try {
-          this.#sent(sending, result, attempts, performance.now() - started);
-        } catch (error) {
-          failed(error);
-        }
-        return result;
+      const composed = this.#compose(input);
+      message = composed;
+      const deliver = (sending: EmailMessage): Promise<SendResult> => {
+        // A retry may go to fewer recipients (those deferred), never to one who accepted.
+        // Objects built whole rather than spread: a spread after the first field copies at run time.
+        const onRetry = (error: EmailError, attempt: number, delayMs: number) =>
+          this.#retrying(sending, error, attempt, delayMs);
+        return withRecipientRetries(
+          sending,
+          (current, attempt) => {
+            attempts = attempt;
+            return this.transport.send(current, signal ? { attempt, signal } : { attempt });
+          },
+          retry === undefined ? this.#retry : resolveRetry(retry),
+          signal
+            ? { transport: this.transport.name, signal, onRetry }
+            : { transport: this.transport.name, onRetry },
+          this.transport.narrowsRecipients === true,
+        ).then((result) => {
+          try {
+            this.#sent(sending, result, attempts, performance.now() - started);
+          } catch (error) {
+            failed(error);
+          }
+          return result;
+        }, failed);
+      };
+      const store = this.#suppressions;
+      if (!store || composed.category === 'security') return deliver(composed);
+      return this.#screen(store, composed).then((screened) => {
+        const { suppressed } = screened;
+        if (suppressed.length === 0) return deliver(composed);
+        this.#suppressed(composed, suppressed, screened.message !== undefined);
+        if (!screened.message) return nothingSent(composed, this.transport.name, suppressed);
+        message = screened.message;
+        return deliver(screened.message).then((result) => ({ ...result, suppressed }));
       }, failed);
     } catch (error) {
       try {
@@ -525,6 +567,52 @@ export class EmailService {
     return result;
   }
 
+  /**
+   * The message without its suppressed recipients (undefined when no `to` recipient remains), and
+   * who was left out. Every address is looked up at once.
+   */
+  async #screen(
+    store: SuppressionStore,
+    message: EmailMessage,
+  ): Promise<{ message: EmailMessage | undefined; suppressed: SuppressedRecipient[] }> {
+    const lists = [message.to, message.cc, message.bcc];
+    const found = await Promise.all(
+      lists.map((list) => Promise.all(list.map((a) => store.isSuppressed(a.address)))),
+    );
+    const suppressed: SuppressedRecipient[] = [];
+    const seen = new Set<string>();
+    const [to, cc, bcc] = lists.map((list, i) =>
+      Object.freeze(
+        list.filter((address, j) => {
+          const hit = found[i]![j];
+          if (!hit) return true;
+          const key = address.address.toLowerCase();
+          if (!seen.has(key)) suppressed.push(Object.freeze({ address: key, reason: hit.reason }));
+          seen.add(key);
+          return false;
+        }),
+      ),
+    ) as [readonly Address[], readonly Address[], readonly Address[]];
+    if (suppressed.length === 0) return { message, suppressed };
+    if (to.length === 0) return { message: undefined, suppressed };
+    return { message: Object.freeze({ ...message, to, cc, bcc }), suppressed };
+  }
+
+  #suppressed(message: EmailMessage, suppressed: readonly SuppressedRecipient[], sent: boolean): void {
+    this.#logger?.info(
+      {
+        event: 'email.suppressed',
+        template: message.template,
+        messageId: message.messageId,
+        category: message.category,
+        suppressed: suppressed.map((s) => ({ to: maskAddress(s.address), reason: s.reason })),
+        sent,
+      },
+      sent ? 'suppressed recipients left out' : 'email suppressed: nothing sent',
+    );
+    this.#emit('suppressed', { message, suppressed, sent });
+  }
+
   #sent(message: EmailMessage, result: SendResult, attempts: number, durationMs: number): void {
     this.#logger?.info(
       {
@@ -612,6 +700,10 @@ function toQueued(
   const list = (addresses: readonly Address[]) => addresses.map(formatAddress);
   // A queue record has no field for it: refused rather than sent without the invitation.
   if (message.icalEvent) throw new MessageError('icalEvent', 'cannot be sent through a queue yet');
+  // A queue record has no field for it either, and a worker that read it as `transactional` would
+  // hold a password reset back from a suppressed address: refused until the record carries it.
+  if (message.category === 'security')
+    throw new MessageError('category', '"security" cannot be sent through a queue yet');
   return {
     // A template's subject and body are the worker's to render.
     ...(rendered ? { subject: message.subject } : {}),
@@ -629,6 +721,15 @@ function toQueued(
     ...(message.template !== undefined ? { template: message.template } : {}),
     ...(message.idempotencyKey !== undefined ? { idempotencyKey: message.idempotencyKey } : {}),
   };
+}
+
+/** The result of a send whose every `to` recipient is suppressed: nothing went out. */
+function nothingSent(
+  message: EmailMessage,
+  transport: string,
+  suppressed: readonly SuppressedRecipient[],
+): SendResult {
+  return { messageId: message.messageId, accepted: [], rejected: [], transport, attempts: 0, suppressed };
 }
 
 /** An error as a log field: our errors' own (secret-free) messages and codes, only the name of others. */

@@ -2,9 +2,11 @@
  * The one interface every transport implements. A transport is a plain object made by a factory
  * function: `memoryTransport()`, `sandboxTransport()` …
  */
+
 import { EmailError } from './errors.js';
 import type { EmailMessage } from './message.js';
 import type { QueueReceipt } from './queue.js';
+import type { SuppressionReason } from './suppression.js';
 
 /** Passed to {@link Transport.send} with every attempt. */
 export interface SendContext {
@@ -69,6 +71,19 @@ export interface SendResult {
    * domain (it derives from the idempotency key and that domain).
    */
   readonly queued?: QueueReceipt;
+  /**
+   * Recipients the service did not send to because its suppression list has them, each with why
+   * (see `EmailServiceOptions.suppressions`). When every `to` recipient is suppressed nothing is
+   * sent at all (not to `cc` or `bcc` either): `accepted` is empty and `attempts` is 0.
+   */
+  readonly suppressed?: readonly SuppressedRecipient[];
+}
+
+/** A recipient left out of a send because the suppression list has it. */
+export interface SuppressedRecipient {
+  /** The address, lower-cased. */
+  readonly address: string;
+  readonly reason: SuppressionReason;
 }
 
 /**

@@ -291,6 +291,44 @@ const server = http.createServer(handler).listen(0, '127.0.0.1', async () => {
     }
   });
 
+  it('takes a signed Mailgun bounce with mailroom-js/webhooks from ESM and CJS, into the suppression list of mailroom-js', {
+    timeout: CHILD,
+  }, async () => {
+    const body = (load: string) => `${load}
+const store = memorySuppressionStore();
+const handler = createWebhookHandler({ provider: 'mailgun', signingKey: 'key-1', onEvent: suppressFromEvents(store) });
+const server = http.createServer(handler).listen(0, '127.0.0.1', async () => {
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const token = crypto.randomBytes(25).toString('hex');
+  const signature = crypto.createHmac('sha256', 'key-1').update(timestamp + token).digest('hex');
+  const eventData = { event: 'failed', severity: 'permanent', recipient: 'gone@example.com', timestamp: 1534110422 };
+  const status = (await fetch('http://127.0.0.1:' + server.address().port, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ signature: { timestamp, token, signature }, 'event-data': eventData }),
+  })).status;
+  const list = await store.list();
+  console.log(JSON.stringify({ status, suppressed: list.map((s) => s.address + ':' + s.reason) }));
+  server.close();
+});
+`;
+    const esm = await runScript(
+      'check-webhooks.mjs',
+      body(
+        "import http from 'node:http';\nimport crypto from 'node:crypto';\nimport { memorySuppressionStore, suppressFromEvents } from 'mailroom-js';\nimport { createWebhookHandler } from 'mailroom-js/webhooks';",
+      ),
+    );
+    const cjs = await runScript(
+      'check-webhooks.cjs',
+      body(
+        "const http = require('node:http');\nconst crypto = require('node:crypto');\nconst { memorySuppressionStore, suppressFromEvents } = require('mailroom-js');\nconst { createWebhookHandler } = require('mailroom-js/webhooks');",
+      ),
+    );
+    for (const out of [esm, cjs]) {
+      expect(out).toEqual({ status: 200, suppressed: ['gone@example.com:hard-bounce'] });
+    }
+  });
+
   it('checks an email with mailroom-js/preview from ESM and CJS, the client-support table included (caniemail is not installed)', {
     timeout: CHILD,
   }, async () => {
@@ -695,7 +733,7 @@ createEmailWorker({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } 
     });
     // node10 (TypeScript's `moduleResolution: node`, the default with `module: commonjs`) ignores
     // "exports"; package.json's "typesVersions" is what points it at the subpaths' declarations.
-    for (const entry of ['testing', 'preview', 'kafka']) {
+    for (const entry of ['testing', 'preview', 'kafka', 'webhooks']) {
       expect(typesFor(`./${entry}`), entry).toEqual({
         node10: `dist/${entry}/index.d.cts`,
         'node16-cjs': `dist/${entry}/index.d.cts`,

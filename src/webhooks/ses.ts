@@ -1,0 +1,241 @@
+/**
+ * Amazon SES notifications through Amazon SNS: an SNS message (JSON) whose `Message` is SES's
+ * notification (`notificationType`, from identity notifications) or event (`eventType`, from a
+ * configuration set's event destination).
+ *
+ * Verification follows Amazon SNS's "Verifying the signatures of Amazon SNS messages"
+ * (docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html): the signing
+ * certificate is fetched over https from `SigningCertURL`, which must be an
+ * `sns.<region>.amazonaws.com` host (`.amazonaws.com.cn` in China); `Signature` is RSA over the
+ * "string to sign" (each field's name and value on their own lines: `Message`, `MessageId`,
+ * `Subject` if present, `Timestamp`, `TopicArn`, `Type` for a notification; `Message`,
+ * `MessageId`, `SubscribeURL`, `Timestamp`, `Token`, `TopicArn`, `Type` for a subscription
+ * confirmation), SHA-1 for `SignatureVersion` 1 and SHA-256 for 2. A message from a topic not in
+ * `topicArns` is refused: SNS's signature proves the message came from SNS, not from your topic.
+ * `MessageId` names the message for replay checks (SNS keeps it, and `Timestamp`, on retries: a
+ * delivery policy retrying for longer than `toleranceMs` needs a larger one). A verified
+ * `SubscriptionConfirmation` is confirmed by fetching its `SubscribeURL` (same host rule).
+ * Events (SES, "Contents of notifications" and "Contents of event data"): `Delivery`; `Bounce`
+ * (`bounceType` `Permanent` hard, `Transient` and `Undetermined` soft); `Complaint`;
+ * `DeliveryDelay` (deferred); `Open`; `Click`; `Subscription` (unsubscribed).
+ * SES does not say which recipient opened or clicked: those events name every recipient of the
+ * email (`mail.destination`), one event each.
+ */
+
+import { createPublicKey, type KeyObject, verify as verifySignature } from 'node:crypto';
+import { ConfigError } from '../errors.js';
+import { bracketed, type DeliveryEvent, dateOf, optional, record, text } from './events.js';
+import { FORGED, fresh, parseJson, type Verdict, type WebhookVerifier } from './verify.js';
+
+/** Options of the SES (through SNS) webhook (`provider: 'ses'`). */
+export interface SesWebhookOptions {
+  /**
+   * The SNS topics whose messages this endpoint takes (`arn:aws:sns:eu-west-1:123456789012:ses-events`).
+   * Required: any AWS account can point a topic at a public URL.
+   */
+  topicArns: readonly string[];
+  /**
+   * The fetch used for the signing certificate (cached per URL) and to confirm a subscription.
+   * Default: the global `fetch`. Tests pass their own.
+   */
+  fetch?: (url: string) => Promise<Response>;
+}
+
+const SNS_HOST = /^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
+const NOTIFICATION_FIELDS = ['Message', 'MessageId', 'Subject', 'Timestamp', 'TopicArn', 'Type'];
+const CONFIRMATION_FIELDS = [
+  'Message',
+  'MessageId',
+  'SubscribeURL',
+  'Timestamp',
+  'Token',
+  'TopicArn',
+  'Type',
+];
+
+/** Internal: the SES-through-SNS verifier. */
+export function sesVerifier(options: SesWebhookOptions, toleranceMs: number): WebhookVerifier {
+  const topics = options.topicArns;
+  if (
+    !Array.isArray(topics) ||
+    topics.length === 0 ||
+    !topics.every((arn) => typeof arn === 'string' && /^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]+$/.test(arn))
+  )
+    throw new ConfigError(
+      'topicArns',
+      'required: the ARNs of the SNS topics SES publishes to (arn:aws:sns:…)',
+    );
+  if (options.fetch !== undefined && typeof options.fetch !== 'function')
+    throw new ConfigError('fetch', 'must be a function like the global fetch');
+  const get = options.fetch ?? ((url: string) => fetch(url));
+  const certificates = new Map<string, Promise<KeyObject>>();
+  const certificate = (url: string): Promise<KeyObject> => {
+    let key = certificates.get(url);
+    if (!key) {
+      key = get(url).then(async (response) => {
+        if (!response.ok) throw new Error(`SNS signing certificate: HTTP ${response.status}`);
+        return createPublicKey(await response.text());
+      });
+      // A failed fetch is not kept: the next message tries again.
+      key.catch(() => certificates.delete(url));
+      if (certificates.size >= 32) certificates.delete(certificates.keys().next().value as string);
+      certificates.set(url, key);
+    }
+    return key;
+  };
+
+  return {
+    provider: 'ses',
+    async verify(request, nowMs): Promise<Verdict> {
+      const message = record(parseJson(request.body));
+      const type = message.Type;
+      const fields = type === 'Notification' ? NOTIFICATION_FIELDS : CONFIRMATION_FIELDS;
+      if (
+        type !== 'Notification' &&
+        type !== 'SubscriptionConfirmation' &&
+        type !== 'UnsubscribeConfirmation'
+      )
+        return FORGED;
+      if (typeof message.TopicArn !== 'string' || !topics.includes(message.TopicArn)) return FORGED;
+      const algorithm =
+        message.SignatureVersion === '2' ? 'sha256' : message.SignatureVersion === '1' ? 'sha1' : '';
+      const certUrl = snsUrl(message.SigningCertURL);
+      if (!algorithm || !certUrl?.pathname.endsWith('.pem') || typeof message.Signature !== 'string')
+        return FORGED;
+      let signed = '';
+      for (const field of fields) {
+        const value = message[field];
+        if ((value === undefined || value === null) && field === 'Subject') continue;
+        if (typeof value !== 'string') return FORGED;
+        signed += `${field}\n${value}\n`;
+      }
+      let key: KeyObject;
+      try {
+        key = await certificate(certUrl.href);
+      } catch {
+        return FORGED;
+      }
+      let valid = false;
+      try {
+        valid = verifySignature(
+          algorithm,
+          Buffer.from(signed, 'utf8'),
+          key,
+          Buffer.from(message.Signature, 'base64'),
+        );
+      } catch {
+        valid = false;
+      }
+      const seconds = Date.parse(String(message.Timestamp)) / 1000;
+      if (!valid || !fresh(seconds, nowMs, toleranceMs)) return FORGED;
+      return { ok: true, replayKey: `ses:${String(message.MessageId)}` };
+    },
+    async parse(body, nowMs) {
+      const message = record(parseJson(body));
+      if (message.Type === 'SubscriptionConfirmation') {
+        const url = snsUrl(message.SubscribeURL);
+        if (!url) throw new Error('SNS subscription confirmation: SubscribeURL is not an SNS https URL');
+        const response = await get(url.href);
+        if (!response.ok) throw new Error(`SNS subscription confirmation: HTTP ${response.status}`);
+        return [];
+      }
+      if (message.Type !== 'Notification' || typeof message.Message !== 'string') return [];
+      return sesEvents(record(parseJson(Buffer.from(message.Message, 'utf8'))), nowMs);
+    },
+  };
+}
+
+/** An https URL on an SNS host (no port, no credentials), or undefined. */
+function snsUrl(value: unknown): URL | undefined {
+  if (typeof value !== 'string') return undefined;
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'https:' || url.port || url.username || url.password) return undefined;
+    return SNS_HOST.test(url.hostname) ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sesEvents(ses: Record<string, unknown>, nowMs: number): DeliveryEvent[] {
+  const mail = record(ses.mail);
+  const kind = ses.eventType ?? ses.notificationType;
+  const base = (recipient: string, at: unknown, extra: { reason?: string; diagnostic?: string } = {}) => ({
+    provider: 'ses' as const,
+    recipient: recipient.toLowerCase(),
+    timestamp: dateOf(at, nowMs),
+    ...optional('providerMessageId', text(mail.messageId)),
+    ...optional('messageId', bracketed(text(record(mail.commonHeaders).messageId))),
+    ...optional('reason', extra.reason),
+    ...optional('diagnostic', extra.diagnostic),
+    raw: ses,
+  });
+  const addresses = (
+    list: unknown,
+    field = 'emailAddress',
+  ): { address: string; entry: Record<string, unknown> }[] =>
+    (Array.isArray(list) ? list : []).flatMap((item) => {
+      const entry = typeof item === 'string' ? { [field]: item } : record(item);
+      const address = text(entry[field]);
+      return address ? [{ address, entry }] : [];
+    });
+  const destination = addresses(mail.destination, 'address');
+  switch (kind) {
+    case 'Bounce': {
+      const bounce = record(ses.bounce);
+      const hard = bounce.bounceType === 'Permanent';
+      return addresses(bounce.bouncedRecipients).map(({ address, entry }) => ({
+        ...base(address, bounce.timestamp, {
+          ...optional('reason', text(entry.diagnosticCode) ?? text(bounce.bounceSubType)),
+          ...optional('diagnostic', text(entry.status)),
+        }),
+        type: 'bounced' as const,
+        bounce: hard ? ('hard' as const) : ('soft' as const),
+      }));
+    }
+    case 'Complaint': {
+      const complaint = record(ses.complaint);
+      return addresses(complaint.complainedRecipients).map(({ address }) => ({
+        ...base(address, complaint.timestamp, optional('reason', text(complaint.complaintFeedbackType))),
+        type: 'complained' as const,
+      }));
+    }
+    case 'Delivery': {
+      const delivery = record(ses.delivery);
+      return addresses(delivery.recipients, 'address').map(({ address }) => ({
+        ...base(address, delivery.timestamp, optional('diagnostic', text(delivery.smtpResponse))),
+        type: 'delivered' as const,
+      }));
+    }
+    case 'DeliveryDelay': {
+      const delay = record(ses.deliveryDelay);
+      return addresses(delay.delayedRecipients).map(({ address, entry }) => ({
+        ...base(address, delay.timestamp, {
+          ...optional('reason', text(entry.diagnosticCode) ?? text(delay.delayType)),
+          ...optional('diagnostic', text(entry.status)),
+        }),
+        type: 'deferred' as const,
+      }));
+    }
+    case 'Open':
+      return destination.map(({ address }) => ({
+        ...base(address, record(ses.open).timestamp),
+        type: 'opened' as const,
+      }));
+    case 'Click': {
+      const click = record(ses.click);
+      return destination.map(({ address }) => ({
+        ...base(address, click.timestamp),
+        type: 'clicked' as const,
+        ...optional('url', text(click.link)),
+      }));
+    }
+    case 'Subscription':
+      return destination.map(({ address }) => ({
+        ...base(address, record(ses.subscription).timestamp),
+        type: 'unsubscribed' as const,
+      }));
+    default:
+      return [];
+  }
+}

@@ -1,0 +1,147 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createWebhookHandler, type DeliveryEvent } from '../../src/webhooks/index.js';
+import { selfSignedCert } from '../helpers/certs.js';
+import { listen, post, SES_TOPIC, SNS_CERT_URL, sample, sns } from './signing.js';
+
+let snsKey: string;
+let snsCert: string;
+let otherKey: string;
+let otherCert: string;
+beforeAll(async () => {
+  ({ key: snsKey, cert: snsCert } = await selfSignedCert('DNS:sns.amazonaws.com'));
+  ({ key: otherKey, cert: otherCert } = await selfSignedCert('DNS:attacker.example'));
+});
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (closers.length) await closers.pop()!();
+});
+
+/** An SES endpoint whose fetch serves the SNS certificate (and an attacker's), recording every URL. */
+async function endpoint(options: { toleranceMs?: number } = {}) {
+  const events: DeliveryEvent[] = [];
+  const errors: unknown[] = [];
+  const fetched: string[] = [];
+  const fetchStub = async (url: string) => {
+    fetched.push(url);
+    if (url === SNS_CERT_URL) return new Response(snsCert);
+    if (url.startsWith('https://attacker.example/')) return new Response(otherCert);
+    if (url.startsWith('https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription'))
+      return new Response('<ok/>');
+    return new Response('not found', { status: 404 });
+  };
+  const handler = createWebhookHandler({
+    provider: 'ses',
+    topicArns: [SES_TOPIC],
+    fetch: fetchStub,
+    onEvent: (event) => void events.push(event),
+    onError: (error) => void errors.push(error),
+    ...options,
+  });
+  const server = await listen((req, res) => handler(req, res));
+  closers.push(server.close);
+  return { url: server.url, events, errors, fetched };
+}
+
+describe('SES webhook (through SNS)', () => {
+  it('normalises the documented notifications and events, fetching the certificate once', async () => {
+    const { url, events, fetched } = await endpoint();
+    for (const name of [
+      'bounce',
+      'transient-bounce',
+      'complaint',
+      'delivery',
+      'delivery-delay',
+      'open',
+      'click',
+    ]) {
+      expect((await post(url, sns(snsKey, sample('ses', name)))).status, name).toBe(200);
+    }
+    expect(events.map((e) => [e.type, e.type === 'bounced' ? e.bounce : undefined, e.recipient])).toEqual([
+      ['bounced', 'hard', 'recipient@example.com'],
+      ['bounced', 'soft', 'full@example.com'],
+      ['complained', undefined, 'richard@example.com'],
+      ['delivered', undefined, 'jane@example.com'],
+      ['deferred', undefined, 'recipient@example.com'],
+      ['opened', undefined, 'recipient@example.com'],
+      ['clicked', undefined, 'recipient@example.com'],
+    ]);
+    expect(events[0]).toMatchObject({
+      provider: 'ses',
+      providerMessageId: '0000014644fe5ef6-9a483358-9170-4cb4-a269-f5dcdf415321-000000',
+      messageId: '<custom-message-ID>',
+      reason: 'smtp; 550 user unknown',
+      diagnostic: '5.0.0',
+    });
+    expect(events[0]!.timestamp.toISOString()).toBe('2016-01-27T14:59:38.237Z');
+    expect(events[0]!.raw).toEqual(sample('ses', 'bounce'));
+    expect(events[3]).toMatchObject({ messageId: '<custom-message-ID@example.com>' });
+    expect(events[6]).toMatchObject({
+      url: 'http://docs.aws.amazon.com/ses/latest/DeveloperGuide/send-email-smtp.html',
+    });
+    expect(fetched).toEqual([SNS_CERT_URL]);
+  });
+
+  it('accepts SignatureVersion 1 (SHA-1)', async () => {
+    const { url, events } = await endpoint();
+    expect((await post(url, sns(snsKey, sample('ses', 'bounce'), { version: '1' }))).status).toBe(200);
+    expect(events).toHaveLength(1);
+  });
+
+  it('refuses forged, tampered, replayed and stale messages, emitting nothing', async () => {
+    const { url, events } = await endpoint();
+    expect((await post(url, sns(otherKey, sample('ses', 'bounce')))).status).toBe(403);
+    const genuine = sns(snsKey, sample('ses', 'bounce'));
+    const tampered = { ...genuine, body: genuine.body.replace('recipient@example.com', 'ceo@example.com') };
+    expect((await post(url, tampered)).status).toBe(403);
+    expect((await post(url, sns(snsKey, sample('ses', 'bounce'), { ageMs: 6 * 60_000 }))).status).toBe(403);
+    expect(events).toEqual([]);
+    expect((await post(url, genuine)).status).toBe(200);
+    expect((await post(url, genuine)).status).toBe(403);
+    expect(events).toHaveLength(1);
+  });
+
+  it("refuses a genuine SNS message from a topic that is not ours, and a certificate from a host that is not SNS's", async () => {
+    const { url, events, fetched } = await endpoint();
+    const otherTopic = 'arn:aws:sns:us-east-1:999999999999:someone-elses-topic';
+    expect((await post(url, sns(snsKey, sample('ses', 'bounce'), { topic: otherTopic }))).status).toBe(403);
+    const attackerCert = 'https://attacker.example/SimpleNotificationService.pem';
+    expect((await post(url, sns(otherKey, sample('ses', 'bounce'), { certUrl: attackerCert }))).status).toBe(
+      403,
+    );
+    const lookalike = 'https://sns.us-east-1.amazonaws.com.attacker.example/cert.pem';
+    expect((await post(url, sns(otherKey, sample('ses', 'bounce'), { certUrl: lookalike }))).status).toBe(
+      403,
+    );
+    const plain = SNS_CERT_URL.replace('https:', 'http:');
+    expect((await post(url, sns(snsKey, sample('ses', 'bounce'), { certUrl: plain }))).status).toBe(403);
+    expect(events).toEqual([]);
+    expect(fetched).toEqual([]);
+  });
+
+  it('confirms a genuine subscription by fetching its SubscribeURL, and a forged one not at all', async () => {
+    const { url, events, fetched } = await endpoint();
+    const forged = sns(otherKey, 'You have chosen to subscribe to the topic', {
+      type: 'SubscriptionConfirmation',
+    });
+    expect((await post(url, forged)).status).toBe(403);
+    expect(fetched.filter((u) => u.includes('ConfirmSubscription'))).toEqual([]);
+    const genuine = sns(snsKey, 'You have chosen to subscribe to the topic', {
+      type: 'SubscriptionConfirmation',
+    });
+    expect((await post(url, genuine)).status).toBe(200);
+    const confirmed = fetched.filter((u) => u.includes('ConfirmSubscription'));
+    expect(confirmed).toHaveLength(1);
+    expect(confirmed[0]).toBe(JSON.parse(genuine.body).SubscribeURL);
+    expect(events).toEqual([]);
+  });
+
+  it('refuses to start without topicArns, naming the option', () => {
+    expect(() => createWebhookHandler({ provider: 'ses', topicArns: [], onEvent: () => {} })).toThrow(
+      /^topicArns:/,
+    );
+    expect(() =>
+      createWebhookHandler({ provider: 'ses', topicArns: ['ses-events'], onEvent: () => {} }),
+    ).toThrow(/^topicArns:/);
+  });
+});
