@@ -7,6 +7,7 @@ export default defineConfig([
       'testing/index': 'src/testing/index.ts',
       'preview/index': 'src/preview/index.ts',
       'kafka/index': 'src/kafka/index.ts',
+      'nestjs/index': 'src/nestjs/index.ts',
     },
     format: ['esm', 'cjs'],
     dts: true,

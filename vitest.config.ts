@@ -29,6 +29,7 @@ export default defineConfig({
       { find: /^mailroom-js\/testing$/, replacement: src('testing/index.ts') },
       { find: /^mailroom-js\/preview$/, replacement: src('preview/index.ts') },
       { find: /^mailroom-js\/kafka$/, replacement: src('kafka/index.ts') },
+      { find: /^mailroom-js\/nestjs$/, replacement: src('nestjs/index.ts') },
       { find: /^mailroom-js$/, replacement: src('index.ts') },
     ],
   },
