@@ -25,6 +25,7 @@ import {
 import type { Outbox } from 'mailroom-js/testing';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
+import { fromMime } from '../helpers/received.js';
 import { type SmtpPeer, startSmtpPeer } from '../helpers/smtp-peer.js';
 import { appModule } from './app.js';
 
@@ -85,7 +86,9 @@ describe('MailroomModule.forRoot', () => {
       .expect(202);
     expect(peer.messages).toHaveLength(1);
     expect(peer.messages[0]!.envelope.rcptTo).toEqual(['jane@example.com']);
-    expect(peer.messages[0]!.raw.toString()).toContain('Subject: ');
+    const email = await fromMime(peer.messages[0]!.raw);
+    expect(email.subject).toContain('Acme');
+    expect(email.text).toContain('https://acme.example/verify?token=jane%40example.com');
     let closed = 0;
     const close = transport.close.bind(transport);
     transport.close = async () => {
