@@ -49,7 +49,7 @@ export class MailroomTestingModule {
       ...rest,
       transport: mailer.transport,
       verify: false,
-      from: mailer.service.app.senderAddress,
+      from: { name: mailer.service.app.senderName, address: mailer.service.app.senderAddress },
     };
     return mailroomModule(
       MailroomTestingModule,

@@ -10,7 +10,9 @@ import { NestFactory } from '@nestjs/core';
 import {
   defineTemplate,
   type EmailService,
+  isConfigError,
   isEmailError,
+  isEmailService,
   isTemplateError,
   memoryTransport,
   smtpTransport,
@@ -169,6 +171,48 @@ describe('MailroomModule.forRootAsync', () => {
   });
 });
 
+describe('where the service is visible', () => {
+  async function featureApp(isGlobal: boolean) {
+    const { Inject, Injectable, Module } = await import('@nestjs/common');
+    @Injectable()
+    class Notifier {
+      constructor(@Inject(MAILROOM_SERVICE) readonly mail: EmailService) {}
+    }
+    // A feature module that does not import the mail module.
+    @Module({ providers: [Notifier], exports: [Notifier] })
+    class FeatureModule {}
+    @Module({
+      imports: [MailroomModule.forRoot({ transport: memoryTransport(), from, isGlobal }), FeatureModule],
+    })
+    class Root {}
+    const app = await NestFactory.create(Root, { logger: false, abortOnError: false });
+    apps.push(app);
+    return app.get(Notifier);
+  }
+
+  it('isGlobal: true lets a module that does not import it inject the service', async () => {
+    const notifier = await featureApp(true);
+    expect(isEmailService(notifier.mail)).toBe(true);
+  });
+
+  it('without isGlobal, such a module cannot resolve MAILROOM_SERVICE', async () => {
+    await expect(featureApp(false)).rejects.toThrow(/Nest can't resolve dependencies of the Notifier/);
+  });
+});
+
+describe('bad options', () => {
+  it("a factory that returns options without a sender fails the app's creation naming from", async () => {
+    const error = await NestFactory.create(
+      appModule(
+        MailroomModule.forRootAsync({ useFactory: () => ({ transport: memoryTransport() }) as never }),
+      ),
+      { logger: false, abortOnError: false },
+    ).catch((e: unknown) => e);
+    expect(isConfigError(error)).toBe(true);
+    expect(error).toMatchObject({ option: 'from' });
+  });
+});
+
 describe('MailroomTestingModule', () => {
   it("captures the controller's email in the outbox a test asserts on", async () => {
     const app = await start(MailroomTestingModule.forRoot({ appName: 'Acme' }));
@@ -180,5 +224,8 @@ describe('MailroomTestingModule', () => {
     const email = outbox.expectSent({ to: 'jane@example.com', template: 'verification' });
     expect(email.subject).toContain('Acme');
     expect(() => outbox.expectSent({ to: 'bob@example.com' })).toThrow(/Expected an email/);
+    expect(app.get(MAILROOM_OPTIONS)).toMatchObject({
+      from: { name: 'Test App', address: 'no-reply@example.com' },
+    });
   });
 });
