@@ -102,6 +102,44 @@ describe('MailroomModule.forRoot', () => {
     expect(closed).toBe(1);
   });
 
+  it('app.close() lets a send in a request finish before it closes the transport', async () => {
+    const transport = memoryTransport();
+    const events: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered!: () => void;
+    const sending = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const send = transport.send.bind(transport);
+    transport.send = async (message, context) => {
+      entered();
+      await gate;
+      const result = await send(message, context);
+      events.push('sent');
+      return result;
+    };
+    transport.close = async () => {
+      events.push('closed');
+    };
+    const app = await start(MailroomModule.forRoot({ transport, from }));
+    await app.listen(0, '127.0.0.1');
+    const url = await app.getUrl();
+    const response = request(url).post('/signup').send({ email: 'jane@example.com', name: 'Jane' });
+    const answered = response.then((r) => r.status);
+    await sending;
+    const closing = app.close();
+    apps.length = 0;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events).toEqual([]);
+    release();
+    expect(await answered).toBe(202);
+    await closing;
+    expect(events).toEqual(['sent', 'closed']);
+  });
+
   it('a wrong SMTP password rejects app.init() with the EmailError (auth)', async () => {
     const peer = await startSmtpPeer({ starttls: false, users: { app: 'right' } });
     peers.push(peer);
