@@ -1,5 +1,5 @@
 /**
- * `mailroom-js/nestjs`: the NestJS module. Needs `@nestjs/common` and `@nestjs/core` (11.x), which
+ * `mailroom-js/nestjs`: the NestJS module. Needs `@nestjs/common` and `@nestjs/core` (11 or 12), which
  * the app has already; nothing else loads them.
  *
  * @example

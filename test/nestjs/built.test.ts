@@ -4,7 +4,6 @@
  * package's `exports`, mail configured from SMTP_* variables, sending to a real SMTP server.
  * Needs a fresh `dist/` (`npm run build`).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -12,67 +11,9 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fromMime } from '../helpers/received.js';
 import { type SmtpPeer, startSmtpPeer } from '../helpers/smtp-peer.js';
 import { repo } from '../package/run.js';
+import { FIXTURES, smtpVars, startApp, stopApps } from './fixture-app.js';
 
-const FIXTURES = {
-  esm: join(repo, 'test', 'fixtures', 'nestjs-app-esm', 'main.mjs'),
-  cjs: join(repo, 'test', 'fixtures', 'nestjs-app-cjs', 'main.cjs'),
-} as const;
-
-interface App {
-  child: ChildProcess;
-  output: () => string;
-  /** Resolves with the port once the app listens, or rejects with its output when it exits first. */
-  port: Promise<number>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const children: ChildProcess[] = [];
 let peer: SmtpPeer | undefined;
-
-/** Starts a fixture app with a clean environment plus `vars`. */
-function startApp(format: keyof typeof FIXTURES, vars: Record<string, string>): App {
-  const env: NodeJS.ProcessEnv = { NO_COLOR: '1', ...vars };
-  for (const [key, value] of Object.entries(process.env)) {
-    if (/^(APP_NAME|NODE_OPTIONS|NODE_PATH|FORCE_COLOR)$|^(MAILROOM|SMTP|MAILGUN)_/.test(key)) continue;
-    env[key] ??= value;
-  }
-  const child = spawn(process.execPath, [FIXTURES[format]], {
-    cwd: repo,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (chunk) => {
-    out += chunk;
-  });
-  child.stderr!.on('data', (chunk) => {
-    out += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const port = new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', () => {
-      const match = /listening (\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
-    void exited.then(({ code, signal }) =>
-      reject(new Error(`app exited (${code ?? signal}) before listening:\n${out}`)),
-    );
-  });
-  return { child, output: () => out, port, exited };
-}
-
-const smtpVars = (p: SmtpPeer, extra: Record<string, string> = {}) => ({
-  MAILROOM_TRANSPORT: 'smtp',
-  SMTP_HOST: p.host,
-  SMTP_PORT: String(p.port),
-  SMTP_TLS: 'none',
-  SMTP_FROM_EMAIL: 'no-reply@acme.example',
-  APP_NAME: 'Acme',
-  ...extra,
-});
 
 beforeAll(() => {
   if (!existsSync(join(repo, 'dist', 'nestjs', 'index.cjs'))) {
@@ -81,8 +22,7 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  for (const child of children.splice(0))
-    if (child.exitCode === null && child.signalCode === null) child.kill();
+  stopApps();
   await peer?.close();
   peer = undefined;
 });
@@ -90,7 +30,7 @@ afterEach(async () => {
 describe.each(['esm', 'cjs'] as const)('the %s build in a Nest app', (format) => {
   it('a POST /signup is delivered to the SMTP server; SIGTERM closes the transport', async () => {
     peer = await startSmtpPeer({ starttls: false });
-    const app = startApp(format, smtpVars(peer));
+    const app = startApp(FIXTURES[format], repo, smtpVars(peer));
     const port = await app.port;
     const response = await request(`http://127.0.0.1:${port}`)
       .post('/signup')
@@ -109,7 +49,11 @@ describe.each(['esm', 'cjs'] as const)('the %s build in a Nest app', (format) =>
 
   it('a wrong SMTP password fails start-up with the EmailError (auth)', async () => {
     peer = await startSmtpPeer({ starttls: false, users: { app: 'right' } });
-    const app = startApp(format, smtpVars(peer, { SMTP_USER: 'app', SMTP_PASSWORD: 'wrong' }));
+    const app = startApp(
+      FIXTURES[format],
+      repo,
+      smtpVars(peer, { SMTP_USER: 'app', SMTP_PASSWORD: 'wrong' }),
+    );
     await expect(app.port).rejects.toThrow(/startup failed: EmailError auth mailroom=true/);
     expect((await app.exited).code).toBe(1);
     expect(peer.messages).toHaveLength(0);
