@@ -166,8 +166,7 @@ function serviceOptions(options: MailroomModuleOptions): EmailServiceOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('MailroomModule: the options factory must return { transport, from, … }');
   }
-  const { verify: _verify, ...rest } = options as MailroomModuleOptions & { isGlobal?: unknown };
-  delete (rest as { isGlobal?: unknown }).isGlobal;
+  const { verify: _verify, ...rest } = options;
   return rest;
 }
 
@@ -180,7 +179,7 @@ function lifecycle(service: EmailService, options: MailroomModuleOptions) {
   return {
     async onModuleInit(): Promise<void> {
       service.templates.compileAll();
-      if (options?.verify !== false) await service.verify();
+      if (options.verify !== false) await service.verify();
     },
     async onApplicationShutdown(): Promise<void> {
       await service.close();
