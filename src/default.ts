@@ -6,6 +6,7 @@ import { configFromEnv } from './config.js';
 import {
   EmailService,
   type EmailServiceOptions,
+  isEmailService,
   type PasswordResetEmailOptions,
   type VerificationEmailOptions,
   type WelcomeEmailOptions,
@@ -24,7 +25,7 @@ let current: EmailService | undefined;
  * ```
  */
 export function configure(options: EmailServiceOptions | EmailService): EmailService {
-  current = options instanceof EmailService ? options : new EmailService(options);
+  current = isEmailService(options) ? options : new EmailService(options);
   return current;
 }
 

@@ -55,6 +55,7 @@ export {
   type EmailServiceEvents,
   type EmailServiceOptions,
   type FailedEvent,
+  isEmailService,
   type PasswordResetEmailOptions,
   type QueuedEvent,
   type RetryingEvent,

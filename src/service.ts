@@ -195,6 +195,28 @@ export interface EmailServiceEvents {
 
 type Listener<T> = (event: T) => void;
 
+/** Marks every `EmailService`, whichever copy of the package (ESM or CJS build) made it. */
+const SERVICE_BRAND = Symbol.for('mailroom.email-service');
+
+/**
+ * True when `value` is an {@link EmailService}, also one made by the other build of this package:
+ * an app that loads `mailroom-js` both as ESM and as CJS (through a framework integration, a
+ * bundler, a test runner) has two `EmailService` classes, and `instanceof` fails across them. The
+ * check is a `Symbol.for('mailroom.email-service')` brand set by the constructor.
+ *
+ * @example
+ * ```ts
+ * import { isEmailService } from 'mailroom-js';
+ *
+ * if (!isEmailService(options.mail)) throw new TypeError('mail must be an EmailService');
+ * ```
+ */
+export function isEmailService(value: unknown): value is EmailService {
+  return (
+    typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[SERVICE_BRAND] === true
+  );
+}
+
 /**
  * Renders and sends email through one transport.
  *
@@ -280,6 +302,7 @@ export class EmailService {
       ...(options.partials ? { partials: options.partials } : {}),
       ...(options.css ? { css: options.css } : {}),
     });
+    Object.defineProperty(this, SERVICE_BRAND, { value: true });
     this.#announce();
   }
 

@@ -125,8 +125,8 @@ const KAFKA_NAMES = [
 const KAFKA_CLIENTS = ['kafkajs', '@confluentinc/kafka-javascript', 'ioredis'];
 /** A module path, URL or specifier that belongs to one of those clients. */
 const CLIENT_PATH = /kafkajs|confluentinc|ioredis/;
-/** Every optional peer: those, and prom-client (the worker's metrics). */
-const OPTIONAL_PEERS = [...KAFKA_CLIENTS, 'prom-client'];
+/** Every optional peer: the Kafka clients and ioredis, prom-client, and Nest (for `mailroom-js/nestjs` only). */
+const OPTIONAL_PEERS = [...KAFKA_CLIENTS, 'prom-client', '@nestjs/common', '@nestjs/core'];
 const VERIFY_URL = 'https://acme.example/verify?token=artifact-7Qx';
 
 /** The body shared by the ESM and the CJS script: `mailroom` and `testing` are the loaded modules. */
