@@ -157,6 +157,9 @@ interface Provider {
   /** The sender's address, and its display name. */
   readonly from: Variable;
   readonly fromName: Variable;
+  /** The variable holding its credential (never shown: the preview's settings say set or unset), and what to call it. */
+  readonly secret: Variable;
+  readonly secretLabel: string;
   /** Builds the transport; `why` says why a missing variable is required. */
   build(read: Reader, env: Env, why: string, needsSender: boolean): Transport;
 }
@@ -586,6 +589,8 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     signs: ['SMTP_HOST', 'SMTP_USER', 'SMTP_PASSWORD', 'SMTP_PORT'],
     from: 'SMTP_FROM_EMAIL',
     fromName: 'SMTP_FROM_NAME',
+    secret: 'SMTP_PASSWORD',
+    secretLabel: 'SMTP password',
     build: smtpFromEnv,
   },
   mailgun: {
@@ -593,6 +598,8 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     signs: ['MAILGUN_API_KEY', 'MAILGUN_DOMAIN'],
     from: 'MAILGUN_FROM_ADDRESS',
     fromName: 'MAILGUN_FROM_NAME',
+    secret: 'MAILGUN_API_KEY',
+    secretLabel: 'Mailgun API key',
     build: (read, _env, why, needsSender) => mailgunFromEnv(read, why, needsSender),
   },
   postmark: {
@@ -600,6 +607,8 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     signs: ['POSTMARK_SERVER_TOKEN', 'POSTMARK_MESSAGE_STREAM'],
     from: 'POSTMARK_FROM_ADDRESS',
     fromName: 'POSTMARK_FROM_NAME',
+    secret: 'POSTMARK_SERVER_TOKEN',
+    secretLabel: 'Postmark server token',
     build: (read, _env, why, needsSender) => postmarkFromEnv(read, why, needsSender),
   },
   resend: {
@@ -607,6 +616,8 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     signs: ['RESEND_API_KEY'],
     from: 'RESEND_FROM_ADDRESS',
     fromName: 'RESEND_FROM_NAME',
+    secret: 'RESEND_API_KEY',
+    secretLabel: 'Resend API key',
     build: (read, _env, why, needsSender) => resendFromEnv(read, why, needsSender),
   },
   sendgrid: {
@@ -614,9 +625,24 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     signs: ['SENDGRID_API_KEY'],
     from: 'SENDGRID_FROM_ADDRESS',
     fromName: 'SENDGRID_FROM_NAME',
+    secret: 'SENDGRID_API_KEY',
+    secretLabel: 'SendGrid API key',
     build: (read, _env, why, needsSender) => sendgridFromEnv(read, why, needsSender),
   },
 };
+
+/**
+ * Internal (the preview's settings view): each provider's name and the variables that sign it,
+ * name its sender and hold its credential, in `PROVIDER_NAMES` order.
+ */
+export function providerVariables(): ReadonlyArray<
+  { readonly name: ProviderName } & Omit<Provider, 'build'>
+> {
+  return PROVIDER_NAMES.map((name) => {
+    const { build: _build, ...rest } = PROVIDERS[name];
+    return { name, ...rest };
+  });
+}
 
 /** Wraps the transport in the staging interceptor when a staging variable is set. */
 function withStaging(read: Reader, transport: Transport): Transport {

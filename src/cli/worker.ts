@@ -7,6 +7,7 @@
  * a worker that cannot go on exits 1, so a supervisor restarts it.
  */
 
+import { TRANSPORT_NAMES } from '../config.js';
 import { ConfigError, isConfigError } from '../errors.js';
 import type { KafkaFlavor } from '../kafka/client.js';
 import { type KafkaClientConfig, kafkaConfigFromEnv } from '../kafka/config.js';
@@ -19,6 +20,9 @@ import type { Logger } from '../log.js';
 import { isHoldTransport } from '../transports/hold.js';
 import type { LoadedConfig } from './config-file.js';
 import { appTemplates, buildService, cliServiceOptions } from './service.js';
+
+/** The transports that deliver, for messages that ask for one. */
+const DELIVERING = TRANSPORT_NAMES.filter((name) => name !== 'sandbox' && name !== 'memory').join(', ');
 
 /** Flags of `mailroom worker`; each overrides its variable. */
 export interface WorkerFlags {
@@ -66,7 +70,7 @@ export async function runWorker(
   if (transportName === 'memory') {
     throw new ConfigError(
       'MAILROOM_TRANSPORT',
-      'memory keeps mail in the worker process, which then commits it: the emails would be gone. Set smtp or mailgun to deliver, or sandbox to write .eml files',
+      `memory keeps mail in the worker process, which then commits it: the emails would be gone. Name a provider that delivers (${DELIVERING}), or sandbox to write .eml files`,
     );
   }
   // The worker commits what it "sends": capturing must be asked for by name, never a default. The
@@ -76,7 +80,7 @@ export async function runWorker(
   if (options.transport.captures === true && transportName !== 'sandbox' && !holds) {
     throw new ConfigError(
       'MAILROOM_TRANSPORT',
-      `is required for the worker when ${where ? `${where}it only captures mail` : 'no mail provider is configured'}: it commits what it sends, so ${where ? 'it' : 'the default (the sandbox folder)'} would drain the topic into files. Configure smtp or mailgun to deliver, or set MAILROOM_TRANSPORT=sandbox to write .eml files on purpose`,
+      `is required for the worker when ${where ? `${where}it only captures mail` : 'no mail provider is configured'}: it commits what it sends, so ${where ? 'it' : 'the default (the sandbox folder)'} would drain the topic into files. Configure a provider (${DELIVERING}) to deliver, or set MAILROOM_TRANSPORT=sandbox to write .eml files on purpose`,
     );
   }
   // Every template compiled now: a broken one stops the worker at start, not at its first email.

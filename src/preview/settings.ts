@@ -3,7 +3,7 @@
  * where each value came from, and the transport's `verify()` behind a button. Secrets are reported
  * as set or unset only: their values never leave this file.
  */
-import type { ENV_VARIABLES } from '../config.js';
+import { type ENV_VARIABLES, providerVariables } from '../config.js';
 import { isEmailError } from '../errors.js';
 import { DEFAULT_TOPIC } from '../kafka/producer.js';
 import type { EmailService } from '../service.js';
@@ -42,9 +42,9 @@ type Env = Readonly<Record<string, string | undefined>>;
 type Variable = keyof typeof ENV_VARIABLES;
 
 /** The variables whose values are never shown. */
+const PROVIDERS = providerVariables();
 const SECRETS: readonly Variable[] = [
-  'SMTP_PASSWORD',
-  'MAILGUN_API_KEY',
+  ...PROVIDERS.map((p) => p.secret),
   'KAFKA_SASL_PASSWORD',
   'SMTP_DKIM_PRIVATE_KEY',
   'MAILROOM_PREVIEW_TOKEN',
@@ -84,11 +84,13 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
   const staged = /, staged \(/.test(described);
   const innerName = described.split(' ')[0] ?? behind.name;
   const named = get('MAILROOM_TRANSPORT');
-  const sign = (['SMTP_HOST', 'MAILGUN_API_KEY'] as const).find((v) => get(v) !== undefined);
+  // The provider the environment chose by its variables (config.ts: the one whose variables are set).
+  const signed = PROVIDERS.find((p) => p.name === innerName && p.signs.some((v) => get(v) !== undefined));
+  const sign = signed?.signs.find((v) => get(v) !== undefined);
   const transportSource: Setting =
     named !== undefined && named === innerName
       ? { name: 'Sends through', value: described, source: 'environment', from: 'MAILROOM_TRANSPORT' }
-      : sign !== undefined && innerName === (sign === 'SMTP_HOST' ? 'smtp' : 'mailgun')
+      : sign !== undefined
         ? { name: 'Sends through', value: described, source: 'environment', from: sign }
         : origin.code
           ? { name: 'Sends through', value: described, source: code, ...codeFrom }
@@ -117,8 +119,7 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
           ...(transportSource.from ? { from: transportSource.from } : {}),
         },
         row('SMTP user', get('SMTP_USER'), ['SMTP_USER'], undefined),
-        secret('SMTP password', 'SMTP_PASSWORD'),
-        secret('Mailgun API key', 'MAILGUN_API_KEY'),
+        ...PROVIDERS.map((p) => secret(p.secretLabel, p.secret)),
         row('DKIM domain', get('SMTP_DKIM_DOMAIN'), ['SMTP_DKIM_DOMAIN'], undefined),
         secret('DKIM private key', 'SMTP_DKIM_PRIVATE_KEY'),
       ],
@@ -129,11 +130,11 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
         row(
           'From address',
           app.senderAddress,
-          ['SMTP_FROM_EMAIL', 'MAILGUN_FROM_ADDRESS'],
+          PROVIDERS.map((p) => p.from),
           'no-reply@example.com',
           (v) => v.includes(app.senderAddress),
         ),
-        row('From name', app.senderName, ['SMTP_FROM_NAME', 'MAILGUN_FROM_NAME', 'APP_NAME'], 'Mailroom'),
+        row('From name', app.senderName, [...PROVIDERS.map((p) => p.fromName), 'APP_NAME'], 'Mailroom'),
         row('App name', app.name, ['APP_NAME'], 'Mailroom'),
         row('Reply-To', get('MAILROOM_REPLY_TO'), ['MAILROOM_REPLY_TO'], undefined),
       ],

@@ -40,6 +40,49 @@ describe('settingsView', () => {
     expect(JSON.stringify(view)).not.toContain('kafka-secret-value-9');
   });
 
+  it('credits each provider chosen by its variables, and shows every provider key as set or unset only', () => {
+    const keys = {
+      postmark: {
+        POSTMARK_SERVER_TOKEN: 'pm-token-value-1234',
+        POSTMARK_FROM_ADDRESS: 'Acme <no-reply@acme.example>',
+      },
+      resend: { RESEND_API_KEY: 're_secret_value_1234', RESEND_FROM_ADDRESS: 'Acme <no-reply@acme.example>' },
+      sendgrid: {
+        SENDGRID_API_KEY: 'SG.secret-value-1234',
+        SENDGRID_FROM_ADDRESS: 'Acme <no-reply@acme.example>',
+      },
+    };
+    const labels = {
+      postmark: 'Postmark server token',
+      resend: 'Resend API key',
+      sendgrid: 'SendGrid API key',
+    };
+    for (const [provider, env] of Object.entries(keys) as Array<
+      [keyof typeof keys, Record<string, string>]
+    >) {
+      const view = settingsView(
+        new EmailService(configFromEnv(env)),
+        { code: false, configFile: undefined },
+        env,
+      );
+      const [secretVariable] = Object.keys(env);
+      expect(find(view, 'Sends through'), provider).toMatchObject({
+        source: 'environment',
+        from: secretVariable,
+      });
+      expect(find(view, labels[provider])).toEqual({
+        name: labels[provider],
+        value: 'set',
+        source: 'environment',
+        from: secretVariable,
+        secret: true,
+      });
+      expect(find(view, 'From address')).toMatchObject({ source: 'environment', from: Object.keys(env)[1] });
+      expect(find(view, 'Mailgun API key')).toMatchObject({ value: 'unset' });
+      expect(JSON.stringify(view)).not.toContain(Object.values(env)[0]);
+    }
+  });
+
   it('a value given in code is code, or the config file when it came from one', () => {
     const service = new EmailService({
       transport: memoryTransport(),
