@@ -1,11 +1,11 @@
 /** postmarkTransport against a local HTTP server that speaks Postmark's Email API. */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type EmailError, isConfigError, isMessageError } from '../../src/errors.js';
-import { EmailService } from '../../src/service.js';
 import { type PostmarkTransportOptions, postmarkTransport } from '../../src/transports/postmark.js';
 import type { JsonApiFault } from '../helpers/json-api-peer.js';
 import { type PostmarkPeer, type PostmarkPeerOptions, startPostmarkPeer } from '../helpers/postmark-peer.js';
-import { type Fault, transportContract } from './contract.js';
+import type { Fault } from './contract.js';
+import { jsonApiContract, jsonApiHarness } from './json-api-cases.js';
 
 const TOKEN = 'b6a1f3e2-55aa-4a0f-9c3e-3f6d2a1b0c9d';
 
@@ -19,60 +19,19 @@ const faults: Record<Fault, JsonApiFault> = {
   slow: { delay: 2000 },
 };
 
-transportContract(
+jsonApiContract<PostmarkPeer, PostmarkTransportOptions>(
   'postmark',
-  async () => {
-    const peer = await startPostmarkPeer({ serverToken: TOKEN });
-    return {
-      transport: clientFor(peer),
-      received: async () => peer.received(),
-      faults: {
-        inject: (fault, times) => peer.failNext(faults[fault], times),
-        attempts: () => peer.requests.length,
-        badCredentials: () => clientFor(peer, { serverToken: 'wrong-token' }),
-        impatient: (ms) => clientFor(peer, { timeoutMs: ms }),
-      },
-      close: () => peer.close(),
-    };
-  },
-  {
-    skip: {
-      deferred:
-        'Postmark accepts or refuses a message as a whole; it retries recipients it cannot reach yet itself',
-    },
-  },
+  'Postmark',
+  () => startPostmarkPeer({ serverToken: TOKEN }),
+  clientFor,
+  faults,
+  { serverToken: 'wrong-token' },
 );
 
 describe('postmarkTransport', () => {
-  const peers: PostmarkPeer[] = [];
-  const start = async (options: Partial<PostmarkPeerOptions> = {}) => {
-    const peer = await startPostmarkPeer({ serverToken: TOKEN, ...options });
-    peers.push(peer);
-    return peer;
-  };
-  const service = (transport: ReturnType<typeof postmarkTransport>, logs: unknown[] = []) =>
-    new EmailService({
-      transport,
-      from: 'Acme <no-reply@acme.example>',
-      retry: { maxAttempts: 5, baseDelayMs: 10, maxDelayMs: 50 },
-      logger: {
-        info: (o) => logs.push(o),
-        warn: (o) => logs.push(o),
-        error: (o) => logs.push(o),
-        debug: (o) => logs.push(o),
-      },
-    });
-  const hello = { to: 'jane@example.com', subject: 'Hello', text: 'Hi Jane', html: '<p>Hi Jane</p>' };
-  const failure = (promise: Promise<unknown>) =>
-    promise.then(
-      () => {
-        throw new Error('expected the send to fail');
-      },
-      (error: unknown) => error as EmailError,
-    );
-  afterEach(async () => {
-    await Promise.all(peers.splice(0).map((peer) => peer.close()));
-  });
+  const { start, service, hello, failure } = jsonApiHarness((options: Partial<PostmarkPeerOptions> = {}) =>
+    startPostmarkPeer({ serverToken: TOKEN, ...options }),
+  );
 
   it('sends the token header, the stream, the tag, metadata and an inline image, and returns the MessageID', async () => {
     const peer = await start();

@@ -1,11 +1,11 @@
 /** resendTransport against a local HTTP server that speaks Resend's API, idempotency keys included. */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type EmailError, isConfigError, isMessageError } from '../../src/errors.js';
-import { EmailService } from '../../src/service.js';
 import { type ResendTransportOptions, resendTransport } from '../../src/transports/resend.js';
 import type { JsonApiFault } from '../helpers/json-api-peer.js';
 import { type ResendPeer, startResendPeer } from '../helpers/resend-peer.js';
-import { type Fault, transportContract } from './contract.js';
+import type { Fault } from './contract.js';
+import { jsonApiContract, jsonApiHarness } from './json-api-cases.js';
 
 const KEY = 're_123456789_abcdefghijklmnop';
 
@@ -25,60 +25,17 @@ const faults: Record<Fault, JsonApiFault> = {
   slow: { delay: 2000 },
 };
 
-transportContract(
+jsonApiContract<ResendPeer, ResendTransportOptions>(
   'resend',
-  async () => {
-    const peer = await startResendPeer({ apiKey: KEY });
-    return {
-      transport: clientFor(peer),
-      received: async () => peer.received(),
-      faults: {
-        inject: (fault, times) => peer.failNext(faults[fault], times),
-        attempts: () => peer.requests.length,
-        badCredentials: () => clientFor(peer, { apiKey: 're_wrong' }),
-        impatient: (ms) => clientFor(peer, { timeoutMs: ms }),
-      },
-      close: () => peer.close(),
-    };
-  },
-  {
-    skip: {
-      deferred:
-        'Resend accepts or refuses a message as a whole; it retries recipients it cannot reach yet itself',
-    },
-  },
+  'Resend',
+  () => startResendPeer({ apiKey: KEY }),
+  clientFor,
+  faults,
+  { apiKey: 're_wrong' },
 );
 
 describe('resendTransport', () => {
-  const peers: ResendPeer[] = [];
-  const start = async () => {
-    const peer = await startResendPeer({ apiKey: KEY });
-    peers.push(peer);
-    return peer;
-  };
-  const service = (transport: ReturnType<typeof resendTransport>, logs: unknown[] = []) =>
-    new EmailService({
-      transport,
-      from: 'Acme <no-reply@acme.example>',
-      retry: { maxAttempts: 5, baseDelayMs: 10, maxDelayMs: 50 },
-      logger: {
-        info: (o) => logs.push(o),
-        warn: (o) => logs.push(o),
-        error: (o) => logs.push(o),
-        debug: (o) => logs.push(o),
-      },
-    });
-  const hello = { to: 'jane@example.com', subject: 'Hello', text: 'Hi Jane', html: '<p>Hi Jane</p>' };
-  const failure = (promise: Promise<unknown>) =>
-    promise.then(
-      () => {
-        throw new Error('expected the send to fail');
-      },
-      (error: unknown) => error as EmailError,
-    );
-  afterEach(async () => {
-    await Promise.all(peers.splice(0).map((peer) => peer.close()));
-  });
+  const { start, service, hello, failure } = jsonApiHarness(() => startResendPeer({ apiKey: KEY }));
 
   it('sends the bearer key, tags and metadata as tags, an inline image, and returns the id', async () => {
     const peer = await start();

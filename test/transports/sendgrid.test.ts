@@ -1,11 +1,11 @@
 /** sendgridTransport against a local HTTP server that speaks SendGrid's v3 Mail Send API. */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type EmailError, isConfigError, isMessageError } from '../../src/errors.js';
-import { EmailService } from '../../src/service.js';
 import { type SendgridTransportOptions, sendgridTransport } from '../../src/transports/sendgrid.js';
 import type { JsonApiFault } from '../helpers/json-api-peer.js';
-import { type SendgridPeer, startSendgridPeer } from '../helpers/sendgrid-peer.js';
-import { type Fault, transportContract } from './contract.js';
+import { type SendgridPeer, type SendgridPeerOptions, startSendgridPeer } from '../helpers/sendgrid-peer.js';
+import type { Fault } from './contract.js';
+import { jsonApiContract, jsonApiHarness } from './json-api-cases.js';
 
 const KEY = 'SG.abcdefghijklmnop.qrstuvwxyz0123456789';
 
@@ -24,60 +24,19 @@ const faults: Record<Fault, JsonApiFault> = {
   slow: { delay: 2000 },
 };
 
-transportContract(
+jsonApiContract<SendgridPeer, SendgridTransportOptions>(
   'sendgrid',
-  async () => {
-    const peer = await startSendgridPeer({ apiKey: KEY });
-    return {
-      transport: clientFor(peer),
-      received: async () => peer.received(),
-      faults: {
-        inject: (fault, times) => peer.failNext(faults[fault], times),
-        attempts: () => peer.requests.length,
-        badCredentials: () => clientFor(peer, { apiKey: 'SG.wrong' }),
-        impatient: (ms) => clientFor(peer, { timeoutMs: ms }),
-      },
-      close: () => peer.close(),
-    };
-  },
-  {
-    skip: {
-      deferred:
-        'SendGrid accepts or refuses a message as a whole; it retries recipients it cannot reach yet itself',
-    },
-  },
+  'SendGrid',
+  () => startSendgridPeer({ apiKey: KEY }),
+  clientFor,
+  faults,
+  { apiKey: 'SG.wrong' },
 );
 
 describe('sendgridTransport', () => {
-  const peers: SendgridPeer[] = [];
-  const start = async () => {
-    const peer = await startSendgridPeer({ apiKey: KEY });
-    peers.push(peer);
-    return peer;
-  };
-  const service = (transport: ReturnType<typeof sendgridTransport>, logs: unknown[] = []) =>
-    new EmailService({
-      transport,
-      from: 'Acme <no-reply@acme.example>',
-      retry: { maxAttempts: 5, baseDelayMs: 10, maxDelayMs: 50 },
-      logger: {
-        info: (o) => logs.push(o),
-        warn: (o) => logs.push(o),
-        error: (o) => logs.push(o),
-        debug: (o) => logs.push(o),
-      },
-    });
-  const hello = { to: 'jane@example.com', subject: 'Hello', text: 'Hi Jane', html: '<p>Hi Jane</p>' };
-  const failure = (promise: Promise<unknown>) =>
-    promise.then(
-      () => {
-        throw new Error('expected the send to fail');
-      },
-      (error: unknown) => error as EmailError,
-    );
-  afterEach(async () => {
-    await Promise.all(peers.splice(0).map((peer) => peer.close()));
-  });
+  const { start, service, hello, failure } = jsonApiHarness((options: Partial<SendgridPeerOptions> = {}) =>
+    startSendgridPeer({ apiKey: KEY, ...options }),
+  );
 
   it('sends text before html, tags as categories, metadata as custom_args, and returns X-Message-Id', async () => {
     const peer = await start();
@@ -214,8 +173,7 @@ describe('sendgridTransport', () => {
       .verify()
       .catch((e: unknown) => e)) as EmailError;
     expect([wrong.code, wrong.failure, wrong.status]).toEqual(['auth', 'systemic', 401]);
-    const narrow = await startSendgridPeer({ apiKey: KEY, scopes: ['stats.read'] });
-    peers.push(narrow);
+    const narrow = await start({ scopes: ['stats.read'] });
     const scoped = (await clientFor(narrow)
       .verify()
       .catch((e: unknown) => e)) as EmailError;
