@@ -3,7 +3,7 @@
  * it, and a worker elsewhere renders and sends. The interface lives in the core so the service
  * never imports a queue client; `mailroom-js/kafka`'s producer implements it.
  */
-import type { AddressInput, Attachment, MetadataValue } from './message.js';
+import type { AddressInput, Attachment, EmailCategory, MetadataValue } from './message.js';
 
 /**
  * One email handed to a queue: a template and its data (rendered by the worker), or a subject
@@ -27,6 +27,12 @@ export interface QueuedEmail {
   readonly attachments?: readonly Attachment[];
   readonly tags?: readonly string[];
   readonly metadata?: Readonly<Record<string, MetadataValue>>;
+  /**
+   * What kind of email it is (`security`, `transactional`, `product`, `marketing`). Default
+   * `transactional`. The worker's service checks its suppression list by it: `security` mail is
+   * never suppressed.
+   */
+  readonly category?: EmailCategory;
   /** Names this logical email; the Message-ID derives from it, so redeliveries are recognisable. */
   readonly idempotencyKey?: string;
   /** W3C trace context of the request that asked for the email. */

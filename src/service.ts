@@ -723,10 +723,6 @@ function toQueued(
   const list = (addresses: readonly Address[]) => addresses.map(formatAddress);
   // A queue record has no field for it: refused rather than sent without the invitation.
   if (message.icalEvent) throw new MessageError('icalEvent', 'cannot be sent through a queue yet');
-  // A queue record has no field for it either, and a worker that read it as `transactional` would
-  // hold a password reset back from a suppressed address: refused until the record carries it.
-  if (message.category === 'security')
-    throw new MessageError('category', '"security" cannot be sent through a queue yet');
   return {
     // A template's subject and body are the worker's to render.
     ...(rendered ? { subject: message.subject } : {}),
@@ -743,6 +739,7 @@ function toQueued(
     ...(Object.keys(message.metadata).length ? { metadata: message.metadata } : {}),
     ...(message.template !== undefined ? { template: message.template } : {}),
     ...(message.idempotencyKey !== undefined ? { idempotencyKey: message.idempotencyKey } : {}),
+    ...(message.category !== 'transactional' ? { category: message.category } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { isMessageError } from '../src/errors.js';
+import type { QueuedEmail } from '../src/queue.js';
 import { EmailService, type SuppressedEvent } from '../src/service.js';
 import { memorySuppressionStore, type SuppressionStore, suppressFromEvents } from '../src/suppression.js';
 import { memoryTransport } from '../src/transports/memory.js';
@@ -195,26 +196,31 @@ describe('EmailService with suppressions', () => {
     expect(failed).toHaveLength(1);
   });
 
-  it('refuses an unknown category, and security mail through a queue', async () => {
+  it('refuses an unknown category; a queue is handed the category, the default left out', async () => {
     const { mail } = service(memorySuppressionStore());
     const bad = await rejection(() =>
       mail.send({ ...email, to: 'jane@example.com', category: 'urgent' as 'security' }),
     );
     expect(isMessageError(bad) && bad.field).toBe('category');
+    const handed: QueuedEmail[] = [];
     const queued = new EmailService({
       transport: memoryTransport(),
       from: 'Acme <no-reply@acme.example>',
-      queue: { name: 'test queue', enqueue: async () => ({ id: '1', idempotencyKey: 'k' }) },
+      queue: {
+        name: 'test queue',
+        enqueue: async (queuedEmail) => {
+          handed.push(queuedEmail);
+          return { id: String(handed.length), idempotencyKey: 'k' };
+        },
+      },
     });
-    const refused = await rejection(() =>
-      queued.send({ ...email, to: 'jane@example.com', category: 'security' }),
-    );
-    expect(isMessageError(refused) && refused.field).toBe('category');
-    await expect(
-      queued.send({ ...email, to: 'jane@example.com', category: 'marketing' }),
-    ).resolves.toMatchObject({
-      queued: { id: '1' },
-    });
+    const ids: string[] = [];
+    for (const category of ['security', 'marketing', 'transactional'] as const) {
+      const result = await queued.send({ ...email, to: 'jane@example.com', category });
+      ids.push(result.queued?.id ?? 'not queued');
+    }
+    expect(ids).toEqual(['1', '2', '3']);
+    expect(handed.map((q) => q.category)).toEqual(['security', 'marketing', undefined]);
   });
 });
 

@@ -4,10 +4,12 @@
  */
 import type { EmailError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { SuppressedRecipient } from '../transport.js';
 import type { FinishedOffsets } from './commit.js';
+import type { EnvelopeV1 } from './envelope.js';
 import { kafkaErrorFields } from './failures.js';
 import type { IdempotencyStoreError } from './idempotency.js';
-import { describeFailure, type RecordReports } from './records.js';
+import { describeFailure, type RecordPosition, type RecordReports } from './records.js';
 import type { EmailWorkerEvents, EmailWorkerStats } from './worker.js';
 
 export class Announcer {
@@ -17,6 +19,7 @@ export class Announcer {
     deadLettered: 0,
     duplicates: 0,
     possibleDuplicates: 0,
+    suppressed: 0,
     held: 0,
     commitsRefused: 0,
     restarts: 0,
@@ -53,11 +56,34 @@ export class Announcer {
     }
   }
 
+  /** Every `to` recipient is on the suppression list: nothing was sent, the record is done. */
+  #suppressed(at: RecordPosition, envelope: EnvelopeV1, suppressed: readonly SuppressedRecipient[]): void {
+    this.stats.suppressed++;
+    const { topic, partition, offset } = at;
+    this.log?.info(
+      {
+        event: 'worker.suppressed',
+        id: envelope.id,
+        topic,
+        partition,
+        offset,
+        category: envelope.category ?? 'transactional',
+        reasons: [...new Set(suppressed.map((s) => s.reason))],
+      },
+      'email suppressed: nothing sent',
+    );
+    this.emit('suppressed', { topic, partition, offset, envelope, suppressed });
+  }
+
   /** What the record handler reports, as counts, log lines and events; `systemic` pauses. */
   recordReports(systemic: (error: EmailError | IdempotencyStoreError) => void): RecordReports {
     const { stats } = this;
     return {
       sent: (at, envelope, result, attempts) => {
+        if (result.accepted.length === 0 && result.suppressed?.length) {
+          this.#suppressed(at, envelope, result.suppressed);
+          return;
+        }
         stats.sent++;
         if (!this.log && !this.#listeners.has('sent')) return;
         const latencyMs = Date.now() - Date.parse(envelope.createdAt);

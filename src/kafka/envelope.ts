@@ -12,6 +12,7 @@ import {
   type AddressInput,
   type Attachment,
   composeMessage,
+  type EmailCategory,
   type EmailMessageInput,
   formatAddress,
   type MetadataValue,
@@ -75,6 +76,13 @@ export interface EnvelopeV1 {
   readonly tags?: readonly string[];
   readonly metadata?: Readonly<Record<string, MetadataValue>>;
   readonly attachments?: readonly EnvelopeAttachment[];
+  /**
+   * `security`, `transactional`, `product` or `marketing`; absent means `transactional`. The
+   * producer leaves the default out, so records of that kind stay readable by workers older than
+   * this field. The worker's service checks its suppression list by it (`security` mail is never
+   * suppressed); an unknown value is a `MessageError` naming `category` (dead-lettered).
+   */
+  readonly category?: EmailCategory;
   /** W3C trace context (`00-<trace>-<span>-<flags>`), also sent as a Kafka header. */
   readonly traceparent?: string;
 }
@@ -118,6 +126,7 @@ const KEYS = new Set([
   'tags',
   'metadata',
   'attachments',
+  'category',
   'traceparent',
 ]);
 const ATTACHMENT_KEYS = new Set(['filename', 'content', 'contentType', 'cid']);
@@ -181,6 +190,7 @@ export function buildEnvelope(
     tags: email.tags,
     metadata: email.metadata,
     attachments,
+    category: email.category === 'transactional' ? undefined : email.category,
     traceparent: email.traceparent,
   });
   checkEnvelope(envelope, limits, true, {
@@ -270,6 +280,7 @@ export function envelopeFields(
   if (envelope.metadata !== undefined) fields.metadata = envelope.metadata;
   if (envelope.attachments !== undefined) fields.attachments = envelope.attachments.map(decodeAttachment);
   if (envelope.template !== undefined) fields.template = envelope.template;
+  if (envelope.category !== undefined) fields.category = envelope.category;
   return fields;
 }
 

@@ -54,6 +54,7 @@ type PromClient = typeof import('prom-client');
  * | `mailroom_worker_emails_parked_total` (put on the retry topic) | counter | `topic`, `code` |
  * | `mailroom_worker_emails_dead_lettered_total` | counter | `topic`, `reason` |
  * | `mailroom_worker_duplicates_skipped_total` | counter | `topic` |
+ * | `mailroom_worker_emails_suppressed_total` (every recipient on the suppression list: nothing sent) | counter | `topic` |
  * | `mailroom_worker_possible_duplicates_total` (a lease taken over or lost: may have gone out twice) | counter | `topic`, `reason` |
  * | `mailroom_worker_emails_held_total` (another worker held the lease: parked until it ends) | counter | `topic` |
  * | `mailroom_worker_send_retries_total` (in-process retries) | counter | `code` |
@@ -116,6 +117,11 @@ export async function workerMetrics(
   const duplicates = counter(
     'mailroom_worker_duplicates_skipped_total',
     'Records skipped because their idempotency key was already sent.',
+    ['topic'],
+  );
+  const suppressed = counter(
+    'mailroom_worker_emails_suppressed_total',
+    'Records committed without sending because every recipient is on the suppression list.',
     ['topic'],
   );
   const possibleDuplicates = counter(
@@ -193,6 +199,7 @@ export async function workerMetrics(
     worker.on('retried', (e) => parked.inc({ topic: e.topic, code: codeOf(e.error) })),
     worker.on('dead-lettered', (e) => deadLettered.inc({ topic: e.topic, reason: e.reason })),
     worker.on('duplicate', (e) => duplicates.inc({ topic: e.topic })),
+    worker.on('suppressed', (e) => suppressed.inc({ topic: e.topic })),
     worker.on('possible-duplicate', (e) => possibleDuplicates.inc({ topic: e.topic, reason: e.reason })),
     worker.on('held', (e) => held.inc({ topic: e.topic })),
     service.on('sent', (e) => sendDuration.observe({ outcome: 'sent' }, e.durationMs / 1000)),

@@ -12,7 +12,7 @@ import { ConfigError, type EmailError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type RetryOptions, resolveRetry } from '../retry.js';
 import type { EmailService } from '../service.js';
-import type { SendResult } from '../transport.js';
+import type { SendResult, SuppressedRecipient } from '../transport.js';
 import { type ConsumerSettings, flavorOf, type KafkaClientLike, type KafkaFlavor } from './client.js';
 import { type EnvelopeLimits, type EnvelopeV1, resolveLimits } from './envelope.js';
 import {
@@ -115,6 +115,14 @@ export interface EmailWorkerEvents {
     error: unknown;
     attempts: number;
   };
+  /**
+   * Every `to` recipient is on the service's suppression list (a hard bounce, a complaint): nothing
+   * was sent, the record is committed and its key marked done, so it is not sent when the
+   * suppression is lifted later. Counted in `stats.suppressed`. An email whose other recipients
+   * got it is `sent`, with the left-out ones in `result.suppressed`. `security` mail is never
+   * suppressed.
+   */
+  suppressed: RecordPosition & { envelope: EnvelopeV1; suppressed: readonly SuppressedRecipient[] };
   /** Already sent (its idempotency key was seen): committed without sending again. */
   duplicate: RecordPosition & { envelope: EnvelopeV1 };
   /**
@@ -151,6 +159,8 @@ export interface EmailWorkerStats {
   deadLettered: number;
   /** Records skipped because their idempotency key was already sent (redeliveries after a rebalance, producer retries). */
   duplicates: number;
+  /** Records committed without sending because every `to` recipient is suppressed: see the `suppressed` event. */
+  suppressed: number;
   /** Sends that may repeat another worker's (a lease that ran out): see the `possible-duplicate` event. */
   possibleDuplicates: number;
   /** Records parked because another worker held their key's lease. */

@@ -120,6 +120,7 @@ describe('createEnvelope and parseEnvelope: round trips', () => {
       attachments: [
         { filename: 'invoice.txt', content: 'total: 10', contentType: 'text/plain', cid: 'inv42' },
       ],
+      category: 'product',
       traceparent: TRACEPARENT,
     });
     expect(rendered).toEqual({
@@ -146,6 +147,7 @@ describe('createEnvelope and parseEnvelope: round trips', () => {
           cid: 'inv42',
         },
       ],
+      category: 'product',
       traceparent: TRACEPARENT,
     });
     const templated = createEnvelope({
@@ -180,6 +182,7 @@ describe('createEnvelope and parseEnvelope: round trips', () => {
         'tags',
         'metadata',
         'attachments',
+        'category',
         'traceparent',
       ].sort(),
     );
@@ -232,6 +235,34 @@ describe('createEnvelope and parseEnvelope: round trips', () => {
     const given = createEnvelope({ ...preRendered, id: 'my-id', idempotencyKey: 'reset:user-7:2026-11-22' });
     expect(given.id).toBe('my-id');
     expect(given.idempotencyKey).toBe('reset:user-7:2026-11-22');
+  });
+});
+
+describe('the category travels in the envelope', () => {
+  it('writes security, product and marketing; leaves the default transactional out', () => {
+    for (const category of ['security', 'product', 'marketing'] as const) {
+      const envelope = createEnvelope({ ...preRendered, category });
+      expect(envelope.category).toBe(category);
+      expect(envelopeFields(parseEnvelope(JSON.stringify(envelope))).category).toBe(category);
+    }
+    const plain = createEnvelope({ ...preRendered, category: 'transactional' });
+    expect('category' in plain).toBe(false);
+    expect(envelopeFields(plain).category).toBeUndefined();
+    expect(createMessage({ ...envelopeFields(plain), subject: 'Hi', from: 'a@acme.example' }).category).toBe(
+      'transactional',
+    );
+  });
+
+  it('refuses an unknown category on both sides, naming the field', () => {
+    expect(messageField(() => createEnvelope({ ...preRendered, category: 'urgent' as 'security' }))).toBe(
+      'category',
+    );
+    expect(messageField(() => parseEnvelope(JSON.stringify({ ...validEnvelope(), category: 7 })))).toBe(
+      'category',
+    );
+    // A record written by another producer with the default spelled out is read as it says.
+    const spelled = parseEnvelope(JSON.stringify({ ...validEnvelope(), category: 'transactional' }));
+    expect(spelled.category).toBe('transactional');
   });
 });
 

@@ -7,6 +7,7 @@ import { describe, it } from 'vitest';
 import {
   closeUnderLoad,
   moreWorkersThanPartitions,
+  suppressedEmailsAreCommitted,
   twoWorkersShareTheGroup,
   useScenarioCluster,
   workersJoinAndLeaveUnderLoad,
@@ -26,4 +27,7 @@ describe('mailroom-js/kafka worker groups on a three-node real Kafka cluster', {
 
   it('starts more workers than partitions; an idle one takes over when the others leave', () =>
     moreWorkersThanPartitions(ctx));
+
+  it('commits a suppressed email without sending it and counts it; security mail from the app still goes', () =>
+    suppressedEmailsAreCommitted(ctx));
 });

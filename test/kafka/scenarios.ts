@@ -1,8 +1,8 @@
 /**
  * Group scenarios that run unchanged on librdkafka's mock cluster and on Apache Kafka itself:
  * workers joining and leaving under load, a close under load, two workers sharing partitions, more
- * workers than partitions. Each ends with the ledger: published, sent, duplicated, dead-lettered,
- * lost = 0. A test file calls `useScenarioCluster(kind)` once and each scenario with what it returns.
+ * workers than partitions, suppressed recipients through the queue. Each ends with the ledger
+ * (published, sent, duplicated, dead-lettered, lost = 0) or its own accounting. A test file calls `useScenarioCluster(kind)` once and each scenario with what it returns.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Kafka } from 'kafkajs';
@@ -13,12 +13,18 @@ import {
   createEmailWorker,
   type EmailProducer,
   type EmailWorker,
+  type EmailWorkerEvents,
   workerHealth,
+  workerMetrics,
 } from '../../src/kafka/index.js';
+import { EmailService } from '../../src/service.js';
+import { memorySuppressionStore } from '../../src/suppression.js';
+import { memoryTransport } from '../../src/transports/memory.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import {
   committedOffsets,
   FAST_CONSUMER,
+  FAST_RETRY,
   freshTopics,
   ledger,
   publishAll,
@@ -303,4 +309,75 @@ export async function moreWorkersThanPartitions(ctx: ScenarioContext): Promise<v
   expect(counts).toEqual({ published: 80, sent: 80, duplicated: 0, deadLettered: 0, lost: 0 });
   expect(keysOf(idleTransport.delivered).size).toBe(40);
   expect(fatal).toEqual([]);
+}
+
+/**
+ * Suppression through the queue: the app publishes with a category, the worker's service holds
+ * a suppressed recipient back. An email with no recipient left is committed, counted as
+ * suppressed (stats, event, metric) and never sent; `security` mail still goes.
+ */
+export async function suppressedEmailsAreCommitted(ctx: ScenarioContext): Promise<void> {
+  const startedAt = Date.now();
+  const topics = await freshTopics(ctx.cluster);
+  const transport = scriptedTransport();
+  const suppressions = memorySuppressionStore();
+  await suppressions.suppress('bounced@example.com', 'hard-bounce');
+  const producer = producerFor(ctx, topics.topic);
+  // The app's side: a service that publishes; the category travels in the envelope.
+  const app = new EmailService({
+    transport: memoryTransport(),
+    from: 'Acme <no-reply@acme.example>',
+    queue: producer,
+  });
+  const worker = createEmailWorker({
+    kafka: ctx.client,
+    service: new EmailService({
+      transport,
+      from: 'Acme <no-reply@acme.example>',
+      retry: false,
+      suppressions,
+    }),
+    ...topics,
+    consumer: FAST_CONSUMER,
+    retry: FAST_RETRY,
+  });
+  ctx.cleanup.push(() => worker.close());
+  const metrics = await workerMetrics(worker);
+  ctx.cleanup.push(() => metrics.close());
+  const suppressed: EmailWorkerEvents['suppressed'][] = [];
+  worker.on('suppressed', (e) => void suppressed.push(e));
+  const sent: EmailWorkerEvents['sent'][] = [];
+  worker.on('sent', (e) => void sent.push(e));
+  const news = { subject: 'What is new', text: 'News', category: 'product' as const };
+  await app.send({ ...news, to: 'bounced@example.com', idempotencyKey: 'news:bounced' });
+  await app.send({ ...news, to: ['bounced@example.com', 'jane@example.com'], idempotencyKey: 'news:both' });
+  await app.send({
+    subject: 'New sign-in',
+    text: 'Was it you?',
+    category: 'security',
+    to: 'bounced@example.com',
+    idempotencyKey: 'alert:bounced',
+  });
+  await worker.start();
+  await waitFor(() => sent.length === 2 && suppressed.length === 1, 'two sends and one suppression');
+  expect(suppressed[0]).toMatchObject({
+    envelope: { idempotencyKey: 'news:bounced', category: 'product' },
+    suppressed: [{ address: 'bounced@example.com', reason: 'hard-bounce' }],
+  });
+  const byKey = new Map(transport.delivered.map((m) => [m.idempotencyKey, m]));
+  expect([...byKey.keys()].sort()).toEqual(['alert:bounced', 'news:both']);
+  expect(byKey.get('alert:bounced')).toMatchObject({ category: 'security' });
+  expect(byKey.get('news:both')?.to.map((a) => a.address)).toEqual(['jane@example.com']);
+  expect(sent.find((e) => e.envelope.idempotencyKey === 'news:both')?.result.suppressed).toEqual([
+    { address: 'bounced@example.com', reason: 'hard-bounce' },
+  ]);
+  expect(worker.stats).toMatchObject({ sent: 2, suppressed: 1, deadLettered: 0, retried: 0 });
+  const scrape = await metrics.registry.metrics();
+  expect(scrape).toContain(`mailroom_worker_emails_suppressed_total{topic="${topics.topic}"} 1`);
+  expect(scrape).toContain(`mailroom_worker_emails_sent_total{topic="${topics.topic}"} 2`);
+  await worker.close();
+  // All three are committed: the suppressed one is done, not waiting to be sent.
+  const committed = await committedOffsets(ctx.kafka, topics.groupId, topics.topic);
+  expect([...committed.values()].reduce((sum, n) => sum + n, 0n)).toBe(3n);
+  report(ctx, 'suppression', { ...worker.stats }, startedAt);
 }

@@ -24,6 +24,7 @@ import {
   useKafkaCluster,
   waitFor,
 } from './harness.js';
+import { suppressedEmailsAreCommitted } from './scenarios.js';
 
 let cluster: KafkaCluster;
 let kafka: Kafka;
@@ -307,4 +308,7 @@ describe('mailroom-js/kafka worker on a real broker', () => {
       lost: 0,
     });
   });
+
+  it('commits a suppressed email without sending it and counts it; security mail from the app still goes', () =>
+    suppressedEmailsAreCommitted({ kind: 'mock', cluster, kafka, client, cleanup }));
 });
