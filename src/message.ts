@@ -103,7 +103,8 @@ export interface EmailMessageInput {
 /** What kind of email a message is: see {@link EmailMessageInput.category}. */
 export type EmailCategory = 'security' | 'transactional' | 'product' | 'marketing';
 
-const CATEGORIES: readonly EmailCategory[] = ['security', 'transactional', 'product', 'marketing'];
+/** Every {@link EmailCategory}, in order of how much a recipient must get it. Internal. */
+export const CATEGORIES: readonly EmailCategory[] = ['security', 'transactional', 'product', 'marketing'];
 
 /** A validated, immutable email. Every transport receives this. */
 export interface EmailMessage {

@@ -19,6 +19,7 @@ import {
   composeMessage,
   configAddress,
   DEFAULT_MAX_MESSAGE_BYTES,
+  type EmailCategory,
   type EmailMessage,
   type EmailMessageInput,
   formatAddress,
@@ -30,7 +31,7 @@ import type { SuppressionStore } from './suppression.js';
 import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
 import type { BuiltinTemplates } from './templates/builtins.js';
 import { checkData, type RenderedEmail } from './templates/compile.js';
-import type { TemplateHandle } from './templates/define.js';
+import { categoryOf, type TemplateHandle } from './templates/define.js';
 import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
 import { TemplateRegistry } from './templates/registry.js';
 import type { SendResult, SuppressedRecipient, Transport } from './transport.js';
@@ -423,18 +424,30 @@ export class EmailService {
     const { data, ...rest } = options;
     const started = performance.now();
     let rendered: RenderedEmail;
+    let category: EmailCategory;
     const name = typeof template === 'string' ? template : template.name;
     const queue = this.#queue;
     let message: EmailMessage | undefined;
     try {
+      const handle = this.templates.get(template);
+      category = categoryOf(handle, rest.category);
       if (queue) {
-        const handle = this.templates.get(template);
         checkData(handle.name, handle.fields, data);
         const { signal, retry: _retry, ...fields } = rest;
         const idempotencyKey = fields.idempotencyKey ?? randomUUID();
         // Checks every address, header and attachment as the worker will; the body comes later.
-        message = this.#compose({ ...fields, idempotencyKey, subject: name, text: '-', template: name });
-        const queued = { ...toQueued(message, fields, false), data: data as Record<string, unknown> };
+        message = this.#compose({
+          ...fields,
+          idempotencyKey,
+          subject: name,
+          text: '-',
+          template: name,
+          category,
+        });
+        const queued = {
+          ...toQueued(message, fields, false, handle.category),
+          data: data as Record<string, unknown>,
+        };
         return await this.#enqueue(queue, message, queued, signal, started);
       }
       rendered = this.templates.render(template, data, { hasReplyTo: this.#hasReplyTo(rest.replyTo) });
@@ -442,7 +455,7 @@ export class EmailService {
       this.#failed(message, name, error, 0, performance.now() - started);
       throw error;
     }
-    return this.send({ ...rest, ...rendered, template: name });
+    return this.send({ ...rest, ...rendered, template: name, category });
   }
 
   /**
@@ -711,7 +724,8 @@ export class EmailService {
 }
 
 /**
- * A validated message as a queue takes it: addresses formatted, attachments as given. The sender
+ * A validated message as a queue takes it: addresses formatted, attachments as given. The category
+ * travels when it is not the template's (or, without one, `transactional`). The sender
  * and Reply-To travel only when the caller chose them; otherwise the worker's service decides, so
  * the sending side's configuration owns the sender domain.
  */
@@ -719,6 +733,7 @@ function toQueued(
   message: EmailMessage,
   given: Pick<EmailMessageInput, 'from' | 'replyTo'>,
   rendered: boolean,
+  templateCategory: EmailCategory = 'transactional',
 ): QueuedEmail {
   const list = (addresses: readonly Address[]) => addresses.map(formatAddress);
   // A queue record has no field for it: refused rather than sent without the invitation.
@@ -739,7 +754,8 @@ function toQueued(
     ...(Object.keys(message.metadata).length ? { metadata: message.metadata } : {}),
     ...(message.template !== undefined ? { template: message.template } : {}),
     ...(message.idempotencyKey !== undefined ? { idempotencyKey: message.idempotencyKey } : {}),
-    ...(message.category !== 'transactional' ? { category: message.category } : {}),
+    // Written only when it is not what the worker would take anyway (the template's, or the default).
+    ...(message.category !== templateCategory ? { category: message.category } : {}),
   };
 }
 

@@ -22,6 +22,8 @@ describe('mailroom-js/testing', () => {
     expect(mailer.outbox.find({ to: 'JANE@example.com' })).toHaveLength(1);
     expect(mailer.outbox.find({ subject: /^Welcome/ })).toHaveLength(1);
     expect(mailer.outbox.last()?.template).toBe('welcome');
+    expect(mailer.outbox.find({ category: 'transactional' })).toHaveLength(2);
+    expect(mailer.outbox.find({ category: 'marketing' })).toHaveLength(0);
   });
 
   it('pulls the link out of a verification email, decoded', () => {

@@ -77,10 +77,11 @@ export interface EnvelopeV1 {
   readonly metadata?: Readonly<Record<string, MetadataValue>>;
   readonly attachments?: readonly EnvelopeAttachment[];
   /**
-   * `security`, `transactional`, `product` or `marketing`; absent means `transactional`. The
-   * producer leaves the default out, so records of that kind stay readable by workers older than
-   * this field. The worker's service checks its suppression list by it (`security` mail is never
-   * suppressed); an unknown value is a `MessageError` naming `category` (dead-lettered).
+   * `security`, `transactional`, `product` or `marketing`. Absent: the template's category, or
+   * `transactional` without a template; `EmailService` writes it only when it differs, so most
+   * records stay readable by workers older than this field. The worker's service checks its
+   * suppression list by it (`security` mail is never suppressed). An unknown value, or another
+   * category for a `security` template, is a `MessageError` naming `category` (dead-lettered).
    */
   readonly category?: EmailCategory;
   /** W3C trace context (`00-<trace>-<span>-<flags>`), also sent as a Kafka header. */
@@ -190,7 +191,7 @@ export function buildEnvelope(
     tags: email.tags,
     metadata: email.metadata,
     attachments,
-    category: email.category === 'transactional' ? undefined : email.category,
+    category: email.category,
     traceparent: email.traceparent,
   });
   checkEnvelope(envelope, limits, true, {

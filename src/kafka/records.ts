@@ -7,6 +7,7 @@ import { EmailError, isEmailError, isMailroomError, isMessageError, isTemplateEr
 import { maskAddresses, oneLine } from '../log.js';
 import type { RetryOptions } from '../retry.js';
 import type { EmailService } from '../service.js';
+import { categoryOf } from '../templates/define.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
 import { isPending, KeyClaims } from './claims.js';
 import { headerText, type KafkaHeaders, type KafkaIncomingMessage } from './client.js';
@@ -422,6 +423,8 @@ export function recordHandler(o: RecordHandlerOptions) {
       fields.subject ??= rendered.subject;
       fields.html = rendered.html;
       fields.text = rendered.text;
+      // Absent in the envelope: the template's own (a security template stays security).
+      fields.category = categoryOf(service.templates.get(envelope.template), envelope.category);
     }
     // The in-process retry never takes the email past its attempts in all.
     const left = o.maxAttempts - prior;

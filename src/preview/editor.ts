@@ -14,6 +14,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import { isProduction } from '../env-names.js';
 import { isMailroomError } from '../errors.js';
 import { isLoopback } from '../loopback.js';
+import type { EmailCategory } from '../message.js';
 import { EmailService, type EmailServiceOptions } from '../service.js';
 import { defineTemplate, type Fields, placeInFolder, type TemplateHandle } from '../templates/define.js';
 import type { ActionAnswer } from './actions.js';
@@ -170,7 +171,7 @@ function renderDraft(service: EmailServiceOptions, draft: Draft): DraftResult {
     }
   }
   const manifestText = fileText('template.json');
-  let manifest: { fields?: Fields; layout?: string | false } = {};
+  let manifest: { fields?: Fields; layout?: string | false; category?: EmailCategory } = {};
   if (manifestText.trim() !== '') {
     const parsed = parseJson(manifestText, join(dir, 'template.json'));
     if ('problem' in parsed) return parsed;
@@ -203,6 +204,7 @@ function renderDraft(service: EmailServiceOptions, draft: Draft): DraftResult {
         ...(preheader === '' ? {} : { preheader }),
         ...(css === '' ? {} : { css }),
         ...(manifest.layout === undefined ? {} : { layout: manifest.layout }),
+        ...(manifest.category === undefined ? {} : { category: manifest.category }),
       }) as unknown as TemplateHandle,
       dir,
     );

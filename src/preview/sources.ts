@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import type { EmailCategory } from '../message.js';
 import { EmailService, type EmailServiceOptions } from '../service.js';
 import { BUILTIN_FIELDS, builtinTemplatesDir, clearBuiltinCache } from '../templates/builtins.js';
 import {
@@ -81,7 +82,7 @@ export function loadPreviewSources(service: EmailServiceOptions, templatesDir?: 
 
 /**
  * Templates from a folder, one subfolder each (`html.eta`, `subject.eta`, optional `text.eta`,
- * `preheader.eta`, `style.css`). Fields come from `template.json` (`{ "fields": { … }, "layout": … }`),
+ * `preheader.eta`, `style.css`). Fields come from `template.json` (`{ "fields": { … }, "layout": …, "category": … }`),
  * or else are read off the `default` data set.
  */
 export function loadTemplatesDir(folder: string, problems: PreviewProblem[] = []): TemplateHandle[] {
@@ -98,7 +99,7 @@ export function loadTemplatesDir(folder: string, problems: PreviewProblem[] = []
     try {
       const name = checkTemplateName(entry.name);
       const manifest = readJson(join(dir, 'template.json')) as
-        | { fields?: Fields; layout?: string | false }
+        | { fields?: Fields; layout?: string | false; category?: EmailCategory }
         | undefined;
       const fields = manifest?.fields ?? inferFields(readSetFiles(dir)[0]?.data);
       handles.push(
@@ -107,6 +108,7 @@ export function loadTemplatesDir(folder: string, problems: PreviewProblem[] = []
           fields,
           dir,
           ...(manifest?.layout === undefined ? {} : { layout: manifest.layout }),
+          ...(manifest?.category === undefined ? {} : { category: manifest.category }),
         }) as unknown as TemplateHandle,
       );
     } catch (error) {

@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { EmailCategory } from '../message.js';
 import type { TemplateAssets } from './compile.js';
 import { type DataOf, defineTemplate, type TemplateHandle } from './define.js';
 
@@ -14,6 +15,17 @@ export const BUILTIN_FIELDS = {
   'password-reset': { username: 'string', resetUrl: 'url', expiresInMinutes: 'minutes' },
   welcome: { username: 'string', actionUrl: 'url?' },
 } as const;
+
+/**
+ * The category of each built-in: each is mail the user asked for by what they did (issue 13's
+ * rules: verification, password reset and welcome are `transactional`, so a hard bounce or a
+ * complaint holds them back, and preferences never do).
+ */
+const BUILTIN_CATEGORIES: Readonly<Record<keyof typeof BUILTIN_FIELDS, EmailCategory>> = {
+  verification: 'transactional',
+  'password-reset': 'transactional',
+  welcome: 'transactional',
+};
 
 /** The data each built-in email takes, by template name. */
 export type BuiltinTemplates = { [K in keyof typeof BUILTIN_FIELDS]: DataOf<(typeof BUILTIN_FIELDS)[K]> };
@@ -46,7 +58,12 @@ export function clearBuiltinCache(): void {
 /** Handles of the built-in emails. */
 export function builtinTemplates(): readonly TemplateHandle[] {
   handles ??= Object.entries(BUILTIN_FIELDS).map(([name, fields]) =>
-    defineTemplate({ name, fields, dir: join(builtinTemplatesDir(), name) }),
+    defineTemplate({
+      name,
+      fields,
+      dir: join(builtinTemplatesDir(), name),
+      category: BUILTIN_CATEGORIES[name as keyof typeof BUILTIN_FIELDS],
+    }),
   ) as TemplateHandle[];
   return handles;
 }

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TemplateError } from '../errors.js';
+import { MessageError, TemplateError } from '../errors.js';
+import { CATEGORIES, type EmailCategory } from '../message.js';
 
 /**
  * The type of one template field:
@@ -84,6 +85,17 @@ export interface TemplateDefinition<F extends Fields> {
   /** The layout: `'default'` (the built-in one, branded from config) or `false`. Default `'default'`. */
   layout?: string | false;
   /**
+   * What kind of email this is, and so which rules it follows (`category` in a folder's
+   * `template.json`). Default `transactional`.
+   * - `security`: sign-in alerts, changed passwords, anything a user must not miss. Never
+   *   suppressed, and a send cannot make it anything else.
+   * - `transactional`: verification, password reset, receipts a user asked for.
+   * - `product`: updates, announcements, reminders.
+   * - `marketing`: offers and newsletters.
+   * A send may name another category (`sendTemplate(t, { category })`), except for `security` templates.
+   */
+  category?: EmailCategory;
+  /**
    * Named sample data for `mailroom preview` (and tests): e.g. `default`, `long-name`. Sets in
    * `dir/preview/*.json` are added to these.
    */
@@ -101,6 +113,8 @@ export interface TemplateHandle<Data extends object = Record<string, unknown>> {
   readonly name: string;
   readonly fields: Fields;
   readonly source: TemplateSource;
+  /** What kind of email it is (see {@link TemplateDefinition.category}). */
+  readonly category: EmailCategory;
   /** Named sample data given in code (see {@link TemplateDefinition.preview}). */
   readonly preview: Readonly<Record<string, Data>>;
   /** Type-only: the template's data. */
@@ -170,14 +184,36 @@ export function defineTemplate<const F extends Fields>(
   const preview = definition.preview ?? {};
   if (typeof preview !== 'object' || preview === null)
     throw new TemplateError(name, 'preview must be an object');
+  const category = definition.category ?? 'transactional';
+  if (!CATEGORIES.includes(category))
+    throw new TemplateError(name, `category must be one of ${CATEGORIES.join(', ')}`, { field: 'category' });
   return Object.freeze({
     name,
     fields,
     source,
+    category,
     preview: Object.freeze({ ...preview }),
     [TEMPLATE]: true,
     [DEFINITION]: definition,
   }) as TemplateHandle<DataOf<F>>;
+}
+
+/**
+ * The category a send of `template` goes out as: the one the send names, else the template's. A
+ * `security` template cannot be sent as anything else (it would become suppressible): a
+ * `MessageError` naming `category`. An unknown name is refused later, by the message check.
+ */
+export function categoryOf(
+  template: Pick<TemplateHandle, 'name' | 'category'>,
+  given: EmailCategory | undefined,
+): EmailCategory {
+  if (given === undefined || given === template.category) return template.category;
+  if (template.category === 'security')
+    throw new MessageError(
+      'category',
+      `the template "${template.name}" is security mail: it cannot be sent as ${JSON.stringify(given)}`,
+    );
+  return given;
 }
 
 /** The same template defined again, its files read afresh (for live reload). Internal. */

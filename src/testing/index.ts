@@ -13,7 +13,7 @@
  * ```
  */
 import { AssertionError } from 'node:assert';
-import type { EmailMessage } from '../message.js';
+import type { EmailCategory, EmailMessage } from '../message.js';
 import { EmailService, type EmailServiceOptions } from '../service.js';
 import type { TemplateName } from '../templates/names.js';
 import { type MemoryTransport, memoryTransport } from '../transports/memory.js';
@@ -26,6 +26,8 @@ export interface EmailQuery {
   template?: TemplateName;
   /** The exact subject, or a pattern. */
   subject?: string | RegExp;
+  /** The category it went out as (`security`, `transactional`, `product`, `marketing`). */
+  category?: EmailCategory;
 }
 
 /** Reads and asserts on the mail a {@link MemoryTransport} captured. */
@@ -143,6 +145,7 @@ export function extractLink(
 
 function matches(message: EmailMessage, query: EmailQuery): boolean {
   if (query.template !== undefined && message.template !== query.template) return false;
+  if (query.category !== undefined && message.category !== query.category) return false;
   if (query.subject !== undefined) {
     const ok =
       typeof query.subject === 'string'

@@ -38,7 +38,7 @@ export interface SandboxFiles {
   readonly html?: string;
   /** The plain-text part, when there is one. */
   readonly text?: string;
-  /** A JSON summary: addresses, subject, template, tags, metadata, file names. */
+  /** A JSON summary: addresses, subject, template, category, tags, metadata, file names. */
   readonly json: string;
 }
 
@@ -162,6 +162,7 @@ function summary(message: EmailMessage, date: Date, files: SandboxFiles) {
     messageId: message.messageId,
     date: date.toISOString(),
     template: message.template ?? null,
+    category: message.category,
     from: formatAddress(message.from),
     to: message.to.map(formatAddress),
     cc: message.cc.map(formatAddress),

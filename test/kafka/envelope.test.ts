@@ -239,13 +239,13 @@ describe('createEnvelope and parseEnvelope: round trips', () => {
 });
 
 describe('the category travels in the envelope', () => {
-  it('writes security, product and marketing; leaves the default transactional out', () => {
-    for (const category of ['security', 'product', 'marketing'] as const) {
+  it('writes the category it is given and reads it back; without one, the field is absent', () => {
+    for (const category of ['security', 'transactional', 'product', 'marketing'] as const) {
       const envelope = createEnvelope({ ...preRendered, category });
       expect(envelope.category).toBe(category);
       expect(envelopeFields(parseEnvelope(JSON.stringify(envelope))).category).toBe(category);
     }
-    const plain = createEnvelope({ ...preRendered, category: 'transactional' });
+    const plain = createEnvelope(preRendered);
     expect('category' in plain).toBe(false);
     expect(envelopeFields(plain).category).toBeUndefined();
     expect(createMessage({ ...envelopeFields(plain), subject: 'Hi', from: 'a@acme.example' }).category).toBe(

@@ -7,6 +7,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Kafka } from 'kafkajs';
 import { expect } from 'vitest';
+import { isMessageError } from '../../src/errors.js';
 import type { KafkaClientLike } from '../../src/kafka/client.js';
 import {
   createEmailProducer,
@@ -19,6 +20,7 @@ import {
 } from '../../src/kafka/index.js';
 import { EmailService } from '../../src/service.js';
 import { memorySuppressionStore } from '../../src/suppression.js';
+import { defineTemplate } from '../../src/templates/define.js';
 import { memoryTransport } from '../../src/transports/memory.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import {
@@ -311,6 +313,24 @@ export async function moreWorkersThanPartitions(ctx: ScenarioContext): Promise<v
   expect(fatal).toEqual([]);
 }
 
+/** A product template and a security one, known to the app and to the worker. */
+const CATEGORY_TEMPLATES = [
+  defineTemplate({
+    name: 'digest',
+    category: 'product',
+    fields: { username: 'string' },
+    subject: 'What is new, <%= it.username %>',
+    html: '<p>News</p>',
+  }),
+  defineTemplate({
+    name: 'new-sign-in',
+    category: 'security',
+    fields: { device: 'string' },
+    subject: 'New sign-in',
+    html: '<p>A sign-in from <%= it.device %></p>',
+  }),
+] as const;
+
 /**
  * Suppression through the queue: the app publishes with a category, the worker's service holds
  * a suppressed recipient back. An email with no recipient left is committed, counted as
@@ -328,6 +348,7 @@ export async function suppressedEmailsAreCommitted(ctx: ScenarioContext): Promis
     transport: memoryTransport(),
     from: 'Acme <no-reply@acme.example>',
     queue: producer,
+    templates: CATEGORY_TEMPLATES,
   });
   const worker = createEmailWorker({
     kafka: ctx.client,
@@ -336,6 +357,7 @@ export async function suppressedEmailsAreCommitted(ctx: ScenarioContext): Promis
       from: 'Acme <no-reply@acme.example>',
       retry: false,
       suppressions,
+      templates: CATEGORY_TEMPLATES,
     }),
     ...topics,
     consumer: FAST_CONSUMER,
@@ -358,9 +380,37 @@ export async function suppressedEmailsAreCommitted(ctx: ScenarioContext): Promis
     to: 'bounced@example.com',
     idempotencyKey: 'alert:bounced',
   });
+  // A product template's record carries no category: the worker takes the template's.
+  await app.sendTemplate(CATEGORY_TEMPLATES[0], {
+    to: 'bounced@example.com',
+    data: { username: 'Jane' },
+    idempotencyKey: 'digest:bounced',
+  });
+  // Another producer's record that makes a security template marketing: refused, dead-lettered.
+  await producer.publish({
+    template: 'new-sign-in',
+    data: { device: 'Firefox' },
+    to: 'jane@example.com',
+    category: 'marketing',
+    idempotencyKey: 'alert:downgraded',
+  });
+  const deadLettered: EmailWorkerEvents['dead-lettered'][] = [];
+  worker.on('dead-lettered', (e) => void deadLettered.push(e));
   await worker.start();
-  await waitFor(() => sent.length === 2 && suppressed.length === 1, 'two sends and one suppression');
-  expect(suppressed[0]).toMatchObject({
+  await waitFor(
+    () => sent.length === 2 && suppressed.length === 2 && deadLettered.length === 1,
+    'two sends, two suppressions and one dead letter',
+  );
+  expect(suppressed.map((e) => e.envelope.idempotencyKey).sort()).toEqual(['digest:bounced', 'news:bounced']);
+  expect(
+    suppressed.find((e) => e.envelope.idempotencyKey === 'digest:bounced')?.envelope.category,
+  ).toBeUndefined();
+  expect(deadLettered[0]).toMatchObject({
+    envelope: { idempotencyKey: 'alert:downgraded' },
+    reason: 'invalid-envelope',
+  });
+  expect(isMessageError(deadLettered[0]?.error) && deadLettered[0].error.field).toBe('category');
+  expect(suppressed.find((e) => e.envelope.idempotencyKey === 'news:bounced')).toMatchObject({
     envelope: { idempotencyKey: 'news:bounced', category: 'product' },
     suppressed: [{ address: 'bounced@example.com', reason: 'hard-bounce' }],
   });
@@ -371,13 +421,13 @@ export async function suppressedEmailsAreCommitted(ctx: ScenarioContext): Promis
   expect(sent.find((e) => e.envelope.idempotencyKey === 'news:both')?.result.suppressed).toEqual([
     { address: 'bounced@example.com', reason: 'hard-bounce' },
   ]);
-  expect(worker.stats).toMatchObject({ sent: 2, suppressed: 1, deadLettered: 0, retried: 0 });
+  expect(worker.stats).toMatchObject({ sent: 2, suppressed: 2, deadLettered: 1, retried: 0 });
   const scrape = await metrics.registry.metrics();
-  expect(scrape).toContain(`mailroom_worker_emails_suppressed_total{topic="${topics.topic}"} 1`);
+  expect(scrape).toContain(`mailroom_worker_emails_suppressed_total{topic="${topics.topic}"} 2`);
   expect(scrape).toContain(`mailroom_worker_emails_sent_total{topic="${topics.topic}"} 2`);
   await worker.close();
-  // All three are committed: the suppressed one is done, not waiting to be sent.
+  // All five are committed: the suppressed ones are done, not waiting to be sent.
   const committed = await committedOffsets(ctx.kafka, topics.groupId, topics.topic);
-  expect([...committed.values()].reduce((sum, n) => sum + n, 0n)).toBe(3n);
+  expect([...committed.values()].reduce((sum, n) => sum + n, 0n)).toBe(5n);
   report(ctx, 'suppression', { ...worker.stats }, startedAt);
 }

@@ -59,6 +59,7 @@ describe('sandboxTransport', () => {
     expect(summary).toMatchObject({
       subject: 'Your receipt',
       template: 'receipt',
+      category: 'transactional',
       tags: ['billing'],
       bcc: ['audit@acme.example'],
     });
