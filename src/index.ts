@@ -48,6 +48,15 @@ export {
   messageSize,
   parseAddress,
 } from './message.js';
+export {
+  type ChoiceOptions,
+  type ChoosableCategory,
+  memoryPreferenceStore,
+  PREFERENCE_DEFAULTS,
+  type PreferenceChoice,
+  type PreferenceReason,
+  type PreferenceStore,
+} from './preferences.js';
 export type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 export { DEFAULT_RETRY, parseRetryAfter, type RetryOptions } from './retry.js';
 export {

@@ -25,6 +25,12 @@ import {
   formatAddress,
   unsafeText,
 } from './message.js';
+import {
+  type ChoosableCategory,
+  isChoosable,
+  type PreferenceStore,
+  preferenceVerdict,
+} from './preferences.js';
 import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 import { type RetryOptions, resolveRetry, withRecipientRetries } from './retry.js';
 import type { SuppressionStore } from './suppression.js';
@@ -100,6 +106,16 @@ export interface EmailServiceOptions {
    * checks, when it sends. Default: none.
    */
   suppressions?: SuppressionStore;
+  /**
+   * Recipients' notification preferences (e.g. `memoryPreferenceStore()`): before every
+   * `product` send (on unless the recipient turned it off) and `marketing` send (off until they
+   * opted in), each recipient's choice is looked up, and one who does not want it is left out
+   * exactly as a suppressed one is (`result.suppressed` with the reason `opted-out` or
+   * `not-opted-in`, the `suppressed` event; nothing sent when no `to` recipient remains).
+   * `security` and `transactional` mail never asks. A store that fails to answer fails the send.
+   * With a `queue`, the worker's service checks, when it sends. Default: none.
+   */
+  preferences?: PreferenceStore;
 }
 
 /** Options every send accepts besides the recipient: `from` and `replyTo` override the service's defaults. */
@@ -251,6 +267,7 @@ export class EmailService {
   readonly #retry: Required<RetryOptions>;
   readonly #queue: EmailQueue | undefined;
   readonly #suppressions: SuppressionStore | undefined;
+  readonly #preferences: PreferenceStore | undefined;
   readonly #listeners: { [K in keyof EmailServiceEvents]: Set<Listener<EmailServiceEvents[K]>> } = {
     sent: new Set(),
     suppressed: new Set(),
@@ -286,6 +303,12 @@ export class EmailService {
       );
     }
     this.#suppressions = options.suppressions;
+    if (options.preferences !== undefined && typeof options.preferences?.get !== 'function') {
+      throw new TypeError(
+        'EmailService: preferences must be a PreferenceStore (e.g. memoryPreferenceStore())',
+      );
+    }
+    this.#preferences = options.preferences;
     this.app = Object.freeze({
       name: appName,
       ...resolveBrand(options.brand, appName),
@@ -384,9 +407,9 @@ export class EmailService {
           return result;
         }, failed);
       };
-      const store = this.#suppressions;
-      if (!store || composed.category === 'security') return deliver(composed);
-      return this.#screen(store, composed).then((screened) => {
+      const lookup = this.#lookup(composed.category);
+      if (!lookup) return deliver(composed);
+      return this.#screen(lookup, composed).then((screened) => {
         const { suppressed } = screened;
         if (suppressed.length === 0) return deliver(composed);
         this.#suppressed(composed, suppressed, screened.message !== undefined);
@@ -604,26 +627,46 @@ export class EmailService {
   }
 
   /**
-   * The message without its suppressed recipients (undefined when no `to` recipient remains), and
-   * who was left out. Every address is looked up at once.
+   * How a recipient of `category` mail is looked up before sending: the suppression list unless
+   * it is `security`, the recipient's preferences when it is `product` or `marketing`. Undefined
+   * when nothing is asked.
+   */
+  #lookup(
+    category: EmailCategory,
+  ): ((address: string) => Promise<SuppressedRecipient['reason'] | undefined>) | undefined {
+    const suppressions = category === 'security' ? undefined : this.#suppressions;
+    const preferences = isChoosable(category) ? this.#preferences : undefined;
+    if (!suppressions && !preferences) return undefined;
+    if (!preferences) return (address) => suppressions!.isSuppressed(address).then((hit) => hit?.reason);
+    const chosen = category as ChoosableCategory;
+    return async (address) => {
+      const [hit, choice] = await Promise.all([
+        suppressions?.isSuppressed(address),
+        preferences.get(address, chosen),
+      ]);
+      return hit?.reason ?? preferenceVerdict(chosen, choice);
+    };
+  }
+
+  /**
+   * The message without the recipients `lookup` leaves out (undefined when no `to` recipient
+   * remains), and who was left out and why. Every address is looked up at once.
    */
   async #screen(
-    store: SuppressionStore,
+    lookup: (address: string) => Promise<SuppressedRecipient['reason'] | undefined>,
     message: EmailMessage,
   ): Promise<{ message: EmailMessage | undefined; suppressed: SuppressedRecipient[] }> {
     const lists = [message.to, message.cc, message.bcc];
-    const found = await Promise.all(
-      lists.map((list) => Promise.all(list.map((a) => store.isSuppressed(a.address)))),
-    );
+    const found = await Promise.all(lists.map((list) => Promise.all(list.map((a) => lookup(a.address)))));
     const suppressed: SuppressedRecipient[] = [];
     const seen = new Set<string>();
     const [to, cc, bcc] = lists.map((list, i) =>
       Object.freeze(
         list.filter((address, j) => {
-          const hit = found[i]![j];
-          if (!hit) return true;
+          const reason = found[i]![j];
+          if (!reason) return true;
           const key = address.address.toLowerCase();
-          if (!seen.has(key)) suppressed.push(Object.freeze({ address: key, reason: hit.reason }));
+          if (!seen.has(key)) suppressed.push(Object.freeze({ address: key, reason }));
           seen.add(key);
           return false;
         }),

@@ -5,6 +5,7 @@
 
 import { EmailError } from './errors.js';
 import type { EmailMessage } from './message.js';
+import type { PreferenceReason } from './preferences.js';
 import type { QueueReceipt } from './queue.js';
 import type { SuppressionReason } from './suppression.js';
 
@@ -72,18 +73,23 @@ export interface SendResult {
    */
   readonly queued?: QueueReceipt;
   /**
-   * Recipients the service did not send to because its suppression list has them, each with why
-   * (see `EmailServiceOptions.suppressions`). When every `to` recipient is suppressed nothing is
+   * Recipients the service did not send to because its suppression list has them or their
+   * preferences rule the category out, each with why (see `EmailServiceOptions.suppressions` and
+   * `preferences`). When every `to` recipient is suppressed nothing is
    * sent at all (not to `cc` or `bcc` either): `accepted` is empty and `attempts` is 0.
    */
   readonly suppressed?: readonly SuppressedRecipient[];
 }
 
-/** A recipient left out of a send because the suppression list has it. */
+/**
+ * A recipient left out of a send: the suppression list has it (`hard-bounce`, `complaint`,
+ * `unsubscribe`, `manual`), or their preferences rule the category out (`opted-out`,
+ * `not-opted-in`).
+ */
 export interface SuppressedRecipient {
   /** The address, lower-cased. */
   readonly address: string;
-  readonly reason: SuppressionReason;
+  readonly reason: SuppressionReason | PreferenceReason;
 }
 
 /**

@@ -116,8 +116,8 @@ export interface EmailWorkerEvents {
     attempts: number;
   };
   /**
-   * Every `to` recipient is on the service's suppression list (a hard bounce, a complaint): nothing
-   * was sent, the record is committed and its key marked done, so it is not sent when the
+   * Every `to` recipient is on the service's suppression list (a hard bounce, a complaint) or
+   * turned the email's category off in the service's preferences: nothing was sent, the record is committed and its key marked done, so it is not sent when the
    * suppression is lifted later. Counted in `stats.suppressed`. An email whose other recipients
    * got it is `sent`, with the left-out ones in `result.suppressed`. `security` mail is never
    * suppressed.

@@ -18,6 +18,7 @@ import {
   workerHealth,
   workerMetrics,
 } from '../../src/kafka/index.js';
+import { memoryPreferenceStore } from '../../src/preferences.js';
 import { EmailService } from '../../src/service.js';
 import { memorySuppressionStore } from '../../src/suppression.js';
 import { defineTemplate } from '../../src/templates/define.js';
@@ -332,8 +333,8 @@ const CATEGORY_TEMPLATES = [
 ] as const;
 
 /**
- * Suppression through the queue: the app publishes with a category, the worker's service holds
- * a suppressed recipient back. An email with no recipient left is committed, counted as
+ * Suppression and preferences through the queue: the app publishes with a category, the worker's
+ * service holds back a suppressed recipient and one who turned the category off. An email with no recipient left is committed, counted as
  * suppressed (stats, event, metric) and never sent; `security` mail still goes.
  */
 export async function suppressedEmailsAreCommitted(ctx: ScenarioContext): Promise<void> {
@@ -342,6 +343,8 @@ export async function suppressedEmailsAreCommitted(ctx: ScenarioContext): Promis
   const transport = scriptedTransport();
   const suppressions = memorySuppressionStore();
   await suppressions.suppress('bounced@example.com', 'hard-bounce');
+  const preferences = memoryPreferenceStore();
+  await preferences.set('busy@example.com', 'product', false, { source: 'one-click-unsubscribe' });
   const producer = producerFor(ctx, topics.topic);
   // The app's side: a service that publishes; the category travels in the envelope.
   const app = new EmailService({
@@ -357,6 +360,7 @@ export async function suppressedEmailsAreCommitted(ctx: ScenarioContext): Promis
       from: 'Acme <no-reply@acme.example>',
       retry: false,
       suppressions,
+      preferences,
       templates: CATEGORY_TEMPLATES,
     }),
     ...topics,
@@ -386,6 +390,12 @@ export async function suppressedEmailsAreCommitted(ctx: ScenarioContext): Promis
     data: { username: 'Jane' },
     idempotencyKey: 'digest:bounced',
   });
+  // A recipient who turned product mail off: left out by the worker's preferences.
+  await app.sendTemplate(CATEGORY_TEMPLATES[0], {
+    to: 'busy@example.com',
+    data: { username: 'Sam' },
+    idempotencyKey: 'digest:busy',
+  });
   // Another producer's record that makes a security template marketing: refused, dead-lettered.
   await producer.publish({
     template: 'new-sign-in',
@@ -398,10 +408,17 @@ export async function suppressedEmailsAreCommitted(ctx: ScenarioContext): Promis
   worker.on('dead-lettered', (e) => void deadLettered.push(e));
   await worker.start();
   await waitFor(
-    () => sent.length === 2 && suppressed.length === 2 && deadLettered.length === 1,
-    'two sends, two suppressions and one dead letter',
+    () => sent.length === 2 && suppressed.length === 3 && deadLettered.length === 1,
+    'two sends, three suppressions and one dead letter',
   );
-  expect(suppressed.map((e) => e.envelope.idempotencyKey).sort()).toEqual(['digest:bounced', 'news:bounced']);
+  expect(suppressed.map((e) => e.envelope.idempotencyKey).sort()).toEqual([
+    'digest:bounced',
+    'digest:busy',
+    'news:bounced',
+  ]);
+  expect(suppressed.find((e) => e.envelope.idempotencyKey === 'digest:busy')?.suppressed).toEqual([
+    { address: 'busy@example.com', reason: 'opted-out' },
+  ]);
   expect(
     suppressed.find((e) => e.envelope.idempotencyKey === 'digest:bounced')?.envelope.category,
   ).toBeUndefined();
@@ -421,13 +438,13 @@ export async function suppressedEmailsAreCommitted(ctx: ScenarioContext): Promis
   expect(sent.find((e) => e.envelope.idempotencyKey === 'news:both')?.result.suppressed).toEqual([
     { address: 'bounced@example.com', reason: 'hard-bounce' },
   ]);
-  expect(worker.stats).toMatchObject({ sent: 2, suppressed: 2, deadLettered: 1, retried: 0 });
+  expect(worker.stats).toMatchObject({ sent: 2, suppressed: 3, deadLettered: 1, retried: 0 });
   const scrape = await metrics.registry.metrics();
-  expect(scrape).toContain(`mailroom_worker_emails_suppressed_total{topic="${topics.topic}"} 2`);
+  expect(scrape).toContain(`mailroom_worker_emails_suppressed_total{topic="${topics.topic}"} 3`);
   expect(scrape).toContain(`mailroom_worker_emails_sent_total{topic="${topics.topic}"} 2`);
   await worker.close();
-  // All five are committed: the suppressed ones are done, not waiting to be sent.
+  // All six are committed: the suppressed ones are done, not waiting to be sent.
   const committed = await committedOffsets(ctx.kafka, topics.groupId, topics.topic);
-  expect([...committed.values()].reduce((sum, n) => sum + n, 0n)).toBe(5n);
+  expect([...committed.values()].reduce((sum, n) => sum + n, 0n)).toBe(6n);
   report(ctx, 'suppression', { ...worker.stats }, startedAt);
 }
