@@ -3,7 +3,8 @@
 # loopback: headless Chromium for the preview, librdkafka's mock Kafka cluster built with a C
 # compiler, a real Apache Kafka broker (Java 17 and Maven: its jars come from Maven), openssl for
 # test certificates, SpamAssassin to score the built-in emails, redis-server for the shared
-# idempotency store, msmtp as a real sendmail-compatible binary, dkimpy as a second DKIM verifier), then the npm packages from the lock file.
+# idempotency store, msmtp as a real sendmail-compatible binary, dkimpy as a second DKIM
+# verifier), then the npm packages from the lock file.
 # Installs what is missing with apt-get where it can (as root, or with sudo that needs no
 # password); otherwise stops at once and prints the one command to run. Never skips a suite.
 # `--npm-only` (npm run demo, npm run preview) installs only the npm packages.
