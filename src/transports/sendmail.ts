@@ -73,7 +73,9 @@ const LINE_BREAK_OR_NUL = /[\r\n\0]/;
  *   or timed out, perhaps after the final dot);
  * - 77 EX_NOPERM: `auth`, systemic (msmtp: AUTH refused; Postfix: not allowed to submit);
  * - 64 EX_USAGE, 66 EX_NOINPUT, 70–73, 78 EX_CONFIG: `config`, systemic;
- * - killed by our timeout: `timeout`, ambiguous; any other exit status: `provider`, transient.
+ * - killed by our timeout: `timeout`, ambiguous; killed by another signal: `network`, ambiguous;
+ * - any other exit status: by the SMTP reply quoted at the start of a line of stderr, as for 69,
+ *   else `provider`, transient.
  *
  * A missing or non-executable binary is a `ConfigError` naming `path`; an envelope address a
  * binary could read as an option (leading `-`) or that holds a line break or NUL is a
@@ -131,7 +133,7 @@ export function sendmailTransport(options: SendmailTransportOptions = {}): Sendm
   };
 }
 
-/** How the binary ended, and what it said on stderr (trimmed, one line, bounded). */
+/** How the binary ended, and what it said on stderr (trimmed, at most its first 4 KB). */
 interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -141,7 +143,7 @@ interface Exit {
 /** Maps a non-zero exit (or a death by signal) to our error, per sysexits.h (see {@link sendmailTransport}). */
 function exitError(exit: Exit, path: string): EmailError {
   const { code, signal, stderr } = exit;
-  const said = stderr ? `: ${stderr}` : '';
+  const said = stderr ? `: ${oneLine(stderr, 500)}` : '';
   if (code === null) {
     // Not our timeout (that is handled where the timer fires): it may have queued the message.
     return new EmailError(`sendmail ${path} was killed by ${signal ?? 'a signal'}${said}`, {
@@ -194,7 +196,8 @@ function exitCode(code: number, reply: number | undefined): EmailErrorCode {
     case 78:
       return 'config';
     default:
-      return 'provider';
+      if (reply === undefined) return 'provider';
+      return reply < 500 ? 'deferred' : 'rejected';
   }
 }
 
@@ -271,7 +274,7 @@ function run(
     // Both streams are read to the end: a binary blocked on a full pipe would never exit.
     child.stdout?.resume();
     child.stderr?.on('data', keep);
-    const said = () => oneLine(Buffer.concat(stderr).toString('utf8').trim(), 500);
+    const said = () => Buffer.concat(stderr).toString('utf8').trim();
 
     const finish = (error: Error | undefined, output?: string) => {
       if (settled) return;
@@ -291,7 +294,7 @@ function run(
       stop();
       finish(
         new EmailError(
-          `sendmail ${path} did not finish within ${timeoutMs} ms and was stopped; it may have queued the message${stderr.length ? `: ${said()}` : ''}`,
+          `sendmail ${path} did not finish within ${timeoutMs} ms and was stopped; it may have queued the message${stderr.length ? `: ${oneLine(said(), 500)}` : ''}`,
           { code: 'timeout', transport: 'sendmail', handedOver: true, endpoint: path },
         ),
       );
@@ -311,7 +314,7 @@ function run(
 
     child.once('error', (error) => finish(spawnError(error, path)));
     child.once('close', (code, signal) => {
-      if (code === 0) finish(undefined, said());
+      if (code === 0) finish(undefined, oneLine(said(), 500));
       else finish(exitError({ code, signal, stderr: said() }, path));
     });
     // A binary that exits before reading everything (a refusal) closes the pipe: its exit status

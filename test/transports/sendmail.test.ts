@@ -332,6 +332,12 @@ describe('sendmailTransport with a stand-in binary', () => {
     expect([error.code, error.failure, error.status]).toEqual([code, failure, reply]);
   });
 
+  it('reads a reply quoted at the start of any line of stderr', async () => {
+    const fake = fakeBinary('exit 1', 'relay: delivery failed\n550 5.1.1 <jane@example.com>: no such user\n');
+    const error = (await thrown(send(sendmailTransport({ path: fake.path })))) as EmailError;
+    expect([error.code, error.status, error.failure]).toEqual(['rejected', 550, 'permanent']);
+  });
+
   it('keeps stderr to one bounded line in the error', async () => {
     const fake = fakeBinary(`head -c 20000 /dev/zero | tr '\\0' x >&2; exit 75`, 'first\nsecond\n');
     const error = (await thrown(send(sendmailTransport({ path: fake.path })))) as EmailError;
