@@ -18,20 +18,21 @@ import { postmarkTransport } from './transports/postmark.js';
 import { resendTransport } from './transports/resend.js';
 import { sandboxTransport } from './transports/sandbox.js';
 import { sendgridTransport } from './transports/sendgrid.js';
+import { sendmailTransport } from './transports/sendmail.js';
 import { smtpTransport } from './transports/smtp.js';
 import { stagingTransport } from './transports/staging.js';
 
 /** The providers the environment can configure, in the order they are reported. */
-const PROVIDER_NAMES = ['smtp', 'mailgun', 'postmark', 'resend', 'sendgrid'] as const;
+const PROVIDER_NAMES = ['smtp', 'mailgun', 'postmark', 'resend', 'sendgrid', 'sendmail'] as const;
 /** The transports `MAILROOM_TRANSPORT` can name. */
 export const TRANSPORT_NAMES = ['sandbox', 'memory', ...PROVIDER_NAMES] as const;
 
 /** The environment variables mailroom reads, with what each is for. */
 export const ENV_VARIABLES = {
   APP_NAME:
-    'Your app’s name, shown in every email. Required with a provider (smtp, mailgun, postmark, resend, sendgrid) unless the sender has a display name; "Mailroom" only for the sandbox and memory.',
+    'Your app’s name, shown in every email. Required with a provider (smtp, mailgun, postmark, resend, sendgrid, sendmail) unless the sender has a display name; "Mailroom" only for the sandbox and memory.',
   MAILROOM_TRANSPORT:
-    'smtp, mailgun, postmark, resend, sendgrid, sandbox or memory. Default: the one provider configured (SMTP_HOST, MAILGUN_API_KEY, POSTMARK_SERVER_TOKEN, RESEND_API_KEY or SENDGRID_API_KEY), else sandbox; under NODE_ENV=production it must be named unless a provider is configured.',
+    'smtp, mailgun, postmark, resend, sendgrid, sendmail, sandbox or memory. Default: the one provider configured (SMTP_HOST, MAILGUN_API_KEY, POSTMARK_SERVER_TOKEN, RESEND_API_KEY, SENDGRID_API_KEY or SENDMAIL_PATH), else sandbox; under NODE_ENV=production it must be named unless a provider is configured.',
   MAILROOM_SANDBOX_DIR: 'Where the sandbox (and the hold) writes mail. Default .mailroom/outbox.',
   MAILROOM_HOLD:
     'true (or 1) to hold every email in MAILROOM_SANDBOX_DIR until a person releases it (mailroom release, mailroom preview) through the transport chosen as usual (a provider), staging rules included. Default false.',
@@ -75,6 +76,12 @@ export const ENV_VARIABLES = {
   SENDGRID_SANDBOX_MODE:
     'true (or 1) to send with SendGrid’s sandbox mode: requests are checked, nothing is delivered. Default false.',
   SENDGRID_BASE_URL: 'Another SendGrid API base URL (a proxy). Default https://api.sendgrid.com.',
+  SENDMAIL_PATH:
+    'The sendmail-compatible binary to pipe mail to, an absolute path (Postfix, Exim, msmtp). Default /usr/sbin/sendmail.',
+  SENDMAIL_FROM_ADDRESS:
+    'Sender address when using sendmail, also the envelope sender (-f); may include a name.',
+  SENDMAIL_FROM_NAME:
+    'Sender display name with sendmail. Default: the name in SENDMAIL_FROM_ADDRESS, else the app’s name.',
   MAILROOM_REPLY_TO: 'Reply-To address for every email.',
   MAILROOM_LOGO_URL: 'https URL of a logo for the email header.',
   MAILROOM_APP_URL: 'Your app’s home page.',
@@ -143,6 +150,7 @@ const SENDGRID_OPTIONS: Record<string, Variable> = {
   baseUrl: 'SENDGRID_BASE_URL',
   sandboxMode: 'SENDGRID_SANDBOX_MODE',
 };
+const SENDMAIL_OPTIONS: Record<string, Variable> = { path: 'SENDMAIL_PATH' };
 
 type ProviderName = (typeof PROVIDER_NAMES)[number];
 /**
@@ -157,9 +165,12 @@ interface Provider {
   /** The sender's address, and its display name. */
   readonly from: Variable;
   readonly fromName: Variable;
-  /** The variable holding its credential (never shown: the preview's settings say set or unset), and what to call it. */
-  readonly secret: Variable;
-  readonly secretLabel: string;
+  /**
+   * The variable holding its credential (never shown: the preview's settings say set or unset), and
+   * what to call it; none for sendmail, whose credentials stay in the MTA's own configuration.
+   */
+  readonly secret?: Variable;
+  readonly secretLabel?: string;
   /** Builds the transport; `why` says why a missing variable is required. */
   build(read: Reader, env: Env, why: string, needsSender: boolean): Transport;
 }
@@ -582,6 +593,12 @@ function sendgridFromEnv(read: Reader, why: string, needsSender: boolean): Trans
   );
 }
 
+function sendmailFromEnv(read: Reader, why: string, needsSender: boolean): Transport {
+  const path = read.get('SENDMAIL_PATH');
+  if (needsSender) read.required('SENDMAIL_FROM_ADDRESS', why);
+  return asVariables(SENDMAIL_OPTIONS, () => sendmailTransport(path === undefined ? {} : { path }));
+}
+
 /** The providers, by the name `MAILROOM_TRANSPORT` gives them. */
 const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
   smtp: {
@@ -628,6 +645,13 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     secret: 'SENDGRID_API_KEY',
     secretLabel: 'SendGrid API key',
     build: (read, _env, why, needsSender) => sendgridFromEnv(read, why, needsSender),
+  },
+  sendmail: {
+    label: 'sendmail',
+    signs: ['SENDMAIL_PATH'],
+    from: 'SENDMAIL_FROM_ADDRESS',
+    fromName: 'SENDMAIL_FROM_NAME',
+    build: (read, _env, why, needsSender) => sendmailFromEnv(read, why, needsSender),
   },
 };
 

@@ -154,5 +154,10 @@ export {
   type SendgridTransportOptions,
   sendgridTransport,
 } from './transports/sendgrid.js';
+export {
+  type SendmailTransport,
+  type SendmailTransportOptions,
+  sendmailTransport,
+} from './transports/sendmail.js';
 export { type SmtpTransport, type SmtpTransportOptions, smtpTransport } from './transports/smtp.js';
 export { type StagingTransportOptions, stagingTransport } from './transports/staging.js';

@@ -113,7 +113,7 @@ describe('configFromEnv', () => {
     [
       'MAILROOM_TRANSPORT',
       { MAILROOM_TRANSPORT: 'carrier-pigeon' },
-      /"carrier-pigeon" is not one of sandbox, memory, smtp, mailgun, postmark, resend, sendgrid$/,
+      /"carrier-pigeon" is not one of sandbox, memory, smtp, mailgun, postmark, resend, sendgrid, sendmail$/,
     ],
     ['SMTP_HOST', { MAILROOM_TRANSPORT: 'smtp' }, /is required with MAILROOM_TRANSPORT=smtp$/],
     ['SMTP_FROM_EMAIL', { MAILROOM_TRANSPORT: 'smtp', SMTP_HOST: 'smtp.acme.example' }, /is required/],
@@ -371,7 +371,7 @@ describe('which transport the environment chooses', () => {
     const err = configError({ ...smtpEnv, MAILROOM_TRANSPORT: value });
     expect(err.option).toBe('MAILROOM_TRANSPORT');
     expect(err.message).toBe(
-      `MAILROOM_TRANSPORT: "${value}" is not one of sandbox, memory, smtp, mailgun, postmark, resend, sendgrid; did you mean ${suggestion}?`,
+      `MAILROOM_TRANSPORT: "${value}" is not one of sandbox, memory, smtp, mailgun, postmark, resend, sendgrid, sendmail; did you mean ${suggestion}?`,
     );
   });
 
@@ -611,7 +611,7 @@ describe('Postmark, Resend and SendGrid from the environment', () => {
       configError({ ...sendgrid, NODE_ENV: 'production', MAILROOM_TRANSPORT: 'sandbox' }).message,
     ).toMatch(/is sandbox, but SENDGRID_API_KEY is set/);
     expect(configError({ NODE_ENV: 'production' }).message).toMatch(
-      /Configure smtp or mailgun or postmark or resend or sendgrid, or set MAILROOM_TRANSPORT=sandbox/,
+      /Configure smtp or mailgun or postmark or resend or sendgrid or sendmail, or set MAILROOM_TRANSPORT=sandbox/,
     );
   });
 
@@ -682,5 +682,94 @@ describe('Postmark, Resend and SendGrid from the environment', () => {
   it('never puts a key in an error', () => {
     const err = configError({ ...postmark, ...resend, ...sendgrid });
     expect(err.message).not.toMatch(/pm-secret|re_secret|SG\.secret/);
+  });
+});
+
+describe('sendmail from the environment', () => {
+  const sendmail = { SENDMAIL_FROM_ADDRESS: 'Acme <no-reply@acme.example>' };
+
+  it('uses sendmail when named, at /usr/sbin/sendmail unless SENDMAIL_PATH says otherwise', () => {
+    const options = configFromEnv({ ...sendmail, MAILROOM_TRANSPORT: 'sendmail', NODE_ENV: 'production' });
+    expect(options.transport.describe?.()).toBe('sendmail /usr/sbin/sendmail');
+    expect(options.from).toEqual({ name: 'Acme', address: 'no-reply@acme.example' });
+    const named = configFromEnv({
+      ...sendmail,
+      SENDMAIL_FROM_NAME: 'Acme Mail',
+      MAILROOM_TRANSPORT: 'sendmail',
+    });
+    expect(named.from).toEqual({ name: 'Acme Mail', address: 'no-reply@acme.example' });
+  });
+
+  it('uses sendmail when only SENDMAIL_PATH is set, in production too', () => {
+    const options = configFromEnv({ ...sendmail, SENDMAIL_PATH: '/usr/bin/msmtp', NODE_ENV: 'production' });
+    expect(options.transport.describe?.()).toBe('sendmail /usr/bin/msmtp');
+  });
+
+  it.each([
+    [
+      'SENDMAIL_FROM_ADDRESS',
+      { MAILROOM_TRANSPORT: 'sendmail' },
+      /is required with MAILROOM_TRANSPORT=sendmail$/,
+    ],
+    [
+      'SENDMAIL_FROM_ADDRESS',
+      { SENDMAIL_PATH: '/usr/bin/msmtp' },
+      /is required because SENDMAIL_PATH is set/,
+    ],
+    ['SENDMAIL_PATH', { ...sendmail, SENDMAIL_PATH: 'msmtp' }, /must be an absolute path/],
+    ['SENDMAIL_FROM_ADDRESS', { SENDMAIL_FROM_ADDRESS: 'nobody' }, /not an email address/],
+    [
+      'APP_NAME',
+      { MAILROOM_TRANSPORT: 'sendmail', SENDMAIL_FROM_ADDRESS: 'a@acme.example' },
+      /\(SENDMAIL_FROM_NAME\)$/,
+    ],
+  ])('names %s when it is missing or malformed', (option, env, pattern) => {
+    const err = configError(env as Record<string, string>);
+    expect([err.option, err.message.startsWith(`${option}: `)]).toEqual([option, true]);
+    expect(err.message).toMatch(pattern);
+  });
+
+  it('asks which when sendmail and another provider are configured', () => {
+    const err = configError({
+      ...sendmail,
+      SENDMAIL_PATH: '/usr/sbin/sendmail',
+      SMTP_HOST: 'smtp.acme.example',
+    });
+    expect(err.message).toBe(
+      'MAILROOM_TRANSPORT: is required: both SMTP (SMTP_HOST) and sendmail (SENDMAIL_PATH) are configured; set MAILROOM_TRANSPORT=smtp or sendmail',
+    );
+  });
+
+  it('suggests sendmail for a near miss, and SENDMAIL_PATH for a look-alike variable', () => {
+    expect(configError({ MAILROOM_TRANSPORT: 'sendmial' }).message).toMatch(/did you mean sendmail\?$/);
+    expect(configError({ SENDMAIL_PTH: '/usr/sbin/sendmail' }).message).toBe(
+      'SENDMAIL_PTH: is not a variable mailroom reads; did you mean SENDMAIL_PATH?',
+    );
+  });
+
+  it('sends through msmtp named by SENDMAIL_PATH, with msmtp reading its own configuration', async () => {
+    const { startSmtpPeer } = await import('./helpers/smtp-peer.js');
+    const { mkdtemp, writeFile, chmod } = await import('node:fs/promises');
+    const peer = await startSmtpPeer({ starttls: false });
+    const dir = await mkdtemp(join(tmpdir(), 'mailroom-msmtp-'));
+    try {
+      // msmtp in sendmail mode reads $HOME/.msmtprc when given no -C.
+      const rc = join(dir, '.msmtprc');
+      await writeFile(rc, `account default\nhost 127.0.0.1\nport ${peer.port}\ntls off\nauth off\n`);
+      await chmod(rc, 0o600);
+      vi.stubEnv('HOME', dir);
+      const mail = new EmailService(
+        configFromEnv({ ...sendmail, SENDMAIL_PATH: '/usr/bin/msmtp', NODE_ENV: 'production' }),
+      );
+      const result = await mail.sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane' });
+      expect(result.transport).toBe('sendmail');
+      expect(peer.messages.map((m) => m.envelope)).toEqual([
+        { mailFrom: 'no-reply@acme.example', rcptTo: ['jane@example.com'] },
+      ]);
+    } finally {
+      vi.unstubAllEnvs();
+      await peer.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

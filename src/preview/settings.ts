@@ -44,7 +44,7 @@ type Variable = keyof typeof ENV_VARIABLES;
 /** The variables whose values are never shown. */
 const PROVIDERS = providerVariables();
 const SECRETS: readonly Variable[] = [
-  ...PROVIDERS.map((p) => p.secret),
+  ...PROVIDERS.flatMap((p) => (p.secret ? [p.secret] : [])),
   'KAFKA_SASL_PASSWORD',
   'SMTP_DKIM_PRIVATE_KEY',
   'MAILROOM_PREVIEW_TOKEN',
@@ -119,7 +119,7 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
           ...(transportSource.from ? { from: transportSource.from } : {}),
         },
         row('SMTP user', get('SMTP_USER'), ['SMTP_USER'], undefined),
-        ...PROVIDERS.map((p) => secret(p.secretLabel, p.secret)),
+        ...PROVIDERS.flatMap((p) => (p.secret ? [secret(p.secretLabel ?? p.secret, p.secret)] : [])),
         row('DKIM domain', get('SMTP_DKIM_DOMAIN'), ['SMTP_DKIM_DOMAIN'], undefined),
         secret('DKIM private key', 'SMTP_DKIM_PRIVATE_KEY'),
       ],
