@@ -4,10 +4,10 @@
  * travels in every request), the options every one of them takes, the mapping of a request that got
  * no answer, the refusal of a retry meant for some recipients only, and the error for an answer.
  */
-import { ConfigError, connectionFailure, EmailError, type EmailErrorCode } from '../errors.js';
+import { ConfigError, connectionFailure, EmailError, type EmailErrorCode, MessageError } from '../errors.js';
 import { oneLine } from '../log.js';
 import { isLoopback } from '../loopback.js';
-import { type Attachment, type EmailMessage, envelopeRecipients } from '../message.js';
+import { type Attachment, type EmailMessage, envelopeRecipients, type MetadataValue } from '../message.js';
 import { parseRetryAfter } from '../retry.js';
 import { PostError, type Poster, type PostOptions, type PostResponse } from './http-post.js';
 
@@ -204,4 +204,21 @@ export function apiFiles(message: EmailMessage): ApiFile[] {
     });
   }
   return files;
+}
+
+/**
+ * The message's metadata as a provider's API carries it, with the email's category under
+ * `category` (`transactional` …), so the provider's dashboards and delivery webhooks show what kind
+ * of email each was. The caller's own `metadata.category` may only say the same: anything else is a
+ * `MessageError` naming `metadata.category`, before anything is sent.
+ */
+export function providerMetadata(message: EmailMessage): Record<string, MetadataValue> {
+  const own = message.metadata.category;
+  if (own !== undefined && own !== message.category) {
+    throw new MessageError(
+      'metadata.category',
+      `is where the email's category goes (${message.category}); set category instead, or use another key`,
+    );
+  }
+  return { ...message.metadata, category: message.category };
 }

@@ -12,6 +12,7 @@ import {
   hostAndPort,
   parseJson,
   post,
+  providerMetadata,
   refuseNarrowed,
 } from './http-api.js';
 import { fetchPoster, nodePoster, type PostResponse } from './http-post.js';
@@ -147,7 +148,8 @@ async function toBody(
   if (message.replyTo.length) body.append('h:Reply-To', message.replyTo.map(formatAddress).join(', '));
   for (const [name, value] of Object.entries(message.headers)) body.append(`h:${name}`, value);
   for (const tag of message.tags) body.append('o:tag', tag);
-  for (const [key, value] of Object.entries(message.metadata)) body.append(`v:${key}`, String(value));
+  for (const [key, value] of Object.entries(providerMetadata(message)))
+    body.append(`v:${key}`, String(value));
   if (options.testMode) body.append('o:testmode', 'yes');
   const when = options.deliveryTime?.(message);
   if (when !== undefined) body.append('o:deliverytime', when.toUTCString());

@@ -14,6 +14,7 @@ import {
   hostAndPort,
   parseJson,
   post,
+  providerMetadata,
   refuseNarrowed,
 } from './http-api.js';
 import { fetchPoster, nodePoster, type PostResponse } from './http-post.js';
@@ -211,11 +212,7 @@ function toBody(message: EmailMessage, options: PostmarkTransportOptions): Recor
       ...Object.entries(message.headers).map(([Name, Value]) => ({ Name, Value })),
     ],
     ...(message.tags.length ? { Tag: message.tags[0] } : {}),
-    ...(Object.keys(message.metadata).length
-      ? {
-          Metadata: Object.fromEntries(Object.entries(message.metadata).map(([k, v]) => [k, String(v)])),
-        }
-      : {}),
+    Metadata: Object.fromEntries(Object.entries(providerMetadata(message)).map(([k, v]) => [k, String(v)])),
     ...(files.length
       ? {
           Attachments: files.map((file) => ({

@@ -15,6 +15,7 @@ import {
   hostAndPort,
   parseJson,
   post,
+  providerMetadata,
   refuseNarrowed,
 } from './http-api.js';
 import { fetchPoster, nodePoster, type PostResponse } from './http-post.js';
@@ -179,7 +180,7 @@ function idempotencyKey(message: EmailMessage): string {
 function toBody(message: EmailMessage): Record<string, unknown> {
   const tags = [
     ...message.tags.map((tag, i) => ({ name: tagText(tag, `tags[${i}]`), value: 'true' })),
-    ...Object.entries(message.metadata).map(([key, value]) => ({
+    ...Object.entries(providerMetadata(message)).map(([key, value]) => ({
       name: tagText(key, `metadata.${key}`),
       value: tagText(String(value), `metadata.${key}`),
     })),

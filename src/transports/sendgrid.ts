@@ -15,6 +15,7 @@ import {
   hostAndPort,
   parseJson,
   post,
+  providerMetadata,
   refuseNarrowed,
 } from './http-api.js';
 import { fetchPoster, nodePoster, type PostResponse } from './http-post.js';
@@ -193,7 +194,9 @@ function toBody(message: EmailMessage, options: SendgridTransportOptions): Recor
     if (tag.length > MAX_CATEGORY)
       throw new MessageError(`tags[${i}]`, `SendGrid categories are at most ${MAX_CATEGORY} characters`);
   });
-  const customArgs = Object.fromEntries(Object.entries(message.metadata).map(([k, v]) => [k, String(v)]));
+  const customArgs = Object.fromEntries(
+    Object.entries(providerMetadata(message)).map(([k, v]) => [k, String(v)]),
+  );
   if (Buffer.byteLength(JSON.stringify(customArgs)) > MAX_CUSTOM_ARGS) {
     throw new MessageError('metadata', `SendGrid takes at most ${MAX_CUSTOM_ARGS} bytes of custom_args`);
   }
@@ -233,7 +236,7 @@ function toBody(message: EmailMessage, options: SendgridTransportOptions): Recor
     // Our Message-ID, so every retry of one email carries the same one.
     headers: { 'Message-ID': message.messageId, ...message.headers },
     ...(message.tags.length ? { categories: [...message.tags] } : {}),
-    ...(Object.keys(customArgs).length ? { custom_args: customArgs } : {}),
+    custom_args: customArgs,
     ...(files.length
       ? {
           attachments: files.map((file) => ({

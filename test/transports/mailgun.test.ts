@@ -106,11 +106,13 @@ describe('mailgunTransport', () => {
       ...hello,
       tags: ['signup', 'verify'],
       metadata: { userId: 42, plan: 'pro' },
+      category: 'security',
     });
     const { fields } = peer.messages[0]!;
     expect(fields['o:tag']).toEqual(['signup', 'verify']);
     expect(fields['v:userId']).toEqual(['42']);
     expect(fields['v:plan']).toEqual(['pro']);
+    expect(fields['v:category']).toEqual(['security']);
     expect(fields['o:testmode']).toEqual(['yes']);
     expect(fields['o:deliverytime']).toEqual(['Tue, 01 Dec 2026 09:30:00 GMT']);
     // Without files, URL-encoded: cheaper to build and send than multipart.
@@ -124,6 +126,17 @@ describe('mailgunTransport', () => {
       .catch((e: unknown) => e);
     expect(isMessageError(error) && error.field).toBe('tags');
     expect(peer.requests).toEqual([]);
+  });
+
+  it('takes a metadata.category that says the category, and refuses one that contradicts it before sending', async () => {
+    const peer = await start();
+    await service(clientFor(peer)).send({ ...hello, category: 'product', metadata: { category: 'product' } });
+    expect(peer.messages[0]?.fields['v:category']).toEqual(['product']);
+    const error = await service(clientFor(peer))
+      .send({ ...hello, category: 'product', metadata: { category: 'billing' } })
+      .catch((e: unknown) => e);
+    expect(isMessageError(error) && error.field).toBe('metadata.category');
+    expect(peer.requests).toHaveLength(1);
   });
 
   it('sends a calendar invitation as invite.ics with its method parameter, next to other files', async () => {

@@ -40,6 +40,7 @@ describe('postmarkTransport', () => {
       ...hello,
       tags: ['welcome'],
       metadata: { userId: 42, plan: 'pro' },
+      category: 'product',
       attachments: [{ filename: 'logo.png', content: png, contentType: 'image/png', cid: 'logo' }],
     });
     expect(peer.requests[0]?.headers['x-postmark-server-token']).toBe(TOKEN);
@@ -47,7 +48,7 @@ describe('postmarkTransport', () => {
     expect(body).toMatchObject({
       MessageStream: 'broadcast',
       Tag: 'welcome',
-      Metadata: { userId: '42', plan: 'pro' },
+      Metadata: { userId: '42', plan: 'pro', category: 'product' },
       TrackOpens: true,
       Attachments: [
         {

@@ -52,6 +52,7 @@ describe('resendTransport', () => {
       { name: 'welcome', value: 'true' },
       { name: 'userId', value: '42' },
       { name: 'plan', value: 'pro' },
+      { name: 'category', value: 'transactional' },
     ]);
     expect(body.attachments).toEqual([
       {

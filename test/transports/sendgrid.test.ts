@@ -46,6 +46,7 @@ describe('sendgridTransport', () => {
       replyTo: ['Support <support@acme.example>', 'billing@acme.example'],
       tags: ['welcome', 'signup'],
       metadata: { userId: 42 },
+      category: 'marketing',
       attachments: [{ filename: 'logo.png', content: png, contentType: 'image/png', cid: 'logo' }],
     });
     const { body, id } = peer.messages[0]!;
@@ -55,7 +56,7 @@ describe('sendgridTransport', () => {
     ]);
     expect(body).toMatchObject({
       categories: ['welcome', 'signup'],
-      custom_args: { userId: '42' },
+      custom_args: { userId: '42', category: 'marketing' },
       reply_to_list: [{ email: 'support@acme.example', name: 'Support' }, { email: 'billing@acme.example' }],
       attachments: [
         {
