@@ -142,7 +142,8 @@ export function makeChoice(
   });
 }
 
-function checkChoosable(category: unknown): ChoosableCategory {
+/** Internal: `category` if it is `product` or `marketing`, else a `MessageError` naming `category`. */
+export function checkChoosable(category: unknown): ChoosableCategory {
   if (!CHOOSABLE.includes(category as ChoosableCategory))
     throw new MessageError(
       'category',

@@ -3,23 +3,14 @@
  * recipient's choice for each category.
  */
 import { describe, expect, it } from 'vitest';
-import { isMessageError } from '../src/errors.js';
 import { memoryPreferenceStore, type PreferenceStore } from '../src/preferences.js';
 import { EmailService, type SuppressedEvent } from '../src/service.js';
 import { memorySuppressionStore } from '../src/suppression.js';
 import { memoryTransport } from '../src/transports/memory.js';
+import { preferenceStoreContract } from './preference-contract.js';
 
 const from = 'Acme <no-reply@acme.example>';
 const email = { subject: 'Hello', text: 'Hello there' };
-
-async function rejection(fn: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 function service(
   preferences: PreferenceStore,
@@ -32,56 +23,7 @@ function service(
   return { mail, transport, events };
 }
 
-describe('memoryPreferenceStore', () => {
-  it('keeps each address’s latest choice per category, compared lower-cased', async () => {
-    const store = memoryPreferenceStore();
-    expect(await store.get('jane@example.com', 'product')).toBeUndefined();
-    await store.set('Jane@Example.com', 'marketing', true, { source: 'signup', at: new Date('2026-01-01') });
-    await store.set('jane@example.com', 'product', false, { at: new Date('2026-01-02') });
-    expect(await store.get('JANE@example.com', 'marketing')).toMatchObject({
-      address: 'jane@example.com',
-      allowed: true,
-      source: 'signup',
-    });
-    expect((await store.list('jane@example.com')).map((c) => [c.category, c.allowed])).toEqual([
-      ['product', false],
-      ['marketing', true],
-    ]);
-  });
-
-  it('ignores a choice older than the one it has (a replayed or delayed request)', async () => {
-    const store = memoryPreferenceStore();
-    await store.set('jane@example.com', 'marketing', false, { at: new Date('2026-03-01') });
-    await store.set('jane@example.com', 'marketing', true, { at: new Date('2026-02-01') });
-    expect((await store.get('jane@example.com', 'marketing'))?.allowed).toBe(false);
-    await store.set('jane@example.com', 'marketing', true, { at: new Date('2026-04-01') });
-    expect((await store.get('jane@example.com', 'marketing'))?.allowed).toBe(true);
-  });
-
-  it('refuses categories no one can turn off, malformed addresses and bad options, naming the field', async () => {
-    const store = memoryPreferenceStore();
-    const field = async (fn: () => Promise<unknown>) => {
-      const error = await rejection(fn);
-      return isMessageError(error) ? error.field : String(error);
-    };
-    expect(await field(() => store.set('jane@example.com', 'security' as 'product', false))).toBe('category');
-    expect(await field(() => store.set('jane@example.com', 'transactional' as 'product', false))).toBe(
-      'category',
-    );
-    expect(await field(() => store.get('jane@example.com', 'security' as 'product'))).toBe('category');
-    expect(await field(() => store.set('not an address', 'product', false))).toBe('address');
-    expect(await field(() => store.set('jane@example.com', 'product', 'no' as unknown as boolean))).toBe(
-      'allowed',
-    );
-    expect(await field(() => store.set('jane@example.com', 'product', false, { at: new Date('x') }))).toBe(
-      'at',
-    );
-    expect(
-      await field(() => store.set('jane@example.com', 'product', false, { source: 'x'.repeat(101) })),
-    ).toBe('source');
-    expect(await store.list('jane@example.com')).toEqual([]);
-  });
-});
+preferenceStoreContract('memoryPreferenceStore', async () => ({ store: memoryPreferenceStore() }));
 
 describe('EmailService with preferences', () => {
   it('sends product mail unless the recipient turned it off; marketing only after they opted in', async () => {
