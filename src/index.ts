@@ -2,6 +2,12 @@
  * mailroom: transactional email for Node.
  * The public surface, listed one by one: what is not here is internal.
  */
+export type {
+  BatchOptions,
+  BatchOutcome,
+  BatchProgress,
+  BatchResult,
+} from './batch.js';
 export { configFromEnv, ENV_VARIABLES, TRANSPORT_NAMES } from './config.js';
 export { defineConfig, type MailroomConfig, type MailroomWorkerConfig } from './config-file.js';
 export {

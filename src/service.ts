@@ -3,6 +3,7 @@
  * transport, templates and defaults.
  */
 import { randomUUID } from 'node:crypto';
+import { type BatchOptions, type BatchResult, batchSettings, runBatch } from './batch.js';
 import {
   ConfigError,
   type EmailError,
@@ -423,6 +424,52 @@ export class EmailService {
       } catch {}
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Sends many emails, each on its own: one template to a list of recipients, each with its own
+   * data (and options), or a list of messages as {@link send} takes them. Each entry is validated,
+   * screened (suppressions, preferences) and retried like a single send, with at most
+   * `concurrency` in flight (default 10) and at most `perSecond` started per second; with a
+   * `queue`, each is published instead. The result has one outcome per entry, in order: `sent`,
+   * `suppressed`, `failed` (with the typed error) or `skipped` (aborted): one entry failing never
+   * fails the batch. An unknown template or bad options reject at once, before anything is sent.
+   *
+   * @example
+   * ```ts
+   * const { outcomes, sent, failed } = await mail.sendBatch(maintenance, users.map((u) => ({
+   *   to: u.email, data: { username: u.name, startsAt, endsAt },
+   * })), { concurrency: 20, perSecond: 50, onProgress: (p) => log(p.done, p.total) });
+   * ```
+   */
+  sendBatch<T extends TemplateRef>(
+    template: T,
+    entries: ReadonlyArray<SendTemplateOptions<DataFor<T>>>,
+    options?: BatchOptions,
+  ): Promise<BatchResult>;
+  sendBatch(
+    messages: ReadonlyArray<EmailMessageInput & { retry?: RetryOptions | false }>,
+    options?: BatchOptions,
+  ): Promise<BatchResult>;
+  async sendBatch(
+    first: string | TemplateHandle | ReadonlyArray<EmailMessageInput>,
+    second?: ReadonlyArray<SendTemplateOptions<object>> | BatchOptions,
+    third?: BatchOptions,
+  ): Promise<BatchResult> {
+    if (Array.isArray(first)) {
+      const settings = batchSettings(second as BatchOptions | undefined);
+      return runBatch(first as ReadonlyArray<EmailMessageInput>, (message) => this.send(message), settings);
+    }
+    const template = first as string | TemplateHandle;
+    this.templates.get(template); // an unknown template: a TemplateError now, not one per entry
+    if (!Array.isArray(second))
+      throw new TypeError('sendBatch(template, entries): entries must be an array of { to, data }');
+    const settings = batchSettings(third);
+    return runBatch(
+      second as ReadonlyArray<SendTemplateOptions<object>>,
+      (entry) => this.sendTemplate(template as TemplateRef, entry as SendTemplateOptions<never>),
+      settings,
+    );
   }
 
   /**
