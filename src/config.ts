@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { closest, isProduction, lookalike } from './env-names.js';
 import { ConfigError, isConfigError } from './errors.js';
 import { type Address, configAddress, unsafeText } from './message.js';
-import type { EmailServiceOptions } from './service.js';
 import { checkConnectionString } from './postgres.js';
+import type { EmailServiceOptions } from './service.js';
 import type { SuppressionStore } from './suppression.js';
 import { postgresSuppressionStore } from './suppression-postgres.js';
 import { hexColor } from './templates/brand.js';
@@ -721,7 +721,9 @@ function withHold(read: Reader, transport: Transport): Transport {
  * postgres:// URL is a `ConfigError` naming the variable (never repeating it: it holds a password);
  * a missing pg package one naming `pg`. The store's pool does not keep a process alive when idle.
  */
-export function suppressionsFromEnv(env: Env = process.env): (SuppressionStore & { close(): Promise<void> }) | undefined {
+export function suppressionsFromEnv(
+  env: Env = process.env,
+): (SuppressionStore & { close(): Promise<void> }) | undefined {
   const url = reader(env).get('MAILROOM_SUPPRESSIONS_URL');
   if (url === undefined) return undefined;
   checkConnectionString(url, 'MAILROOM_SUPPRESSIONS_URL');

@@ -108,7 +108,11 @@ export function postgresConnection(factory: string, options: PostgresConnectionO
  * The value is never repeated: it may hold a password.
  */
 export function checkConnectionString(value: unknown, name: string): void {
-  if (typeof value !== 'string' || !URL.canParse(value) || !/^postgres(?:ql)?:$/i.test(new URL(value).protocol))
+  if (
+    typeof value !== 'string' ||
+    !URL.canParse(value) ||
+    !/^postgres(?:ql)?:$/i.test(new URL(value).protocol)
+  )
     throw new ConfigError(name, 'must be a postgres:// (or postgresql://) URL');
 }
 

@@ -102,10 +102,9 @@ export function postgresSuppressionStore(options: PostgresSuppressionStoreOption
     table,
     ensureTable,
     async isSuppressed(address) {
-      const { rows } = await query(
-        `SELECT address, reason, since, detail FROM ${table} WHERE address = $1`,
-        [normalise(address)],
-      );
+      const { rows } = await query(`SELECT address, reason, since, detail FROM ${table} WHERE address = $1`, [
+        normalise(address),
+      ]);
       return rows.length ? fromRow(rows[0] as Row) : undefined;
     },
     async suppress(address, reason, suppressOptions = {}) {

@@ -41,7 +41,12 @@ export function suppressionStoreContract(name: string, make: StoreFactory): void
       const store = await fresh();
       const since = new Date('2026-12-01T10:00:00.123Z');
       await store.suppress(' Jane@Example.COM ', 'hard-bounce', { detail: 'mailgun: 550 5.1.1', since });
-      const expected = { address: 'jane@example.com', reason: 'hard-bounce', since, detail: 'mailgun: 550 5.1.1' };
+      const expected = {
+        address: 'jane@example.com',
+        reason: 'hard-bounce',
+        since,
+        detail: 'mailgun: 550 5.1.1',
+      };
       expect(await store.isSuppressed('jane@example.com')).toEqual(expected);
       expect(await store.isSuppressed('JANE@EXAMPLE.COM')).toEqual(expected);
       expect(await store.isSuppressed('john@example.com')).toBeUndefined();

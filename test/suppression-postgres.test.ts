@@ -90,7 +90,10 @@ describe('postgresSuppressionStore', () => {
     await admin.query(`CREATE ROLE app_${table} LOGIN`);
     await admin.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
     await admin.query(`GRANT SELECT, INSERT, DELETE ON ${table} TO app_${table}`);
-    const store = postgresSuppressionStore({ connectionString: server.url('postgres', `app_${table}`), table });
+    const store = postgresSuppressionStore({
+      connectionString: server.url('postgres', `app_${table}`),
+      table,
+    });
     try {
       await store.suppress('jane@example.com', 'manual');
       expect(await store.list()).toMatchObject([{ address: 'jane@example.com' }]);
@@ -138,16 +141,26 @@ describe('postgresSuppressionStore', () => {
   });
 
   it('fails, rather than answering "not suppressed", when the server is unreachable', async () => {
-    const down = postgresSuppressionStore({ connectionString: 'postgres://postgres@127.0.0.1:1/postgres', timeoutMs: 2_000 });
+    const down = postgresSuppressionStore({
+      connectionString: 'postgres://postgres@127.0.0.1:1/postgres',
+      timeoutMs: 2_000,
+    });
     await expect(down.isSuppressed('jane@example.com')).rejects.toThrow();
     await down.close();
   });
 
   it('keeps a suppressed address from EmailService for product mail, never for security mail', async () => {
     const suppressions = postgresSuppressionStore({ pool: admin, table: freshTable() });
-    await suppressions.suppress('jane@example.com', 'hard-bounce', { detail: 'postmark: inactive recipient' });
+    await suppressions.suppress('jane@example.com', 'hard-bounce', {
+      detail: 'postmark: inactive recipient',
+    });
     const transport = memoryTransport();
-    const mail = new EmailService({ transport, from: 'Acme <no-reply@acme.example>', suppressions, retry: false });
+    const mail = new EmailService({
+      transport,
+      from: 'Acme <no-reply@acme.example>',
+      suppressions,
+      retry: false,
+    });
     const events: SuppressedEvent[] = [];
     mail.on('suppressed', (e) => void events.push(e));
     const update = await mail.send({
@@ -159,7 +172,12 @@ describe('postgresSuppressionStore', () => {
     expect(update.suppressed).toEqual([{ address: 'jane@example.com', reason: 'hard-bounce' }]);
     expect(transport.outbox.map((m) => m.message.to.map((a) => a.address))).toEqual([['john@example.com']]);
     expect(events).toMatchObject([{ sent: true }]);
-    await mail.send({ to: 'jane@example.com', subject: 'New sign-in', text: 'Was it you?', category: 'security' });
+    await mail.send({
+      to: 'jane@example.com',
+      subject: 'New sign-in',
+      text: 'Was it you?',
+      category: 'security',
+    });
     expect(transport.outbox).toHaveLength(2);
     expect(transport.outbox[1]!.message.to[0]!.address).toBe('jane@example.com');
   });

@@ -36,7 +36,8 @@ class NotSentError extends Error {
       return `${address} (${later}${refusal?.response ? `: ${refusal.response}` : ''})`;
     };
     const suppressed = (result.suppressed ?? []).map(
-      (s) => `${s.address} (suppressed: ${s.reason}; mailroom suppressions lift ${s.address} allows it again)`,
+      (s) =>
+        `${s.address} (suppressed: ${s.reason}; mailroom suppressions lift ${s.address} allows it again)`,
     );
     super(`not sent to ${[...missed.map(why), ...suppressed].join(', ')}`);
   }

@@ -31,14 +31,16 @@ export async function runSuppressionsCommand(
         ? 'suppressions needs list, add or lift'
         : `unknown suppressions command "${action}": list, add or lift`,
     );
-  if (action === 'list' && addresses.length) throw new SuppressionsUsageError(`unexpected argument "${addresses[0]}"`);
+  if (action === 'list' && addresses.length)
+    throw new SuppressionsUsageError(`unexpected argument "${addresses[0]}"`);
   if (action === 'add' && addresses.length !== 1)
     throw new SuppressionsUsageError('suppressions add takes one address');
   if (action === 'lift' && addresses.length === 0)
     throw new SuppressionsUsageError('suppressions lift needs the addresses to lift');
   if (action !== 'add' && (request.reason !== undefined || request.detail !== undefined))
     throw new SuppressionsUsageError(`--reason and --detail go with suppressions add, not ${action}`);
-  if (action !== 'list' && request.json) throw new SuppressionsUsageError('--json goes with suppressions list');
+  if (action !== 'list' && request.json)
+    throw new SuppressionsUsageError('--json goes with suppressions list');
 
   const store = suppressionsFromEnv(env);
   if (store === undefined)
@@ -58,7 +60,13 @@ export async function runSuppressionsCommand(
 async function list(store: SuppressionStore, json: boolean, out: (line: string) => void): Promise<boolean> {
   const entries = await store.list();
   if (json) {
-    out(JSON.stringify(entries.map((s) => ({ ...s, since: s.since.toISOString() })), null, 2));
+    out(
+      JSON.stringify(
+        entries.map((s) => ({ ...s, since: s.since.toISOString() })),
+        null,
+        2,
+      ),
+    );
     return true;
   }
   if (entries.length === 0) out('No address is suppressed.');
@@ -85,10 +93,15 @@ async function add(
   return true;
 }
 
-async function lift(store: SuppressionStore, addresses: readonly string[], out: (line: string) => void): Promise<boolean> {
+async function lift(
+  store: SuppressionStore,
+  addresses: readonly string[],
+  out: (line: string) => void,
+): Promise<boolean> {
   let ok = true;
   for (const address of addresses) {
-    if (await store.lift(address).catch(asFlag)) out(`Lifted ${address.trim().toLowerCase()}: it may be mailed again`);
+    if (await store.lift(address).catch(asFlag))
+      out(`Lifted ${address.trim().toLowerCase()}: it may be mailed again`);
     else {
       ok = false;
       out(`${address}: was not suppressed`);

@@ -40,7 +40,9 @@ afterAll(async () => {
 /** Runs the built CLI with only these mailroom variables set (none inherited from this process). */
 async function mailroom(args: string[], extra: Record<string, string | undefined> = {}) {
   const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !/^(MAILROOM_|SMTP_|MAILGUN_|POSTMARK_|RESEND_|SENDGRID_|APP_NAME)/.test(k)),
+    Object.entries(process.env).filter(
+      ([k]) => !/^(MAILROOM_|SMTP_|MAILGUN_|POSTMARK_|RESEND_|SENDGRID_|APP_NAME)/.test(k),
+    ),
   );
   const env = Object.fromEntries(
     Object.entries({
@@ -67,7 +69,8 @@ async function mailroom(args: string[], extra: Record<string, string | undefined
   return result;
 }
 
-const emls = () => (existsSync(join(dir, 'outbox')) ? readdirSync(join(dir, 'outbox')).filter((f) => f.endsWith('.eml')) : []);
+const emls = () =>
+  existsSync(join(dir, 'outbox')) ? readdirSync(join(dir, 'outbox')).filter((f) => f.endsWith('.eml')) : [];
 
 async function sendWelcome(...to: string[]) {
   return mailroom(['send', 'welcome', ...to.flatMap((t) => ['--to', t]), '--data', '{"username":"Jane"}']);
@@ -97,11 +100,18 @@ describe('mailroom suppressions', () => {
 
     const again = await mailroom(['suppressions', 'add', 'jane@example.com']);
     expect(again.code).toBe(0);
-    expect(again.stdout).toContain('jane@example.com was already suppressed, kept as it was: jane@example.com  complaint');
+    expect(again.stdout).toContain(
+      'jane@example.com was already suppressed, kept as it was: jane@example.com  complaint',
+    );
 
     await mailroom(['suppressions', 'add', 'bounced@example.com', '--reason', 'hard-bounce']);
     const listed = await mailroom(['suppressions', 'list']);
-    expect(listed.stdout.trim().split('\n').map((l) => l.split('  ').slice(0, 2))).toEqual([
+    expect(
+      listed.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split('  ').slice(0, 2)),
+    ).toEqual([
       ['jane@example.com', 'complaint'],
       ['bounced@example.com', 'hard-bounce'],
     ]);
@@ -133,7 +143,9 @@ describe('mailroom suppressions', () => {
     expect(lifted).toMatchObject({ code: 0, stdout: 'Lifted jane@example.com: it may be mailed again\n' });
     const twice = await mailroom(['suppressions', 'lift', 'jane@example.com', 'bounced@example.com']);
     expect(twice.code).toBe(1);
-    expect(twice.stdout).toBe('jane@example.com: was not suppressed\nLifted bounced@example.com: it may be mailed again\n');
+    expect(twice.stdout).toBe(
+      'jane@example.com: was not suppressed\nLifted bounced@example.com: it may be mailed again\n',
+    );
 
     const sent = await sendWelcome('jane@example.com');
     expect(sent.code).toBe(0);
@@ -145,7 +157,9 @@ describe('mailroom suppressions', () => {
   it('names the flag or the address that is wrong, and changes nothing', async () => {
     const reason = await mailroom(['suppressions', 'add', 'x@example.com', '--reason', 'spam']);
     expect(reason.code).toBe(1);
-    expect(reason.stderr).toMatch(/^mailroom: --reason: must be one of hard-bounce, complaint, unsubscribe, manual/);
+    expect(reason.stderr).toMatch(
+      /^mailroom: --reason: must be one of hard-bounce, complaint, unsubscribe, manual/,
+    );
     const address = await mailroom(['suppressions', 'add', 'not-an-address']);
     expect(address.code).toBe(1);
     expect(address.stderr).toMatch(/^mailroom: address: /);
@@ -167,8 +181,13 @@ describe('mailroom suppressions', () => {
   it('needs MAILROOM_SUPPRESSIONS_URL to be a postgres:// URL, and never prints its password', async () => {
     const unset = await mailroom(['suppressions', 'list'], { MAILROOM_SUPPRESSIONS_URL: undefined });
     expect(unset.code).toBe(1);
-    expect(unset.stderr).toMatch(/^mailroom: MAILROOM_SUPPRESSIONS_URL: is required by mailroom suppressions/);
-    for (const command of [['suppressions', 'list'], ['send', 'welcome', '--to', 'a@example.com']]) {
+    expect(unset.stderr).toMatch(
+      /^mailroom: MAILROOM_SUPPRESSIONS_URL: is required by mailroom suppressions/,
+    );
+    for (const command of [
+      ['suppressions', 'list'],
+      ['send', 'welcome', '--to', 'a@example.com'],
+    ]) {
       const wrong = await mailroom(command, { MAILROOM_SUPPRESSIONS_URL: `mysql://app:${PASSWORD}@db/app` });
       expect(wrong.code).toBe(1);
       expect(wrong.stderr).toMatch(/^mailroom: MAILROOM_SUPPRESSIONS_URL: must be a postgres:\/\//);

@@ -78,7 +78,15 @@ function asOwner(): { prefix: string[]; uid?: number; gid?: number } {
   }
   const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
   return {
-    prefix: ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '--pdeathsig', 'SIGQUIT', '--'],
+    prefix: [
+      'setpriv',
+      '--reuid=postgres',
+      '--regid=postgres',
+      '--init-groups',
+      '--pdeathsig',
+      'SIGQUIT',
+      '--',
+    ],
     uid: Number(ids),
     gid,
   };
