@@ -4,7 +4,12 @@
  */
 import { suppressionsFromEnv } from '../config.js';
 import { ConfigError, isMessageError, MessageError } from '../errors.js';
-import type { Suppression, SuppressionReason, SuppressionStore } from '../suppression.js';
+import {
+  normalise,
+  type Suppression,
+  type SuppressionReason,
+  type SuppressionStore,
+} from '../suppression.js';
 
 /** What `mailroom suppressions` was asked. */
 export interface SuppressionsRequest {
@@ -100,8 +105,7 @@ async function lift(
 ): Promise<boolean> {
   let ok = true;
   for (const address of addresses) {
-    if (await store.lift(address).catch(asFlag))
-      out(`Lifted ${address.trim().toLowerCase()}: it may be mailed again`);
+    if (await store.lift(address).catch(asFlag)) out(`Lifted ${normalise(address)}: it may be mailed again`);
     else {
       ok = false;
       out(`${address}: was not suppressed`);
