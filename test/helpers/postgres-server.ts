@@ -5,11 +5,19 @@
  * refuses to run as root, so under root (CI) the cluster belongs to the `postgres` user and both
  * programs run as it through setpriv. `stop()` shuts it down and removes the folder; if the test
  * process dies first, the kernel sends postgres SIGQUIT (setpriv --pdeathsig) and the exit hook
- * removes the folder. A missing binary is a failure with the fix in the message, never a skip
+ * removes the folder (or, after a SIGKILL, the next start does). A missing binary is a failure with the fix in the message, never a skip
  * (test/setup/system.sh installs the `postgresql` package).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,10 +100,34 @@ function asOwner(): { prefix: string[]; uid?: number; gid?: number } {
   };
 }
 
+/**
+ * The folders of clusters whose test process was SIGKILLed (postgres went with it, the folder
+ * stayed): the process named in their `owner.pid` is gone.
+ */
+function removeLeftovers(): void {
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith('mailroom-postgres-'))) {
+    const dir = join(tmpdir(), name);
+    try {
+      const owner = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
+      try {
+        process.kill(owner, 0);
+        continue; // its test process still runs
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Being created (no owner.pid yet), removed by another process first, or not ours to read.
+    }
+  }
+}
+
 export async function startPostgresServer(options: PostgresServerOptions = {}): Promise<PostgresServer> {
   const bin = binDir();
+  removeLeftovers();
   const owner = asOwner();
   const dir = mkdtempSync(join(tmpdir(), 'mailroom-postgres-'));
+  writeFileSync(join(dir, 'owner.pid'), String(process.pid));
   const data = join(dir, 'data');
   if (owner.uid !== undefined) chownSync(dir, owner.uid, owner.gid!);
   const run = (program: string, args: string[]) => {
