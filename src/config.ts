@@ -7,7 +7,10 @@ import { readFileSync } from 'node:fs';
 import { closest, isProduction, lookalike } from './env-names.js';
 import { ConfigError, isConfigError } from './errors.js';
 import { type Address, configAddress, unsafeText } from './message.js';
+import { checkConnectionString } from './postgres.js';
 import type { EmailServiceOptions } from './service.js';
+import type { SuppressionStore } from './suppression.js';
+import { postgresSuppressionStore } from './suppression-postgres.js';
 import { hexColor } from './templates/brand.js';
 import type { Transport } from './transport.js';
 import { DKIM_ENV_VARIABLES, dkimFromEnv } from './transports/dkim.js';
@@ -106,6 +109,8 @@ export const ENV_VARIABLES = {
   MAILROOM_KAFKA_CLIENT:
     'Kafka: the client package mailroom worker loads, kafkajs or confluent (@confluentinc/kafka-javascript). Default: kafkajs if installed, else confluent.',
   MAILROOM_WORKER_CONCURRENCY: 'Kafka: sends in flight per worker. Default 10.',
+  MAILROOM_SUPPRESSIONS_URL:
+    'The suppression list in PostgreSQL: postgres://user:password@host:5432/database (needs the pg package). Every send but security mail skips the addresses it holds; mailroom suppressions lists and lifts them. Default: none. The password is never logged or shown.',
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -287,9 +292,11 @@ function envOptions(
   const supportUrl = read.httpUrl('MAILROOM_SUPPORT_URL');
   const supportEmail = address('MAILROOM_SUPPORT_EMAIL')?.address;
   transport = withHold(read, withStaging(read, transport));
+  const suppressions = suppressionsFromEnv(env);
 
   return {
     transport,
+    ...(suppressions === undefined ? {} : { suppressions }),
     ...(appName === undefined ? {} : { appName }),
     // The provider's name variable, else the name in its sender variable, else the service names it after the app.
     ...(code !== undefined && sender === undefined
@@ -706,6 +713,21 @@ function withHold(read: Reader, transport: Transport): Transport {
     );
   }
   return holdTransport({ transport, dir: read.get('MAILROOM_SANDBOX_DIR') ?? '.mailroom/outbox' });
+}
+
+/**
+ * Internal (configFromEnv, `mailroom suppressions`): the PostgreSQL suppression store
+ * `MAILROOM_SUPPRESSIONS_URL` names, or undefined when it is unset. A value that is not a
+ * postgres:// URL is a `ConfigError` naming the variable (never repeating it: it holds a password);
+ * a missing pg package one naming `pg`. The store's pool does not keep a process alive when idle.
+ */
+export function suppressionsFromEnv(
+  env: Env = process.env,
+): (SuppressionStore & { close(): Promise<void> }) | undefined {
+  const url = reader(env).get('MAILROOM_SUPPRESSIONS_URL');
+  if (url === undefined) return undefined;
+  checkConnectionString(url, 'MAILROOM_SUPPRESSIONS_URL');
+  return postgresSuppressionStore({ connectionString: url });
 }
 
 function readPem(name: Variable, path: string): string {

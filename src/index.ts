@@ -54,6 +54,7 @@ export {
   messageSize,
   parseAddress,
 } from './message.js';
+export type { PostgresConnectionOptions, PostgresPoolLike } from './postgres.js';
 export {
   type ChoiceOptions,
   type ChoosableCategory,
@@ -89,6 +90,12 @@ export {
   type SuppressOptions,
   suppressFromEvents,
 } from './suppression.js';
+export {
+  type PostgresSuppressionStore,
+  type PostgresSuppressionStoreOptions,
+  postgresSuppressionStore,
+  suppressionTableSql,
+} from './suppression-postgres.js';
 export { type AppInfo, type BrandOptions, DEFAULT_PALETTE, type Palette } from './templates/brand.js';
 export type { BuiltinTemplates } from './templates/builtins.js';
 export type { RenderedEmail } from './templates/compile.js';

@@ -56,7 +56,7 @@ export interface SuppressionStore {
   suppress(address: string, reason: SuppressionReason, options?: SuppressOptions): Promise<void>;
   /** Lets `address` be mailed again; resolves to whether it was suppressed. */
   lift(address: string): Promise<boolean>;
-  /** Every suppression, oldest first. */
+  /** Every suppression, oldest `since` first (those of the same instant in the order they were made). */
   list(): Promise<Suppression[]>;
 }
 
@@ -79,7 +79,8 @@ export function memorySuppressionStore(): SuppressionStore {
       return entries.delete(normalise(address));
     },
     async list() {
-      return [...entries.values()];
+      // Oldest first; suppressions of the same instant in the order they were made (a stable sort).
+      return [...entries.values()].sort((a, b) => a.since.getTime() - b.since.getTime());
     },
   };
 }
@@ -126,7 +127,15 @@ export function normalise(address: string): string {
   return parseAddress(address.trim(), 'address').address.toLowerCase();
 }
 
-function suppression(address: string, reason: SuppressionReason, options: SuppressOptions): Suppression {
+/**
+ * Internal: the suppression a store keeps for `address` (already {@link normalise}d), checked: an
+ * unknown reason, a detail over 1 000 characters or an invalid date is a `MessageError` naming it.
+ */
+export function suppression(
+  address: string,
+  reason: SuppressionReason,
+  options: SuppressOptions,
+): Suppression {
   if (!REASONS.includes(reason)) throw new MessageError('reason', `must be one of ${REASONS.join(', ')}`);
   const { detail, since } = options;
   if (detail !== undefined && (typeof detail !== 'string' || detail.length > 1000))

@@ -218,6 +218,36 @@ describe('configFromEnv', () => {
   });
 });
 
+describe('MAILROOM_SUPPRESSIONS_URL', () => {
+  it('gives the service the PostgreSQL suppression list it names, and none when unset', async () => {
+    const options = configFromEnv({
+      MAILROOM_TRANSPORT: 'memory',
+      MAILROOM_SUPPRESSIONS_URL: 'postgres://app:pw@db.internal:5432/app?sslmode=require',
+    });
+    const store = options.suppressions as { table?: string; close?: () => Promise<void> };
+    expect(store.table).toBe('"mailroom_suppressions"');
+    await store.close?.();
+    expect(configFromEnv({ MAILROOM_TRANSPORT: 'memory' }).suppressions).toBeUndefined();
+    expect(
+      configFromEnv({ MAILROOM_TRANSPORT: 'memory', MAILROOM_SUPPRESSIONS_URL: ' ' }).suppressions,
+    ).toBeUndefined();
+  });
+
+  it('refuses anything but a postgres:// URL, naming the variable and never repeating it', () => {
+    for (const value of ['mysql://app:hunter2@db/app', 'hunter2', 'redis://:hunter2@cache:6379']) {
+      const err = configError({ MAILROOM_TRANSPORT: 'memory', MAILROOM_SUPPRESSIONS_URL: value });
+      expect(err.option).toBe('MAILROOM_SUPPRESSIONS_URL');
+      expect(JSON.stringify({ ...err, message: err.message })).not.toContain('hunter2');
+    }
+  });
+
+  it('refuses a look-alike of it', () => {
+    expect(
+      configError({ MAILROOM_TRANSPORT: 'memory', MAILROOM_SUPPRESSION_URL: 'postgres://db/app' }).message,
+    ).toContain('did you mean MAILROOM_SUPPRESSIONS_URL?');
+  });
+});
+
 describe('the default service without configure()', () => {
   const dirs: string[] = [];
   afterEach(async () => {

@@ -5,6 +5,7 @@ import { EmailService, type SuppressedEvent } from '../src/service.js';
 import { memorySuppressionStore, type SuppressionStore, suppressFromEvents } from '../src/suppression.js';
 import { memoryTransport } from '../src/transports/memory.js';
 import { createWebhookHandler } from '../src/webhooks/index.js';
+import { suppressionStoreContract } from './suppression-contract.js';
 import { listen, MAILGUN_KEY, mailgun, post, RESEND_SECRET, resend, sample } from './webhooks/signing.js';
 
 const closers: (() => Promise<void>)[] = [];
@@ -36,6 +37,8 @@ function service(suppressions: SuppressionStore) {
 }
 
 const email = { subject: 'Your invoice', text: 'Hello' };
+
+suppressionStoreContract('memorySuppressionStore', async () => ({ store: memorySuppressionStore() }));
 
 describe('memorySuppressionStore', () => {
   it('suppresses, answers case-insensitively, keeps the first cause, lists and lifts', async () => {

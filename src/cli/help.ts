@@ -10,6 +10,8 @@ export const USAGE = `Usage:
                  [--production] [--no-spam]
   mailroom release <id…> | --all [--to <address>]
   mailroom discard <id…> | --all
+  mailroom suppressions list [--json] | add <address> [--reason manual] [--detail TEXT]
+                        | lift <address…>
   mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME]
                   [--dlq-topic NAME] [--concurrency N] [--health-port N] [--templates DIR]
                   [--kafka-client kafkajs|confluent]
@@ -22,7 +24,8 @@ transport, brand, … }) from 'mailroom-js'), and from the environment (APP_NAME
 MAILROOM_TRANSPORT, SMTP_*, MAILGUN_* …): flags first, then the file, then the environment. With
 neither, mail goes to the sandbox folder (.mailroom/outbox). The worker reads KAFKA_BROKERS,
 KAFKA_SSL, KAFKA_SASL_*, MAILROOM_KAFKA_TOPIC, MAILROOM_KAFKA_GROUP, MAILROOM_WORKER_CONCURRENCY
-and MAILROOM_KAFKA_CLIENT.
+and MAILROOM_KAFKA_CLIENT. With MAILROOM_SUPPRESSIONS_URL (postgres://…), send and worker skip the
+addresses on that suppression list, and mailroom suppressions manages it.
 --templates DIR is a folder of your templates, one per subfolder (html.eta, subject.eta, …),
 relative to the working directory.`;
 
@@ -60,7 +63,8 @@ Example:
 
 Renders a template and sends it through the transport the config file or the environment
 configures (the sandbox folder .mailroom/outbox when none is). Every recipient is sent to, or the
-command exits 1 naming each address that was invalid or refused.
+command exits 1 naming each address that was invalid, refused, or held back by the suppression list
+(MAILROOM_SUPPRESSIONS_URL).
 
   --to, -t ADDRESS  a recipient; repeat it or give a comma-separated list
   --data, -d JSON   the template's data, a JSON object (default {})
@@ -161,4 +165,22 @@ email until mailroom release sends it.
 
 Example:
   KAFKA_BROKERS=kafka-1:9092 mailroom worker --templates ./emails --concurrency 10`,
+  suppressions: `mailroom suppressions list [--json] | add <address> [--reason manual] [--detail TEXT] | lift <address…>
+
+The suppression list in the PostgreSQL database MAILROOM_SUPPRESSIONS_URL names (postgres://user:
+password@host:5432/database; needs the pg package): the addresses mailroom send, mailroom worker and
+every EmailService built from the environment leave out of all but security mail. Hard bounces and
+spam complaints get there from your delivery webhooks (suppressFromEvents); the table is created on
+first use when it is missing.
+
+  list          every suppressed address, oldest first: address, reason, since, detail
+    --json      as a JSON array of { address, reason, since, detail }
+  add ADDRESS   suppress it; an address already suppressed keeps its first reason and date
+    --reason R  hard-bounce, complaint, unsubscribe or manual (default manual)
+    --detail T  why, for whoever lifts it (at most 1 000 characters)
+  lift ADDR…    let each be mailed again; exits 1 when any was not suppressed
+
+Example:
+  mailroom suppressions add jane@example.com --detail "asked by phone, ticket 4121"
+  mailroom suppressions lift jane@example.com`,
 };

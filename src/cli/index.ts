@@ -19,11 +19,15 @@ import { loadConfig } from './config-file.js';
 import { COMMAND_HELP, USAGE } from './help.js';
 import { runHoldCommand } from './hold.js';
 import { appTemplates, buildService, cliServiceOptions, serviceFromCli } from './service.js';
+import { runSuppressionsCommand, SuppressionsUsageError } from './suppressions.js';
 import { runWorker } from './worker.js';
 
 class UsageError extends Error {}
 
-/** Some recipients did not get the email: the command fails, naming each with the server's reply. */
+/**
+ * Some recipients did not get the email: the command fails, naming each with the server's reply,
+ * or the suppression that held it back.
+ */
 class NotSentError extends Error {
   constructor(missed: readonly string[], result: SendResult) {
     const why = (address: string) => {
@@ -31,7 +35,11 @@ class NotSentError extends Error {
       const later = result.deferred?.includes(address) ? 'deferred' : 'refused';
       return `${address} (${later}${refusal?.response ? `: ${refusal.response}` : ''})`;
     };
-    super(`not sent to ${missed.map(why).join(', ')}`);
+    const suppressed = (result.suppressed ?? []).map(
+      (s) =>
+        `${s.address} (suppressed: ${s.reason}; mailroom suppressions lift ${s.address} allows it again)`,
+    );
+    super(`not sent to ${[...missed.map(why), ...suppressed].join(', ')}`);
   }
 }
 
@@ -138,6 +146,9 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       'staging-hosts': { type: 'string', multiple: true },
       production: { type: 'boolean' },
       'no-spam': { type: 'boolean' },
+      json: { type: 'boolean' },
+      reason: { type: 'string' },
+      detail: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -149,7 +160,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
     return out(pkg.version);
   }
-  if (extra.length > 0 && command !== 'release' && command !== 'discard')
+  if (extra.length > 0 && command !== 'release' && command !== 'discard' && command !== 'suppressions')
     throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (command === undefined) throw new UsageError('no command given');
   if (!Object.hasOwn(COMMAND_HELP, command)) throw new UsageError(`unknown command "${command}"`);
@@ -187,11 +198,14 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
           .catch((err: unknown) => {
             throw namingRecipient(err, to);
           });
-        out(sentLine(template, result, service.transport));
-        for (const [kind, path] of Object.entries(sandboxFiles(result) ?? {}))
-          out(`  ${kind.padEnd(5)} ${path}`);
+        // Every recipient suppressed: nothing went anywhere, so there is nothing to report as sent.
+        if (result.accepted.length || !result.suppressed?.length) {
+          out(sentLine(template, result, service.transport));
+          for (const [kind, path] of Object.entries(sandboxFiles(result) ?? {}))
+            out(`  ${kind.padEnd(5)} ${path}`);
+        }
         const missed = [...result.rejected, ...(result.deferred ?? [])];
-        if (missed.length) throw new NotSentError(missed, result);
+        if (missed.length || result.suppressed?.length) throw new NotSentError(missed, result);
       } finally {
         // An SMTP pool keeps the process alive until it is closed.
         await service.close();
@@ -309,6 +323,22 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
     case 'worker': {
       if (template) throw new UsageError(`unexpected argument "${template}"`);
       return runWorker(values, out, config);
+    }
+    case 'suppressions': {
+      const ok = await runSuppressionsCommand(
+        {
+          action: template,
+          addresses: extra,
+          json: values.json === true,
+          reason: values.reason,
+          detail: values.detail,
+        },
+        out,
+      ).catch((err: unknown) => {
+        throw err instanceof SuppressionsUsageError ? new UsageError(err.message) : err;
+      });
+      if (!ok) process.exitCode = 1;
+      return;
     }
     default:
       throw new UsageError(`unknown command "${command}"`);

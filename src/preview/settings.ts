@@ -218,8 +218,24 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
       ],
     },
   ];
+  const suppressionsUrl = get('MAILROOM_SUPPRESSIONS_URL');
+  groups.push({
+    title: 'Suppression list',
+    settings: [
+      suppressionsUrl === undefined
+        ? { name: 'Store', value: 'none (or given in code)', source: 'default' }
+        : {
+            name: 'Store',
+            value: `PostgreSQL ${maskedDatabaseUrl(suppressionsUrl)}`,
+            source: 'environment',
+            from: 'MAILROOM_SUPPRESSIONS_URL',
+          },
+    ],
+  });
   // Belt and braces: a secret's value that reached any other line (a describe() that printed it) is masked.
-  const values = SECRETS.map(get).filter((v): v is string => v !== undefined && v.length >= 4);
+  const values = [...SECRETS.map(get), ...databasePasswords(suppressionsUrl)].filter(
+    (v): v is string => v !== undefined && v.length >= 4,
+  );
   return {
     groups: groups.map((g) => ({
       ...g,
@@ -230,6 +246,32 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
       ),
     })),
   };
+}
+
+/**
+ * `postgres://app:•••@db.internal:5432/app`: user, host and database; the password masked, the
+ * query (which may carry `password=`, `sslkey=` …) left out.
+ */
+function maskedDatabaseUrl(value: string): string {
+  if (!URL.canParse(value)) return '(set, not a URL)';
+  const url = new URL(value);
+  const user = url.username ? `${url.username}${url.password ? ':•••' : ''}@` : '';
+  return `${url.protocol}//${user}${url.host}${url.pathname}`;
+}
+
+/** The password of a database URL, as written and decoded, to mask wherever else it shows up. */
+function databasePasswords(value: string | undefined): string[] {
+  if (value === undefined || !URL.canParse(value)) return [];
+  const url = new URL(value);
+  const query = url.searchParams.get('password');
+  const raw = [url.password, query ?? ''].filter(Boolean);
+  return raw.flatMap((p) => {
+    try {
+      return [p, decodeURIComponent(p)];
+    } catch {
+      return [p];
+    }
+  });
 }
 
 function sameColor(a: string, b: string): boolean {

@@ -112,6 +112,8 @@ const MAIN_NAMES = [
   'isEmailError',
   'memoryTransport',
   'sandboxTransport',
+  'postgresSuppressionStore',
+  'suppressionTableSql',
 ];
 const TESTING_NAMES = ['createTestMailer', 'extractLink', 'Outbox'];
 const KAFKA_NAMES = [
@@ -125,8 +127,11 @@ const KAFKA_NAMES = [
 const KAFKA_CLIENTS = ['kafkajs', '@confluentinc/kafka-javascript', 'ioredis'];
 /** A module path, URL or specifier that belongs to one of those clients. */
 const CLIENT_PATH = /kafkajs|confluentinc|ioredis/;
-/** Every optional peer: the Kafka clients and ioredis, prom-client, and Nest (for `mailroom-js/nestjs` only). */
-const OPTIONAL_PEERS = [...KAFKA_CLIENTS, 'prom-client', '@nestjs/common', '@nestjs/core'];
+/**
+ * Every optional peer: the Kafka clients and ioredis, prom-client, Nest (for `mailroom-js/nestjs`
+ * only), and pg (required only when a PostgreSQL store opens its own pool).
+ */
+const OPTIONAL_PEERS = [...KAFKA_CLIENTS, 'prom-client', '@nestjs/common', '@nestjs/core', 'pg'];
 const VERIFY_URL = 'https://acme.example/verify?token=artifact-7Qx';
 
 /** The body shared by the ESM and the CJS script: `mailroom` and `testing` are the loaded modules. */
@@ -196,9 +201,10 @@ describe('the packed tarball', () => {
     for (const file of files.filter((name) => /\.(c?js|map)$/.test(name))) {
       const text = await readFile(join(installed, 'dist', file), 'utf8');
       if (/\.c?js$/.test(file)) {
-        // import … from 'kafkajs', import('kafkajs'), require('kafkajs'), and their subpaths (ioredis too).
+        // import … from 'kafkajs', import('kafkajs'), require('kafkajs'), and their subpaths (ioredis
+        // and pg too: pg is required by name only inside the store that opens a pool, lazyRequire("pg")).
         const found = text.match(
-          /(?:\bfrom|\bimport|\brequire)\s*\(?\s*["'](?:kafkajs|@confluentinc\/kafka-javascript|ioredis)(?:\/[^"']*)?["']/g,
+          /(?:\bfrom|\bimport|\brequire)\s*\(?\s*["'](?:kafkajs|@confluentinc\/kafka-javascript|ioredis|pg)(?:\/[^"']*)?["']/g,
         );
         imports.push(...(found ?? []).map((hit) => `${file}: ${hit}`));
       } else if (file.endsWith('.map')) {
@@ -693,6 +699,15 @@ createEmailWorker({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } 
     expect(confluent.code, show(confluent)).toBe(1);
     expect(confluent.stderr.trim()).toBe(
       'mailroom: @confluentinc/kafka-javascript: MAILROOM_KAFKA_CLIENT=confluent needs the @confluentinc/kafka-javascript package: npm install @confluentinc/kafka-javascript',
+    );
+    // pg is an optional peer too: the suppression list says how to get it, and never shows the URL.
+    const suppressions = await run(mailroom, ['suppressions', 'list'], {
+      cwd: scratch,
+      env: { ...cliEnv, MAILROOM_SUPPRESSIONS_URL: 'postgres://app:artifact-pw-3@127.0.0.1:9/app' },
+    });
+    expect(suppressions.code, show(suppressions)).toBe(1);
+    expect(suppressions.stderr.trim()).toBe(
+      'mailroom: pg: postgresSuppressionStore needs the pg package (node-postgres): npm install pg',
     );
   });
 

@@ -40,6 +40,35 @@ describe('settingsView', () => {
     expect(JSON.stringify(view)).not.toContain('kafka-secret-value-9');
   });
 
+  it('shows the suppression list’s database without its password, wherever it might appear', async () => {
+    const env = {
+      MAILROOM_TRANSPORT: 'memory',
+      MAILROOM_SUPPRESSIONS_URL:
+        'postgres://app:pg%2Fsecret-77@db.internal:5432/mail?sslmode=require&password=other-secret-88',
+    };
+    const options = configFromEnv(env);
+    const view = settingsView(new EmailService(options), { code: false, configFile: undefined }, env);
+    expect(find(view, 'Store')).toEqual({
+      name: 'Store',
+      value: 'PostgreSQL postgres://app:•••@db.internal:5432/mail',
+      source: 'environment',
+      from: 'MAILROOM_SUPPRESSIONS_URL',
+    });
+    const shown = JSON.stringify(view);
+    for (const secret of ['pg%2Fsecret-77', 'pg/secret-77', 'other-secret-88'])
+      expect(shown).not.toContain(secret);
+    await (options.suppressions as unknown as { close(): Promise<void> }).close();
+    const none = settingsView(
+      new EmailService(configFromEnv({ MAILROOM_TRANSPORT: 'memory' })),
+      {
+        code: false,
+        configFile: undefined,
+      },
+      { MAILROOM_TRANSPORT: 'memory' },
+    );
+    expect(find(none, 'Store')).toMatchObject({ source: 'default' });
+  });
+
   it('credits each provider chosen by its variables, and shows every provider key as set or unset only', () => {
     const keys = {
       postmark: {

@@ -3,8 +3,8 @@
 # loopback: headless Chromium for the preview, librdkafka's mock Kafka cluster built with a C
 # compiler, a real Apache Kafka broker (Java 17 and Maven: its jars come from Maven), openssl for
 # test certificates, SpamAssassin to score the built-in emails, redis-server for the shared
-# idempotency store, msmtp as a real sendmail-compatible binary, dkimpy as a second DKIM
-# verifier), then the npm packages from the lock file.
+# idempotency store, msmtp as a real sendmail-compatible binary, PostgreSQL for the suppression
+# store, dkimpy as a second DKIM verifier), then the npm packages from the lock file.
 # Installs what is missing with apt-get where it can (as root, or with sudo that needs no
 # password); otherwise stops at once and prints the one command to run. Never skips a suite.
 # `--npm-only` (npm run demo, npm run preview) installs only the npm packages.
@@ -24,6 +24,8 @@ have mvn || missing+=(maven)
 have redis-server || missing+=(redis-server)
 # msmtp in sendmail mode is the real binary the sendmail transport's contract suite runs through.
 have msmtp || missing+=(msmtp)
+# Debian's PostgreSQL server for the suppression store's tests (test/helpers/postgres-server.ts).
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 # The libraries @confluentinc/kafka-javascript's bundled librdkafka links against when it is built
 # with CKJS_LINKING=dynamic (below): its default build downloads them instead, which fails offline.
 header() { compgen -G "/usr/include/$1" >/dev/null || compgen -G "/usr/include/*/$1" >/dev/null; }

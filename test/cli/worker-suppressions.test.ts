@@ -1,0 +1,118 @@
+/**
+ * `mailroom worker` as built, with MAILROOM_SUPPRESSIONS_URL naming a real PostgreSQL: emails from
+ * the mock Kafka cluster to a suppressed address are not sent but committed as suppressed (one
+ * `worker.suppressed` line); the others are sent; the password of the URL is never printed.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEmailProducer } from '../../src/kafka/index.js';
+import { postgresSuppressionStore } from '../../src/suppression-postgres.js';
+import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
+import { type PostgresServer, startPostgresServer } from '../helpers/postgres-server.js';
+import { freshTopics, kafkaClient, waitFor } from '../kafka/harness.js';
+
+const cli = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
+const PASSWORD = 'worker-pg-secret-51';
+let cluster: KafkaCluster;
+let postgres: PostgresServer;
+let outbox: string;
+
+beforeAll(async () => {
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+  [cluster, postgres] = await Promise.all([
+    startKafkaCluster(),
+    startPostgresServer({ hba: ['host all mailroom_worker 127.0.0.1/32 scram-sha-256'] }),
+  ]);
+  const setup = postgresSuppressionStore({ connectionString: postgres.url() });
+  try {
+    await setup.ensureTable();
+  } finally {
+    await setup.close();
+  }
+  outbox = await mkdtemp(join(tmpdir(), 'mailroom-worker-suppressions-'));
+});
+afterAll(async () => {
+  await cluster?.stop();
+  await postgres?.stop();
+  if (outbox) await rm(outbox, { recursive: true, force: true });
+});
+
+describe('mailroom worker with MAILROOM_SUPPRESSIONS_URL', () => {
+  it('leaves out the addresses on the PostgreSQL suppression list, sends the rest', async () => {
+    // The worker connects as a user with a password, like a deployment would.
+    const admin = new pg.Pool({ connectionString: postgres.url() });
+    await admin.query(`CREATE ROLE mailroom_worker LOGIN PASSWORD '${PASSWORD}'`);
+    await admin.query('GRANT SELECT, INSERT, DELETE ON mailroom_suppressions TO mailroom_worker');
+    await admin.end();
+    const url = postgres.url('postgres', 'mailroom_worker', PASSWORD);
+    const store = postgresSuppressionStore({ connectionString: url });
+    await store.suppress('bounced@example.com', 'hard-bounce', { detail: 'mailgun: 550 5.1.1' });
+    await store.close();
+
+    const topics = await freshTopics(cluster);
+    const producer = createEmailProducer({ kafka: kafkaClient(cluster), topic: topics.topic });
+    for (const to of ['one@example.com', 'Bounced@Example.com', 'two@example.com']) {
+      await producer.publish({ template: 'welcome', data: { username: 'Jane' }, to });
+    }
+    await producer.disconnect();
+
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !/^(MAILROOM_|SMTP_|MAILGUN_|APP_NAME|KAFKA_)/.test(k)),
+    );
+    const worker: ChildProcess = spawn(
+      process.execPath,
+      [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId],
+      {
+        env: {
+          ...env,
+          APP_NAME: 'Acme',
+          MAILROOM_TRANSPORT: 'sandbox',
+          MAILROOM_SANDBOX_DIR: outbox,
+          KAFKA_BROKERS: cluster.brokers.join(','),
+          MAILROOM_SUPPRESSIONS_URL: url,
+        },
+      },
+    );
+    let output = '';
+    worker.stdout?.on('data', (chunk) => {
+      output += chunk;
+    });
+    worker.stderr?.on('data', (chunk) => {
+      output += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+    const emls = () => readdirSync(outbox).filter((f) => f.endsWith('.eml'));
+    const events = () =>
+      output
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { event?: string; reasons?: string[] });
+    const count = (event: string) => events().filter((line) => line.event === event).length;
+    try {
+      // Two sent, and the third committed as suppressed: nothing to send is not a failure.
+      await waitFor(
+        () => count('worker.sent') >= 2 && count('worker.suppressed') >= 1,
+        'three records handled',
+      );
+      worker.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      worker.kill('SIGKILL');
+    }
+    expect(count('worker.sent')).toBe(2);
+    expect(events().filter((line) => line.event === 'worker.suppressed')).toMatchObject([
+      { reasons: ['hard-bounce'] },
+    ]);
+    const recipients = emls()
+      .map((file) => /^To: (.*)$/m.exec(readFileSync(join(outbox, file), 'utf8'))?.[1]?.trim())
+      .sort();
+    expect(recipients).toEqual(['one@example.com', 'two@example.com']);
+    expect(output).not.toContain(PASSWORD);
+  });
+});
