@@ -8,6 +8,8 @@ import { closest, isProduction, lookalike } from './env-names.js';
 import { ConfigError, isConfigError } from './errors.js';
 import { type Address, configAddress, unsafeText } from './message.js';
 import { checkConnectionString } from './postgres.js';
+import type { PreferenceStore } from './preferences.js';
+import { postgresPreferenceStore } from './preferences-postgres.js';
 import type { EmailServiceOptions } from './service.js';
 import type { SuppressionStore } from './suppression.js';
 import { postgresSuppressionStore } from './suppression-postgres.js';
@@ -111,6 +113,8 @@ export const ENV_VARIABLES = {
   MAILROOM_WORKER_CONCURRENCY: 'Kafka: sends in flight per worker. Default 10.',
   MAILROOM_SUPPRESSIONS_URL:
     'The suppression list in PostgreSQL: postgres://user:password@host:5432/database (needs the pg package). Every send but security mail skips the addresses it holds; mailroom suppressions lists and lifts them. Default: none. The password is never logged or shown.',
+  MAILROOM_PREFERENCES_URL:
+    'Notification preferences in PostgreSQL: postgres://user:password@host:5432/database (needs the pg package). Every product and marketing send asks it first. Default: none. The password is never logged or shown.',
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -293,10 +297,12 @@ function envOptions(
   const supportEmail = address('MAILROOM_SUPPORT_EMAIL')?.address;
   transport = withHold(read, withStaging(read, transport));
   const suppressions = suppressionsFromEnv(env);
+  const preferences = preferencesFromEnv(env);
 
   return {
     transport,
     ...(suppressions === undefined ? {} : { suppressions }),
+    ...(preferences === undefined ? {} : { preferences }),
     ...(appName === undefined ? {} : { appName }),
     // The provider's name variable, else the name in its sender variable, else the service names it after the app.
     ...(code !== undefined && sender === undefined
@@ -728,6 +734,19 @@ export function suppressionsFromEnv(
   if (url === undefined) return undefined;
   checkConnectionString(url, 'MAILROOM_SUPPRESSIONS_URL');
   return postgresSuppressionStore({ connectionString: url });
+}
+
+/**
+ * Internal (configFromEnv): the PostgreSQL preference store `MAILROOM_PREFERENCES_URL` names, or
+ * undefined when it is unset; checked as {@link suppressionsFromEnv} checks its URL.
+ */
+export function preferencesFromEnv(
+  env: Env = process.env,
+): (PreferenceStore & { close(): Promise<void> }) | undefined {
+  const url = reader(env).get('MAILROOM_PREFERENCES_URL');
+  if (url === undefined) return undefined;
+  checkConnectionString(url, 'MAILROOM_PREFERENCES_URL');
+  return postgresPreferenceStore({ connectionString: url });
 }
 
 function readPem(name: Variable, path: string): string {

@@ -64,6 +64,12 @@ export {
   type PreferenceReason,
   type PreferenceStore,
 } from './preferences.js';
+export {
+  type PostgresPreferenceStore,
+  type PostgresPreferenceStoreOptions,
+  postgresPreferenceStore,
+  preferenceTableSql,
+} from './preferences-postgres.js';
 export type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 export { DEFAULT_RETRY, parseRetryAfter, type RetryOptions } from './retry.js';
 export {

@@ -218,33 +218,34 @@ describe('configFromEnv', () => {
   });
 });
 
-describe('MAILROOM_SUPPRESSIONS_URL', () => {
-  it('gives the service the PostgreSQL suppression list it names, and none when unset', async () => {
+describe.each([
+  ['MAILROOM_SUPPRESSIONS_URL', 'suppressions', '"mailroom_suppressions"', 'MAILROOM_SUPPRESSION_URL'],
+  ['MAILROOM_PREFERENCES_URL', 'preferences', '"mailroom_preferences"', 'MAILROOM_PREFERENCE_URL'],
+] as const)('%s', (variable, option, table, lookalike) => {
+  it('gives the service the PostgreSQL store it names, and none when unset', async () => {
     const options = configFromEnv({
       MAILROOM_TRANSPORT: 'memory',
-      MAILROOM_SUPPRESSIONS_URL: 'postgres://app:pw@db.internal:5432/app?sslmode=require',
+      [variable]: 'postgres://app:pw@db.internal:5432/app?sslmode=require',
     });
-    const store = options.suppressions as { table?: string; close?: () => Promise<void> };
-    expect(store.table).toBe('"mailroom_suppressions"');
+    const store = options[option] as { table?: string; close?: () => Promise<void> };
+    expect(store.table).toBe(table);
     await store.close?.();
-    expect(configFromEnv({ MAILROOM_TRANSPORT: 'memory' }).suppressions).toBeUndefined();
-    expect(
-      configFromEnv({ MAILROOM_TRANSPORT: 'memory', MAILROOM_SUPPRESSIONS_URL: ' ' }).suppressions,
-    ).toBeUndefined();
+    expect(configFromEnv({ MAILROOM_TRANSPORT: 'memory' })[option]).toBeUndefined();
+    expect(configFromEnv({ MAILROOM_TRANSPORT: 'memory', [variable]: ' ' })[option]).toBeUndefined();
   });
 
   it('refuses anything but a postgres:// URL, naming the variable and never repeating it', () => {
     for (const value of ['mysql://app:hunter2@db/app', 'hunter2', 'redis://:hunter2@cache:6379']) {
-      const err = configError({ MAILROOM_TRANSPORT: 'memory', MAILROOM_SUPPRESSIONS_URL: value });
-      expect(err.option).toBe('MAILROOM_SUPPRESSIONS_URL');
+      const err = configError({ MAILROOM_TRANSPORT: 'memory', [variable]: value });
+      expect(err.option).toBe(variable);
       expect(JSON.stringify({ ...err, message: err.message })).not.toContain('hunter2');
     }
   });
 
   it('refuses a look-alike of it', () => {
-    expect(
-      configError({ MAILROOM_TRANSPORT: 'memory', MAILROOM_SUPPRESSION_URL: 'postgres://db/app' }).message,
-    ).toContain('did you mean MAILROOM_SUPPRESSIONS_URL?');
+    expect(configError({ MAILROOM_TRANSPORT: 'memory', [lookalike]: 'postgres://db/app' }).message).toContain(
+      `did you mean ${variable}?`,
+    );
   });
 });
 

@@ -218,24 +218,25 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
       ],
     },
   ];
-  const suppressionsUrl = get('MAILROOM_SUPPRESSIONS_URL');
-  groups.push({
-    title: 'Suppression list',
-    settings: [
-      suppressionsUrl === undefined
-        ? { name: 'Store', value: 'none (or given in code)', source: 'default' }
-        : {
-            name: 'Store',
-            value: `PostgreSQL ${maskedDatabaseUrl(suppressionsUrl)}`,
-            source: 'environment',
-            from: 'MAILROOM_SUPPRESSIONS_URL',
-          },
-    ],
-  });
+  const storeRow = (variable: 'MAILROOM_SUPPRESSIONS_URL' | 'MAILROOM_PREFERENCES_URL') => {
+    const url = get(variable);
+    return url === undefined
+      ? { name: 'Store', value: 'none (or given in code)', source: 'default' as const }
+      : {
+          name: 'Store',
+          value: `PostgreSQL ${maskedDatabaseUrl(url)}`,
+          source: 'environment' as const,
+          from: variable,
+        };
+  };
+  groups.push({ title: 'Suppression list', settings: [storeRow('MAILROOM_SUPPRESSIONS_URL')] });
+  groups.push({ title: 'Notification preferences', settings: [storeRow('MAILROOM_PREFERENCES_URL')] });
   // Belt and braces: a secret's value that reached any other line (a describe() that printed it) is masked.
-  const values = [...SECRETS.map(get), ...databasePasswords(suppressionsUrl)].filter(
-    (v): v is string => v !== undefined && v.length >= 4,
-  );
+  const values = [
+    ...SECRETS.map(get),
+    ...databasePasswords(get('MAILROOM_SUPPRESSIONS_URL')),
+    ...databasePasswords(get('MAILROOM_PREFERENCES_URL')),
+  ].filter((v): v is string => v !== undefined && v.length >= 4);
   return {
     groups: groups.map((g) => ({
       ...g,

@@ -69,6 +69,26 @@ describe('settingsView', () => {
     expect(find(none, 'Store')).toMatchObject({ source: 'default' });
   });
 
+  it('shows the preferences’ database in its own group, without its password', async () => {
+    const env = {
+      MAILROOM_TRANSPORT: 'memory',
+      MAILROOM_PREFERENCES_URL: 'postgres://app:prefs-secret-55@db.internal:5432/mail',
+    };
+    const options = configFromEnv(env);
+    const view = settingsView(new EmailService(options), { code: false, configFile: undefined }, env);
+    const group = view.groups.find((g) => g.title === 'Notification preferences');
+    expect(group?.settings).toEqual([
+      {
+        name: 'Store',
+        value: 'PostgreSQL postgres://app:•••@db.internal:5432/mail',
+        source: 'environment',
+        from: 'MAILROOM_PREFERENCES_URL',
+      },
+    ]);
+    expect(JSON.stringify(view)).not.toContain('prefs-secret-55');
+    await (options.preferences as unknown as { close(): Promise<void> }).close();
+  });
+
   it('credits each provider chosen by its variables, and shows every provider key as set or unset only', () => {
     const keys = {
       postmark: {
