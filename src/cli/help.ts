@@ -59,15 +59,16 @@ ${CONFIG_FLAG}
 
 Example:
   mailroom render verification --data '{"username":"Jane","verificationUrl":"https://acme.example/v/1"}' --format text`,
-  send: `mailroom send <template> --to <address>[,<address>…] [--to …] --data '<json>' [--templates DIR]
+  send: `mailroom send <template> --to <address>[,<address>…] [--to …] --data '<json>' [--category NAME] [--templates DIR]
 
 Renders a template and sends it through the transport the config file or the environment
 configures (the sandbox folder .mailroom/outbox when none is). Every recipient is sent to, or the
 command exits 1 naming each address that was invalid, refused, or held back by the suppression list
-(MAILROOM_SUPPRESSIONS_URL).
+(MAILROOM_SUPPRESSIONS_URL) or the recipient's preferences (MAILROOM_PREFERENCES_URL).
 
   --to, -t ADDRESS  a recipient; repeat it or give a comma-separated list
   --data, -d JSON   the template's data, a JSON object (default {})
+  --category NAME   send as security, transactional, product or marketing (default: the template's)
 ${TEMPLATES_FLAG}
 ${CONFIG_FLAG}
 

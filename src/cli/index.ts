@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMailroomError, isMessageError, MessageError } from '../errors.js';
 import { isLoopback } from '../loopback.js';
+import type { EmailCategory } from '../message.js';
 import { createPreviewHandler, refuseInProduction } from '../preview/handler.js';
 import { hostCheck, hostName } from '../preview/hosts.js';
 import type { SendResult, Transport } from '../transport.js';
@@ -149,6 +150,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       json: { type: 'boolean' },
       reason: { type: 'string' },
       detail: { type: 'string' },
+      category: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -194,7 +196,11 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       const service = serviceFromCli(config, values.templates);
       try {
         const result = await service
-          .sendTemplate(template, { to, data: parseData(values.data) })
+          .sendTemplate(template, {
+            to,
+            data: parseData(values.data),
+            ...(values.category === undefined ? {} : { category: values.category as EmailCategory }),
+          })
           .catch((err: unknown) => {
             throw namingRecipient(err, to);
           });

@@ -96,6 +96,32 @@ describe('mailroom send', () => {
     expect(await readFile(eml, 'utf8')).toMatch(/^Subject: Welcome to Acme, Jane!/m);
   });
 
+  it('sends as the --category given, the template’s otherwise, and refuses an unknown one naming it', async () => {
+    const summary = async (stdout: string) =>
+      JSON.parse(await readFile(stdout.match(/json\s+(\S+\.json)/)?.[1] ?? '', 'utf8')) as {
+        category: string;
+      };
+    const plain = run('send', 'welcome', '--to', 'jane@example.com', '--data', welcome);
+    expect((await summary(plain.stdout)).category).toBe('transactional');
+    const product = run(
+      'send',
+      'welcome',
+      '--to',
+      'jane@example.com',
+      '--data',
+      welcome,
+      '--category',
+      'product',
+    );
+    expect(product.code).toBe(0);
+    expect((await summary(product.stdout)).category).toBe('product');
+    const bad = run('send', 'welcome', '--to', 'jane@example.com', '--data', welcome, '--category', 'urgent');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(
+      /^mailroom: category: must be one of security, transactional, product, marketing/,
+    );
+  });
+
   it('says a memory capture is not delivered and gone when the command exits', () => {
     const r = spawnSync(
       process.execPath,
