@@ -46,9 +46,18 @@ describe('postgresPreferenceStore', () => {
     const worker = postgresPreferenceStore({ connectionString: server.url(), table });
     try {
       // The newer choice lands first; the older one (a delayed request) must not undo it.
-      await app.set('jane@example.com', 'marketing', true, { at: new Date('2026-06-02'), source: 'settings' });
-      await worker.set('jane@example.com', 'marketing', false, { at: new Date('2026-06-01'), source: 'old-link' });
-      expect(await worker.get('jane@example.com', 'marketing')).toMatchObject({ allowed: true, source: 'settings' });
+      await app.set('jane@example.com', 'marketing', true, {
+        at: new Date('2026-06-02'),
+        source: 'settings',
+      });
+      await worker.set('jane@example.com', 'marketing', false, {
+        at: new Date('2026-06-01'),
+        source: 'old-link',
+      });
+      expect(await worker.get('jane@example.com', 'marketing')).toMatchObject({
+        allowed: true,
+        source: 'settings',
+      });
       // Many writers at once, each with its own time: the latest time is what stays.
       await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
