@@ -160,3 +160,48 @@ export function tableOnce(pool: PostgresPoolLike, table: string, ddl: string): (
     return done;
   };
 }
+
+/** The table options every PostgreSQL store takes besides the connection. */
+export interface PostgresTableOptions extends PostgresConnectionOptions {
+  /** The table, `name` or `schema.name`; see each store for its default. */
+  table?: string;
+}
+
+/** What a store is built on: its quoted table, the table check, a query that makes sure of the table first, and close. */
+export interface PostgresTable {
+  /** The table, quoted as the SQL uses it (`"mailroom_suppressions"`). */
+  readonly table: string;
+  ensureTable(): Promise<void>;
+  query(text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  /** Ends the pool the store opened for `connectionString`; a `pool` you gave is left open. */
+  close(): Promise<void>;
+}
+
+/**
+ * Internal: the part every PostgreSQL store shares. Checks `options` (a `TypeError` naming
+ * `factory` when they are not an object), quotes the table (`defaultTable` when none is given),
+ * opens the connection, and creates the table with `ddl(quotedTable)` on first use unless
+ * `createTable: false`.
+ */
+export function postgresTable(
+  factory: string,
+  options: PostgresTableOptions,
+  defaultTable: string,
+  ddl: (quoted: string) => string,
+): PostgresTable {
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError(`${factory}: expected options { pool } or { connectionString }`);
+  const table = quoteTable(options.table ?? defaultTable, 'table');
+  const connection = postgresConnection(factory, options);
+  const { pool } = connection;
+  const ensureTable = options.createTable === false ? async () => {} : tableOnce(pool, table, ddl(table));
+  return {
+    table,
+    ensureTable,
+    async query(text, values) {
+      await ensureTable();
+      return pool.query(text, values);
+    },
+    close: connection.end,
+  };
+}

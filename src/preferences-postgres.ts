@@ -5,7 +5,7 @@
  * when the store opens its own pool.
  */
 
-import { type PostgresConnectionOptions, postgresConnection, quoteTable, tableOnce } from './postgres.js';
+import { type PostgresConnectionOptions, postgresTable, quoteTable } from './postgres.js';
 import {
   type ChoosableCategory,
   checkChoosable,
@@ -79,17 +79,12 @@ interface Row {
  * ```
  */
 export function postgresPreferenceStore(options: PostgresPreferenceStoreOptions): PostgresPreferenceStore {
-  if (typeof options !== 'object' || options === null)
-    throw new TypeError('postgresPreferenceStore: expected options { pool } or { connectionString }');
-  const table = quoteTable(options.table ?? 'mailroom_preferences', 'table');
-  const connection = postgresConnection('postgresPreferenceStore', options);
-  const { pool } = connection;
-  const ensureTable =
-    options.createTable === false ? async () => {} : tableOnce(pool, table, createTable(table));
-  const query = async (text: string, values: unknown[]) => {
-    await ensureTable();
-    return pool.query(text, values);
-  };
+  const { table, ensureTable, query, close } = postgresTable(
+    'postgresPreferenceStore',
+    options,
+    'mailroom_preferences',
+    createTable,
+  );
   const columns = 'address, category, allowed, at, source';
 
   return {
@@ -121,7 +116,7 @@ export function postgresPreferenceStore(options: PostgresPreferenceStoreOptions)
       );
       return (rows as Row[]).map(fromRow);
     },
-    close: connection.end,
+    close,
   };
 }
 

@@ -4,7 +4,7 @@
  * row per address; every statement parameterised. `pg` is loaded only when the store opens its
  * own pool, so the package is needed by those who use it and nobody else.
  */
-import { type PostgresConnectionOptions, postgresConnection, quoteTable, tableOnce } from './postgres.js';
+import { type PostgresConnectionOptions, postgresTable, quoteTable } from './postgres.js';
 import {
   normalise,
   type Suppression,
@@ -86,17 +86,12 @@ interface Row {
  * ```
  */
 export function postgresSuppressionStore(options: PostgresSuppressionStoreOptions): PostgresSuppressionStore {
-  if (typeof options !== 'object' || options === null)
-    throw new TypeError('postgresSuppressionStore: expected options { pool } or { connectionString }');
-  const table = quoteTable(options.table ?? 'mailroom_suppressions', 'table');
-  const connection = postgresConnection('postgresSuppressionStore', options);
-  const { pool } = connection;
-  const ensureTable =
-    options.createTable === false ? async () => {} : tableOnce(pool, table, createTable(table));
-  const query = async (text: string, values: unknown[]) => {
-    await ensureTable();
-    return pool.query(text, values);
-  };
+  const { table, ensureTable, query, close } = postgresTable(
+    'postgresSuppressionStore',
+    options,
+    'mailroom_suppressions',
+    createTable,
+  );
 
   return {
     table,
@@ -125,7 +120,7 @@ export function postgresSuppressionStore(options: PostgresSuppressionStoreOption
       );
       return (rows as Row[]).map(fromRow);
     },
-    close: connection.end,
+    close,
   };
 }
 
