@@ -125,8 +125,17 @@ const KAFKA_NAMES = [
 const KAFKA_CLIENTS = ['kafkajs', '@confluentinc/kafka-javascript', 'ioredis'];
 /** A module path, URL or specifier that belongs to one of those clients. */
 const CLIENT_PATH = /kafkajs|confluentinc|ioredis/;
-/** Every optional peer: the Kafka clients and ioredis, prom-client, and Nest (for `mailroom-js/nestjs` only). */
-const OPTIONAL_PEERS = [...KAFKA_CLIENTS, 'prom-client', '@nestjs/common', '@nestjs/core'];
+/**
+ * Every optional peer: the Kafka clients and ioredis, prom-client, Nest (for `mailroom-js/nestjs`
+ * only) and the AWS SDK's SES client (for `sesTransport` only).
+ */
+const OPTIONAL_PEERS = [
+  ...KAFKA_CLIENTS,
+  'prom-client',
+  '@nestjs/common',
+  '@nestjs/core',
+  '@aws-sdk/client-sesv2',
+];
 const VERIFY_URL = 'https://acme.example/verify?token=artifact-7Qx';
 
 /** The body shared by the ESM and the CJS script: `mailroom` and `testing` are the loaded modules. */
@@ -470,6 +479,36 @@ console.log(JSON.stringify({
         },
       });
     }
+  });
+
+  it('loads without @aws-sdk/client-sesv2 from ESM and CJS; sesTransport() names the package to install', {
+    timeout: CHILD,
+  }, async () => {
+    const probe = `
+function probe(mailroom) {
+  try {
+    mailroom.sesTransport({ region: 'eu-west-1' });
+    return { built: true };
+  } catch (error) {
+    return { isConfigError: mailroom.isConfigError(error), option: error.option, message: error.message };
+  }
+}
+`;
+    const esm = await runScript(
+      'ses-esm.mjs',
+      `import * as mailroom from 'mailroom-js';\n${probe}\nconsole.log(JSON.stringify(probe(mailroom)));\n`,
+    );
+    const cjs = await runScript(
+      'ses-cjs.cjs',
+      `const mailroom = require('mailroom-js');\n${probe}\nconsole.log(JSON.stringify(probe(mailroom)));\n`,
+    );
+    const expected = {
+      isConfigError: true,
+      option: 'client',
+      message:
+        'client: the Amazon SES transport needs the package @aws-sdk/client-sesv2: npm install @aws-sdk/client-sesv2',
+    };
+    expect([esm, cjs]).toEqual([expected, expected]);
   });
 
   it('recognises errors across the ESM and CJS builds (dual-package hazard)', {
