@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type EmailError, isConfigError, isMessageError } from '../../src/errors.js';
 import { createMessage, narrowEnvelope } from '../../src/message.js';
 import { missingSdk, type SesTransportOptions, sesTransport } from '../../src/transports/ses.js';
+import { mailauthVerdicts, rsaKey } from '../helpers/dkim-verify.js';
 import type { JsonApiFault } from '../helpers/json-api-peer.js';
 import { type SesPeer, type SesPeerOptions, sesFault, startSesPeer } from '../helpers/ses-peer.js';
 import type { Fault } from './contract.js';
@@ -93,6 +94,55 @@ describe('sesTransport', () => {
       new RegExp(`^AWS4-HMAC-SHA256 Credential=${KEY_ID}/\\d{8}/${REGION}/ses/aws4_request, SignedHeaders=`),
     );
     expect(peer.refusedSignatures).toEqual([]);
+  });
+
+  it('signs the raw MIME with your own DKIM key when asked, and the signature verifies as SES received it', async () => {
+    const peer = await start();
+    const key = rsaKey(2048);
+    const transport = clientFor(peer, {
+      dkim: { domainName: key.domainName, keySelector: key.keySelector, privateKey: key.privateKey },
+    });
+    expect(transport.describe?.()).toMatch(/, DKIM-signed$/);
+    await service(transport).send({
+      ...hello,
+      headers: { 'List-Unsubscribe': '<https://acme.example/u/1>' },
+    });
+    expect(await mailauthVerdicts(peer.messages[0]!.raw, key)).toEqual([['acme.example', 'pass']]);
+  });
+
+  it('the peer checks the signature over the body: a replay passes, a tampered body of the same length does not', async () => {
+    const peer = await start();
+    await service(clientFor(peer)).send(hello);
+    const { headers } = peer.requests[0]!;
+    const body = JSON.stringify(peer.messages[0]!.body);
+    const replay = (text: string) =>
+      fetch(`${peer.url}/v2/email/outbound-emails`, {
+        method: 'POST',
+        headers: Object.fromEntries(
+          [
+            'authorization',
+            'x-amz-date',
+            'x-amz-content-sha256',
+            'content-type',
+            'x-amz-user-agent',
+            'amz-sdk-invocation-id',
+            'amz-sdk-request',
+          ]
+            .filter((name) => typeof headers[name] === 'string')
+            .map((name) => [name, headers[name] as string]),
+        ),
+        body: text,
+      });
+    expect((await replay(body)).status).toBe(200);
+    // Same length, same signed headers (the content hash header too): only the body differs.
+    const tampered = await replay(body.replace('jane@example.com', 'jake@example.com'));
+    expect([tampered.status, tampered.headers.get('x-amzn-errortype')?.split(':')[0]]).toEqual([
+      403,
+      'InvalidSignatureException',
+    ]);
+    const unsigned = await fetch(`${peer.url}/v2/email/outbound-emails`, { method: 'POST', body });
+    expect(unsigned.status).toBe(403);
+    expect(peer.messages).toHaveLength(2);
   });
 
   it('sends a retry meant for some recipients to those only, through Destination', async () => {
