@@ -97,7 +97,8 @@ export const SES_PACKAGE = '@aws-sdk/client-sesv2';
 const loadSdk = lazyRequire<SesSdk>(SES_PACKAGE);
 
 /**
- * SES v2's documented errors (API_SendEmail "Errors", and the common errors of every AWS API),
+ * SES v2's documented errors (docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html
+ * "Errors", and CommonErrors.html beside it: the errors of every AWS API),
  * by the name the SDK gives them; any other 4xx is `rejected` (permanent), any 5xx `provider`
  * (transient).
  */
@@ -327,6 +328,12 @@ function sesError(
       status,
       handedOver: true,
     });
+  }
+  if (name === 'CredentialsProviderError') {
+    return new EmailError(
+      `Amazon SES: no AWS credentials found (${said}): give credentials, or set them where the AWS SDK looks (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a container or instance role)`,
+      { ...base, code: 'auth' },
+    );
   }
   if (known !== undefined) {
     return new EmailError(`Amazon SES: ${said || name}`, { ...base, code: known });

@@ -1,6 +1,6 @@
 /** sesTransport (through @aws-sdk/client-sesv2) against a local server that speaks SES API v2 and checks SigV4. */
 import { SESv2Client } from '@aws-sdk/client-sesv2';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type EmailError, isConfigError, isMessageError } from '../../src/errors.js';
 import { createMessage, narrowEnvelope } from '../../src/message.js';
 import { missingSdk, type SesTransportOptions, sesTransport } from '../../src/transports/ses.js';
@@ -297,6 +297,46 @@ describe('sesTransport', () => {
     await transport.verify();
     client.destroy();
     expect(() => sesTransport({ client, region: REGION })).toThrow(/^region: /);
+  });
+
+  describe('with credentials from the SDK’s default chain', () => {
+    afterEach(() => {
+      vi.unstubAllEnvs();
+    });
+
+    it('finds none anywhere: auth, systemic, one attempt, nothing sent', async () => {
+      const peer = await start();
+      for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) {
+        vi.stubEnv(name, '');
+      }
+      for (const name of [
+        'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+        'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+        'AWS_WEB_IDENTITY_TOKEN_FILE',
+      ]) {
+        vi.stubEnv(name, '');
+      }
+      vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', '/nonexistent/credentials');
+      vi.stubEnv('AWS_CONFIG_FILE', '/nonexistent/config');
+      vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
+      const transport = sesTransport({ region: REGION, endpoint: peer.url });
+      const error = await failure(service(transport).send(hello));
+      expect([error.code, error.failure, error.attempts]).toEqual(['auth', 'systemic', 1]);
+      expect(error.message).toMatch(/^Amazon SES: no AWS credentials found .*AWS_ACCESS_KEY_ID/);
+      expect(peer.requests).toEqual([]);
+      await transport.close();
+    });
+
+    it('reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment', async () => {
+      const peer = await start();
+      vi.stubEnv('AWS_ACCESS_KEY_ID', KEY_ID);
+      vi.stubEnv('AWS_SECRET_ACCESS_KEY', SECRET);
+      vi.stubEnv('AWS_SESSION_TOKEN', '');
+      const transport = sesTransport({ region: REGION, endpoint: peer.url });
+      await service(transport).send(hello);
+      expect(peer.messages).toHaveLength(1);
+      await transport.close();
+    });
   });
 
   it('a connection refused is transient and not a possible duplicate', async () => {
