@@ -20,6 +20,7 @@ import { deliveryRecipients, type EmailMessage, envelopeRecipients, messageDate 
 import { parseRetryAfter } from '../retry.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { type DkimOptions, dkimSigner } from './dkim.js';
+import { providerMetadata } from './http-api.js';
 import { buildMime } from './nodemailer-mapping.js';
 
 /** The part of a `SESv2Client` (from `@aws-sdk/client-sesv2`) this transport uses. */
@@ -160,7 +161,8 @@ const ACCESS_KEY_ID = /\b(?:AKIA|ASIA)[A-Z0-9]{12,}\b/g;
  * `Destination` lists the recipients (To, Cc and Bcc: Bcc never appears in the headers), and a
  * retry meant for some recipients only lists only those (with `Destination`, SES ignores the
  * addresses in the headers). Message tags become `EmailTags` `{ Name: tag, Value: 'true' }`, metadata
- * `{ Name: key, Value: String(value) }`: a tag, key or value SES cannot carry (letters, digits, `_`
+ * `{ Name: key, Value: String(value) }`, the email's category as `{ Name: 'category', Value }` (as
+ * the other HTTP providers carry it; a contradicting `metadata.category` is a `MessageError`): a tag, key or value SES cannot carry (letters, digits, `_`
  * and `-`, at most 256) is refused with a `MessageError` before anything is sent. Returns SES's
  * `MessageId` as `providerMessageId` (what SES events and SNS notifications name).
  *
@@ -382,7 +384,7 @@ function destination(message: EmailMessage): Record<string, string[]> {
 function emailTags(message: EmailMessage): { Name: string; Value: string }[] {
   const tags = [
     ...message.tags.map((tag, i) => ({ field: `tags[${i}]`, Name: tag, Value: 'true' })),
-    ...Object.entries(message.metadata).map(([key, value]) => ({
+    ...Object.entries(providerMetadata(message)).map(([key, value]) => ({
       field: `metadata.${key}`,
       Name: key,
       Value: String(value),

@@ -76,6 +76,7 @@ describe('sesTransport', () => {
         { Name: 'welcome', Value: 'true' },
         { Name: 'userId', Value: '42' },
         { Name: 'plan', Value: 'pro' },
+        { Name: 'category', Value: 'transactional' },
       ],
     });
     expect(body).not.toHaveProperty('FromEmailAddress');
@@ -366,6 +367,17 @@ describe('sesTransport', () => {
     );
     expect(isMessageError(error) && error.field).toBe('metadata.email');
     expect(peer.requests).toEqual([]);
+  });
+
+  it('tags each email with its category, and refuses a metadata.category that contradicts it', async () => {
+    const peer = await start();
+    await service(clientFor(peer)).send({ ...hello, category: 'security' });
+    expect(peer.messages[0]?.body.EmailTags).toEqual([{ Name: 'category', Value: 'security' }]);
+    const error: unknown = await failure(
+      service(clientFor(peer)).send({ ...hello, category: 'security', metadata: { category: 'marketing' } }),
+    );
+    expect(isMessageError(error) && error.field).toBe('metadata.category');
+    expect(peer.requests).toHaveLength(1);
   });
 
   it('names a bad option when it is built, never repeating a secret', () => {
