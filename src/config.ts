@@ -24,20 +24,21 @@ import { resendTransport } from './transports/resend.js';
 import { sandboxTransport } from './transports/sandbox.js';
 import { sendgridTransport } from './transports/sendgrid.js';
 import { sendmailTransport } from './transports/sendmail.js';
+import { sesTransport } from './transports/ses.js';
 import { smtpTransport } from './transports/smtp.js';
 import { stagingTransport } from './transports/staging.js';
 
 /** The providers the environment can configure, in the order they are reported. */
-const PROVIDER_NAMES = ['smtp', 'mailgun', 'postmark', 'resend', 'sendgrid', 'sendmail'] as const;
+const PROVIDER_NAMES = ['smtp', 'mailgun', 'postmark', 'resend', 'sendgrid', 'sendmail', 'ses'] as const;
 /** The transports `MAILROOM_TRANSPORT` can name. */
 export const TRANSPORT_NAMES = ['sandbox', 'memory', ...PROVIDER_NAMES] as const;
 
 /** The environment variables mailroom reads, with what each is for. */
 export const ENV_VARIABLES = {
   APP_NAME:
-    'Your app’s name, shown in every email. Required with a provider (smtp, mailgun, postmark, resend, sendgrid, sendmail) unless the sender has a display name; "Mailroom" only for the sandbox and memory.',
+    'Your app’s name, shown in every email. Required with a provider (smtp, mailgun, postmark, resend, sendgrid, sendmail, ses) unless the sender has a display name; "Mailroom" only for the sandbox and memory.',
   MAILROOM_TRANSPORT:
-    'smtp, mailgun, postmark, resend, sendgrid, sendmail, sandbox or memory. Default: the one provider configured (SMTP_HOST, MAILGUN_API_KEY, POSTMARK_SERVER_TOKEN, RESEND_API_KEY, SENDGRID_API_KEY or SENDMAIL_PATH), else sandbox; under NODE_ENV=production it must be named unless a provider is configured.',
+    'smtp, mailgun, postmark, resend, sendgrid, sendmail, ses, sandbox or memory. Default: the one provider configured (SMTP_HOST, MAILGUN_API_KEY, POSTMARK_SERVER_TOKEN, RESEND_API_KEY, SENDGRID_API_KEY, SENDMAIL_PATH or SES_FROM_ADDRESS), else sandbox; under NODE_ENV=production it must be named unless a provider is configured.',
   MAILROOM_SANDBOX_DIR: 'Where the sandbox (and the hold) writes mail. Default .mailroom/outbox.',
   MAILROOM_HOLD:
     'true (or 1) to hold every email in MAILROOM_SANDBOX_DIR until a person releases it (mailroom release, mailroom preview) through the transport chosen as usual (a provider), staging rules included. Default false.',
@@ -87,6 +88,16 @@ export const ENV_VARIABLES = {
     'Sender address when using sendmail, also the envelope sender (-f); may include a name.',
   SENDMAIL_FROM_NAME:
     'Sender display name with sendmail. Default: the name in SENDMAIL_FROM_ADDRESS, else the app’s name.',
+  SES_FROM_ADDRESS:
+    'Sender address when using Amazon SES, a verified identity (may include a name). Credentials come from the AWS SDK’s chain (AWS_ACCESS_KEY_ID…, AWS_PROFILE, roles).',
+  SES_FROM_NAME:
+    'Sender display name with Amazon SES. Default: the name in SES_FROM_ADDRESS, else the app’s name.',
+  SES_CONFIGURATION_SET:
+    'Amazon SES configuration set to send with (event publishing, IP pools). Default: none.',
+  SES_ENDPOINT_URL:
+    'Another Amazon SES API endpoint (a VPC endpoint, a local server). Default: the AWS SDK’s (AWS_ENDPOINT_URL_SESV2, else the region’s).',
+  AWS_REGION: 'Amazon SES: the AWS region of your SES identities, e.g. eu-west-1. Required with ses.',
+  AWS_DEFAULT_REGION: 'Amazon SES: read when AWS_REGION is not set.',
   MAILROOM_REPLY_TO: 'Reply-To address for every email.',
   MAILROOM_LOGO_URL: 'https URL of a logo for the email header.',
   MAILROOM_APP_URL: 'Your app’s home page.',
@@ -160,6 +171,12 @@ const SENDGRID_OPTIONS: Record<string, Variable> = {
   sandboxMode: 'SENDGRID_SANDBOX_MODE',
 };
 const SENDMAIL_OPTIONS: Record<string, Variable> = { path: 'SENDMAIL_PATH' };
+const SES_OPTIONS: Record<string, Variable> = {
+  // The SDK package missing: the transport asked for is what cannot be built.
+  client: 'MAILROOM_TRANSPORT',
+  configurationSetName: 'SES_CONFIGURATION_SET',
+  endpoint: 'SES_ENDPOINT_URL',
+};
 
 type ProviderName = (typeof PROVIDER_NAMES)[number];
 /**
@@ -507,6 +524,7 @@ function checkFormats(read: Reader): void {
   read.httpUrl('RESEND_BASE_URL');
   read.httpUrl('SENDGRID_BASE_URL');
   read.oneOf('SENDGRID_SANDBOX_MODE');
+  read.httpUrl('SES_ENDPOINT_URL');
   const stream = read.get('POSTMARK_MESSAGE_STREAM');
   if (stream !== undefined && !/^[A-Za-z0-9_-]{1,100}$/.test(stream)) {
     throw new ConfigError(
@@ -612,6 +630,28 @@ function sendmailFromEnv(read: Reader, why: string, needsSender: boolean): Trans
   return asVariables(SENDMAIL_OPTIONS, () => sendmailTransport(path === undefined ? {} : { path }));
 }
 
+/**
+ * Amazon SES: the region from AWS_REGION (or AWS_DEFAULT_REGION, which the SDK itself does not read),
+ * credentials from the AWS SDK's own chain (the process environment, profiles, roles: never required
+ * here, since roles have no key), an endpoint from SES_ENDPOINT_URL, else the SDK's
+ * (AWS_ENDPOINT_URL_SESV2).
+ */
+function sesFromEnv(read: Reader, why: string, needsSender: boolean): Transport {
+  const region = read.get('AWS_REGION') ?? read.get('AWS_DEFAULT_REGION');
+  if (region === undefined) read.required('AWS_REGION', `${why} (or AWS_DEFAULT_REGION)`);
+  if (needsSender) read.required('SES_FROM_ADDRESS', why);
+  const configurationSetName = read.get('SES_CONFIGURATION_SET');
+  const endpoint = read.get('SES_ENDPOINT_URL');
+  const regionVariable = read.get('AWS_REGION') === undefined ? 'AWS_DEFAULT_REGION' : 'AWS_REGION';
+  return asVariables({ ...SES_OPTIONS, region: regionVariable }, () =>
+    sesTransport({
+      ...(region === undefined ? {} : { region }),
+      ...(configurationSetName === undefined ? {} : { configurationSetName }),
+      ...(endpoint === undefined ? {} : { endpoint }),
+    }),
+  );
+}
+
 /** The providers, by the name `MAILROOM_TRANSPORT` gives them. */
 const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
   smtp: {
@@ -665,6 +705,14 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     from: 'SENDMAIL_FROM_ADDRESS',
     fromName: 'SENDMAIL_FROM_NAME',
     build: (read, _env, why, needsSender) => sendmailFromEnv(read, why, needsSender),
+  },
+  ses: {
+    label: 'Amazon SES',
+    // Only SES's own variables: AWS_REGION and the AWS credentials are set for every AWS client.
+    signs: ['SES_FROM_ADDRESS', 'SES_CONFIGURATION_SET', 'SES_ENDPOINT_URL'],
+    from: 'SES_FROM_ADDRESS',
+    fromName: 'SES_FROM_NAME',
+    build: (read, _env, why, needsSender) => sesFromEnv(read, why, needsSender),
   },
 };
 

@@ -178,5 +178,12 @@ export {
   type SendmailTransportOptions,
   sendmailTransport,
 } from './transports/sendmail.js';
+export {
+  type SesClient,
+  type SesCredentials,
+  type SesTransport,
+  type SesTransportOptions,
+  sesTransport,
+} from './transports/ses.js';
 export { type SmtpTransport, type SmtpTransportOptions, smtpTransport } from './transports/smtp.js';
 export { type StagingTransportOptions, stagingTransport } from './transports/staging.js';

@@ -113,7 +113,7 @@ describe('configFromEnv', () => {
     [
       'MAILROOM_TRANSPORT',
       { MAILROOM_TRANSPORT: 'carrier-pigeon' },
-      /"carrier-pigeon" is not one of sandbox, memory, smtp, mailgun, postmark, resend, sendgrid, sendmail$/,
+      /"carrier-pigeon" is not one of sandbox, memory, smtp, mailgun, postmark, resend, sendgrid, sendmail, ses$/,
     ],
     ['SMTP_HOST', { MAILROOM_TRANSPORT: 'smtp' }, /is required with MAILROOM_TRANSPORT=smtp$/],
     ['SMTP_FROM_EMAIL', { MAILROOM_TRANSPORT: 'smtp', SMTP_HOST: 'smtp.acme.example' }, /is required/],
@@ -402,7 +402,7 @@ describe('which transport the environment chooses', () => {
     const err = configError({ ...smtpEnv, MAILROOM_TRANSPORT: value });
     expect(err.option).toBe('MAILROOM_TRANSPORT');
     expect(err.message).toBe(
-      `MAILROOM_TRANSPORT: "${value}" is not one of sandbox, memory, smtp, mailgun, postmark, resend, sendgrid, sendmail; did you mean ${suggestion}?`,
+      `MAILROOM_TRANSPORT: "${value}" is not one of sandbox, memory, smtp, mailgun, postmark, resend, sendgrid, sendmail, ses; did you mean ${suggestion}?`,
     );
   });
 
@@ -642,7 +642,7 @@ describe('Postmark, Resend and SendGrid from the environment', () => {
       configError({ ...sendgrid, NODE_ENV: 'production', MAILROOM_TRANSPORT: 'sandbox' }).message,
     ).toMatch(/is sandbox, but SENDGRID_API_KEY is set/);
     expect(configError({ NODE_ENV: 'production' }).message).toMatch(
-      /Configure smtp or mailgun or postmark or resend or sendgrid or sendmail, or set MAILROOM_TRANSPORT=sandbox/,
+      /Configure smtp or mailgun or postmark or resend or sendgrid or sendmail or ses, or set MAILROOM_TRANSPORT=sandbox/,
     );
   });
 
@@ -801,6 +801,124 @@ describe('sendmail from the environment', () => {
       vi.unstubAllEnvs();
       await peer.close();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Amazon SES from the environment', () => {
+  const ses = { SES_FROM_ADDRESS: 'Acme <no-reply@acme.example>', AWS_REGION: 'eu-west-1' };
+  const built: { transport: { close?: () => Promise<void> } }[] = [];
+  const build = (env: Record<string, string>) => {
+    const options = configFromEnv(env);
+    built.push(options);
+    return options;
+  };
+  afterEach(async () => {
+    vi.unstubAllEnvs();
+    await Promise.all(built.splice(0).map((o) => o.transport.close?.()));
+  });
+
+  it('uses ses when one of its own variables is set, in production too, with its own sender', () => {
+    const options = build({ ...ses, NODE_ENV: 'production' });
+    expect(options.transport.name).toBe('ses');
+    expect(options.from).toEqual({ name: 'Acme', address: 'no-reply@acme.example' });
+    expect(options.transport.describe?.()).toBe('ses email.eu-west-1.amazonaws.com:443');
+    const named = build({
+      ...ses,
+      MAILROOM_TRANSPORT: 'ses',
+      AWS_REGION: '',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      SES_CONFIGURATION_SET: 'transactional',
+    });
+    expect(named.transport.describe?.()).toBe(
+      'ses email.us-east-1.amazonaws.com:443 (configuration set transactional)',
+    );
+  });
+
+  it('is never chosen by the AWS variables every AWS client shares', () => {
+    const env = {
+      AWS_REGION: 'eu-west-1',
+      AWS_DEFAULT_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'aws-secret-never-shown',
+      AWS_PROFILE: 'prod',
+      AWS_ENDPOINT_URL_SES: 'http://localhost:4566',
+    };
+    expect(build(env).transport.name).toBe('sandbox');
+    expect(configError({ ...env, NODE_ENV: 'production' }).option).toBe('MAILROOM_TRANSPORT');
+    // Beside a configured provider, they are not a second one.
+    expect(
+      build({ ...env, RESEND_API_KEY: 're_x', RESEND_FROM_ADDRESS: 'a@acme.example', APP_NAME: 'A' })
+        .transport.name,
+    ).toBe('resend');
+  });
+
+  it.each([
+    [
+      'AWS_REGION',
+      { MAILROOM_TRANSPORT: 'ses', SES_FROM_ADDRESS: 'a@acme.example' },
+      /is required with MAILROOM_TRANSPORT=ses \(or AWS_DEFAULT_REGION\)$/,
+    ],
+    [
+      'SES_FROM_ADDRESS',
+      { SES_CONFIGURATION_SET: 'transactional', AWS_REGION: 'eu-west-1' },
+      /is required because SES_CONFIGURATION_SET is set/,
+    ],
+    ['AWS_REGION', { ...ses, AWS_REGION: 'Ireland' }, /must be an AWS region such as eu-west-1/],
+    [
+      'AWS_DEFAULT_REGION',
+      { ...ses, AWS_REGION: '', AWS_DEFAULT_REGION: 'eu west 1' },
+      /must be an AWS region/,
+    ],
+    ['SES_CONFIGURATION_SET', { ...ses, SES_CONFIGURATION_SET: 'two words' }, /configuration set name/],
+    ['SES_ENDPOINT_URL', { ...ses, SES_ENDPOINT_URL: 'http://ses-proxy.example.com' }, /must be https/],
+    ['SES_ENDPOINT_URL', { SES_ENDPOINT_URL: 'ftp://x' }, /must be an http\(s\) URL/],
+  ])('names %s when it is missing or malformed', (option, env, pattern) => {
+    const err = configError(env as Record<string, string>);
+    expect([err.option, err.message.startsWith(`${option}: `)]).toEqual([option, true]);
+    expect(err.message).toMatch(pattern);
+  });
+
+  it('asks which when SES and another provider are configured', () => {
+    const err = configError({ ...ses, SENDGRID_API_KEY: 'SG.x', SENDGRID_FROM_ADDRESS: 'a@acme.example' });
+    expect(err.message).toMatch(
+      /both SendGrid \(SENDGRID_API_KEY\) and Amazon SES \(SES_FROM_ADDRESS\) are configured; set MAILROOM_TRANSPORT=sendgrid or ses$/,
+    );
+  });
+
+  it('sends through SES with credentials from the AWS SDK’s own chain, signed for the region (local peer)', async () => {
+    const { startSesPeer } = await import('./helpers/ses-peer.js');
+    const credentials = {
+      accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+      secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    };
+    const peer = await startSesPeer(credentials);
+    try {
+      // The SDK reads the process environment itself, as it does in production.
+      vi.stubEnv('AWS_ACCESS_KEY_ID', credentials.accessKeyId);
+      vi.stubEnv('AWS_SECRET_ACCESS_KEY', credentials.secretAccessKey);
+      vi.stubEnv('AWS_SESSION_TOKEN', '');
+      vi.stubEnv('AWS_PROFILE', '');
+      const env = {
+        ...ses,
+        SES_ENDPOINT_URL: peer.url,
+        SES_CONFIGURATION_SET: 'transactional',
+        NODE_ENV: 'production',
+      };
+      const mail = new EmailService(build(env));
+      await mail.verify();
+      const result = await mail.sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane' });
+      expect([result.transport, result.providerMessageId]).toEqual(['ses', peer.messages[0]?.id]);
+      expect(peer.messages[0]?.body.ConfigurationSetName).toBe('transactional');
+      const [got] = await peer.received();
+      expect([got?.from, got?.fromName, got?.to]).toEqual([
+        'no-reply@acme.example',
+        'Acme',
+        ['jane@example.com'],
+      ]);
+      expect(peer.refusedSignatures).toEqual([]);
+    } finally {
+      await peer.close();
     }
   });
 });

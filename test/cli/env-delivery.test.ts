@@ -153,7 +153,7 @@ describe('a deployment that configured no transport, or misspelt one', () => {
     ],
     [
       { MAILROOM_TRANSPORT: 'smpt' },
-      /"smpt" is not one of sandbox, memory, smtp, mailgun, postmark, resend, sendgrid, sendmail; did you mean smtp\?/,
+      /"smpt" is not one of sandbox, memory, smtp, mailgun, postmark, resend, sendgrid, sendmail, ses; did you mean smtp\?/,
     ],
   ])('names the mistake in %o and sends nothing', async (env, message) => {
     const cwd = await mkdtemp(join(dir, 'typo-'));

@@ -49,14 +49,15 @@ export interface JsonApiPeer {
 const MAX_BODY = 50 * 1024 * 1024;
 
 /**
- * Starts a peer whose `path` answers POSTs through `handle` (given the request headers and the body,
- * parsed as JSON or `undefined` when it is not JSON); other paths get 404 with `notFound`. Give
+ * Starts a peer whose `path` answers POSTs through `handle` (given the request headers, the body
+ * parsed as JSON or `undefined` when it is not JSON, and the body as sent, for a peer that checks a
+ * signature over it); other paths get 404 with `notFound`. Give
  * several peers one `faults` list to have the next request to any of them meet the next fault.
  * `gets` answers GET requests by path (a provider's credential check).
  */
 export async function startJsonApiPeer(
   path: string,
-  handle: (headers: IncomingMessage['headers'], body: unknown) => JsonAnswer,
+  handle: (headers: IncomingMessage['headers'], body: unknown, raw: string) => JsonAnswer,
   notFound: unknown,
   faults: JsonApiFault[] = [],
   gets: Record<string, (headers: IncomingMessage['headers']) => JsonAnswer> = {},
@@ -110,7 +111,9 @@ export async function startJsonApiPeer(
       body = undefined;
     }
     const answer =
-      raw === undefined ? { status: 413, body: { message: 'Payload too large' } } : handle(req.headers, body);
+      raw === undefined
+        ? { status: 413, body: { message: 'Payload too large' } }
+        : handle(req.headers, body, raw);
     if (fault && 'drop' in fault) {
       record('dropped');
       req.socket.destroy();

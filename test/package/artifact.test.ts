@@ -129,9 +129,17 @@ const KAFKA_CLIENTS = ['kafkajs', '@confluentinc/kafka-javascript', 'ioredis'];
 const CLIENT_PATH = /kafkajs|confluentinc|ioredis/;
 /**
  * Every optional peer: the Kafka clients and ioredis, prom-client, Nest (for `mailroom-js/nestjs`
- * only), and pg (required only when a PostgreSQL store opens its own pool).
+ * only), the AWS SDK's SES client (for `sesTransport` only) and pg (required only when a
+ * PostgreSQL store opens its own pool).
  */
-const OPTIONAL_PEERS = [...KAFKA_CLIENTS, 'prom-client', '@nestjs/common', '@nestjs/core', 'pg'];
+const OPTIONAL_PEERS = [
+  ...KAFKA_CLIENTS,
+  'prom-client',
+  '@nestjs/common',
+  '@nestjs/core',
+  '@aws-sdk/client-sesv2',
+  'pg',
+];
 const VERIFY_URL = 'https://acme.example/verify?token=artifact-7Qx';
 
 /** The body shared by the ESM and the CJS script: `mailroom` and `testing` are the loaded modules. */
@@ -476,6 +484,36 @@ console.log(JSON.stringify({
         },
       });
     }
+  });
+
+  it('loads without @aws-sdk/client-sesv2 from ESM and CJS; sesTransport() names the package to install', {
+    timeout: CHILD,
+  }, async () => {
+    const probe = `
+function probe(mailroom) {
+  try {
+    mailroom.sesTransport({ region: 'eu-west-1' });
+    return { built: true };
+  } catch (error) {
+    return { isConfigError: mailroom.isConfigError(error), option: error.option, message: error.message };
+  }
+}
+`;
+    const esm = await runScript(
+      'ses-esm.mjs',
+      `import * as mailroom from 'mailroom-js';\n${probe}\nconsole.log(JSON.stringify(probe(mailroom)));\n`,
+    );
+    const cjs = await runScript(
+      'ses-cjs.cjs',
+      `const mailroom = require('mailroom-js');\n${probe}\nconsole.log(JSON.stringify(probe(mailroom)));\n`,
+    );
+    const expected = {
+      isConfigError: true,
+      option: 'client',
+      message:
+        'client: the Amazon SES transport needs the package @aws-sdk/client-sesv2: npm install @aws-sdk/client-sesv2',
+    };
+    expect([esm, cjs]).toEqual([expected, expected]);
   });
 
   it('recognises errors across the ESM and CJS builds (dual-package hazard)', {
