@@ -161,3 +161,5 @@ export {
 } from './transports/sendmail.js';
 export { type SmtpTransport, type SmtpTransportOptions, smtpTransport } from './transports/smtp.js';
 export { type StagingTransportOptions, stagingTransport } from './transports/staging.js';
+export type { UnsubscribeOptions } from './unsubscribe/headers.js';
+export type { UnsubscribeSecret } from './unsubscribe/token.js';

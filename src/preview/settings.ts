@@ -48,6 +48,7 @@ const SECRETS: readonly Variable[] = [
   'KAFKA_SASL_PASSWORD',
   'SMTP_DKIM_PRIVATE_KEY',
   'MAILROOM_PREVIEW_TOKEN',
+  'MAILROOM_UNSUBSCRIBE_SECRETS',
 ];
 
 /**
@@ -137,6 +138,8 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
         row('From name', app.senderName, [...PROVIDERS.map((p) => p.fromName), 'APP_NAME'], 'Mailroom'),
         row('App name', app.name, ['APP_NAME'], 'Mailroom'),
         row('Reply-To', get('MAILROOM_REPLY_TO'), ['MAILROOM_REPLY_TO'], undefined),
+        row('Unsubscribe URL', get('MAILROOM_UNSUBSCRIBE_URL'), ['MAILROOM_UNSUBSCRIBE_URL'], undefined),
+        secret('Unsubscribe secrets', 'MAILROOM_UNSUBSCRIBE_SECRETS'),
       ],
     },
     {
@@ -219,7 +222,15 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
     },
   ];
   // Belt and braces: a secret's value that reached any other line (a describe() that printed it) is masked.
-  const values = SECRETS.map(get).filter((v): v is string => v !== undefined && v.length >= 4);
+  // A list of secrets is masked secret by secret too.
+  const values = SECRETS.flatMap((name) => {
+    const value = get(name);
+    return value === undefined
+      ? []
+      : [value, ...(name === 'MAILROOM_UNSUBSCRIBE_SECRETS' ? value.split(',') : [])];
+  })
+    .map((v) => v.trim())
+    .filter((v) => v.length >= 4);
   return {
     groups: groups.map((g) => ({
       ...g,
