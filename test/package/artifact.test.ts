@@ -733,7 +733,7 @@ createEmailWorker({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } 
     });
     // node10 (TypeScript's `moduleResolution: node`, the default with `module: commonjs`) ignores
     // "exports"; package.json's "typesVersions" is what points it at the subpaths' declarations.
-    for (const entry of ['testing', 'preview', 'kafka', 'webhooks']) {
+    for (const entry of ['testing', 'preview', 'kafka', 'webhooks', 'unsubscribe']) {
       expect(typesFor(`./${entry}`), entry).toEqual({
         node10: `dist/${entry}/index.d.cts`,
         'node16-cjs': `dist/${entry}/index.d.cts`,
