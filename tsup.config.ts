@@ -8,6 +8,7 @@ export default defineConfig([
       'preview/index': 'src/preview/index.ts',
       'kafka/index': 'src/kafka/index.ts',
       'webhooks/index': 'src/webhooks/index.ts',
+      'unsubscribe/index': 'src/unsubscribe/index.ts',
       'nestjs/index': 'src/nestjs/index.ts',
     },
     format: ['esm', 'cjs'],

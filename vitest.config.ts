@@ -30,6 +30,7 @@ export default defineConfig({
       { find: /^mailroom-js\/preview$/, replacement: src('preview/index.ts') },
       { find: /^mailroom-js\/kafka$/, replacement: src('kafka/index.ts') },
       { find: /^mailroom-js\/webhooks$/, replacement: src('webhooks/index.ts') },
+      { find: /^mailroom-js\/unsubscribe$/, replacement: src('unsubscribe/index.ts') },
       { find: /^mailroom-js\/nestjs$/, replacement: src('nestjs/index.ts') },
       { find: /^mailroom-js$/, replacement: src('index.ts') },
     ],

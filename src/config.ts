@@ -27,6 +27,7 @@ import { sendmailTransport } from './transports/sendmail.js';
 import { sesTransport } from './transports/ses.js';
 import { smtpTransport } from './transports/smtp.js';
 import { stagingTransport } from './transports/staging.js';
+import { resolveUnsubscribe, type UnsubscribeOptions } from './unsubscribe/headers.js';
 
 /** The providers the environment can configure, in the order they are reported. */
 const PROVIDER_NAMES = ['smtp', 'mailgun', 'postmark', 'resend', 'sendgrid', 'sendmail', 'ses'] as const;
@@ -107,6 +108,12 @@ export const ENV_VARIABLES = {
   MAILROOM_SUPPORT_URL: 'An http(s) help page, linked as "Contact support" in the email footer.',
   MAILROOM_SUPPORT_EMAIL:
     'A support address shown in the email footer when there is no MAILROOM_SUPPORT_URL.',
+  MAILROOM_UNSUBSCRIBE_URL:
+    'One-click unsubscribe: the https URL where createUnsubscribeHandler is mounted; product and marketing mail gets List-Unsubscribe headers (RFC 8058). Set with MAILROOM_UNSUBSCRIBE_SECRETS.',
+  MAILROOM_UNSUBSCRIBE_SECRETS:
+    'One-click unsubscribe: comma-separated signing secrets, newest first, each at least 32 bytes. Never logged.',
+  MAILROOM_UNSUBSCRIBE_MAILTO:
+    'One-click unsubscribe: an address also listed in List-Unsubscribe (mailto:…?subject=unsubscribe). Optional.',
   MAILROOM_STAGING_ALLOW: 'Staging: comma-separated addresses or @domains that may receive mail.',
   MAILROOM_STAGING_REDIRECT: 'Staging: send all other mail to this address instead.',
   MAILROOM_STAGING_SUBJECT_PREFIX: 'Staging: subject prefix. Default "[STAGING] ".',
@@ -313,6 +320,7 @@ function envOptions(
   const supportUrl = read.httpUrl('MAILROOM_SUPPORT_URL');
   const supportEmail = address('MAILROOM_SUPPORT_EMAIL')?.address;
   transport = withHold(read, withStaging(read, transport));
+  const unsubscribe = unsubscribeFromEnv(read);
   const suppressions = suppressionsFromEnv(env);
   const preferences = preferencesFromEnv(env);
 
@@ -331,6 +339,7 @@ function envOptions(
           },
         }),
     ...(replyTo === undefined ? {} : { replyTo }),
+    ...(unsubscribe === undefined ? {} : { unsubscribe }),
     brand: {
       ...(logoUrl === undefined ? {} : { logoUrl }),
       ...(appUrl === undefined ? {} : { url: appUrl }),
@@ -544,6 +553,40 @@ function headerText(read: Reader, name: Variable): string | undefined {
   const problem = value === undefined ? undefined : unsafeText(value);
   if (problem) throw new ConfigError(name, problem);
   return value;
+}
+
+/** `unsubscribe` from MAILROOM_UNSUBSCRIBE_*: URL and secrets together, each mistake naming its variable. */
+function unsubscribeFromEnv(read: Reader): UnsubscribeOptions | undefined {
+  const url = read.get('MAILROOM_UNSUBSCRIBE_URL');
+  const secrets = read.get('MAILROOM_UNSUBSCRIBE_SECRETS');
+  const mailto = read.get('MAILROOM_UNSUBSCRIBE_MAILTO');
+  if (url === undefined && secrets === undefined && mailto === undefined) return undefined;
+  if (url === undefined)
+    read.required('MAILROOM_UNSUBSCRIBE_URL', 'with the other MAILROOM_UNSUBSCRIBE_* variables');
+  if (secrets === undefined)
+    read.required('MAILROOM_UNSUBSCRIBE_SECRETS', 'with MAILROOM_UNSUBSCRIBE_URL: the signing secrets');
+  const options: UnsubscribeOptions = {
+    url: url as string,
+    secrets: (secrets as string).split(',').map((secret) => secret.trim()),
+    ...(mailto === undefined ? {} : { mailto }),
+  };
+  try {
+    resolveUnsubscribe(options);
+  } catch (error) {
+    if (!isConfigError(error)) throw error;
+    // The option's name becomes the variable's; a secret is named by its place, never shown.
+    const secret = /^unsubscribe\.secrets\[(\d+)\]$/.exec(error.option);
+    const variable = secret
+      ? 'MAILROOM_UNSUBSCRIBE_SECRETS'
+      : error.option === 'unsubscribe.mailto'
+        ? 'MAILROOM_UNSUBSCRIBE_MAILTO'
+        : error.option === 'unsubscribe.url'
+          ? 'MAILROOM_UNSUBSCRIBE_URL'
+          : 'MAILROOM_UNSUBSCRIBE_SECRETS';
+    const problem = error.message.slice(error.option.length + 2);
+    throw new ConfigError(variable, secret ? `secret ${Number(secret[1]) + 1}: ${problem}` : problem);
+  }
+  return options;
 }
 
 function smtpFromEnv(read: Reader, env: Env, why: string, needsSender: boolean): Transport {

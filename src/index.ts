@@ -187,3 +187,5 @@ export {
 } from './transports/ses.js';
 export { type SmtpTransport, type SmtpTransportOptions, smtpTransport } from './transports/smtp.js';
 export { type StagingTransportOptions, stagingTransport } from './transports/staging.js';
+export type { UnsubscribeOptions } from './unsubscribe/headers.js';
+export type { UnsubscribeSecret } from './unsubscribe/token.js';

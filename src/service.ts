@@ -42,6 +42,13 @@ import { categoryOf, type TemplateHandle } from './templates/define.js';
 import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
 import { TemplateRegistry } from './templates/registry.js';
 import type { SendResult, SuppressedRecipient, Transport } from './transport.js';
+import {
+  checkUnsubscribable,
+  type ResolvedUnsubscribe,
+  resolveUnsubscribe,
+  type UnsubscribeOptions,
+  withUnsubscribeHeaders,
+} from './unsubscribe/headers.js';
 
 /** Options for `new EmailService()`. `configFromEnv()` returns these. */
 export interface EmailServiceOptions {
@@ -117,6 +124,22 @@ export interface EmailServiceOptions {
    * With a `queue`, the worker's service checks, when it sends. Default: none.
    */
   preferences?: PreferenceStore;
+  /**
+   * One-click unsubscribe (RFC 8058): every `product` and `marketing` email gets
+   * `List-Unsubscribe: <url?token=…>` (and `<mailto:…?subject=unsubscribe>` with `mailto`) and
+   * `List-Unsubscribe-Post: List-Unsubscribe=One-Click`, the token signed for its one recipient
+   * and category; mount `createUnsubscribeHandler()` from `mailroom-js/unsubscribe` at `url`.
+   * The headers are added after the suppression and preference screen, just before the
+   * transport, so the memory outbox shows what a provider gets; with a `queue`, the worker's
+   * service adds them. `security` and `transactional` mail never carries them.
+   *
+   * With it set, a `MessageError` refuses, before anything is sent: a `product`/`marketing`
+   * email with more than one recipient across to, cc and bcc (naming `to`: send one email per
+   * recipient), and a caller's own `List-Unsubscribe` or `List-Unsubscribe-Post` header on any
+   * email (naming the header: ours replaces none, and other mail must not offer one). A bad
+   * option is a `ConfigError` naming it (`unsubscribe.url`, `unsubscribe.secrets[1]`). Default: none.
+   */
+  unsubscribe?: UnsubscribeOptions;
 }
 
 /** Options every send accepts besides the recipient: `from` and `replyTo` override the service's defaults. */
@@ -269,6 +292,7 @@ export class EmailService {
   readonly #queue: EmailQueue | undefined;
   readonly #suppressions: SuppressionStore | undefined;
   readonly #preferences: PreferenceStore | undefined;
+  readonly #unsubscribe: ResolvedUnsubscribe | undefined;
   readonly #listeners: { [K in keyof EmailServiceEvents]: Set<Listener<EmailServiceEvents[K]>> } = {
     sent: new Set(),
     suppressed: new Set(),
@@ -310,6 +334,7 @@ export class EmailService {
       );
     }
     this.#preferences = options.preferences;
+    this.#unsubscribe = resolveUnsubscribe(options.unsubscribe);
     this.app = Object.freeze({
       name: appName,
       ...resolveBrand(options.brand, appName),
@@ -383,7 +408,10 @@ export class EmailService {
       // The input is read, not copied.
       const composed = this.#compose(input);
       message = composed;
-      const deliver = (sending: EmailMessage): Promise<SendResult> => {
+      const deliver = (screened: EmailMessage): Promise<SendResult> => {
+        // Signed for the one recipient left after the screen; every retry carries the same bytes.
+        const sending = this.#unsubscribe ? withUnsubscribeHeaders(screened, this.#unsubscribe) : screened;
+        message = sending;
         // A retry may go to fewer recipients (those deferred), never to one who accepted.
         // Objects built whole rather than spread: a spread after the first field copies at run time.
         const onRetry = (error: EmailError, attempt: number, delayMs: number) =>
@@ -631,7 +659,9 @@ export class EmailService {
 
   /** Validates a message with the service's default sender and Reply-To filled in. */
   #compose(fields: EmailMessageInput): EmailMessage {
-    return composeMessage(fields, this.#from, this.#replyTo, this.#maxMessageBytes);
+    const message = composeMessage(fields, this.#from, this.#replyTo, this.#maxMessageBytes);
+    if (this.#unsubscribe) checkUnsubscribable(message);
+    return message;
   }
 
   /** Whether an email with these options has a Reply-To: its own, else the service's. */

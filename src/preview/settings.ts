@@ -48,6 +48,7 @@ const SECRETS: readonly Variable[] = [
   'KAFKA_SASL_PASSWORD',
   'SMTP_DKIM_PRIVATE_KEY',
   'MAILROOM_PREVIEW_TOKEN',
+  'MAILROOM_UNSUBSCRIBE_SECRETS',
 ];
 
 /**
@@ -137,6 +138,8 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
         row('From name', app.senderName, [...PROVIDERS.map((p) => p.fromName), 'APP_NAME'], 'Mailroom'),
         row('App name', app.name, ['APP_NAME'], 'Mailroom'),
         row('Reply-To', get('MAILROOM_REPLY_TO'), ['MAILROOM_REPLY_TO'], undefined),
+        row('Unsubscribe URL', get('MAILROOM_UNSUBSCRIBE_URL'), ['MAILROOM_UNSUBSCRIBE_URL'], undefined),
+        secret('Unsubscribe secrets', 'MAILROOM_UNSUBSCRIBE_SECRETS'),
       ],
     },
     {
@@ -232,11 +235,20 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
   groups.push({ title: 'Suppression list', settings: [storeRow('MAILROOM_SUPPRESSIONS_URL')] });
   groups.push({ title: 'Notification preferences', settings: [storeRow('MAILROOM_PREFERENCES_URL')] });
   // Belt and braces: a secret's value that reached any other line (a describe() that printed it) is masked.
+  // A list of secrets is masked secret by secret too.
   const values = [
-    ...SECRETS.map(get),
+    ...SECRETS.flatMap((name) => {
+      const value = get(name);
+      return value === undefined
+        ? []
+        : [value, ...(name === 'MAILROOM_UNSUBSCRIBE_SECRETS' ? value.split(',') : [])];
+    }),
     ...databasePasswords(get('MAILROOM_SUPPRESSIONS_URL')),
     ...databasePasswords(get('MAILROOM_PREFERENCES_URL')),
-  ].filter((v): v is string => v !== undefined && v.length >= 4);
+  ]
+    .filter((v): v is string => v !== undefined)
+    .map((v) => v.trim())
+    .filter((v) => v.length >= 4);
   return {
     groups: groups.map((g) => ({
       ...g,

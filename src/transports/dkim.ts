@@ -51,6 +51,43 @@ const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 const SELECTOR = new RegExp(`^${LABEL}(?:\\.${LABEL})*$`, 'i');
 const DOMAIN = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})+$`, 'i');
 const SIGNATURE_HEADER = Buffer.from('DKIM-Signature:');
+/**
+ * The header fields signed when present: nodemailer's own list (dkim/sign.js `defaultFieldNames`)
+ * plus `List-Unsubscribe-Post`, which it leaves out. RFC 8058 §4: a one-click unsubscribe is only
+ * honoured when a valid DKIM signature covers both `List-Unsubscribe` and `List-Unsubscribe-Post`.
+ */
+const SIGNED_HEADERS = [
+  'From',
+  'Sender',
+  'Reply-To',
+  'Subject',
+  'Date',
+  'Message-ID',
+  'To',
+  'Cc',
+  'MIME-Version',
+  'Content-Type',
+  'Content-Transfer-Encoding',
+  'Content-ID',
+  'Content-Description',
+  'Resent-Date',
+  'Resent-From',
+  'Resent-Sender',
+  'Resent-To',
+  'Resent-Cc',
+  'Resent-Message-ID',
+  'In-Reply-To',
+  'References',
+  'List-Id',
+  'List-Help',
+  'List-Unsubscribe',
+  'List-Unsubscribe-Post',
+  'List-Subscribe',
+  'List-Post',
+  'List-Owner',
+  'List-Archive',
+  'OTP-Token',
+].join(':');
 
 /**
  * Checks DKIM options and returns a signer. Throws a `ConfigError` naming `dkim.domainName`,
@@ -63,7 +100,12 @@ export function dkimSigner(options: DkimOptions): DkimSigner {
   const domainName = checkDomain(options.domainName);
   const keySelector = checkSelector(options.keySelector);
   const privateKey = parseKey(options.privateKey);
-  const signer = new (loadDkim())({ domainName, keySelector, privateKey: privateKey as unknown as string });
+  const signer = new (loadDkim())({
+    domainName,
+    keySelector,
+    privateKey: privateKey as unknown as string,
+    headerFieldNames: SIGNED_HEADERS,
+  });
   const signed = `d=${domainName}, s=${keySelector}`;
 
   return {

@@ -6,6 +6,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../errors.js';
+import { rawBody, reply } from '../http-request.js';
 import type { DeliveryEvent } from './events.js';
 import { type MailgunWebhookOptions, mailgunVerifier } from './mailgun.js';
 import { type PostmarkWebhookOptions, postmarkVerifier } from './postmark.js';
@@ -117,7 +118,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method !== 'POST') return reply(res, 405, 'Method Not Allowed', { allow: 'POST' });
-    const body = await rawBody(req, maxBodyBytes);
+    const body = await rawBody(req, maxBodyBytes, 'the webhook handler');
     if (body === 'too-large') return reply(res, 413, 'Payload Too Large', { connection: 'close' });
     const nowMs = Date.now();
     const verdict = await verifier.verify({ headers: req.headers, body }, nowMs);
@@ -171,41 +172,4 @@ function positive(value: unknown, option: string, fallback: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)
     throw new ConfigError(option, 'must be a positive whole number');
   return value;
-}
-
-const PARSED = () =>
-  new ConfigError(
-    'body',
-    'the request body was already read or parsed (express.json() or similar): mount the webhook handler before the body parser, or give it the raw bytes (express.raw({ type: "*/*" }))',
-  );
-
-/** The exact bytes of the body: read from the request, or as a raw-body middleware left them. */
-async function rawBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-large'> {
-  const given = (req as { body?: unknown }).body;
-  if (Buffer.isBuffer(given)) return given.length > max ? 'too-large' : given;
-  if (typeof given === 'string')
-    return Buffer.byteLength(given) > max ? 'too-large' : Buffer.from(given, 'utf8');
-  if (given !== undefined && given !== null) throw PARSED();
-  if (req.readableEnded) throw PARSED();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > max) {
-      req.resume();
-      return 'too-large';
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-function reply(
-  res: ServerResponse,
-  status: number,
-  text: string,
-  headers: Record<string, string> = {},
-): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
-  res.end(text);
 }

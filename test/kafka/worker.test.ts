@@ -11,6 +11,9 @@ import {
   createEnvelope,
   type EmailWorker,
 } from '../../src/kafka/index.js';
+import { EmailService } from '../../src/service.js';
+import { memoryTransport } from '../../src/transports/memory.js';
+import { verifyUnsubscribeToken } from '../../src/unsubscribe/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import {
   FAST_CONSUMER,
@@ -311,4 +314,59 @@ describe('mailroom-js/kafka worker on a real broker', () => {
 
   it('commits a suppressed email without sending it and counts it; security mail from the app still goes', () =>
     suppressedEmailsAreCommitted({ kind: 'mock', cluster, kafka, client, cleanup }));
+
+  it('the worker’s service adds List-Unsubscribe to product mail when it sends; the record carries none', async () => {
+    const topics = await freshTopics(cluster);
+    const transport = scriptedTransport();
+    const producer = createEmailProducer({ kafka: client, topic: topics.topic });
+    cleanup.push(() => producer.disconnect());
+    const secrets = ['worker-unsubscribe-secret-worker-unsubscribe'];
+    const worker = createEmailWorker({
+      kafka: client,
+      service: new EmailService({
+        transport,
+        from: 'Acme <no-reply@acme.example>',
+        retry: false,
+        unsubscribe: { url: 'https://acme.example/unsubscribe', secrets },
+      }),
+      ...topics,
+      consumer: FAST_CONSUMER,
+      retry: FAST_RETRY,
+    });
+    cleanup.push(() => worker.close());
+    // The app's side has no unsubscribe option: the worker's configuration owns it.
+    const app = new EmailService({
+      transport: memoryTransport(),
+      from: 'Acme <no-reply@acme.example>',
+      queue: producer,
+    });
+    await app.send({
+      subject: 'New this week',
+      text: 'News',
+      to: 'jane@example.com',
+      category: 'product',
+      idempotencyKey: 'news:jane',
+    });
+    await app.send({
+      subject: 'New sign-in',
+      text: 'Was it you?',
+      to: 'jane@example.com',
+      category: 'security',
+      idempotencyKey: 'alert:jane',
+    });
+    const records = await readTopic(kafka, topics.topic, 2);
+    for (const record of records) expect(record.value).not.toMatch(/List-Unsubscribe/i);
+    await worker.start();
+    await waitFor(() => transport.delivered.length === 2, 'both emails');
+    const byKey = new Map(transport.delivered.map((m) => [m.idempotencyKey, m]));
+    const news = byKey.get('news:jane')!;
+    expect(news.headers['List-Unsubscribe-Post']).toBe('List-Unsubscribe=One-Click');
+    const url = new URL(/^<([^>]+)>$/.exec(news.headers['List-Unsubscribe']!)![1]!);
+    expect(verifyUnsubscribeToken(url.searchParams.get('token'), { secrets })).toMatchObject({
+      ok: true,
+      address: 'jane@example.com',
+      category: 'product',
+    });
+    expect(Object.keys(byKey.get('alert:jane')!.headers)).toEqual([]);
+  });
 });

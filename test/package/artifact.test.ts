@@ -343,6 +343,42 @@ const server = http.createServer(handler).listen(0, '127.0.0.1', async () => {
     }
   });
 
+  it('takes a one-click unsubscribe with mailroom-js/unsubscribe from ESM and CJS, into the preferences of mailroom-js', {
+    timeout: CHILD,
+  }, async () => {
+    const body = (load: string) => `${load}
+const secrets = ['artifact-unsubscribe-secret-artifact-unsubscribe'];
+const preferences = memoryPreferenceStore();
+const handler = createUnsubscribeHandler({ secrets, preferences });
+const server = http.createServer(handler).listen(0, '127.0.0.1', async () => {
+  const token = signUnsubscribeToken({ address: 'jane@example.com', category: 'marketing' }, secrets[0]);
+  const status = (await fetch('http://127.0.0.1:' + server.address().port + '/?token=' + token, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'List-Unsubscribe=One-Click',
+  })).status;
+  const choice = await preferences.get('jane@example.com', 'marketing');
+  console.log(JSON.stringify({ status, allowed: choice.allowed, source: choice.source }));
+  server.close();
+});
+`;
+    const esm = await runScript(
+      'check-unsubscribe.mjs',
+      body(
+        "import http from 'node:http';\nimport { memoryPreferenceStore } from 'mailroom-js';\nimport { createUnsubscribeHandler, signUnsubscribeToken } from 'mailroom-js/unsubscribe';",
+      ),
+    );
+    const cjs = await runScript(
+      'check-unsubscribe.cjs',
+      body(
+        "const http = require('node:http');\nconst { memoryPreferenceStore } = require('mailroom-js');\nconst { createUnsubscribeHandler, signUnsubscribeToken } = require('mailroom-js/unsubscribe');",
+      ),
+    );
+    for (const out of [esm, cjs]) {
+      expect(out).toEqual({ status: 200, allowed: false, source: 'one-click-unsubscribe' });
+    }
+  });
+
   it('checks an email with mailroom-js/preview from ESM and CJS, the client-support table included (caniemail is not installed)', {
     timeout: CHILD,
   }, async () => {
@@ -786,7 +822,7 @@ createEmailWorker({ kafka: new KafkaJS.Kafka({ kafkaJS: { brokers: ['x:9092'] } 
     });
     // node10 (TypeScript's `moduleResolution: node`, the default with `module: commonjs`) ignores
     // "exports"; package.json's "typesVersions" is what points it at the subpaths' declarations.
-    for (const entry of ['testing', 'preview', 'kafka', 'webhooks']) {
+    for (const entry of ['testing', 'preview', 'kafka', 'webhooks', 'unsubscribe']) {
       expect(typesFor(`./${entry}`), entry).toEqual({
         node10: `dist/${entry}/index.d.cts`,
         'node16-cjs': `dist/${entry}/index.d.cts`,

@@ -89,6 +89,34 @@ describe('settingsView', () => {
     await (options.preferences as unknown as { close(): Promise<void> }).close();
   });
 
+  it('shows the unsubscribe URL and its secrets as set only, each secret masked wherever it would appear', () => {
+    const first = 'first-unsubscribe-secret-first-unsubscribe';
+    const second = 'second-unsubscribe-secret-second-unsubscribe';
+    const env = {
+      MAILROOM_TRANSPORT: 'memory',
+      APP_NAME: 'Acme',
+      MAILROOM_UNSUBSCRIBE_URL: 'https://acme.example/unsubscribe',
+      MAILROOM_UNSUBSCRIBE_SECRETS: `${first},${second}`,
+      // A mistake that copies a secret into a shown value: masked all the same.
+      MAILROOM_STAGING_ALLOW: `@acme.example`,
+      MAILROOM_STAGING_SUBJECT_PREFIX: `[${second}] `,
+    };
+    const view = settingsView(
+      new EmailService(configFromEnv(env)),
+      { code: false, configFile: undefined },
+      env,
+    );
+    expect(find(view, 'Unsubscribe URL')).toMatchObject({
+      value: 'https://acme.example/unsubscribe',
+      source: 'environment',
+      from: 'MAILROOM_UNSUBSCRIBE_URL',
+    });
+    expect(find(view, 'Unsubscribe secrets')).toMatchObject({ value: 'set', secret: true });
+    const shown = JSON.stringify(view);
+    expect(shown).not.toContain(first);
+    expect(shown).not.toContain(second);
+  });
+
   it('credits each provider chosen by its variables, and shows every provider key as set or unset only', () => {
     const keys = {
       postmark: {

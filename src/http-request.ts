@@ -1,0 +1,57 @@
+/**
+ * Internal: reading a request body and answering in plain text, for the node:http handlers that
+ * mount in node:http, Express and Fastify alike (the webhooks, the unsubscribe endpoint).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ConfigError } from './errors.js';
+
+/**
+ * The mounting mistake: a body parser ran first. `handler` names the handler in the advice
+ * (`the webhook handler`).
+ */
+export function alreadyParsed(handler: string): ConfigError {
+  return new ConfigError(
+    'body',
+    `the request body was already read or parsed (express.json() or similar): mount ${handler} before the body parser, or give it the raw bytes (express.raw({ type: "*/*" }))`,
+  );
+}
+
+/**
+ * The exact bytes of the body: read from the request, or as a raw-body middleware left them
+ * (`req.body` a Buffer or string). `'too-large'` past `max` bytes; a body already parsed into
+ * something else is `alreadyParsed(handler)`.
+ */
+export async function rawBody(
+  req: IncomingMessage,
+  max: number,
+  handler: string,
+): Promise<Buffer | 'too-large'> {
+  const given = (req as { body?: unknown }).body;
+  if (Buffer.isBuffer(given)) return given.length > max ? 'too-large' : given;
+  if (typeof given === 'string')
+    return Buffer.byteLength(given) > max ? 'too-large' : Buffer.from(given, 'utf8');
+  if (given !== undefined && given !== null) throw alreadyParsed(handler);
+  if (req.readableEnded) throw alreadyParsed(handler);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > max) {
+      req.resume();
+      return 'too-large';
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Answers `status` with a plain-text body. */
+export function reply(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
+  res.end(text);
+}

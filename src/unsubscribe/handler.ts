@@ -1,0 +1,251 @@
+/**
+ * The unsubscribe endpoint: the one-click POST of RFC 8058 that mailbox providers send, and the
+ * page a person reaches by following the link. A node:http handler, mountable like the webhooks.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ConfigError } from '../errors.js';
+import { rawBody, reply } from '../http-request.js';
+import type { PreferenceStore } from '../preferences.js';
+import {
+  type BrandOptions,
+  DEFAULT_PALETTE,
+  hexColor,
+  type Palette,
+  resolveBrand,
+} from '../templates/brand.js';
+import { type Pages, pages, sendPage } from './page.js';
+import {
+  checkMaxAgeDays,
+  secretList,
+  type UnsubscribeSecret,
+  type UnsubscribeTokenFailure,
+  verifyWith,
+} from './token.js';
+
+/** Options of {@link createUnsubscribeHandler}. */
+export interface UnsubscribeHandlerOptions {
+  /**
+   * The secrets tokens may be signed with, newest first: the service's `unsubscribe.secrets`.
+   * Required, each at least 32 bytes.
+   */
+  secrets: readonly UnsubscribeSecret[];
+  /** Where the opt-out is recorded (the service's `preferences`). Required. */
+  preferences: PreferenceStore;
+  /** How long a link stays good, in days. Default 90 (see `verifyUnsubscribeToken`). */
+  maxAgeDays?: number;
+  /**
+   * Who the page speaks for: the app's name ("Unsubscribe from product update emails from Acme?")
+   * and its brand colours. Pass an `EmailService`'s `mail.app` to match its emails exactly, or
+   * `{ name, brand }`. Default: no name, the default palette.
+   */
+  app?: { readonly name: string; readonly brand?: BrandOptions } | UnsubscribeAppLook;
+  /** Where a store failure goes (the request gets 500). Default: `console.error`. */
+  onError?: (error: unknown) => void;
+}
+
+/** What the page takes of an `EmailService`'s `app`. */
+export interface UnsubscribeAppLook {
+  readonly name: string;
+  readonly colors: Palette;
+  readonly darkColors: Palette;
+}
+
+/** A node:http request handler that also works as Express middleware (`next` gets mounting mistakes). */
+export type UnsubscribeHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next?: (error?: unknown) => void,
+) => void;
+
+const MAX_BODY_BYTES = 64 * 1024;
+const ONE_CLICK = 'One-Click';
+
+/**
+ * The endpoint at the service's `unsubscribe.url`. Mount it for GET and POST, before any body
+ * parser that would read its form (or after `express.urlencoded()`, whose object it reads):
+ *
+ * - `POST ?token=…` with the body `List-Unsubscribe=One-Click`, form-urlencoded or multipart
+ *   (RFC 8058 §3.2, what mailbox providers send): verifies the token and records
+ *   `preferences.set(address, category, false, { at: issuedAt, source: 'one-click-unsubscribe' })`,
+ *   then answers 200, never a redirect (RFC 8058 §3.2). The choice is dated when the email was
+ *   sent, so a replayed old link never undoes a choice the recipient made later (stores keep the
+ *   latest by `at`). A POST from the handler's own page answers with a confirmation page.
+ * - `GET` (and `HEAD`) `?token=…`: changes nothing, since link scanners fetch links; shows "Unsubscribe
+ *   from <category> emails from <app>?" with a button that POSTs.
+ * - A malformed token (or a POST without `List-Unsubscribe=One-Click`) gets 400; a forged,
+ *   tampered, expired or future one 403, as a plain page; nothing is recorded. A store that fails
+ *   gets 500, so the provider tries again. Bodies past 64 KiB: 413. Other methods: 405.
+ *
+ * Pages are self-contained HTML under `Content-Security-Policy: default-src 'none'` (the one
+ * stylesheet allowed by hash), `Cache-Control: no-store` and `Referrer-Policy: no-referrer`.
+ *
+ * Throws a `ConfigError` naming `secrets`, `secrets[i]`, `preferences`, `maxAgeDays` or `app`.
+ *
+ * @example
+ * ```ts
+ * import { createUnsubscribeHandler } from 'mailroom-js/unsubscribe';
+ *
+ * const unsubscribe = createUnsubscribeHandler({ secrets, preferences, app: mail.app });
+ * // node:http
+ * createServer(unsubscribe);
+ * // Express (before express.json/urlencoded, or after urlencoded)
+ * app.all('/unsubscribe', unsubscribe);
+ * // Fastify: leave the body unread in the route's scope, then hand over the raw request.
+ * fastify.register(async (scope) => {
+ *   scope.removeAllContentTypeParsers();
+ *   scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
+ *   scope.route({ method: ['GET', 'HEAD', 'POST'], url: '/unsubscribe', handler: (request, reply) => {
+ *     reply.hijack();
+ *     unsubscribe(request.raw, reply.raw);
+ *   } });
+ * });
+ * ```
+ */
+export function createUnsubscribeHandler(options: UnsubscribeHandlerOptions): UnsubscribeHandler {
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('createUnsubscribeHandler: expected options { secrets, preferences }');
+  const keys = secretList(options.secrets, 'secrets');
+  const maxAgeDays = checkMaxAgeDays(options.maxAgeDays, 'maxAgeDays');
+  const { preferences } = options;
+  if (typeof preferences?.set !== 'function')
+    throw new ConfigError('preferences', 'required: a PreferenceStore (e.g. memoryPreferenceStore())');
+  const look = pages(lookOf(options.app));
+  const onError = options.onError ?? ((error: unknown) => console.error(error));
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const method = req.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'POST')
+      return reply(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD, POST' });
+    const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
+    if (method !== 'POST') {
+      const verdict = verifyWith(token, keys, maxAgeDays, new Date());
+      if (!verdict.ok) return refuse(res, look, verdict.reason);
+      return sendPage(res, 200, look, look.question(verdict.address, verdict.category, token as string));
+    }
+    const fields = await formFields(req);
+    if (fields === 'too-large') return reply(res, 413, 'Payload Too Large', { connection: 'close' });
+    const verdict = verifyWith(token, keys, maxAgeDays, new Date());
+    if (!verdict.ok) return refuse(res, look, verdict.reason);
+    if (fields?.get('List-Unsubscribe') !== ONE_CLICK)
+      return sendPage(
+        res,
+        400,
+        look,
+        look.refusal('Bad request', 'An unsubscribe request must carry List-Unsubscribe=One-Click.'),
+      );
+    try {
+      await preferences.set(verdict.address, verdict.category, false, {
+        at: verdict.issuedAt,
+        source: 'one-click-unsubscribe',
+      });
+    } catch (error) {
+      onError(error);
+      return sendPage(
+        res,
+        500,
+        look,
+        look.refusal(
+          'Please try again',
+          'Your request could not be recorded just now. Please try again later.',
+        ),
+      );
+    }
+    if (fields.get('confirm') === 'page')
+      return sendPage(res, 200, look, look.done(verdict.address, verdict.category));
+    reply(res, 200, 'Unsubscribed', { 'cache-control': 'no-store' });
+  };
+
+  return (req, res, next) => {
+    handle(req, res).catch((error: unknown) => {
+      // A mounting mistake (a JSON parser ran first): Express answers through its error handlers.
+      if (next) return next(error);
+      if (!res.headersSent) reply(res, 500, 'Internal Server Error');
+      onError(error);
+    });
+  };
+}
+
+/** What a refused token is told: malformed 400, the rest 403. */
+const REFUSALS: Record<UnsubscribeTokenFailure, readonly [number, string, string]> = {
+  malformed: [
+    400,
+    'This link is incomplete',
+    'The unsubscribe link was cut short. Copy the whole link from the email, or use the unsubscribe link in a more recent email.',
+  ],
+  forged: [403, 'This link is not valid', 'Use the unsubscribe link in the email exactly as it came.'],
+  future: [403, 'This link is not valid', 'Use the unsubscribe link in the email exactly as it came.'],
+  expired: [
+    403,
+    'This link has expired',
+    'Use the unsubscribe link in a more recent email, or change your notification settings in your account.',
+  ],
+};
+
+function refuse(res: ServerResponse, look: Pages, reason: UnsubscribeTokenFailure): void {
+  const [status, title, detail] = REFUSALS[reason];
+  sendPage(res, status, look, look.refusal(title, detail));
+}
+
+/**
+ * The form's fields: `application/x-www-form-urlencoded` or `multipart/form-data` (RFC 8058
+ * §3.2), read from the body or taken from `express.urlencoded()`'s object. Undefined for any
+ * other body.
+ */
+async function formFields(req: IncomingMessage): Promise<URLSearchParams | undefined | 'too-large'> {
+  const parsed = (req as { body?: unknown }).body;
+  if (isPlainObject(parsed)) {
+    const fields = new URLSearchParams();
+    for (const [name, value] of Object.entries(parsed))
+      if (typeof value === 'string') fields.append(name, value);
+    return fields;
+  }
+  const body = await rawBody(req, MAX_BODY_BYTES, 'the unsubscribe handler');
+  if (body === 'too-large') return body;
+  const type = (req.headers['content-type'] ?? '').toLowerCase();
+  if (type === '' || type.startsWith('application/x-www-form-urlencoded'))
+    return new URLSearchParams(body.toString('utf8'));
+  if (type.startsWith('multipart/form-data')) {
+    try {
+      const form = await new Response(body, { headers: { 'content-type': type } }).formData();
+      const fields = new URLSearchParams();
+      for (const [name, value] of form) if (typeof value === 'string') fields.append(name, value);
+      return fields;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Every colour checked: they are written into the page's stylesheet. */
+function palette(colors: Palette, option: string): Palette {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(DEFAULT_PALETTE)) {
+    const given = (colors as unknown as Record<string, unknown>)?.[name];
+    out[name] = given === undefined ? value : hexColor(given, `${option}.${name}`);
+  }
+  return out as unknown as Palette;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Buffer.isBuffer(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function lookOf(app: UnsubscribeHandlerOptions['app']) {
+  if (app === undefined) {
+    const { colors, darkColors } = resolveBrand(undefined, 'app');
+    return { appName: undefined, colors, darkColors };
+  }
+  if (typeof app !== 'object' || app === null || typeof app.name !== 'string' || app.name.trim() === '')
+    throw new ConfigError('app', 'must be { name, brand? } or an EmailService’s app');
+  if ('colors' in app && 'darkColors' in app)
+    return {
+      appName: app.name,
+      colors: palette(app.colors, 'app.colors'),
+      darkColors: palette(app.darkColors, 'app.darkColors'),
+    };
+  const { colors, darkColors } = resolveBrand((app as { brand?: BrandOptions }).brand, app.name);
+  return { appName: app.name, colors, darkColors };
+}

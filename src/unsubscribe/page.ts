@@ -1,0 +1,121 @@
+/**
+ * Internal: the unsubscribe endpoint's pages: the question a GET shows, the confirmation after the
+ * page's own POST, and the refusals. Small, self-contained (no script, no external asset), in the
+ * emails' palette with their dark mode, every value HTML-escaped, under a strict CSP.
+ */
+import { createHash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { ChoosableCategory } from '../preferences.js';
+import type { Palette } from '../templates/brand.js';
+
+/** What a page needs of the app: its name (optional) and the two palettes. */
+export interface PageLook {
+  readonly appName: string | undefined;
+  readonly colors: Palette;
+  readonly darkColors: Palette;
+}
+
+/** A page's parts, ready to answer with. */
+export interface Pages {
+  question(address: string, category: ChoosableCategory, token: string): string;
+  done(address: string, category: ChoosableCategory): string;
+  refusal(title: string, detail: string): string;
+  /** The response headers every page goes with (CSP with the stylesheet's hash). */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+const LABELS: Record<ChoosableCategory, string> = { product: 'product update', marketing: 'marketing' };
+
+/** The pages for one look; the stylesheet (and so its CSP hash) is made once. */
+export function pages(look: PageLook): Pages {
+  const style = stylesheet(look.colors, look.darkColors);
+  const hash = createHash('sha256').update(style, 'utf8').digest('base64');
+  const headers = Object.freeze({
+    'content-type': 'text/html; charset=utf-8',
+    // Nothing but the one inline stylesheet, forms only to this origin, never framed.
+    'content-security-policy': `default-src 'none'; style-src 'sha256-${hash}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
+    // The URL holds the token: not cached, not sent on as a referrer.
+    'cache-control': 'no-store',
+    'referrer-policy': 'no-referrer',
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+  });
+  // Raw text: escaped where it is written, once.
+  const from = look.appName === undefined ? '' : ` from ${look.appName}`;
+  const page = (title: string, body: string) =>
+    `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<meta name="robots" content="noindex">
+<title>${escapeHtml(title)}</title>
+<style>${style}</style>
+</head>
+<body>
+<main>
+${body}
+</main>
+</body>
+</html>
+`;
+  return {
+    headers,
+    question(address, category, token) {
+      const title = `Unsubscribe from ${LABELS[category]} emails${from}?`;
+      return page(
+        title,
+        `<h1>${escapeHtml(title)}</h1>
+<p><strong>${escapeHtml(address)}</strong> will no longer get ${LABELS[category]} emails${escapeHtml(from)}. Security and account emails still come.</p>
+<form method="post" action="?token=${escapeHtml(encodeURIComponent(token))}">
+<input type="hidden" name="List-Unsubscribe" value="One-Click">
+<input type="hidden" name="confirm" value="page">
+<button type="submit">Unsubscribe</button>
+</form>`,
+      );
+    },
+    done(address, category) {
+      return page(
+        'You are unsubscribed',
+        `<h1>You are unsubscribed</h1>
+<p><strong>${escapeHtml(address)}</strong> will no longer get ${LABELS[category]} emails${escapeHtml(from)}. It can take a moment for emails already on their way to stop.</p>`,
+      );
+    },
+    refusal(title, detail) {
+      return page(title, `<h1>${escapeHtml(title)}</h1>\n<p>${escapeHtml(detail)}</p>`);
+    },
+  };
+}
+
+/** Answers with a page. */
+export function sendPage(res: ServerResponse, status: number, pagesFor: Pages, html: string): void {
+  res.writeHead(status, pagesFor.headers);
+  res.end(html);
+}
+
+function stylesheet(light: Palette, dark: Palette): string {
+  // Colours are #RRGGBB from resolveBrand: safe in CSS as they are.
+  return `
+body { margin:0; padding:40px 16px; background:${light.background}; color:${light.text}; font:16px/1.5 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif; }
+main { max-width:480px; margin:0 auto; background:${light.surface}; border:1px solid ${light.border}; border-radius:8px; padding:32px; }
+h1 { font-size:22px; line-height:1.3; margin:0 0 16px; }
+p { margin:0 0 24px; color:${light.muted}; overflow-wrap:anywhere; }
+strong { color:${light.text}; }
+button { background:${light.primary}; color:#FFFFFF; border:0; border-radius:6px; padding:12px 24px; font:inherit; font-weight:600; cursor:pointer; }
+button:focus-visible { outline:3px solid ${light.text}; outline-offset:2px; }
+@media (prefers-color-scheme: dark) {
+  body { background:${dark.background}; color:${dark.text}; }
+  main { background:${dark.surface}; border-color:${dark.border}; }
+  p { color:${dark.muted}; }
+  strong { color:${dark.text}; }
+  button { background:${dark.primary}; }
+  button:focus-visible { outline-color:${dark.text}; }
+}
+`;
+}
+
+/** Escapes text for HTML content and double-quoted attributes. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
