@@ -66,6 +66,16 @@ describe('sendSecurityAlert', () => {
     expect(message.text).not.toContain('location');
   });
 
+  it('renders a Date the same after a trip through JSON (a Kafka envelope carries it as an ISO string)', () => {
+    const { mail } = setup();
+    const { to: _to, ...fields } = alert;
+    const data = { ...fields, occurredAt: new Date('2026-12-08T02:00:00Z') };
+    const direct = mail.render('security-alert', data);
+    const queued = mail.render('security-alert', JSON.parse(JSON.stringify(data)));
+    expect(queued).toEqual(direct);
+    expect(direct.text).toContain('Tuesday, 8 December 2026, 03:00 (CET)');
+  });
+
   it('refuses an event it does not know, and sends no email', async () => {
     const { mail, transport } = setup();
     const err = await mail.sendSecurityAlert({ ...alert, event: 'logout' as 'sign-in' }).then(
