@@ -11,6 +11,7 @@ import {
   isMailroomError,
   isMessageError,
   MessageError,
+  TemplateError,
 } from './errors.js';
 import { type Logger, maskAddress, maskAddresses } from './log.js';
 import {
@@ -36,9 +37,10 @@ import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 import { type RetryOptions, resolveRetry, withRecipientRetries } from './retry.js';
 import type { SuppressionStore } from './suppression.js';
 import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
-import type { BuiltinTemplates } from './templates/builtins.js';
+import { BUILTIN_FIELDS, type BuiltinTemplates } from './templates/builtins.js';
 import { checkData, type RenderedEmail } from './templates/compile.js';
 import { categoryOf, type TemplateHandle } from './templates/define.js';
+import { toInstant } from './templates/fields.js';
 import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
 import { TemplateRegistry } from './templates/registry.js';
 import type { SendResult, SuppressedRecipient, Transport } from './transport.js';
@@ -178,6 +180,20 @@ export type PasswordResetEmailOptions = SendOptions & {
 } & BuiltinTemplates['password-reset'];
 /** Options of `sendWelcomeEmail()`. */
 export type WelcomeEmailOptions = SendOptions & { to: AddressInput } & BuiltinTemplates['welcome'];
+/** Options of `sendSecurityAlert()`. */
+export type SecurityAlertOptions = SendOptions & { to: AddressInput } & BuiltinTemplates['security-alert'];
+/** Options of `sendProductUpdate()`. */
+export type ProductUpdateOptions = SendOptions & { to: AddressInput } & BuiltinTemplates['product-update'];
+/** Options of `sendReminder()`. */
+export type ReminderOptions = SendOptions & { to: AddressInput } & BuiltinTemplates['reminder'];
+/** Options of `sendOrderConfirmation()`. */
+export type OrderConfirmationOptions = SendOptions & {
+  to: AddressInput;
+} & BuiltinTemplates['order-confirmation'];
+/** Options of `sendMaintenanceNotice()`. */
+export type MaintenanceNoticeOptions = SendOptions & {
+  to: AddressInput;
+} & BuiltinTemplates['maintenance-notice'];
 
 /** What `on('sent')` listeners receive. */
 export interface SentEvent {
@@ -621,6 +637,132 @@ export class EmailService {
       ...rest,
       data: actionUrl === undefined ? { username } : { username, actionUrl },
     });
+  }
+
+  /**
+   * Sends the built-in `security-alert` email (category `security`: never held back by a preference
+   * or the suppression list, and never sent as another category). `event` says what happened:
+   * `'sign-in'` (a new sign-in) or `'password-changed'`. It shows when (`occurredAt`, a `Date` or an
+   * ISO 8601 string with an offset, in the reader's IANA `timeZone`, default UTC), the `device`, the
+   * approximate `location` if given, "if this was you, there is nothing you need to do", and a
+   * danger-toned "This wasn't me" button to `secureAccountUrl`. A bad field is a `TemplateError`
+   * naming it.
+   *
+   * @example
+   * ```ts
+   * await mail.sendSecurityAlert({
+   *   to: user.email, username: user.name, event: 'sign-in', occurredAt: new Date(),
+   *   timeZone: user.timeZone, device: 'Firefox on Windows', location: 'Berlin, Germany',
+   *   secureAccountUrl: 'https://acme.example/account/security',
+   * });
+   * ```
+   */
+  sendSecurityAlert(options: SecurityAlertOptions): Promise<SendResult> {
+    requireOptions(
+      options,
+      'sendSecurityAlert',
+      '{ to, username, event, occurredAt, device, secureAccountUrl }',
+    );
+    return this.#sendBuiltin('security-alert', options);
+  }
+
+  /**
+   * Sends the built-in `product-update` email (category `product`: a user can turn it off): a
+   * feature announcement with a `headline` (also the subject), a `summary` (also the preheader) and
+   * a button to `actionUrl` labelled `actionLabel` (default "See what's new").
+   *
+   * @example
+   * ```ts
+   * await mail.sendProductUpdate({
+   *   to: user.email, username: user.name, headline: 'Shared workspaces are here',
+   *   summary: 'Invite your team to a shared workspace.', actionUrl: 'https://acme.example/new',
+   * });
+   * ```
+   */
+  sendProductUpdate(options: ProductUpdateOptions): Promise<SendResult> {
+    requireOptions(options, 'sendProductUpdate', '{ to, headline, summary, actionUrl }');
+    return this.#sendBuiltin('product-update', options);
+  }
+
+  /**
+   * Sends the built-in `reminder` email (category `product`): the `task` left to do ("Finish setting
+   * up your profile", also the headline and, after "Reminder:", the subject), optionally what is
+   * `remaining` as rows `{ label, value }` (1 to 50), and a button to `actionUrl` labelled
+   * `actionLabel` (default "Continue").
+   *
+   * @example
+   * ```ts
+   * await mail.sendReminder({
+   *   to: user.email, username: user.name, task: 'Finish setting up your profile',
+   *   remaining: [{ label: 'Profile photo', value: 'Not added yet' }],
+   *   actionUrl: 'https://acme.example/settings/profile',
+   * });
+   * ```
+   */
+  sendReminder(options: ReminderOptions): Promise<SendResult> {
+    requireOptions(options, 'sendReminder', '{ to, username, task, actionUrl }');
+    return this.#sendBuiltin('reminder', options);
+  }
+
+  /**
+   * Sends the built-in `order-confirmation` email (category `transactional`): the `reference`
+   * number, a details table of `items` (rows `{ label, value }`, 1 to 50, values as you format
+   * them: `'$89.00'`) with the `total` under `totalLabel` (default "Total"), and a "View your
+   * order" button to `orderUrl`.
+   *
+   * @example
+   * ```ts
+   * await mail.sendOrderConfirmation({
+   *   to: user.email, username: user.name, reference: 'A-1042',
+   *   items: [{ label: 'Walnut desk lamp', value: '$89.00' }], total: '$89.00',
+   *   orderUrl: 'https://acme.example/orders/A-1042',
+   * });
+   * ```
+   */
+  sendOrderConfirmation(options: OrderConfirmationOptions): Promise<SendResult> {
+    requireOptions(options, 'sendOrderConfirmation', '{ to, username, reference, items, total, orderUrl }');
+    return this.#sendBuiltin('order-confirmation', options);
+  }
+
+  /**
+   * Sends the built-in `maintenance-notice` email (category `product`): the window from `startsAt`
+   * to `endsAt` (each a `Date` or an ISO 8601 string with an offset) in the reader's IANA
+   * `timeZone` (default UTC), what is `affected` (a sentence, in a warning panel), and a
+   * warning-toned "View status page" button to `statusUrl`. An `endsAt` that is not after
+   * `startsAt` is a `TemplateError` naming `endsAt`.
+   *
+   * @example
+   * ```ts
+   * await mail.sendMaintenanceNotice({
+   *   to: user.email, username: user.name, timeZone: user.timeZone,
+   *   startsAt: '2026-12-08T02:00:00Z', endsAt: '2026-12-08T04:00:00Z',
+   *   affected: 'Sign-in may be unavailable for up to two hours.', statusUrl: 'https://status.acme.example',
+   * });
+   * ```
+   */
+  sendMaintenanceNotice(options: MaintenanceNoticeOptions): Promise<SendResult> {
+    requireOptions(options, 'sendMaintenanceNotice', '{ to, startsAt, endsAt, affected, statusUrl }');
+    const startsAt = toInstant(options.startsAt);
+    const endsAt = toInstant(options.endsAt);
+    if (startsAt && endsAt && endsAt.getTime() <= startsAt.getTime()) {
+      throw new TemplateError('maintenance-notice', 'must be after startsAt', { field: 'endsAt' });
+    }
+    return this.#sendBuiltin('maintenance-notice', options);
+  }
+
+  /** Sends a built-in by name: its fields are the template's data, everything else the send's options. */
+  #sendBuiltin<T extends keyof typeof BUILTIN_FIELDS>(
+    name: T,
+    options: SendOptions & { to: AddressInput } & BuiltinTemplates[T],
+  ): Promise<SendResult> {
+    const data: Record<string, unknown> = {};
+    const rest: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(options)) {
+      if (Object.hasOwn(BUILTIN_FIELDS[name], key)) {
+        if (value !== undefined) data[key] = value;
+      } else rest[key] = value;
+    }
+    return this.sendTemplate(name as string, { ...(rest as unknown as SendTemplateOptions<object>), data });
   }
 
   /** Checks that the transport can deliver. */

@@ -31,7 +31,7 @@ function runDemo(sandboxDir: string): Promise<{ code: number; stdout: string; st
   });
 }
 
-it('writes the three built-in emails to the sandbox folder', { timeout: 40_000 }, async () => {
+it('writes every built-in email to the sandbox folder', { timeout: 40_000 }, async () => {
   dir = await mkdtemp(join(tmpdir(), 'mailroom-demo-'));
 
   const { code, stdout, stderr } = await runDemo(dir);
@@ -40,18 +40,23 @@ it('writes the three built-in emails to the sandbox folder', { timeout: 40_000 }
   expect(stdout).toContain(dir);
   const files = await readdir(dir);
   for (const ext of ['.eml', '.html', '.txt', '.json']) {
-    expect(files.filter((f) => extname(f) === ext)).toHaveLength(3);
+    expect(files.filter((f) => extname(f) === ext)).toHaveLength(8);
   }
-  expect(files).toHaveLength(12); // and no half-written .tmp files
+  expect(files).toHaveLength(32); // and no half-written .tmp files
   const summaries = await Promise.all(
     files
       .filter((f) => f.endsWith('.json'))
       .map(async (f) => JSON.parse(await readFile(join(dir!, f), 'utf8'))),
   );
   expect(summaries.map((s) => s.subject).sort()).toEqual([
+    'New sign-in to your Acme account',
+    'Reminder: Finish setting up your profile',
     'Reset your Acme password',
+    'Scheduled maintenance of Acme',
+    'Shared workspaces are here',
     'Verify your email address for Acme',
     'Welcome to Acme, Jane!',
+    'Your Acme order A-1042 is confirmed',
   ]);
   expect(
     summaries.every((s) => s.to[0] === 'jane@example.com' && s.from === 'Acme <no-reply@example.com>'),

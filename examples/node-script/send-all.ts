@@ -1,5 +1,5 @@
 /**
- * Sends the three built-in emails and shows where they went.
+ * Sends every built-in email and shows where they went.
  *
  * With no configuration, mailroom uses the sandbox transport: every email becomes files in
  * `.mailroom/outbox` (or `MAILROOM_SANDBOX_DIR`) and nothing leaves this machine.
@@ -44,6 +44,65 @@ async function main(): Promise<void> {
       }),
     ],
     ['Welcome', await mail.sendWelcomeEmail({ to, username, actionUrl: `${site}/dashboard` })],
+    [
+      'Security alert',
+      await mail.sendSecurityAlert({
+        to,
+        username,
+        event: 'sign-in',
+        occurredAt: new Date(),
+        timeZone: 'Europe/Berlin',
+        device: 'Firefox on Windows',
+        location: 'Berlin, Germany',
+        secureAccountUrl: `${site}/account/security`,
+      }),
+    ],
+    [
+      'Product update',
+      await mail.sendProductUpdate({
+        to,
+        username,
+        headline: 'Shared workspaces are here',
+        summary: 'Invite your team to a shared workspace and keep every project in one place.',
+        actionUrl: `${site}/whats-new`,
+      }),
+    ],
+    [
+      'Reminder',
+      await mail.sendReminder({
+        to,
+        username,
+        task: 'Finish setting up your profile',
+        remaining: [{ label: 'Profile photo', value: 'Not added yet' }],
+        actionUrl: `${site}/settings/profile`,
+      }),
+    ],
+    [
+      'Order',
+      await mail.sendOrderConfirmation({
+        to,
+        username,
+        reference: 'A-1042',
+        items: [
+          { label: 'Walnut desk lamp', value: '$89.00' },
+          { label: 'Delivery', value: '$5.00' },
+        ],
+        total: '$94.00',
+        orderUrl: `${site}/orders/A-1042`,
+      }),
+    ],
+    [
+      'Maintenance',
+      await mail.sendMaintenanceNotice({
+        to,
+        username,
+        startsAt: new Date(Date.now() + 7 * 24 * 3600_000),
+        endsAt: new Date(Date.now() + 7 * 24 * 3600_000 + 2 * 3600_000),
+        timeZone: 'Europe/Berlin',
+        affected: 'Sign-in and the dashboard may be unavailable for up to two hours.',
+        statusUrl: `${site}/status`,
+      }),
+    ],
   ];
 
   const files = sent.map(([, result]) => sandboxFiles(result));

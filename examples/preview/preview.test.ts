@@ -148,7 +148,12 @@ describe.each(frameworks)('the preview mounted in the %s app', (_name, start) =>
 
     expect(list.problems).toEqual([]);
     expect(list.templates.map((t: { name: string }) => t.name)).toEqual([
+      'maintenance-notice',
+      'order-confirmation',
       'password-reset',
+      'product-update',
+      'reminder',
+      'security-alert',
       'verification',
       'welcome',
     ]);
@@ -156,6 +161,8 @@ describe.each(frameworks)('the preview mounted in the %s app', (_name, start) =>
       ['password-reset', ['default', 'long-name', 'one-minute']],
       ['verification', ['default', 'long-name', 'unicode']],
       ['welcome', ['default', 'long-name', 'no-action']],
+      ['security-alert', ['default', 'long-values', 'password-changed']],
+      ['maintenance-notice', ['default', 'long-values', 'no-name']],
     ] as const) {
       const template = list.templates.find((t: { name: string }) => t.name === name);
       expect(template).toMatchObject({ builtin: true, sets: expect.arrayContaining([...sets]) });

@@ -16,6 +16,7 @@ import {
   redefineTemplate,
   type TemplateHandle,
 } from '../templates/define.js';
+import { sampleValue } from '../templates/fields.js';
 import { describeProblem, type PreviewProblem } from './diagnose.js';
 
 /** One named sample of a template's data. */
@@ -183,15 +184,7 @@ export function inferFields(data: Readonly<Record<string, unknown>> | undefined)
 function sampleData(fields: Fields): Record<string, unknown> {
   const data: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(fields)) {
-    const kind = spec.replace('?', '');
-    data[key] =
-      kind === 'number' || kind === 'minutes'
-        ? 42
-        : kind === 'boolean'
-          ? true
-          : kind === 'url'
-            ? 'https://example.com/'
-            : `Sample ${key}`;
+    data[key] = sampleValue(spec.replace(/\?$/, ''), key);
   }
   return data;
 }

@@ -21,10 +21,20 @@ export interface Palette {
   readonly surface: string;
   /** The card's border. Default `#E9ECEF`; dark `#2C3035`. */
   readonly border: string;
-  /** Default `#28A745`; dark `#3FB950`. */
+  /** Success: the accent of a `success` panel. Default `#28A745`; dark `#3FB950`. */
   readonly success: string;
-  /** Default `#DC3545`; dark `#F85149`. */
+  /**
+   * Danger: the accent of a `danger` panel, and a `danger` button (white label: keep it dark enough
+   * for 4.5:1). Default `#DC3545`; dark `#F85149` (a danger button keeps the light colour).
+   */
   readonly danger: string;
+  /**
+   * Warning: the accent of a `warning` panel, and a `warning` button, whose label is the light
+   * `text` colour (`#FFC107` with `#343A40` is 7:1). Default `#FFC107`; dark `#E3B341`.
+   */
+  readonly warning: string;
+  /** Information: the accent of an `info` panel (the default tone). Default `#17A2B8`; dark `#39C5DA`. */
+  readonly info: string;
 }
 
 /**
@@ -111,6 +121,8 @@ export const DEFAULT_PALETTE: Palette = Object.freeze({
   border: '#E9ECEF',
   success: '#28A745',
   danger: '#DC3545',
+  warning: '#FFC107',
+  info: '#17A2B8',
 });
 
 /** The dark palette's defaults; its `primary` is the light palette's unless given. */
@@ -122,6 +134,8 @@ const DEFAULT_DARK: Omit<Palette, 'primary'> = Object.freeze({
   border: '#2C3035',
   success: '#3FB950',
   danger: '#F85149',
+  warning: '#E3B341',
+  info: '#39C5DA',
 });
 
 const HEX = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i;

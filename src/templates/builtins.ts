@@ -14,17 +14,63 @@ export const BUILTIN_FIELDS = {
   verification: { username: 'string', verificationUrl: 'url', expiresInMinutes: 'minutes?' },
   'password-reset': { username: 'string', resetUrl: 'url', expiresInMinutes: 'minutes' },
   welcome: { username: 'string', actionUrl: 'url?' },
+  'security-alert': {
+    username: 'string',
+    event: 'sign-in|password-changed',
+    occurredAt: 'datetime',
+    timeZone: 'timeZone?',
+    device: 'string',
+    location: 'string?',
+    secureAccountUrl: 'url',
+  },
+  'product-update': {
+    username: 'string?',
+    headline: 'string',
+    summary: 'string',
+    actionUrl: 'url',
+    actionLabel: 'string?',
+  },
+  reminder: {
+    username: 'string',
+    task: 'string',
+    remaining: 'rows?',
+    actionUrl: 'url',
+    actionLabel: 'string?',
+  },
+  'order-confirmation': {
+    username: 'string',
+    reference: 'string',
+    items: 'rows',
+    total: 'string',
+    totalLabel: 'string?',
+    orderUrl: 'url',
+  },
+  'maintenance-notice': {
+    username: 'string?',
+    startsAt: 'datetime',
+    endsAt: 'datetime',
+    timeZone: 'timeZone?',
+    affected: 'string',
+    statusUrl: 'url',
+  },
 } as const;
 
 /**
- * The category of each built-in: each is mail the user asked for by what they did (issue 13's
- * rules: verification, password reset and welcome are `transactional`, so a hard bounce or a
- * complaint holds them back, and preferences never do).
+ * The category of each built-in (issue 13's rules). Verification, password reset, welcome and the
+ * order confirmation are mail the user asked for by what they did: `transactional`, so a hard
+ * bounce or a complaint holds them back, and preferences never do. The security alert is
+ * `security`: never held back, never sent as anything else. Product updates, reminders and
+ * maintenance notices are `product`: on by default, and a user can turn them off.
  */
 const BUILTIN_CATEGORIES: Readonly<Record<keyof typeof BUILTIN_FIELDS, EmailCategory>> = {
   verification: 'transactional',
   'password-reset': 'transactional',
   welcome: 'transactional',
+  'security-alert': 'security',
+  'product-update': 'product',
+  reminder: 'product',
+  'order-confirmation': 'transactional',
+  'maintenance-notice': 'product',
 };
 
 /** The data each built-in email takes, by template name. */

@@ -8,9 +8,10 @@ import { unsafeText } from '../message.js';
 import type { AppInfo } from './brand.js';
 import { checkReferences, checkUrls, guardUrls } from './check.js';
 import { cssProblem, inlineCss } from './css.js';
-import { type Fields, MAX_MINUTES, type TemplateHandle } from './define.js';
+import type { Fields, TemplateHandle } from './define.js';
 import { checkSyntax, composedSyntaxError } from './diagnose.js';
 import { etaSource, expandPartials } from './expand.js';
+import { checkValue, formatDateTime } from './fields.js';
 import { composeLayout } from './layout.js';
 import { type ArgSpec, checkPartialArgs, PartialArgError } from './partial-args.js';
 import { deriveTextTemplate, htmlToText, tidyText } from './text.js';
@@ -88,6 +89,7 @@ function partialArgs(it: Record<string, unknown>, partial: string, spec: ArgSpec
 class MailroomEta extends Eta {
   safeUrl = safeUrl;
   formatMinutes = formatMinutes;
+  formatDateTime = formatDateTime;
   partialArgs = partialArgs;
   /** A label in a column of aligned lines (`@details`): as it is in the HTML, padded in the text part. */
   textPad = (value: unknown, _width: number): unknown => value;
@@ -99,7 +101,7 @@ class TextEta extends MailroomEta {
 
 const etaOptions = {
   functionHeader:
-    'const safeUrl = this.safeUrl, formatMinutes = this.formatMinutes, partialArgs = this.partialArgs, textPad = this.textPad;',
+    'const safeUrl = this.safeUrl, formatMinutes = this.formatMinutes, formatDateTime = this.formatDateTime, partialArgs = this.partialArgs, textPad = this.textPad;',
   cache: false,
   useWith: false,
   // Newlines are kept as written; etaSource() drops the lines that hold only code tags.
@@ -236,30 +238,10 @@ export function checkData(template: string, fields: Fields, data: unknown): Reco
       if (optional) continue;
       throw new TemplateError(template, 'is required', { field });
     }
-    const problem = checkValue(kind, value);
-    if (problem) throw new TemplateError(template, problem, { field });
+    const wrong = checkValue(kind, value, isHttpUrl);
+    if (wrong) throw new TemplateError(template, wrong.problem, { field: `${field}${wrong.path ?? ''}` });
   }
   return record;
-}
-
-/** What is wrong with one field's value, or undefined. */
-function checkValue(kind: string, value: unknown): string | undefined {
-  switch (kind) {
-    case 'number':
-      return typeof value === 'number' && Number.isFinite(value) ? undefined : 'must be a number';
-    case 'minutes':
-      return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_MINUTES
-        ? undefined
-        : `must be a whole number of minutes from 1 to ${MAX_MINUTES}`;
-    case 'boolean':
-      return typeof value === 'boolean' ? undefined : 'must be a boolean';
-    case 'url':
-      return typeof value === 'string' && isHttpUrl(value) ? undefined : 'must be an http(s) URL';
-    default:
-      if (typeof value !== 'string') return 'must be a string';
-      // "Welcome to Acme, !": a blank value is a missing one. Leave an optional field out instead.
-      return value.trim() === '' ? 'must not be empty' : undefined;
-  }
 }
 
 export function isHttpUrl(value: string): boolean {

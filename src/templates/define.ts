@@ -3,6 +3,9 @@ import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageError, TemplateError } from '../errors.js';
 import { CATEGORIES, type EmailCategory } from '../message.js';
+import { MAX_MINUTES, MAX_ROWS } from './fields.js';
+
+export { MAX_MINUTES, MAX_ROWS };
 
 /**
  * The type of one template field:
@@ -11,25 +14,58 @@ import { CATEGORIES, type EmailCategory } from '../message.js';
  * - `number`: a finite number;
  * - `minutes`: a whole number of minutes from 1 to {@link MAX_MINUTES} (a week), shown in words
  *   with `<%= formatMinutes(it.field) %>` ("1 hour 30 minutes");
- * - `boolean`.
+ * - `boolean`;
+ * - `datetime`: an instant, as a `Date` or an ISO 8601 / RFC 3339 string with an offset or `Z`
+ *   (`2026-12-08T02:00:00Z`, `2026-12-08T03:00:00+01:00`); a string without an offset, or a date
+ *   that does not exist (30 February), is refused. Shown in the reader's time zone with
+ *   `<%= formatDateTime(it.field, { timeZone: it.timeZone }) %>` ("Tuesday, 8 December 2026, 02:00 (UTC)");
+ * - `timeZone`: an IANA time zone name that the runtime's `Intl` knows (`Europe/Berlin`, `UTC`);
+ * - `rows`: a list of 1 to {@link MAX_ROWS} rows `{ label, value }`, each a non-blank string of at
+ *   most 500 characters, as the `@details` component takes them (`rows: it.items`); an error names
+ *   the row (`items[2].value`).
+ *
+ * Besides these kinds, a field may be a choice of words separated by `|`
+ * (`'sign-in|password-changed'`): its value must be one of them, and its type is their union.
  */
-export type FieldKind = 'string' | 'url' | 'number' | 'minutes' | 'boolean';
+export type FieldKind =
+  | 'string'
+  | 'url'
+  | 'number'
+  | 'minutes'
+  | 'boolean'
+  | 'datetime'
+  | 'timeZone'
+  | 'rows';
 
-/** The largest value of a `minutes` field: one week (10 080). Links that live longer are a risk. */
-export const MAX_MINUTES = 7 * 24 * 60;
+/** A field whose value is one of a few words: `'sign-in|password-changed'`. */
+export type FieldChoice = `${string}|${string}`;
 /** A field's type; a trailing `?` makes it optional (`'url?'`). */
-export type FieldSpec = FieldKind | `${FieldKind}?`;
+export type FieldSpec = FieldKind | `${FieldKind}?` | FieldChoice;
 /** The fields a template's data has, by name. */
 export type Fields = Readonly<Record<string, FieldSpec>>;
 
-type ValueOf<K> = K extends 'number' | 'minutes' ? number : K extends 'boolean' ? boolean : string;
+/** One row of a `rows` field, as `@details` shows it. */
+export interface DetailRow {
+  readonly label: string;
+  readonly value: string;
+}
+type Words<S extends string> = S extends `${infer Head}|${infer Rest}` ? Head | Words<Rest> : S;
+type ValueOf<K> = K extends 'number' | 'minutes'
+  ? number
+  : K extends 'boolean'
+    ? boolean
+    : K extends 'datetime'
+      ? Date | string
+      : K extends 'rows'
+        ? readonly DetailRow[]
+        : K extends FieldKind
+          ? string
+          : K extends string
+            ? Words<K>
+            : never;
 type Required<F extends Fields> = { [K in keyof F as F[K] extends `${string}?` ? never : K]: ValueOf<F[K]> };
 type Optional<F extends Fields> = {
-  [K in keyof F as F[K] extends `${infer B}?`
-    ? B extends FieldKind
-      ? K
-      : never
-    : never]?: F[K] extends `${infer B}?` ? ValueOf<B> : never;
+  [K in keyof F as F[K] extends `${string}?` ? K : never]?: F[K] extends `${infer B}?` ? ValueOf<B> : never;
 };
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 /** The data type a set of {@link Fields} describes. */
@@ -106,7 +142,7 @@ const TEMPLATE = Symbol.for('mailroom.template');
 const DEFINITION = Symbol.for('mailroom.template.definition');
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const FIELD_NAME = /^[A-Za-z_$][\w$]*$/;
-const SPEC = /^(string|url|number|minutes|boolean)\??$/;
+const SPEC = /^(?:string|url|number|minutes|boolean|datetime|timeZone|rows|[\w-]+(?:\|[\w-]+)+)\??$/;
 
 /** A defined template. Its type parameter is the data it takes, so sending with it type-checks. */
 export interface TemplateHandle<Data extends object = Record<string, unknown>> {
@@ -254,7 +290,7 @@ function checkFields(name: string, fields: unknown): Fields {
     if (typeof spec !== 'string' || !SPEC.test(spec)) {
       throw new TemplateError(
         name,
-        'type must be string, url, number, minutes or boolean, with ? for optional',
+        'type must be string, url, number, minutes, boolean, datetime, timeZone, rows or a choice (a|b), with ? for optional',
         {
           field,
         },

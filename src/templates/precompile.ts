@@ -24,6 +24,7 @@ import {
   templateSources,
 } from './compile.js';
 import type { TemplateHandle } from './define.js';
+import { sampleValue } from './fields.js';
 import { PRECOMPILED_FILE, type PrecompiledBuiltins, sourceKey } from './precompiled.js';
 import { templateCss } from './registry.js';
 
@@ -153,18 +154,18 @@ export function sampleBrands(): AppInfo[] {
 
 /** Data for a template: its preview sets, every field given, and only the required ones. */
 export function sampleData(handle: TemplateHandle): Record<string, unknown>[] {
-  const value = (kind: string) =>
+  const value = (kind: string, name: string): unknown =>
     kind === 'url'
       ? 'https://acme.example/a?token=abc&x=1'
-      : kind === 'minutes'
-        ? 90
-        : kind === 'number'
-          ? 3
-          : kind === 'boolean'
-            ? true
-            : 'Ada <Lovelace> & "Co"';
+      : kind === 'string'
+        ? 'Ada <Lovelace> & "Co"'
+        : kind === 'rows'
+          ? [{ label: 'Ada <b> & "Co"', value: '1 < 2 & 3' }]
+          : sampleValue(kind, name);
   const fields = Object.entries(handle.fields);
-  const all = Object.fromEntries(fields.map(([field, spec]) => [field, value(spec.replace('?', ''))]));
+  const all = Object.fromEntries(
+    fields.map(([field, spec]) => [field, value(spec.replace(/\?$/, ''), field)]),
+  );
   const required = Object.fromEntries(
     fields.filter(([, spec]) => !spec.endsWith('?')).map(([f]) => [f, all[f]]),
   );

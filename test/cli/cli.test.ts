@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILTIN_NAMES } from '../helpers/builtins.js';
 import { startSmtpPeer } from '../helpers/smtp-peer.js';
 
 // The CLI is tested as built (`npm test` builds first), the way a user runs it.
@@ -69,7 +70,7 @@ describe('mailroom render', () => {
   });
 
   it('lists the templates', () => {
-    expect(run('templates').stdout.trim().split('\n')).toEqual(['password-reset', 'verification', 'welcome']);
+    expect(run('templates').stdout.trim().split('\n')).toEqual(BUILTIN_NAMES);
   });
 });
 

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILTIN_NAMES } from '../helpers/builtins.js';
 import { getWithHost } from '../helpers/http.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
@@ -95,7 +96,7 @@ describe('mailroom preview', () => {
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     expect(await page.text()).toContain('mailroom preview');
     const list = (await (await fetch(`${url}api/templates`)).json()) as { templates: { name: string }[] };
-    expect(list.templates.map((t) => t.name)).toEqual(['password-reset', 'verification', 'welcome']);
+    expect(list.templates.map((t) => t.name)).toEqual(BUILTIN_NAMES);
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
     expect(run.output().stderr).toBe('');

@@ -296,7 +296,12 @@ const server = http.createServer(handler).listen(0, '127.0.0.1', async () => {
     for (const out of [esm, cjs]) {
       expect(out).toEqual({
         sets: [
+          'maintenance-notice:default|long-values|no-name',
+          'order-confirmation:default|long-values',
           'password-reset:default|long-name|one-minute',
+          'product-update:default|long-values',
+          'reminder:default|long-values|no-list',
+          'security-alert:default|long-values|password-changed',
           'verification:default|long-name|unicode',
           'welcome:default|long-name|no-action',
         ],

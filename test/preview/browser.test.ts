@@ -14,6 +14,7 @@ import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EmailService, memoryTransport, sandboxTransport } from '../../src/index.js';
 import { createPreviewHandler, type PreviewHandler } from '../../src/preview/index.js';
+import { BUILTIN_NAMES } from '../helpers/builtins.js';
 import { launchChromium } from '../helpers/chromium.js';
 
 const FROM = 'Acme <no-reply@acme.example>';
@@ -211,8 +212,8 @@ describe('the preview page in Chromium', () => {
     // A built-in's badge is part of its button's text.
     await expect
       .poll(() => page.locator('#templates [data-template]').allTextContents(), WAIT)
-      .toEqual(['invoice', 'password-resetbuilt-in', 'verificationbuilt-in', 'welcomebuilt-in']);
-    for (const name of ['password-reset', 'verification', 'welcome']) {
+      .toEqual(['invoice', ...BUILTIN_NAMES.map((name) => `${name}built-in`)]);
+    for (const name of BUILTIN_NAMES) {
       expect(await shown(page.locator(`[data-template="${name}"] .badge`))).toBe('built-in');
     }
     expect(await page.locator('[data-template="invoice"] .badge').count()).toBe(0);
@@ -369,9 +370,7 @@ describe('the preview page in Chromium', () => {
     expect(await page.locator('#templates [data-template]').allTextContents()).toEqual([
       'broken',
       'invoice',
-      'password-resetbuilt-in',
-      'verificationbuilt-in',
-      'welcomebuilt-in',
+      ...BUILTIN_NAMES.map((name) => `${name}built-in`),
     ]);
     await page.click('[data-template="invoice"]');
     await expect.poll(() => shown(frame().locator('h1')), WAIT).toBe('Invoice INV-1001');
@@ -414,9 +413,7 @@ describe('the preview page in Chromium', () => {
     ]);
     expect(await page.locator('#templates [data-template]').allTextContents()).toEqual([
       'invoice',
-      'password-resetbuilt-in',
-      'verificationbuilt-in',
-      'welcomebuilt-in',
+      ...BUILTIN_NAMES.map((name) => `${name}built-in`),
     ]);
     const button = frame().getByRole('link', { name: 'Verify email address' });
     await expect.poll(() => visible(button), WAIT).toBe(true);

@@ -16,7 +16,7 @@ import {
 } from '../../src/preview/checks.js';
 import { EmailService } from '../../src/service.js';
 import type { BrandOptions } from '../../src/templates/brand.js';
-import { builtinTemplatesDir } from '../../src/templates/builtins.js';
+import { BUILTIN_FIELDS, builtinTemplatesDir } from '../../src/templates/builtins.js';
 import { memoryTransport } from '../../src/transports/memory.js';
 
 const FIXTURES = join(import.meta.dirname, 'checks');
@@ -240,7 +240,7 @@ describe('the built-in templates', () => {
       services.push(service);
       const loudOnes: string[] = [];
       let checked = 0;
-      for (const template of ['verification', 'password-reset', 'welcome'] as const) {
+      for (const template of Object.keys(BUILTIN_FIELDS)) {
         const dir = join(builtinTemplatesDir(), template, 'preview');
         for (const file of (await readdir(dir)).filter((f) => f.endsWith('.json')).sort()) {
           const data = JSON.parse(await readFile(join(dir, file), 'utf8'));
@@ -253,10 +253,14 @@ describe('the built-in templates', () => {
             loudOnes.push(`${template}/${file}: ${f.check} ${f.message}`);
         }
       }
-      expect(checked).toBeGreaterThanOrEqual(9);
+      expect(checked).toBeGreaterThanOrEqual(22);
       // The long-name data set is there to show what a long name does: this is what it does.
       expect(loudOnes).toEqual([
         'welcome/long-name.json: subject the subject has 79 characters: over 60, inboxes cut it off',
+        // The long-values sets of the content library do the same with a long headline, task or reference.
+        'product-update/long-values.json: subject the subject has 85 characters: over 60, inboxes cut it off',
+        'reminder/long-values.json: subject the subject has 95 characters: over 60, inboxes cut it off',
+        'order-confirmation/long-values.json: subject the subject has 66 characters: over 60, inboxes cut it off',
       ]);
     });
   }

@@ -27,7 +27,12 @@ describe('preview data sets', () => {
     expect(sources.problems).toEqual([]);
     expect(Object.fromEntries(sources.templates.map((t) => [t.name, t.sets.map((s) => s.name)]))).toEqual({
       invoice: ['default', 'huge-amount'],
+      'maintenance-notice': ['default', 'long-values', 'no-name'],
+      'order-confirmation': ['default', 'long-values'],
       'password-reset': ['default', 'long-name', 'one-minute'],
+      'product-update': ['default', 'long-values'],
+      reminder: ['default', 'long-values', 'no-list'],
+      'security-alert': ['default', 'long-values', 'password-changed'],
       verification: ['default', 'long-name', 'unicode'],
       welcome: ['default', 'long-name', 'no-action'],
     });

@@ -137,7 +137,7 @@ describe('built-in emails', () => {
   });
 
   it('renders the text part from a compiled template, not by converting each message', () => {
-    for (const name of ['verification', 'password-reset', 'welcome']) {
+    for (const [name] of BUILTINS) {
       expect(service.templates.compiled(name).textFromTemplate).toBe(true);
     }
   });
@@ -162,6 +162,63 @@ const BUILTINS = [
     { username: 'Jane', actionUrl: 'https://acme.example/start' },
     'Welcome to Acme &amp; Co',
     'Get started',
+  ],
+  [
+    'security-alert',
+    {
+      username: 'Jane',
+      event: 'sign-in',
+      occurredAt: '2026-12-08T02:00:00Z',
+      device: 'Firefox on Windows',
+      secureAccountUrl: 'https://acme.example/security',
+    },
+    'New sign-in to your account',
+    "This wasn't me",
+  ],
+  [
+    'product-update',
+    {
+      username: 'Jane',
+      headline: 'Shared workspaces are here',
+      summary: 'Invite your team.',
+      actionUrl: 'https://acme.example/new',
+    },
+    'Shared workspaces are here',
+    "See what's new",
+  ],
+  [
+    'reminder',
+    {
+      username: 'Jane',
+      task: 'Finish setting up your profile',
+      actionUrl: 'https://acme.example/profile',
+    },
+    'Finish setting up your profile',
+    'Continue',
+  ],
+  [
+    'order-confirmation',
+    {
+      username: 'Jane',
+      reference: 'A-1042',
+      items: [{ label: 'Desk lamp', value: '$89.00' }],
+      total: '$89.00',
+      orderUrl: 'https://acme.example/orders/A-1042',
+    },
+    'Thanks for your order',
+    'View your order',
+  ],
+  [
+    'maintenance-notice',
+    {
+      username: 'Jane',
+      startsAt: '2026-12-08T02:00:00Z',
+      endsAt: '2026-12-08T04:00:00Z',
+      affected: 'Sign-in may be unavailable.',
+      statusUrl: 'https://status.acme.example',
+    },
+    'Scheduled maintenance',
+    'View status page',
   ],
 ] as const;
 

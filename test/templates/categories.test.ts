@@ -89,11 +89,16 @@ describe('a template has a category', () => {
     expect(problems[0]?.message).toContain('category');
   });
 
-  it('gives the built-ins the category their kind of mail has: all three are transactional', () => {
+  it('gives the built-ins the category their kind of mail has', () => {
     expect(Object.fromEntries(builtinTemplates().map((h) => [h.name, h.category]))).toEqual({
       verification: 'transactional',
       'password-reset': 'transactional',
       welcome: 'transactional',
+      'order-confirmation': 'transactional',
+      'security-alert': 'security',
+      'product-update': 'product',
+      reminder: 'product',
+      'maintenance-notice': 'product',
     });
   });
 });

@@ -11,7 +11,14 @@ import { memoryTransport } from '../../src/transports/memory.js';
 
 type Definition = Parameters<typeof defineTemplate>[0];
 
-const colors = { primary: '#FF5A00', success: '#118833', danger: '#CC0022', text: '#222222' };
+const colors = {
+  primary: '#FF5A00',
+  success: '#118833',
+  danger: '#CC0022',
+  warning: '#FFB000',
+  info: '#0077AA',
+  text: '#222222',
+};
 /** A layout of the user's own: no built-in stylesheet, no classes of ours. */
 const plainLayout = '<html><body><div class="mine"><%~ it.body %></div></body></html>';
 const LAYOUTS = [
@@ -83,6 +90,44 @@ describe('@button', () => {
     expect(text).not.toMatch(/button/i);
   });
 
+  it.each(LAYOUTS)(
+    'takes a tone in %s: danger is white on the danger colour, warning dark text on the warning colour',
+    (_, layout) => {
+      const { html, text } = render(
+        {
+          fields: { url: 'url' },
+          layout,
+          html: [
+            "<%~ include('@button', { url: it.url, label: 'This was not me', tone: 'danger' }) %>",
+            "<%~ include('@button', { url: it.url, label: 'Status page', tone: 'warning' }) %>",
+          ].join('\n'),
+        },
+        { url: payUrl },
+      );
+      const [danger, warning] = [...html.matchAll(/<a href[^>]*class="mr-button-link"[^>]*>/g)].map(
+        (m) => m[0],
+      );
+      expect(danger).toMatch(/background-color: #CC0022/);
+      expect(danger).toMatch(/[; "]color: #FFFFFF/);
+      expect(warning).toMatch(/background-color: #FFB000/);
+      expect(warning).toMatch(/[; "]color: #222222/);
+      expect(html).toContain('class="mr-button mr-button-danger"');
+      expect(html).toContain('class="mr-button mr-button-warning"');
+      expect(html).toContain('fillcolor="#CC0022"');
+      expect(html).toContain('fillcolor="#FFB000"');
+      expect(text).toContain(`This was not me:\n${payUrl}`);
+    },
+  );
+
+  it('refuses a tone it does not have, by name', () => {
+    const err = compileError({
+      fields: { url: 'url' },
+      html: "<%~ include('@button', { url: it.url, label: 'Go', tone: 'info' }) %>",
+    });
+    expect(err.field).toBe('@button.tone');
+    expect(err.message).toMatch(/must be one of 'primary', 'danger', 'warning'/);
+  });
+
   it('keeps its look against a custom layout’s own stylesheet rules for generic class names', () => {
     const s = new EmailService({
       transport: memoryTransport(),
@@ -134,7 +179,10 @@ describe.each(LAYOUTS)('components in %s', (_, layout) => {
     expect(cell).toMatch(/bgcolor="#F8F9FA"/);
     expect(cell).toMatch(/border-left: 4px solid #CC0022/);
     expect(html).toContain('class="mr-panel mr-panel-info"');
-    expect(html).toMatch(/border-left: 4px solid #FF5A00/);
+    // Severity colours (issue 13): info has its own colour, not the brand's primary.
+    expect(openTag(html, 'mr-panel-info')).toBeTruthy();
+    expect(html).toMatch(/border-left: 4px solid #0077AA/);
+    expect(html).not.toMatch(/border-left: 4px solid #FF5A00/);
     expect(html).toContain('Update it before Friday &lt;script&gt;alert(1)&lt;/script&gt;');
     expect(html).not.toContain(script);
     expect(body(text)).toBe(

@@ -37,7 +37,9 @@ describe('template names', () => {
   it('says which templates exist when a name is unknown', () => {
     const err = templateError(() => service.render('invoice', {}));
     expect(err.template).toBe('invoice');
-    expect(err.message).toMatch(/known: password-reset, verification, welcome/);
+    expect(err.message).toMatch(
+      /known: maintenance-notice, order-confirmation, password-reset, product-update, reminder, security-alert, verification, welcome/,
+    );
   });
 });
 
