@@ -9,6 +9,22 @@ export interface Logger {
   info(fields: object, message?: string): void;
   warn(fields: object, message?: string): void;
   error(fields: object, message?: string): void;
+  /**
+   * Whether lines of `level` are written at all (pino's and winston's `isLevelEnabled`). Optional:
+   * when the logger has it and says no, mailroom does not build the line (the per-email ones, such
+   * as `email.sent` and `worker.sent`, cost fields and masked addresses for every email).
+   */
+  isLevelEnabled?(level: string): boolean;
+}
+
+/** True when `logger` is there and keeps lines of `level` (see {@link Logger.isLevelEnabled}). */
+export function logsAt(
+  logger: Logger | undefined,
+  level: 'debug' | 'info' | 'warn' | 'error',
+): logger is Logger {
+  return (
+    logger !== undefined && (typeof logger.isLevelEnabled !== 'function' || logger.isLevelEnabled(level))
+  );
 }
 
 /** `jane.doe@example.com` → `j***@example.com`. */

@@ -13,7 +13,7 @@ import {
   MessageError,
   TemplateError,
 } from './errors.js';
-import { type Logger, maskAddress, maskAddresses } from './log.js';
+import { type Logger, logsAt, maskAddress, maskAddresses } from './log.js';
 import {
   type Address,
   type AddressInput,
@@ -445,7 +445,7 @@ export class EmailService {
           this.transport.narrowsRecipients === true,
         ).then((result) => {
           try {
-            this.#sent(sending, result, attempts, performance.now() - started);
+            this.#sent(sending, result, attempts, started);
           } catch (error) {
             failed(error);
           }
@@ -911,8 +911,14 @@ export class EmailService {
     this.#emit('suppressed', { message, suppressed, sent });
   }
 
-  #sent(message: EmailMessage, result: SendResult, attempts: number, durationMs: number): void {
-    this.#logger?.info(
+  /** `started`: the send's `performance.now()`; the duration is read only for a log line or a listener. */
+  #sent(message: EmailMessage, result: SendResult, attempts: number, started: number): void {
+    // Once per email: nothing is built (nor the clock read) for a logger that drops info lines.
+    const log = logsAt(this.#logger, 'info') ? this.#logger : undefined;
+    const listening = this.#listeners.sent.size > 0;
+    if (log === undefined && !listening) return;
+    const durationMs = performance.now() - started;
+    log?.info(
       {
         event: 'email.sent',
         template: message.template,
@@ -927,7 +933,7 @@ export class EmailService {
       },
       'email sent',
     );
-    if (this.#listeners.sent.size > 0) this.#emit('sent', { message, result, attempts, durationMs });
+    if (listening) this.#emit('sent', { message, result, attempts, durationMs });
   }
 
   #retrying(message: EmailMessage, error: EmailError, attempt: number, delayMs: number): void {

@@ -251,6 +251,38 @@ describe('EmailService', () => {
     expect(all).not.toContain('You can choose a new one here');
   });
 
+  it("builds no email.sent line for a logger that drops info lines (pino's isLevelEnabled), and still emits sent", async () => {
+    const { logger, lines } = recordingLogger();
+    const asked: string[] = [];
+    const quiet = new EmailService({
+      transport: memoryTransport(),
+      from,
+      logger: {
+        ...logger,
+        isLevelEnabled: (level) => {
+          asked.push(level);
+          return level !== 'info';
+        },
+      },
+    });
+    const durations: number[] = [];
+    quiet.on('sent', ({ durationMs }) => durations.push(durationMs));
+    await quiet.send({ to: 'jane@example.com', subject: 'Hi', text: 'Hi' });
+    expect(lines.map((l) => `${l.level} ${l.fields.event}`)).not.toContain('info email.sent');
+    expect(asked).toContain('info');
+    expect(durations).toHaveLength(1);
+    expect(durations[0]).toBeGreaterThanOrEqual(0);
+    // The same logger, keeping info lines: the line is there.
+    const { logger: loud, lines: loudLines } = recordingLogger();
+    const kept = new EmailService({
+      transport: memoryTransport(),
+      from,
+      logger: { ...loud, isLevelEnabled: () => true },
+    });
+    await kept.send({ to: 'jane@example.com', subject: 'Hi', text: 'Hi' });
+    expect(loudLines.map((l) => `${l.level} ${l.fields.event}`)).toContain('info email.sent');
+  });
+
   it('states once, at construction, where its mail goes', () => {
     const { logger, lines } = recordingLogger();
     new EmailService({ transport: memoryTransport(), from, logger });

@@ -120,6 +120,8 @@ async function load(): Promise<{
 /** A logger for mailroom and kafkajs that writes warnings and errors to stderr, never to stdout. */
 const logger = {
   info() {},
+  // As pino at level 'warn' says: the worker then builds no line it would drop.
+  isLevelEnabled: (level: string) => level === 'warn' || level === 'error',
   warn: (fields: object, message?: string) => console.error('warn', message ?? '', JSON.stringify(fields)),
   error: (fields: object, message?: string) => console.error('error', message ?? '', JSON.stringify(fields)),
 };

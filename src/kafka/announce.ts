@@ -3,12 +3,13 @@
  * one place, so runtime.ts reads as what the worker does and this file as what it says.
  */
 import type { EmailError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { type Logger, logsAt } from '../log.js';
 import type { SuppressedRecipient } from '../transport.js';
 import type { FinishedOffsets } from './commit.js';
 import type { EnvelopeV1 } from './envelope.js';
 import { kafkaErrorFields } from './failures.js';
 import type { IdempotencyStoreError } from './idempotency.js';
+import { isoTime } from './iso-time.js';
 import { describeFailure, type RecordPosition, type RecordReports } from './records.js';
 import type { EmailWorkerEvents, EmailWorkerStats } from './worker.js';
 
@@ -85,14 +86,17 @@ export class Announcer {
           return;
         }
         stats.sent++;
-        if (!this.log && !this.#listeners.has('sent')) return;
-        const latencyMs = Date.now() - Date.parse(envelope.createdAt);
+        // Once per email: nothing is built for a logger that drops info lines and nobody listening.
+        const log = logsAt(this.log, 'info') ? this.log : undefined;
+        const listening = this.#listeners.has('sent');
+        if (log === undefined && !listening) return;
+        const latencyMs = Date.now() - isoTime(envelope.createdAt);
         const { topic, partition, offset } = at;
-        this.log?.info(
+        log?.info(
           { event: 'worker.sent', id: envelope.id, topic, partition, offset, attempts, latencyMs },
           'email sent',
         );
-        this.emit('sent', { topic, partition, offset, envelope, result, attempts, latencyMs });
+        if (listening) this.emit('sent', { topic, partition, offset, envelope, result, attempts, latencyMs });
       },
       retried: (event) => {
         stats.retried++;
@@ -114,8 +118,10 @@ export class Announcer {
       },
       duplicate: (event) => {
         stats.duplicates++;
-        const { envelope, ...at } = event;
-        this.log?.info({ event: 'worker.duplicate', id: envelope.id, ...at }, 'already sent: skipped');
+        if (logsAt(this.log, 'info')) {
+          const { envelope, ...at } = event;
+          this.log.info({ event: 'worker.duplicate', id: envelope.id, ...at }, 'already sent: skipped');
+        }
         this.emit('duplicate', event);
       },
       held: (event) => {

@@ -21,6 +21,7 @@ import {
 } from '../message.js';
 import type { QueuedEmail } from '../queue.js';
 import { checkTemplateName } from '../templates/define.js';
+import { isoTime } from './iso-time.js';
 
 /** The envelope version this release writes and reads. */
 export const ENVELOPE_VERSION = 1;
@@ -317,10 +318,7 @@ function checkEnvelope(
   if (made?.id !== true && (typeof e.id !== 'string' || !ID.test(e.id)))
     throw new MessageError('id', 'must be 1–200 word characters');
   if (typeof e.idempotencyKey !== 'string') throw new MessageError('idempotencyKey', 'is required');
-  if (
-    made?.createdAt !== true &&
-    (typeof e.createdAt !== 'string' || Number.isNaN(Date.parse(e.createdAt)))
-  ) {
+  if (made?.createdAt !== true && (typeof e.createdAt !== 'string' || Number.isNaN(isoTime(e.createdAt)))) {
     throw new MessageError('createdAt', 'must be an ISO 8601 time');
   }
   if (

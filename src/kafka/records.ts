@@ -7,7 +7,7 @@ import { EmailError, isEmailError, isMailroomError, isMessageError, isTemplateEr
 import { maskAddresses, oneLine } from '../log.js';
 import type { RetryOptions } from '../retry.js';
 import type { EmailService } from '../service.js';
-import { categoryOf } from '../templates/define.js';
+import { categoryOf, type TemplateHandle } from '../templates/define.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
 import { isPending, KeyClaims } from './claims.js';
 import { headerText, type KafkaHeaders, type KafkaIncomingMessage } from './client.js';
@@ -198,9 +198,11 @@ export function recordHandler(o: RecordHandlerOptions) {
     } catch (error) {
       return deadLetter(message, at, undefined, 'invalid-envelope', error, prior);
     }
+    // Looked up once: the render and the category take the handle, not the name again.
+    let template: TemplateHandle | undefined;
     if (envelope.template !== undefined) {
       try {
-        service.templates.get(envelope.template);
+        template = service.templates.get(envelope.template);
       } catch (error) {
         return deadLetter(message, at, envelope, 'unknown-template', error, prior);
       }
@@ -210,9 +212,9 @@ export function recordHandler(o: RecordHandlerOptions) {
     const key = storeKey(envelope, message);
     const claiming = claims.claim(key);
     if (isPending(claiming)) {
-      return claiming.then((claim) => claimed(message, at, envelope, prior, key, claim));
+      return claiming.then((claim) => claimed(message, at, envelope, template, prior, key, claim));
     }
-    return claimed(message, at, envelope, prior, key, claiming);
+    return claimed(message, at, envelope, template, prior, key, claiming);
   };
 
   /** What the store answered decides: skip, park, send. `claims.done(key)` once the record is decided. */
@@ -220,6 +222,7 @@ export function recordHandler(o: RecordHandlerOptions) {
     message: KafkaIncomingMessage,
     at: RecordPosition,
     envelope: EnvelopeV1,
+    template: TemplateHandle | undefined,
     prior: number,
     key: string,
     claim: ClaimResult | undefined,
@@ -238,7 +241,7 @@ export function recordHandler(o: RecordHandlerOptions) {
           throw error;
         }
       }
-      return sendClaimed(message, at, envelope, prior, key); // calls claims.done(key) when it is over
+      return sendClaimed(message, at, envelope, template, prior, key); // calls claims.done(key) when it is over
     }
     try {
       if (claim === undefined) return 'hold'; // no answer: nothing is sent, the worker pauses
@@ -263,12 +266,13 @@ export function recordHandler(o: RecordHandlerOptions) {
     message: KafkaIncomingMessage,
     at: RecordPosition,
     envelope: EnvelopeV1,
+    template: TemplateHandle | undefined,
     prior: number,
     key: string,
   ): Promise<Outcome> => {
     let sending: Promise<SendResult>;
     try {
-      sending = service.send(sendInput(envelope, prior));
+      sending = service.send(sendInput(envelope, template, prior));
     } catch (error) {
       sending = Promise.reject(error); // the render failed: decided as a failed send
     }
@@ -412,11 +416,12 @@ export function recordHandler(o: RecordHandlerOptions) {
   };
 
   /** What the service sends for an envelope: rendered here, checked by the send (see readEnvelope). */
-  const sendInput = (envelope: EnvelopeV1, prior: number) => {
+  /** `template`: the envelope's, looked up (undefined without one). */
+  const sendInput = (envelope: EnvelopeV1, template: TemplateHandle | undefined, prior: number) => {
     const fields = envelopeFields(envelope);
-    if (envelope.template !== undefined) {
+    if (template !== undefined) {
       const rendered = service.render(
-        envelope.template,
+        template,
         envelope.data ?? {},
         envelope.replyTo === undefined ? undefined : { replyTo: envelope.replyTo },
       );
@@ -424,7 +429,7 @@ export function recordHandler(o: RecordHandlerOptions) {
       fields.html = rendered.html;
       fields.text = rendered.text;
       // Absent in the envelope: the template's own (a security template stays security).
-      fields.category = categoryOf(service.templates.get(envelope.template), envelope.category);
+      fields.category = categoryOf(template, envelope.category);
     }
     // The in-process retry never takes the email past its attempts in all.
     const left = o.maxAttempts - prior;

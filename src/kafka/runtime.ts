@@ -9,6 +9,7 @@ import type { EmailError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { EmailService } from '../service.js';
 import { Announcer } from './announce.js';
+import { isPending } from './claims.js';
 import {
   type ConsumerSettings,
   confirmCommitted,
@@ -36,7 +37,13 @@ import {
   rebalanceCause,
 } from './failures.js';
 import type { IdempotencyStoreError } from './idempotency.js';
-import { describeFailure, notBeforeOf, type RecordHandlerOptions, recordHandler } from './records.js';
+import {
+  describeFailure,
+  notBeforeOf,
+  type Outcome,
+  type RecordHandlerOptions,
+  recordHandler,
+} from './records.js';
 import type { EmailWorkerEvents, EmailWorkerStats } from './worker.js';
 
 /** What the runtime is given, every default resolved by worker.ts. */
@@ -358,19 +365,39 @@ export class WorkerRuntime {
     // keeping a set of promises (two more per record).
     let inFlight = 0;
     let drained: (() => void) | undefined;
-    const run = async (index: number, message: KafkaIncomingMessage) => {
+    // A record's end, whatever it was: its slot is free, and the batch may be drained.
+    const over = () => {
+      this.#slots.release();
+      if (--inFlight === 0) drained?.();
+    };
+    const failed = (error: unknown) => {
+      // Publishing to the retry or dead-letter topic failed: not committed, fetched again.
+      stop = true;
+      failure ??= error;
+      over();
+    };
+    const decided = (index: number, outcome: Outcome) => {
       try {
-        const outcome = await this.#handle(message, { topic: batchTopic, partition, offset: message.offset });
         if (outcome === 'done') progress.finish(index);
         else stop = true;
       } catch (error) {
-        // Publishing to the retry or dead-letter topic failed: not committed, fetched again.
         stop = true;
         failure ??= error;
-      } finally {
-        this.#slots.release();
-        if (--inFlight === 0) drained?.();
       }
+      over();
+    };
+    // Not async: a record the handler decides at once (a duplicate, a hold) settles here, and one
+    // it sends takes one promise callback rather than an async frame and an await.
+    const run = (index: number, message: KafkaIncomingMessage) => {
+      let outcome: Outcome | Promise<Outcome>;
+      try {
+        outcome = this.#handle(message, { topic: batchTopic, partition, offset: message.offset });
+      } catch (error) {
+        failed(error);
+        return;
+      }
+      if (isPending(outcome)) outcome.then((decision) => decided(index, decision), failed);
+      else decided(index, outcome);
     };
     const { messages } = batch;
     try {
@@ -386,7 +413,7 @@ export class WorkerRuntime {
           }
         }
         inFlight++;
-        void run(index, message); // never rejects: a failure is kept in `failure`
+        run(index, message); // never throws: a failure is kept in `failure`
       }
       if (inFlight > 0) {
         await new Promise<void>((resolve) => {

@@ -57,3 +57,58 @@ describe('worker events', () => {
     expect(events[0]!.latencyMs).toBeGreaterThanOrEqual(1000);
   });
 });
+
+describe('worker log lines per email', () => {
+  const envelope = { createdAt: new Date(Date.now() - 1000).toISOString(), id: 'e-1' } as never;
+  const result = { messageId: '<m@x>', accepted: ['a@b.example'], rejected: [], transport: 't' };
+  const at = { topic: 't', partition: 0, offset: '1' };
+  /** A pino-shaped logger that keeps lines of the levels it enables; `asked` counts isLevelEnabled calls. */
+  const logger = (enabled: string[] | undefined) => {
+    const lines: Array<{ level: string; fields: Record<string, unknown> }> = [];
+    let asked = 0;
+    const write = (level: string) => (fields: object) =>
+      lines.push({ level, fields: fields as Record<string, unknown> });
+    return {
+      lines,
+      asked: () => asked,
+      logger: {
+        info: write('info'),
+        warn: write('warn'),
+        error: write('error'),
+        ...(enabled && {
+          isLevelEnabled: (level: string) => {
+            asked++;
+            return enabled.includes(level);
+          },
+        }),
+      },
+    };
+  };
+
+  it('writes worker.sent and worker.duplicate with the latency when the logger keeps info lines', () => {
+    for (const enabled of [undefined, ['info', 'warn', 'error']]) {
+      const log = logger(enabled);
+      const reports = new Announcer(log.logger, 'group').recordReports(() => {});
+      reports.sent(at, envelope, result, 1);
+      reports.duplicate({ ...at, envelope });
+      expect(log.lines.map((l) => l.fields.event)).toEqual(['worker.sent', 'worker.duplicate']);
+      expect(log.lines[0]!.fields.latencyMs).toBeGreaterThanOrEqual(1000);
+    }
+  });
+
+  it('builds no worker.sent or worker.duplicate line for a logger that drops info (pino at warn), and still counts and emits', () => {
+    const log = logger(['warn', 'error']);
+    const say = new Announcer(log.logger, 'group');
+    const reports = say.recordReports(() => {});
+    const events: number[] = [];
+    reports.sent(at, envelope, result, 1);
+    say.on('sent', (event) => events.push(event.latencyMs));
+    reports.sent(at, envelope, result, 1);
+    reports.duplicate({ ...at, envelope });
+    expect(log.lines).toEqual([]);
+    expect(log.asked()).toBe(3);
+    expect(say.stats).toMatchObject({ sent: 2, duplicates: 1 });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toBeGreaterThanOrEqual(1000);
+  });
+});
