@@ -5,17 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { isMessageError } from '../src/errors.js';
 import type { PreferenceStore } from '../src/preferences.js';
+import { rejection } from './helpers/thrown.js';
 
 export type PreferenceStoreFactory = () => Promise<{ store: PreferenceStore; close?: () => Promise<void> }>;
-
-async function rejection(fn: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 export function preferenceStoreContract(name: string, make: PreferenceStoreFactory): void {
   describe(`${name}: the PreferenceStore contract`, () => {

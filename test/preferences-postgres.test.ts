@@ -10,7 +10,7 @@ import { isConfigError } from '../src/errors.js';
 import { postgresPreferenceStore, preferenceTableSql } from '../src/preferences-postgres.js';
 import { EmailService } from '../src/service.js';
 import { memoryTransport } from '../src/transports/memory.js';
-import { type PostgresServer, startPostgresServer } from './helpers/postgres-server.js';
+import { type PostgresServer, startPostgresServer, tableColumns } from './helpers/postgres-server.js';
 import { preferenceStoreContract } from './preference-contract.js';
 
 let server: PostgresServer;
@@ -84,12 +84,7 @@ describe('postgresPreferenceStore', () => {
     expect(readme).toContain(preferenceTableSql());
     const table = freshTable();
     await postgresPreferenceStore({ pool: admin, table }).ensureTable();
-    const columns = await admin.query(
-      `SELECT column_name, data_type, is_nullable FROM information_schema.columns
-       WHERE table_name = $1 ORDER BY ordinal_position`,
-      [table],
-    );
-    expect(columns.rows).toEqual([
+    expect(await tableColumns(admin, table)).toEqual([
       { column_name: 'address', data_type: 'text', is_nullable: 'NO' },
       { column_name: 'category', data_type: 'text', is_nullable: 'NO' },
       { column_name: 'allowed', data_type: 'boolean', is_nullable: 'NO' },

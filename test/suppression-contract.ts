@@ -5,18 +5,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { isMessageError } from '../src/errors.js';
 import type { SuppressionStore } from '../src/suppression.js';
+import { rejection } from './helpers/thrown.js';
 
 /** A fresh, empty store for one test, and how to let it go. */
 export type StoreFactory = () => Promise<{ store: SuppressionStore; close?: () => Promise<void> }>;
-
-async function rejection(fn: () => Promise<unknown>): Promise<unknown> {
-  return fn().then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (error: unknown) => error,
-  );
-}
 
 export function suppressionStoreContract(name: string, make: StoreFactory): void {
   describe(`${name}: the SuppressionStore contract`, () => {

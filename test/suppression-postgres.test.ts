@@ -5,7 +5,8 @@ import { isConfigError } from '../src/errors.js';
 import { EmailService, type SuppressedEvent } from '../src/service.js';
 import { postgresSuppressionStore, suppressionTableSql } from '../src/suppression-postgres.js';
 import { memoryTransport } from '../src/transports/memory.js';
-import { type PostgresServer, startPostgresServer } from './helpers/postgres-server.js';
+import { type PostgresServer, startPostgresServer, tableColumns } from './helpers/postgres-server.js';
+import { caught } from './helpers/thrown.js';
 import { suppressionStoreContract } from './suppression-contract.js';
 
 let server: PostgresServer;
@@ -26,15 +27,6 @@ const freshTable = () => `suppressions_${process.pid}_${++tables}`;
 
 const tableExists = async (name: string) =>
   (await admin.query('SELECT to_regclass($1) IS NOT NULL AS e', [name])).rows[0].e as boolean;
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 suppressionStoreContract('postgresSuppressionStore (its own pool)', async () => {
   const store = postgresSuppressionStore({ connectionString: server.url(), table: freshTable() });
@@ -70,12 +62,7 @@ describe('postgresSuppressionStore', () => {
     expect(readme).toContain(suppressionTableSql());
     const table = freshTable();
     await postgresSuppressionStore({ pool: admin, table }).ensureTable();
-    const columns = await admin.query(
-      `SELECT column_name, data_type, is_nullable FROM information_schema.columns
-       WHERE table_name = $1 ORDER BY ordinal_position`,
-      [table],
-    );
-    expect(columns.rows).toEqual([
+    expect(await tableColumns(admin, table)).toEqual([
       { column_name: 'address', data_type: 'text', is_nullable: 'NO' },
       { column_name: 'reason', data_type: 'text', is_nullable: 'NO' },
       { column_name: 'since', data_type: 'timestamp with time zone', is_nullable: 'NO' },
@@ -118,7 +105,7 @@ describe('postgresSuppressionStore', () => {
 
   it('refuses a table name that is not an identifier, naming table, before any query', async () => {
     for (const table of ['', 'x; DROP TABLE users', '"quoted"', '1st', 'a.b.c', 'sp ace', 'a'.repeat(64)]) {
-      const error = thrown(() => postgresSuppressionStore({ pool: admin, table }));
+      const error = caught(() => postgresSuppressionStore({ pool: admin, table }));
       expect(isConfigError(error) && error.option, table).toBe('table');
     }
     expect(() => suppressionTableSql('bad-name')).toThrow(/^table: /);
@@ -134,7 +121,7 @@ describe('postgresSuppressionStore', () => {
       [{ connectionString: 'postgres://app:s3cret-pw@db/app', timeoutMs: 0 }, 'timeoutMs'],
     ];
     for (const [options, option] of cases) {
-      const error = thrown(() => postgresSuppressionStore(options));
+      const error = caught(() => postgresSuppressionStore(options));
       expect(isConfigError(error) && error.option).toBe(option);
       expect(String((error as Error).message)).not.toContain('s3cret-pw');
     }

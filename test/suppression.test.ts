@@ -5,6 +5,7 @@ import { EmailService, type SuppressedEvent } from '../src/service.js';
 import { memorySuppressionStore, type SuppressionStore, suppressFromEvents } from '../src/suppression.js';
 import { memoryTransport } from '../src/transports/memory.js';
 import { createWebhookHandler } from '../src/webhooks/index.js';
+import { rejection } from './helpers/thrown.js';
 import { suppressionStoreContract } from './suppression-contract.js';
 import { listen, MAILGUN_KEY, mailgun, post, RESEND_SECRET, resend, sample } from './webhooks/signing.js';
 
@@ -14,14 +15,6 @@ afterEach(async () => {
 });
 
 /** What the promise `fn` returns rejects with. */
-async function rejection(fn: () => Promise<unknown>): Promise<unknown> {
-  return fn().then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (error: unknown) => error,
-  );
-}
 
 function service(suppressions: SuppressionStore) {
   const transport = memoryTransport();

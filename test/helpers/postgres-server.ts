@@ -227,3 +227,16 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
     },
   };
 }
+
+/** A table's columns as information_schema gives them, in their order: what a store's DDL made. */
+export async function tableColumns(
+  pool: { query(text: string, values: unknown[]): Promise<{ rows: unknown[] }> },
+  table: string,
+): Promise<unknown[]> {
+  const { rows } = await pool.query(
+    `SELECT column_name, data_type, is_nullable FROM information_schema.columns
+     WHERE table_name = $1 ORDER BY ordinal_position`,
+    [table],
+  );
+  return rows;
+}

@@ -13,6 +13,7 @@ import { EmailService } from '../../src/service.js';
 import { builtinTemplates } from '../../src/templates/builtins.js';
 import { defineTemplate } from '../../src/templates/define.js';
 import { memoryTransport } from '../../src/transports/memory.js';
+import { rejection } from '../helpers/thrown.js';
 
 const digest = defineTemplate({
   name: 'digest',
@@ -29,15 +30,6 @@ const alert = defineTemplate({
   html: '<p>A sign-in from <%= it.device %></p>',
 });
 const from = 'Acme <no-reply@acme.example>';
-
-async function rejection(fn: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 const dirs: string[] = [];
 afterEach(async () => {

@@ -15,29 +15,12 @@ import { verifyUnsubscribeToken } from '../../src/unsubscribe/index.js';
 import { DKIMPY, dkimpyVerdicts, mailauthVerdicts, rsaKey, SKIP_DKIMPY } from '../helpers/dkim-verify.js';
 import { fromMime } from '../helpers/received.js';
 import { type SmtpPeer, startSmtpPeer } from '../helpers/smtp-peer.js';
+import { caught, rejection } from '../helpers/thrown.js';
 
 const from = 'Acme <no-reply@acme.example>';
 const email = { subject: 'Hello', text: 'Hello there' };
 const SECRET = 'unsubscribe-secret-unsubscribe-secret-1';
 const unsubscribe = { url: 'https://acme.example/unsubscribe', secrets: [SECRET] };
-
-async function rejection(fn: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 async function service(extra: Partial<EmailServiceOptions> = {}) {
   const transport = memoryTransport();
@@ -200,7 +183,7 @@ describe('what cannot carry one person’s link is refused before anything is se
 
 describe('the unsubscribe option is checked when the service is made', () => {
   const option = (value: unknown) =>
-    thrown(
+    caught(
       () =>
         new EmailService({
           transport: memoryTransport(),
@@ -274,7 +257,7 @@ describe('from the environment', () => {
     ],
     ['a bad mailto', { MAILROOM_UNSUBSCRIBE_MAILTO: 'nope' }, 'MAILROOM_UNSUBSCRIBE_MAILTO', ''],
   ])('%s is a ConfigError naming the variable, never a secret', (_name, change, variable, says) => {
-    const error = thrown(() => configFromEnv({ ...env, ...change }));
+    const error = caught(() => configFromEnv({ ...env, ...change }));
     expect(isConfigError(error) && error.option).toBe(variable);
     expect((error as Error).message).toContain(says);
     expect((error as Error).message).not.toContain('hunter2');
