@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { closest, isProduction, lookalike } from './env-names.js';
 import { ConfigError, isConfigError } from './errors.js';
 import { type Address, configAddress, unsafeText } from './message.js';
-import { checkConnectionString } from './postgres.js';
+import { checkConnectionString, closesWithService } from './postgres.js';
 import type { PreferenceStore } from './preferences.js';
 import { postgresPreferenceStore } from './preferences-postgres.js';
 import type { EmailServiceOptions } from './service.js';
@@ -824,7 +824,7 @@ export function suppressionsFromEnv(
   const url = reader(env).get('MAILROOM_SUPPRESSIONS_URL');
   if (url === undefined) return undefined;
   checkConnectionString(url, 'MAILROOM_SUPPRESSIONS_URL');
-  return postgresSuppressionStore({ connectionString: url });
+  return closesWithService(postgresSuppressionStore({ connectionString: url }));
 }
 
 /**
@@ -837,7 +837,7 @@ export function preferencesFromEnv(
   const url = reader(env).get('MAILROOM_PREFERENCES_URL');
   if (url === undefined) return undefined;
   checkConnectionString(url, 'MAILROOM_PREFERENCES_URL');
-  return postgresPreferenceStore({ connectionString: url });
+  return closesWithService(postgresPreferenceStore({ connectionString: url }));
 }
 
 function readPem(name: Variable, path: string): string {

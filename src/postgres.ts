@@ -205,3 +205,26 @@ export function postgresTable(
     close: connection.end,
   };
 }
+
+/**
+ * Internal: marks a store `configFromEnv()` opened itself, so `EmailService.close()` ends its pool
+ * too (a store the caller built is the caller's to close). A registry symbol, so the ESM and the
+ * CJS build agree.
+ */
+export const CLOSES_WITH_SERVICE: unique symbol = Symbol.for('mailroom.closesWithService') as never;
+
+/** Internal: `store`, marked as closed by the service it is given to. */
+export function closesWithService<T extends { close(): Promise<void> }>(store: T): T {
+  Object.defineProperty(store, CLOSES_WITH_SERVICE, { value: true });
+  return store;
+}
+
+/** Internal: `close()` of a store marked by `closesWithService`, else nothing. */
+export async function closeIfOwned(store: unknown): Promise<void> {
+  if (
+    typeof store === 'object' &&
+    store !== null &&
+    (store as Record<symbol, unknown>)[CLOSES_WITH_SERVICE] === true
+  )
+    await (store as { close(): Promise<void> }).close();
+}

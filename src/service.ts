@@ -27,6 +27,7 @@ import {
   formatAddress,
   unsafeText,
 } from './message.js';
+import { closeIfOwned } from './postgres.js';
 import {
   type ChoosableCategory,
   isChoosable,
@@ -770,9 +771,17 @@ export class EmailService {
     await this.transport.verify?.();
   }
 
-  /** Closes the transport's connections. */
+  /**
+   * Closes the transport's connections, and the PostgreSQL pools `configFromEnv()` opened for
+   * `MAILROOM_SUPPRESSIONS_URL` and `MAILROOM_PREFERENCES_URL`. A store you built and passed in is
+   * yours to close: it is left open.
+   */
   async close(): Promise<void> {
-    await this.transport.close?.();
+    try {
+      await this.transport.close?.();
+    } finally {
+      await Promise.all([closeIfOwned(this.#suppressions), closeIfOwned(this.#preferences)]);
+    }
   }
 
   /** The start-up log line: where this service's mail goes, stated once, so it is never a surprise. */

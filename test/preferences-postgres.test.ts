@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configFromEnv } from '../src/config.js';
 import { isConfigError } from '../src/errors.js';
 import { postgresPreferenceStore, preferenceTableSql } from '../src/preferences-postgres.js';
 import { EmailService } from '../src/service.js';
@@ -131,6 +132,38 @@ describe('each category to a recipient who opted out, with the preferences in Po
       expect(transport.outbox.map((c) => c.message.subject)).toEqual(['security', 'transactional']);
     } finally {
       await preferences.close();
+    }
+  });
+});
+
+describe('closing the service', () => {
+  it('ends the pools configFromEnv opened for both URLs, and leaves a store the caller built open', async () => {
+    const env = {
+      MAILROOM_TRANSPORT: 'memory',
+      MAILROOM_SUPPRESSIONS_URL: server.url(),
+      MAILROOM_PREFERENCES_URL: server.url(),
+    };
+    const options = configFromEnv(env);
+    const mail = new EmailService(options);
+    // Both pools are in use before the close.
+    await options.suppressions!.suppress('gone@example.com', 'hard-bounce');
+    await options.preferences!.set('jane@example.com', 'product', false);
+    await mail.close();
+    await expect(options.suppressions!.isSuppressed('gone@example.com')).rejects.toThrow(/end/i);
+    await expect(options.preferences!.get('jane@example.com', 'product')).rejects.toThrow(/end/i);
+
+    const mine = postgresPreferenceStore({ connectionString: server.url(), table: freshTable() });
+    try {
+      const other = new EmailService({
+        transport: memoryTransport(),
+        from: 'no-reply@example.com',
+        preferences: mine,
+      });
+      await other.close();
+      await mine.set('jane@example.com', 'marketing', true);
+      expect(await mine.get('jane@example.com', 'marketing')).toMatchObject({ allowed: true });
+    } finally {
+      await mine.close();
     }
   });
 });
