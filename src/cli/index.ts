@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMailroomError, isMessageError, MessageError } from '../errors.js';
+import { BindError, listen } from '../listen.js';
 import { isLoopback } from '../loopback.js';
 import type { EmailCategory } from '../message.js';
 import { createPreviewHandler, refuseInProduction } from '../preview/handler.js';
@@ -252,17 +253,14 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
         ...(config ? { configFile: config.name } : {}),
       });
       const server = createServer(handler);
-      await new Promise<void>((listening, reject) => {
-        server.once('error', (error: NodeJS.ErrnoException) =>
-          reject(
-            error.code === 'EADDRINUSE'
-              ? new UsageError(
-                  `port ${port} on ${values.host} is in use: pass --port (another number, or 0 for a free one)`,
-                )
-              : error,
-          ),
-        );
-        server.listen(port, values.host, listening);
+      await listen(server, port, values.host).catch((error: unknown) => {
+        throw error instanceof BindError
+          ? new UsageError(
+              error.code === 'EADDRNOTAVAIL'
+                ? `--host ${values.host} ${error.why}: pass another --host (127.0.0.1 is this machine)`
+                : `port ${port} on ${values.host} ${error.why}: pass --port (another number, or 0 for a free one)`,
+            )
+          : error;
       });
       const address = server.address() as { port: number };
       const host = values.host.includes(':') ? `[${values.host}]` : values.host;

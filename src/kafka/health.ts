@@ -8,6 +8,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
+import { BindError, listen } from '../listen.js';
 import { type WorkerMetrics, type WorkerMetricsOptions, workerMetrics } from './metrics.js';
 import { runtimeOf, type WorkerRuntime } from './runtime.js';
 import { healthOf, type WorkerHealth } from './standing.js';
@@ -94,28 +95,14 @@ export async function serveWorkerHealth(
     });
   });
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, port, host);
   } catch (error) {
     await metrics?.close();
-    const code = (error as { code?: string })?.code;
-    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-      const why =
-        code === 'EADDRINUSE'
-          ? 'is already in use'
-          : code === 'EACCES'
-            ? 'is not allowed'
-            : 'is not an address of this machine';
+    if (error instanceof BindError)
       throw new ConfigError(
         'port',
-        `${host}:${port} ${why} (${code}): the worker's health endpoints need a free port (0 takes any)`,
+        `${error.message}: the worker's health endpoints need a free port (0 takes any)`,
       );
-    }
     throw error;
   }
   const bound = (server.address() as { port: number }).port;

@@ -144,6 +144,17 @@ describe('mailroom preview on a busy port', () => {
     const port = String((busy.address() as { port: number }).port);
     const { code, stderr } = run('preview', '--port', port);
     expect(code).toBe(2);
-    expect(stderr).toMatch(new RegExp(`^mailroom: port ${port} on 127\\.0\\.0\\.1 is in use: pass --port`));
+    expect(stderr).toMatch(
+      new RegExp(`^mailroom: port ${port} on 127\\.0\\.0\\.1 is already in use: pass --port`),
+    );
+  });
+
+  it('says a --host that is not this machine’s is not, in one line', () => {
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine has it, so the bind fails and nothing is sent.
+    const { code, stderr } = run('preview', '--port', '0', '--host', '192.0.2.1');
+    expect(code).toBe(2);
+    expect(stderr.split('\n')[0]).toBe(
+      'mailroom: --host 192.0.2.1 is not an address of this machine: pass another --host (127.0.0.1 is this machine)',
+    );
   });
 });
