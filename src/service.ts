@@ -11,7 +11,6 @@ import {
   isMailroomError,
   isMessageError,
   MessageError,
-  TemplateError,
 } from './errors.js';
 import { type Logger, logsAt, maskAddress, maskAddresses } from './log.js';
 import {
@@ -37,10 +36,9 @@ import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 import { type RetryOptions, resolveRetry, withRecipientRetries } from './retry.js';
 import type { SuppressionStore } from './suppression.js';
 import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
-import { BUILTIN_FIELDS, type BuiltinTemplates } from './templates/builtins.js';
+import { BUILTIN_FIELDS, type BuiltinTemplates, checkBuiltinRules } from './templates/builtins.js';
 import { checkData, type RenderedEmail } from './templates/compile.js';
 import { categoryOf, type TemplateHandle } from './templates/define.js';
-import { toInstant } from './templates/fields.js';
 import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
 import { TemplateRegistry } from './templates/registry.js';
 import type { SendResult, SuppressedRecipient, Transport } from './transport.js';
@@ -742,11 +740,8 @@ export class EmailService {
    */
   sendMaintenanceNotice(options: MaintenanceNoticeOptions): Promise<SendResult> {
     requireOptions(options, 'sendMaintenanceNotice', '{ to, startsAt, endsAt, affected, statusUrl }');
-    const startsAt = toInstant(options.startsAt);
-    const endsAt = toInstant(options.endsAt);
-    if (startsAt && endsAt && endsAt.getTime() <= startsAt.getTime()) {
-      throw new TemplateError('maintenance-notice', 'must be after startsAt', { field: 'endsAt' });
-    }
+    // Thrown here, before anything is rendered; the same rule guards every other path (checkData).
+    checkBuiltinRules('maintenance-notice', options as unknown as Record<string, unknown>);
     return this.#sendBuiltin('maintenance-notice', options);
   }
 

@@ -227,6 +227,25 @@ describe('createEmailProducer on a real broker', () => {
     expect(await recordCount(topics.topic)).toBe(0);
   });
 
+  it('refuses a maintenance notice whose window ends before it starts, naming endsAt, and publishes nothing', async () => {
+    const { topics, producer } = await setup();
+    const error = await rejection(
+      producer.publish({
+        template: 'maintenance-notice',
+        data: {
+          startsAt: '2026-12-08T04:00:00Z',
+          endsAt: '2026-12-08T02:00:00Z',
+          affected: 'Sign-in may be unavailable.',
+          statusUrl: 'https://status.acme.example',
+        },
+        to: 'jane@example.com',
+      }),
+    );
+    expect(isTemplateError(error)).toBe(true);
+    expect(error).toMatchObject({ template: 'maintenance-notice', field: 'endsAt' });
+    expect(await recordCount(topics.topic)).toBe(0);
+  });
+
   it('publishMany validates every email before sending any', async () => {
     const { topics, producer } = await setup();
     const error = await rejection(
