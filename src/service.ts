@@ -479,8 +479,8 @@ export class EmailService {
    *
    * @example
    * ```ts
-   * const { outcomes, sent, failed } = await mail.sendBatch(maintenance, users.map((u) => ({
-   *   to: u.email, data: { username: u.name, startsAt, endsAt },
+   * const { outcomes, sent, failed } = await mail.sendBatch('maintenance-notice', users.map((u) => ({
+   *   to: u.email, data: { username: u.name, startsAt, endsAt, affected, statusUrl },
    * })), { concurrency: 20, perSecond: 50, onProgress: (p) => log(p.done, p.total) });
    * ```
    */
