@@ -668,6 +668,10 @@ export class EmailService {
    * Sends the built-in `product-update` email (category `product`: a user can turn it off): a
    * feature announcement with a `headline` (also the subject), a `summary` (also the preheader) and
    * a button to `actionUrl` labelled `actionLabel` (default "See what's new").
+   * A bad field is a `TemplateError` naming it. Being `product` mail, a recipient who turned it
+   * off is left out (`result.suppressed`, reason `opted-out`; nothing sent when none is left), and
+   * with the service's `unsubscribe` set it carries `List-Unsubscribe` and goes to one recipient
+   * only (more across to, cc and bcc is a `MessageError` naming `to`).
    *
    * @example
    * ```ts
@@ -687,6 +691,10 @@ export class EmailService {
    * up your profile", also the headline and, after "Reminder:", the subject), optionally what is
    * `remaining` as rows `{ label, value }` (1 to 50), and a button to `actionUrl` labelled
    * `actionLabel` (default "Continue").
+   * A bad field is a `TemplateError` naming it. Being `product` mail, a recipient who turned it
+   * off is left out (`result.suppressed`, reason `opted-out`; nothing sent when none is left), and
+   * with the service's `unsubscribe` set it carries `List-Unsubscribe` and goes to one recipient
+   * only (more across to, cc and bcc is a `MessageError` naming `to`).
    *
    * @example
    * ```ts
@@ -706,7 +714,8 @@ export class EmailService {
    * Sends the built-in `order-confirmation` email (category `transactional`): the `reference`
    * number, a details table of `items` (rows `{ label, value }`, 1 to 50, values as you format
    * them: `'$89.00'`) with the `total` under `totalLabel` (default "Total"), and a "View your
-   * order" button to `orderUrl`.
+   * order" button to `orderUrl`. A bad field is a `TemplateError` naming it, a bad row by its place
+   * (`items[2].value`).
    *
    * @example
    * ```ts
@@ -727,7 +736,9 @@ export class EmailService {
    * to `endsAt` (each a `Date` or an ISO 8601 string with an offset) in the reader's IANA
    * `timeZone` (default UTC), what is `affected` (a sentence, in a warning panel), and a
    * warning-toned "View status page" button to `statusUrl`. An `endsAt` that is not after
-   * `startsAt` is a `TemplateError` naming `endsAt`.
+   * `startsAt` is a `TemplateError` naming `endsAt` (here and on every other path: `sendTemplate`,
+   * `sendBatch`, the Kafka producer); any other bad field one naming it. As `product` mail it
+   * follows the recipient's preference and the `unsubscribe` rules of {@link sendProductUpdate}.
    *
    * @example
    * ```ts
