@@ -64,7 +64,7 @@ export const BUILTIN_FIELDS = {
  * `security`: never held back, never sent as anything else. Product updates, reminders and
  * maintenance notices are `product`: on by default, and a user can turn them off.
  */
-const BUILTIN_CATEGORIES: Readonly<Record<keyof typeof BUILTIN_FIELDS, EmailCategory>> = {
+export const BUILTIN_CATEGORIES: Readonly<Record<keyof typeof BUILTIN_FIELDS, EmailCategory>> = {
   verification: 'transactional',
   'password-reset': 'transactional',
   welcome: 'transactional',
