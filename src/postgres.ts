@@ -1,6 +1,5 @@
 /**
- * Internal: what every PostgreSQL-backed store shares (the suppression list now; preferences
- * later): a pool that is the caller's or the store's own, node-postgres loaded only when a store
+ * Internal: what every PostgreSQL-backed store shares (the suppression list, the preferences): a pool that is the caller's or the store's own, node-postgres loaded only when a store
  * makes its own pool, table names checked and quoted, and a table created once if it is missing.
  * Each store keeps its own table and its own SQL; they can share one pool.
  */

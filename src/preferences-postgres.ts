@@ -66,8 +66,14 @@ interface Row {
  * process that uses the table: addresses compared lower-cased; the latest choice per address and
  * category wins by its `at`, decided in one atomic statement (`INSERT … ON CONFLICT DO UPDATE …
  * WHERE stored.at <= new.at`), so a delayed or replayed older choice never overrides a newer one,
- * whichever process writes first. A query that fails rejects with node-postgres's error, so the
+ * whichever process writes first. A query that fails (the server down, no answer within
+ * `timeoutMs`, default 5 000 ms with `connectionString`) rejects with node-postgres's error, so the
  * send that asked fails rather than going to someone who may have said no.
+ *
+ * The table (`table`, default `mailroom_preferences`) is created on first use when it is missing
+ * (see `createTable`; {@link preferenceTableSql} gives its SQL). Bad options are a `ConfigError`
+ * naming the option (`table`, `pool`, `connectionString`, `timeoutMs`), or `pg` when the package
+ * is not installed and the store would open its own pool.
  *
  * @example
  * ```ts

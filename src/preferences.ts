@@ -42,9 +42,12 @@ export interface PreferenceChoice {
 
 /** Extra facts {@link PreferenceStore.set} keeps with a choice. */
 export interface ChoiceOptions {
-  /** When it was made. Default: now. A choice older than the one stored is ignored. */
+  /**
+   * When it was made. Default: now. A choice older than the one stored is ignored; one as old
+   * replaces it. Not a valid `Date`: a `MessageError` naming `at`.
+   */
   at?: Date;
-  /** Where it came from, at most 100 characters. */
+  /** Where it came from, at most 100 characters (else a `MessageError` naming `source`). Default: none. */
   source?: string;
 }
 
@@ -55,15 +58,23 @@ export interface ChoiceOptions {
  * older choice never overrides a newer one.
  */
 export interface PreferenceStore {
-  /** The recipient's choice for `category`, or `undefined` when they never made one. */
+  /**
+   * The recipient's choice for `category`, or `undefined` when they never made one (then
+   * {@link PREFERENCE_DEFAULTS} applies). A malformed address or category is a `MessageError`
+   * naming it.
+   */
   get(address: string, category: ChoosableCategory): Promise<PreferenceChoice | undefined>;
   /**
-   * Records a choice. A malformed address is a `MessageError` naming `address`; a category other
-   * than `product`/`marketing` one naming `category` (security and transactional mail cannot be
-   * turned off).
+   * Records a choice; resolves once it is stored. A malformed address is a `MessageError` naming
+   * `address`; a category other than `product`/`marketing` one naming `category` (security and
+   * transactional mail cannot be turned off); `allowed` not a boolean one naming `allowed`; bad
+   * `options` name `at` or `source`.
    */
   set(address: string, category: ChoosableCategory, allowed: boolean, options?: ChoiceOptions): Promise<void>;
-  /** Every choice `address` made, in category order. */
+  /**
+   * Every choice one `address` made (`product` first, then `marketing`); `[]` when none. Required:
+   * a missing or malformed address is a `MessageError` naming `address`.
+   */
   list(address: string): Promise<PreferenceChoice[]>;
 }
 

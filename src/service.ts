@@ -11,7 +11,6 @@ import {
   isMailroomError,
   isMessageError,
   MessageError,
-  TemplateError,
 } from './errors.js';
 import { type Logger, logsAt, maskAddress, maskAddresses } from './log.js';
 import {
@@ -38,10 +37,9 @@ import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 import { type RetryOptions, resolveRetry, withRecipientRetries } from './retry.js';
 import type { SuppressionStore } from './suppression.js';
 import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
-import { BUILTIN_FIELDS, type BuiltinTemplates } from './templates/builtins.js';
+import { BUILTIN_FIELDS, type BuiltinTemplates, checkBuiltinRules } from './templates/builtins.js';
 import { checkData, type RenderedEmail } from './templates/compile.js';
 import { categoryOf, type TemplateHandle } from './templates/define.js';
-import { toInstant } from './templates/fields.js';
 import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
 import { TemplateRegistry } from './templates/registry.js';
 import type { SendResult, SuppressedRecipient, Transport } from './transport.js';
@@ -482,8 +480,8 @@ export class EmailService {
    *
    * @example
    * ```ts
-   * const { outcomes, sent, failed } = await mail.sendBatch(maintenance, users.map((u) => ({
-   *   to: u.email, data: { username: u.name, startsAt, endsAt },
+   * const { outcomes, sent, failed } = await mail.sendBatch('maintenance-notice', users.map((u) => ({
+   *   to: u.email, data: { username: u.name, startsAt, endsAt, affected, statusUrl },
    * })), { concurrency: 20, perSecond: 50, onProgress: (p) => log(p.done, p.total) });
    * ```
    */
@@ -671,6 +669,10 @@ export class EmailService {
    * Sends the built-in `product-update` email (category `product`: a user can turn it off): a
    * feature announcement with a `headline` (also the subject), a `summary` (also the preheader) and
    * a button to `actionUrl` labelled `actionLabel` (default "See what's new").
+   * A bad field is a `TemplateError` naming it. Being `product` mail, a recipient who turned it
+   * off is left out (`result.suppressed`, reason `opted-out`; nothing sent when none is left), and
+   * with the service's `unsubscribe` set it carries `List-Unsubscribe` and goes to one recipient
+   * only (more across to, cc and bcc is a `MessageError` naming `to`).
    *
    * @example
    * ```ts
@@ -690,6 +692,10 @@ export class EmailService {
    * up your profile", also the headline and, after "Reminder:", the subject), optionally what is
    * `remaining` as rows `{ label, value }` (1 to 50), and a button to `actionUrl` labelled
    * `actionLabel` (default "Continue").
+   * A bad field is a `TemplateError` naming it. Being `product` mail, a recipient who turned it
+   * off is left out (`result.suppressed`, reason `opted-out`; nothing sent when none is left), and
+   * with the service's `unsubscribe` set it carries `List-Unsubscribe` and goes to one recipient
+   * only (more across to, cc and bcc is a `MessageError` naming `to`).
    *
    * @example
    * ```ts
@@ -709,7 +715,8 @@ export class EmailService {
    * Sends the built-in `order-confirmation` email (category `transactional`): the `reference`
    * number, a details table of `items` (rows `{ label, value }`, 1 to 50, values as you format
    * them: `'$89.00'`) with the `total` under `totalLabel` (default "Total"), and a "View your
-   * order" button to `orderUrl`.
+   * order" button to `orderUrl`. A bad field is a `TemplateError` naming it, a bad row by its place
+   * (`items[2].value`).
    *
    * @example
    * ```ts
@@ -730,7 +737,9 @@ export class EmailService {
    * to `endsAt` (each a `Date` or an ISO 8601 string with an offset) in the reader's IANA
    * `timeZone` (default UTC), what is `affected` (a sentence, in a warning panel), and a
    * warning-toned "View status page" button to `statusUrl`. An `endsAt` that is not after
-   * `startsAt` is a `TemplateError` naming `endsAt`.
+   * `startsAt` is a `TemplateError` naming `endsAt` (here and on every other path: `sendTemplate`,
+   * `sendBatch`, the Kafka producer); any other bad field one naming it. As `product` mail it
+   * follows the recipient's preference and the `unsubscribe` rules of {@link sendProductUpdate}.
    *
    * @example
    * ```ts
@@ -743,11 +752,8 @@ export class EmailService {
    */
   sendMaintenanceNotice(options: MaintenanceNoticeOptions): Promise<SendResult> {
     requireOptions(options, 'sendMaintenanceNotice', '{ to, startsAt, endsAt, affected, statusUrl }');
-    const startsAt = toInstant(options.startsAt);
-    const endsAt = toInstant(options.endsAt);
-    if (startsAt && endsAt && endsAt.getTime() <= startsAt.getTime()) {
-      throw new TemplateError('maintenance-notice', 'must be after startsAt', { field: 'endsAt' });
-    }
+    // Thrown here, before anything is rendered; the same rule guards every other path (checkData).
+    checkBuiltinRules('maintenance-notice', options as unknown as Record<string, unknown>);
     return this.#sendBuiltin('maintenance-notice', options);
   }
 

@@ -28,9 +28,12 @@ export interface Suppression {
 
 /** Extra facts {@link SuppressionStore.suppress} keeps with a suppression. */
 export interface SuppressOptions {
-  /** What caused it (a bounce description, who blocked it and why). At most 1 000 characters. */
+  /**
+   * What caused it (a bounce description, who blocked it and why). At most 1 000 characters, else
+   * a `MessageError` naming `detail`. Default: none.
+   */
   detail?: string;
-  /** When it happened. Default: now. */
+  /** When it happened (the provider's event time). Default: now. Not a valid `Date`: a `MessageError` naming `since`. */
   since?: Date;
 }
 
@@ -46,7 +49,10 @@ export interface SuppressOptions {
  * ```
  */
 export interface SuppressionStore {
-  /** The suppression of `address`, or `undefined` when it may be mailed. */
+  /**
+   * The suppression of `address`, or `undefined` when it may be mailed. A malformed address is a
+   * `MessageError` naming `address`.
+   */
   isSuppressed(address: string): Promise<Suppression | undefined>;
   /**
    * Suppresses `address`. Suppressing it again keeps the first reason and date (the first cause
@@ -54,7 +60,7 @@ export interface SuppressionStore {
    * an unknown reason one naming `reason`.
    */
   suppress(address: string, reason: SuppressionReason, options?: SuppressOptions): Promise<void>;
-  /** Lets `address` be mailed again; resolves to whether it was suppressed. */
+  /** Lets `address` be mailed again; resolves to whether it was suppressed (`false`: nothing to lift). */
   lift(address: string): Promise<boolean>;
   /** Every suppression, oldest `since` first (those of the same instant in the order they were made). */
   list(): Promise<Suppression[]>;
@@ -62,7 +68,15 @@ export interface SuppressionStore {
 
 /**
  * A {@link SuppressionStore} in this process's memory: for tests, a single instance, or as the
- * shape to copy for a database. Lost on restart.
+ * shape to copy for a database. Lost on restart, and never seen by another process (a second web
+ * server, a Kafka worker): use `postgresSuppressionStore()` for those.
+ *
+ * @example
+ * ```ts
+ * const suppressions = memorySuppressionStore();
+ * await suppressions.suppress('bob@example.com', 'manual', { detail: 'asked by phone, ticket 4121' });
+ * const mail = new EmailService({ transport, from, suppressions });
+ * ```
  */
 export function memorySuppressionStore(): SuppressionStore {
   const entries = new Map<string, Suppression>();

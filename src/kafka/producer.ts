@@ -5,9 +5,9 @@
  */
 import { EmailError } from '../errors.js';
 import type { QueuedEmail, QueueReceipt } from '../queue.js';
-import { BUILTIN_FIELDS } from '../templates/builtins.js';
+import { BUILTIN_CATEGORIES, BUILTIN_FIELDS } from '../templates/builtins.js';
 import { checkData } from '../templates/compile.js';
-import type { TemplateHandle } from '../templates/define.js';
+import { categoryOf, type TemplateHandle } from '../templates/define.js';
 import type { MailroomTemplates } from '../templates/names.js';
 import {
   createProducer,
@@ -74,8 +74,10 @@ export interface EmailProducer {
   connect(): Promise<void>;
   /**
    * Validates one email and publishes it. Resolves after the broker acknowledged it from all
-   * in-sync replicas; throws a `MessageError` or `TemplateError` (nothing published) for bad input,
-   * and an `EmailError` (`network`, retryable) when Kafka did not take it. `signal` stops the wait.
+   * in-sync replicas; throws a `MessageError` or `TemplateError` (nothing published) for bad input
+   * (a handle's or a built-in's data by field; security mail given another `category`, naming
+   * `category`), and an `EmailError` (`network`, retryable) when Kafka did not take it. `signal`
+   * stops the wait.
    */
   publish<Data extends object>(email: TemplateEmail<Data>, options?: PublishOptions): Promise<PublishReceipt>;
   publish(email: BuiltinEmail, options?: PublishOptions): Promise<PublishReceipt>;
@@ -143,13 +145,17 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
 
   const toEnvelope = (email: QueuedEmail | BuiltinEmail | TemplateEmail<object>): BuiltEnvelope => {
     const template = email.template;
+    // Refused here as the worker's service would refuse it: security mail sent as another category.
     if (typeof template === 'object' && template !== null) {
       checkData(template.name, template.fields, email.data);
+      categoryOf(template, email.category);
       return buildEnvelope({ ...email, template: template.name } as QueuedEmail, limits);
     }
     // A built-in's fields are known here too; other names are checked by the worker's registry.
     if (typeof template === 'string' && Object.hasOwn(BUILTIN_FIELDS, template)) {
-      checkData(template, BUILTIN_FIELDS[template as keyof typeof BUILTIN_FIELDS], email.data);
+      const name = template as keyof typeof BUILTIN_FIELDS;
+      checkData(name, BUILTIN_FIELDS[name], email.data);
+      categoryOf({ name, category: BUILTIN_CATEGORIES[name] }, email.category);
     }
     return buildEnvelope(email as QueuedEmail, limits);
   };

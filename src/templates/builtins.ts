@@ -5,9 +5,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TemplateError } from '../errors.js';
 import type { EmailCategory } from '../message.js';
 import type { TemplateAssets } from './compile.js';
 import { type DataOf, defineTemplate, type TemplateHandle } from './define.js';
+import { toInstant } from './fields.js';
 
 /** The fields of each built-in email. */
 export const BUILTIN_FIELDS = {
@@ -62,7 +64,7 @@ export const BUILTIN_FIELDS = {
  * `security`: never held back, never sent as anything else. Product updates, reminders and
  * maintenance notices are `product`: on by default, and a user can turn them off.
  */
-const BUILTIN_CATEGORIES: Readonly<Record<keyof typeof BUILTIN_FIELDS, EmailCategory>> = {
+export const BUILTIN_CATEGORIES: Readonly<Record<keyof typeof BUILTIN_FIELDS, EmailCategory>> = {
   verification: 'transactional',
   'password-reset': 'transactional',
   welcome: 'transactional',
@@ -72,6 +74,21 @@ const BUILTIN_CATEGORIES: Readonly<Record<keyof typeof BUILTIN_FIELDS, EmailCate
   'order-confirmation': 'transactional',
   'maintenance-notice': 'product',
 };
+
+/**
+ * Rules across a built-in's fields, which each field's own type cannot say: a maintenance window
+ * must end after it starts. Run with the field checks wherever a template's data is checked (the
+ * helper, `sendTemplate`, `sendBatch`, `render`, the Kafka producer and worker), so no path sends
+ * a notice that ends before it begins. Throws a `TemplateError` naming the field; data whose
+ * fields are missing or malformed is left to the field checks.
+ */
+export function checkBuiltinRules(template: string, data: Readonly<Record<string, unknown>>): void {
+  if (template !== 'maintenance-notice') return;
+  const startsAt = toInstant(data.startsAt);
+  const endsAt = toInstant(data.endsAt);
+  if (startsAt && endsAt && endsAt.getTime() <= startsAt.getTime())
+    throw new TemplateError(template, 'must be after startsAt', { field: 'endsAt' });
+}
 
 /** The data each built-in email takes, by template name. */
 export type BuiltinTemplates = { [K in keyof typeof BUILTIN_FIELDS]: DataOf<(typeof BUILTIN_FIELDS)[K]> };

@@ -6,6 +6,7 @@ import { Eta } from 'eta';
 import { TemplateError } from '../errors.js';
 import { unsafeText } from '../message.js';
 import type { AppInfo } from './brand.js';
+import { checkBuiltinRules } from './builtins.js';
 import { checkReferences, checkUrls, guardUrls } from './check.js';
 import { cssProblem, inlineCss } from './css.js';
 import type { Fields, TemplateHandle } from './define.js';
@@ -241,6 +242,7 @@ export function checkData(template: string, fields: Fields, data: unknown): Reco
     const wrong = checkValue(kind, value, isHttpUrl);
     if (wrong) throw new TemplateError(template, wrong.problem, { field: `${field}${wrong.path ?? ''}` });
   }
+  checkBuiltinRules(template, record);
   return record;
 }
 

@@ -44,7 +44,11 @@ export type FieldSpec = FieldKind | `${FieldKind}?` | FieldChoice;
 /** The fields a template's data has, by name. */
 export type Fields = Readonly<Record<string, FieldSpec>>;
 
-/** One row of a `rows` field, as `@details` shows it. */
+/**
+ * One row of a `rows` field, as `@details` shows it: both non-blank strings of at most 500
+ * characters, shown as given (format amounts yourself: `'$89.00'`). A field takes 1 to 50 rows; a
+ * bad one is a `TemplateError` naming its place (`items[2].value`).
+ */
 export interface DetailRow {
   readonly label: string;
   readonly value: string;

@@ -173,7 +173,8 @@ export function sampleValue(kind: string, name: string): unknown {
     case 'url':
       return 'https://example.com/';
     case 'datetime':
-      return '2026-12-08T02:00:00Z';
+      // An end (`endsAt`) two hours after every other instant: a sample window never runs backwards.
+      return /^end/i.test(name) ? '2026-12-08T04:00:00Z' : '2026-12-08T02:00:00Z';
     case 'timeZone':
       return 'Europe/Berlin';
     case 'rows':

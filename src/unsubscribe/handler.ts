@@ -201,12 +201,14 @@ async function formFields(req: IncomingMessage): Promise<URLSearchParams | undef
   }
   const body = await rawBody(req, MAX_BODY_BYTES, 'the unsubscribe handler');
   if (body === 'too-large') return body;
-  const type = (req.headers['content-type'] ?? '').toLowerCase();
+  const header = req.headers['content-type'] ?? '';
+  // Only the media type is case-insensitive: the multipart boundary must stay as it was sent.
+  const type = header.toLowerCase();
   if (type === '' || type.startsWith('application/x-www-form-urlencoded'))
     return new URLSearchParams(body.toString('utf8'));
   if (type.startsWith('multipart/form-data')) {
     try {
-      const form = await new Response(body, { headers: { 'content-type': type } }).formData();
+      const form = await new Response(body, { headers: { 'content-type': header } }).formData();
       const fields = new URLSearchParams();
       for (const [name, value] of form) if (typeof value === 'string') fields.append(name, value);
       return fields;

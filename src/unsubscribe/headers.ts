@@ -27,7 +27,7 @@ export interface UnsubscribeOptions {
    * An address that takes unsubscribe requests by email, listed after the URL as
    * `<mailto:…?subject=unsubscribe>` (RFC 2369 §3.2) for mail apps without one-click. Processing
    * what arrives there is yours: the request's From is the recipient. From
-   * `MAILROOM_UNSUBSCRIBE_MAILTO`.
+   * `MAILROOM_UNSUBSCRIBE_MAILTO`. Default: none (the URL only).
    */
   mailto?: string;
   /**

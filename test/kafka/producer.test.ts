@@ -227,6 +227,63 @@ describe('createEmailProducer on a real broker', () => {
     expect(await recordCount(topics.topic)).toBe(0);
   });
 
+  it('refuses security mail sent as another category, as the worker would, and publishes nothing', async () => {
+    const { topics, producer } = await setup();
+    const alert = defineTemplate({
+      name: 'new-device',
+      fields: { device: 'string' },
+      subject: 'New device',
+      html: '<p><%= it.device %></p>',
+      category: 'security',
+    });
+    const byHandle = await rejection(
+      producer.publish({
+        template: alert,
+        data: { device: 'Firefox' },
+        to: 'jane@example.com',
+        category: 'product',
+      }),
+    );
+    expect(isMessageError(byHandle)).toBe(true);
+    expect(byHandle).toMatchObject({ field: 'category' });
+    const byName = await rejection(
+      producer.publish({
+        template: 'security-alert',
+        category: 'marketing',
+        to: 'jane@example.com',
+        data: {
+          username: 'Jane',
+          event: 'sign-in',
+          occurredAt: '2026-12-08T02:00:00Z',
+          device: 'Firefox on Windows',
+          secureAccountUrl: 'https://acme.example/security',
+        },
+      }),
+    );
+    expect(isMessageError(byName)).toBe(true);
+    expect(byName).toMatchObject({ field: 'category' });
+    expect(await recordCount(topics.topic)).toBe(0);
+  });
+
+  it('refuses a maintenance notice whose window ends before it starts, naming endsAt, and publishes nothing', async () => {
+    const { topics, producer } = await setup();
+    const error = await rejection(
+      producer.publish({
+        template: 'maintenance-notice',
+        data: {
+          startsAt: '2026-12-08T04:00:00Z',
+          endsAt: '2026-12-08T02:00:00Z',
+          affected: 'Sign-in may be unavailable.',
+          statusUrl: 'https://status.acme.example',
+        },
+        to: 'jane@example.com',
+      }),
+    );
+    expect(isTemplateError(error)).toBe(true);
+    expect(error).toMatchObject({ template: 'maintenance-notice', field: 'endsAt' });
+    expect(await recordCount(topics.topic)).toBe(0);
+  });
+
   it('publishMany validates every email before sending any', async () => {
     const { topics, producer } = await setup();
     const error = await rejection(

@@ -251,4 +251,21 @@ describe('sendMaintenanceNotice', () => {
     );
     expect(isTemplateError(err) && err.field).toBe('startsAt');
   });
+
+  it('refuses a window that ends before it starts by name, in a batch and when previewed, too', async () => {
+    const { mail, transport } = setup();
+    const { to, ...data } = notice;
+    const backwards = { ...data, endsAt: '2026-12-08T01:00:00Z' };
+    const err = await mail.sendTemplate('maintenance-notice', { to, data: backwards }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isTemplateError(err) && err.field).toBe('endsAt');
+    const batch = await mail.sendBatch('maintenance-notice', [{ to, data: backwards }]);
+    expect(batch.outcomes[0]).toMatchObject({ status: 'failed', error: { field: 'endsAt' } });
+    expect(
+      thrown(() => mail.render('maintenance-notice', backwards), isTemplateError, 'a TemplateError').field,
+    ).toBe('endsAt');
+    expect(transport.outbox).toHaveLength(0);
+  });
 });

@@ -103,6 +103,18 @@ describe('the one-click POST', () => {
     expect((await preferences.get('jane@example.com', 'marketing'))?.allowed).toBe(false);
   });
 
+  it('takes a multipart body whose boundary has capitals, as browsers and many clients make it', async () => {
+    const { url, preferences } = await endpoint();
+    const boundary = '----WebKitFormBoundary7MA4YWxkTrZu0gW';
+    const response = await fetch(`${url}?token=${token()}`, {
+      method: 'POST',
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body: `--${boundary}\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--${boundary}--\r\n`,
+    });
+    expect(response.status).toBe(200);
+    expect((await preferences.get('jane@example.com', 'product'))?.allowed).toBe(false);
+  });
+
   it('a replayed old link does not undo a later re-subscription; a newer email’s link still works', async () => {
     const { url, preferences } = await endpoint();
     const firstEmail = new Date(Date.now() - 10 * day);
