@@ -21,7 +21,6 @@ import { memoryTransport } from '../src/transports/memory.js';
 import { stagingTransport } from '../src/transports/staging.js';
 import {
   copies,
-  type MailgunPeer,
   type MailgunReceived,
   recipientVariables,
   startMailgunPeer,
