@@ -466,6 +466,12 @@ export class EmailService {
    * `suppressed`, `failed` (with the typed error) or `skipped` (aborted): one entry failing never
    * fails the batch. An unknown template or bad options reject at once, before anything is sent.
    *
+   * When the transport has a batch API (`Transport.sendBatch`: Mailgun's recipient variables, up to
+   * 1 000 recipients a request) and there is no `queue`, entries whose emails come out identical
+   * but for their one `to` recipient share a request, after each was screened on its own; the
+   * others go alone. The entries of a request share its Message-ID and provider id, and its
+   * refusal fails each of them with the same error. `options.batching: false` turns this off.
+   *
    * @example
    * ```ts
    * const { outcomes, sent, failed } = await mail.sendBatch(maintenance, users.map((u) => ({

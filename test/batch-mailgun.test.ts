@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BatchOutcome } from '../src/batch.js';
 import { isEmailError } from '../src/errors.js';
+import { createMessage } from '../src/message.js';
 import { memoryPreferenceStore } from '../src/preferences.js';
 import { EmailService, type EmailServiceOptions, type SentEvent } from '../src/service.js';
 import { memorySuppressionStore } from '../src/suppression.js';
@@ -167,6 +168,35 @@ describe('sendBatch with Mailgun batch sending', () => {
     expect(peer.messages.flatMap(toOf)).toEqual(entries.slice(1000).map((e) => e.to));
   });
 
+  it('reports each of 10 000 recipients: sent, opted out, in a refused request', async () => {
+    const { peer, transport } = await peerAndTransport();
+    const preferences = memoryPreferenceStore();
+    const optedOut = new Set<number>();
+    for (let i = 7; i < 10_000; i += 50) {
+      optedOut.add(i);
+      await preferences.set(address(i), 'product', false);
+    }
+    peer.failNext({ status: 400, body: '{"message":"to parameter is not a valid address"}' });
+    const mail = service(transport, { preferences });
+    const entries = Array.from({ length: 10_000 }, (_, i) => ({
+      to: address(i),
+      data: { username: 'there' },
+    }));
+
+    const result = await mail.sendBatch(notice, entries, { concurrency: 1 });
+
+    // The first request (the first 1 000 who want it) is refused; the rest go in nine more.
+    const wanted = entries.map((_, i) => i).filter((i) => !optedOut.has(i));
+    const refused = new Set(wanted.slice(0, 1000));
+    expect(result).toMatchObject({ total: 10_000, suppressed: 200, failed: 1000, sent: 8800, skipped: 0 });
+    result.outcomes.forEach((outcome, i) => {
+      const expected = optedOut.has(i) ? 'suppressed' : refused.has(i) ? 'failed' : 'sent';
+      expect(outcome.status, address(i)).toBe(expected);
+    });
+    expect(peer.requests.map((r) => r.status)).toEqual([400, ...Array(9).fill(200)]);
+    expect(peer.messages.flatMap(toOf)).toEqual(wanted.slice(1000).map(address));
+  });
+
   it('retries a request that failed transiently as a whole, with the same Message-ID', async () => {
     const { peer, transport } = await peerAndTransport();
     peer.failNext({ status: 503 });
@@ -296,6 +326,24 @@ describe('sendBatch with Mailgun batch sending', () => {
     );
     await expect(tooMany).resolves.toMatchObject({ sent: 1001 });
     expect(peer.messages.slice(1).map((m) => m.fields.to?.length)).toEqual([1000, 1]);
+  });
+});
+
+describe('mailgunTransport.sendBatch', () => {
+  it('refuses what would not give every recipient the same copy, before any request', async () => {
+    const { peer, transport } = await peerAndTransport();
+    const base = { from, subject: 'Hi', text: 'Hi' };
+    const cases = [
+      { ...base, to: [address(1)], cc: address(2) },
+      { ...base, to: [address(1), address(1).toUpperCase()] },
+      { ...base, to: Array.from({ length: 1001 }, (_, i) => address(i)) },
+      { ...base, to: [address(1)], attachments: [{ filename: 'a.txt', content: 'a' }] },
+    ];
+    for (const input of cases) {
+      const message = createMessage(input);
+      await expect(transport.sendBatch!(message, { attempt: 1 })).rejects.toBeInstanceOf(TypeError);
+    }
+    expect(peer.requests).toHaveLength(0);
   });
 });
 
