@@ -411,12 +411,9 @@ export class EmailService {
     }
     const started = performance.now();
     let message: EmailMessage | undefined;
-    const attempts = 0;
-    // A queue worker decides by attempts across redeliveries, so the error says how many were made.
+    // Failures before the transport was asked (those after it, #deliver reports).
     const failed = (error: unknown): never => {
-      if (isEmailError(error) && attempts > 0)
-        (error as { attempts: number | undefined }).attempts = attempts;
-      this.#failed(message, input.template, error, attempts, performance.now() - started);
+      this.#failed(message, input.template, error, 0, performance.now() - started);
       throw error;
     };
     // Not an async function: this runs once per email (in a queue worker for every record), and an
