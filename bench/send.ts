@@ -25,18 +25,18 @@ const TARGET_OVERHEAD_VS_POOLED = 0.1; // at most this much slower than nodemail
 const TARGET_VS_MAILGUN_JS = 1.3; // at least this many times faster
 const POOL = { maxConnections: 5, maxMessages: 100 }; // mailroom's defaults, given to nodemailer by hand
 
-const MAILGUN_API_KEY = 'key-bench-0123456789';
-const MAILGUN_DOMAIN = 'mg.acme.example';
-const FROM = 'Acme <no-reply@acme.example>';
+export const MAILGUN_API_KEY = 'key-bench-0123456789';
+export const MAILGUN_DOMAIN = 'mg.acme.example';
+export const FROM = 'Acme <no-reply@acme.example>';
 const TO = 'ada@example.com';
-const SUBJECT = 'Your weekly summary';
+export const SUBJECT = 'Your weekly summary';
 
 // About 2 KB of plain ASCII between the two parts, like a short notification.
 const items = Array.from({ length: 8 }, (_, i) => ({
   title: `Report ${i + 1}: activity in project ${String.fromCharCode(65 + i)}`,
   url: `https://acme.example/reports/${1000 + i}`,
 }));
-const TEXT = [
+export const TEXT = [
   'Hello Ada,',
   '',
   'Here is what happened in your projects this week:',
@@ -45,7 +45,7 @@ const TEXT = [
   '',
   'You get this email because you follow these projects. Change that at https://acme.example/settings',
 ].join('\n');
-const HTML = [
+export const HTML = [
   '<!doctype html><html><body style="font-family: sans-serif; color: #1f2937">',
   '<p>Hello Ada,</p><p>Here is what happened in your projects this week:</p><ul>',
   ...items.map((item) => `<li><a href="${item.url}" style="color: #2563eb">${item.title}</a></li>`),
@@ -69,7 +69,7 @@ interface Contestant {
   open(): Client;
 }
 
-interface Peers {
+export interface Peers {
   address: PeersAddress;
   /** What each server saw since the previous call. */
   take(): Promise<PeersStats>;
@@ -77,7 +77,7 @@ interface Peers {
 }
 
 /** Starts bench/peers/send-peers.ts in a child process, so that the servers' CPU is not ours. */
-async function startPeers(): Promise<Peers> {
+export async function startPeers(): Promise<Peers> {
   const script = fileURLToPath(new URL('./peers/send-peers.ts', import.meta.url));
   // From the repository root, where `--import tsx` resolves.
   const root = fileURLToPath(new URL('..', import.meta.url));

@@ -3,7 +3,16 @@
  * transport, templates and defaults.
  */
 import { randomUUID } from 'node:crypto';
-import { type BatchOptions, type BatchResult, batchSettings, runBatch } from './batch.js';
+import {
+  type BatchOptions,
+  type BatchResult,
+  batchSettings,
+  batchTally,
+  inLanes,
+  runBatch,
+  sentOutcome,
+} from './batch.js';
+import { groupByContent } from './batch-groups.js';
 import {
   ConfigError,
   type EmailError,
@@ -34,7 +43,7 @@ import {
   preferenceVerdict,
 } from './preferences.js';
 import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
-import { type RetryOptions, resolveRetry, withRecipientRetries } from './retry.js';
+import { type RetryOptions, resolveRetry, withRecipientRetries, withRetries } from './retry.js';
 import type { SuppressionStore } from './suppression.js';
 import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
 import { BUILTIN_FIELDS, type BuiltinTemplates, checkBuiltinRules } from './templates/builtins.js';
@@ -401,12 +410,9 @@ export class EmailService {
     }
     const started = performance.now();
     let message: EmailMessage | undefined;
-    let attempts = 0;
-    // A queue worker decides by attempts across redeliveries, so the error says how many were made.
+    // Failures before the transport was asked (those after it, #deliver reports).
     const failed = (error: unknown): never => {
-      if (isEmailError(error) && attempts > 0)
-        (error as { attempts: number | undefined }).attempts = attempts;
-      this.#failed(message, input.template, error, attempts, performance.now() - started);
+      this.#failed(message, input.template, error, 0, performance.now() - started);
       throw error;
     };
     // Not an async function: this runs once per email (in a queue worker for every record), and an
@@ -427,29 +433,7 @@ export class EmailService {
         // Signed for the one recipient left after the screen; every retry carries the same bytes.
         const sending = this.#unsubscribe ? withUnsubscribeHeaders(screened, this.#unsubscribe) : screened;
         message = sending;
-        // A retry may go to fewer recipients (those deferred), never to one who accepted.
-        // Objects built whole rather than spread: a spread after the first field copies at run time.
-        const onRetry = (error: EmailError, attempt: number, delayMs: number) =>
-          this.#retrying(sending, error, attempt, delayMs);
-        return withRecipientRetries(
-          sending,
-          (current, attempt) => {
-            attempts = attempt;
-            return this.transport.send(current, signal ? { attempt, signal } : { attempt });
-          },
-          retry === undefined ? this.#retry : resolveRetry(retry),
-          signal
-            ? { transport: this.transport.name, signal, onRetry }
-            : { transport: this.transport.name, onRetry },
-          this.transport.narrowsRecipients === true,
-        ).then((result) => {
-          try {
-            this.#sent(sending, result, attempts, started);
-          } catch (error) {
-            failed(error);
-          }
-          return result;
-        }, failed);
+        return this.#deliver(sending, signal, retry, started);
       };
       const lookup = this.#lookup(composed.category);
       if (!lookup) return deliver(composed);
@@ -478,6 +462,12 @@ export class EmailService {
    * `suppressed`, `failed` (with the typed error) or `skipped` (aborted): one entry failing never
    * fails the batch. An unknown template or bad options reject at once, before anything is sent.
    *
+   * When the transport has a batch API (`Transport.sendBatch`: Mailgun's recipient variables, up to
+   * 1 000 recipients a request) and there is no `queue`, entries whose emails come out identical
+   * but for their one `to` recipient share a request, after each was screened on its own; the
+   * others go alone. The entries of a request share its Message-ID and provider id, and its
+   * refusal fails each of them with the same error. `options.batching: false` turns this off.
+   *
    * @example
    * ```ts
    * const { outcomes, sent, failed } = await mail.sendBatch('maintenance-notice', users.map((u) => ({
@@ -501,6 +491,7 @@ export class EmailService {
   ): Promise<BatchResult> {
     if (Array.isArray(first)) {
       const settings = batchSettings(second as BatchOptions | undefined);
+      if (this.#batches(settings)) return this.#sendBatched(first, undefined, settings);
       return runBatch(first as ReadonlyArray<EmailMessageInput>, (message) => this.send(message), settings);
     }
     const template = first as string | TemplateHandle;
@@ -508,6 +499,7 @@ export class EmailService {
     if (!Array.isArray(second))
       throw new TypeError('sendBatch(template, entries): entries must be an array of { to, data }');
     const settings = batchSettings(third);
+    if (this.#batches(settings)) return this.#sendBatched(second, template, settings);
     return runBatch(
       second as ReadonlyArray<SendTemplateOptions<object>>,
       (entry) => this.sendTemplate(template as TemplateRef, entry as SendTemplateOptions<never>),
@@ -772,6 +764,217 @@ export class EmailService {
     return this.sendTemplate(name as string, { ...(rest as unknown as SendTemplateOptions<object>), data });
   }
 
+  /**
+   * Sends a message that is composed, screened and carries its headers, retrying as the service
+   * does, and reports it (`sent`, `retrying`, `failed`). Rejects with the reported error.
+   */
+  #deliver(
+    sending: EmailMessage,
+    signal: AbortSignal | undefined,
+    retry: RetryOptions | false | undefined,
+    started: number,
+  ): Promise<SendResult> {
+    let attempts = 0;
+    const failed = (error: unknown): never => {
+      // A queue worker decides by attempts across redeliveries, so the error says how many were made.
+      if (isEmailError(error) && attempts > 0)
+        (error as { attempts: number | undefined }).attempts = attempts;
+      this.#failed(sending, sending.template, error, attempts, performance.now() - started);
+      throw error;
+    };
+    // A retry may go to fewer recipients (those deferred), never to one who accepted.
+    // Objects built whole rather than spread: a spread after the first field copies at run time.
+    const onRetry = (error: EmailError, attempt: number, delayMs: number) =>
+      this.#retrying(sending, error, attempt, delayMs);
+    return withRecipientRetries(
+      sending,
+      (current, attempt) => {
+        attempts = attempt;
+        return this.transport.send(current, signal ? { attempt, signal } : { attempt });
+      },
+      retry === undefined ? this.#retry : resolveRetry(retry),
+      signal
+        ? { transport: this.transport.name, signal, onRetry }
+        : { transport: this.transport.name, onRetry },
+      this.transport.narrowsRecipients === true,
+    ).then((result) => {
+      try {
+        this.#sent(sending, result, attempts, started);
+      } catch (error) {
+        failed(error);
+      }
+      return result;
+    }, failed);
+  }
+
+  /** Whether `sendBatch` with these options hands shared emails to the transport's batch API. */
+  #batches(settings: BatchOptions): boolean {
+    const { transport } = this;
+    return (
+      settings.batching !== false &&
+      this.#queue === undefined &&
+      typeof transport.sendBatch === 'function' &&
+      Number.isInteger(transport.batchLimit) &&
+      (transport.batchLimit ?? 0) > 1
+    );
+  }
+
+  /**
+   * `sendBatch` through a transport's batch API: every entry is prepared as a single send would be
+   * (rendered, composed, screened, headers added), then entries identical but for the recipient
+   * share requests of up to `batchLimit` and the others go alone. Outcomes and events stay per entry.
+   */
+  async #sendBatched(
+    entries: readonly object[],
+    template: string | TemplateHandle | undefined,
+    settings: ReturnType<typeof batchSettings>,
+  ): Promise<BatchResult> {
+    const tally = batchTally(entries.length, settings.onProgress);
+    const ready: ReadyEntry[] = [];
+    const { concurrency, signal } = settings;
+    // No rate here: preparing asks only our own stores; `perSecond` is the provider's and paces requests.
+    await inLanes(
+      entries.map((entry, index) => ({ entry, index })),
+      signal ? { concurrency, signal } : { concurrency },
+      async ({ entry, index }) => {
+        try {
+          const prepared = await this.#prepare(entry as BatchEntry, template);
+          if ('messageId' in prepared) tally.decided(sentOutcome(index, prepared));
+          else ready.push({ ...prepared, index });
+        } catch (error) {
+          tally.decided({ index, status: 'failed', error });
+        }
+      },
+      ({ index }) => tally.decided({ index, status: 'skipped' }),
+    );
+    ready.sort((a, b) => a.index - b.index); // lanes finish out of order; requests follow the entries
+    const requests = groupByContent(
+      ready,
+      this.transport.batchLimit ?? 1,
+      (entry) => entry.signal === undefined && entry.retry === undefined,
+    );
+    await inLanes(
+      requests,
+      settings,
+      async (request) => {
+        if (request.length > 1) return this.#deliverShared(request, tally);
+        const one = request[0]!;
+        try {
+          const result = await this.#deliver(one.message, one.signal, one.retry, one.started);
+          tally.decided(
+            sentOutcome(
+              one.index,
+              one.suppressed.length ? { ...result, suppressed: one.suppressed } : result,
+            ),
+          );
+        } catch (error) {
+          tally.decided({ index: one.index, status: 'failed', error });
+        }
+      },
+      (request) => {
+        for (const { index } of request) tally.decided({ index, status: 'skipped' });
+      },
+    );
+    return tally.result();
+  }
+
+  /**
+   * One batch entry as `send` or `sendTemplate` would make it, up to the transport: rendered,
+   * composed, screened, with its unsubscribe headers. A `SendResult` when nobody is left to send to;
+   * rejects (reported as `failed`) on bad input or a store that fails.
+   */
+  async #prepare(
+    entry: BatchEntry,
+    template: string | TemplateHandle | undefined,
+  ): Promise<Omit<ReadyEntry, 'index'> | SendResult> {
+    const started = performance.now();
+    let message: EmailMessage | undefined;
+    const name =
+      template === undefined ? entry?.template : typeof template === 'string' ? template : template.name;
+    try {
+      let fields = entry as EmailMessageInput;
+      if (template === undefined) requireOptions(entry, 'send', '{ to, subject, html or text }');
+      else {
+        requireOptions(entry, 'sendTemplate', '{ to, data }');
+        const { data, ...rest } = entry as SendTemplateOptions<object>;
+        const category = categoryOf(this.templates.get(template), rest.category);
+        const rendered = this.templates.render(template as TemplateRef, data as never, {
+          hasReplyTo: this.#hasReplyTo(rest.replyTo),
+        });
+        fields = { ...rest, ...rendered, template: name, category };
+      }
+      message = this.#compose(fields);
+      let suppressed: readonly SuppressedRecipient[] = [];
+      const lookup = this.#lookup(message.category);
+      if (lookup) {
+        const screened = await this.#screen(lookup, message);
+        suppressed = screened.suppressed;
+        if (suppressed.length) {
+          this.#suppressed(message, suppressed, screened.message !== undefined);
+          if (!screened.message) return nothingSent(message, this.transport.name, suppressed);
+          message = screened.message;
+        }
+      }
+      const sending = this.#unsubscribe ? withUnsubscribeHeaders(message, this.#unsubscribe) : message;
+      return { message: sending, suppressed, started, signal: entry.signal, retry: entry.retry };
+    } catch (error) {
+      this.#failed(message, name, error, 0, performance.now() - started);
+      throw error;
+    }
+  }
+
+  /**
+   * Entries identical but for their one recipient, in one `transport.sendBatch` request retried as
+   * a whole: each is `sent` with the request's result narrowed to its recipient, or each `failed`
+   * with the request's error. Every copy carries the first entry's Message-ID (one request, one id).
+   */
+  async #deliverShared(request: readonly ReadyEntry[], tally: ReturnType<typeof batchTally>): Promise<void> {
+    const { transport } = this;
+    const first = request[0]!.message;
+    const shared: EmailMessage = Object.freeze({
+      ...first,
+      to: Object.freeze(request.map((entry) => entry.message.to[0]!)),
+    });
+    let attempts = 0;
+    try {
+      const result = await withRetries(
+        (attempt) => {
+          attempts = attempt;
+          return transport.sendBatch!(shared, { attempt });
+        },
+        this.#retry,
+        {
+          transport: transport.name,
+          onRetry: (error, attempt, delayMs) => this.#retrying(shared, error, attempt, delayMs),
+        },
+      );
+      for (const entry of request) {
+        const own: SendResult = {
+          ...result,
+          accepted: allRecipients(entry.message),
+          rejected: [],
+          attempts,
+          ...(entry.suppressed.length ? { suppressed: entry.suppressed } : {}),
+        };
+        this.#sent({ ...entry.message, messageId: shared.messageId }, own, attempts, entry.started);
+        tally.decided({ index: entry.index, status: 'sent', result: own });
+      }
+    } catch (error) {
+      if (isEmailError(error) && attempts > 0)
+        (error as { attempts: number | undefined }).attempts = attempts;
+      for (const entry of request) {
+        this.#failed(
+          entry.message,
+          entry.message.template,
+          error,
+          attempts,
+          performance.now() - entry.started,
+        );
+        tally.decided({ index: entry.index, status: 'failed', error });
+      }
+    }
+  }
+
   /** Checks that the transport can deliver. */
   async verify(): Promise<void> {
     await this.transport.verify?.();
@@ -1004,6 +1207,21 @@ export class EmailService {
       }
     }
   }
+}
+
+/** A `sendBatch` entry: a message as `send` takes it, or a template's `{ to, data }`. */
+type BatchEntry = EmailMessageInput & SendOptions & { data?: unknown };
+
+/** A batch entry ready for the transport, and what its outcome needs. */
+interface ReadyEntry {
+  readonly index: number;
+  readonly message: EmailMessage;
+  readonly suppressed: readonly SuppressedRecipient[];
+  /** `performance.now()` when it was taken up. */
+  readonly started: number;
+  /** The entry's own, which keep it out of a shared request (one signal or retry rule a request). */
+  readonly signal: AbortSignal | undefined;
+  readonly retry: RetryOptions | false | undefined;
 }
 
 /**

@@ -126,6 +126,25 @@ export interface Transport {
   describe?(): string;
   /** Delivers one message. Rejects with an `EmailError` on failure. */
   send(message: EmailMessage, context: SendContext): Promise<SendResult>;
+  /**
+   * The most `to` recipients one {@link sendBatch} call takes (Mailgun: 1 000). Set exactly when
+   * `sendBatch` is.
+   */
+  readonly batchLimit?: number;
+  /**
+   * Optional: delivers `message` to every address in `message.to` (1 to `batchLimit` of them, no
+   * two alike) in one provider request, each recipient getting a copy of their own addressed to
+   * them alone, with the same subject, body, headers and Message-ID (`message.messageId`: one
+   * request, one Message-ID). `cc` and `bcc` are empty and there are no attachments (callers keep
+   * such messages for {@link send}). The request is accepted for every recipient or rejects with
+   * an `EmailError` for all of them; `result.accepted` lists them all.
+   *
+   * `EmailService.sendBatch` uses it for entries whose rendered emails are identical but for the
+   * recipient. Wrappers that change recipients (staging), keep mail for approval (hold), choose
+   * among transports (failover, round robin) or keep it (memory, sandbox) do not offer it: a batch
+   * through them goes one email per entry, as each entry alone would.
+   */
+  sendBatch?(message: EmailMessage, context: SendContext): Promise<SendResult>;
   /** Checks that the transport can deliver (credentials, connectivity, a writable folder). */
   verify?(): Promise<void>;
   /** Releases connections and handles. */

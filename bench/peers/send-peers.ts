@@ -11,13 +11,15 @@
  * Usage: node --import tsx send-peers.ts <mailgun api key> <mailgun domain>
  */
 import { createInterface } from 'node:readline';
-import { type MailgunReceived, startMailgunPeer } from '../../test/helpers/mailgun-peer.js';
+import { copies, type MailgunReceived, startMailgunPeer } from '../../test/helpers/mailgun-peer.js';
 import { startSmtpPeer } from '../../test/helpers/smtp-peer.js';
 
 /** What one server saw between two `take`s. */
 export interface PeerStats {
   messages: number;
   connections: number;
+  /** Emails the messages make: a Mailgun request with recipient variables is one per `to` recipient. */
+  recipients: number;
   /** The subject and size of the last message, so the bench can tell mail from an empty shell. */
   last: { subject: string; bytes: number } | undefined;
 }
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
     const stats: PeersStats = {
       smtp: {
         messages: smtp.messages.length,
+        recipients: smtp.messages.length,
         connections: smtp.connections - seen.smtp,
         last: lastSmtp && {
           // Enough for the bench's plain ASCII subject; this is a sanity check, not a MIME parser.
@@ -49,6 +52,7 @@ async function main(): Promise<void> {
       },
       mailgun: {
         messages: mailgun.messages.length,
+        recipients: mailgun.messages.reduce((n, m) => n + copies(m).length, 0),
         connections: mailgun.connections - seen.mailgun,
         last: lastMailgun && mailgunDigest(lastMailgun),
       },

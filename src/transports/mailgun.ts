@@ -4,7 +4,7 @@
  */
 import { ConfigError, type EmailError, type EmailErrorCode } from '../errors.js';
 import { allRecipients, type EmailMessage, formatAddress } from '../message.js';
-import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
+import { type SendContext, type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import {
   answerError,
   checkApiOptions,
@@ -69,7 +69,15 @@ const STATUS_CODES: Readonly<Record<number, EmailErrorCode>> = {
 };
 
 /**
- * Sends through Mailgun's HTTP API.
+ * Mailgun's batch sending: "The maximum number of recipients allowed for batch is 1,000"
+ * (documentation.mailgun.com, User Manual, Sending Messages, Batch Sending).
+ */
+const MAX_BATCH_RECIPIENTS = 1000;
+
+/**
+ * Sends through Mailgun's HTTP API. `sendBatch` sends one message to up to 1 000 `to` recipients
+ * in one request with `recipient-variables`, which makes Mailgun send each of them a copy
+ * addressed to them alone (its Batch Sending guide); every copy carries the message's Message-ID.
  *
  * @example
  * ```ts
@@ -85,34 +93,45 @@ export function mailgunTransport(options: MailgunTransportOptions): MailgunTrans
   const poster = options.fetch ? fetchPoster(options.fetch) : nodePoster();
   const server = hostAndPort(endpoint);
 
+  const deliver = async (message: EmailMessage, context: SendContext, batch: boolean) => {
+    throwIfAborted(context, 'mailgun');
+    // Mailgun's API sends to every recipient in the headers: a retry meant for some of them only
+    // (deferred by another transport, behind failover) would reach the others twice.
+    refuseNarrowed(API, message, server);
+    const { body, contentType } = await toBody(message, options, batch);
+    const response = await post(API, poster, endpoint, server, {
+      headers: { authorization, 'content-type': contentType },
+      body,
+      timeoutMs,
+      signal: context.signal,
+    });
+    if (response.status < 200 || response.status > 299) throw statusError(response, server);
+    const answer = parseJson(response.text);
+    const id = (answer as { id?: unknown } | undefined)?.id;
+    return {
+      messageId: message.messageId,
+      accepted: allRecipients(message),
+      rejected: [],
+      transport: 'mailgun',
+      response: answer,
+      ...(typeof id === 'string' ? { providerMessageId: id } : {}),
+    } satisfies SendResult;
+  };
+
   return {
     name: 'mailgun',
     // It never sends a retry meant for some recipients only (below): it refuses it instead.
     narrowsRecipients: true,
     describe: () => `mailgun ${endpoint.origin}${endpoint.pathname.replace(/\/messages$/, '')}`,
-    async send(message, context) {
-      throwIfAborted(context, 'mailgun');
-      // Mailgun's API sends to every recipient in the headers: a retry meant for some of them only
-      // (deferred by another transport, behind failover) would reach the others twice.
-      refuseNarrowed(API, message, server);
-      const { body, contentType } = await toBody(message, options);
-      const response = await post(API, poster, endpoint, server, {
-        headers: { authorization, 'content-type': contentType },
-        body,
-        timeoutMs,
-        signal: context.signal,
-      });
-      if (response.status < 200 || response.status > 299) throw statusError(response, server);
-      const answer = parseJson(response.text);
-      const id = (answer as { id?: unknown } | undefined)?.id;
-      return {
-        messageId: message.messageId,
-        accepted: allRecipients(message),
-        rejected: [],
-        transport: 'mailgun',
-        response: answer,
-        ...(typeof id === 'string' ? { providerMessageId: id } : {}),
-      } satisfies SendResult;
+    send: (message, context) => deliver(message, context, false),
+    batchLimit: MAX_BATCH_RECIPIENTS,
+    sendBatch(message, context) {
+      try {
+        checkBatch(message);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return deliver(message, context, true);
     },
     async close() {
       poster.close();
@@ -133,6 +152,7 @@ function statusError(response: PostResponse, endpoint: string): EmailError {
 async function toBody(
   message: EmailMessage,
   options: MailgunTransportOptions,
+  batch: boolean,
 ): Promise<{ body: string | Buffer; contentType: string }> {
   // Tag limits and the characters of every field were checked when the message was made.
   const body = message.attachments.length || message.icalEvent ? new FormData() : new URLSearchParams();
@@ -140,6 +160,13 @@ async function toBody(
   for (const address of message.to) body.append('to', formatAddress(address));
   for (const address of message.cc) body.append('cc', formatAddress(address));
   for (const address of message.bcc) body.append('bcc', formatAddress(address));
+  // Without recipient variables Mailgun sends one email with every address in To: with them, a copy
+  // per recipient. Empty ones: nothing of ours is written as %recipient.…% (see checkBatch).
+  if (batch)
+    body.append(
+      'recipient-variables',
+      JSON.stringify(Object.fromEntries(message.to.map((a) => [a.address, {}]))),
+    );
   body.append('subject', message.subject);
   if (message.text !== undefined) body.append('text', message.text);
   if (message.html !== undefined) body.append('html', message.html);
@@ -190,6 +217,23 @@ function restoreMethodCase(bytes: Buffer, method: string): void {
   const header = `Content-Type: text/calendar; method=${method.toLowerCase()}; charset=utf-8\r\n\r\n`;
   const at = bytes.lastIndexOf(header);
   if (at >= 0) bytes.write(method, at + 'Content-Type: text/calendar; method='.length, 'latin1');
+}
+
+/**
+ * What `sendBatch` takes (see `Transport.sendBatch`): a message that gives every recipient the same
+ * copy. A programmer's mistake otherwise (`EmailService.sendBatch` never asks for one), so a
+ * `TypeError`: cc and bcc would get a copy per recipient, and a duplicate would be merged.
+ */
+function checkBatch(message: EmailMessage): void {
+  const { to } = message;
+  if (to.length === 0 || to.length > MAX_BATCH_RECIPIENTS)
+    throw new TypeError(`mailgun sendBatch: to must list 1 to ${MAX_BATCH_RECIPIENTS} recipients`);
+  if (message.cc.length || message.bcc.length)
+    throw new TypeError('mailgun sendBatch: cc and bcc would be copied to every recipient; send singly');
+  if (message.attachments.length || message.icalEvent)
+    throw new TypeError('mailgun sendBatch: attachments are sent singly');
+  if (new Set(to.map((a) => a.address.toLowerCase())).size !== to.length)
+    throw new TypeError('mailgun sendBatch: to lists a recipient twice');
 }
 
 function checkOptions(options: MailgunTransportOptions) {

@@ -62,6 +62,8 @@ const MAX_TAGS = 3;
 // "Send options (parameters starting with o:, h:, v:, or t:) are limited to 16KB total".
 const MAX_OPTIONS = 16 * 1024;
 const BODY_PARTS = ['text', 'html', 'amp-html', 'template'];
+// Batch Sending: "The maximum number of recipients allowed for batch is 1,000".
+const MAX_RECIPIENTS = 1000;
 const ENDPOINT = /^\/v3\/([^/]+)\/messages$/;
 
 export async function startMailgunPeer(options: MailgunPeerOptions): Promise<MailgunPeer> {
@@ -208,6 +210,15 @@ function refuse(fields: Record<string, string[]>): string | undefined {
     return "Need at least one of 'text', 'html', 'amp-html' or 'template' parameters specified";
   }
   if ((fields['o:tag']?.length ?? 0) > MAX_TAGS) return `Too many tags; max is ${MAX_TAGS}`;
+  const recipients = ['to', 'cc', 'bcc'].reduce(
+    (n, name) => n + (fields[name] ?? []).flatMap(split).length,
+    0,
+  );
+  if (recipients > MAX_RECIPIENTS) return `Too many recipients; max is ${MAX_RECIPIENTS}`;
+  const variables = fields['recipient-variables'];
+  if (variables !== undefined && !recipientVariables(variables)) {
+    return "'recipient-variables' parameter is not a valid JSON";
+  }
   const options = Object.entries(fields)
     .filter(([name]) => /^[ohvt]:/.test(name))
     .reduce((sum, [name, values]) => sum + values.reduce((n, v) => n + Buffer.byteLength(name + v), 0), 0);
@@ -215,6 +226,41 @@ function refuse(fields: Record<string, string[]>): string | undefined {
     return 'Send options (parameters starting with o:, h:, v:, or t:) are limited to 16 kB total';
   }
   return undefined;
+}
+
+/**
+ * Batch Sending: "a valid JSON-encoded dictionary, where key is a plain recipient address and value
+ * is a dictionary with variables". Mailgun refuses `[]` as a value since 2022 (mailgun-php #825).
+ */
+export function recipientVariables(
+  values: readonly string[],
+): Record<string, Record<string, unknown>> | undefined {
+  if (values.length !== 1) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(values[0]!);
+  } catch {
+    return undefined;
+  }
+  const isDictionary = (value: unknown): value is Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (!isDictionary(parsed) || !Object.values(parsed).every(isDictionary)) return undefined;
+  return parsed as Record<string, Record<string, unknown>>;
+}
+
+/**
+ * The copies Mailgun makes of a received message: one per `to` recipient, addressed to them alone,
+ * when it has recipient variables (Batch Sending); otherwise one email to all of them.
+ */
+export function copies(received: MailgunReceived): { to: string[] }[] {
+  const to = (received.fields.to ?? []).flatMap(split);
+  if (!received.fields['recipient-variables']) return [{ to }];
+  return to.map((address) => ({ to: [address] }));
+}
+
+/** A `to` value may list several addresses, comma-separated (a comma in a quoted name is kept). */
+function split(value: string): string[] {
+  return (value.match(/(?:"[^"]*"|[^,])+/g) ?? []).map((part) => part.trim()).filter(Boolean);
 }
 
 const json = (message: string | undefined) => JSON.stringify({ message });
