@@ -38,17 +38,18 @@ import { type RetryOptions, resolveRetry, withRecipientRetries } from './retry.j
 import type { SuppressionStore } from './suppression.js';
 import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
 import { BUILTIN_FIELDS, type BuiltinTemplates, checkBuiltinRules } from './templates/builtins.js';
-import { checkData, type RenderedEmail } from './templates/compile.js';
+import { checkData, type RenderContext, type RenderedEmail } from './templates/compile.js';
 import { categoryOf, type TemplateHandle } from './templates/define.js';
 import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
 import { TemplateRegistry } from './templates/registry.js';
 import type { SendResult, SuppressedRecipient, Transport } from './transport.js';
+import { type FooterFragment, LINK_PLACEHOLDER, type UnsubscribeLinks } from './unsubscribe/footer.js';
 import {
   checkUnsubscribable,
   type ResolvedUnsubscribe,
   resolveUnsubscribe,
   type UnsubscribeOptions,
-  withUnsubscribeHeaders,
+  withUnsubscribe,
 } from './unsubscribe/headers.js';
 
 /** Options for `new EmailService()`. `configFromEnv()` returns these. */
@@ -133,6 +134,15 @@ export interface EmailServiceOptions {
    * The headers are added after the suppression and preference screen, just before the
    * transport, so the memory outbox shows what a provider gets; with a `queue`, the worker's
    * service adds them. `security` and `transactional` mail never carries them.
+   *
+   * The same URL is the footer's "Unsubscribe" link (a GET shows the handler's confirmation page;
+   * only the POST unsubscribes, so a mail scanner following links changes nothing), next to
+   * "Manage notification settings" with `manageUrl`. Templates see both as `it.unsubscribe`
+   * (`{ url, manageUrl? }`, undefined on other mail); the built-in layout shows them through the
+   * `@unsubscribe` partial. `render()` prints a placeholder for `it.unsubscribe.url`, which the
+   * send replaces with the recipient's link, HTML-escaped in the HTML; an HTML or text part that
+   * does not show it (your own HTML, a template's own text part) gets the partial added at its
+   * end. A `security`/`transactional` email that carries the placeholder is a `MessageError`.
    *
    * With it set, a `MessageError` refuses, before anything is sent: a `product`/`marketing`
    * email with more than one recipient across to, cc and bcc (naming `to`: send one email per
@@ -308,6 +318,12 @@ export class EmailService {
   readonly #suppressions: SuppressionStore | undefined;
   readonly #preferences: PreferenceStore | undefined;
   readonly #unsubscribe: ResolvedUnsubscribe | undefined;
+  /** `it.unsubscribe` for product and marketing templates: the URL a placeholder the send fills in. */
+  readonly #links: UnsubscribeLinks | undefined;
+  #footerFragment: FooterFragment | undefined;
+  /** The footer alone, rendered once, for mail whose own HTML or text lacks the links. */
+  readonly #footer = (): FooterFragment =>
+    (this.#footerFragment ??= this.templates.unsubscribeFooter(this.#links as UnsubscribeLinks));
   readonly #listeners: { [K in keyof EmailServiceEvents]: Set<Listener<EmailServiceEvents[K]>> } = {
     sent: new Set(),
     suppressed: new Set(),
@@ -350,6 +366,10 @@ export class EmailService {
     }
     this.#preferences = options.preferences;
     this.#unsubscribe = resolveUnsubscribe(options.unsubscribe);
+    const manageUrl = this.#unsubscribe?.manageUrl;
+    this.#links = this.#unsubscribe
+      ? Object.freeze(manageUrl ? { url: LINK_PLACEHOLDER, manageUrl } : { url: LINK_PLACEHOLDER })
+      : undefined;
     this.app = Object.freeze({
       name: appName,
       ...resolveBrand(options.brand, appName),
@@ -425,7 +445,9 @@ export class EmailService {
       message = composed;
       const deliver = (screened: EmailMessage): Promise<SendResult> => {
         // Signed for the one recipient left after the screen; every retry carries the same bytes.
-        const sending = this.#unsubscribe ? withUnsubscribeHeaders(screened, this.#unsubscribe) : screened;
+        const sending = this.#unsubscribe
+          ? withUnsubscribe(screened, this.#unsubscribe, this.#footer)
+          : screened;
         message = sending;
         // A retry may go to fewer recipients (those deferred), never to one who accepted.
         // Objects built whole rather than spread: a spread after the first field copies at run time.
@@ -563,7 +585,7 @@ export class EmailService {
         };
         return await this.#enqueue(queue, message, queued, signal, started);
       }
-      rendered = this.templates.render(template, data, { hasReplyTo: this.#hasReplyTo(rest.replyTo) });
+      rendered = this.templates.render(template, data, this.#renderContext(category, rest.replyTo));
     } catch (error) {
       this.#failed(message, name, error, 0, performance.now() - started);
       throw error;
@@ -574,19 +596,24 @@ export class EmailService {
   /**
    * Renders subject, HTML and text without sending. The data type-checks as for {@link sendTemplate}.
    * `replyTo` is the Reply-To the email will carry when it is not the service's (the welcome email
-   * says "just reply" only when there is one).
+   * says "just reply" only when there is one). `category` is the one it will be sent as (default:
+   * the template's; a `security` template cannot change it, a `MessageError`): `product` and
+   * `marketing` mail renders with the footer's unsubscribe links when the service has the
+   * `unsubscribe` option, the Unsubscribe URL a placeholder that {@link send} replaces with the
+   * recipient's signed link (see `EmailServiceOptions.unsubscribe`).
    */
   render<T extends TemplateRef>(
     template: T,
     data: DataFor<T>,
-    options?: Pick<SendOptions, 'replyTo'>,
+    options?: Pick<SendOptions, 'replyTo' | 'category'>,
   ): RenderedEmail;
   render(
     template: string | TemplateHandle,
     data: object,
-    options?: Pick<SendOptions, 'replyTo'>,
+    options?: Pick<SendOptions, 'replyTo' | 'category'>,
   ): RenderedEmail {
-    return this.templates.render(template, data, { hasReplyTo: this.#hasReplyTo(options?.replyTo) });
+    const category = categoryOf(this.templates.get(template), options?.category);
+    return this.templates.render(template, data, this.#renderContext(category, options?.replyTo));
   }
 
   /**
@@ -819,6 +846,12 @@ export class EmailService {
     const message = composeMessage(fields, this.#from, this.#replyTo, this.#maxMessageBytes);
     if (this.#unsubscribe) checkUnsubscribable(message);
     return message;
+  }
+
+  /** What a template sees besides its data, for an email of `category` with these options. */
+  #renderContext(category: EmailCategory, replyTo: SendOptions['replyTo']): RenderContext {
+    const hasReplyTo = this.#hasReplyTo(replyTo);
+    return this.#links && isChoosable(category) ? { hasReplyTo, unsubscribe: this.#links } : { hasReplyTo };
   }
 
   /** Whether an email with these options has a Reply-To: its own, else the service's. */
