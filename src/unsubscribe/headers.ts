@@ -107,7 +107,8 @@ export function checkUrl(value: unknown, option: string): URL {
  * Refuses what cannot carry one person's unsubscribe link, before anything is looked up or sent:
  * a `product`/`marketing` email to several recipients (the token names one), and a caller's own
  * `List-Unsubscribe*` header (ours is the one that works with the handler; on `security` and
- * `transactional` mail, none may appear: such mail must not offer an unsubscribe).
+ * `transactional` mail, none may appear: such mail must not offer an unsubscribe), and such mail
+ * rendered with the footer's unsubscribe link.
  */
 export function checkUnsubscribable(message: EmailMessage): void {
   const own = Object.keys(message.headers).find((name) => HEADER_NAMES.has(name.toLowerCase()));
@@ -119,7 +120,10 @@ export function checkUnsubscribable(message: EmailMessage): void {
         : `${message.category} mail carries no unsubscribe (RFC 8058 is for mail a recipient may turn off); send it as product or marketing`,
     );
   }
-  if (!isChoosable(message.category)) return checkNoFooterLinks(message);
+  if (!isChoosable(message.category)) {
+    checkNoFooterLinks(message);
+    return;
+  }
   const count = message.to.length + message.cc.length + message.bcc.length;
   if (count > 1)
     throw new MessageError(
