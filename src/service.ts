@@ -43,7 +43,12 @@ import { categoryOf, type TemplateHandle } from './templates/define.js';
 import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
 import { TemplateRegistry } from './templates/registry.js';
 import type { SendResult, SuppressedRecipient, Transport } from './transport.js';
-import { type FooterFragment, LINK_PLACEHOLDER, type UnsubscribeLinks } from './unsubscribe/footer.js';
+import {
+  checkNoFooterLinks,
+  type FooterFragment,
+  LINK_PLACEHOLDER,
+  type UnsubscribeLinks,
+} from './unsubscribe/footer.js';
 import {
   checkUnsubscribable,
   type ResolvedUnsubscribe,
@@ -142,7 +147,8 @@ export interface EmailServiceOptions {
    * `@unsubscribe` partial. `render()` prints a placeholder for `it.unsubscribe.url`, which the
    * send replaces with the recipient's link, HTML-escaped in the HTML; an HTML or text part that
    * does not show it (your own HTML, a template's own text part) gets the partial added at its
-   * end. A `security`/`transactional` email that carries the placeholder is a `MessageError`.
+   * end. A `security`/`transactional` email that carries the placeholder, or any email that does
+   * when the service has no `unsubscribe` option, is a `MessageError` naming `html` or `text`.
    *
    * With it set, a `MessageError` refuses, before anything is sent: a `product`/`marketing`
    * email with more than one recipient across to, cc and bcc (naming `to`: send one email per
@@ -845,6 +851,7 @@ export class EmailService {
   #compose(fields: EmailMessageInput): EmailMessage {
     const message = composeMessage(fields, this.#from, this.#replyTo, this.#maxMessageBytes);
     if (this.#unsubscribe) checkUnsubscribable(message);
+    else checkNoFooterLinks(message, true);
     return message;
   }
 

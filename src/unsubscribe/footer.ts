@@ -73,15 +73,19 @@ function beforeBodyEnd(html: string, addition: string): string {
 }
 
 /**
- * Refuses mail that must not offer an unsubscribe (`security`, `transactional`) yet carries the
- * placeholder: rendered as product mail and sent as something else.
+ * Refuses mail that carries the placeholder where nothing would fill it in: mail that must not
+ * offer an unsubscribe (`security`, `transactional`: rendered as product mail, sent as something
+ * else), or any mail from a service without the `unsubscribe` option (`noOption`: rendered by
+ * another service), which would otherwise reach the reader with a link that goes nowhere.
  */
-export function checkNoFooterLinks(message: EmailMessage): void {
+export function checkNoFooterLinks(message: EmailMessage, noOption = false): void {
   for (const part of ['html', 'text'] as const) {
     if (message[part]?.includes(LINK_PLACEHOLDER)) {
       throw new MessageError(
         part,
-        `${message.category} mail carries no unsubscribe link, but this ${part} was rendered with one (it.unsubscribe.url): render it with the category it is sent as`,
+        noOption
+          ? `this ${part} was rendered with the unsubscribe link (it.unsubscribe.url), but this service has no unsubscribe option to fill it in: configure unsubscribe where the email is sent`
+          : `${message.category} mail carries no unsubscribe link, but this ${part} was rendered with one (it.unsubscribe.url): render it with the category it is sent as`,
       );
     }
   }

@@ -271,6 +271,19 @@ describe('the footer of product and marketing mail', () => {
     expect(sent()).toEqual([]);
   });
 
+  it('refuses mail rendered with the links by a service that cannot fill them in', async () => {
+    const rendered = service().mail.render('product-update', news);
+    const transport = memoryTransport();
+    const plain = new EmailService({ transport, from, retry: false });
+    const error = await plain
+      .send({ to: 'jane@example.com', ...rendered, category: 'product' })
+      .catch((e: unknown) => e);
+    expect(isMessageError(error)).toBe(true);
+    expect(error).toMatchObject({ field: 'html' });
+    expect((error as Error).message).toMatch(/no unsubscribe option to fill it in/);
+    expect(transport.outbox).toEqual([]);
+  });
+
   it('a template field named unsubscribe is refused: mailroom sets it', () => {
     let error: unknown;
     try {
