@@ -114,6 +114,8 @@ export const ENV_VARIABLES = {
     'One-click unsubscribe: comma-separated signing secrets, newest first, each at least 32 bytes. Never logged.',
   MAILROOM_UNSUBSCRIBE_MAILTO:
     'One-click unsubscribe: an address also listed in List-Unsubscribe (mailto:…?subject=unsubscribe). Optional.',
+  MAILROOM_UNSUBSCRIBE_MANAGE_URL:
+    'One-click unsubscribe: your notification settings page (https), linked as "Manage notification settings" next to "Unsubscribe" in the footer of product and marketing mail. Optional.',
   MAILROOM_STAGING_ALLOW: 'Staging: comma-separated addresses or @domains that may receive mail.',
   MAILROOM_STAGING_REDIRECT: 'Staging: send all other mail to this address instead.',
   MAILROOM_STAGING_SUBJECT_PREFIX: 'Staging: subject prefix. Default "[STAGING] ".',
@@ -560,7 +562,9 @@ function unsubscribeFromEnv(read: Reader): UnsubscribeOptions | undefined {
   const url = read.get('MAILROOM_UNSUBSCRIBE_URL');
   const secrets = read.get('MAILROOM_UNSUBSCRIBE_SECRETS');
   const mailto = read.get('MAILROOM_UNSUBSCRIBE_MAILTO');
-  if (url === undefined && secrets === undefined && mailto === undefined) return undefined;
+  const manageUrl = read.get('MAILROOM_UNSUBSCRIBE_MANAGE_URL');
+  if (url === undefined && secrets === undefined && mailto === undefined && manageUrl === undefined)
+    return undefined;
   if (url === undefined)
     read.required('MAILROOM_UNSUBSCRIBE_URL', 'with the other MAILROOM_UNSUBSCRIBE_* variables');
   if (secrets === undefined)
@@ -569,6 +573,7 @@ function unsubscribeFromEnv(read: Reader): UnsubscribeOptions | undefined {
     url: url as string,
     secrets: (secrets as string).split(',').map((secret) => secret.trim()),
     ...(mailto === undefined ? {} : { mailto }),
+    ...(manageUrl === undefined ? {} : { manageUrl }),
   };
   try {
     resolveUnsubscribe(options);
@@ -580,9 +585,11 @@ function unsubscribeFromEnv(read: Reader): UnsubscribeOptions | undefined {
       ? 'MAILROOM_UNSUBSCRIBE_SECRETS'
       : error.option === 'unsubscribe.mailto'
         ? 'MAILROOM_UNSUBSCRIBE_MAILTO'
-        : error.option === 'unsubscribe.url'
-          ? 'MAILROOM_UNSUBSCRIBE_URL'
-          : 'MAILROOM_UNSUBSCRIBE_SECRETS';
+        : error.option === 'unsubscribe.manageUrl'
+          ? 'MAILROOM_UNSUBSCRIBE_MANAGE_URL'
+          : error.option === 'unsubscribe.url'
+            ? 'MAILROOM_UNSUBSCRIBE_URL'
+            : 'MAILROOM_UNSUBSCRIBE_SECRETS';
     const problem = error.message.slice(error.option.length + 2);
     throw new ConfigError(variable, secret ? `secret ${Number(secret[1]) + 1}: ${problem}` : problem);
   }

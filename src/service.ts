@@ -47,17 +47,23 @@ import { type RetryOptions, resolveRetry, withRecipientRetries, withRetries } fr
 import type { SuppressionStore } from './suppression.js';
 import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
 import { BUILTIN_FIELDS, type BuiltinTemplates, checkBuiltinRules } from './templates/builtins.js';
-import { checkData, type RenderedEmail } from './templates/compile.js';
+import { checkData, type RenderContext, type RenderedEmail } from './templates/compile.js';
 import { categoryOf, type TemplateHandle } from './templates/define.js';
 import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
 import { TemplateRegistry } from './templates/registry.js';
 import type { SendResult, SuppressedRecipient, Transport } from './transport.js';
 import {
+  checkNoFooterLinks,
+  type FooterFragment,
+  LINK_PLACEHOLDER,
+  type UnsubscribeLinks,
+} from './unsubscribe/footer.js';
+import {
   checkUnsubscribable,
   type ResolvedUnsubscribe,
   resolveUnsubscribe,
   type UnsubscribeOptions,
-  withUnsubscribeHeaders,
+  withUnsubscribe,
 } from './unsubscribe/headers.js';
 
 /** Options for `new EmailService()`. `configFromEnv()` returns these. */
@@ -142,6 +148,16 @@ export interface EmailServiceOptions {
    * The headers are added after the suppression and preference screen, just before the
    * transport, so the memory outbox shows what a provider gets; with a `queue`, the worker's
    * service adds them. `security` and `transactional` mail never carries them.
+   *
+   * The same URL is the footer's "Unsubscribe" link (a GET shows the handler's confirmation page;
+   * only the POST unsubscribes, so a mail scanner following links changes nothing), next to
+   * "Manage notification settings" with `manageUrl`. Templates see both as `it.unsubscribe`
+   * (`{ url, manageUrl? }`, undefined on other mail); the built-in layout shows them through the
+   * `@unsubscribe` partial. `render()` prints a placeholder for `it.unsubscribe.url`, which the
+   * send replaces with the recipient's link, HTML-escaped in the HTML; an HTML or text part that
+   * does not show it (your own HTML, a template's own text part) gets the partial added at its
+   * end. A `security`/`transactional` email that carries the placeholder, or any email that does
+   * when the service has no `unsubscribe` option, is a `MessageError` naming `html` or `text`.
    *
    * With it set, a `MessageError` refuses, before anything is sent: a `product`/`marketing`
    * email with more than one recipient across to, cc and bcc (naming `to`: send one email per
@@ -317,6 +333,12 @@ export class EmailService {
   readonly #suppressions: SuppressionStore | undefined;
   readonly #preferences: PreferenceStore | undefined;
   readonly #unsubscribe: ResolvedUnsubscribe | undefined;
+  /** `it.unsubscribe` for product and marketing templates: the URL a placeholder the send fills in. */
+  readonly #links: UnsubscribeLinks | undefined;
+  #footerFragment: FooterFragment | undefined;
+  /** The footer alone, rendered once, for mail whose own HTML or text lacks the links. */
+  readonly #footer = (): FooterFragment =>
+    (this.#footerFragment ??= this.templates.unsubscribeFooter(this.#links as UnsubscribeLinks));
   readonly #listeners: { [K in keyof EmailServiceEvents]: Set<Listener<EmailServiceEvents[K]>> } = {
     sent: new Set(),
     suppressed: new Set(),
@@ -359,6 +381,10 @@ export class EmailService {
     }
     this.#preferences = options.preferences;
     this.#unsubscribe = resolveUnsubscribe(options.unsubscribe);
+    const manageUrl = this.#unsubscribe?.manageUrl;
+    this.#links = this.#unsubscribe
+      ? Object.freeze(manageUrl ? { url: LINK_PLACEHOLDER, manageUrl } : { url: LINK_PLACEHOLDER })
+      : undefined;
     this.app = Object.freeze({
       name: appName,
       ...resolveBrand(options.brand, appName),
@@ -431,7 +457,9 @@ export class EmailService {
       message = composed;
       const deliver = (screened: EmailMessage): Promise<SendResult> => {
         // Signed for the one recipient left after the screen; every retry carries the same bytes.
-        const sending = this.#unsubscribe ? withUnsubscribeHeaders(screened, this.#unsubscribe) : screened;
+        const sending = this.#unsubscribe
+          ? withUnsubscribe(screened, this.#unsubscribe, this.#footer)
+          : screened;
         message = sending;
         return this.#deliver(sending, signal, retry, started);
       };
@@ -555,7 +583,7 @@ export class EmailService {
         };
         return await this.#enqueue(queue, message, queued, signal, started);
       }
-      rendered = this.templates.render(template, data, { hasReplyTo: this.#hasReplyTo(rest.replyTo) });
+      rendered = this.templates.render(template, data, this.#renderContext(category, rest.replyTo));
     } catch (error) {
       this.#failed(message, name, error, 0, performance.now() - started);
       throw error;
@@ -566,19 +594,24 @@ export class EmailService {
   /**
    * Renders subject, HTML and text without sending. The data type-checks as for {@link sendTemplate}.
    * `replyTo` is the Reply-To the email will carry when it is not the service's (the welcome email
-   * says "just reply" only when there is one).
+   * says "just reply" only when there is one). `category` is the one it will be sent as (default:
+   * the template's; a `security` template cannot change it, a `MessageError`): `product` and
+   * `marketing` mail renders with the footer's unsubscribe links when the service has the
+   * `unsubscribe` option, the Unsubscribe URL a placeholder that {@link send} replaces with the
+   * recipient's signed link (see `EmailServiceOptions.unsubscribe`).
    */
   render<T extends TemplateRef>(
     template: T,
     data: DataFor<T>,
-    options?: Pick<SendOptions, 'replyTo'>,
+    options?: Pick<SendOptions, 'replyTo' | 'category'>,
   ): RenderedEmail;
   render(
     template: string | TemplateHandle,
     data: object,
-    options?: Pick<SendOptions, 'replyTo'>,
+    options?: Pick<SendOptions, 'replyTo' | 'category'>,
   ): RenderedEmail {
-    return this.templates.render(template, data, { hasReplyTo: this.#hasReplyTo(options?.replyTo) });
+    const category = categoryOf(this.templates.get(template), options?.category);
+    return this.templates.render(template, data, this.#renderContext(category, options?.replyTo));
   }
 
   /**
@@ -898,9 +931,11 @@ export class EmailService {
         requireOptions(entry, 'sendTemplate', '{ to, data }');
         const { data, ...rest } = entry as SendTemplateOptions<object>;
         const category = categoryOf(this.templates.get(template), rest.category);
-        const rendered = this.templates.render(template as TemplateRef, data as never, {
-          hasReplyTo: this.#hasReplyTo(rest.replyTo),
-        });
+        const rendered = this.templates.render(
+          template as TemplateRef,
+          data as never,
+          this.#renderContext(category, rest.replyTo),
+        );
         fields = { ...rest, ...rendered, template: name, category };
       }
       message = this.#compose(fields);
@@ -915,7 +950,7 @@ export class EmailService {
           message = screened.message;
         }
       }
-      const sending = this.#unsubscribe ? withUnsubscribeHeaders(message, this.#unsubscribe) : message;
+      const sending = this.#unsubscribe ? withUnsubscribe(message, this.#unsubscribe, this.#footer) : message;
       return { message: sending, suppressed, started, signal: entry.signal, retry: entry.retry };
     } catch (error) {
       this.#failed(message, name, error, 0, performance.now() - started);
@@ -1021,7 +1056,14 @@ export class EmailService {
   #compose(fields: EmailMessageInput): EmailMessage {
     const message = composeMessage(fields, this.#from, this.#replyTo, this.#maxMessageBytes);
     if (this.#unsubscribe) checkUnsubscribable(message);
+    else checkNoFooterLinks(message, true);
     return message;
+  }
+
+  /** What a template sees besides its data, for an email of `category` with these options. */
+  #renderContext(category: EmailCategory, replyTo: SendOptions['replyTo']): RenderContext {
+    const hasReplyTo = this.#hasReplyTo(replyTo);
+    return this.#links && isChoosable(category) ? { hasReplyTo, unsubscribe: this.#links } : { hasReplyTo };
   }
 
   /** Whether an email with these options has a Reply-To: its own, else the service's. */

@@ -420,16 +420,19 @@ export function recordHandler(o: RecordHandlerOptions) {
   const sendInput = (envelope: EnvelopeV1, template: TemplateHandle | undefined, prior: number) => {
     const fields = envelopeFields(envelope);
     if (template !== undefined) {
+      // Absent in the envelope: the template's own (a security template stays security).
+      const category = categoryOf(template, envelope.category);
+      // Rendered as the category it is sent as: product and marketing mail with the footer's
+      // unsubscribe links, which the send fills in with the same URL as List-Unsubscribe.
       const rendered = service.render(
         template,
         envelope.data ?? {},
-        envelope.replyTo === undefined ? undefined : { replyTo: envelope.replyTo },
+        envelope.replyTo === undefined ? { category } : { replyTo: envelope.replyTo, category },
       );
       fields.subject ??= rendered.subject;
       fields.html = rendered.html;
       fields.text = rendered.text;
-      // Absent in the envelope: the template's own (a security template stays security).
-      fields.category = categoryOf(template, envelope.category);
+      fields.category = category;
     }
     // The in-process retry never takes the email past its attempts in all.
     const left = o.maxAttempts - prior;

@@ -140,6 +140,12 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
         row('Reply-To', get('MAILROOM_REPLY_TO'), ['MAILROOM_REPLY_TO'], undefined),
         row('Unsubscribe URL', get('MAILROOM_UNSUBSCRIBE_URL'), ['MAILROOM_UNSUBSCRIBE_URL'], undefined),
         secret('Unsubscribe secrets', 'MAILROOM_UNSUBSCRIBE_SECRETS'),
+        row(
+          'Notification settings URL',
+          get('MAILROOM_UNSUBSCRIBE_MANAGE_URL'),
+          ['MAILROOM_UNSUBSCRIBE_MANAGE_URL'],
+          undefined,
+        ),
       ],
     },
     {

@@ -5,6 +5,7 @@
 import { Eta } from 'eta';
 import { TemplateError } from '../errors.js';
 import { unsafeText } from '../message.js';
+import type { FooterFragment, UnsubscribeLinks } from '../unsubscribe/footer.js';
 import type { AppInfo } from './brand.js';
 import { checkBuiltinRules } from './builtins.js';
 import { checkReferences, checkUrls, guardUrls } from './check.js';
@@ -38,6 +39,11 @@ export interface TemplateAssets {
 export interface RenderContext {
   /** Whether the email has a Reply-To, so "just reply to this email" reaches someone. Default false. */
   readonly hasReplyTo?: boolean;
+  /**
+   * `it.unsubscribe`: the footer's links on `product` and `marketing` mail when the service has
+   * the `unsubscribe` option (the URL a placeholder the send replaces). Default: none.
+   */
+  readonly unsubscribe?: UnsubscribeLinks;
 }
 
 export interface CompiledTemplate {
@@ -196,7 +202,12 @@ export function compileSources(
     htmlSource: sources.html,
     textFromTemplate: textFn !== undefined,
     render(data, context) {
-      const it = { ...checkData(name, fields, data), app, hasReplyTo: context?.hasReplyTo === true };
+      const it = {
+        ...checkData(name, fields, data),
+        app,
+        hasReplyTo: context?.hasReplyTo === true,
+        unsubscribe: context?.unsubscribe,
+      };
       try {
         const html = htmlFn(it);
         const subject = subjectFn(it).trim();
@@ -253,6 +264,20 @@ export function isHttpUrl(value: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The `@unsubscribe` partial alone, outside any template, for mail whose own body does not show the
+ * links: its HTML in a small muted block of its own (no stylesheet reaches it), and its text.
+ */
+export function renderFooterFragment(
+  partial: string,
+  app: AppInfo,
+  unsubscribe: UnsubscribeLinks,
+): FooterFragment {
+  const inner = htmlEta.renderString(etaSource(partial), { app, unsubscribe }).trim();
+  const html = `<div class="mr-unsubscribe" style="margin: 24px 0 0; font-family: Arial, sans-serif; font-size: 12px; line-height: 18px; color: ${app.colors.muted}; text-align: center;">${inner}</div>`;
+  return { html, text: htmlToText(html) };
 }
 
 /** Renders the shared stylesheet with the brand, once per registry. */

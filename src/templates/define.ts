@@ -291,6 +291,10 @@ function checkFields(name: string, fields: unknown): Fields {
       throw new TemplateError(name, '"hasReplyTo" is set by mailroom (whether replies have an address)', {
         field,
       });
+    if (field === 'unsubscribe')
+      throw new TemplateError(name, '"unsubscribe" is set by mailroom (the footer\'s unsubscribe links)', {
+        field,
+      });
     if (typeof spec !== 'string' || !SPEC.test(spec)) {
       throw new TemplateError(
         name,

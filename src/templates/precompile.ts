@@ -13,11 +13,13 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LINK_PLACEHOLDER } from '../unsubscribe/footer.js';
 import { type AppInfo, DEFAULT_PALETTE, resolveBrand } from './brand.js';
 import { builtinAssets, builtinTemplates } from './builtins.js';
 import {
   compileSources,
   compileTemplate,
+  type RenderContext,
   renderStylesheet,
   type TemplateAssets,
   type TemplateSources,
@@ -193,7 +195,18 @@ function checkStylesheet(css: string, tokenCss: string, token: RegExp, paths: re
   }
 }
 
-/** Every sample brand, data set and reply-to setting renders the same both ways, byte for byte. */
+/** Reply-To or not; the footer's unsubscribe links, with and without a settings page (`&` and quotes to escape). */
+const SAMPLE_CONTEXTS: readonly RenderContext[] = [
+  { hasReplyTo: false },
+  { hasReplyTo: true },
+  { hasReplyTo: false, unsubscribe: { url: LINK_PLACEHOLDER } },
+  {
+    hasReplyTo: true,
+    unsubscribe: { url: 'https://acme.example/u?a=1&b=2', manageUrl: 'https://acme.example/s?x="1"&y=2' },
+  },
+];
+
+/** Every sample brand, data set, reply-to setting and footer renders the same both ways, byte for byte. */
 function checkTemplate(handle: TemplateHandle, assets: TemplateAssets, sources: TemplateSources): void {
   for (const app of sampleBrands()) {
     const fromSource = compileTemplate(
@@ -204,9 +217,9 @@ function checkTemplate(handle: TemplateHandle, assets: TemplateAssets, sources: 
     );
     const precompiled = compileSources(handle, sources, assets, app);
     for (const data of sampleData(handle)) {
-      for (const hasReplyTo of [false, true]) {
-        const want = fromSource.render(data, { hasReplyTo });
-        const got = precompiled.render(data, { hasReplyTo });
+      for (const context of SAMPLE_CONTEXTS) {
+        const want = fromSource.render(data, context);
+        const got = precompiled.render(data, context);
         for (const part of ['subject', 'html', 'text'] as const) {
           if (got[part] !== want[part]) {
             throw new Error(

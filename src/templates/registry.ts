@@ -1,4 +1,5 @@
 import { TemplateError } from '../errors.js';
+import type { FooterFragment, UnsubscribeLinks } from '../unsubscribe/footer.js';
 import type { AppInfo } from './brand.js';
 import { builtinAssets, builtinTemplates } from './builtins.js';
 import {
@@ -7,6 +8,7 @@ import {
   compileTemplate,
   type RenderContext,
   type RenderedEmail,
+  renderFooterFragment,
   renderStylesheet,
 } from './compile.js';
 import { checkTemplateName, isTemplateHandle, type TemplateHandle } from './define.js';
@@ -94,6 +96,15 @@ export class TemplateRegistry {
    */
   render(template: string | TemplateHandle, data: unknown, context?: RenderContext): RenderedEmail {
     return this.compiled(template).render(data, context);
+  }
+
+  /**
+   * The `@unsubscribe` partial (the built-in one, or yours from `partials`) rendered alone with
+   * `links`: what the service adds to product and marketing mail whose HTML or text lacks the links.
+   */
+  unsubscribeFooter(links: UnsubscribeLinks): FooterFragment {
+    const partial = this.#assets.partials.get('unsubscribe') as string;
+    return renderFooterFragment(partial, this.#app, links);
   }
 
   /** Compiles every template now, so a broken one fails at start-up rather than on first send. */

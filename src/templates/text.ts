@@ -121,6 +121,8 @@ const OPTIONS: HtmlToTextOptions = {
     { selector: 'head', format: 'skip' },
     { selector: '[data-text="skip"]', format: 'skip' },
     { selector: '[data-text="button"]', format: 'buttonLine' },
+    // A footer link (`data-text="link"`) reads like a button: "Unsubscribe:" and the URL below it.
+    { selector: '[data-text="link"]', format: 'buttonLine' },
     // Rendered HTML holds the labels as written: align them here.
     { selector: '[data-text="details"]', format: 'detailsLines', options: { align: true } },
     { selector: '[data-text="code"]', format: 'codeLine' },

@@ -1,11 +1,13 @@
 /**
  * Internal: the `List-Unsubscribe` (RFC 2369) and `List-Unsubscribe-Post` (RFC 8058) headers the
- * service puts on every `product` and `marketing` email when `unsubscribe` is configured.
+ * service puts on every `product` and `marketing` email when `unsubscribe` is configured, and the
+ * footer's "Unsubscribe" link, which is the same URL (see footer.ts).
  */
 import { ConfigError, MessageError } from '../errors.js';
 import { isLoopback } from '../loopback.js';
 import { configAddress, type EmailMessage } from '../message.js';
 import { isChoosable } from '../preferences.js';
+import { checkNoFooterLinks, type FooterFragment, withFooterLinks } from './footer.js';
 import { checkMaxAgeDays, secretList, signUnsubscribeToken, type UnsubscribeSecret } from './token.js';
 
 /** `EmailServiceOptions.unsubscribe`: one-click unsubscribe links on `product` and `marketing` mail. */
@@ -31,6 +33,14 @@ export interface UnsubscribeOptions {
    */
   mailto?: string;
   /**
+   * Your app's notification settings page, e.g. `https://acme.example/settings/notifications`,
+   * linked as "Manage notification settings" in the footer of `product` and `marketing` mail, next
+   * to "Unsubscribe". The same URL for everyone (the page signs the reader in as usual). https, or
+   * http on a loopback host; at most 500 characters; no user name or password. Default: none, and
+   * the footer shows only "Unsubscribe". From `MAILROOM_UNSUBSCRIBE_MANAGE_URL`.
+   */
+  manageUrl?: string;
+  /**
    * How long a link stays good, in days (default 90). The service does not read it; it is here so
    * one object can configure the service and `createUnsubscribeHandler()` alike.
    */
@@ -42,6 +52,7 @@ export interface ResolvedUnsubscribe {
   readonly url: URL;
   readonly secret: Buffer;
   readonly mailto: string | undefined;
+  readonly manageUrl: string | undefined;
 }
 
 const HEADER_NAMES = new Set(['list-unsubscribe', 'list-unsubscribe-post']);
@@ -51,15 +62,29 @@ const MAX_URL_LENGTH = 500;
 export function resolveUnsubscribe(options: unknown): ResolvedUnsubscribe | undefined {
   if (options === undefined) return undefined;
   if (typeof options !== 'object' || options === null)
-    throw new ConfigError('unsubscribe', 'must be { url, secrets, mailto?, maxAgeDays? }');
-  const { url, secrets, mailto, maxAgeDays } = options as Partial<UnsubscribeOptions>;
+    throw new ConfigError('unsubscribe', 'must be { url, secrets, mailto?, manageUrl?, maxAgeDays? }');
+  const { url, secrets, mailto, manageUrl, maxAgeDays } = options as Partial<UnsubscribeOptions>;
   const keys = secretList(secrets, 'unsubscribe.secrets');
   checkMaxAgeDays(maxAgeDays, 'unsubscribe.maxAgeDays');
   return Object.freeze({
     url: checkUrl(url, 'unsubscribe.url'),
     secret: keys[0] as Buffer,
     mailto: mailto === undefined ? undefined : configAddress(mailto, 'unsubscribe.mailto').address,
+    manageUrl: manageUrl === undefined ? undefined : checkManageUrl(manageUrl, 'unsubscribe.manageUrl'),
   });
+}
+
+/** The settings page's URL: https, or http on loopback; a `ConfigError` naming `option`. */
+function checkManageUrl(value: unknown, option: string): string {
+  if (typeof value !== 'string' || !URL.canParse(value))
+    throw new ConfigError(option, 'must be an https URL such as https://acme.example/settings/notifications');
+  const url = new URL(value);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname)))
+    throw new ConfigError(option, 'must be https; http only on localhost for testing');
+  if (url.username || url.password) throw new ConfigError(option, 'must not carry a user name or password');
+  if (url.href.length > MAX_URL_LENGTH)
+    throw new ConfigError(option, `longer than ${MAX_URL_LENGTH} characters`);
+  return url.href;
 }
 
 /** An unsubscribe URL: https, or http on loopback; a `ConfigError` naming `option`. */
@@ -82,7 +107,8 @@ export function checkUrl(value: unknown, option: string): URL {
  * Refuses what cannot carry one person's unsubscribe link, before anything is looked up or sent:
  * a `product`/`marketing` email to several recipients (the token names one), and a caller's own
  * `List-Unsubscribe*` header (ours is the one that works with the handler; on `security` and
- * `transactional` mail, none may appear: such mail must not offer an unsubscribe).
+ * `transactional` mail, none may appear: such mail must not offer an unsubscribe), and such mail
+ * rendered with the footer's unsubscribe link.
  */
 export function checkUnsubscribable(message: EmailMessage): void {
   const own = Object.keys(message.headers).find((name) => HEADER_NAMES.has(name.toLowerCase()));
@@ -94,7 +120,10 @@ export function checkUnsubscribable(message: EmailMessage): void {
         : `${message.category} mail carries no unsubscribe (RFC 8058 is for mail a recipient may turn off); send it as product or marketing`,
     );
   }
-  if (!isChoosable(message.category)) return;
+  if (!isChoosable(message.category)) {
+    checkNoFooterLinks(message);
+    return;
+  }
   const count = message.to.length + message.cc.length + message.bcc.length;
   if (count > 1)
     throw new MessageError(
@@ -104,12 +133,14 @@ export function checkUnsubscribable(message: EmailMessage): void {
 }
 
 /**
- * The message with `List-Unsubscribe` and `List-Unsubscribe-Post` added for its one recipient,
- * or the message itself when it is not `product`/`marketing` mail.
+ * The message with `List-Unsubscribe` and `List-Unsubscribe-Post` added for its one recipient and
+ * the same URL in its footer (`footer` gives the links for a part that does not show them), or the
+ * message itself when it is not `product`/`marketing` mail.
  */
-export function withUnsubscribeHeaders(
+export function withUnsubscribe(
   message: EmailMessage,
   config: ResolvedUnsubscribe,
+  footer: () => FooterFragment,
   issuedAt: Date = new Date(),
 ): EmailMessage {
   if (!isChoosable(message.category)) return message;
@@ -122,10 +153,12 @@ export function withUnsubscribeHeaders(
   const url = new URL(config.url);
   url.searchParams.set('token', token);
   // RFC 2369 §2: a literal comma in the URL must be encoded, commas separate the URLs.
-  const links = [`<${url.href.replace(/,/g, '%2C')}>`];
+  const href = url.href.replace(/,/g, '%2C');
+  const links = [`<${href}>`];
   if (config.mailto) links.push(`<mailto:${config.mailto}?subject=unsubscribe>`);
   return Object.freeze({
     ...message,
+    ...withFooterLinks(message, href, footer),
     headers: Object.freeze({
       ...message.headers,
       'List-Unsubscribe': links.join(', '),

@@ -4,6 +4,7 @@
  * handler that verifies them and records the opt-out in a `PreferenceStore`.
  */
 
+export type { UnsubscribeLinks } from './footer.js';
 export {
   createUnsubscribeHandler,
   type UnsubscribeAppLook,

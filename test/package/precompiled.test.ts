@@ -15,7 +15,7 @@ import { repo, run, show } from './run.js';
 
 const CHILD = 60_000;
 
-type Brand = Pick<EmailServiceOptions, 'appName' | 'brand' | 'replyTo'>;
+type Brand = Pick<EmailServiceOptions, 'appName' | 'brand' | 'replyTo' | 'unsubscribe'>;
 
 /** Brands the precompiled form serves, and one it must hand back to compiling from source. */
 const BRANDS: Record<string, { options: Brand; precompiled: boolean }> = {
@@ -57,6 +57,17 @@ const BRANDS: Record<string, { options: Brand; precompiled: boolean }> = {
     precompiled: true,
   },
   'a support address': { options: { brand: { supportEmail: 'help@acme.example' } }, precompiled: true },
+  // Product mail renders the @unsubscribe partial in the layout's footer (the URL a placeholder).
+  "the footer's unsubscribe links": {
+    options: {
+      unsubscribe: {
+        url: 'https://acme.example/unsubscribe',
+        secrets: ['precompiled-secret-precompiled-secret-precompiled'],
+        manageUrl: 'https://acme.example/settings?tab=mail&x=1',
+      },
+    },
+    precompiled: true,
+  },
 };
 
 /** Every built-in with each of its preview data sets (templates/<name>/preview/*.json). */

@@ -89,7 +89,7 @@ describe('settingsView', () => {
     await (options.preferences as unknown as { close(): Promise<void> }).close();
   });
 
-  it('shows the unsubscribe URL and its secrets as set only, each secret masked wherever it would appear', () => {
+  it('shows the unsubscribe and settings URLs and the secrets as set only, each secret masked wherever it would appear', () => {
     const first = 'first-unsubscribe-secret-first-unsubscribe';
     const second = 'second-unsubscribe-secret-second-unsubscribe';
     const env = {
@@ -97,6 +97,7 @@ describe('settingsView', () => {
       APP_NAME: 'Acme',
       MAILROOM_UNSUBSCRIBE_URL: 'https://acme.example/unsubscribe',
       MAILROOM_UNSUBSCRIBE_SECRETS: `${first},${second}`,
+      MAILROOM_UNSUBSCRIBE_MANAGE_URL: 'https://acme.example/settings/notifications',
       // A mistake that copies a secret into a shown value: masked all the same.
       MAILROOM_STAGING_ALLOW: `@acme.example`,
       MAILROOM_STAGING_SUBJECT_PREFIX: `[${second}] `,
@@ -112,6 +113,11 @@ describe('settingsView', () => {
       from: 'MAILROOM_UNSUBSCRIBE_URL',
     });
     expect(find(view, 'Unsubscribe secrets')).toMatchObject({ value: 'set', secret: true });
+    expect(find(view, 'Notification settings URL')).toMatchObject({
+      value: 'https://acme.example/settings/notifications',
+      source: 'environment',
+      from: 'MAILROOM_UNSUBSCRIBE_MANAGE_URL',
+    });
     const shown = JSON.stringify(view);
     expect(shown).not.toContain(first);
     expect(shown).not.toContain(second);

@@ -1,0 +1,126 @@
+/**
+ * The footer's unsubscribe links through Kafka (librdkafka's mock cluster): the app publishes a
+ * template and its data, the worker renders it with `service.render` and sends it with
+ * `service.send`, and the product email arrives with the footer's Unsubscribe URL equal to its
+ * List-Unsubscribe; the security email and a product template sent as transactional have neither.
+ */
+import { describe, expect, it } from 'vitest';
+import type { KafkaClientLike } from '../../src/kafka/client.js';
+import { createEmailProducer, createEmailWorker } from '../../src/kafka/index.js';
+import { EmailService } from '../../src/service.js';
+import { memoryTransport } from '../../src/transports/memory.js';
+import { verifyUnsubscribeToken } from '../../src/unsubscribe/index.js';
+import type { KafkaCluster } from '../helpers/kafka-cluster.js';
+import {
+  FAST_CONSUMER,
+  FAST_RETRY,
+  freshTopics,
+  readTopic,
+  scriptedTransport,
+  useKafkaCluster,
+  waitFor,
+} from '../kafka/harness.js';
+
+let cluster: KafkaCluster;
+let kafka: Parameters<typeof readTopic>[0];
+let client: KafkaClientLike;
+const cleanup = useKafkaCluster((started, plumbing, underTest) => {
+  cluster = started;
+  kafka = plumbing;
+  client = underTest;
+});
+
+const from = 'Acme <no-reply@acme.example>';
+
+describe('footer links through the Kafka worker', () => {
+  it('the worker renders product mail with the links and fills them in with the header’s URL', async () => {
+    const topics = await freshTopics(cluster);
+    const transport = scriptedTransport();
+    const producer = createEmailProducer({ kafka: client, topic: topics.topic });
+    cleanup.push(() => producer.disconnect());
+    const secrets = ['worker-footer-secret-worker-footer-secret'];
+    const manageUrl = 'https://acme.example/settings/notifications?from=email&v=2';
+    const worker = createEmailWorker({
+      kafka: client,
+      service: new EmailService({
+        transport,
+        from,
+        retry: false,
+        unsubscribe: { url: 'https://acme.example/unsubscribe?list=news&v=2', secrets, manageUrl },
+      }),
+      ...topics,
+      consumer: FAST_CONSUMER,
+      retry: FAST_RETRY,
+    });
+    cleanup.push(() => worker.close());
+    // The app's side has no unsubscribe option: the worker's configuration owns the links too.
+    const app = new EmailService({ transport: memoryTransport(), from, queue: producer });
+    await app.sendProductUpdate({
+      to: 'jane@example.com',
+      headline: 'Shared workspaces are here',
+      summary: 'Invite your team.',
+      actionUrl: 'https://acme.example/whats-new',
+      idempotencyKey: 'news:jane',
+    });
+    await app.sendTemplate('product-update', {
+      to: 'joe@example.com',
+      data: { headline: 'Spring offer', summary: '20% off', actionUrl: 'https://acme.example/offer' },
+      category: 'marketing',
+      idempotencyKey: 'offer:joe',
+    });
+    await app.sendSecurityAlert({
+      to: 'jane@example.com',
+      username: 'Jane',
+      event: 'password-changed',
+      occurredAt: new Date('2026-12-01T10:00:00Z'),
+      device: 'Firefox on Linux',
+      secureAccountUrl: 'https://acme.example/secure',
+      idempotencyKey: 'alert:jane',
+    });
+    // A product template sent as transactional: rendered as what it goes out as, so no links.
+    await app.sendTemplate('product-update', {
+      to: 'ann@example.com',
+      data: {
+        headline: 'Your export is ready',
+        summary: 'As requested.',
+        actionUrl: 'https://acme.example/x',
+      },
+      category: 'transactional',
+      idempotencyKey: 'export:ann',
+    });
+    const records = await readTopic(kafka, topics.topic, 4);
+    for (const record of records) expect(record.value).not.toMatch(/unsubscribe/i);
+    await worker.start();
+    await waitFor(() => transport.delivered.length === 4, 'four emails');
+    const byKey = new Map(transport.delivered.map((m) => [m.idempotencyKey, m]));
+
+    for (const [key, address, category] of [
+      ['news:jane', 'jane@example.com', 'product'],
+      ['offer:joe', 'joe@example.com', 'marketing'],
+    ] as const) {
+      const message = byKey.get(key)!;
+      const url = /^<([^>]+)>$/.exec(message.headers['List-Unsubscribe']!)![1]!;
+      expect(verifyUnsubscribeToken(new URL(url).searchParams.get('token'), { secrets })).toMatchObject({
+        ok: true,
+        address,
+        category,
+      });
+      const escaped = (value: string) => value.replaceAll('&', '&amp;');
+      expect(message.html).toContain(`<a href="${escaped(url)}" class="footer-link"`);
+      expect(message.html).toContain(`<a href="${escaped(manageUrl)}" class="footer-link"`);
+      const lines = message.text!.split('\n');
+      expect(lines[lines.indexOf('Unsubscribe:') + 1]).toBe(url);
+      expect(lines[lines.indexOf('Manage notification settings:') + 1]).toBe(manageUrl);
+      expect(message.html).not.toContain('mailroom.invalid');
+      // In the layout's footer, styled (rendered by the worker, not added afterwards).
+      expect(message.html).toMatch(/<p class="footer-text footer-unsubscribe" style="/);
+      expect(message.html).not.toContain('mr-unsubscribe');
+    }
+    for (const key of ['alert:jane', 'export:ann']) {
+      const message = byKey.get(key)!;
+      expect(Object.keys(message.headers)).toEqual([]);
+      expect(message.html).not.toMatch(/Unsubscribe|Manage notification settings|mailroom\.invalid/);
+      expect(message.text).not.toMatch(/Unsubscribe|Manage notification settings|mailroom\.invalid/);
+    }
+  });
+});
