@@ -35,6 +35,7 @@ import {
 } from './preferences.js';
 import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 import { type RetryOptions, resolveRetry, withRecipientRetries } from './retry.js';
+import { checkSendAhead, type QuietHours, quietHoursUntil } from './send-at.js';
 import type { SuppressionStore } from './suppression.js';
 import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
 import { BUILTIN_FIELDS, type BuiltinTemplates } from './templates/builtins.js';
@@ -142,6 +143,15 @@ export interface EmailServiceOptions {
    * option is a `ConfigError` naming it (`unsubscribe.url`, `unsubscribe.secrets[1]`). Default: none.
    */
   unsubscribe?: UnsubscribeOptions;
+  /**
+   * Quiet hours: asked, for `product` and `marketing` mail only, when each `to` recipient may next
+   * get it (see {@link QuietHours}); an email it holds back gets that time as its `sendAt` (the
+   * later of the two wins). A direct send then needs a transport that schedules (Mailgun's
+   * `o:deliverytime`), else it is refused with a `MessageError` naming `sendAt`; with a `queue`,
+   * the worker's service asks when the record comes up and holds it on its delay topics.
+   * `security` and `transactional` mail is never asked. Default: none.
+   */
+  quietHours?: QuietHours;
 }
 
 /** Options every send accepts besides the recipient: `from` and `replyTo` override the service's defaults. */
@@ -159,6 +169,7 @@ export interface SendOptions
     | 'metadata'
     | 'idempotencyKey'
     | 'category'
+    | 'sendAt'
   > {
   /** Aborts the send, including any wait between retries. */
   signal?: AbortSignal;
@@ -309,6 +320,7 @@ export class EmailService {
   readonly #suppressions: SuppressionStore | undefined;
   readonly #preferences: PreferenceStore | undefined;
   readonly #unsubscribe: ResolvedUnsubscribe | undefined;
+  readonly #quietHours: QuietHours | undefined;
   readonly #listeners: { [K in keyof EmailServiceEvents]: Set<Listener<EmailServiceEvents[K]>> } = {
     sent: new Set(),
     suppressed: new Set(),
@@ -351,6 +363,13 @@ export class EmailService {
     }
     this.#preferences = options.preferences;
     this.#unsubscribe = resolveUnsubscribe(options.unsubscribe);
+    if (options.quietHours !== undefined && typeof options.quietHours !== 'function') {
+      throw new ConfigError(
+        'quietHours',
+        'must be a function (recipient, category, now) => Date | undefined',
+      );
+    }
+    this.#quietHours = options.quietHours;
     this.app = Object.freeze({
       name: appName,
       ...resolveBrand(options.brand, appName),
@@ -370,6 +389,11 @@ export class EmailService {
     });
     Object.defineProperty(this, SERVICE_BRAND, { value: true });
     this.#announce();
+  }
+
+  /** The quiet-hours hook this service was given, if any (a queue worker asks it before sending). */
+  get quietHours(): QuietHours | undefined {
+    return this.#quietHours;
   }
 
   /** The queue this service publishes to instead of sending, if any. */
@@ -422,7 +446,7 @@ export class EmailService {
         return this.#enqueue(queue, queuing, toQueued(queuing, fields, true), signal, started).catch(failed);
       }
       // The input is read, not copied.
-      const composed = this.#compose(input);
+      const composed = this.#schedule(this.#compose(input));
       message = composed;
       const deliver = (screened: EmailMessage): Promise<SendResult> => {
         // Signed for the one recipient left after the screen; every retry carries the same bytes.
@@ -806,6 +830,36 @@ export class EmailService {
     return message;
   }
 
+  /**
+   * A direct send's delivery time: its own `sendAt`, moved later by quiet hours. Refused (a
+   * `MessageError` naming `sendAt`, nothing sent) through a transport that cannot hold it, and
+   * beyond the transport's `scheduling.maxAheadMs`: never sent early.
+   */
+  #schedule(message: EmailMessage): EmailMessage {
+    const own = message.sendAt?.getTime();
+    // Asked only when there is a hook: the common send reads one field here.
+    const quiet =
+      this.#quietHours === undefined
+        ? undefined
+        : quietHoursUntil(
+            this.#quietHours,
+            message.to.map((a) => a.address),
+            message.category,
+          );
+    const at = quiet !== undefined && (own === undefined || quiet > own) ? quiet : own;
+    if (at === undefined) return message;
+    const { name, scheduling } = this.transport;
+    const why = at === own ? '' : ` (quiet hours hold it until ${new Date(at).toISOString()})`;
+    if (!scheduling) {
+      throw new MessageError(
+        'sendAt',
+        `the ${name} transport cannot hold an email until later${why}: publish it through Kafka (mailroom-js/kafka), whose worker holds it until then, or send through Mailgun (o:deliverytime)`,
+      );
+    }
+    checkSendAhead(at, scheduling.maxAheadMs, `the ${name} transport`);
+    return at === own ? message : Object.freeze({ ...message, sendAt: new Date(at) });
+  }
+
   /** Whether an email with these options has a Reply-To: its own, else the service's. */
   #hasReplyTo(replyTo: SendOptions['replyTo']): boolean {
     if (replyTo === undefined) return this.#replyTo !== undefined;
@@ -1022,6 +1076,7 @@ function toQueued(
     ...(Object.keys(message.metadata).length ? { metadata: message.metadata } : {}),
     ...(message.template !== undefined ? { template: message.template } : {}),
     ...(message.idempotencyKey !== undefined ? { idempotencyKey: message.idempotencyKey } : {}),
+    ...(message.sendAt !== undefined ? { sendAt: message.sendAt } : {}),
     // Written only when it is not what the worker would take anyway (the template's, or the default).
     ...(message.category !== templateCategory ? { category: message.category } : {}),
   };

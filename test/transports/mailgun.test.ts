@@ -114,7 +114,7 @@ describe('mailgunTransport', () => {
     expect(fields['v:plan']).toEqual(['pro']);
     expect(fields['v:category']).toEqual(['security']);
     expect(fields['o:testmode']).toEqual(['yes']);
-    expect(fields['o:deliverytime']).toEqual(['Tue, 01 Dec 2026 09:30:00 GMT']);
+    expect(fields['o:deliverytime']).toEqual(['Tue, 01 Dec 2026 09:30:00 +0000']);
     // Without files, URL-encoded: cheaper to build and send than multipart.
     expect(peer.messages[0]?.encoding).toBe('application/x-www-form-urlencoded');
   });
