@@ -99,6 +99,14 @@ export function quietHoursUntil(
   return latest;
 }
 
+/**
+ * Internal: set on a send's input by a queue worker that already held the email until it was due
+ * (its `sendAt` and quiet hours, asked just before): the service does not ask quiet hours again,
+ * so an email that comes up as quiet hours begin is sent, not refused for a transport that cannot
+ * schedule. `Symbol.for`: the package may be loaded twice.
+ */
+export const ALREADY_DUE = Symbol.for('mailroom.send-at.already-due');
+
 /** A span of ms as people say it: `3 days`, `26 hours`, `90 s`. */
 function formatSpan(ms: number): string {
   const day = 86_400_000;

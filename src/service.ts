@@ -35,7 +35,7 @@ import {
 } from './preferences.js';
 import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 import { type RetryOptions, resolveRetry, withRecipientRetries } from './retry.js';
-import { checkSendAhead, type QuietHours, quietHoursUntil } from './send-at.js';
+import { ALREADY_DUE, checkSendAhead, type QuietHours, quietHoursUntil } from './send-at.js';
 import type { SuppressionStore } from './suppression.js';
 import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
 import { BUILTIN_FIELDS, type BuiltinTemplates } from './templates/builtins.js';
@@ -446,7 +446,9 @@ export class EmailService {
         return this.#enqueue(queue, queuing, toQueued(queuing, fields, true), signal, started).catch(failed);
       }
       // The input is read, not copied.
-      const composed = this.#schedule(this.#compose(input));
+      const own = this.#compose(input);
+      const composed =
+        (input as { [ALREADY_DUE]?: boolean })[ALREADY_DUE] === true ? own : this.#schedule(own);
       message = composed;
       const deliver = (screened: EmailMessage): Promise<SendResult> => {
         // Signed for the one recipient left after the screen; every retry carries the same bytes.

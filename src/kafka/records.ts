@@ -14,7 +14,7 @@ import {
 import { maskAddresses, oneLine } from '../log.js';
 import { parseAddress } from '../message.js';
 import type { RetryOptions } from '../retry.js';
-import { quietHoursUntil } from '../send-at.js';
+import { ALREADY_DUE, quietHoursUntil } from '../send-at.js';
 import type { EmailService } from '../service.js';
 import { categoryOf, type TemplateHandle } from '../templates/define.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
@@ -173,6 +173,8 @@ export interface RecordHandlerOptions {
 export function recordHandler(o: RecordHandlerOptions) {
   const { service, report } = o;
   const claims = new KeyClaims(o.store, o.owner, report);
+  // Asked once: whether the service has quiet hours (then every send says it is already due).
+  const quietHours = service.quietHours !== undefined;
   // Frozen, so the service checks it once rather than per email.
   const inProcess = Object.freeze({ ...o.inProcess });
 
@@ -316,7 +318,7 @@ export function recordHandler(o: RecordHandlerOptions) {
       }
     }
     // Not yet due (sendAt, quiet hours): onto a delay topic, never waited for here.
-    if (envelope.sendAt !== undefined || service.quietHours !== undefined) {
+    if (envelope.sendAt !== undefined || quietHours) {
       let due: number | undefined;
       try {
         due = dueLater(envelope, template);
@@ -557,6 +559,8 @@ export function recordHandler(o: RecordHandlerOptions) {
     input.subject = fields.subject ?? '';
     input.retry = retry;
     input.signal = o.signal;
+    // Held until due just before (handle → dueLater): quiet hours are not asked again by the send.
+    if (quietHours) (input as { [ALREADY_DUE]?: boolean })[ALREADY_DUE] = true;
     return input;
   };
 

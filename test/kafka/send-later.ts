@@ -186,14 +186,20 @@ export async function quietHoursHoldProductMail(ctx: ScenarioContext): Promise<v
   const transport = scriptedTransport();
   const sentAt = new Map<string, number>();
   const until = Date.now() + 8_000;
+  let edgeAsked = 0;
   const worker = createEmailWorker({
     kafka: ctx.client,
     service: new EmailService({
       transport,
       from: 'Acme <no-reply@acme.example>',
       retry: false,
-      // Quiet until `until`, then nothing holds it back.
-      quietHours: (_recipient, _category, now) => (now.getTime() < until ? new Date(until) : undefined),
+      // Quiet until `until`, then nothing holds it back. For edge@, quiet hours begin just after
+      // the worker asked: the send that follows must not ask again (and be refused by a transport
+      // that cannot schedule), it was already due.
+      quietHours: (recipient, _category, now) => {
+        if (recipient.startsWith('edge')) return edgeAsked++ === 0 ? undefined : new Date(until + 3_600_000);
+        return now.getTime() < until ? new Date(until) : undefined;
+      },
     }),
     ...topics,
     delayTopics: true,
@@ -204,9 +210,12 @@ export async function quietHoursHoldProductMail(ctx: ScenarioContext): Promise<v
   ctx.cleanup.push(() => worker.close());
   await producer.publish({ ...note('news'), category: 'product' });
   await producer.publish({ ...note('alert'), category: 'security' });
+  await producer.publish({ ...note('edge'), to: 'edge@example.com', category: 'product' });
   await worker.start();
-  await waitFor(() => sentAt.size === 2, 'the alert and, after quiet hours, the news', 40_000);
-  expect(transport.delivered.map((m) => m.idempotencyKey)).toEqual(['alert', 'news']);
+  await waitFor(() => sentAt.size === 3, 'the alert, the edge case and, after quiet hours, the news', 40_000);
+  expect(transport.delivered.map((m) => m.idempotencyKey).sort()).toEqual(['alert', 'edge', 'news']);
+  expect(transport.delivered.at(-1)?.idempotencyKey).toBe('news');
   expect(sentAt.get('news')).toBeGreaterThanOrEqual(until);
-  expect(worker.stats).toMatchObject({ sent: 2, delayed: 1 });
+  expect(edgeAsked).toBe(1);
+  expect(worker.stats).toMatchObject({ sent: 3, delayed: 1, deadLettered: 0 });
 }
