@@ -17,6 +17,7 @@ const KAFKA_CLIENT_SUITES = [
   'test/kafka/rebalance.test.ts',
   'test/kafka/resilience.test.ts',
   'test/kafka/shared-store.test.ts',
+  'test/kafka/send-later.test.ts',
   'test/kafka/real-broker.test.ts',
   'test/kafka/real-scenarios.test.ts',
   'test/kafka/real-shared-store.test.ts',

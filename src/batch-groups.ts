@@ -26,6 +26,8 @@ export function sharedContentKey(message: EmailMessage): string | undefined {
     Object.entries(message.metadata),
     message.category,
     message.template ?? null,
+    // A request has one delivery time (Mailgun's o:deliverytime).
+    message.sendAt?.getTime() ?? null,
   ]);
   if (content.includes('%recipient.')) return undefined;
   // A digest, not the text: 10 000 rendered bodies kept as map keys would hold every one in memory.

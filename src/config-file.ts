@@ -24,6 +24,11 @@ export interface MailroomWorkerConfig {
   retryTopic?: string;
   /** Where emails that cannot be sent go. Flag `--dlq-topic`; default `<topic>.dlq`. */
   deadLetterTopic?: string;
+  /**
+   * Send later: also consume `<topic>.delay.1m`, `.10m`, `.1h` and `.6h`, which must exist
+   * (see `EmailWorkerOptions.delayTopics`). Flag `--delay-topics`; default false.
+   */
+  delayTopics?: boolean;
   /** Sends in flight, 1–9999. Flag `--concurrency`; else `MAILROOM_WORKER_CONCURRENCY`; default 10. */
   concurrency?: number;
   /**

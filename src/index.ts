@@ -72,6 +72,7 @@ export {
 } from './preferences-postgres.js';
 export type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 export { DEFAULT_RETRY, parseRetryAfter, type RetryOptions } from './retry.js';
+export { MAX_QUEUED_SEND_AHEAD_MS, type QuietHours } from './send-at.js';
 export {
   EmailService,
   type EmailServiceEvents,

@@ -8,6 +8,7 @@
 import { hash, randomUUID } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import { ConfigError, isMessageError, MessageError } from './errors.js';
+import { futureSendAt } from './send-at.js';
 
 /** A mailbox: an address and an optional display name. */
 export interface Address {
@@ -98,6 +99,16 @@ export interface EmailMessageInput {
    * recipient. Default `transactional`. Anything else is a `MessageError` naming `category`.
    */
   category?: EmailCategory;
+  /**
+   * When to deliver: a `Date`, or an ISO 8601 instant with its offset
+   * (`2026-12-01T09:30:00Z`, `2026-12-01T10:30:00+01:00`). Anything else is a `MessageError`
+   * naming `sendAt`. A time already past means "send now" (dropped, not an error). A direct send
+   * needs a transport that schedules (`mailgunTransport`: `o:deliverytime`, at most 3 days ahead
+   * by default; `memory`, `sandbox` record it); any other transport (SMTP, sendmail …) refuses it
+   * with a `MessageError` naming `sendAt` rather than send early: publish through Kafka instead
+   * (`mailroom-js/kafka`: at most 30 days ahead; the worker holds it on its delay topics).
+   */
+  sendAt?: Date | string;
 }
 
 /** What kind of email a message is: see {@link EmailMessageInput.category}. */
@@ -127,6 +138,11 @@ export interface EmailMessage {
   readonly idempotencyKey: string | undefined;
   /** `transactional` unless the input said otherwise. */
   readonly category: EmailCategory;
+  /**
+   * When the email is to be delivered; present only when that is in the future (a past `sendAt`
+   * is dropped: send now). A transport without `scheduling` never receives a message with it.
+   */
+  readonly sendAt?: Date;
 }
 
 const MAX_ADDRESS = 254;
@@ -623,7 +639,8 @@ function buildMessage(
     throw new MessageError('template', 'must be a string');
   }
   const idempotencyKey = checkIdempotencyKey(input.idempotencyKey);
-  return Object.freeze({
+  const sendAt = input.sendAt === undefined ? undefined : futureSendAt(input.sendAt);
+  const message: EmailMessage = {
     from: Object.isFrozen(from) ? from : Object.freeze(from),
     to: freezeList(to),
     cc: freezeList(parsed ? (parsed.cc ?? NONE) : parseAddressList(input.cc, 'cc')),
@@ -641,7 +658,10 @@ function buildMessage(
     messageId: checkMessageId(input.messageId, idempotencyKey, from.address),
     idempotencyKey,
     category: checkCategory(input.category),
-  });
+  };
+  // Present only when given and still ahead: most messages have no such property at all.
+  if (sendAt !== undefined) (message as { sendAt?: Date }).sendAt = sendAt;
+  return Object.freeze(message);
 }
 
 function checkCategory(category: unknown): EmailCategory {

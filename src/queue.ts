@@ -35,6 +35,12 @@ export interface QueuedEmail {
   readonly category?: EmailCategory;
   /** Names this logical email; the Message-ID derives from it, so redeliveries are recognisable. */
   readonly idempotencyKey?: string;
+  /**
+   * When to deliver (a `Date` or an ISO 8601 instant with an offset); absent or past: at once.
+   * The worker holds a record until then on its delay topics, never blocking a partition. At most
+   * 30 days ahead (`MAX_QUEUED_SEND_AHEAD_MS`): further is a `MessageError` naming `sendAt`.
+   */
+  readonly sendAt?: Date | string;
   /** W3C trace context of the request that asked for the email. */
   readonly traceparent?: string;
 }

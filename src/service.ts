@@ -44,6 +44,7 @@ import {
 } from './preferences.js';
 import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 import { type RetryOptions, resolveRetry, withRecipientRetries, withRetries } from './retry.js';
+import { ALREADY_DUE, checkSendAhead, type QuietHours, quietHoursUntil } from './send-at.js';
 import type { SuppressionStore } from './suppression.js';
 import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
 import { BUILTIN_FIELDS, type BuiltinTemplates, checkBuiltinRules } from './templates/builtins.js';
@@ -166,6 +167,15 @@ export interface EmailServiceOptions {
    * option is a `ConfigError` naming it (`unsubscribe.url`, `unsubscribe.secrets[1]`). Default: none.
    */
   unsubscribe?: UnsubscribeOptions;
+  /**
+   * Quiet hours: asked, for `product` and `marketing` mail only, when each `to` recipient may next
+   * get it (see {@link QuietHours}); an email it holds back gets that time as its `sendAt` (the
+   * later of the two wins). A direct send then needs a transport that schedules (Mailgun's
+   * `o:deliverytime`), else it is refused with a `MessageError` naming `sendAt`; with a `queue`,
+   * the worker's service asks when the record comes up and holds it on its delay topics.
+   * `security` and `transactional` mail is never asked. Default: none.
+   */
+  quietHours?: QuietHours;
 }
 
 /** Options every send accepts besides the recipient: `from` and `replyTo` override the service's defaults. */
@@ -183,6 +193,7 @@ export interface SendOptions
     | 'metadata'
     | 'idempotencyKey'
     | 'category'
+    | 'sendAt'
   > {
   /** Aborts the send, including any wait between retries. */
   signal?: AbortSignal;
@@ -339,6 +350,7 @@ export class EmailService {
   /** The footer alone, rendered once, for mail whose own HTML or text lacks the links. */
   readonly #footer = (): FooterFragment =>
     (this.#footerFragment ??= this.templates.unsubscribeFooter(this.#links as UnsubscribeLinks));
+  readonly #quietHours: QuietHours | undefined;
   readonly #listeners: { [K in keyof EmailServiceEvents]: Set<Listener<EmailServiceEvents[K]>> } = {
     sent: new Set(),
     suppressed: new Set(),
@@ -385,6 +397,13 @@ export class EmailService {
     this.#links = this.#unsubscribe
       ? Object.freeze(manageUrl ? { url: LINK_PLACEHOLDER, manageUrl } : { url: LINK_PLACEHOLDER })
       : undefined;
+    if (options.quietHours !== undefined && typeof options.quietHours !== 'function') {
+      throw new ConfigError(
+        'quietHours',
+        'must be a function (recipient, category, now) => Date | undefined',
+      );
+    }
+    this.#quietHours = options.quietHours;
     this.app = Object.freeze({
       name: appName,
       ...resolveBrand(options.brand, appName),
@@ -404,6 +423,11 @@ export class EmailService {
     });
     Object.defineProperty(this, SERVICE_BRAND, { value: true });
     this.#announce();
+  }
+
+  /** The quiet-hours hook this service was given, if any (a queue worker asks it before sending). */
+  get quietHours(): QuietHours | undefined {
+    return this.#quietHours;
   }
 
   /** The queue this service publishes to instead of sending, if any. */
@@ -453,7 +477,9 @@ export class EmailService {
         return this.#enqueue(queue, queuing, toQueued(queuing, fields, true), signal, started).catch(failed);
       }
       // The input is read, not copied.
-      const composed = this.#compose(input);
+      const own = this.#compose(input);
+      const composed =
+        (input as { [ALREADY_DUE]?: boolean })[ALREADY_DUE] === true ? own : this.#schedule(own);
       message = composed;
       const deliver = (screened: EmailMessage): Promise<SendResult> => {
         // Signed for the one recipient left after the screen; every retry carries the same bytes.
@@ -938,7 +964,8 @@ export class EmailService {
         );
         fields = { ...rest, ...rendered, template: name, category };
       }
-      message = this.#compose(fields);
+      // Scheduled as a single send is: quiet hours asked, a transport that cannot hold it refuses.
+      message = this.#schedule(this.#compose(fields));
       let suppressed: readonly SuppressedRecipient[] = [];
       const lookup = this.#lookup(message.category);
       if (lookup) {
@@ -1064,6 +1091,36 @@ export class EmailService {
   #renderContext(category: EmailCategory, replyTo: SendOptions['replyTo']): RenderContext {
     const hasReplyTo = this.#hasReplyTo(replyTo);
     return this.#links && isChoosable(category) ? { hasReplyTo, unsubscribe: this.#links } : { hasReplyTo };
+  }
+
+  /**
+   * A direct send's delivery time: its own `sendAt`, moved later by quiet hours. Refused (a
+   * `MessageError` naming `sendAt`, nothing sent) through a transport that cannot hold it, and
+   * beyond the transport's `scheduling.maxAheadMs`: never sent early.
+   */
+  #schedule(message: EmailMessage): EmailMessage {
+    const own = message.sendAt?.getTime();
+    // Asked only when there is a hook: the common send reads one field here.
+    const quiet =
+      this.#quietHours === undefined
+        ? undefined
+        : quietHoursUntil(
+            this.#quietHours,
+            message.to.map((a) => a.address),
+            message.category,
+          );
+    const at = quiet !== undefined && (own === undefined || quiet > own) ? quiet : own;
+    if (at === undefined) return message;
+    const { name, scheduling } = this.transport;
+    const why = at === own ? '' : ` (quiet hours hold it until ${new Date(at).toISOString()})`;
+    if (!scheduling) {
+      throw new MessageError(
+        'sendAt',
+        `the ${name} transport cannot hold an email until later${why}: publish it through Kafka (mailroom-js/kafka), whose worker holds it until then, or send through Mailgun (o:deliverytime)`,
+      );
+    }
+    checkSendAhead(at, scheduling.maxAheadMs, `the ${name} transport`);
+    return at === own ? message : Object.freeze({ ...message, sendAt: new Date(at) });
   }
 
   /** Whether an email with these options has a Reply-To: its own, else the service's. */
@@ -1297,6 +1354,7 @@ function toQueued(
     ...(Object.keys(message.metadata).length ? { metadata: message.metadata } : {}),
     ...(message.template !== undefined ? { template: message.template } : {}),
     ...(message.idempotencyKey !== undefined ? { idempotencyKey: message.idempotencyKey } : {}),
+    ...(message.sendAt !== undefined ? { sendAt: message.sendAt } : {}),
     // Written only when it is not what the worker would take anyway (the template's, or the default).
     ...(message.category !== templateCategory ? { category: message.category } : {}),
   };

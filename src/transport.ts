@@ -122,6 +122,13 @@ export interface Transport {
    * because it refuses such a retry (its API would reach every recipient) rather than send it.
    */
   readonly narrowsRecipients?: boolean;
+  /**
+   * Set by a transport that can hold a message until its `sendAt` (Mailgun's `o:deliverytime`) or
+   * records it (memory, sandbox): how far ahead it schedules, in ms. `EmailService` refuses a
+   * message with a future `sendAt` through a transport without it (a `MessageError` naming
+   * `sendAt`), and one further ahead than `maxAheadMs`, before anything is sent: never early.
+   */
+  readonly scheduling?: { readonly maxAheadMs: number };
   /** One line for the start-up log: where mail goes, e.g. `smtp smtp.example.com:587 (starttls)`. No secrets. */
   describe?(): string;
   /** Delivers one message. Rejects with an `EmailError` on failure. */
@@ -150,6 +157,34 @@ export interface Transport {
   /** Releases connections and handles. */
   close?(): Promise<void>;
 }
+
+/**
+ * Internal, for wrappers (failover, round-robin, staging): the scheduling every one of `transports`
+ * offers (the shortest reach), or undefined when one of them cannot schedule.
+ */
+export function commonScheduling(
+  transports: readonly Transport[],
+): { readonly maxAheadMs: number } | undefined {
+  let maxAheadMs = Number.POSITIVE_INFINITY;
+  for (const t of transports) {
+    if (!t.scheduling) return undefined;
+    maxAheadMs = Math.min(maxAheadMs, t.scheduling.maxAheadMs);
+  }
+  return transports.length > 0 ? Object.freeze({ maxAheadMs }) : undefined;
+}
+
+/** Internal: `{ scheduling }` when there is one, else nothing (an absent property, not an undefined one). */
+export function scheduled(scheduling: { readonly maxAheadMs: number } | undefined): {
+  scheduling?: { readonly maxAheadMs: number };
+} {
+  return scheduling ? { scheduling } : {};
+}
+
+/**
+ * The scheduling of a transport that records `sendAt` rather than holding the email (memory,
+ * sandbox): any time ahead. Internal.
+ */
+export const RECORDS_SEND_AT = Object.freeze({ maxAheadMs: Number.POSITIVE_INFINITY });
 
 /** Rejects with an `EmailError` (`aborted`) when the attempt's signal has fired. For transport authors. */
 export function throwIfAborted(context: SendContext, transport: string): void {

@@ -252,6 +252,31 @@ describe('sendBatch with Mailgun batch sending', () => {
     expect(peer.messages.map((m) => m.fields.to?.length)).toEqual([1, 1, 4]);
   });
 
+  it('shares a request only among entries due at the same time, each with its o:deliverytime; quiet hours asked per entry', async () => {
+    const { peer, transport } = await peerAndTransport();
+    const soon = new Date(Date.now() + 3_600_000);
+    const later = new Date(Date.now() + 7_200_000);
+    const quiet = new Date(Date.now() + 10_800_000);
+    const mail = service(transport, {
+      quietHours: (recipient) => (recipient === address(5) ? quiet : undefined),
+    });
+    const entries = Array.from({ length: 6 }, (_, i) => ({
+      to: address(i),
+      data: { username: 'there' },
+      sendAt: i < 3 ? soon : later,
+    }));
+
+    const result = await mail.sendBatch(notice, entries);
+
+    expect(result).toMatchObject({ sent: 6, failed: 0 });
+    const rfc2822 = (at: Date) => at.toUTCString().replace('GMT', '+0000');
+    expect(peer.messages.map((m) => [m.fields.to, m.fields['o:deliverytime']])).toEqual([
+      [[address(0), address(1), address(2)], [rfc2822(soon)]],
+      [[address(3), address(4)], [rfc2822(later)]],
+      [[address(5)], [rfc2822(quiet)]],
+    ]);
+  });
+
   it('sends emails with their own unsubscribe link, several recipients or cc one by one', async () => {
     const { peer, transport } = await peerAndTransport();
     const mail = service(transport, {

@@ -49,7 +49,16 @@ const FIELDS: readonly (keyof MailroomConfig)[] = [
   'transport',
   'worker',
 ];
-const WORKER_FIELDS = ['brokers', 'group', 'topic', 'retryTopic', 'deadLetterTopic', 'concurrency', 'client'];
+const WORKER_FIELDS = [
+  'brokers',
+  'group',
+  'topic',
+  'retryTopic',
+  'deadLetterTopic',
+  'delayTopics',
+  'concurrency',
+  'client',
+];
 
 /** `--config FILE` (relative to the working directory), else the first of {@link CONFIG_NAMES} there. */
 export function findConfig(flag: string | undefined, cwd: string = process.cwd()): string | undefined {
@@ -178,6 +187,8 @@ function checkWorker(
     !(Number.isInteger(concurrency) && (concurrency as number) >= 1 && (concurrency as number) <= 9999)
   )
     throw fail('concurrency', 'must be a whole number from 1 to 9999');
+  if (worker.delayTopics !== undefined && typeof worker.delayTopics !== 'boolean')
+    throw fail('delayTopics', 'must be true or false');
   if (worker.client !== undefined && !isKafkaFlavor(worker.client))
     throw fail('client', "must be 'kafkajs' or 'confluent' (for @confluentinc/kafka-javascript)");
 }

@@ -140,7 +140,7 @@ ${CONFIG_FLAG}
 
 Example:
   MAILROOM_HOLD=true mailroom discard --all`,
-  worker: `mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME] [--dlq-topic NAME] [--concurrency N] [--health-port N] [--templates DIR] [--kafka-client kafkajs|confluent]
+  worker: `mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME] [--dlq-topic NAME] [--delay-topics] [--concurrency N] [--health-port N] [--templates DIR] [--kafka-client kafkajs|confluent]
 
 Consumes emails from Kafka, renders and sends them through the transport the config file or the
 environment configures, retries transient failures and dead-letters the rest. Needs a Kafka
@@ -151,6 +151,8 @@ client package: kafkajs or @confluentinc/kafka-javascript.
   --topic NAME        the email topic (default MAILROOM_KAFKA_TOPIC or notifications.email)
   --retry-topic NAME  default <topic>.retry
   --dlq-topic NAME    default <topic>.dlq
+  --delay-topics      send later: hold emails not yet due (sendAt, quiet hours) on
+                      <topic>.delay.1m, .10m, .1h and .6h (create them first)
   --concurrency N     sends in flight (default MAILROOM_WORKER_CONCURRENCY or 10)
   --health-port N     serve GET /livez, /readyz and /metrics (Prometheus, needs prom-client) on port N
   --health-host ADDR  address for --health-port (default 127.0.0.1; 0.0.0.0 in a container)
@@ -159,7 +161,7 @@ client package: kafkajs or @confluentinc/kafka-javascript.
 ${TEMPLATES_FLAG}
 ${CONFIG_FLAG}
 
-The config file's worker: { brokers, group, topic, retryTopic, deadLetterTopic, concurrency, client } comes
+The config file's worker: { brokers, group, topic, retryTopic, deadLetterTopic, delayTopics, concurrency, client } comes
 between these flags and their variables. A transport in the file that only captures mail still
 needs MAILROOM_TRANSPORT=sandbox; the hold (MAILROOM_HOLD=true) takes the topic and keeps each
 email until mailroom release sends it.

@@ -139,6 +139,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       topic: { type: 'string' },
       'retry-topic': { type: 'string' },
       'dlq-topic': { type: 'string' },
+      'delay-topics': { type: 'boolean' },
       concurrency: { type: 'string' },
       'health-port': { type: 'string' },
       'health-host': { type: 'string' },

@@ -31,6 +31,7 @@ export interface WorkerFlags {
   topic?: string;
   'retry-topic'?: string;
   'dlq-topic'?: string;
+  'delay-topics'?: boolean;
   concurrency?: string;
   templates?: string;
   'health-port'?: string;
@@ -50,6 +51,7 @@ export async function runWorker(
   const concurrency = flags.concurrency ?? fromFile.concurrency?.toString();
   const retryTopic = flags['retry-topic'] ?? fromFile.retryTopic;
   const deadLetterTopic = flags['dlq-topic'] ?? fromFile.deadLetterTopic;
+  const delayTopics = flags['delay-topics'] ?? fromFile.delayTopics ?? false;
   const clientLibrary = flags['kafka-client'] ?? fromFile.client;
   const env = {
     ...process.env,
@@ -105,6 +107,7 @@ export async function runWorker(
     topic: kafkaConfig.topic,
     ...(retryTopic ? { retryTopic } : {}),
     ...(deadLetterTopic ? { deadLetterTopic } : {}),
+    ...(delayTopics ? { delayTopics: true } : {}),
     concurrency: kafkaConfig.concurrency,
     logger,
   });

@@ -22,6 +22,7 @@ export class Announcer {
     possibleDuplicates: 0,
     suppressed: 0,
     held: 0,
+    delayed: 0,
     commitsRefused: 0,
     restarts: 0,
   };
@@ -123,6 +124,23 @@ export class Announcer {
           this.log.info({ event: 'worker.duplicate', id: envelope.id, ...at }, 'already sent: skipped');
         }
         this.emit('duplicate', event);
+      },
+      delayed: (event) => {
+        stats.delayed++;
+        if (logsAt(this.log, 'info')) {
+          const { envelope, dueAt, notBefore, ...at } = event;
+          this.log.info(
+            {
+              event: 'worker.delayed',
+              id: envelope.id,
+              ...at,
+              dueAt: dueAt.toISOString(),
+              notBefore: notBefore.toISOString(),
+            },
+            `not yet due: moved to ${event.delayTopic}`,
+          );
+        }
+        this.emit('delayed', event);
       },
       held: (event) => {
         stats.held++;

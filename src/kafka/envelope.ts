@@ -20,6 +20,7 @@ import {
   parseAddress,
 } from '../message.js';
 import type { QueuedEmail } from '../queue.js';
+import { checkSendAhead, futureSendAt, MAX_QUEUED_SEND_AHEAD_MS, sendAtTime } from '../send-at.js';
 import { checkTemplateName } from '../templates/define.js';
 import { isoTime } from './iso-time.js';
 
@@ -85,6 +86,16 @@ export interface EnvelopeV1 {
    * category for a `security` template, is a `MessageError` naming `category` (dead-lettered).
    */
   readonly category?: EmailCategory;
+  /**
+   * When to deliver, an ISO 8601 instant with its offset (the producer writes `toISOString()`).
+   * Absent: at once; written only when the caller gave a time still ahead, at most 30 days after
+   * `createdAt` (`MAX_QUEUED_SEND_AHEAD_MS`; further is a `MessageError` naming `sendAt`, when
+   * published and when read). The worker moves a record not yet due to its delay topics and sends
+   * it once due, never before. Like `category`, an optional field added within v1: a worker older
+   * than it refuses such a record (`sendAt is not a field of envelope v1`, dead-lettered, never
+   * sent early), so upgrade the workers before producers use it.
+   */
+  readonly sendAt?: string;
   /** W3C trace context (`00-<trace>-<span>-<flags>`), also sent as a Kafka header. */
   readonly traceparent?: string;
 }
@@ -129,6 +140,7 @@ const KEYS = new Set([
   'metadata',
   'attachments',
   'category',
+  'sendAt',
   'traceparent',
 ]);
 const ATTACHMENT_KEYS = new Set(['filename', 'content', 'contentType', 'cid']);
@@ -173,11 +185,15 @@ export function buildEnvelope(
   const to = addressList(email.to, 'to') ?? [];
   const cc = addressList(email.cc, 'cc');
   const bcc = addressList(email.bcc, 'bcc');
+  const createdAt = email.createdAt ?? new Date();
+  const sendAt = email.sendAt === undefined ? undefined : futureSendAt(email.sendAt, createdAt.getTime());
+  if (sendAt !== undefined)
+    checkSendAhead(sendAt.getTime(), MAX_QUEUED_SEND_AHEAD_MS, 'a Kafka queue', createdAt.getTime());
   const envelope: EnvelopeV1 = prune({
     version: ENVELOPE_VERSION,
     id: email.id ?? randomUUID(),
     idempotencyKey,
-    createdAt: (email.createdAt ?? new Date()).toISOString(),
+    createdAt: createdAt.toISOString(),
     template: email.template,
     data: email.data,
     subject: email.subject,
@@ -193,6 +209,7 @@ export function buildEnvelope(
     metadata: email.metadata,
     attachments,
     category: email.category,
+    sendAt: sendAt?.toISOString(),
     traceparent: email.traceparent,
   });
   checkEnvelope(envelope, limits, true, {
@@ -320,6 +337,16 @@ function checkEnvelope(
   if (typeof e.idempotencyKey !== 'string') throw new MessageError('idempotencyKey', 'is required');
   if (made?.createdAt !== true && (typeof e.createdAt !== 'string' || Number.isNaN(isoTime(e.createdAt)))) {
     throw new MessageError('createdAt', 'must be an ISO 8601 time');
+  }
+  if (e.sendAt !== undefined) {
+    if (typeof e.sendAt !== 'string') throw new MessageError('sendAt', 'must be an ISO 8601 instant');
+    // createdAt was checked just above: a sendAt is at most 30 days after it.
+    checkSendAhead(
+      sendAtTime(e.sendAt),
+      MAX_QUEUED_SEND_AHEAD_MS,
+      'a Kafka queue',
+      isoTime(e.createdAt as string),
+    );
   }
   if (
     e.traceparent !== undefined &&

@@ -68,7 +68,9 @@ export {
 export { type RedisClientLike, type RedisIdempotencyStoreOptions, redisIdempotencyStore } from './redis.js';
 export {
   createEmailWorker,
+  DELAY_TIERS,
   type DeadLetterReason,
+  type DelayTier,
   type EmailWorker,
   type EmailWorkerEvents,
   type EmailWorkerOptions,

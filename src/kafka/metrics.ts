@@ -57,6 +57,7 @@ type PromClient = typeof import('prom-client');
  * | `mailroom_worker_emails_suppressed_total` (every recipient on the suppression list: nothing sent) | counter | `topic` |
  * | `mailroom_worker_possible_duplicates_total` (a lease taken over or lost: may have gone out twice) | counter | `topic`, `reason` |
  * | `mailroom_worker_emails_held_total` (another worker held the lease: parked until it ends) | counter | `topic` |
+ * | `mailroom_worker_emails_delayed_total` (not yet due: moved to a delay topic, once per hop) | counter | `topic`, `delay_topic` |
  * | `mailroom_worker_send_retries_total` (in-process retries) | counter | `code` |
  * | `mailroom_worker_send_duration_seconds` (one send, its in-process retries included) | histogram | `outcome` |
  * | `mailroom_worker_delivery_latency_seconds` (the envelope's `createdAt` to sent) | histogram | — |
@@ -134,6 +135,11 @@ export async function workerMetrics(
     'Records parked because another worker held their idempotency lease (it was sending them).',
     ['topic'],
   );
+  const delayed = counter(
+    'mailroom_worker_emails_delayed_total',
+    'Records not yet due (sendAt, quiet hours) moved to a delay topic, once per hop.',
+    ['topic', 'delay_topic'],
+  );
   const retries = counter(
     'mailroom_worker_send_retries_total',
     'Send attempts that failed and were retried in process.',
@@ -202,6 +208,7 @@ export async function workerMetrics(
     worker.on('suppressed', (e) => suppressed.inc({ topic: e.topic })),
     worker.on('possible-duplicate', (e) => possibleDuplicates.inc({ topic: e.topic, reason: e.reason })),
     worker.on('held', (e) => held.inc({ topic: e.topic })),
+    worker.on('delayed', (e) => delayed.inc({ topic: e.topic, delay_topic: e.delayTopic })),
     service.on('sent', (e) => sendDuration.observe({ outcome: 'sent' }, e.durationMs / 1000)),
     service.on('failed', (e) => {
       const outcome = isEmailError(e.error) ? e.error.failure : 'error';

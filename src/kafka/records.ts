@@ -3,9 +3,18 @@
  * failure decide between the retry topic, the dead-letter topic, a systemic pause, or leaving it
  * uncommitted. The worker owns the consumer loop; this file owns the decision and the headers.
  */
-import { EmailError, isEmailError, isMailroomError, isMessageError, isTemplateError } from '../errors.js';
+import {
+  EmailError,
+  isEmailError,
+  isMailroomError,
+  isMessageError,
+  isTemplateError,
+  MessageError,
+} from '../errors.js';
 import { maskAddresses, oneLine } from '../log.js';
+import { parseAddress } from '../message.js';
 import type { RetryOptions } from '../retry.js';
+import { ALREADY_DUE, quietHoursUntil } from '../send-at.js';
 import type { EmailService } from '../service.js';
 import { categoryOf, type TemplateHandle } from '../templates/define.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
@@ -18,6 +27,7 @@ import {
   type IdempotencyStoreError,
   isIdempotencyStoreError,
 } from './idempotency.js';
+import { isoTime } from './iso-time.js';
 import {
   NARROWED_HEADER,
   narrowedCopies,
@@ -46,6 +56,10 @@ export const HEADERS = {
   narrowed: NARROWED_HEADER,
   /** On a dead-lettered copy narrowed to refused recipients: `[{ address, failure, status, response }]` as JSON. */
   refusals: REFUSALS_HEADER,
+  /** On a record moved to a delay topic: when it is due (its `sendAt`, or the end of quiet hours), ms since the epoch. */
+  dueAt: 'mailroom-due-at',
+  /** On a record moved to a delay topic: how many delay topics it has been through, this one included. */
+  hops: 'mailroom-delay-hops',
 } as const;
 
 /** Why a record was dead-lettered. */
@@ -56,7 +70,29 @@ export type DeadLetterReason =
   | 'max-attempts'
   | 'invalid-envelope'
   | 'invalid-data'
-  | 'unknown-template';
+  | 'unknown-template'
+  /** Not yet due (`sendAt`, quiet hours) and the worker has no delay topics to hold it on (`delayTopics: false`). */
+  | 'not-due';
+
+/**
+ * A delay topic: records wait on it `delayMs` (a constant, so the topic is in due order: its head
+ * is always the first due) before they come up again. See `EmailWorkerOptions.delayTopics`.
+ */
+export interface DelayTier {
+  readonly topic: string;
+  readonly delayMs: number;
+}
+
+/**
+ * The tier a record waiting `remainingMs` more goes to: the longest not past its due time, else the
+ * shortest (where it waits only until due: see {@link RecordHandlerOptions.delayTiers}).
+ * `tiers` is sorted shortest first and not empty.
+ */
+export function tierFor(tiers: readonly DelayTier[], remainingMs: number): DelayTier {
+  let chosen = tiers[0] as DelayTier;
+  for (const tier of tiers) if (tier.delayMs <= remainingMs) chosen = tier;
+  return chosen;
+}
 
 /** Where a record came from. */
 export interface RecordPosition {
@@ -84,6 +120,10 @@ export interface RecordReports {
     },
   ): void;
   duplicate(event: RecordPosition & { envelope: EnvelopeV1 }): void;
+  /** Not yet due: moved to a delay topic until `notBefore` (then moved on, or sent once due). */
+  delayed(
+    event: RecordPosition & { envelope: EnvelopeV1; dueAt: Date; notBefore: Date; delayTopic: string },
+  ): void;
   /** Another owner's lease on the key is live: the record was parked on the retry topic until it ends. */
   held(event: RecordPosition & { envelope: EnvelopeV1; owner: string; until: Date }): void;
   /** This send may repeat one by another worker: a lease that ran out was taken over, or ours ran out. */
@@ -116,6 +156,13 @@ export interface RecordHandlerOptions {
   maxDelayMs: number;
   retryTopic: string;
   deadLetterTopic: string;
+  /**
+   * The delay topics, shortest first; empty when the worker has none (a record not yet due is then
+   * dead-lettered as `not-due`). A record waiting less than the shortest tier goes to it with its
+   * own due time as not-before, so behind another record of that tier it can be late by up to that
+   * tier's delay, never early.
+   */
+  delayTiers: readonly DelayTier[];
   signal: AbortSignal;
   /** Publishes a copy of the record (its value replaced when given), with extra headers, to a topic; rejects if that fails. */
   forward(topic: string, message: KafkaIncomingMessage, headers: KafkaHeaders, value?: string): Promise<void>;
@@ -126,6 +173,8 @@ export interface RecordHandlerOptions {
 export function recordHandler(o: RecordHandlerOptions) {
   const { service, report } = o;
   const claims = new KeyClaims(o.store, o.owner, report);
+  // Asked once: whether the service has quiet hours (then every send says it is already due).
+  const quietHours = service.quietHours !== undefined;
   // Frozen, so the service checks it once rather than per email.
   const inProcess = Object.freeze({ ...o.inProcess });
 
@@ -146,6 +195,67 @@ export function recordHandler(o: RecordHandlerOptions) {
     await o.forward(o.deadLetterTopic, message, headers, narrowed?.value);
     report.deadLettered({ ...at, envelope, reason, error, attempts });
     return 'done';
+  };
+
+  /**
+   * Not yet due: a copy on the delay tier that fits, then commit (produce-then-commit: a failed
+   * publish rejects, so the record is fetched again, never lost). Nothing is claimed or sent.
+   */
+  const delay = async (
+    message: KafkaIncomingMessage,
+    at: RecordPosition,
+    envelope: EnvelopeV1,
+    due: number,
+    prior: number,
+  ): Promise<Outcome> => {
+    if (o.delayTiers.length === 0) {
+      const error = new MessageError(
+        'sendAt',
+        `is due at ${new Date(due).toISOString()}, and this worker has no delay topics to hold it on (start it with delayTopics: true)`,
+      );
+      return deadLetter(message, at, envelope, 'not-due', error, prior);
+    }
+    const now = Date.now();
+    const tier = tierFor(o.delayTiers, due - now);
+    const notBefore = Math.min(now + tier.delayMs, due);
+    const carried = (name: string) => headerText(message.headers, name);
+    // Where it was first published, kept across hops, so a later failure names the original record.
+    const original = o.delayTiers.some((t) => t.topic === at.topic) ? undefined : at;
+    await o.forward(tier.topic, message, {
+      [HEADERS.notBefore]: String(notBefore),
+      [HEADERS.dueAt]: String(due),
+      [HEADERS.hops]: String((Number(carried(HEADERS.hops) ?? 0) || 0) + 1),
+      [HEADERS.originalTopic]: carried(HEADERS.originalTopic) ?? original?.topic ?? at.topic,
+      [HEADERS.originalPartition]:
+        carried(HEADERS.originalPartition) ?? String(original?.partition ?? at.partition),
+      [HEADERS.originalOffset]: carried(HEADERS.originalOffset) ?? original?.offset ?? at.offset,
+    });
+    report.delayed({
+      ...at,
+      envelope,
+      dueAt: new Date(due),
+      notBefore: new Date(notBefore),
+      delayTopic: tier.topic,
+    });
+    return 'done';
+  };
+
+  /**
+   * When a record is due, if that is still ahead (ms since the epoch): its `sendAt`, moved later by
+   * the service's quiet hours for `product`/`marketing` mail. Undefined: send now.
+   */
+  const dueLater = (envelope: EnvelopeV1, template: TemplateHandle | undefined): number | undefined => {
+    const now = Date.now();
+    let due = envelope.sendAt === undefined ? undefined : isoTime(envelope.sendAt);
+    if (due !== undefined && due <= now) due = undefined;
+    const hook = service.quietHours;
+    if (hook === undefined) return due;
+    const category = template
+      ? categoryOf(template, envelope.category)
+      : (envelope.category ?? 'transactional');
+    const recipients = envelope.to.map((to, i) => parseAddress(to, `to[${i}]`).address);
+    const quiet = quietHoursUntil(hook, recipients, category, now);
+    return quiet !== undefined && (due === undefined || quiet > due) ? quiet : due;
   };
 
   const park = async (
@@ -206,6 +316,16 @@ export function recordHandler(o: RecordHandlerOptions) {
       } catch (error) {
         return deadLetter(message, at, envelope, 'unknown-template', error, prior);
       }
+    }
+    // Not yet due (sendAt, quiet hours): onto a delay topic, never waited for here.
+    if (envelope.sendAt !== undefined || quietHours) {
+      let due: number | undefined;
+      try {
+        due = dueLater(envelope, template);
+      } catch (error) {
+        return deadLetter(message, at, envelope, 'invalid-envelope', error, prior);
+      }
+      if (due !== undefined) return delay(message, at, envelope, due, prior);
     }
     // A copy of a record (a producer retry wrote it twice) often sits in the same batch: it waits
     // for the first copy, then finds the key sent, rather than racing it past the store.
@@ -442,6 +562,8 @@ export function recordHandler(o: RecordHandlerOptions) {
     input.subject = fields.subject ?? '';
     input.retry = retry;
     input.signal = o.signal;
+    // Held until due just before (handle → dueLater): quiet hours are not asked again by the send.
+    if (quietHours) (input as { [ALREADY_DUE]?: boolean })[ALREADY_DUE] = true;
     return input;
   };
 

@@ -38,6 +38,7 @@ import {
 } from './failures.js';
 import type { IdempotencyStoreError } from './idempotency.js';
 import {
+  type DelayTier,
   describeFailure,
   notBeforeOf,
   type Outcome,
@@ -55,6 +56,8 @@ export interface RuntimeSettings {
   topic: string;
   retryTopic: string;
   deadLetterTopic: string;
+  /** The delay topics, shortest first; empty without `delayTopics`. */
+  delayTiers: readonly DelayTier[];
   concurrency: number;
   consumer: ConsumerSettings;
   pauseMs: number;
@@ -97,6 +100,10 @@ export class WorkerRuntime {
   /** Batches in hand, so close() and recover() can let them finish first. */
   readonly #batches = new Set<Promise<void>>();
   readonly #handle: ReturnType<typeof recordHandler>;
+  /** Every topic the worker consumes: the topic, the retry topic, the delay topics. */
+  readonly #consumed: readonly string[];
+  /** The topics whose records wait for their not-before time: the retry and delay topics. */
+  readonly #waiting: ReadonlySet<string>;
   #state: State = 'new';
   #consumer: KafkaConsumerLike | undefined;
   #producer: KafkaProducerLike | undefined;
@@ -118,6 +125,9 @@ export class WorkerRuntime {
     this.#log = settings.logger;
     this.#say = new Announcer(settings.logger, settings.groupId);
     this.#slots = new Slots(settings.concurrency);
+    const delayTopics = settings.delayTiers.map((t) => t.topic);
+    this.#consumed = [settings.topic, settings.retryTopic, ...delayTopics];
+    this.#waiting = new Set([settings.retryTopic, ...delayTopics]);
     this.#handle = recordHandler({
       ...settings.records,
       signal: this.#sendAbort.signal,
@@ -210,7 +220,8 @@ export class WorkerRuntime {
 
   /** A consumer, connected, subscribed and running, with its events watched. */
   async #openConsumer(): Promise<void> {
-    const { kafka, flavor, groupId, topic, retryTopic } = this.#s;
+    const { kafka, flavor, groupId } = this.#s;
+    const topics = this.#consumed;
     const consumer = createConsumer(kafka, flavor, groupId, this.#s.consumer, (change) => {
       if (this.#consumer !== consumer) return; // a consumer already replaced
       if (change.kind === 'assigned') this.#joined(change.assignment);
@@ -229,33 +240,33 @@ export class WorkerRuntime {
     this.#watch(consumer);
     await this.#connect(() => consumer.connect());
     this.#log?.info(
-      { event: 'worker.joining', groupId, topics: [topic, retryTopic] },
+      { event: 'worker.joining', groupId, topics },
       `connected; joining group ${groupId} (assignment can take up to the rebalance timeout while other members rejoin)`,
     );
     if (flavor === 'confluent') {
       // librdkafka waits for a topic that does not exist (logging UNKNOWN_TOPIC_OR_PART) rather
       // than refuse the subscription as kafkajs does: ask the cluster first.
-      const missing = await missingTopics(kafka, [topic, retryTopic]);
+      const missing = await missingTopics(kafka, [...topics]);
       if (missing?.length) throw new KafkaTopicMissingError(missing, true, undefined);
     }
     try {
-      await runConsumer(consumer, flavor, [topic, retryTopic], this.#s.concurrency, (payload) =>
+      await runConsumer(consumer, flavor, [...topics], this.#s.concurrency, (payload) =>
         this.#eachBatch(payload),
       );
     } catch (error) {
       if (!isUnknownTopicError(error)) throw error;
       throw await this.#topicMissing(error);
     }
-    if (this.#pausedUntil !== undefined) consumer.pause([{ topic }, { topic: retryTopic }]);
+    if (this.#pausedUntil !== undefined) consumer.pause(this.#everyTopic());
   }
 
   /** A subscription the broker refused for a missing topic, as an error naming which (asked of the cluster). */
   async #topicMissing(cause: unknown): Promise<KafkaTopicMissingError> {
-    const { kafka, topic, retryTopic, deadLetterTopic } = this.#s;
-    const missing = await missingTopics(kafka, [topic, retryTopic, deadLetterTopic]).catch(() => undefined);
+    const { kafka, deadLetterTopic } = this.#s;
+    const missing = await missingTopics(kafka, [...this.#consumed, deadLetterTopic]).catch(() => undefined);
     return missing?.length
       ? new KafkaTopicMissingError(missing, true, cause)
-      : new KafkaTopicMissingError([topic, retryTopic], false, cause);
+      : new KafkaTopicMissingError([...this.#consumed], false, cause);
   }
 
   /** Runs a connect step; an unreachable cluster becomes an error that names the brokers. */
@@ -404,7 +415,7 @@ export class WorkerRuntime {
       for (let index = 0; index < messages.length; index++) {
         const message = messages[index] as KafkaIncomingMessage;
         if (!active()) break;
-        if (batchTopic === this.#s.retryTopic && this.#notYetDue(message, batchTopic, partition)) break;
+        if (this.#waiting.has(batchTopic) && this.#notYetDue(message, batchTopic, partition)) break;
         if (!this.#slots.tryAcquire()) {
           await this.#slots.acquire();
           if (!active()) {
@@ -441,7 +452,10 @@ export class WorkerRuntime {
     this.#restartsInARow = 0;
   }
 
-  /** A parked record not yet due: its partition waits (the others go on) and is fetched again on resume. */
+  /**
+   * A parked or delayed record not yet due: its partition waits (the others go on) and is fetched
+   * again on resume. Each such topic holds its records a constant time, so its head is the first due.
+   */
   #notYetDue(message: KafkaIncomingMessage, topic: string, partition: number): boolean {
     const due = notBeforeOf(message) - Date.now();
     if (due <= 0) return false;
@@ -465,10 +479,10 @@ export class WorkerRuntime {
 
   #pauseAll(error: EmailError | IdempotencyStoreError): void {
     if (this.#pausedUntil !== undefined || !this.#consumer) return;
-    const { pauseMs, topic, retryTopic } = this.#s;
+    const { pauseMs } = this.#s;
     this.#pausedUntil = Date.now() + pauseMs;
     this.#pauseError = error;
-    this.#consumer.pause([{ topic }, { topic: retryTopic }]);
+    this.#consumer.pause(this.#everyTopic());
     this.#log?.error(
       { event: 'worker.paused', error: describeFailure(error), resumeInMs: pauseMs },
       'systemic delivery failure: consumption paused',
@@ -483,9 +497,14 @@ export class WorkerRuntime {
     this.#pausedUntil = undefined;
     this.#pauseError = undefined;
     if (this.#state !== 'running' || !this.#consumer) return;
-    this.#consumer.resume([{ topic: this.#s.topic }, { topic: this.#s.retryTopic }]);
+    this.#consumer.resume(this.#everyTopic());
     this.#log?.info({ event: 'worker.resumed' }, 'consumption resumed');
     this.#say.emit('resumed', {});
+  }
+
+  /** Every consumed topic, as pause() and resume() take them. */
+  #everyTopic(): Array<{ topic: string }> {
+    return this.#consumed.map((topic) => ({ topic }));
   }
 
   #later(ms: number, fn: () => void): void {
@@ -594,7 +613,7 @@ export class WorkerRuntime {
       // Stop fetching, let the batches in hand finish their in-flight sends, commit, then leave.
       // Best effort: kafkajs refuses while it restarts its consumer group, and disconnect stops fetching anyway.
       try {
-        this.#consumer?.pause([{ topic: this.#s.topic }, { topic: this.#s.retryTopic }]);
+        this.#consumer?.pause(this.#everyTopic());
       } catch {}
       while (this.#batches.size > 0) await Promise.all(this.#batches);
       await this.#committer?.flush().catch((error) => this.#say.emit('error', { error }));

@@ -22,10 +22,16 @@ import {
   type SentKeyStore,
 } from './idempotency.js';
 import { DEFAULT_TOPIC } from './producer.js';
-import type { DeadLetterReason, PossibleDuplicate, RecordPosition } from './records.js';
+import type { DeadLetterReason, DelayTier, PossibleDuplicate, RecordPosition } from './records.js';
 import { RUNTIME, WorkerRuntime } from './runtime.js';
 
-export { type DeadLetterReason, HEADERS, type PossibleDuplicate, type RecordPosition } from './records.js';
+export {
+  type DeadLetterReason,
+  type DelayTier,
+  HEADERS,
+  type PossibleDuplicate,
+  type RecordPosition,
+} from './records.js';
 
 /** How the worker retries. */
 export interface WorkerRetryOptions {
@@ -68,6 +74,22 @@ export interface EmailWorkerOptions extends EnvelopeLimits {
   retryTopic?: string;
   /** Default `<topic>.dlq`. */
   deadLetterTopic?: string;
+  /**
+   * Send later: also consume the delay topics `<delayTopicPrefix>.1m`, `.10m`, `.1h` and `.6h`
+   * ({@link DELAY_TIERS}), which must exist like the retry topic (never created on demand). A
+   * record not yet due (its `sendAt`, or the service's `quietHours` for `product`/`marketing`
+   * mail) is published to the longest tier not past its due time and committed; each tier holds
+   * its records a constant time, so its head is always the first due and a partition waits only
+   * for its own head, never behind an email due days later. When a record comes up it hops to the
+   * next tier, or is sent once due. A record due in less than a minute waits on `.1m` until due,
+   * late by at most a minute when it is behind another there; never early. Every hop is
+   * published before the record is committed (at least once; counted in `stats.delayed`, the
+   * `delayed` event). Default false: a record not yet due is dead-lettered as `not-due` (never sent
+   * early, never waited for).
+   */
+  delayTopics?: boolean;
+  /** The delay topics' common prefix. Default `<topic>.delay`. */
+  delayTopicPrefix?: string;
   /** Sends in flight at once, across partitions. Default 10. */
   concurrency?: number;
   retry?: WorkerRetryOptions;
@@ -126,6 +148,11 @@ export interface EmailWorkerEvents {
   /** Already sent (its idempotency key was seen): committed without sending again. */
   duplicate: RecordPosition & { envelope: EnvelopeV1 };
   /**
+   * Not yet due (`dueAt`: its `sendAt`, or the end of quiet hours): moved to `delayTopic`, where it
+   * comes up again at `notBefore`. Counted in `stats.delayed` (once per hop).
+   */
+  delayed: RecordPosition & { envelope: EnvelopeV1; dueAt: Date; notBefore: Date; delayTopic: string };
+  /**
    * Another worker holds the key's lease (it is sending this email now): the record was parked on
    * the retry topic until `until`, its attempts unchanged. Then it is skipped if that worker marked
    * it sent, or sent if it released it or died.
@@ -165,6 +192,8 @@ export interface EmailWorkerStats {
   possibleDuplicates: number;
   /** Records parked because another worker held their key's lease. */
   held: number;
+  /** Hops onto a delay topic of records not yet due (`sendAt`, quiet hours): see the `delayed` event. */
+  delayed: number;
   /** Commits refused because the group was rebalancing: their records are delivered to the partition's next owner. */
   commitsRefused: number;
   /** Consumer restarts after a crash (by the Kafka client or by the worker). */
@@ -249,8 +278,13 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
   const topic = options.topic ?? DEFAULT_TOPIC;
   const retryTopic = options.retryTopic ?? `${topic}.retry`;
   const deadLetterTopic = options.deadLetterTopic ?? `${topic}.dlq`;
-  if (new Set([topic, retryTopic, deadLetterTopic]).size !== 3) {
-    throw new TypeError('createEmailWorker: topic, retryTopic and deadLetterTopic must differ');
+  const delayTiers =
+    options.delayTopics === true ? delayTiersFor(options.delayTopicPrefix ?? `${topic}.delay`) : [];
+  const names = [topic, retryTopic, deadLetterTopic, ...delayTiers.map((t) => t.topic)];
+  if (new Set(names).size !== names.length) {
+    throw new TypeError(
+      'createEmailWorker: topic, retryTopic, deadLetterTopic and the delay topics must differ',
+    );
   }
   const maxRestarts = options.maxRestarts ?? 5;
   if (!Number.isInteger(maxRestarts) || maxRestarts < 0)
@@ -266,6 +300,7 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
     topic,
     retryTopic,
     deadLetterTopic,
+    delayTiers,
     concurrency: positive(options.concurrency ?? 10, 'concurrency'),
     consumer: options.consumer ?? {},
     pauseMs: options.pauseMs ?? 60_000,
@@ -287,6 +322,7 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
       maxDelayMs: options.retry?.maxDelayMs ?? 600_000,
       retryTopic,
       deadLetterTopic,
+      delayTiers,
     },
   });
 
@@ -304,6 +340,25 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
   // Not on the interface: serveWorkerHealth() and workerMetrics() read the worker through it.
   Object.defineProperty(worker, RUNTIME, { value: runtime });
   return worker;
+}
+
+/**
+ * The delay tiers, by how long a record waits on each: a minute, ten minutes, an hour, six hours.
+ * Six hours as the longest keeps a 30-day `sendAt` (the most a queue takes) to about 130 hops, and
+ * a worker's pause on a tier's head to a timer it can hold.
+ */
+export const DELAY_TIERS: readonly { readonly suffix: string; readonly delayMs: number }[] = Object.freeze([
+  { suffix: '1m', delayMs: 60_000 },
+  { suffix: '10m', delayMs: 600_000 },
+  { suffix: '1h', delayMs: 3_600_000 },
+  { suffix: '6h', delayMs: 21_600_000 },
+]);
+
+/** The delay topics under a prefix, shortest first: `notifications.email.delay.1m` … */
+export function delayTiersFor(prefix: string): DelayTier[] {
+  if (typeof prefix !== 'string' || prefix.trim() === '')
+    throw new TypeError('createEmailWorker: delayTopicPrefix must be a non-empty string');
+  return DELAY_TIERS.map(({ suffix, delayMs }) => ({ topic: `${prefix}.${suffix}`, delayMs }));
 }
 
 function positive(value: number, name: string): number {

@@ -5,7 +5,13 @@
  */
 import { ConfigError, type EmailError, isEmailError } from '../errors.js';
 import type { EmailMessage } from '../message.js';
-import type { SendContext, SendResult, Transport } from '../transport.js';
+import {
+  commonScheduling,
+  type SendContext,
+  type SendResult,
+  scheduled,
+  type Transport,
+} from '../transport.js';
 
 /** Options of {@link failoverTransport}. */
 export interface FailoverOptions {
@@ -47,6 +53,8 @@ export function failoverTransport(
     // Mail may reach an inbox unless every transport behind it keeps mail instead.
     captures: transports.every((t) => t.captures === true),
     narrowsRecipients: transports.every((t) => t.narrowsRecipients === true),
+    // A message with a sendAt goes through only when whichever transport takes it can hold it.
+    ...scheduled(commonScheduling(transports)),
     describe: () => `failover: ${transports.map((t) => t.describe?.() ?? t.name).join(' -> ')}`,
     transports: Object.freeze([...transports]),
     send: (message, context) => sendInTurn(transports, message, context, cooldown, options.onFailover),

@@ -37,8 +37,18 @@ export interface MailgunTransportOptions {
   timeoutMs?: number;
   /** Send with `o:testmode`: Mailgun accepts and logs the message but does not deliver it. */
   testMode?: boolean;
-  /** When to deliver a message (`o:deliverytime`), e.g. from its metadata. Default: at once. */
+  /**
+   * When to deliver a message (`o:deliverytime`), e.g. from its metadata, for a message without
+   * its own `sendAt` (which wins). Default: at once.
+   */
   deliveryTime?: (message: EmailMessage) => Date | undefined;
+  /**
+   * How many days ahead Mailgun may hold a message (`sendAt`, quiet hours): 3 (default), or up
+   * to 7 when your plan stores messages for 7 days or more (Mailgun user manual, "Schedule
+   * Delivery"). A `sendAt` further ahead is a `MessageError` naming `sendAt` before anything is
+   * sent. A whole number from 1 to 7; anything else is a `ConfigError` naming it.
+   */
+  maxScheduleDays?: number;
 }
 
 /** A Mailgun transport. */
@@ -89,7 +99,7 @@ const MAX_BATCH_RECIPIENTS = 1000;
  * ```
  */
 export function mailgunTransport(options: MailgunTransportOptions): MailgunTransport {
-  const { endpoint, authorization, timeoutMs } = checkOptions(options);
+  const { endpoint, authorization, timeoutMs, scheduleDays } = checkOptions(options);
   const poster = options.fetch ? fetchPoster(options.fetch) : nodePoster();
   const server = hostAndPort(endpoint);
 
@@ -122,6 +132,8 @@ export function mailgunTransport(options: MailgunTransportOptions): MailgunTrans
     name: 'mailgun',
     // It never sends a retry meant for some recipients only (below): it refuses it instead.
     narrowsRecipients: true,
+    // A message's sendAt becomes o:deliverytime: Mailgun holds it, within maxScheduleDays.
+    scheduling: Object.freeze({ maxAheadMs: scheduleDays * DAY_MS }),
     describe: () => `mailgun ${endpoint.origin}${endpoint.pathname.replace(/\/messages$/, '')}`,
     send: (message, context) => deliver(message, context, false),
     batchLimit: MAX_BATCH_RECIPIENTS,
@@ -178,8 +190,8 @@ async function toBody(
   for (const [key, value] of Object.entries(providerMetadata(message)))
     body.append(`v:${key}`, String(value));
   if (options.testMode) body.append('o:testmode', 'yes');
-  const when = options.deliveryTime?.(message);
-  if (when !== undefined) body.append('o:deliverytime', when.toUTCString());
+  const when = message.sendAt ?? options.deliveryTime?.(message);
+  if (when !== undefined) body.append('o:deliverytime', rfc2822(when));
   if (body instanceof FormData) {
     for (const attachment of message.attachments) {
       const type = attachment.contentType ?? 'application/octet-stream';
@@ -206,6 +218,14 @@ async function toBody(
     };
   }
   return { body: body.toString(), contentType: 'application/x-www-form-urlencoded' };
+}
+
+/**
+ * A date as RFC 2822 §3.3 writes it, in UTC: `Tue, 01 Dec 2026 09:30:00 +0000`, the form Mailgun
+ * documents for `o:deliverytime` (`toUTCString()` ends in the obsolete zone `GMT` instead).
+ */
+export function rfc2822(date: Date): string {
+  return `${date.toUTCString().slice(0, -4)} +0000`;
 }
 
 /**
@@ -246,6 +266,9 @@ function checkOptions(options: MailgunTransportOptions) {
     throw new ConfigError('domain', 'must be a sending domain such as mg.example.com');
   }
   if (!(region in REGIONS)) throw new ConfigError('region', 'must be us or eu');
+  const scheduleDays = options.maxScheduleDays ?? 3;
+  if (!Number.isInteger(scheduleDays) || scheduleDays < 1 || scheduleDays > 7)
+    throw new ConfigError('maxScheduleDays', 'must be a whole number of days from 1 to 7');
   // The region's host is the default base, and the example a bad baseUrl is shown.
   const { base, timeoutMs } = checkApiOptions({ ...API, defaultBaseUrl: REGIONS[region] }, options, {
     option: 'apiKey',
@@ -255,5 +278,8 @@ function checkOptions(options: MailgunTransportOptions) {
     endpoint: new URL(`${base}/v3/${encodeURIComponent(domain)}/messages`),
     authorization: `Basic ${Buffer.from(`api:${apiKey}`).toString('base64')}`,
     timeoutMs,
+    scheduleDays,
   };
 }
+
+const DAY_MS = 86_400_000;

@@ -1,6 +1,6 @@
 import type { EmailMessage } from '../message.js';
 import { deliveryRecipients } from '../message.js';
-import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
+import { RECORDS_SEND_AT, type SendResult, type Transport, throwIfAborted } from '../transport.js';
 
 /** One message captured by a {@link MemoryTransport}. */
 export interface CapturedEmail {
@@ -36,6 +36,8 @@ export function memoryTransport(): MemoryTransport {
     name: 'memory',
     captures: true,
     narrowsRecipients: true,
+    // Keeps the message with its sendAt (`outbox[i].message.sendAt`), so a test sees what was asked.
+    scheduling: RECORDS_SEND_AT,
     describe: () => 'memory (an in-process outbox)',
     get outbox() {
       return outbox;

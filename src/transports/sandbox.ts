@@ -3,7 +3,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { EmailError } from '../errors.js';
 import { deliveryRecipients, type EmailMessage, formatAddress } from '../message.js';
-import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
+import { RECORDS_SEND_AT, type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { buildMime } from './nodemailer-mapping.js';
 
 /** Options for {@link sandboxTransport}. */
@@ -38,7 +38,7 @@ export interface SandboxFiles {
   readonly html?: string;
   /** The plain-text part, when there is one. */
   readonly text?: string;
-  /** A JSON summary: addresses, subject, template, category, tags, metadata, file names. */
+  /** A JSON summary: addresses, subject, template, category, `sendAt` (when given), tags, metadata, file names. */
   readonly json: string;
 }
 
@@ -86,6 +86,8 @@ export function sandboxTransport(options: SandboxTransportOptions = {}): Sandbox
     name: 'sandbox',
     captures: true,
     narrowsRecipients: true,
+    // Records sendAt in the summary (as it was asked for); nothing is held.
+    scheduling: RECORDS_SEND_AT,
     dir,
     describe: () => `sandbox ${dir}`,
     async send(message, context) {
@@ -163,6 +165,8 @@ function summary(message: EmailMessage, date: Date, files: SandboxFiles) {
     date: date.toISOString(),
     template: message.template ?? null,
     category: message.category,
+    // When the email was asked to be delivered; absent for "at once".
+    ...(message.sendAt ? { sendAt: message.sendAt.toISOString() } : {}),
     from: formatAddress(message.from),
     to: message.to.map(formatAddress),
     cc: message.cc.map(formatAddress),

@@ -8,7 +8,7 @@ import {
   parseAddress,
   unsafeText,
 } from '../message.js';
-import type { Transport } from '../transport.js';
+import { commonScheduling, scheduled, type Transport } from '../transport.js';
 
 /** Options for {@link stagingTransport}. */
 export interface StagingTransportOptions {
@@ -65,6 +65,7 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
     name: transport.name,
     captures: transport.captures === true,
     narrowsRecipients: transport.narrowsRecipients === true,
+    ...scheduled(commonScheduling([transport])),
     describe: () =>
       `${transport.describe?.() ?? transport.name}, staged (allowed: ${allow.join(', ') || 'none'}; others ${redirect ? `to ${redirect.address}` : 'refused'})`,
     async send(message, context) {

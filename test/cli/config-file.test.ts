@@ -271,6 +271,11 @@ describe('a broken config file: one line naming the file (and the field), exit 1
       "export default { worker: { client: 'node-rdkafka' } };",
       /^mailroom: broken\.config\.ts: worker\.client: must be 'kafkajs' or 'confluent'/,
     ],
+    [
+      'delay topics that are not a boolean',
+      "export default { worker: { delayTopics: 'yes' } };",
+      /^mailroom: broken\.config\.ts: worker\.delayTopics: must be true or false$/,
+    ],
   ])('%s', async (_, source, message) => {
     const file = await configFile('broken.config.ts', source);
     const { code, stdout, stderr } = await run(['render', 'welcome', '--config', file]);

@@ -207,6 +207,32 @@ describe('mailroom worker', () => {
     expect(failed?.kafka?.code).toBe('ECONNREFUSED');
   });
 
+  it('consumes the delay topics with --delay-topics (the mock creates them on demand)', () => {
+    const topics = freshTopics(cluster);
+    return topics.then(({ topic, groupId }) => {
+      // Stopped by SIGTERM after a while: it closes gracefully, its log lines on stdout.
+      const r = spawnSync(
+        process.execPath,
+        [cli, 'worker', '--topic', topic, '--group', groupId, '--delay-topics'],
+        {
+          env: cleanEnv({ KAFKA_BROKERS: cluster.brokers.join(','), MAILROOM_TRANSPORT: 'sandbox' }),
+          encoding: 'utf8',
+          timeout: 15_000,
+        },
+      );
+      const joining = r.stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { event?: string; topics?: string[] })
+        .find((l) => l.event === 'worker.joining');
+      expect(joining?.topics).toEqual([
+        topic,
+        `${topic}.retry`,
+        ...['1m', '10m', '1h', '6h'].map((tier) => `${topic}.delay.${tier}`),
+      ]);
+    });
+  });
+
   it('refuses a Kafka client it does not know, naming the variable or the flag', () => {
     const fromEnv = spawnSync(process.execPath, [cli, 'worker'], {
       env: cleanEnv({ KAFKA_BROKERS: cluster.brokers.join(','), MAILROOM_KAFKA_CLIENT: 'rdkafka' }),

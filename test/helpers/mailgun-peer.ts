@@ -13,6 +13,8 @@ export interface MailgunPeerOptions {
   apiKey: string;
   /** Sending domains that exist; others get 404. Default ['mg.acme.example']. */
   domains?: string[];
+  /** How far ahead `o:deliverytime` may be, in days (Mailgun: 3, or 7 on plans that store 7+ days). Default 3. */
+  maxScheduleDays?: number;
 }
 
 export type MailgunFault =
@@ -64,6 +66,9 @@ const MAX_OPTIONS = 16 * 1024;
 const BODY_PARTS = ['text', 'html', 'amp-html', 'template'];
 // Batch Sending: "The maximum number of recipients allowed for batch is 1,000".
 const MAX_RECIPIENTS = 1000;
+// RFC 2822 §3.3 date-time: day name, day, month, year, time with seconds, and a numeric zone (or GMT, obs-zone).
+const RFC2822 =
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} (?:[+-]\d{4}|GMT)$/;
 const ENDPOINT = /^\/v3\/([^/]+)\/messages$/;
 
 export async function startMailgunPeer(options: MailgunPeerOptions): Promise<MailgunPeer> {
@@ -115,7 +120,7 @@ export async function startMailgunPeer(options: MailgunPeerOptions): Promise<Mai
     if (!domains.includes(domain)) return answer(404, json(`Domain not found: ${domain}`));
     const parsed = body && (await parse(req.headers['content-type'], body).catch(() => undefined));
     if (!parsed) return answer(400, json('The request body could not be read as form data'));
-    const refusal = refuse(parsed.fields);
+    const refusal = refuse(parsed.fields, options.maxScheduleDays ?? 3);
     if (refusal) return answer(400, json(refusal));
 
     const id = `<${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}.${randomBytes(8).toString('hex')}@${domain}>`;
@@ -202,7 +207,7 @@ async function parse(contentType: string | undefined, body: Buffer) {
 }
 
 /** Mailgun's 400 message for parameters it would refuse, if any. */
-function refuse(fields: Record<string, string[]>): string | undefined {
+function refuse(fields: Record<string, string[]>, maxScheduleDays: number): string | undefined {
   const has = (name: string) => fields[name]?.some((value) => value.trim() !== '') ?? false;
   if (!has('from')) return 'from parameter is missing';
   if (!has('to')) return 'to parameter is missing';
@@ -218,6 +223,15 @@ function refuse(fields: Record<string, string[]>): string | undefined {
   const variables = fields['recipient-variables'];
   if (variables !== undefined && !recipientVariables(variables)) {
     return "'recipient-variables' parameter is not a valid JSON";
+  }
+  // "o:deliverytime: Desired time of delivery … in RFC 2822 format", at most the plan's days ahead.
+  const deliveryTime = fields['o:deliverytime'];
+  if (deliveryTime !== undefined) {
+    const text = deliveryTime[0] ?? '';
+    if (deliveryTime.length !== 1 || !RFC2822.test(text) || Number.isNaN(Date.parse(text)))
+      return "o:deliverytime: invalid date format, must be RFC 2822 (e.g. 'Thu, 13 Oct 2011 18:02:00 +0000')";
+    if (Date.parse(text) - Date.now() > maxScheduleDays * 86_400_000)
+      return `o:deliverytime: delivery can be scheduled at most ${maxScheduleDays} days in advance`;
   }
   const options = Object.entries(fields)
     .filter(([name]) => /^[ohvt]:/.test(name))

@@ -1,7 +1,7 @@
 /**
  * The group scenarios of the mock suite (rebalance.test.ts, resilience.test.ts) on a three-node
  * Apache Kafka cluster: workers joining and leaving under load, a close under load, two workers
- * sharing partitions, more workers than partitions. The same functions (scenarios.ts) run on both.
+ * sharing partitions, more workers than partitions; send later (send-later.ts). The same functions (scenarios.ts) run on both.
  */
 import { describe, it } from 'vitest';
 import {
@@ -12,6 +12,7 @@ import {
   useScenarioCluster,
   workersJoinAndLeaveUnderLoad,
 } from './scenarios.js';
+import { dueRecordWaitsWithoutBlocking, restartWhileRecordsWait } from './send-later.js';
 
 describe('mailroom-js/kafka worker groups on a three-node real Kafka cluster', { timeout: 120_000 }, () => {
   const ctx = useScenarioCluster('real');
@@ -30,4 +31,10 @@ describe('mailroom-js/kafka worker groups on a three-node real Kafka cluster', {
 
   it('commits a suppressed email without sending it and counts it; security mail from the app still goes', () =>
     suppressedEmailsAreCommitted(ctx));
+
+  it('sends a record once due, never before, while the records behind it on its partition go at once', () =>
+    dueRecordWaitsWithoutBlocking(ctx));
+
+  it('loses nothing when a worker is restarted while records wait on a delay topic', () =>
+    restartWhileRecordsWait(ctx));
 });

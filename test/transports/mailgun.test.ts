@@ -114,9 +114,62 @@ describe('mailgunTransport', () => {
     expect(fields['v:plan']).toEqual(['pro']);
     expect(fields['v:category']).toEqual(['security']);
     expect(fields['o:testmode']).toEqual(['yes']);
-    expect(fields['o:deliverytime']).toEqual(['Tue, 01 Dec 2026 09:30:00 GMT']);
+    expect(fields['o:deliverytime']).toEqual(['Tue, 01 Dec 2026 09:30:00 +0000']);
     // Without files, URL-encoded: cheaper to build and send than multipart.
     expect(peer.messages[0]?.encoding).toBe('application/x-www-form-urlencoded');
+  });
+
+  it('sends a message’s sendAt as o:deliverytime in RFC 2822 form, which the peer accepts', async () => {
+    const peer = await start();
+    const at = new Date(Math.ceil((Date.now() + 2 * 86_400_000) / 1000) * 1000);
+    const result = await service(clientFor(peer)).send({ ...hello, sendAt: at.toISOString() });
+    expect(result.accepted).toEqual(['jane@example.com']);
+    const [value] = peer.messages[0]?.fields['o:deliverytime'] ?? [];
+    expect(value).toMatch(/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$/);
+    expect(Date.parse(value as string)).toBe(at.getTime());
+  });
+
+  it('moves quiet-hours mail to o:deliverytime; security mail is never held', async () => {
+    const peer = await start();
+    const morning = new Date(Math.ceil((Date.now() + 9 * 3_600_000) / 1000) * 1000);
+    const mail = new EmailService({
+      transport: clientFor(peer),
+      from: 'Acme <no-reply@mg.acme.example>',
+      quietHours: () => morning,
+    });
+    await mail.send({ ...hello, category: 'marketing' });
+    await mail.send({ ...hello, category: 'security' });
+    const times = peer.messages.map((m) => m.fields['o:deliverytime']?.[0]);
+    expect(times[0] && Date.parse(times[0])).toBe(morning.getTime());
+    expect(times[1]).toBeUndefined();
+  });
+
+  it('refuses a sendAt beyond maxScheduleDays before sending anything (3 days unless the plan allows 7)', async () => {
+    const peer = await start();
+    const fiveDays = new Date(Date.now() + 5 * 86_400_000);
+    const error = await service(clientFor(peer))
+      .send({ ...hello, sendAt: fiveDays })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(isMessageError(error) && error.field).toBe('sendAt');
+    expect((error as Error).message).toContain('at most 3 days ahead');
+    expect(peer.messages).toHaveLength(0);
+    // A plan that stores 7 days: the transport and the peer both take it.
+    const week = await startMailgunPeer({ apiKey: KEY, domains: [DOMAIN], maxScheduleDays: 7 });
+    peers.push(week);
+    await service(clientFor(week, { maxScheduleDays: 7 })).send({ ...hello, sendAt: fiveDays });
+    expect(week.messages[0]?.fields['o:deliverytime']).toHaveLength(1);
+    // The peer itself refuses what Mailgun would: a time too far ahead for the plan.
+    const eager = await service(clientFor(peer, { maxScheduleDays: 7 }))
+      .send({ ...hello, sendAt: fiveDays })
+      .then(
+        () => undefined,
+        (e: unknown) => e as EmailError,
+      );
+    expect(eager?.status).toBe(400);
+    expect(() => clientFor(peer, { maxScheduleDays: 8 })).toThrow(/maxScheduleDays/);
   });
 
   it('refuses a fourth tag before sending anything', async () => {
