@@ -124,7 +124,8 @@ export class Committer {
       }));
       try {
         await this.consumer.commitOffsets(next);
-        await this.confirm?.(next);
+        // Only the Confluent client confirms: kafkajs's commit takes no second turn of the loop.
+        if (this.confirm) await this.confirm(next);
         this.#refusedInARow = 0;
       } catch (error) {
         if (isRebalanceError(error) || error instanceof CommitNotStoredError) {

@@ -90,7 +90,7 @@ function safeUrl(value: unknown, field: string): string {
 
 /** A built-in partial's first line: its arguments, checked on every render. */
 function partialArgs(it: Record<string, unknown>, partial: string, spec: ArgSpec): void {
-  checkPartialArgs(it, partial.replace(/^@/, ''), spec, isHttpUrl);
+  checkPartialArgs(it, partial.charCodeAt(0) === 64 ? partial.slice(1) : partial, spec, isHttpUrl);
 }
 
 class MailroomEta extends Eta {
@@ -238,13 +238,17 @@ export function checkData(template: string, fields: Fields, data: unknown): Reco
     throw new TemplateError(template, 'data must be an object');
   }
   const record = data as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    if (!Object.hasOwn(fields, key))
+  // for…in with an own-key test rather than Object.keys/entries: this runs on every render, and
+  // those made an array (of arrays) each time.
+  for (const key in record) {
+    if (!Object.hasOwn(fields, key) && Object.hasOwn(record, key))
       throw new TemplateError(template, 'is not a field of this template', { field: key });
   }
-  for (const [field, spec] of Object.entries(fields)) {
+  for (const field in fields) {
+    if (!Object.hasOwn(fields, field)) continue;
+    const spec = fields[field] as string;
     const value = record[field];
-    const optional = spec.endsWith('?');
+    const optional = spec.charCodeAt(spec.length - 1) === 63; // '?'
     const kind = optional ? spec.slice(0, -1) : spec;
     if (value === undefined || value === null) {
       if (optional) continue;

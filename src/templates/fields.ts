@@ -30,8 +30,6 @@ export interface ValueProblem {
 
 /** What is wrong with one field's value, or undefined. `kind` has no `?`. */
 export function checkValue(kind: string, value: unknown, isUrl: IsUrl): ValueProblem | undefined {
-  const problem = (text: string, path?: string): ValueProblem =>
-    path ? { problem: text, path } : { problem: text };
   switch (kind) {
     case 'number':
       return typeof value === 'number' && Number.isFinite(value) ? undefined : problem('must be a number');
@@ -61,6 +59,11 @@ export function checkValue(kind: string, value: unknown, isUrl: IsUrl): ValuePro
         : problem(`must be one of ${choices.map((c) => JSON.stringify(c)).join(', ')}`);
     }
   }
+}
+
+/** A problem found (a module function: checkValue runs for every field of every render). */
+function problem(text: string, path?: string): ValueProblem {
+  return path ? { problem: text, path } : { problem: text };
 }
 
 function stringProblem(value: unknown): ValueProblem | undefined {

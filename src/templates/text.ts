@@ -159,12 +159,33 @@ export function htmlToText(html: string): string {
   return tidyText(converter(html));
 }
 
-/** Blank lines left by conditionals collapse to one; no trailing spaces. */
+/** A space or tab at the end of a line (before a line terminator; the one at the very end goes with trim()). */
+const TRAILING_BLANK = /[ \t][\n\r\u2028\u2029]/;
+
+/**
+ * Blank lines left by conditionals collapse to one; no trailing spaces. Runs on every rendered
+ * text part: the trailing-space pass only when a line has one (rendered texts seldom do), and the
+ * runs of newlines found with indexOf rather than a second regex pass. Same result as
+ * `text.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n').trim()`.
+ */
 export function tidyText(text: string): string {
-  return text
-    .replace(/[ \t]+$/gm, '')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
+  const trimmed = TRAILING_BLANK.test(text) ? text.replace(/[ \t]+$/gm, '') : text;
+  return collapseBlankLines(trimmed).trim();
+}
+
+/** Every run of three or more newlines as two (`/\n{3,}/g` → `\n\n`). */
+function collapseBlankLines(text: string): string {
+  let at = text.indexOf('\n\n\n');
+  if (at === -1) return text;
+  let out = '';
+  let from = 0;
+  while (at !== -1) {
+    out += text.slice(from, at + 2);
+    from = at + 3;
+    while (text.charCodeAt(from) === 10) from++;
+    at = text.indexOf('\n\n\n', from);
+  }
+  return out + text.slice(from);
 }
 
 /** `=` escaped output, `~` raw output, `` code (eta's optional `-`/`_` trim marker comes first). */
