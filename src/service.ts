@@ -164,7 +164,9 @@ export interface EmailServiceOptions {
    * email with more than one recipient across to, cc and bcc (naming `to`: send one email per
    * recipient), and a caller's own `List-Unsubscribe` or `List-Unsubscribe-Post` header on any
    * email (naming the header: ours replaces none, and other mail must not offer one). A bad
-   * option is a `ConfigError` naming it (`unsubscribe.url`, `unsubscribe.secrets[1]`). Default: none.
+   * option is a `ConfigError` naming it (`unsubscribe.url`, `unsubscribe.secrets[1]`), and so is
+   * `unsubscribe` without `preferences` on a service that sends (naming `preferences`: the
+   * opt-outs the handler records would never be read). Default: none.
    */
   unsubscribe?: UnsubscribeOptions;
   /**
@@ -393,6 +395,13 @@ export class EmailService {
     }
     this.#preferences = options.preferences;
     this.#unsubscribe = resolveUnsubscribe(options.unsubscribe);
+    // Links that record opt-outs nobody reads would keep mailing whoever used them.
+    if (this.#unsubscribe && options.preferences === undefined && options.queue === undefined) {
+      throw new ConfigError(
+        'preferences',
+        'is required with unsubscribe: the opt-outs the unsubscribe handler records must be read before each send (the same PreferenceStore; MAILROOM_PREFERENCES_URL from the environment)',
+      );
+    }
     const manageUrl = this.#unsubscribe?.manageUrl;
     this.#links = this.#unsubscribe
       ? Object.freeze(manageUrl ? { url: LINK_PLACEHOLDER, manageUrl } : { url: LINK_PLACEHOLDER })

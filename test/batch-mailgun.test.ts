@@ -26,6 +26,7 @@ import {
   recipientVariables,
   startMailgunPeer,
 } from './helpers/mailgun-peer.js';
+import { optedIn } from './helpers/opted-in.js';
 
 const KEY = 'key-3ax6xnjp29jd6fds4gc373sgvjxteol0';
 const DOMAIN = 'mg.acme.example';
@@ -280,6 +281,7 @@ describe('sendBatch with Mailgun batch sending', () => {
   it('sends emails with their own unsubscribe link, several recipients or cc one by one', async () => {
     const { peer, transport } = await peerAndTransport();
     const mail = service(transport, {
+      preferences: optedIn(),
       unsubscribe: {
         url: 'https://acme.example/unsubscribe',
         secrets: ['a-secret-of-at-least-32-characters!!'],

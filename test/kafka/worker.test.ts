@@ -15,6 +15,7 @@ import { EmailService } from '../../src/service.js';
 import { memoryTransport } from '../../src/transports/memory.js';
 import { verifyUnsubscribeToken } from '../../src/unsubscribe/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
+import { optedIn } from '../helpers/opted-in.js';
 import {
   FAST_CONSUMER,
   FAST_RETRY,
@@ -327,6 +328,7 @@ describe('mailroom-js/kafka worker on a real broker', () => {
         transport,
         from: 'Acme <no-reply@acme.example>',
         retry: false,
+        preferences: optedIn(),
         unsubscribe: { url: 'https://acme.example/unsubscribe', secrets },
       }),
       ...topics,

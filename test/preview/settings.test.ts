@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { configFromEnv, EmailService, memoryTransport } from '../../src/index.js';
 import { settingsView } from '../../src/preview/settings.js';
+import { optedIn } from '../helpers/opted-in.js';
 
 const find = (view: ReturnType<typeof settingsView>, name: string) =>
   view.groups.flatMap((g) => g.settings).find((s) => s.name === name);
@@ -103,7 +104,7 @@ describe('settingsView', () => {
       MAILROOM_STAGING_SUBJECT_PREFIX: `[${second}] `,
     };
     const view = settingsView(
-      new EmailService(configFromEnv(env)),
+      new EmailService({ ...configFromEnv(env), preferences: optedIn() }),
       { code: false, configFile: undefined },
       env,
     );

@@ -11,6 +11,7 @@ import { EmailService } from '../../src/service.js';
 import { memoryTransport } from '../../src/transports/memory.js';
 import { verifyUnsubscribeToken } from '../../src/unsubscribe/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
+import { optedIn } from '../helpers/opted-in.js';
 import {
   FAST_CONSUMER,
   FAST_RETRY,
@@ -46,6 +47,7 @@ describe('footer links through the Kafka worker', () => {
         transport,
         from,
         retry: false,
+        preferences: optedIn(),
         unsubscribe: { url: 'https://acme.example/unsubscribe?list=news&v=2', secrets, manageUrl },
       }),
       ...topics,

@@ -16,6 +16,7 @@ import { EmailService, type EmailServiceOptions } from '../../src/service.js';
 import { defineTemplate } from '../../src/templates/define.js';
 import { memoryTransport } from '../../src/transports/memory.js';
 import { createUnsubscribeHandler, verifyUnsubscribeToken } from '../../src/unsubscribe/index.js';
+import { optedIn } from '../helpers/opted-in.js';
 
 const from = 'Acme <no-reply@acme.example>';
 const SECRET = 'footer-secret-footer-secret-footer-secret';
@@ -33,6 +34,7 @@ function service(extra: Partial<EmailServiceOptions> = {}, unsubscribe: object =
     transport,
     from,
     retry: false,
+    preferences: optedIn(),
     unsubscribe: {
       url: 'https://acme.example/unsubscribe',
       secrets: [SECRET],
@@ -324,7 +326,7 @@ describe('unsubscribe.manageUrl', () => {
     const options = configFromEnv(env);
     expect(options.unsubscribe).toMatchObject({ manageUrl: MANAGE });
     const transport = memoryTransport();
-    const mail = new EmailService({ ...options, transport, retry: false });
+    const mail = new EmailService({ ...options, preferences: optedIn(), transport, retry: false });
     await mail.sendProductUpdate({ to: 'jane@example.com', ...news });
     expect(footerLinks(transport.outbox[0]!.message.html!)['Manage notification settings']).toBe(MANAGE);
 

@@ -13,6 +13,7 @@ import { memoryTransport } from '../../src/transports/memory.js';
 import { smtpTransport } from '../../src/transports/smtp.js';
 import { verifyUnsubscribeToken } from '../../src/unsubscribe/index.js';
 import { DKIMPY, dkimpyVerdicts, mailauthVerdicts, rsaKey, SKIP_DKIMPY } from '../helpers/dkim-verify.js';
+import { optedIn } from '../helpers/opted-in.js';
 import { fromMime } from '../helpers/received.js';
 import { type SmtpPeer, startSmtpPeer } from '../helpers/smtp-peer.js';
 import { caught, rejection } from '../helpers/thrown.js';
@@ -188,6 +189,7 @@ describe('the unsubscribe option is checked when the service is made', () => {
         new EmailService({
           transport: memoryTransport(),
           from,
+          preferences: optedIn(),
           unsubscribe: value as EmailServiceOptions['unsubscribe'],
         }),
     );
@@ -217,6 +219,7 @@ describe('the unsubscribe option is checked when the service is made', () => {
         new EmailService({
           transport: memoryTransport(),
           from,
+          preferences: optedIn(),
           unsubscribe: { ...unsubscribe, url: 'http://127.0.0.1:3000/u' },
         }),
     ).not.toThrow();
@@ -264,9 +267,20 @@ describe('from the environment', () => {
     expect((error as Error).message).not.toContain(SECRET);
   });
 
-  it('the service built from it adds the headers', async () => {
+  it('a service from it alone is refused naming preferences: the opt-outs would never be read', () => {
+    const error = caught(() => new EmailService(configFromEnv(env)));
+    expect(isConfigError(error) && error.option).toBe('preferences');
+    expect((error as Error).message).toContain('MAILROOM_PREFERENCES_URL');
+    // Publishing to a queue is fine: the worker's service reads them when it sends.
+    expect(
+      () =>
+        new EmailService({ ...configFromEnv(env), queue: { name: 'q', enqueue: async () => ({}) as never } }),
+    ).not.toThrow();
+  });
+
+  it('the service built from it, with the preference store, adds the headers', async () => {
     const options = configFromEnv(env);
-    const mail = new EmailService({ ...options, retry: false });
+    const mail = new EmailService({ ...options, preferences: optedIn(), retry: false });
     await mail.send({ ...email, to: 'jane@example.com', category: 'product' });
     const transport = options.transport as ReturnType<typeof memoryTransport>;
     expect(links(transport.outbox[0]!.message.headers['List-Unsubscribe'])).toHaveLength(2);
@@ -289,7 +303,7 @@ describe('through a real SMTP server, DKIM-signed', () => {
       tls: 'none',
       dkim: { domainName: key.domainName, keySelector: key.keySelector, privateKey: key.privateKey },
     });
-    const mail = new EmailService({ transport, from, unsubscribe, retry: false });
+    const mail = new EmailService({ transport, from, preferences: optedIn(), unsubscribe, retry: false });
     await mail.send({ ...email, to: 'jane@example.com', category: 'product' });
     await mail.send({ ...email, to: 'jane@example.com', category: 'security' });
     await transport.close();
