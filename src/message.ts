@@ -5,9 +5,11 @@
  * could split a message. Nothing is silently cleaned: a bad value is a {@link MessageError} that
  * names the field.
  */
+
 import { hash, randomUUID } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import { ConfigError, isMessageError, MessageError } from './errors.js';
+import { canonicalLocale } from './locale.js';
 
 /** A mailbox: an address and an optional display name. */
 export interface Address {
@@ -98,6 +100,14 @@ export interface EmailMessageInput {
    * recipient. Default `transactional`. Anything else is a `MessageError` naming `category`.
    */
   category?: EmailCategory;
+  /**
+   * The language the email is written in: a BCP 47 tag (`de`, `pt-BR`, `ar`), canonicalised with
+   * `Intl.getCanonicalLocales`; anything else is a `MessageError` naming `locale`. A template renders
+   * in it (words, dates, durations, `lang`/`dir`), and the email carries it as `Content-Language`
+   * (RFC 3282) unless a header says otherwise. Default: the service's `locale` for a template, none
+   * for a message you wrote.
+   */
+  locale?: string;
 }
 
 /** What kind of email a message is: see {@link EmailMessageInput.category}. */
@@ -127,6 +137,8 @@ export interface EmailMessage {
   readonly idempotencyKey: string | undefined;
   /** `transactional` unless the input said otherwise. */
   readonly category: EmailCategory;
+  /** The canonical BCP 47 locale the email is written in, if one was given. */
+  readonly locale: string | undefined;
 }
 
 const MAX_ADDRESS = 254;
@@ -623,6 +635,11 @@ function buildMessage(
     throw new MessageError('template', 'must be a string');
   }
   const idempotencyKey = checkIdempotencyKey(input.idempotencyKey);
+  const locale = checkLocale(input.locale);
+  let headers = checkHeaders(input.headers);
+  if (locale && !Object.keys(headers).some((name) => name.toLowerCase() === 'content-language')) {
+    headers = { ...headers, 'Content-Language': locale };
+  }
   return Object.freeze({
     from: Object.isFrozen(from) ? from : Object.freeze(from),
     to: freezeList(to),
@@ -632,7 +649,7 @@ function buildMessage(
     subject,
     html: input.html,
     text: input.text,
-    headers: Object.freeze(checkHeaders(input.headers)),
+    headers: Object.freeze(headers),
     attachments: Object.freeze(checkAttachments(input.attachments)),
     tags: Object.freeze(checkTags(input.tags)),
     icalEvent: checkCalendar(input.icalEvent),
@@ -641,7 +658,15 @@ function buildMessage(
     messageId: checkMessageId(input.messageId, idempotencyKey, from.address),
     idempotencyKey,
     category: checkCategory(input.category),
+    locale,
   });
+}
+
+function checkLocale(locale: unknown): string | undefined {
+  if (locale === undefined) return undefined;
+  const checked = canonicalLocale(locale);
+  if ('problem' in checked) throw new MessageError('locale', checked.problem);
+  return checked.locale;
 }
 
 function checkCategory(category: unknown): EmailCategory {

@@ -13,6 +13,7 @@ import {
   MessageError,
   TemplateError,
 } from './errors.js';
+import { canonicalLocale, DEFAULT_LOCALE } from './locale.js';
 import { type Logger, logsAt, maskAddress, maskAddresses } from './log.js';
 import {
   type Address,
@@ -41,6 +42,7 @@ import { BUILTIN_FIELDS, type BuiltinTemplates } from './templates/builtins.js';
 import { checkData, type RenderedEmail } from './templates/compile.js';
 import { categoryOf, type TemplateHandle } from './templates/define.js';
 import { toInstant } from './templates/fields.js';
+import { messageLayer, type Translations } from './templates/i18n.js';
 import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
 import { TemplateRegistry } from './templates/registry.js';
 import type { SendResult, SuppressedRecipient, Transport } from './transport.js';
@@ -87,6 +89,25 @@ export interface EmailServiceOptions {
   partials?: Readonly<Record<string, string>>;
   /** CSS inlined into every template, after the default layout's stylesheet. */
   css?: string;
+  /**
+   * The language emails are written in when a send names none: a BCP 47 tag (`de`, `pt-BR`, `ar`),
+   * canonicalised with `Intl.getCanonicalLocales`; anything else is a `ConfigError` naming `locale`.
+   * Built-ins ship in `en`, `de`, `fr`, `es`, `pt-BR` and `ar`; a word missing in a locale is
+   * looked up along `pt-BR` → `pt` → `en`. Env: `MAILROOM_LOCALE`. Default `en`.
+   */
+  locale?: string;
+  /**
+   * Your translations, over mailroom's own: catalogs by locale, ICU MessageFormat strings by key,
+   * nested objects read as dotted keys. Override one of ours by its key (`verification.heading`,
+   * `layout.questions`: see `templates/locales/en.json`), or add a language. A tag that is not
+   * BCP 47 or a message that is not ICU is a `ConfigError` naming it (`messages.de.verification.heading`).
+   *
+   * @example
+   * ```ts
+   * new EmailService({ transport, from, messages: { de: { verification: { heading: 'Bitte bestätigen Sie Ihre E-Mail-Adresse' } } } });
+   * ```
+   */
+  messages?: Translations;
   /**
    * The clock templates read: `it.app.year`, the footer's year. Default: the system clock (looked
    * up at most once a minute). Pin it in snapshot tests, so that they do not break on 1 January:
@@ -159,6 +180,7 @@ export interface SendOptions
     | 'metadata'
     | 'idempotencyKey'
     | 'category'
+    | 'locale'
   > {
   /** Aborts the send, including any wait between retries. */
   signal?: AbortSignal;
@@ -301,6 +323,7 @@ export class EmailService {
   /** What every template sees as `it.app`. */
   readonly app: AppInfo;
   readonly #from: Address;
+  readonly #locale: string;
   readonly #replyTo: Address | undefined;
   readonly #maxMessageBytes: number;
   readonly #logger: Logger | undefined;
@@ -361,8 +384,16 @@ export class EmailService {
         return now ? pinnedYear(now) : currentYear();
       },
     });
+    this.#locale = options.locale === undefined ? DEFAULT_LOCALE : configLocale(options.locale);
     this.templates = new TemplateRegistry({
       app: this.app,
+      ...(options.messages === undefined
+        ? {}
+        : {
+            messages: messageLayer(options.messages, 'messages', (field, problem) => {
+              throw new ConfigError(field, problem);
+            }),
+          }),
       ...(options.templates ? { templates: options.templates } : {}),
       ...(options.layouts ? { layouts: options.layouts } : {}),
       ...(options.partials ? { partials: options.partials } : {}),
@@ -550,6 +581,8 @@ export class EmailService {
         const { signal, retry: _retry, ...fields } = rest;
         const idempotencyKey = fields.idempotencyKey ?? randomUUID();
         // Checks every address, header and attachment as the worker will; the body comes later.
+        // The worker renders in the send's locale, else its own default: ours is written only when set.
+        const locale = fields.locale ?? (this.#locale === DEFAULT_LOCALE ? undefined : this.#locale);
         message = this.#compose({
           ...fields,
           idempotencyKey,
@@ -557,6 +590,7 @@ export class EmailService {
           text: '-',
           template: name,
           category,
+          ...(locale === undefined ? {} : { locale }),
         });
         const queued = {
           ...toQueued(message, fields, false, handle.category),
@@ -564,12 +598,15 @@ export class EmailService {
         };
         return await this.#enqueue(queue, message, queued, signal, started);
       }
-      rendered = this.templates.render(template, data, { hasReplyTo: this.#hasReplyTo(rest.replyTo) });
+      rendered = this.templates.render(template, data, {
+        hasReplyTo: this.#hasReplyTo(rest.replyTo),
+        locale: this.#localeOf(rest.locale),
+      });
     } catch (error) {
       this.#failed(message, name, error, 0, performance.now() - started);
       throw error;
     }
-    return this.send({ ...rest, ...rendered, template: name, category });
+    return this.send({ ...rest, ...rendered, template: name, category, locale: this.#localeOf(rest.locale) });
   }
 
   /**
@@ -580,14 +617,30 @@ export class EmailService {
   render<T extends TemplateRef>(
     template: T,
     data: DataFor<T>,
-    options?: Pick<SendOptions, 'replyTo'>,
+    options?: Pick<SendOptions, 'replyTo' | 'locale'>,
   ): RenderedEmail;
   render(
     template: string | TemplateHandle,
     data: object,
-    options?: Pick<SendOptions, 'replyTo'>,
+    options?: Pick<SendOptions, 'replyTo' | 'locale'>,
   ): RenderedEmail {
-    return this.templates.render(template, data, { hasReplyTo: this.#hasReplyTo(options?.replyTo) });
+    return this.templates.render(template, data, {
+      hasReplyTo: this.#hasReplyTo(options?.replyTo),
+      locale: this.#localeOf(options?.locale),
+    });
+  }
+
+  /** The language a send is written in: its own `locale` (checked, canonical), else the service's. */
+  #localeOf(given: string | undefined): string {
+    if (given === undefined) return this.#locale;
+    const checked = canonicalLocale(given);
+    if ('problem' in checked) throw new MessageError('locale', checked.problem);
+    return checked.locale;
+  }
+
+  /** The service's default language (canonical BCP 47, `en` unless configured). */
+  get locale(): string {
+    return this.#locale;
   }
 
   /**
@@ -1024,6 +1077,7 @@ function toQueued(
     ...(message.idempotencyKey !== undefined ? { idempotencyKey: message.idempotencyKey } : {}),
     // Written only when it is not what the worker would take anyway (the template's, or the default).
     ...(message.category !== templateCategory ? { category: message.category } : {}),
+    ...(message.locale !== undefined ? { locale: message.locale } : {}),
   };
 }
 
@@ -1124,6 +1178,13 @@ function pinnedYear(now: () => Date): number {
 }
 
 let year = { value: 0, until: 0 };
+/** The service's `locale` option, checked: a `ConfigError` naming `locale`. */
+function configLocale(value: unknown): string {
+  const checked = canonicalLocale(value);
+  if ('problem' in checked) throw new ConfigError('locale', checked.problem);
+  return checked.locale;
+}
+
 /** The current year, looked up at most once a minute (every render shows it in the footer). */
 function currentYear(): number {
   const now = Date.now();

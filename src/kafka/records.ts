@@ -423,7 +423,12 @@ export function recordHandler(o: RecordHandlerOptions) {
       const rendered = service.render(
         template,
         envelope.data ?? {},
-        envelope.replyTo === undefined ? undefined : { replyTo: envelope.replyTo },
+        envelope.replyTo === undefined && envelope.locale === undefined
+          ? undefined
+          : {
+              ...(envelope.replyTo === undefined ? {} : { replyTo: envelope.replyTo }),
+              ...(envelope.locale === undefined ? {} : { locale: envelope.locale }),
+            },
       );
       fields.subject ??= rendered.subject;
       fields.html = rendered.html;

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { EmailCategory } from '../message.js';
 import type { TemplateAssets } from './compile.js';
 import { type DataOf, defineTemplate, type TemplateHandle } from './define.js';
+import { clearBuiltinMessages } from './i18n.js';
 
 /** The fields of each built-in email. */
 export const BUILTIN_FIELDS = {
@@ -99,6 +100,7 @@ export function builtinTemplatesDir(): string {
 export function clearBuiltinCache(): void {
   handles = undefined;
   assets = undefined;
+  clearBuiltinMessages();
 }
 
 /** Handles of the built-in emails. */
