@@ -49,6 +49,7 @@ export function messageLayer(
   translations: unknown,
   where: string,
   fail: (field: string, problem: string) => never,
+  checkIcu = true,
 ): MessageLayer {
   if (typeof translations !== 'object' || translations === null || Array.isArray(translations)) {
     return fail(where, 'must be an object of catalogs by locale, e.g. { de: { … } }');
@@ -58,7 +59,7 @@ export function messageLayer(
     const checked = canonicalLocale(tag);
     if ('problem' in checked) return fail(`${where}.${tag}`, checked.problem);
     const flat = flattenCatalog(catalog, `${where}.${tag}`, fail);
-    for (const [key, message] of Object.entries(flat)) {
+    for (const [key, message] of checkIcu ? Object.entries(flat) : []) {
       const problem = icuProblem(message, checked.locale);
       if (problem) fail(`${where}.${tag}.${key}`, problem);
     }
@@ -67,8 +68,16 @@ export function messageLayer(
   return layer;
 }
 
-/** The catalogs in a folder: `<dir>/<tag>.json` each. Empty when there is no folder. */
-export function readLocalesDir(dir: string, fail: (field: string, problem: string) => never): MessageLayer {
+/**
+ * The catalogs in a folder: `<dir>/<tag>.json` each. Empty when there is no folder. `checkIcu`
+ * false skips parsing every message up front (the shipped catalogs, checked by their tests and the
+ * build): a message is then parsed when first used.
+ */
+export function readLocalesDir(
+  dir: string,
+  fail: (field: string, problem: string) => never,
+  checkIcu = true,
+): MessageLayer {
   if (!existsSync(dir)) return new Map();
   const translations: Record<string, MessageCatalog> = {};
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
@@ -78,7 +87,7 @@ export function readLocalesDir(dir: string, fail: (field: string, problem: strin
       fail(join(dir, file), `is not JSON: ${(cause as Error).message}`);
     }
   }
-  return messageLayer(translations, dir, fail);
+  return messageLayer(translations, dir, fail, checkIcu);
 }
 
 /** What is wrong with an ICU message, or undefined. */
@@ -105,13 +114,41 @@ function formatter(locale: string, message: string): IntlMessageFormat {
   return format;
 }
 
+/**
+ * A message with only `{name}` arguments, no plural or select, and no apostrophe that quotes (one
+ * before `{`, `}`, `'`, `#` or `|`; ICU reads any other as itself, "didn't"): most of them. ICU
+ * MessageFormat puts a string argument in as it is, so these are formatted here, and
+ * `intl-messageformat` is loaded only for the first message that needs it.
+ */
+const SIMPLE = /^[^{}]*(?:\{\s*[A-Za-z_$][\w$-]*\s*\}[^{}]*)*$/;
+const QUOTING = /'[{}'#|]/;
+const ARGUMENT = /\{\s*([A-Za-z_$][\w$-]*)\s*\}/g;
+
+function format(locale: string, message: string, values: Record<string, unknown> | undefined): string {
+  if (SIMPLE.test(message) && !QUOTING.test(message)) {
+    let simple = true;
+    const out = message.replace(ARGUMENT, (_, name: string) => {
+      const value = values?.[name];
+      if (typeof value !== 'string') simple = false;
+      return String(value);
+    });
+    if (simple) return out;
+  }
+  const out = formatter(locale, message).format(values as Record<string, string>);
+  return Array.isArray(out) ? out.join('') : String(out);
+}
+
 let builtin: MessageLayer | undefined;
 
 /** The built-in catalogs, read once from `templates/locales/`. */
 export function builtinMessages(templatesDir: string): MessageLayer {
-  builtin ??= readLocalesDir(join(templatesDir, 'locales'), (field, problem) => {
-    throw new Error(`mailroom: built-in catalog ${field} ${problem}`);
-  });
+  builtin ??= readLocalesDir(
+    join(templatesDir, 'locales'),
+    (field, problem) => {
+      throw new Error(`mailroom: built-in catalog ${field} ${problem}`);
+    },
+    false,
+  );
   return builtin;
 }
 
@@ -142,10 +179,7 @@ export class Translator {
     for (const locale of this.#chain) {
       for (const layer of this.#layers) {
         const message = layer.get(locale)?.[key];
-        if (message !== undefined) {
-          const out = formatter(locale, message).format(values as Record<string, string>);
-          return Array.isArray(out) ? out.join('') : String(out);
-        }
+        if (message !== undefined) return format(locale, message, values);
       }
     }
     throw new MissingMessage(key);

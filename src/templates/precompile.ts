@@ -14,7 +14,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type AppInfo, DEFAULT_PALETTE, resolveBrand } from './brand.js';
-import { builtinAssets, builtinTemplates } from './builtins.js';
+import { builtinAssets, builtinTemplates, builtinTemplatesDir } from './builtins.js';
 import {
   compileSources,
   compileTemplate,
@@ -25,6 +25,7 @@ import {
 } from './compile.js';
 import type { TemplateHandle } from './define.js';
 import { sampleValue } from './fields.js';
+import { builtinMessages } from './i18n.js';
 import { PRECOMPILED_FILE, type PrecompiledBuiltins, sourceKey } from './precompiled.js';
 import { templateCss } from './registry.js';
 
@@ -193,7 +194,12 @@ function checkStylesheet(css: string, tokenCss: string, token: RegExp, paths: re
   }
 }
 
-/** Every sample brand, data set and reply-to setting renders the same both ways, byte for byte. */
+/** Every shipped locale: translations are looked up at render time, so both ways must agree in each. */
+function shippedLocales(): string[] {
+  return [...builtinMessages(builtinTemplatesDir()).keys()].sort();
+}
+
+/** Every sample brand, data set, locale and reply-to setting renders the same both ways, byte for byte. */
 function checkTemplate(handle: TemplateHandle, assets: TemplateAssets, sources: TemplateSources): void {
   for (const app of sampleBrands()) {
     const fromSource = compileTemplate(
@@ -204,15 +210,17 @@ function checkTemplate(handle: TemplateHandle, assets: TemplateAssets, sources: 
     );
     const precompiled = compileSources(handle, sources, assets, app);
     for (const data of sampleData(handle)) {
-      for (const hasReplyTo of [false, true]) {
-        const want = fromSource.render(data, { hasReplyTo });
-        const got = precompiled.render(data, { hasReplyTo });
-        for (const part of ['subject', 'html', 'text'] as const) {
-          if (got[part] !== want[part]) {
-            throw new Error(
-              `precompile: ${handle.name}'s ${part} with brand ${JSON.stringify(app.name)} differs from ` +
-                `compiling from source at: ${excerpt(want[part], firstDifference(got[part], want[part]))}`,
-            );
+      for (const locale of shippedLocales()) {
+        for (const hasReplyTo of [false, true]) {
+          const want = fromSource.render(data, { hasReplyTo, locale });
+          const got = precompiled.render(data, { hasReplyTo, locale });
+          for (const part of ['subject', 'html', 'text'] as const) {
+            if (got[part] !== want[part]) {
+              throw new Error(
+                `precompile: ${handle.name}'s ${part} in ${locale} with brand ${JSON.stringify(app.name)} differs ` +
+                  `from compiling from source at: ${excerpt(want[part], firstDifference(got[part], want[part]))}`,
+              );
+            }
           }
         }
       }
