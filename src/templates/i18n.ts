@@ -22,8 +22,11 @@ export interface MessageCatalog {
 /** Catalogs by BCP 47 locale: `{ de: { verification: { heading: 'Bestätigen Sie …' } } }`. */
 export type Translations = Readonly<Record<string, MessageCatalog>>;
 
-/** Flat messages by canonical locale. */
-export type MessageLayer = ReadonlyMap<string, Readonly<Record<string, string>>>;
+/** Flat messages by canonical locale (a `Map`, or the built-in catalogs, read one locale at a time). */
+export interface MessageLayer {
+  get(locale: string): Readonly<Record<string, string>> | undefined;
+  keys(): IterableIterator<string>;
+}
 
 /** Nested catalogs as dotted keys; `where` names the problem's place (`messages.de.layout`). */
 export function flattenCatalog(
@@ -50,7 +53,7 @@ export function messageLayer(
   where: string,
   fail: (field: string, problem: string) => never,
   checkIcu = true,
-): MessageLayer {
+): Map<string, Readonly<Record<string, string>>> {
   if (typeof translations !== 'object' || translations === null || Array.isArray(translations)) {
     return fail(where, 'must be an object of catalogs by locale, e.g. { de: { … } }');
   }
@@ -77,7 +80,7 @@ export function readLocalesDir(
   dir: string,
   fail: (field: string, problem: string) => never,
   checkIcu = true,
-): MessageLayer {
+): Map<string, Readonly<Record<string, string>>> {
   if (!existsSync(dir)) return new Map();
   const translations: Record<string, MessageCatalog> = {};
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
@@ -140,15 +143,38 @@ function format(locale: string, message: string, values: Record<string, unknown>
 
 let builtin: MessageLayer | undefined;
 
-/** The built-in catalogs, read once from `templates/locales/`. */
+/**
+ * The built-in catalogs in `templates/locales/`, each file read on the first render in its locale
+ * (an English service never reads the others). Their messages are checked by the tests and the build.
+ */
 export function builtinMessages(templatesDir: string): MessageLayer {
-  builtin ??= readLocalesDir(
-    join(templatesDir, 'locales'),
-    (field, problem) => {
-      throw new Error(`mailroom: built-in catalog ${field} ${problem}`);
+  if (builtin) return builtin;
+  const dir = join(templatesDir, 'locales');
+  const read = new Map<string, Readonly<Record<string, string>> | undefined>();
+  const fail = (field: string, problem: string): never => {
+    throw new Error(`mailroom: built-in catalog ${field} ${problem}`);
+  };
+  let tags: string[] | undefined;
+  const files = () => {
+    tags ??= readdirSync(dir)
+      .filter((file) => file.endsWith('.json'))
+      .map((file) => file.slice(0, -5));
+    return tags;
+  };
+  builtin = {
+    get(locale) {
+      if (!read.has(locale)) {
+        const file = join(dir, `${locale}.json`);
+        // Only a shipped tag names a file: `locale` is canonical, and checked against the listing.
+        const catalog = files().includes(locale)
+          ? flattenCatalog(JSON.parse(readFileSync(file, 'utf8')), file, fail)
+          : undefined;
+        read.set(locale, catalog);
+      }
+      return read.get(locale);
     },
-    false,
-  );
+    keys: () => files()[Symbol.iterator](),
+  };
   return builtin;
 }
 

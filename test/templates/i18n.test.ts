@@ -203,6 +203,25 @@ describe('built-ins in every shipped locale', () => {
     expect(plain?.message.headers['Content-Language']).toBe('de-AT');
   });
 
+  it('sends a batch with each recipient in their own language', async () => {
+    const transport = memoryTransport();
+    const service = new EmailService({ transport, from: 'Acme <no-reply@acme.example>', locale: 'fr' });
+    const result = await service.sendBatch('welcome', [
+      { to: 'jana@example.com', data: { username: 'Jana' }, locale: 'de' },
+      { to: 'amal@example.com', data: { username: 'Amal' }, locale: 'ar' },
+      { to: 'zoe@example.com', data: { username: 'Zoé' } },
+    ]);
+    expect(result.outcomes.map((o) => o.status)).toEqual(['sent', 'sent', 'sent']);
+    const subjects = Object.fromEntries(
+      transport.outbox.map((m) => [m.message.to[0]?.address, m.message.subject]),
+    );
+    expect(subjects).toEqual({
+      'jana@example.com': 'Willkommen bei Acme, Jana!',
+      'amal@example.com': 'مرحبًا بك في Acme يا Amal!',
+      'zoe@example.com': 'Bienvenue sur Acme, Zoé\u00a0!',
+    });
+  });
+
   it('refuses a malformed tag, naming locale', async () => {
     const error = await mail
       .sendTemplate('welcome', { to: 'jane@example.com', data: { username: 'Jane' }, locale: 'en_US' })
