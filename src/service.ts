@@ -612,7 +612,8 @@ export class EmailService {
   /**
    * Renders subject, HTML and text without sending. The data type-checks as for {@link sendTemplate}.
    * `replyTo` is the Reply-To the email will carry when it is not the service's (the welcome email
-   * says "just reply" only when there is one).
+   * says "just reply" only when there is one). `locale` is the language to write it in (BCP 47,
+   * default the service's `locale`); a malformed tag is a `MessageError` naming `locale`.
    */
   render<T extends TemplateRef>(
     template: T,
