@@ -127,18 +127,27 @@ const SIMPLE = /^[^{}]*(?:\{\s*[A-Za-z_$][\w$-]*\s*\}[^{}]*)*$/;
 const QUOTING = /'[{}'#|]/;
 const ARGUMENT = /\{\s*([A-Za-z_$][\w$-]*)\s*\}/g;
 
-function format(locale: string, message: string, values: Record<string, unknown> | undefined): string {
-  if (SIMPLE.test(message) && !QUOTING.test(message)) {
-    let simple = true;
-    const out = message.replace(ARGUMENT, (_, name: string) => {
-      const value = values?.[name];
-      if (typeof value !== 'string') simple = false;
-      return String(value);
-    });
-    if (simple) return out;
-  }
-  const out = formatter(locale, message).format(values as Record<string, string>);
-  return Array.isArray(out) ? out.join('') : String(out);
+type Format = (values: Record<string, unknown> | undefined) => string;
+
+/** A message made ready once: split at its arguments when simple, else through intl-messageformat. */
+function prepare(locale: string, message: string): Format {
+  const full: Format = (values) => {
+    const out = formatter(locale, message).format(values as Record<string, string>);
+    return Array.isArray(out) ? out.join('') : String(out);
+  };
+  if (!SIMPLE.test(message) || QUOTING.test(message)) return full;
+  // Literal text at even indexes, argument names at odd ones.
+  const parts = message.split(ARGUMENT);
+  return (values) => {
+    let out = parts[0]!;
+    for (let i = 1; i < parts.length; i += 2) {
+      const value = values?.[parts[i]!];
+      // A number, a date or a missing value: ICU's own formatting (and its error).
+      if (typeof value !== 'string') return full(values);
+      out += value + parts[i + 1];
+    }
+    return out;
+  };
 }
 
 let builtin: MessageLayer | undefined;
@@ -192,6 +201,7 @@ export class Translator {
   readonly dir: 'ltr' | 'rtl';
   readonly #chain: readonly string[];
   readonly #layers: readonly MessageLayer[];
+  readonly #formats = new Map<string, Format>();
 
   constructor(locale: string, layers: readonly MessageLayer[]) {
     this.locale = locale;
@@ -202,10 +212,19 @@ export class Translator {
 
   /** The message for `key` in the first locale of the chain that has it, formatted with `values`. */
   t(key: string, values?: Record<string, unknown>): string {
+    let format = this.#formats.get(key);
+    if (!format) {
+      format = this.#find(key);
+      this.#formats.set(key, format);
+    }
+    return format(values);
+  }
+
+  #find(key: string): Format {
     for (const locale of this.#chain) {
       for (const layer of this.#layers) {
         const message = layer.get(locale)?.[key];
-        if (message !== undefined) return format(locale, message, values);
+        if (message !== undefined) return prepare(locale, message);
       }
     }
     throw new MissingMessage(key);
