@@ -7,6 +7,7 @@ import type { AddressInput } from './message.js';
 import type { RetryOptions } from './retry.js';
 import type { BrandOptions } from './templates/brand.js';
 import type { TemplateHandle } from './templates/define.js';
+import type { Translations } from './templates/i18n.js';
 import type { Transport } from './transport.js';
 
 /**
@@ -74,6 +75,10 @@ export interface MailroomConfig {
   from?: AddressInput;
   /** Reply-To for every email. Default: MAILROOM_REPLY_TO. */
   replyTo?: AddressInput;
+  /** The language emails are written in (see `EmailServiceOptions.locale`). Default: MAILROOM_LOCALE, else `en`. */
+  locale?: string;
+  /** Your translations over mailroom's (see `EmailServiceOptions.messages`). */
+  messages?: Translations;
   /** Your app's name in every email (see `EmailServiceOptions.appName`). Default: APP_NAME. */
   appName?: string;
   /** The largest message accepted, in bytes. Default 25 000 000. */

@@ -3,9 +3,11 @@
  * The transport is never a surprise: the one asked for by name, else the one provider configured,
  * else (outside production) the sandbox. A variable that looks like ours but is not is an error.
  */
+
 import { readFileSync } from 'node:fs';
 import { closest, isProduction, lookalike } from './env-names.js';
 import { ConfigError, isConfigError } from './errors.js';
+import { canonicalLocale } from './locale.js';
 import { type Address, configAddress, unsafeText } from './message.js';
 import { checkConnectionString, closesWithService } from './postgres.js';
 import type { PreferenceStore } from './preferences.js';
@@ -100,6 +102,8 @@ export const ENV_VARIABLES = {
   AWS_REGION: 'Amazon SES: the AWS region of your SES identities, e.g. eu-west-1. Required with ses.',
   AWS_DEFAULT_REGION: 'Amazon SES: read when AWS_REGION is not set.',
   MAILROOM_REPLY_TO: 'Reply-To address for every email.',
+  MAILROOM_LOCALE:
+    'The language emails are written in when a send names none: a BCP 47 tag such as en, de, fr, es, pt-BR or ar. Default en.',
   MAILROOM_LOGO_URL: 'https URL of a logo for the email header.',
   MAILROOM_APP_URL: 'Your app’s home page.',
   MAILROOM_PRIMARY_COLOR: 'Button and link colour, #RRGGBB or #RGB. Default #007BFF.',
@@ -321,6 +325,7 @@ function envOptions(
   const postalAddress = headerText(read, 'MAILROOM_POSTAL_ADDRESS');
   const supportUrl = read.httpUrl('MAILROOM_SUPPORT_URL');
   const supportEmail = address('MAILROOM_SUPPORT_EMAIL')?.address;
+  const locale = localeFromEnv(read);
   transport = withHold(read, withStaging(read, transport));
   const unsubscribe = unsubscribeFromEnv(read);
   const suppressions = suppressionsFromEnv(env);
@@ -341,6 +346,7 @@ function envOptions(
           },
         }),
     ...(replyTo === undefined ? {} : { replyTo }),
+    ...(locale === undefined ? {} : { locale }),
     ...(unsubscribe === undefined ? {} : { unsubscribe }),
     brand: {
       ...(logoUrl === undefined ? {} : { logoUrl }),
@@ -355,6 +361,15 @@ function envOptions(
 }
 
 type Reader = ReturnType<typeof reader>;
+
+/** `MAILROOM_LOCALE`, canonicalised (`pt-br` → `pt-BR`); a malformed tag is a `ConfigError` naming it. */
+function localeFromEnv(read: Reader): string | undefined {
+  const value = read.get('MAILROOM_LOCALE');
+  if (value === undefined) return undefined;
+  const checked = canonicalLocale(value);
+  if ('problem' in checked) throw new ConfigError('MAILROOM_LOCALE', checked.problem);
+  return checked.locale;
+}
 
 /** Typed, trimmed access to the variables; every failure a `ConfigError` naming the variable. */
 function reader(env: Env) {

@@ -122,6 +122,7 @@ export {
   type TemplateDefinition,
   type TemplateHandle,
 } from './templates/define.js';
+export type { MessageCatalog, Translations } from './templates/i18n.js';
 export type {
   DataFor,
   MailroomTemplates,

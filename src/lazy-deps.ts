@@ -9,6 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as HtmlToText from 'html-to-text';
+import type * as IntlMessageFormatModule from 'intl-messageformat';
 import type Juice from 'juice';
 import type Nodemailer from 'nodemailer';
 import type DKIM from 'nodemailer/lib/dkim/index.js';
@@ -30,3 +31,5 @@ export const loadHtmlToText = lazyRequire<typeof HtmlToText>('html-to-text');
 export const loadNodemailer = lazyRequire<typeof Nodemailer>('nodemailer');
 export const loadMailComposer = lazyRequire<typeof MailComposer>('nodemailer/lib/mail-composer/index.js');
 export const loadDkim = lazyRequire<typeof DKIM>('nodemailer/lib/dkim/index.js');
+/** ICU MessageFormat (FormatJS), needed only when a template calls `t()`. An ES module: Node ≥ 20.19 requires it. */
+export const loadMessageFormat = lazyRequire<typeof IntlMessageFormatModule>('intl-messageformat');

@@ -5,10 +5,12 @@
  * could split a message. Nothing is silently cleaned: a bad value is a {@link MessageError} that
  * names the field.
  */
+
 import { hash, randomUUID } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import { ConfigError, isMessageError, MessageError } from './errors.js';
 import { futureSendAt } from './send-at.js';
+import { canonicalLocale } from './locale.js';
 
 /** A mailbox: an address and an optional display name. */
 export interface Address {
@@ -109,6 +111,14 @@ export interface EmailMessageInput {
    * (`mailroom-js/kafka`: at most 30 days ahead; the worker holds it on its delay topics).
    */
   sendAt?: Date | string;
+  /**
+   * The language the email is written in: a BCP 47 tag (`de`, `pt-BR`, `ar`), canonicalised with
+   * `Intl.getCanonicalLocales`; anything else is a `MessageError` naming `locale`. A template renders
+   * in it (words, dates, durations, `lang`/`dir`), and the email carries it as `Content-Language`
+   * (RFC 3282) unless a header says otherwise. Default: the service's `locale` for a template, none
+   * for a message you wrote.
+   */
+  locale?: string;
 }
 
 /** What kind of email a message is: see {@link EmailMessageInput.category}. */
@@ -143,6 +153,8 @@ export interface EmailMessage {
    * is dropped: send now). A transport without `scheduling` never receives a message with it.
    */
   readonly sendAt?: Date;
+  /** The canonical BCP 47 locale the email is written in, if one was given. */
+  readonly locale: string | undefined;
 }
 
 const MAX_ADDRESS = 254;
@@ -640,6 +652,11 @@ function buildMessage(
   }
   const idempotencyKey = checkIdempotencyKey(input.idempotencyKey);
   const sendAt = input.sendAt === undefined ? undefined : futureSendAt(input.sendAt);
+  const locale = checkLocale(input.locale);
+  let headers = checkHeaders(input.headers);
+  if (locale && !Object.keys(headers).some((name) => name.toLowerCase() === 'content-language')) {
+    headers = { ...headers, 'Content-Language': locale };
+  }
   const message: EmailMessage = {
     from: Object.isFrozen(from) ? from : Object.freeze(from),
     to: freezeList(to),
@@ -649,7 +666,7 @@ function buildMessage(
     subject,
     html: input.html,
     text: input.text,
-    headers: Object.freeze(checkHeaders(input.headers)),
+    headers: Object.freeze(headers),
     attachments: Object.freeze(checkAttachments(input.attachments)),
     tags: Object.freeze(checkTags(input.tags)),
     icalEvent: checkCalendar(input.icalEvent),
@@ -658,10 +675,18 @@ function buildMessage(
     messageId: checkMessageId(input.messageId, idempotencyKey, from.address),
     idempotencyKey,
     category: checkCategory(input.category),
+    locale,
   };
   // Present only when given and still ahead: most messages have no such property at all.
   if (sendAt !== undefined) (message as { sendAt?: Date }).sendAt = sendAt;
   return Object.freeze(message);
+}
+
+function checkLocale(locale: unknown): string | undefined {
+  if (locale === undefined) return undefined;
+  const checked = canonicalLocale(locale);
+  if ('problem' in checked) throw new MessageError('locale', checked.problem);
+  return checked.locale;
 }
 
 function checkCategory(category: unknown): EmailCategory {

@@ -33,6 +33,8 @@ export interface QueuedEmail {
    * never suppressed.
    */
   readonly category?: EmailCategory;
+  /** The language to render the template in (BCP 47). Default: the worker's service `locale`. */
+  readonly locale?: string;
   /** Names this logical email; the Message-ID derives from it, so redeliveries are recognisable. */
   readonly idempotencyKey?: string;
   /**

@@ -21,6 +21,7 @@ import {
   isMessageError,
   MessageError,
 } from './errors.js';
+import { canonicalLocale, DEFAULT_LOCALE } from './locale.js';
 import { type Logger, logsAt, maskAddress, maskAddresses } from './log.js';
 import {
   type Address,
@@ -50,6 +51,7 @@ import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand
 import { BUILTIN_FIELDS, type BuiltinTemplates, checkBuiltinRules } from './templates/builtins.js';
 import { checkData, type RenderContext, type RenderedEmail } from './templates/compile.js';
 import { categoryOf, type TemplateHandle } from './templates/define.js';
+import { messageLayer, type Translations } from './templates/i18n.js';
 import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
 import { TemplateRegistry } from './templates/registry.js';
 import type { SendResult, SuppressedRecipient, Transport } from './transport.js';
@@ -102,6 +104,25 @@ export interface EmailServiceOptions {
   partials?: Readonly<Record<string, string>>;
   /** CSS inlined into every template, after the default layout's stylesheet. */
   css?: string;
+  /**
+   * The language emails are written in when a send names none: a BCP 47 tag (`de`, `pt-BR`, `ar`),
+   * canonicalised with `Intl.getCanonicalLocales`; anything else is a `ConfigError` naming `locale`.
+   * Built-ins ship in `en`, `de`, `fr`, `es`, `pt-BR` and `ar`; a word missing in a locale is
+   * looked up along `pt-BR` → `pt` → `en`. Env: `MAILROOM_LOCALE`. Default `en`.
+   */
+  locale?: string;
+  /**
+   * Your translations, over mailroom's own: catalogs by locale, ICU MessageFormat strings by key,
+   * nested objects read as dotted keys. Override one of ours by its key (`verification.heading`,
+   * `layout.questions`: see `templates/locales/en.json`), or add a language. A tag that is not
+   * BCP 47 or a message that is not ICU is a `ConfigError` naming it (`messages.de.verification.heading`).
+   *
+   * @example
+   * ```ts
+   * new EmailService({ transport, from, messages: { de: { verification: { heading: 'Bitte bestätigen Sie Ihre E-Mail-Adresse' } } } });
+   * ```
+   */
+  messages?: Translations;
   /**
    * The clock templates read: `it.app.year`, the footer's year. Default: the system clock (looked
    * up at most once a minute). Pin it in snapshot tests, so that they do not break on 1 January:
@@ -196,6 +217,7 @@ export interface SendOptions
     | 'idempotencyKey'
     | 'category'
     | 'sendAt'
+    | 'locale'
   > {
   /** Aborts the send, including any wait between retries. */
   signal?: AbortSignal;
@@ -338,6 +360,7 @@ export class EmailService {
   /** What every template sees as `it.app`. */
   readonly app: AppInfo;
   readonly #from: Address;
+  readonly #locale: string;
   readonly #replyTo: Address | undefined;
   readonly #maxMessageBytes: number;
   readonly #logger: Logger | undefined;
@@ -423,8 +446,16 @@ export class EmailService {
         return now ? pinnedYear(now) : currentYear();
       },
     });
+    this.#locale = options.locale === undefined ? DEFAULT_LOCALE : configLocale(options.locale);
     this.templates = new TemplateRegistry({
       app: this.app,
+      ...(options.messages === undefined
+        ? {}
+        : {
+            messages: messageLayer(options.messages, 'messages', (field, problem) => {
+              throw new ConfigError(field, problem);
+            }),
+          }),
       ...(options.templates ? { templates: options.templates } : {}),
       ...(options.layouts ? { layouts: options.layouts } : {}),
       ...(options.partials ? { partials: options.partials } : {}),
@@ -604,6 +635,8 @@ export class EmailService {
         const { signal, retry: _retry, ...fields } = rest;
         const idempotencyKey = fields.idempotencyKey ?? randomUUID();
         // Checks every address, header and attachment as the worker will; the body comes later.
+        // The worker renders in the send's locale, else its own default: ours is written only when set.
+        const locale = fields.locale ?? (this.#locale === DEFAULT_LOCALE ? undefined : this.#locale);
         message = this.#compose({
           ...fields,
           idempotencyKey,
@@ -611,6 +644,7 @@ export class EmailService {
           text: '-',
           template: name,
           category,
+          ...(locale === undefined ? {} : { locale }),
         });
         const queued = {
           ...toQueued(message, fields, false, handle.category),
@@ -618,12 +652,16 @@ export class EmailService {
         };
         return await this.#enqueue(queue, message, queued, signal, started);
       }
-      rendered = this.templates.render(template, data, this.#renderContext(category, rest.replyTo));
+      rendered = this.templates.render(
+        template,
+        data,
+        this.#renderContext(category, rest.replyTo, rest.locale),
+      );
     } catch (error) {
       this.#failed(message, name, error, 0, performance.now() - started);
       throw error;
     }
-    return this.send({ ...rest, ...rendered, template: name, category });
+    return this.send({ ...rest, ...rendered, template: name, category, locale: this.#localeOf(rest.locale) });
   }
 
   /**
@@ -634,19 +672,38 @@ export class EmailService {
    * `marketing` mail renders with the footer's unsubscribe links when the service has the
    * `unsubscribe` option, the Unsubscribe URL a placeholder that {@link send} replaces with the
    * recipient's signed link (see `EmailServiceOptions.unsubscribe`).
+   * `locale` is the language to write it in (BCP 47, default the service's `locale`); a malformed
+   * tag is a `MessageError` naming `locale`.
    */
   render<T extends TemplateRef>(
     template: T,
     data: DataFor<T>,
-    options?: Pick<SendOptions, 'replyTo' | 'category'>,
+    options?: Pick<SendOptions, 'replyTo' | 'category' | 'locale'>,
   ): RenderedEmail;
   render(
     template: string | TemplateHandle,
     data: object,
-    options?: Pick<SendOptions, 'replyTo' | 'category'>,
+    options?: Pick<SendOptions, 'replyTo' | 'category' | 'locale'>,
   ): RenderedEmail {
     const category = categoryOf(this.templates.get(template), options?.category);
-    return this.templates.render(template, data, this.#renderContext(category, options?.replyTo));
+    return this.templates.render(
+      template,
+      data,
+      this.#renderContext(category, options?.replyTo, options?.locale),
+    );
+  }
+
+  /** The language a send is written in: its own `locale` (checked, canonical), else the service's. */
+  #localeOf(given: string | undefined): string {
+    if (given === undefined) return this.#locale;
+    const checked = canonicalLocale(given);
+    if ('problem' in checked) throw new MessageError('locale', checked.problem);
+    return checked.locale;
+  }
+
+  /** The service's default language (canonical BCP 47, `en` unless configured). */
+  get locale(): string {
+    return this.#locale;
   }
 
   /**
@@ -969,9 +1026,9 @@ export class EmailService {
         const rendered = this.templates.render(
           template as TemplateRef,
           data as never,
-          this.#renderContext(category, rest.replyTo),
+          this.#renderContext(category, rest.replyTo, rest.locale),
         );
-        fields = { ...rest, ...rendered, template: name, category };
+        fields = { ...rest, ...rendered, template: name, category, locale: this.#localeOf(rest.locale) };
       }
       // Scheduled as a single send is: quiet hours asked, a transport that cannot hold it refuses.
       message = this.#schedule(this.#compose(fields));
@@ -1097,9 +1154,13 @@ export class EmailService {
   }
 
   /** What a template sees besides its data, for an email of `category` with these options. */
-  #renderContext(category: EmailCategory, replyTo: SendOptions['replyTo']): RenderContext {
-    const hasReplyTo = this.#hasReplyTo(replyTo);
-    return this.#links && isChoosable(category) ? { hasReplyTo, unsubscribe: this.#links } : { hasReplyTo };
+  #renderContext(
+    category: EmailCategory,
+    replyTo: SendOptions['replyTo'],
+    locale: string | undefined,
+  ): RenderContext {
+    const context = { hasReplyTo: this.#hasReplyTo(replyTo), locale: this.#localeOf(locale) };
+    return this.#links && isChoosable(category) ? { ...context, unsubscribe: this.#links } : context;
   }
 
   /**
@@ -1366,6 +1427,7 @@ function toQueued(
     ...(message.sendAt !== undefined ? { sendAt: message.sendAt } : {}),
     // Written only when it is not what the worker would take anyway (the template's, or the default).
     ...(message.category !== templateCategory ? { category: message.category } : {}),
+    ...(message.locale !== undefined ? { locale: message.locale } : {}),
   };
 }
 
@@ -1466,6 +1528,13 @@ function pinnedYear(now: () => Date): number {
 }
 
 let year = { value: 0, until: 0 };
+/** The service's `locale` option, checked: a `ConfigError` naming `locale`. */
+function configLocale(value: unknown): string {
+  const checked = canonicalLocale(value);
+  if ('problem' in checked) throw new ConfigError('locale', checked.problem);
+  return checked.locale;
+}
+
 /** The current year, looked up at most once a minute (every render shows it in the footer). */
 function currentYear(): number {
   const now = Date.now();

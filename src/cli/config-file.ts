@@ -44,6 +44,8 @@ const FIELDS: readonly (keyof MailroomConfig)[] = [
   'from',
   'replyTo',
   'appName',
+  'locale',
+  'messages',
   'maxMessageBytes',
   'retry',
   'transport',

@@ -91,7 +91,17 @@ export function cliServiceOptions(config: LoadedConfig | undefined): EmailServic
     ...env,
     from: from ?? 'no-reply@example.com',
     brand: { ...env.brand, ...c.brand, ...(Object.keys(colors).length ? { colors } : {}) },
-    ...pick(c, ['appName', 'replyTo', 'layouts', 'partials', 'css', 'maxMessageBytes', 'retry']),
+    ...pick(c, [
+      'appName',
+      'replyTo',
+      'locale',
+      'messages',
+      'layouts',
+      'partials',
+      'css',
+      'maxMessageBytes',
+      'retry',
+    ]),
   };
 }
 

@@ -5,8 +5,10 @@
  * reason. Attachments are inline base64 content, size-limited: a queue
  * message never makes the worker open a file or fetch a URL.
  */
+
 import { randomUUID } from 'node:crypto';
 import { MessageError } from '../errors.js';
+import { canonicalLocale } from '../locale.js';
 import {
   type Address,
   type AddressInput,
@@ -96,6 +98,14 @@ export interface EnvelopeV1 {
    * sent early), so upgrade the workers before producers use it.
    */
   readonly sendAt?: string;
+  /**
+   * The language to render the template in: a BCP 47 tag (`de`, `pt-BR`, `ar`). Absent: the
+   * worker's service default (`locale`, `MAILROOM_LOCALE`). `EmailService` writes it only when a
+   * send names one or its own default is not `en`, so other records stay readable by workers older
+   * than this field. A tag `Intl.getCanonicalLocales` refuses is a `MessageError` naming `locale`
+   * (dead-lettered as `invalid-envelope`).
+   */
+  readonly locale?: string;
   /** W3C trace context (`00-<trace>-<span>-<flags>`), also sent as a Kafka header. */
   readonly traceparent?: string;
 }
@@ -141,6 +151,7 @@ const KEYS = new Set([
   'attachments',
   'category',
   'sendAt',
+  'locale',
   'traceparent',
 ]);
 const ATTACHMENT_KEYS = new Set(['filename', 'content', 'contentType', 'cid']);
@@ -210,6 +221,7 @@ export function buildEnvelope(
     attachments,
     category: email.category,
     sendAt: sendAt?.toISOString(),
+    locale: email.locale,
     traceparent: email.traceparent,
   });
   checkEnvelope(envelope, limits, true, {
@@ -300,6 +312,7 @@ export function envelopeFields(
   if (envelope.attachments !== undefined) fields.attachments = envelope.attachments.map(decodeAttachment);
   if (envelope.template !== undefined) fields.template = envelope.template;
   if (envelope.category !== undefined) fields.category = envelope.category;
+  if (envelope.locale !== undefined) fields.locale = envelope.locale;
   return fields;
 }
 
@@ -353,6 +366,10 @@ function checkEnvelope(
     (typeof e.traceparent !== 'string' || !TRACEPARENT.test(e.traceparent))
   ) {
     throw new MessageError('traceparent', 'must be a W3C traceparent');
+  }
+  if (e.locale !== undefined) {
+    const checked = canonicalLocale(e.locale);
+    if ('problem' in checked) throw new MessageError('locale', checked.problem);
   }
   for (const field of ADDRESS_FIELDS) {
     const list = e[field];

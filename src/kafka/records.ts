@@ -547,7 +547,11 @@ export function recordHandler(o: RecordHandlerOptions) {
       const rendered = service.render(
         template,
         envelope.data ?? {},
-        envelope.replyTo === undefined ? { category } : { replyTo: envelope.replyTo, category },
+        {
+          ...(envelope.replyTo === undefined ? {} : { replyTo: envelope.replyTo }),
+          ...(envelope.locale === undefined ? {} : { locale: envelope.locale }),
+          category,
+        },
       );
       fields.subject ??= rendered.subject;
       fields.html = rendered.html;

@@ -115,7 +115,8 @@ export async function discard(hold: HoldTransport, body: Record<string, unknown>
 }
 
 /**
- * `POST api/send` `{ template, set, to }`: renders the template with the data set and sends it with
+ * `POST api/send` `{ template, set, to, locale? }`: renders the template with the data set (in
+ * `locale`, else the service's default) and sends it with
  * `sendTemplate`, the call `mailroom send` makes, through the service's transport (the hold, when
  * there is one).
  */
@@ -123,7 +124,8 @@ export async function sendTest(
   sources: PreviewSources,
   body: Record<string, unknown>,
 ): Promise<ActionAnswer> {
-  const { template: name, set: setName, to } = body;
+  const { template: name, set: setName, to, locale } = body;
+  if (locale !== undefined && typeof locale !== 'string') return badRequest('locale', 'must be a BCP 47 tag');
   if (typeof to !== 'string' || to.trim() === '') return badRequest('to', 'type an address to send to');
   const template = sources.templates.find((t) => t.name === name);
   const set = template?.sets.find((s) => s.name === setName);
@@ -135,7 +137,11 @@ export async function sendTest(
   }
   const service = sources.service;
   return answer(async () => {
-    const result = await service.sendTemplate(template.name, { to: to.trim(), data: set.data! });
+    const result = await service.sendTemplate(template.name, {
+      to: to.trim(),
+      data: set.data!,
+      ...(locale === undefined ? {} : { locale }),
+    });
     const held = heldId(result);
     return {
       result: {

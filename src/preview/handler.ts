@@ -278,7 +278,7 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       return view ? json(res, view) : notFound(res);
     }
     if (head === 'api' && a === 'templates' && parts.length === 4) {
-      return json(res, templateView(load(), parts[2]!, parts[3]!));
+      return json(res, templateView(load(), parts[2]!, parts[3]!, url.searchParams.get('locale') || null));
     }
     if (head === 'api' && a === 'outbox' && parts.length === 2) return json(res, await listOutbox(outboxDir));
     if (head === 'api' && a === 'settings' && parts.length === 2) {
@@ -315,7 +315,7 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       return answer === undefined ? notFound(res) : json(res, answer);
     }
     if (head === 'frame' && a === 'template' && parts.length === 4) {
-      const view = templateView(load(), parts[2]!, parts[3]!);
+      const view = templateView(load(), parts[2]!, parts[3]!, url.searchParams.get('locale') || null);
       return view.html === undefined
         ? notFound(res)
         : send(res, 200, 'text/html; charset=utf-8', colorScheme(view.html, url.searchParams), FRAME);
@@ -446,6 +446,7 @@ function templateList(
       };
     }),
     problems: sources.problems,
+    locales: previewLocales(sources),
     editing: {
       allowed: editingRefused === undefined,
       ...(editingRefused === undefined ? {} : { why: editingRefused }),
@@ -454,14 +455,34 @@ function templateList(
   };
 }
 
-function templateView(sources: PreviewSources, name: string, setName: string): View {
+/**
+ * The locale picker's choices: the service's default first, then every locale a catalog has (the
+ * built-in ones, the service's `messages`, the templates' own), sorted.
+ */
+function previewLocales(sources: PreviewSources): { default: string; available: string[] } {
+  const service = sources.service;
+  const found = new Set<string>();
+  for (const layer of service.templates.messageLayers()) for (const locale of layer.keys()) found.add(locale);
+  for (const template of sources.templates)
+    for (const locale of template.handle.messages.keys()) found.add(locale);
+  found.delete(service.locale);
+  return { default: service.locale, available: [service.locale, ...[...found].sort()] };
+}
+
+function templateView(
+  sources: PreviewSources,
+  name: string,
+  setName: string,
+  locale: string | null = null,
+): View {
   const template: PreviewTemplate | undefined = sources.templates.find((t) => t.name === name);
   const set = template?.sets.find((s) => s.name === setName);
   if (!template || !set)
     return { problem: { message: `no template "${name}" with a data set "${setName}"` } };
   if (set.problem || set.data === undefined) return { problem: set.problem ?? { message: 'no data' } };
   try {
-    const rendered = sources.service.render(template.name, set.data);
+    const language = locale ?? sources.service.locale;
+    const rendered = sources.service.render(template.name, set.data, { locale: language });
     const app = sources.service.app;
     return {
       subject: rendered.subject,
@@ -472,8 +493,9 @@ function templateView(sources: PreviewSources, name: string, setName: string): V
         ['From', `${app.senderName} <${app.senderAddress}>`],
         ['Template', template.name],
         ['Data set', set.file ?? `${set.name} (in code)`],
+        ['Language', language],
       ],
-      frame: `frame/template/${encodeURIComponent(template.name)}/${encodeURIComponent(set.name)}`,
+      frame: `frame/template/${encodeURIComponent(template.name)}/${encodeURIComponent(set.name)}?locale=${encodeURIComponent(language)}`,
     };
   } catch (error) {
     const problem = describeProblem(error, {

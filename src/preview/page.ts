@@ -17,7 +17,7 @@ const el = (tag, { dataset = {}, ...props } = {}, ...children) => {
   return e;
 };
 const narrow = matchMedia('(max-width: 760px)');
-const state = { kind: 'template', name: null, set: null, width: narrow.matches ? 'mobile' : 'desktop', tab: 'html', scheme: 'light', search: '' };
+const state = { kind: 'template', name: null, set: null, locale: null, width: narrow.matches ? 'mobile' : 'desktop', tab: 'html', scheme: 'light', search: '' };
 let templates = [];
 /** Whether this page may edit templates ({ allowed, why?, canCreate }), from the server. */
 let editing = { allowed: false, canCreate: false };
@@ -76,7 +76,7 @@ async function act(action) {
         line.className = 'error';
       }
     } else if (action === 'send-test') {
-      const { result } = await post('api/send', { template: state.name, set: state.set, to: $('#test-to').value });
+      const { result } = await post('api/send', { template: state.name, set: state.set, to: $('#test-to').value, ...(state.locale ? { locale: state.locale } : {}) });
       line.textContent = result.held
         ? 'Held for ' + result.accepted.join(', ') + ', not delivered yet: it is in the outbox as ' + result.held
         : (result.captures ? 'Captured for ' : 'Sent to ') + result.accepted.join(', ') + ' via ' + result.transport;
@@ -114,12 +114,18 @@ function writeHash() {
   const parts = state.kind === 'template' ? ['template', state.name, state.set] : state.kind === 'settings' ? ['settings'] : ['email', state.name];
   history.replaceState(null, '', '#' + parts.map(encodeURIComponent).join('/'));
 }
+/** "Deutsch (de)": a language in its own words, and its tag. */
+function localeName(tag) {
+  try { return new Intl.DisplayNames([tag], { type: 'language' }).of(tag) + ' (' + tag + ')'; } catch { return tag; }
+}
 async function getJson(url) { const r = await fetch(url, { cache: 'no-store' }); if (!r.ok) throw new Error(url + ': ' + r.status); return r.json(); }
 
 async function loadLists() {
   const [list, outbox, held] = await Promise.all([getJson('api/templates'), getJson('api/outbox'), getJson('api/hold')]);
   templates = list.templates;
   editing = list.editing;
+  state.locale ??= list.locales.default;
+  $('#locale').replaceChildren(...list.locales.available.map((l) => el('option', { value: l, textContent: localeName(l), selected: l === state.locale })));
   hold = held;
   const status = new Map(hold.emails.map((e) => [e.id, e.status]));
   $('#release-all').hidden = !hold.emails.some((e) => e.status === 'held');
@@ -194,6 +200,7 @@ function showProblem(problem) {
 async function show(reload = false) {
   let view;
   const setPicker = $('#set');
+  $('#locale').hidden = state.kind !== 'template';
   const settings = state.kind === 'settings';
   for (const node of document.querySelectorAll('.for-email')) node.hidden = settings;
   $('#settings').hidden = !settings;
@@ -214,7 +221,7 @@ async function show(reload = false) {
     setPicker.replaceChildren(...t.sets.map((s) => el('option', { value: s, textContent: s, selected: s === state.set })));
     setPicker.hidden = false;
     $('#download').hidden = true;
-    view = await getJson('api/templates/' + encodeURIComponent(t.name) + '/' + encodeURIComponent(state.set));
+    view = await getJson('api/templates/' + encodeURIComponent(t.name) + '/' + encodeURIComponent(state.set) + '?locale=' + encodeURIComponent(state.locale ?? ''));
     $('#title').textContent = t.name;
     $('#hold').hidden = true;
     $('#email-panel').hidden = true;
@@ -248,7 +255,7 @@ async function show(reload = false) {
   showProblem(view.problem);
   $('#subject').textContent = view.subject ? 'Subject: ' + view.subject : '';
   const frame = $('#frame');
-  const src = view.frame && view.frame + '?scheme=' + state.scheme;
+  const src = view.frame && view.frame + (view.frame.includes('?') ? '&' : '?') + 'scheme=' + state.scheme;
   if (src && (reload || frame.dataset.src !== src)) { frame.dataset.src = src; frame.src = src + '&t=' + Date.now(); }
   frame.className = state.width + ' ' + state.scheme;
   $('#text').textContent = view.text ?? '(no text part)';
@@ -292,6 +299,7 @@ function setMenu(open) {
   $('#menu').setAttribute('aria-expanded', String(open));
 }
 $('#set').addEventListener('change', (event) => { state.set = event.target.value; show(); });
+$('#locale').addEventListener('change', (event) => { state.locale = event.target.value; show(); });
 $('#outbox-search').addEventListener('input', (event) => { state.search = event.target.value; filterOutbox(); });
 $('#frame').addEventListener('load', fitFrame);
 // A link or a typed address to #settings, #email/… opens it without reloading the page.
@@ -341,6 +349,7 @@ export function page(nonce: string): string {
     <h2 id="title">Loading…</h2>
     ${EDITOR_BUTTON}
     <select id="set" class="for-email" aria-label="Data set"></select>
+    <select id="locale" class="for-email" aria-label="Language"></select>
     <span class="group for-email" role="group" aria-label="Width">
       <button type="button" data-width="mobile">Mobile 375</button><button type="button" data-width="desktop">Desktop</button>
     </span>

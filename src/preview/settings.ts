@@ -138,6 +138,7 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
         row('From name', app.senderName, [...PROVIDERS.map((p) => p.fromName), 'APP_NAME'], 'Mailroom'),
         row('App name', app.name, ['APP_NAME'], 'Mailroom'),
         row('Reply-To', get('MAILROOM_REPLY_TO'), ['MAILROOM_REPLY_TO'], undefined),
+        row('Language', service.locale, ['MAILROOM_LOCALE'], 'en'),
         row('Unsubscribe URL', get('MAILROOM_UNSUBSCRIBE_URL'), ['MAILROOM_UNSUBSCRIBE_URL'], undefined),
         secret('Unsubscribe secrets', 'MAILROOM_UNSUBSCRIBE_SECRETS'),
         row(

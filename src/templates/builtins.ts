@@ -10,6 +10,7 @@ import type { EmailCategory } from '../message.js';
 import type { TemplateAssets } from './compile.js';
 import { type DataOf, defineTemplate, type TemplateHandle } from './define.js';
 import { toInstant } from './fields.js';
+import { clearBuiltinMessages } from './i18n.js';
 
 /** The fields of each built-in email. */
 export const BUILTIN_FIELDS = {
@@ -116,6 +117,7 @@ export function builtinTemplatesDir(): string {
 export function clearBuiltinCache(): void {
   handles = undefined;
   assets = undefined;
+  clearBuiltinMessages();
 }
 
 /** Handles of the built-in emails. */

@@ -13,7 +13,7 @@ import { guardUrlSlots, scanUrls } from './urls.js';
  * What a template's `it` holds besides its fields: the brand and what mailroom sets. (`it.body` and
  * `it.preheader` are the layout's, placed before rendering: in a template they would print "undefined".)
  */
-export const CONTEXT_NAMES: readonly string[] = ['app', 'hasReplyTo', 'unsubscribe'];
+export const CONTEXT_NAMES: readonly string[] = ['app', 'hasReplyTo', 'unsubscribe', 'locale', 'dir'];
 
 /** `it.name`, `it?.name`, `it['name']`, `it?.["name"]` (found on code with its strings blanked). */
 const REFERENCE =

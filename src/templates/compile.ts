@@ -4,16 +4,27 @@
  */
 import { Eta } from 'eta';
 import { TemplateError } from '../errors.js';
+import { DEFAULT_LOCALE } from '../locale.js';
 import { unsafeText } from '../message.js';
 import type { FooterFragment, UnsubscribeLinks } from '../unsubscribe/footer.js';
 import type { AppInfo } from './brand.js';
 import { checkBuiltinRules } from './builtins.js';
+import { builtinTemplatesDir } from './builtins.js';
 import { checkReferences, checkUrls, guardUrls } from './check.js';
 import { cssProblem, inlineCss } from './css.js';
 import type { Fields, TemplateHandle } from './define.js';
 import { checkSyntax, composedSyntaxError } from './diagnose.js';
 import { etaSource, expandPartials } from './expand.js';
-import { checkValue, formatDateTime } from './fields.js';
+import { checkValue, type DateTimeOptions, formatDateTime } from './fields.js';
+import {
+  activeLocale,
+  builtinMessages,
+  type MessageLayer,
+  MissingMessage,
+  Translator,
+  translate,
+  withTranslator,
+} from './i18n.js';
 import { composeLayout } from './layout.js';
 import { type ArgSpec, checkPartialArgs, PartialArgError } from './partial-args.js';
 import { deriveTextTemplate, htmlToText, tidyText } from './text.js';
@@ -44,6 +55,13 @@ export interface RenderContext {
    * the `unsubscribe` option (the URL a placeholder the send replaces). Default: none.
    */
   readonly unsubscribe?: UnsubscribeLinks;
+  /**
+   * The canonical BCP 47 locale to render in (`it.locale`, `t()`, dates, durations). Default `en`.
+   * Checked by the caller (the service), with `Intl.getCanonicalLocales`.
+   */
+  readonly locale?: string;
+  /** Catalogs `t()` reads after the template's own, most important first. Default: the built-in ones. */
+  readonly messages?: readonly MessageLayer[];
 }
 
 export interface CompiledTemplate {
@@ -63,15 +81,35 @@ function subjectField(it: Record<string, unknown>): string | undefined {
   return Object.keys(it).find((key) => typeof it[key] === 'string' && unsafeText(it[key] as string));
 }
 
-/** `90` → `1 hour 30 minutes`, `120` → `2 hours`, `1` → `1 minute`; days past 24 hours. */
-export function formatMinutes(value: unknown): string {
+const durationParts = new Map<string, { units: Intl.NumberFormat[]; list: Intl.ListFormat }>();
+
+/**
+ * A whole number of minutes in words, in the locale of the render in progress (or `locale`):
+ * `90` → `1 hour 30 minutes`, `120` → `2 hours`, `1` → `1 minute`, days past 24 hours; in German
+ * `1 Stunde, 30 Minuten`, in Arabic `ساعة و30 دقيقة`. Each unit's plural form comes from CLDR
+ * through `Intl.NumberFormat`'s `unit` style, the parts are joined by `Intl.ListFormat` (`unit`, narrow).
+ */
+export function formatMinutes(value: unknown, locale: string = activeLocale()): string {
   const total = Number(value);
   if (!Number.isInteger(total) || total < 0) return String(value);
-  const days = Math.floor(total / 1440);
-  const hours = Math.floor((total % 1440) / 60);
-  const minutes = total % 60;
-  const part = (n: number, unit: string) => (n === 0 ? [] : [`${n} ${unit}${n === 1 ? '' : 's'}`]);
-  return [...part(days, 'day'), ...part(hours, 'hour'), ...part(minutes, 'minute')].join(' ') || '0 minutes';
+  let formats = durationParts.get(locale);
+  if (!formats) {
+    formats = {
+      units: (['day', 'hour', 'minute'] as const).map(
+        (unit) => new Intl.NumberFormat(locale, { style: 'unit', unit, unitDisplay: 'long' }),
+      ),
+      list: new Intl.ListFormat(locale, { type: 'unit', style: 'narrow' }),
+    };
+    durationParts.set(locale, formats);
+  }
+  const amounts = [Math.floor(total / 1440), Math.floor((total % 1440) / 60), total % 60];
+  const parts = amounts.flatMap((n, i) => (n === 0 ? [] : [formats.units[i]!.format(n)]));
+  return parts.length ? formats.list.format(parts) : formats.units[2]!.format(0);
+}
+
+/** `formatDateTime` in the locale of the render in progress, unless the template names one. */
+function formatDateTimeHere(value: unknown, options: DateTimeOptions = {}): string {
+  return formatDateTime(value, { locale: activeLocale(), ...options });
 }
 
 let lastSafeUrl: string | undefined;
@@ -96,7 +134,8 @@ function partialArgs(it: Record<string, unknown>, partial: string, spec: ArgSpec
 class MailroomEta extends Eta {
   safeUrl = safeUrl;
   formatMinutes = formatMinutes;
-  formatDateTime = formatDateTime;
+  formatDateTime = formatDateTimeHere;
+  t = translate;
   partialArgs = partialArgs;
   /** A label in a column of aligned lines (`@details`): as it is in the HTML, padded in the text part. */
   textPad = (value: unknown, _width: number): unknown => value;
@@ -108,7 +147,7 @@ class TextEta extends MailroomEta {
 
 const etaOptions = {
   functionHeader:
-    'const safeUrl = this.safeUrl, formatMinutes = this.formatMinutes, formatDateTime = this.formatDateTime, partialArgs = this.partialArgs, textPad = this.textPad;',
+    'const safeUrl = this.safeUrl, formatMinutes = this.formatMinutes, formatDateTime = this.formatDateTime, partialArgs = this.partialArgs, textPad = this.textPad, t = this.t;',
   cache: false,
   useWith: false,
   // Newlines are kept as written; etaSource() drops the lines that hold only code tags.
@@ -197,24 +236,50 @@ export function compileSources(
   const htmlFn = compile(htmlEta, sources.html, 'html');
   const textFn = sources.text === undefined ? undefined : compile(textEta, sources.text, 'text');
 
+  const translators = new Map<string, Translator>();
+  let translatorLayers: readonly MessageLayer[] | undefined;
+  const translatorFor = (locale: string, messages: readonly MessageLayer[] | undefined): Translator => {
+    const layers = messages ?? defaultLayers();
+    if (layers !== translatorLayers) {
+      translators.clear();
+      translatorLayers = layers;
+    }
+    let translator = translators.get(locale);
+    if (!translator) {
+      translator = new Translator(locale, [handle.messages, ...layers]);
+      translators.set(locale, translator);
+    }
+    return translator;
+  };
+
   return {
     name,
     htmlSource: sources.html,
     textFromTemplate: textFn !== undefined,
     render(data, context) {
+      const translator = translatorFor(context?.locale ?? DEFAULT_LOCALE, context?.messages);
       const it = {
         ...checkData(name, fields, data),
         app,
         hasReplyTo: context?.hasReplyTo === true,
         unsubscribe: context?.unsubscribe,
+        locale: translator.locale,
+        dir: translator.dir,
       };
       try {
-        const html = htmlFn(it);
-        const subject = subjectFn(it).trim();
-        if (unsafeText(subject)) throw new SubjectBreak(subjectField(it));
-        const text = textFn ? tidyText(textFn(it)) : htmlToText(html);
-        return { subject, html, text };
+        return withTranslator(translator, () => {
+          const html = htmlFn(it);
+          const subject = subjectFn(it).trim();
+          if (unsafeText(subject)) throw new SubjectBreak(subjectField(it));
+          const text = textFn ? tidyText(textFn(it)) : htmlToText(html);
+          return { subject, html, text };
+        });
       } catch (cause) {
+        if (cause instanceof MissingMessage) {
+          throw new TemplateError(name, `no message for this key in ${translator.locale} or English`, {
+            field: cause.message,
+          });
+        }
         if (cause instanceof SubjectBreak) {
           throw new TemplateError(name, 'line breaks and control characters are not allowed in the subject', {
             field: cause.message,
@@ -230,6 +295,14 @@ export function compileSources(
       }
     },
   };
+}
+
+let defaults: readonly MessageLayer[] | undefined;
+/** The built-in catalogs alone: what a template reads when no service gave its own. */
+function defaultLayers(): readonly MessageLayer[] {
+  const builtin = builtinMessages(builtinTemplatesDir());
+  if (defaults?.[0] !== builtin) defaults = [builtin];
+  return defaults;
 }
 
 /** Checks data against a template's fields; names the template and the field on the first problem. */

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageError, TemplateError } from '../errors.js';
 import { CATEGORIES, type EmailCategory } from '../message.js';
 import { MAX_MINUTES, MAX_ROWS } from './fields.js';
+import { type MessageLayer, messageLayer, readLocalesDir, type Translations } from './i18n.js';
 
 export { MAX_MINUTES, MAX_ROWS };
 
@@ -140,6 +141,21 @@ export interface TemplateDefinition<F extends Fields> {
    * `dir/preview/*.json` are added to these.
    */
   preview?: Readonly<Record<string, DataOf<F>>>;
+  /**
+   * The template's words by locale, read with `<%= t('key', { values }) %>`: ICU MessageFormat
+   * strings (`'{count, plural, one {# item} other {# items}}'`), nested objects read as dotted keys.
+   * Merged over a folder's `locales/<tag>.json` files (these win). A key found in neither is looked
+   * up in the service's `messages`, then in mailroom's own catalogs (`greeting.hello`,
+   * `layout.questions` …), along the chain `pt-BR` → `pt` → `en`. A tag that is not BCP 47 or a
+   * message that is not ICU is a `TemplateError` naming it (`messages.de.title`).
+   *
+   * @example
+   * ```ts
+   * defineTemplate({ name: 'invoice', fields: { count: 'number' }, subject: "<%= t('subject', { count: it.count }) %>", html,
+   *   messages: { en: { subject: '{count, plural, one {# invoice} other {# invoices}} due' }, de: { subject: '{count, plural, one {# Rechnung} other {# Rechnungen}} fällig' } } });
+   * ```
+   */
+  messages?: Translations;
 }
 
 const TEMPLATE = Symbol.for('mailroom.template');
@@ -157,6 +173,8 @@ export interface TemplateHandle<Data extends object = Record<string, unknown>> {
   readonly category: EmailCategory;
   /** Named sample data given in code (see {@link TemplateDefinition.preview}). */
   readonly preview: Readonly<Record<string, Data>>;
+  /** The template's own translations by canonical locale (see {@link TemplateDefinition.messages}). */
+  readonly messages: MessageLayer;
   /** Type-only: the template's data. */
   readonly __data?: Data;
 }
@@ -227,11 +245,13 @@ export function defineTemplate<const F extends Fields>(
   const category = definition.category ?? 'transactional';
   if (!CATEGORIES.includes(category))
     throw new TemplateError(name, `category must be one of ${CATEGORIES.join(', ')}`, { field: 'category' });
+  const messages = templateMessages(name, dir, definition.messages);
   return Object.freeze({
     name,
     fields,
     source,
     category,
+    messages,
     preview: Object.freeze({ ...preview }),
     [TEMPLATE]: true,
     [DEFINITION]: definition,
@@ -276,6 +296,19 @@ export function placeInFolder(handle: TemplateHandle, dir: string): TemplateHand
   }) as TemplateHandle;
 }
 
+/** A folder's `locales/<tag>.json`, then `messages` from code over them. */
+function templateMessages(name: string, dir: string | undefined, given: unknown): MessageLayer {
+  const fail = (field: string, problem: string): never => {
+    throw new TemplateError(name, problem, { field });
+  };
+  const fromDir = dir ? readLocalesDir(join(dir, 'locales'), fail) : new Map();
+  if (given === undefined) return fromDir;
+  const fromCode = messageLayer(given, 'messages', fail);
+  const merged = new Map(fromDir);
+  for (const [locale, catalog] of fromCode) merged.set(locale, { ...merged.get(locale), ...catalog });
+  return merged;
+}
+
 /** True for a value returned by {@link defineTemplate}. */
 export function isTemplateHandle(value: unknown): value is TemplateHandle {
   return typeof value === 'object' && value !== null && TEMPLATE in value;
@@ -287,6 +320,10 @@ function checkFields(name: string, fields: unknown): Fields {
   for (const [field, spec] of Object.entries(fields)) {
     if (!FIELD_NAME.test(field)) throw new TemplateError(name, 'not a valid field name', { field });
     if (field === 'app') throw new TemplateError(name, '"app" is reserved for the brand', { field });
+    if (field === 'locale' || field === 'dir')
+      throw new TemplateError(name, `"${field}" is set by mailroom (the language the email is written in)`, {
+        field,
+      });
     if (field === 'hasReplyTo')
       throw new TemplateError(name, '"hasReplyTo" is set by mailroom (whether replies have an address)', {
         field,

@@ -132,6 +132,8 @@ export function isTimeZone(value: unknown): value is string {
 export interface DateTimeOptions {
   /** The reader's IANA time zone. Default `UTC`. */
   readonly timeZone?: string | undefined;
+  /** The BCP 47 locale to write it in. Default `en` (British English words, a 24-hour clock). */
+  readonly locale?: string | undefined;
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
@@ -146,6 +148,8 @@ export function formatDateTime(value: unknown, options: DateTimeOptions = {}): s
   const instant = toInstant(value);
   if (!instant) return String(value);
   const timeZone = options.timeZone ?? 'UTC';
+  const locale = options.locale ?? 'en';
+  if (locale !== 'en' && !locale.startsWith('en-')) return localDateTime(instant, timeZone, locale);
   let format = formatters.get(timeZone);
   if (!format) {
     format = new Intl.DateTimeFormat('en-GB', {
@@ -163,6 +167,29 @@ export function formatDateTime(value: unknown, options: DateTimeOptions = {}): s
   }
   const part = Object.fromEntries(format.formatToParts(instant).map((p) => [p.type, p.value]));
   return `${part.weekday}, ${part.day} ${part.month} ${part.year}, ${part.hour}:${part.minute} (${part.timeZoneName})`;
+}
+
+/**
+ * Another language's date and time, as `Intl.DateTimeFormat` writes it there, with the locale's own
+ * clock: `Dienstag, 8. Dezember 2026 um 03:00 MEZ`, `mardi 8 décembre 2026 à 03:00 UTC+1`.
+ */
+function localDateTime(instant: Date, timeZone: string, locale: string): string {
+  const key = `${locale}\u0000${timeZone}`;
+  let format = formatters.get(key);
+  if (!format) {
+    format = new Intl.DateTimeFormat(locale, {
+      timeZone,
+      weekday: 'long',
+      day: 'numeric',
+      month: 'long',
+      year: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      timeZoneName: 'short',
+    });
+    formatters.set(key, format);
+  }
+  return format.format(instant);
 }
 
 /** A value of each kind, for a template that has no data set (the preview) and for the build's check. */

@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LINK_PLACEHOLDER } from '../unsubscribe/footer.js';
 import { type AppInfo, DEFAULT_PALETTE, resolveBrand } from './brand.js';
-import { builtinAssets, builtinTemplates } from './builtins.js';
+import { builtinAssets, builtinTemplates, builtinTemplatesDir } from './builtins.js';
 import {
   compileSources,
   compileTemplate,
@@ -27,6 +27,7 @@ import {
 } from './compile.js';
 import type { TemplateHandle } from './define.js';
 import { sampleValue } from './fields.js';
+import { builtinMessages } from './i18n.js';
 import { PRECOMPILED_FILE, type PrecompiledBuiltins, sourceKey } from './precompiled.js';
 import { templateCss } from './registry.js';
 
@@ -206,7 +207,12 @@ const SAMPLE_CONTEXTS: readonly RenderContext[] = [
   },
 ];
 
-/** Every sample brand, data set, reply-to setting and footer renders the same both ways, byte for byte. */
+/** Every shipped locale: translations are looked up at render time, so both ways must agree in each. */
+function shippedLocales(): string[] {
+  return [...builtinMessages(builtinTemplatesDir()).keys()].sort();
+}
+
+/** Every sample brand, data set, locale, reply-to setting and footer renders the same both ways, byte for byte. */
 function checkTemplate(handle: TemplateHandle, assets: TemplateAssets, sources: TemplateSources): void {
   for (const app of sampleBrands()) {
     const fromSource = compileTemplate(
@@ -217,15 +223,18 @@ function checkTemplate(handle: TemplateHandle, assets: TemplateAssets, sources: 
     );
     const precompiled = compileSources(handle, sources, assets, app);
     for (const data of sampleData(handle)) {
-      for (const context of SAMPLE_CONTEXTS) {
-        const want = fromSource.render(data, context);
-        const got = precompiled.render(data, context);
-        for (const part of ['subject', 'html', 'text'] as const) {
-          if (got[part] !== want[part]) {
-            throw new Error(
-              `precompile: ${handle.name}'s ${part} with brand ${JSON.stringify(app.name)} differs from ` +
-                `compiling from source at: ${excerpt(want[part], firstDifference(got[part], want[part]))}`,
-            );
+      for (const locale of shippedLocales()) {
+        for (const sample of SAMPLE_CONTEXTS) {
+          const context = { ...sample, locale };
+          const want = fromSource.render(data, context);
+          const got = precompiled.render(data, context);
+          for (const part of ['subject', 'html', 'text'] as const) {
+            if (got[part] !== want[part]) {
+              throw new Error(
+                `precompile: ${handle.name}'s ${part} in ${locale} with brand ${JSON.stringify(app.name)} differs ` +
+                  `from compiling from source at: ${excerpt(want[part], firstDifference(got[part], want[part]))}`,
+              );
+            }
           }
         }
       }

@@ -1,7 +1,7 @@
 import { TemplateError } from '../errors.js';
 import type { FooterFragment, UnsubscribeLinks } from '../unsubscribe/footer.js';
 import type { AppInfo } from './brand.js';
-import { builtinAssets, builtinTemplates } from './builtins.js';
+import { builtinAssets, builtinTemplates, builtinTemplatesDir } from './builtins.js';
 import {
   type CompiledTemplate,
   compileSources,
@@ -12,6 +12,7 @@ import {
   renderStylesheet,
 } from './compile.js';
 import { checkTemplateName, isTemplateHandle, type TemplateHandle } from './define.js';
+import { builtinMessages, type MessageLayer } from './i18n.js';
 import { precompiledSources } from './precompiled.js';
 
 /** Options for a {@link TemplateRegistry}. */
@@ -26,6 +27,8 @@ export interface TemplateRegistryOptions {
   partials?: Readonly<Record<string, string>>;
   /** CSS inlined into every template (after the default layout's stylesheet, where that applies). */
   css?: string;
+  /** Translations over the built-in catalogs (checked: see `EmailServiceOptions.messages`). */
+  messages?: MessageLayer;
 }
 
 /**
@@ -39,6 +42,8 @@ export class TemplateRegistry {
   readonly #assets;
   #layoutCss: string | undefined;
   readonly #extraCss: string;
+  readonly #messages: MessageLayer | undefined;
+  #layers: readonly MessageLayer[] | undefined;
 
   constructor(options: TemplateRegistryOptions) {
     this.#app = options.app;
@@ -49,6 +54,7 @@ export class TemplateRegistry {
       css: base.css,
     };
     this.#extraCss = options.css ?? '';
+    this.#messages = options.messages;
     for (const handle of [...builtinTemplates(), ...(options.templates ?? [])]) {
       if (!isTemplateHandle(handle))
         throw new TypeError('templates: each entry must come from defineTemplate()');
@@ -95,7 +101,16 @@ export class TemplateRegistry {
    * `context` is what the template sees besides its data (`it.hasReplyTo`).
    */
   render(template: string | TemplateHandle, data: unknown, context?: RenderContext): RenderedEmail {
-    return this.compiled(template).render(data, context);
+    return this.compiled(template).render(data, { ...context, messages: this.messageLayers() });
+  }
+
+  /** The catalogs a template's `t()` reads after its own: the service's, then the built-in ones. */
+  messageLayers(): readonly MessageLayer[] {
+    const builtin = builtinMessages(builtinTemplatesDir());
+    if (this.#layers?.at(-1) !== builtin) {
+      this.#layers = this.#messages ? [this.#messages, builtin] : [builtin];
+    }
+    return this.#layers;
   }
 
   /**

@@ -88,7 +88,9 @@ function dataSets(): [string, Record<string, unknown>][] {
 const RENDER = `(EmailService, memoryTransport, brands, sets) => {
   const out = {};
   for (const [brand, { options }] of Object.entries(brands)) {
-    const service = new EmailService({ transport: memoryTransport(), from: 'Acme <no-reply@acme.example>', ...options });
+    // A preference store, as unsubscribe requires (render never asks it).
+    const preferences = { get: async () => undefined, set: async () => {}, list: async () => [] };
+    const service = new EmailService({ transport: memoryTransport(), from: 'Acme <no-reply@acme.example>', preferences, ...options });
     out[brand] = sets.map(([name, data]) => {
       const email = service.render(name, data);
       return [email.subject, email.html, email.text];

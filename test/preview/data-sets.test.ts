@@ -47,3 +47,22 @@ describe('preview data sets', () => {
     expect(rendered.subject).toMatchSnapshot('subject');
   });
 });
+
+// Every built-in in every shipped locale besides English (which the sets above cover), with its
+// default set: words, dates, durations, lang and dir.
+const LOCALES = ['de', 'fr', 'es', 'pt-BR', 'ar'];
+const builtins = sources.templates.filter((t) => t.name !== 'invoice');
+const localeCases = builtins.flatMap((t) =>
+  LOCALES.map((locale) => [t.name, locale, t.sets.find((set) => set.name === 'default')] as const),
+);
+
+describe('preview data sets in every shipped locale', () => {
+  it.each(localeCases)('%s in %s renders, and matches its snapshot', (template, locale, set) => {
+    const rendered = sources.service.render(template, set?.data ?? {}, { locale });
+    expect(rendered.html).toContain(`lang="${locale}"`);
+    expect(rendered.html.includes(' dir=rtl ')).toBe(locale === 'ar');
+    expect(rendered.html).toMatchSnapshot('html');
+    expect(rendered.text).toMatchSnapshot('text');
+    expect(rendered.subject).toMatchSnapshot('subject');
+  });
+});

@@ -100,7 +100,20 @@ describe('createPreviewHandler', () => {
     expect(view.subject).toBe('Your receipt');
     expect(view.html).toContain('Thanks, Jane.');
     expect(view.text).toContain('Total: 12');
-    expect(view.frame).toBe('frame/template/receipt/default');
+    expect(view.frame).toBe('frame/template/receipt/default?locale=en');
+  });
+
+  it('renders a built-in in the language asked for, and names a bad one', async () => {
+    const german = await api('/api/templates/welcome/default?locale=de');
+    expect(german.subject).toMatch(/^Willkommen bei /);
+    expect(german.frame).toBe('frame/template/welcome/default?locale=de');
+    expect(german.headers).toContainEqual(['Language', 'de']);
+    const bad = await api('/api/templates/welcome/default?locale=en_US');
+    expect(bad.problem).toMatchObject({
+      message: expect.stringContaining('locale: must be a BCP 47 language tag'),
+    });
+    const list = await api('/api/templates');
+    expect(list.locales).toEqual({ default: 'en', available: ['en', 'ar', 'de', 'es', 'fr', 'pt-BR'] });
   });
 
   it('shows a syntax error with the file and line', async () => {

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orderConfirmation } from '../../examples/app-config/emails/order-confirmation.js';
+import { memoryPreferenceStore } from '../../src/preferences.js';
 import { EmailService } from '../../src/service.js';
 import { builtinTemplatesDir } from '../../src/templates/builtins.js';
 import type { RenderedEmail } from '../../src/templates/compile.js';
@@ -47,6 +48,7 @@ await new EmailService({
   transport: footerOutbox,
   from: 'Acme <no-reply@acme.example>',
   now: () => new Date('2027-03-01T12:00:00Z'),
+  preferences: memoryPreferenceStore(),
   unsubscribe: {
     url: 'https://acme.example/unsubscribe',
     secrets: ['screenshot-secret-screenshot-secret-screenshot'],
