@@ -9,8 +9,8 @@
 import { hash, randomUUID } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import { ConfigError, isMessageError, MessageError } from './errors.js';
-import { futureSendAt } from './send-at.js';
 import { canonicalLocale } from './locale.js';
+import { futureSendAt } from './send-at.js';
 
 /** A mailbox: an address and an optional display name. */
 export interface Address {

@@ -544,15 +544,11 @@ export function recordHandler(o: RecordHandlerOptions) {
       const category = categoryOf(template, envelope.category);
       // Rendered as the category it is sent as: product and marketing mail with the footer's
       // unsubscribe links, which the send fills in with the same URL as List-Unsubscribe.
-      const rendered = service.render(
-        template,
-        envelope.data ?? {},
-        {
-          ...(envelope.replyTo === undefined ? {} : { replyTo: envelope.replyTo }),
-          ...(envelope.locale === undefined ? {} : { locale: envelope.locale }),
-          category,
-        },
-      );
+      const rendered = service.render(template, envelope.data ?? {}, {
+        ...(envelope.replyTo === undefined ? {} : { replyTo: envelope.replyTo }),
+        ...(envelope.locale === undefined ? {} : { locale: envelope.locale }),
+        category,
+      });
       fields.subject ??= rendered.subject;
       fields.html = rendered.html;
       fields.text = rendered.text;
