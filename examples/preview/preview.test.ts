@@ -177,7 +177,8 @@ describe.each(frameworks)('the preview mounted in the %s app', (_name, start) =>
     expect(view.html).toContain('https://acme.example/verify?token=3f9c2a71e8b04d65');
     expect(view.text).toContain('https://acme.example/verify?token=3f9c2a71e8b04d65');
     expect(view.problem).toBeUndefined();
-    expect(view.frame).toBe('frame/template/verification/default');
+    // The frame renders in the language shown (the preview's picker; the service's default here).
+    expect(view.frame).toBe('frame/template/verification/default?locale=en');
   });
 
   it('shows email HTML only in a sandboxed frame, where no script runs', async () => {
