@@ -118,6 +118,10 @@ export async function startRealKafka(options: { nodes?: 1 | 3 } = {}): Promise<R
         waitForLeaders: false,
       });
       await untilLed(connectedAdmin, name, partitions);
+      // A client the test starts next may ask any running broker; each must know the topic by then.
+      await Promise.all(
+        nodes.filter((n) => n.process).map((n) => untilListed(`127.0.0.1:${n.brokerPort}`, name)),
+      );
     },
     brokerDown: (id) => stopNode(byId(id), 'SIGKILL'),
     brokerUp: (id) => startNode(byId(id)),
@@ -144,6 +148,31 @@ async function untilLed(admin: ReturnType<Kafka['admin']>, topic: string, partit
     );
     seen = led ? seen + 1 : 0;
     if (seen < 3) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * Waits until the broker at `address` lists `topic` itself. The admin above asks whichever broker
+ * it likes, and under load another broker can still say the topic does not exist (a worker's
+ * start-up check then refuses to start). An admin with one seed broker and no other request asks
+ * that broker alone.
+ */
+async function untilListed(address: string, topic: string): Promise<void> {
+  const admin = new Kafka({
+    brokers: [address],
+    clientId: 'mailroom-test-listing',
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!(await admin.listTopics()).includes(topic)) {
+      if (Date.now() > deadline)
+        throw new Error(`kafka: broker ${address} does not list ${topic} after 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await admin.disconnect();
   }
 }
 
