@@ -155,6 +155,15 @@ describe('a deployment that configured no transport, or misspelt one', () => {
       { MAILROOM_TRANSPORT: 'smpt' },
       /"smpt" is not one of sandbox, memory, smtp, mailgun, postmark, resend, sendgrid, sendmail, ses; did you mean smtp\?/,
     ],
+    [
+      // One-click links whose opt-outs no send would read: refused before anything is sent.
+      {
+        MAILROOM_TRANSPORT: 'sandbox',
+        MAILROOM_UNSUBSCRIBE_URL: 'https://acme.example/unsubscribe',
+        MAILROOM_UNSUBSCRIBE_SECRETS: 'cli-unsubscribe-secret-cli-unsubscribe-secret',
+      },
+      /preferences: is required with unsubscribe: .*MAILROOM_PREFERENCES_URL/,
+    ],
   ])('names the mistake in %o and sends nothing', async (env, message) => {
     const cwd = await mkdtemp(join(dir, 'typo-'));
     const { code, stderr } = await send(env, cwd);
