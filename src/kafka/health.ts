@@ -99,10 +99,15 @@ export async function serveWorkerHealth(
   } catch (error) {
     await metrics?.close();
     if (error instanceof BindError)
-      throw new ConfigError(
-        'port',
-        `${error.message}: the worker's health endpoints need a free port (0 takes any)`,
-      );
+      throw error.code === 'EADDRNOTAVAIL'
+        ? new ConfigError(
+            'host',
+            `${error.message}: the worker's health endpoints need an address of this machine (127.0.0.1 is one)`,
+          )
+        : new ConfigError(
+            'port',
+            `${error.message}: the worker's health endpoints need a free port (0 takes any)`,
+          );
     throw error;
   }
   const bound = (server.address() as { port: number }).port;

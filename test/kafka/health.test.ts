@@ -278,6 +278,16 @@ describe('worker health and metrics over HTTP', () => {
     );
   });
 
+  it('refuses a host that is not an address of this machine, naming the host option', async () => {
+    const worker = createEmailWorker({ kafka: client, service: serviceFor(scriptedTransport()) });
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine has it, so the bind fails and nothing is sent.
+    const error = await rejection(serveWorkerHealth(worker, { port: 0, host: '192.0.2.1' }));
+    expect(error).toMatchObject({ option: 'host' });
+    expect((error as Error).message).toBe(
+      "host: 192.0.2.1:0 is not an address of this machine (EADDRNOTAVAIL): the worker's health endpoints need an address of this machine (127.0.0.1 is one)",
+    );
+  });
+
   it('refuses a port that is not one, and anything that is not a worker', async () => {
     const worker = createEmailWorker({ kafka: client, service: serviceFor(scriptedTransport()) });
     for (const port of [-1, 65536, 1.5, Number.NaN, '9464' as unknown as number]) {
