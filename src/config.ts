@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { closest, isProduction, lookalike } from './env-names.js';
 import { ConfigError, isConfigError } from './errors.js';
-import { canonicalLocale } from './locale.js';
+import { requireLocale } from './locale.js';
 import { type Address, configAddress, unsafeText } from './message.js';
 import { checkConnectionString, closesWithService } from './postgres.js';
 import type { PreferenceStore } from './preferences.js';
@@ -366,9 +366,7 @@ type Reader = ReturnType<typeof reader>;
 function localeFromEnv(read: Reader): string | undefined {
   const value = read.get('MAILROOM_LOCALE');
   if (value === undefined) return undefined;
-  const checked = canonicalLocale(value);
-  if ('problem' in checked) throw new ConfigError('MAILROOM_LOCALE', checked.problem);
-  return checked.locale;
+  return requireLocale(value, (problem) => new ConfigError('MAILROOM_LOCALE', problem));
 }
 
 /** Typed, trimmed access to the variables; every failure a `ConfigError` naming the variable. */

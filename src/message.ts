@@ -9,7 +9,7 @@
 import { hash, randomUUID } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import { ConfigError, isMessageError, MessageError } from './errors.js';
-import { canonicalLocale } from './locale.js';
+import { requireLocale } from './locale.js';
 import { futureSendAt } from './send-at.js';
 
 /** A mailbox: an address and an optional display name. */
@@ -683,10 +683,9 @@ function buildMessage(
 }
 
 function checkLocale(locale: unknown): string | undefined {
-  if (locale === undefined) return undefined;
-  const checked = canonicalLocale(locale);
-  if ('problem' in checked) throw new MessageError('locale', checked.problem);
-  return checked.locale;
+  return locale === undefined
+    ? undefined
+    : requireLocale(locale, (problem) => new MessageError('locale', problem));
 }
 
 function checkCategory(category: unknown): EmailCategory {

@@ -21,7 +21,7 @@ import {
   isMessageError,
   MessageError,
 } from './errors.js';
-import { canonicalLocale, DEFAULT_LOCALE } from './locale.js';
+import { DEFAULT_LOCALE, requireLocale } from './locale.js';
 import { type Logger, logsAt, maskAddress, maskAddresses } from './log.js';
 import {
   type Address,
@@ -624,6 +624,7 @@ export class EmailService {
     const started = performance.now();
     let rendered: RenderedEmail;
     let category: EmailCategory;
+    let locale: string;
     const name = typeof template === 'string' ? template : template.name;
     const queue = this.#queue;
     let message: EmailMessage | undefined;
@@ -652,16 +653,13 @@ export class EmailService {
         };
         return await this.#enqueue(queue, message, queued, signal, started);
       }
-      rendered = this.templates.render(
-        template,
-        data,
-        this.#renderContext(category, rest.replyTo, rest.locale),
-      );
+      locale = this.#localeOf(rest.locale);
+      rendered = this.templates.render(template, data, this.#renderContext(category, rest.replyTo, locale));
     } catch (error) {
       this.#failed(message, name, error, 0, performance.now() - started);
       throw error;
     }
-    return this.send({ ...rest, ...rendered, template: name, category, locale: this.#localeOf(rest.locale) });
+    return this.send({ ...rest, ...rendered, template: name, category, locale });
   }
 
   /**
@@ -689,16 +687,15 @@ export class EmailService {
     return this.templates.render(
       template,
       data,
-      this.#renderContext(category, options?.replyTo, options?.locale),
+      this.#renderContext(category, options?.replyTo, this.#localeOf(options?.locale)),
     );
   }
 
   /** The language a send is written in: its own `locale` (checked, canonical), else the service's. */
   #localeOf(given: string | undefined): string {
-    if (given === undefined) return this.#locale;
-    const checked = canonicalLocale(given);
-    if ('problem' in checked) throw new MessageError('locale', checked.problem);
-    return checked.locale;
+    return given === undefined
+      ? this.#locale
+      : requireLocale(given, (problem) => new MessageError('locale', problem));
   }
 
   /** The service's default language (canonical BCP 47, `en` unless configured). */
@@ -1023,12 +1020,13 @@ export class EmailService {
         requireOptions(entry, 'sendTemplate', '{ to, data }');
         const { data, ...rest } = entry as SendTemplateOptions<object>;
         const category = categoryOf(this.templates.get(template), rest.category);
+        const locale = this.#localeOf(rest.locale);
         const rendered = this.templates.render(
           template as TemplateRef,
           data as never,
-          this.#renderContext(category, rest.replyTo, rest.locale),
+          this.#renderContext(category, rest.replyTo, locale),
         );
-        fields = { ...rest, ...rendered, template: name, category, locale: this.#localeOf(rest.locale) };
+        fields = { ...rest, ...rendered, template: name, category, locale };
       }
       // Scheduled as a single send is: quiet hours asked, a transport that cannot hold it refuses.
       message = this.#schedule(this.#compose(fields));
@@ -1154,12 +1152,9 @@ export class EmailService {
   }
 
   /** What a template sees besides its data, for an email of `category` with these options. */
-  #renderContext(
-    category: EmailCategory,
-    replyTo: SendOptions['replyTo'],
-    locale: string | undefined,
-  ): RenderContext {
-    const context = { hasReplyTo: this.#hasReplyTo(replyTo), locale: this.#localeOf(locale) };
+  /** `locale`: canonical, as `#localeOf` gives it. */
+  #renderContext(category: EmailCategory, replyTo: SendOptions['replyTo'], locale: string): RenderContext {
+    const context = { hasReplyTo: this.#hasReplyTo(replyTo), locale };
     return this.#links && isChoosable(category) ? { ...context, unsubscribe: this.#links } : context;
   }
 
@@ -1530,9 +1525,7 @@ function pinnedYear(now: () => Date): number {
 let year = { value: 0, until: 0 };
 /** The service's `locale` option, checked: a `ConfigError` naming `locale`. */
 function configLocale(value: unknown): string {
-  const checked = canonicalLocale(value);
-  if ('problem' in checked) throw new ConfigError('locale', checked.problem);
-  return checked.locale;
+  return requireLocale(value, (problem) => new ConfigError('locale', problem));
 }
 
 /** The current year, looked up at most once a minute (every render shows it in the footer). */

@@ -8,7 +8,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { MessageError } from '../errors.js';
-import { canonicalLocale } from '../locale.js';
+import { requireLocale } from '../locale.js';
 import {
   type Address,
   type AddressInput,
@@ -367,10 +367,7 @@ function checkEnvelope(
   ) {
     throw new MessageError('traceparent', 'must be a W3C traceparent');
   }
-  if (e.locale !== undefined) {
-    const checked = canonicalLocale(e.locale);
-    if ('problem' in checked) throw new MessageError('locale', checked.problem);
-  }
+  if (e.locale !== undefined) requireLocale(e.locale, (problem) => new MessageError('locale', problem));
   for (const field of ADDRESS_FIELDS) {
     const list = e[field];
     if (list !== undefined && !isStringArray(list))
