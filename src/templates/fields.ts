@@ -53,7 +53,7 @@ export function checkValue(kind: string, value: unknown, isUrl: IsUrl): ValuePro
       return stringProblem(value);
     default: {
       // A choice: `sign-in|password-changed`.
-      const choices = kind.split('|');
+      const choices = choicesOf(kind);
       return typeof value === 'string' && choices.includes(value)
         ? undefined
         : problem(`must be one of ${choices.map((c) => JSON.stringify(c)).join(', ')}`);
@@ -117,15 +117,34 @@ export function toInstant(value: unknown): Date | undefined {
   return Number.isNaN(time) ? undefined : new Date(time);
 }
 
+/** Zone names `Intl` accepted; bounded, as values come from each send's data. */
+const knownZones = new Set<string>();
+
 /** Whether `value` names a time zone this runtime's `Intl` knows (IANA names, `UTC`). */
 export function isTimeZone(value: unknown): value is string {
-  if (typeof value !== 'string' || !ZONE_NAME.test(value)) return false;
+  if (typeof value !== 'string') return false;
+  // Building a formatter to ask costs about 80 µs: each zone is asked once, not on every render.
+  if (knownZones.has(value)) return true;
+  if (!ZONE_NAME.test(value)) return false;
   try {
     new Intl.DateTimeFormat('en', { timeZone: value });
-    return true;
   } catch {
     return false;
   }
+  if (knownZones.size >= 1_000) knownZones.clear();
+  knownZones.add(value);
+  return true;
+}
+
+/** A choice kind's words (`primary|danger`), split once per kind: checks run on every render. */
+const choiceLists = new Map<string, readonly string[]>();
+export function choicesOf(kind: string): readonly string[] {
+  let choices = choiceLists.get(kind);
+  if (choices === undefined) {
+    choices = Object.freeze(kind.split('|'));
+    if (choiceLists.size < 1_000) choiceLists.set(kind, choices);
+  }
+  return choices;
 }
 
 /** Options of {@link formatDateTime}. */

@@ -10,6 +10,7 @@
  * The check runs on every render; where the include's data is an object literal, the same check
  * runs at compile time on what can be known there (names, literal values).
  */
+import { choicesOf } from './fields.js';
 import { blankLiterals } from './scan.js';
 
 /** Argument name → kind, as declared by the partial. */
@@ -58,17 +59,6 @@ function valueProblem(kind: string, value: unknown, isUrl: (value: string) => bo
       : `must be one of ${choices.map((c) => `'${c}'`).join(', ')} (got ${describe(value)})`;
   }
   return undefined;
-}
-
-/** A choice kind's words, split once per kind (the kinds are the partials' few declarations). */
-const choiceLists = new Map<string, readonly string[]>();
-function choicesOf(kind: string): readonly string[] {
-  let choices = choiceLists.get(kind);
-  if (choices === undefined) {
-    choices = Object.freeze(kind.split('|'));
-    if (choiceLists.size < 1_000) choiceLists.set(kind, choices);
-  }
-  return choices;
 }
 
 function describe(value: unknown): string {
