@@ -100,6 +100,22 @@ export function quietHoursUntil(
 }
 
 /**
+ * When an email is due (ms since the epoch): its own `sendAt` (`own`, still ahead, or undefined),
+ * moved later by quiet hours for `recipients` (see {@link quietHoursUntil}); undefined: now. The
+ * one rule for a direct send and for a queue worker.
+ */
+export function dueTime(
+  own: number | undefined,
+  hook: QuietHours,
+  recipients: readonly string[],
+  category: EmailCategory,
+  now = Date.now(),
+): number | undefined {
+  const quiet = quietHoursUntil(hook, recipients, category, now);
+  return quiet !== undefined && (own === undefined || quiet > own) ? quiet : own;
+}
+
+/**
  * Internal: set on a send's input by a queue worker that already held the email until it was due
  * (its `sendAt` and quiet hours, asked just before): the service does not ask quiet hours again,
  * so an email that comes up as quiet hours begin is sent, not refused for a transport that cannot

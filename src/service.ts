@@ -45,7 +45,7 @@ import {
 } from './preferences.js';
 import type { EmailQueue, QueuedEmail, QueueReceipt } from './queue.js';
 import { type RetryOptions, resolveRetry, withRecipientRetries, withRetries } from './retry.js';
-import { ALREADY_DUE, checkSendAhead, type QuietHours, quietHoursUntil } from './send-at.js';
+import { ALREADY_DUE, checkSendAhead, dueTime, type QuietHours } from './send-at.js';
 import type { SuppressionStore } from './suppression.js';
 import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
 import { BUILTIN_FIELDS, type BuiltinTemplates, checkBuiltinRules } from './templates/builtins.js';
@@ -1166,15 +1166,15 @@ export class EmailService {
   #schedule(message: EmailMessage): EmailMessage {
     const own = message.sendAt?.getTime();
     // Asked only when there is a hook: the common send reads one field here.
-    const quiet =
+    const at =
       this.#quietHours === undefined
-        ? undefined
-        : quietHoursUntil(
+        ? own
+        : dueTime(
+            own,
             this.#quietHours,
             message.to.map((a) => a.address),
             message.category,
           );
-    const at = quiet !== undefined && (own === undefined || quiet > own) ? quiet : own;
     if (at === undefined) return message;
     const { name, scheduling } = this.transport;
     const why = at === own ? '' : ` (quiet hours hold it until ${new Date(at).toISOString()})`;

@@ -14,7 +14,7 @@ import {
 import { maskAddresses, oneLine } from '../log.js';
 import { parseAddress } from '../message.js';
 import type { RetryOptions } from '../retry.js';
-import { ALREADY_DUE, quietHoursUntil } from '../send-at.js';
+import { ALREADY_DUE, dueTime } from '../send-at.js';
 import type { EmailService } from '../service.js';
 import { categoryOf, type TemplateHandle } from '../templates/define.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
@@ -188,7 +188,7 @@ export function recordHandler(o: RecordHandlerOptions) {
     narrowed?: { value: string; headers: KafkaHeaders },
   ): Promise<Outcome> => {
     const headers = {
-      ...failureHeaders(message, at, error, attempts, o.retryTopic),
+      ...failureHeaders(message, at, error, attempts),
       [HEADERS.reason]: reason,
       ...narrowed?.headers,
     };
@@ -218,17 +218,11 @@ export function recordHandler(o: RecordHandlerOptions) {
     const now = Date.now();
     const tier = tierFor(o.delayTiers, due - now);
     const notBefore = Math.min(now + tier.delayMs, due);
-    const carried = (name: string) => headerText(message.headers, name);
-    // Where it was first published, kept across hops, so a later failure names the original record.
-    const original = o.delayTiers.some((t) => t.topic === at.topic) ? undefined : at;
     await o.forward(tier.topic, message, {
       [HEADERS.notBefore]: String(notBefore),
       [HEADERS.dueAt]: String(due),
-      [HEADERS.hops]: String((Number(carried(HEADERS.hops) ?? 0) || 0) + 1),
-      [HEADERS.originalTopic]: carried(HEADERS.originalTopic) ?? original?.topic ?? at.topic,
-      [HEADERS.originalPartition]:
-        carried(HEADERS.originalPartition) ?? String(original?.partition ?? at.partition),
-      [HEADERS.originalOffset]: carried(HEADERS.originalOffset) ?? original?.offset ?? at.offset,
+      [HEADERS.hops]: String((Number(headerText(message.headers, HEADERS.hops) ?? 0) || 0) + 1),
+      ...originHeaders(message, at),
     });
     report.delayed({
       ...at,
@@ -254,8 +248,7 @@ export function recordHandler(o: RecordHandlerOptions) {
       ? categoryOf(template, envelope.category)
       : (envelope.category ?? 'transactional');
     const recipients = envelope.to.map((to, i) => parseAddress(to, `to[${i}]`).address);
-    const quiet = quietHoursUntil(hook, recipients, category, now);
-    return quiet !== undefined && (due === undefined || quiet > due) ? quiet : due;
+    return dueTime(due, hook, recipients, category, now);
   };
 
   const park = async (
@@ -274,7 +267,7 @@ export function recordHandler(o: RecordHandlerOptions) {
       o.retryTopic,
       message,
       {
-        ...failureHeaders(message, at, error, attempts, o.retryTopic),
+        ...failureHeaders(message, at, error, attempts),
         [HEADERS.rounds]: String(rounds),
         [HEADERS.notBefore]: String(notBefore.getTime()),
         ...narrowed?.headers,
@@ -525,7 +518,7 @@ export function recordHandler(o: RecordHandlerOptions) {
   ): Promise<Outcome> => {
     const until = new Date(Math.max(claim.until, Date.now()) + 250);
     const headers = {
-      ...failureHeaders(message, at, undefined, prior, o.retryTopic),
+      ...failureHeaders(message, at, undefined, prior),
       [HEADERS.errorCode]: 'held',
       [HEADERS.errorMessage]: "another worker holds this email's lease (it is sending it)",
       [HEADERS.notBefore]: String(until.getTime()),
@@ -647,21 +640,28 @@ function failureHeaders(
   at: RecordPosition,
   error: unknown,
   attempts: number,
-  retryTopic: string,
 ): KafkaHeaders {
   const now = new Date().toISOString();
-  const carried = (name: string) => headerText(message.headers, name);
-  const original = at.topic === retryTopic ? undefined : at;
   return {
     [HEADERS.attempts]: String(attempts),
     [HEADERS.errorCode]: errorCode(error),
     [HEADERS.errorMessage]: errorMessage(error),
-    [HEADERS.originalTopic]: carried(HEADERS.originalTopic) ?? original?.topic ?? at.topic,
-    [HEADERS.originalPartition]:
-      carried(HEADERS.originalPartition) ?? String(original?.partition ?? at.partition),
-    [HEADERS.originalOffset]: carried(HEADERS.originalOffset) ?? original?.offset ?? at.offset,
-    [HEADERS.firstFailureAt]: carried(HEADERS.firstFailureAt) ?? now,
+    ...originHeaders(message, at),
+    [HEADERS.firstFailureAt]: headerText(message.headers, HEADERS.firstFailureAt) ?? now,
     [HEADERS.lastFailureAt]: now,
+  };
+}
+
+/**
+ * Where a record was first published: the headers it already carries (set at its first hop to a
+ * retry or delay topic, kept across every later one), else where it is read now.
+ */
+function originHeaders(message: KafkaIncomingMessage, at: RecordPosition): KafkaHeaders {
+  const carried = (name: string) => headerText(message.headers, name);
+  return {
+    [HEADERS.originalTopic]: carried(HEADERS.originalTopic) ?? at.topic,
+    [HEADERS.originalPartition]: carried(HEADERS.originalPartition) ?? String(at.partition),
+    [HEADERS.originalOffset]: carried(HEADERS.originalOffset) ?? at.offset,
   };
 }
 
