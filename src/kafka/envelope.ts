@@ -348,8 +348,11 @@ function checkEnvelope(
   if (made?.id !== true && (typeof e.id !== 'string' || !ID.test(e.id)))
     throw new MessageError('id', 'must be 1–200 word characters');
   if (typeof e.idempotencyKey !== 'string') throw new MessageError('idempotencyKey', 'is required');
-  if (made?.createdAt !== true && (typeof e.createdAt !== 'string' || Number.isNaN(isoTime(e.createdAt)))) {
-    throw new MessageError('createdAt', 'must be an ISO 8601 time');
+  // Parsed once: read again below only when a sendAt must be measured from it.
+  let createdAt: number | undefined;
+  if (made?.createdAt !== true) {
+    createdAt = typeof e.createdAt === 'string' ? isoTime(e.createdAt) : Number.NaN;
+    if (Number.isNaN(createdAt)) throw new MessageError('createdAt', 'must be an ISO 8601 time');
   }
   if (e.sendAt !== undefined) {
     if (typeof e.sendAt !== 'string') throw new MessageError('sendAt', 'must be an ISO 8601 instant');
@@ -358,7 +361,7 @@ function checkEnvelope(
       sendAtTime(e.sendAt),
       MAX_QUEUED_SEND_AHEAD_MS,
       'a Kafka queue',
-      isoTime(e.createdAt as string),
+      createdAt ?? isoTime(e.createdAt as string),
     );
   }
   if (
