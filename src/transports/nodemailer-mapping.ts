@@ -6,9 +6,11 @@
  * file and URL access always off.
  */
 
+import { createHmac, randomBytes } from 'node:crypto';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import { loadMailComposer } from '../lazy-deps.js';
-import type { Address, EmailMessage } from '../message.js';
+import { type Address, type EmailMessage, messageDate } from '../message.js';
+import type { DkimSigner } from './dkim.js';
 
 function toMailAddress(address: Address): Mail.Address {
   return { name: address.name ?? '', address: address.address };
@@ -47,6 +49,20 @@ function toNodemailerMail(message: EmailMessage, date: Date): Mail.Options {
     disableFileAccess: true,
     disableUrlAccess: true,
   };
+}
+
+// Keyed per process, so nobody who knows a Message-ID can predict the boundary and forge a part.
+const BOUNDARY_KEY = randomBytes(32);
+
+/**
+ * The bytes a transport hands over for `message` (SMTP, sendmail, Amazon SES's raw MIME): its
+ * source with the Date and the multipart boundaries fixed per message, so every attempt of it
+ * sends the same bytes, signed by `dkim` when given.
+ */
+export async function wireBytes(message: EmailMessage, dkim?: DkimSigner): Promise<Buffer> {
+  const boundary = createHmac('sha256', BOUNDARY_KEY).update(message.messageId).digest('hex').slice(0, 16);
+  const source = await buildMime(message, messageDate(message), boundary);
+  return dkim ? dkim.sign(source) : source;
 }
 
 /**

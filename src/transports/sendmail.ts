@@ -9,9 +9,9 @@ import { access, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { ConfigError, EmailError, type EmailErrorCode, MessageError } from '../errors.js';
 import { oneLine } from '../log.js';
-import { deliveryRecipients, type EmailMessage, messageDate } from '../message.js';
+import { deliveryRecipients, type EmailMessage } from '../message.js';
 import { type SendContext, type SendResult, type Transport, throwIfAborted } from '../transport.js';
-import { buildMime } from './nodemailer-mapping.js';
+import { wireBytes } from './nodemailer-mapping.js';
 
 /** Options of {@link sendmailTransport}. */
 export interface SendmailTransportOptions {
@@ -106,9 +106,7 @@ export function sendmailTransport(options: SendmailTransportOptions = {}): Sendm
         throw new EmailError('the sendmail transport is closed', { code: 'aborted', transport: 'sendmail' });
       const recipients = envelope(message);
       const argv = [...args, '-i', '-f', message.from.address, '--', ...recipients];
-      const sending = buildMime(message, messageDate(message)).then((source) =>
-        run(path, argv, source, timeoutMs, context),
-      );
+      const sending = wireBytes(message).then((source) => run(path, argv, source, timeoutMs, context));
       inflight.add(sending);
       try {
         const output = await sending;

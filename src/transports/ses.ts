@@ -16,12 +16,12 @@ import { ConfigError, connectionFailure, EmailError, type EmailErrorCode, Messag
 import { lazyRequire } from '../lazy-deps.js';
 import { oneLine } from '../log.js';
 import { isLoopback } from '../loopback.js';
-import { deliveryRecipients, type EmailMessage, envelopeRecipients, messageDate } from '../message.js';
+import { deliveryRecipients, type EmailMessage, envelopeRecipients } from '../message.js';
 import { parseRetryAfter } from '../retry.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { type DkimOptions, dkimSigner } from './dkim.js';
 import { providerMetadata } from './http-api.js';
-import { buildMime } from './nodemailer-mapping.js';
+import { wireBytes } from './nodemailer-mapping.js';
 
 /** The part of a `SESv2Client` (from `@aws-sdk/client-sesv2`) this transport uses. */
 export interface SesClient {
@@ -229,8 +229,7 @@ export function sesTransport(options: SesTransportOptions = {}): SesTransport {
     async send(message, context) {
       throwIfAborted(context, 'ses');
       const tags = emailTags(message);
-      const source = await buildMime(message, messageDate(message));
-      const raw = dkim ? await dkim.sign(source) : source;
+      const raw = await wireBytes(message, dkim);
       const input = {
         Destination: destination(message),
         Content: { Raw: { Data: new Uint8Array(raw) } },

@@ -1,9 +1,3 @@
-/**
- * SMTP delivery with nodemailer: pooled connections, TLS required unless plain text is asked for,
- * timeouts in seconds, optional DKIM. nodemailer's own hidden retries are off, so the service's
- * retry loop is the only one and every failure is classified once.
- */
-import { createHmac, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import type Mail from 'nodemailer/lib/mailer/index.js';
@@ -12,10 +6,10 @@ import { ConfigError, connectionFailure, EmailError, type EmailErrorCode, isEmai
 import { loadNodemailer } from '../lazy-deps.js';
 import { oneLine } from '../log.js';
 import { isLoopback } from '../loopback.js';
-import { deliveryRecipients, type EmailMessage, messageDate } from '../message.js';
+import { deliveryRecipients, type EmailMessage } from '../message.js';
 import { type RecipientRefusal, type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { type DkimOptions, dkimSigner } from './dkim.js';
-import { buildMime } from './nodemailer-mapping.js';
+import { wireBytes } from './nodemailer-mapping.js';
 
 /** Options of {@link smtpTransport}. */
 export interface SmtpTransportOptions {
@@ -122,11 +116,7 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
     done();
   });
   // The bytes the sandbox would write, signed; nodemailer only carries them (see buildMime).
-  // With the Date and the boundaries fixed per message, every attempt sends the same bytes.
-  const wire = async (message: EmailMessage) => {
-    const source = await buildMime(message, messageDate(message), boundaryOf(message));
-    return dkim ? dkim.sign(source) : source;
-  };
+  const wire = (message: EmailMessage) => wireBytes(message, dkim);
   const inflight = new Set<Promise<unknown>>();
   let closed = false;
 
@@ -368,13 +358,6 @@ function describe(code: EmailErrorCode): string {
 }
 
 /** A server reply as one line of at most 200 characters. */
-
-// Keyed per process, so nobody who knows a Message-ID can predict the boundary and forge a part.
-const BOUNDARY_KEY = randomBytes(32);
-/** The multipart boundary's random part, the same for every attempt of one message. */
-function boundaryOf(message: EmailMessage): string {
-  return createHmac('sha256', BOUNDARY_KEY).update(message.messageId).digest('hex').slice(0, 16);
-}
 
 function addressOf(entry: string | Mail.Address): string {
   return typeof entry === 'string' ? entry : (entry.address ?? '');

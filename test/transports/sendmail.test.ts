@@ -254,6 +254,17 @@ const send = (transport: ReturnType<typeof sendmailTransport>, input: Partial<Em
   transport.send(createMessage({ ...base, ...input } as EmailMessageInput), { attempt: 1 });
 
 describe('sendmailTransport with a stand-in binary', () => {
+  it('writes the same bytes on every attempt of one email: Date and MIME boundaries fixed per message', async () => {
+    const fake = fakeBinary('exit 0');
+    const message = createMessage({ ...base, html: '<p>Hi there</p>' } as EmailMessageInput);
+    const transport = sendmailTransport({ path: fake.path });
+    await transport.send(message, { attempt: 1 });
+    const first = fake.stdin();
+    await transport.send(message, { attempt: 2 });
+    expect(first.toString('latin1')).toMatch(/boundary=/);
+    expect(fake.stdin().equals(first)).toBe(true);
+  });
+
   it('runs path [...args] -i -f <from> -- <recipients> and writes the MIME message, CRLF, on stdin', async () => {
     const fake = fakeBinary('exit 0', 'queued as 4F2');
     const message = createMessage({

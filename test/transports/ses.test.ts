@@ -146,6 +146,23 @@ describe('sesTransport', () => {
     expect(peer.messages).toHaveLength(2);
   });
 
+  it('sends the same bytes on every attempt of one email: Date and MIME boundaries fixed per message', async () => {
+    const peer = await start();
+    const message = createMessage({
+      from: 'Acme <no-reply@acme.example>',
+      to: 'jane@example.com',
+      subject: 'Hi',
+      text: 'Hi there',
+      html: '<p>Hi there</p>',
+    });
+    const transport = clientFor(peer);
+    await transport.send(message, { attempt: 1 });
+    await transport.send(message, { attempt: 2 });
+    const [first, second] = peer.messages;
+    expect(first!.raw.toString()).toMatch(/boundary=/);
+    expect(second!.raw.equals(first!.raw)).toBe(true);
+  });
+
   it('sends a retry meant for some recipients to those only, through Destination', async () => {
     const peer = await start();
     const message = createMessage({
