@@ -12,7 +12,7 @@ import type { EmailMessage } from './message.js';
  * copy would carry them), files, or text a provider would substitute per recipient (Mailgun's
  * `%recipient.…%`, honoured once recipient variables are given).
  */
-export function sharedContentKey(message: EmailMessage): string | undefined {
+function sharedContentKey(message: EmailMessage): string | undefined {
   if (message.to.length !== 1 || message.cc.length > 0 || message.bcc.length > 0) return undefined;
   if (message.attachments.length > 0 || message.icalEvent !== undefined) return undefined;
   const content = JSON.stringify([

@@ -851,7 +851,7 @@ export function suppressionsFromEnv(
  * Internal (configFromEnv): the PostgreSQL preference store `MAILROOM_PREFERENCES_URL` names, or
  * undefined when it is unset; checked as {@link suppressionsFromEnv} checks its URL.
  */
-export function preferencesFromEnv(
+function preferencesFromEnv(
   env: Env = process.env,
 ): (PreferenceStore & { close(): Promise<void> }) | undefined {
   const url = reader(env).get('MAILROOM_PREFERENCES_URL');

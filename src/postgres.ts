@@ -60,7 +60,7 @@ export interface PostgresConnection {
  * `pg` when it is not installed). A `ConfigError` names `pool` or `connectionString` when neither
  * or both is usable; the URL itself is never in a message.
  */
-export function postgresConnection(factory: string, options: PostgresConnectionOptions): PostgresConnection {
+function postgresConnection(factory: string, options: PostgresConnectionOptions): PostgresConnection {
   const { pool, connectionString } = options;
   if (pool !== undefined && connectionString !== undefined)
     throw new ConfigError('pool', 'give pool or connectionString, not both');
@@ -138,7 +138,7 @@ export function quoteTable(name: unknown, option: string): string {
  * the right to create tables works against a table a DBA made. Two processes creating it at once
  * both succeed. A failure is not remembered: the next call tries again.
  */
-export function tableOnce(pool: PostgresPoolLike, table: string, ddl: string): () => Promise<void> {
+function tableOnce(pool: PostgresPoolLike, table: string, ddl: string): () => Promise<void> {
   let done: Promise<void> | undefined;
   const ensure = async () => {
     const { rows } = await pool.query('SELECT to_regclass($1) IS NOT NULL AS "exists"', [table]);
@@ -160,12 +160,6 @@ export function tableOnce(pool: PostgresPoolLike, table: string, ddl: string): (
   };
 }
 
-/** The table options every PostgreSQL store takes besides the connection. */
-export interface PostgresTableOptions extends PostgresConnectionOptions {
-  /** The table, `name` or `schema.name`; see each store for its default. */
-  table?: string;
-}
-
 /** What a store is built on: its quoted table, the table check, a query that makes sure of the table first, and close. */
 export interface PostgresTable {
   /** The table, quoted as the SQL uses it (`"mailroom_suppressions"`). */
@@ -184,7 +178,7 @@ export interface PostgresTable {
  */
 export function postgresTable(
   factory: string,
-  options: PostgresTableOptions,
+  options: PostgresConnectionOptions & { table?: string },
   defaultTable: string,
   ddl: (quoted: string) => string,
 ): PostgresTable {
@@ -210,7 +204,7 @@ export function postgresTable(
  * too (a store the caller built is the caller's to close). A registry symbol, so the ESM and the
  * CJS build agree.
  */
-export const CLOSES_WITH_SERVICE: unique symbol = Symbol.for('mailroom.closesWithService') as never;
+const CLOSES_WITH_SERVICE: unique symbol = Symbol.for('mailroom.closesWithService') as never;
 
 /** Internal: `store`, marked as closed by the service it is given to. */
 export function closesWithService<T extends { close(): Promise<void> }>(store: T): T {

@@ -88,7 +88,7 @@ export interface DelayTier {
  * shortest (where it waits only until due: see {@link RecordHandlerOptions.delayTiers}).
  * `tiers` is sorted shortest first and not empty.
  */
-export function tierFor(tiers: readonly DelayTier[], remainingMs: number): DelayTier {
+function tierFor(tiers: readonly DelayTier[], remainingMs: number): DelayTier {
   let chosen = tiers[0] as DelayTier;
   for (const tier of tiers) if (tier.delayMs <= remainingMs) chosen = tier;
   return chosen;

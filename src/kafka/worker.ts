@@ -355,7 +355,7 @@ export const DELAY_TIERS: readonly { readonly suffix: string; readonly delayMs: 
 ]);
 
 /** The delay topics under a prefix, shortest first: `notifications.email.delay.1m` … */
-export function delayTiersFor(prefix: string): DelayTier[] {
+function delayTiersFor(prefix: string): DelayTier[] {
   if (typeof prefix !== 'string' || prefix.trim() === '')
     throw new TypeError('createEmailWorker: delayTopicPrefix must be a non-empty string');
   return DELAY_TIERS.map(({ suffix, delayMs }) => ({ topic: `${prefix}.${suffix}`, delayMs }));

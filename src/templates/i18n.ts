@@ -29,7 +29,7 @@ export interface MessageLayer {
 }
 
 /** Nested catalogs as dotted keys; `where` names the problem's place (`messages.de.layout`). */
-export function flattenCatalog(
+function flattenCatalog(
   catalog: unknown,
   where: string,
   fail: (field: string, problem: string) => never,
@@ -52,7 +52,6 @@ export function messageLayer(
   translations: unknown,
   where: string,
   fail: (field: string, problem: string) => never,
-  checkIcu = true,
 ): Map<string, Readonly<Record<string, string>>> {
   if (typeof translations !== 'object' || translations === null || Array.isArray(translations)) {
     return fail(where, 'must be an object of catalogs by locale, e.g. { de: { … } }');
@@ -62,7 +61,7 @@ export function messageLayer(
     const checked = canonicalLocale(tag);
     if ('problem' in checked) return fail(`${where}.${tag}`, checked.problem);
     const flat = flattenCatalog(catalog, `${where}.${tag}`, fail);
-    for (const [key, message] of checkIcu ? Object.entries(flat) : []) {
+    for (const [key, message] of Object.entries(flat)) {
       const problem = icuProblem(message, checked.locale);
       if (problem) fail(`${where}.${tag}.${key}`, problem);
     }
@@ -71,15 +70,10 @@ export function messageLayer(
   return layer;
 }
 
-/**
- * The catalogs in a folder: `<dir>/<tag>.json` each. Empty when there is no folder. `checkIcu`
- * false skips parsing every message up front (the shipped catalogs, checked by their tests and the
- * build): a message is then parsed when first used.
- */
+/** The catalogs in a folder: `<dir>/<tag>.json` each, every message checked. Empty when there is no folder. */
 export function readLocalesDir(
   dir: string,
   fail: (field: string, problem: string) => never,
-  checkIcu = true,
 ): Map<string, Readonly<Record<string, string>>> {
   if (!existsSync(dir)) return new Map();
   const translations: Record<string, MessageCatalog> = {};
@@ -90,11 +84,11 @@ export function readLocalesDir(
       fail(join(dir, file), `is not JSON: ${(cause as Error).message}`);
     }
   }
-  return messageLayer(translations, dir, fail, checkIcu);
+  return messageLayer(translations, dir, fail);
 }
 
 /** What is wrong with an ICU message, or undefined. */
-export function icuProblem(message: string, locale: string): string | undefined {
+function icuProblem(message: string, locale: string): string | undefined {
   try {
     formatter(locale, message);
     return undefined;
@@ -228,11 +222,6 @@ export class Translator {
       }
     }
     throw new MissingMessage(key);
-  }
-
-  /** Whether `key` has a message in this exact locale (not a fallback). */
-  has(key: string, locale = this.locale): boolean {
-    return this.#layers.some((layer) => layer.get(locale)?.[key] !== undefined);
   }
 }
 

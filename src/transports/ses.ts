@@ -94,7 +94,7 @@ interface SesSdk {
   GetAccountCommand: new (input: Record<string, unknown>) => unknown;
 }
 
-export const SES_PACKAGE = '@aws-sdk/client-sesv2';
+const SES_PACKAGE = '@aws-sdk/client-sesv2';
 const loadSdk = lazyRequire<SesSdk>(SES_PACKAGE);
 
 /**
