@@ -9,12 +9,14 @@ import type { EmailMessage } from './message.js';
 /**
  * A digest of everything of `message` but its `to` recipient and Message-ID, or undefined when it
  * must go alone: more than one `to` recipient (each would see only themselves), cc or bcc (every
- * copy would carry them), files, or text a provider would substitute per recipient (Mailgun's
+ * copy would carry them), files, a one-click unsubscribe link (signed per recipient), or text a provider would substitute per recipient (Mailgun's
  * `%recipient.…%`, honoured once recipient variables are given).
  */
 function sharedContentKey(message: EmailMessage): string | undefined {
   if (message.to.length !== 1 || message.cc.length > 0 || message.bcc.length > 0) return undefined;
   if (message.attachments.length > 0 || message.icalEvent !== undefined) return undefined;
+  // Signed for its one recipient (header and footer): no other email is like it, so not hashed.
+  if (message.headers['List-Unsubscribe'] !== undefined) return undefined;
   const content = JSON.stringify([
     message.from,
     message.replyTo,
