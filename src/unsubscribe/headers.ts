@@ -76,28 +76,37 @@ export function resolveUnsubscribe(options: unknown): ResolvedUnsubscribe | unde
 
 /** The settings page's URL: https, or http on loopback; a `ConfigError` naming `option`. */
 function checkManageUrl(value: unknown, option: string): string {
-  if (typeof value !== 'string' || !URL.canParse(value))
-    throw new ConfigError(option, 'must be an https URL such as https://acme.example/settings/notifications');
-  const url = new URL(value);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname)))
-    throw new ConfigError(option, 'must be https; http only on localhost for testing');
-  if (url.username || url.password) throw new ConfigError(option, 'must not carry a user name or password');
-  if (url.href.length > MAX_URL_LENGTH)
-    throw new ConfigError(option, `longer than ${MAX_URL_LENGTH} characters`);
-  return url.href;
+  return linkUrl(value, option, 'https://acme.example/settings/notifications', 'must be https').href;
 }
 
 /** An unsubscribe URL: https, or http on loopback; a `ConfigError` naming `option`. */
 export function checkUrl(value: unknown, option: string): URL {
+  return linkUrl(value, option, 'https://acme.example/unsubscribe', 'must be https (RFC 8058)', (url) => {
+    if (url.hash) throw new ConfigError(option, 'must not have a #fragment');
+    if (url.searchParams.has('token'))
+      throw new ConfigError(option, 'must not have a token parameter: each email adds its own');
+  });
+}
+
+/**
+ * A URL an email links to: https (`httpsRule` says why), or http on loopback for testing; no user
+ * name or password; `extra` checks of the caller's; at most `MAX_URL_LENGTH` characters. Each
+ * mistake a `ConfigError` naming `option`.
+ */
+function linkUrl(
+  value: unknown,
+  option: string,
+  example: string,
+  httpsRule: string,
+  extra?: (url: URL) => void,
+): URL {
   if (typeof value !== 'string' || !URL.canParse(value))
-    throw new ConfigError(option, 'must be an https URL such as https://acme.example/unsubscribe');
+    throw new ConfigError(option, `must be an https URL such as ${example}`);
   const url = new URL(value);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname)))
-    throw new ConfigError(option, 'must be https (RFC 8058); http only on localhost for testing');
+    throw new ConfigError(option, `${httpsRule}; http only on localhost for testing`);
   if (url.username || url.password) throw new ConfigError(option, 'must not carry a user name or password');
-  if (url.hash) throw new ConfigError(option, 'must not have a #fragment');
-  if (url.searchParams.has('token'))
-    throw new ConfigError(option, 'must not have a token parameter: each email adds its own');
+  extra?.(url);
   if (url.href.length > MAX_URL_LENGTH)
     throw new ConfigError(option, `longer than ${MAX_URL_LENGTH} characters`);
   return url;
