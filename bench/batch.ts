@@ -5,6 +5,8 @@
  * a loop of single `send()` calls, 10 in flight for each. Prints recipients per second side by side
  * and the ratios; asserts nothing, except that every recipient's email reached the server.
  */
+
+import { fmt, median } from './peers/figures.js';
 import {
   FROM,
   HTML,
@@ -82,14 +84,6 @@ async function once(c: Contestant, peers: Peers) {
   }
   return { ms, cpuUs: used.user + used.system, requests: seen.messages };
 }
-
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  return Number.isInteger(middle) ? (sorted[middle - 1]! + sorted[middle]!) / 2 : sorted[Math.floor(middle)]!;
-}
-const fmt = (x: number, digits = 1) =>
-  x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 export async function run(): Promise<void> {
   const peers = await startPeers();

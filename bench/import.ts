@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { npmInstall, show } from '../test/package/run.js';
+import { fmt } from './peers/figures.js';
 
 const ROUNDS = 20;
 const WARMUP_ROUNDS = 2; // fill the file cache; not counted
@@ -114,8 +115,6 @@ function time(side: Side): number {
 
 // Sorted-sample nearest rank: the median of 20 is the 10th value, the p90 the 18th.
 const rank = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.ceil(p * xs.length) - 1]!;
-const fmt = (x: number, digits = 1) =>
-  x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /**
  * Which files loading the package reads from juice, html-to-text and nodemailer. A resolve hook

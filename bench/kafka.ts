@@ -42,6 +42,7 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { controllerIsBroker } from '../src/kafka/client.js';
 import { type KafkaCluster, startKafkaCluster } from '../test/helpers/kafka-cluster.js';
 import { startRealKafka } from '../test/helpers/kafka-real.js';
+import { fmt, median } from './peers/figures.js';
 import type { BacklogResult, BareEnvelope, SideConfig, SideEvent } from './peers/kafka-side.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -381,8 +382,6 @@ function startSide(config: SideConfig) {
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
-const fmt = (x: number, digits = 1) =>
-  x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const mb = (bytes: number) => fmt(bytes / 2 ** 20, 0);
 const met = (ok: boolean) => (ok ? 'met' : 'NOT MET');
 const line = (label: string, figure: string, rest: string) =>
@@ -403,12 +402,6 @@ async function machineBusy(): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const after = total();
   return (after.busy - before.busy) / Math.max(1, after.all - before.all);
-}
-
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  return Number.isInteger(middle) ? (sorted[middle - 1]! + sorted[middle]!) / 2 : sorted[Math.floor(middle)]!;
 }
 
 /** A side's figures: medians over its rounds, latencies from the last. */

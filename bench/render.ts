@@ -9,6 +9,7 @@ import Email from 'email-templates';
 import { Eta } from 'eta';
 import { convert } from 'html-to-text';
 import juice from 'juice';
+import { fmt } from './peers/figures.js';
 
 const WARMUP = 200;
 const ROUNDS = 5;
@@ -136,8 +137,6 @@ async function time(c: Contestant, n: number): Promise<number> {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const fmt = (x: number, digits = 1) =>
-  x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 export async function run(): Promise<void> {
   const all = await contestants();

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Mailgun from 'mailgun.js';
 import nodemailer from 'nodemailer';
+import { fmt, median } from './peers/figures.js';
 import type { PeerStats, PeersAddress, PeersStats } from './peers/send-peers.js';
 
 const CONCURRENCY = 10;
@@ -290,13 +291,6 @@ function greetingDelay({ host, port }: PeersAddress['smtp']): Promise<number> {
   });
 }
 
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  return Number.isInteger(middle) ? (sorted[middle - 1]! + sorted[middle]!) / 2 : sorted[Math.floor(middle)]!;
-}
-const fmt = (x: number, digits = 1) =>
-  x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const met = (ok: boolean) => (ok ? 'met' : 'NOT MET');
 const line = (label: string, figure: string, rest: string) =>
   console.log(`${label.padEnd(30)}${figure.padStart(10)}  ${rest}`);
