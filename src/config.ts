@@ -841,10 +841,7 @@ function withHold(read: Reader, transport: Transport): Transport {
 export function suppressionsFromEnv(
   env: Env = process.env,
 ): (SuppressionStore & { close(): Promise<void> }) | undefined {
-  const url = reader(env).get('MAILROOM_SUPPRESSIONS_URL');
-  if (url === undefined) return undefined;
-  checkConnectionString(url, 'MAILROOM_SUPPRESSIONS_URL');
-  return closesWithService(postgresSuppressionStore({ connectionString: url }));
+  return storeFromEnv(env, 'MAILROOM_SUPPRESSIONS_URL', postgresSuppressionStore);
 }
 
 /**
@@ -854,10 +851,19 @@ export function suppressionsFromEnv(
 function preferencesFromEnv(
   env: Env = process.env,
 ): (PreferenceStore & { close(): Promise<void> }) | undefined {
-  const url = reader(env).get('MAILROOM_PREFERENCES_URL');
+  return storeFromEnv(env, 'MAILROOM_PREFERENCES_URL', postgresPreferenceStore);
+}
+
+/** The store `open` makes on the connection string in `variable`, closed with the service; undefined when unset. */
+function storeFromEnv<S extends { close(): Promise<void> }>(
+  env: Env,
+  variable: 'MAILROOM_SUPPRESSIONS_URL' | 'MAILROOM_PREFERENCES_URL',
+  open: (options: { connectionString: string }) => S,
+): S | undefined {
+  const url = reader(env).get(variable);
   if (url === undefined) return undefined;
-  checkConnectionString(url, 'MAILROOM_PREFERENCES_URL');
-  return closesWithService(postgresPreferenceStore({ connectionString: url }));
+  checkConnectionString(url, variable);
+  return closesWithService(open({ connectionString: url }));
 }
 
 function readPem(name: Variable, path: string): string {
