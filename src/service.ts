@@ -196,7 +196,10 @@ export interface EmailServiceOptions {
    * later of the two wins). A direct send then needs a transport that schedules (Mailgun's
    * `o:deliverytime`), else it is refused with a `MessageError` naming `sendAt`; with a `queue`,
    * the worker's service asks when the record comes up and holds it on its delay topics.
-   * `security` and `transactional` mail is never asked. Default: none.
+   * `security` and `transactional` mail is never asked. A hook that throws, or returns anything
+   * but a valid `Date` or undefined (a `MessageError` naming `quietHours`): a direct send rejects
+   * with that error, nothing sent; the worker retries the record later and dead-letters it as
+   * `max-attempts` when the hook keeps failing. Default: none.
    */
   quietHours?: QuietHours;
 }
@@ -371,10 +374,8 @@ export class EmailService {
   readonly #unsubscribe: ResolvedUnsubscribe | undefined;
   /** `it.unsubscribe` for product and marketing templates: the URL a placeholder the send fills in. */
   readonly #links: UnsubscribeLinks | undefined;
-  #footerFragment: FooterFragment | undefined;
-  /** The footer alone, rendered once, for mail whose own HTML or text lacks the links. */
-  readonly #footer = (): FooterFragment =>
-    (this.#footerFragment ??= this.templates.unsubscribeFooter(this.#links as UnsubscribeLinks));
+  /** The footer alone per locale, rendered once each, for mail whose own HTML or text lacks the links. */
+  readonly #footers = new Map<string, FooterFragment>();
   readonly #quietHours: QuietHours | undefined;
   readonly #listeners: { [K in keyof EmailServiceEvents]: Set<Listener<EmailServiceEvents[K]>> } = {
     sent: new Set(),
@@ -524,7 +525,7 @@ export class EmailService {
       const deliver = (screened: EmailMessage): Promise<SendResult> => {
         // Signed for the one recipient left after the screen; every retry carries the same bytes.
         const sending = this.#unsubscribe
-          ? withUnsubscribe(screened, this.#unsubscribe, this.#footer)
+          ? withUnsubscribe(screened, this.#unsubscribe, () => this.#footer(screened.locale))
           : screened;
         message = sending;
         return this.#deliver(sending, signal, retry, started);
@@ -1041,7 +1042,10 @@ export class EmailService {
           message = screened.message;
         }
       }
-      const sending = this.#unsubscribe ? withUnsubscribe(message, this.#unsubscribe, this.#footer) : message;
+      const { locale } = message;
+      const sending = this.#unsubscribe
+        ? withUnsubscribe(message, this.#unsubscribe, () => this.#footer(locale))
+        : message;
       return { message: sending, suppressed, started, signal: entry.signal, retry: entry.retry };
     } catch (error) {
       this.#failed(message, name, error, 0, performance.now() - started);
@@ -1152,6 +1156,21 @@ export class EmailService {
   }
 
   /** What a template sees besides its data, for an email of `category` with these options. */
+  /**
+   * The `@unsubscribe` footer alone in the message's language (else the service's), for product and
+   * marketing mail whose own HTML or text lacks the links. Rendered once per locale (at most 32 kept).
+   */
+  #footer(locale: string | undefined): FooterFragment {
+    const key = locale ?? this.#locale;
+    let footer = this.#footers.get(key);
+    if (!footer) {
+      if (this.#footers.size >= 32) this.#footers.clear();
+      footer = this.templates.unsubscribeFooter(this.#links as UnsubscribeLinks, key);
+      this.#footers.set(key, footer);
+    }
+    return footer;
+  }
+
   /** `locale`: canonical, as `#localeOf` gives it. */
   #renderContext(category: EmailCategory, replyTo: SendOptions['replyTo'], locale: string): RenderContext {
     const context = { hasReplyTo: this.#hasReplyTo(replyTo), locale };

@@ -17,7 +17,7 @@ import { memoryTransport } from '../src/transports/memory.js';
 import { sandboxTransport } from '../src/transports/sandbox.js';
 import { smtpTransport } from '../src/transports/smtp.js';
 import { type SmtpPeer, startSmtpPeer } from './helpers/smtp-peer.js';
-import { thrown } from './helpers/thrown.js';
+import { rejection as caughtAsync, thrown } from './helpers/thrown.js';
 
 const FROM = 'Acme <no-reply@acme.example>';
 const hello = { to: 'jane@example.com', subject: 'Hello', text: 'Hi Jane' };
@@ -165,6 +165,25 @@ describe('quiet hours', () => {
       await transport.close?.();
       await peer.close();
     }
+  });
+
+  it('a hook that throws or answers with no Date: the send rejects naming it, nothing sent', async () => {
+    const transport = memoryTransport();
+    const failing = new EmailService({
+      transport,
+      from: FROM,
+      quietHours: () => {
+        throw new Error('time zone lookup timed out');
+      },
+    });
+    const wrong = new EmailService({ transport, from: FROM, quietHours: () => 'tomorrow' as never });
+    const failed = await caughtAsync(() =>
+      failing.send({ ...hello, to: 'jane@example.com', category: 'product' }),
+    );
+    expect((failed as Error).message).toBe('time zone lookup timed out');
+    const answered = await rejection(wrong.send({ ...hello, to: 'jane@example.com', category: 'product' }));
+    expect(answered).toMatchObject({ field: 'quietHours' });
+    expect(transport.outbox).toEqual([]);
   });
 
   it('is a ConfigError when it is not a function', () => {

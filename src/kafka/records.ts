@@ -62,6 +62,13 @@ export const HEADERS = {
   hops: 'mailroom-delay-hops',
 } as const;
 
+/** The quiet-hours hook threw, or answered with something other than a Date or undefined. */
+class QuietHoursFailure extends Error {
+  constructor(cause: unknown) {
+    super('the quiet-hours hook failed', { cause });
+  }
+}
+
 /** Why a record was dead-lettered. */
 export type DeadLetterReason =
   | 'permanent'
@@ -236,7 +243,8 @@ export function recordHandler(o: RecordHandlerOptions) {
 
   /**
    * When a record is due, if that is still ahead (ms since the epoch): its `sendAt`, moved later by
-   * the service's quiet hours for `product`/`marketing` mail. Undefined: send now.
+   * the service's quiet hours for `product`/`marketing` mail. Undefined: send now. Throws the
+   * record's own fault (a `MessageError`), or a {@link QuietHoursFailure} when the hook failed.
    */
   const dueLater = (envelope: EnvelopeV1, template: TemplateHandle | undefined): number | undefined => {
     const now = Date.now();
@@ -248,7 +256,11 @@ export function recordHandler(o: RecordHandlerOptions) {
       ? categoryOf(template, envelope.category)
       : (envelope.category ?? 'transactional');
     const recipients = envelope.to.map((to, i) => parseAddress(to, `to[${i}]`).address);
-    return dueTime(due, hook, recipients, category, now);
+    try {
+      return dueTime(due, hook, recipients, category, now);
+    } catch (error) {
+      throw new QuietHoursFailure(error);
+    }
   };
 
   const park = async (
@@ -316,6 +328,9 @@ export function recordHandler(o: RecordHandlerOptions) {
       try {
         due = dueLater(envelope, template);
       } catch (error) {
+        // The quiet-hours hook is the app's code, not the record: another try later (a lookup
+        // that failed may work then), dead-lettered as max-attempts once out of attempts.
+        if (error instanceof QuietHoursFailure) return later(message, at, envelope, error.cause, prior + 1);
         return deadLetter(message, at, envelope, 'invalid-envelope', error, prior);
       }
       if (due !== undefined) return delay(message, at, envelope, due, prior);

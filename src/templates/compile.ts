@@ -344,15 +344,21 @@ export function isHttpUrl(value: string): boolean {
 
 /**
  * The `@unsubscribe` partial alone, outside any template, for mail whose own body does not show the
- * links: its HTML in a small muted block of its own (no stylesheet reaches it), and its text.
+ * links: its HTML in a small muted block of its own (no stylesheet reaches it) marked with the
+ * translator's `lang` and `dir`, and its text. Its `t()` labels read `translator`'s catalogs.
  */
 export function renderFooterFragment(
   partial: string,
   app: AppInfo,
   unsubscribe: UnsubscribeLinks,
+  translator: Translator,
 ): FooterFragment {
-  const inner = htmlEta.renderString(etaSource(partial), { app, unsubscribe }).trim();
-  const html = `<div class="mr-unsubscribe" style="margin: 24px 0 0; font-family: Arial, sans-serif; font-size: 12px; line-height: 18px; color: ${app.colors.muted}; text-align: center;">${inner}</div>`;
+  const { locale, dir } = translator;
+  const inner = withTranslator(translator, () =>
+    htmlEta.renderString(etaSource(partial), { app, unsubscribe, locale, dir }).trim(),
+  );
+  const attributes = `class="mr-unsubscribe" lang="${locale}"${dir === 'rtl' ? ' dir="rtl"' : ''}`;
+  const html = `<div ${attributes} style="margin: 24px 0 0; font-family: Arial, sans-serif; font-size: 12px; line-height: 18px; color: ${app.colors.muted}; text-align: center;">${inner}</div>`;
   return { html, text: htmlToText(html) };
 }
 

@@ -1,4 +1,5 @@
 import { TemplateError } from '../errors.js';
+import { DEFAULT_LOCALE } from '../locale.js';
 import type { FooterFragment, UnsubscribeLinks } from '../unsubscribe/footer.js';
 import type { AppInfo } from './brand.js';
 import { builtinAssets, builtinTemplates, builtinTemplatesDir } from './builtins.js';
@@ -12,7 +13,7 @@ import {
   renderStylesheet,
 } from './compile.js';
 import { checkTemplateName, isTemplateHandle, type TemplateHandle } from './define.js';
-import { builtinMessages, type MessageLayer } from './i18n.js';
+import { builtinMessages, type MessageLayer, Translator } from './i18n.js';
 import { precompiledSources } from './precompiled.js';
 
 /** Options for a {@link TemplateRegistry}. */
@@ -115,11 +116,12 @@ export class TemplateRegistry {
 
   /**
    * The `@unsubscribe` partial (the built-in one, or yours from `partials`) rendered alone with
-   * `links`: what the service adds to product and marketing mail whose HTML or text lacks the links.
+   * `links` in `locale` (canonical BCP 47, default `en`): what the service adds to product and
+   * marketing mail whose HTML or text lacks the links.
    */
-  unsubscribeFooter(links: UnsubscribeLinks): FooterFragment {
+  unsubscribeFooter(links: UnsubscribeLinks, locale: string = DEFAULT_LOCALE): FooterFragment {
     const partial = this.#assets.partials.get('unsubscribe') as string;
-    return renderFooterFragment(partial, this.#app, links);
+    return renderFooterFragment(partial, this.#app, links, new Translator(locale, this.messageLayers()));
   }
 
   /** Compiles every template now, so a broken one fails at start-up rather than on first send. */

@@ -3,6 +3,7 @@ import { describe, it } from 'vitest';
 import { useScenarioCluster } from './scenarios.js';
 import {
   dueRecordWaitsWithoutBlocking,
+  quietHoursFailureIsRetried,
   quietHoursHoldProductMail,
   restartWhileRecordsWait,
   withoutDelayTopicsNotDueIsDeadLettered,
@@ -19,6 +20,9 @@ describe('mailroom-js/kafka send later on the mock cluster', { timeout: 120_000 
 
   it('holds product mail through quiet hours on the delay path; security mail goes at once', () =>
     quietHoursHoldProductMail(ctx));
+
+  it('tries a record again when the quiet-hours hook fails, and dead-letters it as max-attempts if the hook keeps failing', () =>
+    quietHoursFailureIsRetried(ctx));
 
   it('dead-letters a record not yet due as not-due when the worker has no delay topics', () =>
     withoutDelayTopicsNotDueIsDeadLettered(ctx));

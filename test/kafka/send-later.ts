@@ -219,3 +219,46 @@ export async function quietHoursHoldProductMail(ctx: ScenarioContext): Promise<v
   expect(edgeAsked).toBe(1);
   expect(worker.stats).toMatchObject({ sent: 3, delayed: 1, deadLettered: 0 });
 }
+
+/**
+ * A quiet-hours hook that fails is the app's fault, not the record's: the record is tried again
+ * later (a lookup that failed once goes through on the next try), and one whose hook keeps failing
+ * is dead-lettered as max-attempts with the hook's error, never sent and never blamed on the record.
+ */
+export async function quietHoursFailureIsRetried(ctx: ScenarioContext): Promise<void> {
+  const topics = await delayTopics(ctx);
+  const producer = producerFor(ctx, topics.topic);
+  const transport = scriptedTransport();
+  const asked = new Map<string, number>();
+  const worker = createEmailWorker({
+    kafka: ctx.client,
+    service: new EmailService({
+      transport,
+      from: 'Acme <no-reply@acme.example>',
+      retry: false,
+      quietHours: (recipient) => {
+        const times = (asked.get(recipient) ?? 0) + 1;
+        asked.set(recipient, times);
+        if (recipient.startsWith('flaky') && times === 1) throw new Error('time zone lookup timed out');
+        if (recipient.startsWith('broken')) return 'tomorrow' as unknown as Date;
+        return undefined;
+      },
+    }),
+    ...topics,
+    delayTopics: true,
+    consumer: FAST_CONSUMER,
+    retry: FAST_RETRY,
+  });
+  ctx.cleanup.push(() => worker.close());
+  await producer.publish({ ...note('flaky'), to: 'flaky@example.com', category: 'product' });
+  await producer.publish({ ...note('broken'), to: 'broken@example.com', category: 'product' });
+  await worker.start();
+  const [dead] = await readTopic(ctx.kafka, topics.deadLetterTopic, 1);
+  expect(dead?.headers[HEADERS.reason]).toBe('max-attempts');
+  expect(dead?.headers[HEADERS.errorMessage]).toMatch(/quietHours.*valid Date/);
+  await waitFor(() => transport.delivered.length === 1, 'the flaky record, on its second try');
+  expect(transport.delivered.map((m) => m.idempotencyKey)).toEqual(['flaky']);
+  expect(asked.get('flaky@example.com')).toBe(2);
+  expect(asked.get('broken@example.com')).toBe(FAST_RETRY?.maxAttempts);
+  expect(worker.stats).toMatchObject({ sent: 1, deadLettered: 1 });
+}

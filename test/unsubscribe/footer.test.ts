@@ -286,6 +286,46 @@ describe('the footer of product and marketing mail', () => {
     expect(transport.outbox).toEqual([]);
   });
 
+  it('in the reader’s language: the built-ins’, the caller’s own HTML and a batch entry’s; RTL marked', async () => {
+    const { mail, sent } = service();
+    await mail.sendProductUpdate({ to: 'jana@example.com', ...news, locale: 'de' });
+    await mail.send({
+      to: 'amal@example.com',
+      subject: 'عرض الربيع',
+      html: '<html><body><p>خصم 20%</p></body></html>',
+      text: 'خصم 20%',
+      category: 'marketing',
+      locale: 'ar',
+    });
+    await mail.sendBatch('product-update', [{ to: 'lea@example.com', data: news, locale: 'fr' }]);
+    const [de, ar, fr] = sent();
+    const labels = (html: string) =>
+      [...html.matchAll(/<a href="[^"]*" class="footer-link"[^>]*>([^<]*)<\/a>/g)].map((m) => m[1]).slice(-2);
+    expect(labels(de!.html!)).toEqual(['Benachrichtigungseinstellungen verwalten', 'Abmelden']);
+    expect(textLink(de!.text!, 'Abmelden')).toBe(headerUrl(de!));
+    expect(labels(ar!.html!)).toEqual(['إدارة إعدادات الإشعارات', 'إلغاء الاشتراك']);
+    expect(ar!.html).toMatch(/<div class="mr-unsubscribe" lang="ar" dir="rtl"/);
+    expect(textLink(ar!.text!, 'إلغاء الاشتراك')).toBe(headerUrl(ar!));
+    expect(labels(fr!.html!)).toEqual(['Gérer les préférences de notification', 'Se désabonner']);
+    for (const message of [de!, ar!, fr!]) {
+      expect(message.html).not.toMatch(/>(Unsubscribe|Manage notification settings)</);
+      expect(message.text).not.toMatch(/^(Unsubscribe|Manage notification settings):$/m);
+    }
+  });
+
+  it('in the service’s language when the message names none, and with the service’s own wording', async () => {
+    const { mail, sent } = service({
+      locale: 'es',
+      messages: { es: { layout: { unsubscribe: 'Darme de baja' } } },
+    });
+    await mail.send({ to: 'ana@example.com', subject: 'Novedades', text: 'Hola', category: 'product' });
+    await mail.sendProductUpdate({ to: 'luis@example.com', ...news });
+    for (const message of sent()) {
+      expect(textLink(message.text!, 'Darme de baja')).toBe(headerUrl(message));
+      expect(textLink(message.text!, 'Gestionar la configuración de notificaciones')).toBe(MANAGE);
+    }
+  });
+
   it('a template field named unsubscribe is refused: mailroom sets it', () => {
     let error: unknown;
     try {
