@@ -101,7 +101,7 @@ describe('the locale picker in Chromium', () => {
     ]);
     expect(labelBox!.x).toBeGreaterThan(valueBox!.x);
     await page.click('[data-tab="text"]');
-    await expect.poll(() => text('#text'), WAIT).toContain('إذا لم تكن أنت، فأمِّن حسابك الآن.');
+    await expect.poll(() => text('#text'), WAIT).toContain('إذا لم يكن ذلك منك، فيُرجى تأمين حسابك الآن.');
     await page.click('[data-tab="html"]');
     await page.screenshot({ path: join(artifacts, 'locale-ar-security-alert.png') });
 

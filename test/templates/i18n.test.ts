@@ -179,7 +179,7 @@ describe('built-ins in every shipped locale', () => {
     );
     expect(
       mail.render('security-alert', { ...data, event: 'password-changed' }, { locale: 'es' }).subject,
-    ).toBe('Se ha cambiado la contraseña de Acme');
+    ).toBe('Se ha cambiado su contraseña de Acme');
   });
 
   it('takes the service’s default locale, and a send’s own over it', () => {

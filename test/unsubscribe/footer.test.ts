@@ -301,8 +301,8 @@ describe('the footer of product and marketing mail', () => {
     const [de, ar, fr] = sent();
     const labels = (html: string) =>
       [...html.matchAll(/<a href="[^"]*" class="footer-link"[^>]*>([^<]*)<\/a>/g)].map((m) => m[1]).slice(-2);
-    expect(labels(de!.html!)).toEqual(['Benachrichtigungseinstellungen verwalten', 'Abmelden']);
-    expect(textLink(de!.text!, 'Abmelden')).toBe(headerUrl(de!));
+    expect(labels(de!.html!)).toEqual(['Benachrichtigungseinstellungen verwalten', 'Abbestellen']);
+    expect(textLink(de!.text!, 'Abbestellen')).toBe(headerUrl(de!));
     expect(labels(ar!.html!)).toEqual(['إدارة إعدادات الإشعارات', 'إلغاء الاشتراك']);
     expect(ar!.html).toMatch(/<div class="mr-unsubscribe" lang="ar" dir="rtl"/);
     expect(textLink(ar!.text!, 'إلغاء الاشتراك')).toBe(headerUrl(ar!));
