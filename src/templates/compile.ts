@@ -26,7 +26,7 @@ import {
 } from './i18n.js';
 import { composeLayout } from './layout.js';
 import { type ArgSpec, checkPartialArgs, PartialArgError } from './partial-args.js';
-import { deriveTextTemplate, htmlToText, tidyText } from './text.js';
+import { deriveTextTemplate, htmlToText, labelColons, tidyText } from './text.js';
 
 /** A template's output for one message. */
 export interface RenderedEmail {
@@ -270,7 +270,9 @@ export function compileSources(
           const html = htmlFn(it);
           const subject = subjectFn(it).trim();
           if (unsafeText(subject)) throw new SubjectBreak(subjectField(it));
-          const text = textFn ? tidyText(textFn(it)) : htmlToText(html);
+          const text = textFn
+            ? labelColons(tidyText(textFn(it)), translator.locale)
+            : htmlToText(html, translator.locale);
           return { subject, html, text };
         });
       } catch (cause) {
@@ -359,7 +361,7 @@ export function renderFooterFragment(
   );
   const attributes = `class="mr-unsubscribe" lang="${locale}"${dir === 'rtl' ? ' dir="rtl"' : ''}`;
   const html = `<div ${attributes} style="margin: 24px 0 0; font-family: Arial, sans-serif; font-size: 12px; line-height: 18px; color: ${app.colors.muted}; text-align: center;">${inner}</div>`;
-  return { html, text: htmlToText(html) };
+  return { html, text: htmlToText(html, locale) };
 }
 
 /** Renders the shared stylesheet with the brand, once per registry. */

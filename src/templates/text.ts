@@ -62,7 +62,7 @@ const buttonLine: FormatCallback = (elem, _walk, builder) => {
   const label = textOf(link).replace(/\s+/g, ' ').trim();
   builder.openBlock({ leadingLineBreaks: 2 });
   if (label && label !== href) {
-    builder.addInline(`${label}:`);
+    builder.addInline(`${label}${LABEL_COLON}`);
     builder.addLineBreak();
   }
   // The address on a line of its own: whole, easy to copy, never wrapped with words.
@@ -153,10 +153,28 @@ const DERIVE_OPTIONS: HtmlToTextOptions = {
 let converter: ((html: string) => string) | undefined;
 let deriver: ((html: string) => string) | undefined;
 
-/** html-to-text, configured for email and built once per process. */
-export function htmlToText(html: string): string {
+/** html-to-text, configured for email and built once per process; label colons as `locale` writes them. */
+export function htmlToText(html: string, locale?: string): string {
   converter ??= loadHtmlToText().compile(OPTIONS);
-  return tidyText(converter(html));
+  return labelColons(tidyText(converter(html)), locale);
+}
+
+/**
+ * The colon after a link's label in the text part ("Reset password:" above its URL), marked until
+ * the render knows its language: a derived text template keeps the mark, its render resolves it.
+ * An invisible separator (U+2063) before the colon, harmless should it ever stay.
+ */
+const LABEL_COLON = '\u2063:';
+
+/**
+ * The text part's label colons in `locale`'s punctuation: French sets a no-break space before a
+ * colon (Imprimerie nationale, *Lexique des règles typographiques*), every other shipped language
+ * none. Default: a plain colon.
+ */
+export function labelColons(text: string, locale?: string): string {
+  if (!text.includes(LABEL_COLON)) return text;
+  const french = locale !== undefined && (locale === 'fr' || locale.startsWith('fr-'));
+  return text.replaceAll(LABEL_COLON, french ? '\u00A0:' : ':');
 }
 
 /** A space or tab at the end of a line (before a line terminator; the one at the very end goes with trim()). */

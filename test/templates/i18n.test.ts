@@ -150,6 +150,34 @@ describe('built-ins in every shipped locale', () => {
     expect(html).toContain(`lang="${locale}"`);
   });
 
+  it.each(SHIPPED)('%s: a link’s label in the text part ends in the language’s colon', (locale) => {
+    const { text } = mail.render('password-reset', reset(30), { locale });
+    const label = catalogs[locale]!['password-reset.button']!;
+    // French sets a no-break space before a colon; the others none. The mark never shows.
+    expect(text).toContain(`${label}${locale === 'fr' ? '\u00a0:' : ':'}\nhttps://acme.example/`);
+    expect(text).not.toContain('\u2063');
+  });
+
+  it('writes the colon of a French label the same way in an HTML-only template of yours', () => {
+    const own = defineTemplate({
+      name: 'raw-button',
+      fields: { url: 'url' },
+      subject: 'x',
+      // Raw output: no text template is derived, the text is converted per message.
+      html: '<p><%~ "" %><span data-text="button"><a href="<%= it.url %>">Ouvrir</a></span></p>',
+    });
+    const service = new EmailService({
+      transport: memoryTransport(),
+      from: 'a@acme.example',
+      templates: [own],
+    });
+    const fr = service.render('raw-button', { url: 'https://acme.example/x' }, { locale: 'fr' }).text;
+    const en = service.render('raw-button', { url: 'https://acme.example/x' }, { locale: 'en' }).text;
+    expect(fr).toContain('\nOuvrir\u00a0:\nhttps://acme.example/x\n');
+    expect(en).toContain('\nOuvrir:\nhttps://acme.example/x\n');
+    expect(fr + en).not.toContain('\u2063');
+  });
+
   it('sets dir=rtl for Arabic and no dir for the others', () => {
     expect(mail.render('welcome', { username: 'Jane' }, { locale: 'ar' }).html).toMatch(
       /<html lang="ar"\s+dir=rtl /,
