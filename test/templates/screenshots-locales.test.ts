@@ -148,7 +148,8 @@ interface Direction {
   paragraph: { direction: string; textAlign: string; startGap: number } | undefined;
   /** The card's and the footer's text as a reader sees it. */
   text: string;
-  footerLinks: string[];
+  /** Each footer link's label and the number of lines it is laid out on. */
+  footerLinks: { label: string; lines: number }[];
 }
 
 /** The document's language and direction as Chromium laid it out (sizes in CSS px). */
@@ -186,7 +187,10 @@ function direction(page: Page): Promise<Direction> {
         : undefined,
       paragraph: measured,
       text: ['.card', '.footer'].map((part) => document.querySelector(part)?.innerText ?? '').join(' '),
-      footerLinks: [...document.querySelectorAll('.footer a')].map((a) => a.textContent.trim()),
+      footerLinks: [...document.querySelectorAll('.footer a')].map((a) => ({
+        label: a.textContent.trim(),
+        lines: new Set([...a.getClientRects()].map((r) => Math.round(r.top))).size,
+      })),
     };
   })()`);
 }
@@ -253,7 +257,12 @@ describe('the built-in emails in every language in Chromium', () => {
             const links = keys.map((key) => word(locale, words.layout?.[key] ?? ''));
             for (const [i, key] of keys.entries())
               expect(links[i], `layout.${key} translated`).not.toBe(word('en', english.layout?.[key] ?? ''));
-            expect(laidOut.footerLinks, "the footer's links").toEqual(links);
+            expect(
+              laidOut.footerLinks.map((link) => link.label),
+              "the footer's links",
+            ).toEqual(links);
+            // A link that fits on a line is not split over two ("Cancelar / la suscripción" at 320 px).
+            for (const link of laidOut.footerLinks) expect(link.lines, `"${link.label}" on one line`).toBe(1);
             for (const link of links) {
               const measuredLink = (await look(page, link)).button;
               expect(measuredLink, `a visible "${link}" link`).toBeDefined();
