@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orderConfirmation } from '../../examples/app-config/emails/order-confirmation.js';
 import { memoryPreferenceStore } from '../../src/preferences.js';
@@ -18,6 +18,7 @@ import { builtinTemplatesDir } from '../../src/templates/builtins.js';
 import type { RenderedEmail } from '../../src/templates/compile.js';
 import { memoryTransport } from '../../src/transports/memory.js';
 import { launchChromium } from '../helpers/chromium.js';
+import { type Look, look } from '../helpers/email-look.js';
 
 const artifacts = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
 const readmeShots = fileURLToPath(new URL('../../examples/screenshots/', import.meta.url));
@@ -131,70 +132,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
 });
-
-interface Look {
-  /** The page's full width against the screen's. */
-  scrollWidth: number;
-  headline: { text: string; contrast: number; background: number } | undefined;
-  body: { contrast: number; background: number };
-  button: { left: number; right: number; height: number; contrast: number; label: string } | undefined;
-}
-
-/** What a person checks, measured in the page: sizes in CSS px, contrast as WCAG's ratio, background as relative luminance. */
-function look(page: Page, label: string): Promise<Look> {
-  // Runs in the page (plain JavaScript: the test's own types know no DOM).
-  return page.evaluate(String.raw`((buttonLabel) => {
-    const rgb = (value) => (value.match(/[\d.]+/g) ?? []).map(Number);
-    const luminance = ([r = 0, g = 0, b = 0]) => {
-      const channel = (c) => {
-        const s = c / 255;
-        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
-      };
-      return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
-    };
-    /** The colour behind an element: the first opaque background of it or an ancestor. */
-    const backdrop = (element) => {
-      for (let node = element; node; node = node.parentElement) {
-        const [r, g, b, a = 1] = rgb(getComputedStyle(node).backgroundColor);
-        if (a > 0.5) return [r ?? 0, g ?? 0, b ?? 0];
-        const bgcolor = node.getAttribute('bgcolor');
-        if (bgcolor && /^#[0-9a-f]{6}$/i.test(bgcolor))
-          return [1, 3, 5].map((i) => Number.parseInt(bgcolor.slice(i, i + 2), 16));
-      }
-      return [255, 255, 255];
-    };
-    const contrastOf = (element) => {
-      const fg = luminance(rgb(getComputedStyle(element).color));
-      const bg = luminance(backdrop(element));
-      return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
-    };
-    const h1 = document.querySelector('h1');
-    const paragraph = [...document.querySelectorAll('p')].find((p) => (p).offsetHeight > 0);
-    const link = [...document.querySelectorAll('a')].find(
-      (a) => a.textContent?.trim() === buttonLabel && (a).offsetHeight > 0,
-    );
-    const box = link?.getBoundingClientRect();
-    return {
-      scrollWidth: document.documentElement.scrollWidth,
-      headline: h1
-        ? { text: h1.textContent ?? '', contrast: contrastOf(h1), background: luminance(backdrop(h1)) }
-        : undefined,
-      body: paragraph
-        ? { contrast: contrastOf(paragraph), background: luminance(backdrop(paragraph)) }
-        : { contrast: 0, background: 0 },
-      button:
-        link && box
-          ? {
-              left: box.left,
-              right: box.right,
-              height: box.height,
-              contrast: contrastOf(link),
-              label: buttonLabel,
-            }
-          : undefined,
-    };
-  })(${JSON.stringify(label)})`);
-}
 
 describe('the built-in emails in Chromium', () => {
   for (const [name, { email, label, minContrast }] of Object.entries(EMAILS)) {
