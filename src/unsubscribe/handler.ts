@@ -100,8 +100,9 @@ const ONE_CLICK = 'One-Click';
  *   tampered, expired or future one 403, as a plain page; nothing is recorded. A store that fails
  *   gets 500, so the provider tries again. Bodies past 64 KiB: 413. Other methods: 405.
  *
- * Pages are in the reader's language (see `locale`), self-contained HTML under `Content-Security-Policy: default-src 'none'` (the one
- * stylesheet allowed by hash), `Cache-Control: no-store` and `Referrer-Policy: no-referrer`.
+ * Pages are in the reader's language (see `locale`): self-contained HTML under
+ * `Content-Security-Policy: default-src 'none'` (the one stylesheet allowed by hash),
+ * `Cache-Control: no-store` and `Referrer-Policy: no-referrer`.
  *
  * Throws a `ConfigError` naming `secrets`, `secrets[i]`, `preferences`, `maxAgeDays`, `app`,
  * `locale` or `messages.<locale>.<key>`.

@@ -59,7 +59,7 @@ export function pages(look: PageLook): Pages {
     app: app ?? '',
     address: ADDRESS,
   });
-  /** A sentence naming the address, as HTML: the address bold, and isolated in right-to-left text. */
+  /** A sentence naming the address, as HTML: the address bold, in `<bdi>` so it keeps its order in Arabic. */
   const sentence = (words: Translator, key: string, address: string, category: ChoosableCategory) =>
     escapeHtml(words.t(`${PAGE_KEYS}${key}`, values(category)))
       .split(ADDRESS)

@@ -134,7 +134,7 @@ describe('the link carries the email’s language', () => {
     expect((await preferences.get('jane@example.com', 'product'))?.allowed).toBe(false);
   });
 
-  it('lang is not signed: the token is the one a link without it has, and verifies alone', async () => {
+  it('lang is not signed, and a configured lang takes the email’s locale in its place', async () => {
     const { url: base, preferences } = await endpoint();
     const { mail, sent } = service(`${base}?lang=xx&list=news`, preferences);
     await mail.send({ to: 'jane@example.com', subject: 'Hi', text: 'News', category: 'product' });
@@ -201,11 +201,11 @@ describe('which language a request gets', () => {
   });
 
   it.each([
-    ['unknown', 'xx'],
+    ['an unknown tag', 'xx'],
     ['markup', '<script>alert(1)</script>'],
     ['a 300-character tag', `de-${'abcdefgh-'.repeat(33)}x`.slice(0, 300)],
     ['a list', 'de,fr'],
-  ])('an %s lang is ignored and never echoed', async (_name, lang) => {
+  ])('%s as lang is ignored and never echoed', async (_name, lang) => {
     const { url } = await endpoint();
     const t = token();
     const question = await page(`${url}?token=${t}&lang=${encodeURIComponent(lang)}`, {
@@ -221,10 +221,16 @@ describe('which language a request gets', () => {
 
 describe('refusals in the reader’s language', () => {
   it.each([
-    ['malformed', 'es', 400, 'incomplete', () => 'not-a-token'],
-    ['forged', 'pt-BR', 403, 'invalid', () => token({ secret: 'someone-elses-secret-someone-elses-secret' })],
-    ['expired', 'fr', 403, 'expired', () => token({ issuedAt: new Date(Date.now() - 91 * day) })],
-  ])('a %s link (%s): %i', async (_name, lang, status, refusal, make) => {
+    ['a malformed', 'es', 400, 'incomplete', () => 'not-a-token'],
+    [
+      'a forged',
+      'pt-BR',
+      403,
+      'invalid',
+      () => token({ secret: 'someone-elses-secret-someone-elses-secret' }),
+    ],
+    ['an expired', 'fr', 403, 'expired', () => token({ issuedAt: new Date(Date.now() - 91 * day) })],
+  ])('%s link (%s): %i', async (_name, lang, status, refusal, make) => {
     const { url, preferences } = await endpoint();
     const t = make();
     for (const method of ['GET', 'POST']) {
