@@ -13,7 +13,9 @@ import {
   type Palette,
   resolveBrand,
 } from '../templates/brand.js';
-import { type Pages, pages, sendPage } from './page.js';
+import type { Translations, Translator } from '../templates/i18n.js';
+import { pageLanguages } from './language.js';
+import { type Pages, pages, type Refusal, sendPage } from './page.js';
 import {
   checkMaxAgeDays,
   secretList,
@@ -39,6 +41,28 @@ export interface UnsubscribeHandlerOptions {
    * `{ name, brand }`. Default: no name, the default palette.
    */
   app?: { readonly name: string; readonly brand?: BrandOptions } | UnsubscribeAppLook;
+  /**
+   * The language of the pages when the request names none this handler has words for: a BCP 47
+   * tag, as the service's `locale`. A request is answered in its link's `lang` (the email's
+   * locale, which the service adds after `token`), else its `Accept-Language` (q-values honoured),
+   * else this. Each is used only when a catalog covers it: its own tag or one it falls back to
+   * (`de-AT` → `de`, `fr-CA` → `fr`), as emails fall back; `pt` and `pt-PT` are not covered by
+   * `pt-BR`, just as an email in `pt` is written in English. The page then says `lang="de"` (and
+   * `dir="rtl"` for Arabic). Built-in: `en`, `de`, `fr`, `es`, `pt-BR`, `ar`. A malformed tag is
+   * a `ConfigError` naming `locale`; one no catalog covers means English. Default `en`.
+   */
+  locale?: string;
+  /**
+   * The pages' words over mailroom's own, as the service's `messages` (the same object may be
+   * passed to both): catalogs by locale, ICU MessageFormat strings by key under
+   * `unsubscribe-page` (see `templates/locales/en.json`: `unsubscribe-page.question.title`, …).
+   * Override one of ours, or add a language: a locale with any `unsubscribe-page` word can be
+   * chosen, its missing words falling back to English. A sentence gets `{category}` (`product` or
+   * `marketing`), `{hasApp}` (`yes` or `no`), `{app}` and `{address}`; write no markup: every word
+   * is escaped, and the address is put in bold. A tag that is not BCP 47 or a message that is not
+   * ICU is a `ConfigError` naming it (`messages.de.unsubscribe-page.question.title`).
+   */
+  messages?: Translations;
   /** Where a store failure goes (the request gets 500). Default: `console.error`. */
   onError?: (error: unknown) => void;
 }
@@ -76,16 +100,18 @@ const ONE_CLICK = 'One-Click';
  *   tampered, expired or future one 403, as a plain page; nothing is recorded. A store that fails
  *   gets 500, so the provider tries again. Bodies past 64 KiB: 413. Other methods: 405.
  *
- * Pages are self-contained HTML under `Content-Security-Policy: default-src 'none'` (the one
- * stylesheet allowed by hash), `Cache-Control: no-store` and `Referrer-Policy: no-referrer`.
+ * Pages are in the reader's language (see `locale`): self-contained HTML under
+ * `Content-Security-Policy: default-src 'none'` (the one stylesheet allowed by hash),
+ * `Cache-Control: no-store` and `Referrer-Policy: no-referrer`.
  *
- * Throws a `ConfigError` naming `secrets`, `secrets[i]`, `preferences`, `maxAgeDays` or `app`.
+ * Throws a `ConfigError` naming `secrets`, `secrets[i]`, `preferences`, `maxAgeDays`, `app`,
+ * `locale` or `messages.<locale>.<key>`.
  *
  * @example
  * ```ts
  * import { createUnsubscribeHandler } from 'mailroom-js/unsubscribe';
  *
- * const unsubscribe = createUnsubscribeHandler({ secrets, preferences, app: mail.app });
+ * const unsubscribe = createUnsubscribeHandler({ secrets, preferences, app: mail.app, locale: mail.locale });
  * // node:http
  * createServer(unsubscribe);
  * // Express (before express.json/urlencoded, or after urlencoded)
@@ -110,29 +136,32 @@ export function createUnsubscribeHandler(options: UnsubscribeHandlerOptions): Un
   if (typeof preferences?.set !== 'function')
     throw new ConfigError('preferences', 'required: a PreferenceStore (e.g. memoryPreferenceStore())');
   const look = pages(lookOf(options.app));
+  const languages = pageLanguages(options.messages, options.locale);
   const onError = options.onError ?? ((error: unknown) => console.error(error));
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD' && method !== 'POST')
       return reply(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD, POST' });
-    const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
+    const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const token = query.get('token');
+    const words = languages.translator(languages.pick(query.get('lang'), req.headers['accept-language']));
     if (method !== 'POST') {
       const verdict = verifyWith(token, keys, maxAgeDays, new Date());
-      if (!verdict.ok) return refuse(res, look, verdict.reason);
-      return sendPage(res, 200, look, look.question(verdict.address, verdict.category, token as string));
+      if (!verdict.ok) return refuse(res, look, words, verdict.reason);
+      return sendPage(
+        res,
+        200,
+        look,
+        look.question(words, verdict.address, verdict.category, token as string),
+      );
     }
     const fields = await formFields(req);
     if (fields === 'too-large') return reply(res, 413, 'Payload Too Large', { connection: 'close' });
     const verdict = verifyWith(token, keys, maxAgeDays, new Date());
-    if (!verdict.ok) return refuse(res, look, verdict.reason);
+    if (!verdict.ok) return refuse(res, look, words, verdict.reason);
     if (fields?.get('List-Unsubscribe') !== ONE_CLICK)
-      return sendPage(
-        res,
-        400,
-        look,
-        look.refusal('Bad request', 'An unsubscribe request must carry List-Unsubscribe=One-Click.'),
-      );
+      return sendPage(res, 400, look, look.refusal(words, 'bad-request'));
     try {
       await preferences.set(verdict.address, verdict.category, false, {
         at: verdict.issuedAt,
@@ -140,18 +169,10 @@ export function createUnsubscribeHandler(options: UnsubscribeHandlerOptions): Un
       });
     } catch (error) {
       onError(error);
-      return sendPage(
-        res,
-        500,
-        look,
-        look.refusal(
-          'Please try again',
-          'Your request could not be recorded just now. Please try again later.',
-        ),
-      );
+      return sendPage(res, 500, look, look.refusal(words, 'try-again'));
     }
     if (fields.get('confirm') === 'page')
-      return sendPage(res, 200, look, look.done(verdict.address, verdict.category));
+      return sendPage(res, 200, look, look.done(words, verdict.address, verdict.category));
     reply(res, 200, 'Unsubscribed', { 'cache-control': 'no-store' });
   };
 
@@ -165,25 +186,17 @@ export function createUnsubscribeHandler(options: UnsubscribeHandlerOptions): Un
   };
 }
 
-/** What a refused token is told: malformed 400, the rest 403. */
-const REFUSALS: Record<UnsubscribeTokenFailure, readonly [number, string, string]> = {
-  malformed: [
-    400,
-    'This link is incomplete',
-    'The unsubscribe link was cut short. Copy the whole link from the email, or use the unsubscribe link in a more recent email.',
-  ],
-  forged: [403, 'This link is not valid', 'Use the unsubscribe link in the email exactly as it came.'],
-  future: [403, 'This link is not valid', 'Use the unsubscribe link in the email exactly as it came.'],
-  expired: [
-    403,
-    'This link has expired',
-    'Use the unsubscribe link in a more recent email, or change your notification settings in your account.',
-  ],
+/** What a refused token is told (the words: `unsubscribe-page.<refusal>`): malformed 400, the rest 403. */
+const REFUSALS: Record<UnsubscribeTokenFailure, readonly [number, Refusal]> = {
+  malformed: [400, 'incomplete'],
+  forged: [403, 'invalid'],
+  future: [403, 'invalid'],
+  expired: [403, 'expired'],
 };
 
-function refuse(res: ServerResponse, look: Pages, reason: UnsubscribeTokenFailure): void {
-  const [status, title, detail] = REFUSALS[reason];
-  sendPage(res, status, look, look.refusal(title, detail));
+function refuse(res: ServerResponse, look: Pages, words: Translator, reason: UnsubscribeTokenFailure): void {
+  const [status, refusal] = REFUSALS[reason];
+  sendPage(res, status, look, look.refusal(words, refusal));
 }
 
 /**

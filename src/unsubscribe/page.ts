@@ -1,12 +1,15 @@
 /**
  * Internal: the unsubscribe endpoint's pages: the question a GET shows, the confirmation after the
  * page's own POST, and the refusals. Small, self-contained (no script, no external asset), in the
- * emails' palette with their dark mode, every value HTML-escaped, under a strict CSP.
+ * emails' palette with their dark mode, in the request's language (see language.ts), every value
+ * HTML-escaped, under a strict CSP.
  */
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { ChoosableCategory } from '../preferences.js';
 import type { Palette } from '../templates/brand.js';
+import type { Translator } from '../templates/i18n.js';
+import { PAGE_KEYS } from './language.js';
 
 /** What a page needs of the app: its name (optional) and the two palettes. */
 export interface PageLook {
@@ -15,16 +18,24 @@ export interface PageLook {
   readonly darkColors: Palette;
 }
 
-/** A page's parts, ready to answer with. */
+/** The refusals a page can show (the handler decides the status). */
+export type Refusal = 'incomplete' | 'invalid' | 'expired' | 'bad-request' | 'try-again';
+
+/** A page's parts, ready to answer with, each in the language of the `words` it is given. */
 export interface Pages {
-  question(address: string, category: ChoosableCategory, token: string): string;
-  done(address: string, category: ChoosableCategory): string;
-  refusal(title: string, detail: string): string;
+  question(words: Translator, address: string, category: ChoosableCategory, token: string): string;
+  done(words: Translator, address: string, category: ChoosableCategory): string;
+  refusal(words: Translator, kind: Refusal): string;
   /** The response headers every page goes with (CSP with the stylesheet's hash). */
   readonly headers: Readonly<Record<string, string>>;
 }
 
-const LABELS: Record<ChoosableCategory, string> = { product: 'product update', marketing: 'marketing' };
+/**
+ * Where the address goes in a formatted sentence: the sentence is escaped whole, then the marker
+ * becomes the escaped address in `<strong>`, so catalogs hold no markup. A private-use character,
+ * which no catalog uses and which is taken out of the app's name.
+ */
+const ADDRESS = '\uE000';
 
 /** The pages for one look; the stylesheet (and so its CSP hash) is made once. */
 export function pages(look: PageLook): Pages {
@@ -40,11 +51,23 @@ export function pages(look: PageLook): Pages {
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',
   });
-  // Raw text: escaped where it is written, once.
-  const from = look.appName === undefined ? '' : ` from ${look.appName}`;
-  const page = (title: string, body: string) =>
+  const app = look.appName?.replaceAll(ADDRESS, '');
+  // The arguments of every sentence: ICU selects on the category and on whether there is a name.
+  const values = (category: ChoosableCategory) => ({
+    category,
+    hasApp: app === undefined ? 'no' : 'yes',
+    app: app ?? '',
+    address: ADDRESS,
+  });
+  /** A sentence naming the address, as HTML: the address bold, in `<bdi>` so it keeps its order in Arabic. */
+  const sentence = (words: Translator, key: string, address: string, category: ChoosableCategory) =>
+    escapeHtml(words.t(`${PAGE_KEYS}${key}`, values(category)))
+      .split(ADDRESS)
+      .join(`<strong><bdi>${escapeHtml(address)}</bdi></strong>`);
+  // Locales are the catalogs' own tags (see language.ts), escaped all the same.
+  const page = (words: Translator, title: string, body: string) =>
     `<!doctype html>
-<html lang="en">
+<html lang="${escapeHtml(words.locale)}"${words.dir === 'rtl' ? ' dir="rtl"' : ''}>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -62,28 +85,35 @@ ${body}
 `;
   return {
     headers,
-    question(address, category, token) {
-      const title = `Unsubscribe from ${LABELS[category]} emails${from}?`;
+    question(words, address, category, token) {
+      const title = words.t(`${PAGE_KEYS}question.title`, values(category));
+      // The form keeps the page's language, so the confirmation is in the same one.
+      const action = `?token=${encodeURIComponent(token)}&lang=${encodeURIComponent(words.locale)}`;
       return page(
+        words,
         title,
         `<h1>${escapeHtml(title)}</h1>
-<p><strong>${escapeHtml(address)}</strong> will no longer get ${LABELS[category]} emails${escapeHtml(from)}. Security and account emails still come.</p>
-<form method="post" action="?token=${escapeHtml(encodeURIComponent(token))}">
+<p>${sentence(words, 'question.body', address, category)}</p>
+<form method="post" action="${escapeHtml(action)}">
 <input type="hidden" name="List-Unsubscribe" value="One-Click">
 <input type="hidden" name="confirm" value="page">
-<button type="submit">Unsubscribe</button>
+<button type="submit">${escapeHtml(words.t(`${PAGE_KEYS}question.button`))}</button>
 </form>`,
       );
     },
-    done(address, category) {
+    done(words, address, category) {
+      const title = words.t(`${PAGE_KEYS}done.title`);
       return page(
-        'You are unsubscribed',
-        `<h1>You are unsubscribed</h1>
-<p><strong>${escapeHtml(address)}</strong> will no longer get ${LABELS[category]} emails${escapeHtml(from)}. It can take a moment for emails already on their way to stop.</p>`,
+        words,
+        title,
+        `<h1>${escapeHtml(title)}</h1>
+<p>${sentence(words, 'done.body', address, category)}</p>`,
       );
     },
-    refusal(title, detail) {
-      return page(title, `<h1>${escapeHtml(title)}</h1>\n<p>${escapeHtml(detail)}</p>`);
+    refusal(words, kind) {
+      const title = words.t(`${PAGE_KEYS}${kind}.title`);
+      const detail = words.t(`${PAGE_KEYS}${kind}.detail`);
+      return page(words, title, `<h1>${escapeHtml(title)}</h1>\n<p>${escapeHtml(detail)}</p>`);
     },
   };
 }

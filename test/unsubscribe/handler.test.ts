@@ -202,7 +202,8 @@ describe('the page a person reaches', () => {
       expect(response.status).toBe(200);
       const html = await response.text();
       expect(html).toContain('<h1>Unsubscribe from marketing emails from Acme?</h1>');
-      expect(html).toContain(`<form method="post" action="?token=${t}">`);
+      // The form keeps the page's language, so the confirmation is in the same one.
+      expect(html).toContain(`<form method="post" action="?token=${t}&#38;lang=en">`);
       expect(html).toContain('<input type="hidden" name="List-Unsubscribe" value="One-Click">');
       expect(html).toContain('jane@example.com');
     }
