@@ -16,7 +16,8 @@ export function createUnsubscribeServer(
   preferences: PreferenceStore,
   secrets: readonly string[],
 ): Server {
-  const unsubscribe = createUnsubscribeHandler({ secrets, preferences, app: mail.app });
+  // Pages in the email's language (its link says which), else the browser's, else the service's.
+  const unsubscribe = createUnsubscribeHandler({ secrets, preferences, app: mail.app, locale: mail.locale });
   return createServer((req, res) => {
     if (new URL(req.url ?? '/', 'http://localhost').pathname === '/unsubscribe') return unsubscribe(req, res);
     res.writeHead(404).end();
