@@ -59,6 +59,8 @@ import {
   checkNoFooterLinks,
   type FooterFragment,
   LINK_PLACEHOLDER,
+  RENDERED_AS_SENT,
+  renderedAsSent,
   type UnsubscribeLinks,
 } from './unsubscribe/footer.js';
 import {
@@ -660,7 +662,9 @@ export class EmailService {
       this.#failed(message, name, error, 0, performance.now() - started);
       throw error;
     }
-    return this.send({ ...rest, ...rendered, template: name, category, locale });
+    const input = { ...rest, ...rendered, template: name, category, locale };
+    (input as { [RENDERED_AS_SENT]?: boolean })[RENDERED_AS_SENT] = true;
+    return this.send(input);
   }
 
   /**
@@ -1150,12 +1154,12 @@ export class EmailService {
   /** Validates a message with the service's default sender and Reply-To filled in. */
   #compose(fields: EmailMessageInput): EmailMessage {
     const message = composeMessage(fields, this.#from, this.#replyTo, this.#maxMessageBytes);
-    if (this.#unsubscribe) checkUnsubscribable(message);
-    else checkNoFooterLinks(message, true);
+    const ours = renderedAsSent(fields);
+    if (this.#unsubscribe) checkUnsubscribable(message, ours);
+    else if (!ours) checkNoFooterLinks(message, true);
     return message;
   }
 
-  /** What a template sees besides its data, for an email of `category` with these options. */
   /**
    * The `@unsubscribe` footer alone in the message's language (else the service's), for product and
    * marketing mail whose own HTML or text lacks the links. Rendered once per locale (at most 32 kept).
@@ -1171,10 +1175,16 @@ export class EmailService {
     return footer;
   }
 
-  /** `locale`: canonical, as `#localeOf` gives it. */
+  /**
+   * What a template sees besides its data, for an email of `category` with these options.
+   * `locale`: canonical, as `#localeOf` gives it.
+   */
   #renderContext(category: EmailCategory, replyTo: SendOptions['replyTo'], locale: string): RenderContext {
-    const context = { hasReplyTo: this.#hasReplyTo(replyTo), locale };
-    return this.#links && isChoosable(category) ? { ...context, unsubscribe: this.#links } : context;
+    const hasReplyTo = this.#hasReplyTo(replyTo);
+    const messages = this.templates.messageLayers();
+    return this.#links && isChoosable(category)
+      ? { hasReplyTo, locale, messages, unsubscribe: this.#links }
+      : { hasReplyTo, locale, messages };
   }
 
   /**

@@ -18,6 +18,7 @@ import { ALREADY_DUE, dueTime } from '../send-at.js';
 import type { EmailService } from '../service.js';
 import { categoryOf, type TemplateHandle } from '../templates/define.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
+import { RENDERED_AS_SENT } from '../unsubscribe/footer.js';
 import { isPending, KeyClaims } from './claims.js';
 import { headerText, type KafkaHeaders, type KafkaIncomingMessage } from './client.js';
 import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, readEnvelope } from './envelope.js';
@@ -543,8 +544,10 @@ export function recordHandler(o: RecordHandlerOptions) {
     return 'done';
   };
 
-  /** What the service sends for an envelope: rendered here, checked by the send (see readEnvelope). */
-  /** `template`: the envelope's, looked up (undefined without one). */
+  /**
+   * What the service sends for an envelope: rendered here, checked by the send (see readEnvelope).
+   * `template`: the envelope's, looked up (undefined without one).
+   */
   const sendInput = (envelope: EnvelopeV1, template: TemplateHandle | undefined, prior: number) => {
     const fields = envelopeFields(envelope);
     if (template !== undefined) {
@@ -561,6 +564,7 @@ export function recordHandler(o: RecordHandlerOptions) {
       fields.html = rendered.html;
       fields.text = rendered.text;
       fields.category = category;
+      (fields as { [RENDERED_AS_SENT]?: boolean })[RENDERED_AS_SENT] = true;
     }
     // The in-process retry never takes the email past its attempts in all.
     const left = o.maxAttempts - prior;

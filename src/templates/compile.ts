@@ -26,7 +26,7 @@ import {
 } from './i18n.js';
 import { composeLayout } from './layout.js';
 import { type ArgSpec, checkPartialArgs, PartialArgError } from './partial-args.js';
-import { deriveTextTemplate, htmlToText, labelColons, tidyText } from './text.js';
+import { deriveTextTemplate, hasLabelColons, htmlToText, labelColons, tidyText } from './text.js';
 
 /** A template's output for one message. */
 export interface RenderedEmail {
@@ -234,6 +234,8 @@ export function compileSources(
   const subjectFn = compile(textEta, sources.subject, 'subject');
   const htmlFn = compile(htmlEta, sources.html, 'html');
   const textFn = sources.text === undefined ? undefined : compile(textEta, sources.text, 'text');
+  // A derived text part marks its links' label colons; the render sets them in the language.
+  const colons = sources.text !== undefined && hasLabelColons(sources.text);
 
   const translators = new Map<string, Translator>();
   let translatorLayers: readonly MessageLayer[] | undefined;
@@ -271,7 +273,9 @@ export function compileSources(
           const subject = subjectFn(it).trim();
           if (unsafeText(subject)) throw new SubjectBreak(subjectField(it));
           const text = textFn
-            ? labelColons(tidyText(textFn(it)), translator.locale)
+            ? colons
+              ? labelColons(tidyText(textFn(it)), translator.locale)
+              : tidyText(textFn(it))
             : htmlToText(html, translator.locale);
           return { subject, html, text };
         });

@@ -102,7 +102,9 @@ export class TemplateRegistry {
    * `context` is what the template sees besides its data (`it.hasReplyTo`).
    */
   render(template: string | TemplateHandle, data: unknown, context?: RenderContext): RenderedEmail {
-    return this.compiled(template).render(data, { ...context, messages: this.messageLayers() });
+    // A context that names its catalogs (the service's does) is used as it is: no copy per render.
+    const full = context?.messages ? context : { ...context, messages: this.messageLayers() };
+    return this.compiled(template).render(data, full);
   }
 
   /** The catalogs a template's `t()` reads after its own: the service's, then the built-in ones. */

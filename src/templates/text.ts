@@ -166,6 +166,11 @@ export function htmlToText(html: string, locale?: string): string {
  */
 const LABEL_COLON = '\u2063:';
 
+/** Whether `text` (a derived text template, say) has a label colon for {@link labelColons} to set. */
+export function hasLabelColons(text: string): boolean {
+  return text.includes(LABEL_COLON);
+}
+
 /**
  * The text part's label colons in `locale`'s punctuation: French sets a no-break space before a
  * colon (Imprimerie nationale, *Lexique des règles typographiques*), every other shipped language

@@ -73,6 +73,19 @@ function beforeBodyEnd(html: string, addition: string): string {
 }
 
 /**
+ * Internal: set on a send's input whose HTML and text this same service rendered as the category
+ * the email is sent as (`sendTemplate`, a queue worker). Such a render printed the placeholder
+ * exactly when the send fills it in (the service has the `unsubscribe` option and the mail is
+ * `product`/`marketing`), so the send skips {@link checkNoFooterLinks}, a scan of the whole HTML.
+ */
+export const RENDERED_AS_SENT = Symbol.for('mailroom.unsubscribe.rendered-as-sent');
+
+/** True when `input` carries {@link RENDERED_AS_SENT}. */
+export function renderedAsSent(input: object): boolean {
+  return (input as { [RENDERED_AS_SENT]?: boolean })[RENDERED_AS_SENT] === true;
+}
+
+/**
  * Refuses mail that carries the placeholder where nothing would fill it in: mail that must not
  * offer an unsubscribe (`security`, `transactional`: rendered as product mail, sent as something
  * else), or any mail from a service without the `unsubscribe` option (`noOption`: rendered by

@@ -120,7 +120,7 @@ function linkUrl(
  * `transactional` mail, none may appear: such mail must not offer an unsubscribe), and such mail
  * rendered with the footer's unsubscribe link.
  */
-export function checkUnsubscribable(message: EmailMessage): void {
+export function checkUnsubscribable(message: EmailMessage, renderedAsSent = false): void {
   const own = Object.keys(message.headers).find((name) => HEADER_NAMES.has(name.toLowerCase()));
   if (own !== undefined) {
     throw new MessageError(
@@ -131,7 +131,7 @@ export function checkUnsubscribable(message: EmailMessage): void {
     );
   }
   if (!isChoosable(message.category)) {
-    checkNoFooterLinks(message);
+    if (!renderedAsSent) checkNoFooterLinks(message);
     return;
   }
   const count = message.to.length + message.cc.length + message.bcc.length;
