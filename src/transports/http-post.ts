@@ -117,8 +117,26 @@ export function nodePoster(): Poster {
   };
 }
 
-/** Errors raised before a connection existed: the request cannot have reached the server. */
-const BEFORE_CONNECT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+/**
+ * The error codes that mean the request never reached the server, so a retry cannot deliver twice:
+ * the host's name did not resolve (`ENOTFOUND`, `EAI_AGAIN`), no route led to it (`EHOSTUNREACH`,
+ * `ENETUNREACH`), it refused the connection (`ECONNREFUSED`), or the connection was never set up in
+ * time (`UND_ERR_CONNECT_TIMEOUT`, fetch's). Any other failure may come after the body left: the
+ * clients over which we cannot watch the body go out (fetch, the AWS SDK) count it as sent.
+ */
+const NEVER_CONNECTED: ReadonlySet<string> = new Set([
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNREFUSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** True when an error with this code means nothing was sent ({@link NEVER_CONNECTED}). */
+export function neverConnected(code: string | undefined): boolean {
+  return code !== undefined && NEVER_CONNECTED.has(code);
+}
 
 /** A poster over an injected `fetch`. fetch cannot say how far a request got, so any failure after connecting counts as sent. */
 export function fetchPoster(fetch: typeof globalThis.fetch): Poster {
@@ -155,7 +173,7 @@ export function fetchPoster(fetch: typeof globalThis.fetch): Poster {
           (error as { cause?: { code?: string } })?.cause?.code ??
           (error as { code?: string })?.code ??
           'network';
-        throw new PostError(`request failed: ${code}`, code, !BEFORE_CONNECT.has(code), { cause: error });
+        throw new PostError(`request failed: ${code}`, code, !neverConnected(code), { cause: error });
       } finally {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);

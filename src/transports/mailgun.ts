@@ -3,19 +3,19 @@
  * when there are files). Over node:http(s) with keep-alive connections, or an injected `fetch`.
  */
 import { ConfigError, type EmailError, type EmailErrorCode } from '../errors.js';
-import { allRecipients, type EmailMessage, formatAddress } from '../message.js';
-import { type SendContext, type SendResult, type Transport, throwIfAborted } from '../transport.js';
+import { type EmailMessage, formatAddress } from '../message.js';
+import type { SendContext, Transport } from '../transport.js';
 import {
+  acceptedResult,
   answerError,
+  apiConnection,
   checkApiOptions,
   type HttpApi,
-  hostAndPort,
   parseJson,
-  post,
   providerMetadata,
-  refuseNarrowed,
+  requireOptions,
 } from './http-api.js';
-import { fetchPoster, nodePoster, type PostResponse } from './http-post.js';
+import type { PostResponse } from './http-post.js';
 
 /** Options of {@link mailgunTransport}. */
 export interface MailgunTransportOptions {
@@ -100,32 +100,20 @@ const MAX_BATCH_RECIPIENTS = 1000;
  */
 export function mailgunTransport(options: MailgunTransportOptions): MailgunTransport {
   const { endpoint, authorization, timeoutMs, scheduleDays } = checkOptions(options);
-  const poster = options.fetch ? fetchPoster(options.fetch) : nodePoster();
-  const server = hostAndPort(endpoint);
+  const api = apiConnection(API, endpoint, { fetch: options.fetch, timeoutMs }, statusError);
 
   const deliver = async (message: EmailMessage, context: SendContext, batch: boolean) => {
-    throwIfAborted(context, 'mailgun');
     // Mailgun's API sends to every recipient in the headers: a retry meant for some of them only
     // (deferred by another transport, behind failover) would reach the others twice.
-    refuseNarrowed(API, message, server);
+    api.admit(message, context);
     const { body, contentType } = await toBody(message, options, batch);
-    const response = await post(API, poster, endpoint, server, {
+    const response = await api.request({
       headers: { authorization, 'content-type': contentType },
       body,
-      timeoutMs,
       signal: context.signal,
     });
-    if (response.status < 200 || response.status > 299) throw statusError(response, server);
     const answer = parseJson(response.text);
-    const id = (answer as { id?: unknown } | undefined)?.id;
-    return {
-      messageId: message.messageId,
-      accepted: allRecipients(message),
-      rejected: [],
-      transport: 'mailgun',
-      response: answer,
-      ...(typeof id === 'string' ? { providerMessageId: id } : {}),
-    } satisfies SendResult;
+    return acceptedResult(API, message, answer, (answer as { id?: unknown } | undefined)?.id);
   };
 
   return {
@@ -146,7 +134,7 @@ export function mailgunTransport(options: MailgunTransportOptions): MailgunTrans
       return deliver(message, context, true);
     },
     async close() {
-      poster.close();
+      api.close();
     },
   };
 }
@@ -257,8 +245,7 @@ function checkBatch(message: EmailMessage): void {
 }
 
 function checkOptions(options: MailgunTransportOptions) {
-  if (typeof options !== 'object' || options === null)
-    throw new TypeError('mailgunTransport: options are required');
+  requireOptions(API, options);
   const { apiKey, domain, region = 'us' } = options;
   if (typeof apiKey !== 'string' || apiKey.trim() === '')
     throw new ConfigError('apiKey', 'a Mailgun API key is required');

@@ -4,20 +4,20 @@
  * injected `fetch`.
  */
 import { ConfigError, type EmailError, type EmailErrorCode, MessageError } from '../errors.js';
-import { allRecipients, type EmailMessage, formatAddress } from '../message.js';
-import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
+import { type EmailMessage, formatAddress } from '../message.js';
+import type { Transport } from '../transport.js';
 import {
+  acceptedResult,
   answerError,
+  apiConnection,
   apiFiles,
   checkApiOptions,
   type HttpApi,
-  hostAndPort,
   parseJson,
-  post,
   providerMetadata,
-  refuseNarrowed,
+  requireOptions,
 } from './http-api.js';
-import { fetchPoster, nodePoster, type PostResponse } from './http-post.js';
+import type { PostResponse } from './http-post.js';
 
 /** Options of {@link postmarkTransport}. */
 export interface PostmarkTransportOptions {
@@ -118,8 +118,7 @@ const STATUS_CODES: Readonly<Record<number, EmailErrorCode>> = {
  */
 export function postmarkTransport(options: PostmarkTransportOptions): PostmarkTransport {
   const { endpoint, headers, timeoutMs } = checkOptions(options);
-  const poster = options.fetch ? fetchPoster(options.fetch) : nodePoster();
-  const server = hostAndPort(endpoint);
+  const api = apiConnection(API, endpoint, { fetch: options.fetch, timeoutMs }, statusError);
 
   return {
     name: 'postmark',
@@ -128,27 +127,13 @@ export function postmarkTransport(options: PostmarkTransportOptions): PostmarkTr
     describe: () =>
       `postmark ${endpoint.origin}${options.messageStream ? ` (stream ${options.messageStream})` : ''}`,
     async send(message, context) {
-      throwIfAborted(context, 'postmark');
-      refuseNarrowed(API, message, server);
+      api.admit(message, context);
       const body = JSON.stringify(toBody(message, options));
-      const response = await post(API, poster, endpoint, server, {
-        headers,
-        body,
-        timeoutMs,
-        signal: context.signal,
-      });
+      const response = await api.request({ headers, body, signal: context.signal });
       const answer = parseJson(response.text) as { MessageID?: unknown; ErrorCode?: unknown } | undefined;
       // Postmark answers 200 with ErrorCode 0; a non-zero code in a 200 is still a refusal.
-      if (response.status < 200 || response.status > 299 || (answer?.ErrorCode ?? 0) !== 0)
-        throw statusError(response, server);
-      return {
-        messageId: message.messageId,
-        accepted: allRecipients(message),
-        rejected: [],
-        transport: 'postmark',
-        response: answer,
-        ...(typeof answer?.MessageID === 'string' ? { providerMessageId: answer.MessageID } : {}),
-      } satisfies SendResult;
+      if ((answer?.ErrorCode ?? 0) !== 0) throw statusError(response, api.server);
+      return acceptedResult(API, message, answer, answer?.MessageID);
     },
     /**
      * Checks the server token with `GET /server` (Postmark's "Get the server"): rejects with the
@@ -156,16 +141,10 @@ export function postmarkTransport(options: PostmarkTransportOptions): PostmarkTr
      */
     async verify() {
       const check = new URL(endpoint.href.replace(/\/email$/, '/server'));
-      const response = await post(API, poster, check, server, {
-        headers,
-        body: '',
-        timeoutMs,
-        method: 'GET',
-      });
-      if (response.status < 200 || response.status > 299) throw statusError(response, server);
+      await api.request({ headers, body: '', method: 'GET' }, check);
     },
     async close() {
-      poster.close();
+      api.close();
     },
   };
 }
@@ -229,8 +208,7 @@ function toBody(message: EmailMessage, options: PostmarkTransportOptions): Recor
 }
 
 function checkOptions(options: PostmarkTransportOptions) {
-  if (typeof options !== 'object' || options === null)
-    throw new TypeError('postmarkTransport: options are required');
+  requireOptions(API, options);
   const { base, timeoutMs } = checkApiOptions(API, options, {
     option: 'serverToken',
     value: options.serverToken,

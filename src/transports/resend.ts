@@ -5,20 +5,20 @@
  */
 import { createHash } from 'node:crypto';
 import { type EmailError, type EmailErrorCode, MessageError } from '../errors.js';
-import { allRecipients, type EmailMessage, formatAddress } from '../message.js';
-import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
+import { type EmailMessage, formatAddress } from '../message.js';
+import type { Transport } from '../transport.js';
 import {
+  acceptedResult,
   answerError,
+  apiConnection,
   apiFiles,
   checkApiOptions,
   type HttpApi,
-  hostAndPort,
   parseJson,
-  post,
   providerMetadata,
-  refuseNarrowed,
+  requireOptions,
 } from './http-api.js';
-import { fetchPoster, nodePoster, type PostResponse } from './http-post.js';
+import type { PostResponse } from './http-post.js';
 
 /** Options of {@link resendTransport}. */
 export interface ResendTransportOptions {
@@ -118,8 +118,7 @@ const MAX_KEY = 256;
  */
 export function resendTransport(options: ResendTransportOptions): ResendTransport {
   const { endpoint, authorization, timeoutMs } = checkOptions(options);
-  const poster = options.fetch ? fetchPoster(options.fetch) : nodePoster();
-  const server = hostAndPort(endpoint);
+  const api = apiConnection(API, endpoint, { fetch: options.fetch, timeoutMs }, statusError);
 
   return {
     name: 'resend',
@@ -127,32 +126,22 @@ export function resendTransport(options: ResendTransportOptions): ResendTranspor
     narrowsRecipients: true,
     describe: () => `resend ${endpoint.origin}`,
     async send(message, context) {
-      throwIfAborted(context, 'resend');
-      refuseNarrowed(API, message, server);
+      api.admit(message, context);
       const body = JSON.stringify(toBody(message));
-      const response = await post(API, poster, endpoint, server, {
+      const response = await api.request({
         headers: {
           authorization,
           'content-type': 'application/json',
           'idempotency-key': idempotencyKey(message),
         },
         body,
-        timeoutMs,
         signal: context.signal,
       });
-      if (response.status < 200 || response.status > 299) throw statusError(response, server);
       const answer = parseJson(response.text) as { id?: unknown } | undefined;
-      return {
-        messageId: message.messageId,
-        accepted: allRecipients(message),
-        rejected: [],
-        transport: 'resend',
-        response: answer,
-        ...(typeof answer?.id === 'string' ? { providerMessageId: answer.id } : {}),
-      } satisfies SendResult;
+      return acceptedResult(API, message, answer, answer?.id);
     },
     async close() {
-      poster.close();
+      api.close();
     },
   };
 }
@@ -222,8 +211,7 @@ function tagText(value: string, field: string): string {
 }
 
 function checkOptions(options: ResendTransportOptions) {
-  if (typeof options !== 'object' || options === null)
-    throw new TypeError('resendTransport: options are required');
+  requireOptions(API, options);
   const { base, timeoutMs } = checkApiOptions(API, options, { option: 'apiKey', value: options.apiKey });
   return {
     endpoint: new URL(`${base}/emails`),

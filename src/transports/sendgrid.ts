@@ -5,20 +5,20 @@
  * connections, or an injected `fetch`.
  */
 import { ConfigError, EmailError, type EmailErrorCode, MessageError } from '../errors.js';
-import { type Address, allRecipients, type EmailMessage } from '../message.js';
-import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
+import type { Address, EmailMessage } from '../message.js';
+import type { Transport } from '../transport.js';
 import {
+  acceptedResult,
   answerError,
+  apiConnection,
   apiFiles,
   checkApiOptions,
   type HttpApi,
-  hostAndPort,
   parseJson,
-  post,
   providerMetadata,
-  refuseNarrowed,
+  requireOptions,
 } from './http-api.js';
-import { fetchPoster, nodePoster, type PostResponse } from './http-post.js';
+import type { PostResponse } from './http-post.js';
 
 /** Options of {@link sendgridTransport}. */
 export interface SendgridTransportOptions {
@@ -102,8 +102,7 @@ const MAX_CUSTOM_ARGS = 10_000;
  */
 export function sendgridTransport(options: SendgridTransportOptions): SendgridTransport {
   const { endpoint, authorization, timeoutMs } = checkOptions(options);
-  const poster = options.fetch ? fetchPoster(options.fetch) : nodePoster();
-  const server = hostAndPort(endpoint);
+  const api = apiConnection(API, endpoint, { fetch: options.fetch, timeoutMs }, statusError);
 
   return {
     name: 'sendgrid',
@@ -111,25 +110,16 @@ export function sendgridTransport(options: SendgridTransportOptions): SendgridTr
     narrowsRecipients: true,
     describe: () => `sendgrid ${endpoint.origin}${options.sandboxMode ? ' (sandbox mode)' : ''}`,
     async send(message, context) {
-      throwIfAborted(context, 'sendgrid');
-      refuseNarrowed(API, message, server);
+      api.admit(message, context);
       const body = JSON.stringify(toBody(message, options));
-      const response = await post(API, poster, endpoint, server, {
+      const response = await api.request({
         headers: { authorization, 'content-type': 'application/json' },
         body,
-        timeoutMs,
         signal: context.signal,
       });
-      if (response.status < 200 || response.status > 299) throw statusError(response, server);
-      const id = response.header('x-message-id');
-      return {
-        messageId: message.messageId,
-        accepted: allRecipients(message),
-        rejected: [],
-        transport: 'sendgrid',
-        response: { status: response.status, ...(id ? { messageId: id } : {}) },
-        ...(id ? { providerMessageId: id } : {}),
-      } satisfies SendResult;
+      // 202 with an empty body: the message's id is in a header.
+      const id = response.header('x-message-id') || undefined;
+      return acceptedResult(API, message, { status: response.status, ...(id ? { messageId: id } : {}) }, id);
     },
     /**
      * Checks the key with `GET /v3/scopes` (SendGrid's "Retrieve a list of scopes for which this
@@ -138,25 +128,22 @@ export function sendgridTransport(options: SendgridTransportOptions): SendgridTr
      */
     async verify() {
       const check = new URL(endpoint.href.replace(/\/v3\/mail\/send$/, '/v3/scopes'));
-      const response = await post(API, poster, check, server, {
-        headers: { authorization, accept: 'application/json' },
-        body: '',
-        timeoutMs,
-        method: 'GET',
-      });
-      if (response.status < 200 || response.status > 299) throw statusError(response, server);
+      const response = await api.request(
+        { headers: { authorization, accept: 'application/json' }, body: '', method: 'GET' },
+        check,
+      );
       const scopes = (parseJson(response.text) as { scopes?: unknown } | undefined)?.scopes;
       if (Array.isArray(scopes) && !scopes.includes('mail.send')) {
-        throw new EmailError(`SendGrid: the API key at ${server} lacks the mail.send scope`, {
+        throw new EmailError(`SendGrid: the API key at ${api.server} lacks the mail.send scope`, {
           code: 'auth',
           transport: 'sendgrid',
           status: response.status,
-          endpoint: server,
+          endpoint: api.server,
         });
       }
     },
     async close() {
-      poster.close();
+      api.close();
     },
   };
 }
@@ -253,8 +240,7 @@ function toBody(message: EmailMessage, options: SendgridTransportOptions): Recor
 }
 
 function checkOptions(options: SendgridTransportOptions) {
-  if (typeof options !== 'object' || options === null)
-    throw new TypeError('sendgridTransport: options are required');
+  requireOptions(API, options);
   const { region = 'global' } = options;
   if (!(region in REGIONS)) throw new ConfigError('region', 'must be global or eu');
   if (options.sandboxMode !== undefined && typeof options.sandboxMode !== 'boolean') {

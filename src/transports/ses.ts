@@ -15,12 +15,18 @@
 import { ConfigError, connectionFailure, EmailError, type EmailErrorCode, MessageError } from '../errors.js';
 import { lazyRequire } from '../lazy-deps.js';
 import { oneLine } from '../log.js';
-import { isLoopback } from '../loopback.js';
 import { deliveryRecipients, type EmailMessage, envelopeRecipients } from '../message.js';
 import { parseRetryAfter } from '../retry.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { type DkimOptions, dkimSigner } from './dkim.js';
-import { providerMetadata } from './http-api.js';
+import {
+  checkBaseUrl,
+  checkTimeout,
+  type HttpApi,
+  hostAndPort,
+  providerMetadata,
+  requestError,
+} from './http-api.js';
 import { wireBytes } from './nodemailer-mapping.js';
 
 /** The part of a `SESv2Client` (from `@aws-sdk/client-sesv2`) this transport uses. */
@@ -95,6 +101,14 @@ interface SesSdk {
 }
 
 const SES_PACKAGE = '@aws-sdk/client-sesv2';
+/** SES as the shared HTTP API helpers name it: the endpoint's rule and a request with no answer. */
+const API: HttpApi = {
+  transport: 'ses',
+  label: 'Amazon SES',
+  defaultBaseUrl: 'https://email.eu-west-1.amazonaws.com',
+  keyOption: 'credentials',
+  hostHint: 'check region and endpoint',
+};
 const loadSdk = lazyRequire<SesSdk>(SES_PACKAGE);
 
 /**
@@ -142,8 +156,6 @@ const STATUS_CODES: Readonly<Record<number, EmailErrorCode>> = {
   404: 'config',
   429: 'rate-limit',
 };
-/** Failures to connect: nothing was sent, so a retry cannot duplicate. */
-const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 /** SES message tag names and values (API_MessageTag): ASCII letters, digits, `_` and `-`, at most 256. */
 const TAG = /^[A-Za-z0-9_-]{1,256}$/;
 const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
@@ -203,7 +215,7 @@ export function sesTransport(options: SesTransportOptions = {}): SesTransport {
       ...(endpoint === undefined ? {} : { endpoint: endpoint.href }),
     });
   const where = endpoint
-    ? `${endpoint.hostname}:${endpoint.port || (endpoint.protocol === 'https:' ? '443' : '80')}`
+    ? hostAndPort(endpoint)
     : options.region
       ? `email.${options.region}.amazonaws.com:443`
       : undefined;
@@ -281,7 +293,8 @@ export function sesTransport(options: SesTransportOptions = {}): SesTransport {
 
 /**
  * Maps what the SDK threw to our error: a service error by its name (`ERROR_CODES`), else its
- * status; a request that got no answer by whether a connection was ever made.
+ * status; a request that got no answer as every HTTP API transport maps it (`requestError`): the
+ * SDK cannot say whether the body went out, so only a connection never made counts as not sent.
  */
 function sesError(
   error: unknown,
@@ -289,16 +302,10 @@ function sesError(
   aborted: boolean,
   timedOut: boolean,
 ): EmailError {
+  if (aborted) return requestError(API, error, endpoint, { reason: 'aborted', sent: false });
+  if (timedOut) return requestError(API, error, endpoint, { reason: 'timeout', sent: true });
   const base = { transport: 'ses', cause: error, ...(endpoint ? { endpoint } : {}) };
   const at = endpoint ? ` at ${endpoint}` : '';
-  if (aborted) return new EmailError('the send was aborted', { ...base, code: 'aborted' });
-  if (timedOut) {
-    return new EmailError(`Amazon SES${at} did not answer in time`, {
-      ...base,
-      code: 'timeout',
-      handedOver: true,
-    });
-  }
   const e = (typeof error === 'object' && error !== null ? error : {}) as {
     name?: unknown;
     message?: unknown;
@@ -345,23 +352,7 @@ function sesError(
       code: 'config',
     });
   }
-  const connection = connectionFailure(error);
-  if (connection) {
-    const { code, causeCode } = connection;
-    const sent = code !== 'config' && code !== 'tls' && !NOT_CONNECTED.has(causeCode ?? '');
-    const text =
-      code === 'config'
-        ? `Amazon SES: the API host${at} could not be found (${causeCode}); check region and endpoint`
-        : code === 'tls'
-          ? `Amazon SES: TLS could not be set up${at} (${causeCode})`
-          : `Amazon SES could not be reached${at} (${causeCode})`;
-    return new EmailError(text, {
-      ...base,
-      code,
-      handedOver: sent,
-      ...(causeCode ? { causeCode } : {}),
-    });
-  }
+  if (connectionFailure(error)) return requestError(API, error, endpoint);
   return new EmailError(`Amazon SES${at}: ${said || 'the request failed'}`, { ...base, code: 'provider' });
 }
 
@@ -437,9 +428,7 @@ function checkOptions(options: SesTransportOptions): { timeoutMs: number; endpoi
     throw new ConfigError('region', 'must be an AWS region such as eu-west-1');
   }
   if (credentials !== undefined && typeof credentials !== 'function') checkCredentials(credentials);
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new ConfigError('timeoutMs', 'must be a positive number');
-  }
+  checkTimeout(timeoutMs);
   const set = options.configurationSetName;
   if (set !== undefined && (typeof set !== 'string' || !CONFIGURATION_SET.test(set))) {
     throw new ConfigError(
@@ -454,7 +443,11 @@ function checkOptions(options: SesTransportOptions): { timeoutMs: number; endpoi
       'must be an SES identity ARN such as arn:aws:ses:eu-west-1:123456789012:identity/acme.example',
     );
   }
-  return { timeoutMs, endpoint: endpoint === undefined ? undefined : checkEndpoint(endpoint) };
+  return {
+    timeoutMs,
+    // The endpoint gets our signed requests and the mail in them: https unless this machine.
+    endpoint: endpoint === undefined ? undefined : checkBaseUrl(API, endpoint, 'endpoint', 'mail'),
+  };
 }
 
 /** Checks the shape only; errors name the field, never its value. */
@@ -473,26 +466,4 @@ function checkCredentials(credentials: unknown): void {
       throw new ConfigError(`credentials.${field}`, 'is required, without spaces or line breaks');
     }
   }
-}
-
-/** An endpoint our signed requests (and the mail in them) may go to: https unless this machine. */
-function checkEndpoint(endpoint: unknown): URL {
-  const fail = (problem: string) => new ConfigError('endpoint', problem);
-  if (typeof endpoint !== 'string' || /[\s\p{Cc}]/u.test(endpoint) || !URL.canParse(endpoint)) {
-    throw fail('must be an http(s) URL such as https://email.eu-west-1.amazonaws.com');
-  }
-  const url = new URL(endpoint);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw fail('must be an http(s) URL');
-  if (url.username !== '' || url.password !== '') {
-    throw fail('must not hold a user name or password: credentials go in credentials');
-  }
-  if (url.search !== '' || url.hash !== '' || /[?#]/.test(endpoint)) {
-    throw fail('must not have a query (?…) or a fragment (#…)');
-  }
-  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
-    throw fail(
-      'must be https: mail would cross the network in plain text (http only to localhost, 127.0.0.0/8, ::1)',
-    );
-  }
-  return url;
 }

@@ -14,10 +14,17 @@ import {
   type Transport,
 } from '../../src/index.js';
 import type { KafkaClientLike } from '../../src/kafka/client.js';
-import type { BuiltinEmail, EmailProducer, EmailWorkerOptions } from '../../src/kafka/index.js';
-import { HEADERS } from '../../src/kafka/index.js';
+import {
+  type BuiltinEmail,
+  createEmailProducer,
+  createEmailWorker,
+  type EmailProducer,
+  type EmailWorker,
+  type EmailWorkerOptions,
+  HEADERS,
+} from '../../src/kafka/index.js';
 import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
-import { startRealKafka } from '../helpers/kafka-real.js';
+import { type RealKafkaCluster, startRealKafka } from '../helpers/kafka-real.js';
 import { clientUnderTest, kafkaClient } from './clients.js';
 
 export { clientUnderTest, KAFKA_CLIENT, kafkaClient } from './clients.js';
@@ -45,6 +52,69 @@ export function useKafkaCluster(
     await cluster?.stop();
   });
   return cleanup;
+}
+
+/** Which cluster a test runs on: the mock, or Apache Kafka itself. */
+export type ClusterKind = 'mock' | 'real';
+
+/** What a test file gets from {@link useKafka}: its fields are set before the first test. */
+export interface KafkaContext {
+  readonly kind: ClusterKind;
+  cluster: KafkaCluster;
+  /** kafkajs, for the test's own reading and writing. */
+  kafka: Kafka;
+  /** The client mailroom runs on (clients.ts: KAFKA_CLIENT). */
+  client: KafkaClientLike;
+  /** Clean-ups, run (newest first) after each test. */
+  readonly cleanup: Array<() => Promise<void> | void>;
+}
+
+/**
+ * One cluster for the calling file (or `describe`), as {@link useKafkaCluster} starts it, in one
+ * object: `const ctx = useKafka()`, then `ctx.cluster`, `ctx.client` … in the tests. A real
+ * cluster's start-up time goes to the test output.
+ */
+export function useKafka(options: { real?: { nodes: 1 | 3 } } = {}): KafkaContext {
+  const ctx = { kind: options.real ? 'real' : 'mock' } as KafkaContext;
+  const cleanup = useKafkaCluster((cluster, kafka, client) => {
+    Object.assign(ctx, { cluster, kafka, client });
+    if (options.real) {
+      const { nodes, startupMs } = cluster as RealKafkaCluster;
+      console.info(`real Kafka, ${nodes} node(s): started in ${startupMs} ms`);
+    }
+  }, options);
+  Object.assign(ctx, { cleanup });
+  return ctx;
+}
+
+/** A producer on `ctx`'s client, disconnected after the test. */
+export function producerFor(ctx: KafkaContext, topic: string): EmailProducer {
+  const producer = createEmailProducer({ kafka: ctx.client, topic });
+  ctx.cleanup.push(() => producer.disconnect());
+  return producer;
+}
+
+/** A worker on `ctx`'s client with {@link FAST_CONSUMER} (unless `options.consumer`), closed after the test. */
+export function workerFor(ctx: KafkaContext, options: Omit<EmailWorkerOptions, 'kafka'>): EmailWorker {
+  const worker = createEmailWorker({ kafka: ctx.client, consumer: FAST_CONSUMER, ...options });
+  ctx.cleanup.push(() => worker.close());
+  return worker;
+}
+
+/**
+ * The start of most worker scenarios: fresh topics (`partitions` each, default 3), a worker on
+ * them sending through `transport` (default a {@link scriptedTransport}; not started; `options`
+ * added to the worker's), and a producer to the topic; all closed after the test.
+ */
+export async function freshWorker<T extends Transport = ReturnType<typeof scriptedTransport>>(
+  ctx: KafkaContext,
+  options: Partial<Omit<EmailWorkerOptions, 'kafka'>> & { partitions?: number; transport?: T } = {},
+) {
+  const { partitions = 3, transport = scriptedTransport() as Transport as T, ...rest } = options;
+  const topics = await freshTopics(ctx.cluster, partitions);
+  const producer = producerFor(ctx, topics.topic);
+  const worker = workerFor(ctx, { service: serviceFor(transport), ...topics, ...rest });
+  return { topics, transport, producer, worker };
 }
 
 /** Fresh topic names for one test (and their creation on the cluster). */

@@ -3,12 +3,10 @@
  * a run on the mock cluster, the way a Kubernetes probe and Prometheus would.
  */
 import { createServer } from 'node:net';
-import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { isConfigError } from '../../src/errors.js';
 import {
-  createEmailProducer,
   createEmailWorker,
   type KafkaClientLike,
   serveWorkerHealth,
@@ -16,50 +14,32 @@ import {
   workerHealth,
   workerMetrics,
 } from '../../src/kafka/index.js';
-import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import {
-  FAST_CONSUMER,
   FAST_RETRY,
   freshTopics,
+  freshWorker,
   KAFKA_CLIENT,
   ledger,
+  producerFor,
   readTopic,
   scriptedTransport,
   serviceFor,
-  useKafkaCluster,
+  useKafka,
   waitFor,
+  workerFor,
 } from './harness.js';
 
-let cluster: KafkaCluster;
-let kafka: Kafka;
-let client: KafkaClientLike;
 // The Confluent client reads the consumer lag with the admin ListOffsets request, which
 // librdkafka's mock cluster (Debian's 2.0.2) never answers: that run scrapes a real broker.
-const cleanup = useKafkaCluster(
-  (started, plumbing, underTest) => {
-    cluster = started;
-    kafka = plumbing;
-    client = underTest;
-  },
-  KAFKA_CLIENT === 'confluent' ? { real: { nodes: 1 } } : {},
-);
+const ctx = useKafka(KAFKA_CLIENT === 'confluent' ? { real: { nodes: 1 } } : {});
 
 async function setup() {
-  const topics = await freshTopics(cluster);
-  const transport = scriptedTransport();
-  const producer = createEmailProducer({ kafka: client, topic: topics.topic });
-  cleanup.push(() => producer.disconnect());
-  const worker = createEmailWorker({
-    kafka: client,
-    service: serviceFor(transport),
-    ...topics,
-    consumer: FAST_CONSUMER,
+  const { topics, transport, producer, worker } = await freshWorker(ctx, {
     retry: FAST_RETRY,
     pauseMs: 60_000,
   });
-  cleanup.push(() => worker.close());
   const health = await serveWorkerHealth(worker, { port: 0, metrics: true });
-  cleanup.push(() => health.close());
+  ctx.cleanup.push(() => health.close());
   return { topics, transport, producer, worker, health };
 }
 
@@ -131,7 +111,7 @@ describe('worker health and metrics over HTTP', () => {
     expect(ready.assignment?.[topics.topic]?.sort()).toEqual([0, 1, 2]);
 
     await waitFor(() => worker.stats.sent + worker.stats.deadLettered === 15, 'every record decided');
-    const dlq = await readTopic(kafka, topics.deadLetterTopic, 3);
+    const dlq = await readTopic(ctx.kafka, topics.deadLetterTopic, 3);
     const book = ledger(keys, transport.delivered, dlq);
     expect(book).toEqual({ published: 15, sent: 12, duplicated: 0, deadLettered: 3, lost: 0 });
 
@@ -179,19 +159,17 @@ describe('worker health and metrics over HTTP', () => {
   });
 
   it('shows a backlog as consumer lag until the worker has sent and committed it', async () => {
-    const topics = await freshTopics(cluster);
-    const producer = createEmailProducer({ kafka: client, topic: topics.topic });
-    cleanup.push(() => producer.disconnect());
+    const topics = await freshTopics(ctx.cluster);
+    const producer = producerFor(ctx, topics.topic);
     for (let i = 0; i < 9; i++) await producer.publish(verification(i));
     // Every send waits until the gate opens: nothing is committed before.
     let open!: () => void;
     const gate = new Promise<void>((resolve) => {
       open = resolve;
     });
-    cleanup.push(() => open());
+    ctx.cleanup.push(() => open());
     const sent: string[] = [];
-    const worker = createEmailWorker({
-      kafka: client,
+    const worker = workerFor(ctx, {
       service: serviceFor({
         name: 'gated',
         async send(message) {
@@ -201,11 +179,9 @@ describe('worker health and metrics over HTTP', () => {
         },
       }),
       ...topics,
-      consumer: FAST_CONSUMER,
     });
-    cleanup.push(() => worker.close());
     const health = await serveWorkerHealth(worker, { port: 0, metrics: true });
-    cleanup.push(() => health.close());
+    ctx.cleanup.push(() => health.close());
     await worker.start();
     const lagOf = async () =>
       samples((await get(`${health.url}/metrics`)).body, 'mailroom_worker_consumer_lag');
@@ -267,9 +243,9 @@ describe('worker health and metrics over HTTP', () => {
   it('refuses a port already in use with an error naming the port', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise<void>((resolve) => busy.close(() => resolve())));
+    ctx.cleanup.push(() => new Promise<void>((resolve) => busy.close(() => resolve())));
     const port = (busy.address() as { port: number }).port;
-    const worker = createEmailWorker({ kafka: client, service: serviceFor(scriptedTransport()) });
+    const worker = createEmailWorker({ kafka: ctx.client, service: serviceFor(scriptedTransport()) });
     const error = await rejection(serveWorkerHealth(worker, { port }));
     expect(isConfigError(error)).toBe(true);
     expect(error).toMatchObject({ option: 'port' });
@@ -279,7 +255,7 @@ describe('worker health and metrics over HTTP', () => {
   });
 
   it('refuses a host that is not an address of this machine, naming the host option', async () => {
-    const worker = createEmailWorker({ kafka: client, service: serviceFor(scriptedTransport()) });
+    const worker = createEmailWorker({ kafka: ctx.client, service: serviceFor(scriptedTransport()) });
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine has it, so the bind fails and nothing is sent.
     const error = await rejection(serveWorkerHealth(worker, { port: 0, host: '192.0.2.1' }));
     expect(error).toMatchObject({ option: 'host' });
@@ -289,7 +265,7 @@ describe('worker health and metrics over HTTP', () => {
   });
 
   it('refuses a port that is not one, and anything that is not a worker', async () => {
-    const worker = createEmailWorker({ kafka: client, service: serviceFor(scriptedTransport()) });
+    const worker = createEmailWorker({ kafka: ctx.client, service: serviceFor(scriptedTransport()) });
     for (const port of [-1, 65536, 1.5, Number.NaN, '9464' as unknown as number]) {
       expect(await rejection(serveWorkerHealth(worker, { port }))).toMatchObject({
         name: 'TypeError',
@@ -306,20 +282,20 @@ describe('worker health and metrics over HTTP', () => {
 
   it('puts its metrics on a registry of yours, one worker per registry', async () => {
     const registry = new Registry();
-    const worker = createEmailWorker({ kafka: client, service: serviceFor(scriptedTransport()) });
+    const worker = createEmailWorker({ kafka: ctx.client, service: serviceFor(scriptedTransport()) });
     const metrics = await workerMetrics(worker, { registry });
-    cleanup.push(() => metrics.close());
+    ctx.cleanup.push(() => metrics.close());
     expect(await registry.metrics()).toContain('# TYPE mailroom_worker_emails_sent_total counter');
     expect(await registry.metrics()).toContain('# TYPE mailroom_worker_send_duration_seconds histogram');
-    const other = createEmailWorker({ kafka: client, service: serviceFor(scriptedTransport()) });
+    const other = createEmailWorker({ kafka: ctx.client, service: serviceFor(scriptedTransport()) });
     const error = await rejection(workerMetrics(other, { registry }));
     expect(error).toMatchObject({ option: 'registry' });
   });
 
   it('answers 404 on /metrics when metrics were not asked for, and 405 to anything but GET', async () => {
-    const worker = createEmailWorker({ kafka: client, service: serviceFor(scriptedTransport()) });
+    const worker = createEmailWorker({ kafka: ctx.client, service: serviceFor(scriptedTransport()) });
     const health = await serveWorkerHealth(worker, { port: 0 });
-    cleanup.push(() => health.close());
+    ctx.cleanup.push(() => health.close());
     expect(health.metrics).toBeUndefined();
     expect(await get(`${health.url}/metrics`)).toMatchObject({ status: 404 });
     expect((await fetch(`${health.url}/readyz`, { method: 'POST' })).status).toBe(405);
@@ -365,7 +341,7 @@ describe('readiness from what the Kafka client reports (a scripted client)', () 
       groupId: 'senders',
     });
     await worker.start();
-    cleanup.push(() => worker.close());
+    ctx.cleanup.push(() => worker.close());
     expect(workerHealth(worker)).toMatchObject({
       ready: false,
       reason: 'joining group senders: no partitions assigned yet',
@@ -401,7 +377,7 @@ describe('readiness from what the Kafka client reports (a scripted client)', () 
       topic: 'mail',
     });
     await worker.start();
-    cleanup.push(() => worker.close());
+    ctx.cleanup.push(() => worker.close());
     expect(workerHealth(worker).ready).toBe(false);
     const rebalance = configs[0]?.rebalance_cb as (error: { code: number }, partitions: unknown[]) => void;
     // librdkafka's codes: -175 assign, -174 revoke (rdkafka.h).

@@ -3,41 +3,16 @@
  * worker renders the template in it; a malformed tag is dead-lettered as invalid-envelope naming
  * `locale`. Against librdkafka's mock cluster, like worker.test.ts.
  */
-import type { Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { isMessageError } from '../../src/errors.js';
-import type { KafkaClientLike } from '../../src/kafka/client.js';
-import {
-  createEmailProducer,
-  createEmailWorker,
-  createEnvelope,
-  parseEnvelope,
-} from '../../src/kafka/index.js';
+import { createEnvelope, parseEnvelope } from '../../src/kafka/index.js';
 import type { EmailQueue, QueuedEmail } from '../../src/queue.js';
 import { EmailService } from '../../src/service.js';
 import { memoryTransport } from '../../src/transports/memory.js';
-import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import { thrown } from '../helpers/thrown.js';
-import {
-  FAST_CONSUMER,
-  FAST_RETRY,
-  freshTopics,
-  HEADERS,
-  readTopic,
-  scriptedTransport,
-  serviceFor,
-  useKafkaCluster,
-  waitFor,
-} from './harness.js';
+import { FAST_RETRY, freshWorker, HEADERS, readTopic, useKafka, waitFor } from './harness.js';
 
-let cluster: KafkaCluster;
-let kafka: Kafka;
-let client: KafkaClientLike;
-const cleanup = useKafkaCluster((started, plumbing, underTest) => {
-  cluster = started;
-  kafka = plumbing;
-  client = underTest;
-});
+const ctx = useKafka();
 
 const welcome = { template: 'welcome' as const, data: { username: 'Jane' }, to: 'jane@example.com' };
 
@@ -83,21 +58,10 @@ describe('the envelope carries the locale', () => {
 
 describe('the worker renders in the envelope’s locale', () => {
   it('sends German for a German envelope, English without one, and dead-letters a bad tag', async () => {
-    const topics = await freshTopics(cluster);
-    const transport = scriptedTransport();
-    const producer = createEmailProducer({ kafka: client, topic: topics.topic });
-    cleanup.push(() => producer.disconnect());
-    const worker = createEmailWorker({
-      kafka: client,
-      service: serviceFor(transport),
-      ...topics,
-      consumer: FAST_CONSUMER,
-      retry: FAST_RETRY,
-    });
-    cleanup.push(() => worker.close());
-    const raw = kafka.producer();
+    const { topics, transport, producer, worker } = await freshWorker(ctx, { retry: FAST_RETRY });
+    const raw = ctx.kafka.producer();
     await raw.connect();
-    cleanup.push(() => raw.disconnect());
+    ctx.cleanup.push(() => raw.disconnect());
     const key = 'same-partition@example.com';
     const bad = JSON.stringify({
       ...createEnvelope({ ...welcome, to: key, idempotencyKey: 'bad' }),
@@ -114,7 +78,7 @@ describe('the worker renders in the envelope’s locale', () => {
     expect(byKey.de?.html).toContain('<html lang="de"');
     expect(byKey.de?.headers['Content-Language']).toBe('de');
     expect(byKey.en?.subject).toBe('Welcome to Acme, Jane!');
-    const dlq = await readTopic(kafka, topics.deadLetterTopic, 1);
+    const dlq = await readTopic(ctx.kafka, topics.deadLetterTopic, 1);
     expect(dlq.map((r) => [r.headers[HEADERS.reason], r.headers[HEADERS.errorMessage]])).toEqual([
       ['invalid-envelope', expect.stringContaining('locale: must be a BCP 47 language tag')],
     ]);

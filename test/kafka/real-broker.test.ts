@@ -11,29 +11,24 @@ import { fileURLToPath } from 'node:url';
 import type { Kafka, ProducerConfig } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { isEmailError } from '../../src/index.js';
-import type { KafkaClientLike } from '../../src/kafka/client.js';
-import {
-  createEmailProducer,
-  createEmailWorker,
-  type EmailProducer,
-  isKafkaTopicMissingError,
-} from '../../src/kafka/index.js';
-import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
-import type { RealKafkaCluster } from '../helpers/kafka-real.js';
+import { createEmailProducer, type EmailProducer, isKafkaTopicMissingError } from '../../src/kafka/index.js';
+import { startKafkaCluster } from '../helpers/kafka-cluster.js';
 import {
   clientUnderTest,
   email,
-  FAST_CONSUMER,
   freshTopics,
+  freshWorker,
   KAFKA_CLIENT,
   kafkaClient,
   ledger,
+  producerFor,
   publishAll,
   readTopic,
   scriptedTransport,
   serviceFor,
-  useKafkaCluster,
+  useKafka,
   waitFor,
+  workerFor,
 } from './harness.js';
 
 /**
@@ -71,11 +66,6 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection');
 }
 
-const startedIn = (cluster: KafkaCluster) => {
-  const real = cluster as RealKafkaCluster;
-  console.info(`real Kafka, ${real.nodes} node(s): started in ${real.startupMs} ms`);
-};
-
 /**
  * The client as a user passes it, recording the config of every producer made from it and the
  * Kafka requests those producers send (kafkajs's instrumentation events).
@@ -101,35 +91,14 @@ function recording(kafka: Kafka) {
 }
 
 describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 }, () => {
-  let cluster: KafkaCluster;
-  let kafka: Kafka;
-  let client: KafkaClientLike;
-  const cleanup = useKafkaCluster(
-    (started, plumbing, underTest) => {
-      cluster = started;
-      kafka = plumbing;
-      client = underTest;
-      startedIn(started);
-    },
-    { real: { nodes: 1 } },
-  );
+  const ctx = useKafka({ real: { nodes: 1 } });
 
   it('delivers every published email once: lost 0', async () => {
-    const topics = await freshTopics(cluster, 3);
-    const transport = scriptedTransport();
-    const worker = createEmailWorker({
-      kafka: client,
-      service: serviceFor(transport),
-      ...topics,
-      consumer: FAST_CONSUMER,
-    });
-    cleanup.push(() => worker.close());
-    const producer = createEmailProducer({ kafka: client, topic: topics.topic });
-    cleanup.push(() => producer.disconnect());
+    const { topics, transport, producer, worker } = await freshWorker(ctx);
     const keys = await publishAll(producer, 0, 50);
     await worker.start();
     await waitFor(() => transport.delivered.length >= 50, 'all 50 delivered', 30_000);
-    const dlq = await readTopic(kafka, topics.deadLetterTopic, 0);
+    const dlq = await readTopic(ctx.kafka, topics.deadLetterTopic, 0);
     expect(ledger(keys, transport.delivered, dlq)).toEqual({
       published: 50,
       sent: 50,
@@ -142,24 +111,24 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
   it.runIf(KAFKA_CLIENT === 'kafkajs')(
     'publishes idempotently (acks from all replicas, a producer id) on a real broker, and not on the mock',
     async () => {
-      const topics = await freshTopics(cluster, 1);
-      const real = recording(kafka);
+      const topics = await freshTopics(ctx.cluster, 1);
+      const real = recording(ctx.kafka);
       const producer = createEmailProducer({ kafka: real.client, topic: topics.topic });
-      cleanup.push(() => producer.disconnect());
+      ctx.cleanup.push(() => producer.disconnect());
       await producer.publish(email(1));
       expect(real.configs).toEqual([expect.objectContaining({ idempotent: true, maxInFlightRequests: 1 })]);
       expect(real.requests).toContain('InitProducerId');
-      const records = await readTopic(kafka, topics.topic, 1);
+      const records = await readTopic(ctx.kafka, topics.topic, 1);
       expect(records).toHaveLength(1);
 
       // librdkafka's mock names a controller that is none of its brokers: kafkajs's idempotent
       // producer would wait for it forever, so there the producer runs without.
       const mock = await startKafkaCluster({ brokers: 1 });
-      cleanup.push(() => mock.stop());
+      ctx.cleanup.push(() => mock.stop());
       await mock.createTopic(topics.topic, 1, 1);
       const onMock = recording(kafkaClient(mock));
       const mockProducer = createEmailProducer({ kafka: onMock.client, topic: topics.topic });
-      cleanup.push(() => mockProducer.disconnect());
+      ctx.cleanup.push(() => mockProducer.disconnect());
       await mockProducer.publish(email(2));
       expect(onMock.configs).toHaveLength(1);
       expect(onMock.configs[0]).not.toHaveProperty('idempotent');
@@ -170,12 +139,12 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
   it.runIf(KAFKA_CLIENT === 'confluent')(
     'publishes idempotently through the Confluent client on a real broker and on the mock alike (librdkafka asks any broker for its producer id)',
     async () => {
-      const topics = await freshTopics(cluster, 1);
+      const topics = await freshTopics(ctx.cluster, 1);
       const mock = await startKafkaCluster({ brokers: 1 });
-      cleanup.push(() => mock.stop());
+      ctx.cleanup.push(() => mock.stop());
       await mock.createTopic(topics.topic, 1, 1);
       for (const [where, on, plumbing] of [
-        ['real', client, kafka],
+        ['real', ctx.client, ctx.kafka],
         ['mock', clientUnderTest(mock.brokers), kafkaClient(mock)],
       ] as const) {
         const configs: object[] = [];
@@ -187,7 +156,7 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
           consumer: (config: object) => on.consumer(config),
         };
         const producer = createEmailProducer({ kafka: recorded, topic: topics.topic });
-        cleanup.push(() => producer.disconnect());
+        ctx.cleanup.push(() => producer.disconnect());
         await producer.publish(email(where === 'real' ? 1 : 2));
         expect(configs, where).toEqual([
           { kafkaJS: expect.objectContaining({ idempotent: true, acks: -1 }) },
@@ -198,25 +167,22 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
   );
 
   it('refuses to start a worker whose topics do not exist (auto-creation off), naming them', async () => {
-    const topics = await freshTopics(cluster, 1);
+    const topics = await freshTopics(ctx.cluster, 1);
     const missing = {
       ...topics,
       topic: `${topics.topic}-missing`,
       retryTopic: `${topics.topic}-missing.retry`,
     };
-    const worker = createEmailWorker({
-      kafka: client,
+    const worker = workerFor(ctx, {
       service: serviceFor(scriptedTransport()),
       ...missing,
-      consumer: FAST_CONSUMER,
     });
-    cleanup.push(() => worker.close());
     const error = await rejection(worker.start());
     expect(isKafkaTopicMissingError(error)).toBe(true);
     expect(error).toMatchObject({ topics: [missing.topic, missing.retryTopic] });
     expect((error as Error).message).toContain(missing.topic);
     // Nothing was created behind the worker's back.
-    const admin = kafka.admin();
+    const admin = ctx.kafka.admin();
     await admin.connect();
     const existing = await admin.listTopics();
     await admin.disconnect();
@@ -226,8 +192,8 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
 
   it('refuses to publish to a topic that does not exist (auto-creation off): a systemic error naming it, nothing created', async () => {
     const topic = `mail-missing-${Date.now()}`;
-    const producer = createEmailProducer({ kafka: client, topic });
-    cleanup.push(() => producer.disconnect());
+    const producer = createEmailProducer({ kafka: ctx.client, topic });
+    ctx.cleanup.push(() => producer.disconnect());
     const error = await rejection(
       producer.publish({ to: 'jane@example.com', subject: 'Hi', text: 'Hello', idempotencyKey: 'missing:1' }),
     );
@@ -240,7 +206,7 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
     });
     expect((error as Error).message).toContain(`the Kafka topic ${topic} does not exist`);
     expect(isKafkaTopicMissingError((error as Error).cause)).toBe(true);
-    const admin = kafka.admin();
+    const admin = ctx.kafka.admin();
     await admin.connect();
     const existing = await admin.listTopics();
     await admin.disconnect();
@@ -249,47 +215,26 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
 });
 
 describe('mailroom-js/kafka on a three-node real Kafka cluster', { timeout: 90_000 }, () => {
-  let cluster: KafkaCluster;
-  let kafka: Kafka;
-  let client: KafkaClientLike;
-  const cleanup = useKafkaCluster(
-    (started, plumbing, underTest) => {
-      cluster = started;
-      kafka = plumbing;
-      client = underTest;
-      startedIn(started);
-    },
-    { real: { nodes: 3 } },
-  );
+  const ctx = useKafka({ real: { nodes: 3 } });
 
   it('loses nothing when a broker is SIGKILLed mid-run and restarted', async () => {
-    const topics = await freshTopics(cluster, 6);
-    const transport = scriptedTransport();
-    const worker = createEmailWorker({
-      kafka: client,
-      service: serviceFor(transport),
-      ...topics,
-      consumer: FAST_CONSUMER,
-    });
-    cleanup.push(() => worker.close());
-    const producer = createEmailProducer({ kafka: client, topic: topics.topic });
-    cleanup.push(() => producer.disconnect());
+    const { topics, transport, producer, worker } = await freshWorker(ctx, { partitions: 6 });
     await worker.start();
     const keys = await publishAll(producer, 0, 30);
     await waitFor(() => transport.delivered.length >= 10, 'the first deliveries');
-    await cluster.brokerDown(2);
+    await ctx.cluster.brokerDown(2);
     // Two of three replicas stay in sync: acks=all writes go on once node 2's partitions have new
     // leaders (seconds; longer when node 2 was the active controller and the quorum elects anew).
     const republished = { count: 0 };
     keys.push(...(await publishThrough(producer, 30, 60, republished)));
-    await cluster.brokerUp(2);
+    await ctx.cluster.brokerUp(2);
     keys.push(...(await publishThrough(producer, 60, 80, republished)));
     await waitFor(
       () => new Set(transport.delivered.map((m) => m.idempotencyKey)).size === 80,
       'all 80 delivered',
       60_000,
     );
-    const dlq = await readTopic(kafka, topics.deadLetterTopic, 0);
+    const dlq = await readTopic(ctx.kafka, topics.deadLetterTopic, 0);
     const counts = ledger(keys, transport.delivered, dlq);
     console.info(
       'three nodes, one SIGKILLed:',
@@ -300,18 +245,17 @@ describe('mailroom-js/kafka on a three-node real Kafka cluster', { timeout: 90_0
   });
 
   it('loses nothing when a worker process is SIGKILLed mid-batch; duplicates only among its in-flight', async () => {
-    const topics = await freshTopics(cluster, 3);
+    const topics = await freshTopics(ctx.cluster, 3);
     const dir = mkdtempSync(join(tmpdir(), 'mailroom-kill-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    ctx.cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const ledgerPath = join(dir, 'sent.txt');
     const concurrency = 5;
-    const producer = createEmailProducer({ kafka: client, topic: topics.topic });
-    cleanup.push(() => producer.disconnect());
+    const producer = producerFor(ctx, topics.topic);
     const keys = await publishAll(producer, 0, 150);
     const child = (): ChildProcess => {
       const worker = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
       const args = [
-        cluster.brokers.join(','),
+        ctx.cluster.brokers.join(','),
         topics.topic,
         topics.groupId,
         ledgerPath,
@@ -321,7 +265,7 @@ describe('mailroom-js/kafka on a three-node real Kafka cluster', { timeout: 90_0
       const proc = spawn(process.execPath, ['--import', 'tsx', worker, ...args], {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
-      cleanup.push(() => {
+      ctx.cleanup.push(() => {
         proc.kill('SIGKILL');
       });
       return proc;

@@ -5,27 +5,12 @@
  * (shared-store-scenario.ts): lost = 0, duplicates only among the killed worker's in-flight sends,
  * each reported; the ledger is in the test output.
  */
-import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KafkaClientLike } from '../../src/kafka/client.js';
-import type { KafkaCluster } from '../helpers/kafka-cluster.js';
-import type { RealKafkaCluster } from '../helpers/kafka-real.js';
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js';
-import { useKafkaCluster } from './harness.js';
+import { useKafka } from './harness.js';
 import { killOneWorkerMidBatch } from './shared-store-scenario.js';
 
-let cluster: KafkaCluster;
-let kafka: Kafka;
-let client: KafkaClientLike;
-const cleanup = useKafkaCluster(
-  (started, plumbing, underTest) => {
-    cluster = started;
-    kafka = plumbing;
-    client = underTest;
-    console.info(`real Kafka, 3 nodes: started in ${(started as RealKafkaCluster).startupMs} ms`);
-  },
-  { real: { nodes: 3 } },
-);
+const ctx = useKafka({ real: { nodes: 3 } });
 let redis: RedisServer;
 beforeAll(async () => {
   redis = await startRedisServer();
@@ -37,11 +22,8 @@ afterAll(async () => {
 describe('mailroom-js/kafka workers sharing a Redis store on a three-node real Kafka cluster', () => {
   it('three worker processes, one SIGKILLed mid-batch: duplicates only among its in-flight sends, each reported; lost = 0', async () => {
     const result = await killOneWorkerMidBatch({
-      cluster,
-      kafka,
-      client,
+      ...ctx,
       redis,
-      cleanup,
       workers: 3,
       // Two per worker: each holds some from the start; the victim's two move to the other two.
       partitions: 6,

@@ -4,35 +4,26 @@
  * the ledger (lost = 0) and a check that every worker still open keeps consuming. The group
  * scenarios are shared with the real broker (scenarios.ts, real-scenarios.test.ts).
  */
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { KafkaClientLike } from '../../src/kafka/client.js';
-import { createEmailWorker } from '../../src/kafka/index.js';
-import type { KafkaCluster } from '../helpers/kafka-cluster.js';
+import { describe, expect, it } from 'vitest';
 import {
-  FAST_CONSUMER,
   freshTopics,
+  freshWorker,
   KAFKA_CLIENT,
   ledger,
   publishAll,
   scriptedTransport,
   serviceFor,
   waitFor,
+  workerFor,
 } from './harness.js';
 import {
   keysOf,
   moreWorkersThanPartitions,
-  producerFor as scenarioProducer,
   useScenarioCluster,
   workersJoinAndLeaveUnderLoad,
 } from './scenarios.js';
 
 const ctx = useScenarioCluster('mock');
-let cluster: KafkaCluster;
-let client: KafkaClientLike;
-const cleanup = ctx.cleanup;
-beforeAll(() => {
-  ({ cluster, client } = ctx);
-});
 
 /** Kafka's API key of OffsetCommit and the error codes a rebalance answers it with. */
 const OFFSET_COMMIT = 8;
@@ -50,20 +41,9 @@ const receipt = (i: number) => ({
   idempotencyKey: `receipt:${i}`,
 });
 
-const producerFor = (topic: string) => scenarioProducer(ctx, topic);
-
 /** A worker on fresh topics, sending through a scripted transport, started; and a producer. */
 async function startedWorker() {
-  const topics = await freshTopics(cluster, 3);
-  const transport = scriptedTransport();
-  const worker = createEmailWorker({
-    kafka: client,
-    service: serviceFor(transport),
-    ...topics,
-    consumer: FAST_CONSUMER,
-  });
-  cleanup.push(() => worker.close());
-  const producer = producerFor(topics.topic);
+  const { topics, transport, producer, worker } = await freshWorker(ctx);
   await worker.start();
   return { topics, transport, worker, producer };
 }
@@ -81,7 +61,7 @@ describe('mailroom-js/kafka worker through rebalances', { timeout: 90_000 }, () 
       const first = await publishAll(producer, 0, 10, receipt);
       await waitFor(() => keysOf(transport.delivered).size === 10, 'the first ten');
       // The next commit is refused as in a rebalance: the worker rejoins its group and goes on.
-      await cluster.pushRequestErrors(OFFSET_COMMIT, code, 1);
+      await ctx.cluster.pushRequestErrors(OFFSET_COMMIT, code, 1);
       const second = await publishAll(producer, 10, 20, receipt);
       await waitFor(
         () => keysOf(transport.delivered).size === 20,
@@ -121,7 +101,7 @@ describe('mailroom-js/kafka worker through rebalances', { timeout: 90_000 }, () 
       const first = await publishAll(producer, 0, 10, receipt);
       await waitFor(() => keysOf(transport.delivered).size === 10, 'the first ten');
       // A commit fails with an error kafkajs does not retry: its consumer crashes for good.
-      await cluster.pushRequestErrors(OFFSET_COMMIT, GROUP_AUTHORIZATION_FAILED, 1);
+      await ctx.cluster.pushRequestErrors(OFFSET_COMMIT, GROUP_AUTHORIZATION_FAILED, 1);
       const second = await publishAll(producer, 10, 20, receipt);
       await waitFor(() => worker.stats.restarts === 1, 'the worker to replace its consumer', 40_000);
       const third = await publishAll(producer, 20, 30, receipt);
@@ -138,19 +118,16 @@ describe('mailroom-js/kafka worker through rebalances', { timeout: 90_000 }, () 
   it.runIf(KAFKA_CLIENT === 'kafkajs')(
     'stops with a fatal error, instead of idling, when the consumer keeps failing',
     async () => {
-      const topics = await freshTopics(cluster, 3);
-      const worker = createEmailWorker({
-        kafka: client,
+      const topics = await freshTopics(ctx.cluster, 3);
+      const worker = workerFor(ctx, {
         service: serviceFor(scriptedTransport()),
         ...topics,
-        consumer: FAST_CONSUMER,
         maxRestarts: 1,
       });
-      cleanup.push(() => worker.close());
       const fatal: unknown[] = [];
       worker.on('fatal', ({ error }) => fatal.push(error));
       // Exactly the joins it makes (the first and one restart), so no refusal is left for other tests.
-      await cluster.pushRequestErrors(JOIN_GROUP, GROUP_AUTHORIZATION_FAILED, 2);
+      await ctx.cluster.pushRequestErrors(JOIN_GROUP, GROUP_AUTHORIZATION_FAILED, 2);
       await worker.start();
       const outcome = await worker.untilClosed().then(
         () => 'closed',

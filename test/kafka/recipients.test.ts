@@ -4,31 +4,20 @@
  * narrowed to the refused ones on the dead-letter topic, so no recipient is only a log line.
  * The transport here scripts per-recipient replies; it is not what is under test.
  */
-import type { Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import type { EmailMessage, RecipientRefusal, Transport } from '../../src/index.js';
-import type { KafkaClientLike } from '../../src/kafka/client.js';
-import { createEmailProducer, createEmailWorker } from '../../src/kafka/index.js';
-import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import {
-  FAST_CONSUMER,
   FAST_RETRY,
-  freshTopics,
+  freshWorker,
   HEADERS,
   readTopic,
   serviceFor,
-  useKafkaCluster,
+  useKafka,
   waitFor,
+  workerFor,
 } from './harness.js';
 
-let cluster: KafkaCluster;
-let kafka: Kafka;
-let client: KafkaClientLike;
-const cleanup = useKafkaCluster((started, plumbing, underTest) => {
-  cluster = started;
-  kafka = plumbing;
-  client = underTest;
-});
+const ctx = useKafka();
 
 /**
  * Accepts every recipient except: `grey…` ones are deferred (450) the first `greyTimes` times
@@ -87,18 +76,10 @@ function perRecipientTransport(greyTimes: number) {
 }
 
 async function setup(greyTimes: number) {
-  const topics = await freshTopics(cluster);
-  const transport = perRecipientTransport(greyTimes);
-  const producer = createEmailProducer({ kafka: client, topic: topics.topic });
-  cleanup.push(() => producer.disconnect());
-  const worker = createEmailWorker({
-    kafka: client,
-    service: serviceFor(transport),
-    ...topics,
-    consumer: FAST_CONSUMER,
+  const { topics, transport, producer, worker } = await freshWorker(ctx, {
+    transport: perRecipientTransport(greyTimes),
     retry: FAST_RETRY,
   });
-  cleanup.push(() => worker.close());
   return { topics, transport, producer, worker };
 }
 
@@ -130,7 +111,7 @@ describe('recipients refused while others accepted', { timeout: 60_000 }, () => 
     expect(retry?.messageId).toBe(original?.messageId);
     expect(worker.stats).toMatchObject({ sent: 2, retried: 1, deadLettered: 1, duplicates: 0 });
 
-    const [parked] = await readTopic(kafka, topics.retryTopic, 1);
+    const [parked] = await readTopic(ctx.kafka, topics.retryTopic, 1);
     expect(parked?.headers).toMatchObject({
       [HEADERS.narrowed]: 'deferred',
       [HEADERS.errorCode]: 'deferred',
@@ -141,7 +122,7 @@ describe('recipients refused while others accepted', { timeout: 60_000 }, () => 
     const parkedEnvelope = JSON.parse(parked?.value ?? '{}');
     expect(parkedEnvelope).toMatchObject({ idempotencyKey: 'invoice:7', to: ['grey-1@example.com'] });
 
-    const [dead] = await readTopic(kafka, topics.deadLetterTopic, 1);
+    const [dead] = await readTopic(ctx.kafka, topics.deadLetterTopic, 1);
     expect(dead?.headers).toMatchObject({
       [HEADERS.reason]: 'recipients-rejected',
       [HEADERS.narrowed]: 'rejected',
@@ -205,15 +186,12 @@ describe('recipients refused while others accepted', { timeout: 60_000 }, () => 
     const { topics, transport, producer } = await setup(0);
     const lines: string[] = [];
     const log = (fields: object) => lines.push(JSON.stringify(fields));
-    const worker = createEmailWorker({
-      kafka: client,
+    const worker = workerFor(ctx, {
       service: serviceFor(transport),
       ...topics,
-      consumer: FAST_CONSUMER,
       retry: FAST_RETRY,
       logger: { info: log, warn: log, error: log },
     });
-    cleanup.push(() => worker.close());
     await producer.publish({
       subject: 'Board minutes',
       text: 'Attached',
@@ -223,7 +201,7 @@ describe('recipients refused while others accepted', { timeout: 60_000 }, () => 
     });
     await worker.start();
     await waitFor(() => worker.stats.deadLettered === 2, 'a dead letter per blind-copied recipient');
-    const dead = await readTopic(kafka, topics.deadLetterTopic, 2);
+    const dead = await readTopic(ctx.kafka, topics.deadLetterTopic, 2);
     const own = dead.map((record) => {
       const envelope = JSON.parse(record.value ?? '{}');
       const refusals = JSON.parse(record.headers[HEADERS.refusals] ?? '[]') as { address: string }[];

@@ -8,76 +8,40 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Kafka } from 'kafkajs';
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { KafkaClientLike } from '../../src/kafka/client.js';
-import { createEmailWorker } from '../../src/kafka/index.js';
-import type { KafkaCluster } from '../helpers/kafka-cluster.js';
-import {
-  FAST_CONSUMER,
-  freshTopics,
-  ledger,
-  publishAll,
-  readTopic,
-  scriptedTransport,
-  serviceFor,
-  waitFor,
-} from './harness.js';
-import {
-  closeUnderLoad,
-  producerFor as scenarioProducer,
-  twoWorkersShareTheGroup,
-  useScenarioCluster,
-} from './scenarios.js';
+import { describe, expect, it } from 'vitest';
+import { freshTopics, freshWorker, ledger, publishAll, readTopic, waitFor } from './harness.js';
+import { closeUnderLoad, producerFor, twoWorkersShareTheGroup, useScenarioCluster } from './scenarios.js';
 
 const ctx = useScenarioCluster('mock');
-let cluster: KafkaCluster;
-let kafka: Kafka;
-let client: KafkaClientLike;
-const cleanup = ctx.cleanup;
-beforeAll(() => {
-  ({ cluster, kafka, client } = ctx);
-});
-
-const producerFor = (topic: string) => scenarioProducer(ctx, topic);
 
 describe('mailroom-js/kafka worker under failure', () => {
   it('loses nothing when a broker goes down mid-run and comes back', async () => {
-    const topics = await freshTopics(cluster, 6);
-    const transport = scriptedTransport();
-    const worker = createEmailWorker({
-      kafka: client,
-      service: serviceFor(transport),
-      ...topics,
-      consumer: FAST_CONSUMER,
-    });
-    cleanup.push(() => worker.close());
-    const producer = producerFor(topics.topic);
+    const { topics, transport, producer, worker } = await freshWorker(ctx, { partitions: 6 });
     await worker.start();
     const keys = await publishAll(producer, 0, 30);
     await waitFor(() => transport.delivered.length >= 10, 'the first deliveries');
-    await cluster.brokerDown(2);
+    await ctx.cluster.brokerDown(2);
     // Publishing goes on: records for partitions led by broker 2 wait in the producer's retries.
     const during = publishAll(producer, 30, 60);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
-    await cluster.brokerUp(2);
+    await ctx.cluster.brokerUp(2);
     keys.push(...(await during));
     await waitFor(
       () => new Set(transport.delivered.map((m) => m.idempotencyKey)).size === 60,
       'all 60 delivered',
       40_000,
     );
-    const dlq = await readTopic(kafka, topics.deadLetterTopic, 0);
+    const dlq = await readTopic(ctx.kafka, topics.deadLetterTopic, 0);
     expect(ledger(keys, transport.delivered, dlq)).toMatchObject({ published: 60, sent: 60, lost: 0 });
   });
 
   it('loses nothing when a worker is killed mid-batch; duplicates only among the in-flight', async () => {
-    const topics = await freshTopics(cluster, 3);
+    const topics = await freshTopics(ctx.cluster, 3);
     const dir = mkdtempSync(join(tmpdir(), 'mailroom-kill-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    ctx.cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const ledgerPath = join(dir, 'sent.txt');
     const concurrency = 5;
-    const producer = producerFor(topics.topic);
+    const producer = producerFor(ctx, topics.topic);
     const keys = await publishAll(producer, 0, 150);
     const child = (): ChildProcess => {
       const proc = spawn(
@@ -86,7 +50,7 @@ describe('mailroom-js/kafka worker under failure', () => {
           '--import',
           'tsx',
           fileURLToPath(new URL('./worker-child.ts', import.meta.url)),
-          cluster.brokers.join(','),
+          ctx.cluster.brokers.join(','),
           topics.topic,
           topics.groupId,
           ledgerPath,
@@ -95,7 +59,7 @@ describe('mailroom-js/kafka worker under failure', () => {
         ],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
-      cleanup.push(() => {
+      ctx.cleanup.push(() => {
         proc.kill('SIGKILL');
       });
       return proc;

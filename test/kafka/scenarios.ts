@@ -5,14 +5,9 @@
  * (published, sent, duplicated, dead-lettered, lost = 0) or its own accounting. A test file calls `useScenarioCluster(kind)` once and each scenario with what it returns.
  */
 import { isDeepStrictEqual } from 'node:util';
-import type { Kafka } from 'kafkajs';
 import { expect } from 'vitest';
 import { isMessageError } from '../../src/errors.js';
-import type { KafkaClientLike } from '../../src/kafka/client.js';
 import {
-  createEmailProducer,
-  createEmailWorker,
-  type EmailProducer,
   type EmailWorker,
   type EmailWorkerEvents,
   workerHealth,
@@ -23,56 +18,29 @@ import { EmailService } from '../../src/service.js';
 import { memorySuppressionStore } from '../../src/suppression.js';
 import { defineTemplate } from '../../src/templates/define.js';
 import { memoryTransport } from '../../src/transports/memory.js';
-import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import {
+  type ClusterKind,
   committedOffsets,
-  FAST_CONSUMER,
   FAST_RETRY,
   freshTopics,
   ledger,
+  producerFor,
   publishAll,
   readTopic,
+  type KafkaContext as ScenarioContext,
   scriptedTransport,
   serviceFor,
-  useKafkaCluster,
+  useKafka,
   waitFor,
+  workerFor,
 } from './harness.js';
 
-/** Which cluster a scenario runs on: the mock, or three real Kafka nodes. */
-export type ClusterKind = 'mock' | 'real';
+export type { ClusterKind, ScenarioContext };
+export { producerFor };
 
-/** What a scenario gets: the cluster, a client, and clean-ups run after the test. */
-export interface ScenarioContext {
-  readonly kind: ClusterKind;
-  cluster: KafkaCluster;
-  /** kafkajs, for the test's own reading and writing. */
-  kafka: Kafka;
-  /** The client mailroom runs on (harness.ts: KAFKA_CLIENT). */
-  client: KafkaClientLike;
-  readonly cleanup: Array<() => Promise<void> | void>;
-}
-
-/** One cluster of `kind` for the calling file (or `describe`); its fields are set before the first test. */
+/** One cluster of `kind` for the calling file (or `describe`): the mock, or three real Kafka nodes. */
 export function useScenarioCluster(kind: ClusterKind): ScenarioContext {
-  const ctx = { kind } as ScenarioContext;
-  const cleanup = useKafkaCluster(
-    (cluster, kafka, client) => {
-      ctx.cluster = cluster;
-      ctx.kafka = kafka;
-      ctx.client = client;
-      const startupMs = (cluster as { startupMs?: number }).startupMs;
-      if (startupMs !== undefined) console.info(`real Kafka, 3 nodes: started in ${startupMs} ms`);
-    },
-    kind === 'real' ? { real: { nodes: 3 } } : {},
-  );
-  Object.assign(ctx, { cleanup });
-  return ctx;
-}
-
-export function producerFor(ctx: ScenarioContext, topic: string): EmailProducer {
-  const producer = createEmailProducer({ kafka: ctx.client, topic });
-  ctx.cleanup.push(() => producer.disconnect());
-  return producer;
+  return useKafka(kind === 'real' ? { real: { nodes: 3 } } : {});
 }
 
 export const keysOf = (messages: ReadonlyArray<{ idempotencyKey?: string | undefined }>) =>
@@ -89,15 +57,12 @@ function groupWorker(
   fatal: unknown[],
   concurrency?: number,
 ): EmailWorker {
-  const worker = createEmailWorker({
-    kafka: ctx.client,
+  const worker = workerFor(ctx, {
     service: serviceFor(transport),
     ...topics,
     ...(concurrency === undefined ? {} : { concurrency }),
-    consumer: FAST_CONSUMER,
   });
   worker.on('fatal', ({ error }) => fatal.push(error));
-  ctx.cleanup.push(() => worker.close());
   return worker;
 }
 
@@ -353,8 +318,7 @@ export async function suppressedEmailsAreCommitted(ctx: ScenarioContext): Promis
     queue: producer,
     templates: CATEGORY_TEMPLATES,
   });
-  const worker = createEmailWorker({
-    kafka: ctx.client,
+  const worker = workerFor(ctx, {
     service: new EmailService({
       transport,
       from: 'Acme <no-reply@acme.example>',
@@ -364,10 +328,8 @@ export async function suppressedEmailsAreCommitted(ctx: ScenarioContext): Promis
       templates: CATEGORY_TEMPLATES,
     }),
     ...topics,
-    consumer: FAST_CONSUMER,
     retry: FAST_RETRY,
   });
-  ctx.cleanup.push(() => worker.close());
   const metrics = await workerMetrics(worker);
   ctx.cleanup.push(() => metrics.close());
   const suppressed: EmailWorkerEvents['suppressed'][] = [];

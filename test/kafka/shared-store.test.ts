@@ -6,42 +6,31 @@
  * real-shared-store.test.ts). Each scenario ends with the ledger: lost = 0.
  */
 import { Redis } from 'ioredis';
-import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KafkaClientLike } from '../../src/kafka/client.js';
 import {
-  createEmailProducer,
-  createEmailWorker,
   type EmailWorkerEvents,
   type EmailWorkerOptions,
   isIdempotencyStoreError,
   redisIdempotencyStore,
   workerMetrics,
 } from '../../src/kafka/index.js';
-import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js';
 import {
-  FAST_CONSUMER,
   FAST_RETRY,
   freshTopics,
   ledger,
+  producerFor,
   publishAll,
   readTopic,
   scriptedTransport,
   serviceFor,
-  useKafkaCluster,
+  useKafka,
   waitFor,
+  workerFor,
 } from './harness.js';
 import { killOneWorkerMidBatch } from './shared-store-scenario.js';
 
-let cluster: KafkaCluster;
-let kafka: Kafka;
-let client: KafkaClientLike;
-const cleanup = useKafkaCluster((started, plumbing, underTest) => {
-  cluster = started;
-  kafka = plumbing;
-  client = underTest;
-});
+const ctx = useKafka();
 let redis: RedisServer;
 beforeAll(async () => {
   redis = await startRedisServer();
@@ -54,29 +43,25 @@ afterAll(async () => {
 function redisClient(): Redis {
   const client = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
   client.on('error', () => {});
-  cleanup.push(() => client.disconnect());
+  ctx.cleanup.push(() => client.disconnect());
   return client;
 }
 
 /** A worker on fresh topics with a Redis store on a fresh prefix; `other` is another worker's view of that store. */
 async function setup(options: Partial<EmailWorkerOptions> = {}) {
-  const topics = await freshTopics(cluster);
+  const topics = await freshTopics(ctx.cluster);
   const prefix = `${topics.groupId}:`;
   const store = redisIdempotencyStore({ client: redisClient(), prefix, timeoutMs: 1_000 });
   const other = redisIdempotencyStore({ client: redisClient(), prefix });
   const transport = scriptedTransport();
-  const producer = createEmailProducer({ kafka: client, topic: topics.topic });
-  cleanup.push(() => producer.disconnect());
-  const worker = createEmailWorker({
-    kafka: client,
+  const producer = producerFor(ctx, topics.topic);
+  const worker = workerFor(ctx, {
     service: serviceFor(transport),
     ...topics,
-    consumer: FAST_CONSUMER,
     retry: FAST_RETRY,
     idempotencyStore: store,
     ...options,
   });
-  cleanup.push(() => worker.close());
   const events = {
     held: [] as Array<EmailWorkerEvents['held']>,
     possibleDuplicates: [] as Array<EmailWorkerEvents['possible-duplicate']>,
@@ -161,7 +146,7 @@ describe('mailroom-js/kafka workers sharing a Redis idempotency store', () => {
     expect(await other.claim('welcome:0', { owner: 'probe' })).toEqual({ status: 'claimed' });
     expect(await other.claim('welcome:1', { owner: 'probe' })).toEqual({ status: 'sent' });
     expect(worker.stats).toMatchObject({ retried: 1, possibleDuplicates: 0, held: 0 });
-    const dlq = await readTopic(kafka, topics.deadLetterTopic, 1);
+    const dlq = await readTopic(ctx.kafka, topics.deadLetterTopic, 1);
     expect(ledger(keys, transport.delivered, dlq)).toMatchObject({ sent: 1, deadLettered: 1, lost: 0 });
   });
 
@@ -187,11 +172,8 @@ describe('mailroom-js/kafka workers sharing a Redis idempotency store', () => {
   it('three worker processes, one SIGKILLed mid-batch: duplicates only among its in-flight sends, each reported; lost = 0', async () => {
     // The same scenario as on the real three-node cluster (real-shared-store.test.ts).
     const result = await killOneWorkerMidBatch({
-      cluster,
-      kafka,
-      client,
+      ...ctx,
       redis,
-      cleanup,
       workers: 3,
       partitions: 6,
       label: 'mock cluster',

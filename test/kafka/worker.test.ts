@@ -2,58 +2,34 @@
  * The worker against a real Kafka-protocol broker (librdkafka's mock cluster): each scenario
  * publishes through the producer, runs the worker, and checks the ledger — lost is always 0.
  */
-import type { Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import type { KafkaClientLike } from '../../src/kafka/client.js';
-import {
-  createEmailProducer,
-  createEmailWorker,
-  createEnvelope,
-  type EmailWorker,
-} from '../../src/kafka/index.js';
+import { createEnvelope, type EmailWorker } from '../../src/kafka/index.js';
 import { EmailService } from '../../src/service.js';
 import { memoryTransport } from '../../src/transports/memory.js';
 import { verifyUnsubscribeToken } from '../../src/unsubscribe/index.js';
-import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import { optedIn } from '../helpers/opted-in.js';
 import {
-  FAST_CONSUMER,
   FAST_RETRY,
-  freshTopics,
+  freshWorker,
   HEADERS,
   ledger,
   readTopic,
   scriptedTransport,
   serviceFor,
-  useKafkaCluster,
+  useKafka,
   waitFor,
+  workerFor,
 } from './harness.js';
 import { suppressedEmailsAreCommitted } from './scenarios.js';
 
-let cluster: KafkaCluster;
-let kafka: Kafka;
-let client: KafkaClientLike;
-const cleanup = useKafkaCluster((started, plumbing, underTest) => {
-  cluster = started;
-  kafka = plumbing;
-  client = underTest;
-});
+const ctx = useKafka();
 
 async function setup(options: { concurrency?: number } = {}) {
-  const topics = await freshTopics(cluster);
-  const transport = scriptedTransport();
-  const producer = createEmailProducer({ kafka: client, topic: topics.topic });
-  cleanup.push(() => producer.disconnect());
-  const worker = createEmailWorker({
-    kafka: client,
-    service: serviceFor(transport),
-    ...topics,
-    consumer: FAST_CONSUMER,
+  const { topics, transport, producer, worker } = await freshWorker(ctx, {
     retry: FAST_RETRY,
     pauseMs: 1_500,
     ...options,
   });
-  cleanup.push(() => worker.close());
   return { topics, transport, producer, worker };
 }
 
@@ -95,13 +71,10 @@ describe('mailroom-js/kafka worker on a real broker', () => {
     expect(result).toEqual({ published: 21, sent: 21, duplicated: 0, deadLettered: 0, lost: 0 });
     // Every offset was committed: a new worker in the same group finds nothing to send.
     const again = scriptedTransport();
-    const second = createEmailWorker({
-      kafka: client,
+    const second = workerFor(ctx, {
       service: serviceFor(again),
       ...topics,
-      consumer: FAST_CONSUMER,
     });
-    cleanup.push(() => second.close());
     await second.start();
     await producer.publish(verification(99));
     await waitFor(() => again.delivered.length === 1, 'the new email');
@@ -141,7 +114,7 @@ describe('mailroom-js/kafka worker on a real broker', () => {
     expect(events.retried).toBe(1);
     expect(sentAt).toBeGreaterThanOrEqual(notBefore);
     expect(notBefore).toBeGreaterThan(parkedAt);
-    const parked = await readTopic(kafka, topics.retryTopic, 1);
+    const parked = await readTopic(ctx.kafka, topics.retryTopic, 1);
     expect(parked[0]?.headers[HEADERS.attempts]).toBe('2');
     expect(parked[0]?.headers[HEADERS.errorCode]).toBe('rate-limit');
     expect(parked[0]?.headers[HEADERS.originalTopic]).toBe(topics.topic);
@@ -155,7 +128,7 @@ describe('mailroom-js/kafka worker on a real broker', () => {
     const ok = await producer.publish(verification(2));
     await worker.start();
     await waitFor(() => worker.stats.deadLettered === 1, 'dead-letter');
-    const [record] = await readTopic(kafka, topics.deadLetterTopic, 1);
+    const [record] = await readTopic(ctx.kafka, topics.deadLetterTopic, 1);
     expect(record?.headers).toMatchObject({
       [HEADERS.reason]: 'max-attempts',
       [HEADERS.errorCode]: 'network',
@@ -181,7 +154,7 @@ describe('mailroom-js/kafka worker on a real broker', () => {
     const bad = await producer.publish(verification(1, 'nobody'));
     await worker.start();
     await waitFor(() => worker.stats.deadLettered === 1, 'dead-letter');
-    const dlq = await readTopic(kafka, topics.deadLetterTopic, 1);
+    const dlq = await readTopic(ctx.kafka, topics.deadLetterTopic, 1);
     expect(dlq[0]?.headers[HEADERS.reason]).toBe('permanent');
     expect(dlq[0]?.headers[HEADERS.attempts]).toBe('1');
     expect(transport.attempts.get('verify:nobody-1')).toBe(1);
@@ -193,9 +166,9 @@ describe('mailroom-js/kafka worker on a real broker', () => {
 
   it('dead-letters poison pills with the reason, and the next message still flows', async () => {
     const { topics, transport, producer, worker } = await setup({ concurrency: 1 });
-    const raw = kafka.producer();
+    const raw = ctx.kafka.producer();
     await raw.connect();
-    cleanup.push(() => raw.disconnect());
+    ctx.cleanup.push(() => raw.disconnect());
     const key = 'same-partition';
     const poison = [
       'not json {',
@@ -233,7 +206,7 @@ describe('mailroom-js/kafka worker on a real broker', () => {
     await worker.start();
     const good = await producer.publish({ ...verification(1), to: 'same-partition@example.com' });
     await waitFor(() => transport.delivered.length === 1, 'the good message after the poison');
-    const dlq = await readTopic(kafka, topics.deadLetterTopic, 5);
+    const dlq = await readTopic(ctx.kafka, topics.deadLetterTopic, 5);
     expect(dlq.map((r) => [r.headers[HEADERS.reason], r.headers[HEADERS.errorMessage]])).toEqual([
       ['invalid-envelope', 'envelope: is not JSON'],
       ['invalid-envelope', 'version: unsupported envelope version 2 (this release reads 1)'],
@@ -248,9 +221,9 @@ describe('mailroom-js/kafka worker on a real broker', () => {
 
   it('sends a record written twice once, even when both copies are in flight together', async () => {
     const { topics, transport, worker } = await setup({ concurrency: 10 });
-    const raw = kafka.producer();
+    const raw = ctx.kafka.producer();
     await raw.connect();
-    cleanup.push(() => raw.disconnect());
+    ctx.cleanup.push(() => raw.disconnect());
     const copies = Array.from({ length: 5 }, (_, i) =>
       JSON.stringify(
         createEnvelope({
@@ -303,7 +276,7 @@ describe('mailroom-js/kafka worker on a real broker', () => {
     expect(events.resumed).toBeGreaterThanOrEqual(1);
     expect(worker.stats.deadLettered).toBe(0);
     expect(worker.stats.retried).toBe(0);
-    const dlq = await readTopic(kafka, topics.deadLetterTopic, 0);
+    const dlq = await readTopic(ctx.kafka, topics.deadLetterTopic, 0);
     expect(ledger(keys, transport.delivered, dlq)).toEqual({
       published: 10,
       sent: 10,
@@ -314,16 +287,13 @@ describe('mailroom-js/kafka worker on a real broker', () => {
   });
 
   it('commits a suppressed email without sending it and counts it; security mail from the app still goes', () =>
-    suppressedEmailsAreCommitted({ kind: 'mock', cluster, kafka, client, cleanup }));
+    suppressedEmailsAreCommitted(ctx));
 
   it('the worker’s service adds List-Unsubscribe to product mail when it sends; the record carries none', async () => {
-    const topics = await freshTopics(cluster);
     const transport = scriptedTransport();
-    const producer = createEmailProducer({ kafka: client, topic: topics.topic });
-    cleanup.push(() => producer.disconnect());
     const secrets = ['worker-unsubscribe-secret-worker-unsubscribe'];
-    const worker = createEmailWorker({
-      kafka: client,
+    const { topics, producer, worker } = await freshWorker(ctx, {
+      transport,
       service: new EmailService({
         transport,
         from: 'Acme <no-reply@acme.example>',
@@ -331,11 +301,8 @@ describe('mailroom-js/kafka worker on a real broker', () => {
         preferences: optedIn(),
         unsubscribe: { url: 'https://acme.example/unsubscribe', secrets },
       }),
-      ...topics,
-      consumer: FAST_CONSUMER,
       retry: FAST_RETRY,
     });
-    cleanup.push(() => worker.close());
     // The app's side has no unsubscribe option: the worker's configuration owns it.
     const app = new EmailService({
       transport: memoryTransport(),
@@ -356,7 +323,7 @@ describe('mailroom-js/kafka worker on a real broker', () => {
       category: 'security',
       idempotencyKey: 'alert:jane',
     });
-    const records = await readTopic(kafka, topics.topic, 2);
+    const records = await readTopic(ctx.kafka, topics.topic, 2);
     for (const record of records) expect(record.value).not.toMatch(/List-Unsubscribe/i);
     await worker.start();
     await waitFor(() => transport.delivered.length === 2, 'both emails');

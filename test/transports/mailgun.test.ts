@@ -344,6 +344,25 @@ describe('mailgunTransport', () => {
     expect(error.message).toContain(`127.0.0.1:${closed} (ECONNREFUSED)`);
   });
 
+  // A multicast address: the kernel refuses a TCP connection to it at once (ENETUNREACH), so no
+  // packet leaves the machine. fetch cannot say whether the body went out: only the error code can.
+  it.each([
+    ['node:http', undefined],
+    ['an injected fetch', globalThis.fetch],
+  ])('an unreachable host is transient and not a possible duplicate, through %s', async (_via, fetch) => {
+    const transport = mailgunTransport({
+      apiKey: KEY,
+      domain: DOMAIN,
+      baseUrl: 'https://224.0.0.1',
+      ...(fetch ? { fetch } : {}),
+    });
+    const error = (await service(transport)
+      .send({ ...hello, retry: false })
+      .catch((e: unknown) => e)) as EmailError;
+    expect([error.code, error.failure, error.possibleDuplicate]).toEqual(['network', 'transient', false]);
+    expect([error.endpoint, error.causeCode]).toEqual(['224.0.0.1:443', 'ENETUNREACH']);
+  });
+
   it.each([
     ['node:http', undefined],
     ['an injected fetch', globalThis.fetch],

@@ -377,6 +377,26 @@ describe('sesTransport', () => {
     ]);
   });
 
+  it('an unreachable endpoint is transient and not a possible duplicate', async () => {
+    // A multicast address: the kernel refuses a TCP connection to it at once (ENETUNREACH).
+    const transport = sesTransport({
+      region: REGION,
+      endpoint: 'https://224.0.0.1',
+      credentials: { accessKeyId: KEY_ID, secretAccessKey: SECRET },
+    });
+    const error = await failure(
+      transport.send(createMessage({ ...hello, from: 'a@acme.example' }), { attempt: 1 }),
+    );
+    expect([error.code, error.failure, error.possibleDuplicate, error.causeCode]).toEqual([
+      'network',
+      'transient',
+      false,
+      'ENETUNREACH',
+    ]);
+    expect(error.message).toBe('Amazon SES could not be reached at 224.0.0.1:443 (ENETUNREACH)');
+    await transport.close();
+  });
+
   it('refuses tags and metadata SES cannot carry before sending, naming the field', async () => {
     const peer = await start();
     const error: unknown = await failure(
