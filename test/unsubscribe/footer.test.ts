@@ -328,6 +328,34 @@ describe('the footer of product and marketing mail', () => {
     }
   });
 
+  it('a footer that cannot be rendered for the caller’s own HTML is a TemplateError naming @unsubscribe and the key; nothing sent', async () => {
+    const own = {
+      to: 'jana@example.com',
+      subject: 'Neu',
+      html: '<p>Neu</p>',
+      category: 'product',
+      locale: 'de',
+    } as const;
+    const badWord = service({ messages: { de: { layout: { unsubscribe: 'Abbestellen {what}' } } } });
+    const missing = service({
+      partials: {
+        unsubscribe: `<% if (it.unsubscribe) { %><a href="<%= it.unsubscribe.url %>"><%= t('acme.unsubscribe') %></a><% } %>`,
+      },
+    });
+    for (const [{ mail, transport }, field] of [
+      [badWord, undefined],
+      [missing, 'acme.unsubscribe'],
+    ] as const) {
+      const error = await mail.send(own).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isTemplateError(error), String(error)).toBe(true);
+      expect(error).toMatchObject({ template: '@unsubscribe', field });
+      expect(transport.outbox).toEqual([]);
+    }
+  });
+
   it('a template field named unsubscribe is refused: mailroom sets it', () => {
     let error: unknown;
     try {
