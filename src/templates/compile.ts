@@ -374,7 +374,8 @@ export function renderFooterFragment(
   } catch (cause) {
     throw renderError('@unsubscribe', locale, cause);
   }
-  const attributes = `class="mr-unsubscribe" lang="${locale}"${dir === 'rtl' ? ' dir="rtl"' : ''}`;
+  // dir always: the block goes into the caller's document, whose own direction may be the other.
+  const attributes = `class="mr-unsubscribe" lang="${locale}" dir="${dir}"`;
   const html = `<div ${attributes} style="margin: 24px 0 0; font-family: Arial, sans-serif; font-size: 12px; line-height: 18px; color: ${app.colors.muted}; text-align: center;">${inner}</div>`;
   return { html, text: htmlToText(html, locale) };
 }

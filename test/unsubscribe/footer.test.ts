@@ -315,6 +315,18 @@ describe('the footer of product and marketing mail', () => {
     }
   });
 
+  it('an English footer in a right-to-left document is marked left to right', async () => {
+    const { mail, sent } = service();
+    await mail.send({
+      to: 'amal@example.com',
+      subject: 'عرض الربيع',
+      html: '<html dir="rtl" lang="ar"><body><p>خصم 20%</p></body></html>',
+      category: 'marketing',
+      locale: 'en',
+    });
+    expect(sent()[0]!.html).toMatch(/<div class="mr-unsubscribe" lang="en" dir="ltr"/);
+  });
+
   it('in the service’s language when the message names none, and with the service’s own wording', async () => {
     const { mail, sent } = service({
       locale: 'es',
