@@ -280,26 +280,31 @@ export function compileSources(
           return { subject, html, text };
         });
       } catch (cause) {
-        if (cause instanceof MissingMessage) {
-          throw new TemplateError(name, `no message for this key in ${translator.locale} or English`, {
-            field: cause.message,
-          });
-        }
-        if (cause instanceof SubjectBreak) {
-          throw new TemplateError(name, 'line breaks and control characters are not allowed in the subject', {
-            field: cause.message,
-          });
-        }
-        if (cause instanceof PartialArgError) {
-          throw new TemplateError(name, cause.problem, { field: `@${cause.partial}.${cause.arg}` });
-        }
-        if (cause instanceof UnsafeUrl) {
-          throw new TemplateError(name, 'must be an http(s) URL', { field: cause.message });
-        }
-        throw new TemplateError(name, `render failed: ${(cause as Error).message}`, { cause });
+        throw renderError(name, translator.locale, cause);
       }
     },
   };
+}
+
+/** What a render of `name` in `locale` threw, as the `TemplateError` naming the field at fault. */
+function renderError(name: string, locale: string, cause: unknown): TemplateError {
+  if (cause instanceof MissingMessage) {
+    return new TemplateError(name, `no message for this key in ${locale} or English`, {
+      field: cause.message,
+    });
+  }
+  if (cause instanceof SubjectBreak) {
+    return new TemplateError(name, 'line breaks and control characters are not allowed in the subject', {
+      field: cause.message,
+    });
+  }
+  if (cause instanceof PartialArgError) {
+    return new TemplateError(name, cause.problem, { field: `@${cause.partial}.${cause.arg}` });
+  }
+  if (cause instanceof UnsafeUrl) {
+    return new TemplateError(name, 'must be an http(s) URL', { field: cause.message });
+  }
+  return new TemplateError(name, `render failed: ${(cause as Error).message}`, { cause });
 }
 
 let defaults: readonly MessageLayer[] | undefined;
@@ -351,7 +356,8 @@ export function isHttpUrl(value: string): boolean {
 /**
  * The `@unsubscribe` partial alone, outside any template, for mail whose own body does not show the
  * links: its HTML in a small muted block of its own (no stylesheet reaches it) marked with the
- * translator's `lang` and `dir`, and its text. Its `t()` labels read `translator`'s catalogs.
+ * translator's `lang` and `dir`, and its text. Its `t()` labels read `translator`'s catalogs. A
+ * render that fails is a `TemplateError` for the template `@unsubscribe`, as a template's would be.
  */
 export function renderFooterFragment(
   partial: string,
@@ -360,10 +366,16 @@ export function renderFooterFragment(
   translator: Translator,
 ): FooterFragment {
   const { locale, dir } = translator;
-  const inner = withTranslator(translator, () =>
-    htmlEta.renderString(etaSource(partial), { app, unsubscribe, locale, dir }).trim(),
-  );
-  const attributes = `class="mr-unsubscribe" lang="${locale}"${dir === 'rtl' ? ' dir="rtl"' : ''}`;
+  let inner: string;
+  try {
+    inner = withTranslator(translator, () =>
+      htmlEta.renderString(etaSource(partial), { app, unsubscribe, locale, dir }).trim(),
+    );
+  } catch (cause) {
+    throw renderError('@unsubscribe', locale, cause);
+  }
+  // dir always: the block goes into the caller's document, whose own direction may be the other.
+  const attributes = `class="mr-unsubscribe" lang="${locale}" dir="${dir}"`;
   const html = `<div ${attributes} style="margin: 24px 0 0; font-family: Arial, sans-serif; font-size: 12px; line-height: 18px; color: ${app.colors.muted}; text-align: center;">${inner}</div>`;
   return { html, text: htmlToText(html, locale) };
 }

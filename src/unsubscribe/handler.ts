@@ -57,10 +57,12 @@ export interface UnsubscribeHandlerOptions {
    * passed to both): catalogs by locale, ICU MessageFormat strings by key under
    * `unsubscribe-page` (see `templates/locales/en.json`: `unsubscribe-page.question.title`, …).
    * Override one of ours, or add a language: a locale with any `unsubscribe-page` word can be
-   * chosen, its missing words falling back to English. A sentence gets `{category}` (`product` or
-   * `marketing`), `{hasApp}` (`yes` or `no`), `{app}` and `{address}`; write no markup: every word
-   * is escaped, and the address is put in bold. A tag that is not BCP 47 or a message that is not
-   * ICU is a `ConfigError` naming it (`messages.de.unsubscribe-page.question.title`).
+   * chosen, its missing words falling back to English. A sentence (`question.title`,
+   * `question.body`, `done.body`) gets `{category}` (`product` or `marketing`), `{hasApp}` (`yes`
+   * or `no`), `{app}` and `{address}`; the other words get none. Write no markup: every word is
+   * escaped, and the address is put in bold. A tag that is not BCP 47, a message that is not ICU,
+   * or one that uses an argument it is not given is a `ConfigError` naming it
+   * (`messages.de.unsubscribe-page.question.title`).
    */
   messages?: Translations;
   /** Where a store failure goes (the request gets 500). Default: `console.error`. */

@@ -36,6 +36,7 @@ export function pageLanguages(messages: unknown, locale: unknown): PageLanguages
       : messageLayer(messages, 'messages', (field, problem) => {
           throw new ConfigError(field, problem);
         });
+  if (own) checkPageWords(own);
   const builtin = builtinMessages(builtinTemplatesDir());
   const layers: MessageLayer[] = own ? [own, builtin] : [builtin];
   const covered = new Set<string>();
@@ -81,6 +82,47 @@ export function pageLanguages(messages: unknown, locale: unknown): PageLanguages
       return translator;
     },
   };
+}
+
+/**
+ * The page words that page.ts formats with a sentence's arguments (`{category}`, `{hasApp}`,
+ * `{app}`, `{address}`); every other word is formatted with none.
+ */
+const SENTENCES: ReadonlySet<string> = new Set(['question.title', 'question.body', 'done.body']);
+
+/**
+ * Formats each of the caller's page words as the pages will, with every category and with and
+ * without an app's name: a word that needs an argument it is not given, or one whose value does not
+ * suit it, is a `ConfigError` naming it now rather than a 500 for every reader of that language.
+ */
+function checkPageWords(own: Map<string, Readonly<Record<string, string>>>): void {
+  for (const [tag, catalog] of own) {
+    const words = new Translator(tag, [own]);
+    for (const key of Object.keys(catalog)) {
+      if (!key.startsWith(PAGE_KEYS)) continue;
+      const sentence = SENTENCES.has(key.slice(PAGE_KEYS.length));
+      const samples = sentence
+        ? ['product', 'marketing'].flatMap((category) => [
+            { category, hasApp: 'yes', app: 'Acme', address: 'jane@example.com' },
+            { category, hasApp: 'no', app: '', address: 'jane@example.com' },
+          ])
+        : [undefined];
+      for (const values of samples) {
+        try {
+          words.t(key, values);
+        } catch (error) {
+          throw new ConfigError(
+            `messages.${tag}.${key}`,
+            `cannot be formatted as the page does (${(error as Error).message}): ${
+              sentence
+                ? 'its arguments are {category} (product or marketing), {hasApp} (yes or no), {app} and {address}'
+                : 'it takes no arguments'
+            }`,
+          );
+        }
+      }
+    }
+  }
 }
 
 /**

@@ -315,6 +315,18 @@ describe('the footer of product and marketing mail', () => {
     }
   });
 
+  it('an English footer in a right-to-left document is marked left to right', async () => {
+    const { mail, sent } = service();
+    await mail.send({
+      to: 'amal@example.com',
+      subject: 'عرض الربيع',
+      html: '<html dir="rtl" lang="ar"><body><p>خصم 20%</p></body></html>',
+      category: 'marketing',
+      locale: 'en',
+    });
+    expect(sent()[0]!.html).toMatch(/<div class="mr-unsubscribe" lang="en" dir="ltr"/);
+  });
+
   it('in the service’s language when the message names none, and with the service’s own wording', async () => {
     const { mail, sent } = service({
       locale: 'es',
@@ -325,6 +337,34 @@ describe('the footer of product and marketing mail', () => {
     for (const message of sent()) {
       expect(textLink(message.text!, 'Darme de baja')).toBe(headerUrl(message));
       expect(textLink(message.text!, 'Gestionar la configuración de notificaciones')).toBe(MANAGE);
+    }
+  });
+
+  it('a footer that cannot be rendered for the caller’s own HTML is a TemplateError naming @unsubscribe and the key; nothing sent', async () => {
+    const own = {
+      to: 'jana@example.com',
+      subject: 'Neu',
+      html: '<p>Neu</p>',
+      category: 'product',
+      locale: 'de',
+    } as const;
+    const badWord = service({ messages: { de: { layout: { unsubscribe: 'Abbestellen {what}' } } } });
+    const missing = service({
+      partials: {
+        unsubscribe: `<% if (it.unsubscribe) { %><a href="<%= it.unsubscribe.url %>"><%= t('acme.unsubscribe') %></a><% } %>`,
+      },
+    });
+    for (const [{ mail, transport }, field] of [
+      [badWord, undefined],
+      [missing, 'acme.unsubscribe'],
+    ] as const) {
+      const error = await mail.send(own).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isTemplateError(error), String(error)).toBe(true);
+      expect(error).toMatchObject({ template: '@unsubscribe', field });
+      expect(transport.outbox).toEqual([]);
     }
   });
 

@@ -318,6 +318,16 @@ describe('the handler’s messages and locale', () => {
       'messages.de.unsubscribe-page.question.title',
       { messages: { de: { 'unsubscribe-page': { question: { title: '{category, select,' } } } } },
     ],
+    [
+      'a sentence with an argument the page does not give',
+      'messages.de.unsubscribe-page.question.title',
+      { messages: { de: { 'unsubscribe-page': { question: { title: 'Abbestellen, {name}?' } } } } },
+    ],
+    [
+      'an argument in a word that is given none',
+      'messages.fr.unsubscribe-page.expired.title',
+      { messages: { fr: { 'unsubscribe-page': { expired: { title: 'Ce lien de {app} a expiré' } } } } },
+    ],
     ['a locale that is not BCP 47', 'messages.de_DE', { messages: { de_DE: {} } }],
     ['messages that are no catalogs', 'messages', { messages: 'de' }],
     ['a malformed locale', 'locale', { locale: 'en_US' }],
