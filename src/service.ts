@@ -59,7 +59,7 @@ import {
   checkNoFooterLinks,
   type FooterFragment,
   LINK_PLACEHOLDER,
-  RENDERED_AS_SENT,
+  markRenderedAsSent,
   renderedAsSent,
   type UnsubscribeLinks,
 } from './unsubscribe/footer.js';
@@ -663,7 +663,7 @@ export class EmailService {
       throw error;
     }
     const input = { ...rest, ...rendered, template: name, category, locale };
-    (input as { [RENDERED_AS_SENT]?: boolean })[RENDERED_AS_SENT] = true;
+    markRenderedAsSent(input, data);
     return this.send(input);
   }
 

@@ -18,7 +18,7 @@ import { ALREADY_DUE, dueTime } from '../send-at.js';
 import type { EmailService } from '../service.js';
 import { categoryOf, type TemplateHandle } from '../templates/define.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
-import { RENDERED_AS_SENT } from '../unsubscribe/footer.js';
+import { markRenderedAsSent } from '../unsubscribe/footer.js';
 import { isPending, KeyClaims } from './claims.js';
 import { headerText, type KafkaHeaders, type KafkaIncomingMessage } from './client.js';
 import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, readEnvelope } from './envelope.js';
@@ -564,7 +564,7 @@ export function recordHandler(o: RecordHandlerOptions) {
       fields.html = rendered.html;
       fields.text = rendered.text;
       fields.category = category;
-      (fields as { [RENDERED_AS_SENT]?: boolean })[RENDERED_AS_SENT] = true;
+      markRenderedAsSent(fields, envelope.data);
     }
     // The in-process retry never takes the email past its attempts in all.
     const left = o.maxAttempts - prior;

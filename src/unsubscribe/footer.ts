@@ -14,6 +14,8 @@ import type { EmailMessage } from '../message.js';
  * so that it goes nowhere if it ever leaked.
  */
 export const LINK_PLACEHOLDER = 'https://unsubscribe-link.mailroom.invalid/';
+/** The placeholder's host: what data is searched for (escaped or not, the host reads the same). */
+const PLACEHOLDER_HOST = 'unsubscribe-link.mailroom.invalid';
 
 /**
  * `it.unsubscribe` in a template: present on `product` and `marketing` mail when the service has
@@ -73,16 +75,41 @@ function beforeBodyEnd(html: string, addition: string): string {
 }
 
 /**
- * Internal: set on a send's input whose HTML and text this same service rendered as the category
- * the email is sent as (`sendTemplate`, a queue worker). Such a render printed the placeholder
- * exactly when the send fills it in (the service has the `unsubscribe` option and the mail is
- * `product`/`marketing`), so the send skips {@link checkNoFooterLinks}, a scan of the whole HTML.
+ * Internal: on a send's input whose HTML and text this same service rendered as the category the
+ * email is sent as (`sendTemplate`, a queue worker), from data that does not hold the placeholder.
+ * Such a render printed it exactly when the send fills it in (the service has the `unsubscribe`
+ * option and the mail is `product`/`marketing`), so the send skips {@link checkNoFooterLinks}, a
+ * scan of the whole HTML. Set through {@link markRenderedAsSent}.
  */
-export const RENDERED_AS_SENT = Symbol.for('mailroom.unsubscribe.rendered-as-sent');
+const RENDERED_AS_SENT = Symbol.for('mailroom.unsubscribe.rendered-as-sent');
 
-/** True when `input` carries {@link RENDERED_AS_SENT}. */
+/**
+ * Marks `input` as rendered by this service as the category it is sent as, unless `data` holds
+ * the placeholder (HTML another render made, passed on as data): that HTML is scanned as usual.
+ */
+export function markRenderedAsSent(input: object, data: unknown): void {
+  if (!holdsPlaceholder(data, 0)) (input as { [RENDERED_AS_SENT]?: boolean })[RENDERED_AS_SENT] = true;
+}
+
+/** True when `input` was marked by {@link markRenderedAsSent}. */
 export function renderedAsSent(input: object): boolean {
   return (input as { [RENDERED_AS_SENT]?: boolean })[RENDERED_AS_SENT] === true;
+}
+
+/** Whether a string in `value` (its arrays and objects, 8 levels down; deeper counts as yes) holds the placeholder. */
+function holdsPlaceholder(value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return value.includes(PLACEHOLDER_HOST);
+  if (typeof value !== 'object' || value === null || value instanceof Date) return false;
+  if (depth >= 8) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (holdsPlaceholder(item, depth + 1)) return true;
+    return false;
+  }
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && holdsPlaceholder((value as Record<string, unknown>)[key], depth + 1))
+      return true;
+  }
+  return false;
 }
 
 /**

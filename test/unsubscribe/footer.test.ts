@@ -275,6 +275,26 @@ describe('the footer of product and marketing mail', () => {
     expect(sent()).toEqual([]);
   });
 
+  it('refuses it too when a template of yours passes such HTML on as data, sent as transactional', async () => {
+    const digest = defineTemplate({
+      name: 'digest',
+      fields: { body: 'string' },
+      category: 'transactional',
+      subject: 'Your digest',
+      html: '<div><%~ it.body %></div>',
+      text: 'Your digest',
+    });
+    const { mail, sent } = service({ templates: [digest] });
+    const body = mail.render('product-update', news).html;
+    const error = await mail
+      .sendTemplate('digest', { to: 'jane@example.com', data: { body } })
+      .catch((e: unknown) => e);
+    expect(isMessageError(error)).toBe(true);
+    expect(error).toMatchObject({ field: 'html' });
+    await mail.sendTemplate('digest', { to: 'jane@example.com', data: { body: '<p>Nothing new</p>' } });
+    expect(sent().map((m) => m.html)).toEqual([expect.stringContaining('Nothing new')]);
+  });
+
   it('refuses mail rendered with the links by a service that cannot fill them in', async () => {
     const rendered = service().mail.render('product-update', news);
     const transport = memoryTransport();
