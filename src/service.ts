@@ -527,7 +527,7 @@ export class EmailService {
       const deliver = (screened: EmailMessage): Promise<SendResult> => {
         // Signed for the one recipient left after the screen; every retry carries the same bytes.
         const sending = this.#unsubscribe
-          ? withUnsubscribe(screened, this.#unsubscribe, () => this.#footer(screened.locale))
+          ? withUnsubscribe(screened, this.#unsubscribe, screened.locale ?? this.#locale, this.#footer)
           : screened;
         message = sending;
         return this.#deliver(sending, signal, retry, started);
@@ -1046,9 +1046,8 @@ export class EmailService {
           message = screened.message;
         }
       }
-      const { locale } = message;
       const sending = this.#unsubscribe
-        ? withUnsubscribe(message, this.#unsubscribe, () => this.#footer(locale))
+        ? withUnsubscribe(message, this.#unsubscribe, message.locale ?? this.#locale, this.#footer)
         : message;
       return { message: sending, suppressed, started, signal: entry.signal, retry: entry.retry };
     } catch (error) {
@@ -1161,19 +1160,18 @@ export class EmailService {
   }
 
   /**
-   * The `@unsubscribe` footer alone in the message's language (else the service's), for product and
+   * The `@unsubscribe` footer alone in `locale` (the message's, else the service's), for product and
    * marketing mail whose own HTML or text lacks the links. Rendered once per locale (at most 32 kept).
    */
-  #footer(locale: string | undefined): FooterFragment {
-    const key = locale ?? this.#locale;
-    let footer = this.#footers.get(key);
+  readonly #footer = (locale: string): FooterFragment => {
+    let footer = this.#footers.get(locale);
     if (!footer) {
       if (this.#footers.size >= 32) this.#footers.clear();
-      footer = this.templates.unsubscribeFooter(this.#links as UnsubscribeLinks, key);
-      this.#footers.set(key, footer);
+      footer = this.templates.unsubscribeFooter(this.#links as UnsubscribeLinks, locale);
+      this.#footers.set(locale, footer);
     }
     return footer;
-  }
+  };
 
   /**
    * What a template sees besides its data, for an email of `category` with these options.

@@ -14,8 +14,8 @@ import { checkMaxAgeDays, secretList, signUnsubscribeToken, type UnsubscribeSecr
 export interface UnsubscribeOptions {
   /**
    * Where `createUnsubscribeHandler()` is mounted, e.g. `https://acme.example/unsubscribe`; each
-   * email's signed token is added as the `token` query parameter, and its locale as `lang` (the
-   * page's language, not signed) when it has one. HTTPS (RFC 8058 §3.1 requires an HTTPS URI), or
+   * email's signed token is added as the `token` query parameter, and the language it is written
+   * in (its `locale`, else the service's) as `lang` (the page's language, not signed). HTTPS (RFC 8058 §3.1 requires an HTTPS URI), or
    * http on a loopback host for local testing. At most 500 characters, no `token` parameter of
    * its own, no fragment. From `MAILROOM_UNSUBSCRIBE_URL`.
    */
@@ -144,18 +144,19 @@ export function checkUnsubscribable(message: EmailMessage, renderedAsSent = fals
 
 /**
  * The message with `List-Unsubscribe` and `List-Unsubscribe-Post` added for its one recipient and
- * the same URL in its footer (`footer` gives the links for a part that does not show them), or the
- * message itself when it is not `product`/`marketing` mail.
+ * the same URL in its footer (`footer(language)` gives the links for a part that does not show
+ * them), or the message itself when it is not `product`/`marketing` mail. `language`: the
+ * canonical locale the email is written in (its own `locale`, else the service's).
  *
- * The URL is `<url>?token=<token>`, then `&lang=<locale>` when the message has a locale (its
- * canonical tag; a `lang` the configured URL has takes that value), so the handler's page speaks
- * the email's language. `lang` is for display only: the token does not sign it, and the handler
- * records the same opt-out whatever it says.
+ * The URL is `<url>?token=<token>&lang=<language>` (a `lang` the configured URL has takes that
+ * value), so the handler's page speaks the email's language. `lang` is for display only: the
+ * token does not sign it, and the handler records the same opt-out whatever it says.
  */
 export function withUnsubscribe(
   message: EmailMessage,
   config: ResolvedUnsubscribe,
-  footer: () => FooterFragment,
+  language: string,
+  footer: (language: string) => FooterFragment,
   issuedAt: Date = new Date(),
 ): EmailMessage {
   if (!isChoosable(message.category)) return message;
@@ -168,14 +169,14 @@ export function withUnsubscribe(
   const url = new URL(config.url);
   url.searchParams.set('token', token);
   // After the token; a `lang` of the configured URL's own keeps its place and takes the email's.
-  if (message.locale !== undefined) url.searchParams.set('lang', message.locale);
+  url.searchParams.set('lang', language);
   // RFC 2369 §2: a literal comma in the URL must be encoded, commas separate the URLs.
   const href = url.href.replace(/,/g, '%2C');
   const links = [`<${href}>`];
   if (config.mailto) links.push(`<mailto:${config.mailto}?subject=unsubscribe>`);
   return Object.freeze({
     ...message,
-    ...withFooterLinks(message, href, footer),
+    ...withFooterLinks(message, href, () => footer(language)),
     headers: Object.freeze({
       ...message.headers,
       'List-Unsubscribe': links.join(', '),

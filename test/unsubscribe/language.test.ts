@@ -89,7 +89,7 @@ const post = (url: string, body: string, headers: Record<string, string> = {}) =
   page(url, { 'content-type': 'application/x-www-form-urlencoded', ...headers }, { method: 'POST', body });
 
 describe('the link carries the email’s language', () => {
-  function service(url: string, preferences: PreferenceStore) {
+  function service(url: string, preferences: PreferenceStore, locale?: string) {
     const transport = memoryTransport();
     const mail = new EmailService({
       transport,
@@ -97,6 +97,7 @@ describe('the link carries the email’s language', () => {
       retry: false,
       preferences,
       unsubscribe: { url, secrets: [SECRET] },
+      ...(locale ? { locale } : {}),
     });
     return { mail, sent: () => transport.outbox.map((entry) => entry.message) };
   }
@@ -134,7 +135,18 @@ describe('the link carries the email’s language', () => {
     expect((await preferences.get('jane@example.com', 'product'))?.allowed).toBe(false);
   });
 
-  it('lang is not signed, and a configured lang takes the email’s locale in its place', async () => {
+  it('a plain send without a locale links in the service’s language, as its footer is written', async () => {
+    const { url: base, preferences } = await endpoint();
+    const { mail, sent } = service(base, preferences, 'fr');
+    await mail.send({ to: 'lea@example.com', subject: 'Nouveautés', text: 'Bonjour', category: 'product' });
+    const [message] = sent();
+    const link = /^<([^>]+)>$/.exec(message!.headers['List-Unsubscribe']!)![1]!;
+    expect(link).toMatch(/&lang=fr$/);
+    expect(message!.text).toContain(`Se désabonner\u00a0:\n${link}`);
+    expect((await page(link)).lang).toBe('fr');
+  });
+
+  it('lang is not signed, and a configured lang takes the email’s language in its place', async () => {
     const { url: base, preferences } = await endpoint();
     const { mail, sent } = service(`${base}?lang=xx&list=news`, preferences);
     await mail.send({ to: 'jane@example.com', subject: 'Hi', text: 'News', category: 'product' });
@@ -148,8 +160,8 @@ describe('the link carries the email’s language', () => {
     const [plain, portuguese] = sent().map(
       (m) => new URL(/^<([^>]+)>$/.exec(m.headers['List-Unsubscribe']!)![1]!),
     );
-    // Without a locale the configured URL is left as it is; with one, its `lang` takes the email's.
-    expect(plain!.search).toMatch(/^\?lang=xx&list=news&token=[\w.-]+$/);
+    // The configured URL's `lang` takes the email's language: its own locale, else the service's.
+    expect(plain!.search).toMatch(/^\?lang=en&list=news&token=[\w.-]+$/);
     expect(portuguese!.search).toMatch(/^\?lang=pt-BR&list=news&token=[\w.-]+$/);
     for (const link of [plain!, portuguese!])
       expect(verifyUnsubscribeToken(link.searchParams.get('token'), { secrets: [SECRET] })).toMatchObject({

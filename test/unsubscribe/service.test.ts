@@ -93,7 +93,7 @@ describe('List-Unsubscribe on what the service sends', () => {
     const [https, mailto] = links(value);
     expect(mailto).toBe('mailto:unsubscribe@acme.example?subject=unsubscribe');
     // RFC 2369: commas separate the URLs, so one inside a URL is encoded.
-    expect(https).toMatch(/^https:\/\/acme\.example\/u\?list=news%2Cweekly&token=[\w-]+\.[\w-]+$/);
+    expect(https).toMatch(/^https:\/\/acme\.example\/u\?list=news%2Cweekly&token=[\w-]+\.[\w-]+&lang=en$/);
     expect(value.split(',')).toHaveLength(2);
   });
 
