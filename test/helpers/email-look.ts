@@ -3,6 +3,7 @@
  * screenshot tests (test/templates/screenshots*.test.ts).
  */
 import type { Page } from 'playwright-core';
+import { expect } from 'vitest';
 
 export interface Look {
   /** The page's full width against the screen's. */
@@ -66,4 +67,34 @@ export function look(page: Page, label: string): Promise<Look> {
           : undefined,
     };
   })(${JSON.stringify(label)})`);
+}
+
+/**
+ * The checks a person makes of a laid-out email, measured by {@link look}: nothing wider than the
+ * screen, a readable headline and body (WCAG 4.5), a light card in light mode and a dark one in
+ * dark, and a visible `label` button that fits, can be tapped (40 px; 44 is the guideline) and
+ * reads on its colour (`minButtonContrast`, default 3: the default primary #007BFF gives white
+ * 4.0:1; the severity tones are chosen for 4.5).
+ */
+export async function expectReadable(
+  page: Page,
+  label: string,
+  width: number,
+  scheme: 'light' | 'dark',
+  minButtonContrast = 3,
+): Promise<void> {
+  const measured = await look(page, label);
+  expect(measured.scrollWidth, 'nothing wider than the screen').toBeLessThanOrEqual(width);
+  expect(measured.headline, 'a headline (h1)').toBeDefined();
+  expect(measured.headline?.contrast, 'the headline readable on its background').toBeGreaterThanOrEqual(4.5);
+  expect(measured.body.contrast, 'body text readable on its background').toBeGreaterThanOrEqual(4.5);
+  // Light means a light card, dark a dark one: what a reader in dark mode expects.
+  if (scheme === 'dark') expect(measured.body.background).toBeLessThan(0.2);
+  else expect(measured.body.background).toBeGreaterThan(0.7);
+  expect(measured.button, `a visible "${label}" button`).toBeDefined();
+  const button = measured.button as NonNullable<Look['button']>;
+  expect(button.left).toBeGreaterThanOrEqual(0);
+  expect(button.right).toBeLessThanOrEqual(width);
+  expect(button.height, 'tall enough to tap (44 px guideline, 40 allowed)').toBeGreaterThanOrEqual(40);
+  expect(button.contrast, 'the label readable on the button').toBeGreaterThanOrEqual(minButtonContrast);
 }

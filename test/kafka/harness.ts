@@ -11,6 +11,7 @@ import {
   type EmailErrorCode,
   type EmailMessage,
   EmailService,
+  type EmailServiceOptions,
   type Transport,
 } from '../../src/index.js';
 import type { KafkaClientLike } from '../../src/kafka/client.js';
@@ -205,8 +206,8 @@ export function scriptedTransport() {
   return transport;
 }
 
-export function serviceFor(transport: Transport): EmailService {
-  return new EmailService({ transport, from: 'Acme <no-reply@acme.example>', retry: false });
+export function serviceFor(transport: Transport, options?: Partial<EmailServiceOptions>): EmailService {
+  return new EmailService({ transport, from: 'Acme <no-reply@acme.example>', retry: false, ...options });
 }
 
 /** A record read back from a topic. */

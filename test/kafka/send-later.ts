@@ -14,7 +14,7 @@ import {
   HEADERS,
   workerMetrics,
 } from '../../src/kafka/index.js';
-import { EmailService } from '../../src/service.js';
+import type { QuietHours } from '../../src/send-at.js';
 import {
   FAST_CONSUMER,
   FAST_RETRY,
@@ -43,10 +43,11 @@ function laterWorker(
   topics: Topics & { delayTopicPrefix: string },
   transport: ReturnType<typeof scriptedTransport>,
   sentAt: Map<string, number>,
+  quietHours?: QuietHours,
 ): EmailWorker {
   const worker = createEmailWorker({
     kafka: ctx.client,
-    service: serviceFor(transport),
+    service: serviceFor(transport, quietHours ? { quietHours } : {}),
     ...topics,
     delayTopics: true,
     consumer: FAST_CONSUMER,
@@ -187,27 +188,13 @@ export async function quietHoursHoldProductMail(ctx: ScenarioContext): Promise<v
   const sentAt = new Map<string, number>();
   const until = Date.now() + 8_000;
   let edgeAsked = 0;
-  const worker = createEmailWorker({
-    kafka: ctx.client,
-    service: new EmailService({
-      transport,
-      from: 'Acme <no-reply@acme.example>',
-      retry: false,
-      // Quiet until `until`, then nothing holds it back. For edge@, quiet hours begin just after
-      // the worker asked: the send that follows must not ask again (and be refused by a transport
-      // that cannot schedule), it was already due.
-      quietHours: (recipient, _category, now) => {
-        if (recipient.startsWith('edge')) return edgeAsked++ === 0 ? undefined : new Date(until + 3_600_000);
-        return now.getTime() < until ? new Date(until) : undefined;
-      },
-    }),
-    ...topics,
-    delayTopics: true,
-    consumer: FAST_CONSUMER,
-    retry: FAST_RETRY,
+  // Quiet until `until`, then nothing holds it back. For edge@, quiet hours begin just after the
+  // worker asked: the send that follows must not ask again (and be refused by a transport that
+  // cannot schedule), it was already due.
+  const worker = laterWorker(ctx, topics, transport, sentAt, (recipient, _category, now) => {
+    if (recipient.startsWith('edge')) return edgeAsked++ === 0 ? undefined : new Date(until + 3_600_000);
+    return now.getTime() < until ? new Date(until) : undefined;
   });
-  worker.on('sent', (e) => void sentAt.set(e.envelope.idempotencyKey, Date.now()));
-  ctx.cleanup.push(() => worker.close());
   await producer.publish({ ...note('news'), category: 'product' });
   await producer.publish({ ...note('alert'), category: 'security' });
   await producer.publish({ ...note('edge'), to: 'edge@example.com', category: 'product' });
@@ -230,26 +217,13 @@ export async function quietHoursFailureIsRetried(ctx: ScenarioContext): Promise<
   const producer = producerFor(ctx, topics.topic);
   const transport = scriptedTransport();
   const asked = new Map<string, number>();
-  const worker = createEmailWorker({
-    kafka: ctx.client,
-    service: new EmailService({
-      transport,
-      from: 'Acme <no-reply@acme.example>',
-      retry: false,
-      quietHours: (recipient) => {
-        const times = (asked.get(recipient) ?? 0) + 1;
-        asked.set(recipient, times);
-        if (recipient.startsWith('flaky') && times === 1) throw new Error('time zone lookup timed out');
-        if (recipient.startsWith('broken')) return 'tomorrow' as unknown as Date;
-        return undefined;
-      },
-    }),
-    ...topics,
-    delayTopics: true,
-    consumer: FAST_CONSUMER,
-    retry: FAST_RETRY,
+  const worker = laterWorker(ctx, topics, transport, new Map(), (recipient) => {
+    const times = (asked.get(recipient) ?? 0) + 1;
+    asked.set(recipient, times);
+    if (recipient.startsWith('flaky') && times === 1) throw new Error('time zone lookup timed out');
+    if (recipient.startsWith('broken')) return 'tomorrow' as unknown as Date;
+    return undefined;
   });
-  ctx.cleanup.push(() => worker.close());
   await producer.publish({ ...note('flaky'), to: 'flaky@example.com', category: 'product' });
   await producer.publish({ ...note('broken'), to: 'broken@example.com', category: 'product' });
   await worker.start();

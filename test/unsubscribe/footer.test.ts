@@ -5,9 +5,8 @@
  * helpers, send() with the caller's own HTML, sendBatch, a custom layout reading `it.unsubscribe`,
  * and render-then-send as the Kafka worker does it. A GET of the link changes nothing.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import type { RequestListener } from 'node:http';
+import { describe, expect, it } from 'vitest';
 import { configFromEnv } from '../../src/config.js';
 import { isConfigError, isMessageError, isTemplateError } from '../../src/errors.js';
 import type { EmailMessage } from '../../src/message.js';
@@ -17,6 +16,7 @@ import { defineTemplate } from '../../src/templates/define.js';
 import { memoryTransport } from '../../src/transports/memory.js';
 import { createUnsubscribeHandler, verifyUnsubscribeToken } from '../../src/unsubscribe/index.js';
 import { optedIn } from '../helpers/opted-in.js';
+import { loopbackServers } from '../helpers/serve.js';
 
 const from = 'Acme <no-reply@acme.example>';
 const SECRET = 'footer-secret-footer-secret-footer-secret';
@@ -444,24 +444,12 @@ describe('unsubscribe.manageUrl', () => {
 });
 
 describe('following the footer link', () => {
-  const closers: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    while (closers.length) await closers.pop()!();
-  });
+  const serve = loopbackServers();
 
   it('a GET (what a mail scanner does) shows the confirmation page and unsubscribes no one; the POST does', async () => {
     const preferences = memoryPreferenceStore();
     const handler = createUnsubscribeHandler({ secrets: [SECRET], preferences, app: { name: 'Acme' } });
-    const server: Server = createServer(handler);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    closers.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    );
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/unsubscribe`;
+    const base = await serve(handler as RequestListener, '/unsubscribe');
     const { mail, sent } = service({ preferences }, { url: base });
     await mail.sendProductUpdate({ to: 'jane@example.com', ...news });
     const link = footerLinks(sent()[0]!.html!).Unsubscribe!;

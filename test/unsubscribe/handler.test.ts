@@ -4,9 +4,8 @@
  * replayed tokens record nothing; the pages are escaped and locked down. End to end: the URL in a
  * product email's header, POSTed as a mailbox provider does, stops the next product email.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import type { RequestListener } from 'node:http';
+import { describe, expect, it } from 'vitest';
 import { isConfigError } from '../../src/errors.js';
 import { memoryPreferenceStore, type PreferenceStore } from '../../src/preferences.js';
 import { EmailService } from '../../src/service.js';
@@ -17,29 +16,15 @@ import {
   type UnsubscribeHandler,
   type UnsubscribeHandlerOptions,
 } from '../../src/unsubscribe/index.js';
+import { loopbackServers } from '../helpers/serve.js';
 
 const SECRET = 'unsubscribe-secret-unsubscribe-secret-1';
 const OLD_SECRET = 'an-older-secret-an-older-secret-an-older';
 const ONE_CLICK = 'List-Unsubscribe=One-Click';
 const day = 86_400_000;
 
-const closers: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (closers.length) await closers.pop()!();
-});
-
-async function serve(handler: UnsubscribeHandler): Promise<string> {
-  const server: Server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/unsubscribe`;
-}
+const serveAt = loopbackServers();
+const serve = (handler: UnsubscribeHandler) => serveAt(handler as RequestListener, '/unsubscribe');
 
 async function endpoint(extra: Partial<UnsubscribeHandlerOptions> = {}) {
   const preferences = extra.preferences ?? memoryPreferenceStore();

@@ -6,9 +6,8 @@
  * providers is unchanged.
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import type { RequestListener } from 'node:http';
+import { describe, expect, it } from 'vitest';
 import { isConfigError } from '../../src/errors.js';
 import { memoryPreferenceStore, type PreferenceStore } from '../../src/preferences.js';
 import { EmailService } from '../../src/service.js';
@@ -19,6 +18,7 @@ import {
   type UnsubscribeHandlerOptions,
   verifyUnsubscribeToken,
 } from '../../src/unsubscribe/index.js';
+import { loopbackServers } from '../helpers/serve.js';
 import { thrown } from '../helpers/thrown.js';
 
 const SECRET = 'language-secret-language-secret-language';
@@ -39,31 +39,18 @@ const words = Object.fromEntries(
   }),
 );
 
-const closers: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (closers.length) await closers.pop()!();
-});
+const serve = loopbackServers();
 
 async function endpoint(extra: Partial<UnsubscribeHandlerOptions> = {}) {
   const preferences = extra.preferences ?? memoryPreferenceStore();
-  const server = createServer(
-    createUnsubscribeHandler({
-      secrets: [SECRET],
-      preferences,
-      app: { name: 'Acme' },
-      onError: () => {},
-      ...extra,
-    }),
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/unsubscribe`, preferences };
+  const handler = createUnsubscribeHandler({
+    secrets: [SECRET],
+    preferences,
+    app: { name: 'Acme' },
+    onError: () => {},
+    ...extra,
+  });
+  return { url: await serve(handler as RequestListener, '/unsubscribe'), preferences };
 }
 
 const token = (options: { issuedAt?: Date; secret?: string } = {}) =>
