@@ -6,6 +6,12 @@
 /** The locale every lookup ends at: the built-in catalogs are complete in English. */
 export const DEFAULT_LOCALE = 'en';
 
+/** A tag's language subtag: `fr` of `fr-CA`, `zh` of `zh-Hant-TW` (RFC 5646 §2.2.1). */
+export function languageOf(tag: string): string {
+  const dash = tag.indexOf('-');
+  return dash < 0 ? tag : tag.slice(0, dash);
+}
+
 /**
  * The canonical form of a BCP 47 tag (`pt-br` → `pt-BR`), or a message saying what is wrong. One
  * tag only; an empty string, a list or a malformed tag (`en_US`, `english`) is refused.

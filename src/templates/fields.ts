@@ -2,6 +2,7 @@
  * Internal: what each field kind accepts, how a date and time is shown, and sample values for the
  * preview and the build. define.ts declares the kinds; compile.ts checks data with these.
  */
+import { languageOf } from '../locale.js';
 
 /** The largest value of a `minutes` field: one week (10 080). Links that live longer are a risk. */
 export const MAX_MINUTES = 7 * 24 * 60;
@@ -168,31 +169,19 @@ export function formatDateTime(value: unknown, options: DateTimeOptions = {}): s
   if (!instant) return String(value);
   const timeZone = options.timeZone ?? 'UTC';
   const locale = options.locale ?? 'en';
-  if (locale !== 'en' && !locale.startsWith('en-')) return localDateTime(instant, timeZone, locale);
-  let format = formatters.get(timeZone);
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-GB', {
-      timeZone,
-      weekday: 'long',
-      day: 'numeric',
-      month: 'long',
-      year: 'numeric',
-      hour: '2-digit',
-      minute: '2-digit',
-      hourCycle: 'h23',
-      timeZoneName: 'short',
-    });
-    formatters.set(timeZone, format);
-  }
-  const part = Object.fromEntries(format.formatToParts(instant).map((p) => [p.type, p.value]));
+  // Another language: as `Intl.DateTimeFormat` writes it there, with the locale's own clock
+  // (`Dienstag, 8. Dezember 2026 um 03:00 MEZ`, `mardi 8 décembre 2026 à 03:00 UTC+1`).
+  if (languageOf(locale) !== 'en') return dateTimeFormat(locale, timeZone).format(instant);
+  const part = Object.fromEntries(
+    dateTimeFormat('en-GB', timeZone, 'h23')
+      .formatToParts(instant)
+      .map((p) => [p.type, p.value]),
+  );
   return `${part.weekday}, ${part.day} ${part.month} ${part.year}, ${part.hour}:${part.minute} (${part.timeZoneName})`;
 }
 
-/**
- * Another language's date and time, as `Intl.DateTimeFormat` writes it there, with the locale's own
- * clock: `Dienstag, 8. Dezember 2026 um 03:00 MEZ`, `mardi 8 décembre 2026 à 03:00 UTC+1`.
- */
-function localDateTime(instant: Date, timeZone: string, locale: string): string {
+/** The formatter of `locale` in `timeZone` (the locale's own clock unless `hourCycle`), made once. */
+function dateTimeFormat(locale: string, timeZone: string, hourCycle?: 'h23'): Intl.DateTimeFormat {
   const key = `${locale}\u0000${timeZone}`;
   let format = formatters.get(key);
   if (!format) {
@@ -204,11 +193,12 @@ function localDateTime(instant: Date, timeZone: string, locale: string): string 
       year: 'numeric',
       hour: '2-digit',
       minute: '2-digit',
+      ...(hourCycle ? { hourCycle } : {}),
       timeZoneName: 'short',
     });
     formatters.set(key, format);
   }
-  return format.format(instant);
+  return format;
 }
 
 /** A value of each kind, for a template that has no data set (the preview) and for the build's check. */

@@ -9,6 +9,7 @@
  */
 import type { FormatCallback, HtmlToTextOptions } from 'html-to-text';
 import { loadHtmlToText } from '../lazy-deps.js';
+import { languageOf } from '../locale.js';
 import { scanTags } from './scan.js';
 
 // Links read best with the full URL on a line of its own, printed once.
@@ -178,7 +179,7 @@ export function hasLabelColons(text: string): boolean {
  */
 export function labelColons(text: string, locale?: string): string {
   if (!text.includes(LABEL_COLON)) return text;
-  const french = locale !== undefined && (locale === 'fr' || locale.startsWith('fr-'));
+  const french = locale !== undefined && languageOf(locale) === 'fr';
   return text.replaceAll(LABEL_COLON, french ? '\u00A0:' : ':');
 }
 

@@ -5,7 +5,7 @@
  * `<html lang>` says what the page is written in and nothing the request sent is echoed.
  */
 import { ConfigError } from '../errors.js';
-import { canonicalLocale, DEFAULT_LOCALE, localeChain, requireLocale } from '../locale.js';
+import { canonicalLocale, DEFAULT_LOCALE, languageOf, localeChain, requireLocale } from '../locale.js';
 import { builtinTemplatesDir } from '../templates/builtins.js';
 import { builtinMessages, type MessageLayer, messageLayer, Translator } from '../templates/i18n.js';
 
@@ -48,7 +48,7 @@ export function pageLanguages(messages: unknown, locale: unknown): PageLanguages
   const covering = (tag: string): string | undefined => {
     const chain = localeChain(tag);
     // The chain ends in English for every tag: `it` is not covered because English is.
-    const own = tag.split('-')[0] === DEFAULT_LOCALE ? chain : chain.slice(0, -1);
+    const own = languageOf(tag) === DEFAULT_LOCALE ? chain : chain.slice(0, -1);
     return own.find((candidate) => covered.has(candidate));
   };
   const fromTag = (value: string): string | undefined => {
