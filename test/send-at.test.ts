@@ -186,6 +186,26 @@ describe('quiet hours', () => {
     expect(transport.outbox).toEqual([]);
   });
 
+  it('in a batch, a hook that throws for one recipient fails that entry alone, with its error', async () => {
+    const transport = memoryTransport();
+    const mail = new EmailService({
+      transport,
+      from: FROM,
+      quietHours: (recipient) => {
+        if (recipient.startsWith('zone-unknown')) throw new Error('time zone lookup timed out');
+        return undefined;
+      },
+    });
+    const entry = (to: string) => ({ ...hello, to, category: 'product' as const });
+    const result = await mail.sendBatch([entry('zone-unknown@example.com'), entry('jane@example.com')]);
+    expect(result).toMatchObject({ sent: 1, failed: 1 });
+    expect(result.outcomes[0]).toMatchObject({
+      status: 'failed',
+      error: { message: 'time zone lookup timed out' },
+    });
+    expect(transport.outbox.map((e) => e.message.to[0]?.address)).toEqual(['jane@example.com']);
+  });
+
   it('is a ConfigError when it is not a function', () => {
     expect(
       () => new EmailService({ transport: memoryTransport(), from: FROM, quietHours: 'night' as never }),

@@ -3,11 +3,13 @@
  * template and its data, the worker renders it with `service.render` and sends it with
  * `service.send`, and the product email arrives with the footer's Unsubscribe URL equal to its
  * List-Unsubscribe; the security email and a product template sent as transactional have neither.
+ * The footer is in the envelope's language, and data carrying the link's placeholder is refused.
  */
 import { describe, expect, it } from 'vitest';
 import type { KafkaClientLike } from '../../src/kafka/client.js';
-import { createEmailProducer, createEmailWorker } from '../../src/kafka/index.js';
+import { createEmailProducer, createEmailWorker, HEADERS } from '../../src/kafka/index.js';
 import { EmailService } from '../../src/service.js';
+import { defineTemplate } from '../../src/templates/define.js';
 import { memoryTransport } from '../../src/transports/memory.js';
 import { verifyUnsubscribeToken } from '../../src/unsubscribe/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
@@ -124,5 +126,74 @@ describe('footer links through the Kafka worker', () => {
       expect(message.html).not.toMatch(/Unsubscribe|Manage notification settings|mailroom\.invalid/);
       expect(message.text).not.toMatch(/Unsubscribe|Manage notification settings|mailroom\.invalid/);
     }
+  });
+
+  it('in the envelope’s language, template or raw HTML; data carrying the placeholder is refused, never sent', async () => {
+    const topics = await freshTopics(cluster);
+    const transport = scriptedTransport();
+    const producer = createEmailProducer({ kafka: client, topic: topics.topic });
+    cleanup.push(() => producer.disconnect());
+    const secrets = ['worker-footer-secret-worker-footer-secret'];
+    const digest = defineTemplate({
+      name: 'digest',
+      fields: { body: 'string' },
+      category: 'transactional',
+      subject: 'Your digest',
+      html: '<div><%~ it.body %></div>',
+      text: 'Your digest',
+    });
+    const service = new EmailService({
+      transport,
+      from,
+      retry: false,
+      preferences: optedIn(),
+      unsubscribe: { url: 'https://acme.example/unsubscribe', secrets },
+      templates: [digest],
+    });
+    const worker = createEmailWorker({
+      kafka: client,
+      service,
+      ...topics,
+      consumer: FAST_CONSUMER,
+      retry: FAST_RETRY,
+    });
+    cleanup.push(() => worker.close());
+    const app = new EmailService({
+      transport: memoryTransport(),
+      from,
+      queue: producer,
+      templates: [digest],
+    });
+    const news = { headline: 'Neu', summary: 'Teams', actionUrl: 'https://acme.example/neu' };
+    await app.sendProductUpdate({ to: 'jana@example.com', ...news, locale: 'de', idempotencyKey: 'de' });
+    await app.send({
+      to: 'amal@example.com',
+      subject: 'عرض',
+      html: '<html><body><p>خصم</p></body></html>',
+      text: 'خصم',
+      category: 'marketing',
+      locale: 'ar',
+      idempotencyKey: 'ar',
+    });
+    // Product HTML (with the placeholder) passed on as a transactional template's data.
+    const body = service.render('product-update', news).html;
+    await app.sendTemplate('digest', { to: 'ann@example.com', data: { body }, idempotencyKey: 'digest' });
+    await worker.start();
+    await waitFor(() => transport.delivered.length === 2, 'the German and the Arabic email');
+    const [dead] = await readTopic(kafka, topics.deadLetterTopic, 1);
+    expect(dead?.headers[HEADERS.reason]).toBe('invalid-envelope');
+    const byKey = new Map(transport.delivered.map((m) => [m.idempotencyKey, m]));
+    for (const [key, label] of [
+      ['de', 'Abbestellen'],
+      ['ar', 'إلغاء الاشتراك'],
+    ] as const) {
+      const message = byKey.get(key)!;
+      const url = /^<([^>]+)>$/.exec(message.headers['List-Unsubscribe']!)![1]!;
+      expect(new URL(url).searchParams.get('lang')).toBe(key);
+      const lines = message.text!.split('\n');
+      expect(lines[lines.indexOf(`${label}:`) + 1]).toBe(url);
+    }
+    expect(byKey.get('ar')!.html).toMatch(/<div class="mr-unsubscribe" lang="ar" dir="rtl"/);
+    expect(byKey.has('digest')).toBe(false);
   });
 });
