@@ -526,9 +526,7 @@ export class EmailService {
       message = composed;
       const deliver = (screened: EmailMessage): Promise<SendResult> => {
         // Signed for the one recipient left after the screen; every retry carries the same bytes.
-        const sending = this.#unsubscribe
-          ? withUnsubscribe(screened, this.#unsubscribe, screened.locale ?? this.#locale, this.#footer)
-          : screened;
+        const sending = this.#withUnsubscribe(screened);
         message = sending;
         return this.#deliver(sending, signal, retry, started);
       };
@@ -1046,9 +1044,7 @@ export class EmailService {
           message = screened.message;
         }
       }
-      const sending = this.#unsubscribe
-        ? withUnsubscribe(message, this.#unsubscribe, message.locale ?? this.#locale, this.#footer)
-        : message;
+      const sending = this.#withUnsubscribe(message);
       return { message: sending, suppressed, started, signal: entry.signal, retry: entry.retry };
     } catch (error) {
       this.#failed(message, name, error, 0, performance.now() - started);
@@ -1157,6 +1153,17 @@ export class EmailService {
     if (this.#unsubscribe) checkUnsubscribable(message, ours);
     else if (!ours) checkNoFooterLinks(message, true);
     return message;
+  }
+
+  /**
+   * `message` with its one recipient's List-Unsubscribe and footer links when the service has the
+   * `unsubscribe` option, in the language it is written in (its `locale`, else the service's).
+   */
+  #withUnsubscribe(message: EmailMessage): EmailMessage {
+    const unsubscribe = this.#unsubscribe;
+    return unsubscribe
+      ? withUnsubscribe(message, unsubscribe, message.locale ?? this.#locale, this.#footer)
+      : message;
   }
 
   /**
