@@ -60,7 +60,7 @@ export interface KafkaConsumerLike {
   committed?(
     partitions: Array<{ topic: string; partition: number }>,
     timeoutMs?: number,
-  ): Promise<Array<{ topic: string; partition: number; offset: string }>>;
+  ): Promise<Array<{ topic: string; partition: number; offset: string | null }>>;
   pause(topics: Array<{ topic: string; partitions?: number[] }>): void;
   resume(topics: Array<{ topic: string; partitions?: number[] }>): void;
 }
@@ -352,7 +352,9 @@ export async function confirmCommitted(
   );
   const missing = offsets.filter((asked) => {
     const found = stored.find((s) => s.topic === asked.topic && s.partition === asked.partition);
-    return found === undefined || BigInt(found.offset) < BigInt(asked.offset);
+    // The Confluent client answers null for offset 0 and for none stored: both are short of what
+    // a commit asks (the offset after a finished record, so at least 1).
+    return found?.offset == null || BigInt(found.offset) < BigInt(asked.offset);
   });
   if (missing.length > 0) throw new CommitNotStoredError(missing);
 }

@@ -46,6 +46,10 @@ export const RETRY_REFUSED_TIMES = 8;
  * them again while it keeps the partition, so with `retryRefused` they are committed again
  * (every {@link RETRY_REFUSED_MS}, up to {@link RETRY_REFUSED_TIMES} times in a row) unless a
  * newer offset replaces them or {@link Committer.forget} (the partition was revoked) drops them.
+ * Meanwhile {@link Committer.held} tells the worker to start nothing new: a record finished now
+ * could not be committed either, and the partition's next owner would send it again. A commit
+ * that fails otherwise is thrown by the next {@link Committer.flush} and, with `retryRefused`,
+ * tried again the same way.
  */
 export class Committer {
   /** Per partition: the last finished record's offset (the commit names the one after it). */
@@ -71,20 +75,51 @@ export class Committer {
     readonly retryRefused = false,
   ) {}
 
-  /** Refused commits in a row (reset by one that is stored): bounds `retryRefused`. */
+  /** Refused commits in a row (reset by one that is stored, or a group change): bounds `retryRefused`. */
   #refusedInARow = 0;
+  /** The next try of refused offsets (`retryRefused`), while it waits. */
+  #retryTimer: NodeJS.Timeout | undefined;
+  /** Set while refused offsets wait to be tried again: see {@link held}. */
+  #hold: { readonly settled: Promise<void>; readonly end: () => void } | undefined;
+
+  /**
+   * While a refused commit waits to be tried again (`retryRefused`), a promise that resolves when
+   * that is over: the group stored a commit, it changed (partitions revoked or assigned), the
+   * retries ran out, or {@link drop}. Undefined otherwise. A record started meanwhile could not be
+   * committed either (the group is most likely rebalancing), so the worker starts none.
+   */
+  get held(): Promise<void> | undefined {
+    return this.#hold?.settled;
+  }
+
+  /** The group gave this member its partitions: what was refused before belonged to the last generation. */
+  assigned(): void {
+    this.#refusedInARow = 0;
+    this.#endHold();
+  }
 
   /** Forgets offsets not yet committed of these partitions (revoked: no longer this member's to commit). */
   forget(assignment: Record<string, number[]>): void {
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const partition of partitions) this.#pending.delete(this.keyOf(topic, partition));
     }
+    this.#refusedInARow = 0;
+    this.#endHold();
   }
 
-  /** Forgets offsets not yet committed (the consumer they were for is gone). */
+  /** Forgets offsets not yet committed (the consumer they were for is gone, or the worker is closing). */
   drop(): void {
     this.#pending.clear();
     this.#failure = undefined;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#endHold();
+  }
+
+  #endHold(): void {
+    const hold = this.#hold;
+    this.#hold = undefined;
+    hold?.end();
   }
 
   /** The key {@link mark} files a partition's offsets under: made once per batch, not per record. */
@@ -98,12 +133,23 @@ export class Committer {
     // Not yet taken by a commit: newer offsets of the same partition replace the one waiting.
     if (pending) pending.offset = offset;
     else this.#pending.set(key, { topic, partition, offset });
+    if (this.#retryTimer === undefined) this.#start(); // else the retry takes it along
+  }
+
+  #start(): void {
     this.#running ??= this.#loop().finally(() => {
       this.#running = undefined;
+      // Marked after the loop's last look but before it ended: not left waiting for the next mark.
+      if (this.#pending.size > 0 && this.#retryTimer === undefined && this.#failure === undefined) {
+        this.#start();
+      }
     });
   }
 
-  /** Waits until everything marked so far is committed; throws the last commit failure. */
+  /**
+   * Waits until everything marked so far is committed, or refused (refused offsets that are tried
+   * again are tried in the background: not waited for); throws the last commit failure.
+   */
   async flush(): Promise<void> {
     while (this.#running) await this.#running;
     if (this.#failure !== undefined) {
@@ -127,6 +173,7 @@ export class Committer {
         // Only the Confluent client confirms: kafkajs's commit takes no second turn of the loop.
         if (this.confirm) await this.confirm(next);
         this.#refusedInARow = 0;
+        this.#endHold();
       } catch (error) {
         if (isRebalanceError(error) || error instanceof CommitNotStoredError) {
           this.refusals++;
@@ -134,15 +181,35 @@ export class Committer {
           this.onRefused(error, offsets);
           if (this.retryRefused && ++this.#refusedInARow <= RETRY_REFUSED_TIMES) {
             this.#keep(offsets);
-            await new Promise((resolve) => setTimeout(resolve, RETRY_REFUSED_MS));
+            this.#retryLater();
+            return;
           }
+          this.#endHold(); // out of retries: those offsets are dropped, the worker goes on
           continue;
         }
         this.#keep(offsets);
         this.#failure = error;
+        // The Confluent client goes on fetching: hold new records and try again, as for a refusal.
+        if (this.retryRefused && ++this.#refusedInARow <= RETRY_REFUSED_TIMES) this.#retryLater();
         return;
       }
     }
+  }
+
+  /** Holds new records and tries the refused offsets again in {@link RETRY_REFUSED_MS}. */
+  #retryLater(): void {
+    if (!this.#hold) {
+      let end!: () => void;
+      const settled = new Promise<void>((resolve) => {
+        end = resolve;
+      });
+      this.#hold = { settled, end };
+    }
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#pending.size > 0) this.#start();
+      else this.#endHold(); // forgotten meanwhile
+    }, RETRY_REFUSED_MS);
   }
 
   /** Re-marks offsets that were not committed, unless a newer one of the partition is marked. */

@@ -224,8 +224,10 @@ export class WorkerRuntime {
     const topics = this.#consumed;
     const consumer = createConsumer(kafka, flavor, groupId, this.#s.consumer, (change) => {
       if (this.#consumer !== consumer) return; // a consumer already replaced
-      if (change.kind === 'assigned') this.#joined(change.assignment);
-      else {
+      if (change.kind === 'assigned') {
+        this.#committer?.assigned();
+        this.#joined(change.assignment);
+      } else {
         this.#committer?.forget(change.assignment);
         this.#rebalancing();
       }
@@ -337,9 +339,11 @@ export class WorkerRuntime {
   }
 
   async #processBatch(payload: KafkaBatchPayload): Promise<void> {
+    const committer = this.#committer;
+    const held = committer?.held;
+    if (held !== undefined) return holdBack(held);
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const { topic: batchTopic, partition } = batch;
-    const committer = this.#committer;
     const refusalsAtStart = committer?.refusals ?? 0;
     let stop = false;
     let failure: unknown;
@@ -617,6 +621,7 @@ export class WorkerRuntime {
       } catch {}
       while (this.#batches.size > 0) await Promise.all(this.#batches);
       await this.#committer?.flush().catch((error) => this.#say.emit('error', { error }));
+      this.#committer?.drop(); // offsets still waiting to be tried again: this member leaves, the others take its partitions
       await this.#consumer?.disconnect();
     } finally {
       clearTimeout(deadline);
@@ -625,4 +630,21 @@ export class WorkerRuntime {
       this.#log?.info({ event: 'worker.closed', ...this.#say.stats }, 'email worker closed');
     }
   }
+}
+
+/** How long a batch handed over while commits are refused waits before it goes back (ms): see {@link holdBack}. */
+const HOLD_BACK_MS = 100;
+
+/**
+ * A batch that came while a refused commit waits to be tried again (the Confluent client: see
+ * `Committer.held`): none of its records is started, and returning without resolving any makes
+ * the client seek back to its first record, to fetch it again. The records a worker would finish
+ * now could not be committed, and the partition's next owner would send them again; and the
+ * client serves the group's revoke only when it fetches, so handing the batch back promptly
+ * (at most {@link HOLD_BACK_MS}, less once the hold is over) lets the rebalance through.
+ */
+async function holdBack(held: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([held, new Promise<void>((resolve) => (timer = setTimeout(resolve, HOLD_BACK_MS)))]);
+  clearTimeout(timer);
 }

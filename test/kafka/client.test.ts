@@ -9,7 +9,7 @@ import {
   flavorOf,
   murmur2,
 } from '../../src/kafka/client.js';
-import { Committer } from '../../src/kafka/commit.js';
+import { Committer, RETRY_REFUSED_MS, RETRY_REFUSED_TIMES } from '../../src/kafka/commit.js';
 
 describe('keyed partitioning', () => {
   it("matches kafkajs's default partitioner (the Java client's murmur2) for every key and partition count", () => {
@@ -125,6 +125,43 @@ describe("the Confluent client's commits, read back", () => {
     await expect(confirmCommitted(c as never, offsets)).resolves.toBeUndefined();
   });
 
+  it('counts an offset the Confluent client reads back as null (none stored, or 0) as not stored', async () => {
+    // Its committed() maps a falsy offset to null; a commit always asks for 1 or more.
+    const c = {
+      committed: async (partitions: Array<{ topic: string; partition: number }>) =>
+        partitions.map((p) => ({ ...p, offset: null })),
+    };
+    const error = await confirmCommitted(c as never, [{ topic: 'mail', partition: 3, offset: '1' }]).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(CommitNotStoredError);
+    expect(error).toMatchObject({ partitions: [{ topic: 'mail', partition: 3, offset: '1' }] });
+  });
+
+  it('with retryRefused, holds new records after a commit that failed, tries it again, and says the failure once', async () => {
+    let failuresLeft = 1;
+    const c = consumer(() => true);
+    const commit = c.commitOffsets;
+    c.commitOffsets = async (offsets) => {
+      if (failuresLeft-- > 0) throw new Error('coordinator unreachable');
+      return commit(offsets);
+    };
+    const committer = new Committer(
+      c as never,
+      () => {},
+      (offsets) => confirmCommitted(c as never, offsets),
+      true,
+    );
+    committer.mark(committer.keyOf('mail', 0), 'mail', 0, '4');
+    await expect(committer.flush()).rejects.toThrow('coordinator unreachable');
+    const held = committer.held;
+    expect(held).toBeInstanceOf(Promise);
+    await held;
+    await committer.flush();
+    expect(c.group.get('mail/0')).toBe('5');
+    expect(committer.refusals).toBe(0);
+  });
+
   it('makes the committer count a commit the group did not store as refused, and go on', async () => {
     let storing = false;
     const c = consumer(() => storing);
@@ -146,7 +183,7 @@ describe("the Confluent client's commits, read back", () => {
     expect(c.group.get('mail/0')).toBe('7');
   });
 
-  it('with retryRefused, commits refused offsets again until the group stores them, unless the partition was revoked', async () => {
+  it('with retryRefused, commits refused offsets again until the group stores them, holding new records meanwhile', async () => {
     let refusalsLeft = 2;
     const c = consumer(() => refusalsLeft-- <= 0);
     const committer = new Committer(
@@ -155,17 +192,64 @@ describe("the Confluent client's commits, read back", () => {
       (offsets) => confirmCommitted(c as never, offsets),
       true,
     );
+    expect(committer.held).toBeUndefined();
     committer.mark(committer.keyOf('mail', 0), 'mail', 0, '4');
+    // flush() waits for the first answer, not for the retries: a batch is not kept from returning.
+    await committer.flush();
+    expect(committer.refusals).toBe(1);
+    expect(c.group.has('mail/0')).toBe(false);
+    const held = committer.held;
+    expect(held).toBeInstanceOf(Promise);
+    // An offset marked while the retry waits goes with the retry, not in a request of its own.
+    committer.mark(committer.keyOf('mail', 0), 'mail', 0, '5');
+    await held;
     await committer.flush();
     expect(committer.refusals).toBe(2);
-    expect(c.group.get('mail/0')).toBe('5');
+    expect(c.group.get('mail/0')).toBe('6');
+    expect(committer.held).toBeUndefined();
+  });
 
-    // Revoked while it waits to try again: nothing more is committed for that partition.
-    refusalsLeft = 1;
+  it('with retryRefused, ends the hold and commits nothing more of a partition revoked while it waits', async () => {
+    const c = consumer((partition) => partition !== 1);
+    const committer = new Committer(
+      c as never,
+      () => {},
+      (offsets) => confirmCommitted(c as never, offsets),
+      true,
+    );
     committer.mark(committer.keyOf('mail', 1), 'mail', 1, '8');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    committer.forget({ mail: [1] });
     await committer.flush();
+    const held = committer.held;
+    expect(held).toBeInstanceOf(Promise);
+    committer.forget({ mail: [1] });
+    await held;
+    expect(committer.held).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, RETRY_REFUSED_MS * 2));
     expect(c.group.has('mail/1')).toBe(false);
+    expect(committer.refusals).toBe(1);
+  });
+
+  it('with retryRefused, ends the hold when the retries run out, and on a new assignment', async () => {
+    const c = consumer(() => false);
+    const committer = new Committer(
+      c as never,
+      () => {},
+      (offsets) => confirmCommitted(c as never, offsets),
+      true,
+    );
+    committer.mark(committer.keyOf('mail', 0), 'mail', 0, '1');
+    await committer.flush();
+    await committer.held; // every retry refused: the hold ends by itself after the last
+    expect(committer.refusals).toBe(RETRY_REFUSED_TIMES + 1);
+    expect(committer.held).toBeUndefined();
+    // A group change starts a new count: the next refusal holds again, until the next assignment.
+    committer.assigned();
+    committer.mark(committer.keyOf('mail', 0), 'mail', 0, '2');
+    await committer.flush();
+    const held = committer.held;
+    expect(held).toBeInstanceOf(Promise);
+    committer.assigned();
+    await held;
+    committer.drop();
   });
 });
