@@ -110,6 +110,15 @@ describe("the Confluent client's commits, read back", () => {
     };
   };
 
+  /** A committer as the Confluent client's worker has it: commits confirmed, refused ones tried again. */
+  const retryingCommitter = (c: ReturnType<typeof consumer>) =>
+    new Committer(
+      c as never,
+      () => {},
+      (offsets) => confirmCommitted(c as never, offsets),
+      true,
+    );
+
   it('confirms what the group stored, or beyond it, and names the partitions it did not', async () => {
     const c = consumer((partition) => partition !== 1);
     const offsets = [
@@ -146,12 +155,7 @@ describe("the Confluent client's commits, read back", () => {
       if (failuresLeft-- > 0) throw new Error('coordinator unreachable');
       return commit(offsets);
     };
-    const committer = new Committer(
-      c as never,
-      () => {},
-      (offsets) => confirmCommitted(c as never, offsets),
-      true,
-    );
+    const committer = retryingCommitter(c);
     committer.mark(committer.keyOf('mail', 0), 'mail', 0, '4');
     await expect(committer.flush()).rejects.toThrow('coordinator unreachable');
     const held = committer.held;
@@ -186,12 +190,7 @@ describe("the Confluent client's commits, read back", () => {
   it('with retryRefused, commits refused offsets again until the group stores them, holding new records meanwhile', async () => {
     let refusalsLeft = 2;
     const c = consumer(() => refusalsLeft-- <= 0);
-    const committer = new Committer(
-      c as never,
-      () => {},
-      (offsets) => confirmCommitted(c as never, offsets),
-      true,
-    );
+    const committer = retryingCommitter(c);
     expect(committer.held).toBeUndefined();
     committer.mark(committer.keyOf('mail', 0), 'mail', 0, '4');
     // flush() waits for the first answer, not for the retries: a batch is not kept from returning.
@@ -211,12 +210,7 @@ describe("the Confluent client's commits, read back", () => {
 
   it('with retryRefused, ends the hold and commits nothing more of a partition revoked while it waits', async () => {
     const c = consumer((partition) => partition !== 1);
-    const committer = new Committer(
-      c as never,
-      () => {},
-      (offsets) => confirmCommitted(c as never, offsets),
-      true,
-    );
+    const committer = retryingCommitter(c);
     committer.mark(committer.keyOf('mail', 1), 'mail', 1, '8');
     await committer.flush();
     const held = committer.held;
@@ -231,12 +225,7 @@ describe("the Confluent client's commits, read back", () => {
 
   it('with retryRefused, ends the hold when the retries run out, and on a new assignment', async () => {
     const c = consumer(() => false);
-    const committer = new Committer(
-      c as never,
-      () => {},
-      (offsets) => confirmCommitted(c as never, offsets),
-      true,
-    );
+    const committer = retryingCommitter(c);
     committer.mark(committer.keyOf('mail', 0), 'mail', 0, '1');
     await committer.flush();
     await committer.held; // every retry refused: the hold ends by itself after the last
