@@ -200,6 +200,23 @@ export class Announcer {
     );
   }
 
+  /** A commit that failed for another reason than a rebalance: those records may be sent again. */
+  commitFailed(error: unknown, offsets: FinishedOffsets, retrying: boolean): void {
+    this.log?.error(
+      {
+        event: 'worker.commit_failed',
+        groupId: this.groupId,
+        error: describeFailure(error),
+        kafka: kafkaErrorFields(error),
+        offsets: offsets.map((o) => `${o.topic}[${o.partition}]@${o.offset}`),
+        retrying,
+      },
+      retrying
+        ? 'could not commit offsets: new records wait while the commit is tried again'
+        : 'could not commit offsets: those records are fetched again (this worker skips what it sent; another worker would send it again)',
+    );
+  }
+
   commitRefused(error: unknown, offsets: FinishedOffsets): void {
     this.stats.commitsRefused++;
     this.log?.warn(

@@ -37,6 +37,18 @@ export class PartitionProgress {
 export const RETRY_REFUSED_MS = 250;
 export const RETRY_REFUSED_TIMES = 8;
 
+/** What a {@link Committer} is told to do besides committing. */
+export interface CommitterOptions {
+  /** Hears of each commit a rebalance refused, with the offsets it named (the last finished records'). */
+  readonly onRefused?: (error: unknown, offsets: FinishedOffsets) => void;
+  /** Hears of each commit that failed otherwise (thrown by the next flush too); `retrying`: it is tried again. */
+  readonly onFailed?: (error: unknown, offsets: FinishedOffsets, retrying: boolean) => void;
+  /** Checks that a resolved commit was stored (the Confluent client: see `confirmCommitted`). */
+  readonly confirm?: (offsets: Array<{ topic: string; partition: number; offset: string }>) => Promise<void>;
+  /** Commit refused offsets again, later, holding new records meanwhile (the Confluent client). */
+  readonly retryRefused?: boolean;
+}
+
 /**
  * Commits offsets as they become final, one request at a time, newest wins. A commit refused
  * because the group is rebalancing (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
@@ -48,8 +60,8 @@ export const RETRY_REFUSED_TIMES = 8;
  * newer offset replaces them or {@link Committer.forget} (the partition was revoked) drops them.
  * Meanwhile {@link Committer.held} tells the worker to start nothing new: a record finished now
  * could not be committed either, and the partition's next owner would send it again. A commit
- * that fails otherwise is thrown by the next {@link Committer.flush} and, with `retryRefused`,
- * tried again the same way.
+ * that fails otherwise is said to `onFailed`, thrown by the next {@link Committer.flush} and, with
+ * `retryRefused`, tried again the same way.
  */
 export class Committer {
   /** Per partition: the last finished record's offset (the commit names the one after it). */
@@ -64,16 +76,14 @@ export class Committer {
   /** The error of the last refused commit. */
   lastRefusal: unknown;
 
+  readonly #o: CommitterOptions;
+
   constructor(
     readonly consumer: KafkaConsumerLike,
-    readonly onRefused: (error: unknown, offsets: FinishedOffsets) => void = () => {},
-    /** Checks that a resolved commit was stored (the Confluent client: see `confirmCommitted`). */
-    readonly confirm?: (
-      offsets: Array<{ topic: string; partition: number; offset: string }>,
-    ) => Promise<void>,
-    /** Commit refused offsets again, later (the Confluent client). */
-    readonly retryRefused = false,
-  ) {}
+    options: CommitterOptions = {},
+  ) {
+    this.#o = options;
+  }
 
   /** Refused commits in a row (reset by one that is stored, or a group change): bounds `retryRefused`. */
   #refusedInARow = 0;
@@ -171,15 +181,15 @@ export class Committer {
       try {
         await this.consumer.commitOffsets(next);
         // Only the Confluent client confirms: kafkajs's commit takes no second turn of the loop.
-        if (this.confirm) await this.confirm(next);
+        if (this.#o.confirm) await this.#o.confirm(next);
         this.#refusedInARow = 0;
         this.#endHold();
       } catch (error) {
         if (isRebalanceError(error) || error instanceof CommitNotStoredError) {
           this.refusals++;
           this.lastRefusal = error;
-          this.onRefused(error, offsets);
-          if (this.retryRefused && ++this.#refusedInARow <= RETRY_REFUSED_TIMES) {
+          this.#o.onRefused?.(error, offsets);
+          if (this.#o.retryRefused && ++this.#refusedInARow <= RETRY_REFUSED_TIMES) {
             this.#keep(offsets);
             this.#retryLater();
             return;
@@ -190,7 +200,9 @@ export class Committer {
         this.#keep(offsets);
         this.#failure = error;
         // The Confluent client goes on fetching: hold new records and try again, as for a refusal.
-        if (this.retryRefused && ++this.#refusedInARow <= RETRY_REFUSED_TIMES) this.#retryLater();
+        const retrying = this.#o.retryRefused === true && ++this.#refusedInARow <= RETRY_REFUSED_TIMES;
+        this.#o.onFailed?.(error, offsets, retrying);
+        if (retrying) this.#retryLater();
         return;
       }
     }

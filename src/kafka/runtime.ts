@@ -233,12 +233,14 @@ export class WorkerRuntime {
       }
     });
     this.#consumer = consumer;
-    this.#committer = new Committer(
-      consumer,
-      (error, offsets) => this.#say.commitRefused(error, offsets),
-      flavor === 'confluent' ? (offsets) => confirmCommitted(consumer, offsets) : undefined,
-      flavor === 'confluent',
-    );
+    this.#committer = new Committer(consumer, {
+      onRefused: (error, offsets) => this.#say.commitRefused(error, offsets),
+      onFailed: (error, offsets, retrying) => this.#say.commitFailed(error, offsets, retrying),
+      ...(flavor === 'confluent' && {
+        confirm: (offsets) => confirmCommitted(consumer, offsets),
+        retryRefused: true,
+      }),
+    });
     this.#watch(consumer);
     await this.#connect(() => consumer.connect());
     this.#log?.info(

@@ -112,12 +112,10 @@ describe("the Confluent client's commits, read back", () => {
 
   /** A committer as the Confluent client's worker has it: commits confirmed, refused ones tried again. */
   const retryingCommitter = (c: ReturnType<typeof consumer>) =>
-    new Committer(
-      c as never,
-      () => {},
-      (offsets) => confirmCommitted(c as never, offsets),
-      true,
-    );
+    new Committer(c as never, {
+      confirm: (offsets) => confirmCommitted(c as never, offsets),
+      retryRefused: true,
+    });
 
   it('confirms what the group stored, or beyond it, and names the partitions it did not', async () => {
     const c = consumer((partition) => partition !== 1);
@@ -155,26 +153,32 @@ describe("the Confluent client's commits, read back", () => {
       if (failuresLeft-- > 0) throw new Error('coordinator unreachable');
       return commit(offsets);
     };
-    const committer = retryingCommitter(c);
+    const failed: Array<[string, boolean]> = [];
+    const committer = new Committer(c as never, {
+      onFailed: (error, _offsets, retrying) => failed.push([(error as Error).message, retrying]),
+      confirm: (offsets) => confirmCommitted(c as never, offsets),
+      retryRefused: true,
+    });
     committer.mark(committer.keyOf('mail', 0), 'mail', 0, '4');
     await expect(committer.flush()).rejects.toThrow('coordinator unreachable');
+    expect(failed).toEqual([['coordinator unreachable', true]]);
     const held = committer.held;
     expect(held).toBeInstanceOf(Promise);
     await held;
     await committer.flush();
     expect(c.group.get('mail/0')).toBe('5');
     expect(committer.refusals).toBe(0);
+    expect(failed).toHaveLength(1);
   });
 
   it('makes the committer count a commit the group did not store as refused, and go on', async () => {
     let storing = false;
     const c = consumer(() => storing);
     const refused: unknown[] = [];
-    const committer = new Committer(
-      c as never,
-      (error) => refused.push(error),
-      (offsets) => confirmCommitted(c as never, offsets),
-    );
+    const committer = new Committer(c as never, {
+      onRefused: (error) => refused.push(error),
+      confirm: (offsets) => confirmCommitted(c as never, offsets),
+    });
     const key = committer.keyOf('mail', 0);
     committer.mark(key, 'mail', 0, '4');
     await committer.flush();
