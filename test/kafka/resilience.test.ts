@@ -14,7 +14,9 @@ import { closeUnderLoad, producerFor, twoWorkersShareTheGroup, useScenarioCluste
 
 const ctx = useScenarioCluster('mock');
 
-describe('mailroom-js/kafka worker under failure', () => {
+// The scenarios wait up to 40–60 s for a group to settle (a killed member's session to end, a new
+// process to join): the default 20 s test timeout is shorter than their own waits.
+describe('mailroom-js/kafka worker under failure', { timeout: 90_000 }, () => {
   it('loses nothing when a broker goes down mid-run and comes back', async () => {
     const { topics, transport, producer, worker } = await freshWorker(ctx, { partitions: 6 });
     await worker.start();
