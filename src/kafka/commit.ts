@@ -104,8 +104,7 @@ export class Committer {
 
   /** The group gave this member its partitions: what was refused before belonged to the last generation. */
   assigned(): void {
-    this.#refusedInARow = 0;
-    this.#endHold();
+    this.#settled();
   }
 
   /** Forgets offsets not yet committed of these partitions (revoked: no longer this member's to commit). */
@@ -113,8 +112,7 @@ export class Committer {
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const partition of partitions) this.#pending.delete(this.keyOf(topic, partition));
     }
-    this.#refusedInARow = 0;
-    this.#endHold();
+    this.#settled();
   }
 
   /** Forgets offsets not yet committed (the consumer they were for is gone, or the worker is closing). */
@@ -123,6 +121,12 @@ export class Committer {
     this.#failure = undefined;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    this.#endHold();
+  }
+
+  /** A commit was stored or the group changed: refusals count from zero again, and the hold is over. */
+  #settled(): void {
+    this.#refusedInARow = 0;
     this.#endHold();
   }
 
@@ -182,8 +186,7 @@ export class Committer {
         await this.consumer.commitOffsets(next);
         // Only the Confluent client confirms: kafkajs's commit takes no second turn of the loop.
         if (this.#o.confirm) await this.#o.confirm(next);
-        this.#refusedInARow = 0;
-        this.#endHold();
+        this.#settled();
       } catch (error) {
         if (isRebalanceError(error) || error instanceof CommitNotStoredError) {
           this.refusals++;
