@@ -96,6 +96,21 @@ describe('worker log lines per email', () => {
     }
   });
 
+  it('writes worker.commit_failed at error level with the offsets, and says whether it is tried again', () => {
+    const log = logger(undefined);
+    const say = new Announcer(log.logger, 'group');
+    const offsets = [{ topic: 'mail', partition: 2, offset: '41' }];
+    say.commitFailed(new Error('coordinator unreachable'), offsets, true);
+    say.commitFailed(new Error('coordinator unreachable'), offsets, false);
+    expect(log.lines.map((l) => l.level)).toEqual(['error', 'error']);
+    expect(log.lines.map((l) => l.fields)).toEqual([
+      expect.objectContaining({ event: 'worker.commit_failed', offsets: ['mail[2]@41'], retrying: true }),
+      expect.objectContaining({ event: 'worker.commit_failed', offsets: ['mail[2]@41'], retrying: false }),
+    ]);
+    // Not a rebalance's refusal: not counted as one.
+    expect(say.stats.commitsRefused).toBe(0);
+  });
+
   it('builds no worker.sent or worker.duplicate line for a logger that drops info (pino at warn), and still counts and emits', () => {
     const log = logger(['warn', 'error']);
     const say = new Announcer(log.logger, 'group');
