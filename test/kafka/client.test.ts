@@ -236,9 +236,12 @@ describe("the Confluent client's commits, read back", () => {
     expect(committer.refusals).toBe(RETRY_REFUSED_TIMES + 1);
     expect(committer.held).toBeUndefined();
     // A group change starts a new count: the next refusal holds again, until the next assignment.
+    // This mark comes while the loop that ended the hold is still finishing: it is committed (and
+    // refused) at once, not left waiting for another mark.
     committer.assigned();
     committer.mark(committer.keyOf('mail', 0), 'mail', 0, '2');
     await committer.flush();
+    expect(committer.refusals).toBe(RETRY_REFUSED_TIMES + 2);
     const held = committer.held;
     expect(held).toBeInstanceOf(Promise);
     committer.assigned();
