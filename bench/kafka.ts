@@ -30,7 +30,8 @@
  * round and a shorter paced phase. KAFKA_BENCH_BROKERS=mock or =real runs one broker only (both by
  * default). `npx tsx bench/kafka.ts` runs this bench alone. For a closer look: KAFKA_BENCH_ROUNDS=n,
  * KAFKA_BENCH_PARTITIONS=n, KAFKA_BENCH_DUMP=/tmp/kafka (writes each side's rounds and latencies as
- * JSON), KAFKA_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (profiles the consuming processes).
+ * JSON), KAFKA_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (profiles the consuming processes),
+ * KAFKA_BENCH_BASELINE=/path/to/checkout (another build's worker as a third side: see BASELINE).
  * Prints figures and whether the target is met; asserts nothing, except that every message arrives.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -92,6 +93,12 @@ const TARGET_CPU = 1.3; // the worker's CPU per message, at most this multiple o
 const TARGET_PUBLISH = 0.8; // publishMany's throughput, at least this share of producer.send's
 const PUBLISH_COUNT = QUICK ? 5_000 : 20_000; // records per side and round of the publish bench
 const STALL_MS = 30_000; // a side that handles nothing for this long has failed
+/**
+ * A folder holding another build of mailroom (a checkout with its `dist/` built and its
+ * node_modules): its worker runs as a third side, in the same rounds, so that a change is measured
+ * against the build before it on the machine as it is now, not against figures from another run.
+ */
+const BASELINE = process.env.KAFKA_BENCH_BASELINE || undefined;
 // The same prefix as bench/peers/kafka-side.ts's PREFIX (a value import would load that script here).
 const PREFIX = '@@kafka-bench ';
 
@@ -247,6 +254,8 @@ async function publishPaced(publisher: Publisher, offset: number, total: number)
 interface Side {
   name: string;
   kind: SideConfig['side'];
+  /** Another build's folder (the baseline), or undefined for this checkout's. */
+  build?: string;
   topics: ReturnType<typeof names>;
   publisher: Publisher;
   publishedPerSecond: number;
@@ -260,6 +269,7 @@ async function prepare(
   name: string,
   kind: SideConfig['side'],
   openPublisher: (topic: string) => Promise<Publisher>,
+  build?: string,
 ): Promise<Side> {
   const topics = names(kind);
   for (const topic of [topics.topic, topics.retryTopic, topics.deadLetterTopic]) {
@@ -269,7 +279,7 @@ async function prepare(
   try {
     const publishedPerSecond = await publishBacklog(publisher, BACKLOG);
     await checkBacklog(cluster, topics.topic);
-    return { name, kind, topics, publisher, publishedPerSecond, rounds: [], latencies: [] };
+    return { name, kind, build, topics, publisher, publishedPerSecond, rounds: [], latencies: [] };
   } catch (error) {
     await publisher.close();
     throw error;
@@ -283,6 +293,7 @@ async function prepare(
 async function round(cluster: KafkaCluster, side: Side, paced: boolean): Promise<void> {
   const child = startSide({
     side: side.kind,
+    ...(side.build === undefined ? {} : { build: side.build }),
     brokers: cluster.brokers,
     ...side.topics,
     groupId: `${side.topics.groupId}-${side.rounds.length + 1}`,
@@ -527,6 +538,19 @@ function report(broker: Broker, sides: Side[], busyBefore: number, publish: Publ
       `${''.padEnd(30)}(each the median of the ${ROUNDS} rounds' own ratios: a round's two sides ran back to back)`,
     );
   }
+  const baseline = sides[2];
+  if (baseline !== undefined) {
+    const against = (of: Side, pick: (r: BacklogResult) => number) =>
+      paired(of.rounds, sides[1]!.rounds, pick);
+    const vsBare = paired(sides[0]!.rounds, baseline.rounds, (r) => r.cpuPerMessage);
+    const cpuVs = against(baseline, (r) => r.cpuPerMessage);
+    const throughputVs = against(baseline, (r) => r.perSecond);
+    console.log(
+      `baseline (${baseline.build}): ${fmt(vsBare.median, 2)}× the bare loop's CPU per message${vsBare.spread}\n` +
+        `this build / baseline = ${fmt(cpuVs.median, 2)}× the CPU per message${cpuVs.spread}, ` +
+        `${fmt(throughputVs.median, 2)}× the throughput${throughputVs.spread}`,
+    );
+  }
   for (const [side, f] of figures) {
     console.log(`${`${side.name} latency`.padEnd(30)}p50 ${ms(f.p50)}, p99 ${ms(f.p99)}`);
   }
@@ -671,6 +695,18 @@ async function onBroker(kind: BrokerKind, busyBefore: number): Promise<Figures> 
         workerPublisher(broker, topic, specifier),
       ),
     );
+    if (BASELINE !== undefined) {
+      // The same envelopes (v1), published by this checkout's producer.
+      sides.push(
+        await prepare(
+          broker,
+          'worker (baseline)',
+          'worker',
+          (topic) => workerPublisher(broker, topic, specifier),
+          BASELINE,
+        ),
+      );
+    }
     // Rounds take turns and the order alternates, so that drift in the machine's speed (and
     // whatever else runs on it) hits both sides alike.
     for (let r = 0; r < ROUNDS; r++) {
@@ -678,7 +714,8 @@ async function onBroker(kind: BrokerKind, busyBefore: number): Promise<Figures> 
     }
     if (process.env.KAFKA_BENCH_DUMP) {
       for (const side of sides) {
-        writeFileSync(`${process.env.KAFKA_BENCH_DUMP}.${kind}.${side.kind}.json`, JSON.stringify(side));
+        const name = `${side.kind}${side.build === undefined ? '' : '-baseline'}`;
+        writeFileSync(`${process.env.KAFKA_BENCH_DUMP}.${kind}.${name}.json`, JSON.stringify(side));
       }
     }
     for (const side of sides) await side.publisher.close().catch(() => {});

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isMessageError, MessageError } from '../src/errors.js';
 import {
@@ -135,6 +136,14 @@ describe('createMessage', () => {
     ['messageId', { messageId: 'no-brackets@example.com' }],
   ])('refuses bad %s', (field, patch) => {
     expect(fieldOf(() => createMessage({ ...valid, ...(patch as object) } as EmailMessageInput))).toBe(field);
+  });
+
+  it('derives the Message-ID from idempotencyKey: the first 32 hex digits of its SHA-256', () => {
+    const key = 'verify:42:7f3a';
+    const sha256 = createHash('sha256').update(key).digest('hex');
+    expect(createMessage({ ...valid, idempotencyKey: key }).messageId).toBe(
+      `<${sha256.slice(0, 32)}@acme.example>`,
+    );
   });
 
   it('keeps attachment bytes and a given Message-ID', () => {

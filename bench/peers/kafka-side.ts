@@ -19,6 +19,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { EventLoopUtilization } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { type Consumer, type ConsumerConfig, Kafka, logLevel } from 'kafkajs';
 
 export const PREFIX = '@@kafka-bench ';
@@ -33,6 +34,11 @@ const MAX_WAIT_MS = 10;
 
 export interface SideConfig {
   side: 'bare' | 'worker';
+  /**
+   * A folder holding another build of mailroom (its `dist/`), to load instead of this checkout's:
+   * the baseline a change is measured against (KAFKA_BENCH_BASELINE in bench/kafka.ts).
+   */
+  build?: string;
   brokers: string[];
   topic: string;
   retryTopic: string;
@@ -104,11 +110,17 @@ type MailroomKafka = typeof import('../../src/kafka/index.js');
  * dist/ has the Kafka entry, else the source through tsx. Specifiers that are not literals keep the
  * typecheck from needing dist/ or src/kafka/.
  */
-async function load(): Promise<{
+async function load(build: string | undefined): Promise<{
   source: 'dist' | 'src';
   mailroom: Mailroom;
   kafka: () => Promise<MailroomKafka>;
 }> {
+  if (build !== undefined) {
+    // Another build: its dist/ only, by file URL (the folder may be anywhere).
+    const base = pathToFileURL(`${build}/dist/`);
+    const mailroom: Mailroom = await import(new URL('index.js', base).href);
+    return { source: 'dist', mailroom, kafka: () => import(new URL('kafka/index.js', base).href) };
+  }
   const distKafka = new URL('../../dist/kafka/index.js', import.meta.url);
   const source = existsSync(distKafka) ? 'dist' : 'src';
   const base = source === 'dist' ? '../../dist/' : '../../src/';
@@ -349,7 +361,7 @@ function describe(payload: object): string {
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '') as SideConfig;
-  const loaded = await load();
+  const loaded = await load(config.build);
   const close = await (config.side === 'bare' ? bare : worker)(config, loaded);
   process.stdin.resume();
   process.stdin.on('end', async () => {

@@ -2,6 +2,7 @@
  * The worker against a real Kafka-protocol broker (librdkafka's mock cluster): each scenario
  * publishes through the producer, runs the worker, and checks the ledger — lost is always 0.
  */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createEnvelope, type EmailWorker } from '../../src/kafka/index.js';
 import { EmailService } from '../../src/service.js';
@@ -284,6 +285,47 @@ describe('mailroom-js/kafka worker on a real broker', () => {
       deadLettered: 0,
       lost: 0,
     });
+  });
+
+  it('a pause mid-batch: the records after it are fetched again and each is sent once, under the Message-ID its key derives', async () => {
+    // 40 records in one partition, fetched as one batch; the 21st fails with a systemic error, so
+    // the worker pauses with the rest of the batch not started (some already in flight), and
+    // fetches them again when it resumes.
+    const { topics, transport, worker } = await setup();
+    const events = countEvents(worker);
+    transport.rules.set('stop', { code: 'auth', status: 535, times: 1 });
+    const raw = ctx.kafka.producer();
+    await raw.connect();
+    ctx.cleanup.push(() => raw.disconnect());
+    const envelopes = Array.from({ length: 40 }, (_, i) =>
+      createEnvelope({
+        template: 'verification',
+        data: { username: `User ${i}`, verificationUrl: `https://acme.example/verify?t=${i}` },
+        to: `${i === 20 ? 'stop' : 'ahead'}-${i}@example.com`,
+        idempotencyKey: `ahead:${i}`,
+      }),
+    );
+    await raw.send({
+      topic: topics.topic,
+      messages: envelopes.map((envelope) => ({ key: 'one-partition', value: JSON.stringify(envelope) })),
+    });
+    await worker.start();
+    await waitFor(() => transport.delivered.length === 40, 'all 40 after the pause');
+    expect(events.paused).toBe(1);
+    expect(transport.attempts.get('ahead:20')).toBe(2);
+    const sent = transport.delivered.find((m) => m.to[0]?.address === 'ahead-39@example.com');
+    expect(sent?.html).toContain('https://acme.example/verify?t=39');
+    // The Message-ID is derived from the key: the first 32 hex digits of its SHA-256.
+    const digest = createHash('sha256').update('ahead:39').digest('hex').slice(0, 32);
+    expect(sent?.messageId).toMatch(new RegExp(`^<${digest}@`));
+    const dlq = await readTopic(ctx.kafka, topics.deadLetterTopic, 0);
+    expect(
+      ledger(
+        envelopes.map((e) => e.idempotencyKey),
+        transport.delivered,
+        dlq,
+      ),
+    ).toEqual({ published: 40, sent: 40, duplicated: 0, deadLettered: 0, lost: 0 });
   });
 
   it('commits a suppressed email without sending it and counts it; security mail from the app still goes', () =>
