@@ -38,6 +38,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
@@ -98,7 +99,20 @@ const STALL_MS = 30_000; // a side that handles nothing for this long has failed
  * node_modules): its worker runs as a third side, in the same rounds, so that a change is measured
  * against the build before it on the machine as it is now, not against figures from another run.
  */
-const BASELINE = process.env.KAFKA_BENCH_BASELINE || undefined;
+const BASELINE = (() => {
+  const folder = process.env.KAFKA_BENCH_BASELINE;
+  if (!folder) return undefined;
+  const root = resolve(folder);
+  for (const needed of ['dist/kafka/index.js', 'node_modules/kafkajs']) {
+    if (!existsSync(join(root, needed))) {
+      throw new Error(
+        `kafka bench: KAFKA_BENCH_BASELINE=${folder} has no ${needed}: give a checkout with its ` +
+          'node_modules, built (npm run build)',
+      );
+    }
+  }
+  return root;
+})();
 // The same prefix as bench/peers/kafka-side.ts's PREFIX (a value import would load that script here).
 const PREFIX = '@@kafka-bench ';
 
