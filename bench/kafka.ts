@@ -580,13 +580,14 @@ function report(broker: Broker, sides: Side[], busyBefore: number, publish: Publ
 }
 
 /**
- * The worker's figure over the bare loop's, round by round, and the median of those ratios. A
- * round's two sides run one right after the other (the order alternating), so a ratio compares
- * them on the machine as it was then: drift between rounds (the broker's JIT warming up, other
- * work on the machine) cancels out, where a ratio of the two sides' medians would mix rounds.
+ * One side's figure over another's (`of` over `base`: the worker over the bare loop, this build
+ * over the baseline), round by round, and the median of those ratios. The sides of a round run one
+ * right after the other (the order alternating), so a ratio compares them on the machine as it was
+ * then: drift between rounds (the broker's JIT warming up, other work on the machine) cancels out,
+ * where a ratio of the two sides' medians would mix rounds.
  */
-function paired<R>(bare: R[], worker: R[], pick: (r: R) => number): { median: number; spread: string } {
-  const ratios = bare.map((b, r) => pick(worker[r]!) / pick(b));
+function paired<R>(base: R[], of: R[], pick: (r: R) => number): { median: number; spread: string } {
+  const ratios = base.map((b, r) => pick(of[r]!) / pick(b));
   const spread =
     ratios.length > 1 ? `; rounds ${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)}×` : '';
   return { median: median(ratios), spread };
