@@ -74,7 +74,18 @@ export function kafkaConfigFromEnv(
       throw new ConfigError('KAFKA_SASL_USERNAME', 'is required with KAFKA_SASL_MECHANISM');
     if (password === undefined)
       throw new ConfigError('KAFKA_SASL_PASSWORD', 'is required with KAFKA_SASL_MECHANISM');
+    // PLAIN sends the password as it is (RFC 4616): over a connection without TLS only when asked.
+    if (mechanism === 'plain' && ssl === undefined)
+      throw new ConfigError(
+        'KAFKA_SSL',
+        'is required with KAFKA_SASL_MECHANISM=plain, which sends the password as it is: true (TLS), or false to send it in clear text on purpose',
+      );
     sasl = { mechanism: mechanism as (typeof MECHANISMS)[number], username, password } as KafkaSasl;
+  } else {
+    // Credentials without a mechanism would be dropped and the client connect unauthenticated.
+    const given = ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'].find((name) => get(name) !== undefined);
+    if (given !== undefined)
+      throw new ConfigError('KAFKA_SASL_MECHANISM', `is required with ${given}: ${MECHANISMS.join(', ')}`);
   }
   const clientLibrary = get('MAILROOM_KAFKA_CLIENT');
   if (clientLibrary !== undefined && !isKafkaFlavor(clientLibrary)) {

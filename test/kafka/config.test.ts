@@ -65,11 +65,39 @@ describe('kafkaConfigFromEnv', () => {
       { KAFKA_BROKERS: 'k:1', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u' },
       'KAFKA_SASL_PASSWORD',
     ],
+    // Credentials without a mechanism would be dropped, and the client connect without them.
+    [{ KAFKA_BROKERS: 'k:1', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'x' }, 'KAFKA_SASL_MECHANISM'],
+    [{ KAFKA_BROKERS: 'k:1', KAFKA_SASL_PASSWORD: 'x' }, 'KAFKA_SASL_MECHANISM'],
+    // PLAIN sends the password as it is: clear text only when KAFKA_SSL=false says so.
+    [
+      {
+        KAFKA_BROKERS: 'k:1',
+        KAFKA_SASL_MECHANISM: 'plain',
+        KAFKA_SASL_USERNAME: 'u',
+        KAFKA_SASL_PASSWORD: 'x',
+      },
+      'KAFKA_SSL',
+    ],
     [{ KAFKA_BROKERS: 'k:1', MAILROOM_WORKER_CONCURRENCY: '0' }, 'MAILROOM_WORKER_CONCURRENCY'],
     [{ KAFKA_BROKERS: 'k:1', MAILROOM_WORKER_CONCURRENCY: 'ten' }, 'MAILROOM_WORKER_CONCURRENCY'],
     [{ KAFKA_BROKERS: 'k:1', MAILROOM_KAFKA_CLIENT: 'node-rdkafka' }, 'MAILROOM_KAFKA_CLIENT'],
   ])('names the variable at fault: %o → %s', (env, name) => {
     expect(option(() => kafkaConfigFromEnv(env))).toBe(name);
+  });
+
+  it('takes SASL PLAIN without TLS when KAFKA_SSL=false says so', () => {
+    const env = {
+      KAFKA_BROKERS: 'k:1',
+      KAFKA_SSL: 'false',
+      KAFKA_SASL_MECHANISM: 'plain',
+      KAFKA_SASL_USERNAME: 'u',
+      KAFKA_SASL_PASSWORD: 'x',
+    };
+    expect(kafkaConfigFromEnv(env).client).toEqual({
+      brokers: ['k:1'],
+      clientId: 'mailroom',
+      sasl: { mechanism: 'plain', username: 'u', password: 'x' },
+    });
   });
 
   it('never puts the SASL password in an error', () => {
