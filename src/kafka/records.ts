@@ -229,7 +229,7 @@ export function recordHandler(o: RecordHandlerOptions) {
     await o.forward(tier.topic, message, {
       [HEADERS.notBefore]: String(notBefore),
       [HEADERS.dueAt]: String(due),
-      [HEADERS.hops]: String((Number(headerText(message.headers, HEADERS.hops) ?? 0) || 0) + 1),
+      [HEADERS.hops]: String(countHeader(message, HEADERS.hops) + 1),
       ...originHeaders(message, at),
     });
     report.delayed({
@@ -272,7 +272,7 @@ export function recordHandler(o: RecordHandlerOptions) {
     attempts: number,
     narrowed?: { value: string; headers: KafkaHeaders },
   ): Promise<Outcome> => {
-    const rounds = Number(headerText(message.headers, HEADERS.rounds) ?? 0) + 1;
+    const rounds = countHeader(message, HEADERS.rounds) + 1;
     const delay = Math.min(o.maxDelayMs, o.baseDelayMs * 2 ** (rounds - 1));
     // Half fixed, half random: parked emails from one outage do not all come back at once.
     const notBefore = new Date(Date.now() + delay / 2 + Math.random() * (delay / 2));
@@ -307,7 +307,7 @@ export function recordHandler(o: RecordHandlerOptions) {
   // Not async: a record is read and its key claimed (the memory store answers at once) without a
   // frame of its own; sendClaimed is the one that waits.
   const handle = (message: KafkaIncomingMessage, at: RecordPosition): Outcome | Promise<Outcome> => {
-    const prior = Number(headerText(message.headers, HEADERS.attempts) ?? 0) || 0;
+    const prior = countHeader(message, HEADERS.attempts);
     let envelope: EnvelopeV1;
     try {
       envelope = readEnvelope(message.value, o.limits);
@@ -682,6 +682,17 @@ function originHeaders(message: KafkaIncomingMessage, at: RecordPosition): Kafka
     [HEADERS.originalPartition]: carried(HEADERS.originalPartition) ?? String(at.partition),
     [HEADERS.originalOffset]: carried(HEADERS.originalOffset) ?? at.offset,
   };
+}
+
+/**
+ * A count the worker wrote on an earlier hop (attempts, rounds, delay hops): a whole number from 0
+ * up, else 0. A header someone else wrote or mangled (`abc`, `-5`, `1e400`) never means more
+ * attempts than the worker allows, nor a retry without its backoff.
+ */
+function countHeader(message: KafkaIncomingMessage, name: string): number {
+  const text = headerText(message.headers, name);
+  if (text === undefined || !/^\d{1,9}$/.test(text.trim())) return 0;
+  return Number(text);
 }
 
 /** The not-before time of a parked record, in ms since the epoch (0 when it has none). */

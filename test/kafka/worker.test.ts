@@ -122,6 +122,41 @@ describe('mailroom-js/kafka worker on a real broker', () => {
     expect(ledger(keys, transport.delivered, [])).toMatchObject({ sent: 1, duplicated: 0, lost: 0 });
   });
 
+  it('counts from 0 when its own headers were mangled: never more attempts, never a retry without its backoff', async () => {
+    const { topics, transport, worker } = await setup();
+    transport.rules.set('mangled', { code: 'network', times: 2 });
+    const raw = ctx.kafka.producer();
+    await raw.connect();
+    ctx.cleanup.push(() => raw.disconnect());
+    const envelope = {
+      version: 1,
+      id: 'mangled',
+      createdAt: new Date().toISOString(),
+      ...verification(1, 'mangled'),
+      to: ['mangled-1@example.com'],
+    };
+    await raw.send({
+      topic: topics.topic,
+      messages: [
+        {
+          value: JSON.stringify(envelope),
+          headers: { [HEADERS.rounds]: 'abc', [HEADERS.attempts]: '-5', [HEADERS.hops]: '1e400' },
+        },
+      ],
+    });
+    await worker.start();
+    await waitFor(() => transport.delivered.length === 1, 'delivery after the retry topic');
+    const [parked] = await readTopic(ctx.kafka, topics.retryTopic, 1);
+    // The two in-process attempts, counted from 0 (not -5), and the first round's backoff (not NaN).
+    expect(parked?.headers[HEADERS.attempts]).toBe('2');
+    expect(parked?.headers[HEADERS.rounds]).toBe('1');
+    const failedAt = Date.parse(parked?.headers[HEADERS.lastFailureAt] ?? '');
+    expect(Number(parked?.headers[HEADERS.notBefore]) - failedAt).toBeGreaterThanOrEqual(
+      FAST_RETRY!.baseDelayMs! / 2 - 5,
+    );
+    expect(ledger(['verify:mangled-1'], transport.delivered, [])).toMatchObject({ sent: 1, lost: 0 });
+  });
+
   it('dead-letters after the maximum attempts, with the failure in the headers', async () => {
     const { topics, transport, producer, worker } = await setup();
     transport.rules.set('down', { code: 'network', times: 100 });
