@@ -5,6 +5,7 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { domainToASCII } from 'node:url';
 import { closest, isProduction, lookalike } from './env-names.js';
 import { ConfigError, isConfigError } from './errors.js';
 import { requireLocale } from './locale.js';
@@ -210,6 +211,13 @@ interface Provider {
    */
   readonly secret?: Variable;
   readonly secretLabel?: string;
+  /** The variable that can put it in a test mode that delivers nothing (refused under production). */
+  readonly testMode?: Variable;
+  /**
+   * True when it signs with the SMTP_DKIM_* key (it sends the message's bytes: smtp, sendmail,
+   * ses); an HTTP API provider signs with the key set up in its account, so the variables are refused.
+   */
+  readonly signsWithOurKey?: true;
   /** Builds the transport; `why` says why a missing variable is required. */
   build(read: Reader, env: Env, why: string, needsSender: boolean): Transport;
 }
@@ -299,7 +307,9 @@ function envOptions(
   let senderName: string | undefined;
   const provider = isProvider(transportName) ? PROVIDERS[transportName] : undefined;
   if (isProvider(transportName)) {
+    refuseForeignDkim(env, PROVIDERS[transportName]);
     transport = PROVIDERS[transportName].build(read, env, choice.why, needsSender);
+    refuseTestModeInProduction(env, PROVIDERS[transportName], transport);
     const own = senders.find((s) => s.name === transportName);
     [sender, senderName] = [own?.from, own?.fromName ?? own?.from?.name];
   } else {
@@ -460,6 +470,15 @@ function codeChoice(env: Env, read: Reader, transport: Transport, source: string
       `is ${named}, but ${source} sets transport (${transport.name}): where mail goes is decided in one place, so unset MAILROOM_TRANSPORT or remove the config's transport`,
     );
   }
+  checkCodeDkim(env, transport, source);
+  // A failover or round robin with a capturing transport behind one that delivers: some mail
+  // would be kept, and no variable can ask for that on purpose.
+  if (transport.capturesSome === true && isProduction(env.NODE_ENV)) {
+    throw new ConfigError(
+      'transport',
+      `${source} sets transport ${transport.name}, which keeps some mail instead of delivering it (a capturing transport such as memory or sandbox, or a provider's test mode, is behind it): under NODE_ENV=production every email must be delivered. Remove it from ${transport.name}`,
+    );
+  }
   // The hold captures on purpose and delivers on release: choosing it in code is the choice.
   if (transport.captures === true && !isHoldTransport(transport) && isProduction(env.NODE_ENV)) {
     if (named === undefined) {
@@ -498,6 +517,60 @@ function refuseCaptureBesideProvider(read: Reader, named: string): void {
   throw new ConfigError(
     'MAILROOM_TRANSPORT',
     `is ${named}, but ${sign(provider)} is set: under NODE_ENV=production its mail would be captured, not delivered. Unset MAILROOM_TRANSPORT to send through ${provider}, or unset the ${provider} variables to capture on purpose`,
+  );
+}
+
+/** The SMTP_DKIM_* variables set, in the order they are reported. */
+function dkimVariablesSet(env: Env): string[] {
+  return Object.keys(DKIM_ENV_VARIABLES).filter((name) => env[name]?.trim());
+}
+
+/**
+ * SMTP_DKIM_* set for a provider that does not send the message's bytes (an HTTP API): it would
+ * go out signed by the provider's key, or not at all by this one, so the variables are refused.
+ */
+function refuseForeignDkim(env: Env, provider: Provider): void {
+  const set = dkimVariablesSet(env);
+  if (set.length === 0 || provider.signsWithOurKey) return;
+  throw new ConfigError(
+    set[0]!,
+    `is set, but mail goes through ${provider.label}'s API, which signs with the DKIM key set up in your ${provider.label} account, never this one: set up DKIM there and unset the SMTP_DKIM_* variables (or send through smtp, sendmail or ses, which sign with them)`,
+  );
+}
+
+/**
+ * A provider's test mode (SendGrid's sandbox mode, Postmark's test token) delivers nothing: under
+ * production that is the .env of a test left as it was, not a choice.
+ */
+function refuseTestModeInProduction(env: Env, provider: Provider, transport: Transport): void {
+  if (transport.captures !== true || !isProduction(env.NODE_ENV) || provider.testMode === undefined) return;
+  throw new ConfigError(
+    provider.testMode,
+    `puts ${provider.label} in its test mode, which delivers nothing: under NODE_ENV=production every email must be delivered. Unset it (or give the production token) to deliver`,
+  );
+}
+
+/**
+ * SMTP_DKIM_* beside a transport built in code: the variables sign only a transport the
+ * environment builds, so the code's must sign as they say (its own dkim option, which may read
+ * them), else mail they were meant to sign would go out unsigned. Mail that is only captured is
+ * not signed and goes nowhere, so a capturing transport is left alone.
+ */
+function checkCodeDkim(env: Env, transport: Transport, source: string): void {
+  const set = dkimVariablesSet(env);
+  if (set.length === 0 || transport.captures === true) return;
+  const wanted = dkimFromEnv(env);
+  const has = transport.dkim;
+  if (
+    wanted !== undefined &&
+    has !== undefined &&
+    has.domainName === domainToASCII(wanted.domainName.trim()).toLowerCase() &&
+    has.keySelector === wanted.keySelector
+  )
+    return;
+  throw new ConfigError(
+    set[0]!,
+    `is set, but ${source} sets transport ${transport.name}, which ${has ? `signs as d=${has.domainName}, s=${has.keySelector}` : 'does not sign with it'}: the SMTP_DKIM_* variables sign only a transport the environment builds. Give the config's transport the dkim option (smtpTransport({ dkim: { domainName, keySelector, privateKey } })), or unset the SMTP_DKIM_* variables`,
   );
 }
 
@@ -687,10 +760,14 @@ function sendgridFromEnv(read: Reader, why: string, needsSender: boolean): Trans
   );
 }
 
-function sendmailFromEnv(read: Reader, why: string, needsSender: boolean): Transport {
+function sendmailFromEnv(read: Reader, env: Env, why: string, needsSender: boolean): Transport {
   const path = read.get('SENDMAIL_PATH');
   if (needsSender) read.required('SENDMAIL_FROM_ADDRESS', why);
-  return asVariables(SENDMAIL_OPTIONS, () => sendmailTransport(path === undefined ? {} : { path }));
+  // Checked here (key parsed, variables named), as for SMTP: the MTA gets the message signed.
+  const dkim = dkimFromEnv(env);
+  return asVariables(SENDMAIL_OPTIONS, () =>
+    sendmailTransport({ ...(path === undefined ? {} : { path }), ...(dkim === undefined ? {} : { dkim }) }),
+  );
 }
 
 /**
@@ -699,15 +776,18 @@ function sendmailFromEnv(read: Reader, why: string, needsSender: boolean): Trans
  * here, since roles have no key), an endpoint from SES_ENDPOINT_URL, else the SDK's
  * (AWS_ENDPOINT_URL_SESV2).
  */
-function sesFromEnv(read: Reader, why: string, needsSender: boolean): Transport {
+function sesFromEnv(read: Reader, env: Env, why: string, needsSender: boolean): Transport {
   const region = read.get('AWS_REGION') ?? read.get('AWS_DEFAULT_REGION');
   if (region === undefined) read.required('AWS_REGION', `${why} (or AWS_DEFAULT_REGION)`);
   if (needsSender) read.required('SES_FROM_ADDRESS', why);
   const configurationSetName = read.get('SES_CONFIGURATION_SET');
   const endpoint = read.get('SES_ENDPOINT_URL');
   const regionVariable = read.get('AWS_REGION') === undefined ? 'AWS_DEFAULT_REGION' : 'AWS_REGION';
+  // Your own key besides SES's Easy DKIM, when the SMTP_DKIM_* variables give one.
+  const dkim = dkimFromEnv(env);
   return asVariables({ ...SES_OPTIONS, region: regionVariable }, () =>
     sesTransport({
+      ...(dkim === undefined ? {} : { dkim }),
       ...(region === undefined ? {} : { region }),
       ...(configurationSetName === undefined ? {} : { configurationSetName }),
       ...(endpoint === undefined ? {} : { endpoint }),
@@ -724,6 +804,7 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     fromName: 'SMTP_FROM_NAME',
     secret: 'SMTP_PASSWORD',
     secretLabel: 'SMTP password',
+    signsWithOurKey: true,
     build: smtpFromEnv,
   },
   mailgun: {
@@ -742,6 +823,7 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     fromName: 'POSTMARK_FROM_NAME',
     secret: 'POSTMARK_SERVER_TOKEN',
     secretLabel: 'Postmark server token',
+    testMode: 'POSTMARK_SERVER_TOKEN',
     build: (read, _env, why, needsSender) => postmarkFromEnv(read, why, needsSender),
   },
   resend: {
@@ -760,6 +842,7 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     fromName: 'SENDGRID_FROM_NAME',
     secret: 'SENDGRID_API_KEY',
     secretLabel: 'SendGrid API key',
+    testMode: 'SENDGRID_SANDBOX_MODE',
     build: (read, _env, why, needsSender) => sendgridFromEnv(read, why, needsSender),
   },
   sendmail: {
@@ -767,7 +850,8 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     signs: ['SENDMAIL_PATH'],
     from: 'SENDMAIL_FROM_ADDRESS',
     fromName: 'SENDMAIL_FROM_NAME',
-    build: (read, _env, why, needsSender) => sendmailFromEnv(read, why, needsSender),
+    signsWithOurKey: true,
+    build: sendmailFromEnv,
   },
   ses: {
     label: 'Amazon SES',
@@ -775,7 +859,8 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     signs: ['SES_FROM_ADDRESS', 'SES_CONFIGURATION_SET', 'SES_ENDPOINT_URL'],
     from: 'SES_FROM_ADDRESS',
     fromName: 'SES_FROM_NAME',
-    build: (read, _env, why, needsSender) => sesFromEnv(read, why, needsSender),
+    signsWithOurKey: true,
+    build: sesFromEnv,
   },
 };
 
@@ -790,6 +875,14 @@ export function providerVariables(): ReadonlyArray<
     const { build: _build, ...rest } = PROVIDERS[name];
     return { name, ...rest };
   });
+}
+
+/**
+ * Internal (the worker's refusal): the variable that puts the provider named `transport` in its
+ * test mode (`SENDGRID_SANDBOX_MODE`, `POSTMARK_SERVER_TOKEN`), if the environment has one.
+ */
+export function testModeVariable(transport: string): string | undefined {
+  return isProvider(transport) ? PROVIDERS[transport].testMode : undefined;
 }
 
 /** Wraps the transport in the staging interceptor when a staging variable is set. */

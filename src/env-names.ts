@@ -81,6 +81,11 @@ const ALIASES: Readonly<Record<string, string>> = {
   DKIM_PRIVATE_KEY_PATH: 'SMTP_DKIM_PRIVATE_KEY_FILE',
   SMTP_DKIM_KEY: 'SMTP_DKIM_PRIVATE_KEY',
   SMTP_DKIM_KEY_FILE: 'SMTP_DKIM_PRIVATE_KEY_FILE',
+  // nodemailer's option names (domainName, keySelector) and a path for the file.
+  SMTP_DKIM_DOMAIN_NAME: 'SMTP_DKIM_DOMAIN',
+  SMTP_DKIM_KEY_SELECTOR: 'SMTP_DKIM_SELECTOR',
+  SMTP_DKIM_KEY_PATH: 'SMTP_DKIM_PRIVATE_KEY_FILE',
+  SMTP_DKIM_PRIVATE_KEY_PATH: 'SMTP_DKIM_PRIVATE_KEY_FILE',
   MAILROOM_COMPANY_NAME: 'MAILROOM_COMPANY',
   MAILROOM_ADDRESS: 'MAILROOM_POSTAL_ADDRESS',
   MAILROOM_COMPANY_ADDRESS: 'MAILROOM_POSTAL_ADDRESS',
@@ -94,11 +99,11 @@ const URL_HINT =
   'mailroom reads no connection URL: set SMTP_HOST, SMTP_PORT, SMTP_TLS, SMTP_USER and SMTP_PASSWORD';
 
 /**
- * The prefix only mailroom's variables use: an unknown name with it is a typo of ours. (`SMTP_` and
- * `MAILGUN_` are shared with other software, such as a webhook's `MAILGUN_WEBHOOK_SIGNING_KEY`: only
- * near misses count there.)
+ * The prefixes only mailroom's variables use: an unknown name with one is a typo of ours (a DKIM
+ * variable misspelt would send mail unsigned). (`SMTP_` and `MAILGUN_` are shared with other
+ * software, such as a webhook's `MAILGUN_WEBHOOK_SIGNING_KEY`: only near misses count there.)
  */
-const OWN_PREFIX = 'MAILROOM_';
+const OWN_PREFIXES = ['MAILROOM_', 'SMTP_DKIM_'];
 
 /**
  * The candidate closest to `input` (case-insensitive), if it is close enough to be a slip of the
@@ -125,7 +130,7 @@ export function lookalike(
   if (alias !== undefined) return { suggestion: alias };
   const near = closest(name, known);
   if (near !== undefined) return { suggestion: near };
-  if (name.startsWith(OWN_PREFIX)) return { suggestion: undefined };
+  if (OWN_PREFIXES.some((prefix) => name.startsWith(prefix))) return { suggestion: undefined };
   return undefined;
 }
 

@@ -92,6 +92,12 @@ export interface SuppressedRecipient {
   readonly reason: SuppressionReason | PreferenceReason;
 }
 
+/** A DKIM signing identity: the domain (`d=`, lower-case ASCII) and the selector (`s=`). */
+export interface DkimIdentity {
+  readonly domainName: string;
+  readonly keySelector: string;
+}
+
 /**
  * Delivers an {@link EmailMessage}. Implement this to add a provider.
  *
@@ -110,10 +116,25 @@ export interface Transport {
   /** Short name used in results, errors and logs. */
   readonly name: string;
   /**
-   * True for transports that keep mail instead of delivering it (memory, sandbox): nothing
-   * reaches an inbox. Wrappers (staging, failover) report what they wrap. Production checks use it.
+   * True for transports that keep mail instead of delivering it (memory, sandbox), and for a
+   * provider's test mode, which accepts mail and delivers none (SendGrid's `sandboxMode`, Mailgun's
+   * `testMode`, Postmark's `POSTMARK_API_TEST` token): nothing reaches an inbox. Wrappers (staging,
+   * failover) report what they wrap. Production checks use it.
    */
   readonly captures?: boolean;
+  /**
+   * True for a wrapper (failover, round robin, staging) with a capturing transport behind it
+   * beside one that delivers: some mail may be kept instead of delivered (`captures` is then
+   * false). The worker and the production checks refuse it as they refuse `captures`.
+   */
+  readonly capturesSome?: boolean;
+  /**
+   * Whom every message this transport sends is DKIM-signed as (RFC 6376 §3.5 `d=` and `s=`):
+   * smtp, ses and sendmail given their `dkim` option; a wrapper when every transport behind it
+   * signs as the same. Absent when mailroom does not sign (an HTTP API provider signs with the key
+   * set up in its account). Configuration checks compare it with `SMTP_DKIM_*`.
+   */
+  readonly dkim?: DkimIdentity;
   /**
    * True when `send()` delivers only to `deliveryRecipients(message)`: then the service retries
    * the recipients a server deferred (4xx) on their own, never re-sending to those who accepted.
@@ -171,6 +192,32 @@ export function commonScheduling(
     maxAheadMs = Math.min(maxAheadMs, t.scheduling.maxAheadMs);
   }
   return transports.length > 0 ? Object.freeze({ maxAheadMs }) : undefined;
+}
+
+/** Internal: true when some or all of a transport's mail is kept instead of delivered. */
+export function mayCapture(transport: Transport): boolean {
+  return transport.captures === true || transport.capturesSome === true;
+}
+
+/**
+ * Internal, for wrappers: what they say of capturing and signing. `captures` when every one of
+ * `transports` captures, `capturesSome` when some do (or may) while others deliver, `dkim` when
+ * every one signs as the same identity; each an absent property otherwise.
+ */
+export function wrapped(transports: readonly Transport[]): {
+  captures: boolean;
+  capturesSome?: true;
+  dkim?: DkimIdentity;
+} {
+  const captures = transports.every((t) => t.captures === true);
+  const some = !captures && transports.some(mayCapture);
+  const first = transports[0]?.dkim;
+  const same =
+    first !== undefined &&
+    transports.every(
+      (t) => t.dkim?.domainName === first.domainName && t.dkim?.keySelector === first.keySelector,
+    );
+  return { captures, ...(some ? { capturesSome: true } : {}), ...(same ? { dkim: first } : {}) };
 }
 
 /** Internal: `{ scheduling }` when there is one, else nothing (an absent property, not an undefined one). */

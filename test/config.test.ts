@@ -646,6 +646,50 @@ describe('Postmark, Resend and SendGrid from the environment', () => {
     );
   });
 
+  it('refuses a test mode that delivers nothing under production (SendGrid sandbox mode, Postmark test token), and says so outside it', () => {
+    const sandboxed = configError({ ...sendgrid, NODE_ENV: 'production', SENDGRID_SANDBOX_MODE: 'true' });
+    expect([sandboxed.option, sandboxed.message]).toEqual([
+      'SENDGRID_SANDBOX_MODE',
+      expect.stringMatching(
+        /puts SendGrid in its test mode, which delivers nothing: under NODE_ENV=production/,
+      ),
+    ]);
+    const token = { ...postmark, POSTMARK_SERVER_TOKEN: 'POSTMARK_API_TEST' };
+    expect(configError({ ...token, NODE_ENV: 'production' }).option).toBe('POSTMARK_SERVER_TOKEN');
+    // Outside production they are a choice, and the start-up line and `captures` say nothing is delivered.
+    const testing = build({ ...sendgrid, SENDGRID_SANDBOX_MODE: '1' })
+      .transport as import('../src/transport.js').Transport;
+    expect([testing.captures, testing.describe?.()]).toEqual([
+      true,
+      expect.stringMatching(/sandbox mode: nothing delivered/),
+    ]);
+    const postmarkTest = build(token).transport as import('../src/transport.js').Transport;
+    expect(postmarkTest.captures).toBe(true);
+    expect((build(postmark).transport as import('../src/transport.js').Transport).captures).toBeUndefined();
+  });
+
+  it('refuses, under production, a transport from code that keeps some mail (a failover to memory)', async () => {
+    const { configFromEnvWith } = await import('../src/config.js');
+    const { failoverTransport } = await import('../src/transports/failover.js');
+    const { memoryTransport } = await import('../src/transports/memory.js');
+    const { sendgridTransport } = await import('../src/transports/sendgrid.js');
+    const transport = failoverTransport([sendgridTransport({ apiKey: 'SG.key' }), memoryTransport()]);
+    expect([transport.captures, transport.capturesSome]).toEqual([false, true]);
+    const code = { source: 'mailroom.config.ts', transport, from: true, appName: true };
+    let error: unknown;
+    try {
+      configFromEnvWith(code, { NODE_ENV: 'production' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toMatchObject({ option: 'transport' });
+    expect((error as Error).message).toMatch(
+      /sets transport failover, which keeps some mail instead of delivering it/,
+    );
+    // Outside production (a test suite's failover to the outbox) it is allowed.
+    expect(configFromEnvWith(code, {}).transport).toBe(transport);
+  });
+
   it.each([
     ['POSTMARK_API_TOKEN', 'POSTMARK_SERVER_TOKEN'],
     ['POSTMARK_TOKEN', 'POSTMARK_SERVER_TOKEN'],

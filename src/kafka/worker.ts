@@ -12,7 +12,7 @@ import { ConfigError, type EmailError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type RetryOptions, resolveRetry } from '../retry.js';
 import type { EmailService } from '../service.js';
-import type { SendResult, SuppressedRecipient } from '../transport.js';
+import { mayCapture, type SendResult, type SuppressedRecipient } from '../transport.js';
 import { type ConsumerSettings, flavorOf, type KafkaClientLike, type KafkaFlavor } from './client.js';
 import { type EnvelopeLimits, type EnvelopeV1, resolveLimits } from './envelope.js';
 import {
@@ -51,13 +51,15 @@ export interface EmailWorkerOptions extends EnvelopeLimits {
   kafka: KafkaClientLike;
   /**
    * Renders and sends; a service without a `queue`. Its templates must include every template
-   * published. A transport that captures mail (`memory`, `sandbox`) is refused unless
+   * published. A transport that captures mail (`memory`, `sandbox`, a provider's test mode), or
+   * a failover or round robin with one behind it (`capturesSome`), is refused unless
    * `allowCapturingTransport` is set: the worker would commit emails nobody receives.
    */
   service: EmailService;
   /**
-   * Lets the worker send through a transport that keeps mail instead of delivering it
-   * (`transport.captures`: memory, sandbox). For tests and pre-production only: the records are
+   * Lets the worker send through a transport that keeps all or some mail instead of delivering it
+   * (`transport.captures` or `capturesSome`: memory, sandbox, a provider's test mode, a failover to
+   * one of them). For tests and pre-production only: the records are
    * committed, so the emails are gone from the topic. Default false.
    */
   allowCapturingTransport?: boolean;
@@ -269,10 +271,15 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
       'createEmailWorker: service must send, not queue: give the worker a service without `queue`',
     );
   }
-  if (service.transport?.captures === true && options.allowCapturingTransport !== true) {
+  if (
+    service.transport !== undefined &&
+    mayCapture(service.transport) &&
+    options.allowCapturingTransport !== true
+  ) {
+    const { name, captures } = service.transport;
     throw new ConfigError(
       'allowCapturingTransport',
-      `the service's transport (${service.transport.name}) keeps mail instead of delivering it, and the worker commits what it sends: give the service a delivering transport (smtp, mailgun), or set allowCapturingTransport: true for tests and pre-production`,
+      `the service's transport (${name}) keeps ${captures === true ? 'mail' : 'some mail (a capturing transport is behind it)'} instead of delivering it, and the worker commits what it sends: give the service a delivering transport (smtp, mailgun), or set allowCapturingTransport: true for tests and pre-production`,
     );
   }
   const topic = options.topic ?? DEFAULT_TOPIC;

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { domainToASCII } from 'node:url';
 import { ConfigError, EmailError, isConfigError } from '../errors.js';
 import { loadDkim } from '../lazy-deps.js';
+import type { DkimIdentity } from '../transport.js';
 
 /** `SmtpTransportOptions.dkim`: sign every message with this key. */
 export interface DkimOptions {
@@ -33,13 +34,16 @@ export interface DkimOptions {
 
 /** Signs built messages. Internal to the SMTP transport. */
 export interface DkimSigner {
+  /** Whom it signs as: the checked domain (lower-case ASCII) and selector. */
+  readonly identity: DkimIdentity;
   /** The message with a DKIM-Signature header on top. Rejects with a systemic `EmailError`. */
   sign(source: Buffer): Promise<Buffer>;
 }
 
 /** The environment variables {@link dkimFromEnv} reads, with what each is for. */
 export const DKIM_ENV_VARIABLES = {
-  SMTP_DKIM_DOMAIN: 'DKIM: the signing domain (d=), e.g. acme.example. Set with the selector and a key.',
+  SMTP_DKIM_DOMAIN:
+    'DKIM: the signing domain (d=), e.g. acme.example. Set with the selector and a key. Signs mail sent through smtp, sendmail and ses; refused with an HTTP API provider (it signs with the key in your account).',
   SMTP_DKIM_SELECTOR:
     'DKIM: the selector (s=); the public key is the TXT record <selector>._domainkey.<domain>.',
   SMTP_DKIM_PRIVATE_KEY:
@@ -109,6 +113,7 @@ export function dkimSigner(options: DkimOptions): DkimSigner {
   const signed = `d=${domainName}, s=${keySelector}`;
 
   return {
+    identity: Object.freeze({ domainName, keySelector }),
     async sign(source) {
       let output: Buffer;
       try {

@@ -11,6 +11,7 @@ import {
   type SendResult,
   scheduled,
   type Transport,
+  wrapped,
 } from '../transport.js';
 
 /** Options of {@link failoverTransport}. */
@@ -50,8 +51,9 @@ export function failoverTransport(
 
   return {
     name: 'failover',
-    // Mail may reach an inbox unless every transport behind it keeps mail instead.
-    captures: transports.every((t) => t.captures === true),
+    // Mail may reach an inbox unless every transport behind it keeps mail instead; one that
+    // keeps it beside others that deliver makes the failover capture some (capturesSome).
+    ...wrapped(transports),
     narrowsRecipients: transports.every((t) => t.narrowsRecipients === true),
     // A message with a sendAt goes through only when whichever transport takes it can hold it.
     ...scheduled(commonScheduling(transports)),

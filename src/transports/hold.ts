@@ -174,6 +174,8 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
     name: 'hold',
     // Nothing reaches an inbox until a person releases it.
     captures: true,
+    // Released mail is signed as the transport it is released through signs it.
+    ...(inner.dkim === undefined ? {} : { dkim: inner.dkim }),
     narrowsRecipients: true,
     dir,
     transport: inner,

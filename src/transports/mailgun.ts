@@ -118,11 +118,14 @@ export function mailgunTransport(options: MailgunTransportOptions): MailgunTrans
 
   return {
     name: 'mailgun',
+    // Test mode: Mailgun accepts and logs the message and delivers nothing.
+    ...(options.testMode === true ? { captures: true } : {}),
     // It never sends a retry meant for some recipients only (below): it refuses it instead.
     narrowsRecipients: true,
     // A message's sendAt becomes o:deliverytime: Mailgun holds it, within maxScheduleDays.
     scheduling: Object.freeze({ maxAheadMs: scheduleDays * DAY_MS }),
-    describe: () => `mailgun ${endpoint.origin}${endpoint.pathname.replace(/\/messages$/, '')}`,
+    describe: () =>
+      `mailgun ${endpoint.origin}${endpoint.pathname.replace(/\/messages$/, '')}${options.testMode ? ' (test mode: nothing delivered)' : ''}`,
     send: (message, context) => deliver(message, context, false),
     batchLimit: MAX_BATCH_RECIPIENTS,
     sendBatch(message, context) {

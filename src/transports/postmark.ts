@@ -19,6 +19,8 @@ import {
 } from './http-api.js';
 import type { PostResponse } from './http-post.js';
 
+const TEST_TOKEN = 'POSTMARK_API_TEST';
+
 /** Options of {@link postmarkTransport}. */
 export interface PostmarkTransportOptions {
   /**
@@ -119,13 +121,17 @@ const STATUS_CODES: Readonly<Record<number, EmailErrorCode>> = {
 export function postmarkTransport(options: PostmarkTransportOptions): PostmarkTransport {
   const { endpoint, headers, timeoutMs } = checkOptions(options);
   const api = apiConnection(API, endpoint, { fetch: options.fetch, timeoutMs }, statusError);
+  // Postmark's documented test token (API overview, Authentication): requests are checked, nothing is sent.
+  const testToken = options.serverToken === TEST_TOKEN;
 
   return {
     name: 'postmark',
+    // The test token: Postmark checks each request and delivers nothing.
+    ...(testToken ? { captures: true } : {}),
     // It never sends a retry meant for some recipients only: it refuses it instead.
     narrowsRecipients: true,
     describe: () =>
-      `postmark ${endpoint.origin}${options.messageStream ? ` (stream ${options.messageStream})` : ''}`,
+      `postmark ${endpoint.origin}${options.messageStream ? ` (stream ${options.messageStream})` : ''}${testToken ? ' (test token: nothing delivered)' : ''}`,
     async send(message, context) {
       api.admit(message, context);
       const body = JSON.stringify(toBody(message, options));

@@ -2,7 +2,7 @@
  * Round robin across transports: each send starts with the next transport in turn, so the load is
  * spread; a failure moves on the way failover does.
  */
-import { commonScheduling, scheduled, type Transport } from '../transport.js';
+import { commonScheduling, scheduled, type Transport, wrapped } from '../transport.js';
 import { checkTransports, coolingDown, type FailoverOptions, sendInTurn } from './failover.js';
 
 /** Options of {@link roundRobinTransport}: those of failover. */
@@ -52,7 +52,7 @@ export function roundRobinTransport(
 
   return {
     name: 'round-robin',
-    captures: list.every((t) => t.captures === true),
+    ...wrapped(list),
     narrowsRecipients: list.every((t) => t.narrowsRecipients === true),
     ...scheduled(commonScheduling(list)),
     describe: () => `round-robin: ${list.map((t) => t.describe?.() ?? t.name).join(', ')}`,

@@ -106,9 +106,12 @@ export function sendgridTransport(options: SendgridTransportOptions): SendgridTr
 
   return {
     name: 'sendgrid',
+    // Sandbox mode: SendGrid checks the request and delivers nothing.
+    ...(options.sandboxMode === true ? { captures: true } : {}),
     // It never sends a retry meant for some recipients only: it refuses it instead.
     narrowsRecipients: true,
-    describe: () => `sendgrid ${endpoint.origin}${options.sandboxMode ? ' (sandbox mode)' : ''}`,
+    describe: () =>
+      `sendgrid ${endpoint.origin}${options.sandboxMode ? ' (sandbox mode: nothing delivered)' : ''}`,
     async send(message, context) {
       api.admit(message, context);
       const body = JSON.stringify(toBody(message, options));

@@ -236,6 +236,7 @@ export function sesTransport(options: SesTransportOptions = {}): SesTransport {
     name: 'ses',
     // Destination is the envelope: a retry for some recipients reaches only them.
     narrowsRecipients: true,
+    ...(dkim === undefined ? {} : { dkim: dkim.identity }),
     describe: () =>
       `ses ${where ?? (own ? 'region from the AWS config' : 'your SESv2Client')}${options.configurationSetName ? ` (configuration set ${options.configurationSetName})` : ''}${dkim ? ', DKIM-signed' : ''}`,
     async send(message, context) {

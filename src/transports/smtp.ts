@@ -123,6 +123,7 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
   return {
     name: 'smtp',
     narrowsRecipients: true,
+    ...(dkim === undefined ? {} : { dkim: dkim.identity }),
     describe: () =>
       `smtp ${server.endpoint} (${nodemailerOptions.secure ? 'implicit TLS' : nodemailerOptions.ignoreTLS ? 'plain text' : 'STARTTLS required'}${dkim ? ', DKIM-signed' : ''})`,
     async send(message, context) {

@@ -8,7 +8,7 @@ import {
   parseAddress,
   unsafeText,
 } from '../message.js';
-import { commonScheduling, scheduled, type Transport } from '../transport.js';
+import { commonScheduling, scheduled, type Transport, wrapped } from '../transport.js';
 
 /** Options for {@link stagingTransport}. */
 export interface StagingTransportOptions {
@@ -63,7 +63,7 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
 
   return {
     name: transport.name,
-    captures: transport.captures === true,
+    ...wrapped([transport]),
     narrowsRecipients: transport.narrowsRecipients === true,
     ...scheduled(commonScheduling([transport])),
     describe: () =>

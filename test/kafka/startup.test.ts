@@ -5,7 +5,18 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { isConfigError, type Logger, memoryTransport, sandboxTransport } from '../../src/index.js';
+import {
+  failoverTransport,
+  isConfigError,
+  type Logger,
+  mailgunTransport,
+  memoryTransport,
+  postmarkTransport,
+  roundRobinTransport,
+  sandboxTransport,
+  sendgridTransport,
+  stagingTransport,
+} from '../../src/index.js';
 import {
   confluentLogger,
   createEmailWorker,
@@ -74,6 +85,40 @@ describe('the worker and transports that capture mail', () => {
       expect(isConfigError(error)).toBe(true);
       expect(error).toMatchObject({ option: 'allowCapturingTransport' });
       expect((error as Error).message).toContain(`(${name}) keeps mail instead of delivering it`);
+      expect(() =>
+        createEmailWorker({ kafka: offline, service, allowCapturingTransport: true }),
+      ).not.toThrow();
+    });
+  }
+
+  // The whole kind: anything that may keep some mail, however it is wrapped, or deliver none.
+  for (const [name, make, kept] of [
+    ['failover', () => failoverTransport([scriptedTransport(), memoryTransport()]), 'some mail'],
+    ['round-robin', () => roundRobinTransport([scriptedTransport(), memoryTransport()]), 'some mail'],
+    [
+      'staged failover',
+      () =>
+        stagingTransport({
+          transport: failoverTransport([scriptedTransport(), memoryTransport()]),
+          allow: ['@acme.example'],
+        }),
+      'some mail',
+    ],
+    ['sendgrid', () => sendgridTransport({ apiKey: 'SG.key', sandboxMode: true }), 'mail'],
+    ['mailgun', () => mailgunTransport({ apiKey: 'key', domain: 'mg.acme.example', testMode: true }), 'mail'],
+    ['postmark', () => postmarkTransport({ serverToken: 'POSTMARK_API_TEST' }), 'mail'],
+  ] as const) {
+    it(`refuses a ${name} that keeps ${kept} instead of delivering it unless allowCapturingTransport is set`, () => {
+      const transport = make();
+      const service = serviceFor(transport);
+      let error: unknown;
+      try {
+        createEmailWorker({ kafka: offline, service });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toMatchObject({ option: 'allowCapturingTransport' });
+      expect((error as Error).message).toContain(`(${transport.name}) keeps ${kept}`);
       expect(() =>
         createEmailWorker({ kafka: offline, service, allowCapturingTransport: true }),
       ).not.toThrow();

@@ -367,3 +367,144 @@ describe('DKIM from the environment', () => {
     expect(error.option).toBe('SMTP_DKIM_PRIVATE_KEY_FILE');
   });
 });
+
+/**
+ * SMTP_DKIM_* asks for signed mail: every way the environment or a config can choose a transport
+ * either signs with the key or refuses to start. Never sent unsigned by surprise.
+ */
+describe('SMTP_DKIM_* whichever transport is chosen', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mailroom-dkim-any-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+    vi.unstubAllEnvs();
+  });
+  const keyEnv = {
+    SMTP_DKIM_DOMAIN: KEY_2048.domainName,
+    SMTP_DKIM_SELECTOR: KEY_2048.keySelector,
+    SMTP_DKIM_PRIVATE_KEY: KEY_2048.privateKey.trim().replace(/\n/g, '\\n'),
+  };
+  const hello = { to: 'jane@example.com', subject: 'Hi', text: 'a\rb' };
+
+  it('sendmail: the binary gets the message signed, and mailauth passes it', async () => {
+    const out = join(dir, 'sendmail.eml');
+    const binary = join(dir, 'sendmail.sh');
+    await writeFile(binary, `#!/bin/sh\ncat > '${out}'\n`, { mode: 0o755 });
+    const options = configFromEnv({
+      SENDMAIL_PATH: binary,
+      SENDMAIL_FROM_ADDRESS: 'Acme <no-reply@acme.example>',
+      ...keyEnv,
+    });
+    expect(options.transport.describe?.()).toMatch(/, DKIM-signed$/);
+    await new EmailService(options).send(hello);
+    expect(await mailauthVerdicts(readFileSync(out), KEY_2048)).toEqual([['acme.example', 'pass']]);
+  });
+
+  it('ses: the raw message SES receives is signed with the key, and mailauth passes it', async () => {
+    const { startSesPeer } = await import('../helpers/ses-peer.js');
+    const peer = await startSesPeer({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret-example' });
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIDEXAMPLE');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'secret-example');
+    vi.stubEnv('AWS_SESSION_TOKEN', '');
+    try {
+      const options = configFromEnv({
+        SES_FROM_ADDRESS: 'Acme <no-reply@acme.example>',
+        SES_ENDPOINT_URL: peer.url,
+        AWS_REGION: 'eu-west-1',
+        ...keyEnv,
+      });
+      await new EmailService(options).send(hello);
+      await options.transport.close?.();
+      expect(await mailauthVerdicts(peer.messages[0]!.raw, KEY_2048)).toEqual([['acme.example', 'pass']]);
+    } finally {
+      await peer.close();
+    }
+  });
+
+  const apis = {
+    mailgun: {
+      MAILGUN_API_KEY: 'key-secret',
+      MAILGUN_DOMAIN: 'mg.acme.example',
+      MAILGUN_FROM_ADDRESS: 'Acme <a@acme.example>',
+    },
+    postmark: { POSTMARK_SERVER_TOKEN: 'pm-token', POSTMARK_FROM_ADDRESS: 'Acme <a@acme.example>' },
+    resend: { RESEND_API_KEY: 're_key', RESEND_FROM_ADDRESS: 'Acme <a@acme.example>' },
+    sendgrid: { SENDGRID_API_KEY: 'SG.key', SENDGRID_FROM_ADDRESS: 'Acme <a@acme.example>' },
+  };
+  it.each(Object.entries(apis))(
+    '%s (an HTTP API that signs with its own key): refused, naming the DKIM variable',
+    (name, env) => {
+      const error = configError(() => configFromEnv({ ...env, ...keyEnv }));
+      expect(error.option).toBe('SMTP_DKIM_DOMAIN');
+      expect(error.message).toMatch(
+        new RegExp(
+          `${name === 'sendgrid' ? 'SendGrid' : ''}.*API, which signs with the DKIM key set up in your`,
+          'i',
+        ),
+      );
+      // One variable alone is refused as well: the set is incomplete, and meant for signing.
+      expect(configError(() => configFromEnv({ ...env, SMTP_DKIM_SELECTOR: 'mail' })).option).toBe(
+        'SMTP_DKIM_SELECTOR',
+      );
+    },
+  );
+
+  it.each([
+    ['SMTP_DKIM_DOMAIN_NAME', 'SMTP_DKIM_DOMAIN'],
+    ['SMTP_DKIM_KEY_SELECTOR', 'SMTP_DKIM_SELECTOR'],
+    ['SMTP_DKIM_KEY_PATH', 'SMTP_DKIM_PRIVATE_KEY_FILE'],
+    ['SMTP_DKIM_PRIVATE_KEY_PATH', 'SMTP_DKIM_PRIVATE_KEY_FILE'],
+    ['SMTP_DKIM_ALGORITHM', undefined],
+  ])('a look-alike %s is refused (it would send unsigned), suggesting %s', (name, suggestion) => {
+    const env = {
+      SMTP_HOST: 'smtp.acme.example',
+      SMTP_FROM_EMAIL: 'a@acme.example',
+      APP_NAME: 'Acme',
+      [name]: 'x',
+    };
+    const error = configError(() => configFromEnv(env));
+    expect(error.option).toBe(name);
+    expect(error.message).toMatch(
+      suggestion ? `did you mean ${suggestion}?` : 'is not a variable mailroom reads',
+    );
+  });
+
+  describe('a transport built in code (mailroom.config.ts)', () => {
+    const withCode = async (
+      transport: import('../../src/transport.js').Transport,
+      env: Record<string, string>,
+    ) => {
+      const { configFromEnvWith } = await import('../../src/config.js');
+      return configFromEnvWith({ source: 'mailroom.config.ts', transport, from: true, appName: true }, env);
+    };
+    const smtp = (key?: SmtpTransportOptions['dkim']) =>
+      smtpTransport({ host: '127.0.0.1', tls: 'none', ...(key ? { dkim: key } : {}) });
+
+    it('refuses SMTP_DKIM_* beside one that does not sign, or signs as someone else', async () => {
+      const unsigned = await withCode(smtp(), keyEnv).catch((e: unknown) => e);
+      expect([(unsigned as ConfigError).option, (unsigned as Error).message]).toEqual([
+        'SMTP_DKIM_DOMAIN',
+        expect.stringMatching(/sets transport smtp, which does not sign with it/),
+      ]);
+      const other = await withCode(smtp(dkim({ keySelector: 'other' })), keyEnv).catch((e: unknown) => e);
+      expect((other as Error).message).toMatch(/which signs as d=acme\.example, s=other/);
+    });
+
+    it('takes one that signs as the variables say (its dkim option read them), behind a failover too', async () => {
+      const { failoverTransport } = await import('../../src/transports/failover.js');
+      const signed = smtp(dkim());
+      expect((await withCode(signed, keyEnv)).transport).toBe(signed);
+      const pair = failoverTransport([smtp(dkim()), smtp(dkim())]);
+      expect(pair.dkim).toEqual({ domainName: 'acme.example', keySelector: 'mail2026' });
+      expect((await withCode(pair, keyEnv)).transport).toBe(pair);
+      // A failover to an unsigned transport signs only some mail: refused.
+      const half = failoverTransport([smtp(dkim()), smtp()]);
+      expect(half.dkim).toBeUndefined();
+      expect(await withCode(half, keyEnv).catch((e: unknown) => (e as ConfigError).option)).toBe(
+        'SMTP_DKIM_DOMAIN',
+      );
+    });
+  });
+});
