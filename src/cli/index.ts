@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMailroomError, isMessageError, MessageError } from '../errors.js';
+import { isKafkaTopicMissingError, isKafkaUnavailableError } from '../kafka/failures.js';
 import { BindError, listen } from '../listen.js';
 import { isLoopback } from '../loopback.js';
 import type { EmailCategory } from '../message.js';
@@ -168,6 +169,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
     throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (command === undefined) throw new UsageError('no command given');
   if (!Object.hasOwn(COMMAND_HELP, command)) throw new UsageError(`unknown command "${command}"`);
+  refuseEmptyValues(values);
   // --config FILE, else mailroom.config.ts (…) in the working directory; none: the environment alone.
   const config = await loadConfig(values.config);
 
@@ -350,14 +352,39 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
   }
 }
 
+/**
+ * A flag given an empty value (`--topic ""`, `--topic "$UNSET"`) is refused, never read as left out:
+ * the worker would otherwise join the default topic and group, another deployment's perhaps.
+ */
+function refuseEmptyValues(values: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(values)) {
+    const given = Array.isArray(value) ? value : [value];
+    if (given.some((v) => typeof v === 'string' && v.trim() === ''))
+      throw new UsageError(`--${name} is empty: give it a value, or leave the flag out`);
+  }
+}
+
+/** Errors whose message is the whole story (no "unexpected error"): ours, and the worker's documented refusals. */
+function expected(err: unknown): boolean {
+  return (
+    isMailroomError(err) ||
+    err instanceof NotSentError ||
+    isKafkaTopicMissingError(err) ||
+    isKafkaUnavailableError(err)
+  );
+}
+
 main(process.argv.slice(2), (line) => process.stdout.write(`${line}\n`)).catch((err: unknown) => {
-  const usage = err instanceof UsageError || (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS');
+  // A library's error may carry a numeric code (kafkajs protocol errors): only a string is parseArgs'.
+  const code = (err as { code?: unknown })?.code;
+  const usage = err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
   const message =
-    usage || isMailroomError(err) || err instanceof NotSentError
-      ? (err as Error).message
-      : `unexpected error: ${(err as Error)?.message ?? err}`;
+    usage || expected(err) ? (err as Error).message : `unexpected error: ${(err as Error)?.message ?? err}`;
   // One line, whatever a library put after the first (eta appends the generated code).
   const line = String(message).split('\n')[0];
   process.stderr.write(`mailroom: ${line}${usage ? "\nRun 'mailroom --help' for usage." : ''}\n`);
   process.exitCode = usage ? 2 : 1;
+  // The command failed: nothing more to do. A connection a library left open (kafkajs after a
+  // refused SASL handshake) must not keep the process up, to exit 0 on a later SIGTERM.
+  setTimeout(() => process.exit(), 500).unref();
 });

@@ -7,7 +7,7 @@
  * a worker that cannot go on exits 1, so a supervisor restarts it.
  */
 
-import { TRANSPORT_NAMES } from '../config.js';
+import { TRANSPORT_NAMES, testModeVariable } from '../config.js';
 import { ConfigError, isConfigError } from '../errors.js';
 import type { KafkaFlavor } from '../kafka/client.js';
 import { type KafkaClientConfig, kafkaConfigFromEnv } from '../kafka/config.js';
@@ -17,6 +17,7 @@ import type { KafkaClientLike } from '../kafka/index.js';
 import { confluentLogger, kafkaLogCreator } from '../kafka/log.js';
 import { createEmailWorker, type EmailWorker } from '../kafka/worker.js';
 import type { Logger } from '../log.js';
+import { mayCapture, type Transport } from '../transport.js';
 import { isHoldTransport } from '../transports/hold.js';
 import type { LoadedConfig } from './config-file.js';
 import { appTemplates, buildService, cliServiceOptions } from './service.js';
@@ -61,7 +62,7 @@ export async function runWorker(
     ...(concurrency !== undefined ? { MAILROOM_WORKER_CONCURRENCY: concurrency } : {}),
     ...(clientLibrary !== undefined ? { MAILROOM_KAFKA_CLIENT: clientLibrary } : {}),
   };
-  const kafkaConfig = kafkaSettings(env, flags['kafka-client'] !== undefined);
+  const kafkaConfig = kafkaSettings(env, flags);
   // Without a Kafka client nothing else matters: say how to install it first.
   const makeClient = await loadKafkaClient(kafkaConfig.clientLibrary);
   const options = cliServiceOptions(config);
@@ -79,11 +80,8 @@ export async function runWorker(
   // hold (MAILROOM_HOLD, or holdTransport in the config) is asked for by name and keeps every
   // email until a person releases it, so it may take the topic.
   const holds = isHoldTransport(options.transport);
-  if (options.transport.captures === true && transportName !== 'sandbox' && !holds) {
-    throw new ConfigError(
-      'MAILROOM_TRANSPORT',
-      `is required for the worker when ${where ? `${where}it only captures mail` : 'no mail provider is configured'}: it commits what it sends, so ${where ? 'it' : 'the default (the sandbox folder)'} would drain the topic into files. Configure a provider (${DELIVERING}) to deliver, or set MAILROOM_TRANSPORT=sandbox to write .eml files on purpose`,
-    );
+  if (mayCapture(options.transport) && transportName !== 'sandbox' && !holds) {
+    throw captureRefused(options.transport, where);
   }
   // Every template compiled now: a broken one stops the worker at start, not at its first email.
   const service = buildService(options, appTemplates(config, flags.templates), config);
@@ -127,6 +125,9 @@ export async function runWorker(
   try {
     await worker.start();
   } catch (error) {
+    // Not started: a later SIGTERM must not exit 0 as if the worker had closed cleanly.
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
     await service.close().catch(() => {});
     await health?.close(); // an open port would keep the process from exiting
     // Most often KAFKA_BROKERS names the wrong place: the message names the brokers tried.
@@ -202,14 +203,24 @@ async function serveHealth(
   return health;
 }
 
-/** kafkaConfigFromEnv, with a bad `--kafka-client` named as the flag the user typed, not its variable. */
-function kafkaSettings(env: Record<string, string | undefined>, clientFlag: boolean) {
+/** The variable each flag stands in for: an error about the variable names the flag when the flag gave it. */
+const FLAG_VARIABLES: Readonly<Record<string, keyof WorkerFlags>> = {
+  KAFKA_BROKERS: 'brokers',
+  MAILROOM_KAFKA_GROUP: 'group',
+  MAILROOM_KAFKA_TOPIC: 'topic',
+  MAILROOM_WORKER_CONCURRENCY: 'concurrency',
+  MAILROOM_KAFKA_CLIENT: 'kafka-client',
+};
+
+/** kafkaConfigFromEnv, with a bad value from a flag named as the flag the user typed, not its variable. */
+function kafkaSettings(env: Record<string, string | undefined>, flags: WorkerFlags) {
   try {
     return kafkaConfigFromEnv(env);
   } catch (error) {
-    if (clientFlag && isConfigError(error) && error.option === 'MAILROOM_KAFKA_CLIENT')
-      throw new ConfigError('--kafka-client', error.message.slice(error.option.length + 2));
-    throw error;
+    if (!isConfigError(error)) throw error;
+    const flag = FLAG_VARIABLES[error.option];
+    if (flag === undefined || flags[flag] === undefined) throw error;
+    throw new ConfigError(`--${flag}`, error.message.slice(error.option.length + 2));
   }
 }
 
@@ -287,4 +298,25 @@ async function optionalImport<T>(
   const api = usable(module) ? module : module.default;
   if (!api || !usable(api)) throw new Error(`${name} has none of the exports mailroom uses`);
   return api;
+}
+
+/**
+ * Why the worker will not take the topic with a transport that keeps all or some mail: it commits
+ * what it sends. `where`: the config file's part of the sentence, when the config sets the transport.
+ */
+function captureRefused(transport: Transport, where: string): ConfigError {
+  const testMode = testModeVariable(transport.name);
+  if (!where && testMode !== undefined) {
+    return new ConfigError(
+      testMode,
+      `puts ${transport.name} in its test mode, which delivers nothing, and the worker commits what it sends: the emails on the topic would be gone. Unset it to deliver, or set MAILROOM_TRANSPORT=sandbox to write .eml files on purpose`,
+    );
+  }
+  const what = where
+    ? `${where}it ${transport.captures === true ? 'only captures mail' : 'keeps some mail (a capturing transport is behind it)'}`
+    : 'no mail provider is configured';
+  return new ConfigError(
+    'MAILROOM_TRANSPORT',
+    `is required for the worker when ${what}: it commits what it sends, so ${where ? 'that mail' : 'the default (the sandbox folder)'} would never be delivered. Configure a provider (${DELIVERING}) to deliver, or set MAILROOM_TRANSPORT=sandbox to write .eml files on purpose`,
+  );
 }

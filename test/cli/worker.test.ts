@@ -65,7 +65,8 @@ describe('mailroom worker', () => {
             ...env,
             MAILROOM_TRANSPORT: 'sandbox',
             KAFKA_BROKERS: cluster.brokers.join(','),
-            KAFKA_SASL_PASSWORD: 'not-used-secret',
+            // A secret in the environment that the sandbox does not use: never printed.
+            SMTP_PASSWORD: 'not-used-secret',
           }),
         },
       );
@@ -260,7 +261,66 @@ describe('mailroom worker', () => {
       encoding: 'utf8',
     });
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('KAFKA_BROKERS: must be comma-separated host:port pairs');
+    // The flag gave the value, so the flag is named.
+    expect(r.stderr).toContain('--brokers: must be comma-separated host:port pairs');
+  });
+
+  it('names the flag that gave a bad value, and refuses an empty one rather than use the default', () => {
+    const env = cleanEnv({
+      KAFKA_BROKERS: cluster.brokers.join(','),
+      MAILROOM_TRANSPORT: 'sandbox',
+      MAILROOM_KAFKA_TOPIC: 'orders.email',
+    });
+    const bad = spawnSync(process.execPath, [cli, 'worker', '--concurrency', 'abc'], {
+      env,
+      encoding: 'utf8',
+    });
+    expect([bad.status, bad.stderr]).toEqual([
+      1,
+      expect.stringContaining('--concurrency: must be a positive whole number'),
+    ]);
+    // `--topic "$UNSET"` would otherwise consume notifications.email as mailroom-email-worker.
+    for (const flag of ['--topic', '--group', '--brokers']) {
+      const empty = spawnSync(process.execPath, [cli, 'worker', flag, ''], { env, encoding: 'utf8' });
+      expect([empty.status, empty.stderr]).toEqual([2, expect.stringContaining(`${flag} is empty`)]);
+    }
+  });
+
+  it('refuses a provider in its test mode (nothing delivered), naming the variable', () => {
+    const r = spawnSync(process.execPath, [cli, 'worker'], {
+      env: cleanEnv({
+        KAFKA_BROKERS: cluster.brokers.join(','),
+        SENDGRID_API_KEY: 'SG.key',
+        SENDGRID_FROM_ADDRESS: 'no-reply@acme.example',
+        SENDGRID_SANDBOX_MODE: 'true',
+      }),
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(
+      'SENDGRID_SANDBOX_MODE: puts sendgrid in its test mode, which delivers nothing',
+    );
+  });
+
+  it('a start the brokers refuse (SASL the mock does not speak) exits 1 at once, the cause in one line', () => {
+    const r = spawnSync(process.execPath, [cli, 'worker', '--topic', 'sasl-refused'], {
+      env: cleanEnv({
+        KAFKA_BROKERS: cluster.brokers.join(','),
+        MAILROOM_TRANSPORT: 'sandbox',
+        KAFKA_SSL: 'false',
+        KAFKA_SASL_MECHANISM: 'plain',
+        KAFKA_SASL_USERNAME: 'mailer',
+        KAFKA_SASL_PASSWORD: 'sasl-secret',
+      }),
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    // Not killed by the timeout (it used to hang on a socket kafkajs left open, then exit 0 on SIGTERM).
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe(1);
+    expect(r.stderr).not.toMatch(/TypeError|startsWith/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stdout + r.stderr).not.toContain('sasl-secret');
   });
 
   it('serves /livez, /readyz and /metrics on --health-port and says where, one JSON line each', async () => {
