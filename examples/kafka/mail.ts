@@ -12,8 +12,8 @@
  *   MAILROOM_KAFKA_CLIENT                 kafkajs (default here) or confluent (@confluentinc/kafka-javascript)
  *   MAILROOM_TRANSPORT, SMTP_*, MAILGUN_*, APP_NAME, …   the mail settings, as for `configFromEnv()`
  *
- * The worker decides the sender (its SMTP_FROM_EMAIL or MAILGUN_FROM_ADDRESS) unless the app passes
- * `from`, and renders the template (subject, HTML, text, APP_NAME and brand).
+ * The worker decides the sender (its own provider's sender: SMTP_FROM_EMAIL, MAILGUN_FROM_ADDRESS, …)
+ * unless the app passes `from`, and renders the template (subject, HTML, text, APP_NAME and brand).
  *
  * In the web app:
  *

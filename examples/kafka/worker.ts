@@ -1,10 +1,11 @@
 /**
  * The email worker: consumes what server.ts publishes, renders and sends it through the transport
- * the environment names (the sandbox folder .mailroom/outbox when none is set).
+ * the environment names. With no transport it refuses to start: a worker commits what it sends,
+ * so capturing (the sandbox folder .mailroom/outbox) must be asked for by name.
  *
- *   KAFKA_BROKERS=localhost:9092 npx tsx examples/kafka/worker.ts
+ *   KAFKA_BROKERS=localhost:9092 MAILROOM_TRANSPORT=sandbox npx tsx examples/kafka/worker.ts
  *   KAFKA_BROKERS=kafka-1:9092 MAILROOM_TRANSPORT=mailgun MAILGUN_API_KEY=… MAILGUN_DOMAIN=mg.acme.example \
- *     MAILGUN_FROM_ADDRESS=no-reply@mg.acme.example npx tsx examples/kafka/worker.ts
+ *     MAILGUN_FROM_ADDRESS=no-reply@mg.acme.example APP_NAME=Acme npx tsx examples/kafka/worker.ts
  *
  * HEALTH_PORT=9464 also serves /livez, /readyz and Prometheus /metrics on 127.0.0.1 (0 picks a
  * free port; the URL is printed), for a supervisor's probes and a scraper.

@@ -8,7 +8,7 @@ import type { WorkerRuntime } from './runtime.js';
 
 /** Where a worker stands: what `/livez` and `/readyz` answer, as JSON. */
 export interface WorkerHealth {
-  /** The worker runs (or is about to): false once it closed, after `close()` or a fatal failure. */
+  /** The worker runs (or is about to): false once it is closing or closed, after `close()` or a fatal failure. */
   live: boolean;
   /** It has joined its group, holds at least one partition, and is not paused. */
   ready: boolean;
