@@ -1128,6 +1128,7 @@ export class EmailService {
     const { transport } = this;
     const destination = transport.describe?.() ?? transport.name;
     const captures = transport.captures === true;
+    const some = transport.capturesSome === true;
     const queue = this.#queue;
     this.#logger.info(
       {
@@ -1135,6 +1136,7 @@ export class EmailService {
         transport: transport.name,
         destination,
         captures,
+        ...(some ? { capturesSome: true } : {}),
         ...(queue ? { queue: queue.name } : {}),
         sender: this.#from.address,
       },
@@ -1142,7 +1144,9 @@ export class EmailService {
         ? `mailroom: emails are published to ${queue.name}, for a worker to send`
         : captures
           ? `mailroom: emails are captured, not delivered: ${destination}`
-          : `mailroom: emails are delivered through ${destination}`,
+          : some
+            ? `mailroom: emails are delivered through ${destination}, but some may be captured instead (a capturing transport is behind it)`
+            : `mailroom: emails are delivered through ${destination}`,
     );
   }
 

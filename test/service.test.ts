@@ -294,6 +294,13 @@ describe('EmailService', () => {
     new EmailService({ transport: custom, from, appName: 'Acme', logger });
     const queue = { name: 'kafka notifications.email', enqueue: () => Promise.reject(new Error('unused')) };
     new EmailService({ transport: memoryTransport(), from, logger, queue });
+    // A failover to the outbox delivers some mail and keeps the rest: said, not hidden.
+    new EmailService({
+      transport: failoverTransport([custom, memoryTransport()]),
+      from,
+      appName: 'Acme',
+      logger,
+    });
     expect(lines.map((l) => [l.fields, l.message])).toEqual([
       [
         {
@@ -318,6 +325,10 @@ describe('EmailService', () => {
       [
         expect.objectContaining({ queue: 'kafka notifications.email' }),
         'mailroom: emails are published to kafka notifications.email, for a worker to send',
+      ],
+      [
+        expect.objectContaining({ transport: 'failover', captures: false, capturesSome: true }),
+        'mailroom: emails are delivered through failover: relay smtp.acme.example:587 -> memory (an in-process outbox), but some may be captured instead (a capturing transport is behind it)',
       ],
     ]);
   });

@@ -115,7 +115,9 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
             ? 'when a person releases it'
             : transport.captures === true
               ? 'no: captures mail'
-              : 'yes',
+              : transport.capturesSome === true
+                ? 'some: a capturing transport is behind it'
+                : 'yes',
           source: transportSource.source,
           ...(transportSource.from ? { from: transportSource.from } : {}),
         },
