@@ -5,7 +5,6 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { domainToASCII } from 'node:url';
 import { closest, isProduction, lookalike } from './env-names.js';
 import { ConfigError, isConfigError } from './errors.js';
 import { requireLocale } from './locale.js';
@@ -18,7 +17,7 @@ import type { SuppressionStore } from './suppression.js';
 import { postgresSuppressionStore } from './suppression-postgres.js';
 import { hexColor } from './templates/brand.js';
 import type { Transport } from './transport.js';
-import { DKIM_ENV_VARIABLES, dkimFromEnv } from './transports/dkim.js';
+import { DKIM_ENV_VARIABLES, dkimFromEnv, dkimIdentity } from './transports/dkim.js';
 import { holdTransport, isHoldTransport } from './transports/hold.js';
 import { mailgunTransport } from './transports/mailgun.js';
 import { memoryTransport } from './transports/memory.js';
@@ -559,15 +558,10 @@ function refuseTestModeInProduction(env: Env, provider: Provider, transport: Tra
 function checkCodeDkim(env: Env, transport: Transport, source: string): void {
   const set = dkimVariablesSet(env);
   if (set.length === 0 || transport.captures === true) return;
-  const wanted = dkimFromEnv(env);
+  const options = dkimFromEnv(env);
+  const wanted = options === undefined ? undefined : dkimIdentity(options);
   const has = transport.dkim;
-  if (
-    wanted !== undefined &&
-    has !== undefined &&
-    has.domainName === domainToASCII(wanted.domainName.trim()).toLowerCase() &&
-    has.keySelector === wanted.keySelector
-  )
-    return;
+  if (wanted && has && has.domainName === wanted.domainName && has.keySelector === wanted.keySelector) return;
   throw new ConfigError(
     set[0]!,
     `is set, but ${source} sets transport ${transport.name}, which ${has ? `signs as d=${has.domainName}, s=${has.keySelector}` : 'does not sign with it'}: the SMTP_DKIM_* variables sign only a transport the environment builds. Give the config's transport the dkim option (smtpTransport({ dkim: { domainName, keySelector, privateKey } })), or unset the SMTP_DKIM_* variables`,

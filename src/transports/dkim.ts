@@ -101,8 +101,7 @@ export function dkimSigner(options: DkimOptions): DkimSigner {
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError('dkim', 'must be { domainName, keySelector, privateKey }');
   }
-  const domainName = checkDomain(options.domainName);
-  const keySelector = checkSelector(options.keySelector);
+  const { domainName, keySelector } = dkimIdentity(options);
   const privateKey = parseKey(options.privateKey);
   const signer = new (loadDkim())({
     domainName,
@@ -176,6 +175,11 @@ export function dkimFromEnv(env: Readonly<Record<string, string | undefined>>): 
     throw err;
   }
   return options;
+}
+
+/** Whom options sign as, checked as {@link dkimSigner} checks them (the key is not read). Internal. */
+export function dkimIdentity(options: Pick<DkimOptions, 'domainName' | 'keySelector'>): DkimIdentity {
+  return { domainName: checkDomain(options.domainName), keySelector: checkSelector(options.keySelector) };
 }
 
 function checkDomain(value: unknown): string {
