@@ -16,7 +16,7 @@ import type { EmailServiceOptions } from './service.js';
 import type { SuppressionStore } from './suppression.js';
 import { postgresSuppressionStore } from './suppression-postgres.js';
 import { hexColor } from './templates/brand.js';
-import type { Transport } from './transport.js';
+import { mayCapture, type Transport } from './transport.js';
 import { DKIM_ENV_VARIABLES, dkimFromEnv, dkimIdentity } from './transports/dkim.js';
 import { holdTransport, isHoldTransport } from './transports/hold.js';
 import { mailgunTransport } from './transports/mailgun.js';
@@ -478,6 +478,13 @@ function codeChoice(env: Env, read: Reader, transport: Transport, source: string
       `${source} sets transport ${transport.name}, which keeps some mail instead of delivering it (a capturing transport such as memory or sandbox, or a provider's test mode, is behind it): under NODE_ENV=production every email must be delivered. Remove it from ${transport.name}`,
     );
   }
+  // A hold releases through its transport: one that keeps mail would lose every release.
+  if (isHoldTransport(transport) && mayCapture(transport.transport) && isProduction(env.NODE_ENV)) {
+    throw new ConfigError(
+      'transport',
+      `${source} sets a hold that releases through ${transport.transport.name}, which keeps mail instead of delivering it: under NODE_ENV=production a released email would be lost. Give the hold a transport that delivers`,
+    );
+  }
   // The hold captures on purpose and delivers on release: choosing it in code is the choice.
   if (transport.captures === true && !isHoldTransport(transport) && isProduction(env.NODE_ENV)) {
     if (named === undefined) {
@@ -557,7 +564,8 @@ function refuseTestModeInProduction(env: Env, provider: Provider, transport: Tra
  */
 function checkCodeDkim(env: Env, transport: Transport, source: string): void {
   const set = dkimVariablesSet(env);
-  if (set.length === 0 || transport.captures === true) return;
+  // The hold captures now and delivers on release, through its transport: that one must sign.
+  if (set.length === 0 || (transport.captures === true && !isHoldTransport(transport))) return;
   const options = dkimFromEnv(env);
   const wanted = options === undefined ? undefined : dkimIdentity(options);
   const has = transport.dkim;

@@ -55,6 +55,7 @@ import { messageLayer, type Translations } from './templates/i18n.js';
 import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
 import { TemplateRegistry } from './templates/registry.js';
 import type { SendResult, SuppressedRecipient, Transport } from './transport.js';
+import { isHoldTransport } from './transports/hold.js';
 import {
   checkNoFooterLinks,
   type FooterFragment,
@@ -1531,7 +1532,8 @@ function checkAppName(appName: unknown): string | undefined {
  * "Welcome to Mailroom" from a sender named Mailroom.
  */
 function fallbackName(transport: Transport): string {
-  if (transport.captures === true) return 'Mailroom';
+  // A hold captures now but delivers on release: its readers are real.
+  if (transport.captures === true && !isHoldTransport(transport)) return 'Mailroom';
   throw new ConfigError(
     'appName',
     `required with the ${transport.name} transport when from has no display name: the built-in emails and the sender are named after it`,

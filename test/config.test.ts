@@ -452,6 +452,18 @@ describe('which transport the environment chooses', () => {
     expect(choose({ ...smtpEnv, MAIL_HOST: 'other.example' })).toBe('smtp');
   });
 
+  it.each([
+    ['SENDGRID_SANDBOX', 'did you mean SENDGRID_SANDBOX_MODE?'],
+    ['SENDGRID_SANDBOX_ENABLED', 'did you mean SENDGRID_SANDBOX_MODE?'],
+    ['STAGING_ALLOW', 'did you mean MAILROOM_STAGING_ALLOW?'],
+    ['STAGING_REDIRECT', 'did you mean MAILROOM_STAGING_REDIRECT?'],
+    ['MAILGUN_TEST_MODE', 'mailroom reads no Mailgun test-mode variable, so mail would be delivered'],
+    ['MAILGUN_TESTMODE', 'mailroom reads no Mailgun test-mode variable, so mail would be delivered'],
+  ])('refuses %s, a safety switch that, misspelt, would let mail be delivered for real', (name, said) => {
+    const err = configError({ ...smtpEnv, [name]: 'true' });
+    expect([err.option, err.message]).toEqual([name, expect.stringContaining(said)]);
+  });
+
   it('never repeats a secret when refusing a look-alike', () => {
     const err = configError({ SMTP_PASS: 'hunter2-secret' });
     expect(err.message).not.toContain('hunter2');
@@ -516,10 +528,18 @@ describe('MAILROOM_HOLD', () => {
     const { configFromEnvWith } = await import('../src/config.js');
     const { holdTransport } = await import('../src/transports/hold.js');
     const { memoryTransport } = await import('../src/transports/memory.js');
-    const hold = holdTransport({ transport: memoryTransport(), dir: '/tmp/held', onFirstWrite: false });
+    const { smtpTransport } = await import('../src/transports/smtp.js');
+    const smtp = smtpTransport({ host: 'smtp.acme.example' });
+    const hold = holdTransport({ transport: smtp, dir: '/tmp/held', onFirstWrite: false });
     const code = { source: 'mailroom.config.ts', transport: hold, from: true, appName: true };
     expect(configFromEnvWith(code, { NODE_ENV: 'production' }).transport).toBe(hold);
     expect(configFromEnvWith(code, { MAILROOM_HOLD: 'true' }).transport).toBe(hold);
+    // A hold that releases into memory loses every release: refused in production.
+    const lost = holdTransport({ transport: memoryTransport(), dir: '/tmp/held', onFirstWrite: false });
+    expect(() => configFromEnvWith({ ...code, transport: lost }, { NODE_ENV: 'production' })).toThrow(
+      /sets a hold that releases through memory, which keeps mail instead of delivering it/,
+    );
+    await smtp.close();
   });
 
   it('refuses a hold with nothing that delivers behind it, and a value it does not know', () => {

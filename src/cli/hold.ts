@@ -3,7 +3,7 @@
  * holdTransport in the config file), one call of its API, one line per id.
  */
 import { ConfigError, isMessageError, MessageError } from '../errors.js';
-import type { Transport } from '../transport.js';
+import { mayCapture, type Transport } from '../transport.js';
 import {
   type DiscardResult,
   type HoldTransport,
@@ -21,7 +21,7 @@ export async function runHoldCommand(
   config: LoadedConfig | undefined,
   out: (line: string) => void,
 ): Promise<boolean> {
-  const hold = configuredHold(cliServiceOptions(config).transport);
+  const hold = configuredHold(cliServiceOptions(config).transport, command);
   try {
     if (command === 'discard') return printDiscard(await hold.discard(ids), out);
     const results = await hold.release(ids, to === undefined ? {} : { to }).catch((err: unknown) => {
@@ -36,8 +36,17 @@ export async function runHoldCommand(
 }
 
 /** The hold the configuration builds, or a ConfigError saying how to turn it on. */
-function configuredHold(transport: Transport): HoldTransport {
-  if (isHoldTransport(transport)) return transport;
+function configuredHold(transport: Transport, command: 'release' | 'discard'): HoldTransport {
+  if (isHoldTransport(transport)) {
+    // Released into memory (or a sandbox) in this short-lived process, an email would be gone.
+    if (command === 'release' && mayCapture(transport.transport)) {
+      throw new ConfigError(
+        'transport',
+        `the hold releases through ${transport.transport.name}, which keeps mail instead of delivering it: a released email would be marked released and reach nobody. Give the hold a transport that delivers`,
+      );
+    }
+    return transport;
+  }
   throw new ConfigError(
     'MAILROOM_HOLD',
     `is not set, so nothing is held (mail goes to ${transport.name}): set MAILROOM_HOLD=true beside the transport releases go through, or give the config file transport: holdTransport({ … })`,
@@ -51,9 +60,14 @@ function printRelease(results: readonly ReleaseResult[], out: (line: string) => 
     if (r.outcome === 'released') {
       const result = r.record.result!;
       out(`Released ${r.id} to ${result.accepted.join(', ')} via ${result.transport} (${result.messageId})`);
-      const missed = [...result.rejected, ...result.deferred];
-      if (missed.length) {
-        out(`  not sent to ${missed.join(', ')}`);
+      if (result.rejected.length) {
+        out(`  not sent to ${result.rejected.join(', ')}: refused`);
+        ok = false;
+      }
+      if (result.deferred.length) {
+        out(
+          `  not sent to ${result.deferred.join(', ')} yet: deferred, still held for them (release it again)`,
+        );
         ok = false;
       }
       continue;

@@ -52,6 +52,14 @@ export interface StoredState {
   readonly status: 'held' | 'released' | 'discarded';
   readonly heldAt: string;
   readonly history: readonly HoldRecord[];
+  /**
+   * Where a release was to go when the email was held: the transport's start-up line (its server,
+   * DKIM signing, staging rules). A release that would go another way is refused. Absent in files
+   * written before it was kept.
+   */
+  readonly route?: string;
+  /** Recipients an earlier release left deferred (4xx): the next release goes to them only. */
+  readonly pending?: readonly string[];
 }
 
 /** Who holds a claim: enough to tell a claim whose process died on this machine. */
@@ -91,10 +99,16 @@ export function holdStore(dir: string) {
   return {
     folder,
     /** Keeps a new email: the message first, the state last, so a listed email can always be released. */
-    async create(id: string, message: EmailMessage, heldAt: Date): Promise<void> {
+    async create(id: string, message: EmailMessage, heldAt: Date, route: string): Promise<void> {
       await mkdir(folder, { recursive: true });
       await writeAtomic(path(id, 'message.json'), JSON.stringify(serialize(message)));
-      const state: StoredState = { version: 1, status: 'held', heldAt: heldAt.toISOString(), history: [] };
+      const state: StoredState = {
+        version: 1,
+        status: 'held',
+        heldAt: heldAt.toISOString(),
+        history: [],
+        route,
+      };
       await writeAtomic(path(id, 'state.json'), JSON.stringify(state, null, 2));
     },
     async ids(): Promise<string[]> {
@@ -185,6 +199,10 @@ function serialize(message: EmailMessage): StoredMessage {
     ...(message.template === undefined ? {} : { template: message.template }),
     messageId: message.messageId,
     ...(message.idempotencyKey === undefined ? {} : { idempotencyKey: message.idempotencyKey }),
+    // Released as it was sent: the category (a provider's tags and metadata) and the language.
+    category: message.category,
+    ...(message.locale === undefined ? {} : { locale: message.locale }),
+    ...(message.sendAt === undefined ? {} : { sendAt: message.sendAt.toISOString() }),
     attachments: message.attachments.map((a) => ({
       filename: a.filename,
       ...(a.contentType === undefined ? {} : { contentType: a.contentType }),

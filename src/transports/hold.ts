@@ -14,6 +14,7 @@ import {
   deliveryRecipients,
   type EmailMessage,
   formatAddress,
+  narrowEnvelope,
   parseAddress,
 } from '../message.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
@@ -75,8 +76,12 @@ export interface HeldEmail {
 
 /**
  * What one release did for one id. `released`: delivered now, `record` says to whom and what the
- * transport answered. `failed`: the transport refused or could not be reached; the email stays held
- * and `error` is the typed {@link EmailError}. The others sent nothing: `already-released` (by an
+ * transport answered; recipients the server deferred (4xx) stay held, and the next release goes to
+ * them only. `failed`: the transport refused or could not be reached, or the release would go
+ * another way than the email was held for (another server, DKIM key or staging rule than the
+ * transport's start-up line said then: `code: 'config'`); the email stays held and `error` is the
+ * typed {@link EmailError}. After an `ambiguous` failure (the connection dropped once the message
+ * was out) its claim is kept, as for `interrupted`: a person checks before it is released again. The others sent nothing: `already-released` (by an
  * earlier or a concurrent release: a double click sends once), `discarded`, `busy` (another release
  * or discard holds the claim right now), `interrupted` (see {@link HeldEmail.interrupted}),
  * `not-found`.
@@ -169,6 +174,8 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
   });
   const dir = sandbox.dir;
   const store = holdStore(dir);
+  // Where a release goes, as the start-up line says it: kept with each email held, compared at release.
+  const route = () => inner.describe?.() ?? inner.name;
 
   const hold: HoldTransport = {
     name: 'hold',
@@ -186,7 +193,7 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
       const files = captured.response as SandboxFiles;
       const id = basename(files.json, '.json');
       try {
-        await store.create(id, message, new Date());
+        await store.create(id, message, new Date(), route());
       } catch (cause) {
         await Promise.all(Object.values(files).map((path) => rm(path, { force: true })));
         throw new EmailError(`could not write to the hold folder ${dir}`, {
@@ -292,20 +299,38 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
         if (state.status === 'released') return { id, outcome: 'already-released' };
         if (state.status === 'discarded') return { id, outcome: 'discarded' };
         const original = await store.message(id);
-        const message = to ? redirected(original, to) : original;
+        // Recipients deferred by an earlier release get it now, the very message the others got.
+        const message = to
+          ? redirected(original, to)
+          : state.pending?.length
+            ? narrowEnvelope(original, state.pending)
+            : original;
         const recipients = [...deliveryRecipients(message)];
+        const fail = async (error: EmailError): Promise<ReleaseResult> => {
+          const record = failedRecord(recipients, error);
+          await store.writeState(id, { ...state, history: [...state.history, record] });
+          return { id, outcome: 'failed', error, record };
+        };
+        const now = route();
+        if (state.route !== undefined && state.route !== now) return fail(rerouted(state.route, now));
         let result: SendResult;
         try {
           result = await inner.send(message, { attempt: 1 });
         } catch (error) {
           if (!isEmailError(error)) throw error;
-          const record = failedRecord(recipients, error);
-          await store.writeState(id, { ...state, history: [...state.history, record] });
-          return { id, outcome: 'failed', error, record };
+          if (error.failure !== 'ambiguous') return fail(error);
+          // It may have gone out: the claim stays, so nobody sends it again before a person checks.
+          keep();
+          return fail(mayHaveGone(id, error, store.lockPath(id)));
         }
         const record = releasedRecord(recipients, result);
+        // Deferred recipients (4xx) stay held, the next release goes to them only; the others have it.
+        const deferred = to ? [] : (result.deferred ?? []);
+        const next: StoredState = deferred.length
+          ? { ...state, pending: [...deferred], history: [...state.history, record] }
+          : { ...state, status: 'released', history: [...state.history, record] };
         try {
-          await store.writeState(id, { ...state, status: 'released', history: [...state.history, record] });
+          await store.writeState(id, next);
         } catch (cause) {
           // Sent, but the folder does not say so: keep the claim, so nobody sends it again.
           keep();
@@ -334,6 +359,22 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
       () => ({ id, outcome: 'not-found' }),
     );
   }
+}
+
+/** A release that would go another way than the email was held for (another server, key or staging rule). */
+function rerouted(held: string, now: string): EmailError {
+  return new EmailError(
+    `it was held to go through ${held}, and this release would go through ${now}: release it where it was held (the same transport, DKIM key and staging variables), or discard it and send it again`,
+    { code: 'config', transport: 'hold' },
+  );
+}
+
+/** A release that failed after the message may have reached the provider (a dropped connection after DATA). */
+function mayHaveGone(id: string, error: EmailError, claimFile: string): EmailError {
+  return new EmailError(
+    `${id} may have been delivered (${error.message}): its claim ${claimFile} is kept so that it is not sent twice; check the recipient's inbox or the provider's log, then remove the claim to release it again`,
+    { code: error.code, transport: 'hold', cause: error },
+  );
 }
 
 function releasedRecord(to: string[], result: SendResult): HoldRecord {

@@ -480,6 +480,20 @@ export default defineConfig({
   });
 });
 
+describe('a hold from the config', () => {
+  it('mailroom release refuses a hold that releases into memory: "released" would reach nobody', async () => {
+    const file = await configFile(
+      'hold-memory.config.ts',
+      `import { holdTransport, memoryTransport } from 'mailroom-js';\nexport default { appName: 'Acme', transport: holdTransport({ transport: memoryTransport(), onFirstWrite: false }) };`,
+    );
+    const { code, stderr } = await run(['release', '--all', '--config', file]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      /^mailroom: transport: the hold releases through memory, which keeps mail instead of delivering it/,
+    );
+  });
+});
+
 describe('--help', () => {
   it.each(['templates', 'render', 'send', 'preview', 'worker'])(
     'of %s names --config and where it is looked for',

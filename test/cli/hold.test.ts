@@ -133,6 +133,25 @@ describe('mailroom release and discard', () => {
     ]);
   });
 
+  it('a release run with other variables than the send (no staging rule here) is refused, not sent another way', async () => {
+    const staged = { MAILROOM_STAGING_ALLOW: '@example.com' };
+    const { stdout } = await mailroom(
+      ['send', 'welcome', '--to', 'kim@example.com', '--data', JSON.stringify({ username: 'Kim' })],
+      staged,
+    );
+    const id = /mailroom release (\S+)/.exec(stdout)?.[1] ?? '';
+    const elsewhere = await mailroom(['release', id]);
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stdout).toMatch(
+      new RegExp(
+        `^${id}: not released, still held: it was held to go through smtp .*staged .*this release would go through smtp`,
+      ),
+    );
+    expect(peer.messages).toHaveLength(0);
+    const here = await mailroom(['release', id], staged);
+    expect([here.code, peer.messages.map((m) => m.envelope.rcptTo)]).toEqual([0, [['kim@example.com']]]);
+  });
+
   it('discards: a discarded email is not released', async () => {
     const id = await hold('carol@example.com');
     expect(await mailroom(['discard', id])).toMatchObject({ code: 0, stdout: `Discarded ${id}\n` });

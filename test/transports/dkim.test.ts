@@ -492,6 +492,18 @@ describe('SMTP_DKIM_* whichever transport is chosen', () => {
       expect((other as Error).message).toMatch(/which signs as d=acme\.example, s=other/);
     });
 
+    it('checks the transport a hold releases through: the hold captures now, but its releases are sent', async () => {
+      const { holdTransport } = await import('../../src/transports/hold.js');
+      const dir = await mkdtemp(join(tmpdir(), 'mailroom-dkim-hold-'));
+      const unsigned = holdTransport({ transport: smtp(), dir, onFirstWrite: false });
+      expect(await withCode(unsigned, keyEnv).catch((e: unknown) => (e as ConfigError).option)).toBe(
+        'SMTP_DKIM_DOMAIN',
+      );
+      const signed = holdTransport({ transport: smtp(dkim()), dir, onFirstWrite: false });
+      expect((await withCode(signed, keyEnv)).transport).toBe(signed);
+      await rm(dir, { recursive: true, force: true });
+    });
+
     it('takes one that signs as the variables say (its dkim option read them), behind a failover too', async () => {
       const { failoverTransport } = await import('../../src/transports/failover.js');
       const signed = smtp(dkim());

@@ -354,6 +354,77 @@ describe('holdTransport against a real SMTP server', () => {
     expect(state).toMatchObject({ status: 'held', history: [] });
   });
 
+  it('a recipient the server deferred on release stays held, and the next release goes to them only', async () => {
+    const { transport, id } = await held();
+    peer.rejectRecipient('boss@example.com', 450, 1);
+    const [first] = await transport.release([id]);
+    expect(first?.outcome).toBe('released');
+    expect(peer.messages.map((m) => m.envelope.rcptTo)).toEqual([['jane@example.com']]);
+    expect((await transport.get(id))?.status).toBe('held');
+    const [second] = await transport.release('all');
+    expect(second?.outcome).toBe('released');
+    // Only the deferred one, the same message (Message-ID) the others got; then it is released.
+    expect(peer.messages.map((m) => m.envelope.rcptTo)).toEqual([['jane@example.com'], ['boss@example.com']]);
+    const [a, b] = await Promise.all(peer.messages.map((m) => fromMime(m.raw)));
+    expect(b?.messageId).toBe(a?.messageId);
+    expect((await transport.get(id))?.status).toBe('released');
+    expect((await transport.release([id]))[0]?.outcome).toBe('already-released');
+    await transport.close?.();
+  });
+
+  it('a release that may have gone out (dropped after DATA) keeps its claim: not sent twice', async () => {
+    const { transport, id } = await held();
+    peer.failNext({ drop: 'after-data' });
+    const [first] = await transport.release([id]);
+    expect(first?.outcome).toBe('failed');
+    expect(first?.outcome === 'failed' && first.error.message).toMatch(
+      /may have been delivered .*claim .* is kept/,
+    );
+    // However often it is asked again, nothing more reaches the server until a person removes the claim.
+    const again = await transport.release([id]);
+    expect(['busy', 'interrupted']).toContain(again[0]?.outcome);
+    expect(peer.transactions).toBe(1);
+    await rm((await transport.get(id))!.claimFile);
+    expect((await transport.release([id]))[0]?.outcome).toBe('released');
+    await transport.close?.();
+  });
+
+  it('refuses a release that would go another way than the email was held for (another key, server or staging rule)', async () => {
+    const { transport, id } = await held();
+    // The same folder, released through a transport whose start-up line differs: a staging rule here.
+    const elsewhere = holdTransport({
+      transport: stagingTransport({ transport: smtp(), allow: ['@example.com'] }),
+      dir,
+      onFirstWrite: false,
+    });
+    const [result] = await elsewhere.release([id]);
+    expect(result?.outcome).toBe('failed');
+    expect(result?.outcome === 'failed' && [result.error.code, result.error.message]).toEqual([
+      'config',
+      expect.stringMatching(/was held to go through smtp .* and this release would go through smtp .*staged/),
+    ]);
+    expect(peer.transactions).toBe(0);
+    expect((await transport.get(id))?.status).toBe('held');
+    // Where it was held, it goes.
+    expect((await transport.release([id]))[0]?.outcome).toBe('released');
+    await Promise.all([transport.close?.(), elsewhere.close?.()]);
+  });
+
+  it('releases with the category and language it was sent with', async () => {
+    const inner = memoryTransport();
+    const transport = holdTransport({ transport: inner, dir, onFirstWrite: false });
+    const mail = new EmailService({ transport, from: FROM, appName: 'Acme' });
+    await mail.send({ ...welcome, category: 'security', locale: 'de' });
+    await transport.release('all');
+    expect(inner.outbox[0]?.message).toMatchObject({ category: 'security', locale: 'de' });
+  });
+
+  it('names its sender after the app, never "Mailroom": the released mail reaches real inboxes', () => {
+    expect(() => new EmailService({ transport: hold(), from: 'no-reply@acme.example' })).toThrow(
+      /appName: required with the hold transport/,
+    );
+  });
+
   it('needs a transport to release through', () => {
     expect(() => holdTransport({} as never)).toThrow(TypeError);
     expect(() => holdTransport({ transport: memoryTransport(), dir: '' })).toThrow(/dir/);
