@@ -91,12 +91,7 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
         cc,
         bcc,
         subject: `${prefix}${message.subject}`,
-        headers: refused.length
-          ? {
-              ...message.headers,
-              'X-Mailroom-Original-Recipients': original.map((a) => a.address).join(', '),
-            }
-          : message.headers,
+        headers: refused.length ? withOriginalRecipients(message) : message.headers,
       });
       // A retry of deferred recipients stays one, with the first attempt's Date.
       const result = await transport.send(keepEnvelope(message, rewritten), context);
@@ -106,6 +101,28 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
     },
     verify: transport.verify ? () => transport.verify!() : undefined,
     close: transport.close ? () => transport.close!() : undefined,
+  };
+}
+
+/** The header naming who the message was for. */
+const ORIGINAL_RECIPIENTS = 'X-Mailroom-Original-Recipients';
+
+/**
+ * The message's headers with {@link ORIGINAL_RECIPIENTS} naming its To and Cc, never its Bcc: every
+ * recipient reads this header, and a blind copy must stay blind. One of that name the message had
+ * already (in any case) is replaced, so there is only one.
+ */
+function withOriginalRecipients(message: EmailMessage): Record<string, string> {
+  const headers = Object.fromEntries(
+    Object.entries(message.headers).filter(
+      ([name]) => name.toLowerCase() !== ORIGINAL_RECIPIENTS.toLowerCase(),
+    ),
+  );
+  const visible = [...message.to, ...message.cc].map((a) => a.address);
+  const hidden = message.bcc.length;
+  return {
+    ...headers,
+    [ORIGINAL_RECIPIENTS]: `${visible.join(', ')}${hidden ? `${visible.length ? ', ' : ''}(and ${hidden} blind ${hidden === 1 ? 'copy' : 'copies'})` : ''}`,
   };
 }
 

@@ -35,6 +35,31 @@ describe('stagingTransport', () => {
     expect(result.rejected).toEqual([]);
   });
 
+  it('never names a blind copy in the header every recipient reads, and keeps one such header', async () => {
+    const inner = memoryTransport();
+    const staging = stagingTransport({
+      transport: inner,
+      allow: ['@acme.example'],
+      redirectTo: 'qa@acme.example',
+    });
+    const secret = createMessage({
+      from: 'a@acme.example',
+      to: 'dev@acme.example',
+      bcc: ['secret-customer@example.org', 'audit@acme.example'],
+      subject: 'Your order',
+      text: 'x',
+      // A caller's own header of that name, in another case: replaced, not doubled.
+      headers: { 'x-mailroom-original-recipients': 'forged@example.org' },
+    });
+    await staging.send(secret, { attempt: 1 });
+    const sent = inner.outbox[0]!.message;
+    const named = Object.entries(sent.headers).filter(
+      ([n]) => n.toLowerCase() === 'x-mailroom-original-recipients',
+    );
+    expect(named).toEqual([['X-Mailroom-Original-Recipients', 'dev@acme.example, (and 2 blind copies)']]);
+    expect(JSON.stringify(sent.headers)).not.toContain('secret-customer');
+  });
+
   it('refuses, and reports, recipients off the allowlist when there is no redirect', async () => {
     const inner = memoryTransport();
     const staging = stagingTransport({
