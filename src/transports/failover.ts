@@ -84,12 +84,29 @@ export function checkTransports(transports: readonly Transport[], factory: strin
 export interface Cooldown {
   readonly ms: number;
   readonly downUntil: Map<Transport, number>;
+  /**
+   * By Message-ID, the transport whose last attempt at it failed ambiguously (it may have
+   * delivered): the retry goes there first, where the provider's own idempotency (Resend's
+   * `Idempotency-Key`) or a look at its log can tell, not to another that would deliver it again.
+   * At most {@link MAX_AMBIGUOUS} kept, oldest dropped.
+   */
+  readonly ambiguous: Map<string, Transport>;
 }
+
+/** Messages remembered as ambiguously failed per wrapper: far more than are retried at once. */
+const MAX_AMBIGUOUS = 10_000;
 
 export function coolingDown(ms = 60_000): Cooldown {
   if (!Number.isFinite(ms) || ms < 0)
     throw new ConfigError('cooldownMs', 'must be a number of milliseconds, 0 or more');
-  return { ms, downUntil: new Map() };
+  return { ms, downUntil: new Map(), ambiguous: new Map() };
+}
+
+/** Keeps `transport` as the one `message` last failed ambiguously on, dropping the oldest beyond the bound. */
+function remember(ambiguous: Map<string, Transport>, message: EmailMessage, transport: Transport): void {
+  ambiguous.delete(message.messageId);
+  ambiguous.set(message.messageId, transport);
+  if (ambiguous.size > MAX_AMBIGUOUS) ambiguous.delete(ambiguous.keys().next().value as string);
 }
 
 /**
@@ -108,16 +125,22 @@ export async function sendInTurn(
   const now = Date.now();
   const usable = order.filter((t) => (cooldown.downUntil.get(t) ?? 0) <= now);
   // When every transport is cooling down, try them all rather than refuse outright.
-  const turn = usable.length ? usable : order;
+  let turn = usable.length ? usable : order;
+  // A retry after an ambiguous failure goes back to the transport that may have delivered it.
+  const maybe = cooldown.ambiguous.get(message.messageId);
+  if (maybe !== undefined) turn = [maybe, ...turn.filter((t) => t !== maybe)];
   let last: unknown;
   const failovers: EmailError[] = [];
   for (const [i, transport] of turn.entries()) {
     try {
       const result: SendResult = await transport.send(message, context);
       cooldown.downUntil.delete(transport);
+      cooldown.ambiguous.delete(message.messageId);
       return failovers.length ? { ...result, failovers } : result;
     } catch (error) {
       last = error;
+      if (isEmailError(error) && error.failure === 'ambiguous')
+        remember(cooldown.ambiguous, message, transport);
       if (!isEmailError(error) || (error.failure !== 'transient' && error.failure !== 'systemic'))
         throw error;
       if (error.failure === 'systemic') cooldown.downUntil.set(transport, Date.now() + cooldown.ms);

@@ -112,7 +112,7 @@ describe('roundRobinTransport', () => {
     expect([postmark.messages.length, resend.messages.length]).toEqual([0, 1]);
   });
 
-  it('does not pass on a timeout after the request went out (it may have been sent); the retry takes the next turn', async () => {
+  it('does not pass on a timeout after the request went out (it may have been sent); the retry goes back to it', async () => {
     postmark.failNext({ delay: 2000 });
     const mail = service(both({ timeoutMs: 300 }));
     const retries: EmailError[] = [];
@@ -121,8 +121,23 @@ describe('roundRobinTransport', () => {
     expect(retries.map((e) => [e.transport, e.code, e.failure])).toEqual([
       ['postmark', 'timeout', 'ambiguous'],
     ]);
-    expect(result).toMatchObject({ transport: 'resend', attempts: 2 });
+    // Not the next turn: the provider that may have it answers the retry (its log, its idempotency).
+    expect(result).toMatchObject({ transport: 'postmark', attempts: 2 });
+    expect(resend.messages).toHaveLength(0);
     expect(result.failovers).toBeUndefined();
+  });
+
+  it('a retry after a dropped answer reaches Resend again, whose Idempotency-Key delivers it once', async () => {
+    const mail = service(
+      roundRobinTransport([
+        resendTransport({ apiKey: KEY, baseUrl: resend.url }),
+        postmarkTransport({ serverToken: TOKEN, baseUrl: postmark.url }),
+      ]),
+    );
+    resend.failNext({ drop: 'after-body' });
+    const result = await mail.send(hello);
+    expect(result).toMatchObject({ transport: 'resend', attempts: 2 });
+    expect([resend.messages.length, postmark.messages.length]).toEqual([1, 0]);
   });
 
   it('leaves a transport that failed systemically out of the turn while it cools down', async () => {
