@@ -86,6 +86,12 @@ const ALIASES: Readonly<Record<string, string>> = {
   SMTP_DKIM_KEY_SELECTOR: 'SMTP_DKIM_SELECTOR',
   SMTP_DKIM_KEY_PATH: 'SMTP_DKIM_PRIVATE_KEY_FILE',
   SMTP_DKIM_PRIVATE_KEY_PATH: 'SMTP_DKIM_PRIVATE_KEY_FILE',
+  // Safety switches: misspelt, mail would be delivered for real, or to everyone.
+  SENDGRID_SANDBOX: 'SENDGRID_SANDBOX_MODE',
+  SENDGRID_SANDBOX_ENABLED: 'SENDGRID_SANDBOX_MODE',
+  STAGING_ALLOW: 'MAILROOM_STAGING_ALLOW',
+  STAGING_REDIRECT: 'MAILROOM_STAGING_REDIRECT',
+  STAGING_SUBJECT_PREFIX: 'MAILROOM_STAGING_SUBJECT_PREFIX',
   MAILROOM_COMPANY_NAME: 'MAILROOM_COMPANY',
   MAILROOM_ADDRESS: 'MAILROOM_POSTAL_ADDRESS',
   MAILROOM_COMPANY_ADDRESS: 'MAILROOM_POSTAL_ADDRESS',
@@ -97,6 +103,13 @@ const ALIASES: Readonly<Record<string, string>> = {
 const URL_VARIABLES = new Set(['SMTP_URL', 'SMTP_DSN', 'MAIL_URL', 'EMAIL_URL', 'MAILER_DSN', 'MAILER_URL']);
 const URL_HINT =
   'mailroom reads no connection URL: set SMTP_HOST, SMTP_PORT, SMTP_TLS, SMTP_USER and SMTP_PASSWORD';
+/** Switches other libraries read that mailroom has none of: set, they would be ignored and mail delivered. */
+const MAILGUN_TEST_HINT =
+  'mailroom reads no Mailgun test-mode variable, so mail would be delivered: set MAILROOM_TRANSPORT=sandbox to capture it, or give mailgunTransport({ testMode: true }) in code';
+const NO_SUCH_SWITCH: Readonly<Record<string, string>> = {
+  MAILGUN_TEST_MODE: MAILGUN_TEST_HINT,
+  MAILGUN_TESTMODE: MAILGUN_TEST_HINT,
+};
 
 /**
  * The prefixes only mailroom's variables use: an unknown name with one is a typo of ours (a DKIM
@@ -126,6 +139,8 @@ export function lookalike(
 ): { suggestion: string | undefined; hint?: string } | undefined {
   if (known.includes(name)) return undefined;
   if (URL_VARIABLES.has(name)) return { suggestion: 'SMTP_HOST', hint: URL_HINT };
+  const none = NO_SUCH_SWITCH[name];
+  if (none !== undefined) return { suggestion: undefined, hint: none };
   const alias = ALIASES[name];
   if (alias !== undefined) return { suggestion: alias };
   const near = closest(name, known);
