@@ -9,7 +9,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isEmailError, isMailroomError, isMessageError, isTemplateError } from '../errors.js';
-import { isLoopback } from '../loopback.js';
 import {
   type DiscardResult,
   type HeldEmail,
@@ -17,7 +16,7 @@ import {
   heldId,
   type ReleaseResult,
 } from '../transports/hold.js';
-import { hostName } from './hosts.js';
+import { fromThisMachine } from './hosts.js';
 import { deleteOutbox } from './outbox.js';
 import type { PreviewSources } from './sources.js';
 
@@ -48,11 +47,11 @@ export function refusal(
   if (origin !== undefined && origin !== `http://${host}` && origin !== `https://${host}`) {
     return 'a request from another origin cannot change anything here';
   }
-  const name = hostName(host);
-  const needsToken = token !== undefined || name === undefined || !isLoopback(name);
+  // Without a token, only a request from this machine itself may change anything.
+  const needsToken = token !== undefined || !fromThisMachine(req, host);
   if (!needsToken) return undefined;
   if (token === undefined) {
-    return 'the preview is reached by a name that is not loopback: buttons that change something need a token (mailroom preview --token, MAILROOM_PREVIEW_TOKEN, or the token option)';
+    return 'the preview is reached from beyond this machine (a name or an address that is not loopback, or through a proxy): buttons that change something need a token (mailroom preview --token, MAILROOM_PREVIEW_TOKEN, or the token option)';
   }
   const given = req.headers[TOKEN_HEADER];
   if (typeof given !== 'string' || !sameSecret(given, token)) {

@@ -27,16 +27,14 @@ import {
   readIfExists,
   writeChanged,
 } from './editor-files.js';
-import { hostName } from './hosts.js';
+import { fromThisMachine } from './hosts.js';
 import { inferFields, type PreviewSources, type PreviewTemplate } from './sources.js';
 
 /** Why editing is refused for this request (shown instead of the Edit button), or undefined. */
 export function editingRefusal(req: IncomingMessage, host: string | undefined): string | undefined {
   if (isProduction(process.env.NODE_ENV)) return 'editing templates is off with NODE_ENV=production';
-  const name = hostName(host);
-  const local = req.socket.localAddress;
-  if (!name || !isLoopback(name) || !local || !isLoopback(local.replace(/^::ffff:/, ''))) {
-    return 'editing templates works only on a preview opened over loopback (localhost, 127.0.0.1, [::1])';
+  if (!fromThisMachine(req, host)) {
+    return 'editing templates works only on a preview opened over loopback (localhost, 127.0.0.1, [::1]), not through a proxy';
   }
   // Listening on every address (0.0.0.0, ::) or a network one, the machine's neighbours reach the
   // same server: editing stays off even for this loopback request.

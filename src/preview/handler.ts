@@ -311,6 +311,12 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       } satisfies View);
     }
     if (head === 'api' && a === 'checks') {
+      // Checks run programs (SpamAssassin): another site's page may not start them in the background.
+      const site = req.headers['sec-fetch-site'];
+      if (site === 'cross-site' || site === 'same-site') {
+        const message = `a ${site} request cannot run checks here`;
+        return reply(res, { status: 403, body: { error: { name: 'Forbidden', message } } });
+      }
       const answer = await checkRoute(parts.slice(2), load, outboxDir, options.checks);
       return answer === undefined ? notFound(res) : json(res, answer);
     }

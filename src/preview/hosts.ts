@@ -4,6 +4,7 @@
  * browser lets it read every response. The `Host` header it sends is the one thing that tells it
  * apart, so the preview answers loopback names and the names the user allowed, and nothing else.
  */
+import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
 import { isLoopback } from '../loopback.js';
@@ -55,6 +56,27 @@ export function hostName(header: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Headers a reverse proxy adds: a request carrying one came from wherever the proxy was reached. */
+const PROXY_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-real-ip'] as const;
+
+/**
+ * True when the request came from this machine: its `Host` names loopback, it arrived on a
+ * loopback address of this machine (the `Host` header alone is the client's to write: a neighbour
+ * reaching a server that listens on 0.0.0.0 can send `Host: localhost`), and no proxy forwarded
+ * it (a proxy on this machine connects over loopback for anyone who reaches it).
+ */
+export function fromThisMachine(req: IncomingMessage, host: string | undefined): boolean {
+  const name = hostName(host);
+  const local = req.socket.localAddress?.replace(/^::ffff:/, '');
+  return (
+    name !== undefined &&
+    isLoopback(name) &&
+    local !== undefined &&
+    isLoopback(local) &&
+    PROXY_HEADERS.every((header) => req.headers[header] === undefined)
+  );
 }
 
 function allowedName(entry: unknown): string | undefined {

@@ -72,7 +72,20 @@ async function buildMessage(email: CheckableEmail, from: string): Promise<string
  * SpamAssassin's verdict; undefined when neither command is installed, a sentence when one is
  * and failed.
  */
-export async function assess(eml: string): Promise<SpamVerdict | string | undefined> {
+export function assess(eml: string): Promise<SpamVerdict | string | undefined> {
+  // One at a time: each run is a second or more of CPU, and a page can ask for many at once.
+  const turn = queue.then(() => assessNow(eml));
+  queue = turn.then(
+    () => undefined,
+    () => undefined,
+  );
+  return turn;
+}
+
+/** The SpamAssassin runs waiting their turn, chained. */
+let queue: Promise<void> = Promise.resolve();
+
+async function assessNow(eml: string): Promise<SpamVerdict | string | undefined> {
   const local = await run('spamassassin', ['-L', '-t'], eml);
   if (local.missing) {
     const client = await run('spamc', ['-x', '-R'], eml);

@@ -149,6 +149,27 @@ describe('checks on the preview page', () => {
     }
   });
 
+  it("another site's page cannot start checks (SpamAssassin runs) in the background", async () => {
+    const { request } = await import('node:http');
+    const status = (path: string, site: string) =>
+      new Promise<number>((resolve, reject) => {
+        const url = new URL(`${base}${path}`);
+        request(url, { headers: { 'sec-fetch-site': site } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+          .on('error', reject)
+          .end();
+      });
+    for (const site of ['cross-site', 'same-site']) {
+      expect(await status('api/checks/template/plain-http/default/spam', site)).toBe(403);
+      expect(await status('api/checks', site)).toBe(403);
+    }
+    // The page's own requests (same-origin) and a URL typed in the address bar (none) go ahead.
+    expect(await status('api/checks/template/plain-http/default', 'same-origin')).toBe(200);
+    expect(await status('api/checks/template/plain-http/default', 'none')).toBe(200);
+  });
+
   it('offers no SpamAssassin with checks: { spam: false }', async () => {
     const quiet = createPreviewHandler({
       enabled: true,

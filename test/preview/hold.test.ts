@@ -188,6 +188,51 @@ describe('the hold buttons over HTTP', () => {
     }
   });
 
+  it('with no token set, a Host that says localhost is not enough: a request through a proxy, or from another machine, is refused', async () => {
+    const open = createPreviewHandler({
+      enabled: true,
+      service: { transport: hold, from: FROM, appName: 'Acme' },
+      watch: false,
+    });
+    const openServer = createServer(open);
+    await new Promise<void>((resolve) => openServer.listen(0, '127.0.0.1', resolve));
+    const openPort = (openServer.address() as AddressInfo).port;
+    const send = (headers: Record<string, string>, body: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port: openPort, path: '/api/hold/release', method: 'POST', headers },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject).end(body);
+      });
+    try {
+      const id = await held();
+      const host = `localhost:${openPort}`;
+      const page = { host, ...json, 'sec-fetch-site': 'same-origin' };
+      // A proxy on this machine connects over loopback for whoever reached it.
+      expect(await send({ ...page, 'x-forwarded-for': '203.0.113.9' }, release(id))).toBe(403);
+      expect(await send({ ...page, forwarded: 'for=203.0.113.9' }, release(id))).toBe(403);
+      expect((await hold.get(id))?.status).toBe('held');
+      // A neighbour reaching a server that listens on 0.0.0.0 arrives on the machine's own network
+      // address, whatever Host it writes (tests listen on loopback only: the check itself, here).
+      const { refusal } = await import('../../src/preview/actions.js');
+      const neighbour = { headers: page, socket: { localAddress: '192.168.1.20' } } as never;
+      expect(refusal(neighbour, host, undefined)).toMatch(/beyond this machine.*need a token/);
+      const local = { headers: page, socket: { localAddress: '::ffff:127.0.0.1' } } as never;
+      expect(refusal(local, host, undefined)).toBeUndefined();
+      // From this machine, over loopback, the button works without a token.
+      expect(await send(page, release(id))).toBe(200);
+      expect((await hold.get(id))?.status).toBe('released');
+    } finally {
+      open.close();
+      openServer.closeAllConnections();
+      await new Promise((resolve) => openServer.close(resolve));
+    }
+  });
+
   it.each(['../x', '../../outbox/secret', '.hold', '..'])(
     'refuses the hostile id %j with 400 naming the field',
     async (hostile) => {
