@@ -92,10 +92,11 @@ const ONE_CLICK = 'One-Click';
  *
  * - `POST ?token=…` with the body `List-Unsubscribe=One-Click`, form-urlencoded or multipart
  *   (RFC 8058 §3.2, what mailbox providers send): verifies the token and records
- *   `preferences.set(address, category, false, { at: issuedAt, source: 'one-click-unsubscribe' })`,
- *   then answers 200, never a redirect (RFC 8058 §3.2). The choice is dated when the email was
- *   sent, so a replayed old link never undoes a choice the recipient made later (stores keep the
- *   latest by `at`). A POST from the handler's own page answers with a confirmation page.
+ *   `preferences.set(address, category, false, { at: now, source: 'one-click-unsubscribe' })`,
+ *   then answers 200, never a redirect (RFC 8058 §3.2). The choice is dated when the request
+ *   comes: the stores keep the latest by `at`, and an opt-out is honoured even from an older email
+ *   sent before the recipient last changed their settings (CAN-SPAM: honour every opt-out). A
+ *   POST from the handler's own page answers with a confirmation page.
  * - `GET` (and `HEAD`) `?token=…`: changes nothing, since link scanners fetch links; shows "Unsubscribe
  *   from <category> emails from <app>?" with a button that POSTs.
  * - A malformed token (or a POST without `List-Unsubscribe=One-Click`) gets 400; a forged,
@@ -165,8 +166,9 @@ export function createUnsubscribeHandler(options: UnsubscribeHandlerOptions): Un
     if (fields?.get('List-Unsubscribe') !== ONE_CLICK)
       return sendPage(res, 400, look, look.refusal(words, 'bad-request'));
     try {
+      // Dated now, when the recipient asked: an opt-out is honoured whatever they chose before.
       await preferences.set(verdict.address, verdict.category, false, {
-        at: verdict.issuedAt,
+        at: new Date(),
         source: 'one-click-unsubscribe',
       });
     } catch (error) {
