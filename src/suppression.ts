@@ -116,6 +116,8 @@ export function suppressFromEvents(store: SuppressionStore): (event: DeliveryEve
   if (typeof store?.suppress !== 'function')
     throw new TypeError('suppressFromEvents: expected a SuppressionStore (e.g. memorySuppressionStore())');
   return async (event) => {
+    // Who bounced or complained is not known (one of several recipients): suppress nobody.
+    if (event.recipientKnown === false) return;
     const reason: SuppressionReason | undefined =
       event.type === 'bounced' && event.bounce === 'hard'
         ? 'hard-bounce'

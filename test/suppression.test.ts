@@ -221,6 +221,39 @@ describe('EmailService with suppressions', () => {
 });
 
 describe('from a webhook to the suppression list, end to end', () => {
+  it('a Resend bounce of an email to several recipients suppresses none of them (Resend does not say who bounced); to one, that one', async () => {
+    const store = memorySuppressionStore();
+    const seen: unknown[] = [];
+    const suppress = suppressFromEvents(store);
+    const hook = createWebhookHandler({
+      provider: 'resend',
+      secret: RESEND_SECRET,
+      onEvent: async (event) => {
+        seen.push(event);
+        await suppress(event);
+      },
+    });
+    const server = await listen((req, res) => hook(req, res));
+    closers.push(server.close);
+    const bounced = sample('resend', 'bounced') as { data: { to: string[] } };
+    const several = {
+      ...bounced,
+      data: { ...bounced.data, to: ['alice@example.com', 'Typo <bob@exmaple.com>'] },
+    };
+    expect((await post(server.url, resend(several))).status).toBe(200);
+    // The app still hears of it, for each, marked as not knowing whom it is about.
+    expect(seen).toMatchObject([
+      { type: 'bounced', recipient: 'alice@example.com', recipientKnown: false },
+      { type: 'bounced', recipient: 'bob@exmaple.com', recipientKnown: false },
+    ]);
+    expect(await store.isSuppressed('alice@example.com')).toBeUndefined();
+    expect(await store.isSuppressed('bob@exmaple.com')).toBeUndefined();
+    const one = { ...bounced, data: { ...bounced.data, to: ['bob@exmaple.com'] } };
+    expect((await post(server.url, resend(one))).status).toBe(200);
+    expect((seen[2] as { recipientKnown?: boolean }).recipientKnown).toBeUndefined();
+    expect(await store.isSuppressed('bob@exmaple.com')).toMatchObject({ reason: 'hard-bounce' });
+  });
+
   it('a Mailgun hard bounce suppresses the next non-security send to that address; security mail still goes', async () => {
     const store = memorySuppressionStore();
     const hook = createWebhookHandler({

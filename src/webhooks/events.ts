@@ -12,6 +12,13 @@ export interface DeliveryEventBase {
   readonly provider: WebhookProviderName;
   /** The recipient the event is about, lower-cased (`jane@example.com`). */
   readonly recipient: string;
+  /**
+   * `false` when the provider did not say which recipient of the email the event is about, so it
+   * is repeated for each of them: Resend's events for an email with several recipients (its
+   * payload names the email's `to`, not who bounced), SES's opens and clicks of such an email.
+   * `suppressFromEvents` suppresses nobody on such an event. Absent when the recipient is known.
+   */
+  readonly recipientKnown?: false;
   /** When the provider says it happened. */
   readonly timestamp: Date;
   /** The provider's id of the message (Postmark's `MessageID`, SendGrid's `sg_message_id`, Resend's `email_id` …). */

@@ -51,9 +51,12 @@ export function resendVerifier(options: ResendWebhookOptions, toleranceMs: numbe
       const data = record(payload.data);
       const to = Array.isArray(data.to) ? data.to : [data.to];
       const recipients = to.map(text).filter((r): r is string => r !== undefined);
+      // Resend names the email's recipients, not the one a bounce or complaint is about.
+      const known = recipients.length === 1;
       return recipients.flatMap((address) => {
         const event = resendEvent(payload, data, bareAddress(address), nowMs);
-        return event ? [event] : [];
+        if (!event) return [];
+        return [known ? event : { ...event, recipientKnown: false as const }];
       });
     },
   };

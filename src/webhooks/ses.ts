@@ -180,6 +180,8 @@ function sesEvents(ses: Record<string, unknown>, nowMs: number): DeliveryEvent[]
       return address ? [{ address, entry }] : [];
     });
   const destination = addresses(mail.destination, 'address');
+  // Opens, clicks and subscription events name the email's destination, not who acted.
+  const unknown = destination.length > 1 ? { recipientKnown: false as const } : {};
   switch (kind) {
     case 'Bounce': {
       const bounce = record(ses.bounce);
@@ -195,6 +197,8 @@ function sesEvents(ses: Record<string, unknown>, nowMs: number): DeliveryEvent[]
     }
     case 'Complaint': {
       const complaint = record(ses.complaint);
+      // A feedback report saying the email is *not* spam (RFC 5965 `not-spam`) is no complaint.
+      if (complaint.complaintFeedbackType === 'not-spam') return [];
       return addresses(complaint.complainedRecipients).map(({ address }) => ({
         ...base(address, complaint.timestamp, optional('reason', text(complaint.complaintFeedbackType))),
         type: 'complained' as const,
@@ -220,12 +224,14 @@ function sesEvents(ses: Record<string, unknown>, nowMs: number): DeliveryEvent[]
     case 'Open':
       return destination.map(({ address }) => ({
         ...base(address, record(ses.open).timestamp),
+        ...unknown,
         type: 'opened' as const,
       }));
     case 'Click': {
       const click = record(ses.click);
       return destination.map(({ address }) => ({
         ...base(address, click.timestamp),
+        ...unknown,
         type: 'clicked' as const,
         ...optional('url', text(click.link)),
       }));
@@ -233,6 +239,7 @@ function sesEvents(ses: Record<string, unknown>, nowMs: number): DeliveryEvent[]
     case 'Subscription':
       return destination.map(({ address }) => ({
         ...base(address, record(ses.subscription).timestamp),
+        ...unknown,
         type: 'unsubscribed' as const,
       }));
     default:

@@ -82,6 +82,24 @@ describe('SES webhook (through SNS)', () => {
     expect(fetched).toEqual([SNS_CERT_URL]);
   });
 
+  it('a "not-spam" feedback report is no complaint; an open of an email to several says it does not know who', async () => {
+    const { url, events } = await endpoint();
+    const complaint = sample('ses', 'complaint') as { complaint: Record<string, unknown> };
+    const notSpam = {
+      ...complaint,
+      complaint: { ...complaint.complaint, complaintFeedbackType: 'not-spam' },
+    };
+    expect((await post(url, sns(snsKey, notSpam))).status).toBe(200);
+    expect(events).toEqual([]);
+    const open = sample('ses', 'open') as { mail: Record<string, unknown> };
+    const toTwo = { ...open, mail: { ...open.mail, destination: ['a@example.com', 'b@example.com'] } };
+    expect((await post(url, sns(snsKey, toTwo))).status).toBe(200);
+    expect(events.map((e) => [e.type, e.recipient, e.recipientKnown])).toEqual([
+      ['opened', 'a@example.com', false],
+      ['opened', 'b@example.com', false],
+    ]);
+  });
+
   it('accepts SignatureVersion 1 (SHA-1)', async () => {
     const { url, events } = await endpoint();
     expect((await post(url, sns(snsKey, sample('ses', 'bounce'), { version: '1' }))).status).toBe(200);
