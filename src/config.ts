@@ -487,6 +487,13 @@ function codeChoice(env: Env, read: Reader, transport: Transport, source: string
   }
   // The hold captures on purpose and delivers on release: choosing it in code is the choice.
   if (transport.captures === true && !isHoldTransport(transport) && isProduction(env.NODE_ENV)) {
+    // A provider that captures is in its test mode: naming the provider is no wish to capture.
+    if (isProvider(transport.name)) {
+      throw new ConfigError(
+        'transport',
+        `${source} sets transport ${transport.name} in its test mode, which delivers nothing: under NODE_ENV=production every email must be delivered. Turn the test mode off (sandboxMode, testMode, the POSTMARK_API_TEST token)`,
+      );
+    }
     if (named === undefined) {
       throw new ConfigError(
         'MAILROOM_TRANSPORT',

@@ -688,6 +688,28 @@ describe('Postmark, Resend and SendGrid from the environment', () => {
     expect((build(postmark).transport as import('../src/transport.js').Transport).captures).toBeUndefined();
   });
 
+  it('refuses, under production, a provider from code in its test mode, even when MAILROOM_TRANSPORT names the provider', async () => {
+    const { configFromEnvWith } = await import('../src/config.js');
+    const { mailgunTransport } = await import('../src/transports/mailgun.js');
+    const { postmarkTransport } = await import('../src/transports/postmark.js');
+    for (const transport of [
+      mailgunTransport({ apiKey: 'key', domain: 'mg.acme.example', testMode: true }),
+      postmarkTransport({ serverToken: 'POSTMARK_API_TEST' }),
+    ]) {
+      const code = { source: 'mailroom.config.ts', transport, from: true, appName: true };
+      for (const env of [
+        { NODE_ENV: 'production' },
+        { NODE_ENV: 'production', MAILROOM_TRANSPORT: transport.name },
+      ]) {
+        expect(() => configFromEnvWith(code, env), `${transport.name} ${JSON.stringify(env)}`).toThrow(
+          /in its test mode, which delivers nothing: under NODE_ENV=production/,
+        );
+      }
+      // Outside production a test mode is a choice.
+      expect(configFromEnvWith(code, {}).transport).toBe(transport);
+    }
+  });
+
   it('refuses, under production, a transport from code that keeps some mail (a failover to memory)', async () => {
     const { configFromEnvWith } = await import('../src/config.js');
     const { failoverTransport } = await import('../src/transports/failover.js');
