@@ -212,11 +212,6 @@ interface Provider {
   readonly secretLabel?: string;
   /** The variable that can put it in a test mode that delivers nothing (refused under production). */
   readonly testMode?: Variable;
-  /**
-   * True when it signs with the SMTP_DKIM_* key (it sends the message's bytes: smtp, sendmail,
-   * ses); an HTTP API provider signs with the key set up in its account, so the variables are refused.
-   */
-  readonly signsWithOurKey?: true;
   /** Builds the transport; `why` says why a missing variable is required. */
   build(read: Reader, env: Env, why: string, needsSender: boolean): Transport;
 }
@@ -306,8 +301,8 @@ function envOptions(
   let senderName: string | undefined;
   const provider = isProvider(transportName) ? PROVIDERS[transportName] : undefined;
   if (isProvider(transportName)) {
-    refuseForeignDkim(env, PROVIDERS[transportName]);
     transport = PROVIDERS[transportName].build(read, env, choice.why, needsSender);
+    refuseForeignDkim(env, PROVIDERS[transportName], transport);
     refuseTestModeInProduction(env, PROVIDERS[transportName], transport);
     const own = senders.find((s) => s.name === transportName);
     [sender, senderName] = [own?.from, own?.fromName ?? own?.from?.name];
@@ -539,12 +534,13 @@ function dkimVariablesSet(env: Env): string[] {
 }
 
 /**
- * SMTP_DKIM_* set for a provider that does not send the message's bytes (an HTTP API): it would
- * go out signed by the provider's key, or not at all by this one, so the variables are refused.
+ * SMTP_DKIM_* set for a provider whose transport does not sign with them (an HTTP API sends no
+ * message bytes: the provider signs with the key in its account), so the variables are refused.
+ * smtp, sendmail and ses read them when they are built, and say so in `transport.dkim`.
  */
-function refuseForeignDkim(env: Env, provider: Provider): void {
+function refuseForeignDkim(env: Env, provider: Provider, transport: Transport): void {
   const set = dkimVariablesSet(env);
-  if (set.length === 0 || provider.signsWithOurKey) return;
+  if (set.length === 0 || transport.dkim !== undefined) return;
   throw new ConfigError(
     set[0]!,
     `is set, but mail goes through ${provider.label}'s API, which signs with the DKIM key set up in your ${provider.label} account, never this one: set up DKIM there and unset the SMTP_DKIM_* variables (or send through smtp, sendmail or ses, which sign with them)`,
@@ -813,7 +809,6 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     fromName: 'SMTP_FROM_NAME',
     secret: 'SMTP_PASSWORD',
     secretLabel: 'SMTP password',
-    signsWithOurKey: true,
     build: smtpFromEnv,
   },
   mailgun: {
@@ -859,7 +854,6 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     signs: ['SENDMAIL_PATH'],
     from: 'SENDMAIL_FROM_ADDRESS',
     fromName: 'SENDMAIL_FROM_NAME',
-    signsWithOurKey: true,
     build: sendmailFromEnv,
   },
   ses: {
@@ -868,7 +862,6 @@ const PROVIDERS: Readonly<Record<ProviderName, Provider>> = {
     signs: ['SES_FROM_ADDRESS', 'SES_CONFIGURATION_SET', 'SES_ENDPOINT_URL'],
     from: 'SES_FROM_ADDRESS',
     fromName: 'SES_FROM_NAME',
-    signsWithOurKey: true,
     build: sesFromEnv,
   },
 };
