@@ -779,3 +779,27 @@ export function keepEnvelope(original: EmailMessage, rewritten: EmailMessage): E
   envelopes.set(rewritten, { date: messageDate(original), ...(kept ? { to: Object.freeze(kept) } : {}) });
   return rewritten;
 }
+
+/** The header naming who the message was for. */
+const ORIGINAL_RECIPIENTS = 'X-Mailroom-Original-Recipients';
+
+/**
+ * Internal, for the wrappers that send a message to others than its recipients (staging's redirect,
+ * the hold's release to one address): the message's headers with {@link ORIGINAL_RECIPIENTS}
+ * naming its To and Cc, never its Bcc (every recipient reads this header, and a blind copy must
+ * stay blind: they are counted). One of that name the message had already, in any case, is
+ * replaced, so there is only one.
+ */
+export function withOriginalRecipients(message: EmailMessage): Record<string, string> {
+  const headers = Object.fromEntries(
+    Object.entries(message.headers).filter(
+      ([name]) => name.toLowerCase() !== ORIGINAL_RECIPIENTS.toLowerCase(),
+    ),
+  );
+  const visible = [...message.to, ...message.cc].map((a) => a.address);
+  const hidden = message.bcc.length;
+  return {
+    ...headers,
+    [ORIGINAL_RECIPIENTS]: `${visible.join(', ')}${hidden ? `${visible.length ? ', ' : ''}(and ${hidden} blind ${hidden === 1 ? 'copy' : 'copies'})` : ''}`,
+  };
+}

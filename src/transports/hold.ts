@@ -16,6 +16,7 @@ import {
   formatAddress,
   narrowEnvelope,
   parseAddress,
+  withOriginalRecipients,
 } from '../message.js';
 import { type SendResult, type Transport, throwIfAborted } from '../transport.js';
 import { abandoned, checkId, type HoldRecord, holdStore, type StoredState } from './hold-store.js';
@@ -81,10 +82,10 @@ export interface HeldEmail {
  * another way than the email was held for (another server, DKIM key or staging rule than the
  * transport's start-up line said then: `code: 'config'`); the email stays held and `error` is the
  * typed {@link EmailError}. After an `ambiguous` failure (the connection dropped once the message
- * was out) its claim is kept, as for `interrupted`: a person checks before it is released again. The others sent nothing: `already-released` (by an
- * earlier or a concurrent release: a double click sends once), `discarded`, `busy` (another release
- * or discard holds the claim right now), `interrupted` (see {@link HeldEmail.interrupted}),
- * `not-found`.
+ * was out) its claim is kept, as for `interrupted`: a person checks before it is released again.
+ * The others sent nothing: `already-released` (by an earlier or a concurrent release: a double
+ * click sends once), `discarded`, `busy` (another release or discard holds the claim right now),
+ * `interrupted` (see {@link HeldEmail.interrupted}), `not-found`.
  */
 export type ReleaseResult =
   | { readonly id: string; readonly outcome: 'released'; readonly record: HoldRecord }
@@ -108,8 +109,8 @@ export interface DiscardResult {
 /** Options of {@link HoldTransport.release}. */
 export interface ReleaseOptions {
   /**
-   * Send to this one address instead of the original recipients (To, Cc and Bcc); the originals are
-   * named in an `X-Mailroom-Original-Recipients` header. Checked as any address is: line breaks,
+   * Send to this one address instead of the original recipients (To, Cc and Bcc); the To and Cc
+   * are named in an `X-Mailroom-Original-Recipients` header, blind copies only counted. Checked as any address is: line breaks,
    * control characters and malformed addresses are a `MessageError` naming `to`, before anything
    * is sent.
    */
@@ -430,14 +431,13 @@ export function isHoldTransport(transport: unknown): transport is HoldTransport 
 
 /** The message sent to one typed address instead of its recipients; the same Message-ID and content. */
 function redirected(message: EmailMessage, to: Address): EmailMessage {
-  const original = [...message.to, ...message.cc, ...message.bcc].map((a) => a.address).join(', ');
   return createMessage({
     ...message,
     icalEvent: message.icalEvent,
     to: [to],
     cc: [],
     bcc: [],
-    headers: { ...message.headers, 'X-Mailroom-Original-Recipients': original },
+    headers: withOriginalRecipients(message),
   });
 }
 

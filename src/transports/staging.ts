@@ -7,6 +7,7 @@ import {
   keepEnvelope,
   parseAddress,
   unsafeText,
+  withOriginalRecipients,
 } from '../message.js';
 import { commonScheduling, scheduled, type Transport, wrapped } from '../transport.js';
 
@@ -101,28 +102,6 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
     },
     verify: transport.verify ? () => transport.verify!() : undefined,
     close: transport.close ? () => transport.close!() : undefined,
-  };
-}
-
-/** The header naming who the message was for. */
-const ORIGINAL_RECIPIENTS = 'X-Mailroom-Original-Recipients';
-
-/**
- * The message's headers with {@link ORIGINAL_RECIPIENTS} naming its To and Cc, never its Bcc: every
- * recipient reads this header, and a blind copy must stay blind. One of that name the message had
- * already (in any case) is replaced, so there is only one.
- */
-function withOriginalRecipients(message: EmailMessage): Record<string, string> {
-  const headers = Object.fromEntries(
-    Object.entries(message.headers).filter(
-      ([name]) => name.toLowerCase() !== ORIGINAL_RECIPIENTS.toLowerCase(),
-    ),
-  );
-  const visible = [...message.to, ...message.cc].map((a) => a.address);
-  const hidden = message.bcc.length;
-  return {
-    ...headers,
-    [ORIGINAL_RECIPIENTS]: `${visible.join(', ')}${hidden ? `${visible.length ? ', ' : ''}(and ${hidden} blind ${hidden === 1 ? 'copy' : 'copies'})` : ''}`,
   };
 }
 

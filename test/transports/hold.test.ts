@@ -196,6 +196,17 @@ describe('holdTransport against a real SMTP server', () => {
     await transport.close?.();
   });
 
+  it('released to one typed address, blind copies are counted, never named (as staging does)', async () => {
+    const { transport, id } = await held({ ...welcome, bcc: ['secret@example.org'] });
+    await transport.release([id], { to: 'qa@acme.example' });
+    const got = await fromMime(peer.messages[0]!.raw);
+    expect(got.headers['x-mailroom-original-recipients']).toBe(
+      'jane@example.com, boss@example.com, (and 1 blind copy)',
+    );
+    expect(peer.messages[0]!.raw.toString()).not.toContain('secret@example.org');
+    await transport.close?.();
+  });
+
   it.each([
     ['a line break', 'qa@acme.example\r\nBcc: all@evil.example'],
     ['no domain', 'qa@'],
