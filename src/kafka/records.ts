@@ -690,14 +690,21 @@ function originHeaders(message: KafkaIncomingMessage, at: RecordPosition): Kafka
  * attempts than the worker allows, nor a retry without its backoff.
  */
 function countHeader(message: KafkaIncomingMessage, name: string): number {
-  const text = headerText(message.headers, name);
-  if (text === undefined || !/^\d{1,9}$/.test(text.trim())) return 0;
-  return Number(text);
+  return wholeHeader(message, name, 9);
 }
 
-/** The not-before time of a parked record, in ms since the epoch (0 when it has none). */
+/**
+ * The not-before time of a parked record, in ms since the epoch: 0 when it has none or it is not
+ * a whole number of ms (`1e400`, `soon`), so a mangled header never holds its partition.
+ */
 export function notBeforeOf(message: KafkaIncomingMessage): number {
-  return Number(headerText(message.headers, HEADERS.notBefore) ?? 0) || 0;
+  return wholeHeader(message, HEADERS.notBefore, 15);
+}
+
+/** A header of the worker's own that is a whole number of at most `digits` digits, else 0. */
+function wholeHeader(message: KafkaIncomingMessage, name: string, digits: number): number {
+  const text = headerText(message.headers, name)?.trim();
+  return text !== undefined && text.length <= digits && /^\d+$/.test(text) ? Number(text) : 0;
 }
 
 function errorCode(error: unknown): string {

@@ -468,7 +468,8 @@ export class WorkerRuntime {
     const consumer = this.#consumer;
     const paused = [{ topic, partitions: [partition] }];
     consumer?.pause(paused);
-    this.#later(due, () => {
+    // setTimeout fires at once past its longest delay (about 24.8 days): the wait is cut to that.
+    this.#later(Math.min(due, MAX_TIMER_MS), () => {
       if (this.#state === 'running' && this.#consumer === consumer) consumer?.resume(paused);
     });
     return true;
@@ -633,6 +634,9 @@ export class WorkerRuntime {
     }
   }
 }
+
+/** setTimeout's longest delay (ms): 2^31 − 1; a longer one fires at once (Node's TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** How long a batch handed over while commits are refused waits before it goes back (ms): see {@link holdBack}. */
 const HOLD_BACK_MS = 100;

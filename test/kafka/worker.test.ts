@@ -155,6 +155,25 @@ describe('mailroom-js/kafka worker on a real broker', () => {
       FAST_RETRY!.baseDelayMs! / 2 - 5,
     );
     expect(ledger(['verify:mangled-1'], transport.delivered, [])).toMatchObject({ sent: 1, lost: 0 });
+    // A parked record whose not-before is not a whole number of ms is due: it never holds the retry
+    // partition (Infinity from `1e400` paused and resumed it forever).
+    const parkedKey = 'verify:mangled-2';
+    await raw.send({
+      topic: topics.retryTopic,
+      messages: [
+        {
+          value: JSON.stringify({
+            ...envelope,
+            id: 'mangled-2',
+            idempotencyKey: parkedKey,
+            to: ['m2@example.com'],
+          }),
+          headers: { [HEADERS.notBefore]: '1e400' },
+        },
+      ],
+    });
+    await waitFor(() => transport.delivered.length === 2, 'the record with a mangled not-before');
+    expect(transport.delivered[1]?.to[0]?.address).toBe('m2@example.com');
   });
 
   it('dead-letters after the maximum attempts, with the failure in the headers', async () => {
