@@ -125,6 +125,17 @@ describe('failoverTransport', () => {
     expect(smtpPeer.messages).toHaveLength(1);
   });
 
+  it('the retry after an ambiguous failure goes first to the transport that may have delivered it, not back to the first', async () => {
+    // Attempt 1: SMTP refuses for now (421), Mailgun takes the request and the answer is lost.
+    smtpPeer.failNext({ reply: 421, at: 'mail' });
+    mailgunPeer.failNext({ drop: 'after-body' });
+    const result = await service(failoverTransport([smtp(), mailgun()])).send(hello);
+    // Attempt 2 asks Mailgun again (its log can tell), not SMTP, which would deliver a second copy.
+    expect([result.transport, result.attempts]).toEqual(['mailgun', 2]);
+    expect(smtpPeer.transactions).toBe(1);
+    expect(smtpPeer.messages).toHaveLength(0);
+  });
+
   it('throws the last error when every transport fails, and loses nothing silently', async () => {
     smtpPeer.failNext({ reply: 421, at: 'mail' }, 2);
     mailgunPeer.failNext({ status: 503 }, 2);
