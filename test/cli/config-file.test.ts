@@ -480,6 +480,20 @@ export default defineConfig({
   });
 });
 
+describe('a transport from the config that keeps some mail', () => {
+  it('mailroom worker refuses a failover to memory: the mail memory took would be committed and gone', async () => {
+    const file = await configFile(
+      'worker-failover.config.ts',
+      `import { failoverTransport, memoryTransport, smtpTransport } from 'mailroom-js';\nexport default { appName: 'Acme', from: 'no-reply@acme.example', transport: failoverTransport([smtpTransport({ host: '127.0.0.1', port: 9, tls: 'none' }), memoryTransport()]), worker: { brokers: ['127.0.0.1:9'] } };`,
+    );
+    const { code, stderr } = await run(['worker', '--config', file]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      /^mailroom: MAILROOM_TRANSPORT: is required for the worker when worker-failover\.config\.ts sets transport failover and it keeps some mail \(a capturing transport is behind it\)/,
+    );
+  });
+});
+
 describe('a hold from the config', () => {
   it('mailroom release refuses a hold that releases into memory: "released" would reach nobody', async () => {
     const file = await configFile(
