@@ -278,6 +278,7 @@ function envOptions(
   const read = reader(env);
   const { get, address } = read;
   refuseLookalikes(env, read);
+  refuseBlankSafeguards(env);
   const choice = code?.transport
     ? codeChoice(env, read, code.transport, code.source)
     : chooseTransport(env, read);
@@ -577,6 +578,36 @@ function checkCodeDkim(env: Env, transport: Transport, source: string): void {
     set[0]!,
     `is set, but ${source} sets transport ${transport.name}, which ${has ? `signs as d=${has.domainName}, s=${has.keySelector}` : 'does not sign with it'}: the SMTP_DKIM_* variables sign only a transport the environment builds. Give the config's transport the dkim option (smtpTransport({ dkim: { domainName, keySelector, privateKey } })), or unset the SMTP_DKIM_* variables`,
   );
+}
+
+/**
+ * Variables whose absence lets mail go further than asked, with what a blank one would do. Elsewhere
+ * a blank value is as good as unset; for these it is refused, because a blank most often comes
+ * from a deployment's template whose value went missing (`MAILROOM_STAGING_ALLOW=${QA_ALLOW}`),
+ * and reading it as unset would send a staging environment's mail to every customer, unsigned or
+ * at once.
+ */
+const SAFEGUARDS: Readonly<Partial<Record<Variable, string>>> = {
+  MAILROOM_STAGING_ALLOW: 'leave staging off: mail would reach every recipient',
+  MAILROOM_STAGING_REDIRECT: 'leave staging off: mail would reach every recipient',
+  MAILROOM_HOLD: 'hold nothing: mail would be sent at once',
+  SENDGRID_SANDBOX_MODE: "turn SendGrid's sandbox off: mail would be delivered",
+  SMTP_DKIM_DOMAIN: 'turn DKIM signing off: mail would go out unsigned',
+  SMTP_DKIM_SELECTOR: 'turn DKIM signing off: mail would go out unsigned',
+  SMTP_DKIM_PRIVATE_KEY: 'turn DKIM signing off: mail would go out unsigned',
+  SMTP_DKIM_PRIVATE_KEY_FILE: 'turn DKIM signing off: mail would go out unsigned',
+};
+
+/** A safeguard variable set to a blank value is a `ConfigError` naming it (see {@link SAFEGUARDS}). */
+function refuseBlankSafeguards(env: Env): void {
+  for (const [name, consequence] of Object.entries(SAFEGUARDS)) {
+    const value = env[name];
+    if (value === undefined || value.trim() !== '') continue;
+    throw new ConfigError(
+      name,
+      `is set but blank, which would ${consequence}. Give it a value, or remove the variable`,
+    );
+  }
 }
 
 /** Look-alike variables are refused first: `MAIL_TRANSPORT=smtp` must not quietly mean the sandbox. */

@@ -129,6 +129,13 @@ export interface Transport {
    */
   readonly capturesSome?: boolean;
   /**
+   * True for {@link stagingTransport} and for a wrapper whose every transport is staged: mail
+   * reaches only the allowlist (or the redirect inbox). `failoverTransport` and
+   * `roundRobinTransport` refuse a staged transport beside one that is not (a `ConfigError` naming
+   * `transports`): a failure of the first would send the next message to everyone.
+   */
+  readonly staged?: boolean;
+  /**
    * Whom every message this transport sends is DKIM-signed as (RFC 6376 §3.5 `d=` and `s=`):
    * smtp, ses and sendmail given their `dkim` option; a wrapper when every transport behind it
    * signs as the same. Absent when mailroom does not sign (an HTTP API provider signs with the key
@@ -200,16 +207,19 @@ export function mayCapture(transport: Transport): boolean {
 }
 
 /**
- * Internal, for wrappers: what they say of capturing and signing. `captures` when every one of
- * `transports` captures, `capturesSome` when some do (or may) while others deliver, `dkim` when
- * every one signs as the same identity; each an absent property otherwise.
+ * Internal, for wrappers: what they say of capturing, staging and signing. `captures` when every
+ * one of `transports` captures, `capturesSome` when some do (or may) while others deliver,
+ * `staged` when every one is staged, `dkim` when every one signs as the same identity; each an
+ * absent property otherwise.
  */
 export function wrapped(transports: readonly Transport[]): {
   captures: boolean;
   capturesSome?: true;
+  staged?: true;
   dkim?: DkimIdentity;
 } {
   const captures = transports.every((t) => t.captures === true);
+  const staged = transports.length > 0 && transports.every((t) => t.staged === true);
   const some = !captures && transports.some(mayCapture);
   const first = transports[0]?.dkim;
   const same =
@@ -217,7 +227,12 @@ export function wrapped(transports: readonly Transport[]): {
     transports.every(
       (t) => t.dkim?.domainName === first.domainName && t.dkim?.keySelector === first.keySelector,
     );
-  return { captures, ...(some ? { capturesSome: true } : {}), ...(same ? { dkim: first } : {}) };
+  return {
+    captures,
+    ...(some ? { capturesSome: true } : {}),
+    ...(staged ? { staged: true } : {}),
+    ...(same ? { dkim: first } : {}),
+  };
 }
 
 /** Internal: `{ scheduling }` when there is one, else nothing (an absent property, not an undefined one). */

@@ -270,18 +270,56 @@ describe('the default service without configure()', () => {
   });
 });
 
+describe('a safeguard set but blank', () => {
+  // A deployment template whose value went missing (MAILROOM_STAGING_ALLOW=${QA_ALLOW}) must not
+  // read as "no staging", "no hold", "no sandbox" or "unsigned".
+  const smtp = {
+    APP_NAME: 'Acme',
+    SMTP_HOST: 'smtp.acme.example',
+    SMTP_USER: 'mailer',
+    SMTP_PASSWORD: 'p',
+    SMTP_FROM_EMAIL: 'no-reply@acme.example',
+  };
+  it.each([
+    ['MAILROOM_STAGING_ALLOW', /staging off: mail would reach every recipient/],
+    ['MAILROOM_STAGING_REDIRECT', /staging off/],
+    ['MAILROOM_HOLD', /hold nothing: mail would be sent at once/],
+    ['SENDGRID_SANDBOX_MODE', /SendGrid's sandbox off/],
+    ['SMTP_DKIM_DOMAIN', /unsigned/],
+    ['SMTP_DKIM_SELECTOR', /unsigned/],
+    ['SMTP_DKIM_PRIVATE_KEY', /unsigned/],
+    ['SMTP_DKIM_PRIVATE_KEY_FILE', /unsigned/],
+  ])('%s is refused, naming it and what it would do', (name, consequence) => {
+    for (const blank of ['', '  ']) {
+      const error = configError({ ...smtp, [name]: blank });
+      expect(error.option).toBe(name);
+      expect(error.message).toMatch(/is set but blank/);
+      expect(error.message).toMatch(consequence);
+    }
+    // Unset, the same environment is fine: the variable is optional, only its blank is refused.
+    expect(configFromEnv(smtp).transport.name).toBe('smtp');
+  });
+
+  it('leaves other blank variables as unset', () => {
+    expect(configFromEnv({ ...smtp, MAILROOM_TRANSPORT: '', SMTP_PORT: ' ' }).transport.name).toBe('smtp');
+  });
+});
+
 describe('.env.example', () => {
   it('lists every variable mailroom reads, and loads cleanly', async () => {
     const { readFile } = await import('node:fs/promises');
     const { ENV_VARIABLES } = await import('../src/config.js');
     const text = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
+    const lines = text.split('\n');
     const env = Object.fromEntries(
-      text
-        .split('\n')
+      lines
         .filter((line) => /^[A-Z_]+=/.test(line))
         .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
     );
-    expect(Object.keys(env).sort()).toEqual(Object.keys(ENV_VARIABLES).sort());
+    // Safeguards (staging, DKIM) are listed commented out: set but blank, they are refused.
+    const commented = lines.filter((line) => /^# [A-Z_]+=$/.test(line)).map((line) => line.slice(2, -1));
+    expect([...Object.keys(env), ...commented].sort()).toEqual(Object.keys(ENV_VARIABLES).sort());
+    for (const name of commented) expect(configError({ ...env, [name]: ' ' }).option).toBe(name);
     expect(configFromEnv(env).transport.name).toBe('sandbox');
     // Copied to production as it is: nothing is quietly captured.
     expect(configError({ ...env, NODE_ENV: 'production' }).option).toBe('MAILROOM_TRANSPORT');

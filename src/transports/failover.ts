@@ -78,6 +78,16 @@ export function checkTransports(transports: readonly Transport[], factory: strin
     if (!t || typeof t.send !== 'function')
       throw new TypeError(`${factory}: every entry must be a Transport`);
   }
+  const staged = transports.findIndex((t) => t.staged === true);
+  const open = transports.findIndex((t) => t.staged !== true);
+  if (staged !== -1 && open !== -1) {
+    throw new ConfigError(
+      'transports',
+      `entry ${staged} (${transports[staged]!.name}) is staged but entry ${open} ` +
+        `(${transports[open]!.name}) is not: mail the next one takes over would reach every ` +
+        `recipient; put stagingTransport around ${factory}(…) instead`,
+    );
+  }
 }
 
 /** Internal: which transports failed systemically, until when (ms since the epoch). */

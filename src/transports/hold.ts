@@ -184,6 +184,8 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
     captures: true,
     // Released mail is signed as the transport it is released through signs it.
     ...(inner.dkim === undefined ? {} : { dkim: inner.dkim }),
+    // Released mail goes through the staging rules of the transport it is released through.
+    ...(inner.staged === true ? { staged: true } : {}),
     narrowsRecipients: true,
     dir,
     transport: inner,

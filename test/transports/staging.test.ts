@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { isConfigError, isEmailError } from '../../src/errors.js';
 import { createMessage } from '../../src/message.js';
 import { EmailService } from '../../src/service.js';
+import { failoverTransport } from '../../src/transports/failover.js';
 import { memoryTransport } from '../../src/transports/memory.js';
+import { roundRobinTransport } from '../../src/transports/round-robin.js';
 import { smtpTransport } from '../../src/transports/smtp.js';
 import { stagingTransport } from '../../src/transports/staging.js';
 import { startSmtpPeer } from '../helpers/smtp-peer.js';
@@ -175,6 +177,57 @@ describe('stagingTransport', () => {
       'qa@shop.example',
     ]);
     expect(result.rejected).toEqual(['customer@example.org']);
+  });
+
+  it('does not let a domain entry admit an address its server may route on (% and ! in the local part)', async () => {
+    const inner = memoryTransport();
+    const staging = stagingTransport({
+      transport: inner,
+      allow: ['@acme.example', 'ops%relay.example@acme.example'],
+      redirectTo: 'qa@acme.example',
+    });
+    await staging.send(
+      createMessage({
+        from: 'a@acme.example',
+        to: ['dev@acme.example', 'x%evil.example@acme.example', 'evil.example!x@acme.example'],
+        cc: 'ops%relay.example@acme.example',
+        subject: 'Your order',
+        text: 'x',
+      }),
+      { attempt: 1 },
+    );
+    const sent = inner.outbox[0]!.message;
+    expect(sent.to.map((a) => a.address)).toEqual(['dev@acme.example', 'qa@acme.example']);
+    // Named exactly, an address is the user's own choice.
+    expect(sent.cc.map((a) => a.address)).toEqual(['ops%relay.example@acme.example']);
+    expect(sent.headers['X-Mailroom-Original-Recipients']).toContain('x%evil.example@acme.example');
+  });
+
+  it('says it is staged, and failover or round robin will not put it beside a transport that is not', () => {
+    const staged = stagingTransport({ transport: memoryTransport(), allow: ['@acme.example'] });
+    expect(staged.staged).toBe(true);
+    for (const list of [
+      [staged, memoryTransport()],
+      [memoryTransport(), staged],
+    ]) {
+      for (const make of [failoverTransport, roundRobinTransport]) {
+        let error: unknown;
+        try {
+          make(list);
+        } catch (e) {
+          error = e;
+        }
+        expect(isConfigError(error) && error.option).toBe('transports');
+        expect((error as Error).message).toMatch(/is staged but entry \d \(memory\) is not/);
+      }
+    }
+    const both = failoverTransport([
+      staged,
+      stagingTransport({ transport: memoryTransport(), redirectTo: 'qa@acme.example' }),
+    ]);
+    expect(both.staged).toBe(true);
+    expect(roundRobinTransport([both, staged]).staged).toBe(true);
+    expect(failoverTransport([memoryTransport(), memoryTransport()]).staged).toBeUndefined();
   });
 
   it('passes a retry of deferred recipients through: only they get it, the very same message', async () => {
