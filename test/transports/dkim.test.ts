@@ -329,21 +329,20 @@ describe('DKIM from the environment', () => {
     expect(raw.toString()).not.toMatch(/^DKIM-Signature:/im);
   });
 
-  it.each([
-    'SMTP_DKIM_DOMAIN',
-    'SMTP_DKIM_SELECTOR',
-    'SMTP_DKIM_PRIVATE_KEY',
-  ])('a partial set is a ConfigError naming the missing %s, and a blank one is refused too', (name) => {
-    const env: Record<string, string> = { ...base(), ...full };
-    delete env[name];
-    const error = configError(() => configFromEnv(env));
-    expect([error.option, error.message]).toEqual([name, expect.stringMatching(/is required/)]);
-    // Blank, as a template whose value went missing leaves it: never read as "unsigned".
-    for (const blank of ['', ' ']) {
-      const refused = configError(() => configFromEnv({ ...base(), ...full, [name]: blank }));
-      expect([refused.option, refused.message]).toEqual([name, expect.stringMatching(/blank.*unsigned/)]);
-    }
-  });
+  it.each(['SMTP_DKIM_DOMAIN', 'SMTP_DKIM_SELECTOR', 'SMTP_DKIM_PRIVATE_KEY'])(
+    'a partial set is a ConfigError naming the missing %s, and a blank one is refused too',
+    (name) => {
+      const env: Record<string, string> = { ...base(), ...full };
+      delete env[name];
+      const error = configError(() => configFromEnv(env));
+      expect([error.option, error.message]).toEqual([name, expect.stringMatching(/is required/)]);
+      // Blank, as a template whose value went missing leaves it: never read as "unsigned".
+      for (const blank of ['', ' ']) {
+        const refused = configError(() => configFromEnv({ ...base(), ...full, [name]: blank }));
+        expect([refused.option, refused.message]).toEqual([name, expect.stringMatching(/blank.*unsigned/)]);
+      }
+    },
+  );
 
   it.each([
     ['SMTP_DKIM_PRIVATE_KEY', { SMTP_DKIM_PRIVATE_KEY: 'not a key' }, /not a PEM/],
