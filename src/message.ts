@@ -9,6 +9,7 @@
 import { hash, randomUUID } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import { ConfigError, isMessageError, MessageError } from './errors.js';
+import { loadMimeFuncs } from './lazy-deps.js';
 import { requireLocale } from './locale.js';
 import { futureSendAt } from './send-at.js';
 
@@ -29,7 +30,11 @@ export interface Attachment {
   readonly filename: string;
   /** The bytes, or text. */
   readonly content: string | Uint8Array;
-  /** MIME type; guessed from the file name when omitted. */
+  /**
+   * MIME type. When omitted, the message carries one guessed from the file name's extension
+   * (nodemailer's table: `invoice.pdf` → `application/pdf`, an unknown one
+   * `application/octet-stream`), so every transport, and the memory outbox, has the same.
+   */
   readonly contentType?: string;
   /** Content-ID, to reference an inline image as `cid:…` from the HTML. */
   readonly cid?: string;
@@ -161,7 +166,13 @@ const MAX_ADDRESS = 254;
 const MAX_LOCAL = 64;
 const MAX_DOMAIN = 253;
 const MAX_NAME = 256;
-const MAX_SUBJECT = 998;
+/**
+ * Characters in a subject or header value: 997, so that a value nodemailer folds onto a line of
+ * its own (a leading space, then the value) stays within RFC 5322 §2.1.1's 998 octets a line.
+ */
+const MAX_SUBJECT = 997;
+/** Characters in a header field name: a name is never folded, so its line must leave room. */
+const MAX_HEADER_NAME = 76;
 /**
  * Tags per message and characters per tag: Mailgun's documented `o:tag` limits ("a single message
  * may be marked with up to 3 tags … ascii only … maximum length 128", Mailgun user manual,
@@ -181,9 +192,23 @@ const NAMED = /^\s*(?:"((?:[^"\\]|\\.)*)"|([^<>"]*?))\s*<([^<>]*)>\s*$/;
 /**
  * The one rule for text that reaches a header or a provider's field: C0 controls (tab, CR, LF,
  * NUL …), DEL, C1 controls (NEL U+0085 …) and the Unicode line and paragraph separators
- * (U+2028, U+2029). Any of them can end a line somewhere between us and the inbox.
+ * (U+2028, U+2029), any of which can end a line somewhere between us and the inbox; and the
+ * bidirectional embeddings and overrides U+202A–U+202E, which make a reader see text in another
+ * order than it is (`invoice\u202Efdp.exe` shows as `invoiceexe.pdf`; Unicode TR #9, UTS #39).
  */
-const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/;
+/**
+ * An RFC 2047 encoded-word (`=?UTF-8?B?…?=`): plain ASCII, so it passes {@link UNSAFE_TEXT}, but
+ * a mail reader decodes it into whatever it encodes, line breaks and all. Text is given as text;
+ * nodemailer encodes what needs it.
+ */
+const ENCODED_WORD = /=\?[^?\s]+\?[bq]\?[^?\s]*\?=/i;
+/**
+ * What a file name must not hold besides {@link UNSAFE_TEXT}: every other bidirectional control
+ * (the isolates U+2066–U+2069, the marks U+200E, U+200F and U+061C), a zero-width space or a byte
+ * order mark. None belongs in a file name, and each can disguise one.
+ */
+const UNSAFE_IN_FILENAME = /[\u061c\u200b\u200e\u200f\u2066-\u2069\ufeff]/;
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f]/;
 /**
  * The common address, `local@domain` in plain ASCII: a dot-atom local part and LDH labels. What
@@ -252,9 +277,19 @@ const MESSAGE_ID = /^<[!-;=?-~]{1,200}@[A-Za-z0-9.-]{1,253}>$/;
  */
 export function unsafeText(value: string): string | undefined {
   const found = UNSAFE_TEXT.exec(value);
-  if (!found) return undefined;
-  const code = found[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
-  return `control characters and line breaks are not allowed (found U+${code} at ${found.index})`;
+  if (found) {
+    const char = found[0].charCodeAt(0);
+    const code = char.toString(16).toUpperCase().padStart(4, '0');
+    const what =
+      char >= 0x202a && char <= 0x202e
+        ? 'bidirectional embeddings and overrides are not allowed'
+        : 'control characters and line breaks are not allowed';
+    return `${what} (found U+${code} at ${found.index})`;
+  }
+  if (!value.includes('=?')) return undefined;
+  const word = ENCODED_WORD.exec(value);
+  if (!word) return undefined;
+  return `RFC 2047 encoded-words are not allowed (found "${word[0].slice(0, 40)}" at ${word.index}): give the text itself, it is encoded as needed`;
 }
 
 /**
@@ -339,6 +374,8 @@ function parseAddrSpec(spec: string, field: string): string {
     );
   }
   if (domain.startsWith('[')) throw new MessageError(field, 'IP-literal domains are not accepted');
+  // The URL host parser below would percent-decode it (`acme%2eexample`): refused, never cleaned.
+  if (domain.includes('%')) throw new MessageError(field, `"${domain}" is not a valid domain`);
   // Plain ASCII domains only need lower-casing; punycode and international ones go through the URL parser.
   const ascii =
     ASCII_DOMAIN.test(domain) && !/xn--/i.test(domain) ? domain.toLowerCase() : domainToASCII(domain);
@@ -379,7 +416,10 @@ function checkHeaders(input: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(input)) {
     const field = `headers.${key}`;
-    if (!HEADER_NAME.test(key)) throw new MessageError(field, 'not a valid header name');
+    if (!HEADER_NAME.test(key) || key === '__proto__')
+      throw new MessageError(field, 'not a valid header name');
+    if (key.length > MAX_HEADER_NAME)
+      throw new MessageError(field, `header names are at most ${MAX_HEADER_NAME} characters`);
     const lower = key.toLowerCase();
     if (lower === 'message-id') {
       throw new MessageError(
@@ -393,9 +433,29 @@ function checkHeaders(input: unknown): Record<string, string> {
         'set by mailroom or by the servers on the way; use the message field of that name where there is one',
       );
     }
-    out[key] = checkHeaderText(value, field, MAX_SUBJECT);
+    const text = checkHeaderText(value, field, MAX_SUBJECT);
+    out[key] = lower === 'in-reply-to' || lower === 'references' ? checkMessageIds(text, field, lower) : text;
   }
   return out;
+}
+
+/**
+ * `In-Reply-To` (one message identifier) or `References` (one or more), RFC 5322 §3.6.4: each
+ * `<id-left@id-right>` as {@link MESSAGE_ID} reads a Message-ID, separated by whitespace; written
+ * back one space apart, as it goes on the wire.
+ */
+function checkMessageIds(value: string, field: string, name: 'in-reply-to' | 'references'): string {
+  const ids = value.trim().split(/\s+/);
+  const bad = ids.find((id) => !MESSAGE_ID.test(id));
+  if (bad !== undefined || ids.length === 0 || (name === 'in-reply-to' && ids.length > 1)) {
+    throw new MessageError(
+      field,
+      name === 'in-reply-to'
+        ? 'must be one message identifier, <id@domain> (RFC 5322 §3.6.4)'
+        : 'must be message identifiers, <id@domain>, separated by spaces (RFC 5322 §3.6.4)',
+    );
+  }
+  return ids.join(' ');
 }
 
 function checkAttachments(input: unknown): Attachment[] {
@@ -423,13 +483,26 @@ function checkAttachments(input: unknown): Attachment[] {
         'must be a MIME type such as "application/pdf" or "text/calendar; method=REQUEST" (RFC 2045 §5.1)',
       );
     }
+    // A message or multipart "attachment" is written into the email's own structure: its headers
+    // and parts would be read as the email's (RFC 2046 §5), and the file would vanish.
+    if (typeof contentType === 'string' && /^(?:message|multipart)\//i.test(contentType)) {
+      throw new MessageError(
+        `${field}.contentType`,
+        `${contentType.split(';')[0]} is not accepted for an attachment: it would become part of the email itself; send it as application/octet-stream`,
+      );
+    }
     if (cid !== undefined && (typeof cid !== 'string' || !CID.test(cid))) {
       throw new MessageError(`${field}.cid`, 'must be letters, digits and . _ @ - only');
     }
     return Object.freeze({
       filename: filename as string,
       content,
-      ...(contentType === undefined ? {} : { contentType: contentType as string }),
+      // Guessed here, once, so that every transport (and the memory outbox) has the same type:
+      // nodemailer's guess, which SMTP, sendmail and SES would make while the HTTP APIs would not.
+      contentType:
+        contentType === undefined
+          ? loadMimeFuncs().detectMimeType(filename as string)
+          : (contentType as string),
       ...(cid === undefined ? {} : { cid: cid as string }),
     });
   });
@@ -475,23 +548,42 @@ function checkCalendar(input: unknown): Required<CalendarEvent> | undefined {
 
 function checkFilename(filename: unknown, field: string): void {
   checkHeaderText(filename, field, 255);
+  const hidden = UNSAFE_IN_FILENAME.exec(filename as string);
+  if (hidden) {
+    const code = hidden[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+    throw new MessageError(
+      field,
+      `invisible and bidirectional control characters are not allowed in a file name (found U+${code} at ${hidden.index})`,
+    );
+  }
   if (filename === '' || /[/\\]/.test(filename as string) || filename === '.' || filename === '..') {
     throw new MessageError(field, 'must be a plain file name without directories');
   }
 }
 
-function checkMetadata(input: unknown): Record<string, MetadataValue> {
+/**
+ * `category` is where every provider's API gets the email's category (see `providerMetadata`):
+ * a caller's own `metadata.category` may only say the same, on every transport alike.
+ */
+function checkMetadata(input: unknown, category: EmailCategory): Record<string, MetadataValue> {
   if (input === undefined) return NOTHING;
   if (typeof input !== 'object' || input === null) throw new MessageError('metadata', 'must be an object');
   const out: Record<string, MetadataValue> = {};
   for (const [key, value] of Object.entries(input)) {
     if (!METADATA_KEY.test(key))
       throw new MessageError(`metadata.${key}`, 'keys are letters, digits and . _ - only');
+    if (key === '__proto__') throw new MessageError(`metadata.${key}`, 'is not accepted as a key');
     if (typeof value === 'string') checkHeaderText(value, `metadata.${key}`, MAX_SUBJECT);
     else if (typeof value === 'number') {
       if (!Number.isFinite(value)) throw new MessageError(`metadata.${key}`, 'must be a finite number');
     } else if (typeof value !== 'boolean') {
       throw new MessageError(`metadata.${key}`, 'must be a string, number or boolean');
+    }
+    if (key === 'category' && value !== category) {
+      throw new MessageError(
+        'metadata.category',
+        `is where the email's category goes (${category}); set category instead, or use another key`,
+      );
     }
     out[key] = value as MetadataValue;
   }
@@ -653,6 +745,7 @@ function buildMessage(
   const idempotencyKey = checkIdempotencyKey(input.idempotencyKey);
   const sendAt = input.sendAt === undefined ? undefined : futureSendAt(input.sendAt);
   const locale = checkLocale(input.locale);
+  const category = checkCategory(input.category);
   let headers = checkHeaders(input.headers);
   if (locale && !Object.keys(headers).some((name) => name.toLowerCase() === 'content-language')) {
     headers = { ...headers, 'Content-Language': locale };
@@ -670,11 +763,11 @@ function buildMessage(
     attachments: Object.freeze(checkAttachments(input.attachments)),
     tags: Object.freeze(checkTags(input.tags)),
     icalEvent: checkCalendar(input.icalEvent),
-    metadata: Object.freeze(checkMetadata(input.metadata)),
+    metadata: Object.freeze(checkMetadata(input.metadata, category)),
     template: input.template,
     messageId: checkMessageId(input.messageId, idempotencyKey, from.address),
     idempotencyKey,
-    category: checkCategory(input.category),
+    category,
     locale,
   };
   // Present only when given and still ahead: most messages have no such property at all.

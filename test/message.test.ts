@@ -290,6 +290,12 @@ describe('one rule for every string that reaches a header or a provider field', 
     ['PARAGRAPH SEPARATOR U+2029', '1\u2029'],
     ['vertical tab', '1\u000b'],
     ['form feed', '1\u000c'],
+    // Seen in a reader as text in another order: `invoice\u202Efdp.exe` shows as invoiceexe.pdf.
+    ['RIGHT-TO-LEFT OVERRIDE U+202E', 'invoice\u202Efdp'],
+    ['LEFT-TO-RIGHT EMBEDDING U+202A', '1\u202a2'],
+    // Plain ASCII that a reader decodes (RFC 2047) into what is refused above.
+    ['a B encoded-word', '=?UTF-8?B?SmFuZQ0KQmNjOiB4QGV2aWw=?= Doe'],
+    ['a Q encoded-word', 'x =?utf-8?q?Jane=0D=0ABcc:_x@evil?='],
   ];
   const sources: [string, (bad: string) => Partial<EmailMessageInput>][] = [
     ['metadata.ref', (bad) => ({ metadata: { ref: bad } })],
@@ -313,6 +319,141 @@ describe('one rule for every string that reaches a header or a provider field', 
 
   it('says which character it found and where', () => {
     expect(unsafeText('ab\u2028')).toMatch(/U\+2028 at 2/);
-    expect(unsafeText('Zoë 王 أحمد 🎉')).toBeUndefined();
+    expect(unsafeText('a\u202Eb')).toMatch(/bidirectional .* U\+202E at 1/);
+    expect(unsafeText('Re: =?UTF-8?B?SGk=?=')).toMatch(/encoded-words .*"=\?UTF-8\?B\?SGk=\?=" at 4/);
+    // What only looks like one, and text in any script, with the isolates and marks that set it right.
+    expect(unsafeText('Zoë 王 أحمد 🎉 👨‍👩‍👧')).toBeUndefined();
+    expect(unsafeText('مرحبًا \u2068Jane\u2069 \u200F!')).toBeUndefined();
+    expect(unsafeText('2 =? 3, a=?b?c and ?= alone')).toBeUndefined();
+  });
+
+  it('refuses every invisible or bidirectional control in a file name, which none needs', () => {
+    for (const char of [
+      '\u2066',
+      '\u2067',
+      '\u2068',
+      '\u2069',
+      '\u200e',
+      '\u200f',
+      '\u061c',
+      '\u200b',
+      '\ufeff',
+    ]) {
+      const error = thrown(() =>
+        createMessage({ ...valid, attachments: [{ filename: `invoice${char}.pdf`, content: 'x' }] }),
+      );
+      expect([error.field, error.message]).toEqual([
+        'attachments[0].filename',
+        expect.stringMatching(/invisible and bidirectional control characters .* file name/),
+      ]);
+    }
+    expect(createMessage({ ...valid, subject: 'مرحبًا \u2068Jane\u2069' }).subject).toBe(
+      'مرحبًا \u2068Jane\u2069',
+    );
+  });
+});
+
+function thrown(fn: () => unknown): MessageError {
+  try {
+    fn();
+  } catch (err) {
+    if (isMessageError(err)) return err;
+    throw err;
+  }
+  throw new Error('expected a MessageError');
+}
+
+describe('what would change the email on its way, refused when the message is made', () => {
+  it('refuses message/* and multipart/* attachments, which would become part of the email itself', () => {
+    for (const contentType of [
+      'message/rfc822',
+      'Message/RFC822',
+      'multipart/mixed; boundary=zzz',
+      'message/global',
+    ]) {
+      const error = thrown(() =>
+        createMessage({
+          ...valid,
+          attachments: [{ filename: 'fwd.eml', content: 'From: CEO\r\n\r\nx', contentType }],
+        }),
+      );
+      expect([error.field, error.message]).toEqual([
+        'attachments[0].contentType',
+        expect.stringMatching(/not accepted for an attachment.*application\/octet-stream/),
+      ]);
+    }
+    const eml = createMessage({
+      ...valid,
+      attachments: [{ filename: 'fwd.eml', content: 'From: CEO', contentType: 'application/octet-stream' }],
+    });
+    expect(eml.attachments[0]?.contentType).toBe('application/octet-stream');
+  });
+
+  it('reads In-Reply-To and References as message identifiers, written as they go on the wire', () => {
+    const reply = createMessage({
+      ...valid,
+      headers: {
+        'In-Reply-To': ' <a.1@acme.example> ',
+        References: '<a.0@acme.example>   <a.1@acme.example>',
+      },
+    });
+    expect(reply.headers).toMatchObject({
+      'In-Reply-To': '<a.1@acme.example>',
+      References: '<a.0@acme.example> <a.1@acme.example>',
+    });
+    for (const [name, value] of [
+      ['In-Reply-To', 'order 42, see <a@b.example>'],
+      ['In-Reply-To', '<a@b.example> <c@d.example>'],
+      ['in-reply-to', 'a@b.example'],
+      ['References', 'abc@x.example <def@y.example>'],
+      ['References', '<a@b.example>,<c@d.example>'],
+      ['References', ' '],
+    ] as const) {
+      const error = thrown(() => createMessage({ ...valid, headers: { [name]: value } }));
+      expect([error.field, error.message]).toEqual([
+        `headers.${name}`,
+        expect.stringMatching(/RFC 5322 §3\.6\.4/),
+      ]);
+    }
+  });
+
+  it('keeps every header line within 998 octets: names at most 76 characters, values 997', () => {
+    expect(fieldOf(() => createMessage({ ...valid, headers: { [`X-${'a'.repeat(75)}`]: '1' } }))).toBe(
+      `headers.X-${'a'.repeat(75)}`,
+    );
+    expect(createMessage({ ...valid, headers: { [`X-${'a'.repeat(74)}`]: '1' } }).headers).toHaveProperty(
+      `X-${'a'.repeat(74)}`,
+    );
+    expect(createMessage({ ...valid, subject: 'a'.repeat(997) }).subject).toHaveLength(997);
+    expect(fieldOf(() => createMessage({ ...valid, subject: 'a'.repeat(998) }))).toBe('subject');
+    expect(fieldOf(() => createMessage({ ...valid, headers: { 'X-Ref': 'a'.repeat(998) } }))).toBe(
+      'headers.X-Ref',
+    );
+  });
+
+  it('refuses a percent-encoded domain rather than decoding it', () => {
+    for (const address of ['jane@acme%2eexample', 'jane@ac%6De.example', 'Jane <jane@acme%2Eexample>']) {
+      expect(fieldOf(() => createMessage({ ...valid, to: address }))).toBe('to[0]');
+    }
+  });
+
+  it('refuses a __proto__ key, which an object would silently drop', () => {
+    // As a queue's JSON gives it: an own property, not the prototype.
+    const headers = JSON.parse('{"__proto__":"kept?","X-A":"1"}');
+    const metadata = JSON.parse('{"__proto__":"kept?","ref":"1"}');
+    expect(fieldOf(() => createMessage({ ...valid, headers }))).toBe('headers.__proto__');
+    expect(fieldOf(() => createMessage({ ...valid, metadata }))).toBe('metadata.__proto__');
+  });
+
+  it('refuses a metadata.category that contradicts the category, on every transport alike', () => {
+    expect(
+      fieldOf(() => createMessage({ ...valid, category: 'security', metadata: { category: 'marketing' } })),
+    ).toBe('metadata.category');
+    expect(fieldOf(() => createMessage({ ...valid, metadata: { category: 'x' } }))).toBe('metadata.category');
+    expect(
+      createMessage({ ...valid, category: 'product', metadata: { category: 'product' } }).metadata,
+    ).toEqual({
+      category: 'product',
+    });
   });
 });

@@ -441,6 +441,68 @@ describe('one rule for every message, whatever the transport', () => {
       References: '<first@acme.example>',
     });
   });
+
+  it('keeps In-Reply-To and References in memory as the SMTP server receives them', async () => {
+    const peer = await startSmtpPeer();
+    const memory = memoryTransport();
+    const smtp = smtpTransport({ host: peer.host, port: peer.port, ca: peer.cert });
+    try {
+      const headers = {
+        'In-Reply-To': ' <b@acme.example>',
+        References: '<a@acme.example>    <b@acme.example>',
+      };
+      for (const transport of [memory, smtp]) {
+        await new EmailService({ transport, from }).send({
+          to: 'jane@example.com',
+          subject: 'Re: Hi',
+          text: 'x',
+          headers,
+        });
+      }
+      const wire = await PostalMime.parse(peer.messages[0]!.raw);
+      const onWire = (name: string) => wire.headers.find((h) => h.key === name.toLowerCase())?.value;
+      const kept = memory.outbox[0]!.message.headers;
+      expect(kept).toEqual({
+        'In-Reply-To': '<b@acme.example>',
+        References: '<a@acme.example> <b@acme.example>',
+      });
+      expect([onWire('In-Reply-To'), onWire('References')]).toEqual([kept['In-Reply-To'], kept.References]);
+      // A value the wire would have rewritten is refused on both, before anything is sent.
+      for (const transport of [memory, smtp]) {
+        const error = await errorOf(
+          new EmailService({ transport, from }).send({
+            to: 'jane@example.com',
+            subject: 'Re: Hi',
+            text: 'x',
+            headers: { 'In-Reply-To': 'order 42, see <a@b.example>' },
+          }),
+        );
+        expect(isMessageError(error) && error.field).toBe('headers.In-Reply-To');
+      }
+      expect([memory.outbox.length, peer.messages.length]).toEqual([1, 1]);
+    } finally {
+      await smtp.close?.();
+      await peer.close();
+    }
+  });
+
+  it('refuses template data a reader would decode or reorder into something else, and sends nothing', async () => {
+    const transport = memoryTransport();
+    const mail = new EmailService({ transport, from, appName: 'Acme' });
+    for (const username of ['=?UTF-8?B?SmFuZQ0KQmNjOiB4QGV2aWw=?= Doe', 'Jane\u202Eeod']) {
+      const error = await errorOf(mail.sendWelcomeEmail({ to: 'jane@example.com', username }));
+      expect(isTemplateError(error) && error.field).toBe('username');
+    }
+    const named = await errorOf(
+      mail.send({
+        to: { name: '=?UTF-8?B?UGF5UGFsIDxzZWN1cml0eUBwYXlwYWwuY29tPg==?=', address: 'jane@example.com' },
+        subject: 'Hi',
+        text: 'x',
+      }),
+    );
+    expect(isMessageError(named) && named.field).toBe('to[0].name');
+    expect(transport.outbox).toHaveLength(0);
+  });
 });
 
 describe('calendar invitations', () => {

@@ -6,7 +6,7 @@
  * refusal of a retry meant for some recipients only, and the result and error for an answer.
  * Amazon SES (through the AWS SDK) uses the URL rule and the mapping of a request with no answer.
  */
-import { ConfigError, connectionFailure, EmailError, type EmailErrorCode, MessageError } from '../errors.js';
+import { ConfigError, connectionFailure, EmailError, type EmailErrorCode } from '../errors.js';
 import { oneLine } from '../log.js';
 import { isLoopback } from '../loopback.js';
 import {
@@ -302,16 +302,8 @@ export function apiFiles(message: EmailMessage): ApiFile[] {
 /**
  * The message's metadata as a provider's API carries it, with the email's category under
  * `category` (`transactional` …), so the provider's dashboards and delivery webhooks show what kind
- * of email each was. The caller's own `metadata.category` may only say the same: anything else is a
- * `MessageError` naming `metadata.category`, before anything is sent.
+ * of email each was. A caller's own `metadata.category` says the same (`createMessage` checks it).
  */
 export function providerMetadata(message: EmailMessage): Record<string, MetadataValue> {
-  const own = message.metadata.category;
-  if (own !== undefined && own !== message.category) {
-    throw new MessageError(
-      'metadata.category',
-      `is where the email's category goes (${message.category}); set category instead, or use another key`,
-    );
-  }
   return { ...message.metadata, category: message.category };
 }

@@ -400,6 +400,21 @@ describe('hostile input is refused with a MessageError naming the field', () => 
     expect(messageField(parseWith({ attachments }))).toBe(`attachments[0].${key}`);
   });
 
+  it.each([
+    ['message/rfc822', 'invoice.eml', 'contentType'],
+    ['multipart/mixed; boundary=zzz', 'a.bin', 'contentType'],
+    ['application/pdf', 'invoice\u202Efdp.exe', 'filename'],
+    ['application/pdf', '=?UTF-8?B?Li4vLi4vLmJhc2hyYw==?=', 'filename'],
+  ])('an attachment typed %s named %j, on the topic and when publishing', (contentType, filename, field) => {
+    const attachments = [{ filename, content: 'eA==', contentType }];
+    expect(messageField(parseWith({ attachments }))).toBe(`attachments[0].${field}`);
+    expect(
+      messageField(() =>
+        createEnvelope({ ...preRendered, attachments: [{ filename, content: 'x', contentType }] }),
+      ),
+    ).toBe(`attachments[0].${field}`);
+  });
+
   it.each(['path', 'href', 'url'])('an attachment with a %s key, when publishing', (key) => {
     const withContent = [{ filename: 'secret.txt', content: 'x', [key]: '/etc/passwd' }];
     expect(messageField(() => createEnvelope({ ...preRendered, attachments: withContent as never }))).toBe(

@@ -157,6 +157,23 @@ export function transportContract(
       expect([...(byName['blob.bin']?.content ?? [])]).toEqual([...bytes]);
     });
 
+    test(
+      'attachments',
+      'sends the type guessed from the file name when none is given, the same on every transport',
+      async () => {
+        await send({
+          attachments: [
+            { filename: 'invoice.pdf', content: '%PDF-1.4' },
+            { filename: 'notes.unknownext', content: 'x' },
+          ],
+        });
+        const got = await only();
+        const byName = Object.fromEntries(got.attachments.map((a) => [a.filename, a]));
+        expect(byName['invoice.pdf']?.contentType).toMatch(/^application\/pdf/);
+        expect(byName['notes.unknownext']?.contentType).toMatch(/^application\/octet-stream/);
+      },
+    );
+
     test('headers', 'passes custom headers through', async () => {
       await send({ headers: { 'X-Campaign': 'spring', 'List-Unsubscribe': '<https://acme.example/u/1>' } });
       const got = await only();

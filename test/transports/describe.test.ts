@@ -41,10 +41,15 @@ describe('describe()', () => {
       'memory (an in-process outbox), staged (allowed: none; others to qa@acme.example)',
     );
     expect(staged.captures).toBe(true);
-    const chain = failoverTransport([mailgun, staged]);
+    const chain = failoverTransport([mailgun, memoryTransport()]);
     expect(chain.describe?.()).toBe(
-      'failover: mailgun https://api.mailgun.net/v3/mg.acme.example -> memory (an in-process outbox), staged (allowed: none; others to qa@acme.example)',
+      'failover: mailgun https://api.mailgun.net/v3/mg.acme.example -> memory (an in-process outbox)',
     );
     expect(chain.captures).toBe(false);
+    expect(chain.capturesSome).toBe(true);
+    const stagedChain = stagingTransport({ transport: chain, redirectTo: 'qa@acme.example' });
+    expect(stagedChain.describe?.()).toBe(
+      'failover: mailgun https://api.mailgun.net/v3/mg.acme.example -> memory (an in-process outbox), staged (allowed: none; others to qa@acme.example)',
+    );
   });
 });
