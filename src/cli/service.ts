@@ -2,7 +2,7 @@
  * The service every command sends or renders with. Precedence: the command's flags, then the
  * config file (`mailroom.config.ts`), then the environment (`configFromEnv()`).
  */
-import { configFromEnv, configFromEnvWith } from '../config.js';
+import { configFromEnv, configFromEnvWith, providerVariables } from '../config.js';
 import { ConfigError, isConfigError } from '../errors.js';
 import type { PreviewProblem } from '../preview/diagnose.js';
 import { loadTemplatesDir } from '../preview/sources.js';
@@ -83,7 +83,9 @@ export function cliServiceOptions(config: LoadedConfig | undefined): EmailServic
   if (from === undefined && env.transport.captures !== true) {
     throw new ConfigError(
       `${name}: from`,
-      `is required with the transport it sets (${env.transport.name}): set from in the config, or SMTP_FROM_EMAIL / MAILGUN_FROM_ADDRESS`,
+      `is required with the transport it sets (${env.transport.name}): set from in the config, or one of ${providerVariables()
+        .map((provider) => provider.from)
+        .join(', ')}`,
     );
   }
   const colors = { ...env.brand?.colors, ...c.brand?.colors };
