@@ -17,9 +17,20 @@ export function alreadyParsed(handler: string): ConfigError {
 }
 
 /**
- * The exact bytes of the body: read from the request, or as a raw-body middleware left them
- * (`req.body` a Buffer or string). `'too-large'` past `max` bytes; a body already parsed into
- * something else is `alreadyParsed(handler)`.
+ * Whether the body is still in the request's stream, whatever `req.body` holds. A parser that does
+ * not take the request's type leaves it unread: Express 4's (body-parser 1.x) still set
+ * `req.body = {}` on every request, and mark only a body they did read (`req._body = true`);
+ * Express 5's leave `req.body` undefined.
+ */
+export function bodyUnread(req: IncomingMessage): boolean {
+  return (req as { _body?: unknown })._body !== true && !req.readableDidRead && !req.readableEnded;
+}
+
+/**
+ * The exact bytes of the body: as a raw-body middleware left them (`req.body` a Buffer or
+ * string), else read from the request while it is unread (see `bodyUnread`; an empty object a
+ * parser left there is no body). `'too-large'` past `max` bytes; a body already read and parsed
+ * into something else, or read and dropped, is `alreadyParsed(handler)`.
  */
 export async function rawBody(
   req: IncomingMessage,
@@ -30,8 +41,7 @@ export async function rawBody(
   if (Buffer.isBuffer(given)) return given.length > max ? 'too-large' : given;
   if (typeof given === 'string')
     return Buffer.byteLength(given) > max ? 'too-large' : Buffer.from(given, 'utf8');
-  if (given !== undefined && given !== null) throw alreadyParsed(handler);
-  if (req.readableEnded) throw alreadyParsed(handler);
+  if (!bodyUnread(req)) throw alreadyParsed(handler);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

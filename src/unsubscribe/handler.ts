@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../errors.js';
-import { rawBody, reply } from '../http-request.js';
+import { bodyUnread, rawBody, reply } from '../http-request.js';
 import type { PreferenceStore } from '../preferences.js';
 import {
   type BrandOptions,
@@ -87,8 +87,10 @@ const MAX_BODY_BYTES = 64 * 1024;
 const ONE_CLICK = 'One-Click';
 
 /**
- * The endpoint at the service's `unsubscribe.url`. Mount it for GET and POST, before any body
- * parser that would read its form (or after `express.urlencoded()`, whose object it reads):
+ * The endpoint at the service's `unsubscribe.url`. Mount it for GET and POST, before or after the
+ * app's body parsers: it takes the object `express.urlencoded()` made, the string or bytes of
+ * `express.text()` / `express.raw()`, and reads the form itself from a request a parser left unread
+ * (Express 4's `{}`, Express 5's undefined). Only a body read and dropped is a mounting mistake:
  *
  * - `POST ?token=…` with the body `List-Unsubscribe=One-Click`, form-urlencoded or multipart
  *   (RFC 8058 §3.2, what mailbox providers send): verifies the token and records
@@ -117,7 +119,7 @@ const ONE_CLICK = 'One-Click';
  * const unsubscribe = createUnsubscribeHandler({ secrets, preferences, app: mail.app, locale: mail.locale });
  * // node:http
  * createServer(unsubscribe);
- * // Express (before express.json/urlencoded, or after urlencoded)
+ * // Express, before or after express.json() / express.urlencoded()
  * app.all('/unsubscribe', unsubscribe);
  * // Fastify: leave the body unread in the route's scope, then hand over the raw request.
  * fastify.register(async (scope) => {
@@ -204,36 +206,36 @@ function refuse(res: ServerResponse, look: Pages, words: Translator, reason: Uns
 }
 
 /**
- * The form's fields: `application/x-www-form-urlencoded` or `multipart/form-data` (RFC 8058
- * §3.2), read from the body or taken from `express.urlencoded()`'s object. Undefined for any
- * other body.
+ * The form's fields (RFC 8058 §3.2: `application/x-www-form-urlencoded` or `multipart/form-data`):
+ * the object a body parser made of the stream it read (`express.urlencoded()`), else the body's
+ * bytes, from the stream or as `express.text()` / `express.raw()` left them. Bytes are multipart
+ * when the request says so, else URL-encoded: a provider's one-click is honoured whatever type it
+ * names. Undefined for a multipart body that does not parse.
  */
 async function formFields(req: IncomingMessage): Promise<URLSearchParams | undefined | 'too-large'> {
   const parsed = (req as { body?: unknown }).body;
-  if (isPlainObject(parsed)) {
+  // Only an object a parser made of the stream: Express 4 leaves `{}` on a form it does not read.
+  if (isPlainObject(parsed) && !bodyUnread(req)) {
     const fields = new URLSearchParams();
     for (const [name, value] of Object.entries(parsed))
-      if (typeof value === 'string') fields.append(name, value);
+      for (const one of Array.isArray(value) ? value : [value])
+        if (typeof one === 'string') fields.append(name, one);
     return fields;
   }
   const body = await rawBody(req, MAX_BODY_BYTES, 'the unsubscribe handler');
   if (body === 'too-large') return body;
   const header = req.headers['content-type'] ?? '';
   // Only the media type is case-insensitive: the multipart boundary must stay as it was sent.
-  const type = header.toLowerCase();
-  if (type === '' || type.startsWith('application/x-www-form-urlencoded'))
+  if (!header.toLowerCase().startsWith('multipart/form-data'))
     return new URLSearchParams(body.toString('utf8'));
-  if (type.startsWith('multipart/form-data')) {
-    try {
-      const form = await new Response(body, { headers: { 'content-type': header } }).formData();
-      const fields = new URLSearchParams();
-      for (const [name, value] of form) if (typeof value === 'string') fields.append(name, value);
-      return fields;
-    } catch {
-      return undefined;
-    }
+  try {
+    const form = await new Response(body, { headers: { 'content-type': header } }).formData();
+    const fields = new URLSearchParams();
+    for (const [name, value] of form) if (typeof value === 'string') fields.append(name, value);
+    return fields;
+  } catch {
+    return undefined;
   }
-  return undefined;
 }
 
 /** Every colour checked: they are written into the page's stylesheet. */

@@ -4,7 +4,9 @@ import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isConfigError } from '../../src/errors.js';
 import { createWebhookHandler, type DeliveryEvent } from '../../src/webhooks/index.js';
-import { MAILGUN_KEY, mailgun, post, sample } from './signing.js';
+import { selfSignedCert } from '../helpers/certs.js';
+import { express4 } from '../helpers/express4.js';
+import { MAILGUN_KEY, mailgun, post, SES_TOPIC, SNS_CERT_URL, sample, sns } from './signing.js';
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -59,6 +61,29 @@ describe('in Express', () => {
     const base = await serveExpress(app);
     expect((await post(`${base}/hooks/mailgun`, mailgun(sample('mailgun', 'delivered')))).status).toBe(200);
     expect(events).toMatchObject([{ type: 'delivered' }]);
+  });
+
+  it('reads the bytes of a type express.json() skipped, from Express 4’s {} as from Express 5’s undefined', async () => {
+    // SNS posts SES events as text/plain, which an app's JSON parser does not read.
+    const { key, cert } = await selfSignedCert('DNS:sns.amazonaws.com');
+    for (const parser of [express4(express.json()), express.json()]) {
+      const events: DeliveryEvent[] = [];
+      const app = express();
+      app.use(parser);
+      app.post(
+        '/hooks/ses',
+        createWebhookHandler({
+          provider: 'ses',
+          topicArns: [SES_TOPIC],
+          fetch: async (url: string) =>
+            url === SNS_CERT_URL ? new Response(cert) : new Response('not found', { status: 404 }),
+          onEvent: (e) => void events.push(e),
+        }),
+      );
+      const base = await serveExpress(app);
+      expect((await post(`${base}/hooks/ses`, sns(key, sample('ses', 'bounce')))).status).toBe(200);
+      expect(events).toMatchObject([{ type: 'bounced', bounce: 'hard' }]);
+    }
   });
 
   it('refuses a body express.json() already parsed, telling how to mount it', async () => {
