@@ -339,7 +339,6 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       return send(res, 200, 'application/octet-stream', file.content, {
         'content-disposition': `attachment; filename="${file.filename.replace(/[^\w. -]/g, '_')}"; filename*=UTF-8''${encodeURIComponent(file.filename)}`,
         'content-security-policy': "sandbox; default-src 'none'",
-        'x-content-type-options': 'nosniff',
       });
     }
     if (head === 'eml' && parts.length === 2 && a) {
@@ -351,11 +350,7 @@ export function createPreviewHandler(options: PreviewOptions): PreviewHandler {
       });
     }
     if (head === 'events' && parts.length === 1) {
-      res.writeHead(200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-      });
+      startResponse(res, 200, { 'content-type': 'text/event-stream', connection: 'keep-alive' });
       if (req.method === 'HEAD' || closed) return void res.end();
       res.write('retry: 1000\n\n');
       streams.add(res);
@@ -523,7 +518,6 @@ function templateView(
 const FRAME = {
   'content-security-policy':
     "sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline' *; font-src *",
-  'x-content-type-options': 'nosniff',
 };
 
 /**
@@ -551,11 +545,35 @@ function pageHeaders(nonce: string) {
       "img-src 'self' data:",
       "base-uri 'none'",
       "form-action 'none'",
-      "frame-ancestors 'self'",
     ].join('; '),
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
   };
+}
+
+/**
+ * What every answer of the preview carries, whatever its route: never cached; never sniffed into
+ * another type (a captured email's HTML, text or JSON read as a page); no referrer, since the page
+ * is opened as `…/?token=…` and shows senders' links and images.
+ */
+const EVERY_RESPONSE = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
+/**
+ * Framed only by the preview itself (the page frames its email renders), never by another site's
+ * page: added to each response's own policy, and the whole policy of a response without one.
+ */
+const FRAME_ANCESTORS = "frame-ancestors 'self'";
+
+/** Every response's head is written here, so no route can leave out the headers above. */
+function startResponse(res: ServerResponse, status: number, headers: Record<string, string>): void {
+  const policy = headers['content-security-policy'];
+  res.writeHead(status, {
+    ...EVERY_RESPONSE,
+    ...headers,
+    'content-security-policy': policy ? `${policy}; ${FRAME_ANCESTORS}` : FRAME_ANCESTORS,
+  });
 }
 
 function send(
@@ -565,7 +583,7 @@ function send(
   body: string | Buffer,
   headers: Record<string, string> = {},
 ): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...headers });
+  startResponse(res, status, { 'content-type': type, ...headers });
   res.end(body);
 }
 
@@ -589,11 +607,10 @@ function forbidden(res: ServerResponse, host: string | undefined): void {
       (name
         ? `To open it as ${name}, allow that name: createPreviewHandler({ allowedHosts: ['${name}'] }) or mailroom preview --allowed-hosts ${name}.\n`
         : ''),
-    { 'x-content-type-options': 'nosniff' },
   );
 }
 
 function redirect(res: ServerResponse, location: string): void {
-  res.writeHead(302, { location });
+  startResponse(res, 302, { location });
   res.end();
 }

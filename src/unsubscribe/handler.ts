@@ -106,8 +106,10 @@ const ONE_CLICK = 'One-Click';
  *   gets 500, so the provider tries again. Bodies past 64 KiB: 413. Other methods: 405.
  *
  * Pages are in the reader's language (see `locale`): self-contained HTML under
- * `Content-Security-Policy: default-src 'none'` (the one stylesheet allowed by hash),
- * `Cache-Control: no-store` and `Referrer-Policy: no-referrer`.
+ * `Content-Security-Policy: default-src 'none'` (the one stylesheet allowed by hash) with
+ * `frame-ancestors 'none'`. Every answer, page or plain text, carries that policy,
+ * `X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff`, `Cache-Control: no-store` and
+ * `Referrer-Policy: no-referrer` (the URL holds the token).
  *
  * Throws a `ConfigError` naming `secrets`, `secrets[i]`, `preferences`, `maxAgeDays`, `app`,
  * `locale` or `messages.<locale>.<key>`.
@@ -154,19 +156,14 @@ export function createUnsubscribeHandler(options: UnsubscribeHandlerOptions): Un
     if (method !== 'POST') {
       const verdict = verifyWith(token, keys, maxAgeDays, new Date());
       if (!verdict.ok) return refuse(res, look, words, verdict.reason);
-      return sendPage(
-        res,
-        200,
-        look,
-        look.question(words, verdict.address, verdict.category, token as string),
-      );
+      return sendPage(res, 200, look.question(words, verdict.address, verdict.category, token as string));
     }
     const fields = await formFields(req);
     if (fields === 'too-large') return reply(res, 413, 'Payload Too Large', { connection: 'close' });
     const verdict = verifyWith(token, keys, maxAgeDays, new Date());
     if (!verdict.ok) return refuse(res, look, words, verdict.reason);
     if (fields?.get('List-Unsubscribe') !== ONE_CLICK)
-      return sendPage(res, 400, look, look.refusal(words, 'bad-request'));
+      return sendPage(res, 400, look.refusal(words, 'bad-request'));
     try {
       // Dated now, when the recipient asked: an opt-out is honoured whatever they chose before.
       await preferences.set(verdict.address, verdict.category, false, {
@@ -175,14 +172,16 @@ export function createUnsubscribeHandler(options: UnsubscribeHandlerOptions): Un
       });
     } catch (error) {
       onError(error);
-      return sendPage(res, 500, look, look.refusal(words, 'try-again'));
+      return sendPage(res, 500, look.refusal(words, 'try-again'));
     }
     if (fields.get('confirm') === 'page')
-      return sendPage(res, 200, look, look.done(words, verdict.address, verdict.category));
-    reply(res, 200, 'Unsubscribed', { 'cache-control': 'no-store' });
+      return sendPage(res, 200, look.done(words, verdict.address, verdict.category));
+    reply(res, 200, 'Unsubscribed');
   };
 
   return (req, res, next) => {
+    // Every answer, page or plain text, refusal or error, goes with these: set here, once.
+    for (const [name, value] of Object.entries(look.headers)) res.setHeader(name, value);
     handle(req, res).catch((error: unknown) => {
       // A mounting mistake (a JSON parser ran first): Express answers through its error handlers.
       if (next) return next(error);
@@ -202,7 +201,7 @@ const REFUSALS: Record<UnsubscribeTokenFailure, readonly [number, Refusal]> = {
 
 function refuse(res: ServerResponse, look: Pages, words: Translator, reason: UnsubscribeTokenFailure): void {
   const [status, refusal] = REFUSALS[reason];
-  sendPage(res, status, look, look.refusal(words, refusal));
+  sendPage(res, status, look.refusal(words, refusal));
 }
 
 /**

@@ -26,7 +26,11 @@ export interface Pages {
   question(words: Translator, address: string, category: ChoosableCategory, token: string): string;
   done(words: Translator, address: string, category: ChoosableCategory): string;
   refusal(words: Translator, kind: Refusal): string;
-  /** The response headers every page goes with (CSP with the stylesheet's hash). */
+  /**
+   * The headers of every response of the endpoint, pages and plain-text answers alike, set once
+   * per request by the handler: the CSP with the stylesheet's hash (on a plain-text answer it
+   * governs nothing, and still forbids framing), no caching, no referrer, no sniffing.
+   */
   readonly headers: Readonly<Record<string, string>>;
 }
 
@@ -42,7 +46,6 @@ export function pages(look: PageLook): Pages {
   const style = stylesheet(look.colors, look.darkColors);
   const hash = createHash('sha256').update(style, 'utf8').digest('base64');
   const headers = Object.freeze({
-    'content-type': 'text/html; charset=utf-8',
     // Nothing but the one inline stylesheet, forms only to this origin, never framed.
     'content-security-policy': `default-src 'none'; style-src 'sha256-${hash}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
     // The URL holds the token: not cached, not sent on as a referrer.
@@ -118,9 +121,9 @@ ${body}
   };
 }
 
-/** Answers with a page. */
-export function sendPage(res: ServerResponse, status: number, pagesFor: Pages, html: string): void {
-  res.writeHead(status, pagesFor.headers);
+/** Answers with a page (the handler has set `Pages.headers`). */
+export function sendPage(res: ServerResponse, status: number, html: string): void {
+  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8' });
   res.end(html);
 }
 

@@ -230,6 +230,44 @@ describe('the page a person reaches', () => {
     expect(html).not.toMatch(/<script|src=|href=|@import|url\(/i);
   });
 
+  it('every answer, page or plain text, goes with the same locked-down headers', async () => {
+    const broken: PreferenceStore = {
+      ...memoryPreferenceStore(),
+      set: () => Promise.reject(new Error('database down')),
+    };
+    const { url } = await endpoint();
+    const failing = await endpoint({ preferences: broken });
+    const answers: [string, Promise<Response>, number, RegExp][] = [
+      ['the question', fetch(`${url}?token=${token()}`), 200, /^text\/html/],
+      ['a forged link', fetch(`${url}?token=${token({ secret: 'x'.repeat(40) })}`), 403, /^text\/html/],
+      ['the one-click answer', oneClick(url, token()), 200, /^text\/plain/],
+      ['the confirmation', oneClick(url, token(), `${ONE_CLICK}&confirm=page`), 200, /^text\/html/],
+      ['a POST without the one-click field', oneClick(url, token(), 'x=1'), 400, /^text\/html/],
+      [
+        'a body too large',
+        oneClick(url, token(), `${ONE_CLICK}&pad=${'x'.repeat(70_000)}`),
+        413,
+        /^text\/plain/,
+      ],
+      ['another method', fetch(`${url}?token=${token()}`, { method: 'PUT' }), 405, /^text\/plain/],
+      ['a store that fails', oneClick(failing.url, token()), 500, /^text\/html/],
+    ];
+    for (const [name, answer, status, type] of answers) {
+      const response = await answer;
+      expect([name, response.status, response.headers.get('content-type')]).toEqual([
+        name,
+        status,
+        expect.stringMatching(type),
+      ]);
+      expect(response.headers.get('x-content-type-options'), name).toBe('nosniff');
+      expect(response.headers.get('referrer-policy'), name).toBe('no-referrer');
+      expect(response.headers.get('cache-control'), name).toBe('no-store');
+      expect(response.headers.get('x-frame-options'), name).toBe('DENY');
+      expect(response.headers.get('content-security-policy'), name).toMatch(/; frame-ancestors 'none'$/);
+      await response.body?.cancel();
+    }
+  });
+
   it('uses the emails’ palette, light and dark', async () => {
     const mail = new EmailService({
       transport: memoryTransport(),
