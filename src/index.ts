@@ -158,7 +158,12 @@ export {
   type MailgunTransportOptions,
   mailgunTransport,
 } from './transports/mailgun.js';
-export { type CapturedEmail, type MemoryTransport, memoryTransport } from './transports/memory.js';
+export {
+  type CapturedEmail,
+  type MemoryTransport,
+  type MemoryTransportOptions,
+  memoryTransport,
+} from './transports/memory.js';
 export {
   type PostmarkTransport,
   type PostmarkTransportOptions,

@@ -162,6 +162,14 @@ export interface Transport {
   /** Delivers one message. Rejects with an `EmailError` on failure. */
   send(message: EmailMessage, context: SendContext): Promise<SendResult>;
   /**
+   * Throws the `MessageError` that {@link send} would throw for `message` before sending it (what
+   * this provider cannot carry: Postmark's one tag, Resend's tag characters, SendGrid's 10 000
+   * bytes of custom_args, SES's tag rules, an address sendmail would read as an option), and
+   * sends nothing. `memoryTransport({ like })` calls it, so a test suite refuses what production
+   * would. Wrappers check with every transport behind them.
+   */
+  check?(message: EmailMessage): void;
+  /**
    * The most `to` recipients one {@link sendBatch} call takes (Mailgun: 1 000). Set exactly when
    * `sendBatch` is.
    */
@@ -209,15 +217,17 @@ export function mayCapture(transport: Transport): boolean {
 /**
  * Internal, for wrappers: what they say of capturing, staging and signing. `captures` when every
  * one of `transports` captures, `capturesSome` when some do (or may) while others deliver,
- * `staged` when every one is staged, `dkim` when every one signs as the same identity; each an
- * absent property otherwise.
+ * `staged` when every one is staged, `dkim` when every one signs as the same identity, `check`
+ * when any of them checks (it checks with each); each an absent property otherwise.
  */
 export function wrapped(transports: readonly Transport[]): {
   captures: boolean;
   capturesSome?: true;
   staged?: true;
   dkim?: DkimIdentity;
+  check?: (message: EmailMessage) => void;
 } {
+  const checking = transports.filter((t) => typeof t.check === 'function');
   const captures = transports.every((t) => t.captures === true);
   const staged = transports.length > 0 && transports.every((t) => t.staged === true);
   const some = !captures && transports.some(mayCapture);
@@ -232,6 +242,14 @@ export function wrapped(transports: readonly Transport[]): {
     ...(some ? { capturesSome: true } : {}),
     ...(staged ? { staged: true } : {}),
     ...(same ? { dkim: first } : {}),
+    // Any of them may send it: what one would refuse is refused.
+    ...(checking.length > 0
+      ? {
+          check: (message: EmailMessage) => {
+            for (const t of checking) t.check!(message);
+          },
+        }
+      : {}),
   };
 }
 

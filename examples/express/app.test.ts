@@ -3,6 +3,7 @@
  * password reset. The app gets a mail service on a memory transport, so the tests read the mail
  * it sent instead of a mail server.
  */
+import { smtpTransport } from 'mailroom-js';
 import { createTestMailer, extractLink, type TestMailer } from 'mailroom-js/testing';
 import request from 'supertest';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -93,5 +94,15 @@ describe('forgetting the password', () => {
     expect(unknown.status).toBe(known.status);
     expect(unknown.body).toEqual(known.body);
     mailer.outbox.expectNotSent();
+  });
+});
+
+describe('against what production would refuse', () => {
+  it('signs up through an outbox that checks mail as the production SMTP transport would', async () => {
+    // `like`: the transport server.ts would build in production; it is never sent through.
+    mailer = createTestMailer({ appName: 'Acme', like: smtpTransport({ host: 'smtp.acme.example' }) });
+    app = createApp({ mail: mailer.service, baseUrl: 'https://acme.example' });
+    await signUp('jane@example.com').expect(201);
+    mailer.outbox.expectSent({ to: 'jane@example.com', template: 'verification' });
   });
 });

@@ -16,7 +16,7 @@ import { AssertionError } from 'node:assert';
 import type { EmailCategory, EmailMessage } from '../message.js';
 import { EmailService, type EmailServiceOptions } from '../service.js';
 import type { TemplateName } from '../templates/names.js';
-import { type MemoryTransport, memoryTransport } from '../transports/memory.js';
+import { type MemoryTransport, type MemoryTransportOptions, memoryTransport } from '../transports/memory.js';
 
 /** Which messages to look for; every given field must match. */
 export interface EmailQuery {
@@ -103,13 +103,18 @@ export interface TestMailer {
 
 /**
  * Builds an {@link EmailService} on a fresh memory transport, for one test file or one test.
- * Options are those of `EmailService` (sender defaults to `Test App <no-reply@example.com>`).
+ * Options are those of `EmailService` (sender defaults to `Test App <no-reply@example.com>`),
+ * and `like`: the production transport, whose refusals the outbox then makes (see
+ * `MemoryTransportOptions.like`).
  */
-export function createTestMailer(options: Partial<Omit<EmailServiceOptions, 'transport'>> = {}): TestMailer {
-  const transport = memoryTransport();
+export function createTestMailer(
+  options: Partial<Omit<EmailServiceOptions, 'transport'>> & MemoryTransportOptions = {},
+): TestMailer {
+  const { like, ...rest } = options;
+  const transport = memoryTransport(like === undefined ? {} : { like });
   const service = new EmailService({
     from: { name: 'Test App', address: 'no-reply@example.com' },
-    ...options,
+    ...rest,
     transport,
   });
   return { service, transport, outbox: new Outbox(transport) };

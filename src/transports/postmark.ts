@@ -132,6 +132,7 @@ export function postmarkTransport(options: PostmarkTransportOptions): PostmarkTr
     narrowsRecipients: true,
     describe: () =>
       `postmark ${endpoint.origin}${options.messageStream ? ` (stream ${options.messageStream})` : ''}${testToken ? ' (test token: nothing delivered)' : ''}`,
+    check: (message) => void toBody(message, options),
     async send(message, context) {
       api.admit(message, context);
       const body = JSON.stringify(toBody(message, options));

@@ -125,6 +125,7 @@ export function resendTransport(options: ResendTransportOptions): ResendTranspor
     // It never sends a retry meant for some recipients only: it refuses it instead.
     narrowsRecipients: true,
     describe: () => `resend ${endpoint.origin}`,
+    check: (message) => void toBody(message),
     async send(message, context) {
       api.admit(message, context);
       const body = JSON.stringify(toBody(message));

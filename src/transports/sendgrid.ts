@@ -112,6 +112,7 @@ export function sendgridTransport(options: SendgridTransportOptions): SendgridTr
     narrowsRecipients: true,
     describe: () =>
       `sendgrid ${endpoint.origin}${options.sandboxMode ? ' (sandbox mode: nothing delivered)' : ''}`,
+    check: (message) => void toBody(message, options),
     async send(message, context) {
       api.admit(message, context);
       const body = JSON.stringify(toBody(message, options));

@@ -110,6 +110,7 @@ export function sendmailTransport(options: SendmailTransportOptions = {}): Sendm
     // The arguments are not shown: one could hold a secret (msmtp's --passwordeval).
     describe: () =>
       `sendmail ${path}${args.length ? ` (${args.length} extra argument${args.length === 1 ? '' : 's'})` : ''}${dkim ? ', DKIM-signed' : ''}`,
+    check: (message) => void envelope(message),
     async send(message, context) {
       throwIfAborted(context, 'sendmail');
       if (closed)

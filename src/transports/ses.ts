@@ -239,6 +239,7 @@ export function sesTransport(options: SesTransportOptions = {}): SesTransport {
     ...(dkim === undefined ? {} : { dkim: dkim.identity }),
     describe: () =>
       `ses ${where ?? (own ? 'region from the AWS config' : 'your SESv2Client')}${options.configurationSetName ? ` (configuration set ${options.configurationSetName})` : ''}${dkim ? ', DKIM-signed' : ''}`,
+    check: (message) => void emailTags(message),
     async send(message, context) {
       throwIfAborted(context, 'ses');
       const tags = emailTags(message);
