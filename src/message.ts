@@ -739,9 +739,8 @@ function buildMessage(
     throw new MessageError('html', 'must be a string');
   if (input.text !== undefined && typeof input.text !== 'string')
     throw new MessageError('text', 'must be a string');
-  if (input.template !== undefined && typeof input.template !== 'string') {
-    throw new MessageError('template', 'must be a string');
-  }
+  // A label, written into log lines, events, the sandbox's summary and the hold's store.
+  if (input.template !== undefined) checkHeaderText(input.template, 'template', 200);
   const idempotencyKey = checkIdempotencyKey(input.idempotencyKey);
   const sendAt = input.sendAt === undefined ? undefined : futureSendAt(input.sendAt);
   const locale = checkLocale(input.locale);

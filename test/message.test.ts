@@ -310,6 +310,8 @@ describe('one rule for every string that reaches a header or a provider field', 
     ['replyTo[0].name', (bad) => ({ replyTo: [{ name: bad, address: 'help@acme.example' }] })],
     ['idempotencyKey', (bad) => ({ idempotencyKey: `k${bad}` })],
     ['icalEvent.filename', (bad) => ({ icalEvent: { content: INVITE, filename: `i${bad}.ics` } })],
+    // A label, but written into log lines, events and the sandbox's and hold's files.
+    ['template', (bad) => ({ template: `welcome${bad}` })],
   ];
   for (const [source, patch] of sources) {
     it.each(hostile)(`refuses %s in ${source}`, (_, bad) => {
