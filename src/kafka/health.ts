@@ -89,6 +89,9 @@ export async function serveWorkerHealth(
     : undefined;
 
   const server = createServer((request, response) => {
+    // Read by probes and scrapers, never meant to be rendered or framed by a browser.
+    response.setHeader('x-content-type-options', 'nosniff');
+    response.setHeader('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
     answer(request, response, runtime, metrics).catch(() => {
       if (!response.headersSent) response.writeHead(500);
       response.end();

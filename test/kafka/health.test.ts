@@ -45,6 +45,11 @@ async function setup() {
 
 async function get(url: string): Promise<{ status: number; body: string; type: string | null }> {
   const response = await fetch(url);
+  // Every answer, whatever the path: probes' and scrapers' text, never sniffed or framed.
+  expect([
+    response.headers.get('x-content-type-options'),
+    response.headers.get('content-security-policy'),
+  ]).toEqual(['nosniff', "default-src 'none'; frame-ancestors 'none'"]);
   return { status: response.status, body: await response.text(), type: response.headers.get('content-type') };
 }
 
