@@ -190,8 +190,11 @@ export function holdTransport(options: HoldTransportOptions): HoldTransport {
     dir,
     transport: inner,
     describe: () => `hold ${dir}, released through ${inner.describe?.() ?? inner.name}`,
+    ...(inner.check ? { check: (message: EmailMessage) => inner.check!(message) } : {}),
     async send(message, context) {
       throwIfAborted(context, 'hold');
+      // What the release would refuse is refused now, while the sender is there to hear it.
+      inner.check?.(message);
       const captured = await sandbox.send(message, context);
       const files = captured.response as SandboxFiles;
       const id = basename(files.json, '.json');

@@ -9,6 +9,7 @@ import { createMessage } from '../../src/message.js';
 import { EmailService } from '../../src/service.js';
 import { heldId, holdTransport } from '../../src/transports/hold.js';
 import { memoryTransport } from '../../src/transports/memory.js';
+import { postmarkTransport } from '../../src/transports/postmark.js';
 import { smtpTransport } from '../../src/transports/smtp.js';
 import { stagingTransport } from '../../src/transports/staging.js';
 import { fromMessage, fromMime } from '../helpers/received.js';
@@ -363,6 +364,17 @@ describe('holdTransport against a real SMTP server', () => {
     expect(inner.outbox).toHaveLength(0);
     const state = JSON.parse(await readFile(join(dir, '.hold', `${heldId(result)}.state.json`), 'utf8'));
     expect(state).toMatchObject({ status: 'held', history: [] });
+  });
+
+  it('refuses when held what its release would refuse, and holds nothing', async () => {
+    const postmark = postmarkTransport({ serverToken: 'pm-token', baseUrl: 'http://127.0.0.1:9' });
+    const transport = holdTransport({ transport: postmark, dir, onFirstWrite: false });
+    const error = await new EmailService({ transport, from: FROM })
+      .send({ ...welcome, tags: ['welcome', 'onboarding'] })
+      .catch((e) => e);
+    expect(isMessageError(error) && error.field).toBe('tags');
+    expect(await transport.list()).toEqual([]);
+    expect(await readdir(dir).catch(() => [])).toEqual([]);
   });
 
   it('a recipient the server deferred on release stays held, and the next release goes to them only', async () => {
