@@ -248,6 +248,14 @@ const RESERVED_HEADERS = new Set([
 ]);
 /** `Resent-From`, `Resent-Date` … (RFC 5322 §3.6.6) belong to a resend, never to a new message. */
 const RESENT = /^resent-/i;
+/**
+ * Headers a provider's SMTP relay reads as instructions, not as part of the email: SendGrid's
+ * `X-SMTPAPI` (more recipients, sandbox mode: "SMTP API", SendGrid docs), Mailgun's `X-Mailgun-*`
+ * (`X-Mailgun-Drop-Message` drops it: "Sending via SMTP", Mailgun docs), Postmark's `X-PM-*`,
+ * Amazon SES's `X-SES-*`. Through one transport they would change who gets the email, or whether
+ * anyone does; through the others they would do nothing. mailroom's options say it once for all.
+ */
+const PROVIDER_CONTROL = /^(?:x-smtpapi$|x-mailgun-|x-pm-|x-ses-)/i;
 const ATTACHMENT_KEYS = new Set(['filename', 'content', 'contentType', 'cid']);
 const CALENDAR_KEYS = new Set(['content', 'method', 'filename']);
 /** iTIP methods (RFC 5546 §1.4). */
@@ -425,6 +433,12 @@ function checkHeaders(input: unknown): Record<string, string> {
       throw new MessageError(
         field,
         'set by mailroom; give idempotencyKey (or messageId) so every attempt carries the same Message-ID',
+      );
+    }
+    if (PROVIDER_CONTROL.test(lower)) {
+      throw new MessageError(
+        field,
+        "is a provider's instruction, which would change who gets the email, or whether anyone does, on one transport only; use mailroom's options (tags, metadata, sendAt, the transport's own options)",
       );
     }
     if (RESERVED_HEADERS.has(lower) || RESENT.test(lower)) {

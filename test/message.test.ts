@@ -433,6 +433,30 @@ describe('what would change the email on its way, refused when the message is ma
     );
   });
 
+  it("refuses a provider relay's instruction headers, which act on one transport only", () => {
+    for (const name of [
+      'X-SMTPAPI',
+      'x-smtpapi',
+      'X-Mailgun-Drop-Message',
+      'X-Mailgun-Variables',
+      'X-PM-Message-Stream',
+      'X-SES-CONFIGURATION-SET',
+    ]) {
+      const error = thrown(() =>
+        createMessage({ ...valid, headers: { [name]: '{"to":["x@evil.example"]}' } }),
+      );
+      expect([error.field, error.message]).toEqual([
+        `headers.${name}`,
+        expect.stringMatching(/provider's instruction/),
+      ]);
+    }
+    expect(
+      createMessage({ ...valid, headers: { 'X-Mailgunner': '1', 'X-Campaign': 'spring' } }).headers,
+    ).toMatchObject({
+      'X-Campaign': 'spring',
+    });
+  });
+
   it('refuses a percent-encoded domain rather than decoding it', () => {
     for (const address of ['jane@acme%2eexample', 'jane@ac%6De.example', 'Jane <jane@acme%2Eexample>']) {
       expect(fieldOf(() => createMessage({ ...valid, to: address }))).toBe('to[0]');
