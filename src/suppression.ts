@@ -3,6 +3,7 @@
  * blocks), checked by `EmailService` before every non-`security` send.
  */
 
+import { lowerAscii } from './ascii-case.js';
 import { isMessageError, MessageError } from './errors.js';
 import { parseAddress } from './message.js';
 import type { DeliveryEvent } from './webhooks/events.js';
@@ -137,10 +138,14 @@ export function suppressFromEvents(store: SuppressionStore): (event: DeliveryEve
   };
 }
 
-/** Internal: the form an address is stored and compared in (checked, lower-cased). */
+/**
+ * Internal: the form an address is stored and compared in: checked as given, then its ASCII
+ * letters lower-cased and nothing else (the same mapping the webhooks' events use, so a write and
+ * a lookup never disagree).
+ */
 export function normalise(address: string): string {
   if (typeof address !== 'string') throw new MessageError('address', 'must be an email address');
-  return parseAddress(address.trim(), 'address').address.toLowerCase();
+  return lowerAscii(parseAddress(address.trim(), 'address').address);
 }
 
 /**

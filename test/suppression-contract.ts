@@ -122,6 +122,21 @@ export function suppressionStoreContract(name: string, make: StoreFactory): void
       });
     });
 
+    it('never takes \\u212Aevin@ (Kelvin sign) for kevin@: refused as an address, on write and on lookup', async () => {
+      const store = await fresh();
+      await store.suppress('kevin@acme.example', 'manual');
+      for (const address of ['\u212Aevin@acme.example', '\u0130van@acme.example']) {
+        const write = await rejection(() => store.suppress(address, 'hard-bounce'));
+        expect(isMessageError(write) && write.field, address).toBe('address');
+        const lookup = await rejection(() => store.isSuppressed(address));
+        expect(isMessageError(lookup) && lookup.field, address).toBe('address');
+      }
+      expect(await store.isSuppressed('ivan@acme.example')).toBeUndefined();
+      expect((await store.list()).map((s) => [s.address, s.reason])).toEqual([
+        ['kevin@acme.example', 'manual'],
+      ]);
+    });
+
     it('refuses a malformed address, reason, detail or date, naming the field, and stores nothing', async () => {
       const store = await fresh();
       const field = async (fn: () => Promise<unknown>) => {

@@ -3,6 +3,8 @@
  * email, with the provider's payload kept untouched in `raw`.
  */
 
+import { lowerAscii } from '../ascii-case.js';
+
 /** The providers whose webhooks mailroom verifies and reads. */
 export type WebhookProviderName = 'mailgun' | 'postmark' | 'sendgrid' | 'resend' | 'ses';
 
@@ -10,7 +12,10 @@ export type WebhookProviderName = 'mailgun' | 'postmark' | 'sendgrid' | 'resend'
 export interface DeliveryEventBase {
   /** The provider that sent the webhook. */
   readonly provider: WebhookProviderName;
-  /** The recipient the event is about, lower-cased (`jane@example.com`). */
+  /**
+   * The recipient the event is about, its ASCII letters lower-cased (`jane@example.com`); other
+   * characters as the provider gave them.
+   */
   readonly recipient: string;
   /**
    * `false` when the provider did not say which recipient of the email the event is about, so it
@@ -129,11 +134,25 @@ export function bracketed(id: string | undefined): string | undefined {
   return bare ? `<${bare}>` : undefined;
 }
 
-/** Internal: the address inside `Name <a@b>` (or the whole string), lower-cased. */
-export function bareAddress(value: string): string {
-  const match = /<([^<>]+)>\s*$/.exec(value);
-  return (match ? match[1]! : value).trim().toLowerCase();
+/**
+ * Internal: the recipient a provider named, as events carry it: the address inside `Name <a@b>`
+ * (or the whole string), its ASCII letters lower-cased and nothing else changed (see
+ * {@link lowerAscii}); undefined when it is no plausible address (missing, blank, no `@`, a
+ * space, a control or format character, over 254 characters), which drops the event as a missing
+ * recipient always did. Non-ASCII addresses (SMTPUTF8) are kept as given: they name their own
+ * mailbox, and the suppression list refuses them (an event for one suppresses nobody).
+ */
+export function recipientOf(value: unknown): string | undefined {
+  const given = text(value);
+  if (given === undefined) return undefined;
+  const match = /<([^<>]+)>\s*$/.exec(given);
+  const address = (match ? match[1]! : given).trim();
+  return PLAUSIBLE_ADDRESS.test(address) && address.length <= 254 ? lowerAscii(address) : undefined;
 }
+
+/** One `@` between a local part of 1 to 64 characters and a dotted domain; no space, control, format or bracket character. */
+const PLAUSIBLE_ADDRESS =
+  /^[^\p{C}\p{Z}\s<>()[\]\\,;:"@]{1,64}@[^\p{C}\p{Z}\s<>()[\]\\,;:"@.]+(?:\.[^\p{C}\p{Z}\s<>()[\]\\,;:"@.]+)+$/u;
 
 /** Internal: `{ [name]: value }` when there is a value, else nothing (for optional fields under exactOptionalPropertyTypes). */
 export function optional<K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } {

@@ -14,7 +14,7 @@
 
 import { createHmac } from 'node:crypto';
 import { ConfigError } from '../errors.js';
-import { bracketed, type DeliveryEvent, dateOf, optional, record, text } from './events.js';
+import { bracketed, type DeliveryEvent, dateOf, optional, recipientOf, record, text } from './events.js';
 import { FORGED, fresh, parseJson, safeEqual, type WebhookVerifier } from './verify.js';
 
 /** Options of the Mailgun webhook (`provider: 'mailgun'`). */
@@ -51,7 +51,7 @@ export function mailgunVerifier(options: MailgunWebhookOptions, toleranceMs: num
 }
 
 function mailgunEvent(data: Record<string, unknown>, nowMs: number): DeliveryEvent | undefined {
-  const recipient = text(data.recipient)?.toLowerCase();
+  const recipient = recipientOf(data.recipient);
   if (!recipient) return undefined;
   const headers = record(record(data.message).headers);
   const status = record(data['delivery-status']);

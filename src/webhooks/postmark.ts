@@ -13,7 +13,7 @@
  */
 
 import { ConfigError } from '../errors.js';
-import { type DeliveryEvent, dateOf, optional, record, text } from './events.js';
+import { type DeliveryEvent, dateOf, optional, recipientOf, record, text } from './events.js';
 import { digest, header, parseJson, safeEqual, type WebhookVerifier } from './verify.js';
 
 /** Options of the Postmark webhook (`provider: 'postmark'`). */
@@ -58,7 +58,7 @@ export function postmarkVerifier(options: PostmarkWebhookOptions): WebhookVerifi
 }
 
 function postmarkEvent(raw: Record<string, unknown>, nowMs: number): DeliveryEvent | undefined {
-  const recipient = (text(raw.Recipient) ?? text(raw.Email))?.toLowerCase();
+  const recipient = recipientOf(text(raw.Recipient) ?? raw.Email);
   if (!recipient) return undefined;
   const metadata = record(raw.Metadata);
   const base = {

@@ -14,7 +14,7 @@
 
 import { createHmac } from 'node:crypto';
 import { ConfigError } from '../errors.js';
-import { bareAddress, bracketed, type DeliveryEvent, dateOf, optional, record, text } from './events.js';
+import { bracketed, type DeliveryEvent, dateOf, optional, recipientOf, record, text } from './events.js';
 import { FORGED, fresh, header, parseJson, safeEqual, type WebhookVerifier } from './verify.js';
 
 /** Options of the Resend webhook (`provider: 'resend'`). */
@@ -50,11 +50,11 @@ export function resendVerifier(options: ResendWebhookOptions, toleranceMs: numbe
       const payload = record(parseJson(body));
       const data = record(payload.data);
       const to = Array.isArray(data.to) ? data.to : [data.to];
-      const recipients = to.map(text).filter((r): r is string => r !== undefined);
       // Resend names the email's recipients, not the one a bounce or complaint is about.
-      const known = recipients.length === 1;
+      const known = to.filter((r) => text(r) !== undefined).length === 1;
+      const recipients = to.map(recipientOf).filter((r): r is string => r !== undefined);
       return recipients.flatMap((address) => {
-        const event = resendEvent(payload, data, bareAddress(address), nowMs);
+        const event = resendEvent(payload, data, address, nowMs);
         if (!event) return [];
         return [known ? event : { ...event, recipientKnown: false as const }];
       });

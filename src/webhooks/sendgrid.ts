@@ -14,7 +14,7 @@
 
 import { createPublicKey, type KeyObject, verify as verifySignature } from 'node:crypto';
 import { ConfigError } from '../errors.js';
-import { bracketed, type DeliveryEvent, dateOf, optional, record, text } from './events.js';
+import { bracketed, type DeliveryEvent, dateOf, optional, recipientOf, record, text } from './events.js';
 import { digest, FORGED, fresh, header, parseJson, type WebhookVerifier } from './verify.js';
 
 /** Options of the SendGrid webhook (`provider: 'sendgrid'`). */
@@ -77,7 +77,7 @@ function publicKey(value: unknown): KeyObject {
 }
 
 function sendgridEvent(raw: Record<string, unknown>, nowMs: number): DeliveryEvent | undefined {
-  const recipient = text(raw.email)?.toLowerCase();
+  const recipient = recipientOf(raw.email);
   if (!recipient) return undefined;
   const base = {
     provider: 'sendgrid' as const,

@@ -24,7 +24,7 @@
 
 import { createPublicKey, type KeyObject, verify as verifySignature } from 'node:crypto';
 import { ConfigError } from '../errors.js';
-import { bracketed, type DeliveryEvent, dateOf, optional, record, text } from './events.js';
+import { bracketed, type DeliveryEvent, dateOf, optional, recipientOf, record, text } from './events.js';
 import { FORGED, fresh, parseJson, type Verdict, type WebhookVerifier } from './verify.js';
 
 /** Options of the SES (through SNS) webhook (`provider: 'ses'`). */
@@ -162,7 +162,7 @@ function sesEvents(ses: Record<string, unknown>, nowMs: number): DeliveryEvent[]
   const kind = ses.eventType ?? ses.notificationType;
   const base = (recipient: string, at: unknown, extra: { reason?: string; diagnostic?: string } = {}) => ({
     provider: 'ses' as const,
-    recipient: recipient.toLowerCase(),
+    recipient,
     timestamp: dateOf(at, nowMs),
     ...optional('providerMessageId', text(mail.messageId)),
     ...optional('messageId', bracketed(text(record(mail.commonHeaders).messageId))),
@@ -176,12 +176,14 @@ function sesEvents(ses: Record<string, unknown>, nowMs: number): DeliveryEvent[]
   ): { address: string; entry: Record<string, unknown> }[] =>
     (Array.isArray(list) ? list : []).flatMap((item) => {
       const entry = typeof item === 'string' ? { [field]: item } : record(item);
-      const address = text(entry[field]);
+      const address = recipientOf(entry[field]);
       return address ? [{ address, entry }] : [];
     });
   const destination = addresses(mail.destination, 'address');
-  // Opens, clicks and subscription events name the email's destination, not who acted.
-  const unknown = destination.length > 1 ? { recipientKnown: false as const } : {};
+  // Opens, clicks and subscription events name the email's destination, not who acted: counted
+  // as given, so that a second recipient that is no address still makes the one left unknown.
+  const given = Array.isArray(mail.destination) ? mail.destination.length : 0;
+  const unknown = given > 1 ? { recipientKnown: false as const } : {};
   switch (kind) {
     case 'Bounce': {
       const bounce = record(ses.bounce);

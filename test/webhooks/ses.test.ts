@@ -1,4 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { memorySuppressionStore, suppressFromEvents } from '../../src/suppression.js';
 import { createWebhookHandler, type DeliveryEvent } from '../../src/webhooks/index.js';
 import { selfSignedCert } from '../helpers/certs.js';
 import { listen, post, SES_TOPIC, SNS_CERT_URL, sample, sns } from './signing.js';
@@ -98,6 +99,45 @@ describe('SES webhook (through SNS)', () => {
       ['opened', 'a@example.com', false],
       ['opened', 'b@example.com', false],
     ]);
+  });
+
+  it('a bounce of \\u212Aevin@ (Kelvin sign) is about that address and does not suppress kevin@; KEVIN@ does', async () => {
+    const store = memorySuppressionStore();
+    const suppress = suppressFromEvents(store);
+    const events: DeliveryEvent[] = [];
+    const handler = createWebhookHandler({
+      provider: 'ses',
+      topicArns: [SES_TOPIC],
+      fetch: async () => new Response(snsCert),
+      onEvent: async (event) => {
+        events.push(event);
+        await suppress(event);
+      },
+    });
+    const server = await listen((req, res) => handler(req, res));
+    closers.push(server.close);
+    const bounce = sample('ses', 'bounce') as { bounce: Record<string, unknown> };
+    const bounceOf = (...emailAddress: string[]) => ({
+      ...bounce,
+      bounce: { ...bounce.bounce, bouncedRecipients: emailAddress.map((a) => ({ emailAddress: a })) },
+    });
+    const open = sample('ses', 'open') as { mail: Record<string, unknown> };
+    const openTo = (address: string) => ({ ...open, mail: { ...open.mail, destination: [address] } });
+    const post1 = (message: unknown) => post(server.url, sns(snsKey, message));
+    expect(
+      (await post1(bounceOf('\u212Aevin@acme.example', '\u0130van@acme.example', 'not an address'))).status,
+    ).toBe(200);
+    expect((await post1(openTo('\u212Aevin@acme.example'))).status).toBe(200);
+    expect(events.map((e) => [e.type, e.recipient])).toEqual([
+      ['bounced', '\u212Aevin@acme.example'],
+      ['bounced', '\u0130van@acme.example'],
+      ['opened', '\u212Aevin@acme.example'],
+    ]);
+    expect(await store.isSuppressed('kevin@acme.example')).toBeUndefined();
+    expect(await store.isSuppressed('ivan@acme.example')).toBeUndefined();
+    expect((await post1(bounceOf('KEVIN@ACME.example'))).status).toBe(200);
+    expect(events.at(-1)).toMatchObject({ recipient: 'kevin@acme.example' });
+    expect(await store.isSuppressed('kevin@acme.example')).toMatchObject({ reason: 'hard-bounce' });
   });
 
   it('accepts SignatureVersion 1 (SHA-1)', async () => {

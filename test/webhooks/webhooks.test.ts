@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { memorySuppressionStore, suppressFromEvents } from '../../src/suppression.js';
 import {
   createWebhookHandler,
   type DeliveryEvent,
@@ -179,6 +180,83 @@ describe.each(providers)('$name webhook', (provider) => {
     fail = false;
     expect((await post(server.url, request)).status).toBe(200);
     expect(events).toHaveLength(1);
+  });
+});
+
+/** Each provider's hard bounce of `address`, signed. */
+const bounces: { name: string; options: ProviderOptions; bounceTo: (address: string) => SignedRequest }[] = [
+  {
+    name: 'mailgun',
+    options: { provider: 'mailgun', signingKey: MAILGUN_KEY },
+    bounceTo: (address) =>
+      mailgun({ ...(sample('mailgun', 'failed-permanent') as object), recipient: address }),
+  },
+  {
+    name: 'resend',
+    options: { provider: 'resend', secret: RESEND_SECRET },
+    bounceTo: (address) => {
+      const bounced = sample('resend', 'bounced') as { data: object };
+      return resend({ ...bounced, data: { ...bounced.data, to: [address] } });
+    },
+  },
+  {
+    name: 'sendgrid',
+    options: { provider: 'sendgrid', publicKey: sendgridPair.publicKey },
+    bounceTo: (address) =>
+      sendgrid(
+        [{ ...((sample('sendgrid', 'batch') as object[])[5] as object), email: address }],
+        sendgridPair.privateKey,
+      ),
+  },
+  {
+    name: 'postmark',
+    options: { provider: 'postmark', username: POSTMARK_USER, password: POSTMARK_PASSWORD },
+    bounceTo: (address) => postmark({ ...(sample('postmark', 'bounce') as object), Email: address }),
+  },
+];
+
+describe.each(bounces)('$name webhook recipients', (provider) => {
+  /** An endpoint that feeds a suppression list, as the README sets one up. */
+  async function suppressing() {
+    const store = memorySuppressionStore();
+    const suppress = suppressFromEvents(store);
+    const events: DeliveryEvent[] = [];
+    const handler = createWebhookHandler({
+      ...provider.options,
+      onEvent: async (event: DeliveryEvent) => {
+        events.push(event);
+        await suppress(event);
+      },
+    } as WebhookHandlerOptions);
+    const server = await listen((req, res) => handler(req, res));
+    closers.push(server.close);
+    return { url: server.url, events, store };
+  }
+
+  it('a bounce of \\u212Aevin@ (Kelvin sign) is about that address, and does not suppress kevin@', async () => {
+    const { url, events, store } = await suppressing();
+    expect((await post(url, provider.bounceTo('\u212Aevin@acme.example'))).status).toBe(200);
+    expect((await post(url, provider.bounceTo('\u0130van@acme.example'))).status).toBe(200);
+    expect(events.map((e) => e.recipient)).toEqual(['\u212Aevin@acme.example', '\u0130van@acme.example']);
+    expect(await store.isSuppressed('kevin@acme.example')).toBeUndefined();
+    expect(await store.isSuppressed('ivan@acme.example')).toBeUndefined();
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('lower-cases ASCII letters, so a bounce of KEVIN@ACME.example suppresses kevin@acme.example', async () => {
+    const { url, events, store } = await suppressing();
+    expect((await post(url, provider.bounceTo('KEVIN@ACME.example'))).status).toBe(200);
+    expect(events.map((e) => e.recipient)).toEqual(['kevin@acme.example']);
+    expect(await store.isSuppressed('kevin@acme.example')).toMatchObject({ reason: 'hard-bounce' });
+  });
+
+  it('acknowledges an event for something that is no address, emitting nothing', async () => {
+    const { url, events, store } = await suppressing();
+    for (const address of ['not an address', 'kevin', 'kevin@acme', 'kevin@\u200Bacme.example']) {
+      expect((await post(url, provider.bounceTo(address))).status, address).toBe(200);
+    }
+    expect(events).toEqual([]);
+    expect(await store.list()).toEqual([]);
   });
 });
 
