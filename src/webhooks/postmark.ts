@@ -4,9 +4,9 @@
  * Postmark signs nothing. Its documented protection is HTTP Basic auth credentials in the
  * webhook's URL (`https://user:password@example.com/hooks/postmark`; Postmark, "Webhooks
  * overview": "secure them using HTTP Auth"), which this checks against `username` and `password`
- * in constant time; a missing or wrong `Authorization` is a 401. With no signed timestamp there is
- * nothing to judge staleness by (Postmark retries a failed delivery for hours), so a replay is the
- * same body seen again. Events (Postmark, "Webhooks"): `Delivery`; `Bounce` by `Type` (`HardBounce`,
+ * in constant time (the scheme in any case, RFC 7235); a missing or wrong `Authorization` is a
+ * 401. With no signed timestamp there is nothing to judge staleness by (Postmark retries a failed
+ * delivery for hours), so a replay is the same body seen again. Events (Postmark, "Webhooks"): `Delivery`; `Bounce` by `Type` (`HardBounce`,
  * `BadEmailAddress`, `ManuallyDeactivated` are hard, `Transient` is deferred, `SpamComplaint`
  * complained, `Unsubscribe` unsubscribed, the rest soft); `SpamComplaint`; `Open`; `Click`;
  * `SubscriptionChange` with `SuppressSending: true`.
@@ -14,7 +14,7 @@
 
 import { ConfigError } from '../errors.js';
 import { type DeliveryEvent, dateOf, optional, recipientOf, record, text } from './events.js';
-import { digest, header, parseJson, safeEqual, type WebhookVerifier } from './verify.js';
+import { authorization, digest, parseJson, safeEqual, type WebhookVerifier } from './verify.js';
 
 /** Options of the Postmark webhook (`provider: 'postmark'`). */
 export interface PostmarkWebhookOptions {
@@ -42,12 +42,13 @@ export function postmarkVerifier(options: PostmarkWebhookOptions): WebhookVerifi
   if (typeof password !== 'string' || password.length < 16)
     throw new ConfigError('password', 'required: the password of the webhook URL, at least 16 characters');
   // Compared as digests, so that neither the length nor the content of the credentials leaks.
-  const expected = digest(`Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`);
+  const expected = digest(Buffer.from(`${username}:${password}`, 'utf8').toString('base64'));
   return {
     provider: 'postmark',
     verify(request) {
-      const given = header(request.headers, 'authorization') ?? '';
-      if (!safeEqual(digest(given.trim()), expected)) return { ok: false, status: 401 };
+      // Another scheme, or none, is compared as empty credentials: the same work as a wrong password.
+      const given = authorization(request.headers, 'Basic') ?? '';
+      if (!safeEqual(digest(given), expected)) return { ok: false, status: 401 };
       return { ok: true, replayKey: `postmark:${digest(request.body)}` };
     },
     parse(body, nowMs) {

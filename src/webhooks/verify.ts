@@ -2,6 +2,7 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { lowerAscii } from '../ascii-case.js';
 import type { DeliveryEvent, WebhookProviderName } from './events.js';
 
 /** A request as a verifier sees it: its headers and the exact bytes of its body. */
@@ -43,6 +44,17 @@ export function fresh(seconds: unknown, nowMs: number, toleranceMs: number): boo
 export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * What follows `scheme` in the `Authorization` header, or undefined when it names another scheme
+ * or none. As RFC 7235 §2.1 has it, the scheme is case-insensitive (`Basic`, `basic`, `BASIC`;
+ * ASCII letters only, see {@link lowerAscii}) and one or more spaces separate it from the
+ * credentials.
+ */
+export function authorization(headers: IncomingHttpHeaders, scheme: string): string | undefined {
+  const match = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +(\S+)$/.exec(header(headers, 'authorization')?.trim() ?? '');
+  return match && lowerAscii(match[1]!) === lowerAscii(scheme) ? match[2] : undefined;
 }
 
 /** A short digest, for replay keys built from request bytes. */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { memorySuppressionStore, suppressFromEvents } from '../../src/suppression.js';
 import {
@@ -257,6 +258,49 @@ describe.each(bounces)('$name webhook recipients', (provider) => {
     }
     expect(events).toEqual([]);
     expect(await store.list()).toEqual([]);
+  });
+});
+
+describe('postmark webhook authorization', () => {
+  const options: ProviderOptions = {
+    provider: 'postmark',
+    username: POSTMARK_USER,
+    password: POSTMARK_PASSWORD,
+  };
+  const basic = (password = POSTMARK_PASSWORD) =>
+    Buffer.from(`${POSTMARK_USER}:${password}`).toString('base64');
+  /** A bounce (a new one each time, so the replay check lets it through) with this Authorization. */
+  const withAuthorization = (authorization: string): SignedRequest => {
+    const request = postmark({ ...(sample('postmark', 'bounce') as object), MessageID: randomUUID() });
+    return { ...request, headers: { ...request.headers, authorization } };
+  };
+
+  it('takes the Basic scheme in any case, and more than one space before the credentials (RFC 7235)', async () => {
+    const { url, events } = await endpoint(options);
+    for (const scheme of ['Basic ', 'basic ', 'BASIC ', 'bAsIc ', 'Basic   ', 'basic\u0020\u0020']) {
+      expect((await post(url, withAuthorization(scheme + basic()))).status, JSON.stringify(scheme)).toBe(200);
+    }
+    expect(events).toHaveLength(6);
+  });
+
+  it('still answers 401 to wrong credentials in any case of the scheme, and to another scheme', async () => {
+    const { url, events } = await endpoint(options);
+    const wrong = basic('guessed-password-of-same-size!!!!!');
+    for (const authorization of [
+      `basic ${wrong}`,
+      `BASIC ${wrong}`,
+      `Basic ${wrong}`,
+      `Bearer ${basic()}`,
+      `Basic${basic()}`,
+      `basic ${basic()} extra`,
+      '',
+    ]) {
+      const request = withAuthorization(authorization);
+      const response = await fetch(url, { method: 'POST', headers: request.headers, body: request.body });
+      expect(response.status, authorization).toBe(401);
+      expect(response.headers.get('www-authenticate')).toBe('Basic realm="webhooks"');
+    }
+    expect(events).toEqual([]);
   });
 });
 
