@@ -22,9 +22,10 @@
  * email (`mail.destination`), one event each.
  */
 
-import { createPublicKey, type KeyObject, verify as verifySignature } from 'node:crypto';
+import { type KeyObject, verify as verifySignature } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { bracketed, type DeliveryEvent, dateOf, optional, recipientOf, record, text } from './events.js';
+import { snsCertificates } from './sns-certificates.js';
 import { FORGED, fresh, parseJson, type Verdict, type WebhookVerifier } from './verify.js';
 
 /** Options of the SES (through SNS) webhook (`provider: 'ses'`). */
@@ -35,13 +36,17 @@ export interface SesWebhookOptions {
    */
   topicArns: readonly string[];
   /**
-   * The fetch used for the signing certificate (cached per URL) and to confirm a subscription.
-   * Default: the global `fetch`. Tests pass their own.
+   * The fetch used for the signing certificate and to confirm a subscription. A certificate is
+   * fetched once per URL (messages arriving together share the fetch), and only for a message
+   * that passed every other check; a fetch that failed is remembered for 60 seconds, answering
+   * messages naming that URL with 403 without fetching again. Default: the global `fetch`. Tests
+   * pass their own.
    */
   fetch?: (url: string) => Promise<Response>;
 }
 
 const SNS_HOST = /^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const NOTIFICATION_FIELDS = ['Message', 'MessageId', 'Subject', 'Timestamp', 'TopicArn', 'Type'];
 const CONFIRMATION_FIELDS = [
   'Message',
@@ -68,24 +73,11 @@ export function sesVerifier(options: SesWebhookOptions, toleranceMs: number): We
   if (options.fetch !== undefined && typeof options.fetch !== 'function')
     throw new ConfigError('fetch', 'must be a function like the global fetch');
   const get = options.fetch ?? ((url: string) => fetch(url));
-  const certificates = new Map<string, Promise<KeyObject>>();
-  const certificate = (url: string): Promise<KeyObject> => {
-    let key = certificates.get(url);
-    if (!key) {
-      key = get(url).then(async (response) => {
-        if (!response.ok) throw new Error(`SNS signing certificate: HTTP ${response.status}`);
-        return createPublicKey(await response.text());
-      });
-      // A failed fetch is not kept: the next message tries again.
-      key.catch(() => certificates.delete(url));
-      if (certificates.size >= 32) certificates.delete(certificates.keys().next().value as string);
-      certificates.set(url, key);
-    }
-    return key;
-  };
+  const certificate = snsCertificates(get);
 
   return {
     provider: 'ses',
+    // Every check that needs no certificate comes first: a message that fails one costs no fetch.
     async verify(request, nowMs): Promise<Verdict> {
       const message = record(parseJson(request.body));
       const type = message.Type;
@@ -100,7 +92,12 @@ export function sesVerifier(options: SesWebhookOptions, toleranceMs: number): We
       const algorithm =
         message.SignatureVersion === '2' ? 'sha256' : message.SignatureVersion === '1' ? 'sha1' : '';
       const certUrl = snsUrl(message.SigningCertURL);
-      if (!algorithm || !certUrl?.pathname.endsWith('.pem') || typeof message.Signature !== 'string')
+      if (
+        !algorithm ||
+        !certUrl?.pathname.endsWith('.pem') ||
+        typeof message.Signature !== 'string' ||
+        !BASE64.test(message.Signature)
+      )
         return FORGED;
       let signed = '';
       for (const field of fields) {
@@ -109,6 +106,7 @@ export function sesVerifier(options: SesWebhookOptions, toleranceMs: number): We
         if (typeof value !== 'string') return FORGED;
         signed += `${field}\n${value}\n`;
       }
+      if (!fresh(Date.parse(String(message.Timestamp)) / 1000, nowMs, toleranceMs)) return FORGED;
       let key: KeyObject;
       try {
         key = await certificate(certUrl.href);
@@ -126,8 +124,7 @@ export function sesVerifier(options: SesWebhookOptions, toleranceMs: number): We
       } catch {
         valid = false;
       }
-      const seconds = Date.parse(String(message.Timestamp)) / 1000;
-      if (!valid || !fresh(seconds, nowMs, toleranceMs)) return FORGED;
+      if (!valid) return FORGED;
       return { ok: true, replayKey: `ses:${String(message.MessageId)}` };
     },
     async parse(body, nowMs) {

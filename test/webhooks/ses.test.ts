@@ -1,8 +1,8 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { memorySuppressionStore, suppressFromEvents } from '../../src/suppression.js';
 import { createWebhookHandler, type DeliveryEvent } from '../../src/webhooks/index.js';
 import { selfSignedCert } from '../helpers/certs.js';
-import { listen, post, SES_TOPIC, SNS_CERT_URL, sample, sns } from './signing.js';
+import { listen, post, SES_TOPIC, type SignedRequest, SNS_CERT_URL, sample, sns } from './signing.js';
 
 let snsKey: string;
 let snsCert: string;
@@ -201,5 +201,114 @@ describe('SES webhook (through SNS)', () => {
     expect(() =>
       createWebhookHandler({ provider: 'ses', topicArns: ['ses-events'], onEvent: () => {} }),
     ).toThrow(/^topicArns:/);
+  });
+});
+
+describe('SES webhook: fetching the signing certificate', () => {
+  /**
+   * A local server standing in for SNS's certificate host: `/good.pem` serves the certificate,
+   * anything else answers 500, each after `delayMs`. The endpoint's fetch sends every certificate
+   * URL there, keeping its path; `hits` counts the paths asked for.
+   */
+  async function certificateHost(delayMs = 0) {
+    const hits: string[] = [];
+    const host = await listen((req, res) => {
+      hits.push(req.url ?? '');
+      setTimeout(() => {
+        if (req.url === '/good.pem') res.end(snsCert);
+        else res.writeHead(500).end('down');
+      }, delayMs);
+    });
+    closers.push(host.close);
+    const events: DeliveryEvent[] = [];
+    const handler = createWebhookHandler({
+      provider: 'ses',
+      topicArns: [SES_TOPIC],
+      fetch: (url) => fetch(host.url + new URL(url).pathname),
+      onEvent: (event) => void events.push(event),
+    });
+    const server = await listen((req, res) => handler(req, res));
+    closers.push(server.close);
+    return { url: server.url, hits, events };
+  }
+  const certUrl = (name: string) => `https://sns.us-east-1.amazonaws.com/${name}.pem`;
+  const forged = (name: string) => sns(otherKey, sample('ses', 'bounce'), { certUrl: certUrl(name) });
+
+  it('N forged messages naming a certificate URL that fails make one fetch, not N', async () => {
+    const { url, hits, events } = await certificateHost();
+    for (let i = 0; i < 5; i++) expect((await post(url, forged('failing'))).status).toBe(403);
+    expect(hits).toEqual(['/failing.pem']);
+    expect(events).toEqual([]);
+  });
+
+  it('messages arriving together share one fetch of the same URL, failing or not', async () => {
+    const { url, hits, events } = await certificateHost(100);
+    const answers = await Promise.all([
+      ...Array.from({ length: 10 }, () => post(url, forged('failing'))),
+      ...Array.from({ length: 10 }, () =>
+        post(url, sns(snsKey, sample('ses', 'bounce'), { certUrl: certUrl('good') })),
+      ),
+    ]);
+    expect(answers.map((a) => a.status)).toEqual([...Array(10).fill(403), ...Array(10).fill(200)]);
+    expect(hits.sort()).toEqual(['/failing.pem', '/good.pem']);
+    expect(events).toHaveLength(10);
+  });
+
+  it('fetches a URL that failed again after a minute', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const { url, hits } = await certificateHost();
+      expect((await post(url, forged('failing'))).status).toBe(403);
+      vi.setSystemTime(Date.now() + 59_000);
+      expect((await post(url, forged('failing'))).status).toBe(403);
+      expect(hits).toHaveLength(1);
+      vi.setSystemTime(Date.now() + 2_000);
+      expect((await post(url, forged('failing'))).status).toBe(403);
+      expect(hits).toEqual(['/failing.pem', '/failing.pem']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps the certificate in use while many failing URLs are asked for at once', async () => {
+    const { url, hits, events } = await certificateHost(100);
+    const genuine = () => sns(snsKey, sample('ses', 'bounce'), { certUrl: certUrl('good') });
+    expect((await post(url, genuine())).status).toBe(200);
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => post(url, forged(`failing-${i}`))),
+    );
+    expect(answers.every((a) => a.status === 403)).toBe(true);
+    expect((await post(url, genuine())).status).toBe(200);
+    expect(hits.filter((h) => h === '/good.pem')).toHaveLength(1);
+    expect(events).toHaveLength(2);
+  });
+
+  it('fetches nothing for a message that fails a check needing no certificate', async () => {
+    const { url, hits } = await certificateHost();
+    const bounce = sample('ses', 'bounce');
+    const failing = { certUrl: certUrl('failing') };
+    const refused: [string, SignedRequest][] = [
+      ['stale', sns(otherKey, bounce, { ...failing, ageMs: 6 * 60_000 })],
+      ['another topic', sns(otherKey, bounce, { ...failing, topic: 'arn:aws:sns:us-east-1:999999999999:x' })],
+      [
+        'not a certificate URL',
+        sns(otherKey, bounce, { certUrl: 'https://sns.us-east-1.amazonaws.com/x.txt' }),
+      ],
+      ['not JSON', { body: 'nonsense', headers: {} }],
+    ];
+    /** The forged message with some fields changed; `undefined` leaves a field out. */
+    const edit = (changes: Record<string, string | undefined>): SignedRequest => {
+      const request = forged('failing');
+      return { ...request, body: JSON.stringify({ ...JSON.parse(request.body), ...changes }) };
+    };
+    refused.push(
+      ['an unknown Type', edit({ Type: 'Surprise' })],
+      ['SignatureVersion 3', edit({ SignatureVersion: '3' })],
+      ['no Signature', edit({ Signature: undefined })],
+      ['a Signature that is not base64', edit({ Signature: 'not base64!' })],
+      ['no MessageId', edit({ MessageId: undefined })],
+    );
+    for (const [name, request] of refused) expect((await post(url, request)).status, name).toBe(403);
+    expect(hits).toEqual([]);
   });
 });

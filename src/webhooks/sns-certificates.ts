@@ -1,0 +1,70 @@
+/**
+ * Internal: the SNS signing certificates the SES webhook fetches, by URL. Anyone can post a
+ * message naming any `SigningCertURL` on an SNS host, so every fetch is one an attacker can ask
+ * for: requests for the same URL share one fetch while it runs, a certificate is kept once
+ * fetched, and a fetch that failed is remembered for {@link FAILED_FETCH_MEMORY_MS}, so that
+ * forged messages naming a URL that does not answer cost one fetch a minute, not one each.
+ * Both memories are bounded, the oldest forgotten first (fetches running are as many as the
+ * requests waiting on them); failures are kept apart from certificates, so that many failing URLs
+ * never push out the one certificate in use.
+ */
+
+import { createPublicKey, type KeyObject } from 'node:crypto';
+
+/** How long a failed fetch of a certificate URL is remembered and answered from memory: 60 s. */
+export const FAILED_FETCH_MEMORY_MS = 60_000;
+/** How many fetched certificates are kept. SNS signs with one at a time per region. */
+const MAX_CERTIFICATES = 32;
+/** How many failed URLs are remembered. */
+const MAX_FAILED = 1_000;
+
+/** The certificate's public key at `url`; rejects when it cannot be fetched or read, now or within the last minute. */
+export type CertificateSource = (url: string) => Promise<KeyObject>;
+
+export function snsCertificates(get: (url: string) => Promise<Response>): CertificateSource {
+  /** Fetches running, shared by every request naming their URL (as many as requests waiting on them). */
+  const loading = new Map<string, Promise<KeyObject>>();
+  const certificates = new Map<string, KeyObject>();
+  /** URL -> when its fetch failed (ms since the epoch), oldest first. */
+  const failed = new Map<string, number>();
+
+  const load = async (url: string): Promise<KeyObject> => {
+    const response = await get(url);
+    if (!response.ok) throw new Error(`SNS signing certificate: HTTP ${response.status}`);
+    return createPublicKey(await response.text());
+  };
+
+  return async (url) => {
+    const known = certificates.get(url);
+    if (known) return known;
+    const failedAt = failed.get(url);
+    if (failedAt !== undefined) {
+      if (Date.now() - failedAt < FAILED_FETCH_MEMORY_MS)
+        throw new Error('SNS signing certificate: its fetch failed less than a minute ago');
+      failed.delete(url);
+    }
+    let pending = loading.get(url);
+    if (!pending) {
+      pending = load(url)
+        .then(
+          (key) => {
+            certificates.set(url, key);
+            forgetOldest(certificates, MAX_CERTIFICATES);
+            return key;
+          },
+          (error: unknown) => {
+            failed.set(url, Date.now());
+            forgetOldest(failed, MAX_FAILED);
+            throw error;
+          },
+        )
+        .finally(() => loading.delete(url));
+      loading.set(url, pending);
+    }
+    return pending;
+  };
+}
+
+function forgetOldest(map: Map<string, unknown>, max: number): void {
+  while (map.size > max) map.delete(map.keys().next().value as string);
+}
