@@ -55,13 +55,20 @@ export async function rawBody(
   return Buffer.concat(chunks);
 }
 
-/** Answers `status` with a plain-text body. */
+/**
+ * Answers `status` with a plain-text body, marked `nosniff` so that no browser reads it as
+ * anything but the text it says it is.
+ */
 export function reply(
   res: ServerResponse,
   status: number,
   text: string,
   headers: Record<string, string> = {},
 ): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'x-content-type-options': 'nosniff',
+    ...headers,
+  });
   res.end(text);
 }

@@ -460,6 +460,39 @@ describe('mounting', () => {
     expect(events).toEqual([]);
   });
 
+  it('marks every answer nosniff: 200, 401, 403, 405, 413 and 500', async () => {
+    let fail = false;
+    const handler = createWebhookHandler({
+      provider: 'postmark',
+      username: POSTMARK_USER,
+      password: POSTMARK_PASSWORD,
+      maxBodyBytes: 2000,
+      onEvent: () => {
+        if (fail) throw new Error('database down');
+      },
+      onError: () => {},
+    });
+    const server = await listen((req, res) => handler(req, res));
+    closers.push(server.close);
+    const send = (request: SignedRequest) =>
+      fetch(server.url, { method: 'POST', headers: request.headers, body: request.body });
+    const genuine = postmark(sample('postmark', 'bounce'));
+    const answers = [
+      await send(genuine),
+      await send(postmark(sample('postmark', 'bounce'), { password: 'guessed-password-of-same-size!!!!!' })),
+      await send(genuine),
+      await fetch(server.url),
+      await send(postmark({ padding: 'x'.repeat(3000) })),
+    ];
+    fail = true;
+    answers.push(await send(postmark(sample('postmark', 'delivery'))));
+    expect(answers.map((a) => a.status)).toEqual([200, 401, 403, 405, 413, 500]);
+    for (const answer of answers) {
+      expect(answer.headers.get('x-content-type-options'), String(answer.status)).toBe('nosniff');
+      expect(answer.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    }
+  });
+
   it('refuses to start without the secret, naming the option', () => {
     const onEvent = () => {};
     expect(() => createWebhookHandler({ provider: 'mailgun', signingKey: '', onEvent })).toThrow(
