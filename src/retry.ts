@@ -3,6 +3,7 @@
  * an `EmailError`'s `retryable` bit (from `failureClass`) is trusted as it is. Recipients the
  * provider deferred are retried on their own, within the same budget.
  */
+import { lowerAscii } from './ascii-case.js';
 import { EmailError, isEmailError } from './errors.js';
 import { oneLine } from './log.js';
 import { type EmailMessage, narrowEnvelope } from './message.js';
@@ -246,7 +247,7 @@ class RecipientLedger {
     for (let i = 0; i < accepted.length; i++) {
       const address = accepted[i] as string;
       this.accepted.push(address);
-      refusals?.delete(address.toLowerCase());
+      refusals?.delete(lowerAscii(address));
     }
     for (let i = 0; i < rejected.length; i++) this.#reject(rejected[i] as string);
     if (result.refusals) this.#record(result.refusals);
@@ -269,7 +270,7 @@ class RecipientLedger {
     // The retry itself was refused for good (e.g. 554 after DATA): those recipients are rejected.
     for (const address of this.#deferred) {
       this.#reject(address);
-      this.#refuse(address.toLowerCase(), {
+      this.#refuse(lowerAscii(address), {
         address,
         failure: 'permanent',
         ...(error.status === undefined ? {} : { status: error.status }),
@@ -281,7 +282,7 @@ class RecipientLedger {
 
   refusalsOf(addresses: readonly string[]): RecipientRefusal[] {
     const refusals = this.#refusals;
-    return refusals ? addresses.flatMap((a) => refusals.get(a.toLowerCase()) ?? []) : [];
+    return refusals ? addresses.flatMap((a) => refusals.get(lowerAscii(a)) ?? []) : [];
   }
 
   /** Gives a thrown error every refusal seen on the way, not only its own attempt's. */
@@ -333,7 +334,7 @@ class RecipientLedger {
   }
 
   #record(refusals: readonly RecipientRefusal[]): void {
-    for (const r of refusals) this.#refuse(r.address.toLowerCase(), r);
+    for (const r of refusals) this.#refuse(lowerAscii(r.address), r);
   }
 
   #reject(address: string): void {

@@ -26,6 +26,12 @@ describe('mailroom-js/testing', () => {
     expect(mailer.outbox.find({ category: 'marketing' })).toHaveLength(0);
   });
 
+  it('folds only ASCII letters when it matches a recipient: a Kelvin sign names another mailbox', async () => {
+    await mailer.service.sendWelcomeEmail({ to: 'kevin@example.com', username: 'Kevin' });
+    expect(mailer.outbox.find({ to: 'KEVIN@example.com' })).toHaveLength(1);
+    expect(mailer.outbox.find({ to: '\u212Aevin@example.com' })).toHaveLength(0);
+  });
+
   it('pulls the link out of a verification email, decoded', () => {
     const email = mailer.outbox.expectSent({ to: 'jane@example.com', template: 'verification' });
     expect(extractLink(email)).toBe('https://acme.example/verify?token=t1&u=jane');

@@ -4,7 +4,9 @@
  * copy keeps the idempotency key (so the same Message-ID) and is marked with a header, so the
  * idempotency store tells it apart from the original that was already sent.
  */
+
 import { createHash } from 'node:crypto';
+import { lowerAscii } from '../ascii-case.js';
 import { oneLine } from '../log.js';
 import { parseAddress } from '../message.js';
 import type { RecipientRefusal, SendResult } from '../transport.js';
@@ -18,9 +20,9 @@ export const REFUSALS_HEADER = 'mailroom-refusals';
 
 const addressOf = (input: string) => {
   try {
-    return parseAddress(input, 'to').address.toLowerCase();
+    return lowerAscii(parseAddress(input, 'to').address);
   } catch {
-    return input.toLowerCase();
+    return lowerAscii(input);
   }
 };
 

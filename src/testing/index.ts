@@ -12,7 +12,9 @@
  * const link = extractLink(email); // https://…/verify?token=…
  * ```
  */
+
 import { AssertionError } from 'node:assert';
+import { lowerAscii } from '../ascii-case.js';
 import type { EmailCategory, EmailMessage } from '../message.js';
 import { EmailService, type EmailServiceOptions } from '../service.js';
 import type { TemplateName } from '../templates/names.js';
@@ -159,8 +161,8 @@ function matches(message: EmailMessage, query: EmailQuery): boolean {
     if (!ok) return false;
   }
   if (query.to !== undefined) {
-    const wanted = query.to.toLowerCase();
-    if (![...message.to, ...message.cc, ...message.bcc].some((a) => a.address.toLowerCase() === wanted))
+    const wanted = lowerAscii(query.to);
+    if (![...message.to, ...message.cc, ...message.bcc].some((a) => lowerAscii(a.address) === wanted))
       return false;
   }
   return true;

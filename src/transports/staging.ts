@@ -1,3 +1,4 @@
+import { lowerAscii } from '../ascii-case.js';
 import { ConfigError, EmailError, isMessageError } from '../errors.js';
 import {
   type Address,
@@ -59,7 +60,7 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
   const redirect = options.redirectTo === undefined ? undefined : checkRedirect(options.redirectTo);
   const prefix = checkPrefix(options.subjectPrefix ?? '[STAGING] ');
   const allowed = (a: Address) => {
-    const address = a.address.toLowerCase();
+    const address = lowerAscii(a.address);
     return allow.some((entry) =>
       entry.startsWith('@') ? address.endsWith(entry) && !routesOnward(address) : address === entry,
     );
@@ -140,7 +141,7 @@ function checkAllow(allow: unknown, redirects: boolean): string[] {
     try {
       // A domain entry is checked, and made ASCII, as the domain of an address: the way messages' are.
       const domain = value.startsWith('@');
-      const parsed = parseAddress(domain ? `postmaster${value}` : value, 'allow').address.toLowerCase();
+      const parsed = lowerAscii(parseAddress(domain ? `postmaster${value}` : value, 'allow').address);
       return domain ? parsed.slice(parsed.indexOf('@')) : parsed;
     } catch (err) {
       if (isMessageError(err)) throw bad;
