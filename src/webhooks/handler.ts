@@ -123,6 +123,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     const nowMs = Date.now();
     const verdict = await verifier.verify({ headers: req.headers, body }, nowMs);
     if (!verdict.ok) {
+      if (verdict.status === 503) return reply(res, 503, 'Service Unavailable', { 'retry-after': '60' });
       return verdict.status === 401
         ? reply(res, 401, 'Unauthorized', { 'www-authenticate': 'Basic realm="webhooks"' })
         : reply(res, 403, 'Forbidden');

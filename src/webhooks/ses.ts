@@ -26,7 +26,14 @@ import { type KeyObject, verify as verifySignature } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { bracketed, type DeliveryEvent, dateOf, optional, recipientOf, record, text } from './events.js';
 import { snsCertificates } from './sns-certificates.js';
-import { FORGED, fresh, parseJson, type Verdict, type WebhookVerifier } from './verify.js';
+import {
+  FORGED,
+  fresh,
+  parseJson,
+  UNVERIFIED_FOR_NOW,
+  type Verdict,
+  type WebhookVerifier,
+} from './verify.js';
 
 /** Options of the SES (through SNS) webhook (`provider: 'ses'`). */
 export interface SesWebhookOptions {
@@ -111,7 +118,9 @@ export function sesVerifier(options: SesWebhookOptions, toleranceMs: number): We
       try {
         key = await certificate(certUrl.href);
       } catch {
-        return FORGED;
+        // Our failure, not the sender's: SNS retries a 5xx (its delivery policy), never a 4xx,
+        // so a 403 here would lose a genuine notification for good.
+        return UNVERIFIED_FOR_NOW;
       }
       let valid = false;
       try {

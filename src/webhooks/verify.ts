@@ -11,10 +11,14 @@ export interface RawWebhookRequest {
   readonly body: Buffer;
 }
 
-/** A verifier's answer: the request is genuine (with the key that names it for replay checks), or refused. */
+/**
+ * A verifier's answer: the request is genuine (with the key that names it for replay checks),
+ * refused (401, 403), or not yet known (503: what the check needs could not be had, such as SNS's
+ * signing certificate; the provider sends it again later).
+ */
 export type Verdict =
   | { readonly ok: true; readonly replayKey: string }
-  | { readonly ok: false; readonly status: 401 | 403 };
+  | { readonly ok: false; readonly status: 401 | 403 | 503 };
 
 /** One provider's rules: how to tell a genuine request, and how to read its events. */
 export interface WebhookVerifier {
@@ -25,6 +29,8 @@ export interface WebhookVerifier {
 }
 
 export const FORGED: Verdict = Object.freeze({ ok: false, status: 403 });
+/** Passed every check that could be made; the one left needs what could not be had now. */
+export const UNVERIFIED_FOR_NOW: Verdict = Object.freeze({ ok: false, status: 503 });
 
 /** Equal strings, compared in constant time for equal lengths (a length mismatch is no secret). */
 export function safeEqual(a: string, b: string): boolean {

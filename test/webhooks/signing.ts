@@ -117,10 +117,13 @@ export async function listen(
   };
 }
 
-/** POSTs a signed request; returns the status and body. */
-export async function post(url: string, request: SignedRequest): Promise<{ status: number; text: string }> {
+/** POSTs a signed request; returns the status, headers and body. */
+export async function post(
+  url: string,
+  request: SignedRequest,
+): Promise<{ status: number; headers: Headers; text: string }> {
   const response = await fetch(url, { method: 'POST', headers: request.headers, body: request.body });
-  return { status: response.status, text: await response.text() };
+  return { status: response.status, headers: response.headers, text: await response.text() };
 }
 
 export const SES_TOPIC = 'arn:aws:sns:us-east-1:123456789012:ses-events';
