@@ -49,7 +49,7 @@ import { ALREADY_DUE, checkSendAhead, dueTime, type QuietHours } from './send-at
 import type { SuppressionStore } from './suppression.js';
 import { type AppInfo, type BrandOptions, resolveBrand } from './templates/brand.js';
 import { BUILTIN_FIELDS, type BuiltinTemplates, checkBuiltinRules } from './templates/builtins.js';
-import { checkData, type RenderContext, type RenderedEmail } from './templates/compile.js';
+import { checkData, type RenderContext, type RenderedEmail, readField } from './templates/compile.js';
 import { categoryOf, type TemplateHandle } from './templates/define.js';
 import { messageLayer, type Translations } from './templates/i18n.js';
 import type { DataFor, MailroomTemplates, TemplateRef } from './templates/names.js';
@@ -627,14 +627,17 @@ export class EmailService {
     let rendered: RenderedEmail;
     let category: EmailCategory;
     let locale: string;
+    let checked: Record<string, unknown>;
     const name = typeof template === 'string' ? template : template.name;
     const queue = this.#queue;
     let message: EmailMessage | undefined;
     try {
       const handle = this.templates.get(template);
       category = categoryOf(handle, rest.category);
+      // The data as the template reads it (a getter's value too): what is queued, rendered and
+      // scanned for the unsubscribe placeholder.
+      checked = checkData(handle.name, handle.fields, data);
       if (queue) {
-        checkData(handle.name, handle.fields, data);
         const { signal, retry: _retry, ...fields } = rest;
         const idempotencyKey = fields.idempotencyKey ?? randomUUID();
         // Checks every address, header and attachment as the worker will; the body comes later.
@@ -649,20 +652,21 @@ export class EmailService {
           category,
           ...(locale === undefined ? {} : { locale }),
         });
-        const queued = {
-          ...toQueued(message, fields, false, handle.category),
-          data: data as Record<string, unknown>,
-        };
+        const queued = { ...toQueued(message, fields, false, handle.category), data: checked };
         return await this.#enqueue(queue, message, queued, signal, started);
       }
       locale = this.#localeOf(rest.locale);
-      rendered = this.templates.render(template, data, this.#renderContext(category, rest.replyTo, locale));
+      rendered = this.templates.render(
+        template,
+        checked,
+        this.#renderContext(category, rest.replyTo, locale),
+      );
     } catch (error) {
       this.#failed(message, name, error, 0, performance.now() - started);
       throw error;
     }
     const input = { ...rest, ...rendered, template: name, category, locale };
-    markRenderedAsSent(input, data);
+    markRenderedAsSent(input, checked);
     return this.send(input);
   }
 
@@ -718,11 +722,7 @@ export class EmailService {
    */
   sendVerificationEmail(options: VerificationEmailOptions): Promise<SendResult> {
     requireOptions(options, 'sendVerificationEmail', '{ to, username, verificationUrl }');
-    const { username, verificationUrl, expiresInMinutes, ...rest } = options;
-    return this.sendTemplate('verification', {
-      ...rest,
-      data: { username, verificationUrl, ...(expiresInMinutes === undefined ? {} : { expiresInMinutes }) },
-    });
+    return this.#sendBuiltin('verification', options);
   }
 
   /**
@@ -735,8 +735,7 @@ export class EmailService {
    */
   sendPasswordResetEmail(options: PasswordResetEmailOptions): Promise<SendResult> {
     requireOptions(options, 'sendPasswordResetEmail', '{ to, username, resetUrl, expiresInMinutes }');
-    const { username, resetUrl, expiresInMinutes, ...rest } = options;
-    return this.sendTemplate('password-reset', { ...rest, data: { username, resetUrl, expiresInMinutes } });
+    return this.#sendBuiltin('password-reset', options);
   }
 
   /**
@@ -749,11 +748,7 @@ export class EmailService {
    */
   sendWelcomeEmail(options: WelcomeEmailOptions): Promise<SendResult> {
     requireOptions(options, 'sendWelcomeEmail', '{ to, username }');
-    const { username, actionUrl, ...rest } = options;
-    return this.sendTemplate('welcome', {
-      ...rest,
-      data: actionUrl === undefined ? { username } : { username, actionUrl },
-    });
+    return this.#sendBuiltin('welcome', options);
   }
 
   /**
@@ -871,7 +866,8 @@ export class EmailService {
   sendMaintenanceNotice(options: MaintenanceNoticeOptions): Promise<SendResult> {
     requireOptions(options, 'sendMaintenanceNotice', '{ to, startsAt, endsAt, affected, statusUrl }');
     // Thrown here, before anything is rendered; the same rule guards every other path (checkData).
-    checkBuiltinRules('maintenance-notice', options as unknown as Record<string, unknown>);
+    const read = (field: string) => readField('maintenance-notice', options, field);
+    checkBuiltinRules('maintenance-notice', { startsAt: read('startsAt'), endsAt: read('endsAt') });
     return this.#sendBuiltin('maintenance-notice', options);
   }
 
@@ -880,13 +876,15 @@ export class EmailService {
     name: T,
     options: SendOptions & { to: AddressInput } & BuiltinTemplates[T],
   ): Promise<SendResult> {
-    const data: Record<string, unknown> = {};
     const rest: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(options)) {
-      if (Object.hasOwn(BUILTIN_FIELDS[name], key)) {
-        if (value !== undefined) data[key] = value;
-      } else rest[key] = value;
+    // Keys, not entries: a field is not read here (its getter runs in the check below).
+    for (const key of Object.keys(options)) {
+      if (!Object.hasOwn(BUILTIN_FIELDS[name], key)) rest[key] = (options as Record<string, unknown>)[key];
     }
+    // The data is the options seen through an object of its own: the template's check reads each
+    // field from them as `options[field]` (a getter too, inside the send, so a failure is reported
+    // as any bad field is), and their other keys (to, subject…), inherited, are not taken for data.
+    const data: Record<string, unknown> = Object.create(options);
     return this.sendTemplate(name as string, { ...(rest as unknown as SendTemplateOptions<object>), data });
   }
 

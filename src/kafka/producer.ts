@@ -146,16 +146,18 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
   const toEnvelope = (email: QueuedEmail | BuiltinEmail | TemplateEmail<object>): BuiltEnvelope => {
     const template = email.template;
     // Refused here as the worker's service would refuse it: security mail sent as another category.
+    // What is published is the data as checked (a getter's value too, which JSON would leave out).
     if (typeof template === 'object' && template !== null) {
-      checkData(template.name, template.fields, email.data);
+      const data = checkData(template.name, template.fields, email.data);
       categoryOf(template, email.category);
-      return buildEnvelope({ ...email, template: template.name } as QueuedEmail, limits);
+      return buildEnvelope({ ...email, template: template.name, data } as QueuedEmail, limits);
     }
     // A built-in's fields are known here too; other names are checked by the worker's registry.
     if (typeof template === 'string' && Object.hasOwn(BUILTIN_FIELDS, template)) {
       const name = template as keyof typeof BUILTIN_FIELDS;
-      checkData(name, BUILTIN_FIELDS[name], email.data);
+      const data = checkData(name, BUILTIN_FIELDS[name], email.data);
       categoryOf({ name, category: BUILTIN_CATEGORIES[name] }, email.category);
+      return buildEnvelope({ ...email, data } as QueuedEmail, limits);
     }
     return buildEnvelope(email as QueuedEmail, limits);
   };

@@ -315,7 +315,13 @@ function defaultLayers(): readonly MessageLayer[] {
   return defaults;
 }
 
-/** Checks data against a template's fields; names the template and the field on the first problem. */
+/**
+ * Checks data against a template's fields; names the template and the field on the first problem.
+ * Returns what the template renders: each declared field's value as read here, once. A field is
+ * read as `data[field]` is, so a getter's or an inherited value is checked and rendered alike (an
+ * ORM entity, a class instance); an own enumerable key that is not a field is refused; anything
+ * else the object holds is not read.
+ */
 export function checkData(template: string, fields: Fields, data: unknown): Record<string, unknown> {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw new TemplateError(template, 'data must be an object');
@@ -327,10 +333,11 @@ export function checkData(template: string, fields: Fields, data: unknown): Reco
     if (!Object.hasOwn(fields, key) && Object.hasOwn(record, key))
       throw new TemplateError(template, 'is not a field of this template', { field: key });
   }
+  const values: Record<string, unknown> = {};
   for (const field in fields) {
     if (!Object.hasOwn(fields, field)) continue;
     const spec = fields[field] as string;
-    const value = record[field];
+    const value = readField(template, record, field);
     const optional = spec.charCodeAt(spec.length - 1) === 63; // '?'
     const kind = optional ? spec.slice(0, -1) : spec;
     if (value === undefined || value === null) {
@@ -339,9 +346,20 @@ export function checkData(template: string, fields: Fields, data: unknown): Reco
     }
     const wrong = checkValue(kind, value, isHttpUrl);
     if (wrong) throw new TemplateError(template, wrong.problem, { field: `${field}${wrong.path ?? ''}` });
+    values[field] = value;
   }
-  checkBuiltinRules(template, record);
-  return record;
+  checkBuiltinRules(template, values);
+  return values;
+}
+
+/** `data[field]`; a getter that throws is a `TemplateError` naming the field (its error the cause). */
+export function readField(template: string, data: object, field: string): unknown {
+  try {
+    return (data as Readonly<Record<string, unknown>>)[field];
+  } catch (cause) {
+    // The getter's own message is left to `cause`: it may say more than a log line should.
+    throw new TemplateError(template, 'could not be read (its getter threw)', { field, cause });
+  }
 }
 
 export function isHttpUrl(value: string): boolean {

@@ -208,6 +208,32 @@ describe('createEmailProducer on a real broker', () => {
     expect(JSON.parse(only?.value ?? '{}').idempotencyKey).toBe('verify:2');
   });
 
+  it('publishes the data it checked: fields held in getters reach the worker, not dropped by JSON', async () => {
+    const { topics, producer } = await setup();
+    class Bill {
+      get number() {
+        return 'A-1';
+      }
+      get payUrl() {
+        return 'https://acme.example/pay/A-1';
+      }
+    }
+    class Member {
+      get username() {
+        return 'Jane';
+      }
+      get verificationUrl() {
+        return 'https://acme.example/verify?t=1';
+      }
+    }
+    await producer.publish({ template: invoice, data: new Bill(), to: 'jane@example.com' });
+    await producer.publish({ template: 'verification', data: new Member(), to: 'jane@example.com' });
+    const records = await readTopic(kafka, topics.topic, 2);
+    const data = records.map((r) => parseEnvelope(r.value).data);
+    expect(data).toContainEqual({ number: 'A-1', payUrl: 'https://acme.example/pay/A-1' });
+    expect(data).toContainEqual({ username: 'Jane', verificationUrl: 'https://acme.example/verify?t=1' });
+  });
+
   it("checks a built-in template's data by its name before publishing", async () => {
     const { topics, producer } = await setup();
     const error = await rejection(
