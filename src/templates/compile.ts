@@ -73,7 +73,15 @@ export interface CompiledTemplate {
 }
 
 class UnsafeUrl extends Error {}
-class SubjectBreak extends Error {}
+/**
+ * A line break or control character in the subject: placed by a value (the field is found by
+ * {@link renderError}), or written by the subject template itself (`ownText`).
+ */
+class SubjectBreak extends Error {
+  constructor(readonly ownText = false) {
+    super();
+  }
+}
 
 /** The data field that put a refused character into the subject, for the error (the error path only). */
 function subjectField(it: Record<string, unknown>): string | undefined {
@@ -160,6 +168,25 @@ export function debugEta(): Eta {
 const textEta = new TextEta({ ...etaOptions, autoEscape: false });
 
 /**
+ * Every value the subject places is checked as it is placed, before anything trims the subject:
+ * data ending in a line break must be refused, not trimmed away and sent.
+ */
+function subjectValue(value: unknown): string {
+  const text = String(value);
+  if (unsafeText(text)) throw new SubjectBreak();
+  return text;
+}
+const subjectEta = new TextEta({
+  ...etaOptions,
+  autoEscape: false,
+  autoFilter: true,
+  filterFunction: subjectValue,
+});
+
+/** Spaces and line breaks the subject template writes around its text (its file's last newline). */
+const SUBJECT_EDGES = /^[ \t\r\n]+|[ \t\r\n]+$/g;
+
+/**
  * The eta sources a template compiles to: layout and partials placed, CSS inlined, URLs guarded,
  * the text part derived. Built-in templates ship these precompiled (see precompiled.ts).
  */
@@ -231,7 +258,7 @@ export function compileSources(
       throw composedSyntaxError(handle, part, cause, assets);
     }
   };
-  const subjectFn = compile(textEta, sources.subject, 'subject');
+  const subjectFn = compile(subjectEta, sources.subject, 'subject');
   const htmlFn = compile(htmlEta, sources.html, 'html');
   const textFn = sources.text === undefined ? undefined : compile(textEta, sources.text, 'text');
   // A derived text part marks its links' label colons; the render sets them in the language.
@@ -270,8 +297,9 @@ export function compileSources(
       try {
         return withTranslator(translator, () => {
           const html = htmlFn(it);
-          const subject = subjectFn(it).trim();
-          if (unsafeText(subject)) throw new SubjectBreak(subjectField(it));
+          const subject = subjectFn(it).replace(SUBJECT_EDGES, '');
+          // Every value placed was checked: what is left is the template's own text.
+          if (unsafeText(subject)) throw new SubjectBreak(true);
           const text = textFn
             ? colons
               ? labelColons(tidyText(textFn(it)), translator.locale)
@@ -280,23 +308,32 @@ export function compileSources(
           return { subject, html, text };
         });
       } catch (cause) {
-        throw renderError(name, translator.locale, cause);
+        throw renderError(name, translator.locale, cause, it);
       }
     },
   };
 }
 
-/** What a render of `name` in `locale` threw, as the `TemplateError` naming the field at fault. */
-function renderError(name: string, locale: string, cause: unknown): TemplateError {
+/**
+ * What a render of `name` in `locale` threw, as the `TemplateError` naming the field at fault
+ * (found in `it`, the data rendered, for a refused subject).
+ */
+function renderError(
+  name: string,
+  locale: string,
+  cause: unknown,
+  it?: Record<string, unknown>,
+): TemplateError {
   if (cause instanceof MissingMessage) {
     return new TemplateError(name, `no message for this key in ${locale} or English`, {
       field: cause.message,
     });
   }
   if (cause instanceof SubjectBreak) {
-    return new TemplateError(name, 'line breaks and control characters are not allowed in the subject', {
-      field: cause.message,
-    });
+    const problem = 'line breaks and control characters are not allowed in the subject';
+    return cause.ownText
+      ? new TemplateError(name, `${problem} (the subject template writes one)`)
+      : new TemplateError(name, problem, { field: it && subjectField(it) });
   }
   if (cause instanceof PartialArgError) {
     return new TemplateError(name, cause.problem, { field: `@${cause.partial}.${cause.arg}` });
