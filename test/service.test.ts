@@ -94,7 +94,7 @@ describe('EmailService', () => {
       .catch((e) => e);
     expect(isTemplateError(error) && error.field).toBe('username');
     expect(error.message).toBe(
-      'template "welcome": username: line breaks and control characters are not allowed in the subject',
+      'template "welcome": username: in the subject, control characters and line breaks are not allowed (found U+000D)',
     );
     expect(transport.outbox).toHaveLength(0);
   });

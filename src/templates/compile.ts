@@ -74,12 +74,16 @@ export interface CompiledTemplate {
 
 class UnsafeUrl extends Error {}
 /**
- * A line break or control character in the subject: placed by a value (the field is found by
- * {@link renderError}), or written by the subject template itself (`ownText`).
+ * What `unsafeText` refuses (a line break, a control character, a bidi override, an encoded-word)
+ * in the subject: placed by a value (the field is found by {@link renderError}), or written by the
+ * subject template itself (`ownText`). `problem` is unsafeText's description.
  */
 class SubjectBreak extends Error {
-  constructor(readonly ownText = false) {
-    super();
+  constructor(
+    readonly problem: string,
+    readonly ownText = false,
+  ) {
+    super(problem);
   }
 }
 
@@ -173,7 +177,8 @@ const textEta = new TextEta({ ...etaOptions, autoEscape: false });
  */
 function subjectValue(value: unknown): string {
   const text = String(value);
-  if (unsafeText(text)) throw new SubjectBreak();
+  const problem = unsafeText(text);
+  if (problem) throw new SubjectBreak(problem);
   return text;
 }
 const subjectEta = new TextEta({
@@ -299,7 +304,8 @@ export function compileSources(
           const html = htmlFn(it);
           const subject = subjectFn(it).replace(SUBJECT_EDGES, '');
           // Every value placed was checked: what is left is the template's own text.
-          if (unsafeText(subject)) throw new SubjectBreak(true);
+          const problem = unsafeText(subject);
+          if (problem) throw new SubjectBreak(problem, true);
           const text = textFn
             ? colons
               ? labelColons(tidyText(textFn(it)), translator.locale)
@@ -330,7 +336,8 @@ function renderError(
     });
   }
   if (cause instanceof SubjectBreak) {
-    const problem = 'line breaks and control characters are not allowed in the subject';
+    // Where in the subject is no help to a caller who gave the field: what was found is.
+    const problem = `in the subject, ${cause.problem.replace(/ at \d+\)/, ')')}`;
     return cause.ownText
       ? new TemplateError(name, `${problem} (the subject template writes one)`)
       : new TemplateError(name, problem, { field: it && subjectField(it) });

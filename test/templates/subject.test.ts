@@ -62,7 +62,7 @@ describe('the subject', () => {
     expect(isTemplateError(err) && err).toMatchObject({
       template: 'product-update',
       field: 'headline',
-      message: expect.stringMatching(/line breaks and control characters are not allowed in the subject/),
+      message: expect.stringMatching(/in the subject, control characters and line breaks are not allowed/),
     });
     expect(transport.outbox).toHaveLength(0);
   });
@@ -105,6 +105,8 @@ describe('the subject', () => {
       'a TemplateError',
     );
     expect(err.field).toBeUndefined();
-    expect(err.message).toMatch(/not allowed in the subject \(the subject template writes one\)/);
+    expect(err.message).toMatch(
+      /in the subject, control characters and line breaks are not allowed \(found U\+000A\) \(the subject template writes one\)/,
+    );
   });
 });
