@@ -11,6 +11,7 @@ import {
   unsafeText,
 } from '../src/message.js';
 import { INVITE } from './fixtures/invite.js';
+import { thrown } from './helpers/thrown.js';
 
 const valid: EmailMessageInput = {
   from: 'Acme <no-reply@acme.example>',
@@ -19,15 +20,9 @@ const valid: EmailMessageInput = {
   text: 'Hello',
 };
 
-function fieldOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (isMessageError(err)) return err.field;
-    throw err;
-  }
-  throw new Error('expected a MessageError');
-}
+/** The MessageError `fn` throws. */
+const messageError = (fn: () => unknown): MessageError => thrown(fn, isMessageError, 'a MessageError');
+const fieldOf = (fn: () => unknown): string => messageError(fn).field;
 
 describe('addresses', () => {
   it.each([
@@ -341,7 +336,7 @@ describe('one rule for every string that reaches a header or a provider field', 
       '\u200b',
       '\ufeff',
     ]) {
-      const error = thrown(() =>
+      const error = messageError(() =>
         createMessage({ ...valid, attachments: [{ filename: `invoice${char}.pdf`, content: 'x' }] }),
       );
       expect([error.field, error.message]).toEqual([
@@ -355,16 +350,6 @@ describe('one rule for every string that reaches a header or a provider field', 
   });
 });
 
-function thrown(fn: () => unknown): MessageError {
-  try {
-    fn();
-  } catch (err) {
-    if (isMessageError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a MessageError');
-}
-
 describe('what would change the email on its way, refused when the message is made', () => {
   it('refuses message/* and multipart/* attachments, which would become part of the email itself', () => {
     for (const contentType of [
@@ -373,7 +358,7 @@ describe('what would change the email on its way, refused when the message is ma
       'multipart/mixed; boundary=zzz',
       'message/global',
     ]) {
-      const error = thrown(() =>
+      const error = messageError(() =>
         createMessage({
           ...valid,
           attachments: [{ filename: 'fwd.eml', content: 'From: CEO\r\n\r\nx', contentType }],
@@ -411,7 +396,7 @@ describe('what would change the email on its way, refused when the message is ma
       ['References', '<a@b.example>,<c@d.example>'],
       ['References', ' '],
     ] as const) {
-      const error = thrown(() => createMessage({ ...valid, headers: { [name]: value } }));
+      const error = messageError(() => createMessage({ ...valid, headers: { [name]: value } }));
       expect([error.field, error.message]).toEqual([
         `headers.${name}`,
         expect.stringMatching(/RFC 5322 §3\.6\.4/),
@@ -442,7 +427,7 @@ describe('what would change the email on its way, refused when the message is ma
       'X-PM-Message-Stream',
       'X-SES-CONFIGURATION-SET',
     ]) {
-      const error = thrown(() =>
+      const error = messageError(() =>
         createMessage({ ...valid, headers: { [name]: '{"to":["x@evil.example"]}' } }),
       );
       expect([error.field, error.message]).toEqual([
