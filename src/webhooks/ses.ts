@@ -25,7 +25,7 @@
 import { type KeyObject, verify as verifySignature } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { bracketed, type DeliveryEvent, dateOf, optional, recipientOf, record, text } from './events.js';
-import { snsCertificates } from './sns-certificates.js';
+import { CERTIFICATE_FETCH_TIMEOUT_MS, snsCertificates } from './sns-certificates.js';
 import {
   FORGED,
   fresh,
@@ -79,7 +79,10 @@ export function sesVerifier(options: SesWebhookOptions, toleranceMs: number): We
     );
   if (options.fetch !== undefined && typeof options.fetch !== 'function')
     throw new ConfigError('fetch', 'must be a function like the global fetch');
-  const get = options.fetch ?? ((url: string) => fetch(url));
+  const given = options.fetch;
+  const get = given
+    ? (url: string) => given(url)
+    : (url: string, signal: AbortSignal) => fetch(url, { signal });
   const certificate = snsCertificates(get);
 
   return {
@@ -141,7 +144,7 @@ export function sesVerifier(options: SesWebhookOptions, toleranceMs: number): We
       if (message.Type === 'SubscriptionConfirmation') {
         const url = snsUrl(message.SubscribeURL);
         if (!url) throw new Error('SNS subscription confirmation: SubscribeURL is not an SNS https URL');
-        const response = await get(url.href);
+        const response = await get(url.href, AbortSignal.timeout(CERTIFICATE_FETCH_TIMEOUT_MS));
         if (!response.ok) throw new Error(`SNS subscription confirmation: HTTP ${response.status}`);
         return [];
       }

@@ -13,6 +13,11 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 
 /** How long a failed fetch of a certificate URL is remembered and answered from memory: 60 s. */
 export const FAILED_FETCH_MEMORY_MS = 60_000;
+/**
+ * How long a fetch of a certificate (answer and body) may take: 10 s. A host that never answers
+ * must not hold every request naming its URL; past this the fetch has failed, and is remembered.
+ */
+export const CERTIFICATE_FETCH_TIMEOUT_MS = 10_000;
 /** How many fetched certificates are kept. SNS signs with one at a time per region. */
 const MAX_CERTIFICATES = 32;
 /** How many failed URLs are remembered. */
@@ -21,7 +26,10 @@ const MAX_FAILED = 1_000;
 /** The certificate's public key at `url`; rejects when it cannot be fetched or read, now or within the last minute. */
 export type CertificateSource = (url: string) => Promise<KeyObject>;
 
-export function snsCertificates(get: (url: string) => Promise<Response>): CertificateSource {
+export function snsCertificates(
+  get: (url: string, signal: AbortSignal) => Promise<Response>,
+  timeoutMs = CERTIFICATE_FETCH_TIMEOUT_MS,
+): CertificateSource {
   /** Fetches running, shared by every request naming their URL (as many as requests waiting on them). */
   const loading = new Map<string, Promise<KeyObject>>();
   const certificates = new Map<string, KeyObject>();
@@ -29,9 +37,17 @@ export function snsCertificates(get: (url: string) => Promise<Response>): Certif
   const failed = new Map<string, number>();
 
   const load = async (url: string): Promise<KeyObject> => {
-    const response = await get(url);
+    const signal = AbortSignal.timeout(timeoutMs);
+    // Raced as well as signalled: a `fetch` option may not heed the signal.
+    const timedOut = new Promise<never>((_, reject) => {
+      signal.addEventListener('abort', () =>
+        reject(new Error(`SNS signing certificate: no answer within ${timeoutMs} ms`)),
+      );
+    });
+    timedOut.catch(() => {});
+    const response = await Promise.race([get(url, signal), timedOut]);
     if (!response.ok) throw new Error(`SNS signing certificate: HTTP ${response.status}`);
-    return createPublicKey(await response.text());
+    return createPublicKey(await Promise.race([response.text(), timedOut]));
   };
 
   return async (url) => {

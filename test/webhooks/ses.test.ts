@@ -1,6 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { memorySuppressionStore, suppressFromEvents } from '../../src/suppression.js';
 import { createWebhookHandler, type DeliveryEvent } from '../../src/webhooks/index.js';
+import { snsCertificates } from '../../src/webhooks/sns-certificates.js';
 import { selfSignedCert } from '../helpers/certs.js';
 import { listen, post, SES_TOPIC, type SignedRequest, SNS_CERT_URL, sample, sns } from './signing.js';
 
@@ -290,6 +291,23 @@ describe('SES webhook: fetching the signing certificate', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('gives up on a certificate host that never answers, whether or not the fetch heeds its signal', async () => {
+    const hits: string[] = [];
+    const silent = await listen((req) => void hits.push(req.url ?? '')); // never answers
+    closers.push(silent.close);
+    const heeding = snsCertificates(
+      (url, signal) => fetch(silent.url + new URL(url).pathname, { signal }),
+      200,
+    );
+    const deaf = snsCertificates((url) => fetch(silent.url + new URL(url).pathname), 200);
+    for (const certificate of [heeding, deaf]) {
+      await expect(certificate(certUrl('slow'))).rejects.toThrow(/no answer within 200 ms/);
+      // Remembered as failed: the next request is answered at once, with no fetch.
+      await expect(certificate(certUrl('slow'))).rejects.toThrow(/failed less than a minute ago/);
+    }
+    expect(hits).toEqual(['/slow.pem', '/slow.pem']);
   });
 
   it('keeps the certificate in use while many failing URLs are asked for at once', async () => {
