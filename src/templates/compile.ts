@@ -292,7 +292,7 @@ export function compileSources(
     render(data, context) {
       const translator = translatorFor(context?.locale ?? DEFAULT_LOCALE, context?.messages);
       const it = {
-        ...checkData(name, fields, data),
+        ...(checkedAgainst.get(data as object) === fields ? (data as object) : checkData(name, fields, data)),
         app,
         hasReplyTo: context?.hasReplyTo === true,
         unsubscribe: context?.unsubscribe,
@@ -393,8 +393,16 @@ export function checkData(template: string, fields: Fields, data: unknown): Reco
     values[field] = value;
   }
   checkBuiltinRules(template, values);
+  checkedAgainst.set(Object.freeze(values), fields);
   return values;
 }
+
+/**
+ * What {@link checkData} returned, frozen, and the fields it was checked against: a render of the
+ * same template takes it as it is, so `sendTemplate`, which checks before it queues or renders,
+ * does not check twice.
+ */
+const checkedAgainst = new WeakMap<object, Fields>();
 
 /** `data[field]`; a getter that throws is a `TemplateError` naming the field (its error the cause). */
 export function readField(template: string, data: object, field: string): unknown {
