@@ -286,18 +286,21 @@ const MESSAGE_ID = /^<[!-;=?-~]{1,200}@[A-Za-z0-9.-]{1,253}>$/;
 export function unsafeText(value: string): string | undefined {
   const found = UNSAFE_TEXT.exec(value);
   if (found) {
-    const char = found[0].charCodeAt(0);
-    const code = char.toString(16).toUpperCase().padStart(4, '0');
-    const what =
-      char >= 0x202a && char <= 0x202e
-        ? 'bidirectional embeddings and overrides are not allowed'
-        : 'control characters and line breaks are not allowed';
-    return `${what} (found U+${code} at ${found.index})`;
+    const what = /[\u202a-\u202e]/.test(found[0])
+      ? 'bidirectional embeddings and overrides are not allowed'
+      : 'control characters and line breaks are not allowed';
+    return `${what} (${foundAt(found)})`;
   }
   if (!value.includes('=?')) return undefined;
   const word = ENCODED_WORD.exec(value);
   if (!word) return undefined;
   return `RFC 2047 encoded-words are not allowed (found "${word[0].slice(0, 40)}" at ${word.index}): give the text itself, it is encoded as needed`;
+}
+
+/** `found U+000A at 4`: the character a refusal matched, and where. */
+function foundAt(match: RegExpExecArray): string {
+  const code = match[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+  return `found U+${code} at ${match.index}`;
 }
 
 /**
@@ -564,10 +567,9 @@ function checkFilename(filename: unknown, field: string): void {
   checkHeaderText(filename, field, 255);
   const hidden = UNSAFE_IN_FILENAME.exec(filename as string);
   if (hidden) {
-    const code = hidden[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
     throw new MessageError(
       field,
-      `invisible and bidirectional control characters are not allowed in a file name (found U+${code} at ${hidden.index})`,
+      `invisible and bidirectional control characters are not allowed in a file name (${foundAt(hidden)})`,
     );
   }
   if (filename === '' || /[/\\]/.test(filename as string) || filename === '.' || filename === '..') {
