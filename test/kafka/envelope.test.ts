@@ -415,6 +415,18 @@ describe('hostile input is refused with a MessageError naming the field', () => 
     ).toBe(`attachments[0].${field}`);
   });
 
+  it.each([
+    ['{"__proto__":"x","X-A":"1"}', 'headers', 'headers.__proto__'],
+    ['{"__proto__":"x"}', 'metadata', 'metadata.__proto__'],
+    ['{"X-Mailgun-Drop-Message":"yes"}', 'headers', 'headers.X-Mailgun-Drop-Message'],
+    ['{"In-Reply-To":"order 42"}', 'headers', 'headers.In-Reply-To'],
+    ['{"X-Ref":"=?UTF-8?B?SGk=?="}', 'headers', 'headers.X-Ref'],
+  ])('%s as %s, on the topic', (json, key, field) => {
+    // Spliced in as text: an object literal's __proto__ would set the prototype, not a key.
+    const record = JSON.stringify(validEnvelope()).replace(/}$/, `,"${key}":${json}}`);
+    expect(messageField(() => parseEnvelope(record))).toBe(field);
+  });
+
   it.each(['path', 'href', 'url'])('an attachment with a %s key, when publishing', (key) => {
     const withContent = [{ filename: 'secret.txt', content: 'x', [key]: '/etc/passwd' }];
     expect(messageField(() => createEnvelope({ ...preRendered, attachments: withContent as never }))).toBe(
