@@ -285,6 +285,9 @@ describe('holdTransport against a real SMTP server', () => {
     const [refused] = await transport.release([other]);
     expect(refused?.outcome === 'failed' && refused.error.code).toBe('rejected');
     expect((await transport.get(other))?.status).toBe('held');
+    // Staged, as what it releases through is: failover will not put it beside an unstaged one.
+    expect(transport.staged).toBe(true);
+    expect(holdTransport({ transport: inner, dir, onFirstWrite: false }).staged).toBeUndefined();
   });
 
   it('discards: a discarded email is never released', async () => {
