@@ -184,6 +184,19 @@ describe('mailroom worker', () => {
     expect(r.stderr).toContain('MAILROOM_TRANSPORT: memory keeps mail in the worker process');
   });
 
+  it('refuses a blank staging allowlist rather than deliver to everyone', () => {
+    const r = spawnSync(process.execPath, [cli, 'worker'], {
+      env: cleanEnv({
+        KAFKA_BROKERS: cluster.brokers.join(','),
+        MAILROOM_TRANSPORT: 'sandbox',
+        MAILROOM_STAGING_ALLOW: ' ',
+      }),
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('MAILROOM_STAGING_ALLOW: is set but blank, which would leave staging off');
+  });
+
   it('names the brokers it could not reach, with the cause, and exits 1', () => {
     const r = spawnSync(
       process.execPath,
