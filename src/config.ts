@@ -5,7 +5,7 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { closest, isProduction, lookalike } from './env-names.js';
+import { closest, isProduction, lookalike, productionSetting } from './env-names.js';
 import { ConfigError, isConfigError } from './errors.js';
 import { requireLocale } from './locale.js';
 import { type Address, configAddress, unsafeText } from './message.js';
@@ -41,7 +41,7 @@ export const ENV_VARIABLES = {
   APP_NAME:
     'Your app’s name, shown in every email. Required with a provider (smtp, mailgun, postmark, resend, sendgrid, sendmail, ses) unless the sender has a display name; "Mailroom" only for the sandbox and memory.',
   MAILROOM_TRANSPORT:
-    'smtp, mailgun, postmark, resend, sendgrid, sendmail, ses, sandbox or memory. Default: the one provider configured (SMTP_HOST, MAILGUN_API_KEY, POSTMARK_SERVER_TOKEN, RESEND_API_KEY, SENDGRID_API_KEY, SENDMAIL_PATH or SES_FROM_ADDRESS), else sandbox; under NODE_ENV=production it must be named unless a provider is configured.',
+    'smtp, mailgun, postmark, resend, sendgrid, sendmail, ses, sandbox or memory. Default: the one provider configured (SMTP_HOST, MAILGUN_API_KEY, POSTMARK_SERVER_TOKEN, RESEND_API_KEY, SENDGRID_API_KEY, SENDMAIL_PATH or SES_FROM_ADDRESS), else sandbox; under NODE_ENV=production (or a NODE_ENV value not known as development, test or staging) it must be named unless a provider is configured.',
   MAILROOM_SANDBOX_DIR: 'Where the sandbox (and the hold) writes mail. Default .mailroom/outbox.',
   MAILROOM_HOLD:
     'true (or 1) to hold every email in MAILROOM_SANDBOX_DIR until a person releases it (mailroom release, mailroom preview) through the transport chosen as usual (a provider), staging rules included. Default false.',
@@ -233,8 +233,9 @@ const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,6
  *
  * The transport: `MAILROOM_TRANSPORT` when set; else the one provider whose variables are set
  * (`SMTP_HOST`, `SMTP_USER`… → smtp; `MAILGUN_API_KEY`, `MAILGUN_DOMAIN` → mailgun; both → an
- * error asking which); else the sandbox, except under `NODE_ENV=production`, where a transport that
- * delivers nothing must be asked for by name.
+ * error asking which); else the sandbox, except under `NODE_ENV=production` (or any value set that
+ * is not a known development, test or staging name: see `isProduction` in env-names.ts), where a
+ * transport that delivers nothing must be asked for by name.
  *
  * Throws a `ConfigError` naming the first variable that is malformed, missing, or a look-alike of
  * one mailroom reads (`MAIL_TRANSPORT`, `SMTP_PASS`: "did you mean …?").
@@ -422,7 +423,8 @@ function chooseTransport(env: Env, read: Reader): Choice {
   if (named !== undefined) {
     // Capturing on purpose beside a configured provider, in production, is the .env template
     // left as it was, not a choice: the provider's mail would never be delivered.
-    if (production && (named === 'sandbox' || named === 'memory')) refuseCaptureBesideProvider(read, named);
+    if (production && (named === 'sandbox' || named === 'memory'))
+      refuseCaptureBesideProvider(env, read, named);
     return { name: named, why: `with MAILROOM_TRANSPORT=${named}` };
   }
   if (configured.length > 1) {
@@ -446,7 +448,7 @@ function chooseTransport(env: Env, read: Reader): Choice {
   if (production) {
     throw new ConfigError(
       'MAILROOM_TRANSPORT',
-      `is required under NODE_ENV=production: no mail provider is configured, and mail would only be captured in the sandbox folder. Configure ${orList(PROVIDER_NAMES)}, or set MAILROOM_TRANSPORT=sandbox to capture on purpose`,
+      `is required under ${productionSetting(env.NODE_ENV)}: no mail provider is configured, and mail would only be captured in the sandbox folder. Configure ${orList(PROVIDER_NAMES)}, or set MAILROOM_TRANSPORT=sandbox to capture on purpose`,
     );
   }
   return { name: 'sandbox', why: 'with the sandbox' };
@@ -471,14 +473,14 @@ function codeChoice(env: Env, read: Reader, transport: Transport, source: string
   if (transport.capturesSome === true && isProduction(env.NODE_ENV)) {
     throw new ConfigError(
       'transport',
-      `${source} sets transport ${transport.name}, which keeps some mail instead of delivering it (a capturing transport such as memory or sandbox, or a provider's test mode, is behind it): under NODE_ENV=production every email must be delivered. Remove it from ${transport.name}`,
+      `${source} sets transport ${transport.name}, which keeps some mail instead of delivering it (a capturing transport such as memory or sandbox, or a provider's test mode, is behind it): under ${productionSetting(env.NODE_ENV)} every email must be delivered. Remove it from ${transport.name}`,
     );
   }
   // A hold releases through its transport: one that keeps mail would lose every release.
   if (isHoldTransport(transport) && mayCapture(transport.transport) && isProduction(env.NODE_ENV)) {
     throw new ConfigError(
       'transport',
-      `${source} sets a hold that releases through ${transport.transport.name}, which keeps mail instead of delivering it: under NODE_ENV=production a released email would be lost. Give the hold a transport that delivers`,
+      `${source} sets a hold that releases through ${transport.transport.name}, which keeps mail instead of delivering it: under ${productionSetting(env.NODE_ENV)} a released email would be lost. Give the hold a transport that delivers`,
     );
   }
   // The hold captures on purpose and delivers on release: choosing it in code is the choice.
@@ -487,16 +489,16 @@ function codeChoice(env: Env, read: Reader, transport: Transport, source: string
     if (isProvider(transport.name)) {
       throw new ConfigError(
         'transport',
-        `${source} sets transport ${transport.name} in its test mode, which delivers nothing: under NODE_ENV=production every email must be delivered. Turn the test mode off (sandboxMode, testMode, the POSTMARK_API_TEST token)`,
+        `${source} sets transport ${transport.name} in its test mode, which delivers nothing: under ${productionSetting(env.NODE_ENV)} every email must be delivered. Turn the test mode off (sandboxMode, testMode, the POSTMARK_API_TEST token)`,
       );
     }
     if (named === undefined) {
       throw new ConfigError(
         'MAILROOM_TRANSPORT',
-        `is required under NODE_ENV=production: ${source} sets transport ${transport.name}, which only captures mail. Give the config a transport that delivers, or set MAILROOM_TRANSPORT=${transport.name} to capture on purpose`,
+        `is required under ${productionSetting(env.NODE_ENV)}: ${source} sets transport ${transport.name}, which only captures mail. Give the config a transport that delivers, or set MAILROOM_TRANSPORT=${transport.name} to capture on purpose`,
       );
     }
-    refuseCaptureBesideProvider(read, named);
+    refuseCaptureBesideProvider(env, read, named);
   }
   return { name: 'code', why: `because ${source} sets transport` };
 }
@@ -519,13 +521,13 @@ function orList(names: readonly string[]): string {
   return names.join(' or ');
 }
 
-function refuseCaptureBesideProvider(read: Reader, named: string): void {
+function refuseCaptureBesideProvider(env: Env, read: Reader, named: string): void {
   const { configured, sign } = providers(read);
   const provider = configured[0];
   if (provider === undefined) return;
   throw new ConfigError(
     'MAILROOM_TRANSPORT',
-    `is ${named}, but ${sign(provider)} is set: under NODE_ENV=production its mail would be captured, not delivered. Unset MAILROOM_TRANSPORT to send through ${provider}, or unset the ${provider} variables to capture on purpose`,
+    `is ${named}, but ${sign(provider)} is set: under ${productionSetting(env.NODE_ENV)} its mail would be captured, not delivered. Unset MAILROOM_TRANSPORT to send through ${provider}, or unset the ${provider} variables to capture on purpose`,
   );
 }
 
@@ -556,7 +558,7 @@ function refuseTestModeInProduction(env: Env, provider: Provider, transport: Tra
   if (transport.captures !== true || !isProduction(env.NODE_ENV) || provider.testMode === undefined) return;
   throw new ConfigError(
     provider.testMode,
-    `puts ${provider.label} in its test mode, which delivers nothing: under NODE_ENV=production every email must be delivered. Unset it (or give the production token) to deliver`,
+    `puts ${provider.label} in its test mode, which delivers nothing: under ${productionSetting(env.NODE_ENV)} every email must be delivered. Unset it (or give the production token) to deliver`,
   );
 }
 

@@ -150,14 +150,60 @@ export function lookalike(
 }
 
 /**
- * `NODE_ENV` as deployments write it: `production` in any case, `prod`, or quoted by an env file
- * that kept its quotes. Anything else (development, test, staging) is not production.
+ * `NODE_ENV` values known not to be production: development, test and staging as deployments
+ * name them. Any other value set is held to production's rules (see {@link isProduction}).
+ */
+const NOT_PRODUCTION: ReadonlySet<string> = new Set([
+  'development',
+  'dev',
+  'develop',
+  'local',
+  'test',
+  'testing',
+  'e2e',
+  'ci',
+  'staging',
+  'stage',
+  'qa',
+  'uat',
+  'preview',
+  'integration',
+]);
+
+/** `NODE_ENV` as a deployment meant it: trimmed and unquoted (an env file may keep the quotes). */
+function unquoted(value: string | undefined): string {
+  return (
+    value
+      ?.trim()
+      .replace(/^(['"])(.*)\1$/, '$2')
+      .trim() ?? ''
+  );
+}
+
+function nodeEnv(value: string | undefined): string {
+  return unquoted(value).toLowerCase();
+}
+
+/**
+ * Whether `NODE_ENV` holds mailroom to production's rules (no silent sandbox, no capturing
+ * transport, no preview without `force`): `production` in any case, `prod`, quoted or not, and
+ * any other value set that is not a known development, test or staging name (`live`, `prd`,
+ * `production2`): a safeguard that has to guess guesses production, and says so. Unset or blank
+ * is not production.
  */
 export function isProduction(value: string | undefined): boolean {
-  const bare = value
-    ?.trim()
-    .replace(/^(['"])(.*)\1$/, '$2')
-    .trim()
-    .toLowerCase();
-  return bare === 'production' || bare === 'prod';
+  const bare = nodeEnv(value);
+  return bare !== '' && !NOT_PRODUCTION.has(bare);
+}
+
+/**
+ * How an error names the production setting it refused under: `NODE_ENV=production`, or for a
+ * value mailroom does not know, that value and why it counts (`NODE_ENV=live (a value mailroom
+ * does not know as development, test or staging, so held to production's rules; …)`).
+ */
+export function productionSetting(value: string | undefined): string {
+  const bare = nodeEnv(value);
+  if (bare === 'production' || bare === 'prod') return 'NODE_ENV=production';
+  const shown = JSON.stringify(unquoted(value).slice(0, 40)).slice(1, -1);
+  return `NODE_ENV=${shown} (a value mailroom does not know as development, test or staging, so held to production's rules; set NODE_ENV=development, test or production to say which)`;
 }

@@ -414,6 +414,29 @@ describe('which transport the environment chooses', () => {
     },
   );
 
+  // A value mailroom does not know is held to production's rules, and the error says why: a
+  // deployment that spells production its own way never captures its mail in silence.
+  it.each(['live', 'prd', 'PRODUCTION-EU', ' "Live" '])(
+    'holds NODE_ENV=%s to production: no silent sandbox, and says why',
+    (value) => {
+      const err = configError({ NODE_ENV: value });
+      expect(err.option).toBe('MAILROOM_TRANSPORT');
+      expect(err.message).toMatch(/mailroom does not know as development, test or staging/);
+      expect(err.message).toContain(`NODE_ENV=${value.trim().replaceAll('"', '')} (`);
+      expect(configError({ ...smtpEnv, NODE_ENV: value, MAILROOM_TRANSPORT: 'sandbox' }).message).toMatch(
+        /is sandbox, but SMTP_HOST is set: under NODE_ENV=/,
+      );
+      expect(choose({ NODE_ENV: value, MAILROOM_TRANSPORT: 'sandbox' })).toBe('sandbox');
+    },
+  );
+
+  it.each(['development', 'Dev', 'test', 'testing', 'staging', 'qa', 'uat', 'ci', 'local', '', '  '])(
+    'falls back to the sandbox under NODE_ENV=%j (known not to be production)',
+    (value) => {
+      expect(choose({ NODE_ENV: value })).toBe('sandbox');
+    },
+  );
+
   it('refuses a named sandbox beside a configured provider in production (the .env template left as is)', () => {
     const err = configError({ ...smtpEnv, NODE_ENV: 'production', MAILROOM_TRANSPORT: 'sandbox' });
     expect(err.option).toBe('MAILROOM_TRANSPORT');

@@ -11,7 +11,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative, resolve, sep } from 'node:path';
-import { isProduction } from '../env-names.js';
+import { isProduction, productionSetting } from '../env-names.js';
 import { isMailroomError } from '../errors.js';
 import { isLoopback } from '../loopback.js';
 import type { EmailCategory } from '../message.js';
@@ -32,7 +32,8 @@ import { inferFields, type PreviewSources, type PreviewTemplate } from './source
 
 /** Why editing is refused for this request (shown instead of the Edit button), or undefined. */
 export function editingRefusal(req: IncomingMessage, host: string | undefined): string | undefined {
-  if (isProduction(process.env.NODE_ENV)) return 'editing templates is off with NODE_ENV=production';
+  if (isProduction(process.env.NODE_ENV))
+    return `editing templates is off with ${productionSetting(process.env.NODE_ENV)}`;
   if (!fromThisMachine(req, host)) {
     return 'editing templates works only on a preview opened over loopback (localhost, 127.0.0.1, [::1]), not through a proxy';
   }

@@ -9,7 +9,7 @@ import { type FSWatcher, watch } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { configFromEnv } from '../config.js';
-import { isProduction } from '../env-names.js';
+import { isProduction, productionSetting } from '../env-names.js';
 import { ConfigError } from '../errors.js';
 import type { EmailServiceOptions } from '../service.js';
 import { isHoldTransport } from '../transports/hold.js';
@@ -104,7 +104,7 @@ export function refuseInProduction(force: boolean | undefined): void {
   if (isProduction(process.env.NODE_ENV) && force !== true) {
     throw new ConfigError(
       'force',
-      'refusing to serve the preview with NODE_ENV=production (force: true overrides)',
+      `refusing to serve the preview with ${productionSetting(process.env.NODE_ENV)} (force: true overrides)`,
     );
   }
 }

@@ -245,6 +245,16 @@ describe('createPreviewHandler', () => {
       const forced = createPreviewHandler({ enabled: true, force: true, service, watch: false });
       expect(typeof forced).toBe('function');
       forced.close();
+      // A NODE_ENV mailroom does not know (a deployment's own name for production) is held to
+      // production's rule, and the refusal says why.
+      process.env.NODE_ENV = 'live';
+      expect(() => createPreviewHandler({ enabled: true, service })).toThrow(
+        /with NODE_ENV=live \(a value mailroom does not know as development, test or staging/,
+      );
+      process.env.NODE_ENV = 'staging';
+      const staging = createPreviewHandler({ enabled: true, service, watch: false });
+      expect(typeof staging).toBe('function');
+      staging.close();
     } finally {
       process.env.NODE_ENV = before;
     }
