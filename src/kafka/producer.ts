@@ -3,7 +3,7 @@
  * resolving only once every in-sync replica has it. It is also an `EmailQueue`, so an
  * `EmailService({ queue: producer })` publishes instead of sending.
  */
-import { EmailError } from '../errors.js';
+import { EmailError, TemplateError } from '../errors.js';
 import type { QueuedEmail, QueueReceipt } from '../queue.js';
 import { BUILTIN_CATEGORIES, BUILTIN_FIELDS } from '../templates/builtins.js';
 import { checkData } from '../templates/compile.js';
@@ -159,6 +159,10 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
       categoryOf({ name, category: BUILTIN_CATEGORIES[name] }, email.category);
       return buildEnvelope({ ...email, data } as QueuedEmail, limits);
     }
+    // Other names: the worker's registry knows the fields; what is published must be what a render
+    // in this process would read, or refused here.
+    if (typeof template === 'string' && email.data !== undefined)
+      return buildEnvelope({ ...email, data: carriedData(template, email.data) } as QueuedEmail, limits);
     return buildEnvelope(email as QueuedEmail, limits);
   };
 
@@ -259,5 +263,83 @@ function aborted(signal: AbortSignal, when: string): EmailError {
     code: 'aborted',
     transport: 'kafka',
     cause: signal.reason,
+  });
+}
+
+/** How deep template data may nest in an envelope: rows of label and value are two levels. */
+const MAX_DATA_DEPTH = 16;
+
+/**
+ * Template data published by a name this producer does not know, as JSON will carry it: plain
+ * objects (own properties, getters read once), arrays, strings, finite numbers, booleans, null
+ * and valid Dates (sent as ISO 8601, which a `datetime` field reads as the same instant). Whatever
+ * JSON would change or drop is a `TemplateError` naming its path instead, since a render in this
+ * process would have seen it and the worker's would not: a class instance's or an inherited
+ * property, a Map or Set, a `toJSON`, a function, a symbol, a BigInt, NaN or Infinity, `undefined`
+ * in a list, an invalid Date, a cycle, or nesting deeper than 16.
+ */
+function carriedData(template: string, data: unknown): Record<string, unknown> {
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw new TemplateError(template, 'data must be an object');
+  return carried(template, data, '', 0, []) as Record<string, unknown>;
+}
+
+function carried(template: string, value: unknown, path: string, depth: number, within: object[]): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : uncarried(template, path, `is ${value}`);
+    case 'object':
+      break;
+    default:
+      return uncarried(template, path, `is a ${typeof value}`);
+  }
+  if (value === null) return null;
+  if (value instanceof Date)
+    return Number.isNaN(value.getTime()) ? uncarried(template, path, 'is an invalid Date') : value;
+  if (depth >= MAX_DATA_DEPTH) uncarried(template, path, `nests deeper than ${MAX_DATA_DEPTH}`);
+  if (within.includes(value)) uncarried(template, path, 'refers to itself');
+  const inside = [...within, value];
+  if (Array.isArray(value)) {
+    return Array.from(value, (item, i) =>
+      item === undefined
+        ? uncarried(template, `${path}[${i}]`, 'is undefined')
+        : carried(template, item, `${path}[${i}]`, depth + 1, inside),
+    );
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) {
+    const kind =
+      Object.hasOwn(proto, 'constructor') && typeof proto.constructor === 'function'
+        ? proto.constructor.name
+        : '';
+    uncarried(
+      template,
+      path,
+      `is ${kind ? `a ${kind}` : 'not a plain object'} (its inherited properties would be lost)`,
+    );
+  }
+  const out: Record<string, unknown> = {};
+  for (const key of Object.getOwnPropertyNames(value)) {
+    const at = path ? `${path}.${key}` : key;
+    if (!Object.prototype.propertyIsEnumerable.call(value, key)) uncarried(template, at, 'is not enumerable');
+    let item: unknown;
+    try {
+      item = (value as Record<string, unknown>)[key];
+    } catch (cause) {
+      throw new TemplateError(template, 'could not be read (its getter threw)', { field: at, cause });
+    }
+    if (key === 'toJSON' && typeof item === 'function') uncarried(template, at, 'would replace the data');
+    if (item !== undefined) out[key] = carried(template, item, at, depth + 1, inside);
+  }
+  return out;
+}
+
+/** A value JSON would change or drop: a `TemplateError` naming where it is. */
+function uncarried(template: string, path: string, problem: string): never {
+  throw new TemplateError(template, `${problem}, which a Kafka envelope (JSON) cannot carry as it is`, {
+    field: path || 'data',
   });
 }

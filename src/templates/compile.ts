@@ -390,11 +390,17 @@ export function checkData(template: string, fields: Fields, data: unknown): Reco
     }
     const wrong = checkValue(kind, value, isHttpUrl);
     if (wrong) throw new TemplateError(template, wrong.problem, { field: `${field}${wrong.path ?? ''}` });
-    values[field] = value;
+    // Rows as plain { label, value }: a row read through a class's getters would render here and
+    // lose them in a Kafka envelope's JSON.
+    values[field] = kind === 'rows' ? plainRows(value as ReadonlyArray<Record<string, unknown>>) : value;
   }
   checkBuiltinRules(template, values);
   checkedAgainst.set(Object.freeze(values), fields);
   return values;
+}
+
+function plainRows(rows: ReadonlyArray<Record<string, unknown>>): Array<{ label: unknown; value: unknown }> {
+  return rows.map((row) => ({ label: row.label, value: row.value }));
 }
 
 /**

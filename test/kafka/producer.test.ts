@@ -234,6 +234,102 @@ describe('createEmailProducer on a real broker', () => {
     expect(data).toContainEqual({ username: 'Jane', verificationUrl: 'https://acme.example/verify?t=1' });
   });
 
+  it('publishes rows read through getters as plain { label, value }, as a render here reads them', async () => {
+    const { topics, producer } = await setup();
+    class Line {
+      readonly #name: string;
+      constructor(name: string) {
+        this.#name = name;
+      }
+      get label() {
+        return this.#name;
+      }
+      get value() {
+        return '1 × €9';
+      }
+    }
+    await producer.publish({
+      template: 'order-confirmation',
+      data: {
+        username: 'Jane',
+        reference: 'A-1',
+        items: [new Line('Mug')],
+        total: '€9',
+        orderUrl: 'https://acme.example/orders/A-1',
+      },
+      to: 'jane@example.com',
+    });
+    const [record] = await readTopic(kafka, topics.topic, 1);
+    expect(parseEnvelope(record?.value).data?.items).toEqual([{ label: 'Mug', value: '1 × €9' }]);
+  });
+
+  // By a name the producer does not know, the fields are the worker's to check; what JSON would
+  // change or drop on the way is refused here, naming where, and nothing is published.
+  it('refuses data by an unknown name that JSON would not carry as a render here sees it, naming the path', async () => {
+    const { topics, producer } = await setup();
+    class Profile {
+      get name() {
+        return 'Jane';
+      }
+    }
+    const cyclic: Record<string, unknown> = { name: 'Jane' };
+    cyclic.self = cyclic;
+    const hidden = Object.defineProperty({ shown: 'a' }, 'hidden', { value: 'b', enumerable: false });
+    const cases: Array<[unknown, string, RegExp]> = [
+      [new Profile(), 'data', /is a Profile \(its inherited properties would be lost\)/],
+      [{ user: new Profile() }, 'user', /is a Profile/],
+      [Object.create({ name: 'Jane' }), 'data', /not a plain object/],
+      [{ seen: new Map([['a', 1]]) }, 'seen', /is a Map/],
+      [{ tags: new Set(['a']) }, 'tags', /is a Set/],
+      [{ score: Number.NaN }, 'score', /is NaN/],
+      [{ score: Number.POSITIVE_INFINITY }, 'score', /is Infinity/],
+      [{ id: 10n }, 'id', /is a bigint/],
+      [{ format: () => 'x' }, 'format', /is a function/],
+      [{ rows: [{ label: 'a', value: 'b' }, undefined] }, 'rows[1]', /is undefined/],
+      [{ at: new Date(Number.NaN) }, 'at', /is an invalid Date/],
+      [cyclic, 'self', /refers to itself/],
+      [{ toJSON: () => ({}) }, 'toJSON', /would replace the data/],
+      [hidden, 'hidden', /is not enumerable/],
+    ];
+    for (const [data, field, problem] of cases) {
+      const error = await rejection(
+        producer.publish({
+          template: 'custom-receipt',
+          data: data as Record<string, unknown>,
+          to: 'jane@example.com',
+        }),
+      );
+      expect(isTemplateError(error), field).toBe(true);
+      expect(error, field).toMatchObject({ template: 'custom-receipt', field });
+      expect((error as Error).message, field).toMatch(problem);
+      expect((error as Error).message, field).toMatch(
+        /which a Kafka envelope \(JSON\) cannot carry as it is/,
+      );
+    }
+    expect(await recordCount(topics.topic)).toBe(0);
+  });
+
+  it('publishes plain data by an unknown name as given: own getters read, Dates as ISO 8601', async () => {
+    const { topics, producer } = await setup();
+    const data = {
+      get username() {
+        return 'Jane';
+      },
+      startsAt: new Date('2026-12-08T02:00:00Z'),
+      items: [{ label: 'Mug', value: '€9' }],
+      note: null,
+      skipped: undefined,
+    };
+    await producer.publish({ template: 'custom-receipt', data, to: 'jane@example.com' });
+    const [record] = await readTopic(kafka, topics.topic, 1);
+    expect(parseEnvelope(record?.value).data).toEqual({
+      username: 'Jane',
+      startsAt: '2026-12-08T02:00:00.000Z',
+      items: [{ label: 'Mug', value: '€9' }],
+      note: null,
+    });
+  });
+
   it("checks a built-in template's data by its name before publishing", async () => {
     const { topics, producer } = await setup();
     const error = await rejection(
