@@ -58,8 +58,8 @@ export const CHECKS_SCRIPT = `
     const r = await fetch('api/checks', { cache: 'no-store' });
     if (!r.ok) return;
     const { templates, emails, spam: spamOn } = await r.json();
-    spamOffered = spamOn;
-    if (!spamOn) q('#checks-spam-run').hidden = true;
+    spamOffered = spamOn === true;
+    offerSpam();
     for (const b of document.querySelectorAll('aside button[data-template], aside button[data-email]')) {
       const summary = b.dataset.template ? templates[b.dataset.template] : emails[b.dataset.email];
       const item = b.closest('li');
@@ -70,7 +70,12 @@ export const CHECKS_SCRIPT = `
   }
   let shown = 0;
   let current = null;
-  let spamOffered = true;
+  // Off until api/checks says spam is on, so that checks: { spam: false } never flashes the button;
+  // that answer may come before or after the panel's.
+  let spamOffered = false;
+  /** Whether the panel shows a report to score: not while it runs, nor when the email does not render. */
+  let reported = false;
+  const offerSpam = () => { q('#checks-spam-run').hidden = !(spamOffered && reported); };
   const rowOf = (f) => make('li', { dataset: { check: f.check, severity: f.severity } }, make('span', { className: 'severity ' + f.severity, textContent: f.severity }), f.check + ': ' + f.message, ...(f.where ? [make('span', { className: 'where', textContent: f.where })] : []));
   async function getAnswer(url) {
     try {
@@ -91,12 +96,13 @@ export const CHECKS_SCRIPT = `
   async function panel(view) {
     const ticket = ++shown;
     const box = q('#checks');
+    reported = false;
     if (!view.name) { box.hidden = true; return; }
     box.hidden = false;
     q('#checks-title').textContent = 'Checks: running…';
     q('#checks-list').replaceChildren();
     q('#checks-spam').replaceChildren();
-    q('#checks-spam-run').hidden = true;
+    offerSpam();
     q('#checks-spam-run').disabled = false;
     q('#checks-more').hidden = true;
     current = view.kind === 'template'
@@ -108,7 +114,8 @@ export const CHECKS_SCRIPT = `
       q('#checks-title').textContent = 'Checks: not run, the email does not render';
       return;
     }
-    q('#checks-spam-run').hidden = !spamOffered;
+    reported = true;
+    offerSpam();
     q('#checks-title').textContent = 'Checks: ' + plural(answer.errors, 'error') + ', ' + plural(answer.warnings, 'warning');
     q('#checks-list').append(...answer.findings.filter((f) => f.severity !== 'info').map(rowOf));
     if (!answer.errors && !answer.warnings) q('#checks-list').append(make('li', { textContent: 'Nothing to fix.' }));

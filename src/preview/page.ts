@@ -337,7 +337,7 @@ export function page(nonce: string): string {
     <h2>Outbox</h2>
     <input id="outbox-search" type="search" placeholder="Search subject, recipient, template" aria-label="Search the outbox">
     <ul id="outbox" role="list"></ul>
-    <p id="outbox-empty" class="empty">Nothing captured yet.</p>
+    <p id="outbox-empty" class="empty" hidden>Nothing captured yet.</p>
     <p id="outbox-none" class="empty" hidden>No captured email matches.</p>
     <button type="button" id="release-all" data-action="release-all" hidden>Release all held</button>
     <h2>Configuration</h2>
@@ -348,8 +348,8 @@ export function page(nonce: string): string {
   <header>
     <h2 id="title">Loading…</h2>
     ${EDITOR_BUTTON}
-    <select id="set" class="for-email" aria-label="Data set"></select>
-    <select id="locale" class="for-email" aria-label="Language"></select>
+    <select id="set" class="for-email" aria-label="Data set" hidden></select>
+    <select id="locale" class="for-email" aria-label="Language" hidden></select>
     <span class="group for-email" role="group" aria-label="Width">
       <button type="button" data-width="mobile">Mobile 375</button><button type="button" data-width="desktop">Desktop</button>
     </span>
