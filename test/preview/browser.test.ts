@@ -296,6 +296,26 @@ describe('the preview page in Chromium', () => {
     expect(await shown(subject.locator('td'))).toBe('Verify your email address for Acme');
   });
 
+  it('shows no empty pickers and does not call the outbox empty before its lists answer', async () => {
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await page.route('**/api/outbox', async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(`${base}#template/invoice/default`);
+    for (const id of ['#set', '#locale', '#outbox-empty'])
+      expect(await visible(page.locator(id)), id).toBe(false);
+    release();
+    await expect.poll(() => page.locator('#set option').allTextContents(), WAIT).toContain('huge-order');
+    expect(await visible(page.locator('#set'))).toBe(true);
+    expect(await visible(page.locator('#locale'))).toBe(true);
+    expect(await page.locator('#outbox [data-email]').count()).toBeGreaterThan(0);
+    expect(await visible(page.locator('#outbox-empty'))).toBe(false);
+  });
+
   it('runs no script, neither from a captured email nor from template data', async () => {
     await open();
     await page.locator('#outbox [data-email]').first().click();

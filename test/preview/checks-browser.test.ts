@@ -83,6 +83,31 @@ async function open(hash = ''): Promise<Page> {
   return page;
 }
 
+/** Notes in the page whether the SpamAssassin button was visible at any moment, from its first script on. */
+const WATCH_SPAM_BUTTON = `new MutationObserver(() => {
+  if (document.querySelector('#checks-spam-run')?.checkVisibility()) window.spamButtonShown = true;
+}).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['hidden'] });`;
+
+/**
+ * Opens `url` with the page's `api/checks` (which says whether spam checks are on) held back until
+ * `release()`, so that the checks panel answers first: the order that once showed the button.
+ */
+async function openHoldingChecks(url: string) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  await page.route('**/api/checks', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.addInitScript(WATCH_SPAM_BUTTON);
+  await page.goto(url);
+  const spamButtonShown = () => page.evaluate('window.spamButtonShown === true');
+  return { page, release, spamButtonShown };
+}
+
 /** The badge beside a sidebar button (beside, so that the button's text stays the name). */
 const badge = (page: Page, selector: string) =>
   page.locator(`aside li:has(> button${selector}) > .badge.checks`);
@@ -108,11 +133,17 @@ describe('checks on the preview page', () => {
   });
 
   it('lists the findings of the template shown, and its SpamAssassin score on request', async () => {
-    const page = await open('#template/plain-http/default');
+    const { page, release, spamButtonShown } = await openHoldingChecks(`${base}#template/plain-http/default`);
     const rows = page.locator('#checks-list li');
     await expect
       .poll(() => page.locator('#checks-title').textContent(), { timeout: 60_000 })
       .toBe('Checks: 0 errors, 1 warning');
+    // Not offered until the page knows spam checks are on, then offered.
+    expect(await page.locator('#checks-spam-run').isVisible()).toBe(false);
+    release();
+    await expect.poll(() => page.locator('#checks-spam-run').isVisible()).toBe(true);
+    // The watch the spam: false test trusts sees it.
+    expect(await spamButtonShown()).toBe(true);
     expect(await rows.allTextContents()).toEqual([
       'warninglinks: "http://acme.example/account" is not https<a href="http://acme.example/account">',
     ]);
@@ -185,13 +216,16 @@ describe('checks on the preview page', () => {
       expect(((await (await fetch(`${url}api/checks`)).json()) as { spam: boolean }).spam).toBe(false);
       expect((await fetch(`${url}api/checks/template/welcome/default/spam`)).status).toBe(404);
       expect((await fetch(`${base}api/checks/template/plain-http/default/spam`)).status).toBe(200);
-      const page = await browser.newPage();
-      await page.goto(`${url}#template/welcome/default`);
+      const { page, release, spamButtonShown } = await openHoldingChecks(`${url}#template/welcome/default`);
       await expect
         .poll(() => page.locator('#checks-title').textContent())
         .toBe('Checks: 0 errors, 0 warnings');
-      // The page learns spam is off from /api/checks, which may answer after the checks' title.
-      await expect.poll(() => page.locator('#checks-spam-run').isVisible()).toBe(false);
+      // The panel has answered and api/checks has not: the page does not know yet, so no button.
+      expect(await page.locator('#checks-spam-run').isVisible()).toBe(false);
+      release();
+      await expect.poll(() => badge(page, '[data-template="welcome"]').textContent()).toBe('checks ok');
+      expect(await page.locator('#checks-spam-run').isVisible()).toBe(false);
+      expect(await spamButtonShown()).toBe(false);
       await page.close();
     } finally {
       quiet.close();
