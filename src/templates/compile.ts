@@ -3,7 +3,7 @@
  * functions built for subject, HTML and text — so that each message costs only a render.
  */
 import { Eta } from 'eta';
-import { TemplateError } from '../errors.js';
+import { isTemplateError, TemplateError } from '../errors.js';
 import { DEFAULT_LOCALE } from '../locale.js';
 import { unsafeText } from '../message.js';
 import type { FooterFragment, UnsubscribeLinks } from '../unsubscribe/footer.js';
@@ -388,19 +388,36 @@ export function checkData(template: string, fields: Fields, data: unknown): Reco
       if (optional) continue;
       throw new TemplateError(template, 'is required', { field });
     }
+    if (kind === 'rows') {
+      values[field] = checkRows(template, field, value);
+      continue;
+    }
     const wrong = checkValue(kind, value, isHttpUrl);
     if (wrong) throw new TemplateError(template, wrong.problem, { field: `${field}${wrong.path ?? ''}` });
-    // Rows as plain { label, value }: a row read through a class's getters would render here and
-    // lose them in a Kafka envelope's JSON.
-    values[field] = kind === 'rows' ? plainRows(value as ReadonlyArray<Record<string, unknown>>) : value;
+    values[field] = value;
   }
   checkBuiltinRules(template, values);
   checkedAgainst.set(Object.freeze(values), fields);
   return values;
 }
 
-function plainRows(rows: ReadonlyArray<Record<string, unknown>>): Array<{ label: unknown; value: unknown }> {
-  return rows.map((row) => ({ label: row.label, value: row.value }));
+/**
+ * A `rows` field, checked and copied as plain `{ label, value }`: rows read through a class's
+ * getters render the same here and in a Kafka envelope's JSON, which would drop them. A getter
+ * that throws is a `TemplateError` naming the field.
+ */
+function checkRows(template: string, field: string, value: unknown): Array<{ label: string; value: string }> {
+  try {
+    const wrong = checkValue('rows', value, isHttpUrl);
+    if (wrong) throw new TemplateError(template, wrong.problem, { field: `${field}${wrong.path ?? ''}` });
+    return (value as ReadonlyArray<{ label: string; value: string }>).map(({ label, value }) => ({
+      label,
+      value,
+    }));
+  } catch (cause) {
+    if (isTemplateError(cause)) throw cause;
+    throw new TemplateError(template, 'could not be read (a getter threw)', { field, cause });
+  }
 }
 
 /**

@@ -157,4 +157,54 @@ describe('data held in getters or inherited', () => {
     expect(failed).toHaveLength(2);
     expect(transport.outbox).toHaveLength(0);
   });
+
+  it('renders rows read through getters, and copies them as plain { label, value }', async () => {
+    const { mail, transport } = setup();
+    class Line {
+      readonly #name: string;
+      constructor(name: string) {
+        this.#name = name;
+      }
+      get label(): string {
+        return this.#name;
+      }
+      get value(): string {
+        return '1 × €9';
+      }
+    }
+    const data = {
+      username: 'Jane',
+      reference: 'A-1',
+      items: [new Line('Mug')],
+      total: '€9',
+      orderUrl: 'https://acme.example/orders/A-1',
+    };
+    await mail.sendTemplate('order-confirmation', { to: 'jane@example.com', data });
+    expect(transport.outbox[0]?.message.text).toMatch(/Mug\s+1 × €9/);
+  });
+
+  it('reports a row whose getter throws as a TemplateError naming the field, not a bare error', async () => {
+    const { mail, transport } = setup();
+    const lazy = new Error('relation "lines" was not loaded');
+    const row = {
+      get label(): string {
+        throw lazy;
+      },
+      value: '€9',
+    };
+    const data = {
+      username: 'Jane',
+      reference: 'A-1',
+      items: [row],
+      total: '€9',
+      orderUrl: 'https://acme.example/orders/A-1',
+    };
+    const err = thrown(() => mail.render('order-confirmation', data), isTemplateError, 'a TemplateError');
+    expect(err).toMatchObject({ template: 'order-confirmation', field: 'items', cause: lazy });
+    const sent = await rejection(() =>
+      mail.sendTemplate('order-confirmation', { to: 'jane@example.com', data }),
+    );
+    expect(isTemplateError(sent) && sent.field).toBe('items');
+    expect(transport.outbox).toHaveLength(0);
+  });
 });
