@@ -12,6 +12,7 @@ import type * as HtmlToText from 'html-to-text';
 import type * as IntlMessageFormatModule from 'intl-messageformat';
 import type Juice from 'juice';
 import type Nodemailer from 'nodemailer';
+import type AddressParser from 'nodemailer/lib/addressparser/index.js';
 import type DKIM from 'nodemailer/lib/dkim/index.js';
 import type MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type * as MimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
@@ -32,6 +33,8 @@ export const loadHtmlToText = lazyRequire<typeof HtmlToText>('html-to-text');
 export const loadNodemailer = lazyRequire<typeof Nodemailer>('nodemailer');
 export const loadMailComposer = lazyRequire<typeof MailComposer>('nodemailer/lib/mail-composer/index.js');
 export const loadDkim = lazyRequire<typeof DKIM>('nodemailer/lib/dkim/index.js');
+/** nodemailer's parser of RFC 5322 address lists (`"Doe, Jane" <jane@x>, ops@x`), for address-valued custom headers. */
+export const loadAddressParser = lazyRequire<typeof AddressParser>('nodemailer/lib/addressparser/index.js');
 /** nodemailer's table of file name extensions to MIME types, for an attachment given without one. */
 export const loadMimeFuncs = lazyRequire<typeof MimeFuncs>('nodemailer/lib/mime-funcs/index.js');
 /** ICU MessageFormat (FormatJS), needed only when a template calls `t()`. An ES module: Node ≥ 20.19 requires it. */

@@ -9,7 +9,7 @@
 import { hash, randomUUID } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import { ConfigError, isMessageError, MessageError } from './errors.js';
-import { loadMimeFuncs } from './lazy-deps.js';
+import { loadAddressParser, loadMimeFuncs } from './lazy-deps.js';
 import { requireLocale } from './locale.js';
 import { futureSendAt } from './send-at.js';
 
@@ -256,6 +256,19 @@ const RESENT = /^resent-/i;
  * anyone does; through the others they would do nothing. mailroom's options say it once for all.
  */
 const PROVIDER_CONTROL = /^(?:x-smtpapi$|x-mailgun-|x-pm-|x-ses-)/i;
+/**
+ * Custom headers whose value is a list of mailboxes that a reader's mail program or a server
+ * writes to: read receipts (`Disposition-Notification-To`, RFC 8098 §2.1; the older
+ * `Return-Receipt-To`), replies to a list (`Mail-Followup-To`, `Mail-Reply-To`) and bounces
+ * (`Errors-To`). Each address is checked as `to`'s are and written back in RFC 5322 form.
+ */
+const ADDRESS_HEADERS = new Set([
+  'disposition-notification-to',
+  'return-receipt-to',
+  'mail-followup-to',
+  'mail-reply-to',
+  'errors-to',
+]);
 const ATTACHMENT_KEYS = new Set(['filename', 'content', 'contentType', 'cid']);
 const CALENDAR_KEYS = new Set(['content', 'method', 'filename']);
 /** iTIP methods (RFC 5546 §1.4). */
@@ -451,9 +464,30 @@ function checkHeaders(input: unknown): Record<string, string> {
       );
     }
     const text = checkHeaderText(value, field, MAX_SUBJECT);
-    out[key] = lower === 'in-reply-to' || lower === 'references' ? checkMessageIds(text, field, lower) : text;
+    out[key] =
+      lower === 'in-reply-to' || lower === 'references'
+        ? checkMessageIds(text, field, lower)
+        : ADDRESS_HEADERS.has(lower)
+          ? checkAddressHeader(text, field)
+          : text;
   }
   return out;
+}
+
+/** One of {@link ADDRESS_HEADERS}: its mailboxes, each parsed as an address field's, comma-separated. */
+function checkAddressHeader(value: string, field: string): string {
+  const entries = loadAddressParser()(value);
+  if (entries.length === 0) throw new MessageError(field, 'must be one or more addresses');
+  return entries
+    .map((entry, i) => {
+      if ('group' in entry) throw new MessageError(`${field}[${i}]`, 'must be an address, not a group');
+      const address = parseAddress(
+        entry.name ? { name: entry.name, address: entry.address } : entry.address,
+        `${field}[${i}]`,
+      );
+      return formatAddress(address);
+    })
+    .join(', ');
 }
 
 /**

@@ -404,6 +404,34 @@ describe('what would change the email on its way, refused when the message is ma
     }
   });
 
+  it('reads address-valued headers (read receipts, follow-ups, bounces) as addresses, written in RFC 5322 form', () => {
+    const message = createMessage({
+      ...valid,
+      headers: {
+        'Disposition-Notification-To': ' "Doe, Jane"  <Jane@ACME.example> ',
+        'Mail-Followup-To': 'list@acme.example,ops@acme.example',
+        'Errors-To': 'bounces@xn--bcher-kva.example',
+      },
+    });
+    expect(message.headers).toMatchObject({
+      'Disposition-Notification-To': '"Doe, Jane" <Jane@acme.example>',
+      'Mail-Followup-To': 'list@acme.example, ops@acme.example',
+      'Errors-To': 'bounces@xn--bcher-kva.example',
+    });
+    for (const [name, value, field] of [
+      ['Disposition-Notification-To', 'read receipts please', 'headers.Disposition-Notification-To[0]'],
+      ['Return-Receipt-To', 'jane@', 'headers.Return-Receipt-To[0]'],
+      ['Mail-Reply-To', 'ok@acme.example, bob@@acme.example', 'headers.Mail-Reply-To[1]'],
+      ['mail-followup-to', 'team: a@acme.example;', 'headers.mail-followup-to[0]'],
+      ['Errors-To', ' , ', 'headers.Errors-To'],
+    ] as const) {
+      expect(
+        fieldOf(() => createMessage({ ...valid, headers: { [name]: value } })),
+        value,
+      ).toBe(field);
+    }
+  });
+
   it('keeps every header line within 998 octets: names at most 76 characters, values 997', () => {
     expect(fieldOf(() => createMessage({ ...valid, headers: { [`X-${'a'.repeat(75)}`]: '1' } }))).toBe(
       `headers.X-${'a'.repeat(75)}`,
