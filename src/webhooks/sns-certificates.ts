@@ -4,9 +4,13 @@
  * for: requests for the same URL share one fetch while it runs, a certificate is kept once
  * fetched, and a fetch that failed is remembered for {@link FAILED_FETCH_MEMORY_MS}, so that
  * forged messages naming a URL that does not answer cost one fetch a minute, not one each.
- * Both memories are bounded, the oldest forgotten first (fetches running are as many as the
- * requests waiting on them); failures are kept apart from certificates, so that many failing URLs
- * never push out the one certificate in use.
+ * Both memories are bounded, the oldest forgotten first; failures are kept apart from
+ * certificates, so that many failing URLs never push out the one certificate in use. And at most
+ * {@link NEW_CERTIFICATE_FETCHES_PER_MINUTE} URLs not known yet are fetched a minute: forged
+ * messages each naming a new URL on an SNS host would otherwise make one outbound request each.
+ * SNS signs with one certificate per region, kept once fetched, so a genuine message is held back
+ * by the budget only when it names a new certificate during such a flood, and is answered 503
+ * (retried by SNS) like any message whose certificate cannot be fetched now.
  */
 
 import { createPublicKey, type KeyObject } from 'node:crypto';
@@ -18,6 +22,8 @@ export const FAILED_FETCH_MEMORY_MS = 60_000;
  * must not hold every request naming its URL; past this the fetch has failed, and is remembered.
  */
 export const CERTIFICATE_FETCH_TIMEOUT_MS = 10_000;
+/** How many certificate URLs not fetched before may be fetched in any 60 s: 10. */
+export const NEW_CERTIFICATE_FETCHES_PER_MINUTE = 10;
 /** How many fetched certificates are kept. SNS signs with one at a time per region. */
 const MAX_CERTIFICATES = 32;
 /** How many failed URLs are remembered. */
@@ -35,6 +41,14 @@ export function snsCertificates(
   const certificates = new Map<string, KeyObject>();
   /** URL -> when its fetch failed (ms since the epoch), oldest first. */
   const failed = new Map<string, number>();
+  /** When each of the last fetches started (ms since the epoch), oldest first: the budget. */
+  const started: number[] = [];
+  const withinBudget = (now: number): boolean => {
+    while (started.length > 0 && now - (started[0] as number) >= 60_000) started.shift();
+    if (started.length >= NEW_CERTIFICATE_FETCHES_PER_MINUTE) return false;
+    started.push(now);
+    return true;
+  };
 
   const load = async (url: string): Promise<KeyObject> => {
     const signal = AbortSignal.timeout(timeoutMs);
@@ -61,6 +75,11 @@ export function snsCertificates(
     }
     let pending = loading.get(url);
     if (!pending) {
+      // Not remembered as failed: the URL may be fetched once the budget allows.
+      if (!withinBudget(Date.now()))
+        throw new Error(
+          `SNS signing certificate: ${NEW_CERTIFICATE_FETCHES_PER_MINUTE} new certificate URLs were fetched in the last minute`,
+        );
       pending = load(url)
         .then(
           (key) => {

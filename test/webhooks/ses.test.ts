@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { memorySuppressionStore, suppressFromEvents } from '../../src/suppression.js';
 import { createWebhookHandler, type DeliveryEvent } from '../../src/webhooks/index.js';
-import { snsCertificates } from '../../src/webhooks/sns-certificates.js';
+import { NEW_CERTIFICATE_FETCHES_PER_MINUTE, snsCertificates } from '../../src/webhooks/sns-certificates.js';
 import { selfSignedCert } from '../helpers/certs.js';
 import { listen, post, SES_TOPIC, type SignedRequest, SNS_CERT_URL, sample, sns } from './signing.js';
 
@@ -320,7 +320,29 @@ describe('SES webhook: fetching the signing certificate', () => {
     expect(answers.every((a) => a.status === 503)).toBe(true);
     expect((await post(url, genuine())).status).toBe(200);
     expect(hits.filter((h) => h === '/good.pem')).toHaveLength(1);
+    // The good one and 9 more: the minute's budget of new URLs; the other 31 fetched nothing.
+    expect(hits).toHaveLength(NEW_CERTIFICATE_FETCHES_PER_MINUTE);
     expect(events).toHaveLength(2);
+  });
+
+  it('fetches at most 10 new certificate URLs a minute; a genuine message held back by that is answered 503 and delivered on retry', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const { url, hits, events } = await certificateHost();
+      for (let i = 0; i < 12; i++) expect((await post(url, forged(`new-${i}`))).status).toBe(503);
+      expect(hits).toHaveLength(NEW_CERTIFICATE_FETCHES_PER_MINUTE);
+      const genuine = sns(snsKey, sample('ses', 'bounce'), { certUrl: certUrl('good') });
+      const first = await post(url, genuine);
+      expect([first.status, first.headers.get('retry-after')]).toEqual([503, '60']);
+      expect(hits).toHaveLength(NEW_CERTIFICATE_FETCHES_PER_MINUTE);
+      // A URL refused by the budget was not fetched, so it is not remembered as failed.
+      vi.setSystemTime(Date.now() + 60_000);
+      expect((await post(url, genuine)).status).toBe(200);
+      expect(hits.at(-1)).toBe('/good.pem');
+      expect(events.map((e) => e.type)).toEqual(['bounced']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('fetches nothing for a message that fails a check needing no certificate', async () => {
