@@ -275,8 +275,9 @@ const MAX_DATA_DEPTH = 16;
  * and valid Dates (sent as ISO 8601, which a `datetime` field reads as the same instant). Whatever
  * JSON would change or drop is a `TemplateError` naming its path instead, since a render in this
  * process would have seen it and the worker's would not: a class instance's or an inherited
- * property, a Map or Set, a `toJSON`, a function, a symbol, a BigInt, NaN or Infinity, `undefined`
- * in a list, an invalid Date, a cycle, or nesting deeper than 16.
+ * property, a non-enumerable or `__proto__` key, a Map or Set, a `toJSON`, a function, a symbol,
+ * a BigInt, NaN or Infinity, `undefined` in a list, an invalid Date, a cycle, or nesting deeper
+ * than 16.
  */
 function carriedData(template: string, data: unknown): Record<string, unknown> {
   if (typeof data !== 'object' || data === null || Array.isArray(data))
@@ -325,6 +326,8 @@ function carried(template: string, value: unknown, path: string, depth: number, 
   for (const key of Object.getOwnPropertyNames(value)) {
     const at = path ? `${path}.${key}` : key;
     if (!Object.prototype.propertyIsEnumerable.call(value, key)) uncarried(template, at, 'is not enumerable');
+    // An own `__proto__` (JSON.parse makes one) would set the copy's prototype instead of a key.
+    if (key === '__proto__') uncarried(template, at, 'is not a name a template can read');
     let item: unknown;
     try {
       item = (value as Record<string, unknown>)[key];

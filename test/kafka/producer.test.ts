@@ -290,6 +290,11 @@ describe('createEmailProducer on a real broker', () => {
       [cyclic, 'self', /refers to itself/],
       [{ toJSON: () => ({}) }, 'toJSON', /would replace the data/],
       [hidden, 'hidden', /is not enumerable/],
+      [
+        JSON.parse('{"user": {"__proto__": {"admin": true}}}'),
+        'user.__proto__',
+        /not a name a template can read/,
+      ],
     ];
     for (const [data, field, problem] of cases) {
       const error = await rejection(
