@@ -6,7 +6,7 @@
  * in them, so that a button's text stays the name it shows. SpamAssassin runs when the panel's
  * button asks for it: a second or more of CPU per email is too much for every click. The page's script tells this one what happens by
  * two events on `document`: `mailroom:lists` after the sidebar is drawn, `mailroom:show` (detail
- * `{ kind, name, set }`) after an email is shown. Text goes in with `textContent` only.
+ * `{ kind, name, set }`) after an email or the settings (`name` null) is shown. Text goes in with `textContent` only.
  */
 
 export const CHECKS_STYLE = `
@@ -30,7 +30,7 @@ aside li > .badge.checks { position:absolute; right:10px; top:8px; white-space:n
 `;
 
 /** The panel, placed by page.ts above the email. */
-export const CHECKS_PANEL = `<section id="checks" class="panel for-email" aria-label="Checks" hidden>
+export const CHECKS_PANEL = `<section id="checks" class="panel" aria-label="Checks" hidden>
     <h3 id="checks-title">Checks</h3>
     <ul id="checks-list"></ul>
     <ul id="checks-spam"></ul>

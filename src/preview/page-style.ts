@@ -49,6 +49,9 @@ th { width:160px; color:var(--muted); font-weight:600; }
 ul { list-style:none; margin:0; padding:0; }
 #subject { color:var(--muted); margin:0 0 10px; overflow-wrap:anywhere; }
 [hidden] { display:none !important; }
+/* The view an element belongs to (its data-for) against the view shown (the body's data-view, set by
+   the script's show() once the view has loaded): before that, and in any other view, it is not shown. */
+[data-for]:not(body[data-view="template"] [data-for~="template"], body[data-view="email"] [data-for~="email"], body[data-view="settings"] [data-for~="settings"]) { display:none !important; }
 .panel { background:#fff; border:1px solid var(--line); border-radius:8px; padding:10px 14px; margin-bottom:14px; display:flex; flex-wrap:wrap; gap:8px; align-items:center; }
 .panel button { border:1px solid var(--line); background:#fff; padding:6px 12px; border-radius:6px; font:inherit; cursor:pointer; color:inherit; }
 .panel button.primary { background:var(--primary); border-color:var(--primary); color:#fff; }

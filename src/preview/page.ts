@@ -178,8 +178,8 @@ function fitFrame() {
   frame.style.height = doc.documentElement.scrollHeight + borders + 'px';
 }
 
-async function showSettings() {
-  const view = await getJson('api/settings');
+function showSettings(view) {
+  $('#title').textContent = 'Settings';
   $('#settings-groups').replaceChildren(...view.groups.flatMap((g) => [
     el('h3', { textContent: g.title }),
     el('table', {}, ...g.settings.map((s) => el('tr', {},
@@ -197,61 +197,43 @@ function showProblem(problem) {
   box.replaceChildren(el('strong', { textContent: (problem.template ? 'Template "' + problem.template + '"' : 'Problem') + (problem.field ? ', field ' + problem.field : '') }), el('div', { textContent: problem.message }), ...(where ? [el('code', { textContent: where })] : []));
 }
 
-async function show(reload = false) {
-  let view;
-  const setPicker = $('#set');
-  $('#locale').hidden = state.kind !== 'template';
-  const settings = state.kind === 'settings';
-  for (const node of document.querySelectorAll('.for-email')) node.hidden = settings;
-  $('#settings').hidden = !settings;
-  if (settings) {
-    $('#title').textContent = 'Settings';
-    for (const id of ['#hold', '#test-send', '#email-panel', '#problem', '#stage', '#edit', '#edit-why']) $(id).hidden = true;
-    if (editingName) closeEditor();
-    $('#subject').textContent = '';
-    writeHash();
-    markCurrent();
-    await showSettings();
-    return;
-  }
-  if (state.kind === 'template') {
-    const t = templates.find((x) => x.name === state.name);
-    if (!t) { showProblem({ message: 'No such template: ' + state.name }); return; }
-    if (!state.set || !t.sets.includes(state.set)) state.set = t.sets[0];
-    setPicker.replaceChildren(...t.sets.map((s) => el('option', { value: s, textContent: s, selected: s === state.set })));
-    setPicker.hidden = false;
-    $('#download').hidden = true;
-    view = await getJson('api/templates/' + encodeURIComponent(t.name) + '/' + encodeURIComponent(state.set) + '?locale=' + encodeURIComponent(state.locale ?? ''));
-    $('#title').textContent = t.name;
-    $('#hold').hidden = true;
-    $('#email-panel').hidden = true;
-    $('#test-send').hidden = false;
-    $('#sends-through').textContent = 'through ' + hold.sendsThrough;
-  } else {
-    setPicker.hidden = true;
-    view = await getJson('api/outbox/' + encodeURIComponent(state.name));
-    $('#title').textContent = view.subject || '(no subject)';
-    const link = $('#download');
-    link.href = 'eml/' + encodeURIComponent(state.name) + '.eml';
-    link.hidden = false;
-    $('#test-send').hidden = true;
-    $('#email-panel').hidden = false;
-    $('#attachments').replaceChildren(...(view.attachments ?? []).map((a) => el('li', {},
-      el('a', { href: a.href, download: a.filename, textContent: a.filename }),
-      el('span', { className: 'meta', textContent: a.contentType }),
-      el('span', { className: 'meta', textContent: size(a.size) }))));
-    $('#attachments-title').textContent = view.attachments && view.attachments.length ? 'Attachments (' + view.attachments.length + ')' : 'No attachments';
-    const held = view.hold;
-    $('#hold').hidden = !held;
-    if (held) {
-      $('#hold-status').textContent = held.status === 'held' ? 'Held: not delivered yet' : held.status === 'released' ? 'Released' : 'Discarded';
-      $('#hold-note').textContent = held.interrupted ? 'An earlier release was interrupted and may have been delivered: check before releasing it again.' : held.busy ? 'A release is under way.' : '';
-      for (const b of document.querySelectorAll('#hold button, #release-to')) b.disabled = held.status !== 'held';
-      $('#hold-history').replaceChildren(...held.history.map((h) => el('li', { textContent: historyText(h) })));
-    }
-  }
-  writeHash();
-  markCurrent();
+/** What \`state\` names, from the server: the settings, a captured email, or a template rendered. */
+async function fetchView() {
+  if (state.kind === 'settings') return getJson('api/settings');
+  if (state.kind === 'email') return getJson('api/outbox/' + encodeURIComponent(state.name));
+  const t = templates.find((x) => x.name === state.name);
+  if (!t) return { problem: { message: 'No such template: ' + state.name } };
+  if (!state.set || !t.sets.includes(state.set)) state.set = t.sets[0];
+  return getJson('api/templates/' + encodeURIComponent(t.name) + '/' + encodeURIComponent(state.set) + '?locale=' + encodeURIComponent(state.locale ?? ''));
+}
+
+function showTemplate() {
+  const t = templates.find((x) => x.name === state.name);
+  $('#title').textContent = state.name;
+  $('#set').replaceChildren(...(t ? t.sets : []).map((s) => el('option', { value: s, textContent: s, selected: s === state.set })));
+  $('#set').hidden = !t;
+  $('#sends-through').textContent = 'through ' + hold.sendsThrough;
+}
+
+function showEmail(view) {
+  $('#title').textContent = view.subject || '(no subject)';
+  $('#download').href = 'eml/' + encodeURIComponent(state.name) + '.eml';
+  $('#attachments').replaceChildren(...(view.attachments ?? []).map((a) => el('li', {},
+    el('a', { href: a.href, download: a.filename, textContent: a.filename }),
+    el('span', { className: 'meta', textContent: a.contentType }),
+    el('span', { className: 'meta', textContent: size(a.size) }))));
+  $('#attachments-title').textContent = view.attachments && view.attachments.length ? 'Attachments (' + view.attachments.length + ')' : 'No attachments';
+  const held = view.hold;
+  $('#hold').hidden = !held;
+  if (!held) return;
+  $('#hold-status').textContent = held.status === 'held' ? 'Held: not delivered yet' : held.status === 'released' ? 'Released' : 'Discarded';
+  $('#hold-note').textContent = held.interrupted ? 'An earlier release was interrupted and may have been delivered: check before releasing it again.' : held.busy ? 'A release is under way.' : '';
+  for (const b of document.querySelectorAll('#hold button, #release-to')) b.disabled = held.status !== 'held';
+  $('#hold-history').replaceChildren(...held.history.map((h) => el('li', { textContent: historyText(h) })));
+}
+
+/** The email itself, a template's or a captured one: problem, subject, frame, text, source, headers. */
+function showMessage(view, reload) {
   showProblem(view.problem);
   $('#subject').textContent = view.subject ? 'Subject: ' + view.subject : '';
   const frame = $('#frame');
@@ -267,7 +249,33 @@ async function show(reload = false) {
   for (const b of document.querySelectorAll('[data-width]')) b.setAttribute('aria-pressed', String(b.dataset.width === state.width));
   for (const b of document.querySelectorAll('[data-scheme]')) b.setAttribute('aria-pressed', String(b.dataset.scheme === state.scheme));
   fitFrame();
-  document.dispatchEvent(new CustomEvent('mailroom:show', { detail: { kind: state.kind, name: state.name, set: state.set, problem: Boolean(view.problem) } }));
+}
+
+let shows = 0;
+let reloadWanted = false;
+/**
+ * Shows what \`state\` names, once the server has answered, all at once. Which view an element
+ * belongs to is decided here alone: the body's data-view against the element's data-for (see the
+ * style); an element's own \`hidden\` only says whether it has something to show. A show overtaken
+ * by a newer one is dropped (its reload carried over), so the last click wins.
+ */
+async function show(reload = false) {
+  const ticket = ++shows;
+  reloadWanted ||= reload;
+  const kind = state.kind;
+  const view = await fetchView();
+  if (ticket !== shows) return;
+  document.body.dataset.view = kind;
+  if (kind === 'settings') showSettings(view);
+  else {
+    if (kind === 'template') showTemplate();
+    else showEmail(view);
+    showMessage(view, reloadWanted);
+  }
+  reloadWanted = false;
+  writeHash();
+  markCurrent();
+  document.dispatchEvent(new CustomEvent('mailroom:show', { detail: { kind, name: kind === 'settings' ? null : state.name, set: state.set, problem: Boolean(view.problem) } }));
 }
 
 function markCurrent() {
@@ -348,20 +356,20 @@ export function page(nonce: string): string {
   <header>
     <h2 id="title">Loading…</h2>
     ${EDITOR_BUTTON}
-    <select id="set" class="for-email" aria-label="Data set" hidden></select>
-    <select id="locale" class="for-email" aria-label="Language" hidden></select>
-    <span class="group for-email" role="group" aria-label="Width">
+    <select id="set" data-for="template" aria-label="Data set"></select>
+    <select id="locale" data-for="template" aria-label="Language"></select>
+    <span class="group" data-for="template email" role="group" aria-label="Width">
       <button type="button" data-width="mobile">Mobile 375</button><button type="button" data-width="desktop">Desktop</button>
     </span>
-    <span class="group for-email" role="group" aria-label="Colour scheme">
+    <span class="group" data-for="template email" role="group" aria-label="Colour scheme">
       <button type="button" data-scheme="light">Light</button><button type="button" data-scheme="dark">Dark</button>
     </span>
-    <span class="group for-email" role="group" aria-label="View">
+    <span class="group" data-for="template email" role="group" aria-label="View">
       <button type="button" data-tab="html">HTML</button><button type="button" data-tab="text">Text</button><button type="button" data-tab="source">Source</button><button type="button" data-tab="headers">Headers</button>
     </span>
-    <a id="download" class="download for-email" hidden download>Download .eml</a>
+    <a id="download" class="download" data-for="email" download>Download .eml</a>
   </header>
-  <section id="hold" class="panel" aria-label="Hold" hidden>
+  <section id="hold" class="panel" data-for="email" aria-label="Hold" hidden>
     <strong id="hold-status"></strong> <span id="hold-note" class="meta"></span>
     <button type="button" class="primary" data-action="release">Release</button>
     <input id="release-to" type="email" placeholder="qa@example.com" aria-label="Release to address">
@@ -369,27 +377,27 @@ export function page(nonce: string): string {
     <button type="button" data-action="discard">Discard</button>
     <ul id="hold-history"></ul>
   </section>
-  <section id="email-panel" class="panel" aria-label="Captured email" hidden>
+  <section id="email-panel" class="panel" data-for="email" aria-label="Captured email">
     <strong id="attachments-title"></strong>
     <button type="button" class="danger" data-action="delete">Delete</button>
     <ul id="attachments"></ul>
   </section>
-  <section id="test-send" class="panel" aria-label="Send a test email" hidden>
+  <section id="test-send" class="panel" data-for="template" aria-label="Send a test email">
     <input id="test-to" type="email" placeholder="you@example.com" aria-label="Send a test email to">
     <button type="button" data-action="send-test">Send a test email</button>
     <span id="sends-through" class="meta"></span>
   </section>
   <p id="action-result" role="status"></p>
-  <div id="problem" role="alert" hidden></div>
+  <div id="problem" data-for="template email" role="alert" hidden></div>
   ${EDITOR_PANEL}
   ${CHECKS_PANEL}
-  <p id="subject"></p>
-  <section id="settings" aria-label="Settings" hidden>
+  <p id="subject" data-for="template email"></p>
+  <section id="settings" data-for="settings" aria-label="Settings">
     <p class="meta">Read-only: configuration lives in code, the config file and the environment. Secrets show as set or unset, never their value.</p>
     <div class="panel"><button type="button" class="primary" data-action="verify">Verify connection</button><span class="meta">Runs the transport's verify(): connects and logs in, sends nothing.</span></div>
     <div id="settings-groups"></div>
   </section>
-  <div id="stage">
+  <div id="stage" data-for="template email">
     <iframe id="frame" title="Email" sandbox="allow-same-origin allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer"></iframe>
     <pre id="text" hidden></pre>
     <pre id="source" hidden></pre>
