@@ -316,6 +316,56 @@ describe('the preview page in Chromium', () => {
     expect(await visible(page.locator('#outbox-empty'))).toBe(false);
   });
 
+  it('offers the language and data set pickers for a template, not for a captured email', async () => {
+    await open();
+    const forTemplates = ['#locale', '#set', '#test-send'];
+    const forEmails = ['#download', '#email-panel'];
+    const controls = async () =>
+      Object.fromEntries(
+        await Promise.all(
+          [...forTemplates, ...forEmails].map(async (id) => [id, await visible(page.locator(id))]),
+        ),
+      );
+    const only = (ids: string[]) =>
+      Object.fromEntries([...forTemplates, ...forEmails].map((id) => [id, ids.includes(id)]));
+
+    await page.click('[data-template="verification"]');
+    await expect.poll(() => shown(page.locator('#title')), WAIT).toBe('verification');
+    expect(await page.locator('#locale option').count()).toBeGreaterThan(1);
+    expect(await page.locator('#set option').count()).toBeGreaterThan(1);
+    expect(await controls()).toEqual(only(forTemplates));
+
+    // Captured in one language from one set of data: there is nothing to pick.
+    await page.locator('#outbox [data-email]').nth(1).click();
+    await expect.poll(() => shown(page.locator('#title')), WAIT).toBe('Verify your email address for Acme');
+    expect(await controls()).toEqual(only(forEmails));
+
+    await page.click('[data-template="verification"]');
+    await expect.poll(() => shown(page.locator('#title')), WAIT).toBe('verification');
+    expect(await controls()).toEqual(only(forTemplates));
+  });
+
+  it('opens at #settings without ever showing the controls and frame of an email', async () => {
+    // Every header control and the frame the page shows at any moment, from its first script on.
+    await page.addInitScript(`window.everShown = new Set();
+      new MutationObserver(() => {
+        for (const node of document.querySelectorAll('header > :not(#title), #stage'))
+          if (node.checkVisibility()) window.everShown.add(node.id || node.getAttribute('aria-label'));
+      }).observe(document, { subtree: true, childList: true, attributes: true });`);
+    const everShown = () => page.evaluate('[...window.everShown].sort()');
+    await page.goto(`${base}#settings`);
+    await page.locator('#settings-groups table').first().waitFor(WAIT);
+    expect(await shown(page.locator('#title'))).toBe('Settings');
+    expect(await everShown()).toEqual([]);
+
+    // The watch sees them once a template is shown.
+    await page.click('[data-template="invoice"]');
+    await expect.poll(() => shown(frame().locator('h1')), WAIT).toBe('Invoice INV-1001');
+    expect(await everShown()).toEqual(
+      expect.arrayContaining(['Colour scheme', 'View', 'Width', 'locale', 'set', 'stage']),
+    );
+  });
+
   it('runs no script, neither from a captured email nor from template data', async () => {
     await open();
     await page.locator('#outbox [data-email]').first().click();
