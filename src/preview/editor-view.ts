@@ -144,8 +144,7 @@ async function saveDraft() {
     if (status !== 200) return editorStatus('Not saved: ' + (answer.error ? answer.error.message : status), true);
     editorProblem(undefined);
     editorStatus(answer.saved.length ? 'Saved ' + answer.saved.join(', ') : 'Nothing to save: the files are unchanged');
-    await loadLists();
-    await show(true);
+    await refresh(true);
   } finally {
     button.disabled = false;
   }

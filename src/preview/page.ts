@@ -101,8 +101,7 @@ async function act(action) {
   } finally {
     for (const b of buttons) b.disabled = false;
   }
-  await loadLists();
-  await show(true);
+  await refresh(true);
 }
 
 function readHash() {
@@ -118,7 +117,24 @@ function writeHash() {
 function localeName(tag) {
   try { return new Intl.DisplayNames([tag], { type: 'language' }).of(tag) + ' (' + tag + ')'; } catch { return tag; }
 }
-async function getJson(url) { const r = await fetch(url, { cache: 'no-store' }); if (!r.ok) throw new Error(url + ': ' + r.status); return r.json(); }
+/** The JSON at \`url\`; a status other than 200 throws an Error carrying it as \`status\`. */
+async function getJson(url) {
+  const r = await fetch(url, { cache: 'no-store' });
+  if (!r.ok) throw Object.assign(new Error(url + ': ' + r.status), { status: r.status });
+  return r.json();
+}
+
+const unanswered = (error) => ({ message: 'The preview server did not answer (' + error.message + '). Reload the page once it runs again.' });
+/**
+ * Reloads the lists, then shows what \`state\` names. A server that does not answer (stopped, or
+ * restarting) is said on the page, never left as an unhandled rejection and a stale page.
+ */
+function refresh(reload = false) {
+  return loadLists().then(() => show(reload), (error) => {
+    document.body.dataset.view ||= state.kind;
+    showProblem(unanswered(error));
+  });
+}
 
 async function loadLists() {
   const [list, outbox, held] = await Promise.all([getJson('api/templates'), getJson('api/outbox'), getJson('api/hold')]);
@@ -179,8 +195,9 @@ function fitFrame() {
 }
 
 function showSettings(view) {
+  showProblem(view.problem);
   $('#title').textContent = 'Settings';
-  $('#settings-groups').replaceChildren(...view.groups.flatMap((g) => [
+  $('#settings-groups').replaceChildren(...(view.groups ?? []).flatMap((g) => [
     el('h3', { textContent: g.title }),
     el('table', {}, ...g.settings.map((s) => el('tr', {},
       el('th', { textContent: s.name }),
@@ -200,7 +217,13 @@ function showProblem(problem) {
 /** What \`state\` names, from the server: the settings, a captured email, or a template rendered. */
 async function fetchView() {
   if (state.kind === 'settings') return getJson('api/settings');
-  if (state.kind === 'email') return getJson('api/outbox/' + encodeURIComponent(state.name));
+  if (state.kind === 'email') {
+    return getJson('api/outbox/' + encodeURIComponent(state.name)).catch((error) => {
+      if (error.status !== 404) throw error;
+      // Deleted from another window, or the outbox cleared, while it was open (or a stale link).
+      return { missing: true, problem: { message: 'This email is not in the outbox: it was deleted, or the outbox was cleared.' } };
+    });
+  }
   const t = templates.find((x) => x.name === state.name);
   if (!t) return { problem: { message: 'No such template: ' + state.name } };
   if (!state.set || !t.sets.includes(state.set)) state.set = t.sets[0];
@@ -216,7 +239,9 @@ function showTemplate() {
 }
 
 function showEmail(view) {
-  $('#title').textContent = view.subject || '(no subject)';
+  $('#title').textContent = view.missing ? 'No such email' : view.subject || '(no subject)';
+  $('#download').hidden = Boolean(view.missing);
+  $('#email-panel').hidden = Boolean(view.missing);
   $('#download').href = 'eml/' + encodeURIComponent(state.name) + '.eml';
   $('#attachments').replaceChildren(...(view.attachments ?? []).map((a) => el('li', {},
     el('a', { href: a.href, download: a.filename, textContent: a.filename }),
@@ -263,7 +288,7 @@ async function show(reload = false) {
   const ticket = ++shows;
   reloadWanted ||= reload;
   const kind = state.kind;
-  const view = await fetchView();
+  const view = await fetchView().catch((error) => ({ problem: unanswered(error) }));
   if (ticket !== shows) return;
   document.body.dataset.view = kind;
   if (kind === 'settings') showSettings(view);
@@ -315,9 +340,9 @@ addEventListener('hashchange', () => { readHash(); show(); });
 addEventListener('resize', fitFrame);
 
 readHash();
-loadLists().then(show);
+refresh();
 const events = new EventSource('events');
-events.addEventListener('change', () => loadLists().then(() => show(true)));
+events.addEventListener('change', () => refresh(true));
 `;
 
 /** The page, with `nonce` on its inline style and script. */
@@ -388,7 +413,7 @@ export function page(nonce: string): string {
     <span id="sends-through" class="meta"></span>
   </section>
   <p id="action-result" role="status"></p>
-  <div id="problem" data-for="template email" role="alert" hidden></div>
+  <div id="problem" data-for="template email settings" role="alert" hidden></div>
   ${EDITOR_PANEL}
   ${CHECKS_PANEL}
   <p id="subject" data-for="template email"></p>

@@ -366,6 +366,50 @@ describe('the preview page in Chromium', () => {
     );
   });
 
+  it('says so when the email shown is deleted elsewhere or a link names none, with no error on the page', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    const mail = new EmailService({ transport: sandboxTransport({ dir: outboxDir }), from: FROM });
+    await later(); // the newest, listed first
+    await mail.send({ to: 'gone@example.com', subject: 'Soon deleted', html: '<p>bye</p>', text: 'bye' });
+    const listed = (await (await fetch(`${base}api/outbox`)).json()) as { id: string; subject: string }[];
+    const id = listed.find((m) => m.subject === 'Soon deleted')!.id;
+    await open(`${base}#email/${id}`);
+    await expect.poll(() => shown(page.locator('#title')), WAIT).toBe('Soon deleted');
+    expect(await visible(page.locator('#download'))).toBe(true);
+
+    // Another window deletes it: the page hears of the change and says what happened.
+    const deleted = await fetch(`${base}api/outbox/delete`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: base.slice(0, -1) },
+      body: JSON.stringify({ ids: [id] }),
+    });
+    expect(await deleted.json()).toMatchObject({ results: [{ id, outcome: 'deleted' }] });
+    await expect.poll(() => shown(page.locator('#title')), WAIT).toBe('No such email');
+    expect(await shown(page.locator('#problem'))).toContain('not in the outbox');
+    for (const gone of ['#download', '#email-panel', '#stage', '#set', '#locale'])
+      expect(await visible(page.locator(gone)), gone).toBe(false);
+    await page.locator(`[data-email="${id}"]`).waitFor({ state: 'detached', ...WAIT });
+
+    // A template still opens from there, and a link to an email never captured says the same.
+    await page.click('[data-template="invoice"]');
+    await expect.poll(() => shown(page.locator('#title')), WAIT).toBe('invoice');
+    expect(await visible(page.locator('#problem'))).toBe(false);
+    await page.goto(`${base}#email/never-captured`);
+    await expect.poll(() => shown(page.locator('#title')), WAIT).toBe('No such email');
+    expect(errors).toEqual([]);
+  });
+
+  it('says the server did not answer when its lists fail, with no error on the page', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.route('**/api/templates', (route) => route.fulfill({ status: 503, body: 'restarting' }));
+    await page.goto(base);
+    await expect.poll(() => shown(page.locator('#problem')), WAIT).toContain('did not answer');
+    expect(await shown(page.locator('#problem'))).toContain('api/templates: 503');
+    expect(errors).toEqual([]);
+  });
+
   it('runs no script, neither from a captured email nor from template data', async () => {
     await open();
     await page.locator('#outbox [data-email]').first().click();
