@@ -189,9 +189,16 @@ function nodeEnv(value: string | undefined): string {
  * transport, no preview without `force`): `production` in any case, `prod`, quoted or not, and
  * any other value set that is not a known development, test or staging name (`live`, `prd`,
  * `production2`): a safeguard that has to guess guesses production, and says so. Unset or blank
- * is not production.
+ * is not production. Apps guard what must not run in production (a mounted preview) with the
+ * same rule, so that a `NODE_ENV` mailroom refuses under is never one the app lets through.
+ *
+ * @param value A `NODE_ENV` value. Default `process.env.NODE_ENV`.
+ * @example
+ * ```ts
+ * if (!isProduction()) app.use('/_mail', createPreviewHandler({ enabled: true, service: mailOptions }));
+ * ```
  */
-export function isProduction(value: string | undefined): boolean {
+export function isProduction(value: string | undefined = process.env.NODE_ENV): boolean {
   const bare = nodeEnv(value);
   return bare !== '' && !NOT_PRODUCTION.has(bare);
 }

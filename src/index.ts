@@ -17,6 +17,7 @@ export {
   sendVerificationEmail,
   sendWelcomeEmail,
 } from './default.js';
+export { isProduction } from './env-names.js';
 export {
   ConfigError,
   EmailError,

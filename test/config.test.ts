@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { configFromEnv } from '../src/config.js';
 import { isConfigError } from '../src/errors.js';
+import { isProduction } from '../src/index.js';
 import { EmailService } from '../src/service.js';
 
 function configError(env: Record<string, string>) {
@@ -436,6 +437,29 @@ describe('which transport the environment chooses', () => {
       expect(choose({ NODE_ENV: value })).toBe('sandbox');
     },
   );
+
+  // The rule apps guard a preview mount with: the one every refusal above follows.
+  it('exports isProduction, reading NODE_ENV by default', () => {
+    const saved = process.env.NODE_ENV;
+    try {
+      for (const [value, production] of [
+        ['live', true],
+        ['Production', true],
+        ['staging', false],
+        ['test', false],
+      ] as const) {
+        process.env.NODE_ENV = value;
+        expect(isProduction(), value).toBe(production);
+        expect(isProduction(value), value).toBe(production);
+      }
+      delete process.env.NODE_ENV;
+      expect(isProduction()).toBe(false);
+      expect(isProduction('prd')).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = saved;
+    }
+  });
 
   it('refuses a named sandbox beside a configured provider in production (the .env template left as is)', () => {
     const err = configError({ ...smtpEnv, NODE_ENV: 'production', MAILROOM_TRANSPORT: 'sandbox' });

@@ -7,7 +7,7 @@
  * (brand, your templates, layouts), so what it shows is what the app sends.
  */
 import express from 'express';
-import type { EmailServiceOptions } from 'mailroom-js';
+import { type EmailServiceOptions, isProduction } from 'mailroom-js';
 import { createPreviewHandler } from 'mailroom-js/preview';
 
 export interface AppOptions {
@@ -37,9 +37,11 @@ export function createExpressApp({
   });
 
   // The preview shows every captured email (addresses, reset links) to whoever can reach it, so it
-  // is for development only. createPreviewHandler itself throws with NODE_ENV=production (unless
-  // `force: true`): without this guard, the app would not even start in production.
-  if (process.env.NODE_ENV !== 'production') {
+  // is for development only. createPreviewHandler itself throws under production's rules (unless
+  // `force: true`): NODE_ENV=production, or a NODE_ENV mailroom does not know as development, test
+  // or staging (live, prd). isProduction() is that same rule: without this guard, the app would not
+  // even start in production.
+  if (!isProduction()) {
     // Mounted at /_mail, it redirects /_mail to /_mail/ so that the page's relative links resolve.
     app.use(
       '/_mail',

@@ -6,6 +6,7 @@
  * `await app.close()` stops the preview's file watching too.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { isProduction } from 'mailroom-js';
 import { createPreviewHandler } from 'mailroom-js/preview';
 import type { AppOptions } from './express.js';
 
@@ -24,8 +25,8 @@ export function createFastifyApp({
     return `Your app. The mail preview is at ${MOUNT}/ outside production.\n`;
   });
 
-  // Development only: see express.ts (createPreviewHandler throws with NODE_ENV=production).
-  if (process.env.NODE_ENV !== 'production') {
+  // Development only: see express.ts (createPreviewHandler throws under production's rules).
+  if (!isProduction()) {
     const preview = createPreviewHandler({
       enabled: true,
       service: mailOptions,

@@ -327,11 +327,12 @@ describe.each(servers)('over HTTP, the preview mounted in the %s app', (_name, l
   );
 });
 
-describe('in production', () => {
+// live: a NODE_ENV mailroom does not know as development, test or staging, held to production's rules.
+describe.each(['production', 'live'])('with NODE_ENV=%s', (value) => {
   let nodeEnv: string | undefined;
   beforeEach(() => {
     nodeEnv = process.env.NODE_ENV;
-    process.env.NODE_ENV = 'production';
+    process.env.NODE_ENV = value;
   });
   afterEach(() => {
     if (nodeEnv === undefined) delete process.env.NODE_ENV;

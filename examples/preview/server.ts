@@ -6,7 +6,7 @@
  *   npx tsx examples/preview/server.ts            # Express
  *   npx tsx examples/preview/server.ts fastify
  */
-import { configFromEnv, type EmailServiceOptions } from 'mailroom-js';
+import { configFromEnv, type EmailServiceOptions, isProduction } from 'mailroom-js';
 import { createExpressApp } from './express.js';
 import { createFastifyApp } from './fastify.js';
 
@@ -31,8 +31,8 @@ const listening = (error?: Error) => {
   }
   console.log(`Listening on ${baseUrl} (${framework})`);
   console.log(
-    process.env.NODE_ENV === 'production'
-      ? 'NODE_ENV=production: the mail preview is off.'
+    isProduction()
+      ? `NODE_ENV=${process.env.NODE_ENV}: production, so the mail preview is off.`
       : `Mail preview: ${baseUrl}/_mail/`,
   );
 };

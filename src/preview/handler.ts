@@ -131,9 +131,11 @@ interface View {
  *
  * @example
  * ```ts
+ * import { isProduction } from 'mailroom-js';
  * import { createPreviewHandler } from 'mailroom-js/preview';
  *
- * if (process.env.NODE_ENV !== 'production') {
+ * // Throws a ConfigError (option `force`) under production's rules: see isProduction.
+ * if (!isProduction()) {
  *   app.use('/_mail', createPreviewHandler({ enabled: true, service: mailOptions }));
  * }
  * ```
