@@ -16,6 +16,8 @@ export interface SmtpPeerOptions {
   certificateNames?: string;
   /** Recipients accepted per transaction; the rest get `452 4.5.3 Too many recipients` (RFC 5321 §4.5.3.1.10). */
   maxRecipients?: number;
+  /** Leave 8BITMIME out of EHLO, so a relaying MTA must turn 8-bit content into 7-bit. Default false. */
+  hide8BITMIME?: boolean;
 }
 
 export type SmtpFault =
@@ -114,6 +116,7 @@ export async function startSmtpPeer(options: SmtpPeerOptions = {}): Promise<Smtp
     authMethods: ['PLAIN', 'LOGIN'],
     authOptional: !options.users,
     size: options.size,
+    hide8BITMIME: options.hide8BITMIME ?? false,
     disableReverseLookup: true,
     logger: false,
 

@@ -4,7 +4,8 @@
 # compiler, a real Apache Kafka broker (Java 17 and Maven: its jars come from Maven), openssl for
 # test certificates, SpamAssassin to score the built-in emails, redis-server for the shared
 # idempotency store, msmtp as a real sendmail-compatible binary, PostgreSQL for the suppression
-# store, dkimpy as a second DKIM verifier), then the npm packages from the lock file.
+# store, dkimpy as a second DKIM verifier, Postfix as a real MTA to relay SMTP through), then the
+# npm packages from the lock file.
 # Installs what is missing with apt-get where it can (as root, or with sudo that needs no
 # password); otherwise stops at once and prints the one command to run. Never skips a suite.
 # `--npm-only` (npm run demo, npm run preview) installs only the npm packages.
@@ -26,6 +27,8 @@ have redis-server || missing+=(redis-server)
 have msmtp || missing+=(msmtp)
 # Debian's PostgreSQL server for the suppression store's tests (test/helpers/postgres-server.ts).
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+# Postfix, the real MTA the SMTP transport's mail is relayed through (test/helpers/postfix-server.ts).
+[ -x /usr/sbin/postfix ] || missing+=(postfix)
 # The libraries @confluentinc/kafka-javascript's bundled librdkafka links against when it is built
 # with CKJS_LINKING=dynamic (below): its default build downloads them instead, which fails offline.
 header() { compgen -G "/usr/include/$1" >/dev/null || compgen -G "/usr/include/*/$1" >/dev/null; }
@@ -44,16 +47,23 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "Install them with your system's package manager, then run npm test again." >&2
     exit 1
   fi
+  # Postfix's "No configuration": installing it never prompts and sets up no system mail server
+  # (the tests run private instances of their own; in a container its service start is refused).
+  postfix_preseed='postfix postfix/main_mailer_type select No configuration'
+  needs_postfix=false
+  [[ " ${missing[*]} " == *" postfix "* ]] && needs_postfix=true
   if [ "$(id -u)" = 0 ]; then
     as_root=()
   elif have sudo && sudo -n true 2>/dev/null; then
     as_root=(sudo -n)
   else
     echo "npm test needs system packages that are not installed: ${missing[*]}. Run:" >&2
+    if $needs_postfix; then echo "  echo '$postfix_preseed' | sudo debconf-set-selections" >&2; fi
     echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
     exit 1
   fi
   echo "test set-up: installing ${missing[*]} with apt-get"
+  if $needs_postfix; then echo "$postfix_preseed" | "${as_root[@]}" debconf-set-selections; fi
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
