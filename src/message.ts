@@ -185,6 +185,15 @@ export const MAX_TAG_LENGTH = 128;
  * whole message, attachments base64-encoded. See {@link messageSize}.
  */
 export const DEFAULT_MAX_MESSAGE_BYTES = 25_000_000;
+/**
+ * Characters a mail server reads as a route inside a local part: `user%other.example@acme.example`
+ * (the percent hack) and `other.example!user@acme.example` (a UUCP bang path). A server that
+ * delivers for acme.example may send either to other.example, a host the caller never named
+ * (RFC 5321 §3.6.1 lets it; Postfix does so by default, postconf(5): `allow_percent_hack`,
+ * `swap_bangpath`). Legal in a dot-atom (RFC 5322 §3.2.3) but refused, so that an address checked
+ * as belonging to acme.example (a sign-up's verification, a staging allowlist) is delivered there.
+ */
+const ROUTING = /[%!]/;
 const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 const ASCII_DOMAIN = /^[A-Za-z0-9.-]+$/;
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -211,12 +220,13 @@ const ENCODED_WORD = /=\?[^?\s]+\?[bq]\?[^?\s]*\?=/i;
 const UNSAFE_IN_FILENAME = /[\u061c\u200b\u200e\u200f\u2066-\u2069\ufeff]/;
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f]/;
 /**
- * The common address, `local@domain` in plain ASCII: a dot-atom local part and LDH labels. What
+ * The common address, `local@domain` in plain ASCII: a dot-atom local part (without `%` and `!`,
+ * refused the long way: {@link ROUTING}) and LDH labels. What
  * matches (within the lengths, without `xn--` or an all-digit top label) passes every check of
  * {@link parseAddrSpec} unchanged but the domain's case, so it is read in one test.
  */
 const PLAIN_ADDRESS =
-  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+  /^[A-Za-z0-9#$&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9#$&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const PUNYCODE_OR_NUMERIC_TOP = /xn--|\.\d+$/i;
 const HEADER_NAME = /^[!-9;-~]+$/;
 /** Headers a caller may not set: mailroom writes them, or they belong to the servers on the way. */
@@ -395,6 +405,12 @@ function parseAddrSpec(spec: string, field: string): string {
     throw new MessageError(
       field,
       `"${spec}" has a local part that is not a plain dot-atom (quoted, comment or non-ASCII)`,
+    );
+  }
+  if (ROUTING.test(local)) {
+    throw new MessageError(
+      field,
+      `"${spec}" has a "${ROUTING.exec(local)?.[0]}" in its local part, which a mail server for ${domain} may read as a route to another host (the percent hack or a bang path): not accepted`,
     );
   }
   if (domain.startsWith('[')) throw new MessageError(field, 'IP-literal domains are not accepted');

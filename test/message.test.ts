@@ -75,6 +75,35 @@ describe('addresses', () => {
     expect(fieldOf(() => parseAddress(input as string, 'to[0]'))).toBe('to[0]');
   });
 
+  // A mail server delivering for acme.example may route these to other.example (the percent hack,
+  // a bang path): refused wherever an address is given, on the fast path and the long one.
+  it.each([
+    ['to[0]', { to: 'user%other.example@acme.example' }],
+    ['to[1]', { to: ['ok@acme.example', 'other.example!user@acme.example'] }],
+    ['cc[0]', { cc: 'Jane <jane%other.example@acme.example>' }],
+    ['bcc[0]', { bcc: { name: 'Jane', address: 'other.example!jane@ACME.example' } }],
+    ['replyTo[0]', { replyTo: 'help%other.example@acme.example' }],
+    ['from', { from: 'no-reply%other.example@acme.example' }],
+    [
+      'headers.Disposition-Notification-To[0]',
+      { headers: { 'Disposition-Notification-To': 'a%b.example@acme.example' } },
+    ],
+  ])('refuses a routing local part in %s: it may be routed to another host', (field, fields) => {
+    const error = messageError(() =>
+      createMessage({
+        from: 'a@acme.example',
+        to: 'x@acme.example',
+        subject: 's',
+        text: 'x',
+        ...fields,
+      } as never),
+    );
+    expect(error.field).toBe(field);
+    expect(error.message).toMatch(
+      /in its local part, which a mail server for .* may read as a route to another host/,
+    );
+  });
+
   it('refuses control characters in a display name', () => {
     expect(fieldOf(() => parseAddress({ name: 'Jane\u0007', address: 'j@example.com' }, 'from'))).toBe(
       'from.name',

@@ -18,8 +18,9 @@ export interface StagingTransportOptions {
   transport: Transport;
   /**
    * Recipients that may receive mail: full addresses (`qa@acme.example`) or whole domains
-   * (`@acme.example`, that domain only, not its subdomains; not an address whose local part has
-   * `%` or `!`, which a server may route on to another domain, RFC 5321 §3.6.1). Others are redirected to `redirectTo`
+   * (`@acme.example`, that domain only, not its subdomains; an address whose local part has `%`
+   * or `!`, which a server may route on to another domain, never reaches here: every message
+   * refuses it). Others are redirected to `redirectTo`
    * or, without it, refused. Anything else (`acme.example`, `*@acme.example`, an empty entry) is a
    * `ConfigError` naming `allow` and the entry's index, when the transport is built.
    */
@@ -61,9 +62,7 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
   const prefix = checkPrefix(options.subjectPrefix ?? '[STAGING] ');
   const allowed = (a: Address) => {
     const address = lowerAscii(a.address);
-    return allow.some((entry) =>
-      entry.startsWith('@') ? address.endsWith(entry) && !routesOnward(address) : address === entry,
-    );
+    return allow.some((entry) => (entry.startsWith('@') ? address.endsWith(entry) : address === entry));
   };
 
   return {
@@ -108,18 +107,6 @@ export function stagingTransport(options: StagingTransportOptions): Transport {
     verify: transport.verify ? () => transport.verify!() : undefined,
     close: transport.close ? () => transport.close!() : undefined,
   };
-}
-
-/**
- * True when a local part asks the receiving server to route the mail on: `user%host@domain` (the
- * "percent hack") and `host!user@domain` (UUCP bang paths), which RFC 5321 §3.6.1 lets a server
- * honour and which some still do (Postfix's `allow_percent_hack`, `swap_bangpath`). Such an
- * address may leave the allowed domain, so a domain entry does not admit it; an entry naming it
- * exactly still does.
- */
-function routesOnward(address: string): boolean {
-  const local = address.slice(0, address.lastIndexOf('@'));
-  return local.includes('%') || local.includes('!');
 }
 
 /** The allowlist as lower-case addresses and `@domain`s, checked entry by entry. */
