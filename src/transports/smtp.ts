@@ -79,6 +79,8 @@ export interface SmtpTransport extends Transport {
 const TRACKER = 'mailroomTracker';
 interface Tracker {
   handedOver: boolean;
+  /** The message's size in bytes, as sent (DKIM signature included). */
+  bytes?: number;
 }
 
 /**
@@ -134,7 +136,15 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
       // RCPT TO: every recipient, or on a retry of deferred ones only those; headers stay as they were.
       const envelope = { from: message.from.address, to: [...deliveryRecipients(message)] };
       const sending = wire(message).then((raw) => {
-        const mail = { raw, envelope, signal: context.signal, [TRACKER]: tracker };
+        tracker.bytes = raw.length;
+        // SIZE= on MAIL FROM (RFC 1870 §6): a server that takes less refuses before the data, and
+        // nodemailer refuses at once what is over the SIZE the server's EHLO named.
+        const mail = {
+          raw,
+          envelope: { ...envelope, size: raw.length },
+          signal: context.signal,
+          [TRACKER]: tracker,
+        };
         return transporter.sendMail(mail as Mail.Options);
       });
       inflight.add(sending);
@@ -142,7 +152,7 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
         return toResult(message, await sending);
       } catch (error) {
         // A DKIM failure is already ours (systemic); the rest is nodemailer's to map.
-        throw isEmailError(error) ? error : toEmailError(error, tracker.handedOver, server);
+        throw isEmailError(error) ? error : toEmailError(error, tracker, server);
       } finally {
         inflight.delete(sending);
       }
@@ -151,7 +161,7 @@ export function smtpTransport(options: SmtpTransportOptions): SmtpTransport {
       try {
         await transporter.verify();
       } catch (error) {
-        throw toEmailError(error, false, server);
+        throw toEmailError(error, { handedOver: false }, server);
       }
     },
     async close() {
@@ -214,7 +224,7 @@ interface NodemailerError {
 }
 
 /** Maps a nodemailer error to ours: the SMTP reply code first, then nodemailer's error code. */
-function toEmailError(error: unknown, handedOver: boolean, server: Server): EmailError {
+function toEmailError(error: unknown, { handedOver, bytes }: Tracker, server: Server): EmailError {
   const err = (error ?? {}) as NodemailerError;
   const status = typeof err.responseCode === 'number' ? err.responseCode : undefined;
   const connection = connectionFailure(error);
@@ -226,7 +236,7 @@ function toEmailError(error: unknown, handedOver: boolean, server: Server): Emai
   const reply = typeof err.response === 'string' ? `: ${oneLine(err.response, 200)}` : '';
   const message =
     `SMTP ${status ?? err.code ?? 'error'} at ${server.endpoint}: ${describe(code)}` +
-    `${causeCode ? ` (${causeCode})` : ''}${reply}${hint(code, err, server, text, causeCode)}`;
+    `${causeCode ? ` (${causeCode})` : ''}${reply}${hint(code, err, server, text, causeCode)}${sizeHint(err, text, bytes)}`;
   return new EmailError(message, {
     code,
     transport: 'smtp',
@@ -237,6 +247,20 @@ function toEmailError(error: unknown, handedOver: boolean, server: Server): Emai
     ...(refusals?.length ? { refusals } : {}),
     cause: error,
   });
+}
+
+/**
+ * The sizes, when the server refused the message for its size: nodemailer before sending, from the
+ * SIZE the server's EHLO named (RFC 1870 §4), or the server with 552 (RFC 1870 §6; RFC 3463's
+ * X.3.4, "message too big for system").
+ */
+function sizeHint(error: NodemailerError, text: string, bytes: number | undefined): string {
+  if (bytes === undefined) return '';
+  const limit = /Message size larger than allowed (\d+)/.exec(text)?.[1];
+  if (error.code === 'EMESSAGE' && limit !== undefined)
+    return `; the message is ${bytes} bytes, over the ${limit} bytes the server takes (its SIZE): nothing was sent`;
+  if (error.responseCode === 552 || /\b5\.3\.4\b/.test(text)) return `; the message is ${bytes} bytes`;
+  return '';
 }
 
 /** The setting to look at when TLS cannot be set up: usually a mode the server does not speak. */

@@ -49,6 +49,8 @@ export interface SmtpPeer {
   messages: ReceivedSmtp[];
   /** MAIL FROM commands seen (one per attempted transaction). */
   transactions: number;
+  /** The SIZE= each MAIL FROM declared (RFC 1870), in order; undefined where it declared none. */
+  declaredSizes: (number | undefined)[];
   /** TCP connections accepted. */
   connections: number;
   /** Auth attempts seen (successful or not). */
@@ -90,6 +92,7 @@ export async function startSmtpPeer(options: SmtpPeerOptions = {}): Promise<Smtp
     cert,
     messages: [],
     transactions: 0,
+    declaredSizes: [],
     connections: 0,
     authAttempts: 0,
     failNext(fault, times = 1) {
@@ -129,8 +132,10 @@ export async function startSmtpPeer(options: SmtpPeerOptions = {}): Promise<Smtp
       callback(null, { user: auth.username });
     },
 
-    onMailFrom(_address, session, callback) {
+    onMailFrom(address, session, callback) {
       peer.transactions++;
+      const size = address.args ? address.args.SIZE : undefined;
+      peer.declaredSizes.push(size === undefined ? undefined : Number(size));
       const fault = queued.shift();
       if (fault) faults.set(session, fault);
       else faults.delete(session);

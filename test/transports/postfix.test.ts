@@ -320,7 +320,7 @@ describe('addresses an MTA routes by', () => {
 });
 
 describe("Postfix's message_size_limit", () => {
-  it('an email over it fails as permanent with the 552 5.3.4 Postfix sent after the data', async () => {
+  it('an email over the SIZE Postfix names in EHLO is refused before its data, naming both sizes', async () => {
     const { mail } = serviceThroughPostfix({ retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 20 } });
     const error = await failure(
       mail.send({
@@ -330,14 +330,35 @@ describe("Postfix's message_size_limit", () => {
         attachments: [{ filename: 'big.bin', content: randomBytes(SIZE_LIMIT) }],
       }),
     );
-    expect([error.code, error.failure, error.retryable, error.status]).toEqual([
+    expect([error.code, error.failure, error.retryable, error.possibleDuplicate]).toEqual([
       'rejected',
       'permanent',
       false,
-      552,
+      false,
     ]);
-    // Postfix says "too big" without the limit, which it advertised in EHLO (SIZE 200000).
-    expect(error.message).toMatch(/: 552 5\.3\.4 Error: message file too big$/);
+    const [, bytes, limit] =
+      /the message is (\d+) bytes, over the (\d+) bytes the server takes \(its SIZE\): nothing was sent$/.exec(
+        error.message,
+      ) ?? [];
+    expect(Number(limit)).toBe(SIZE_LIMIT);
+    expect(Number(bytes)).toBeGreaterThan(SIZE_LIMIT * (4 / 3));
+    // Not one byte of it went over: Postfix never saw a MAIL FROM for it, let alone its data.
+    expect(postfix.log()).not.toMatch(/message file too big|exceeds fixed limit/);
     expect(sink.messages).toEqual([]);
+  });
+
+  it('an email under the SIZE, declared on its MAIL FROM, is taken and relayed', async () => {
+    const { mail } = serviceThroughPostfix();
+    await mail.send({
+      to: ALICE,
+      subject: 'Fits',
+      text: 'small',
+      attachments: [{ filename: 'a.bin', content: randomBytes(1000) }],
+    });
+    const [copy] = await relayed(1);
+    expect(copy!.envelope.rcptTo).toEqual([ALICE]);
+    // Postfix logs the size it was told and then received: the same bytes the sink got, less its Received header.
+    const size = Number(/ size=(\d+), nrcpt=1/.exec(postfix.log())?.[1]);
+    expect(size).toBeGreaterThan(1000);
   });
 });

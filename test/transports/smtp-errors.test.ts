@@ -114,6 +114,49 @@ describe('smtpTransport errors', () => {
     expect(line).toMatchObject({ code: 'config', causeCode: 'ENOTFOUND' });
   });
 
+  /** Sends `text` once through the peer; the error, or undefined when it was sent. */
+  const sendText = async (peer: SmtpPeer, text: string) => {
+    const transport = smtpTransport({ host: peer.host, port: peer.port, ca: peer.cert });
+    closers.push(() => transport.close());
+    const mail = new EmailService({
+      transport,
+      from: 'Acme <no-reply@acme.example>',
+      retry: { maxAttempts: 1 },
+    });
+    return (await mail.send({ ...hello, text }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as EmailError | undefined;
+  };
+
+  it('declares SIZE= on MAIL FROM (RFC 1870): the bytes that then arrive', async () => {
+    const peer = await startSmtpPeer({ size: 100_000 });
+    peers.push(peer);
+    expect(await sendText(peer, 'Hi Jane')).toBeUndefined();
+    expect(peer.declaredSizes).toEqual([peer.messages[0]!.raw.length]);
+  });
+
+  it('a message over the SIZE the server named in EHLO is refused before MAIL FROM, naming both sizes', async () => {
+    const peer = await startSmtpPeer({ size: 2_000 });
+    peers.push(peer);
+    const error = await sendText(peer, 'x'.repeat(5_000));
+    expect([error?.code, error?.failure, error?.possibleDuplicate]).toEqual(['rejected', 'permanent', false]);
+    expect(error?.message).toMatch(
+      /; the message is \d+ bytes, over the 2000 bytes the server takes \(its SIZE\): nothing was sent$/,
+    );
+    expect(peer.transactions).toBe(0);
+  });
+
+  it("a 552 after the data says the message's size", async () => {
+    const peer = await startSmtpPeer({ size: 100_000 });
+    peers.push(peer);
+    peer.failNext({ reply: 552, at: 'data', message: '5.3.4 Message too big for system' });
+    const error = await sendText(peer, 'Hi Jane');
+    expect([error?.code, error?.status]).toEqual(['rejected', 552]);
+    const bytes = Number(/; the message is (\d+) bytes$/.exec(error?.message ?? '')?.[1]);
+    expect(bytes).toBe(peer.declaredSizes[0]);
+  });
+
   it('a reply from the server names the server too', async () => {
     const peer = await startSmtpPeer();
     peers.push(peer);

@@ -166,9 +166,11 @@ describe('smtpTransport with nodemailer-mock', () => {
     for (const key of ['from', 'to', 'bcc', 'subject', 'text', 'html', 'attachments', 'messageId']) {
       expect(sent).not.toHaveProperty(key);
     }
+    // size: what MAIL FROM declares as SIZE= (RFC 1870), the bytes handed over.
     expect(sent?.envelope).toEqual({
       from: 'no-reply@acme.example',
       to: ['jane@example.com', 'audit@acme.example'],
+      size: (sent?.raw as Buffer).length,
     });
     const raw = String(sent?.raw);
     expect(raw).toContain(`\r\nMessage-ID: ${withBcc.messageId}\r\n`);
