@@ -170,7 +170,7 @@ describe('smtpTransport with nodemailer-mock', () => {
     expect(sent?.envelope).toEqual({
       from: 'no-reply@acme.example',
       to: ['jane@example.com', 'audit@acme.example'],
-      size: (sent?.raw as Buffer).length,
+      size: (sent!.raw as Buffer).length,
     });
     const raw = String(sent?.raw);
     expect(raw).toContain(`\r\nMessage-ID: ${withBcc.messageId}\r\n`);
