@@ -2,7 +2,8 @@
 
 export const USAGE = `Usage:
   mailroom render <template> --data '<json>' [--format json|html|text] [--templates DIR]
-  mailroom send <template> --to <address>[,<address>…] [--to …] --data '<json>' [--templates DIR]
+  mailroom send <template> --to <address>[,<address>…] [--to …] --data '<json>' [--category NAME]
+                [--templates DIR]
   mailroom templates [--templates DIR]
   mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR]
                    [--allowed-hosts NAME,…] [--token TOKEN]
@@ -13,8 +14,8 @@ export const USAGE = `Usage:
   mailroom suppressions list [--json] | add <address> [--reason manual] [--detail TEXT]
                         | lift <address…>
   mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME]
-                  [--dlq-topic NAME] [--concurrency N] [--health-port N] [--templates DIR]
-                  [--kafka-client kafkajs|confluent]
+                  [--dlq-topic NAME] [--delay-topics] [--concurrency N] [--health-port N]
+                  [--health-host ADDR] [--templates DIR] [--kafka-client kafkajs|confluent]
   mailroom <command> --help | --help | --version
 Every command also takes --config FILE.
 

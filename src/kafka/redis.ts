@@ -101,10 +101,10 @@ return 0`;
  *
  * @example
  * ```ts
- * import Redis from 'ioredis';
+ * import { Redis } from 'ioredis';
  * import { createEmailWorker, redisIdempotencyStore } from 'mailroom-js/kafka';
  *
- * const redis = new Redis(process.env.REDIS_URL);
+ * const redis = new Redis(process.env.REDIS_URL!);
  * const worker = createEmailWorker({
  *   kafka,
  *   service,

@@ -266,4 +266,33 @@ describe('bad arguments', () => {
     expect(run('--version').stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
     expect(run('--help').stdout).toContain('mailroom render <template>');
   });
+
+  it("lists in --help every flag each command's own help page names", () => {
+    const overview = run('--help').stdout;
+    for (const command of [
+      'render',
+      'send',
+      'templates',
+      'preview',
+      'check',
+      'release',
+      'discard',
+      'suppressions',
+      'worker',
+    ]) {
+      const page = run(command, '--help').stdout;
+      const flags = new Set(page.match(/^ {2,4}--[a-z-]+/gm)?.map((flag) => flag.trim()));
+      expect(flags.size, command).toBeGreaterThan(0);
+      for (const flag of flags) {
+        if (flag === '--config' || flag === '--help') continue;
+        expect(overview.includes(flag) || `${flag} (${command})`).toBe(true);
+      }
+    }
+  });
+
+  it('names a missing --templates folder once, with no empty part before it', () => {
+    const { code, stderr } = run('templates', '--templates', './no-such-folder');
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/^mailroom: --templates: the templates folder .*no-such-folder does not exist\n$/);
+  });
 });
