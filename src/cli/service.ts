@@ -19,7 +19,10 @@ export function folderTemplates(dir: string, option: string, strict = true): Tem
   const templates = loadTemplatesDir(dir, problems);
   const [problem] = problems;
   if (problem && strict)
-    throw new ConfigError(option, [problem.file ?? problem.template, problem.message].filter(Boolean).join(': '));
+    throw new ConfigError(
+      option,
+      [problem.file ?? problem.template, problem.message].filter(Boolean).join(': '),
+    );
   return templates;
 }
 
