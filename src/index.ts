@@ -109,7 +109,13 @@ export {
   postgresSuppressionStore,
   suppressionTableSql,
 } from './suppression-postgres.js';
-export { type AppInfo, type BrandOptions, DEFAULT_PALETTE, type Palette } from './templates/brand.js';
+export {
+  type AppInfo,
+  type BrandOptions,
+  type ButtonInk,
+  DEFAULT_PALETTE,
+  type Palette,
+} from './templates/brand.js';
 export type { BuiltinTemplates } from './templates/builtins.js';
 export type { RenderedEmail } from './templates/compile.js';
 export {

@@ -15,5 +15,7 @@ export default defineConfig({
     address: '1 Market Street, San Francisco, CA 94105',
     supportUrl: 'https://acme.example/help',
     colors: { primary: '#0B6E4F' },
+    // A dark green is unreadable on the dark card (2.67:1): a lighter one for dark mode (6.58:1).
+    darkColors: { primary: '#3FB950' },
   },
 });

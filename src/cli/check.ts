@@ -1,10 +1,12 @@
 /**
  * `mailroom check [template]`: the preview's checks from the command line, for CI. Each template
  * (or the one named) is rendered with `--data`, else with every preview data set it has, and
- * checked; errors and warnings are printed, one line each. False (exit 1) when any email has an
- * error or does not render.
+ * checked; errors and warnings are printed, one line each. The brand's colours are checked once,
+ * first (warnings only: a brand is its owner's choice). False (exit 1) when any email has an error
+ * or does not render.
  */
-import { type CheckOptions, checkEmail } from '../preview/checks.js';
+import { checkBrand } from '../preview/brand-check.js';
+import { type CheckFinding, type CheckOptions, checkEmail } from '../preview/checks.js';
 import { loadPreviewSources } from '../preview/sources.js';
 import type { LoadedConfig } from './config-file.js';
 import { appTemplates, cliServiceOptions } from './service.js';
@@ -41,7 +43,12 @@ export async function runCheckCommand(
   const chosen = sources.templates.filter((t) => !command.template || t.name === command.template);
   // An unknown name: the same error (with its "did you mean") as mailroom render gives.
   if (command.template && chosen.length === 0 && ok) sources.service.templates.get(command.template);
-  let totals = { errors: 0, warnings: 0, emails: 0 };
+  const brand = checkBrand(sources.service.app);
+  if (brand.warnings) {
+    out(`brand: ${count(brand.warnings, 'warning')}`);
+    print(brand.findings, out);
+  }
+  let totals = { errors: 0, warnings: brand.warnings, emails: 0 };
   for (const template of chosen) {
     const sets = command.data
       ? [{ name: '--data', data: command.data, problem: undefined }]
@@ -65,16 +72,20 @@ export async function runCheckCommand(
       };
       if (report.errors) ok = false;
       out(`${label}: ${count(report.errors, 'error')}, ${count(report.warnings, 'warning')}`);
-      for (const f of report.findings) {
-        if (f.severity === 'info') continue;
-        out(`  ${f.severity} ${f.check}: ${f.message}${f.where ? ` (${f.where})` : ''}`);
-      }
+      print(report.findings, out);
     }
   }
   out(
     `${count(totals.emails, 'email')} checked: ${count(totals.errors, 'error')}, ${count(totals.warnings, 'warning')}`,
   );
   return ok;
+}
+
+function print(findings: readonly CheckFinding[], out: (line: string) => void): void {
+  for (const f of findings) {
+    if (f.severity === 'info') continue;
+    out(`  ${f.severity} ${f.check}: ${f.message}${f.where ? ` (${f.where})` : ''}`);
+  }
 }
 
 function count(n: number, word: string): string {

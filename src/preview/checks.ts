@@ -19,7 +19,9 @@ export type CheckName =
   | 'text-links'
   | 'subject'
   | 'preheader'
-  | 'spam';
+  | 'spam'
+  /** The brand's colours (see `checkBrand`), not one email's. */
+  | 'contrast';
 
 /** How bad a finding is: `error` fails `mailroom check`; `warning` should be looked at; `info` is a fact. */
 export type CheckSeverity = 'error' | 'warning' | 'info';

@@ -3,6 +3,7 @@
  * captured, in a browser. A node:http handler to mount, or `mailroom preview` from the CLI.
  */
 
+export { type CheckableBrand, checkBrand } from './brand-check.js';
 export {
   type CheckableEmail,
   type CheckFinding,

@@ -3,17 +3,21 @@
  * ends up in CSS or HTML, so each is checked once, when the service is built, and a bad one is a
  * `ConfigError` naming it (`brand.colors.primary`), never a broken stylesheet.
  */
+import { inkOn } from '../contrast.js';
 import { nearest } from '../did-you-mean.js';
 import { ConfigError } from '../errors.js';
 import { configAddress, unsafeText } from '../message.js';
 
 /** The colours of the built-in layout, each a hex colour (`#RGB` or `#RRGGBB`). */
 export interface Palette {
-  /** Buttons and links. Default `#007BFF`; in dark mode, the light `primary` unless set. */
+  /**
+   * Buttons and links. Default `#0B5ED7` (5.84:1 with white, WCAG AA asks 4.5:1 of text); dark
+   * `#58A6FF` (6.62:1 on the dark card), or your light `primary` when you set one.
+   */
   readonly primary: string;
   /** Body text and the headline. Default `#343A40`; dark `#E6E8EB`. */
   readonly text: string;
-  /** Secondary text: footer, hints. Default `#6C757D`; dark `#A1A7AE`. */
+  /** Secondary text: footer, hints. Default `#697279` (4.65:1 on the background); dark `#A1A7AE`. */
   readonly muted: string;
   /** Page background around the card. Default `#F8F9FA`; dark `#111315`. */
   readonly background: string;
@@ -24,13 +28,14 @@ export interface Palette {
   /** Success: the accent of a `success` panel. Default `#28A745`; dark `#3FB950`. */
   readonly success: string;
   /**
-   * Danger: the accent of a `danger` panel, and a `danger` button (white label: keep it dark enough
-   * for 4.5:1). Default `#DC3545`; dark `#F85149` (a danger button keeps the light colour).
+   * Danger: the accent of a `danger` panel, and a `danger` button (its label chosen for contrast,
+   * see {@link AppInfo.buttonInk}). Default `#DC3545`; dark `#F85149` (a danger button keeps the
+   * light colour).
    */
   readonly danger: string;
   /**
-   * Warning: the accent of a `warning` panel, and a `warning` button, whose label is the light
-   * `text` colour (`#FFC107` with `#343A40` is 7:1). Default `#FFC107`; dark `#E3B341`.
+   * Warning: the accent of a `warning` panel, and a `warning` button (its label chosen for
+   * contrast, see {@link AppInfo.buttonInk}). Default `#FFC107`; dark `#E3B341`.
    */
   readonly warning: string;
   /** Information: the accent of an `info` panel (the default tone). Default `#17A2B8`; dark `#39C5DA`. */
@@ -88,9 +93,21 @@ export interface BrandOptions {
   /**
    * Overrides of the dark palette, used by mail apps in dark mode (Apple Mail, Outlook.com and
    * others that honour `prefers-color-scheme` or Outlook's `[data-ogsc]`). Each a hex colour.
-   * Default: a neutral dark palette whose `primary` is your light `primary`.
+   * Default: a neutral dark palette whose `primary` is your light `primary` when you set one, else
+   * `#58A6FF`.
    */
   darkColors?: Partial<Palette>;
+}
+
+/**
+ * The label colour of each tone of button, chosen for contrast with its fill: `#FFFFFF` or
+ * `#111315`, whichever contrasts more (WCAG 2.1's contrast ratio). A yellow button gets the dark
+ * label, a dark blue one white.
+ */
+export interface ButtonInk {
+  readonly primary: string;
+  readonly danger: string;
+  readonly warning: string;
 }
 
 /** What every template sees as `it.app`. */
@@ -107,15 +124,30 @@ export interface AppInfo {
   readonly colors: Palette;
   /** The dark palette, each colour `#RRGGBB`. */
   readonly darkColors: Palette;
+  /**
+   * The label colour of a button of each tone on its fill in the light palette (`colors.primary`,
+   * `colors.danger`, `colors.warning`), chosen for contrast when the brand is resolved.
+   *
+   * @example
+   * ```eta
+   * <a style="background-color: <%= it.app.colors.primary %>; color: <%= it.app.buttonInk.primary %>">
+   * ```
+   */
+  readonly buttonInk: ButtonInk;
+  /**
+   * The same in dark mode, on the fills dark mode draws: `darkColors.primary`, `colors.danger` (a
+   * danger button keeps its light colour) and `darkColors.warning`.
+   */
+  readonly darkButtonInk: ButtonInk;
   readonly senderName: string;
   readonly senderAddress: string;
   readonly year: number;
 }
 
 export const DEFAULT_PALETTE: Palette = Object.freeze({
-  primary: '#007BFF',
+  primary: '#0B5ED7',
   text: '#343A40',
-  muted: '#6C757D',
+  muted: '#697279',
   background: '#F8F9FA',
   surface: '#FFFFFF',
   border: '#E9ECEF',
@@ -125,8 +157,9 @@ export const DEFAULT_PALETTE: Palette = Object.freeze({
   info: '#17A2B8',
 });
 
-/** The dark palette's defaults; its `primary` is the light palette's unless given. */
-const DEFAULT_DARK: Omit<Palette, 'primary'> = Object.freeze({
+/** The dark palette's defaults; a light `primary` you set is the dark one too, unless you set that. */
+const DEFAULT_DARK: Palette = Object.freeze({
+  primary: '#58A6FF',
   text: '#E6E8EB',
   muted: '#A1A7AE',
   background: '#111315',
@@ -155,7 +188,16 @@ const MAX_LINE = 256;
 /** The brand part of {@link AppInfo}: every option checked, colours as `#RRGGBB`. */
 export type ResolvedBrand = Pick<
   AppInfo,
-  'logoUrl' | 'url' | 'company' | 'address' | 'supportUrl' | 'supportEmail' | 'colors' | 'darkColors'
+  | 'logoUrl'
+  | 'url'
+  | 'company'
+  | 'address'
+  | 'supportUrl'
+  | 'supportEmail'
+  | 'colors'
+  | 'darkColors'
+  | 'buttonInk'
+  | 'darkButtonInk'
 >;
 
 /** Checks `brand` and fills in the defaults; a bad value is a `ConfigError` naming it (`brand.colors.primary`). */
@@ -163,8 +205,14 @@ export function resolveBrand(brand: BrandOptions | undefined, appName: string): 
   if (brand !== undefined && !isRecord(brand)) throw new ConfigError('brand', 'must be an object');
   const options = brand ?? {};
   refuseUnknown(options, BRAND_KEYS, 'brand', 'a brand option');
-  const colors = Object.freeze({ ...DEFAULT_PALETTE, ...palette(options.colors, 'brand.colors') });
-  const dark = palette(options.darkColors, 'brand.darkColors');
+  const light = palette(options.colors, 'brand.colors');
+  const colors = Object.freeze({ ...DEFAULT_PALETTE, ...light });
+  const darkColors: Palette = Object.freeze({
+    ...DEFAULT_DARK,
+    // A brand colour carries over into dark mode (as documented); the default has its own.
+    ...(light.primary === undefined ? {} : { primary: light.primary }),
+    ...palette(options.darkColors, 'brand.darkColors'),
+  });
   return {
     logoUrl: httpUrl(options.logoUrl, 'brand.logoUrl'),
     url: httpUrl(options.url, 'brand.url'),
@@ -176,7 +224,9 @@ export function resolveBrand(brand: BrandOptions | undefined, appName: string): 
         ? undefined
         : configAddress(text(options.supportEmail, 'brand.supportEmail'), 'brand.supportEmail').address,
     colors,
-    darkColors: Object.freeze({ ...DEFAULT_DARK, primary: colors.primary, ...dark }),
+    darkColors,
+    buttonInk: buttonInk(colors.primary, colors.danger, colors.warning),
+    darkButtonInk: buttonInk(darkColors.primary, colors.danger, darkColors.warning),
   };
 }
 
@@ -188,6 +238,10 @@ export function hexColor(value: unknown, option: string): string {
   }
   const digits = value.trim().slice(1).toUpperCase();
   return `#${digits.length === 3 ? [...digits].map((d) => d + d).join('') : digits}`;
+}
+
+function buttonInk(primary: string, danger: string, warning: string): ButtonInk {
+  return Object.freeze({ primary: inkOn(primary), danger: inkOn(danger), warning: inkOn(warning) });
 }
 
 function palette(value: unknown, option: string): Partial<Palette> {

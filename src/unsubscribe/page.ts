@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import { inkOn } from '../contrast.js';
 import type { ChoosableCategory } from '../preferences.js';
 import type { Palette } from '../templates/brand.js';
 import type { Translator } from '../templates/i18n.js';
@@ -135,14 +136,14 @@ main { max-width:480px; margin:0 auto; background:${light.surface}; border:1px s
 h1 { font-size:22px; line-height:1.3; margin:0 0 16px; }
 p { margin:0 0 24px; color:${light.muted}; overflow-wrap:anywhere; }
 strong { color:${light.text}; }
-button { background:${light.primary}; color:#FFFFFF; border:0; border-radius:6px; padding:12px 24px; font:inherit; font-weight:600; cursor:pointer; }
+button { background:${light.primary}; color:${inkOn(light.primary)}; border:0; border-radius:6px; padding:12px 24px; font:inherit; font-weight:600; cursor:pointer; }
 button:focus-visible { outline:3px solid ${light.text}; outline-offset:2px; }
 @media (prefers-color-scheme: dark) {
   body { background:${dark.background}; color:${dark.text}; }
   main { background:${dark.surface}; border-color:${dark.border}; }
   p { color:${dark.muted}; }
   strong { color:${dark.text}; }
-  button { background:${dark.primary}; }
+  button { background:${dark.primary}; color:${inkOn(dark.primary)}; }
   button:focus-visible { outline-color:${dark.text}; }
 }
 `;

@@ -1,7 +1,7 @@
 /**
  * `mailroom check`, the built CLI, as CI would run it in an app folder: every template with each of
- * its data sets, one named template, `--data`, `--production` with `--staging-hosts`, and the exit
- * code (1 on any error or a template that does not render).
+ * its data sets, one named template, `--data`, `--production` with `--staging-hosts`, the brand's
+ * contrast, and the exit code (1 on any error or a template that does not render).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -41,6 +41,10 @@ function run(...args: string[]) {
 }
 
 function runIn(cwd: string, ...args: string[]) {
+  return runWith(cwd, {}, ...args);
+}
+
+function runWith(cwd: string, extra: Record<string, string>, ...args: string[]) {
   const env = Object.fromEntries(
     Object.entries(process.env).filter(
       ([k]) => !/^(MAILROOM_|SMTP_|MAILGUN_|APP_NAME|KAFKA_|NODE_ENV)/.test(k),
@@ -48,7 +52,7 @@ function runIn(cwd: string, ...args: string[]) {
   );
   const r = spawnSync(process.execPath, [cli, ...args], {
     cwd,
-    env: { ...env, APP_NAME: 'Acme' },
+    env: { ...env, APP_NAME: 'Acme', ...extra },
     encoding: 'utf8',
     timeout: 120_000,
   });
@@ -135,6 +139,27 @@ describe('mailroom check', () => {
     expect(stdout).toBe(
       'order-confirmation (default): 0 errors, 0 warnings\norder-confirmation (gift): 0 errors, 0 warnings\n' +
         '2 emails checked: 0 errors, 0 warnings\n',
+    );
+    expect(code).toBe(0);
+  });
+
+  it('warns once, first, about a brand colour below 4.5:1, and still exits 0', () => {
+    const { code, stdout, stderr } = runWith(
+      app,
+      { MAILROOM_PRIMARY_COLOR: '#FFC107' },
+      'check',
+      'receipt',
+      '--templates',
+      './emails',
+      '--no-spam',
+    );
+    expect(stderr).toBe('');
+    // Yellow buttons get a dark label, so only the links fail; in dark mode yellow reads well.
+    expect(stdout).toBe(
+      'brand: 1 warning\n' +
+        '  warning contrast: brand.colors.primary #FFC107 on brand.colors.surface #FFFFFF: 1.63:1, below the 4.5:1 WCAG AA asks of text (links)\n' +
+        'receipt (default): 0 errors, 0 warnings\n' +
+        '1 email checked: 0 errors, 1 warning\n',
     );
     expect(code).toBe(0);
   });
