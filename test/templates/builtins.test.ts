@@ -49,10 +49,10 @@ describe('built-in emails', () => {
     );
     expect(button).toContain('color: #FFFFFF');
     expect(html).toMatch(
-      /<td align="center" class="mr-button-cell" bgcolor="#007BFF" style="[^"]*background-color: #007BFF/,
+      /<td align="center" class="mr-button-cell" bgcolor="#0B5ED7" style="[^"]*background-color: #0B5ED7/,
     );
     expect(html).toContain('<v:roundrect');
-    expect(html).toContain('fillcolor="#007BFF"');
+    expect(html).toContain('fillcolor="#0B5ED7"');
   });
 
   it('keeps media queries for narrow screens and no <style> rules that were inlined', () => {
@@ -132,7 +132,7 @@ describe('built-in emails', () => {
     });
     expect(subject).toBe('Verify your email address for Zed');
     expect(html).toContain('bgcolor="#FF5A00"');
-    expect(html).not.toContain('#007BFF');
+    expect(html).not.toContain('#0B5ED7');
     expect(html).toContain('<img src="https://zed.example/logo.png" alt="Zed"');
   });
 
@@ -388,7 +388,9 @@ describe('dark mode', () => {
     expect(dark).toMatch(/\.mr-button-cell,\s*\.mr-button-link \{\s*background-color: #66B2FF !important;/);
     expect(css).toMatch(/\[data-ogsc\] \.card,[\s\S]*?\{\s*color: #E6E8EB !important;/);
     expect(css).toMatch(/\[data-ogsb\] \.card \{\s*background-color: #1B1E22 !important;/);
-    expect(css).toMatch(/\[data-ogsc\] \.mr-button-link \{\s*color: #FFFFFF !important;/);
+    // A light blue button in dark mode takes the dark label.
+    expect(dark).toMatch(/\.mr-button-link \{\s*color: #111315 !important;/);
+    expect(css).toMatch(/\[data-ogsc\] \.mr-button-link \{\s*color: #111315 !important;/);
     // The light look is still what is inlined.
     expect(html).toMatch(/class="card" style="background-color: #FFFFFF;/);
   });

@@ -80,7 +80,8 @@ describe('@button', () => {
     expect(link).toMatch(/style="[^"]*background-color: #FF5A00/);
     expect(link).toMatch(/style="[^"]*padding: 13px 28px/);
     expect(link).toMatch(/style="[^"]*text-decoration: none/);
-    expect(link).toMatch(/style="[^"]*color: #FFFFFF/);
+    // The label is chosen for contrast: dark on this orange (5.95:1; white would be 3.12:1).
+    expect(link).toMatch(/style="[^"]*color: #111315/);
     // Outlook: the cell's bgcolor and the VML shape carry the colour.
     expect(openTag(html, 'mr-button-cell')).toMatch(/bgcolor="#FF5A00"/);
     expect(html).toContain('fillcolor="#FF5A00"');
@@ -91,7 +92,7 @@ describe('@button', () => {
   });
 
   it.each(LAYOUTS)(
-    'takes a tone in %s: danger is white on the danger colour, warning dark text on the warning colour',
+    'takes a tone in %s: danger is white on a dark red, warning dark ink on a yellow',
     (_, layout) => {
       const { html, text } = render(
         {
@@ -110,7 +111,7 @@ describe('@button', () => {
       expect(danger).toMatch(/background-color: #CC0022/);
       expect(danger).toMatch(/[; "]color: #FFFFFF/);
       expect(warning).toMatch(/background-color: #FFB000/);
-      expect(warning).toMatch(/[; "]color: #222222/);
+      expect(warning).toMatch(/[; "]color: #111315/);
       expect(html).toContain('class="mr-button mr-button-danger"');
       expect(html).toContain('class="mr-button mr-button-warning"');
       expect(html).toContain('fillcolor="#CC0022"');
@@ -204,7 +205,7 @@ describe.each(LAYOUTS)('components in %s', (_, layout) => {
     );
     expect(derived).toBe(true);
     expect(openTag(html, 'mr-details')).toMatch(/width="100%"/);
-    expect(html).toMatch(/class="mr-details-label"[^>]*style="[^"]*color: #6C757D[^>]*>Amount due<\/td>/);
+    expect(html).toMatch(/class="mr-details-label"[^>]*style="[^"]*color: #697279[^>]*>Amount due<\/td>/);
     expect(html).toMatch(/class="mr-details-value"[^>]*>\$12,499\.00<\/td>/);
     expect(html).toMatch(/class="mr-details-total"/);
     expect(html).toContain('12 January 2027 &lt;script&gt;');

@@ -230,7 +230,7 @@ describe('sendMaintenanceNotice', () => {
     expect(message.text).toContain('What is affected\nSign-in may be unavailable for up to two hours.');
     expect(message.text).toContain('View status page:\nhttps://status.acme.example');
     expect(message.html).toContain('class="mr-panel mr-panel-warning"');
-    expect(message.html).toMatch(/class="mr-button-link"[^>]*color: #343A40;[^>]*background-color: #FFC107/);
+    expect(message.html).toMatch(/class="mr-button-link"[^>]*color: #111315;[^>]*background-color: #FFC107/);
   });
 
   it('refuses a window that ends before it starts, naming endsAt', () => {
