@@ -93,12 +93,10 @@ const EMAILS: Record<string, { email: RenderedEmail; label: string; minContrast?
   'security-alert': {
     email: withDataSet('security-alert', 'default'),
     label: "This wasn't me",
-    minContrast: 4.5,
   },
   'security-alert-long': {
     email: withDataSet('security-alert', 'long-values'),
     label: "This wasn't me",
-    minContrast: 4.5,
   },
   'product-update': { email: withDataSet('product-update', 'default'), label: 'Try shared workspaces' },
   'product-update-footer': { email: withFooter, label: 'Try shared workspaces' },
@@ -113,12 +111,10 @@ const EMAILS: Record<string, { email: RenderedEmail; label: string; minContrast?
   'maintenance-notice': {
     email: withDataSet('maintenance-notice', 'default'),
     label: 'View status page',
-    minContrast: 4.5,
   },
   'maintenance-notice-long': {
     email: withDataSet('maintenance-notice', 'long-values'),
     label: 'View status page',
-    minContrast: 4.5,
   },
 };
 
@@ -182,9 +178,8 @@ describe('the footer links of a product email in Chromium', () => {
             const link = measured.button as NonNullable<Look['button']>;
             expect(link.left).toBeGreaterThanOrEqual(0);
             expect(link.right).toBeLessThanOrEqual(width);
-            // The footer's muted grey (#6C757D, every footer line's) on the light page is 4.45:1, a
-            // hair under WCAG AA's 4.5; the palette is not this test's to change.
-            expect(link.contrast, `"${label}" readable on its background`).toBeGreaterThanOrEqual(4.4);
+            // The footer's muted grey (#697279) on the light page is 4.65:1.
+            expect(link.contrast, `"${label}" readable on its background`).toBeGreaterThanOrEqual(4.5);
           }
         } finally {
           await context.close();
