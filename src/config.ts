@@ -106,7 +106,7 @@ export const ENV_VARIABLES = {
     'The language emails are written in when a send names none: a BCP 47 tag such as en, de, fr, es, pt-BR or ar. Default en.',
   MAILROOM_LOGO_URL: 'https URL of a logo for the email header.',
   MAILROOM_APP_URL: 'Your app’s home page.',
-  MAILROOM_PRIMARY_COLOR: 'Button and link colour, #RRGGBB or #RGB. Default #007BFF.',
+  MAILROOM_PRIMARY_COLOR: 'Button and link colour, #RRGGBB or #RGB. Default #0B5ED7.',
   MAILROOM_COMPANY: 'The company named in the email footer (© 2026 Acme Inc.). Default: the app’s name.',
   MAILROOM_POSTAL_ADDRESS: 'The company’s postal address, one line in the email footer. Default: none.',
   MAILROOM_SUPPORT_URL: 'An http(s) help page, linked as "Contact support" in the email footer.',

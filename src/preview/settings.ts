@@ -7,6 +7,7 @@ import { type ENV_VARIABLES, providerVariables } from '../config.js';
 import { isEmailError } from '../errors.js';
 import { DEFAULT_TOPIC } from '../kafka/producer.js';
 import type { EmailService } from '../service.js';
+import { DEFAULT_PALETTE } from '../templates/brand.js';
 import { isHoldTransport } from '../transports/hold.js';
 import type { ActionAnswer } from './actions.js';
 
@@ -156,7 +157,7 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
       settings: [
         row('Logo URL', app.logoUrl, ['MAILROOM_LOGO_URL'], undefined),
         row('App URL', app.url, ['MAILROOM_APP_URL'], undefined),
-        row('Primary colour', app.colors.primary, ['MAILROOM_PRIMARY_COLOR'], '#007BFF', (v) =>
+        row('Primary colour', app.colors.primary, ['MAILROOM_PRIMARY_COLOR'], DEFAULT_PALETTE.primary, (v) =>
           sameColor(v, app.colors.primary),
         ),
         row('Company', app.company, ['MAILROOM_COMPANY'], app.name),

@@ -276,7 +276,8 @@ describe('the page a person reaches', () => {
     });
     const { url } = await endpoint({ app: mail.app });
     const html = await (await fetch(`${url}?token=${token()}`)).text();
-    expect(html).toContain('background:#FF5A00');
+    // The button's label chosen for contrast: dark on this orange (5.95:1; white is 3.12:1).
+    expect(html).toContain('background:#FF5A00; color:#111315;');
     expect(html).toMatch(/@media \(prefers-color-scheme: dark\)[\s\S]*background:#0B0B0C/);
     expect(html).toContain('<meta name="color-scheme" content="light dark">');
   });
