@@ -384,7 +384,7 @@ const server = http.createServer(handler).listen(0, '127.0.0.1', async () => {
     }
   });
 
-  it('checks an email with mailroom-js/preview from ESM and CJS, the client-support table included (caniemail is not installed)', {
+  it("checks an email and a brand's contrast with mailroom-js/preview from ESM and CJS, the client-support table included (caniemail is not installed)", {
     timeout: CHILD,
   }, async () => {
     const body = (load: string) => `${load}
@@ -393,18 +393,28 @@ checkEmail(
   { spam: false },
 ).then((report) => console.log(JSON.stringify({
   clientSupport: report.findings.filter((f) => f.check === 'client-support' && f.severity === 'warning').map((f) => f.message.split(' is not')[0]),
+  contrast: checkBrand(
+    new EmailService({ transport: memoryTransport(), from: 'Acme <a@acme.example>', brand: { colors: { primary: '#FFC107' } } }).app,
+  ).findings.map((f) => \`\${f.check} \${f.where}\`),
 })));
 `;
     const esm = await runScript(
       'check-checks.mjs',
-      body("import { checkEmail } from 'mailroom-js/preview';"),
+      body(
+        "import { EmailService, memoryTransport } from 'mailroom-js';\nimport { checkBrand, checkEmail } from 'mailroom-js/preview';",
+      ),
     );
     const cjs = await runScript(
       'check-checks.cjs',
-      body("const { checkEmail } = require('mailroom-js/preview');"),
+      body(
+        "const { EmailService, memoryTransport } = require('mailroom-js');\nconst { checkBrand, checkEmail } = require('mailroom-js/preview');",
+      ),
     );
     for (const out of [esm, cjs]) {
-      expect(out).toEqual({ clientSupport: ['gap, column-gap, row-gap', '<video> element'] });
+      expect(out).toEqual({
+        clientSupport: ['gap, column-gap, row-gap', '<video> element'],
+        contrast: ['contrast links'],
+      });
     }
     expect(existsSync(join(scratch, 'node_modules', 'caniemail'))).toBe(false);
   });
