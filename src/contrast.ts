@@ -35,7 +35,7 @@ export function relativeLuminance(color: string): number {
  *
  * @example
  * ```ts
- * contrastRatio('#007BFF', '#FFFFFF'); // 3.98…: below 4.5, fails AA for text
+ * contrastRatio('#007BFF', '#FFFFFF'); // 3.979…: below 4.5, fails AA for text
  * ```
  */
 export function contrastRatio(a: string, b: string): number {
