@@ -31,6 +31,7 @@ import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import { configFromEnv, type EmailError, EmailService, type Logger } from 'mailroom-js';
 import {
   type ConsumerSettings,
+  confluentClientConfig,
   confluentLogger,
   createEmailProducer,
   createEmailWorker,
@@ -200,13 +201,13 @@ function kafkaClient(config: KafkaEnvConfig, options: KafkaOptions = {}, logger?
     const { KafkaJS } = createRequire(import.meta.url)(
       '@confluentinc/kafka-javascript',
     ) as typeof import('@confluentinc/kafka-javascript');
-    return new KafkaJS.Kafka({
-      kafkaJS: {
+    // Its KafkaJS API takes TLS files as librdkafka properties, not kafkajs's `ssl` object.
+    return new KafkaJS.Kafka(
+      confluentClientConfig(config.client, {
         logLevel: KafkaJS.logLevel.WARN,
-        ...config.client,
         ...(logger ? { logger: confluentLogger(logger) } : {}),
-      },
-    }) as unknown as KafkaClientLike;
+      }),
+    ) as unknown as KafkaClientLike;
   }
   return new Kafka({ logLevel: logLevel.WARN, ...options, ...config.client });
 }

@@ -9,7 +9,7 @@
 
 import { TRANSPORT_NAMES, testModeVariable } from '../config.js';
 import { ConfigError, isConfigError } from '../errors.js';
-import type { KafkaFlavor } from '../kafka/client.js';
+import { confluentClientConfig, type KafkaFlavor } from '../kafka/client.js';
 import { type KafkaClientConfig, kafkaConfigFromEnv } from '../kafka/config.js';
 import { isKafkaUnavailableError } from '../kafka/failures.js';
 import { serveWorkerHealth, type WorkerHealthServer } from '../kafka/health.js';
@@ -263,9 +263,9 @@ async function loadKafkaClient(library: KafkaFlavor | undefined): Promise<Client
   if (confluent) {
     const { KafkaJS } = confluent;
     return (config, logger) =>
-      new KafkaJS.Kafka({
-        kafkaJS: { ...config, logLevel: KafkaJS.logLevel.WARN, logger: confluentLogger(logger) },
-      });
+      new KafkaJS.Kafka(
+        confluentClientConfig(config, { logLevel: KafkaJS.logLevel.WARN, logger: confluentLogger(logger) }),
+      );
   }
   if (library === 'confluent') {
     throw new ConfigError(

@@ -4,6 +4,7 @@
  * The two differ in where a few settings go; this file is the one place that knows.
  */
 import { everyMemberRoundRobin } from './assigner.js';
+import type { KafkaClientConfig } from './config.js';
 
 /** Header values as both clients hand them over. */
 export type KafkaHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
@@ -99,6 +100,48 @@ export function isKafkaFlavor(value: unknown): value is KafkaFlavor {
 export function flavorOf(kafka: KafkaClientLike, given?: KafkaFlavor): KafkaFlavor {
   if (given) return given;
   return typeof (kafka as { logger?: unknown }).logger === 'function' ? 'kafkajs' : 'confluent';
+}
+
+/** librdkafka's properties for TLS from PEM text (its CONFIGURATION.md), beside `kafkaJS`. */
+export interface ConfluentTlsProperties {
+  'ssl.ca.pem'?: string;
+  'ssl.certificate.pem'?: string;
+  'ssl.key.pem'?: string;
+  'ssl.key.password'?: string;
+}
+
+/** The KafkaJS part of a Confluent client's options, from a {@link KafkaClientConfig}: `ssl` a boolean. */
+export type ConfluentKafkaJSConfig = Omit<KafkaClientConfig, 'ssl'> & { ssl?: boolean };
+
+/**
+ * The options of `new KafkaJS.Kafka()` (`@confluentinc/kafka-javascript`) for the options of
+ * kafkajs's `new Kafka()`. Its KafkaJS API takes `ssl` only as true or false and throws on an
+ * object; a private CA and a client certificate go beside `kafkaJS` as librdkafka's properties
+ * `ssl.ca.pem`, `ssl.certificate.pem`, `ssl.key.pem` and `ssl.key.password` (PEM text, as
+ * {@link kafkaConfigFromEnv} read it). `kafkaJS` adds to the KafkaJS options: a logger, a log level.
+ *
+ * @example
+ * ```ts
+ * import { KafkaJS } from '@confluentinc/kafka-javascript';
+ * import { confluentClientConfig, kafkaConfigFromEnv } from 'mailroom-js/kafka';
+ *
+ * const { client } = kafkaConfigFromEnv();
+ * const kafka = new KafkaJS.Kafka(confluentClientConfig(client, { logLevel: KafkaJS.logLevel.WARN }));
+ * ```
+ */
+export function confluentClientConfig<T extends object = Record<never, never>>(
+  config: KafkaClientConfig,
+  kafkaJS?: T,
+): ConfluentTlsProperties & { kafkaJS: ConfluentKafkaJSConfig & T } {
+  const { ssl, ...rest } = config;
+  const tls = typeof ssl === 'object' ? ssl : undefined;
+  return {
+    kafkaJS: { ...rest, ...(ssl !== undefined ? { ssl: ssl !== false } : {}), ...(kafkaJS as T) },
+    ...(tls?.ca !== undefined ? { 'ssl.ca.pem': tls.ca } : {}),
+    ...(tls?.cert !== undefined ? { 'ssl.certificate.pem': tls.cert } : {}),
+    ...(tls?.key !== undefined ? { 'ssl.key.pem': tls.key } : {}),
+    ...(tls?.passphrase !== undefined ? { 'ssl.key.password': tls.passphrase } : {}),
+  };
 }
 
 /**

@@ -1,17 +1,44 @@
 /**
- * Kafka settings from the environment (KAFKA_BROKERS, KAFKA_SSL, KAFKA_SASL_*, MAILROOM_KAFKA_*),
- * for `mailroom worker` and apps that want the same variables. Errors name the variable.
+ * Kafka settings from the environment (KAFKA_BROKERS, KAFKA_SSL, KAFKA_SSL_*, KAFKA_SASL_*,
+ * MAILROOM_KAFKA_*), for `mailroom worker` and apps that want the same variables. Errors name the
+ * variable.
  */
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { isKafkaFlavor, type KafkaFlavor } from './client.js';
 import { DEFAULT_TOPIC } from './producer.js';
 
-/** Options for kafkajs's `new Kafka()` (Confluent's client takes them as `{ kafkaJS: … }`). */
+/**
+ * Options for kafkajs's `new Kafka()`. Confluent's client takes them through
+ * {@link confluentClientConfig}, which moves TLS files where librdkafka reads them.
+ */
 export interface KafkaClientConfig {
   brokers: string[];
   clientId: string;
-  ssl?: boolean;
+  /**
+   * TLS: `true` trusts the system's CAs; an object adds a private CA and/or a client certificate.
+   * Absent: no TLS.
+   */
+  ssl?: boolean | KafkaTlsOptions;
   sasl?: KafkaSasl;
+}
+
+/**
+ * TLS beyond the system's CAs, as PEM text in the shape of Node's `tls.connect()` options (kafkajs
+ * hands `ssl` to it as it is). Read from the files the `KAFKA_SSL_*_LOCATION` variables name, which
+ * are librdkafka's own settings (`ssl.ca.location`, `ssl.certificate.location`, `ssl.key.location`,
+ * `ssl.key.password`, in its CONFIGURATION.md) in environment spelling.
+ */
+export interface KafkaTlsOptions {
+  /** CA certificates to trust instead of the system's, for brokers signed by a private CA. Default: the system's. */
+  ca?: string;
+  /** The client certificate (with its chain) for mutual TLS; always with `key`. */
+  cert?: string;
+  /** The client certificate's private key. */
+  key?: string;
+  /** The passphrase of an encrypted `key`. Never logged, never in an error. */
+  passphrase?: string;
 }
 
 /** SASL credentials, one shape per mechanism (as kafkajs types them). */
@@ -35,10 +62,26 @@ export interface KafkaEnvConfig {
 }
 
 const BROKER = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
+/** The variables that ask for TLS beyond `KAFKA_SSL=true`. */
+const TLS_VARIABLES = [
+  'KAFKA_SSL_CA_LOCATION',
+  'KAFKA_SSL_CERTIFICATE_LOCATION',
+  'KAFKA_SSL_KEY_LOCATION',
+  'KAFKA_SSL_KEY_PASSWORD',
+] as const;
 const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 
 /**
  * Reads the Kafka variables. Throws a `ConfigError` naming the first one missing or malformed.
+ *
+ * TLS: `KAFKA_SSL=true` trusts the system's CAs. `KAFKA_SSL_CA_LOCATION` (a PEM CA bundle) trusts a
+ * private CA instead; `KAFKA_SSL_CERTIFICATE_LOCATION` and `KAFKA_SSL_KEY_LOCATION` (PEM, always
+ * both) present a client certificate (mutual TLS), with `KAFKA_SSL_KEY_PASSWORD` for an encrypted
+ * key. Any of them turns TLS on; with `KAFKA_SSL=false` they are refused. The files are read and
+ * checked here, once: an unreadable one, one without the PEM it should hold, a key its password
+ * does not open or one that is not the certificate's is a `ConfigError` naming the variable and the
+ * path (never the contents or the password). The result is `client.ssl` as
+ * {@link KafkaTlsOptions}.
  *
  * @example
  * ```ts
@@ -62,6 +105,7 @@ export function kafkaConfigFromEnv(
   const ssl = get('KAFKA_SSL');
   if (ssl !== undefined && ssl !== 'true' && ssl !== 'false')
     throw new ConfigError('KAFKA_SSL', 'must be true or false');
+  const tls = tlsFromEnv(get, ssl);
   const mechanism = get('KAFKA_SASL_MECHANISM');
   let sasl: KafkaClientConfig['sasl'];
   if (mechanism !== undefined) {
@@ -75,7 +119,7 @@ export function kafkaConfigFromEnv(
     if (password === undefined)
       throw new ConfigError('KAFKA_SASL_PASSWORD', 'is required with KAFKA_SASL_MECHANISM');
     // PLAIN sends the password as it is (RFC 4616): over a connection without TLS only when asked.
-    if (mechanism === 'plain' && ssl === undefined)
+    if (mechanism === 'plain' && ssl === undefined && tls === undefined)
       throw new ConfigError(
         'KAFKA_SSL',
         'is required with KAFKA_SASL_MECHANISM=plain, which sends the password as it is: true (TLS), or false to send it in clear text on purpose',
@@ -102,7 +146,7 @@ export function kafkaConfigFromEnv(
     client: {
       brokers,
       clientId: get('KAFKA_CLIENT_ID') ?? 'mailroom',
-      ...(ssl === 'true' ? { ssl: true } : {}),
+      ...(tls ? { ssl: tls } : ssl === 'true' ? { ssl: true } : {}),
       ...(sasl ? { sasl } : {}),
     },
     clientLibrary,
@@ -110,4 +154,108 @@ export function kafkaConfigFromEnv(
     groupId: get('MAILROOM_KAFKA_GROUP') ?? 'mailroom-email-worker',
     concurrency: Number(concurrency),
   };
+}
+
+/** The TLS files the variables name, read and checked; undefined when none is set. */
+function tlsFromEnv(
+  get: (name: string) => string | undefined,
+  ssl: string | undefined,
+): KafkaTlsOptions | undefined {
+  const given = TLS_VARIABLES.find((name) => get(name) !== undefined);
+  if (given === undefined) return undefined;
+  if (ssl === 'false')
+    throw new ConfigError(
+      'KAFKA_SSL',
+      `is false, but ${given} is a TLS setting: set KAFKA_SSL=true (or leave it unset: ${given} turns TLS on), or unset ${given}`,
+    );
+  const caPath = get('KAFKA_SSL_CA_LOCATION');
+  const certPath = get('KAFKA_SSL_CERTIFICATE_LOCATION');
+  const keyPath = get('KAFKA_SSL_KEY_LOCATION');
+  const passphrase = get('KAFKA_SSL_KEY_PASSWORD');
+  if (certPath !== undefined && keyPath === undefined)
+    throw new ConfigError(
+      'KAFKA_SSL_KEY_LOCATION',
+      "is required with KAFKA_SSL_CERTIFICATE_LOCATION (the client certificate's private key, PEM)",
+    );
+  if (keyPath !== undefined && certPath === undefined)
+    throw new ConfigError(
+      'KAFKA_SSL_CERTIFICATE_LOCATION',
+      'is required with KAFKA_SSL_KEY_LOCATION (the client certificate of that key, PEM)',
+    );
+  if (passphrase !== undefined && keyPath === undefined)
+    throw new ConfigError(
+      'KAFKA_SSL_KEY_LOCATION',
+      'is required with KAFKA_SSL_KEY_PASSWORD (the key it opens)',
+    );
+  const options: KafkaTlsOptions = {};
+  if (caPath !== undefined) options.ca = certificatesFile('KAFKA_SSL_CA_LOCATION', caPath).text;
+  if (certPath !== undefined && keyPath !== undefined) {
+    const cert = certificatesFile('KAFKA_SSL_CERTIFICATE_LOCATION', certPath);
+    const key = privateKeyFile(keyPath, passphrase);
+    if (!cert.first.checkPrivateKey(key.object))
+      throw new ConfigError(
+        'KAFKA_SSL_KEY_LOCATION',
+        `${keyPath} is not the key of the certificate in ${certPath} (KAFKA_SSL_CERTIFICATE_LOCATION)`,
+      );
+    options.cert = cert.text;
+    options.key = key.text;
+    if (passphrase !== undefined) options.passphrase = passphrase;
+  }
+  return options;
+}
+
+/** A file's text; unreadable is a ConfigError naming the variable, the path and why (ENOENT …). */
+function readPem(variable: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(variable, `cannot read ${path} (${code})`);
+  }
+}
+
+const CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/** A PEM file of certificates (a CA bundle, a certificate and its chain), each one parsed. */
+function certificatesFile(variable: string, path: string): { text: string; first: X509Certificate } {
+  const text = readPem(variable, path);
+  const blocks = text.match(CERTIFICATE) ?? [];
+  if (blocks.length === 0)
+    throw new ConfigError(
+      variable,
+      `${path} holds no PEM certificate (no "-----BEGIN CERTIFICATE-----" line)`,
+    );
+  const parsed = blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch {
+      throw new ConfigError(variable, `${path}: certificate ${i + 1} of ${blocks.length} does not parse`);
+    }
+  });
+  return { text, first: parsed[0] as X509Certificate };
+}
+
+const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+/** PKCS#8's encrypted form, and the legacy one OpenSSL marks with a Proc-Type header. */
+const ENCRYPTED = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,\s*ENCRYPTED/;
+
+/** The PEM private key at `path`, opened with `passphrase` when it is encrypted. */
+function privateKeyFile(path: string, passphrase: string | undefined): { text: string; object: KeyObject } {
+  const text = readPem('KAFKA_SSL_KEY_LOCATION', path);
+  if (!PRIVATE_KEY.test(text))
+    throw new ConfigError(
+      'KAFKA_SSL_KEY_LOCATION',
+      `${path} holds no PEM private key (no "-----BEGIN … PRIVATE KEY-----" line)`,
+    );
+  const encrypted = ENCRYPTED.test(text);
+  if (encrypted && passphrase === undefined)
+    throw new ConfigError('KAFKA_SSL_KEY_PASSWORD', `is required: the key in ${path} is encrypted`);
+  try {
+    return { text, object: createPrivateKey({ key: text, format: 'pem', passphrase }) };
+  } catch {
+    // The cause is left out: OpenSSL's message says nothing a user can act on, and no secret goes in.
+    if (encrypted)
+      throw new ConfigError('KAFKA_SSL_KEY_PASSWORD', `does not open the encrypted key in ${path}`);
+    throw new ConfigError('KAFKA_SSL_KEY_LOCATION', `${path}: the private key does not parse`);
+  }
 }

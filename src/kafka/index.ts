@@ -3,18 +3,27 @@
  * to `notifications.email`; a worker consumes, renders, sends, retries and dead-letters.
  * The Kafka client (kafkajs or Confluent's KafkaJS API) is passed in; neither is imported here.
  */
-export type {
-  ConsumerSettings,
-  KafkaBatchPayload,
-  KafkaClientLike,
-  KafkaConsumerLike,
-  KafkaFlavor,
-  KafkaHeaders,
-  KafkaIncomingMessage,
-  KafkaOutgoingMessage,
-  KafkaProducerLike,
+export {
+  type ConfluentKafkaJSConfig,
+  type ConfluentTlsProperties,
+  type ConsumerSettings,
+  confluentClientConfig,
+  type KafkaBatchPayload,
+  type KafkaClientLike,
+  type KafkaConsumerLike,
+  type KafkaFlavor,
+  type KafkaHeaders,
+  type KafkaIncomingMessage,
+  type KafkaOutgoingMessage,
+  type KafkaProducerLike,
 } from './client.js';
-export { type KafkaClientConfig, type KafkaEnvConfig, type KafkaSasl, kafkaConfigFromEnv } from './config.js';
+export {
+  type KafkaClientConfig,
+  type KafkaEnvConfig,
+  type KafkaSasl,
+  type KafkaTlsOptions,
+  kafkaConfigFromEnv,
+} from './config.js';
 export {
   createEnvelope,
   ENVELOPE_VERSION,

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CommitNotStoredError,
   confirmCommitted,
+  confluentClientConfig,
   createConsumer,
   createProducer,
   flavorOf,
@@ -93,6 +94,33 @@ describe('client settings', () => {
     await createProducer(mock.kafka, 'kafkajs').connect();
     expect(mock.calls.producer[0]).toMatchObject({ maxInFlightRequests: 1 });
     expect(mock.calls.producer[0]).not.toHaveProperty('idempotent');
+  });
+});
+
+describe("the Confluent client's options", () => {
+  const base = { brokers: ['k:1'], clientId: 'mailroom' };
+
+  it('moves PEM text from ssl to librdkafka properties, and leaves ssl true in kafkaJS', () => {
+    const ssl = { ca: 'CA PEM', cert: 'CERT PEM', key: 'KEY PEM', passphrase: 'pw' };
+    expect(confluentClientConfig({ ...base, ssl }, { logLevel: 2 })).toEqual({
+      kafkaJS: { ...base, ssl: true, logLevel: 2 },
+      'ssl.ca.pem': 'CA PEM',
+      'ssl.certificate.pem': 'CERT PEM',
+      'ssl.key.pem': 'KEY PEM',
+      'ssl.key.password': 'pw',
+    });
+    expect(confluentClientConfig({ ...base, ssl: { ca: 'CA PEM' } })).toEqual({
+      kafkaJS: { ...base, ssl: true },
+      'ssl.ca.pem': 'CA PEM',
+    });
+  });
+
+  it('passes ssl true, and no ssl, as they are', () => {
+    const sasl = { mechanism: 'plain', username: 'u', password: 'x' } as const;
+    expect(confluentClientConfig({ ...base, ssl: true, sasl })).toEqual({
+      kafkaJS: { ...base, ssl: true, sasl },
+    });
+    expect(confluentClientConfig(base)).toEqual({ kafkaJS: base });
   });
 });
 

@@ -1,12 +1,19 @@
-import { describe, expect, it } from 'vitest';
-import { isConfigError } from '../../src/index.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ConfigError, isConfigError } from '../../src/index.js';
 import { kafkaConfigFromEnv } from '../../src/kafka/index.js';
+import { makeTestCa, type TestCa } from '../helpers/test-ca.js';
 
 function option(fn: () => unknown): string | undefined {
+  return refusal(fn)?.option;
+}
+
+function refusal(fn: () => unknown): ConfigError | undefined {
   try {
     fn();
   } catch (error) {
-    if (isConfigError(error)) return error.option;
+    if (isConfigError(error)) return error;
     throw error;
   }
   return undefined;
@@ -112,5 +119,192 @@ describe('kafkaConfigFromEnv', () => {
       return;
     }
     throw new Error('expected a ConfigError');
+  });
+});
+
+describe('kafkaConfigFromEnv: TLS with a private CA and a client certificate', () => {
+  let pki: TestCa;
+  const text = (path: string) => readFileSync(path, 'utf8');
+  const file = (name: string, contents: string) => {
+    const path = join(pki.dir, name);
+    writeFileSync(path, contents);
+    return path;
+  };
+  beforeAll(async () => {
+    pki = await makeTestCa();
+  });
+  afterAll(() => pki?.remove());
+
+  it('reads the CA bundle into ssl.ca, and the variable alone turns TLS on', () => {
+    const { client } = kafkaConfigFromEnv({ KAFKA_BROKERS: 'k:1', KAFKA_SSL_CA_LOCATION: pki.ca });
+    expect(client.ssl).toEqual({ ca: text(pki.ca) });
+  });
+
+  it('reads a client certificate and its key into ssl.cert and ssl.key, beside the CA', () => {
+    const { client } = kafkaConfigFromEnv({
+      KAFKA_BROKERS: 'k:1',
+      KAFKA_SSL: 'true',
+      KAFKA_SSL_CA_LOCATION: pki.ca,
+      KAFKA_SSL_CERTIFICATE_LOCATION: pki.client.cert,
+      KAFKA_SSL_KEY_LOCATION: pki.client.key,
+    });
+    expect(client.ssl).toEqual({ ca: text(pki.ca), cert: text(pki.client.cert), key: text(pki.client.key) });
+  });
+
+  it('takes a client certificate without a CA (a broker signed by a public CA)', () => {
+    const { client } = kafkaConfigFromEnv({
+      KAFKA_BROKERS: 'k:1',
+      KAFKA_SSL_CERTIFICATE_LOCATION: pki.client.cert,
+      KAFKA_SSL_KEY_LOCATION: pki.client.key,
+    });
+    expect(client.ssl).toEqual({ cert: text(pki.client.cert), key: text(pki.client.key) });
+  });
+
+  it('opens an encrypted key with KAFKA_SSL_KEY_PASSWORD and passes it on as ssl.passphrase', () => {
+    const { client } = kafkaConfigFromEnv({
+      KAFKA_BROKERS: 'k:1',
+      KAFKA_SSL_CERTIFICATE_LOCATION: pki.client.cert,
+      KAFKA_SSL_KEY_LOCATION: pki.client.encryptedKey,
+      KAFKA_SSL_KEY_PASSWORD: pki.clientKeyPassword,
+    });
+    expect(client.ssl).toEqual({
+      cert: text(pki.client.cert),
+      key: text(pki.client.encryptedKey),
+      passphrase: pki.clientKeyPassword,
+    });
+  });
+
+  it('takes one file holding both the certificate and its key for both variables', () => {
+    const both = file('both.pem', text(pki.client.key) + text(pki.client.cert));
+    const { client } = kafkaConfigFromEnv({
+      KAFKA_BROKERS: 'k:1',
+      KAFKA_SSL_CERTIFICATE_LOCATION: both,
+      KAFKA_SSL_KEY_LOCATION: both,
+    });
+    expect(client.ssl).toEqual({ cert: text(both), key: text(both) });
+  });
+
+  it('lets SASL PLAIN go over the TLS the files turn on, without KAFKA_SSL', () => {
+    const { client } = kafkaConfigFromEnv({
+      KAFKA_BROKERS: 'k:1',
+      KAFKA_SSL_CA_LOCATION: pki.ca,
+      KAFKA_SASL_MECHANISM: 'plain',
+      KAFKA_SASL_USERNAME: 'u',
+      KAFKA_SASL_PASSWORD: 'x',
+    });
+    expect(client).toMatchObject({ ssl: { ca: text(pki.ca) }, sasl: { mechanism: 'plain' } });
+  });
+
+  it('refuses TLS files with KAFKA_SSL=false: the two contradict each other', () => {
+    const error = refusal(() =>
+      kafkaConfigFromEnv({ KAFKA_BROKERS: 'k:1', KAFKA_SSL: 'false', KAFKA_SSL_CA_LOCATION: pki.ca }),
+    );
+    expect(error?.option).toBe('KAFKA_SSL');
+    expect(error?.message).toContain('KAFKA_SSL_CA_LOCATION');
+  });
+
+  it.each([
+    [{ KAFKA_SSL_CERTIFICATE_LOCATION: 'client.pem' }, 'KAFKA_SSL_KEY_LOCATION'],
+    [{ KAFKA_SSL_KEY_LOCATION: 'client.key' }, 'KAFKA_SSL_CERTIFICATE_LOCATION'],
+    [{ KAFKA_SSL_KEY_PASSWORD: 'pw' }, 'KAFKA_SSL_KEY_LOCATION'],
+    [{ KAFKA_SSL: 'false', KAFKA_SSL_KEY_PASSWORD: 'pw' }, 'KAFKA_SSL'],
+  ])('names the missing half of a client certificate: %o → %s', (env, name) => {
+    expect(option(() => kafkaConfigFromEnv({ KAFKA_BROKERS: 'k:1', ...env }))).toBe(name);
+  });
+
+  it('names the variable and the path of a file it cannot read, and why', () => {
+    const missing = join(pki.dir, 'nope.pem');
+    const error = refusal(() => kafkaConfigFromEnv({ KAFKA_BROKERS: 'k:1', KAFKA_SSL_CA_LOCATION: missing }));
+    expect(error?.option).toBe('KAFKA_SSL_CA_LOCATION');
+    expect(error?.message).toBe(`KAFKA_SSL_CA_LOCATION: cannot read ${missing} (ENOENT)`);
+    const folder = refusal(() =>
+      kafkaConfigFromEnv({
+        KAFKA_BROKERS: 'k:1',
+        KAFKA_SSL_CERTIFICATE_LOCATION: pki.dir,
+        KAFKA_SSL_KEY_LOCATION: pki.client.key,
+      }),
+    );
+    expect(folder?.message).toBe(`KAFKA_SSL_CERTIFICATE_LOCATION: cannot read ${pki.dir} (EISDIR)`);
+  });
+
+  it('refuses a file without the PEM it should hold, naming the path and never the contents', () => {
+    const notPem = file('not-pem.txt', 'hunter2-file-contents\n');
+    for (const [env, name] of [
+      [{ KAFKA_SSL_CA_LOCATION: notPem }, 'KAFKA_SSL_CA_LOCATION'],
+      // The certificate and the key swapped: each file is PEM, but not what the variable wants.
+      [
+        { KAFKA_SSL_CERTIFICATE_LOCATION: pki.client.key, KAFKA_SSL_KEY_LOCATION: pki.client.cert },
+        'KAFKA_SSL_CERTIFICATE_LOCATION',
+      ],
+      [
+        { KAFKA_SSL_CERTIFICATE_LOCATION: pki.client.cert, KAFKA_SSL_KEY_LOCATION: pki.client.cert },
+        'KAFKA_SSL_KEY_LOCATION',
+      ],
+      [
+        { KAFKA_SSL_CERTIFICATE_LOCATION: pki.client.cert, KAFKA_SSL_KEY_LOCATION: notPem },
+        'KAFKA_SSL_KEY_LOCATION',
+      ],
+    ] as const) {
+      const error = refusal(() => kafkaConfigFromEnv({ KAFKA_BROKERS: 'k:1', ...env }));
+      expect(error?.option, JSON.stringify(env)).toBe(name);
+      const path = env[name as keyof typeof env] as string;
+      expect(error?.message).toContain(path);
+      for (const line of text(path)
+        .split('\n')
+        .filter((l) => l.length > 8 && !l.startsWith('-----')))
+        expect(error?.message).not.toContain(line);
+    }
+  });
+
+  it('refuses a certificate that does not parse, and a key that does not', () => {
+    const brokenCert = file('broken.pem', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+    expect(
+      refusal(() => kafkaConfigFromEnv({ KAFKA_BROKERS: 'k:1', KAFKA_SSL_CA_LOCATION: brokenCert })),
+    ).toEqual(
+      expect.objectContaining({
+        message: `KAFKA_SSL_CA_LOCATION: ${brokenCert}: certificate 1 of 1 does not parse`,
+      }),
+    );
+    const brokenKey = file('broken.key', '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
+    expect(
+      refusal(() =>
+        kafkaConfigFromEnv({
+          KAFKA_BROKERS: 'k:1',
+          KAFKA_SSL_CERTIFICATE_LOCATION: pki.client.cert,
+          KAFKA_SSL_KEY_LOCATION: brokenKey,
+        }),
+      )?.message,
+    ).toBe(`KAFKA_SSL_KEY_LOCATION: ${brokenKey}: the private key does not parse`);
+  });
+
+  it('asks for the password of an encrypted key, and says when it does not open it, never printing it', () => {
+    const env = {
+      KAFKA_BROKERS: 'k:1',
+      KAFKA_SSL_CERTIFICATE_LOCATION: pki.client.cert,
+      KAFKA_SSL_KEY_LOCATION: pki.client.encryptedKey,
+    };
+    expect(refusal(() => kafkaConfigFromEnv(env))?.message).toBe(
+      `KAFKA_SSL_KEY_PASSWORD: is required: the key in ${pki.client.encryptedKey} is encrypted`,
+    );
+    const wrong = refusal(() =>
+      kafkaConfigFromEnv({ ...env, KAFKA_SSL_KEY_PASSWORD: 'wrong-horse-battery' }),
+    );
+    expect(wrong?.option).toBe('KAFKA_SSL_KEY_PASSWORD');
+    expect(wrong?.message).toContain(pki.client.encryptedKey);
+    expect(wrong?.message).not.toContain('wrong-horse-battery');
+  });
+
+  it("refuses a key that is not the certificate's", () => {
+    const error = refusal(() =>
+      kafkaConfigFromEnv({
+        KAFKA_BROKERS: 'k:1',
+        KAFKA_SSL_CERTIFICATE_LOCATION: pki.client.cert,
+        KAFKA_SSL_KEY_LOCATION: pki.stranger.key,
+      }),
+    );
+    expect(error?.option).toBe('KAFKA_SSL_KEY_LOCATION');
+    expect(error?.message).toBe(
+      `KAFKA_SSL_KEY_LOCATION: ${pki.stranger.key} is not the key of the certificate in ${pki.client.cert} (KAFKA_SSL_CERTIFICATE_LOCATION)`,
+    );
   });
 });
