@@ -5,6 +5,10 @@
  * `KafkaCluster` interface as the mock (kafka-cluster.ts), except request-error injection, which
  * only the mock can do. Missing Java or jars is a failure with the fix in the message, never a skip.
  *
+ * With `tls`, each broker also listens for TLS (`tlsBrokers`), its certificate and the CAs it trusts
+ * from PEM files (Kafka's PEM key store, 2.7+), and by default requires a client certificate. The
+ * plain listener stays for the tests' own plumbing.
+ *
  * No JVM outlives the test process: each runs in its own process group, killed on `stop()`, on
  * the process's exit, and by a watchdog shell (which also deletes the data) when the test process
  * dies without running its hooks (SIGKILL, a crash).
@@ -36,6 +40,18 @@ const STOP_TIMEOUT_MS = 10_000;
 export interface RealKafkaCluster extends KafkaCluster {
   readonly nodes: number;
   readonly startupMs: number;
+  /** The TLS listeners' addresses (`127.0.0.1:port`), when started with `tls`; else empty. */
+  readonly tlsBrokers: string[];
+}
+
+/** A TLS listener beside the plain one. */
+export interface RealKafkaTls {
+  /** PEM: the broker's private key (unencrypted PKCS#8) followed by its certificate chain. */
+  keystore: string;
+  /** PEM: the CA certificates that sign the clients' certificates. */
+  truststore: string;
+  /** Kafka's `ssl.client.auth`. Default `required` (mutual TLS). */
+  clientAuth?: 'required' | 'requested' | 'none';
 }
 
 interface Node {
@@ -45,6 +61,8 @@ interface Node {
   dir: string;
   brokerPort: number;
   controllerPort: number;
+  /** The TLS listener's port, when the cluster has one. */
+  tlsPort?: number;
   process?: ChildProcess;
   watchdog?: ChildProcess;
   output: string;
@@ -54,7 +72,9 @@ const running = new Set<Node>();
 let exitHook = false;
 
 /** Starts a KRaft cluster of 1 or 3 nodes and waits until every broker is up. */
-export async function startRealKafka(options: { nodes?: 1 | 3 } = {}): Promise<RealKafkaCluster> {
+export async function startRealKafka(
+  options: { nodes?: 1 | 3; tls?: RealKafkaTls } = {},
+): Promise<RealKafkaCluster> {
   const started = Date.now();
   const count = options.nodes ?? 1;
   if (!existsSync(join(LIBS, '.pom-hash'))) {
@@ -64,13 +84,15 @@ export async function startRealKafka(options: { nodes?: 1 | 3 } = {}): Promise<R
   }
   installExitHook();
   const root = await mkdtemp(join(tmpdir(), 'mailroom-kafka-real-'));
-  const ports = await freePorts(count * 2);
+  const perNode = options.tls ? 3 : 2;
+  const ports = await freePorts(count * perNode);
   const nodes: Node[] = Array.from({ length: count }, (_, i) => ({
     id: i + 1,
     root,
     dir: join(root, `node-${i + 1}`),
-    brokerPort: ports[i * 2] as number,
-    controllerPort: ports[i * 2 + 1] as number,
+    brokerPort: ports[i * perNode] as number,
+    controllerPort: ports[i * perNode + 1] as number,
+    ...(options.tls ? { tlsPort: ports[i * perNode + 2] as number } : {}),
     output: '',
   }));
   const clusterId = kafkaUuid();
@@ -90,7 +112,7 @@ export async function startRealKafka(options: { nodes?: 1 | 3 } = {}): Promise<R
     await Promise.all(
       nodes.map(async (node) => {
         await mkdir(join(node.dir, 'data'), { recursive: true });
-        await writeFile(join(node.dir, 'server.properties'), serverProperties(node, nodes));
+        await writeFile(join(node.dir, 'server.properties'), serverProperties(node, nodes, options.tls));
         await java(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsOf(node)]);
       }),
     );
@@ -111,6 +133,7 @@ export async function startRealKafka(options: { nodes?: 1 | 3 } = {}): Promise<R
   return {
     nodes: count,
     brokers,
+    tlsBrokers: nodes.flatMap((n) => (n.tlsPort ? [`127.0.0.1:${n.tlsPort}`] : [])),
     startupMs: Date.now() - started,
     createTopic: async (name, partitions = 3, replication = Math.min(3, count)) => {
       await connectedAdmin.createTopics({
@@ -176,18 +199,29 @@ async function untilListed(address: string, topic: string): Promise<void> {
   }
 }
 
-function serverProperties(node: Node, all: readonly Node[]): string {
+function serverProperties(node: Node, all: readonly Node[], tls: RealKafkaTls | undefined): string {
   const n = all.length;
   const voters = all.map((v) => `${v.id}@127.0.0.1:${v.controllerPort}`).join(',');
+  const ssl = tls && node.tlsPort ? `,SSL://127.0.0.1:${node.tlsPort}` : '';
   return `${[
     'process.roles=broker,controller',
     `node.id=${node.id}`,
     `controller.quorum.voters=${voters}`,
-    `listeners=PLAINTEXT://127.0.0.1:${node.brokerPort},CONTROLLER://127.0.0.1:${node.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${node.brokerPort}`,
+    `listeners=PLAINTEXT://127.0.0.1:${node.brokerPort},CONTROLLER://127.0.0.1:${node.controllerPort}${ssl}`,
+    // A client is told the brokers of the listener it asked on: TLS clients stay on TLS.
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${node.brokerPort}${ssl}`,
     'inter.broker.listener.name=PLAINTEXT',
     'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${ssl ? ',SSL:SSL' : ''}`,
+    ...(tls && ssl
+      ? [
+          'ssl.keystore.type=PEM',
+          `ssl.keystore.location=${tls.keystore}`,
+          'ssl.truststore.type=PEM',
+          `ssl.truststore.location=${tls.truststore}`,
+          `ssl.client.auth=${tls.clientAuth ?? 'required'}`,
+        ]
+      : []),
     `log.dirs=${join(node.dir, 'data')}`,
     // What the issue wants checked: a worker whose topics are missing is not saved by the broker.
     'auto.create.topics.enable=false',
