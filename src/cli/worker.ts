@@ -10,13 +10,13 @@
 import { TRANSPORT_NAMES, testModeVariable } from '../config.js';
 import { ConfigError, isConfigError } from '../errors.js';
 import { confluentClientConfig, type KafkaFlavor } from '../kafka/client.js';
-import { type KafkaClientConfig, kafkaConfigFromEnv } from '../kafka/config.js';
-import { isKafkaUnavailableError } from '../kafka/failures.js';
+import { describeKafkaSecurity, type KafkaClientConfig, kafkaConfigFromEnv } from '../kafka/config.js';
+import { isKafkaUnavailableError, type KafkaUnavailableError } from '../kafka/failures.js';
 import { serveWorkerHealth, type WorkerHealthServer } from '../kafka/health.js';
 import type { KafkaClientLike } from '../kafka/index.js';
 import { confluentLogger, kafkaLogCreator } from '../kafka/log.js';
 import { createEmailWorker, type EmailWorker } from '../kafka/worker.js';
-import type { Logger } from '../log.js';
+import { type Logger, oneLine } from '../log.js';
 import { mayCapture, type Transport } from '../transport.js';
 import { isHoldTransport } from '../transports/hold.js';
 import type { LoadedConfig } from './config-file.js';
@@ -94,7 +94,16 @@ export async function runWorker(
     error: (fields, msg) =>
       out(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg, ...fields })),
   };
-  const kafka = makeClient(kafkaConfig.client, logger);
+  // librdkafka says why it could not connect only in its log (facility FAIL: a TLS alert, say);
+  // the error it rejects with says "broker transport failure". Kept for the message on exit.
+  let clientFailure: string | undefined;
+  const kafka = makeClient(kafkaConfig.client, {
+    ...logger,
+    error: (fields, msg) => {
+      if ((fields as { fac?: unknown }).fac === 'FAIL') clientFailure = msg;
+      logger.error(fields, msg);
+    },
+  });
   const worker = createEmailWorker({
     kafka,
     brokers: kafkaConfig.client.brokers,
@@ -130,8 +139,7 @@ export async function runWorker(
     process.off('SIGINT', stop);
     await service.close().catch(() => {});
     await health?.close(); // an open port would keep the process from exiting
-    // Most often KAFKA_BROKERS names the wrong place: the message names the brokers tried.
-    if (isKafkaUnavailableError(error)) throw new ConfigError('KAFKA_BROKERS', error.message);
+    if (isKafkaUnavailableError(error)) throw unreachable(error, kafkaConfig.client, clientFailure);
     throw error;
   }
   // The worker stopped because it cannot go on (its `fatal` line is logged): exit 1 for the supervisor.
@@ -140,16 +148,18 @@ export async function runWorker(
     service.close().finally(() => process.exit(1));
   });
   const transport = service.transport.describe?.() ?? service.transport.name;
+  const security = describeKafkaSecurity(kafkaConfig.client);
   logger.info(
     {
       event: 'worker.running',
       brokers: kafkaConfig.client.brokers,
+      ...security.fields,
       groupId: kafkaConfig.groupId,
       topic: kafkaConfig.topic,
       transport,
       ...(health ? { health: health.url } : {}),
     },
-    `mailroom worker: consuming ${kafkaConfig.topic} as group ${kafkaConfig.groupId} from ${kafkaConfig.client.brokers.join(',')}, sending via ${transport}`,
+    `mailroom worker: consuming ${kafkaConfig.topic} as group ${kafkaConfig.groupId} from ${kafkaConfig.client.brokers.join(',')} ${security.text}, sending via ${transport}`,
   );
 }
 
@@ -298,6 +308,37 @@ async function optionalImport<T>(
   const api = usable(module) ? module : module.default;
   if (!api || !usable(api)) throw new Error(`${name} has none of the exports mailroom uses`);
   return api;
+}
+
+/**
+ * Kafka could not be reached, as the error of the variable most likely at fault: most often
+ * KAFKA_BROKERS names the wrong place (the message names the brokers tried), but a TLS handshake
+ * the broker or the client refused is about the certificates. `clientLog`: librdkafka's last
+ * connection failure, which its error leaves out.
+ */
+function unreachable(
+  error: KafkaUnavailableError,
+  client: KafkaClientConfig,
+  clientLog: string | undefined,
+): ConfigError {
+  const told = clientLog
+    ? `${error.message} (the Kafka client's log: ${oneLine(clientLog, 300)})`
+    : error.message;
+  const why = `${error.message} ${clientLog ?? ''}`;
+  if (
+    client.ssl &&
+    /certificate verify failed|unable to verify|unable to get local issuer|self[- ]signed/i.test(why)
+  )
+    return new ConfigError(
+      'KAFKA_SSL_CA_LOCATION',
+      `${told}. The broker's certificate is not signed by a CA this client trusts: KAFKA_SSL_CA_LOCATION names the CA bundle to trust`,
+    );
+  if (client.ssl && /alert (bad certificate|certificate required|certificate unknown|unknown ca)/i.test(why))
+    return new ConfigError(
+      'KAFKA_SSL_CERTIFICATE_LOCATION',
+      `${told}. The broker refused this client's certificate, or asked for one and got none: KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION name the certificate and key it accepts`,
+    );
+  return new ConfigError('KAFKA_BROKERS', told);
 }
 
 /**

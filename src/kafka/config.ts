@@ -156,6 +156,41 @@ export function kafkaConfigFromEnv(
   };
 }
 
+/**
+ * Internal: how a client connects, for a start-up line: TLS or not, whose CAs, the client
+ * certificate's subject, the SASL mechanism. Never a key, a password or a user name.
+ */
+export function describeKafkaSecurity(client: KafkaClientConfig): {
+  fields: { tls: false | { ca: string; clientCertificate?: string }; sasl?: string };
+  text: string;
+} {
+  const sasl = client.sasl ? { sasl: client.sasl.mechanism } : {};
+  const saslText = client.sasl ? `, SASL ${client.sasl.mechanism}` : '';
+  if (!client.ssl) return { fields: { tls: false, ...sasl }, text: `without TLS${saslText}` };
+  const tls = client.ssl === true ? {} : client.ssl;
+  let ca = "the system's";
+  if (tls.ca !== undefined) {
+    const more = (tls.ca.match(CERTIFICATE)?.length ?? 1) - 1;
+    ca = `${subjectOf(tls.ca)}${more > 0 ? ` and ${more} more` : ''}`;
+  }
+  // The first certificate of a chain is the client's own.
+  const clientCertificate = tls.cert === undefined ? undefined : subjectOf(tls.cert);
+  const caText = tls.ca === undefined ? "the system's CAs" : `private CA ${ca}`;
+  return {
+    fields: { tls: { ca, ...(clientCertificate ? { clientCertificate } : {}) }, ...sasl },
+    text: `over TLS (${caText}${clientCertificate ? `; client certificate ${clientCertificate}` : ''})${saslText}`,
+  };
+}
+
+/** The subject of the first certificate in `pem`, one line (`CN=mailroom-worker, O=Acme`). */
+function subjectOf(pem: string): string {
+  try {
+    return new X509Certificate(pem.match(CERTIFICATE)?.[0] ?? '').subject.split('\n').join(', ');
+  } catch {
+    return 'unknown'; // checked when read from the environment; a config made in code may hold anything
+  }
+}
+
 /** The TLS files the variables name, read and checked; undefined when none is set. */
 function tlsFromEnv(
   get: (name: string) => string | undefined,

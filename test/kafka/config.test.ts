@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConfigError, isConfigError } from '../../src/index.js';
+import { describeKafkaSecurity } from '../../src/kafka/config.js';
 import { kafkaConfigFromEnv } from '../../src/kafka/index.js';
 import { makeTestCa, type TestCa } from '../helpers/test-ca.js';
 
@@ -292,6 +293,36 @@ describe('kafkaConfigFromEnv: TLS with a private CA and a client certificate', (
     expect(wrong?.option).toBe('KAFKA_SSL_KEY_PASSWORD');
     expect(wrong?.message).toContain(pki.client.encryptedKey);
     expect(wrong?.message).not.toContain('wrong-horse-battery');
+  });
+
+  it('describes the connection for a start-up line: whose CAs, whose certificate, never a secret', () => {
+    const { client } = kafkaConfigFromEnv({
+      KAFKA_BROKERS: 'k:1',
+      KAFKA_SSL_CA_LOCATION: pki.ca,
+      KAFKA_SSL_CERTIFICATE_LOCATION: pki.client.cert,
+      KAFKA_SSL_KEY_LOCATION: pki.client.encryptedKey,
+      KAFKA_SSL_KEY_PASSWORD: pki.clientKeyPassword,
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: 'mailer',
+      KAFKA_SASL_PASSWORD: 'sasl-secret',
+    });
+    const described = describeKafkaSecurity(client);
+    expect(described).toEqual({
+      fields: {
+        tls: { ca: 'CN=mailroom test CA', clientCertificate: 'CN=mailroom-worker' },
+        sasl: 'scram-sha-512',
+      },
+      text: 'over TLS (private CA CN=mailroom test CA; client certificate CN=mailroom-worker), SASL scram-sha-512',
+    });
+    for (const secret of [pki.clientKeyPassword, 'sasl-secret', 'mailer', 'PRIVATE KEY'])
+      expect(JSON.stringify(described)).not.toContain(secret);
+    const bundle = file('bundle.pem', text(pki.ca) + text(pki.client.cert));
+    const { sasl: _sasl, ...plain } = client;
+    expect(describeKafkaSecurity({ ...plain, ssl: { ca: text(bundle) } }).text).toBe(
+      'over TLS (private CA CN=mailroom test CA and 1 more)',
+    );
+    expect(describeKafkaSecurity({ ...plain, ssl: true }).fields).toEqual({ tls: { ca: "the system's" } });
+    expect(describeKafkaSecurity({ brokers: ['k:1'], clientId: 'm' }).text).toBe('without TLS');
   });
 
   it("refuses a key that is not the certificate's", () => {
