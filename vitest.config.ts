@@ -21,6 +21,7 @@ const KAFKA_CLIENT_SUITES = [
   'test/kafka/real-broker.test.ts',
   'test/kafka/real-scenarios.test.ts',
   'test/kafka/real-shared-store.test.ts',
+  'test/kafka/real-tls.test.ts',
 ];
 
 export default defineConfig({

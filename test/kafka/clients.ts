@@ -4,7 +4,13 @@
  */
 import { createRequire } from 'node:module';
 import { Kafka, logLevel } from 'kafkajs';
-import { isKafkaFlavor, type KafkaClientLike, type KafkaFlavor } from '../../src/kafka/client.js';
+import {
+  confluentClientConfig,
+  isKafkaFlavor,
+  type KafkaClientLike,
+  type KafkaFlavor,
+} from '../../src/kafka/client.js';
+import type { KafkaClientConfig } from '../../src/kafka/config.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
@@ -42,17 +48,29 @@ export function clientUnderTest(
   clientId = 'mailroom-test',
   confluent: { logger?: object; logLevel?: number } = {},
 ): KafkaClientLike {
-  if (KAFKA_CLIENT === 'kafkajs') return kafkaClient({ brokers: [...brokers] }, clientId);
+  return clientUnderTestFrom({ brokers: [...brokers], clientId }, confluent);
+}
+
+/**
+ * A client of {@link KAFKA_CLIENT}'s kind from kafkajs's options (`kafkaConfigFromEnv().client`),
+ * made as `mailroom worker` makes it: the Confluent client through `confluentClientConfig`.
+ */
+export function clientUnderTestFrom(
+  config: KafkaClientConfig,
+  confluent: { logger?: object; logLevel?: number } = {},
+): KafkaClientLike {
+  if (KAFKA_CLIENT === 'kafkajs') {
+    return new Kafka({
+      ...config,
+      logLevel: logLevel.NOTHING,
+      retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
+    });
+  }
   // Loaded only in the Confluent run: the kafkajs run does not need its native binding built.
   const { KafkaJS } = createRequire(import.meta.url)(
     '@confluentinc/kafka-javascript',
   ) as typeof import('@confluentinc/kafka-javascript');
-  return new KafkaJS.Kafka({
-    kafkaJS: {
-      brokers: [...brokers],
-      clientId,
-      logLevel: KafkaJS.logLevel.NOTHING,
-      ...(confluent as object),
-    },
-  }) as unknown as KafkaClientLike;
+  return new KafkaJS.Kafka(
+    confluentClientConfig(config, { logLevel: KafkaJS.logLevel.NOTHING, ...(confluent as object) }),
+  ) as unknown as KafkaClientLike;
 }

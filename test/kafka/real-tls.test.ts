@@ -1,0 +1,223 @@
+/**
+ * Kafka over TLS with a private CA and a client certificate, configured from the environment
+ * (KAFKA_SSL_*_LOCATION), on a real Apache Kafka broker that requires a client certificate
+ * (kafka-real.ts with `tls`; the CA made with openssl at set-up). Runs on kafkajs and, in the
+ * `kafka-confluent` project, on `@confluentinc/kafka-javascript` (clients.ts).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Logger } from '../../src/index.js';
+import {
+  confluentLogger,
+  createEmailProducer,
+  createEmailWorker,
+  isKafkaUnavailableError,
+  kafkaConfigFromEnv,
+} from '../../src/kafka/index.js';
+import { type RealKafkaCluster, startRealKafka } from '../helpers/kafka-real.js';
+import { makeTestCa, type TestCa } from '../helpers/test-ca.js';
+import { clientUnderTestFrom } from './clients.js';
+import {
+  email,
+  FAST_CONSUMER,
+  freshTopics,
+  KAFKA_CLIENT,
+  kafkaClient,
+  scriptedTransport,
+  serviceFor,
+  waitFor,
+} from './harness.js';
+
+const cli = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
+
+let pki: TestCa;
+let cluster: RealKafkaCluster;
+const cleanup: Array<() => Promise<unknown> | unknown> = [];
+
+beforeAll(async () => {
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+  pki = await makeTestCa();
+  cluster = await startRealKafka({ tls: { keystore: pki.server.keystore, truststore: pki.ca } });
+  console.info(`real Kafka with a TLS listener: started in ${cluster.startupMs} ms`);
+});
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+afterAll(async () => {
+  await cluster?.stop();
+  await pki?.remove();
+});
+
+/** The TLS variables of a worker with a client certificate whose key is encrypted. */
+const mutualTls = () => ({
+  KAFKA_BROKERS: cluster.tlsBrokers.join(','),
+  KAFKA_SSL_CA_LOCATION: pki.ca,
+  KAFKA_SSL_CERTIFICATE_LOCATION: pki.client.cert,
+  KAFKA_SSL_KEY_LOCATION: pki.client.encryptedKey,
+  KAFKA_SSL_KEY_PASSWORD: pki.clientKeyPassword,
+});
+
+/** A logger that keeps every line, for the Confluent client's own log (where librdkafka says why). */
+function keptLines() {
+  const lines: string[] = [];
+  const keep = (fields: object, msg?: string) => lines.push(`${msg ?? ''} ${JSON.stringify(fields)}`);
+  const logger: Logger = { info: keep, warn: keep, error: keep };
+  return { lines, logger };
+}
+
+/**
+ * `mailroom worker` as built (on {@link KAFKA_CLIENT}), consuming `topics`, configured from `env`
+ * with the test process's own mail and Kafka variables left out; all it prints in `output()`.
+ */
+function startCli(topics: { topic: string; groupId: string }, env: Record<string, string>) {
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(MAILROOM_|SMTP_|MAILGUN_|APP_NAME|KAFKA_)/.test(k)),
+  );
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId],
+    {
+      env: {
+        ...inherited,
+        APP_NAME: 'Acme',
+        MAILROOM_TRANSPORT: 'sandbox',
+        MAILROOM_KAFKA_CLIENT: KAFKA_CLIENT,
+        ...env,
+      },
+    },
+  );
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output += chunk.toString();
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  cleanup.push(() => child.kill('SIGKILL'));
+  return { child, exited, output: () => output };
+}
+
+describe(`Kafka over mutual TLS from the environment (${KAFKA_CLIENT})`, { timeout: 90_000 }, () => {
+  it('publishes, and a worker sends the email, with a private CA and a client certificate', async () => {
+    const { client } = kafkaConfigFromEnv(mutualTls());
+    expect(client.ssl).toMatchObject({ passphrase: pki.clientKeyPassword });
+    const kafka = clientUnderTestFrom(client);
+    const topics = await freshTopics(cluster, 1);
+    const producer = createEmailProducer({ kafka, topic: topics.topic });
+    cleanup.push(() => producer.disconnect());
+    const { idempotencyKey } = await producer.publish(email(1));
+
+    const transport = scriptedTransport();
+    const worker = createEmailWorker({
+      kafka,
+      brokers: client.brokers,
+      service: serviceFor(transport),
+      consumer: FAST_CONSUMER,
+      ...topics,
+    });
+    cleanup.push(() => worker.close());
+    await worker.start();
+    await waitFor(() => transport.delivered.length >= 1, 'the email sent over TLS', 30_000);
+    expect(transport.delivered.map((m) => m.idempotencyKey)).toEqual([idempotencyKey]);
+  });
+
+  it('is refused without a client certificate, and refuses a broker its CA did not sign: an error naming why, not a hang', async () => {
+    const topics = await freshTopics(cluster, 1);
+    const attempt = async (env: Record<string, string>) => {
+      const { client } = kafkaConfigFromEnv({ KAFKA_BROKERS: cluster.tlsBrokers.join(','), ...env });
+      const kept = keptLines();
+      const kafka = clientUnderTestFrom(client, { logger: confluentLogger(kept.logger), logLevel: 1 });
+      const worker = createEmailWorker({
+        kafka,
+        brokers: client.brokers,
+        service: serviceFor(scriptedTransport()),
+        consumer: FAST_CONSUMER,
+        ...topics,
+      });
+      cleanup.push(() => worker.close());
+      const started = Date.now();
+      const error = await worker.start().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      // kafkajs says why in the error; librdkafka says it in its log, and rejects with "broker
+      // transport failure" once its 30 s for the first metadata are up.
+      const said = KAFKA_CLIENT === 'kafkajs' ? String((error as Error)?.message) : kept.lines.join('\n');
+      return { error, said, ms: Date.now() - started };
+    };
+    // All three at once: on the Confluent client each takes those 30 s.
+    const cliStarted = Date.now();
+    const cliWorker = startCli(topics, {
+      KAFKA_BROKERS: cluster.tlsBrokers.join(','),
+      KAFKA_SSL_CA_LOCATION: pki.ca,
+      MAILROOM_SANDBOX_DIR: pki.dir,
+    });
+    const [noCertificate, untrustedBroker, cliExit] = await Promise.all([
+      attempt({ KAFKA_SSL_CA_LOCATION: pki.ca }),
+      attempt({
+        KAFKA_SSL: 'true',
+        KAFKA_SSL_CERTIFICATE_LOCATION: pki.client.cert,
+        KAFKA_SSL_KEY_LOCATION: pki.client.key,
+      }),
+      cliWorker.exited,
+    ]);
+    for (const outcome of [noCertificate, untrustedBroker]) {
+      expect(isKafkaUnavailableError(outcome.error), String(outcome.error)).toBe(true);
+      expect((outcome.error as Error).message).toContain(cluster.tlsBrokers[0]);
+      expect(outcome.ms).toBeLessThan(45_000);
+    }
+    // The broker's TLS alert: it asked for a certificate and got none.
+    expect(noCertificate.said).toMatch(/alert (bad certificate|certificate required)/);
+    // The broker's certificate is signed by the test CA, which the system does not trust.
+    expect(untrustedBroker.said).toMatch(/certificate verify failed|unable to verify the first certificate/);
+    // mailroom worker exits 1 with the alert (librdkafka's log line on the Confluent client) and
+    // the variables to look at.
+    expect(cliExit, cliWorker.output()).toBe(1);
+    expect(Date.now() - cliStarted).toBeLessThan(45_000);
+    expect(cliWorker.output().trim().split('\n').at(-1)).toMatch(
+      /^mailroom: KAFKA_SSL_CERTIFICATE_LOCATION: could not reach the Kafka brokers .*alert (bad certificate|certificate required).*The broker refused this client's certificate, or asked for one and got none/,
+    );
+  });
+
+  it('mailroom worker delivers over mutual TLS from the environment alone, and says so without a secret', async () => {
+    const topics = await freshTopics(cluster, 1);
+    const outbox = await mkdtemp(join(tmpdir(), 'mailroom-worker-tls-'));
+    cleanup.push(() => rm(outbox, { recursive: true, force: true }));
+    // Published over the plain listener: only the worker's side is under test here.
+    const producer = createEmailProducer({ kafka: kafkaClient(cluster), topic: topics.topic });
+    cleanup.push(() => producer.disconnect());
+    await producer.publish(email(2));
+
+    const worker = startCli(topics, { ...mutualTls(), MAILROOM_SANDBOX_DIR: outbox });
+    const emails = () => readdirSync(outbox).filter((f) => f.endsWith('.eml'));
+    await waitFor(
+      () => emails().length > 0 || worker.child.exitCode !== null,
+      'an email in the sandbox',
+      45_000,
+    );
+    expect(emails(), worker.output()).toHaveLength(1);
+    await waitFor(() => worker.output().includes('"worker.running"'), 'the running line', 10_000);
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    const output = worker.output();
+    const running = output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { event?: string; msg?: string })
+      .find((line) => line.event === 'worker.running');
+    expect(running).toMatchObject({
+      brokers: cluster.tlsBrokers,
+      tls: { ca: 'CN=mailroom test CA', clientCertificate: 'CN=mailroom-worker' },
+    });
+    expect(running?.msg).toContain(
+      `from ${cluster.tlsBrokers.join(',')} over TLS (private CA CN=mailroom test CA; client certificate CN=mailroom-worker)`,
+    );
+    expect(output).not.toContain(pki.clientKeyPassword);
+    expect(output).not.toContain('PRIVATE KEY');
+  });
+});
