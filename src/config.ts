@@ -125,7 +125,15 @@ export const ENV_VARIABLES = {
   MAILROOM_STAGING_SUBJECT_PREFIX: 'Staging: subject prefix. Default "[STAGING] ".',
   KAFKA_BROKERS: 'Kafka: comma-separated host:port of the brokers (mailroom worker, mailroom-js/kafka).',
   KAFKA_CLIENT_ID: 'Kafka: client id shown in broker logs. Default "mailroom".',
-  KAFKA_SSL: 'Kafka: true to connect with TLS. Default false.',
+  KAFKA_SSL:
+    'Kafka: true to connect with TLS, trusting the system CAs. Default false; any KAFKA_SSL_* file turns TLS on.',
+  KAFKA_SSL_CA_LOCATION:
+    "Kafka: a PEM file of CA certificates to trust instead of the system's, for brokers signed by a private CA (librdkafka's ssl.ca.location). Turns TLS on.",
+  KAFKA_SSL_CERTIFICATE_LOCATION:
+    'Kafka: the client certificate (PEM) for mutual TLS, always with KAFKA_SSL_KEY_LOCATION. Turns TLS on.',
+  KAFKA_SSL_KEY_LOCATION:
+    "Kafka: the client certificate's private key (PEM), always with KAFKA_SSL_CERTIFICATE_LOCATION.",
+  KAFKA_SSL_KEY_PASSWORD: 'Kafka: the passphrase of an encrypted KAFKA_SSL_KEY_LOCATION. Never logged.',
   KAFKA_SASL_MECHANISM: 'Kafka: plain, scram-sha-256 or scram-sha-512.',
   KAFKA_SASL_USERNAME: 'Kafka: SASL user name.',
   KAFKA_SASL_PASSWORD: 'Kafka: SASL password. Never logged.',

@@ -47,6 +47,7 @@ const PROVIDERS = providerVariables();
 const SECRETS: readonly Variable[] = [
   ...PROVIDERS.flatMap((p) => (p.secret ? [p.secret] : [])),
   'KAFKA_SASL_PASSWORD',
+  'KAFKA_SSL_KEY_PASSWORD',
   'SMTP_DKIM_PRIVATE_KEY',
   'MAILROOM_PREVIEW_TOKEN',
   'MAILROOM_UNSUBSCRIBE_SECRETS',
@@ -226,6 +227,15 @@ export function settingsView(service: EmailService, origin: SettingsOrigin, env:
           'mailroom-email-worker',
         ),
         row('Client id', get('KAFKA_CLIENT_ID') ?? 'mailroom', ['KAFKA_CLIENT_ID'], 'mailroom'),
+        row('TLS CA file', get('KAFKA_SSL_CA_LOCATION'), ['KAFKA_SSL_CA_LOCATION'], undefined),
+        row(
+          'TLS client certificate',
+          get('KAFKA_SSL_CERTIFICATE_LOCATION'),
+          ['KAFKA_SSL_CERTIFICATE_LOCATION'],
+          undefined,
+        ),
+        row('TLS client key', get('KAFKA_SSL_KEY_LOCATION'), ['KAFKA_SSL_KEY_LOCATION'], undefined),
+        secret('TLS key password', 'KAFKA_SSL_KEY_PASSWORD'),
         row('SASL user', get('KAFKA_SASL_USERNAME'), ['KAFKA_SASL_USERNAME'], undefined),
         secret('SASL password', 'KAFKA_SASL_PASSWORD'),
       ],

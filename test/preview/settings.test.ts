@@ -41,6 +41,35 @@ describe('settingsView', () => {
     expect(JSON.stringify(view)).not.toContain('kafka-secret-value-9');
   });
 
+  it("lists Kafka's TLS files and shows the key's password as set, never its value", () => {
+    const env = {
+      MAILROOM_TRANSPORT: 'memory',
+      KAFKA_SSL_CA_LOCATION: '/etc/kafka/ca.pem',
+      KAFKA_SSL_CERTIFICATE_LOCATION: '/etc/kafka/client.pem',
+      KAFKA_SSL_KEY_LOCATION: '/etc/kafka/client.key',
+      KAFKA_SSL_KEY_PASSWORD: 'tls-key-secret-7',
+    };
+    const view = settingsView(
+      new EmailService(configFromEnv(env)),
+      { code: false, configFile: undefined },
+      env,
+    );
+    expect(find(view, 'TLS CA file')).toMatchObject({
+      value: '/etc/kafka/ca.pem',
+      from: 'KAFKA_SSL_CA_LOCATION',
+    });
+    expect(find(view, 'TLS client certificate')).toMatchObject({ value: '/etc/kafka/client.pem' });
+    expect(find(view, 'TLS client key')).toMatchObject({ value: '/etc/kafka/client.key' });
+    expect(find(view, 'TLS key password')).toEqual({
+      name: 'TLS key password',
+      value: 'set',
+      source: 'environment',
+      from: 'KAFKA_SSL_KEY_PASSWORD',
+      secret: true,
+    });
+    expect(JSON.stringify(view)).not.toContain('tls-key-secret-7');
+  });
+
   it('shows the suppression list’s database without its password, wherever it might appear', async () => {
     const env = {
       MAILROOM_TRANSPORT: 'memory',
