@@ -11,7 +11,7 @@ import { DEFAULT_TOPIC } from './producer.js';
 
 /**
  * Options for kafkajs's `new Kafka()`. Confluent's client takes them through
- * {@link confluentClientConfig}, which moves TLS files where librdkafka reads them.
+ * `confluentClientConfig()`, which moves the TLS files' PEM where librdkafka reads it.
  */
 export interface KafkaClientConfig {
   brokers: string[];
@@ -87,6 +87,8 @@ const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
  * ```ts
  * const { client } = kafkaConfigFromEnv();
  * const producer = createEmailProducer({ kafka: new Kafka(client) });
+ * // or on @confluentinc/kafka-javascript:
+ * const confluent = createEmailProducer({ kafka: new KafkaJS.Kafka(confluentClientConfig(client)) });
  * ```
  */
 export function kafkaConfigFromEnv(
