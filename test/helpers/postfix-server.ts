@@ -18,9 +18,9 @@ import {
   readFileSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.js';
 
 /** A running Postfix instance. */
 export interface PostfixServer {
@@ -81,17 +81,6 @@ function rootPrefix(): string[] {
 function root(command: string, args: string[]): string {
   const [program, ...rest] = [...asRoot(), command, ...args];
   return execFileSync(program!, rest, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startPostfixServer(options: PostfixServerOptions): Promise<PostfixServer> {

@@ -18,9 +18,9 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.js';
 
 /** A running PostgreSQL cluster. */
 export interface PostgresServer {
@@ -62,17 +62,6 @@ function binDir(): string {
     : [];
   if (versions.length === 0) throw new Error(`${FIX} (no ${root}/*/bin/postgres)`);
   return join(root, versions[0]!, 'bin');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Under root: run as `postgres`, and die with the parent. Otherwise as ourselves. */
