@@ -42,6 +42,11 @@ export interface RealKafkaCluster extends KafkaCluster {
   readonly startupMs: number;
   /** The TLS listeners' addresses (`127.0.0.1:port`), when started with `tls`; else empty. */
   readonly tlsBrokers: string[];
+  /**
+   * With `authorize`: `host:port` of every broker's SASL/PLAIN listener, where {@link SASL_USER}
+   * may do only what ACLs allow (the `brokers` listener stays open to the tests' plumbing).
+   */
+  readonly saslBrokers?: string[];
 }
 
 /** A TLS listener beside the plain one. */
@@ -54,6 +59,12 @@ export interface RealKafkaTls {
   clientAuth?: 'required' | 'requested' | 'none';
 }
 
+/**
+ * The user of a cluster started with `authorize`, on its `saslBrokers`: allowed nothing until the
+ * test grants it ACLs (through the plumbing's admin on `brokers`, a super user).
+ */
+export const SASL_USER = { mechanism: 'plain', username: 'mailroom', password: 'mailroom-secret' } as const;
+
 interface Node {
   id: number;
   /** The cluster's temp folder (all nodes); `dir` is this node's, inside it. */
@@ -63,6 +74,8 @@ interface Node {
   controllerPort: number;
   /** The TLS listener's port, when the cluster has one. */
   tlsPort?: number;
+  /** With `authorize`: the SASL/PLAIN listener's port. */
+  saslPort?: number;
   process?: ChildProcess;
   watchdog?: ChildProcess;
   output: string;
@@ -73,7 +86,7 @@ let exitHook = false;
 
 /** Starts a KRaft cluster of 1 or 3 nodes and waits until every broker is up. */
 export async function startRealKafka(
-  options: { nodes?: 1 | 3; tls?: RealKafkaTls } = {},
+  options: { nodes?: 1 | 3; tls?: RealKafkaTls; authorize?: boolean } = {},
 ): Promise<RealKafkaCluster> {
   const started = Date.now();
   const count = options.nodes ?? 1;
@@ -84,7 +97,7 @@ export async function startRealKafka(
   }
   installExitHook();
   const root = await mkdtemp(join(tmpdir(), 'mailroom-kafka-real-'));
-  const perNode = options.tls ? 3 : 2;
+  const perNode = 2 + (options.tls ? 1 : 0) + (options.authorize ? 1 : 0);
   const ports = await freePorts(count * perNode);
   const nodes: Node[] = Array.from({ length: count }, (_, i) => ({
     id: i + 1,
@@ -93,6 +106,7 @@ export async function startRealKafka(
     brokerPort: ports[i * perNode] as number,
     controllerPort: ports[i * perNode + 1] as number,
     ...(options.tls ? { tlsPort: ports[i * perNode + 2] as number } : {}),
+    ...(options.authorize ? { saslPort: ports[i * perNode + (options.tls ? 3 : 2)] as number } : {}),
     output: '',
   }));
   const clusterId = kafkaUuid();
@@ -135,6 +149,7 @@ export async function startRealKafka(
     brokers,
     tlsBrokers: nodes.flatMap((n) => (n.tlsPort ? [`127.0.0.1:${n.tlsPort}`] : [])),
     startupMs: Date.now() - started,
+    ...(options.authorize ? { saslBrokers: nodes.map((n) => `127.0.0.1:${n.saslPort}`) } : {}),
     createTopic: async (name, partitions = 3, replication = Math.min(3, count)) => {
       await connectedAdmin.createTopics({
         topics: [{ topic: name, numPartitions: partitions, replicationFactor: Math.min(replication, count) }],
@@ -203,16 +218,17 @@ function serverProperties(node: Node, all: readonly Node[], tls: RealKafkaTls | 
   const n = all.length;
   const voters = all.map((v) => `${v.id}@127.0.0.1:${v.controllerPort}`).join(',');
   const ssl = tls && node.tlsPort ? `,SSL://127.0.0.1:${node.tlsPort}` : '';
+  const sasl = node.saslPort === undefined ? '' : `,SASL_PLAINTEXT://127.0.0.1:${node.saslPort}`;
   return `${[
     'process.roles=broker,controller',
     `node.id=${node.id}`,
     `controller.quorum.voters=${voters}`,
-    `listeners=PLAINTEXT://127.0.0.1:${node.brokerPort},CONTROLLER://127.0.0.1:${node.controllerPort}${ssl}`,
+    `listeners=PLAINTEXT://127.0.0.1:${node.brokerPort},CONTROLLER://127.0.0.1:${node.controllerPort}${ssl}${sasl}`,
     // A client is told the brokers of the listener it asked on: TLS clients stay on TLS.
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${node.brokerPort}${ssl}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${node.brokerPort}${ssl}${sasl}`,
     'inter.broker.listener.name=PLAINTEXT',
     'controller.listener.names=CONTROLLER',
-    `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${ssl ? ',SSL:SSL' : ''}`,
+    `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${ssl ? ',SSL:SSL' : ''}${sasl ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}`,
     ...(tls && ssl
       ? [
           'ssl.keystore.type=PEM',
@@ -220,6 +236,16 @@ function serverProperties(node: Node, all: readonly Node[], tls: RealKafkaTls | 
           'ssl.truststore.type=PEM',
           `ssl.truststore.location=${tls.truststore}`,
           `ssl.client.auth=${tls.clientAuth ?? 'required'}`,
+        ]
+      : []),
+    ...(sasl
+      ? [
+          // ACLs on: SASL_USER may do what the test grants; the unauthenticated PLAINTEXT and
+          // CONTROLLER listeners (the brokers themselves, the tests' plumbing) are super users.
+          'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+          'super.users=User:ANONYMOUS',
+          'sasl.enabled.mechanisms=PLAIN',
+          `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${SASL_USER.username}="${SASL_USER.password}";`,
         ]
       : []),
     `log.dirs=${join(node.dir, 'data')}`,

@@ -32,13 +32,14 @@ export { clientUnderTest, KAFKA_CLIENT, kafkaClient } from './clients.js';
 
 /**
  * One cluster for a test file (or a `describe`): started before its tests, stopped after them.
- * The mock unless `real` asks for Apache Kafka itself with that many nodes. `ready` gets the
+ * The mock unless `real` asks for Apache Kafka itself with that many nodes (and `authorize`, ACLs
+ * on a SASL listener: see kafka-real.ts). `ready` gets the
  * cluster, a kafkajs client for the test's own plumbing, and a {@link clientUnderTest} for
  * mailroom; the returned list holds clean-ups, run (newest first) after each test.
  */
 export function useKafkaCluster(
   ready: (cluster: KafkaCluster, kafka: Kafka, client: KafkaClientLike) => void,
-  options: { real?: { nodes: 1 | 3 } } = {},
+  options: { real?: { nodes: 1 | 3; authorize?: boolean } } = {},
 ): Array<() => Promise<void> | void> {
   const cleanup: Array<() => Promise<void> | void> = [];
   let cluster: KafkaCluster | undefined;
@@ -75,7 +76,7 @@ export interface KafkaContext {
  * object: `const ctx = useKafka()`, then `ctx.cluster`, `ctx.client` … in the tests. A real
  * cluster's start-up time goes to the test output.
  */
-export function useKafka(options: { real?: { nodes: 1 | 3 } } = {}): KafkaContext {
+export function useKafka(options: { real?: { nodes: 1 | 3; authorize?: boolean } } = {}): KafkaContext {
   const ctx = { kind: options.real ? 'real' : 'mock' } as KafkaContext;
   const cleanup = useKafkaCluster((cluster, kafka, client) => {
     Object.assign(ctx, { cluster, kafka, client });
