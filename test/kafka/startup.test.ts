@@ -1,8 +1,13 @@
 /**
  * What the worker refuses and says as it starts: a transport that captures mail is refused unless
  * allowed, the log tells what it connects to, joins and is assigned, kafkajs's own lines come out
- * in our shape, and an unreachable broker is an error naming the brokers.
+ * in our shape, and an unreachable broker is an error naming the brokers. A start that is refused
+ * (or closed before it is done) leaves nothing connected: the process it ran in exits on its own.
  */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import {
@@ -25,6 +30,7 @@ import {
   kafkaLogCreator,
 } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
+import { type RealKafkaCluster, SASL_USER } from '../helpers/kafka-real.js';
 import {
   clientUnderTest,
   FAST_CONSUMER,
@@ -32,9 +38,11 @@ import {
   KAFKA_CLIENT,
   scriptedTransport,
   serviceFor,
+  useKafka,
   useKafkaCluster,
   waitFor,
 } from './harness.js';
+import type { Outcome, Plan } from './refused-start-child.js';
 
 let cluster: KafkaCluster;
 let client: KafkaClientLike;
@@ -196,6 +204,223 @@ describe('what the worker says as it starts', { timeout: 60_000 }, () => {
     expect(failed?.level).toBe('error');
     expect(failed?.msg).toContain('127.0.0.1:1');
     expect(failed?.fields.kafka).toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});
+
+const CHILD = fileURLToPath(new URL('./refused-start-child.ts', import.meta.url));
+
+/** Longer than any refusal takes (the Confluent client gives up connecting after 30 s), far shorter than the test's timeout. */
+const EXIT_WITHIN_MS = 60_000;
+
+/**
+ * How many times in a row the application starts when each start is refused: twice (a second start
+ * must not add to what the first left behind), once on the Confluent client, which takes 30 s to
+ * give up connecting.
+ */
+const ATTEMPTS = KAFKA_CLIENT === 'kafkajs' ? 2 : 1;
+
+/**
+ * Runs refused-start-child.ts with `plan`: an application whose start is refused, then does
+ * nothing. Resolves with its exit code once it exits, or `still running` (its stderr says what
+ * holds it) if it has not after {@link EXIT_WITHIN_MS}; it is killed either way.
+ */
+async function refusedStart(
+  plan: Plan,
+): Promise<{ exit: number | string; outcomes: Outcome[]; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(plan)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? String(signal))),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const exit = await Promise.race([
+      exited,
+      new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve('still running'), EXIT_WITHIN_MS);
+      }),
+    ]);
+    const report = stdout.split('\n').find((line) => line.startsWith('['));
+    return { exit, outcomes: report ? (JSON.parse(report) as Outcome[]) : [], stderr };
+  } finally {
+    clearTimeout(timer);
+    child.kill('SIGKILL');
+  }
+}
+
+/** A refusal as the child reports it: the error's name and message. */
+const refused = (message: RegExp | string = /./) => ({
+  name: expect.any(String),
+  message: typeof message === 'string' ? expect.stringContaining(message) : expect.stringMatching(message),
+});
+
+/** SASL on a listener that does not speak it: the mock refuses the handshake. */
+const SASL_THE_MOCK_REFUSES = { mechanism: 'plain', username: 'mailer', password: 'sasl-secret' } as const;
+
+describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
+  it('a worker the brokers refuse at connect (SASL the mock does not speak), started again after it is refused: each start() rejects, close() and untilClosed() resolve, and the process exits on its own', async () => {
+    const { topic } = await freshTopics(cluster, 1);
+    const run = await refusedStart({
+      what: 'worker',
+      brokers: cluster.brokers,
+      sasl: SASL_THE_MOCK_REFUSES,
+      topic,
+      attempts: ATTEMPTS,
+    });
+    expect(run.outcomes).toEqual(
+      Array(ATTEMPTS).fill({ start: refused(), close: 'resolved', untilClosed: 'resolved' }),
+    );
+    expect(run.exit, run.stderr).toBe(0);
+  });
+
+  it('an email producer whose connect() the brokers refuse (SASL the mock does not speak), connected again after it is refused: the process exits on its own', async () => {
+    const run = await refusedStart({
+      what: 'producer',
+      brokers: cluster.brokers,
+      sasl: SASL_THE_MOCK_REFUSES,
+      topic: `mail-${randomUUID().slice(0, 8)}`,
+      attempts: ATTEMPTS,
+    });
+    expect(run.outcomes).toEqual(Array(ATTEMPTS).fill({ start: refused() }));
+    expect(run.exit, run.stderr).toBe(0);
+  });
+
+  it('a worker whose brokers cannot be reached: start() names them, and the process exits on its own', async () => {
+    const run = await refusedStart({ what: 'worker', brokers: ['127.0.0.1:1'], topic: 'mail-unreachable' });
+    expect(run.outcomes).toEqual([
+      {
+        start: refused('could not reach the Kafka brokers 127.0.0.1:1 (topic mail-unreachable)'),
+        close: 'resolved',
+        untilClosed: 'resolved',
+      },
+    ]);
+    expect(run.exit, run.stderr).toBe(0);
+  });
+
+  it('start() called twice at once: the second rejects as already called, the first is refused, and the process exits on its own', async () => {
+    const { topic } = await freshTopics(cluster, 1);
+    const run = await refusedStart({
+      what: 'worker',
+      brokers: cluster.brokers,
+      sasl: SASL_THE_MOCK_REFUSES,
+      topic,
+      twice: true,
+    });
+    expect(run.outcomes).toEqual([
+      {
+        start: refused(),
+        second: refused('start() was already called'),
+        close: 'resolved',
+        untilClosed: 'resolved',
+      },
+    ]);
+    expect(run.exit, run.stderr).toBe(0);
+  });
+
+  for (const closeAt of ['start', 'joining'] as const) {
+    it(`close() called ${closeAt === 'start' ? 'as start() is called' : 'while the worker joins its group'}: start() rejects saying so, close() resolves once everything is disconnected, and the process exits on its own`, async () => {
+      const topics = await freshTopics(cluster, 1);
+      const run = await refusedStart({ what: 'worker', brokers: cluster.brokers, ...topics, closeAt });
+      expect(run.outcomes).toEqual([
+        {
+          start: refused('close() was called before the worker had started'),
+          close: 'resolved',
+          untilClosed: 'resolved',
+        },
+      ]);
+      expect(run.exit, run.stderr).toBe(0);
+    });
+  }
+
+  describe('on a real Kafka broker (auto-creation off, ACLs on its SASL listener)', () => {
+    const ctx = useKafka({ real: { nodes: 1, authorize: true } });
+    const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = createRequire(
+      import.meta.url,
+    )('kafkajs') as typeof import('kafkajs');
+
+    /** Lets SASL_USER describe and read the topics and join the group: everything a worker needs but writing. */
+    async function grantAllButWrite(topics: string[], groupId: string): Promise<void> {
+      const acl = (resourceType: number, resourceName: string, operation: number) => ({
+        resourceType,
+        resourceName,
+        resourcePatternType: ResourcePatternTypes.LITERAL,
+        principal: `User:${SASL_USER.username}`,
+        host: '*',
+        operation,
+        permissionType: AclPermissionTypes.ALLOW,
+      });
+      const admin = ctx.kafka.admin();
+      await admin.connect();
+      try {
+        await admin.createAcls({
+          acl: [
+            ...topics.flatMap((topic) => [
+              acl(AclResourceTypes.TOPIC, topic, AclOperationTypes.DESCRIBE),
+              acl(AclResourceTypes.TOPIC, topic, AclOperationTypes.READ),
+            ]),
+            acl(AclResourceTypes.GROUP, groupId, AclOperationTypes.READ),
+          ],
+        });
+      } finally {
+        await admin.disconnect();
+      }
+    }
+    const saslBrokers = () => (ctx.cluster as RealKafkaCluster).saslBrokers as string[];
+
+    it('a worker whose topics do not exist: start() names them, and the process exits on its own', async () => {
+      const topic = `mail-missing-${randomUUID().slice(0, 8)}`;
+      const run = await refusedStart({ what: 'worker', brokers: ctx.cluster.brokers, topic });
+      expect(run.outcomes).toEqual([
+        { start: refused(`${topic}, ${topic}.retry`), close: 'resolved', untilClosed: 'resolved' },
+      ]);
+      expect(run.outcomes[0]?.start).toMatchObject({ name: 'KafkaTopicMissingError' });
+      expect(run.exit, run.stderr).toBe(0);
+    });
+
+    // librdkafka's idempotent producer connects without waiting for its producer id: the
+    // Confluent client's start is not refused for it (its sends would fail instead).
+    it.runIf(KAFKA_CLIENT === 'kafkajs')(
+      'a worker not allowed to write (the broker refuses its producer an id after it connected): start() rejects, and the process exits on its own',
+      async () => {
+        const topics = await freshTopics(ctx.cluster, 1);
+        await grantAllButWrite([topics.topic, topics.retryTopic, topics.deadLetterTopic], topics.groupId);
+        const run = await refusedStart({
+          what: 'worker',
+          brokers: saslBrokers(),
+          sasl: SASL_USER,
+          ...topics,
+        });
+        expect(run.outcomes).toEqual([
+          { start: refused('Cluster authorization failed'), close: 'resolved', untilClosed: 'resolved' },
+        ]);
+        expect(run.exit, run.stderr).toBe(0);
+      },
+    );
+
+    it.runIf(KAFKA_CLIENT === 'kafkajs')(
+      'an email producer not allowed to write: connect() rejects, and the process exits on its own',
+      async () => {
+        const topics = await freshTopics(ctx.cluster, 1);
+        await grantAllButWrite([topics.topic], topics.groupId);
+        const run = await refusedStart({
+          what: 'producer',
+          brokers: saslBrokers(),
+          sasl: SASL_USER,
+          topic: topics.topic,
+        });
+        expect(run.outcomes).toEqual([{ start: refused('Cluster authorization failed') }]);
+        expect(run.exit, run.stderr).toBe(0);
+      },
+    );
   });
 });
 
