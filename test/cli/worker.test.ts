@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmailProducer } from '../../src/kafka/index.js';
 import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
+import { type RealKafkaCluster, startRealKafka } from '../helpers/kafka-real.js';
 import { startSmtpPeer } from '../helpers/smtp-peer.js';
 import { freshTopics, kafkaClient, waitFor } from '../kafka/harness.js';
 
@@ -220,6 +221,35 @@ describe('mailroom worker', () => {
       .find((l) => l.event === 'worker.start_failed');
     expect(failed?.kafka?.code).toBe('ECONNREFUSED');
   });
+
+  it('stops starting on SIGTERM and exits 0 without an error, once what it connected is disconnected', async () => {
+    const worker = spawn(
+      process.execPath,
+      [cli, 'worker', '--brokers', '127.0.0.1:1', '--topic', 'mail-sigterm'],
+      {
+        env: cleanEnv({ MAILROOM_TRANSPORT: 'sandbox' }),
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    worker.stdout?.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    worker.stderr?.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+    try {
+      // Still connecting: kafkajs retries an unreachable broker for seconds.
+      await waitFor(() => stdout.includes('"event":"worker.connecting"'), 'the connecting line');
+      worker.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      worker.kill('SIGKILL');
+    }
+    expect(stderr).toBe('');
+    expect(stdout).not.toContain('"event":"worker.start_failed"');
+  }, 60_000);
 
   it('consumes the delay topics with --delay-topics (the mock creates them on demand)', () => {
     const topics = freshTopics(cluster);
@@ -470,4 +500,48 @@ describe('mailroom worker', () => {
     expect(stderr).toContain('mailroom: the worker stopped');
     expect(stdout).toContain('"event":"worker.fatal"');
   }, 60_000);
+});
+
+describe('mailroom worker on a real Kafka broker (auto-creation off)', () => {
+  let real: RealKafkaCluster;
+  beforeAll(async () => {
+    real = await startRealKafka({ nodes: 1 });
+  });
+  afterAll(async () => {
+    await real?.stop();
+  });
+
+  it.each([
+    ['kafkajs', {}],
+    ['@confluentinc/kafka-javascript', { MAILROOM_KAFKA_CLIENT: 'confluent' }],
+  ] as Array<[string, Record<string, string>]>)(
+    'exits 1 on %s when its topic does not exist, naming it',
+    async (_client, env) => {
+      const topic = `mail-missing-${Date.now()}`;
+      const worker = spawn(process.execPath, [cli, 'worker', '--topic', topic], {
+        env: cleanEnv({ ...env, MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: real.brokers.join(',') }),
+      });
+      let stdout = '';
+      let stderr = '';
+      worker.stdout?.on('data', (chunk) => {
+        stdout += chunk;
+      });
+      worker.stderr?.on('data', (chunk) => {
+        stderr += chunk;
+      });
+      try {
+        const code = await new Promise<number | null>((resolve) => worker.once('exit', (c) => resolve(c)));
+        expect(code).toBe(1);
+      } finally {
+        worker.kill('SIGKILL');
+      }
+      expect(stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(
+          new RegExp(`^mailroom: the Kafka topics ${topic}, ${topic}\\.retry.* do not exist`),
+        ),
+      ]);
+      expect(stdout).toContain('"event":"worker.start_failed"');
+    },
+    60_000,
+  );
 });
