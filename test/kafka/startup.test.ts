@@ -24,6 +24,7 @@ import {
 } from '../../src/index.js';
 import {
   confluentLogger,
+  createEmailProducer,
   createEmailWorker,
   isKafkaUnavailableError,
   type KafkaClientLike,
@@ -266,6 +267,101 @@ const refused = (message: RegExp | string = /./) => ({
 /** SASL on a listener that does not speak it: the mock refuses the handshake. */
 const SASL_THE_MOCK_REFUSES = { mechanism: 'plain', username: 'mailer', password: 'sasl-secret' } as const;
 
+describe('what a refused start disconnects, and what it throws', () => {
+  it('disconnects the consumer, then the producer, and throws its own error: a disconnect that fails is logged and kept on it', async () => {
+    const calls: string[] = [];
+    const refusal = new Error('subscription refused');
+    const consumerStuck = new Error('the consumer would not disconnect');
+    const producerStuck = new Error('the producer would not disconnect');
+    const kafka = {
+      producer: () => ({
+        connect: async () => void calls.push('producer.connect'),
+        disconnect: async () => {
+          calls.push('producer.disconnect');
+          throw producerStuck;
+        },
+        send: async () => [],
+      }),
+      consumer: () => ({
+        ...offline.consumer(),
+        connect: async () => void calls.push('consumer.connect'),
+        subscribe: async () => {
+          calls.push('consumer.subscribe');
+          throw refusal;
+        },
+        disconnect: async () => {
+          calls.push('consumer.disconnect');
+          throw consumerStuck;
+        },
+      }),
+    } satisfies KafkaClientLike;
+    const { lines, logger } = recorder();
+    const worker = createEmailWorker({
+      kafka,
+      flavor: 'confluent',
+      service: serviceFor(scriptedTransport()),
+      logger,
+    });
+    const error = await worker.start().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBe(refusal);
+    expect((error as { disconnectError?: unknown }).disconnectError).toBe(consumerStuck);
+    expect(calls).toEqual([
+      'producer.connect',
+      'consumer.connect',
+      'consumer.subscribe',
+      'consumer.disconnect',
+      'producer.disconnect',
+    ]);
+    const failures = lines.filter((l) => l.fields.event === 'worker.disconnect_failed');
+    expect(failures.map((l) => [l.level, l.fields.client, l.msg])).toEqual([
+      ['warn', 'consumer', 'could not disconnect the Kafka consumer: the consumer would not disconnect'],
+      ['warn', 'producer', 'could not disconnect the Kafka producer: the producer would not disconnect'],
+    ]);
+    expect(lines.at(-1)?.fields).toMatchObject({ event: 'worker.start_failed', error: expect.anything() });
+    expect(lines.at(-1)?.msg).toContain('subscription refused');
+    await expect(worker.close()).resolves.toBeUndefined();
+    await expect(worker.untilClosed()).resolves.toBeUndefined();
+    expect(calls).toHaveLength(5); // close() after a refused start disconnects nothing twice
+  });
+
+  it('an email producer whose connect() is refused disconnects what it made and throws the refusal; the next connect() starts anew', async () => {
+    const calls: string[] = [];
+    const refusals: Error[] = [];
+    let made = 0;
+    const kafka = {
+      producer: () => {
+        const n = made++;
+        return {
+          connect: async () => {
+            calls.push(`connect ${n}`);
+            refusals.push(new Error(`refused ${n}`));
+            throw refusals[n];
+          },
+          disconnect: async () => {
+            calls.push(`disconnect ${n}`);
+            throw new Error(`stuck ${n}`);
+          },
+          send: async () => [],
+        };
+      },
+      consumer: offline.consumer,
+    } satisfies KafkaClientLike;
+    const producer = createEmailProducer({ kafka, flavor: 'confluent', topic: 'mail-refused' });
+    for (const n of [0, 1]) {
+      const error = await producer.connect().then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(error).toBe(refusals[n]);
+      expect((error as { disconnectError?: Error }).disconnectError?.message).toBe(`stuck ${n}`);
+    }
+    expect(calls).toEqual(['connect 0', 'disconnect 0', 'connect 1', 'disconnect 1']);
+  });
+});
+
 describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
   it('a worker the brokers refuse at connect (SASL the mock does not speak), started again after it is refused: each start() rejects, close() and untilClosed() resolve, and the process exits on its own', async () => {
     const { topic } = await freshTopics(cluster, 1);
@@ -299,26 +395,6 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
     expect(run.outcomes).toEqual([
       {
         start: refused('could not reach the Kafka brokers 127.0.0.1:1 (topic mail-unreachable)'),
-        close: 'resolved',
-        untilClosed: 'resolved',
-      },
-    ]);
-    expect(run.exit, run.stderr).toBe(0);
-  });
-
-  it('start() called twice at once: the second rejects as already called, the first is refused, and the process exits on its own', async () => {
-    const { topic } = await freshTopics(cluster, 1);
-    const run = await refusedStart({
-      what: 'worker',
-      brokers: cluster.brokers,
-      sasl: SASL_THE_MOCK_REFUSES,
-      topic,
-      twice: true,
-    });
-    expect(run.outcomes).toEqual([
-      {
-        start: refused(),
-        second: refused('start() was already called'),
         close: 'resolved',
         untilClosed: 'resolved',
       },
@@ -383,6 +459,20 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
         { start: refused(`${topic}, ${topic}.retry`), close: 'resolved', untilClosed: 'resolved' },
       ]);
       expect(run.outcomes[0]?.start).toMatchObject({ name: 'KafkaTopicMissingError' });
+      expect(run.exit, run.stderr).toBe(0);
+    });
+
+    it('start() called twice at once: the second rejects as already called, the first is refused (its topics do not exist), and the process exits on its own', async () => {
+      const topic = `mail-missing-${randomUUID().slice(0, 8)}`;
+      const run = await refusedStart({ what: 'worker', brokers: ctx.cluster.brokers, topic, twice: true });
+      expect(run.outcomes).toEqual([
+        {
+          start: refused(`${topic}, ${topic}.retry`),
+          second: refused('start() was already called'),
+          close: 'resolved',
+          untilClosed: 'resolved',
+        },
+      ]);
       expect(run.exit, run.stderr).toBe(0);
     });
 
