@@ -166,7 +166,7 @@ export function createProducer(kafka: KafkaClientLike, flavor: KafkaFlavor): Kaf
     async connect() {
       const idempotent = await controllerIsBroker(kafka);
       const made = kafka.producer({ ...KAFKAJS_PRODUCER, ...(idempotent ? { idempotent: true } : {}) });
-      await made.connect();
+      await connectOrDisconnect(made);
       producer = made;
     },
     send(record) {
@@ -193,28 +193,82 @@ export async function missingTopics(
   topics: readonly string[],
 ): Promise<string[] | undefined> {
   if (typeof kafka.admin !== 'function') return undefined;
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
+  return withConnected(kafka.admin(), async (admin) => {
     const existing = new Set(await admin.listTopics());
     return topics.filter((topic) => !existing.has(topic));
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
 
 /** True when the cluster's controller is one of its brokers (kafkajs's idempotent producer needs that). */
 export async function controllerIsBroker(kafka: KafkaClientLike): Promise<boolean> {
   if (typeof kafka.admin !== 'function') return false;
   const admin = kafka.admin();
-  if (typeof admin.describeCluster !== 'function') return false;
-  await admin.connect();
-  try {
-    const { brokers, controller } = await admin.describeCluster();
+  const describeCluster = admin.describeCluster?.bind(admin);
+  if (typeof describeCluster !== 'function') return false;
+  return withConnected(admin, async () => {
+    const { brokers, controller } = await describeCluster();
     return brokers.some((broker) => broker.nodeId === controller);
-  } finally {
-    await admin.disconnect();
+  });
+}
+
+/** A producer, a consumer or an admin: what connects. */
+interface KafkaConnectable {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+/**
+ * Connects `client`; when that fails, disconnects it before the error is thrown. A Kafka client
+ * whose connect failed part of the way can keep sockets and timers open, and with them the
+ * process: kafkajs's admin when a broker refuses the SASL handshake, its idempotent producer when
+ * the broker refuses it a producer id after its cluster connected.
+ */
+export async function connectOrDisconnect(client: KafkaConnectable): Promise<void> {
+  try {
+    await client.connect();
+  } catch (error) {
+    throw await disconnectAfter(client, error);
   }
+}
+
+/** Connects `client`, runs `use`, and disconnects it however `use` ended. */
+async function withConnected<C extends KafkaConnectable, T>(
+  client: C,
+  use: (client: C) => Promise<T>,
+): Promise<T> {
+  await connectOrDisconnect(client);
+  let result: T;
+  try {
+    result = await use(client);
+  } catch (error) {
+    throw await disconnectAfter(client, error);
+  }
+  await client.disconnect();
+  return result;
+}
+
+/**
+ * Disconnects `client` after `error`, and returns `error` to be thrown: a failure to disconnect
+ * never takes its place, and is kept on it as `disconnectError` ({@link keepDisconnectError}).
+ */
+async function disconnectAfter(client: KafkaConnectable, error: unknown): Promise<unknown> {
+  try {
+    await client.disconnect();
+  } catch (failure) {
+    keepDisconnectError(error, failure);
+  }
+  return error;
+}
+
+/**
+ * Keeps `failure`, the error of a disconnect that followed `error`, on `error` as its
+ * `disconnectError` (not enumerable), unless it has one: `error` is what the caller needs, and
+ * what happened next stays with it.
+ */
+export function keepDisconnectError(error: unknown, failure: unknown): void {
+  if (typeof error !== 'object' || error === null || !Object.isExtensible(error)) return;
+  if (Object.hasOwn(error, 'disconnectError')) return;
+  Object.defineProperty(error, 'disconnectError', { value: failure, configurable: true, writable: true });
 }
 
 /**

@@ -10,6 +10,7 @@ import { checkData } from '../templates/compile.js';
 import { categoryOf, type TemplateHandle } from '../templates/define.js';
 import type { MailroomTemplates } from '../templates/names.js';
 import {
+  connectOrDisconnect,
   createProducer,
   flavorOf,
   type KafkaClientLike,
@@ -70,7 +71,11 @@ export type CustomEmail<Name extends string = never> = Omit<QueuedEmail, 'templa
 export interface EmailProducer {
   readonly name: 'kafka';
   readonly topic: string;
-  /** Connects; `publish` also connects on first use. */
+  /**
+   * Connects; `publish` also connects on first use. A connect Kafka refuses leaves nothing
+   * connected (no socket keeps the process alive; if disconnecting failed too, that error is the
+   * rejection's `disconnectError`), and a later call tries again.
+   */
   connect(): Promise<void>;
   /**
    * Validates one email and publishes it. Resolves after the broker acknowledged it from all
@@ -133,7 +138,7 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
       const missing = await missingTopics(options.kafka, [topic]).catch(() => undefined);
       if (missing?.length) throw new KafkaTopicMissingError(missing, true, undefined);
       const made = createProducer(options.kafka, flavor);
-      await made.connect();
+      await connectOrDisconnect(made);
       producer = made;
       return made;
     })().catch((error) => {
