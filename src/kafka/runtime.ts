@@ -22,6 +22,7 @@ import {
   type KafkaHeaders,
   type KafkaIncomingMessage,
   type KafkaProducerLike,
+  keepDisconnectError,
   missingTopics,
   runConsumer,
   sendRecords,
@@ -111,6 +112,12 @@ export class WorkerRuntime {
   #pausedUntil: number | undefined;
   #resumeTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
+  /** The start in progress, undoing included: close() waits for it rather than disconnect a client that is connecting. */
+  #starting: Promise<void> | undefined;
+  /** close() was called, with this deadline: a start in progress stops at its next step. */
+  #closeAsked: { deadlineMs: number } | undefined;
+  /** What a start close() stopped rejects with. */
+  #stopped: Error | undefined;
   /** Restarts since the last batch that went through: the budget `maxRestarts` bounds. */
   #restartsInARow = 0;
   #fatal: unknown;
@@ -175,6 +182,22 @@ export class WorkerRuntime {
   async start(): Promise<void> {
     if (this.#state !== 'new') throw new Error('createEmailWorker: start() was already called');
     this.#state = 'starting';
+    const starting = this.#startOrUndo();
+    this.#starting = starting;
+    try {
+      await starting;
+    } finally {
+      this.#starting = undefined;
+    }
+  }
+
+  /**
+   * Connects the producer, then the consumer, and runs. A step that fails, or close() called
+   * meanwhile, undoes what was connected (consumer, then producer; an admin the step used is
+   * disconnected by the step) before the step's error is thrown: a refused start leaves nothing
+   * running, so a process that gives up exits, and one that tries again does not pile up clients.
+   */
+  async #startOrUndo(): Promise<void> {
     const { service, groupId, topic, retryTopic, deadLetterTopic } = this.#s;
     const transport = service.transport.describe?.() ?? service.transport.name;
     const brokers = this.#brokersText();
@@ -197,15 +220,12 @@ export class WorkerRuntime {
       );
       this.#producer = createProducer(this.#s.kafka, this.#s.flavor);
       await this.#connect(() => (this.#producer as KafkaProducerLike).connect());
+      this.#stopIfClosing();
       this.#state = 'running';
       await this.#openConsumer();
+      this.#stopIfClosing();
     } catch (error) {
-      this.#state = 'running';
-      await this.close({ deadlineMs: 0 }).catch(() => {});
-      this.#log?.error(
-        { event: 'worker.start_failed', error: describeFailure(error), kafka: kafkaErrorFields(error) },
-        `email worker could not start: ${(error as Error)?.message ?? String(error)}`,
-      );
+      await this.#undoStart(error);
       throw error;
     }
     if (this.#s.handleSignals) {
@@ -215,6 +235,32 @@ export class WorkerRuntime {
     this.#log?.info(
       { event: 'worker.started', groupId, topic, retryTopic, deadLetterTopic },
       `email worker started: consuming ${topic} and ${retryTopic} as group ${groupId}`,
+    );
+  }
+
+  /** close() was called while the worker started: the start stops here, and undoes what it connected. */
+  #stopIfClosing(): void {
+    if (!this.#closeAsked) return;
+    this.#stopped = new Error('createEmailWorker: close() was called before the worker had started');
+    throw this.#stopped;
+  }
+
+  /**
+   * A start that failed, or that close() stopped: the consumer and then the producer are
+   * disconnected (a failure to is logged and kept on `error` as `disconnectError`, never thrown in
+   * its place), and the worker is closed.
+   */
+  async #undoStart(error: unknown): Promise<void> {
+    await this.#shutDown(this.#closeAsked?.deadlineMs ?? 0, { error });
+    this.#closing ??= Promise.resolve();
+    this.#settleClosed(this.#fatal);
+    if (error === this.#stopped) {
+      this.#log?.info({ event: 'worker.start_stopped' }, 'email worker closed before it had started');
+      return;
+    }
+    this.#log?.error(
+      { event: 'worker.start_failed', error: describeFailure(error), kafka: kafkaErrorFields(error) },
+      `email worker could not start: ${(error as Error)?.message ?? String(error)}`,
     );
   }
 
@@ -243,6 +289,7 @@ export class WorkerRuntime {
     });
     this.#watch(consumer);
     await this.#connect(() => consumer.connect());
+    this.#stopIfClosing();
     this.#log?.info(
       { event: 'worker.joining', groupId, topics },
       `connected; joining group ${groupId} (assignment can take up to the rebalance timeout while other members rejoin)`,
@@ -252,6 +299,7 @@ export class WorkerRuntime {
       // than refuse the subscription as kafkajs does: ask the cluster first.
       const missing = await missingTopics(kafka, [...topics]);
       if (missing?.length) throw new KafkaTopicMissingError(missing, true, undefined);
+      this.#stopIfClosing();
     }
     try {
       await runConsumer(consumer, flavor, [...topics], this.#s.concurrency, (payload) =>
@@ -592,7 +640,9 @@ export class WorkerRuntime {
   };
 
   close(options: { deadlineMs?: number } = {}): Promise<void> {
-    this.#closing ??= this.#shutDown(options.deadlineMs ?? this.#s.deadlineMs).then(
+    const deadlineMs = options.deadlineMs ?? this.#s.deadlineMs;
+    this.#closeAsked ??= { deadlineMs };
+    this.#closing ??= this.#closeOrStopStarting(deadlineMs).then(
       () => this.#settleClosed(this.#fatal),
       (error) => {
         this.#settleClosed(this.#fatal ?? error);
@@ -602,7 +652,25 @@ export class WorkerRuntime {
     return this.#closing;
   }
 
-  async #shutDown(deadlineMs: number): Promise<void> {
+  /**
+   * A start in progress is not cut short: a client disconnected while it connects connects anyway
+   * (kafkajs) or throws from its own callback (the Confluent client). It stops at its next step and
+   * undoes what it connected, and close() resolves then; a start that got past its last step is
+   * closed as usual.
+   */
+  async #closeOrStopStarting(deadlineMs: number): Promise<void> {
+    await this.#starting?.catch(() => {});
+    if (this.#state === 'closed') return;
+    await this.#shutDown(deadlineMs);
+  }
+
+  /**
+   * Stops fetching, lets the batches in hand finish (within the deadline), commits, and
+   * disconnects the consumer, then the producer. A failure to disconnect the consumer is thrown
+   * (the producer is disconnected still), the producer's is logged; undoing a start, both are
+   * logged and kept on the start's error instead.
+   */
+  async #shutDown(deadlineMs: number, undoing?: { error: unknown }): Promise<void> {
     if (this.#state === 'new') {
       this.#state = 'closed';
       return;
@@ -626,12 +694,26 @@ export class WorkerRuntime {
       await this.#committer?.flush().catch((error) => this.#say.emit('error', { error }));
       this.#committer?.drop(); // offsets still waiting to be tried again: this member leaves, the others take its partitions
       await this.#consumer?.disconnect();
+    } catch (failure) {
+      if (!undoing) throw failure;
+      this.#disconnectFailed('consumer', failure, undoing.error);
     } finally {
       clearTimeout(deadline);
-      await this.#producer?.disconnect().catch(() => {});
+      await this.#producer
+        ?.disconnect()
+        .catch((failure) => this.#disconnectFailed('producer', failure, undoing?.error));
       this.#state = 'closed';
       this.#log?.info({ event: 'worker.closed', ...this.#say.stats }, 'email worker closed');
     }
+  }
+
+  /** A client that would not disconnect: logged, and kept on the error being thrown, if any. */
+  #disconnectFailed(client: 'consumer' | 'producer', failure: unknown, during?: unknown): void {
+    if (during !== undefined) keepDisconnectError(during, failure);
+    this.#log?.warn(
+      { event: 'worker.disconnect_failed', client, kafka: kafkaErrorFields(failure) },
+      `could not disconnect the Kafka ${client}: ${(failure as Error)?.message ?? String(failure)}`,
+    );
   }
 }
 

@@ -208,10 +208,17 @@ export interface EmailWorker {
    * Connects, subscribes to the topic and the retry topic (a new group starts at the beginning) and
    * runs. Rejects with a `KafkaUnavailableError` naming the brokers when Kafka cannot be reached,
    * and with a `KafkaTopicMissingError` naming the topics when they do not exist (mailroom never
-   * has them created on demand: create the topic, retry and dead-letter topics first).
+   * has them created on demand: create the topic, retry and dead-letter topics first). A refused
+   * start leaves nothing connected and the worker closed (a process that gives up can exit; to
+   * try again, make a new worker); if disconnecting failed too, that error is the rejection's
+   * `disconnectError`. Call it once.
    */
   start(): Promise<void>;
-  /** Stops fetching, lets in-flight sends finish (within the deadline), commits and disconnects. */
+  /**
+   * Stops fetching, lets in-flight sends finish (within the deadline), commits and disconnects.
+   * During `start()`, the start stops at its next step (a connect in progress is waited for), and
+   * `start()` rejects saying the worker was closed.
+   */
   close(options?: { deadlineMs?: number }): Promise<void>;
   /**
    * Resolves once the worker is closed (`close()`, a signal); rejects with the error when it
