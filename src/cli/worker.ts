@@ -120,7 +120,9 @@ export async function runWorker(
   });
   // Open before start(): probes see 503 while the worker joins, and a busy port stops it before Kafka.
   const health = await serveHealth(worker, flags, logger, service);
+  let stopping = false;
   const stop = () => {
+    stopping = true;
     worker
       .close()
       .then(() => service.close())
@@ -134,6 +136,8 @@ export async function runWorker(
   try {
     await worker.start();
   } catch (error) {
+    // A signal while starting: the worker stopped starting and closed, and `stop` exits 0.
+    if (stopping) return;
     // Not started: a later SIGTERM must not exit 0 as if the worker had closed cleanly.
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
