@@ -4,6 +4,7 @@
  * consumer lag is computed when the registry is scraped, from two admin requests.
  */
 import { ConfigError, isEmailError } from '../errors.js';
+import { connectOrDisconnect } from './client.js';
 import { runtimeOf, type WorkerRuntime } from './runtime.js';
 import { healthOf } from './standing.js';
 import type { EmailWorker } from './worker.js';
@@ -304,7 +305,8 @@ class LagReader {
       const kafka = this.runtime.settings.kafka as { admin?: () => AdminLike };
       if (typeof kafka.admin !== 'function') throw new Error('the Kafka client has no admin()');
       const admin = kafka.admin();
-      await admin.connect();
+      // A refused connect disconnects what it opened: a scrape that fails leaves no socket behind.
+      await connectOrDisconnect(admin);
       return admin;
     })().catch((error) => {
       this.#admin = undefined; // the next scrape tries again

@@ -365,6 +365,43 @@ describe('readiness from what the Kafka client reports (a scripted client)', () 
     });
   });
 
+  // A refused connect can leave a Kafka client's sockets open (kafkajs's admin when a broker refuses
+  // the SASL handshake): every scrape that cannot read the lag must leave nothing behind.
+  it('disconnects the lag reader whose connect Kafka refused, at every scrape, and counts the failed read', async () => {
+    const { kafka: scripted, emit } = scriptedClient();
+    const calls: string[] = [];
+    const kafka = {
+      ...scripted,
+      admin: () => ({
+        connect: async () => {
+          calls.push('connect');
+          throw new Error('SASL authentication failed');
+        },
+        disconnect: async () => void calls.push('disconnect'),
+        listTopics: async () => [],
+        fetchTopicOffsets: async () => [],
+        fetchOffsets: async () => [],
+      }),
+    };
+    const worker = createEmailWorker({
+      kafka,
+      flavor: 'kafkajs',
+      service: serviceFor(scriptedTransport()),
+      topic: 'mail',
+    });
+    await worker.start();
+    ctx.cleanup.push(() => worker.close());
+    emit('consumer.group_join', { memberAssignment: { mail: [0] } });
+    const metrics = await workerMetrics(worker, { registry: new Registry() });
+    ctx.cleanup.push(() => metrics.close());
+    calls.length = 0; // what the start asked of the admin
+    await metrics.registry.metrics();
+    // The counter is collected before the lag in a scrape: the second shows the first's failure.
+    const second = await metrics.registry.metrics();
+    expect(samples(second, 'mailroom_worker_consumer_lag_errors_total').get('')).toBe(1);
+    expect(calls).toEqual(['connect', 'disconnect', 'connect', 'disconnect']);
+  });
+
   it("follows the Confluent client's rebalance callback: assigned partitions, then revoked", async () => {
     const configs: Array<Record<string, unknown>> = [];
     const { kafka: scripted } = scriptedClient();
