@@ -6,7 +6,8 @@
  * in them, so that a button's text stays the name it shows. SpamAssassin runs when the panel's
  * button asks for it: a second or more of CPU per email is too much for every click. The page's script tells this one what happens by
  * two events on `document`: `mailroom:lists` after the sidebar is drawn, `mailroom:show` (detail
- * `{ kind, name, set }`) after an email or the settings (`name` null) is shown. Text goes in with `textContent` only.
+ * `{ kind, name, set, problem, missing }`) after an email or the settings (`name` null) is shown
+ * (`missing`: an email no longer in the outbox). Text goes in with `textContent` only.
  */
 
 export const CHECKS_STYLE = `
@@ -97,7 +98,8 @@ export const CHECKS_SCRIPT = `
     const ticket = ++shown;
     const box = q('#checks');
     reported = false;
-    if (!view.name) { box.hidden = true; return; }
+    // Nothing to check: no template yet, or an email no longer in the outbox.
+    if (!view.name || view.missing) { box.hidden = true; return; }
     box.hidden = false;
     q('#checks-title').textContent = 'Checks: running…';
     q('#checks-list').replaceChildren();

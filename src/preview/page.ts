@@ -300,7 +300,7 @@ async function show(reload = false) {
   reloadWanted = false;
   writeHash();
   markCurrent();
-  document.dispatchEvent(new CustomEvent('mailroom:show', { detail: { kind, name: kind === 'settings' ? null : state.name, set: state.set, problem: Boolean(view.problem) } }));
+  document.dispatchEvent(new CustomEvent('mailroom:show', { detail: { kind, name: kind === 'settings' ? null : state.name, set: state.set, problem: Boolean(view.problem), missing: Boolean(view.missing) } }));
 }
 
 function markCurrent() {

@@ -387,7 +387,7 @@ describe('the preview page in Chromium', () => {
     expect(await deleted.json()).toMatchObject({ results: [{ id, outcome: 'deleted' }] });
     await expect.poll(() => shown(page.locator('#title')), WAIT).toBe('No such email');
     expect(await shown(page.locator('#problem'))).toContain('not in the outbox');
-    for (const gone of ['#download', '#email-panel', '#stage', '#set', '#locale'])
+    for (const gone of ['#download', '#email-panel', '#stage', '#set', '#locale', '#checks'])
       expect(await visible(page.locator(gone)), gone).toBe(false);
     await page.locator(`[data-email="${id}"]`).waitFor({ state: 'detached', ...WAIT });
 
