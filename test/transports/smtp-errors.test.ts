@@ -115,8 +115,8 @@ describe('smtpTransport errors', () => {
   });
 
   /** Sends `text` once through the peer; the error, or undefined when it was sent. */
-  const sendText = async (peer: SmtpPeer, text: string) => {
-    const transport = smtpTransport({ host: peer.host, port: peer.port, ca: peer.cert });
+  const sendText = async (peer: SmtpPeer, text: string, pool = true) => {
+    const transport = smtpTransport({ host: peer.host, port: peer.port, ca: peer.cert, pool });
     closers.push(() => transport.close());
     const mail = new EmailService({
       transport,
@@ -129,23 +129,37 @@ describe('smtpTransport errors', () => {
     )) as EmailError | undefined;
   };
 
-  it('declares SIZE= on MAIL FROM (RFC 1870): the bytes that then arrive', async () => {
+  // Pooled or a connection per message, nodemailer takes the envelope by different paths.
+  it.each([
+    ['pooled', true],
+    ['unpooled', false],
+  ])('declares SIZE= on MAIL FROM (RFC 1870), %s: the bytes that then arrive', async (_, pool) => {
     const peer = await startSmtpPeer({ size: 100_000 });
     peers.push(peer);
-    expect(await sendText(peer, 'Hi Jane')).toBeUndefined();
+    expect(await sendText(peer, 'Hi Jane', pool)).toBeUndefined();
     expect(peer.declaredSizes).toEqual([peer.messages[0]!.raw.length]);
   });
 
-  it('a message over the SIZE the server named in EHLO is refused before MAIL FROM, naming both sizes', async () => {
-    const peer = await startSmtpPeer({ size: 2_000 });
-    peers.push(peer);
-    const error = await sendText(peer, 'x'.repeat(5_000));
-    expect([error?.code, error?.failure, error?.possibleDuplicate]).toEqual(['rejected', 'permanent', false]);
-    expect(error?.message).toMatch(
-      /; the message is \d+ bytes, over the 2000 bytes the server takes \(its SIZE\): nothing was sent$/,
-    );
-    expect(peer.transactions).toBe(0);
-  });
+  it.each([
+    ['pooled', true],
+    ['unpooled', false],
+  ])(
+    'a message over the SIZE the server named in EHLO is refused before MAIL FROM, naming both sizes, %s',
+    async (_, pool) => {
+      const peer = await startSmtpPeer({ size: 2_000 });
+      peers.push(peer);
+      const error = await sendText(peer, 'x'.repeat(5_000), pool);
+      expect([error?.code, error?.failure, error?.possibleDuplicate]).toEqual([
+        'rejected',
+        'permanent',
+        false,
+      ]);
+      expect(error?.message).toMatch(
+        /; the message is \d+ bytes, over the 2000 bytes the server takes \(its SIZE\): nothing was sent$/,
+      );
+      expect(peer.transactions).toBe(0);
+    },
+  );
 
   it("a 552 after the data says the message's size", async () => {
     const peer = await startSmtpPeer({ size: 100_000 });
