@@ -3,22 +3,21 @@
  * for by name, so the worker takes the topic and holds each email (nothing reaches the SMTP
  * server) until `mailroom release` sends it.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEmailProducer } from '../../src/kafka/index.js';
 import { holdTransport } from '../../src/transports/hold.js';
 import { memoryTransport } from '../../src/transports/memory.js';
+import { CLI as cli, startCli } from '../helpers/cli-child.js';
 import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
 import { type SmtpPeer, startSmtpPeer } from '../helpers/smtp-peer.js';
 import { freshTopics, kafkaClient, waitFor } from '../kafka/harness.js';
 
-const cli = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
 let cluster: KafkaCluster;
 let peer: SmtpPeer;
 let outbox: string;
@@ -59,27 +58,26 @@ it('holds what it consumes, sends nothing, and mailroom release delivers it', as
     await producer.publish({ template: 'welcome', data: { username: 'Ann' }, to });
   }
   await producer.disconnect();
-  const worker: ChildProcess = spawn(
-    process.execPath,
-    [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId],
-    { env: env({ KAFKA_BROKERS: cluster.brokers.join(',') }) },
+  const worker = startCli(
+    ['worker', '--topic', topics.topic, '--group', topics.groupId],
+    env({ KAFKA_BROKERS: cluster.brokers.join(',') }),
   );
-  let stdout = '';
-  worker.stdout?.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
   const hold = holdTransport({ transport: memoryTransport(), dir: outbox, onFirstWrite: false });
   try {
     const held = () => readdirSync(join(outbox, '.hold')).filter((f) => f.endsWith('.state.json'));
     await waitFor(() => existsSync(join(outbox, '.hold')) && held().length >= 2, 'two held emails');
     expect((await hold.list()).map((e) => e.status)).toEqual(['held', 'held']);
-    worker.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
   } finally {
-    worker.kill('SIGKILL');
+    worker.child.kill('SIGKILL');
   }
-  const first = JSON.parse(stdout.split('\n').find((line) => line.startsWith('{')) ?? '{}');
+  const first = JSON.parse(
+    worker
+      .stdout()
+      .split('\n')
+      .find((line) => line.startsWith('{')) ?? '{}',
+  );
   expect(first).toMatchObject({
     event: 'worker.starting',
     transport: expect.stringMatching(/^hold .*released through smtp/),

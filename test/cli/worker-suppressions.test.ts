@@ -1,25 +1,17 @@
-/**
- * `mailroom worker` as built, with MAILROOM_SUPPRESSIONS_URL and MAILROOM_PREFERENCES_URL naming a
- * real PostgreSQL: emails from the mock Kafka cluster to a suppressed address, or of a category the
- * recipient turned off, are not sent but committed as suppressed (a `worker.suppressed` line with
- * the reason); the others are sent; the password of the URL is never printed.
- */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmailProducer } from '../../src/kafka/index.js';
 import { postgresPreferenceStore } from '../../src/preferences-postgres.js';
 import { postgresSuppressionStore } from '../../src/suppression-postgres.js';
+import { CLI as cli, startCli } from '../helpers/cli-child.js';
 import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
 import { type PostgresServer, startPostgresServer } from '../helpers/postgres-server.js';
 import { freshTopics, kafkaClient, waitFor } from '../kafka/harness.js';
 
-const cli = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
 const PASSWORD = 'worker-pg-secret-51';
 let cluster: KafkaCluster;
 let postgres: PostgresServer;
@@ -82,32 +74,19 @@ describe('mailroom worker with MAILROOM_SUPPRESSIONS_URL and MAILROOM_PREFERENCE
     const env = Object.fromEntries(
       Object.entries(process.env).filter(([k]) => !/^(MAILROOM_|SMTP_|MAILGUN_|APP_NAME|KAFKA_)/.test(k)),
     );
-    const worker: ChildProcess = spawn(
-      process.execPath,
-      [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId],
-      {
-        env: {
-          ...env,
-          APP_NAME: 'Acme',
-          MAILROOM_TRANSPORT: 'sandbox',
-          MAILROOM_SANDBOX_DIR: outbox,
-          KAFKA_BROKERS: cluster.brokers.join(','),
-          MAILROOM_SUPPRESSIONS_URL: url,
-          MAILROOM_PREFERENCES_URL: url,
-        },
-      },
-    );
-    let output = '';
-    worker.stdout?.on('data', (chunk) => {
-      output += chunk;
+    const worker = startCli(['worker', '--topic', topics.topic, '--group', topics.groupId], {
+      ...env,
+      APP_NAME: 'Acme',
+      MAILROOM_TRANSPORT: 'sandbox',
+      MAILROOM_SANDBOX_DIR: outbox,
+      KAFKA_BROKERS: cluster.brokers.join(','),
+      MAILROOM_SUPPRESSIONS_URL: url,
+      MAILROOM_PREFERENCES_URL: url,
     });
-    worker.stderr?.on('data', (chunk) => {
-      output += chunk;
-    });
-    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
     const emls = () => readdirSync(outbox).filter((f) => f.endsWith('.eml'));
     const events = () =>
-      output
+      worker
+        .output()
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as { event?: string; reasons?: string[] });
@@ -118,10 +97,10 @@ describe('mailroom worker with MAILROOM_SUPPRESSIONS_URL and MAILROOM_PREFERENCE
         () => count('worker.sent') >= 3 && count('worker.suppressed') >= 2,
         'five records handled',
       );
-      worker.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      worker.child.kill('SIGTERM');
+      expect(await worker.exited).toBe(0);
     } finally {
-      worker.kill('SIGKILL');
+      worker.child.kill('SIGKILL');
     }
     expect(count('worker.sent')).toBe(3);
     expect(
@@ -134,6 +113,6 @@ describe('mailroom worker with MAILROOM_SUPPRESSIONS_URL and MAILROOM_PREFERENCE
       .map((file) => /^To: (.*)$/m.exec(readFileSync(join(outbox, file), 'utf8'))?.[1]?.trim())
       .sort();
     expect(recipients).toEqual(['busy@example.com', 'one@example.com', 'two@example.com']);
-    expect(output).not.toContain(PASSWORD);
+    expect(worker.output()).not.toContain(PASSWORD);
   });
 });

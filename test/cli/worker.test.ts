@@ -4,21 +4,20 @@
  * (kafkajs's in the same shape), exits 0 on SIGTERM after committing, and exits 1 when it cannot
  * go on. It refuses to drain a topic into a transport that only captures mail.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmailProducer } from '../../src/kafka/index.js';
+import { CLI as cli, startCli } from '../helpers/cli-child.js';
 import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
 import { type RealKafkaCluster, startRealKafka } from '../helpers/kafka-real.js';
 import { startSmtpPeer } from '../helpers/smtp-peer.js';
 import { freshTopics, kafkaClient, waitFor } from '../kafka/harness.js';
 
-const cli = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
 let cluster: KafkaCluster;
 let outbox: string;
 
@@ -58,39 +57,28 @@ describe('mailroom worker', () => {
         });
       }
       await producer.disconnect();
-      const worker: ChildProcess = spawn(
-        process.execPath,
-        [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId, '--concurrency', '2', ...flags],
-        {
-          env: cleanEnv({
-            ...env,
-            MAILROOM_TRANSPORT: 'sandbox',
-            KAFKA_BROKERS: cluster.brokers.join(','),
-            // A secret in the environment that the sandbox does not use: never printed.
-            SMTP_PASSWORD: 'not-used-secret',
-          }),
-        },
+      const worker = startCli(
+        ['worker', '--topic', topics.topic, '--group', topics.groupId, '--concurrency', '2', ...flags],
+        cleanEnv({
+          ...env,
+          MAILROOM_TRANSPORT: 'sandbox',
+          KAFKA_BROKERS: cluster.brokers.join(','),
+          // A secret in the environment that the sandbox does not use: never printed.
+          SMTP_PASSWORD: 'not-used-secret',
+        }),
       );
-      let stdout = '';
-      let stderr = '';
-      worker.stdout?.on('data', (chunk) => {
-        stdout += chunk;
-      });
-      worker.stderr?.on('data', (chunk) => {
-        stderr += chunk;
-      });
-      const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
       try {
         const before = readdirSync(outbox).filter((f) => f.endsWith('.eml')).length;
         const eml = () => readdirSync(outbox).filter((f) => f.endsWith('.eml')).length - before;
         await waitFor(() => eml() >= 5, 'five emails in the sandbox');
-        expect(stdout).toContain(`consuming ${topics.topic} as group ${topics.groupId}`);
-        worker.kill('SIGTERM');
-        expect(await exited).toBe(0);
+        expect(worker.stdout()).toContain(`consuming ${topics.topic} as group ${topics.groupId}`);
+        worker.child.kill('SIGTERM');
+        expect(await worker.exited).toBe(0);
       } finally {
-        worker.kill('SIGKILL');
+        worker.child.kill('SIGKILL');
       }
-      const lines = stdout
+      const lines = worker
+        .stdout()
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as { event?: string; level?: string; msg?: string; time?: string });
@@ -120,7 +108,7 @@ describe('mailroom worker', () => {
       }
       expect(lines.filter((l) => l.event === 'worker.sent')).toHaveLength(5);
       expect(lines.at(-1)?.event).toBe('worker.closed');
-      expect(stdout + stderr).not.toContain('not-used-secret');
+      expect(worker.output()).not.toContain('not-used-secret');
     },
   );
 
@@ -132,33 +120,30 @@ describe('mailroom worker', () => {
     const producer = createEmailProducer({ kafka, topic: topics.topic });
     await producer.publish({ template: 'welcome', data: { username: 'Jane' }, to: 'jane@example.com' });
     await producer.disconnect();
-    const worker = spawn(
-      process.execPath,
-      [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId],
-      {
-        env: cleanEnv({
-          KAFKA_BROKERS: cluster.brokers.join(','),
-          SMTP_HOST: peer.host,
-          SMTP_PORT: String(peer.port),
-          SMTP_TLS: 'none',
-          SMTP_FROM_EMAIL: 'no-reply@acme.example',
-        }),
-      },
+    const worker = startCli(
+      ['worker', '--topic', topics.topic, '--group', topics.groupId],
+      cleanEnv({
+        KAFKA_BROKERS: cluster.brokers.join(','),
+        SMTP_HOST: peer.host,
+        SMTP_PORT: String(peer.port),
+        SMTP_TLS: 'none',
+        SMTP_FROM_EMAIL: 'no-reply@acme.example',
+      }),
     );
-    let stdout = '';
-    worker.stdout?.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
     try {
       await waitFor(() => peer.messages.length >= 1, 'the email at the SMTP server');
-      worker.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      worker.child.kill('SIGTERM');
+      expect(await worker.exited).toBe(0);
     } finally {
-      worker.kill('SIGKILL');
+      worker.child.kill('SIGKILL');
       await peer.close();
     }
-    const first = JSON.parse(stdout.split('\n').find((line) => line.startsWith('{')) ?? '{}');
+    const first = JSON.parse(
+      worker
+        .stdout()
+        .split('\n')
+        .find((line) => line.startsWith('{')) ?? '{}',
+    );
     expect(first).toMatchObject({
       event: 'worker.starting',
       transport: `smtp ${peer.host}:${peer.port} (plain text)`,
@@ -223,32 +208,20 @@ describe('mailroom worker', () => {
   });
 
   it('stops starting on SIGTERM and exits 0 without an error line, once what it connected is disconnected', async () => {
-    const worker = spawn(
-      process.execPath,
-      [cli, 'worker', '--brokers', '127.0.0.1:1', '--topic', 'mail-sigterm'],
-      {
-        env: cleanEnv({ MAILROOM_TRANSPORT: 'sandbox' }),
-      },
+    const worker = startCli(
+      ['worker', '--brokers', '127.0.0.1:1', '--topic', 'mail-sigterm'],
+      cleanEnv({ MAILROOM_TRANSPORT: 'sandbox' }),
     );
-    let stdout = '';
-    let stderr = '';
-    worker.stdout?.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    worker.stderr?.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
     try {
       // Still connecting: kafkajs retries an unreachable broker for seconds.
-      await waitFor(() => stdout.includes('"event":"worker.connecting"'), 'the connecting line');
-      worker.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      await waitFor(() => worker.stdout().includes('"event":"worker.connecting"'), 'the connecting line');
+      worker.child.kill('SIGTERM');
+      expect(await worker.exited).toBe(0);
     } finally {
-      worker.kill('SIGKILL');
+      worker.child.kill('SIGKILL');
     }
-    expect(stderr).toBe('');
-    expect(stdout).toContain('"event":"worker.closed"');
+    expect(worker.stderr()).toBe('');
+    expect(worker.stdout()).toContain('"event":"worker.closed"');
   }, 60_000);
 
   it('consumes the delay topics with --delay-topics (the mock creates them on demand)', () => {
@@ -375,18 +348,13 @@ describe('mailroom worker', () => {
     }
     await producer.disconnect();
     const captured = readdirSync(outbox).filter((f) => f.endsWith('.eml')).length;
-    const worker = spawn(
-      process.execPath,
-      [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId, '--health-port', '0'],
-      { env: cleanEnv({ MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: cluster.brokers.join(',') }) },
+    const worker = startCli(
+      ['worker', '--topic', topics.topic, '--group', topics.groupId, '--health-port', '0'],
+      cleanEnv({ MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: cluster.brokers.join(',') }),
     );
-    let stdout = '';
-    worker.stdout?.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
     const lines = () =>
-      stdout
+      worker
+        .stdout()
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as { event?: string; url?: string; [field: string]: unknown });
@@ -415,10 +383,10 @@ describe('mailroom worker', () => {
           metrics = await (await fetch(`${url}/metrics`)).text();
         },
       );
-      worker.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      worker.child.kill('SIGTERM');
+      expect(await worker.exited).toBe(0);
     } finally {
-      worker.kill('SIGKILL');
+      worker.child.kill('SIGKILL');
     }
     // What it does while it starts, in order: where its probes are (open before it joins, so they
     // see 503 meanwhile), where it sends and which Kafka, the partitions it got, then that it runs.
@@ -476,29 +444,17 @@ describe('mailroom worker', () => {
     const topics = await freshTopics(cluster);
     // Every join refused: the first and the five restarts the worker makes before it gives up.
     await cluster.pushRequestErrors(11, 30, 6);
-    const worker = spawn(
-      process.execPath,
-      [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId],
-      {
-        env: cleanEnv({ MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: cluster.brokers.join(',') }),
-      },
+    const worker = startCli(
+      ['worker', '--topic', topics.topic, '--group', topics.groupId],
+      cleanEnv({ MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: cluster.brokers.join(',') }),
     );
-    let stdout = '';
-    let stderr = '';
-    worker.stdout?.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    worker.stderr?.on('data', (chunk) => {
-      stderr += chunk;
-    });
     try {
-      const code = await new Promise<number | null>((resolve) => worker.once('exit', (c) => resolve(c)));
-      expect(code).toBe(1);
+      expect(await worker.exited).toBe(1);
     } finally {
-      worker.kill('SIGKILL');
+      worker.child.kill('SIGKILL');
     }
-    expect(stderr).toContain('mailroom: the worker stopped');
-    expect(stdout).toContain('"event":"worker.fatal"');
+    expect(worker.stderr()).toContain('mailroom: the worker stopped');
+    expect(worker.stdout()).toContain('"event":"worker.fatal"');
   }, 60_000);
 });
 
@@ -518,29 +474,21 @@ describe('mailroom worker on a real Kafka broker (auto-creation off)', () => {
     'exits 1 on %s when its topic does not exist, naming it',
     async (_client, env) => {
       const topic = `mail-missing-${Date.now()}`;
-      const worker = spawn(process.execPath, [cli, 'worker', '--topic', topic], {
-        env: cleanEnv({ ...env, MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: real.brokers.join(',') }),
-      });
-      let stdout = '';
-      let stderr = '';
-      worker.stdout?.on('data', (chunk) => {
-        stdout += chunk;
-      });
-      worker.stderr?.on('data', (chunk) => {
-        stderr += chunk;
-      });
+      const worker = startCli(
+        ['worker', '--topic', topic],
+        cleanEnv({ ...env, MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: real.brokers.join(',') }),
+      );
       try {
-        const code = await new Promise<number | null>((resolve) => worker.once('exit', (c) => resolve(c)));
-        expect(code).toBe(1);
+        expect(await worker.exited).toBe(1);
       } finally {
-        worker.kill('SIGKILL');
+        worker.child.kill('SIGKILL');
       }
-      expect(stderr.trim().split('\n')).toEqual([
+      expect(worker.stderr().trim().split('\n')).toEqual([
         expect.stringMatching(
           new RegExp(`^mailroom: the Kafka topics ${topic}, ${topic}\\.retry.* do not exist`),
         ),
       ]);
-      expect(stdout).toContain('"event":"worker.start_failed"');
+      expect(worker.stdout()).toContain('"event":"worker.start_failed"');
     },
     60_000,
   );

@@ -1,15 +1,7 @@
-/**
- * Kafka over TLS with a private CA and a client certificate, configured from the environment
- * (KAFKA_SSL_*_LOCATION), on a real Apache Kafka broker that requires a client certificate
- * (kafka-real.ts with `tls`; the CA made with openssl at set-up). Runs on kafkajs and, in the
- * `kafka-confluent` project, on `@confluentinc/kafka-javascript` (clients.ts).
- */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/index.js';
 import {
@@ -19,6 +11,7 @@ import {
   isKafkaUnavailableError,
   kafkaConfigFromEnv,
 } from '../../src/kafka/index.js';
+import { CLI, startCli } from '../helpers/cli-child.js';
 import { type RealKafkaCluster, startRealKafka } from '../helpers/kafka-real.js';
 import { makeTestCa, type TestCa } from '../helpers/test-ca.js';
 import { clientUnderTestFrom } from './clients.js';
@@ -33,14 +26,12 @@ import {
   waitFor,
 } from './harness.js';
 
-const cli = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
-
 let pki: TestCa;
 let cluster: RealKafkaCluster;
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 
 beforeAll(async () => {
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   pki = await makeTestCa();
   cluster = await startRealKafka({ tls: { keystore: pki.server.keystore, truststore: pki.ca } });
   console.info(`real Kafka with a TLS listener: started in ${cluster.startupMs} ms`);
@@ -74,32 +65,19 @@ function keptLines() {
  * `mailroom worker` as built (on {@link KAFKA_CLIENT}), consuming `topics`, configured from `env`
  * with the test process's own mail and Kafka variables left out; all it prints in `output()`.
  */
-function startCli(topics: { topic: string; groupId: string }, env: Record<string, string>) {
+function startWorkerCli(topics: { topic: string; groupId: string }, env: Record<string, string>) {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !/^(MAILROOM_|SMTP_|MAILGUN_|APP_NAME|KAFKA_)/.test(k)),
   );
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [cli, 'worker', '--topic', topics.topic, '--group', topics.groupId],
-    {
-      env: {
-        ...inherited,
-        APP_NAME: 'Acme',
-        MAILROOM_TRANSPORT: 'sandbox',
-        MAILROOM_KAFKA_CLIENT: KAFKA_CLIENT,
-        ...env,
-      },
-    },
-  );
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output += chunk.toString();
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  cleanup.push(() => child.kill('SIGKILL'));
-  return { child, exited, output: () => output };
+  const worker = startCli(['worker', '--topic', topics.topic, '--group', topics.groupId], {
+    ...inherited,
+    APP_NAME: 'Acme',
+    MAILROOM_TRANSPORT: 'sandbox',
+    MAILROOM_KAFKA_CLIENT: KAFKA_CLIENT,
+    ...env,
+  });
+  cleanup.push(() => worker.child.kill('SIGKILL'));
+  return worker;
 }
 
 describe(`Kafka over mutual TLS from the environment (${KAFKA_CLIENT})`, { timeout: 90_000 }, () => {
@@ -159,8 +137,8 @@ describe(`Kafka over mutual TLS from the environment (${KAFKA_CLIENT})`, { timeo
     const cliEnv = { KAFKA_BROKERS: cluster.tlsBrokers.join(','), MAILROOM_SANDBOX_DIR: pki.dir };
     // All at once: on the Confluent client each takes those 30 s.
     const cliStarted = Date.now();
-    const cliWithout = startCli(topics, { ...cliEnv, ...withoutCertificate });
-    const cliUntrusting = startCli(topics, { ...cliEnv, ...systemCas });
+    const cliWithout = startWorkerCli(topics, { ...cliEnv, ...withoutCertificate });
+    const cliUntrusting = startWorkerCli(topics, { ...cliEnv, ...systemCas });
     const [noCertificate, untrustedBroker] = await Promise.all([
       attempt(withoutCertificate),
       attempt(systemCas),
@@ -198,7 +176,7 @@ describe(`Kafka over mutual TLS from the environment (${KAFKA_CLIENT})`, { timeo
     cleanup.push(() => producer.disconnect());
     await producer.publish(email(2));
 
-    const worker = startCli(topics, { ...mutualTls(), MAILROOM_SANDBOX_DIR: outbox });
+    const worker = startWorkerCli(topics, { ...mutualTls(), MAILROOM_SANDBOX_DIR: outbox });
     const emails = () => readdirSync(outbox).filter((f) => f.endsWith('.eml'));
     await waitFor(
       () => emails().length > 0 || worker.child.exitCode !== null,
