@@ -131,6 +131,9 @@ export function isUnknownTopicError(error: unknown): boolean {
 
 const TOPIC_MISSING = Symbol.for('mailroom.kafka-topic-missing');
 
+/** Kafka's authorizer leaves a topic the user may not DESCRIBE out of its Metadata answers: it reads as one that does not exist. */
+const NOT_SEEN = '; a topic the Kafka user may not see (no DESCRIBE on it) reads as missing too';
+
 /**
  * The worker's topics (or the producer's topic) are not on the cluster, and the cluster does not
  * create topics on demand (`auto.create.topics.enable=false`, as production clusters are set;
@@ -147,8 +150,8 @@ export class KafkaTopicMissingError extends Error {
     const names = topics.join(', ');
     super(
       known
-        ? `the Kafka topic${topics.length > 1 ? 's' : ''} ${names} ${topics.length > 1 ? 'do' : 'does'} not exist, and the cluster does not create topics on demand: create ${topics.length > 1 ? 'them' : 'it'} first (with the retry and dead-letter topics)`
-        : `a Kafka topic of ${names} does not exist, and the cluster does not create topics on demand: create them first`,
+        ? `the Kafka topic${topics.length > 1 ? 's' : ''} ${names} ${topics.length > 1 ? 'do' : 'does'} not exist, and the cluster does not create topics on demand: create ${topics.length > 1 ? 'them' : 'it'} first (with the retry and dead-letter topics)${NOT_SEEN}`
+        : `a Kafka topic of ${names} does not exist, and the cluster does not create topics on demand: create them first${NOT_SEEN}`,
       { cause },
     );
     Object.defineProperty(this, TOPIC_MISSING, { value: true });

@@ -111,9 +111,13 @@ export class WorkerRuntime {
   #committer: Committer | undefined;
   #pausedUntil: number | undefined;
   #resumeTimer: NodeJS.Timeout | undefined;
+  /** Fires when the consumer has not joined its group in time: see {@link #watchJoin}. */
+  #joinTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   /** The start in progress, undoing included: close() waits for it rather than disconnect a client that is connecting. */
   #starting: Promise<void> | undefined;
+  /** A crashed consumer's replacement connecting: close() waits for it, as for a start. */
+  #reopening: Promise<void> | undefined;
   /** close() was called, with this deadline: a start in progress stops at its next step. */
   #closeAsked: { deadlineMs: number } | undefined;
   /** What a start close() stopped rejects with. */
@@ -221,6 +225,7 @@ export class WorkerRuntime {
       this.#producer = createProducer(this.#s.kafka, this.#s.flavor);
       await this.#connect(() => (this.#producer as KafkaProducerLike).connect());
       this.#stopIfClosing();
+      await this.#checkTopics();
       this.#state = 'running';
       await this.#openConsumer();
       this.#stopIfClosing();
@@ -294,13 +299,6 @@ export class WorkerRuntime {
       { event: 'worker.joining', groupId, topics },
       `connected; joining group ${groupId} (assignment can take up to the rebalance timeout while other members rejoin)`,
     );
-    if (flavor === 'confluent') {
-      // librdkafka waits for a topic that does not exist (logging UNKNOWN_TOPIC_OR_PART) rather
-      // than refuse the subscription as kafkajs does: ask the cluster first.
-      const missing = await missingTopics(kafka, [...topics]);
-      if (missing?.length) throw new KafkaTopicMissingError(missing, true, undefined);
-      this.#stopIfClosing();
-    }
     try {
       await runConsumer(consumer, flavor, [...topics], this.#s.concurrency, (payload) =>
         this.#eachBatch(payload),
@@ -310,6 +308,45 @@ export class WorkerRuntime {
       throw await this.#topicMissing(error);
     }
     if (this.#pausedUntil !== undefined) consumer.pause(this.#everyTopic());
+    this.#watchJoin();
+  }
+
+  /**
+   * Says so when the consumer has not joined its group (been given its partitions, even none) a
+   * rebalance timeout and a session timeout after it asked to, and again after each such span
+   * until it joins. A worker the cluster keeps out of its group (a user without READ on the group:
+   * the Confluent client waits without a word, kafkajs reports a coordinator it cannot find) or
+   * whose coordinator never answers would otherwise idle with nothing in its log but readiness.
+   */
+  #watchJoin(): void {
+    clearTimeout(this.#joinTimer);
+    const { groupId, consumer } = this.#s;
+    const waitMs = (consumer.rebalanceTimeout ?? 60_000) + (consumer.sessionTimeout ?? 30_000);
+    const since = Date.now();
+    const check = () => {
+      if (this.#state !== 'running' || this.#assignment !== undefined) return;
+      const waitedMs = Date.now() - since;
+      this.#log?.warn(
+        { event: 'worker.not_joined', groupId, waitedMs },
+        `not yet a member of group ${groupId} after ${Math.round(waitedMs / 1000)} s: nothing is consumed. ` +
+          `Is the Kafka user allowed to use the group (READ on group ${groupId}), and does its coordinator answer?`,
+      );
+      this.#joinTimer = setTimeout(check, waitMs);
+    };
+    this.#joinTimer = setTimeout(check, waitMs);
+  }
+
+  /**
+   * Refuses to go on when a topic the worker consumes or forwards to is not on the cluster
+   * (asked of it; nothing to ask without an admin). The dead-letter topic too: without it, the
+   * first record that must be dead-lettered is fetched again and again, its partition stuck.
+   * librdkafka would also wait for a consumed topic that does not exist (logging
+   * UNKNOWN_TOPIC_OR_PART) rather than refuse the subscription as kafkajs does.
+   */
+  async #checkTopics(): Promise<void> {
+    const missing = await missingTopics(this.#s.kafka, [...this.#consumed, this.#s.deadLetterTopic]);
+    if (missing?.length) throw new KafkaTopicMissingError(missing, true, undefined);
+    this.#stopIfClosing();
   }
 
   /** A subscription the broker refused for a missing topic, as an error naming which (asked of the cluster). */
@@ -367,12 +404,14 @@ export class WorkerRuntime {
 
   /** The group gave this member its partitions (`details`: kafkajs's join payload, member id and leadership). */
   #joined(assignment: Record<string, number[]>, details: Record<string, unknown> = {}): void {
+    clearTimeout(this.#joinTimer);
     this.#assignment = assignment;
     this.#say.joined({ ...details, memberAssignment: assignment });
   }
 
   #rebalancing(): void {
     this.#assignment = undefined;
+    this.#watchJoin();
     this.#log?.info(
       { event: 'worker.rebalancing', groupId: this.#s.groupId },
       `group ${this.#s.groupId} is rebalancing: rejoining`,
@@ -605,15 +644,24 @@ export class WorkerRuntime {
       this.#committer?.drop(); // offsets of a consumer that is gone: its records come again
       await old?.disconnect().catch(() => {});
       if ((this.#state as State) !== 'restarting') return; // closed meanwhile
+      // kafkajs refuses a subscription to a topic deleted meanwhile; librdkafka would wait for it.
+      if (this.#s.flavor === 'confluent') await this.#checkTopics();
       this.#state = 'running';
-      await this.#openConsumer();
+      const reopening = this.#openConsumer();
+      this.#reopening = reopening;
+      try {
+        await reopening;
+      } finally {
+        this.#reopening = undefined;
+      }
+      if (this.#closeAsked) return; // close() disconnects it now
       this.#log?.info(
         { event: 'worker.consumer_restarted', attempt: this.#restartsInARow },
         'the Kafka consumer was replaced and is rejoining its group',
       );
     } catch (next) {
-      const state = this.#state as State; // close() may have run meanwhile
-      if (state === 'closing' || state === 'closed') return;
+      // close() was called meanwhile: it disconnects what the replacement connected.
+      if (this.#closeAsked) return;
       this.#state = 'running';
       return this.#recover(next);
     }
@@ -624,7 +672,7 @@ export class WorkerRuntime {
     this.#fatal = error;
     this.#log?.error(
       { event: 'worker.fatal', error: describeFailure(error), kafka: kafkaErrorFields(error) },
-      `email worker stopped: the Kafka consumer failed ${this.#s.maxRestarts + 1} times in a row; restart the process`,
+      `email worker stopped: the Kafka consumer failed ${this.#s.maxRestarts + 1} times in a row; restart the process${coordinatorHint(error, this.#s.groupId)}`,
     );
     this.#say.emit('fatal', { error });
     await this.close().catch(() => {});
@@ -656,10 +704,11 @@ export class WorkerRuntime {
    * A start in progress is not cut short: a client disconnected while it connects connects anyway
    * (kafkajs) or throws from its own callback (the Confluent client). It stops at its next step and
    * undoes what it connected, and close() resolves then; a start that got past its last step is
-   * closed as usual.
+   * closed as usual. So is a crashed consumer's replacement: waited for, then disconnected.
    */
   async #closeOrStopStarting(deadlineMs: number): Promise<void> {
     await this.#starting?.catch(() => {});
+    await this.#reopening?.catch(() => {});
     if (this.#state === 'closed') return;
     await this.#shutDown(deadlineMs);
   }
@@ -679,6 +728,7 @@ export class WorkerRuntime {
     process.off('SIGTERM', this.#onSignal);
     process.off('SIGINT', this.#onSignal);
     clearTimeout(this.#resumeTimer);
+    clearTimeout(this.#joinTimer);
     for (const timer of this.#timers) clearTimeout(timer);
     const deadline = setTimeout(
       () => this.#sendAbort.abort(new Error('worker shutdown deadline')),
@@ -715,6 +765,16 @@ export class WorkerRuntime {
       `could not disconnect the Kafka ${client}: ${(failure as Error)?.message ?? String(failure)}`,
     );
   }
+}
+
+/**
+ * kafkajs reports a group the Kafka user may not use (the broker's GROUP_AUTHORIZATION_FAILED to
+ * FindCoordinator) as a coordinator it cannot find, dropping the broker's answer: say what it may be.
+ */
+function coordinatorHint(error: unknown, groupId: string): string {
+  return (error as Error)?.name === 'KafkaJSGroupCoordinatorNotFound'
+    ? ` (kafkajs says "Failed to find group coordinator" also when the Kafka user is not allowed to use the group: check READ on group ${groupId})`
+    : '';
 }
 
 /** setTimeout's longest delay (ms): 2^31 − 1; a longer one fires at once (Node's TimeoutOverflowWarning). */

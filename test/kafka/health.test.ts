@@ -370,15 +370,16 @@ describe('readiness from what the Kafka client reports (a scripted client)', () 
   it('disconnects the lag reader whose connect Kafka refused, at every scrape, and counts the failed read', async () => {
     const { kafka: scripted, emit } = scriptedClient();
     const calls: string[] = [];
+    let refuse = false; // the start's own look at the topics goes through
     const kafka = {
       ...scripted,
       admin: () => ({
         connect: async () => {
           calls.push('connect');
-          throw new Error('SASL authentication failed');
+          if (refuse) throw new Error('SASL authentication failed');
         },
         disconnect: async () => void calls.push('disconnect'),
-        listTopics: async () => [],
+        listTopics: async () => ['mail', 'mail.retry', 'mail.dlq'],
         fetchTopicOffsets: async () => [],
         fetchOffsets: async () => [],
       }),
@@ -391,6 +392,7 @@ describe('readiness from what the Kafka client reports (a scripted client)', () 
     });
     await worker.start();
     ctx.cleanup.push(() => worker.close());
+    refuse = true;
     emit('consumer.group_join', { memberAssignment: { mail: [0] } });
     const metrics = await workerMetrics(worker, { registry: new Registry() });
     ctx.cleanup.push(() => metrics.close());

@@ -190,6 +190,33 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
     await expect(worker.untilClosed()).resolves.toBeUndefined();
   });
 
+  it('refuses to start a worker whose dead-letter topic does not exist (auto-creation off): nothing consumed, nothing sent', async () => {
+    // Without it, the first record that must be dead-lettered could not be: fetched again and again,
+    // its partition stuck behind it. The topics it consumes exist; one record waits on them.
+    const topics = await freshTopics(ctx.cluster, 1);
+    const deadLetterTopic = `${topics.topic}-missing.dlq`;
+    const producer = producerFor(ctx, topics.topic);
+    await producer.publish({
+      to: 'jane@example.com',
+      subject: 'Hi',
+      text: 'Hello',
+      idempotencyKey: 'dlq-missing:1',
+    });
+    const transport = scriptedTransport();
+    const worker = workerFor(ctx, { service: serviceFor(transport), ...topics, deadLetterTopic });
+    const error = await rejection(worker.start());
+    expect(isKafkaTopicMissingError(error)).toBe(true);
+    expect(error).toMatchObject({ topics: [deadLetterTopic] });
+    expect((error as Error).message).toContain(`the Kafka topic ${deadLetterTopic} does not exist`);
+    expect(transport.delivered).toHaveLength(0);
+    await expect(worker.untilClosed()).resolves.toBeUndefined();
+    // The record is still there for a worker that starts with its topics.
+    const again = workerFor(ctx, { service: serviceFor(transport), ...topics });
+    ctx.cleanup.push(() => again.close());
+    await again.start();
+    await waitFor(() => transport.delivered.length === 1, 'the record sent by a worker with its topics');
+  });
+
   it('refuses to publish to a topic that does not exist (auto-creation off): a systemic error naming it, nothing created', async () => {
     const topic = `mail-missing-${Date.now()}`;
     const producer = createEmailProducer({ kafka: ctx.client, topic });

@@ -32,6 +32,7 @@ import {
 } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import { type RealKafkaCluster, SASL_USER } from '../helpers/kafka-real.js';
+import { clientUnderTestFrom } from './clients.js';
 import {
   clientUnderTest,
   FAST_CONSUMER,
@@ -267,6 +268,67 @@ const refused = (message: RegExp | string = /./) => ({
 /** SASL on a listener that does not speak it: the mock refuses the handshake. */
 const SASL_THE_MOCK_REFUSES = { mechanism: 'plain', username: 'mailer', password: 'sasl-secret' } as const;
 
+describe('close() while the worker replaces a crashed consumer', () => {
+  it('waits for the replacement to connect, then disconnects it: nothing left running, no third consumer', async () => {
+    const calls: string[] = [];
+    let crash: ((payload: Record<string, unknown>) => void) | undefined;
+    let connected: (() => void) | undefined;
+    let made = 0;
+    const kafka = {
+      producer: offline.producer,
+      consumer: () => {
+        const n = ++made;
+        return {
+          ...offline.consumer(),
+          events: { CRASH: 'consumer.crash' },
+          on: (event: string, listener: (e: { payload: Record<string, unknown> }) => void) => {
+            if (event === 'consumer.crash') crash = (payload) => listener({ payload });
+          },
+          connect: () => {
+            calls.push(`consumer ${n} connect`);
+            // The replacement's connect is held until the test lets it finish.
+            if (n === 1) return Promise.resolve();
+            return new Promise<void>((resolve) => {
+              connected = () => {
+                calls.push(`consumer ${n} connected`);
+                resolve();
+              };
+            });
+          },
+          run: async () => void calls.push(`consumer ${n} run`),
+          disconnect: async () => void calls.push(`consumer ${n} disconnect`),
+        };
+      },
+    } satisfies KafkaClientLike;
+    const { lines, logger } = recorder();
+    const worker = createEmailWorker({
+      kafka,
+      flavor: 'kafkajs',
+      service: serviceFor(scriptedTransport()),
+      logger,
+    });
+    await worker.start();
+    crash?.({ error: new Error('the group coordinator went away'), restart: false });
+    await waitFor(() => connected !== undefined, 'the replacement consumer to connect', 5_000);
+    const closing = worker.close();
+    await new Promise((resolve) => setTimeout(resolve, 100)); // close() would have disconnected it by now
+    connected?.();
+    await expect(closing).resolves.toBeUndefined();
+    await expect(worker.untilClosed()).resolves.toBeUndefined();
+    expect(calls).toEqual([
+      'consumer 1 connect',
+      'consumer 1 run',
+      'consumer 1 disconnect',
+      'consumer 2 connect',
+      // Not while it connects: a kafkajs consumer disconnected then connects anyway, and runs on.
+      'consumer 2 connected',
+      'consumer 2 disconnect',
+    ]);
+    expect(made).toBe(2);
+    expect(lines.some((l) => l.fields.event === 'worker.consumer_restarted')).toBe(false);
+  });
+});
+
 describe('what a refused start disconnects, and what it throws', () => {
   it('disconnects the consumer, then the producer, and throws its own error: a disconnect that fails is logged and kept on it', async () => {
     const calls: string[] = [];
@@ -425,6 +487,15 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
 
     /** Lets SASL_USER describe and read the topics and join the group: everything a worker needs but writing. */
     async function grantAllButWrite(topics: string[], groupId: string): Promise<void> {
+      await grant(topics, [AclOperationTypes.DESCRIBE, AclOperationTypes.READ], groupId);
+    }
+
+    /**
+     * Lets SASL_USER do `operations` on the topics, and use the group when one is given, until the
+     * test ends: ACLs belong to the user, not the test, and WRITE on any topic lets its idempotent
+     * producer have an id (KIP-679), which the tests of a user who may not write rely on it lacking.
+     */
+    async function grant(topics: string[], operations: number[], groupId?: string): Promise<void> {
       const acl = (resourceType: number, resourceName: string, operation: number) => ({
         resourceType,
         resourceName,
@@ -434,23 +505,80 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
         operation,
         permissionType: AclPermissionTypes.ALLOW,
       });
-      const admin = ctx.kafka.admin();
-      await admin.connect();
-      try {
-        await admin.createAcls({
-          acl: [
-            ...topics.flatMap((topic) => [
-              acl(AclResourceTypes.TOPIC, topic, AclOperationTypes.DESCRIBE),
-              acl(AclResourceTypes.TOPIC, topic, AclOperationTypes.READ),
-            ]),
-            acl(AclResourceTypes.GROUP, groupId, AclOperationTypes.READ),
-          ],
-        });
-      } finally {
-        await admin.disconnect();
-      }
+      const acls = [
+        ...topics.flatMap((topic) => operations.map((op) => acl(AclResourceTypes.TOPIC, topic, op))),
+        ...(groupId === undefined ? [] : [acl(AclResourceTypes.GROUP, groupId, AclOperationTypes.READ)]),
+      ];
+      const asAdmin = async (use: (admin: ReturnType<typeof ctx.kafka.admin>) => Promise<unknown>) => {
+        const admin = ctx.kafka.admin();
+        await admin.connect();
+        try {
+          await use(admin);
+        } finally {
+          await admin.disconnect();
+        }
+      };
+      await asAdmin((admin) => admin.createAcls({ acl: acls }));
+      ctx.cleanup.push(() => asAdmin((admin) => admin.deleteAcls({ filters: acls })));
     }
     const saslBrokers = () => (ctx.cluster as RealKafkaCluster).saslBrokers as string[];
+
+    it('a worker the cluster keeps out of its group (no READ on the group): says so in its log, sends nothing, and joins once allowed', async () => {
+      const topics = await freshTopics(ctx.cluster, 1);
+      const all = [topics.topic, topics.retryTopic, topics.deadLetterTopic];
+      const { DESCRIBE, READ, WRITE } = AclOperationTypes;
+      await grant(all, [DESCRIBE, READ, WRITE]);
+      const producer = createEmailProducer({ kafka: ctx.client, topic: topics.topic });
+      ctx.cleanup.push(() => producer.disconnect());
+      await producer.publish({
+        to: 'jane@example.com',
+        subject: 'Hi',
+        text: 'Hello',
+        idempotencyKey: 'group-acl:1',
+      });
+      const lines: Array<{ level: string; fields: Record<string, unknown>; message: string }> = [];
+      const keep = (level: string) => (fields: object, message?: string) =>
+        void lines.push({ level, fields: fields as Record<string, unknown>, message: message ?? '' });
+      const transport = scriptedTransport();
+      const worker = createEmailWorker({
+        kafka: clientUnderTestFrom({ brokers: saslBrokers(), clientId: 'group-acl', sasl: SASL_USER }),
+        service: serviceFor(transport),
+        ...topics,
+        consumer: FAST_CONSUMER,
+        logger: { debug: () => {}, info: keep('info'), warn: keep('warn'), error: keep('error') },
+      });
+      ctx.cleanup.push(() => worker.close());
+      await worker.start();
+      const event = (name: string) => lines.find((l) => l.fields.event === name);
+      if (KAFKA_CLIENT === 'confluent') {
+        // librdkafka keeps asking for the group's coordinator without a word to the application.
+        await waitFor(
+          () => event('worker.not_joined') !== undefined,
+          'the worker to say it has not joined',
+          30_000,
+        );
+        expect(event('worker.not_joined')).toMatchObject({
+          level: 'warn',
+          fields: { groupId: topics.groupId },
+          message: expect.stringContaining(`READ on group ${topics.groupId}`),
+        });
+        expect(transport.delivered).toHaveLength(0);
+        await grant([], [], topics.groupId);
+        await waitFor(
+          () => transport.delivered.length === 1,
+          'the email sent once the group is allowed',
+          60_000,
+        );
+      } else {
+        // kafkajs's consumer crashes on "Failed to find group coordinator" (the broker's
+        // GROUP_AUTHORIZATION_FAILED, dropped): replaced, then fatal; the log says what it may be.
+        await expect(worker.untilClosed()).rejects.toMatchObject({ name: 'KafkaJSGroupCoordinatorNotFound' });
+        expect(event('worker.fatal')?.message).toContain(
+          `not allowed to use the group: check READ on group ${topics.groupId}`,
+        );
+        expect(transport.delivered).toHaveLength(0);
+      }
+    });
 
     it('a worker whose topics do not exist: start() names them, and the process exits on its own', async () => {
       const topic = `mail-missing-${randomUUID().slice(0, 8)}`;
