@@ -24,10 +24,10 @@ aside li > .badge.checks { position:absolute; right:10px; top:8px; white-space:n
 #checks .severity { display:inline-block; min-width:64px; margin-right:6px; font-size:11px; text-transform:uppercase; letter-spacing:.04em; font-weight:600; }
 #checks .severity.error { color:#842029; }
 #checks .severity.warning { color:#7A5B00; }
-#checks .severity.info { color:var(--muted, #6C757D); }
-#checks .where { color:var(--muted, #6C757D); font-size:12px; margin-left:4px; word-break:break-all; }
+#checks .severity.info { color:var(--muted, #5C656C); }
+#checks .where { color:var(--muted, #5C656C); font-size:12px; margin-left:4px; word-break:break-all; }
 #checks-spam-run { margin-top:6px; }
-#checks details summary { cursor:pointer; color:var(--muted, #6C757D); font-size:12px; margin-top:4px; }
+#checks details summary { cursor:pointer; color:var(--muted, #5C656C); font-size:12px; margin-top:4px; }
 `;
 
 /** The panel, placed by page.ts above the email. */

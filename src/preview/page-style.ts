@@ -5,7 +5,7 @@
  * document by the page's script.
  */
 export const STYLE = `
-:root { --primary:#007BFF; --text:#343A40; --muted:#6C757D; --line:#DEE2E6; --bg:#F8F9FA; --danger:#DC3545; }
+:root { --primary:#0B5ED7; --text:#343A40; --muted:#5C656C; --line:#DEE2E6; --bg:#F8F9FA; --danger:#DC3545; }
 * { box-sizing: border-box; }
 body { margin:0; font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:var(--text); background:var(--bg); display:grid; grid-template-columns:260px minmax(0,1fr); height:100vh; }
 aside { background:#fff; border-right:1px solid var(--line); overflow:auto; padding:16px 0; }
