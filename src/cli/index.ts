@@ -2,10 +2,10 @@
  * The `mailroom` command: thin. It parses arguments, calls the public API and prints.
  * Errors are one line on stderr and a non-zero exit, never a stack trace.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { isIP } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMailroomError, isMessageError, MessageError } from '../errors.js';
 import { isKafkaTopicMissingError, isKafkaUnavailableError } from '../kafka/failures.js';
@@ -265,9 +265,27 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
             )
           : error;
       });
+      const stop = () => {
+        handler.close();
+        server.close();
+        server.closeAllConnections();
+        // The page can send (release, a test email): an SMTP pool would keep the process alive.
+        void options.transport.close?.();
+      };
+      // Before the address is printed: whoever reads it may stop the preview at once, and a signal
+      // with no listener yet ends the process by the default action (killed, not exit 0).
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
       const address = server.address() as { port: number };
       const host = values.host.includes(':') ? `[${values.host}]` : values.host;
       out(`mailroom preview: http://${host}:${address.port}/`);
+      // Not refused: "New template" makes it. But a mistyped path would otherwise show only the
+      // built-in templates without a word.
+      if (liveDir && !existsSync(liveDir)) {
+        out(
+          `mailroom preview: the templates folder ${resolve(liveDir)} does not exist yet: only the built-in templates are shown; "New template" creates it`,
+        );
+      }
       if (!isLoopback(values.host)) {
         out('Warning: listening beyond this machine; anyone who can reach it can read your emails.');
         if (values.token === undefined && !process.env.MAILROOM_PREVIEW_TOKEN?.trim()) {
@@ -281,15 +299,6 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
           'It answers only localhost and --allowed-hosts: add the name or address you open it by (--allowed-hosts mybox.lan).',
         );
       }
-      const stop = () => {
-        handler.close();
-        server.close();
-        server.closeAllConnections();
-        // The page can send (release, a test email): an SMTP pool would keep the process alive.
-        void options.transport.close?.();
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
       return;
     }
     case 'check': {

@@ -118,8 +118,6 @@ export async function runWorker(
     concurrency: kafkaConfig.concurrency,
     logger,
   });
-  // Open before start(): probes see 503 while the worker joins, and a busy port stops it before Kafka.
-  const health = await serveHealth(worker, flags, logger, service);
   let stopping = false;
   const stop = () => {
     stopping = true;
@@ -131,16 +129,26 @@ export async function runWorker(
         () => process.exit(1),
       );
   };
+  // Before the first line a supervisor may act on (the health port's): a signal with no listener
+  // yet ends the process by the default action, killed rather than closed.
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  const unwatch = () => {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+  };
+  // Open before start(): probes see 503 while the worker joins, and a busy port stops it before Kafka.
+  const health = await serveHealth(worker, flags, logger, service).catch((error: unknown) => {
+    unwatch(); // refused: a later SIGTERM must not exit 0
+    throw error;
+  });
   try {
     await worker.start();
   } catch (error) {
     // A signal while starting: the worker stopped starting and closed, and `stop` exits 0.
     if (stopping) return;
     // Not started: a later SIGTERM must not exit 0 as if the worker had closed cleanly.
-    process.off('SIGTERM', stop);
-    process.off('SIGINT', stop);
+    unwatch();
     await service.close().catch(() => {});
     await health?.close(); // an open port would keep the process from exiting
     if (isKafkaUnavailableError(error)) throw unreachable(error, kafkaConfig.client, clientFailure);

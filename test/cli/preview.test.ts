@@ -102,6 +102,39 @@ describe('mailroom preview', () => {
     expect(run.output().stderr).toBe('');
   });
 
+  it('says so when the --templates folder does not exist (a mistyped path), and serves the built-ins', async () => {
+    const missing = join(dir, 'emails-typo');
+    const run = start('--port', '0', '--templates', missing, '--outbox', join(dir, 'outbox'));
+    const url = await run.url;
+    await expect
+      .poll(() => run.output().stdout)
+      .toContain(`the templates folder ${missing} does not exist yet: only the built-in templates are shown`);
+    const list = (await (await fetch(`${url}api/templates`)).json()) as { templates: { name: string }[] };
+    expect(list.templates.map((t) => t.name)).toEqual(BUILTIN_NAMES);
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+  });
+
+  it('says nothing of the kind when the folder is there', async () => {
+    const here = join(dir, 'emails');
+    await mkdir(here, { recursive: true });
+    const run = start('--port', '0', '--templates', here, '--outbox', join(dir, 'outbox'));
+    await run.url;
+    run.child.kill('SIGTERM');
+    expect(await run.exited, JSON.stringify(run.output())).toBe(0);
+    expect(run.output().stdout).not.toContain('does not exist');
+  });
+
+  it('exits 0 on a SIGTERM sent the moment it prints its address (a script that stops it at once), every time', async () => {
+    // It used to install its signal handlers after that line: about one run in three was killed.
+    for (let i = 0; i < 10; i++) {
+      const run = start('--port', '0', '--outbox', join(dir, 'outbox'));
+      await run.url;
+      run.child.kill('SIGTERM');
+      expect(await run.exited, `run ${i + 1}: ${JSON.stringify(run.output())}`).toBe(0);
+    }
+  });
+
   it('answers loopback and --allowed-hosts names only: a DNS-rebinding Host gets a 403, event stream included', async () => {
     const run = start(
       ...['--port', '0', '--outbox', join(dir, 'outbox')],

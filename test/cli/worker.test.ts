@@ -224,6 +224,24 @@ describe('mailroom worker', () => {
     expect(worker.stdout()).toContain('"event":"worker.closed"');
   }, 60_000);
 
+  it('exits 0 on a SIGTERM sent the moment it prints its first line (the health port), every time', async () => {
+    const topics = await freshTopics(cluster);
+    for (let i = 0; i < 3; i++) {
+      const worker = startCli(
+        ['worker', '--topic', topics.topic, '--group', topics.groupId, '--health-port', '0'],
+        cleanEnv({ MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: cluster.brokers.join(',') }),
+      );
+      try {
+        await waitFor(() => worker.stdout().includes('"event":"worker.health"'), 'the health line');
+        worker.child.kill('SIGTERM');
+        expect(await worker.exited, `run ${i + 1}: ${worker.output()}`).toBe(0);
+      } finally {
+        worker.child.kill('SIGKILL');
+      }
+      expect(worker.stderr()).toBe('');
+    }
+  }, 60_000);
+
   it('consumes the delay topics with --delay-topics (the mock creates them on demand)', () => {
     const topics = freshTopics(cluster);
     return topics.then(({ topic, groupId }) => {
