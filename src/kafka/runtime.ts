@@ -320,6 +320,8 @@ export class WorkerRuntime {
    */
   #watchJoin(): void {
     clearTimeout(this.#joinTimer);
+    // Not while closing: the Confluent client revokes the partitions as it leaves (a rebalance).
+    if (this.#state !== 'running') return;
     const { groupId, consumer } = this.#s;
     const waitMs = (consumer.rebalanceTimeout ?? 60_000) + (consumer.sessionTimeout ?? 30_000);
     const since = Date.now();
@@ -331,9 +333,10 @@ export class WorkerRuntime {
         `not yet a member of group ${groupId} after ${Math.round(waitedMs / 1000)} s: nothing is consumed. ` +
           `Is the Kafka user allowed to use the group (READ on group ${groupId}), and does its coordinator answer?`,
       );
-      this.#joinTimer = setTimeout(check, waitMs);
+      this.#joinTimer = setTimeout(check, waitMs).unref();
     };
-    this.#joinTimer = setTimeout(check, waitMs);
+    // Unref'd: a watch never keeps a process alive (the consumer does while it runs).
+    this.#joinTimer = setTimeout(check, waitMs).unref();
   }
 
   /**

@@ -242,30 +242,28 @@ describe('mailroom worker', () => {
     }
   }, 60_000);
 
-  it('consumes the delay topics with --delay-topics (the mock creates them on demand)', () => {
-    const topics = freshTopics(cluster);
-    return topics.then(({ topic, groupId }) => {
-      // Stopped by SIGTERM after a while: it closes gracefully, its log lines on stdout.
-      const r = spawnSync(
-        process.execPath,
-        [cli, 'worker', '--topic', topic, '--group', groupId, '--delay-topics'],
-        {
-          env: cleanEnv({ KAFKA_BROKERS: cluster.brokers.join(','), MAILROOM_TRANSPORT: 'sandbox' }),
-          encoding: 'utf8',
-          timeout: 15_000,
-        },
-      );
-      const joining = r.stdout
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { event?: string; topics?: string[] })
-        .find((l) => l.event === 'worker.joining');
-      expect(joining?.topics).toEqual([
-        topic,
-        `${topic}.retry`,
-        ...['1m', '10m', '1h', '6h'].map((tier) => `${topic}.delay.${tier}`),
-      ]);
-    });
+  it('consumes the delay topics with --delay-topics, and refuses to start until they exist, naming them', async () => {
+    const { topic, groupId } = await freshTopics(cluster);
+    const delayTopics = ['1m', '10m', '1h', '6h'].map((tier) => `${topic}.delay.${tier}`);
+    const run = () =>
+      spawnSync(process.execPath, [cli, 'worker', '--topic', topic, '--group', groupId, '--delay-topics'], {
+        env: cleanEnv({ KAFKA_BROKERS: cluster.brokers.join(','), MAILROOM_TRANSPORT: 'sandbox' }),
+        encoding: 'utf8',
+        timeout: 15_000,
+      });
+    // Asked of the cluster before joining: the mock would otherwise create them on demand.
+    const refused = run();
+    expect(refused.status, refused.stderr).toBe(1);
+    expect(refused.stderr).toContain(`the Kafka topics ${delayTopics.join(', ')} do not exist`);
+    for (const name of delayTopics) await cluster.createTopic(name, 3);
+    // Stopped by the timeout's SIGTERM after a while: it closes gracefully, its log lines on stdout.
+    const r = run();
+    const joining = r.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { event?: string; topics?: string[] })
+      .find((l) => l.event === 'worker.joining');
+    expect(joining?.topics).toEqual([topic, `${topic}.retry`, ...delayTopics]);
   });
 
   it('refuses a Kafka client it does not know, naming the variable or the flag', () => {
