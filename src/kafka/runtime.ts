@@ -114,10 +114,11 @@ export class WorkerRuntime {
   /** Fires when the consumer has not joined its group in time: see {@link #watchJoin}. */
   #joinTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
-  /** The start in progress, undoing included: close() waits for it rather than disconnect a client that is connecting. */
-  #starting: Promise<void> | undefined;
-  /** A crashed consumer's replacement connecting: close() waits for it, as for a start. */
-  #reopening: Promise<void> | undefined;
+  /**
+   * The start in progress (undoing included), or a crashed consumer's replacement connecting:
+   * close() waits for it rather than disconnect a client that is connecting. See {@link #connecting}.
+   */
+  #inProgress: Promise<void> | undefined;
   /** close() was called, with this deadline: a start in progress stops at its next step. */
   #closeAsked: { deadlineMs: number } | undefined;
   /** What a start close() stopped rejects with. */
@@ -186,12 +187,16 @@ export class WorkerRuntime {
   async start(): Promise<void> {
     if (this.#state !== 'new') throw new Error('createEmailWorker: start() was already called');
     this.#state = 'starting';
-    const starting = this.#startOrUndo();
-    this.#starting = starting;
+    await this.#connecting(this.#startOrUndo());
+  }
+
+  /** Awaits `step` (a start, a consumer's replacement), kept meanwhile for close() to wait for. */
+  async #connecting(step: Promise<void>): Promise<void> {
+    this.#inProgress = step;
     try {
-      await starting;
+      await step;
     } finally {
-      this.#starting = undefined;
+      this.#inProgress = undefined;
     }
   }
 
@@ -650,13 +655,7 @@ export class WorkerRuntime {
       // kafkajs refuses a subscription to a topic deleted meanwhile; librdkafka would wait for it.
       if (this.#s.flavor === 'confluent') await this.#checkTopics();
       this.#state = 'running';
-      const reopening = this.#openConsumer();
-      this.#reopening = reopening;
-      try {
-        await reopening;
-      } finally {
-        this.#reopening = undefined;
-      }
+      await this.#connecting(this.#openConsumer());
       if (this.#closeAsked) return; // close() disconnects it now
       this.#log?.info(
         { event: 'worker.consumer_restarted', attempt: this.#restartsInARow },
@@ -710,8 +709,7 @@ export class WorkerRuntime {
    * closed as usual. So is a crashed consumer's replacement: waited for, then disconnected.
    */
   async #closeOrStopStarting(deadlineMs: number): Promise<void> {
-    await this.#starting?.catch(() => {});
-    await this.#reopening?.catch(() => {});
+    await this.#inProgress?.catch(() => {});
     if (this.#state === 'closed') return;
     await this.#shutDown(deadlineMs);
   }
