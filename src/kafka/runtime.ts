@@ -121,6 +121,8 @@ export class WorkerRuntime {
   #inProgress: Promise<void> | undefined;
   /** close() was called, with this deadline: a start in progress stops at its next step. */
   #closeAsked: { deadlineMs: number } | undefined;
+  /** The signal that closed the worker (`handleSignals`), if one did. */
+  #signal: NodeJS.Signals | undefined;
   /** What a start close() stopped rejects with. */
   #stopped: Error | undefined;
   /** Restarts since the last batch that went through: the budget `maxRestarts` bounds. */
@@ -187,6 +189,12 @@ export class WorkerRuntime {
   async start(): Promise<void> {
     if (this.#state !== 'new') throw new Error('createEmailWorker: start() was already called');
     this.#state = 'starting';
+    // From the first step: a signal during the start (a deploy stopping a worker as it comes up)
+    // stops the start as close() does, rather than killing the process by the default action.
+    if (this.#s.handleSignals) {
+      process.once('SIGTERM', this.#onSignal);
+      process.once('SIGINT', this.#onSignal);
+    }
     await this.#connecting(this.#startOrUndo());
   }
 
@@ -238,10 +246,6 @@ export class WorkerRuntime {
       await this.#undoStart(error);
       throw error;
     }
-    if (this.#s.handleSignals) {
-      process.once('SIGTERM', this.#onSignal);
-      process.once('SIGINT', this.#onSignal);
-    }
     this.#log?.info(
       { event: 'worker.started', groupId, topic, retryTopic, deadLetterTopic },
       `email worker started: consuming ${topic} and ${retryTopic} as group ${groupId}`,
@@ -251,7 +255,8 @@ export class WorkerRuntime {
   /** close() was called while the worker started: the start stops here, and undoes what it connected. */
   #stopIfClosing(): void {
     if (!this.#closeAsked) return;
-    this.#stopped = new Error('createEmailWorker: close() was called before the worker had started');
+    const by = this.#signal === undefined ? '' : ` (on ${this.#signal})`;
+    this.#stopped = new Error(`createEmailWorker: close() was called before the worker had started${by}`);
     throw this.#stopped;
   }
 
@@ -683,7 +688,8 @@ export class WorkerRuntime {
   // ---- close -------------------------------------------------------------------------------
 
   // The process is going away: after the worker, the service's connections (an SMTP pool) close too.
-  readonly #onSignal = () => {
+  readonly #onSignal = (signal: NodeJS.Signals) => {
+    this.#signal ??= signal;
     this.close()
       .then(() => this.#s.service.close())
       .catch((error) => this.#say.emit('error', { error }));

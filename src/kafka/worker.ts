@@ -114,7 +114,11 @@ export interface EmailWorkerOptions extends EnvelopeLimits {
   maxRestarts?: number;
   /** How long `close()` lets in-flight sends finish before aborting them (ms). Default 30 000. */
   shutdownDeadlineMs?: number;
-  /** On SIGTERM and SIGINT, close gracefully, then close the service's transport. Default false. */
+  /**
+   * On SIGTERM and SIGINT, close gracefully, then close the service's transport. Default false.
+   * Watched from the moment `start()` is called: a signal during the start stops it as `close()`
+   * does (`start()` rejects saying so, naming the signal), and the process is not killed.
+   */
   handleSignals?: boolean;
   /** Which client `kafka` is; detected when omitted. */
   flavor?: KafkaFlavor;

@@ -29,6 +29,8 @@ export interface Plan {
   twice?: boolean;
   /** Calls the worker's close() as start() is called, or once it logs that it is joining its group. */
   closeAt?: 'start' | 'joining';
+  /** With `handleSignals`, the child sends itself SIGTERM once the worker logs that it is connecting to Kafka. */
+  signalAt?: 'connecting';
 }
 
 /** One attempt's outcome, as the child writes it. */
@@ -111,10 +113,13 @@ async function workerAttempt(): Promise<Outcome> {
       warn: quiet,
       error: quiet,
       info: (fields) => {
-        if (plan.closeAt === 'joining' && (fields as { event?: string }).event === 'worker.joining')
-          closeNow();
+        const event = (fields as { event?: string }).event;
+        if (event === 'worker.joining' && plan.closeAt === 'joining') closeNow();
+        if (event === 'worker.connecting' && plan.signalAt === 'connecting')
+          process.kill(process.pid, 'SIGTERM');
       },
     },
+    ...(plan.signalAt ? { handleSignals: true } : {}),
   });
   const starting = settled(worker.start());
   const second = plan.twice ? settled(worker.start()) : undefined;

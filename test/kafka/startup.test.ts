@@ -479,6 +479,24 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
     });
   }
 
+  it('a worker with handleSignals sent SIGTERM while it connects: the start stops as close() stops it (start() rejects naming the signal), and the process is not killed but exits on its own', async () => {
+    const topics = await freshTopics(cluster, 1);
+    const run = await refusedStart({
+      what: 'worker',
+      brokers: cluster.brokers,
+      ...topics,
+      signalAt: 'connecting',
+    });
+    expect(run.outcomes).toEqual([
+      {
+        start: refused('close() was called before the worker had started (on SIGTERM)'),
+        close: 'resolved',
+        untilClosed: 'resolved',
+      },
+    ]);
+    expect(run.exit, run.stderr).toBe(0);
+  });
+
   describe('on a real Kafka broker (auto-creation off, ACLs on its SASL listener)', () => {
     const ctx = useKafka({ real: { nodes: 1, authorize: true } });
     const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = createRequire(
