@@ -12,11 +12,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { contrastRatio, MIN_TEXT_CONTRAST } from '../../src/contrast.js';
 import { EmailService, memoryTransport, sandboxTransport } from '../../src/index.js';
 import { createPreviewHandler, type PreviewHandler } from '../../src/preview/index.js';
 import { BUILTIN_NAMES } from '../helpers/builtins.js';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, type MeasuredText, measureTextContrast } from '../helpers/chromium.js';
 
 const FROM = 'Acme <no-reply@acme.example>';
 const artifacts = fileURLToPath(new URL('../../test-artifacts/preview/', import.meta.url));
@@ -208,46 +207,42 @@ async function open(url = base): Promise<void> {
 }
 
 describe('the preview page in Chromium', () => {
-  it('its own text meets WCAG 2.1 AA contrast (4.5:1) wherever a person reads it: lists, headings, pressed buttons, the current item', async () => {
+  it('its own text meets WCAG 2.1 AA contrast (4.5:1) wherever a person reads it: a template (each tab), a captured email, the settings', async () => {
     await open();
+    const measured: MeasuredText[] = [];
+    /** Measures the page as it is now, off the sidebar (the current item as it shows, not hovered). */
+    const measure = async (view: string) => {
+      await page.mouse.move(900, 700);
+      const { texts, failing } = await measureTextContrast(page);
+      expect(failing, view).toEqual([]);
+      measured.push(...texts);
+      return texts;
+    };
     await page.click('[data-template="verification"]');
     await expect.poll(() => shown(page.locator('#title')), WAIT).toBe('verification');
-    await page.mouse.move(900, 700); // off the sidebar: the current item as it shows, not hovered
-    // Each visible element with text of its own: its colour, and the first opaque background behind it.
-    // A script (this project's types have no DOM): what the page's own script would see.
-    const texts = (await page.evaluate(`(() => {
-      const opaque = (el) => {
-        for (let e = el; e; e = e.parentElement) {
-          const bg = getComputedStyle(e).backgroundColor;
-          if (!/rgba\\(.*,\\s*0\\)$/.test(bg) && bg !== 'transparent') return bg;
-        }
-        return 'rgb(255, 255, 255)';
-      };
-      const found = [];
-      for (const el of document.querySelectorAll('body *')) {
-        const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
-        if (!own || el.offsetParent === null || el.closest(':disabled')) continue;
-        found.push({ text: el.textContent.trim().slice(0, 40), color: getComputedStyle(el).color, background: opaque(el) });
-      }
-      return found;
-    })()`)) as Array<{ text: string; color: string; background: string }>;
-    const hex = (rgb: string) =>
-      `#${(rgb.match(/\d+/g) ?? [])
-        .slice(0, 3)
-        .map((n) => Number(n).toString(16).padStart(2, '0'))
-        .join('')}`;
-    const failing = texts
-      .map((t) => ({ ...t, ratio: contrastRatio(hex(t.color), hex(t.background)) }))
-      .filter((t) => t.ratio < MIN_TEXT_CONTRAST);
-    expect(texts.length).toBeGreaterThan(20);
-    expect(failing).toEqual([]);
-    // Among them a pressed button (its label on the primary colour) and the current template.
-    expect(texts).toContainEqual(
-      expect.objectContaining({ text: 'Desktop', background: 'rgb(11, 94, 215)' }),
-    );
-    expect(texts).toContainEqual(
-      expect.objectContaining({ text: 'verification', background: 'rgb(231, 241, 255)' }),
-    );
+    expect((await measure('template')).length).toBeGreaterThan(20);
+    for (const tab of ['text', 'source', 'headers']) {
+      await page.click(`[data-tab="${tab}"]`);
+      await expect.poll(() => visible(page.locator(`#${tab}`)), WAIT).toBe(true);
+      await measure(`template, ${tab} tab`);
+    }
+    await page.locator('#outbox [data-email]').nth(1).click();
+    await expect.poll(() => shown(page.locator('#title')), WAIT).toBe('Verify your email address for Acme');
+    await page.click('[data-tab="headers"]');
+    await expect.poll(() => visible(page.locator('#headers')), WAIT).toBe(true);
+    await measure('captured email, headers tab');
+    await page.goto(`${base}#settings`);
+    await page.locator('#settings-groups table').first().waitFor(WAIT);
+    await measure('settings');
+    // Among them a pressed button (its label on the primary colour), the current template, a
+    // checks badge, a captured email's download link, a header's name, a setting's name and button.
+    for (const [text, background] of [
+      ['Desktop', 'rgb(11, 94, 215)'],
+      ['verification', 'rgb(231, 241, 255)'],
+    ])
+      expect(measured).toContainEqual(expect.objectContaining({ text, background }));
+    for (const text of ['checks ok', 'Download .eml', 'Subject', 'Sends through', 'Verify connection'])
+      expect(measured).toContainEqual(expect.objectContaining({ text }));
   });
 
   it('shows a template with its data sets, at mobile width, as text and with headers', async () => {

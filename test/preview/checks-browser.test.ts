@@ -13,7 +13,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmailService, memoryTransport, sandboxTransport } from '../../src/index.js';
 import { createPreviewHandler, type PreviewHandler } from '../../src/preview/index.js';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, measureTextContrast } from '../helpers/chromium.js';
 
 const FROM = 'Acme <no-reply@acme.example>';
 const artifacts = fileURLToPath(new URL('../../test-artifacts/preview/', import.meta.url));
@@ -153,6 +153,12 @@ describe('checks on the preview page', () => {
       .poll(() => page.locator('#checks-spam li[data-check="spam"]').textContent(), { timeout: 60_000 })
       .toMatch(/^infospam: SpamAssassin scores it -?[\d.]+ \(spam from 5(\.0)?\)/);
     await page.screenshot({ path: join(artifacts, 'checks-panel.png'), fullPage: true });
+    // The panel's text, its severity labels and the sidebar's badges meet WCAG 2.1 AA (4.5:1).
+    await page.mouse.move(900, 700);
+    const { texts, failing } = await measureTextContrast(page);
+    expect(failing).toEqual([]);
+    for (const text of ['warning', 'info', 'checks ok', '1 warning'])
+      expect(texts).toContainEqual(expect.objectContaining({ text }));
     await page.close();
   }, 90_000);
 

@@ -14,7 +14,7 @@ import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { memoryTransport } from '../../src/index.js';
 import { createPreviewHandler, type PreviewHandler } from '../../src/preview/index.js';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, measureTextContrast } from '../helpers/chromium.js';
 
 const fixture = fileURLToPath(new URL('../fixtures/templates/invoice', import.meta.url));
 const artifacts = fileURLToPath(new URL('../../test-artifacts/preview/', import.meta.url));
@@ -90,6 +90,14 @@ const WAIT = { timeout: 8_000 };
 const shown = (locator: Locator) => locator.innerText({ timeout: 500 }).catch(() => '');
 const draft = () => page.frameLocator('#editor-frame');
 const frame = () => page.frameLocator('#frame');
+
+/** The editor's text meets WCAG 2.1 AA (4.5:1), `texts` among what was measured. */
+async function expectReadable(texts: string[]): Promise<void> {
+  await page.mouse.move(900, 700); // nothing hovered
+  const measured = await measureTextContrast(page);
+  expect(measured.failing).toEqual([]);
+  for (const text of texts) expect(measured.texts).toContainEqual(expect.objectContaining({ text }));
+}
 
 async function open(url = `${base}?token=${TOKEN}`, template = 'invoice'): Promise<void> {
   await page.goto(`${url}#template/${template}`);
@@ -177,6 +185,7 @@ describe('the template editor in Chromium', () => {
     await expect
       .poll(() => shown(page.locator('#editor-status')), WAIT)
       .toBe('Saved subject.eta, preheader.eta, html.eta');
+    await expectReadable(['Save', 'Close']);
     const after = await snapshot(invoice);
     expect(after.get('subject.eta')?.text).toBe('Your bill <%= it.number %> is ready');
     expect(after.get('html.eta')?.text).toBe(html);
@@ -224,6 +233,7 @@ describe('the template editor in Chromium', () => {
       .poll(() => shown(page.locator('#editor-status')), WAIT)
       .toBe('Not saved: it does not compile');
     expect(await snapshot(invoice)).toEqual(before);
+    await expectReadable(['Not saved: it does not compile']);
 
     // A data set that is not JSON is refused the same way, at its own file.
     await page.fill('#editor [data-file="html.eta"]', html);
