@@ -79,8 +79,9 @@ const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
  * both) present a client certificate (mutual TLS), with `KAFKA_SSL_KEY_PASSWORD` for an encrypted
  * key. Any of them turns TLS on; with `KAFKA_SSL=false` they are refused. The files are read and
  * checked here, once: an unreadable one, one without the PEM it should hold, a key its password
- * does not open or one that is not the certificate's is a `ConfigError` naming the variable and the
- * path (never the contents or the password). The result is `client.ssl` as
+ * does not open or one that is not the certificate's, a client certificate out of date (expired or
+ * not yet valid: RFC 5280 §4.1.2.5) and a CA file with no certificate in date is a `ConfigError`
+ * naming the variable and the path (never the contents or the password). The result is `client.ssl` as
  * {@link KafkaTlsOptions}.
  *
  * @example
@@ -225,9 +226,24 @@ function tlsFromEnv(
       'is required with KAFKA_SSL_KEY_PASSWORD (the key it opens)',
     );
   const options: KafkaTlsOptions = {};
-  if (caPath !== undefined) options.ca = certificatesFile('KAFKA_SSL_CA_LOCATION', caPath).text;
+  if (caPath !== undefined) {
+    const bundle = certificatesFile('KAFKA_SSL_CA_LOCATION', caPath);
+    // A bundle may keep an expired CA beside its successor; one with none in date verifies nothing.
+    if (!bundle.all.some((cert) => outOfDate(cert) === undefined))
+      throw new ConfigError(
+        'KAFKA_SSL_CA_LOCATION',
+        `${caPath}: no certificate in it is in date (${outOfDate(bundle.first)}), so none can verify the brokers: replace it`,
+      );
+    options.ca = bundle.text;
+  }
   if (certPath !== undefined && keyPath !== undefined) {
     const cert = certificatesFile('KAFKA_SSL_CERTIFICATE_LOCATION', certPath);
+    const stale = outOfDate(cert.first);
+    if (stale !== undefined)
+      throw new ConfigError(
+        'KAFKA_SSL_CERTIFICATE_LOCATION',
+        `${certPath}: the client certificate (${subjectOf(cert.text)}) ${stale}, and the brokers refuse it in the TLS handshake: renew it`,
+      );
     const key = privateKeyFile(keyPath, passphrase);
     if (!cert.first.checkPrivateKey(key.object))
       throw new ConfigError(
@@ -253,8 +269,23 @@ function readPem(variable: string, path: string): string {
 
 const CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
+/**
+ * Why `cert` is not valid now: "expired on 2020-01-02T00:00:00.000Z", "is not valid until …"; or
+ * undefined while it is (its notBefore..notAfter, RFC 5280 §4.1.2.5, checked by every TLS peer).
+ */
+function outOfDate(cert: X509Certificate, now = Date.now()): string | undefined {
+  const notBefore = Date.parse(cert.validFrom);
+  const notAfter = Date.parse(cert.validTo);
+  if (now > notAfter) return `expired on ${new Date(notAfter).toISOString()}`;
+  if (now < notBefore) return `is not valid until ${new Date(notBefore).toISOString()}`;
+  return undefined;
+}
+
 /** A PEM file of certificates (a CA bundle, a certificate and its chain), each one parsed. */
-function certificatesFile(variable: string, path: string): { text: string; first: X509Certificate } {
+function certificatesFile(
+  variable: string,
+  path: string,
+): { text: string; first: X509Certificate; all: X509Certificate[] } {
   const text = readPem(variable, path);
   const blocks = text.match(CERTIFICATE) ?? [];
   if (blocks.length === 0)
@@ -269,7 +300,7 @@ function certificatesFile(variable: string, path: string): { text: string; first
       throw new ConfigError(variable, `${path}: certificate ${i + 1} of ${blocks.length} does not parse`);
     }
   });
-  return { text, first: parsed[0] as X509Certificate };
+  return { text, first: parsed[0] as X509Certificate, all: parsed };
 }
 
 const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;

@@ -5,7 +5,7 @@
  * Node, librdkafka and Kafka's PEM key store all read them.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -35,6 +35,12 @@ export interface TestCa {
   clientKeyPassword: string;
   /** CN=stranger, signed by a CA the broker does not trust. */
   stranger: CertFiles;
+  /** CN=mailroom-worker, signed by the CA, valid 1 to 2 January 2020 only. */
+  expired: CertFiles;
+  /** CN=mailroom-worker, signed by the CA, valid from 1 January 2099. */
+  notYetValid: CertFiles;
+  /** A CA certificate (PEM) valid 1 to 2 January 2020 only. */
+  expiredCa: string;
   remove(): Promise<void>;
 }
 
@@ -52,6 +58,9 @@ export async function makeTestCa(): Promise<TestCa> {
     ]);
     await signed(at('client'), 'mailroom-worker', at('ca'), ['extendedKeyUsage=clientAuth']);
     await signed(at('stranger'), 'stranger', at('other-ca'), ['extendedKeyUsage=clientAuth']);
+    await dated(dir, 'expired', 'mailroom-worker', at('ca'), ['20200101000000Z', '20200102000000Z']);
+    await dated(dir, 'not-yet-valid', 'mailroom-worker', at('ca'), ['20990101000000Z', '20990102000000Z']);
+    await dated(dir, 'expired-ca', 'expired test CA', 'self', ['20200101000000Z', '20200102000000Z']);
     await openssl([
       'pkcs8',
       '-topk8',
@@ -80,6 +89,9 @@ export async function makeTestCa(): Promise<TestCa> {
     client: { cert: at('client.pem'), key: at('client.key'), encryptedKey: at('client-encrypted.key') },
     clientKeyPassword,
     stranger: { cert: at('stranger.pem'), key: at('stranger.key') },
+    expired: { cert: at('expired.pem'), key: at('expired.key') },
+    notYetValid: { cert: at('not-yet-valid.pem'), key: at('not-yet-valid.key') },
+    expiredCa: at('expired-ca.pem'),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 }
@@ -129,6 +141,44 @@ async function signed(base: string, name: string, ca: string, extensions: string
     `${base}.ext`,
     '-out',
     `${base}.pem`,
+  ]);
+}
+
+/**
+ * `<dir>/<name>.pem` and `.key`: a certificate for `cn` valid only between two dates
+ * (`YYYYMMDDHHMMSSZ`), signed by the CA at `<ca>.pem` or by itself. `openssl x509` and `req` only
+ * count days from now; `openssl ca` takes dates, with a config and a database of its own.
+ */
+async function dated(dir: string, name: string, cn: string, ca: string, [start, end]: [string, string]) {
+  const base = join(dir, name);
+  const db = join(dir, `${name}-db`);
+  await mkdir(db);
+  await writeFile(join(db, 'index.txt'), '');
+  await writeFile(
+    join(db, 'ca.cnf'),
+    `[ca]\ndefault_ca = dated\n[dated]\ndatabase = ${db}/index.txt\nnew_certs_dir = ${db}\n` +
+      'rand_serial = yes\ndefault_md = sha256\npolicy = any\nunique_subject = no\n[any]\ncommonName = supplied\n',
+  );
+  await openssl(['req', ...EC_KEY, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${cn}`]);
+  const signer =
+    ca === 'self'
+      ? ['-selfsign', '-keyfile', `${base}.key`]
+      : ['-cert', `${ca}.pem`, '-keyfile', `${ca}.key`];
+  await openssl([
+    'ca',
+    '-config',
+    join(db, 'ca.cnf'),
+    '-batch',
+    '-notext',
+    ...signer,
+    '-in',
+    `${base}.csr`,
+    '-out',
+    `${base}.pem`,
+    '-startdate',
+    start,
+    '-enddate',
+    end,
   ]);
 }
 

@@ -228,6 +228,39 @@ describe('kafkaConfigFromEnv: TLS with a private CA and a client certificate', (
     expect(folder?.message).toBe(`KAFKA_SSL_CERTIFICATE_LOCATION: cannot read ${pki.dir} (EISDIR)`);
   });
 
+  it('refuses a client certificate out of date, expired or not yet valid (the brokers refuse it in the handshake), naming the path, the subject and the date', () => {
+    for (const [cert, why] of [
+      [pki.expired, 'expired on 2020-01-02T00:00:00.000Z'],
+      [pki.notYetValid, 'is not valid until 2099-01-01T00:00:00.000Z'],
+    ] as const) {
+      const error = refusal(() =>
+        kafkaConfigFromEnv({
+          KAFKA_BROKERS: 'k:1',
+          KAFKA_SSL_CERTIFICATE_LOCATION: cert.cert,
+          KAFKA_SSL_KEY_LOCATION: cert.key,
+        }),
+      );
+      expect(error?.option).toBe('KAFKA_SSL_CERTIFICATE_LOCATION');
+      expect(error?.message).toBe(
+        `KAFKA_SSL_CERTIFICATE_LOCATION: ${cert.cert}: the client certificate (CN=mailroom-worker) ${why}, and the brokers refuse it in the TLS handshake: renew it`,
+      );
+    }
+  });
+
+  it('refuses a CA bundle with no certificate in date, and takes one that keeps an expired CA beside a valid one', () => {
+    const error = refusal(() =>
+      kafkaConfigFromEnv({ KAFKA_BROKERS: 'k:1', KAFKA_SSL_CA_LOCATION: pki.expiredCa }),
+    );
+    expect(error?.option).toBe('KAFKA_SSL_CA_LOCATION');
+    expect(error?.message).toBe(
+      `KAFKA_SSL_CA_LOCATION: ${pki.expiredCa}: no certificate in it is in date (expired on 2020-01-02T00:00:00.000Z), so none can verify the brokers: replace it`,
+    );
+    const mixed = file('mixed-ca.pem', text(pki.expiredCa) + text(pki.ca));
+    expect(kafkaConfigFromEnv({ KAFKA_BROKERS: 'k:1', KAFKA_SSL_CA_LOCATION: mixed }).client.ssl).toEqual({
+      ca: text(mixed),
+    });
+  });
+
   it('refuses a file without the PEM it should hold, naming the path and never the contents', () => {
     const notPem = file('not-pem.txt', 'hunter2-file-contents\n');
     for (const [env, name] of [
