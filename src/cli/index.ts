@@ -68,6 +68,8 @@ function recipients(values: readonly string[]): string[] {
         start = i + 1;
       }
     }
+    // Else the rest would be one address, its commas unsplit, refused for a reason that hides this one.
+    if (quoted) throw new UsageError(`--to has a quote that is not closed in ${JSON.stringify(value)}`);
     add(value.slice(start));
   }
   return list;

@@ -240,6 +240,11 @@ describe('bad arguments', () => {
       /--to has an empty address/,
     ],
     [
+      ['send', 'verification', '--to', '"Doe, Jane <jane@example.com>, b@example.com', '--data', data],
+      2,
+      /--to has a quote that is not closed in "\\"Doe, Jane <jane@example.com>, b@example.com"/,
+    ],
+    [
       [
         'send',
         'verification',
