@@ -4,7 +4,8 @@
  * variable.
  */
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { isKafkaFlavor, type KafkaFlavor } from './client.js';
 import { DEFAULT_TOPIC } from './producer.js';
@@ -74,8 +75,8 @@ const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 /**
  * Reads the Kafka variables. Throws a `ConfigError` naming the first one missing or malformed.
  *
- * TLS: `KAFKA_SSL=true` trusts the system's CAs. `KAFKA_SSL_CA_LOCATION` (a PEM CA bundle) trusts a
- * private CA instead; `KAFKA_SSL_CERTIFICATE_LOCATION` and `KAFKA_SSL_KEY_LOCATION` (PEM, always
+ * TLS: `KAFKA_SSL=true` trusts the system's CAs. `KAFKA_SSL_CA_LOCATION` (a PEM CA bundle, or a
+ * folder of them) trusts a private CA instead; `KAFKA_SSL_CERTIFICATE_LOCATION` and `KAFKA_SSL_KEY_LOCATION` (PEM, always
  * both) present a client certificate (mutual TLS), with `KAFKA_SSL_KEY_PASSWORD` for an encrypted
  * key. Any of them turns TLS on; with `KAFKA_SSL=false` they are refused. The files are read and
  * checked here, once: an unreadable one, one without the PEM it should hold, a key its password
@@ -227,7 +228,7 @@ function tlsFromEnv(
     );
   const options: KafkaTlsOptions = {};
   if (caPath !== undefined) {
-    const bundle = certificatesFile('KAFKA_SSL_CA_LOCATION', caPath);
+    const bundle = certificatesFile('KAFKA_SSL_CA_LOCATION', caPath, { folder: true });
     // A bundle may keep an expired CA beside its successor; one with none in date verifies nothing.
     if (!bundle.all.some((cert) => outOfDate(cert) === undefined))
       throw new ConfigError(
@@ -269,6 +270,36 @@ function readPem(variable: string, path: string): string {
 
 const CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false; // readPem says why it cannot be read
+  }
+}
+
+/** The certificates of a folder's files, each once, in name order, as one PEM bundle. */
+function folderBundle(variable: string, path: string): string {
+  let names: string[];
+  try {
+    names = readdirSync(path).sort();
+  } catch (error) {
+    throw new ConfigError(
+      variable,
+      `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+    );
+  }
+  const blocks = new Set<string>();
+  for (const name of names) {
+    const file = join(path, name);
+    if (isFolder(file)) continue;
+    for (const block of readPem(variable, file).match(CERTIFICATE) ?? []) blocks.add(block);
+  }
+  if (blocks.size === 0)
+    throw new ConfigError(variable, `${path} is a folder with no PEM certificate in its files`);
+  return `${[...blocks].join('\n')}\n`;
+}
+
 /**
  * Why `cert` is not valid now: "expired on 2020-01-02T00:00:00.000Z", "is not valid until …"; or
  * undefined while it is (its notBefore..notAfter, RFC 5280 §4.1.2.5, checked by every TLS peer).
@@ -281,12 +312,18 @@ function outOfDate(cert: X509Certificate, now = Date.now()): string | undefined 
   return undefined;
 }
 
-/** A PEM file of certificates (a CA bundle, a certificate and its chain), each one parsed. */
+/**
+ * A PEM file of certificates (a CA bundle, a certificate and its chain), each one parsed. With
+ * `folder`, `path` may also be a folder of such files, as librdkafka's `ssl.ca.location` and
+ * OpenSSL's CApath allow: every certificate of its files (not its subfolders), each once (a
+ * hashed folder links the same file under several names), one bundle.
+ */
 function certificatesFile(
   variable: string,
   path: string,
+  { folder = false } = {},
 ): { text: string; first: X509Certificate; all: X509Certificate[] } {
-  const text = readPem(variable, path);
+  const text = folder && isFolder(path) ? folderBundle(variable, path) : readPem(variable, path);
   const blocks = text.match(CERTIFICATE) ?? [];
   if (blocks.length === 0)
     throw new ConfigError(

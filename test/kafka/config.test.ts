@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConfigError, isConfigError } from '../../src/index.js';
@@ -226,6 +226,26 @@ describe('kafkaConfigFromEnv: TLS with a private CA and a client certificate', (
       }),
     );
     expect(folder?.message).toBe(`KAFKA_SSL_CERTIFICATE_LOCATION: cannot read ${pki.dir} (EISDIR)`);
+  });
+
+  it("takes a folder of CA files as librdkafka's ssl.ca.location does: each certificate of its files once, not its subfolders", () => {
+    const folder = join(pki.dir, 'ca-folder');
+    mkdirSync(join(folder, 'sub'), { recursive: true });
+    writeFileSync(join(folder, 'ca.pem'), text(pki.ca));
+    symlinkSync(join(folder, 'ca.pem'), join(folder, '1a2b3c4d.0')); // a hashed name (c_rehash) for the same file
+    writeFileSync(join(folder, 'README'), 'not a certificate\n');
+    writeFileSync(join(folder, 'sub', 'other.pem'), text(pki.expiredCa));
+    const { client } = kafkaConfigFromEnv({ KAFKA_BROKERS: 'k:1', KAFKA_SSL_CA_LOCATION: folder });
+    expect(client.ssl).toEqual({ ca: `${text(pki.ca).trim()}\n` });
+    expect(describeKafkaSecurity(client).fields.tls).toEqual({ ca: 'CN=mailroom test CA' });
+
+    const empty = join(pki.dir, 'empty-folder');
+    mkdirSync(empty);
+    writeFileSync(join(empty, 'README'), 'not a certificate\n');
+    const error = refusal(() => kafkaConfigFromEnv({ KAFKA_BROKERS: 'k:1', KAFKA_SSL_CA_LOCATION: empty }));
+    expect(error?.message).toBe(
+      `KAFKA_SSL_CA_LOCATION: ${empty} is a folder with no PEM certificate in its files`,
+    );
   });
 
   it('refuses a client certificate out of date, expired or not yet valid (the brokers refuse it in the handshake), naming the path, the subject and the date', () => {

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -167,7 +167,7 @@ describe(`Kafka over mutual TLS from the environment (${KAFKA_CLIENT})`, { timeo
     );
   });
 
-  it('mailroom worker delivers over mutual TLS from the environment alone, and says so without a secret', async () => {
+  it('mailroom worker delivers over mutual TLS from the environment alone (its CA a folder), and says so without a secret', async () => {
     const topics = await freshTopics(cluster, 1);
     const outbox = await mkdtemp(join(tmpdir(), 'mailroom-worker-tls-'));
     cleanup.push(() => rm(outbox, { recursive: true, force: true }));
@@ -176,7 +176,15 @@ describe(`Kafka over mutual TLS from the environment (${KAFKA_CLIENT})`, { timeo
     cleanup.push(() => producer.disconnect());
     await producer.publish(email(2));
 
-    const worker = startWorkerCli(topics, { ...mutualTls(), MAILROOM_SANDBOX_DIR: outbox });
+    // The CA as a folder (librdkafka's ssl.ca.location may name one), its file there under a hashed name too.
+    const caFolder = await mkdtemp(join(pki.dir, 'cas-'));
+    await symlink(pki.ca, join(caFolder, 'ca.pem'));
+    await symlink(pki.ca, join(caFolder, '5ed36f99.0'));
+    const worker = startWorkerCli(topics, {
+      ...mutualTls(),
+      KAFKA_SSL_CA_LOCATION: caFolder,
+      MAILROOM_SANDBOX_DIR: outbox,
+    });
     const emails = () => readdirSync(outbox).filter((f) => f.endsWith('.eml'));
     await waitFor(
       () => emails().length > 0 || worker.child.exitCode !== null,
