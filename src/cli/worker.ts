@@ -350,6 +350,25 @@ function unreachable(
       'KAFKA_SSL_CERTIFICATE_LOCATION',
       `${told}. The broker refused this client's certificate, or asked for one and got none: KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION name the certificate and key it accepts`,
     );
+  const brokers = client.brokers.join(',');
+  // kafkajs: "Closed connection"; librdkafka says "connecting to a SSL listener?" when it can tell.
+  if (!client.ssl && /Closed connection|SSL listener|incorrect security\.protocol/i.test(why))
+    return new ConfigError(
+      'KAFKA_SSL',
+      `${told}. The broker closed the connection when this client spoke plain Kafka to it: if ${brokers} is a TLS listener, set KAFKA_SSL=true`,
+    );
+  // Node: "disconnected before secure TLS connection was established"; librdkafka: "connecting to a PLAINTEXT broker listener?".
+  if (client.ssl && /before secure TLS connection|PLAINTEXT broker listener|wrong version number/i.test(why))
+    return new ConfigError(
+      'KAFKA_SSL',
+      `${told}. The broker did not answer in TLS: if ${brokers} is a plain listener, turn TLS off (unset KAFKA_SSL and the KAFKA_SSL_* variables) or give the brokers' TLS port`,
+    );
+  // librdkafka may say no more than this, for a plain client on a TLS listener too.
+  if (!clientLog && /broker transport failure/i.test(error.message))
+    return new ConfigError(
+      'KAFKA_BROKERS',
+      `${told}. Check the hosts and ports${client.ssl ? '' : `; if ${brokers} is a TLS listener, set KAFKA_SSL=true`}`,
+    );
   return new ConfigError('KAFKA_BROKERS', told);
 }
 

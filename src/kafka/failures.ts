@@ -82,11 +82,16 @@ export function kafkaErrorFields(error: unknown): Record<string, string> {
   return fields;
 }
 
-/** True for a failure to reach any broker (refused, unknown host, timed out connecting). */
+/**
+ * True for a failure to reach any broker (refused, unknown host, timed out connecting, or closed
+ * by the broker as the client spoke: kafkajs's "Closed connection", which is what a plain client
+ * gets from a TLS listener).
+ */
 export function isConnectionError(error: unknown): boolean {
   return chain(error).some(
     (e) =>
       e.name === 'KafkaJSConnectionError' ||
+      e.name === 'KafkaJSConnectionClosedError' ||
       e.name === 'KafkaJSNoBrokerAvailableError' ||
       e.name === 'KafkaJSBrokerNotFound' ||
       (typeof e.code === 'string' &&

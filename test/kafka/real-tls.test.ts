@@ -167,6 +167,35 @@ describe(`Kafka over mutual TLS from the environment (${KAFKA_CLIENT})`, { timeo
     );
   });
 
+  it('mailroom worker names KAFKA_SSL when it speaks plain Kafka to a TLS listener, or TLS to a plain one: the commonest TLS mistakes', async () => {
+    const topics = await freshTopics(cluster, 1);
+    // All at once: on the Confluent client each takes librdkafka's 30 s for the first metadata.
+    const started = Date.now();
+    const plainToTls = startWorkerCli(topics, {
+      KAFKA_BROKERS: cluster.tlsBrokers.join(','),
+      MAILROOM_SANDBOX_DIR: pki.dir,
+    });
+    const tlsToPlain = startWorkerCli(topics, {
+      KAFKA_BROKERS: cluster.brokers.join(','),
+      KAFKA_SSL_CA_LOCATION: pki.ca,
+      MAILROOM_SANDBOX_DIR: pki.dir,
+    });
+    await Promise.all([plainToTls.exited, tlsToPlain.exited]);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    const last = (run: typeof plainToTls) => run.output().trim().split('\n').at(-1);
+    expect(plainToTls.child.exitCode, plainToTls.output()).toBe(1);
+    // kafkajs sees the connection closed; librdkafka logs nothing and says "broker transport failure".
+    expect(last(plainToTls)).toMatch(
+      KAFKA_CLIENT === 'kafkajs'
+        ? /^mailroom: KAFKA_SSL: could not reach the Kafka brokers .*The broker closed the connection when this client spoke plain Kafka to it: if .* is a TLS listener, set KAFKA_SSL=true$/
+        : /^mailroom: KAFKA_BROKERS: could not reach the Kafka brokers .*broker transport failure\. Check the hosts and ports; if .* is a TLS listener, set KAFKA_SSL=true$/,
+    );
+    expect(tlsToPlain.child.exitCode, tlsToPlain.output()).toBe(1);
+    expect(last(tlsToPlain)).toMatch(
+      /^mailroom: KAFKA_SSL: could not reach the Kafka brokers .*The broker did not answer in TLS: if .* is a plain listener, turn TLS off/,
+    );
+  });
+
   it('mailroom worker delivers over mutual TLS from the environment alone (its CA a folder), and says so without a secret', async () => {
     const topics = await freshTopics(cluster, 1);
     const outbox = await mkdtemp(join(tmpdir(), 'mailroom-worker-tls-'));
