@@ -238,11 +238,18 @@ export class Committer {
 
 /** A counting semaphore: at most `limit` sends in flight across every partition. */
 export class Slots {
+  readonly #limit: number;
   #free: number;
   readonly #waiters: Array<() => void> = [];
 
   constructor(limit: number) {
+    this.#limit = limit;
     this.#free = limit;
+  }
+
+  /** Slots taken now: the sends in flight. */
+  get taken(): number {
+    return this.#limit - this.#free;
   }
 
   /** Takes a slot if one is free, without waiting a turn of the event loop. */

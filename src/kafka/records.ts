@@ -22,6 +22,7 @@ import { markRenderedAsSent } from '../unsubscribe/footer.js';
 import { isPending, KeyClaims } from './claims.js';
 import { headerText, type KafkaHeaders, type KafkaIncomingMessage } from './client.js';
 import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, readEnvelope } from './envelope.js';
+import { isKafkaTopicMissingError, isKafkaUnavailableError } from './failures.js';
 import {
   type ClaimResult,
   type IdempotencyStore,
@@ -712,13 +713,22 @@ function errorCode(error: unknown): string {
   if (isIdempotencyStoreError(error)) return 'store';
   if (isTemplateError(error)) return 'template';
   if (isMessageError(error)) return 'invalid';
+  if (isKafkaUnavailableError(error)) return 'kafka-unavailable';
+  if (isKafkaTopicMissingError(error)) return 'topic-missing';
   return 'internal';
 }
 
-/** Our errors' messages carry no secrets (a store's names its cause's, e.g. ECONNREFUSED); of anything else only the name. */
+/**
+ * Our errors' messages carry no secrets (a store's names its cause's, e.g. ECONNREFUSED; a Kafka
+ * one its brokers, topics and the client's message, which has no credentials); of anything else
+ * only the name.
+ */
 function errorMessage(error: unknown): string {
   const text =
-    isMailroomError(error) || isIdempotencyStoreError(error)
+    isMailroomError(error) ||
+    isIdempotencyStoreError(error) ||
+    isKafkaUnavailableError(error) ||
+    isKafkaTopicMissingError(error)
       ? error.message
       : ((error as Error)?.name ?? 'Error');
   return oneLine(text, 500);

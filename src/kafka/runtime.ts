@@ -384,7 +384,7 @@ export class WorkerRuntime {
   #brokersText(): string {
     return this.#s.brokers?.length
       ? `brokers ${this.#s.brokers.join(',')}`
-      : 'the brokers the Kafka client was given';
+      : '(the brokers its client was given: pass `brokers` to name them here)';
   }
 
   /**
@@ -424,6 +424,8 @@ export class WorkerRuntime {
 
   #rebalancing(): void {
     this.#assignment = undefined;
+    // Leaving: the Confluent client revokes the partitions as it goes, which is no rejoining.
+    if (this.#state !== 'running') return;
     this.#watchJoin();
     this.#log?.info(
       { event: 'worker.rebalancing', groupId: this.#s.groupId },
@@ -730,6 +732,13 @@ export class WorkerRuntime {
     if (this.#state === 'new') {
       this.#state = 'closed';
       return;
+    }
+    if (!undoing) {
+      const inFlight = this.#slots.taken;
+      this.#log?.info(
+        { event: 'worker.closing', inFlight, deadlineMs, ...(this.#signal ? { signal: this.#signal } : {}) },
+        `email worker closing${this.#signal ? ` on ${this.#signal}` : ''}: it stops fetching, gives the ${inFlight} send${inFlight === 1 ? '' : 's'} in flight up to ${deadlineMs} ms, then commits and leaves group ${this.#s.groupId}`,
+      );
     }
     this.#state = 'closing';
     process.off('SIGTERM', this.#onSignal);

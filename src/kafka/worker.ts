@@ -39,9 +39,13 @@ export interface WorkerRetryOptions {
   maxAttempts?: number;
   /** The short in-process retry before parking on the retry topic. Default 3 attempts within 10 s. */
   inProcess?: RetryOptions | false;
-  /** The wait before a parked email is tried again, doubling each round (ms). Default 30 000. */
+  /**
+   * The wait before a parked email is tried again (ms), doubling each round up to `maxDelayMs`;
+   * each wait is drawn between half of it and all of it ("equal jitter"), so emails parked together
+   * do not all come back at once. Default 30 000: the first wait is 15–30 s. A whole number from 1.
+   */
   baseDelayMs?: number;
-  /** The longest such wait (ms). Default 600 000. */
+  /** The longest such wait before its jitter (ms). Default 600 000; at least `baseDelayMs`. */
   maxDelayMs?: number;
 }
 
@@ -95,7 +99,10 @@ export interface EmailWorkerOptions extends EnvelopeLimits {
   /** Sends in flight at once, across partitions. Default 10. */
   concurrency?: number;
   retry?: WorkerRetryOptions;
-  /** How long a systemic failure (auth, account, TLS) pauses consumption before it is tried again (ms). Default 60 000. */
+  /**
+   * How long a systemic failure (auth, account, TLS) pauses consumption before it is tried again
+   * (ms). Default 60 000; a whole number from 1 to 2^31 − 1 (setTimeout's longest), else a TypeError.
+   */
   pauseMs?: number;
   /**
    * Where the worker claims each email's key before sending and marks it sent after, so a
@@ -112,7 +119,11 @@ export interface EmailWorkerOptions extends EnvelopeLimits {
    * kafkajs does not restart), before it emits `fatal` and closes. Default 5.
    */
   maxRestarts?: number;
-  /** How long `close()` lets in-flight sends finish before aborting them (ms). Default 30 000. */
+  /**
+   * How long `close()` (and a signal, with `handleSignals`) lets in-flight sends finish before
+   * aborting them (ms); the commits and leaving the group come after. Default 30 000: give a
+   * supervisor's grace period (Kubernetes' `terminationGracePeriodSeconds`, 30 s by default) more.
+   */
   shutdownDeadlineMs?: number;
   /**
    * On SIGTERM and SIGINT, close gracefully, then close the service's transport. Default false.
@@ -310,6 +321,8 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
   if (options.brokers !== undefined && !Array.isArray(options.brokers))
     throw new TypeError('createEmailWorker: brokers must be an array of host:port strings');
 
+  const baseDelayMs = milliseconds(options.retry?.baseDelayMs ?? 30_000, 'retry.baseDelayMs', 1);
+
   const runtime = new WorkerRuntime({
     kafka: options.kafka,
     flavor: flavorOf(options.kafka, options.flavor),
@@ -321,8 +334,8 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
     delayTiers,
     concurrency: positive(options.concurrency ?? 10, 'concurrency'),
     consumer: options.consumer ?? {},
-    pauseMs: options.pauseMs ?? 60_000,
-    deadlineMs: options.shutdownDeadlineMs ?? 30_000,
+    pauseMs: milliseconds(options.pauseMs ?? 60_000, 'pauseMs', 1),
+    deadlineMs: milliseconds(options.shutdownDeadlineMs ?? 30_000, 'shutdownDeadlineMs', 0),
     maxRestarts,
     handleSignals: options.handleSignals ?? false,
     brokers: options.brokers,
@@ -336,8 +349,8 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
         options.retry?.inProcess === undefined ? DEFAULT_IN_PROCESS : options.retry.inProcess,
       ),
       maxAttempts: positive(options.retry?.maxAttempts ?? 10, 'retry.maxAttempts'),
-      baseDelayMs: options.retry?.baseDelayMs ?? 30_000,
-      maxDelayMs: options.retry?.maxDelayMs ?? 600_000,
+      baseDelayMs,
+      maxDelayMs: milliseconds(options.retry?.maxDelayMs ?? 600_000, 'retry.maxDelayMs', baseDelayMs),
       retryTopic,
       deadLetterTopic,
       delayTiers,
@@ -377,6 +390,18 @@ function delayTiersFor(prefix: string): DelayTier[] {
   if (typeof prefix !== 'string' || prefix.trim() === '')
     throw new TypeError('createEmailWorker: delayTopicPrefix must be a non-empty string');
   return DELAY_TIERS.map(({ suffix, delayMs }) => ({ topic: `${prefix}.${suffix}`, delayMs }));
+}
+
+/** setTimeout's longest delay (ms): 2^31 − 1, about 24.8 days; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A duration option (ms): a whole number from `min` to {@link MAX_TIMER_MS}. */
+function milliseconds(value: number, name: string, min: number): number {
+  if (!Number.isInteger(value) || value < min || value > MAX_TIMER_MS)
+    throw new TypeError(
+      `createEmailWorker: ${name} must be a whole number of milliseconds from ${min} to ${MAX_TIMER_MS} (about 24.8 days), not ${String(value)}`,
+    );
+  return value;
 }
 
 function positive(value: number, name: string): number {

@@ -107,6 +107,7 @@ describe('mailroom worker', () => {
         });
       }
       expect(lines.filter((l) => l.event === 'worker.sent')).toHaveLength(5);
+      expect(lines.at(-2)).toMatchObject({ event: 'worker.closing', inFlight: 0, deadlineMs: 30_000 });
       expect(lines.at(-1)?.event).toBe('worker.closed');
       expect(worker.output()).not.toContain('not-used-secret');
     },

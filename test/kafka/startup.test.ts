@@ -26,6 +26,7 @@ import {
   confluentLogger,
   createEmailProducer,
   createEmailWorker,
+  type EmailWorkerOptions,
   isKafkaUnavailableError,
   type KafkaClientLike,
   kafkaLogCreator,
@@ -35,6 +36,7 @@ import { type RealKafkaCluster, SASL_USER } from '../helpers/kafka-real.js';
 import { clientUnderTestFrom } from './clients.js';
 import {
   clientUnderTest,
+  email,
   FAST_CONSUMER,
   freshTopics,
   KAFKA_CLIENT,
@@ -142,6 +144,50 @@ describe('the worker and transports that capture mail', () => {
   });
 });
 
+describe("the worker's durations", () => {
+  const service = serviceFor(scriptedTransport());
+  const refusal = (options: Partial<EmailWorkerOptions>) => {
+    try {
+      createEmailWorker({ kafka: offline, service, ...options });
+    } catch (error) {
+      return error as Error;
+    }
+    return undefined;
+  };
+
+  // A negative pause resumed at once (a request a second to a provider refusing the credentials);
+  // one past setTimeout's longest fired at once too, with Node's TimeoutOverflowWarning.
+  it.each([
+    [{ pauseMs: -1 }, 'pauseMs', 1],
+    [{ pauseMs: 0 }, 'pauseMs', 1],
+    [{ pauseMs: 3_000_000_000 }, 'pauseMs', 1],
+    [{ pauseMs: 1.5 }, 'pauseMs', 1],
+    [{ shutdownDeadlineMs: -1 }, 'shutdownDeadlineMs', 0],
+    [{ shutdownDeadlineMs: Number.POSITIVE_INFINITY }, 'shutdownDeadlineMs', 0],
+    [{ retry: { baseDelayMs: 0 } }, 'retry.baseDelayMs', 1],
+    [{ retry: { baseDelayMs: Number.NaN } }, 'retry.baseDelayMs', 1],
+    [{ retry: { baseDelayMs: 5_000, maxDelayMs: 1_000 } }, 'retry.maxDelayMs', 5_000],
+  ])('refuses %o, naming %s and its range', (options, name, min) => {
+    const error = refusal(options as Partial<EmailWorkerOptions>);
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error?.message).toMatch(
+      new RegExp(
+        `^createEmailWorker: ${name.replace('.', '\\.')} must be a whole number of milliseconds from ${min} to 2147483647 `,
+      ),
+    );
+  });
+
+  it('takes the edges: a deadline of 0, a pause of 2^31 − 1 ms, a maximum delay equal to the base', () => {
+    expect(
+      refusal({
+        shutdownDeadlineMs: 0,
+        pauseMs: 2 ** 31 - 1,
+        retry: { baseDelayMs: 1_000, maxDelayMs: 1_000 },
+      }),
+    ).toBeUndefined();
+  });
+});
+
 describe('what the worker says as it starts', { timeout: 60_000 }, () => {
   it('logs transport, brokers, group and topics first, then connecting, joined and assigned partitions', async () => {
     const topics = await freshTopics(cluster, 3);
@@ -178,6 +224,40 @@ describe('what the worker says as it starts', { timeout: 60_000 }, () => {
     expect(joined?.msg).toContain(`${topics.retryTopic}[0,1,2]`);
   });
 
+  it('says it is closing, with the sends in flight and the deadline, before it waits for them', async () => {
+    const topics = await freshTopics(cluster, 1);
+    const { lines, logger } = recorder();
+    const transport = scriptedTransport();
+    transport.setDelay(60_000); // in flight until the deadline aborts it
+    const worker = createEmailWorker({
+      kafka: client,
+      brokers: cluster.brokers,
+      service: serviceFor(transport),
+      ...topics,
+      consumer: FAST_CONSUMER,
+      shutdownDeadlineMs: 200,
+      logger,
+    });
+    cleanup.push(() => worker.close());
+    const producer = createEmailProducer({ kafka: client, topic: topics.topic });
+    cleanup.push(() => producer.disconnect());
+    await worker.start();
+    await producer.publish(email(1));
+    await waitFor(() => transport.attempts.size > 0, 'the send in flight');
+    const closing = worker.close();
+    await waitFor(() => lines.some((l) => l.fields.event === 'worker.closing'), 'the closing line');
+    const said = lines.find((l) => l.fields.event === 'worker.closing');
+    expect(said?.fields).toMatchObject({ event: 'worker.closing', inFlight: 1, deadlineMs: 200 });
+    expect(said?.msg).toBe(
+      `email worker closing: it stops fetching, gives the 1 send in flight up to 200 ms, then commits and leaves group ${topics.groupId}`,
+    );
+    await closing;
+    const events = lines.map((l) => l.fields.event);
+    expect(events.indexOf('worker.closing')).toBeLessThan(events.indexOf('worker.closed'));
+    // Leaving is no rebalance to report (the Confluent client revokes the partitions as it leaves).
+    expect(events.slice(events.indexOf('worker.closing'))).not.toContain('worker.rebalancing');
+  });
+
   it('rejects start() with an error naming the brokers when none can be reached, keeping the cause code', async () => {
     const { lines, logger } = recorder();
     const brokers = ['127.0.0.1:1'];
@@ -206,6 +286,8 @@ describe('what the worker says as it starts', { timeout: 60_000 }, () => {
     expect(failed?.level).toBe('error');
     expect(failed?.msg).toContain('127.0.0.1:1');
     expect(failed?.fields.kafka).toMatchObject({ code: 'ECONNREFUSED' });
+    // Its error field says what happened, not "internal" and a class name.
+    expect(failed?.fields.error).toEqual({ code: 'kafka-unavailable', message: (error as Error).message });
   });
 });
 
