@@ -134,7 +134,7 @@ export const ENV_VARIABLES = {
   KAFKA_SSL_KEY_LOCATION:
     "Kafka: the client certificate's private key (PEM), always with KAFKA_SSL_CERTIFICATE_LOCATION.",
   KAFKA_SSL_KEY_PASSWORD: 'Kafka: the passphrase of an encrypted KAFKA_SSL_KEY_LOCATION. Never logged.',
-  KAFKA_SASL_MECHANISM: 'Kafka: plain, scram-sha-256 or scram-sha-512.',
+  KAFKA_SASL_MECHANISM: 'Kafka: plain, scram-sha-256 or scram-sha-512, in any case (PLAIN, SCRAM-SHA-256).',
   KAFKA_SASL_USERNAME: 'Kafka: SASL user name.',
   KAFKA_SASL_PASSWORD: 'Kafka: SASL password. Never logged.',
   MAILROOM_KAFKA_TOPIC:
@@ -142,7 +142,7 @@ export const ENV_VARIABLES = {
   MAILROOM_KAFKA_GROUP: "Kafka: the worker's consumer group. Default mailroom-email-worker.",
   MAILROOM_KAFKA_CLIENT:
     'Kafka: the client package mailroom worker loads, kafkajs or confluent (@confluentinc/kafka-javascript). Default: kafkajs if installed, else confluent.',
-  MAILROOM_WORKER_CONCURRENCY: 'Kafka: sends in flight per worker. Default 10.',
+  MAILROOM_WORKER_CONCURRENCY: 'Kafka: sends in flight per worker, 1 to 9999. Default 10.',
   MAILROOM_SUPPRESSIONS_URL:
     'The suppression list in PostgreSQL: postgres://user:password@host:5432/database (needs the pg package). Every send but security mail skips the addresses it holds; mailroom suppressions lists and lifts them. Default: none. The password is never logged or shown.',
   MAILROOM_PREFERENCES_URL:

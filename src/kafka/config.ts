@@ -71,6 +71,34 @@ const TLS_VARIABLES = [
   'KAFKA_SSL_KEY_PASSWORD',
 ] as const;
 const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+/** The most sends in flight a worker takes (four digits), from a variable, a flag or the config file. */
+export const MAX_CONCURRENCY = 9999;
+
+/**
+ * Internal: why a comma-separated broker list is not host:port pairs, quoting the entry at fault
+ * (or saying where a stray comma left one empty); undefined when every entry is host:port. Shared
+ * by KAFKA_BROKERS and the config file's `worker.brokers`, whose errors name themselves.
+ */
+export function brokerListProblem(list: string): string | undefined {
+  if (list.trim() === '') return 'is empty: give host:port pairs, comma-separated';
+  const entries = list.split(',').map((entry) => entry.trim());
+  for (const [i, entry] of entries.entries()) {
+    if (entry === '') {
+      const where =
+        i === 0 ? 'a leading comma' : i === entries.length - 1 ? 'a trailing comma' : 'two commas in a row';
+      return `${JSON.stringify(list)} has an empty entry (${where}): give host:port pairs, comma-separated`;
+    }
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(entry);
+    if (scheme) return `${JSON.stringify(entry)} is a URL: give host:port without ${scheme[1]}://`;
+    if (!BROKER.test(entry)) {
+      const example = entry.includes(':')
+        ? 'kafka-1:9092, 10.0.0.5:9092 or [::1]:9092'
+        : `no port: ${entry}:9092, say`;
+      return `${JSON.stringify(entry)} is not host:port (${example})`;
+    }
+  }
+  return undefined;
+}
 
 /**
  * Reads the Kafka variables. Throws a `ConfigError` naming the first one missing or malformed.
@@ -84,6 +112,9 @@ const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
  * not yet valid: RFC 5280 §4.1.2.5) and a CA file with no certificate in date is a `ConfigError`
  * naming the variable and the path (never the contents or the password). The result is `client.ssl` as
  * {@link KafkaTlsOptions}.
+ *
+ * SASL: `KAFKA_SASL_MECHANISM` in any case (`PLAIN`, `SCRAM-SHA-256`, as Kafka's and librdkafka's
+ * configs write it); `client.sasl.mechanism` is in lower case, as kafkajs takes it.
  *
  * @example
  * ```ts
@@ -102,19 +133,22 @@ export function kafkaConfigFromEnv(
   };
   const rawBrokers = get('KAFKA_BROKERS');
   if (rawBrokers === undefined) throw new ConfigError('KAFKA_BROKERS', 'is required (host:port,host:port)');
+  const problem = brokerListProblem(rawBrokers);
+  if (problem !== undefined) throw new ConfigError('KAFKA_BROKERS', problem);
   const brokers = rawBrokers.split(',').map((b) => b.trim());
-  if (brokers.some((b) => !BROKER.test(b))) {
-    throw new ConfigError('KAFKA_BROKERS', 'must be comma-separated host:port pairs');
-  }
   const ssl = get('KAFKA_SSL');
   if (ssl !== undefined && ssl !== 'true' && ssl !== 'false')
     throw new ConfigError('KAFKA_SSL', 'must be true or false');
   const tls = tlsFromEnv(get, ssl);
-  const mechanism = get('KAFKA_SASL_MECHANISM');
+  // Kafka's and librdkafka's own configs spell them PLAIN, SCRAM-SHA-256; kafkajs wants lower case.
+  const mechanism = get('KAFKA_SASL_MECHANISM')?.toLowerCase();
   let sasl: KafkaClientConfig['sasl'];
   if (mechanism !== undefined) {
     if (!(MECHANISMS as readonly string[]).includes(mechanism)) {
-      throw new ConfigError('KAFKA_SASL_MECHANISM', `must be one of ${MECHANISMS.join(', ')}`);
+      throw new ConfigError(
+        'KAFKA_SASL_MECHANISM',
+        `must be one of ${MECHANISMS.join(', ')} (in any case: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)`,
+      );
     }
     const username = get('KAFKA_SASL_USERNAME');
     const password = get('KAFKA_SASL_PASSWORD');
@@ -144,7 +178,10 @@ export function kafkaConfigFromEnv(
   }
   const concurrency = get('MAILROOM_WORKER_CONCURRENCY') ?? '10';
   if (!/^\d{1,4}$/.test(concurrency) || Number(concurrency) < 1) {
-    throw new ConfigError('MAILROOM_WORKER_CONCURRENCY', 'must be a positive whole number');
+    throw new ConfigError(
+      'MAILROOM_WORKER_CONCURRENCY',
+      `must be a whole number from 1 to ${MAX_CONCURRENCY}, not ${JSON.stringify(concurrency)}`,
+    );
   }
   return {
     client: {

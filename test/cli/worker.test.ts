@@ -294,8 +294,8 @@ describe('mailroom worker', () => {
       encoding: 'utf8',
     });
     expect(r.status).toBe(1);
-    // The flag gave the value, so the flag is named.
-    expect(r.stderr).toContain('--brokers: must be comma-separated host:port pairs');
+    // The flag gave the value, so the flag is named, and the entry at fault quoted.
+    expect(r.stderr).toBe('mailroom: --brokers: "http://evil" is a URL: give host:port without http://\n');
   });
 
   it('names the flag that gave a bad value, and refuses an empty one rather than use the default', () => {
@@ -310,13 +310,33 @@ describe('mailroom worker', () => {
     });
     expect([bad.status, bad.stderr]).toEqual([
       1,
-      expect.stringContaining('--concurrency: must be a positive whole number'),
+      expect.stringContaining('--concurrency: must be a whole number from 1 to 9999, not "abc"'),
     ]);
     // `--topic "$UNSET"` would otherwise consume notifications.email as mailroom-email-worker.
     for (const flag of ['--topic', '--group', '--brokers']) {
       const empty = spawnSync(process.execPath, [cli, 'worker', flag, ''], { env, encoding: 'utf8' });
       expect([empty.status, empty.stderr]).toEqual([2, expect.stringContaining(`${flag} is empty`)]);
     }
+  });
+
+  it('says the concurrency it takes is 1 to 9999, from the flag or the variable', () => {
+    const env = cleanEnv({ KAFKA_BROKERS: '127.0.0.1:1', MAILROOM_TRANSPORT: 'sandbox' });
+    const flag = spawnSync(process.execPath, [cli, 'worker', '--concurrency', '10000'], {
+      env,
+      encoding: 'utf8',
+    });
+    expect([flag.status, flag.stderr]).toEqual([
+      1,
+      'mailroom: --concurrency: must be a whole number from 1 to 9999, not "10000"\n',
+    ]);
+    const variable = spawnSync(process.execPath, [cli, 'worker'], {
+      env: { ...env, MAILROOM_WORKER_CONCURRENCY: '10000' },
+      encoding: 'utf8',
+    });
+    expect([variable.status, variable.stderr]).toEqual([
+      1,
+      'mailroom: MAILROOM_WORKER_CONCURRENCY: must be a whole number from 1 to 9999, not "10000"\n',
+    ]);
   });
 
   it('refuses a provider in its test mode (nothing delivered), naming the variable', () => {

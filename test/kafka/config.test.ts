@@ -121,6 +121,70 @@ describe('kafkaConfigFromEnv', () => {
     }
     throw new Error('expected a ConfigError');
   });
+
+  it.each([
+    ['kafka-1', 'KAFKA_BROKERS: "kafka-1" is not host:port (no port: kafka-1:9092, say)'],
+    [
+      'kafka-1:9092,kafka 2:9092',
+      'KAFKA_BROKERS: "kafka 2:9092" is not host:port (kafka-1:9092, 10.0.0.5:9092 or [::1]:9092)',
+    ],
+    [
+      'a:1,',
+      'KAFKA_BROKERS: "a:1," has an empty entry (a trailing comma): give host:port pairs, comma-separated',
+    ],
+    [
+      ',a:1',
+      'KAFKA_BROKERS: ",a:1" has an empty entry (a leading comma): give host:port pairs, comma-separated',
+    ],
+    [
+      'a:1,,b:2',
+      'KAFKA_BROKERS: "a:1,,b:2" has an empty entry (two commas in a row): give host:port pairs, comma-separated',
+    ],
+    ['kafka://host:9092', 'KAFKA_BROKERS: "kafka://host:9092" is a URL: give host:port without kafka://'],
+  ])('quotes the broker entry at fault in KAFKA_BROKERS=%s', (brokers, message) => {
+    expect(refusal(() => kafkaConfigFromEnv({ KAFKA_BROKERS: brokers }))?.message).toBe(message);
+  });
+
+  it.each([
+    ['PLAIN', 'plain'],
+    ['plain', 'plain'],
+    ['SCRAM-SHA-256', 'scram-sha-256'],
+    ['Scram-Sha-512', 'scram-sha-512'],
+  ])(
+    'takes KAFKA_SASL_MECHANISM=%s in any case, as Kafka and librdkafka spell it (%s)',
+    (given, mechanism) => {
+      const env = {
+        KAFKA_BROKERS: 'k:1',
+        KAFKA_SSL: 'true',
+        KAFKA_SASL_MECHANISM: given,
+        KAFKA_SASL_USERNAME: 'u',
+        KAFKA_SASL_PASSWORD: 'x',
+      };
+      expect(kafkaConfigFromEnv(env).client.sasl).toEqual({ mechanism, username: 'u', password: 'x' });
+    },
+  );
+
+  it('still asks PLAIN in upper case for TLS or KAFKA_SSL=false, as it does plain', () => {
+    const env = {
+      KAFKA_BROKERS: 'k:1',
+      KAFKA_SASL_MECHANISM: 'PLAIN',
+      KAFKA_SASL_USERNAME: 'u',
+      KAFKA_SASL_PASSWORD: 'x',
+    };
+    expect(option(() => kafkaConfigFromEnv(env))).toBe('KAFKA_SSL');
+  });
+
+  it('says the range of MAILROOM_WORKER_CONCURRENCY, 1 to 9999, as the config file does', () => {
+    for (const concurrency of ['0', '10000', 'ten']) {
+      expect(
+        refusal(() => kafkaConfigFromEnv({ KAFKA_BROKERS: 'k:1', MAILROOM_WORKER_CONCURRENCY: concurrency }))
+          ?.message,
+      ).toBe(`MAILROOM_WORKER_CONCURRENCY: must be a whole number from 1 to 9999, not "${concurrency}"`);
+    }
+    expect(
+      kafkaConfigFromEnv({ KAFKA_BROKERS: 'k:1', MAILROOM_WORKER_CONCURRENCY: '9999' }).concurrency,
+    ).toBe(9999);
+  });
 });
 
 describe('kafkaConfigFromEnv: TLS with a private CA and a client certificate', () => {
