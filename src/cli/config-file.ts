@@ -9,6 +9,7 @@ import type { MailroomConfig } from '../config-file.js';
 import { nearest } from '../did-you-mean.js';
 import { ConfigError, isMailroomError } from '../errors.js';
 import { isKafkaFlavor } from '../kafka/client.js';
+import { brokerListProblem, MAX_CONCURRENCY } from '../kafka/config.js';
 import { oneLine } from '../log.js';
 import { configAddress } from '../message.js';
 import { isTemplateHandle } from '../templates/define.js';
@@ -173,26 +174,41 @@ function checkWorker(
   for (const key of Object.keys(worker)) {
     if (!WORKER_FIELDS.includes(key)) throw fail(key, `is not a worker field (${WORKER_FIELDS.join(', ')})`);
   }
-  const { brokers, concurrency } = worker;
-  const list = typeof brokers === 'string' ? [brokers] : brokers;
-  if (
-    brokers !== undefined &&
-    !(Array.isArray(list) && list.length > 0 && list.every((b) => typeof b === 'string'))
-  )
-    throw fail('brokers', 'must be host:port strings');
+  const { concurrency } = worker;
+  checkBrokers(worker.brokers, fail);
   for (const field of ['group', 'topic', 'retryTopic', 'deadLetterTopic']) {
-    if (worker[field] !== undefined && (typeof worker[field] !== 'string' || worker[field] === ''))
+    // Blank would read as unset: the worker would join the default topic or group, another deployment's perhaps.
+    if (worker[field] !== undefined && (typeof worker[field] !== 'string' || worker[field].trim() === ''))
       throw fail(field, 'must be a non-empty string');
   }
   if (
     concurrency !== undefined &&
-    !(Number.isInteger(concurrency) && (concurrency as number) >= 1 && (concurrency as number) <= 9999)
+    !(
+      Number.isInteger(concurrency) &&
+      (concurrency as number) >= 1 &&
+      (concurrency as number) <= MAX_CONCURRENCY
+    )
   )
-    throw fail('concurrency', 'must be a whole number from 1 to 9999');
+    throw fail('concurrency', `must be a whole number from 1 to ${MAX_CONCURRENCY}`);
   if (worker.delayTopics !== undefined && typeof worker.delayTopics !== 'boolean')
     throw fail('delayTopics', 'must be true or false');
   if (worker.client !== undefined && !isKafkaFlavor(worker.client))
     throw fail('client', "must be 'kafkajs' or 'confluent' (for @confluentinc/kafka-javascript)");
+}
+
+/**
+ * `worker.brokers`: a host:port string or a non-empty array of them, each checked as KAFKA_BROKERS
+ * is, so a bad one is named here (`worker.brokers[1]`) rather than as the variable it stands in for.
+ */
+function checkBrokers(brokers: unknown, fail: (field: string, problem: string) => ConfigError): void {
+  if (brokers === undefined) return;
+  const list = typeof brokers === 'string' ? [brokers] : brokers;
+  if (!(Array.isArray(list) && list.length > 0 && list.every((b) => typeof b === 'string')))
+    throw fail('brokers', 'must be host:port strings');
+  list.forEach((entry: string, i) => {
+    const problem = brokerListProblem(entry);
+    if (problem !== undefined) throw fail(typeof brokers === 'string' ? 'brokers' : `brokers[${i}]`, problem);
+  });
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -10,7 +10,7 @@
 import { TRANSPORT_NAMES, testModeVariable } from '../config.js';
 import { ConfigError, isConfigError } from '../errors.js';
 import { confluentClientConfig, type KafkaFlavor } from '../kafka/client.js';
-import { describeKafkaSecurity, type KafkaClientConfig, kafkaConfigFromEnv } from '../kafka/config.js';
+import { describeKafkaSecurity, type KafkaClientConfig } from '../kafka/config.js';
 import { isKafkaUnavailableError, type KafkaUnavailableError } from '../kafka/failures.js';
 import { serveWorkerHealth, type WorkerHealthServer } from '../kafka/health.js';
 import type { KafkaClientLike } from '../kafka/index.js';
@@ -21,48 +21,18 @@ import { mayCapture, type Transport } from '../transport.js';
 import { isHoldTransport } from '../transports/hold.js';
 import type { LoadedConfig } from './config-file.js';
 import { appTemplates, buildService, cliServiceOptions } from './service.js';
+import { type WorkerFlags, workerSettings } from './worker-settings.js';
 
 /** The transports that deliver, for messages that ask for one. */
 const DELIVERING = TRANSPORT_NAMES.filter((name) => name !== 'sandbox' && name !== 'memory').join(', ');
-
-/** Flags of `mailroom worker`; each overrides its variable. */
-export interface WorkerFlags {
-  brokers?: string;
-  group?: string;
-  topic?: string;
-  'retry-topic'?: string;
-  'dlq-topic'?: string;
-  'delay-topics'?: boolean;
-  concurrency?: string;
-  templates?: string;
-  'health-port'?: string;
-  'health-host'?: string;
-  'kafka-client'?: string;
-}
 
 export async function runWorker(
   flags: WorkerFlags,
   out: (line: string) => void,
   config?: LoadedConfig,
 ): Promise<void> {
-  const fromFile = config?.config.worker ?? {};
-  const brokers = flags.brokers ?? [fromFile.brokers ?? []].flat().join(',');
-  const group = flags.group ?? fromFile.group;
-  const topic = flags.topic ?? fromFile.topic;
-  const concurrency = flags.concurrency ?? fromFile.concurrency?.toString();
-  const retryTopic = flags['retry-topic'] ?? fromFile.retryTopic;
-  const deadLetterTopic = flags['dlq-topic'] ?? fromFile.deadLetterTopic;
-  const delayTopics = flags['delay-topics'] ?? fromFile.delayTopics ?? false;
-  const clientLibrary = flags['kafka-client'] ?? fromFile.client;
-  const env = {
-    ...process.env,
-    ...(brokers ? { KAFKA_BROKERS: brokers } : {}),
-    ...(group !== undefined ? { MAILROOM_KAFKA_GROUP: group } : {}),
-    ...(topic !== undefined ? { MAILROOM_KAFKA_TOPIC: topic } : {}),
-    ...(concurrency !== undefined ? { MAILROOM_WORKER_CONCURRENCY: concurrency } : {}),
-    ...(clientLibrary !== undefined ? { MAILROOM_KAFKA_CLIENT: clientLibrary } : {}),
-  };
-  const kafkaConfig = kafkaSettings(env, flags);
+  const settings = workerSettings(flags, config);
+  const { kafka: kafkaConfig, retryTopic, deadLetterTopic, delayTopics } = settings;
   // Without a Kafka client nothing else matters: say how to install it first.
   const makeClient = await loadKafkaClient(kafkaConfig.clientLibrary);
   const options = cliServiceOptions(config);
@@ -151,7 +121,8 @@ export async function runWorker(
     unwatch();
     await service.close().catch(() => {});
     await health?.close(); // an open port would keep the process from exiting
-    if (isKafkaUnavailableError(error)) throw unreachable(error, kafkaConfig.client, clientFailure);
+    if (isKafkaUnavailableError(error))
+      throw unreachable(error, kafkaConfig.client, clientFailure, settings.named('KAFKA_BROKERS'));
     throw error;
   }
   // The worker stopped because it cannot go on (its `fatal` line is logged): exit 1 for the supervisor.
@@ -223,27 +194,6 @@ async function serveHealth(
     `serving ${endpoints} on ${health.url}`,
   );
   return health;
-}
-
-/** The variable each flag stands in for: an error about the variable names the flag when the flag gave it. */
-const FLAG_VARIABLES: Readonly<Record<string, keyof WorkerFlags>> = {
-  KAFKA_BROKERS: 'brokers',
-  MAILROOM_KAFKA_GROUP: 'group',
-  MAILROOM_KAFKA_TOPIC: 'topic',
-  MAILROOM_WORKER_CONCURRENCY: 'concurrency',
-  MAILROOM_KAFKA_CLIENT: 'kafka-client',
-};
-
-/** kafkaConfigFromEnv, with a bad value from a flag named as the flag the user typed, not its variable. */
-function kafkaSettings(env: Record<string, string | undefined>, flags: WorkerFlags) {
-  try {
-    return kafkaConfigFromEnv(env);
-  } catch (error) {
-    if (!isConfigError(error)) throw error;
-    const flag = FLAG_VARIABLES[error.option];
-    if (flag === undefined || flags[flag] === undefined) throw error;
-    throw new ConfigError(`--${flag}`, error.message.slice(error.option.length + 2));
-  }
 }
 
 /** Makes the Kafka client the worker runs on, its own log lines (warnings and errors) through `logger`. */
@@ -323,15 +273,17 @@ async function optionalImport<T>(
 }
 
 /**
- * Kafka could not be reached, as the error of the variable most likely at fault: most often
- * KAFKA_BROKERS names the wrong place (the message names the brokers tried), but a TLS handshake
- * the broker or the client refused is about the certificates. `clientLog`: librdkafka's last
- * connection failure, which its error leaves out.
+ * Kafka could not be reached, as the error of the setting most likely at fault: most often the
+ * brokers name the wrong place (the message names the brokers tried; `brokersName` is what gave
+ * them: KAFKA_BROKERS, --brokers or the config file's field), but a TLS handshake the broker or the
+ * client refused is about the certificates, and plain Kafka to a TLS listener (or TLS to a plain
+ * one) about KAFKA_SSL. `clientLog`: librdkafka's last connection failure, which its error leaves out.
  */
 function unreachable(
   error: KafkaUnavailableError,
   client: KafkaClientConfig,
   clientLog: string | undefined,
+  brokersName: string,
 ): ConfigError {
   const told = clientLog
     ? `${error.message} (the Kafka client's log: ${oneLine(clientLog, 300)})`
@@ -366,10 +318,10 @@ function unreachable(
   // librdkafka may say no more than this, for a plain client on a TLS listener too.
   if (!clientLog && /broker transport failure/i.test(error.message))
     return new ConfigError(
-      'KAFKA_BROKERS',
+      brokersName,
       `${told}. Check the hosts and ports${client.ssl ? '' : `; if ${brokers} is a TLS listener, set KAFKA_SSL=true`}`,
     );
-  return new ConfigError('KAFKA_BROKERS', told);
+  return new ConfigError(brokersName, told);
 }
 
 /**

@@ -99,7 +99,7 @@ describe('--templates ./emails, relative to the working directory', () => {
       },
     );
     expect(r.stderr).not.toContain('--templates');
-    expect(r.stderr).toMatch(/KAFKA_BROKERS: could not reach the Kafka brokers 127\.0\.0\.1:1/);
+    expect(r.stderr).toMatch(/--brokers: could not reach the Kafka brokers 127\.0\.0\.1:1/);
     expect(r.status).toBe(1);
   });
 

@@ -272,6 +272,21 @@ describe('a broken config file: one line naming the file (and the field), exit 1
       /^mailroom: broken\.config\.ts: worker\.client: must be 'kafkajs' or 'confluent'/,
     ],
     [
+      'a broker that is not host:port',
+      "export default { worker: { brokers: ['kafka-1:9092', 'kafka-2'] } };",
+      /^mailroom: broken\.config\.ts: worker\.brokers\[1\]: "kafka-2" is not host:port \(no port: kafka-2:9092, say\)$/,
+    ],
+    [
+      'a broker list with a trailing comma',
+      "export default { worker: { brokers: 'kafka-1:9092,' } };",
+      /^mailroom: broken\.config\.ts: worker\.brokers: "kafka-1:9092," has an empty entry \(a trailing comma\)/,
+    ],
+    [
+      'a blank topic, which would read as the default',
+      "export default { worker: { topic: '  ' } };",
+      /^mailroom: broken\.config\.ts: worker\.topic: must be a non-empty string$/,
+    ],
+    [
       'delay topics that are not a boolean',
       "export default { worker: { delayTopics: 'yes' } };",
       /^mailroom: broken\.config\.ts: worker\.delayTopics: must be true or false$/,

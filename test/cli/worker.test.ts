@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +29,19 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster?.stop();
   await rm(outbox, { recursive: true, force: true });
+  for (const dir of apps) await rm(dir, { recursive: true, force: true });
 });
+
+/** Folders made by {@link appWith}, removed after the file. */
+const apps: string[] = [];
+
+/** A folder of its own whose mailroom.config.mjs is `source`: the worker run there finds it. */
+async function appWith(source: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'mailroom-worker-config-'));
+  apps.push(dir);
+  await writeFile(join(dir, 'mailroom.config.mjs'), source);
+  return dir;
+}
 
 function cleanEnv(extra: Record<string, string>) {
   const env = Object.fromEntries(
@@ -184,7 +196,7 @@ describe('mailroom worker', () => {
     expect(r.stderr).toContain('MAILROOM_STAGING_ALLOW: is set but blank, which would leave staging off');
   });
 
-  it('names the brokers it could not reach, with the cause, and exits 1', () => {
+  it('names the brokers it could not reach, with the cause, as the flag that gave them, and exits 1', () => {
     const r = spawnSync(
       process.execPath,
       [cli, 'worker', '--brokers', '127.0.0.1:1', '--topic', 'mail-nowhere'],
@@ -196,7 +208,7 @@ describe('mailroom worker', () => {
     );
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(
-      'KAFKA_BROKERS: could not reach the Kafka brokers 127.0.0.1:1 (topic mail-nowhere)',
+      'mailroom: --brokers: could not reach the Kafka brokers 127.0.0.1:1 (topic mail-nowhere)',
     );
     expect(r.stderr).toContain('ECONNREFUSED');
     expect(r.stderr).not.toContain('unexpected error');
@@ -337,6 +349,81 @@ describe('mailroom worker', () => {
       1,
       'mailroom: MAILROOM_WORKER_CONCURRENCY: must be a whole number from 1 to 9999, not "10000"\n',
     ]);
+  });
+
+  it("names the config file's worker.brokers, not KAFKA_BROKERS, for brokers the file gave", async () => {
+    const env = cleanEnv({ KAFKA_BROKERS: '127.0.0.1:1', MAILROOM_TRANSPORT: 'sandbox' });
+    const bad = spawnSync(process.execPath, [cli, 'worker'], {
+      cwd: await appWith("export default { worker: { brokers: ['kafka-1'] } };"),
+      env,
+      encoding: 'utf8',
+    });
+    expect([bad.status, bad.stderr]).toEqual([
+      1,
+      'mailroom: mailroom.config.mjs: worker.brokers[0]: "kafka-1" is not host:port (no port: kafka-1:9092, say)\n',
+    ]);
+    // Brokers the file gave that cannot be reached: the file's field is at fault, not the variable.
+    const unreachable = spawnSync(process.execPath, [cli, 'worker', '--topic', 'mail-nowhere'], {
+      cwd: await appWith("export default { worker: { brokers: ['127.0.0.1:1'] } };"),
+      env: { ...env, KAFKA_BROKERS: cluster.brokers.join(',') },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(unreachable.status).toBe(1);
+    expect(unreachable.stderr).toMatch(
+      /^mailroom: mailroom\.config\.mjs: worker\.brokers: could not reach the Kafka brokers 127\.0\.0\.1:1 \(topic mail-nowhere\)/,
+    );
+  });
+
+  it.each([
+    [
+      'the retry topic is the topic',
+      ['--retry-topic', 'notifications.email'],
+      {},
+      '--retry-topic: "notifications.email" is also the topic (the default)',
+    ],
+    [
+      'the dead-letter topic is the topic',
+      ['--dlq-topic', 'orders.email'],
+      { MAILROOM_KAFKA_TOPIC: 'orders.email' },
+      '--dlq-topic: "orders.email" is also the topic (MAILROOM_KAFKA_TOPIC)',
+    ],
+    [
+      'the retry and dead-letter topics are one',
+      ['--topic', 'orders.email', '--retry-topic', 'orders.later', '--dlq-topic', 'orders.later'],
+      {},
+      '--dlq-topic: "orders.later" is also the retry topic (--retry-topic)',
+    ],
+    [
+      'the retry topic is a delay topic',
+      ['--topic', 'orders.email', '--retry-topic', 'orders.email.delay.1m', '--delay-topics'],
+      {},
+      '--retry-topic: "orders.email.delay.1m" is also a delay topic (--delay-topics)',
+    ],
+  ])(
+    'refuses topics that clash (%s), naming what gave them, as a config error',
+    (_, flags, vars, message) => {
+      const r = spawnSync(process.execPath, [cli, 'worker', ...flags], {
+        env: cleanEnv({ KAFKA_BROKERS: '127.0.0.1:1', MAILROOM_TRANSPORT: 'sandbox', ...vars }),
+        encoding: 'utf8',
+      });
+      expect([r.status, r.stderr]).toEqual([
+        1,
+        `mailroom: ${message}: the topic, the retry topic, the dead-letter topic and the delay topics must all differ\n`,
+      ]);
+    },
+  );
+
+  it('refuses a config file whose retry topic is the topic, naming its field', async () => {
+    const r = spawnSync(process.execPath, [cli, 'worker'], {
+      cwd: await appWith("export default { worker: { topic: 'orders.email', retryTopic: 'orders.email' } };"),
+      env: cleanEnv({ KAFKA_BROKERS: '127.0.0.1:1', MAILROOM_TRANSPORT: 'sandbox' }),
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /^mailroom: mailroom\.config\.mjs: worker\.retryTopic: "orders\.email" is also the topic \(mailroom\.config\.mjs: worker\.topic\)/,
+    );
   });
 
   it('refuses a provider in its test mode (nothing delivered), naming the variable', () => {
