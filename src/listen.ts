@@ -6,7 +6,11 @@ const BIND_FAILURES: Readonly<Record<string, string>> = {
   EADDRINUSE: 'is already in use',
   EACCES: 'is not allowed (a port below 1024 needs privileges)',
   EADDRNOTAVAIL: 'is not an address of this machine',
+  ENOTFOUND: 'names no host this machine can find',
+  EAI_AGAIN: 'names no host this machine can find now (the name lookup failed)',
 };
+/** The failures the host is at fault for, not the port. */
+const HOST_FAILURES: readonly string[] = ['EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'];
 
 /** Internal: `server` could not bind `host:port`; `why` says so in words, `code` is the system's. */
 export class BindError extends Error {
@@ -18,6 +22,11 @@ export class BindError extends Error {
   ) {
     super(`${host}:${port} ${why} (${code})`);
     this.name = 'BindError';
+  }
+
+  /** The host is at fault (not this machine's address, or no such name), not the port. */
+  get hostAtFault(): boolean {
+    return HOST_FAILURES.includes(this.code);
   }
 }
 

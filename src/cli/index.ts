@@ -261,7 +261,7 @@ async function main(argv: string[], out: (line: string) => void): Promise<void> 
       await listen(server, port, values.host).catch((error: unknown) => {
         throw error instanceof BindError
           ? new UsageError(
-              error.code === 'EADDRNOTAVAIL'
+              error.hostAtFault
                 ? `--host ${values.host} ${error.why}: pass another --host (127.0.0.1 is this machine)`
                 : `port ${port} on ${values.host} ${error.why}: pass --port (another number, or 0 for a free one)`,
             )

@@ -184,8 +184,9 @@ async function serveHealth(
     });
   } catch (error) {
     await service.close().catch(() => {});
-    if (isConfigError(error) && error.option === 'port')
-      throw new ConfigError('--health-port', error.message.slice('port: '.length));
+    // serveWorkerHealth names its options; the user typed the flags.
+    if (isConfigError(error) && (error.option === 'port' || error.option === 'host'))
+      throw new ConfigError(`--health-${error.option}`, error.message.slice(error.option.length + 2));
     throw error;
   }
   const endpoints = health.metrics ? '/livez, /readyz and /metrics' : '/livez and /readyz';

@@ -63,7 +63,7 @@ export interface WorkerHealthServer {
  * joined its group and holds partitions; 503 before that, while it rebalances, and while a systemic
  * failure pauses it), each with a {@link WorkerHealth} JSON body, and with `metrics`, `GET /metrics`
  * in Prometheus's text format. Call it before `worker.start()`. Rejects with a `ConfigError`
- * naming `port` when the port is taken.
+ * naming `port` when the port is taken, or `host` when it is not an address of this machine.
  *
  * @example
  * ```ts
@@ -102,7 +102,7 @@ export async function serveWorkerHealth(
   } catch (error) {
     await metrics?.close();
     if (error instanceof BindError)
-      throw error.code === 'EADDRNOTAVAIL'
+      throw error.hostAtFault
         ? new ConfigError(
             'host',
             `${error.message}: the worker's health endpoints need an address of this machine (127.0.0.1 is one)`,

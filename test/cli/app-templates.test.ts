@@ -157,4 +157,13 @@ describe('mailroom preview on a busy port', () => {
       'mailroom: --host 192.0.2.1 is not an address of this machine: pass another --host (127.0.0.1 is this machine)',
     );
   });
+
+  it('says a --host that names no host is not found, in one line, not as an unexpected error', () => {
+    // .invalid never resolves (RFC 6761).
+    const { code, stderr } = run('preview', '--port', '0', '--host', 'no-such-host.invalid');
+    expect(code).toBe(2);
+    expect(stderr.split('\n')[0]).toMatch(
+      /^mailroom: --host no-such-host\.invalid names no host this machine can find.*: pass another --host/,
+    );
+  });
 });

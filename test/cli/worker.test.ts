@@ -563,6 +563,30 @@ describe('mailroom worker', () => {
     expect(r.stderr).toContain('mailroom: --health-port: must be a port number from 0 to 65535, not "80a"');
   });
 
+  it('names --health-host when it is not an address of this machine, or no host at all', () => {
+    const env = cleanEnv({ MAILROOM_TRANSPORT: 'sandbox', KAFKA_BROKERS: '127.0.0.1:1' });
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine has it, so the bind fails before Kafka is tried.
+    const foreign = spawnSync(
+      process.execPath,
+      [cli, 'worker', '--health-port', '0', '--health-host', '192.0.2.1'],
+      { env, encoding: 'utf8' },
+    );
+    expect([foreign.status, foreign.stderr]).toEqual([
+      1,
+      "mailroom: --health-host: 192.0.2.1:0 is not an address of this machine (EADDRNOTAVAIL): the worker's health endpoints need an address of this machine (127.0.0.1 is one)\n",
+    ]);
+    // .invalid never resolves (RFC 6761): the lookup fails, whether or not a DNS server answers.
+    const unknown = spawnSync(
+      process.execPath,
+      [cli, 'worker', '--health-port', '0', '--health-host', 'no-such-host.invalid'],
+      { env, encoding: 'utf8' },
+    );
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toMatch(
+      /^mailroom: --health-host: no-such-host\.invalid:0 names no host this machine can find/,
+    );
+  });
+
   // Last in the file: it leaves the group coordinator refusing joins until its errors are used up.
   it('exits 1 when the worker cannot go on, so a supervisor restarts it', async () => {
     const topics = await freshTopics(cluster);
