@@ -141,7 +141,7 @@ ${CONFIG_FLAG}
 
 Example:
   MAILROOM_HOLD=true mailroom discard --all`,
-  worker: `mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME] [--dlq-topic NAME] [--delay-topics] [--concurrency N] [--health-port N] [--templates DIR] [--kafka-client kafkajs|confluent]
+  worker: `mailroom worker [--brokers HOST:PORT,…] [--group ID] [--topic NAME] [--retry-topic NAME] [--dlq-topic NAME] [--delay-topics] [--concurrency N] [--health-port N] [--health-host ADDR] [--templates DIR] [--kafka-client kafkajs|confluent] [--config FILE]
 
 Consumes emails from Kafka, renders and sends them through the transport the config file or the
 environment configures, retries transient failures and dead-letters the rest. Needs a Kafka
@@ -187,4 +187,33 @@ first use when it is missing.
 Example:
   mailroom suppressions add jane@example.com --detail "asked by phone, ticket 4121"
   mailroom suppressions lift jane@example.com`,
+};
+
+/**
+ * Each command's own flags, as its help page lists them: a misspelt flag is matched against these
+ * for "did you mean". `--help` goes with every command.
+ */
+export const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  templates: ['templates', 'config'],
+  render: ['data', 'format', 'templates', 'config'],
+  send: ['to', 'data', 'category', 'templates', 'config'],
+  preview: ['port', 'host', 'outbox', 'allowed-hosts', 'token', 'templates', 'config'],
+  check: ['data', 'staging-hosts', 'production', 'no-spam', 'templates', 'config'],
+  release: ['all', 'to', 'config'],
+  discard: ['all', 'config'],
+  worker: [
+    'brokers',
+    'group',
+    'topic',
+    'retry-topic',
+    'dlq-topic',
+    'delay-topics',
+    'concurrency',
+    'health-port',
+    'health-host',
+    'kafka-client',
+    'templates',
+    'config',
+  ],
+  suppressions: ['json', 'reason', 'detail'],
 };

@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { nearest } from '../did-you-mean.js';
 import { isMailroomError, isMessageError, MessageError } from '../errors.js';
 import { isKafkaTopicMissingError, isKafkaUnavailableError } from '../kafka/failures.js';
 import { BindError, listen } from '../listen.js';
@@ -19,7 +20,7 @@ import { heldId } from '../transports/hold.js';
 import { sandboxFiles } from '../transports/sandbox.js';
 import { runCheckCommand } from './check.js';
 import { loadConfig } from './config-file.js';
-import { COMMAND_HELP, USAGE } from './help.js';
+import { COMMAND_FLAGS, COMMAND_HELP, USAGE } from './help.js';
 import { runHoldCommand } from './hold.js';
 import { appTemplates, buildService, cliServiceOptions, serviceFromCli } from './service.js';
 import { runSuppressionsCommand, SuppressionsUsageError } from './suppressions.js';
@@ -122,43 +123,46 @@ function parseData(raw: string | undefined): Record<string, unknown> {
   return data as Record<string, unknown>;
 }
 
+/** The flags of every command, in one set (each command's own are {@link COMMAND_FLAGS}). */
+const OPTIONS = {
+  data: { type: 'string', short: 'd' },
+  format: { type: 'string', short: 'f', default: 'json' },
+  to: { type: 'string', short: 't', multiple: true },
+  port: { type: 'string', short: 'p', default: '3025' },
+  host: { type: 'string', default: '127.0.0.1' },
+  templates: { type: 'string' },
+  config: { type: 'string' },
+  outbox: { type: 'string' },
+  'allowed-hosts': { type: 'string', multiple: true },
+  brokers: { type: 'string' },
+  group: { type: 'string' },
+  topic: { type: 'string' },
+  'retry-topic': { type: 'string' },
+  'dlq-topic': { type: 'string' },
+  'delay-topics': { type: 'boolean' },
+  concurrency: { type: 'string' },
+  'health-port': { type: 'string' },
+  'health-host': { type: 'string' },
+  'kafka-client': { type: 'string' },
+  all: { type: 'boolean' },
+  token: { type: 'string' },
+  'staging-hosts': { type: 'string', multiple: true },
+  production: { type: 'boolean' },
+  'no-spam': { type: 'boolean' },
+  json: { type: 'boolean' },
+  reason: { type: 'string' },
+  detail: { type: 'string' },
+  category: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} satisfies ParseArgsConfig['options'];
+
 async function main(argv: string[], out: (line: string) => void): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: {
-      data: { type: 'string', short: 'd' },
-      format: { type: 'string', short: 'f', default: 'json' },
-      to: { type: 'string', short: 't', multiple: true },
-      port: { type: 'string', short: 'p', default: '3025' },
-      host: { type: 'string', default: '127.0.0.1' },
-      templates: { type: 'string' },
-      config: { type: 'string' },
-      outbox: { type: 'string' },
-      'allowed-hosts': { type: 'string', multiple: true },
-      brokers: { type: 'string' },
-      group: { type: 'string' },
-      topic: { type: 'string' },
-      'retry-topic': { type: 'string' },
-      'dlq-topic': { type: 'string' },
-      'delay-topics': { type: 'boolean' },
-      concurrency: { type: 'string' },
-      'health-port': { type: 'string' },
-      'health-host': { type: 'string' },
-      'kafka-client': { type: 'string' },
-      all: { type: 'boolean' },
-      token: { type: 'string' },
-      'staging-hosts': { type: 'string', multiple: true },
-      production: { type: 'boolean' },
-      'no-spam': { type: 'boolean' },
-      json: { type: 'boolean' },
-      reason: { type: 'string' },
-      detail: { type: 'string' },
-      category: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' },
-    },
+    options: OPTIONS,
   });
   const [command, template, ...extra] = positionals;
   if (command === 'help') return out((template && COMMAND_HELP[template]) || USAGE);
@@ -385,15 +389,41 @@ function expected(err: unknown): boolean {
   );
 }
 
-main(process.argv.slice(2), (line) => process.stdout.write(`${line}\n`)).catch((err: unknown) => {
+/** The command `argv` names, if it names one: a usage error points to that command's help. */
+function commandOf(argv: string[]): string | undefined {
+  const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: OPTIONS });
+  const command = positionals[0];
+  return command !== undefined && Object.hasOwn(COMMAND_HELP, command) ? command : undefined;
+}
+
+/**
+ * parseArgs' message for an unknown flag, with the command's own flag it was most likely meant to
+ * be (two edits at most: `--concurency`, `--tpoic`); other messages as they are.
+ */
+function withSuggestion(message: string, command: string | undefined): string {
+  const flag = /^Unknown option '--([^'=]+)'/.exec(message)?.[1];
+  if (flag === undefined) return message;
+  const flags = command === undefined ? Object.keys(OPTIONS) : [...(COMMAND_FLAGS[command] ?? []), 'help'];
+  const near = nearest(flag, flags);
+  if (near.candidate === undefined || near.distance > 2) return message;
+  return `Unknown option '--${flag}'; did you mean --${near.candidate}?`;
+}
+
+const argv = process.argv.slice(2);
+main(argv, (line) => process.stdout.write(`${line}\n`)).catch((err: unknown) => {
   // A library's error may carry a numeric code (kafkajs protocol errors): only a string is parseArgs'.
   const code = (err as { code?: unknown })?.code;
   const usage = err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
-  const message =
-    usage || expected(err) ? (err as Error).message : `unexpected error: ${(err as Error)?.message ?? err}`;
+  const command = usage ? commandOf(argv) : undefined;
+  const message = usage
+    ? withSuggestion((err as Error).message, command)
+    : expected(err)
+      ? (err as Error).message
+      : `unexpected error: ${(err as Error)?.message ?? err}`;
   // One line, whatever a library put after the first (eta appends the generated code).
   const line = String(message).split('\n')[0];
-  process.stderr.write(`mailroom: ${line}${usage ? "\nRun 'mailroom --help' for usage." : ''}\n`);
+  const help = command === undefined ? 'mailroom --help' : `mailroom ${command} --help`;
+  process.stderr.write(`mailroom: ${line}${usage ? `\nRun '${help}' for usage.` : ''}\n`);
   process.exitCode = usage ? 2 : 1;
   // The command failed: nothing more to do. A connection a library left open (kafkajs after a
   // refused SASL handshake) must not keep the process up, to exit 0 on a later SIGTERM.

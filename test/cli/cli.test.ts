@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COMMAND_FLAGS, COMMAND_HELP } from '../../src/cli/help.js';
 import { BUILTIN_NAMES } from '../helpers/builtins.js';
 import { startSmtpPeer } from '../helpers/smtp-peer.js';
 
@@ -207,13 +208,18 @@ describe('mailroom send', () => {
 
 describe('bad arguments', () => {
   it.each([
-    [['frob'], 2, /unknown command "frob"/],
+    [['frob'], 2, /unknown command "frob"\nRun 'mailroom --help' for usage\.\n$/],
     [[], 2, /no command given/],
     [['render'], 2, /needs a template name/],
     [['render', 'verification', '--data', '{nope'], 2, /--data is not valid JSON/],
     [['render', 'verification', '--data', '[1]'], 2, /--data must be a JSON object/],
     [['render', 'verification', '--format', 'pdf'], 2, /--format must be json, html or text/],
     [['render', 'verification', '--bogus'], 2, /Unknown option '--bogus'/],
+    [
+      ['render', 'verification', '--formt', 'text'],
+      2,
+      /^mailroom: Unknown option '--formt'; did you mean --format\?\nRun 'mailroom render --help' for usage\.\n$/,
+    ],
     [['render', '../../etc/passwd'], 1, /not a valid template name/],
     [['render', 'nope'], 1, /no template of that name/],
     [['render', 'verification', '--data', '{"username":"J"}'], 1, /verificationUrl: is required/],
@@ -293,6 +299,15 @@ describe('bad arguments', () => {
         expect(overview.includes(flag) || `${flag} (${command})`).toBe(true);
       }
     }
+  });
+
+  it("matches a misspelt flag against the command's own flags, which are its help page's", () => {
+    for (const [command, flags] of Object.entries(COMMAND_FLAGS)) {
+      const page = run(command, '--help').stdout;
+      const listed = page.match(/^ {2,4}--[a-z-]+/gm)?.map((flag) => flag.trim().slice(2));
+      expect(new Set(flags), command).toEqual(new Set(listed));
+    }
+    expect(Object.keys(COMMAND_FLAGS).sort()).toEqual(Object.keys(COMMAND_HELP).sort());
   });
 
   it('names a missing --templates folder once, with no empty part before it', () => {

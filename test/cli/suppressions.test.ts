@@ -173,7 +173,7 @@ describe('mailroom suppressions', () => {
     ]) {
       const usage = await mailroom(args);
       expect(usage.code, args.join(' ')).toBe(2);
-      expect(usage.stderr).toContain("Run 'mailroom --help' for usage.");
+      expect(usage.stderr).toContain("Run 'mailroom suppressions --help' for usage.");
     }
     expect((await mailroom(['suppressions', 'list', '--json'])).stdout.trim()).toBe('[]');
   });

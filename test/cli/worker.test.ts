@@ -426,6 +426,35 @@ describe('mailroom worker', () => {
     );
   });
 
+  it('usage errors point to mailroom worker --help, and a misspelt flag gets the one meant', () => {
+    const env = cleanEnv({ KAFKA_BROKERS: '127.0.0.1:1', MAILROOM_TRANSPORT: 'sandbox' });
+    const misspelt = spawnSync(process.execPath, [cli, 'worker', '--concurency', '3'], {
+      env,
+      encoding: 'utf8',
+    });
+    expect([misspelt.status, misspelt.stderr]).toEqual([
+      2,
+      "mailroom: Unknown option '--concurency'; did you mean --concurrency?\nRun 'mailroom worker --help' for usage.\n",
+    ]);
+    const extra = spawnSync(process.execPath, [cli, 'worker', 'now'], { env, encoding: 'utf8' });
+    expect([extra.status, extra.stderr]).toEqual([
+      2,
+      `mailroom: unexpected argument "now"\nRun 'mailroom worker --help' for usage.\n`,
+    ]);
+    // Far from every flag of the worker: parseArgs' own words, no guess.
+    const far = spawnSync(process.execPath, [cli, 'worker', '--bogus'], { env, encoding: 'utf8' });
+    expect(far.stderr).toMatch(/^mailroom: Unknown option '--bogus'\. /);
+    expect(far.stderr).not.toContain('did you mean');
+  });
+
+  it('lists every flag it takes in the synopsis of its --help', () => {
+    const page = spawnSync(process.execPath, [cli, 'worker', '--help'], { encoding: 'utf8' }).stdout;
+    const synopsis = page.split('\n')[0] ?? '';
+    const flags = new Set(page.match(/^ {2}--[a-z-]+/gm)?.map((flag) => flag.trim()));
+    expect(flags).toContain('--health-host');
+    for (const flag of flags) expect(synopsis.includes(`[${flag}`) || flag).toBe(true);
+  });
+
   it('refuses a provider in its test mode (nothing delivered), naming the variable', () => {
     const r = spawnSync(process.execPath, [cli, 'worker'], {
       env: cleanEnv({
