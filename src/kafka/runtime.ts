@@ -793,8 +793,8 @@ function coordinatorHint(error: unknown, groupId: string): string {
     : '';
 }
 
-/** setTimeout's longest delay (ms): 2^31 − 1; a longer one fires at once (Node's TimeoutOverflowWarning). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Internal: setTimeout's longest delay (ms): 2^31 − 1, about 24.8 days; a longer one fires at once (Node's TimeoutOverflowWarning). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** How long a batch handed over while commits are refused waits before it goes back (ms): see {@link holdBack}. */
 const HOLD_BACK_MS = 100;

@@ -23,7 +23,7 @@ import {
 } from './idempotency.js';
 import { DEFAULT_TOPIC } from './producer.js';
 import type { DeadLetterReason, DelayTier, PossibleDuplicate, RecordPosition } from './records.js';
-import { RUNTIME, WorkerRuntime } from './runtime.js';
+import { MAX_TIMER_MS, RUNTIME, WorkerRuntime } from './runtime.js';
 
 export {
   type DeadLetterReason,
@@ -391,9 +391,6 @@ function delayTiersFor(prefix: string): DelayTier[] {
     throw new TypeError('createEmailWorker: delayTopicPrefix must be a non-empty string');
   return DELAY_TIERS.map(({ suffix, delayMs }) => ({ topic: `${prefix}.${suffix}`, delayMs }));
 }
-
-/** setTimeout's longest delay (ms): 2^31 − 1, about 24.8 days; a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A duration option (ms): a whole number from `min` to {@link MAX_TIMER_MS}. */
 function milliseconds(value: number, name: string, min: number): number {
