@@ -6,7 +6,7 @@
 import type { MailroomWorkerConfig } from '../config-file.js';
 import { ConfigError, isConfigError } from '../errors.js';
 import { type KafkaEnvConfig, kafkaConfigFromEnv } from '../kafka/config.js';
-import { DELAY_TIERS } from '../kafka/worker.js';
+import { workerTopics } from '../kafka/worker.js';
 import type { LoadedConfig } from './config-file.js';
 
 /** Flags of `mailroom worker`; each overrides the config file's field, which overrides the variable. */
@@ -78,29 +78,29 @@ export function workerSettings(
   const delayTopics = flags['delay-topics'] ?? file.delayTopics ?? false;
   const topicBy =
     givenBy(SETTINGS.topic) ?? (env.MAILROOM_KAFKA_TOPIC?.trim() ? 'MAILROOM_KAFKA_TOPIC' : undefined);
+  // The names the worker will use (the library's defaults for those not given).
+  const names = workerTopics({ topic: kafka.topic, retryTopic, deadLetterTopic, delayTopics });
   refuseSharedTopics([
-    { role: 'the topic', name: kafka.topic, by: topicBy, shown: 'the default' },
+    { role: 'the topic', name: names.topic, by: topicBy, shown: 'the default' },
     {
       role: 'the retry topic',
-      name: retryTopic ?? `${kafka.topic}.retry`,
+      name: names.retryTopic,
       by: givenBy(SETTINGS.retryTopic),
       shown: 'the default, <topic>.retry',
     },
     {
       role: 'the dead-letter topic',
-      name: deadLetterTopic ?? `${kafka.topic}.dlq`,
+      name: names.deadLetterTopic,
       by: givenBy(SETTINGS.deadLetterTopic),
       shown: 'the default, <topic>.dlq',
     },
     // Named after the topic, so never what the user wrote: a clash blames the other name.
-    ...(delayTopics
-      ? DELAY_TIERS.map(({ suffix }) => ({
-          role: 'a delay topic',
-          name: `${kafka.topic}.delay.${suffix}`,
-          by: undefined,
-          shown: givenBy(SETTINGS.delayTopics),
-        }))
-      : []),
+    ...names.delayTiers.map((tier) => ({
+      role: 'a delay topic',
+      name: tier.topic,
+      by: undefined,
+      shown: givenBy(SETTINGS.delayTopics),
+    })),
   ]);
   return { kafka, retryTopic, deadLetterTopic, delayTopics, named };
 }

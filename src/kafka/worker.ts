@@ -304,11 +304,7 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
       `the service's transport (${name}) keeps ${captures === true ? 'mail' : 'some mail (a capturing transport is behind it)'} instead of delivering it, and the worker commits what it sends: give the service a delivering transport (smtp, mailgun), or set allowCapturingTransport: true for tests and pre-production`,
     );
   }
-  const topic = options.topic ?? DEFAULT_TOPIC;
-  const retryTopic = options.retryTopic ?? `${topic}.retry`;
-  const deadLetterTopic = options.deadLetterTopic ?? `${topic}.dlq`;
-  const delayTiers =
-    options.delayTopics === true ? delayTiersFor(options.delayTopicPrefix ?? `${topic}.delay`) : [];
+  const { topic, retryTopic, deadLetterTopic, delayTiers } = workerTopics(options);
   const names = [topic, retryTopic, deadLetterTopic, ...delayTiers.map((t) => t.topic)];
   if (new Set(names).size !== names.length) {
     throw new TypeError(
@@ -386,6 +382,28 @@ export const DELAY_TIERS: readonly { readonly suffix: string; readonly delayMs: 
 ]);
 
 /** The delay topics under a prefix, shortest first: `notifications.email.delay.1m` … */
+/**
+ * Internal: the topics a worker uses, each as given or its default: the topic
+ * (`notifications.email`), `<topic>.retry`, `<topic>.dlq`, and with `delayTopics` the delay tiers
+ * (`<delayTopicPrefix>.1m` …, prefix `<topic>.delay`). Shared with `mailroom worker`, which checks
+ * them first to name the flag or field behind a clash.
+ */
+export function workerTopics(
+  options: Pick<
+    EmailWorkerOptions,
+    'topic' | 'retryTopic' | 'deadLetterTopic' | 'delayTopics' | 'delayTopicPrefix'
+  >,
+): { topic: string; retryTopic: string; deadLetterTopic: string; delayTiers: DelayTier[] } {
+  const topic = options.topic ?? DEFAULT_TOPIC;
+  return {
+    topic,
+    retryTopic: options.retryTopic ?? `${topic}.retry`,
+    deadLetterTopic: options.deadLetterTopic ?? `${topic}.dlq`,
+    delayTiers:
+      options.delayTopics === true ? delayTiersFor(options.delayTopicPrefix ?? `${topic}.delay`) : [],
+  };
+}
+
 function delayTiersFor(prefix: string): DelayTier[] {
   if (typeof prefix !== 'string' || prefix.trim() === '')
     throw new TypeError('createEmailWorker: delayTopicPrefix must be a non-empty string');
