@@ -65,6 +65,7 @@ export function createQueuedMail(
   const kafkaConfig = kafkaConfigFromEnv(env);
   const producer = createEmailProducer({
     kafka: kafkaClient(kafkaConfig, options.kafka),
+    brokers: kafkaConfig.client.brokers, // named in a KafkaUnavailableError
     topic: kafkaConfig.topic,
   });
   const mail = new EmailService({

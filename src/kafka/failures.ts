@@ -103,9 +103,9 @@ export function isConnectionError(error: unknown): boolean {
 const UNAVAILABLE = Symbol.for('mailroom.kafka-unavailable');
 
 /**
- * The worker could not reach Kafka. The message names the brokers (and the topic), and `code`
- * keeps the cause's (`ECONNREFUSED`, `ENOTFOUND` …) so a log line says what was tried and why it
- * failed, not only "Connection error".
+ * The worker (or an email producer) could not reach Kafka. The message names the brokers (and
+ * the topic), and `code` keeps the cause's (`ECONNREFUSED`, `ENOTFOUND` …) so a log line says
+ * what was tried and why it failed, not only "Connection error".
  */
 export class KafkaUnavailableError extends Error {
   override readonly name = 'KafkaUnavailableError';

@@ -16,11 +16,18 @@ import {
   type KafkaClientLike,
   type KafkaFlavor,
   type KafkaProducerLike,
+  keepDisconnectError,
   missingTopics,
   sendRecords,
 } from './client.js';
 import { type BuiltEnvelope, buildEnvelope, type EnvelopeLimits, resolveLimits } from './envelope.js';
-import { isKafkaTopicMissingError, isUnknownTopicError, KafkaTopicMissingError } from './failures.js';
+import {
+  isConnectionError,
+  isKafkaTopicMissingError,
+  isUnknownTopicError,
+  KafkaTopicMissingError,
+  KafkaUnavailableError,
+} from './failures.js';
 
 /** The topic emails are published to unless told otherwise. */
 export const DEFAULT_TOPIC = 'notifications.email';
@@ -33,6 +40,11 @@ export interface EmailProducerOptions extends EnvelopeLimits {
   topic?: string;
   /** Which client `kafka` is; detected when omitted. */
   flavor?: KafkaFlavor;
+  /**
+   * The brokers `kafka` was made with, e.g. `['kafka-1:9092']`. Only for errors (the client is not
+   * asked for them): "could not reach the Kafka brokers kafka-1:9092".
+   */
+  brokers?: readonly string[];
 }
 
 /** Where a published envelope landed. */
@@ -72,9 +84,12 @@ export interface EmailProducer {
   readonly name: 'kafka';
   readonly topic: string;
   /**
-   * Connects; `publish` also connects on first use. A connect Kafka refuses leaves nothing
-   * connected (no socket keeps the process alive; if disconnecting failed too, that error is the
-   * rejection's `disconnectError`), and a later call tries again.
+   * Connects; `publish` also connects on first use. Rejects with a `KafkaUnavailableError` naming
+   * the brokers (`code`: the socket's, e.g. `ECONNREFUSED`) when no broker can be reached (refused,
+   * unknown host, timed out, or a connection the broker closed: a plain client on a TLS listener),
+   * and with a `KafkaTopicMissingError` when the cluster lacks the topic. A connect Kafka refuses
+   * leaves nothing connected (no socket keeps the process alive; if disconnecting failed too, that
+   * error is the rejection's `disconnectError`), and a later call tries again.
    */
   connect(): Promise<void>;
   /**
@@ -126,6 +141,16 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
   const topic = options.topic ?? DEFAULT_TOPIC;
   if (typeof topic !== 'string' || topic === '')
     throw new TypeError('createEmailProducer: topic must be a name');
+  const brokers = options.brokers;
+  if (brokers !== undefined && !Array.isArray(brokers))
+    throw new TypeError('createEmailProducer: brokers must be an array of host:port strings');
+  const unavailable = (error: unknown) => {
+    if (!isConnectionError(error)) return error;
+    const wrapped = new KafkaUnavailableError(brokers, topic, error);
+    const { disconnectError } = error as { disconnectError?: unknown };
+    if (disconnectError !== undefined) keepDisconnectError(wrapped, disconnectError);
+    return wrapped;
+  };
   const flavor = flavorOf(options.kafka, options.flavor);
   const limits = resolveLimits(options);
   let producer: KafkaProducerLike | undefined;
@@ -134,16 +159,20 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
   const connected = () => {
     connecting ??= (async () => {
       // Kafka clients wait out their retries (kafkajs ~9 s, librdkafka's message timeout) before they
-      // say a topic is missing: ask the cluster once, first. A cluster that cannot be asked is sent to.
-      const missing = await missingTopics(options.kafka, [topic]).catch(() => undefined);
+      // say a topic is missing: ask the cluster once, first. A cluster that cannot be asked (an
+      // admin the Kafka user may not use) is sent to; one that cannot be reached is not tried twice.
+      const missing = await missingTopics(options.kafka, [topic]).catch((error: unknown) => {
+        if (isConnectionError(error)) throw error;
+        return undefined;
+      });
       if (missing?.length) throw new KafkaTopicMissingError(missing, true, undefined);
       const made = createProducer(options.kafka, flavor);
       await connectOrDisconnect(made);
       producer = made;
       return made;
-    })().catch((error) => {
+    })().catch((error: unknown) => {
       connecting = undefined;
-      throw error;
+      throw unavailable(error);
     });
     return connecting;
   };

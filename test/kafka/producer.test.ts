@@ -19,6 +19,7 @@ import {
   createEmailProducer,
   createEmailWorker,
   isKafkaTopicMissingError,
+  isKafkaUnavailableError,
   parseEnvelope,
 } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
@@ -445,19 +446,33 @@ describe('createEmailProducer on a real broker', () => {
     expect(stopped).toMatchObject({ name: 'EmailError', code: 'aborted', transport: 'kafka' });
     expect(await recordCount(topics.topic)).toBe(0);
 
+    const brokers = ['127.0.0.1:1'];
     const nowhere = createEmailProducer({
       kafka: new Kafka({
-        brokers: ['127.0.0.1:1'],
+        brokers,
         logLevel: logLevel.NOTHING,
         retry: { retries: 0 },
         connectionTimeout: 500,
       }),
+      brokers,
       topic: topics.topic,
     });
     const unreachable = await rejection(nowhere.publish(verification(2)));
     expect(isEmailError(unreachable)).toBe(true);
     expect(unreachable).toMatchObject({ code: 'network', transport: 'kafka', retryable: true });
-    expect((unreachable as Error).message).toContain(`could not publish to ${topics.topic}`);
+    expect((unreachable as Error).message).toBe(
+      `could not publish to ${topics.topic}: ${((unreachable as Error).cause as Error).message}`,
+    );
+    // Its cause names the brokers and keeps the socket's code; connect() rejects with the same kind.
+    const cause = (unreachable as Error).cause;
+    expect(isKafkaUnavailableError(cause)).toBe(true);
+    expect(cause).toMatchObject({ brokers, code: 'ECONNREFUSED' });
+    expect((cause as Error).message).toMatch(
+      new RegExp(`^could not reach the Kafka brokers 127\\.0\\.0\\.1:1 \\(topic ${topics.topic}\\): `),
+    );
+    const connecting = await rejection(nowhere.connect());
+    expect(isKafkaUnavailableError(connecting)).toBe(true);
+    expect(connecting).toMatchObject({ brokers, code: 'ECONNREFUSED' });
     await nowhere.disconnect();
   });
 

@@ -196,6 +196,41 @@ describe(`Kafka over mutual TLS from the environment (${KAFKA_CLIENT})`, { timeo
     );
   });
 
+  it('an email producer speaking plain Kafka to a TLS listener, or TLS to a plain one: connect() and publish() say Kafka could not be reached, naming the brokers', async () => {
+    const topics = await freshTopics(cluster, 1);
+    const attempt = async (env: Record<string, string>) => {
+      const { client } = kafkaConfigFromEnv(env);
+      const producer = createEmailProducer({
+        kafka: clientUnderTestFrom(client),
+        brokers: client.brokers,
+        topic: topics.topic,
+      });
+      cleanup.push(() => producer.disconnect());
+      const connecting = await producer.connect().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const publishing = await producer.publish(email(3)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      return { brokers: client.brokers, connecting, publishing };
+    };
+    // Both at once: on the Confluent client each takes librdkafka's 30 s for the first metadata.
+    const outcomes = await Promise.all([
+      attempt({ KAFKA_BROKERS: cluster.tlsBrokers.join(',') }),
+      attempt({ KAFKA_BROKERS: cluster.brokers.join(','), KAFKA_SSL_CA_LOCATION: pki.ca }),
+    ]);
+    for (const { brokers, connecting, publishing } of outcomes) {
+      expect(isKafkaUnavailableError(connecting), String(connecting)).toBe(true);
+      expect((connecting as Error).message).toMatch(
+        new RegExp(`^could not reach the Kafka brokers ${brokers.join(',')} \\(topic ${topics.topic}\\): `),
+      );
+      expect(publishing).toMatchObject({ name: 'EmailError', code: 'network', transport: 'kafka' });
+      expect(isKafkaUnavailableError((publishing as Error).cause)).toBe(true);
+    }
+  });
+
   it('mailroom worker delivers over mutual TLS from the environment alone (its CA a folder), and says so without a secret', async () => {
     const topics = await freshTopics(cluster, 1);
     const outbox = await mkdtemp(join(tmpdir(), 'mailroom-worker-tls-'));

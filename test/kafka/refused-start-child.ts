@@ -133,7 +133,7 @@ async function workerAttempt(): Promise<Outcome> {
 }
 
 async function producerAttempt(): Promise<Outcome> {
-  const producer = createEmailProducer({ kafka: client(), topic: plan.topic });
+  const producer = createEmailProducer({ kafka: client(), brokers: plan.brokers, topic: plan.topic });
   return { start: await settled(producer.connect()) };
 }
 

@@ -546,6 +546,21 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
     expect(run.exit, run.stderr).toBe(0);
   });
 
+  it('an email producer whose brokers cannot be reached: connect() names them, and the process exits on its own', async () => {
+    const run = await refusedStart({ what: 'producer', brokers: ['127.0.0.1:1'], topic: 'mail-unreachable' });
+    expect(run.outcomes).toEqual([
+      {
+        start: {
+          name: 'KafkaUnavailableError',
+          message: expect.stringMatching(
+            /^could not reach the Kafka brokers 127\.0\.0\.1:1 \(topic mail-unreachable\): /,
+          ),
+        },
+      },
+    ]);
+    expect(run.exit, run.stderr).toBe(0);
+  });
+
   for (const closeAt of ['start', 'joining'] as const) {
     it(`close() called ${closeAt === 'start' ? 'as start() is called' : 'while the worker joins its group'}: start() rejects saying so, close() resolves once everything is disconnected, and the process exits on its own`, async () => {
       const topics = await freshTopics(cluster, 1);
