@@ -173,14 +173,24 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
       topic: `${topics.topic}-missing`,
       retryTopic: `${topics.topic}-missing.retry`,
     };
+    const errors: Array<{ fields: Record<string, unknown>; msg: string | undefined }> = [];
+    const quiet = () => {};
     const worker = workerFor(ctx, {
       service: serviceFor(scriptedTransport()),
       ...missing,
+      logger: {
+        info: quiet,
+        warn: quiet,
+        error: (fields, msg) => errors.push({ fields: fields as Record<string, unknown>, msg }),
+      },
     });
     const error = await rejection(worker.start());
     expect(isKafkaTopicMissingError(error)).toBe(true);
     expect(error).toMatchObject({ topics: [missing.topic, missing.retryTopic] });
     expect((error as Error).message).toContain(missing.topic);
+    // The log line's error field says what happened, as the error does.
+    const failed = errors.find((line) => line.fields.event === 'worker.start_failed');
+    expect(failed?.fields.error).toEqual({ code: 'topic-missing', message: (error as Error).message });
     // Nothing was created behind the worker's back.
     const admin = ctx.kafka.admin();
     await admin.connect();

@@ -289,6 +289,29 @@ describe('what the worker says as it starts', { timeout: 60_000 }, () => {
     // Its error field says what happened, not "internal" and a class name.
     expect(failed?.fields.error).toEqual({ code: 'kafka-unavailable', message: (error as Error).message });
   });
+
+  it('a worker not told its brokers says so in its lines and its error, instead of naming none', async () => {
+    const { lines, logger } = recorder();
+    const worker = createEmailWorker({
+      kafka: new Kafka({ brokers: ['127.0.0.1:1'], logLevel: logLevel.NOTHING, retry: { retries: 0 } }),
+      service: serviceFor(scriptedTransport()),
+      topic: 'mail-unreachable',
+      logger,
+    });
+    const error = await worker.start().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(isKafkaUnavailableError(error)).toBe(true);
+    expect((error as Error).message).toMatch(
+      /^could not reach the Kafka brokers \(topic mail-unreachable\): /,
+    );
+    expect(error).toMatchObject({ brokers: undefined });
+    const said = (event: string) => lines.find((l) => l.fields.event === event)?.msg;
+    const unnamed = '(the brokers its client was given: pass `brokers` to name them here)';
+    expect(said('worker.starting')).toContain(`; Kafka ${unnamed}, group `);
+    expect(said('worker.connecting')).toBe(`connecting to Kafka ${unnamed}`);
+  });
 });
 
 const CHILD = fileURLToPath(new URL('./refused-start-child.ts', import.meta.url));
