@@ -40,7 +40,7 @@ const CONFIG_FLAG = `  --config FILE     your mailroom config (export default de
 
 /** One page per command: what it does, its flags with their defaults, an example. */
 export const COMMAND_HELP: Readonly<Record<string, string>> = {
-  templates: `mailroom templates [--templates DIR]
+  templates: `mailroom templates [--templates DIR] [--config FILE]
 
 Lists the templates the service knows: the built-in ones and yours (the config file's and --templates').
 
@@ -49,7 +49,7 @@ ${CONFIG_FLAG}
 
 Example:
   mailroom templates --templates ./emails`,
-  render: `mailroom render <template> --data '<json>' [--format json|html|text] [--templates DIR]
+  render: `mailroom render <template> --data '<json>' [--format json|html|text] [--templates DIR] [--config FILE]
 
 Renders a template with the given data and prints it; sends nothing.
 
@@ -60,7 +60,7 @@ ${CONFIG_FLAG}
 
 Example:
   mailroom render verification --data '{"username":"Jane","verificationUrl":"https://acme.example/v/1"}' --format text`,
-  send: `mailroom send <template> --to <address>[,<address>…] [--to …] --data '<json>' [--category NAME] [--templates DIR]
+  send: `mailroom send <template> --to <address>[,<address>…] [--to …] --data '<json>' [--category NAME] [--templates DIR] [--config FILE]
 
 Renders a template and sends it through the transport the config file or the environment
 configures (the sandbox folder .mailroom/outbox when none is). Every recipient is sent to, or the
@@ -75,7 +75,7 @@ ${CONFIG_FLAG}
 
 Example:
   mailroom send welcome --to jane@example.com --data '{"username":"Jane"}'`,
-  preview: `mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR] [--allowed-hosts NAME,…] [--token TOKEN]
+  preview: `mailroom preview [--port 3025] [--host 127.0.0.1] [--templates DIR] [--outbox DIR] [--allowed-hosts NAME,…] [--token TOKEN] [--config FILE]
 
 Serves a page with every template (with its sample data sets) and every email the sandbox captured.
 Edits to template files show at once; a change to the config file (or a module it imports) needs
@@ -95,7 +95,7 @@ ${CONFIG_FLAG}
 Example:
   mailroom preview --templates ./emails --port 4000
   MAILROOM_PREVIEW_TOKEN=$(openssl rand -hex 16) mailroom preview --host 0.0.0.0 --allowed-hosts qa.lan`,
-  check: `mailroom check [<template>] [--data '<json>'] [--templates DIR] [--staging-hosts NAME,…] [--production] [--no-spam]
+  check: `mailroom check [<template>] [--data '<json>'] [--templates DIR] [--staging-hosts NAME,…] [--production] [--no-spam] [--config FILE]
 
 Renders every template (or the one named) with each of its preview data sets (or --data) and runs
 the checks the preview shows: features the major email clients do not support (caniemail's data),
@@ -115,7 +115,7 @@ ${CONFIG_FLAG}
 
 Example:
   mailroom check --templates ./emails --production --staging-hosts .staging.acme.example`,
-  release: `mailroom release <id…> | --all [--to <address>]
+  release: `mailroom release <id…> | --all [--to <address>] [--config FILE]
 
 Sends held emails (MAILROOM_HOLD=true) through the transport configured behind the hold, staging
 rules included: to their original recipients, or with --to to that one address instead. Each email
@@ -131,7 +131,7 @@ mailroom preview and mailroom send list them.
 
 Example:
   MAILROOM_HOLD=true mailroom release 2026-12-05T07-00-00-000Z-welcome-3fa2c1 --to qa@acme.example`,
-  discard: `mailroom discard <id…> | --all
+  discard: `mailroom discard <id…> | --all [--config FILE]
 
 Sets held emails (MAILROOM_HOLD=true) aside for good: they can no longer be released. Their files
 stay, for the record. Exits 1 when any id could not be discarded (already released, unknown, busy).

@@ -524,11 +524,13 @@ describe('a hold from the config', () => {
 });
 
 describe('--help', () => {
-  it.each(['templates', 'render', 'send', 'preview', 'worker'])(
+  it.each(['templates', 'render', 'send', 'preview', 'check', 'release', 'discard', 'worker'])(
     'of %s names --config and where it is looked for',
     async (command) => {
       const { stdout } = await run([command, '--help']);
       expect(stdout).toContain('--config FILE');
+      // In the synopsis as well as among the flags.
+      expect(stdout.split('\n')[0]).toMatch(/ \[--config FILE\]$/);
       expect(stdout).toContain('mailroom.config.ts, .mts, .cts, .js,\n                    .mjs, .cjs');
       expect(stdout).toContain('Flags override it; it overrides the environment');
     },
