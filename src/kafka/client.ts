@@ -327,15 +327,28 @@ export function sendRecords(
 
 /** Consumer settings a worker exposes. */
 export interface ConsumerSettings {
-  /** Default 30 000 ms. */
+  /**
+   * How long the group waits for a member's heartbeat before it counts the member gone (ms, Kafka's
+   * `session.timeout.ms`). Default 30 000; 1 to 3 600 000 (librdkafka's range). The broker takes
+   * only values within its `group.min.session.timeout.ms`..`group.max.session.timeout.ms`
+   * (6 000..1 800 000 by default).
+   */
   sessionTimeout?: number;
-  /** Default 3 000 ms. */
+  /** How often a member heartbeats (ms, `heartbeat.interval.ms`). Default 3 000; less than `sessionTimeout` (kafkajs's rule; Kafka's docs advise a third of it at most). */
   heartbeatInterval?: number;
-  /** Default 60 000 ms. */
+  /** How long the group waits for members to rejoin in a rebalance (ms; librdkafka's `max.poll.interval.ms`). Default 60 000; from `sessionTimeout` (librdkafka's rule) to 86 400 000. */
   rebalanceTimeout?: number;
-  /** How long the broker holds a fetch open when there is nothing new; `close()` waits out one. Default 1 000 ms. */
+  /** How long the broker holds a fetch open when there is nothing new; `close()` waits out one (ms, `fetch.wait.max.ms`). Default 1 000; 0 to 300 000 (librdkafka's range). */
   maxWaitTimeInMs?: number;
 }
+
+/** The consumer settings a worker uses when told none: see {@link ConsumerSettings}. */
+export const CONSUMER_DEFAULTS: Readonly<Required<ConsumerSettings>> = {
+  sessionTimeout: 30_000,
+  heartbeatInterval: 3_000,
+  rebalanceTimeout: 60_000,
+  maxWaitTimeInMs: 1_000,
+};
 
 /**
  * This member's partitions changed (the Confluent client's `rebalance_cb`; kafkajs reports the
@@ -357,10 +370,8 @@ export function createConsumer(
 ): KafkaConsumerLike {
   const base = {
     groupId,
-    sessionTimeout: settings.sessionTimeout ?? 30_000,
-    heartbeatInterval: settings.heartbeatInterval ?? 3_000,
-    rebalanceTimeout: settings.rebalanceTimeout ?? 60_000,
-    maxWaitTimeInMs: settings.maxWaitTimeInMs ?? 1_000,
+    ...CONSUMER_DEFAULTS,
+    ...settings,
   };
   if (flavor === 'confluent') {
     return kafka.consumer({

@@ -129,6 +129,15 @@ export function isKafkaUnavailableError(err: unknown): err is KafkaUnavailableEr
   return typeof err === 'object' && err !== null && UNAVAILABLE in err;
 }
 
+/**
+ * True when the broker refused the consumer's session timeout as outside its
+ * `group.min.session.timeout.ms`..`group.max.session.timeout.ms` (`INVALID_SESSION_TIMEOUT`, code
+ * 26): a setting, which no restart changes.
+ */
+export function isSessionTimeoutRefused(error: unknown): boolean {
+  return chain(error).some((e) => e.type === 'INVALID_SESSION_TIMEOUT');
+}
+
 /** True when the broker said a topic does not exist (kafkajs's `UNKNOWN_TOPIC_OR_PARTITION`, code 3). */
 export function isUnknownTopicError(error: unknown): boolean {
   return chain(error).some((e) => e.type === 'UNKNOWN_TOPIC_OR_PARTITION' || e.code === 3);

@@ -5,6 +5,7 @@
  */
 import {
   EmailError,
+  isConfigError,
   isEmailError,
   isMailroomError,
   isMessageError,
@@ -710,6 +711,7 @@ function wholeHeader(message: KafkaIncomingMessage, name: string, digits: number
 
 function errorCode(error: unknown): string {
   if (isEmailError(error)) return error.code;
+  if (isConfigError(error)) return 'config';
   if (isIdempotencyStoreError(error)) return 'store';
   if (isTemplateError(error)) return 'template';
   if (isMessageError(error)) return 'invalid';

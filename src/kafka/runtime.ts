@@ -5,7 +5,7 @@
  * replaces a consumer that crashed for good, `fail` gives up loudly, `close` drains and leaves.
  * worker.ts checks the options and documents the API; records.ts decides each record.
  */
-import type { EmailError } from '../errors.js';
+import { ConfigError, type EmailError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { EmailService } from '../service.js';
 import { Announcer } from './announce.js';
@@ -31,6 +31,7 @@ import { Committer, PartitionProgress, Slots } from './commit.js';
 import {
   isConnectionError,
   isRebalanceError,
+  isSessionTimeoutRefused,
   isUnknownTopicError,
   KafkaTopicMissingError,
   KafkaUnavailableError,
@@ -60,7 +61,7 @@ export interface RuntimeSettings {
   /** The delay topics, shortest first; empty without `delayTopics`. */
   delayTiers: readonly DelayTier[];
   concurrency: number;
-  consumer: ConsumerSettings;
+  consumer: Required<ConsumerSettings>;
   pauseMs: number;
   deadlineMs: number;
   maxRestarts: number;
@@ -255,6 +256,8 @@ export class WorkerRuntime {
   /** close() was called while the worker started: the start stops here, and undoes what it connected. */
   #stopIfClosing(): void {
     if (!this.#closeAsked) return;
+    // The worker failed as it started (a setting the broker refused): the start fails with that.
+    if (this.#fatal !== undefined) throw this.#fatal;
     const by = this.#signal === undefined ? '' : ` (on ${this.#signal})`;
     this.#stopped = new Error(`createEmailWorker: close() was called before the worker had started${by}`);
     throw this.#stopped;
@@ -341,7 +344,8 @@ export class WorkerRuntime {
       this.#log?.warn(
         { event: 'worker.not_joined', groupId, waitedMs },
         `not yet a member of group ${groupId} after ${Math.round(waitedMs / 1000)} s: nothing is consumed. ` +
-          `Is the Kafka user allowed to use the group (READ on group ${groupId}), and does its coordinator answer?`,
+          `Is the Kafka user allowed to use the group (READ on group ${groupId}), does its coordinator answer, ` +
+          `and does the broker take consumer.sessionTimeout, ${this.#s.consumer.sessionTimeout} ms (its group.min.session.timeout.ms, 6000 unless set otherwise)?`,
       );
       this.#joinTimer = setTimeout(check, waitMs).unref();
     };
@@ -647,6 +651,15 @@ export class WorkerRuntime {
 
   /** Replaces a consumer the client gave up on; past `maxRestarts` in a row, the worker fails. */
   async #recover(error: unknown): Promise<void> {
+    // A setting the broker refuses is refused again by every replacement: fail now, saying which.
+    if (isSessionTimeoutRefused(error)) {
+      const refused = new ConfigError(
+        'consumer.sessionTimeout',
+        `the broker refused ${this.#s.consumer.sessionTimeout} ms: it takes only values from its group.min.session.timeout.ms to its group.max.session.timeout.ms (6000 to 1800000 ms unless set otherwise); change one or the other`,
+      );
+      refused.cause = error;
+      return this.#fail(refused, refused.message);
+    }
     if (this.#restartsInARow >= this.#s.maxRestarts) return this.#fail(error);
     this.#restartsInARow++;
     this.#say.stats.restarts++;
@@ -676,12 +689,15 @@ export class WorkerRuntime {
     }
   }
 
-  /** The worker cannot go on: say so, close, and reject `untilClosed()` so a supervisor restarts the process. */
-  async #fail(error: unknown): Promise<void> {
+  /**
+   * The worker cannot go on: say so (`why`, by default the consumer's repeated failures), close,
+   * and reject `untilClosed()` so a supervisor restarts the process.
+   */
+  async #fail(error: unknown, why?: string): Promise<void> {
     this.#fatal = error;
     this.#log?.error(
       { event: 'worker.fatal', error: describeFailure(error), kafka: kafkaErrorFields(error) },
-      `email worker stopped: the Kafka consumer failed ${this.#s.maxRestarts + 1} times in a row; restart the process${coordinatorHint(error, this.#s.groupId)}`,
+      `email worker stopped: ${why ?? `the Kafka consumer failed ${this.#s.maxRestarts + 1} times in a row; restart the process${coordinatorHint(error, this.#s.groupId)}`}`,
     );
     this.#say.emit('fatal', { error });
     await this.close().catch(() => {});

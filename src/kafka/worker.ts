@@ -13,7 +13,13 @@ import type { Logger } from '../log.js';
 import { type RetryOptions, resolveRetry } from '../retry.js';
 import type { EmailService } from '../service.js';
 import { mayCapture, type SendResult, type SuppressedRecipient } from '../transport.js';
-import { type ConsumerSettings, flavorOf, type KafkaClientLike, type KafkaFlavor } from './client.js';
+import {
+  CONSUMER_DEFAULTS,
+  type ConsumerSettings,
+  flavorOf,
+  type KafkaClientLike,
+  type KafkaFlavor,
+} from './client.js';
 import { type EnvelopeLimits, type EnvelopeV1, resolveLimits } from './envelope.js';
 import {
   type IdempotencyStore,
@@ -329,7 +335,7 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
     deadLetterTopic,
     delayTiers,
     concurrency: positive(options.concurrency ?? 10, 'concurrency'),
-    consumer: options.consumer ?? {},
+    consumer: consumerSettings(options.consumer),
     pauseMs: milliseconds(options.pauseMs ?? 60_000, 'pauseMs', 1),
     deadlineMs: milliseconds(options.shutdownDeadlineMs ?? 30_000, 'shutdownDeadlineMs', 0),
     maxRestarts,
@@ -410,13 +416,42 @@ function delayTiersFor(prefix: string): DelayTier[] {
   return DELAY_TIERS.map(({ suffix, delayMs }) => ({ topic: `${prefix}.${suffix}`, delayMs }));
 }
 
-/** A duration option (ms): a whole number from `min` to {@link MAX_TIMER_MS}. */
-function milliseconds(value: number, name: string, min: number): number {
-  if (!Number.isInteger(value) || value < min || value > MAX_TIMER_MS)
+/** A duration option (ms): a whole number from `min` to `max` (default {@link MAX_TIMER_MS}). */
+function milliseconds(value: number, name: string, min: number, max = MAX_TIMER_MS): number {
+  if (!Number.isInteger(value) || value < min || value > max)
     throw new TypeError(
-      `createEmailWorker: ${name} must be a whole number of milliseconds from ${min} to ${MAX_TIMER_MS} (about 24.8 days), not ${String(value)}`,
+      `createEmailWorker: ${name} must be a whole number of milliseconds from ${min} to ${max}${max === MAX_TIMER_MS ? ' (about 24.8 days)' : ''}, not ${String(value)}`,
     );
   return value;
+}
+
+/**
+ * The consumer's settings with their defaults, checked here so that both Kafka clients take the
+ * same values: librdkafka's ranges (its CONFIGURATION.md) for each, kafkajs's rule that the
+ * heartbeat comes more often than the session times out, and librdkafka's that the rebalance
+ * timeout (`max.poll.interval.ms`) is at least the session timeout. Each client alone would take
+ * some of what the other refuses (kafkajs a negative `maxWaitTimeInMs`, the Confluent client a
+ * heartbeat slower than the session), and a setting one client takes would fail the other's start.
+ */
+function consumerSettings(given: ConsumerSettings | undefined): Required<ConsumerSettings> {
+  if (given !== undefined && (typeof given !== 'object' || given === null))
+    throw new TypeError('createEmailWorker: consumer must be an object of consumer settings');
+  const settings = { ...CONSUMER_DEFAULTS, ...given };
+  const which = (key: keyof ConsumerSettings) =>
+    `consumer.${key}${given?.[key] === undefined ? ' (its default)' : ''}`;
+  milliseconds(settings.sessionTimeout, which('sessionTimeout'), 1, 3_600_000);
+  milliseconds(settings.maxWaitTimeInMs, which('maxWaitTimeInMs'), 0, 300_000);
+  milliseconds(settings.rebalanceTimeout, which('rebalanceTimeout'), 1, 86_400_000);
+  milliseconds(settings.heartbeatInterval, which('heartbeatInterval'), 1, 3_600_000);
+  if (settings.heartbeatInterval >= settings.sessionTimeout)
+    throw new TypeError(
+      `createEmailWorker: ${which('heartbeatInterval')}, ${settings.heartbeatInterval} ms, must be less than ${which('sessionTimeout')}, ${settings.sessionTimeout} ms (a third of it at most is usual)`,
+    );
+  if (settings.rebalanceTimeout < settings.sessionTimeout)
+    throw new TypeError(
+      `createEmailWorker: ${which('rebalanceTimeout')}, ${settings.rebalanceTimeout} ms, must be at least ${which('sessionTimeout')}, ${settings.sessionTimeout} ms`,
+    );
+  return settings;
 }
 
 function positive(value: number, name: string): number {

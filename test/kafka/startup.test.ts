@@ -188,6 +188,88 @@ describe("the worker's durations", () => {
   });
 });
 
+/**
+ * The consumer's settings, checked alike for both clients: each took some of what the other
+ * refused (seen on a real broker). kafkajs refused a heartbeat slower than the session, which the
+ * Confluent client took; the Confluent client refused a rebalance timeout shorter than the session
+ * and negative values, which kafkajs took (a negative session timeout as "heartbeatInterval (500)
+ * must be lower than sessionTimeout (-5)").
+ */
+describe("the worker's consumer settings", () => {
+  const service = serviceFor(scriptedTransport());
+  const refusal = (consumer: EmailWorkerOptions['consumer']) => {
+    try {
+      createEmailWorker({ kafka: offline, service, consumer });
+    } catch (error) {
+      return error as Error;
+    }
+    return undefined;
+  };
+
+  it.each([
+    [
+      { sessionTimeout: -5 },
+      'consumer.sessionTimeout must be a whole number of milliseconds from 1 to 3600000, not -5',
+    ],
+    [
+      { sessionTimeout: 3_600_001 },
+      'consumer.sessionTimeout must be a whole number of milliseconds from 1 to 3600000,',
+    ],
+    [{ sessionTimeout: 6_000.5 }, 'consumer.sessionTimeout must be a whole number'],
+    [
+      { maxWaitTimeInMs: -1 },
+      'consumer.maxWaitTimeInMs must be a whole number of milliseconds from 0 to 300000, not -1',
+    ],
+    [{ maxWaitTimeInMs: 300_001 }, 'consumer.maxWaitTimeInMs must be'],
+    [
+      { heartbeatInterval: 0 },
+      'consumer.heartbeatInterval must be a whole number of milliseconds from 1 to 3600000, not 0',
+    ],
+    [
+      { rebalanceTimeout: Number.NaN },
+      'consumer.rebalanceTimeout must be a whole number of milliseconds from 1 to 86400000, not NaN',
+    ],
+    [
+      { sessionTimeout: 6_000, heartbeatInterval: 7_000 },
+      'consumer.heartbeatInterval, 7000 ms, must be less than consumer.sessionTimeout, 6000 ms',
+    ],
+    // The defaults count too, and the message says which value was not given.
+    [
+      { sessionTimeout: 2_000 },
+      'consumer.heartbeatInterval (its default), 3000 ms, must be less than consumer.sessionTimeout, 2000 ms',
+    ],
+    [
+      { sessionTimeout: 6_000, rebalanceTimeout: 1_000 },
+      'consumer.rebalanceTimeout, 1000 ms, must be at least consumer.sessionTimeout, 6000 ms',
+    ],
+    [
+      { sessionTimeout: 90_000 },
+      'consumer.rebalanceTimeout (its default), 60000 ms, must be at least consumer.sessionTimeout, 90000 ms',
+    ],
+  ])('refuses %o, naming the setting', (consumer, message) => {
+    const error = refusal(consumer);
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error?.message).toContain(`createEmailWorker: ${message}`);
+  });
+
+  it('takes the defaults, the test settings, and the edges', () => {
+    expect(refusal(undefined)).toBeUndefined();
+    expect(refusal({})).toBeUndefined();
+    expect(refusal(FAST_CONSUMER)).toBeUndefined();
+    expect(
+      refusal({ sessionTimeout: 2, heartbeatInterval: 1, rebalanceTimeout: 2, maxWaitTimeInMs: 0 }),
+    ).toBeUndefined();
+    expect(
+      refusal({
+        sessionTimeout: 3_600_000,
+        heartbeatInterval: 3_599_999,
+        rebalanceTimeout: 86_400_000,
+        maxWaitTimeInMs: 300_000,
+      }),
+    ).toBeUndefined();
+  });
+});
+
 describe('what the worker says as it starts', { timeout: 60_000 }, () => {
   it('logs transport, brokers, group and topics first, then connecting, joined and assigned partitions', async () => {
     const topics = await freshTopics(cluster, 3);
@@ -660,6 +742,58 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
       ctx.cleanup.push(() => asAdmin((admin) => admin.deleteAcls({ filters: acls })));
     }
     const saslBrokers = () => (ctx.cluster as RealKafkaCluster).saslBrokers as string[];
+
+    it('a session timeout the broker refuses (below its group.min.session.timeout.ms): the worker says which setting, sends nothing, and kafkajs does not replace its consumer in vain', async () => {
+      const topics = await freshTopics(ctx.cluster, 1);
+      const producer = createEmailProducer({ kafka: ctx.client, topic: topics.topic });
+      ctx.cleanup.push(() => producer.disconnect());
+      await producer.publish({
+        to: 'jane@example.com',
+        subject: 'Hi',
+        text: 'Hello',
+        idempotencyKey: 'session:1',
+      });
+      const { lines, logger } = recorder();
+      const transport = scriptedTransport();
+      const worker = createEmailWorker({
+        kafka: ctx.client,
+        service: serviceFor(transport),
+        ...topics,
+        // The broker's default minimum is 6000 ms.
+        consumer: { ...FAST_CONSUMER, sessionTimeout: 1_000, heartbeatInterval: 300 },
+        logger,
+      });
+      ctx.cleanup.push(() => worker.close());
+      const starting = worker.start().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const event = (name: string) => lines.find((l) => l.fields.event === name);
+      if (KAFKA_CLIENT === 'kafkajs') {
+        // The join's INVALID_SESSION_TIMEOUT crashes the consumer: start() fails, naming the setting.
+        const error = await starting;
+        expect(error).toMatchObject({ name: 'ConfigError', option: 'consumer.sessionTimeout' });
+        expect((error as Error).message).toBe(
+          'consumer.sessionTimeout: the broker refused 1000 ms: it takes only values from its group.min.session.timeout.ms to its group.max.session.timeout.ms (6000 to 1800000 ms unless set otherwise); change one or the other',
+        );
+        await expect(worker.untilClosed()).rejects.toBe(error);
+        expect(event('worker.fatal')?.msg).toBe(`email worker stopped: ${(error as Error).message}`);
+        expect(event('worker.start_failed')?.fields.error).toMatchObject({ code: 'config' });
+        expect(event('worker.consumer_restarted')).toBeUndefined();
+      } else {
+        // librdkafka keeps asking to join without a word to the application.
+        expect(await starting).toBeUndefined();
+        await waitFor(
+          () => event('worker.not_joined') !== undefined,
+          'the worker to say it has not joined',
+          30_000,
+        );
+        expect(event('worker.not_joined')?.msg).toContain(
+          'does the broker take consumer.sessionTimeout, 1000 ms (its group.min.session.timeout.ms, 6000 unless set otherwise)?',
+        );
+      }
+      expect(transport.delivered).toHaveLength(0);
+    });
 
     it('a worker the cluster keeps out of its group (no READ on the group): says so in its log, sends nothing, and joins once allowed', async () => {
       const topics = await freshTopics(ctx.cluster, 1);
