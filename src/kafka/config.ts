@@ -118,10 +118,14 @@ export function brokerListProblem(list: string): string | undefined {
  *
  * @example
  * ```ts
- * const { client } = kafkaConfigFromEnv();
- * const producer = createEmailProducer({ kafka: new Kafka(client) });
+ * const { client, topic } = kafkaConfigFromEnv();
+ * const producer = createEmailProducer({ kafka: new Kafka(client), brokers: client.brokers, topic });
  * // or on @confluentinc/kafka-javascript:
- * const confluent = createEmailProducer({ kafka: new KafkaJS.Kafka(confluentClientConfig(client)) });
+ * const confluent = createEmailProducer({
+ *   kafka: new KafkaJS.Kafka(confluentClientConfig(client)),
+ *   brokers: client.brokers,
+ *   topic,
+ * });
  * ```
  */
 export function kafkaConfigFromEnv(
