@@ -67,6 +67,27 @@ function recorder() {
   return { lines, logger };
 }
 
+/** A worker on a client whose only broker refuses connections (told `brokers`, or not), started: its rejection and log lines. */
+async function startUnreachable(brokers: string[] | undefined) {
+  const { lines, logger } = recorder();
+  const worker = createEmailWorker({
+    kafka: new Kafka({
+      brokers: ['127.0.0.1:1'],
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 1, initialRetryTime: 50, maxRetryTime: 100 },
+    }),
+    ...(brokers && { brokers }),
+    service: serviceFor(scriptedTransport()),
+    topic: 'mail-unreachable',
+    logger,
+  });
+  const error = await worker.start().then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  return { error, lines };
+}
+
 /** A client that connects nowhere: enough to create a worker. */
 const offline = {
   producer: () => ({ connect: async () => {}, disconnect: async () => {}, send: async () => [] }),
@@ -341,24 +362,8 @@ describe('what the worker says as it starts', { timeout: 60_000 }, () => {
   });
 
   it('rejects start() with an error naming the brokers when none can be reached, keeping the cause code', async () => {
-    const { lines, logger } = recorder();
     const brokers = ['127.0.0.1:1'];
-    const unreachable = new Kafka({
-      brokers,
-      logLevel: logLevel.NOTHING,
-      retry: { retries: 1, initialRetryTime: 50, maxRetryTime: 100 },
-    });
-    const worker = createEmailWorker({
-      kafka: unreachable,
-      brokers,
-      service: serviceFor(scriptedTransport()),
-      topic: 'mail-unreachable',
-      logger,
-    });
-    const error = await worker.start().then(
-      () => undefined,
-      (caught: unknown) => caught,
-    );
+    const { error, lines } = await startUnreachable(brokers);
     expect(isKafkaUnavailableError(error)).toBe(true);
     expect((error as Error).message).toMatch(
       /^could not reach the Kafka brokers 127\.0\.0\.1:1 \(topic mail-unreachable\): /,
@@ -373,17 +378,7 @@ describe('what the worker says as it starts', { timeout: 60_000 }, () => {
   });
 
   it('a worker not told its brokers says so in its lines and its error, instead of naming none', async () => {
-    const { lines, logger } = recorder();
-    const worker = createEmailWorker({
-      kafka: new Kafka({ brokers: ['127.0.0.1:1'], logLevel: logLevel.NOTHING, retry: { retries: 0 } }),
-      service: serviceFor(scriptedTransport()),
-      topic: 'mail-unreachable',
-      logger,
-    });
-    const error = await worker.start().then(
-      () => undefined,
-      (caught: unknown) => caught,
-    );
+    const { error, lines } = await startUnreachable(undefined);
     expect(isKafkaUnavailableError(error)).toBe(true);
     expect((error as Error).message).toMatch(
       /^could not reach the Kafka brokers \(topic mail-unreachable\): /,
@@ -742,17 +737,16 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
       ctx.cleanup.push(() => asAdmin((admin) => admin.deleteAcls({ filters: acls })));
     }
     const saslBrokers = () => (ctx.cluster as RealKafkaCluster).saslBrokers as string[];
+    /** One email on `topic`, published by the client under test. */
+    async function publishOne(topic: string, idempotencyKey: string) {
+      const producer = createEmailProducer({ kafka: ctx.client, topic });
+      ctx.cleanup.push(() => producer.disconnect());
+      await producer.publish({ to: 'jane@example.com', subject: 'Hi', text: 'Hello', idempotencyKey });
+    }
 
     it('a session timeout the broker refuses (below its group.min.session.timeout.ms): the worker says which setting, sends nothing, and kafkajs does not replace its consumer in vain', async () => {
       const topics = await freshTopics(ctx.cluster, 1);
-      const producer = createEmailProducer({ kafka: ctx.client, topic: topics.topic });
-      ctx.cleanup.push(() => producer.disconnect());
-      await producer.publish({
-        to: 'jane@example.com',
-        subject: 'Hi',
-        text: 'Hello',
-        idempotencyKey: 'session:1',
-      });
+      await publishOne(topics.topic, 'session:1');
       const { lines, logger } = recorder();
       const transport = scriptedTransport();
       const worker = createEmailWorker({
@@ -800,14 +794,7 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
       const all = [topics.topic, topics.retryTopic, topics.deadLetterTopic];
       const { DESCRIBE, READ, WRITE } = AclOperationTypes;
       await grant(all, [DESCRIBE, READ, WRITE]);
-      const producer = createEmailProducer({ kafka: ctx.client, topic: topics.topic });
-      ctx.cleanup.push(() => producer.disconnect());
-      await producer.publish({
-        to: 'jane@example.com',
-        subject: 'Hi',
-        text: 'Hello',
-        idempotencyKey: 'group-acl:1',
-      });
+      await publishOne(topics.topic, 'group-acl:1');
       const lines: Array<{ level: string; fields: Record<string, unknown>; message: string }> = [];
       const keep = (level: string) => (fields: object, message?: string) =>
         void lines.push({ level, fields: fields as Record<string, unknown>, message: message ?? '' });
