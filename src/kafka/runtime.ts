@@ -336,7 +336,13 @@ export class WorkerRuntime {
     // Not while closing: the Confluent client revokes the partitions as it leaves (a rebalance).
     if (this.#state !== 'running') return;
     const { groupId, consumer } = this.#s;
-    const waitMs = (consumer.rebalanceTimeout ?? 60_000) + (consumer.sessionTimeout ?? 30_000);
+    const waitMs = consumer.rebalanceTimeout + consumer.sessionTimeout;
+    // Asked only of a session timeout outside the broker's default range (librdkafka's refusal is silent).
+    const { sessionTimeout } = consumer;
+    const session =
+      sessionTimeout < BROKER_SESSION_MS.min || sessionTimeout > BROKER_SESSION_MS.max
+        ? ` Does the broker take consumer.sessionTimeout, ${sessionTimeout} ms (its group.min.session.timeout.ms to group.max.session.timeout.ms, ${BROKER_SESSION_MS.min} to ${BROKER_SESSION_MS.max} unless set otherwise)?`
+        : '';
     const since = Date.now();
     const check = () => {
       if (this.#state !== 'running' || this.#assignment !== undefined) return;
@@ -344,8 +350,7 @@ export class WorkerRuntime {
       this.#log?.warn(
         { event: 'worker.not_joined', groupId, waitedMs },
         `not yet a member of group ${groupId} after ${Math.round(waitedMs / 1000)} s: nothing is consumed. ` +
-          `Is the Kafka user allowed to use the group (READ on group ${groupId}), does its coordinator answer, ` +
-          `and does the broker take consumer.sessionTimeout, ${this.#s.consumer.sessionTimeout} ms (its group.min.session.timeout.ms, 6000 unless set otherwise)?`,
+          `Is the Kafka user allowed to use the group (READ on group ${groupId}), and does its coordinator answer?${session}`,
       );
       this.#joinTimer = setTimeout(check, waitMs).unref();
     };
@@ -655,7 +660,7 @@ export class WorkerRuntime {
     if (isSessionTimeoutRefused(error)) {
       const refused = new ConfigError(
         'consumer.sessionTimeout',
-        `the broker refused ${this.#s.consumer.sessionTimeout} ms: it takes only values from its group.min.session.timeout.ms to its group.max.session.timeout.ms (6000 to 1800000 ms unless set otherwise); change one or the other`,
+        `the broker refused ${this.#s.consumer.sessionTimeout} ms: it takes only values from its group.min.session.timeout.ms to its group.max.session.timeout.ms (${BROKER_SESSION_MS.min} to ${BROKER_SESSION_MS.max} ms unless set otherwise); change one or the other`,
       );
       refused.cause = error;
       return this.#fail(refused, refused.message);
@@ -808,6 +813,9 @@ function coordinatorHint(error: unknown, groupId: string): string {
     ? ` (kafkajs says "Failed to find group coordinator" also when the Kafka user is not allowed to use the group: check READ on group ${groupId})`
     : '';
 }
+
+/** A Kafka broker's `group.min.session.timeout.ms` and `group.max.session.timeout.ms` unless set otherwise (ms; Kafka's broker configs). */
+const BROKER_SESSION_MS = { min: 6_000, max: 1_800_000 };
 
 /** Internal: setTimeout's longest delay (ms): 2^31 − 1, about 24.8 days; a longer one fires at once (Node's TimeoutOverflowWarning). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -783,7 +783,7 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
           30_000,
         );
         expect(event('worker.not_joined')?.msg).toContain(
-          'does the broker take consumer.sessionTimeout, 1000 ms (its group.min.session.timeout.ms, 6000 unless set otherwise)?',
+          'and does its coordinator answer? Does the broker take consumer.sessionTimeout, 1000 ms (its group.min.session.timeout.ms to group.max.session.timeout.ms, 6000 to 1800000 unless set otherwise)?',
         );
       }
       expect(transport.delivered).toHaveLength(0);
@@ -821,6 +821,8 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
           fields: { groupId: topics.groupId },
           message: expect.stringContaining(`READ on group ${topics.groupId}`),
         });
+        // A session timeout within the broker's default range is not asked about.
+        expect(event('worker.not_joined')?.message).not.toContain('sessionTimeout');
         expect(transport.delivered).toHaveLength(0);
         await grant([], [], topics.groupId);
         await waitFor(
