@@ -24,6 +24,7 @@ import { type BuiltEnvelope, buildEnvelope, type EnvelopeLimits, resolveLimits }
 import {
   isConnectionError,
   isKafkaTopicMissingError,
+  isRecordTooLargeError,
   isUnknownTopicError,
   KafkaTopicMissingError,
   KafkaUnavailableError,
@@ -96,8 +97,8 @@ export interface EmailProducer {
    * Validates one email and publishes it. Resolves after the broker acknowledged it from all
    * in-sync replicas; throws a `MessageError` or `TemplateError` (nothing published) for bad input
    * (a handle's or a built-in's data by field; security mail given another `category`, naming
-   * `category`), and an `EmailError` (`network`, retryable) when Kafka did not take it. `signal`
-   * stops the wait.
+   * `category`), and an `EmailError` (`network`, retryable) when Kafka did not take it
+   * (`rejected`, permanent, when Kafka refused the record as too large). `signal` stops the wait.
    */
   publish<Data extends object>(email: TemplateEmail<Data>, options?: PublishOptions): Promise<PublishReceipt>;
   publish(email: BuiltinEmail, options?: PublishOptions): Promise<PublishReceipt>;
@@ -216,7 +217,7 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
     const sending = connected()
       .then((client) => sendRecords(client, flavor, topic, records))
       .catch((error: unknown) => {
-        throw publishError(topic, error);
+        throw publishError(topic, error, built);
       });
     if (!signal) return sending;
     // The client cannot take a request back: an abort stops the wait, not the publish.
@@ -271,10 +272,18 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
 
 /**
  * A failed publish as an `EmailError` naming the topic: a topic the cluster lacks is `config`
- * (systemic: retrying does not create it; `cause` is a `KafkaTopicMissingError`), anything else
+ * (systemic: retrying does not create it; `cause` is a `KafkaTopicMissingError`), a record larger
+ * than Kafka accepts `rejected` (permanent: it never goes through as it is), anything else
  * `network` (transient).
  */
-function publishError(topic: string, error: unknown): EmailError {
+function publishError(topic: string, error: unknown, built: readonly BuiltEnvelope[]): EmailError {
+  if (isRecordTooLargeError(error)) {
+    const bytes = Math.max(...built.map(({ json }) => Buffer.byteLength(json)));
+    return new EmailError(
+      `could not publish to ${topic}: Kafka refused a record of ${bytes} bytes as too large (the topic's max.message.bytes or the broker's message.max.bytes); set the producer's maxEnvelopeBytes below that limit to have such an email refused before publishing`,
+      { code: 'rejected', transport: 'kafka', cause: error },
+    );
+  }
   if (isKafkaTopicMissingError(error) || isUnknownTopicError(error)) {
     const missing = isKafkaTopicMissingError(error)
       ? error

@@ -491,6 +491,27 @@ describe('createEmailProducer on a real broker', () => {
     expect(isKafkaTopicMissingError((error as Error).cause)).toBe(true);
   });
 
+  it('a record Kafka refuses as too large is a permanent EmailError naming its size and the limits, not a retryable network one', async () => {
+    const { topics, producer } = await setup();
+    await producer.connect();
+    // MESSAGE_TOO_LARGE (10) to Produce (0), as a broker answers a record over the topic's
+    // max.message.bytes; neither client retries it (one error, or the next test's publish fails).
+    await cluster.pushRequestErrors(0, 10, 1);
+    const error = await rejection(producer.publish(verification(5)));
+    expect(isEmailError(error)).toBe(true);
+    expect(error).toMatchObject({
+      code: 'rejected',
+      failure: 'permanent',
+      retryable: false,
+      transport: 'kafka',
+    });
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^could not publish to ${topics.topic}: Kafka refused a record of \\d+ bytes as too large \\(the topic's max\\.message\\.bytes or the broker's message\\.max\\.bytes\\); set the producer's maxEnvelopeBytes below that limit`,
+      ),
+    );
+  });
+
   it('maps a client that says the topic is unknown (it could not be asked first) to the same error', async () => {
     // Mapping only: a client without an admin, whose send fails as kafkajs's does for a missing topic.
     const unknownTopic = Object.assign(new Error('This server does not host this topic-partition'), {
