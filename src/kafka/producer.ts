@@ -112,6 +112,10 @@ export interface EmailProducer {
   ): Promise<QueueReceipt[]>;
   /** The `EmailQueue` side: what `EmailService({ queue })` calls. */
   enqueue(email: QueuedEmail, options?: PublishOptions): Promise<PublishReceipt>;
+  /**
+   * Waits for the publishes already called to be answered (each resolves or rejects as Kafka
+   * answers it, within the client's own timeouts), then closes the connection.
+   */
   disconnect(): Promise<void>;
 }
 
@@ -156,6 +160,8 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
   const limits = resolveLimits(options);
   let producer: KafkaProducerLike | undefined;
   let connecting: Promise<KafkaProducerLike> | undefined;
+  /** Publishes called and not yet answered: `disconnect()` lets them finish first. */
+  const inflight = new Set<Promise<unknown>>();
 
   const connected = () => {
     connecting ??= (async () => {
@@ -219,6 +225,12 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
       .catch((error: unknown) => {
         throw publishError(topic, error, built);
       });
+    const settled = sending.then(
+      () => {},
+      () => {},
+    );
+    inflight.add(settled);
+    void settled.then(() => inflight.delete(settled));
     if (!signal) return sending;
     // The client cannot take a request back: an abort stops the wait, not the publish.
     return new Promise<Awaited<typeof sending>>((resolve, reject) => {
@@ -262,6 +274,9 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
     },
     enqueue: publish,
     disconnect: async () => {
+      // Publishes already called go out (or fail as Kafka answers) before the client closes:
+      // closing under them failed each with the client's "not connected".
+      while (inflight.size > 0) await Promise.all(inflight);
       const current = producer ?? (connecting ? await connecting.catch(() => undefined) : undefined);
       producer = undefined;
       connecting = undefined;

@@ -512,6 +512,17 @@ describe('createEmailProducer on a real broker', () => {
     );
   });
 
+  it('disconnect() lets the publishes already called finish: each resolves and lands once', async () => {
+    const { topics, producer } = await setup();
+    await producer.connect();
+    const publishes = Array.from({ length: 20 }, (_, i) => producer.publish(verification(100 + i)));
+    const outcomes = Promise.allSettled(publishes);
+    await producer.disconnect();
+    const settled = await outcomes;
+    expect(settled.filter((o) => o.status === 'rejected').map((o) => String(o.reason))).toEqual([]);
+    expect(await recordCount(topics.topic)).toBe(20);
+  });
+
   it('maps a client that says the topic is unknown (it could not be asked first) to the same error', async () => {
     // Mapping only: a client without an admin, whose send fails as kafkajs's does for a missing topic.
     const unknownTopic = Object.assign(new Error('This server does not host this topic-partition'), {
