@@ -24,6 +24,7 @@ import { type BuiltEnvelope, buildEnvelope, type EnvelopeLimits, resolveLimits }
 import {
   isConnectionError,
   isKafkaTopicMissingError,
+  isKafkaUnavailableError,
   isRecordTooLargeError,
   isUnknownTopicError,
   KafkaTopicMissingError,
@@ -150,7 +151,7 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
   if (brokers !== undefined && !Array.isArray(brokers))
     throw new TypeError('createEmailProducer: brokers must be an array of host:port strings');
   const unavailable = (error: unknown) => {
-    if (!isConnectionError(error)) return error;
+    if (isKafkaUnavailableError(error) || !isConnectionError(error)) return error;
     const wrapped = new KafkaUnavailableError(brokers, topic, error);
     const { disconnectError } = error as { disconnectError?: unknown };
     if (disconnectError !== undefined) keepDisconnectError(wrapped, disconnectError);
@@ -223,7 +224,8 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
     const sending = connected()
       .then((client) => sendRecords(client, flavor, topic, records))
       .catch((error: unknown) => {
-        throw publishError(topic, error, built);
+        // A connection lost after connecting (a broker restarting) names the brokers as at connect.
+        throw publishError(topic, unavailable(error), built);
       });
     const settled = sending.then(
       () => {},

@@ -523,6 +523,34 @@ describe('createEmailProducer on a real broker', () => {
     expect(await recordCount(topics.topic)).toBe(20);
   });
 
+  it('a connection lost after connecting is a retryable EmailError whose cause names the brokers, as at connect', async () => {
+    // Mapping only: a connected client whose send fails as kafkajs's does while its broker restarts.
+    const refused = Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092'), {
+      name: 'KafkaJSConnectionError',
+      code: 'ECONNREFUSED',
+    });
+    const kafkaLike = {
+      producer: () => ({
+        connect: async () => {},
+        disconnect: async () => {},
+        send: async () => {
+          throw refused;
+        },
+      }),
+    } as unknown as KafkaClientLike;
+    const brokers = ['127.0.0.1:9092'];
+    const producer = createEmailProducer({ kafka: kafkaLike, topic: 'notifications.email', brokers });
+    await producer.connect();
+    const error = await rejection(producer.publish(verification(6)));
+    expect(error).toMatchObject({ name: 'EmailError', code: 'network', retryable: true });
+    const cause = (error as Error).cause;
+    expect(isKafkaUnavailableError(cause)).toBe(true);
+    expect(cause).toMatchObject({ brokers, code: 'ECONNREFUSED', cause: refused });
+    expect((error as Error).message).toBe(
+      'could not publish to notifications.email: could not reach the Kafka brokers 127.0.0.1:9092 (topic notifications.email): Connection error: connect ECONNREFUSED 127.0.0.1:9092',
+    );
+  });
+
   it('maps a client that says the topic is unknown (it could not be asked first) to the same error', async () => {
     // Mapping only: a client without an admin, whose send fails as kafkajs's does for a missing topic.
     const unknownTopic = Object.assign(new Error('This server does not host this topic-partition'), {
