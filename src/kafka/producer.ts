@@ -122,7 +122,10 @@ export interface EmailProducer {
 
 /** Per-publish options. */
 export interface PublishOptions {
-  /** Stops waiting for the broker. Before the request it means nothing was published; after, it may have been. */
+  /**
+   * Stops waiting for the broker. Before the request (also while connecting) nothing is published;
+   * after, it may have been: the error's message says which.
+   */
   signal?: AbortSignal;
 }
 
@@ -221,12 +224,17 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
         ? { 'mailroom-envelope-version': '1', traceparent: envelope.traceparent }
         : { 'mailroom-envelope-version': '1' },
     }));
-    const sending = connected()
-      .then((client) => sendRecords(client, flavor, topic, records))
-      .catch((error: unknown) => {
-        // A connection lost after connecting (a broker restarting) names the brokers as at connect.
-        throw publishError(topic, unavailable(error), built);
-      });
+    // A connection lost after connecting (a broker restarting) names the brokers as at connect.
+    const failed = (error: unknown): never => {
+      throw publishError(topic, unavailable(error), built);
+    };
+    let requested = false;
+    const sending = connected().then((client) => {
+      // Aborted while connecting: nothing was asked of Kafka, and nothing is.
+      if (signal?.aborted) throw aborted(signal, 'before publishing; nothing was published');
+      requested = true;
+      return sendRecords(client, flavor, topic, records).catch(failed);
+    }, failed);
     const settled = sending.then(
       () => {},
       () => {},
@@ -236,7 +244,12 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
     if (!signal) return sending;
     // The client cannot take a request back: an abort stops the wait, not the publish.
     return new Promise<Awaited<typeof sending>>((resolve, reject) => {
-      const onAbort = () => reject(aborted(signal, 'while publishing; the email may still be published'));
+      const onAbort = () =>
+        reject(
+          requested
+            ? aborted(signal, 'while publishing; the email may still be published')
+            : aborted(signal, 'before publishing; nothing was published'),
+        );
       signal.addEventListener('abort', onAbort, { once: true });
       sending.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });

@@ -476,6 +476,22 @@ describe('createEmailProducer on a real broker', () => {
     await nowhere.disconnect();
   });
 
+  it('a signal aborted while the first publish connects publishes nothing, then or later', async () => {
+    const { topics, producer } = await setup();
+    const controller = new AbortController();
+    const publishing = rejection(producer.publish(verification(7), { signal: controller.signal }));
+    controller.abort(new Error('the request ended'));
+    const stopped = await publishing;
+    expect(stopped).toMatchObject({ name: 'EmailError', code: 'aborted', transport: 'kafka' });
+    // The connect goes on and completes; the aborted email is not sent after it.
+    await producer.connect();
+    await producer.publish(verification(8));
+    expect(await recordCount(topics.topic)).toBe(1);
+    expect((stopped as Error).message).toBe(
+      'the publish was aborted before publishing; nothing was published',
+    );
+  });
+
   it('a topic the cluster lacks is a systemic EmailError naming it, at once, not a retryable network one', async () => {
     const topic = `mail-missing-${Date.now()}`;
     const producer = createEmailProducer({ kafka: client, topic });
