@@ -34,6 +34,20 @@ import {
 /** The topic emails are published to unless told otherwise. */
 export const DEFAULT_TOPIC = 'notifications.email';
 
+/**
+ * Internal: why `name` cannot be a Kafka topic (Kafka's own rule: 1 to 249 of `a-z A-Z 0-9 . _ -`,
+ * not `.` or `..`); undefined when it can. Such a name would only read as a topic that "does not
+ * exist", which the cluster then refuses to create.
+ */
+export function topicNameProblem(name: string): string | undefined {
+  if (name === '.' || name === '..') return `${JSON.stringify(name)} cannot be a Kafka topic name`;
+  if (name.length > 249) return `is ${name.length} characters long; a Kafka topic name has at most 249`;
+  const bad = /[^a-zA-Z0-9._-]/.exec(name);
+  if (bad)
+    return `${JSON.stringify(name)} is not a Kafka topic name: ${JSON.stringify(bad[0])} is not allowed (only letters, digits, ".", "_" and "-")`;
+  return undefined;
+}
+
 /** Options of {@link createEmailProducer}. */
 export interface EmailProducerOptions extends EnvelopeLimits {
   /** `new Kafka({ brokers })` (kafkajs) or `new KafkaJS.Kafka({ kafkaJS: { brokers } })` (Confluent). */
@@ -150,6 +164,8 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
   const topic = options.topic ?? DEFAULT_TOPIC;
   if (typeof topic !== 'string' || topic === '')
     throw new TypeError('createEmailProducer: topic must be a name');
+  const badTopic = topicNameProblem(topic);
+  if (badTopic !== undefined) throw new TypeError(`createEmailProducer: topic ${badTopic}`);
   const brokers = options.brokers;
   if (brokers !== undefined && !Array.isArray(brokers))
     throw new TypeError('createEmailProducer: brokers must be an array of host:port strings');
