@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { isKafkaFlavor, type KafkaFlavor } from './client.js';
-import { DEFAULT_TOPIC } from './producer.js';
+import { DEFAULT_TOPIC, topicNameProblem } from './producer.js';
 
 /**
  * Options for kafkajs's `new Kafka()`. Confluent's client takes them through
@@ -187,6 +187,9 @@ export function kafkaConfigFromEnv(
       `must be a whole number from 1 to ${MAX_CONCURRENCY}, not ${JSON.stringify(concurrency)}`,
     );
   }
+  const topic = get('MAILROOM_KAFKA_TOPIC') ?? DEFAULT_TOPIC;
+  const badTopic = topicNameProblem(topic);
+  if (badTopic !== undefined) throw new ConfigError('MAILROOM_KAFKA_TOPIC', badTopic);
   return {
     client: {
       brokers,
@@ -195,7 +198,7 @@ export function kafkaConfigFromEnv(
       ...(sasl ? { sasl } : {}),
     },
     clientLibrary,
-    topic: get('MAILROOM_KAFKA_TOPIC') ?? DEFAULT_TOPIC,
+    topic,
     groupId: get('MAILROOM_KAFKA_GROUP') ?? 'mailroom-email-worker',
     concurrency: Number(concurrency),
   };

@@ -143,6 +143,21 @@ export function isUnknownTopicError(error: unknown): boolean {
   return chain(error).some((e) => e.type === 'UNKNOWN_TOPIC_OR_PARTITION' || e.code === 3);
 }
 
+/**
+ * True when Kafka refused a record as larger than it accepts (`MESSAGE_TOO_LARGE`, code 10): the
+ * topic's `max.message.bytes` or the broker's `message.max.bytes` (kafkajs and the Confluent
+ * client from the broker), or librdkafka's own `message.max.bytes` before sending.
+ */
+export function isRecordTooLargeError(error: unknown): boolean {
+  return chain(error).some(
+    (e) =>
+      e.type === 'MESSAGE_TOO_LARGE' ||
+      (e.code === 10 &&
+        typeof e.message === 'string' &&
+        /message size too large|larger than the max message size/i.test(e.message)),
+  );
+}
+
 const TOPIC_MISSING = Symbol.for('mailroom.kafka-topic-missing');
 
 /** Kafka's authorizer leaves a topic the user may not DESCRIBE out of its Metadata answers: it reads as one that does not exist. */

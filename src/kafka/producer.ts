@@ -24,6 +24,8 @@ import { type BuiltEnvelope, buildEnvelope, type EnvelopeLimits, resolveLimits }
 import {
   isConnectionError,
   isKafkaTopicMissingError,
+  isKafkaUnavailableError,
+  isRecordTooLargeError,
   isUnknownTopicError,
   KafkaTopicMissingError,
   KafkaUnavailableError,
@@ -31,6 +33,20 @@ import {
 
 /** The topic emails are published to unless told otherwise. */
 export const DEFAULT_TOPIC = 'notifications.email';
+
+/**
+ * Internal: why `name` cannot be a Kafka topic (Kafka's own rule: 1 to 249 of `a-z A-Z 0-9 . _ -`,
+ * not `.` or `..`); undefined when it can. Such a name would only read as a topic that "does not
+ * exist", which the cluster then refuses to create.
+ */
+export function topicNameProblem(name: string): string | undefined {
+  if (name === '.' || name === '..') return `${JSON.stringify(name)} cannot be a Kafka topic name`;
+  if (name.length > 249) return `is ${name.length} characters long; a Kafka topic name has at most 249`;
+  const bad = /[^a-zA-Z0-9._-]/.exec(name);
+  if (bad)
+    return `${JSON.stringify(name)} is not a Kafka topic name: ${JSON.stringify(bad[0])} is not allowed (only letters, digits, ".", "_" and "-")`;
+  return undefined;
+}
 
 /** Options of {@link createEmailProducer}. */
 export interface EmailProducerOptions extends EnvelopeLimits {
@@ -96,8 +112,8 @@ export interface EmailProducer {
    * Validates one email and publishes it. Resolves after the broker acknowledged it from all
    * in-sync replicas; throws a `MessageError` or `TemplateError` (nothing published) for bad input
    * (a handle's or a built-in's data by field; security mail given another `category`, naming
-   * `category`), and an `EmailError` (`network`, retryable) when Kafka did not take it. `signal`
-   * stops the wait.
+   * `category`), and an `EmailError` (`network`, retryable) when Kafka did not take it
+   * (`rejected`, permanent, when Kafka refused the record as too large). `signal` stops the wait.
    */
   publish<Data extends object>(email: TemplateEmail<Data>, options?: PublishOptions): Promise<PublishReceipt>;
   publish(email: BuiltinEmail, options?: PublishOptions): Promise<PublishReceipt>;
@@ -111,12 +127,19 @@ export interface EmailProducer {
   ): Promise<QueueReceipt[]>;
   /** The `EmailQueue` side: what `EmailService({ queue })` calls. */
   enqueue(email: QueuedEmail, options?: PublishOptions): Promise<PublishReceipt>;
+  /**
+   * Waits for the publishes already called to be answered (each resolves or rejects as Kafka
+   * answers it, within the client's own timeouts), then closes the connection.
+   */
   disconnect(): Promise<void>;
 }
 
 /** Per-publish options. */
 export interface PublishOptions {
-  /** Stops waiting for the broker. Before the request it means nothing was published; after, it may have been. */
+  /**
+   * Stops waiting for the broker. Before the request (also while connecting) nothing is published;
+   * after, it may have been: the error's message says which.
+   */
   signal?: AbortSignal;
 }
 
@@ -141,11 +164,13 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
   const topic = options.topic ?? DEFAULT_TOPIC;
   if (typeof topic !== 'string' || topic === '')
     throw new TypeError('createEmailProducer: topic must be a name');
+  const badTopic = topicNameProblem(topic);
+  if (badTopic !== undefined) throw new TypeError(`createEmailProducer: topic ${badTopic}`);
   const brokers = options.brokers;
   if (brokers !== undefined && !Array.isArray(brokers))
     throw new TypeError('createEmailProducer: brokers must be an array of host:port strings');
   const unavailable = (error: unknown) => {
-    if (!isConnectionError(error)) return error;
+    if (isKafkaUnavailableError(error) || !isConnectionError(error)) return error;
     const wrapped = new KafkaUnavailableError(brokers, topic, error);
     const { disconnectError } = error as { disconnectError?: unknown };
     if (disconnectError !== undefined) keepDisconnectError(wrapped, disconnectError);
@@ -155,6 +180,8 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
   const limits = resolveLimits(options);
   let producer: KafkaProducerLike | undefined;
   let connecting: Promise<KafkaProducerLike> | undefined;
+  /** Publishes called and not yet answered: `disconnect()` lets them finish first. */
+  const inflight = new Set<Promise<unknown>>();
 
   const connected = () => {
     connecting ??= (async () => {
@@ -213,15 +240,32 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
         ? { 'mailroom-envelope-version': '1', traceparent: envelope.traceparent }
         : { 'mailroom-envelope-version': '1' },
     }));
-    const sending = connected()
-      .then((client) => sendRecords(client, flavor, topic, records))
-      .catch((error: unknown) => {
-        throw publishError(topic, error);
-      });
+    // A connection lost after connecting (a broker restarting) names the brokers as at connect.
+    const failed = (error: unknown): never => {
+      throw publishError(topic, unavailable(error), built);
+    };
+    let requested = false;
+    const sending = connected().then((client) => {
+      // Aborted while connecting: nothing was asked of Kafka, and nothing is.
+      if (signal?.aborted) throw aborted(signal, 'before publishing; nothing was published');
+      requested = true;
+      return sendRecords(client, flavor, topic, records).catch(failed);
+    }, failed);
+    const settled = sending.then(
+      () => {},
+      () => {},
+    );
+    inflight.add(settled);
+    void settled.then(() => inflight.delete(settled));
     if (!signal) return sending;
     // The client cannot take a request back: an abort stops the wait, not the publish.
     return new Promise<Awaited<typeof sending>>((resolve, reject) => {
-      const onAbort = () => reject(aborted(signal, 'while publishing; the email may still be published'));
+      const onAbort = () =>
+        reject(
+          requested
+            ? aborted(signal, 'while publishing; the email may still be published')
+            : aborted(signal, 'before publishing; nothing was published'),
+        );
       signal.addEventListener('abort', onAbort, { once: true });
       sending.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
@@ -261,6 +305,9 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
     },
     enqueue: publish,
     disconnect: async () => {
+      // Publishes already called go out (or fail as Kafka answers) before the client closes:
+      // closing under them failed each with the client's "not connected".
+      while (inflight.size > 0) await Promise.all(inflight);
       const current = producer ?? (connecting ? await connecting.catch(() => undefined) : undefined);
       producer = undefined;
       connecting = undefined;
@@ -271,10 +318,18 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
 
 /**
  * A failed publish as an `EmailError` naming the topic: a topic the cluster lacks is `config`
- * (systemic: retrying does not create it; `cause` is a `KafkaTopicMissingError`), anything else
+ * (systemic: retrying does not create it; `cause` is a `KafkaTopicMissingError`), a record larger
+ * than Kafka accepts `rejected` (permanent: it never goes through as it is), anything else
  * `network` (transient).
  */
-function publishError(topic: string, error: unknown): EmailError {
+function publishError(topic: string, error: unknown, built: readonly BuiltEnvelope[]): EmailError {
+  if (isRecordTooLargeError(error)) {
+    const bytes = Math.max(...built.map(({ json }) => Buffer.byteLength(json)));
+    return new EmailError(
+      `could not publish to ${topic}: Kafka refused a record of ${bytes} bytes as too large (the topic's max.message.bytes or the broker's message.max.bytes); set the producer's maxEnvelopeBytes below that limit to have such an email refused before publishing`,
+      { code: 'rejected', transport: 'kafka', cause: error },
+    );
+  }
   if (isKafkaTopicMissingError(error) || isUnknownTopicError(error)) {
     const missing = isKafkaTopicMissingError(error)
       ? error

@@ -2,8 +2,9 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConfigError, isConfigError } from '../../src/index.js';
+import type { KafkaClientLike } from '../../src/kafka/client.js';
 import { describeKafkaSecurity } from '../../src/kafka/config.js';
-import { kafkaConfigFromEnv } from '../../src/kafka/index.js';
+import { createEmailProducer, kafkaConfigFromEnv } from '../../src/kafka/index.js';
 import { makeTestCa, type TestCa } from '../helpers/test-ca.js';
 
 function option(fn: () => unknown): string | undefined {
@@ -184,6 +185,27 @@ describe('kafkaConfigFromEnv', () => {
     expect(
       kafkaConfigFromEnv({ KAFKA_BROKERS: 'k:1', MAILROOM_WORKER_CONCURRENCY: '9999' }).concurrency,
     ).toBe(9999);
+  });
+});
+
+describe('Kafka topic names', () => {
+  it('refuses a MAILROOM_KAFKA_TOPIC or a producer topic Kafka cannot have, naming the rule, instead of "does not exist"', () => {
+    const env = (topic: string) => ({ KAFKA_BROKERS: 'k:1', MAILROOM_KAFKA_TOPIC: topic });
+    expect(refusal(() => kafkaConfigFromEnv(env('shop email!')))?.message).toBe(
+      'MAILROOM_KAFKA_TOPIC: "shop email!" is not a Kafka topic name: " " is not allowed (only letters, digits, ".", "_" and "-")',
+    );
+    expect(refusal(() => kafkaConfigFromEnv(env('x'.repeat(250))))?.message).toBe(
+      'MAILROOM_KAFKA_TOPIC: is 250 characters long; a Kafka topic name has at most 249',
+    );
+    expect(option(() => kafkaConfigFromEnv(env('..')))).toBe('MAILROOM_KAFKA_TOPIC');
+    expect(kafkaConfigFromEnv(env('shop_v2.email-out')).topic).toBe('shop_v2.email-out');
+    const kafka = { producer() {}, consumer() {} } as unknown as KafkaClientLike;
+    expect(() => createEmailProducer({ kafka, topic: 'shop/email' })).toThrow(
+      new TypeError(
+        'createEmailProducer: topic "shop/email" is not a Kafka topic name: "/" is not allowed (only letters, digits, ".", "_" and "-")',
+      ),
+    );
+    expect(createEmailProducer({ kafka, topic: 'x'.repeat(249) }).topic).toHaveLength(249);
   });
 });
 

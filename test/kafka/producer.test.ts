@@ -476,6 +476,22 @@ describe('createEmailProducer on a real broker', () => {
     await nowhere.disconnect();
   });
 
+  it('a signal aborted while the first publish connects publishes nothing, then or later', async () => {
+    const { topics, producer } = await setup();
+    const controller = new AbortController();
+    const publishing = rejection(producer.publish(verification(7), { signal: controller.signal }));
+    controller.abort(new Error('the request ended'));
+    const stopped = await publishing;
+    expect(stopped).toMatchObject({ name: 'EmailError', code: 'aborted', transport: 'kafka' });
+    // The connect goes on and completes; the aborted email is not sent after it.
+    await producer.connect();
+    await producer.publish(verification(8));
+    expect(await recordCount(topics.topic)).toBe(1);
+    expect((stopped as Error).message).toBe(
+      'the publish was aborted before publishing; nothing was published',
+    );
+  });
+
   it('a topic the cluster lacks is a systemic EmailError naming it, at once, not a retryable network one', async () => {
     const topic = `mail-missing-${Date.now()}`;
     const producer = createEmailProducer({ kafka: client, topic });
@@ -489,6 +505,66 @@ describe('createEmailProducer on a real broker', () => {
     });
     expect((error as Error).message).toContain(`the Kafka topic ${topic} does not exist`);
     expect(isKafkaTopicMissingError((error as Error).cause)).toBe(true);
+  });
+
+  it('a record Kafka refuses as too large is a permanent EmailError naming its size and the limits, not a retryable network one', async () => {
+    const { topics, producer } = await setup();
+    await producer.connect();
+    // MESSAGE_TOO_LARGE (10) to Produce (0), as a broker answers a record over the topic's
+    // max.message.bytes; neither client retries it (one error, or the next test's publish fails).
+    await cluster.pushRequestErrors(0, 10, 1);
+    const error = await rejection(producer.publish(verification(5)));
+    expect(isEmailError(error)).toBe(true);
+    expect(error).toMatchObject({
+      code: 'rejected',
+      failure: 'permanent',
+      retryable: false,
+      transport: 'kafka',
+    });
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^could not publish to ${topics.topic}: Kafka refused a record of \\d+ bytes as too large \\(the topic's max\\.message\\.bytes or the broker's message\\.max\\.bytes\\); set the producer's maxEnvelopeBytes below that limit`,
+      ),
+    );
+  });
+
+  it('disconnect() lets the publishes already called finish: each resolves and lands once', async () => {
+    const { topics, producer } = await setup();
+    await producer.connect();
+    const publishes = Array.from({ length: 20 }, (_, i) => producer.publish(verification(100 + i)));
+    const outcomes = Promise.allSettled(publishes);
+    await producer.disconnect();
+    const settled = await outcomes;
+    expect(settled.filter((o) => o.status === 'rejected').map((o) => String(o.reason))).toEqual([]);
+    expect(await recordCount(topics.topic)).toBe(20);
+  });
+
+  it('a connection lost after connecting is a retryable EmailError whose cause names the brokers, as at connect', async () => {
+    // Mapping only: a connected client whose send fails as kafkajs's does while its broker restarts.
+    const refused = Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092'), {
+      name: 'KafkaJSConnectionError',
+      code: 'ECONNREFUSED',
+    });
+    const kafkaLike = {
+      producer: () => ({
+        connect: async () => {},
+        disconnect: async () => {},
+        send: async () => {
+          throw refused;
+        },
+      }),
+    } as unknown as KafkaClientLike;
+    const brokers = ['127.0.0.1:9092'];
+    const producer = createEmailProducer({ kafka: kafkaLike, topic: 'notifications.email', brokers });
+    await producer.connect();
+    const error = await rejection(producer.publish(verification(6)));
+    expect(error).toMatchObject({ name: 'EmailError', code: 'network', retryable: true });
+    const cause = (error as Error).cause;
+    expect(isKafkaUnavailableError(cause)).toBe(true);
+    expect(cause).toMatchObject({ brokers, code: 'ECONNREFUSED', cause: refused });
+    expect((error as Error).message).toBe(
+      'could not publish to notifications.email: could not reach the Kafka brokers 127.0.0.1:9092 (topic notifications.email): Connection error: connect ECONNREFUSED 127.0.0.1:9092',
+    );
   });
 
   it('maps a client that says the topic is unknown (it could not be asked first) to the same error', async () => {
