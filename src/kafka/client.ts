@@ -159,7 +159,10 @@ export function confluentClientConfig<T extends object = Record<never, never>>(
  */
 export function createProducer(kafka: KafkaClientLike, flavor: KafkaFlavor): KafkaProducerLike {
   if (flavor === 'confluent') {
-    return kafka.producer({ kafkaJS: { idempotent: true, acks: -1, allowAutoTopicCreation: false } });
+    return kafka.producer({
+      kafkaJS: { idempotent: true, acks: -1, allowAutoTopicCreation: false },
+      'message.timeout.ms': CONFLUENT_MESSAGE_TIMEOUT_MS,
+    });
   }
   let producer: KafkaProducerLike | undefined;
   return {
@@ -180,6 +183,14 @@ export function createProducer(kafka: KafkaClientLike, flavor: KafkaFlavor): Kaf
     },
   };
 }
+
+/**
+ * How long librdkafka tries to deliver a record before it fails the send (ms; its
+ * `message.timeout.ms`, 300 000 by default). Five minutes held a publish (and the web request
+ * awaiting it) while a partition had no leader, where kafkajs gives up after its retries (seconds):
+ * 30 s keeps the two clients of one order.
+ */
+const CONFLUENT_MESSAGE_TIMEOUT_MS = 30_000;
 
 const KAFKAJS_PRODUCER = {
   maxInFlightRequests: 1,

@@ -492,6 +492,20 @@ describe('createEmailProducer on a real broker', () => {
     );
   });
 
+  it("a publish while no broker answers fails as a retryable EmailError within the client's timeouts, on both clients (librdkafka alone would hold it 5 minutes)", {
+    timeout: 120_000,
+  }, async () => {
+    const { producer } = await setup();
+    await producer.publish(verification(1)); // connected
+    const ids = cluster.brokers.map((_, i) => i + 1);
+    for (const id of ids) await cluster.brokerDown(id);
+    cleanup.push(async () => {
+      for (const id of ids) await cluster.brokerUp(id);
+    });
+    const error = await rejection(producer.publish(verification(2)));
+    expect(error).toMatchObject({ name: 'EmailError', code: 'network', transport: 'kafka', retryable: true });
+  });
+
   it('a topic the cluster lacks is a systemic EmailError naming it, at once, not a retryable network one', async () => {
     const topic = `mail-missing-${Date.now()}`;
     const producer = createEmailProducer({ kafka: client, topic });
