@@ -81,6 +81,8 @@ describe('client settings', () => {
     createConsumer(confluent.kafka, 'confluent', 'g', { sessionTimeout: 10_000 });
     expect(confluent.calls.producer[0]).toEqual({
       kafkaJS: { idempotent: true, acks: -1, allowAutoTopicCreation: false },
+      // librdkafka's property beside the KafkaJS block: 30 s, not its 5 minutes.
+      'message.timeout.ms': 30_000,
     });
     expect(confluent.calls.consumer[0]).toMatchObject({
       kafkaJS: { groupId: 'g', fromBeginning: true, autoCommit: false, sessionTimeout: 10_000 },

@@ -159,7 +159,10 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
         ctx.cleanup.push(() => producer.disconnect());
         await producer.publish(email(where === 'real' ? 1 : 2));
         expect(configs, where).toEqual([
-          { kafkaJS: expect.objectContaining({ idempotent: true, acks: -1 }) },
+          {
+            kafkaJS: expect.objectContaining({ idempotent: true, acks: -1 }),
+            'message.timeout.ms': 30_000,
+          },
         ]);
         expect(await readTopic(plumbing, topics.topic, 1), where).toHaveLength(1);
       }
