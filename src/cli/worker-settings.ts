@@ -6,6 +6,7 @@
 import type { MailroomWorkerConfig } from '../config-file.js';
 import { ConfigError, isConfigError } from '../errors.js';
 import { type KafkaEnvConfig, kafkaConfigFromEnv } from '../kafka/config.js';
+import { topicNameProblem } from '../kafka/producer.js';
 import { workerTopics } from '../kafka/worker.js';
 import type { LoadedConfig } from './config-file.js';
 
@@ -80,7 +81,7 @@ export function workerSettings(
     givenBy(SETTINGS.topic) ?? (env.MAILROOM_KAFKA_TOPIC?.trim() ? 'MAILROOM_KAFKA_TOPIC' : undefined);
   // The names the worker will use (the library's defaults for those not given).
   const names = workerTopics({ topic: kafka.topic, retryTopic, deadLetterTopic, delayTopics });
-  refuseSharedTopics([
+  const topics: NamedTopic[] = [
     { role: 'the topic', name: names.topic, by: topicBy, shown: 'the default' },
     {
       role: 'the retry topic',
@@ -101,7 +102,9 @@ export function workerSettings(
       by: undefined,
       shown: givenBy(SETTINGS.delayTopics),
     })),
-  ]);
+  ];
+  refuseBadTopicNames(topics, topicBy);
+  refuseSharedTopics(topics);
   return { kafka, retryTopic, deadLetterTopic, delayTopics, named };
 }
 
@@ -144,6 +147,20 @@ interface NamedTopic {
   readonly by: string | undefined;
   /** How an error shows where it came from when `by` is undefined. */
   readonly shown: string | undefined;
+}
+
+/**
+ * A name Kafka cannot have (`topicNameProblem`), refused naming what gave it; a name made from the
+ * topic's (`<topic>.retry` of a 245-character topic) blames what gave the topic.
+ */
+function refuseBadTopicNames(topics: readonly NamedTopic[], topicBy: string | undefined): void {
+  for (const { role, name, by } of topics) {
+    const problem = topicNameProblem(name);
+    if (problem === undefined) continue;
+    const blamed = by ?? topicBy;
+    if (blamed === undefined) return; // the defaults are valid names
+    throw new ConfigError(blamed, by === undefined ? `${role}, made from it, ${problem}` : problem);
+  }
 }
 
 /**

@@ -39,7 +39,9 @@ export const DEFAULT_TOPIC = 'notifications.email';
  * not `.` or `..`); undefined when it can. Such a name would only read as a topic that "does not
  * exist", which the cluster then refuses to create.
  */
-export function topicNameProblem(name: string): string | undefined {
+export function topicNameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string') return `must be a topic name (a string), not ${typeof name}`;
+  if (name === '') return 'is empty: a Kafka topic name has 1 to 249 characters';
   if (name === '.' || name === '..') return `${JSON.stringify(name)} cannot be a Kafka topic name`;
   if (name.length > 249) return `is ${name.length} characters long; a Kafka topic name has at most 249`;
   const bad = /[^a-zA-Z0-9._-]/.exec(name);

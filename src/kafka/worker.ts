@@ -27,7 +27,7 @@ import {
   resolveStore,
   type SentKeyStore,
 } from './idempotency.js';
-import { DEFAULT_TOPIC } from './producer.js';
+import { DEFAULT_TOPIC, topicNameProblem } from './producer.js';
 import type { DeadLetterReason, DelayTier, PossibleDuplicate, RecordPosition } from './records.js';
 import { MAX_TIMER_MS, RUNTIME, WorkerRuntime } from './runtime.js';
 
@@ -312,6 +312,7 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
   }
   const { topic, retryTopic, deadLetterTopic, delayTiers } = workerTopics(options);
   const names = [topic, retryTopic, deadLetterTopic, ...delayTiers.map((t) => t.topic)];
+  refuseBadTopicNames(options, names);
   if (new Set(names).size !== names.length) {
     throw new TypeError(
       'createEmailWorker: topic, retryTopic, deadLetterTopic and the delay topics must differ',
@@ -408,6 +409,34 @@ export function workerTopics(
     delayTiers:
       options.delayTopics === true ? delayTiersFor(options.delayTopicPrefix ?? `${topic}.delay`) : [],
   };
+}
+
+/**
+ * Each of the worker's topics must be a name Kafka can have (see `topicNameProblem`): such a name
+ * would otherwise read as a topic that does not exist, which the cluster refuses to create. A
+ * default made from `topic` (`<topic>.retry` of a 245-character topic) names the option it comes from.
+ */
+function refuseBadTopicNames(
+  options: Pick<EmailWorkerOptions, 'topic' | 'retryTopic' | 'deadLetterTopic' | 'delayTopicPrefix'>,
+  [topic, retryTopic, deadLetterTopic, ...delayTopics]: readonly string[],
+): void {
+  const made = (option: 'retryTopic' | 'deadLetterTopic', suffix: string) =>
+    options[option] === undefined ? `${option} (its default, <topic>.${suffix})` : option;
+  const roles: Array<[string, string | undefined]> = [
+    ['topic', topic],
+    [made('retryTopic', 'retry'), retryTopic],
+    [made('deadLetterTopic', 'dlq'), deadLetterTopic],
+    ...delayTopics.map((name): [string, string] => [
+      options.delayTopicPrefix === undefined
+        ? 'a delay topic (<topic>.delay.<tier>)'
+        : 'a delay topic (<delayTopicPrefix>.<tier>)',
+      name,
+    ]),
+  ];
+  for (const [role, name] of roles) {
+    const problem = name === undefined ? undefined : topicNameProblem(name);
+    if (problem !== undefined) throw new TypeError(`createEmailWorker: ${role} ${problem}`);
+  }
 }
 
 function delayTiersFor(prefix: string): DelayTier[] {

@@ -414,6 +414,40 @@ describe('mailroom worker', () => {
     },
   );
 
+  const long = `orders.${'e'.repeat(238)}`; // 245 characters: its .retry is 251, over Kafka's 249
+  it.each([
+    [
+      ['--topic', 'orders email'],
+      {},
+      '--topic: "orders email" is not a Kafka topic name: " " is not allowed',
+    ],
+    [
+      ['--retry-topic', 'orders/later'],
+      {},
+      '--retry-topic: "orders/later" is not a Kafka topic name: "/" is not allowed',
+    ],
+    [['--dlq-topic', '..'], {}, '--dlq-topic: ".." cannot be a Kafka topic name'],
+    [
+      ['--topic', long],
+      {},
+      '--topic: the retry topic, made from it, is 251 characters long; a Kafka topic name has at most 249',
+    ],
+    [
+      [],
+      { MAILROOM_KAFKA_TOPIC: long },
+      'MAILROOM_KAFKA_TOPIC: the retry topic, made from it, is 251 characters long; a Kafka topic name has at most 249',
+    ],
+  ])('refuses a topic name Kafka cannot have (%o %o), naming what gave it', (flags, vars, message) => {
+    const r = spawnSync(process.execPath, [cli, 'worker', ...flags], {
+      env: cleanEnv({ KAFKA_BROKERS: '127.0.0.1:1', MAILROOM_TRANSPORT: 'sandbox', ...vars }),
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toBe(
+      `mailroom: ${message}${message.endsWith('allowed') ? ' (only letters, digits, ".", "_" and "-")' : ''}\n`,
+    );
+  });
+
   it('refuses a config file whose retry topic is the topic, naming its field', async () => {
     const r = spawnSync(process.execPath, [cli, 'worker'], {
       cwd: await appWith("export default { worker: { topic: 'orders.email', retryTopic: 'orders.email' } };"),

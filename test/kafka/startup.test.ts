@@ -209,6 +209,36 @@ describe("the worker's durations", () => {
   });
 });
 
+describe("the worker's topic names", () => {
+  const service = serviceFor(scriptedTransport());
+  const long = `orders.${'e'.repeat(238)}`; // 245 characters: its .retry is 251, over Kafka's 249
+  it.each([
+    [{ topic: 'orders email' }, 'topic "orders email" is not a Kafka topic name: " " is not allowed'],
+    [{ topic: '' }, 'topic is empty: a Kafka topic name has 1 to 249 characters'],
+    [
+      { retryTopic: 'orders/later' },
+      'retryTopic "orders/later" is not a Kafka topic name: "/" is not allowed',
+    ],
+    [{ deadLetterTopic: '.' }, 'deadLetterTopic "." cannot be a Kafka topic name'],
+    [
+      { topic: long },
+      'retryTopic (its default, <topic>.retry) is 251 characters long; a Kafka topic name has at most 249',
+    ],
+    [
+      { topic: long, retryTopic: 'orders.retry', deadLetterTopic: 'orders.dlq', delayTopics: true },
+      'a delay topic (<topic>.delay.<tier>) is 254 characters long',
+    ],
+    [
+      { delayTopics: true, delayTopicPrefix: 'orders delay' },
+      'a delay topic (<delayTopicPrefix>.<tier>) "orders delay.1m" is not a Kafka topic name',
+    ],
+  ])('refuses %o, naming the option', (options, message) => {
+    expect(() => createEmailWorker({ kafka: offline, service, ...options })).toThrow(
+      new RegExp(`^createEmailWorker: ${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+    );
+  });
+});
+
 /**
  * The consumer's settings, checked alike for both clients: each took some of what the other
  * refused (seen on a real broker). kafkajs refused a heartbeat slower than the session, which the
