@@ -114,8 +114,11 @@ export interface EmailProducer {
    * Validates one email and publishes it. Resolves after the broker acknowledged it from all
    * in-sync replicas; throws a `MessageError` or `TemplateError` (nothing published) for bad input
    * (a handle's or a built-in's data by field; security mail given another `category`, naming
-   * `category`), and an `EmailError` (`network`, retryable) when Kafka did not take it
-   * (`rejected`, permanent, when Kafka refused the record as too large). `signal` stops the wait.
+   * `category`), and an `EmailError` (`network`, retryable) when Kafka did not take it: its
+   * `failure` is `transient` when the producer could not connect, `ambiguous` when the request had
+   * gone out (Kafka may have the email: publish it again with the same `idempotencyKey`, which the
+   * worker sends once); `rejected`, permanent, when Kafka refused the record as too large. `signal`
+   * stops the wait.
    */
   publish<Data extends object>(email: TemplateEmail<Data>, options?: PublishOptions): Promise<PublishReceipt>;
   publish(email: BuiltinEmail, options?: PublishOptions): Promise<PublishReceipt>;
@@ -243,16 +246,18 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
         : { 'mailroom-envelope-version': '1' },
     }));
     // A connection lost after connecting (a broker restarting) names the brokers as at connect.
-    const failed = (error: unknown): never => {
-      throw publishError(topic, unavailable(error), built);
-    };
+    const failed =
+      (sent: boolean) =>
+      (error: unknown): never => {
+        throw publishError(topic, unavailable(error), built, sent);
+      };
     let requested = false;
     const sending = connected().then((client) => {
       // Aborted while connecting: nothing was asked of Kafka, and nothing is.
       if (signal?.aborted) throw aborted(signal, 'before publishing; nothing was published');
       requested = true;
-      return sendRecords(client, flavor, topic, records).catch(failed);
-    }, failed);
+      return sendRecords(client, flavor, topic, records).catch(failed(true));
+    }, failed(false));
     const settled = sending.then(
       () => {},
       () => {},
@@ -322,9 +327,15 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
  * A failed publish as an `EmailError` naming the topic: a topic the cluster lacks is `config`
  * (systemic: retrying does not create it; `cause` is a `KafkaTopicMissingError`), a record larger
  * than Kafka accepts `rejected` (permanent: it never goes through as it is), anything else
- * `network` (transient).
+ * `network`: transient before the records were handed to the client (`sent` false: connecting
+ * failed), ambiguous after (a broker may have written them).
  */
-function publishError(topic: string, error: unknown, built: readonly BuiltEnvelope[]): EmailError {
+function publishError(
+  topic: string,
+  error: unknown,
+  built: readonly BuiltEnvelope[],
+  sent: boolean,
+): EmailError {
   if (isRecordTooLargeError(error)) {
     const bytes = Math.max(...built.map(({ json }) => Buffer.byteLength(json)));
     return new EmailError(
@@ -342,9 +353,15 @@ function publishError(topic: string, error: unknown, built: readonly BuiltEnvelo
       cause: missing,
     });
   }
-  return new EmailError(`could not publish to ${topic}: ${(error as Error)?.message ?? error}`, {
+  // Once the records were handed to the client, a failure (a timeout, a connection lost, retries run
+  // out) does not say whether a broker wrote them: Kafka may have the email.
+  const maybe = sent
+    ? '; Kafka may have it (the request had gone out): publish it again with the same idempotencyKey and the worker sends it once'
+    : '';
+  return new EmailError(`could not publish to ${topic}: ${(error as Error)?.message ?? error}${maybe}`, {
     code: 'network',
     transport: 'kafka',
+    handedOver: sent,
     cause: error,
   });
 }

@@ -459,7 +459,13 @@ describe('createEmailProducer on a real broker', () => {
     });
     const unreachable = await rejection(nowhere.publish(verification(2)));
     expect(isEmailError(unreachable)).toBe(true);
-    expect(unreachable).toMatchObject({ code: 'network', transport: 'kafka', retryable: true });
+    // Nothing was asked of Kafka: nothing can have been published.
+    expect(unreachable).toMatchObject({
+      code: 'network',
+      transport: 'kafka',
+      retryable: true,
+      failure: 'transient',
+    });
     expect((unreachable as Error).message).toBe(
       `could not publish to ${topics.topic}: ${((unreachable as Error).cause as Error).message}`,
     );
@@ -503,7 +509,17 @@ describe('createEmailProducer on a real broker', () => {
       for (const id of ids) await cluster.brokerUp(id);
     });
     const error = await rejection(producer.publish(verification(2)));
-    expect(error).toMatchObject({ name: 'EmailError', code: 'network', transport: 'kafka', retryable: true });
+    // Handed to the client, then failed: whether a broker wrote it is not known, and the error says so.
+    expect(error).toMatchObject({
+      name: 'EmailError',
+      code: 'network',
+      transport: 'kafka',
+      retryable: true,
+      failure: 'ambiguous',
+    });
+    expect((error as Error).message).toMatch(
+      /; Kafka may have it \(the request had gone out\): publish it again with the same idempotencyKey and the worker sends it once$/,
+    );
   });
 
   it('a topic the cluster lacks is a systemic EmailError naming it, at once, not a retryable network one', async () => {
@@ -577,8 +593,10 @@ describe('createEmailProducer on a real broker', () => {
     expect(isKafkaUnavailableError(cause)).toBe(true);
     expect(cause).toMatchObject({ brokers, code: 'ECONNREFUSED', cause: refused });
     expect((error as Error).message).toBe(
-      'could not publish to notifications.email: could not reach the Kafka brokers 127.0.0.1:9092 (topic notifications.email): Connection error: connect ECONNREFUSED 127.0.0.1:9092',
+      'could not publish to notifications.email: could not reach the Kafka brokers 127.0.0.1:9092 (topic notifications.email): Connection error: connect ECONNREFUSED 127.0.0.1:9092; Kafka may have it (the request had gone out): publish it again with the same idempotencyKey and the worker sends it once',
     );
+    // A send that failed after the records went to the client: whether Kafka has them is not known.
+    expect(error).toMatchObject({ failure: 'ambiguous' });
   });
 
   it('maps a client that says the topic is unknown (it could not be asked first) to the same error', async () => {
