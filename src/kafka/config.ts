@@ -96,6 +96,9 @@ export function brokerListProblem(list: string): string | undefined {
         : `no port: ${entry}:9092, say`;
       return `${JSON.stringify(entry)} is not host:port (${example})`;
     }
+    const port = Number(entry.slice(entry.lastIndexOf(':') + 1));
+    if (port < 1 || port > 65_535)
+      return `${JSON.stringify(entry)} has port ${port}: a TCP port is 1 to 65535`;
   }
   return undefined;
 }

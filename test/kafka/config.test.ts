@@ -142,6 +142,8 @@ describe('kafkaConfigFromEnv', () => {
       'KAFKA_BROKERS: "a:1,,b:2" has an empty entry (two commas in a row): give host:port pairs, comma-separated',
     ],
     ['kafka://host:9092', 'KAFKA_BROKERS: "kafka://host:9092" is a URL: give host:port without kafka://'],
+    ['kafka-1:99999', 'KAFKA_BROKERS: "kafka-1:99999" has port 99999: a TCP port is 1 to 65535'],
+    ['a:1,[::1]:0', 'KAFKA_BROKERS: "[::1]:0" has port 0: a TCP port is 1 to 65535'],
   ])('quotes the broker entry at fault in KAFKA_BROKERS=%s', (brokers, message) => {
     expect(refusal(() => kafkaConfigFromEnv({ KAFKA_BROKERS: brokers }))?.message).toBe(message);
   });
