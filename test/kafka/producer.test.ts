@@ -58,6 +58,16 @@ function startWorker(topics: Awaited<ReturnType<typeof freshTopics>>) {
   return { transport, worker, started: worker.start() };
 }
 
+/** A client (no admin to ask) whose producer connects, and whose every send fails with `error`. */
+function sendFailsWith(error: Error): KafkaClientLike {
+  const send = async () => {
+    throw error;
+  };
+  return {
+    producer: () => ({ connect: async () => {}, disconnect: async () => {}, send }),
+  } as unknown as KafkaClientLike;
+}
+
 /** Records on a topic, from the broker's offsets (high watermark minus low, summed over partitions). */
 async function recordCount(topic: string): Promise<number> {
   const admin = kafka.admin();
@@ -575,15 +585,7 @@ describe('createEmailProducer on a real broker', () => {
       name: 'KafkaJSConnectionError',
       code: 'ECONNREFUSED',
     });
-    const kafkaLike = {
-      producer: () => ({
-        connect: async () => {},
-        disconnect: async () => {},
-        send: async () => {
-          throw refused;
-        },
-      }),
-    } as unknown as KafkaClientLike;
+    const kafkaLike = sendFailsWith(refused);
     const brokers = ['127.0.0.1:9092'];
     const producer = createEmailProducer({ kafka: kafkaLike, topic: 'notifications.email', brokers });
     await producer.connect();
@@ -605,15 +607,7 @@ describe('createEmailProducer on a real broker', () => {
       type: 'UNKNOWN_TOPIC_OR_PARTITION',
       code: 3,
     });
-    const kafkaLike = {
-      producer: () => ({
-        connect: async () => {},
-        disconnect: async () => {},
-        send: async () => {
-          throw unknownTopic;
-        },
-      }),
-    } as unknown as KafkaClientLike;
+    const kafkaLike = sendFailsWith(unknownTopic);
     const producer = createEmailProducer({
       kafka: kafkaLike,
       topic: 'notifications.email',
