@@ -337,7 +337,8 @@ function publishError(
   sent: boolean,
 ): EmailError {
   if (isRecordTooLargeError(error)) {
-    const bytes = Math.max(...built.map(({ json }) => Buffer.byteLength(json)));
+    // The largest record (reduce: spreading a backfill's many sizes would overflow the call stack).
+    const bytes = built.reduce((most, { json }) => Math.max(most, Buffer.byteLength(json)), 0);
     return new EmailError(
       `could not publish to ${topic}: Kafka refused a record of ${bytes} bytes as too large (the topic's max.message.bytes or the broker's message.max.bytes); set the producer's maxEnvelopeBytes below that limit to have such an email refused before publishing`,
       { code: 'rejected', transport: 'kafka', cause: error },
