@@ -158,7 +158,7 @@ function refuseBadTopicNames(topics: readonly NamedTopic[], topicBy: string | un
     const problem = topicNameProblem(name);
     if (problem === undefined) continue;
     const blamed = by ?? topicBy;
-    if (blamed === undefined) return; // the defaults are valid names
+    if (blamed === undefined) continue; // made from the default topic: createEmailWorker says so
     throw new ConfigError(blamed, by === undefined ? `${role}, made from it, ${problem}` : problem);
   }
 }
