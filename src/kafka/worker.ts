@@ -311,8 +311,8 @@ export function createEmailWorker(options: EmailWorkerOptions): EmailWorker {
     );
   }
   const { topic, retryTopic, deadLetterTopic, delayTiers } = workerTopics(options);
+  refuseBadTopicNames(options, { topic, retryTopic, deadLetterTopic, delayTiers });
   const names = [topic, retryTopic, deadLetterTopic, ...delayTiers.map((t) => t.topic)];
-  refuseBadTopicNames(options, names);
   if (new Set(names).size !== names.length) {
     throw new TypeError(
       'createEmailWorker: topic, retryTopic, deadLetterTopic and the delay topics must differ',
@@ -388,7 +388,6 @@ export const DELAY_TIERS: readonly { readonly suffix: string; readonly delayMs: 
   { suffix: '6h', delayMs: 21_600_000 },
 ]);
 
-/** The delay topics under a prefix, shortest first: `notifications.email.delay.1m` … */
 /**
  * Internal: the topics a worker uses, each as given or its default: the topic
  * (`notifications.email`), `<topic>.retry`, `<topic>.dlq`, and with `delayTopics` the delay tiers
@@ -418,27 +417,27 @@ export function workerTopics(
  */
 function refuseBadTopicNames(
   options: Pick<EmailWorkerOptions, 'topic' | 'retryTopic' | 'deadLetterTopic' | 'delayTopicPrefix'>,
-  [topic, retryTopic, deadLetterTopic, ...delayTopics]: readonly string[],
+  topics: ReturnType<typeof workerTopics>,
 ): void {
   const made = (option: 'retryTopic' | 'deadLetterTopic', suffix: string) =>
     options[option] === undefined ? `${option} (its default, <topic>.${suffix})` : option;
-  const roles: Array<[string, string | undefined]> = [
-    ['topic', topic],
-    [made('retryTopic', 'retry'), retryTopic],
-    [made('deadLetterTopic', 'dlq'), deadLetterTopic],
-    ...delayTopics.map((name): [string, string] => [
-      options.delayTopicPrefix === undefined
-        ? 'a delay topic (<topic>.delay.<tier>)'
-        : 'a delay topic (<delayTopicPrefix>.<tier>)',
-      name,
-    ]),
+  const delay =
+    options.delayTopicPrefix === undefined
+      ? 'a delay topic (<topic>.delay.<tier>)'
+      : 'a delay topic (<delayTopicPrefix>.<tier>)';
+  const roles: Array<[string, string]> = [
+    ['topic', topics.topic],
+    [made('retryTopic', 'retry'), topics.retryTopic],
+    [made('deadLetterTopic', 'dlq'), topics.deadLetterTopic],
+    ...topics.delayTiers.map((tier): [string, string] => [delay, tier.topic]),
   ];
   for (const [role, name] of roles) {
-    const problem = name === undefined ? undefined : topicNameProblem(name);
+    const problem = topicNameProblem(name);
     if (problem !== undefined) throw new TypeError(`createEmailWorker: ${role} ${problem}`);
   }
 }
 
+/** The delay topics under a prefix, shortest first: `notifications.email.delay.1m` … */
 function delayTiersFor(prefix: string): DelayTier[] {
   if (typeof prefix !== 'string' || prefix.trim() === '')
     throw new TypeError('createEmailWorker: delayTopicPrefix must be a non-empty string');
