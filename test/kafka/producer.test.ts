@@ -490,6 +490,18 @@ describe('createEmailProducer on a real broker', () => {
     expect(isKafkaUnavailableError(connecting)).toBe(true);
     expect(connecting).toMatchObject({ brokers, code: 'ECONNREFUSED' });
     await nowhere.disconnect();
+
+    // A broker host that does not resolve is unreachable the same way, keeping its code.
+    const unknownHost = ['no-such-host.invalid:9092'];
+    const unresolved = createEmailProducer({
+      kafka: new Kafka({ brokers: unknownHost, logLevel: logLevel.NOTHING, retry: { retries: 0 } }),
+      brokers: unknownHost,
+      topic: topics.topic,
+    });
+    const unnamed = await rejection(unresolved.connect());
+    expect(isKafkaUnavailableError(unnamed)).toBe(true);
+    expect(unnamed).toMatchObject({ brokers: unknownHost, code: 'ENOTFOUND' });
+    await unresolved.disconnect();
   });
 
   it('a signal aborted while the first publish connects publishes nothing, then or later', async () => {
