@@ -336,6 +336,18 @@ export function sendRecords(
   return producer.send(flavor === 'confluent' ? { topic, messages } : { topic, messages, acks: -1 });
 }
 
+/** A record's size in bytes: its key, value and headers (names and values), as UTF-8; without Kafka's framing. */
+export function recordBytes(record: KafkaOutgoingMessage): number {
+  const size = (part: Buffer | string | null | undefined) =>
+    part == null ? 0 : typeof part === 'string' ? Buffer.byteLength(part) : part.length;
+  let bytes = size(record.key) + size(record.value);
+  for (const [name, value] of Object.entries(record.headers ?? {})) {
+    bytes += Buffer.byteLength(name);
+    for (const part of Array.isArray(value) ? value : [value]) bytes += size(part);
+  }
+  return bytes;
+}
+
 /** Consumer settings a worker exposes. */
 export interface ConsumerSettings {
   /**

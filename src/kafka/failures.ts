@@ -192,3 +192,70 @@ export class KafkaTopicMissingError extends Error {
 export function isKafkaTopicMissingError(err: unknown): err is KafkaTopicMissingError {
   return typeof err === 'object' && err !== null && TOPIC_MISSING in err;
 }
+
+/**
+ * True when the broker refused the client access to a topic (`TOPIC_AUTHORIZATION_FAILED`, code
+ * 29: the Kafka user has no WRITE on it, for a producer).
+ */
+export function isTopicAuthorizationError(error: unknown): boolean {
+  return chain(error).some(
+    (e) =>
+      e.type === 'TOPIC_AUTHORIZATION_FAILED' ||
+      e.type === 'ERR_TOPIC_AUTHORIZATION_FAILED' ||
+      (e.code === 29 && typeof e.message === 'string' && /authoriz/i.test(e.message)),
+  );
+}
+
+const FORWARD = Symbol.for('mailroom.kafka-forward');
+
+/**
+ * The worker could not write a record to its retry, delay or dead-letter topic (`topic`). Nothing
+ * is lost: the record it came from is not committed, and its partition waits, then fetches it
+ * again (the worker's `error` event and its `worker.forward_failed` log line say how long). An
+ * email the worker had already sent to some recipients is not sent again by it: only the copies
+ * for the recipients who refused it are written then.
+ *
+ * The message says what to change when it is a setting: a record larger than `topic` takes (its
+ * `max.message.bytes`, or the broker's `message.max.bytes`: Kafka's `MESSAGE_TOO_LARGE`), or a
+ * Kafka user without WRITE on `topic` (`TOPIC_AUTHORIZATION_FAILED`). `cause` is the client's error.
+ */
+export class KafkaForwardError extends Error {
+  override readonly name = 'KafkaForwardError';
+  /** The topic the record was for. */
+  readonly topic: string;
+  /** The record's size in bytes: value, key and headers (names and values), as UTF-8. */
+  readonly bytes: number;
+  /**
+   * `MESSAGE_TOO_LARGE` or `TOPIC_AUTHORIZATION_FAILED` (Kafka's error names, from either client);
+   * else the broker's error type or the socket's code of the cause (`ECONNREFUSED`), when it has one.
+   */
+  readonly code: string | undefined;
+
+  constructor(topic: string, bytes: number, cause: unknown) {
+    const fields = kafkaErrorFields(cause);
+    const tooLarge = isRecordTooLargeError(cause);
+    const denied = !tooLarge && isTopicAuthorizationError(cause);
+    super(
+      tooLarge
+        ? `Kafka refused a record of ${bytes} bytes for ${topic} as too large: raise that topic's max.message.bytes (and the broker's message.max.bytes when it is lower) above the largest record the worker consumes plus 10 KiB for the headers it adds`
+        : denied
+          ? `the Kafka user may not write to ${topic} (no WRITE on it): grant WRITE on the retry, delay and dead-letter topics`
+          : `could not write a record to ${topic}: ${fields.message || fields.name}`,
+      { cause },
+    );
+    Object.defineProperty(this, FORWARD, { value: true });
+    this.topic = topic;
+    this.bytes = bytes;
+    // Kafka's names for the two a setting fixes, whichever client (librdkafka says ERR_MSG_SIZE_TOO_LARGE).
+    this.code = tooLarge
+      ? 'MESSAGE_TOO_LARGE'
+      : denied
+        ? 'TOPIC_AUTHORIZATION_FAILED'
+        : (fields.type ?? fields.code);
+  }
+}
+
+/** True when `err` is a {@link KafkaForwardError} (also across two copies of the package). */
+export function isKafkaForwardError(err: unknown): err is KafkaForwardError {
+  return typeof err === 'object' && err !== null && FORWARD in err;
+}

@@ -33,8 +33,10 @@ export {
   parseEnvelope,
 } from './envelope.js';
 export {
+  isKafkaForwardError,
   isKafkaTopicMissingError,
   isKafkaUnavailableError,
+  KafkaForwardError,
   KafkaTopicMissingError,
   KafkaUnavailableError,
 } from './failures.js';

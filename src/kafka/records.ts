@@ -23,7 +23,7 @@ import { markRenderedAsSent } from '../unsubscribe/footer.js';
 import { isPending, KeyClaims } from './claims.js';
 import { headerText, type KafkaHeaders, type KafkaIncomingMessage } from './client.js';
 import { type EnvelopeLimits, type EnvelopeV1, envelopeFields, readEnvelope } from './envelope.js';
-import { isKafkaTopicMissingError, isKafkaUnavailableError } from './failures.js';
+import { isKafkaForwardError, isKafkaTopicMissingError, isKafkaUnavailableError } from './failures.js';
 import {
   type ClaimResult,
   type IdempotencyStore,
@@ -183,6 +183,7 @@ export interface RecordHandlerOptions {
 export function recordHandler(o: RecordHandlerOptions) {
   const { service, report } = o;
   const claims = new KeyClaims(o.store, o.owner, report);
+  const unforwarded = new UnforwardedSends();
   // Asked once: whether the service has quiet hours (then every send says it is already due).
   const quietHours = service.quietHours !== undefined;
   // Frozen, so the service checks it once rather than per email.
@@ -372,6 +373,9 @@ export function recordHandler(o: RecordHandlerOptions) {
           throw error;
         }
       }
+      // Sent by this worker already, its refused recipients' copies not yet written: only those now.
+      const sent = unforwarded.get(key);
+      if (sent !== undefined) return sentToSome(message, at, envelope, key, sent.result, sent.attempts);
       return sendClaimed(message, at, envelope, template, prior, key); // calls claims.done(key) when it is over
     }
     try {
@@ -485,9 +489,20 @@ export function recordHandler(o: RecordHandlerOptions) {
   ): Promise<Outcome> => {
     let release = true;
     try {
-      // Refused recipients are forwarded before the key is marked: if forwarding fails, the record
-      // comes again and is re-sent (a duplicate for some) rather than losing the refused ones.
-      await forwardRefused(message, at, envelope, result, attempts);
+      // Refused recipients are forwarded before the key is marked, so a failure to forward never
+      // loses them: the record is fetched again. This worker then writes only the copies (see
+      // UnforwardedSends), and its claim is kept, not released: another worker that gets the
+      // record finds the lease held, and sends only once it runs out, as a possible duplicate.
+      try {
+        await forwardRefused(message, at, envelope, result, attempts);
+      } catch (error) {
+        if (result.accepted.length > 0) {
+          release = false;
+          unforwarded.add(key, result, attempts);
+        }
+        throw error;
+      }
+      unforwarded.delete(key);
       // Nobody accepted and the copy just parked has these same recipients: its key is released.
       if (result.accepted.length > 0 || !result.deferred?.length) {
         release = false; // sent: never released, even when marking fails (the lease runs out, reported)
@@ -641,6 +656,33 @@ export function recordHandler(o: RecordHandlerOptions) {
   return handle;
 }
 
+/**
+ * Emails this worker sent to some recipients whose refused recipients' copies it could not write to
+ * the retry or dead-letter topic (that topic refused the record, or Kafka was out of reach): the
+ * record is fetched again, and these say it was sent, so only the copies are written then. At most
+ * {@link UnforwardedSends.MAX} (the oldest go first: a record that came back after that many others
+ * failed to forward is sent again, its lease renewed by this worker, hence not reported).
+ */
+class UnforwardedSends {
+  static readonly MAX = 10_000;
+  readonly #sends = new Map<string, { result: SendResult; attempts: number }>();
+
+  get(key: string): { result: SendResult; attempts: number } | undefined {
+    return this.#sends.size === 0 ? undefined : this.#sends.get(key);
+  }
+
+  add(key: string, result: SendResult, attempts: number): void {
+    this.#sends.delete(key);
+    this.#sends.set(key, { result, attempts });
+    if (this.#sends.size > UnforwardedSends.MAX)
+      this.#sends.delete(this.#sends.keys().next().value as string);
+  }
+
+  delete(key: string): void {
+    if (this.#sends.size > 0) this.#sends.delete(key);
+  }
+}
+
 /** The refusal of some recipients as an error, for the headers, the log line and the event. */
 function refusalError(
   code: 'deferred' | 'rejected',
@@ -717,6 +759,7 @@ function errorCode(error: unknown): string {
   if (isMessageError(error)) return 'invalid';
   if (isKafkaUnavailableError(error)) return 'kafka-unavailable';
   if (isKafkaTopicMissingError(error)) return 'topic-missing';
+  if (isKafkaForwardError(error)) return 'forward-failed';
   return 'internal';
 }
 
@@ -730,7 +773,8 @@ function errorMessage(error: unknown): string {
     isMailroomError(error) ||
     isIdempotencyStoreError(error) ||
     isKafkaUnavailableError(error) ||
-    isKafkaTopicMissingError(error)
+    isKafkaTopicMissingError(error) ||
+    isKafkaForwardError(error)
       ? error.message
       : ((error as Error)?.name ?? 'Error');
   return oneLine(text, 500);

@@ -24,6 +24,7 @@ import {
   type KafkaProducerLike,
   keepDisconnectError,
   missingTopics,
+  recordBytes,
   runConsumer,
   sendRecords,
 } from './client.js';
@@ -33,6 +34,7 @@ import {
   isRebalanceError,
   isSessionTimeoutRefused,
   isUnknownTopicError,
+  KafkaForwardError,
   KafkaTopicMissingError,
   KafkaUnavailableError,
   kafkaErrorFields,
@@ -126,6 +128,8 @@ export class WorkerRuntime {
   #signal: NodeJS.Signals | undefined;
   /** What a start close() stopped rejects with. */
   #stopped: Error | undefined;
+  /** Failures in a row to forward a record, by `topic:partition` (see {@link #forwardFailed}). */
+  readonly #forwardFailures = new Map<string, number>();
   /** Restarts since the last batch that went through: the budget `maxRestarts` bounds. */
   #restartsInARow = 0;
   #fatal: unknown;
@@ -554,14 +558,8 @@ export class WorkerRuntime {
     } finally {
       clearInterval(beat);
     }
-    if (failure !== undefined) {
-      this.#log?.error(
-        { event: 'worker.error', error: describeFailure(failure), kafka: kafkaErrorFields(failure) },
-        'could not forward a record to the retry or dead-letter topic: it is fetched again',
-      );
-      this.#say.emit('error', { error: failure });
-      throw failure;
-    }
+    if (failure !== undefined) this.#forwardFailed(failure, batchTopic, partition);
+    else if (this.#forwardFailures.size > 0) this.#forwardFailures.delete(`${batchTopic}:${partition}`);
     if (committer && committer.refusals !== refusalsAtStart) rebalance ??= committer.lastRefusal;
     // kafkajs rejoins at once when eachBatch throws the broker's rebalance error, rather than
     // fetching and processing more records whose commits the group would refuse too.
@@ -576,21 +574,67 @@ export class WorkerRuntime {
   #notYetDue(message: KafkaIncomingMessage, topic: string, partition: number): boolean {
     const due = notBeforeOf(message) - Date.now();
     if (due <= 0) return false;
+    this.#pausePartition(topic, partition, due);
+    return true;
+  }
+
+  /**
+   * Writing a record to the retry, delay or dead-letter topic failed (the handler rejected): its
+   * partition waits, then fetches it again from the last finished record, 1 s after the first
+   * failure in a row, doubling up to 30 s (or `pauseMs`, when shorter). Not thrown to the client: kafkajs would replace its
+   * consumer until the worker failed, the Confluent client fetch the record again at once, in a
+   * loop. The handler does not send again an email it sent before the forward failed.
+   */
+  #forwardFailed(failure: unknown, topic: string, partition: number): void {
+    const at = `${topic}:${partition}`;
+    const inARow = (this.#forwardFailures.get(at) ?? 0) + 1;
+    this.#forwardFailures.set(at, inARow);
+    const retryInMs = Math.min(this.#s.pauseMs, FORWARD_RETRY_MAX_MS, 1_000 * 2 ** Math.min(inARow - 1, 5));
+    this.#log?.error(
+      {
+        event: 'worker.forward_failed',
+        topic,
+        partition,
+        failuresInARow: inARow,
+        retryInMs,
+        error: describeFailure(failure),
+        kafka: kafkaErrorFields(failure),
+      },
+      `could not write a record to the retry, delay or dead-letter topic: partition ${topic}[${partition}] waits ${retryInMs} ms, then fetches it again`,
+    );
+    this.#say.emit('error', { error: failure });
+    this.#pausePartition(topic, partition, retryInMs);
+  }
+
+  /**
+   * One partition waits `ms` (the others go on), then is fetched again from its last finished
+   * record. A consumer paused whole (a systemic failure) resumes every partition itself.
+   */
+  #pausePartition(topic: string, partition: number, ms: number): void {
     const consumer = this.#consumer;
     const paused = [{ topic, partitions: [partition] }];
     consumer?.pause(paused);
     // setTimeout fires at once past its longest delay (about 24.8 days): the wait is cut to that.
-    this.#later(Math.min(due, MAX_TIMER_MS), () => {
-      if (this.#state === 'running' && this.#consumer === consumer) consumer?.resume(paused);
+    this.#later(Math.min(ms, MAX_TIMER_MS), () => {
+      if (this.#state === 'running' && this.#consumer === consumer && this.#pausedUntil === undefined)
+        consumer?.resume(paused);
     });
-    return true;
   }
 
   async #forward(target: string, message: KafkaIncomingMessage, headers: KafkaHeaders, value?: string) {
     if (!this.#producer) throw new Error('the worker is not started');
-    await sendRecords(this.#producer, this.#s.flavor, target, [
-      { key: message.key, value: value ?? message.value, headers: { ...message.headers, ...headers } },
-    ]);
+    const record = {
+      key: message.key,
+      value: value ?? message.value,
+      headers: { ...message.headers, ...headers },
+    };
+    // Measured before sending: the Confluent client rewrites the record's headers in place.
+    const bytes = recordBytes(record);
+    try {
+      await sendRecords(this.#producer, this.#s.flavor, target, [record]);
+    } catch (error) {
+      throw new KafkaForwardError(target, bytes, error);
+    }
   }
 
   // ---- pause -------------------------------------------------------------------------------
@@ -819,6 +863,9 @@ const BROKER_SESSION_MS = { min: 6_000, max: 1_800_000 };
 
 /** Internal: setTimeout's longest delay (ms): 2^31 − 1, about 24.8 days; a longer one fires at once (Node's TimeoutOverflowWarning). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The longest a partition waits before it tries again to forward a record (see #forwardFailed). */
+const FORWARD_RETRY_MAX_MS = 30_000;
 
 /** How long a batch handed over while commits are refused waits before it goes back (ms): see {@link holdBack}. */
 const HOLD_BACK_MS = 100;

@@ -193,7 +193,11 @@ export interface EmailWorkerEvents {
    */
   paused: { error: EmailError | IdempotencyStoreError; resumeAt: Date };
   resumed: Record<string, never>;
-  /** Something went wrong outside one email (a publish failed, the consumer crashed); the records are redelivered. */
+  /**
+   * Something went wrong outside one email; the records are redelivered. A `KafkaForwardError`
+   * when a record could not be written to the retry, delay or dead-letter topic (its partition
+   * waits, then fetches it again); else the consumer crashed, or a commit failed.
+   */
   error: { error: unknown };
   /**
    * The worker cannot go on (the consumer failed `maxRestarts + 1` times in a row) and closes;

@@ -4,6 +4,7 @@
  * dead-lettered / lost.
  */
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { Kafka } from 'kafkajs';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import {
@@ -12,6 +13,7 @@ import {
   type EmailMessage,
   EmailService,
   type EmailServiceOptions,
+  type Logger,
   type Transport,
 } from '../../src/index.js';
 import type { KafkaClientLike } from '../../src/kafka/client.js';
@@ -25,7 +27,7 @@ import {
   HEADERS,
 } from '../../src/kafka/index.js';
 import { type KafkaCluster, startKafkaCluster } from '../helpers/kafka-cluster.js';
-import { type RealKafkaCluster, startRealKafka } from '../helpers/kafka-real.js';
+import { type RealKafkaCluster, SASL_USER, startRealKafka } from '../helpers/kafka-real.js';
 import { clientUnderTest, kafkaClient } from './clients.js';
 
 export { clientUnderTest, KAFKA_CLIENT, kafkaClient } from './clients.js';
@@ -207,6 +209,33 @@ export function scriptedTransport() {
   return transport;
 }
 
+/** Accepts every recipient but `gone…` ones, refused for good (550); keeps each send. */
+export function refusingTransport() {
+  const sends: EmailMessage[] = [];
+  const transport: Transport & { sends: EmailMessage[] } = {
+    name: 'refusing',
+    sends,
+    async send(message) {
+      sends.push(message);
+      const all = message.to.map((a) => a.address);
+      const rejected = all.filter((a) => a.startsWith('gone'));
+      return {
+        messageId: message.messageId,
+        accepted: all.filter((a) => !a.startsWith('gone')),
+        rejected,
+        refusals: rejected.map((address) => ({
+          address,
+          failure: 'permanent' as const,
+          status: 550,
+          response: '550 5.1.1 mailbox unavailable',
+        })),
+        transport: 'refusing',
+      };
+    },
+  };
+  return transport;
+}
+
 export function serviceFor(transport: Transport, options?: Partial<EmailServiceOptions>): EmailService {
   return new EmailService({ transport, from: 'Acme <no-reply@acme.example>', retry: false, ...options });
 }
@@ -342,4 +371,63 @@ export async function publishAll(
   // Any email publishMany takes; publish's overloads each take one kind of them.
   for (let i = from; i < to; i++) keys.push((await producer.publish(make(i) as BuiltinEmail)).idempotencyKey);
   return keys;
+}
+
+/** A logged line: its level, message and fields. */
+export type LogLine = { level: string; msg: string | undefined; fields: Record<string, unknown> };
+
+/** A logger that keeps every line in `lines`. */
+export function logRecorder(): { lines: LogLine[]; logger: Logger } {
+  const lines: LogLine[] = [];
+  const at =
+    (level: string) =>
+    (fields: object, msg?: string): void => {
+      lines.push({ level, msg, fields: fields as Record<string, unknown> });
+    };
+  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  return { lines, logger };
+}
+
+/**
+ * ACLs for {@link SASL_USER} on a real cluster started with `authorize` (its plain listener, which
+ * `ctx.kafka` uses, is a super user's). Each grant lasts until the test ends: ACLs belong to the
+ * user, not the test, and WRITE on any topic lets its idempotent producer have an id (KIP-679),
+ * which the tests of a user who may not write rely on it lacking.
+ */
+export function kafkaAcls(ctx: KafkaContext) {
+  // Required: kafkajs is CommonJS, and Node's ESM import does not find these among its exports.
+  const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = createRequire(
+    import.meta.url,
+  )('kafkajs') as typeof import('kafkajs');
+  const asAdmin = async (use: (admin: ReturnType<Kafka['admin']>) => Promise<unknown>) => {
+    const admin = ctx.kafka.admin();
+    await admin.connect();
+    try {
+      await use(admin);
+    } finally {
+      await admin.disconnect();
+    }
+  };
+  /** Lets SASL_USER do `operations` on the topics, and use the group when one is given. */
+  const grant = async (topics: string[], operations: number[], groupId?: string): Promise<void> => {
+    const acl = (resourceType: number, resourceName: string, operation: number) => ({
+      resourceType,
+      resourceName,
+      resourcePatternType: ResourcePatternTypes.LITERAL,
+      principal: `User:${SASL_USER.username}`,
+      host: '*',
+      operation,
+      permissionType: AclPermissionTypes.ALLOW,
+    });
+    const acls = [
+      ...topics.flatMap((topic) => operations.map((op) => acl(AclResourceTypes.TOPIC, topic, op))),
+      ...(groupId === undefined ? [] : [acl(AclResourceTypes.GROUP, groupId, AclOperationTypes.READ)]),
+    ];
+    await asAdmin((admin) => admin.createAcls({ acl: acls }));
+    ctx.cleanup.push(() => asAdmin((admin) => admin.deleteAcls({ filters: acls })));
+  };
+  /** Lets SASL_USER describe and read the topics and join the group: everything a worker needs but writing. */
+  const grantAllButWrite = (topics: string[], groupId: string) =>
+    grant(topics, [AclOperationTypes.DESCRIBE, AclOperationTypes.READ], groupId);
+  return { grant, grantAllButWrite, operations: AclOperationTypes };
 }

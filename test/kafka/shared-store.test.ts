@@ -22,6 +22,7 @@ import {
   producerFor,
   publishAll,
   readTopic,
+  refusingTransport,
   scriptedTransport,
   serviceFor,
   useKafka,
@@ -148,6 +149,41 @@ describe('mailroom-js/kafka workers sharing a Redis idempotency store', () => {
     expect(worker.stats).toMatchObject({ retried: 1, possibleDuplicates: 0, held: 0 });
     const dlq = await readTopic(ctx.kafka, topics.deadLetterTopic, 1);
     expect(ledger(keys, transport.delivered, dlq)).toMatchObject({ sent: 1, deadLettered: 1, lost: 0 });
+  });
+
+  it("keeps the key's lease when an email went to some recipients but the copy for the refused one could not be written: never sent again, by this worker or another", async () => {
+    const { topics, producer, other } = await setup();
+    const transport = refusingTransport();
+    const worker = workerFor(ctx, {
+      service: serviceFor(transport),
+      ...topics,
+      idempotencyStore: redisIdempotencyStore({ client: redisClient(), prefix: `${topics.groupId}:` }),
+    });
+    const errors: unknown[] = [];
+    worker.on('error', ({ error }) => errors.push(error));
+    await producer.publish({
+      template: 'welcome',
+      data: { username: 'Ann' },
+      to: ['ann@example.com', 'gone@example.com'],
+      idempotencyKey: 'partly:1',
+    });
+    // MESSAGE_TOO_LARGE (10) to the next two Produce (0) requests: the worker's writes of the copy.
+    await ctx.cluster.pushRequestErrors(0, 10, 2);
+    await worker.start();
+    await waitFor(() => errors.length === 1, 'the first failure to write the copy');
+    // Sent to ann; the key is still this worker's lease, not released: another worker parks the record.
+    expect(transport.sends).toHaveLength(1);
+    expect(await other.claim('partly:1', { owner: 'probe' })).toMatchObject({ status: 'held' });
+    await waitFor(
+      () => worker.stats.sent === 1,
+      'the copy written on the third try, then the email counted sent',
+    );
+    expect(errors).toHaveLength(2);
+    expect(transport.sends).toHaveLength(1);
+    expect(await other.claim('partly:1', { owner: 'probe' })).toEqual({ status: 'sent' });
+    const [dead] = await readTopic(ctx.kafka, topics.deadLetterTopic, 1);
+    expect(JSON.parse(dead?.value ?? '{}')).toMatchObject({ to: ['gone@example.com'] });
+    expect(worker.stats).toMatchObject({ sent: 1, deadLettered: 1, possibleDuplicates: 0 });
   });
 
   it('sends nothing while Redis is down: pauses with an IdempotencyStoreError and delivers once it is back', async () => {

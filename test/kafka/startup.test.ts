@@ -6,7 +6,6 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
@@ -40,6 +39,8 @@ import {
   FAST_CONSUMER,
   freshTopics,
   KAFKA_CLIENT,
+  kafkaAcls,
+  logRecorder,
   scriptedTransport,
   serviceFor,
   useKafka,
@@ -55,21 +56,9 @@ const cleanup = useKafkaCluster((started, _plumbing, underTest) => {
   client = underTest;
 });
 
-type Line = { level: string; msg: string | undefined; fields: Record<string, unknown> };
-function recorder() {
-  const lines: Line[] = [];
-  const at =
-    (level: string) =>
-    (fields: object, msg?: string): void => {
-      lines.push({ level, msg, fields: fields as Record<string, unknown> });
-    };
-  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-  return { lines, logger };
-}
-
 /** A worker on a client whose only broker refuses connections (told `brokers`, or not), started: its rejection and log lines. */
 async function startUnreachable(brokers: string[] | undefined) {
-  const { lines, logger } = recorder();
+  const { lines, logger } = logRecorder();
   const worker = createEmailWorker({
     kafka: new Kafka({
       brokers: ['127.0.0.1:1'],
@@ -324,7 +313,7 @@ describe("the worker's consumer settings", () => {
 describe('what the worker says as it starts', { timeout: 60_000 }, () => {
   it('logs transport, brokers, group and topics first, then connecting, joined and assigned partitions', async () => {
     const topics = await freshTopics(cluster, 3);
-    const { lines, logger } = recorder();
+    const { lines, logger } = logRecorder();
     const transport = Object.assign(scriptedTransport(), { describe: () => 'scripted (test)' });
     const worker = createEmailWorker({
       kafka: client,
@@ -359,7 +348,7 @@ describe('what the worker says as it starts', { timeout: 60_000 }, () => {
 
   it('says it is closing, with the sends in flight and the deadline, before it waits for them', async () => {
     const topics = await freshTopics(cluster, 1);
-    const { lines, logger } = recorder();
+    const { lines, logger } = logRecorder();
     const transport = scriptedTransport();
     transport.setDelay(60_000); // in flight until the deadline aborts it
     const worker = createEmailWorker({
@@ -512,7 +501,7 @@ describe('close() while the worker replaces a crashed consumer', () => {
         };
       },
     } satisfies KafkaClientLike;
-    const { lines, logger } = recorder();
+    const { lines, logger } = logRecorder();
     const worker = createEmailWorker({
       kafka,
       flavor: 'kafkajs',
@@ -569,7 +558,7 @@ describe('what a refused start disconnects, and what it throws', () => {
         },
       }),
     } satisfies KafkaClientLike;
-    const { lines, logger } = recorder();
+    const { lines, logger } = logRecorder();
     const worker = createEmailWorker({
       kafka,
       flavor: 'confluent',
@@ -726,46 +715,8 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
 
   describe('on a real Kafka broker (auto-creation off, ACLs on its SASL listener)', () => {
     const ctx = useKafka({ real: { nodes: 1, authorize: true } });
-    const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = createRequire(
-      import.meta.url,
-    )('kafkajs') as typeof import('kafkajs');
-
-    /** Lets SASL_USER describe and read the topics and join the group: everything a worker needs but writing. */
-    async function grantAllButWrite(topics: string[], groupId: string): Promise<void> {
-      await grant(topics, [AclOperationTypes.DESCRIBE, AclOperationTypes.READ], groupId);
-    }
-
-    /**
-     * Lets SASL_USER do `operations` on the topics, and use the group when one is given, until the
-     * test ends: ACLs belong to the user, not the test, and WRITE on any topic lets its idempotent
-     * producer have an id (KIP-679), which the tests of a user who may not write rely on it lacking.
-     */
-    async function grant(topics: string[], operations: number[], groupId?: string): Promise<void> {
-      const acl = (resourceType: number, resourceName: string, operation: number) => ({
-        resourceType,
-        resourceName,
-        resourcePatternType: ResourcePatternTypes.LITERAL,
-        principal: `User:${SASL_USER.username}`,
-        host: '*',
-        operation,
-        permissionType: AclPermissionTypes.ALLOW,
-      });
-      const acls = [
-        ...topics.flatMap((topic) => operations.map((op) => acl(AclResourceTypes.TOPIC, topic, op))),
-        ...(groupId === undefined ? [] : [acl(AclResourceTypes.GROUP, groupId, AclOperationTypes.READ)]),
-      ];
-      const asAdmin = async (use: (admin: ReturnType<typeof ctx.kafka.admin>) => Promise<unknown>) => {
-        const admin = ctx.kafka.admin();
-        await admin.connect();
-        try {
-          await use(admin);
-        } finally {
-          await admin.disconnect();
-        }
-      };
-      await asAdmin((admin) => admin.createAcls({ acl: acls }));
-      ctx.cleanup.push(() => asAdmin((admin) => admin.deleteAcls({ filters: acls })));
-    }
+    const { grant, grantAllButWrite, operations } = kafkaAcls(ctx);
+    const { DESCRIBE, READ, WRITE } = operations;
     const saslBrokers = () => (ctx.cluster as RealKafkaCluster).saslBrokers as string[];
     /** One email on `topic`, published by the client under test. */
     async function publishOne(topic: string, idempotencyKey: string) {
@@ -777,7 +728,7 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
     it('a session timeout the broker refuses (below its group.min.session.timeout.ms): the worker says which setting, sends nothing, and kafkajs does not replace its consumer in vain', async () => {
       const topics = await freshTopics(ctx.cluster, 1);
       await publishOne(topics.topic, 'session:1');
-      const { lines, logger } = recorder();
+      const { lines, logger } = logRecorder();
       const transport = scriptedTransport();
       const worker = createEmailWorker({
         kafka: ctx.client,
@@ -822,7 +773,6 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
     it('a worker the cluster keeps out of its group (no READ on the group): says so in its log, sends nothing, and joins once allowed', async () => {
       const topics = await freshTopics(ctx.cluster, 1);
       const all = [topics.topic, topics.retryTopic, topics.deadLetterTopic];
-      const { DESCRIBE, READ, WRITE } = AclOperationTypes;
       await grant(all, [DESCRIBE, READ, WRITE]);
       await publishOne(topics.topic, 'group-acl:1');
       const lines: Array<{ level: string; fields: Record<string, unknown>; message: string }> = [];
@@ -935,7 +885,7 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
 
 describe('kafkaLogCreator', () => {
   it('writes kafkajs log entries through our logger, in our shape, without stack traces', () => {
-    const { lines, logger } = recorder();
+    const { lines, logger } = logRecorder();
     const log = kafkaLogCreator(logger)(logLevel.INFO);
     const entry = (level: number, message: string, extra: Record<string, unknown> = {}) =>
       log({
@@ -969,7 +919,7 @@ describe('kafkaLogCreator', () => {
   });
 
   it.runIf(KAFKA_CLIENT === 'kafkajs')('is what a real kafkajs client logs through', async () => {
-    const { lines, logger } = recorder();
+    const { lines, logger } = logRecorder();
     const client = new Kafka({
       brokers: cluster.brokers,
       logLevel: logLevel.INFO,
@@ -989,7 +939,7 @@ describe('kafkaLogCreator', () => {
 
 describe('confluentLogger', () => {
   it("writes the Confluent client's log lines through our logger, dropping what is above its level", () => {
-    const { lines, logger } = recorder();
+    const { lines, logger } = logRecorder();
     const log = confluentLogger(logger);
     expect(log.namespace()).toBe(log);
     const extra = { fac: 'GETPID', name: 'rdkafka#producer-1', timestamp: 1796454237345, stack: 'at x' };
@@ -1016,7 +966,7 @@ describe('confluentLogger', () => {
   });
 
   it.runIf(KAFKA_CLIENT === 'confluent')('is what a real Confluent client logs through', async () => {
-    const { lines, logger } = recorder();
+    const { lines, logger } = logRecorder();
     const client = clientUnderTest(cluster.brokers, 'logs', {
       logger: confluentLogger(logger),
       logLevel: logLevel.INFO,
