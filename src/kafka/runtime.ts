@@ -130,6 +130,12 @@ export class WorkerRuntime {
   #stopped: Error | undefined;
   /** Failures in a row to forward a record, by `topic:partition` (see {@link #forwardFailed}). */
   readonly #forwardFailures = new Map<string, number>();
+  /**
+   * Partitions waiting (a record not yet due, a record that could not be forwarded), by
+   * `topic:partition`, until when (ms since the epoch): a systemic pause's end resumes every
+   * topic, and these are paused again then (see {@link #pausePartition}).
+   */
+  readonly #waits = new Map<string, { topic: string; partition: number; until: number }>();
   /** Restarts since the last batch that went through: the budget `maxRestarts` bounds. */
   #restartsInARow = 0;
   #fatal: unknown;
@@ -613,9 +619,19 @@ export class WorkerRuntime {
   #pausePartition(topic: string, partition: number, ms: number): void {
     const consumer = this.#consumer;
     const paused = [{ topic, partitions: [partition] }];
-    consumer?.pause(paused);
     // setTimeout fires at once past its longest delay (about 24.8 days): the wait is cut to that.
-    this.#later(Math.min(ms, MAX_TIMER_MS), () => {
+    const waitMs = Math.min(ms, MAX_TIMER_MS);
+    const at = `${topic}:${partition}`;
+    const wait = { topic, partition, until: Date.now() + waitMs };
+    this.#waits.set(at, wait);
+    // Not while the whole consumer is paused: kafkajs takes a partition's pause as the end of its
+    // topic's (every other partition of it would be fetched, and dropped, in a loop until the
+    // systemic pause ends); resume() pauses this partition again if its wait is not over then.
+    if (this.#pausedUntil === undefined) consumer?.pause(paused);
+    this.#later(waitMs, () => {
+      // A newer wait of this partition resumes it itself, at its own end.
+      if (this.#waits.get(at) !== wait) return;
+      this.#waits.delete(at);
       if (this.#state === 'running' && this.#consumer === consumer && this.#pausedUntil === undefined)
         consumer?.resume(paused);
     });
@@ -660,6 +676,11 @@ export class WorkerRuntime {
     this.#pauseError = undefined;
     if (this.#state !== 'running' || !this.#consumer) return;
     this.#consumer.resume(this.#everyTopic());
+    // Partitions whose own wait is not over wait on (their timers resume them).
+    const now = Date.now();
+    for (const { topic, partition, until } of this.#waits.values()) {
+      if (until > now) this.#consumer.pause([{ topic, partitions: [partition] }]);
+    }
     this.#log?.info({ event: 'worker.resumed' }, 'consumption resumed');
     this.#say.emit('resumed', {});
   }
@@ -811,6 +832,7 @@ export class WorkerRuntime {
     clearTimeout(this.#resumeTimer);
     clearTimeout(this.#joinTimer);
     for (const timer of this.#timers) clearTimeout(timer);
+    this.#waits.clear();
     const deadline = setTimeout(
       () => this.#sendAbort.abort(new Error('worker shutdown deadline')),
       deadlineMs,
