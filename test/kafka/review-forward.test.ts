@@ -28,15 +28,18 @@ const PRODUCE = 0;
 const MESSAGE_TOO_LARGE = 10;
 
 /**
- * Accepts every recipient but `gone…` (refused for good, 550) and, on an email to several
- * recipients, `later…` (deferred, 451); `sys…` fails the whole send as systemic (535), `flaky…`
+ * Accepts every recipient but `gone…` (refused for good, 550) and, the first time it is in an
+ * email to several recipients, `later…` (deferred, 451); `sys…` fails the whole send as systemic (535), `flaky…`
  * as transient after `flakyDelayMs`. Keeps each send.
  */
 function reviewTransport(flakyDelayMs = 0) {
   const sends: EmailMessage[] = [];
-  const transport: Transport & { sends: EmailMessage[]; systemic: boolean } = {
+  const deferredOnce = new Set<string>();
+  const transport: Transport & { sends: EmailMessage[]; accepted: string[]; systemic: boolean } = {
     name: 'review',
     sends,
+    /** Every address the transport accepted, once per send. */
+    accepted: [],
     /** Set false when someone fixed the credentials: `sys…` is sent then. */
     systemic: true,
     async send(message) {
@@ -49,10 +52,13 @@ function reviewTransport(flakyDelayMs = 0) {
       }
       sends.push(message);
       const rejected = all.filter((a) => a.startsWith('gone'));
-      const deferred = all.length > 1 ? all.filter((a) => a.startsWith('later')) : [];
+      const deferred = all.filter((a) => a.startsWith('later') && all.length > 1 && !deferredOnce.has(a));
+      for (const a of deferred) deferredOnce.add(a);
+      const accepted = all.filter((a) => !rejected.includes(a) && !deferred.includes(a));
+      transport.accepted.push(...accepted);
       return {
         messageId: message.messageId,
-        accepted: all.filter((a) => !rejected.includes(a) && !deferred.includes(a)),
+        accepted,
         rejected,
         deferred,
         refusals: [
@@ -259,22 +265,18 @@ describe('a systemic pause overlapping a partition wait (mock cluster)', { timeo
   });
 });
 
-describe('a dead-letter topic refusing the rejected copy of an email that also has a deferred copy (Apache Kafka)', {
-  timeout: 60_000,
-}, () => {
-  const ctx = useKafka({ real: { nodes: 1 } });
-
-  // Fixed in a later commit.
-  it.skip('the deferred copy is written to the retry topic once, not again at every try', async () => {
-    const topic = `mail-${randomUUID().slice(0, 8)}`;
-    const topics = {
-      topic,
-      retryTopic: `${topic}.retry`,
-      deadLetterTopic: `${topic}.dlq`,
-      groupId: `group-${randomUUID().slice(0, 8)}`,
-    };
-    const admin = ctx.kafka.admin();
-    await admin.connect();
+/** Fresh topics of one partition on `ctx`, the dead-letter topic taking records of at most `dlqBytes`. */
+async function smallDeadLetterTopics(ctx: KafkaContext, dlqBytes: number) {
+  const topic = `mail-${randomUUID().slice(0, 8)}`;
+  const topics = {
+    topic,
+    retryTopic: `${topic}.retry`,
+    deadLetterTopic: `${topic}.dlq`,
+    groupId: `group-${randomUUID().slice(0, 8)}`,
+  };
+  const admin = ctx.kafka.admin();
+  await admin.connect();
+  try {
     await admin.createTopics({
       waitForLeaders: true,
       topics: [
@@ -283,10 +285,42 @@ describe('a dead-letter topic refusing the rejected copy of an email that also h
         {
           topic: topics.deadLetterTopic,
           numPartitions: 1,
-          configEntries: [{ name: 'max.message.bytes', value: '400' }],
+          configEntries: [{ name: 'max.message.bytes', value: String(dlqBytes) }],
         },
       ],
     });
+  } finally {
+    await admin.disconnect();
+  }
+  /** The dead-letter topic takes records of up to 100 000 bytes from now on. */
+  const widen = async () => {
+    const admin = ctx.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: 2,
+            name: topics.deadLetterTopic,
+            configEntries: [{ name: 'max.message.bytes', value: '100000' }],
+          },
+        ],
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  };
+  return { topics, widen };
+}
+
+describe('a dead-letter topic refusing the rejected copy of an email that also has a deferred copy (Apache Kafka)', {
+  timeout: 60_000,
+}, () => {
+  const ctx = useKafka({ real: { nodes: 1 } });
+
+  it('the deferred copy is written to the retry topic once, not again at every try', async () => {
+    const { topics, widen } = await smallDeadLetterTopics(ctx, 400);
     const transport = reviewTransport();
     const { worker, lines } = await startWorker(ctx, {
       service: serviceFor(transport),
@@ -301,17 +335,7 @@ describe('a dead-letter topic refusing the rejected copy of an email that also h
       idempotencyKey: 'two-copies:1',
     });
     await waitFor(() => forwardFailures(lines).length >= 3, 'three failures to write the rejected copy');
-    await admin.alterConfigs({
-      validateOnly: false,
-      resources: [
-        {
-          type: 2,
-          name: topics.deadLetterTopic,
-          configEntries: [{ name: 'max.message.bytes', value: '100000' }],
-        },
-      ],
-    });
-    await admin.disconnect();
+    await widen();
     await waitFor(() => worker.stats.sent === 1, 'the email counted sent once its copies were written');
     const parked = await readTopic(ctx.kafka, topics.retryTopic, 10, 3_000);
     console.info(
@@ -320,6 +344,32 @@ describe('a dead-letter topic refusing the rejected copy of an email that also h
     expect(transport.sends).toHaveLength(1);
     expect(parked.map((r) => JSON.parse(r.value).to)).toEqual([['later@example.com']]);
     expect(worker.stats).toMatchObject({ sent: 1, retried: 1, deadLettered: 1 });
+  });
+
+  it('nobody accepted (one deferred, one rejected): the deferred recipient gets the email once, from its copy, not again from the original', async () => {
+    const { topics, widen } = await smallDeadLetterTopics(ctx, 400);
+    const transport = reviewTransport();
+    const { worker, lines } = await startWorker(ctx, {
+      service: serviceFor(transport),
+      ...topics,
+      retry: FAST_RETRY, // the deferred copy comes back within 400 ms, while the original waits
+    });
+    await producerFor(ctx, topics.topic).publish({
+      template: 'welcome',
+      data: { username: 'Ann' },
+      to: ['later@example.com', 'gone@example.com'],
+      idempotencyKey: 'none-accepted:1',
+    });
+    await waitFor(
+      () => forwardFailures(lines).length >= 3 && transport.accepted.includes('later@example.com'),
+      'the deferred copy sent, and three failures to write the rejected copy',
+    );
+    await widen();
+    await waitFor(() => worker.stats.deadLettered >= 1, 'the rejected copy written');
+    const toLater = transport.accepted.filter((a) => a === 'later@example.com').length;
+    console.info(`later@example.com accepted ${toLater} time(s); stats ${JSON.stringify(worker.stats)}`);
+    expect(toLater).toBe(1);
+    expect(worker.stats).toMatchObject({ retried: 1, deadLettered: 1, possibleDuplicates: 0 });
   });
 });
 
