@@ -82,6 +82,19 @@ export interface RuntimeSnapshot {
   /** Partitions held per topic; undefined until the group assigned some (or while it rebalances). */
   assignment: Record<string, number[]> | undefined;
   paused: { error: EmailError | IdempotencyStoreError | undefined; resumeAt: Date } | undefined;
+  /** Partitions (held now) waiting to try again a record they could not forward. */
+  waiting: ForwardWait[];
+}
+
+/** A partition that could not forward a record (see `#forwardFailed`): until it forwards one. */
+export interface ForwardWait {
+  topic: string;
+  partition: number;
+  failuresInARow: number;
+  /** When it fetches the record again. */
+  resumeAt: Date;
+  /** The last failure (a `KafkaForwardError`). */
+  error: unknown;
 }
 
 /** Where a worker keeps its runtime, for health.ts and metrics.ts (`Symbol.for`: the package may load twice). */
@@ -129,7 +142,7 @@ export class WorkerRuntime {
   /** What a start close() stopped rejects with. */
   #stopped: Error | undefined;
   /** Failures in a row to forward a record, by `topic:partition` (see {@link #forwardFailed}). */
-  readonly #forwardFailures = new Map<string, number>();
+  readonly #forwardFailures = new Map<string, ForwardWait>();
   /**
    * Partitions waiting (a record not yet due, a record that could not be forwarded), by
    * `topic:partition`, until when (ms since the epoch): a systemic pause's end resumes every
@@ -192,7 +205,10 @@ export class WorkerRuntime {
       this.#pausedUntil === undefined
         ? undefined
         : { error: this.#pauseError, resumeAt: new Date(this.#pausedUntil) };
-    return { state: this.#state, assignment, paused };
+    const waiting = [...this.#forwardFailures.values()].filter(
+      (w) => assignment === undefined || assignment[w.topic]?.includes(w.partition),
+    );
+    return { state: this.#state, assignment, paused, waiting };
   }
 
   // ---- start -------------------------------------------------------------------------------
@@ -593,9 +609,16 @@ export class WorkerRuntime {
    */
   #forwardFailed(failure: unknown, topic: string, partition: number): void {
     const at = `${topic}:${partition}`;
-    const inARow = (this.#forwardFailures.get(at) ?? 0) + 1;
-    this.#forwardFailures.set(at, inARow);
+    const inARow = (this.#forwardFailures.get(at)?.failuresInARow ?? 0) + 1;
     const retryInMs = Math.min(this.#s.pauseMs, FORWARD_RETRY_MAX_MS, 1_000 * 2 ** Math.min(inARow - 1, 5));
+    this.#forwardFailures.set(at, {
+      topic,
+      partition,
+      failuresInARow: inARow,
+      resumeAt: new Date(Date.now() + retryInMs),
+      error: failure,
+    });
+    this.#say.stats.forwardFailures++;
     this.#log?.error(
       {
         event: 'worker.forward_failed',
