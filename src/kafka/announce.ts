@@ -25,6 +25,7 @@ export class Announcer {
     delayed: 0,
     commitsRefused: 0,
     restarts: 0,
+    forwardFailures: 0,
   };
   /** Copied on subscribe and unsubscribe, so emit (once per email) walks an array: no iterator per call. */
   readonly #listeners = new Map<keyof EmailWorkerEvents, ReadonlyArray<(event: never) => void>>();

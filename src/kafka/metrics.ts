@@ -5,6 +5,7 @@
  */
 import { ConfigError, isEmailError } from '../errors.js';
 import { connectOrDisconnect } from './client.js';
+import { isKafkaForwardError } from './failures.js';
 import { runtimeOf, type WorkerRuntime } from './runtime.js';
 import { healthOf } from './standing.js';
 import type { EmailWorker } from './worker.js';
@@ -63,6 +64,8 @@ type PromClient = typeof import('prom-client');
  * | `mailroom_worker_send_duration_seconds` (one send, its in-process retries included) | histogram | `outcome` |
  * | `mailroom_worker_delivery_latency_seconds` (the envelope's `createdAt` to sent) | histogram | — |
  * | `mailroom_worker_paused` (1 while a systemic failure pauses consumption) | gauge | — |
+ * | `mailroom_worker_forward_failures_total` (a record the retry, delay or dead-letter topic `topic` refused; its partition waits) | counter | `topic` |
+ * | `mailroom_worker_partitions_waiting` (partitions waiting to try again a record they could not forward) | gauge | — |
  * | `mailroom_worker_ready` (1 when `/readyz` would answer 200) | gauge | — |
  * | `mailroom_worker_consumer_lag` (high watermark − committed offset) | gauge | `topic`, `partition` |
  * | `mailroom_worker_consumer_lag_errors_total` (scrapes that could not read the lag) | counter | — |
@@ -146,6 +149,19 @@ export async function workerMetrics(
     'Send attempts that failed and were retried in process.',
     ['code'],
   );
+  const forwardFailures = counter(
+    'mailroom_worker_forward_failures_total',
+    'Records that could not be written to the retry, delay or dead-letter topic (each try; their partition waits, then fetches them again), by the topic that refused them.',
+    ['topic'],
+  );
+  new prom.Gauge({
+    name: 'mailroom_worker_partitions_waiting',
+    help: 'Partitions waiting to try again a record they could not forward.',
+    registers,
+    collect() {
+      this.set(runtime.snapshot().waiting.length);
+    },
+  });
   const lagErrors = counter(
     'mailroom_worker_consumer_lag_errors_total',
     'Scrapes that could not read the consumer lag.',
@@ -210,6 +226,9 @@ export async function workerMetrics(
     worker.on('possible-duplicate', (e) => possibleDuplicates.inc({ topic: e.topic, reason: e.reason })),
     worker.on('held', (e) => held.inc({ topic: e.topic })),
     worker.on('delayed', (e) => delayed.inc({ topic: e.topic, delay_topic: e.delayTopic })),
+    worker.on('error', (e) => {
+      if (isKafkaForwardError(e.error)) forwardFailures.inc({ topic: e.error.topic });
+    }),
     service.on('sent', (e) => sendDuration.observe({ outcome: 'sent' }, e.durationMs / 1000)),
     service.on('failed', (e) => {
       const outcome = isEmailError(e.error) ? e.error.failure : 'error';

@@ -375,7 +375,8 @@ export function recordHandler(o: RecordHandlerOptions) {
       }
       // Sent by this worker already, its refused recipients' copies not yet written: only those now.
       const sent = unforwarded.get(key);
-      if (sent !== undefined) return sentToSome(message, at, envelope, key, sent.result, sent.attempts);
+      if (sent !== undefined)
+        return sentToSome(message, at, envelope, key, sent.result, sent.attempts, sent.written);
       return sendClaimed(message, at, envelope, template, prior, key); // calls claims.done(key) when it is over
     }
     try {
@@ -486,19 +487,26 @@ export function recordHandler(o: RecordHandlerOptions) {
     key: string,
     result: SendResult,
     attempts: number,
+    /** How many of the copies were written already (an earlier try of this record). */
+    written = 0,
   ): Promise<Outcome> => {
     let release = true;
     try {
       // Refused recipients are forwarded before the key is marked, so a failure to forward never
-      // loses them: the record is fetched again. This worker then writes only the copies (see
-      // UnforwardedSends), and its claim is kept, not released: another worker that gets the
-      // record finds the lease held, and sends only once it runs out, as a possible duplicate.
+      // loses them: the record is fetched again. This worker then writes only the copies not yet
+      // written (see UnforwardedSends), and its claim is kept, not released: another worker that
+      // gets the record finds the lease held, and sends only once it runs out, as a possible
+      // duplicate. So too when nobody accepted but a deferred recipient's copy is written: sent
+      // again, the original would reach that recipient a second time, besides its copy.
+      let done = written;
       try {
-        await forwardRefused(message, at, envelope, result, attempts);
+        await forwardRefused(message, at, envelope, result, attempts, done, (n) => {
+          done = n;
+        });
       } catch (error) {
-        if (result.accepted.length > 0) {
+        if (result.accepted.length > 0 || done > 0) {
           release = false;
-          unforwarded.add(key, result, attempts);
+          unforwarded.add(key, result, attempts, done);
         }
         throw error;
       }
@@ -633,16 +641,24 @@ export function recordHandler(o: RecordHandlerOptions) {
     envelope: EnvelopeV1,
     result: SendResult,
     attempts: number,
+    /** Copies written by an earlier try, skipped (deferred ones first, as they are written). */
+    skip = 0,
+    /** Hears how many copies are written so far, after each. */
+    wrote?: (count: number) => void,
   ): Promise<void> => {
     const deferred = result.deferred ?? [];
+    let index = 0;
     // Each copy carries only its own recipients' refusals: a blind-copied address never shows in
     // another's record.
     for (const copy of narrowedCopies(envelope, deferred)) {
+      if (index++ < skip) continue;
       const error = refusalError('deferred', result, refusalsOf(result, recipientsOf(copy)));
       const narrowed = { value: JSON.stringify(copy), headers: { [HEADERS.narrowed]: 'deferred' } };
       await later(message, at, copy, error, attempts, narrowed);
+      wrote?.(index);
     }
     for (const copy of narrowedCopies(envelope, result.rejected)) {
+      if (index++ < skip) continue;
       const refusals = refusalsOf(result, recipientsOf(copy));
       const error = refusalError('rejected', result, refusals);
       const headers = { [HEADERS.narrowed]: 'rejected', [HEADERS.refusals]: refusalsHeader(refusals) };
@@ -650,6 +666,7 @@ export function recordHandler(o: RecordHandlerOptions) {
         value: JSON.stringify(copy),
         headers,
       });
+      wrote?.(index);
     }
   };
 
@@ -657,23 +674,25 @@ export function recordHandler(o: RecordHandlerOptions) {
 }
 
 /**
- * Emails this worker sent to some recipients whose refused recipients' copies it could not write to
- * the retry or dead-letter topic (that topic refused the record, or Kafka was out of reach): the
- * record is fetched again, and these say it was sent, so only the copies are written then. At most
+ * Emails this worker sent to some recipients (or whose deferred recipients' copy it wrote) whose
+ * other refused recipients' copies it could not write to the retry or dead-letter topic (that topic
+ * refused the record, or Kafka was out of reach): the record is fetched again, and these say it was
+ * sent and how many copies are written, so only the copies not yet written are written then. At most
  * {@link UnforwardedSends.MAX} (the oldest go first: a record that came back after that many others
  * failed to forward is sent again, its lease renewed by this worker, hence not reported).
  */
 class UnforwardedSends {
   static readonly MAX = 10_000;
-  readonly #sends = new Map<string, { result: SendResult; attempts: number }>();
+  readonly #sends = new Map<string, { result: SendResult; attempts: number; written: number }>();
 
-  get(key: string): { result: SendResult; attempts: number } | undefined {
+  get(key: string): { result: SendResult; attempts: number; written: number } | undefined {
     return this.#sends.size === 0 ? undefined : this.#sends.get(key);
   }
 
-  add(key: string, result: SendResult, attempts: number): void {
+  /** `written`: how many of its copies were written before one was refused (not written again). */
+  add(key: string, result: SendResult, attempts: number, written: number): void {
     this.#sends.delete(key);
-    this.#sends.set(key, { result, attempts });
+    this.#sends.set(key, { result, attempts, written });
     if (this.#sends.size > UnforwardedSends.MAX)
       this.#sends.delete(this.#sends.keys().next().value as string);
   }

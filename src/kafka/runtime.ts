@@ -82,6 +82,19 @@ export interface RuntimeSnapshot {
   /** Partitions held per topic; undefined until the group assigned some (or while it rebalances). */
   assignment: Record<string, number[]> | undefined;
   paused: { error: EmailError | IdempotencyStoreError | undefined; resumeAt: Date } | undefined;
+  /** Partitions (held now) waiting to try again a record they could not forward. */
+  waiting: ForwardWait[];
+}
+
+/** A partition that could not forward a record (see `#forwardFailed`): until it forwards one. */
+export interface ForwardWait {
+  topic: string;
+  partition: number;
+  failuresInARow: number;
+  /** When it fetches the record again. */
+  resumeAt: Date;
+  /** The last failure (a `KafkaForwardError`). */
+  error: unknown;
 }
 
 /** Where a worker keeps its runtime, for health.ts and metrics.ts (`Symbol.for`: the package may load twice). */
@@ -129,7 +142,13 @@ export class WorkerRuntime {
   /** What a start close() stopped rejects with. */
   #stopped: Error | undefined;
   /** Failures in a row to forward a record, by `topic:partition` (see {@link #forwardFailed}). */
-  readonly #forwardFailures = new Map<string, number>();
+  readonly #forwardFailures = new Map<string, ForwardWait>();
+  /**
+   * Partitions waiting (a record not yet due, a record that could not be forwarded), by
+   * `topic:partition`, until when (ms since the epoch): a systemic pause's end resumes every
+   * topic, and these are paused again then (see {@link #pausePartition}).
+   */
+  readonly #waits = new Map<string, { topic: string; partition: number; until: number }>();
   /** Restarts since the last batch that went through: the budget `maxRestarts` bounds. */
   #restartsInARow = 0;
   #fatal: unknown;
@@ -186,7 +205,10 @@ export class WorkerRuntime {
       this.#pausedUntil === undefined
         ? undefined
         : { error: this.#pauseError, resumeAt: new Date(this.#pausedUntil) };
-    return { state: this.#state, assignment, paused };
+    const waiting = [...this.#forwardFailures.values()].filter(
+      (w) => assignment === undefined || assignment[w.topic]?.includes(w.partition),
+    );
+    return { state: this.#state, assignment, paused, waiting };
   }
 
   // ---- start -------------------------------------------------------------------------------
@@ -587,9 +609,16 @@ export class WorkerRuntime {
    */
   #forwardFailed(failure: unknown, topic: string, partition: number): void {
     const at = `${topic}:${partition}`;
-    const inARow = (this.#forwardFailures.get(at) ?? 0) + 1;
-    this.#forwardFailures.set(at, inARow);
+    const inARow = (this.#forwardFailures.get(at)?.failuresInARow ?? 0) + 1;
     const retryInMs = Math.min(this.#s.pauseMs, FORWARD_RETRY_MAX_MS, 1_000 * 2 ** Math.min(inARow - 1, 5));
+    this.#forwardFailures.set(at, {
+      topic,
+      partition,
+      failuresInARow: inARow,
+      resumeAt: new Date(Date.now() + retryInMs),
+      error: failure,
+    });
+    this.#say.stats.forwardFailures++;
     this.#log?.error(
       {
         event: 'worker.forward_failed',
@@ -613,9 +642,19 @@ export class WorkerRuntime {
   #pausePartition(topic: string, partition: number, ms: number): void {
     const consumer = this.#consumer;
     const paused = [{ topic, partitions: [partition] }];
-    consumer?.pause(paused);
     // setTimeout fires at once past its longest delay (about 24.8 days): the wait is cut to that.
-    this.#later(Math.min(ms, MAX_TIMER_MS), () => {
+    const waitMs = Math.min(ms, MAX_TIMER_MS);
+    const at = `${topic}:${partition}`;
+    const wait = { topic, partition, until: Date.now() + waitMs };
+    this.#waits.set(at, wait);
+    // Not while the whole consumer is paused: kafkajs takes a partition's pause as the end of its
+    // topic's (every other partition of it would be fetched, and dropped, in a loop until the
+    // systemic pause ends); resume() pauses this partition again if its wait is not over then.
+    if (this.#pausedUntil === undefined) consumer?.pause(paused);
+    this.#later(waitMs, () => {
+      // A newer wait of this partition resumes it itself, at its own end.
+      if (this.#waits.get(at) !== wait) return;
+      this.#waits.delete(at);
       if (this.#state === 'running' && this.#consumer === consumer && this.#pausedUntil === undefined)
         consumer?.resume(paused);
     });
@@ -660,6 +699,11 @@ export class WorkerRuntime {
     this.#pauseError = undefined;
     if (this.#state !== 'running' || !this.#consumer) return;
     this.#consumer.resume(this.#everyTopic());
+    // Partitions whose own wait is not over wait on (their timers resume them).
+    const now = Date.now();
+    for (const { topic, partition, until } of this.#waits.values()) {
+      if (until > now) this.#consumer.pause([{ topic, partitions: [partition] }]);
+    }
     this.#log?.info({ event: 'worker.resumed' }, 'consumption resumed');
     this.#say.emit('resumed', {});
   }
@@ -811,6 +855,7 @@ export class WorkerRuntime {
     clearTimeout(this.#resumeTimer);
     clearTimeout(this.#joinTimer);
     for (const timer of this.#timers) clearTimeout(timer);
+    this.#waits.clear();
     const deadline = setTimeout(
       () => this.#sendAbort.abort(new Error('worker shutdown deadline')),
       deadlineMs,

@@ -21,6 +21,18 @@ export interface WorkerHealth {
   assignment: Record<string, number[]> | null;
   /** Set while a systemic failure pauses consumption: its code, failure class, message and when it resumes (ISO 8601). */
   paused: { code: string; failure: string | undefined; message: string; resumeAt: string } | null;
+  /**
+   * Partitions waiting because a record of theirs could not be written to the retry, delay or
+   * dead-letter topic (too large for it, no WRITE on it: `error.message` says which): each fetches
+   * it again at `resumeAt` (ISO 8601). The other partitions go on, so the worker stays ready.
+   */
+  waiting: Array<{
+    topic: string;
+    partition: number;
+    failuresInARow: number;
+    resumeAt: string;
+    error: { code: string; message: string };
+  }>;
 }
 
 /** How many partitions an assignment holds, across its topics. */
@@ -29,7 +41,7 @@ export function heldPartitions(assignment: Record<string, number[]> | undefined)
 }
 
 export function healthOf(runtime: WorkerRuntime): WorkerHealth {
-  const { state, assignment, paused } = runtime.snapshot();
+  const { state, assignment, paused, waiting } = runtime.snapshot();
   const { groupId, topic, retryTopic } = runtime.settings;
   const live = state !== 'closing' && state !== 'closed';
   const error = paused?.error;
@@ -68,5 +80,15 @@ export function healthOf(runtime: WorkerRuntime): WorkerHealth {
     groupId,
     assignment: assignment ?? null,
     paused: pausedBody,
+    waiting: waiting.map((w) => {
+      const failure = describeFailure(w.error);
+      return {
+        topic: w.topic,
+        partition: w.partition,
+        failuresInARow: w.failuresInARow,
+        resumeAt: w.resumeAt.toISOString(),
+        error: { code: String(failure.code ?? 'unknown'), message: String(failure.message ?? '') },
+      };
+    }),
   };
 }

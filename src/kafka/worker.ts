@@ -225,6 +225,11 @@ export interface EmailWorkerStats {
   commitsRefused: number;
   /** Consumer restarts after a crash (by the Kafka client or by the worker). */
   restarts: number;
+  /**
+   * Records the worker could not write to its retry, delay or dead-letter topic (each try): their
+   * partition waits, then fetches them again. See `waiting` in `workerHealth()` and the `error` event.
+   */
+  forwardFailures: number;
 }
 
 /** A running worker. */
