@@ -22,8 +22,7 @@ const KAFKA_CLIENT_SUITES = [
   'test/kafka/real-scenarios.test.ts',
   'test/kafka/real-shared-store.test.ts',
   'test/kafka/real-tls.test.ts',
-  'test/kafka/real-forward.test.ts',
-  'test/kafka/review-forward.test.ts',
+  'test/kafka/forward.test.ts',
 ];
 
 export default defineConfig({

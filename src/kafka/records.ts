@@ -506,7 +506,7 @@ export function recordHandler(o: RecordHandlerOptions) {
       } catch (error) {
         if (result.accepted.length > 0 || done > 0) {
           release = false;
-          unforwarded.add(key, result, attempts, done);
+          unforwarded.add(key, envelope.id, result, attempts, done);
         }
         throw error;
       }
@@ -518,7 +518,9 @@ export function recordHandler(o: RecordHandlerOptions) {
         if ((isPending(marking) ? await marking : marking) === 'lease-lost')
           report.possibleDuplicate({ ...at, envelope, reason: 'lease-lost' });
       }
-      report.sent(at, envelope, result, attempts);
+      // Nobody accepted (mailroom's transports throw then; a custom one may answer so): not sent,
+      // only parked and dead-lettered, as those copies' events say.
+      if (result.accepted.length > 0) report.sent(at, envelope, result, attempts);
       return 'done';
     } finally {
       try {
@@ -670,7 +672,9 @@ export function recordHandler(o: RecordHandlerOptions) {
     }
   };
 
-  return handle;
+  /** The ids of the emails {@link UnforwardedSends} holds: sent, their refused recipients' copies not all written. */
+  const unforwardedIds = (): string[] => unforwarded.ids();
+  return Object.assign(handle, { unforwardedIds });
 }
 
 /**
@@ -683,22 +687,26 @@ export function recordHandler(o: RecordHandlerOptions) {
  */
 class UnforwardedSends {
   static readonly MAX = 10_000;
-  readonly #sends = new Map<string, { result: SendResult; attempts: number; written: number }>();
+  readonly #sends = new Map<string, { id: string; result: SendResult; attempts: number; written: number }>();
 
   get(key: string): { result: SendResult; attempts: number; written: number } | undefined {
     return this.#sends.size === 0 ? undefined : this.#sends.get(key);
   }
 
-  /** `written`: how many of its copies were written before one was refused (not written again). */
-  add(key: string, result: SendResult, attempts: number, written: number): void {
+  /** `id`: the envelope's. `written`: how many of its copies were written before one was refused (not written again). */
+  add(key: string, id: string, result: SendResult, attempts: number, written: number): void {
     this.#sends.delete(key);
-    this.#sends.set(key, { result, attempts, written });
+    this.#sends.set(key, { id, result, attempts, written });
     if (this.#sends.size > UnforwardedSends.MAX)
       this.#sends.delete(this.#sends.keys().next().value as string);
   }
 
   delete(key: string): void {
     if (this.#sends.size > 0) this.#sends.delete(key);
+  }
+
+  ids(): string[] {
+    return [...this.#sends.values()].map((s) => s.id);
   }
 }
 

@@ -869,6 +869,7 @@ export class WorkerRuntime {
       while (this.#batches.size > 0) await Promise.all(this.#batches);
       await this.#committer?.flush().catch((error) => this.#say.emit('error', { error }));
       this.#committer?.drop(); // offsets still waiting to be tried again: this member leaves, the others take its partitions
+      this.#sayUnforwarded();
       await this.#consumer?.disconnect();
     } catch (failure) {
       if (!undoing) throw failure;
@@ -881,6 +882,21 @@ export class WorkerRuntime {
       this.#state = 'closed';
       this.#log?.info({ event: 'worker.closed', ...this.#say.stats }, 'email worker closed');
     }
+  }
+
+  /**
+   * Closing with emails sent to some recipients whose refused recipients' copies are not written
+   * yet (their partitions wait): their records are not committed, so the partitions' next owner
+   * sends them again. With a shared store the lease this worker keeps makes that a reported
+   * possible duplicate; with the memory store only this line says so.
+   */
+  #sayUnforwarded(): void {
+    const ids = this.#handle.unforwardedIds();
+    if (ids.length === 0) return;
+    this.#log?.warn(
+      { event: 'worker.unforwarded', count: ids.length, ids: ids.slice(0, 100) },
+      `closing with ${ids.length} email(s) sent to some recipients whose refused recipients' copies could not be written: their records are not committed, and the next owner of their partitions sends them again (a possible duplicate, reported only with a shared idempotency store)`,
+    );
   }
 
   /** A client that would not disconnect: logged, and kept on the error being thrown, if any. */

@@ -209,26 +209,54 @@ export function scriptedTransport() {
   return transport;
 }
 
-/** Accepts every recipient but `gone…` ones, refused for good (550); keeps each send. */
-export function refusingTransport() {
+/**
+ * Accepts every recipient but `gone…` (refused for good, 550) and, the first time it is in an
+ * email to several recipients, `later…` (deferred, 451); `sys…` fails the whole send as systemic (535), `flaky…`
+ * as transient after `flakyDelayMs`. Keeps each send.
+ */
+export function refusingTransport(flakyDelayMs = 0) {
   const sends: EmailMessage[] = [];
-  const transport: Transport & { sends: EmailMessage[] } = {
+  const deferredOnce = new Set<string>();
+  const transport: Transport & { sends: EmailMessage[]; accepted: string[]; systemic: boolean } = {
     name: 'refusing',
     sends,
+    /** Every address the transport accepted, once per send. */
+    accepted: [],
+    /** Set false when someone fixed the credentials: `sys…` is sent then. */
+    systemic: true,
     async send(message) {
-      sends.push(message);
       const all = message.to.map((a) => a.address);
+      if (transport.systemic && all.some((a) => a.startsWith('sys')))
+        throw new EmailError('535 auth', { code: 'auth', status: 535, transport: 'refusing' });
+      if (all.some((a) => a.startsWith('flaky'))) {
+        await new Promise((resolve) => setTimeout(resolve, flakyDelayMs));
+        throw new EmailError('connection reset', { code: 'network', transport: 'refusing' });
+      }
+      sends.push(message);
       const rejected = all.filter((a) => a.startsWith('gone'));
+      const deferred = all.filter((a) => a.startsWith('later') && all.length > 1 && !deferredOnce.has(a));
+      for (const a of deferred) deferredOnce.add(a);
+      const accepted = all.filter((a) => !rejected.includes(a) && !deferred.includes(a));
+      transport.accepted.push(...accepted);
       return {
         messageId: message.messageId,
-        accepted: all.filter((a) => !a.startsWith('gone')),
+        accepted,
         rejected,
-        refusals: rejected.map((address) => ({
-          address,
-          failure: 'permanent' as const,
-          status: 550,
-          response: '550 5.1.1 mailbox unavailable',
-        })),
+        deferred,
+        refusals: [
+          ...rejected.map((address) => ({
+            address,
+            failure: 'permanent' as const,
+            status: 550,
+            response: '550 5.1.1 mailbox unavailable',
+          })),
+          ...deferred.map((address) => ({
+            address,
+            failure: 'transient' as const,
+            status: 451,
+            response: '451 4.7.1 try later',
+          })),
+        ],
         transport: 'refusing',
       };
     },
@@ -388,6 +416,20 @@ export function logRecorder(): { lines: LogLine[]; logger: Logger } {
   return { lines, logger };
 }
 
+/** Runs `use` with a connected kafkajs admin of `ctx`'s cluster (the tests' plumbing), disconnected after. */
+export async function withAdmin<T>(
+  ctx: KafkaContext,
+  use: (admin: ReturnType<Kafka['admin']>) => Promise<T>,
+): Promise<T> {
+  const admin = ctx.kafka.admin();
+  await admin.connect();
+  try {
+    return await use(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /**
  * ACLs for {@link SASL_USER} on a real cluster started with `authorize` (its plain listener, which
  * `ctx.kafka` uses, is a super user's). Each grant lasts until the test ends: ACLs belong to the
@@ -399,15 +441,6 @@ export function kafkaAcls(ctx: KafkaContext) {
   const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = createRequire(
     import.meta.url,
   )('kafkajs') as typeof import('kafkajs');
-  const asAdmin = async (use: (admin: ReturnType<Kafka['admin']>) => Promise<unknown>) => {
-    const admin = ctx.kafka.admin();
-    await admin.connect();
-    try {
-      await use(admin);
-    } finally {
-      await admin.disconnect();
-    }
-  };
   /** Lets SASL_USER do `operations` on the topics, and use the group when one is given. */
   const grant = async (topics: string[], operations: number[], groupId?: string): Promise<void> => {
     const acl = (resourceType: number, resourceName: string, operation: number) => ({
@@ -423,8 +456,10 @@ export function kafkaAcls(ctx: KafkaContext) {
       ...topics.flatMap((topic) => operations.map((op) => acl(AclResourceTypes.TOPIC, topic, op))),
       ...(groupId === undefined ? [] : [acl(AclResourceTypes.GROUP, groupId, AclOperationTypes.READ)]),
     ];
-    await asAdmin((admin) => admin.createAcls({ acl: acls }));
-    ctx.cleanup.push(() => asAdmin((admin) => admin.deleteAcls({ filters: acls })));
+    await withAdmin(ctx, (admin) => admin.createAcls({ acl: acls }));
+    ctx.cleanup.push(async () => {
+      await withAdmin(ctx, (admin) => admin.deleteAcls({ filters: acls }));
+    });
   };
   /** Lets SASL_USER describe and read the topics and join the group: everything a worker needs but writing. */
   const grantAllButWrite = (topics: string[], groupId: string) =>

@@ -1,86 +1,47 @@
 /**
- * Review of the worker's handling of records it cannot forward (commit b415d7d): operators'
- * scenarios on the mock cluster (request-level faults) and on Apache Kafka itself (a dead-letter
- * topic whose max.message.bytes refuses the refused recipients' copy).
+ * A record the worker cannot write to its retry or dead-letter topic: the topic refuses it as too
+ * large (its max.message.bytes below the records the worker reads), or the worker's Kafka user may
+ * not write to it. Nothing is lost and nothing is sent twice: the record's partition waits (1 s,
+ * then doubling) and fetches it again while the others go on; an email already sent to some
+ * recipients is not sent again, only its refused recipients' copies not yet written are, once the
+ * topic takes them. Before, the record came back at once in a loop (the Confluent client: the same
+ * email sent 146 times in 30 s), or kafkajs's consumer was replaced until the worker stopped. On
+ * the mock (request-level faults) and on Apache Kafka itself (topic configs, ACLs).
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { EmailError, type EmailMessage, type Transport } from '../../src/index.js';
 import type { KafkaClientLike } from '../../src/kafka/client.js';
-import { createEmailWorker, type EmailWorker, workerHealth, workerMetrics } from '../../src/kafka/index.js';
+import {
+  createEmailWorker,
+  type EmailWorker,
+  isKafkaForwardError,
+  workerHealth,
+  workerMetrics,
+} from '../../src/kafka/index.js';
+import { type RealKafkaCluster, SASL_USER } from '../helpers/kafka-real.js';
+import { clientUnderTestFrom } from './clients.js';
 import {
   committedOffsets,
   FAST_CONSUMER,
   FAST_RETRY,
   freshTopics,
+  HEADERS,
   type KafkaContext,
+  kafkaAcls,
   type LogLine,
   logRecorder,
   producerFor,
   readTopic,
+  refusingTransport,
   serviceFor,
   useKafka,
   waitFor,
+  withAdmin,
 } from './harness.js';
 
 /** Kafka's Produce request, and its MESSAGE_TOO_LARGE error (the mock's fault injection). */
 const PRODUCE = 0;
 const MESSAGE_TOO_LARGE = 10;
-
-/**
- * Accepts every recipient but `gone…` (refused for good, 550) and, the first time it is in an
- * email to several recipients, `later…` (deferred, 451); `sys…` fails the whole send as systemic (535), `flaky…`
- * as transient after `flakyDelayMs`. Keeps each send.
- */
-function reviewTransport(flakyDelayMs = 0) {
-  const sends: EmailMessage[] = [];
-  const deferredOnce = new Set<string>();
-  const transport: Transport & { sends: EmailMessage[]; accepted: string[]; systemic: boolean } = {
-    name: 'review',
-    sends,
-    /** Every address the transport accepted, once per send. */
-    accepted: [],
-    /** Set false when someone fixed the credentials: `sys…` is sent then. */
-    systemic: true,
-    async send(message) {
-      const all = message.to.map((a) => a.address);
-      if (transport.systemic && all.some((a) => a.startsWith('sys')))
-        throw new EmailError('535 auth', { code: 'auth', status: 535, transport: 'review' });
-      if (all.some((a) => a.startsWith('flaky'))) {
-        await new Promise((resolve) => setTimeout(resolve, flakyDelayMs));
-        throw new EmailError('connection reset', { code: 'network', transport: 'review' });
-      }
-      sends.push(message);
-      const rejected = all.filter((a) => a.startsWith('gone'));
-      const deferred = all.filter((a) => a.startsWith('later') && all.length > 1 && !deferredOnce.has(a));
-      for (const a of deferred) deferredOnce.add(a);
-      const accepted = all.filter((a) => !rejected.includes(a) && !deferred.includes(a));
-      transport.accepted.push(...accepted);
-      return {
-        messageId: message.messageId,
-        accepted,
-        rejected,
-        deferred,
-        refusals: [
-          ...rejected.map((address) => ({
-            address,
-            failure: 'permanent' as const,
-            status: 550,
-            response: '550 5.1.1 mailbox unavailable',
-          })),
-          ...deferred.map((address) => ({
-            address,
-            failure: 'transient' as const,
-            status: 451,
-            response: '451 4.7.1 try later',
-          })),
-        ],
-        transport: 'review',
-      };
-    },
-  };
-  return transport;
-}
 
 /** Every batch the worker's consumer was handed: topic, partition, how many records, when. */
 type Batch = { topic: string; partition: number; size: number; at: number };
@@ -122,14 +83,16 @@ function countingClient(client: KafkaClientLike): { client: KafkaClientLike; bat
 async function startWorker(
   ctx: KafkaContext,
   options: Omit<Parameters<typeof createEmailWorker>[0], 'logger' | 'kafka'> & { kafka?: KafkaClientLike },
-): Promise<{ worker: EmailWorker; lines: LogLine[]; errors: unknown[] }> {
+): Promise<{ worker: EmailWorker; lines: LogLine[]; errors: unknown[]; fatal: unknown[] }> {
   const { lines, logger } = logRecorder();
   const worker = createEmailWorker({ kafka: ctx.client, consumer: FAST_CONSUMER, ...options, logger });
   const errors: unknown[] = [];
+  const fatal: unknown[] = [];
   worker.on('error', ({ error }) => errors.push(error));
+  worker.on('fatal', ({ error }) => fatal.push(error));
   ctx.cleanup.push(() => worker.close());
   await worker.start();
-  return { worker, lines, errors };
+  return { worker, lines, errors, fatal };
 }
 
 const forwardFailures = (lines: LogLine[]) => lines.filter((l) => l.fields.event === 'worker.forward_failed');
@@ -140,7 +103,7 @@ describe('one partition waits on a record it cannot forward (mock cluster)', { t
   it('the other partitions go on, health and metrics show the wait, and close() commits what finished', async () => {
     const topics = await freshTopics(ctx.cluster, 3);
     const producer = producerFor(ctx, topics.topic);
-    const transport = reviewTransport();
+    const transport = refusingTransport();
     const partial = await producer.publish({
       template: 'welcome',
       data: { username: 'Ann' },
@@ -208,6 +171,35 @@ describe('one partition waits on a record it cannot forward (mock cluster)', { t
   });
 });
 
+// Each on a mock cluster of its own: the Produce errors a test injects and does not use up would
+// fail the next test's writes.
+describe('closing while a partition waits (mock cluster)', { timeout: 60_000 }, () => {
+  const ctx = useKafka();
+
+  it('close() while an email sent to some recipients waits for its refused copy: the log names it, as the next owner of its partition sends it again', async () => {
+    const topics = await freshTopics(ctx.cluster, 1);
+    const transport = refusingTransport();
+    const receipt = await producerFor(ctx, topics.topic).publish({
+      template: 'welcome',
+      data: { username: 'Ann' },
+      to: ['ann@example.com', 'gone@example.com'],
+      idempotencyKey: 'closing:1',
+    });
+    await ctx.cluster.pushRequestErrors(PRODUCE, MESSAGE_TOO_LARGE, 5);
+    const { worker, lines } = await startWorker(ctx, { service: serviceFor(transport), ...topics });
+    await waitFor(() => forwardFailures(lines).length >= 1, 'a failure to write the copy');
+    await worker.close();
+    const warned = lines.find((l) => l.fields.event === 'worker.unforwarded');
+    expect(warned?.level).toBe('warn');
+    expect(warned?.fields).toMatchObject({ count: 1, ids: [receipt.id] });
+    expect(warned?.msg).toMatch(
+      /^closing with 1 email\(s\) sent to some recipients whose refused recipients' copies could not be written: their records are not committed, and the next owner of their partitions sends them again/,
+    );
+    expect(transport.sends).toHaveLength(1);
+    expect((await committedOffsets(ctx.kafka, topics.groupId, topics.topic)).get(0) ?? 0n).toBe(0n);
+  });
+});
+
 describe('a systemic pause overlapping a partition wait (mock cluster)', { timeout: 60_000 }, () => {
   const ctx = useKafka();
 
@@ -217,7 +209,7 @@ describe('a systemic pause overlapping a partition wait (mock cluster)', { timeo
     // One record fails as systemic (the whole worker pauses), another, in flight on another
     // partition, fails as transient a little later and its parking is refused: its partition's
     // wait starts while the worker is paused.
-    const transport = reviewTransport(400);
+    const transport = refusingTransport(400);
     const landed = new Map<number, string>();
     for (let i = 0; landed.size < 2 && i < 50; i++) {
       const kind = landed.size === 0 ? 'sys' : 'flaky';
@@ -262,8 +254,11 @@ describe('a systemic pause overlapping a partition wait (mock cluster)', { timeo
   });
 });
 
-/** Fresh topics of one partition on `ctx`, the dead-letter topic taking records of at most `dlqBytes`. */
-async function smallDeadLetterTopics(ctx: KafkaContext, dlqBytes: number) {
+/**
+ * Fresh topics of one partition on `ctx`, the dead-letter topic taking records of at most
+ * `dlqBytes` (the broker's default when undefined); `widen()` raises that to 100 000.
+ */
+async function smallDeadLetterTopics(ctx: KafkaContext, dlqBytes?: number) {
   const topic = `mail-${randomUUID().slice(0, 8)}`;
   const topics = {
     topic,
@@ -271,10 +266,8 @@ async function smallDeadLetterTopics(ctx: KafkaContext, dlqBytes: number) {
     deadLetterTopic: `${topic}.dlq`,
     groupId: `group-${randomUUID().slice(0, 8)}`,
   };
-  const admin = ctx.kafka.admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({
+  await withAdmin(ctx, (admin) =>
+    admin.createTopics({
       waitForLeaders: true,
       topics: [
         { topic: topics.topic, numPartitions: 1 },
@@ -282,19 +275,16 @@ async function smallDeadLetterTopics(ctx: KafkaContext, dlqBytes: number) {
         {
           topic: topics.deadLetterTopic,
           numPartitions: 1,
-          configEntries: [{ name: 'max.message.bytes', value: String(dlqBytes) }],
+          configEntries:
+            dlqBytes === undefined ? [] : [{ name: 'max.message.bytes', value: String(dlqBytes) }],
         },
       ],
-    });
-  } finally {
-    await admin.disconnect();
-  }
+    }),
+  );
   /** The dead-letter topic takes records of up to 100 000 bytes from now on. */
-  const widen = async () => {
-    const admin = ctx.kafka.admin();
-    await admin.connect();
-    try {
-      await admin.alterConfigs({
+  const widen = () =>
+    withAdmin(ctx, (admin) =>
+      admin.alterConfigs({
         validateOnly: false,
         resources: [
           {
@@ -303,22 +293,17 @@ async function smallDeadLetterTopics(ctx: KafkaContext, dlqBytes: number) {
             configEntries: [{ name: 'max.message.bytes', value: '100000' }],
           },
         ],
-      });
-    } finally {
-      await admin.disconnect();
-    }
-  };
+      }),
+    );
   return { topics, widen };
 }
 
-describe('a dead-letter topic refusing the rejected copy of an email that also has a deferred copy (Apache Kafka)', {
-  timeout: 60_000,
-}, () => {
-  const ctx = useKafka({ real: { nodes: 1 } });
+describe('a record the worker cannot forward, on a real Kafka broker', { timeout: 60_000 }, () => {
+  const ctx = useKafka({ real: { nodes: 1, authorize: true } });
 
   it('the deferred copy is written to the retry topic once, not again at every try', async () => {
     const { topics, widen } = await smallDeadLetterTopics(ctx, 400);
-    const transport = reviewTransport();
+    const transport = refusingTransport();
     const { worker, lines } = await startWorker(ctx, {
       service: serviceFor(transport),
       ...topics,
@@ -345,7 +330,7 @@ describe('a dead-letter topic refusing the rejected copy of an email that also h
 
   it('nobody accepted (one deferred, one rejected): the deferred recipient gets the email once, from its copy, not again from the original', async () => {
     const { topics, widen } = await smallDeadLetterTopics(ctx, 400);
-    const transport = reviewTransport();
+    const transport = refusingTransport();
     const { worker, lines } = await startWorker(ctx, {
       service: serviceFor(transport),
       ...topics,
@@ -366,10 +351,101 @@ describe('a dead-letter topic refusing the rejected copy of an email that also h
     const toLater = transport.accepted.filter((a) => a === 'later@example.com').length;
     console.info(`later@example.com accepted ${toLater} time(s); stats ${JSON.stringify(worker.stats)}`);
     expect(toLater).toBe(1);
-    expect(worker.stats).toMatchObject({ retried: 1, deadLettered: 1, possibleDuplicates: 0 });
+    // Sent once: the deferred copy. The original, which nobody accepted, is not counted sent.
+    expect(worker.stats).toMatchObject({ sent: 1, retried: 1, deadLettered: 1, possibleDuplicates: 0 });
+  });
+
+  it("a dead-letter topic that takes smaller records than the worker's: the partition waits and tries again, doubling; the email is sent once, and its refused recipient's copy is written once the topic takes it", async () => {
+    // 400 bytes: the email's own record fits its topic; the copy for the refused recipient, with
+    // the server's reply and the worker's headers, does not fit the dead-letter topic.
+    const { topics, widen } = await smallDeadLetterTopics(ctx, 400);
+    const transport = refusingTransport();
+    const { worker, lines, errors, fatal } = await startWorker(ctx, {
+      kafka: ctx.client,
+      service: serviceFor(transport),
+      ...topics,
+    });
+    await producerFor(ctx, topics.topic).publish({
+      template: 'welcome',
+      data: { username: 'Ann' },
+      to: ['ann@example.com', 'gone@example.com'],
+      idempotencyKey: 'too-large:1',
+    });
+    await waitFor(() => forwardFailures(lines).length >= 3, 'three failures to forward', 20_000);
+    // Sent once: the record came back twice, and only the copy was tried again.
+    expect(transport.sends).toHaveLength(1);
+    const failures = forwardFailures(lines).slice(0, 3);
+    expect(failures.map((l) => [l.fields.failuresInARow, l.fields.retryInMs])).toEqual([
+      [1, 1_000],
+      [2, 2_000],
+      [3, 4_000],
+    ]);
+    expect(failures[0]?.fields).toMatchObject({ topic: topics.topic, partition: 0 });
+    expect(failures[0]?.msg).toBe(
+      `could not write a record to the retry, delay or dead-letter topic: partition ${topics.topic}[0] waits 1000 ms, then fetches it again`,
+    );
+    const [error] = errors;
+    expect(isKafkaForwardError(error)).toBe(true);
+    expect(error).toMatchObject({ topic: topics.deadLetterTopic, code: 'MESSAGE_TOO_LARGE' });
+    const bytes = (error as { bytes: number }).bytes;
+    expect(bytes).toBeGreaterThan(400);
+    expect((error as Error).message).toBe(
+      `Kafka refused a record of ${bytes} bytes for ${topics.deadLetterTopic} as too large: raise that topic's max.message.bytes (and the broker's message.max.bytes when it is lower) above the largest record the worker consumes plus 10 KiB for the headers it adds`,
+    );
+    expect(failures[0]?.fields.error).toEqual({ code: 'forward-failed', message: (error as Error).message });
+    expect(worker.stats).toMatchObject({ sent: 0, deadLettered: 0, restarts: 0 });
+
+    await widen();
+    await waitFor(() => worker.stats.sent === 1, 'the email counted sent once its copy was written', 20_000);
+    const [dead] = await readTopic(ctx.kafka, topics.deadLetterTopic, 1);
+    expect(JSON.parse(dead?.value ?? '{}')).toMatchObject({ to: ['gone@example.com'] });
+    expect(dead?.headers).toMatchObject({
+      [HEADERS.reason]: 'recipients-rejected',
+      [HEADERS.narrowed]: 'rejected',
+    });
+    expect(worker.stats).toMatchObject({ sent: 1, deadLettered: 1, duplicates: 0, possibleDuplicates: 0 });
+    expect(transport.sends).toHaveLength(1);
+    expect(transport.sends[0]?.to.map((a) => a.address)).toEqual(['ann@example.com', 'gone@example.com']);
+    expect(fatal).toEqual([]);
+  });
+
+  it('a Kafka user without WRITE on the dead-letter topic: the log says to grant it, nothing is sent, and the record is dead-lettered once granted', async () => {
+    const { topics } = await smallDeadLetterTopics(ctx);
+    const { grant, grantAllButWrite, operations } = kafkaAcls(ctx);
+    // WRITE on the topics it consumes (so its idempotent producer has an id, KIP-679), not on the dead-letter topic.
+    await grantAllButWrite([topics.topic, topics.retryTopic, topics.deadLetterTopic], topics.groupId);
+    await grant([topics.topic, topics.retryTopic], [operations.WRITE]);
+    const transport = refusingTransport();
+    const sasl = clientUnderTestFrom({
+      brokers: [...((ctx.cluster as RealKafkaCluster).saslBrokers ?? [])],
+      clientId: 'mailroom-test',
+      sasl: SASL_USER,
+    });
+    const { worker, lines, errors, fatal } = await startWorker(ctx, {
+      kafka: sasl,
+      service: serviceFor(transport),
+      ...topics,
+    });
+    // No such template: dead-lettered without a send.
+    await producerFor(ctx, topics.topic).publish({
+      template: 'no-such-template',
+      data: {},
+      to: 'jane@example.com',
+      idempotencyKey: 'no-write:1',
+    } as never);
+    await waitFor(() => forwardFailures(lines).length >= 2, 'two failures to forward', 30_000);
+    expect(isKafkaForwardError(errors[0])).toBe(true);
+    expect(errors[0]).toMatchObject({ topic: topics.deadLetterTopic, code: 'TOPIC_AUTHORIZATION_FAILED' });
+    expect((errors[0] as Error).message).toBe(
+      `the Kafka user may not write to ${topics.deadLetterTopic} (no WRITE on it): grant WRITE on the retry, delay and dead-letter topics`,
+    );
+    expect(transport.sends).toHaveLength(0);
+
+    await grant([topics.deadLetterTopic], [operations.WRITE]);
+    await waitFor(() => worker.stats.deadLettered === 1, 'the record dead-lettered once allowed', 40_000);
+    const [dead] = await readTopic(ctx.kafka, topics.deadLetterTopic, 1);
+    expect(dead?.headers).toMatchObject({ [HEADERS.reason]: 'unknown-template' });
+    expect(transport.sends).toHaveLength(0);
+    expect(fatal).toEqual([]);
   });
 });
-
-describe.todo(
-  'a graceful close() (a deploy) while an email sent to some recipients waits for its refused copy: with the default memory store the next worker sends it again to everyone, unreported',
-);
