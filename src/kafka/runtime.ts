@@ -603,9 +603,10 @@ export class WorkerRuntime {
   /**
    * Writing a record to the retry, delay or dead-letter topic failed (the handler rejected): its
    * partition waits, then fetches it again from the last finished record, 1 s after the first
-   * failure in a row, doubling up to 30 s (or `pauseMs`, when shorter). Not thrown to the client: kafkajs would replace its
-   * consumer until the worker failed, the Confluent client fetch the record again at once, in a
-   * loop. The handler does not send again an email it sent before the forward failed.
+   * failure in a row, doubling up to 30 s (or `pauseMs`, when shorter). Not thrown to the client:
+   * kafkajs would replace its consumer until the worker failed, the Confluent client fetch the
+   * record again at once, in a loop. The handler does not send again an email it sent before the
+   * forward failed.
    */
   #forwardFailed(failure: unknown, topic: string, partition: number): void {
     const at = `${topic}:${partition}`;
