@@ -26,6 +26,7 @@ import {
   isKafkaTopicMissingError,
   isKafkaUnavailableError,
   isRecordTooLargeError,
+  isTopicAuthorizationError,
   isUnknownTopicError,
   KafkaTopicMissingError,
   KafkaUnavailableError,
@@ -117,8 +118,9 @@ export interface EmailProducer {
    * `category`), and an `EmailError` (`network`, retryable) when Kafka did not take it: its
    * `failure` is `transient` when the producer could not connect, `ambiguous` when the request had
    * gone out (Kafka may have the email: publish it again with the same `idempotencyKey`, which the
-   * worker sends once); `rejected`, permanent, when Kafka refused the record as too large. `signal`
-   * stops the wait.
+   * worker sends once); `rejected`, permanent, when Kafka refused the record as too large; `config`,
+   * systemic, when the topic does not exist or the Kafka user may not write to it. `signal` stops
+   * the wait.
    */
   publish<Data extends object>(email: TemplateEmail<Data>, options?: PublishOptions): Promise<PublishReceipt>;
   publish(email: BuiltinEmail, options?: PublishOptions): Promise<PublishReceipt>;
@@ -324,8 +326,9 @@ export function createEmailProducer(options: EmailProducerOptions): EmailProduce
 }
 
 /**
- * A failed publish as an `EmailError` naming the topic: a topic the cluster lacks is `config`
- * (systemic: retrying does not create it; `cause` is a `KafkaTopicMissingError`), a record larger
+ * A failed publish as an `EmailError` naming the topic: a topic the cluster lacks, or one the Kafka
+ * user may not write to (`TOPIC_AUTHORIZATION_FAILED`), is `config` (systemic: retrying does not
+ * create it or grant WRITE; for a missing one `cause` is a `KafkaTopicMissingError`), a record larger
  * than Kafka accepts `rejected` (permanent: it never goes through as it is), anything else
  * `network`: transient before the records were handed to the client (`sent` false: connecting
  * failed), ambiguous after (a broker may have written them).
@@ -342,6 +345,13 @@ function publishError(
     return new EmailError(
       `could not publish to ${topic}: Kafka refused a record of ${bytes} bytes as too large (the topic's max.message.bytes or the broker's message.max.bytes); set the producer's maxEnvelopeBytes below that limit to have such an email refused before publishing`,
       { code: 'rejected', transport: 'kafka', cause: error },
+    );
+  }
+  // A setting, as a missing topic is: publishing again changes nothing, and nothing was written.
+  if (isTopicAuthorizationError(error)) {
+    return new EmailError(
+      `could not publish to ${topic}: the Kafka user may not write to ${topic} (no WRITE on it): grant it WRITE`,
+      { code: 'config', transport: 'kafka', cause: error },
     );
   }
   if (isKafkaTopicMissingError(error) || isUnknownTopicError(error)) {

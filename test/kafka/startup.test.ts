@@ -865,6 +865,33 @@ describe('a refused start leaves nothing running', { timeout: 90_000 }, () => {
       },
     );
 
+    it('an email producer allowed to write elsewhere but not to its topic: publish() rejects as a systemic config error naming WRITE, not a retryable network one', async () => {
+      const topics = await freshTopics(ctx.cluster, 1);
+      // WRITE on another topic: its idempotent producer has an id (KIP-679), and connects.
+      await grant([topics.topic, topics.retryTopic], [DESCRIBE]);
+      await grant([topics.retryTopic], [WRITE]);
+      const producer = createEmailProducer({
+        kafka: clientUnderTestFrom({ brokers: saslBrokers(), clientId: 'no-write', sasl: SASL_USER }),
+        topic: topics.topic,
+      });
+      ctx.cleanup.push(() => producer.disconnect());
+      const error = await producer
+        .publish({ to: 'jane@example.com', subject: 'Hi', text: 'Hello', idempotencyKey: 'no-write:1' })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(error).toMatchObject({
+        name: 'EmailError',
+        code: 'config',
+        failure: 'systemic',
+        retryable: false,
+      });
+      expect((error as Error).message).toBe(
+        `could not publish to ${topics.topic}: the Kafka user may not write to ${topics.topic} (no WRITE on it): grant it WRITE`,
+      );
+    });
+
     it.runIf(KAFKA_CLIENT === 'kafkajs')(
       'an email producer not allowed to write: connect() rejects, and the process exits on its own',
       async () => {
