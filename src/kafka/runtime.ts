@@ -663,17 +663,14 @@ export class WorkerRuntime {
 
   async #forward(target: string, message: KafkaIncomingMessage, headers: KafkaHeaders, value?: string) {
     if (!this.#producer) throw new Error('the worker is not started');
-    const record = {
-      key: message.key,
-      value: value ?? message.value,
-      headers: { ...message.headers, ...headers },
-    };
-    // Measured before sending: the Confluent client rewrites the record's headers in place.
-    const bytes = recordBytes(record);
+    const parts = { key: message.key, value: value ?? message.value };
+    const all = { ...message.headers, ...headers };
     try {
-      await sendRecords(this.#producer, this.#s.flavor, target, [record]);
+      await sendRecords(this.#producer, this.#s.flavor, target, [{ ...parts, headers: all }]);
     } catch (error) {
-      throw new KafkaForwardError(target, bytes, error);
+      // Measured from `all`, not the record sent: the Confluent client replaces its headers with
+      // librdkafka's list. Only on failure: nothing is added to a forward that goes through.
+      throw new KafkaForwardError(target, recordBytes({ ...parts, headers: all }), error);
     }
   }
 
