@@ -45,12 +45,10 @@ export function healthOf(runtime: WorkerRuntime): WorkerHealth {
   const { groupId, topic, retryTopic } = runtime.settings;
   const live = state !== 'closing' && state !== 'closed';
   const error = paused?.error;
-  const described = error ? describeFailure(error) : undefined;
   const pausedBody: WorkerHealth['paused'] = paused
     ? {
-        code: String(described?.code ?? 'unknown'),
+        ...failureBody(error),
         failure: isEmailError(error) ? error.failure : undefined,
-        message: String(described?.message ?? ''),
         resumeAt: paused.resumeAt.toISOString(),
       }
     : null;
@@ -80,15 +78,18 @@ export function healthOf(runtime: WorkerRuntime): WorkerHealth {
     groupId,
     assignment: assignment ?? null,
     paused: pausedBody,
-    waiting: waiting.map((w) => {
-      const failure = describeFailure(w.error);
-      return {
-        topic: w.topic,
-        partition: w.partition,
-        failuresInARow: w.failuresInARow,
-        resumeAt: w.resumeAt.toISOString(),
-        error: { code: String(failure.code ?? 'unknown'), message: String(failure.message ?? '') },
-      };
-    }),
+    waiting: waiting.map((w) => ({
+      topic: w.topic,
+      partition: w.partition,
+      failuresInARow: w.failuresInARow,
+      resumeAt: w.resumeAt.toISOString(),
+      error: failureBody(w.error),
+    })),
   };
+}
+
+/** An error as the health body shows it: its code and message, as the log lines' `error` field. */
+function failureBody(error: unknown): { code: string; message: string } {
+  const described = error === undefined ? undefined : describeFailure(error);
+  return { code: String(described?.code ?? 'unknown'), message: String(described?.message ?? '') };
 }
