@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import type { KafkaClientLike } from '../../src/kafka/client.js';
 import {
   createEmailWorker,
+  DELAY_TIERS,
   type EmailWorker,
   isKafkaForwardError,
   workerHealth,
@@ -197,6 +198,42 @@ describe('closing while a partition waits (mock cluster)', { timeout: 60_000 }, 
     );
     expect(transport.sends).toHaveLength(1);
     expect((await committedOffsets(ctx.kafka, topics.groupId, topics.topic)).get(0) ?? 0n).toBe(0n);
+  });
+});
+
+describe('a delay topic that refuses a record (mock cluster)', { timeout: 60_000 }, () => {
+  const ctx = useKafka();
+
+  it('a record not yet due waits on its partition, then moves to its delay tier once taken: nothing sent early, nothing lost', async () => {
+    const topics = await freshTopics(ctx.cluster, 1);
+    const delayTopicPrefix = `${topics.topic}.delay`;
+    for (const { suffix } of DELAY_TIERS) await ctx.cluster.createTopic(`${delayTopicPrefix}.${suffix}`, 1);
+    const transport = refusingTransport();
+    const dueAt = new Date(Date.now() + 90 * 60_000);
+    await producerFor(ctx, topics.topic).publish({
+      template: 'welcome',
+      data: { username: 'Ann' },
+      to: 'ann@example.com',
+      idempotencyKey: 'due-later:1',
+      sendAt: dueAt,
+    });
+    // MESSAGE_TOO_LARGE to the worker's first two Produce requests: its writes to the 1-hour tier.
+    await ctx.cluster.pushRequestErrors(PRODUCE, MESSAGE_TOO_LARGE, 2);
+    const { worker, lines, errors } = await startWorker(ctx, {
+      service: serviceFor(transport),
+      ...topics,
+      delayTopics: true,
+    });
+    await waitFor(() => worker.stats.delayed === 1, 'the record moved to its delay tier on the third try');
+    expect(forwardFailures(lines).map((l) => l.fields.retryInMs)).toEqual([1_000, 2_000]);
+    expect(errors.map((e) => isKafkaForwardError(e) && e.topic)).toEqual([
+      `${delayTopicPrefix}.1h`,
+      `${delayTopicPrefix}.1h`,
+    ]);
+    const [parked] = await readTopic(ctx.kafka, `${delayTopicPrefix}.1h`, 1);
+    expect(Number(parked?.headers[HEADERS.dueAt])).toBe(dueAt.getTime());
+    expect(transport.sends).toHaveLength(0);
+    expect(worker.stats).toMatchObject({ delayed: 1, forwardFailures: 2, sent: 0, deadLettered: 0 });
   });
 });
 
