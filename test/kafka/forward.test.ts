@@ -303,7 +303,7 @@ async function smallDeadLetterTopics(ctx: KafkaContext, dlqBytes?: number) {
     deadLetterTopic: `${topic}.dlq`,
     groupId: `group-${randomUUID().slice(0, 8)}`,
   };
-  await withAdmin(ctx, (admin) =>
+  await withAdmin(ctx.kafka, (admin) =>
     admin.createTopics({
       waitForLeaders: true,
       topics: [
@@ -320,7 +320,7 @@ async function smallDeadLetterTopics(ctx: KafkaContext, dlqBytes?: number) {
   );
   /** The dead-letter topic takes records of up to 100 000 bytes from now on. */
   const widen = () =>
-    withAdmin(ctx, (admin) =>
+    withAdmin(ctx.kafka, (admin) =>
       admin.alterConfigs({
         validateOnly: false,
         resources: [

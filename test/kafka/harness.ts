@@ -210,9 +210,9 @@ export function scriptedTransport() {
 }
 
 /**
- * Accepts every recipient but `gone…` (refused for good, 550) and, the first time it is in an
- * email to several recipients, `later…` (deferred, 451); `sys…` fails the whole send as systemic (535), `flaky…`
- * as transient after `flakyDelayMs`. Keeps each send.
+ * Accepts every `to` recipient but `gone…` (refused for good, 550) and, the first time it is in
+ * an email to several recipients, `later…` (deferred, 451); `sys…` fails the whole send as
+ * systemic (535), `flaky…` as transient after `flakyDelayMs`. Keeps each send.
  */
 export function refusingTransport(flakyDelayMs = 0) {
   const sends: EmailMessage[] = [];
@@ -322,18 +322,18 @@ export async function committedOffsets(
   groupId: string,
   topic: string,
 ): Promise<Map<number, bigint>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [answer] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    const offsets = new Map<number, bigint>();
-    for (const { partition, offset } of answer?.partitions ?? []) {
-      if (BigInt(offset) >= 0n) offsets.set(partition, BigInt(offset));
-    }
-    return offsets;
-  } finally {
-    await admin.disconnect();
+  const [answer] = await withAdmin(kafka, (admin) => admin.fetchOffsets({ groupId, topics: [topic] }));
+  const offsets = new Map<number, bigint>();
+  for (const { partition, offset } of answer?.partitions ?? []) {
+    if (BigInt(offset) >= 0n) offsets.set(partition, BigInt(offset));
   }
+  return offsets;
+}
+
+/** Records on a topic, from the broker's offsets (high watermark minus low, summed over partitions). */
+export async function recordCount(kafka: Kafka, topic: string): Promise<number> {
+  const offsets = await withAdmin(kafka, (admin) => admin.fetchTopicOffsets(topic));
+  return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
 }
 
 /** Waits until `check()` is true, polling; fails with `what` after the timeout. */
@@ -416,12 +416,12 @@ export function logRecorder(): { lines: LogLine[]; logger: Logger } {
   return { lines, logger };
 }
 
-/** Runs `use` with a connected kafkajs admin of `ctx`'s cluster (the tests' plumbing), disconnected after. */
+/** Runs `use` with a connected admin of `kafka` (the tests' plumbing), disconnected after. */
 export async function withAdmin<T>(
-  ctx: KafkaContext,
+  kafka: Kafka,
   use: (admin: ReturnType<Kafka['admin']>) => Promise<T>,
 ): Promise<T> {
-  const admin = ctx.kafka.admin();
+  const admin = kafka.admin();
   await admin.connect();
   try {
     return await use(admin);
@@ -456,9 +456,9 @@ export function kafkaAcls(ctx: KafkaContext) {
       ...topics.flatMap((topic) => operations.map((op) => acl(AclResourceTypes.TOPIC, topic, op))),
       ...(groupId === undefined ? [] : [acl(AclResourceTypes.GROUP, groupId, AclOperationTypes.READ)]),
     ];
-    await withAdmin(ctx, (admin) => admin.createAcls({ acl: acls }));
+    await withAdmin(ctx.kafka, (admin) => admin.createAcls({ acl: acls }));
     ctx.cleanup.push(async () => {
-      await withAdmin(ctx, (admin) => admin.deleteAcls({ filters: acls }));
+      await withAdmin(ctx.kafka, (admin) => admin.deleteAcls({ filters: acls }));
     });
   };
   /** Lets SASL_USER describe and read the topics and join the group: everything a worker needs but writing. */

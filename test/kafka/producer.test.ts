@@ -23,7 +23,15 @@ import {
   parseEnvelope,
 } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
-import { FAST_CONSUMER, freshTopics, readTopic, serviceFor, useKafkaCluster, waitFor } from './harness.js';
+import {
+  FAST_CONSUMER,
+  freshTopics,
+  readTopic,
+  recordCount,
+  serviceFor,
+  useKafkaCluster,
+  waitFor,
+} from './harness.js';
 
 let cluster: KafkaCluster;
 let kafka: Kafka;
@@ -66,18 +74,6 @@ function sendFailsWith(error: Error): KafkaClientLike {
   return {
     producer: () => ({ connect: async () => {}, disconnect: async () => {}, send }),
   } as unknown as KafkaClientLike;
-}
-
-/** Records on a topic, from the broker's offsets (high watermark minus low, summed over partitions). */
-async function recordCount(topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 /** Awaits `promise`, which must reject; returns the reason. */
@@ -211,10 +207,10 @@ describe('createEmailProducer on a real broker', () => {
     const badAddress = await rejection(producer.publish({ ...verification(1), to: 'a@b@c' }));
     expect(badAddress).toMatchObject({ field: 'to[0]' });
 
-    expect(await recordCount(topics.topic)).toBe(0);
+    expect(await recordCount(kafka, topics.topic)).toBe(0);
     // The count does see what is published.
     await producer.publish(verification(2));
-    expect(await recordCount(topics.topic)).toBe(1);
+    expect(await recordCount(kafka, topics.topic)).toBe(1);
     const [only] = await readTopic(kafka, topics.topic, 1);
     expect(JSON.parse(only?.value ?? '{}').idempotencyKey).toBe('verify:2');
   });
@@ -322,7 +318,7 @@ describe('createEmailProducer on a real broker', () => {
         /which a Kafka envelope \(JSON\) cannot carry as it is/,
       );
     }
-    expect(await recordCount(topics.topic)).toBe(0);
+    expect(await recordCount(kafka, topics.topic)).toBe(0);
   });
 
   it('publishes plain data by an unknown name as given: own getters read, Dates as ISO 8601', async () => {
@@ -362,7 +358,7 @@ describe('createEmailProducer on a real broker', () => {
       }),
     );
     expect(badUrl).toMatchObject({ template: 'verification', field: 'verificationUrl' });
-    expect(await recordCount(topics.topic)).toBe(0);
+    expect(await recordCount(kafka, topics.topic)).toBe(0);
   });
 
   it('refuses security mail sent as another category, as the worker would, and publishes nothing', async () => {
@@ -400,7 +396,7 @@ describe('createEmailProducer on a real broker', () => {
     );
     expect(isMessageError(byName)).toBe(true);
     expect(byName).toMatchObject({ field: 'category' });
-    expect(await recordCount(topics.topic)).toBe(0);
+    expect(await recordCount(kafka, topics.topic)).toBe(0);
   });
 
   it('refuses a maintenance notice whose window ends before it starts, naming endsAt, and publishes nothing', async () => {
@@ -419,7 +415,7 @@ describe('createEmailProducer on a real broker', () => {
     );
     expect(isTemplateError(error)).toBe(true);
     expect(error).toMatchObject({ template: 'maintenance-notice', field: 'endsAt' });
-    expect(await recordCount(topics.topic)).toBe(0);
+    expect(await recordCount(kafka, topics.topic)).toBe(0);
   });
 
   it('publishMany validates every email before sending any', async () => {
@@ -439,13 +435,13 @@ describe('createEmailProducer on a real broker', () => {
       ]),
     );
     expect(missing).toMatchObject({ template: 'invoice', field: 'payUrl' });
-    expect(await recordCount(topics.topic)).toBe(0);
+    expect(await recordCount(kafka, topics.topic)).toBe(0);
 
     const receipts = await producer.publishMany([verification(4), verification(5)]);
     expect(receipts.map((r) => r.idempotencyKey)).toEqual(['verify:4', 'verify:5']);
     const records = await readTopic(kafka, topics.topic, 2);
     expect(records.map((r) => JSON.parse(r.value).id).sort()).toEqual(receipts.map((r) => r.id).sort());
-    expect(await recordCount(topics.topic)).toBe(2);
+    expect(await recordCount(kafka, topics.topic)).toBe(2);
   });
 
   it('an aborted signal publishes nothing; a broker that cannot be reached is a retryable EmailError', async () => {
@@ -454,7 +450,7 @@ describe('createEmailProducer on a real broker', () => {
     controller.abort();
     const stopped = await rejection(producer.publish(verification(1), { signal: controller.signal }));
     expect(stopped).toMatchObject({ name: 'EmailError', code: 'aborted', transport: 'kafka' });
-    expect(await recordCount(topics.topic)).toBe(0);
+    expect(await recordCount(kafka, topics.topic)).toBe(0);
 
     const brokers = ['127.0.0.1:1'];
     const nowhere = createEmailProducer({
@@ -514,7 +510,7 @@ describe('createEmailProducer on a real broker', () => {
     // The connect goes on and completes; the aborted email is not sent after it.
     await producer.connect();
     await producer.publish(verification(8));
-    expect(await recordCount(topics.topic)).toBe(1);
+    expect(await recordCount(kafka, topics.topic)).toBe(1);
     expect((stopped as Error).message).toBe(
       'the publish was aborted before publishing; nothing was published',
     );
@@ -588,7 +584,7 @@ describe('createEmailProducer on a real broker', () => {
     await producer.disconnect();
     const settled = await outcomes;
     expect(settled.filter((o) => o.status === 'rejected').map((o) => String(o.reason))).toEqual([]);
-    expect(await recordCount(topics.topic)).toBe(20);
+    expect(await recordCount(kafka, topics.topic)).toBe(20);
   });
 
   it('a connection lost after connecting is a retryable EmailError whose cause names the brokers, as at connect', async () => {
@@ -708,10 +704,10 @@ describe('EmailService with a queue', () => {
     );
     expect(badData).toMatchObject({ template: 'verification', field: 'verificationUrl' });
     expect(queued).toBe(0);
-    expect(await recordCount(topics.topic)).toBe(0);
+    expect(await recordCount(kafka, topics.topic)).toBe(0);
     await service.sendWelcomeEmail({ to: 'jane@example.com', username: 'Jane' });
     expect(queued).toBe(1);
-    expect(await recordCount(topics.topic)).toBe(1);
+    expect(await recordCount(kafka, topics.topic)).toBe(1);
   });
 
   it('HTML in template data is published as given and arrives escaped in the email sent', async () => {

@@ -28,6 +28,7 @@ import {
   serviceFor,
   useKafka,
   waitFor,
+  withAdmin,
   workerFor,
 } from './harness.js';
 
@@ -195,10 +196,7 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
     const failed = errors.find((line) => line.fields.event === 'worker.start_failed');
     expect(failed?.fields.error).toEqual({ code: 'topic-missing', message: (error as Error).message });
     // Nothing was created behind the worker's back.
-    const admin = ctx.kafka.admin();
-    await admin.connect();
-    const existing = await admin.listTopics();
-    await admin.disconnect();
+    const existing = await withAdmin(ctx.kafka, (admin) => admin.listTopics());
     expect(existing).not.toContain(missing.topic);
     await expect(worker.untilClosed()).resolves.toBeUndefined();
   });
@@ -246,10 +244,7 @@ describe('mailroom-js/kafka on a single real Kafka broker', { timeout: 60_000 },
     });
     expect((error as Error).message).toContain(`the Kafka topic ${topic} does not exist`);
     expect(isKafkaTopicMissingError((error as Error).cause)).toBe(true);
-    const admin = ctx.kafka.admin();
-    await admin.connect();
-    const existing = await admin.listTopics();
-    await admin.disconnect();
+    const existing = await withAdmin(ctx.kafka, (admin) => admin.listTopics());
     expect(existing).not.toContain(topic);
   });
 });

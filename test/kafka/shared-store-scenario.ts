@@ -17,7 +17,7 @@ import type { KafkaClientLike } from '../../src/kafka/client.js';
 import { createEmailProducer } from '../../src/kafka/index.js';
 import type { KafkaCluster } from '../helpers/kafka-cluster.js';
 import type { RedisServer } from '../helpers/redis-server.js';
-import { email, freshTopics, ledger, publishAll, readTopic, waitFor } from './harness.js';
+import { email, freshTopics, ledger, publishAll, readTopic, recordCount, waitFor } from './harness.js';
 
 export interface KilledWorkerScenario {
   cluster: KafkaCluster;
@@ -151,11 +151,7 @@ export async function killOneWorkerMidBatch(scenario: KilledWorkerScenario): Pro
   const recoveryMs = Date.now() - killedAt;
 
   // Nothing fails to send here, so nothing is dead-lettered; the topic's offsets say so exactly.
-  const admin = kafka.admin();
-  await admin.connect();
-  const offsets = await admin.fetchTopicOffsets(topics.deadLetterTopic);
-  await admin.disconnect();
-  const dlqCount = offsets.reduce((sum, o) => sum + Number(o.high) - Number(o.low), 0);
+  const dlqCount = await recordCount(kafka, topics.deadLetterTopic);
   const dlq = await readTopic(kafka, topics.deadLetterTopic, dlqCount);
 
   const sent = allSent();
